@@ -1,0 +1,3 @@
+from factory_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,288 @@
+"""Read a factory from disk, incrementally: only what changed is read again.
+
+``FactoryReader`` owns the file side of the one-way flow: it keeps the parsed claim files (keyed
+by path, re-read when their stat changes), the operations.log fold (fed with appended lines
+only), the latest checkpoint of each task and the state files. ``fleet()`` derives the view.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from factory_tui.adapters.procs import ProcessProbe, local_hostname
+from factory_tui.adapters.tail import LogTail
+from factory_tui.config import Config
+from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint, parse_checkpoint_name
+from factory_tui.core.claims import ClaimFile, parse_claim
+from factory_tui.core.fleet import Fleet, Settings, derive_fleet, same_host
+from factory_tui.core.fold import LogFold
+from factory_tui.core.oplog import iter_lines
+from factory_tui.core.problems import Problem
+from factory_tui.core.statefiles import lint_state, parse_memory, parse_plan
+
+__all__ = ["FactoryReader", "FileKey"]
+
+MAX_CLAIM_BYTES = 4 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class FileKey:
+    """Enough of a stat to tell that a file changed."""
+
+    mtime_ns: int
+    size: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileKey:
+        return cls(st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class FactoryReader:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        hostname: str | None = None,
+        probe: ProcessProbe | None = None,
+        on_progress: Callable[[str, int, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.hostname = hostname or local_hostname()
+        self.probe = probe or ProcessProbe()
+        self.on_progress = on_progress
+        self.fold = LogFold()
+        self.claims: dict[Path, tuple[FileKey | None, ClaimFile | None, list[Problem]]] = {}
+        self.dir_problems: list[Problem] = []
+        self.checkpoints: dict[str, Checkpoint] = {}
+        self.checkpoint_problems: list[Problem] = []
+        self.state_problems: list[Problem] = []
+        self.lint: list[object] = []
+        self.metrics = LogFold()
+        self._log_tail = LogTail(config.log_file)
+        self._metrics_tail = LogTail(config.metrics_file)
+        self._history_read = False
+        self._state_keys: dict[Path, FileKey | None] = {}
+        self.generation = 0
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def refresh_all(self) -> None:
+        self.refresh_claims()
+        self.refresh_log()
+        self.refresh_checkpoints()
+        self.refresh_state_files()
+
+    def refresh_claims(self) -> bool:
+        """Rescan the claims folder; re-read only files whose stat changed. True if anything did."""
+        folder = self.config.claims_dir
+        changed = False
+        self.dir_problems = []
+        seen: set[Path] = set()
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            entries = []
+        except OSError as error:
+            self.dir_problems.append(Problem(str(folder), f"cannot list the claims folder: {error.strerror}"))
+            entries = []
+        for entry in entries:
+            if not entry.name.endswith(".json") or entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            seen.add(path)
+            changed |= self.refresh_claim(path)
+        for gone in set(self.claims) - seen:
+            del self.claims[gone]
+            changed = True
+        if changed:
+            self.generation += 1
+        return changed
+
+    def refresh_claim(self, path: Path) -> bool:
+        """Re-read one claim file if its stat changed (or it vanished). True if anything changed."""
+        label = str(path)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            if path in self.claims:
+                del self.claims[path]
+                self.generation += 1
+                return True
+            return False
+        except OSError as error:
+            return self._set_claim(path, None, None, [Problem(label, f"cannot stat: {error.strerror}")])
+        key = FileKey.of(st)
+        known = self.claims.get(path)
+        if known is not None and known[0] == key:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            return self._set_claim(
+                path, key, None, [Problem(label, "a directory named like a claim file; not a claim")]
+            )
+        if st.st_size > MAX_CLAIM_BYTES:
+            return self._set_claim(path, key, None, [Problem(label, f"{st.st_size} bytes: too big for a claim file")])
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            return self._set_claim(path, key, None, [Problem(label, f"cannot read: {error.strerror}")])
+        claim, problems = parse_claim(label, data)
+        return self._set_claim(path, key, claim, problems)
+
+    def _set_claim(
+        self, path: Path, key: FileKey | None, claim: ClaimFile | None, problems: list[Problem]
+    ) -> bool:
+        self.claims[path] = (key, claim, problems)
+        self.generation += 1
+        return True
+
+    def refresh_log(self) -> bool:
+        """Feed what was appended to operations.log (and metrics.log) since the last call."""
+        changed = False
+        if not self._history_read:
+            self._history_read = True
+            history = Path(str(self.config.log_file) + ".1")
+            changed |= self._drain(LogTail(history), self.fold, history.name, close=True)
+        changed |= self._drain(self._log_tail, self.fold, self.config.log_file.name)
+        changed |= self._drain(self._metrics_tail, self.metrics, self.config.metrics_file.name)
+        if changed:
+            self.generation += 1
+        return changed
+
+    def _drain(self, tail: LogTail, fold: LogFold, source: str, *, close: bool = False) -> bool:
+        changed = False
+        try:
+            total = tail.path.stat().st_size
+        except OSError:
+            total = 0
+        while (chunk := tail.poll()) is not None:
+            changed = True
+            fold.feed_all(iter_lines(chunk.lines, source, chunk.first_line))
+            if self.on_progress is not None:
+                self.on_progress(source, tail.offset, total)
+        if tail.last_error:
+            fold.add_problem(Problem(source, tail.last_error))
+        if close:
+            tail.close()
+        return changed
+
+    def refresh_checkpoints(self) -> bool:
+        """Keep the latest checkpoint of each task: names are listed, only the newest file per
+        task slug is read (a folder of ten thousand stays cheap)."""
+        folder = self.config.checkpoints_dir
+        problems: list[Problem] = []
+        latest: dict[str, tuple[datetime, Path]] = {}
+        try:
+            names = [e for e in os.scandir(folder) if e.name.endswith(".json")]
+        except FileNotFoundError:
+            names = []
+        except OSError as error:
+            problems.append(Problem(str(folder), f"cannot list checkpoints: {error.strerror}"))
+            names = []
+        for entry in names:
+            when, slug = parse_checkpoint_name(entry.name)
+            if when is None:
+                problems.append(
+                    Problem(entry.path, "checkpoint file name is not <ISO-timestamp>-<task-slug>.json")
+                )
+                when = datetime.min
+            known = latest.get(slug)
+            if known is None or (when, entry.name) > (known[0], known[1].name):
+                latest[slug] = (when, Path(entry.path))
+        checkpoints: dict[str, Checkpoint] = {}
+        for _slug, (_when, path) in latest.items():
+            try:
+                data = path.read_bytes()
+            except OSError as error:
+                problems.append(Problem(str(path), f"cannot read: {error.strerror}"))
+                continue
+            cp, found = parse_checkpoint(str(path), data)
+            problems.extend(found)
+            if cp is not None:
+                known_cp = checkpoints.get(cp.task)
+                if known_cp is None or (cp.at or datetime.min) >= (known_cp.at or datetime.min):
+                    checkpoints[cp.task] = cp
+        changed = checkpoints != self.checkpoints or problems != self.checkpoint_problems
+        self.checkpoints, self.checkpoint_problems = checkpoints, problems
+        if changed:
+            self.generation += 1
+        return changed
+
+    def refresh_state_files(self) -> bool:
+        keys: dict[Path, FileKey | None] = {}
+        for path in (self.config.plan_file, self.config.memory_file):
+            try:
+                keys[path] = FileKey.of(path.stat())
+            except OSError:
+                keys[path] = None
+        if keys == self._state_keys:
+            return False
+        self._state_keys = keys
+        problems: list[Problem] = []
+        texts: dict[Path, str | None] = {}
+        for path, key in keys.items():
+            if key is None:
+                texts[path] = None
+                continue
+            try:
+                texts[path] = path.read_bytes().decode("utf-8", errors="replace")
+            except OSError as error:
+                problems.append(Problem(str(path), f"cannot read: {error.strerror}"))
+                texts[path] = None
+        plan_text = texts[self.config.plan_file]
+        memory_text = texts[self.config.memory_file]
+        plan = parse_plan(plan_text, str(self.config.plan_file)) if plan_text is not None else None
+        memory = (
+            parse_memory(memory_text, str(self.config.memory_file)) if memory_text is not None else None
+        )
+        self.lint = list(lint_state(plan, memory)) if (plan or memory) else []
+        self.state_problems = problems
+        self.generation += 1
+        return True
+
+    # -- deriving --------------------------------------------------------------------------------
+
+    def problems(self) -> list[Problem]:
+        out: list[Problem] = list(self.dir_problems)
+        for _key, _claim, found in self.claims.values():
+            out.extend(found)
+        out.extend(self.fold.problems)
+        if self.fold.problem_count > len(self.fold.problems):
+            extra = self.fold.problem_count - len(self.fold.problems)
+            out.append(Problem(self.config.log_file.name, f"… and {extra} more problems in the log"))
+        out.extend(self.metrics.problems)
+        out.extend(self.checkpoint_problems)
+        out.extend(self.state_problems)
+        return out
+
+    def claim_files(self) -> list[ClaimFile]:
+        return [claim for _key, claim, _found in self.claims.values() if claim is not None]
+
+    def local_pids(self) -> set[int]:
+        pids: set[int] = set()
+        for claim in self.claim_files():
+            for unit in claim.units:
+                if unit.owner and unit.pid and same_host(unit.hostname, self.hostname):
+                    pids.add(unit.pid)
+        return pids
+
+    def fleet(self, now: datetime, *, settings: Settings | None = None) -> Fleet:
+        cfg = self.config
+        settings = settings or Settings(stale_after=cfg.stale_after, idle_after=cfg.idle_after)
+        return derive_fleet(
+            root=str(cfg.root),
+            now=now,
+            hostname=self.hostname,
+            claims=sorted(self.claim_files(), key=lambda c: c.file),
+            fold=self.fold,
+            checkpoints=list(self.checkpoints.values()),
+            procs=self.probe.probe(self.local_pids()),
+            settings=settings,
+            problems=self.problems(),
+            lint=self.lint,
+        )

@@ -1,0 +1,146 @@
+"""Checkpoint files: ``<memory>/checkpoints/<ISO-timestamp>-<task-slug>.json``."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from factory_tui.core.problems import Problem
+from factory_tui.core.timeparse import parse_ts
+
+__all__ = ["Checkpoint", "parse_checkpoint", "parse_checkpoint_name"]
+
+# 2026-02-12T14-25-traceability-system.json (colons written as dashes), seconds optional.
+_NAME = re.compile(
+    r"^(?P<ts>\d{4}-\d{2}-\d{2}[T ]\d{2}[-:]\d{2}(?:[-:]\d{2})?(?:Z|[+-]\d{2}(?::?\d{2})?)?)"
+    r"-(?P<slug>.+)\.json$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    file: str
+    name: str
+    file_ts: datetime | None
+    slug: str
+    task: str
+    timestamp: str | None
+    branch: str | None
+    git_sha: str | None
+    pr_number: int | None
+    steps_completed: tuple[str, ...]
+    steps_remaining: tuple[str, ...]
+    context: dict[str, Any] | None = None
+    progress: dict[str, Any] | None = None
+    claimed_phase: dict[str, Any] | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def at(self) -> datetime | None:
+        """When it was written: its ``timestamp``, else the time in its file name."""
+        return (parse_ts(self.timestamp) if self.timestamp else None) or self.file_ts
+
+    @property
+    def blockers(self) -> tuple[str, ...]:
+        value = (self.progress or {}).get("blockers")
+        return tuple(str(item) for item in value) if isinstance(value, list) else ()
+
+    @property
+    def notes(self) -> str | None:
+        value = (self.context or {}).get("notes")
+        return value if isinstance(value, str) else None
+
+
+def parse_checkpoint_name(name: str) -> tuple[datetime | None, str]:
+    """The timestamp and slug a checkpoint's file name carries."""
+    match = _NAME.match(name)
+    if not match:
+        return None, name.removesuffix(".json")
+    ts = match.group("ts")
+    date, _, clock = ts[:10], ts[10], ts[11:]
+    offset = ""
+    for marker in ("Z", "+", "-"):
+        cut = clock.find(marker, 5) if marker == "-" else clock.find(marker)
+        if cut > 0:
+            clock, offset = clock[:cut], clock[cut:]
+            break
+    clock = clock.replace("-", ":")
+    return parse_ts(f"{date}T{clock}{offset}"), match.group("slug")
+
+
+def parse_checkpoint(file: str, data: bytes) -> tuple[Checkpoint | None, list[Problem]]:
+    name = file.rsplit("/", 1)[-1]
+    file_ts, slug = parse_checkpoint_name(name)
+    try:
+        raw = json.loads(data)
+    except UnicodeDecodeError as error:
+        return None, [Problem(file, f"not UTF-8 text (byte {error.start})")]
+    except json.JSONDecodeError as error:
+        return None, [Problem(file, f"not valid JSON: {error.msg}", error.lineno)]
+    except RecursionError:
+        return None, [Problem(file, "not valid JSON: nested too deeply")]
+    if not isinstance(raw, dict):
+        return None, [Problem(file, "a checkpoint holds a JSON object")]
+    problems: list[Problem] = []
+
+    def text(key: str) -> str | None:
+        value = raw.get(key)
+        if value is None or isinstance(value, str):
+            return value or None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        problems.append(Problem(file, f"{key}: expected a string, found {json.dumps(value)[:40]}"))
+        return None
+
+    def steps(key: str) -> tuple[str, ...]:
+        value = raw.get(key)
+        if value is None:
+            return ()
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        problems.append(Problem(file, f"{key}: expected an array of step names"))
+        return ()
+
+    def obj(key: str) -> dict[str, Any] | None:
+        value = raw.get(key)
+        if value is None or isinstance(value, dict):
+            return value
+        problems.append(Problem(file, f"{key}: expected an object"))
+        return None
+
+    pr_raw = raw.get("pr_number")
+    pr: int | None = None
+    if isinstance(pr_raw, int) and not isinstance(pr_raw, bool):
+        pr = pr_raw
+    elif isinstance(pr_raw, str) and pr_raw.strip().lstrip("#").isdigit():
+        pr = int(pr_raw.strip().lstrip("#"))
+    elif pr_raw is not None:
+        problems.append(Problem(file, f"pr_number: expected an integer, found {json.dumps(pr_raw)[:40]}"))
+    task = text("task")
+    if not task:
+        problems.append(Problem(file, "task: missing; using the file name's slug"))
+    timestamp = text("timestamp")
+    if timestamp and parse_ts(timestamp) is None:
+        problems.append(Problem(file, f"timestamp: not a timestamp: {timestamp[:40]!r}"))
+        timestamp = None
+    checkpoint = Checkpoint(
+        file=file,
+        name=name,
+        file_ts=file_ts,
+        slug=slug,
+        task=task or slug,
+        timestamp=timestamp,
+        branch=text("branch"),
+        git_sha=text("git_sha"),
+        pr_number=pr,
+        steps_completed=steps("steps_completed"),
+        steps_remaining=steps("steps_remaining"),
+        context=obj("context"),
+        progress=obj("progress"),
+        claimed_phase=obj("claimed_phase"),
+        raw=raw,
+    )
+    return checkpoint, problems

@@ -1,0 +1,263 @@
+"""Claim files: a MEGA claim split into phases, or a standalone ticket claim.
+
+Reading is tolerant and explains itself: every field is validated, a wrong one becomes a
+:class:`Problem` naming the file, the field and what was expected, and the claim is kept with that
+field treated as absent. Writing is strict: :func:`dump_claim` writes the original object back with
+only the changed keys touched, so unknown fields survive a rewrite.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from factory_tui.core.problems import Problem
+from factory_tui.core.timeparse import parse_ts
+
+__all__ = ["ClaimFile", "ClaimUnit", "dump_claim", "parse_claim", "release_fields", "update_unit"]
+
+Kind = Literal["mega", "standalone"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimUnit:
+    """What one owner can hold: a MEGA phase (``phase`` is its id) or a standalone ticket."""
+
+    claim_id: str
+    phase: int | None
+    name: str
+    tickets: tuple[str, ...]
+    owner: str | None
+    pid: int | None
+    claimed_at: str | None
+    hostname: str | None
+    branch: str | None
+    mode: str | None
+    deps: tuple[int, ...]
+    completed_at: str | None
+
+    @property
+    def key(self) -> str:
+        return self.claim_id if self.phase is None else f"{self.claim_id}:{self.phase}"
+
+    @property
+    def lock_name(self) -> str:
+        return f"{self.claim_id}.lock" if self.phase is None else f"{self.claim_id}-phase-{self.phase}.lock"
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimFile:
+    file: str
+    kind: Kind
+    claim_id: str
+    title: str
+    created: str | None
+    units: tuple[ClaimUnit, ...]
+    raw: dict[str, Any]
+
+
+def parse_claim(file: str, data: bytes) -> tuple[ClaimFile | None, list[Problem]]:
+    """Read one claim file's bytes. Returns the claim (or ``None``) and what was wrong with it."""
+    problems: list[Problem] = []
+    stem = file.rsplit("/", 1)[-1].removesuffix(".json")
+    if not data.strip():
+        return None, [Problem(file, "empty file: a claim file holds one JSON object")]
+    try:
+        raw = json.loads(data)
+    except UnicodeDecodeError as error:
+        return None, [Problem(file, f"not UTF-8 text (byte {error.start})")]
+    except json.JSONDecodeError as error:
+        return None, [Problem(file, f"not valid JSON: {error.msg}", error.lineno)]
+    except RecursionError:
+        return None, [Problem(file, "not valid JSON: nested too deeply")]
+    if not isinstance(raw, dict):
+        kind = type(raw).__name__.replace("dict", "object").replace("list", "array")
+        return None, [Problem(file, f"a claim file holds a JSON object, found {kind}")]
+    check = _Checker(file, problems)
+    if "phases" in raw:
+        claim_id = check.text(raw, "mega") or stem
+        phases = raw["phases"]
+        units: list[ClaimUnit] = []
+        if not isinstance(phases, list):
+            check.bad("phases", "an array of phase objects", phases)
+            phases = []
+        seen: set[int] = set()
+        for index, item in enumerate(phases):
+            where = f"phases[{index}]"
+            if not isinstance(item, dict):
+                check.bad(where, "a phase object", item)
+                continue
+            phase_id = check.integer(item, "id", where)
+            if phase_id is None:
+                continue
+            if phase_id in seen:
+                problems.append(Problem(file, f"{where}.id: phase {phase_id} appears twice"))
+                continue
+            seen.add(phase_id)
+            units.append(_unit(check, item, claim_id, phase_id, where))
+        known = {unit.phase for unit in units}
+        for unit in units:
+            for dep in unit.deps:
+                if dep not in known:
+                    problems.append(
+                        Problem(file, f"phase {unit.phase} depends on phase {dep}, which does not exist")
+                    )
+        kind: Kind = "mega"
+    else:
+        claim_id = check.text(raw, "ticket") or stem
+        units = [_unit(check, raw, claim_id, None, "")]
+        kind = "standalone"
+    claim = ClaimFile(
+        file=file,
+        kind=kind,
+        claim_id=claim_id,
+        title=check.text(raw, "title") or "",
+        created=check.timestamp(raw, "created", ""),
+        units=tuple(units),
+        raw=raw,
+    )
+    return claim, problems
+
+
+def _unit(check: _Checker, obj: dict[str, Any], claim_id: str, phase: int | None, where: str) -> ClaimUnit:
+    deps = check.int_list(obj, "deps", where) if phase is not None else ()
+    tickets = check.str_list(obj, "tickets", where) if phase is not None else (claim_id,)
+    return ClaimUnit(
+        claim_id=claim_id,
+        phase=phase,
+        name=check.text(obj, "name", where) or (obj.get("title") if isinstance(obj.get("title"), str) else "") or "",
+        tickets=tickets,
+        owner=check.text(obj, "owner", where),
+        pid=check.integer(obj, "pid", where),
+        claimed_at=check.timestamp(obj, "claimed_at", where),
+        hostname=check.text(obj, "hostname", where),
+        branch=check.text(obj, "branch", where),
+        mode=check.text(obj, "mode", where),
+        deps=deps,
+        completed_at=check.completed(obj, where),
+    )
+
+
+class _Checker:
+    def __init__(self, file: str, problems: list[Problem]) -> None:
+        self.file = file
+        self.problems = problems
+
+    def bad(self, field: str, expected: str, value: object) -> None:
+        shown = json.dumps(value, ensure_ascii=False)
+        if len(shown) > 40:
+            shown = shown[:39] + "…"
+        self.problems.append(Problem(self.file, f"{field}: expected {expected}, found {shown}"))
+
+    @staticmethod
+    def _name(where: str, key: str) -> str:
+        return f"{where}.{key}" if where else key
+
+    def text(self, obj: dict[str, Any], key: str, where: str = "") -> str | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value.strip() or None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        self.bad(self._name(where, key), "a string or null", value)
+        return None
+
+    def integer(self, obj: dict[str, Any], key: str, where: str = "") -> int | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        self.bad(self._name(where, key), "an integer or null", value)
+        return None
+
+    def timestamp(self, obj: dict[str, Any], key: str, where: str) -> str | None:
+        value = self.text(obj, key, where)
+        if value is not None and parse_ts(value) is None:
+            self.bad(self._name(where, key), "a timestamp YYYY-MM-DDTHH:MM", value)
+            return None
+        return value
+
+    def completed(self, obj: dict[str, Any], where: str) -> str | None:
+        """Any non-null ``completed_at`` means done; a non-timestamp value is also reported."""
+        value = obj.get("completed_at")
+        if value is None or value is False or value == "":
+            return None
+        if isinstance(value, str) and parse_ts(value) is not None:
+            return value
+        self.bad(self._name(where, "completed_at"), "a timestamp or null", value)
+        return str(value)
+
+    def int_list(self, obj: dict[str, Any], key: str, where: str) -> tuple[int, ...]:
+        value = obj.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.bad(self._name(where, key), "an array of phase ids", value)
+            return ()
+        out: list[int] = []
+        for item in value:
+            if isinstance(item, int) and not isinstance(item, bool):
+                out.append(item)
+            elif isinstance(item, str) and item.strip().isdigit():
+                out.append(int(item))
+            else:
+                self.bad(self._name(where, key), "an array of phase ids", value)
+                return tuple(out)
+        return tuple(out)
+
+    def str_list(self, obj: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+        value = obj.get(key)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            self.bad(self._name(where, key), "an array of ticket ids", value)
+            return ()
+        return tuple(value)
+
+
+# -- strict writing -------------------------------------------------------------------------------
+
+
+def release_fields() -> dict[str, None]:
+    """What releasing a claim writes: owner, claimed_at and pid cleared."""
+    return {"owner": None, "claimed_at": None, "pid": None}
+
+
+def update_unit(raw: dict[str, Any], phase: int | None, changes: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``raw`` with ``changes`` applied to one phase (or the standalone ticket).
+
+    Every other key, known or not, is left exactly as it was. Raises ``KeyError`` when the phase
+    is not in the file.
+    """
+    new = copy.deepcopy(raw)
+    if phase is None:
+        target = new
+    else:
+        target = next(
+            (
+                item
+                for item in new.get("phases", [])
+                if isinstance(item, dict) and str(item.get("id")) == str(phase)
+            ),
+            None,
+        )
+        if target is None:
+            raise KeyError(f"phase {phase}")
+    target.update(changes)
+    return new
+
+
+def dump_claim(raw: dict[str, Any]) -> bytes:
+    """The strict form written back: indented JSON, UTF-8, one trailing newline."""
+    return (json.dumps(raw, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

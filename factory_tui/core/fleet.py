@@ -1,0 +1,699 @@
+"""Derive the fleet: claims, sessions and agents with their verdicts, each with its evidence.
+
+A pure function of the files' contents (already parsed), the time ``now``, this machine's host
+name and a table of process facts. It never reads the clock or the process table itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from factory_tui.core.checkpoints import Checkpoint
+from factory_tui.core.claims import ClaimFile, ClaimUnit
+from factory_tui.core.fold import LogFold, SessionRec
+from factory_tui.core.oplog import Event
+from factory_tui.core.problems import Problem
+from factory_tui.core.steps import step_index
+from factory_tui.core.timeparse import format_ts, parse_ts
+
+__all__ = [
+    "ClaimState",
+    "ClaimView",
+    "Condition",
+    "Fleet",
+    "InstanceView",
+    "ProcInfo",
+    "SessionView",
+    "Settings",
+    "derive_fleet",
+    "fmt_age",
+    "same_host",
+]
+
+ClaimState = Literal["available", "blocked", "claimed", "stale", "done"]
+SessionStatus = Literal["running", "crashed", "ended"]
+InstanceStatus = Literal["working", "idle", "stale", "crashed", "ended"]
+
+#: A pid may look "started after claimed_at" by up to this much because claimed_at has minute
+#: precision; within it the process is taken to be the claimer.
+PID_START_GRACE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    stale_after: timedelta = timedelta(hours=2)
+    idle_after: timedelta = timedelta(minutes=15)
+    history: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcInfo:
+    """What the process table says about one pid that exists (absent pids are not in the table)."""
+
+    pid: int
+    started_at: datetime | None = None
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+    cmdline: tuple[str, ...] = ()
+    cwd: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One of the three stale rules, whether it holds, and the values that decided it."""
+
+    name: Literal["age", "log", "pid"]
+    holds: bool
+    detail: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"name": self.name, "holds": self.holds, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimView:
+    unit: ClaimUnit
+    file: str
+    kind: Literal["mega", "standalone"]
+    title: str
+    state: ClaimState
+    why: str
+    conditions: tuple[Condition, ...] = ()
+    unmet_deps: tuple[int, ...] = ()
+    pid_alive: bool | None = None
+    local: bool = True
+
+    @property
+    def key(self) -> str:
+        return self.unit.key
+
+    def to_json(self) -> dict[str, object]:
+        u = self.unit
+        return {
+            "id": u.claim_id,
+            "phase": u.phase,
+            "kind": self.kind,
+            "title": self.title,
+            "name": u.name,
+            "state": self.state,
+            "owner": u.owner,
+            "pid": u.pid,
+            "pid_alive": self.pid_alive,
+            "host": u.hostname,
+            "claimed_at": u.claimed_at,
+            "completed_at": u.completed_at,
+            "branch": u.branch,
+            "mode": u.mode,
+            "tickets": list(u.tickets),
+            "deps": list(u.deps),
+            "unmet_deps": list(self.unmet_deps),
+            "file": self.file,
+            "why": self.why,
+            "conditions": [c.to_json() for c in self.conditions],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    task: str
+    instance: str | None
+    branch: str | None
+    status: SessionStatus
+    end_status: str | None
+    started_at: str
+    ended_at: str | None
+    last_step: str | None
+    last_step_state: str | None
+    last_step_at: str | None
+    last_event_at: str
+    pr: str | None
+    checkpoint: Checkpoint | None
+    recovered_from: str | None
+    recovered_by: str | None
+    last_error: str | None
+    source: str
+    start_line: int
+    why: str
+    duration: timedelta | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}@{self.source}:{self.start_line}"
+
+    def to_json(self) -> dict[str, object]:
+        cp = self.checkpoint
+        return {
+            "task": self.task,
+            "instance": self.instance,
+            "branch": self.branch,
+            "status": self.status,
+            "end_status": self.end_status,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_s": int(self.duration.total_seconds()) if self.duration is not None else None,
+            "last_step": self.last_step,
+            "last_step_state": self.last_step_state,
+            "last_event_at": self.last_event_at,
+            "pr": self.pr,
+            "checkpoint": cp.file if cp is not None else None,
+            "steps_completed": list(cp.steps_completed) if cp is not None else None,
+            "steps_remaining": list(cp.steps_remaining) if cp is not None else None,
+            "recovered_from": self.recovered_from,
+            "recovered_by": self.recovered_by,
+            "last_error": self.last_error,
+            "log": f"{self.source}:{self.start_line}",
+            "why": self.why,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceView:
+    id: str
+    status: InstanceStatus
+    why: str
+    host: str | None
+    local: bool
+    pid: int | None
+    alive: bool | None
+    cpu_percent: float | None
+    rss_bytes: int | None
+    task: str | None
+    branch: str | None
+    step: str | None
+    step_state: str | None
+    step_index: int | None
+    step_since: str | None
+    last_event_at: str | None
+    claims: tuple[str, ...]
+    conflicts: tuple[str, ...]
+    recent: tuple[Event, ...]
+    session: SessionView | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "host": self.host,
+            "local": self.local,
+            "pid": self.pid,
+            "alive": self.alive,
+            "cpu_percent": self.cpu_percent,
+            "rss_bytes": self.rss_bytes,
+            "task": self.task,
+            "branch": self.branch,
+            "step": self.step,
+            "step_state": self.step_state,
+            "step_since": self.step_since,
+            "last_event_at": self.last_event_at,
+            "claims": list(self.claims),
+            "why": self.why,
+            "conflicts": list(self.conflicts),
+        }
+
+
+@dataclass(frozen=True)
+class Fleet:
+    root: str
+    generated_at: datetime
+    hostname: str
+    instances: tuple[InstanceView, ...]
+    sessions: tuple[SessionView, ...]
+    claims: tuple[ClaimView, ...]
+    problems: tuple[Problem, ...]
+    lint: tuple[Any, ...] = ()
+    checkpoints: tuple[Checkpoint, ...] = ()
+    counts: Mapping[str, int] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "root": self.root,
+            "generated_at": format_ts(self.generated_at, seconds=True),
+            "hostname": self.hostname,
+            "summary": dict(self.counts),
+            "instances": [i.to_json() for i in self.instances],
+            "sessions": [s.to_json() for s in self.sessions],
+            "claims": [c.to_json() for c in self.claims],
+            "problems": [p.to_json() for p in self.problems],
+            "lint": [finding.to_json() for finding in self.lint],
+        }
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def fmt_age(delta: timedelta) -> str:
+    """``3h10m``, ``45m``, ``2d4h``; negative ages (clock skew) read ``in the future``."""
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        return "in the future"
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h" if hours else f"{days}d"
+
+
+def _short_host(name: str) -> str:
+    return name.strip().lower().split(".", 1)[0]
+
+
+def same_host(claim_host: str | None, hostname: str) -> bool:
+    """A claim without a host name is taken to be local; ``macbook.local`` matches ``macbook``."""
+    if not claim_host:
+        return True
+    return _short_host(claim_host) == _short_host(hostname)
+
+
+def _pid_alive(
+    pid: int | None, claimed_at: datetime | None, procs: Mapping[int, ProcInfo]
+) -> tuple[bool, str]:
+    if pid is None:
+        return False, "no pid recorded"
+    info = procs.get(pid)
+    if info is None:
+        return False, f"pid {pid} is not running"
+    if (
+        claimed_at is not None
+        and info.started_at is not None
+        and info.started_at > claimed_at + PID_START_GRACE
+    ):
+        return False, (
+            f"pid {pid} is running but started {format_ts(info.started_at)}, after the claim "
+            f"({format_ts(claimed_at)}): a reused pid"
+        )
+    return True, f"pid {pid} is alive"
+
+
+# -- derivation ----------------------------------------------------------------------------------
+
+
+def derive_claims(
+    claims: Iterable[ClaimFile],
+    fold: LogFold,
+    *,
+    now: datetime,
+    hostname: str,
+    procs: Mapping[int, ProcInfo],
+    settings: Settings,
+) -> list[ClaimView]:
+    views: list[ClaimView] = []
+    for claim in claims:
+        done = {u.phase for u in claim.units if u.completed_at}
+        for unit in claim.units:
+            views.append(_claim_view(claim, unit, done, fold, now, hostname, procs, settings))
+    views.sort(key=lambda v: (v.unit.claim_id, -1 if v.unit.phase is None else v.unit.phase))
+    return views
+
+
+def _claim_view(
+    claim: ClaimFile,
+    unit: ClaimUnit,
+    done: set[int | None],
+    fold: LogFold,
+    now: datetime,
+    hostname: str,
+    procs: Mapping[int, ProcInfo],
+    settings: Settings,
+) -> ClaimView:
+    local = same_host(unit.hostname, hostname)
+    base = {"unit": unit, "file": claim.file, "kind": claim.kind, "title": claim.title, "local": local}
+    if unit.completed_at:
+        return ClaimView(**base, state="done", why=f"completed {unit.completed_at}")  # type: ignore[arg-type]
+    if unit.owner:
+        conditions, alive = stale_conditions(unit, fold, now, hostname, procs, settings)
+        if all(c.holds for c in conditions):
+            why = "stale: " + "; ".join(c.detail for c in conditions)
+            state: ClaimState = "stale"
+        else:
+            failing = [c.detail for c in conditions if not c.holds]
+            why = f"claimed by {unit.owner}; not stale: " + "; ".join(failing)
+            state = "claimed"
+        unmet = tuple(d for d in unit.deps if d not in done)
+        if unmet:
+            why += f" (claimed although phase {', '.join(map(str, unmet))} is not done)"
+        return ClaimView(
+            **base,  # type: ignore[arg-type]
+            state=state,
+            why=why,
+            conditions=tuple(conditions),
+            unmet_deps=unmet,
+            pid_alive=alive,
+        )
+    unmet = tuple(d for d in unit.deps if d not in done)
+    if unmet:
+        names = ", ".join(f"phase {d}" for d in unmet)
+        return ClaimView(**base, state="blocked", why=f"waits for {names}", unmet_deps=unmet)  # type: ignore[arg-type]
+    return ClaimView(**base, state="available", why="free: no owner, every dep done")  # type: ignore[arg-type]
+
+
+def stale_conditions(
+    unit: ClaimUnit,
+    fold: LogFold,
+    now: datetime,
+    hostname: str,
+    procs: Mapping[int, ProcInfo],
+    settings: Settings,
+) -> tuple[list[Condition], bool | None]:
+    """The three stale rules of FORMATS.md for one owned unit, and whether its pid is alive."""
+    limit = settings.stale_after
+    owner = unit.owner or ""
+    claimed = parse_ts(unit.claimed_at) if unit.claimed_at else None
+    if claimed is None:
+        age = Condition("age", False, "claimed_at unknown: the claim's age cannot be established")
+    else:
+        old = now - claimed > limit
+        age = Condition(
+            "age",
+            old,
+            f"claimed {fmt_age(now - claimed)} ago ({unit.claimed_at})"
+            + ("" if old else f", under {fmt_age(limit)}"),
+        )
+    last_start_raw = fold.instance_last_start.get(owner)
+    last_start = parse_ts(last_start_raw) if last_start_raw else None
+    if last_start is None:
+        log = Condition("log", True, f"no SESSION-START by {owner} in the log")
+    elif now - last_start > limit:
+        log = Condition(
+            "log", True, f"last SESSION-START by {owner} {fmt_age(now - last_start)} ago ({last_start_raw})"
+        )
+    else:
+        log = Condition(
+            "log", False, f"SESSION-START by {owner} {fmt_age(now - last_start)} ago ({last_start_raw})"
+        )
+    alive: bool | None
+    if same_host(unit.hostname, hostname):
+        alive, detail = _pid_alive(unit.pid, claimed, procs)
+        pid = Condition("pid", not alive, detail)
+    else:
+        alive = None
+        pid = Condition("pid", True, f"on host {unit.hostname}: pid not checked")
+    return [age, log, pid], alive
+
+
+def derive_fleet(
+    *,
+    root: str,
+    now: datetime,
+    hostname: str,
+    claims: Sequence[ClaimFile],
+    fold: LogFold,
+    checkpoints: Sequence[Checkpoint] = (),
+    procs: Mapping[int, ProcInfo],
+    settings: Settings | None = None,
+    problems: Sequence[Problem] = (),
+    lint: Sequence[Any] = (),
+) -> Fleet:
+    settings = settings or Settings()
+    claim_views = derive_claims(
+        claims, fold, now=now, hostname=hostname, procs=procs, settings=settings
+    )
+    latest_checkpoint: dict[str, Checkpoint] = {}
+    for cp in checkpoints:
+        known = latest_checkpoint.get(cp.task)
+        if known is None or (cp.at or datetime.min) >= (known.at or datetime.min):
+            latest_checkpoint[cp.task] = cp
+
+    # Whose pid is alive, by instance, from the claims they own.
+    owned: dict[str, list[ClaimView]] = {}
+    for view in claim_views:
+        if view.unit.owner and view.state in ("claimed", "stale"):
+            owned.setdefault(view.unit.owner, []).append(view)
+
+    sessions = _derive_sessions(fold, owned, latest_checkpoint, now, settings)
+    instances = _derive_instances(fold, owned, claim_views, sessions, procs, now, settings)
+    counts = _counts(instances, claim_views, sessions, problems, fold)
+    return Fleet(
+        root=root,
+        generated_at=now,
+        hostname=hostname,
+        instances=tuple(instances),
+        sessions=tuple(sessions),
+        claims=tuple(claim_views),
+        problems=tuple(problems),
+        lint=tuple(lint),
+        checkpoints=tuple(latest_checkpoint.values()),
+        counts=counts,
+    )
+
+
+def _instance_alive(views: list[ClaimView]) -> tuple[bool | None, ClaimView | None]:
+    """Alive if a local owned claim's pid is alive; ``None`` when only remote claims say anything."""
+    remote: ClaimView | None = None
+    dead: ClaimView | None = None
+    for view in views:
+        if view.pid_alive:
+            return True, view
+        if view.pid_alive is None:
+            remote = remote or view
+        else:
+            dead = dead or view
+    if dead is not None:
+        return False, dead
+    if remote is not None:
+        return None, remote
+    return False, None
+
+
+def _derive_sessions(
+    fold: LogFold,
+    owned: dict[str, list[ClaimView]],
+    checkpoints: dict[str, Checkpoint],
+    now: datetime,
+    settings: Settings,
+) -> list[SessionView]:
+    """Views of the sessions worth showing: every open one, each task's latest, and those that
+    ended within the history window. Older ended sessions stay in the log, not on screen; picking
+    them costs O(shown), not O(log)."""
+    picked: dict[int, SessionRec] = {}
+    for opened in fold.open_by_task.values():
+        for rec in opened:
+            picked[rec.seq] = rec
+    for rec in fold.latest_by_task.values():
+        picked[rec.seq] = rec
+    horizon = now - settings.history
+    for rec in reversed(fold.ended):
+        ended = parse_ts(rec.ended_at) if rec.ended_at else None
+        if ended is None or ended < horizon:
+            break
+        picked[rec.seq] = rec
+    latest_open_by_instance: dict[str, SessionRec] = {}
+    for seq in sorted(picked):
+        rec = picked[seq]
+        if rec.is_open and rec.instance:
+            latest_open_by_instance[rec.instance] = rec
+    return [
+        _session_view(picked[seq], fold, owned, checkpoints, latest_open_by_instance, now, settings)
+        for seq in sorted(picked)
+    ]
+
+
+def _session_view(
+    rec: SessionRec,
+    fold: LogFold,
+    owned: dict[str, list[ClaimView]],
+    checkpoints: dict[str, Checkpoint],
+    latest_open_by_instance: dict[str, SessionRec],
+    now: datetime,
+    settings: Settings,
+) -> SessionView:
+    start = parse_ts(rec.started_at)
+    status: SessionStatus
+    if not rec.is_open:
+        status = "ended"
+        end = parse_ts(rec.ended_at) if rec.ended_at else None
+        duration = end - start if end and start else None
+        why = f"SESSION-END status={rec.end_status or '?'} at {rec.ended_at}"
+        if rec.recovered_by:
+            why += f", recovered by {rec.recovered_by}"
+    else:
+        duration = now - start if start else None
+        opened_at = f"SESSION-START at {rec.source}:{rec.start_line} has no SESSION-END"
+        views = owned.get(rec.instance or "", [])
+        alive, evidence = _instance_alive(views)
+        superseded = rec.instance is not None and latest_open_by_instance.get(rec.instance) is not rec
+        later = fold.open_by_task.get(rec.task, [])
+        superseded = superseded or (bool(later) and later[-1] is not rec)
+        if rec.instance is None:
+            status, why = "crashed", f"{opened_at}, and it names no instance whose pid could be checked"
+        elif superseded:
+            status, why = "crashed", f"{opened_at}; a later session of the same task or instance started"
+        elif alive:
+            assert evidence is not None
+            status, why = "running", f"in progress: {evidence.unit.key} pid {evidence.unit.pid} is alive"
+        elif alive is None and evidence is not None:
+            if evidence.state == "stale":
+                status = "crashed"
+                why = f"{opened_at}; on host {evidence.unit.hostname} and its claim is stale"
+            else:
+                status = "running"
+                why = f"in progress on host {evidence.unit.hostname} (pid not checked; claim not stale)"
+        else:
+            status = "crashed"
+            if evidence is not None:
+                detail = next((c.detail for c in evidence.conditions if c.name == "pid"), "pid dead")
+                why = f"{opened_at}; {detail}"
+            else:
+                why = f"{opened_at}; {rec.instance} owns no claim whose pid is alive"
+    return SessionView(
+        task=rec.task,
+        instance=rec.instance,
+        branch=rec.branch,
+        status=status,
+        end_status=rec.end_status,
+        started_at=rec.started_at,
+        ended_at=rec.ended_at,
+        last_step=rec.last_step,
+        last_step_state=rec.last_step_state,
+        last_step_at=rec.last_step_at,
+        last_event_at=rec.last_event_at,
+        pr=rec.pr,
+        checkpoint=checkpoints.get(rec.task) if status != "ended" or rec.end_status == "crashed" else None,
+        recovered_from=rec.recovered_from,
+        recovered_by=rec.recovered_by,
+        last_error=rec.last_error,
+        source=rec.source,
+        start_line=rec.start_line,
+        why=why,
+        duration=duration,
+    )
+
+
+def _derive_instances(
+    fold: LogFold,
+    owned: dict[str, list[ClaimView]],
+    claim_views: list[ClaimView],
+    sessions: list[SessionView],
+    procs: Mapping[int, ProcInfo],
+    now: datetime,
+    settings: Settings,
+) -> list[InstanceView]:
+    ids: set[str] = set(owned)
+    ids.update(fold.instance_sessions)
+    ids.update(fold.instance_last_event)
+    by_instance: dict[str, list[SessionView]] = {}
+    for view in sessions:
+        if view.instance:
+            by_instance.setdefault(view.instance, []).append(view)
+    out = [
+        _instance_view(i, fold, owned.get(i, []), by_instance.get(i, []), procs, now, settings)
+        for i in ids
+    ]
+    order = {"crashed": 0, "stale": 1, "working": 2, "idle": 3, "ended": 4}
+    out.sort(key=lambda v: (order[v.status], v.id))
+    return out
+
+
+def _instance_view(
+    instance: str,
+    fold: LogFold,
+    claims: list[ClaimView],
+    sessions: list[SessionView],
+    procs: Mapping[int, ProcInfo],
+    now: datetime,
+    settings: Settings,
+) -> InstanceView:
+    alive, evidence = _instance_alive(claims)
+    local = all(c.local for c in claims) if claims else True
+    last_raw = fold.instance_last_event.get(instance)
+    last = parse_ts(last_raw) if last_raw else None
+    silent = now - last if last else None
+    session = next((s for s in reversed(sessions) if s.status == "running"), None) or (
+        sessions[-1] if sessions else None
+    )
+    crashed = [s for s in sessions if s.status == "crashed"]
+    stale = [c for c in claims if c.state == "stale"]
+    conflicts: list[str] = []
+    status: InstanceStatus
+    quiet = f"last event {fmt_age(silent)} ago" if silent is not None else "no event in the log"
+    if crashed and not (session and session.status == "running"):
+        status, why = "crashed", f"session {crashed[-1].task} crashed: {crashed[-1].why}"
+        if stale:
+            why += f"; claim {stale[0].key} is stale"
+    elif stale and not alive:
+        status, why = "stale", f"claim {stale[0].key} is {stale[0].why}"
+    elif alive or (alive is None and evidence is not None):
+        idle = silent is None or silent > settings.idle_after
+        status = "idle" if idle else "working"
+        pid_word = (
+            f"pid {evidence.unit.pid} alive"
+            if alive and evidence is not None
+            else f"on host {evidence.unit.hostname if evidence else '?'}"
+        )
+        why = f"{pid_word}; {quiet}" + (f" (idle after {fmt_age(settings.idle_after)})" if idle else "")
+        if alive and silent is not None and silent > settings.stale_after:
+            conflicts.append(f"pid alive but no log event for {fmt_age(silent)}")
+    elif claims:
+        status = "idle"
+        why = f"{evidence.conditions[-1].detail if evidence and evidence.conditions else 'pid dead'}; claim not stale yet; {quiet}"
+        conflicts.append("its pid is not running, yet its claim is not stale")
+    else:
+        status = "ended"
+        why = (
+            f"session {session.task} ended status={session.end_status}"
+            if session is not None and session.status == "ended"
+            else f"owns no claim; {quiet}"
+        )
+    if session is not None and session.status == "ended" and claims:
+        conflicts.append(
+            f"SESSION-END for {session.task} at {session.ended_at} while {claims[0].key} is still owned"
+        )
+    pid = evidence.unit.pid if evidence is not None else None
+    info = procs.get(pid) if pid is not None and alive else None
+    task = session.task if session else None
+    branch = (session.branch if session else None) or (claims[0].unit.branch if claims else None)
+    step = session.last_step if session else None
+    return InstanceView(
+        id=instance,
+        status=status,
+        why=why,
+        host=evidence.unit.hostname if evidence is not None else None,
+        local=local,
+        pid=pid,
+        alive=alive,
+        cpu_percent=info.cpu_percent if info else None,
+        rss_bytes=info.rss_bytes if info else None,
+        task=task,
+        branch=branch,
+        step=step,
+        step_state=session.last_step_state if session else None,
+        step_index=step_index(step) if step else None,
+        step_since=session.last_step_at if session else None,
+        last_event_at=last_raw,
+        claims=tuple(c.key for c in claims),
+        conflicts=tuple(conflicts),
+        recent=tuple(fold.instance_recent.get(instance, ())),
+        session=session,
+    )
+
+
+def _counts(
+    instances: list[InstanceView],
+    claims: list[ClaimView],
+    sessions: list[SessionView],
+    problems: Sequence[Problem],
+    fold: LogFold,
+) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for view in instances:
+        counts[f"agents_{view.status}"] = counts.get(f"agents_{view.status}", 0) + 1
+    for claim in claims:
+        counts[f"claims_{claim.state}"] = counts.get(f"claims_{claim.state}", 0) + 1
+    for session in sessions:
+        counts[f"sessions_{session.status}"] = counts.get(f"sessions_{session.status}", 0) + 1
+    counts["problems"] = len(problems)
+    counts["log_events"] = fold.events
+    base = {
+        f"agents_{s}": 0 for s in ("working", "idle", "stale", "crashed", "ended")
+    } | {f"claims_{s}": 0 for s in ("available", "blocked", "claimed", "stale", "done")} | {
+        f"sessions_{s}": 0 for s in ("running", "crashed", "ended")
+    }
+    return base | counts

@@ -1,0 +1,38 @@
+"""Timestamps as the factory writes them, and as the wild writes them.
+
+The protocol writes ``YYYY-MM-DDTHH:MM`` in local time. Seen as well: seconds, fractions, a ``Z``
+or ``+02:00`` suffix, a space instead of ``T``. Every timestamp becomes a naive datetime in local
+time (an aware one is converted to the local zone), so they compare with each other and with the
+``now`` the caller passes in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+
+__all__ = ["format_ts", "parse_ts"]
+
+
+@lru_cache(maxsize=65536)
+def parse_ts(raw: str) -> datetime | None:
+    """Parse one timestamp; ``None`` when it is not one. Cached: log timestamps repeat a lot."""
+    text = raw.strip()
+    if len(text) < 10:
+        return None
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    if len(text) > 10 and text[10] in " t":
+        text = text[:10] + "T" + text[11:]
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone().replace(tzinfo=None)
+    return value
+
+
+def format_ts(value: datetime, *, seconds: bool = False) -> str:
+    """The protocol's strict form: ``YYYY-MM-DDTHH:MM`` (``:SS`` when asked)."""
+    return value.strftime("%Y-%m-%dT%H:%M:%S" if seconds else "%Y-%m-%dT%H:%M")

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from factory_tui.core.claims import dump_claim, parse_claim, release_fields, update_unit
+
+MEGA = {
+    "mega": "CAB-1290",
+    "title": "Gateway Live-Code MEGA",
+    "created": "2026-02-16T14:00",
+    "x-custom": {"keep": [1, 2]},
+    "phases": [
+        {"id": 1, "name": "API + Gateway", "tickets": ["CAB-1350", "CAB-1351"], "owner": "t48217-a3f2",
+         "pid": 12345, "claimed_at": "2026-02-16T14:05", "hostname": "macbook-pro.local",
+         "branch": "feat/CAB-1350-traceparent", "mode": "parallel", "deps": [], "completed_at": None,
+         "extra_phase_field": "kept"},
+        {"id": 2, "name": "E2E Tests", "tickets": ["CAB-1352"], "owner": None, "claimed_at": None,
+         "hostname": None, "branch": None, "mode": "sequential", "deps": [1], "completed_at": None},
+    ],
+}
+STANDALONE = {"ticket": "CAB-1321", "title": "Portal ToS link fix", "owner": "t48217-a3f2", "pid": 12345,
+              "hostname": "macbook-pro.local", "claimed_at": "2026-02-16T14:10",
+              "branch": "fix/CAB-1321-tos-link", "completed_at": None}
+
+
+def _parse(obj: object, name: str = "CAB-1290.json"):  # type: ignore[no-untyped-def]
+    return parse_claim(name, json.dumps(obj).encode())
+
+
+def test_mega_claim() -> None:
+    claim, problems = _parse(MEGA)
+    assert problems == []
+    assert claim is not None and claim.kind == "mega" and claim.claim_id == "CAB-1290"
+    one, two = claim.units
+    assert (one.key, one.owner, one.pid, one.tickets) == ("CAB-1290:1", "t48217-a3f2", 12345, ("CAB-1350", "CAB-1351"))
+    assert two.deps == (1,) and two.owner is None
+    assert one.lock_name == "CAB-1290-phase-1.lock"
+
+
+def test_standalone_claim() -> None:
+    claim, problems = _parse(STANDALONE, "CAB-1321.json")
+    assert problems == []
+    assert claim is not None and claim.kind == "standalone"
+    (unit,) = claim.units
+    assert unit.key == "CAB-1321" and unit.phase is None and unit.lock_name == "CAB-1321.lock"
+
+
+def test_wrong_field_types_name_file_and_field() -> None:
+    bad = json.loads(json.dumps(MEGA))
+    bad["phases"][0]["pid"] = "not-a-pid"
+    bad["phases"][0]["deps"] = "1"
+    bad["phases"][1]["owner"] = ["x"]
+    claim, problems = _parse(bad)
+    assert claim is not None
+    messages = [p.message for p in problems]
+    assert any(m.startswith("phases[0].pid: expected an integer") for m in messages)
+    assert any(m.startswith("phases[0].deps: expected an array") for m in messages)
+    assert any(m.startswith("phases[1].owner: expected a string") for m in messages)
+    assert all(p.file == "CAB-1290.json" for p in problems)
+    assert claim.units[0].pid is None
+
+
+def test_tolerant_numbers_as_strings() -> None:
+    loose = dict(STANDALONE, pid="12345")
+    claim, problems = _parse(loose, "CAB-1321.json")
+    assert problems == [] and claim is not None and claim.units[0].pid == 12345
+
+
+def test_empty_list_invalid_json() -> None:
+    assert parse_claim("a.json", b"")[1][0].message.startswith("empty file")
+    claim, problems = parse_claim("a.json", b"[1, 2]")
+    assert claim is None and "found array" in problems[0].message
+    claim, problems = parse_claim("a.json", b'{"mega": "X", "phases": [')
+    assert claim is None and problems[0].message.startswith("not valid JSON") and problems[0].line == 1
+    claim, problems = parse_claim("a.json", b"\xff\xfe{}")
+    assert claim is None
+
+
+def test_missing_dep_and_duplicate_phase() -> None:
+    bad = json.loads(json.dumps(MEGA))
+    bad["phases"][1]["deps"] = [7]
+    bad["phases"].append(dict(bad["phases"][0]))
+    _claim, problems = _parse(bad)
+    messages = " | ".join(p.message for p in problems)
+    assert "depends on phase 7, which does not exist" in messages
+    assert "appears twice" in messages
+
+
+def test_unknown_fields_survive_a_rewrite() -> None:
+    claim, _ = _parse(MEGA)
+    assert claim is not None
+    new = update_unit(claim.raw, 1, release_fields())
+    back = json.loads(dump_claim(new))
+    assert back["x-custom"] == {"keep": [1, 2]}
+    assert back["phases"][0]["extra_phase_field"] == "kept"
+    assert back["phases"][0]["owner"] is None and back["phases"][0]["pid"] is None
+    assert back["phases"][0]["branch"] == "feat/CAB-1350-traceparent"
+    assert claim.raw["phases"][0]["owner"] == "t48217-a3f2"  # the original is untouched
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_claim_reader_never_raises_on_bytes(data: bytes) -> None:
+    parse_claim("fuzz.json", data)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["mega", "ticket", "phases", "owner", "pid", "deps", "id", "claimed_at", "completed_at", "tickets"]), json_values, max_size=8))
+def test_claim_reader_never_raises_on_odd_json(obj: dict[str, object]) -> None:
+    parse_claim("fuzz.json", json.dumps(obj).encode())
+    parse_claim("fuzz.json", json.dumps({"mega": "M", "phases": [obj, obj]}).encode())

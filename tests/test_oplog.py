@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from factory_tui.core.oplog import Event, format_event, iter_lines, parse_fields, parse_line
+from factory_tui.core.problems import Problem
+from factory_tui.core.timeparse import parse_ts
+
+
+def test_protocol_line() -> None:
+    event = parse_line(
+        "2026-02-12T14:05 | CLAIM | task=CAB-1290 phase=1 instance=t48217-a3f2 tickets=CAB-1350,CAB-1351",
+        3,
+        "operations.log",
+    )
+    assert isinstance(event, Event)
+    assert event.name == "CLAIM"
+    assert event.fields == {
+        "task": "CAB-1290",
+        "phase": "1",
+        "instance": "t48217-a3f2",
+        "tickets": "CAB-1350,CAB-1351",
+    }
+    assert event.line == 3
+    assert event.at == datetime(2026, 2, 12, 14, 5)
+
+
+def test_quoted_values_and_bare_words() -> None:
+    assert parse_fields('step=code detail="two words" note=\'single q\' oops') == {
+        "step": "code",
+        "detail": "two words",
+        "note": "single q",
+        "_": "oops",
+    }
+    assert parse_fields(r'detail="say \"hi\""') == {"detail": 'say "hi"'}
+
+
+def test_unknown_events_and_keys_are_kept() -> None:
+    event = parse_line("2026-02-12T14:05 | DEPLOY-WAVE | wave=3 region=eu", 1, "log")
+    assert isinstance(event, Event)
+    assert event.name == "DEPLOY-WAVE"
+    assert event.fields == {"wave": "3", "region": "eu"}
+
+
+def test_timestamps_seen_in_the_wild() -> None:
+    base = datetime(2026, 2, 12, 14, 5)
+    assert parse_ts("2026-02-12T14:05") == base
+    assert parse_ts("2026-02-12 14:05") == base
+    assert parse_ts("2026-02-12T14:05:30") == base.replace(second=30)
+    utc = parse_ts("2026-02-12T14:05Z")
+    offset = parse_ts("2026-02-12T16:05+02:00")
+    assert utc is not None and utc == offset
+    assert parse_ts("yesterday") is None
+    assert parse_ts("") is None
+
+
+def test_crlf_and_blank_lines() -> None:
+    lines = [b"2026-02-12T14:00 | SESSION-START | task=a branch=b\r", b"", b"   \r"]
+    out = list(iter_lines(lines, "log"))
+    assert len(out) == 1
+    assert isinstance(out[0], Event)
+    assert out[0].fields["branch"] == "b"
+
+
+def test_malformed_lines_become_problems_with_line_numbers() -> None:
+    lines = [
+        b"garbage without pipes",
+        b"not-a-time | SESSION-START | task=a",
+        b"2026-02-12T14:00 | bad event! | task=a",
+        b"\xff\xfe | SESSION-START",
+        "2026-02-12T14:00 | STEP-DONE | step=code task=ünïcødé".encode(),
+    ]
+    out = list(iter_lines(lines, "operations.log", first_line=10))
+    problems = [item for item in out if isinstance(item, Problem)]
+    assert [p.line for p in problems] == [10, 11, 12, 13]
+    assert "TIMESTAMP | EVENT" in problems[0].message
+    assert "bad timestamp" in problems[1].message
+    assert "not UTF-8" in problems[3].message
+    assert isinstance(out[-1], Event) and out[-1].fields["task"] == "ünïcødé"
+
+
+def test_format_event_round_trips_and_quotes() -> None:
+    line = format_event(
+        "2026-02-12T14:00", "RECOVERY", [("task", "t"), ("reason", 'two words "q"'), ("x", "a\nb")]
+    )
+    assert "\n" not in line
+    event = parse_line(line, 1, "log")
+    assert isinstance(event, Event)
+    assert event.fields == {"task": "t", "reason": 'two words "q"', "x": "a b"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_parser_never_raises_on_bytes(data: bytes) -> None:
+    for item in iter_lines(data.split(b"\n"), "fuzz"):
+        assert isinstance(item, Event | Problem)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_parser_never_raises_on_text(text: str) -> None:
+    parse_line(text, 1, "fuzz")
+    parse_line("2026-02-12T14:00 | X | " + text, 1, "fuzz")
