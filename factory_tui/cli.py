@@ -28,10 +28,16 @@ class CliError(Exception):
 
 
 def _factory_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("root", nargs="?", metavar="ROOT", help="the factory's repo (default: git top level of .)")
+    parser.add_argument(
+        "root", nargs="?", metavar="ROOT", help="the factory's repo (default: git top level of .)"
+    )
     group = parser.add_argument_group("where the files are")
-    group.add_argument("--claims", metavar="DIR", help="claims folder (default ROOT/.claude/claims)")
-    group.add_argument("--memory", metavar="DIR", help="memory folder: operations.log and checkpoints/")
+    group.add_argument(
+        "--claims", metavar="DIR", help="claims folder (default ROOT/.claude/claims)"
+    )
+    group.add_argument(
+        "--memory", metavar="DIR", help="memory folder: operations.log and checkpoints/"
+    )
     group.add_argument("--log", metavar="FILE", help="operations.log")
     group.add_argument("--checkpoints", metavar="DIR", help="checkpoints folder")
     group.add_argument("--config", metavar="FILE", help="a factory.toml to use instead of ROOT's")
@@ -50,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
     status.add_argument("--now", metavar="ISO", help="fix the clock (for CI and tests)")
 
-    doctor = sub.add_parser("doctor", help="every resolved path, where it came from, and the tools on PATH")
+    doctor = sub.add_parser(
+        "doctor", help="every resolved path, where it came from, and the tools on PATH"
+    )
     _factory_options(doctor)
     doctor.add_argument("--json", action="store_true")
 
@@ -78,7 +86,10 @@ def load(args: argparse.Namespace) -> Config:
     root = Path(args.root) if getattr(args, "root", None) else None
     if root is not None and not root.is_dir():
         raise CliError(f"ROOT {root}: no such directory")
-    flags = {key: getattr(args, key, None) for key in ("claims", "memory", "log", "checkpoints", "config")}
+    flags = {
+        key: getattr(args, key, None)
+        for key in ("claims", "memory", "log", "checkpoints", "config")
+    }
     for key in ("claims", "memory", "checkpoints"):
         value = flags[key]
         if value is not None and Path(value).exists() and not Path(value).is_dir():
@@ -143,7 +154,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_ui:
         print(factory.root)
         return 0
-    raise CliError("the cockpit is not built yet; run with --no-ui and then `factory-tui status ROOT`")
+    raise CliError(
+        "the cockpit is not built yet; run with --no-ui and then `factory-tui status ROOT`"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

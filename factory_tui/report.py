@@ -41,10 +41,20 @@ def render_status(fleet: Fleet, out: TextIO, *, width: int | None = None) -> Non
     for name in ("agent", "status", "host", "pid", "task", "step", "last event", "why"):
         agents.add_column(name, overflow="fold")
     for i in fleet.instances:
-        pid = "" if i.pid is None else f"{i.pid} {'alive' if i.alive else 'dead' if i.alive is False else '?'}"
+        pid = (
+            ""
+            if i.pid is None
+            else f"{i.pid} {'alive' if i.alive else 'dead' if i.alive is False else '?'}"
+        )
         agents.add_row(
-            _t(i.id), _t(i.status.upper()), _t(i.host), _t(pid), _t(i.task), _t(i.step),
-            _t(i.last_event_at), _t(i.why + ("; " + "; ".join(i.conflicts) if i.conflicts else "")),
+            _t(i.id),
+            _t(i.status.upper()),
+            _t(i.host),
+            _t(pid),
+            _t(i.task),
+            _t(i.step),
+            _t(i.last_event_at),
+            _t(i.why + ("; " + "; ".join(i.conflicts) if i.conflicts else "")),
         )
     console.print(agents)
     claims = Table(title="Claims", title_justify="left")
@@ -61,8 +71,12 @@ def render_status(fleet: Fleet, out: TextIO, *, width: int | None = None) -> Non
             table.add_column(name, overflow="fold")
         for s in sessions:
             table.add_row(
-                _t(s.task), _t(s.instance), _t(s.status.upper()), _t(s.started_at),
-                _t(s.last_step), _t(s.why),
+                _t(s.task),
+                _t(s.instance),
+                _t(s.status.upper()),
+                _t(s.started_at),
+                _t(s.last_step),
+                _t(s.why),
             )
         console.print(table)
     if fleet.problems or fleet.lint:

@@ -13,17 +13,44 @@ MEGA = {
     "created": "2026-02-16T14:00",
     "x-custom": {"keep": [1, 2]},
     "phases": [
-        {"id": 1, "name": "API + Gateway", "tickets": ["CAB-1350", "CAB-1351"], "owner": "t48217-a3f2",
-         "pid": 12345, "claimed_at": "2026-02-16T14:05", "hostname": "macbook-pro.local",
-         "branch": "feat/CAB-1350-traceparent", "mode": "parallel", "deps": [], "completed_at": None,
-         "extra_phase_field": "kept"},
-        {"id": 2, "name": "E2E Tests", "tickets": ["CAB-1352"], "owner": None, "claimed_at": None,
-         "hostname": None, "branch": None, "mode": "sequential", "deps": [1], "completed_at": None},
+        {
+            "id": 1,
+            "name": "API + Gateway",
+            "tickets": ["CAB-1350", "CAB-1351"],
+            "owner": "t48217-a3f2",
+            "pid": 12345,
+            "claimed_at": "2026-02-16T14:05",
+            "hostname": "macbook-pro.local",
+            "branch": "feat/CAB-1350-traceparent",
+            "mode": "parallel",
+            "deps": [],
+            "completed_at": None,
+            "extra_phase_field": "kept",
+        },
+        {
+            "id": 2,
+            "name": "E2E Tests",
+            "tickets": ["CAB-1352"],
+            "owner": None,
+            "claimed_at": None,
+            "hostname": None,
+            "branch": None,
+            "mode": "sequential",
+            "deps": [1],
+            "completed_at": None,
+        },
     ],
 }
-STANDALONE = {"ticket": "CAB-1321", "title": "Portal ToS link fix", "owner": "t48217-a3f2", "pid": 12345,
-              "hostname": "macbook-pro.local", "claimed_at": "2026-02-16T14:10",
-              "branch": "fix/CAB-1321-tos-link", "completed_at": None}
+STANDALONE = {
+    "ticket": "CAB-1321",
+    "title": "Portal ToS link fix",
+    "owner": "t48217-a3f2",
+    "pid": 12345,
+    "hostname": "macbook-pro.local",
+    "claimed_at": "2026-02-16T14:10",
+    "branch": "fix/CAB-1321-tos-link",
+    "completed_at": None,
+}
 
 
 def _parse(obj: object, name: str = "CAB-1290.json"):  # type: ignore[no-untyped-def]
@@ -35,7 +62,12 @@ def test_mega_claim() -> None:
     assert problems == []
     assert claim is not None and claim.kind == "mega" and claim.claim_id == "CAB-1290"
     one, two = claim.units
-    assert (one.key, one.owner, one.pid, one.tickets) == ("CAB-1290:1", "t48217-a3f2", 12345, ("CAB-1350", "CAB-1351"))
+    assert (one.key, one.owner, one.pid, one.tickets) == (
+        "CAB-1290:1",
+        "t48217-a3f2",
+        12345,
+        ("CAB-1350", "CAB-1351"),
+    )
     assert two.deps == (1,) and two.owner is None
     assert one.lock_name == "CAB-1290-phase-1.lock"
 
@@ -74,7 +106,9 @@ def test_empty_list_invalid_json() -> None:
     claim, problems = parse_claim("a.json", b"[1, 2]")
     assert claim is None and "found array" in problems[0].message
     claim, problems = parse_claim("a.json", b'{"mega": "X", "phases": [')
-    assert claim is None and problems[0].message.startswith("not valid JSON") and problems[0].line == 1
+    assert (
+        claim is None and problems[0].message.startswith("not valid JSON") and problems[0].line == 1
+    )
     claim, problems = parse_claim("a.json", b"\xff\xfe{}")
     assert claim is None
 
@@ -109,13 +143,34 @@ def test_claim_reader_never_raises_on_bytes(data: bytes) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["mega", "ticket", "phases", "owner", "pid", "deps", "id", "claimed_at", "completed_at", "tickets"]), json_values, max_size=8))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "mega",
+                "ticket",
+                "phases",
+                "owner",
+                "pid",
+                "deps",
+                "id",
+                "claimed_at",
+                "completed_at",
+                "tickets",
+            ]
+        ),
+        json_values,
+        max_size=8,
+    )
+)
 def test_claim_reader_never_raises_on_odd_json(obj: dict[str, object]) -> None:
     parse_claim("fuzz.json", json.dumps(obj).encode())
     parse_claim("fuzz.json", json.dumps({"mega": "M", "phases": [obj, obj]}).encode())

@@ -34,8 +34,16 @@ def fleet(claims: list[ClaimFile], f: LogFold, procs: dict[int, ProcInfo] | None
 
 
 def standalone(**over: Any) -> ClaimFile:
-    base = {"ticket": "CAB-1", "title": "t", "owner": "t1-aaaa", "pid": 100, "hostname": "macbook-pro.local",
-            "claimed_at": "2026-02-16T14:00", "branch": "fix/x", "completed_at": None}
+    base = {
+        "ticket": "CAB-1",
+        "title": "t",
+        "owner": "t1-aaaa",
+        "pid": 100,
+        "hostname": "macbook-pro.local",
+        "claimed_at": "2026-02-16T14:00",
+        "branch": "fix/x",
+        "completed_at": None,
+    }
     base.update(over)
     return claim(base, "CAB-1.json")
 
@@ -111,12 +119,22 @@ def test_missing_claimed_at_is_never_stale() -> None:
 
 
 MEGA = {
-    "mega": "CAB-1290", "title": "Gateway", "phases": [
+    "mega": "CAB-1290",
+    "title": "Gateway",
+    "phases": [
         {"id": 1, "name": "API", "owner": None, "deps": [], "completed_at": "2026-02-16T15:00"},
         {"id": 2, "name": "UI", "owner": None, "deps": [1], "completed_at": None},
         {"id": 3, "name": "E2E", "owner": None, "deps": [1, 2], "completed_at": None},
-        {"id": 4, "name": "Docs", "owner": "t2-bbbb", "pid": 5, "claimed_at": "2026-02-16T17:30",
-         "hostname": HOST, "deps": [], "completed_at": None},
+        {
+            "id": 4,
+            "name": "Docs",
+            "owner": "t2-bbbb",
+            "pid": 5,
+            "claimed_at": "2026-02-16T17:30",
+            "hostname": HOST,
+            "deps": [],
+            "completed_at": None,
+        },
     ],
 }
 
@@ -124,7 +142,12 @@ MEGA = {
 def test_phase_states() -> None:
     f = fleet([claim(MEGA, "CAB-1290.json")], fold())
     states = {v.unit.phase: (v.state, v.unmet_deps) for v in f.claims}
-    assert states == {1: ("done", ()), 2: ("available", ()), 3: ("blocked", (2,)), 4: ("claimed", ())}
+    assert states == {
+        1: ("done", ()),
+        2: ("available", ()),
+        3: ("blocked", (2,)),
+        4: ("claimed", ()),
+    }
     blocked = next(v for v in f.claims if v.unit.phase == 3)
     assert blocked.why == "waits for phase 2"
 
@@ -189,8 +212,11 @@ def test_recovered_session_closes_the_crashed_one() -> None:
 
 def test_pid_alive_but_silent_for_hours_is_shown_as_conflict() -> None:
     procs = {100: ProcInfo(pid=100, started_at=datetime(2026, 2, 16, 9, 0))}
-    f = fleet([standalone(claimed_at="2026-02-16T10:00")],
-              fold("2026-02-16T10:00 | SESSION-START | task=CAB-1 branch=fix/x instance=t1-aaaa"), procs)
+    f = fleet(
+        [standalone(claimed_at="2026-02-16T10:00")],
+        fold("2026-02-16T10:00 | SESSION-START | task=CAB-1 branch=fix/x instance=t1-aaaa"),
+        procs,
+    )
     (agent,) = f.instances
     assert agent.status == "idle"
     assert any("pid alive but no log event for 8h" in c for c in agent.conflicts)
@@ -200,12 +226,45 @@ def test_json_shape() -> None:
     f = fleet([standalone()], fold(OLD_START))
     data = f.to_json()
     assert set(data) >= {"root", "generated_at", "instances", "sessions", "claims", "problems"}
-    assert set(data["instances"][0]) >= {"id", "status", "host", "pid", "alive", "task", "branch", "step",
-                                         "last_event_at", "claims", "why"}
-    assert set(data["sessions"][0]) >= {"task", "instance", "branch", "status", "end_status", "started_at",
-                                        "ended_at", "last_step", "pr", "checkpoint"}
-    assert set(data["claims"][0]) >= {"id", "phase", "kind", "state", "owner", "pid", "host", "claimed_at",
-                                      "tickets", "deps", "file", "why"}
+    assert set(data["instances"][0]) >= {
+        "id",
+        "status",
+        "host",
+        "pid",
+        "alive",
+        "task",
+        "branch",
+        "step",
+        "last_event_at",
+        "claims",
+        "why",
+    }
+    assert set(data["sessions"][0]) >= {
+        "task",
+        "instance",
+        "branch",
+        "status",
+        "end_status",
+        "started_at",
+        "ended_at",
+        "last_step",
+        "pr",
+        "checkpoint",
+    }
+    assert set(data["claims"][0]) >= {
+        "id",
+        "phase",
+        "kind",
+        "state",
+        "owner",
+        "pid",
+        "host",
+        "claimed_at",
+        "tickets",
+        "deps",
+        "file",
+        "why",
+    }
 
 
 def test_old_ended_sessions_are_not_listed_but_latest_per_task_is() -> None:

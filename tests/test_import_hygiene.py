@@ -26,7 +26,13 @@ def test_core_reads_no_clock() -> None:
     for path in CORE.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr in {"now", "today", "utcnow", "time", "monotonic"}:
+            if isinstance(node, ast.Attribute) and node.attr in {
+                "now",
+                "today",
+                "utcnow",
+                "time",
+                "monotonic",
+            }:
                 base = node.value
                 name = base.id if isinstance(base, ast.Name) else getattr(base, "attr", "")
                 if name in {"datetime", "date", "time"}:

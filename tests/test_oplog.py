@@ -5,6 +5,7 @@ from datetime import datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from factory_tui.core.fold import LogFold
 from factory_tui.core.oplog import Event, format_event, iter_lines, parse_fields, parse_line
 from factory_tui.core.problems import Problem
 from factory_tui.core.timeparse import parse_ts
@@ -29,7 +30,7 @@ def test_protocol_line() -> None:
 
 
 def test_quoted_values_and_bare_words() -> None:
-    assert parse_fields('step=code detail="two words" note=\'single q\' oops') == {
+    assert parse_fields("step=code detail=\"two words\" note='single q' oops") == {
         "step": "code",
         "detail": "two words",
         "note": "single q",
@@ -104,3 +105,84 @@ def test_parser_never_raises_on_bytes(data: bytes) -> None:
 def test_parser_never_raises_on_text(text: str) -> None:
     parse_line(text, 1, "fuzz")
     parse_line("2026-02-12T14:00 | X | " + text, 1, "fuzz")
+
+
+def _fold_summary(fold: LogFold) -> object:
+    return (
+        [
+            (
+                s.task,
+                s.instance,
+                s.branch,
+                s.started_at,
+                s.ended_at,
+                s.end_status,
+                s.last_step,
+                s.pr,
+                s.checkpoint_file,
+                s.recovered_by,
+                s.last_error,
+            )
+            for s in fold.sessions
+        ],
+        dict(fold.instance_last_event),
+        dict(fold.instance_last_start),
+        [(p.file, p.line, p.message) for p in fold.problems],
+        fold.events,
+        dict(fold.counts),
+    )
+
+
+SAMPLE = [
+    b"2026-02-12T14:00 | SESSION-START | task=traceability-system branch=feat/x instance=t48217-a3f2",
+    b"2026-02-12T14:05 | CLAIM | task=CAB-1290 phase=1 instance=t48217-a3f2 tickets=CAB-1350,CAB-1351",
+    b"2026-02-12T14:15 | STEP-DONE | step=code task=traceability-system",
+    b'2026-02-12T14:16 | STEP-START | step=ci task=traceability-system detail="two words" pr=367',
+    b"2026-02-12T14:20 | STEP-DONE | step=pr-created task=traceability-system pr=367 branch=feat/x",
+    b"2026-02-12 14:21:09Z | ERROR | task=traceability-system error=boom\r",
+    b"2026-02-12T14:25 | CHECKPOINT | task=traceability-system file=a.json",
+    b"2026-02-12T14:26 | SESSION-END | task=traceability-system status=success pr=367",
+    b"2026-02-12T14:27 | SESSION-END | task=nobody status=success",
+    b"2026-02-12T14:28 | STEP-DONE | task=x",
+    b"2026-02-12T14:29|SESSION-START|task=y branch=b instance=t2",
+    b"\xff bad",
+    b"junk",
+    b"2026-02-12T14:30 | weird name | x=1",
+]
+
+
+def test_fast_feed_equals_the_general_parser() -> None:
+    fast, slow = LogFold(), LogFold()
+    fast.feed_lines(SAMPLE, "operations.log")
+    block = LogFold()
+    block.feed_block(b"\n".join(SAMPLE), "operations.log")
+    assert _fold_summary(block) == _fold_summary(fast)
+    slow.feed_all(iter_lines(SAMPLE, "operations.log"))
+    assert _fold_summary(fast) == _fold_summary(slow)
+    assert fast.sessions[0].last_step == "pr-created" and fast.sessions[0].pr == "367"
+    assert [p.line for p in fast.problems] == [9, 10, 12, 13, 14]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(SAMPLE) | st.binary(max_size=80), max_size=30))
+def test_fast_feed_never_raises_and_agrees(lines: list[bytes]) -> None:
+    fast, slow = LogFold(), LogFold()
+    fast.feed_lines(lines, "f")
+    slow.feed_all(iter_lines(lines, "f"))
+    assert _fold_summary(fast) == _fold_summary(slow)
+
+
+def test_fast_feed_edge_shapes_agree() -> None:
+    lines = [
+        b"2026-02-12T14:00 | SESSION-START | task=a branch=b instance=i1",
+        b"2026-02-12T14:01 | STEP-DONE | step=x step=y task=a",
+        b"2026-02-12T14:02 | STEP-DONE | xstep=1 step=z task=a pr=5 branch=other",
+        b"2026-02-12T14:03 | STEP-DONE | step=w task=a bare =v",
+        b"2026-02-12T14:04 | STEP-START | step= task=a",
+        b"2026-02-12T14:05 | STEP-START | step=v task=a instance=i2",
+    ]
+    for cut in range(1, len(lines) + 1):
+        fast, slow = LogFold(), LogFold()
+        fast.feed_lines(lines[:cut], "f")
+        slow.feed_all(iter_lines(lines[:cut], "f"))
+        assert _fold_summary(fast) == _fold_summary(slow), cut

@@ -118,7 +118,9 @@ def parse_checkpoint(file: str, data: bytes) -> tuple[Checkpoint | None, list[Pr
     elif isinstance(pr_raw, str) and pr_raw.strip().lstrip("#").isdigit():
         pr = int(pr_raw.strip().lstrip("#"))
     elif pr_raw is not None:
-        problems.append(Problem(file, f"pr_number: expected an integer, found {json.dumps(pr_raw)[:40]}"))
+        problems.append(
+            Problem(file, f"pr_number: expected an integer, found {json.dumps(pr_raw)[:40]}")
+        )
     task = text("task")
     if not task:
         problems.append(Problem(file, "task: missing; using the file name's slug"))

@@ -44,7 +44,11 @@ class ClaimUnit:
 
     @property
     def lock_name(self) -> str:
-        return f"{self.claim_id}.lock" if self.phase is None else f"{self.claim_id}-phase-{self.phase}.lock"
+        return (
+            f"{self.claim_id}.lock"
+            if self.phase is None
+            else f"{self.claim_id}-phase-{self.phase}.lock"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +77,8 @@ def parse_claim(file: str, data: bytes) -> tuple[ClaimFile | None, list[Problem]
     except RecursionError:
         return None, [Problem(file, "not valid JSON: nested too deeply")]
     if not isinstance(raw, dict):
-        kind = type(raw).__name__.replace("dict", "object").replace("list", "array")
-        return None, [Problem(file, f"a claim file holds a JSON object, found {kind}")]
+        found = type(raw).__name__.replace("dict", "object").replace("list", "array")
+        return None, [Problem(file, f"a claim file holds a JSON object, found {found}")]
     check = _Checker(file, problems)
     if "phases" in raw:
         claim_id = check.text(raw, "mega") or stem
@@ -102,7 +106,9 @@ def parse_claim(file: str, data: bytes) -> tuple[ClaimFile | None, list[Problem]
             for dep in unit.deps:
                 if dep not in known:
                     problems.append(
-                        Problem(file, f"phase {unit.phase} depends on phase {dep}, which does not exist")
+                        Problem(
+                            file, f"phase {unit.phase} depends on phase {dep}, which does not exist"
+                        )
                     )
         kind: Kind = "mega"
     else:
@@ -121,13 +127,17 @@ def parse_claim(file: str, data: bytes) -> tuple[ClaimFile | None, list[Problem]
     return claim, problems
 
 
-def _unit(check: _Checker, obj: dict[str, Any], claim_id: str, phase: int | None, where: str) -> ClaimUnit:
+def _unit(
+    check: _Checker, obj: dict[str, Any], claim_id: str, phase: int | None, where: str
+) -> ClaimUnit:
     deps = check.int_list(obj, "deps", where) if phase is not None else ()
     tickets = check.str_list(obj, "tickets", where) if phase is not None else (claim_id,)
     return ClaimUnit(
         claim_id=claim_id,
         phase=phase,
-        name=check.text(obj, "name", where) or (obj.get("title") if isinstance(obj.get("title"), str) else "") or "",
+        name=check.text(obj, "name", where)
+        or (obj.get("title") if isinstance(obj.get("title"), str) else "")
+        or "",
         tickets=tickets,
         owner=check.text(obj, "owner", where),
         pid=check.integer(obj, "pid", where),
@@ -241,6 +251,7 @@ def update_unit(raw: dict[str, Any], phase: int | None, changes: dict[str, Any])
     is not in the file.
     """
     new = copy.deepcopy(raw)
+    target: dict[str, Any] | None
     if phase is None:
         target = new
     else:

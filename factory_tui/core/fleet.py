@@ -325,7 +325,13 @@ def _claim_view(
     settings: Settings,
 ) -> ClaimView:
     local = same_host(unit.hostname, hostname)
-    base = {"unit": unit, "file": claim.file, "kind": claim.kind, "title": claim.title, "local": local}
+    base = {
+        "unit": unit,
+        "file": claim.file,
+        "kind": claim.kind,
+        "title": claim.title,
+        "local": local,
+    }
     if unit.completed_at:
         return ClaimView(**base, state="done", why=f"completed {unit.completed_at}")  # type: ignore[arg-type]
     if unit.owner:
@@ -383,11 +389,15 @@ def stale_conditions(
         log = Condition("log", True, f"no SESSION-START by {owner} in the log")
     elif now - last_start > limit:
         log = Condition(
-            "log", True, f"last SESSION-START by {owner} {fmt_age(now - last_start)} ago ({last_start_raw})"
+            "log",
+            True,
+            f"last SESSION-START by {owner} {fmt_age(now - last_start)} ago ({last_start_raw})",
         )
     else:
         log = Condition(
-            "log", False, f"SESSION-START by {owner} {fmt_age(now - last_start)} ago ({last_start_raw})"
+            "log",
+            False,
+            f"SESSION-START by {owner} {fmt_age(now - last_start)} ago ({last_start_raw})",
         )
     alive: bool | None
     if same_host(unit.hostname, hostname):
@@ -446,7 +456,7 @@ def derive_fleet(
 
 
 def _instance_alive(views: list[ClaimView]) -> tuple[bool | None, ClaimView | None]:
-    """Alive if a local owned claim's pid is alive; ``None`` when only remote claims say anything."""
+    """Alive if a local owned claim's pid is alive; ``None`` when only remote claims speak."""
     remote: ClaimView | None = None
     dead: ClaimView | None = None
     for view in views:
@@ -519,27 +529,43 @@ def _session_view(
         opened_at = f"SESSION-START at {rec.source}:{rec.start_line} has no SESSION-END"
         views = owned.get(rec.instance or "", [])
         alive, evidence = _instance_alive(views)
-        superseded = rec.instance is not None and latest_open_by_instance.get(rec.instance) is not rec
+        superseded = (
+            rec.instance is not None and latest_open_by_instance.get(rec.instance) is not rec
+        )
         later = fold.open_by_task.get(rec.task, [])
         superseded = superseded or (bool(later) and later[-1] is not rec)
         if rec.instance is None:
-            status, why = "crashed", f"{opened_at}, and it names no instance whose pid could be checked"
+            status, why = (
+                "crashed",
+                f"{opened_at}, and it names no instance whose pid could be checked",
+            )
         elif superseded:
-            status, why = "crashed", f"{opened_at}; a later session of the same task or instance started"
+            status, why = (
+                "crashed",
+                f"{opened_at}; a later session of the same task or instance started",
+            )
         elif alive:
             assert evidence is not None
-            status, why = "running", f"in progress: {evidence.unit.key} pid {evidence.unit.pid} is alive"
+            status, why = (
+                "running",
+                f"in progress: {evidence.unit.key} pid {evidence.unit.pid} is alive",
+            )
         elif alive is None and evidence is not None:
             if evidence.state == "stale":
                 status = "crashed"
                 why = f"{opened_at}; on host {evidence.unit.hostname} and its claim is stale"
             else:
                 status = "running"
-                why = f"in progress on host {evidence.unit.hostname} (pid not checked; claim not stale)"
+                why = (
+                    f"in progress on host {evidence.unit.hostname} "
+                    "(pid not checked; claim not stale)"
+                )
         else:
             status = "crashed"
             if evidence is not None:
-                detail = next((c.detail for c in evidence.conditions if c.name == "pid"), "pid dead")
+                detail = next(
+                    (c.detail for c in evidence.conditions if c.name == "pid"), "pid dead"
+                )
                 why = f"{opened_at}; {detail}"
             else:
                 why = f"{opened_at}; {rec.instance} owns no claim whose pid is alive"
@@ -556,7 +582,9 @@ def _session_view(
         last_step_at=rec.last_step_at,
         last_event_at=rec.last_event_at,
         pr=rec.pr,
-        checkpoint=checkpoints.get(rec.task) if status != "ended" or rec.end_status == "crashed" else None,
+        checkpoint=checkpoints.get(rec.task)
+        if status != "ended" or rec.end_status == "crashed"
+        else None,
         recovered_from=rec.recovered_from,
         recovered_by=rec.recovered_by,
         last_error=rec.last_error,
@@ -628,12 +656,17 @@ def _instance_view(
             if alive and evidence is not None
             else f"on host {evidence.unit.hostname if evidence else '?'}"
         )
-        why = f"{pid_word}; {quiet}" + (f" (idle after {fmt_age(settings.idle_after)})" if idle else "")
+        why = f"{pid_word}; {quiet}" + (
+            f" (idle after {fmt_age(settings.idle_after)})" if idle else ""
+        )
         if alive and silent is not None and silent > settings.stale_after:
             conflicts.append(f"pid alive but no log event for {fmt_age(silent)}")
     elif claims:
         status = "idle"
-        why = f"{evidence.conditions[-1].detail if evidence and evidence.conditions else 'pid dead'}; claim not stale yet; {quiet}"
+        pid_detail = (
+            evidence.conditions[-1].detail if evidence and evidence.conditions else "pid dead"
+        )
+        why = f"{pid_detail}; claim not stale yet; {quiet}"
         conflicts.append("its pid is not running, yet its claim is not stale")
     else:
         status = "ended"
@@ -644,7 +677,8 @@ def _instance_view(
         )
     if session is not None and session.status == "ended" and claims:
         conflicts.append(
-            f"SESSION-END for {session.task} at {session.ended_at} while {claims[0].key} is still owned"
+            f"SESSION-END for {session.task} at {session.ended_at} "
+            f"while {claims[0].key} is still owned"
         )
     pid = evidence.unit.pid if evidence is not None else None
     info = procs.get(pid) if pid is not None and alive else None
@@ -670,7 +704,7 @@ def _instance_view(
         last_event_at=last_raw,
         claims=tuple(c.key for c in claims),
         conflicts=tuple(conflicts),
-        recent=tuple(fold.instance_recent.get(instance, ())),
+        recent=tuple(fold.recent_events(instance)),
         session=session,
     )
 
@@ -691,9 +725,9 @@ def _counts(
         counts[f"sessions_{session.status}"] = counts.get(f"sessions_{session.status}", 0) + 1
     counts["problems"] = len(problems)
     counts["log_events"] = fold.events
-    base = {
-        f"agents_{s}": 0 for s in ("working", "idle", "stale", "crashed", "ended")
-    } | {f"claims_{s}": 0 for s in ("available", "blocked", "claimed", "stale", "done")} | {
-        f"sessions_{s}": 0 for s in ("running", "crashed", "ended")
-    }
+    base = (
+        {f"agents_{s}": 0 for s in ("working", "idle", "stale", "crashed", "ended")}
+        | {f"claims_{s}": 0 for s in ("available", "blocked", "claimed", "stale", "done")}
+        | {f"sessions_{s}": 0 for s in ("running", "crashed", "ended")}
+    )
     return base | counts

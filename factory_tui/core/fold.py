@@ -7,22 +7,42 @@ bounded memory. Events are fed in log order (``operations.log.1`` first).
 
 from __future__ import annotations
 
+import re
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from factory_tui.core.oplog import REQUIRED_FIELDS, Event, missing_fields
+from factory_tui.core.oplog import REQUIRED_FIELDS, Event, format_event, parse_line
 from factory_tui.core.problems import Problem
+from factory_tui.core.timeparse import parse_ts
 
-__all__ = ["LogFold", "SessionRec"]
+RawLine = tuple[str, int, str]
+
+_STEP_EVENTS = frozenset(("STEP-START", "STEP-DONE"))
+
+
+def _pick(kv: str, key: str) -> str | None:
+    """The value of ``key`` in plain ``k=v k=v`` text (no quotes), or ``None``. The last one
+    wins when a key repeats, as in a dict built from the pairs."""
+    probe = key + "="
+    at = kv.rfind(probe)
+    while at > 0 and kv[at - 1] != " ":
+        at = kv.rfind(probe, 0, at)
+    if at < 0:
+        return None
+    start = at + len(probe)
+    end = kv.find(" ", start)
+    return (kv[start:] if end < 0 else kv[start:end]) or None
+
 
 MAX_PROBLEMS = 500
 RECENT_PER_INSTANCE = 12
 RECENT_GLOBAL = 400
+_EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
 
 
 class SessionRec:
-    """A session as the log tells it: SESSION-START up to its SESSION-END (mutable while folding)."""
+    """A session as the log tells it, SESSION-START to SESSION-END (mutable while folding)."""
 
     __slots__ = (
         "branch",
@@ -47,25 +67,27 @@ class SessionRec:
         "task",
     )
 
-    def __init__(self, event: Event, seq: int) -> None:
-        f = event.fields
+    def __init__(
+        self, ts: str, task: str, fields: dict[str, str], line: int, source: str, seq: int
+    ) -> None:
+        get = fields.get
         self.seq = seq
-        self.task: str = f.get("task", "")
-        self.instance: str | None = f.get("instance") or None
-        self.branch: str | None = f.get("branch") or None
-        self.started_at: str = event.ts
-        self.start_line: int = event.line
-        self.source: str = event.source
-        self.recovered_from: str | None = f.get("recovered_from") or None
+        self.task: str = task
+        self.instance: str | None = get("instance") or None
+        self.branch: str | None = get("branch") or None
+        self.started_at: str = ts
+        self.start_line: int = line
+        self.source: str = source
+        self.recovered_from: str | None = get("recovered_from") or None
         self.ended_at: str | None = None
         self.end_line: int | None = None
         self.end_status: str | None = None
         self.recovered_by: str | None = None
-        self.pr: str | None = f.get("pr") or None
+        self.pr: str | None = get("pr") or None
         self.last_step: str | None = None
         self.last_step_state: str | None = None
         self.last_step_at: str | None = None
-        self.last_event_at: str = event.ts
+        self.last_event_at: str = ts
         self.checkpoint_file: str | None = None
         self.last_error: str | None = None
         self.extra_starts: int = 0
@@ -95,15 +117,29 @@ class LogFold:
         self.latest_by_task: dict[str, SessionRec] = {}
         self.instance_last_start: dict[str, str] = {}
         self.instance_last_event: dict[str, str] = {}
-        self.instance_recent: dict[str, deque[Event]] = {}
+        self.instance_recent: dict[str, deque[RawLine]] = {}
         self.instance_sessions: dict[str, list[SessionRec]] = {}
         self.claim_events: dict[tuple[str, str], ClaimEventInfo] = {}
-        self.recent: deque[Event] = deque(maxlen=RECENT_GLOBAL)
+        self.recent: deque[RawLine] = deque(maxlen=RECENT_GLOBAL)
         self.counts: Counter[str] = Counter()
         self.problems: list[Problem] = []
         self.problem_count = 0
         self.events = 0
         self.last_ts: str | None = None
+        self._good_ts: set[str] = set()
+        self._good_names: set[str] = set()
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def recent_events(self, instance: str | None = None) -> list[Event]:
+        """The last events of one instance (or of the whole log), parsed on demand."""
+        raw = self.recent if instance is None else self.instance_recent.get(instance, ())
+        out: list[Event] = []
+        for text, line, source in raw:
+            parsed = parse_line(text, line, source)
+            if isinstance(parsed, Event):
+                out.append(parsed)
+        return out
 
     # -- feeding -------------------------------------------------------------------------------
 
@@ -120,62 +156,235 @@ class LogFold:
             self.problems.append(problem)
 
     def feed(self, event: Event) -> None:
+        text = format_event(event.ts, event.name, event.fields.items())
+        self._apply(event.ts, event.name, event.fields, event.line, event.source, text)
+
+    def feed_block(self, data: bytes, source: str, first_line: int = 1) -> None:
+        """Fold complete lines joined by ``\\n`` (no trailing newline): decoded in one go."""
+        try:
+            texts: list[str | Problem] = list(data.decode("utf-8").split("\n"))
+        except UnicodeDecodeError:
+            self.feed_lines(data.split(b"\n"), source, first_line)
+            return
+        self._feed_texts(texts, source, first_line)
+
+    def feed_lines(self, lines: Iterable[bytes], source: str, first_line: int = 1) -> None:
+        """Fold raw lines (bytes without the newline); an undecodable one becomes a problem."""
+        texts: list[str | Problem] = []
+        for number, raw in enumerate(lines, start=first_line):
+            try:
+                texts.append(raw.decode("utf-8"))
+            except UnicodeDecodeError as error:
+                texts.append(Problem(source, f"not UTF-8 text (byte {error.start})", number))
+        self._feed_texts(texts, source, first_line)
+
+    def _feed_texts(self, texts: list[str | Problem], source: str, first_line: int) -> None:
+        """The hot path of a big log, equivalent to ``feed_all(iter_lines(...))``.
+
+        Plain lines are split with C-level string methods; the most common kind (``STEP-*`` with
+        ``step=`` and ``task=``) is folded inline without a dict; a line with quotes or an odd
+        shape takes the general parser.
+        """
+        good_ts = self._good_ts
+        good_names = self._good_names
+        apply = self._apply
+        open_by_task = self.open_by_task
+        counts = self.counts
+        recent_all = self.recent
+        last_event = self.instance_last_event
+        instance_recent = self.instance_recent
+        line = first_line - 1
+        steps = 0
+        last_ts = self.last_ts
+        for text in texts:
+            line += 1
+            if not isinstance(text, str):
+                self.add_problem(text)
+                continue
+            if text.endswith("\r"):
+                text = text[:-1]
+            ts, sep, rest = text.partition(" | ")
+            name, sep2, kv = rest.partition(" | ")
+            fields: dict[str, str] | None = None
+            if (
+                sep
+                and (sep2 or "|" not in rest)
+                and '"' not in kv
+                and "'" not in kv
+                and (ts in good_ts or self._check_ts(ts))
+                and (name in good_names or self._check_name(name))
+            ):
+                if (name == "STEP-DONE" or name == "STEP-START") and "instance=" not in kv:
+                    task = _pick(kv, "task")
+                    step = _pick(kv, "step")
+                    if task and step:
+                        steps += 1
+                        counts[name] += 1
+                        last_ts = ts
+                        entry: RawLine = (text, line, source)
+                        recent_all.append(entry)
+                        opened = open_by_task.get(task)
+                        if not opened:
+                            continue
+                        session = opened[-1]
+                        session.last_event_at = ts
+                        session.last_step = step
+                        session.last_step_state = "start" if name == "STEP-START" else "done"
+                        session.last_step_at = ts
+                        if "pr=" in kv and (pr := _pick(kv, "pr")):
+                            session.pr = pr
+                        if not session.branch and "branch=" in kv:
+                            session.branch = _pick(kv, "branch")
+                        instance = session.instance
+                        if instance:
+                            last_event[instance] = ts
+                            recent = instance_recent.get(instance)
+                            if recent is None:
+                                recent = instance_recent[instance] = deque(
+                                    maxlen=RECENT_PER_INSTANCE
+                                )
+                            recent.append(entry)
+                        continue
+                try:
+                    fields = dict(token.split("=", 1) for token in kv.split())
+                except ValueError:
+                    fields = None  # a bare word: the general parser keeps it under "_"
+                else:
+                    if "" in fields:
+                        fields = None
+            if fields is None:
+                parsed = parse_line(text, line, source)
+                if parsed is None:
+                    continue
+                if isinstance(parsed, Problem):
+                    self.add_problem(parsed)
+                    continue
+                ts, name, fields = parsed.ts, parsed.name, parsed.fields
+            if steps:
+                self._count_steps(steps, last_ts)
+                steps = 0
+            apply(ts, name, fields, line, source, text)
+            last_ts = self.last_ts
+        if steps:
+            self._count_steps(steps, last_ts)
+
+    def _count_steps(self, steps: int, last_ts: str | None) -> None:
+        self.events += steps
+        self.last_ts = last_ts
+
+    def _check_ts(self, ts: str) -> bool:
+        if ts != ts.strip() or parse_ts(ts) is None:
+            return False
+        if len(self._good_ts) > 100_000:
+            self._good_ts.clear()
+        self._good_ts.add(ts)
+        return True
+
+    def _check_name(self, name: str) -> bool:
+        if not _EVENT_NAME.match(name) or name != name.upper():
+            return False
+        self._good_names.add(name)
+        return True
+
+    def _apply_step(
+        self,
+        ts: str,
+        name: str,
+        task: str,
+        step: str,
+        pr: str | None,
+        branch: str | None,
+        line: int,
+        source: str,
+        text: str,
+    ) -> None:
+        """``_apply`` for a plain ``STEP-* | step=S task=T ...`` line, the most common kind."""
         self.events += 1
-        name = event.name
         self.counts[name] += 1
-        self.recent.append(event)
-        self.last_ts = event.ts
-        fields = event.fields
-        if name in REQUIRED_FIELDS and (missing := missing_fields(event)):
-            self.add_problem(
-                Problem(event.source, f"{name} without {', '.join(missing)}", event.line)
-            )
-        task = fields.get("task")
-        instance = fields.get("instance") or None
+        entry: RawLine = (text, line, source)
+        self.recent.append(entry)
+        self.last_ts = ts
+        opened = self.open_by_task.get(task)
+        if not opened:
+            return
+        session = opened[-1]
+        session.last_event_at = ts
+        session.last_step = step
+        session.last_step_state = "start" if name == "STEP-START" else "done"
+        session.last_step_at = ts
+        if pr:
+            session.pr = pr
+        if branch and not session.branch:
+            session.branch = branch
+        instance = session.instance
+        if instance:
+            self.instance_last_event[instance] = ts
+            recent = self.instance_recent.get(instance)
+            if recent is None:
+                recent = self.instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
+            recent.append(entry)
+
+    def _apply(
+        self, ts: str, name: str, fields: dict[str, str], line: int, source: str, text: str
+    ) -> None:
+        self.events += 1
+        self.counts[name] += 1
+        entry: RawLine = (text, line, source)
+        self.recent.append(entry)
+        self.last_ts = ts
+        get = fields.get
+        required = REQUIRED_FIELDS.get(name)
+        if required:
+            missing = [key for key in required if not get(key)]
+            if missing:
+                self.add_problem(Problem(source, f"{name} without {', '.join(missing)}", line))
+        task = get("task")
+        instance = get("instance") or None
         session: SessionRec | None = None
         if name == "SESSION-START":
             if task:
-                session = self._start(event, task)
+                session = self._start(ts, task, fields, line, source)
                 instance = session.instance
         elif name == "SESSION-END":
             if task:
-                session = self._end(event, task)
+                session = self._end(ts, task, fields, line, source)
                 if session is not None and instance is None:
                     instance = session.instance
         elif task:
             opened = self.open_by_task.get(task)
             if opened:
                 session = opened[-1]
-            if session is not None:
-                session.last_event_at = event.ts
-                if name in ("STEP-START", "STEP-DONE"):
-                    session.last_step = fields.get("step")
+                session.last_event_at = ts
+                if name == "STEP-START" or name == "STEP-DONE":
+                    session.last_step = get("step") or None
                     session.last_step_state = "start" if name == "STEP-START" else "done"
-                    session.last_step_at = event.ts
-                    if fields.get("pr"):
-                        session.pr = fields["pr"]
-                    if fields.get("branch") and not session.branch:
-                        session.branch = fields["branch"]
+                    session.last_step_at = ts
+                    pr = get("pr")
+                    if pr:
+                        session.pr = pr
+                    if not session.branch:
+                        session.branch = get("branch") or None
                 elif name == "CHECKPOINT":
-                    session.checkpoint_file = fields.get("file")
+                    session.checkpoint_file = get("file") or None
                 elif name == "ERROR":
-                    session.last_error = fields.get("error")
+                    session.last_error = get("error") or None
                 if instance is None:
                     instance = session.instance
-        if name in ("CLAIM", "RELEASE") and task and instance:
-            phase = fields.get("phase", "")
-            self.claim_events[(task, phase)] = ClaimEventInfo(
-                name, instance, event.ts, fields.get("reason")
+        if (name == "CLAIM" or name == "RELEASE") and task and instance:
+            self.claim_events[(task, get("phase", ""))] = ClaimEventInfo(
+                name, instance, ts, get("reason") or None
             )
         if instance:
-            self.instance_last_event[instance] = event.ts
+            self.instance_last_event[instance] = ts
             recent = self.instance_recent.get(instance)
             if recent is None:
                 recent = self.instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
-            recent.append(event)
+            recent.append(entry)
 
-    def _start(self, event: Event, task: str) -> SessionRec:
-        session = SessionRec(event, len(self.sessions))
+    def _start(
+        self, ts: str, task: str, fields: dict[str, str], line: int, source: str
+    ) -> SessionRec:
+        session = SessionRec(ts, task, fields, line, source, len(self.sessions))
         self.sessions.append(session)
         opened = self.open_by_task.setdefault(task, [])
         if opened:
@@ -183,31 +392,33 @@ class LogFold:
         opened.append(session)
         self.latest_by_task[task] = session
         if session.instance:
-            self.instance_last_start[session.instance] = event.ts
+            self.instance_last_start[session.instance] = ts
             self.instance_sessions.setdefault(session.instance, []).append(session)
         return session
 
-    def _end(self, event: Event, task: str) -> SessionRec | None:
+    def _end(
+        self, ts: str, task: str, fields: dict[str, str], line: int, source: str
+    ) -> SessionRec | None:
         opened = self.open_by_task.get(task)
         if not opened:
             self.add_problem(
-                Problem(event.source, f"SESSION-END for task {task!r} with no open session", event.line)
+                Problem(source, f"SESSION-END for task {task!r} with no open session", line)
             )
             return None
-        fields = event.fields
-        status = fields.get("status")
+        status = fields.get("status") or None
+        recovered_by = fields.get("recovered_by") or None
         # Closing a crashed session names the oldest one left open; a normal end closes the newest.
-        closing_crashed = status == "crashed" or "recovered_by" in fields
+        closing_crashed = status == "crashed" or recovered_by is not None
         session = opened.pop(0) if closing_crashed else opened.pop()
         if not opened:
             del self.open_by_task[task]
         self.ended.append(session)
-        session.ended_at = event.ts
-        session.end_line = event.line
+        session.ended_at = ts
+        session.end_line = line
         session.end_status = status
-        session.recovered_by = fields.get("recovered_by") or None
-        session.last_event_at = event.ts
-        if fields.get("pr"):
-            session.pr = fields["pr"]
+        session.recovered_by = recovered_by
+        session.last_event_at = ts
+        pr = fields.get("pr")
+        if pr:
+            session.pr = pr
         return session
-

@@ -93,7 +93,11 @@ def parse_line(text: str, line: int, source: str) -> Event | Problem | None:
     if not sep:
         parts = text.split("|", 2)
         if len(parts) < 2:
-            return Problem(source, f"not an event line (expected 'TIMESTAMP | EVENT | k=v'): {_clip(text)}", line)
+            return Problem(
+                source,
+                f"not an event line (expected 'TIMESTAMP | EVENT | k=v'): {_clip(text)}",
+                line,
+            )
         ts, rest = parts[0], "|".join(parts[1:])
     name, _, kv = rest.partition("|")
     name = name.strip()

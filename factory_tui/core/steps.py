@@ -15,11 +15,16 @@ STEP_ORDER: tuple[str, ...] = (
     "cleanup",
 )
 
-_ALIASES = {"pr": "pr-created", "merge": "merged", "verify-cd": "cd-verified", "quality": "quality-gate"}
+_ALIASES = {
+    "pr": "pr-created",
+    "merge": "merged",
+    "verify-cd": "cd-verified",
+    "quality": "quality-gate",
+}
 
 
 def step_index(step: str) -> int | None:
-    """Position of ``step`` in :data:`STEP_ORDER` (aliases accepted); ``None`` for an unknown step."""
+    """Position of ``step`` in :data:`STEP_ORDER` (aliases accepted); ``None`` if unknown."""
     name = _ALIASES.get(step, step)
     try:
         return STEP_ORDER.index(name)

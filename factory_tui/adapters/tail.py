@@ -1,0 +1,311 @@
+"""Incremental reading of an append-only log that may be truncated, rewritten or rotated under us.
+
+:class:`LogTail` remembers a byte offset and reads only what was appended since, as toolong does,
+and unlike toolong it copes with the ways operations.log changes under a reader (FORMATS.md: past
+500 lines the oldest lines move to ``operations.log.1`` and the current file is rewritten with
+only the newest lines, some of which were already read):
+
+- **Replaced** (``os.stat(path)`` names another inode than the open descriptor: rename rotation,
+  ``os.replace`` of a rewritten copy): the old descriptor is read to its end first, so nothing
+  appended before the switch is lost, then the new file is read from its start.
+- **Truncated** (same inode, smaller than what was read, or rewritten in place — the last bytes
+  read are no longer where they were: copy-truncate, ``open(path, "w")``): read again from 0.
+- **Created**: the file had been read, then vanished, and a file is there again.
+
+A file seen for the first time (at the first poll, or when it first appears) is simply read from
+its start with ``reset=None``: there is nothing to reset.
+
+After any reset the new file's first lines may be lines already delivered (a rotation keeps the
+newest lines). The last ``overlap_lines`` delivered lines are kept; the longest prefix of the new
+file that equals a suffix of them is skipped, and only the lines after it are delivered: no
+duplicates, no losses. While the new file read so far is a run of lines found *inside* that
+history (a rewrite caught half-written), its lines are held until the next line settles it or a
+poll finds no new bytes at all, then the longest suffix match wins.
+
+Blind spots, inherent to matching by content: a genuinely new file (or the lines appended after a
+copy-truncate) whose first lines are byte-identical to the last lines delivered is taken for an
+overlap and those lines are skipped; a file rewritten in place that keeps the same bytes just
+before our offset is not seen as rewritten. Log lines carry timestamps, which makes both rare.
+
+A line still being written (no ``\\n`` yet) is held until its newline arrives. If the file is
+replaced while a partial line is held, the partial is dropped: the rotation carries it into the
+new file, where its completed form is delivered once. Only ``\\n`` is stripped; a ``\\r`` before
+it is left for the parser.
+
+A :class:`TailChunk` holds the lines of one file only, with line numbers and byte offsets in that
+file. After a rotation one poll may return the old file's last lines and the next the new file's,
+so call :meth:`LogTail.poll` until it returns None. A chunk can have no lines when it only
+announces a reset: a viewer holding byte offsets must drop them then.
+
+IO errors never raise: ``poll`` returns None and ``last_error`` says what and where.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections import deque
+from dataclasses import dataclass
+from itertools import accumulate
+from pathlib import Path
+
+__all__ = ["LogTail", "TailChunk"]
+
+_ANCHOR_BYTES = 256
+_PLUS_ONE = (1).__add__
+
+
+@dataclass(frozen=True, slots=True)
+class TailChunk:
+    """Complete lines read by one :meth:`LogTail.poll`, all from the same file."""
+
+    lines: list[bytes]
+    """Complete lines without their ``\\n`` (a trailing ``\\r`` is kept for the parser)."""
+    first_line: int
+    """1-based line number of ``lines[0]`` in the file it was read from."""
+    reset: str | None
+    """None, or why the reader restarted before these lines: created, truncated or replaced."""
+    offsets: list[int]
+    """Byte offset of each line in the file it was read from (same length as ``lines``)."""
+
+
+class _Resync:
+    """A new file's first lines, held until we know how many of them were already delivered."""
+
+    __slots__ = ("checked", "held", "history", "offsets", "starts")
+
+    def __init__(self, history: list[bytes]) -> None:
+        self.history = history
+        self.held: list[bytes] = []
+        self.offsets: list[int] = []
+        self.starts: list[int] | None = None  # where in history an overlap may begin, ascending
+        self.checked = 0  # held lines already compared against every start
+
+    def overlap(self, *, force: bool) -> int | None:
+        """How many leading held lines were already delivered; None while it cannot be told.
+
+        A start ``s`` claims an overlap of ``len(history) - s`` lines. It is *complete* once that
+        many lines are held and equal ``history[s:]``, *open* while fewer are held and all of them
+        equal ``history[s:...]``. Open starts promise longer overlaps, so they are waited for
+        unless ``force``; then the longest complete one wins.
+        """
+        held, hist = self.held, self.history
+        m, h = len(held), len(hist)
+        if m == 0:
+            return None
+        if self.starts is None:
+            first = held[0]
+            self.starts = [s for s, line in enumerate(hist) if line == first]
+            self.checked = 1
+        lo = self.checked
+        alive: list[int] = []
+        for s in self.starts:
+            k = h - s
+            if k > lo:
+                hi = min(k, m)
+                if hist[s + lo : s + hi] != held[lo:hi]:
+                    continue
+            alive.append(s)
+        self.starts = alive
+        self.checked = m
+        if alive and h - alive[0] > m and not force:
+            return None
+        return next((h - s for s in alive if h - s <= m), 0)
+
+
+class LogTail:
+    """Follows one log file across appends, truncation and rotation; see the module docstring.
+
+    Not thread-safe: poll it from one thread (the file watcher's worker)."""
+
+    def __init__(
+        self, path: Path, *, chunk_bytes: int = 8 << 20, overlap_lines: int = 4096
+    ) -> None:
+        if chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes must be at least 1, got {chunk_bytes}")
+        if overlap_lines < 0:
+            raise ValueError(f"overlap_lines must not be negative, got {overlap_lines}")
+        self._path = Path(path)
+        self._chunk_bytes = chunk_bytes
+        self._overlap_lines = overlap_lines
+        self._history: deque[bytes] = deque(maxlen=overlap_lines)
+        self._fd: int | None = None
+        self._seen = False  # a file has been opened at this path before
+        self._closed = False
+        self._switch_reason = "created"  # the reset to report when the next file is opened
+        self._reset: str | None = None  # a reset not yet reported in a chunk
+        self._resync: _Resync | None = None
+        self._offset = 0  # end of the last consumed complete line
+        self._line_count = 0
+        self._pos = 0  # bytes read from the current file (consumed lines + held + partial)
+        self._partial = b""  # bytes after the last newline read
+        self._anchor = b""  # the last bytes read; still there unless the file was rewritten
+        self.last_error: str | None = None
+        """Why the last poll failed (naming the path), or None when it succeeded."""
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def offset(self) -> int:
+        """Bytes of the current file consumed: complete lines only (0 while a reset is held)."""
+        return self._offset
+
+    @property
+    def line_count(self) -> int:
+        """Complete lines of the current file consumed, overlap lines skipped after a reset
+        included."""
+        return self._line_count
+
+    def poll(self) -> TailChunk | None:
+        """Read what was appended since the last call, at most about ``chunk_bytes``.
+
+        Call again until it returns None to drain a big file. None when there is nothing new (no
+        complete new line and no reset to announce), when the file is missing, after
+        :meth:`close`, and on an IO error (then ``last_error`` says why).
+        """
+        if self._closed:
+            return None
+        try:
+            chunk = self._poll()
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            self.last_error = f"cannot read {self._path}: {reason}; will retry on the next poll"
+            return None
+        self.last_error = None
+        return chunk
+
+    def close(self) -> None:
+        """Release the file descriptor; later polls return None."""
+        self._closed = True
+        self._drop_fd("created")
+
+    def _poll(self) -> TailChunk | None:
+        try:
+            st: os.stat_result | None = os.stat(self._path)
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        fd = self._fd
+        if fd is not None:
+            fst = os.fstat(fd)
+            if self._rewritten(fd, fst.st_size):
+                self._begin_resync("truncated")
+            if st is not None and (st.st_ino, st.st_dev) == (fst.st_ino, fst.st_dev):
+                return self._advance(fd, final=False)
+            # The path names another file now, or nothing: finish the old one first.
+            chunk = self._advance(fd, final=True)
+            if chunk is not None:
+                return chunk
+            self._drop_fd("replaced" if st is not None else "created")
+        if st is None:
+            return None
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block open(), a directory fail read()
+            raise OSError(errno.EINVAL, "not a regular file (a directory, pipe or device?)")
+        fd = os.open(self._path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._fd = fd
+        if self._seen:
+            self._begin_resync(self._switch_reason)
+        self._seen = True
+        return self._advance(fd, final=False)
+
+    def _rewritten(self, fd: int, size: int) -> bool:
+        if size < self._pos:
+            return True
+        anchor = self._anchor
+        return bool(anchor) and os.pread(fd, len(anchor), self._pos - len(anchor)) != anchor
+
+    def _begin_resync(self, reason: str) -> None:
+        self._reset_position()
+        self._resync = _Resync(list(self._history))
+        self._reset = reason
+
+    def _reset_position(self) -> None:
+        self._offset = self._line_count = self._pos = 0
+        self._partial = self._anchor = b""
+
+    def _drop_fd(self, reason: str) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._switch_reason = reason
+        self._resync = None
+        self._reset_position()
+
+    def _read_lines(self, fd: int) -> tuple[list[bytes], list[int], bool, bool]:
+        """Complete lines appended since the last read, their offsets, whether any byte was read,
+        and whether the end of the file was reached. Reads one chunk, or more when a line is
+        longer than a chunk."""
+        parts: list[bytes] = []
+        pos = self._pos
+        at_end = False
+        while True:
+            data = os.pread(fd, self._chunk_bytes, pos)
+            if data:
+                parts.append(data)
+                pos += len(data)
+            if len(data) < self._chunk_bytes:
+                at_end = True
+                break
+            if b"\n" in data:
+                break
+        if not parts:
+            return [], [], False, True
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        start = self._pos - len(self._partial)  # where the first unfinished line begins
+        self._pos = pos
+        self._anchor = (self._anchor + data[-_ANCHOR_BYTES:])[-_ANCHOR_BYTES:]
+        if b"\n" not in data:
+            self._partial += data
+            return [], [], True, at_end
+        lines = data.split(b"\n")
+        if self._partial:
+            lines[0] = self._partial + lines[0]
+        self._partial = lines.pop()
+        offsets = list(accumulate(map(_PLUS_ONE, map(len, lines)), initial=start))
+        offsets.pop()
+        return lines, offsets, True, at_end
+
+    def _advance(self, fd: int, *, final: bool) -> TailChunk | None:
+        grew = False
+        while True:
+            lines, offsets, got, at_end = self._read_lines(fd)
+            grew = grew or got
+            resync = self._resync
+            if resync is None:
+                if lines:
+                    return self._deliver(lines, offsets, skipped=0)
+                return self._announce_reset()
+            resync.held.extend(lines)
+            resync.offsets.extend(offsets)
+            # At the end of an old file, or when nothing arrived since the last poll, decide now.
+            overlap = resync.overlap(force=at_end and (final or not grew))
+            if overlap is not None:
+                self._resync = None
+                return self._deliver(resync.held, resync.offsets, skipped=overlap)
+            if at_end:
+                return self._announce_reset()
+
+    def _deliver(self, lines: list[bytes], offsets: list[int], *, skipped: int) -> TailChunk | None:
+        """Consume ``lines`` (the next complete lines of the file), delivering all but the first
+        ``skipped``, which were delivered before a reset."""
+        first_line = self._line_count + skipped + 1
+        self._line_count += len(lines)
+        self._offset = offsets[-1] + len(lines[-1]) + 1
+        if skipped:
+            lines, offsets = lines[skipped:], offsets[skipped:]
+        if not lines:
+            return self._announce_reset()
+        if self._overlap_lines:
+            self._history.extend(lines[-self._overlap_lines :])
+        reset, self._reset = self._reset, None
+        return TailChunk(lines, first_line, reset, offsets)
+
+    def _announce_reset(self) -> TailChunk | None:
+        reset, self._reset = self._reset, None
+        if reset is None:
+            return None
+        return TailChunk([], self._line_count + 1, reset, [])

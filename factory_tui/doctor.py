@@ -1,0 +1,195 @@
+"""``factory-tui doctor``: every resolved path, whether it exists, where each value came from, and
+which optional tools are on PATH. Building the lines is separate from rendering them, so the CLI
+can print a table or JSON and choose its exit code.
+"""
+
+from __future__ import annotations
+
+import shutil
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from factory_tui.config import Config, format_duration
+
+__all__ = ["OPTIONAL_TOOLS", "DoctorLine", "doctor_json", "doctor_report", "render_doctor"]
+
+OPTIONAL_TOOLS: tuple[str, ...] = ("git", "gh", "tmux", "claude")
+
+_KIND_TITLES = {
+    "path": "Paths",
+    "setting": "Settings",
+    "config-file": "Config files",
+    "tool": "Tools",
+    "extra": "Other config keys",
+}
+
+
+@dataclass(frozen=True)
+class DoctorLine:
+    """One fact. ``kind``: path, setting, config-file, tool or extra.
+
+    ``exists`` is ``None`` where existence means nothing (a setting). ``note`` adds what a yes/no
+    hides: a symlink's target, a folder where a file was expected.
+    """
+
+    kind: str
+    name: str
+    value: str
+    exists: bool | None
+    source: str
+    note: str = ""
+
+
+def _path_line(name: str, path: Path, source: str, *, want_dir: bool) -> DoctorLine:
+    exists = path.exists()
+    notes: list[str] = []
+    if path.is_symlink():
+        try:
+            target = path.readlink()
+        except OSError:
+            target = None
+        notes.append(f"symlink to {target}" if target is not None else "symlink")
+        if not exists:
+            notes.append("broken symlink")
+    if exists and want_dir and not path.is_dir():
+        notes.append("not a directory")
+    if exists and not want_dir and path.is_dir():
+        notes.append("a directory, expected a file")
+    return DoctorLine("path", name, str(path), exists, source, "; ".join(notes))
+
+
+def _setting_value(value: object) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return " ".join(str(part) for part in value)
+    return str(value)
+
+
+def doctor_report(
+    config: Config, *, which: Callable[[str], str | None] = shutil.which
+) -> list[DoctorLine]:
+    """Every resolved path (exists?), every setting with its source, the config files looked
+    for, the optional tools (git, gh, tmux, claude, and the agent command if it is another one)
+    and any extra config keys."""
+    src = config.sources
+    lines: list[DoctorLine] = [
+        _path_line("root", config.root, src.get("root", ""), want_dir=True),
+        _path_line("claims_dir", config.claims_dir, src["claims_dir"], want_dir=True),
+        _path_line("memory_dir", config.memory_dir, src["memory_dir"], want_dir=True),
+        _path_line("log_file", config.log_file, src["log_file"], want_dir=False),
+        _path_line("log_history", config.log_history_file, "log_file + .1", want_dir=False),
+        _path_line("metrics_file", config.metrics_file, src["metrics_file"], want_dir=False),
+        _path_line(
+            "checkpoints_dir", config.checkpoints_dir, src["checkpoints_dir"], want_dir=True
+        ),
+        _path_line("plan_file", config.plan_file, src["plan_file"], want_dir=False),
+        _path_line("memory_file", config.memory_file, src["memory_file"], want_dir=False),
+        _path_line(
+            "council_history", config.council_history, src["council_history"], want_dir=False
+        ),
+        _path_line(
+            "claude_config_dir", config.claude_config_dir, src["claude_config_dir"], want_dir=True
+        ),
+    ]
+    for name in (
+        "stale_after",
+        "lock_stale_after",
+        "idle_after",
+        "daily_budget_usd",
+        "agent_budget_usd",
+        "theme",
+        "read_only",
+        "notify",
+        "bell",
+        "agent_command",
+    ):
+        value = _setting_value(getattr(config, name))
+        lines.append(DoctorLine("setting", name, value, None, src.get(name, "")))
+    for label, path in config.config_files.items():
+        probe = _path_line(label, path, "", want_dir=False)
+        lines.append(
+            DoctorLine(
+                "config-file",
+                label,
+                str(path),
+                probe.exists,
+                "read" if probe.exists else "not found",
+                probe.note,
+            )
+        )
+    tools = list(OPTIONAL_TOOLS)
+    if config.agent_command and config.agent_command[0] not in tools:
+        tools.append(config.agent_command[0])
+    for tool in tools:
+        found = which(tool)
+        value = found if found else "not on PATH"
+        lines.append(DoctorLine("tool", tool, value, found is not None, "PATH"))
+    for key, extra_value in config.extra.items():
+        lines.append(
+            DoctorLine("extra", key, _short(repr(extra_value)), None, src.get(f"extra.{key}", ""))
+        )
+    return lines
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _printable(text: str) -> str:
+    """Control characters (a path can hold an ESC) become visible escapes, never terminal codes."""
+    return "".join(
+        ch if unicodedata.category(ch) not in {"Cc", "Cf"} else ascii(ch)[1:-1] for ch in text
+    )
+
+
+def _exists_cell(line: DoctorLine) -> str:
+    if line.exists is None:
+        return "-"
+    return "yes" if line.exists else "no"
+
+
+def render_doctor(lines: Iterable[DoctorLine]) -> str:
+    """A plain aligned text table, one section per kind: NAME, VALUE, EXISTS, SOURCE (+ NOTE)."""
+    rows = list(lines)
+    header = ("NAME", "VALUE", "EXISTS", "SOURCE", "NOTE")
+    cells = [
+        (
+            _printable(line.name),
+            _printable(line.value),
+            _exists_cell(line),
+            _printable(line.source),
+            _printable(line.note),
+        )
+        for line in rows
+    ]
+    with_note = any(cell[4] for cell in cells)
+    width = len(header) if with_note else len(header) - 1
+    widths = [max([len(header[i])] + [len(cell[i]) for cell in cells]) for i in range(width)]
+
+    def fmt(parts: tuple[str, ...]) -> str:
+        return "  ".join(part.ljust(widths[i]) for i, part in enumerate(parts[:width])).rstrip()
+
+    out: list[str] = [fmt(header)]
+    current_kind: str | None = None
+    for line, cell in zip(rows, cells, strict=True):
+        if line.kind != current_kind:
+            current_kind = line.kind
+            out.append("")
+            out.append(_KIND_TITLES.get(line.kind, line.kind.capitalize()))
+        out.append(fmt(cell))
+    return "\n".join(out) + "\n"
+
+
+def doctor_json(lines: Iterable[DoctorLine]) -> list[dict[str, object]]:
+    """The lines as JSON-ready dicts: kind, name, value, exists (true/false/null), source, note."""
+    return [asdict(line) for line in lines]
