@@ -1,0 +1,115 @@
+"""Issue 2's performance figures, measured in one run on a generated scale factory.
+
+    python benchmarks/bench_status.py [--dir DIR] [--runs 5] [--appends 50]
+
+Prints:
+- ``status --json`` wall time and peak RSS (a fresh process each run; median of --runs);
+- one appended operations.log line: fold update alone, and fold update + full fleet re-derive;
+- one changed claim file: re-read alone, and re-read + full fleet re-derive.
+Targets (issue 2): status ≤ 3 s and ≤ 300 MB; an appended line re-derived ≤ 5 ms; a changed claim
+re-read ≤ 5 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scale_factory import NOW, generate  # noqa: E402
+
+from factory_tui.adapters.factory import FactoryReader  # noqa: E402
+from factory_tui.adapters.lock import append_line  # noqa: E402
+from factory_tui.config import load_config  # noqa: E402
+
+
+def ms(values: list[float]) -> str:
+    return f"median {statistics.median(values) * 1000:.2f} ms, max {max(values) * 1000:.2f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", type=Path, help="reuse/generate the scale factory here")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--appends", type=int, default=50)
+    args = parser.parse_args()
+    root = args.dir or Path(tempfile.mkdtemp(prefix="factory-scale-")) / "factory"
+    if not (root / "factory.toml").exists():
+        print(f"generating the scale factory in {root} …", flush=True)
+        t0 = time.perf_counter()
+        generate(root)
+        print(f"  done in {time.perf_counter() - t0:.1f}s")
+    now = NOW.strftime("%Y-%m-%dT%H:%M")
+
+    walls: list[float] = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-m", "factory_tui", "status", str(root), "--json", "--now", now],
+            capture_output=True,
+            check=True,
+        )
+        walls.append(time.perf_counter() - t0)
+    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    summary = json.loads(out.stdout)["summary"]
+    print(
+        f"status --json: median {statistics.median(walls):.2f} s over {args.runs} runs "
+        f"(min {min(walls):.2f}, max {max(walls):.2f}); peak RSS {rss_mb:.0f} MB; "
+        f"{summary['log_events']} log events"
+    )
+
+    config = load_config(root, flags={}, env={}, user_config=root / "no-user-config.toml")
+    reader = FactoryReader(config)
+    t0 = time.perf_counter()
+    reader.refresh_all()
+    fleet_t0 = time.perf_counter()
+    reader.fleet(NOW)
+    print(
+        f"in-process first read: {fleet_t0 - t0:.2f} s; one full derive: "
+        f"{(time.perf_counter() - fleet_t0) * 1000:.1f} ms"
+    )
+
+    fold_only: list[float] = []
+    with_derive: list[float] = []
+    for i in range(args.appends):
+        append_line(config.log_file, f"{now} | STEP-DONE | step=code task=CAB-{i} detail=bench")
+        t0 = time.perf_counter()
+        reader.refresh_log()
+        t1 = time.perf_counter()
+        reader.fleet(NOW)
+        t2 = time.perf_counter()
+        fold_only.append(t1 - t0)
+        with_derive.append(t2 - t0)
+    print(f"one appended log line, read + folded: {ms(fold_only)}")
+    print(f"one appended log line, read + folded + fleet re-derived: {ms(with_derive)}")
+
+    claim = sorted(config.claims_dir.glob("CAB-*.json"))[1]
+    reread: list[float] = []
+    reread_derive: list[float] = []
+    for i in range(args.appends):
+        data = json.loads(claim.read_text())
+        data["title"] = f"Ticket retitled {i}"
+        claim.write_text(json.dumps(data, indent=2))
+        t0 = time.perf_counter()
+        reader.refresh_claim(claim)
+        t1 = time.perf_counter()
+        reader.fleet(NOW)
+        t2 = time.perf_counter()
+        reread.append(t1 - t0)
+        reread_derive.append(t2 - t0)
+    print(f"one changed claim file, re-read: {ms(reread)}")
+    print(f"one changed claim file, re-read + fleet re-derived: {ms(reread_derive)}")
+    print(f"(measured {datetime.now():%Y-%m-%d %H:%M}, {args.runs} status runs, {args.appends} changes)")
+
+
+if __name__ == "__main__":
+    main()
