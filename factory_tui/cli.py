@@ -148,9 +148,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if target.exists() and any(target.iterdir()):
         raise CliError(f"--dir {target}: not empty; give a new or empty folder")
     target.mkdir(parents=True, exist_ok=True)
-    factory = generate_demo(
-        target, seed=args.seed, agents=args.agents, now=_now(args.now), hostname=local_hostname()
-    )
+    # A fixed clock makes a reproducible factory: its agents' pids are then dead ones, since a
+    # live process cannot have started at a made-up time.
+    try:
+        factory = generate_demo(
+            target,
+            seed=args.seed,
+            agents=args.agents,
+            now=_now(args.now),
+            hostname=local_hostname(),
+            start_processes=args.now is None,
+        )
+    except ValueError as error:
+        raise CliError(str(error)) from error
     if args.no_ui:
         print(factory.root)
         return 0

@@ -6,6 +6,7 @@ control characters are made visible.
 
 from __future__ import annotations
 
+import shutil
 from typing import TextIO
 
 from rich.console import Console
@@ -37,9 +38,18 @@ def render_status(fleet: Fleet, out: TextIO, *, width: int | None = None) -> Non
             f"sessions crashed: {c.get('sessions_crashed', 0)}; problems: {len(fleet.problems)}"
         )
     )
-    agents = Table(title="Agents", title_justify="left", expand=False)
-    for name in ("agent", "status", "host", "pid", "task", "step", "last event", "why"):
-        agents.add_column(name, overflow="fold")
+    agents = Table(title="Agents", title_justify="left", expand=True)
+    for name, widest in (
+        ("agent", 14),
+        ("status", 8),
+        ("host", 14),
+        ("pid", 11),
+        ("task", 22),
+        ("step", 12),
+        ("last event", 16),
+    ):
+        agents.add_column(name, overflow="fold", max_width=widest)
+    agents.add_column("why", overflow="fold", ratio=1, min_width=50)
     for i in fleet.instances:
         pid = (
             ""
@@ -57,18 +67,20 @@ def render_status(fleet: Fleet, out: TextIO, *, width: int | None = None) -> Non
             _t(i.why + ("; " + "; ".join(i.conflicts) if i.conflicts else "")),
         )
     console.print(agents)
-    claims = Table(title="Claims", title_justify="left")
-    for name in ("claim", "state", "owner", "title", "why"):
-        claims.add_column(name, overflow="fold")
+    claims = Table(title="Claims", title_justify="left", expand=True)
+    for name, widest in (("claim", 14), ("state", 9), ("owner", 14), ("title", 36)):
+        claims.add_column(name, overflow="fold", max_width=widest)
+    claims.add_column("why", overflow="fold", ratio=1, min_width=50)
     for cl in fleet.claims:
         title = cl.title if cl.unit.phase is None else f"{cl.title} / {cl.unit.name}"
         claims.add_row(_t(cl.key), _t(cl.state.upper()), _t(cl.unit.owner), _t(title), _t(cl.why))
     console.print(claims)
     sessions = [s for s in fleet.sessions if s.status != "ended"]
     if sessions:
-        table = Table(title="Open sessions", title_justify="left")
-        for name in ("task", "instance", "status", "started", "last step", "why"):
+        table = Table(title="Open sessions", title_justify="left", expand=True)
+        for name in ("task", "instance", "status", "started", "last step"):
             table.add_column(name, overflow="fold")
+        table.add_column("why", overflow="fold", ratio=1, min_width=40)
         for s in sessions:
             table.add_row(
                 _t(s.task),
@@ -80,7 +92,7 @@ def render_status(fleet: Fleet, out: TextIO, *, width: int | None = None) -> Non
             )
         console.print(table)
     if fleet.problems or fleet.lint:
-        table = Table(title="Problems", title_justify="left")
+        table = Table(title="Problems", title_justify="left", expand=True)
         table.add_column("where", overflow="fold")
         table.add_column("what", overflow="fold")
         for p in fleet.problems:

@@ -1,0 +1,211 @@
+"""`factory-tui status` end to end: the CLI, exit codes, and a golden fleet of the demo factory."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.procs import ProcessProbe
+from factory_tui.cli import main
+from factory_tui.config import load_config
+from factory_tui.core.fleet import ProcInfo
+from factory_tui.demo import DemoFactory, generate_demo
+from factory_tui.report import render_status
+
+NOW = datetime(2026, 2, 16, 15, 42)
+HOST = "demo-host"
+GOLDEN = Path(__file__).parent / "golden" / "demo_status.json"
+
+
+class FixedProbe(ProcessProbe):
+    """A process table that says what the test says."""
+
+    def __init__(self, table: dict[int, ProcInfo]) -> None:
+        super().__init__()
+        self.table = table
+
+    def probe(self, pids: Iterable[int]) -> dict[int, ProcInfo]:
+        return {pid: self.table[pid] for pid in pids if pid in self.table}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoFactory:
+    root = tmp_path_factory.mktemp("demo") / "factory"
+    return generate_demo(root, seed=7, agents=6, now=NOW, hostname=HOST, start_processes=False)
+
+
+def live_probe(demo: DemoFactory) -> FixedProbe:
+    """The working and idle agents' pids alive, started just before their claims."""
+    reader = FactoryReader(_config(demo.root), hostname=HOST)
+    reader.refresh_claims()
+    table: dict[int, ProcInfo] = {}
+    for claim in reader.claim_files():
+        for unit in claim.units:
+            if unit.owner in demo.pids and unit.claimed_at:
+                started = datetime.fromisoformat(unit.claimed_at) - timedelta(seconds=20)
+                table[unit.pid or 0] = ProcInfo(
+                    pid=unit.pid or 0, started_at=started, cpu_percent=1.5, rss_bytes=50 << 20
+                )
+    return FixedProbe(table)
+
+
+def _config(root: Path):  # type: ignore[no-untyped-def]
+    return load_config(root, flags={}, env={}, user_config=root / "no-user-config.toml")
+
+
+def normalise(data: object, root: str) -> object:
+    text = json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False)
+    return json.loads(text.replace(root, "<ROOT>"))
+
+
+def test_golden_fleet_of_the_demo(demo: DemoFactory) -> None:
+    reader = FactoryReader(_config(demo.root), hostname=HOST, probe=live_probe(demo))
+    reader.refresh_all()
+    data = normalise(reader.fleet(NOW).to_json(), str(demo.root))
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(data, sort_keys=True, indent=1, ensure_ascii=False) + "\n")
+    assert data == json.loads(GOLDEN.read_text())
+
+
+def test_golden_roles(demo: DemoFactory) -> None:
+    reader = FactoryReader(_config(demo.root), hostname=HOST, probe=live_probe(demo))
+    reader.refresh_all()
+    fleet = reader.fleet(NOW)
+    status = {i.id: i.status for i in fleet.instances}
+    expected = {
+        "working": "working",
+        "idle": "idle",
+        "crashed": "crashed",
+        "stale": "stale",
+        "ended": "ended",
+        "remote": "working",
+    }
+    assert all(status[i] == expected[role] for i, role in demo.instances.items())
+    states = {c.key: c.state for c in fleet.claims}
+    assert (
+        "stale" in states.values()
+        and "available" in states.values()
+        and "blocked" in states.values()
+    )
+    crashed = [s for s in fleet.sessions if s.status == "crashed"]
+    assert len(crashed) == 1 and crashed[0].checkpoint is not None
+    assert len(fleet.lint) == 1
+    assert fleet.problems == ()
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "factory_tui", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FACTORY_TUI_USER_CONFIG": ""},
+    )
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_status_json_cli(demo: DemoFactory) -> None:
+    code, out, err = run_cli("status", str(demo.root), "--json", "--now", "2026-02-16T15:42")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["root"] == str(demo.root)
+    assert data["generated_at"] == "2026-02-16T15:42:00"
+    assert {c["state"] for c in data["claims"]} >= {
+        "available",
+        "blocked",
+        "stale",
+        "claimed",
+        "done",
+    }
+    assert {i["id"] for i in data["instances"]} == set(demo.instances)
+
+
+def test_status_table(demo: DemoFactory) -> None:
+    reader = FactoryReader(_config(demo.root), hostname=HOST, probe=live_probe(demo))
+    reader.refresh_all()
+    out = io.StringIO()
+    render_status(reader.fleet(NOW), out)
+    text = out.getvalue()
+    assert "agents: 2 working, 1 idle, 1 stale, 1 crashed" in text
+    assert "Agents" in text and "Claims" in text and "STALE" in text and "CRASHED" in text
+
+
+def test_status_table_cli(demo: DemoFactory, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through main(), with this machine's host name: the demo's claims name "demo-host", so
+    they are another host's and their pids are not checked."""
+    assert main(["status", str(demo.root), "--now", "2026-02-16T15:42"]) == 0
+    out = capsys.readouterr().out
+    assert "on host demo-host" in out
+
+
+def test_status_exit_2_on_unusable_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "no such directory" in err and err.count("\n") == 1
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    assert main(["status", str(tmp_path), "--claims", str(a_file)]) == 2
+    assert main(["status", str(tmp_path), "--now", "yesterday"]) == 2
+
+
+def test_status_on_broken_files_is_exit_0_with_problems(tmp_path: Path) -> None:
+    claims = tmp_path / ".claude" / "claims"
+    memory = tmp_path / "mem"
+    (memory / "checkpoints").mkdir(parents=True)
+    claims.mkdir(parents=True)
+    (claims / "EMPTY.json").write_bytes(b"")
+    (claims / "LIST.json").write_text("[1, 2]")
+    (claims / "BAD.json").write_text('{"ticket": "X", "pid": "abc", "owner": 5}')
+    (claims / "DIR.json").mkdir()
+    (claims / "CAB-1.lock").mkdir()
+    (claims / "CRLF.json").write_bytes(b'{"ticket": "C", "title": "\xc3\xbc"}\r\n')
+    (memory / "operations.log").write_bytes(
+        b"2026-02-16T10:00 | SESSION-START | task=a branch=b instance=t1\r\n\xff\xfe\ngarbage\n"
+    )
+    (memory / "checkpoints" / "nonsense.json").write_text("{")
+    code, out, err = run_cli("status", str(tmp_path), "--memory", str(memory), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    where = {(Path(p["file"]).name, p["line"]) for p in data["problems"]}
+    assert {
+        ("EMPTY.json", None),
+        ("LIST.json", None),
+        ("DIR.json", None),
+        ("operations.log", 2),
+        ("operations.log", 3),
+    } <= where
+    assert any("pid: expected an integer" in p["message"] for p in data["problems"])
+    assert not any(Path(p["file"]).name == "CAB-1.lock" for p in data["problems"])
+    assert {c["id"] for c in data["claims"]} == {"X", "C"}
+
+
+def test_symlinked_claims_folder(tmp_path: Path, demo: DemoFactory) -> None:
+    root = tmp_path / "wt"
+    root.mkdir()
+    (root / ".claude").mkdir()
+    (root / ".claude" / "claims").symlink_to(demo.claims_dir)
+    code, out, err = run_cli(
+        "status", str(root), "--memory", str(demo.memory_dir), "--json", "--now", "2026-02-16T15:42"
+    )
+    assert code == 0, err
+    assert len(json.loads(out)["claims"]) >= 8
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod 000 file")
+def test_unreadable_claim_file(tmp_path: Path) -> None:
+    claims = tmp_path / ".claude" / "claims"
+    claims.mkdir(parents=True)
+    locked = claims / "X.json"
+    locked.write_text("{}")
+    locked.chmod(0)
+    code, out, _ = run_cli("status", str(tmp_path), "--memory", str(tmp_path / "m"), "--json")
+    assert code == 0
+    assert any("cannot read" in p["message"] for p in json.loads(out)["problems"])
