@@ -18,7 +18,8 @@ from factory_tui.core.timeparse import parse_ts
 
 RawLine = tuple[str, int, str]
 
-_STEP_EVENTS = frozenset(("STEP-START", "STEP-DONE"))
+# The canonical shape of the commonest line: "step=S task=T ..." (values without spaces).
+_STEP_KV = re.compile(r"step=([^ =]+) task=([^ =]+)(?= |$)")
 
 
 def _pick(kv: str, key: str) -> str | None:
@@ -196,6 +197,7 @@ class LogFold:
         line = first_line - 1
         steps = 0
         last_ts = self.last_ts
+        step_kv = _STEP_KV.match
         for text in texts:
             line += 1
             if not isinstance(text, str):
@@ -214,10 +216,15 @@ class LogFold:
                 and (ts in good_ts or self._check_ts(ts))
                 and (name in good_names or self._check_name(name))
             ):
-                if (name == "STEP-DONE" or name == "STEP-START") and "instance=" not in kv:
-                    task = _pick(kv, "task")
-                    step = _pick(kv, "step")
-                    if task and step:
+                if (
+                    (name == "STEP-DONE" or name == "STEP-START")
+                    and (m := step_kv(kv)) is not None
+                    and "instance=" not in kv
+                    and "step=" not in (tail := kv[m.end() :])
+                    and "task=" not in tail
+                ):
+                    step, task = m.groups()
+                    if True:
                         steps += 1
                         counts[name] += 1
                         last_ts = ts
