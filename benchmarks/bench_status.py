@@ -25,11 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scale_factory import NOW, generate  # noqa: E402
+from scale_factory import NOW, generate
 
-from factory_tui.adapters.factory import FactoryReader  # noqa: E402
-from factory_tui.adapters.lock import append_line  # noqa: E402
-from factory_tui.config import load_config  # noqa: E402
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.lock import append_line
+from factory_tui.config import load_config
 
 
 def ms(values: list[float]) -> str:
@@ -108,7 +108,7 @@ def main() -> None:
         reread_derive.append(t2 - t0)
     print(f"one changed claim file, re-read: {ms(reread)}")
     print(f"one changed claim file, re-read + fleet re-derived: {ms(reread_derive)}")
-    print(f"(measured {datetime.now():%Y-%m-%d %H:%M}, {args.runs} status runs, {args.appends} changes)")
+    print(f"(at {datetime.now():%Y-%m-%d %H:%M}: {args.runs} status runs, {args.appends} changes)")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from factory_tui.core.timeparse import parse_ts
 
 __all__ = ["main"]
 
-COMMANDS = ("status", "doctor", "demo", "snapshot", "ui")
+COMMANDS = ("status", "doctor", "demo", "snapshot", "ui", "release")
 
 
 class CliError(Exception):
@@ -46,7 +46,7 @@ def _factory_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="factory-tui",
-        description="A cockpit for one engineer supervising AI coding agents that coordinate through files.",
+        description="A cockpit for one engineer supervising AI coding agents that share files.",
     )
     parser.add_argument("--version", action="version", version=f"factory-tui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -61,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _factory_options(doctor)
     doctor.add_argument("--json", action="store_true")
+
+    release = sub.add_parser(
+        "release", help="release a stale claim (exit 0 released, 1 refused, 2 error)"
+    )
+    release.add_argument("target", metavar="ID[:PHASE]", help="a standalone ticket, or MEGA:phase")
+    _factory_options(release)
+    release.add_argument(
+        "--force", action="store_true", help="release even if not stale (logged as forced)"
+    )
+    release.add_argument("--reason", metavar="TEXT", help="a note for the log line")
+    release.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
+    release.add_argument(
+        "--read-only", action="store_true", help="refuse (for testing a read-only setup)"
+    )
 
     demo = sub.add_parser("demo", help="make a demo factory (and open the cockpit on it)")
     demo.add_argument("--dir", metavar="PATH", help="where to make it (default: a temp dir)")
@@ -86,10 +100,12 @@ def load(args: argparse.Namespace) -> Config:
     root = Path(args.root) if getattr(args, "root", None) else None
     if root is not None and not root.is_dir():
         raise CliError(f"ROOT {root}: no such directory")
-    flags = {
+    flags: dict[str, str | None] = {
         key: getattr(args, key, None)
-        for key in ("claims", "memory", "log", "checkpoints", "config")
+        for key in ("claims", "memory", "log", "checkpoints", "config", "theme")
     }
+    if getattr(args, "read_only", False):
+        flags["read_only"] = "true"
     for key in ("claims", "memory", "checkpoints"):
         value = flags[key]
         if value is not None and Path(value).exists() and not Path(value).is_dir():
@@ -136,6 +152,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_release(args: argparse.Namespace) -> int:
+    from factory_tui.actions.release import release_claim
+
+    config = load(args)
+    result = release_claim(
+        config, args.target, now=_now(args.now), force=args.force, reason=args.reason
+    )
+    stream = sys.stdout if result.ok else sys.stderr
+    print(f"factory-tui: {result.message}", file=stream)
+    for detail in result.details:
+        print(f"  {detail}", file=stream)
+    return int(result.outcome)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -175,7 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_list.insert(0, "ui")
     parser = build_parser()
     args = parser.parse_args(args_list)
-    handlers = {"status": cmd_status, "doctor": cmd_doctor, "demo": cmd_demo}
+    handlers = {
+        "status": cmd_status,
+        "doctor": cmd_doctor,
+        "demo": cmd_demo,
+        "release": cmd_release,
+    }
     command = args.command or "ui"
     handler = handlers.get(command)
     try:

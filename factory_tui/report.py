@@ -6,7 +6,6 @@ control characters are made visible.
 
 from __future__ import annotations
 
-import shutil
 from typing import TextIO
 
 from rich.console import Console

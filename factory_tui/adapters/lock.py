@@ -26,7 +26,8 @@ class LockBusy(Exception):
 
     def __init__(self, lock: Path, age_s: float) -> None:
         super().__init__(
-            f"{lock.name} is held (for {age_s:.0f}s): an agent is writing this claim right now — try again"
+            f"{lock.name} is held (for {age_s:.0f}s): "
+            "an agent is writing this claim right now — try again"
         )
         self.lock = lock
         self.age_s = age_s

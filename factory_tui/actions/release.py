@@ -1,0 +1,267 @@
+"""Release a stale claim (FORMATS.md: stale claims; the lock protocol).
+
+lock → re-read the claim file → re-derive the three stale conditions (log and pid facts fresh)
+→ keep the old file in the history folder → write the released claim atomically → re-read to
+verify → append ``RELEASE | task=ID phase=N instance=OLD reason=stale by=WHO``.
+Anything that fails leaves every file as it was and says why in one sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_only_refusal
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.lock import LockBusy, atomic_write, claim_lock, keep_history
+from factory_tui.config import Config
+from factory_tui.core.claims import (
+    ClaimFile,
+    ClaimUnit,
+    dump_claim,
+    parse_claim,
+    release_fields,
+    update_unit,
+)
+from factory_tui.core.fleet import Condition, Settings, stale_conditions
+
+__all__ = [
+    "ReleasePlan",
+    "history_dir",
+    "parse_target",
+    "plan_release",
+    "release_all_stale",
+    "release_claim",
+]
+
+
+def history_dir(config: Config) -> Path:
+    """Where replaced claim files are kept (never deleted by us): next to the claims."""
+    return config.claims_dir / ".history"
+
+
+def parse_target(target: str) -> tuple[str, int | None]:
+    """``CAB-1290:2`` → (``CAB-1290``, 2); ``CAB-1321`` → (``CAB-1321``, None)."""
+    claim_id, sep, phase = target.rpartition(":")
+    if sep and phase.strip().isdigit():
+        return claim_id, int(phase)
+    return target, None
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """What a release would do, for the confirmation: the file, the unit, the conditions."""
+
+    file: Path
+    unit: ClaimUnit
+    conditions: tuple[Condition, ...]
+    stale: bool
+    log_line: str
+
+    def describe(self) -> list[str]:
+        lines = [
+            f"file: {self.file}",
+            f"owner: {self.unit.owner} (pid {self.unit.pid}, host {self.unit.hostname})",
+        ]
+        for c in self.conditions:
+            lines.append(f"{'✓' if c.holds else '✗'} {c.name}: {c.detail}")
+        lines.append(
+            "writes: owner, claimed_at and pid set to null (the old file is kept in .history/)"
+        )
+        lines.append(f"logs: {self.log_line}")
+        return lines
+
+
+def _find(
+    config: Config, claim_id: str, phase: int | None
+) -> tuple[Path, ClaimFile, ClaimUnit] | str:
+    candidates = [config.claims_dir / f"{claim_id}.json"]
+    candidates += sorted(p for p in config.claims_dir.glob("*.json") if p not in candidates)
+    for path in candidates:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        claim, _problems = parse_claim(str(path), data)
+        if claim is None or claim.claim_id != claim_id:
+            continue
+        units = [u for u in claim.units if u.phase == phase]
+        if not units:
+            if phase is None and claim.kind == "mega":
+                example = f"{claim_id}:{claim.units[0].phase}"
+                return f"{claim_id} is a MEGA claim: name a phase, e.g. {example}"
+            return f"{claim_id} has no phase {phase}"
+        return path, claim, units[0]
+    return f"no claim {claim_id} in {config.claims_dir}"
+
+
+def _conditions(
+    reader: FactoryReader, unit: ClaimUnit, now: datetime
+) -> tuple[list[Condition], bool | None]:
+    reader.refresh_log()
+    procs = reader.probe.probe([unit.pid] if unit.pid else [])
+    settings = Settings(stale_after=reader.config.stale_after, idle_after=reader.config.idle_after)
+    return stale_conditions(unit, reader.fold, now, reader.hostname, procs, settings)
+
+
+def _phase_value(unit: ClaimUnit) -> str:
+    return "-" if unit.phase is None else str(unit.phase)
+
+
+def plan_release(
+    config: Config,
+    target: str,
+    *,
+    now: datetime,
+    reader: FactoryReader | None = None,
+    force: bool = False,
+    by: str | None = None,
+) -> ReleasePlan | ActionResult:
+    """What releasing ``target`` would do now, without the lock (for the confirmation)."""
+    claim_id, phase = parse_target(target)
+    found = _find(config, claim_id, phase)
+    if isinstance(found, str):
+        return ActionResult(Outcome.ERROR, found)
+    path, _claim, unit = found
+    if not unit.owner:
+        return ActionResult(Outcome.REFUSED, f"{unit.key} has no owner: nothing to release")
+    reader = reader or FactoryReader(config)
+    conditions, _alive = _conditions(reader, unit, now)
+    stale = all(c.holds for c in conditions)
+    reason = "stale" if stale or not force else "forced"
+    line = (
+        f"RELEASE | task={claim_id} phase={_phase_value(unit)} instance={unit.owner} "
+        f"reason={reason} by={by or actor()}"
+    )
+    return ReleasePlan(path, unit, tuple(conditions), stale, line)
+
+
+def release_claim(
+    config: Config,
+    target: str,
+    *,
+    now: datetime,
+    reader: FactoryReader | None = None,
+    force: bool = False,
+    reason: str | None = None,
+    by: str | None = None,
+) -> ActionResult:
+    """Release one stale phase (``ID:N``) or standalone ticket (``ID``)."""
+    refusal = read_only_refusal(config, "releasing a claim")
+    if refusal is not None:
+        return refusal
+    claim_id, phase = parse_target(target)
+    found = _find(config, claim_id, phase)
+    if isinstance(found, str):
+        return ActionResult(Outcome.ERROR, found)
+    path, _claim, unit = found
+    reader = reader or FactoryReader(config)
+    reader.refresh_log()  # the bulk of the log is read before the lock is taken
+    who = by or actor()
+    try:
+        with claim_lock(
+            config.claims_dir, unit.lock_name, stale_after_s=config.lock_stale_after.total_seconds()
+        ):
+            return _release_locked(config, path, claim_id, phase, now, reader, force, reason, who)
+    except LockBusy as busy:
+        owner = unit.owner or "an agent"
+        return ActionResult(
+            Outcome.REFUSED,
+            f"{owner} is writing {unit.key} right now ({busy.lock.name} held) — try again",
+        )
+    except OSError as error:
+        return ActionResult(
+            Outcome.ERROR, f"cannot release {unit.key}: {error}; nothing was changed"
+        )
+
+
+def _release_locked(
+    config: Config,
+    path: Path,
+    claim_id: str,
+    phase: int | None,
+    now: datetime,
+    reader: FactoryReader,
+    force: bool,
+    reason: str | None,
+    who: str,
+) -> ActionResult:
+    data = path.read_bytes()
+    claim, problems = parse_claim(str(path), data)
+    if claim is None:
+        why = problems[0].message if problems else "unreadable"
+        return ActionResult(
+            Outcome.ERROR, f"{path.name} cannot be read ({why}); nothing was changed"
+        )
+    unit = next((u for u in claim.units if u.phase == phase), None)
+    if unit is None:
+        return ActionResult(
+            Outcome.ERROR, f"{claim_id} no longer has phase {phase}; nothing was changed"
+        )
+    if not unit.owner:
+        return ActionResult(
+            Outcome.REFUSED, f"{unit.key} has no owner any more: someone released it already"
+        )
+    if unit.completed_at:
+        return ActionResult(
+            Outcome.REFUSED, f"{unit.key} is done (completed {unit.completed_at}): not released"
+        )
+    conditions, _alive = _conditions(reader, unit, now)
+    failing = [c for c in conditions if not c.holds]
+    if failing and not force:
+        return ActionResult(
+            Outcome.REFUSED,
+            f"{unit.key} is not stale: {failing[0].detail} — "
+            "use --force (logged as forced) to override",
+            details=tuple(c.detail for c in conditions),
+        )
+    try:
+        new_raw = update_unit(claim.raw, phase, release_fields())
+    except KeyError:
+        return ActionResult(
+            Outcome.ERROR, f"{claim_id} phase {phase} vanished; nothing was changed"
+        )
+    kept = keep_history(path, history_dir(config), now=now)
+    atomic_write(path, dump_claim(new_raw))
+    back, _ = parse_claim(str(path), path.read_bytes())
+    after = next((u for u in back.units if u.phase == phase), None) if back is not None else None
+    if after is None or after.owner is not None:
+        return ActionResult(
+            Outcome.ERROR,
+            f"wrote {path.name} but re-reading it does not show {unit.key} released; the previous "
+            f"version is in {kept}",
+        )
+    why = "forced" if failing else "stale"
+    fields = [
+        ("task", claim_id),
+        ("phase", _phase_value(unit)),
+        ("instance", unit.owner),
+        ("reason", why),
+        ("by", who),
+    ]
+    if reason:
+        fields.append(("note", reason))
+    line = audit(config, now, "RELEASE", fields)
+    return ActionResult(
+        Outcome.DONE,
+        f"released {unit.key} from {unit.owner} ({why}); the previous file is kept in {kept}",
+        details=tuple(c.detail for c in conditions),
+        log_lines=(line,),
+    )
+
+
+def release_all_stale(
+    config: Config, *, now: datetime, reader: FactoryReader | None = None, by: str | None = None
+) -> list[tuple[str, ActionResult]]:
+    """Every stale claim, each with its own lock, re-check and log line."""
+    reader = reader or FactoryReader(config)
+    reader.refresh_all()
+    fleet = reader.fleet(now)
+    results = []
+    for view in fleet.claims:
+        if view.state == "stale":
+            results.append(
+                (view.key, release_claim(config, view.key, now=now, reader=reader, by=by))
+            )
+    return results
