@@ -20,7 +20,7 @@ from factory_tui.core.timeparse import parse_ts
 
 __all__ = ["main"]
 
-COMMANDS = ("status", "doctor", "demo", "snapshot", "ui", "release")
+COMMANDS = ("status", "doctor", "demo", "snapshot", "ui", "release", "kill")
 
 
 class CliError(Exception):
@@ -75,6 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument(
         "--read-only", action="store_true", help="refuse (for testing a read-only setup)"
     )
+
+    kill = sub.add_parser("kill", help="stop a runaway local agent: SIGTERM, then SIGKILL")
+    kill.add_argument("instance", metavar="INSTANCE")
+    _factory_options(kill)
+    kill.add_argument(
+        "--grace", type=float, default=5.0, metavar="S", help="seconds before SIGKILL"
+    )
+    kill.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
+    kill.add_argument("--read-only", action="store_true", help=argparse.SUPPRESS)
 
     demo = sub.add_parser("demo", help="make a demo factory (and open the cockpit on it)")
     demo.add_argument("--dir", metavar="PATH", help="where to make it (default: a temp dir)")
@@ -166,6 +175,15 @@ def cmd_release(args: argparse.Namespace) -> int:
     return int(result.outcome)
 
 
+def cmd_kill(args: argparse.Namespace) -> int:
+    from factory_tui.actions.stop import stop_agent
+
+    config = load(args)
+    result = stop_agent(config, args.instance, now=_now(args.now), grace_s=args.grace)
+    print(f"factory-tui: {result.message}", file=sys.stdout if result.ok else sys.stderr)
+    return int(result.outcome)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -210,6 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": cmd_doctor,
         "demo": cmd_demo,
         "release": cmd_release,
+        "kill": cmd_kill,
     }
     command = args.command or "ui"
     handler = handlers.get(command)
