@@ -8,6 +8,7 @@ Anything that fails leaves every file as it was and says why in one sentence.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,6 +72,15 @@ class ReleasePlan:
         )
         lines.append(f"logs: {self.log_line}")
         return lines
+
+
+@dataclass(frozen=True)
+class _Extra:
+    """What another action (abandon) adds to a release: see ``release_claim``."""
+
+    reason_word: str | None = None
+    expected_owner: str | None = None
+    before_write: Callable[[], None] | None = None
 
 
 def _find(
@@ -146,8 +156,17 @@ def release_claim(
     force: bool = False,
     reason: str | None = None,
     by: str | None = None,
+    reason_word: str | None = None,
+    expected_owner: str | None = None,
+    before_write: Callable[[], None] | None = None,
 ) -> ActionResult:
-    """Release one stale phase (``ID:N``) or standalone ticket (``ID``)."""
+    """Release one stale phase (``ID:N``) or standalone ticket (``ID``).
+
+    Another action may release for its own reason: ``reason_word`` (e.g. ``abandoned``) is the
+    log's ``reason=`` then, ``expected_owner`` must still own the claim under the lock, and
+    ``before_write`` runs under the lock once every check passed, just before the write (to log
+    that action's own line first).
+    """
     refusal = read_only_refusal(config, "releasing a claim")
     if refusal is not None:
         return refusal
@@ -163,7 +182,18 @@ def release_claim(
         with claim_lock(
             config.claims_dir, unit.lock_name, stale_after_s=config.lock_stale_after.total_seconds()
         ):
-            return _release_locked(config, path, claim_id, phase, now, reader, force, reason, who)
+            return _release_locked(
+                config,
+                path,
+                claim_id,
+                phase,
+                now,
+                reader,
+                force,
+                reason,
+                who,
+                _Extra(reason_word, expected_owner, before_write),
+            )
     except LockBusy as busy:
         owner = unit.owner or "an agent"
         return ActionResult(
@@ -186,7 +216,9 @@ def _release_locked(
     force: bool,
     reason: str | None,
     who: str,
+    extra: _Extra | None = None,
 ) -> ActionResult:
+    extra = extra or _Extra()
     data = path.read_bytes()
     claim, problems = parse_claim(str(path), data)
     if claim is None:
@@ -202,6 +234,11 @@ def _release_locked(
     if not unit.owner:
         return ActionResult(
             Outcome.REFUSED, f"{unit.key} has no owner any more: someone released it already"
+        )
+    if extra.expected_owner is not None and unit.owner != extra.expected_owner:
+        return ActionResult(
+            Outcome.REFUSED,
+            f"{unit.key} now belongs to {unit.owner}, not {extra.expected_owner}: not released",
         )
     if unit.completed_at:
         return ActionResult(
@@ -222,6 +259,8 @@ def _release_locked(
         return ActionResult(
             Outcome.ERROR, f"{claim_id} phase {phase} vanished; nothing was changed"
         )
+    if extra.before_write is not None:
+        extra.before_write()
     kept = keep_history(path, history_dir(config), now=now)
     atomic_write(path, dump_claim(new_raw))
     back, _ = parse_claim(str(path), path.read_bytes())
@@ -232,7 +271,7 @@ def _release_locked(
             f"wrote {path.name} but re-reading it does not show {unit.key} released; the previous "
             f"version is in {kept}",
         )
-    why = "forced" if failing else "stale"
+    why = extra.reason_word or ("forced" if failing else "stale")
     fields = [
         ("task", claim_id),
         ("phase", _phase_value(unit)),

@@ -1,0 +1,385 @@
+"""The Council as an action: make the proposal, check the guards, replay or ask, record.
+
+``run_council`` is what a key (``C``), the palette and ``factory-tui council`` all call. It may
+take a minute (network), so the cockpit runs it in a thread worker; it never raises for a
+persona's failure, only returns a :class:`CouncilOutcome` saying what happened.
+
+Order: the kill switch (``FACTORY_COUNCIL_DISABLE=1``) refuses everything; then a stored verdict
+on the same text (sha256) is replayed for free unless ``force``; then the daily cap; then the API
+key; then the personas are asked in parallel and one line is appended to council-history.jsonl
+(also when a persona failed: the calls were paid for).
+
+Exit codes of the command: 0 a verdict (paid or replayed), 1 refused (kill switch, daily cap, a
+model without a price) or no verdict (a persona failed), 2 an error (no API key, a bad ticket,
+file or PR, a config error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from factory_tui.actions.base import Outcome
+from factory_tui.adapters.lock import append_line
+from factory_tui.config import Config
+from factory_tui.core.claims import ClaimFile, parse_claim
+from factory_tui.core.council import (
+    CouncilConfigError,
+    CouncilResult,
+    CouncilSettings,
+    HistoryEntry,
+    Proposal,
+    assemble,
+    council_settings,
+    find_replay,
+    guard,
+    kill_switch,
+    parse_history_line,
+    replay,
+    spent_on,
+)
+from factory_tui.core.pricing import PriceTable, PriceTableError
+from factory_tui.core.statefiles import parse_plan
+
+__all__ = [
+    "CouncilOutcome",
+    "ProposalError",
+    "add_council_parser",
+    "cmd_council",
+    "proposal_for_file",
+    "proposal_for_pr",
+    "proposal_for_ticket",
+    "read_history",
+    "render_result",
+    "run_council",
+    "settings_from_config",
+]
+
+MAX_FILE_BYTES = 2 << 20
+
+
+class ProposalError(Exception):
+    """The proposal cannot be made; ``str()`` says what, where and what to do."""
+
+
+@dataclass(frozen=True)
+class CouncilOutcome:
+    outcome: Outcome
+    message: str
+    result: CouncilResult | None = None
+    history_line: str | None = None
+
+    @property
+    def replayed(self) -> bool:
+        return self.result is not None and self.result.replayed_from is not None
+
+
+def settings_from_config(config: Config) -> CouncilSettings:
+    """``[council]`` from config; raises CouncilConfigError naming the file."""
+    return council_settings(
+        config.extra.get("council"), config.sources.get("extra.council", "config")
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Proposals
+
+
+def _claims(config: Config) -> list[ClaimFile]:
+    out: list[ClaimFile] = []
+    try:
+        paths = sorted(config.claims_dir.glob("*.json"))
+    except OSError:
+        return out
+    for path in paths:
+        try:
+            claim, _problems = parse_claim(str(path), path.read_bytes())
+        except OSError:
+            continue
+        if claim is not None:
+            out.append(claim)
+    return out
+
+
+def proposal_for_ticket(config: Config, ticket: str) -> Proposal:
+    """The ticket's claim title (and phases) and its plan.md entry with the items under it."""
+    wanted = ticket.strip()
+    lines: list[str] = []
+    for claim in _claims(config):
+        units = [u for u in claim.units if wanted in (claim.claim_id, *u.tickets)]
+        if claim.claim_id != wanted and not units:
+            continue
+        lines.append(f"Ticket {claim.claim_id}: {claim.title}".rstrip(": "))
+        if claim.kind == "mega":
+            for unit in claim.units:
+                tickets = ", ".join(unit.tickets)
+                lines.append(
+                    f"- Phase {unit.phase}: {unit.name}"
+                    + (f" ({tickets})" if tickets else "")
+                    + (f", after phase {', '.join(map(str, unit.deps))}" if unit.deps else "")
+                )
+        break
+    try:
+        plan_text: str | None = config.plan_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        plan_text = None
+    if plan_text is not None:
+        plan = parse_plan(plan_text, str(config.plan_file))
+        raw_lines = plan_text.splitlines()
+        picked: set[int] = set()
+        for item in plan.items:
+            if (
+                wanted in item.tickets
+                or item.mega_id == wanted
+                or (item.parent is not None and item.parent in picked)
+            ):
+                picked.add(item.line)
+        if picked:
+            lines.append("")
+            lines.append(f"plan.md ({config.plan_file.name}):")
+            lines.extend(raw_lines[n - 1] for n in sorted(picked) if 0 < n <= len(raw_lines))
+    if not lines:
+        raise ProposalError(
+            f"ticket {wanted}: no claim file in {config.claims_dir} and no plan.md item names it; "
+            "check the id, or give --file"
+        )
+    return Proposal("\n".join(lines).strip(), f"ticket {wanted}", ticket=wanted)
+
+
+def proposal_for_file(path: Path, ticket: str | None = None) -> Proposal:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ProposalError(
+                f"{path}: {size} bytes, more than {MAX_FILE_BYTES} — give a summary instead"
+            )
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except IsADirectoryError:
+        raise ProposalError(f"{path}: is a directory; give a text file") from None
+    except FileNotFoundError:
+        raise ProposalError(f"{path}: no such file") from None
+    except OSError as error:
+        raise ProposalError(f"{path}: cannot read ({error.strerror or error})") from None
+    if not text.strip():
+        raise ProposalError(f"{path}: empty; the Council needs something to score")
+    return Proposal(text, f"file {path.name}", ticket=ticket)
+
+
+def proposal_for_pr(config: Config, number: int, *, gh: str | None = None) -> Proposal:
+    """The PR's diff from ``gh pr diff N`` run in the repo (argv, no shell)."""
+    exe = gh or shutil.which("gh")
+    if exe is None:
+        raise ProposalError(
+            f"--pr {number} needs the GitHub CLI (gh) on PATH to read the diff; install gh, or "
+            f"save the diff and give --file (gh pr diff {number} > pr.diff)"
+        )
+    try:
+        done = subprocess.run(
+            [exe, "pr", "diff", str(number)],
+            cwd=config.root,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ProposalError(f"gh pr diff {number}: {error}") from None
+    if done.returncode != 0:
+        err = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        raise ProposalError(
+            f"gh pr diff {number} failed (exit {done.returncode}): "
+            f"{err[-1] if err else 'no message'}"
+        )
+    text = done.stdout.decode("utf-8", errors="replace")
+    if not text.strip():
+        raise ProposalError(f"gh pr diff {number}: the diff is empty")
+    return Proposal(text, f"PR #{number}")
+
+
+# --------------------------------------------------------------------------------------------
+# History
+
+
+def read_history(path: Path) -> tuple[list[HistoryEntry], list[str]]:
+    """Every line of council-history.jsonl; problems say which lines were ignored and why."""
+    entries: list[HistoryEntry] = []
+    problems: list[str] = []
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return entries, problems
+    except OSError as error:
+        return entries, [f"{path}: cannot read ({error.strerror or error})"]
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        parsed = parse_history_line(line, f"{path}:{number}")
+        if isinstance(parsed, str):
+            problems.append(parsed)
+        elif parsed is not None:
+            entries.append(parsed)
+    return entries, problems
+
+
+# --------------------------------------------------------------------------------------------
+# The action
+
+
+def run_council(
+    config: Config,
+    proposal: Proposal,
+    *,
+    now: datetime,
+    force: bool = False,
+    env: Mapping[str, str] | None = None,
+    prices: PriceTable | None = None,
+    settings: CouncilSettings | None = None,
+) -> CouncilOutcome:
+    """Replay or convene the Council on ``proposal``; see the module docstring for the order."""
+    from factory_tui.adapters.anthropic_client import NoApiKey, ask_council
+    from factory_tui.adapters.transcripts import prices_from_config
+
+    environ = os.environ if env is None else env
+    try:
+        settings = settings or settings_from_config(config)
+        prices = prices or prices_from_config(config)
+    except (CouncilConfigError, PriceTableError) as error:
+        return CouncilOutcome(Outcome.ERROR, str(error))
+    entries, _problems = read_history(config.council_history)
+    refusal = kill_switch(environ)
+    if refusal is not None:
+        return CouncilOutcome(Outcome.REFUSED, refusal)
+    if not force:
+        stored = find_replay(entries, proposal.sha256)
+        if stored is not None:
+            result = replay(stored, proposal)
+            return CouncilOutcome(
+                Outcome.DONE,
+                f"replayed the verdict of {stored.timestamp} on the same text (sha256 "
+                f"{proposal.sha256[:12]}…; no call made, --force to ask again)",
+                result,
+            )
+    refusal = guard(environ, settings, spent_on(entries, now.date()))
+    if refusal is not None:
+        return CouncilOutcome(Outcome.REFUSED, refusal)
+    if prices.lookup(settings.model) is None:
+        return CouncilOutcome(
+            Outcome.REFUSED,
+            f"the Council's model {settings.model} has no price in the table, so its daily cap "
+            f'cannot work; add [cost.prices."{settings.model}"] input = ..., output = ... to '
+            "factory.toml, or pick a listed model in [council] model",
+        )
+    try:
+        call = ask_council(proposal, settings, prices, env=environ)
+    except NoApiKey as error:
+        return CouncilOutcome(Outcome.ERROR, str(error))
+    result = assemble(
+        timestamp=now,
+        proposal=proposal,
+        outcomes=[c.outcome for c in call.calls],
+        model=call.model,
+        input_tokens=call.usage.input_tokens
+        + call.usage.cache_write_tokens
+        + call.usage.cache_read_tokens,
+        output_tokens=call.usage.output_tokens,
+        cost=call.cost_usd or 0.0,
+        duration_ms=call.duration_ms,
+    )
+    line = result.history_line()
+    try:
+        append_line(config.council_history, line)
+    except OSError as error:
+        return CouncilOutcome(
+            Outcome.ERROR,
+            f"the Council sat but {config.council_history} could not be written "
+            f"({error.strerror or error}); the verdict is shown, not recorded",
+            result,
+        )
+    if result.status == "incomplete":
+        failed = ", ".join(f.persona for f in result.failures)
+        return CouncilOutcome(
+            Outcome.REFUSED,
+            f"no verdict: {failed} did not answer (see below); recorded, run again to retry",
+            result,
+            line,
+        )
+    return CouncilOutcome(Outcome.DONE, f"verdict: {result.status_text}", result, line)
+
+
+def render_result(result: CouncilResult, out: TextIO) -> None:
+    """The verdict, each persona's score, reasons and required adjustments, as plain text."""
+    score = f"{result.global_score:.2f}" if result.global_score is not None else "—"
+    out.write(f"{result.status_text}  (average {score}, {result.source})\n")
+    if result.replayed_from:
+        out.write(f"  replayed from {result.replayed_from}\n")
+    else:
+        out.write(
+            f"  {result.model}: {result.input_tokens} in, {result.output_tokens} out, "
+            f"${result.cost:.4f}, {result.duration_ms} ms\n"
+        )
+    for verdict in result.verdicts:
+        out.write(f"\n{verdict.persona}: {verdict.score}/10\n")
+        for reason in verdict.reasons:
+            out.write(f"  - {reason}\n")
+        for adjustment in verdict.adjustments:
+            out.write(f"  ! {adjustment}\n")
+    for failure in result.failures:
+        out.write(f"\n{failure.persona}: no score — {failure.error}\n")
+
+
+# --------------------------------------------------------------------------------------------
+# CLI
+
+
+def add_council_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from factory_tui.cli import _factory_options
+
+    parser = sub.add_parser(
+        "council",
+        help="score a proposal with the Council (exit 0 verdict, 1 refused/no verdict, 2 error)",
+    )
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--ticket", metavar="ID", help="a ticket: its claim title and plan.md entry")
+    what.add_argument("--pr", metavar="N", type=int, help="a PR's diff (needs gh)")
+    what.add_argument("--file", metavar="PATH", help="a file holding the proposal")
+    parser.add_argument("--force", action="store_true", help="ask again even if already scored")
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
+    _factory_options(parser)
+
+
+def cmd_council(args: argparse.Namespace, load: Callable[[argparse.Namespace], Config]) -> int:
+    from factory_tui.cli import CliError, _now
+
+    config = load(args)
+    try:
+        if args.ticket:
+            proposal = proposal_for_ticket(config, args.ticket)
+        elif args.pr is not None:
+            proposal = proposal_for_pr(config, args.pr)
+        else:
+            proposal = proposal_for_file(Path(args.file))
+    except ProposalError as error:
+        raise CliError(str(error)) from error
+    outcome = run_council(config, proposal, now=_now(args.now), force=args.force)
+    if args.json:
+        payload: dict[str, object] = {
+            "outcome": outcome.outcome.name.lower(),
+            "message": outcome.message,
+            "replayed": outcome.replayed,
+            "result": outcome.result.to_json() if outcome.result is not None else None,
+        }
+        json.dump(payload, sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    else:
+        stream = sys.stdout if outcome.outcome is Outcome.DONE else sys.stderr
+        print(f"factory-tui: {outcome.message}", file=stream)
+        if outcome.result is not None:
+            render_result(outcome.result, sys.stdout)
+    return int(outcome.outcome)

@@ -1,0 +1,217 @@
+"""git, through GitPython, for recovery: where a branch is checked out, how far it is from main,
+what is uncommitted, the diffs for a review, and (when asked) deleting a branch.
+
+Every command is an argv list (never a shell); branch names are passed as full ref names
+(``refs/heads/<name>``) so a name can never be read as an option. Reading commands run with
+``GIT_OPTIONAL_LOCKS=0`` so a ``git status`` here never takes the index lock an agent working in
+the same worktree may need, and diffs run without external diff drivers or textconv filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import git as gitpython
+
+__all__ = ["GitError", "GitRepo", "Worktree"]
+
+#: A diff longer than this is cut (with a note) before it reaches a screen.
+MAX_DIFF_BYTES = 2 << 20
+
+
+class GitError(Exception):
+    """A git command failed; ``str()`` says which command, where, and git's own words."""
+
+
+@dataclass(frozen=True, slots=True)
+class Worktree:
+    """One entry of ``git worktree list --porcelain``."""
+
+    path: Path
+    head: str | None
+    branch: str | None
+    """The short branch name (``feat/x``), ``None`` when detached or bare."""
+    is_main: bool
+    locked: bool = False
+    prunable: bool = False
+    bare: bool = False
+
+
+def parse_worktree_list(text: str) -> list[Worktree]:
+    """Parse ``git worktree list --porcelain`` (blocks separated by blank lines; the first block
+    is the main worktree)."""
+    out: list[Worktree] = []
+    for index, block in enumerate(text.replace("\r\n", "\n").split("\n\n")):
+        fields: dict[str, str] = {}
+        for line in block.split("\n"):
+            if not line:
+                continue
+            key, _, value = line.partition(" ")
+            fields[key] = value
+        if "worktree" not in fields:
+            continue
+        ref = fields.get("branch")
+        out.append(
+            Worktree(
+                path=Path(fields["worktree"]),
+                head=fields.get("HEAD") or None,
+                branch=ref.removeprefix("refs/heads/") if ref else None,
+                is_main=index == 0,
+                locked="locked" in fields,
+                prunable="prunable" in fields,
+                bare="bare" in fields,
+            )
+        )
+    return out
+
+
+class GitRepo:
+    """One repository (any of its worktrees may be ``root``)."""
+
+    def __init__(self, root: Path, *, timeout_s: float = 30.0) -> None:
+        self.root = Path(root)
+        self.timeout_s = timeout_s
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run(self, *args: str, cwd: Path | None = None, read_only: bool = True) -> str:
+        """``git ARGS`` in ``cwd`` (default: the root); its stdout, or ``GitError``."""
+        where = cwd or self.root
+        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "PAGER": "cat"}
+        if read_only:
+            env["GIT_OPTIONAL_LOCKS"] = "0"
+        argv = ["git", "-c", "core.fsmonitor=false", "-c", "color.ui=false", *args]
+        try:
+            status, out, err = gitpython.Git(str(where)).execute(
+                argv,
+                with_extended_output=True,
+                with_exceptions=False,
+                stdout_as_string=False,
+                kill_after_timeout=self.timeout_s,
+                env=env,
+                strip_newline_in_stdout=False,
+            )
+        except gitpython.GitCommandNotFound as error:
+            raise GitError("git is not on PATH: install git to see branches and worktrees") from (
+                error
+            )
+        except OSError as error:
+            raise GitError(f"git {' '.join(args[:2])} could not start in {where}: {error}") from (
+                error
+            )
+        text = _decode(out)
+        if status != 0:
+            message = (_decode(err) or text).strip().splitlines()
+            first = message[-1] if message else f"exit status {status}"
+            raise GitError(f"git {' '.join(args[:2])} failed in {where}: {first}")
+        return text
+
+    def _ok(self, *args: str, cwd: Path | None = None) -> bool:
+        try:
+            self.run(*args, cwd=cwd)
+        except GitError:
+            return False
+        return True
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def is_repo(self) -> bool:
+        return self._ok("rev-parse", "--git-dir")
+
+    def worktrees(self) -> list[Worktree]:
+        return parse_worktree_list(self.run("worktree", "list", "--porcelain"))
+
+    def worktree_for(self, branch: str) -> Worktree | None:
+        """The worktree that has ``branch`` checked out, if any."""
+        return next((w for w in self.worktrees() if w.branch == branch), None)
+
+    def branch_sha(self, branch: str) -> str | None:
+        """The commit ``refs/heads/<branch>`` points at; ``None`` when there is no such branch."""
+        try:
+            out = self.run("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
+        except GitError:
+            return None
+        return out.strip() or None
+
+    def branch_exists(self, branch: str) -> bool:
+        return self.branch_sha(branch) is not None
+
+    def base_branch(self, candidates: Sequence[str] = ("main", "master")) -> str | None:
+        """The branch work is measured against: the first of ``candidates`` that exists."""
+        return next((name for name in candidates if self.branch_exists(name)), None)
+
+    def ahead_behind(self, branch: str, base: str) -> tuple[int, int]:
+        """Commits on ``branch`` not on ``base`` (ahead), and on ``base`` not on ``branch``."""
+        out = self.run(
+            "rev-list", "--left-right", "--count", f"refs/heads/{base}...refs/heads/{branch}"
+        )
+        behind, _, ahead = out.strip().partition("\t")
+        return int(ahead or 0), int(behind or 0)
+
+    def uncommitted(self, worktree: Path) -> tuple[str, ...]:
+        """Paths with changes not committed in ``worktree`` (modified, staged, untracked)."""
+        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=worktree)
+        paths: list[str] = []
+        entries = out.split("\0")
+        index = 0
+        while index < len(entries):
+            entry = entries[index]
+            index += 1
+            if len(entry) < 4:
+                continue
+            code, path = entry[:2], entry[3:]
+            paths.append(path)
+            if "R" in code or "C" in code:
+                index += 1  # a rename's source path follows as its own entry
+        return tuple(paths)
+
+    def branch_diff(self, branch: str, base: str, *, max_bytes: int = MAX_DIFF_BYTES) -> str:
+        """What the branch changed since it left ``base`` (``base...branch``), as a unified
+        diff."""
+        out = self.run(
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            f"refs/heads/{base}...refs/heads/{branch}",
+            "--",
+        )
+        return _clip(out, max_bytes)
+
+    def uncommitted_diff(self, worktree: Path, *, max_bytes: int = MAX_DIFF_BYTES) -> str:
+        """The worktree's changes against its HEAD (staged and not), then its untracked files."""
+        out = self.run(
+            "diff", "--no-color", "--no-ext-diff", "--no-textconv", "HEAD", "--", cwd=worktree
+        )
+        untracked = self.run(
+            "ls-files", "--others", "--exclude-standard", "-z", cwd=worktree
+        ).split("\0")
+        names = [name for name in untracked if name]
+        if names:
+            out += "".join(f"untracked: {name}\n" for name in names)
+        return _clip(out, max_bytes)
+
+    # -- changing (only when the engineer asked) -------------------------------------------------
+
+    def remove_worktree(self, path: Path) -> None:
+        """``git worktree remove`` without ``--force``: git itself refuses a dirty worktree."""
+        self.run("worktree", "remove", str(Path(path).resolve()), read_only=False)
+
+    def delete_branch(self, branch: str, expected_sha: str) -> None:
+        """Delete ``refs/heads/<branch>`` only if it still points at ``expected_sha``."""
+        self.run("update-ref", "-d", f"refs/heads/{branch}", expected_sha, read_only=False)
+
+
+def _decode(data: object) -> str:
+    if isinstance(data, bytes):
+        return data.decode("utf-8", errors="replace")
+    return "" if data is None else str(data)
+
+
+def _clip(text: str, max_bytes: int) -> str:
+    if len(text) <= max_bytes:
+        return text
+    cut = text.rfind("\n", 0, max_bytes) + 1 or max_bytes
+    return text[:cut] + f"… diff cut at {max_bytes // 1024} KiB ({len(text) // 1024} KiB in all)\n"

@@ -1,0 +1,149 @@
+"""Start an agent command in a worktree: in a new tmux window when the cockpit runs inside tmux,
+otherwise detached (its own session, no terminal) with its output going to a named file.
+
+Always an argv list, never a shell. tmux expands formats (``#{...}``, ``#(command)``) in a
+window's name and start directory, so the name is reduced to plain characters and every ``#`` of
+the directory is doubled; the command and the ``-e`` variables are passed literally.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["LaunchError", "LaunchRequest", "Launched", "inside_tmux", "launch_agent"]
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class LaunchError(Exception):
+    """The agent could not be started; ``str()`` says why and what to do."""
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    argv: tuple[str, ...]
+    """The agent's command line: ``argv[0]`` is looked up on PATH."""
+    cwd: Path
+    env: Mapping[str, str]
+    """Variables added to the agent's environment."""
+    name: str
+    """A short label: the tmux window's name (reduced to ``[A-Za-z0-9._-]``)."""
+    log_file: Path
+    """Where a detached agent's stdout and stderr go."""
+
+
+@dataclass(frozen=True)
+class Launched:
+    mode: Literal["tmux", "detached"]
+    argv: tuple[str, ...]
+    cwd: Path
+    pid: int | None = None
+    window: str | None = None
+    log_file: Path | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, compare=False, repr=False)
+    """The detached child (so a caller may wait for it); ``None`` in tmux."""
+
+    def describe(self) -> str:
+        if self.mode == "tmux":
+            return f"in tmux window {self.window or '(new)'}, in {self.cwd}"
+        return f"detached as pid {self.pid}, in {self.cwd}; its output goes to {self.log_file}"
+
+
+def inside_tmux(env: Mapping[str, str] | None = None) -> bool:
+    return bool((os.environ if env is None else env).get("TMUX"))
+
+
+def window_name(name: str) -> str:
+    return _UNSAFE_NAME.sub("-", name).strip("-")[:40] or "agent"
+
+
+def launch_agent(
+    request: LaunchRequest, *, tmux: bool | None = None, timeout_s: float = 10.0
+) -> Launched:
+    """Start ``request.argv``; raises ``LaunchError`` (nothing started) when it cannot."""
+    if not request.argv:
+        raise LaunchError("the agent command is empty: set agent_command in factory.toml")
+    if not request.cwd.is_dir():
+        raise LaunchError(f"{request.cwd} is not a directory: the worktree is gone")
+    exe = shutil.which(request.argv[0])
+    if exe is None:
+        raise LaunchError(
+            f"{request.argv[0]} is not on PATH: install it, or set agent_command in factory.toml"
+        )
+    use_tmux = inside_tmux() if tmux is None else tmux
+    if use_tmux:
+        return _in_tmux(request, timeout_s)
+    return _detached(request, exe)
+
+
+def _in_tmux(request: LaunchRequest, timeout_s: float) -> Launched:
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        raise LaunchError("$TMUX is set but tmux is not on PATH; nothing was started")
+    argv = [
+        tmux,
+        "new-window",
+        "-d",
+        "-P",
+        "-F",
+        "#{session_name}:#{window_index}",
+        "-c",
+        str(request.cwd).replace("#", "##"),
+        "-n",
+        window_name(request.name),
+    ]
+    for key, value in request.env.items():
+        argv += ["-e", f"{key}={value}"]
+    # Two or more words after "--" are executed as they are; one would go through a shell.
+    command = list(request.argv) if len(request.argv) > 1 else ["env", "--", *request.argv]
+    argv += ["--", *command]
+    try:
+        done = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise LaunchError(f"tmux gave no answer in {timeout_s:g}s; check the window list") from None
+    except OSError as error:
+        raise LaunchError(f"tmux could not start: {error.strerror or error}") from error
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
+        why = lines[-1] if lines else f"exit status {done.returncode}"
+        raise LaunchError(f"tmux new-window failed: {why}")
+    window = done.stdout.decode("utf-8", errors="replace").strip() or None
+    return Launched("tmux", tuple(request.argv), request.cwd, window=window)
+
+
+def _detached(request: LaunchRequest, exe: str) -> Launched:
+    request.log_file.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **request.env}
+    try:
+        with open(request.log_file, "ab") as out:
+            process = subprocess.Popen(
+                [exe, *request.argv[1:]],
+                cwd=request.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+    except OSError as error:
+        raise LaunchError(
+            f"{request.argv[0]} could not start: {error.strerror or error}; nothing was started"
+        ) from error
+    return Launched(
+        "detached",
+        tuple(request.argv),
+        request.cwd,
+        pid=process.pid,
+        log_file=request.log_file,
+        process=process,
+    )

@@ -1,0 +1,1 @@
+"""The cockpit's screens: the agent detail and the list of keys."""

@@ -1,0 +1,184 @@
+"""Watching the factory's files: one thread, one ``watchfiles.watch`` over every folder.
+
+The watcher only says *which paths* changed; :meth:`WatchTargets.classify` turns paths into a
+:class:`RefreshPlan` saying which reader refresh each one needs (the one claim file, the log,
+the checkpoints, the state files). Nothing here reads a file's content and nothing polls: the
+thread sleeps in watchfiles (inotify, FSEvents, ...) until something changes, waking every
+``rearm_ms`` only to notice a folder that appeared or was replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from factory_tui.config import Config
+
+__all__ = ["RefreshPlan", "WatchTargets", "watch_files"]
+
+log = logging.getLogger(__name__)
+
+#: watchfiles waits this long after the last change before it yields (when no other change
+#: arrives); the default of 50 ms costs 85 ms of latency, 10 ms about 15 ms.
+STEP_MS = 10
+#: The longest a burst of changes is coalesced before it is yielded.
+DEBOUNCE_MS = 100
+#: How often the watcher wakes with nothing to report, to notice folders that appeared.
+REARM_MS = 5_000
+
+
+@dataclass
+class RefreshPlan:
+    """What to re-read after some paths changed."""
+
+    claim_paths: set[Path] = field(default_factory=set)
+    rescan_claims: bool = False
+    log: bool = False
+    checkpoints: bool = False
+    state: bool = False
+
+    def merge(self, other: RefreshPlan) -> None:
+        self.claim_paths |= other.claim_paths
+        self.rescan_claims |= other.rescan_claims
+        self.log |= other.log
+        self.checkpoints |= other.checkpoints
+        self.state |= other.state
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.claim_paths or self.rescan_claims or self.log or self.checkpoints or self.state
+        )
+
+
+def _forms(path: Path) -> set[Path]:
+    """A path as configured and as resolved (a symlinked claims folder reports either)."""
+    out = {Path(os.path.abspath(path))}
+    with contextlib.suppress(OSError):
+        out.add(path.resolve())
+    return out
+
+
+@dataclass(frozen=True)
+class WatchTargets:
+    """The files the cockpit reads, as the watcher needs them."""
+
+    claims_dirs: frozenset[Path]
+    checkpoints_dirs: frozenset[Path]
+    log_files: frozenset[Path]
+    state_files: frozenset[Path]
+    folders: tuple[Path, ...]
+
+    @classmethod
+    def from_config(cls, config: Config) -> WatchTargets:
+        logs = (config.log_file, config.log_history_file, config.metrics_file)
+        states = (config.plan_file, config.memory_file)
+        folders: list[Path] = []
+        for folder in (
+            config.claims_dir,
+            config.checkpoints_dir,
+            *(p.parent for p in logs),
+            *(p.parent for p in states),
+        ):
+            folder = Path(os.path.abspath(folder))
+            if folder not in folders:
+                folders.append(folder)
+        return cls(
+            claims_dirs=frozenset(_forms(config.claims_dir)),
+            checkpoints_dirs=frozenset(_forms(config.checkpoints_dir)),
+            log_files=frozenset(f for p in logs for f in _forms(p)),
+            state_files=frozenset(f for p in states for f in _forms(p)),
+            folders=tuple(folders),
+        )
+
+    def everything(self) -> frozenset[Path]:
+        """Paths that, posted, make the reader look at every file again (after a re-arm)."""
+        return frozenset(
+            {*self.claims_dirs, *self.checkpoints_dirs, *self.log_files, *self.state_files}
+        )
+
+    def accepts(self, path: Path) -> bool:
+        """Whether a change to ``path`` matters to the cockpit."""
+        return bool(self.classify((path,)))
+
+    def classify(self, paths: Iterable[Path]) -> RefreshPlan:
+        plan = RefreshPlan()
+        for path in paths:
+            path = Path(os.path.abspath(path))
+            if path in self.log_files:
+                plan.log = True
+            elif path in self.state_files:
+                plan.state = True
+            elif path in self.claims_dirs:
+                plan.rescan_claims = True
+            elif path in self.checkpoints_dirs:
+                plan.checkpoints = True
+            elif path.parent in self.claims_dirs:
+                if path.suffix == ".json" and not path.name.startswith("."):
+                    plan.claim_paths.add(path)
+            elif path.parent in self.checkpoints_dirs and path.suffix == ".json":
+                plan.checkpoints = True
+        return plan
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    try:
+        st = folder.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if os.path.isdir(folder) else None
+
+
+def watch_files(
+    targets: WatchTargets,
+    post: Callable[[frozenset[Path]], None],
+    stop: threading.Event,
+    *,
+    step_ms: int = STEP_MS,
+    debounce_ms: int = DEBOUNCE_MS,
+    rearm_ms: int = REARM_MS,
+) -> None:
+    """Watch until ``stop`` is set, calling ``post(paths)`` for each batch of relevant changes.
+
+    Only existing folders are watched (not recursively). Every ``rearm_ms`` the watcher checks
+    whether a missing folder appeared or a watched one was replaced; if so it re-arms and posts
+    every target, so the reader looks at what it missed.
+    """
+    import watchfiles
+
+    def relevant(_change: object, raw: str) -> bool:
+        return targets.accepts(Path(raw))
+
+    while not stop.is_set():
+        armed = {folder: _identity(folder) for folder in targets.folders}
+        existing = [folder for folder, ident in armed.items() if ident is not None]
+        if not existing:
+            if stop.wait(rearm_ms / 1000):
+                return
+            continue
+        try:
+            for changes in watchfiles.watch(
+                *existing,
+                watch_filter=relevant,
+                debounce=debounce_ms,
+                step=step_ms,
+                stop_event=stop,
+                rust_timeout=rearm_ms,
+                yield_on_timeout=True,
+                raise_interrupt=False,
+                recursive=False,
+            ):
+                if changes:
+                    post(frozenset(Path(raw) for _change, raw in changes))
+                if any(_identity(f) != ident for f, ident in armed.items()):
+                    post(targets.everything())
+                    break
+        except (OSError, RuntimeError) as error:
+            # A folder vanished while arming, or the OS refused a watch: retry after a pause.
+            log.warning("watching %s failed: %s", existing, error)
+            if stop.wait(rearm_ms / 1000):
+                return

@@ -1,0 +1,1 @@
+"""Reusable cockpit widgets. Each carries its DEFAULT_CSS, styled with theme variables only."""

@@ -1,0 +1,339 @@
+"""Agent panes: one per instance, in a grid that goes from one column at 80 cells to several.
+
+Each pane is drawn from one :class:`InstanceView` and the fleet's ``now``; the grid updates panes
+by instance id (a pane is re-drawn only when its view changed, added or removed as instances come
+and go, moved when the order changes), so focus and scroll position survive every update.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime
+from typing import ClassVar
+
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.geometry import Size
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Static
+
+from factory_tui.core.fleet import Fleet, InstanceView
+from factory_tui.core.oplog import Event
+from factory_tui.ui.widgets.text import (
+    AGENT_BADGES,
+    ago,
+    badge,
+    clip,
+    event_text,
+    lit,
+    matches,
+    since,
+    step_row,
+)
+
+__all__ = ["AgentGrid", "AgentPane", "pane_lines", "process_line"]
+
+#: A pane is at least this wide; the grid has as many columns as fit.
+MIN_PANE_WIDTH = 58
+RECENT_EVENTS = 3
+WHY_LINES = 3
+
+
+def _mib(rss: int | None) -> str:
+    return "mem —" if rss is None else f"mem {rss / (1 << 20):.0f} MiB"
+
+
+def process_line(view: InstanceView) -> Content:
+    host = lit(view.host) if view.host else "this host"
+    parts: list[str | tuple[str, str] | Content] = [("host ", "$text-muted"), host, "  "]
+    if view.pid is None:
+        parts.append(
+            ("no pid: owns no claim" if not view.claims else "no pid recorded", "$text-muted")
+        )
+    elif view.alive is None:
+        parts.extend([f"pid {view.pid} ", ("? on another host: not checked", "$text-muted")])
+    elif view.alive:
+        cpu = "cpu —" if view.cpu_percent is None else f"cpu {view.cpu_percent:.1f}%"
+        parts.extend(
+            [
+                f"pid {view.pid} ",
+                ("alive", "bold $agent-working"),
+                (f"  {cpu}  {_mib(view.rss_bytes)}", "$text-muted"),
+            ]
+        )
+    else:
+        parts.extend([f"pid {view.pid} ", ("✗ DEAD", "bold reverse $agent-dead")])
+    return Content.assemble(*parts)
+
+
+def _wrap(label: str, text: str, width: int, lines: int, style: str = "") -> list[Content]:
+    """``label`` then ``text`` wrapped under itself, at most ``lines`` lines."""
+    room = max(10, width - len(label))
+    chunks = textwrap.wrap(text, room) or [""]
+    if len(chunks) > lines:
+        chunks = [*chunks[: lines - 1], clip(" ".join(chunks[lines - 1 :]), room)]
+    out = [Content.assemble(label, (chunks[0], style))]
+    out.extend(Content.assemble(" " * len(label), (chunk, style)) for chunk in chunks[1:])
+    return out
+
+
+def _skipped(event: Event, view: InstanceView) -> tuple[str, ...]:
+    """Fields a pane need not repeat: the instance (it is the pane's) and its current task."""
+    if event.fields.get("task") == view.task:
+        return ("instance", "task")
+    return ("instance",)
+
+
+def pane_lines(view: InstanceView, now: datetime, width: int) -> list[Content]:
+    """The lines of one agent's pane at ``width`` cells (without the border)."""
+    width = max(20, width)
+    word, _style = AGENT_BADGES.get(view.status, (view.status.upper(), ""))
+    lines: list[Content] = []
+    room = WHY_LINES + 1 if view.status in ("crashed", "stale") else WHY_LINES - 1
+    why_lines = _wrap(" " * (len(word) + 2), lit(view.why), width, room)
+    lines.append(
+        Content.assemble(badge(AGENT_BADGES, view.status), "  ", why_lines[0].plain.lstrip())
+    )
+    lines.extend(why_lines[1:])
+    for conflict in view.conflicts:
+        lines.extend(_wrap("⚡ ", "conflicting evidence: " + lit(conflict), width, 2, "$warning"))
+    lines.append(process_line(view))
+    lines.append(
+        Content.assemble(
+            ("task   ", "$text-muted"),
+            lit(view.task) if view.task else ("—", "$text-muted"),
+        )
+    )
+    lines.append(
+        Content.assemble(
+            ("branch ", "$text-muted"),
+            lit(view.branch) if view.branch else ("—", "$text-muted"),
+        )
+    )
+    step = Content.assemble(
+        ("step   ", "$text-muted"), step_row(view.step, view.step_index, view.step_state)
+    )
+    if view.step_since:
+        step = Content.assemble(step, (f" · {since(now, view.step_since)} in step", "$text-muted"))
+    lines.append(step)
+    claims = ", ".join(lit(c) for c in view.claims) or "none"
+    lines.append(
+        Content.assemble(
+            ("claims ", "$text-muted"),
+            claims,
+            ("  last activity ", "$text-muted"),
+            ago(now, view.last_event_at),
+        )
+    )
+    recent = list(view.recent)[-RECENT_EVENTS:]
+    if recent:
+        lines.extend(
+            event_text(event, now, skip=_skipped(event, view)) for event in reversed(recent)
+        )
+    else:
+        lines.append(Content.styled("no log events for this instance", "$text-muted"))
+    return [line.truncate(width, ellipsis=True) for line in lines]
+
+
+class AgentPane(Widget, can_focus=True):
+    """One agent instance. Enter (or a double click) opens its detail screen."""
+
+    DEFAULT_CSS = """
+    AgentPane {
+        height: auto;
+        border: round $panel-lighten-2;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("enter", "open", "Details", id="agent.open")]
+
+    class Selected(Message):
+        """The engineer asked for this instance's details."""
+
+        def __init__(self, instance_id: str) -> None:
+            super().__init__()
+            self.instance_id = instance_id
+
+    def __init__(self, view: InstanceView, now: datetime, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.view = view
+        self.now = now
+        self._apply_classes()
+
+    def _apply_classes(self) -> None:
+        for status in AGENT_BADGES:
+            self.set_class(self.view.status == status, f"-{status}")
+        self.border_title = Content(lit(self.view.id))
+        word, style = AGENT_BADGES.get(self.view.status, (self.view.status.upper(), "bold"))
+        self.border_subtitle = Content.styled(f" {word} ", style)
+
+    def show(self, view: InstanceView, now: datetime) -> None:
+        """Show a new view of the same instance; re-draws only if something visible changed
+        (ages are shown to the minute, so a new ``now`` within the same minute changes nothing
+        but second-precision ages, which wait for the next minute)."""
+        if view == self.view and now.replace(second=0) == self.now.replace(second=0):
+            return
+        self.view, self.now = view, now
+        self._apply_classes()
+        self.refresh(layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(pane_lines(self.view, self.now, width))
+
+    def render(self) -> Content:
+        width = self.content_size.width or MIN_PANE_WIDTH
+        return Content("\n").join(pane_lines(self.view, self.now, width))
+
+    def action_open(self) -> None:
+        self.post_message(self.Selected(self.view.id))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.chain >= 2:
+            self.post_message(self.Selected(self.view.id))
+
+
+class AgentGrid(VerticalScroll, can_focus=False):
+    """The agent panes, updated by instance id; arrow keys move between panes."""
+
+    DEFAULT_CSS = """
+    AgentGrid {
+        layout: grid;
+        grid-size: 1;
+        grid-rows: auto;
+        grid-gutter: 0 1;
+        height: 1fr;
+    }
+    AgentGrid > #agents-empty {
+        column-span: 9;
+        color: $text-muted;
+        padding: 1 2;
+    }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "move(-1, 0)", "Up", show=False, id="agents.up"),
+        Binding("down,j", "move(1, 0)", "Down", show=False, id="agents.down"),
+        Binding("left,h", "move(0, -1)", "Left", show=False, id="agents.left"),
+        Binding("right,l", "move(0, 1)", "Right", show=False, id="agents.right"),
+    ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.panes: dict[str, AgentPane] = {}
+        self.filter_text = ""
+        self._fleet: Fleet | None = None
+        self._loaded = False
+        self._columns = 1
+
+    def compose_empty(self) -> Static:
+        return Static(Content("Reading the factory…"), id="agents-empty")
+
+    def on_mount(self) -> None:
+        self.mount(self.compose_empty())
+
+    def on_resize(self, event: events.Resize) -> None:
+        columns = max(1, event.size.width // MIN_PANE_WIDTH)
+        if columns != self._columns:
+            self._columns = columns
+            self.styles.grid_size_columns = columns
+
+    @property
+    def columns(self) -> int:
+        return self._columns
+
+    def shown_views(self, fleet: Fleet) -> list[InstanceView]:
+        return [
+            view
+            for view in fleet.instances
+            if matches(
+                self.filter_text,
+                view.id,
+                view.status,
+                view.host,
+                view.task,
+                view.branch,
+                view.step,
+                " ".join(view.claims),
+            )
+        ]
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        if self._fleet is not None:
+            self.show_fleet(self._fleet, loaded=self._loaded)
+
+    def show_fleet(self, fleet: Fleet, *, loaded: bool = True) -> None:
+        """Bring the panes in line with ``fleet``: update, add, remove and order by id."""
+        self._fleet, self._loaded = fleet, loaded
+        views = self.shown_views(fleet)
+        now = fleet.generated_at
+        wanted = {view.id for view in views}
+        for gone in [key for key in self.panes if key not in wanted]:
+            self.panes.pop(gone).remove()
+        new: list[AgentPane] = []
+        for view in views:
+            pane = self.panes.get(view.id)
+            if pane is None:
+                pane = AgentPane(view, now)  # no DOM id: instance ids are agent-written
+                self.panes[view.id] = pane
+                new.append(pane)
+            else:
+                pane.show(view, now)
+        if new:
+            self.mount_all(new)
+        order = [self.panes[view.id] for view in views]
+        if self.ordered_panes() != order:
+            for pane in order:
+                self.move_child(pane, after=self.children[-1])
+        self._show_empty(loaded, fleet, bool(views))
+
+    def _show_empty(self, loaded: bool, fleet: Fleet, any_shown: bool) -> None:
+        empty = self.query("#agents-empty")
+        if any_shown:
+            empty.remove()
+            return
+        if not loaded:
+            message = "Reading the factory…"
+        elif fleet.instances:
+            message = f"No agent matches the filter {self.filter_text!r}."
+        else:
+            message = (
+                "No agents: no claim has an owner and operations.log names no instance. "
+                "Agents appear here as soon as they claim work or log a SESSION-START."
+            )
+        if empty:
+            widget = empty.first(Static)
+            widget.update(Content(message))
+        else:
+            self.mount(Static(Content(message), id="agents-empty"))
+
+    def ordered_panes(self) -> list[AgentPane]:
+        return [child for child in self.children if isinstance(child, AgentPane)]
+
+    def focus_instance(self, instance_id: str) -> bool:
+        pane = self.panes.get(instance_id)
+        if pane is None:
+            return False
+        pane.focus()
+        pane.scroll_visible(animate=False)
+        return True
+
+    def action_move(self, rows: int, columns: int) -> None:
+        panes = self.ordered_panes()
+        if not panes:
+            return
+        focused = self.screen.focused
+        index = panes.index(focused) if isinstance(focused, AgentPane) and focused in panes else -1
+        if index < 0:
+            target = 0
+        else:
+            target = index + rows * self._columns + columns
+            target = max(0, min(len(panes) - 1, target))
+        panes[target].focus()
+        panes[target].scroll_visible(animate=False)

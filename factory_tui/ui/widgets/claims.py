@@ -1,0 +1,397 @@
+"""Claims: each MEGA as a tree of its phases, standalone tickets alongside, and the evidence of
+the highlighted claim below.
+
+Nodes are kept by claim key (``CAB-1290:2``, ``CAB-1321``): an update changes the labels that
+changed, adds and removes nodes, and leaves expansion, cursor and scroll alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.widgets import Static, Tree
+from textual.widgets.tree import TreeNode
+
+from factory_tui.core.fleet import ClaimView, Fleet
+from factory_tui.ui.widgets.fields import Field, FieldList
+from factory_tui.ui.widgets.text import (
+    CLAIM_BADGES,
+    ago,
+    badge,
+    lit,
+    matches,
+    short_path,
+    styled_text,
+)
+
+__all__ = ["ClaimDetail", "ClaimNode", "ClaimTree", "ClaimsView", "claim_detail", "claim_label"]
+
+STANDALONE = "standalone"
+BADGE_WIDTH = max(len(word) for word, _style in CLAIM_BADGES.values()) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimNode:
+    """What a tree node stands for: a group (a MEGA or the standalone tickets) or one claim."""
+
+    key: str
+    group: bool
+    claim: ClaimView | None = None
+
+
+def _owner_part(view: ClaimView) -> list[str | tuple[str, str]]:
+    unit = view.unit
+    if not unit.owner:
+        return []
+    if view.pid_alive is None:
+        return [f"{lit(unit.owner)} on {lit(unit.hostname)}"]
+    if unit.pid is None:
+        return [f"{lit(unit.owner)} · no pid"]
+    alive = ("alive", "$agent-working") if view.pid_alive else ("✗ DEAD", "bold $agent-dead")
+    return [f"{lit(unit.owner)} · pid {unit.pid} ", alive]
+
+
+def claim_label(view: ClaimView, now_ago: str) -> Text:
+    """One line for a claim: badge, id or phase, name, and the fact that matters for its state."""
+    unit = view.unit
+    word, style = CLAIM_BADGES.get(view.state, (view.state.upper(), "bold"))
+    if unit.phase is None:
+        name = f"{lit(unit.claim_id)} {lit(view.title)}"
+    else:
+        name = f"phase {unit.phase} {lit(unit.name)}"
+    deps = ""
+    if unit.deps:
+        deps = " · deps " + ",".join(str(d) for d in unit.deps)
+    if view.state == "available":
+        tail: list[str | tuple[str, str]] = [("  ← claimable now", "bold $claim-available"), deps]
+    elif view.state == "blocked":
+        waits = ", ".join(f"phase {d}" for d in view.unmet_deps)
+        tail = [(f"  waits for {waits}", "$claim-blocked")]
+    elif view.state == "done":
+        tail = [(f"  completed {lit(unit.completed_at)}", "$text-muted")]
+    else:
+        tail = ["  ", *_owner_part(view), (f" · {now_ago}", "$text-muted")]
+        if view.unmet_deps:
+            tail.append(("  ⚡ claimed before its deps were done", "$warning"))
+    return styled_text((word.ljust(BADGE_WIDTH), style), name, *tail)
+
+
+def _group_label(claim_id: str, title: str, units: Sequence[ClaimView]) -> Text:
+    done = sum(1 for v in units if v.state == "done")
+    parts: list[str | tuple[str, str]] = [
+        (lit(claim_id), "bold"),
+        " ",
+        lit(title),
+        (f"  {done}/{len(units)} phases done", "$text-muted"),
+    ]
+    for state in ("available", "stale", "blocked"):
+        n = sum(1 for v in units if v.state == state)
+        if n:
+            word, style = CLAIM_BADGES[state]
+            parts.extend([" · ", (f"{n} {word.split()[-1].lower()}", style)])
+    return styled_text(*parts)
+
+
+def _standalone_label(units: Sequence[ClaimView]) -> Text:
+    parts: list[str | tuple[str, str]] = [
+        ("Standalone tickets", "bold"),
+        (f"  {len(units)}", "$text-muted"),
+    ]
+    for state in ("available", "stale"):
+        n = sum(1 for v in units if v.state == state)
+        if n:
+            word, style = CLAIM_BADGES[state]
+            parts.extend([" · ", (f"{n} {word.split()[-1].lower()}", style)])
+    return styled_text(*parts)
+
+
+class ClaimTree(Tree[ClaimNode]):
+    """The claims as a tree; labels are literal text (a title never parses as markup)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "select_cursor", "Details / fold", id="claims.select"),
+    ]
+
+    DEFAULT_CSS = """
+    ClaimTree {
+        height: 1fr;
+        background: $surface;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(Text("claims"), id=id)
+        self.show_root = False
+        self.guide_depth = 3
+        self.nodes_by_key: dict[str, TreeNode[ClaimNode]] = {}
+        self.filter_text = ""
+        self._labels: dict[str, tuple[ClaimView, str, Text]] = {}
+
+    def process_label(self, label: str | Text) -> Text:
+        if isinstance(label, str):
+            label = Text(label)
+        return label.split()[0] if "\n" in label.plain else label
+
+    def _desired(self, fleet: Fleet) -> list[tuple[str, Text, list[tuple[str, Text, ClaimView]]]]:
+        now = fleet.generated_at
+        groups: dict[str, list[ClaimView]] = {}
+        titles: dict[str, str] = {}
+        standalone: list[ClaimView] = []
+        for view in fleet.claims:
+            unit = view.unit
+            if not matches(
+                self.filter_text,
+                view.key,
+                view.title,
+                unit.name,
+                unit.owner,
+                view.state,
+                unit.branch,
+                " ".join(unit.tickets),
+            ):
+                continue
+            if view.kind == "mega":
+                groups.setdefault(unit.claim_id, []).append(view)
+                titles[unit.claim_id] = view.title
+            else:
+                standalone.append(view)
+        out: list[tuple[str, Text, list[tuple[str, Text, ClaimView]]]] = []
+        for claim_id, units in groups.items():
+            out.append(
+                (
+                    f"mega:{claim_id}",
+                    _group_label(claim_id, titles[claim_id], units),
+                    [(v.key, self._label(v, now), v) for v in units],
+                )
+            )
+        if standalone:
+            out.append(
+                (
+                    STANDALONE,
+                    _standalone_label(standalone),
+                    [(v.key, self._label(v, now), v) for v in standalone],
+                )
+            )
+        return out
+
+    def show_fleet(self, fleet: Fleet) -> None:
+        """Update nodes by key: relabel what changed, add what is new, drop what is gone."""
+        keep_cursor = self.cursor_node
+        desired = self._desired(fleet)
+        wanted: set[str] = set()
+        for group_key, _label, units in desired:
+            wanted.add(group_key)
+            wanted.update(key for key, _l, _v in units)
+        for key in [k for k in self.nodes_by_key if k not in wanted]:
+            gone = self.nodes_by_key.pop(key)
+            if gone.id in self._tree_nodes:
+                gone.remove()
+        for index, (group_key, label, units) in enumerate(desired):
+            group = self.nodes_by_key.get(group_key)
+            if group is None:
+                group = self.root.add(label, ClaimNode(group_key, True), before=index, expand=True)
+                self.nodes_by_key[group_key] = group
+            else:
+                self._relabel(group, label, ClaimNode(group_key, True))
+            for position, (key, unit_label, view) in enumerate(units):
+                data = ClaimNode(key, False, view)
+                node = self.nodes_by_key.get(key)
+                if node is not None and node.parent is not group:
+                    node.remove()
+                    del self.nodes_by_key[key]
+                    node = None
+                if node is None:
+                    self.nodes_by_key[key] = group.add_leaf(unit_label, data, before=position)
+                else:
+                    self._relabel(node, unit_label, data)
+        if keep_cursor is not None and keep_cursor.data is not None:
+            again = self.nodes_by_key.get(keep_cursor.data.key)
+            if again is not None and self.last_line >= 0 and again.line >= 0:
+                self.cursor_line = again.line
+
+    def _label(self, view: ClaimView, now: datetime) -> Text:
+        """The claim's label, built again only when the claim or its shown age changed (a
+        thousand claims re-derived every few seconds must cost next to nothing)."""
+        age = ago(now, view.unit.claimed_at)
+        cached = self._labels.get(view.key)
+        if cached is not None and cached[0] == view and cached[1] == age:
+            return cached[2]
+        label = claim_label(view, age)
+        self._labels[view.key] = (view, age, label)
+        return label
+
+    def restyle(self) -> None:
+        """Labels carry resolved colours: forget them after a theme change."""
+        self._labels.clear()
+
+    @staticmethod
+    def _relabel(node: TreeNode[ClaimNode], label: Text, data: ClaimNode) -> None:
+        node.data = data
+        current = node.label
+        if current is label:
+            return
+        if not isinstance(current, Text) or current != label or current.spans != label.spans:
+            node.set_label(label)
+        else:
+            node._label = label  # same text and styles: keep the object for the next identity check
+
+    def select_key(self, key: str) -> bool:
+        """Move the cursor to the claim ``key`` (expanding its group)."""
+        node = self.nodes_by_key.get(key)
+        if node is None:
+            return False
+        if node.parent is not None:
+            node.parent.expand()
+        _ = self.last_line
+        self.move_cursor(node)
+        return True
+
+
+def claim_detail(view: ClaimView, now_ago: str, root: str = "") -> list[Field]:
+    """Everything the claim file and the verdict say about one claim."""
+    unit = view.unit
+    name = lit(view.title) if unit.phase is None else f"{lit(view.title)} / {lit(unit.name)}"
+    fields: list[Field] = [
+        (
+            "",
+            Content.assemble(
+                badge(CLAIM_BADGES, view.state), "  ", (lit(view.key), "bold"), "  ", name
+            ),
+        ),
+        ("why", Content(lit(view.why))),
+    ]
+    for cond in view.conditions:
+        mark = ("✓ holds  ", "bold $claim-stale") if cond.holds else ("✗ fails  ", "$text-muted")
+        fields.append((f"rule {cond.name}", Content.assemble(mark, lit(cond.detail))))
+    facts = [
+        ("owner", lit(unit.owner) or "—"),
+        ("pid", "—" if unit.pid is None else str(unit.pid)),
+        ("host", lit(unit.hostname) or "—"),
+        ("claimed", f"{lit(unit.claimed_at)} ({now_ago})" if unit.claimed_at else "—"),
+        ("branch", lit(unit.branch) or "—"),
+        ("mode", lit(unit.mode) or "—"),
+        ("tickets", ", ".join(lit(t) for t in unit.tickets) or "—"),
+        ("deps", ", ".join(str(d) for d in unit.deps) or "none"),
+        ("file", short_path(view.file, root)),
+    ]
+    fields.extend((label, Content(value)) for label, value in facts)
+    return fields
+
+
+def group_detail(fleet: Fleet, key: str) -> list[Field]:
+    """A MEGA (or the standalone tickets): each phase's state in one line."""
+    muted = "$text-muted"
+    if key == STANDALONE:
+        units = [v for v in fleet.claims if v.kind == "standalone"]
+        head = Content.assemble(("Standalone tickets", "bold"), (f"  {len(units)} claims", muted))
+    else:
+        claim_id = key.removeprefix("mega:")
+        units = [v for v in fleet.claims if v.kind == "mega" and v.unit.claim_id == claim_id]
+        title = units[0].title if units else ""
+        file = short_path(units[0].file, fleet.root) if units else ""
+        head = Content.assemble(
+            (lit(claim_id), "bold"), " ", lit(title), (f"  {len(units)} phases · {file}", muted)
+        )
+    fields: list[Field] = [("", head)]
+    for view in units:
+        name = f"phase {view.unit.phase}" if view.unit.phase is not None else lit(view.key)
+        fields.append(
+            (
+                name,
+                Content.assemble(badge(CLAIM_BADGES, view.state, width=BADGE_WIDTH), lit(view.why)),
+            )
+        )
+    return fields
+
+
+class ClaimDetail(FieldList):
+    DEFAULT_CSS = """
+    ClaimDetail {
+        height: 40%;
+        min-height: 4;
+        max-height: 16;
+        border-top: solid $panel-lighten-2;
+    }
+    """
+
+    def on_mount(self) -> None:
+        self.show([("", Content.styled("Highlight a claim to see its evidence.", "$text-muted"))])
+
+
+class ClaimsView(Vertical):
+    """The claim tree and the evidence of the highlighted claim."""
+
+    DEFAULT_CSS = """
+    ClaimsView { height: 1fr; }
+    ClaimsView > #claims-empty { color: $text-muted; padding: 1 2; height: auto; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._fleet: Fleet | None = None
+        self._loaded = False
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content("Reading the factory…"), id="claims-empty")
+        yield ClaimTree(id="claim-tree")
+        yield ClaimDetail(id="claim-detail")
+
+    @property
+    def claim_tree(self) -> ClaimTree:
+        return self.query_one(ClaimTree)
+
+    def set_filter(self, text: str) -> None:
+        self.claim_tree.filter_text = text
+        if self._fleet is not None:
+            self.show_fleet(self._fleet, loaded=self._loaded)
+
+    def show_fleet(self, fleet: Fleet, *, loaded: bool = True) -> None:
+        self._fleet, self._loaded = fleet, loaded
+        tree = self.claim_tree
+        tree.show_fleet(fleet)
+        empty = self.query_one("#claims-empty", Static)
+        if not loaded:
+            empty.update(Content("Reading the factory…"))
+        elif not fleet.claims:
+            empty.update(
+                Content(
+                    "No claim files. Agents write them to the claims folder "
+                    "(.claude/claims/*.json by default)."
+                )
+            )
+        elif not tree.nodes_by_key:
+            empty.update(Content(f"No claim matches the filter {tree.filter_text!r}."))
+        empty.display = not tree.nodes_by_key
+        if tree.cursor_line < 0 and tree.nodes_by_key:
+            tree.cursor_line = 0
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        node = self.claim_tree.cursor_node
+        detail = self.query_one(ClaimDetail)
+        if node is None or node.data is None or self._fleet is None:
+            return
+        view = node.data.claim
+        if view is None:
+            detail.show(group_detail(self._fleet, node.data.key))
+            return
+        fleet = self._fleet
+        detail.show(claim_detail(view, ago(fleet.generated_at, view.unit.claimed_at), fleet.root))
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[ClaimNode]) -> None:
+        event.stop()
+        self._show_detail()
+
+    def restyle(self) -> None:
+        """Re-draw labels after a theme change (their colours are resolved when built)."""
+        self.claim_tree.restyle()
+        if self._fleet is not None:
+            self.show_fleet(self._fleet, loaded=self._loaded)

@@ -1,0 +1,816 @@
+"""The operations log: a tail that follows, pauses, filters and searches a million lines.
+
+:class:`LogView` is a Line API widget (``ScrollView`` + ``render_line``): its virtual height is
+the number of (filtered) lines, and only the lines on screen are read, from a
+:class:`~factory_tui.adapters.logindex.LogIndex` that holds byte offsets, never the lines. A
+filter runs over the whole log in a thread worker (progress in the border); the view keeps
+showing the previous lines until the result is in. Lines are drawn literally (agent-written text
+is never parsed as markup; control characters become ``\\xNN``) with light structure: timestamp
+dim, event name coloured by kind through component classes that use the theme's ``$log-*``
+variables (the app must provide them: ``App.get_theme_variable_defaults()`` returning
+``factory_tui.ui.themes.THEME_VARIABLE_DEFAULTS``).
+
+The app owns the file watching: after ``index.update()`` (in its worker thread) it calls
+:meth:`LogView.refresh_index` on the UI thread, which costs O(new lines).
+
+Keys (when the view has focus): ``f`` follow/pause, ``/`` filter, ``s`` or ``ctrl+f`` search,
+``]`` / ``[`` next / previous match (``n`` stays the app's "next thing that needs you"),
+``escape`` clears the search, then the filter; ``end`` jumps to the tail and follows again,
+scrolling up pauses.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from array import array
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
+from textual.containers import Vertical
+from textual.content import Content
+from textual.events import MouseScrollUp, Resize
+from textual.geometry import Size
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Input, Label
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from factory_tui.adapters.logindex import FilterCancelled, FilterSpec, LogIndex
+from factory_tui.core.safe import printable
+
+__all__ = ["LogQueryScreen", "LogView"]
+
+_SYNC_FILTER_LINES = 20_000
+"""New lines filtered right away on the UI thread; more go to a worker."""
+_FIELD_KEY = re.compile(r"(?:(?<=\s)|^)([^\s=|]+)=")
+_CRASHED = re.compile(r"(?:(?<=\s)|^)status=crashed\b")
+_BACKGROUND_CLASSES = frozenset(("log-view--error-line", "log-view--current", "log-view--match"))
+_FILTER_GROUP = "log-view-filter"
+_SEARCH_GROUP = "log-view-search"
+
+
+def _event_kind(name: str, rest: str) -> str:
+    """The component class of an event name."""
+    if name == "ERROR" or (name == "SESSION-END" and "status=crashed" in rest):
+        return "log-view--error"
+    if name.startswith(("CLAIM", "RELEASE", "PHASE-")):
+        return "log-view--claim"
+    if name.startswith("STEP-"):
+        return "log-view--step"
+    if name.startswith("SESSION-") or name in ("RECOVERY", "CHECKPOINT"):
+        return "log-view--session"
+    return "log-view--event"
+
+
+class LogQueryScreen(ModalScreen[str | None]):
+    """A one-line prompt at the bottom of the screen: the filter or search query. Dismisses
+    with the text (enter) or None (escape)."""
+
+    DEFAULT_CSS = """
+    LogQueryScreen {
+        align: center bottom;
+        background: $background 20%;
+    }
+    LogQueryScreen > Vertical {
+        height: auto;
+        width: 100%;
+        background: $surface;
+        border: tall $accent;
+        padding: 0 1;
+    }
+    LogQueryScreen Label { color: $text-muted; }
+    LogQueryScreen Input { border: none; height: 1; padding: 0; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="log-query.cancel")
+    ]
+
+    def __init__(self, title: str, hint: str, value: str = "") -> None:
+        super().__init__()
+        self._title = title
+        self._hint = hint
+        self._value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Content(f"{self._title} — {self._hint}"))
+            yield Input(value=self._value, placeholder=self._hint, id="log-query-input")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class LogView(ScrollView, can_focus=True):
+    """A view of a :class:`LogIndex`; see the module docstring."""
+
+    ALLOW_SELECT = False
+
+    DEFAULT_CSS = """
+    LogView {
+        background: $surface;
+        color: $foreground;
+        border: round $panel-lighten-2;
+        border-title-color: $text-muted;
+        border-subtitle-color: $text-muted;
+        &:focus {
+            border: round $primary;
+            border-subtitle-color: $foreground;
+        }
+        & > .log-view--timestamp { color: $text-muted; }
+        & > .log-view--separator { color: $text-muted; }
+        & > .log-view--key { color: $text-muted; }
+        & > .log-view--event { text-style: bold; }
+        & > .log-view--session { color: $log-session; text-style: bold; }
+        & > .log-view--step { color: $log-step; }
+        & > .log-view--claim { color: $log-claim; text-style: bold; }
+        & > .log-view--error { color: $log-error; text-style: bold reverse; }
+        & > .log-view--error-line { background: $log-error 12%; }
+        & > .log-view--match { background: $accent 45%; color: $foreground; text-style: bold; }
+        & > .log-view--current { background: $primary 25%; }
+    }
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "log-view--timestamp",
+        "log-view--separator",
+        "log-view--key",
+        "log-view--event",
+        "log-view--session",
+        "log-view--step",
+        "log-view--claim",
+        "log-view--error",
+        "log-view--error-line",
+        "log-view--match",
+        "log-view--current",
+    }
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "toggle_follow", "Follow/pause", id="log.follow"),
+        Binding("slash", "filter", "Filter log", id="log.filter"),
+        Binding("s", "search", "Search", id="log.search"),
+        Binding("ctrl+f", "search", "Search", show=False, id="log.search-ctrl"),
+        Binding("right_square_bracket", "next_match", "Next match", id="log.next-match"),
+        Binding("left_square_bracket", "previous_match", "Prev match", id="log.prev-match"),
+        Binding("escape", "clear", "Clear search/filter", id="log.clear"),
+        Binding("end", "scroll_end", "Tail", show=False, id="log.tail"),
+    ]
+
+    class FilterProgress(Message):
+        """A filter is running: ``done`` of ``total`` lines examined."""
+
+        def __init__(self, log_view: LogView, done: int, total: int, serial: int) -> None:
+            super().__init__()
+            self.log_view = log_view
+            self.done = done
+            self.total = total
+            self.serial = serial
+
+    class FilterApplied(Message):
+        """The view now shows ``matches`` lines for ``spec`` (None: the filter was cleared and
+        every line shows)."""
+
+        def __init__(self, log_view: LogView, spec: FilterSpec | None, matches: int) -> None:
+            super().__init__()
+            self.log_view = log_view
+            self.spec = spec
+            self.matches = matches
+
+    class FollowChanged(Message):
+        """The view started (``follow`` True) or stopped following the tail."""
+
+        def __init__(self, log_view: LogView, follow: bool) -> None:
+            super().__init__()
+            self.log_view = log_view
+            self.follow = follow
+
+    class SearchMoved(Message):
+        """A search finished: ``line`` is the logical line now highlighted, None when nothing
+        matched."""
+
+        def __init__(self, log_view: LogView, line: int | None, wrapped: bool) -> None:
+            super().__init__()
+            self.log_view = log_view
+            self.line = line
+            self.wrapped = wrapped
+
+    class _FilterResult(Message):
+        def __init__(
+            self, serial: int, generation: int, start: int, stop: int, rows: array[int]
+        ) -> None:
+            super().__init__()
+            self.serial = serial
+            self.generation = generation
+            self.first = start
+            self.end = stop
+            self.rows = rows
+
+    class _SearchResult(Message):
+        def __init__(self, serial: int, line: int | None, wrapped: bool) -> None:
+            super().__init__()
+            self.serial = serial
+            self.line = line
+            self.wrapped = wrapped
+
+    def __init__(
+        self,
+        index: LogIndex,
+        *,
+        follow: bool = True,
+        id: str | None = None,
+        name: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.index = index
+        self._follow = follow
+        self._known = 0  # lines of the index this view shows (as of the last refresh_index)
+        self._generation = index.generation
+        self._rows: array[int] | None = None  # logical numbers of the filtered lines
+        self._filter: FilterSpec | None = None
+        self._filter_serial = 0
+        self._filter_running = False
+        self._progress = (0, 0)
+        self._search: FilterSpec | None = None
+        self._search_re: re.Pattern[str] | None = None
+        self._search_serial = 0
+        self._search_note = ""
+        self._match: int | None = None  # logical line of the current search match
+        self._new_while_paused = 0
+        self._width = 0
+        self._cache: LRUCache[int, Strip] = LRUCache(2048)
+        self._styles: dict[str, Style] | None = None
+        self.border_title = "operations.log"
+
+    # --- public API --------------------------------------------------------------------------
+
+    @property
+    def follow(self) -> bool:
+        """Whether the view keeps the newest line in sight as lines arrive."""
+        return self._follow
+
+    @follow.setter
+    def follow(self, value: bool) -> None:
+        if value == self._follow:
+            return
+        self._follow = value
+        if not self.is_mounted:
+            return
+        if value:
+            self._new_while_paused = 0
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self._update_status()
+        self.post_message(self.FollowChanged(self, value))
+
+    @property
+    def filter(self) -> FilterSpec | None:
+        """The filter applied or being applied, or None."""
+        return self._filter
+
+    @property
+    def filtering(self) -> bool:
+        """A filter worker is running."""
+        return self._filter_running
+
+    @property
+    def row_count(self) -> int:
+        """Lines the view shows (after the filter)."""
+        return len(self._rows) if self._rows is not None else self._known
+
+    @property
+    def match_line(self) -> int | None:
+        """Logical line of the current search match, or None."""
+        return self._match
+
+    @property
+    def new_while_paused(self) -> int:
+        """Lines (matching the filter) that arrived since the view was paused."""
+        return self._new_while_paused
+
+    @property
+    def status_text(self) -> str:
+        """What the border subtitle says: counts, filter, search, follow state."""
+        parts: list[str] = []
+        if self._filter is not None:
+            query = printable(self._filter.describe())
+            if self._filter_running:
+                done, total = self._progress
+                percent = 100 * done // total if total else 0
+                parts.append(f"filtering {query}… {percent}%")
+            else:
+                parts.append(f"filter {query}: {self.row_count:,} of {self._known:,} lines")
+        else:
+            parts.append(f"{self._known:,} lines")
+        if self._search is not None:
+            parts.append(f"search {printable(self._search.describe())}: {self._search_note}")
+        if self._follow:
+            parts.append("following")
+        elif self._new_while_paused:
+            new = self._new_while_paused
+            parts.append(f"paused — {new:,} new line{'s' if new != 1 else ''}")
+        else:
+            parts.append("paused")
+        return " · ".join(parts)
+
+    def logical_line(self, row: int) -> int:
+        """The logical index line shown at ``row`` (0-based, after the filter)."""
+        return self._rows[row] if self._rows is not None else row
+
+    def refresh_index(self) -> None:
+        """Show what the index gained since the last call. O(new lines); call it on the UI
+        thread after ``index.update()``."""
+        n = len(self.index)
+        generation = self.index.generation
+        if generation != self._generation:
+            # Logical numbers were reassigned: everything derived from them goes.
+            self._generation = generation
+            self._known = n
+            self._cache.clear()
+            self._match = None
+            if self._filter is not None:
+                self._start_filter(0, n, replace=True)
+            self._after_growth(0)
+            self.refresh()
+            return
+        added = n - self._known
+        if added <= 0:
+            return
+        old, self._known = self._known, n
+        new_rows = 0
+        if self._filter is None:
+            new_rows = added
+        elif not self._filter_running:
+            if added > _SYNC_FILTER_LINES:
+                self._start_filter(old, n, replace=False)
+            else:
+                found = self.index.build_filtered(self._filter, start=old, stop=n)
+                assert self._rows is not None
+                self._rows.extend(found)
+                new_rows = len(found)
+        self._after_growth(new_rows)
+
+    def set_filter(self, spec: FilterSpec | None) -> None:
+        """Show only the lines matching ``spec`` (None or an empty spec: every line). A filter
+        runs in a thread worker; the view shows the previous lines until it is done."""
+        if spec is not None and spec.is_empty:
+            spec = None
+        if spec == self._filter:
+            return
+        self._filter = spec
+        self._filter_serial += 1
+        if spec is None:
+            self.workers.cancel_group(self, _FILTER_GROUP)
+            top = self._top_logical()
+            self._filter_running = False
+            self._rows = None
+            self._cache.clear()
+            self._update_virtual_size()
+            if self._follow:
+                self.scroll_end(animate=False, immediate=True, x_axis=False)
+            else:
+                self._restore_position(top)
+            self._update_status()
+            self.refresh()
+            self.post_message(self.FilterApplied(self, None, self._known))
+            return
+        self._start_filter(0, self._known, replace=True)
+
+    def set_search(self, spec: FilterSpec | None, direction: int = 1) -> None:
+        """Search for ``spec`` and highlight the first match from the view's position (the
+        latest one when following); None clears the search."""
+        self._search = spec if spec is not None and not spec.is_empty else None
+        self._search_re = (
+            re.compile(re.escape(printable(self._search.text)), re.IGNORECASE)
+            if self._search is not None and self._search.text
+            else None
+        )
+        self._match = None
+        self._search_note = ""
+        self._cache.clear()
+        self.refresh()
+        if self._search is None:
+            self._search_serial += 1
+            self.workers.cancel_group(self, _SEARCH_GROUP)
+            self._update_status()
+            return
+        if self._follow and direction > 0:
+            self._find(self._known - 1, -1)
+        else:
+            self._find(self._top_logical() if direction > 0 else self._bottom_logical(), direction)
+
+    def find_next(self) -> None:
+        """The next match below the current one (wrapping to the top)."""
+        self._step_match(1)
+
+    def find_previous(self) -> None:
+        """The previous match above the current one (wrapping to the bottom)."""
+        self._step_match(-1)
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def action_toggle_follow(self) -> None:
+        self.follow = not self._follow
+
+    def action_filter(self) -> None:
+        current = self._filter.describe() if self._filter is not None else ""
+        self.app.push_screen(
+            LogQueryScreen("Filter the log", "instance:ID task:ID event:NAME text", current),
+            self._filter_entered,
+        )
+
+    def action_search(self) -> None:
+        current = self._search.describe() if self._search is not None else ""
+        self.app.push_screen(
+            LogQueryScreen("Search the log", "text, or instance:/task:/event: as in /", current),
+            self._search_entered,
+        )
+
+    def action_next_match(self) -> None:
+        self.find_next()
+
+    def action_previous_match(self) -> None:
+        self.find_previous()
+
+    def action_clear(self) -> None:
+        if self._search is not None:
+            self.set_search(None)
+        elif self._filter is not None:
+            self.set_filter(None)
+
+    # Scrolling is not animated: a jump across a million lines is a jump.
+
+    def action_scroll_end(self) -> None:
+        self.follow = True
+        self.scroll_end(animate=False, x_axis=False)
+
+    def action_scroll_home(self) -> None:
+        self._pause_for_user()
+        self.scroll_home(animate=False, x_axis=False)
+
+    def action_scroll_up(self) -> None:
+        self._pause_for_user()
+        self.scroll_up(animate=False)
+
+    def action_scroll_down(self) -> None:
+        self.scroll_down(animate=False)
+
+    def action_page_up(self) -> None:
+        self._pause_for_user()
+        self.scroll_page_up(animate=False)
+
+    def action_page_down(self) -> None:
+        self.scroll_page_down(animate=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("next_match", "previous_match"):
+            return self._search is not None
+        if action == "clear":
+            return self._search is not None or self._filter is not None
+        return True
+
+    def _filter_entered(self, query: str | None) -> None:
+        if query is not None:
+            self.set_filter(FilterSpec.parse(query))
+
+    def _search_entered(self, query: str | None) -> None:
+        if query is not None:
+            self.set_search(FilterSpec.parse(query))
+
+    # --- events ------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._known = len(self.index)
+        self._generation = self.index.generation
+        self._update_virtual_size()
+        if self._follow:
+            self.scroll_end(animate=False, x_axis=False)
+        self._update_status()
+
+    def on_resize(self, event: Resize) -> None:
+        if self._follow:
+            self.scroll_end(animate=False, x_axis=False)
+
+    def on_mouse_scroll_up(self, event: MouseScrollUp) -> None:
+        self._pause_for_user()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+        self._cache.clear()
+
+    @on(FilterProgress)
+    def _on_filter_progress(self, message: FilterProgress) -> None:
+        if message.serial == self._filter_serial and self._filter_running:
+            self._progress = (message.done, message.total)
+            self._update_status()
+
+    @on(_FilterResult)
+    def _on_filter_result(self, message: _FilterResult) -> None:
+        message.stop()
+        if message.serial != self._filter_serial or self._filter is None:
+            return
+        if message.generation != self.index.generation:
+            self._start_filter(0, self._known, replace=True)
+            return
+        top = self._top_logical()
+        replaced = message.first == 0 or self._rows is None
+        if replaced:
+            self._rows = message.rows
+            self._cache.clear()
+        else:
+            assert self._rows is not None
+            self._rows.extend(message.rows)
+            if not self._follow:
+                self._new_while_paused += len(message.rows)
+        if message.end < self._known:  # lines arrived while it ran: filter those too
+            self._start_filter(message.end, self._known, replace=False, keep_serial=True)
+            if replaced:
+                self._update_virtual_size()
+            return
+        self._filter_running = False
+        self._update_virtual_size()
+        if self._follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        elif replaced:
+            self._restore_position(top)
+        self._update_status()
+        self.refresh()
+        self.post_message(self.FilterApplied(self, self._filter, len(self._rows)))
+
+    @on(_SearchResult)
+    def _on_search_result(self, message: _SearchResult) -> None:
+        message.stop()
+        if message.serial != self._search_serial or self._search is None:
+            return
+        previous, self._match = self._match, message.line
+        for line in (previous, message.line):
+            if line is not None:
+                self._cache.discard(line)
+        if message.line is None:
+            self._search_note = "no match"
+        else:
+            row = self._row_of(message.line)
+            self._search_note = f"line {message.line + 1:,}" + (
+                " (wrapped)" if message.wrapped else ""
+            )
+            if self._follow:
+                self.follow = False
+            height = self.scrollable_content_region.height
+            self.scroll_to(y=max(0, row - height // 2), animate=False)
+        self._update_status()
+        self.refresh()
+        self.post_message(self.SearchMoved(self, message.line, message.wrapped))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state != WorkerState.ERROR or worker.group not in (_FILTER_GROUP, _SEARCH_GROUP):
+            return
+        event.stop()
+        reason = f"{type(worker.error).__name__}: {worker.error}"
+        if worker.group == _FILTER_GROUP:
+            self._filter_running = False
+            self.notify(f"The log filter failed: {reason}", severity="error", markup=False)
+        else:
+            self._search_note = f"failed ({reason})"
+        self._update_status()
+
+    # --- workers -----------------------------------------------------------------------------
+
+    def _start_filter(
+        self, start: int, stop: int, *, replace: bool, keep_serial: bool = False
+    ) -> None:
+        assert self._filter is not None
+        if not keep_serial:
+            self._filter_serial += 1
+        if replace:
+            start = 0
+        self._filter_running = True
+        self._progress = (0, stop - start)
+        self._update_status()
+        self._filter_worker(self._filter, self._filter_serial, self.index.generation, start, stop)
+
+    @work(thread=True, group=_FILTER_GROUP, exclusive=True, exit_on_error=False)
+    def _filter_worker(
+        self, spec: FilterSpec, serial: int, generation: int, start: int, stop: int
+    ) -> None:
+        worker = get_current_worker()
+
+        def progress(done: int, total: int) -> None:
+            self.post_message(self.FilterProgress(self, done, total, serial))
+
+        try:
+            rows = self.index.build_filtered(
+                spec, progress, start=start, stop=stop, cancel=lambda: worker.is_cancelled
+            )
+        except FilterCancelled:
+            return
+        self.post_message(self._FilterResult(serial, generation, start, stop, rows))
+
+    def _step_match(self, direction: int) -> None:
+        if self._search is None:
+            return
+        if self._match is not None:
+            self._find(self._match + direction, direction)
+        elif direction > 0:
+            self._find(self._top_logical(), 1)
+        else:
+            self._find(self._bottom_logical(), -1)
+
+    def _find(self, start: int, direction: int) -> None:
+        assert self._search is not None
+        self._search_serial += 1
+        self._search_note = "searching…"
+        self._update_status()
+        rows = self._rows
+        self._search_worker(self._search, self._search_serial, start, direction, rows, self._known)
+
+    @work(thread=True, group=_SEARCH_GROUP, exclusive=True, exit_on_error=False)
+    def _search_worker(
+        self,
+        spec: FilterSpec,
+        serial: int,
+        start: int,
+        direction: int,
+        rows: array[int] | None,
+        known: int,
+    ) -> None:
+        worker = get_current_worker()
+
+        def cancelled() -> bool:
+            return worker.is_cancelled
+
+        predicate = self.index.predicate(spec)
+        wrapped = False
+        try:
+            found = self.index.search(
+                predicate, start, direction, among=rows, stop=known, cancel=cancelled
+            )
+            if found is None:
+                wrapped = True
+                restart = 0 if direction > 0 else known - 1
+                found = self.index.search(
+                    predicate, restart, direction, among=rows, stop=known, cancel=cancelled
+                )
+        except FilterCancelled:
+            return
+        self.post_message(self._SearchResult(serial, found, wrapped and found is not None))
+
+    # --- rendering ---------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        row = scroll_y + y
+        width = self.size.width
+        base = self.rich_style
+        if row >= self.row_count:
+            return Strip.blank(width, base)
+        logical = self.logical_line(row)
+        if logical >= self._known:
+            return Strip.blank(width, base)
+        strip = self._cache.get(logical)
+        if strip is None:
+            self._fill_cache(scroll_y, scroll_y + self.size.height)
+            strip = self._cache.get(logical)
+            if strip is None:  # pragma: no cover - the fill covers every visible row
+                return Strip.blank(width, base)
+        if strip.cell_length > self._width:
+            self._width = strip.cell_length
+            self.call_later(self._grow_width)
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def _fill_cache(self, first_row: int, stop_row: int) -> None:
+        """Read and draw the lines of rows [first_row, stop_row) that are not drawn yet."""
+        stop_row = min(stop_row, self.row_count)
+        if first_row >= stop_row:
+            return
+        if self._rows is None:
+            first, stop = first_row, min(stop_row, self._known)
+            for k, raw in enumerate(self.index.lines(first, stop)):
+                if first + k not in self._cache:
+                    self._cache[first + k] = self._draw(raw, first + k)
+            return
+        for row in range(first_row, stop_row):
+            logical = self._rows[row]
+            if logical not in self._cache and logical < self._known:
+                self._cache[logical] = self._draw(self.index.line(logical), logical)
+
+    def _draw(self, raw: str, logical: int) -> Strip:
+        text = self._line_text(raw, logical)
+        return Strip(text.render(self.app.console), text.cell_len)
+
+    def _line_text(self, raw: str, logical: int) -> Text:
+        """One log line as styled text: every character of the line, literally."""
+        styles = self._line_styles()
+        safe = printable(raw).expandtabs(4)
+        parts = safe.split("|", 2)
+        kind = None
+        if len(parts) >= 2:
+            rest = parts[2] if len(parts) == 3 else ""
+            kind = _event_kind(parts[1].strip().upper(), rest)
+        if logical == self._match:
+            line_style = styles["log-view--current"]
+        elif kind == "log-view--error":
+            line_style = styles["log-view--error-line"]
+        else:
+            line_style = self.rich_style
+        text = Text(no_wrap=True, end="", style=line_style)
+        if kind is None:
+            text.append(safe)
+        else:
+            sep = styles["log-view--separator"]
+            text.append(parts[0], styles["log-view--timestamp"])
+            text.append("|", sep)
+            text.append(parts[1], styles[kind])
+            if len(parts) == 3:
+                text.append("|", sep)
+                offset = len(text)
+                text.append(parts[2])
+                for m in _FIELD_KEY.finditer(parts[2]):
+                    text.stylize(styles["log-view--key"], offset + m.start(), offset + m.end())
+                if kind == "log-view--error":
+                    for m in _CRASHED.finditer(parts[2]):
+                        text.stylize(styles[kind], offset + m.start(), offset + m.end())
+        if self._search_re is not None:
+            for m in self._search_re.finditer(safe):
+                text.stylize(styles["log-view--match"], m.start(), m.end())
+        return text
+
+    def _line_styles(self) -> dict[str, Style]:
+        """Rich styles of the component classes, resolved against the widget (so ``$text-muted``
+        and alpha colours blend). Span styles lose their background: a tinted line keeps its
+        tint under them."""
+        if self._styles is None:
+            styles: dict[str, Style] = {}
+            for name in self.COMPONENT_CLASSES:
+                full = self.get_component_rich_style(name)
+                if name in _BACKGROUND_CLASSES:
+                    styles[name] = full
+                else:
+                    styles[name] = full.without_color + Style(color=full.color)
+            self._styles = styles
+        return self._styles
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _after_growth(self, new_rows: int) -> None:
+        self._update_virtual_size()
+        if self._follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        else:
+            self._new_while_paused += new_rows
+        self._update_status()
+        self.refresh()
+
+    def _update_virtual_size(self) -> None:
+        self.virtual_size = Size(self._width, self.row_count)
+
+    def _grow_width(self) -> None:
+        """A wider line was drawn: widen the virtual size (a horizontal scrollbar may appear and
+        take a row, so a following view scrolls to the end again)."""
+        self._update_virtual_size()
+        if self._follow:
+            self.scroll_end(animate=False, x_axis=False)
+
+    def _update_status(self) -> None:
+        self.border_subtitle = Content(self.status_text)
+
+    def _pause_for_user(self) -> None:
+        if self._follow:
+            self.follow = False
+
+    def _top_logical(self) -> int:
+        row = min(round(self.scroll_y), max(self.row_count - 1, 0))
+        if self.row_count == 0:
+            return 0
+        return self.logical_line(row)
+
+    def _bottom_logical(self) -> int:
+        if self.row_count == 0:
+            return 0
+        row = min(round(self.scroll_y) + self.scrollable_content_region.height, self.row_count)
+        return self.logical_line(row - 1)
+
+    def _row_of(self, logical: int) -> int:
+        """The row showing ``logical``, or the row of the next line shown after it."""
+        if self._rows is None:
+            return logical
+        return min(bisect.bisect_left(self._rows, logical), max(len(self._rows) - 1, 0))
+
+    def _restore_position(self, top_logical: int) -> None:
+        self.scroll_to(y=self._row_of(top_logical), animate=False)

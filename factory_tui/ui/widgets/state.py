@@ -1,0 +1,112 @@
+"""State files: what plan.md and memory.md hold, and the protocol's state-lint findings."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.widgets import Static
+
+from factory_tui.core.fleet import Fleet
+from factory_tui.ui.messages import StateSummary
+from factory_tui.ui.widgets.problems import lint_rows
+from factory_tui.ui.widgets.table import KeyedTable
+from factory_tui.ui.widgets.text import lit, short_path
+
+__all__ = ["StateView", "state_summary_text"]
+
+COLUMNS = (("rule", "kind"), ("where", "where"), ("what to fix", "what"))
+
+
+def state_summary_text(summary: StateSummary | None, findings: int, root: str = "") -> Content:
+    muted = "$text-muted"
+    if summary is None:
+        return Content("Reading plan.md and memory.md…")
+    lines: list[Content] = []
+    if summary.plan_exists:
+        counts = " · ".join(f"{n} {state.replace('_', ' ')}" for state, n in summary.plan_counts)
+        lines.append(
+            Content.assemble(
+                ("plan     ", "bold"),
+                short_path(summary.plan_file, root),
+                "  ",
+                (counts or "no items", muted),
+            )
+        )
+    else:
+        lines.append(
+            Content.assemble(
+                ("plan     ", "bold"), (f"{short_path(summary.plan_file, root)}: not found", muted)
+            )
+        )
+    if summary.memory_exists:
+        sections = " · ".join(f"{lit(name)} {n}" for name, n in summary.memory_sections)
+        lines.append(
+            Content.assemble(
+                ("memory   ", "bold"),
+                short_path(summary.memory_file, root),
+                "  ",
+                (sections or "no sections", muted),
+            )
+        )
+    else:
+        lines.append(
+            Content.assemble(
+                ("memory   ", "bold"),
+                (f"{short_path(summary.memory_file, root)}: not found", muted),
+            )
+        )
+    if findings:
+        lines.append(
+            Content.styled(
+                f"{findings} state-lint finding{'s' if findings != 1 else ''}: "
+                "plan.md and memory.md disagree",
+                "bold $warning",
+            )
+        )
+    elif summary.plan_exists or summary.memory_exists:
+        lines.append(
+            Content.styled("✓ the state lint finds nothing: the two files agree", "$success")
+        )
+    return Content("\n").join(lines)
+
+
+class StateView(Vertical):
+    DEFAULT_CSS = """
+    StateView { height: 1fr; }
+    StateView > #state-summary { height: auto; padding: 0 1 1 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._fleet: Fleet | None = None
+        self.summary: StateSummary | None = None
+        self.filter_text = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content("Reading plan.md and memory.md…"), id="state-summary")
+        yield KeyedTable(COLUMNS, id="state-table")
+
+    @property
+    def table(self) -> KeyedTable:
+        return self.query_one(KeyedTable)
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        if self._fleet is not None:
+            self.show_fleet(self._fleet, self.summary)
+
+    def show_fleet(self, fleet: Fleet, summary: StateSummary | None) -> None:
+        self._fleet = fleet
+        if summary is not None:
+            self.summary = summary
+        rows = lint_rows(fleet, self.filter_text)
+        self.table.sync(rows)
+        self.table.display = bool(rows)
+        self.query_one("#state-summary", Static).update(
+            state_summary_text(self.summary, len(fleet.lint), fleet.root)
+        )
+
+    def restyle(self) -> None:
+        if self._fleet is not None:
+            self.show_fleet(self._fleet, self.summary)

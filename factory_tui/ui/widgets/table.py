@@ -1,0 +1,108 @@
+"""A DataTable updated by row key: changed cells are updated, new rows added, gone rows removed,
+the order restored with ``sort`` — never clear-and-refill, so cursor and scroll survive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
+
+__all__ = ["KeyedTable", "KeyedText"]
+
+
+class KeyedText(Text):
+    """The first cell of a row: a ``Text`` that knows its row's key, so ``sort`` can restore
+    the wanted order from cell values alone."""
+
+    def __init__(self, text: Text, row_key: str, order: int) -> None:
+        super().__init__(
+            text.plain,
+            style=text.style,
+            no_wrap=text.no_wrap,
+            overflow=text.overflow,
+            end="",
+            spans=list(text.spans),
+        )
+        self.row_key = row_key
+        self.order = order
+        self.source = text
+
+
+def _same(a: object, b: object) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a.plain == b.plain and a.spans == b.spans and a.style == b.style
+    return a == b
+
+
+class KeyedTable(DataTable[Text]):
+    """``sync(rows)`` makes the table show exactly ``rows`` (``(key, cells)``, in order)."""
+
+    DEFAULT_CSS = """
+    KeyedTable { height: 1fr; }
+    """
+
+    def __init__(self, columns: Sequence[tuple[str, str]], *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False)
+        self._column_spec = list(columns)
+        self._order: list[str] = []
+
+    def on_mount(self) -> None:
+        for label, key in self._column_spec:
+            self.add_column(Text(label), key=key)
+
+    @property
+    def row_keys(self) -> list[str]:
+        """Keys in display order."""
+        return list(self._order)
+
+    def cursor_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            row_key, _col = self.coordinate_to_cell_key(self.cursor_coordinate)
+        except Exception:
+            return None
+        return row_key.value
+
+    def sync(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
+        keep = self.cursor_key()
+        wanted = [key for key, _cells in rows]
+        wanted_set = set(wanted)
+        existing = {row_key.value for row_key in self.rows}
+        for gone in existing - wanted_set:
+            if gone is not None:
+                self.remove_row(gone)
+        columns = [key for _label, key in self._column_spec]
+        for order, (key, cells) in enumerate(rows):
+            if key in existing:
+                for index, (column, value) in enumerate(zip(columns, cells, strict=False)):
+                    current = self.get_cell(key, column)
+                    if index == 0 and isinstance(current, KeyedText):
+                        if current.source is value or _same(current.source, value):
+                            current.order = order
+                            continue
+                        value = KeyedText(value, key, order)
+                    elif _same(current, value):
+                        continue
+                    self.update_cell(key, column, value, update_width=True)
+            else:
+                self.add_row(KeyedText(cells[0], key, order), *cells[1:], key=key)
+        current_order = [row.key.value for row in self.ordered_rows]
+        if current_order != wanted:
+            first_column = columns[0]
+            self.sort(first_column, key=lambda cell: getattr(cell, "order", 0))
+        self._order = wanted
+        if keep is not None and keep in wanted_set:
+            index = self.get_row_index(RowKey(keep))
+            if index != self.cursor_row:
+                self.move_cursor(row=index, scroll=False)
+
+    def select_key(self, key: str) -> bool:
+        if key not in self._order:
+            return False
+        self.move_cursor(row=self.get_row_index(RowKey(key)), scroll=True)
+        return True

@@ -1,0 +1,116 @@
+"""Shared fixtures: the deterministic demo factory, a fixed process table, a config loader that
+reads no user files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.config import Config, load_config
+from factory_tui.core.claims import dump_claim
+from factory_tui.core.fleet import ProcInfo
+from factory_tui.demo import DemoFactory, generate_demo
+
+DEMO_NOW = datetime(2026, 2, 16, 15, 42, 30)
+DEMO_HOST = "demo-host"
+
+
+class FixedProbe:
+    """A process table that says what it was told: the given pids are alive, nothing else."""
+
+    def __init__(self, table: dict[int, ProcInfo] | None = None) -> None:
+        self.table = dict(table or {})
+
+    def probe(self, pids: Iterable[int]) -> dict[int, ProcInfo]:
+        return {pid: self.table[pid] for pid in pids if pid in self.table}
+
+
+def config_for(root: Path) -> Config:
+    """The factory's config as the CLI would load it, but with no environment or user file."""
+    return load_config(root, flags={}, env={}, user_config=root.parent / "no-user-config.toml")
+
+
+def demo_probe(demo: DemoFactory) -> FixedProbe:
+    """The demo's working and idle agents alive (started before their claims), cpu and memory
+    fixed."""
+    started = demo.now - timedelta(hours=8)
+    return FixedProbe(
+        {
+            pid: ProcInfo(
+                pid=pid, started_at=started, cpu_percent=3.5 + n, rss_bytes=(120 + n) << 20
+            )
+            for n, pid in enumerate(sorted(demo.pids.values()))
+        }
+    )
+
+
+def demo_reader(demo: DemoFactory, root: Path | None = None) -> FactoryReader:
+    return FactoryReader(config_for(root or demo.root), hostname=DEMO_HOST, probe=demo_probe(demo))
+
+
+def pin_pids(demo: DemoFactory) -> DemoFactory:
+    """Give every claim's pid a fixed number (by instance id order).
+
+    The generator picks pids that are not running on this machine, so they can differ from one
+    machine to another; with a fixed probe nothing depends on the real process table, and
+    pinned pids make screens (and snapshots) the same everywhere."""
+    owners: set[str] = set()
+    files = sorted(demo.claims_dir.glob("*.json"))
+    raws = {path: json.loads(path.read_bytes()) for path in files}
+    for raw in raws.values():
+        for unit in raw.get("phases", [raw]):
+            if unit.get("owner"):
+                owners.add(unit["owner"])
+    pinned = {owner: 41000 + 100 * n for n, owner in enumerate(sorted(owners))}
+    for path, raw in raws.items():
+        for unit in raw.get("phases", [raw]):
+            if unit.get("owner") and unit.get("pid") is not None:
+                unit["pid"] = pinned[unit["owner"]]
+        path.write_bytes(dump_claim(raw))
+    return replace(demo, pids={i: pinned[i] for i in demo.pids if i in pinned})
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> DemoFactory:
+    """The demo factory (pids pinned), generated once per test session (do not modify: copy
+    it)."""
+    return pin_pids(
+        generate_demo(
+            tmp_path_factory.mktemp("demo-template") / "tinygate",
+            now=DEMO_NOW,
+            hostname=DEMO_HOST,
+            start_processes=False,
+        )
+    )
+
+
+@pytest.fixture
+def demo(tmp_path: Path, demo_template: DemoFactory) -> DemoFactory:
+    """A private copy of the demo factory (same files, its own folder named ``tinygate``)."""
+    root = tmp_path / "tinygate"
+    shutil.copytree(demo_template.root, root, symlinks=True)
+    rel_memory = demo_template.memory_dir.relative_to(demo_template.root)
+    rel_claims = demo_template.claims_dir.relative_to(demo_template.root)
+    return replace(
+        demo_template,
+        root=root,
+        memory_dir=root / rel_memory,
+        claims_dir=root / rel_claims,
+        instances=dict(demo_template.instances),
+        pids=dict(demo_template.pids),
+    )
+
+
+@pytest.fixture
+def no_themes_dir(tmp_path: Path) -> Path:
+    """An empty user theme folder, so tests never read the real user's themes."""
+    folder = tmp_path / "user-themes"
+    folder.mkdir()
+    return folder

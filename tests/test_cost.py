@@ -1,0 +1,705 @@
+"""The agents' spend: transcripts found by cwd, read incrementally, counted once, priced,
+attributed to instance / ticket / day, summed, and held against the budgets; the cost CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from conftest import FixedProbe
+
+from factory_tui.actions.cost_cli import (
+    add_cost_parser,
+    budget_command,
+    cmd_cost,
+    fire_budget_command,
+    parse_since,
+)
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.transcripts import (
+    CostTracker,
+    TranscriptReader,
+    prices_from_config,
+    repo_paths,
+    worktree_branches,
+)
+from factory_tui.config import Config, load_config
+from factory_tui.core.cost import (
+    Attribution,
+    CostLedger,
+    Span,
+    UsageRecord,
+    budget_states,
+    parse_transcript_line,
+)
+from factory_tui.core.pricing import (
+    ModelPrice,
+    PriceTableError,
+    Usage,
+    cost_usd,
+    default_price_table,
+    parse_price_table,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"
+
+A1, S1, B1, B2 = 0.001545, 0.002, 0.0915, 0.153
+
+
+def git(*args: str, cwd: Path) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+@dataclass
+class Factory:
+    root: Path
+    wt1: Path
+    claude: Path
+    config: Config
+
+    def project(self, name: str) -> Path:
+        return self.claude / "projects" / name
+
+
+def install(source: Path, target: Path, root: Path, wt1: Path) -> None:
+    for path in source.rglob("*.jsonl"):
+        dest = target / path.relative_to(source)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        text = path.read_text().replace("{ROOT}", str(root)).replace("{WT1}", str(wt1))
+        dest.write_text(text)
+
+
+@pytest.fixture(scope="module")
+def git_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("git-template")
+    root = base / "repo"
+    root.mkdir()
+    git("init", "-q", "-b", "main", cwd=root)
+    git("commit", "-q", "--allow-empty", "-m", "init", cwd=root)
+    git(
+        "worktree", "add", "-q", "-b", "feat/CAB-1350-traceparent", str(base / "repo-wt1"), cwd=root
+    )
+    return base
+
+
+@pytest.fixture
+def factory(tmp_path: Path, git_template: Path) -> Factory:
+    shutil.copytree(git_template, tmp_path, dirs_exist_ok=True, symlinks=True)
+    root, wt1 = tmp_path / "repo", tmp_path / "repo-wt1"
+    # The worktree's links hold the template's absolute paths; point them here.
+    (wt1 / ".git").write_text(f"gitdir: {root}/.git/worktrees/repo-wt1\n")
+    (root / ".git" / "worktrees" / "repo-wt1" / "gitdir").write_text(f"{wt1}/.git\n")
+    claude = tmp_path / "claude"
+    for name in ("main", "wt1", "foreign"):
+        install(FIXTURES / name, claude / "projects" / f"folder-{name}", root, wt1)
+    (root / "mem").mkdir()
+    (root / "mem" / "operations.log").write_text(
+        "2026-02-16T14:05 | SESSION-START | task=CAB-1350 branch=feat/CAB-1350-traceparent "
+        "instance=t1-aaaa\n"
+        "2026-02-16T14:06 | CLAIM | task=CAB-1290 phase=1 instance=t1-aaaa tickets=CAB-1350\n"
+        "2026-02-16T15:00 | SESSION-END | task=CAB-1350 status=success\n"
+    )
+    claims = root / ".claude" / "claims"
+    claims.mkdir(parents=True)
+    mega = {
+        "mega": "CAB-1290",
+        "title": "Gateway Live-Code MEGA",
+        "phases": [
+            {
+                "id": 1,
+                "name": "API + Gateway",
+                "tickets": ["CAB-1350"],
+                "owner": "t1-aaaa",
+                "pid": 99999999,
+                "claimed_at": "2026-02-16T14:06",
+                "hostname": "elsewhere",
+                "branch": "feat/CAB-1350-traceparent",
+                "mode": "parallel",
+                "deps": [],
+                "completed_at": None,
+            }
+        ],
+    }
+    (claims / "CAB-1290.json").write_text(json.dumps(mega))
+    (root / "factory.toml").write_text(
+        'memory = "mem"\nclaude_config_dir = "../claude"\ndaily_budget_usd = 0.1\n'
+        "agent_budget_usd = 0.1\n"
+    )
+    config = load_config(root, flags={}, env={}, user_config=tmp_path / "none.toml")
+    return Factory(root, wt1, claude, config)
+
+
+def tracker(f: Factory, **kwargs: object) -> tuple[CostTracker, FactoryReader]:
+    reader = FactoryReader(f.config, hostname="here", probe=FixedProbe())
+    reader.refresh_all()
+    t = CostTracker(f.config, tz=UTC, **kwargs)  # type: ignore[arg-type]
+    t.refresh(reader)
+    return t, reader
+
+
+# -- pricing ---------------------------------------------------------------------------------
+
+
+def test_price_table_ships_current_models_with_the_cache_multipliers() -> None:
+    table = default_price_table()
+    assert table.as_of == "2026-11-22"
+    sonnet = table.lookup("claude-sonnet-4-5")
+    assert sonnet is not None
+    assert (sonnet.input, sonnet.output) == (3.0, 15.0)
+    assert sonnet.cache_write_5m == pytest.approx(3.75)
+    assert sonnet.cache_write_1h == pytest.approx(6.0)
+    assert sonnet.cache_read == pytest.approx(0.3)
+    for model, io in {
+        "claude-opus-4": (15, 75),
+        "claude-opus-4-1": (15, 75),
+        "claude-sonnet-4": (3, 15),
+        "claude-haiku-4-5": (1, 5),
+        "claude-3-5-haiku": (0.8, 4),
+    }.items():
+        price = table.lookup(model)
+        assert price is not None and (price.input, price.output) == io, model
+
+
+def test_model_ids_are_matched_by_name_only_never_by_similarity() -> None:
+    table = default_price_table()
+    assert table.lookup("claude-opus-4-1-20250805") == table.lookup("claude-opus-4-1")
+    assert table.lookup("claude-sonnet-4-5@20250929") == table.lookup("claude-sonnet-4-5")
+    assert table.lookup("us.anthropic.claude-sonnet-4-5-20250929-v1:0") == table.lookup(
+        "claude-sonnet-4-5"
+    )
+    # Opus 4.5 costs a third of Opus 4: a prefix match would be a costly guess.
+    assert table.lookup("claude-opus-4-5").input == 5.0  # type: ignore[union-attr]
+    assert table.lookup("claude-opus-4-9") is None
+    assert table.lookup("claude-mystery-9") is None
+    assert table.lookup("gpt-4o") is None
+
+
+def test_cost_of_a_usage_record_prices_every_kind_of_token() -> None:
+    price = ModelPrice.from_io(3.0, 15.0)
+    usage = Usage(
+        10, 50, cache_write_5m_tokens=60, cache_write_1h_tokens=40, cache_read_tokens=1000
+    )
+    assert cost_usd(usage, price) == pytest.approx(A1)
+
+
+def test_long_prompts_are_priced_at_the_long_rates() -> None:
+    sonnet = default_price_table().lookup("claude-sonnet-4-5")
+    assert sonnet is not None
+    short = Usage(input_tokens=200_000, output_tokens=1000)
+    long = Usage(input_tokens=150_000, cache_read_tokens=60_000, output_tokens=1000)
+    assert cost_usd(short, sonnet) == pytest.approx((200_000 * 3 + 1000 * 15) / 1e6)
+    assert cost_usd(long, sonnet) == pytest.approx((150_000 * 6 + 60_000 * 0.6 + 1000 * 22.5) / 1e6)
+
+
+def test_config_overrides_and_adds_models(factory: Factory) -> None:
+    (factory.root / "factory.toml").write_text(
+        'memory = "mem"\n[cost.prices."claude-mystery-9"]\ninput = 2.0\noutput = 8.0\n'
+        '[cost.prices."claude-haiku-4-5"]\ninput = 1.5\noutput = 6\ncache_read = 0.2\n'
+    )
+    config = load_config(factory.root, flags={}, env={}, user_config=factory.root / "none")
+    table = prices_from_config(config)
+    mystery = table.lookup("claude-mystery-9")
+    assert mystery is not None and mystery.cache_write_5m == pytest.approx(2.5)
+    haiku = table.lookup("claude-haiku-4-5-20251001")
+    assert haiku is not None and (haiku.input, haiku.cache_read) == (1.5, 0.2)
+    assert table.overridden == ("claude-mystery-9", "claude-haiku-4-5")
+
+
+def test_a_wrong_override_says_where_and_what(factory: Factory) -> None:
+    (factory.root / "factory.toml").write_text(
+        'memory = "mem"\n[cost.prices."claude-x"]\ninput = "cheap"\noutput = 8.0\n'
+    )
+    config = load_config(factory.root, flags={}, env={}, user_config=factory.root / "none")
+    with pytest.raises(PriceTableError) as error:
+        prices_from_config(config)
+    text = str(error.value)
+    assert "factory.toml" in text and 'cost.prices."claude-x"' in text and "input" in text
+    (factory.root / "factory.toml").write_text('memory = "mem"\n[cost]\nprice = 3\n')
+    config = load_config(factory.root, flags={}, env={}, user_config=factory.root / "none")
+    with pytest.raises(PriceTableError, match="unknown key price"):
+        prices_from_config(config)
+    with pytest.raises(PriceTableError, match="output missing"):
+        parse_price_table('[models."m"]\ninput = 1\n', "t.toml")
+
+
+# -- parsing lines ---------------------------------------------------------------------------
+
+
+def test_lines_that_do_not_count() -> None:
+    assert parse_transcript_line(b'{"type":"user","message":{"content":"x"}}') is None
+    assert parse_transcript_line(b'{"type":"summary","summary":"usage notes"}') is None
+    synthetic = b'{"type":"assistant","timestamp":"2026-01-01T00:00:00Z","message":{"model":"<synthetic>","usage":{"input_tokens":0}}}'
+    assert parse_transcript_line(synthetic) == "synthetic"
+    error = b'{"type":"assistant","isApiErrorMessage":true,"timestamp":"2026-01-01T00:00:00Z","message":{"id":"m","model":"claude-sonnet-4-5","usage":{"input_tokens":9}}}'
+    assert parse_transcript_line(error) == "api_error"
+    assert (
+        parse_transcript_line(b'{"type":"assistant","message":{"usage":{"input_tok') == "malformed"
+    )
+    no_time = b'{"type":"assistant","message":{"id":"m","model":"claude-sonnet-4-5","usage":{"input_tokens":9}}}'
+    assert parse_transcript_line(no_time) == "malformed"
+
+
+def test_a_usage_line_becomes_a_record_in_the_given_zone() -> None:
+    line = FIXTURES.joinpath("main", "sess-a.jsonl").read_bytes().splitlines()[3]
+    record = parse_transcript_line(line, source="f:4", tz=UTC)
+    assert isinstance(record, UsageRecord)
+    assert record.key == ("msg_A1", "req_A1")
+    assert record.model == "claude-sonnet-4-5-20250929"
+    assert record.usage == Usage(10, 50, 60, 40, 1000)
+    assert record.at == datetime(2026, 2, 16, 14, 0, 6)
+    assert (record.branch, record.session_id, record.source) == ("main", "sess-a", "f:4")
+    east = parse_transcript_line(line, tz=timezone(timedelta(hours=2)))
+    assert isinstance(east, UsageRecord) and east.at == datetime(2026, 2, 16, 16, 0, 6)
+
+
+def test_cache_writes_without_the_split_are_five_minute_ones() -> None:
+    line = b'{"type":"assistant","timestamp":"2026-01-01T00:00:00Z","message":{"id":"m","model":"claude-sonnet-4-5","usage":{"input_tokens":1,"cache_creation_input_tokens":70,"output_tokens":2}}}'
+    record = parse_transcript_line(line, tz=UTC)
+    assert isinstance(record, UsageRecord)
+    assert (record.usage.cache_write_5m_tokens, record.usage.cache_write_1h_tokens) == (70, 0)
+
+
+# -- the ledger: dedup, sums ------------------------------------------------------------------
+
+
+def rec(
+    key: str,
+    *,
+    model: str = "claude-haiku-4-5",
+    out: int = 0,
+    inp: int = 0,
+    at: datetime = datetime(2026, 2, 16, 14, 0),
+    cwd: str | None = "/repo",
+    branch: str | None = "main",
+) -> UsageRecord:
+    return UsageRecord((key, "r"), model, Usage(inp, out), at, cwd=cwd, branch=branch)
+
+
+def test_a_streamed_response_counts_once_from_its_largest_line() -> None:
+    ledger = CostLedger(default_price_table())
+    assert ledger.add(rec("m", out=10))
+    assert ledger.add(rec("m", out=200_000))  # larger: replaces
+    assert not ledger.add(rec("m", out=50))  # smaller: ignored
+    report = ledger.report("model")
+    assert report.total.output_tokens == 200_000
+    assert report.total.responses == 1
+    assert report.total.usd == pytest.approx(1.0)
+    assert ledger.skipped["duplicate"] == 2
+
+
+def test_unpriced_models_are_flagged_and_left_out_of_the_dollars() -> None:
+    ledger = CostLedger(default_price_table())
+    ledger.add(rec("a", out=200_000))
+    ledger.add(rec("b", model="claude-mystery-9", out=10**6))
+    report = ledger.report("model")
+    assert report.total.usd == pytest.approx(1.0)
+    assert report.unpriced_models == ("claude-mystery-9",)
+    assert report.by["claude-mystery-9"].usd == 0
+    assert report.by["claude-mystery-9"].unpriced_responses == 1
+    assert ledger.view(datetime(2026, 2, 16, 18)).header_text() == "today $1.00+"
+
+
+def test_spend_per_hour_for_the_sparkline() -> None:
+    ledger = CostLedger(default_price_table())
+    ledger.add(rec("a", out=200_000, at=datetime(2026, 2, 16, 9, 59)))  # $1
+    ledger.add(rec("b", out=400_000, at=datetime(2026, 2, 16, 11, 30)))  # $2
+    ledger.add(rec("c", out=200_000, at=datetime(2026, 2, 15, 23, 0)))  # outside the window
+    start, hours = ledger.spend_per_hour(datetime(2026, 2, 16, 12, 15), hours=4)
+    assert start == datetime(2026, 2, 16, 9)
+    assert hours == pytest.approx((1.0, 0.0, 2.0, 0.0))
+
+
+def test_report_since_and_by_day() -> None:
+    ledger = CostLedger(default_price_table())
+    ledger.add(rec("a", out=200_000, at=datetime(2026, 2, 15, 23, 59)))
+    ledger.add(rec("b", out=400_000, at=datetime(2026, 2, 16, 0, 1)))
+    by_day = ledger.report("day")
+    assert list(by_day.by) == ["2026-02-15", "2026-02-16"]
+    since = ledger.report("day", since=datetime(2026, 2, 16))
+    assert list(since.by) == ["2026-02-16"] and since.total.usd == pytest.approx(2.0)
+    data = since.to_json()
+    assert set(data["by"]["2026-02-16"]) >= {  # type: ignore[index]
+        "usd",
+        "input_tokens",
+        "output_tokens",
+        "cache_write_tokens",
+        "cache_read_tokens",
+    }
+
+
+# -- attribution ------------------------------------------------------------------------------
+
+
+def span(**kw: object) -> Span:
+    base: dict[str, object] = dict(
+        kind="session",
+        instance="t1",
+        task="T",
+        claim=None,
+        phase=None,
+        branch=None,
+        worktree=None,
+        start=datetime(2026, 2, 16, 10),
+        end=datetime(2026, 2, 16, 12),
+    )
+    base.update(kw)
+    return Span(**base)  # type: ignore[arg-type]
+
+
+def test_attribution_by_branch_and_time_prefers_the_claim_for_the_ticket() -> None:
+    spans = [
+        span(instance="t1", task="old", branch="feat/x", end=datetime(2026, 2, 16, 11)),
+        span(instance="t2", task="new", branch="feat/x", start=datetime(2026, 2, 16, 13), end=None),
+        span(
+            kind="claim",
+            instance="t2",
+            task="CAB-9",
+            claim="CAB-9:2",
+            phase=2,
+            branch="feat/x",
+            start=datetime(2026, 2, 16, 13),
+            end=None,
+        ),
+    ]
+    ledger = CostLedger(default_price_table(), spans)
+    ledger.add(rec("early", out=200_000, at=datetime(2026, 2, 16, 10, 30), branch="feat/x"))
+    ledger.add(rec("late", out=400_000, at=datetime(2026, 2, 16, 15), branch="feat/x"))
+    ledger.add(rec("none", out=200_000, at=datetime(2026, 2, 16, 15), branch="fix/CAB-77-y"))
+    by_agent = ledger.report("agent").by
+    assert by_agent["t1"].usd == pytest.approx(1.0)
+    assert by_agent["t2"].usd == pytest.approx(2.0)
+    assert by_agent["(repo)"].usd == pytest.approx(1.0)
+    by_ticket = ledger.report("ticket").by
+    assert set(by_ticket) == {"old", "CAB-9:2", "CAB-77"}
+    attributions = {r.key[0]: a for r, a, _usd in ledger.records()}
+    assert attributions["late"] == Attribution("t2", "CAB-9:2", 2, "branch and time of claim")
+    assert attributions["none"].how == "ticket id in the branch name"
+
+
+def test_attribution_by_worktree_when_the_branch_says_nothing() -> None:
+    spans = [span(instance="t3", task="T3", branch="feat/a", worktree="/wt/a")]
+    ledger = CostLedger(default_price_table(), spans)
+    ledger.add(rec("m", out=1, cwd="/wt/a/src", branch="HEAD", at=datetime(2026, 2, 16, 11)))
+    ledger.add(rec("n", out=1, cwd="/wt/ab", branch="HEAD", at=datetime(2026, 2, 16, 11)))
+    assert set(ledger.report("agent").by) == {"t3", "(ab)"}
+
+
+def test_new_spans_reattribute_without_double_counting() -> None:
+    ledger = CostLedger(default_price_table())
+    ledger.add(rec("m", out=200_000, branch="feat/x"))
+    assert list(ledger.report("agent").by) == ["(repo)"]
+    assert ledger.set_spans([span(instance="t9", branch="feat/x", start=None, end=None)])
+    assert not ledger.set_spans([span(instance="t9", branch="feat/x", start=None, end=None)])
+    report = ledger.report("agent")
+    assert list(report.by) == ["t9"] and report.total.usd == pytest.approx(1.0)
+
+
+# -- budgets ---------------------------------------------------------------------------------
+
+
+def test_budgets_warn_at_80_and_alert_at_100_percent() -> None:
+    day = date(2026, 2, 16)
+    states = budget_states(
+        day,
+        40.0,
+        {"t1": 7.9, "t2": 8.0, "t3": 10.0, "(repo)": 99.0},
+        daily_budget_usd=50.0,
+        agent_budget_usd=10.0,
+    )
+    levels = {(s.scope, s.subject): s.level for s in states}
+    assert levels == {
+        ("daily", "all agents"): "warning",
+        ("agent", "t1"): "ok",
+        ("agent", "t2"): "warning",
+        ("agent", "t3"): "alert",
+    }
+    assert states[0].subject == "t3"  # worst first
+    assert states[0].alert_id == "agent:t3:2026-02-16:alert"
+    assert "budget reached" in states[0].message
+    daily = budget_states(day, 50.0, {}, daily_budget_usd=50.0, agent_budget_usd=None)
+    assert daily[0].level == "alert"
+    assert (
+        budget_states(day, 39.9, {}, daily_budget_usd=50.0, agent_budget_usd=None)[0].level == "ok"
+    )
+    assert budget_states(day, 0.0, {}, daily_budget_usd=None, agent_budget_usd=None) == ()
+
+
+def test_the_view_for_the_cockpit() -> None:
+    ledger = CostLedger(
+        default_price_table(), [span(instance="t1", branch="b", start=None, end=None)]
+    )
+    ledger.add(rec("a", out=800_000, branch="b", at=datetime(2026, 2, 16, 9)))  # $4
+    ledger.add(rec("y", out=800_000, branch="b", at=datetime(2026, 2, 15, 9)))  # yesterday
+    view = ledger.view(datetime(2026, 2, 16, 10), daily_budget_usd=5.0, agent_budget_usd=4.0)
+    assert view.header_text() == "today $4.00 of $5.00"
+    assert view.agent_usd("t1") == pytest.approx(4.0) and view.agent_usd("t404") == 0
+    assert [(s.scope, s.level) for s in view.alerts] == [("agent", "alert"), ("daily", "warning")]
+    assert view.per_hour[-2:] == pytest.approx((4.0, 0.0))
+    assert json.loads(json.dumps(view.to_json()))["header"] == "today $4.00 of $5.00"
+
+
+def test_the_budget_command_runs_once_per_alert(tmp_path: Path) -> None:
+    marker = tmp_path / "fired"
+    command = (
+        sys.executable,
+        "-c",
+        "import os, sys; open(sys.argv[1], 'a').write(os.environ['FACTORY_BUDGET_SUBJECT'] + '\\n')",
+        str(marker),
+    )
+    states = budget_states(
+        date(2026, 2, 16), 60.0, {"t1": 1.0}, daily_budget_usd=50.0, agent_budget_usd=10.0
+    )
+    fired: set[str] = set()
+    procs = fire_budget_command(command, states, fired)
+    procs += fire_budget_command(command, states, fired)
+    assert len(procs) == 1
+    assert procs[0].wait(timeout=30) == 0
+    assert marker.read_text() == "all agents\n"
+
+
+# -- transcripts on disk ---------------------------------------------------------------------
+
+
+def test_worktrees_are_read_from_gits_files(factory: Factory) -> None:
+    trees = worktree_branches(factory.root)
+    assert trees == {factory.root: "main", factory.wt1: "feat/CAB-1350-traceparent"}
+    assert worktree_branches(factory.wt1) == trees
+    paths = repo_paths(factory.wt1)
+    assert str(factory.root) in paths and str(factory.wt1) in paths
+
+
+def test_the_factorys_transcripts_counted_once_and_priced(factory: Factory) -> None:
+    t, _reader = tracker(factory)
+    report = t.report("model")
+    assert report.by["claude-sonnet-4-5-20250929"].usd == pytest.approx(A1)
+    assert report.by["claude-sonnet-4-5-20250929"].responses == 1
+    assert report.by["claude-haiku-4-5-20251001"].usd == pytest.approx(S1)
+    assert report.by["claude-opus-4-1-20250805"].usd == pytest.approx(B1 + B2)
+    assert report.total.usd == pytest.approx(A1 + S1 + B1 + B2)
+    assert report.unpriced_models == ("claude-mystery-9",)
+    assert t.ledger.skipped["synthetic"] == 1
+    assert t.ledger.skipped["api_error"] == 1
+    assert t.ledger.skipped["malformed"] == 1
+    # msg_A1: two more streamed lines, the inline sidechain copy and the subagent's copy.
+    assert t.ledger.skipped["duplicate"] == 4
+    assert t.reader.stats.folders_counted == 2 and t.reader.stats.folders_seen == 3
+    assert t.reader.stats.files == 3
+    t.close()
+
+
+def test_spend_is_attributed_to_instance_claim_phase_and_day(factory: Factory) -> None:
+    t, _reader = tracker(factory)
+    by_agent = t.report("agent").by
+    assert by_agent["t1-aaaa"].usd == pytest.approx(B1 + B2)
+    assert by_agent["(repo)"].usd == pytest.approx(A1 + S1)
+    by_ticket = t.report("ticket").by
+    assert by_ticket["CAB-1290:1"].usd == pytest.approx(B1 + B2)
+    assert by_ticket["(no ticket)"].usd == pytest.approx(A1 + S1)
+    by_day = t.report("day").by
+    assert by_day["2026-02-16"].usd == pytest.approx(A1 + S1 + B1)
+    assert by_day["2026-02-17"].usd == pytest.approx(B2)
+    view = t.view(datetime(2026, 2, 16, 16))
+    assert view.today_usd == pytest.approx(A1 + S1 + B1)
+    assert view.daily_budget_usd == 0.1
+    assert view.agent_usd("t1-aaaa") == pytest.approx(B1)
+    t.close()
+
+
+def test_an_append_reads_only_the_appended_bytes(factory: Factory) -> None:
+    t, _reader = tracker(factory)
+    before = t.reader.stats.bytes_read
+    path = factory.project("folder-wt1") / "sess-b.jsonl"
+    line = json.dumps(
+        {
+            "type": "assistant",
+            "cwd": str(factory.wt1),
+            "gitBranch": "feat/CAB-1350-traceparent",
+            "timestamp": "2026-02-16T14:20:00Z",
+            "requestId": "req_B3",
+            "message": {
+                "id": "msg_B3",
+                "model": "claude-haiku-4-5",
+                "usage": {"output_tokens": 2000},
+            },
+        }
+    ).encode()
+    half = len(line) // 2
+    with path.open("ab") as handle:  # a line caught half-written: not counted yet
+        handle.write(line[:half])
+    assert not t.refresh()
+    with path.open("ab") as handle:
+        handle.write(line[half:] + b"\n")
+    assert t.refresh()
+    assert t.reader.stats.bytes_read - before == len(line) + 1
+    assert t.report("agent").by["t1-aaaa"].usd == pytest.approx(B1 + B2 + 0.01)
+    assert not t.refresh()  # nothing new: nothing read
+    assert t.reader.stats.bytes_read - before == len(line) + 1
+    t.close()
+
+
+def test_a_new_worktree_project_and_a_new_subagent_file_are_picked_up(factory: Factory) -> None:
+    t, _reader = tracker(factory)
+    sub = factory.project("folder-wt1") / "sess-b" / "subagents" / "agent-y.jsonl"
+    sub.parent.mkdir(parents=True)
+    sub.write_text(
+        json.dumps(
+            {
+                "type": "assistant",
+                "isSidechain": True,
+                "cwd": str(factory.wt1),
+                "timestamp": "2026-02-16T14:30:00Z",
+                "message": {
+                    "id": "msg_Y",
+                    "model": "claude-haiku-4-5",
+                    "usage": {"input_tokens": 10**6},
+                },
+            }
+        )
+        + "\n"
+    )
+    assert t.refresh()
+    assert t.report("model").by["claude-haiku-4-5"].usd == pytest.approx(1.0)
+    t.close()
+
+
+def test_closed_files_are_read_again_without_double_counting(factory: Factory) -> None:
+    t, _reader = tracker(factory, max_open=1)
+    total = t.report("model").total.usd
+    assert t.reader.stats.open_files == 1
+    path = factory.project("folder-main") / "sess-a.jsonl"  # not the most recent: closed
+    with path.open("a") as handle:
+        handle.write('{"type":"user","message":{"content":"more"}}\n')
+    t.refresh()
+    assert t.reader.stats.rereads >= 1
+    assert t.report("model").total.usd == pytest.approx(total)
+    t.close()
+
+
+def test_no_projects_folder_is_no_spend(tmp_path: Path) -> None:
+    reader = TranscriptReader(tmp_path / "nothing", lambda: [str(tmp_path)])
+    ledger = CostLedger(default_price_table())
+    assert reader.refresh(ledger) == 0 and len(ledger) == 0
+
+
+def test_the_councils_own_calls_count_in_the_days_spend(factory: Factory) -> None:
+    factory.config.council_history.write_text(
+        json.dumps(
+            {
+                "timestamp": "2026-02-16T15:00:00",
+                "ticket": "CAB-1290",
+                "status": "go",
+                "global_score": 8.5,
+                "scores": {"Chucky": 8},
+                "model": "claude-haiku-4-5",
+                "input_tokens": 4000,
+                "output_tokens": 800,
+                "cost": 0.008,
+                "duration_ms": 1200,
+                "sha256": "ab" * 32,
+            }
+        )
+        + "\n"
+    )
+    t, _reader = tracker(factory)
+    view = t.view(datetime(2026, 2, 16, 16))
+    assert view.agent_usd("(council)") == pytest.approx(0.008)
+    assert view.today_usd == pytest.approx(A1 + S1 + B1 + 0.008)
+    assert t.report("ticket").by["CAB-1290"].usd == pytest.approx(0.008)
+    t.close()
+
+
+# -- CLI -------------------------------------------------------------------------------------
+
+
+def cli(argv: list[str]) -> int:
+    from factory_tui.cli import load
+
+    parser = argparse.ArgumentParser(prog="factory-tui")
+    sub = parser.add_subparsers(dest="command")
+    add_cost_parser(sub)
+    return cmd_cost(parser.parse_args(argv), load)
+
+
+@pytest.fixture
+def utc_cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The CLI reads transcripts in local time: make local time UTC, like the fixtures."""
+    monkeypatch.setenv("FACTORY_TUI_USER_CONFIG", "")
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_cost_cli_json(factory: Factory, capsys: pytest.CaptureFixture[str], utc_cli: None) -> None:
+    code = cli(["cost", "--json", "--by", "ticket", "--now", "2026-02-16T16:00", str(factory.root)])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert data["total_usd"] == pytest.approx(A1 + S1 + B1 + B2)
+    assert data["by"]["CAB-1290:1"]["usd"] == pytest.approx(B1 + B2)
+    assert data["by"]["CAB-1290:1"]["cache_read_tokens"] == 10000
+    assert data["unpriced_models"] == ["claude-mystery-9"]
+    assert data["today"]["today_usd"] == pytest.approx(A1 + S1 + B1)
+    assert [(b["scope"], b["level"]) for b in data["budgets"]] == [
+        ("daily", "warning"),
+        ("agent", "warning"),
+    ]
+
+
+def test_cost_cli_since_and_text(
+    factory: Factory, capsys: pytest.CaptureFixture[str], utc_cli: None
+) -> None:
+    code = cli(
+        [
+            "cost",
+            "--since",
+            "2026-02-17",
+            "--by",
+            "day",
+            "--now",
+            "2026-02-17T12:00",
+            str(factory.root),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "2026-02-16" not in out.split("spend by day")[1].split("total")[0]
+    assert "claude-mystery-9" not in out
+    assert "today $0.15 of $0.10" in out
+    assert "ALERT: today: $0.15 of $0.10" in out
+
+
+def test_since_accepts_dates_times_and_durations() -> None:
+    now = datetime(2026, 2, 16, 15, 30)
+    assert parse_since("2026-02-01", now) == datetime(2026, 2, 1)
+    assert parse_since("2026-02-01T10:00", now) == datetime(2026, 2, 1, 10)
+    assert parse_since("today", now) == datetime(2026, 2, 16)
+    assert parse_since("7d", now) == datetime(2026, 2, 9, 15, 30)
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        parse_since("last tuesday", now)
+
+
+def test_budget_command_from_config(factory: Factory) -> None:
+    (factory.root / "factory.toml").write_text(
+        'memory = "mem"\n[cost]\non_budget = ["pause-agents", "--all"]\n'
+    )
+    config = load_config(factory.root, flags={}, env={}, user_config=factory.root / "none")
+    assert budget_command(config) == ("pause-agents", "--all")
+    (factory.root / "factory.toml").write_text('memory = "mem"\n[cost]\non_budget = "rm -rf /"\n')
+    config = load_config(factory.root, flags={}, env={}, user_config=factory.root / "none")
+    with pytest.raises(PriceTableError, match="list of strings"):
+        budget_command(config)

@@ -1,0 +1,564 @@
+"""The Council: a loopback server that speaks the Messages API, the real anthropic SDK pointed at
+it by base_url; validation, verdicts, retries, replay, guards, history, proposals, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from factory_tui.actions.base import Outcome
+from factory_tui.actions.council_cli import (
+    ProposalError,
+    add_council_parser,
+    cmd_council,
+    proposal_for_file,
+    proposal_for_pr,
+    proposal_for_ticket,
+    read_history,
+    run_council,
+)
+from factory_tui.adapters.anthropic_client import ask_council
+from factory_tui.config import Config, load_config
+from factory_tui.core.council import (
+    DEFAULT_ROSTER,
+    TOOL_NAME,
+    CouncilConfigError,
+    CouncilSettings,
+    PersonaFailure,
+    PersonaVerdict,
+    Proposal,
+    council_settings,
+    decide,
+    validate_answer,
+)
+from factory_tui.core.pricing import default_price_table
+
+NOW = datetime(2026, 2, 16, 15, 0, 0)
+NAMES = [p.name for p in DEFAULT_ROSTER]
+FAST = CouncilSettings(timeout_s=5.0, retry_base_s=0.01, max_retries=2)
+
+
+# -- the loopback Messages API ---------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    """One scripted answer: a tool input (or a raw body), a status, headers, a delay."""
+
+    tool_input: object = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    delay: float = 0.0
+    no_tool: bool = False
+
+
+def good(score: int) -> Reply:
+    return Reply({"score": score, "reasons": [f"reason {score}"], "adjustments": ["split it"]})
+
+
+def error(status: int, **headers: str) -> Reply:
+    kind = "rate_limit_error" if status == 429 else "api_error"
+    return Reply(
+        status=status,
+        headers=headers,
+        body={"type": "error", "error": {"type": kind, "message": f"scripted {status}"}},
+    )
+
+
+class FakeAPI:
+    def __init__(self) -> None:
+        self.script: dict[str, list[Reply]] = {}
+        self.requests: list[tuple[str, float, dict[str, Any]]] = []
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                request = json.loads(self.rfile.read(length))
+                persona = next(n for n in NAMES if f"You are {n}" in request["system"])
+                with api.lock:
+                    api.requests.append((persona, time.monotonic(), request))
+                    queue = api.script.get(persona, [])
+                    reply = queue.pop(0) if queue else good(9)
+                if reply.delay:
+                    api.release.wait(reply.delay)
+                if reply.body is not None:
+                    body = reply.body
+                else:
+                    content: list[dict[str, Any]] = [{"type": "text", "text": "thinking aloud"}]
+                    if not reply.no_tool:
+                        content.append(
+                            {
+                                "type": "tool_use",
+                                "id": "toolu_1",
+                                "name": TOOL_NAME,
+                                "input": reply.tool_input,
+                            }
+                        )
+                    body = {
+                        "id": "msg_1",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": request["model"],
+                        "content": content,
+                        "stop_reason": "tool_use" if not reply.no_tool else "end_turn",
+                        "stop_sequence": None,
+                        "usage": {"input_tokens": 1000, "output_tokens": 100},
+                    }
+                data = json.dumps(body).encode()
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client gave up (the timeout test)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": self.url, **extra}
+
+    def calls(self, persona: str) -> list[float]:
+        return [t for name, t, _r in self.requests if name == persona]
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    server = FakeAPI()
+    yield server
+    server.close()
+
+
+PROPOSAL = Proposal("Add a traceparent header to every gateway request.", "file p.md", "CAB-1350")
+
+
+def ask(api: FakeAPI, settings: CouncilSettings = FAST) -> dict[str, Any]:
+    call = ask_council(PROPOSAL, settings, default_price_table(), env=api.env())
+    return {c.persona: c for c in call.calls} | {"_call": call}
+
+
+@pytest.fixture
+def factory(tmp_path: Path) -> Config:
+    root = tmp_path / "repo"
+    claims = root / ".claude" / "claims"
+    claims.mkdir(parents=True)
+    (root / "mem").mkdir()
+    (root / "factory.toml").write_text('memory = "mem"\n')
+    (claims / "CAB-1290.json").write_text(
+        json.dumps(
+            {
+                "mega": "CAB-1290",
+                "title": "Gateway Live-Code MEGA",
+                "phases": [
+                    {
+                        "id": 1,
+                        "name": "API + Gateway",
+                        "tickets": ["CAB-1350", "CAB-1351"],
+                        "owner": None,
+                        "deps": [],
+                    },
+                    {
+                        "id": 2,
+                        "name": "E2E Tests",
+                        "tickets": ["CAB-1352"],
+                        "owner": None,
+                        "deps": [1],
+                    },
+                ],
+            }
+        )
+    )
+    (root / "plan.md").write_text(
+        "# Plan\n\n- [~] CAB-1290 Gateway live code\n  - [ ] wire traceparent\n  - [ ] tests\n"
+        "- [ ] CAB-2000 something else\n"
+    )
+    return load_config(root, flags={}, env={}, user_config=tmp_path / "none.toml")
+
+
+# -- validation and verdicts (pure) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tool_input", "expected"),
+    [
+        ({"score": 11, "reasons": []}, "invalid score 11"),
+        ({"score": 0}, "invalid score 0"),
+        ({"score": "8"}, "invalid score '8'"),
+        ({"score": 7.5}, "invalid score 7.5"),
+        ({"score": 8.0}, "invalid score 8.0"),
+        ({"score": True}, "invalid score true"),
+        ({"reasons": ["no score"]}, "no score"),
+        ("score: 8", "expected an object"),
+        ({"score": 8, "reasons": [1, 2]}, "reasons must be a list of strings"),
+    ],
+)
+def test_anything_but_an_integer_from_1_to_10_is_an_error(
+    tool_input: object, expected: str
+) -> None:
+    outcome = validate_answer("Chucky", tool_input)
+    assert isinstance(outcome, PersonaFailure)
+    assert expected in outcome.error
+
+
+def test_a_good_answer() -> None:
+    outcome = validate_answer("Chucky", {"score": 10, "reasons": "one", "adjustments": []})
+    assert outcome == PersonaVerdict("Chucky", 10, ("one",), ())
+
+
+def test_verdict_thresholds() -> None:
+    assert decide([8, 8, 8, 8]) == ("go", 8.0)
+    assert decide([10, 9, 8, 7]) == ("go", 8.5)
+    assert decide([8, 8, 8, 7]) == ("go_with_adjustments", 7.75)
+    assert decide([6, 6, 6, 6]) == ("go_with_adjustments", 6.0)
+    assert decide([6, 6, 6, 5]) == ("rejected", 5.75)
+    assert decide([9, 9], complete=False) == ("incomplete", 9.0)
+    assert decide([]) == ("incomplete", None)
+
+
+def test_roster_prompts_and_model_from_config() -> None:
+    settings = council_settings(
+        {
+            "model": "claude-sonnet-4-5",
+            "daily_cap_usd": "none",
+            "roster": [
+                "chucky",
+                {"name": "Grace", "role": "accessibility", "prompt": "You are Grace."},
+            ],
+            "prompts": {"Chucky": "You are Chucky, meaner."},
+        },
+        "factory.toml",
+    )
+    assert settings.model == "claude-sonnet-4-5" and settings.daily_cap_usd is None
+    assert [p.name for p in settings.roster] == ["Chucky", "Grace"]
+    assert settings.roster[0].prompt == "You are Chucky, meaner."
+    assert len(council_settings(None).roster) == 4
+    for bad, message in [
+        ({"roster": ["Nobody"]}, "not a default persona"),
+        ({"roster": [{"name": "X"}]}, "prompt must be"),
+        ({"max_retries": "3"}, "wrong type"),
+        ({"modle": "x"}, "unknown key modle"),
+        ({"roster": ["Chucky", "chucky"]}, "twice"),
+    ]:
+        with pytest.raises(CouncilConfigError, match=message) as caught:
+            council_settings(bad, "factory.toml")
+        assert "factory.toml" in str(caught.value)
+
+
+# -- the SDK against the loopback server -----------------------------------------------------
+
+
+def test_personas_answer_in_parallel_through_a_forced_tool(api: FakeAPI) -> None:
+    api.script = {
+        "Chucky": [Reply(delay=0.5, tool_input={"score": 8})],
+        "OSS Killer": [Reply(delay=0.5, tool_input={"score": 8})],
+    }
+    result = ask(api)
+    assert {n: result[n].outcome.score for n in NAMES} == {
+        n: s for n, s in zip(NAMES, [8, 8, 9, 9], strict=True)
+    }
+    call = result["_call"]
+    assert call.usage.input_tokens == 4000 and call.usage.output_tokens == 400
+    assert call.cost_usd == pytest.approx((4000 * 1 + 400 * 5) / 1e6)
+    request = api.requests[0][2]
+    assert request["tool_choice"] == {"type": "tool", "name": TOOL_NAME}
+    assert request["tools"][0]["input_schema"]["properties"]["score"]["type"] == "integer"
+    assert request["model"] == "claude-haiku-4-5"
+    # In parallel: the second slow persona was asked before the first one answered.
+    chucky, oss = api.calls("Chucky")[0], api.calls("OSS Killer")[0]
+    assert abs(chucky - oss) < 0.4
+
+
+def test_a_malformed_answer_is_that_personas_error_only(api: FakeAPI) -> None:
+    api.script = {
+        "Chucky": [Reply({"score": 11})],
+        "OSS Killer": [Reply({"score": "8"})],
+        "Archi 50x50": [Reply({"score": 7.5})],
+        "Better Call Saul": [Reply(no_tool=True)],
+    }
+    result = ask(api)
+    errors = {n: result[n].outcome.error for n in NAMES}
+    assert "invalid score 11" in errors["Chucky"]
+    assert "invalid score '8'" in errors["OSS Killer"]
+    assert "invalid score 7.5" in errors["Archi 50x50"]
+    assert "no submit_verdict tool call" in errors["Better Call Saul"]
+    assert all(result[n].attempts == 1 for n in NAMES)  # a bad answer is not retried
+    assert result["_call"].usage.input_tokens == 4000  # but it was paid for
+
+
+def test_429_honours_retry_after_then_succeeds(api: FakeAPI) -> None:
+    api.script = {"Chucky": [error(429, **{"retry-after": "0.3"}), good(7)]}
+    result = ask(api)
+    assert result["Chucky"].outcome.score == 7
+    assert result["Chucky"].attempts == 2
+    first, second = api.calls("Chucky")
+    assert second - first >= 0.3
+
+
+def test_a_retry_after_beyond_reason_is_reported_not_waited_for(api: FakeAPI) -> None:
+    api.script = {"Chucky": [error(429, **{"retry-after": "3600"})]}
+    result = ask(api)
+    failure = result["Chucky"].outcome
+    assert isinstance(failure, PersonaFailure)
+    assert "HTTP 429" in failure.error and "3600 s" in failure.error
+    assert len(api.calls("Chucky")) == 1
+    assert isinstance(result["OSS Killer"].outcome, PersonaVerdict)
+
+
+def test_500_then_success(api: FakeAPI) -> None:
+    api.script = {"Archi 50x50": [error(500), error(529), good(6)]}
+    result = ask(api)
+    assert result["Archi 50x50"].outcome.score == 6
+    assert result["Archi 50x50"].attempts == 3
+
+
+def test_500_until_giving_up(api: FakeAPI) -> None:
+    api.script = {"Archi 50x50": [error(500)] * 5}
+    result = ask(api)
+    failure = result["Archi 50x50"].outcome
+    assert isinstance(failure, PersonaFailure)
+    assert "HTTP 500" in failure.error and "gave up after 3 attempts" in failure.error
+    assert len(api.calls("Archi 50x50")) == 3
+
+
+def test_a_client_error_is_not_retried(api: FakeAPI) -> None:
+    api.script = {"Chucky": [error(404)]}
+    failure = ask(api)["Chucky"].outcome
+    assert isinstance(failure, PersonaFailure) and "HTTP 404" in failure.error
+    assert len(api.calls("Chucky")) == 1
+
+
+def test_a_timeout_is_reported(api: FakeAPI) -> None:
+    api.script = {"Better Call Saul": [Reply({"score": 9}, delay=10)]}
+    settings = CouncilSettings(timeout_s=0.3, max_retries=0, retry_base_s=0.01)
+    result = ask(api, settings)
+    failure = result["Better Call Saul"].outcome
+    assert isinstance(failure, PersonaFailure)
+    assert "timed out after 0.3 s" in failure.error and "1 attempt" in failure.error
+    assert isinstance(result["Chucky"].outcome, PersonaVerdict)
+
+
+def test_an_unreachable_api_is_reported() -> None:
+    env = {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
+    call = ask_council(PROPOSAL, CouncilSettings(max_retries=0), default_price_table(), env=env)
+    assert all("cannot reach the API" in c.outcome.error for c in call.calls)  # type: ignore[union-attr]
+
+
+# -- the action: history, replay, guards -----------------------------------------------------
+
+
+def test_a_sitting_appends_one_history_line(api: FakeAPI, factory: Config) -> None:
+    api.script = {
+        "Chucky": [good(8)],
+        "OSS Killer": [good(8)],
+        "Archi 50x50": [good(9)],
+        "Better Call Saul": [good(9)],
+    }
+    outcome = run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=FAST)
+    assert outcome.outcome is Outcome.DONE and outcome.result is not None
+    assert outcome.result.status == "go" and outcome.result.global_score == 8.5
+    lines = factory.council_history.read_text().splitlines()
+    assert len(lines) == 1
+    line = json.loads(lines[0])
+    assert {
+        "timestamp",
+        "ticket",
+        "status",
+        "global_score",
+        "scores",
+        "model",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "duration_ms",
+        "sha256",
+    } <= set(line)
+    assert line["timestamp"] == "2026-02-16T15:00:00" and line["ticket"] == "CAB-1350"
+    assert line["scores"] == {"Chucky": 8, "OSS Killer": 8, "Archi 50x50": 9, "Better Call Saul": 9}
+    assert line["sha256"] == PROPOSAL.sha256
+    assert line["input_tokens"] == 4000 and line["cost"] == pytest.approx(0.006)
+    assert line["personas"]["Chucky"]["adjustments"] == ["split it"]
+
+
+def test_the_same_proposal_replays_the_stored_verdict_unless_forced(
+    api: FakeAPI, factory: Config
+) -> None:
+    first = run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=FAST)
+    asked = len(api.requests)
+    again = run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=FAST)
+    assert len(api.requests) == asked  # no call made
+    assert again.replayed and again.result is not None and first.result is not None
+    assert again.result.status == first.result.status and again.result.scores == first.result.scores
+    assert again.result.verdicts[0].reasons == ("reason 9",)
+    assert again.result.cost == 0
+    assert len(factory.council_history.read_text().splitlines()) == 1
+    forced = run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=FAST, force=True)
+    assert not forced.replayed and len(api.requests) == asked + 4
+    other = Proposal(PROPOSAL.text + " And metrics.", "file p.md")
+    assert not run_council(factory, other, now=NOW, env=api.env(), settings=FAST).replayed
+
+
+def test_an_incomplete_sitting_is_recorded_but_not_replayed(api: FakeAPI, factory: Config) -> None:
+    api.script = {"Chucky": [Reply({"score": 11})]}
+    outcome = run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=FAST)
+    assert outcome.outcome is Outcome.REFUSED and "Chucky did not answer" in outcome.message
+    assert outcome.result is not None and outcome.result.status == "incomplete"
+    entries, _ = read_history(factory.council_history)
+    assert entries[0].status == "incomplete" and "Chucky" in entries[0].raw["errors"]
+    again = run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=FAST)
+    assert not again.replayed and again.outcome is Outcome.DONE
+
+
+def test_the_kill_switch(api: FakeAPI, factory: Config) -> None:
+    outcome = run_council(
+        factory, PROPOSAL, now=NOW, env=api.env(FACTORY_COUNCIL_DISABLE="1"), settings=FAST
+    )
+    assert outcome.outcome is Outcome.REFUSED and "FACTORY_COUNCIL_DISABLE" in outcome.message
+    assert api.requests == [] and not factory.council_history.exists()
+
+
+def test_the_daily_cap(api: FakeAPI, factory: Config) -> None:
+    spent = {"timestamp": "2026-02-16T09:00:00", "status": "go", "cost": 1.5, "sha256": "aa"}
+    yesterday = {"timestamp": "2026-02-15T09:00:00", "status": "go", "cost": 9.0, "sha256": "bb"}
+    factory.council_history.write_text(json.dumps(yesterday) + "\n" + json.dumps(spent) + "\n")
+    capped = CouncilSettings(daily_cap_usd=1.5, retry_base_s=0.01)
+    outcome = run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=capped)
+    assert outcome.outcome is Outcome.REFUSED and "daily cap" in outcome.message
+    assert api.requests == []
+    roomy = CouncilSettings(daily_cap_usd=1.6, retry_base_s=0.01)
+    assert (
+        run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=roomy).outcome
+        is Outcome.DONE
+    )
+
+
+def test_no_api_key_names_the_variable(api: FakeAPI, factory: Config) -> None:
+    outcome = run_council(
+        factory, PROPOSAL, now=NOW, env={"ANTHROPIC_BASE_URL": api.url}, settings=FAST
+    )
+    assert outcome.outcome is Outcome.ERROR and "ANTHROPIC_API_KEY" in outcome.message
+    assert api.requests == []
+
+
+def test_a_model_without_a_price_is_refused(api: FakeAPI, factory: Config) -> None:
+    settings = CouncilSettings(model="claude-mystery-9")
+    outcome = run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=settings)
+    assert (
+        outcome.outcome is Outcome.REFUSED and 'cost.prices."claude-mystery-9"' in outcome.message
+    )
+    assert api.requests == []
+
+
+# -- proposals -------------------------------------------------------------------------------
+
+
+def test_a_ticket_proposal_has_its_title_phases_and_plan_entry(factory: Config) -> None:
+    proposal = proposal_for_ticket(factory, "CAB-1290")
+    assert "Ticket CAB-1290: Gateway Live-Code MEGA" in proposal.text
+    assert "Phase 2: E2E Tests (CAB-1352), after phase 1" in proposal.text
+    assert "- [~] CAB-1290 Gateway live code" in proposal.text
+    assert "  - [ ] wire traceparent" in proposal.text
+    assert "CAB-2000" not in proposal.text
+    assert proposal.ticket == "CAB-1290"
+    assert "Gateway Live-Code MEGA" in proposal_for_ticket(factory, "CAB-1351").text
+    with pytest.raises(ProposalError, match="CAB-404: no claim file"):
+        proposal_for_ticket(factory, "CAB-404")
+
+
+def test_file_and_pr_proposals(
+    tmp_path: Path, factory: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "p.md"
+    path.write_text("Do the thing")
+    assert proposal_for_file(path).text == "Do the thing"
+    with pytest.raises(ProposalError, match="no such file"):
+        proposal_for_file(tmp_path / "missing.md")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ProposalError, match="needs the GitHub CLI"):
+        proposal_for_pr(factory, 12)
+    gh = tmp_path / "bin" / "gh"
+    gh.parent.mkdir()
+    gh.write_text('#!/bin/sh\nprintf "diff --git a/x b/x\\n+$3\\n"\n')
+    gh.chmod(0o755)
+    monkeypatch.setenv("PATH", str(gh.parent))
+    proposal = proposal_for_pr(factory, 12)
+    assert proposal.text == "diff --git a/x b/x\n+12\n" and proposal.source == "PR #12"
+
+
+# -- CLI -------------------------------------------------------------------------------------
+
+
+def council_cli(argv: list[str]) -> int:
+    from factory_tui.cli import load
+
+    parser = argparse.ArgumentParser(prog="factory-tui")
+    sub = parser.add_subparsers(dest="command")
+    add_council_parser(sub)
+    return cmd_council(parser.parse_args(argv), load)
+
+
+def test_council_cli(
+    api: FakeAPI,
+    factory: Config,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key, value in api.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("FACTORY_TUI_USER_CONFIG", "")
+    monkeypatch.delenv("FACTORY_COUNCIL_DISABLE", raising=False)
+    (factory.root / "factory.toml").write_text('memory = "mem"\n[council]\nretry_base_s = 0.01\n')
+    api.script = {
+        "Chucky": [good(5)],
+        "OSS Killer": [good(5)],
+        "Archi 50x50": [good(5)],
+        "Better Call Saul": [good(5)],
+    }
+    root = str(factory.root)
+    assert council_cli(["council", "--ticket", "CAB-1290", "--now", "2026-02-16T15:00", root]) == 0
+    out = capsys.readouterr().out
+    assert "Rejected  (average 5.00, ticket CAB-1290)" in out
+    assert "Chucky: 5/10" in out and "  ! split it" in out
+    assert council_cli(["council", "--ticket", "CAB-1290", "--json", root]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["replayed"] is True and data["result"]["status"] == "rejected"
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
+    assert council_cli(["council", "--ticket", "CAB-1290", "--force", root]) == 2
+    assert "ANTHROPIC_API_KEY" in capsys.readouterr().err

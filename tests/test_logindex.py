@@ -1,0 +1,505 @@
+"""The log index: offsets, both files as one sequence, rotation, odd bytes, filters, search."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from factory_tui.adapters.logindex import (
+    FilterCancelled,
+    FilterSpec,
+    IndexProgress,
+    LogIndex,
+)
+
+
+def ev(n: int, event: str = "STEP-DONE", rest: str = "") -> str:
+    return f"2026-02-12T14:{n % 60:02d} | {event} | step=code task=T{n}{rest}"
+
+
+def write(path: Path, lines: list[str]) -> None:
+    path.write_bytes("".join(line + "\n" for line in lines).encode())
+
+
+def append(path: Path, data: str | bytes) -> None:
+    with path.open("ab") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+def rewrite_in_place(path: Path, lines: list[str]) -> None:
+    with path.open("r+b") as f:
+        f.truncate(0)
+        f.write("".join(line + "\n" for line in lines).encode())
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    return tmp_path / "operations.log.1", tmp_path / "operations.log"
+
+
+def make(files: tuple[Path, Path]) -> LogIndex:
+    index = LogIndex(*files)
+    index.update()
+    return index
+
+
+def everything(index: LogIndex) -> list[str]:
+    return index.lines(0, len(index))
+
+
+# --- offsets and order ---------------------------------------------------------------------
+
+
+def test_offsets_and_on_demand_reads(files: tuple[Path, Path]) -> None:
+    _, cur = files
+    lines = [ev(0), "", "é ünïcode ✓", ev(3, rest=" detail=" + "x" * 500), ev(4)]
+    write(cur, lines)
+    with make(files) as index:
+        assert len(index) == 5
+        assert [index.line(i) for i in range(5)] == lines
+        assert index.line(-1) == lines[-1]
+        assert index.lines(1, 4) == lines[1:4]
+        assert index.lines(3, 99) == lines[3:]
+        assert index.lines(4, 2) == []
+        assert index.source(2) == ("operations.log", 3)
+        with pytest.raises(IndexError, match="out of range"):
+            index.line(5)
+        offsets = list(index._cur.offsets)
+        data = cur.read_bytes()
+        assert offsets == [0, *[i + 1 for i, b in enumerate(data) if b == 10][:-1]]
+        assert index._cur.offsets.itemsize == 8
+
+
+def test_history_comes_first_then_current(files: tuple[Path, Path]) -> None:
+    hist, cur = files
+    write(hist, [ev(1), ev(2)])
+    write(cur, [ev(3)])
+    with make(files) as index:
+        assert everything(index) == [ev(1), ev(2), ev(3)]
+        assert index.source(0) == ("operations.log.1", 1)
+        assert index.source(1) == ("operations.log.1", 2)
+        assert index.source(2) == ("operations.log", 1)
+        # reads across the boundary in one call
+        assert index.lines(1, 3) == [ev(2), ev(3)]
+
+
+def test_missing_files_read_as_empty_and_appear_later(files: tuple[Path, Path]) -> None:
+    hist, cur = files
+    index = LogIndex(hist, cur)
+    assert index.update() == 0
+    assert len(index) == 0
+    write(cur, [ev(1)])
+    assert index.update() == 1
+    assert everything(index) == [ev(1)]
+    index.close()
+    assert len(index) == 0
+    assert index.update() == 0
+
+
+def test_appends_are_indexed_incrementally_and_partial_lines_wait(
+    files: tuple[Path, Path],
+) -> None:
+    _, cur = files
+    write(cur, [ev(1)])
+    with make(files) as index:
+        generation = index.generation
+        append(cur, ev(2) + "\n" + ev(3)[:10])
+        assert index.update() == 1
+        assert everything(index) == [ev(1), ev(2)]
+        append(cur, ev(3)[10:] + "\n")
+        assert index.update() == 1
+        assert everything(index) == [ev(1), ev(2), ev(3)]
+        assert index.update() == 0
+        assert index.generation == generation
+
+
+def test_cached_block_sees_lines_appended_to_it(files: tuple[Path, Path]) -> None:
+    _, cur = files
+    write(cur, [ev(1)])
+    with make(files) as index:
+        assert index.line(0) == ev(1)  # caches the (partial) first block
+        append(cur, ev(2) + "\n")
+        index.update()
+        assert index.line(1) == ev(2)
+
+
+def test_update_in_chunks_reports_progress_and_handles_long_lines(
+    files: tuple[Path, Path],
+) -> None:
+    hist, cur = files
+    write(hist, [ev(i) for i in range(20)])
+    long_line = ev(99, rest=" detail=" + "y" * 300)
+    write(cur, [long_line, ev(100)])
+    total = hist.stat().st_size + cur.stat().st_size
+    index = LogIndex(hist, cur)
+    steps = list(index.update_in_chunks(max_bytes=64))
+    assert len(steps) > 5
+    assert all(isinstance(step, IndexProgress) for step in steps)
+    assert steps[-1] == IndexProgress(22, total, total)
+    assert [s.lines for s in steps] == sorted(s.lines for s in steps)
+    assert index.line(20) == long_line
+    with pytest.raises(ValueError, match="max_bytes"):
+        list(index.update_in_chunks(0))
+
+
+def test_crlf_line_endings_are_stripped(files: tuple[Path, Path]) -> None:
+    _, cur = files
+    cur.write_bytes(f"{ev(1)}\r\n{ev(2)}\r\n".encode())
+    with make(files) as index:
+        assert everything(index) == [ev(1), ev(2)]
+        assert index.line(1) == ev(2)
+
+
+def test_undecodable_bytes_are_replaced_not_fatal(files: tuple[Path, Path]) -> None:
+    _, cur = files
+    cur.write_bytes(b"2026-02-12T14:00 | ERROR | task=T error=\xff\xfe\n\xc3\nlast\n")
+    with make(files) as index:
+        assert len(index) == 3
+        assert index.line(0).endswith("error=\ufffd\ufffd")
+        assert index.line(1) == "\ufffd"
+        assert index.line(2) == "last"
+        assert index.build_filtered(FilterSpec(event="ERROR")).tolist() == [0]
+
+
+def test_a_directory_in_place_of_the_log_is_an_error_not_a_crash(
+    files: tuple[Path, Path],
+) -> None:
+    _, cur = files
+    cur.mkdir()
+    index = LogIndex(*files)
+    assert index.update() == 0
+    assert index.last_error is not None
+    assert "operations.log" in index.last_error
+    assert "not a regular file" in index.last_error
+
+
+# --- rotation --------------------------------------------------------------------------------
+
+
+def test_rotation_moving_lines_to_history_keeps_the_sequence(files: tuple[Path, Path]) -> None:
+    """FORMATS.md: the oldest lines move to .1, the current file keeps the newest."""
+    hist, cur = files
+    write(hist, [ev(0)])
+    write(cur, [ev(i) for i in range(1, 9)])
+    with make(files) as index:
+        generation = index.generation
+        before = everything(index)
+        append(hist, "".join(ev(i) + "\n" for i in range(1, 6)))
+        rewrite_in_place(cur, [ev(i) for i in range(6, 9)] + [ev(9)])
+        assert index.update() == 1
+        assert index.generation == generation
+        assert everything(index) == [*before, ev(9)]
+        assert index.source(8) == ("operations.log", 3)
+
+
+def test_rotation_by_replacing_the_current_file_keeps_the_sequence(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    hist, cur = files
+    write(cur, [ev(i) for i in range(6)])
+    with make(files) as index:
+        generation = index.generation
+        write(hist, [ev(i) for i in range(4)])  # .1 did not exist yet
+        fresh = tmp_path / "fresh"
+        write(fresh, [ev(4), ev(5)])
+        os.replace(fresh, cur)
+        assert index.update() == 0
+        assert index.generation == generation
+        assert everything(index) == [ev(i) for i in range(6)]
+
+
+def test_rotation_by_renaming_the_log_to_history_keeps_the_sequence(
+    files: tuple[Path, Path],
+) -> None:
+    hist, cur = files
+    write(cur, [ev(i) for i in range(3)])
+    with make(files) as index:
+        generation = index.generation
+        os.rename(cur, hist)
+        write(cur, [ev(3)])
+        assert index.update() == 1
+        assert index.generation == generation
+        assert everything(index) == [ev(i) for i in range(4)]
+
+
+def test_current_rewritten_with_other_content_is_reindexed(files: tuple[Path, Path]) -> None:
+    hist, cur = files
+    write(hist, [ev(0)])
+    write(cur, [ev(1), ev(2), ev(3)])
+    with make(files) as index:
+        generation = index.generation
+        rewrite_in_place(cur, [ev(7), ev(8)])
+        assert index.update() == 3  # a reset: every line counts as new
+        assert index.generation == generation + 1
+        assert everything(index) == [ev(0), ev(7), ev(8)]
+
+
+def test_current_shrunk_to_the_same_size_is_noticed(files: tuple[Path, Path]) -> None:
+    _, cur = files
+    write(cur, [ev(1), ev(2)])
+    with make(files) as index:
+        rewrite_in_place(cur, [ev(3), ev(4)])  # same length, other bytes
+        index.update()
+        assert everything(index) == [ev(3), ev(4)]
+
+
+def test_history_trimmed_at_the_front_changes_the_generation(files: tuple[Path, Path]) -> None:
+    hist, cur = files
+    write(hist, [ev(0), ev(1), ev(2)])
+    write(cur, [ev(3)])
+    with make(files) as index:
+        generation = index.generation
+        rewrite_in_place(hist, [ev(1), ev(2)])
+        index.update()
+        assert index.generation > generation
+        assert everything(index) == [ev(1), ev(2), ev(3)]
+
+
+def test_history_growing_under_current_lines_is_an_insertion(files: tuple[Path, Path]) -> None:
+    """Half a rotation (lines appended to .1, the current file not rewritten yet) shifts the
+    current lines: logical numbers change, and the generation says so."""
+    hist, cur = files
+    write(hist, [ev(0)])
+    write(cur, [ev(1), ev(2)])
+    with make(files) as index:
+        generation = index.generation
+        append(hist, ev(1) + "\n")
+        index.update()
+        assert index.generation == generation + 1
+        assert everything(index) == [ev(0), ev(1), ev(1), ev(2)]
+        rewrite_in_place(cur, [ev(2)])  # the rotation completes
+        index.update()
+        assert everything(index) == [ev(0), ev(1), ev(2)]
+
+
+def test_deleted_current_file_drops_its_lines(files: tuple[Path, Path]) -> None:
+    hist, cur = files
+    write(hist, [ev(0)])
+    write(cur, [ev(1)])
+    with make(files) as index:
+        generation = index.generation
+        cur.unlink()
+        index.update()
+        assert everything(index) == [ev(0)]
+        assert index.generation == generation + 1
+
+
+class _Model:
+    """What the index should hold: the complete lines of both files, history first."""
+
+    def __init__(self, hist: Path, cur: Path) -> None:
+        self.hist, self.cur = hist, cur
+
+    def lines(self) -> list[str]:
+        out: list[str] = []
+        for path in (self.hist, self.cur):
+            if path.exists():
+                data = path.read_bytes()
+                out.extend(data[: data.rfind(b"\n") + 1].decode().splitlines())
+        return out
+
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.integers(1, 5)),
+        st.tuples(st.just("partial"), st.integers(1, 30)),
+        st.tuples(st.just("rotate"), st.integers(0, 6)),
+        st.tuples(st.just("replace"), st.integers(0, 6)),
+        st.tuples(st.just("truncate"), st.integers(0, 3)),
+    ),
+    max_size=14,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(ops=_OPS)
+def test_index_always_matches_the_files(tmp_path: Path, ops: list[tuple[str, int]]) -> None:
+    folder = tmp_path / f"h{abs(hash(tuple(ops)))}"
+    folder.mkdir()
+    hist, cur = folder / "operations.log.1", folder / "operations.log"
+    model = _Model(hist, cur)
+    counter = iter(range(10_000))
+    cur.write_bytes(b"")
+    with LogIndex(hist, cur) as index:
+        for op, k in ops:
+            before, generation = everything(index), index.generation
+            if op == "append":
+                append(cur, "".join(ev(next(counter)) + "\n" for _ in range(k)))
+            elif op == "partial":
+                append(cur, ev(next(counter))[:k])
+            elif op in ("rotate", "replace"):
+                data = cur.read_bytes()
+                complete = data[: data.rfind(b"\n") + 1].splitlines(keepends=True)
+                moved, kept = complete[:k], complete[k:]
+                append(hist, b"".join(moved))
+                rest = b"".join(kept) + data[data.rfind(b"\n") + 1 :]
+                if op == "rotate":
+                    with cur.open("r+b") as f:
+                        f.truncate(0)
+                        f.write(rest)
+                else:
+                    tmp = folder / "tmp"
+                    tmp.write_bytes(rest)
+                    os.replace(tmp, cur)
+            else:
+                write(cur, [ev(next(counter)) for _ in range(k)])
+            index.update()
+            after = everything(index)
+            assert after == model.lines()
+            if index.generation == generation:
+                assert after[: len(before)] == before
+
+
+def test_readers_on_another_thread_see_whole_lines(files: tuple[Path, Path]) -> None:
+    hist, cur = files
+    write(cur, [ev(i) for i in range(50)])
+    index = make(files)
+    stop = threading.Event()
+    bad: list[str] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            n = len(index)
+            for line in index.lines(max(0, n - 60), n):
+                if not line.startswith("2026-02-12T14:"):
+                    bad.append(line)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        for round_ in range(30):
+            append(cur, "".join(ev(i) + "\n" for i in range(round_, round_ + 20)))
+            index.update()
+            if round_ % 5 == 0:  # rotate by replacing (an in-place rewrite read before the
+                # index noticed it would be a different file under the same offsets)
+                data = cur.read_bytes().splitlines(keepends=True)
+                append(hist, b"".join(data[:30]))
+                tmp = cur.with_name("tmp")
+                tmp.write_bytes(b"".join(data[30:]))
+                os.replace(tmp, cur)
+                index.update()
+    finally:
+        stop.set()
+        thread.join()
+    index.close()
+    assert bad == []
+
+
+# --- filters -----------------------------------------------------------------------------------
+
+
+def test_filter_query_syntax() -> None:
+    assert FilterSpec.parse("  ") is None
+    spec = FilterSpec.parse("instance:t1 task=CAB-1 event:ERROR disk full")
+    assert spec == FilterSpec(instance="t1", task="CAB-1", event="ERROR", text="disk full")
+    assert FilterSpec.parse(spec.describe()) == spec
+    assert FilterSpec.parse("14:05 http://x") == FilterSpec(text="14:05 http://x")
+    assert FilterSpec.parse("text:a b") == FilterSpec(text="a b")
+    assert FilterSpec().is_empty
+
+
+LOG = [
+    "2026-02-12T14:00 | SESSION-START | task=CAB-1 branch=feat/x instance=t48217-a3f2",
+    "2026-02-12T14:01 | STEP-DONE | step=code task=CAB-1",
+    "2026-02-12T14:02 | CLAIM | task=MEGA-9 phase=1 instance=t48217-a3f2 tickets=CAB-5",
+    "2026-02-12T14:03 | SESSION-START | task=CAB-2 branch=b instance=t999-0000",
+    '2026-02-12T14:04 | ERROR | task=CAB-2 error="disk full" step=ci',
+    "2026-02-12T14:05 | step-start | step=ci task=cab-1",
+    "garbage ERROR line task=CAB-1",
+    '2026-02-12T14:06 | SESSION-START | task="CAB 3" branch=c instance=t48217-a3f2',
+    '2026-02-12T14:07 | STEP-DONE | step=code task="CAB 3"',
+    "2026-02-12T14:08 | SESSION-END | task=CAB-2 status=crashed",
+]
+
+
+@pytest.fixture
+def log_index(files: tuple[Path, Path]) -> LogIndex:
+    write(files[1], LOG)
+    return make(files)
+
+
+def matching(index: LogIndex, query: str) -> list[int]:
+    spec = FilterSpec.parse(query)
+    assert spec is not None
+    return index.build_filtered(spec).tolist()
+
+
+def test_filter_by_event_task_and_text(log_index: LogIndex) -> None:
+    assert matching(log_index, "event:ERROR") == [4]
+    assert matching(log_index, "event:error") == [4]
+    assert matching(log_index, "event:STEP-*") == [1, 5, 8]
+    assert matching(log_index, "task:CAB-1") == [0, 1, 5]  # case-insensitive; not line 6
+    assert matching(log_index, "text:DISK") == [4]
+    assert matching(log_index, "garbage") == [6]  # unparseable lines match a text filter
+    assert matching(log_index, "event:ERROR text:full") == [4]
+    assert matching(log_index, "event:ERROR text:nothing") == []
+
+
+def test_instance_filter_includes_the_tasks_it_started(log_index: LogIndex) -> None:
+    assert log_index.tasks_of("t48217-a3f2") == {"CAB-1", "CAB 3"}
+    assert log_index.tasks_of("t48217") == {"CAB-1", "CAB 3"}  # the older t<N> form
+    assert matching(log_index, "instance:t48217-a3f2") == [0, 1, 2, 5, 7, 8]
+    assert matching(log_index, "instance:t48217") == [0, 1, 2, 5, 7, 8]
+    assert matching(log_index, "instance:t999-0000") == [3, 4, 9]
+    assert matching(log_index, "instance:t4821") == []
+
+
+def test_matches_without_an_index() -> None:
+    spec = FilterSpec(instance="t1-abcd")
+    line = "2026-02-12T14:01 | STEP-DONE | step=code task=X"
+    assert not spec.matches(line)
+    assert spec.matches(line, instance_tasks={"X"})
+    assert FilterSpec(text="[bold]").matches("a [BOLD] b")
+
+
+def test_build_filtered_range_and_progress(log_index: LogIndex) -> None:
+    calls: list[tuple[int, int]] = []
+    spec = FilterSpec(event="SESSION-START")
+    assert log_index.build_filtered(spec, start=2, stop=8).tolist() == [3, 7]
+    result = log_index.build_filtered(spec, lambda d, t: calls.append((d, t)))
+    assert result.tolist() == [0, 3, 7]
+    assert calls[-1] == (len(LOG), len(LOG))
+    assert result.typecode == "Q"
+
+
+def test_build_filtered_can_be_cancelled(files: tuple[Path, Path]) -> None:
+    write(files[1], [ev(i) for i in range(30_000)])
+    index = make(files)
+    event = threading.Event()
+    event.set()
+    with pytest.raises(FilterCancelled):
+        index.build_filtered(FilterSpec(text="task"), cancel=event)
+    checks: list[int] = []
+
+    def cancel_on_second_check() -> bool:
+        checks.append(1)
+        return len(checks) >= 2
+
+    with pytest.raises(FilterCancelled):
+        index.build_filtered(FilterSpec(text="task"), cancel=cancel_on_second_check)
+    assert len(checks) == 2  # stopped after two slices of 30,000 lines
+    with pytest.raises(FilterCancelled):
+        index.search(FilterSpec(text="nowhere"), 0, cancel=event)
+
+
+def test_search_both_ways_within_a_subset(log_index: LogIndex) -> None:
+    spec = FilterSpec(text="CAB-2")
+    assert log_index.search(spec, 0) == 3
+    assert log_index.search(spec, 4) == 4
+    assert log_index.search(spec, 5) == 9
+    assert log_index.search(spec, 8, -1) == 4
+    assert log_index.search(spec, 2, -1) is None
+    assert log_index.search(spec, 5, stop=9) is None
+    assert log_index.search(lambda line: "CLAIM" in line, 0) == 2
+    among = [0, 4, 9]
+    assert log_index.search(spec, 0, among=among) == 4
+    assert log_index.search(spec, 5, among=among) == 9
+    assert log_index.search(spec, 8, -1, among=among) == 4
+    assert log_index.search(spec, 10, -1, among=among, stop=9) == 4

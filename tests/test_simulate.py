@@ -1,0 +1,512 @@
+"""The demo's live simulator: strict files, the lock protocol, a crash, a silent agent, releases."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import psutil
+import pytest
+
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.lock import atomic_write, claim_lock
+from factory_tui.config import Config, load_config
+from factory_tui.core.claims import (
+    ClaimFile,
+    ClaimUnit,
+    dump_claim,
+    parse_claim,
+    release_fields,
+    update_unit,
+)
+from factory_tui.core.fleet import Fleet, Settings
+from factory_tui.core.oplog import Event, format_event, missing_fields, parse_line
+from factory_tui.core.steps import step_index
+from factory_tui.demo import DemoFactory, generate_demo, simulate, stop_demo_processes
+from factory_tui.demo.simulate import Simulator
+
+HOST = "sim-host.local"
+STRICT_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}\Z")
+STUB = "factory_tui.demo.agent_stub"
+#: Enough ticks for the crash (~tick 20), two releases (~tick 35-45) and some of the next ticket.
+TICKS = 60
+
+
+class Clock:
+    """A clock the test moves: two seconds a tick, like the real loop at speed 1."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float = 2.0) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class World:
+    factory: DemoFactory
+    config: Config
+    clock: Clock
+    sim: Simulator
+    said: list[str]
+    log_start: int
+    """How many operations.log lines the generator wrote (the simulator's come after)."""
+
+    def step(self, n: int = 1) -> list[str]:
+        out: list[str] = []
+        for _ in range(n):
+            out += self.sim.step()
+            self.clock.advance()
+        self.said += out
+        return out
+
+    def new_lines(self, name: str = "operations.log") -> list[str]:
+        lines = (self.factory.memory_dir / name).read_text(encoding="utf-8").splitlines()
+        return lines[self.log_start :] if name == "operations.log" else lines
+
+    def new_events(self) -> list[Event]:
+        events = []
+        for number, line in enumerate(self.new_lines(), start=self.log_start + 1):
+            parsed = parse_line(line, number, "operations.log")
+            assert isinstance(parsed, Event), f"operations.log:{number}: {parsed}"
+            events.append(parsed)
+        return events
+
+    def fleet(self, now: datetime | None = None, idle_after: timedelta | None = None) -> Fleet:
+        reader = FactoryReader(self.config, hostname=HOST)
+        reader.refresh_all()
+        settings = Settings(idle_after=idle_after) if idle_after else None
+        return reader.fleet(now or self.clock.now, settings=settings)
+
+
+def _stub_pids(root: Path) -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = proc.info["cmdline"] or []
+        if STUB in cmdline and str(root) in cmdline and proc.info["status"] != "zombie":
+            found.append(proc.pid)
+    return found
+
+
+def _make(tmp: Path, *, live: bool, seed: int = 7, start: datetime | None = None) -> World:
+    start = start or datetime.now()
+    factory = generate_demo(
+        tmp / "factory", now=start, hostname=HOST, start_processes=live, seed=seed
+    )
+    config = load_config(factory.root, env={}, user_config=tmp / "no-user-config.toml")
+    clock = Clock(start)
+    sim = Simulator(factory.root, seed=seed, clock=clock, hostname=HOST, config=config)
+    lines = (factory.memory_dir / "operations.log").read_text().splitlines()
+    return World(factory, config, clock, sim, [], len(lines))
+
+
+@dataclass
+class Played:
+    """One live demo played for TICKS ticks, shared by the tests that only look at the result:
+    claim writes were recorded with the lock directories present at that moment, and a reader
+    thread parsed every claim and checkpoint file, and checked the log, all along."""
+
+    world: World
+    writes: list[tuple[str, list[str]]]
+    before: Fleet
+    bad_reads: list[str]
+    reads: int
+
+
+def _reader(world: World, done: threading.Event, bad: list[str], counter: list[int]) -> None:
+    folders = (world.config.claims_dir, world.config.checkpoints_dir)
+    while not done.is_set():
+        for folder in folders:
+            for path in folder.glob("*.json"):
+                try:
+                    data = path.read_bytes()
+                except FileNotFoundError:
+                    continue  # a checkpoint deleted after its merge
+                counter[0] += 1
+                try:
+                    json.loads(data)
+                except ValueError as error:
+                    bad.append(f"{path.name}: {error}: {data[-40:]!r}")
+        text = world.config.log_file.read_bytes()
+        if not text.endswith(b"\n"):
+            bad.append(f"operations.log ends mid-line: {text[-60:]!r}")
+
+
+@pytest.fixture(scope="module")
+def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
+    w = _make(tmp_path_factory.mktemp("played"), live=True)
+    writes: list[tuple[str, list[str]]] = []
+
+    def spy(path: Path, data: bytes) -> None:
+        if path.parent == w.config.claims_dir:
+            held = sorted(p.name for p in path.parent.glob("*.lock"))
+            writes.append((path.stem, held))
+        atomic_write(path, data)
+
+    bad: list[str] = []
+    counter = [0]
+    done = threading.Event()
+    thread = threading.Thread(target=_reader, args=(w, done, bad, counter))
+    try:
+        before = w.fleet()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(simulate, "atomic_write", spy)
+            thread.start()
+            try:
+                w.step(TICKS)
+            finally:
+                done.set()
+                thread.join()
+        yield Played(w, writes, before, bad, counter[0])
+    finally:
+        w.sim.close()
+        stop_demo_processes(w.factory)
+    assert _stub_pids(w.factory.root) == [], "stub processes left behind"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    """A fresh demo factory (no live generator stubs) and a simulator on it."""
+    w = _make(tmp_path, live=False)
+    try:
+        yield w
+    finally:
+        w.sim.close()
+    assert _stub_pids(w.factory.root) == [], "stub processes left behind"
+
+
+def _claims(config: Config) -> list[ClaimFile]:
+    out = []
+    for path in sorted(config.claims_dir.glob("*.json")):
+        claim, problems = parse_claim(str(path), path.read_bytes())
+        assert problems == [], problems
+        assert claim is not None
+        out.append(claim)
+    return out
+
+
+def _unit_of(config: Config, task: str, phase: str) -> ClaimUnit:
+    for claim in _claims(config):
+        for unit in claim.units:
+            wanted = "-" if unit.phase is None else str(unit.phase)
+            if unit.claim_id == task and wanted == phase:
+                return unit
+    raise AssertionError(f"no claim unit {task} phase {phase}")
+
+
+# -- the files stay strict -----------------------------------------------------------------------
+
+
+def test_claims_and_log_lines_stay_strict(played: Played) -> None:
+    world = played.world
+    _claims(world.config)  # every claim file parses without a problem
+    events = world.new_events()
+    assert len(events) > 60
+    for name in ("operations.log", "metrics.log"):
+        for line in world.new_lines(name):
+            parsed = parse_line(line, 1, name)
+            assert isinstance(parsed, Event), line
+            assert missing_fields(parsed) == (), line
+            assert STRICT_TS.match(parsed.ts), line
+            assert format_event(parsed.ts, parsed.name, parsed.fields.items()) == line
+    assert world.fleet().problems == ()
+    # Steps follow the usual order within each session.
+    last: dict[str, int] = {}
+    for event in events:
+        task = event.fields.get("task", "")
+        if event.name == "SESSION-START":
+            last[task] = -1
+        elif event.name in ("STEP-START", "STEP-DONE"):
+            index = step_index(event.fields["step"])
+            assert index is not None and index >= last.get(task, -1), event
+            last[task] = index
+
+
+def test_every_claim_is_written_under_its_lock(played: Played) -> None:
+    world, writes = played.world, played.writes
+    assert writes
+    for stem, held in writes:
+        assert len(held) == 1 and (
+            held[0] == f"{stem}.lock" or held[0].startswith(f"{stem}-phase-")
+        )
+    claims = [e for e in world.new_events() if e.name in ("CLAIM", "RELEASE")]
+    assert {e.name for e in claims} == {"CLAIM", "RELEASE"}
+    for event in claims:
+        task, phase = event.fields["task"], event.fields["phase"]
+        lock = f"{task}.lock" if phase == "-" else f"{task}-phase-{phase}.lock"
+        assert (task, [lock]) in writes, event
+    assert list(world.config.claims_dir.glob("*.lock")) == []
+    # A claimed unit names the claimer and its live pid, claimed no earlier than its start.
+    for event in claims:
+        if event.name == "CLAIM":
+            instance = event.fields["instance"]
+            pid = world.sim.pids.get(instance)
+            if pid is None:
+                continue
+            unit = _unit_of(world.config, event.fields["task"], event.fields["phase"])
+            if unit.owner == instance:
+                assert unit.pid == pid and unit.hostname == HOST
+
+
+def test_a_held_lock_makes_the_agent_wait_and_retry(world: World) -> None:
+    w = world
+    sleeps: list[float] = []
+    sim = Simulator(
+        w.factory.root, clock=w.clock, hostname=HOST, config=w.config, sleep=sleeps.append
+    )
+    lock = w.config.claims_dir / "CAB-1290-phase-5.lock"
+    lock.mkdir()
+    try:
+        said = sim.step() + sim.step()  # tick 2: the crasher goes for phase 5
+        assert any("CAB-1290-phase-5.lock is held; retries" in line for line in said)
+        assert sleeps == [0.2, 0.2, 0.2]
+        assert _unit_of(w.config, "CAB-1290", "5").owner is None
+        lock.rmdir()
+        said = sim.step()
+        assert any("claims CAB-1290:5" in line for line in said)
+        assert _unit_of(w.config, "CAB-1290", "5").owner in sim.pids
+        assert not lock.exists()
+    finally:
+        sim.close()
+
+
+# -- what the engineer sees ----------------------------------------------------------------------
+
+
+def test_one_agent_crashes_with_a_checkpoint_and_a_dead_pid(played: Played) -> None:
+    world = played.world
+    crasher = next(i for i, role in world.sim.agents.items() if role == "crasher")
+    pid = world.sim.pids[crasher]
+    assert not psutil.pid_exists(pid)
+    events = world.new_events()
+    starts = [e for e in events if e.name == "SESSION-START" and e.get("instance") == crasher]
+    assert len(starts) == 1
+    task = starts[0].fields["task"]
+    assert not any(e.name == "SESSION-END" and e.get("task") == task for e in events)
+    checkpoints = [e for e in events if e.name == "CHECKPOINT" and e.get("task") == task]
+    assert len(checkpoints) == 1
+    file = world.config.checkpoints_dir / checkpoints[0].fields["file"]
+    data = json.loads(file.read_bytes())
+    assert data["task"] == task and data["pr_number"] and data["steps_remaining"][0] == "merged"
+    claim = next(e for e in events if e.name == "CLAIM" and e.get("instance") == crasher)
+    unit = _unit_of(world.config, claim.fields["task"], claim.fields["phase"])
+    assert unit.owner == crasher and unit.pid == pid
+    # The branch is real, so a resume can check it out.
+    branch = starts[0].fields["branch"]
+    subprocess.run(
+        ["git", "rev-parse", "--verify", f"refs/heads/{branch}"],
+        cwd=world.factory.root,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_prs_merges_and_a_release_with_reason_done(played: Played) -> None:
+    world = played.world
+    events = world.new_events()
+    before = [
+        int(e.fields["pr"])
+        for e in parse_all(world.factory.memory_dir / "operations.log")[: world.log_start]
+        if e.get("pr")
+    ]
+    prs = [e for e in events if e.name == "STEP-DONE" and e.get("step") == "pr-created"]
+    assert len(prs) >= 3
+    assert all(int(e.fields["pr"]) > max(before) and e.get("branch") for e in prs)
+    releases = [e for e in events if e.name == "RELEASE"]
+    assert releases and all(e.fields["reason"] == "done" for e in releases)
+    for release in releases:
+        instance, task = release.fields["instance"], release.fields["task"]
+        ends = [e for e in events if e.name == "SESSION-END" and e.get("status") == "success"]
+        assert ends
+        unit = _unit_of(world.config, task, release.fields["phase"])
+        assert unit.completed_at is not None
+        assert unit.owner != instance or unit.completed_at
+    # The phase the generator's working agent held is completed by it.
+    phase2 = _unit_of(world.config, "CAB-1290", "2")
+    assert phase2.completed_at is not None and phase2.owner is None and phase2.pid is None
+    # Checkpoints written before merges are deleted after them (the crasher's stays).
+    merged = {
+        e.fields["task"] for e in events if e.name == "STEP-DONE" and e.get("step") == "merged"
+    }
+    left = {json.loads(p.read_bytes())["task"] for p in world.config.checkpoints_dir.glob("*.json")}
+    assert merged and not merged & left
+    metrics = [parse_line(line, 1, "metrics.log") for line in world.new_lines("metrics.log")]
+    names = {m.name for m in metrics if isinstance(m, Event)}
+    assert {"PHASE-CLAIMED", "PHASE-COMPLETED", "PR-MERGED", "TOKEN-SPEND"} <= names
+
+
+def parse_all(path: Path) -> list[Event]:
+    out = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        parsed = parse_line(line, number, path.name)
+        assert isinstance(parsed, Event)
+        out.append(parsed)
+    return out
+
+
+def test_the_fleet_shows_a_crash_progress_and_a_silent_agent(played: Played) -> None:
+    world, first = played.world, played.before
+    working = next(i for i, r in world.factory.instances.items() if r == "working")
+    at_start = next(v for v in first.instances if v.id == working)
+    fleet = world.fleet()
+    roles = world.sim.agents
+    crasher = next(i for i, r in roles.items() if r == "crasher")
+    silent = next(i for i, r in roles.items() if r == "silent")
+    worker = next(i for i, r in roles.items() if r == "worker")
+    by_id = {v.id: v for v in fleet.instances}
+    assert by_id[crasher].status == "crashed"
+    crashed = [s for s in fleet.sessions if s.status == "crashed" and s.instance == crasher]
+    assert len(crashed) == 1 and crashed[0].checkpoint is not None and crashed[0].pr
+    assert "has no SESSION-END" in crashed[0].why and "not running" in crashed[0].why
+    assert by_id[worker].status == "working" and by_id[worker].alive
+    assert by_id[working].status == "working"
+    assert by_id[silent].status == "working" and by_id[silent].alive  # not idle yet
+    assert fleet.counts["claims_done"] > first.counts["claims_done"]
+    assert fleet.counts["sessions_ended"] > first.counts["sessions_ended"]
+    assert at_start.session is not None and at_start.session.task == "CAB-1352-traceparent"
+    assert any(
+        s.instance == working and s.task == "CAB-1352-traceparent" and s.end_status == "success"
+        for s in fleet.sessions
+    )
+    # Silent: alive, no events; past the idle threshold it is idle (demo: idle_after = "2m").
+    later = world.clock.now + timedelta(minutes=3)
+    quiet = {v.id: v for v in world.fleet(later, idle_after=timedelta(minutes=2)).instances}
+    assert quiet[silent].status == "idle" and quiet[silent].alive
+
+
+def test_the_engineer_releasing_claims_is_seen_by_the_agents(world: World) -> None:
+    world.step(12)
+    roles = world.sim.agents
+    worker = next(i for i, r in roles.items() if r == "worker")
+    crasher = next(i for i, r in roles.items() if r == "crasher")
+    lost: dict[str, str] = {}
+    # The engineer releases the worker's and the crasher's claims, and the stale claim, under
+    # the lock as the cockpit does.
+    for claim in _claims(world.config):
+        for unit in claim.units:
+            if unit.owner in (worker, crasher) or unit.claim_id == "CAB-1302":
+                with claim_lock(world.config.claims_dir, unit.lock_name):
+                    new = update_unit(claim.raw, unit.phase, release_fields())
+                    atomic_write(Path(claim.file), dump_claim(new))
+                    claim = parse_claim(claim.file, dump_claim(new))[0] or claim
+                if unit.owner in (worker, crasher):
+                    lost[unit.owner] = unit.key
+    assert set(lost) == {worker, crasher}
+    said = world.step(90)
+    for instance, key in lost.items():
+        assert any(f"{instance} lost {key}" in line for line in said)
+    events = world.new_events()
+    ends = [e for e in events if e.name == "SESSION-END" and e.get("status") == "paused"]
+    assert len(ends) == 2
+    assert sum(e.name == "ERROR" and e.get("error") == "claim-lost" for e in events) == 2
+    # The crasher lost its claim before it could crash; its phase, freed, is taken again, and
+    # so is the stale ticket the engineer released.
+    assert crasher not in {v.id for v in world.fleet().instances if v.status == "crashed"}
+    for task, phase in (("CAB-1290", "5"), ("CAB-1302", "-")):
+        taken = [
+            e
+            for e in events
+            if e.name == "CLAIM" and e.get("task") == task and e.get("phase") == phase
+        ]
+        assert taken and taken[-1].fields["instance"] == worker, (task, phase)
+        unit = _unit_of(world.config, task, phase)
+        assert unit.owner == worker or unit.completed_at
+    assert list(world.config.claims_dir.glob("*.lock")) == []
+
+
+def test_an_unexpected_error_stops_run_quietly(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object) -> None:
+        raise RuntimeError("boom")
+
+    world.step(3)
+    assert world.sim.pids
+    monkeypatch.setattr(world.sim, "_act", broken)
+    world.sim.run(threading.Event(), max_seconds=5)
+    assert world.sim.error == "the simulator stopped: RuntimeError: boom"
+    assert _stub_pids(world.factory.root) == []
+
+
+# -- concurrency, determinism, the loop ----------------------------------------------------------
+
+
+def test_a_concurrent_reader_never_sees_a_partial_file(played: Played) -> None:
+    assert played.bad_reads == []
+    assert played.reads > 100
+
+
+def test_same_seed_same_actions(tmp_path: Path) -> None:
+    """Same factory, seed and clock: the same lines, byte for byte (real commits included)."""
+    start = datetime(2026, 2, 16, 15, 42, 30)
+    runs = []
+    for name in ("a", "b"):
+        w = _make(tmp_path / name, live=False, start=start)
+        try:
+            w.step(25)
+        finally:
+            w.sim.close()
+        runs.append((w.new_lines(), w.new_lines("metrics.log")))
+    assert runs[0] == runs[1]
+    assert sum("| CLAIM |" in line for line in runs[0][0]) == 3
+    assert any("step=commit" in line and "sha=" in line for line in runs[0][0])
+
+
+def test_run_honours_stop_max_seconds_and_a_vanished_root(world: World) -> None:
+    w = world
+    stop = threading.Event()
+    stop.set()
+    idle = Simulator(w.factory.root, hostname=HOST, config=w.config)
+    idle.run(stop)
+    assert idle.pids == {}  # stopped before the first step: nothing started
+
+    timed = Simulator(w.factory.root, clock=w.clock, hostname=HOST, config=w.config, speed=500)
+    timed.run(threading.Event(), max_seconds=0.2)
+    assert not timed.finished and timed.pids
+    assert _stub_pids(w.factory.root) == []
+    assert timed.step() == ["the simulator is stopped"]
+
+    sim = Simulator(w.factory.root, clock=w.clock, hostname=HOST, config=w.config, speed=1000)
+    steps: list[list[str]] = []
+
+    def on_step(said: list[str]) -> None:
+        steps.append(said)
+        if len(steps) == 6:
+            shutil.rmtree(w.factory.root)
+
+    sim.run(threading.Event(), max_seconds=30, on_step=on_step)
+    assert sim.finished and sim.error is None
+    assert "is gone" in steps[-1][-1]
+    assert sim.pids and not any(psutil.pid_exists(pid) for pid in sim.pids.values())
+
+
+def test_refuses_what_is_not_a_demo_factory(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="speed"):
+        Simulator(tmp_path, speed=0)
+    with pytest.raises(ValueError, match="no such folder"):
+        Simulator(tmp_path / "missing")
+    (tmp_path / "factory.toml").write_text('memory = "/elsewhere/memory"\n')
+    with pytest.raises(ValueError, match="not a demo factory"):
+        Simulator(tmp_path)
+
+
+def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    w = _make(tmp_path, live=False)
+    root = w.factory.root
+    code = simulate.main(["--root", str(root), "--speed", "200", "--max-seconds", "0.15"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "starts (pid" in out and "claims CAB-1290:5" in out
+    assert _stub_pids(root) == []
+    assert simulate.main(["--root", str(tmp_path / "missing")]) == 2
+    assert "no such folder" in capsys.readouterr().err

@@ -1,0 +1,92 @@
+"""SVG snapshots of the cockpit on the deterministic demo factory (frozen clock, fixed process
+table, pinned pids): the main views at 80x24 and 160x48, and the agents view in each theme.
+
+Update after an intended change with ``pytest tests/test_snapshots.py --snapshot-update`` and look
+at the SVGs in ``tests/__snapshots__/`` before committing them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import DEMO_NOW, config_for, demo_reader
+from textual.pilot import Pilot
+from textual.widgets import Tabs
+from textual.widgets._tabs import Underline
+
+from factory_tui.demo import DemoFactory
+from factory_tui.ui.app import FactoryApp
+
+SnapCompare = Any
+
+
+def cockpit(demo: DemoFactory, *, view: str = "agents", theme: str | None = None) -> FactoryApp:
+    app = FactoryApp(
+        config_for(demo.root),
+        clock=lambda: DEMO_NOW,
+        reader=demo_reader(demo),
+        theme=theme,
+        watch=False,
+        initial_view=view,
+        refresh_interval=3600,
+        theme_dir=demo.root.parent / "no-user-themes",
+        environ={},
+    )
+    app.animation_level = "none"
+    return app
+
+
+async def loaded(pilot: Pilot[Any]) -> None:
+    """Wait for the app's own signal: the first complete load and the log index."""
+    app = pilot.app
+    assert isinstance(app, FactoryApp)
+    await app.wait_for_fleet(lambda _fleet: app.loaded and app.log_ready)
+    await pilot.pause()
+    await settle_tab_underline(pilot)
+
+
+async def settle_tab_underline(pilot: Pilot[Any]) -> None:
+    """The tab labels gain their counts after the first load; Textual moves the underline
+    after a refresh, which may come before or after the relabelled tab's new width is laid
+    out. Wait (bounded) until the underline spans the active tab, nudging it if needed."""
+    tabs = pilot.app.query_one(Tabs)
+    underline = tabs.query_one(Underline)
+    for _ in range(20):
+        active = tabs.active_tab
+        assert active is not None
+        start, end = active.virtual_region.shrink(active.styles.gutter).column_span
+        if (underline.highlight_start, underline.highlight_end) == (start, end):
+            return
+        tabs._highlight_active(animate=False)
+        await pilot.pause()
+
+
+VIEWS = ("agents", "claims", "sessions", "log", "problems")
+SIZES = ((80, 24), (160, 48))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("view", VIEWS)
+def test_view(
+    view: str, size: tuple[int, int], demo: DemoFactory, snap_compare: SnapCompare
+) -> None:
+    assert snap_compare(cockpit(demo, view=view), terminal_size=size, run_before=loaded)
+
+
+@pytest.mark.parametrize("theme", ["factory-dark", "factory-light", "factory-mono"])
+def test_agents_in_each_theme(theme: str, demo: DemoFactory, snap_compare: SnapCompare) -> None:
+    assert snap_compare(cockpit(demo, theme=theme), terminal_size=(120, 40), run_before=loaded)
+
+
+def test_agent_detail_screen(demo: DemoFactory, snap_compare: SnapCompare) -> None:
+    async def open_detail(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(cockpit(demo), terminal_size=(100, 40), run_before=open_detail)
+
+
+def test_demo_root_is_named_for_stable_snapshots(demo: DemoFactory) -> None:
+    assert demo.root.name == "tinygate" and Path(demo.root).is_dir()
