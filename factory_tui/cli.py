@@ -10,17 +10,36 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from factory_tui import __version__
 from factory_tui.config import Config, ConfigError, load_config
 from factory_tui.core.timeparse import parse_ts
 
+if TYPE_CHECKING:
+    from factory_tui.demo.generator import DemoFactory
+
 __all__ = ["main"]
 
-COMMANDS = ("status", "doctor", "demo", "snapshot", "ui", "release", "kill")
+COMMANDS = (
+    "status",
+    "doctor",
+    "demo",
+    "snapshot",
+    "ui",
+    "release",
+    "kill",
+    "recover",
+    "prs",
+    "approve",
+    "request-changes",
+    "mark-reviewed",
+    "cost",
+    "council",
+)
 
 
 class CliError(Exception):
@@ -90,7 +109,49 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-ui", action="store_true", help="only write the factory, print its path")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--agents", type=int, default=6)
-    demo.add_argument("--now", metavar="ISO", help="the demo's clock (default: now)")
+    demo.add_argument(
+        "--now", metavar="ISO", help="the demo's clock (default: now; no live agents)"
+    )
+    demo.add_argument("--speed", type=float, default=1.0, help="simulator speed (default 1.0)")
+    demo.add_argument("--keep", action="store_true", help="keep the demo folder after quitting")
+    demo.add_argument("--theme", metavar="NAME")
+
+    ui = sub.add_parser("ui", help="the live cockpit (the default: factory-tui [ROOT])")
+    _factory_options(ui)
+    ui.add_argument(
+        "--theme", metavar="NAME", help="factory-dark (default), factory-light, factory-mono"
+    )
+    ui.add_argument("--read-only", action="store_true", help="no key changes a file")
+
+    snapshot = sub.add_parser("snapshot", help="render the cockpit headless to .svg or .txt (CI)")
+    _factory_options(snapshot)
+    snapshot.add_argument(
+        "--output", "-o", required=True, metavar="FILE", help="FILE.svg or FILE.txt"
+    )
+    snapshot.add_argument("--size", default="120x40", metavar="WxH", help="terminal size (120x40)")
+    snapshot.add_argument(
+        "--view",
+        default="agents",
+        choices=("agents", "claims", "sessions", "log", "problems", "state"),
+    )
+    snapshot.add_argument("--theme", metavar="NAME")
+    snapshot.add_argument("--now", metavar="ISO", help="fix the clock: same files, same picture")
+    snapshot.add_argument(
+        "--fail-on",
+        default="",
+        metavar="LIST",
+        help="comma list of stale,crashed,problems,ask: exit 1 when any holds",
+    )
+
+    from factory_tui.actions.cost_cli import add_cost_parser
+    from factory_tui.actions.council_cli import add_council_parser
+    from factory_tui.actions.prs_cli import add_prs_parsers
+    from factory_tui.actions.recover_cli import add_recover_parser
+
+    add_recover_parser(sub)
+    add_prs_parsers(sub)
+    add_cost_parser(sub)
+    add_council_parser(sub)
 
     return parser
 
@@ -212,15 +273,108 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.no_ui:
         print(factory.root)
         return 0
-    raise CliError(
-        "the cockpit is not built yet; run with --no-ui and then `factory-tui status ROOT`"
+    return _run_demo(args, factory, target, temporary=args.dir is None)
+
+
+def _run_demo(
+    args: argparse.Namespace, factory: DemoFactory, target: Path, *, temporary: bool
+) -> int:
+    import shutil
+    import threading
+
+    from factory_tui.demo.generator import stop_demo_processes
+    from factory_tui.demo.simulate import Simulator
+    from factory_tui.ui.app import FactoryApp
+
+    root = factory.root
+    # The simulated agents move fast: an agent silent for two minutes reads as idle.
+    flags: dict[str, str | None] = {"idle_after": "2m", "theme": args.theme}
+    try:
+        config = load_config(root, flags=flags)
+    except ConfigError as error:
+        raise CliError(str(error)) from error
+    stop = threading.Event()
+    simulator = Simulator(root, seed=args.seed, speed=args.speed, config=config)
+    thread = threading.Thread(
+        target=simulator.run, args=(stop,), name="demo-simulator", daemon=True
     )
+    thread.start()
+
+    def stop_simulator() -> None:
+        stop.set()
+        thread.join(10)
+
+    try:
+        FactoryApp(config, on_quit=stop_simulator).run()
+    finally:
+        stop_simulator()
+        stop_demo_processes(factory)  # quitting the demo stops its agents
+
+        if args.keep:
+            print(f"factory-tui: the demo factory is kept in {root}")
+        elif temporary:
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            print(f"factory-tui: the demo factory stays in {root} (--dir given)")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from factory_tui.ui.app import FactoryApp
+
+    FactoryApp(load(args)).run()
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from factory_tui.ui.snapshot import (
+        FAIL_CONDITIONS,
+        SnapshotError,
+        fail_reasons,
+        parse_size,
+        render_snapshot,
+    )
+
+    try:
+        size = parse_size(args.size)
+    except ValueError as error:
+        raise CliError(f"--size {error}") from error
+    conditions = [c.strip().lower() for c in args.fail_on.split(",") if c.strip()]
+    known = (*FAIL_CONDITIONS, "ask")
+    for condition in conditions:
+        if condition not in known:
+            raise CliError(f"--fail-on {condition!r}: expected a comma list of {', '.join(known)}")
+    config = load(args)
+    now = _now(args.now)
+    try:
+        fleet = render_snapshot(
+            config,
+            output=Path(args.output),
+            size=size,
+            view=args.view,
+            theme=args.theme,
+            now=now,
+        )
+    except SnapshotError as error:
+        raise CliError(str(error)) from error
+    reasons = fail_reasons(fleet, [c for c in conditions if c != "ask"])
+    if "ask" in conditions:
+        from factory_tui.actions.prs import ask_waiting
+
+        waiting = ask_waiting(config, fleet)
+        if waiting:
+            reasons.append(f"{waiting} Ask PR(s) waiting for the engineer")
+    for reason in reasons:
+        print(f"factory-tui snapshot: --fail-on holds: {reason}", file=sys.stderr)
+    return 1 if reasons else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list and args_list[0] not in COMMANDS and not args_list[0].startswith("-"):
+    if not args_list or (args_list[0] not in COMMANDS and not args_list[0].startswith("-")):
         args_list.insert(0, "ui")
+    from factory_tui.actions import cost_cli, council_cli, prs_cli, recover_cli
+
     parser = build_parser()
     args = parser.parse_args(args_list)
     handlers = {
@@ -229,9 +383,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": cmd_demo,
         "release": cmd_release,
         "kill": cmd_kill,
+        "ui": cmd_ui,
+        "snapshot": cmd_snapshot,
+        "recover": lambda a: recover_cli.cmd_recover(a, load),
+        "prs": lambda a: prs_cli.cmd_prs(a, load),
+        "approve": lambda a: prs_cli.cmd_approve(a, load),
+        "request-changes": lambda a: prs_cli.cmd_request_changes(a, load),
+        "mark-reviewed": lambda a: prs_cli.cmd_mark_reviewed(a, load),
+        "cost": lambda a: cost_cli.cmd_cost(a, load),
+        "council": lambda a: council_cli.cmd_council(a, load),
     }
     command = args.command or "ui"
-    handler = handlers.get(command)
+    handler: Callable[[argparse.Namespace], int] | None = handlers.get(command)
     try:
         if handler is None:
             raise CliError(f"{command}: not available yet")

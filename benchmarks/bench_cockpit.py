@@ -1,0 +1,201 @@
+"""Issue 3's performance figures for the cockpit, measured in one run.
+
+    python benchmarks/bench_cockpit.py [--writes 60] [--idle 30] [--load 10] [--scale DIR]
+
+Prints:
+- write → shown latency (a log line appended, a claim file written) through the real watcher:
+  median and p95, beside the raw floor (watchfiles with the same settings, write → event);
+- start → first paint of the cockpit on the demo factory vs a bare Textual app (median of 5);
+- idle CPU over --idle seconds with 10 agents' files and nothing changing;
+- CPU under load: 1,000 log lines/s and 10 claim changes/s for --load seconds;
+- with --scale DIR (a factory from scale_factory.py): first paint and RSS once fully loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from textual.app import App, ComposeResult
+from textual.widgets import Footer, Static
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader  # noqa: E402
+
+from factory_tui.demo import generate_demo  # noqa: E402
+from factory_tui.ui.app import FactoryApp  # noqa: E402
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+def cpu_of(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
+def raw_floor(folder: Path, writes: int) -> list[float]:
+    """watchfiles alone, same step/debounce as the cockpit: write → event delivered."""
+    import watchfiles
+
+    from factory_tui.ui import watch as cockpit_watch
+
+    step = getattr(cockpit_watch, "STEP_MS", 10)
+    debounce = getattr(cockpit_watch, "DEBOUNCE_MS", 10)
+    stop = threading.Event()
+    seen = threading.Event()
+
+    def run() -> None:
+        for _changes in watchfiles.watch(folder, step=step, debounce=debounce, stop_event=stop):
+            seen.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    time.sleep(0.5)  # benchmark only: let the watcher arm
+    out = []
+    target = folder / "floor.log"
+    for i in range(writes):
+        seen.clear()
+        t0 = time.perf_counter()
+        with target.open("a") as handle:
+            handle.write(f"line {i}\n")
+        seen.wait(5)
+        out.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.05)
+    stop.set()
+    return out
+
+
+class Bare(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Static("bare")
+        yield Footer()
+
+
+async def first_paint(make: object) -> float:
+    t0 = time.perf_counter()
+    app = make()  # type: ignore[operator]
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        return (time.perf_counter() - t0) * 1000
+
+
+async def main(args: argparse.Namespace) -> None:
+    base = Path(tempfile.mkdtemp(prefix="bench-cockpit-"))
+    demo = generate_demo(
+        base / "factory", now=DEMO_NOW, hostname=DEMO_HOST, start_processes=False, agents=10
+    )
+    cfg = config_for(demo.root)
+
+    def cockpit() -> FactoryApp:
+        app = FactoryApp(
+            cfg, clock=lambda: DEMO_NOW, reader=demo_reader(demo), watch=True,
+            theme_dir=base / "no-themes", environ={},
+        )
+        app.animation_level = "none"
+        return app
+
+    bare = [await first_paint(Bare) for _ in range(5)]
+    ours = [await first_paint(cockpit) for _ in range(5)]
+    print(
+        f"first paint: bare Textual app median {statistics.median(bare):.0f} ms, cockpit on the "
+        f"demo (10 agents) median {statistics.median(ours):.0f} ms, ratio "
+        f"{statistics.median(ours) / statistics.median(bare):.2f}"
+    )
+
+    floor = raw_floor(base, args.writes)
+    app = cockpit()
+    proc = psutil.Process()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_for_fleet(lambda f: app.loaded and app.log_ready)
+        await pilot.pause()
+        log = demo.memory_dir / "operations.log"
+        log_lat: list[float] = []
+        for i in range(args.writes):
+            n = app.fleet.counts["log_events"]
+            t0 = time.perf_counter()
+            with log.open("a") as handle:
+                handle.write(f"2026-02-16T15:42 | STEP-DONE | step=code task=bench n={i}\n")
+            await app.wait_for_fleet(lambda f, n=n: f.counts["log_events"] > n)
+            await pilot.pause()
+            log_lat.append((time.perf_counter() - t0) * 1000)
+        claim_lat: list[float] = []
+        for i in range(args.writes):
+            key = f"BENCH-{i}"
+            t0 = time.perf_counter()
+            (demo.claims_dir / f"{key}.json").write_text(
+                json.dumps({"ticket": key, "title": "bench", "owner": None})
+            )
+            await app.wait_for_fleet(lambda f, key=key: any(c.key == key for c in f.claims))
+            await pilot.pause()
+            claim_lat.append((time.perf_counter() - t0) * 1000)
+        print(
+            f"write → shown over {args.writes} writes each: log line median "
+            f"{statistics.median(log_lat):.1f} ms p95 {pct(log_lat, 0.95):.1f} ms; claim file median "
+            f"{statistics.median(claim_lat):.1f} ms p95 {pct(claim_lat, 0.95):.1f} ms; raw floor "
+            f"(watchfiles write → event) median {statistics.median(floor):.1f} ms "
+            f"p95 {pct(floor, 0.95):.1f} ms"
+        )
+
+        c0, t0 = cpu_of(proc), time.monotonic()
+        await asyncio.sleep(args.idle)
+        idle = (cpu_of(proc) - c0) / (time.monotonic() - t0) * 100
+        print(f"idle: {idle:.2f} % of a core over {args.idle} s (10 agents, nothing changing)")
+
+        stop = threading.Event()
+
+        def writer() -> None:
+            i = 0
+            claim = demo.claims_dir / "LOAD-1.json"
+            while not stop.is_set():
+                with log.open("a") as handle:
+                    for k in range(100):
+                        handle.write(f"2026-02-16T15:42 | STEP-DONE | step=code task=load n={i}-{k}\n")
+                claim.write_text(json.dumps({"ticket": "LOAD-1", "title": f"t{i}", "owner": None}))
+                i += 1
+                time.sleep(0.1)  # 10 batches a second: 1,000 lines/s, 10 claim writes/s
+
+        thread = threading.Thread(target=writer, daemon=True)
+        c0, t0 = cpu_of(proc), time.monotonic()
+        thread.start()
+        await asyncio.sleep(args.load)
+        stop.set()
+        thread.join()
+        load = (cpu_of(proc) - c0) / (time.monotonic() - t0) * 100
+        print(f"under load (1,000 log lines/s + 10 claim changes/s, {args.load} s): {load:.1f} % of a core"
+              " (the writer thread included)")
+
+    if args.scale:
+        scale_cfg = config_for(args.scale)
+        t0 = time.perf_counter()
+        app = FactoryApp(scale_cfg, watch=False, theme_dir=base / "no-themes", environ={})
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause()
+            painted = time.perf_counter() - t0
+            await app.wait_for_fleet(lambda f: app.loaded and app.log_ready, timeout=120)
+            loaded = time.perf_counter() - t0
+            rss = proc.memory_info().rss / 2**20
+        print(
+            f"scale factory: first paint {painted:.2f} s, fully loaded {loaded:.1f} s, "
+            f"RSS {rss:.0f} MB"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--writes", type=int, default=60)
+    parser.add_argument("--idle", type=float, default=30)
+    parser.add_argument("--load", type=float, default=10)
+    parser.add_argument("--scale", type=Path)
+    asyncio.run(main(parser.parse_args()))
