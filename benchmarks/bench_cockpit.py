@@ -29,10 +29,10 @@ from textual.widgets import Footer, Static
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader  # noqa: E402
+from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader
 
-from factory_tui.demo import generate_demo  # noqa: E402
-from factory_tui.ui.app import FactoryApp  # noqa: E402
+from factory_tui.demo import generate_demo
+from factory_tui.ui.app import FactoryApp
 
 
 def pct(values: list[float], q: float) -> float:
@@ -100,8 +100,12 @@ async def main(args: argparse.Namespace) -> None:
 
     def cockpit() -> FactoryApp:
         app = FactoryApp(
-            cfg, clock=lambda: DEMO_NOW, reader=demo_reader(demo), watch=True,
-            theme_dir=base / "no-themes", environ={},
+            cfg,
+            clock=lambda: DEMO_NOW,
+            reader=demo_reader(demo),
+            watch=True,
+            theme_dir=base / "no-themes",
+            environ={},
         )
         app.animation_level = "none"
         return app
@@ -142,7 +146,8 @@ async def main(args: argparse.Namespace) -> None:
             claim_lat.append((time.perf_counter() - t0) * 1000)
         print(
             f"write → shown over {args.writes} writes each: log line median "
-            f"{statistics.median(log_lat):.1f} ms p95 {pct(log_lat, 0.95):.1f} ms; claim file median "
+            f"{statistics.median(log_lat):.1f} ms p95 {pct(log_lat, 0.95):.1f} ms; "
+            f"claim file median "
             f"{statistics.median(claim_lat):.1f} ms p95 {pct(claim_lat, 0.95):.1f} ms; raw floor "
             f"(watchfiles write → event) median {statistics.median(floor):.1f} ms "
             f"p95 {pct(floor, 0.95):.1f} ms"
@@ -161,7 +166,9 @@ async def main(args: argparse.Namespace) -> None:
             while not stop.is_set():
                 with log.open("a") as handle:
                     for k in range(100):
-                        handle.write(f"2026-02-16T15:42 | STEP-DONE | step=code task=load n={i}-{k}\n")
+                        handle.write(
+                            f"2026-02-16T15:42 | STEP-DONE | step=code task=load n={i}-{k}\n"
+                        )
                 claim.write_text(json.dumps({"ticket": "LOAD-1", "title": f"t{i}", "owner": None}))
                 i += 1
                 time.sleep(0.1)  # 10 batches a second: 1,000 lines/s, 10 claim writes/s
@@ -173,8 +180,11 @@ async def main(args: argparse.Namespace) -> None:
         stop.set()
         thread.join()
         load = (cpu_of(proc) - c0) / (time.monotonic() - t0) * 100
-        print(f"under load (1,000 log lines/s + 10 claim changes/s, {args.load} s): {load:.1f} % of a core"
-              " (the writer thread included)")
+        print(
+            f"under load (1,000 log lines/s + 10 claim changes/s, {args.load} s): "
+            f"{load:.1f} % of a core"
+            " (the writer thread included)"
+        )
 
     if args.scale:
         scale_cfg = config_for(args.scale)

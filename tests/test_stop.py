@@ -82,7 +82,9 @@ def test_sigkill_after_the_grace_period(tmp_path: Path) -> None:
         result = stop_agent(cfg, "t1-abcd", now=started(stubborn), grace_s=0.2)
         assert result.ok and "SIGKILL" in result.message
         stubborn.wait(timeout=10)
-        assert not psutil.pid_exists(stubborn.pid) or psutil.Process(stubborn.pid).status() == "zombie"
+        assert (
+            not psutil.pid_exists(stubborn.pid) or psutil.Process(stubborn.pid).status() == "zombie"
+        )
     finally:
         stubborn.kill()
         stubborn.wait()
