@@ -192,8 +192,7 @@ class LogFold:
         open_by_task = self.open_by_task
         counts = self.counts
         recent_all = self.recent
-        last_event = self.instance_last_event
-        instance_recent = self.instance_recent
+        touch = self._touch
         line = first_line - 1
         steps = 0
         last_ts = self.last_ts
@@ -242,15 +241,8 @@ class LogFold:
                             session.pr = pr
                         if not session.branch and "branch=" in kv:
                             session.branch = _pick(kv, "branch")
-                        instance = session.instance
-                        if instance:
-                            last_event[instance] = ts
-                            recent = instance_recent.get(instance)
-                            if recent is None:
-                                recent = instance_recent[instance] = deque(
-                                    maxlen=RECENT_PER_INSTANCE
-                                )
-                            recent.append(entry)
+                        if session.instance:
+                            touch(session.instance, ts, entry)
                         continue
                 try:
                     fields = dict(token.split("=", 1) for token in kv.split())
@@ -292,44 +284,6 @@ class LogFold:
             return False
         self._good_names.add(name)
         return True
-
-    def _apply_step(
-        self,
-        ts: str,
-        name: str,
-        task: str,
-        step: str,
-        pr: str | None,
-        branch: str | None,
-        line: int,
-        source: str,
-        text: str,
-    ) -> None:
-        """``_apply`` for a plain ``STEP-* | step=S task=T ...`` line, the most common kind."""
-        self.events += 1
-        self.counts[name] += 1
-        entry: RawLine = (text, line, source)
-        self.recent.append(entry)
-        self.last_ts = ts
-        opened = self.open_by_task.get(task)
-        if not opened:
-            return
-        session = opened[-1]
-        session.last_event_at = ts
-        session.last_step = step
-        session.last_step_state = "start" if name == "STEP-START" else "done"
-        session.last_step_at = ts
-        if pr:
-            session.pr = pr
-        if branch and not session.branch:
-            session.branch = branch
-        instance = session.instance
-        if instance:
-            self.instance_last_event[instance] = ts
-            recent = self.instance_recent.get(instance)
-            if recent is None:
-                recent = self.instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
-            recent.append(entry)
 
     def _apply(
         self, ts: str, name: str, fields: dict[str, str], line: int, source: str, text: str
@@ -382,11 +336,15 @@ class LogFold:
                 name, instance, ts, get("reason") or None
             )
         if instance:
-            self.instance_last_event[instance] = ts
-            recent = self.instance_recent.get(instance)
-            if recent is None:
-                recent = self.instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
-            recent.append(entry)
+            self._touch(instance, ts, entry)
+
+    def _touch(self, instance: str, ts: str, entry: RawLine) -> None:
+        """An event attributed to ``instance``: its last activity and recent lines."""
+        self.instance_last_event[instance] = ts
+        recent = self.instance_recent.get(instance)
+        if recent is None:
+            recent = self.instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
+        recent.append(entry)
 
     def _start(
         self, ts: str, task: str, fields: dict[str, str], line: int, source: str
