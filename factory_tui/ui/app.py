@@ -27,15 +27,20 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
+from textual.notifications import SeverityLevel
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState
 
+from factory_tui.actions.base import ActionResult, Outcome, actor
+from factory_tui.actions.recover import RecoveryInfo, abandon, close_merged, recovery_info, resume
+from factory_tui.actions.release import ReleasePlan, plan_release, release_claim
+from factory_tui.actions.stop import StopPlan, plan_stop, stop_agent
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.logindex import FilterSpec, LogIndex
 from factory_tui.adapters.procs import ProcessProbe
 from factory_tui.config import Config
-from factory_tui.core.fleet import Fleet, ProcInfo
+from factory_tui.core.fleet import Fleet, InstanceView, ProcInfo
 from factory_tui.core.safe import printable
 from factory_tui.core.statefiles import parse_memory, parse_plan
 from factory_tui.core.timeparse import parse_ts
@@ -45,6 +50,12 @@ from factory_tui.ui.messages import (
     LoadProgress,
     ReaderFailed,
     StateSummary,
+)
+from factory_tui.ui.screens.confirm import (
+    ConfirmScreen,
+    ReasonScreen,
+    RecoveryChoice,
+    RecoveryScreen,
 )
 from factory_tui.ui.screens.detail import AgentDetailScreen
 from factory_tui.ui.screens.help import HelpScreen, KeySection
@@ -73,6 +84,8 @@ VIEW_TITLES = {
 }
 #: Seconds between re-probes of the pids (and re-derived ages) when nothing changes.
 DEFAULT_REFRESH_SECONDS = 5.0
+#: The engineer's actions (issue 4): hidden where they do not apply and in read-only mode.
+_ACTIONS = ("release", "recover", "stop_agent")
 _PROGRESS_EVERY = 0.1
 
 
@@ -255,6 +268,10 @@ class FactoryApp(App[None]):
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("n", "next_attention", "Next needing you", id="attention.next"),
         Binding("t", "cycle_theme", "Theme", id="theme.cycle"),
+        Binding("x", "release", "Release claim", id="action.release"),
+        Binding("r", "recover", "Recover", id="action.recover"),
+        Binding("K", "stop_agent", "Stop agent", id="action.stop"),
+        # ``r`` refreshes where there is nothing to recover (a disabled binding falls through).
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("question_mark", "help", "Keys", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
@@ -708,6 +725,8 @@ class FactoryApp(App[None]):
             return False
         if action in ("next_view", "previous_view") and isinstance(self.focused, Input):
             return False
+        if action in _ACTIONS:
+            return self._action_target(action) is not None
         return not (action == "details" and self.current_view not in DETAIL_VIEWS)
 
     def action_show_view(self, view: str) -> None:
@@ -851,6 +870,282 @@ class FactoryApp(App[None]):
             tree.select_key(item.target)
             tree.focus()
 
+    # actions: release, recover, stop (each planned and done on a thread, group "actions")
+
+    def _action_target(self, action: str) -> str | None:
+        """What ``action`` would act on now (a claim key, a task, an instance id), or ``None``
+        when it does not apply: read-only mode, another screen on top, nothing fitting selected."""
+        if self.config.read_only or not self._on_main_screen():
+            return None
+        if action == "release":
+            return self._release_target()
+        if action == "recover":
+            return self._recover_target()
+        if action == "stop_agent":
+            return self._stop_target()
+        return None
+
+    def _release_target(self) -> str | None:
+        """Claims view: the selected claim if someone owns it (a claim that is not stale needs a
+        typed confirmation); agents view: the selected agent's first stale claim."""
+        view = self.current_view
+        if view == "claims":
+            node = self.query_one(ClaimTree).cursor_node
+            claim = node.data.claim if node is not None and node.data is not None else None
+            if claim is not None and claim.unit.owner and claim.state in ("stale", "claimed"):
+                return claim.key
+            return None
+        if view == "agents":
+            instance = self._selected_instance()
+            stale = [
+                c.key for c in self.fleet.claims if c.state == "stale" and c.unit.owner == instance
+            ]
+            return stale[0] if instance is not None and stale else None
+        return None
+
+    def _recover_target(self) -> str | None:
+        """The task of the selected crashed session (sessions view) or crashed agent."""
+        view = self.current_view
+        if view == "sessions":
+            key = self.query_one(SessionsView).table.cursor_key()
+            session = next((s for s in self.fleet.sessions if s.key == key), None)
+            return session.task if session is not None and session.status == "crashed" else None
+        if view == "agents":
+            instance = self._instance_view(self._selected_instance())
+            if instance is None or instance.status != "crashed":
+                return None
+            return instance.session.task if instance.session is not None else instance.task
+        return None
+
+    def _stop_target(self) -> str | None:
+        """The selected agent (agents view) when it runs here under a known pid; whether that
+        pid is still its process is for ``plan_stop`` to say (it refuses, saying why)."""
+        if self.current_view != "agents":
+            return None
+        instance = self._instance_view(self._selected_instance())
+        if instance is None or not instance.local or instance.pid is None:
+            return None
+        return instance.id
+
+    def _instance_view(self, instance_id: str | None) -> InstanceView | None:
+        return next((i for i in self.fleet.instances if i.id == instance_id), None)
+
+    def _refuse_read_only(self) -> bool:
+        if self.config.read_only:
+            self.notify(
+                "Read-only mode: actions are disabled (--read-only).",
+                severity="warning",
+                markup=False,
+            )
+        return self.config.read_only
+
+    def _action_reader(self) -> FactoryReader:
+        """A reader of its own for an action's thread (the app's reader belongs to the reader
+        worker), with the same host name and process probe."""
+        return FactoryReader(self.config, hostname=self.reader.hostname, probe=self.reader.probe)
+
+    def _in_thread(self, name: str, work: Callable[[], None]) -> None:
+        self.run_worker(work, name=name, group="actions", thread=True, exit_on_error=False)
+
+    def _run_action(self, name: str, act: Callable[[], ActionResult]) -> None:
+        """Do ``act`` on a thread; notify its one-sentence result; re-read the files (the
+        watcher would see the change too)."""
+
+        def work() -> None:
+            try:
+                result = act()
+            except Exception as error:  # keep the cockpit alive; say what failed
+                result = ActionResult(
+                    Outcome.ERROR, f"{name} failed: {type(error).__name__}: {error}"
+                )
+            self.call_from_thread(self._action_done, name, result)
+
+        self._in_thread(name, work)
+
+    def _action_done(self, name: str, result: ActionResult) -> None:
+        severity: SeverityLevel = "information"
+        if result.outcome is Outcome.REFUSED:
+            severity = "warning"
+        elif result.outcome is Outcome.ERROR:
+            severity = "error"
+        title = name if result.ok else f"{name}: {result.outcome.name.lower()}"
+        self.notify(result.message, title=title, severity=severity, markup=False, timeout=10)
+        if result.ok:
+            self.action_refresh()
+
+    def action_release(self) -> None:
+        """``x``: release the selected stale claim, after a confirmation listing the stale
+        conditions (a claim that is not stale: typed confirmation, ``force=True``)."""
+        if self._refuse_read_only():
+            return
+        target = self._release_target()
+        if target is None:
+            self.notify("Select an owned claim, or an agent with a stale claim.", markup=False)
+            return
+        now = self.clock()
+
+        def plan() -> None:
+            reader = self._action_reader()
+            planned = plan_release(self.config, target, now=now, reader=reader)
+            if isinstance(planned, ReleasePlan) and not planned.stale:
+                planned = plan_release(self.config, target, now=now, reader=reader, force=True)
+            self.call_from_thread(self._confirm_release, target, planned)
+
+        self._in_thread("plan release", plan)
+
+    def _confirm_release(self, target: str, planned: ReleasePlan | ActionResult) -> None:
+        if isinstance(planned, ActionResult):
+            self._action_done("Release", planned)
+            return
+        force = not planned.stale
+        title = f"Release {target}" + ("" if planned.stale else " — NOT stale: forced release")
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self._run_action(
+                    "Release",
+                    lambda: release_claim(
+                        self.config,
+                        target,
+                        now=self.clock(),
+                        reader=self._action_reader(),
+                        force=force,
+                    ),
+                )
+
+        self.push_screen(
+            ConfirmScreen(
+                title,
+                planned.describe(),
+                question="Release this claim?",
+                typed=target if force else None,
+            ),
+            done,
+        )
+
+    def action_stop_agent(self) -> None:
+        """``K``: stop the selected live local agent (SIGTERM, then SIGKILL), after a
+        confirmation naming its pid, command line and cwd."""
+        if self._refuse_read_only():
+            return
+        target = self._stop_target()
+        if target is None:
+            self.notify("Select an agent running on this host.", markup=False)
+            return
+        now = self.clock()
+
+        def plan() -> None:
+            planned = plan_stop(self.config, target, now=now, reader=self._action_reader())
+            self.call_from_thread(self._confirm_stop, target, planned)
+
+        self._in_thread("plan stop", plan)
+
+    def _confirm_stop(self, target: str, planned: StopPlan | ActionResult) -> None:
+        if isinstance(planned, ActionResult):
+            self._action_done("Stop agent", planned)
+            return
+
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self._run_action(
+                    "Stop agent",
+                    lambda: stop_agent(
+                        self.config, target, now=self.clock(), reader=self._action_reader()
+                    ),
+                )
+
+        self.push_screen(
+            ConfirmScreen(f"Stop {target}", planned.describe(), question="Stop this agent?"),
+            done,
+        )
+
+    def action_recover(self) -> None:
+        """``r`` on a crashed session or agent: what is known about it, then resume, abandon
+        (with a reason), close (its PR is merged) or cancel."""
+        if self._refuse_read_only():
+            return
+        task = self._recover_target()
+        if task is None:
+            self.notify("Select a crashed session or agent.", markup=False)
+            return
+        now = self.clock()
+
+        def gather() -> None:
+            info = recovery_info(self.config, task, now=now, reader=self._action_reader())
+            self.call_from_thread(self._show_recovery, task, info)
+
+        self._in_thread("recovery info", gather)
+
+    def _show_recovery(self, task: str, info: RecoveryInfo | ActionResult) -> None:
+        if isinstance(info, ActionResult):
+            self._action_done("Recover", info)
+            return
+
+        def chosen(choice: RecoveryChoice | None) -> None:
+            if choice is not None:
+                self._recovery_step(task, info, choice)
+
+        self.push_screen(
+            RecoveryScreen(
+                f"Recover {task}",
+                info.describe(),
+                resume_blocked=info.why_not("resume"),
+                can_close=info.why_not("close_merged") is None,
+            ),
+            chosen,
+        )
+
+    def _recovery_step(self, task: str, info: RecoveryInfo, choice: RecoveryChoice) -> None:
+        by = actor()
+        if choice == "abandon":
+
+            def reason_given(reason: str | None) -> None:
+                if reason:
+                    self._run_action(
+                        "Abandon",
+                        lambda: abandon(
+                            self.config,
+                            task,
+                            now=self.clock(),
+                            reason=reason,
+                            reader=self._action_reader(),
+                            by=by,
+                        ),
+                    )
+
+            self.push_screen(
+                ReasonScreen(
+                    f"Abandon {task}",
+                    info.plan("abandon", by=by),
+                    prompt="Why abandon it? (logged; enter to confirm, escape to cancel)",
+                ),
+                reason_given,
+            )
+            return
+
+        def act() -> ActionResult:
+            if choice == "resume":
+                return resume(self.config, task, now=self.clock(), reader=self._action_reader())
+            return close_merged(self.config, task, now=self.clock(), reader=self._action_reader())
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._run_action("Resume" if choice == "resume" else "Close session", act)
+
+        verb = "Resume" if choice == "resume" else "Close"
+        self.push_screen(
+            ConfirmScreen(
+                f"{verb} {task}", info.plan(choice, by=by), question=f"{verb} this session?"
+            ),
+            confirmed,
+        )
+
+    @on(Tree.NodeHighlighted, "#claim-tree")
+    @on(DataTable.RowHighlighted, "#sessions-table")
+    def _selection_moved(self) -> None:
+        """The footer shows only the actions that apply to what is selected."""
+        self.refresh_bindings()
+
     # theme, refresh, help
 
     def theme_names(self) -> list[str]:
@@ -923,6 +1218,27 @@ class FactoryApp(App[None]):
                     "jump to the next crashed session or stale claim, oldest first",
                 ),
                 ("Filter this view", self.action_filter, "filter what the current view shows"),
+                *(
+                    command
+                    for command in (
+                        (
+                            "Release claim",
+                            self.action_release,
+                            "release the selected stale claim (x)",
+                        ),
+                        (
+                            "Recover session",
+                            self.action_recover,
+                            "resume, abandon or close the selected crashed session (r)",
+                        ),
+                        (
+                            "Stop agent",
+                            self.action_stop_agent,
+                            "stop the selected agent running on this host (K)",
+                        ),
+                    )
+                    if not self.config.read_only
+                ),
                 ("Agent details", self.action_details, "everything about the selected agent"),
                 ("Refresh", self.action_refresh, "re-read every file now"),
                 ("Cycle theme", self.action_cycle_theme, "switch to the next theme"),

@@ -1,0 +1,196 @@
+"""The cockpit's actions (issue 4) driven with Pilot on the demo factory: ``x`` releases the stale
+claim after a confirmation, ``r`` recovers the crashed session, ``K`` stops an agent (refused for
+a dead pid), read-only hides and refuses them all. Every wait is on the app's own signals."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from conftest import DEMO_NOW, config_for, demo_reader
+from test_app import SIZE, RecordingApp, demo_app, role
+
+from factory_tui.core.fleet import Fleet
+from factory_tui.demo import DemoFactory
+from factory_tui.ui.app import FactoryApp
+from factory_tui.ui.screens.confirm import (
+    ConfirmScreen,
+    ReasonScreen,
+    RecoveryScreen,
+    plain_lines,
+)
+from factory_tui.ui.widgets.agents import AgentGrid
+from factory_tui.ui.widgets.claims import ClaimTree
+from factory_tui.ui.widgets.sessions import SessionsView
+
+STALE = "CAB-1302"
+CRASHED_TASK = "CAB-1353-span-exporter"
+
+
+def log_text(demo: DemoFactory) -> str:
+    return (demo.memory_dir / "operations.log").read_text()
+
+
+def owner_of(demo: DemoFactory, claim_id: str) -> object:
+    return json.loads((demo.claims_dir / f"{claim_id}.json").read_bytes())["owner"]
+
+
+async def select_claim(app: FactoryApp, key: str) -> None:
+    await app.wait_for_fleet()
+    app.action_show_view("claims")
+    tree = app.query_one(ClaimTree)
+    assert tree.select_key(key)
+    tree.focus()
+
+
+def test_lines_are_literal_text() -> None:
+    text = plain_lines(["owner: [bold]x[/bold]", "title \x1b[31mred"])
+    assert text.plain.startswith("owner: [bold]x[/bold]\ntitle ")
+    assert "\x1b" not in text.plain
+    assert not text.spans
+
+
+async def test_x_on_the_stale_claim_confirms_then_releases(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_claim(app, STALE)
+        await pilot.pause()
+        assert "x" in app.active_bindings
+        owner = owner_of(demo, STALE)
+        assert owner
+        await pilot.press("x")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ConfirmScreen) and screen.typed is None
+        shown = "\n".join(screen.lines)
+        for condition in ("age", "log", "pid"):
+            assert f"✓ {condition}:" in shown
+        assert f"{STALE}.json" in shown and "RELEASE | task=CAB-1302" in shown
+        await pilot.press("y")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await app.wait_for_fleet(
+            lambda f: all(c.key != STALE or not c.unit.owner for c in f.claims)
+        )
+        assert owner_of(demo, STALE) is None
+        assert f"RELEASE | task={STALE} phase=- instance={owner} reason=stale" in log_text(demo)
+        assert any(title == "Release" for title, _ in app.notes)
+
+
+async def test_n_changes_nothing(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    before = (demo.claims_dir / f"{STALE}.json").read_bytes()
+    log_before = log_text(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_claim(app, STALE)
+        await pilot.press("x")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert not isinstance(app.screen, ConfirmScreen)
+    assert (demo.claims_dir / f"{STALE}.json").read_bytes() == before
+    assert log_text(demo) == log_before
+
+
+async def test_a_claim_that_is_not_stale_needs_its_key_typed(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        fleet = await app.wait_for_fleet()
+        claimed = next(c for c in fleet.claims if c.state == "claimed" and c.unit.owner)
+        await select_claim(app, claimed.key)
+        await pilot.press("x")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ConfirmScreen) and screen.typed == claimed.key
+        assert any(line.startswith("✗") for line in screen.lines)
+        await pilot.press("y", "enter")  # "y" is typed into the input: not the key
+        await pilot.pause()
+        assert app.screen is screen
+        assert "reason=forced" not in log_text(demo)
+        screen.query_one("#confirm-typed").value = claimed.key  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert f"instance={claimed.unit.owner} reason=forced" in log_text(demo)
+
+
+async def test_read_only_hides_and_refuses_every_action(demo: DemoFactory) -> None:
+    config = replace(config_for(demo.root), read_only=True)
+    app = RecordingApp(
+        config,
+        clock=lambda: DEMO_NOW,
+        reader=demo_reader(demo),
+        watch=False,
+        theme_dir=demo.root.parent / "no-user-themes",
+        environ={},
+    )
+    before = (demo.claims_dir / f"{STALE}.json").read_bytes()
+    async with app.run_test(size=SIZE) as pilot:
+        await select_claim(app, STALE)
+        await pilot.pause()
+        assert "x" not in app.active_bindings
+        assert app.check_action("release", ()) is False
+        await pilot.press("x")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        app.action_release()  # as the command palette would: refused, with the reason
+        assert any("Read-only" in message for _title, message in app.notes)
+        names = [name for name, _cb, _help in app.palette_commands()]
+        assert "Release claim" not in names and "Stop agent" not in names
+    assert (demo.claims_dir / f"{STALE}.json").read_bytes() == before
+
+
+async def test_r_on_the_crashed_session_abandons_with_a_reason(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        fleet: Fleet = await app.wait_for_fleet()
+        session = next(s for s in fleet.sessions if s.status == "crashed")
+        assert session.task == CRASHED_TASK
+        app.action_show_view("sessions")
+        view = app.query_one(SessionsView)
+        assert view.select_key(session.key)
+        view.table.focus()
+        await pilot.pause()
+        assert "r" in app.active_bindings
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, RecoveryScreen)
+        assert any(line.startswith("task: " + CRASHED_TASK) for line in app.screen.lines)
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, ReasonScreen)
+        await pilot.press("enter")  # no reason: not accepted
+        await pilot.pause()
+        assert isinstance(app.screen, ReasonScreen)
+        await pilot.press(*"superseded", "enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        log = log_text(demo)
+        assert f"RECOVERY | task={CRASHED_TASK} action=abandon reason=superseded" in log
+        assert any(title == "Abandon" for title, _ in app.notes), app.notes
+
+
+async def test_k_on_an_agent_with_a_dead_pid_is_refused(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    crashed = role(demo, "crashed")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        assert app.query_one(AgentGrid).focus_instance(crashed)
+        await pilot.pause()
+        assert "K" in app.active_bindings
+        log_before = log_text(demo)
+        await pilot.press("K")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        refusals = [m for title, m in app.notes if title == "Stop agent: refused"]
+        assert refusals and "nothing to stop" in refusals[0]
+        assert log_text(demo) == log_before
