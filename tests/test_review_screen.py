@@ -20,7 +20,9 @@ DIFF = """diff --git a/x.py b/x.py
 async def test_review_screen_renders_diffs_literally() -> None:
     app: App[None] = App()
     async with app.run_test(size=(100, 30)) as pilot:
-        app.push_screen(ReviewScreen("CAB-1 on feat/x; rm -rf ~", ReviewDiffs(DIFF, "", "note [red]x[/red]")))
+        app.push_screen(
+            ReviewScreen("CAB-1 on feat/x; rm -rf ~", ReviewDiffs(DIFF, "", "note [red]x[/red]"))
+        )
         await pilot.pause()
         text = screen_text(app)
         assert "[bold]old[/bold]" in text
