@@ -19,6 +19,8 @@ from factory_tui.ui.screens.confirm import (
     RecoveryScreen,
     plain_lines,
 )
+from factory_tui.ui.screens.review import ReviewScreen
+from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.widgets.agents import AgentGrid
 from factory_tui.ui.widgets.claims import ClaimTree
 from factory_tui.ui.widgets.sessions import SessionsView
@@ -163,6 +165,15 @@ async def test_r_on_the_crashed_session_abandons_with_a_reason(demo: DemoFactory
         await pilot.pause()
         assert isinstance(app.screen, RecoveryScreen)
         assert any(line.startswith("task: " + CRASHED_TASK) for line in app.screen.lines)
+        await pilot.press("d")  # review the branch before deciding
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+        shown = screen_text(app)
+        assert "Branch against its base" in shown and "Uncommitted changes" in shown
+        assert "diff --git" in shown
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, RecoveryScreen)
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, ReasonScreen)
@@ -194,3 +205,21 @@ async def test_k_on_an_agent_with_a_dead_pid_is_refused(demo: DemoFactory) -> No
         refusals = [m for title, m in app.notes if title == "Stop agent: refused"]
         assert refusals and "nothing to stop" in refusals[0]
         assert log_text(demo) == log_before
+
+
+async def test_release_all_stale_lists_them_and_releases_each(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        assert app.check_action("release_all_stale", ()) is True
+        await pilot.press("X")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert any(line.startswith(f"{STALE} (") for line in app.screen.lines)
+        await pilot.press("y")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert json.loads((demo.claims_dir / f"{STALE}.json").read_text())["owner"] is None
+        assert f"RELEASE | task={STALE} phase=- " in log_text(demo)
+        assert any(title == "Release all stale" for title, _ in app.notes), app.notes

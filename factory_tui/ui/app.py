@@ -33,8 +33,16 @@ from textual.widgets import DataTable, Footer, Input, TabbedContent, TabPane, Tr
 from textual.worker import Worker, WorkerState
 
 from factory_tui.actions.base import ActionResult, Outcome, actor
-from factory_tui.actions.recover import RecoveryInfo, abandon, close_merged, recovery_info, resume
-from factory_tui.actions.release import ReleasePlan, plan_release, release_claim
+from factory_tui.actions.recover import (
+    RecoveryInfo,
+    ReviewDiffs,
+    abandon,
+    close_merged,
+    recovery_info,
+    resume,
+    review_diffs,
+)
+from factory_tui.actions.release import ReleasePlan, plan_release, release_all_stale, release_claim
 from factory_tui.actions.stop import StopPlan, plan_stop, stop_agent
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.logindex import FilterSpec, LogIndex
@@ -85,7 +93,7 @@ VIEW_TITLES = {
 #: Seconds between re-probes of the pids (and re-derived ages) when nothing changes.
 DEFAULT_REFRESH_SECONDS = 5.0
 #: The engineer's actions (issue 4): hidden where they do not apply and in read-only mode.
-_ACTIONS = ("release", "recover", "stop_agent")
+_ACTIONS = ("release", "recover", "stop_agent", "release_all_stale")
 _PROGRESS_EVERY = 0.1
 
 
@@ -269,6 +277,7 @@ class FactoryApp(App[None]):
         Binding("n", "next_attention", "Next needing you", id="attention.next"),
         Binding("t", "cycle_theme", "Theme", id="theme.cycle"),
         Binding("x", "release", "Release claim", id="action.release"),
+        Binding("X", "release_all_stale", "Release all stale", id="action.release_all"),
         Binding("r", "recover", "Recover", id="action.recover"),
         Binding("K", "stop_agent", "Stop agent", id="action.stop"),
         # ``r`` refreshes where there is nothing to recover (a disabled binding falls through).
@@ -883,6 +892,9 @@ class FactoryApp(App[None]):
             return self._recover_target()
         if action == "stop_agent":
             return self._stop_target()
+        if action == "release_all_stale":
+            stale = [c.key for c in self.fleet.claims if c.state == "stale"]
+            return ",".join(stale) if stale else None
         return None
 
     def _release_target(self) -> str | None:
@@ -972,6 +984,45 @@ class FactoryApp(App[None]):
         self.notify(result.message, title=title, severity=severity, markup=False, timeout=10)
         if result.ok:
             self.action_refresh()
+
+    def action_release_all_stale(self) -> None:
+        """``X``: every stale claim listed with its evidence, one confirmation, then each released
+        under its own lock with its own re-check and log line."""
+        if self._refuse_read_only():
+            return
+        stale = [c for c in self.fleet.claims if c.state == "stale"]
+        if not stale:
+            self.notify("No stale claim to release.", markup=False)
+            return
+        lines = [f"{c.key} ({c.unit.owner}): {c.why}" for c in stale]
+        lines.append("each is re-checked under its own lock; one that is no longer stale is kept")
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+
+            def act() -> ActionResult:
+                results = release_all_stale(
+                    self.config, now=self.clock(), reader=self._action_reader()
+                )
+                done = [key for key, r in results if r.ok]
+                kept = [f"{key}: {r.message}" for key, r in results if not r.ok]
+                message = f"released {len(done)} of {len(results)} stale claims" + (
+                    f"; not released: {'; '.join(kept)}" if kept else ""
+                )
+                outcome = Outcome.DONE if done and not kept else Outcome.REFUSED
+                return ActionResult(outcome if results else Outcome.REFUSED, message)
+
+            self._run_action("Release all stale", act)
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Release {len(stale)} stale claim(s)",
+                lines,
+                question="Release them all? (y/n)",
+            ),
+            confirmed,
+        )
 
     def action_release(self) -> None:
         """``x``: release the selected stale claim, after a confirmation listing the stale
@@ -1072,11 +1123,19 @@ class FactoryApp(App[None]):
 
         def gather() -> None:
             info = recovery_info(self.config, task, now=now, reader=self._action_reader())
-            self.call_from_thread(self._show_recovery, task, info)
+            diffs: ReviewDiffs | None = None
+            if isinstance(info, RecoveryInfo):
+                try:
+                    diffs = review_diffs(self.config, info)
+                except Exception as error:
+                    diffs = ReviewDiffs("", "", f"no diff available: {error}")
+            self.call_from_thread(self._show_recovery, task, info, diffs)
 
         self._in_thread("recovery info", gather)
 
-    def _show_recovery(self, task: str, info: RecoveryInfo | ActionResult) -> None:
+    def _show_recovery(
+        self, task: str, info: RecoveryInfo | ActionResult, diffs: ReviewDiffs | None = None
+    ) -> None:
         if isinstance(info, ActionResult):
             self._action_done("Recover", info)
             return
@@ -1091,6 +1150,7 @@ class FactoryApp(App[None]):
                 info.describe(),
                 resume_blocked=info.why_not("resume"),
                 can_close=info.why_not("close_merged") is None,
+                diffs=diffs,
             ),
             chosen,
         )
@@ -1225,6 +1285,11 @@ class FactoryApp(App[None]):
                             "Release claim",
                             self.action_release,
                             "release the selected stale claim (x)",
+                        ),
+                        (
+                            "Release all stale claims",
+                            self.action_release_all_stale,
+                            "every stale claim, one confirmation, each released on its own (X)",
                         ),
                         (
                             "Recover session",

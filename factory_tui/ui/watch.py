@@ -160,6 +160,7 @@ def watch_files(
             if stop.wait(rearm_ms / 1000):
                 return
             continue
+        caught_up = False
         try:
             for changes in watchfiles.watch(
                 *existing,
@@ -174,6 +175,11 @@ def watch_files(
             ):
                 if changes:
                     post(frozenset(Path(raw) for _change, raw in changes))
+                elif not caught_up:
+                    # The first quiet tick: the watch is armed now. A change made between the
+                    # reader's first look and this moment would otherwise wait for the next one.
+                    post(targets.everything())
+                caught_up = True
                 if any(_identity(f) != ident for f, ident in armed.items()):
                     post(targets.everything())
                     break

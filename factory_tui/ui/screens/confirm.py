@@ -18,7 +18,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from factory_tui.actions.recover import ReviewDiffs
 from factory_tui.core.safe import printable
+from factory_tui.ui.screens.review import ReviewScreen
 
 __all__ = ["ConfirmScreen", "ReasonScreen", "RecoveryChoice", "RecoveryScreen", "plain_lines"]
 
@@ -189,6 +191,7 @@ class RecoveryScreen(ModalScreen[RecoveryChoice | None]):
         Binding("r", "choose('resume')", "Resume", id="recovery.resume"),
         Binding("a", "choose('abandon')", "Abandon", id="recovery.abandon"),
         Binding("c", "choose('close_merged')", "Close (PR merged)", id="recovery.close"),
+        Binding("d", "review", "Review diff", id="recovery.review"),
         Binding("n,escape", "cancel", "Cancel", id="recovery.cancel"),
     ]
 
@@ -199,12 +202,14 @@ class RecoveryScreen(ModalScreen[RecoveryChoice | None]):
         *,
         resume_blocked: str | None,
         can_close: bool,
+        diffs: ReviewDiffs | None = None,
     ) -> None:
         super().__init__()
         self.title_text = title
         self.lines = list(lines)
         self.resume_blocked = resume_blocked
         self.can_close = can_close
+        self.diffs = diffs
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -224,6 +229,8 @@ class RecoveryScreen(ModalScreen[RecoveryChoice | None]):
                     disabled=self.resume_blocked is not None,
                 )
                 yield Button("Abandon (a)", variant="error", id="recovery-abandon")
+                if self.diffs is not None:
+                    yield Button("Review diff (d)", id="recovery-review")
                 if self.can_close:
                     yield Button("Close (c)", variant="warning", id="recovery-close")
                 yield Button("Cancel (n)", variant="primary", id="recovery-cancel")
@@ -234,7 +241,14 @@ class RecoveryScreen(ModalScreen[RecoveryChoice | None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "choose" and parameters:
             return self._allowed(str(parameters[0]))
+        if action == "review":
+            return self.diffs is not None
         return True
+
+    def action_review(self) -> None:
+        """The branch's diff and the uncommitted changes, before deciding."""
+        if self.diffs is not None:
+            self.app.push_screen(ReviewScreen(self.title_text, self.diffs))
 
     def _allowed(self, choice: str) -> bool:
         if choice == "resume":
@@ -261,6 +275,9 @@ class RecoveryScreen(ModalScreen[RecoveryChoice | None]):
             "recovery-abandon": "abandon",
             "recovery-close": "close_merged",
         }
+        if event.button.id == "recovery-review":
+            self.action_review()
+            return
         choice = choices.get(event.button.id or "")
         if choice is None:
             self.action_cancel()
