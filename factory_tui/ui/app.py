@@ -586,6 +586,8 @@ class FactoryApp(App[None]):
             for screen in self.screen_stack:
                 if isinstance(screen, AgentDetailScreen):
                     screen.show_fleet(fleet)
+        # Which action keys apply depends on the fleet (a stale claim to release, ...).
+        self.refresh_bindings()
         if message.initial and self.focused is None:
             self.call_after_refresh(self._focus_if_nothing_is)
         self._announce(fleet, first=message.initial)
