@@ -43,7 +43,7 @@ def problem_rows(fleet: Fleet, needle: str = "") -> list[tuple[str, list[Text]]]
                 (
                     f"p:{where}:{what}",
                     [
-                        styled_text(("✗ unreadable", "bold $error")),
+                        styled_text(("✗ problem", "bold $error")),
                         styled_text(where),
                         styled_text(what),
                     ],
