@@ -78,19 +78,35 @@ def main() -> None:
         f"{(time.perf_counter() - fleet_t0) * 1000:.1f} ms"
     )
 
+    # The cockpit's path for an appended line: read and fold it, then re-derive what it touched
+    # (the process table of the last probe still stands; the tick re-probes). Lines name the
+    # tasks of open sessions (touching a session, its instance and that instance's claims) and
+    # start new sessions (superseding one), as agents do.
+    opened = sorted(reader.fold.open_by_task)
     fold_only: list[float] = []
     with_derive: list[float] = []
+    full_derive: list[float] = []
     for i in range(args.appends):
-        append_line(config.log_file, f"{now} | STEP-DONE | step=code task=CAB-{i} detail=bench")
+        task = opened[i % len(opened)]
+        line = (
+            f"{now} | SESSION-START | task=NEW-{i} branch=fix/NEW-{i} instance=t10001-bench"
+            if i % 5 == 0
+            else f"{now} | STEP-DONE | step=code task={task} detail=bench"
+        )
+        append_line(config.log_file, line)
         t0 = time.perf_counter()
         reader.refresh_log()
         t1 = time.perf_counter()
-        reader.fleet(NOW)
+        reader.fleet(NOW, reprobe=False)
         t2 = time.perf_counter()
+        reader.fleet(NOW, reprobe=False, full=True)
+        t3 = time.perf_counter()
         fold_only.append(t1 - t0)
         with_derive.append(t2 - t0)
+        full_derive.append(t3 - t2)
     print(f"one appended log line, read + folded: {ms(fold_only)}")
     print(f"one appended log line, read + folded + fleet re-derived: {ms(with_derive)}")
+    print(f"  (for comparison, a full derive of the same fleet: {ms(full_derive)})")
 
     claim = sorted(config.claims_dir.glob("CAB-*.json"))[1]
     reread: list[float] = []

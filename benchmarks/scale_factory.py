@@ -1,5 +1,5 @@
 """Generate the scale factory of issue 2: 100 agents, 1,000 claim files, 1,000,000
-operations.log lines plus a rotated .1, 10,000 checkpoints.
+operations.log lines plus a rotated .1 (200,000 more), 10,000 checkpoints.
 
     python benchmarks/scale_factory.py DIR [--agents 100] [--claims 1000] [--lines 1000000]
         [--checkpoints 10000]
@@ -26,6 +26,7 @@ def generate(
     agents: int = 100,
     claims: int = 1000,
     lines: int = 1_000_000,
+    history: int = 200_000,
     checkpoints: int = 10_000,
     seed: int = 1,
     now: datetime = NOW,
@@ -84,11 +85,12 @@ def generate(
 
     # The log: sessions of ~10 lines each, round-robin over agents, time-ordered.
     start = now - timedelta(days=30)
-    step_s = (30 * 86400) / lines
+    total = lines + history
+    step_s = (30 * 86400) / total
     out: list[str] = []
     i = 0
     session = 0
-    while i < lines:
+    while i < total:
         inst = instances[session % agents]
         task = f"CAB-{rng.randrange(claims)}"
         t = start + timedelta(seconds=i * step_s)
@@ -105,10 +107,9 @@ def generate(
             out.append(f"{ts} | SESSION-END | task={task} status=success pr={session}")
         i = len(out)
         session += 1
-    out = out[:lines]
-    split = len(out) // 5
-    (memory / "operations.log.1").write_text("\n".join(out[:split]) + "\n")
-    (memory / "operations.log").write_text("\n".join(out[split:]) + "\n")
+    out = out[:total]
+    (memory / "operations.log.1").write_text("\n".join(out[:history]) + "\n")
+    (memory / "operations.log").write_text("\n".join(out[history:]) + "\n")
     (memory / "metrics.log").write_text(
         "".join(f"{now:%Y-%m-%dT%H:%M} | PR-MERGED | task=CAB-{k} pr={k}\n" for k in range(1000))
     )

@@ -130,6 +130,9 @@ def _fold_summary(fold: LogFold) -> object:
         [(p.file, p.line, p.message) for p in fold.problems],
         fold.events,
         dict(fold.counts),
+        fold.recent_events(),
+        {key: fold.recent_events(key) for key in fold.instance_recent},
+        fold.last_ts,
     )
 
 
@@ -180,6 +183,14 @@ def test_fast_feed_edge_shapes_agree() -> None:
         b"2026-02-12T14:03 | STEP-DONE | step=w task=a bare =v",
         b"2026-02-12T14:04 | STEP-START | step= task=a",
         b"2026-02-12T14:05 | STEP-START | step=v task=a instance=i2",
+        b"2026-02-12T14:06 | CHECKPOINT | task=a file=one.json",
+        b"2026-02-12T14:07 | CHECKPOINT | task=a file=two.json instance=i3",
+        b"2026-02-12T14:08 | CHECKPOINT | task=a file=x file=three.json",
+        b"2026-02-12T14:09 | CHECKPOINT | file=four.json task=a",
+        b"2026-02-12T14:10 | CHECKPOINT | task=a",
+        b"2026-02-12T14:11 | CHECKPOINT | task=nobody file=five.json",
+        b"2026-02-12T14:12 | CHECKPOINT | task=a file=six.json task=b",
+        b"2026-02-12T14:13 | SESSION-END | task=a status=success",
     ]
     for cut in range(1, len(lines) + 1):
         fast, slow = LogFold(), LogFold()

@@ -15,7 +15,7 @@ import pytest
 
 from factory_tui.actions.base import Outcome
 from factory_tui.actions.release import history_dir, plan_release, release_all_stale, release_claim
-from factory_tui.adapters.lock import atomic_write, claim_lock
+from factory_tui.adapters.lock import LockBusy, atomic_write, claim_lock
 from factory_tui.cli import main
 from factory_tui.config import Config, load_config
 from factory_tui.core.claims import parse_claim
@@ -195,4 +195,87 @@ def test_stress_agents_and_releases(demo: DemoFactory) -> None:
     # Each release replaced exactly the version it logged: no agent's win was lost in between.
     logged = [line.split("instance=")[1].split()[0] for line in release_lines]
     assert Counter(replaced) == Counter(logged)
+    assert not list(demo.claims_dir.glob("*.lock"))
+
+
+def _phase_agent(claims_dir: str, me: str, rounds: int) -> int:
+    """An agent claiming phase 4 of the MEGA again and again, by the protocol, bumping the
+    phase's ``seq`` (an unknown field, which every rewrite keeps) each time it wins."""
+    won = 0
+    folder = Path(claims_dir)
+    path = folder / "CAB-1290.json"
+    for _ in range(rounds):
+        try:
+            with claim_lock(folder, "CAB-1290-phase-4.lock", sleep=lambda s: time.sleep(0.001)):
+                raw = json.loads(path.read_text())
+                phase = next(p for p in raw["phases"] if p["id"] == 4)
+                phase.update(owner=me, pid=os.getpid(), hostname="elsewhere")
+                phase["seq"] = phase.get("seq", 0) + 1
+                atomic_write(path, json.dumps(raw, indent=2).encode())
+            won += 1
+        except Exception:
+            pass
+    return won
+
+
+def test_stress_another_phase_of_the_same_file(demo: DemoFactory) -> None:
+    """Agents write phase 4 of the MEGA while factory-tui abandons the crashed session (its claim
+    is phase 3 of the same file) and releases phase 5 again and again: factory-tui rewrites the
+    whole file, so it must hold every phase's lock, or an agent's phase-4 win written between its
+    read and its write would be lost. Each phase-4 win bumps ``seq``: none may go missing."""
+    from factory_tui.actions.recover import abandon
+    from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.adapters.lock import claim_locks
+
+    cfg = config(demo)
+    path = demo.claims_dir / "CAB-1290.json"
+    crashed = next(i for i, role in demo.instances.items() if role == "crashed")
+    reader = FactoryReader(cfg)
+    reader.refresh_all()
+    (task,) = {
+        s.task
+        for s in reader.fleet(NOW).sessions
+        if s.instance == crashed and s.status == "crashed"
+    }
+    locks = [f"CAB-1290-phase-{n}.lock" for n in range(1, 6)]
+
+    def stale_owner_takes_phase_5() -> None:
+        while True:
+            try:
+                with claim_locks(demo.claims_dir, locks, sleep=lambda s: time.sleep(0.001)):
+                    raw = json.loads(path.read_text())
+                    phase = next(p for p in raw["phases"] if p["id"] == 5)
+                    phase.update(
+                        owner="t1-gone", pid=1, claimed_at="2026-02-16T09:00", hostname="gone"
+                    )
+                    atomic_write(path, json.dumps(raw, indent=2).encode())
+                    return
+            except LockBusy:
+                continue
+
+    def slow_write() -> None:
+        time.sleep(0.01)  # widens the read-to-write window; not a synchronisation
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(8) as pool:
+        pending = [
+            pool.apply_async(_phase_agent, (str(demo.claims_dir), f"t4{i}-x", 40)) for i in range(8)
+        ]
+        abandoned = abandon(cfg, task, now=NOW, reason="stress", by="stress")
+        releases = 0
+        while not all(p.ready() for p in pending):
+            stale_owner_takes_phase_5()
+            result = release_claim(cfg, "CAB-1290:5", now=NOW, by="stress", before_write=slow_write)
+            releases += result.ok
+            json.loads(path.read_text())  # always whole
+        won = sum(p.get() for p in pending)
+    assert abandoned.ok, abandoned.message
+    assert won > 0 and releases > 0
+    final = {p["id"]: p for p in json.loads(path.read_text())["phases"]}
+    assert final[4]["seq"] == won, "an agent's phase-4 win was overwritten"
+    assert final[3]["owner"] is None
+    ours = [line for line in log_lines(demo) if "by=stress" in line and " RELEASE " in line]
+    assert len([line for line in ours if "phase=5" in line]) == releases
+    assert len([line for line in ours if "phase=3 " in line and "reason=abandoned" in line]) == 1
+    assert len(list(history_dir(cfg).iterdir())) == releases + 1
     assert not list(demo.claims_dir.glob("*.lock"))

@@ -545,7 +545,7 @@ def recovery_info(
     """
     reader = reader or FactoryReader(config)
     reader.refresh_all()
-    fleet = reader.fleet(now)
+    fleet = reader.fleet(now, full=True)
     picked = _pick_session(fleet, task, config.log_file)
     if isinstance(picked, ActionResult):
         return picked
@@ -864,7 +864,7 @@ def _recheck(
 ) -> Fleet | ActionResult:
     """Under the lock: the same session is still the crashed one to close."""
     reader.refresh_all()
-    fleet = reader.fleet(now)
+    fleet = reader.fleet(now, full=True)
     picked = _pick_session(fleet, info.task, config.log_file)
     if isinstance(picked, ActionResult):
         return picked

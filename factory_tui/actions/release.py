@@ -15,7 +15,7 @@ from pathlib import Path
 
 from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_only_refusal
 from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.lock import LockBusy, atomic_write, claim_lock, keep_history
+from factory_tui.adapters.lock import LockBusy, atomic_write, claim_locks, keep_history
 from factory_tui.config import Config
 from factory_tui.core.claims import (
     ClaimFile,
@@ -174,13 +174,16 @@ def release_claim(
     found = _find(config, claim_id, phase)
     if isinstance(found, str):
         return ActionResult(Outcome.ERROR, found)
-    path, _claim, unit = found
+    path, claim, unit = found
     reader = reader or FactoryReader(config)
     reader.refresh_log()  # the bulk of the log is read before the lock is taken
     who = by or actor()
     try:
-        with claim_lock(
-            config.claims_dir, unit.lock_name, stale_after_s=config.lock_stale_after.total_seconds()
+        # The whole file is rewritten: every phase's lock, not only this one's.
+        with claim_locks(
+            config.claims_dir,
+            [u.lock_name for u in claim.units],
+            stale_after_s=config.lock_stale_after.total_seconds(),
         ):
             return _release_locked(
                 config,
@@ -296,7 +299,7 @@ def release_all_stale(
     """Every stale claim, each with its own lock, re-check and log line."""
     reader = reader or FactoryReader(config)
     reader.refresh_all()
-    fleet = reader.fleet(now)
+    fleet = reader.fleet(now, full=True)
     results = []
     for view in fleet.claims:
         if view.state == "stale":

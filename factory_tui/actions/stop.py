@@ -42,7 +42,7 @@ def plan_stop(
 ) -> StopPlan | ActionResult:
     reader = reader or FactoryReader(config)
     reader.refresh_all()
-    fleet = reader.fleet(now)
+    fleet = reader.fleet(now, full=True)
     view = next((i for i in fleet.instances if i.id == instance_id), None)
     if view is None:
         return ActionResult(Outcome.ERROR, f"no agent {instance_id} in this factory")

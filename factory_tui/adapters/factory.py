@@ -21,7 +21,7 @@ from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint, parse_checkpoint_name
 from factory_tui.core.claims import ClaimFile, parse_claim
-from factory_tui.core.fleet import Fleet, Settings, derive_fleet, same_host
+from factory_tui.core.fleet import Fleet, FleetDeriver, ProcInfo, Settings, same_host
 from factory_tui.core.fold import LogFold
 from factory_tui.core.problems import Problem
 from factory_tui.core.statefiles import lint_state, parse_memory, parse_plan
@@ -83,6 +83,10 @@ class FactoryReader:
         self._history_read = False
         self._state_keys: dict[Path, FileKey | None] = {}
         self.generation = 0
+        self.claims_generation = 0
+        self.deriver = FleetDeriver()
+        self._procs: dict[int, ProcInfo] | None = None
+        self._claims_sorted: tuple[int, list[ClaimFile]] | None = None
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -115,6 +119,7 @@ class FactoryReader:
             changed |= self.refresh_claim(path)
         for gone in set(self.claims) - seen:
             del self.claims[gone]
+            self.claims_generation += 1
             changed = True
         if changed:
             self.generation += 1
@@ -128,6 +133,7 @@ class FactoryReader:
         except FileNotFoundError:
             if path in self.claims:
                 del self.claims[path]
+                self.claims_generation += 1
                 self.generation += 1
                 return True
             return False
@@ -163,6 +169,7 @@ class FactoryReader:
         self, path: Path, key: FileKey | None, claim: ClaimFile | None, problems: list[Problem]
     ) -> bool:
         self.claims[path] = (key, claim, problems)
+        self.claims_generation += 1
         self.generation += 1
         return True
 
@@ -306,18 +313,37 @@ class FactoryReader:
                     pids.add(unit.pid)
         return pids
 
-    def fleet(self, now: datetime, *, settings: Settings | None = None) -> Fleet:
+    def fleet(
+        self,
+        now: datetime,
+        *,
+        settings: Settings | None = None,
+        reprobe: bool = True,
+        full: bool = False,
+    ) -> Fleet:
+        """The fleet at ``now``. Only appended log lines since the last call (and ``reprobe``
+        False: the last process facts still stand) re-derive just what they touched; see
+        :class:`FleetDeriver`. ``full`` forces a whole derive."""
         cfg = self.config
         settings = settings or Settings(stale_after=cfg.stale_after, idle_after=cfg.idle_after)
-        return derive_fleet(
+        if reprobe or self._procs is None:
+            self._procs = self.probe.probe(self.local_pids())
+        return self.deriver.derive(
             root=str(cfg.root),
             now=now,
             hostname=self.hostname,
-            claims=sorted(self.claim_files(), key=lambda c: c.file),
+            claims=self._sorted_claims(),
             fold=self.fold,
             checkpoints=list(self.checkpoints.values()),
-            procs=self.probe.probe(self.local_pids()),
+            procs=self._procs,
             settings=settings,
             problems=self.problems(),
             lint=self.lint,
+            full=full,
         )
+
+    def _sorted_claims(self) -> list[ClaimFile]:
+        if self._claims_sorted is None or self._claims_sorted[0] != self.claims_generation:
+            files = sorted(self.claim_files(), key=lambda c: c.file)
+            self._claims_sorted = (self.claims_generation, files)
+        return self._claims_sorted[1]

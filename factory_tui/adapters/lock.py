@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -67,6 +67,29 @@ def claim_lock(
         yield lock
     finally:
         shutil.rmtree(lock, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def claim_locks(
+    claims_dir: Path,
+    lock_names: Iterable[str],
+    *,
+    stale_after_s: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[list[Path]]:
+    """Hold several claim locks (in sorted order, so two holders cannot wait on each other).
+
+    factory-tui rewrites a MEGA file whole, so it takes the lock of every phase in it: an agent
+    that holds one phase's lock is then never rewriting the same file at the same moment (its
+    write would be lost, or ours). Agents take one lock each, as the protocol says."""
+    with contextlib.ExitStack() as stack:
+        held = [
+            stack.enter_context(
+                claim_lock(claims_dir, name, stale_after_s=stale_after_s, sleep=sleep)
+            )
+            for name in sorted(set(lock_names))
+        ]
+        yield held
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -7,14 +7,15 @@ name and a table of process facts. It never reads the clock or the process table
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any, Literal
 
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.claims import ClaimFile, ClaimUnit
 from factory_tui.core.fold import LogFold, SessionRec
-from factory_tui.core.oplog import Event
+from factory_tui.core.oplog import Event, parse_line
 from factory_tui.core.problems import Problem
 from factory_tui.core.steps import step_index
 from factory_tui.core.timeparse import format_ts, parse_ts
@@ -24,6 +25,7 @@ __all__ = [
     "ClaimView",
     "Condition",
     "Fleet",
+    "FleetDeriver",
     "InstanceView",
     "ProcInfo",
     "SessionView",
@@ -426,11 +428,7 @@ def derive_fleet(
     claim_views = derive_claims(
         claims, fold, now=now, hostname=hostname, procs=procs, settings=settings
     )
-    latest_checkpoint: dict[str, Checkpoint] = {}
-    for cp in checkpoints:
-        known = latest_checkpoint.get(cp.task)
-        if known is None or (cp.at or datetime.min) >= (known.at or datetime.min):
-            latest_checkpoint[cp.task] = cp
+    latest_checkpoint = _latest_checkpoints(checkpoints)
 
     # Whose pid is alive, by instance, from the claims they own.
     owned: dict[str, list[ClaimView]] = {}
@@ -483,18 +481,7 @@ def _derive_sessions(
     """Views of the sessions worth showing: every open one, each task's latest, and those that
     ended within the history window. Older ended sessions stay in the log, not on screen; picking
     them costs O(shown), not O(log)."""
-    picked: dict[int, SessionRec] = {}
-    for opened in fold.open_by_task.values():
-        for rec in opened:
-            picked[rec.seq] = rec
-    for rec in fold.latest_by_task.values():
-        picked[rec.seq] = rec
-    horizon = now - settings.history
-    for rec in reversed(fold.ended):
-        ended = parse_ts(rec.ended_at) if rec.ended_at else None
-        if ended is None or ended < horizon:
-            break
-        picked[rec.seq] = rec
+    picked = {rec.seq: rec for rec in _picked(fold, now, settings)}
     latest_open_by_instance: dict[str, SessionRec] = {}
     for seq in sorted(picked):
         rec = picked[seq]
@@ -504,6 +491,45 @@ def _derive_sessions(
         _session_view(picked[seq], fold, owned, checkpoints, latest_open_by_instance, now, settings)
         for seq in sorted(picked)
     ]
+
+
+def _picked(fold: LogFold, now: datetime, settings: Settings) -> list[SessionRec]:
+    """The sessions worth showing (see :func:`_derive_sessions`), in no particular order."""
+    picked: list[SessionRec] = []
+    for opened in fold.open_by_task.values():
+        picked.extend(opened)
+    picked.extend(rec for rec in fold.latest_by_task.values() if not rec.is_open)
+    horizon = now - settings.history
+    for rec in reversed(fold.ended):
+        if not _ended_since(rec, horizon):
+            break
+        if fold.latest_by_task.get(rec.task) is not rec:
+            picked.append(rec)
+    return picked
+
+
+def _ended_since(rec: SessionRec, horizon: datetime) -> bool:
+    ended = parse_ts(rec.ended_at) if rec.ended_at else None
+    return ended is not None and ended >= horizon
+
+
+def _is_shown(rec: SessionRec, fold: LogFold, horizon: datetime) -> bool:
+    """Whether :func:`_picked` picks ``rec`` (one record at a time)."""
+    return rec.is_open or fold.latest_by_task.get(rec.task) is rec or _ended_since(rec, horizon)
+
+
+def _rec_key(rec: SessionRec) -> str:
+    """The :attr:`SessionView.key` of the view of ``rec``."""
+    return f"{rec.task}@{rec.source}:{rec.start_line}"
+
+
+def _latest_checkpoints(checkpoints: Iterable[Checkpoint]) -> dict[str, Checkpoint]:
+    latest: dict[str, Checkpoint] = {}
+    for cp in checkpoints:
+        known = latest.get(cp.task)
+        if known is None or (cp.at or datetime.min) >= (known.at or datetime.min):
+            latest[cp.task] = cp
+    return latest
 
 
 def _session_view(
@@ -615,9 +641,15 @@ def _derive_instances(
         _instance_view(i, fold, owned.get(i, []), by_instance.get(i, []), procs, now, settings)
         for i in ids
     ]
-    order = {"crashed": 0, "stale": 1, "working": 2, "idle": 3, "ended": 4}
-    out.sort(key=lambda v: (order[v.status], v.id))
+    out.sort(key=_instance_order)
     return out
+
+
+_STATUS_ORDER = {"crashed": 0, "stale": 1, "working": 2, "idle": 3, "ended": 4}
+
+
+def _instance_order(view: InstanceView) -> tuple[int, str]:
+    return _STATUS_ORDER[view.status], view.id
 
 
 def _instance_view(
@@ -731,3 +763,296 @@ def _counts(
         | {f"sessions_{s}": 0 for s in ("running", "crashed", "ended")}
     )
     return base | counts
+
+
+# -- incremental derivation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """What a fleet is derived from besides the log: the same inputs allow a partial re-derive."""
+
+    root: str
+    hostname: str
+    claims: tuple[int, ...]
+    checkpoints: tuple[int, ...]
+    procs: Mapping[int, ProcInfo]
+    settings: Settings
+
+
+class FleetDeriver:
+    """Derive fleets; when only lines were appended to the log since the last one, re-derive just
+    what those lines touched and keep every other view.
+
+    A full derive is O(shown sessions + claims): tens of milliseconds on a big factory. After a
+    few appended lines the work is O(what they touch): the sessions of the tasks they name, the
+    instances of those sessions with their other open sessions (a new SESSION-START supersedes
+    them), and the claims those instances own. For the same ``now`` the result equals a full
+    derive. With a later ``now`` the views left alone keep the ages they had; a full derive runs
+    at least every ``full_every`` and whenever claims, checkpoints, processes or settings change.
+    """
+
+    def __init__(self, full_every: timedelta = timedelta(seconds=15)) -> None:
+        self.full_every = full_every
+        self.partial_derives = 0
+        self.previous: Fleet | None = None
+        self._inputs: _Inputs | None = None
+        self._full_at = datetime.min
+        self._events = 0
+        self._sessions = 0
+        self._ended = 0
+        # Of the shown sessions: task -> key -> record, key -> place in Fleet.sessions,
+        # instance -> keys.
+        self._by_task: dict[str, dict[str, SessionRec]] = {}
+        self._place: dict[str, int] = {}
+        self._by_instance: dict[str, set[str]] = {}
+        self._by_file: dict[str, ClaimFile] = {}
+        self._recs: dict[str, SessionRec] = {}
+        self._claims_by_owner: dict[str, list[int]] = {}
+        self._owned: dict[str, list[ClaimView]] = {}
+        self._checkpoint_by_task: dict[str, Checkpoint] = {}
+
+    def derive(
+        self,
+        *,
+        root: str,
+        now: datetime,
+        hostname: str,
+        claims: Sequence[ClaimFile],
+        fold: LogFold,
+        checkpoints: Sequence[Checkpoint] = (),
+        procs: Mapping[int, ProcInfo],
+        settings: Settings | None = None,
+        problems: Sequence[Problem] = (),
+        lint: Sequence[Any] = (),
+        full: bool = False,
+    ) -> Fleet:
+        settings = settings or Settings()
+        inputs = _Inputs(
+            root=root,
+            hostname=hostname,
+            claims=tuple(map(id, claims)),
+            checkpoints=tuple(map(id, checkpoints)),
+            procs=dict(procs),
+            settings=settings,
+        )
+        appended = fold.events - self._events
+        previous = self.previous
+        if (
+            full
+            or previous is None
+            or inputs != self._inputs
+            or not self._full_at <= now < self._full_at + self.full_every
+            or not 0 <= appended <= len(fold.recent)
+            or len(fold.sessions) < self._sessions
+        ):
+            fleet = derive_fleet(
+                root=root,
+                now=now,
+                hostname=hostname,
+                claims=claims,
+                fold=fold,
+                checkpoints=checkpoints,
+                procs=procs,
+                settings=settings,
+                problems=problems,
+                lint=lint,
+            )
+            self._full_at = now
+            self._index(fleet, _picked(fold, now, settings))
+            self._by_file = {claim.file: claim for claim in claims}
+            self._checkpoint_by_task = _latest_checkpoints(checkpoints)
+        else:
+            fleet = self._update(previous, appended, now, fold, procs, settings)
+            fleet = replace(
+                fleet,
+                problems=tuple(problems),
+                lint=tuple(lint),
+                counts={**fleet.counts, "problems": len(problems)},
+            )
+            self.partial_derives += 1
+        self.previous = fleet
+        self._inputs = inputs
+        self._events = fold.events
+        self._sessions = len(fold.sessions)
+        self._ended = len(fold.ended)
+        return fleet
+
+    def _index(self, fleet: Fleet, picked: Iterable[SessionRec]) -> None:
+        self._by_task = {}
+        self._recs = {}
+        for rec in picked:
+            key = _rec_key(rec)
+            self._by_task.setdefault(rec.task, {})[key] = rec
+            self._recs[key] = rec
+        self._claims_by_owner = {}
+        for n, claim_view in enumerate(fleet.claims):
+            if claim_view.unit.owner:
+                self._claims_by_owner.setdefault(claim_view.unit.owner, []).append(n)
+        self._owned = {}
+        for claim_view in fleet.claims:
+            if claim_view.unit.owner and claim_view.state in ("claimed", "stale"):
+                self._owned.setdefault(claim_view.unit.owner, []).append(claim_view)
+        self._place = {}
+        self._by_instance = {}
+        for n, view in enumerate(fleet.sessions):
+            key = view.key
+            self._place[key] = n
+            if view.instance:
+                self._by_instance.setdefault(view.instance, set()).add(key)
+
+    def _touched(self, fold: LogFold, appended: int) -> tuple[dict[int, SessionRec], set[str]]:
+        """The session records the appended lines may have changed, and the instances involved."""
+        tasks: set[str] = set()
+        instances: set[str] = set()
+        for text, line, source in islice(reversed(fold.recent), appended):
+            event = parse_line(text, line, source)
+            if isinstance(event, Event):
+                if task := event.fields.get("task"):
+                    tasks.add(task)
+                if instance := event.fields.get("instance"):
+                    instances.add(instance)
+        recs: dict[int, SessionRec] = {}
+        for rec in (*fold.sessions[self._sessions :], *fold.ended[self._ended :]):
+            recs[rec.seq] = rec
+            tasks.add(rec.task)
+        for task in tasks:
+            for rec in fold.open_by_task.get(task, ()):
+                recs[rec.seq] = rec
+            if (latest := fold.latest_by_task.get(task)) is not None:
+                recs[latest.seq] = latest
+            for rec in self._by_task.get(task, {}).values():
+                recs[rec.seq] = rec
+        instances.update(rec.instance for rec in recs.values() if rec.instance)
+        # An instance's open sessions supersede one another: all of them may change. (Every
+        # open session is shown.)
+        for instance in instances:
+            for key in self._by_instance.get(instance, ()):
+                rec = self._recs[key]
+                if rec.is_open:
+                    recs[rec.seq] = rec
+        return recs, instances
+
+    def _update(
+        self,
+        previous: Fleet,
+        appended: int,
+        now: datetime,
+        fold: LogFold,
+        procs: Mapping[int, ProcInfo],
+        settings: Settings,
+    ) -> Fleet:
+        recs, instances = self._touched(fold, appended)
+        counts = dict(previous.counts)
+        counts["log_events"] = fold.events
+        # The log speaks to a claim only through its owner's last SESSION-START.
+        claim_views = list(previous.claims)
+        owned = self._owned
+        for owner in instances:
+            places = self._claims_by_owner.get(owner)
+            if not places:
+                continue
+            for index in places:
+                claim_view = claim_views[index]
+                claim = self._by_file.get(claim_view.file)
+                if claim is None:
+                    continue
+                done = {u.phase for u in claim.units if u.completed_at}
+                new_claim = _claim_view(
+                    claim, claim_view.unit, done, fold, now, previous.hostname, procs, settings
+                )
+                _recount(counts, "claims", claim_view.state, new_claim.state)
+                claim_views[index] = new_claim
+            owns = [claim_views[n] for n in places if claim_views[n].state in ("claimed", "stale")]
+            if owns:
+                owned[owner] = owns
+            else:
+                owned.pop(owner, None)
+        latest_open: dict[str, SessionRec] = {}
+        for seq in sorted(recs):
+            rec = recs[seq]
+            if rec.is_open and rec.instance:
+                latest_open[rec.instance] = rec
+        # Sessions: replace the touched views in place, drop those no longer shown, append new.
+        checkpoint_by_task = self._checkpoint_by_task
+        horizon = now - settings.history
+        sessions = list(previous.sessions)
+        dropped = False
+        for seq in sorted(recs):
+            rec = recs[seq]
+            key = _rec_key(rec)
+            shown = self._by_task.setdefault(rec.task, {})
+            place = self._place.get(key)
+            if not _is_shown(rec, fold, horizon):
+                if place is not None:
+                    _recount(counts, "sessions", sessions[place].status, None)
+                    del shown[key]
+                    del self._place[key]
+                    del self._recs[key]
+                    sessions[place] = None  # type: ignore[call-overload]
+                    dropped = True
+                continue
+            view = _session_view(rec, fold, owned, checkpoint_by_task, latest_open, now, settings)
+            if place is not None:
+                _recount(counts, "sessions", sessions[place].status, view.status)
+                sessions[place] = view
+            else:
+                _recount(counts, "sessions", None, view.status)
+                shown[key] = rec
+                self._recs[key] = rec
+                self._place[key] = len(sessions)
+                sessions.append(view)
+                if view.instance:
+                    self._by_instance.setdefault(view.instance, set()).add(key)
+        if dropped:
+            sessions = [view for view in sessions if view is not None]
+            self._place = {view.key: n for n, view in enumerate(sessions)}
+            for keys in self._by_instance.values():
+                keys.intersection_update(self._place)
+        # Instances: re-derive the involved ones against the new claims and sessions.
+        known = {view.id for view in previous.instances}
+        wanted = {
+            i
+            for i in instances
+            if i in known
+            or i in owned
+            or i in fold.instance_sessions
+            or i in fold.instance_last_event
+        }
+        fresh: dict[str, InstanceView] = {}
+        for i in wanted:
+            places = sorted(self._place[key] for key in self._by_instance.get(i, ()))
+            fresh[i] = _instance_view(
+                i, fold, owned.get(i, []), [sessions[n] for n in places], procs, now, settings
+            )
+        instance_views: list[InstanceView] = []
+        for old in previous.instances:
+            new = fresh.pop(old.id, old)
+            _recount(counts, "agents", old.status, new.status)
+            instance_views.append(new)
+        for new in fresh.values():
+            _recount(counts, "agents", None, new.status)
+            instance_views.append(new)
+        instance_views.sort(key=_instance_order)
+        return Fleet(
+            root=previous.root,
+            generated_at=now,
+            hostname=previous.hostname,
+            instances=tuple(instance_views),
+            sessions=tuple(sessions),
+            claims=tuple(claim_views),
+            problems=previous.problems,
+            lint=previous.lint,
+            checkpoints=previous.checkpoints,
+            counts=counts,
+        )
+
+
+def _recount(counts: dict[str, int], kind: str, old: str | None, new: str | None) -> None:
+    """Move one view from ``kind_old`` to ``kind_new`` in the fleet's counts."""
+    if old == new:
+        return
+    if old is not None:
+        counts[f"{kind}_{old}"] -= 1
+    if new is not None:
+        counts[f"{kind}_{new}"] = counts.get(f"{kind}_{new}", 0) + 1

@@ -20,6 +20,8 @@ RawLine = tuple[str, int, str]
 
 # The canonical shape of the commonest line: "step=S task=T ..." (values without spaces).
 _STEP_KV = re.compile(r"step=([^ =]+) task=([^ =]+)(?= |$)")
+# ... and of a CHECKPOINT: "task=T file=F ...".
+_CHECKPOINT_KV = re.compile(r"task=([^ =]+) file=([^ =]+)(?= |$)")
 
 
 def _pick(kv: str, key: str) -> str | None:
@@ -182,39 +184,34 @@ class LogFold:
     def _feed_texts(self, texts: list[str | Problem], source: str, first_line: int) -> None:
         """The hot path of a big log, equivalent to ``feed_all(iter_lines(...))``.
 
-        Plain lines are split with C-level string methods; the most common kind (``STEP-*`` with
-        ``step=`` and ``task=``) is folded inline without a dict; a line with quotes or an odd
-        shape takes the general parser.
+        Plain lines are split with C-level string methods; the commonest kind (``STEP-*`` with
+        ``step=`` and ``task=`` first) is folded inline without a dict, the other well-formed
+        lines with a dict but without the general parser; a line with quotes or an odd shape
+        takes the general parser. Per-line bookkeeping (event counts) is summed per block.
         """
         good_ts = self._good_ts
         good_names = self._good_names
         apply = self._apply
         open_by_task = self.open_by_task
-        counts = self.counts
-        recent_all = self.recent
-        touch = self._touch
+        recent_all = self.recent.append
+        last_event = self.instance_last_event
+        instance_recent = self.instance_recent
         line = first_line - 1
-        steps = 0
+        done_steps = start_steps = checkpoints = 0
         last_ts = self.last_ts
         step_kv = _STEP_KV.match
+        checkpoint_kv = _CHECKPOINT_KV.match
         for text in texts:
             line += 1
-            if not isinstance(text, str):
-                self.add_problem(text)
+            if text.__class__ is not str:
+                self.add_problem(text)  # type: ignore[arg-type]
                 continue
-            if text.endswith("\r"):
+            if text[-1:] == "\r":
                 text = text[:-1]
             ts, sep, rest = text.partition(" | ")
             name, sep2, kv = rest.partition(" | ")
             fields: dict[str, str] | None = None
-            if (
-                sep
-                and (sep2 or "|" not in rest)
-                and '"' not in kv
-                and "'" not in kv
-                and (ts in good_ts or self._check_ts(ts))
-                and (name in good_names or self._check_name(name))
-            ):
+            if sep2 and '"' not in kv and "'" not in kv and (ts in good_ts or self._check_ts(ts)):
                 if (
                     (name == "STEP-DONE" or name == "STEP-START")
                     and (m := step_kv(kv)) is not None
@@ -222,35 +219,72 @@ class LogFold:
                     and "step=" not in (tail := kv[m.end() :])
                     and "task=" not in tail
                 ):
-                    step, task = m.groups()
-                    if True:
-                        steps += 1
-                        counts[name] += 1
-                        last_ts = ts
-                        entry: RawLine = (text, line, source)
-                        recent_all.append(entry)
-                        opened = open_by_task.get(task)
-                        if not opened:
-                            continue
-                        session = opened[-1]
-                        session.last_event_at = ts
-                        session.last_step = step
-                        session.last_step_state = "start" if name == "STEP-START" else "done"
-                        session.last_step_at = ts
-                        if "pr=" in kv and (pr := _pick(kv, "pr")):
-                            session.pr = pr
-                        if not session.branch and "branch=" in kv:
-                            session.branch = _pick(kv, "branch")
-                        if session.instance:
-                            touch(session.instance, ts, entry)
+                    if name == "STEP-DONE":
+                        done_steps += 1
+                    else:
+                        start_steps += 1
+                    last_ts = ts
+                    entry: RawLine = (text, line, source)
+                    recent_all(entry)
+                    opened = open_by_task.get(m[2])
+                    if not opened:
                         continue
-                try:
-                    fields = dict(token.split("=", 1) for token in kv.split())
-                except ValueError:
-                    fields = None  # a bare word: the general parser keeps it under "_"
-                else:
-                    if "" in fields:
-                        fields = None
+                    session = opened[-1]
+                    session.last_event_at = ts
+                    session.last_step = m[1]
+                    session.last_step_state = "done" if name == "STEP-DONE" else "start"
+                    session.last_step_at = ts
+                    if "pr=" in tail and (pr := _pick(tail, "pr")):
+                        session.pr = pr
+                    if not session.branch and "branch=" in tail:
+                        session.branch = _pick(tail, "branch")
+                    if instance := session.instance:
+                        last_event[instance] = ts
+                        recent = instance_recent.get(instance)
+                        if recent is None:
+                            recent = instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
+                        recent.append(entry)
+                    continue
+                if (
+                    name == "CHECKPOINT"
+                    and (m := checkpoint_kv(kv)) is not None
+                    and "instance=" not in kv
+                    and "file=" not in (tail := kv[m.end() :])
+                    and "task=" not in tail
+                ):
+                    checkpoints += 1
+                    last_ts = ts
+                    entry = (text, line, source)
+                    recent_all(entry)
+                    opened = open_by_task.get(m[1])
+                    if not opened:
+                        continue
+                    session = opened[-1]
+                    session.last_event_at = ts
+                    session.checkpoint_file = m[2]
+                    if instance := session.instance:
+                        last_event[instance] = ts
+                        recent = instance_recent.get(instance)
+                        if recent is None:
+                            recent = instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
+                        recent.append(entry)
+                    continue
+                if name in good_names or self._check_name(name):
+                    try:
+                        fields = dict(token.split("=", 1) for token in kv.split())
+                    except ValueError:
+                        fields = None  # a bare word: the general parser keeps it under "_"
+                    else:
+                        if "" in fields:
+                            fields = None
+            elif (
+                not sep2
+                and sep
+                and "|" not in rest
+                and (ts in good_ts or self._check_ts(ts))
+                and (name in good_names or self._check_name(name))
+            ):
+                fields = {}  # "ts | NAME" with no fields at all
             if fields is None:
                 parsed = parse_line(text, line, source)
                 if parsed is None:
@@ -259,16 +293,20 @@ class LogFold:
                     self.add_problem(parsed)
                     continue
                 ts, name, fields = parsed.ts, parsed.name, parsed.fields
-            if steps:
-                self._count_steps(steps, last_ts)
-                steps = 0
+            if done_steps or start_steps or checkpoints:
+                self._count_inline(done_steps, start_steps, checkpoints, last_ts)
+                done_steps = start_steps = checkpoints = 0
             apply(ts, name, fields, line, source, text)
             last_ts = self.last_ts
-        if steps:
-            self._count_steps(steps, last_ts)
+        if done_steps or start_steps or checkpoints:
+            self._count_inline(done_steps, start_steps, checkpoints, last_ts)
 
-    def _count_steps(self, steps: int, last_ts: str | None) -> None:
-        self.events += steps
+    def _count_inline(self, done: int, started: int, checkpoints: int, last_ts: str | None) -> None:
+        """Account for the lines the fast paths folded without :meth:`_apply`."""
+        self.events += done + started + checkpoints
+        for name, n in (("STEP-DONE", done), ("STEP-START", started), ("CHECKPOINT", checkpoints)):
+            if n:
+                self.counts[name] += n
         self.last_ts = last_ts
 
     def _check_ts(self, ts: str) -> bool:
@@ -295,10 +333,9 @@ class LogFold:
         self.last_ts = ts
         get = fields.get
         required = REQUIRED_FIELDS.get(name)
-        if required:
+        if required and not all(map(get, required)):
             missing = [key for key in required if not get(key)]
-            if missing:
-                self.add_problem(Problem(source, f"{name} without {', '.join(missing)}", line))
+            self.add_problem(Problem(source, f"{name} without {', '.join(missing)}", line))
         task = get("task")
         instance = get("instance") or None
         session: SessionRec | None = None

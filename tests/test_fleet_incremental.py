@@ -1,0 +1,137 @@
+"""The partial re-derive after appended log lines gives exactly the fleet a full derive gives."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+from conftest import demo_reader
+
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.lock import append_line
+from factory_tui.core.fleet import Fleet, Settings, derive_fleet
+from factory_tui.core.timeparse import format_ts
+from factory_tui.demo import DemoFactory
+
+
+def assert_same(partial: Fleet, whole: Fleet) -> None:
+    assert [s.key for s in partial.sessions] == [s.key for s in whole.sessions]
+    assert partial.sessions == whole.sessions
+    assert partial.claims == whole.claims
+    assert partial.instances == whole.instances
+    assert dict(partial.counts) == dict(whole.counts)
+    assert partial == whole
+
+
+def appended(reader: FactoryReader, demo: DemoFactory, line: str) -> None:
+    append_line(demo.memory_dir / "operations.log", line)
+    assert reader.refresh_log()
+
+
+@pytest.fixture
+def reader(demo: DemoFactory) -> FactoryReader:
+    reader = demo_reader(demo)
+    reader.refresh_all()
+    return reader
+
+
+def fleet_now(reader: FactoryReader, now: datetime) -> Fleet:
+    """What a derive from scratch says, from the same parsed files."""
+    settings = Settings(stale_after=reader.config.stale_after, idle_after=reader.config.idle_after)
+    whole = derive_fleet(
+        root=str(reader.config.root),
+        now=now,
+        hostname=reader.hostname,
+        claims=sorted(reader.claim_files(), key=lambda c: c.file),
+        fold=reader.fold,
+        checkpoints=list(reader.checkpoints.values()),
+        procs=reader.probe.probe(reader.local_pids()),
+        settings=settings,
+        problems=reader.problems(),
+        lint=reader.lint,
+    )
+    return whole
+
+
+def test_each_kind_of_appended_line_matches_a_full_derive(
+    reader: FactoryReader, demo: DemoFactory
+) -> None:
+    now = demo.now
+    reader.fleet(now)
+    instances = sorted(demo.instances)
+    crashed = next(i for i, role in demo.instances.items() if role == "crashed")
+    working = next(i for i, role in demo.instances.items() if role == "working")
+    crashed_task = next(
+        s.task for s in reader.fleet(now, full=True).sessions if s.status == "crashed"
+    )
+    ts = format_ts(now - timedelta(seconds=30))
+    lines = [
+        # a step of the working agent's session
+        f"{ts} | STEP-DONE | step=commit task="
+        + next(s.task for s in reader.deriver.previous.sessions if s.instance == working)  # type: ignore[union-attr]
+        + f" instance={working}",
+        # a new session of a new task by an existing instance supersedes its open one
+        f"{ts} | SESSION-START | task=NEW-1 branch=feat/NEW-1 instance={working}",
+        f"{ts} | STEP-START | step=code task=NEW-1",
+        # the crashed session is closed by a recovery from another instance
+        f"{ts} | SESSION-END | task={crashed_task} status=crashed recovered_by={instances[0]}",
+        f"{ts} | RECOVERY | task={crashed_task} action=resume from_step=code by=dana",
+        # a brand-new instance
+        f"{ts} | SESSION-START | task=NEW-2 branch=fix/NEW-2 instance=t-brand-new",
+        f"{ts} | SESSION-END | task=NEW-2 status=success",
+        # a claim event of the crashed instance (its claims' log condition)
+        f"{ts} | SESSION-START | task=NEW-3 instance={crashed}",
+        f"{ts} | CLAIM | task=NEW-3 phase=- instance={crashed}",
+    ]
+    before = reader.deriver.partial_derives
+    for line in lines:
+        appended(reader, demo, line)
+        assert_same(reader.fleet(now, reprobe=False), fleet_now(reader, now))
+    assert reader.deriver.partial_derives == before + len(lines)
+
+
+def test_random_appends_match_a_full_derive(reader: FactoryReader, demo: DemoFactory) -> None:
+    rng = random.Random(11)
+    now = demo.now
+    reader.fleet(now)
+    instances = [*sorted(demo.instances), "t-new-a", "t-new-b"]
+    tasks = [*sorted({s.task for s in reader.fleet(now, full=True).sessions}), "R-1", "R-2"]
+    events = ["STEP-DONE", "STEP-START", "SESSION-START", "SESSION-END", "CHECKPOINT", "ERROR"]
+    before = reader.deriver.partial_derives
+    for n in range(120):
+        ts = format_ts(now - timedelta(minutes=rng.randint(0, 600)))
+        event = rng.choice(events)
+        task = rng.choice(tasks)
+        fields = f"task={task}"
+        if event.startswith("STEP"):
+            fields = f"step={rng.choice(['code', 'commit', 'push'])} {fields}"
+        if rng.random() < 0.5 or event == "SESSION-START":
+            fields += f" instance={rng.choice(instances)}"
+        if event == "SESSION-END":
+            fields += f" status={rng.choice(['success', 'crashed', 'paused'])}"
+        if event == "CHECKPOINT":
+            fields += f" file=cp-{n}.json"
+        appended(reader, demo, f"{ts} | {event} | {fields}")
+        assert_same(reader.fleet(now, reprobe=False), fleet_now(reader, now))
+    assert reader.deriver.partial_derives > before + 100
+
+
+def test_other_changes_derive_in_full(reader: FactoryReader, demo: DemoFactory) -> None:
+    now = demo.now
+    reader.fleet(now)
+    partial = reader.deriver.partial_derives
+    # a later clock past the full-derive period
+    reader.fleet(now + reader.deriver.full_every, reprobe=False)
+    assert reader.deriver.partial_derives == partial
+    # a new process table
+    reader.fleet(now + reader.deriver.full_every, reprobe=True)
+    reader.probe.table.clear()  # type: ignore[attr-defined]
+    reader.fleet(now + reader.deriver.full_every, reprobe=True)
+    assert reader.deriver.partial_derives == partial + 1  # the unchanged probe was partial
+    # a changed claim file
+    claim = sorted(demo.claims_dir.glob("*.json"))[0]
+    claim.write_bytes(claim.read_bytes() + b"\n")
+    assert reader.refresh_claims()
+    reader.fleet(now + reader.deriver.full_every, reprobe=False)
+    assert reader.deriver.partial_derives == partial + 1
