@@ -5,10 +5,15 @@ a dead pid), read-only hides and refuses them all. Every wait is on the app's ow
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
+from pathlib import Path
 
+import psutil
+import pytest
 from conftest import DEMO_NOW, config_for, demo_reader
 from test_app import SIZE, RecordingApp, demo_app, role
+from textual.pilot import Pilot
 
 from factory_tui.core.fleet import Fleet
 from factory_tui.demo import DemoFactory
@@ -223,3 +228,102 @@ async def test_release_all_stale_lists_them_and_releases_each(demo: DemoFactory)
         assert json.loads((demo.claims_dir / f"{STALE}.json").read_text())["owner"] is None
         assert f"RELEASE | task={STALE} phase=- " in log_text(demo)
         assert any(title == "Release all stale" for title, _ in app.notes), app.notes
+
+
+# -- resume and close from the recovery screen -----------------------------------------------------
+
+FAKE_BIN = Path(__file__).parent / "fake_bin"
+
+
+@pytest.fixture
+def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fake gh and agent first on PATH; not inside tmux (the agent is launched detached)."""
+    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.delenv("TMUX", raising=False)
+    monkeypatch.setenv("FAKE_GH_RECORD", str(tmp_path / "gh.jsonl"))
+    monkeypatch.setenv("FAKE_GH_FIXTURE", str(tmp_path / "gh.json"))
+    monkeypatch.setenv("FAKE_AGENT_RECORD", str(tmp_path / "agent.json"))
+    (tmp_path / "gh.json").write_text("{}")
+    return tmp_path
+
+
+def recovery_app(demo: DemoFactory) -> RecordingApp:
+    config = replace(config_for(demo.root), agent_command=("fake-agent", "--model", "opus"))
+    app = RecordingApp(
+        config,
+        clock=lambda: DEMO_NOW,
+        reader=demo_reader(demo),
+        watch=False,
+        theme_dir=demo.root.parent / "no-user-themes",
+        environ={},
+    )
+    app.animation_level = "none"
+    return app
+
+
+async def open_recovery(app: FactoryApp, pilot: Pilot[None]) -> None:
+    fleet: Fleet = await app.wait_for_fleet()
+    session = next(s for s in fleet.sessions if s.status == "crashed")
+    app.action_show_view("sessions")
+    view = app.query_one(SessionsView)
+    assert view.select_key(session.key)
+    view.table.focus()
+    await pilot.pause()
+    await pilot.press("r")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    assert isinstance(app.screen, RecoveryScreen)
+
+
+async def test_resume_from_the_recovery_screen_launches_the_agent(
+    demo: DemoFactory, fakes: Path
+) -> None:
+    app = recovery_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_recovery(app, pilot)
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        plan = "\n".join(app.screen.lines)
+        assert "fake-agent --model opus" in plan and "RECOVERY" in plan
+        await pilot.press("y")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    for child in psutil.Process().children(recursive=True):  # the detached agent: wait for it
+        child.wait(timeout=30)
+    log = log_text(demo)
+    assert f"RECOVERY | task={CRASHED_TASK} action=resume" in log
+    assert f"SESSION-END | task={CRASHED_TASK} status=crashed recovered_by=t" in log
+    record = json.loads((fakes / "agent.json").read_text())
+    assert record["argv"][:2] == ["--model", "opus"]
+    assert record["env"]["FACTORY_TASK"] == CRASHED_TASK
+    message = next(text for title, text in app.notes if title == "Resume")
+    assert "output" in message or ".log" in message, message
+
+
+async def test_close_from_the_recovery_screen_when_the_pr_is_merged(
+    demo: DemoFactory, fakes: Path
+) -> None:
+    (checkpoint,) = (demo.memory_dir / "checkpoints").glob(f"*{CRASHED_TASK}.json")
+    raw = json.loads(checkpoint.read_text())
+    raw["pr_number"] = 377
+    checkpoint.write_text(json.dumps(raw))
+    (fakes / "gh.json").write_text(
+        json.dumps({"377": {"state": "MERGED", "mergedAt": "2026-02-16T15:00:00Z", "url": "u"}})
+    )
+    app = recovery_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_recovery(app, pilot)
+        assert "c" in app.active_bindings  # offered: the PR is merged
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    last = log_text(demo).splitlines()[-1]
+    assert last.startswith(f"{DEMO_NOW:%Y-%m-%dT%H:%M} | SESSION-END | task={CRASHED_TASK} ")
+    assert "status=crashed" in last and "pr=377" in last
+    assert not (fakes / "agent.json").exists()  # no agent launched
