@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from factory_tui.actions.base import Outcome
+from factory_tui.actions.base import ActionResult, Outcome
 from factory_tui.actions.recover import (
     RecoveryInfo,
     abandon,
@@ -356,8 +356,20 @@ def test_resume_detached_logs_launches_and_closes(
     assert (old.status, old.end_status, old.recovered_by) == ("ended", "crashed", new)
     fresh = session_of(env, CRASHED, new)
     assert fresh.recovered_from == CRASHED and fresh.status != "ended"
-    # Recovered once: what is open for the task now is the new session, not the crashed one.
-    assert info_of(env).instance == new
+    # Recovered once: what is open for the task now is the new session, running, so there is
+    # nothing to recover.
+    again = recovery_info(env.cfg, CRASHED, now=NOW)
+    assert isinstance(again, ActionResult) and "is running: resumed from" in again.message
+    # The claim stays with the crashed instance, so no pid speaks for the new agent: its log
+    # does. Running (not a fresh "crash" at once), then crashed once silent past the stale age.
+    assert fresh.status == "running" and "resumed from" in fresh.why
+    reader = FactoryReader(env.cfg)
+    reader.refresh_all()
+    agent = next(i for i in reader.fleet(NOW).instances if i.id == new)
+    assert agent.status == "working" and agent.session is not None
+    later = reader.fleet(NOW + env.cfg.stale_after + timedelta(minutes=1), full=True)
+    (silent,) = [s for s in later.sessions if s.instance == new]
+    assert silent.status == "crashed" and "silent for" in silent.why
 
 
 def test_resume_in_tmux_opens_a_window(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -586,6 +586,23 @@ def _session_view(
                     f"in progress on host {evidence.unit.hostname} "
                     "(pid not checked; claim not stale)"
                 )
+        elif rec.recovered_from and not views:
+            # A resumed session: the claim stays with the crashed instance (FORMATS.md), so no
+            # pid speaks for the new agent; its log does, until it falls silent.
+            last = parse_ts(rec.last_event_at)
+            silent = now - last if last else None
+            if silent is not None and silent <= settings.stale_after:
+                status = "running"
+                why = (
+                    f"resumed from {rec.recovered_from}; no claim of its own (the claim stays "
+                    f"with the crashed instance); last event {fmt_age(silent)} ago"
+                )
+            else:
+                status = "crashed"
+                why = (
+                    f"{opened_at}; resumed from {rec.recovered_from} but silent for "
+                    f"{fmt_age(silent) if silent is not None else 'ever'}"
+                )
         else:
             status = "crashed"
             if evidence is not None:
@@ -693,6 +710,11 @@ def _instance_view(
         )
         if alive and silent is not None and silent > settings.stale_after:
             conflicts.append(f"pid alive but no log event for {fmt_age(silent)}")
+    elif session is not None and session.status == "running" and not claims:
+        # A resumed session (see _session_view): its log is the only evidence.
+        idle = silent is None or silent > settings.idle_after
+        status = "idle" if idle else "working"
+        why = f"{session.why}" + (f" (idle after {fmt_age(settings.idle_after)})" if idle else "")
     elif claims:
         status = "idle"
         pid_detail = (
