@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument(
         "--view",
         default="agents",
-        choices=("agents", "claims", "sessions", "log", "problems", "state"),
+        choices=("agents", "claims", "sessions", "log", "problems", "state", "prs", "cost"),
     )
     snapshot.add_argument("--theme", metavar="NAME")
     snapshot.add_argument("--now", metavar="ISO", help="fix the clock: same files, same picture")
@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--fail-on",
         default="",
         metavar="LIST",
-        help="comma list of stale,crashed,problems,ask: exit 1 when any holds",
+        help="comma list of stale,crashed,problems,ask,budget: exit 1 when any holds",
     )
 
     from factory_tui.actions.cost_cli import add_cost_parser
@@ -267,6 +267,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             now=_now(args.now),
             hostname=local_hostname(),
             start_processes=args.now is None,
+            transcripts=True,  # the agents' spend in the cockpit (inside the demo folder)
         )
     except ValueError as error:
         raise CliError(str(error)) from error
@@ -330,6 +331,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from factory_tui.ui.snapshot import (
         FAIL_CONDITIONS,
         SnapshotError,
+        budget_reasons,
         fail_reasons,
         parse_size,
         render_snapshot,
@@ -340,7 +342,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise CliError(f"--size {error}") from error
     conditions = [c.strip().lower() for c in args.fail_on.split(",") if c.strip()]
-    known = (*FAIL_CONDITIONS, "ask")
+    known = (*FAIL_CONDITIONS, "ask", "budget")
     for condition in conditions:
         if condition not in known:
             raise CliError(f"--fail-on {condition!r}: expected a comma list of {', '.join(known)}")
@@ -357,13 +359,18 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         )
     except SnapshotError as error:
         raise CliError(str(error)) from error
-    reasons = fail_reasons(fleet, [c for c in conditions if c != "ask"])
+    reasons = fail_reasons(fleet, [c for c in conditions if c not in ("ask", "budget")])
     if "ask" in conditions:
         from factory_tui.actions.prs import ask_waiting
 
         waiting = ask_waiting(config, fleet)
         if waiting:
             reasons.append(f"{waiting} Ask PR(s) waiting for the engineer")
+    if "budget" in conditions:  # issue 6: a budget at 100 % today
+        try:
+            reasons.extend(budget_reasons(config, now))
+        except SnapshotError as error:
+            raise CliError(str(error)) from error
     for reason in reasons:
         print(f"factory-tui snapshot: --fail-on holds: {reason}", file=sys.stderr)
     return 1 if reasons else 0

@@ -40,8 +40,14 @@ class FixedProbe:
 
 
 def config_for(root: Path) -> Config:
-    """The factory's config as the CLI would load it, but with no environment or user file."""
-    return load_config(root, flags={}, env={}, user_config=root.parent / "no-user-config.toml")
+    """The factory's config as the CLI would load it, but with no environment or user file, and
+    Claude Code's folder (transcripts, memory) an empty one, never the real ``~/.claude``."""
+    return load_config(
+        root,
+        flags={},
+        env={"CLAUDE_CONFIG_DIR": str(root.parent / "no-claude-config")},
+        user_config=root.parent / "no-user-config.toml",
+    )
 
 
 def demo_probe(demo: DemoFactory) -> FixedProbe:
@@ -121,3 +127,14 @@ def no_themes_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "user-themes"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(autouse=True)
+def private_state_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """What the cockpit remembers per user (the last look at the PR queue, reviewed Show PRs,
+    acknowledged alerts) goes to a temp folder, never to the real user state folder."""
+    state = tmp_path_factory.mktemp("user-state")
+    monkeypatch.setenv("FACTORY_TUI_STATE_DIR", str(state))
+    return state

@@ -17,6 +17,7 @@ from factory_tui.core.fleet import Fleet
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import VIEWS, FactoryApp, FactoryCommands, attention_items
 from factory_tui.ui.messages import FilesChanged
+from factory_tui.ui.prs_loader import PrsOptions
 from factory_tui.ui.screens.detail import AgentDetailScreen
 from factory_tui.ui.screens.help import HelpScreen
 from factory_tui.ui.snapshot import (
@@ -74,6 +75,9 @@ def make_app(
 
 
 def demo_app(demo: DemoFactory, **kwargs: object) -> RecordingApp:
+    """The cockpit on the demo. The PR queue (issue 5, tested in test_ui_prs) is off unless
+    asked for: it loads in the background and would race these tests' expectations."""
+    kwargs.setdefault("prs", PrsOptions(enabled=False))
     return make_app(demo.root, reader=demo_reader(demo), **kwargs)
 
 

@@ -10,15 +10,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEMO_NOW, config_for, demo_reader
+from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader
 from textual.pilot import Pilot
 from textual.widgets import Tabs
 from textual.widgets._tabs import Underline
 
 from factory_tui.demo import DemoFactory
+from factory_tui.demo.transcripts import write_demo_transcripts
 from factory_tui.ui.app import FactoryApp
+from factory_tui.ui.prs_loader import PrsOptions
 
 SnapCompare = Any
+
+
+@pytest.fixture
+def demo(demo: DemoFactory) -> DemoFactory:
+    """The demo with its Claude transcripts (spend in the header and the panes), as
+    ``factory-tui demo`` shows it."""
+    write_demo_transcripts(demo.root, hostname=DEMO_HOST)
+    return demo
 
 
 def cockpit(demo: DemoFactory, *, view: str = "agents", theme: str | None = None) -> FactoryApp:
@@ -32,6 +42,7 @@ def cockpit(demo: DemoFactory, *, view: str = "agents", theme: str | None = None
         refresh_interval=3600,
         theme_dir=demo.root.parent / "no-user-themes",
         environ={},
+        prs=PrsOptions(source="local", record_looks=False, min_gap=0),
     )
     app.animation_level = "none"
     return app
@@ -42,6 +53,8 @@ async def loaded(pilot: Pilot[Any]) -> None:
     app = pilot.app
     assert isinstance(app, FactoryApp)
     await app.wait_for_fleet(lambda _fleet: app.loaded and app.log_ready)
+    await app.wait_for_prs()
+    await app.wait_for_cost()
     await pilot.pause()
     await settle_tab_underline(pilot)
 

@@ -1352,8 +1352,14 @@ def generate_demo(
     hostname: str,
     start_processes: bool = True,
     python: str = sys.executable,
+    transcripts: bool = False,
 ) -> DemoFactory:
-    """Write a demo factory into ``path`` (new or empty); see the module docstring."""
+    """Write a demo factory into ``path`` (new or empty); see the module docstring.
+
+    ``transcripts``: also write the local agents' Claude Code transcripts inside the demo and
+    point ``claude_config_dir`` (and budgets) at them in factory.toml, so the cockpit shows each
+    agent's spend (:mod:`factory_tui.demo.transcripts`; off by default: the transcripts name
+    the demo's absolute path, so two folders would no longer hold the same bytes)."""
     path = Path(path)
     if agents < 4:
         raise ValueError(f"agents={agents}: the demo factory needs at least 4 agents")
@@ -1372,7 +1378,12 @@ def generate_demo(
 
     started: list[int] = []
     try:
-        return _generate(root, plan, given_now, start_processes, python, started)
+        factory = _generate(root, plan, given_now, start_processes, python, started)
+        if transcripts:
+            from factory_tui.demo.transcripts import write_demo_transcripts
+
+            write_demo_transcripts(root, hostname=hostname.strip())
+        return factory
     except BaseException:
         _stop(started, root)
         raise

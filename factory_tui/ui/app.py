@@ -12,7 +12,9 @@ the progress of the first load.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -27,12 +29,33 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
+from textual.css.query import NoMatches
+from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Input, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState
 
 from factory_tui.actions.base import ActionResult, Outcome, actor
+from factory_tui.actions.cost_cli import budget_command, fire_budget_command
+from factory_tui.actions.council_cli import (
+    CouncilOutcome,
+    ProposalError,
+    proposal_for_pr,
+    proposal_for_ticket,
+    run_council,
+)
+from factory_tui.actions.prs import (
+    ApprovePlan,
+    PrsError,
+    approve_pr,
+    diff_pager,
+    mark_reviewed,
+    plan_approve,
+    pr_diff,
+    record_look,
+    request_changes,
+)
 from factory_tui.actions.recover import (
     RecoveryInfo,
     ReviewDiffs,
@@ -47,10 +70,17 @@ from factory_tui.actions.stop import StopPlan, plan_stop, stop_agent
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.logindex import FilterSpec, LogIndex
 from factory_tui.adapters.procs import ProcessProbe
+from factory_tui.adapters.prs_git import review_note_path
+from factory_tui.adapters.transcripts import CostTracker, spans_from_reader, worktree_branches
 from factory_tui.config import Config
+from factory_tui.core.claims import ClaimUnit
+from factory_tui.core.cost import BudgetState, CostView, Grouping, Span
+from factory_tui.core.council import Proposal
 from factory_tui.core.fleet import Fleet, InstanceView, ProcInfo
+from factory_tui.core.pricing import PriceTableError
+from factory_tui.core.prs import PrView, Queue, branch_slug
 from factory_tui.core.safe import printable
-from factory_tui.core.statefiles import parse_memory, parse_plan
+from factory_tui.core.statefiles import find_tickets, parse_memory, parse_plan
 from factory_tui.core.timeparse import parse_ts
 from factory_tui.ui.messages import (
     FilesChanged,
@@ -59,28 +89,60 @@ from factory_tui.ui.messages import (
     ReaderFailed,
     StateSummary,
 )
+from factory_tui.ui.prs_loader import PrsLoaded, PrsOptions, QueueLoader
 from factory_tui.ui.screens.confirm import (
     ConfirmScreen,
     ReasonScreen,
     RecoveryChoice,
     RecoveryScreen,
 )
+from factory_tui.ui.screens.council import CouncilScreen
 from factory_tui.ui.screens.detail import AgentDetailScreen
+from factory_tui.ui.screens.diff import DiffScreen
 from factory_tui.ui.screens.help import HelpScreen, KeySection
+from factory_tui.ui.screens.prs import RequestChangesScreen
 from factory_tui.ui.themes import THEME_VARIABLE_DEFAULTS, load_themes, pick_theme
 from factory_tui.ui.watch import RefreshPlan, WatchTargets, watch_files
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 from factory_tui.ui.widgets.claims import ClaimNode, ClaimsView, ClaimTree
+from factory_tui.ui.widgets.cost import (
+    BudgetBanner,
+    CostFailed,
+    CostPanel,
+    CostSnapshot,
+    CostSpans,
+    CostUpdated,
+    Period,
+    agent_spend_line,
+    naive_local,
+    period_since,
+    spend_segment,
+)
 from factory_tui.ui.widgets.filterbar import FilterBar
 from factory_tui.ui.widgets.log_view import LogView
 from factory_tui.ui.widgets.problems import ProblemsView
+from factory_tui.ui.widgets.prs import PrsView, PrTable
 from factory_tui.ui.widgets.sessions import SessionsView
 from factory_tui.ui.widgets.state import StateView
-from factory_tui.ui.widgets.summary import SummaryBar, changed_segment, fleet_segments
+from factory_tui.ui.widgets.summary import (
+    SummaryBar,
+    ask_segment,
+    changed_segment,
+    fleet_segments,
+)
 
 __all__ = ["VIEWS", "AttentionItem", "FactoryApp", "attention_items", "empty_fleet"]
 
-VIEWS: tuple[str, ...] = ("agents", "claims", "sessions", "log", "problems", "state")
+VIEWS: tuple[str, ...] = (
+    "agents",
+    "claims",
+    "sessions",
+    "log",
+    "problems",
+    "state",
+    "prs",
+    "cost",
+)
 DETAIL_VIEWS = ("agents", "claims", "sessions")
 VIEW_TITLES = {
     "agents": "Agents",
@@ -89,12 +151,33 @@ VIEW_TITLES = {
     "log": "Log",
     "problems": "Problems",
     "state": "State",
+    "prs": "PRs",
+    "cost": "Cost",
 }
 #: Seconds between re-probes of the pids (and re-derived ages) when nothing changes.
 DEFAULT_REFRESH_SECONDS = 5.0
 #: The engineer's actions (issue 4): hidden where they do not apply and in read-only mode.
 _ACTIONS = ("release", "recover", "stop_agent", "release_all_stale")
+#: The approval queue's actions (issue 5): on the PR under the cursor in the PRs view.
+_PR_ACTIONS = ("approve_pr", "request_changes", "mark_reviewed")
+#: Seconds between re-reads of the transcripts (issue 6: their folders are not watched).
+COST_REFRESH_SECONDS = 10.0
+#: The reader's thread works out the cost attribution's spans at most this often.
+SPANS_EVERY = 2.0
 _PROGRESS_EVERY = 0.1
+
+
+#: Messages posted by the app's workers (reader, watcher, PR queue, cost).
+_WORKER_MESSAGES = (
+    FilesChanged,
+    FleetUpdated,
+    LoadProgress,
+    ReaderFailed,
+    PrsLoaded,
+    CostSpans,
+    CostUpdated,
+    CostFailed,
+)
 
 
 # -- what needs the engineer ----------------------------------------------------------------------
@@ -117,9 +200,15 @@ class AttentionItem:
     instance: str | None = None
 
 
-def attention_items(fleet: Fleet) -> list[AttentionItem]:
-    """Everything that needs the engineer now, oldest first. Later features (Ask PRs, budgets)
-    add their kinds here."""
+def attention_items(
+    fleet: Fleet,
+    queue: Queue | None = None,
+    *,
+    budgets: Iterable[tuple[BudgetState, datetime]] = (),
+) -> list[AttentionItem]:
+    """Everything that needs the engineer now, oldest first: crashed sessions, stale claims,
+    (given the PR ``queue``) Ask PRs waiting, and (given ``budgets``: each unacknowledged
+    budget alert with when it was first seen) budgets reached."""
     items: list[AttentionItem] = []
     for session in fleet.sessions:
         if session.status != "crashed":
@@ -153,6 +242,31 @@ def attention_items(fleet: Fleet) -> list[AttentionItem]:
                 target=claim.key,
                 title=f"claim {printable(claim.key)} is stale{owner}",
                 instance=claim.unit.owner,
+            )
+        )
+    if queue is not None:
+        items.extend(
+            AttentionItem(
+                key=pr.key,
+                kind=pr.kind,
+                since=pr.since,
+                view="prs",
+                target=pr.target,
+                title=pr.title,
+                instance=pr.instance,
+            )
+            for pr in queue.attention()
+        )
+    for state, seen in budgets:  # issue 6: a budget at 100 %, not acknowledged
+        items.append(
+            AttentionItem(
+                key=f"budget:{state.alert_id}",
+                kind="budget reached",
+                since=seen,
+                view="cost",
+                target=state.subject,
+                title=state.message,
+                instance=state.subject if state.scope == "agent" else None,
             )
         )
     items.sort(key=lambda item: (item.since, item.key))
@@ -272,6 +386,8 @@ class FactoryApp(App[None]):
         Binding("4", "show_view('log')", "Log", show=False, id="view.log"),
         Binding("5", "show_view('problems')", "Problems", show=False, id="view.problems"),
         Binding("6", "show_view('state')", "State", show=False, id="view.state"),
+        Binding("7", "show_view('prs')", "PRs", show=False, id="view.prs"),
+        Binding("8", "show_view('cost')", "Cost", show=False, id="view.cost"),
         Binding("enter", "details", "Details", id="details"),
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("n", "next_attention", "Next needing you", id="attention.next"),
@@ -280,6 +396,8 @@ class FactoryApp(App[None]):
         Binding("X", "release_all_stale", "Release all stale", id="action.release_all"),
         Binding("r", "recover", "Recover", id="action.recover"),
         Binding("K", "stop_agent", "Stop agent", id="action.stop"),
+        Binding("C", "council", "Council", id="action.council"),
+        Binding("A", "acknowledge_budget", "Acknowledge budget", id="budget.acknowledge"),
         # ``r`` refreshes where there is nothing to recover (a disabled binding falls through).
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("question_mark", "help", "Keys", id="help"),
@@ -299,11 +417,13 @@ class FactoryApp(App[None]):
         refresh_interval: float | None = None,
         theme_dir: Path | None = None,
         environ: Mapping[str, str] | None = None,
+        prs: PrsOptions | None = None,
     ) -> None:
         super().__init__()
         if initial_view not in VIEWS:
             raise ValueError(f"view {initial_view!r}: expected one of {', '.join(VIEWS)}")
         self.config = config
+        self.closing = False
         self.clock: Callable[[], datetime] = clock or (
             lambda: datetime.now().replace(microsecond=0)
         )
@@ -332,6 +452,14 @@ class FactoryApp(App[None]):
         self._last_shown: object = None
         self._last_probe: object = None
         self._fleet_event: asyncio.Event | None = None
+        # The approval queue (issue 5): loaded on a thread after the first fleet.
+        self.prs_options = prs or PrsOptions()
+        self.prs_loader = QueueLoader(self, config, clock=self.clock, options=self.prs_options)
+        self.queue: Queue | None = None
+        self.prs_error: str | None = None
+        self._prs_event: asyncio.Event | None = None
+        # Spend, budgets and the Council (issue 6): the transcripts read on a thread.
+        self._cost_init(environ)
         self.factory_themes, self._theme_warnings = load_themes(theme_dir)
         for item in self.factory_themes.values():
             self.register_theme(item)
@@ -351,6 +479,7 @@ class FactoryApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield SummaryBar(id="summary")
+        yield BudgetBanner(id="budget-banner")
         with TabbedContent(initial=self.initial_view, id="views"):
             with TabPane(VIEW_TITLES["agents"], id="agents"):
                 yield AgentGrid(id="agent-grid")
@@ -364,6 +493,10 @@ class FactoryApp(App[None]):
                 yield ProblemsView(id="problems-view")
             with TabPane(VIEW_TITLES["state"], id="state"):
                 yield StateView(id="state-view")
+            with TabPane(VIEW_TITLES["prs"], id="prs"):
+                yield PrsView(root=str(self.config.root), id="prs-view")
+            with TabPane(VIEW_TITLES["cost"], id="cost"):
+                yield CostPanel(root=str(self.config.root), id="cost-view")
         yield FilterBar(id="filter-bar")
         yield Footer()
 
@@ -385,11 +518,26 @@ class FactoryApp(App[None]):
             )
         self._enqueue(initial=True)
         self.set_interval(self.refresh_interval, self._on_tick)
+        self._prs_mount()
+        self._cost_mount()
         self.call_after_refresh(self._focus_if_nothing_is)
+
+    async def _shutdown(self) -> None:
+        # From here on, a worker's message finds no widgets (see _on_message).
+        self.closing = True
+        await super()._shutdown()
+
+    async def _on_message(self, message: Message) -> None:
+        # A worker's message can arrive while the app closes, after its screens are gone:
+        # dropped, so that quitting never ends in a traceback.
+        if self.closing and isinstance(message, _WORKER_MESSAGES):
+            return
+        await super()._on_message(message)
 
     def on_unmount(self) -> None:
         self._stop.set()
         self.log_index.close()
+        self._cost_close()
         if self.on_quit is not None:
             self.on_quit()
 
@@ -456,6 +604,7 @@ class FactoryApp(App[None]):
                     self._load_everything()
                 if plan or tick:
                     self._refresh(plan, tick)
+                self._cost_after_read()  # issue 6: new spans for the spend's attribution
             except Exception as error:  # a bug, not a bad file: keep the cockpit alive
                 self.post_message(ReaderFailed(f"{type(error).__name__}: {error}"))
 
@@ -477,6 +626,7 @@ class FactoryApp(App[None]):
         self.post_message(
             FleetUpdated(fleet, changed=True, initial=True, state=state_summary(self.config))
         )
+        self._cost_after_read()  # issue 6: the spend's attribution, before the log index
         for step in self.log_index.update_in_chunks():
             self._progress("log index", step.bytes_done, step.bytes_total)
         self.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
@@ -499,6 +649,9 @@ class FactoryApp(App[None]):
         if plan.state and reader.refresh_state_files():
             changed = True
             state = state_summary(self.config)
+        # Only lines appended to the log: the fleet is re-derived where they touch, with the
+        # process facts of the last probe (the tick re-probes).
+        log_only = log_changed and not changed and not tick
         changed |= log_changed
         if not (changed or tick):
             return
@@ -519,7 +672,7 @@ class FactoryApp(App[None]):
             finally:
                 reader.probe = real_probe
         else:
-            fleet = reader.fleet(now)
+            fleet = reader.fleet(now, reprobe=not log_only)
         shown = _shown_facts(fleet)
         if changed or shown != self._last_shown:
             self._last_shown = shown
@@ -533,6 +686,8 @@ class FactoryApp(App[None]):
             if event.worker.group == "reader":
                 with self._queue_lock:
                     self._reader_running = False
+            if event.worker.group == "prs":
+                self.prs_loader.failed()
             self._show_error(f"{event.worker.name}: {type(error).__name__}: {error}")
 
     def on_reader_failed(self, message: ReaderFailed) -> None:
@@ -552,10 +707,13 @@ class FactoryApp(App[None]):
             return
         percent = 100 if not message.total else min(100, message.done * 100 // message.total)
         what = "indexing the log" if message.source == "log index" else f"reading {message.source}"
-        if message.source == "log index" and percent >= 100:
-            self.query_one(SummaryBar).set_segment("loading", None)
+        bars = self.query(SummaryBar)  # none while the app is closing: a late worker message
+        if not bars:
             return
-        self.query_one(SummaryBar).set_segment(
+        if message.source == "log index" and percent >= 100:
+            bars.first().set_segment("loading", None)
+            return
+        bars.first().set_segment(
             "loading", Content.styled(f"{printable(what)} {percent}%…", "$text-muted")
         )
 
@@ -591,6 +749,7 @@ class FactoryApp(App[None]):
         if message.initial and self.focused is None:
             self.call_after_refresh(self._focus_if_nothing_is)
         self._announce(fleet, first=message.initial)
+        self._prs_on_fleet(message)
         self.fleet_updates += 1
         if self._fleet_event is not None:
             self._fleet_event.set()
@@ -603,6 +762,7 @@ class FactoryApp(App[None]):
             "sessions": len(fleet.sessions),
             "problems": len(fleet.problems) + len(fleet.lint),
             "state": len(fleet.lint),
+            **({"prs": len(self.queue.views)} if self.queue is not None else {}),
         }
         alarms = {
             "agents": fleet.counts.get("agents_crashed", 0) + fleet.counts.get("agents_stale", 0),
@@ -610,6 +770,8 @@ class FactoryApp(App[None]):
             "sessions": fleet.counts.get("sessions_crashed", 0),
             "problems": counts["problems"],
             "state": counts["state"],
+            "prs": self.queue.ask_waiting if self.queue is not None else 0,
+            "cost": len(self.unacknowledged_budget_alerts()),
         }
         for view in VIEWS:
             parts: list[str | tuple[str, str]] = [VIEW_TITLES[view]]
@@ -627,7 +789,7 @@ class FactoryApp(App[None]):
     def _announce(self, fleet: Fleet, *, first: bool) -> None:
         """Notify (and ring) once for each new thing needing the engineer; not for what was
         already there when the cockpit opened."""
-        items = attention_items(fleet)
+        items = attention_items(fleet, self.queue)
         new = [item for item in items if item.key not in self.announced]
         self.announced.update(item.key for item in items)
         if first or not new:
@@ -667,6 +829,8 @@ class FactoryApp(App[None]):
         self.query_one(SessionsView).restyle()
         self.query_one(ProblemsView).restyle()
         self.query_one(StateView).restyle()
+        self.query_one(PrsView).restyle()
+        self.query_one(CostPanel).restyle()
 
     # -- views, focus, keys ---------------------------------------------------------------------
 
@@ -682,6 +846,8 @@ class FactoryApp(App[None]):
             "log": "#log-view",
             "problems": "#problems-table",
             "state": "#state-table",
+            "prs": "#prs-table",
+            "cost": "#cost-view KeyedTable.-active",
         }
         return self.query_one(widgets[view])
 
@@ -720,6 +886,8 @@ class FactoryApp(App[None]):
         self.query_one(FilterBar).close()
         self._focus_view()
         self.refresh_bindings()
+        if self.current_view == "prs":
+            self._prs_looked()
 
     def _on_main_screen(self) -> bool:
         return len(self.screen_stack) == 1
@@ -738,6 +906,16 @@ class FactoryApp(App[None]):
             return False
         if action in _ACTIONS:
             return self._action_target(action) is not None
+        if action in _PR_ACTIONS:
+            return self._pr_target(action) is not None
+        if action == "council":  # issue 6: where there is something to put to the Council
+            return (
+                not self.config.read_only
+                and self._on_main_screen()
+                and self._council_target() is not None
+            )
+        if action == "acknowledge_budget":
+            return bool(self.unacknowledged_budget_alerts())
         return not (action == "details" and self.current_view not in DETAIL_VIEWS)
 
     def action_show_view(self, view: str) -> None:
@@ -840,6 +1018,10 @@ class FactoryApp(App[None]):
             self.query_one(ProblemsView).set_filter(text)
         elif view == "state":
             self.query_one(StateView).set_filter(text)
+        elif view == "prs":
+            self.query_one(PrsView).set_filter(text)
+        elif view == "cost":
+            self.query_one(CostPanel).set_filter(text)
         elif view == "log":
             self.query_one(LogView).set_filter(FilterSpec.parse(text) if text.strip() else None)
         self._update_tab_labels(self.fleet)
@@ -848,9 +1030,19 @@ class FactoryApp(App[None]):
 
     def action_next_attention(self) -> None:
         """Jump to the next thing needing the engineer (oldest first, wrapping around)."""
-        items = attention_items(self.fleet)
+        items = attention_items(
+            self.fleet,
+            self.queue,
+            budgets=[
+                (state, self.budget_seen.get(state.alert_id, self.clock()))
+                for state in self.unacknowledged_budget_alerts()
+            ],
+        )
         if not items:
-            self.notify("Nothing needs you: no crashed session, no stale claim.", markup=False)
+            self.notify(
+                "Nothing needs you: no crashed session, no stale claim, no Ask PR waiting.",
+                markup=False,
+            )
             return
         keys = [item.key for item in items]
         index = 0
@@ -880,6 +1072,14 @@ class FactoryApp(App[None]):
             tree = self.query_one(ClaimTree)
             tree.select_key(item.target)
             tree.focus()
+        elif item.view == "prs":
+            prs = self.query_one(PrsView)
+            prs.select_pr(item.target)
+            prs.table.focus()
+        elif item.view == "cost":
+            table = self.query_one(CostPanel).table
+            table.select_key(item.target)
+            table.focus()
 
     # actions: release, recover, stop (each planned and done on a thread, group "actions")
 
@@ -1202,6 +1402,274 @@ class FactoryApp(App[None]):
             confirmed,
         )
 
+    # -- the approval queue (issue 5): loading, the PRs view, approve / request changes / reviewed
+
+    def _prs_mount(self) -> None:
+        summary = self.query_one(SummaryBar)
+        if not self.prs_options.enabled:
+            self.query_one(PrsView).disable("The PR queue is not loaded in this cockpit.")
+            return
+        summary.set_segment("ask", ask_segment(None))
+        self.set_interval(self.prs_loader.poll_interval, self._prs_poll, name="prs poll")
+
+    def _prs_poll(self) -> None:
+        """The slow timer: gh asked again (at most every ``[prs] poll_seconds``, ≥ 30 s)."""
+        if self.loaded:
+            self.prs_loader.request(self.fleet, fresh=True)
+
+    def _prs_on_fleet(self, message: FleetUpdated) -> None:
+        """The first fleet loads the queue; a changed factory (a log line, a claim) reloads it
+        (coalesced, at most one load per ``min_gap``; gh's lists reused until the next poll)."""
+        if message.initial or message.changed:
+            self.prs_loader.request(self.fleet)
+
+    def reload_prs(self, *, fresh: bool = True) -> None:
+        """Load the queue now (``fresh``: ask gh again too)."""
+        self.prs_loader.request(self.fleet, fresh=fresh, urgent=True)
+
+    def on_prs_loaded(self, message: PrsLoaded) -> None:
+        first = self.queue is None and message.queue is not None
+        if message.queue is not None:
+            self.queue = message.queue
+        self.prs_error = message.error
+        queue = self.queue
+        with self.batch_update():
+            self.query_one(PrsView).show_queue(message.queue, error=message.error)
+            # No source answered (or the load itself failed): the count would be a guess.
+            failed = queue is None or (not queue.sources and bool(queue.notices))
+            self.query_one(SummaryBar).set_segment(
+                "ask",
+                ask_segment(
+                    queue.ask_waiting if queue is not None else None,
+                    len(queue.show) if queue is not None else 0,
+                    failed=failed,
+                ),
+            )
+            self._update_tab_labels(self.fleet)
+        if message.error is not None:
+            self._show_error(f"loading the PR queue: {message.error}")
+        if first and self.current_view == "prs":
+            self._prs_looked()
+            if self.focused is None:
+                self.call_after_refresh(self._focus_if_nothing_is)
+        # Ask PRs already waiting when the cockpit opened are not news; later ones are.
+        self._announce(self.fleet, first=first)
+        self.refresh_bindings()
+        self.prs_loader.loaded()
+        if self._prs_event is not None:
+            self._prs_event.set()
+
+    async def wait_for_prs(
+        self, predicate: Callable[[Queue], bool] | None = None, *, timeout: float = 10.0
+    ) -> Queue:
+        """Wait (bounded) until a loaded queue satisfies ``predicate`` (default: any queue) and
+        no load is running or waiting. For tests and snapshots."""
+        if not self.prs_options.enabled:
+            raise RuntimeError("the PR queue is not loaded in this cockpit (PrsOptions.enabled)")
+        check = predicate or (lambda _queue: True)
+        if self._prs_event is None:
+            self._prs_event = asyncio.Event()
+
+        def ready() -> bool:
+            return (
+                self.queue is not None
+                and not self.prs_loader.running
+                and not self.prs_loader.pending
+                and check(self.queue)
+            )
+
+        async def wait() -> Queue:
+            assert self._prs_event is not None
+            while not ready():
+                self._prs_event.clear()
+                await self._prs_event.wait()
+            assert self.queue is not None
+            return self.queue
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    def _prs_looked(self) -> None:
+        """The engineer looks at the queue: Show PRs merged before now are no longer new (they
+        stay marked while this look lasts)."""
+        self.query_one(PrsView).looked()
+        if not self.prs_options.enabled or not self.prs_options.record_looks:
+            return
+        now, folder = self.clock(), self.prs_options.reviews_dir
+
+        def record() -> None:
+            # The engineer's own bookkeeping: a read-only home is no reason to shout.
+            with contextlib.suppress(OSError):
+                record_look(self.config, now, folder=folder)
+
+        self._in_thread("record PR look", record)
+
+    def _pr_target(self, action: str) -> PrView | None:
+        """The PR ``action`` would act on: the one under the cursor in the PRs view, when the
+        action applies to it (approve: open, not a draft; request changes: open; mark
+        reviewed: a merged Show PR not reviewed yet)."""
+        if self.config.read_only or not self._on_main_screen() or self.current_view != "prs":
+            return None
+        found = self.query_one(PrsView).cursor()
+        if found is None:
+            return None
+        section, view = found
+        if action == "approve_pr":
+            return view if view.pr.state == "open" and not view.pr.draft else None
+        if action == "request_changes":
+            return view if view.pr.state == "open" else None
+        if action == "mark_reviewed":
+            return view if section == "show" and not view.reviewed else None
+        return None
+
+    def _pr_done(self, result: ActionResult) -> ActionResult:
+        """On the action's thread: reload the queue (gh asked again) once the action is done."""
+        self.call_from_thread(self.reload_prs)
+        return result
+
+    def action_approve_pr(self) -> None:
+        """``a``: approve the selected PR (squash merge per the protocol), after a confirmation
+        saying exactly what will run; red or running CI needs ``override`` typed."""
+        if self._refuse_read_only():
+            return
+        view = self._pr_target("approve_pr")
+        if view is None:
+            self.notify("Select an open PR in the PRs view.", markup=False)
+            return
+        now, queue, by = self.clock(), self.queue, actor()
+
+        def plan() -> None:
+            planned = plan_approve(
+                self.config, view.key, now=now, override_ci=True, queue=queue, by=by
+            )
+            self.call_from_thread(self._confirm_approve, view, planned)
+
+        self._in_thread("plan approve", plan)
+
+    def _confirm_approve(self, view: PrView, planned: ApprovePlan | ActionResult) -> None:
+        if isinstance(planned, ActionResult):
+            self._action_done("Approve", planned)
+            return
+        override = planned.override_ci
+        title = f"Approve {view.label}"
+        if override:
+            word = "RED" if planned.ci == "red" else "STILL RUNNING"
+            title += f" — CI is {word}: merging overrides it (logged)"
+        queue, by = self.queue, planned.by
+
+        def done(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            self._run_action(
+                "Approve",
+                lambda: self._pr_done(
+                    approve_pr(
+                        self.config,
+                        view.key,
+                        now=self.clock(),
+                        override_ci=override,
+                        confirmed=planned,
+                        queue=queue,
+                        by=by,
+                    )
+                ),
+            )
+
+        self.push_screen(
+            ConfirmScreen(
+                title,
+                planned.describe(),
+                question="Approve and squash merge?",
+                typed="override" if override else None,
+            ),
+            done,
+        )
+
+    def _request_lines(self, view: PrView) -> list[str]:
+        """What requesting changes on ``view`` will do, for the text box's screen."""
+        pr, task = view.pr, view.link.task or view.branch or "?"
+        lines = [
+            f"{view.mode.mode.capitalize()} PR {view.label}: {pr.title}",
+            f"task {task}" + (f", instance {view.link.instance}" if view.link.instance else ""),
+        ]
+        if pr.source == "github" and pr.number is not None:
+            lines.append(
+                f"runs: gh pr review {pr.number} --request-changes --body <your text> "
+                "(the text as one argument, no shell)"
+            )
+        else:
+            branch = view.branch or task
+            note = (
+                review_note_path(Path(pr.worktree), branch)
+                if pr.worktree
+                else self.config.root / ".claude" / "reviews" / f"review-{branch_slug(branch)}.md"
+            )
+            lines.append(f"adds your text to {note}, where the agent's worktree sees it")
+        lines.append("logs a REVIEW line (action=request-changes) in operations.log")
+        return lines
+
+    def action_request_changes(self) -> None:
+        """``c``: ask the agent for changes on the selected open PR (a text box)."""
+        if self._refuse_read_only():
+            return
+        view = self._pr_target("request_changes")
+        if view is None:
+            self.notify("Select an open PR in the PRs view.", markup=False)
+            return
+        queue, by = self.queue, actor()
+
+        def given(text: str | None) -> None:
+            if not text:
+                return
+            self._run_action(
+                "Request changes",
+                lambda: self._pr_done(
+                    request_changes(
+                        self.config, view.key, text, now=self.clock(), queue=queue, by=by
+                    )
+                ),
+            )
+
+        self.push_screen(
+            RequestChangesScreen(f"Request changes on {view.label}", self._request_lines(view)),
+            given,
+        )
+
+    def action_mark_reviewed(self) -> None:
+        """``v``: remember that the selected merged Show PR was reviewed (per user)."""
+        if self._refuse_read_only():
+            return
+        view = self._pr_target("mark_reviewed")
+        if view is None:
+            self.notify("Select a merged Show PR not reviewed yet.", markup=False)
+            return
+        folder = self.prs_options.reviews_dir
+
+        def act() -> ActionResult:
+            result = mark_reviewed(self.config, view, now=self.clock(), reviews_dir=folder)
+            self.call_from_thread(self.reload_prs, fresh=False)
+            return result
+
+        self._run_action("Mark reviewed", act)
+
+    def on_prs_view_selected(self, message: PrsView.Selected) -> None:
+        self.open_diff(message.view)
+
+    def action_pr_diff(self) -> None:
+        """The diff of the PR under the cursor in the PRs view."""
+        view = self.query_one(PrsView).cursor_view() if self.current_view == "prs" else None
+        if view is None:
+            self.notify("Select a PR in the PRs view (7).", markup=False)
+            return
+        self.open_diff(view)
+
+    def open_diff(self, view: PrView) -> None:
+        """The PR's diff in the viewer (fetched on a thread; ``o`` opens the pager if one is
+        configured with ``[prs] pager``)."""
+        title = f"{view.label}  {view.pr.title}"
+        self.push_screen(
+            DiffScreen(title, partial(pr_diff, self.config, view), pager=diff_pager(self.config))
+        )
+
     @on(Tree.NodeHighlighted, "#claim-tree")
     @on(DataTable.RowHighlighted, "#sessions-table")
     def _selection_moved(self) -> None:
@@ -1253,6 +1721,17 @@ class FactoryApp(App[None]):
             ("Filter line", [*FilterBar.BINDINGS, Binding("enter", "keep", "Keep the filter")]),
             ("Agent detail", list(AgentDetailScreen.BINDINGS)),
             (
+                "PRs view",
+                [
+                    Binding("up,down,pageup,pagedown", "move", "Move between PRs"),
+                    *PrTable.BINDINGS,
+                    *PrsView.BINDINGS,
+                ],
+            ),
+            ("PR diff", list(DiffScreen.BINDINGS)),
+            ("Cost view", list(CostPanel.BINDINGS)),
+            ("Council verdict", list(CouncilScreen.BINDINGS)),
+            (
                 "Mouse",
                 [
                     Binding("click", "tab", "A tab: show that view; a row or claim: select it"),
@@ -1277,7 +1756,7 @@ class FactoryApp(App[None]):
                 (
                     "Next needing you",
                     self.action_next_attention,
-                    "jump to the next crashed session or stale claim, oldest first",
+                    "jump to the next crashed session, stale claim or Ask PR, oldest first",
                 ),
                 ("Filter this view", self.action_filter, "filter what the current view shows"),
                 *(
@@ -1317,7 +1796,483 @@ class FactoryApp(App[None]):
             (f"Theme: {name}", partial(self.action_set_theme, name), f"switch to the {name} theme")
             for name in self.theme_names()
         )
+        # The approval queue (issue 5).
+        commands.append(("Reload PRs", self.reload_prs, "ask gh and git for the PR queue now"))
+        commands.append(("PR diff", self.action_pr_diff, "the selected PR's diff (enter)"))
+        if not self.config.read_only:
+            commands.extend(
+                [
+                    (
+                        "Approve PR",
+                        self.action_approve_pr,
+                        "approve and squash merge the selected PR, after a confirmation (a)",
+                    ),
+                    (
+                        "Request changes on PR",
+                        self.action_request_changes,
+                        "ask the agent for changes on the selected PR (c)",
+                    ),
+                    (
+                        "Mark PR reviewed",
+                        self.action_mark_reviewed,
+                        "remember that the selected merged Show PR was reviewed (v)",
+                    ),
+                ]
+            )
+        commands.extend(self._cost_palette())  # cost and the Council (issue 6)
         return commands
+
+    # -- cost, budgets and the Council (issue 6) --------------------------------------------------
+    #
+    # The transcripts are read by ONE thread worker (group "cost") that owns the CostTracker: it
+    # drains what is queued (a slow timer, new spans from the reader's thread, another grouping
+    # asked for, a Council sitting) and posts a frozen CostSnapshot. Transcript folders are not
+    # watched (they are found as they appear, anywhere under the Claude config dir): a timer
+    # every COST_REFRESH_SECONDS asks for a re-read, which costs a stat per transcript file.
+
+    def _cost_init(self, environ: Mapping[str, str] | None) -> None:
+        self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.cost_tracker: CostTracker | None = None
+        """Owned by the cost worker's thread."""
+        self.cost: CostSnapshot | None = None
+        self.cost_error: str | None = None
+        self.cost_updates = 0
+        self._cost_event: asyncio.Event | None = None
+        self._cost_lock = threading.Lock()
+        self._cost_wanted = False
+        self._cost_running = False
+        self._cost_spans: tuple[Span, ...] | None = None
+        self._cost_choice: tuple[Grouping, Period] = ("agent", "today")
+        self._cost_generation: int | None = None
+        self._cost_spans_at = 0.0
+        self._cost_last: object = None
+        self._cost_closing = False
+        self._cost_attributed = False
+        self.budget_seen: dict[str, datetime] = {}
+        """alert_id → when the cockpit first saw that budget state (warning or alert)."""
+        self.budget_acknowledged: set[str] = set()
+        self.budget_fired: set[str] = set()
+        """Alerts the ``[cost] on_budget`` command ran for (the cost worker's thread only)."""
+        self.budget_processes: list[subprocess.Popen[bytes]] = []
+        self.budget_command_enabled = True
+        """False: ``[cost] on_budget`` is never run (a headless snapshot acts on nothing)."""
+        self.council_running: str | None = None
+
+    def _cost_mount(self) -> None:
+        self.query_one(SummaryBar).set_segment("spend", spend_segment(None, reading=True))
+        self._cost_enqueue()
+        self.set_interval(COST_REFRESH_SECONDS, self._cost_enqueue, name="cost refresh")
+
+    def _cost_close(self) -> None:
+        """The app is closing: the tracker's files are closed (by the worker if it runs)."""
+        with self._cost_lock:
+            self._cost_closing = True
+            if self._cost_running or self.cost_tracker is None:
+                return
+        self.cost_tracker.close()
+
+    def _cost_enqueue(self, *, spans: tuple[Span, ...] | None = None) -> None:
+        """Ask the cost worker for a re-read (on the event loop)."""
+        with self._cost_lock:
+            if self._cost_closing:
+                return
+            if spans is not None:
+                self._cost_spans = spans
+            self._cost_wanted = True
+            if self._cost_running:
+                return
+            self._cost_running = True
+        self.run_worker(
+            self._cost_drain,
+            name="read transcripts",
+            group="cost",
+            thread=True,
+            exit_on_error=False,
+        )
+
+    def _cost_after_read(self) -> None:
+        """On the reader's thread, after a read that changed the factory: the spans (who worked
+        on what, where, when) the spend is attributed with; at most every SPANS_EVERY seconds
+        (a later tick catches up)."""
+        reader = self.reader
+        if reader.generation == self._cost_generation:
+            return
+        moment = time.monotonic()
+        if self._cost_generation is not None and moment - self._cost_spans_at < SPANS_EVERY:
+            return
+        self._cost_generation = reader.generation
+        self._cost_spans_at = moment
+        spans = spans_from_reader(reader, worktree_branches(self.config.root))
+        self.post_message(CostSpans(spans))
+
+    def on_cost_spans(self, message: CostSpans) -> None:
+        self._cost_enqueue(spans=message.spans)
+
+    def _cost_drain(self) -> None:
+        """The cost worker: read what was appended, recompute with the app's clock, post."""
+        while True:
+            with self._cost_lock:
+                if not self._cost_wanted or self._cost_closing:
+                    self._cost_running = False
+                    if self._cost_closing and self.cost_tracker is not None:
+                        self.cost_tracker.close()
+                    return
+                self._cost_wanted = False
+                spans, self._cost_spans = self._cost_spans, None
+                grouping, period = self._cost_choice
+            try:
+                self._cost_work(spans, grouping, period)
+            except PriceTableError as error:  # a wrong [cost] table: the user's to fix
+                self.post_message(CostFailed(str(error)))
+            except Exception as error:  # a bug: keep the cockpit alive, say what failed
+                self.post_message(CostFailed(f"{type(error).__name__}: {error}"))
+
+    def _cost_work(
+        self, spans: tuple[Span, ...] | None, grouping: Grouping, period: Period
+    ) -> None:
+        tracker = self.cost_tracker
+        if tracker is None:
+            tracker = self.cost_tracker = CostTracker(self.config)
+        changed = False
+        if spans is not None:
+            changed = tracker.ledger.set_spans(spans)
+            self._cost_attributed = True
+        changed |= tracker.refresh()
+        now = naive_local(self.clock())
+        view = tracker.view(now)
+        report = tracker.report(grouping, since=period_since(period, now))
+        stats = tracker.reader.stats
+        snapshot = CostSnapshot(
+            view=view,
+            report=report,
+            grouping=grouping,
+            period=period,
+            projects_dir=str(tracker.reader.projects_dir),
+            files=stats.files,
+            folders=stats.folders_counted,
+            problems=tuple(tracker.problems),
+            attributed=self._cost_attributed,
+        )
+        # Budgets are judged once the spend is attributed (per-agent budgets need it).
+        notes = self._budget_command(view) if self._cost_attributed else ()
+        facts = (
+            view.day,
+            view.per_hour_start,
+            view.per_hour,
+            view.today,
+            tuple(view.agents_today.items()),
+            view.budgets,
+            view.unpriced_models,
+            grouping,
+            period,
+            report.total,
+            tuple(report.by.items()),
+            report.unpriced_models,
+            stats.files,
+            snapshot.problems,
+            snapshot.attributed,
+        )
+        if changed or notes or facts != self._cost_last:
+            self._cost_last = facts
+            self.post_message(CostUpdated(snapshot, changed=changed, notes=notes))
+
+    def _budget_command(self, view: CostView) -> tuple[tuple[str, SeverityLevel], ...]:
+        """On the cost worker: run ``[cost] on_budget`` once per new alert (argv, no shell);
+        what happened, to be notified."""
+        for process in self.budget_processes:
+            process.poll()  # reap the ones that ended
+        fresh = [
+            s for s in view.budgets if s.level == "alert" and s.alert_id not in self.budget_fired
+        ]
+        if not fresh or not self.budget_command_enabled:
+            return ()
+        try:
+            command = budget_command(self.config)
+        except PriceTableError as error:
+            self.budget_fired.update(s.alert_id for s in fresh)
+            return ((f"[cost] on_budget was not run: {error}", "error"),)
+        if command is None:
+            return ()
+        notes: list[tuple[str, SeverityLevel]] = []
+        for state in fresh:
+            try:
+                started = fire_budget_command(
+                    command, (state,), self.budget_fired, env=self.environ
+                )
+            except OSError as error:
+                self.budget_fired.add(state.alert_id)
+                notes.append(
+                    (
+                        f"[cost] on_budget {command[0]} could not start: "
+                        f"{error.strerror or error}; fix the command in factory.toml",
+                        "error",
+                    )
+                )
+                continue
+            self.budget_processes.extend(started)
+            pids = ", ".join(str(p.pid) for p in started)
+            notes.append(
+                (f"ran [cost] on_budget ({command[0]}, pid {pids}) for {state.message}", "warning")
+            )
+        return tuple(notes)
+
+    def on_cost_updated(self, message: CostUpdated) -> None:
+        snapshot = message.snapshot
+        first = self.cost is None
+        self.cost, self.cost_error = snapshot, None
+        with self.batch_update():
+            self.query_one(SummaryBar).set_segment("spend", spend_segment(snapshot, reading=False))
+            self.query_one(CostPanel).show_snapshot(snapshot)
+            self.query_one(AgentGrid).show_spend(
+                partial(agent_spend_line, snapshot) if snapshot.attributed else None
+            )
+            if snapshot.attributed:
+                self._budget_alerts(snapshot.view)
+            self._update_tab_labels(self.fleet)
+        for text, severity in message.notes:
+            self.notify(text, title="Budget command", severity=severity, markup=False, timeout=15)
+        if first:
+            self.refresh_bindings()
+        self.cost_updates += 1
+        if self._cost_event is not None:
+            self._cost_event.set()
+
+    def on_cost_failed(self, message: CostFailed) -> None:
+        first = self.cost_error != message.error
+        self.cost_error = message.error
+        self.query_one(SummaryBar).set_segment(
+            "spend", spend_segment(self.cost, reading=False, error=message.error)
+        )
+        self.query_one(CostPanel).show_error(message.error)
+        if first:
+            self.notify(message.error, title="Cost", severity="error", markup=False, timeout=15)
+        self.cost_updates += 1
+        if self._cost_event is not None:
+            self._cost_event.set()
+
+    def on_cost_panel_changed(self, message: CostPanel.Changed) -> None:
+        with self._cost_lock:
+            self._cost_choice = (message.grouping, message.period)
+        self._cost_enqueue()
+
+    async def wait_for_cost(
+        self,
+        predicate: Callable[[CostSnapshot | None], bool] | None = None,
+        *,
+        timeout: float = 10.0,
+    ) -> CostSnapshot | None:
+        """Wait (bounded) until the cost worker posted a snapshot satisfying ``predicate``
+        (default: the first one attributed with the fleet's spans, or a failure). For tests and
+        snapshots."""
+        check = predicate or (
+            lambda snapshot: (
+                (snapshot is not None and snapshot.attributed) or self.cost_error is not None
+            )
+        )
+        if self._cost_event is None:
+            self._cost_event = asyncio.Event()
+
+        async def wait() -> CostSnapshot | None:
+            assert self._cost_event is not None
+            while not check(self.cost):
+                self._cost_event.clear()
+                await self._cost_event.wait()
+            return self.cost
+
+        return await asyncio.wait_for(wait(), timeout)
+
+    # budgets
+
+    def unacknowledged_budget_alerts(self) -> tuple[BudgetState, ...]:
+        """Budgets at 100 % today the engineer has not acknowledged (``A``)."""
+        if self.cost is None:
+            return ()
+        return tuple(
+            state
+            for state in self.cost.view.budgets
+            if state.level == "alert" and state.alert_id not in self.budget_acknowledged
+        )
+
+    def _budget_alerts(self, view: CostView) -> None:
+        """A notification for each new warning (80 %) and alert (100 %), once; the bell once for
+        new alerts; the banner shows the alerts not acknowledged."""
+        ring = False
+        for state in view.alerts:
+            if state.alert_id in self.budget_seen:
+                continue
+            self.budget_seen[state.alert_id] = self.clock()
+            if state.level == "alert":
+                ring = True
+            if self.config.notify:
+                self.notify(
+                    state.message,
+                    title="Budget reached" if state.level == "alert" else "Budget warning",
+                    severity="error" if state.level == "alert" else "warning",
+                    markup=False,
+                    timeout=15 if state.level == "alert" else 10,
+                )
+        if ring and self.config.bell:
+            self.bell()
+        self.query_one(BudgetBanner).show_alerts(self.unacknowledged_budget_alerts())
+        self.refresh_bindings()
+
+    def action_acknowledge_budget(self) -> None:
+        """``A``: the budget alerts on screen are seen; the banner goes (a new alert, another
+        budget or tomorrow's, shows again)."""
+        alerts = self.unacknowledged_budget_alerts()
+        if not alerts:
+            self.notify("No budget alert to acknowledge.", markup=False)
+            return
+        self.budget_acknowledged.update(state.alert_id for state in alerts)
+        self.query_one(BudgetBanner).show_alerts(self.unacknowledged_budget_alerts())
+        self._update_tab_labels(self.fleet)
+        self.refresh_bindings()
+        self.notify(
+            f"Acknowledged: {'; '.join(state.message for state in alerts)}",
+            title="Budget",
+            markup=False,
+            timeout=5,
+        )
+
+    # the Council
+
+    def _council_ticket(self, unit: ClaimUnit) -> str:
+        """The ticket a claim unit stands for: a MEGA phase's first ticket, else its claim."""
+        return unit.tickets[0] if unit.phase is not None and unit.tickets else unit.claim_id
+
+    def _council_target(self) -> tuple[str, Callable[[], Proposal]] | None:
+        """What ``C`` would put before the Council, and how to make the proposal (on a thread):
+        the selected claim or MEGA (claims view), the selected agent's ticket (agents view) or
+        the selected PR (PRs view)."""
+        try:
+            view = self.current_view
+        except NoMatches:  # not composed yet
+            return None
+        ticket: str | None = None
+        if view == "claims":
+            node = self.query_one(ClaimTree).cursor_node
+            data = node.data if node is not None else None
+            if data is not None and data.claim is not None:
+                ticket = self._council_ticket(data.claim.unit)
+            elif data is not None and data.key.startswith("mega:"):
+                ticket = data.key.removeprefix("mega:")
+        elif view == "agents":
+            instance = self._instance_view(self._selected_instance())
+            if instance is not None:
+                units = [c.unit for c in self.fleet.claims if c.key in instance.claims]
+                if units:
+                    ticket = self._council_ticket(units[0])
+                else:
+                    named = find_tickets(instance.task or "")
+                    ticket = named[0] if named else None
+        elif view == "prs":
+            pr = self.query_one(PrsView).cursor_view()
+            if pr is None:
+                return None
+            number = pr.pr.number
+            if pr.pr.source == "github" and number is not None:
+                return f"PR #{number}", partial(proposal_for_pr, self.config, number)
+            return f"{pr.label}", partial(self._council_local_pr, pr)
+        if not ticket:
+            return None
+        return f"ticket {ticket}", partial(proposal_for_ticket, self.config, ticket)
+
+    def _council_local_pr(self, view: PrView) -> Proposal:
+        """A PR known from git only: its diff as the proposal (on the Council's thread)."""
+        text = "".join(diff.text for diff in pr_diff(self.config, view))
+        if not text.strip():
+            raise ProposalError(f"{view.label}: the diff is empty; nothing to score")
+        return Proposal(text, view.label)
+
+    def action_council(self) -> None:
+        """``C``: the Council scores the selected claim / ticket, agent's ticket or PR, on a
+        thread (the cockpit never waits for it); then its verdict on a screen."""
+        if self.council_running is not None:
+            self.notify(f"The Council is already sitting on {self.council_running}.", markup=False)
+            return
+        if self._refuse_read_only():
+            return
+        target = self._council_target()
+        if target is None:
+            self.notify(
+                "Select a claim or MEGA (Claims view), an agent holding a ticket, or a PR.",
+                markup=False,
+            )
+            return
+        self._council_run(*target, force=False)
+
+    def _council_run(self, what: str, make: Callable[[], Proposal], *, force: bool) -> None:
+        self.council_running = what
+        self.query_one(SummaryBar).set_segment(
+            "council",
+            Content.assemble(
+                ("COUNCIL", "bold"), " ", (f"running on {printable(what)}…", "$accent")
+            ),
+        )
+        self.notify(f"Council running on {what}…", markup=False, timeout=4)
+        now = naive_local(self.clock())
+
+        def work() -> None:
+            try:
+                outcome = run_council(self.config, make(), now=now, force=force, env=self.environ)
+            except (ProposalError, PrsError) as error:
+                outcome = CouncilOutcome(Outcome.ERROR, str(error))
+            except Exception as error:  # keep the cockpit alive; say what failed
+                outcome = CouncilOutcome(
+                    Outcome.ERROR, f"the Council failed: {type(error).__name__}: {error}"
+                )
+            self.call_from_thread(self._council_done, what, make, outcome)
+
+        self.run_worker(work, name="council", group="council", thread=True, exit_on_error=False)
+
+    def _council_done(
+        self, what: str, make: Callable[[], Proposal], outcome: CouncilOutcome
+    ) -> None:
+        self.council_running = None
+        self.query_one(SummaryBar).set_segment("council", None)
+        self._cost_enqueue()  # a paid sitting counts in today's spend
+        if outcome.result is None:
+            self.notify(
+                outcome.message,
+                title=f"Council on {what}: {outcome.outcome.name.lower()}",
+                severity="error" if outcome.outcome is Outcome.ERROR else "warning",
+                markup=False,
+                timeout=20,
+            )
+            return
+
+        def closed(again: bool | None) -> None:
+            if again:
+                self._council_run(what, make, force=True)
+
+        self.push_screen(CouncilScreen(outcome, what), closed)
+
+    def _cost_palette(self) -> list[tuple[str, Callable[[], Any], str]]:
+        commands: list[tuple[str, Callable[[], Any], str]] = [
+            (
+                "Cost: group by next",
+                self._cost_cycle_grouping,
+                "spend by agent, ticket, model or day in the Cost view (g)",
+            ),
+            (
+                "Acknowledge budget alert",
+                self.action_acknowledge_budget,
+                "the budget alerts on screen are seen (A)",
+            ),
+        ]
+        if not self.config.read_only:
+            commands.append(
+                (
+                    "Council",
+                    self.action_council,
+                    "score the selected claim, agent's ticket or PR with the Council (C)",
+                )
+            )
+        return commands
+
+    def _cost_cycle_grouping(self) -> None:
+        self.action_show_view("cost")
+        self.query_one(CostPanel).action_cycle_grouping()
 
 
 class _Probed(ProcessProbe):

@@ -24,6 +24,7 @@ from factory_tui.core.fleet import Fleet
 __all__ = [
     "FAIL_CONDITIONS",
     "SnapshotError",
+    "budget_reasons",
     "fail_reasons",
     "parse_size",
     "render_snapshot",
@@ -81,6 +82,25 @@ def fail_reasons(fleet: Fleet, conditions: Iterable[str]) -> list[str]:
     return reasons
 
 
+def budget_reasons(config: Config, now: datetime) -> list[str]:
+    """``--fail-on budget`` (issue 6): each budget at 100 % at ``now``, read from Claude Code's
+    transcripts, as a sentence (empty: none). Raises :class:`SnapshotError` for a wrong
+    ``[cost]`` table in config."""
+    from factory_tui.actions.cost_cli import tracker_for
+    from factory_tui.core.pricing import PriceTableError
+    from factory_tui.ui.widgets.cost import naive_local
+
+    try:
+        tracker = tracker_for(config)
+    except PriceTableError as error:
+        raise SnapshotError(str(error)) from None
+    try:
+        view = tracker.view(naive_local(now))
+    finally:
+        tracker.close()
+    return [f"budget reached: {state.message}" for state in view.budgets if state.level == "alert"]
+
+
 def screen_text(app: App[Any]) -> str:
     """The app's current screen as plain text (what an SVG snapshot shows, without styles)."""
     width, height = app.size
@@ -121,6 +141,7 @@ def render_snapshot(
     name, an unknown view, or a cockpit that did not finish loading.
     """
     from factory_tui.ui.app import VIEWS, FactoryApp
+    from factory_tui.ui.prs_loader import PrsOptions
 
     output = Path(output)
     if output.suffix.lower() not in FORMATS:
@@ -143,12 +164,17 @@ def render_snapshot(
         refresh_interval=3600,
         theme_dir=theme_dir,
         environ=environ,
+        # A headless snapshot is nobody looking at the PR queue: no look recorded.
+        prs=PrsOptions(record_looks=False),
     )
+    app.budget_command_enabled = False  # nor does it run [cost] on_budget
     outcome: dict[str, object] = {}
 
     async def shoot(pilot: Pilot[Any]) -> None:
         try:
             await app.wait_for_fleet(lambda _f: app.loaded and app.log_ready, timeout=LOAD_TIMEOUT)
+            await app.wait_for_prs(timeout=LOAD_TIMEOUT)  # the header's Ask count, the PRs view
+            await app.wait_for_cost(timeout=LOAD_TIMEOUT)  # the header's spend, the Cost view
             await pilot.pause()
             await pilot.wait_for_scheduled_animations()
             await pilot.pause()

@@ -8,6 +8,7 @@ and go, moved when the order changes), so focus and scroll position survive ever
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from datetime import datetime
 from typing import ClassVar
 
@@ -87,8 +88,11 @@ def _skipped(event: Event, view: InstanceView) -> tuple[str, ...]:
     return ("instance",)
 
 
-def pane_lines(view: InstanceView, now: datetime, width: int) -> list[Content]:
-    """The lines of one agent's pane at ``width`` cells (without the border)."""
+def pane_lines(
+    view: InstanceView, now: datetime, width: int, spend: Content | None = None
+) -> list[Content]:
+    """The lines of one agent's pane at ``width`` cells (without the border); ``spend``: the
+    agent's spend line (issue 6), once the transcripts are read."""
     width = max(20, width)
     word, _style = AGENT_BADGES.get(view.status, (view.status.upper(), ""))
     lines: list[Content] = []
@@ -101,6 +105,8 @@ def pane_lines(view: InstanceView, now: datetime, width: int) -> list[Content]:
     for conflict in view.conflicts:
         lines.extend(_wrap("⚡ ", "conflicting evidence: " + lit(conflict), width, 2, "$warning"))
     lines.append(process_line(view))
+    if spend is not None:
+        lines.append(spend)
     lines.append(
         Content.assemble(
             ("task   ", "$text-muted"),
@@ -164,6 +170,7 @@ class AgentPane(Widget, can_focus=True):
         super().__init__(id=id)
         self.view = view
         self.now = now
+        self.spend: Content | None = None
         self._apply_classes()
 
     def _apply_classes(self) -> None:
@@ -183,12 +190,25 @@ class AgentPane(Widget, can_focus=True):
         self._apply_classes()
         self.refresh(layout=True)
 
+    def show_spend(self, spend: Content | None) -> None:
+        """The agent's spend line (issue 6); re-drawn only when it changed (text or style:
+        ``Content ==`` compares the text only)."""
+        old = self.spend
+        if (spend is None and old is None) or (
+            spend is not None
+            and old is not None
+            and (spend.plain, spend.spans) == (old.plain, old.spans)
+        ):
+            return
+        self.spend = spend
+        self.refresh(layout=True)
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(pane_lines(self.view, self.now, width))
+        return len(pane_lines(self.view, self.now, width, self.spend))
 
     def render(self) -> Content:
         width = self.content_size.width or MIN_PANE_WIDTH
-        return Content("\n").join(pane_lines(self.view, self.now, width))
+        return Content("\n").join(pane_lines(self.view, self.now, width, self.spend))
 
     def action_open(self) -> None:
         self.post_message(self.Selected(self.view.id))
@@ -230,6 +250,7 @@ class AgentGrid(VerticalScroll, can_focus=False):
         self._fleet: Fleet | None = None
         self._loaded = False
         self._columns = 1
+        self._spend_of: Callable[[InstanceView], Content] | None = None
 
     def compose_empty(self) -> Static:
         return Static(Content("Reading the factory…"), id="agents-empty")
@@ -281,10 +302,14 @@ class AgentGrid(VerticalScroll, can_focus=False):
             pane = self.panes.get(view.id)
             if pane is None:
                 pane = AgentPane(view, now)  # no DOM id: instance ids are agent-written
+                if self._spend_of is not None:
+                    pane.spend = self._spend_of(view)
                 self.panes[view.id] = pane
                 new.append(pane)
             else:
                 pane.show(view, now)
+                if self._spend_of is not None:
+                    pane.show_spend(self._spend_of(view))
         if new:
             self.mount_all(new)
         order = [self.panes[view.id] for view in views]
@@ -312,6 +337,12 @@ class AgentGrid(VerticalScroll, can_focus=False):
             widget.update(Content(message))
         else:
             self.mount(Static(Content(message), id="agents-empty"))
+
+    def show_spend(self, spend_of: Callable[[InstanceView], Content] | None) -> None:
+        """Each pane's spend line from ``spend_of(its instance)`` (issue 6; None: no line)."""
+        self._spend_of = spend_of
+        for pane in self.panes.values():
+            pane.show_spend(spend_of(pane.view) if spend_of is not None else None)
 
     def ordered_panes(self) -> list[AgentPane]:
         return [child for child in self.children if isinstance(child, AgentPane)]

@@ -15,7 +15,7 @@ from textual.widget import Widget
 
 from factory_tui.core.fleet import Fleet
 
-__all__ = ["SEGMENT_ORDER", "SummaryBar", "fleet_segments"]
+__all__ = ["SEGMENT_ORDER", "SummaryBar", "ask_segment", "fleet_segments"]
 
 #: Where each segment goes; unknown keys go last, in the order they were set.
 SEGMENT_ORDER = (
@@ -162,3 +162,21 @@ def changed_segment(at: datetime | None) -> Content | None:
     if at is None:
         return None
     return Content.assemble(("changed ", "$text-muted"), f"{at:%H:%M:%S}")
+
+
+# -- the approval queue's segment (issue 5) -------------------------------------------------------
+
+
+def ask_segment(
+    ask_waiting: int | None, show_to_review: int = 0, *, failed: bool = False
+) -> Content:
+    """``PRS 3 Ask waiting 1 Show to review``; ``…`` before the first load, ``?`` when no
+    source answered (the PRs view says why)."""
+    if failed:
+        return _join("PRS", [Content.styled("? (see the PRs view)", "bold $warning")])
+    if ask_waiting is None:
+        return _join("PRS", [Content.styled("…", "$text-muted")])
+    pieces = [_count(ask_waiting, "Ask waiting", "bold reverse $warning")]
+    if show_to_review:
+        pieces.append(_count(show_to_review, "Show to review", "$accent"))
+    return _join("PRS", pieces)

@@ -1,0 +1,275 @@
+"""Loading the approval queue for the cockpit: one thread worker at a time, gh asked rarely.
+
+:class:`QueueLoader` runs :func:`~factory_tui.actions.prs.load_queue` in a thread worker (group
+``prs``) and posts :class:`PrsLoaded`; the app's handler shows it. Requests made while a load
+runs are folded into one more load, and loads caused by the factory changing (a log line, a
+claim) are at most one per ``min_gap`` seconds, so a busy log does not turn into a busy git.
+
+``gh`` is the slow and rate-limited source: its PR lists are fetched at most once per
+``poll_seconds`` (``[prs] poll_seconds``, at least 30) through :class:`GhCache`; in between,
+loads caused by the factory reuse its last answer (or its last error) and only relink it to the
+fresh sessions and claims. A ``fresh`` request (the slow timer, after an action) asks gh again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from textual.message import Message
+from textual.timer import Timer
+
+from factory_tui.actions.prs import SourceChoice, load_queue, prs_config
+from factory_tui.adapters.prs_gh import Gh, GhError
+from factory_tui.config import Config
+from factory_tui.core.fleet import Fleet
+from factory_tui.core.prs import PullRequest, Queue
+
+__all__ = [
+    "DEFAULT_POLL_SECONDS",
+    "MIN_POLL_SECONDS",
+    "GhCache",
+    "PolledGh",
+    "PrsLoaded",
+    "PrsOptions",
+    "QueueLoader",
+    "poll_seconds",
+]
+
+#: How often gh is asked for the PR lists, unless ``[prs] poll_seconds`` says otherwise.
+DEFAULT_POLL_SECONDS = 60.0
+#: Never more often than this: gh calls GitHub's API, which is rate limited.
+MIN_POLL_SECONDS = 30.0
+#: At most one load per this many seconds when loads are caused by the factory changing.
+DEFAULT_MIN_GAP = 2.0
+
+
+@dataclass(frozen=True)
+class PrsOptions:
+    """How the cockpit loads the PR queue.
+
+    - ``enabled``: load it at all (``False``: the PRs view says so and nothing runs).
+    - ``source``: ``auto``/``github``/``local``/``both``; ``None``: ``[prs] source``.
+    - ``reviews_dir``: where the per-user review state lives (``None``: the user state dir).
+    - ``poll_seconds``: gh polling (``None``: ``[prs] poll_seconds``, default 60, at least 30).
+    - ``min_gap``: seconds between loads caused by the factory changing.
+    - ``record_looks``: showing the PRs view records the engineer's look (a headless snapshot
+      is nobody looking).
+    """
+
+    enabled: bool = True
+    source: SourceChoice | None = None
+    reviews_dir: Path | None = None
+    poll_seconds: float | None = None
+    min_gap: float = DEFAULT_MIN_GAP
+    record_looks: bool = True
+
+
+def poll_seconds(config: Config) -> tuple[float, str | None]:
+    """``[prs] poll_seconds`` (default 60, at least 30) and a problem sentence if it was bad."""
+    table = config.extra.get("prs")
+    raw = table.get("poll_seconds") if isinstance(table, Mapping) else None
+    if raw is None:
+        return DEFAULT_POLL_SECONDS, None
+    where = config.sources.get("extra.prs", "config")
+    if not isinstance(raw, int | float) or isinstance(raw, bool) or raw <= 0:
+        return DEFAULT_POLL_SECONDS, (
+            f"{where}: [prs] poll_seconds = {raw!r}: a number of seconds, please; using "
+            f"{DEFAULT_POLL_SECONDS:g}"
+        )
+    if raw < MIN_POLL_SECONDS:
+        return MIN_POLL_SECONDS, (
+            f"{where}: [prs] poll_seconds = {raw!r}: gh is asked at most every "
+            f"{MIN_POLL_SECONDS:g} s (GitHub's API is rate limited); using {MIN_POLL_SECONDS:g}"
+        )
+    return float(raw), None
+
+
+class PrsLoaded(Message):
+    """A freshly loaded queue (``None`` with ``error`` when loading failed unexpectedly)."""
+
+    def __init__(self, queue: Queue | None, *, error: str | None = None) -> None:
+        super().__init__()
+        self.queue = queue
+        self.error = error
+
+
+_Answer = tuple[float, "list[PullRequest] | GhError"]
+
+
+class GhCache:
+    """gh's PR lists (and errors), kept ``interval`` seconds. Thread-safe."""
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._answers: dict[tuple[str, int], _Answer] = {}
+        self.asked = 0
+        """How many times gh itself was asked (for tests and the curious)."""
+
+    def get(self, key: tuple[str, int]) -> list[PullRequest] | GhError | None:
+        with self._lock:
+            hit = self._answers.get(key)
+            if hit is None or self.clock() - hit[0] >= self.interval:
+                return None
+            return hit[1]
+
+    def put(self, key: tuple[str, int], answer: list[PullRequest] | GhError) -> None:
+        with self._lock:
+            self._answers[key] = (self.clock(), answer)
+            self.asked += 1
+
+    def expire(self) -> None:
+        with self._lock:
+            self._answers.clear()
+
+
+class PolledGh(Gh):
+    """A :class:`Gh` whose PR lists come from ``cache`` while they are fresh; every other call
+    (view, checks, diff, merge, review) goes to gh."""
+
+    def __init__(self, cwd: Path, cache: GhCache, *, timeout: float = 30.0) -> None:
+        super().__init__(cwd, timeout=timeout)
+        self.cache = cache
+
+    def list_prs(
+        self, state: Literal["open", "merged"] = "open", limit: int = 100
+    ) -> list[PullRequest]:
+        key = (state, limit)
+        hit = self.cache.get(key)
+        if isinstance(hit, GhError):
+            raise GhError(hit.kind, str(hit), hit.argv)
+        if hit is not None:
+            return list(hit)
+        try:
+            prs = super().list_prs(state, limit)
+        except GhError as error:
+            self.cache.put(key, error)
+            raise
+        self.cache.put(key, prs)
+        return list(prs)
+
+
+class QueueLoader:
+    """Loads the queue in a thread worker and posts :class:`PrsLoaded` to ``app``.
+
+    Every method is called on the app's event loop; only :meth:`_load` runs on the worker
+    thread, and it touches nothing but its arguments and the (thread-safe) gh cache.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        config: Config,
+        *,
+        clock: Callable[[], datetime],
+        options: PrsOptions,
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.clock = clock
+        self.options = options
+        interval, self.problem = poll_seconds(config)
+        if options.poll_seconds is not None:
+            interval = max(MIN_POLL_SECONDS, options.poll_seconds)
+        self.poll_interval = interval
+        self.cache = GhCache(interval)
+        self.loads = 0
+        self._running = False
+        self._pending = False
+        self._pending_fresh = False
+        self._pending_urgent = False
+        self._last_start = -1e9
+        self._timer: Timer | None = None
+        self._fleet: Fleet | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def pending(self) -> bool:
+        """A load is asked for and not started yet (waiting for the running one or the gap)."""
+        return self._pending
+
+    def request(self, fleet: Fleet, *, fresh: bool = False, urgent: bool = False) -> None:
+        """Load the queue for ``fleet`` (its sessions and claims link the PRs). ``urgent`` skips
+        the minimum gap; ``fresh`` also asks gh again."""
+        if not self.options.enabled:
+            return
+        self._fleet = fleet
+        self._pending = True
+        self._pending_fresh |= fresh
+        self._pending_urgent |= urgent or fresh
+        self._start()
+
+    def _start(self) -> None:
+        if self._running or not self._pending or self._fleet is None:
+            return
+        wait = self.options.min_gap - (time.monotonic() - self._last_start)
+        if wait > 0 and not self._pending_urgent:
+            if self._timer is None:
+                self._timer = self.app.set_timer(wait, self._timer_fired, name="prs gap")
+            return
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        fleet, fresh = self._fleet, self._pending_fresh
+        self._pending = self._pending_fresh = self._pending_urgent = False
+        self._running = True
+        self._last_start = time.monotonic()
+        self.app.run_worker(
+            lambda: self._load(fleet, fresh),
+            name="load PR queue",
+            group="prs",
+            thread=True,
+            exit_on_error=False,
+        )
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self._start()
+
+    def _load(self, fleet: Fleet, fresh: bool) -> None:
+        """On the worker thread."""
+        try:
+            if fresh:
+                self.cache.expire()
+            timeout = prs_config(self.config).gh_timeout
+            queue = load_queue(
+                self.config,
+                now=self.clock(),
+                fleet=fleet,
+                source=self.options.source,
+                gh=PolledGh(self.config.root, self.cache, timeout=timeout),
+                reviews_dir=self.options.reviews_dir,
+            )
+            if self.problem:
+                queue = replace(queue, notices=(*queue.notices, self.problem))
+            message = PrsLoaded(queue)
+        except Exception as error:  # a bug, not a missing gh: say so, keep the cockpit alive
+            message = PrsLoaded(None, error=f"{type(error).__name__}: {error}")
+        self.app.post_message(message)
+
+    def loaded(self) -> None:
+        """Called by the app's handler of :class:`PrsLoaded`: the next queued load may start."""
+        self._running = False
+        self.loads += 1
+        self._start()
+
+    def failed(self) -> None:
+        """The worker died without posting (an error the worker machinery caught)."""
+        self._running = False
+        self._start()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._pending = False

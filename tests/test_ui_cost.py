@@ -1,0 +1,507 @@
+"""The cockpit's cost side (issue 6), driven with Pilot on the demo factory with its agents'
+transcripts: the header's spend, each pane's, the Cost view and its groupings, budget warnings
+and alerts (shown until acknowledged, never raised twice, the budget command run once), the
+Council from the cockpit (the loopback Messages API of test_council), ``snapshot --fail-on
+budget``. Every wait is on the app's own signals."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import tomllib
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader
+from test_council import FakeAPI, good
+from textual.pilot import Pilot
+from textual.widgets import Static, TabbedContent
+
+from factory_tui.actions.cost_cli import tracker_for
+from factory_tui.adapters.transcripts import CostTracker
+from factory_tui.cli import main
+from factory_tui.config import Config
+from factory_tui.demo import DemoFactory, generate_demo
+from factory_tui.demo.transcripts import write_demo_transcripts
+from factory_tui.ui.app import FactoryApp, attention_items
+from factory_tui.ui.prs_loader import PrsOptions
+from factory_tui.ui.screens.council import CouncilScreen, council_lines
+from factory_tui.ui.snapshot import budget_reasons
+from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
+from factory_tui.ui.widgets.claims import ClaimTree
+from factory_tui.ui.widgets.cost import BudgetBanner, CostPanel, spend_segment
+from factory_tui.ui.widgets.prs import PrsView
+from factory_tui.ui.widgets.summary import SummaryBar
+
+SIZE = (120, 40)
+#: What the demo's agents spent on DEMO_NOW's day, from their transcripts.
+TODAY_USD = "19.60"
+
+
+class RecordingApp(FactoryApp):
+    """The app, remembering the notifications it showed and the bells it rang."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.notes: list[tuple[str, str]] = []
+        self.bells = 0
+
+    def notify(self, message: str, *, title: str = "", **kwargs: Any) -> None:
+        self.notes.append((title, message))
+        super().notify(message, title=title, **kwargs)
+
+    def bell(self) -> None:
+        self.bells += 1
+
+
+def budgets(
+    demo: DemoFactory, *, daily: float | None = 30, agent: float | None = 10, extra: str = ""
+) -> None:
+    """The demo's factory.toml with these budgets (and ``extra`` TOML after them)."""
+    lines = ['memory = ".factory/memory"', 'claude_config_dir = ".factory/claude"']
+    if daily is not None:
+        lines.append(f"daily_budget_usd = {daily}")
+    if agent is not None:
+        lines.append(f"agent_budget_usd = {agent}")
+    (demo.root / "factory.toml").write_text("\n".join(lines) + "\n" + extra)
+
+
+@pytest.fixture
+def spent(demo: DemoFactory) -> DemoFactory:
+    """The demo with its local agents' transcripts (budgets: $30 a day, $10 an agent)."""
+    write_demo_transcripts(demo.root, hostname=DEMO_HOST)
+    return demo
+
+
+def cockpit(
+    demo: DemoFactory, *, environ: dict[str, str] | None = None, **kwargs: Any
+) -> RecordingApp:
+    app = RecordingApp(
+        config_for(demo.root),
+        clock=lambda: DEMO_NOW,
+        reader=demo_reader(demo),
+        watch=False,
+        refresh_interval=3600,
+        theme_dir=demo.root.parent / "no-user-themes",
+        environ=environ if environ is not None else {},
+        prs=PrsOptions(enabled=False),
+        **kwargs,
+    )
+    app.animation_level = "none"
+    return app
+
+
+async def ready(app: FactoryApp) -> None:
+    await app.wait_for_fleet(lambda _fleet: app.loaded)
+    await app.wait_for_cost()
+
+
+async def refreshed(app: FactoryApp, pilot: Pilot[Any]) -> None:
+    """One more pass of the cost worker (what its slow timer does), handled."""
+    before = app.cost_updates
+    app._cost_last = None  # post even if nothing moved, so there is a signal to wait on
+    app._cost_enqueue()
+    await app.wait_for_cost(lambda _s: app.cost_updates > before)
+    await pilot.pause()
+
+
+def role(demo: DemoFactory, name: str) -> str:
+    return next(i for i, r in demo.instances.items() if r == name)
+
+
+def pane(app: FactoryApp, instance: str) -> AgentPane:
+    return app.query_one(AgentGrid).panes[instance]
+
+
+def pane_text(app: FactoryApp, instance: str) -> str:
+    return pane(app, instance).render().plain
+
+
+def spend(app: FactoryApp) -> str:
+    return app.query_one(SummaryBar).segments["spend"].plain
+
+
+def table_keys(app: FactoryApp) -> list[str]:
+    return app.query_one(CostPanel).table.row_keys
+
+
+def static_text(app: FactoryApp, selector: str) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+# -- the header, the panes --------------------------------------------------------------------
+
+
+async def test_the_header_says_the_transcripts_are_being_read_and_the_cockpit_answers(
+    spent: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    real_refresh = CostTracker.refresh
+
+    def slow_refresh(self: CostTracker, *args: Any, **kwargs: Any) -> bool:
+        release.wait(10)
+        return real_refresh(self, *args, **kwargs)
+
+    monkeypatch.setattr(CostTracker, "refresh", slow_refresh)
+    app = cockpit(spent)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet(lambda _fleet: app.loaded)
+        assert spend(app) == "SPEND reading transcripts…"
+        assert "Reading Claude Code's transcripts" in str(app.query_one("#cost-summary").render())
+        await pilot.press("2")  # the cockpit is not waiting for the transcripts
+        assert app.current_view == "claims"
+        release.set()
+        await app.wait_for_cost()
+        assert spend(app).startswith(f"SPEND ${TODAY_USD}")
+
+
+async def test_a_factory_without_transcripts_spends_nothing(demo: DemoFactory) -> None:
+    (demo.root / "factory.toml").write_text(
+        'memory = ".factory/memory"\nclaude_config_dir = ".factory/claude"\n'
+    )
+    app = cockpit(demo)
+    async with app.run_test(size=SIZE):
+        await ready(app)
+        assert spend(app) == "SPEND $0.00 today"
+        assert "spend  $0.00 today" in pane_text(app, role(demo, "working"))
+        assert "No Claude Code transcript of this repo" in static_text(app, "#cost-summary")
+
+
+# -- the Cost view ------------------------------------------------------------------------------
+
+
+def add_unpriced_response(demo: DemoFactory) -> None:
+    """A response today from a model the price table does not list."""
+    folder = next((demo.root / ".factory" / "claude" / "projects").iterdir())
+    line = {
+        "type": "assistant",
+        "cwd": str(demo.root),
+        "gitBranch": "main",
+        "timestamp": "2026-02-16T15:00:00.000Z",
+        "requestId": "req_x",
+        "message": {
+            "id": "msg_x",
+            "model": "claude-nonesuch-9",
+            "usage": {"input_tokens": 1000, "output_tokens": 10},
+        },
+    }
+    (folder / "extra.jsonl").write_text(json.dumps(line) + "\n")
+
+
+async def test_the_header_and_the_cost_view_by_agent_ticket_model_day(spent: DemoFactory) -> None:
+    add_unpriced_response(spent)
+    app = cockpit(spent)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        # The header: today's spend (``+``: an unpriced model is left out) and the budget.
+        assert spend(app) == f"SPEND ${TODAY_USD}+ / $30.00 today"
+        await pilot.press("8")
+        assert app.current_view == "cost"
+        keys = table_keys(app)
+        assert keys[0] == role(spent, "ended") and keys[-1] == "\x00total"
+        assert set(keys[:-1]) == {i for i, r in spent.instances.items() if r != "remote"} | {
+            "(tinygate)"
+        }
+        notes = static_text(app, "#cost-notes")
+        assert "Tokens input" in notes and "cache write" in notes and "cache read" in notes
+        assert "model claude-nonesuch-9 is not in the price table" in notes
+        assert '[cost.prices."claude-nonesuch-9"] input = …, output = …' in notes
+
+        async def cycle(key: str, grouping: str, period: str = "today") -> list[str]:
+            await pilot.press(key)
+            await app.wait_for_cost(
+                lambda s: s is not None and (s.grouping, s.period) == (grouping, period)
+            )
+            await pilot.pause()
+            return table_keys(app)
+
+        sonnet, haiku, nonesuch = (
+            "claude-sonnet-4-5-20250929",
+            "claude-haiku-4-5-20251001",
+            "claude-nonesuch-9",
+        )
+        # Today by ticket, then 7 days by model and by day (the subagent ran days ago).
+        assert "CAB-1350-gateway-api" in await cycle("g", "ticket")
+        assert "CAB-1297-pydantic-v2-config" not in table_keys(app)
+        assert "CAB-1297-pydantic-v2-config" in await cycle("p", "ticket", "7 days")
+        assert await cycle("g", "model", "7 days") == [sonnet, haiku, nonesuch, "\x00total"]
+        days = await cycle("g", "day", "7 days")
+        assert days == ["2026-02-13", "2026-02-14", "2026-02-15", "2026-02-16", "\x00total"]
+        await pilot.press("slash")
+        await pilot.press(*"02-16", "enter")
+        assert table_keys(app) == ["2026-02-16", "\x00total"]
+
+
+async def test_a_wrong_cost_table_is_shown_not_raised(spent: DemoFactory) -> None:
+    budgets(spent, extra='[cost]\nprices = "cheap"\n')
+    app = cockpit(spent)
+    async with app.run_test(size=SIZE):
+        await ready(app)
+        assert app.cost is None and app.cost_error is not None
+        assert "[cost.prices] must be a table" in app.cost_error
+        assert spend(app) == "SPEND ✗ see the Cost view"
+        assert ("Cost", app.cost_error) in app.notes
+
+
+# -- budgets ------------------------------------------------------------------------------------
+
+
+async def test_budgets_warn_once_alert_until_acknowledged_and_run_the_command_once(
+    spent: DemoFactory, tmp_path: Path
+) -> None:
+    out = tmp_path / "fired.txt"
+    script = (
+        "import os; open(os.environ['OUT'], 'a').write("
+        "os.environ['FACTORY_BUDGET_SCOPE'] + ' ' + os.environ['FACTORY_BUDGET_SUBJECT'] + '\\n')"
+    )
+    budgets(
+        spent,
+        daily=15,
+        agent=5,
+        extra=f"[cost]\non_budget = {json.dumps([sys.executable, '-c', script])}\n",
+    )
+    working, ended = role(spent, "working"), role(spent, "ended")
+    app = cockpit(spent, environ={"OUT": str(out)})
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await pilot.pause()
+        # The header: the day's spend in the alarm style, with words.
+        assert spend(app) == f"SPEND ${TODAY_USD} / $15.00 today ✗ BUDGET ✗ 1 agent over"
+        styles = " ".join(
+            str(span.style) for span in app.query_one(SummaryBar).segments["spend"].spans
+        )
+        assert "reverse $error" in styles
+        # The panes: each agent's spend against the per-agent budget.
+        assert "spend  $4.40 today · ! 88 % of $5.00 budget" in pane_text(app, working)
+        assert "spend  $6.95 today · ✗ OVER BUDGET: 139 % of $5.00" in pane_text(app, ended)
+        assert "— runs on another host" in pane_text(app, role(spent, "remote"))
+        # Notified once each (the warning at 80 %, the alerts at 100 %), the bell once.
+        assert [n for n in app.notes if n[0] == "Budget warning"] == [
+            ("Budget warning", f"{working} today: $4.40 of $5.00 (88 %) — past 80 % of the budget")
+        ]
+        assert [n[0] for n in app.notes].count("Budget reached") == 2
+        assert app.bells == 1
+        # The alerts stay on screen, and `n` goes to them.
+        banner = app.query_one(BudgetBanner)
+        assert banner.has_class("-shown") and banner.display
+        shown = str(banner.render())
+        assert "✗ BUDGET REACHED  today: $19.60 of $15.00 (131 %)" in shown
+        assert f"✗ BUDGET REACHED  {ended} today: $6.95 of $5.00 (139 %)" in shown
+        assert app.query_one("#views", TabbedContent).get_tab("cost").label.plain.endswith("!2")
+        items = attention_items(
+            app.fleet,
+            budgets=[(s, app.budget_seen[s.alert_id]) for s in app.unacknowledged_budget_alerts()],
+        )
+        assert [i.kind for i in items].count("budget reached") == 2
+        for _ in items:
+            await pilot.press("n")
+            if app.current_view == "cost":
+                break
+        assert app.current_view == "cost"
+        # Another read: nothing raised again, the command not run again.
+        await refreshed(app, pilot)
+        assert banner.has_class("-shown")
+        assert len(app.budget_processes) == 2
+        for process in app.budget_processes:
+            assert process.wait(timeout=20) == 0
+        assert sorted(out.read_text().splitlines()) == sorted(
+            ["daily all agents", f"agent {ended}"]
+        )
+        assert [n[0] for n in app.notes].count("Budget command") == 2
+        # `A` acknowledges: the banner goes and does not come back for these alerts.
+        assert app.check_action("acknowledge_budget", ()) is True
+        await pilot.press("A")
+        assert not banner.has_class("-shown") and not banner.display
+        assert app.check_action("acknowledge_budget", ()) is False
+        await refreshed(app, pilot)
+        assert not banner.has_class("-shown")
+        assert [n[0] for n in app.notes].count("Budget reached") == 2
+        assert [n[0] for n in app.notes].count("Budget warning") == 1
+        assert app.bells == 1 and len(app.budget_processes) == 2
+        assert not [
+            i
+            for i in attention_items(
+                app.fleet, budgets=[(s, DEMO_NOW) for s in app.unacknowledged_budget_alerts()]
+            )
+            if i.kind == "budget reached"
+        ]
+        # The header's warning style, for a day past 80 % of its budget (the same spend).
+        await app.workers.wait_for_complete()
+        assert app.cost is not None and app.cost_tracker is not None
+        view = app.cost_tracker.ledger.view(DEMO_NOW, daily_budget_usd=24)
+        segment = spend_segment(replace(app.cost, view=view), reading=False)
+        assert segment.plain == f"SPEND ${TODAY_USD} / $24.00 today ! 82 %"
+        styles = " ".join(str(span.style) for span in segment.spans)
+        assert "$warning" in styles and "$error" not in styles
+
+
+def test_snapshot_fail_on_budget(spent: DemoFactory, tmp_path: Path) -> None:
+    now = datetime(2026, 2, 16, 15, 42, 30)
+    assert budget_reasons(config_for(spent.root), now) == []
+    budgets(spent, daily=15, agent=None)
+    assert budget_reasons(config_for(spent.root), now) == [
+        "budget reached: today: $19.60 of $15.00 (131 %) — budget reached"
+    ]
+    out = tmp_path / "shot.txt"
+    argv = ["snapshot", str(spent.root), "-o", str(out), "--now", "2026-02-16T15:42:30"]
+    assert main([*argv, "--view", "cost", "--fail-on", "budget"]) == 1
+    assert "SPEND $19.60 / $15.00 today" in out.read_text()
+    assert "✗ BUDGET REACHED" in out.read_text()
+    assert main([*argv, "--fail-on", "nonsense"]) == 2
+
+
+# -- the Council ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    server = FakeAPI()
+    yield server
+    server.close()
+
+
+def history(config: Config) -> list[dict[str, Any]]:
+    path = config.council_history
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+async def council_screen(app: FactoryApp, pilot: Pilot[Any]) -> CouncilScreen:
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    assert isinstance(app.screen, CouncilScreen), app.screen
+    return app.screen
+
+
+def screen_lines(screen: CouncilScreen) -> str:
+    return "\n".join(line.plain for line in council_lines(screen.outcome, screen.what))
+
+
+async def test_council_on_a_claim_shows_the_verdict_then_replays_it(
+    spent: DemoFactory, api: FakeAPI
+) -> None:
+    api.script["Chucky"] = [good(7)]
+    app = cockpit(spent, environ=api.env())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await pilot.press("2")
+        app.query_one(ClaimTree).select_key("CAB-1290:2")
+        await pilot.pause()
+        assert app.check_action("council", ()) is True
+        await pilot.press("C")
+        assert ("", "Council running on ticket CAB-1352…") in app.notes
+        screen = await council_screen(app, pilot)
+        assert "council" not in app.query_one(SummaryBar).segments
+        text = screen_lines(screen)
+        assert "✓ GO   average 8.50 / 10" in text
+        assert "Chucky             7/10" in text and "reason 7" in text and "! split it" in text
+        assert "claude-haiku-4-5 · 4,000 tokens in, 400 out" in text
+        assert "REPLAYED" not in text
+        assert screen.check_action("force", ()) is False  # nothing replayed: nothing to force
+        assert len(api.requests) == 4
+        assert [h["ticket"] for h in history(app.config)] == ["CAB-1352"]
+        # The same proposal again: replayed, no call; `f` asks again, paid.
+        await pilot.press("escape")
+        await pilot.press("C")
+        screen = await council_screen(app, pilot)
+        text = screen_lines(screen)
+        assert "↺ REPLAYED" in text and "no call made" in text
+        assert len(api.requests) == 4
+        await pilot.press("f")
+        screen = await council_screen(app, pilot)
+        assert not screen.outcome.replayed
+        assert len(api.requests) == 8 and len(history(app.config)) == 2
+        # The Council's calls count in today's spend.
+        await app.wait_for_cost(lambda s: s is not None and "(council)" in s.view.agents_today)
+        # An agent's ticket, from the agents view; a persona's error is shown as its own.
+        await pilot.press("escape")
+        await pilot.press("1")
+        app.query_one(AgentGrid).focus_instance(role(spent, "crashed"))
+        api.script["OSS Killer"] = [good(11)]
+        await pilot.press("C")
+        screen = await council_screen(app, pilot)
+        text = screen_lines(screen)
+        assert screen.what == "ticket CAB-1353"
+        assert "? NO VERDICT" in text
+        assert "OSS Killer" in text and "✗ no score" in text and "invalid score 11" in text
+
+
+async def test_council_kill_switch_or_no_key_says_so_and_its_targets(
+    spent: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    environ = {"FACTORY_COUNCIL_DISABLE": "1", "ANTHROPIC_API_KEY": "sk-x"}
+    app = cockpit(spent, environ=environ)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        app.query_one(AgentGrid).focus_instance(role(spent, "working"))
+        for named in ("FACTORY_COUNCIL_DISABLE", "ANTHROPIC_API_KEY"):
+            await pilot.press("C")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert not isinstance(app.screen, CouncilScreen)
+            title, message = app.notes[-1]
+            assert title.startswith("Council on ticket CAB-1352: ") and named in message
+            assert app.council_running is None
+            environ.clear()  # next: no kill switch, but no API key either
+        assert not history(app.config)
+        # A PR in the PRs view: its diff (gh pr diff N, or git for a PR known locally only).
+        await pilot.press("7")
+        prs = app.query_one(PrsView)
+        on_github = SimpleNamespace(pr=SimpleNamespace(source="github", number=12), label="PR #12")
+        monkeypatch.setattr(prs, "cursor_view", lambda: on_github)
+        target = app._council_target()
+        assert target is not None and target[0] == "PR #12"
+        assert isinstance(target[1], partial) and target[1].args == (app.config, 12)
+        local = SimpleNamespace(pr=SimpleNamespace(source="local", number=None), label="fix/x")
+        monkeypatch.setattr(prs, "cursor_view", lambda: local)
+        target = app._council_target()
+        assert target is not None and target[0] == "fix/x"
+        # Read-only: the Council writes council-history.jsonl, so `C` is off.
+        app.config = replace(app.config, read_only=True)
+        assert app.check_action("council", ()) is False
+        await pilot.press("C")
+        assert app.council_running is None
+
+
+# -- the demo's transcripts -----------------------------------------------------------------------
+
+
+def transcripts(root: Path) -> list[str]:
+    """Every transcript file's text, with the demo's folder written as ROOT."""
+    folder = root / ".factory" / "claude" / "projects"
+    return sorted(p.read_text().replace(str(root), "ROOT") for p in folder.rglob("*.jsonl"))
+
+
+def test_the_demo_writes_its_transcripts_inside_itself_the_same_each_time(
+    spent: DemoFactory, tmp_path: Path
+) -> None:
+    made = generate_demo(
+        tmp_path / "fresh" / "tinygate",
+        now=DEMO_NOW,
+        hostname=DEMO_HOST,
+        start_processes=False,
+        transcripts=True,
+    )
+    toml = tomllib.loads((made.root / "factory.toml").read_text())
+    assert toml["claude_config_dir"] == ".factory/claude"
+    assert (toml["daily_budget_usd"], toml["agent_budget_usd"]) == (30, 10)
+    config = config_for(made.root)
+    assert config.claude_config_dir == made.root / ".factory" / "claude"  # never ~/.claude
+    texts = transcripts(made.root)
+    assert len(texts) == 13 and texts == transcripts(spent.root)
+    subagents = list((config.claude_config_dir / "projects").glob("*/*/subagents/*.jsonl"))
+    assert len(subagents) == 1
+    # Every local agent spent today; the remote one's transcripts are on its own host.
+    view = tracker_for(config).view(DEMO_NOW)
+    assert f"{view.today_usd:.2f}" == TODAY_USD
+    local = {i for i, r in made.instances.items() if r != "remote"}
+    assert {a for a in view.agents_today if not a.startswith("(")} == local
+    assert all(view.agent_usd(i) > 0 for i in local)
