@@ -430,11 +430,7 @@ def derive_fleet(
     )
     latest_checkpoint = _latest_checkpoints(checkpoints)
 
-    # Whose pid is alive, by instance, from the claims they own.
-    owned: dict[str, list[ClaimView]] = {}
-    for view in claim_views:
-        if view.unit.owner and view.state in ("claimed", "stale"):
-            owned.setdefault(view.unit.owner, []).append(view)
+    owned = _owned_claims(claim_views)
 
     sessions = _derive_sessions(fold, owned, latest_checkpoint, now, settings)
     instances = _derive_instances(fold, owned, claim_views, sessions, procs, now, settings)
@@ -451,6 +447,15 @@ def derive_fleet(
         checkpoints=tuple(latest_checkpoint.values()),
         counts=counts,
     )
+
+
+def _owned_claims(views: Iterable[ClaimView]) -> dict[str, list[ClaimView]]:
+    """By instance, the claims it holds (claimed or stale): whose pid speaks for it."""
+    owned: dict[str, list[ClaimView]] = {}
+    for view in views:
+        if view.unit.owner and view.state in ("claimed", "stale"):
+            owned.setdefault(view.unit.owner, []).append(view)
+    return owned
 
 
 def _instance_alive(views: list[ClaimView]) -> tuple[bool | None, ClaimView | None]:
@@ -911,10 +916,7 @@ class FleetDeriver:
         for n, claim_view in enumerate(fleet.claims):
             if claim_view.unit.owner:
                 self._claims_by_owner.setdefault(claim_view.unit.owner, []).append(n)
-        self._owned = {}
-        for claim_view in fleet.claims:
-            if claim_view.unit.owner and claim_view.state in ("claimed", "stale"):
-                self._owned.setdefault(claim_view.unit.owner, []).append(claim_view)
+        self._owned = _owned_claims(fleet.claims)
         self._place = {}
         self._by_instance = {}
         for n, view in enumerate(fleet.sessions):

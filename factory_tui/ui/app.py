@@ -707,13 +707,10 @@ class FactoryApp(App[None]):
             return
         percent = 100 if not message.total else min(100, message.done * 100 // message.total)
         what = "indexing the log" if message.source == "log index" else f"reading {message.source}"
-        bars = self.query(SummaryBar)  # none while the app is closing: a late worker message
-        if not bars:
-            return
         if message.source == "log index" and percent >= 100:
-            bars.first().set_segment("loading", None)
+            self.query_one(SummaryBar).set_segment("loading", None)
             return
-        bars.first().set_segment(
+        self.query_one(SummaryBar).set_segment(
             "loading", Content.styled(f"{printable(what)} {percent}%…", "$text-muted")
         )
 
