@@ -1,3 +1,3 @@
-from factory_tui.cli import main
+from factory_tui.cli import run
 
-raise SystemExit(main())
+run()

@@ -703,3 +703,10 @@ def test_budget_command_from_config(factory: Factory) -> None:
     config = load_config(factory.root, flags={}, env={}, user_config=factory.root / "none")
     with pytest.raises(PriceTableError, match="list of strings"):
         budget_command(config)
+
+
+def test_cli_groupings_are_the_cores() -> None:
+    from factory_tui.actions.parsers import COST_GROUPINGS
+    from factory_tui.core.cost import GROUPINGS
+
+    assert COST_GROUPINGS == GROUPINGS

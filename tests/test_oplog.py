@@ -197,3 +197,60 @@ def test_fast_feed_edge_shapes_agree() -> None:
         fast.feed_lines(lines[:cut], "f")
         slow.feed_all(iter_lines(lines[:cut], "f"))
         assert _fold_summary(fast) == _fold_summary(slow), cut
+
+
+def test_fast_feed_session_and_quoted_shapes_agree() -> None:
+    lines = [
+        b"2026-02-12T14:00 | SESSION-START | task=a branch=b instance=i1",
+        b'2026-02-12T14:01 | STEP-DONE | step=x task=a detail="see pr=5 branch=z"',
+        b'2026-02-12T14:02 | STEP-DONE | step=y task=a detail="two words" pr=7',
+        b'2026-02-12T14:03 | STEP-DONE | step=z task=a detail="esc \\" quote"',
+        b"2026-02-12T14:04 | STEP-DONE | step=w task=a detail='single quoted'",
+        b'2026-02-12T14:05 | STEP-DONE | step=v task=a detail="unterminated',
+        b'2026-02-12T14:06 | STEP-DONE | step="q" task=a',
+        b'2026-02-12T14:07 | STEP-DONE | step=u task=a note=x"y',
+        b"2026-02-12T14:08 | STEP-DONE | step=t\ttask=a",
+        b"2026-02-12T14:09 | SESSION-START | task=c branch=d instance=i2 recovered_from=a",
+        b"2026-02-12T14:10 | SESSION-START | task=e branch=f",
+        b"2026-02-12T14:11 | SESSION-START | task=g branch=h instance=i3 pr=9",
+        b"2026-02-12T14:12 | SESSION-START | branch=h task=g2 instance=i4",
+        b"2026-02-12T14:13 | SESSION-START | task=k instance=i5",
+        b"2026-02-12T14:14 | SESSION-START | task=a branch=b2 instance=i6",
+        b"2026-02-12T14:15 | SESSION-END | task=a status=crashed recovered_by=i6",
+        b"2026-02-12T14:16 | SESSION-END | task=c status=success pr=11",
+        b"2026-02-12T14:17 | SESSION-END | task=e status=paused pr=12 recovered_by=x",
+        b"2026-02-12T14:18 | SESSION-END | task=g recovered_by=y status=success",
+        b"2026-02-12T14:19 | SESSION-END | task=nobody status=success",
+        b"2026-02-12T14:20 | SESSION-END | task=a status=success instance=i9",
+        b'2026-02-12T14:21 | SESSION-END | task=k status="success"',
+        b"2026-02-12T14:22 | SESSION-END | task=g2 status=",
+    ]
+    for cut in range(1, len(lines) + 1):
+        fast, slow = LogFold(), LogFold()
+        fast.feed_lines(lines[:cut], "f")
+        slow.feed_all(iter_lines(lines[:cut], "f"))
+        assert _fold_summary(fast) == _fold_summary(slow), cut
+    assert fast.sessions[0].pr == "7" and fast.sessions[0].end_status == "crashed"
+
+
+_TOKENS = st.sampled_from(
+    ["task=a", "task=b", "step=s", "branch=x", "instance=i1", "instance=i2", "pr=3", "file=f",
+     "status=success", "status=crashed", "recovered_by=i2", "recovered_from=a", 'detail="a b"',
+     'detail="pr=4"', "detail='q'", 'x="', "bare", "=v", "k=", 'e="\\""', "step=", "task=a\tx=1"]
+)  # fmt: skip
+_NAMES = st.sampled_from(
+    ["SESSION-START", "SESSION-END", "STEP-DONE", "STEP-START", "CHECKPOINT", "ERROR", "CLAIM"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_NAMES, st.lists(_TOKENS, max_size=5)), max_size=25))
+def test_fast_feed_agrees_on_protocol_shaped_lines(events: list[tuple[str, list[str]]]) -> None:
+    lines = [
+        f"2026-02-12T14:{n % 60:02d} | {name} | {' '.join(tokens)}".encode()
+        for n, (name, tokens) in enumerate(events)
+    ]
+    fast, slow = LogFold(), LogFold()
+    fast.feed_lines(lines, "f")
+    slow.feed_all(iter_lines(lines, "f"))
+    assert _fold_summary(fast) == _fold_summary(slow)

@@ -151,7 +151,7 @@ def test_truncation_to_zero_is_announced_then_new_lines_follow(log: Path, tailer
     drain(tailer)
     rewrite_in_place(log, b"")
     chunk = tailer.poll()
-    assert chunk == TailChunk([], 1, "truncated", [])
+    assert chunk == TailChunk(b"", 1, "truncated")
     assert (tailer.offset, tailer.line_count) == (0, 0)
     assert tailer.poll() is None
     append(log, block(7))
@@ -289,7 +289,7 @@ def test_half_written_rewrite_is_held_until_it_is_complete(log: Path, tailer: Lo
     log.write_bytes(block(*range(1, 11)))
     drain(tailer)
     rewrite_in_place(log, block(6, 7, 8))  # the rotation's writer has not finished yet
-    assert tailer.poll() == TailChunk([], 1, "truncated", [])
+    assert tailer.poll() == TailChunk(b"", 1, "truncated")
     append(log, block(9, 10, 11))
     chunk = tailer.poll()
     assert chunk is not None
@@ -300,7 +300,7 @@ def test_held_lines_are_released_by_a_quiet_poll(log: Path, tailer: LogTail) -> 
     log.write_bytes(block(*range(1, 11)))
     drain(tailer)
     rewrite_in_place(log, block(3, 4))  # lines found inside what we read, not at its end
-    assert tailer.poll() == TailChunk([], 1, "truncated", [])
+    assert tailer.poll() == TailChunk(b"", 1, "truncated")
     chunk = tailer.poll()
     assert chunk is not None
     assert (chunk.lines, chunk.first_line) == ([ln(3), ln(4)], 1)

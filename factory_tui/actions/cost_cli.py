@@ -18,10 +18,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TextIO, cast
 
+from factory_tui.actions.parsers import add_cost_parser
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.transcripts import CostTracker
 from factory_tui.config import Config, parse_duration
-from factory_tui.core.cost import GROUPINGS, BudgetState, CostReport, CostView, Grouping
+from factory_tui.core.cost import BudgetState, CostReport, CostView, Grouping
 from factory_tui.core.pricing import PriceTableError
 from factory_tui.core.timeparse import parse_ts
 
@@ -158,25 +159,6 @@ def render_report(report: CostReport, view: CostView, out: TextIO) -> None:
         if state.level != "ok":
             out.write(f"{state.level.upper()}: {state.message}\n")
     out.write(f"prices: {report.price_table}\n")
-
-
-def add_cost_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from factory_tui.cli import _factory_options
-
-    parser = sub.add_parser(
-        "cost", help="the agents' spend from Claude Code's transcripts, and the budgets"
-    )
-    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    parser.add_argument(
-        "--since",
-        metavar="DATE",
-        help="from this day (YYYY-MM-DD), time, 'today' or duration back (7d); default: all",
-    )
-    parser.add_argument(
-        "--by", choices=GROUPINGS, default="agent", help="how to group (default: agent)"
-    )
-    parser.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
-    _factory_options(parser)
 
 
 def cmd_cost(args: argparse.Namespace, load: Callable[[argparse.Namespace], Config]) -> int:

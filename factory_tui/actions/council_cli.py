@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TextIO
 
 from factory_tui.actions.base import Outcome
+from factory_tui.actions.parsers import add_council_parser
 from factory_tui.adapters.lock import append_line
 from factory_tui.config import Config
 from factory_tui.core.claims import ClaimFile, parse_claim
@@ -335,23 +336,6 @@ def render_result(result: CouncilResult, out: TextIO) -> None:
 
 # --------------------------------------------------------------------------------------------
 # CLI
-
-
-def add_council_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from factory_tui.cli import _factory_options
-
-    parser = sub.add_parser(
-        "council",
-        help="score a proposal with the Council (exit 0 verdict, 1 refused/no verdict, 2 error)",
-    )
-    what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--ticket", metavar="ID", help="a ticket: its claim title and plan.md entry")
-    what.add_argument("--pr", metavar="N", type=int, help="a PR's diff (needs gh)")
-    what.add_argument("--file", metavar="PATH", help="a file holding the proposal")
-    parser.add_argument("--force", action="store_true", help="ask again even if already scored")
-    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    parser.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
-    _factory_options(parser)
 
 
 def cmd_council(args: argparse.Namespace, load: Callable[[argparse.Namespace], Config]) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from factory_tui.actions.base import ActionResult, Outcome, read_only_refusal
+from factory_tui.actions.parsers import SOURCES, add_prs_parsers
 from factory_tui.actions.prs import (
     SourceChoice,
     approve_pr,
@@ -39,52 +40,6 @@ __all__ = [
 ]
 
 Loader = Callable[[argparse.Namespace], Config]
-_SOURCES = ("auto", "github", "local", "both")
-
-
-def add_prs_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``prs``, ``approve``, ``request-changes`` and ``mark-reviewed`` to ``sub``."""
-    from factory_tui.cli import _factory_options
-
-    def common(parser: argparse.ArgumentParser) -> None:
-        _factory_options(parser)
-        parser.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
-        parser.add_argument(
-            "--source",
-            choices=_SOURCES,
-            help="where PRs come from (default: [prs] source, else auto: gh, else local git)",
-        )
-
-    prs = sub.add_parser(
-        "prs", help="the approval queue: Ask PRs waiting, Show PRs to review, Ship record"
-    )
-    common(prs)
-    prs.add_argument("--json", action="store_true", help="a JSON list of PRs on stdout")
-
-    approve = sub.add_parser(
-        "approve", help="approve a PR: checkpoint, squash merge, log (0 merged, 1 refused, 2 error)"
-    )
-    approve.add_argument("pr", metavar="PR", help="#N or N (a PR number), or a local branch")
-    common(approve)
-    approve.add_argument(
-        "--override-ci", action="store_true", help="merge even if CI is red or running (logged)"
-    )
-    approve.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    approve.add_argument("--read-only", action="store_true", help=argparse.SUPPRESS)
-
-    changes = sub.add_parser(
-        "request-changes", help="ask the agent for changes on a PR (GitHub review or a note)"
-    )
-    changes.add_argument("pr", metavar="PR", help="#N or N, or a local branch")
-    common(changes)
-    text = changes.add_mutually_exclusive_group(required=True)
-    text.add_argument("--body", metavar="TEXT", help="what to change")
-    text.add_argument("--body-file", metavar="FILE", help="read the text from FILE (- for stdin)")
-    changes.add_argument("--read-only", action="store_true", help=argparse.SUPPRESS)
-
-    reviewed = sub.add_parser("mark-reviewed", help="mark a merged Show PR reviewed (per user)")
-    reviewed.add_argument("pr", metavar="PR", help="#N or N, or sha:<short> for a local merge")
-    common(reviewed)
 
 
 def _now(args: argparse.Namespace) -> datetime:
@@ -95,7 +50,7 @@ def _now(args: argparse.Namespace) -> datetime:
 
 def _source(args: argparse.Namespace) -> SourceChoice | None:
     value = getattr(args, "source", None)
-    return value if value in _SOURCES else None
+    return value if value in SOURCES else None
 
 
 def _report(result: ActionResult) -> int:

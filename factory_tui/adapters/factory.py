@@ -198,7 +198,7 @@ class FactoryReader:
             total = 0
         while (chunk := tail.poll()) is not None:
             changed = True
-            fold.feed_block(b"\n".join(chunk.lines), source, chunk.first_line)
+            fold.feed_block(chunk.data, source, chunk.first_line)
             if self.on_progress is not None:
                 self.on_progress(source, tail.offset, total)
         if tail.last_error:

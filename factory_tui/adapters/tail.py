@@ -61,14 +61,35 @@ _PLUS_ONE = (1).__add__
 class TailChunk:
     """Complete lines read by one :meth:`LogTail.poll`, all from the same file."""
 
-    lines: list[bytes]
-    """Complete lines without their ``\\n`` (a trailing ``\\r`` is kept for the parser)."""
+    data: bytes
+    """The lines joined by ``\\n``, without the last newline (a trailing ``\\r`` is kept for the
+    parser): a big read is handed on in one piece, split only by whoever needs lines."""
     first_line: int
-    """1-based line number of ``lines[0]`` in the file it was read from."""
+    """1-based line number of the first line in the file it was read from."""
     reset: str | None
     """None, or why the reader restarted before these lines: created, truncated or replaced."""
-    offsets: list[int]
-    """Byte offset of each line in the file it was read from (same length as ``lines``)."""
+    start: int = 0
+    """Byte offset of the first line in the file it was read from."""
+    count: int = 0
+    """How many lines."""
+
+    @classmethod
+    def of(cls, lines: list[bytes], first_line: int, reset: str | None, start: int) -> TailChunk:
+        return cls(b"\n".join(lines), first_line, reset, start, len(lines))
+
+    @property
+    def lines(self) -> list[bytes]:
+        """Complete lines without their ``\\n``."""
+        return self.data.split(b"\n") if self.count else []
+
+    @property
+    def offsets(self) -> list[int]:
+        """Byte offset of each line in the file it was read from (same length as ``lines``)."""
+        if not self.count:
+            return []
+        offsets = list(accumulate(map(_PLUS_ONE, map(len, self.lines)), initial=self.start))
+        offsets.pop()
+        return offsets
 
 
 class _Resync:
@@ -235,10 +256,10 @@ class LogTail:
         self._resync = None
         self._reset_position()
 
-    def _read_lines(self, fd: int) -> tuple[list[bytes], list[int], bool, bool]:
-        """Complete lines appended since the last read, their offsets, whether any byte was read,
-        and whether the end of the file was reached. Reads one chunk, or more when a line is
-        longer than a chunk."""
+    def _read_block(self, fd: int) -> tuple[bytes, int, int, bool, bool]:
+        """Complete lines appended since the last read (joined by ``\\n``, without the last one),
+        the offset of the first, how many, whether any byte was read, and whether the end of the
+        file was reached. Reads one chunk, or more when a line is longer than a chunk."""
         parts: list[bytes] = []
         pos = self._pos
         at_end = False
@@ -253,34 +274,33 @@ class LogTail:
             if b"\n" in data:
                 break
         if not parts:
-            return [], [], False, True
+            return b"", 0, 0, False, True
         data = parts[0] if len(parts) == 1 else b"".join(parts)
         start = self._pos - len(self._partial)  # where the first unfinished line begins
         self._pos = pos
         self._anchor = (self._anchor + data[-_ANCHOR_BYTES:])[-_ANCHOR_BYTES:]
-        if b"\n" not in data:
+        cut = data.rfind(b"\n")
+        if cut < 0:
             self._partial += data
-            return [], [], True, at_end
-        lines = data.split(b"\n")
-        if self._partial:
-            lines[0] = self._partial + lines[0]
-        self._partial = lines.pop()
-        offsets = list(accumulate(map(_PLUS_ONE, map(len, lines)), initial=start))
-        offsets.pop()
-        return lines, offsets, True, at_end
+            return b"", 0, 0, True, at_end
+        block = self._partial + data[:cut] if self._partial else data[:cut]
+        self._partial = data[cut + 1 :]
+        return block, start, block.count(b"\n") + 1, True, at_end
 
     def _advance(self, fd: int, *, final: bool) -> TailChunk | None:
         grew = False
         while True:
-            lines, offsets, got, at_end = self._read_lines(fd)
+            block, start, count, got, at_end = self._read_block(fd)
             grew = grew or got
             resync = self._resync
             if resync is None:
-                if lines:
-                    return self._deliver(lines, offsets, skipped=0)
+                if count:
+                    return self._deliver_block(block, start, count)
                 return self._announce_reset()
-            resync.held.extend(lines)
-            resync.offsets.extend(offsets)
+            if count:
+                chunk = TailChunk(block, 0, None, start, count)
+                resync.held.extend(chunk.lines)
+                resync.offsets.extend(chunk.offsets)
             # At the end of an old file, or when nothing arrived since the last poll, decide now.
             overlap = resync.overlap(force=at_end and (final or not grew))
             if overlap is not None:
@@ -288,6 +308,19 @@ class LogTail:
                 return self._deliver(resync.held, resync.offsets, skipped=overlap)
             if at_end:
                 return self._announce_reset()
+
+    def _deliver_block(self, block: bytes, start: int, count: int) -> TailChunk:
+        """Consume the next ``count`` complete lines of the file (the common case: no reset
+        being resolved), keeping the last of them for matching after a reset."""
+        first_line = self._line_count + 1
+        self._line_count += count
+        self._offset = start + len(block) + 1
+        keep = self._overlap_lines
+        if keep:
+            last = block.rsplit(b"\n", keep)
+            self._history.extend(last[1:] if len(last) > keep else last)
+        reset, self._reset = self._reset, None
+        return TailChunk(block, first_line, reset, start, count)
 
     def _deliver(self, lines: list[bytes], offsets: list[int], *, skipped: int) -> TailChunk | None:
         """Consume ``lines`` (the next complete lines of the file), delivering all but the first
@@ -302,10 +335,10 @@ class LogTail:
         if self._overlap_lines:
             self._history.extend(lines[-self._overlap_lines :])
         reset, self._reset = self._reset, None
-        return TailChunk(lines, first_line, reset, offsets)
+        return TailChunk.of(lines, first_line, reset, offsets[0])
 
     def _announce_reset(self) -> TailChunk | None:
         reset, self._reset = self._reset, None
         if reset is None:
             return None
-        return TailChunk([], self._line_count + 1, reset, [])
+        return TailChunk(b"", self._line_count + 1, reset)

@@ -18,10 +18,16 @@ from factory_tui.core.timeparse import parse_ts
 
 RawLine = tuple[str, int, str]
 
-# The canonical shape of the commonest line: "step=S task=T ..." (values without spaces).
-_STEP_KV = re.compile(r"step=([^ =]+) task=([^ =]+)(?= |$)")
-# ... and of a CHECKPOINT: "task=T file=F ...".
-_CHECKPOINT_KV = re.compile(r"task=([^ =]+) file=([^ =]+)(?= |$)")
+# The canonical shapes of the common lines (values without spaces, quotes or "="):
+# "step=S task=T ...", "task=T file=F ...", and the whole of a SESSION-START / SESSION-END.
+_V = r"""([^\s="']+)"""
+_STEP_KV = re.compile(rf"step={_V} task={_V}(?= |$)")
+_CHECKPOINT_KV = re.compile(rf"task={_V} file={_V}(?= |$)")
+_START_KV = re.compile(rf"task={_V} branch={_V}(?: instance={_V})?(?: recovered_from={_V})?\Z")
+_END_KV = re.compile(rf"task={_V} status={_V}(?: pr={_V})?(?: recovered_by={_V})?\Z")
+# The rest of a line after the fields a fast path reads: plain tokens and "quoted" values
+# without escapes (what parse_fields reads the same way, whatever its contents).
+_PLAIN_TAIL = re.compile(r"""(?: [^\s="']+=(?:"[^"\\]*"|[^\s"']*))*\Z""")
 
 
 def _pick(kv: str, key: str) -> str | None:
@@ -71,22 +77,30 @@ class SessionRec:
     )
 
     def __init__(
-        self, ts: str, task: str, fields: dict[str, str], line: int, source: str, seq: int
+        self,
+        ts: str,
+        task: str,
+        branch: str | None,
+        instance: str | None,
+        recovered_from: str | None,
+        pr: str | None,
+        line: int,
+        source: str,
+        seq: int,
     ) -> None:
-        get = fields.get
         self.seq = seq
         self.task: str = task
-        self.instance: str | None = get("instance") or None
-        self.branch: str | None = get("branch") or None
+        self.instance: str | None = instance
+        self.branch: str | None = branch
         self.started_at: str = ts
         self.start_line: int = line
         self.source: str = source
-        self.recovered_from: str | None = get("recovered_from") or None
+        self.recovered_from: str | None = recovered_from
         self.ended_at: str | None = None
         self.end_line: int | None = None
         self.end_status: str | None = None
         self.recovered_by: str | None = None
-        self.pr: str | None = get("pr") or None
+        self.pr: str | None = pr
         self.last_step: str | None = None
         self.last_step_state: str | None = None
         self.last_step_at: str | None = None
@@ -165,11 +179,12 @@ class LogFold:
     def feed_block(self, data: bytes, source: str, first_line: int = 1) -> None:
         """Fold complete lines joined by ``\\n`` (no trailing newline): decoded in one go."""
         try:
-            texts: list[str | Problem] = list(data.decode("utf-8").split("\n"))
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             self.feed_lines(data.split(b"\n"), source, first_line)
             return
-        self._feed_texts(texts, source, first_line)
+        texts: list[str | Problem] = text.split("\n")  # type: ignore[assignment]
+        self._feed_texts(texts, source, first_line, crlf="\r" in text)
 
     def feed_lines(self, lines: Iterable[bytes], source: str, first_line: int = 1) -> None:
         """Fold raw lines (bytes without the newline); an undecodable one becomes a problem."""
@@ -179,9 +194,11 @@ class LogFold:
                 texts.append(raw.decode("utf-8"))
             except UnicodeDecodeError as error:
                 texts.append(Problem(source, f"not UTF-8 text (byte {error.start})", number))
-        self._feed_texts(texts, source, first_line)
+        self._feed_texts(texts, source, first_line, crlf=True)
 
-    def _feed_texts(self, texts: list[str | Problem], source: str, first_line: int) -> None:
+    def _feed_texts(
+        self, texts: list[str | Problem], source: str, first_line: int, *, crlf: bool
+    ) -> None:
         """The hot path of a big log, equivalent to ``feed_all(iter_lines(...))``.
 
         Plain lines are split with C-level string methods; the commonest kind (``STEP-*`` with
@@ -197,27 +214,35 @@ class LogFold:
         last_event = self.instance_last_event
         instance_recent = self.instance_recent
         line = first_line - 1
-        done_steps = start_steps = checkpoints = 0
+        done_steps = start_steps = checkpoints = starts = ends = 0
         last_ts = self.last_ts
         step_kv = _STEP_KV.match
         checkpoint_kv = _CHECKPOINT_KV.match
+        start_kv = _START_KV.match
+        end_kv = _END_KV.match
+        plain_tail = _PLAIN_TAIL.match
         for text in texts:
             line += 1
             if text.__class__ is not str:
                 self.add_problem(text)  # type: ignore[arg-type]
                 continue
-            if text[-1:] == "\r":
+            if crlf and text[-1:] == "\r":
                 text = text[:-1]
             ts, sep, rest = text.partition(" | ")
             name, sep2, kv = rest.partition(" | ")
             fields: dict[str, str] | None = None
-            if sep2 and '"' not in kv and "'" not in kv and (ts in good_ts or self._check_ts(ts)):
+            if sep2 and (ts in good_ts or self._check_ts(ts)):
+                quoted = '"' in kv or "'" in kv
                 if (
                     (name == "STEP-DONE" or name == "STEP-START")
                     and (m := step_kv(kv)) is not None
                     and "instance=" not in kv
                     and "step=" not in (tail := kv[m.end() :])
                     and "task=" not in tail
+                    and (
+                        not quoted
+                        or ("pr=" not in tail and "branch=" not in tail and plain_tail(tail))
+                    )
                 ):
                     if name == "STEP-DONE":
                         done_steps += 1
@@ -234,10 +259,11 @@ class LogFold:
                     session.last_step = m[1]
                     session.last_step_state = "done" if name == "STEP-DONE" else "start"
                     session.last_step_at = ts
-                    if "pr=" in tail and (pr := _pick(tail, "pr")):
-                        session.pr = pr
-                    if not session.branch and "branch=" in tail:
-                        session.branch = _pick(tail, "branch")
+                    if not quoted:
+                        if "pr=" in tail and (pr := _pick(tail, "pr")):
+                            session.pr = pr
+                        if not session.branch and "branch=" in tail:
+                            session.branch = _pick(tail, "branch")
                     if instance := session.instance:
                         last_event[instance] = ts
                         recent = instance_recent.get(instance)
@@ -245,7 +271,9 @@ class LogFold:
                             recent = instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
                         recent.append(entry)
                     continue
-                if (
+                if quoted:
+                    pass  # the general parser reads quoted values
+                elif (
                     name == "CHECKPOINT"
                     and (m := checkpoint_kv(kv)) is not None
                     and "instance=" not in kv
@@ -269,7 +297,27 @@ class LogFold:
                             recent = instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
                         recent.append(entry)
                     continue
-                if name in good_names or self._check_name(name):
+                elif name == "SESSION-START" and (m := start_kv(kv)) is not None:
+                    starts += 1
+                    last_ts = ts
+                    entry = (text, line, source)
+                    recent_all(entry)
+                    session = self._start(ts, m[1], m[2], m[3], m[4], None, line, source)
+                    if instance := session.instance:
+                        self._touch(instance, ts, entry)
+                    continue
+                elif name == "SESSION-END" and (m := end_kv(kv)) is not None:
+                    ends += 1
+                    last_ts = ts
+                    entry = (text, line, source)
+                    recent_all(entry)
+                    ended = self._end(ts, m[1], m[2], m[4], m[3], line, source)
+                    if ended is not None and (instance := ended.instance):
+                        self._touch(instance, ts, entry)
+                    continue
+                if quoted:
+                    pass
+                elif name in good_names or self._check_name(name):
                     try:
                         fields = dict(token.split("=", 1) for token in kv.split())
                     except ValueError:
@@ -293,20 +341,29 @@ class LogFold:
                     self.add_problem(parsed)
                     continue
                 ts, name, fields = parsed.ts, parsed.name, parsed.fields
-            if done_steps or start_steps or checkpoints:
-                self._count_inline(done_steps, start_steps, checkpoints, last_ts)
-                done_steps = start_steps = checkpoints = 0
+            if done_steps or start_steps or checkpoints or starts or ends:
+                self._count_inline(done_steps, start_steps, checkpoints, starts, ends, last_ts)
+                done_steps = start_steps = checkpoints = starts = ends = 0
             apply(ts, name, fields, line, source, text)
             last_ts = self.last_ts
-        if done_steps or start_steps or checkpoints:
-            self._count_inline(done_steps, start_steps, checkpoints, last_ts)
+        if done_steps or start_steps or checkpoints or starts or ends:
+            self._count_inline(done_steps, start_steps, checkpoints, starts, ends, last_ts)
 
-    def _count_inline(self, done: int, started: int, checkpoints: int, last_ts: str | None) -> None:
+    def _count_inline(
+        self, done: int, started: int, checkpoints: int, starts: int, ends: int, last_ts: str | None
+    ) -> None:
         """Account for the lines the fast paths folded without :meth:`_apply`."""
-        self.events += done + started + checkpoints
-        for name, n in (("STEP-DONE", done), ("STEP-START", started), ("CHECKPOINT", checkpoints)):
+        self.events += done + started + checkpoints + starts + ends
+        counts = self.counts
+        for name, n in (
+            ("STEP-DONE", done),
+            ("STEP-START", started),
+            ("CHECKPOINT", checkpoints),
+            ("SESSION-START", starts),
+            ("SESSION-END", ends),
+        ):
             if n:
-                self.counts[name] += n
+                counts[name] += n
         self.last_ts = last_ts
 
     def _check_ts(self, ts: str) -> bool:
@@ -341,11 +398,28 @@ class LogFold:
         session: SessionRec | None = None
         if name == "SESSION-START":
             if task:
-                session = self._start(ts, task, fields, line, source)
+                session = self._start(
+                    ts,
+                    task,
+                    get("branch") or None,
+                    get("instance") or None,
+                    get("recovered_from") or None,
+                    get("pr") or None,
+                    line,
+                    source,
+                )
                 instance = session.instance
         elif name == "SESSION-END":
             if task:
-                session = self._end(ts, task, fields, line, source)
+                session = self._end(
+                    ts,
+                    task,
+                    get("status") or None,
+                    get("recovered_by") or None,
+                    get("pr") or None,
+                    line,
+                    source,
+                )
                 if session is not None and instance is None:
                     instance = session.instance
         elif task:
@@ -384,9 +458,19 @@ class LogFold:
         recent.append(entry)
 
     def _start(
-        self, ts: str, task: str, fields: dict[str, str], line: int, source: str
+        self,
+        ts: str,
+        task: str,
+        branch: str | None,
+        instance: str | None,
+        recovered_from: str | None,
+        pr: str | None,
+        line: int,
+        source: str,
     ) -> SessionRec:
-        session = SessionRec(ts, task, fields, line, source, len(self.sessions))
+        session = SessionRec(
+            ts, task, branch, instance, recovered_from, pr, line, source, len(self.sessions)
+        )
         self.sessions.append(session)
         opened = self.open_by_task.setdefault(task, [])
         if opened:
@@ -399,7 +483,14 @@ class LogFold:
         return session
 
     def _end(
-        self, ts: str, task: str, fields: dict[str, str], line: int, source: str
+        self,
+        ts: str,
+        task: str,
+        status: str | None,
+        recovered_by: str | None,
+        pr: str | None,
+        line: int,
+        source: str,
     ) -> SessionRec | None:
         opened = self.open_by_task.get(task)
         if not opened:
@@ -407,8 +498,6 @@ class LogFold:
                 Problem(source, f"SESSION-END for task {task!r} with no open session", line)
             )
             return None
-        status = fields.get("status") or None
-        recovered_by = fields.get("recovered_by") or None
         # Closing a crashed session names the oldest one left open; a normal end closes the newest.
         closing_crashed = status == "crashed" or recovered_by is not None
         session = opened.pop(0) if closing_crashed else opened.pop()
@@ -420,7 +509,6 @@ class LogFold:
         session.end_status = status
         session.recovered_by = recovered_by
         session.last_event_at = ts
-        pr = fields.get("pr")
         if pr:
             session.pr = pr
         return session
