@@ -7,11 +7,12 @@ budget``. Every wait is on the app's own signals."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import threading
 import tomllib
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -355,6 +356,133 @@ def test_snapshot_fail_on_budget(spent: DemoFactory, tmp_path: Path) -> None:
     assert "SPEND $19.60 / $15.00 today" in out.read_text()
     assert "✗ BUDGET REACHED" in out.read_text()
     assert main([*argv, "--fail-on", "nonsense"]) == 2
+
+
+# -- budgets remembered across restarts, per user and per factory root ---------------------------
+
+#: ``[cost] on_budget``: a command that appends its budget to the file named by $OUT.
+FIRED_SCRIPT = (
+    "import os; open(os.environ['OUT'], 'a').write("
+    "os.environ['FACTORY_BUDGET_SCOPE'] + ' ' + os.environ['FACTORY_BUDGET_SUBJECT'] + '\\n')"
+)
+
+
+def with_budget_command(demo: DemoFactory) -> DemoFactory:
+    """$15 a day, $5 an agent (the demo's day and one agent are over), on_budget FIRED_SCRIPT."""
+    budgets(
+        demo,
+        daily=15,
+        agent=5,
+        extra=f"[cost]\non_budget = {json.dumps([sys.executable, '-c', FIRED_SCRIPT])}\n",
+    )
+    return demo
+
+
+@dataclass
+class Run:
+    """What one cockpit run showed: the budget banner before (and after) ``A``, notifications,
+    bells, the on_budget processes it started."""
+
+    banner: bool
+    banner_after: bool | None
+    notes: list[tuple[str, str]]
+    bells: int
+    processes: int
+
+
+async def run_cockpit(demo: DemoFactory, out: Path, *, acknowledge: bool = False) -> Run:
+    """Start the cockpit on ``demo``, let it judge the budgets (and run on_budget), press ``A``
+    if asked, quit once every worker (the state writes too) is done."""
+    app = cockpit(demo, environ={"OUT": str(out)})
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app)
+        await pilot.pause()
+        banner = app.query_one(BudgetBanner)
+        shown = banner.has_class("-shown")
+        assert shown == app.check_action("acknowledge_budget", ())
+        after = None
+        if acknowledge:
+            await pilot.press("A")
+            after = banner.has_class("-shown")
+        await app.workers.wait_for_complete()
+        for process in app.budget_processes:
+            assert process.wait(timeout=20) == 0
+    return Run(shown, after, list(app.notes), app.bells, len(app.budget_processes))
+
+
+def fired_lines(out: Path) -> list[str]:
+    return sorted(out.read_text().splitlines()) if out.exists() else []
+
+
+async def test_an_acknowledged_alert_stays_acknowledged_after_a_restart(
+    spent: DemoFactory, tmp_path: Path
+) -> None:
+    with_budget_command(spent)
+    first = await run_cockpit(spent, tmp_path / "fired.txt", acknowledge=True)
+    assert first.banner and first.banner_after is False
+    assert [n[0] for n in first.notes].count("Budget reached") == 2 and first.bells == 1
+    second = await run_cockpit(spent, tmp_path / "fired.txt")
+    # Neither the banner, nor the notification and the bell, for the alerts acknowledged.
+    assert not second.banner
+    assert "Budget reached" not in [n[0] for n in second.notes]
+    assert second.bells == 0
+
+
+async def test_the_budget_command_runs_once_across_restarts(
+    spent: DemoFactory, tmp_path: Path
+) -> None:
+    with_budget_command(spent)
+    out = tmp_path / "fired.txt"
+    ended = role(spent, "ended")
+    first = await run_cockpit(spent, out)
+    assert first.processes == 2
+    assert fired_lines(out) == sorted(["daily all agents", f"agent {ended}"])
+    second = await run_cockpit(spent, out)
+    assert second.processes == 0 and "Budget command" not in [n[0] for n in second.notes]
+    assert fired_lines(out) == sorted(["daily all agents", f"agent {ended}"])
+    # Not acknowledged: the alerts are still on screen.
+    assert second.banner
+
+
+async def test_an_unreadable_budget_state_is_kept_aside_and_the_cockpit_starts_afresh(
+    spent: DemoFactory, tmp_path: Path, private_state_dir: Path
+) -> None:
+    with_budget_command(spent)
+    state = private_state_dir / "budget-state.json"
+    garbage = b'{"version": 1, "repos": {"/x": {"acknowledged": {"daily:all'
+    state.write_bytes(garbage)
+    run = await run_cockpit(spent, tmp_path / "fired.txt", acknowledge=True)
+    # A fresh start, and nothing said about the file.
+    assert run.banner and run.processes == 2
+    said = [text for title, text in run.notes if title not in ("Budget warning", "Budget reached")]
+    assert len(said) == 3
+    assert all(text.startswith(("ran [cost] on_budget", "Acknowledged: ")) for text in said)
+    assert (private_state_dir / "budget-state.json.unreadable").read_bytes() == garbage
+    entry = json.loads(state.read_bytes())["repos"][str(spent.root)]
+    assert len(entry["acknowledged"]) == 2 and len(entry["fired"]) == 2
+
+
+async def test_budgets_are_remembered_per_factory_root(demo: DemoFactory, tmp_path: Path) -> None:
+    other_root = tmp_path / "elsewhere" / "tinygate"
+    shutil.copytree(demo.root, other_root, symlinks=True)
+    other = replace(
+        demo,
+        root=other_root,
+        memory_dir=other_root / demo.memory_dir.relative_to(demo.root),
+        claims_dir=other_root / demo.claims_dir.relative_to(demo.root),
+    )
+    for factory in (demo, other):
+        write_demo_transcripts(factory.root, hostname=DEMO_HOST)
+        with_budget_command(factory)
+    here, there = tmp_path / "fired-here.txt", tmp_path / "fired-there.txt"
+    first = await run_cockpit(demo, here, acknowledge=True)
+    assert first.banner and first.processes == 2
+    # The same alert ids on another factory: its own banner and its own on_budget runs.
+    elsewhere = await run_cockpit(other, there)
+    assert elsewhere.banner and elsewhere.processes == 2 and len(fired_lines(there)) == 2
+    # Back on the first: still acknowledged, still run for.
+    again = await run_cockpit(demo, here)
+    assert not again.banner and again.processes == 0 and len(fired_lines(here)) == 2
 
 
 # -- the Council ------------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """``factory-tui cost``: the agents' spend by agent, ticket, model or day, and the budgets.
 
 Also the budget command: ``[cost] on_budget = ["cmd", "arg", ...]`` in config is run once per
-budget alert (the caller keeps which alerts already fired), e.g. to pause the agents; it gets
-``FACTORY_BUDGET_SCOPE``, ``FACTORY_BUDGET_SUBJECT``, ``FACTORY_BUDGET_SPENT_USD``,
-``FACTORY_BUDGET_LIMIT_USD`` and ``FACTORY_BUDGET_MESSAGE`` in its environment, and argv only
-(never a shell).
+budget alert (the caller keeps which alerts already fired: the cockpit, across restarts, in
+:mod:`factory_tui.actions.budget_state`; ``factory-tui cost`` only reports), e.g. to pause the
+agents; it gets ``FACTORY_BUDGET_SCOPE``, ``FACTORY_BUDGET_SUBJECT``,
+``FACTORY_BUDGET_SPENT_USD``, ``FACTORY_BUDGET_LIMIT_USD`` and ``FACTORY_BUDGET_MESSAGE`` in its
+environment, and argv only (never a shell).
 """
 
 from __future__ import annotations

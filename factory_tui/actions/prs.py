@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -29,13 +28,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import platformdirs
-
 from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_only_refusal
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.lock import append_line, atomic_write
 from factory_tui.adapters.prs_gh import Gh, GhError
 from factory_tui.adapters.prs_git import GitError, LocalGit, SquashPlan, review_note_path
+from factory_tui.adapters.user_state import read_state, state_dir, write_state
 from factory_tui.config import Config, parse_duration
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import Fleet
@@ -79,7 +77,6 @@ __all__ = [
 ]
 
 REVIEWS_FILE = "prs-reviews.json"
-STATE_DIR_ENV = "FACTORY_TUI_STATE_DIR"
 #: A diff longer than this is cut (with a note) before it reaches the viewer.
 MAX_DIFF_CHARS = 4 << 20
 SourceChoice = Literal["auto", "github", "local", "both"]
@@ -157,31 +154,8 @@ def diff_pager(config: Config) -> tuple[str, ...] | None:
 # -- the per-user review state -----------------------------------------------------------------
 
 
-def state_dir(env: Mapping[str, str] | None = None) -> Path:
-    environ = os.environ if env is None else env
-    override = environ.get(STATE_DIR_ENV, "").strip()
-    if override:
-        return Path(override).expanduser()
-    return platformdirs.user_state_path("factory-tui")
-
-
 def _reviews_path(folder: Path | None) -> Path:
     return (folder or state_dir()) / REVIEWS_FILE
-
-
-def _read_reviews(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        return {"version": 1, "repos": {}}
-    except (OSError, ValueError):
-        # Unreadable: kept aside (never lost), and started afresh.
-        with contextlib.suppress(OSError):
-            path.replace(path.with_name(path.name + ".unreadable"))
-        return {"version": 1, "repos": {}}
-    if not isinstance(data, dict) or not isinstance(data.get("repos"), dict):
-        return {"version": 1, "repos": {}}
-    return data
 
 
 def _repo_entry(data: dict[str, Any], root: Path) -> dict[str, Any]:
@@ -192,11 +166,6 @@ def _repo_entry(data: dict[str, Any], root: Path) -> dict[str, Any]:
     if not isinstance(entry.get("reviewed"), dict):
         entry["reviewed"] = {}
     return entry
-
-
-def _write_reviews(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def load_review_state(config: Config, *, folder: Path | None = None) -> ReviewState:
@@ -219,9 +188,9 @@ def load_review_state(config: Config, *, folder: Path | None = None) -> ReviewSt
 def record_look(config: Config, now: datetime, *, folder: Path | None = None) -> None:
     """The engineer looked at the queue now: Show PRs merged before this are no longer new."""
     path = _reviews_path(folder)
-    data = _read_reviews(path)
+    data = read_state(path)
     _repo_entry(data, config.root)["last_look"] = format_ts(now, seconds=True)
-    _write_reviews(path, data)
+    write_state(path, data)
 
 
 # -- loading the queue ---------------------------------------------------------------------------
@@ -914,14 +883,14 @@ def mark_reviewed(
         )
     path = _reviews_path(reviews_dir)
     try:
-        data = _read_reviews(path)
+        data = read_state(path)
         entry = _repo_entry(data, config.root)
         entry["reviewed"][view.review_key] = {
             "at": format_ts(now, seconds=True),
             "by": by or actor(),
             "title": view.pr.title[:200],
         }
-        _write_reviews(path, data)
+        write_state(path, data)
     except OSError as error:
         return ActionResult(Outcome.ERROR, f"cannot remember the review in {path} ({error})")
     return ActionResult(Outcome.DONE, f"marked {view.label} reviewed")

@@ -37,6 +37,11 @@ from textual.widgets import DataTable, Footer, Input, TabbedContent, TabPane, Tr
 from textual.worker import Worker, WorkerState
 
 from factory_tui.actions.base import ActionResult, Outcome, actor
+from factory_tui.actions.budget_state import (
+    claim_fired,
+    load_budget_memory,
+    remember_acknowledged,
+)
 from factory_tui.actions.cost_cli import budget_command, fire_budget_command
 from factory_tui.actions.council_cli import (
     CouncilOutcome,
@@ -1850,6 +1855,9 @@ class FactoryApp(App[None]):
         self.budget_acknowledged: set[str] = set()
         self.budget_fired: set[str] = set()
         """Alerts the ``[cost] on_budget`` command ran for (the cost worker's thread only)."""
+        self.budget_state_dir: Path | None = None
+        """Where acknowledgements and on_budget runs are remembered across restarts, per user
+        and per factory root (None: the user state folder)."""
         self.budget_processes: list[subprocess.Popen[bytes]] = []
         self.budget_command_enabled = True
         """False: ``[cost] on_budget`` is never run (a headless snapshot acts on nothing)."""
@@ -1857,6 +1865,10 @@ class FactoryApp(App[None]):
 
     def _cost_mount(self) -> None:
         self.query_one(SummaryBar).set_segment("spend", spend_segment(None, reading=True))
+        # A few hundred bytes, read before the cost worker starts (it then owns budget_fired).
+        memory = load_budget_memory(self.config.root, folder=self.budget_state_dir)
+        self.budget_acknowledged |= memory.acknowledged
+        self.budget_fired |= memory.fired
         self._cost_enqueue()
         self.set_interval(COST_REFRESH_SECONDS, self._cost_enqueue, name="cost refresh")
 
@@ -1951,7 +1963,7 @@ class FactoryApp(App[None]):
             attributed=self._cost_attributed,
         )
         # Budgets are judged once the spend is attributed (per-agent budgets need it).
-        notes = self._budget_command(view) if self._cost_attributed else ()
+        notes = self._budget_command(view, now) if self._cost_attributed else ()
         facts = (
             view.day,
             view.per_hour_start,
@@ -1973,9 +1985,12 @@ class FactoryApp(App[None]):
             self._cost_last = facts
             self.post_message(CostUpdated(snapshot, changed=changed, notes=notes))
 
-    def _budget_command(self, view: CostView) -> tuple[tuple[str, SeverityLevel], ...]:
-        """On the cost worker: run ``[cost] on_budget`` once per new alert (argv, no shell);
-        what happened, to be notified."""
+    def _budget_command(
+        self, view: CostView, now: datetime
+    ) -> tuple[tuple[str, SeverityLevel], ...]:
+        """On the cost worker: run ``[cost] on_budget`` once per new alert (argv, no shell),
+        once across restarts and cockpits on this factory too (the user state file says which
+        alerts it ran for); what happened, to be notified."""
         for process in self.budget_processes:
             process.poll()  # reap the ones that ended
         fresh = [
@@ -1991,7 +2006,23 @@ class FactoryApp(App[None]):
         if command is None:
             return ()
         notes: list[tuple[str, SeverityLevel]] = []
+        ids = [s.alert_id for s in fresh]
+        try:
+            mine = set(claim_fired(self.config.root, ids, now, folder=self.budget_state_dir))
+        except OSError as error:
+            mine = set(ids)
+            notes.append(
+                (
+                    f"cannot remember the [cost] on_budget runs ({error}): "
+                    "a restart may run it again for the same budget",
+                    "warning",
+                )
+            )
+        # Already run for by another cockpit on this factory (since this one read the state).
+        self.budget_fired.update(set(ids) - mine)
         for state in fresh:
+            if state.alert_id not in mine:
+                continue
             try:
                 started = fire_budget_command(
                     command, (state,), self.budget_fired, env=self.environ
@@ -2098,6 +2129,8 @@ class FactoryApp(App[None]):
             if state.alert_id in self.budget_seen:
                 continue
             self.budget_seen[state.alert_id] = self.clock()
+            if state.alert_id in self.budget_acknowledged:
+                continue  # acknowledged before a restart: announced then
             if state.level == "alert":
                 ring = True
             if self.config.notify:
@@ -2121,6 +2154,7 @@ class FactoryApp(App[None]):
             self.notify("No budget alert to acknowledge.", markup=False)
             return
         self.budget_acknowledged.update(state.alert_id for state in alerts)
+        self._remember_acknowledged(tuple(state.alert_id for state in alerts))
         self.query_one(BudgetBanner).show_alerts(self.unacknowledged_budget_alerts())
         self._update_tab_labels(self.fleet)
         self.refresh_bindings()
@@ -2130,6 +2164,27 @@ class FactoryApp(App[None]):
             markup=False,
             timeout=5,
         )
+
+    def _remember_acknowledged(self, alert_ids: tuple[str, ...]) -> None:
+        """Write the acknowledgement to the user state file, on a thread, so that a restart (or
+        another cockpit started on this factory) does not raise these alerts again."""
+        root, now, folder = self.config.root, naive_local(self.clock()), self.budget_state_dir
+
+        def remember() -> None:
+            try:
+                remember_acknowledged(root, alert_ids, now, folder=folder)
+            except OSError as error:
+                self.call_from_thread(
+                    self.notify,
+                    f"The acknowledgement is not remembered ({error}): the alert shows again "
+                    "after a restart.",
+                    title="Budget",
+                    severity="warning",
+                    markup=False,
+                    timeout=10,
+                )
+
+        self._in_thread("remember budget acknowledgement", remember)
 
     # the Council
 

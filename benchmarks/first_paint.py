@@ -1,0 +1,126 @@
+"""Start → first paint of a real process in a real terminal (a pseudo-terminal), as seen.
+
+    python benchmarks/first_paint.py [--runs 7] [--scale DIR]
+
+Each run execs a fresh interpreter on a pty of 160x48 and times from the exec until the first frame
+is on the terminal: the bytes of a marker only the first frame writes (the bare app's text, the
+cockpit's header title). Compared, in the same run, with a bare Textual app (a Static and a Footer),
+the issue's baseline; with --scale DIR, the cockpit on a scale factory too (1M log lines: the
+first paint must not wait for the read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+
+BARE = """
+from textual.app import App
+from textual.widgets import Footer, Static
+
+class Bare(App):
+    def compose(self):
+        yield Static("bare-app-painted")
+        yield Footer()
+
+Bare().run()
+"""
+
+
+def time_to_marker(
+    argv: list[str], marker: bytes, env: dict[str, str], timeout: float = 60
+) -> float:
+    """Seconds from exec to ``marker`` appearing on the pty's output."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        while marker not in seen:
+            if time.perf_counter() - t0 > timeout:
+                raise TimeoutError(f"{argv}: no {marker!r} after {timeout} s")
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                raise RuntimeError(f"{argv} ended before painting: {seen[-400:]!r}") from None
+            seen = (seen + data)[-65536:]
+        return time.perf_counter() - t0
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        os.close(master)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--scale", type=Path, help="a factory from scale_factory.py")
+    args = parser.parse_args()
+    env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+    env.pop("NO_COLOR", None)
+    work = Path(tempfile.mkdtemp(prefix="first-paint-"))
+    env["FACTORY_TUI_STATE_DIR"] = str(work / "state")
+    env["CLAUDE_CONFIG_DIR"] = str(work / "claude")
+    bare_script = work / "bare.py"
+    bare_script.write_text(BARE)
+    demo = work / "demo"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "factory_tui",
+            "demo",
+            "--dir",
+            str(demo),
+            "--no-ui",
+            "--agents",
+            "10",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    cockpit = [sys.executable, "-m", "factory_tui", str(demo)]
+    title = b"factory-tui"
+    cases: list[tuple[str, list[str], bytes]] = [
+        ("bare Textual app", [sys.executable, str(bare_script)], b"bare-app-painted"),
+        ("cockpit, demo factory (10 agents)", cockpit, title),
+    ]
+    if args.scale:
+        cases.append(
+            (
+                "cockpit, scale factory",
+                [sys.executable, "-m", "factory_tui", str(args.scale)],
+                title,
+            )
+        )
+    results: dict[str, list[float]] = {name: [] for name, _, _ in cases}
+    for _ in range(args.runs):  # interleaved, so that a noisy moment hits every case alike
+        for name, argv, marker in cases:
+            results[name].append(time_to_marker(argv, marker, env))
+    bare = statistics.median(results["bare Textual app"])
+    for name, values in results.items():
+        median = statistics.median(values)
+        print(
+            f"first paint, {name}: median {median * 1000:.0f} ms "
+            f"(min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f}, {args.runs} runs); "
+            f"{median / bare:.2f}x the bare app"
+        )
+
+
+if __name__ == "__main__":
+    main()
