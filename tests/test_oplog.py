@@ -254,3 +254,25 @@ def test_fast_feed_agrees_on_protocol_shaped_lines(events: list[tuple[str, list[
     fast.feed_lines(lines, "f")
     slow.feed_all(iter_lines(lines, "f"))
     assert _fold_summary(fast) == _fold_summary(slow)
+
+
+def test_a_big_history_shares_its_repeated_strings() -> None:
+    """Memory on a million-line log: times and names that repeat are kept once."""
+    lines = [
+        b"2026-02-12T14:00 | SESSION-START | task=a branch=b instance=i1",
+        b"2026-02-12T14:00 | SESSION-START | task=c branch=b instance=i1",
+        b"2026-02-12T14:01 | STEP-DONE | step=code task=a",
+        b"2026-02-12T14:01 | STEP-DONE | step=code task=c",
+        b"2026-02-12T14:02 | SESSION-END | task=a status=success",
+        b"2026-02-12T14:03 | SESSION-START | task=a branch=b instance=i1",
+        b"2026-02-12T14:02 | SESSION-END | task=c status=success",
+    ]
+    fold = LogFold()
+    fold.feed_block(b"\n".join(lines), "operations.log")
+    first, second, third = fold.sessions
+    assert first.started_at is second.started_at
+    assert first.last_step_at is second.last_step_at
+    assert first.last_step is second.last_step
+    assert first.branch is second.branch and first.instance is third.instance
+    assert first.task is third.task
+    assert first.end_status is second.end_status

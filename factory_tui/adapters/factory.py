@@ -44,6 +44,12 @@ class FileKey:
         return cls(st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+# The log is read a megabyte at a time: as fast as bigger reads, and the short-lived lines of a
+# chunk never outnumber the fold's long-lived records, which keeps the heap dense (8 MB chunks left
+# a million-line read 25 MB bigger) and the progress fine-grained.
+LOG_CHUNK_BYTES = 1 << 20
+
+
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Reading a big log creates many long-lived objects; the cyclic collector would rescan
@@ -78,7 +84,7 @@ class FactoryReader:
         self.state_problems: list[Problem] = []
         self.lint: list[object] = []
         self.metrics = LogFold()
-        self._log_tail = LogTail(config.log_file)
+        self._log_tail = LogTail(config.log_file, chunk_bytes=LOG_CHUNK_BYTES)
         self._metrics_tail = LogTail(config.metrics_file)
         self._history_read = False
         self._state_keys: dict[Path, FileKey | None] = {}
@@ -179,7 +185,9 @@ class FactoryReader:
         if not self._history_read:
             self._history_read = True
             history = Path(str(self.config.log_file) + ".1")
-            changed |= self._drain(LogTail(history), self.fold, history.name, close=True)
+            changed |= self._drain(
+                LogTail(history, chunk_bytes=LOG_CHUNK_BYTES), self.fold, history.name, close=True
+            )
         changed |= self._drain(self._log_tail, self.fold, self.config.log_file.name)
         changed |= self._drain(self._metrics_tail, self.metrics, self.config.metrics_file.name)
         if changed:

@@ -143,7 +143,11 @@ class LogFold:
         self.problem_count = 0
         self.events = 0
         self.last_ts: str | None = None
-        self._good_ts: set[str] = set()
+        # Valid timestamps seen, each mapped to one shared copy: a million-line history keeps
+        # its sessions' times as a few tens of thousands of strings instead of millions.
+        self._good_ts: dict[str, str] = {}
+        # Names that repeat across sessions (tasks, instances, branches, steps, statuses), shared.
+        self._names: dict[str, str] = {}
         self._good_names: set[str] = set()
 
     # -- reading --------------------------------------------------------------------------------
@@ -231,7 +235,7 @@ class LogFold:
             ts, sep, rest = text.partition(" | ")
             name, sep2, kv = rest.partition(" | ")
             fields: dict[str, str] | None = None
-            if sep2 and (ts in good_ts or self._check_ts(ts)):
+            if sep2 and (ts := good_ts.get(ts) or self._check_ts(ts)):
                 quoted = '"' in kv or "'" in kv
                 if (
                     (name == "STEP-DONE" or name == "STEP-START")
@@ -256,7 +260,8 @@ class LogFold:
                         continue
                     session = opened[-1]
                     session.last_event_at = ts
-                    session.last_step = m[1]
+                    step = m[1]
+                    session.last_step = self._names.get(step) or self._name(step)
                     session.last_step_state = "done" if name == "STEP-DONE" else "start"
                     session.last_step_at = ts
                     if not quoted:
@@ -329,7 +334,7 @@ class LogFold:
                 not sep2
                 and sep
                 and "|" not in rest
-                and (ts in good_ts or self._check_ts(ts))
+                and (ts := good_ts.get(ts) or self._check_ts(ts))
                 and (name in good_names or self._check_name(name))
             ):
                 fields = {}  # "ts | NAME" with no fields at all
@@ -366,13 +371,21 @@ class LogFold:
                 counts[name] += n
         self.last_ts = last_ts
 
-    def _check_ts(self, ts: str) -> bool:
+    def _check_ts(self, ts: str) -> str:
+        """``ts`` when it is a valid timestamp (remembered as the shared copy), else ``""``."""
         if ts != ts.strip() or parse_ts(ts) is None:
-            return False
+            return ""
         if len(self._good_ts) > 100_000:
             self._good_ts.clear()
-        self._good_ts.add(ts)
-        return True
+        self._good_ts[ts] = ts
+        return ts
+
+    def _name(self, value: str) -> str:
+        """The shared copy of a name that repeats across sessions."""
+        names = self._names
+        if len(names) > 200_000:
+            names.clear()
+        return names.setdefault(value, value)
 
     def _check_name(self, name: str) -> bool:
         if not _EVENT_NAME.match(name) or name != name.upper():
@@ -468,6 +481,10 @@ class LogFold:
         line: int,
         source: str,
     ) -> SessionRec:
+        name = self._name
+        task = name(task)
+        branch = branch and name(branch)
+        instance = instance and name(instance)
         session = SessionRec(
             ts, task, branch, instance, recovered_from, pr, line, source, len(self.sessions)
         )
@@ -506,7 +523,7 @@ class LogFold:
         self.ended.append(session)
         session.ended_at = ts
         session.end_line = line
-        session.end_status = status
+        session.end_status = status and self._name(status)
         session.recovered_by = recovered_by
         session.last_event_at = ts
         if pr:
