@@ -626,3 +626,32 @@ async def test_state_view_sums_up_plan_and_memory_with_the_lint(demo: DemoFactor
         assert "plan.md" in text and "in progress" in text and "memory.md" in text
         assert "1 state-lint finding" in text and "done-outside-done" in text
         assert "memory.md:9" in text  # paths under the factory's root are shown relative
+
+
+async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(
+    demo: DemoFactory,
+) -> None:
+    """A steady stream of log lines must not rebuild the footer each time (it cost more than
+    all the views); a change of what applies (no stale claim left) still reaches it."""
+    app = demo_app(demo, watch=True)
+    working = role(demo, "working")
+    rebuilt: list[object] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet(lambda _f: app.loaded and app.log_ready)
+        await pilot.pause()
+        app.screen.bindings_updated_signal.subscribe(app, rebuilt.append)
+        assert app.check_action("release_all_stale", ())
+        task = next(i.task for i in app.fleet.instances if i.id == working)
+        with (demo.memory_dir / "operations.log").open("a") as log:
+            log.write(f"2026-02-16T15:42 | STEP-DONE | step=quality-gate task={task}\n")
+        await app.wait_for_fleet(
+            lambda f: next(i for i in f.instances if i.id == working).step == "quality-gate"
+        )
+        await pilot.pause()
+        assert rebuilt == []
+        stale = next(c for c in app.fleet.claims if c.state == "stale")
+        Path(stale.file).unlink()
+        await app.wait_for_fleet(lambda f: not any(c.state == "stale" for c in f.claims))
+        await pilot.pause()
+        assert len(rebuilt) == 1
+        assert not app.check_action("release_all_stale", ())

@@ -439,6 +439,7 @@ class FactoryApp(App[None]):
         self.refresh_interval = refresh_interval or _config_refresh(config)
         self.fleet: Fleet = empty_fleet(str(config.root), self.clock(), self.reader.hostname)
         self.loaded = False
+        self._binding_keys: tuple[tuple[str, str, bool], ...] = ()
         self.log_ready = False
         self.last_change: datetime | None = None
         self.fleet_updates = 0
@@ -747,7 +748,7 @@ class FactoryApp(App[None]):
                 if isinstance(screen, AgentDetailScreen):
                     screen.show_fleet(fleet)
         # Which action keys apply depends on the fleet (a stale claim to release, ...).
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()
         if message.initial and self.focused is None:
             self.call_after_refresh(self._focus_if_nothing_is)
         self._announce(fleet, first=message.initial)
@@ -893,6 +894,15 @@ class FactoryApp(App[None]):
 
     def _on_main_screen(self) -> bool:
         return len(self.screen_stack) == 1
+
+    def _refresh_bindings_if_changed(self) -> None:
+        """Refresh the footer only when the keys that apply changed: it rebuilds every key widget
+        when told to, which under a steady stream of log lines cost more than the views."""
+        active = self.screen.active_bindings
+        keys = tuple((key, b.binding.action, b.enabled) for key, b in active.items())
+        if keys != self._binding_keys:
+            self._binding_keys = keys
+            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         main_only = {
