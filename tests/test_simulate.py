@@ -11,13 +11,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.lock import atomic_write, claim_lock
-from factory_tui.config import Config, load_config
+from factory_tui.adapters.transcripts import CostTracker
+from factory_tui.config import Config, encode_project_path, load_config
 from factory_tui.core.claims import (
     ClaimFile,
     ClaimUnit,
@@ -26,11 +28,14 @@ from factory_tui.core.claims import (
     release_fields,
     update_unit,
 )
+from factory_tui.core.cost import CostReport
 from factory_tui.core.fleet import Fleet, Settings
 from factory_tui.core.oplog import Event, format_event, missing_fields, parse_line
 from factory_tui.core.steps import step_index
+from factory_tui.core.timeparse import parse_ts
 from factory_tui.demo import DemoFactory, generate_demo, simulate, stop_demo_processes
 from factory_tui.demo.simulate import Simulator
+from factory_tui.demo.transcripts import LiveTranscript, StepWork
 
 HOST = "sim-host.local"
 STRICT_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}\Z")
@@ -88,6 +93,23 @@ class World:
         settings = Settings(idle_after=idle_after) if idle_after else None
         return reader.fleet(now or self.clock.now, settings=settings)
 
+    def cost(self, tracker: CostTracker) -> CostReport:
+        """The spend by agent, all time, as ``tracker`` reads the factory now."""
+        reader = FactoryReader(self.config, hostname=HOST)
+        reader.refresh_all()
+        tracker.refresh(reader)
+        return tracker.ledger.report("agent")
+
+    def transcripts(self) -> dict[Path, bytes]:
+        """Every transcript file of the demo (its agents' Claude Code sessions) and its bytes."""
+        projects = self.config.claude_config_dir / "projects"
+        return {path: path.read_bytes() for path in sorted(projects.glob("**/*.jsonl"))}
+
+    def transcripts_of(self, instance: str) -> dict[Path, bytes]:
+        """The transcripts of an agent that ran in its worktree (``.worktrees/<instance>``)."""
+        folder = encode_project_path(self.factory.root / ".worktrees" / instance)
+        return {p: b for p, b in self.transcripts().items() if p.parent.name == folder}
+
 
 def _stub_pids(root: Path) -> list[int]:
     found = []
@@ -101,7 +123,12 @@ def _stub_pids(root: Path) -> list[int]:
 def _make(tmp: Path, *, live: bool, seed: int = 7, start: datetime | None = None) -> World:
     start = start or datetime.now()
     factory = generate_demo(
-        tmp / "factory", now=start, hostname=HOST, start_processes=live, seed=seed
+        tmp / "factory",
+        now=start,
+        hostname=HOST,
+        start_processes=live,
+        seed=seed,
+        transcripts=True,  # as `factory-tui demo` makes it: its agents' spend is inside it
     )
     config = load_config(factory.root, env={}, user_config=tmp / "no-user-config.toml")
     clock = Clock(start)
@@ -121,6 +148,11 @@ class Played:
     before: Fleet
     bad_reads: list[str]
     reads: int
+    transcripts_before: dict[Path, bytes]
+    cost_before: CostReport
+    cost_after: CostReport
+    """Read by the same tracker as cost_before, incrementally (as the cockpit does)."""
+    tracker: CostTracker
 
 
 def _reader(world: World, done: threading.Event, bad: list[str], counter: list[int]) -> None:
@@ -140,6 +172,10 @@ def _reader(world: World, done: threading.Event, bad: list[str], counter: list[i
         text = world.config.log_file.read_bytes()
         if not text.endswith(b"\n"):
             bad.append(f"operations.log ends mid-line: {text[-60:]!r}")
+        for path in (world.config.claude_config_dir / "projects").glob("*/*.jsonl"):
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                bad.append(f"{path.name} ends mid-line: {data[-60:]!r}")
 
 
 @pytest.fixture(scope="module")
@@ -157,8 +193,11 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
     counter = [0]
     done = threading.Event()
     thread = threading.Thread(target=_reader, args=(w, done, bad, counter))
+    tracker = CostTracker(w.config)
     try:
         before = w.fleet()
+        transcripts = w.transcripts()
+        cost_before = w.cost(tracker)
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(simulate, "atomic_write", spy)
             thread.start()
@@ -167,8 +206,12 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
             finally:
                 done.set()
                 thread.join()
-        yield Played(w, writes, before, bad, counter[0])
+        cost_after = w.cost(tracker)
+        yield Played(
+            w, writes, before, bad, counter[0], transcripts, cost_before, cost_after, tracker
+        )
     finally:
+        tracker.close()
         w.sim.close()
         stop_demo_processes(w.factory)
     assert _stub_pids(w.factory.root) == [], "stub processes left behind"
@@ -438,6 +481,185 @@ def test_an_unexpected_error_stops_run_quietly(
     assert _stub_pids(world.factory.root) == []
 
 
+# -- the agents spend: their transcripts grow --------------------------------------------------
+
+
+def _json_lines(data: bytes) -> list[dict[str, Any]]:
+    assert data == b"" or data.endswith(b"\n"), data[-80:]
+    return [json.loads(line) for line in data.splitlines()]
+
+
+def _responses(data: bytes) -> list[dict[str, Any]]:
+    """The lines that count (FORMATS.md, Cost): assistant lines with usage."""
+    return [
+        line
+        for line in _json_lines(data)
+        if line["type"] == "assistant" and "usage" in line["message"]
+    ]
+
+
+def _key(line: dict[str, Any]) -> tuple[str, str]:
+    return line["message"]["id"], line["requestId"]
+
+
+def test_working_agents_transcripts_grow_by_whole_lines(played: Played) -> None:
+    world, before = played.world, played.transcripts_before
+    after = world.transcripts()
+    for path, data in before.items():  # appended to, never rewritten
+        assert after[path].startswith(data), path
+    working = next(i for i, r in world.factory.instances.items() if r == "working")
+    worker = next(i for i, r in world.sim.agents.items() if r == "worker")
+    branches = {
+        (e.fields["instance"], e.fields["branch"])
+        for e in world.new_events()
+        if e.name == "SESSION-START"
+    }
+    branches |= {(working, "feat/CAB-1352-traceparent")}
+    for instance in (working, worker):
+        tree = str(world.factory.root / ".worktrees" / instance)
+        grown = {
+            path: data[len(before.get(path, b"")) :]
+            for path, data in world.transcripts_of(instance).items()
+            if len(data) > len(before.get(path, b""))
+        }
+        assert len(grown) >= 2, instance  # its ticket's session, then the next one's
+        for path, new in grown.items():
+            lines = _json_lines(new)  # whole lines only
+            assert {line["type"] for line in lines} == {"user", "assistant"}
+            assert len(_responses(new)) >= 3
+            for line in lines:
+                assert line["sessionId"] == path.stem and line["cwd"] == tree
+                assert (instance, line["gitBranch"]) in branches
+            # One conversation, in time order, up to the simulator's clock.
+            whole = _json_lines(after[path])
+            assert [line["parentUuid"] for line in whole[1:]] == [
+                line["uuid"] for line in whole[:-1]
+            ]
+            times = [parse_ts(line["timestamp"]) or datetime.min for line in whole]
+            assert datetime.min not in times and times == sorted(times)
+            assert times[-1] <= world.clock.now
+
+
+def test_the_cost_tracker_counts_the_new_spend_once(played: Played) -> None:
+    world, before = played.world, played.transcripts_before
+    roles = world.sim.agents
+    working = next(i for i, r in world.factory.instances.items() if r == "working")
+    worker = next(i for i, r in roles.items() if r == "worker")
+    crasher = next(i for i, r in roles.items() if r == "crasher")
+    old, new = played.cost_before.by, played.cost_after.by
+    assert new[working].usd > old[working].usd + 0.1
+    assert worker not in old and new[worker].usd > 0.1
+    assert crasher not in old and new[crasher].usd > 0
+    # The new lines: streamed responses are written twice with the same ids ...
+    outputs: dict[tuple[str, str], list[int]] = {}
+    for path, data in world.transcripts().items():
+        for line in _responses(data[len(before.get(path, b"")) :]):
+            outputs.setdefault(_key(line), []).append(line["message"]["usage"]["output_tokens"])
+    streamed = [key for key, seen in outputs.items() if len(seen) > 1]
+    assert len(outputs) > 50 and len(streamed) >= 5
+    assert all(seen[0] < seen[-1] for seen in (outputs[key] for key in streamed))
+    # ... and counted once, from the full line, for the agent whose session it was.
+    records = {
+        record.key: (record, how, usd) for record, how, usd in played.tracker.ledger.records()
+    }
+    every = {_key(line) for data in world.transcripts().values() for line in _responses(data)}
+    assert set(records) == every
+    for key, seen in outputs.items():
+        record, how, usd = records[key]
+        assert record.usage.output_tokens == max(seen) and usd is not None and usd > 0
+        assert how.agent in (working, *roles), (key, how)
+    added = sum(records[key][2] or 0.0 for key in outputs)
+    assert played.cost_after.total.usd - played.cost_before.total.usd == pytest.approx(added)
+    # Read afresh, all at once, the factory says the same as the tracker that tailed it.
+    fresh = CostTracker(world.config)
+    try:
+        again = world.cost(fresh)
+    finally:
+        fresh.close()
+    assert {k: round(b.usd, 6) for k, b in again.by.items()} == {
+        k: round(b.usd, 6) for k, b in new.items()
+    }
+
+
+def test_crashed_and_silent_agents_stop_spending(world: World) -> None:
+    w = world
+    crashed_at = None
+    for _ in range(40):
+        at = w.clock.now
+        if any("CRASHES" in line for line in w.step()):
+            crashed_at = at
+            break
+    assert crashed_at is not None and any("goes silent" in line for line in w.said)
+    roles = w.sim.agents
+    crasher, silent, worker = (next(i for i, r in roles.items() if r == role)
+                               for role in ("crasher", "silent", "worker"))  # fmt: skip
+    crashed, quiet, working = (w.transcripts_of(i) for i in (crasher, silent, worker))
+    for files in (crashed, quiet, working):  # they spent while they worked
+        assert files and all(_responses(data) for data in files.values())
+    last = max(parse_ts(line["timestamp"]) or datetime.min
+               for data in crashed.values() for line in _json_lines(data))  # fmt: skip
+    assert last <= crashed_at
+    w.step(15)
+    assert w.transcripts_of(crasher) == crashed
+    assert w.transcripts_of(silent) == quiet
+    assert w.transcripts_of(worker) != working  # the others go on
+
+
+def test_a_live_transcript_continues_its_session_file(tmp_path: Path) -> None:
+    start = datetime(2026, 2, 16, 15, 0)
+    work = [StepWork("done" if n % 3 else "start", "code", "src/app.py") for n in range(12)]
+
+    def play(folder: str, seed: int, steps: list[StepWork], since: datetime) -> LiveTranscript:
+        live = LiveTranscript(tmp_path / folder, instance="t1-aaaa", task="CAB-1-x",
+                              branch="feat/CAB-1-x", start=start, cwd=tmp_path / "repo",
+                              seed=seed)  # fmt: skip
+        for n, what in enumerate(steps):
+            live.work(since + timedelta(seconds=4 * n), since + timedelta(seconds=4 * n + 4), what)
+        return live
+
+    first = play("claude", 1, work[:6], start)
+    data = first.path.read_bytes()
+    lines = _json_lines(data)
+    assert lines[0]["type"] == "user" and lines[0]["parentUuid"] is None
+    # Another simulator on the same session (a restart) continues the conversation.
+    second = play("claude", 1, work[6:], start + timedelta(seconds=24))
+    assert second.path == first.path
+    more = _json_lines(first.path.read_bytes()[len(data) :])
+    assert more[0]["parentUuid"] == lines[-1]["uuid"]
+    assert (parse_ts(more[0]["timestamp"]) or datetime.min) > (
+        parse_ts(lines[-1]["timestamp"]) or datetime.max
+    )
+    context = _responses(data)[-1]["message"]["usage"]["cache_read_input_tokens"]
+    assert (
+        _responses(first.path.read_bytes()[len(data) :])[0]["message"]["usage"][
+            "cache_read_input_tokens"
+        ]
+        > context
+    )
+    # The same seed and times give the same bytes; another seed other ones.
+    again = play("again", 1, work[:6], start)
+    assert again.path != first.path and again.path.read_bytes() == data
+    assert play("other", 2, work[:6], start).path.read_bytes() != data
+
+
+def test_no_transcript_is_written_outside_the_demo(tmp_path: Path) -> None:
+    """A factory whose Claude folder is not its own (a real ~/.claude): no transcript lines."""
+    factory = generate_demo(tmp_path / "factory", now=datetime.now(), hostname=HOST,
+                            start_processes=False)  # fmt: skip
+    claude = tmp_path / "claude"
+    config = load_config(factory.root, env={"CLAUDE_CONFIG_DIR": str(claude)},
+                         user_config=tmp_path / "no-user-config.toml")  # fmt: skip
+    assert config.claude_config_dir == claude
+    clock = Clock(factory.now)
+    with Simulator(factory.root, clock=clock, hostname=HOST, config=config) as sim:
+        said: list[str] = []
+        for _ in range(12):
+            said += sim.step()
+            clock.advance()
+    assert any("claims" in line for line in said)
+    assert not claude.exists()
+
+
 # -- concurrency, determinism, the loop ----------------------------------------------------------
 
 
@@ -452,11 +674,22 @@ def test_same_seed_same_actions(tmp_path: Path) -> None:
     runs = []
     for name in ("a", "b"):
         w = _make(tmp_path / name, live=False, start=start)
+        made = len(w.transcripts())
         try:
             w.step(25)
         finally:
             w.sim.close()
-        runs.append((w.new_lines(), w.new_lines("metrics.log")))
+        # The transcripts name the factory's folder (cwd, the project folder): the rest is equal.
+        root, folder = str(w.factory.root), encode_project_path(w.factory.root)
+        projects = w.config.claude_config_dir / "projects"
+        texts = {
+            str(path.relative_to(projects)).replace(folder, "<root>"): data.decode().replace(
+                root, "<root>"
+            )
+            for path, data in w.transcripts().items()
+        }
+        assert len(texts) > made  # the simulator's agents wrote theirs
+        runs.append((w.new_lines(), w.new_lines("metrics.log"), texts))
     assert runs[0] == runs[1]
     assert sum("| CLAIM |" in line for line in runs[0][0]) == 3
     assert any("step=commit" in line and "sha=" in line for line in runs[0][0])

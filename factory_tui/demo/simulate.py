@@ -23,6 +23,14 @@ The cast, one tick at a time (a tick every 1-3 s at speed 1):
   nothing more while its process stays alive; the fleet calls it idle once ``idle_after`` passed;
 * tick 5, **a worker** that takes backlog tickets one after the other, through every step.
 
+The agents spend as they work: each action an agent logs appends the model responses behind it
+to that agent's Claude Code transcript (:class:`~factory_tui.demo.transcripts.LiveTranscript`,
+the session's file that ``factory-tui demo`` wrote, continued, or a new one per new session),
+whole lines in single ``O_APPEND`` writes, so the cockpit's spend moves. A crashed or silent
+agent writes nothing more; a session's file stops growing at its release. Only when the factory's
+``claude_config_dir`` is inside ROOT (as the demo's ``factory.toml`` sets it): the simulator
+never writes to a real ``~/.claude``.
+
 A claim released by someone else while the simulator runs (the engineer releasing a stale claim,
 say) is picked up by the next agent looking for work. Everything is a function of the seed and of
 the factory's files, except the timestamps (the injected clock) and what live processes force
@@ -78,6 +86,7 @@ from factory_tui.core.oplog import format_event
 from factory_tui.core.steps import step_index
 from factory_tui.core.timeparse import format_ts, parse_ts
 from factory_tui.demo.generator import _start_stub, _stop
+from factory_tui.demo.transcripts import LiveTranscript, StepWork
 
 __all__ = ["INTERVAL_S", "Simulator", "main"]
 
@@ -116,6 +125,8 @@ _CRASHER_PLAN = (
     ("crash", ""),
 )
 _SILENT_PLAN = (*FLOW[:3], ("silent", ""))
+#: The actions an agent logs, so spends model responses on (its transcript grows).
+_SPENDING = frozenset({"take", "start", "done", "checkpoint", "ci-failed", "release"})
 
 
 @dataclass(frozen=True)
@@ -197,6 +208,10 @@ class _Agent:
     ci_runs: int = 0
     stopped: bool = False
     commit_message: str = ""
+    transcript: LiveTranscript | None = None
+    """The transcript of the agent's current session (None: none is written)."""
+    last_acted: datetime | None = None
+    """When the agent last did something (its responses since then are spread over that time)."""
 
 
 @dataclass
@@ -307,6 +322,9 @@ class Simulator:
             )
         self.config = config
         self.claims_dir = config.claims_dir
+        claude = config.claude_config_dir.resolve()
+        self._claude_dir = claude if claude.is_relative_to(self.root.resolve()) else None
+        """Where the agents' transcripts go; None (not inside ROOT): none are written."""
         self.speed = speed
         self.seed = seed
         self.hostname = hostname or local_hostname()
@@ -484,7 +502,11 @@ class Simulator:
                     ticket=ticket,
                     pr=int(session.pr) if session.pr and session.pr.isdigit() else None,
                     claims=1,
+                    last_acted=last,
                 )
+                session_start = parse_ts(session.started_at)
+                if session_start is not None:
+                    agent.transcript = self._transcript(agent, ticket, session_start)
                 self._add_ci_failure(agent)
                 self._agents.append(agent)
                 self._taken.add(ticket.key)
@@ -611,8 +633,47 @@ class Simulator:
         if done:
             agent.plan.popleft()
             agent.next_tick = self._tick + self._delay(agent, op)
+            if kind in _SPENDING:
+                self._converse(agent, step, kind, name)
+            agent.last_acted = step.now
         else:
             agent.next_tick = self._tick + 1
+
+    def _transcript(self, agent: _Agent, ticket: _Ticket, start: datetime) -> LiveTranscript | None:
+        """The transcript of ``agent``'s session on ``ticket`` that started at ``start`` (its
+        SESSION-START time), where ``write_demo_transcripts`` puts it; None when the factory's
+        Claude folder is not the demo's own."""
+        if self._claude_dir is None:
+            return None
+        root = self.root.resolve()
+        cwd = root / ".worktrees" / agent.instance if agent.worktree is not None else root
+        return LiveTranscript(
+            self._claude_dir,
+            instance=agent.instance,
+            task=ticket.task,
+            branch=ticket.branch,
+            start=start,
+            cwd=cwd,
+            seed=self.seed,
+        )
+
+    def _converse(self, agent: _Agent, step: _Step, kind: str, name: str) -> None:
+        """The model responses behind the action just logged, appended to the transcript; the
+        session's transcript ends with its release."""
+        transcript = agent.transcript
+        ticket = agent.ticket
+        if transcript is None:
+            return
+        if kind == "release":
+            agent.transcript = None
+        work = StepWork(
+            kind=kind,
+            step=name,
+            file=ticket.file if ticket is not None else "",
+            pr=agent.pr,
+            target=str(agent.checkpoint) if kind == "checkpoint" and agent.checkpoint else None,
+        )
+        transcript.work(agent.last_acted, step.now, work)
 
     def _task(self, agent: _Agent) -> str:
         return agent.ticket.task if agent.ticket is not None else "-"
@@ -640,6 +701,7 @@ class Simulator:
         step.said.append(f"{agent.instance} lost {ticket.key} ({detail}); it ends its session")
         self._taken.discard(ticket.key)
         agent.ticket = None
+        agent.transcript = None
         agent.pr = None
         agent.plan = deque([("next", "")]) if agent.role != "crasher" else deque()
         if not agent.plan:
@@ -715,6 +777,8 @@ class Simulator:
                 return False
             ticket = made
         agent.ticket = ticket
+        started = parse_ts(step.ts)
+        agent.transcript = self._transcript(agent, ticket, started or step.now)
         agent.claims += 1
         agent.pr = None
         agent.sha = None
@@ -942,6 +1006,7 @@ class Simulator:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 agent.process.wait(5)
         agent.stopped = True
+        agent.transcript = None
         step.said.append(
             f"{agent.instance} CRASHES during {self._task(agent)}: pid {agent.pid} killed, "
             "no SESSION-END, its checkpoint and claim stay"
