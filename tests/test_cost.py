@@ -710,3 +710,36 @@ def test_cli_groupings_are_the_cores() -> None:
     from factory_tui.core.cost import GROUPINGS
 
     assert COST_GROUPINGS == GROUPINGS
+
+
+def test_the_end_of_a_ticket_is_not_charged_to_the_agents_next_claim() -> None:
+    """Responses on ticket A's branch, after A's claim was released, in the minutes before the
+    agent claims B: A's session's, not B's (B's claim span reaches back 30 minutes)."""
+    spans = [
+        span(instance="t1", task="CAB-1", branch="fix/CAB-1", end=datetime(2026, 2, 16, 12)),
+        span(
+            kind="claim",
+            instance="t1",
+            task="CAB-2",
+            claim="CAB-2",
+            branch="fix/CAB-2",
+            start=datetime(2026, 2, 16, 12, 5),
+            end=None,
+        ),
+        span(
+            kind="claim",
+            instance="t1",
+            task="CAB-3",
+            claim="CAB-3",
+            branch=None,
+            start=datetime(2026, 2, 16, 12, 6),
+            end=None,
+        ),
+        span(instance="t1", task="CAB-2", branch="fix/CAB-2", start=datetime(2026, 2, 16, 12, 5)),
+    ]
+    ledger = CostLedger(default_price_table(), spans)
+    ledger.add(rec("tail", out=200_000, at=datetime(2026, 2, 16, 11, 58), branch="fix/CAB-1"))
+    ledger.add(rec("next", out=200_000, at=datetime(2026, 2, 16, 12, 30), branch="fix/CAB-2"))
+    attributions = {r.key[0]: a for r, a, _usd in ledger.records()}
+    assert attributions["tail"] == Attribution("t1", "CAB-1", None, "branch and time of session")
+    assert attributions["next"] == Attribution("t1", "CAB-2", None, "branch and time of claim")

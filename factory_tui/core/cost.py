@@ -357,6 +357,23 @@ class Attributor:
         self._candidates[key] = found
         return found
 
+    def _own_claim(self, agent_span: Span, at: datetime) -> Span | None:
+        """The agent's own claim holding ``at`` that can be the matched session's work: not one
+        on another branch, and not one the agent took after ``at`` (the grace before a claim is
+        for a claim written late, not for the end of the previous ticket's work)."""
+        fits = [
+            span
+            for span in self._claims_of.get(agent_span.instance or "", ())
+            if span.holds(at)
+            and not (span.branch and agent_span.branch and span.branch != agent_span.branch)
+        ]
+        started = [span for span in fits if span.start is None or span.start <= at]
+        if started:
+            return max(started, key=lambda span: span.start or datetime.min)
+        if agent_span.kind == "session" and agent_span.task:
+            return None  # the session names its task: a later claim is the next ticket
+        return fits[0] if fits else None
+
     def attribute(self, cwd: str | None, branch: str | None, at: datetime) -> Attribution:
         """The best span holding ``at`` among those matching the branch (2) and/or worktree (1):
         highest score, then latest start. The ticket comes from a matching claim span when one
@@ -366,8 +383,7 @@ class Attributor:
         agent_span = next((span for _s, span in scored if span.instance), None)
         claim_span = next((span for _s, span in scored if span.kind == "claim"), None)
         if claim_span is None and agent_span is not None and agent_span.instance:
-            own = self._claims_of.get(agent_span.instance, ())
-            claim_span = next((span for span in own if span.holds(at)), None)
+            claim_span = self._own_claim(agent_span, at)
         matched = "branch" if branch and agent_span and agent_span.branch == branch else "worktree"
         if claim_span is not None:
             agent = agent_span.instance if agent_span else claim_span.instance
