@@ -357,6 +357,7 @@ class LogIndex:
         self._cur = self._new_file(Path(current))
         self._generation = 0
         self._instance_tasks: dict[str, set[str]] = {}
+        self._names: dict[str, str] = {}
         self._blocks: OrderedDict[tuple[int, int], list[str]] = OrderedDict()
         self._closed = False
         self.last_error: str | None = None
@@ -422,7 +423,7 @@ class LogIndex:
             return len(self)
         return len(self) - before
 
-    def update_in_chunks(self, max_bytes: int = 8 << 20) -> Iterator[IndexProgress]:
+    def update_in_chunks(self, max_bytes: int = 1 << 20) -> Iterator[IndexProgress]:
         """:meth:`update`, one chunk of about ``max_bytes`` at a time, for a progress display.
 
         Appended lines become visible chunk by chunk; a rewrite is published when it is complete.
@@ -589,8 +590,9 @@ class LogIndex:
         return f, os.fstat(fd).st_size
 
     def _add_sessions(self, sessions: list[tuple[str, str]]) -> None:
+        names = self._names  # one copy of a task's name however many chunks and agents name it
         for task, instance in sessions:
-            self._instance_tasks.setdefault(instance, set()).add(task)
+            self._instance_tasks.setdefault(instance, set()).add(names.setdefault(task, task))
 
     # --- reading -----------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import psutil
 
 from factory_tui.core.fleet import ProcInfo
 
-__all__ = ["ProcessProbe", "local_hostname"]
+__all__ = ["ProcessProbe", "TableProbe", "local_hostname"]
 
 
 def local_hostname() -> str:
@@ -75,3 +75,14 @@ class ProcessProbe:
             cmdline=cmdline,
             cwd=cwd,
         )
+
+
+class TableProbe(ProcessProbe):
+    """A probe that answers from a table just probed (so that one tick probes once)."""
+
+    def __init__(self, table: dict[int, ProcInfo]) -> None:
+        super().__init__()
+        self.table = table
+
+    def probe(self, pids: Iterable[int]) -> dict[int, ProcInfo]:
+        return {pid: self.table[pid] for pid in pids if pid in self.table}

@@ -5,8 +5,11 @@ Data flows one way. One watcher thread (:mod:`factory_tui.ui.watch`) posts
 thread, group ``reader``) is draining the queue; the worker calls only the matching
 ``FactoryReader.refresh_*``, derives a new :class:`Fleet` and posts :class:`FleetUpdated`; the
 handler updates every view by key. A slow timer re-probes pids and re-derives ages the same way.
-The first paint happens before anything is read: the views compose empty and the header shows
-the progress of the first load.
+The first paint comes before anything is read, and with as little as it needs (issue 3): the
+header, the tabs, the initial view (empty) and the footer. Right after it,
+``FactoryApp._after_first_frame`` imports and mounts the other views, then starts the watcher and
+the workers; a key pressed before that waits for it. The actions, screens, PR queue and cost
+machinery are imported when first used. The header shows the progress of the first load.
 """
 
 from __future__ import annotations
@@ -14,78 +17,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
-from textual.notifications import SeverityLevel
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, TabbedContent, TabPane, Tree
+from textual.widgets import Footer, Input, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState
 
-from factory_tui.actions.base import ActionResult, Outcome, actor
-from factory_tui.actions.budget_state import (
-    claim_fired,
-    load_budget_memory,
-    remember_acknowledged,
-)
-from factory_tui.actions.cost_cli import budget_command, fire_budget_command
-from factory_tui.actions.council_cli import (
-    CouncilOutcome,
-    ProposalError,
-    proposal_for_pr,
-    proposal_for_ticket,
-    run_council,
-)
-from factory_tui.actions.prs import (
-    ApprovePlan,
-    PrsError,
-    approve_pr,
-    diff_pager,
-    mark_reviewed,
-    plan_approve,
-    pr_diff,
-    record_look,
-    request_changes,
-)
-from factory_tui.actions.recover import (
-    RecoveryInfo,
-    ReviewDiffs,
-    abandon,
-    close_merged,
-    recovery_info,
-    resume,
-    review_diffs,
-)
-from factory_tui.actions.release import ReleasePlan, plan_release, release_all_stale, release_claim
-from factory_tui.actions.stop import StopPlan, plan_stop, stop_agent
-from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.logindex import FilterSpec, LogIndex
-from factory_tui.adapters.procs import ProcessProbe
-from factory_tui.adapters.prs_git import review_note_path
-from factory_tui.adapters.transcripts import CostTracker, spans_from_reader, worktree_branches
 from factory_tui.config import Config
-from factory_tui.core.claims import ClaimUnit
-from factory_tui.core.cost import BudgetState, CostView, Grouping, Span
-from factory_tui.core.council import Proposal
-from factory_tui.core.fleet import Fleet, InstanceView, ProcInfo
-from factory_tui.core.pricing import PriceTableError
-from factory_tui.core.prs import PrView, Queue, branch_slug
 from factory_tui.core.safe import printable
-from factory_tui.core.statefiles import find_tickets, parse_memory, parse_plan
 from factory_tui.core.timeparse import parse_ts
 from factory_tui.ui.messages import (
     FilesChanged,
@@ -94,47 +47,60 @@ from factory_tui.ui.messages import (
     ReaderFailed,
     StateSummary,
 )
-from factory_tui.ui.prs_loader import PrsLoaded, PrsOptions, QueueLoader
-from factory_tui.ui.screens.confirm import (
-    ConfirmScreen,
-    ReasonScreen,
-    RecoveryChoice,
-    RecoveryScreen,
-)
-from factory_tui.ui.screens.council import CouncilScreen
-from factory_tui.ui.screens.detail import AgentDetailScreen
-from factory_tui.ui.screens.diff import DiffScreen
-from factory_tui.ui.screens.help import HelpScreen, KeySection
-from factory_tui.ui.screens.prs import RequestChangesScreen
 from factory_tui.ui.themes import THEME_VARIABLE_DEFAULTS, load_themes, pick_theme
 from factory_tui.ui.watch import RefreshPlan, WatchTargets, watch_files
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
-from factory_tui.ui.widgets.claims import ClaimNode, ClaimsView, ClaimTree
-from factory_tui.ui.widgets.cost import (
-    BudgetBanner,
-    CostFailed,
-    CostPanel,
-    CostSnapshot,
-    CostSpans,
-    CostUpdated,
-    Period,
-    agent_spend_line,
-    naive_local,
-    period_since,
-    spend_segment,
-)
 from factory_tui.ui.widgets.filterbar import FilterBar
-from factory_tui.ui.widgets.log_view import LogView
-from factory_tui.ui.widgets.problems import ProblemsView
-from factory_tui.ui.widgets.prs import PrsView, PrTable
-from factory_tui.ui.widgets.sessions import SessionsView
-from factory_tui.ui.widgets.state import StateView
 from factory_tui.ui.widgets.summary import (
     SummaryBar,
     ask_segment,
     changed_segment,
     fleet_segments,
+    waiting_segments,
 )
+
+# The first frame needs only what is imported above (issue 3: start to first paint). The other
+# views' modules are imported right after it (``FactoryApp._after_first_frame``); the actions,
+# screens, PR queue and cost machinery where they are first used.
+if TYPE_CHECKING:
+    import subprocess
+
+    from textual.notifications import SeverityLevel
+    from textual.screen import Screen
+    from textual.widgets import DataTable
+
+    from factory_tui.actions.base import ActionResult
+    from factory_tui.actions.council_cli import CouncilOutcome
+    from factory_tui.actions.prs import ApprovePlan
+    from factory_tui.actions.recover import RecoveryInfo, ReviewDiffs
+    from factory_tui.actions.release import ReleasePlan
+    from factory_tui.actions.stop import StopPlan
+    from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.adapters.logindex import LogIndex
+    from factory_tui.adapters.transcripts import CostTracker
+    from factory_tui.core.claims import ClaimUnit
+    from factory_tui.core.cost import BudgetState, CostView, Grouping, Span
+    from factory_tui.core.council import Proposal
+    from factory_tui.core.fleet import Fleet, InstanceView, ProcInfo
+    from factory_tui.core.prs import PrView, Queue
+    from factory_tui.ui.prs_loader import PrsLoaded, PrsOptions, QueueLoader
+    from factory_tui.ui.screens.confirm import RecoveryChoice
+    from factory_tui.ui.screens.help import KeySection
+    from factory_tui.ui.widgets.claims import ClaimNode, ClaimsView, ClaimTree
+    from factory_tui.ui.widgets.cost import (
+        BudgetBanner,
+        CostFailed,
+        CostPanel,
+        CostSnapshot,
+        CostSpans,
+        CostUpdated,
+        Period,
+    )
+    from factory_tui.ui.widgets.log_view import LogView
+    from factory_tui.ui.widgets.problems import ProblemsView
+    from factory_tui.ui.widgets.prs import PrsView
+    from factory_tui.ui.widgets.sessions import SessionsView
+    from factory_tui.ui.widgets.state import StateView
 
 __all__ = ["VIEWS", "AttentionItem", "FactoryApp", "attention_items", "empty_fleet"]
 
@@ -165,6 +131,8 @@ DEFAULT_REFRESH_SECONDS = 5.0
 _ACTIONS = ("release", "recover", "stop_agent", "release_all_stale")
 #: The approval queue's actions (issue 5): on the PR under the cursor in the PRs view.
 _PR_ACTIONS = ("approve_pr", "request_changes", "mark_reviewed")
+#: Actions on something the reader found: none applies before the first load.
+_ACT_ON_WHAT_IS_READ = frozenset((*_ACTIONS, *_PR_ACTIONS, "council"))
 #: Seconds between re-reads of the transcripts (issue 6: their folders are not watched).
 COST_REFRESH_SECONDS = 10.0
 #: The reader's thread works out the cost attribution's spans at most this often.
@@ -172,16 +140,19 @@ SPANS_EVERY = 2.0
 _PROGRESS_EVERY = 0.1
 
 
-#: Messages posted by the app's workers (reader, watcher, PR queue, cost).
-_WORKER_MESSAGES = (
-    FilesChanged,
-    FleetUpdated,
-    LoadProgress,
-    ReaderFailed,
-    PrsLoaded,
-    CostSpans,
-    CostUpdated,
-    CostFailed,
+#: The handlers of the messages the app's workers post (reader, watcher, PR queue, cost), by
+#: name: telling them apart needs none of their modules imported.
+_WORKER_HANDLERS = frozenset(
+    {
+        "on_files_changed",
+        "on_fleet_updated",
+        "on_load_progress",
+        "on_reader_failed",
+        "on_prs_loaded",
+        "on_cost_spans",
+        "on_cost_updated",
+        "on_cost_failed",
+    }
 )
 
 
@@ -279,7 +250,9 @@ def attention_items(
 
 
 def empty_fleet(root: str, now: datetime, hostname: str = "") -> Fleet:
-    """The fleet before anything is read: the first paint shows this."""
+    """The fleet before anything is read."""
+    from factory_tui.core.fleet import Fleet
+
     return Fleet(
         root=root,
         generated_at=now,
@@ -293,6 +266,7 @@ def empty_fleet(root: str, now: datetime, hostname: str = "") -> Fleet:
 
 def state_summary(config: Config) -> StateSummary:
     """plan.md and memory.md in counts (two small files; read after the reader saw them change)."""
+    from factory_tui.core.statefiles import parse_memory, parse_plan
 
     def read(path: Path) -> str | None:
         try:
@@ -432,12 +406,14 @@ class FactoryApp(App[None]):
         self.clock: Callable[[], datetime] = clock or (
             lambda: datetime.now().replace(microsecond=0)
         )
-        self.reader = reader or FactoryReader(config)
+        # The reader and the empty fleet are made right after the first frame.
+        self.reader: FactoryReader
+        self._given_reader = reader
+        self.fleet: Fleet
         self.watching = watch
         self.on_quit = on_quit
         self.initial_view = initial_view
         self.refresh_interval = refresh_interval or _config_refresh(config)
-        self.fleet: Fleet = empty_fleet(str(config.root), self.clock(), self.reader.hostname)
         self.loaded = False
         self._binding_keys: tuple[tuple[str, str, bool], ...] = ()
         self.log_ready = False
@@ -446,7 +422,6 @@ class FactoryApp(App[None]):
         self.filters: dict[str, str] = dict.fromkeys(VIEWS, "")
         self.announced: set[str] = set()
         self._attention_cursor: str | None = None
-        self.log_index = LogIndex(config.log_history_file, config.log_file)
         self.targets = WatchTargets.from_config(config)
         self._stop = threading.Event()
         self._queue_lock = threading.Lock()
@@ -458,9 +433,15 @@ class FactoryApp(App[None]):
         self._last_shown: object = None
         self._last_probe: object = None
         self._fleet_event: asyncio.Event | None = None
+        self._started = asyncio.Event()
+        """Set once the views are all mounted and the workers started."""
+        self._held_input: list[events.InputEvent] | None = []
+        """Keys and clicks that came before that (None once they are handled)."""
         # The approval queue (issue 5): loaded on a thread after the first fleet.
-        self.prs_options = prs or PrsOptions()
-        self.prs_loader = QueueLoader(self, config, clock=self.clock, options=self.prs_options)
+        self.prs_options: PrsOptions
+        self.prs_loader: QueueLoader
+        """Both made right after the first frame."""
+        self._given_prs = prs
         self.queue: Queue | None = None
         self.prs_error: str | None = None
         self._prs_event: asyncio.Event | None = None
@@ -480,53 +461,140 @@ class FactoryApp(App[None]):
 
     # -- layout ---------------------------------------------------------------------------------
 
+    @cached_property
+    def log_index(self) -> LogIndex:
+        """operations.log's index, made when first needed (the log view, the reader), on the
+        event loop (the log view is mounted before the reader starts)."""
+        from factory_tui.adapters.logindex import LogIndex
+
+        return LogIndex(self.config.log_history_file, self.config.log_file)
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(THEME_VARIABLE_DEFAULTS)
 
     def compose(self) -> ComposeResult:
+        # The first frame: the header, the tabs, the initial view, the footer. The other views'
+        # panes stay empty until _after_first_frame fills them; it also mounts the budget banner
+        # and the filter line (both hidden until needed).
         yield SummaryBar(id="summary")
-        yield BudgetBanner(id="budget-banner")
         with TabbedContent(initial=self.initial_view, id="views"):
-            with TabPane(VIEW_TITLES["agents"], id="agents"):
-                yield AgentGrid(id="agent-grid")
-            with TabPane(VIEW_TITLES["claims"], id="claims"):
-                yield ClaimsView(id="claims-view")
-            with TabPane(VIEW_TITLES["sessions"], id="sessions"):
-                yield SessionsView(id="sessions-view")
-            with TabPane(VIEW_TITLES["log"], id="log"):
-                yield LogView(self.log_index, follow=True, id="log-view")
-            with TabPane(VIEW_TITLES["problems"], id="problems"):
-                yield ProblemsView(id="problems-view")
-            with TabPane(VIEW_TITLES["state"], id="state"):
-                yield StateView(id="state-view")
-            with TabPane(VIEW_TITLES["prs"], id="prs"):
-                yield PrsView(root=str(self.config.root), id="prs-view")
-            with TabPane(VIEW_TITLES["cost"], id="cost"):
-                yield CostPanel(root=str(self.config.root), id="cost-view")
-        yield FilterBar(id="filter-bar")
+            for view in VIEWS:
+                with TabPane(VIEW_TITLES[view], id=view):
+                    if view == self.initial_view:
+                        yield self._view_content(view)
         yield Footer()
+
+    def _view_content(self, view: str) -> Widget:
+        """What the pane of ``view`` holds (its module imported when first asked for)."""
+        root = str(self.config.root)
+        if view == "agents":
+            return AgentGrid(id="agent-grid")
+        if view == "claims":
+            from factory_tui.ui.widgets.claims import ClaimsView
+
+            return ClaimsView(id="claims-view")
+        if view == "sessions":
+            from factory_tui.ui.widgets.sessions import SessionsView
+
+            return SessionsView(id="sessions-view")
+        if view == "log":
+            from factory_tui.ui.widgets.log_view import LogView
+
+            return LogView(self.log_index, follow=True, id="log-view")
+        if view == "problems":
+            from factory_tui.ui.widgets.problems import ProblemsView
+
+            return ProblemsView(id="problems-view")
+        if view == "state":
+            from factory_tui.ui.widgets.state import StateView
+
+            return StateView(id="state-view")
+        if view == "prs":
+            from factory_tui.ui.widgets.prs import PrsView
+
+            return PrsView(root=root, id="prs-view")
+        from factory_tui.ui.widgets.cost import CostPanel
+
+        return CostPanel(root=root, id="cost-view")
 
     def on_mount(self) -> None:
         summary = self.query_one(SummaryBar)
         summary.set_segment("title", self._title_segment())
-        summary.set_segments(fleet_segments(self.fleet, loaded=False))
+        summary.set_segments(waiting_segments())
         summary.set_segment("loading", Content.styled("reading the factory…", "$text-muted"))
         for warning in self._theme_warnings:
             self.notify(warning, title="Theme", severity="warning", markup=False, timeout=10)
-        self.theme_changed_signal.subscribe(self, self._on_theme_changed)
-        if self.watching:
-            self.run_worker(
-                partial(watch_files, self.targets, self._post_files_changed, self._stop),
-                name="watch files",
-                group="watch",
-                thread=True,
-                exit_on_error=False,
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_refreshed)
+        # The rest right after the first frame, as a task of its own: no message pump waits for
+        # it but the input (see on_event).
+        self.call_after_refresh(
+            self.run_worker,
+            self._after_first_frame,
+            name="after first frame",
+            group="start",
+            exit_on_error=False,
+        )
+
+    async def _after_first_frame(self) -> None:
+        """Right after the first frame: mount the other views, the budget banner and the filter
+        line, then start the watcher, the reader, the timers, the PR queue and the cost worker.
+        Every worker starts after the views are mounted, so that each message finds what it
+        updates."""
+        from factory_tui.adapters.factory import FactoryReader
+        from factory_tui.ui.prs_loader import PrsOptions, QueueLoader
+        from factory_tui.ui.widgets.cost import BudgetBanner
+
+        try:
+            mounts = [
+                self.query_one(f"#{view}", TabPane).mount(self._view_content(view))
+                for view in VIEWS
+                if view != self.initial_view
+            ]
+            mounts.append(self.mount(BudgetBanner(id="budget-banner"), after="#summary"))
+            mounts.append(self.mount(FilterBar(id="filter-bar"), after="#views"))
+            for mounted in mounts:
+                await mounted
+            self.reader = self._given_reader or FactoryReader(self.config)
+            self.fleet = empty_fleet(str(self.config.root), self.clock(), self.reader.hostname)
+            self.prs_options = self._given_prs or PrsOptions()
+            self.prs_loader = QueueLoader(
+                self, self.config, clock=self.clock, options=self.prs_options
             )
-        self._enqueue(initial=True)
-        self.set_interval(self.refresh_interval, self._on_tick)
-        self._prs_mount()
-        self._cost_mount()
-        self.call_after_refresh(self._focus_if_nothing_is)
+            if self.current_view == "prs":
+                self._prs_looked()  # the cockpit opened on the queue: the engineer looks at it
+            self.theme_changed_signal.subscribe(self, self._on_theme_changed)
+            if self.watching:
+                self.run_worker(
+                    partial(watch_files, self.targets, self._post_files_changed, self._stop),
+                    name="watch files",
+                    group="watch",
+                    thread=True,
+                    exit_on_error=False,
+                )
+            self._enqueue(initial=True)
+            self.set_interval(self.refresh_interval, self._on_tick)
+            self._prs_mount()
+            self._cost_mount()
+        finally:
+            self._started.set()
+            self.call_later(self._release_input)
+        self.refresh_bindings()
+        self._focus_if_nothing_is()
+
+    async def on_event(self, event: events.Event) -> None:
+        # A key or a click that comes before _after_first_frame is done (typed ahead of the first
+        # frame) is held, and handled once it is done: whatever it does then finds every view.
+        if isinstance(event, events.InputEvent) and self._held_input is not None:
+            self._held_input.append(event)
+            return
+        await super().on_event(event)
+
+    async def _release_input(self) -> None:
+        """The input held until the views were mounted, handled in order. This runs from the
+        app's queue, so that input queued before it is held too and comes first."""
+        held, self._held_input = self._held_input or [], None
+        for event in held:
+            await super().on_event(event)
 
     async def _shutdown(self) -> None:
         # From here on, a worker's message finds no widgets (see _on_message).
@@ -536,7 +604,7 @@ class FactoryApp(App[None]):
     async def _on_message(self, message: Message) -> None:
         # A worker's message can arrive while the app closes, after its screens are gone:
         # dropped, so that quitting never ends in a traceback.
-        if self.closing and isinstance(message, _WORKER_MESSAGES):
+        if self.closing and message.handler_name in _WORKER_HANDLERS:
             return
         await super()._on_message(message)
 
@@ -621,6 +689,8 @@ class FactoryApp(App[None]):
             self.post_message(LoadProgress(source, done, total))
 
     def _load_everything(self) -> None:
+        from factory_tui.adapters.memory import release_free_memory
+
         reader = self.reader
         reader.on_progress = self._progress
         try:
@@ -635,9 +705,12 @@ class FactoryApp(App[None]):
         self._cost_after_read()  # issue 6: the spend's attribution, before the log index
         for step in self.log_index.update_in_chunks():
             self._progress("log index", step.bytes_done, step.bytes_total)
+        release_free_memory()  # the read's buffers are gone: their pages go back to the system
         self.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
 
     def _refresh(self, plan: RefreshPlan, tick: bool) -> None:
+        from factory_tui.adapters.procs import TableProbe
+
         reader = self.reader
         changed = False
         for path in sorted(plan.claim_paths):
@@ -672,7 +745,7 @@ class FactoryApp(App[None]):
                 return
             self._last_probe = facts
             real_probe = reader.probe
-            reader.probe = _Probed(procs)
+            reader.probe = TableProbe(procs)
             try:
                 fleet = reader.fleet(now)
             finally:
@@ -723,6 +796,8 @@ class FactoryApp(App[None]):
     # -- showing a fleet ------------------------------------------------------------------------
 
     def on_fleet_updated(self, message: FleetUpdated) -> None:
+        from factory_tui.ui.screens.detail import AgentDetailScreen
+
         fleet = message.fleet
         self.fleet = fleet
         if message.initial:
@@ -736,12 +811,12 @@ class FactoryApp(App[None]):
             if message.initial:
                 summary.set_segment("loading", None)
             self.query_one(AgentGrid).show_fleet(fleet, loaded=self.loaded)
-            self.query_one(ClaimsView).show_fleet(fleet, loaded=self.loaded)
-            self.query_one(SessionsView).show_fleet(fleet, loaded=self.loaded)
-            self.query_one(ProblemsView).show_fleet(fleet, loaded=self.loaded)
-            self.query_one(StateView).show_fleet(fleet, message.state)
+            self._claims_view.show_fleet(fleet, loaded=self.loaded)
+            self._sessions_view.show_fleet(fleet, loaded=self.loaded)
+            self._problems_view.show_fleet(fleet, loaded=self.loaded)
+            self._state_view.show_fleet(fleet, message.state)
             if message.log_changed:
-                self.query_one(LogView).refresh_index()
+                self._log_view.refresh_index()
                 self.log_ready = self.log_ready or self.loaded
             self._update_tab_labels(fleet)
             for screen in self.screen_stack:
@@ -820,6 +895,7 @@ class FactoryApp(App[None]):
 
         async def wait() -> Fleet:
             assert self._fleet_event is not None
+            await self._started.wait()  # the fleet exists from then on
             while not check(self.fleet):
                 self._fleet_event.clear()
                 await self._fleet_event.wait()
@@ -828,18 +904,57 @@ class FactoryApp(App[None]):
         return await asyncio.wait_for(wait(), timeout)
 
     def _on_theme_changed(self, _theme: object) -> None:
-        self.query_one(ClaimsView).restyle()
-        self.query_one(SessionsView).restyle()
-        self.query_one(ProblemsView).restyle()
-        self.query_one(StateView).restyle()
-        self.query_one(PrsView).restyle()
-        self.query_one(CostPanel).restyle()
+        self._claims_view.restyle()
+        self._sessions_view.restyle()
+        self._problems_view.restyle()
+        self._state_view.restyle()
+        self._prs_view.restyle()
+        self._cost_panel.restyle()
 
     # -- views, focus, keys ---------------------------------------------------------------------
 
     @property
     def current_view(self) -> str:
         return self.query_one(TabbedContent).active or self.initial_view
+
+    # The views' widgets, looked up by id: their modules are imported with the views (see
+    # ``_view_content``), not with this one.
+
+    @property
+    def _claims_view(self) -> ClaimsView:
+        return cast("ClaimsView", self.query_one("#claims-view"))
+
+    @property
+    def _claim_tree(self) -> ClaimTree:
+        return cast("ClaimTree", self.query_one("#claim-tree"))
+
+    @property
+    def _sessions_view(self) -> SessionsView:
+        return cast("SessionsView", self.query_one("#sessions-view"))
+
+    @property
+    def _log_view(self) -> LogView:
+        return cast("LogView", self.query_one("#log-view"))
+
+    @property
+    def _problems_view(self) -> ProblemsView:
+        return cast("ProblemsView", self.query_one("#problems-view"))
+
+    @property
+    def _state_view(self) -> StateView:
+        return cast("StateView", self.query_one("#state-view"))
+
+    @property
+    def _prs_view(self) -> PrsView:
+        return cast("PrsView", self.query_one("#prs-view"))
+
+    @property
+    def _cost_panel(self) -> CostPanel:
+        return cast("CostPanel", self.query_one("#cost-view"))
+
+    @property
+    def _budget_banner(self) -> BudgetBanner:
+        return cast("BudgetBanner", self.query_one("#budget-banner"))
 
     def _view_widget(self, view: str) -> Widget:
         widgets: dict[str, str] = {
@@ -886,23 +1001,36 @@ class FactoryApp(App[None]):
             self._focus_view()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self.query_one(FilterBar).close()
+        # Before _after_first_frame is done: the initial view, activated as it mounts (no filter
+        # line yet; _after_first_frame records a first look at the PRs).
+        started = self._started.is_set()
+        if started:
+            self.query_one(FilterBar).close()
         self._focus_view()
         self.refresh_bindings()
-        if self.current_view == "prs":
+        if started and self.current_view == "prs":
             self._prs_looked()
 
     def _on_main_screen(self) -> bool:
         return len(self.screen_stack) == 1
 
+    @staticmethod
+    def _keys_that_apply(screen: Screen[Any]) -> tuple[tuple[str, str, bool], ...]:
+        active = screen.active_bindings
+        return tuple((key, b.binding.action, b.enabled) for key, b in active.items())
+
     def _refresh_bindings_if_changed(self) -> None:
         """Refresh the footer only when the keys that apply changed: it rebuilds every key widget
         when told to, which under a steady stream of log lines cost more than the views."""
-        active = self.screen.active_bindings
-        keys = tuple((key, b.binding.action, b.enabled) for key, b in active.items())
+        keys = self._keys_that_apply(self.screen)
         if keys != self._binding_keys:
             self._binding_keys = keys
             self.refresh_bindings()
+
+    def _bindings_refreshed(self, screen: Screen[Any]) -> None:
+        """The main screen's footer was refreshed, whoever asked (a focus change, a handler): it
+        shows the keys that apply now."""
+        self._binding_keys = self._keys_that_apply(screen)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         main_only = {
@@ -916,6 +1044,8 @@ class FactoryApp(App[None]):
             return False
         if action in ("next_view", "previous_view") and isinstance(self.focused, Input):
             return False
+        if action in _ACT_ON_WHAT_IS_READ and not self.loaded:
+            return False  # nothing read yet (the first frame has no fleet): nothing to act on
         if action in _ACTIONS:
             return self._action_target(action) is not None
         if action in _PR_ACTIONS:
@@ -960,17 +1090,19 @@ class FactoryApp(App[None]):
             panes = self.query_one(AgentGrid).ordered_panes()
             return panes[0].view.id if panes else None
         if view == "claims":
-            node = self.query_one(ClaimTree).cursor_node
+            node = self._claim_tree.cursor_node
             if node is not None and node.data is not None and node.data.claim is not None:
                 return node.data.claim.unit.owner
             return None
         if view == "sessions":
-            key = self.query_one(SessionsView).table.cursor_key()
+            key = self._sessions_view.table.cursor_key()
             session = next((s for s in self.fleet.sessions if s.key == key), None)
             return session.instance if session else None
         return None
 
     def open_detail(self, instance_id: str) -> None:
+        from factory_tui.ui.screens.detail import AgentDetailScreen
+
         if any(
             isinstance(s, AgentDetailScreen) and s.instance_id == instance_id
             for s in self.screen_stack
@@ -983,8 +1115,11 @@ class FactoryApp(App[None]):
     def on_agent_pane_selected(self, message: AgentPane.Selected) -> None:
         self.open_detail(message.instance_id)
 
-    @on(DataTable.RowSelected, "#sessions-table")
-    def _session_selected(self, event: DataTable.RowSelected) -> None:
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # By name, not ``@on(DataTable.RowSelected, ...)``: this module does not import DataTable
+        # (the first frame has none).
+        if event.control.id != "sessions-table":
+            return
         session = next((s for s in self.fleet.sessions if s.key == event.row_key.value), None)
         if session is not None and session.instance:
             self.open_detail(session.instance)
@@ -1000,7 +1135,7 @@ class FactoryApp(App[None]):
     def action_filter(self) -> None:
         view = self.current_view
         if view == "log":
-            log_view = self.query_one(LogView)
+            log_view = self._log_view
             log_view.focus()
             log_view.action_filter()
             return
@@ -1023,19 +1158,21 @@ class FactoryApp(App[None]):
         if view == "agents":
             self.query_one(AgentGrid).set_filter(text)
         elif view == "claims":
-            self.query_one(ClaimsView).set_filter(text)
+            self._claims_view.set_filter(text)
         elif view == "sessions":
-            self.query_one(SessionsView).set_filter(text)
+            self._sessions_view.set_filter(text)
         elif view == "problems":
-            self.query_one(ProblemsView).set_filter(text)
+            self._problems_view.set_filter(text)
         elif view == "state":
-            self.query_one(StateView).set_filter(text)
+            self._state_view.set_filter(text)
         elif view == "prs":
-            self.query_one(PrsView).set_filter(text)
+            self._prs_view.set_filter(text)
         elif view == "cost":
-            self.query_one(CostPanel).set_filter(text)
+            self._cost_panel.set_filter(text)
         elif view == "log":
-            self.query_one(LogView).set_filter(FilterSpec.parse(text) if text.strip() else None)
+            from factory_tui.adapters.logindex import FilterSpec
+
+            self._log_view.set_filter(FilterSpec.parse(text) if text.strip() else None)
         self._update_tab_labels(self.fleet)
 
     # attention
@@ -1077,19 +1214,19 @@ class FactoryApp(App[None]):
 
     def _select_target(self, item: AttentionItem) -> None:
         if item.view == "sessions":
-            view = self.query_one(SessionsView)
+            view = self._sessions_view
             view.select_key(item.target)
             view.table.focus()
         elif item.view == "claims":
-            tree = self.query_one(ClaimTree)
+            tree = self._claim_tree
             tree.select_key(item.target)
             tree.focus()
         elif item.view == "prs":
-            prs = self.query_one(PrsView)
+            prs = self._prs_view
             prs.select_pr(item.target)
             prs.table.focus()
         elif item.view == "cost":
-            table = self.query_one(CostPanel).table
+            table = self._cost_panel.table
             table.select_key(item.target)
             table.focus()
 
@@ -1116,7 +1253,7 @@ class FactoryApp(App[None]):
         typed confirmation); agents view: the selected agent's first stale claim."""
         view = self.current_view
         if view == "claims":
-            node = self.query_one(ClaimTree).cursor_node
+            node = self._claim_tree.cursor_node
             claim = node.data.claim if node is not None and node.data is not None else None
             if claim is not None and claim.unit.owner and claim.state in ("stale", "claimed"):
                 return claim.key
@@ -1133,7 +1270,7 @@ class FactoryApp(App[None]):
         """The task of the selected crashed session (sessions view) or crashed agent."""
         view = self.current_view
         if view == "sessions":
-            key = self.query_one(SessionsView).table.cursor_key()
+            key = self._sessions_view.table.cursor_key()
             session = next((s for s in self.fleet.sessions if s.key == key), None)
             return session.task if session is not None and session.status == "crashed" else None
         if view == "agents":
@@ -1168,6 +1305,8 @@ class FactoryApp(App[None]):
     def _action_reader(self) -> FactoryReader:
         """A reader of its own for an action's thread (the app's reader belongs to the reader
         worker), with the same host name and process probe."""
+        from factory_tui.adapters.factory import FactoryReader
+
         return FactoryReader(self.config, hostname=self.reader.hostname, probe=self.reader.probe)
 
     def _in_thread(self, name: str, work: Callable[[], None]) -> None:
@@ -1176,6 +1315,7 @@ class FactoryApp(App[None]):
     def _run_action(self, name: str, act: Callable[[], ActionResult]) -> None:
         """Do ``act`` on a thread; notify its one-sentence result; re-read the files (the
         watcher would see the change too)."""
+        from factory_tui.actions.base import ActionResult, Outcome
 
         def work() -> None:
             try:
@@ -1189,6 +1329,8 @@ class FactoryApp(App[None]):
         self._in_thread(name, work)
 
     def _action_done(self, name: str, result: ActionResult) -> None:
+        from factory_tui.actions.base import Outcome
+
         severity: SeverityLevel = "information"
         if result.outcome is Outcome.REFUSED:
             severity = "warning"
@@ -1202,6 +1344,10 @@ class FactoryApp(App[None]):
     def action_release_all_stale(self) -> None:
         """``X``: every stale claim listed with its evidence, one confirmation, then each released
         under its own lock with its own re-check and log line."""
+        from factory_tui.actions.base import ActionResult, Outcome
+        from factory_tui.actions.release import release_all_stale
+        from factory_tui.ui.screens.confirm import ConfirmScreen
+
         if self._refuse_read_only():
             return
         stale = [c for c in self.fleet.claims if c.state == "stale"]
@@ -1241,6 +1387,8 @@ class FactoryApp(App[None]):
     def action_release(self) -> None:
         """``x``: release the selected stale claim, after a confirmation listing the stale
         conditions (a claim that is not stale: typed confirmation, ``force=True``)."""
+        from factory_tui.actions.release import ReleasePlan, plan_release
+
         if self._refuse_read_only():
             return
         target = self._release_target()
@@ -1259,6 +1407,10 @@ class FactoryApp(App[None]):
         self._in_thread("plan release", plan)
 
     def _confirm_release(self, target: str, planned: ReleasePlan | ActionResult) -> None:
+        from factory_tui.actions.base import ActionResult
+        from factory_tui.actions.release import release_claim
+        from factory_tui.ui.screens.confirm import ConfirmScreen
+
         if isinstance(planned, ActionResult):
             self._action_done("Release", planned)
             return
@@ -1291,6 +1443,8 @@ class FactoryApp(App[None]):
     def action_stop_agent(self) -> None:
         """``K``: stop the selected live local agent (SIGTERM, then SIGKILL), after a
         confirmation naming its pid, command line and cwd."""
+        from factory_tui.actions.stop import plan_stop
+
         if self._refuse_read_only():
             return
         target = self._stop_target()
@@ -1306,6 +1460,10 @@ class FactoryApp(App[None]):
         self._in_thread("plan stop", plan)
 
     def _confirm_stop(self, target: str, planned: StopPlan | ActionResult) -> None:
+        from factory_tui.actions.base import ActionResult
+        from factory_tui.actions.stop import stop_agent
+        from factory_tui.ui.screens.confirm import ConfirmScreen
+
         if isinstance(planned, ActionResult):
             self._action_done("Stop agent", planned)
             return
@@ -1327,6 +1485,13 @@ class FactoryApp(App[None]):
     def action_recover(self) -> None:
         """``r`` on a crashed session or agent: what is known about it, then resume, abandon
         (with a reason), close (its PR is merged) or cancel."""
+        from factory_tui.actions.recover import (
+            RecoveryInfo,
+            ReviewDiffs,
+            recovery_info,
+            review_diffs,
+        )
+
         if self._refuse_read_only():
             return
         task = self._recover_target()
@@ -1350,6 +1515,9 @@ class FactoryApp(App[None]):
     def _show_recovery(
         self, task: str, info: RecoveryInfo | ActionResult, diffs: ReviewDiffs | None = None
     ) -> None:
+        from factory_tui.actions.base import ActionResult
+        from factory_tui.ui.screens.confirm import RecoveryScreen
+
         if isinstance(info, ActionResult):
             self._action_done("Recover", info)
             return
@@ -1370,6 +1538,10 @@ class FactoryApp(App[None]):
         )
 
     def _recovery_step(self, task: str, info: RecoveryInfo, choice: RecoveryChoice) -> None:
+        from factory_tui.actions.base import actor
+        from factory_tui.actions.recover import abandon, close_merged, resume
+        from factory_tui.ui.screens.confirm import ConfirmScreen, ReasonScreen
+
         by = actor()
         if choice == "abandon":
 
@@ -1419,7 +1591,7 @@ class FactoryApp(App[None]):
     def _prs_mount(self) -> None:
         summary = self.query_one(SummaryBar)
         if not self.prs_options.enabled:
-            self.query_one(PrsView).disable("The PR queue is not loaded in this cockpit.")
+            self._prs_view.disable("The PR queue is not loaded in this cockpit.")
             return
         summary.set_segment("ask", ask_segment(None))
         self.set_interval(self.prs_loader.poll_interval, self._prs_poll, name="prs poll")
@@ -1446,7 +1618,7 @@ class FactoryApp(App[None]):
         self.prs_error = message.error
         queue = self.queue
         with self.batch_update():
-            self.query_one(PrsView).show_queue(message.queue, error=message.error)
+            self._prs_view.show_queue(message.queue, error=message.error)
             # No source answered (or the load itself failed): the count would be a guess.
             failed = queue is None or (not queue.sources and bool(queue.notices))
             self.query_one(SummaryBar).set_segment(
@@ -1476,6 +1648,7 @@ class FactoryApp(App[None]):
     ) -> Queue:
         """Wait (bounded) until a loaded queue satisfies ``predicate`` (default: any queue) and
         no load is running or waiting. For tests and snapshots."""
+        await asyncio.wait_for(self._started.wait(), timeout)  # the options are set from then on
         if not self.prs_options.enabled:
             raise RuntimeError("the PR queue is not loaded in this cockpit (PrsOptions.enabled)")
         check = predicate or (lambda _queue: True)
@@ -1503,7 +1676,9 @@ class FactoryApp(App[None]):
     def _prs_looked(self) -> None:
         """The engineer looks at the queue: Show PRs merged before now are no longer new (they
         stay marked while this look lasts)."""
-        self.query_one(PrsView).looked()
+        from factory_tui.actions.prs import record_look
+
+        self._prs_view.looked()
         if not self.prs_options.enabled or not self.prs_options.record_looks:
             return
         now, folder = self.clock(), self.prs_options.reviews_dir
@@ -1521,7 +1696,7 @@ class FactoryApp(App[None]):
         reviewed: a merged Show PR not reviewed yet)."""
         if self.config.read_only or not self._on_main_screen() or self.current_view != "prs":
             return None
-        found = self.query_one(PrsView).cursor()
+        found = self._prs_view.cursor()
         if found is None:
             return None
         section, view = found
@@ -1541,6 +1716,9 @@ class FactoryApp(App[None]):
     def action_approve_pr(self) -> None:
         """``a``: approve the selected PR (squash merge per the protocol), after a confirmation
         saying exactly what will run; red or running CI needs ``override`` typed."""
+        from factory_tui.actions.base import actor
+        from factory_tui.actions.prs import plan_approve
+
         if self._refuse_read_only():
             return
         view = self._pr_target("approve_pr")
@@ -1558,6 +1736,10 @@ class FactoryApp(App[None]):
         self._in_thread("plan approve", plan)
 
     def _confirm_approve(self, view: PrView, planned: ApprovePlan | ActionResult) -> None:
+        from factory_tui.actions.base import ActionResult
+        from factory_tui.actions.prs import approve_pr
+        from factory_tui.ui.screens.confirm import ConfirmScreen
+
         if isinstance(planned, ActionResult):
             self._action_done("Approve", planned)
             return
@@ -1598,6 +1780,9 @@ class FactoryApp(App[None]):
 
     def _request_lines(self, view: PrView) -> list[str]:
         """What requesting changes on ``view`` will do, for the text box's screen."""
+        from factory_tui.adapters.prs_git import review_note_path
+        from factory_tui.core.prs import branch_slug
+
         pr, task = view.pr, view.link.task or view.branch or "?"
         lines = [
             f"{view.mode.mode.capitalize()} PR {view.label}: {pr.title}",
@@ -1621,6 +1806,10 @@ class FactoryApp(App[None]):
 
     def action_request_changes(self) -> None:
         """``c``: ask the agent for changes on the selected open PR (a text box)."""
+        from factory_tui.actions.base import actor
+        from factory_tui.actions.prs import request_changes
+        from factory_tui.ui.screens.prs import RequestChangesScreen
+
         if self._refuse_read_only():
             return
         view = self._pr_target("request_changes")
@@ -1648,6 +1837,8 @@ class FactoryApp(App[None]):
 
     def action_mark_reviewed(self) -> None:
         """``v``: remember that the selected merged Show PR was reviewed (per user)."""
+        from factory_tui.actions.prs import mark_reviewed
+
         if self._refuse_read_only():
             return
         view = self._pr_target("mark_reviewed")
@@ -1668,7 +1859,7 @@ class FactoryApp(App[None]):
 
     def action_pr_diff(self) -> None:
         """The diff of the PR under the cursor in the PRs view."""
-        view = self.query_one(PrsView).cursor_view() if self.current_view == "prs" else None
+        view = self._prs_view.cursor_view() if self.current_view == "prs" else None
         if view is None:
             self.notify("Select a PR in the PRs view (7).", markup=False)
             return
@@ -1677,16 +1868,22 @@ class FactoryApp(App[None]):
     def open_diff(self, view: PrView) -> None:
         """The PR's diff in the viewer (fetched on a thread; ``o`` opens the pager if one is
         configured with ``[prs] pager``)."""
+        from factory_tui.actions.prs import diff_pager, pr_diff
+        from factory_tui.ui.screens.diff import DiffScreen
+
         title = f"{view.label}  {view.pr.title}"
         self.push_screen(
             DiffScreen(title, partial(pr_diff, self.config, view), pager=diff_pager(self.config))
         )
 
     @on(Tree.NodeHighlighted, "#claim-tree")
-    @on(DataTable.RowHighlighted, "#sessions-table")
     def _selection_moved(self) -> None:
         """The footer shows only the actions that apply to what is selected."""
         self.refresh_bindings()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.control.id == "sessions-table":
+            self._selection_moved()
 
     # theme, refresh, help
 
@@ -1708,6 +1905,13 @@ class FactoryApp(App[None]):
         self._enqueue(plan=self.targets.classify(self.targets.everything()), tick=True)
 
     def key_sections(self) -> list[KeySection]:
+        from factory_tui.ui.screens.council import CouncilScreen
+        from factory_tui.ui.screens.detail import AgentDetailScreen
+        from factory_tui.ui.screens.diff import DiffScreen
+        from factory_tui.ui.widgets.cost import CostPanel
+        from factory_tui.ui.widgets.log_view import LogView
+        from factory_tui.ui.widgets.prs import PrsView, PrTable
+
         return [
             ("Everywhere", self.BINDINGS),
             ("Agents view", [*AgentGrid.BINDINGS, *AgentPane.BINDINGS]),
@@ -1753,6 +1957,8 @@ class FactoryApp(App[None]):
         ]
 
     def action_help(self) -> None:
+        from factory_tui.ui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             self.pop_screen()
             return
@@ -1874,6 +2080,9 @@ class FactoryApp(App[None]):
         self.council_running: str | None = None
 
     def _cost_mount(self) -> None:
+        from factory_tui.actions.budget_state import load_budget_memory
+        from factory_tui.ui.widgets.cost import spend_segment
+
         self.query_one(SummaryBar).set_segment("spend", spend_segment(None, reading=True))
         # A few hundred bytes, read before the cost worker starts (it then owns budget_fired).
         memory = load_budget_memory(self.config.root, folder=self.budget_state_dir)
@@ -1913,6 +2122,9 @@ class FactoryApp(App[None]):
         """On the reader's thread, after a read that changed the factory: the spans (who worked
         on what, where, when) the spend is attributed with; at most every SPANS_EVERY seconds
         (a later tick catches up)."""
+        from factory_tui.adapters.transcripts import spans_from_reader, worktree_branches
+        from factory_tui.ui.widgets.cost import CostSpans
+
         reader = self.reader
         if reader.generation == self._cost_generation:
             return
@@ -1929,6 +2141,9 @@ class FactoryApp(App[None]):
 
     def _cost_drain(self) -> None:
         """The cost worker: read what was appended, recompute with the app's clock, post."""
+        from factory_tui.core.pricing import PriceTableError
+        from factory_tui.ui.widgets.cost import CostFailed
+
         while True:
             with self._cost_lock:
                 if not self._cost_wanted or self._cost_closing:
@@ -1949,6 +2164,9 @@ class FactoryApp(App[None]):
     def _cost_work(
         self, spans: tuple[Span, ...] | None, grouping: Grouping, period: Period
     ) -> None:
+        from factory_tui.adapters.transcripts import CostTracker
+        from factory_tui.ui.widgets.cost import CostSnapshot, CostUpdated, naive_local, period_since
+
         tracker = self.cost_tracker
         if tracker is None:
             tracker = self.cost_tracker = CostTracker(self.config)
@@ -2001,6 +2219,10 @@ class FactoryApp(App[None]):
         """On the cost worker: run ``[cost] on_budget`` once per new alert (argv, no shell),
         once across restarts and cockpits on this factory too (the user state file says which
         alerts it ran for); what happened, to be notified."""
+        from factory_tui.actions.budget_state import claim_fired
+        from factory_tui.actions.cost_cli import budget_command, fire_budget_command
+        from factory_tui.core.pricing import PriceTableError
+
         for process in self.budget_processes:
             process.poll()  # reap the ones that ended
         fresh = [
@@ -2055,12 +2277,14 @@ class FactoryApp(App[None]):
         return tuple(notes)
 
     def on_cost_updated(self, message: CostUpdated) -> None:
+        from factory_tui.ui.widgets.cost import agent_spend_line, spend_segment
+
         snapshot = message.snapshot
         first = self.cost is None
         self.cost, self.cost_error = snapshot, None
         with self.batch_update():
             self.query_one(SummaryBar).set_segment("spend", spend_segment(snapshot, reading=False))
-            self.query_one(CostPanel).show_snapshot(snapshot)
+            self._cost_panel.show_snapshot(snapshot)
             self.query_one(AgentGrid).show_spend(
                 partial(agent_spend_line, snapshot) if snapshot.attributed else None
             )
@@ -2076,12 +2300,14 @@ class FactoryApp(App[None]):
             self._cost_event.set()
 
     def on_cost_failed(self, message: CostFailed) -> None:
+        from factory_tui.ui.widgets.cost import spend_segment
+
         first = self.cost_error != message.error
         self.cost_error = message.error
         self.query_one(SummaryBar).set_segment(
             "spend", spend_segment(self.cost, reading=False, error=message.error)
         )
-        self.query_one(CostPanel).show_error(message.error)
+        self._cost_panel.show_error(message.error)
         if first:
             self.notify(message.error, title="Cost", severity="error", markup=False, timeout=15)
         self.cost_updates += 1
@@ -2153,7 +2379,7 @@ class FactoryApp(App[None]):
                 )
         if ring and self.config.bell:
             self.bell()
-        self.query_one(BudgetBanner).show_alerts(self.unacknowledged_budget_alerts())
+        self._budget_banner.show_alerts(self.unacknowledged_budget_alerts())
         self.refresh_bindings()
 
     def action_acknowledge_budget(self) -> None:
@@ -2165,7 +2391,7 @@ class FactoryApp(App[None]):
             return
         self.budget_acknowledged.update(state.alert_id for state in alerts)
         self._remember_acknowledged(tuple(state.alert_id for state in alerts))
-        self.query_one(BudgetBanner).show_alerts(self.unacknowledged_budget_alerts())
+        self._budget_banner.show_alerts(self.unacknowledged_budget_alerts())
         self._update_tab_labels(self.fleet)
         self.refresh_bindings()
         self.notify(
@@ -2178,6 +2404,9 @@ class FactoryApp(App[None]):
     def _remember_acknowledged(self, alert_ids: tuple[str, ...]) -> None:
         """Write the acknowledgement to the user state file, on a thread, so that a restart (or
         another cockpit started on this factory) does not raise these alerts again."""
+        from factory_tui.actions.budget_state import remember_acknowledged
+        from factory_tui.ui.widgets.cost import naive_local
+
         root, now, folder = self.config.root, naive_local(self.clock()), self.budget_state_dir
 
         def remember() -> None:
@@ -2206,13 +2435,16 @@ class FactoryApp(App[None]):
         """What ``C`` would put before the Council, and how to make the proposal (on a thread):
         the selected claim or MEGA (claims view), the selected agent's ticket (agents view) or
         the selected PR (PRs view)."""
+        from factory_tui.actions.council_cli import proposal_for_pr, proposal_for_ticket
+        from factory_tui.core.statefiles import find_tickets
+
         try:
             view = self.current_view
         except NoMatches:  # not composed yet
             return None
         ticket: str | None = None
         if view == "claims":
-            node = self.query_one(ClaimTree).cursor_node
+            node = self._claim_tree.cursor_node
             data = node.data if node is not None else None
             if data is not None and data.claim is not None:
                 ticket = self._council_ticket(data.claim.unit)
@@ -2228,7 +2460,7 @@ class FactoryApp(App[None]):
                     named = find_tickets(instance.task or "")
                     ticket = named[0] if named else None
         elif view == "prs":
-            pr = self.query_one(PrsView).cursor_view()
+            pr = self._prs_view.cursor_view()
             if pr is None:
                 return None
             number = pr.pr.number
@@ -2241,6 +2473,10 @@ class FactoryApp(App[None]):
 
     def _council_local_pr(self, view: PrView) -> Proposal:
         """A PR known from git only: its diff as the proposal (on the Council's thread)."""
+        from factory_tui.actions.council_cli import ProposalError
+        from factory_tui.actions.prs import pr_diff
+        from factory_tui.core.council import Proposal
+
         text = "".join(diff.text for diff in pr_diff(self.config, view))
         if not text.strip():
             raise ProposalError(f"{view.label}: the diff is empty; nothing to score")
@@ -2264,6 +2500,11 @@ class FactoryApp(App[None]):
         self._council_run(*target, force=False)
 
     def _council_run(self, what: str, make: Callable[[], Proposal], *, force: bool) -> None:
+        from factory_tui.actions.base import Outcome
+        from factory_tui.actions.council_cli import CouncilOutcome, ProposalError, run_council
+        from factory_tui.actions.prs import PrsError
+        from factory_tui.ui.widgets.cost import naive_local
+
         self.council_running = what
         self.query_one(SummaryBar).set_segment(
             "council",
@@ -2290,6 +2531,9 @@ class FactoryApp(App[None]):
     def _council_done(
         self, what: str, make: Callable[[], Proposal], outcome: CouncilOutcome
     ) -> None:
+        from factory_tui.actions.base import Outcome
+        from factory_tui.ui.screens.council import CouncilScreen
+
         self.council_running = None
         self.query_one(SummaryBar).set_segment("council", None)
         self._cost_enqueue()  # a paid sitting counts in today's spend
@@ -2334,18 +2578,7 @@ class FactoryApp(App[None]):
 
     def _cost_cycle_grouping(self) -> None:
         self.action_show_view("cost")
-        self.query_one(CostPanel).action_cycle_grouping()
-
-
-class _Probed(ProcessProbe):
-    """A process probe that answers from a table just probed (so one tick probes once)."""
-
-    def __init__(self, table: dict[int, ProcInfo]) -> None:
-        super().__init__()
-        self.table = table
-
-    def probe(self, pids: Iterable[int]) -> dict[int, ProcInfo]:
-        return {pid: self.table[pid] for pid in pids if pid in self.table}
+        self._cost_panel.action_cycle_grouping()
 
 
 def _proc_facts(procs: dict[int, ProcInfo]) -> object:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from factory_tui.core.fleet import Fleet
+if TYPE_CHECKING:  # the cockpit's first frame imports this module, not the fleet's
+    from factory_tui.core.fleet import Fleet
 
 __all__ = ["FilesChanged", "FleetUpdated", "LoadProgress", "ReaderFailed", "StateSummary"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events
 from textual.binding import Binding, BindingType
@@ -21,8 +21,6 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
-from factory_tui.core.fleet import Fleet, InstanceView
-from factory_tui.core.oplog import Event
 from factory_tui.ui.widgets.text import (
     AGENT_BADGES,
     ago,
@@ -34,6 +32,10 @@ from factory_tui.ui.widgets.text import (
     since,
     step_row,
 )
+
+if TYPE_CHECKING:  # the cockpit's first frame imports this module, not the fleet's
+    from factory_tui.core.fleet import Fleet, InstanceView
+    from factory_tui.core.oplog import Event
 
 __all__ = ["AgentGrid", "AgentPane", "pane_lines", "process_line"]
 

@@ -8,14 +8,16 @@ and wrapped between segments, never inside one. Later features add their own seg
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from textual.content import Content
 from textual.geometry import Size
 from textual.widget import Widget
 
-from factory_tui.core.fleet import Fleet
+if TYPE_CHECKING:  # the cockpit's first frame imports this module, not the fleet's
+    from factory_tui.core.fleet import Fleet
 
-__all__ = ["SEGMENT_ORDER", "SummaryBar", "ask_segment", "fleet_segments"]
+__all__ = ["SEGMENT_ORDER", "SummaryBar", "ask_segment", "fleet_segments", "waiting_segments"]
 
 #: Where each segment goes; unknown keys go last, in the order they were set.
 SEGMENT_ORDER = (
@@ -49,16 +51,21 @@ def _join(label: str, pieces: list[Content]) -> Content:
     return Content.assemble(*parts)
 
 
+def waiting_segments() -> dict[str, Content | None]:
+    """The fleet's segments of the header before the first load: counts read ``…``."""
+    waiting = Content.styled("…", "$text-muted")
+    return {
+        "agents": _join("AGENTS", [waiting]),
+        "claims": _join("CLAIMS", [waiting]),
+        "sessions": None,
+        "problems": None,
+    }
+
+
 def fleet_segments(fleet: Fleet, *, loaded: bool) -> dict[str, Content | None]:
-    """The fleet's segments of the header. Before the first load, counts read ``…``."""
+    """The fleet's segments of the header (before the first load, :func:`waiting_segments`)."""
     if not loaded:
-        waiting = Content.styled("…", "$text-muted")
-        return {
-            "agents": _join("AGENTS", [waiting]),
-            "claims": _join("CLAIMS", [waiting]),
-            "sessions": None,
-            "problems": None,
-        }
+        return waiting_segments()
     c = fleet.counts
     agents = _join(
         "AGENTS",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from rich.style import Style as RichStyle
 from rich.text import Span, Text
@@ -19,11 +20,12 @@ from textual._context import active_app
 from textual.content import Content
 from textual.style import Style
 
-from factory_tui.core.fleet import fmt_age
-from factory_tui.core.oplog import Event
 from factory_tui.core.safe import printable
 from factory_tui.core.steps import STEP_ORDER
 from factory_tui.core.timeparse import parse_ts
+
+if TYPE_CHECKING:
+    from factory_tui.core.oplog import Event
 
 __all__ = [
     "AGENT_BADGES",
@@ -132,6 +134,14 @@ def styled_text(*parts: str | tuple[str, str]) -> Text:
     return Text("".join(chunks), no_wrap=True, overflow="ellipsis", end="", spans=spans)
 
 
+def _age(delta: timedelta) -> str:
+    """:func:`~factory_tui.core.fleet.fmt_age`, imported when first needed: the cockpit's first
+    frame (it shows no age yet) imports this module but not the fleet's."""
+    from factory_tui.core.fleet import fmt_age
+
+    return fmt_age(delta)
+
+
 def ago(now: datetime, raw: str | None) -> str:
     """``3m ago`` for a raw log/claim timestamp, ``—`` when absent or unreadable."""
     if not raw:
@@ -139,7 +149,7 @@ def ago(now: datetime, raw: str | None) -> str:
     at = parse_ts(raw)
     if at is None:
         return lit(raw)
-    return fmt_age(now - at) + " ago" if now >= at else "in the future"
+    return _age(now - at) + " ago" if now >= at else "in the future"
 
 
 def since(now: datetime, raw: str | None) -> str:
@@ -147,7 +157,7 @@ def since(now: datetime, raw: str | None) -> str:
     if not raw:
         return "—"
     at = parse_ts(raw)
-    return fmt_age(now - at) if at is not None else "—"
+    return _age(now - at) if at is not None else "—"
 
 
 def short_ts(raw: str, now: datetime | None = None) -> str:
