@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -173,14 +174,26 @@ async def main(args: argparse.Namespace) -> None:
         )
 
     if args.scale:
-        scale_cfg = config_for(args.scale)
-        t0 = time.perf_counter()
-        app = FactoryApp(scale_cfg, watch=False, theme_dir=base / "no-themes", environ={})
-        async with app.run_test(size=(160, 48)):
-            await app.wait_for_fleet(lambda f: app.loaded and app.log_ready, timeout=120)
-            loaded = time.perf_counter() - t0
-            rss = proc.memory_info().rss / 2**20
-        print(f"scale factory: fully loaded (fleet and log index) {loaded:.1f} s, RSS {rss:.0f} MB")
+        # A fresh process: the demo's cockpit above must not count in the scale factory's RSS.
+        out = subprocess.run(
+            [sys.executable, __file__, "--scale-only", str(args.scale)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        print(out.stdout.strip())
+
+
+async def scale_only(folder: Path) -> None:
+    """The cockpit on the scale factory, alone in this process: load time and RSS."""
+    proc = psutil.Process()
+    t0 = time.perf_counter()
+    app = FactoryApp(config_for(folder), watch=False, environ={})
+    async with app.run_test(size=(160, 48)):
+        await app.wait_for_fleet(lambda f: app.loaded and app.log_ready, timeout=300)
+        loaded = time.perf_counter() - t0
+        rss = proc.memory_info().rss / 2**20
+    print(f"scale factory: fully loaded (fleet and log index) {loaded:.1f} s, RSS {rss:.0f} MB")
 
 
 if __name__ == "__main__":
@@ -189,4 +202,9 @@ if __name__ == "__main__":
     parser.add_argument("--idle", type=float, default=30)
     parser.add_argument("--load", type=float, default=10)
     parser.add_argument("--scale", type=Path)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--scale-only", type=Path, help=argparse.SUPPRESS)
+    parsed = parser.parse_args()
+    if parsed.scale_only:
+        asyncio.run(scale_only(parsed.scale_only))
+    else:
+        asyncio.run(main(parsed))

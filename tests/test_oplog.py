@@ -276,3 +276,17 @@ def test_a_big_history_shares_its_repeated_strings() -> None:
     assert first.branch is second.branch and first.instance is third.instance
     assert first.task is third.task
     assert first.end_status is second.end_status
+
+
+def test_a_session_keeps_its_checkpoint_until_it_ends_well() -> None:
+    lines = [
+        b"2026-02-12T14:00 | SESSION-START | task=a branch=b instance=i1",
+        b"2026-02-12T14:00 | SESSION-START | task=c branch=b instance=i2",
+        b"2026-02-12T14:01 | CHECKPOINT | task=a file=one.json",
+        b"2026-02-12T14:01 | CHECKPOINT | task=c file=two.json",
+        b"2026-02-12T14:02 | SESSION-END | task=a status=success",
+        b"2026-02-12T14:02 | SESSION-END | task=c status=paused",
+    ]
+    fold = LogFold()
+    fold.feed_block(b"\n".join(lines), "operations.log")
+    assert [s.checkpoint_file for s in fold.sessions] == [None, "two.json"]

@@ -526,6 +526,10 @@ class LogFold:
         session.end_status = status and self._name(status)
         session.recovered_by = recovered_by
         session.last_event_at = ts
+        if status == "success":
+            # A finished session needs no recovery point: a million-line history would keep a
+            # checkpoint name per session (11 MB on the scale factory) that nothing reads.
+            session.checkpoint_file = None
         if pr:
             session.pr = pr
         return session
