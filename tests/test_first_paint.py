@@ -20,7 +20,7 @@ from factory_tui.ui.prs_loader import PrsLoaded, PrsOptions
 from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.widgets.agents import AgentGrid
 from factory_tui.ui.widgets.claims import ClaimTree
-from factory_tui.ui.widgets.cost import CostFailed, CostSpans, CostUpdated
+from factory_tui.ui.widgets.cost import CostFailed, CostProgress, CostSpans, CostUpdated
 
 #: Modules the cockpit's first frame must not import: the actions and their screens, the PR
 #: queue, the cost, git, gh, the Anthropic client, the process table, the fleet's derivation.
@@ -68,6 +68,7 @@ def test_the_worker_messages_are_told_apart_by_their_handlers() -> None:
         PrsLoaded,
         CostSpans,
         CostUpdated,
+        CostProgress,
         CostFailed,
     )
     assert {message.handler_name for message in messages} == _WORKER_HANDLERS

@@ -7,6 +7,7 @@ budget``. Every wait is on the app's own signals."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import threading
@@ -26,7 +27,7 @@ from textual.pilot import Pilot
 from textual.widgets import Static, TabbedContent
 
 from factory_tui.actions.cost_cli import tracker_for
-from factory_tui.adapters.transcripts import CostTracker
+from factory_tui.adapters.transcripts import CostTracker, TranscriptReader
 from factory_tui.cli import main
 from factory_tui.config import Config
 from factory_tui.demo import DemoFactory, generate_demo
@@ -158,6 +159,36 @@ async def test_the_header_says_the_transcripts_are_being_read_and_the_cockpit_an
         assert "Reading Claude Code's transcripts" in str(app.query_one("#cost-summary").render())
         await pilot.press("2")  # the cockpit is not waiting for the transcripts
         assert app.current_view == "claims"
+        release.set()
+        await app.wait_for_cost()
+        assert spend(app).startswith(f"SPEND ${TODAY_USD}")
+
+
+async def test_the_header_says_how_far_the_first_read_of_the_transcripts_is(
+    spent: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big transcripts folder takes seconds the first time: the header counts the files."""
+    release = threading.Event()
+    real_read = TranscriptReader._read
+    reads: list[Path] = []
+
+    def read_then_wait(self: TranscriptReader, path: Path, ledger: Any) -> int:
+        if len(reads) == 1:
+            release.wait(10)  # hold the read after its first file
+        reads.append(path)
+        return real_read(self, path, ledger)
+
+    monkeypatch.setattr(TranscriptReader, "_read", read_then_wait)
+    app = cockpit(spent)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet(lambda _fleet: app.loaded)
+        for _ in range(500):  # the worker's progress message, processed by the app
+            if "%" in spend(app):
+                break
+            await pilot.pause()
+        shown = re.fullmatch(r"SPEND reading transcripts (\d+)%…", spend(app))
+        assert shown is not None and 0 < int(shown[1]) < 100, spend(app)
+        assert len(reads) == 1
         release.set()
         await app.wait_for_cost()
         assert spend(app).startswith(f"SPEND ${TODAY_USD}")

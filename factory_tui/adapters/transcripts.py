@@ -230,15 +230,20 @@ class TranscriptReader:
                 state.tail = None
         self.stats.open_files = 0
 
-    def refresh(self, ledger: CostLedger) -> int:
+    def refresh(
+        self, ledger: CostLedger, progress: Callable[[int, int], None] | None = None
+    ) -> int:
         """Read what changed since the last call into ``ledger``; returns how many records
-        changed its sums. IO problems go to ``stats.problems`` (the latest refresh's only)."""
+        changed its sums. IO problems go to ``stats.problems`` (the latest refresh's only).
+        ``progress(files done, files)`` is called after each file (a first read can be long)."""
         self.stats.problems = []
         with _gc_paused():
             files = self._discover()
             changed = 0
-            for path in files:
+            for done, path in enumerate(files, 1):
                 changed += self._read(path, ledger)
+                if progress is not None:
+                    progress(done, len(files))
             for gone in set(self._files) - set(files):
                 state = self._files.pop(gone)
                 if state.tail is not None:
@@ -458,10 +463,12 @@ class CostTracker:
         factory: FactoryReader | None = None,
         *,
         procs: Mapping[int, ProcInfo] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> bool:
         """Read what was appended; re-attribute when the fleet changed. ``factory`` is the
         cockpit's FactoryReader, already refreshed; ``procs`` its last process table (for the
-        live agents' working directories). True when any sum changed."""
+        live agents' working directories); ``progress`` as in :meth:`TranscriptReader.refresh`.
+        True when any sum changed."""
         changed = False
         if factory is not None:
             stamp = (
@@ -478,7 +485,7 @@ class CostTracker:
                 self._stamp = stamp
                 spans = spans_from_reader(factory, worktree_branches(self.config.root), procs)
                 changed |= self.ledger.set_spans(spans)
-        changed |= self.reader.refresh(self.ledger) > 0
+        changed |= self.reader.refresh(self.ledger, progress) > 0
         changed |= self._read_council()
         self.problems = list(self.reader.stats.problems)
         return changed

@@ -91,6 +91,7 @@ if TYPE_CHECKING:
         BudgetBanner,
         CostFailed,
         CostPanel,
+        CostProgress,
         CostSnapshot,
         CostSpans,
         CostUpdated,
@@ -151,6 +152,7 @@ _WORKER_HANDLERS = frozenset(
         "on_prs_loaded",
         "on_cost_spans",
         "on_cost_updated",
+        "on_cost_progress",
         "on_cost_failed",
     }
 )
@@ -2068,6 +2070,7 @@ class FactoryApp(App[None]):
         self._cost_attributed = False
         self.budget_seen: dict[str, datetime] = {}
         """alert_id → when the cockpit first saw that budget state (warning or alert)."""
+        self._cost_progress_at = 0.0
         self.budget_acknowledged: set[str] = set()
         self.budget_fired: set[str] = set()
         """Alerts the ``[cost] on_budget`` command ran for (the cost worker's thread only)."""
@@ -2161,6 +2164,24 @@ class FactoryApp(App[None]):
             except Exception as error:  # a bug: keep the cockpit alive, say what failed
                 self.post_message(CostFailed(f"{type(error).__name__}: {error}"))
 
+    def _cost_progress(self, done: int, total: int) -> None:
+        """On the cost worker: post how far the first read is, at most ten times a second."""
+        from factory_tui.ui.widgets.cost import CostProgress
+
+        moment = time.monotonic()
+        if done == total or moment - self._cost_progress_at >= _PROGRESS_EVERY:
+            self._cost_progress_at = moment
+            self.post_message(CostProgress(done, total))
+
+    def on_cost_progress(self, message: CostProgress) -> None:
+        from factory_tui.ui.widgets.cost import spend_segment
+
+        if self.cost is None and self.cost_error is None and message.total:
+            percent = min(100, message.done * 100 // message.total)
+            self.query_one(SummaryBar).set_segment(
+                "spend", spend_segment(None, reading=True, percent=percent)
+            )
+
     def _cost_work(
         self, spans: tuple[Span, ...] | None, grouping: Grouping, period: Period
     ) -> None:
@@ -2174,7 +2195,8 @@ class FactoryApp(App[None]):
         if spans is not None:
             changed = tracker.ledger.set_spans(spans)
             self._cost_attributed = True
-        changed |= tracker.refresh()
+        # The first read of a big transcripts folder takes seconds: the header says how far.
+        changed |= tracker.refresh(progress=self._cost_progress if self.cost is None else None)
         now = naive_local(self.clock())
         view = tracker.view(now)
         report = tracker.report(grouping, since=period_since(period, now))

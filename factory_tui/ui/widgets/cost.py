@@ -119,6 +119,15 @@ class CostSpans(Message):
         self.spans = spans
 
 
+class CostProgress(Message):
+    """How far the cost worker's first read of the transcripts is (files read, files)."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__()
+        self.done = done
+        self.total = total
+
+
 class CostFailed(Message):
     """The cost worker could not work (a wrong ``[cost]`` table, a bug): shown, not raised."""
 
@@ -167,7 +176,11 @@ def unpriced_advice(model: str) -> str:
 
 
 def spend_segment(
-    snapshot: CostSnapshot | None, *, reading: bool, error: str | None = None
+    snapshot: CostSnapshot | None,
+    *,
+    reading: bool,
+    error: str | None = None,
+    percent: int | None = None,
 ) -> Content:
     """The header's ``spend`` segment: ``SPEND $12.40 / $50.00 today``, in the warning style
     from 80 % of the daily budget and the alarm style from 100 %, with words for both."""
@@ -175,7 +188,8 @@ def spend_segment(
     if error is not None and snapshot is None:
         return Content.assemble(label, " ", ("✗ see the Cost view", "bold $error"))
     if snapshot is None:
-        what = "reading transcripts…" if reading else "…"
+        done = f" {percent}%" if percent is not None else ""
+        what = f"reading transcripts{done}…" if reading else "…"
         return Content.assemble(label, " ", (what, "$text-muted"))
     view = snapshot.view
     amount = f"${view.today_usd:.2f}" + ("+" if view.unpriced_models else "")
