@@ -172,10 +172,9 @@ def _reader(world: World, done: threading.Event, bad: list[str], counter: list[i
         text = world.config.log_file.read_bytes()
         if not text.endswith(b"\n"):
             bad.append(f"operations.log ends mid-line: {text[-60:]!r}")
-        for path in (world.config.claude_config_dir / "projects").glob("*/*.jsonl"):
-            data = path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                bad.append(f"{path.name} ends mid-line: {data[-60:]!r}")
+        # Transcripts are not checked here: a line of one (often over a page) is one write(),
+        # but a concurrent read can see half of it on Linux, as with Claude Code's own files;
+        # the transcript reader holds a partial last line until its newline arrives.
 
 
 @pytest.fixture(scope="module")
