@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import psutil
 from scale_factory import NOW, generate
 
 from factory_tui.adapters.factory import FactoryReader
@@ -73,12 +74,14 @@ def main() -> None:
 
     config = load_config(root, flags={}, env={}, user_config=root / "no-user-config.toml")
     reader = FactoryReader(config)
+    rss0 = psutil.Process().memory_info().rss
     t0 = time.perf_counter()
     reader.refresh_all()
     fleet_t0 = time.perf_counter()
     reader.fleet(NOW)
     print(
-        f"in-process first read: {fleet_t0 - t0:.2f} s; one full derive: "
+        f"in-process first read: {fleet_t0 - t0:.2f} s, RSS "
+        f"+{(psutil.Process().memory_info().rss - rss0) / 2**20:.0f} MB; one full derive: "
         f"{(time.perf_counter() - fleet_t0) * 1000:.1f} ms"
     )
 

@@ -11,6 +11,7 @@ import re
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from factory_tui.core.oplog import REQUIRED_FIELDS, Event, format_event, parse_line
 from factory_tui.core.problems import Problem
@@ -373,7 +374,12 @@ class LogFold:
 
     def _check_ts(self, ts: str) -> str:
         """``ts`` when it is a valid timestamp (remembered as the shared copy), else ``""``."""
-        if ts != ts.strip() or parse_ts(ts) is None:
+        if len(ts) == 16 and ts[10] == "T":  # the protocol's own shape: checked directly
+            try:
+                datetime.fromisoformat(ts)
+            except ValueError:
+                return ""
+        elif ts != ts.strip() or parse_ts(ts) is None:
             return ""
         if len(self._good_ts) > 100_000:
             self._good_ts.clear()
