@@ -15,6 +15,7 @@ that sets PYTHONDONTWRITEBYTECODE would otherwise compile every module again in 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import signal
@@ -70,6 +71,16 @@ def time_to_marker(
         os.close(master)
 
 
+def stop_demo_agents(demo: Path) -> None:
+    """The demo's live agents (``demo --no-ui`` leaves them running): stopped with the run."""
+    import psutil
+
+    for process in psutil.process_iter(["cmdline"]):
+        if str(demo) in " ".join(process.info["cmdline"] or ()):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
@@ -116,9 +127,12 @@ def main() -> None:
             )
         )
     results: dict[str, list[float]] = {name: [] for name, _, _ in cases}
-    for _ in range(args.runs):  # interleaved, so that a noisy moment hits every case alike
-        for name, argv, marker in cases:
-            results[name].append(time_to_marker(argv, marker, env))
+    try:
+        for _ in range(args.runs):  # interleaved, so that a noisy moment hits every case alike
+            for name, argv, marker in cases:
+                results[name].append(time_to_marker(argv, marker, env))
+    finally:
+        stop_demo_agents(demo)
     bare = statistics.median(results["bare Textual app"])
     for name, values in results.items():
         median = statistics.median(values)
