@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.procs import TableProbe
 from factory_tui.config import Config, load_config
 from factory_tui.core.claims import dump_claim
 from factory_tui.core.fleet import ProcInfo
@@ -29,14 +29,11 @@ DEMO_NOW = datetime(2026, 2, 16, 15, 42, 30)
 DEMO_HOST = "demo-host"
 
 
-class FixedProbe:
+class FixedProbe(TableProbe):
     """A process table that says what it was told: the given pids are alive, nothing else."""
 
     def __init__(self, table: dict[int, ProcInfo] | None = None) -> None:
-        self.table = dict(table or {})
-
-    def probe(self, pids: Iterable[int]) -> dict[int, ProcInfo]:
-        return {pid: self.table[pid] for pid in pids if pid in self.table}
+        super().__init__(dict(table or {}))
 
 
 def config_for(root: Path) -> Config:

@@ -175,6 +175,17 @@ def test_fast_feed_never_raises_and_agrees(lines: list[bytes]) -> None:
     assert _fold_summary(fast) == _fold_summary(slow)
 
 
+def _agrees_at_every_cut(lines: list[bytes]) -> LogFold:
+    """The fast feed and the general parser fold every prefix of ``lines`` alike; the fast fold
+    of all of them."""
+    for cut in range(1, len(lines) + 1):
+        fast, slow = LogFold(), LogFold()
+        fast.feed_lines(lines[:cut], "f")
+        slow.feed_all(iter_lines(lines[:cut], "f"))
+        assert _fold_summary(fast) == _fold_summary(slow), cut
+    return fast
+
+
 def test_fast_feed_edge_shapes_agree() -> None:
     lines = [
         b"2026-02-12T14:00 | SESSION-START | task=a branch=b instance=i1",
@@ -192,11 +203,7 @@ def test_fast_feed_edge_shapes_agree() -> None:
         b"2026-02-12T14:12 | CHECKPOINT | task=a file=six.json task=b",
         b"2026-02-12T14:13 | SESSION-END | task=a status=success",
     ]
-    for cut in range(1, len(lines) + 1):
-        fast, slow = LogFold(), LogFold()
-        fast.feed_lines(lines[:cut], "f")
-        slow.feed_all(iter_lines(lines[:cut], "f"))
-        assert _fold_summary(fast) == _fold_summary(slow), cut
+    _agrees_at_every_cut(lines)
 
 
 def test_fast_feed_session_and_quoted_shapes_agree() -> None:
@@ -225,11 +232,7 @@ def test_fast_feed_session_and_quoted_shapes_agree() -> None:
         b'2026-02-12T14:21 | SESSION-END | task=k status="success"',
         b"2026-02-12T14:22 | SESSION-END | task=g2 status=",
     ]
-    for cut in range(1, len(lines) + 1):
-        fast, slow = LogFold(), LogFold()
-        fast.feed_lines(lines[:cut], "f")
-        slow.feed_all(iter_lines(lines[:cut], "f"))
-        assert _fold_summary(fast) == _fold_summary(slow), cut
+    fast = _agrees_at_every_cut(lines)
     assert fast.sessions[0].pr == "7" and fast.sessions[0].end_status == "crashed"
 
 

@@ -7,14 +7,13 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import FixedProbe
 
 from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.procs import ProcessProbe
 from factory_tui.cli import main
 from factory_tui.config import load_config
 from factory_tui.core.fleet import ProcInfo
@@ -24,17 +23,6 @@ from factory_tui.report import render_status
 NOW = datetime(2026, 2, 16, 15, 42)
 HOST = "demo-host"
 GOLDEN = Path(__file__).parent / "golden" / "demo_status.json"
-
-
-class FixedProbe(ProcessProbe):
-    """A process table that says what the test says."""
-
-    def __init__(self, table: dict[int, ProcInfo]) -> None:
-        super().__init__()
-        self.table = table
-
-    def probe(self, pids: Iterable[int]) -> dict[int, ProcInfo]:
-        return {pid: self.table[pid] for pid in pids if pid in self.table}
 
 
 @pytest.fixture(scope="module")
