@@ -464,6 +464,9 @@ def test_the_engineer_releasing_claims_is_seen_by_the_agents(world: World) -> No
         unit = _unit_of(world.config, task, phase)
         assert unit.owner == worker or unit.completed_at
     assert list(world.config.claims_dir.glob("*.lock")) == []
+    # CAB-1302's branch is still checked out in its crashed agent's worktree: the worker that
+    # took the ticket cannot switch to it, and must not commit its work on another branch.
+    _assert_own_branches(world)
 
 
 def test_an_unexpected_error_stops_run_quietly(
@@ -742,3 +745,41 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert _stub_pids(root) == []
     assert simulate.main(["--root", str(tmp_path / "missing")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def _assert_own_branches(world: World) -> int:
+    """Each branch carries only its own ticket's commits: an agent that could not switch to its
+    ticket's branch (checked out in another worktree) must not commit on the branch it is on.
+    Returns how many ticket commits were checked."""
+    git = ["git", "-C", str(world.factory.root)]
+    tickets_of = {
+        unit.key: {unit.claim_id, *unit.tickets}
+        for claim in _claims(world.config)
+        for unit in claim.units
+    }
+    branches = subprocess.run(
+        [*git, "branch", "--format=%(refname:short)"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    checked = 0
+    for branch in branches:
+        match = re.search(r"CAB-\d+", branch)
+        if branch == "main" or match is None:
+            continue
+        subjects = subprocess.run(
+            [*git, "log", "--format=%s", f"main..{branch}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        for subject in subjects:
+            key = re.search(r"\((CAB-\d+(?::\d+)?)\)$", subject)
+            if key is None:
+                continue  # a work-in-progress commit names no ticket
+            checked += 1
+            allowed = tickets_of.get(key.group(1), {key.group(1)})
+            assert match.group() in allowed, f"{branch} carries {subject!r}"
+    return checked
+
+
+def test_an_agent_commits_only_on_its_own_branch(played: Played) -> None:
+    assert _assert_own_branches(played.world) > 0

@@ -1040,13 +1040,18 @@ class Simulator:
         tree = agent.worktree
         if tree is None:
             return fallback
+        git = self._git
+        on = git.run("symbolic-ref", "--short", "-q", "HEAD", cwd=tree)
+        if on is None or on.strip() != ticket.branch:
+            # The ticket's branch is checked out in another worktree (a crashed agent's): the
+            # switch failed, and this work must not land on the branch the worktree is on.
+            return fallback
         target = tree / ticket.file
         with contextlib.suppress(OSError):
             target.parent.mkdir(parents=True, exist_ok=True)
             with target.open("a", encoding="utf-8", newline="\n") as handle:
                 handle.write(_edit_text(target, ticket, agent.claims))
         who = (f"Claude ({agent.instance})", f"{agent.instance}@agents.tinygate.example")
-        git = self._git
         if git.run("add", "-A", cwd=tree) is None:
             return fallback
         kind = ticket.branch.split("/", 1)[0]
