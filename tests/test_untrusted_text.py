@@ -415,3 +415,32 @@ def test_a_missing_git_is_said_plainly(tmp_path: Path) -> None:
     assert "GIT_PYTHON_GIT_EXECUTABLE" in lines[0]
     assert lines[1].startswith("note: git is not installed")
     assert "not a git repository" not in lines[1]
+
+
+async def test_cockpit_toasts_are_printable(hostile: Hostile) -> None:
+    from conftest import FixedProbe, config_for
+
+    from factory_tui.actions.base import ActionResult, Outcome
+    from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.ui.app import FactoryApp
+    from factory_tui.ui.prs_loader import PrsOptions
+
+    config = config_for(hostile.root)
+    reader = FactoryReader(config, hostname=socket.gethostname(), probe=FixedProbe())
+    app = FactoryApp(
+        config,
+        reader=reader,
+        clock=lambda: NOW,
+        watch=False,
+        prs=PrsOptions(enabled=False),
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.wait_for_fleet()
+        # How the cockpit reports an action: its message quotes the owner, an agent's text.
+        app._action_done("release", ActionResult(Outcome.REFUSED, f"owned by {INSTANCE}"))
+        await pilot.pause()
+        toasts = list(app._notifications)
+        assert toasts, "no toast"
+        for toast in toasts:
+            assert_clean(toast.message, toast.title)
+        assert any("owned by t9-\\x1b[2J" in toast.message for toast in toasts)
