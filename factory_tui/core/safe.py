@@ -55,7 +55,7 @@ def json_safe(dumped: str) -> str:
     Valid because those characters can only stand inside a JSON string, where an escape means
     the same character. Costs one regex search when there is nothing to replace.
     """
-    if not _JSON_RAW.search(dumped):
+    if dumped.isascii() or not _JSON_RAW.search(dumped):  # isascii: O(1), the common case
         return dumped
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
 
