@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from factory_tui import __version__
 from factory_tui.config import Config, ConfigError, load_config
+from factory_tui.core.safe import dumps_json, json_safe, printable
 from factory_tui.core.timeparse import parse_ts
 
 if TYPE_CHECKING:
@@ -211,15 +212,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def write_json_records(payload: dict[str, object], out: TextIO) -> None:
     """One JSON object, each item of its top-level lists on a line of its own: readable, grep- and
-    diff-friendly, and written by the C encoder (an indented dump is several times slower)."""
+    diff-friendly, and written by the C encoder (an indented dump is several times slower).
+    Agent text in it keeps its data, with what a terminal would act on escaped (:func:`json_safe`:
+    one regex search per list when there is nothing to escape)."""
     dumps = json.JSONEncoder(ensure_ascii=False).encode
     out.write("{\n")
     for n, (key, value) in enumerate(payload.items()):
-        out.write(f" {dumps(key)}: ")
+        out.write(f" {json_safe(dumps(key))}: ")
         if isinstance(value, list) and value:
-            out.write("[\n  " + ",\n  ".join(map(dumps, value)) + "\n ]")
+            out.write(json_safe("[\n  " + ",\n  ".join(map(dumps, value)) + "\n ]"))
         else:
-            out.write(dumps(value))
+            out.write(json_safe(dumps(value)))
         out.write(",\n" if n < len(payload) - 1 else "\n")
     out.write("}\n")
 
@@ -230,8 +233,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     config = load(args)
     lines = doctor_report(config)
     if args.json:
-        json.dump(doctor_json(lines), sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        sys.stdout.write(dumps_json(doctor_json(lines)) + "\n")
     else:
         sys.stdout.write(render_doctor(lines))
         if not render_doctor(lines).endswith("\n"):
@@ -240,26 +242,23 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    from factory_tui.actions.base import print_result
     from factory_tui.actions.release import release_claim
 
     config = load(args)
     result = release_claim(
         config, args.target, now=_now(args.now), force=args.force, reason=args.reason
     )
-    stream = sys.stdout if result.ok else sys.stderr
-    print(f"factory-tui: {result.message}", file=stream)
-    for detail in result.details:
-        print(f"  {detail}", file=stream)
-    return int(result.outcome)
+    return print_result(result)
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
+    from factory_tui.actions.base import print_result
     from factory_tui.actions.stop import stop_agent
 
     config = load(args)
     result = stop_agent(config, args.instance, now=_now(args.now), grace_s=args.grace)
-    print(f"factory-tui: {result.message}", file=sys.stdout if result.ok else sys.stderr)
-    return int(result.outcome)
+    return print_result(result)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -398,7 +397,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         except SnapshotError as error:
             raise CliError(str(error)) from error
     for reason in reasons:
-        print(f"factory-tui snapshot: --fail-on holds: {reason}", file=sys.stderr)
+        print(f"factory-tui snapshot: --fail-on holds: {printable(reason)}", file=sys.stderr)
     return 1 if reasons else 0
 
 
@@ -442,7 +441,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CliError(f"{command}: not available yet")
         return handler(args)
     except CliError as error:
-        print(f"factory-tui: {error}", file=sys.stderr)
+        print(f"factory-tui: {printable(str(error), multiline=False)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -6,13 +6,13 @@ can print a table or JSON and choose its exit code.
 from __future__ import annotations
 
 import shutil
-import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from factory_tui.config import Config, format_duration
+from factory_tui.core.safe import printable
 
 __all__ = ["OPTIONAL_TOOLS", "DoctorLine", "doctor_json", "doctor_report", "render_doctor"]
 
@@ -133,7 +133,8 @@ def doctor_report(
     for tool in tools:
         found = which(tool)
         value = found if found else "not on PATH"
-        lines.append(DoctorLine("tool", tool, value, found is not None, "PATH"))
+        note = _GIT_NEEDED if tool == "git" and not found else ""
+        lines.append(DoctorLine("tool", tool, value, found is not None, "PATH", note))
     for key, extra_value in config.extra.items():
         lines.append(
             DoctorLine("extra", key, _short(repr(extra_value)), None, src.get(f"extra.{key}", ""))
@@ -141,15 +142,20 @@ def doctor_report(
     return lines
 
 
+_GIT_NEEDED = (
+    "recovery and local PRs need it: install git (apt-get install git) or set "
+    "GIT_PYTHON_GIT_EXECUTABLE"
+)
+
+
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _printable(text: str) -> str:
-    """Control characters (a path can hold an ESC) become visible escapes, never terminal codes."""
-    return "".join(
-        ch if unicodedata.category(ch) not in {"Cc", "Cf"} else ascii(ch)[1:-1] for ch in text
-    )
+    """Control characters (a path can hold an ESC) become visible escapes, never terminal codes;
+    a newline would break the table's row."""
+    return printable(text, multiline=False)
 
 
 def _exists_cell(line: DoctorLine) -> str:

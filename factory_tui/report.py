@@ -19,7 +19,8 @@ __all__ = ["render_status"]
 
 
 def _t(value: object) -> Text:
-    return Text(printable("" if value is None else str(value)))
+    """A cell: agent text made printable, on one line (a newline in an id shows as ``\\n``)."""
+    return Text(printable("" if value is None else str(value), multiline=False))
 
 
 def render_status(fleet: Fleet, out: TextIO, *, width: int | None = None) -> None:

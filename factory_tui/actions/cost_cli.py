@@ -11,7 +11,6 @@ environment, and argv only (never a shell).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from factory_tui.adapters.transcripts import CostTracker
 from factory_tui.config import Config, parse_duration
 from factory_tui.core.cost import BudgetState, CostReport, CostView, Grouping
 from factory_tui.core.pricing import PriceTableError
+from factory_tui.core.safe import dumps_json, printable
 from factory_tui.core.timeparse import parse_ts
 
 __all__ = [
@@ -135,9 +135,11 @@ def _tokens(n: int) -> str:
 
 
 def render_report(report: CostReport, view: CostView, out: TextIO) -> None:
+    """The report as an aligned table; keys (instance ids, tickets, transcript model names) are
+    agent text, each made printable on one line."""
     since = f" since {report.since:%Y-%m-%d %H:%M}" if report.since else ""
     out.write(f"spend by {report.grouping}{since}\n")
-    rows = [(key, bucket) for key, bucket in report.by.items()]
+    rows = [(printable(key, multiline=False), bucket) for key, bucket in report.by.items()]
     width = max([len(report.grouping), 5, *(len(key) for key, _ in rows)])
     header = f"{report.grouping.upper():<{width}}  {'USD':>10}  {'IN':>7}  {'OUT':>7}  "
     out.write(header + f"{'CACHE W':>7}  {'CACHE R':>7}  {'RESP':>6}\n")
@@ -149,17 +151,17 @@ def render_report(report: CostReport, view: CostView, out: TextIO) -> None:
             f"{_tokens(b.cache_read_tokens):>7}  {b.responses:>6}{flag}\n"
         )
     if report.unpriced_models:
-        names = ", ".join(report.unpriced_models)
+        names = printable(", ".join(report.unpriced_models), multiline=False)
         out.write(
             f"* unpriced models, left out of the dollars: {names}; add "
-            f'[cost.prices."{report.unpriced_models[0]}"] input = ..., output = ... '
-            "to factory.toml\n"
+            f'[cost.prices."{printable(report.unpriced_models[0], multiline=False)}"] '
+            "input = ..., output = ... to factory.toml\n"
         )
-    out.write(f"{view.header_text()}\n")
+    out.write(f"{printable(view.header_text(), multiline=False)}\n")
     for state in view.budgets:
         if state.level != "ok":
-            out.write(f"{state.level.upper()}: {state.message}\n")
-    out.write(f"prices: {report.price_table}\n")
+            out.write(f"{state.level.upper()}: {printable(state.message, multiline=False)}\n")
+    out.write(f"prices: {printable(report.price_table, multiline=False)}\n")
 
 
 def cmd_cost(args: argparse.Namespace, load: Callable[[argparse.Namespace], Config]) -> int:
@@ -192,10 +194,9 @@ def cmd_cost(args: argparse.Namespace, load: Callable[[argparse.Namespace], Conf
             "bytes_read": stats.bytes_read,
         }
         payload["problems"] = list(tracker.problems)
-        json.dump(payload, sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
+        sys.stdout.write(dumps_json(payload) + "\n")
     else:
         render_report(report, view, sys.stdout)
         for problem in tracker.problems:
-            print(f"factory-tui: {problem}", file=sys.stderr)
+            print(f"factory-tui: {printable(problem, multiline=False)}", file=sys.stderr)
     return 0

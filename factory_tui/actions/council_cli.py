@@ -17,7 +17,6 @@ file or PR, a config error).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -31,6 +30,7 @@ from typing import TextIO
 from factory_tui.actions.base import Outcome
 from factory_tui.actions.parsers import add_council_parser
 from factory_tui.adapters.lock import append_line
+from factory_tui.adapters.run import run_tool
 from factory_tui.config import Config
 from factory_tui.core.claims import ClaimFile, parse_claim
 from factory_tui.core.council import (
@@ -49,6 +49,7 @@ from factory_tui.core.council import (
     spent_on,
 )
 from factory_tui.core.pricing import PriceTable, PriceTableError
+from factory_tui.core.safe import dumps_json, printable
 from factory_tui.core.statefiles import parse_plan
 
 __all__ = [
@@ -184,13 +185,7 @@ def proposal_for_pr(config: Config, number: int, *, gh: str | None = None) -> Pr
             f"save the diff and give --file (gh pr diff {number} > pr.diff)"
         )
     try:
-        done = subprocess.run(
-            [exe, "pr", "diff", str(number)],
-            cwd=config.root,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_tool([exe, "pr", "diff", str(number)], cwd=config.root, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise ProposalError(f"gh pr diff {number}: {error}") from None
     if done.returncode != 0:
@@ -314,11 +309,12 @@ def run_council(
 
 
 def render_result(result: CouncilResult, out: TextIO) -> None:
-    """The verdict, each persona's score, reasons and required adjustments, as plain text."""
+    """The verdict, each persona's score, reasons and required adjustments, as plain text (the
+    model's words and the proposal's names made printable)."""
     score = f"{result.global_score:.2f}" if result.global_score is not None else "—"
     out.write(f"{result.status_text}  (average {score}, {result.source})\n")
     if result.replayed_from:
-        out.write(f"  replayed from {result.replayed_from}\n")
+        out.write(f"  replayed from {printable(str(result.replayed_from), multiline=False)}\n")
     else:
         out.write(
             f"  {result.model}: {result.input_tokens} in, {result.output_tokens} out, "
@@ -327,11 +323,11 @@ def render_result(result: CouncilResult, out: TextIO) -> None:
     for verdict in result.verdicts:
         out.write(f"\n{verdict.persona}: {verdict.score}/10\n")
         for reason in verdict.reasons:
-            out.write(f"  - {reason}\n")
+            out.write(f"  - {printable(reason)}\n")
         for adjustment in verdict.adjustments:
-            out.write(f"  ! {adjustment}\n")
+            out.write(f"  ! {printable(adjustment)}\n")
     for failure in result.failures:
-        out.write(f"\n{failure.persona}: no score — {failure.error}\n")
+        out.write(f"\n{failure.persona}: no score — {printable(failure.error)}\n")
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,11 +355,10 @@ def cmd_council(args: argparse.Namespace, load: Callable[[argparse.Namespace], C
             "replayed": outcome.replayed,
             "result": outcome.result.to_json() if outcome.result is not None else None,
         }
-        json.dump(payload, sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
+        sys.stdout.write(dumps_json(payload) + "\n")
     else:
         stream = sys.stdout if outcome.outcome is Outcome.DONE else sys.stderr
-        print(f"factory-tui: {outcome.message}", file=stream)
+        print(f"factory-tui: {printable(outcome.message, multiline=False)}", file=stream)
         if outcome.result is not None:
             render_result(outcome.result, sys.stdout)
     return int(outcome.outcome)

@@ -7,14 +7,13 @@ where ``load(args) -> Config`` is its own loader. Exit codes: 0 done, 1 refused,
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from factory_tui.actions.base import ActionResult, Outcome, read_only_refusal
+from factory_tui.actions.base import ActionResult, Outcome, print_result, read_only_refusal
 from factory_tui.actions.parsers import SOURCES, add_prs_parsers
 from factory_tui.actions.prs import (
     SourceChoice,
@@ -27,7 +26,7 @@ from factory_tui.actions.prs import (
 )
 from factory_tui.config import Config
 from factory_tui.core.prs import PrView, Queue
-from factory_tui.core.safe import printable
+from factory_tui.core.safe import dumps_json, printable
 
 __all__ = [
     "add_prs_parsers",
@@ -54,11 +53,7 @@ def _source(args: argparse.Namespace) -> SourceChoice | None:
 
 
 def _report(result: ActionResult) -> int:
-    stream = sys.stdout if result.ok else sys.stderr
-    print(f"factory-tui: {result.message}", file=stream)
-    for detail in result.details:
-        print(f"  {detail}", file=stream)
-    return int(result.outcome)
+    return print_result(result)
 
 
 # -- prs ----------------------------------------------------------------------------------------
@@ -68,7 +63,7 @@ _MARK = {True: "✓", False: "✗", None: "?"}
 
 def _row(view: PrView, out: TextIO) -> None:
     pr, link = view.pr, view.link
-    where = " ".join(printable(x) for x in (link.task, link.instance) if x) or "—"
+    where = " ".join(printable(x, multiline=False) for x in (link.task, link.instance) if x) or "—"
     age = view.to_json()["age"] or "—"
     flags = []
     if pr.draft:
@@ -78,13 +73,16 @@ def _row(view: PrView, out: TextIO) -> None:
     if view.new_since_look and pr.state == "merged":
         flags.append("new")
     tail = f"  [{', '.join(flags)}]" if flags else ""
+    label, title = printable(view.label, multiline=False), printable(pr.title, multiline=False)
     out.write(
-        f"  {view.label:<10} {printable(pr.title)[:60]}\n"
-        f"      {view.mode.mode}: {printable(view.mode.reason)}\n"
+        f"  {label:<10} {title[:60]}\n"
+        f"      {view.mode.mode}: {printable(view.mode.reason, multiline=False)}\n"
         f"      {view.size}, {pr.changed_lines} lines · CI {view.ci} · {where} · {age}{tail}\n"
     )
     if pr.state == "open":
-        dod = "  ".join(f"{_MARK[item.ok]} {item.name}" for item in view.dod)
+        dod = "  ".join(
+            f"{_MARK[item.ok]} {printable(item.name, multiline=False)}" for item in view.dod
+        )
         out.write(f"      done? {dod}\n")
 
 
@@ -109,10 +107,9 @@ def cmd_prs(args: argparse.Namespace, load: Loader) -> int:
     config = load(args)
     queue = load_queue(config, now=_now(args), source=_source(args))
     for notice in queue.notices:
-        print(f"factory-tui: note: {notice}", file=sys.stderr)
+        print(f"factory-tui: note: {printable(notice, multiline=False)}", file=sys.stderr)
     if args.json:
-        json.dump(queue.to_json(), sys.stdout, ensure_ascii=False, indent=1)
-        sys.stdout.write("\n")
+        sys.stdout.write(dumps_json(queue.to_json()) + "\n")
     else:
         render_queue(queue, sys.stdout)
     return 0
@@ -142,7 +139,7 @@ def cmd_approve(args: argparse.Namespace, load: Loader) -> int:
     if isinstance(plan, ActionResult):
         return _report(plan)
     for line in plan.describe():
-        print(line)
+        print(printable(line))
     if not args.yes and not _confirm("Merge? [y/N] "):
         return _report(
             ActionResult(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from factory_tui.config import Config
+from factory_tui.core.safe import printable
 
 __all__ = ["add_recover_parser", "cmd_recover"]
 
@@ -66,7 +67,7 @@ def add_recover_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _ask(question: str, stdin: TextIO, stdout: TextIO) -> bool:
-    stdout.write(f"{question} [y/N] ")
+    stdout.write(f"{printable(question, multiline=False)} [y/N] ")
     stdout.flush()
     answer = stdin.readline()
     return answer.strip().lower() in ("y", "yes")
@@ -80,7 +81,7 @@ def cmd_recover(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
-    from factory_tui.actions.base import ActionResult, Outcome, actor
+    from factory_tui.actions.base import ActionResult, Outcome, actor, print_result
     from factory_tui.actions.recover import (
         Action,
         abandon,
@@ -108,19 +109,13 @@ def cmd_recover(
     git = GitRepo(config.root)
 
     def finish(result: ActionResult) -> int:
-        stream = out if result.ok else err
-        print(f"factory-tui: {result.message}", file=stream)
-        for detail in result.details:
-            print(f"  {detail}", file=stream)
-        for line in result.log_lines:
-            print(f"  logged: {line}", file=stream)
-        return int(result.outcome)
+        return print_result(result, out=out, err=err, logged=True)
 
     info = recovery_info(config, args.task, now=now, reader=reader, git=git)
     if isinstance(info, ActionResult):
         return finish(info)
     for line in info.describe():
-        print(line, file=out)
+        print(printable(line), file=out)
     who = actor()
     launch = not args.no_launch
     print("", file=out)
@@ -132,7 +127,7 @@ def cmd_recover(
         launch=launch,
         delete_branch=args.delete_branch,
     ):
-        print(f"  {line}", file=out)
+        print(f"  {printable(line)}", file=out)
     why = info.why_not(action, launch=launch)
     if why is not None:
         return finish(ActionResult(Outcome.REFUSED, why))

@@ -14,6 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from factory_tui.adapters.run import run_tool
+
 __all__ = ["PrStatus", "pr_status"]
 
 
@@ -49,15 +51,7 @@ def pr_status(number: int, *, cwd: Path, timeout_s: float = 10.0, gh: str = "gh"
         "GH_PAGER": "cat",
     }
     try:
-        done = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout_s,
-            check=False,
-        )
+        done = run_tool(argv, cwd=cwd, env=env, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return PrStatus(number, None, note=f"gh pr view {number} gave no answer in {timeout_s:g}s")
     except OSError as error:

@@ -9,13 +9,18 @@ the same worktree may need, and diffs run without external diff drivers or textc
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import git as gitpython
+__all__ = ["GIT_MISSING", "GitError", "GitMissing", "GitRepo", "Worktree"]
 
-__all__ = ["GitError", "GitRepo", "Worktree"]
+GIT_MISSING = (
+    "git is not installed or not on PATH: install git (apt-get install git) or set "
+    "GIT_PYTHON_GIT_EXECUTABLE to its path"
+)
 
 #: A diff longer than this is cut (with a note) before it reaches a screen.
 MAX_DIFF_BYTES = 2 << 20
@@ -23,6 +28,26 @@ MAX_DIFF_BYTES = 2 << 20
 
 class GitError(Exception):
     """A git command failed; ``str()`` says which command, where, and git's own words."""
+
+
+class GitMissing(GitError):
+    """No git executable: nothing about the repository can be known (it is not "not a git
+    repository"); ``str()`` says what to install."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(GIT_MISSING + (f" ({detail})" if detail else ""))
+
+
+def gitpython() -> Any:
+    """GitPython, imported on first use: without a git executable its import raises ImportError
+    (unless ``GIT_PYTHON_REFRESH=quiet``, set here, so that the first command says it instead);
+    :class:`GitMissing` either way, never the ImportError."""
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    try:
+        import git
+    except ImportError as error:
+        raise GitMissing(str(error).splitlines()[0] if str(error) else "") from None
+    return git
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +108,9 @@ class GitRepo:
         if read_only:
             env["GIT_OPTIONAL_LOCKS"] = "0"
         argv = ["git", "-c", "core.fsmonitor=false", "-c", "color.ui=false", *args]
+        git = gitpython()
         try:
-            status, out, err = gitpython.Git(str(where)).execute(
+            status, out, err = git.Git(str(where)).execute(
                 argv,
                 with_extended_output=True,
                 with_exceptions=False,
@@ -93,10 +119,8 @@ class GitRepo:
                 env=env,
                 strip_newline_in_stdout=False,
             )
-        except gitpython.GitCommandNotFound as error:
-            raise GitError("git is not on PATH: install git to see branches and worktrees") from (
-                error
-            )
+        except git.GitCommandNotFound:
+            raise GitMissing() from None
         except OSError as error:
             raise GitError(f"git {' '.join(args[:2])} could not start in {where}: {error}") from (
                 error
@@ -109,8 +133,11 @@ class GitRepo:
         return text
 
     def _ok(self, *args: str, cwd: Path | None = None) -> bool:
+        """Did the command succeed? A missing git is no answer: :class:`GitMissing` is raised."""
         try:
             self.run(*args, cwd=cwd)
+        except GitMissing:
+            raise
         except GitError:
             return False
         return True
@@ -131,6 +158,8 @@ class GitRepo:
         """The commit ``refs/heads/<branch>`` points at; ``None`` when there is no such branch."""
         try:
             out = self.run("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
+        except GitMissing:
+            raise
         except GitError:
             return None
         return out.strip() or None

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from factory_tui.adapters.run import run_tool
 from factory_tui.core.prs import CheckRun, CiState, PullRequest, ci_from_checks, pr_from_gh
 
 __all__ = [
@@ -126,17 +127,7 @@ class Gh:
             )
         limit = timeout or self.timeout
         try:
-            done = subprocess.run(
-                argv,
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                encoding="utf-8",
-                errors="replace",
-                timeout=limit,
-                check=False,
-            )
+            done = run_tool(argv, cwd=self.cwd, env=self.env, timeout=limit)
         except FileNotFoundError:
             raise GhError(
                 "missing",
@@ -153,9 +144,10 @@ class Gh:
             ) from None
         except OSError as error:
             raise GhError("failed", f"{_command(argv)} cannot be run: {error}", argv) from None
-        if done.returncode not in ok_codes or (done.returncode != 0 and not done.stdout.strip()):
-            raise _classify(argv, done.returncode, done.stderr)
-        return done.stdout
+        stdout = done.stdout.decode("utf-8", errors="replace")
+        if done.returncode not in ok_codes or (done.returncode != 0 and not stdout.strip()):
+            raise _classify(argv, done.returncode, done.stderr.decode("utf-8", errors="replace"))
+        return stdout
 
     def json(self, *args: str, ok_codes: Sequence[int] = (0,)) -> Any:
         out = self.run(*args, ok_codes=ok_codes)

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from factory_tui.adapters.git import GIT_MISSING
 from factory_tui.core.modes import ChangedFile
 from factory_tui.core.prs import PullRequest, branch_slug
 
@@ -151,7 +152,7 @@ def _load_git() -> Any:
     try:
         import git
     except ImportError as error:  # pragma: no cover - depends on the machine
-        raise GitError("missing", f"GitPython cannot be loaded ({error})") from None
+        raise GitError("missing", f"{GIT_MISSING} ({error})") from None
     return git
 
 
@@ -207,7 +208,7 @@ class LocalGit:
             raise GitError("missing", f"git cannot be run ({error}): install git") from None
         except Exception as error:  # GitPython's GitCommandNotFound and friends
             if type(error).__name__ == "GitCommandNotFound":
-                raise GitError("missing", "git is not installed: install git") from None
+                raise GitError("missing", GIT_MISSING) from None
             raise
         err = err or ""
         if err.startswith("Timeout:"):

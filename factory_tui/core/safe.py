@@ -1,20 +1,65 @@
-"""Agent-written text, made safe to show: control characters become visible escapes."""
+"""Agent-written text, made safe to show: control characters become visible escapes.
+
+Every output path goes through here: the cockpit, the CLI's text (tables, messages, errors) and
+its JSON. A transcript's model name, an instance id, a PR title or ``gh``'s stderr can hold a
+clear-screen, an OSC 52 clipboard write, a C1 CSI (U+009B, which some terminals honour) or a
+bidi override (U+202E) that makes the rest of a line read backwards; none of them reaches the
+terminal as such.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 
-__all__ = ["printable"]
+__all__ = ["dumps_json", "json_safe", "printable"]
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# C0 (tab and newline aside), DEL, C1, and the bidi controls: embeddings and overrides
+# (U+202A-U+202E), isolates (U+2066-U+2069), the LRM/RLM marks and the Arabic letter mark.
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
+# On one line a newline, a tab or a line/paragraph separator would break a row or a column.
+_CONTROL_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\u2028\u2029]")
+_SHORT = {"\n": "\\n", "\t": "\\t"}
+# What json.dumps leaves raw: DEL, C1, bidi controls, U+2028/U+2029 (it escapes C0 itself).
+_JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI}\u2028\u2029]")
 
 
-def printable(text: str) -> str:
-    """``text`` with every control character (ESC included) shown as ``\\xNN``.
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in _SHORT:
+        return _SHORT[char]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
-    Tabs stay tabs and newlines stay newlines; nothing else can reach the terminal as a control
-    sequence. Rich markup is not this function's business: render the result as ``Text``.
+
+def printable(text: str, *, multiline: bool = True) -> str:
+    """``text`` with every control character shown as an escape: ``\\x1b`` (C0, DEL, C1) or
+    ``\\u202e`` (bidi controls).
+
+    With ``multiline`` (the default) tabs and newlines stay, for a diff or a message body; without
+    it they become ``\\t`` and ``\\n`` too, for a table cell or a one-line message that a newline
+    must not break. Rich markup is not this function's business: render the result as ``Text``.
     """
-    if not _CONTROL.search(text):
+    pattern = _CONTROL if multiline else _CONTROL_ONE_LINE
+    if not pattern.search(text):
         return text
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return pattern.sub(_escape, text)
+
+
+def json_safe(dumped: str) -> str:
+    """JSON text (from ``json.dumps(..., ensure_ascii=False)``) with DEL, C1 controls, bidi
+    controls and line separators written as ``\\uXXXX`` escapes: the same data after
+    ``json.loads``, and nothing a terminal would act on when the JSON is printed.
+
+    Valid because those characters can only stand inside a JSON string, where an escape means
+    the same character. Costs one regex search when there is nothing to replace.
+    """
+    if dumped.isascii() or not _JSON_RAW.search(dumped):  # isascii: O(1), the common case
+        return dumped
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
+
+
+def dumps_json(value: object, *, indent: int | None = 1) -> str:
+    """``value`` as JSON text for a terminal or a pipe: UTF-8 kept readable, controls escaped."""
+    return json_safe(json.dumps(value, ensure_ascii=False, indent=indent))

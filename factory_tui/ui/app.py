@@ -474,6 +474,25 @@ class FactoryApp(App[None]):
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(THEME_VARIABLE_DEFAULTS)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every toast made printable: results and errors quote ids, titles, branches and tools'
+        words (a release's owner, gh's stderr), which must not reach the terminal raw."""
+        super().notify(
+            printable(message),
+            title=printable(title, multiline=False),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
+
     def compose(self) -> ComposeResult:
         # The first frame: the header, the tabs, the initial view, the footer. The other views'
         # panes stay empty until _after_first_frame fills them; it also mounts the budget banner
