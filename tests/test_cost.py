@@ -847,3 +847,28 @@ def test_retired_models_are_priced_by_their_exact_snapshot_id() -> None:
     # Not a listed snapshot: never priced by resemblance.
     assert table.lookup("claude-3-5-sonnet-20250101") is None
     assert table.lookup("claude-3-5-sonnet") is None
+
+
+def test_transcripts_are_read_from_every_claude_config_dir(factory: Factory) -> None:
+    # A real factory gives each agent pane its own CLAUDE_CONFIG_DIR: the worktree's agent
+    # writes under its own, and a replay of a message in both is still counted once.
+    pane = factory.root.parent / "claude-agent-2"
+    (pane / "projects").mkdir(parents=True)
+    factory.project("folder-wt1").rename(pane / "projects" / "folder-wt1")
+    shutil.copytree(factory.project("folder-main"), pane / "projects" / "folder-main")
+    toml = factory.root / "factory.toml"
+    only_first = load_config(factory.root, flags={}, env={}, user_config=factory.root / "none")
+    t, _reader = tracker(Factory(factory.root, factory.wt1, factory.claude, only_first))
+    assert t.report("model").total.usd == pytest.approx(A1 + S1)
+    t.close()
+    toml.write_text(
+        toml.read_text().replace(
+            'claude_config_dir = "../claude"', 'claude_config_dir = ["../claude", "../claude-*"]'
+        )
+    )
+    both = load_config(factory.root, flags={}, env={}, user_config=factory.root / "none")
+    assert both.claude_dirs == (factory.claude, pane)
+    t, _reader = tracker(Factory(factory.root, factory.wt1, factory.claude, both))
+    assert t.report("model").total.usd == pytest.approx(A1 + S1 + B1 + B2)
+    assert t.reader.stats.folders_counted == 3
+    t.close()
