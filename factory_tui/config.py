@@ -24,11 +24,12 @@ Nothing here starts a process: git's layout is read from the ``.git`` file and `
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shlex
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -110,6 +111,17 @@ class Config:
     extra: Mapping[str, object]
     sources: Mapping[str, str]
     config_files: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}))
+    claude_config_dirs: tuple[Path, ...] = ()
+    """Every Claude Code config folder (a factory may give each agent pane its own): the
+    ``claude_config_dir`` setting's paths with globs expanded, in order; ``claude_config_dir``
+    is the first (where the memory folder is looked for). Empty: just ``claude_config_dir``."""
+    claude_config_patterns: tuple[str, ...] = ()
+    """The ``claude_config_dir`` setting as given (absolute, globs unexpanded), for ``doctor``."""
+
+    @property
+    def claude_dirs(self) -> tuple[Path, ...]:
+        """The Claude Code config folders whose transcripts are read."""
+        return self.claude_config_dirs or (self.claude_config_dir,)
 
     @property
     def log_history_file(self) -> Path:
@@ -374,6 +386,29 @@ def _to_path(value: object, _text: bool, base: Path, env: Mapping[str, str]) -> 
     return _expand(value, base, env)
 
 
+def _to_paths(value: object, _text: bool, base: Path, env: Mapping[str, str]) -> object:
+    """One path or a list of them, each may be a glob (``~/.claude-agent-*``): absolute
+    patterns, expanded by :func:`expand_claude_dirs`."""
+    expected = 'a path or a list of paths, each may be a glob (["~/.claude", "~/.claude-*"])'
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(item, str) and item.strip() for item in items):
+        raise _Bad(expected)
+    return tuple(str(_expand(str(item), base, env)) for item in items)
+
+
+def expand_claude_dirs(patterns: Sequence[str]) -> tuple[Path, ...]:
+    """The folders the patterns name, in order, without repeats: a glob gives the existing
+    folders it matches (sorted), a plain path itself (existing or not)."""
+    found: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            paths = [Path(p) for p in sorted(glob.glob(pattern)) if os.path.isdir(p)]
+        else:
+            paths = [Path(pattern)]
+        found.extend(path for path in paths if path not in found)
+    return tuple(found)
+
+
 def _to_duration(value: object, _text: bool, _base: Path, _env: Mapping[str, str]) -> object:
     expected = 'a duration such as "2h", "90m", "7200s" or a number of seconds, above zero'
     if isinstance(value, bool):
@@ -466,7 +501,7 @@ KNOWN_KEYS: Mapping[str, _Key] = MappingProxyType(
         "plan": _Key("plan_file", _to_path, True),
         "memory_md": _Key("memory_file", _to_path, True),
         "council_history": _Key("council_history", _to_path, True),
-        "claude_config_dir": _Key("claude_config_dir", _to_path, True),
+        "claude_config_dir": _Key("claude_config_dir", _to_paths, True),
         "stale_after": _Key("stale_after", _to_duration),
         "lock_stale_after": _Key("lock_stale_after", _to_duration),
         "idle_after": _Key("idle_after", _to_duration),
@@ -806,11 +841,14 @@ def load_config(
     def claude_dir_default() -> tuple[object, str]:
         raw = environ.get("CLAUDE_CONFIG_DIR", "").strip()
         if raw:
-            return _expand(raw, cwd, environ), "env CLAUDE_CONFIG_DIR"
-        return _expand("~/.claude", cwd, environ), "default"
+            return (str(_expand(raw, cwd, environ)),), "env CLAUDE_CONFIG_DIR"
+        return (str(_expand("~/.claude", cwd, environ)),), "default"
 
     settle("claude_config_dir", claude_dir_default)
-    claude_dir = _as_path(values["claude_config_dir"])
+    claude_patterns = tuple(str(p) for p in _as_tuple(values["claude_config_dir"]))
+    claude_dirs = expand_claude_dirs(claude_patterns)
+    claude_dir = claude_dirs[0] if claude_dirs else Path(claude_patterns[0])
+    sources["claude_config_dirs"] = sources["claude_config_patterns"] = sources["claude_config_dir"]
     main = main_worktree(resolved_root)
 
     def claims_default() -> tuple[object, str]:
@@ -853,7 +891,7 @@ def load_config(
         plan_file=_as_path(values["plan_file"]),
         memory_file=_as_path(values["memory_file"]),
         council_history=_as_path(values["council_history"]),
-        claude_config_dir=_as_path(values["claude_config_dir"]),
+        claude_config_dir=claude_dir,
         stale_after=_as_timedelta(values["stale_after"]),
         lock_stale_after=_as_timedelta(values["lock_stale_after"]),
         idle_after=_as_timedelta(values["idle_after"]),
@@ -867,11 +905,18 @@ def load_config(
         extra=MappingProxyType(extra),
         sources=MappingProxyType(sources),
         config_files=MappingProxyType(config_files),
+        claude_config_dirs=claude_dirs,
+        claude_config_patterns=claude_patterns,
     )
 
 
 def _as_path(value: object) -> Path:
     assert isinstance(value, Path)
+    return value
+
+
+def _as_tuple(value: object) -> tuple[object, ...]:
+    assert isinstance(value, tuple)
     return value
 
 

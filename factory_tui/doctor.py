@@ -5,6 +5,7 @@ can print a table or JSON and choose its exit code.
 
 from __future__ import annotations
 
+import glob
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -61,6 +62,34 @@ def _path_line(name: str, path: Path, source: str, *, want_dir: bool) -> DoctorL
     return DoctorLine("path", name, str(path), exists, source, "; ".join(notes))
 
 
+def _claude_dir_lines(config: Config) -> list[DoctorLine]:
+    """One line per Claude Code config folder (``claude_config_dir``, then ``[2]``, ``[3]``…),
+    and one per glob that matches no folder, so a mistyped pattern shows."""
+    source = config.sources.get("claude_config_dir", "")
+    lines = [
+        _path_line(
+            "claude_config_dir" if index == 0 else f"claude_config_dir[{index + 1}]",
+            path,
+            source,
+            want_dir=True,
+        )
+        for index, path in enumerate(config.claude_dirs)
+    ]
+    for pattern in config.claude_config_patterns:
+        if glob.has_magic(pattern) and not glob.glob(pattern):
+            lines.append(
+                DoctorLine(
+                    "path",
+                    f"claude_config_dir {pattern}",
+                    pattern,
+                    False,
+                    source,
+                    "glob matches no folder",
+                )
+            )
+    return lines
+
+
 def _setting_value(value: object) -> str:
     if value is None:
         return "(none)"
@@ -97,9 +126,7 @@ def doctor_report(
         _path_line(
             "council_history", config.council_history, src["council_history"], want_dir=False
         ),
-        _path_line(
-            "claude_config_dir", config.claude_config_dir, src["claude_config_dir"], want_dir=True
-        ),
+        *_claude_dir_lines(config),
     ]
     for name in (
         "stale_after",

@@ -784,3 +784,30 @@ def test_sources_cover_every_field(load: Loader, root: Path) -> None:
         if name in {"extra", "sources", "config_files"}:
             continue
         assert config.sources[name], name
+
+
+def test_claude_config_dir_takes_a_list_and_globs(load: Loader, root: Path, tmp_path: Path) -> None:
+    main = tmp_path / "main-claude"
+    panes = [tmp_path / f".claude-agent-{n}" for n in (2, 1)]
+    for folder in panes:
+        folder.mkdir()
+    (tmp_path / ".claude-agent-notes").write_text("a file, not a folder")
+    (root / "factory.toml").write_text(
+        f'claude_config_dir = ["{main}", "{tmp_path}/.claude-agent-*", "{panes[0]}"]\n'
+    )
+    config = load(root)
+    # In order, globs sorted, no repeats; the first is where memory is looked for.
+    assert config.claude_dirs == (main, tmp_path / ".claude-agent-1", tmp_path / ".claude-agent-2")
+    assert config.claude_config_dir == main
+    assert config.claude_config_patterns[1] == f"{tmp_path}/.claude-agent-*"
+
+
+def test_a_single_claude_config_dir_is_still_one_folder(
+    load: Loader, root: Path, tmp_path: Path
+) -> None:
+    (root / "factory.toml").write_text(f'claude_config_dir = "{tmp_path}/c"\n')
+    config = load(root)
+    assert config.claude_dirs == (tmp_path / "c",) and config.claude_config_dir == tmp_path / "c"
+    (root / "factory.toml").write_text("claude_config_dir = []\n")
+    with pytest.raises(ConfigError, match="a path or a list of paths"):
+        load(root)

@@ -257,7 +257,7 @@ def test_a_usage_line_becomes_a_record_in_the_given_zone() -> None:
     line = FIXTURES.joinpath("main", "sess-a.jsonl").read_bytes().splitlines()[3]
     record = parse_transcript_line(line, source="f:4", tz=UTC)
     assert isinstance(record, UsageRecord)
-    assert record.key == ("msg_A1", "req_A1")
+    assert record.key == ("message", "msg_A1")
     assert record.model == "claude-sonnet-4-5-20250929"
     assert record.usage == Usage(10, 50, 60, 40, 1000)
     assert record.at == datetime(2026, 2, 16, 14, 0, 6)
@@ -743,3 +743,132 @@ def test_the_end_of_a_ticket_is_not_charged_to_the_agents_next_claim() -> None:
     attributions = {r.key[0]: a for r, a, _usd in ledger.records()}
     assert attributions["tail"] == Attribution("t1", "CAB-1", None, "branch and time of session")
     assert attributions["next"] == Attribution("t1", "CAB-2", None, "branch and time of claim")
+
+
+# -- every token counted once, at its price --------------------------------------------------
+
+
+def assistant_line(
+    message_id: str,
+    request_id: str,
+    *,
+    model: str = "claude-sonnet-4-5",
+    out: int = 100,
+    sidechain: bool = False,
+    speed: str | None = None,
+) -> str:
+    usage: dict[str, object] = {"input_tokens": 1000, "output_tokens": out}
+    if speed is not None:
+        usage["speed"] = speed
+    return json.dumps(
+        {
+            "type": "assistant",
+            "timestamp": "2026-02-16T14:00:00Z",
+            "requestId": request_id,
+            "isSidechain": sidechain,
+            "cwd": "/repo",
+            "message": {"id": message_id, "model": model, "usage": usage},
+        }
+    )
+
+
+def ledger_of(*lines: str) -> CostLedger:
+    ledger = CostLedger(default_price_table())
+    ledger.add_all(
+        parse_transcript_line(line, source=f"f:{n}", tz=UTC) for n, line in enumerate(lines, 1)
+    )
+    return ledger
+
+
+def test_a_subagents_replay_of_its_parents_message_counts_once() -> None:
+    parent = assistant_line("msg_P", "req_1")
+    replay = assistant_line("msg_P", "req_2", sidechain=True)  # same message, a new request
+    for lines in ((parent, replay), (replay, parent)):
+        ledger = ledger_of(*lines)
+        report = ledger.report("model")
+        assert report.total.responses == 1 and ledger.skipped["duplicate"] == 1
+        assert report.total.usd == pytest.approx((1000 * 3 + 100 * 15) / 1e6)
+        # Equal totals: the parent's own line is kept, whichever came first.
+        (kept, _attribution, _usd), *_ = ledger.records()
+        assert not kept.sidechain
+
+
+def test_a_replay_keeps_the_line_with_the_largest_total() -> None:
+    ledger = ledger_of(
+        assistant_line("msg_P", "req_1", out=10),
+        assistant_line("msg_P", "req_2", out=500, sidechain=True),
+    )
+    assert ledger.report("model").total.output_tokens == 500
+
+
+def test_fast_mode_responses_are_billed_at_the_fast_price() -> None:
+    ledger = ledger_of(
+        assistant_line("m1", "r1", model="claude-opus-4-6", speed="fast"),
+        assistant_line("m2", "r2", model="claude-opus-4-6", speed="standard"),
+        assistant_line("m3", "r3", model="claude-opus-4-8-20260528", speed="fast"),
+    )
+    standard = (1000 * 5 + 100 * 25) / 1e6
+    by = ledger.report("model").by
+    assert by["claude-opus-4-6 (fast)"].usd == pytest.approx(6 * standard)
+    assert by["claude-opus-4-6"].usd == pytest.approx(standard)
+    assert by["claude-opus-4-8-20260528 (fast)"].usd == pytest.approx(2 * standard)
+
+
+def test_fast_mode_on_a_model_without_a_fast_price_is_unpriced_not_standard() -> None:
+    ledger = ledger_of(assistant_line("m1", "r1", model="claude-sonnet-4-5", speed="fast"))
+    report = ledger.report("model")
+    assert report.unpriced_models == ("claude-sonnet-4-5 (fast)",)
+    assert report.total.usd == 0 and report.total.unpriced_responses == 1
+
+
+def test_a_fast_multiple_scales_the_long_context_prices_too() -> None:
+    price = ModelPrice.from_io(
+        3.0, 15.0, long=(200_000, ModelPrice.from_io(6.0, 22.5)), fast=2.0
+    ).fast_mode()
+    assert price is not None
+    long = Usage(input_tokens=250_000, output_tokens=1000)
+    assert cost_usd(long, price) == pytest.approx(2 * (250_000 * 6 + 1000 * 22.5) / 1e6)
+    with pytest.raises(PriceTableError, match=r"fast must be .* ≥ 1"):
+        parse_price_table('[models."x"]\ninput = 1\noutput = 2\nfast = 0.5\n', "t.toml")
+
+
+def test_retired_models_are_priced_by_their_exact_snapshot_id() -> None:
+    table = default_price_table()
+    for model, io in {
+        "claude-3-5-sonnet-20241022": (3, 15),
+        "claude-3-5-sonnet-20240620": (3, 15),
+        "claude-3-5-haiku-20241022": (0.8, 4),
+        "claude-3-opus-20240229": (15, 75),
+        "claude-3-haiku-20240307": (0.25, 1.25),
+        "claude-3-7-sonnet-20250219": (3, 15),
+    }.items():
+        price = table.lookup(model)
+        assert price is not None and (price.input, price.output) == io, model
+    # Not a listed snapshot: never priced by resemblance.
+    assert table.lookup("claude-3-5-sonnet-20250101") is None
+    assert table.lookup("claude-3-5-sonnet") is None
+
+
+def test_transcripts_are_read_from_every_claude_config_dir(factory: Factory) -> None:
+    # A real factory gives each agent pane its own CLAUDE_CONFIG_DIR: the worktree's agent
+    # writes under its own, and a replay of a message in both is still counted once.
+    pane = factory.root.parent / "claude-agent-2"
+    (pane / "projects").mkdir(parents=True)
+    factory.project("folder-wt1").rename(pane / "projects" / "folder-wt1")
+    shutil.copytree(factory.project("folder-main"), pane / "projects" / "folder-main")
+    toml = factory.root / "factory.toml"
+    only_first = load_config(factory.root, flags={}, env={}, user_config=factory.root / "none")
+    t, _reader = tracker(Factory(factory.root, factory.wt1, factory.claude, only_first))
+    assert t.report("model").total.usd == pytest.approx(A1 + S1)
+    t.close()
+    toml.write_text(
+        toml.read_text().replace(
+            'claude_config_dir = "../claude"', 'claude_config_dir = ["../claude", "../claude-*"]'
+        )
+    )
+    both = load_config(factory.root, flags={}, env={}, user_config=factory.root / "none")
+    assert both.claude_dirs == (factory.claude, pane)
+    t, _reader = tracker(Factory(factory.root, factory.wt1, factory.claude, both))
+    assert t.report("model").total.usd == pytest.approx(A1 + S1 + B1 + B2)
+    assert t.reader.stats.folders_counted == 3
+    t.close()

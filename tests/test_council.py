@@ -562,3 +562,117 @@ def test_council_cli(
     monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
     assert council_cli(["council", "--ticket", "CAB-1290", "--force", root]) == 2
     assert "ANTHROPIC_API_KEY" in capsys.readouterr().err
+
+
+# -- the real Council script's history shape -------------------------------------------------
+
+# Lines as the real Council script (scripts/council-review.sh) appends them, written from its
+# docs' "JSONL History Schema": cost_eur (not cost), diff_sha (not sha256), status APPROVED /
+# REWORK / error / BYPASSED, axes_evaluated and db_fresh instead of per-persona scores.
+REAL_APPROVED = {
+    "timestamp": "2026-02-16T08:30:00Z",
+    "ticket": "CAB-1350",
+    "status": "APPROVED",
+    "global_score": 8.75,
+    "axes_evaluated": 4,
+    "db_fresh": True,
+    "model": "claude-sonnet-4-5",
+    "tokens": 14230,
+    "input_tokens": 12100,
+    "output_tokens": 2130,
+    "cost_eur": 0.062724,
+    "diff_lines": 412,
+    "diff_truncated": False,
+    "duration_ms": 4821,
+    "diff_sha": PROPOSAL.sha256.upper(),
+}
+REAL_REWORK = {
+    **REAL_APPROVED,
+    "timestamp": "2026-02-16T09:10:00Z",
+    "status": "REWORK",
+    "global_score": 5.5,
+    "axes_evaluated": 3,
+    "db_fresh": False,
+    "cost_eur": 0.92,
+    "diff_sha": "ab" * 32,
+}
+REAL_ERROR = {
+    **REAL_APPROVED,
+    "timestamp": "2026-02-16T09:20:00Z",
+    "status": "error",
+    "global_score": 0,
+    "cost_eur": 0.46,
+    "diff_sha": "cd" * 32,
+}
+REAL_BYPASSED = {
+    "timestamp": "2026-02-16T09:30:00Z",
+    "ticket": "CAB-1351",
+    "status": "BYPASSED",
+    "global_score": 0,
+    "axes_evaluated": 0,
+    "tokens": 0,
+    "input_tokens": 0,
+    "output_tokens": 0,
+    "cost_eur": 0,
+    "diff_sha": "ef" * 32,
+}
+
+
+def write_real_history(config: Config, *lines: dict[str, Any]) -> None:
+    config.council_history.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def test_real_history_lines_are_read_in_dollars_with_their_diff_sha(factory: Config) -> None:
+    write_real_history(factory, REAL_APPROVED, REAL_REWORK, REAL_ERROR, REAL_BYPASSED)
+    entries, problems = read_history(factory.council_history)
+    assert problems == []
+    approved, rework, failed, bypassed = entries
+    assert approved.sha256 == PROPOSAL.sha256 and approved.cost_eur == 0.062724
+    # The script's euros are Sonnet 4.5's dollar list price times 0.92 (€2.76 for $3 a MTok).
+    assert approved.cost == pytest.approx(0.062724 / 0.92)
+    assert approved.input_tokens == 12100 and approved.output_tokens == 2130
+    assert [e.complete for e in entries] == [True, True, False, False]
+    assert rework.cost == pytest.approx(1.0) and bypassed.cost == 0.0
+    assert failed.status == "error" and failed.cost == pytest.approx(0.5)
+
+
+def test_a_real_approved_line_is_replayed_as_a_go(api: FakeAPI, factory: Config) -> None:
+    write_real_history(factory, REAL_APPROVED)
+    outcome = run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=FAST)
+    assert api.requests == []
+    assert outcome.replayed and outcome.result is not None
+    assert outcome.result.status == "go" and outcome.result.global_score == 8.75
+    assert outcome.result.cost == 0
+
+
+@pytest.mark.parametrize(("score", "status"), [(7.0, "go_with_adjustments"), (5.5, "rejected")])
+def test_a_real_rework_line_is_replayed_by_its_score(
+    api: FakeAPI, factory: Config, score: float, status: str
+) -> None:
+    write_real_history(factory, {**REAL_REWORK, "global_score": score, "diff_sha": PROPOSAL.sha256})
+    outcome = run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=FAST)
+    assert api.requests == [] and outcome.result is not None
+    assert outcome.replayed and outcome.result.status == status
+
+
+@pytest.mark.parametrize("line", [REAL_ERROR, REAL_BYPASSED])
+def test_a_real_error_or_bypass_is_not_replayed(
+    api: FakeAPI, factory: Config, line: dict[str, Any]
+) -> None:
+    write_real_history(factory, {**line, "diff_sha": PROPOSAL.sha256})
+    outcome = run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=FAST)
+    assert not outcome.replayed and len(api.requests) == 4
+
+
+def test_real_lines_count_toward_the_daily_cap(api: FakeAPI, factory: Config) -> None:
+    # $1.00 (REWORK) + $0.50 (error: the script paid for the axes that did answer) = $1.50.
+    write_real_history(factory, REAL_REWORK, REAL_ERROR, REAL_BYPASSED)
+    capped = CouncilSettings(daily_cap_usd=1.5, retry_base_s=0.01)
+    outcome = run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=capped)
+    assert outcome.outcome is Outcome.REFUSED and "daily cap" in outcome.message
+    assert "$1.5000" in outcome.message and api.requests == []
+    roomy = CouncilSettings(daily_cap_usd=1.51, retry_base_s=0.01)
+    assert (
+        run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=roomy).outcome
+        is Outcome.DONE
+    )

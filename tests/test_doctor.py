@@ -172,3 +172,20 @@ def test_doctor_json(config: Config) -> None:
     stale = next(item for item in data if item["name"] == "stale_after")
     assert stale["exists"] is None
     json.dumps(data)
+
+
+def test_every_claude_config_dir_is_listed_with_whether_it_exists(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    (tmp_path / "pane-a").mkdir()
+    (root / "factory.toml").write_text(
+        f'claude_config_dir = ["{tmp_path}/missing", "{tmp_path}/pane-*", "{tmp_path}/nope-*"]\n'
+    )
+    config = load_config(root, flags={}, env={"HOME": str(tmp_path)}, user_config=tmp_path / "u")
+    lines = by_name(doctor_report(config, which=fake_which))
+    assert lines["claude_config_dir"].value == str(tmp_path / "missing")
+    assert lines["claude_config_dir"].exists is False
+    assert lines["claude_config_dir[2]"].value == str(tmp_path / "pane-a")
+    assert lines["claude_config_dir[2]"].exists is True
+    nothing = lines[f"claude_config_dir {tmp_path}/nope-*"]
+    assert nothing.exists is False and nothing.note == "glob matches no folder"

@@ -189,6 +189,7 @@ def cmd_cost(args: argparse.Namespace, load: Callable[[argparse.Namespace], Conf
         stats = tracker.reader.stats
         payload["transcripts"] = {
             "projects_dir": str(tracker.reader.projects_dir),
+            "projects_dirs": [str(path) for path in tracker.reader.projects_dirs],
             "folders": stats.folders_counted,
             "files": stats.files,
             "bytes_read": stats.bytes_read,

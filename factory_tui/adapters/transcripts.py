@@ -1,10 +1,11 @@
 """Claude Code's transcripts for the factory's repo and every worktree of it, read incrementally.
 
 Where: ``<claude_config_dir>/projects/<folder>/*.jsonl`` (one file per session) and
-``<folder>/<session>/subagents/*.jsonl`` (a subagent's own file). Which folders: those whose
-transcripts say (the ``cwd`` field of their lines) they ran in the repo or one of its worktrees,
-or below one. The folder's name is never decoded: Claude Code's encoding is lossy (``/a-b`` and
-``/a/b`` give the same name) and truncated past 200 characters.
+``<folder>/<session>/subagents/*.jsonl`` (a subagent's own file), in every Claude Code config
+folder the config names (a factory may give each agent pane its own ``CLAUDE_CONFIG_DIR``).
+Which folders: those whose transcripts say (the ``cwd`` field of their lines) they ran in the
+repo or one of its worktrees, or below one. The folder's name is never decoded: Claude Code's
+encoding is lossy (``/a-b`` and ``/a/b`` give the same name) and truncated past 200 characters.
 
 How: one :class:`~factory_tui.adapters.tail.LogTail` per file, polled only when the file's stat
 changed, so a refresh costs a ``stat`` per file plus the bytes appended. Tails keep their file
@@ -201,18 +202,23 @@ class TranscriptReader:
 
     def __init__(
         self,
-        claude_config_dir: Path,
+        claude_config_dir: Path | Sequence[Path],
         folders: Callable[[], Sequence[str]],
         *,
         tz: tzinfo | None = None,
         max_open: int = 256,
         chunk_bytes: int = 8 << 20,
     ) -> None:
-        """``folders`` returns the repo's folders (see :func:`repo_paths`); it is called on each
-        refresh, so new worktrees are picked up."""
+        """``claude_config_dir``: one Claude Code config folder or several; ``folders`` returns
+        the repo's folders (see :func:`repo_paths`); it is called on each refresh, so new
+        worktrees are picked up."""
         if max_open < 1:
             raise ValueError(f"max_open must be at least 1, got {max_open}")
-        self.projects_dir = Path(claude_config_dir) / "projects"
+        dirs = [claude_config_dir] if isinstance(claude_config_dir, Path) else claude_config_dir
+        if not dirs:
+            raise ValueError("no Claude Code config folder given")
+        self.projects_dirs = tuple(Path(folder) / "projects" for folder in dirs)
+        self.projects_dir = self.projects_dirs[0]
         self._folders = folders
         self._tz = tz
         self._max_open = max_open
@@ -252,20 +258,26 @@ class TranscriptReader:
         self.stats.files = len(self._files)
         return changed
 
+    def _project_folders(self) -> list[os.DirEntry[str]]:
+        """Every project folder of every config folder, each config folder's sorted by name."""
+        found: list[os.DirEntry[str]] = []
+        for projects in self.projects_dirs:
+            try:
+                entries = [e for e in os.scandir(projects) if e.is_dir()]
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                self.stats.problems.append(f"cannot list {projects}: {error.strerror or error}")
+                continue
+            found.extend(sorted(entries, key=lambda e: e.name))
+        return found
+
     def _discover(self) -> list[Path]:
         folders = list(self._folders())
-        try:
-            entries = [e for e in os.scandir(self.projects_dir) if e.is_dir()]
-        except FileNotFoundError:
-            entries = []
-        except OSError as error:
-            self.stats.problems.append(
-                f"cannot list {self.projects_dir}: {error.strerror or error}"
-            )
-            entries = []
+        entries = self._project_folders()
         self.stats.folders_seen = len(entries)
         files: list[Path] = []
-        for entry in sorted(entries, key=lambda e: e.name):
+        for entry in entries:
             folder = Path(entry.path)
             if folder not in self._counted:
                 cwd = self._cwd_of.get(folder)
@@ -445,7 +457,7 @@ class CostTracker:
         self.ledger = CostLedger(prices or prices_from_config(config))
         extra = _extra_projects(config)
         self.reader = TranscriptReader(
-            config.claude_config_dir,
+            config.claude_dirs,
             lambda: repo_paths(config.root, extra),
             tz=tz,
             max_open=max_open,

@@ -4,9 +4,12 @@ attributed to an instance, a ticket and a day, summed, and held against the budg
 FORMATS.md, Cost: only ``type: "assistant"`` lines with ``message.usage`` count; a streamed
 response is written as several lines with the same ``message.id`` + ``requestId`` (the early ones
 with partial counts), so it is counted once, from the line with the largest token total; model
-``<synthetic>`` (and API-error lines, ``isApiErrorMessage``) are skipped. Dedup is global, across
-every file: a subagent's file or a resumed session that copies a parent's message carries the same
-ids, so the copy is not counted twice.
+``<synthetic>`` (and API-error lines, ``isApiErrorMessage``) are skipped. Dedup is by
+``message.id`` alone (an API message id names one response), global across every file: a
+subagent's replay of its parent's message (same ``message.id``, a new ``requestId``,
+``isSidechain``) or a resumed session's copy is not counted twice. A fast-mode response
+(``message.usage.speed == "fast"``) is priced at its model's fast price and summed under
+``<model> (fast)``.
 
 Attribution uses what the fleet knows: sessions (instance, task, branch, start and end) and claims
 (owner, claim and phase, branch, claimed_at to completed_at), and the worktrees (path → branch).
@@ -67,6 +70,8 @@ WARN_FRACTION = 0.8
 
 SYNTHETIC_MODEL = "<synthetic>"
 NO_TICKET = "(no ticket)"
+FAST_SUFFIX = " (fast)"
+"""Appended to a model's name for its fast-mode responses (their own line in ``by model``)."""
 COUNCIL_AGENT = "(council)"
 
 #: A Claude Code session starts a little before the agent logs SESSION-START, and its last
@@ -97,7 +102,9 @@ class UsageRecord:
     """One model response's tokens, as counted: one per ``key``."""
 
     key: tuple[str, str]
-    """``(message.id, requestId)``; without a message id, ``("uuid", uuid)`` or the line's place."""
+    """``("message", message.id)``; without a message id, ``("uuid", uuid)`` or ``("line",
+    file:line)``. The ``requestId`` is not part of it: a subagent's replay of its parent's
+    message has a new one."""
     model: str
     usage: Usage
     at: datetime
@@ -112,6 +119,13 @@ class UsageRecord:
     """A price already known (the Council's own calls); None: priced from the table."""
     fixed: Attribution | None = None
     """An attribution already known (the Council's calls); None: attributed from the spans."""
+    fast: bool = False
+    """A fast-mode response (``usage.speed == "fast"``): billed at the model's fast price."""
+
+    @property
+    def model_key(self) -> str:
+        """The model as summed and reported: ``<model> (fast)`` for a fast-mode response."""
+        return self.model + FAST_SUFFIX if self.fast else self.model
 
 
 def _int(value: object) -> int:
@@ -191,7 +205,7 @@ def parse_transcript_line(
         return "malformed"
     message_id = _str(message.get("id"))
     if message_id is not None:
-        key = (message_id, _str(obj.get("requestId")) or "")
+        key = ("message", message_id)
     elif _str(obj.get("uuid")) is not None:
         key = ("uuid", str(obj["uuid"]))
     else:
@@ -206,6 +220,7 @@ def parse_transcript_line(
         session_id=_str(obj.get("sessionId")),
         sidechain=obj.get("isSidechain") is True,
         source=source,
+        fast=raw_usage.get("speed") == "fast",
     )
 
 
@@ -476,7 +491,7 @@ def group_key(grouping: Grouping, attribution: Attribution, record: UsageRecord)
     if grouping == "ticket":
         return attribution.ticket or NO_TICKET
     if grouping == "model":
-        return record.model
+        return record.model_key
     return record.at.date().isoformat()
 
 
@@ -705,11 +720,13 @@ class CostLedger:
 
     def add(self, record: UsageRecord) -> bool:
         """Count a response once: a line with the same key replaces the kept one only when its
-        token total is larger. True when the sums changed."""
+        token total is larger (or equal, the kept one a sidechain's replay and this one the
+        parent's own line, whose attribution is the better). True when the sums changed."""
         known = self._entries.get(record.key)
         if known is not None:
             self.skipped["duplicate"] += 1
-            if record.usage.total <= known.record.usage.total:
+            new, old = record.usage.total, known.record.usage.total
+            if new < old or (new == old and (record.sidechain or not known.record.sidechain)):
                 return False
             self._unsum(known)
         entry = self._entry(record)
@@ -757,11 +774,13 @@ class CostLedger:
         usd = record.usd
         if usd is None:
             price = self._prices.lookup(record.model)
+            if price is not None and record.fast:
+                price = price.fast_mode()
             usd = cost_usd(record.usage, price) if price is not None else None
         cell = (
             group_key("agent", attribution, record),
             group_key("ticket", attribution, record),
-            record.model,
+            record.model_key,
             _hour(record.at),
         )
         return _Entry(record, attribution, usd, cell)

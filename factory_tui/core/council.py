@@ -9,6 +9,10 @@ did get are shown, and it is not replayed.
 Each paid run is one line of ``council-history.jsonl``; the same proposal (same sha256) again
 replays the latest complete verdict instead of paying again, unless forced. Guards: the kill
 switch ``FACTORY_COUNCIL_DISABLE=1`` and a daily cost cap. Everything here is pure.
+
+The real Council script writes the same file in its own shape (``cost_eur``, ``diff_sha``,
+status ``APPROVED`` / ``REWORK`` / ``error`` / ``BYPASSED``, review axes instead of personas);
+its lines are read too and count toward the dedup and the daily cap.
 """
 
 from __future__ import annotations
@@ -62,6 +66,11 @@ MAX_REASONS = 8
 
 Status = Literal["go", "go_with_adjustments", "rejected", "incomplete"]
 _COMPLETE: tuple[Status, ...] = ("go", "go_with_adjustments", "rejected")
+#: The real script prices its calls in euros at Sonnet 4.5's list price converted at this rate
+#: (its docs: €2.76 and €13.80 per MTok for $3 and $15): its ``cost_eur`` over it is dollars.
+REAL_SCRIPT_EUR_PER_USD = 0.92
+#: The real script's statuses that are verdicts (``error`` and ``BYPASSED`` are not).
+_REAL_VERDICTS = ("APPROVED", "REWORK")
 STATUS_TEXT: Mapping[str, str] = MappingProxyType(
     {
         "go": "Go",
@@ -532,11 +541,16 @@ class HistoryEntry:
     cost: float
     duration_ms: int
     sha256: str | None
+    """Ours: ``sha256`` of the proposal; the real script's: ``diff_sha`` of the diff."""
     raw: Mapping[str, Any] = field(default_factory=dict)
+    cost_eur: float | None = None
+    """The real script's own figure; ``cost`` is then it in US dollars."""
 
     @property
     def complete(self) -> bool:
-        return self.status.lower() in _COMPLETE
+        """A verdict that may be replayed: ours when every persona answered, the real
+        script's ``APPROVED`` or ``REWORK`` (not ``error``, not ``BYPASSED``)."""
+        return self.status.lower() in _COMPLETE or self.status in _REAL_VERDICTS
 
 
 def _num(value: object) -> float | None:
@@ -566,6 +580,12 @@ def parse_history_line(line: bytes | str, where: str) -> HistoryEntry | str | No
             if isinstance(v, int) and not isinstance(v, bool)
         }
     sha = obj.get("sha256")
+    if not isinstance(sha, str) or not sha:
+        sha = obj.get("diff_sha")
+    cost = _num(obj.get("cost"))
+    cost_eur = _num(obj.get("cost_eur"))
+    if cost is None and cost_eur is not None:
+        cost = cost_eur / REAL_SCRIPT_EUR_PER_USD
     ticket = obj.get("ticket")
     model = obj.get("model")
     status = obj.get("status")
@@ -580,10 +600,11 @@ def parse_history_line(line: bytes | str, where: str) -> HistoryEntry | str | No
         model=str(model) if model is not None else None,
         input_tokens=int(_num(obj.get("input_tokens")) or 0),
         output_tokens=int(_num(obj.get("output_tokens")) or 0),
-        cost=_num(obj.get("cost")) or 0.0,
+        cost=cost or 0.0,
         duration_ms=int(_num(obj.get("duration_ms")) or 0),
         sha256=str(sha).lower() if isinstance(sha, str) and sha else None,
         raw=MappingProxyType(obj),
+        cost_eur=cost_eur,
     )
 
 
@@ -610,12 +631,12 @@ def replay(entry: HistoryEntry, proposal: Proposal) -> CouncilResult:
             reasons = found_reasons if isinstance(found_reasons, tuple) else ()
             adjustments = found_adjustments if isinstance(found_adjustments, tuple) else ()
         verdicts.append(PersonaVerdict(name, score, reasons, adjustments))
-    status = entry.status.lower()
+    status = _verdict_of(entry)
     return CouncilResult(
         timestamp=entry.timestamp,
         ticket=entry.ticket or proposal.ticket,
         source=proposal.source,
-        status=_as_status(status),
+        status=status,
         global_score=entry.global_score,
         verdicts=tuple(verdicts),
         failures=(),
@@ -629,7 +650,17 @@ def replay(entry: HistoryEntry, proposal: Proposal) -> CouncilResult:
     )
 
 
-def _as_status(text: str) -> Status:
+def _verdict_of(entry: HistoryEntry) -> Status:
+    """Our status for a stored line: ours as written; the real script's ``APPROVED`` is a Go,
+    its ``REWORK`` (average under 8) is placed by its score like ours (no score: adjustments)."""
+    if entry.status == "APPROVED":
+        return "go"
+    if entry.status == "REWORK":
+        score = entry.global_score
+        if score is not None and score < GO_WITH_ADJUSTMENTS:
+            return "rejected"
+        return "go_with_adjustments"
+    text = entry.status.lower()
     for status in _COMPLETE:
         if text == status:
             return status

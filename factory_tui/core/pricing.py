@@ -6,6 +6,9 @@ price unless given (FORMATS.md: 5-minute cache write = 1.25x input, 1-hour = 2x,
 or provider prefix removed (``claude-sonnet-4-5-20250929`` → ``claude-sonnet-4-5``); those are
 names of the same model. Nothing is matched by similarity: ``claude-opus-4-5`` must never be
 priced as ``claude-opus-4`` (3x the price). A model not found is the caller's to flag.
+
+Fast mode (a response whose ``usage.speed`` is ``"fast"``) is billed at a per-model multiple of
+every price (``fast``); a model without one has no fast price, and such a response is unpriced.
 """
 
 from __future__ import annotations
@@ -83,7 +86,8 @@ class ModelPrice:
 
     ``long``: for models priced by prompt length, the prompt size (input + cache writes + cache
     reads, in tokens) above which a response is billed at the ``long`` prices, on every token
-    of it (output included).
+    of it (output included). ``fast``: the multiple of every price (long ones too) a fast-mode
+    response is billed at; None when the model has no published fast price.
     """
 
     input: float
@@ -92,6 +96,7 @@ class ModelPrice:
     cache_write_1h: float
     cache_read: float
     long: tuple[int, ModelPrice] | None = None
+    fast: float | None = None
 
     @classmethod
     def from_io(
@@ -103,10 +108,12 @@ class ModelPrice:
         cache_write_1h: float | None = None,
         cache_read: float | None = None,
         long: tuple[int, ModelPrice] | None = None,
+        fast: float | None = None,
     ) -> ModelPrice:
         """Input and output prices; cache prices derived from input unless given."""
         return cls(
             long=long,
+            fast=fast,
             input=input,
             output=output,
             cache_write_5m=input * CACHE_WRITE_5M_FACTOR
@@ -128,7 +135,26 @@ class ModelPrice:
         }
         if self.long is not None:
             out["long"] = {"above": self.long[0], **self.long[1].to_json()}
+        if self.fast is not None:
+            out["fast"] = self.fast
         return out
+
+    def fast_mode(self) -> ModelPrice | None:
+        """The prices of a fast-mode response (every price times ``fast``), or None when the
+        model has no fast price."""
+        return None if self.fast is None else self.scaled(self.fast)
+
+    def scaled(self, times: float) -> ModelPrice:
+        """Every price times ``times`` (long ones too; no fast price)."""
+        long = self.long
+        return ModelPrice(
+            input=self.input * times,
+            output=self.output * times,
+            cache_write_5m=self.cache_write_5m * times,
+            cache_write_1h=self.cache_write_1h * times,
+            cache_read=self.cache_read * times,
+            long=(long[0], long[1].scaled(times)) if long is not None else None,
+        )
 
 
 def cost_usd(usage: Usage, price: ModelPrice) -> float:
@@ -222,7 +248,7 @@ class PriceTable:
 
 
 _PRICE_KEYS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
-_MODEL_KEYS = (*_PRICE_KEYS, "long")
+_MODEL_KEYS = (*_PRICE_KEYS, "long", "fast")
 
 
 def _money(value: object, where: str, key: str) -> float:
@@ -234,6 +260,20 @@ def _money(value: object, where: str, key: str) -> float:
     if not math.isfinite(number) or number < 0:
         raise PriceTableError(f"{where}: {key} must be a finite number ≥ 0, got {value!r}")
     return number
+
+
+def _multiple(value: object, where: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 1
+    ):
+        raise PriceTableError(
+            f"{where}: fast must be the multiple of every price a fast-mode response costs, "
+            f"a number ≥ 1 (6 for six times), got {value!r}"
+        )
+    return float(value)
 
 
 def _parse_long(raw: object, where: str) -> tuple[int, ModelPrice]:
@@ -265,6 +305,7 @@ def _parse_model(raw: object, where: str, *, allow_long: bool = True) -> ModelPr
             "(US dollars per million tokens)"
         )
     values = {key: _money(raw[key], where, key) for key in _PRICE_KEYS if key in raw}
+    fast = _multiple(raw["fast"], where) if "fast" in raw else None
     return ModelPrice.from_io(
         values["input"],
         values["output"],
@@ -272,6 +313,7 @@ def _parse_model(raw: object, where: str, *, allow_long: bool = True) -> ModelPr
         cache_write_1h=values.get("cache_write_1h"),
         cache_read=values.get("cache_read"),
         long=_parse_long(raw["long"], where) if "long" in raw else None,
+        fast=fast,
     )
 
 
