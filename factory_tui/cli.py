@@ -100,12 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--read-only", action="store_true", help="refuse (for testing a read-only setup)"
     )
 
-    kill = sub.add_parser("kill", help="stop a runaway local agent: SIGTERM, then SIGKILL")
+    kill = sub.add_parser(
+        "kill", help="stop a runaway local agent: SIGTERM, then SIGKILL (asks first)"
+    )
     kill.add_argument("instance", metavar="INSTANCE")
     _factory_options(kill)
     kill.add_argument(
         "--grace", type=float, default=5.0, metavar="S", help="seconds before SIGKILL"
     )
+    kill.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     kill.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
     kill.add_argument("--read-only", action="store_true", help=argparse.SUPPRESS)
 
@@ -252,13 +255,43 @@ def cmd_release(args: argparse.Namespace) -> int:
     return print_result(result)
 
 
-def cmd_kill(args: argparse.Namespace) -> int:
-    from factory_tui.actions.base import print_result
-    from factory_tui.actions.stop import stop_agent
+def cmd_kill(
+    args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO | None = None
+) -> int:
+    """Show what would be signalled, ask on a terminal (``--yes`` skips it; without a terminal
+    ``--yes`` is required), then stop the agent."""
+    from factory_tui.actions.base import ActionResult, Outcome, print_result, read_only_refusal
+    from factory_tui.actions.stop import plan_stop, stop_agent
+    from factory_tui.core.safe import printable
+
+    inp, out = stdin or sys.stdin, stdout or sys.stdout
+
+    def finish(result: ActionResult) -> int:
+        return print_result(result, out=out)
 
     config = load(args)
-    result = stop_agent(config, args.instance, now=_now(args.now), grace_s=args.grace)
-    return print_result(result)
+    now = _now(args.now)
+    refusal = read_only_refusal(config, "stopping an agent")
+    if refusal is not None:
+        return finish(refusal)
+    if not args.yes:
+        plan = plan_stop(config, args.instance, now=now)
+        if isinstance(plan, ActionResult):
+            return finish(plan)
+        for line in plan.describe():
+            print(printable(line, multiline=False), file=out)
+        if not inp.isatty():
+            return finish(
+                ActionResult(
+                    Outcome.REFUSED,
+                    f"not a terminal, so nobody can confirm: pass --yes to stop {args.instance}",
+                )
+            )
+        out.write(f"Stop {printable(args.instance, multiline=False)} (pid {plan.pid})? [y/N] ")
+        out.flush()
+        if inp.readline().strip().lower() not in ("y", "yes"):
+            return finish(ActionResult(Outcome.REFUSED, "declined: nothing was signalled"))
+    return finish(stop_agent(config, args.instance, now=now, grace_s=args.grace))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

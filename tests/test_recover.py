@@ -783,3 +783,144 @@ def test_cli_exit_codes(env: Env) -> None:
     assert code == 1 and "read-only" in err
     with pytest.raises(SystemExit):
         run_cli(["recover", CRASHED, root, "--resume", "--abandon"])
+
+
+# -- recovery acts only on a dead agent's crashed session (issue 16) -----------------------------
+
+
+def _append(env: Env, *lines: str) -> None:
+    with env.log.open("a") as handle:
+        handle.writelines(line + "\n" for line in lines)
+
+
+def test_a_live_agent_that_moved_on_is_not_crashed_nor_abandoned(env: Env) -> None:
+    """The working agent starts another task without ending its session: that session is
+    superseded, but its pid is alive, so it is not crashed and its claim is not freed."""
+    working = env.instance("working")
+    pid = env.demo.pids[working]
+    _append(
+        env,
+        f"2026-02-16T15:40 | SESSION-START | task=CAB-1400-next branch=feat/next instance={working}",
+    )
+    reader = FactoryReader(env.cfg, probe=AliveProbe([pid]))  # type: ignore[arg-type]
+    reader.refresh_all()
+    (earlier,) = [s for s in reader.fleet(NOW).sessions if s.task == RUNNING and not s.ended_at]
+    assert earlier.status == "running" and "moved on to a later session" in earlier.why
+    before = env.snapshot()
+    result = abandon(env.cfg, RUNNING, now=NOW, reader=reader, reason="x", by=WHO)
+    assert result.outcome is Outcome.REFUSED and f"pid {pid}" in result.message, result.message
+    assert owner(env, "CAB-1290", 2) == working
+    assert env.snapshot() == before
+    # With its pid dead it is a crashed, superseded session again.
+    reader = FactoryReader(env.cfg)
+    reader.refresh_all()
+    (dead,) = [s for s in reader.fleet(NOW).sessions if s.task == RUNNING and not s.ended_at]
+    assert dead.status == "crashed" and "a later session" in dead.why
+
+
+def test_an_agent_that_logged_lately_is_alive_whatever_its_pid(env: Env) -> None:
+    crashed = env.instance("crashed")
+    _append(env, f"2026-02-16T15:39 | STEP-DONE | step=push task={CRASHED}")
+    before = env.snapshot()
+    for result in (
+        abandon(env.cfg, CRASHED, now=NOW, reason="x", by=WHO),
+        resume(env.cfg, CRASHED, now=NOW, by=WHO, launch=False),
+    ):
+        assert result.outcome is Outcome.REFUSED
+        assert f"{crashed} is alive: logged STEP-DONE 3m ago" in result.message, result.message
+    assert owner(env, "CAB-1290", 3) == crashed
+    assert env.snapshot() == before
+
+
+def test_an_audit_line_is_no_sign_of_life(env: Env) -> None:
+    crashed = env.instance("crashed")
+    _append(
+        env,
+        f"2026-02-16T15:41 | AGENT-STOP | task={CRASHED} instance={crashed} pid=1 "
+        "signal=SIGTERM by=someone",
+    )
+    result = abandon(env.cfg, CRASHED, now=NOW, reason="x", by=WHO)
+    assert result.ok, result.message
+    assert owner(env, "CAB-1290", 3) is None
+
+
+class AliveUnderLock:
+    """A process table in which ``pid`` runs only while ``lock`` (a claim lock) is held: the
+    agent came back to life between the look and the write."""
+
+    def __init__(self, pid: int, lock: Path) -> None:
+        self.pid, self.lock = pid, lock
+
+    def probe(self, pids: object) -> dict[int, ProcInfo]:
+        return {self.pid: ProcInfo(pid=self.pid)} if self.lock.is_dir() else {}
+
+
+def test_liveness_is_rechecked_under_the_claim_lock(env: Env) -> None:
+    crashed = env.instance("crashed")
+    raw = json.loads((env.demo.claims_dir / "CAB-1290.json").read_text())
+    pid = next(p for p in raw["phases"] if p["id"] == 3)["pid"]
+    probe = AliveUnderLock(pid, env.demo.claims_dir / "CAB-1290-phase-3.lock")
+    reader = FactoryReader(env.cfg, probe=probe)  # type: ignore[arg-type]
+    before = env.snapshot()
+    result = abandon(env.cfg, CRASHED, now=NOW, reader=reader, reason="x", by=WHO)
+    assert result.outcome is Outcome.REFUSED, result.message
+    assert f"{crashed} is alive: pid {pid} running (CAB-1290:3)" in result.message
+    assert owner(env, "CAB-1290", 3) == crashed
+    assert env.snapshot() == before
+
+
+def test_abandon_frees_only_the_claim_of_the_session_task(env: Env) -> None:
+    """The idle agent (dead pid) left its session for a new task that has no claim: abandoning
+    the new task must not free the claim of the earlier one (CAB-1321)."""
+    idle = env.instance("idle")
+    _append(
+        env, f"2026-02-16T15:12 | SESSION-START | task=CAB-1500-other branch=feat/o instance={idle}"
+    )
+    result = abandon(env.cfg, "CAB-1500-other", now=NOW, reason="x", by=WHO)
+    assert result.ok, result.message
+    assert "no claim was found" in result.message
+    assert owner(env, "CAB-1321") == idle
+    assert not any("| RELEASE |" in line for line in env.lines()[-3:])
+
+
+def _start_a_conflicting_rebase(env: Env, tree: Path, branch: str) -> None:
+    """A real ``git rebase`` of ``branch`` onto main in ``tree`` that stops on a conflict,
+    leaving the worktree on a detached HEAD."""
+    who = ["-c", "user.name=t", "-c", "user.email=t@example.com"]
+    (tree / "clash.txt").write_text("the branch's line\n")
+    env.git("add", "clash.txt", cwd=tree)
+    env.git(*who, "commit", "-q", "-m", "branch side", cwd=tree)
+    main_tree = env.demo.root
+    assert env.git("branch", "--show-current", cwd=main_tree).strip() == "main"
+    (main_tree / "clash.txt").write_text("main's line\n")
+    env.git("add", "clash.txt", cwd=main_tree)
+    env.git(*who, "commit", "-q", "-m", "main side", cwd=main_tree)
+    rebase = subprocess.run(
+        ["git", *who, "rebase", "main"], cwd=tree, capture_output=True, text=True
+    )
+    assert rebase.returncode != 0, rebase.stdout
+    assert env.git("branch", "--show-current", cwd=tree).strip() == ""  # detached
+    assert (
+        (Path(env.git("rev-parse", "--absolute-git-dir", cwd=tree).strip()))
+        / "rebase-merge"
+        / "head-name"
+    ).read_text().strip() == f"refs/heads/{branch}"
+
+
+def test_delete_branch_refused_while_it_is_being_rebased(env: Env) -> None:
+    branch = "fix/CAB-1321-tos-link"
+    tree = env.worktree("idle")
+    _start_a_conflicting_rebase(env, tree, branch)
+    sha = env.git("rev-parse", f"refs/heads/{branch}").strip()
+    git = GitRepo(env.demo.root)
+    using = git.worktree_using(branch)
+    assert using is not None and using[1] == "being rebased"
+    assert using[0].path.resolve() == tree.resolve()
+    before = env.snapshot()
+    result = abandon(env.cfg, CLEAN, now=NOW, reason="x", by=WHO, delete_branch=True)
+    assert result.outcome is Outcome.REFUSED, result.message
+    assert f"branch {branch} is being rebased in the worktree {using[0].path}" in result.message
+    assert "git rebase --abort" in result.message
+    assert env.git("rev-parse", f"refs/heads/{branch}").strip() == sha
+    assert env.snapshot() == before
+    assert tree.is_dir()

@@ -46,7 +46,15 @@ from factory_tui.adapters.launch import (
 from factory_tui.adapters.lock import LockBusy, atomic_write, claim_lock
 from factory_tui.config import Config
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint_name
-from factory_tui.core.fleet import ClaimView, Fleet, SessionView, fmt_age
+from factory_tui.core.claims import ClaimUnit
+from factory_tui.core.fleet import (
+    PID_START_GRACE,
+    ClaimView,
+    Fleet,
+    SessionView,
+    fmt_age,
+    same_host,
+)
 from factory_tui.core.oplog import Event, format_event, parse_line
 from factory_tui.core.safe import printable
 from factory_tui.core.steps import STEP_ORDER, step_index
@@ -57,6 +65,7 @@ __all__ = [
     "RecoveryInfo",
     "ReviewDiffs",
     "abandon",
+    "alive_evidence",
     "close_merged",
     "new_instance_id",
     "recovery_brief",
@@ -413,7 +422,8 @@ def _pick_session(
 
 def _claim_for(fleet: Fleet, session: SessionView) -> ClaimView | None:
     """The claim a session works under: the checkpoint's ``claimed_phase``, else the claim on its
-    branch, else one whose ticket the task is named after, else the only one its instance owns."""
+    branch, else one whose ticket the task is named after, else the only one its instance owns
+    (only when that instance has no other session open: the claim may be that one's)."""
     claims = list(fleet.claims)
     cp = session.checkpoint
     claimed = cp.claimed_phase if cp is not None else None
@@ -432,8 +442,68 @@ def _claim_for(fleet: Fleet, session: SessionView) -> ClaimView | None:
         names = view.unit.tickets or (view.unit.claim_id,)
         if any(task == name or task.startswith(name + "-") for name in names):
             return view
+    if _other_open_sessions(fleet, session):
+        return None  # its instance has another session open: its one claim may be that one's
     owned = [v for v in claims if session.instance and v.unit.owner == session.instance]
     return owned[0] if len(owned) == 1 else None
+
+
+def _other_open_sessions(fleet: Fleet, session: SessionView) -> bool:
+    """Whether the session's instance has another session without a SESSION-END."""
+    return any(
+        s.instance == session.instance and s.key != session.key and s.status != "ended"
+        for s in fleet.sessions
+    )
+
+
+def _last_agent_event(reader: FactoryReader, instance: str) -> Event | None:
+    """The instance's latest line written by the agent itself: not an audit line (``by=``) nor
+    a recoverer's ``SESSION-END ... recovered_by=``."""
+    for event in reversed(reader.fold.recent_events(instance)):
+        if "by" not in event.fields and "recovered_by" not in event.fields:
+            return event
+    return None
+
+
+def alive_evidence(
+    config: Config,
+    reader: FactoryReader,
+    instance: str | None,
+    units: Iterable[ClaimUnit],
+    now: datetime,
+) -> str | None:
+    """Why ``instance`` is believed alive (a sentence naming the evidence), or ``None``: the pid
+    of one of ``units`` runs on this host and started before its claim (a later start is a
+    reused pid), or the instance logged a line of its own within the idle threshold."""
+    if not instance:
+        return None
+    for unit in units:
+        if unit.owner != instance or unit.pid is None:
+            continue
+        if not same_host(unit.hostname, reader.hostname):
+            continue
+        info = reader.probe.probe([unit.pid]).get(unit.pid)
+        if info is None:
+            continue
+        claimed = parse_ts(unit.claimed_at) if unit.claimed_at else None
+        started = info.started_at
+        if claimed is not None and started is not None and started > claimed + PID_START_GRACE:
+            continue  # a reused pid
+        since = f" since {format_ts(started)}" if started is not None else ""
+        return f"{instance} is alive: pid {unit.pid} running{since} ({unit.key})"
+    event = _last_agent_event(reader, instance)
+    at = event.at if event is not None else None
+    if event is not None and at is not None and now - at <= config.idle_after:
+        return (
+            f"{instance} is alive: logged {event.name} {fmt_age(now - at)} ago ({event.ts}, "
+            f"{event.source}:{event.line}), within the idle threshold "
+            f"({fmt_age(config.idle_after)})"
+        )
+    return None
+
+
+def _instance_units(fleet: Fleet, instance: str | None) -> list[ClaimUnit]:
+    return [v.unit for v in fleet.claims if instance and v.unit.owner == instance]
 
 
 def _claim_state(claim: ClaimView | None, instance: str | None) -> str:
@@ -550,6 +620,11 @@ def recovery_info(
     if isinstance(picked, ActionResult):
         return picked
     session, others = picked
+    alive = alive_evidence(
+        config, reader, session.instance, _instance_units(fleet, session.instance), now
+    )
+    if alive is not None:
+        return ActionResult(Outcome.REFUSED, f"{task} is not crashed: {alive}")
     return _gather(config, fleet, session, others, now, git or GitRepo(config.root), gh or _ask_gh)
 
 
@@ -876,6 +951,11 @@ def _recheck(
             f"{info.task} changed while you looked (another session is now the oldest open "
             "one): review it again",
         )
+    alive = alive_evidence(
+        config, reader, session.instance, _instance_units(fleet, session.instance), now
+    )
+    if alive is not None:
+        return ActionResult(Outcome.REFUSED, f"{info.task} is not crashed: {alive}")
     return fleet
 
 
@@ -1041,6 +1121,9 @@ def _plan_deletion(info: RecoveryInfo, git: GitRepo) -> _Deletion | ActionResult
             f"file{'s' if n > 1 else ''} ({', '.join(info.uncommitted[:3])}): commit, stash or "
             "remove them (or the worktree) first; nothing was changed",
         )
+    busy = _branch_busy(git, branch, info.worktree)
+    if busy is not None:
+        return busy
     if info.worktree is not None:
         try:
             tree = git.worktree_for(branch)
@@ -1053,6 +1136,30 @@ def _plan_deletion(info: RecoveryInfo, git: GitRepo) -> _Deletion | ActionResult
                 "nothing was changed",
             )
     return _Deletion(branch, info.branch_sha, info.worktree)
+
+
+def _branch_busy(git: GitRepo, branch: str, planned: Path | None) -> ActionResult | None:
+    """A refusal when ``branch`` is in use by a worktree other than the clean one that deleting
+    it removes first: checked out elsewhere, or being rebased, merged or bisected."""
+    try:
+        using = git.worktree_using(branch)
+    except GitError as error:
+        return ActionResult(Outcome.ERROR, f"{error}; nothing was changed")
+    if using is None:
+        return None
+    tree, how = using
+    if how == "checked out" and planned is not None and tree.path.resolve() == planned.resolve():
+        return None
+    finish = {
+        "being rebased": "finish or abort the rebase there (`git rebase --abort`)",
+        "being merged": "finish or abort the merge there (`git merge --abort`)",
+        "being bisected": "end the bisect there (`git bisect reset`)",
+    }.get(how, "check out another branch there")
+    return ActionResult(
+        Outcome.REFUSED,
+        f"branch {branch} is {how} in the worktree {tree.path}: {finish} first; "
+        "nothing was changed",
+    )
 
 
 def abandon(
@@ -1090,6 +1197,14 @@ def abandon(
         task,
         lambda: _abandon_locked(config, info, reader, git, now, reason.strip(), who, deletion),
     )
+
+
+def _alive_under_lock(
+    config: Config, reader: FactoryReader, info: RecoveryInfo, unit: ClaimUnit, now: datetime
+) -> str | None:
+    """Under the claim lock, with the claim as re-read there: is its owner alive after all?"""
+    reader.refresh_log()
+    return alive_evidence(config, reader, info.instance, [unit], now)
 
 
 def _archive(config: Config, task: str) -> list[tuple[Path, Path]] | ActionResult:
@@ -1145,6 +1260,10 @@ def _abandon_locked(
     task = info.task
     claim = _claim_for(fleet, info.session)
     state = _claim_state(claim, info.instance)
+    if deletion is not None:
+        busy = _branch_busy(git, deletion.branch, deletion.worktree)
+        if busy is not None:
+            return busy
     if deletion is not None and deletion.worktree is not None:
         try:
             dirty = git.uncommitted(deletion.worktree)
@@ -1176,6 +1295,7 @@ def _abandon_locked(
             reason_word="abandoned",
             expected_owner=info.instance,
             before_write=log_recovery,
+            check_under_lock=lambda unit: _alive_under_lock(config, reader, info, unit, now),
         )
         if not released.ok:
             if not lines:

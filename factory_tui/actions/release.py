@@ -81,6 +81,7 @@ class _Extra:
     reason_word: str | None = None
     expected_owner: str | None = None
     before_write: Callable[[], None] | None = None
+    check_under_lock: Callable[[ClaimUnit], str | None] | None = None
 
 
 def _find(
@@ -159,6 +160,7 @@ def release_claim(
     reason_word: str | None = None,
     expected_owner: str | None = None,
     before_write: Callable[[], None] | None = None,
+    check_under_lock: Callable[[ClaimUnit], str | None] | None = None,
 ) -> ActionResult:
     """Release one stale phase (``ID:N``) or standalone ticket (``ID``).
 
@@ -166,6 +168,9 @@ def release_claim(
     log's ``reason=`` then, ``expected_owner`` must still own the claim under the lock, and
     ``before_write`` runs under the lock once every check passed, just before the write (to log
     that action's own line first).
+
+    ``check_under_lock(unit)`` runs under the lock with the unit as re-read there: a sentence it
+    returns refuses the release (abandon re-checks the owner's liveness this way).
     """
     refusal = read_only_refusal(config, "releasing a claim")
     if refusal is not None:
@@ -195,7 +200,7 @@ def release_claim(
                 force,
                 reason,
                 who,
-                _Extra(reason_word, expected_owner, before_write),
+                _Extra(reason_word, expected_owner, before_write, check_under_lock),
             )
     except LockBusy as busy:
         owner = unit.owner or "an agent"
@@ -247,6 +252,10 @@ def _release_locked(
         return ActionResult(
             Outcome.REFUSED, f"{unit.key} is done (completed {unit.completed_at}): not released"
         )
+    if extra.check_under_lock is not None:
+        why_not = extra.check_under_lock(unit)
+        if why_not is not None:
+            return ActionResult(Outcome.REFUSED, f"{unit.key} not released: {why_not}")
     conditions, _alive = _conditions(reader, unit, now)
     failing = [c for c in conditions if not c.holds]
     if failing and not force:

@@ -154,6 +154,32 @@ class GitRepo:
         """The worktree that has ``branch`` checked out, if any."""
         return next((w for w in self.worktrees() if w.branch == branch), None)
 
+    def worktree_using(self, branch: str) -> tuple[Worktree, str] | None:
+        """The worktree that uses ``branch`` and how: ``checked out`` on it, or, with a detached
+        HEAD, ``being rebased`` or ``being bisected`` (the operation returns to the branch when it
+        ends), or ``being merged`` into its branch (``MERGE_HEAD`` is the branch's tip)."""
+        ref = f"refs/heads/{branch}"
+        tip: str | None = None
+        for tree in self.worktrees():
+            if tree.branch == branch:
+                return tree, "checked out"
+            gitdir = None if tree.bare else _git_dir(tree.path)
+            if gitdir is None:
+                continue
+            for name, how in (
+                ("rebase-merge/head-name", "being rebased"),
+                ("rebase-apply/head-name", "being rebased"),
+                ("BISECT_START", "being bisected"),
+            ):
+                if _first_line(gitdir / name) in (ref, branch):
+                    return tree, how
+            merging = (gitdir / "MERGE_HEAD").is_file()
+            if merging and (tip := tip or self.branch_sha(branch)) is not None:
+                heads = _read_text(gitdir / "MERGE_HEAD").split()
+                if tip in heads:
+                    return tree, "being merged"
+        return None
+
     def branch_sha(self, branch: str) -> str | None:
         """The commit ``refs/heads/<branch>`` points at; ``None`` when there is no such branch."""
         try:
@@ -231,6 +257,31 @@ class GitRepo:
     def delete_branch(self, branch: str, expected_sha: str) -> None:
         """Delete ``refs/heads/<branch>`` only if it still points at ``expected_sha``."""
         self.run("update-ref", "-d", f"refs/heads/{branch}", expected_sha, read_only=False)
+
+
+def _git_dir(tree: Path) -> Path | None:
+    """A worktree's own git directory: ``<tree>/.git`` itself, or where its ``gitdir:`` points."""
+    dot = tree / ".git"
+    if dot.is_dir():
+        return dot
+    line = _first_line(dot)
+    if not line.startswith("gitdir:"):
+        return None
+    target = Path(line.removeprefix("gitdir:").strip())
+    return target if target.is_absolute() else tree / target
+
+
+def _read_text(path: Path, limit: int = 1 << 16) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _first_line(path: Path) -> str:
+    text = _read_text(path, 4096)
+    return text.splitlines()[0].strip() if text.strip() else ""
 
 
 def _decode(data: object) -> str:

@@ -570,6 +570,15 @@ def _session_view(
                 "crashed",
                 f"{opened_at}, and it names no instance whose pid could be checked",
             )
+        elif superseded and alive and not (bool(later) and later[-1] is not rec):
+            # Only its own instance moved on, and that instance's pid is alive: the agent left
+            # this session unended but it is not dead, so it is not a crashed session to recover.
+            assert evidence is not None
+            status, why = (
+                "running",
+                f"{opened_at}, but its instance moved on to a later session and is alive: "
+                f"{evidence.unit.key} pid {evidence.unit.pid} is alive",
+            )
         elif superseded:
             status, why = (
                 "crashed",
