@@ -276,3 +276,223 @@ def test_old_ended_sessions_are_not_listed_but_latest_per_task_is() -> None:
         lines.append(f"{t:%Y-%m-%dT%H:%M} | SESSION-END | task=T{i % 5} status=success")
     f = fleet([], fold(*lines))
     assert sorted(s.task for s in f.sessions) == [f"T{i}" for i in range(5)]
+
+
+# -- real shapes and liveness from the agent's own evidence (issues #11, #16) ----------------------
+
+
+def test_standalone_claim_session_without_phase() -> None:
+    f = fleet(
+        [standalone(claimed_at="2026-02-16T17:50")],
+        fold(
+            "2026-02-16T17:49 | SESSION-START | task=CAB-1 branch=fix/x instance=t1-aaaa",
+            "2026-02-16T17:50 | CLAIM | task=CAB-1 instance=t1-aaaa tickets=CAB-1",
+        ),
+        {100: ProcInfo(pid=100, started_at=datetime(2026, 2, 16, 17, 48))},
+    )
+    (view,) = f.claims
+    assert (view.state, view.conflicts) == ("claimed", ())
+    (agent,) = f.instances
+    assert agent.claims == ("CAB-1",) and agent.status == "working"
+
+
+def test_standalone_claim_lines_are_no_problem() -> None:
+    f = fold(
+        "2026-02-16T17:50 | CLAIM | task=CAB-1 instance=t1-aaaa tickets=CAB-1",
+        "2026-02-16T17:55 | RELEASE | task=CAB-1 instance=t1-aaaa reason=done",
+    )
+    assert f.problems == []
+
+
+def heg_claim(**over: Any) -> ClaimFile:
+    """A standalone claim as the real claim tool (heg_state.py) writes it."""
+    base = {
+        "ticket": "CAB-1",
+        "title": "",
+        "owner": "t1-aaaa",
+        "pid": 100,
+        "hostname": "macbook-pro",
+        "claimed_at": "2026-02-16T17:00:42Z",
+        "branch": "fix/x",
+        "completed_at": None,
+    }
+    base.update(over)
+    return claim(base, "CAB-1.json")
+
+
+def test_claim_tool_shapes() -> None:
+    parsed, problems = parse_claim(
+        "CAB-1.json", json.dumps({**heg_claim().raw, "title": ""}).encode()
+    )
+    assert parsed is not None and problems == []
+    # a "done" release keeps claimed_at, pid and hostname: it is done, not claimed or stale
+    done = heg_claim(claimed_at="2026-02-16T10:00:05Z", completed_at="2026-02-16T11:00:00Z")
+    f = fleet([done], fold())
+    assert state(f) == "done"
+    # MEGA phases without pid or hostname
+    mega = claim(
+        {
+            "mega": "M",
+            "title": "",
+            "phases": [
+                {"id": 1, "owner": "t1-aaaa", "claimed_at": "2026-02-16T17:30:00Z", "deps": []}
+            ],
+        },
+        "M.json",
+    )
+    (view,) = fleet([mega], fold()).claims
+    assert view.state == "claimed" and view.unit.claimed_at == "2026-02-16T17:30:00Z"
+
+
+LONG_START = "2026-02-16T15:00 | SESSION-START | task=CAB-1 branch=fix/x instance=t1-aaaa"
+
+
+def test_recent_event_keeps_a_dead_pid_session_running() -> None:
+    """The claim tool's pid died at once; the instance logged a minute ago: it is running."""
+    f = fleet(
+        [heg_claim(claimed_at="2026-02-16T15:00:10Z")],
+        fold(LONG_START, "2026-02-16T17:59 | STEP-DONE | step=code task=CAB-1"),
+    )
+    (session,) = f.sessions
+    assert session.status == "running"
+    assert "logged 1m ago" in session.why and "pid 100 is not running" in session.why
+    (agent,) = f.instances
+    assert agent.status == "working"
+    (view,) = f.claims
+    assert view.state == "claimed"
+    assert [c.name for c in view.conditions if not c.holds] == ["log"]
+    assert "event by t1-aaaa 1m ago" in view.why
+    assert any("pid 100 is not running" in c and "logged 1m ago" in c for c in agent.conflicts)
+
+
+def test_stale_rule_two_counts_any_event_by_the_instance() -> None:
+    f = fleet([standalone()], fold(OLD_START, "2026-02-16T17:00 | STEP-DONE | step=ci task=CAB-1"))
+    assert state(f) == "claimed"
+    assert "event by t1-aaaa 1h ago" in f.claims[0].why
+
+
+def test_an_audit_line_after_a_crash_is_not_activity() -> None:
+    lines = (
+        LONG_START,
+        "2026-02-16T15:05 | STEP-DONE | step=code task=CAB-1",
+        "2026-02-16T17:59 | RECOVERY | task=CAB-1 action=resume from_step=code by=dana",
+        "2026-02-16T17:59 | STEP-DONE | step=merged task=CAB-1 pr=5 by=dana",
+        "2026-02-16T17:59 | ERROR | task=CAB-1 error=merge-failed instance=t1-aaaa by=dana",
+    )
+    f = fleet([standalone(claimed_at="2026-02-16T15:00")], fold(*lines))
+    (session,) = f.sessions
+    assert session.status == "crashed" and session.last_event_at == "2026-02-16T15:05"
+    (agent,) = f.instances
+    assert agent.status == "crashed" and agent.last_event_at == "2026-02-16T15:05"
+    assert "event by t1-aaaa 2h55m ago" in f.claims[0].why
+
+
+def test_a_dead_pid_is_never_idle() -> None:
+    # an ended session, a claim still owned and not stale, the pid dead: ended, not idle
+    ended = fleet(
+        [standalone(claimed_at="2026-02-16T17:00")],
+        fold(RECENT_START, "2026-02-16T17:30 | SESSION-END | task=CAB-1 status=success"),
+    )
+    (agent,) = ended.instances
+    assert agent.status == "ended" and agent.alive is False
+    # no session at all, silent past the idle threshold: no sign of life
+    silent = fleet(
+        [standalone(claimed_at="2026-02-16T17:00")],
+        fold("2026-02-16T17:00 | CLAIM | task=CAB-1 instance=t1-aaaa"),
+    )
+    (agent,) = silent.instances
+    assert agent.status == "crashed" and "no sign of life" in agent.why
+    assert "its pid is not running, yet its claim is not stale" in agent.conflicts
+
+
+def test_release_in_the_log_while_the_file_names_the_owner() -> None:
+    f = fleet(
+        [heg_claim(claimed_at="2026-02-16T17:00:42Z")],
+        fold(
+            "2026-02-16T17:00 | CLAIM | task=CAB-1 instance=t1-aaaa",
+            "2026-02-16T17:40 | RELEASE | task=CAB-1 instance=t1-aaaa reason=done",
+        ),
+    )
+    (view,) = f.claims
+    (conflict,) = view.conflicts
+    assert "t1-aaaa logged RELEASE of CAB-1 at 2026-02-16T17:40 (operations.log:2" in conflict
+    assert "still names t1-aaaa" in conflict and "conflict:" in view.why
+    assert view.to_json()["conflicts"] == [conflict]
+    (agent,) = f.instances
+    assert conflict in agent.conflicts
+    # a RELEASE older than the claim (an earlier claim's) is no conflict
+    old = fleet(
+        [heg_claim(claimed_at="2026-02-16T17:50:00Z")],
+        fold("2026-02-16T17:40 | RELEASE | task=CAB-1 instance=t1-aaaa reason=done"),
+    )
+    assert old.claims[0].conflicts == ()
+
+
+def two_phase_mega(owner1: str | None, owner2: str | None) -> ClaimFile:
+    def phase(n: int, owner: str | None) -> dict[str, Any]:
+        return {
+            "id": n,
+            "name": f"P{n}",
+            "owner": owner,
+            "pid": 7 if owner else None,
+            "claimed_at": "2026-02-16T17:58" if owner else None,
+            "hostname": HOST if owner else None,
+            "deps": [],
+            "completed_at": None,
+        }
+
+    return claim(
+        {"mega": "M", "title": "m", "phases": [phase(1, owner1), phase(2, owner2)]}, "M.json"
+    )
+
+
+TWO_CLAIMS = (
+    "2026-02-16T17:58 | CLAIM | task=M phase=1 instance=t1-aaaa tickets=CAB-1",
+    "2026-02-16T17:58 | CLAIM | task=M phase=2 instance=t2-bbbb tickets=CAB-2",
+)
+
+
+def test_lost_claim_two_agents_on_one_mega_file() -> None:
+    """t2's rewrite of the whole file (its own phase's lock only) dropped t1's owner."""
+    f = fleet([two_phase_mega(None, "t2-bbbb")], fold(*TWO_CLAIMS))
+    phase1 = next(v for v in f.claims if v.unit.phase == 1)
+    (conflict,) = phase1.conflicts
+    assert conflict.startswith("lost claim: t1-aaaa logged CLAIM of M:1 at 2026-02-16T17:58")
+    assert "(operations.log:1)" in conflict and "M.json names no owner" in conflict
+    assert phase1.state == "available" and phase1.conflicts_about == ("t1-aaaa",)
+    agent = next(i for i in f.instances if i.id == "t1-aaaa")
+    assert conflict in agent.conflicts
+    assert next(v for v in f.claims if v.unit.phase == 2).conflicts == ()
+    # both written as they should: no conflict
+    fine = fleet([two_phase_mega("t1-aaaa", "t2-bbbb")], fold(*TWO_CLAIMS))
+    assert all(v.conflicts == () for v in fine.claims)
+    assert not any(
+        c.startswith(("lost", "overwritten")) for i in fine.instances for c in i.conflicts
+    )
+    # a RELEASE after the CLAIM closes it
+    released = fleet(
+        [two_phase_mega(None, "t2-bbbb")],
+        fold(
+            *TWO_CLAIMS, "2026-02-16T17:59 | RELEASE | task=M phase=1 instance=t1-aaaa reason=done"
+        ),
+    )
+    assert all(v.conflicts == () for v in released.claims)
+
+
+def test_a_claim_taken_over_with_no_release_between_is_a_conflict_on_the_first() -> None:
+    f = fleet(
+        [two_phase_mega("t2-bbbb", None)],
+        fold(
+            "2026-02-16T17:50 | CLAIM | task=M phase=1 instance=t1-aaaa",
+            "2026-02-16T17:58 | CLAIM | task=M phase=1 instance=t2-bbbb",
+        ),
+    )
+    phase1 = next(v for v in f.claims if v.unit.phase == 1)
+    (conflict,) = phase1.conflicts
+    assert "t1-aaaa logged CLAIM of M:1 at 2026-02-16T17:50 (operations.log:1)" in conflict
+    assert "t2-bbbb claimed it at 2026-02-16T17:58 (operations.log:2)" in conflict
+    assert phase1.conflicts_about == ("t1-aaaa",)
+    first = next(i for i in f.instances if i.id == "t1-aaaa")
+    assert conflict in first.conflicts
+    second = next(i for i in f.instances if i.id == "t2-bbbb")
+    assert conflict not in second.conflicts

@@ -66,6 +66,10 @@ def test_each_kind_of_appended_line_matches_a_full_derive(
         s.task for s in reader.fleet(now, full=True).sessions if s.status == "crashed"
     )
     ts = format_ts(now - timedelta(seconds=30))
+    claims = reader.fleet(now, full=True).claims
+    owned = next(c.unit for c in claims if c.unit.owner and c.unit.phase is not None)
+    phase = owned.phase
+    free = next(c.unit for c in claims if c.unit.phase is None)
     lines = [
         # a step of the working agent's session
         f"{ts} | STEP-DONE | step=commit task="
@@ -83,12 +87,37 @@ def test_each_kind_of_appended_line_matches_a_full_derive(
         # a claim event of the crashed instance (its claims' log condition)
         f"{ts} | SESSION-START | task=NEW-3 instance={crashed}",
         f"{ts} | CLAIM | task=NEW-3 phase=- instance={crashed}",
+        # the real hooks' lines: a command with unescaped inner quotes, a merge, a conflict
+        f'{ts} | BASH-EXEC | cmd="git commit -m "fix: {working}""',
+        f'{ts} | PR-MERGED-HOOK | pr=9 cmd="gh pr merge 9 --squash"',
+        f"{ts} | CONFLICT | task={owned.claim_id} phase={phase} winner={owned.owner}",
+        # factory-tui's audit lines about the crashed agent: not its activity
+        f"{ts} | RECOVERY | task={crashed_task} action=resume from_step=code by=dana",
+        f"{ts} | ERROR | task={crashed_task} error=x instance={crashed} by=dana",
+        # a lost claim: a CLAIM of a unit whose file names someone else; then its owner's CLAIM
+        # (the first one overwritten), then the owner's RELEASE the file does not show
+        f"{ts} | CLAIM | task={owned.claim_id} phase={phase} instance=t-lost",
+        f"{ts} | CLAIM | task={owned.claim_id} phase={phase} instance={owned.owner}",
+        f"{ts} | RELEASE | task={owned.claim_id} phase={phase} instance={owned.owner} reason=done",
+        # a standalone CLAIM / RELEASE without phase
+        f"{ts} | CLAIM | task={free.claim_id} instance=t-standalone",
+        f"{ts} | RELEASE | task={free.claim_id} instance=t-standalone reason=done",
     ]
     before = reader.deriver.partial_derives
+    seen: list[str] = []
     for line in lines:
         appended(reader, demo, line)
-        assert_same(reader.fleet(now, reprobe=False), fleet_now(reader, now))
+        fleet = reader.fleet(now, reprobe=False)
+        assert_same(fleet, fleet_now(reader, now))
+        seen += [c.split(" of ")[0] for view in fleet.claims for c in view.conflicts]
     assert reader.deriver.partial_derives == before + len(lines)
+    # the claim-conflict lines were each seen by the partial derive
+    kinds = {
+        "lost claim: t-lost logged CLAIM",
+        "overwritten claim: t-lost logged CLAIM",
+        f"{owned.owner} logged RELEASE",
+    }
+    assert kinds <= set(seen)
 
 
 def test_random_appends_match_a_full_derive(reader: FactoryReader, demo: DemoFactory) -> None:
@@ -98,6 +127,8 @@ def test_random_appends_match_a_full_derive(reader: FactoryReader, demo: DemoFac
     instances = [*sorted(demo.instances), "t-new-a", "t-new-b"]
     tasks = [*sorted({s.task for s in reader.fleet(now, full=True).sessions}), "R-1", "R-2"]
     events = ["STEP-DONE", "STEP-START", "SESSION-START", "SESSION-END", "CHECKPOINT", "ERROR"]
+    events += ["CLAIM", "RELEASE", "BASH-EXEC"]
+    units = [c.unit for c in reader.fleet(now, full=True).claims]
     before = reader.deriver.partial_derives
     for n in range(120):
         ts = format_ts(now - timedelta(minutes=rng.randint(0, 600)))
@@ -112,6 +143,17 @@ def test_random_appends_match_a_full_derive(reader: FactoryReader, demo: DemoFac
             fields += f" status={rng.choice(['success', 'crashed', 'paused'])}"
         if event == "CHECKPOINT":
             fields += f" file=cp-{n}.json"
+        if event in ("CLAIM", "RELEASE"):
+            unit = rng.choice(units)
+            phase = "" if unit.phase is None else f" phase={unit.phase}"
+            who = rng.choice([*instances, unit.owner or "t-new-a"])
+            fields = f"task={unit.claim_id}{phase} instance={who}"
+            if event == "RELEASE":
+                fields += " reason=done"
+        if event == "BASH-EXEC":
+            fields = f'cmd="echo "{n}" {task}"'
+        if rng.random() < 0.1:
+            fields += " by=dana"  # factory-tui's audit line
         appended(reader, demo, f"{ts} | {event} | {fields}")
         assert_same(reader.fleet(now, reprobe=False), fleet_now(reader, now))
     assert reader.deriver.partial_derives > before + 100

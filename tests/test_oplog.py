@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from factory_tui.core.fold import LogFold
 from factory_tui.core.oplog import Event, format_event, iter_lines, parse_fields, parse_line
 from factory_tui.core.problems import Problem
-from factory_tui.core.timeparse import parse_ts
+from factory_tui.core.timeparse import parse_ts, parse_utc_ts
 
 
 def test_protocol_line() -> None:
@@ -133,6 +135,8 @@ def _fold_summary(fold: LogFold) -> object:
         fold.recent_events(),
         {key: fold.recent_events(key) for key in fold.instance_recent},
         fold.last_ts,
+        dict(fold.claim_events),
+        dict(fold.claim_overwritten),
     )
 
 
@@ -239,11 +243,13 @@ def test_fast_feed_session_and_quoted_shapes_agree() -> None:
 _TOKENS = st.sampled_from(
     ["task=a", "task=b", "step=s", "branch=x", "instance=i1", "instance=i2", "pr=3", "file=f",
      "status=success", "status=crashed", "recovered_by=i2", "recovered_from=a", 'detail="a b"',
-     'detail="pr=4"', "detail='q'", 'x="', "bare", "=v", "k=", 'e="\\""', "step=", "task=a\tx=1"]
+     'detail="pr=4"', "detail='q'", 'x="', "bare", "=v", "k=", 'e="\\""', "step=", "task=a\tx=1",
+     "by=dana", "phase=1", "phase=-", "reason=done", 'cmd="a "b" c"', "cmd=x y", "models=a=1 b=2"]
 )  # fmt: skip
 _NAMES = st.sampled_from(
-    ["SESSION-START", "SESSION-END", "STEP-DONE", "STEP-START", "CHECKPOINT", "ERROR", "CLAIM"]
-)
+    ["SESSION-START", "SESSION-END", "STEP-DONE", "STEP-START", "CHECKPOINT", "ERROR", "CLAIM",
+     "RELEASE", "BASH-EXEC", "PR-MERGED-HOOK", "TOKEN-SPEND"]
+)  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None)
@@ -293,3 +299,127 @@ def test_a_session_keeps_its_checkpoint_until_it_ends_well() -> None:
     fold = LogFold()
     fold.feed_block(b"\n".join(lines), "operations.log")
     assert [s.checkpoint_file for s in fold.sessions] == [None, "two.json"]
+
+
+# -- the real hooks' shapes (issue #11) ------------------------------------------------------------
+
+
+def test_standalone_claim_and_release_without_phase_are_valid() -> None:
+    lines = [
+        b"2026-02-12T14:05 | CLAIM | task=CAB-1321 instance=t48217-a3f2 tickets=CAB-1321",
+        b"2026-02-12T14:50 | RELEASE | task=CAB-1321 instance=t48217-a3f2 reason=done",
+    ]
+    fold = LogFold()
+    fold.feed_lines(lines, "operations.log")
+    assert fold.problems == []
+    assert fold.claim_events[("CAB-1321", "")].event == "RELEASE"
+    assert fold.instance_last_event["t48217-a3f2"] == "2026-02-12T14:50"
+
+
+def test_bash_exec_keeps_the_whole_command_with_inner_quotes() -> None:
+    # The hook writes cmd="$CMD_SHORT" without escaping the command's own quotes.
+    line = '2026-02-12T14:05 | BASH-EXEC | cmd="git commit -m "fix: a | b" --author=\'x y\'"'
+    event = parse_line(line, 1, "operations.log")
+    assert isinstance(event, Event)
+    assert event.fields == {"cmd": "git commit -m \"fix: a | b\" --author='x y'"}
+    merged = parse_line(
+        '2026-02-12T14:06 | PR-MERGED-HOOK | pr=412 cmd="gh pr merge 412 --squash -b "done""',
+        2,
+        "operations.log",
+    )
+    assert isinstance(merged, Event)
+    assert merged.fields == {"pr": "412", "cmd": 'gh pr merge 412 --squash -b "done"'}
+    # written back (the fold's general path re-formats a line) it reads the same
+    again = parse_line(format_event(event.ts, event.name, event.fields.items()), 1, "x")
+    assert isinstance(again, Event) and again.fields == event.fields
+
+
+def test_hook_and_metrics_events_are_known_with_their_fields() -> None:
+    lines = [
+        b"2026-02-12T14:05 | LINEAR-CLOSE | ticket=CAB-1350 pr=412 hook=stop-linear-close",
+        b"2026-02-12T14:06 | MCP-CALL | service=linear action=update_issue id=CAB-1350",
+        b"2026-02-12T14:07 | CONFLICT | task=CAB-1290 phase=2 winner=t1-aaaa",
+        b"2026-02-12T14:08 | CONFLICT | task=CAB-1290 winner=t1-aaaa",
+    ]
+    fold = LogFold()
+    fold.feed_lines(lines, "operations.log")
+    assert [(p.line, p.message) for p in fold.problems] == [(4, "CONFLICT without phase")]
+    spend = parse_line(
+        "2026-02-12T23:55 | TOKEN-SPEND | date=2026-02-12 tokens_total=1200 cost_usd=3.10 "
+        "sessions=2 messages=40 models=opus-4=1000 sonnet-4=200",
+        1,
+        "metrics.log",
+    )
+    assert isinstance(spend, Event)
+    assert spend.fields["models"] == "opus-4=1000 sonnet-4=200"
+    assert spend.fields["cost_usd"] == "3.10" and "sonnet-4" not in spend.fields
+
+
+def test_metrics_times_are_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """metrics.log is written by ``date -u``: 14:05 there is 09:05 in New York (EST)."""
+    parse_ts.cache_clear()
+    parse_utc_ts.cache_clear()
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        lines = [b"2026-02-12T14:05 | COST-ALERT | threshold=50 actual=61.20 date=2026-02-12"]
+        (event,) = iter_lines(lines, "metrics.log", utc=True)
+        assert isinstance(event, Event)
+        assert event.at == datetime(2026, 2, 12, 9, 5)
+        fold = LogFold(utc=True)
+        fold.feed_lines(lines, "metrics.log")
+        assert [e.at for e in fold.recent_events()] == [datetime(2026, 2, 12, 9, 5)]
+        # operations.log stays local; a marked zone is read as marked either way
+        (local,) = iter_lines(lines, "operations.log")
+        assert isinstance(local, Event) and local.at == datetime(2026, 2, 12, 14, 5)
+        assert parse_utc_ts("2026-02-12T14:05:00Z") == datetime(2026, 2, 12, 9, 5)
+        assert parse_utc_ts("2026-02-12T16:05+02:00") == datetime(2026, 2, 12, 9, 5)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+        parse_ts.cache_clear()
+        parse_utc_ts.cache_clear()
+
+
+def test_audit_lines_are_not_an_agents_activity() -> None:
+    lines = [
+        b"2026-02-12T14:00 | SESSION-START | task=a branch=b instance=i1",
+        b"2026-02-12T14:01 | STEP-DONE | step=code task=a",
+        b"2026-02-12T15:00 | RECOVERY | task=a action=resume from_step=code by=dana",
+        b"2026-02-12T15:00 | STEP-DONE | step=merged task=a pr=5 by=dana",
+        b"2026-02-12T15:01 | RELEASE | task=C phase=1 instance=i1 reason=stale by=dana",
+        b"2026-02-12T15:02 | SESSION-START | task=z branch=b instance=i1 by=dana",
+        b"2026-02-12T15:03 | SESSION-END | task=a status=crashed recovered_by=i2 by=dana",
+    ]
+    fold = _agrees_at_every_cut(lines)
+    assert fold.instance_last_event == {"i1": "2026-02-12T14:01"}
+    assert fold.instance_last_start == {"i1": "2026-02-12T14:00"}
+    first = fold.sessions[0]
+    assert (first.last_step, first.pr) == ("merged", "5")  # facts still recorded
+    assert fold.claim_events[("C", "1")].event == "RELEASE"
+    assert len(fold.recent_events("i1")) == len(lines)  # shown among its lines
+
+
+HOOK_LINES = [
+    b'2026-02-12T14:00 | BASH-EXEC | cmd="git commit -m "a b""',
+    b"2026-02-12T14:00 | BASH-EXEC | cmd=git push",
+    b"2026-02-12T14:00 | BASH-EXEC | cmd=",
+    b'2026-02-12T14:00 | PR-MERGED-HOOK | pr=5 cmd="gh pr merge 5 --squash"',
+    b"2026-02-12T14:00 | TOKEN-SPEND | date=d cost_usd=1 models=a=1 b=2",
+    b"2026-02-12T14:01 | CLAIM | task=M phase=1 instance=i1",
+    b"2026-02-12T14:02 | CLAIM | task=M phase=1 instance=i2",
+    b"2026-02-12T14:03 | RELEASE | task=S phase=- instance=i1 reason=stale by=dana",
+    b"2026-02-12T14:04 | STEP-DONE | step=x task=a by=dana",
+    b"2026-02-12T14:05 | CHECKPOINT | task=a file=f.json by=dana",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(SAMPLE + HOOK_LINES), max_size=25))
+def test_fast_feed_agrees_on_hook_and_audit_lines(lines: list[bytes]) -> None:
+    fast, slow = LogFold(), LogFold()
+    fast.feed_lines(lines, "f")
+    slow.feed_all(iter_lines(lines, "f"))
+    assert _fold_summary(fast) == _fold_summary(slow)
+    assert fast.claim_events == slow.claim_events
+    assert fast.claim_overwritten == slow.claim_overwritten

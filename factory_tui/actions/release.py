@@ -25,7 +25,7 @@ from factory_tui.core.claims import (
     release_fields,
     update_unit,
 )
-from factory_tui.core.fleet import Condition, Settings, stale_conditions
+from factory_tui.core.fleet import Condition, Settings, logged_release, stale_conditions
 
 __all__ = [
     "ReleasePlan",
@@ -258,7 +258,9 @@ def _release_locked(
             return ActionResult(Outcome.REFUSED, f"{unit.key} not released: {why_not}")
     conditions, _alive = _conditions(reader, unit, now)
     failing = [c for c in conditions if not c.holds]
-    if failing and not force:
+    # The owner's own RELEASE line, later than claimed_at, is evidence enough (issue #11).
+    released = logged_release(unit, reader.fold) if failing else None
+    if failing and not force and released is None:
         return ActionResult(
             Outcome.REFUSED,
             f"{unit.key} is not stale: {failing[0].detail} — "
@@ -283,7 +285,9 @@ def _release_locked(
             f"wrote {path.name} but re-reading it does not show {unit.key} released; the previous "
             f"version is in {kept}",
         )
-    why = extra.reason_word or ("forced" if failing else "stale")
+    why = extra.reason_word or (
+        "stale" if not failing else (released.reason or "done") if released else "forced"
+    )
     fields = [
         ("task", claim_id),
         ("phase", _phase_value(unit)),

@@ -83,7 +83,7 @@ class FactoryReader:
         self.checkpoint_problems: list[Problem] = []
         self.state_problems: list[Problem] = []
         self.lint: list[object] = []
-        self.metrics = LogFold()
+        self.metrics = LogFold(utc=True)  # metrics.log times are UTC (date -u)
         self._log_tail = LogTail(config.log_file, chunk_bytes=LOG_CHUNK_BYTES)
         self._metrics_tail = LogTail(config.metrics_file)
         self._history_read = False

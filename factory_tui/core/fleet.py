@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.claims import ClaimFile, ClaimUnit
-from factory_tui.core.fold import LogFold, SessionRec
+from factory_tui.core.fold import ClaimEventInfo, LogFold, SessionRec, claim_key
 from factory_tui.core.oplog import Event, parse_line
 from factory_tui.core.problems import Problem
 from factory_tui.core.steps import step_index
@@ -87,6 +87,11 @@ class ClaimView:
     unmet_deps: tuple[int, ...] = ()
     pid_alive: bool | None = None
     local: bool = True
+    #: Where the log and the file disagree (a lost or overwritten claim, a RELEASE the file does
+    #: not show), each sentence with both facts; ``conflicts_about`` names, in the same order,
+    #: the instance each one is about (its agent shows it too).
+    conflicts: tuple[str, ...] = ()
+    conflicts_about: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -115,6 +120,7 @@ class ClaimView:
             "file": self.file,
             "why": self.why,
             "conditions": [c.to_json() for c in self.conditions],
+            "conflicts": list(self.conflicts),
         }
 
 
@@ -327,15 +333,42 @@ def _claim_view(
     settings: Settings,
 ) -> ClaimView:
     local = same_host(unit.hostname, hostname)
+    if unit.completed_at:
+        return ClaimView(
+            unit=unit,
+            file=claim.file,
+            kind=claim.kind,
+            title=claim.title,
+            local=local,
+            state="done",
+            why=f"completed {unit.completed_at}",
+        )
+    found = claim_conflicts(claim.file, unit, fold)
     base = {
         "unit": unit,
         "file": claim.file,
         "kind": claim.kind,
         "title": claim.title,
         "local": local,
+        "conflicts": tuple(detail for _about, detail in found),
+        "conflicts_about": tuple(about for about, _detail in found),
     }
-    if unit.completed_at:
-        return ClaimView(**base, state="done", why=f"completed {unit.completed_at}")  # type: ignore[arg-type]
+    view = _claim_view_of(unit, done, fold, now, hostname, procs, settings, base)
+    if found:
+        view = replace(view, why=view.why + "; conflict: " + "; ".join(view.conflicts))
+    return view
+
+
+def _claim_view_of(
+    unit: ClaimUnit,
+    done: set[int | None],
+    fold: LogFold,
+    now: datetime,
+    hostname: str,
+    procs: Mapping[int, ProcInfo],
+    settings: Settings,
+    base: dict[str, Any],
+) -> ClaimView:
     if unit.owner:
         conditions, alive = stale_conditions(unit, fold, now, hostname, procs, settings)
         if all(c.holds for c in conditions):
@@ -349,7 +382,7 @@ def _claim_view(
         if unmet:
             why += f" (claimed although phase {', '.join(map(str, unmet))} is not done)"
         return ClaimView(
-            **base,  # type: ignore[arg-type]
+            **base,
             state=state,
             why=why,
             conditions=tuple(conditions),
@@ -359,8 +392,92 @@ def _claim_view(
     unmet = tuple(d for d in unit.deps if d not in done)
     if unmet:
         names = ", ".join(f"phase {d}" for d in unmet)
-        return ClaimView(**base, state="blocked", why=f"waits for {names}", unmet_deps=unmet)  # type: ignore[arg-type]
-    return ClaimView(**base, state="available", why="free: no owner, every dep done")  # type: ignore[arg-type]
+        return ClaimView(**base, state="blocked", why=f"waits for {names}", unmet_deps=unmet)
+    return ClaimView(**base, state="available", why="free: no owner, every dep done")
+
+
+def claim_conflicts(file: str, unit: ClaimUnit, fold: LogFold) -> list[tuple[str, str]]:
+    """Where operations.log and the claim file disagree about a unit that is not done, as
+    (instance it is about, sentence with both facts).
+
+    - A **lost claim**: the unit's last CLAIM/RELEASE line is a CLAIM by an instance the file
+      does not name (the protocol writes the file, then logs: another agent's rewrite of the
+      whole MEGA file dropped it).
+    - An **overwritten claim**: the file names the instance of that last CLAIM, but it followed
+      another instance's CLAIM of the same unit with no RELEASE between.
+    - A **logged release**: the last line is a RELEASE by the owner the file still names, later
+      than its ``claimed_at`` (the real claim tool releases only in its own database).
+
+    No grace period: the file is written before the CLAIM line, so reading the log after the file
+    sees both; a reader that read the file just before an agent's write sees that write on the
+    next watch cycle (the file changed), and the conflict goes.
+    """
+    key = claim_key(unit.claim_id, None if unit.phase is None else str(unit.phase))
+    last = fold.claim_events.get(key)
+    if last is None:
+        return []
+    where = file.rsplit("/", 1)[-1]
+    owner = unit.owner
+    if last.event == "CLAIM" and last.instance != owner:
+        names = f"names {owner} (claimed_at {unit.claimed_at})" if owner else "names no owner"
+        return [
+            (
+                last.instance,
+                f"lost claim: {last.instance} logged CLAIM of {unit.key} at {last.ts} "
+                f"({last.where}) and no RELEASE since, but {where} {names}",
+            )
+        ]
+    if last.event == "CLAIM":
+        pair = fold.claim_overwritten.get(key)
+        if pair is not None and pair[1] is last:
+            first = pair[0]
+            return [
+                (
+                    first.instance,
+                    f"overwritten claim: {first.instance} logged CLAIM of {unit.key} at "
+                    f"{first.ts} ({first.where}), then {last.instance} claimed it at {last.ts} "
+                    f"({last.where}) with no RELEASE between; {where} names {owner}",
+                )
+            ]
+        return []
+    if owner and last.instance == owner and _released_after_claim(last, unit):
+        return [(owner, released_in_log(last, unit, where))]
+    return []
+
+
+def _released_after_claim(release: ClaimEventInfo, unit: ClaimUnit) -> bool:
+    """The RELEASE line is at or after the unit's ``claimed_at`` (log times have minutes only)."""
+    released = parse_ts(release.ts)
+    claimed = parse_ts(unit.claimed_at) if unit.claimed_at else None
+    if released is None or claimed is None:
+        return False
+    return released >= claimed.replace(second=0, microsecond=0)
+
+
+def released_in_log(release: ClaimEventInfo, unit: ClaimUnit, file: str) -> str:
+    reason = f", reason={release.reason}" if release.reason else ""
+    return (
+        f"{unit.owner} logged RELEASE of {unit.key} at {release.ts} ({release.where}{reason}), "
+        f"after its claimed_at {unit.claimed_at}, yet {file} still names {unit.owner}"
+    )
+
+
+def logged_release(unit: ClaimUnit, fold: LogFold) -> ClaimEventInfo | None:
+    """The owner's RELEASE line of ``unit`` when it is the unit's last claim event and later than
+    its ``claimed_at``: the agent released it, only its file was not updated. ``release`` may
+    then proceed on that evidence, without ``--force``."""
+    if not unit.owner or unit.completed_at:
+        return None
+    key = claim_key(unit.claim_id, None if unit.phase is None else str(unit.phase))
+    last = fold.claim_events.get(key)
+    if (
+        last is not None
+        and last.event == "RELEASE"
+        and last.instance == unit.owner
+        and _released_after_claim(last, unit)
+    ):
+        return last
+    return None
 
 
 def stale_conditions(
@@ -385,22 +502,17 @@ def stale_conditions(
             f"claimed {fmt_age(now - claimed)} ago ({unit.claimed_at})"
             + ("" if old else f", under {fmt_age(limit)}"),
         )
-    last_start_raw = fold.instance_last_start.get(owner)
-    last_start = parse_ts(last_start_raw) if last_start_raw else None
-    if last_start is None:
-        log = Condition("log", True, f"no SESSION-START by {owner} in the log")
-    elif now - last_start > limit:
+    # Rule 2: any line the agent wrote (for its instance or task); never an audit line (by=).
+    last_raw = fold.instance_last_event.get(owner)
+    last = parse_ts(last_raw) if last_raw else None
+    if last is None:
+        log = Condition("log", True, f"no event by {owner} in the log")
+    elif now - last > limit:
         log = Condition(
-            "log",
-            True,
-            f"last SESSION-START by {owner} {fmt_age(now - last_start)} ago ({last_start_raw})",
+            "log", True, f"last event by {owner} {fmt_age(now - last)} ago ({last_raw})"
         )
     else:
-        log = Condition(
-            "log",
-            False,
-            f"SESSION-START by {owner} {fmt_age(now - last_start)} ago ({last_start_raw})",
-        )
+        log = Condition("log", False, f"event by {owner} {fmt_age(now - last)} ago ({last_raw})")
     alive: bool | None
     if same_host(unit.hostname, hostname):
         alive, detail = _pid_alive(unit.pid, claimed, procs)
@@ -617,13 +729,17 @@ def _session_view(
                     f"{opened_at}; resumed from {rec.recovered_from} but silent for "
                     f"{fmt_age(silent) if silent is not None else 'ever'}"
                 )
+        elif (logged := _logged_within(fold, rec.instance, now, settings.idle_after)) is not None:
+            # The pid in a claim is often not the agent's (the claim tool's own, a shell's $$):
+            # an instance that logged within the idle threshold is alive on that evidence.
+            why = f"in progress: {rec.instance} logged {fmt_age(logged[0])} ago ({logged[1]})"
+            if evidence is not None:
+                why += f", though {_pid_detail(evidence)}"
+            status = "running"
         else:
             status = "crashed"
             if evidence is not None:
-                detail = next(
-                    (c.detail for c in evidence.conditions if c.name == "pid"), "pid dead"
-                )
-                why = f"{opened_at}; {detail}"
+                why = f"{opened_at}; {_pid_detail(evidence)}"
             else:
                 why = f"{opened_at}; {rec.instance} owns no claim whose pid is alive"
     return SessionView(
@@ -652,6 +768,31 @@ def _session_view(
     )
 
 
+def _logged_within(
+    fold: LogFold, instance: str, now: datetime, limit: timedelta
+) -> tuple[timedelta, str] | None:
+    """How long ago ``instance`` wrote its last line, and when, if within ``limit``."""
+    raw = fold.instance_last_event.get(instance)
+    last = parse_ts(raw) if raw else None
+    if raw is None or last is None or now - last > limit:
+        return None
+    return now - last, raw
+
+
+def _pid_detail(evidence: ClaimView) -> str:
+    """What the pid check said for a claim (``pid 100 is not running``)."""
+    return next((c.detail for c in evidence.conditions if c.name == "pid"), "pid dead")
+
+
+def _conflicts_by_instance(views: Iterable[ClaimView]) -> dict[str, list[str]]:
+    """The claims' conflicts, by the instance each one is about."""
+    out: dict[str, list[str]] = {}
+    for view in views:
+        for about, detail in zip(view.conflicts_about, view.conflicts, strict=True):
+            out.setdefault(about, []).append(detail)
+    return out
+
+
 def _derive_instances(
     fold: LogFold,
     owned: dict[str, list[ClaimView]],
@@ -661,15 +802,26 @@ def _derive_instances(
     now: datetime,
     settings: Settings,
 ) -> list[InstanceView]:
+    conflicts = _conflicts_by_instance(claim_views)
     ids: set[str] = set(owned)
     ids.update(fold.instance_sessions)
     ids.update(fold.instance_last_event)
+    ids.update(conflicts)
     by_instance: dict[str, list[SessionView]] = {}
     for view in sessions:
         if view.instance:
             by_instance.setdefault(view.instance, []).append(view)
     out = [
-        _instance_view(i, fold, owned.get(i, []), by_instance.get(i, []), procs, now, settings)
+        _instance_view(
+            i,
+            fold,
+            owned.get(i, []),
+            by_instance.get(i, []),
+            procs,
+            now,
+            settings,
+            conflicts.get(i, ()),
+        )
         for i in ids
     ]
     out.sort(key=_instance_order)
@@ -691,6 +843,7 @@ def _instance_view(
     procs: Mapping[int, ProcInfo],
     now: datetime,
     settings: Settings,
+    claim_conflicts: Iterable[str] = (),
 ) -> InstanceView:
     alive, evidence = _instance_alive(claims)
     local = all(c.local for c in claims) if claims else True
@@ -729,13 +882,27 @@ def _instance_view(
         idle = silent is None or silent > settings.idle_after
         status = "idle" if idle else "working"
         why = f"{session.why}" + (f" (idle after {fmt_age(settings.idle_after)})" if idle else "")
-    elif claims:
-        status = "idle"
-        pid_detail = (
-            evidence.conditions[-1].detail if evidence and evidence.conditions else "pid dead"
-        )
-        why = f"{pid_detail}; claim not stale yet; {quiet}"
+    elif silent is not None and silent <= settings.idle_after:
+        # Alive on the log's evidence, whatever its pid (often the claim tool's, long gone).
+        status = "working"
+        why = f"{quiet}: alive on the log's evidence"
+        if evidence is not None:
+            detail = _pid_detail(evidence)
+            why += f" ({detail})"
+            conflicts.append(
+                f"{evidence.key}: {detail}, yet {instance} logged {fmt_age(silent)} ago "
+                f"({last_raw})"
+            )
+    elif claims and not (session is not None and session.status == "ended"):
+        # A dead pid is never idle (idle means alive and silent): no sign of life at all.
+        status = "crashed"
+        why = f"no sign of life: {_pid_detail(evidence) if evidence else 'pid dead'}; {quiet}"
+        why += "; its claim is not stale yet"
         conflicts.append("its pid is not running, yet its claim is not stale")
+    elif claims:
+        status = "ended"
+        assert session is not None
+        why = f"session {session.task} ended status={session.end_status}; {quiet}"
     else:
         status = "ended"
         why = (
@@ -771,7 +938,7 @@ def _instance_view(
         step_since=session.last_step_at if session else None,
         last_event_at=last_raw,
         claims=tuple(c.key for c in claims),
-        conflicts=tuple(conflicts),
+        conflicts=(*conflicts, *claim_conflicts),
         recent=tuple(fold.recent_events(instance)),
         session=session,
     )
@@ -845,6 +1012,9 @@ class FleetDeriver:
         self._by_file: dict[str, ClaimFile] = {}
         self._recs: dict[str, SessionRec] = {}
         self._claims_by_owner: dict[str, list[int]] = {}
+        self._claims_by_id: dict[str, list[int]] = {}
+        # Places in Fleet.claims of the views that have conflicts.
+        self._conflicts_at: dict[int, ClaimView] = {}
         self._owned: dict[str, list[ClaimView]] = {}
         self._checkpoint_by_task: dict[str, Checkpoint] = {}
 
@@ -922,9 +1092,14 @@ class FleetDeriver:
             self._by_task.setdefault(rec.task, {})[key] = rec
             self._recs[key] = rec
         self._claims_by_owner = {}
+        self._claims_by_id = {}
+        self._conflicts_at = {}
         for n, claim_view in enumerate(fleet.claims):
             if claim_view.unit.owner:
                 self._claims_by_owner.setdefault(claim_view.unit.owner, []).append(n)
+            self._claims_by_id.setdefault(claim_view.unit.claim_id, []).append(n)
+            if claim_view.conflicts:
+                self._conflicts_at[n] = claim_view
         self._owned = _owned_claims(fleet.claims)
         self._place = {}
         self._by_instance = {}
@@ -934,15 +1109,21 @@ class FleetDeriver:
             if view.instance:
                 self._by_instance.setdefault(view.instance, set()).add(key)
 
-    def _touched(self, fold: LogFold, appended: int) -> tuple[dict[int, SessionRec], set[str]]:
-        """The session records the appended lines may have changed, and the instances involved."""
+    def _touched(
+        self, fold: LogFold, appended: int
+    ) -> tuple[dict[int, SessionRec], set[str], set[str]]:
+        """The session records the appended lines may have changed, the instances involved, and
+        the claims (ids) whose CLAIM / RELEASE lines were appended."""
         tasks: set[str] = set()
         instances: set[str] = set()
+        claim_ids: set[str] = set()
         for text, line, source in islice(reversed(fold.recent), appended):
             event = parse_line(text, line, source)
             if isinstance(event, Event):
                 if task := event.fields.get("task"):
                     tasks.add(task)
+                    if event.name in ("CLAIM", "RELEASE"):
+                        claim_ids.add(task)
                 if instance := event.fields.get("instance"):
                     instances.add(instance)
         recs: dict[int, SessionRec] = {}
@@ -964,7 +1145,7 @@ class FleetDeriver:
                 rec = self._recs[key]
                 if rec.is_open:
                     recs[rec.seq] = rec
-        return recs, instances
+        return recs, instances, claim_ids
 
     def _update(
         self,
@@ -975,32 +1156,49 @@ class FleetDeriver:
         procs: Mapping[int, ProcInfo],
         settings: Settings,
     ) -> Fleet:
-        recs, instances = self._touched(fold, appended)
+        recs, instances, claim_ids = self._touched(fold, appended)
         counts = dict(previous.counts)
         counts["log_events"] = fold.events
-        # The log speaks to a claim only through its owner's last SESSION-START.
+        # The log speaks to a claim through its owner's last event, and through the CLAIM and
+        # RELEASE lines of its id (conflicts).
         claim_views = list(previous.claims)
         owned = self._owned
+        redo: set[int] = set()
         for owner in instances:
-            places = self._claims_by_owner.get(owner)
-            if not places:
+            redo.update(self._claims_by_owner.get(owner, ()))
+        for claim_id in claim_ids:
+            redo.update(self._claims_by_id.get(claim_id, ()))
+        owners: set[str] = set()
+        for index in sorted(redo):
+            claim_view = claim_views[index]
+            claim = self._by_file.get(claim_view.file)
+            if claim is None:
                 continue
-            for index in places:
-                claim_view = claim_views[index]
-                claim = self._by_file.get(claim_view.file)
-                if claim is None:
-                    continue
-                done = {u.phase for u in claim.units if u.completed_at}
-                new_claim = _claim_view(
-                    claim, claim_view.unit, done, fold, now, previous.hostname, procs, settings
-                )
-                _recount(counts, "claims", claim_view.state, new_claim.state)
-                claim_views[index] = new_claim
+            done = {u.phase for u in claim.units if u.completed_at}
+            new_claim = _claim_view(
+                claim, claim_view.unit, done, fold, now, previous.hostname, procs, settings
+            )
+            _recount(counts, "claims", claim_view.state, new_claim.state)
+            claim_views[index] = new_claim
+            if claim_view.unit.owner:
+                owners.add(claim_view.unit.owner)
+            # The instances a conflict is about show it too.
+            instances.update(claim_view.conflicts_about, new_claim.conflicts_about)
+            if new_claim.conflicts:
+                self._conflicts_at[index] = new_claim
+            else:
+                self._conflicts_at.pop(index, None)
+        for owner in owners:
+            places = self._claims_by_owner[owner]
             owns = [claim_views[n] for n in places if claim_views[n].state in ("claimed", "stale")]
             if owns:
                 owned[owner] = owns
             else:
                 owned.pop(owner, None)
+        instances.update(owners)
+        conflicts = _conflicts_by_instance(
+            self._conflicts_at[n] for n in sorted(self._conflicts_at)
+        )
         latest_open: dict[str, SessionRec] = {}
         for seq in sorted(recs):
             rec = recs[seq]
@@ -1051,12 +1249,20 @@ class FleetDeriver:
             or i in owned
             or i in fold.instance_sessions
             or i in fold.instance_last_event
+            or i in conflicts
         }
         fresh: dict[str, InstanceView] = {}
         for i in wanted:
             places = sorted(self._place[key] for key in self._by_instance.get(i, ()))
             fresh[i] = _instance_view(
-                i, fold, owned.get(i, []), [sessions[n] for n in places], procs, now, settings
+                i,
+                fold,
+                owned.get(i, []),
+                [sessions[n] for n in places],
+                procs,
+                now,
+                settings,
+                conflicts.get(i, ()),
             )
         instance_views: list[InstanceView] = []
         for old in previous.instances:

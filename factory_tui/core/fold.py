@@ -13,7 +13,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from factory_tui.core.oplog import REQUIRED_FIELDS, Event, format_event, parse_line
+from factory_tui.core.oplog import (
+    REQUIRED_FIELDS,
+    REST_OF_LINE,
+    Event,
+    format_event,
+    parse_line,
+)
 from factory_tui.core.problems import Problem
 from factory_tui.core.timeparse import parse_ts
 
@@ -117,18 +123,44 @@ class SessionRec:
 
 @dataclass
 class ClaimEventInfo:
-    """The last CLAIM or RELEASE the log holds for one (task, phase)."""
+    """A CLAIM or RELEASE line of one (task, phase): who, when, where."""
 
     event: str
     instance: str
     ts: str
     reason: str | None
+    source: str = ""
+    line: int = 0
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+
+def claim_key(task: str, phase: str | None) -> tuple[str, str]:
+    """The key of a claim in :attr:`LogFold.claim_events`: a standalone ticket's phase is ``""``
+    (agents write none; factory-tui's own RELEASE writes ``-``)."""
+    phase = (phase or "").strip()
+    return task, "" if phase == "-" else phase
+
+
+def is_audit(fields: dict[str, str]) -> bool:
+    """A line factory-tui wrote (every audit line carries ``by=``): a fact about the files, never
+    an agent's activity."""
+    return "by" in fields
 
 
 class LogFold:
-    """Everything the fleet derivation needs from operations.log, kept up to date incrementally."""
+    """Everything the fleet derivation needs from operations.log, kept up to date incrementally.
 
-    def __init__(self) -> None:
+    ``utc``: timestamps without a zone are UTC (metrics.log); they are kept raw either way.
+    Only an agent's own lines are its activity (``instance_last_event``, a session's
+    ``last_event_at``); factory-tui's audit lines (``by=``) still close sessions, record steps and
+    release claims.
+    """
+
+    def __init__(self, *, utc: bool = False) -> None:
+        self.utc = utc
         self.sessions: list[SessionRec] = []
         self.ended: list[SessionRec] = []
         self.open_by_task: dict[str, list[SessionRec]] = {}
@@ -137,7 +169,10 @@ class LogFold:
         self.instance_last_event: dict[str, str] = {}
         self.instance_recent: dict[str, deque[RawLine]] = {}
         self.instance_sessions: dict[str, list[SessionRec]] = {}
+        # (task, phase) -> its last CLAIM or RELEASE; and the CLAIM another instance's later
+        # CLAIM of the same key replaced with no RELEASE between (an overwritten claim).
         self.claim_events: dict[tuple[str, str], ClaimEventInfo] = {}
+        self.claim_overwritten: dict[tuple[str, str], tuple[ClaimEventInfo, ClaimEventInfo]] = {}
         self.recent: deque[RawLine] = deque(maxlen=RECENT_GLOBAL)
         self.counts: Counter[str] = Counter()
         self.problems: list[Problem] = []
@@ -158,7 +193,7 @@ class LogFold:
         raw = self.recent if instance is None else self.instance_recent.get(instance, ())
         out: list[Event] = []
         for text, line, source in raw:
-            parsed = parse_line(text, line, source)
+            parsed = parse_line(text, line, source, utc=self.utc)
             if isinstance(parsed, Event):
                 out.append(parsed)
         return out
@@ -244,6 +279,7 @@ class LogFold:
                     and "instance=" not in kv
                     and "step=" not in (tail := kv[m.end() :])
                     and "task=" not in tail
+                    and "by=" not in tail
                     and (
                         not quoted
                         or ("pr=" not in tail and "branch=" not in tail and plain_tail(tail))
@@ -285,6 +321,7 @@ class LogFold:
                     and "instance=" not in kv
                     and "file=" not in (tail := kv[m.end() :])
                     and "task=" not in tail
+                    and "by=" not in tail
                 ):
                     checkpoints += 1
                     last_ts = ts
@@ -321,8 +358,8 @@ class LogFold:
                     if ended is not None and (instance := ended.instance):
                         self._touch(instance, ts, entry)
                     continue
-                if quoted:
-                    pass
+                if quoted or name in REST_OF_LINE:
+                    pass  # the general parser reads these
                 elif name in good_names or self._check_name(name):
                     try:
                         fields = dict(token.split("=", 1) for token in kv.split())
@@ -340,7 +377,7 @@ class LogFold:
             ):
                 fields = {}  # "ts | NAME" with no fields at all
             if fields is None:
-                parsed = parse_line(text, line, source)
+                parsed = parse_line(text, line, source, utc=self.utc)
                 if parsed is None:
                     continue
                 if isinstance(parsed, Problem):
@@ -414,6 +451,7 @@ class LogFold:
             self.add_problem(Problem(source, f"{name} without {', '.join(missing)}", line))
         task = get("task")
         instance = get("instance") or None
+        audit = is_audit(fields)
         session: SessionRec | None = None
         if name == "SESSION-START":
             if task:
@@ -426,6 +464,7 @@ class LogFold:
                     get("pr") or None,
                     line,
                     source,
+                    audit=audit,
                 )
                 instance = session.instance
         elif name == "SESSION-END":
@@ -445,7 +484,8 @@ class LogFold:
             opened = self.open_by_task.get(task)
             if opened:
                 session = opened[-1]
-                session.last_event_at = ts
+                if not audit:
+                    session.last_event_at = ts
                 if name == "STEP-START" or name == "STEP-DONE":
                     session.last_step = get("step") or None
                     session.last_step_state = "start" if name == "STEP-START" else "done"
@@ -462,15 +502,33 @@ class LogFold:
                 if instance is None:
                     instance = session.instance
         if (name == "CLAIM" or name == "RELEASE") and task and instance:
-            self.claim_events[(task, get("phase", ""))] = ClaimEventInfo(
-                name, instance, ts, get("reason") or None
+            self._claim_event(
+                claim_key(task, get("phase")),
+                ClaimEventInfo(name, instance, ts, get("reason") or None, source, line),
             )
         if instance:
-            self._touch(instance, ts, entry)
+            if audit:
+                self._recent(instance, entry)
+            else:
+                self._touch(instance, ts, entry)
+
+    def _claim_event(self, key: tuple[str, str], info: ClaimEventInfo) -> None:
+        """Record a CLAIM or RELEASE of ``key``; a CLAIM by another instance straight after a
+        CLAIM (no RELEASE between) overwrote the first one."""
+        last = self.claim_events.get(key)
+        if info.event == "RELEASE":
+            self.claim_overwritten.pop(key, None)
+        elif last is not None and last.event == "CLAIM" and last.instance != info.instance:
+            self.claim_overwritten[key] = (last, info)
+        self.claim_events[key] = info
 
     def _touch(self, instance: str, ts: str, entry: RawLine) -> None:
         """An event attributed to ``instance``: its last activity and recent lines."""
         self.instance_last_event[instance] = ts
+        self._recent(instance, entry)
+
+    def _recent(self, instance: str, entry: RawLine) -> None:
+        """A line about ``instance`` among its recent lines (an audit line: not its activity)."""
         recent = self.instance_recent.get(instance)
         if recent is None:
             recent = self.instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
@@ -486,6 +544,8 @@ class LogFold:
         pr: str | None,
         line: int,
         source: str,
+        *,
+        audit: bool = False,
     ) -> SessionRec:
         name = self._name
         task = name(task)
@@ -501,7 +561,8 @@ class LogFold:
         opened.append(session)
         self.latest_by_task[task] = session
         if session.instance:
-            self.instance_last_start[session.instance] = ts
+            if not audit:
+                self.instance_last_start[session.instance] = ts
             self.instance_sessions.setdefault(session.instance, []).append(session)
         return session
 

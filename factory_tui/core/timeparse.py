@@ -4,14 +4,17 @@ The protocol writes ``YYYY-MM-DDTHH:MM`` in local time. Seen as well: seconds, f
 or ``+02:00`` suffix, a space instead of ``T``. Every timestamp becomes a naive datetime in local
 time (an aware one is converted to the local zone), so they compare with each other and with the
 ``now`` the caller passes in.
+
+metrics.log is the exception: the hooks write its times with ``date -u``, UTC without a marker;
+:func:`parse_utc_ts` reads those.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
-__all__ = ["format_ts", "parse_ts"]
+__all__ = ["format_ts", "parse_ts", "parse_utc_ts"]
 
 
 @lru_cache(maxsize=65536)
@@ -31,6 +34,18 @@ def parse_ts(raw: str) -> datetime | None:
     if value.tzinfo is not None:
         value = value.astimezone().replace(tzinfo=None)
     return value
+
+
+@lru_cache(maxsize=4096)
+def parse_utc_ts(raw: str) -> datetime | None:
+    """Like :func:`parse_ts`, but a timestamp without a zone is UTC (metrics.log)."""
+    value = parse_ts(raw)
+    if value is None:
+        return None
+    text = raw.strip()
+    if text.endswith(("Z", "z")) or "+" in text[10:] or "-" in text[10:]:
+        return value  # it says its zone: already converted
+    return value.replace(tzinfo=UTC).astimezone().replace(tzinfo=None)
 
 
 def format_ts(value: datetime, *, seconds: bool = False) -> str:
