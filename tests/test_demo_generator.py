@@ -428,3 +428,41 @@ def test_agent_stub_process_exits_on_a_missing_root_or_max_seconds(tmp_path: Pat
             [sys.executable, "-m", "factory_tui.demo.agent_stub", *args], timeout=20, check=False
         )
         assert done.returncode == 0
+
+
+def test_metrics_are_written_in_utc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """metrics.log is UTC without a marker (the hooks' ``date -u``), operations.log local: the
+    same merge is 14:26 in the log and 09:26 in metrics when the machine is in New York."""
+    import time
+
+    from factory_tui.core.timeparse import parse_ts, parse_utc_ts
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    parse_ts.cache_clear()
+    parse_utc_ts.cache_clear()
+    try:
+        demo = generate_demo(tmp_path / "f", now=NOW, hostname="h", start_processes=False)
+        ops = (demo.memory_dir / "operations.log").read_text().splitlines()
+        metrics = (demo.memory_dir / "metrics.log").read_text().splitlines()
+        merged_ops = {
+            re.search(r"task=(\S+)", line).group(1): line.split(" | ")[0]  # type: ignore[union-attr]
+            for line in ops
+            if "| STEP-DONE | step=merged " in line
+        }
+        checked = 0
+        for line in metrics:
+            if "| PR-MERGED |" not in line:
+                continue
+            task = re.search(r"task=(\S+)", line).group(1)  # type: ignore[union-attr]
+            if task in merged_ops:
+                local = parse_ts(merged_ops[task])
+                assert parse_utc_ts(line.split(" | ")[0]) == local, line
+                assert line.split(" | ")[0] != merged_ops[task]
+                checked += 1
+        assert checked > 0
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+        parse_ts.cache_clear()
+        parse_utc_ts.cache_clear()

@@ -55,7 +55,7 @@ from factory_tui.core.prs import (
 )
 from factory_tui.core.safe import printable
 from factory_tui.core.steps import STEP_ORDER
-from factory_tui.core.timeparse import format_ts, parse_ts
+from factory_tui.core.timeparse import format_ts, parse_ts, utc_naive
 
 __all__ = [
     "REVIEWS_FILE",
@@ -755,7 +755,9 @@ def approve_pr(
     lines.append(audit(config, now, "STEP-DONE", fields))
     metrics = [("task", plan.task), *number, ("mode", view.mode.mode), ("by", plan.by)]
     with contextlib.suppress(OSError):
-        append_line(config.metrics_file, format_event(format_ts(now), "PR-MERGED", metrics))
+        # metrics.log is in UTC without a marker (FORMATS.md), unlike operations.log.
+        stamp = format_ts(utc_naive(now))
+        append_line(config.metrics_file, format_event(stamp, "PR-MERGED", metrics))
     with contextlib.suppress(OSError):
         plan.checkpoint.unlink()
     short = sha[:7] if sha else "(sha unknown)"

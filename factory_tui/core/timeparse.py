@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 
-__all__ = ["format_ts", "parse_ts", "parse_utc_ts"]
+__all__ = ["format_ts", "parse_ts", "parse_utc_ts", "utc_naive"]
 
 
 @lru_cache(maxsize=65536)
@@ -51,3 +51,8 @@ def parse_utc_ts(raw: str) -> datetime | None:
 def format_ts(value: datetime, *, seconds: bool = False) -> str:
     """The protocol's strict form: ``YYYY-MM-DDTHH:MM`` (``:SS`` when asked)."""
     return value.strftime("%Y-%m-%dT%H:%M:%S" if seconds else "%Y-%m-%dT%H:%M")
+
+
+def utc_naive(local: datetime) -> datetime:
+    """A naive local time as naive UTC: what metrics.log is written in (``date -u``)."""
+    return local.astimezone(UTC).replace(tzinfo=None)

@@ -50,7 +50,7 @@ import psutil
 
 from factory_tui.core.claims import dump_claim
 from factory_tui.core.oplog import format_event
-from factory_tui.core.timeparse import format_ts
+from factory_tui.core.timeparse import format_ts, utc_naive
 
 __all__ = ["MEGA_ID", "DemoFactory", "generate_demo", "stop_demo_processes"]
 
@@ -679,13 +679,16 @@ def _build_repo(root: Path, plan: _Plan, memory_md: str, plan_md: str) -> _GitFa
 class _Lines:
     """Log lines with the time they sort by; ``ts`` overrides the written timestamp (wild forms)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, utc: bool = False) -> None:
         self.items: list[tuple[datetime, int, str]] = []
+        self.utc = utc
+        """metrics.log is written in UTC without a marker (``date -u``), operations.log in local
+        time (FORMATS.md)."""
 
     def add(self, at: datetime, name: str, /, *, ts: str | None = None, **fields: object) -> None:
-        line = format_event(
-            ts if ts is not None else format_ts(at), name, [(k, str(v)) for k, v in fields.items()]
-        )
+        if ts is None:
+            ts = format_ts(utc_naive(at) if self.utc else at)
+        line = format_event(ts, name, [(k, str(v)) for k, v in fields.items()])
         self.items.append((at, len(self.items), line))
 
     def ordered(self) -> list[tuple[datetime, str]]:
@@ -710,7 +713,7 @@ class _Story:
         self.plan = plan
         self.git = git
         self.log = _Lines()
-        self.metrics = _Lines()
+        self.metrics = _Lines(utc=True)
         self._tokens = itertools.cycle(plan.token_draws)
         self.phase1_done: datetime | None = None
         self._days: dict[str, Callable[[_Agent], None]] = {

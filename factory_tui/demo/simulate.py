@@ -84,7 +84,7 @@ from factory_tui.core.claims import (
 from factory_tui.core.fleet import PID_START_GRACE, same_host
 from factory_tui.core.oplog import format_event
 from factory_tui.core.steps import step_index
-from factory_tui.core.timeparse import format_ts, parse_ts
+from factory_tui.core.timeparse import format_ts, parse_ts, utc_naive
 from factory_tui.demo.generator import _start_stub, _stop
 from factory_tui.demo.transcripts import LiveTranscript, StepWork
 
@@ -683,7 +683,9 @@ class Simulator:
         append_line(self.config.log_file, _line(at, name, fields))
 
     def _metric(self, at: _Step, name: str, /, **fields: object) -> None:
-        append_line(self.config.metrics_file, _line(at, name, fields))
+        """metrics.log is written in UTC without a marker, as the hooks' ``date -u`` does."""
+        utc = _Step(utc_naive(at.now), format_ts(utc_naive(at.now)))
+        append_line(self.config.metrics_file, _line(utc, name, fields))
 
     def _still_owner(self, agent: _Agent, step: _Step) -> bool:
         """Does the claim file still name this agent? If someone released or took it (the
