@@ -32,6 +32,7 @@ __all__ = [
     "Settings",
     "derive_fleet",
     "fmt_age",
+    "problem_counts",
     "same_host",
 ]
 
@@ -247,6 +248,12 @@ class Fleet:
 # -- helpers -------------------------------------------------------------------------------------
 
 
+def problem_counts(problems: Sequence[Problem], lint: Sequence[Any]) -> dict[str, int]:
+    """``problems``: what ``--fail-on problems`` fails on and every face counts (unreadable
+    files and lines, and state-lint findings); ``lint``: how many of them are lint findings."""
+    return {"problems": len(problems) + len(lint), "lint": len(lint)}
+
+
 def fmt_age(delta: timedelta) -> str:
     """``3h10m``, ``45m``, ``2d4h``; negative ages (clock skew) read ``in the future``."""
     seconds = int(delta.total_seconds())
@@ -434,7 +441,7 @@ def derive_fleet(
 
     sessions = _derive_sessions(fold, owned, latest_checkpoint, now, settings)
     instances = _derive_instances(fold, owned, claim_views, sessions, procs, now, settings)
-    counts = _counts(instances, claim_views, sessions, problems, fold)
+    counts = _counts(instances, claim_views, sessions, problems, lint, fold)
     return Fleet(
         root=root,
         generated_at=now,
@@ -773,6 +780,7 @@ def _counts(
     claims: list[ClaimView],
     sessions: list[SessionView],
     problems: Sequence[Problem],
+    lint: Sequence[Any],
     fold: LogFold,
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
@@ -782,7 +790,7 @@ def _counts(
         counts[f"claims_{claim.state}"] = counts.get(f"claims_{claim.state}", 0) + 1
     for session in sessions:
         counts[f"sessions_{session.status}"] = counts.get(f"sessions_{session.status}", 0) + 1
-    counts["problems"] = len(problems)
+    counts.update(problem_counts(problems, lint))
     counts["log_events"] = fold.events
     base = (
         {f"agents_{s}": 0 for s in ("working", "idle", "stale", "crashed", "ended")}
@@ -895,7 +903,7 @@ class FleetDeriver:
                 fleet,
                 problems=tuple(problems),
                 lint=tuple(lint),
-                counts={**fleet.counts, "problems": len(problems)},
+                counts={**fleet.counts, **problem_counts(problems, lint)},
             )
             self.partial_derives += 1
         self.previous = fleet

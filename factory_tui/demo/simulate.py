@@ -37,8 +37,8 @@ the factory's files, except the timestamps (the injected clock) and what live pr
 (pids, and ``claimed_at`` from a process's start time).
 
 The silent agent turns idle ``idle_after`` after its last event, 15 minutes by default: the demo's
-``factory.toml`` is meant to set ``idle_after = "2m"`` so the engineer sees it happen about two to
-three minutes in (log timestamps have minute precision).
+``factory.toml`` sets ``idle_after = "2m"`` (for the cockpit and ``status`` alike) so the engineer
+sees it happen about two to three minutes in (log timestamps have minute precision).
 
 It only runs on a demo factory (its memory folder inside ROOT, as ``factory-tui demo`` writes it),
 stops the processes it started when it stops (so in a kept factory its agents that were still
