@@ -338,10 +338,10 @@ def _run_demo(
     from factory_tui.ui.app import FactoryApp
 
     root = factory.root
-    # The simulated agents move fast: an agent silent for two minutes reads as idle.
-    flags: dict[str, str | None] = {"idle_after": "2m", "theme": args.theme}
+    # The demo's own settings (idle_after = "2m", ...) are in its factory.toml, so `status` on
+    # the same folder judges as the cockpit does; only the theme is a flag.
     try:
-        config = load_config(root, flags=flags)
+        config = load_config(root, flags={"theme": args.theme})
     except ConfigError as error:
         raise CliError(str(error)) from error
     stop = threading.Event()

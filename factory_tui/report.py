@@ -6,6 +6,7 @@ control characters are made visible.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TextIO
 
 from rich.console import Console
@@ -15,12 +16,19 @@ from rich.text import Text
 from factory_tui.core.fleet import Fleet
 from factory_tui.core.safe import printable
 
-__all__ = ["render_status"]
+__all__ = ["lint_part", "render_status"]
 
 
 def _t(value: object) -> Text:
     """A cell: agent text made printable, on one line (a newline in an id shows as ``\\n``)."""
     return Text(printable("" if value is None else str(value), multiline=False))
+
+
+def lint_part(counts: Mapping[str, int]) -> str:
+    """How many of ``counts["problems"]`` are state-lint findings: `` (1 lint finding)``, or
+    nothing when none is."""
+    n = counts.get("lint", 0)
+    return f" ({n} lint finding{'s' if n != 1 else ''})" if n else ""
 
 
 def render_status(fleet: Fleet, out: TextIO, *, width: int | None = None) -> None:
@@ -35,7 +43,8 @@ def render_status(fleet: Fleet, out: TextIO, *, width: int | None = None) -> Non
             f"{c.get('agents_stale', 0)} stale, {c.get('agents_crashed', 0)} crashed; claims: "
             f"{c.get('claims_available', 0)} available, {c.get('claims_claimed', 0)} claimed, "
             f"{c.get('claims_stale', 0)} stale, {c.get('claims_blocked', 0)} blocked; "
-            f"sessions crashed: {c.get('sessions_crashed', 0)}; problems: {len(fleet.problems)}"
+            f"sessions crashed: {c.get('sessions_crashed', 0)}; "
+            f"problems: {c.get('problems', 0)}{lint_part(c)}"
         )
     )
     agents = Table(title="Agents", title_justify="left", expand=True)

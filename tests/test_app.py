@@ -524,7 +524,7 @@ def test_snapshot_writes_text_and_svg_and_reports_the_fleet(
     assert fail_reasons(fleet, ["stale", "crashed", "problems"]) == [
         "1 stale claim",
         "1 crashed session",
-        "1 problem (unreadable files, state lint)",
+        "1 problem (1 lint finding)",
     ]
     assert fail_reasons(fleet, []) == []
     with pytest.raises(ValueError, match="--fail-on 'ask'"):

@@ -155,10 +155,12 @@ def test_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
 
 def test_factory_toml_keeps_memory_inside_the_repo(demo: DemoFactory, tmp_path: Path) -> None:
     toml = tomllib.loads((demo.root / "factory.toml").read_text())
-    assert toml == {"memory": ".factory/memory"}
+    assert toml == {"memory": ".factory/memory", "idle_after": "2m"}
     config = load_config(demo.root, env={}, user_config=tmp_path / "no-user-config.toml")
     assert config.memory_dir.resolve() == demo.memory_dir
     assert config.claims_dir.resolve() == demo.claims_dir
+    # The demo's own setting, so the cockpit and `status` on the demo judge alike (issue 11).
+    assert config.idle_after == timedelta(minutes=2)
 
 
 # -- determinism ---------------------------------------------------------------------------------

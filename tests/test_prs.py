@@ -403,6 +403,76 @@ def test_build_queue_sorts_and_dedups() -> None:
     assert queue.find("feat/c") is queue.in_flight[0] and queue.find("nope") is None
 
 
+@dataclass(frozen=True)
+class Sess:
+    """A session as linking reads it (the fold's SessionRec and the fleet's SessionView fit)."""
+
+    task: str
+    branch: str | None
+    instance: str | None = "t1"
+    pr: str | None = None
+    started_at: str = "2026-02-16T14:00"
+    last_step: str | None = None
+    last_step_state: str | None = None
+    last_step_at: str | None = None
+    last_error: str | None = None
+
+
+def _local(branch: str, **kw: Any) -> PullRequest:
+    return _pr(source="local", number=None, branch=branch, ci="none", **kw)
+
+
+def test_a_branch_whose_session_logged_merged_is_merged_once_with_its_ci() -> None:
+    """No squash commit on main (merged on GitHub, gh absent): the log is the evidence. The PR
+    leaves Ask / in flight, is listed once among the merged, and its CI stays green."""
+    merged_at = "2026-02-16T15:30"
+    sessions = [
+        Sess("CAB-1-a", "feat/a", pr="401", last_step="merged", last_step_state="done",
+             last_step_at=merged_at),
+        Sess("CAB-2-b", "feat/b", pr="402", last_step="cleanup", last_step_state="done",
+             last_step_at=merged_at, last_error="ci-failed"),
+        Sess("CAB-3-c", "feat/c", pr="403", last_step="merged", last_step_state="start",
+             last_step_at=merged_at),
+    ]  # fmt: skip
+    prs = [_local("feat/a"), _local("feat/b"), _local("feat/c")]
+    queue = build_queue(prs, now=NOW, sessions=sessions)
+    open_keys = [v.key for v in (*queue.ask, *queue.in_flight)]
+    assert open_keys == ["feat/c"]  # STEP-START merged (waiting for review) is still open
+    merged = {v.key: v for v in queue.merged}
+    assert set(merged) == {"#401", "#402"}
+    for view in merged.values():
+        assert view.pr.state == "merged" and view.ci == "green", view.ci_detail
+        assert view.pr.merged_at == parse_ts(merged_at)
+    assert [v.key for v in queue.views].count("#401") == 1
+    assert queue.find("401") is merged["#401"] and queue.find("feat/a") is merged["#401"]
+
+
+def test_a_squash_merged_pr_is_listed_once_and_keeps_its_green_ci() -> None:
+    """The branch and its squash commit on main (``... (#401)``) are one PR: merged, CI green
+    as the log told it before the merge (not ``none``)."""
+    sessions = [Sess("CAB-1-a", "feat/a", pr="401", last_step="cleanup", last_step_state="done",
+                     last_step_at="2026-02-16T15:35")]  # fmt: skip
+    squash = _pr(source="local", number=401, branch=None, state="merged", merge_sha="a" * 40,
+                 merged_at=NOW - timedelta(minutes=12), ci="none")  # fmt: skip
+    queue = build_queue([_local("feat/a"), squash], now=NOW, sessions=sessions)
+    assert [v.key for v in queue.views] == ["#401"]
+    [view] = queue.views
+    assert view.pr.merge_sha == "a" * 40 and view.queue != "ask"
+    assert view.ci == "green" and "past the ci step" in view.ci_detail
+
+
+def test_ci_that_passed_after_a_failure_is_green() -> None:
+    """ERROR ci-failed, then a re-run and STEP-DONE step=ci: the last word is green."""
+    sessions = [Sess("CAB-1-a", "feat/a", last_step="ci", last_step_state="done",
+                     last_error="ci-failed")]  # fmt: skip
+    [view] = build_queue([_local("feat/a")], now=NOW, sessions=sessions).views
+    assert (view.ci, view.ci_detail) == ("green", "the log: STEP-DONE step=ci")
+    failing = [Sess("CAB-1-a", "feat/a", last_step="ci", last_step_state="start",
+                    last_error="ci-failed")]  # fmt: skip
+    [view] = build_queue([_local("feat/a")], now=NOW, sessions=failing).views
+    assert view.ci == "red"
+
+
 def test_candidate_branches_from_claims_sessions_worktrees() -> None:
     unit = ClaimUnit("CAB-1", None, "", (), "t1", 1, None, None, "fix/a", None, (), None)
 

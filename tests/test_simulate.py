@@ -417,7 +417,12 @@ def test_the_fleet_shows_a_crash_progress_and_a_silent_agent(played: Played) -> 
     assert "has no SESSION-END" in crashed[0].why and "not running" in crashed[0].why
     assert by_id[worker].status == "working" and by_id[worker].alive
     assert by_id[working].status == "working"
-    assert by_id[silent].status == "working" and by_id[silent].alive  # not idle yet
+    # Silent: alive, not idle yet a minute after its last event (the demo's factory.toml says
+    # idle_after = "2m", and 60 ticks are two minutes: judged now, it may already be idle).
+    last = parse_ts(by_id[silent].last_event_at or "")
+    assert last is not None and by_id[silent].alive
+    soon = {v.id: v for v in world.fleet(last + timedelta(minutes=1)).instances}
+    assert soon[silent].status == "working"
     assert fleet.counts["claims_done"] > first.counts["claims_done"]
     assert fleet.counts["sessions_ended"] > first.counts["sessions_ended"]
     assert at_start.session is not None and at_start.session.task == "CAB-1352-traceparent"
@@ -789,3 +794,34 @@ def _assert_own_branches(world: World) -> int:
 
 def test_an_agent_commits_only_on_its_own_branch(played: Played) -> None:
     assert _assert_own_branches(played.world) > 0
+
+
+def test_a_pr_the_log_calls_merged_is_merged_on_main_and_leaves_the_queue(played: Played) -> None:
+    """As the real agent's ``gh pr merge --squash``: STEP-DONE step=merged pr=N puts a squash
+    commit ``... (#N)`` on main; the local queue then lists #N once, merged, CI still green."""
+    from factory_tui.actions.prs import load_queue
+
+    world = played.world
+    merged = [
+        int(e.fields["pr"])
+        for e in world.new_events()
+        if e.name == "STEP-DONE" and e.get("step") == "merged" and e.get("pr")
+    ]
+    assert merged
+    subjects = subprocess.run(
+        ["git", "-C", str(world.factory.root), "log", "--first-parent", "--format=%s", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for number in merged:
+        assert sum(s.endswith(f"(#{number})") for s in subjects) == 1, (number, subjects[:5])
+    queue = load_queue(world.config, now=world.clock.now, source="local")
+    open_numbers = {v.number for v in (*queue.ask, *queue.in_flight)}
+    keys = [v.key for v in queue.views]
+    for number in merged:
+        assert number not in open_numbers
+        view = queue.find(str(number))
+        assert view is not None and view.pr.state == "merged" and view.pr.merge_sha
+        assert view.ci == "green", view.ci_detail
+        assert keys.count(f"#{number}") == 1

@@ -5,20 +5,29 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import FixedProbe
 
+import factory_tui.adapters.factory as factory_adapter
+import factory_tui.demo.simulate as simulate_module
+import factory_tui.ui.app as app_module
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.cli import main
-from factory_tui.config import load_config
+from factory_tui.config import Config, load_config
 from factory_tui.core.fleet import ProcInfo
 from factory_tui.demo import DemoFactory, generate_demo
 from factory_tui.report import render_status
+from factory_tui.ui.app import FactoryApp
+from factory_tui.ui.prs_loader import PrsOptions
+from factory_tui.ui.snapshot import fail_reasons
+from factory_tui.ui.widgets.summary import SummaryBar
 
 NOW = datetime(2026, 2, 16, 15, 42)
 HOST = "demo-host"
@@ -197,3 +206,111 @@ def test_unreadable_claim_file(tmp_path: Path) -> None:
     code, out, _ = run_cli("status", str(tmp_path), "--memory", str(tmp_path / "m"), "--json")
     assert code == 0
     assert any("cannot read" in p["message"] for p in json.loads(out)["problems"])
+
+
+# -- one truth, whatever shows it (issue 11) ------------------------------------------------------
+
+
+def _numbers(text: str) -> dict[str, int]:
+    """``AGENTS 2 working 1 idle 0 CRASHED`` → ``{"working": 2, "idle": 1, "crashed": 0}``."""
+    return {word.lower(): int(n) for n, word in re.findall(r"(\d+) (\w+)", text)}
+
+
+async def test_status_json_and_the_cockpit_show_the_same_counts(
+    demo: DemoFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`status --json` and the cockpit header on the same demo at the same time: every count of
+    the header is the summary's, problems included (lint findings named apart)."""
+    monkeypatch.setenv("FACTORY_TUI_USER_CONFIG", str(tmp_path / "no-user-config.toml"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "no-claude"))
+    probe = live_probe(demo)
+
+    def pinned(config: Config, **_: object) -> FactoryReader:
+        return FactoryReader(config, hostname=HOST, probe=probe)
+
+    monkeypatch.setattr(factory_adapter, "FactoryReader", pinned)
+    assert main(["status", str(demo.root), "--json", "--now", "2026-02-16T15:42"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    monkeypatch.undo()
+
+    config = _config(demo.root)
+    app = FactoryApp(
+        config,
+        clock=lambda: NOW,
+        reader=FactoryReader(config, hostname=HOST, probe=probe),
+        watch=False,
+        theme_dir=tmp_path / "no-user-themes",
+        environ={},
+        prs=PrsOptions(enabled=False),
+    )
+    async with app.run_test(size=(160, 40)) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        header = {k: v.plain for k, v in app.query_one(SummaryBar).segments.items()}
+    assert _numbers(header["agents"]) == {
+        "working": summary["agents_working"],
+        "idle": summary["agents_idle"],
+        "crashed": summary["agents_crashed"],
+        "stale": summary["agents_stale"],
+    }
+    assert _numbers(header["claims"]) == {
+        "available": summary["claims_available"],
+        "claimed": summary["claims_claimed"],
+        "stale": summary["claims_stale"],
+    }
+    assert _numbers(header["sessions"]) == {"crashed": summary["sessions_crashed"]}
+    assert _numbers(header["problems"]) == {"found": summary["problems"], "lint": summary["lint"]}
+    # The demo holds one state-lint finding and no unreadable file.
+    assert (summary["problems"], summary["lint"]) == (1, 1)
+    assert summary["agents_working"] == 2 and summary["agents_idle"] == 1
+
+
+def test_summary_problems_is_what_fail_on_problems_fails_on(demo: DemoFactory) -> None:
+    reader = FactoryReader(_config(demo.root), hostname=HOST, probe=live_probe(demo))
+    reader.refresh_all()
+    fleet = reader.fleet(NOW)
+    summary = fleet.to_json()["summary"]
+    assert isinstance(summary, dict)
+    assert len(fleet.lint) == 1 and fleet.problems == ()
+    assert (summary["problems"], summary["lint"]) == (1, 1)
+    assert fail_reasons(fleet, ["problems"]) == ["1 problem (1 lint finding)"]
+    out = io.StringIO()
+    render_status(fleet, out)
+    assert "problems: 1 (1 lint finding)" in out.getvalue()
+
+
+def test_the_demo_cockpit_reads_the_config_status_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`factory-tui demo` opens the cockpit with the demo's own factory.toml (its 2 m idle
+    threshold), not with settings of its own that `status` on the same folder would not see."""
+    seen: list[Config] = []
+
+    class NoApp:
+        def __init__(self, config: Config, **_: object) -> None:
+            seen.append(config)
+
+        def run(self) -> None:
+            return None
+
+    class NoSimulator:
+        def __init__(self, root: Path, **_: object) -> None:
+            pass
+
+        def run(self, stop: threading.Event) -> None:
+            return None
+
+    monkeypatch.setenv("FACTORY_TUI_USER_CONFIG", str(tmp_path / "no-user-config.toml"))
+    monkeypatch.setattr(app_module, "FactoryApp", NoApp)
+    monkeypatch.setattr(simulate_module, "Simulator", NoSimulator)
+    root = tmp_path / "demo"
+    argv = ["demo", "--dir", str(root), "--now", "2026-02-16T15:42", "--theme", "factory-mono"]
+    assert main(argv) == 0
+    [config] = seen
+    status_config = load_config(root, flags={})
+    assert config.idle_after == status_config.idle_after == timedelta(minutes=2)
+    assert config.stale_after == status_config.stale_after
+    assert config.theme == "factory-mono"

@@ -32,6 +32,7 @@ __all__ = [
     "Settings",
     "derive_fleet",
     "fmt_age",
+    "problem_counts",
     "same_host",
 ]
 
@@ -251,6 +252,12 @@ class Fleet:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def problem_counts(problems: Sequence[Problem], lint: Sequence[Any]) -> dict[str, int]:
+    """``problems``: what ``--fail-on problems`` fails on and every face counts (unreadable
+    files and lines, and state-lint findings); ``lint``: how many of them are lint findings."""
+    return {"problems": len(problems) + len(lint), "lint": len(lint)}
 
 
 def fmt_age(delta: timedelta) -> str:
@@ -546,7 +553,7 @@ def derive_fleet(
 
     sessions = _derive_sessions(fold, owned, latest_checkpoint, now, settings)
     instances = _derive_instances(fold, owned, claim_views, sessions, procs, now, settings)
-    counts = _counts(instances, claim_views, sessions, problems, fold)
+    counts = _counts(instances, claim_views, sessions, problems, lint, fold)
     return Fleet(
         root=root,
         generated_at=now,
@@ -949,6 +956,7 @@ def _counts(
     claims: list[ClaimView],
     sessions: list[SessionView],
     problems: Sequence[Problem],
+    lint: Sequence[Any],
     fold: LogFold,
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
@@ -958,7 +966,7 @@ def _counts(
         counts[f"claims_{claim.state}"] = counts.get(f"claims_{claim.state}", 0) + 1
     for session in sessions:
         counts[f"sessions_{session.status}"] = counts.get(f"sessions_{session.status}", 0) + 1
-    counts["problems"] = len(problems)
+    counts.update(problem_counts(problems, lint))
     counts["log_events"] = fold.events
     base = (
         {f"agents_{s}": 0 for s in ("working", "idle", "stale", "crashed", "ended")}
@@ -1074,7 +1082,7 @@ class FleetDeriver:
                 fleet,
                 problems=tuple(problems),
                 lint=tuple(lint),
-                counts={**fleet.counts, "problems": len(problems)},
+                counts={**fleet.counts, **problem_counts(problems, lint)},
             )
             self.partial_derives += 1
         self.previous = fleet

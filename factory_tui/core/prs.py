@@ -86,6 +86,8 @@ class SessionLike(Protocol):
     @property
     def last_step_state(self) -> str | None: ...
     @property
+    def last_step_at(self) -> str | None: ...
+    @property
     def last_error(self) -> str | None: ...
 
 
@@ -140,6 +142,8 @@ class PullRequest:
             return self.branch
         if self.number is not None:
             return f"#{self.number}"
+        if self.merge_sha is None and self.branch:
+            return self.branch  # merged by the log's word only, with no number
         return f"sha:{(self.merge_sha or '')[:7]}"
 
     @property
@@ -430,6 +434,7 @@ class Link:
     session_started_at: str | None = None
     session_last_step: str | None = None
     session_last_step_state: str | None = None
+    session_last_step_at: str | None = None
     session_last_error: str | None = None
     evidence: str = ""
     """How the link was made, in words."""
@@ -485,6 +490,7 @@ def link_pr(pr: PullRequest, sessions: Sequence[SessionLike], units: Sequence[Cl
         session_started_at=session.started_at if session is not None else None,
         session_last_step=session.last_step if session is not None else None,
         session_last_step_state=session.last_step_state if session is not None else None,
+        session_last_step_at=session.last_step_at if session is not None else None,
         session_last_error=session.last_error if session is not None else None,
         evidence=how,
     )
@@ -513,21 +519,44 @@ def candidate_branches(
     return list(seen)
 
 
+def _reached(link: Link, step: str) -> bool:
+    """The linked session logged ``STEP-DONE step=<step>`` or a later step of the usual order."""
+    last = link.session_last_step
+    index, wanted = (step_index(last) if last else None), step_index(step)
+    if index is None or wanted is None:
+        return False
+    return index > wanted or (index == wanted and link.session_last_step_state == "done")
+
+
 def _local_ci(link: Link) -> tuple[CiState, str]:
-    """A local branch has no CI run of its own; the log may tell what the agent saw."""
+    """Local git has no CI run; the log tells what the agent saw. A step past ci outweighs an
+    earlier ci ERROR (the fold keeps a session's last ERROR however old): CI passed since."""
     error = link.session_last_error or ""
     step = link.session_last_step
+    if step == "ci" and link.session_last_step_state == "done":
+        return "green", "the log: STEP-DONE step=ci"
+    if _reached(link, "ci"):
+        return "green", f"the log: the agent is past the ci step ({step})"
     if error.startswith("ci") or (
         error and step == "ci" and link.session_last_step_state == "start"
     ):
         return "red", f"the log's last ERROR for {link.task}: {error}"
-    ci_index = step_index("ci")
-    index = step_index(step) if step else None
-    if step == "ci" and link.session_last_step_state == "done":
-        return "green", "the log: STEP-DONE step=ci"
-    if index is not None and ci_index is not None and index > ci_index:
-        return "green", f"the log: the agent is past the ci step ({step})"
     return "none", "no CI for a local branch (nor a ci step in the log)"
+
+
+def _merged_by_the_log(pr: PullRequest, link: Link) -> PullRequest:
+    """An open local branch whose session logged ``STEP-DONE step=merged`` (or a later step) was
+    merged where local git cannot see it (on GitHub, with gh absent): the log is the evidence.
+    It is merged, at that step's time at the latest, under the PR number the log gave."""
+    if pr.source != "local" or pr.state != "open" or not _reached(link, "merged"):
+        return pr
+    at = link.session_last_step_at
+    return replace(
+        pr,
+        state="merged",
+        number=pr.number if pr.number is not None else link.number,
+        merged_at=parse_ts(at) if at else None,
+    )
 
 
 # -- views and the queue -------------------------------------------------------------------------
@@ -730,10 +759,11 @@ def view_pr(
 ) -> PrView:
     """One PR with its link, mode, size, CI and Definition of Done (queue left to the caller)."""
     link = link_pr(pr, sessions, units)
+    pr = _merged_by_the_log(pr, link)
     branch = pr.branch or link.branch or ""
     mode = classify(pr.files, labels=pr.labels, branch=branch, title=pr.title, settings=settings)
-    if pr.source == "local" and pr.state == "open":
-        ci, ci_detail = _local_ci(link)
+    if pr.source == "local" and pr.ci == "none":
+        ci, ci_detail = _local_ci(link)  # merged too: the CI it had does not turn into none
     else:
         ci, ci_detail = pr.ci, pr.ci_detail
     if pr.source == "github":
@@ -826,11 +856,12 @@ def build_queue(
                 state_texts=state_texts,
             )
         )
-    # A local branch whose PR number (from the log) was squash-merged on main is done.
+    # A local branch whose PR number (from the log) was squash-merged on main is that squash
+    # commit (a branch has no merge_sha; a squash commit on main has one): listed once.
     views = [
         v
         for v in views
-        if not (v.pr.source == "local" and v.pr.state == "open" and v.link.number in merged_numbers)
+        if not (v.pr.source == "local" and v.pr.merge_sha is None and v.number in merged_numbers)
     ]
     oldest = datetime.max
 

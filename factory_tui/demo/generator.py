@@ -438,6 +438,9 @@ _FACTORY_TOML = """\
 # factory-tui configuration for this demo: keep the memory folder inside the repo, so the demo
 # never touches ~/.claude.
 memory = ".factory/memory"
+# The simulated agents move fast: an agent silent for two minutes reads as idle, in the cockpit
+# and in `factory-tui status` alike.
+idle_after = "2m"
 """
 
 _BASE_FILES: dict[str, str] = {
@@ -941,7 +944,8 @@ class _Story:
                 task=task,
                 component=ticket.component,
             )
-            log.add(T - _m(3), "STEP-START", step="quality-gate", task=task)
+            # Within the demo's 2 m idle threshold (factory.toml): it reads as working.
+            log.add(T - _m(1), "STEP-START", step="quality-gate", task=task)
 
     def _idle(self, agent: _Agent) -> None:
         marks, ticket, log = agent.marks, agent.ticket, self.log
@@ -1064,7 +1068,7 @@ class _Story:
         log.add(resume + _m(7), "STEP-START", step="ci", task=task, pr=pr)
         log.add(T - _m(8), "STEP-DONE", step="ci", task=task, pr=pr)
         log.add(
-            T - _m(4),
+            T - _m(1),  # within the demo's 2 m idle threshold: still working at ``now``
             "STEP-START",
             step="merged",
             task=task,

@@ -37,8 +37,8 @@ the factory's files, except the timestamps (the injected clock) and what live pr
 (pids, and ``claimed_at`` from a process's start time).
 
 The silent agent turns idle ``idle_after`` after its last event, 15 minutes by default: the demo's
-``factory.toml`` is meant to set ``idle_after = "2m"`` so the engineer sees it happen about two to
-three minutes in (log timestamps have minute precision).
+``factory.toml`` sets ``idle_after = "2m"`` (for the cockpit and ``status`` alike) so the engineer
+sees it happen about two to three minutes in (log timestamps have minute precision).
 
 It only runs on a demo factory (its memory folder inside ROOT, as ``factory-tui demo`` writes it),
 stops the processes it started when it stops (so in a kept factory its agents that were still
@@ -95,6 +95,8 @@ INTERVAL_S = (1.0, 3.0)
 #: Ticks at which the simulator starts its own agents.
 SPAWNS: dict[int, str] = {2: "crasher", 3: "silent", 5: "worker"}
 _MODEL = "claude-sonnet-4-5"
+#: The demo repository's main branch (the generator's), checked out in ROOT.
+_MAIN = "main"
 
 Op = tuple[str, str]
 """One action of an agent: ``(kind, step)``; kinds: take, start, done, checkpoint, ci-failed,
@@ -932,6 +934,10 @@ class Simulator:
             extra.update(pr=agent.pr, branch=ticket.branch)
         elif name in ("ci", "merged") and agent.pr is not None:
             extra["pr"] = agent.pr
+        if kind == "done" and name == "merged":
+            merged = self._squash_merge(agent, step)
+            if merged is not None:
+                extra["sha"] = merged
         if kind == "start" and name == "ci":
             agent.ci_runs += 1
             if agent.ci_runs > 1:
@@ -1037,7 +1043,7 @@ class Simulator:
         """A real commit in the agent's worktree when there is one; else a made-up sha."""
         ticket = agent.ticket
         assert ticket is not None
-        agent.commit_message = f"{ticket.task.split('-', 2)[-1].replace('-', ' ')} ({ticket.key})"
+        agent.commit_message = _subject(ticket)
         fallback = f"{self._rng.getrandbits(28):07x}"
         tree = agent.worktree
         if tree is None:
@@ -1064,8 +1070,52 @@ class Simulator:
         head = git.run("rev-parse", "--short=7", "HEAD", cwd=tree)
         return head.strip() if head else fallback
 
+    def _squash_merge(self, agent: _Agent, step: _Step) -> str | None:
+        """Merge the agent's PR as its ``gh pr merge --squash`` would: one commit on main with
+        the branch's changes, subject ``<kind>: <subject> (#N)`` and the ``Factory-Branch`` /
+        ``Factory-Head`` trailers factory-tui's own squash merges write, then main's worktree
+        (ROOT) fast-forwarded. The local PR queue then shows the PR merged, once. Returns the
+        commit's short id; ``None`` (nothing merged, the log goes on) without git, when the
+        branch brings nothing, on a conflict, or when ROOT cannot fast-forward."""
+        ticket = agent.ticket
+        assert ticket is not None
+        git = self._git
+        if agent.worktree is None or agent.pr is None:
+            return None
+        tip = git.run("rev-parse", "-q", "--verify", f"refs/heads/{ticket.branch}^{{commit}}")
+        main = git.run("rev-parse", "-q", "--verify", f"refs/heads/{_MAIN}^{{commit}}")
+        if not tip or not main:
+            return None
+        tip, main = tip.strip(), main.strip()
+        merged = git.run("merge-tree", "--write-tree", main, tip)  # fails on a conflict
+        main_tree = git.run("rev-parse", f"{main}^{{tree}}")
+        if merged is None or main_tree is None:
+            return None
+        tree = merged.split("\n", 1)[0].strip()
+        if tree == main_tree.strip():
+            return None  # every change of the branch is on main already
+        kind = ticket.branch.split("/", 1)[0]
+        message = (
+            f"{kind}: {agent.commit_message or _subject(ticket)} (#{agent.pr})\n\n"
+            f"Factory-Branch: {ticket.branch}\nFactory-Head: {tip}\nFactory-Task: {ticket.task}\n"
+        )
+        who = (f"Claude ({agent.instance})", f"{agent.instance}@agents.tinygate.example")
+        commit = git.run("commit-tree", tree, "-p", main, "-m", message, when=step.now, who=who)
+        if commit is None:
+            return None
+        commit = commit.strip()
+        if git.run("merge", "--ff-only", "-q", commit, cwd=self.root) is None:
+            return None
+        self._base = commit  # the next branches start from the merged main
+        return commit[:7]
+
 
 # -- pure helpers --------------------------------------------------------------------------------
+
+
+def _subject(ticket: _Ticket) -> str:
+    """``traceparent propagation (CAB-1352)``: a commit's subject for the ticket."""
+    return f"{ticket.task.split('-', 2)[-1].replace('-', ' ')} ({ticket.key})"
 
 
 def _line(at: _Step, name: str, fields: dict[str, object]) -> str:

@@ -859,7 +859,7 @@ class FactoryApp(App[None]):
             "agents": len(fleet.instances),
             "claims": len(fleet.claims),
             "sessions": len(fleet.sessions),
-            "problems": len(fleet.problems) + len(fleet.lint),
+            "problems": fleet.counts.get("problems", 0),
             "state": len(fleet.lint),
             **({"prs": len(self.queue.views)} if self.queue is not None else {}),
         }

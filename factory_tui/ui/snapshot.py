@@ -20,6 +20,7 @@ from textual.pilot import Pilot
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.config import Config
 from factory_tui.core.fleet import Fleet
+from factory_tui.report import lint_part
 
 __all__ = [
     "FAIL_CONDITIONS",
@@ -72,9 +73,9 @@ def fail_reasons(fleet: Fleet, conditions: Iterable[str]) -> list[str]:
             if n:
                 reasons.append(f"{n} crashed session{'s' if n != 1 else ''}")
         elif name == "problems":
-            n = len(fleet.problems) + len(fleet.lint)
+            n = c.get("problems", 0)
             if n:
-                reasons.append(f"{n} problem{'s' if n != 1 else ''} (unreadable files, state lint)")
+                reasons.append(f"{n} problem{'s' if n != 1 else ''}{lint_part(c)}")
         else:
             raise ValueError(
                 f"--fail-on {condition!r}: expected a comma list of {', '.join(FAIL_CONDITIONS)}"

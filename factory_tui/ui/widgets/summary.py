@@ -95,8 +95,10 @@ def fleet_segments(fleet: Fleet, *, loaded: bool) -> dict[str, Content | None]:
             )
         ],
     )
-    problems_n = len(fleet.problems) + len(fleet.lint)
-    problems = _join("PROBLEMS", [_count(problems_n, "found", "bold $warning")])
+    pieces = [_count(c.get("problems", 0), "found", "bold $warning")]
+    if c.get("lint", 0):
+        pieces.append(Content.styled(f"({c['lint']} lint)", "$text-muted"))
+    problems = _join("PROBLEMS", pieces)
     return {"agents": agents, "claims": claims, "sessions": sessions, "problems": problems}
 
 
