@@ -521,7 +521,13 @@ def test_abandon_releases_archives_and_closes(env: Env) -> None:
     assert not checkpoint.exists()
     archived = env.demo.memory_dir / "checkpoints" / "archive" / checkpoint.name
     assert archived.read_bytes() == content
-    assert env.lines()[-3:] == [
+    # The release's intent line comes before it; its outcome carries the same change id.
+    intent, release = (line for line in env.lines() if "| RELEASE" in line and WHO in line)
+    assert "| RELEASE-INTENT | claim=CAB-1290 phase=3 " in intent
+    change = intent.rsplit(" change=", 1)[1].split()[0]
+    assert release.endswith(f" change={change}")
+    shown = [re.sub(r" change=\w+", "", line) for line in env.lines() if line != intent]
+    assert shown[-3:] == [
         f'{NOW_S} | RECOVERY | task={CRASHED} action=abandon reason="diverged; start over" '
         f"by={WHO}",
         f"{NOW_S} | RELEASE | task=CAB-1290 phase=3 instance={crashed} reason=abandoned by={WHO}",

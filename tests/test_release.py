@@ -92,7 +92,7 @@ def test_force_is_logged_as_forced(demo: DemoFactory) -> None:
     )
     assert result.ok, result.message
     assert owner_of(demo.claims_dir / "CAB-1290.json", 3) is None
-    assert log_lines(demo)[-1].endswith('reason=forced by=me note="agent stuck"')
+    assert ' reason=forced by=me note="agent stuck" change=' in log_lines(demo)[-1]
 
 
 def test_plan_describes_conditions_and_the_line(demo: DemoFactory) -> None:
@@ -184,7 +184,9 @@ def test_stress_agents_and_releases(demo: DemoFactory) -> None:
     assert won > 0
     final = json.loads((demo.claims_dir / "CAB-1290.json").read_text())
     assert [p["id"] for p in final["phases"]] == [1, 2, 3, 4, 5]
-    release_lines = [line for line in log_lines(demo) if "by=stress" in line]
+    release_lines = [
+        line for line in log_lines(demo) if " RELEASE " in line and "by=stress" in line
+    ]
     assert len(release_lines) == releases
     kept = list(history_dir(cfg).iterdir())
     assert len(kept) == releases
