@@ -138,6 +138,9 @@ class LogFold:
         self.instance_recent: dict[str, deque[RawLine]] = {}
         self.instance_sessions: dict[str, list[SessionRec]] = {}
         self.claim_events: dict[tuple[str, str], ClaimEventInfo] = {}
+        self.open_changes: dict[str, Event] = {}
+        """factory-tui's ``*-INTENT`` lines not yet followed by a line with the same ``change=``
+        (a half-done change: the writer died or could not log the outcome)."""
         self.recent: deque[RawLine] = deque(maxlen=RECENT_GLOBAL)
         self.counts: Counter[str] = Counter()
         self.problems: list[Problem] = []
@@ -465,6 +468,12 @@ class LogFold:
             self.claim_events[(task, get("phase", ""))] = ClaimEventInfo(
                 name, instance, ts, get("reason") or None
             )
+        change = get("change")
+        if change:
+            if name.endswith("-INTENT"):
+                self.open_changes[change] = Event(ts, name, fields, line, source)
+            else:
+                self.open_changes.pop(change, None)
         if instance:
             self._touch(instance, ts, entry)
 
