@@ -30,7 +30,9 @@ def _age(path: Path, seconds: float) -> None:
     os.utime(path, (old, old), follow_symlinks=False)
 
 
-@pytest.mark.parametrize("name", ["../trav.lock", "/tmp/x/victim.lock", "a/b.lock", "x\0.lock", ""])
+@pytest.mark.parametrize(
+    "name", ["../trav.lock", "/tmp/x/victim.lock", "a/b.lock", "x\0.lock", "", ".."]
+)
 def test_a_lock_name_stays_in_its_folder(tmp_path: Path, name: str) -> None:
     with pytest.raises(LockUnsafe), claim_lock(tmp_path, name):
         pass
@@ -40,6 +42,7 @@ def test_a_lock_name_stays_in_its_folder(tmp_path: Path, name: str) -> None:
 
 def test_lock_path_accepts_a_plain_name(tmp_path: Path) -> None:
     assert lock_path(tmp_path, "CAB-1290-phase-2.lock") == tmp_path / "CAB-1290-phase-2.lock"
+    assert lock_path(tmp_path, ".recover-a..b.lock") == tmp_path / ".recover-a..b.lock"
 
 
 def test_a_regular_file_named_like_the_lock_is_refused_not_waited_on(tmp_path: Path) -> None:

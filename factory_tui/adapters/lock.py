@@ -69,7 +69,7 @@ class LockUnsafe(Exception):
 def lock_path(folder: Path, name: str) -> Path:
     """``folder/name``, checked to be directly inside ``folder``: a lock name built from a file's
     contents must never reach outside the claims folder."""
-    if not name or "/" in name or "\\" in name or "\0" in name or ".." in name or name == ".":
+    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
         raise LockUnsafe(f"refusing the lock name {name!r}: it must be one plain name in {folder}")
     path = folder / name
     if path.parent != folder:
