@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import multiprocessing
 import os
 import socket
+import stat
+import subprocess
+import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from factory_tui.actions import base
 from factory_tui.actions.base import Outcome
 from factory_tui.actions.release import history_dir, plan_release, release_all_stale, release_claim
+from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.lock import LockBusy, atomic_write, claim_lock
 from factory_tui.cli import main
 from factory_tui.config import Config, load_config
@@ -92,7 +99,7 @@ def test_force_is_logged_as_forced(demo: DemoFactory) -> None:
     )
     assert result.ok, result.message
     assert owner_of(demo.claims_dir / "CAB-1290.json", 3) is None
-    assert log_lines(demo)[-1].endswith('reason=forced by=me note="agent stuck"')
+    assert ' reason=forced by=me note="agent stuck" change=' in log_lines(demo)[-1]
 
 
 def test_plan_describes_conditions_and_the_line(demo: DemoFactory) -> None:
@@ -184,7 +191,9 @@ def test_stress_agents_and_releases(demo: DemoFactory) -> None:
     assert won > 0
     final = json.loads((demo.claims_dir / "CAB-1290.json").read_text())
     assert [p["id"] for p in final["phases"]] == [1, 2, 3, 4, 5]
-    release_lines = [line for line in log_lines(demo) if "by=stress" in line]
+    release_lines = [
+        line for line in log_lines(demo) if " RELEASE " in line and "by=stress" in line
+    ]
     assert len(release_lines) == releases
     kept = list(history_dir(cfg).iterdir())
     assert len(kept) == releases
@@ -279,3 +288,203 @@ def test_stress_another_phase_of_the_same_file(demo: DemoFactory) -> None:
     assert len([line for line in ours if "phase=3 " in line and "reason=abandoned" in line]) == 1
     assert len(list(history_dir(cfg).iterdir())) == releases + 1
     assert not list(demo.claims_dir.glob("*.lock"))
+
+
+# -- safety: writes stay inside the factory, the lock is exclusive, every change is audited ----
+
+
+def _evil_claim(demo: DemoFactory, file_name: str, ticket: str) -> Path:
+    """A copy of the stale CAB-1302 claim under another file name, with ``ticket`` inside."""
+    raw = json.loads((demo.claims_dir / "CAB-1302.json").read_text())
+    raw["ticket"] = ticket
+    path = demo.claims_dir / file_name
+    path.write_text(json.dumps(raw, indent=2))
+    return path
+
+
+def _stale_dir_with_a_file(path: Path) -> None:
+    path.mkdir(parents=True)
+    (path / "precious.txt").write_text("keep me")
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+
+
+@pytest.mark.parametrize("kind", ["absolute", "relative"])
+def test_an_id_that_is_a_path_never_reaches_outside(
+    demo: DemoFactory, tmp_path: Path, kind: str
+) -> None:
+    """``{"ticket": "/…/victim"}`` made release take ``/…/victim.lock`` for a stale lock and
+    delete it with its contents; ``../../trav`` made ``ROOT/trav.lock``. The lock is named from
+    the file's name, inside the claims folder."""
+    if kind == "absolute":
+        outside = tmp_path / "x" / "victim.lock"
+        ticket = str(tmp_path / "x" / "victim")
+    else:
+        outside = demo.claims_dir.parent.parent / "trav.lock"
+        ticket = "../../trav"
+    _stale_dir_with_a_file(outside)
+    path = _evil_claim(demo, "victim.json", ticket)
+    result = release_claim(config(demo), ticket, now=NOW, force=True, by="me")
+    assert (outside / "precious.txt").read_text() == "keep me"
+    if result.ok:  # the id may also be refused as a problem of the file: both are safe
+        assert owner_of(path) is None
+    assert not list(demo.claims_dir.glob("*.lock"))
+
+
+def test_the_lock_is_named_from_the_file_not_the_id(demo: DemoFactory) -> None:
+    _evil_claim(demo, "victim.json", "../../trav")
+    (demo.claims_dir / "victim.lock").mkdir()  # an agent writing victim.json right now
+    result = release_claim(config(demo), "../../trav", now=NOW, force=True, by="me")
+    assert result.outcome is Outcome.REFUSED and "victim.lock held" in result.message
+
+
+def test_a_file_named_like_the_lock_is_refused_quickly(demo: DemoFactory) -> None:
+    """A regular file ``CAB-1302.lock`` made release spin at 100 % CPU forever."""
+    junk = demo.claims_dir / "CAB-1302.lock"
+    junk.write_text("junk")
+    old = time.time() - 3600  # "stale": the old code's rmtree could not remove it, and retried
+    os.utime(junk, (old, old))
+    before = (demo.claims_dir / "CAB-1302.json").read_bytes()
+    code = (
+        "import sys; from factory_tui.cli import main; "
+        f"sys.exit(main(['release', 'CAB-1302', {str(demo.root)!r}, '--now', {NOW_S!r}]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == int(Outcome.REFUSED), done.stderr
+    assert "CAB-1302.lock" in done.stderr and "not a directory" in done.stderr
+    assert (demo.claims_dir / "CAB-1302.json").read_bytes() == before
+    assert (demo.claims_dir / "CAB-1302.lock").read_text() == "junk"
+
+
+def test_a_rewritten_claim_keeps_its_mode(demo: DemoFactory) -> None:
+    path = demo.claims_dir / "CAB-1302.json"
+    path.chmod(0o664)
+    assert release_claim(config(demo), "CAB-1302", now=NOW, by="me").ok
+    assert stat.S_IMODE(path.stat().st_mode) == 0o664
+    (kept,) = history_dir(config(demo)).iterdir()
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o664
+
+
+def test_a_symlinked_claim_is_written_through_inside_the_folder(demo: DemoFactory) -> None:
+    path = demo.claims_dir / "CAB-1302.json"
+    real = demo.claims_dir / "CAB-1302.real"
+    path.rename(real)
+    path.symlink_to(real.name)
+    assert release_claim(config(demo), "CAB-1302", now=NOW, by="me").ok
+    assert path.is_symlink() and owner_of(real) is None
+
+
+def test_a_symlinked_claim_pointing_outside_is_refused(demo: DemoFactory, tmp_path: Path) -> None:
+    path = demo.claims_dir / "CAB-1302.json"
+    real = tmp_path / "elsewhere.json"
+    path.rename(real)
+    path.symlink_to(real)
+    before = real.read_bytes()
+    result = release_claim(config(demo), "CAB-1302", now=NOW, by="me")
+    assert result.outcome is Outcome.REFUSED and "outside the claims folder" in result.message
+    assert real.read_bytes() == before and path.is_symlink()
+
+
+def test_a_leftover_temp_file_is_reported_then_cleaned_under_the_lock(demo: DemoFactory) -> None:
+    leftover = demo.claims_dir / ".CAB-1302.json.k1ll.tmp"
+    leftover.write_text('{"half')
+    old = time.time() - 3600
+    os.utime(leftover, (old, old))
+    reader = FactoryReader(config(demo))
+    reader.refresh_all()
+    (problem,) = [p for p in reader.problems() if p.file == str(leftover)]
+    assert "interrupted write of CAB-1302.json" in problem.message
+    result = release_claim(config(demo), "CAB-1302", now=NOW, by="me")
+    assert result.ok, result.message
+    assert not leftover.exists()
+    assert any(".CAB-1302.json.k1ll.tmp" in d for d in result.details)
+
+
+def _failing_append(
+    monkeypatch: pytest.MonkeyPatch, when: Callable[[str], bool], error: BaseException
+) -> None:
+    real = base.append_line
+
+    def append(path: Path, line: str) -> None:
+        if when(line):
+            raise error
+        real(path, line)
+
+    monkeypatch.setattr(base, "append_line", append)
+
+
+def test_a_full_disk_before_the_intent_changes_nothing(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = demo.claims_dir / "CAB-1302.json"
+    before, lines = path.read_bytes(), log_lines(demo)
+    _failing_append(monkeypatch, lambda line: True, OSError(errno.ENOSPC, "No space left"))
+    result = release_claim(config(demo), "CAB-1302", now=NOW, by="me")
+    assert result.outcome is Outcome.ERROR and "nothing was changed" in result.message
+    assert path.read_bytes() == before and log_lines(demo) == lines
+    assert not history_dir(config(demo)).exists()
+
+
+def test_a_full_disk_at_the_outcome_puts_the_file_back(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Released on disk but the RELEASE line could not be appended: it said "nothing was
+    changed" while the claim stayed released with no line."""
+    path = demo.claims_dir / "CAB-1302.json"
+    before = path.read_bytes()
+    _failing_append(
+        monkeypatch, lambda line: "| RELEASE |" in line, OSError(errno.ENOSPC, "No space left")
+    )
+    result = release_claim(config(demo), "CAB-1302", now=NOW, by="me")
+    assert result.outcome is Outcome.ERROR
+    assert "put back as it was" in result.message and "still owned by" in result.message
+    assert path.read_bytes() == before
+    intent, undone = log_lines(demo)[-2:]
+    assert "| RELEASE-INTENT |" in intent and "| RELEASE-UNDONE |" in undone
+    change = intent.rsplit(" change=", 1)[1].split()[0]
+    assert f" change={change} " in undone
+    reader = FactoryReader(config(demo))
+    reader.refresh_all()
+    assert not [p for p in reader.problems() if "half-done" in p.message]
+
+
+class _Killed(BaseException):
+    """Stands for a kill -9 between the claim write and the outcome line."""
+
+
+def test_a_kill_between_write_and_outcome_is_reported_on_the_next_start(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = demo.claims_dir / "CAB-1302.json"
+    _failing_append(monkeypatch, lambda line: "| RELEASE |" in line, _Killed())
+    with pytest.raises(_Killed):
+        release_claim(config(demo), "CAB-1302", now=NOW, by="me")
+    monkeypatch.undo()
+    assert owner_of(path) is None  # written, never logged
+    reader = FactoryReader(config(demo))
+    reader.refresh_all()
+    (problem,) = [p for p in reader.problems() if "half-done" in p.message]
+    assert "RELEASE-INTENT for CAB-1302" in problem.message
+    assert "shows it released, with no RELEASE line" in problem.message
+    assert problem.line == len(log_lines(demo))
+
+
+def test_an_intent_whose_write_did_not_happen_says_so(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import factory_tui.actions.release as release_module
+
+    def killed(path: Path, data: bytes, **_: object) -> None:
+        raise _Killed()
+
+    monkeypatch.setattr(release_module, "atomic_write", killed)
+    with pytest.raises(_Killed):
+        release_claim(config(demo), "CAB-1302", now=NOW, by="me")
+    monkeypatch.undo()
+    reader = FactoryReader(config(demo))
+    reader.refresh_all()
+    (problem,) = [p for p in reader.problems() if "half-done" in p.message]
+    assert "still shows it owned by" in problem.message
+    assert "the change did not happen" in problem.message

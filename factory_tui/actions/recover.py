@@ -43,7 +43,7 @@ from factory_tui.adapters.launch import (
     inside_tmux,
     launch_agent,
 )
-from factory_tui.adapters.lock import LockBusy, atomic_write, claim_lock
+from factory_tui.adapters.lock import LockBusy, LockUnsafe, atomic_write, claim_lock
 from factory_tui.config import Config
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint_name
 from factory_tui.core.claims import ClaimUnit
@@ -907,6 +907,10 @@ def _locked(
     except LockBusy:
         return ActionResult(
             Outcome.REFUSED, f"someone else is recovering {task} right now — try again"
+        )
+    except LockUnsafe as unsafe:
+        return ActionResult(
+            Outcome.REFUSED, f"cannot recover {task}: {unsafe}; nothing was changed"
         )
     except OSError as error:
         return ActionResult(

@@ -1,13 +1,28 @@
 """Release a stale claim (FORMATS.md: stale claims; the lock protocol).
 
 lock → re-read the claim file → re-derive the three stale conditions (log and pid facts fresh)
-→ keep the old file in the history folder → write the released claim atomically → re-read to
-verify → append ``RELEASE | task=ID phase=N instance=OLD reason=stale by=WHO``.
-Anything that fails leaves every file as it was and says why in one sentence.
+→ append the intent ``RELEASE-INTENT | claim=ID phase=N owner=OLD reason=R file=F change=C
+by=WHO`` → keep the old file in the history folder → write the released claim atomically →
+re-read to verify → append the outcome ``RELEASE | task=ID phase=N instance=OLD reason=stale
+by=WHO change=C``.
+
+A change and its audit line stand or fall together: if the intent cannot be logged nothing is
+written; if the outcome cannot be logged the previous file is put back from the history copy
+(and ``RELEASE-UNDONE`` logged when the log takes it). A process killed in between leaves an
+intent without an outcome: :mod:`factory_tui.adapters.factory` reports it as a half-done change
+with what the claim file shows. Anything that fails says what state the files are in.
+
+The locks are named from the claim *file*'s name (``CAB-1290.json`` → ``CAB-1290-phase-2.lock``),
+never from the id inside the JSON, and checked to be directly inside the claims folder.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +30,15 @@ from pathlib import Path
 
 from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_only_refusal
 from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.lock import LockBusy, atomic_write, claim_locks, keep_history
+from factory_tui.adapters.lock import (
+    LockBusy,
+    LockUnsafe,
+    atomic_write,
+    claim_locks,
+    keep_history,
+    lock_path,
+    temp_name_matches,
+)
 from factory_tui.config import Config
 from factory_tui.core.claims import (
     ClaimFile,
@@ -30,6 +53,7 @@ from factory_tui.core.fleet import Condition, Settings, logged_release, stale_co
 __all__ = [
     "ReleasePlan",
     "history_dir",
+    "lock_names",
     "parse_target",
     "plan_release",
     "release_all_stale",
@@ -84,11 +108,40 @@ class _Extra:
     check_under_lock: Callable[[ClaimUnit], str | None] | None = None
 
 
+def lock_names(path: Path, claim: ClaimFile) -> list[str]:
+    """The lock of every unit of the claim file at ``path``, named from the file's own name
+    (agents name the file by its id, so for a sound file this is the protocol's name)."""
+    stem = path.name.removesuffix(".json")
+    return [
+        f"{stem}.lock" if unit.phase is None else f"{stem}-phase-{unit.phase}.lock"
+        for unit in claim.units
+    ]
+
+
+def _write_target(config: Config, path: Path) -> tuple[Path, str | None]:
+    """Where writing ``path`` lands, or why it must not be written. A symlinked claim file is
+    written through to its target only when that target is a regular file directly inside the
+    claims folder (where agents lock it by its own name too); anything else is refused."""
+    if not path.is_symlink():
+        return path, None
+    target = Path(os.path.realpath(path))
+    folder = Path(os.path.realpath(config.claims_dir))
+    if target.parent != folder or not target.is_file():
+        return target, (
+            f"{path.name} is a symlink to {target}, outside the claims folder {folder}: "
+            "factory-tui does not write there; nothing was changed"
+        )
+    return target, None
+
+
 def _find(
     config: Config, claim_id: str, phase: int | None
 ) -> tuple[Path, ClaimFile, ClaimUnit] | str:
-    candidates = [config.claims_dir / f"{claim_id}.json"]
-    candidates += sorted(p for p in config.claims_dir.glob("*.json") if p not in candidates)
+    candidates = sorted(p for p in config.claims_dir.glob("*.json") if not p.name.startswith("."))
+    direct = config.claims_dir / f"{claim_id}.json"
+    if direct in candidates:
+        candidates.remove(direct)
+        candidates.insert(0, direct)
     for path in candidates:
         try:
             data = path.read_bytes()
@@ -180,14 +233,22 @@ def release_claim(
     if isinstance(found, str):
         return ActionResult(Outcome.ERROR, found)
     path, claim, unit = found
+    target_path, refused = _write_target(config, path)
+    if refused is not None:
+        return ActionResult(Outcome.REFUSED, refused)
+    names = lock_names(path, claim)
+    if target_path != path:
+        names += lock_names(target_path, claim)
     reader = reader or FactoryReader(config)
     reader.refresh_log()  # the bulk of the log is read before the lock is taken
     who = by or actor()
     try:
+        for name in names:
+            lock_path(config.claims_dir, name)
         # The whole file is rewritten: every phase's lock, not only this one's.
         with claim_locks(
             config.claims_dir,
-            [u.lock_name for u in claim.units],
+            names,
             stale_after_s=config.lock_stale_after.total_seconds(),
         ):
             return _release_locked(
@@ -208,6 +269,10 @@ def release_claim(
             Outcome.REFUSED,
             f"{owner} is writing {unit.key} right now ({busy.lock.name} held) — try again",
         )
+    except LockUnsafe as unsafe:
+        return ActionResult(
+            Outcome.REFUSED, f"cannot lock {unit.key} ({path.name}): {unsafe}; nothing was changed"
+        )
     except OSError as error:
         return ActionResult(
             Outcome.ERROR, f"cannot release {unit.key}: {error}; nothing was changed"
@@ -227,6 +292,7 @@ def _release_locked(
     extra: _Extra | None = None,
 ) -> ActionResult:
     extra = extra or _Extra()
+    cleaned = _clean_leftovers(config, Path(os.path.realpath(path)))
     data = path.read_bytes()
     claim, problems = parse_claim(str(path), data)
     if claim is None:
@@ -273,37 +339,157 @@ def _release_locked(
         return ActionResult(
             Outcome.ERROR, f"{claim_id} phase {phase} vanished; nothing was changed"
         )
+    why = extra.reason_word or (
+        "stale" if not failing else (released.reason or "done") if released else "forced"
+    )
     if extra.before_write is not None:
         extra.before_write()
-    kept = keep_history(path, history_dir(config), now=now)
-    atomic_write(path, dump_claim(new_raw))
+    change = secrets.token_hex(6)
+    base = [("phase", _phase_value(unit))]
+    try:
+        audit(
+            config,
+            now,
+            INTENT,
+            [
+                ("claim", claim_id),
+                *base,
+                ("owner", unit.owner),
+                ("reason", why),
+                ("file", path.name),
+                ("change", change),
+                ("by", who),
+            ],
+        )
+    except OSError as error:
+        return ActionResult(
+            Outcome.ERROR,
+            f"cannot log to {config.log_file} ({error.strerror or error}): {unit.key} was not "
+            "released; nothing was changed",
+        )
+    try:
+        kept = keep_history(path, history_dir(config), now=now)
+        atomic_write(path, dump_claim(new_raw))
+    except OSError as error:
+        _log_undone(config, now, claim_id, base, change, who, f"write failed: {error}")
+        return ActionResult(
+            Outcome.ERROR,
+            f"cannot write {path.name} ({error.strerror or error}): {unit.key} was not released; "
+            "nothing was changed",
+        )
     back, _ = parse_claim(str(path), path.read_bytes())
     after = next((u for u in back.units if u.phase == phase), None) if back is not None else None
     if after is None or after.owner is not None:
+        _log_undone(config, now, claim_id, base, change, who, "re-read does not show it released")
         return ActionResult(
             Outcome.ERROR,
             f"wrote {path.name} but re-reading it does not show {unit.key} released; the previous "
             f"version is in {kept}",
         )
-    why = extra.reason_word or (
-        "stale" if not failing else (released.reason or "done") if released else "forced"
-    )
     fields = [
         ("task", claim_id),
-        ("phase", _phase_value(unit)),
+        *base,
         ("instance", unit.owner),
         ("reason", why),
         ("by", who),
     ]
     if reason:
         fields.append(("note", reason))
-    line = audit(config, now, "RELEASE", fields)
+    fields.append(("change", change))
+    try:
+        line = audit(config, now, "RELEASE", fields)
+    except OSError as error:
+        return _roll_back(config, now, path, kept, unit, claim_id, base, change, who, error)
+    message = f"released {unit.key} from {unit.owner} ({why}); the previous file is kept in {kept}"
     return ActionResult(
         Outcome.DONE,
-        f"released {unit.key} from {unit.owner} ({why}); the previous file is kept in {kept}",
-        details=tuple(c.detail for c in conditions),
+        message,
+        details=tuple(c.detail for c in conditions) + cleaned,
         log_lines=(line,),
     )
+
+
+INTENT = "RELEASE-INTENT"
+"""Logged before the claim file is written; the outcome line carries the same ``change=``."""
+UNDONE = "RELEASE-UNDONE"
+"""The outcome of an intent whose write did not happen or was rolled back."""
+
+
+def _log_undone(
+    config: Config,
+    now: datetime,
+    claim_id: str,
+    base: list[tuple[str, str]],
+    change: str,
+    who: str,
+    detail: str,
+) -> bool:
+    """Close an intent whose change did not stand. False when even that cannot be logged (the
+    intent then stays open and is reported as half-done, with what the claim file shows)."""
+    fields = [("claim", claim_id), *base, ("change", change), ("detail", detail), ("by", who)]
+    try:
+        audit(config, now, UNDONE, fields)
+    except OSError:
+        return False
+    return True
+
+
+def _roll_back(
+    config: Config,
+    now: datetime,
+    path: Path,
+    kept: Path | None,
+    unit: ClaimUnit,
+    claim_id: str,
+    base: list[tuple[str, str]],
+    change: str,
+    who: str,
+    error: OSError,
+) -> ActionResult:
+    """The claim was released on disk but its RELEASE line could not be logged: put the
+    previous file back, so that the change and its audit line fall together."""
+    why = error.strerror or str(error)
+    try:
+        if kept is None:
+            raise FileNotFoundError("no history copy")
+        atomic_write(path, kept.read_bytes())
+    except OSError as undo:
+        return ActionResult(
+            Outcome.ERROR,
+            f"released {unit.key} in {path.name} but could not log it to {config.log_file} "
+            f"({why}) nor put the previous file back ({undo}): {path.name} shows it released "
+            f"with no RELEASE line; the previous version is in {kept} — restore it, or add the "
+            "RELEASE line by hand",
+        )
+    logged = _log_undone(config, now, claim_id, base, change, who, f"log failed: {why}")
+    note = "" if logged else " (operations.log shows a release intent without its outcome)"
+    return ActionResult(
+        Outcome.ERROR,
+        f"could not log the release of {unit.key} to {config.log_file} ({why}): {path.name} "
+        f"was put back as it was, {unit.key} is still owned by {unit.owner}{note}",
+    )
+
+
+def _clean_leftovers(config: Config, path: Path) -> tuple[str, ...]:
+    """Under the claim's locks: remove the temp files a killed writer of this claim file left
+    (regular files named like :func:`atomic_write`'s, older than the lock's stale age)."""
+    removed: list[str] = []
+    limit = time.time() - config.lock_stale_after.total_seconds()
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return ()
+    for entry in entries:
+        if not temp_name_matches(path.name, entry.name):
+            continue
+        with contextlib.suppress(OSError):
+            st = entry.stat(follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and st.st_mtime < limit:
+                os.unlink(entry.path)
+                removed.append(
+                    f"removed a leftover temp file of an interrupted write: {entry.name}"
+                )
+    return tuple(removed)
 
 
 def release_all_stale(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import re
 import stat
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +31,9 @@ from factory_tui.core.statefiles import lint_state, parse_memory, parse_plan
 __all__ = ["FactoryReader", "FileKey"]
 
 MAX_CLAIM_BYTES = 4 << 20
+
+# atomic_write's temp file for a claim file: ".<name>.json.<random>.tmp".
+_CLAIM_TEMP = re.compile(r"\.(.+\.json)\.[^.]+\.tmp\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +123,10 @@ class FactoryReader:
             )
             entries = []
         for entry in entries:
-            if not entry.name.endswith(".json") or entry.name.startswith("."):
+            if entry.name.startswith("."):
+                self._check_leftover(entry)
+                continue
+            if not entry.name.endswith(".json"):
                 continue
             path = Path(entry.path)
             seen.add(path)
@@ -130,6 +138,28 @@ class FactoryReader:
         if changed:
             self.generation += 1
         return changed
+
+    def _check_leftover(self, entry: os.DirEntry[str]) -> None:
+        """A temp file of an interrupted claim write (older than a lock's stale age, so not a
+        write in progress) is a problem: factory-tui removes it the next time it holds that
+        claim's lock."""
+        found = _CLAIM_TEMP.match(entry.name)
+        if found is None:
+            return
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            return
+        if time.time() - st.st_mtime <= self.config.lock_stale_after.total_seconds():
+            return
+        self.dir_problems.append(
+            Problem(
+                entry.path,
+                f"a temp file left by an interrupted write of {found[1]} ({st.st_size} bytes): "
+                "the claim file itself is whole; factory-tui removes it the next time it "
+                "changes that claim",
+            )
+        )
 
     def refresh_claim(self, path: Path) -> bool:
         """Re-read one claim file if its stat changed (or it vanished). True if anything changed."""
@@ -300,6 +330,7 @@ class FactoryReader:
         for _key, _claim, found in self.claims.values():
             out.extend(found)
         out.extend(self.fold.problems)
+        out.extend(self._half_done_changes())
         if self.fold.problem_count > len(self.fold.problems):
             extra = self.fold.problem_count - len(self.fold.problems)
             out.append(
@@ -309,6 +340,49 @@ class FactoryReader:
         out.extend(self.checkpoint_problems)
         out.extend(self.state_problems)
         return out
+
+    def _half_done_changes(self) -> list[Problem]:
+        """factory-tui logs an intent before it writes a claim and the outcome after: an intent
+        with no outcome is a change that may have happened without its audit line. Say what
+        the claim file shows now, and what to do."""
+        out = []
+        for change, intent in self.fold.open_changes.items():
+            claim_id = intent.get("claim") or "?"
+            phase = intent.get("phase") or "-"
+            owner = intent.get("owner") or "?"
+            key = claim_id if phase == "-" else f"{claim_id}:{phase}"
+            shows = self._claim_shows(intent.get("file") or "", phase, owner)
+            out.append(
+                Problem(
+                    intent.source,
+                    f"half-done change {change}: {intent.name} for {key} (owner {owner}) has no "
+                    f"outcome line; {shows}",
+                    intent.line,
+                )
+            )
+        return out
+
+    def _claim_shows(self, name: str, phase: str, owner: str) -> str:
+        if not name or Path(name).name != name or not name.endswith(".json"):
+            return "the claim file it names is not a plain file name: check by hand"
+        entry = self.claims.get(self.config.claims_dir / name)
+        claim = entry[1] if entry is not None else None
+        if claim is None:
+            return f"{name} is gone or unreadable now: check by hand"
+        unit = next(
+            (u for u in claim.units if (str(u.phase) if u.phase is not None else "-") == phase),
+            None,
+        )
+        if unit is None:
+            return f"{name} has no such unit now: check by hand"
+        if unit.owner == owner:
+            return f"{name} still shows it owned by {owner}: the change did not happen"
+        if unit.owner is None:
+            return (
+                f"{name} shows it released, with no RELEASE line: the change happened but was not "
+                "logged — add the RELEASE line, or put back the previous file from .history/"
+            )
+        return f"{name} shows it owned by {unit.owner} now: the claim moved on"
 
     def claim_files(self) -> list[ClaimFile]:
         return [claim for _key, claim, _found in self.claims.values() if claim is not None]

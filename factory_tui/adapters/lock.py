@@ -5,20 +5,48 @@
 3. The winner re-reads the claim file and checks its own change is there.
 4. A caller whose mkdir fails retries 3 times, 200 ms apart. A lock directory older than 30 s is
    stale (its holder died mid-write): it may be removed and the claim retried.
+
+factory-tui's own rules on top (README "Safety"):
+
+- A lock name is one plain name inside the given folder (no ``/``, no ``..``, no NUL).
+- A lock factory-tui creates holds a marker file, ``owner`` (pid, host, a random token). It is
+  removed only when that marker is still ours: unlink the marker, then ``rmdir``. Nothing is ever
+  removed recursively, and a lock we did not create is never removed, only broken when stale.
+- Breaking a stale lock is exclusive, see :func:`_break_stale`.
+- Something at the lock's path that is not a directory (a file, a symlink) is refused
+  (:class:`LockUnsafe`), never waited on forever.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import shutil
-import tempfile
+import secrets
+import socket
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-__all__ = ["LockBusy", "append_line", "atomic_write", "claim_lock", "keep_history"]
+__all__ = [
+    "MARKER",
+    "LockBusy",
+    "LockUnsafe",
+    "append_line",
+    "atomic_write",
+    "claim_lock",
+    "claim_locks",
+    "keep_history",
+    "lock_path",
+    "temp_name_matches",
+]
+
+MARKER = "owner"
+"""The file factory-tui writes inside a lock directory it created."""
+
+_BREAK_PREFIX = "break-"
 
 
 class LockBusy(Exception):
@@ -33,6 +61,135 @@ class LockBusy(Exception):
         self.age_s = age_s
 
 
+class LockUnsafe(Exception):
+    """The lock cannot be taken safely: a bad name, or something other than a directory at its
+    path. Waiting would not help; a human has to look."""
+
+
+def lock_path(folder: Path, name: str) -> Path:
+    """``folder/name``, checked to be directly inside ``folder``: a lock name built from a file's
+    contents must never reach outside the claims folder."""
+    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise LockUnsafe(f"refusing the lock name {name!r}: it must be one plain name in {folder}")
+    path = folder / name
+    if path.parent != folder:
+        raise LockUnsafe(f"refusing the lock name {name!r}: it is not directly inside {folder}")
+    return path
+
+
+def _marker_text(token: str) -> bytes:
+    return f"pid={os.getpid()} host={socket.gethostname()} token={token}\n".encode()
+
+
+def _create(lock: Path, token: str) -> bool:
+    """``mkdir`` the lock and write our marker in it. False when it exists already."""
+    try:
+        os.mkdir(lock)
+    except FileExistsError:
+        return False
+    try:
+        fd = os.open(lock / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        try:
+            os.write(fd, _marker_text(token))
+        finally:
+            os.close(fd)
+    except BaseException:
+        # No marker, no way to tell it is ours later: give it back now (it is empty or holds
+        # only our partial marker).
+        with contextlib.suppress(OSError):
+            os.unlink(lock / MARKER)
+        with contextlib.suppress(OSError):
+            os.rmdir(lock)
+        raise
+    return True
+
+
+def _is_ours(lock: Path, token: str) -> bool:
+    try:
+        fd = os.open(lock / MARKER, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        return f"token={token}\n".encode() in os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
+def _remove_ours(lock: Path, token: str) -> None:
+    """Remove the lock only if the marker inside is ours: unlink the marker, ``rmdir``. A lock
+    that was broken meanwhile (held past the stale age) is someone else's now: left alone."""
+    if not _is_ours(lock, token):
+        return
+    with contextlib.suppress(OSError):
+        os.unlink(lock / MARKER)
+    with contextlib.suppress(OSError):
+        os.rmdir(lock)
+
+
+def _break_stale(lock: Path, seen: os.stat_result, stale_after_s: float, now: float) -> bool:
+    """Break the stale lock directory ``seen`` (the lstat the caller judged). True when this
+    caller broke it (and may retry ``mkdir``); False when someone else is doing or did it.
+
+    Why not ``rmdir`` / rename after a stat: two breakers A and B both see the stale lock L. A
+    removes it and creates a fresh L'; B, acting on what it saw, removes L' — two holders. So the
+    right to break is decided *inside the stale directory itself*:
+
+    1. open L (``O_DIRECTORY | O_NOFOLLOW``): the fd is one inode for sure; check it is the inode
+       judged stale and that it is still stale (``fstat``);
+    2. ``mkdir break-<mtime_ns>`` inside it through the fd: atomic, only one breaker of this
+       inode at this mtime wins. From then on L cannot be removed by anyone following the
+       protocol (``rmdir`` fails on a non-empty directory, our release checks its marker) nor
+       broken again (the other breakers lose step 2), so the path L still names this inode;
+    3. rename L to a unique hidden name ``.<name>.broken.<token>`` (the claims scanner ignores
+       dotfiles) and check the renamed inode is the one we won; then clean it: only our
+       ``break-`` entry and a factory-tui marker are removed, then ``rmdir``; if anything else is
+       in it, it stays (harmless).
+
+    A breaker killed between 2 and 3 leaves ``break-<M>`` inside L; step 2 changed L's mtime, so L
+    turns stale again later with a new mtime, and the next breaker wins ``break-<M'>``.
+    """
+    try:
+        fd = os.open(lock, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return False  # gone (released or broken) or replaced by a non-directory: look again
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino, st.st_mtime_ns) != (seen.st_dev, seen.st_ino, seen.st_mtime_ns):
+            return False  # not the directory we judged any more
+        if now - st.st_mtime <= stale_after_s:
+            return False
+        claim = f"{_BREAK_PREFIX}{st.st_mtime_ns}"
+        try:
+            os.mkdir(claim, dir_fd=fd)
+        except OSError:
+            return False  # another breaker won this one (or we may not write in it)
+        token = secrets.token_hex(6)
+        broken = lock.with_name(f".{lock.name}.broken.{token}")
+        try:
+            os.rename(lock, broken)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.rmdir(claim, dir_fd=fd)
+            return False
+        moved = os.lstat(broken)
+        if (moved.st_dev, moved.st_ino) != (st.st_dev, st.st_ino):
+            # Cannot happen while everyone follows the protocol (see 2.); put it back and let
+            # the caller look again rather than hold a lock someone else holds.
+            with contextlib.suppress(OSError):
+                os.rename(broken, lock)
+            return False
+        with contextlib.suppress(OSError):
+            os.rmdir(claim, dir_fd=fd)
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(broken / MARKER).st_mode):
+                os.unlink(broken / MARKER)
+        with contextlib.suppress(OSError):
+            os.rmdir(broken)
+        return True
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def claim_lock(
     claims_dir: Path,
@@ -44,29 +201,36 @@ def claim_lock(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
 ) -> Iterator[Path]:
-    """Hold ``claims_dir/lock_name`` for the block; always removed afterwards."""
-    lock = claims_dir / lock_name
+    """Hold ``claims_dir/lock_name`` for the block; removed afterwards if it is still ours.
+
+    Raises :class:`LockBusy` after the retries, :class:`LockUnsafe` for a bad name or a
+    non-directory at the lock's path."""
+    lock = lock_path(claims_dir, lock_name)
+    token = secrets.token_hex(8)
     attempt = 0
-    while True:
+    while not _create(lock, token):
         try:
-            os.mkdir(lock)
-            break
-        except FileExistsError:
-            try:
-                age = clock() - lock.stat().st_mtime
-            except FileNotFoundError:
-                continue  # released between our mkdir and stat: try again at once
-            if age > stale_after_s:
-                shutil.rmtree(lock, ignore_errors=True)
-                continue
-            if attempt >= retries:
-                raise LockBusy(lock, age) from None
-            attempt += 1
-            sleep(delay_s)
+            seen = os.lstat(lock)
+        except FileNotFoundError:
+            continue  # released between our mkdir and lstat: try again at once
+        if not stat.S_ISDIR(seen.st_mode):
+            kind = "a symlink" if stat.S_ISLNK(seen.st_mode) else "a file, not a directory"
+            raise LockUnsafe(
+                f"{lock} is {kind}: a claim lock is a directory; "
+                "look at it and remove it by hand if it is junk"
+            )
+        now = clock()
+        age = now - seen.st_mtime
+        if age > stale_after_s and _break_stale(lock, seen, stale_after_s, now):
+            continue
+        if attempt >= retries:
+            raise LockBusy(lock, age)
+        attempt += 1
+        sleep(delay_s)
     try:
         yield lock
     finally:
-        shutil.rmtree(lock, ignore_errors=True)
+        _remove_ours(lock, token)
 
 
 @contextlib.contextmanager
@@ -92,16 +256,46 @@ def claim_locks(
         yield held
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temp file in the same folder, fsync, then ``os.replace``: never a
-    partial file, whoever reads at whatever moment."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def temp_name_matches(file_name: str, candidate: str) -> bool:
+    """``candidate`` is one of :func:`atomic_write`'s temp files for ``file_name``."""
+    prefix = f".{file_name}."
+    return (
+        candidate.startswith(prefix)
+        and candidate.endswith(".tmp")
+        and len(candidate) > len(prefix) + len(".tmp")
+    )
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to a temp file ``.<name>.<random>.tmp`` in the same folder, fsync, then
+    ``os.replace``: never a partial file, whoever reads at whatever moment.
+
+    An existing file keeps its mode, and its owner and group where we may set them. A symlink
+    is written through: its target is replaced, the link stays (callers that must not follow a
+    link check it first). A new file gets ``mode`` (default 0o666 less the umask)."""
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        old: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        old = None
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    try:
+        try:
+            if old is not None:
+                if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                    with contextlib.suppress(PermissionError):
+                        os.fchown(fd, old.st_uid, old.st_gid)
+                os.fchmod(fd, stat.S_IMODE(old.st_mode))
+            elif mode is not None:
+                os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -110,9 +304,10 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def keep_history(path: Path, history_dir: Path, *, now: datetime | None = None) -> Path | None:
     """Copy ``path``'s current content into ``history_dir`` before it is replaced (never deleted
-    by us). Returns the copy, or ``None`` when there was no file."""
+    by us), with the file's mode. Returns the copy, or ``None`` when there was no file."""
     try:
         data = path.read_bytes()
+        mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
         return None
     history_dir.mkdir(parents=True, exist_ok=True)
@@ -122,17 +317,19 @@ def keep_history(path: Path, history_dir: Path, *, now: datetime | None = None) 
     while target.exists():
         target = history_dir / f"{path.stem}.{stamp}-{counter}{path.suffix}"
         counter += 1
-    atomic_write(target, data)
+    atomic_write(target, data, mode=mode)
     return target
 
 
 def append_line(path: Path, line: str) -> None:
     """Append one line to an append-only log in a single ``write`` (O_APPEND), so concurrent
-    writers never interleave within a line."""
+    writers never interleave within a line. A short write (a full disk) raises ``OSError``."""
     data = (line.rstrip("\r\n") + "\n").encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data)
+        written = os.write(fd, data)
     finally:
         os.close(fd)
+    if written != len(data):
+        raise OSError(errno.ENOSPC, f"only {written} of {len(data)} bytes were appended", str(path))

@@ -173,6 +173,9 @@ class LogFold:
         # CLAIM of the same key replaced with no RELEASE between (an overwritten claim).
         self.claim_events: dict[tuple[str, str], ClaimEventInfo] = {}
         self.claim_overwritten: dict[tuple[str, str], tuple[ClaimEventInfo, ClaimEventInfo]] = {}
+        self.open_changes: dict[str, Event] = {}
+        """factory-tui's ``*-INTENT`` lines not yet followed by a line with the same ``change=``
+        (a half-done change: the writer died or could not log the outcome)."""
         self.recent: deque[RawLine] = deque(maxlen=RECENT_GLOBAL)
         self.counts: Counter[str] = Counter()
         self.problems: list[Problem] = []
@@ -506,6 +509,12 @@ class LogFold:
                 claim_key(task, get("phase")),
                 ClaimEventInfo(name, instance, ts, get("reason") or None, source, line),
             )
+        change = get("change")
+        if change:
+            if name.endswith("-INTENT"):
+                self.open_changes[change] = Event(ts, name, fields, line, source)
+            else:
+                self.open_changes.pop(change, None)
         if instance:
             if audit:
                 self._recent(instance, entry)
