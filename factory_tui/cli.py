@@ -37,6 +37,7 @@ COMMANDS = (
     "ui",
     "release",
     "kill",
+    "unlock",
     "recover",
     "prs",
     "approve",
@@ -111,6 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
     kill.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     kill.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
     kill.add_argument("--read-only", action="store_true", help=argparse.SUPPRESS)
+
+    unlock = sub.add_parser(
+        "unlock",
+        help="break a stale claim lock (its writer died); refused while fresh "
+        "(exit 0 broken, 1 refused, 2 error)",
+    )
+    unlock.add_argument("name", metavar="NAME", help="the lock's name, e.g. CAB-1290-phase-2.lock")
+    _factory_options(unlock)
+    unlock.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
+    unlock.add_argument("--read-only", action="store_true", help=argparse.SUPPRESS)
 
     demo = sub.add_parser("demo", help="make a demo factory (and open the cockpit on it)")
     demo.add_argument("--dir", metavar="PATH", help="where to make it (default: a temp dir)")
@@ -294,6 +305,13 @@ def cmd_kill(
     return finish(stop_agent(config, args.instance, now=now, grace_s=args.grace))
 
 
+def cmd_unlock(args: argparse.Namespace) -> int:
+    from factory_tui.actions.base import print_result
+    from factory_tui.actions.unlock import unlock
+
+    return print_result(unlock(load(args), args.name, now=_now(args.now)), logged=True)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -457,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": cmd_demo,
         "release": cmd_release,
         "kill": cmd_kill,
+        "unlock": cmd_unlock,
         "ui": cmd_ui,
         "snapshot": cmd_snapshot,
         "recover": _lazy("recover_cli", "cmd_recover"),

@@ -14,7 +14,7 @@ import re
 import stat
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint, parse_che
 from factory_tui.core.claims import ClaimFile, parse_claim
 from factory_tui.core.fleet import Fleet, FleetDeriver, ProcInfo, Settings, same_host
 from factory_tui.core.fold import LogFold
+from factory_tui.core.locks import LockEntry, LockView, lock_problems, lock_views
 from factory_tui.core.problems import Problem
 from factory_tui.core.statefiles import lint_state, parse_memory, parse_plan
 
@@ -84,6 +85,7 @@ class FactoryReader:
         self.fold = LogFold()
         self.claims: dict[Path, tuple[FileKey | None, ClaimFile | None, list[Problem]]] = {}
         self.dir_problems: list[Problem] = []
+        self.lock_entries: list[LockEntry] = []
         self.checkpoints: dict[str, Checkpoint] = {}
         self.checkpoint_problems: list[Problem] = []
         self.state_problems: list[Problem] = []
@@ -122,9 +124,13 @@ class FactoryReader:
                 Problem(str(folder), f"cannot list the claims folder: {error.strerror}")
             )
             entries = []
+        locks: list[LockEntry] = []
         for entry in entries:
             if entry.name.startswith("."):
                 self._check_leftover(entry)
+                continue
+            if entry.name.endswith(".lock"):
+                self._note_lock(entry, locks)
                 continue
             if not entry.name.endswith(".json"):
                 continue
@@ -135,9 +141,26 @@ class FactoryReader:
             del self.claims[gone]
             self.claims_generation += 1
             changed = True
+        if locks != self.lock_entries:
+            self.lock_entries = locks
+            changed = True
         if changed:
             self.generation += 1
         return changed
+
+    @staticmethod
+    def _note_lock(entry: os.DirEntry[str], locks: list[LockEntry]) -> None:
+        """A claim lock directory, with its mtime (its age says fresh or stale)."""
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            locks.append(LockEntry(entry.name, datetime.fromtimestamp(st.st_mtime)))
+
+    def lock_views(self, now: datetime) -> tuple[LockView, ...]:
+        """The claim lock directories at ``now``: fresh (a writer at work) or stale."""
+        return lock_views(self.lock_entries, now, self.config.lock_stale_after)
 
     def _check_leftover(self, entry: os.DirEntry[str]) -> None:
         """A temp file of an interrupted claim write (older than a lock's stale age, so not a
@@ -410,7 +433,8 @@ class FactoryReader:
         settings = settings or Settings(stale_after=cfg.stale_after, idle_after=cfg.idle_after)
         if reprobe or self._procs is None:
             self._procs = self.probe.probe(self.local_pids())
-        return self.deriver.derive(
+        locks = self.lock_views(now)
+        fleet = self.deriver.derive(
             root=str(cfg.root),
             now=now,
             hostname=self.hostname,
@@ -419,10 +443,11 @@ class FactoryReader:
             checkpoints=list(self.checkpoints.values()),
             procs=self._procs,
             settings=settings,
-            problems=self.problems(),
+            problems=self.problems() + lock_problems(locks, str(cfg.claims_dir)),
             lint=self.lint,
             full=full,
         )
+        return replace(fleet, locks=locks) if locks else fleet
 
     def _sorted_claims(self) -> list[ClaimFile]:
         if self._claims_sorted is None or self._claims_sorted[0] != self.claims_generation:

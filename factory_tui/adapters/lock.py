@@ -36,6 +36,7 @@ __all__ = [
     "LockUnsafe",
     "append_line",
     "atomic_write",
+    "break_stale_lock",
     "claim_lock",
     "claim_locks",
     "keep_history",
@@ -188,6 +189,28 @@ def _break_stale(lock: Path, seen: os.stat_result, stale_after_s: float, now: fl
         return True
     finally:
         os.close(fd)
+
+
+def break_stale_lock(
+    claims_dir: Path,
+    lock_name: str,
+    *,
+    stale_after_s: float,
+    clock: Callable[[], float] = time.time,
+) -> float:
+    """Break the stale lock ``claims_dir/lock_name`` as :func:`claim_lock` would (one breaker
+    only, nothing removed recursively) and return its age in seconds. Raises :class:`LockBusy`
+    while it is fresh (a writer is at work), :class:`LockUnsafe` for a bad name or something
+    that is not a directory, ``FileNotFoundError`` when there is no such lock."""
+    lock = lock_path(claims_dir, lock_name)
+    seen = os.lstat(lock)
+    if not stat.S_ISDIR(seen.st_mode):
+        raise LockUnsafe(f"{lock} is not a directory: not a claim lock; look at it by hand")
+    now = clock()
+    age = now - seen.st_mtime
+    if age <= stale_after_s or not _break_stale(lock, seen, stale_after_s, now):
+        raise LockBusy(lock, age)
+    return age
 
 
 @contextlib.contextmanager

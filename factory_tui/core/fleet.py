@@ -15,6 +15,7 @@ from typing import Any, Literal
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.claims import ClaimFile, ClaimUnit
 from factory_tui.core.fold import ClaimEventInfo, LogFold, SessionRec, claim_key
+from factory_tui.core.locks import LockView
 from factory_tui.core.oplog import Event, parse_line
 from factory_tui.core.problems import Problem
 from factory_tui.core.steps import step_index
@@ -236,6 +237,12 @@ class Fleet:
     checkpoints: tuple[Checkpoint, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    locks: tuple[LockView, ...] = ()
+    """The claim lock directories: fresh (a writer at work) or stale (its writer died)."""
+
+    def locks_of(self, key: str) -> tuple[LockView, ...]:
+        """The locks on one claim unit (``CAB-1290:2``, ``CAB-1321``)."""
+        return tuple(lock for lock in self.locks if lock.key == key)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -248,6 +255,7 @@ class Fleet:
             "claims": [c.to_json() for c in self.claims],
             "problems": [p.to_json() for p in self.problems],
             "lint": [finding.to_json() for finding in self.lint],
+            "locks": [lock.to_json() for lock in self.locks],
         }
 
 

@@ -21,6 +21,7 @@ from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
 from factory_tui.core.fleet import ClaimView, Fleet
+from factory_tui.core.locks import LockView
 from factory_tui.ui.widgets.fields import Field, FieldList
 from factory_tui.ui.widgets.text import (
     CLAIM_BADGES,
@@ -59,7 +60,16 @@ def _owner_part(view: ClaimView) -> list[str | tuple[str, str]]:
     return [f"{lit(unit.owner)} · pid {unit.pid} ", alive]
 
 
-def claim_label(view: ClaimView, now_ago: str) -> Text:
+def _lock_part(locks: Sequence[LockView]) -> list[str | tuple[str, str]]:
+    """A lock directory on the claim: a writer at work, or a dead writer's stale lock."""
+    if any(lock.stale for lock in locks):
+        return [("  🔒 stale lock (its writer died): unlock", "bold $warning")]
+    if locks:
+        return [("  🔒 being written", "$text-muted")]
+    return []
+
+
+def claim_label(view: ClaimView, now_ago: str, locks: Sequence[LockView] = ()) -> Text:
     """One line for a claim: badge, id or phase, name, and the fact that matters for its state."""
     unit = view.unit
     word, style = CLAIM_BADGES.get(view.state, (view.state.upper(), "bold"))
@@ -81,7 +91,7 @@ def claim_label(view: ClaimView, now_ago: str) -> Text:
         tail = ["  ", *_owner_part(view), (f" · {now_ago}", "$text-muted")]
         if view.unmet_deps:
             tail.append(("  ⚡ claimed before its deps were done", "$warning"))
-    return styled_text((word.ljust(BADGE_WIDTH), style), name, *tail)
+    return styled_text((word.ljust(BADGE_WIDTH), style), name, *tail, *_lock_part(locks))
 
 
 def _group_label(claim_id: str, title: str, units: Sequence[ClaimView]) -> Text:
@@ -133,7 +143,7 @@ class ClaimTree(Tree[ClaimNode]):
         self.guide_depth = 3
         self.nodes_by_key: dict[str, TreeNode[ClaimNode]] = {}
         self.filter_text = ""
-        self._labels: dict[str, tuple[ClaimView, str, Text]] = {}
+        self._labels: dict[str, tuple[ClaimView, tuple[str, tuple[bool, ...]], Text]] = {}
 
     def process_label(self, label: str | Text) -> Text:
         if isinstance(label, str):
@@ -169,7 +179,7 @@ class ClaimTree(Tree[ClaimNode]):
                 (
                     f"mega:{claim_id}",
                     _group_label(claim_id, titles[claim_id], units),
-                    [(v.key, self._label(v, now), v) for v in units],
+                    [(v.key, self._label(v, now, fleet.locks_of(v.key)), v) for v in units],
                 )
             )
         if standalone:
@@ -177,7 +187,7 @@ class ClaimTree(Tree[ClaimNode]):
                 (
                     STANDALONE,
                     _standalone_label(standalone),
-                    [(v.key, self._label(v, now), v) for v in standalone],
+                    [(v.key, self._label(v, now, fleet.locks_of(v.key)), v) for v in standalone],
                 )
             )
         return out
@@ -217,15 +227,16 @@ class ClaimTree(Tree[ClaimNode]):
             if again is not None and self.last_line >= 0 and again.line >= 0:
                 self.cursor_line = again.line
 
-    def _label(self, view: ClaimView, now: datetime) -> Text:
-        """The claim's label, built again only when the claim or its shown age changed (a
-        thousand claims re-derived every few seconds must cost next to nothing)."""
+    def _label(self, view: ClaimView, now: datetime, locks: tuple[LockView, ...] = ()) -> Text:
+        """The claim's label, built again only when the claim, its shown age or its locks
+        changed (a thousand claims re-derived every few seconds must cost next to nothing)."""
         age = ago(now, view.unit.claimed_at)
+        lock_note = tuple(lock.stale for lock in locks)
         cached = self._labels.get(view.key)
-        if cached is not None and cached[0] == view and cached[1] == age:
+        if cached is not None and cached[0] == view and cached[1] == (age, lock_note):
             return cached[2]
-        label = claim_label(view, age)
-        self._labels[view.key] = (view, age, label)
+        label = claim_label(view, age, locks)
+        self._labels[view.key] = (view, (age, lock_note), label)
         return label
 
     def restyle(self) -> None:
@@ -255,7 +266,9 @@ class ClaimTree(Tree[ClaimNode]):
         return True
 
 
-def claim_detail(view: ClaimView, now_ago: str, root: str = "") -> list[Field]:
+def claim_detail(
+    view: ClaimView, now_ago: str, root: str = "", locks: Sequence[LockView] = ()
+) -> list[Field]:
     """Everything the claim file and the verdict say about one claim."""
     unit = view.unit
     name = lit(view.title) if unit.phase is None else f"{lit(view.title)} / {lit(unit.name)}"
@@ -283,7 +296,19 @@ def claim_detail(view: ClaimView, now_ago: str, root: str = "") -> list[Field]:
         ("file", short_path(view.file, root)),
     ]
     fields.extend((label, Content(value)) for label, value in facts)
+    for lock in locks:
+        text = lock.describe()
+        if lock.stale:
+            fields.append(
+                ("lock", Content.assemble((text, "bold $warning"), " — ", unlock_hint(lock)))
+            )
+        else:
+            fields.append(("lock", Content(text)))
     return fields
+
+
+def unlock_hint(lock: LockView) -> str:
+    return f"break it: factory-tui unlock {lit(lock.name)}"
 
 
 def group_detail(fleet: Fleet, key: str) -> list[Field]:
@@ -384,7 +409,14 @@ class ClaimsView(Vertical):
             detail.show(group_detail(self._fleet, node.data.key))
             return
         fleet = self._fleet
-        detail.show(claim_detail(view, ago(fleet.generated_at, view.unit.claimed_at), fleet.root))
+        detail.show(
+            claim_detail(
+                view,
+                ago(fleet.generated_at, view.unit.claimed_at),
+                fleet.root,
+                fleet.locks_of(view.key),
+            )
+        )
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[ClaimNode]) -> None:
         event.stop()
