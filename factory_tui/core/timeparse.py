@@ -4,6 +4,10 @@ The protocol writes ``YYYY-MM-DDTHH:MM`` in local time. Seen as well: seconds, f
 or ``+02:00`` suffix, a space instead of ``T``. Every timestamp becomes a naive datetime in local
 time (an aware one is converted to the local zone), so they compare with each other and with the
 ``now`` the caller passes in.
+
+Years outside 1900..9000 are not timestamps: nothing in a factory is that old or that far ahead,
+and the edges of ``datetime`` (year 1 with a +14:00 offset, year 9999) overflow as soon as they
+are converted to local time or have a duration added.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 
-__all__ = ["format_ts", "parse_ts"]
+__all__ = ["MAX_YEAR", "MIN_YEAR", "format_ts", "parse_ts"]
+
+MIN_YEAR = 1900
+MAX_YEAR = 9000
 
 
 @lru_cache(maxsize=65536)
@@ -26,10 +33,12 @@ def parse_ts(raw: str) -> datetime | None:
         text = text[:10] + "T" + text[11:]
     try:
         value = datetime.fromisoformat(text)
-    except ValueError:
+        if value.tzinfo is not None:
+            value = value.astimezone().replace(tzinfo=None)
+    except (ValueError, OverflowError):
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone().replace(tzinfo=None)
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        return None
     return value
 
 
