@@ -329,7 +329,7 @@ def test_files_over_the_size_limit_are_problems(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", ["0", "-1", "lots", "1.5 KiB", "true"])
 def test_max_file_bytes_is_validated(tmp_path: Path, value: str) -> None:
-    with pytest.raises(ConfigError, match="max.file.bytes: expected a size"):
+    with pytest.raises(ConfigError, match=r"max.file.bytes: expected a size"):
         load_config(tmp_path, flags={"max_file_bytes": value}, env={}, user_config=None)
 
 
