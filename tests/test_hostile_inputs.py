@@ -463,3 +463,28 @@ def test_the_cockpit_can_always_quit(demo: DemoFactory) -> None:
         return app.is_running
 
     assert guarded(lambda: asyncio.run(session()), fifos) is False
+
+
+def test_log_timestamps_at_the_limits_are_problems() -> None:
+    from factory_tui.core.fold import LogFold
+
+    fold = LogFold()
+    fold.feed_block(
+        b"9999-12-31T23:59 | SESSION-START | task=a branch=b instance=t1\n"
+        b"0001-01-01T00:00 | SESSION-START | task=a branch=b instance=t2\n"
+        b"2026-02-16T10:00 | SESSION-START | task=a branch=b instance=t3\n",
+        "operations.log",
+        1,
+    )
+    assert [p.line for p in fold.problems] == [1, 2]
+
+
+def test_gh_answering_a_5000_digit_number_is_a_gh_error(tmp_path: Path) -> None:
+    from factory_tui.adapters.prs_gh import Gh, GhError
+
+    fake = tmp_path / "gh"
+    fake.write_text(f"#!/bin/sh\necho '[{{\"number\": {HUGE}}}]'\n")
+    fake.chmod(0o755)
+    with pytest.raises(GhError) as raised:
+        Gh(tmp_path, executable=str(fake)).json("pr", "list")
+    assert raised.value.kind == "bad-output" and "thousands of digits" in str(raised.value)
