@@ -108,6 +108,9 @@ class Config:
     notify: bool
     bell: bool
     agent_command: tuple[str, ...]
+    max_file_bytes: int
+    """A factory file (claim, checkpoint, plan.md, memory.md) bigger than this is a problem,
+    not read."""
     extra: Mapping[str, object]
     sources: Mapping[str, str]
     config_files: Mapping[str, Path] = field(default_factory=lambda: MappingProxyType({}))
@@ -443,6 +446,34 @@ def _to_money(value: object, text: bool, _base: Path, _env: Mapping[str, str]) -
     return float(value)
 
 
+_SIZE = re.compile(r"(?P<number>\d{1,15})[ \t]*(?P<unit>[KMG]i?B|B)?", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1 << 10,
+    "mib": 1 << 20,
+    "gib": 1 << 30,
+}
+
+
+def _to_size(value: object, _text: bool, _base: Path, _env: Mapping[str, str]) -> object:
+    expected = 'a size in bytes above zero: a number, or "64 MiB", "512 KiB", "1 GB"'
+    if isinstance(value, bool):
+        raise _Bad(expected)
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and (match := _SIZE.fullmatch(value.strip())):
+        number = int(match.group("number")) * _SIZE_UNITS[(match.group("unit") or "").lower()]
+    else:
+        raise _Bad(expected)
+    if number <= 0:
+        raise _Bad(expected)
+    return number
+
+
 def _to_text(value: object, _text: bool, _base: Path, _env: Mapping[str, str]) -> object:
     if not isinstance(value, str) or not value.strip():
         raise _Bad("a non-empty string")
@@ -512,6 +543,7 @@ KNOWN_KEYS: Mapping[str, _Key] = MappingProxyType(
         "notify": _Key("notify", _to_bool),
         "bell": _Key("bell", _to_bool),
         "agent_command": _Key("agent_command", _to_command),
+        "max_file_bytes": _Key("max_file_bytes", _to_size),
     }
 )
 """Config keys (as written in factory.toml, flags and ``FACTORY_TUI_<KEY>``) → Config field."""
@@ -529,6 +561,7 @@ _DEFAULTS: dict[str, object] = {
     "notify": True,
     "bell": True,
     "agent_command": ("claude",),
+    "max_file_bytes": 64 << 20,
 }
 
 
@@ -902,6 +935,7 @@ def load_config(
         notify=bool(values["notify"]),
         bell=bool(values["bell"]),
         agent_command=_as_command(values["agent_command"]),
+        max_file_bytes=_as_int(values["max_file_bytes"]),
         extra=MappingProxyType(extra),
         sources=MappingProxyType(sources),
         config_files=MappingProxyType(config_files),
@@ -922,6 +956,11 @@ def _as_tuple(value: object) -> tuple[object, ...]:
 
 def _as_timedelta(value: object) -> timedelta:
     assert isinstance(value, timedelta)
+    return value
+
+
+def _as_int(value: object) -> int:
+    assert isinstance(value, int)
     return value
 
 

@@ -19,10 +19,11 @@ from datetime import datetime
 from pathlib import Path
 
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
+from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint, parse_checkpoint_name
-from factory_tui.core.claims import ClaimFile, parse_claim
+from factory_tui.core.claims import ClaimFile, claim_set_problems, parse_claim
 from factory_tui.core.fleet import Fleet, FleetDeriver, ProcInfo, Settings, same_host
 from factory_tui.core.fold import LogFold
 from factory_tui.core.locks import LockEntry, LockView, lock_problems, lock_views
@@ -30,8 +31,6 @@ from factory_tui.core.problems import Problem
 from factory_tui.core.statefiles import lint_state, parse_memory, parse_plan
 
 __all__ = ["FactoryReader", "FileKey"]
-
-MAX_CLAIM_BYTES = 4 << 20
 
 # atomic_write's temp file for a claim file: ".<name>.json.<random>.tmp".
 _CLAIM_TEMP = re.compile(r"\.(.+\.json)\.[^.]+\.tmp\Z")
@@ -48,6 +47,18 @@ class FileKey:
     @classmethod
     def of(cls, st: os.stat_result) -> FileKey:
         return cls(st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _file_key(path: Path) -> FileKey | None:
+    """The key of what ``path`` names (a dangling symlink: of the link itself); None when there
+    is nothing. Raises ``OSError`` for anything else."""
+    try:
+        return FileKey.of(path.stat())
+    except FileNotFoundError:
+        try:
+            return FileKey.of(path.lstat())
+        except FileNotFoundError:
+            return None
 
 
 # The log is read a megabyte at a time: as fast as bigger reads, and the short-lived lines of a
@@ -186,43 +197,33 @@ class FactoryReader:
 
     def refresh_claim(self, path: Path) -> bool:
         """Re-read one claim file if its stat changed (or it vanished). True if anything changed."""
-        label = str(path)
         try:
-            st = path.stat()
-        except FileNotFoundError:
-            if path in self.claims:
-                del self.claims[path]
-                self.claims_generation += 1
-                self.generation += 1
-                return True
-            return False
+            key = _file_key(path)
         except OSError as error:
             return self._set_claim(
-                path, None, None, [Problem(label, f"cannot stat: {error.strerror}")]
+                path, None, None, [Problem(str(path), f"cannot stat: {error.strerror}")]
             )
-        key = FileKey.of(st)
+        if key is None:
+            return self._forget_claim(path)
         known = self.claims.get(path)
         if known is not None and known[0] == key:
             return False
-        if stat.S_ISDIR(st.st_mode):
-            return self._set_claim(
-                path,
-                key,
-                None,
-                [Problem(label, "a directory named like a claim file; not a claim")],
-            )
-        if st.st_size > MAX_CLAIM_BYTES:
-            return self._set_claim(
-                path, key, None, [Problem(label, f"{st.st_size} bytes: too big for a claim file")]
-            )
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            return self._set_claim(
-                path, key, None, [Problem(label, f"cannot read: {error.strerror}")]
-            )
-        claim, problems = parse_claim(label, data)
+        data = read_factory_file(path, self.config.max_file_bytes)
+        if data is None:
+            return self._forget_claim(path)
+        if isinstance(data, Problem):
+            return self._set_claim(path, key, None, [data])
+        claim, problems = parse_claim(str(path), data)
         return self._set_claim(path, key, claim, problems)
+
+    def _forget_claim(self, path: Path) -> bool:
+        """The file is gone: forget it. True if it was known."""
+        if path not in self.claims:
+            return False
+        del self.claims[path]
+        self.claims_generation += 1
+        self.generation += 1
+        return True
 
     def _set_claim(
         self, path: Path, key: FileKey | None, claim: ClaimFile | None, problems: list[Problem]
@@ -295,10 +296,11 @@ class FactoryReader:
                 latest[slug] = (when, Path(entry.path))
         checkpoints: dict[str, Checkpoint] = {}
         for _slug, (_when, path) in latest.items():
-            try:
-                data = path.read_bytes()
-            except OSError as error:
-                problems.append(Problem(str(path), f"cannot read: {error.strerror}"))
+            data = read_factory_file(path, self.config.max_file_bytes)
+            if data is None:
+                continue
+            if isinstance(data, Problem):
+                problems.append(data)
                 continue
             cp, found = parse_checkpoint(str(path), data)
             problems.extend(found)
@@ -316,7 +318,7 @@ class FactoryReader:
         keys: dict[Path, FileKey | None] = {}
         for path in (self.config.plan_file, self.config.memory_file):
             try:
-                keys[path] = FileKey.of(path.stat())
+                keys[path] = _file_key(path)
             except OSError:
                 keys[path] = None
         if keys == self._state_keys:
@@ -324,15 +326,13 @@ class FactoryReader:
         self._state_keys = keys
         problems: list[Problem] = []
         texts: dict[Path, str | None] = {}
-        for path, key in keys.items():
-            if key is None:
-                texts[path] = None
-                continue
-            try:
-                texts[path] = path.read_bytes().decode("utf-8", errors="replace")
-            except OSError as error:
-                problems.append(Problem(str(path), f"cannot read: {error.strerror}"))
-                texts[path] = None
+        for path in keys:
+            data = read_factory_file(path, self.config.max_file_bytes)
+            if isinstance(data, Problem):
+                problems.append(data)
+            texts[path] = (
+                data.decode("utf-8", errors="replace") if isinstance(data, bytes) else None
+            )
         plan_text = texts[self.config.plan_file]
         memory_text = texts[self.config.memory_file]
         plan = parse_plan(plan_text, str(self.config.plan_file)) if plan_text is not None else None
@@ -352,6 +352,7 @@ class FactoryReader:
         out: list[Problem] = list(self.dir_problems)
         for _key, _claim, found in self.claims.values():
             out.extend(found)
+        out.extend(claim_set_problems(self._sorted_claims()))
         out.extend(self.fold.problems)
         out.extend(self._half_done_changes())
         if self.fold.problem_count > len(self.fold.problems):

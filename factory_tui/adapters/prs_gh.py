@@ -160,6 +160,13 @@ class Gh:
                 f"({error.msg} at line {error.lineno}): {out[:80]!r}",
                 self.argv(*args),
             ) from None
+        except (ValueError, RecursionError):  # an integer of over 4300 digits, deep nesting
+            raise GhError(
+                "bad-output",
+                f"{_command(self.argv(*args))} answered JSON that cannot be read "
+                f"(an integer of thousands of digits, or nested too deeply): {out[:80]!r}",
+                self.argv(*args),
+            ) from None
 
     # -- reading ----------------------------------------------------------------------------------
 

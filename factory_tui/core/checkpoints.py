@@ -71,6 +71,24 @@ def parse_checkpoint_name(name: str) -> tuple[datetime | None, str]:
     return parse_ts(f"{date}T{clock}{offset}"), match.group("slug")
 
 
+MAX_PR = 2**31 - 1
+
+
+def _pr_number(value: object) -> int | None:
+    """A PR number (``42``, ``"42"``, ``"#42"``); None when it is not one or out of range (a
+    5,000-digit string would make ``int()`` raise)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip().lstrip("#")
+        if not (0 < len(text) <= 18 and text.isascii() and text.isdigit()):
+            return None
+        value = int(text)
+    if isinstance(value, int) and 1 <= value <= MAX_PR:
+        return value
+    return None
+
+
 def parse_checkpoint(file: str, data: bytes) -> tuple[Checkpoint | None, list[Problem]]:
     name = file.rsplit("/", 1)[-1]
     file_ts, slug = parse_checkpoint_name(name)
@@ -80,6 +98,8 @@ def parse_checkpoint(file: str, data: bytes) -> tuple[Checkpoint | None, list[Pr
         return None, [Problem(file, f"not UTF-8 text (byte {error.start})")]
     except json.JSONDecodeError as error:
         return None, [Problem(file, f"not valid JSON: {error.msg}", error.lineno)]
+    except ValueError:  # json reads integers with int(), which refuses more than 4300 digits
+        return None, [Problem(file, "not valid JSON: an integer with more than 4300 digits")]
     except RecursionError:
         return None, [Problem(file, "not valid JSON: nested too deeply")]
     if not isinstance(raw, dict):
@@ -112,14 +132,14 @@ def parse_checkpoint(file: str, data: bytes) -> tuple[Checkpoint | None, list[Pr
         return None
 
     pr_raw = raw.get("pr_number")
-    pr: int | None = None
-    if isinstance(pr_raw, int) and not isinstance(pr_raw, bool):
-        pr = pr_raw
-    elif isinstance(pr_raw, str) and pr_raw.strip().lstrip("#").isdigit():
-        pr = int(pr_raw.strip().lstrip("#"))
-    elif pr_raw is not None:
+    pr = _pr_number(pr_raw)
+    if pr is None and pr_raw is not None:
         problems.append(
-            Problem(file, f"pr_number: expected an integer, found {json.dumps(pr_raw)[:40]}")
+            Problem(
+                file,
+                f"pr_number: expected an integer from 1 to {MAX_PR}, "
+                f"found {json.dumps(pr_raw)[:40]}",
+            )
         )
     task = text("task")
     if not task:

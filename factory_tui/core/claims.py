@@ -10,15 +10,36 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from factory_tui.core.problems import Problem
 from factory_tui.core.timeparse import parse_ts
 
-__all__ = ["ClaimFile", "ClaimUnit", "dump_claim", "parse_claim", "release_fields", "update_unit"]
+__all__ = [
+    "MAX_PHASE",
+    "MAX_PID",
+    "ClaimFile",
+    "ClaimUnit",
+    "claim_set_problems",
+    "dump_claim",
+    "is_usable_id",
+    "parse_claim",
+    "release_fields",
+    "update_unit",
+]
 
 Kind = Literal["mega", "standalone"]
+
+MAX_PID = 2**31 - 1
+"""Above any pid a kernel hands out; 0 and negative pids name process groups, never an agent."""
+MAX_PHASE = 999_999
+"""plan.md's phase markers read at most six digits; a bigger phase id cannot be one of them."""
+
+# An id names files (``<id>.json``, ``<id>.lock``): one plain path component, nothing else.
+_UNUSABLE_ID = re.compile(r"[/\\\x00-\x1f\x7f-\x9f]|\.\.|^\.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +95,8 @@ def parse_claim(file: str, data: bytes) -> tuple[ClaimFile | None, list[Problem]
         return None, [Problem(file, f"not UTF-8 text (byte {error.start})")]
     except json.JSONDecodeError as error:
         return None, [Problem(file, f"not valid JSON: {error.msg}", error.lineno)]
+    except ValueError:  # json reads integers with int(), which refuses more than 4300 digits
+        return None, [Problem(file, "not valid JSON: an integer with more than 4300 digits")]
     except RecursionError:
         return None, [Problem(file, "not valid JSON: nested too deeply")]
     if not isinstance(raw, dict):
@@ -81,7 +104,7 @@ def parse_claim(file: str, data: bytes) -> tuple[ClaimFile | None, list[Problem]
         return None, [Problem(file, f"a claim file holds a JSON object, found {found}")]
     check = _Checker(file, problems)
     if "phases" in raw:
-        claim_id = check.text(raw, "mega") or stem
+        claim_id = check.claim_id(raw, "mega", stem)
         phases = raw["phases"]
         units: list[ClaimUnit] = []
         if not isinstance(phases, list):
@@ -93,7 +116,7 @@ def parse_claim(file: str, data: bytes) -> tuple[ClaimFile | None, list[Problem]
             if not isinstance(item, dict):
                 check.bad(where, "a phase object", item)
                 continue
-            phase_id = check.integer(item, "id", where)
+            phase_id = check.integer(item, "id", where, low=0, high=MAX_PHASE, noun="a phase id")
             if phase_id is None:
                 continue
             if phase_id in seen:
@@ -110,9 +133,17 @@ def parse_claim(file: str, data: bytes) -> tuple[ClaimFile | None, list[Problem]
                             file, f"phase {unit.phase} depends on phase {dep}, which does not exist"
                         )
                     )
+        problems.extend(
+            Problem(
+                file,
+                f"dependency cycle: phase {' → '.join(map(str, cycle))}: "
+                "none of these phases can ever start; fix their deps",
+            )
+            for cycle in _dependency_cycles(units)
+        )
         kind: Kind = "mega"
     else:
-        claim_id = check.text(raw, "ticket") or stem
+        claim_id = check.claim_id(raw, "ticket", stem)
         units = [_unit(check, raw, claim_id, None, "")]
         kind = "standalone"
     claim = ClaimFile(
@@ -140,7 +171,7 @@ def _unit(
         or "",
         tickets=tickets,
         owner=check.text(obj, "owner", where),
-        pid=check.integer(obj, "pid", where),
+        pid=check.integer(obj, "pid", where, low=1, high=MAX_PID, noun="a process id"),
         claimed_at=check.timestamp(obj, "claimed_at", where),
         hostname=check.text(obj, "hostname", where),
         branch=check.text(obj, "branch", where),
@@ -176,18 +207,53 @@ class _Checker:
         self.bad(self._name(where, key), "a string or null", value)
         return None
 
-    def integer(self, obj: dict[str, Any], key: str, where: str = "") -> int | None:
+    def integer(
+        self,
+        obj: dict[str, Any],
+        key: str,
+        where: str,
+        *,
+        low: int,
+        high: int,
+        noun: str,
+    ) -> int | None:
+        """An integer from ``low`` to ``high`` (also written as a string of digits), or None."""
         value = obj.get(key)
         if value is None:
             return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value.strip())
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        self.bad(self._name(where, key), "an integer or null", value)
+        number = _as_int(value)
+        if number is not None and low <= number <= high:
+            return number
+        self.bad(self._name(where, key), f"an integer from {low} to {high} ({noun}) or null", value)
         return None
+
+    def claim_id(self, raw: dict[str, Any], key: str, stem: str) -> str:
+        """The claim's id: the file name's stem, which the id inside must equal (FORMATS.md: a
+        claim file is named after its id). An id that could not be a file name, or a different
+        one, is reported and never used: locks and actions go by the file's own name."""
+        inside = self.text(raw, key)
+        if inside is None:
+            return stem
+        if not is_usable_id(inside):
+            shown = json.dumps(inside[:40], ensure_ascii=True)
+            self.problems.append(
+                Problem(
+                    self.file,
+                    f"{key}: not a usable id {shown}: an id is one file name (no /, \\, .., "
+                    f"control characters); read as {stem}",
+                )
+            )
+            return stem
+        if inside != stem:
+            self.problems.append(
+                Problem(
+                    self.file,
+                    f"{key}: {json.dumps(inside, ensure_ascii=False)} does not match the file "
+                    f"name {stem}.json; read as {stem}: rename the file or fix the id",
+                )
+            )
+            return stem
+        return inside
 
     def timestamp(self, obj: dict[str, Any], key: str, where: str) -> str | None:
         value = self.text(obj, key, where)
@@ -215,10 +281,9 @@ class _Checker:
             return ()
         out: list[int] = []
         for item in value:
-            if isinstance(item, int) and not isinstance(item, bool):
-                out.append(item)
-            elif isinstance(item, str) and item.strip().isdigit():
-                out.append(int(item))
+            number = _as_int(item) if not isinstance(item, float) else None
+            if number is not None and 0 <= number <= MAX_PHASE:
+                out.append(number)
             else:
                 self.bad(self._name(where, key), "an array of phase ids", value)
                 return tuple(out)
@@ -234,6 +299,82 @@ class _Checker:
             self.bad(self._name(where, key), "an array of ticket ids", value)
             return ()
         return tuple(value)
+
+
+def _as_int(value: object) -> int | None:
+    """An int, an integral float, or a string of at most 18 ASCII digits (``int()`` of a
+    5,000-digit string raises, and ``"²".isdigit()`` is true); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if 0 < len(text) <= 18 and text.isascii() and text.isdigit():
+            return int(text)
+    return None
+
+
+def is_usable_id(claim_id: str) -> bool:
+    """True when ``claim_id`` can name a file in the claims folder: one path component, no
+    ``..``, no leading dot, no control characters."""
+    return bool(claim_id) and _UNUSABLE_ID.search(claim_id) is None
+
+
+def _dependency_cycles(units: Iterable[ClaimUnit]) -> list[tuple[int, ...]]:
+    """Each cycle among the phases' deps once, as the phases along it, first one repeated at the
+    end (``(2, 3, 2)``), starting from its smallest phase."""
+    deps = {unit.phase: unit.deps for unit in units if unit.phase is not None}
+    state: dict[int, int] = {}  # 1: on the current path, 2: done
+    found: dict[frozenset[int], tuple[int, ...]] = {}
+    for start in sorted(deps):
+        if state.get(start):
+            continue
+        path: list[int] = [start]
+        stack: list[Iterator[int]] = [iter(deps[start])]
+        state[start] = 1
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+                continue
+            if nxt not in deps or state.get(nxt) == 2:
+                continue
+            if state.get(nxt) == 1:
+                ring = path[path.index(nxt) :]
+                low = ring.index(min(ring))
+                ring = ring[low:] + ring[:low]
+                found.setdefault(frozenset(ring), (*ring, ring[0]))
+                continue
+            state[nxt] = 1
+            path.append(nxt)
+            stack.append(iter(deps[nxt]))
+    return list(found.values())
+
+
+def claim_set_problems(claims: Iterable[ClaimFile]) -> list[Problem]:
+    """What is wrong across claim files: the same id declared in two files (each later file, by
+    path, names the first)."""
+    first: dict[str, str] = {}
+    problems: list[Problem] = []
+    for claim in sorted(claims, key=lambda c: c.file):
+        declared = claim.raw.get("mega" if claim.kind == "mega" else "ticket")
+        claim_id = declared.strip() if isinstance(declared, str) and declared.strip() else None
+        claim_id = claim_id or claim.claim_id
+        if claim_id in first:
+            problems.append(
+                Problem(
+                    claim.file,
+                    f"id {claim_id} is also the id of {first[claim_id]}; "
+                    "one claim per id: merge or rename one",
+                )
+            )
+        else:
+            first[claim_id] = claim.file
+    return problems
 
 
 # -- strict writing -------------------------------------------------------------------------------

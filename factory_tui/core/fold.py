@@ -21,7 +21,7 @@ from factory_tui.core.oplog import (
     parse_line,
 )
 from factory_tui.core.problems import Problem
-from factory_tui.core.timeparse import parse_ts
+from factory_tui.core.timeparse import MAX_YEAR, MIN_YEAR, parse_ts
 
 RawLine = tuple[str, int, str]
 
@@ -416,7 +416,8 @@ class LogFold:
         """``ts`` when it is a valid timestamp (remembered as the shared copy), else ``""``."""
         if len(ts) == 16 and ts[10] == "T":  # the protocol's own shape: checked directly
             try:
-                datetime.fromisoformat(ts)
+                if not MIN_YEAR <= datetime.fromisoformat(ts).year <= MAX_YEAR:
+                    return ""
             except ValueError:
                 return ""
         elif ts != ts.strip() or parse_ts(ts) is None:

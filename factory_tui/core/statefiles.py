@@ -81,18 +81,16 @@ _EMOJI_KINDS: tuple[tuple[str, SectionKind], ...] = (
 _BULLET = re.compile(r"(?P<indent>[ \t]*)(?P<bullet>[-*+]|\d{1,9}[.)])(?:[ \t]+(?P<rest>.*)|$)")
 _CHECKBOX = re.compile(r"\[(?P<mark>[ xX~!]?)\](?:[ \t]+|$)")
 _HEADING = re.compile(r" {0,3}(?P<hashes>#{1,6})(?:[ \t]+(?P<text>.*)|$)")
-_CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")
 _SETEXT = re.compile(r" {0,3}(?:=+|-+)[ \t]*$")
 _THEMATIC = re.compile(r" {0,3}(?:(?:\*[ \t]*){3,}|(?:-[ \t]*){3,}|(?:_[ \t]*){3,})$")
 _FENCE = re.compile(r" {0,3}(?P<fence>`{3,}|~{3,})")
-_TABLE_RULE = re.compile(r"[ \t]*\|?[ \t:|-]*-[ \t:|-]*$")
-_HTML_COMMENT = re.compile(r"<!--.*?-->")
+_TABLE_RULE_CHARS = frozenset(" \t:|-")
 
 _TICKET = re.compile(r"(?<![A-Za-z0-9_-])([A-Z][A-Z0-9]+-\d+)(?![A-Za-z0-9_])")
 # Look like ticket ids but are not: UTF-8, SHA-256, ISO-8601...
 _NOT_TICKETS = frozenset({"UTF", "SHA", "ISO", "UTC", "GMT", "AES", "RSA", "HTTP", "TLS", "SSL"})
 
-_OWNER = re.compile(r"\[[ \t]*owner[ \t]*:(?P<owner>[^\]\n]*)\]", re.IGNORECASE)
+_OWNER = re.compile(r"\[[ \t]*owner[ \t]*:(?P<owner>[^\[\]\n]*)\]", re.IGNORECASE)
 _NO_OWNER = frozenset(
     {"", "—", "–", "-", "--", "none", "null", "nil", "nobody", "unclaimed", "available", "free"}
 )
@@ -104,14 +102,14 @@ _MODE = re.compile(r"\((?P<mode>[^()\n]*)\)")
 _CODE_SPAN = re.compile(r"`+[^`]*`+")
 _DASH_DONE = re.compile(r"(?:^|\s)(?:—|–|--?)[ \t]*(?:\*\*|__)?DONE\b", re.IGNORECASE)
 _BOLD_DONE = re.compile(r"(?:\*\*|__)[ \t]*DONE[ \t]*(?:\*\*|__)", re.IGNORECASE)
-_PAREN_DONE = re.compile(r"[(\[][ \t]*DONE\b[^)\]\n]*[)\]]", re.IGNORECASE)
+_PAREN_DONE = re.compile(r"[(\[][ \t]*DONE\b[^()\[\]\n]*[)\]]", re.IGNORECASE)
 _BARE_DONE = re.compile(r"^DONE\b|\bDONE[.!]?$")
 _STRIKE = re.compile(r"~~(?=\S)(.+?)~~")
 _CHECKED = re.compile(r"^\[[xX]\](?:\s|$)")
 
 # --- normalisation for matching -----------------------------------------------------------------
 
-_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
+_LINK = re.compile(r"!?\[([^\[\]\n]*)\]\([^()\n]*\)")
 _PR_REF = re.compile(r"\bPR[ \t]*#?[ \t]*\d+|#\d+", re.IGNORECASE)
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?")
 _TIME = re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\b")
@@ -124,6 +122,10 @@ _SECTION_WORDS = frozenset(
     | {"FINISHED", "BLOCKED", "BLOCKERS"}
 )
 _QUOTE_LIMIT = 60
+_KEY_WORDS = 64
+_KEY_CHARS = 4096
+"""Items are matched on their first 64 words (of their first 4 KiB): the index holds every prefix
+and run of a key's words, which for a line of a million words would be quadratic."""
 
 
 # --- values -------------------------------------------------------------------------------------
@@ -284,7 +286,32 @@ def _indent_width(indent: str) -> int:
 
 
 def _heading_text(raw: str | None) -> str:
-    return _CLOSING_HASHES.sub("", raw or "").strip()
+    """The heading's text without its closing hashes (``## Done ##``): those preceded by
+    whitespace, or the whole text."""
+    text = (raw or "").rstrip(" \t")
+    bare = text.rstrip("#")
+    if bare != text and (not bare or bare[-1] in " \t"):
+        text = bare
+    return text.strip()
+
+
+def _strip_comments(line: str) -> str:
+    """``line`` without its complete ``<!-- ... -->`` comments (a scan, not a regex: a line of
+    many unclosed ``<!--`` stays linear)."""
+    if "<!--" not in line:
+        return line
+    kept: list[str] = []
+    pos = 0
+    while (start := line.find("<!--", pos)) >= 0 and (end := line.find("-->", start + 4)) >= 0:
+        kept.append(line[pos:start])
+        pos = end + 3
+    kept.append(line[pos:])
+    return "".join(kept)
+
+
+def _table_rule(line: str) -> bool:
+    """A table's delimiter row (``|---|:--:|``)."""
+    return "|" in line and "-" in line and set(line) <= _TABLE_RULE_CHARS
 
 
 class _Scanner:
@@ -315,7 +342,7 @@ class _Scanner:
                     line = line.split("-->", 1)[1]
                 else:
                     continue
-            line = _HTML_COMMENT.sub("", line)
+            line = _strip_comments(line)
             if "<!--" in line:
                 line, in_comment = line.split("<!--", 1)[0], True
             fenced = _FENCE.match(line)
@@ -557,7 +584,7 @@ def parse_memory(text: str, file: str) -> Memory:
         if level is not None:
             open_section(level, content, number)
             continue
-        if not content or _THEMATIC.match(line) or ("|" in line and _TABLE_RULE.match(line)):
+        if not content or _THEMATIC.match(line) or _table_rule(line):
             continue
         bullet = _BULLET.match(line)
         if not bullet and _pseudo_heading(line):
@@ -626,11 +653,12 @@ class _Key:
 
     @classmethod
     def of(cls, text: str, tickets: Iterable[str], phase: int | None = None) -> _Key:
+        text = text[:_KEY_CHARS]
         phases = {int(match.group(1)) for match in _PHASE.finditer(text)}
         if phase is not None:
             phases.add(phase)
-        whole = _words(text)
-        head = _words(_SPACED_DASH.split(text, maxsplit=1)[0])
+        whole = _words(text)[:_KEY_WORDS]
+        head = _words(_SPACED_DASH.split(text, maxsplit=1)[0])[:_KEY_WORDS]
         texts = tuple(t for t in dict.fromkeys((head, whole)) if t)
         return cls(frozenset(tickets), frozenset(phases), texts)
 

@@ -7,6 +7,10 @@ time (an aware one is converted to the local zone), so they compare with each ot
 
 metrics.log is the exception: the hooks write its times with ``date -u``, UTC without a marker;
 :func:`parse_utc_ts` reads those.
+
+Years outside 1900..9000 are not timestamps: nothing in a factory is that old or that far ahead,
+and the edges of ``datetime`` (year 1 with a +14:00 offset, year 9999) overflow as soon as they
+are converted to local time or have a duration added.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import lru_cache
 
-__all__ = ["format_ts", "parse_ts", "parse_utc_ts", "utc_naive"]
+__all__ = ["MAX_YEAR", "MIN_YEAR", "format_ts", "parse_ts", "parse_utc_ts", "utc_naive"]
+
+MIN_YEAR = 1900
+MAX_YEAR = 9000
 
 
 @lru_cache(maxsize=65536)
@@ -29,10 +36,12 @@ def parse_ts(raw: str) -> datetime | None:
         text = text[:10] + "T" + text[11:]
     try:
         value = datetime.fromisoformat(text)
-    except ValueError:
+        if value.tzinfo is not None:
+            value = value.astimezone().replace(tzinfo=None)
+    except (ValueError, OverflowError):
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone().replace(tzinfo=None)
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        return None
     return value
 
 

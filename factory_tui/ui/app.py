@@ -268,13 +268,12 @@ def empty_fleet(root: str, now: datetime, hostname: str = "") -> Fleet:
 
 def state_summary(config: Config) -> StateSummary:
     """plan.md and memory.md in counts (two small files; read after the reader saw them change)."""
+    from factory_tui.adapters.safe_read import read_factory_file
     from factory_tui.core.statefiles import parse_memory, parse_plan
 
     def read(path: Path) -> str | None:
-        try:
-            return path.read_bytes().decode("utf-8", errors="replace")
-        except OSError:
-            return None
+        data = read_factory_file(path, config.max_file_bytes)  # a FIFO must not block
+        return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else None
 
     plan_text = read(config.plan_file)
     memory_text = read(config.memory_file)

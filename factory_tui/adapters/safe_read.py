@@ -1,0 +1,114 @@
+"""Read a factory file whole, whatever is at its path.
+
+Agents (and accidents) can leave anything where a claim, a checkpoint or plan.md should be: a
+FIFO (``open()`` would wait for a writer forever), a link to ``/dev/zero`` (a read never ends), a
+dangling link, a file of gigabytes. :func:`read_factory_file` refuses all of them with a
+:class:`Problem` saying what it found, and never blocks: the path is checked (following links: a
+claims folder or a claim file linked from a worktree is legitimate), opened non-blocking, checked
+again on the open descriptor (the path may have been swapped in between), and read up to the limit.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from factory_tui.core.problems import Problem
+
+__all__ = ["LIMIT_SETTING", "read_factory_file"]
+
+LIMIT_SETTING = "max_file_bytes"
+_CHUNK = 1 << 20
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOCTTY", 0)
+)
+
+
+def read_factory_file(path: Path, limit: int) -> bytes | Problem | None:
+    """The bytes of the regular file at ``path`` (at most ``limit`` of them).
+
+    ``None`` when nothing is there; a :class:`Problem` naming ``path`` when something is there but
+    is not to be read: not a regular file (FIFO, socket, device, directory), a dangling symlink,
+    bigger than ``limit``, or unreadable.
+    """
+    label = str(path)
+    try:
+        refused = _refusal(label, os.stat(path), limit)
+    except FileNotFoundError:
+        return _dangling(path)
+    except OSError as error:
+        return Problem(label, f"cannot stat: {error.strerror}")
+    if refused is not None:
+        return refused
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        return _dangling(path)
+    except OSError as error:
+        return Problem(label, f"cannot read: {error.strerror}")
+    try:
+        refused = _refusal(label, os.fstat(fd), limit)
+        if refused is not None:
+            return refused
+        data = _read_at_most(fd, limit + 1)
+    except OSError as error:
+        return Problem(label, f"cannot read: {error.strerror}")
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # it grew after the fstat
+        return Problem(label, _too_big(f"over {limit:,} bytes", limit))
+    return data
+
+
+def _read_at_most(fd: int, count: int) -> bytes:
+    chunks: list[bytes] = []
+    left = count
+    while left > 0:
+        chunk = os.read(fd, min(left, _CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _kind(mode: int) -> str | None:
+    """What a non-regular file is, for a message; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISDIR, "a directory"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _refusal(label: str, st: os.stat_result, limit: int) -> Problem | None:
+    kind = _kind(st.st_mode)
+    if kind is not None:
+        return Problem(label, f"{kind}, not a file: not read")
+    if st.st_size > limit:
+        return Problem(label, _too_big(f"{st.st_size:,} bytes", limit))
+    return None
+
+
+def _too_big(size: str, limit: int) -> str:
+    return f"{size}: over the {limit:,}-byte limit (setting {LIMIT_SETTING}): not read"
+
+
+def _dangling(path: Path) -> Problem | None:
+    """A problem when ``path`` is a symlink to nothing; None when nothing is there at all."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return None
+    return Problem(str(path), f"a symlink to {target}, which does not exist")
