@@ -114,7 +114,7 @@ def test_each_kind_of_appended_line_matches_a_full_derive(
     # the claim-conflict lines were each seen by the partial derive
     kinds = {
         "lost claim: t-lost logged CLAIM",
-        "overwritten claim: t-lost logged CLAIM",
+        "lost claim (overwritten): t-lost logged CLAIM",
         f"{owned.owner} logged RELEASE",
     }
     assert kinds <= set(seen)

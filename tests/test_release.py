@@ -334,8 +334,14 @@ def test_an_id_that_is_a_path_never_reaches_outside(
 def test_the_lock_is_named_from_the_file_not_the_id(demo: DemoFactory) -> None:
     _evil_claim(demo, "victim.json", "../../trav")
     (demo.claims_dir / "victim.lock").mkdir()  # an agent writing victim.json right now
-    result = release_claim(config(demo), "../../trav", now=NOW, force=True, by="me")
+    # The id inside is not a usable id: the claim is known by its file's name only (a problem
+    # says so), and its lock is named from the file either way.
+    by_bad_id = release_claim(config(demo), "../../trav", now=NOW, force=True, by="me")
+    assert not by_bad_id.ok
+    result = release_claim(config(demo), "victim", now=NOW, force=True, by="me")
     assert result.outcome is Outcome.REFUSED and "victim.lock held" in result.message
+    assert not (demo.root / "trav.lock").exists()
+    assert not (demo.root.parent / "trav.lock").exists()
 
 
 def test_a_file_named_like_the_lock_is_refused_quickly(demo: DemoFactory) -> None:

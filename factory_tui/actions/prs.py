@@ -33,6 +33,7 @@ from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.lock import append_line, atomic_write
 from factory_tui.adapters.prs_gh import Gh, GhError
 from factory_tui.adapters.prs_git import GitError, LocalGit, SquashPlan, review_note_path
+from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.user_state import read_state, state_dir, write_state
 from factory_tui.config import Config, parse_duration
 from factory_tui.core.claims import ClaimUnit
@@ -250,8 +251,11 @@ def _fetch(
 def _state_texts(config: Config) -> dict[str, str]:
     texts: dict[str, str] = {}
     for path in (config.plan_file, config.memory_file):
-        with contextlib.suppress(OSError):
-            texts[path.name] = path.read_bytes()[: 1 << 20].decode("utf-8", "replace")
+        # Never opened blocking, never read past the cap: a FIFO or a device is skipped (the
+        # reader lists it as a problem).
+        data = read_factory_file(path, config.max_file_bytes)
+        if isinstance(data, bytes):
+            texts[path.name] = data[: 1 << 20].decode("utf-8", "replace")
     return texts
 
 

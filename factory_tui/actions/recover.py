@@ -44,6 +44,7 @@ from factory_tui.adapters.launch import (
     launch_agent,
 )
 from factory_tui.adapters.lock import LockBusy, LockUnsafe, atomic_write, claim_lock
+from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint_name
 from factory_tui.core.claims import ClaimUnit
@@ -561,11 +562,12 @@ def task_checkpoints(config: Config, task: str) -> list[Path]:
 
 
 def _holds_task(path: Path, task: str) -> bool:
+    data = read_factory_file(path, 1 << 20)  # a FIFO or a device is never opened blocking
+    if not isinstance(data, bytes):
+        return False
     try:
-        if path.stat().st_size > 1 << 20:
-            return False
-        raw = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        raw = json.loads(data)
+    except ValueError:
         return False
     return isinstance(raw, dict) and raw.get("task") == task
 

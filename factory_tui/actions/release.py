@@ -39,6 +39,7 @@ from factory_tui.adapters.lock import (
     lock_path,
     temp_name_matches,
 )
+from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
 from factory_tui.core.claims import (
     ClaimFile,
@@ -143,10 +144,9 @@ def _find(
         candidates.remove(direct)
         candidates.insert(0, direct)
     for path in candidates:
-        try:
-            data = path.read_bytes()
-        except OSError:
-            continue
+        data = read_factory_file(path, config.max_file_bytes)
+        if not isinstance(data, bytes):
+            continue  # a FIFO, a device, too big: never opened blocking (a problem in status)
         claim, _problems = parse_claim(str(path), data)
         if claim is None or claim.claim_id != claim_id:
             continue
@@ -293,7 +293,12 @@ def _release_locked(
 ) -> ActionResult:
     extra = extra or _Extra()
     cleaned = _clean_leftovers(config, Path(os.path.realpath(path)))
-    data = path.read_bytes()
+    data = read_factory_file(path, config.max_file_bytes)
+    if not isinstance(data, bytes):
+        why = data.message if data is not None else "it is gone"
+        return ActionResult(
+            Outcome.ERROR, f"{path.name} cannot be read ({why}); nothing was changed"
+        )
     claim, problems = parse_claim(str(path), data)
     if claim is None:
         why = problems[0].message if problems else "unreadable"

@@ -449,7 +449,7 @@ def claim_conflicts(file: str, unit: ClaimUnit, fold: LogFold) -> list[tuple[str
             return [
                 (
                     first.instance,
-                    f"overwritten claim: {first.instance} logged CLAIM of {unit.key} at "
+                    f"lost claim (overwritten): {first.instance} logged CLAIM of {unit.key} at "
                     f"{first.ts} ({first.where}), then {last.instance} claimed it at {last.ts} "
                     f"({last.where}) with no RELEASE between; {where} names {owner}",
                 )

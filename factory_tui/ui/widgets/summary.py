@@ -97,7 +97,7 @@ def fleet_segments(fleet: Fleet, *, loaded: bool) -> dict[str, Content | None]:
     )
     pieces = [_count(c.get("problems", 0), "found", "bold $warning")]
     if c.get("lint", 0):
-        pieces.append(Content.styled(f"({c['lint']} lint)", "$text-muted"))
+        pieces.append(Content.styled(f" ({c['lint']} lint)", "$text-muted"))
     problems = _join("PROBLEMS", pieces)
     return {"agents": agents, "claims": claims, "sessions": sessions, "problems": problems}
 
