@@ -6,6 +6,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 import tomllib
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -371,6 +372,10 @@ def test_live_stubs_carry_the_claims_and_stop(tmp_path: Path) -> None:
         started: dict[int, datetime] = {}
         for pid, process in processes.items():
             assert process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+            # Under load the new process may not have its argv in /proc yet: wait for it.
+            deadline = time.monotonic() + 10
+            while not process.cmdline() and time.monotonic() < deadline:
+                time.sleep(0.01)
             assert "factory_tui.demo.agent_stub" in process.cmdline()
             started[pid] = datetime.fromtimestamp(process.create_time())
         for claim in _claims(factory):

