@@ -29,8 +29,13 @@ def fold(*lines: str) -> LogFold:
     return f
 
 
-def fleet(claims: list[ClaimFile], f: LogFold, procs: dict[int, ProcInfo] | None = None) -> Fleet:
-    return derive_fleet(root="/r", now=NOW, hostname=HOST, claims=claims, fold=f, procs=procs or {})
+def fleet(
+    claims: list[ClaimFile],
+    f: LogFold,
+    procs: dict[int, ProcInfo] | None = None,
+    now: datetime = NOW,
+) -> Fleet:
+    return derive_fleet(root="/r", now=now, hostname=HOST, claims=claims, fold=f, procs=procs or {})
 
 
 def standalone(**over: Any) -> ClaimFile:
@@ -496,3 +501,56 @@ def test_a_claim_taken_over_with_no_release_between_is_a_conflict_on_the_first()
     assert conflict in first.conflicts
     second = next(i for i in f.instances if i.id == "t2-bbbb")
     assert conflict not in second.conflicts
+
+
+def test_a_lost_claim_stays_lost_after_another_agent_claims_and_releases() -> None:
+    """Seen in the stress test: t1's claim of M:1 was dropped by t2's rewrite of the file; t2
+    then claimed M:1 itself and released it. t1 logged no RELEASE: it still believes it holds
+    M:1, and the file names nobody — a lost claim of t1's, whatever came after it."""
+    f = fleet(
+        [two_phase_mega(None, None)],
+        fold(
+            "2026-02-16T17:50 | CLAIM | task=M phase=1 instance=t1-aaaa",
+            "2026-02-16T17:52 | CLAIM | task=M phase=2 instance=t2-bbbb",
+            "2026-02-16T17:55 | CLAIM | task=M phase=1 instance=t2-bbbb",
+            "2026-02-16T17:56 | RELEASE | task=M phase=1 instance=t2-bbbb reason=done",
+            "2026-02-16T17:57 | RELEASE | task=M phase=2 instance=t2-bbbb reason=done",
+        ),
+    )
+    phase1 = next(v for v in f.claims if v.unit.phase == 1)
+    (conflict,) = phase1.conflicts
+    assert conflict.startswith("lost claim: t1-aaaa logged CLAIM of M:1 at 2026-02-16T17:50")
+    assert phase1.conflicts_about == ("t1-aaaa",)
+    assert conflict in next(i for i in f.instances if i.id == "t1-aaaa").conflicts
+    assert next(v for v in f.claims if v.unit.phase == 2).conflicts == ()
+    # factory-tui's release of t1's claim (an audit line naming the instance) closes it too
+    closed = fleet(
+        [two_phase_mega(None, None)],
+        fold(
+            "2026-02-16T17:50 | CLAIM | task=M phase=1 instance=t1-aaaa",
+            "2026-02-16T17:58 | RELEASE | task=M phase=1 instance=t1-aaaa reason=stale by=dana",
+        ),
+    )
+    assert all(v.conflicts == () for v in closed.claims)
+
+
+def test_a_claim_lost_on_a_unit_someone_else_finished_is_shown_while_recent() -> None:
+    """t1's claim was dropped, t2 claimed and finished the phase: t1 may still be working on it.
+    Shown while t1's CLAIM is younger than the stale age; older, it is history."""
+    done = two_phase_mega(None, None)
+    raw = {**done.raw}
+    raw["phases"] = [{**raw["phases"][0], "completed_at": "2026-02-16T17:59"}, raw["phases"][1]]
+    finished = claim(raw, "M.json")
+    lines = (
+        "2026-02-16T17:50 | CLAIM | task=M phase=1 instance=t1-aaaa",
+        "2026-02-16T17:55 | CLAIM | task=M phase=1 instance=t2-bbbb",
+        "2026-02-16T17:59 | RELEASE | task=M phase=1 instance=t2-bbbb reason=done",
+    )
+    f = fleet([finished], fold(*lines))
+    phase1 = next(v for v in f.claims if v.unit.phase == 1)
+    assert phase1.state == "done"
+    (conflict,) = phase1.conflicts
+    assert conflict.startswith("lost claim") and "t1-aaaa logged CLAIM of M:1" in conflict
+    assert conflict in next(i for i in f.instances if i.id == "t1-aaaa").conflicts
+    later = fleet([finished], fold(*lines), now=NOW + timedelta(hours=3))
+    assert next(v for v in later.claims if v.unit.phase == 1).conflicts == ()

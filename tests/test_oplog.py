@@ -136,7 +136,7 @@ def _fold_summary(fold: LogFold) -> object:
         {key: fold.recent_events(key) for key in fold.instance_recent},
         fold.last_ts,
         dict(fold.claim_events),
-        dict(fold.claim_overwritten),
+        {key: dict(held) for key, held in fold.open_claims.items()},
     )
 
 
@@ -422,4 +422,4 @@ def test_fast_feed_agrees_on_hook_and_audit_lines(lines: list[bytes]) -> None:
     slow.feed_all(iter_lines(lines, "f"))
     assert _fold_summary(fast) == _fold_summary(slow)
     assert fast.claim_events == slow.claim_events
-    assert fast.claim_overwritten == slow.claim_overwritten
+    assert fast.open_claims == slow.open_claims

@@ -349,6 +349,16 @@ def _claim_view(
 ) -> ClaimView:
     local = same_host(unit.hostname, hostname)
     if unit.completed_at:
+        # An agent whose claim of it was lost may still be working on it: a recent lost claim
+        # stays a conflict (an old one is history).
+        lost = [
+            (about, detail)
+            for about, detail in claim_conflicts(claim.file, unit, fold)
+            if detail.startswith("lost claim") and _recent_claim(fold, unit, about, now, settings)
+        ]
+        why = f"completed {unit.completed_at}"
+        if lost:
+            why += "; conflict: " + "; ".join(detail for _about, detail in lost)
         return ClaimView(
             unit=unit,
             file=claim.file,
@@ -356,7 +366,9 @@ def _claim_view(
             title=claim.title,
             local=local,
             state="done",
-            why=f"completed {unit.completed_at}",
+            why=why,
+            conflicts=tuple(detail for _about, detail in lost),
+            conflicts_about=tuple(about for about, _detail in lost),
         )
     found = claim_conflicts(claim.file, unit, fold)
     base = {
@@ -411,15 +423,24 @@ def _claim_view_of(
     return ClaimView(**base, state="available", why="free: no owner, every dep done")
 
 
+def _recent_claim(
+    fold: LogFold, unit: ClaimUnit, instance: str, now: datetime, settings: Settings
+) -> bool:
+    """``instance``'s open CLAIM of ``unit`` is younger than the stale age."""
+    key = claim_key(unit.claim_id, None if unit.phase is None else str(unit.phase))
+    claimed = fold.open_claims.get(key, {}).get(instance)
+    at = parse_ts(claimed.ts) if claimed is not None else None
+    return at is not None and now - at <= settings.stale_after
+
+
 def claim_conflicts(file: str, unit: ClaimUnit, fold: LogFold) -> list[tuple[str, str]]:
     """Where operations.log and the claim file disagree about a unit that is not done, as
     (instance it is about, sentence with both facts).
 
-    - A **lost claim**: the unit's last CLAIM/RELEASE line is a CLAIM by an instance the file
-      does not name (the protocol writes the file, then logs: another agent's rewrite of the
-      whole MEGA file dropped it).
-    - An **overwritten claim**: the file names the instance of that last CLAIM, but it followed
-      another instance's CLAIM of the same unit with no RELEASE between.
+    - A **lost claim**: an instance logged a CLAIM of the unit and no RELEASE of it since, yet
+      the file does not name it (the protocol writes the file, then logs: another agent's rewrite
+      of the whole MEGA file dropped it, or another agent claimed it over it). Whatever other
+      agents did with the unit afterwards, that agent still believes it holds it.
     - A **logged release**: the last line is a RELEASE by the owner the file still names, later
       than its ``claimed_at`` (the real claim tool releases only in its own database).
 
@@ -433,31 +454,32 @@ def claim_conflicts(file: str, unit: ClaimUnit, fold: LogFold) -> list[tuple[str
         return []
     where = file.rsplit("/", 1)[-1]
     owner = unit.owner
-    if last.event == "CLAIM" and last.instance != owner:
-        names = f"names {owner} (claimed_at {unit.claimed_at})" if owner else "names no owner"
-        return [
-            (
-                last.instance,
-                f"lost claim: {last.instance} logged CLAIM of {unit.key} at {last.ts} "
-                f"({last.where}) and no RELEASE since, but {where} {names}",
+    names = f"names {owner} (claimed_at {unit.claimed_at})" if owner else "names no owner"
+    out: list[tuple[str, str]] = []
+    held = fold.open_claims.get(key, {})
+    for instance, claimed in sorted(held.items(), key=lambda item: (item[1].ts, item[1].line)):
+        if instance == owner:
+            continue
+        if last.event == "CLAIM" and last.instance != instance:
+            sentence = (
+                f"lost claim (overwritten): {instance} logged CLAIM of {unit.key} at "
+                f"{claimed.ts} ({claimed.where}), then {last.instance} claimed it at {last.ts} "
+                f"({last.where}) with no RELEASE by {instance} between; {where} {names}"
             )
-        ]
-    if last.event == "CLAIM":
-        pair = fold.claim_overwritten.get(key)
-        if pair is not None and pair[1] is last:
-            first = pair[0]
-            return [
-                (
-                    first.instance,
-                    f"lost claim (overwritten): {first.instance} logged CLAIM of {unit.key} at "
-                    f"{first.ts} ({first.where}), then {last.instance} claimed it at {last.ts} "
-                    f"({last.where}) with no RELEASE between; {where} names {owner}",
-                )
-            ]
-        return []
-    if owner and last.instance == owner and _released_after_claim(last, unit):
-        return [(owner, released_in_log(last, unit, where))]
-    return []
+        else:
+            sentence = (
+                f"lost claim: {instance} logged CLAIM of {unit.key} at {claimed.ts} "
+                f"({claimed.where}) and no RELEASE since, but {where} {names}"
+            )
+        out.append((instance, sentence))
+    if (
+        last.event == "RELEASE"
+        and owner
+        and last.instance == owner
+        and _released_after_claim(last, unit)
+    ):
+        out.append((owner, released_in_log(last, unit, where)))
+    return out
 
 
 def _released_after_claim(release: ClaimEventInfo, unit: ClaimUnit) -> bool:

@@ -169,10 +169,11 @@ class LogFold:
         self.instance_last_event: dict[str, str] = {}
         self.instance_recent: dict[str, deque[RawLine]] = {}
         self.instance_sessions: dict[str, list[SessionRec]] = {}
-        # (task, phase) -> its last CLAIM or RELEASE; and the CLAIM another instance's later
-        # CLAIM of the same key replaced with no RELEASE between (an overwritten claim).
+        # (task, phase) -> its last CLAIM or RELEASE.
         self.claim_events: dict[tuple[str, str], ClaimEventInfo] = {}
-        self.claim_overwritten: dict[tuple[str, str], tuple[ClaimEventInfo, ClaimEventInfo]] = {}
+        self.open_claims: dict[tuple[str, str], dict[str, ClaimEventInfo]] = {}
+        """(task, phase) -> instance -> its CLAIM with no RELEASE by that instance since: what
+        each agent believes it holds (a lost claim when the file names someone else)."""
         self.open_changes: dict[str, Event] = {}
         """factory-tui's ``*-INTENT`` lines not yet followed by a line with the same ``change=``
         (a half-done change: the writer died or could not log the outcome)."""
@@ -523,13 +524,15 @@ class LogFold:
                 self._touch(instance, ts, entry)
 
     def _claim_event(self, key: tuple[str, str], info: ClaimEventInfo) -> None:
-        """Record a CLAIM or RELEASE of ``key``; a CLAIM by another instance straight after a
-        CLAIM (no RELEASE between) overwrote the first one."""
-        last = self.claim_events.get(key)
-        if info.event == "RELEASE":
-            self.claim_overwritten.pop(key, None)
-        elif last is not None and last.event == "CLAIM" and last.instance != info.instance:
-            self.claim_overwritten[key] = (last, info)
+        """Record a CLAIM or RELEASE of ``key``: its last one, and each instance's open CLAIM."""
+        if info.event == "CLAIM":
+            self.open_claims.setdefault(key, {})[info.instance] = info
+        else:
+            held = self.open_claims.get(key)
+            if held is not None:
+                held.pop(info.instance, None)
+                if not held:
+                    del self.open_claims[key]
         self.claim_events[key] = info
 
     def _touch(self, instance: str, ts: str, entry: RawLine) -> None:
