@@ -334,3 +334,51 @@ async def test_close_from_the_recovery_screen_when_the_pr_is_merged(
     assert last.startswith(f"{DEMO_NOW:%Y-%m-%dT%H:%M} | SESSION-END | task={CRASHED_TASK} ")
     assert "status=crashed" in last and "pr=377" in last
     assert not (fakes / "agent.json").exists()  # no agent launched
+
+
+async def test_on_start_the_cockpit_finishes_an_interrupted_release(demo: DemoFactory) -> None:
+    """A factory-tui killed between its release intent and the write: on the next start the
+    cockpit sees the intent with no outcome, finds the file unchanged, logs RELEASE-UNDONE for
+    that change and says so."""
+    from factory_tui.actions.release import INTENT
+
+    change = "abc123def456"
+    owner = owner_of(demo, STALE)
+    with (demo.memory_dir / "operations.log").open("a") as log:
+        log.write(
+            f"2026-02-16T15:40 | {INTENT} | claim={STALE} phase=- owner={owner} reason=stale "
+            f"file={STALE}.json change={change} by=someone@elsewhere\n"
+        )
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        assert any(title == f"Interrupted change {change}" for title, _ in app.notes), app.notes
+    last = log_text(demo).splitlines()[-1]
+    assert f"| RELEASE-UNDONE | claim={STALE} phase=- change={change}" in last
+    assert owner_of(demo, STALE) == owner
+    assert not any("half-done" in p.message for p in app.fleet.problems)
+
+
+async def test_read_only_cockpit_only_reports_an_interrupted_release(demo: DemoFactory) -> None:
+    from factory_tui.actions.release import INTENT
+
+    with (demo.memory_dir / "operations.log").open("a") as log:
+        log.write(
+            f"2026-02-16T15:40 | {INTENT} | claim={STALE} phase=- owner=x reason=stale "
+            f"file={STALE}.json change=c0ffee by=someone\n"
+        )
+    before = log_text(demo)
+    app = RecordingApp(
+        replace(config_for(demo.root), read_only=True),
+        clock=lambda: DEMO_NOW,
+        reader=demo_reader(demo),
+        watch=False,
+        theme_dir=demo.root.parent / "no-user-themes",
+        environ={},
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        assert any("half-done change c0ffee" in p.message for p in app.fleet.problems)
+    assert log_text(demo) == before

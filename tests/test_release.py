@@ -494,3 +494,100 @@ def test_an_intent_whose_write_did_not_happen_says_so(
     (problem,) = [p for p in reader.problems() if "half-done" in p.message]
     assert "still shows it owned by" in problem.message
     assert "the change did not happen" in problem.message
+
+
+def _open_changes(demo: DemoFactory) -> dict[str, object]:
+    reader = FactoryReader(config(demo))
+    reader.refresh_all()
+    return dict(reader.fold.open_changes)
+
+
+def test_a_change_killed_after_its_write_is_completed_with_its_outcome(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written, never logged (kill -9): finishing it logs the missing RELEASE, with the intent's
+    change id, and the half-done problem goes."""
+    from factory_tui.actions.interrupted import finish_interrupted
+
+    path = demo.claims_dir / "CAB-1302.json"
+    _failing_append(monkeypatch, lambda line: "| RELEASE |" in line, _Killed())
+    with pytest.raises(_Killed):
+        release_claim(config(demo), "CAB-1302", now=NOW, by="me")
+    monkeypatch.undo()
+    reader = FactoryReader(config(demo))
+    reader.refresh_all()
+    (change,) = reader.fold.open_changes
+    (done,) = finish_interrupted(config(demo), reader.fold.open_changes, now=NOW, by="you")
+    assert done.outcome == "completed" and done.change == change
+    last = log_lines(demo)[-1]
+    assert "| RELEASE | task=CAB-1302 phase=- instance=" in last
+    assert f"change={change}" in last and "by=me" in last and "completed_by=you" in last
+    assert owner_of(path) is None
+    assert _open_changes(demo) == {}
+    fresh = FactoryReader(config(demo))
+    fresh.refresh_all()
+    assert not [p for p in fresh.problems() if "half-done" in p.message]
+
+
+def test_a_change_killed_before_its_write_is_closed_as_undone(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import factory_tui.actions.release as release_module
+    from factory_tui.actions.interrupted import finish_interrupted
+
+    path = demo.claims_dir / "CAB-1302.json"
+    before = path.read_bytes()
+
+    def killed(path: Path, data: bytes, **_: object) -> None:
+        raise _Killed()
+
+    monkeypatch.setattr(release_module, "atomic_write", killed)
+    with pytest.raises(_Killed):
+        release_claim(config(demo), "CAB-1302", now=NOW, by="me")
+    monkeypatch.undo()
+    reader = FactoryReader(config(demo))
+    reader.refresh_all()
+    (done,) = finish_interrupted(config(demo), reader.fold.open_changes, now=NOW, by="you")
+    assert done.outcome == "undone"
+    assert "| RELEASE-UNDONE | claim=CAB-1302" in log_lines(demo)[-1]
+    assert path.read_bytes() == before
+    assert _open_changes(demo) == {}
+
+
+def test_the_next_release_of_that_file_finishes_it_first(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`factory-tui release` on a file with a half-done change closes it, then acts."""
+    import factory_tui.actions.release as release_module
+
+    def killed(path: Path, data: bytes, **_: object) -> None:
+        raise _Killed()
+
+    monkeypatch.setattr(release_module, "atomic_write", killed)
+    with pytest.raises(_Killed):
+        release_claim(config(demo), "CAB-1302", now=NOW, by="me")
+    monkeypatch.undo()
+    result = release_claim(config(demo), "CAB-1302", now=NOW, by="me")
+    assert result.ok, result.message
+    assert any("interrupted change" in d and "did not happen" in d for d in result.details)
+    lines = log_lines(demo)
+    assert any("| RELEASE-UNDONE |" in line for line in lines)
+    assert "| RELEASE | task=CAB-1302" in lines[-1]
+    assert _open_changes(demo) == {}
+
+
+def test_read_only_finishes_nothing(demo: DemoFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace as dc_replace
+
+    from factory_tui.actions.interrupted import finish_interrupted
+
+    _failing_append(monkeypatch, lambda line: "| RELEASE |" in line, _Killed())
+    with pytest.raises(_Killed):
+        release_claim(config(demo), "CAB-1302", now=NOW, by="me")
+    monkeypatch.undo()
+    lines = log_lines(demo)
+    reader = FactoryReader(config(demo))
+    reader.refresh_all()
+    ro = dc_replace(config(demo), read_only=True)
+    assert finish_interrupted(ro, reader.fold.open_changes, now=NOW) == []
+    assert log_lines(demo) == lines

@@ -24,7 +24,7 @@ import secrets
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -242,6 +242,7 @@ def release_claim(
     reader = reader or FactoryReader(config)
     reader.refresh_log()  # the bulk of the log is read before the lock is taken
     who = by or actor()
+    finished = _finish_interrupted(config, reader, now, who, path.name)
     try:
         for name in names:
             lock_path(config.claims_dir, name)
@@ -251,7 +252,7 @@ def release_claim(
             names,
             stale_after_s=config.lock_stale_after.total_seconds(),
         ):
-            return _release_locked(
+            result = _release_locked(
                 config,
                 path,
                 claim_id,
@@ -263,6 +264,7 @@ def release_claim(
                 who,
                 _Extra(reason_word, expected_owner, before_write, check_under_lock),
             )
+            return replace(result, details=finished + result.details) if finished else result
     except LockBusy as busy:
         owner = unit.owner or "an agent"
         return ActionResult(
@@ -277,6 +279,20 @@ def release_claim(
         return ActionResult(
             Outcome.ERROR, f"cannot release {unit.key}: {error}; nothing was changed"
         )
+
+
+def _finish_interrupted(
+    config: Config, reader: FactoryReader, now: datetime, who: str, file: str
+) -> tuple[str, ...]:
+    """Before acting on a claim file, close the changes an interrupted factory-tui left half
+    done on it (see ``actions.interrupted``); what was done, for the result's details."""
+    if not any(intent.get("file") == file for intent in reader.fold.open_changes.values()):
+        return ()
+    from factory_tui.actions.interrupted import finish_interrupted
+
+    done = finish_interrupted(config, reader.fold.open_changes, now=now, by=who, only_file=file)
+    reader.refresh_log()
+    return tuple(f"interrupted change {f.change}: {f.message}" for f in done)
 
 
 def _release_locked(

@@ -717,6 +717,7 @@ class FactoryApp(App[None]):
             reader.refresh_all()
         finally:
             reader.on_progress = None
+        self._finish_interrupted(reader)
         fleet = reader.fleet(self.clock())
         self._last_shown = _shown_facts(fleet)
         self.post_message(
@@ -814,6 +815,23 @@ class FactoryApp(App[None]):
         )
 
     # -- showing a fleet ------------------------------------------------------------------------
+
+    def _finish_interrupted(self, reader: FactoryReader) -> None:
+        """On start, on the reader's thread: close the changes an interrupted factory-tui left
+        half done (an intent logged, no outcome), by what the claim files show; say so."""
+        if self.config.read_only or not reader.fold.open_changes:
+            return
+        from factory_tui.actions.interrupted import finish_interrupted
+
+        done = finish_interrupted(self.config, reader.fold.open_changes, now=self.clock())
+        reader.refresh_log()
+        for item in done:
+            self.call_from_thread(
+                self.notify,
+                item.message,
+                title=f"Interrupted change {item.change}",
+                severity="information" if item.outcome != "left" else "warning",
+            )
 
     def on_fleet_updated(self, message: FleetUpdated) -> None:
         from factory_tui.ui.screens.detail import AgentDetailScreen
