@@ -460,14 +460,32 @@ class _Killed(BaseException):
     """Stands for a kill -9 between the claim write and the outcome line."""
 
 
-def test_a_kill_between_write_and_outcome_is_reported_on_the_next_start(
-    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = demo.claims_dir / "CAB-1302.json"
+def killed_before_write(demo: DemoFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release of CAB-1302 killed (kill -9) after its intent line, before the claim write."""
+    import factory_tui.actions.release as release_module
+
+    def killed(path: Path, data: bytes, **_: object) -> None:
+        raise _Killed()
+
+    monkeypatch.setattr(release_module, "atomic_write", killed)
+    with pytest.raises(_Killed):
+        release_claim(config(demo), "CAB-1302", now=NOW, by="me")
+    monkeypatch.undo()
+
+
+def killed_after_write(demo: DemoFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release of CAB-1302 killed after the claim write, before its RELEASE line."""
     _failing_append(monkeypatch, lambda line: "| RELEASE |" in line, _Killed())
     with pytest.raises(_Killed):
         release_claim(config(demo), "CAB-1302", now=NOW, by="me")
     monkeypatch.undo()
+
+
+def test_a_kill_between_write_and_outcome_is_reported_on_the_next_start(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = demo.claims_dir / "CAB-1302.json"
+    killed_after_write(demo, monkeypatch)
     assert owner_of(path) is None  # written, never logged
     reader = FactoryReader(config(demo))
     reader.refresh_all()
@@ -480,15 +498,7 @@ def test_a_kill_between_write_and_outcome_is_reported_on_the_next_start(
 def test_an_intent_whose_write_did_not_happen_says_so(
     demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import factory_tui.actions.release as release_module
-
-    def killed(path: Path, data: bytes, **_: object) -> None:
-        raise _Killed()
-
-    monkeypatch.setattr(release_module, "atomic_write", killed)
-    with pytest.raises(_Killed):
-        release_claim(config(demo), "CAB-1302", now=NOW, by="me")
-    monkeypatch.undo()
+    killed_before_write(demo, monkeypatch)
     reader = FactoryReader(config(demo))
     reader.refresh_all()
     (problem,) = [p for p in reader.problems() if "half-done" in p.message]
@@ -510,10 +520,7 @@ def test_a_change_killed_after_its_write_is_completed_with_its_outcome(
     from factory_tui.actions.interrupted import finish_interrupted
 
     path = demo.claims_dir / "CAB-1302.json"
-    _failing_append(monkeypatch, lambda line: "| RELEASE |" in line, _Killed())
-    with pytest.raises(_Killed):
-        release_claim(config(demo), "CAB-1302", now=NOW, by="me")
-    monkeypatch.undo()
+    killed_after_write(demo, monkeypatch)
     reader = FactoryReader(config(demo))
     reader.refresh_all()
     (change,) = reader.fold.open_changes
@@ -532,19 +539,11 @@ def test_a_change_killed_after_its_write_is_completed_with_its_outcome(
 def test_a_change_killed_before_its_write_is_closed_as_undone(
     demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import factory_tui.actions.release as release_module
     from factory_tui.actions.interrupted import finish_interrupted
 
     path = demo.claims_dir / "CAB-1302.json"
     before = path.read_bytes()
-
-    def killed(path: Path, data: bytes, **_: object) -> None:
-        raise _Killed()
-
-    monkeypatch.setattr(release_module, "atomic_write", killed)
-    with pytest.raises(_Killed):
-        release_claim(config(demo), "CAB-1302", now=NOW, by="me")
-    monkeypatch.undo()
+    killed_before_write(demo, monkeypatch)
     reader = FactoryReader(config(demo))
     reader.refresh_all()
     (done,) = finish_interrupted(config(demo), reader.fold.open_changes, now=NOW, by="you")
@@ -558,15 +557,7 @@ def test_the_next_release_of_that_file_finishes_it_first(
     demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`factory-tui release` on a file with a half-done change closes it, then acts."""
-    import factory_tui.actions.release as release_module
-
-    def killed(path: Path, data: bytes, **_: object) -> None:
-        raise _Killed()
-
-    monkeypatch.setattr(release_module, "atomic_write", killed)
-    with pytest.raises(_Killed):
-        release_claim(config(demo), "CAB-1302", now=NOW, by="me")
-    monkeypatch.undo()
+    killed_before_write(demo, monkeypatch)
     result = release_claim(config(demo), "CAB-1302", now=NOW, by="me")
     assert result.ok, result.message
     assert any("interrupted change" in d and "did not happen" in d for d in result.details)
@@ -581,10 +572,7 @@ def test_read_only_finishes_nothing(demo: DemoFactory, monkeypatch: pytest.Monke
 
     from factory_tui.actions.interrupted import finish_interrupted
 
-    _failing_append(monkeypatch, lambda line: "| RELEASE |" in line, _Killed())
-    with pytest.raises(_Killed):
-        release_claim(config(demo), "CAB-1302", now=NOW, by="me")
-    monkeypatch.undo()
+    killed_after_write(demo, monkeypatch)
     lines = log_lines(demo)
     reader = FactoryReader(config(demo))
     reader.refresh_all()

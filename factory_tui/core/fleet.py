@@ -347,40 +347,28 @@ def _claim_view(
     procs: Mapping[int, ProcInfo],
     settings: Settings,
 ) -> ClaimView:
-    local = same_host(unit.hostname, hostname)
+    found = claim_conflicts(claim.file, unit, fold)
     if unit.completed_at:
         # An agent whose claim of it was lost may still be working on it: a recent lost claim
         # stays a conflict (an old one is history).
-        lost = [
+        found = [
             (about, detail)
-            for about, detail in claim_conflicts(claim.file, unit, fold)
+            for about, detail in found
             if detail.startswith("lost claim") and _recent_claim(fold, unit, about, now, settings)
         ]
-        why = f"completed {unit.completed_at}"
-        if lost:
-            why += "; conflict: " + "; ".join(detail for _about, detail in lost)
-        return ClaimView(
-            unit=unit,
-            file=claim.file,
-            kind=claim.kind,
-            title=claim.title,
-            local=local,
-            state="done",
-            why=why,
-            conflicts=tuple(detail for _about, detail in lost),
-            conflicts_about=tuple(about for about, _detail in lost),
-        )
-    found = claim_conflicts(claim.file, unit, fold)
-    base = {
+    base: dict[str, Any] = {
         "unit": unit,
         "file": claim.file,
         "kind": claim.kind,
         "title": claim.title,
-        "local": local,
+        "local": same_host(unit.hostname, hostname),
         "conflicts": tuple(detail for _about, detail in found),
         "conflicts_about": tuple(about for about, _detail in found),
     }
-    view = _claim_view_of(unit, done, fold, now, hostname, procs, settings, base)
+    if unit.completed_at:
+        view = ClaimView(**base, state="done", why=f"completed {unit.completed_at}")
+    else:
+        view = _claim_view_of(unit, done, fold, now, hostname, procs, settings, base)
     if found:
         view = replace(view, why=view.why + "; conflict: " + "; ".join(view.conflicts))
     return view
