@@ -676,3 +676,23 @@ def test_real_lines_count_toward_the_daily_cap(api: FakeAPI, factory: Config) ->
         run_council(factory, PROPOSAL, now=NOW, env=api.env(), settings=roomy).outcome
         is Outcome.DONE
     )
+
+
+def test_fifos_never_block_a_proposal_or_the_history(tmp_path: Path, factory: Config) -> None:
+    """A FIFO as the proposal file, as a claim file, as plan.md and as the history: each is
+    said or skipped, never opened blocking (the call would hang forever)."""
+    import os
+
+    fifo = tmp_path / "proposal.md"
+    os.mkfifo(fifo)
+    with pytest.raises(ProposalError, match="FIFO"):
+        proposal_for_file(fifo)
+    history = tmp_path / "council-history.jsonl"
+    os.mkfifo(history)
+    entries, problems = read_history(history)
+    assert entries == [] and problems and "FIFO" in problems[0]
+    os.mkfifo(factory.claims_dir / "ZZZ-1.json")
+    factory.plan_file.unlink(missing_ok=True)
+    os.mkfifo(factory.plan_file)
+    with pytest.raises(ProposalError):
+        proposal_for_ticket(factory, "ZZZ-1")

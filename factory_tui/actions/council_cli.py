@@ -31,6 +31,7 @@ from factory_tui.actions.base import Outcome
 from factory_tui.actions.parsers import add_council_parser
 from factory_tui.adapters.lock import append_line
 from factory_tui.adapters.run import run_tool
+from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
 from factory_tui.core.claims import ClaimFile, parse_claim
 from factory_tui.core.council import (
@@ -49,6 +50,7 @@ from factory_tui.core.council import (
     spent_on,
 )
 from factory_tui.core.pricing import PriceTable, PriceTableError
+from factory_tui.core.problems import Problem
 from factory_tui.core.safe import dumps_json, printable
 from factory_tui.core.statefiles import parse_plan
 
@@ -67,6 +69,8 @@ __all__ = [
 ]
 
 MAX_FILE_BYTES = 2 << 20
+MAX_HISTORY_BYTES = 64 << 20
+"""council-history.jsonl grows a line a run: this is years of runs."""
 
 
 class ProposalError(Exception):
@@ -103,10 +107,10 @@ def _claims(config: Config) -> list[ClaimFile]:
     except OSError:
         return out
     for path in paths:
-        try:
-            claim, _problems = parse_claim(str(path), path.read_bytes())
-        except OSError:
+        data = read_factory_file(path, config.max_file_bytes)  # a FIFO is never opened blocking
+        if not isinstance(data, bytes):
             continue
+        claim, _problems = parse_claim(str(path), data)
         if claim is not None:
             out.append(claim)
     return out
@@ -130,10 +134,10 @@ def proposal_for_ticket(config: Config, ticket: str) -> Proposal:
                     + (f", after phase {', '.join(map(str, unit.deps))}" if unit.deps else "")
                 )
         break
-    try:
-        plan_text: str | None = config.plan_file.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        plan_text = None
+    plan_data = read_factory_file(config.plan_file, config.max_file_bytes)
+    plan_text = (
+        plan_data.decode("utf-8", errors="replace") if isinstance(plan_data, bytes) else None
+    )
     if plan_text is not None:
         plan = parse_plan(plan_text, str(config.plan_file))
         raw_lines = plan_text.splitlines()
@@ -164,7 +168,10 @@ def proposal_for_file(path: Path, ticket: str | None = None) -> Proposal:
             raise ProposalError(
                 f"{path}: {size} bytes, more than {MAX_FILE_BYTES} — give a summary instead"
             )
-        text = path.read_bytes().decode("utf-8", errors="replace")
+        data = read_factory_file(path, MAX_FILE_BYTES)
+        if isinstance(data, Problem):
+            raise ProposalError(f"{path}: {data.message}")
+        text = (data or b"").decode("utf-8", errors="replace")
     except IsADirectoryError:
         raise ProposalError(f"{path}: is a directory; give a text file") from None
     except FileNotFoundError:
@@ -208,12 +215,12 @@ def read_history(path: Path) -> tuple[list[HistoryEntry], list[str]]:
     """Every line of council-history.jsonl; problems say which lines were ignored and why."""
     entries: list[HistoryEntry] = []
     problems: list[str] = []
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    read = read_factory_file(path, MAX_HISTORY_BYTES)
+    if read is None:
         return entries, problems
-    except OSError as error:
-        return entries, [f"{path}: cannot read ({error.strerror or error})"]
+    if isinstance(read, Problem):
+        return entries, [f"{path}: {read.message}"]
+    data = read
     for number, line in enumerate(data.split(b"\n"), start=1):
         parsed = parse_history_line(line, f"{path}:{number}")
         if isinstance(parsed, str):
