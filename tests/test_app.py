@@ -498,6 +498,8 @@ def test_watch_targets_classify_paths(demo: DemoFactory) -> None:
     )
     assert plan.claim_paths == {claim}
     assert plan.log and plan.checkpoints and plan.state and not plan.rescan_claims
+    assert plan.locks  # a lock came or went: the locks are rescanned (shown on their claims)
+    assert not targets.classify([config.claims_dir / ".CAB-1.lock.broken.ab"]).locks
     assert not targets.classify([demo.root / "src" / "x.py"])
     assert targets.classify([config.claims_dir]).rescan_claims
     assert set(targets.folders) >= {config.claims_dir, config.checkpoints_dir, demo.root}

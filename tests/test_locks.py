@@ -150,3 +150,26 @@ def test_the_claims_view_shows_a_lock_on_its_claim(demo: DemoFactory) -> None:
     assert "lock" not in claim_label(views["CAB-1290:1"], "").plain
     detail = " ".join(str(value) for _, value in claim_detail(views["CAB-1302"], "", "", stale))
     assert "factory-tui unlock CAB-1302.lock" in detail
+
+
+async def test_the_cockpit_sees_a_lock_come_and_go(demo: DemoFactory) -> None:
+    """A lock directory made or removed while the cockpit runs is picked up by the watcher
+    (agents take one for every claim they write): the claim shows it, then not."""
+    from conftest import DEMO_HOST, config_for
+    from test_app import SIZE, make_app
+
+    from factory_tui.adapters.factory import FactoryReader
+
+    app = make_app(
+        demo.root,
+        reader=FactoryReader(config_for(demo.root), hostname=DEMO_HOST),
+        watch=True,
+        clock=datetime.now,
+    )
+    async with app.run_test(size=SIZE):
+        await app.wait_for_fleet()
+        lock = demo.claims_dir / "CAB-1302.lock"
+        lock.mkdir()
+        await app.wait_for_fleet(lambda fleet: bool(fleet.locks_of("CAB-1302")))
+        lock.rmdir()
+        await app.wait_for_fleet(lambda fleet: not fleet.locks_of("CAB-1302"))

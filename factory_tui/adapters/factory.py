@@ -159,6 +159,23 @@ class FactoryReader:
             self.generation += 1
         return changed
 
+    def refresh_locks(self) -> bool:
+        """Rescan only the claim lock directories (cheaper than :meth:`refresh_claims`: no claim
+        file is looked at). True if the set of locks or their times changed."""
+        locks: list[LockEntry] = []
+        try:
+            entries = list(os.scandir(self.config.claims_dir))
+        except OSError:
+            entries = []
+        for entry in entries:
+            if entry.name.endswith(".lock") and not entry.name.startswith("."):
+                self._note_lock(entry, locks)
+        if locks == self.lock_entries:
+            return False
+        self.lock_entries = locks
+        self.generation += 1
+        return True
+
     @staticmethod
     def _note_lock(entry: os.DirEntry[str], locks: list[LockEntry]) -> None:
         """A claim lock directory, with its mtime (its age says fresh or stale)."""

@@ -738,6 +738,8 @@ class FactoryApp(App[None]):
             changed |= reader.refresh_claim(path)
         if plan.rescan_claims:
             changed |= reader.refresh_claims()
+        elif plan.locks:
+            changed |= reader.refresh_locks()
         log_changed = False
         if plan.log:
             log_changed = reader.refresh_log()

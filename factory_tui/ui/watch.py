@@ -38,6 +38,8 @@ class RefreshPlan:
 
     claim_paths: set[Path] = field(default_factory=set)
     rescan_claims: bool = False
+    locks: bool = False
+    """A claim lock directory came or went (agents take one for every claim they write)."""
     log: bool = False
     checkpoints: bool = False
     state: bool = False
@@ -45,13 +47,19 @@ class RefreshPlan:
     def merge(self, other: RefreshPlan) -> None:
         self.claim_paths |= other.claim_paths
         self.rescan_claims |= other.rescan_claims
+        self.locks |= other.locks
         self.log |= other.log
         self.checkpoints |= other.checkpoints
         self.state |= other.state
 
     def __bool__(self) -> bool:
         return bool(
-            self.claim_paths or self.rescan_claims or self.log or self.checkpoints or self.state
+            self.claim_paths
+            or self.rescan_claims
+            or self.locks
+            or self.log
+            or self.checkpoints
+            or self.state
         )
 
 
@@ -120,6 +128,8 @@ class WatchTargets:
             elif path.parent in self.claims_dirs:
                 if path.suffix == ".json" and not path.name.startswith("."):
                     plan.claim_paths.add(path)
+                elif path.suffix == ".lock" and not path.name.startswith("."):
+                    plan.locks = True
             elif path.parent in self.checkpoints_dirs and path.suffix == ".json":
                 plan.checkpoints = True
         return plan

@@ -41,21 +41,27 @@ class FieldRow(Widget):
         self._label = label
         self._value = value
         self.set_class(not label, "-wide")
+        # Kept, not queried: a set() can come between compose and the children's mount, when
+        # a query finds nothing yet (seen with the PR queue loading at start).
+        self._label_static: Static | None = None
+        self._value_static: Static | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Content(self._label), classes="field-label")
-        yield Static(self._value, classes="field-value")
+        self._label_static = Static(Content(self._label), classes="field-label")
+        self._value_static = Static(self._value, classes="field-value")
+        yield self._label_static
+        yield self._value_static
 
     def set(self, label: str, value: Content) -> None:
         if label != self._label:
             self._label = label
             self.set_class(not label, "-wide")
-            if self.is_mounted:
-                self.query_one(".field-label", Static).update(Content(label))
+            if self._label_static is not None:
+                self._label_static.update(Content(label))
         if value is not self._value:
             self._value = value
-            if self.is_mounted:
-                self.query_one(".field-value", Static).update(value)
+            if self._value_static is not None:
+                self._value_static.update(value)
 
     @property
     def text(self) -> str:
