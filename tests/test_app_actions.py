@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import psutil
@@ -40,6 +42,16 @@ def log_text(demo: DemoFactory) -> str:
 
 def owner_of(demo: DemoFactory, claim_id: str) -> object:
     return json.loads((demo.claims_dir / f"{claim_id}.json").read_bytes())["owner"]
+
+
+def make_lock(demo: DemoFactory, name: str, age_s: float) -> Path:
+    """A claim lock directory ``age_s`` old at the app's clock (DEMO_NOW) and on the real clock,
+    which ``unlock`` reads (whichever is later is the one that counts)."""
+    lock = demo.claims_dir / name
+    lock.mkdir()
+    stamp = min(time.mktime((DEMO_NOW - timedelta(seconds=age_s)).timetuple()), time.time() - age_s)
+    os.utime(lock, (stamp, stamp))
+    return lock
 
 
 async def select_claim(app: FactoryApp, key: str) -> None:
@@ -137,11 +149,14 @@ async def test_read_only_hides_and_refuses_every_action(demo: DemoFactory) -> No
         environ={},
     )
     before = (demo.claims_dir / f"{STALE}.json").read_bytes()
+    lock = make_lock(demo, f"{STALE}.lock", 600)
     async with app.run_test(size=SIZE) as pilot:
         await select_claim(app, STALE)
         await pilot.pause()
-        assert "x" not in app.active_bindings
+        assert [lock.stale for lock in app.fleet.locks_of(STALE)] == [True]
+        assert "x" not in app.active_bindings and "u" not in app.active_bindings
         assert app.check_action("release", ()) is False
+        assert app.check_action("unlock", ()) is False
         await pilot.press("x")
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -150,7 +165,92 @@ async def test_read_only_hides_and_refuses_every_action(demo: DemoFactory) -> No
         assert any("Read-only" in message for _title, message in app.notes)
         names = [name for name, _cb, _help in app.palette_commands()]
         assert "Release claim" not in names and "Stop agent" not in names
+        assert "Unlock claim" not in names
     assert (demo.claims_dir / f"{STALE}.json").read_bytes() == before
+    assert lock.is_dir()
+
+
+async def test_u_breaks_the_stale_lock_on_the_claim_after_a_confirmation(
+    demo: DemoFactory,
+) -> None:
+    """Issue 11: a lock whose writer died blocks its claim; ``u`` on the claim says which lock,
+    how old and what breaking it does, then breaks it and logs UNLOCK."""
+    lock = make_lock(demo, f"{STALE}.lock", 600)
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_claim(app, STALE)
+        await pilot.pause()
+        assert "u" in app.active_bindings
+        await pilot.press("u")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ConfirmScreen) and screen.typed is None
+        shown = "\n".join(screen.lines)
+        assert f"{demo.claims_dir / STALE}.lock" in shown and "age: 600s" in shown
+        assert "its writer died mid-write; breaking it lets the claim be taken again" in shown
+        assert "logged as UNLOCK" in shown
+        await pilot.press("y")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert not lock.exists()
+        assert f"UNLOCK | lock={STALE}.lock task={STALE} age_s=" in log_text(demo)
+        assert any(t == "Unlock" and "broke the stale lock" in m for t, m in app.notes), app.notes
+        await app.wait_for_fleet(lambda f: not f.locks_of(STALE))
+        await pilot.pause()
+        assert "u" not in app.active_bindings
+
+
+async def test_u_is_refused_when_the_lock_is_fresh_again_by_then(demo: DemoFactory) -> None:
+    """Between the confirmation and the break a writer took the lock again: it is kept, and
+    the notification says why."""
+    lock = make_lock(demo, f"{STALE}.lock", 600)
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await select_claim(app, STALE)
+        await pilot.pause()
+        await pilot.press("u")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        log_before = log_text(demo)
+        os.utime(lock)  # a writer at work: fresh on the clock unlock reads
+        await pilot.press("y")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert lock.is_dir()
+        assert log_text(demo) == log_before
+        refusals = [m for title, m in app.notes if title == "Unlock: refused"]
+        assert refusals and "fresh" in refusals[0] and "a writer is at work" in refusals[0]
+
+
+async def test_u_does_nothing_on_a_claim_without_a_stale_lock(demo: DemoFactory) -> None:
+    """No key on a claim whose lock is fresh (a writer at work) or that has none; asked for
+    anyway (the command palette), it only says what to select."""
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        fleet = await app.wait_for_fleet()
+        claimed = next(c for c in fleet.claims if c.state == "claimed" and ":" in c.key)
+        ticket, phase = claimed.key.split(":")
+        # Fresh at the app's clock, years old on the real one: breaking it would succeed.
+        lock = make_lock(demo, f"{ticket}-phase-{phase}.lock", 5)
+        app.action_refresh()
+        await app.wait_for_fleet(lambda f: bool(f.locks_of(claimed.key)))
+        assert [lock.stale for lock in app.fleet.locks_of(claimed.key)] == [False]
+        log_before = log_text(demo)
+        for key in (claimed.key, STALE):
+            await select_claim(app, key)
+            await pilot.pause()
+            assert "u" not in app.active_bindings
+            assert app.check_action("unlock", ()) is False
+            await pilot.press("u")
+            await pilot.pause()
+            await app.workers.wait_for_complete()
+            assert not isinstance(app.screen, ConfirmScreen)
+        app.action_unlock()
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("Select a claim with a stale lock" in m for _t, m in app.notes), app.notes
+        assert lock.is_dir()
+        assert log_text(demo) == log_before
 
 
 async def test_r_on_the_crashed_session_abandons_with_a_reason(demo: DemoFactory) -> None:

@@ -145,7 +145,10 @@ def test_the_claims_view_shows_a_lock_on_its_claim(demo: DemoFactory) -> None:
     views = {view.key: view for view in fleet.claims}
     stale, fresh = fleet.locks_of("CAB-1302"), fleet.locks_of("CAB-1290:5")
     assert [lock.stale for lock in stale] == [True] and [lock.stale for lock in fresh] == [False]
-    assert "stale lock" in claim_label(views["CAB-1302"], "", stale).plain
+    assert (
+        "stale lock (its writer died): u to unlock"
+        in claim_label(views["CAB-1302"], "", stale).plain
+    )
     assert "being written" in claim_label(views["CAB-1290:5"], "", fresh).plain
     assert "lock" not in claim_label(views["CAB-1290:1"], "").plain
     detail = " ".join(str(value) for _, value in claim_detail(views["CAB-1302"], "", "", stale))

@@ -932,3 +932,67 @@ def test_delete_branch_refused_while_it_is_being_rebased(env: Env) -> None:
     assert env.git("rev-parse", f"refs/heads/{branch}").strip() == sha
     assert env.snapshot() == before
     assert tree.is_dir()
+
+
+_WHO = ("-c", "user.name=t", "-c", "user.email=t@example.com")
+
+
+def _commit(env: Env, tree: Path, name: str, text: str) -> None:
+    (tree / name).write_text(text)
+    env.git("add", name, cwd=tree)
+    env.git(*_WHO, "commit", "-q", "-m", f"{name}: {text.strip()}", cwd=tree)
+
+
+def _git_dir(env: Env, tree: Path) -> Path:
+    return Path(env.git("rev-parse", "--absolute-git-dir", cwd=tree).strip())
+
+
+@pytest.mark.parametrize("where", ["a-merger", "z-merger"])
+def test_delete_branch_refused_while_another_worktree_merges_it(env: Env, where: str) -> None:
+    """A real ``git merge`` of the branch stopped on a conflict in another worktree: its
+    ``MERGE_HEAD`` is the branch's tip, and deleting the branch would pull the commit out from
+    under the merge. The merging worktree is listed before (``a-…``) or after (``z-…``) the
+    branch's own clean worktree, which the deletion would remove."""
+    branch = "fix/CAB-1321-tos-link"
+    merger = env.tmp / where
+    env.git("worktree", "add", "-q", "-b", f"merge-{where}", str(merger), "main")
+    _commit(env, env.worktree("idle"), "clash.txt", "the branch's line\n")
+    _commit(env, merger, "clash.txt", "the merger's line\n")
+    merge = subprocess.run(
+        ["git", *_WHO, "merge", branch], cwd=merger, capture_output=True, text=True
+    )
+    assert merge.returncode != 0 and "CONFLICT" in merge.stdout, merge.stdout
+    sha = env.git("rev-parse", f"refs/heads/{branch}").strip()
+    assert (_git_dir(env, merger) / "MERGE_HEAD").read_text().split() == [sha]
+    before = env.snapshot()
+    result = abandon(env.cfg, CLEAN, now=NOW, reason="x", by=WHO, delete_branch=True)
+    assert result.outcome is Outcome.REFUSED, result.message
+    assert f"branch {branch} is being merged in the worktree {merger}" in result.message
+    assert "git merge --abort" in result.message and "nothing was changed" in result.message
+    assert env.git("rev-parse", f"refs/heads/{branch}").strip() == sha
+    assert env.worktree("idle").is_dir()
+    assert env.snapshot() == before
+
+
+@pytest.mark.parametrize("start", [("main",), ()], ids=["at-a-midpoint", "on-the-branch"])
+def test_delete_branch_refused_while_its_worktree_bisects(env: Env, start: tuple[str, ...]) -> None:
+    """A real ``git bisect start`` in the branch's own (clean) worktree: with a good commit the
+    worktree is on a detached midpoint; without, still on the branch. Either way removing the
+    worktree and deleting the branch would end the bisect and lose where it returns to."""
+    branch = "fix/CAB-1321-tos-link"
+    tree = env.worktree("idle")
+    for n in range(3):
+        _commit(env, tree, f"step{n}.txt", f"step {n}\n")
+    sha = env.git("rev-parse", f"refs/heads/{branch}").strip()
+    env.git("bisect", "start", branch, *start, cwd=tree)
+    assert (_git_dir(env, tree) / "BISECT_START").read_text().strip() == branch
+    detached = env.git("branch", "--show-current", cwd=tree).strip() == ""
+    assert detached is bool(start)
+    before = env.snapshot()
+    result = abandon(env.cfg, CLEAN, now=NOW, reason="x", by=WHO, delete_branch=True)
+    assert result.outcome is Outcome.REFUSED, result.message
+    assert f"branch {branch} is being bisected in the worktree {tree}" in result.message
+    assert "git bisect reset" in result.message and "nothing was changed" in result.message
+    assert env.git("rev-parse", f"refs/heads/{branch}").strip() == sha
+    assert tree.is_dir() and (_git_dir(env, tree) / "BISECT_START").is_file()
+    assert env.snapshot() == before

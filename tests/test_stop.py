@@ -10,7 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,8 +20,10 @@ import pytest
 from factory_tui.actions.base import ActionResult, Outcome
 from factory_tui.actions.stop import plan_stop, stop_agent
 from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.procs import ProcessProbe
 from factory_tui.cli import main
 from factory_tui.config import Config, load_config
+from factory_tui.core.fleet import ProcInfo
 
 
 @pytest.fixture
@@ -363,3 +365,50 @@ def test_cli_yes_stops_without_asking(
     now = f"{started(agent):%Y-%m-%dT%H:%M}"
     assert main(["kill", "t1-abcd", str(tmp_path), "--now", now, "-y"]) == 0
     assert agent.wait(timeout=10) is not None
+
+
+class SeenEarlier(ProcessProbe):
+    """The process table as the plan saw it: the pid's process started ``shift`` earlier than the
+    process now at that pid, i.e. the agent's process, since exited and its pid reused."""
+
+    def __init__(self, shift: timedelta) -> None:
+        super().__init__()
+        self.shift = shift
+
+    def probe(self, pids: Iterable[int]) -> dict[int, ProcInfo]:
+        return {
+            pid: dataclasses.replace(
+                info, started_at=info.started_at and info.started_at - self.shift
+            )
+            for pid, info in super().probe(pids).items()
+        }
+
+
+def test_a_pid_reused_between_the_plan_and_the_signal_is_not_signalled(
+    tmp_path: Path, agent: subprocess.Popen[bytes]
+) -> None:
+    """The plan saw the agent's process; by the signal its pid belongs to another process that
+    passes every other rule (on this host, started within the claim's minute, after the session
+    began): only its different start time tells them apart, and nothing is sent."""
+    cfg = factory(tmp_path, agent.pid, claimed_at=started(agent))
+    now = started(agent) + timedelta(minutes=1)
+    reader = FactoryReader(cfg, probe=SeenEarlier(timedelta(seconds=10)))
+    plan = plan_stop(cfg, "t1-abcd", now=now, reader=reader)
+    assert not isinstance(plan, ActionResult), plan.message
+    assert plan.proc.started_at == started(agent) - timedelta(seconds=10)
+    log_before = (tmp_path / "mem" / "operations.log").read_text()
+    sent: list[tuple[int, signal.Signals]] = []
+    result = stop_agent(
+        cfg,
+        "t1-abcd",
+        now=now,
+        reader=FactoryReader(cfg, probe=SeenEarlier(timedelta(seconds=10))),
+        grace_s=0,
+        by="me",
+        send=lambda proc, sig: sent.append((proc.pid, sig)),
+    )
+    assert sent == []
+    assert result.outcome is Outcome.REFUSED
+    assert result.message == f"pid {agent.pid} was replaced by another process: not stopped"
+    assert agent.poll() is None
+    assert (tmp_path / "mem" / "operations.log").read_text() == log_before

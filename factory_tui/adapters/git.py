@@ -155,14 +155,18 @@ class GitRepo:
         return next((w for w in self.worktrees() if w.branch == branch), None)
 
     def worktree_using(self, branch: str) -> tuple[Worktree, str] | None:
-        """The worktree that uses ``branch`` and how: ``checked out`` on it, or, with a detached
-        HEAD, ``being rebased`` or ``being bisected`` (the operation returns to the branch when it
-        ends), or ``being merged`` into its branch (``MERGE_HEAD`` is the branch's tip)."""
+        """The worktree that uses ``branch`` and how: ``being rebased`` or ``being bisected``
+        (the operation returns to the branch when it ends; a bisect may not have left it yet),
+        ``being merged`` into its branch (``MERGE_HEAD`` is the branch's tip), or else
+        ``checked out`` on it. An operation in any worktree wins over a plain checkout: the
+        branch's own worktree, which deleting the branch removes, must not hide another
+        worktree's merge of it."""
         ref = f"refs/heads/{branch}"
         tip: str | None = None
+        checked_out: Worktree | None = None
         for tree in self.worktrees():
-            if tree.branch == branch:
-                return tree, "checked out"
+            if tree.branch == branch and checked_out is None:
+                checked_out = tree
             gitdir = None if tree.bare else _git_dir(tree.path)
             if gitdir is None:
                 continue
@@ -178,7 +182,7 @@ class GitRepo:
                 heads = _read_text(gitdir / "MERGE_HEAD").split()
                 if tip in heads:
                     return tree, "being merged"
-        return None
+        return None if checked_out is None else (checked_out, "checked out")
 
     def branch_sha(self, branch: str) -> str | None:
         """The commit ``refs/heads/<branch>`` points at; ``None`` when there is no such branch."""

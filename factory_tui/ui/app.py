@@ -129,7 +129,7 @@ VIEW_TITLES = {
 #: Seconds between re-probes of the pids (and re-derived ages) when nothing changes.
 DEFAULT_REFRESH_SECONDS = 5.0
 #: The engineer's actions (issue 4): hidden where they do not apply and in read-only mode.
-_ACTIONS = ("release", "recover", "stop_agent", "release_all_stale")
+_ACTIONS = ("release", "recover", "stop_agent", "release_all_stale", "unlock")
 #: The approval queue's actions (issue 5): on the PR under the cursor in the PRs view.
 _PR_ACTIONS = ("approve_pr", "request_changes", "mark_reviewed")
 #: Actions on something the reader found: none applies before the first load.
@@ -374,6 +374,7 @@ class FactoryApp(App[None]):
         Binding("t", "cycle_theme", "Theme", id="theme.cycle"),
         Binding("x", "release", "Release claim", id="action.release"),
         Binding("X", "release_all_stale", "Release all stale", id="action.release_all"),
+        Binding("u", "unlock", "Unlock", id="action.unlock"),
         Binding("r", "recover", "Recover", id="action.recover"),
         Binding("K", "stop_agent", "Stop agent", id="action.stop"),
         Binding("C", "council", "Council", id="action.council"),
@@ -1286,6 +1287,8 @@ class FactoryApp(App[None]):
         if action == "release_all_stale":
             stale = [c.key for c in self.fleet.claims if c.state == "stale"]
             return ",".join(stale) if stale else None
+        if action == "unlock":
+            return self._unlock_target()
         return None
 
     def _release_target(self) -> str | None:
@@ -1305,6 +1308,17 @@ class FactoryApp(App[None]):
             ]
             return stale[0] if instance is not None and stale else None
         return None
+
+    def _unlock_target(self) -> str | None:
+        """Claims view: the name of the selected claim's stale lock (its writer died)."""
+        if self.current_view != "claims":
+            return None
+        node = self._claim_tree.cursor_node
+        claim = node.data.claim if node is not None and node.data is not None else None
+        if claim is None:
+            return None
+        stale = [lock.name for lock in self.fleet.locks_of(claim.key) if lock.stale]
+        return stale[0] if stale else None
 
     def _recover_target(self) -> str | None:
         """The task of the selected crashed session (sessions view) or crashed agent."""
@@ -1478,6 +1492,37 @@ class FactoryApp(App[None]):
                 typed=target if force else None,
             ),
             done,
+        )
+
+    def action_unlock(self) -> None:
+        """``u``: break the selected claim's stale lock, after a confirmation naming it and its
+        age; ``unlock`` re-checks its age and refuses a lock that is fresh again."""
+        from factory_tui.actions.unlock import unlock
+        from factory_tui.ui.screens.confirm import ConfirmScreen
+
+        if self._refuse_read_only():
+            return
+        name = self._unlock_target()
+        lock = next((lock for lock in self.fleet.locks if lock.name == name), None)
+        if lock is None:
+            self.notify("Select a claim with a stale lock (🔒) in the Claims view.", markup=False)
+            return
+        stale_after = self.config.lock_stale_after.total_seconds()
+        lines = [
+            f"lock: {self.config.claims_dir / lock.name} (on {lock.key})",
+            f"age: {lock.age_s:.0f}s (stale after {stale_after:.0f}s)",
+            "its writer died mid-write; breaking it lets the claim be taken again; "
+            "logged as UNLOCK",
+            "a lock that is fresh again when it is broken (a writer at work) is kept",
+        ]
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._run_action("Unlock", lambda: unlock(self.config, lock.name, now=self.clock()))
+
+        self.push_screen(
+            ConfirmScreen(f"Unlock {lock.key}", lines, question="Break this lock? (y/n)"),
+            confirmed,
         )
 
     def action_stop_agent(self) -> None:
@@ -2029,6 +2074,11 @@ class FactoryApp(App[None]):
                             "Release all stale claims",
                             self.action_release_all_stale,
                             "every stale claim, one confirmation, each released on its own (X)",
+                        ),
+                        (
+                            "Unlock claim",
+                            self.action_unlock,
+                            "break the selected claim's stale lock: its writer died (u)",
                         ),
                         (
                             "Recover session",

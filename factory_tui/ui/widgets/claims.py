@@ -63,7 +63,7 @@ def _owner_part(view: ClaimView) -> list[str | tuple[str, str]]:
 def _lock_part(locks: Sequence[LockView]) -> list[str | tuple[str, str]]:
     """A lock directory on the claim: a writer at work, or a dead writer's stale lock."""
     if any(lock.stale for lock in locks):
-        return [("  🔒 stale lock (its writer died): unlock", "bold $warning")]
+        return [("  🔒 stale lock (its writer died): u to unlock", "bold $warning")]
     if locks:
         return [("  🔒 being written", "$text-muted")]
     return []
