@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -19,6 +20,10 @@ from factory_tui.config import Config, load_config
 from factory_tui.core.claims import dump_claim
 from factory_tui.core.fleet import ProcInfo
 from factory_tui.demo import DemoFactory, generate_demo
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+    from textual.screen import Screen
 
 # Timestamps with a Z or an offset are converted to local time; golden files and snapshots must
 # not depend on the machine's zone.
@@ -135,3 +140,18 @@ def private_state_dir(
     state = tmp_path_factory.mktemp("user-state")
     monkeypatch.setenv("FACTORY_TUI_STATE_DIR", str(state))
     return state
+
+
+ScreenT = TypeVar("ScreenT", bound="Screen[Any]")
+
+
+async def asked(pilot: Pilot[Any], screen_type: type[ScreenT], *, timeout: float = 10.0) -> ScreenT:
+    """Wait (bounded) until the app asks the engineer with a ``screen_type`` screen: an
+    action's flow plans on a thread first, then waits on the screen (so its worker is not
+    complete until the engineer answers)."""
+    deadline = time.monotonic() + timeout
+    while not isinstance(pilot.app.screen, screen_type):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {screen_type.__name__}: the screen is {pilot.app.screen!r}")
+        await pilot.pause()
+    return pilot.app.screen

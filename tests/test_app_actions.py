@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import DEMO_NOW, config_for, demo_reader
+from conftest import DEMO_NOW, asked, config_for, demo_reader
 from test_app import SIZE, RecordingApp, demo_app, role
 from textual.pilot import Pilot
 
@@ -78,7 +78,7 @@ async def test_x_on_the_stale_claim_confirms_then_releases(demo: DemoFactory) ->
         owner = owner_of(demo, STALE)
         assert owner
         await pilot.press("x")
-        await app.workers.wait_for_complete()
+        await asked(pilot, ConfirmScreen)
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ConfirmScreen) and screen.typed is None
@@ -104,7 +104,7 @@ async def test_n_changes_nothing(demo: DemoFactory) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await select_claim(app, STALE)
         await pilot.press("x")
-        await app.workers.wait_for_complete()
+        await asked(pilot, ConfirmScreen)
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")
@@ -122,7 +122,7 @@ async def test_a_claim_that_is_not_stale_needs_its_key_typed(demo: DemoFactory) 
         claimed = next(c for c in fleet.claims if c.state == "claimed" and c.unit.owner)
         await select_claim(app, claimed.key)
         await pilot.press("x")
-        await app.workers.wait_for_complete()
+        await asked(pilot, ConfirmScreen)
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ConfirmScreen) and screen.typed == claimed.key
@@ -266,7 +266,7 @@ async def test_r_on_the_crashed_session_abandons_with_a_reason(demo: DemoFactory
         await pilot.pause()
         assert "r" in app.active_bindings
         await pilot.press("r")
-        await app.workers.wait_for_complete()
+        await asked(pilot, RecoveryScreen)
         await pilot.pause()
         assert isinstance(app.screen, RecoveryScreen)
         assert any(line.startswith("task: " + CRASHED_TASK) for line in app.screen.lines)
@@ -370,7 +370,7 @@ async def open_recovery(app: FactoryApp, pilot: Pilot[None]) -> None:
     view.table.focus()
     await pilot.pause()
     await pilot.press("r")
-    await app.workers.wait_for_complete()
+    await asked(pilot, RecoveryScreen)
     await pilot.pause()
     assert isinstance(app.screen, RecoveryScreen)
 

@@ -15,12 +15,21 @@ from textual.widgets import TabPane
 
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import _WORKER_HANDLERS, VIEWS, FactoryApp
-from factory_tui.ui.messages import FilesChanged, FleetUpdated, LoadProgress, ReaderFailed
-from factory_tui.ui.prs_loader import PrsLoaded, PrsOptions
+from factory_tui.ui.messages import (
+    CostFailed,
+    CostProgress,
+    CostSpans,
+    CostUpdated,
+    FilesChanged,
+    FleetUpdated,
+    LoadProgress,
+    PrsLoaded,
+    ReaderFailed,
+)
+from factory_tui.ui.prs_loader import PrsOptions
 from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.widgets.agents import AgentGrid
 from factory_tui.ui.widgets.claims import ClaimTree
-from factory_tui.ui.widgets.cost import CostFailed, CostProgress, CostSpans, CostUpdated
 
 #: Modules the cockpit's first frame must not import: the actions and their screens, the PR
 #: queue, the cost, git, gh, the Anthropic client, the process table, the fleet's derivation.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,7 +11,8 @@ from conftest import demo_reader
 
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.lock import append_line
-from factory_tui.core.fleet import Fleet, Settings, derive_fleet
+from factory_tui.adapters.procs import TableProbe
+from factory_tui.core.fleet import Fleet, ProcInfo, Settings, derive_fleet
 from factory_tui.core.timeparse import format_ts
 from factory_tui.demo import DemoFactory
 
@@ -177,3 +179,35 @@ def test_other_changes_derive_in_full(reader: FactoryReader, demo: DemoFactory) 
     assert reader.refresh_claims()
     reader.fleet(now + reader.deriver.full_every, reprobe=False)
     assert reader.deriver.partial_derives == partial + 1
+
+
+class CountingProbe(TableProbe):
+    """A probe that counts its calls."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.calls = 0
+
+    def probe(self, pids: Iterable[int]) -> dict[int, ProcInfo]:
+        self.calls += 1
+        return super().probe(pids)
+
+
+def test_given_process_facts_are_used_instead_of_a_probe(
+    reader: FactoryReader, demo: DemoFactory
+) -> None:
+    """Issue 14: the cockpit's slow timer probes once and hands the facts to ``fleet(procs=)``
+    (it used to swap the reader's probe, which an action's thread could pick up meanwhile)."""
+    probed = reader.probe.probe(reader.local_pids())
+    assert probed  # the demo's live agents
+    counting = CountingProbe()
+    reader.probe = counting
+    fleet = reader.fleet(demo.now, procs=probed)
+    assert counting.calls == 0
+    assert all(i.alive for i in fleet.instances if i.pid in probed)
+    # The given facts stand for the next derive that does not re-probe.
+    assert reader.fleet(demo.now, reprobe=False) == fleet
+    assert counting.calls == 0
+    dead = reader.fleet(demo.now)  # a re-probe: the counting probe sees no process
+    assert counting.calls == 1
+    assert not any(i.alive for i in dead.instances if i.pid in probed)

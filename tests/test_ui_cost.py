@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader
+from conftest import DEMO_HOST, DEMO_NOW, asked, config_for, demo_reader
 from test_council import FakeAPI, good
 from textual.pilot import Pilot
 from textual.widgets import Static, TabbedContent
@@ -109,7 +109,7 @@ async def refreshed(app: FactoryApp, pilot: Pilot[Any]) -> None:
     """One more pass of the cost worker (what its slow timer does), handled."""
     before = app.cost_updates
     app._cost_last = None  # post even if nothing moved, so there is a signal to wait on
-    app._cost_enqueue()
+    app.request_cost_read()
     await app.wait_for_cost(lambda _s: app.cost_updates > before)
     await pilot.pause()
 
@@ -534,7 +534,7 @@ def history(config: Config) -> list[dict[str, Any]]:
 
 
 async def council_screen(app: FactoryApp, pilot: Pilot[Any]) -> CouncilScreen:
-    await app.workers.wait_for_complete()
+    await asked(pilot, CouncilScreen)
     await pilot.pause()
     assert isinstance(app.screen, CouncilScreen), app.screen
     return app.screen

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import DEMO_NOW, config_for, demo_reader
+from conftest import DEMO_NOW, asked, config_for, demo_reader
 from test_prs import FAKE_GH, FakeGh, gh_pr, publish
 from textual.binding import Binding
 from textual.widgets import TextArea
@@ -32,11 +32,11 @@ from factory_tui.core.modes import ChangedFile
 from factory_tui.core.prs import FileDiff, PullRequest, build_queue
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import FactoryApp, attention_items
+from factory_tui.ui.messages import PrsLoaded
 from factory_tui.ui.prs_loader import (
     MIN_POLL_SECONDS,
     GhCache,
     PolledGh,
-    PrsLoaded,
     PrsOptions,
     poll_seconds,
 )
@@ -359,7 +359,7 @@ async def test_approve_a_local_pr_after_saying_what_will_run(
         }
         assert "app.mark_reviewed" not in footer_actions(app)
         await pilot.press("a")
-        await app.workers.wait_for_complete()
+        await asked(pilot, ConfirmScreen)
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ConfirmScreen) and screen.typed is None
@@ -388,7 +388,7 @@ async def test_red_ci_needs_the_typed_override(factory: DemoFactory, tmp_path: P
         await app.wait_for_prs()
         await select(app, WEBHOOK)
         await pilot.press("a")
-        await app.workers.wait_for_complete()
+        await asked(pilot, ConfirmScreen)
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ConfirmScreen) and screen.typed == "override"
@@ -549,7 +549,7 @@ async def test_github_queue_polls_gh_and_acts_through_it(
 
         await select(app, "#373")
         await pilot.press("a")
-        await app.workers.wait_for_complete()
+        await asked(pilot, ConfirmScreen)
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         assert any("runs: gh pr merge 373 --squash --delete-branch" in x for x in app.screen.lines)

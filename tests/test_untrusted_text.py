@@ -423,6 +423,7 @@ async def test_cockpit_toasts_are_printable(hostile: Hostile) -> None:
     from factory_tui.actions.base import ActionResult, Outcome
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.ui.app import FactoryApp
+    from factory_tui.ui.flows.common import report
     from factory_tui.ui.prs_loader import PrsOptions
 
     config = config_for(hostile.root)
@@ -437,7 +438,7 @@ async def test_cockpit_toasts_are_printable(hostile: Hostile) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await app.wait_for_fleet()
         # How the cockpit reports an action: its message quotes the owner, an agent's text.
-        app._action_done("release", ActionResult(Outcome.REFUSED, f"owned by {INSTANCE}"))
+        report(app, "release", ActionResult(Outcome.REFUSED, f"owned by {INSTANCE}"))
         await pilot.pause()
         toasts = list(app._notifications)
         assert toasts, "no toast"

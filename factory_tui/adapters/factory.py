@@ -13,7 +13,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -443,13 +443,17 @@ class FactoryReader:
         settings: Settings | None = None,
         reprobe: bool = True,
         full: bool = False,
+        procs: Mapping[int, ProcInfo] | None = None,
     ) -> Fleet:
         """The fleet at ``now``. Only appended log lines since the last call (and ``reprobe``
         False: the last process facts still stand) re-derive just what they touched; see
-        :class:`FleetDeriver`. ``full`` forces a whole derive."""
+        :class:`FleetDeriver`. ``full`` forces a whole derive. ``procs``: process facts the
+        caller already probed (of :meth:`local_pids`), used instead of probing again."""
         cfg = self.config
         settings = settings or Settings(stale_after=cfg.stale_after, idle_after=cfg.idle_after)
-        if reprobe or self._procs is None:
+        if procs is not None:
+            self._procs = dict(procs)
+        elif reprobe or self._procs is None:
             self._procs = self.probe.probe(self.local_pids())
         locks = self.lock_views(now)
         fleet = self.deriver.derive(

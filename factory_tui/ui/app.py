@@ -19,7 +19,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property, partial
@@ -41,9 +41,15 @@ from factory_tui.config import Config
 from factory_tui.core.safe import printable
 from factory_tui.core.timeparse import parse_ts
 from factory_tui.ui.messages import (
+    WORKER_MESSAGES,
+    CostFailed,
+    CostProgress,
+    CostSpans,
+    CostUpdated,
     FilesChanged,
     FleetUpdated,
     LoadProgress,
+    PrsLoaded,
     ReaderFailed,
     StateSummary,
 )
@@ -69,12 +75,6 @@ if TYPE_CHECKING:
     from textual.screen import Screen
     from textual.widgets import DataTable
 
-    from factory_tui.actions.base import ActionResult
-    from factory_tui.actions.council_cli import CouncilOutcome
-    from factory_tui.actions.prs import ApprovePlan
-    from factory_tui.actions.recover import RecoveryInfo, ReviewDiffs
-    from factory_tui.actions.release import ReleasePlan
-    from factory_tui.actions.stop import StopPlan
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.adapters.logindex import LogIndex
     from factory_tui.adapters.transcripts import CostTracker
@@ -83,20 +83,10 @@ if TYPE_CHECKING:
     from factory_tui.core.council import Proposal
     from factory_tui.core.fleet import Fleet, InstanceView, ProcInfo
     from factory_tui.core.prs import PrView, Queue
-    from factory_tui.ui.prs_loader import PrsLoaded, PrsOptions, QueueLoader
-    from factory_tui.ui.screens.confirm import RecoveryChoice
+    from factory_tui.ui.prs_loader import PrsOptions, QueueLoader
     from factory_tui.ui.screens.help import KeySection
     from factory_tui.ui.widgets.claims import ClaimNode, ClaimsView, ClaimTree
-    from factory_tui.ui.widgets.cost import (
-        BudgetBanner,
-        CostFailed,
-        CostPanel,
-        CostProgress,
-        CostSnapshot,
-        CostSpans,
-        CostUpdated,
-        Period,
-    )
+    from factory_tui.ui.widgets.cost import BudgetBanner, CostPanel, CostSnapshot, Period
     from factory_tui.ui.widgets.log_view import LogView
     from factory_tui.ui.widgets.problems import ProblemsView
     from factory_tui.ui.widgets.prs import PrsView
@@ -138,24 +128,10 @@ _ACT_ON_WHAT_IS_READ = frozenset((*_ACTIONS, *_PR_ACTIONS, "council"))
 COST_REFRESH_SECONDS = 10.0
 #: The reader's thread works out the cost attribution's spans at most this often.
 SPANS_EVERY = 2.0
-_PROGRESS_EVERY = 0.1
 
 
-#: The handlers of the messages the app's workers post (reader, watcher, PR queue, cost), by
-#: name: telling them apart needs none of their modules imported.
-_WORKER_HANDLERS = frozenset(
-    {
-        "on_files_changed",
-        "on_fleet_updated",
-        "on_load_progress",
-        "on_reader_failed",
-        "on_prs_loaded",
-        "on_cost_spans",
-        "on_cost_updated",
-        "on_cost_progress",
-        "on_cost_failed",
-    }
-)
+#: The handlers of the messages the app's workers post (reader, watcher, PR queue, cost).
+_WORKER_HANDLERS = frozenset(message.handler_name for message in WORKER_MESSAGES)
 
 
 # -- what needs the engineer ----------------------------------------------------------------------
@@ -431,7 +407,6 @@ class FactoryApp(App[None]):
         self._pending_initial = False
         self._pending_tick = False
         self._reader_running = False
-        self._progress_at = 0.0
         self._last_shown: object = None
         self._last_probe: object = None
         self._fleet_event: asyncio.Event | None = None
@@ -704,10 +679,7 @@ class FactoryApp(App[None]):
                 self.post_message(ReaderFailed(f"{type(error).__name__}: {error}"))
 
     def _progress(self, source: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self._progress_at >= _PROGRESS_EVERY or done >= total:
-            self._progress_at = now
-            self.post_message(LoadProgress(source, done, total))
+        self.post_message(LoadProgress(source, done, total))  # a burst coalesces
 
     def _load_everything(self) -> None:
         from factory_tui.adapters.memory import release_free_memory
@@ -731,8 +703,6 @@ class FactoryApp(App[None]):
         self.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
 
     def _refresh(self, plan: RefreshPlan, tick: bool) -> None:
-        from factory_tui.adapters.procs import TableProbe
-
         reader = self.reader
         changed = False
         for path in sorted(plan.claim_paths):
@@ -768,12 +738,7 @@ class FactoryApp(App[None]):
             if facts == self._last_probe:
                 return
             self._last_probe = facts
-            real_probe = reader.probe
-            reader.probe = TableProbe(procs)
-            try:
-                fleet = reader.fleet(now)
-            finally:
-                reader.probe = real_probe
+            fleet = reader.fleet(now, procs=procs)
         else:
             fleet = reader.fleet(now, reprobe=not log_only)
         shown = _shown_facts(fleet)
@@ -1356,92 +1321,30 @@ class FactoryApp(App[None]):
             )
         return self.config.read_only
 
-    def _action_reader(self) -> FactoryReader:
-        """A reader of its own for an action's thread (the app's reader belongs to the reader
-        worker), with the same host name and process probe."""
-        from factory_tui.adapters.factory import FactoryReader
-
-        return FactoryReader(self.config, hostname=self.reader.hostname, probe=self.reader.probe)
-
     def _in_thread(self, name: str, work: Callable[[], None]) -> None:
         self.run_worker(work, name=name, group="actions", thread=True, exit_on_error=False)
 
-    def _run_action(self, name: str, act: Callable[[], ActionResult]) -> None:
-        """Do ``act`` on a thread; notify its one-sentence result; re-read the files (the
-        watcher would see the change too)."""
-        from factory_tui.actions.base import ActionResult, Outcome
-
-        def work() -> None:
-            try:
-                result = act()
-            except Exception as error:  # keep the cockpit alive; say what failed
-                result = ActionResult(
-                    Outcome.ERROR, f"{name} failed: {type(error).__name__}: {error}"
-                )
-            self.call_from_thread(self._action_done, name, result)
-
-        self._in_thread(name, work)
-
-    def _action_done(self, name: str, result: ActionResult) -> None:
-        from factory_tui.actions.base import Outcome
-
-        severity: SeverityLevel = "information"
-        if result.outcome is Outcome.REFUSED:
-            severity = "warning"
-        elif result.outcome is Outcome.ERROR:
-            severity = "error"
-        title = name if result.ok else f"{name}: {result.outcome.name.lower()}"
-        self.notify(result.message, title=title, severity=severity, markup=False, timeout=10)
-        if result.ok:
-            self.action_refresh()
+    def _start_flow(self, name: str, flow: Coroutine[Any, Any, None]) -> None:
+        """Run an action's flow (:mod:`factory_tui.ui.flows`) as a worker of its own."""
+        self.run_worker(flow, name=name, group="flows", exit_on_error=False)
 
     def action_release_all_stale(self) -> None:
         """``X``: every stale claim listed with its evidence, one confirmation, then each released
         under its own lock with its own re-check and log line."""
-        from factory_tui.actions.base import ActionResult, Outcome
-        from factory_tui.actions.release import release_all_stale
-        from factory_tui.ui.screens.confirm import ConfirmScreen
+        from factory_tui.ui.flows.release import release_all_stale_flow
 
         if self._refuse_read_only():
             return
-        stale = [c for c in self.fleet.claims if c.state == "stale"]
+        stale = [(c.key, c.unit.owner, c.why) for c in self.fleet.claims if c.state == "stale"]
         if not stale:
             self.notify("No stale claim to release.", markup=False)
             return
-        lines = [f"{c.key} ({c.unit.owner}): {c.why}" for c in stale]
-        lines.append("each is re-checked under its own lock; one that is no longer stale is kept")
-
-        def confirmed(yes: bool | None) -> None:
-            if not yes:
-                return
-
-            def act() -> ActionResult:
-                results = release_all_stale(
-                    self.config, now=self.clock(), reader=self._action_reader()
-                )
-                done = [key for key, r in results if r.ok]
-                kept = [f"{key}: {r.message}" for key, r in results if not r.ok]
-                message = f"released {len(done)} of {len(results)} stale claims" + (
-                    f"; not released: {'; '.join(kept)}" if kept else ""
-                )
-                outcome = Outcome.DONE if done and not kept else Outcome.REFUSED
-                return ActionResult(outcome if results else Outcome.REFUSED, message)
-
-            self._run_action("Release all stale", act)
-
-        self.push_screen(
-            ConfirmScreen(
-                f"Release {len(stale)} stale claim(s)",
-                lines,
-                question="Release them all? (y/n)",
-            ),
-            confirmed,
-        )
+        self._start_flow("release all stale", release_all_stale_flow(self, stale))
 
     def action_release(self) -> None:
         """``x``: release the selected stale claim, after a confirmation listing the stale
         conditions (a claim that is not stale: typed confirmation, ``force=True``)."""
-        from factory_tui.actions.release import ReleasePlan, plan_release
+        from factory_tui.ui.flows.release import release_flow
 
         if self._refuse_read_only():
             return
@@ -1449,56 +1352,12 @@ class FactoryApp(App[None]):
         if target is None:
             self.notify("Select an owned claim, or an agent with a stale claim.", markup=False)
             return
-        now = self.clock()
-
-        def plan() -> None:
-            reader = self._action_reader()
-            planned = plan_release(self.config, target, now=now, reader=reader)
-            if isinstance(planned, ReleasePlan) and not planned.stale:
-                planned = plan_release(self.config, target, now=now, reader=reader, force=True)
-            self.call_from_thread(self._confirm_release, target, planned)
-
-        self._in_thread("plan release", plan)
-
-    def _confirm_release(self, target: str, planned: ReleasePlan | ActionResult) -> None:
-        from factory_tui.actions.base import ActionResult
-        from factory_tui.actions.release import release_claim
-        from factory_tui.ui.screens.confirm import ConfirmScreen
-
-        if isinstance(planned, ActionResult):
-            self._action_done("Release", planned)
-            return
-        force = not planned.stale
-        title = f"Release {target}" + ("" if planned.stale else " — NOT stale: forced release")
-
-        def done(confirmed: bool | None) -> None:
-            if confirmed:
-                self._run_action(
-                    "Release",
-                    lambda: release_claim(
-                        self.config,
-                        target,
-                        now=self.clock(),
-                        reader=self._action_reader(),
-                        force=force,
-                    ),
-                )
-
-        self.push_screen(
-            ConfirmScreen(
-                title,
-                planned.describe(),
-                question="Release this claim?",
-                typed=target if force else None,
-            ),
-            done,
-        )
+        self._start_flow("release", release_flow(self, target))
 
     def action_unlock(self) -> None:
         """``u``: break the selected claim's stale lock, after a confirmation naming it and its
         age; ``unlock`` re-checks its age and refuses a lock that is fresh again."""
-        from factory_tui.actions.unlock import unlock
-        from factory_tui.ui.screens.confirm import ConfirmScreen
+        from factory_tui.ui.flows.release import unlock_flow
 
         if self._refuse_read_only():
             return
@@ -1507,28 +1366,12 @@ class FactoryApp(App[None]):
         if lock is None:
             self.notify("Select a claim with a stale lock (🔒) in the Claims view.", markup=False)
             return
-        stale_after = self.config.lock_stale_after.total_seconds()
-        lines = [
-            f"lock: {self.config.claims_dir / lock.name} (on {lock.key})",
-            f"age: {lock.age_s:.0f}s (stale after {stale_after:.0f}s)",
-            "its writer died mid-write; breaking it lets the claim be taken again; "
-            "logged as UNLOCK",
-            "a lock that is fresh again when it is broken (a writer at work) is kept",
-        ]
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self._run_action("Unlock", lambda: unlock(self.config, lock.name, now=self.clock()))
-
-        self.push_screen(
-            ConfirmScreen(f"Unlock {lock.key}", lines, question="Break this lock? (y/n)"),
-            confirmed,
-        )
+        self._start_flow("unlock", unlock_flow(self, lock))
 
     def action_stop_agent(self) -> None:
         """``K``: stop the selected live local agent (SIGTERM, then SIGKILL), after a
         confirmation naming its pid, command line and cwd."""
-        from factory_tui.actions.stop import plan_stop
+        from factory_tui.ui.flows.stop import stop_flow
 
         if self._refuse_read_only():
             return
@@ -1536,46 +1379,12 @@ class FactoryApp(App[None]):
         if target is None:
             self.notify("Select an agent running on this host.", markup=False)
             return
-        now = self.clock()
-
-        def plan() -> None:
-            planned = plan_stop(self.config, target, now=now, reader=self._action_reader())
-            self.call_from_thread(self._confirm_stop, target, planned)
-
-        self._in_thread("plan stop", plan)
-
-    def _confirm_stop(self, target: str, planned: StopPlan | ActionResult) -> None:
-        from factory_tui.actions.base import ActionResult
-        from factory_tui.actions.stop import stop_agent
-        from factory_tui.ui.screens.confirm import ConfirmScreen
-
-        if isinstance(planned, ActionResult):
-            self._action_done("Stop agent", planned)
-            return
-
-        def done(confirmed: bool | None) -> None:
-            if confirmed:
-                self._run_action(
-                    "Stop agent",
-                    lambda: stop_agent(
-                        self.config, target, now=self.clock(), reader=self._action_reader()
-                    ),
-                )
-
-        self.push_screen(
-            ConfirmScreen(f"Stop {target}", planned.describe(), question="Stop this agent?"),
-            done,
-        )
+        self._start_flow("stop agent", stop_flow(self, target))
 
     def action_recover(self) -> None:
         """``r`` on a crashed session or agent: what is known about it, then resume, abandon
         (with a reason), close (its PR is merged) or cancel."""
-        from factory_tui.actions.recover import (
-            RecoveryInfo,
-            ReviewDiffs,
-            recovery_info,
-            review_diffs,
-        )
+        from factory_tui.ui.flows.recover import recover_flow
 
         if self._refuse_read_only():
             return
@@ -1583,93 +1392,7 @@ class FactoryApp(App[None]):
         if task is None:
             self.notify("Select a crashed session or agent.", markup=False)
             return
-        now = self.clock()
-
-        def gather() -> None:
-            info = recovery_info(self.config, task, now=now, reader=self._action_reader())
-            diffs: ReviewDiffs | None = None
-            if isinstance(info, RecoveryInfo):
-                try:
-                    diffs = review_diffs(self.config, info)
-                except Exception as error:
-                    diffs = ReviewDiffs("", "", f"no diff available: {error}")
-            self.call_from_thread(self._show_recovery, task, info, diffs)
-
-        self._in_thread("recovery info", gather)
-
-    def _show_recovery(
-        self, task: str, info: RecoveryInfo | ActionResult, diffs: ReviewDiffs | None = None
-    ) -> None:
-        from factory_tui.actions.base import ActionResult
-        from factory_tui.ui.screens.confirm import RecoveryScreen
-
-        if isinstance(info, ActionResult):
-            self._action_done("Recover", info)
-            return
-
-        def chosen(choice: RecoveryChoice | None) -> None:
-            if choice is not None:
-                self._recovery_step(task, info, choice)
-
-        self.push_screen(
-            RecoveryScreen(
-                f"Recover {task}",
-                info.describe(),
-                resume_blocked=info.why_not("resume"),
-                can_close=info.why_not("close_merged") is None,
-                diffs=diffs,
-            ),
-            chosen,
-        )
-
-    def _recovery_step(self, task: str, info: RecoveryInfo, choice: RecoveryChoice) -> None:
-        from factory_tui.actions.base import actor
-        from factory_tui.actions.recover import abandon, close_merged, resume
-        from factory_tui.ui.screens.confirm import ConfirmScreen, ReasonScreen
-
-        by = actor()
-        if choice == "abandon":
-
-            def reason_given(reason: str | None) -> None:
-                if reason:
-                    self._run_action(
-                        "Abandon",
-                        lambda: abandon(
-                            self.config,
-                            task,
-                            now=self.clock(),
-                            reason=reason,
-                            reader=self._action_reader(),
-                            by=by,
-                        ),
-                    )
-
-            self.push_screen(
-                ReasonScreen(
-                    f"Abandon {task}",
-                    info.plan("abandon", by=by),
-                    prompt="Why abandon it? (logged; enter to confirm, escape to cancel)",
-                ),
-                reason_given,
-            )
-            return
-
-        def act() -> ActionResult:
-            if choice == "resume":
-                return resume(self.config, task, now=self.clock(), reader=self._action_reader())
-            return close_merged(self.config, task, now=self.clock(), reader=self._action_reader())
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                self._run_action("Resume" if choice == "resume" else "Close session", act)
-
-        verb = "Resume" if choice == "resume" else "Close"
-        self.push_screen(
-            ConfirmScreen(
-                f"{verb} {task}", info.plan(choice, by=by), question=f"{verb} this session?"
-            ),
-            confirmed,
-        )
+        self._start_flow("recover", recover_flow(self, task))
 
     # -- the approval queue (issue 5): loading, the PRs view, approve / request changes / reviewed
 
@@ -1793,16 +1516,10 @@ class FactoryApp(App[None]):
             return view if section == "show" and not view.reviewed else None
         return None
 
-    def _pr_done(self, result: ActionResult) -> ActionResult:
-        """On the action's thread: reload the queue (gh asked again) once the action is done."""
-        self.call_from_thread(self.reload_prs)
-        return result
-
     def action_approve_pr(self) -> None:
         """``a``: approve the selected PR (squash merge per the protocol), after a confirmation
         saying exactly what will run; red or running CI needs ``override`` typed."""
-        from factory_tui.actions.base import actor
-        from factory_tui.actions.prs import plan_approve
+        from factory_tui.ui.flows.prs import approve_flow
 
         if self._refuse_read_only():
             return
@@ -1810,90 +1527,11 @@ class FactoryApp(App[None]):
         if view is None:
             self.notify("Select an open PR in the PRs view.", markup=False)
             return
-        now, queue, by = self.clock(), self.queue, actor()
-
-        def plan() -> None:
-            planned = plan_approve(
-                self.config, view.key, now=now, override_ci=True, queue=queue, by=by
-            )
-            self.call_from_thread(self._confirm_approve, view, planned)
-
-        self._in_thread("plan approve", plan)
-
-    def _confirm_approve(self, view: PrView, planned: ApprovePlan | ActionResult) -> None:
-        from factory_tui.actions.base import ActionResult
-        from factory_tui.actions.prs import approve_pr
-        from factory_tui.ui.screens.confirm import ConfirmScreen
-
-        if isinstance(planned, ActionResult):
-            self._action_done("Approve", planned)
-            return
-        override = planned.override_ci
-        title = f"Approve {view.label}"
-        if override:
-            word = "RED" if planned.ci == "red" else "STILL RUNNING"
-            title += f" — CI is {word}: merging overrides it (logged)"
-        queue, by = self.queue, planned.by
-
-        def done(confirmed: bool | None) -> None:
-            if not confirmed:
-                return
-            self._run_action(
-                "Approve",
-                lambda: self._pr_done(
-                    approve_pr(
-                        self.config,
-                        view.key,
-                        now=self.clock(),
-                        override_ci=override,
-                        confirmed=planned,
-                        queue=queue,
-                        by=by,
-                    )
-                ),
-            )
-
-        self.push_screen(
-            ConfirmScreen(
-                title,
-                planned.describe(),
-                question="Approve and squash merge?",
-                typed="override" if override else None,
-            ),
-            done,
-        )
-
-    def _request_lines(self, view: PrView) -> list[str]:
-        """What requesting changes on ``view`` will do, for the text box's screen."""
-        from factory_tui.adapters.prs_git import review_note_path
-        from factory_tui.core.prs import branch_slug
-
-        pr, task = view.pr, view.link.task or view.branch or "?"
-        lines = [
-            f"{view.mode.mode.capitalize()} PR {view.label}: {pr.title}",
-            f"task {task}" + (f", instance {view.link.instance}" if view.link.instance else ""),
-        ]
-        if pr.source == "github" and pr.number is not None:
-            lines.append(
-                f"runs: gh pr review {pr.number} --request-changes --body <your text> "
-                "(the text as one argument, no shell)"
-            )
-        else:
-            branch = view.branch or task
-            note = (
-                review_note_path(Path(pr.worktree), branch)
-                if pr.worktree
-                else self.config.root / ".claude" / "reviews" / f"review-{branch_slug(branch)}.md"
-            )
-            lines.append(f"adds your text to {note}, where the agent's worktree sees it")
-        lines.append("logs a REVIEW line (action=request-changes) in operations.log")
-        return lines
+        self._start_flow("approve", approve_flow(self, view))
 
     def action_request_changes(self) -> None:
         """``c``: ask the agent for changes on the selected open PR (a text box)."""
-        from factory_tui.actions.base import actor
-        from factory_tui.actions.prs import request_changes
-        from factory_tui.ui.screens.prs import RequestChangesScreen
+        from factory_tui.ui.flows.prs import request_changes_flow
 
         if self._refuse_read_only():
             return
@@ -1901,28 +1539,11 @@ class FactoryApp(App[None]):
         if view is None:
             self.notify("Select an open PR in the PRs view.", markup=False)
             return
-        queue, by = self.queue, actor()
-
-        def given(text: str | None) -> None:
-            if not text:
-                return
-            self._run_action(
-                "Request changes",
-                lambda: self._pr_done(
-                    request_changes(
-                        self.config, view.key, text, now=self.clock(), queue=queue, by=by
-                    )
-                ),
-            )
-
-        self.push_screen(
-            RequestChangesScreen(f"Request changes on {view.label}", self._request_lines(view)),
-            given,
-        )
+        self._start_flow("request changes", request_changes_flow(self, view))
 
     def action_mark_reviewed(self) -> None:
         """``v``: remember that the selected merged Show PR was reviewed (per user)."""
-        from factory_tui.actions.prs import mark_reviewed
+        from factory_tui.ui.flows.prs import mark_reviewed_flow
 
         if self._refuse_read_only():
             return
@@ -1930,14 +1551,7 @@ class FactoryApp(App[None]):
         if view is None:
             self.notify("Select a merged Show PR not reviewed yet.", markup=False)
             return
-        folder = self.prs_options.reviews_dir
-
-        def act() -> ActionResult:
-            result = mark_reviewed(self.config, view, now=self.clock(), reviews_dir=folder)
-            self.call_from_thread(self.reload_prs, fresh=False)
-            return result
-
-        self._run_action("Mark reviewed", act)
+        self._start_flow("mark reviewed", mark_reviewed_flow(self, view))
 
     def on_prs_view_selected(self, message: PrsView.Selected) -> None:
         self.open_diff(message.view)
@@ -2158,7 +1772,6 @@ class FactoryApp(App[None]):
         self._cost_attributed = False
         self.budget_seen: dict[str, datetime] = {}
         """alert_id → when the cockpit first saw that budget state (warning or alert)."""
-        self._cost_progress_at = 0.0
         self.budget_acknowledged: set[str] = set()
         self.budget_fired: set[str] = set()
         """Alerts the ``[cost] on_budget`` command ran for (the cost worker's thread only)."""
@@ -2179,8 +1792,8 @@ class FactoryApp(App[None]):
         memory = load_budget_memory(self.config.root, folder=self.budget_state_dir)
         self.budget_acknowledged |= memory.acknowledged
         self.budget_fired |= memory.fired
-        self._cost_enqueue()
-        self.set_interval(COST_REFRESH_SECONDS, self._cost_enqueue, name="cost refresh")
+        self.request_cost_read()
+        self.set_interval(COST_REFRESH_SECONDS, self.request_cost_read, name="cost refresh")
 
     def _cost_close(self) -> None:
         """The app is closing: the tracker's files are closed (by the worker if it runs)."""
@@ -2190,7 +1803,7 @@ class FactoryApp(App[None]):
                 return
         self.cost_tracker.close()
 
-    def _cost_enqueue(self, *, spans: tuple[Span, ...] | None = None) -> None:
+    def request_cost_read(self, *, spans: tuple[Span, ...] | None = None) -> None:
         """Ask the cost worker for a re-read (on the event loop)."""
         with self._cost_lock:
             if self._cost_closing:
@@ -2214,7 +1827,6 @@ class FactoryApp(App[None]):
         on what, where, when) the spend is attributed with; at most every SPANS_EVERY seconds
         (a later tick catches up)."""
         from factory_tui.adapters.transcripts import spans_from_reader, worktree_branches
-        from factory_tui.ui.widgets.cost import CostSpans
 
         reader = self.reader
         if reader.generation == self._cost_generation:
@@ -2228,12 +1840,11 @@ class FactoryApp(App[None]):
         self.post_message(CostSpans(spans))
 
     def on_cost_spans(self, message: CostSpans) -> None:
-        self._cost_enqueue(spans=message.spans)
+        self.request_cost_read(spans=message.spans)
 
     def _cost_drain(self) -> None:
         """The cost worker: read what was appended, recompute with the app's clock, post."""
         from factory_tui.core.pricing import PriceTableError
-        from factory_tui.ui.widgets.cost import CostFailed
 
         while True:
             with self._cost_lock:
@@ -2253,13 +1864,8 @@ class FactoryApp(App[None]):
                 self.post_message(CostFailed(f"{type(error).__name__}: {error}"))
 
     def _cost_progress(self, done: int, total: int) -> None:
-        """On the cost worker: post how far the first read is, at most ten times a second."""
-        from factory_tui.ui.widgets.cost import CostProgress
-
-        moment = time.monotonic()
-        if done == total or moment - self._cost_progress_at >= _PROGRESS_EVERY:
-            self._cost_progress_at = moment
-            self.post_message(CostProgress(done, total))
+        """On the cost worker: post how far the first read is (a burst coalesces)."""
+        self.post_message(CostProgress(done, total))
 
     def on_cost_progress(self, message: CostProgress) -> None:
         from factory_tui.ui.widgets.cost import spend_segment
@@ -2274,7 +1880,7 @@ class FactoryApp(App[None]):
         self, spans: tuple[Span, ...] | None, grouping: Grouping, period: Period
     ) -> None:
         from factory_tui.adapters.transcripts import CostTracker
-        from factory_tui.ui.widgets.cost import CostSnapshot, CostUpdated, naive_local, period_since
+        from factory_tui.ui.widgets.cost import CostSnapshot, naive_local, period_since
 
         tracker = self.cost_tracker
         if tracker is None:
@@ -2427,7 +2033,7 @@ class FactoryApp(App[None]):
     def on_cost_panel_changed(self, message: CostPanel.Changed) -> None:
         with self._cost_lock:
             self._cost_choice = (message.grouping, message.period)
-        self._cost_enqueue()
+        self.request_cost_read()
 
     async def wait_for_cost(
         self,
@@ -2607,61 +2213,9 @@ class FactoryApp(App[None]):
                 markup=False,
             )
             return
-        self._council_run(*target, force=False)
+        from factory_tui.ui.flows.council import council_flow
 
-    def _council_run(self, what: str, make: Callable[[], Proposal], *, force: bool) -> None:
-        from factory_tui.actions.base import Outcome
-        from factory_tui.actions.council_cli import CouncilOutcome, ProposalError, run_council
-        from factory_tui.actions.prs import PrsError
-        from factory_tui.ui.widgets.cost import naive_local
-
-        self.council_running = what
-        self.query_one(SummaryBar).set_segment(
-            "council",
-            Content.assemble(
-                ("COUNCIL", "bold"), " ", (f"running on {printable(what)}…", "$accent")
-            ),
-        )
-        self.notify(f"Council running on {what}…", markup=False, timeout=4)
-        now = naive_local(self.clock())
-
-        def work() -> None:
-            try:
-                outcome = run_council(self.config, make(), now=now, force=force, env=self.environ)
-            except (ProposalError, PrsError) as error:
-                outcome = CouncilOutcome(Outcome.ERROR, str(error))
-            except Exception as error:  # keep the cockpit alive; say what failed
-                outcome = CouncilOutcome(
-                    Outcome.ERROR, f"the Council failed: {type(error).__name__}: {error}"
-                )
-            self.call_from_thread(self._council_done, what, make, outcome)
-
-        self.run_worker(work, name="council", group="council", thread=True, exit_on_error=False)
-
-    def _council_done(
-        self, what: str, make: Callable[[], Proposal], outcome: CouncilOutcome
-    ) -> None:
-        from factory_tui.actions.base import Outcome
-        from factory_tui.ui.screens.council import CouncilScreen
-
-        self.council_running = None
-        self.query_one(SummaryBar).set_segment("council", None)
-        self._cost_enqueue()  # a paid sitting counts in today's spend
-        if outcome.result is None:
-            self.notify(
-                outcome.message,
-                title=f"Council on {what}: {outcome.outcome.name.lower()}",
-                severity="error" if outcome.outcome is Outcome.ERROR else "warning",
-                markup=False,
-                timeout=20,
-            )
-            return
-
-        def closed(again: bool | None) -> None:
-            if again:
-                self._council_run(what, make, force=True)
-
-        self.push_screen(CouncilScreen(outcome, what), closed)
+        self._start_flow("council", council_flow(self, *target))
 
     def _cost_palette(self) -> list[tuple[str, Callable[[], Any], str]]:
         commands: list[tuple[str, Callable[[], Any], str]] = [

@@ -1,7 +1,9 @@
-"""Messages the background threads post to the app; handlers on the app change what is shown.
+"""Messages the background workers post; handlers on the event loop change what is shown.
 
-Background code (the file watcher, the reader worker) never touches a widget: it posts one of
-these and the app's handler, on the event loop, updates widgets by key.
+Background code (the file watcher, the reader, the PR queue's loader, the cost worker) never
+touches a widget: it posts one of these and a handler updates widgets by key. Each is a small
+dataclass; progress messages coalesce (``can_replace``): a burst collapses into the newest, so
+the workers post every step and no one throttles by hand.
 """
 
 from __future__ import annotations
@@ -12,20 +14,37 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-if TYPE_CHECKING:  # the cockpit's first frame imports this module, not the fleet's
+if TYPE_CHECKING:  # the cockpit's first frame imports this module, not what the messages carry
+    from textual.notifications import SeverityLevel
+
+    from factory_tui.core.cost import Span
     from factory_tui.core.fleet import Fleet
+    from factory_tui.core.prs import Queue
+    from factory_tui.ui.widgets.cost import CostSnapshot
 
-__all__ = ["FilesChanged", "FleetUpdated", "LoadProgress", "ReaderFailed", "StateSummary"]
+__all__ = [
+    "WORKER_MESSAGES",
+    "CostFailed",
+    "CostProgress",
+    "CostSpans",
+    "CostUpdated",
+    "FilesChanged",
+    "FleetUpdated",
+    "LoadProgress",
+    "PrsLoaded",
+    "ReaderFailed",
+    "StateSummary",
+]
 
 
+@dataclass
 class FilesChanged(Message):
     """The watcher saw these paths change (added, modified or deleted), coalesced."""
 
-    def __init__(self, paths: frozenset[Path]) -> None:
-        super().__init__()
-        self.paths = paths
+    paths: frozenset[Path]
 
 
+@dataclass
 class FleetUpdated(Message):
     """A freshly derived fleet.
 
@@ -34,39 +53,87 @@ class FleetUpdated(Message):
     log view re-reads its index; ``initial`` marks the first complete load.
     """
 
-    def __init__(
-        self,
-        fleet: Fleet,
-        *,
-        changed: bool,
-        log_changed: bool = False,
-        initial: bool = False,
-        state: StateSummary | None = None,
-    ) -> None:
-        super().__init__()
-        self.fleet = fleet
-        self.changed = changed
-        self.log_changed = log_changed
-        self.initial = initial
-        self.state = state
+    fleet: Fleet
+    changed: bool
+    log_changed: bool = False
+    initial: bool = False
+    state: StateSummary | None = None
 
 
+@dataclass
 class LoadProgress(Message):
     """Progress of the first read: ``done`` of ``total`` bytes of ``source`` read."""
 
-    def __init__(self, source: str, done: int, total: int) -> None:
-        super().__init__()
-        self.source = source
-        self.done = done
-        self.total = total
+    source: str
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LoadProgress) and message.source == self.source
 
 
+@dataclass
 class ReaderFailed(Message):
     """Reading or deriving failed unexpectedly (a bug): shown, never a traceback on screen."""
 
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
+    error: str
+
+
+@dataclass
+class PrsLoaded(Message):
+    """A freshly loaded PR queue (``None`` with ``error`` when loading failed unexpectedly)."""
+
+    queue: Queue | None
+    error: str | None = None
+
+
+@dataclass
+class CostUpdated(Message):
+    """A fresh cost snapshot from the cost worker; ``changed``: a sum moved since the last;
+    ``notes``: what the budget command did, to be notified (text, severity)."""
+
+    snapshot: CostSnapshot
+    changed: bool
+    notes: tuple[tuple[str, SeverityLevel], ...] = ()
+
+
+@dataclass
+class CostSpans(Message):
+    """The reader's thread worked out who worked on what, when (the attribution's spans)."""
+
+    spans: tuple[Span, ...]
+
+
+@dataclass
+class CostProgress(Message):
+    """How far the cost worker's first read of the transcripts is (files read, files)."""
+
+    done: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, CostProgress)
+
+
+@dataclass
+class CostFailed(Message):
+    """The cost worker could not work (a wrong ``[cost]`` table, a bug): shown, not raised."""
+
+    error: str
+
+
+#: Every message a background worker posts.
+WORKER_MESSAGES: tuple[type[Message], ...] = (
+    FilesChanged,
+    FleetUpdated,
+    LoadProgress,
+    ReaderFailed,
+    PrsLoaded,
+    CostSpans,
+    CostUpdated,
+    CostProgress,
+    CostFailed,
+)
 
 
 @dataclass(frozen=True, slots=True)

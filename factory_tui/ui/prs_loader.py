@@ -21,21 +21,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from textual.message import Message
 from textual.timer import Timer
 
 from factory_tui.actions.prs import SourceChoice, load_queue, prs_config
 from factory_tui.adapters.prs_gh import Gh, GhError
 from factory_tui.config import Config
 from factory_tui.core.fleet import Fleet
-from factory_tui.core.prs import PullRequest, Queue
+from factory_tui.core.prs import PullRequest
+from factory_tui.ui.messages import PrsLoaded
 
 __all__ = [
     "DEFAULT_POLL_SECONDS",
     "MIN_POLL_SECONDS",
     "GhCache",
     "PolledGh",
-    "PrsLoaded",
     "PrsOptions",
     "QueueLoader",
     "poll_seconds",
@@ -88,15 +87,6 @@ def poll_seconds(config: Config) -> tuple[float, str | None]:
             f"{MIN_POLL_SECONDS:g} s (GitHub's API is rate limited); using {MIN_POLL_SECONDS:g}"
         )
     return float(raw), None
-
-
-class PrsLoaded(Message):
-    """A freshly loaded queue (``None`` with ``error`` when loading failed unexpectedly)."""
-
-    def __init__(self, queue: Queue | None, *, error: str | None = None) -> None:
-        super().__init__()
-        self.queue = queue
-        self.error = error
 
 
 _Answer = tuple[float, "list[PullRequest] | GhError"]

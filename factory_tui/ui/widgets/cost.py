@@ -23,7 +23,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.notifications import SeverityLevel
 from textual.widgets import Sparkline, Static
 
 from factory_tui.core.cost import (
@@ -33,7 +32,6 @@ from factory_tui.core.cost import (
     CostReport,
     CostView,
     Grouping,
-    Span,
 )
 from factory_tui.core.fleet import InstanceView
 from factory_tui.ui.widgets.table import KeyedTable
@@ -42,11 +40,8 @@ from factory_tui.ui.widgets.text import lit, matches, short_path, styled_text
 __all__ = [
     "PERIODS",
     "BudgetBanner",
-    "CostFailed",
     "CostPanel",
     "CostSnapshot",
-    "CostSpans",
-    "CostUpdated",
     "Period",
     "agent_spend_line",
     "budget_words",
@@ -92,48 +87,6 @@ class CostSnapshot:
     problems: tuple[str, ...] = ()
     attributed: bool = False
     """The fleet's spans were applied: each agent's spend is known (not only the total)."""
-
-
-class CostUpdated(Message):
-    """A fresh cost snapshot from the cost worker; ``changed``: a sum moved since the last;
-    ``notes``: what the budget command did, to be notified (text, severity)."""
-
-    def __init__(
-        self,
-        snapshot: CostSnapshot,
-        *,
-        changed: bool,
-        notes: tuple[tuple[str, SeverityLevel], ...] = (),
-    ) -> None:
-        super().__init__()
-        self.snapshot = snapshot
-        self.changed = changed
-        self.notes = notes
-
-
-class CostSpans(Message):
-    """The reader's thread worked out who worked on what, when (the attribution's spans)."""
-
-    def __init__(self, spans: tuple[Span, ...]) -> None:
-        super().__init__()
-        self.spans = spans
-
-
-class CostProgress(Message):
-    """How far the cost worker's first read of the transcripts is (files read, files)."""
-
-    def __init__(self, done: int, total: int) -> None:
-        super().__init__()
-        self.done = done
-        self.total = total
-
-
-class CostFailed(Message):
-    """The cost worker could not work (a wrong ``[cost]`` table, a bug): shown, not raised."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__()
-        self.error = error
 
 
 # -- words and numbers --------------------------------------------------------------------------

@@ -1,0 +1,52 @@
+"""What every action flow shares: a reader of its own, acting on a thread, the report."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from factory_tui.actions.base import ActionResult, Outcome
+
+if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
+    from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.ui.app import FactoryApp
+
+__all__ = ["act", "action_reader", "report"]
+
+
+def action_reader(app: FactoryApp) -> FactoryReader:
+    """A reader of its own for an action's thread (the app's reader belongs to the reader
+    worker), with the same host name and process probe."""
+    from factory_tui.adapters.factory import FactoryReader
+
+    return FactoryReader(app.config, hostname=app.reader.hostname, probe=app.reader.probe)
+
+
+async def act(name: str, work: Callable[[], ActionResult]) -> ActionResult:
+    """Do ``work`` on a thread; an exception becomes an error result saying what failed (the
+    cockpit stays alive)."""
+
+    def guarded() -> ActionResult:
+        try:
+            return work()
+        except Exception as error:
+            return ActionResult(Outcome.ERROR, f"{name} failed: {type(error).__name__}: {error}")
+
+    return await asyncio.to_thread(guarded)
+
+
+def report(app: FactoryApp, name: str, result: ActionResult) -> None:
+    """Notify ``result``'s one sentence; after a change, re-read the files (the watcher would
+    see the change too)."""
+    severity: SeverityLevel = "information"
+    if result.outcome is Outcome.REFUSED:
+        severity = "warning"
+    elif result.outcome is Outcome.ERROR:
+        severity = "error"
+    title = name if result.ok else f"{name}: {result.outcome.name.lower()}"
+    app.notify(result.message, title=title, severity=severity, markup=False, timeout=10)
+    if result.ok:
+        app.action_refresh()

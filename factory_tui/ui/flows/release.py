@@ -1,0 +1,97 @@
+"""Release a stale claim (``x``), every stale claim (``X``), break a stale lock (``u``)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from factory_tui.actions.base import ActionResult, Outcome
+from factory_tui.actions.release import (
+    ReleasePlan,
+    plan_release,
+    release_all_stale,
+    release_claim,
+)
+from factory_tui.actions.unlock import unlock
+from factory_tui.ui.flows.common import act, action_reader, report
+from factory_tui.ui.screens.confirm import ConfirmScreen
+
+if TYPE_CHECKING:
+    from factory_tui.core.locks import LockView
+    from factory_tui.ui.app import FactoryApp
+
+__all__ = ["release_all_stale_flow", "release_flow", "unlock_flow"]
+
+
+async def release_flow(app: FactoryApp, target: str) -> None:
+    """The claim ``target``, after a confirmation listing the stale conditions (a claim that is
+    not stale: its key typed, then a forced release)."""
+    config, now = app.config, app.clock()
+
+    def plan() -> ReleasePlan | ActionResult:
+        reader = action_reader(app)
+        planned = plan_release(config, target, now=now, reader=reader)
+        if isinstance(planned, ReleasePlan) and not planned.stale:
+            planned = plan_release(config, target, now=now, reader=reader, force=True)
+        return planned
+
+    planned = await asyncio.to_thread(plan)
+    if isinstance(planned, ActionResult):
+        report(app, "Release", planned)
+        return
+    force = not planned.stale
+    title = f"Release {target}" + ("" if planned.stale else " — NOT stale: forced release")
+    confirm = ConfirmScreen(
+        title, planned.describe(), question="Release this claim?", typed=target if force else None
+    )
+    if not await app.push_screen_wait(confirm):
+        return
+    result = await act(
+        "Release",
+        lambda: release_claim(
+            config, target, now=app.clock(), reader=action_reader(app), force=force
+        ),
+    )
+    report(app, "Release", result)
+
+
+async def release_all_stale_flow(app: FactoryApp, stale: list[tuple[str, str | None, str]]) -> None:
+    """Every stale claim (key, owner, why) listed, one confirmation, then each released under
+    its own lock with its own re-check and log line."""
+    lines = [f"{key} ({owner}): {why}" for key, owner, why in stale]
+    lines.append("each is re-checked under its own lock; one that is no longer stale is kept")
+    confirm = ConfirmScreen(
+        f"Release {len(stale)} stale claim(s)", lines, question="Release them all? (y/n)"
+    )
+    if not await app.push_screen_wait(confirm):
+        return
+
+    def release_them() -> ActionResult:
+        results = release_all_stale(app.config, now=app.clock(), reader=action_reader(app))
+        done = [key for key, r in results if r.ok]
+        kept = [f"{key}: {r.message}" for key, r in results if not r.ok]
+        message = f"released {len(done)} of {len(results)} stale claims" + (
+            f"; not released: {'; '.join(kept)}" if kept else ""
+        )
+        outcome = Outcome.DONE if done and not kept else Outcome.REFUSED
+        return ActionResult(outcome if results else Outcome.REFUSED, message)
+
+    report(app, "Release all stale", await act("Release all stale", release_them))
+
+
+async def unlock_flow(app: FactoryApp, lock: LockView) -> None:
+    """Break ``lock`` after a confirmation naming it and its age; ``unlock`` re-checks its age
+    and keeps a lock that is fresh again."""
+    config = app.config
+    stale_after = config.lock_stale_after.total_seconds()
+    lines = [
+        f"lock: {config.claims_dir / lock.name} (on {lock.key})",
+        f"age: {lock.age_s:.0f}s (stale after {stale_after:.0f}s)",
+        "its writer died mid-write; breaking it lets the claim be taken again; logged as UNLOCK",
+        "a lock that is fresh again when it is broken (a writer at work) is kept",
+    ]
+    confirm = ConfirmScreen(f"Unlock {lock.key}", lines, question="Break this lock? (y/n)")
+    if not await app.push_screen_wait(confirm):
+        return
+    result = await act("Unlock", lambda: unlock(config, lock.name, now=app.clock()))
+    report(app, "Unlock", result)
