@@ -713,6 +713,30 @@ def test_cross_file_findings_from_the_current_cycle_stay() -> None:
     assert "m:24 lists it under 🔴 IN PROGRESS" in findings[0].message
 
 
+def test_an_open_parents_sub_items_may_stay_with_it_in_progress() -> None:
+    """memory.md keeps a MEGA's ✅ and ``[ ]`` sub-items under its 🔴 IN PROGRESS parent
+    (workflow-essentials): plan.md's ``[x]`` / ``[ ]`` sub-items of its ``[~]`` item agree."""
+    plan = (
+        "## Cycle 3 (Mar 3+) — CURRENT\n"
+        "- [~] CAB-21: [MEGA] Gateway (13 pts)\n"
+        "  - **Phase 1** (parallel) [owner: —]\n"
+        "    - [x] CAB-23 [gateway] Proxy (5 pts) — PR #23\n"
+        "    - [ ] CAB-24 [docs] Guide (3 pts)\n"
+        "- [x] CAB-26 Loose end\n"
+    )
+    memory = (
+        "## 🔴 IN PROGRESS\n"
+        "CAB-21: [MEGA] Gateway (13 pts) — Phase 1 done, docs pending\n"
+        "- ✅ CAB-23 Proxy (5 pts) — PR #23\n"
+        "- [ ] CAB-24 Guide (3 pts) — needs a docs PR\n"
+        "- ✅ CAB-26 Loose end\n"
+        "## ✅ DONE\n"
+    )
+    findings = lint_state(parse_plan(plan, "plan.md"), parse_memory(memory, "memory.md"))
+    assert rules(findings) == [("plan-done-not-in-memory", "plan.md", 6)]
+    assert 'memory.md:5 lists it under "🔴 IN PROGRESS"' in findings[0].message
+
+
 def test_without_cycle_headings_the_whole_plan_is_checked() -> None:
     plan = parse_plan("## Backlog\n- [x] CAB-1 parser\n## Chores\n- [x] CAB-2 lexer\n", "p")
     assert [f.line for f in lint_state(plan, parse_memory("## ✅ DONE\n", "m"))] == [2, 4]

@@ -10,10 +10,11 @@ The protocol's state lint (:func:`lint_state`):
   ``stop-state-lint.sh`` counts them: ``**DONE**``, ``— DONE``, or a parent whose sub-items
   include a ✅ and no ``[ ]``; under NEXT also ``~~strikethrough~~``. ``(DONE)``, ``[x]``, a bare
   ✅, and a ✅ sub-item under an open parent are not done there (workflow-essentials);
-* ``[x]`` in plan.md ↔ under ``✅ DONE`` in memory.md;
+* ``[x]`` in plan.md ↔ under ``✅ DONE`` in memory.md (or, for a sub-item of a ``[~]`` item,
+  ✅ under ``🔴 IN PROGRESS`` with its parent);
 * ``[~]`` in plan.md ↔ under ``🔴 IN PROGRESS`` in memory.md.
 
-The two cross-file rules read only the plan's current cycle when it has cycle headings
+The cross-file rules read only the plan's current cycle when it has cycle headings
 (``## Cycle 12 (Mar 3+) — CURRENT``; without a CURRENT one, the highest-numbered): closed cycles,
 archives and milestones are history that memory.md has collapsed.
 
@@ -952,6 +953,8 @@ def _plan_vs_memory(
         for item in candidates
         if wanted_index.find(keys[item.line], loose=True, query_is_plan=True)
     }
+    if state == "done":
+        listed |= _done_under_open_parents(plan, memory, keys)
     by_line = {item.line: item for item in plan.items}
 
     def same_state_ancestors(item: PlanItem) -> Iterator[PlanItem]:
@@ -1009,6 +1012,37 @@ def _plan_vs_memory(
         yield LintFinding(plan.file, item.line, rule, message)
 
 
+def _done_under_open_parents(plan: Plan, memory: Memory, keys: dict[int, _Key]) -> set[int]:
+    """Lines of plan.md's ``[x]`` items under a ``[~]`` one that memory.md lists as ✅ (or
+    ``[x]``) under 🔴 IN PROGRESS: a done sub-item of an open parent may stay there with it
+    (workflow-essentials), so it is listed where it belongs."""
+    checked = [item for item in memory.items_in("in_progress") if _checked(item.text)]
+    if not checked:
+        return set()
+    index = _Index([_memory_key(item) for item in checked])
+    state_at = {item.line: item.state for item in plan.items}
+    open_above: dict[int, bool] = {}  # parents come before their children
+    for item in plan.items:
+        parent = item.parent
+        open_above[item.line] = parent is not None and (
+            state_at.get(parent) == "in_progress" or open_above.get(parent, False)
+        )
+    return {
+        line
+        for line, key in keys.items()
+        if open_above.get(line) and index.find(key, loose=True, query_is_plan=True)
+    }
+
+
+def _not_started(text: str) -> bool:
+    box = _CHECKBOX.match(text)
+    return box is not None and ITEM_STATES[box.group("mark")] in ("pending", "blocked")
+
+
+def _checked(text: str) -> bool:
+    return text.startswith(("✅", "[x]", "[X]"))
+
+
 def _memory_vs_plan(plan: Plan, memory: Memory) -> Iterator[LintFinding]:
     """memory.md's DONE / IN PROGRESS entries whose plan.md item is still ``[ ]`` or ``[!]``.
 
@@ -1029,6 +1063,8 @@ def _memory_vs_plan(plan: Plan, memory: Memory) -> Iterator[LintFinding]:
     )
     for kind, rule in rules:
         for entry in memory.items_in(kind):
+            if kind == "in_progress" and _not_started(entry.text):
+                continue  # an open parent's sub-item that says itself it is not started
             key = _memory_key(entry)
             if settled_index.find(key, loose=False, query_is_plan=False):
                 continue
