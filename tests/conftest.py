@@ -135,3 +135,21 @@ def private_state_dir(
     state = tmp_path_factory.mktemp("user-state")
     monkeypatch.setenv("FACTORY_TUI_STATE_DIR", str(state))
     return state
+
+
+async def press_to_quit(app: object, key: str = "q", timeout: float = 10.0) -> None:
+    """Press ``key`` (a quit key) and wait, bounded, until the app stopped running.
+
+    Not ``pilot.press``: it then waits for every widget to handle the messages queued before the
+    key, and widgets the exit removes never do, so it can sit out its 30 s timeout."""
+    import asyncio
+
+    from textual import events
+    from textual.app import App
+
+    assert isinstance(app, App)
+    app.post_message(events.Key(key, key if len(key) == 1 else None))
+    deadline = time.monotonic() + timeout
+    while app.is_running and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)  # polls the app's own state; bounded
+    assert not app.is_running, f"{key!r} did not quit within {timeout} s"
