@@ -465,32 +465,38 @@ def _run_demo(
     from factory_tui.ui.app import FactoryApp
 
     root = factory.root
-    # The demo's own settings (idle_after = "2m", ...) are in its factory.toml, so `status` on
-    # the same folder judges as the cockpit does; only the theme is a flag.
-    try:
-        config = load_config(root, flags={"theme": args.theme})
-    except ConfigError as error:
-        raise CliError(str(error)) from error
     stop = threading.Event()
-    simulator = Simulator(root, seed=args.seed, speed=args.speed, config=config)
-    thread = threading.Thread(
-        target=simulator.run, args=(stop,), name="demo-simulator", daemon=True
-    )
-    thread.start()
+    threads: list[threading.Thread] = []
 
     def stop_simulator() -> None:
         stop.set()
-        thread.join(10)
+        for thread in threads:
+            thread.join(10)
 
     quit_on_signals = QuitOnSignals()
+    code = 0
     try:
-        with quit_on_signals:
+        with quit_on_signals:  # from here on a signal leads through the clean-up below
+            # The demo's own settings (idle_after = "2m", ...) are in its factory.toml, so
+            # `status` on the same folder judges as the cockpit does; only the theme is a flag.
+            try:
+                config = load_config(root, flags={"theme": args.theme})
+            except ConfigError as error:
+                raise CliError(str(error)) from error
+            simulator = Simulator(root, seed=args.seed, speed=args.speed, config=config)
+            threads.append(
+                threading.Thread(
+                    target=simulator.run, args=(stop,), name="demo-simulator", daemon=True
+                )
+            )
+            threads[0].start()
             app = FactoryApp(config, on_quit=stop_simulator)
             gc.freeze()  # as in cmd_ui
             quit_on_signals.run(app)
             code = quit_on_signals.exit_code
     finally:
-        # Also after a signal: a second one while the agents are stopped is only noted.
+        # Also after a signal or an error: a signal while the agents are stopped is only noted.
+        quit_on_signals.finished()
         with quit_on_signals:
             stop_simulator()
             stop_demo_processes(factory)  # quitting the demo stops its agents
@@ -546,8 +552,9 @@ class QuitOnSignals:
 
     Used as a context manager around the app's whole life: while the app's event loop runs, a
     signal asks the app to exit (the handler runs on the loop's own thread, between two of its
-    steps, so it hands ``app.exit`` to the loop); before the app runs it unwinds like ctrl+c
-    (``KeyboardInterrupt``, exit 130); after it, during the clean-up, it is only noted."""
+    steps, so it hands ``app.exit`` to the loop); outside the loop, before the app runs, it
+    unwinds like ctrl+c (``KeyboardInterrupt``, exit 130); after :meth:`finished`, during the
+    clean-up, it is only noted."""
 
     def __init__(self) -> None:
         self.received: list[int] = []
@@ -574,7 +581,11 @@ class QuitOnSignals:
         try:
             app.run()
         finally:
-            self._state = "after"
+            self.finished()
+
+    def finished(self) -> None:
+        """From now on a signal is only noted (the clean-up after the app is not cut short)."""
+        self._state = "after"
 
     @property
     def exit_code(self) -> int:
@@ -590,8 +601,8 @@ class QuitOnSignals:
 
             try:
                 loop = asyncio.get_running_loop()
-            except RuntimeError:  # the app's loop is not running yet, or no more
-                return
+            except RuntimeError:  # the app's loop is not running yet, or no more:
+                raise KeyboardInterrupt from None  # nothing on the screen to give back
             loop.call_soon_threadsafe(self._app.exit)
 
 

@@ -26,7 +26,7 @@ import psutil
 import pytest
 from conftest import DEMO_NOW, config_for, demo_reader
 
-from factory_tui.cli import build_parser, cmd_release, main, parse_args
+from factory_tui.cli import QuitOnSignals, build_parser, cmd_release, main, parse_args
 from factory_tui.demo import DemoFactory, generate_demo
 from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.prs_loader import PrsOptions
@@ -264,6 +264,26 @@ async def test_ctrl_c_quits_even_from_the_filter(demo: DemoFactory) -> None:
         await pilot.press("ctrl+c")
         await pilot.pause()
         assert app.return_code == 0
+
+
+# -- signals, in this process ------------------------------------------------------------------
+
+
+def test_a_signal_before_the_app_runs_unwinds_and_during_the_clean_up_is_noted() -> None:
+    """Before the app runs a signal unwinds (through the demo's ``finally``); once the app is
+    done, one that comes while the agents are being stopped must not cut that short."""
+    before = signal.getsignal(signal.SIGTERM)
+    quit_on_signals = QuitOnSignals()
+    with pytest.raises(KeyboardInterrupt), quit_on_signals:
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is before  # given back
+    quit_on_signals.finished()
+    with quit_on_signals:
+        os.kill(os.getpid(), signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGINT)
+    assert quit_on_signals.received == [signal.SIGTERM, signal.SIGHUP, signal.SIGINT]
+    assert quit_on_signals.exit_code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 # -- no terminal -------------------------------------------------------------------------------
