@@ -65,7 +65,7 @@ def test_release_a_stale_claim(demo: DemoFactory, capsys: pytest.CaptureFixture[
     raw["x-unknown"] = {"kept": True}
     path.write_text(json.dumps(raw, indent=2))
     old_owner = raw["owner"]
-    assert main(["release", "CAB-1302", str(demo.root), "--now", NOW_S]) == 0
+    assert main(["release", "CAB-1302", str(demo.root), "--now", NOW_S, "--yes"]) == 0
     assert "released CAB-1302" in capsys.readouterr().out
     after = json.loads(path.read_text())
     assert (after["owner"], after["claimed_at"], after["pid"]) == (None, None, None)
@@ -353,7 +353,7 @@ def test_a_file_named_like_the_lock_is_refused_quickly(demo: DemoFactory) -> Non
     before = (demo.claims_dir / "CAB-1302.json").read_bytes()
     code = (
         "import sys; from factory_tui.cli import main; "
-        f"sys.exit(main(['release', 'CAB-1302', {str(demo.root)!r}, '--now', {NOW_S!r}]))"
+        f"sys.exit(main(['release', 'CAB-1302', {str(demo.root)!r}, '--now', {NOW_S!r}, '-y']))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False

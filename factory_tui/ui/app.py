@@ -383,6 +383,7 @@ class FactoryApp(App[None]):
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("question_mark", "help", "Keys", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit.ctrl_c"),
     ]
 
     def __init__(
