@@ -39,7 +39,7 @@ from factory_tui.actions.prs_cli import (
     cmd_request_changes,
 )
 from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.prs_gh import GH_LIST_FIELDS, Gh, GhError
+from factory_tui.adapters.gh import GH_LIST_FIELDS, Gh, GhError
 from factory_tui.cli import CliError, load
 from factory_tui.config import Config, load_config
 from factory_tui.core.claims import ClaimUnit

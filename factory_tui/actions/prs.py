@@ -30,8 +30,8 @@ from typing import Any, Literal
 
 from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_only_refusal
 from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.gh import Gh, GhError
 from factory_tui.adapters.lock import append_line, atomic_write
-from factory_tui.adapters.prs_gh import Gh, GhError
 from factory_tui.adapters.prs_git import GitError, LocalGit, SquashPlan, review_note_path
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.user_state import read_state, state_dir, write_state
