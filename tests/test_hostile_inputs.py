@@ -509,7 +509,7 @@ def test_log_timestamps_at_the_limits_are_problems() -> None:
 
 
 def test_gh_answering_a_5000_digit_number_is_a_gh_error(tmp_path: Path) -> None:
-    from factory_tui.adapters.prs_gh import Gh, GhError
+    from factory_tui.adapters.gh import Gh, GhError
 
     fake = tmp_path / "gh"
     fake.write_text(f"#!/bin/sh\necho '[{{\"number\": {HUGE}}}]'\n")
