@@ -25,6 +25,7 @@ from factory_tui.actions.cost_cli import (
     parse_since,
 )
 from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.prices import default_price_table, package_version
 from factory_tui.adapters.transcripts import (
     CostTracker,
     TranscriptReader,
@@ -46,7 +47,6 @@ from factory_tui.core.pricing import (
     PriceTableError,
     Usage,
     cost_usd,
-    default_price_table,
     parse_price_table,
 )
 
@@ -156,7 +156,9 @@ def tracker(f: Factory, **kwargs: object) -> tuple[CostTracker, FactoryReader]:
 
 def test_price_table_ships_current_models_with_the_cache_multipliers() -> None:
     table = default_price_table()
-    assert table.as_of == "2026-11-22"
+    assert table.source == (
+        f"genai-prices {package_version()} + factory_tui/data/prices.toml of 2026-11-22"
+    )
     sonnet = table.lookup("claude-sonnet-4-5")
     assert sonnet is not None
     assert (sonnet.input, sonnet.output) == (3.0, 15.0)
@@ -844,9 +846,12 @@ def test_retired_models_are_priced_by_their_exact_snapshot_id() -> None:
     }.items():
         price = table.lookup(model)
         assert price is not None and (price.input, price.output) == io, model
-    # Not a listed snapshot: never priced by resemblance.
-    assert table.lookup("claude-3-5-sonnet-20250101") is None
-    assert table.lookup("claude-3-5-sonnet") is None
+    # genai-prices lists Sonnet 3.5 as ``claude-3-5-sonnet`` (every snapshot had one price): a
+    # dated name of it is that model, as for any listed id. A name that only begins like it is
+    # not, though genai-prices' own prefix rule would price it.
+    assert table.lookup("claude-3-5-sonnet-20250101") == table.lookup("claude-3-5-sonnet")
+    assert table.lookup("claude-3-5-sonnet-foo") is None
+    assert table.lookup("claude-3-5-sonnet-v2-20241022") is None
 
 
 def test_transcripts_are_read_from_every_claude_config_dir(factory: Factory) -> None:
