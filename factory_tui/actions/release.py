@@ -23,7 +23,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +58,7 @@ __all__ = [
     "parse_target",
     "plan_release",
     "release_all_stale",
+    "release_all_summary",
     "release_claim",
 ]
 
@@ -527,3 +528,15 @@ def release_all_stale(
                 (view.key, release_claim(config, view.key, now=now, reader=reader, by=by))
             )
     return results
+
+
+def release_all_summary(results: Sequence[tuple[str, ActionResult]]) -> ActionResult:
+    """What :func:`release_all_stale` did, as one result: how many were released and why each
+    other was not; done only when every stale claim was released (none found: refused)."""
+    done = [key for key, r in results if r.ok]
+    kept = [f"{key}: {r.message}" for key, r in results if not r.ok]
+    message = f"released {len(done)} of {len(results)} stale claims" + (
+        f"; not released: {'; '.join(kept)}" if kept else ""
+    )
+    outcome = Outcome.DONE if done and not kept else Outcome.REFUSED
+    return ActionResult(outcome if results else Outcome.REFUSED, message)
