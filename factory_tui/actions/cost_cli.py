@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TextIO, cast
 
 from factory_tui.actions.parsers import add_cost_parser
+from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.transcripts import CostTracker
 from factory_tui.config import Config, parse_duration
@@ -210,7 +211,7 @@ def budget_reasons(config: Config, now: datetime) -> list[str]:
     :class:`~factory_tui.core.pricing.PriceTableError` for a wrong ``[cost]`` table in config."""
     tracker = tracker_for(config)
     try:
-        view = tracker.view(naive_local(now))
+        view = tracker.view(naive_local(now, local_zone()))
     finally:
         tracker.close()
     return [f"budget reached: {state.message}" for state in view.budgets if state.level == "alert"]

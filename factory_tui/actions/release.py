@@ -29,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_only_refusal
+from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.lock import (
     LockBusy,
@@ -166,7 +167,9 @@ def _conditions(
 ) -> tuple[list[Condition], bool | None]:
     reader.refresh_log()
     procs = reader.probe.probe([unit.pid] if unit.pid else [])
-    settings = Settings(stale_after=reader.config.stale_after, idle_after=reader.config.idle_after)
+    settings = Settings(
+        stale_after=reader.config.stale_after, idle_after=reader.config.idle_after, tz=local_zone()
+    )
     return stale_conditions(unit, reader.fold, now, reader.hostname, procs, settings)
 
 
@@ -347,7 +350,7 @@ def _release_locked(
     conditions, _alive = _conditions(reader, unit, now)
     failing = [c for c in conditions if not c.holds]
     # The owner's own RELEASE line, later than claimed_at, is evidence enough (issue #11).
-    released = logged_release(unit, reader.fold) if failing else None
+    released = logged_release(unit, reader.fold, local_zone()) if failing else None
     if failing and not force and released is None:
         return ActionResult(
             Outcome.REFUSED,

@@ -162,9 +162,9 @@ Period = Literal["today", "7 days", "all"]
 PERIODS: tuple[Period, ...] = get_args(Period)
 
 
-def naive_local(at: datetime) -> datetime:
-    """The cost ledger's time: naive, local (an aware clock reading is converted)."""
-    return at.astimezone().replace(tzinfo=None) if at.tzinfo is not None else at
+def naive_local(at: datetime, tz: tzinfo | None = None) -> datetime:
+    """The cost ledger's time: naive, local (an aware clock reading is converted to ``tz``)."""
+    return at.astimezone(tz).replace(tzinfo=None) if at.tzinfo is not None else at
 
 
 def period_since(period: Period, now: datetime) -> datetime | None:
