@@ -623,14 +623,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from factory_tui.ui.snapshot import (
-        FAIL_CONDITIONS,
-        SnapshotError,
-        budget_reasons,
-        fail_reasons,
-        parse_size,
-        render_snapshot,
-    )
+    from factory_tui.core.failon import FAIL_CONDITIONS, fail_reasons
+    from factory_tui.ui.snapshot import SnapshotError, parse_size, render_snapshot
 
     try:
         size = parse_size(args.size)
@@ -662,9 +656,12 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         if waiting:
             reasons.append(f"{waiting} Ask PR(s) waiting for the engineer")
     if "budget" in conditions:  # issue 6: a budget at 100 % today
+        from factory_tui.actions.cost_cli import budget_reasons
+        from factory_tui.core.pricing import PriceTableError
+
         try:
             reasons.extend(budget_reasons(config, now))
-        except SnapshotError as error:
+        except PriceTableError as error:
             raise CliError(str(error)) from error
     for reason in reasons:
         print(f"factory-tui snapshot: --fail-on holds: {printable(reason)}", file=sys.stderr)

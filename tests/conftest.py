@@ -4,9 +4,7 @@ reads no user files."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,11 +17,6 @@ from factory_tui.config import Config, load_config
 from factory_tui.core.claims import dump_claim
 from factory_tui.core.fleet import ProcInfo
 from factory_tui.demo import DemoFactory, generate_demo
-
-# Timestamps with a Z or an offset are converted to local time; golden files and snapshots must
-# not depend on the machine's zone.
-os.environ["TZ"] = "UTC"
-time.tzset()
 
 DEMO_NOW = datetime(2026, 2, 16, 15, 42, 30)
 DEMO_HOST = "demo-host"

@@ -13,6 +13,7 @@ import pytest
 from conftest import DEMO_HOST, DEMO_NOW, FixedProbe, config_for, demo_reader, press_to_quit
 
 from factory_tui.adapters.factory import FactoryReader
+from factory_tui.core.failon import fail_reasons
 from factory_tui.core.fleet import Fleet
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import VIEWS, FactoryApp, FactoryCommands, attention_items
@@ -22,7 +23,6 @@ from factory_tui.ui.screens.detail import AgentDetailScreen
 from factory_tui.ui.screens.help import HelpScreen
 from factory_tui.ui.snapshot import (
     SnapshotError,
-    fail_reasons,
     parse_size,
     render_snapshot,
     screen_text,

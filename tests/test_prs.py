@@ -30,6 +30,7 @@ from factory_tui.actions.prs import (
     pr_diff,
     record_look,
     request_changes,
+    review_note_for,
 )
 from factory_tui.actions.prs_cli import (
     add_prs_parsers,
@@ -913,6 +914,12 @@ def test_request_changes_on_a_local_pr_leaves_a_note(demo: DemoFactory) -> None:
     )
     note = worktree / ".claude" / "review-feat-CAB-1352-traceparent.md"
     assert "Add a test for the header." in note.read_text()
+    view = before.find(TRACE)
+    assert view is not None and review_note_for(config, view) == note  # what the cockpit shows
+    nowhere = replace(view, pr=replace(view.pr, worktree=None))
+    assert review_note_for(config, nowhere) == (
+        config.root / ".claude" / "reviews" / "review-feat-CAB-1352-traceparent.md"
+    )
     line = log_lines(demo)[-1]
     assert line.startswith(
         f"{NOW_S} | REVIEW | task=CAB-1352-traceparent branch={TRACE} action=request-changes "

@@ -22,12 +22,12 @@ import factory_tui.ui.app as app_module
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.cli import main
 from factory_tui.config import Config, load_config
+from factory_tui.core.failon import fail_reasons
 from factory_tui.core.fleet import ProcInfo
 from factory_tui.demo import DemoFactory, generate_demo
 from factory_tui.report import render_status
 from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.prs_loader import PrsOptions
-from factory_tui.ui.snapshot import fail_reasons
 from factory_tui.ui.widgets.summary import SummaryBar
 
 NOW = datetime(2026, 2, 16, 15, 42)

@@ -75,6 +75,7 @@ __all__ = [
     "prs_config",
     "record_look",
     "request_changes",
+    "review_note_for",
     "state_dir",
 ]
 
@@ -459,6 +460,16 @@ def _task_for(view: PrView) -> str:
     return f"pr-{view.number}" if view.number is not None else "pr"
 
 
+def review_note_for(config: Config, view: PrView) -> Path:
+    """Where a request for changes on the local PR ``view`` is written: in the agent's worktree
+    (:func:`~factory_tui.adapters.prs_git.review_note_path`), or, no worktree known, in the
+    factory's ``.claude/reviews``."""
+    branch = view.branch or _task_for(view)
+    if view.pr.worktree:
+        return review_note_path(Path(view.pr.worktree), branch)
+    return config.root / ".claude" / "reviews" / f"review-{branch_slug(branch)}.md"
+
+
 def _checkpoint_path(config: Config, now: datetime, task: str) -> Path:
     stamp = format_ts(now, seconds=True).replace(":", "-")
     base = config.checkpoints_dir / f"{stamp}-{branch_slug(task)}.json"
@@ -818,13 +829,7 @@ def request_changes(
             return ActionResult(Outcome.ERROR, f"changes not requested on {view.label}: {error}")
         where = f"on GitHub ({view.pr.url or view.label})"
     else:
-        branch = view.branch or task
-        folder = Path(view.pr.worktree) if view.pr.worktree else None
-        note = (
-            review_note_path(folder, branch)
-            if folder is not None
-            else config.root / ".claude" / "reviews" / f"review-{branch_slug(branch)}.md"
-        )
+        note = review_note_for(config, view)
         try:
             _write_note(note, view, body, who, now)
         except OSError as error:

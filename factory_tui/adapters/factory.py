@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.tail import LogTail
@@ -448,7 +449,9 @@ class FactoryReader:
         False: the last process facts still stand) re-derive just what they touched; see
         :class:`FleetDeriver`. ``full`` forces a whole derive."""
         cfg = self.config
-        settings = settings or Settings(stale_after=cfg.stale_after, idle_after=cfg.idle_after)
+        settings = settings or Settings(
+            stale_after=cfg.stale_after, idle_after=cfg.idle_after, tz=local_zone()
+        )
         if reprobe or self._procs is None:
             self._procs = self.probe.probe(self.local_pids())
         locks = self.lock_views(now)

@@ -19,8 +19,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cached_property, partial
 from pathlib import Path
@@ -38,8 +37,8 @@ from textual.widgets import Footer, Input, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState
 
 from factory_tui.config import Config
+from factory_tui.core.attention import AttentionItem, attention_items
 from factory_tui.core.safe import printable
-from factory_tui.core.timeparse import parse_ts
 from factory_tui.ui.messages import (
     FilesChanged,
     FleetUpdated,
@@ -156,99 +155,6 @@ _WORKER_HANDLERS = frozenset(
         "on_cost_failed",
     }
 )
-
-
-# -- what needs the engineer ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AttentionItem:
-    """Something that needs the engineer, where it is shown, and since when.
-
-    ``key`` is stable across updates (it decides "already announced"); ``view`` and ``target``
-    say where ``n`` jumps (a view name and the row or node key in it).
-    """
-
-    key: str
-    kind: str
-    since: datetime
-    view: str
-    target: str
-    title: str
-    instance: str | None = None
-
-
-def attention_items(
-    fleet: Fleet,
-    queue: Queue | None = None,
-    *,
-    budgets: Iterable[tuple[BudgetState, datetime]] = (),
-) -> list[AttentionItem]:
-    """Everything that needs the engineer now, oldest first: crashed sessions, stale claims,
-    (given the PR ``queue``) Ask PRs waiting, and (given ``budgets``: each unacknowledged
-    budget alert with when it was first seen) budgets reached."""
-    items: list[AttentionItem] = []
-    for session in fleet.sessions:
-        if session.status != "crashed":
-            continue
-        since = parse_ts(session.last_event_at) or parse_ts(session.started_at) or datetime.min
-        who = f" ({printable(session.instance)})" if session.instance else ""
-        items.append(
-            AttentionItem(
-                key=f"session:{session.key}",
-                kind="crashed session",
-                since=since,
-                view="sessions",
-                target=session.key,
-                title=f"session {printable(session.task)}{who} crashed",
-                instance=session.instance,
-            )
-        )
-    for claim in fleet.claims:
-        if claim.state != "stale":
-            continue
-        since = (parse_ts(claim.unit.claimed_at) if claim.unit.claimed_at else None) or (
-            datetime.min
-        )
-        owner = f" (owner {printable(claim.unit.owner)})" if claim.unit.owner else ""
-        items.append(
-            AttentionItem(
-                key=f"claim:{claim.key}",
-                kind="stale claim",
-                since=since,
-                view="claims",
-                target=claim.key,
-                title=f"claim {printable(claim.key)} is stale{owner}",
-                instance=claim.unit.owner,
-            )
-        )
-    if queue is not None:
-        items.extend(
-            AttentionItem(
-                key=pr.key,
-                kind=pr.kind,
-                since=pr.since,
-                view="prs",
-                target=pr.target,
-                title=pr.title,
-                instance=pr.instance,
-            )
-            for pr in queue.attention()
-        )
-    for state, seen in budgets:  # issue 6: a budget at 100 %, not acknowledged
-        items.append(
-            AttentionItem(
-                key=f"budget:{state.alert_id}",
-                kind="budget reached",
-                since=seen,
-                view="cost",
-                target=state.subject,
-                title=state.message,
-                instance=state.subject if state.scope == "agent" else None,
-            )
-        )
-    items.sort(key=lambda item: (item.since, item.key))
-    return items
 
 
 def empty_fleet(root: str, now: datetime, hostname: str = "") -> Fleet:
@@ -1399,8 +1305,7 @@ class FactoryApp(App[None]):
     def action_release_all_stale(self) -> None:
         """``X``: every stale claim listed with its evidence, one confirmation, then each released
         under its own lock with its own re-check and log line."""
-        from factory_tui.actions.base import ActionResult, Outcome
-        from factory_tui.actions.release import release_all_stale
+        from factory_tui.actions.release import release_all_stale, release_all_summary
         from factory_tui.ui.screens.confirm import ConfirmScreen
 
         if self._refuse_read_only():
@@ -1417,16 +1322,9 @@ class FactoryApp(App[None]):
                 return
 
             def act() -> ActionResult:
-                results = release_all_stale(
-                    self.config, now=self.clock(), reader=self._action_reader()
+                return release_all_summary(
+                    release_all_stale(self.config, now=self.clock(), reader=self._action_reader())
                 )
-                done = [key for key, r in results if r.ok]
-                kept = [f"{key}: {r.message}" for key, r in results if not r.ok]
-                message = f"released {len(done)} of {len(results)} stale claims" + (
-                    f"; not released: {'; '.join(kept)}" if kept else ""
-                )
-                outcome = Outcome.DONE if done and not kept else Outcome.REFUSED
-                return ActionResult(outcome if results else Outcome.REFUSED, message)
 
             self._run_action("Release all stale", act)
 
@@ -1866,8 +1764,7 @@ class FactoryApp(App[None]):
 
     def _request_lines(self, view: PrView) -> list[str]:
         """What requesting changes on ``view`` will do, for the text box's screen."""
-        from factory_tui.adapters.prs_git import review_note_path
-        from factory_tui.core.prs import branch_slug
+        from factory_tui.actions.prs import review_note_for
 
         pr, task = view.pr, view.link.task or view.branch or "?"
         lines = [
@@ -1880,12 +1777,7 @@ class FactoryApp(App[None]):
                 "(the text as one argument, no shell)"
             )
         else:
-            branch = view.branch or task
-            note = (
-                review_note_path(Path(pr.worktree), branch)
-                if pr.worktree
-                else self.config.root / ".claude" / "reviews" / f"review-{branch_slug(branch)}.md"
-            )
+            note = review_note_for(self.config, view)
             lines.append(f"adds your text to {note}, where the agent's worktree sees it")
         lines.append("logs a REVIEW line (action=request-changes) in operations.log")
         return lines
