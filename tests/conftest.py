@@ -136,6 +136,7 @@ async def press_to_quit(app: object, key: str = "q", timeout: float = 10.0) -> N
     Not ``pilot.press``: it then waits for every widget to handle the messages queued before the
     key, and widgets the exit removes never do, so it can sit out its 30 s timeout."""
     import asyncio
+    import time
 
     from textual import events
     from textual.app import App
