@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from factory_tui import __version__
 from factory_tui.config import Config, ConfigError, load_config
@@ -22,6 +22,8 @@ from factory_tui.core.safe import dumps_json, json_safe, printable
 from factory_tui.core.timeparse import parse_ts
 
 if TYPE_CHECKING:
+    from textual.app import App
+
     from factory_tui.demo.generator import DemoFactory
 
 __all__ = ["main", "run"]
@@ -48,8 +50,29 @@ COMMANDS = (
 )
 
 
+THEME_HELP = (
+    "factory-dark, factory-light, factory-mono or a user theme "
+    "(default: factory.toml's, else factory-dark)"
+)
+
+
 class CliError(Exception):
     """A one-line error for the user; exit code 2."""
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help shows its default: a value default is appended as ``(default: X)``;
+    an option whose default is "not given" says in its own help what happens then."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if (
+            "default" in text
+            or action.default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _factory_options(parser: argparse.ArgumentParser) -> None:
@@ -58,20 +81,30 @@ def _factory_options(parser: argparse.ArgumentParser) -> None:
     )
     group = parser.add_argument_group("where the files are")
     group.add_argument(
-        "--claims", metavar="DIR", help="claims folder (default ROOT/.claude/claims)"
+        "--claims", metavar="DIR", help="claims folder (default: ROOT/.claude/claims)"
     )
     group.add_argument(
-        "--memory", metavar="DIR", help="memory folder: operations.log and checkpoints/"
+        "--memory",
+        metavar="DIR",
+        help="memory folder: operations.log and checkpoints/ "
+        "(default: factory.toml's, else Claude Code's memory folder of ROOT)",
     )
-    group.add_argument("--log", metavar="FILE", help="operations.log")
-    group.add_argument("--checkpoints", metavar="DIR", help="checkpoints folder")
-    group.add_argument("--config", metavar="FILE", help="a factory.toml to use instead of ROOT's")
+    group.add_argument("--log", metavar="FILE", help="operations.log (default: MEMORY's)")
+    group.add_argument(
+        "--checkpoints", metavar="DIR", help="checkpoints folder (default: MEMORY's)"
+    )
+    group.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a factory.toml to use instead of ROOT's (default: ROOT/factory.toml)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="factory-tui",
         description="A cockpit for one engineer supervising AI coding agents that share files.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"factory-tui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -79,13 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="the fleet as a table, or JSON with --json")
     _factory_options(status)
     status.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    status.add_argument("--now", metavar="ISO", help="fix the clock (for CI and tests)")
+    status.add_argument(
+        "--now", metavar="ISO", help="fix the clock, for CI and tests (default: now)"
+    )
 
     doctor = sub.add_parser(
         "doctor", help="every resolved path, where it came from, and the tools on PATH"
     )
     _factory_options(doctor)
-    doctor.add_argument("--json", action="store_true")
+    doctor.add_argument("--json", action="store_true", help="one JSON object on stdout")
 
     release = sub.add_parser(
         "release", help="release a stale claim (exit 0 released, 1 refused, 2 error)"
@@ -95,7 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument(
         "--force", action="store_true", help="release even if not stale (logged as forced)"
     )
-    release.add_argument("--reason", metavar="TEXT", help="a note for the log line")
+    release.add_argument("--reason", metavar="TEXT", help="a note for the log line (default: none)")
+    release.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (needed without a terminal)",
+    )
     release.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
     release.add_argument(
         "--read-only", action="store_true", help="refuse (for testing a read-only setup)"
@@ -104,12 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     kill = sub.add_parser(
         "kill", help="stop a runaway local agent: SIGTERM, then SIGKILL (asks first)"
     )
-    kill.add_argument("instance", metavar="INSTANCE")
+    kill.add_argument("instance", metavar="INSTANCE", help="the agent's instance id")
     _factory_options(kill)
     kill.add_argument(
         "--grace", type=float, default=5.0, metavar="S", help="seconds before SIGKILL"
     )
-    kill.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    kill.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (needed without a terminal)",
+    )
     kill.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
     kill.add_argument("--read-only", action="store_true", help=argparse.SUPPRESS)
 
@@ -126,20 +172,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="make a demo factory (and open the cockpit on it)")
     demo.add_argument("--dir", metavar="PATH", help="where to make it (default: a temp dir)")
     demo.add_argument("--no-ui", action="store_true", help="only write the factory, print its path")
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--agents", type=int, default=6)
+    demo.add_argument(
+        "--seed", type=int, default=7, metavar="N", help="the same seed makes the same factory"
+    )
+    demo.add_argument("--agents", type=int, default=6, metavar="N", help="how many (at least 4)")
     demo.add_argument(
         "--now", metavar="ISO", help="the demo's clock (default: now; no live agents)"
     )
-    demo.add_argument("--speed", type=float, default=1.0, help="simulator speed (default 1.0)")
+    demo.add_argument("--speed", type=float, default=1.0, metavar="X", help="simulator speed")
     demo.add_argument("--keep", action="store_true", help="keep the demo folder after quitting")
-    demo.add_argument("--theme", metavar="NAME")
+    demo.add_argument("--theme", metavar="NAME", help=THEME_HELP)
 
     ui = sub.add_parser("ui", help="the live cockpit (the default: factory-tui [ROOT])")
     _factory_options(ui)
-    ui.add_argument(
-        "--theme", metavar="NAME", help="factory-dark (default), factory-light, factory-mono"
-    )
+    ui.add_argument("--theme", metavar="NAME", help=THEME_HELP)
     ui.add_argument("--read-only", action="store_true", help="no key changes a file")
 
     snapshot = sub.add_parser("snapshot", help="render the cockpit headless to .svg or .txt (CI)")
@@ -147,19 +193,23 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument(
         "--output", "-o", required=True, metavar="FILE", help="FILE.svg or FILE.txt"
     )
-    snapshot.add_argument("--size", default="120x40", metavar="WxH", help="terminal size (120x40)")
+    snapshot.add_argument("--size", default="120x40", metavar="WxH", help="terminal size")
     snapshot.add_argument(
         "--view",
         default="agents",
         choices=("agents", "claims", "sessions", "log", "problems", "state", "prs", "cost"),
+        help="the view to render",
     )
-    snapshot.add_argument("--theme", metavar="NAME")
-    snapshot.add_argument("--now", metavar="ISO", help="fix the clock: same files, same picture")
+    snapshot.add_argument("--theme", metavar="NAME", help=THEME_HELP)
+    snapshot.add_argument(
+        "--now", metavar="ISO", help="fix the clock: same files, same picture (default: now)"
+    )
     snapshot.add_argument(
         "--fail-on",
         default="",
         metavar="LIST",
-        help="comma list of stale,crashed,problems,ask,budget: exit 1 when any holds",
+        help="comma list of stale,crashed,problems,ask,budget: exit 1 when any holds "
+        "(default: none)",
     )
 
     from factory_tui.actions.parsers import add_cost_parser, add_council_parser, add_prs_parsers
@@ -170,7 +220,34 @@ def build_parser() -> argparse.ArgumentParser:
     add_cost_parser(sub)
     add_council_parser(sub)
 
+    for command in sub.choices.values():
+        command.formatter_class = HelpFormatter
     return parser
+
+
+def command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The sub-parser of ``command`` in :func:`build_parser`'s parser."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    raise KeyError(command)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line as a namespace with ``command`` set. ``factory-tui [ROOT] [options]`` is
+    the cockpit (``ui``). A command's positionals and options come in any order (``release ID
+    --reason TEXT ROOT``): argparse's subparsers would take no positional after an option, so
+    the command's own parser reads the rest, and a usage error prints that command's usage."""
+    args = list(argv)
+    if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
+        args.insert(0, "ui")
+    parser = build_parser()
+    if args[0] not in COMMANDS:
+        return parser.parse_args(args)  # -h or --version: prints and exits
+    namespace = command_parser(parser, args[0]).parse_intermixed_args(args[1:])
+    namespace.command = args[0]
+    return namespace
 
 
 def _now(value: str | None) -> datetime:
@@ -255,15 +332,45 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_release(args: argparse.Namespace) -> int:
-    from factory_tui.actions.base import print_result
-    from factory_tui.actions.release import release_claim
+def cmd_release(
+    args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO | None = None
+) -> int:
+    """Show the claim and the three conditions, ask on a terminal (``--yes`` skips it; without a
+    terminal ``--yes`` is required), then release. A release that would be refused anyway (not
+    stale, no ``--force``) is not asked about: the refusal says why."""
+    from factory_tui.actions.base import ActionResult, Outcome, print_result, read_only_refusal
+    from factory_tui.actions.release import plan_release, release_claim
 
+    inp, out = stdin or sys.stdin, stdout or sys.stdout
     config = load(args)
-    result = release_claim(
-        config, args.target, now=_now(args.now), force=args.force, reason=args.reason
-    )
-    return print_result(result)
+    now = _now(args.now)
+    refusal = read_only_refusal(config, "releasing a claim")
+    if refusal is not None:
+        return print_result(refusal, out=out)
+    if not args.yes:
+        plan = plan_release(config, args.target, now=now, force=args.force)
+        if isinstance(plan, ActionResult):
+            return print_result(plan, out=out)
+        if plan.stale or args.force:
+            for line in plan.describe():
+                print(printable(line, multiline=False), file=out)
+            if not inp.isatty():
+                return print_result(
+                    ActionResult(
+                        Outcome.REFUSED,
+                        "not a terminal, so nobody can confirm: "
+                        f"pass --yes to release {args.target}",
+                    ),
+                    out=out,
+                )
+            out.write(f"Release {printable(args.target, multiline=False)}? [y/N] ")
+            out.flush()
+            if inp.readline().strip().lower() not in ("y", "yes"):
+                return print_result(
+                    ActionResult(Outcome.REFUSED, "declined: nothing was changed"), out=out
+                )
+    result = release_claim(config, args.target, now=now, force=args.force, reason=args.reason)
+    return print_result(result, out=out)
 
 
 def cmd_kill(
@@ -320,6 +427,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.agents < 4:
         raise CliError(f"--agents {args.agents}: the demo needs at least 4 agents")
+    if not args.no_ui:
+        require_terminal()
     target = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="factory-demo-"))
     if target.exists() and any(target.iterdir()):
         raise CliError(f"--dir {target}: not empty; give a new or empty folder")
@@ -356,38 +465,145 @@ def _run_demo(
     from factory_tui.ui.app import FactoryApp
 
     root = factory.root
-    # The demo's own settings (idle_after = "2m", ...) are in its factory.toml, so `status` on
-    # the same folder judges as the cockpit does; only the theme is a flag.
-    try:
-        config = load_config(root, flags={"theme": args.theme})
-    except ConfigError as error:
-        raise CliError(str(error)) from error
     stop = threading.Event()
-    simulator = Simulator(root, seed=args.seed, speed=args.speed, config=config)
-    thread = threading.Thread(
-        target=simulator.run, args=(stop,), name="demo-simulator", daemon=True
-    )
-    thread.start()
+    threads: list[threading.Thread] = []
 
     def stop_simulator() -> None:
         stop.set()
-        thread.join(10)
+        for thread in threads:
+            thread.join(10)
 
+    quit_on_signals = QuitOnSignals()
+    code = 0
     try:
-        app = FactoryApp(config, on_quit=stop_simulator)
-        gc.freeze()  # as in cmd_ui
-        app.run()
+        with quit_on_signals:  # from here on a signal leads through the clean-up below
+            # The demo's own settings (idle_after = "2m", ...) are in its factory.toml, so
+            # `status` on the same folder judges as the cockpit does; only the theme is a flag.
+            try:
+                config = load_config(root, flags={"theme": args.theme})
+            except ConfigError as error:
+                raise CliError(str(error)) from error
+            simulator = Simulator(root, seed=args.seed, speed=args.speed, config=config)
+            threads.append(
+                threading.Thread(
+                    target=simulator.run, args=(stop,), name="demo-simulator", daemon=True
+                )
+            )
+            threads[0].start()
+            app = FactoryApp(config, on_quit=stop_simulator)
+            gc.freeze()  # as in cmd_ui
+            quit_on_signals.run(app)
+            code = quit_on_signals.exit_code
     finally:
-        stop_simulator()
-        stop_demo_processes(factory)  # quitting the demo stops its agents
+        # Also after a signal or an error: a signal while the agents are stopped is only noted.
+        quit_on_signals.finished()
+        with quit_on_signals:
+            stop_simulator()
+            stop_demo_processes(factory)  # quitting the demo stops its agents
+            if args.keep:
+                _say(f"factory-tui: the demo factory is kept in {root}")
+            elif temporary:
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                _say(f"factory-tui: the demo factory stays in {root} (--dir given)")
+    return code
 
-        if args.keep:
-            print(f"factory-tui: the demo factory is kept in {root}")
-        elif temporary:
-            shutil.rmtree(target, ignore_errors=True)
-        else:
-            print(f"factory-tui: the demo factory stays in {root} (--dir given)")
-    return 0
+
+def _say(line: str) -> None:
+    """Print ``line`` if the terminal is still there: after SIGHUP (the window closed) writing
+    fails with EIO, and what is left to do must still be done, with no traceback."""
+    try:
+        print(line, flush=True)
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the exit's flush fails no more
+        os.close(devnull)
+
+
+def require_terminal() -> None:
+    """Refuse at once unless stdin, stdout and stderr (where Textual draws) are terminals:
+    without one the cockpit could never be seen nor quit, and spun a core waiting for keys."""
+    missing = [
+        name
+        for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout), ("stderr", sys.stderr))
+        if not _isatty(stream)
+    ]
+    if missing:
+        names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+        raise CliError(
+            f"the cockpit needs a terminal (stdin and stdout), and {names} "
+            f"{'is not one' if len(missing) == 1 else 'are not'}; "
+            "for scripts use `factory-tui status` or `factory-tui snapshot`"
+        )
+
+
+def _isatty(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError):  # closed
+        return False
+
+
+class QuitOnSignals:
+    """SIGTERM, SIGHUP (the terminal closed, ``tmux kill-session``) and SIGINT end the cockpit
+    as ``q`` does, so that what follows ``app.run()`` (the demo's clean-up) runs and Textual
+    restores the terminal. Their default action would end the process at once: the terminal
+    left in the alternate screen, the demo's agents and folder left behind.
+
+    Used as a context manager around the app's whole life: while the app's event loop runs, a
+    signal asks the app to exit (the handler runs on the loop's own thread, between two of its
+    steps, so it hands ``app.exit`` to the loop); outside the loop, before the app runs, it
+    unwinds like ctrl+c (``KeyboardInterrupt``, exit 130); after :meth:`finished`, during the
+    clean-up, it is only noted."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._app: App[Any] | None = None
+        self._state = "before"  # "running", then "after"
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> QuitOnSignals:
+        import signal  # here, not at the top: `status` need not import it
+
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        import signal
+
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._previous.clear()
+
+    def run(self, app: App[Any]) -> None:
+        self._app, self._state = app, "running"
+        try:
+            app.run()
+        finally:
+            self.finished()
+
+    def finished(self) -> None:
+        """From now on a signal is only noted (the clean-up after the app is not cut short)."""
+        self._state = "after"
+
+    @property
+    def exit_code(self) -> int:
+        """0 after ``q``; 128 + the signal's number after a signal, as a shell reports it."""
+        return 128 + self.received[0] if self.received else 0
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.received.append(signum)
+        if self._state == "before":
+            raise KeyboardInterrupt
+        if self._state == "running" and self._app is not None:
+            import asyncio  # already imported by Textual
+
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # the app's loop is not running yet, or no more:
+                raise KeyboardInterrupt from None  # nothing on the screen to give back
+            loop.call_soon_threadsafe(self._app.exit)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -395,23 +611,20 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     from factory_tui.ui.app import FactoryApp
 
-    app = FactoryApp(load(args))
-    # What start-up made (modules, the app) lives as long as the process: the cyclic collector
-    # never scans it again. Its first full pass fell just before the first frame (15 ms).
-    gc.freeze()
-    app.run()
-    return 0
+    require_terminal()
+    quit_on_signals = QuitOnSignals()
+    with quit_on_signals:
+        app = FactoryApp(load(args))
+        # What start-up made (modules, the app) lives as long as the process: the cyclic
+        # collector never scans it again. Its first full pass fell just before the first frame.
+        gc.freeze()
+        quit_on_signals.run(app)
+    return quit_on_signals.exit_code
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from factory_tui.ui.snapshot import (
-        FAIL_CONDITIONS,
-        SnapshotError,
-        budget_reasons,
-        fail_reasons,
-        parse_size,
-        render_snapshot,
-    )
+    from factory_tui.core.failon import FAIL_CONDITIONS, fail_reasons
+    from factory_tui.ui.snapshot import SnapshotError, parse_size, render_snapshot
 
     try:
         size = parse_size(args.size)
@@ -443,9 +656,12 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         if waiting:
             reasons.append(f"{waiting} Ask PR(s) waiting for the engineer")
     if "budget" in conditions:  # issue 6: a budget at 100 % today
+        from factory_tui.actions.cost_cli import budget_reasons
+        from factory_tui.core.pricing import PriceTableError
+
         try:
             reasons.extend(budget_reasons(config, now))
-        except SnapshotError as error:
+        except PriceTableError as error:
             raise CliError(str(error)) from error
     for reason in reasons:
         print(f"factory-tui snapshot: --fail-on holds: {printable(reason)}", file=sys.stderr)
@@ -464,11 +680,7 @@ def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if not args_list or (args_list[0] not in COMMANDS and not args_list[0].startswith("-")):
-        args_list.insert(0, "ui")
-    parser = build_parser()
-    args = parser.parse_args(args_list)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     handlers = {
         "status": cmd_status,
         "doctor": cmd_doctor,
@@ -486,7 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cost": _lazy("cost_cli", "cmd_cost"),
         "council": _lazy("council_cli", "cmd_council"),
     }
-    command = args.command or "ui"
+    command = args.command
     handler: Callable[[argparse.Namespace], int] | None = handlers.get(command)
     try:
         if handler is None:

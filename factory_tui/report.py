@@ -6,13 +6,13 @@ control characters are made visible.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from factory_tui.core.failon import lint_part
 from factory_tui.core.fleet import Fleet
 from factory_tui.core.safe import printable
 
@@ -22,13 +22,6 @@ __all__ = ["lint_part", "render_status"]
 def _t(value: object) -> Text:
     """A cell: agent text made printable, on one line (a newline in an id shows as ``\\n``)."""
     return Text(printable("" if value is None else str(value), multiline=False))
-
-
-def lint_part(counts: Mapping[str, int]) -> str:
-    """How many of ``counts["problems"]`` are state-lint findings: `` (1 lint finding)``, or
-    nothing when none is."""
-    n = counts.get("lint", 0)
-    return f" ({n} lint finding{'s' if n != 1 else ''})" if n else ""
 
 
 def render_status(fleet: Fleet, out: TextIO, *, width: int | None = None) -> None:

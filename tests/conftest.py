@@ -4,7 +4,6 @@ reads no user files."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import replace
@@ -24,11 +23,6 @@ from factory_tui.demo import DemoFactory, generate_demo
 if TYPE_CHECKING:
     from textual.pilot import Pilot
     from textual.screen import Screen
-
-# Timestamps with a Z or an offset are converted to local time; golden files and snapshots must
-# not depend on the machine's zone.
-os.environ["TZ"] = "UTC"
-time.tzset()
 
 DEMO_NOW = datetime(2026, 2, 16, 15, 42, 30)
 DEMO_HOST = "demo-host"
@@ -155,3 +149,22 @@ async def asked(pilot: Pilot[Any], screen_type: type[ScreenT], *, timeout: float
             raise AssertionError(f"no {screen_type.__name__}: the screen is {pilot.app.screen!r}")
         await pilot.pause()
     return pilot.app.screen
+
+
+async def press_to_quit(app: object, key: str = "q", timeout: float = 10.0) -> None:
+    """Press ``key`` (a quit key) and wait, bounded, until the app stopped running.
+
+    Not ``pilot.press``: it then waits for every widget to handle the messages queued before the
+    key, and widgets the exit removes never do, so it can sit out its 30 s timeout."""
+    import asyncio
+    import time
+
+    from textual import events
+    from textual.app import App
+
+    assert isinstance(app, App)
+    app.post_message(events.Key(key, key if len(key) == 1 else None))
+    deadline = time.monotonic() + timeout
+    while app.is_running and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)  # polls the app's own state; bounded
+    assert not app.is_running, f"{key!r} did not quit within {timeout} s"

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import press_to_quit
 from hostile import (
     NOW,
     Spec,
@@ -90,8 +91,7 @@ async def visit(root: Path) -> list[str]:
                     problems.append(f"cockpit view {key} ({view}): raw control character {hit}")
             for hit in raw_controls(app.export_screenshot()):
                 problems.append(f"cockpit SVG export: raw control character {hit}")
-            await pilot.press("q")
-            await pilot.pause()
+            await press_to_quit(app)
         if app.return_code not in (0, None):
             problems.append(f"cockpit exit code {app.return_code}")
 

@@ -10,9 +10,10 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_HOST, DEMO_NOW, FixedProbe, config_for, demo_reader
+from conftest import DEMO_HOST, DEMO_NOW, FixedProbe, config_for, demo_reader, press_to_quit
 
 from factory_tui.adapters.factory import FactoryReader
+from factory_tui.core.failon import fail_reasons
 from factory_tui.core.fleet import Fleet
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import VIEWS, FactoryApp, FactoryCommands, attention_items
@@ -22,7 +23,6 @@ from factory_tui.ui.screens.detail import AgentDetailScreen
 from factory_tui.ui.screens.help import HelpScreen
 from factory_tui.ui.snapshot import (
     SnapshotError,
-    fail_reasons,
     parse_size,
     render_snapshot,
     screen_text,
@@ -592,11 +592,11 @@ async def test_the_palette_lists_the_cockpit_actions(demo: DemoFactory) -> None:
 async def test_q_quits_stops_the_watcher_and_calls_on_quit(demo: DemoFactory) -> None:
     called: list[bool] = []
     app = demo_app(demo, watch=True, on_quit=lambda: called.append(True))
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE):
         await app.wait_for_fleet()
         watchers = [w for w in app.workers if w.group == "watch"]
         assert watchers and watchers[0].is_running
-        await pilot.press("q")
+        await press_to_quit(app)
     assert called == [True]
     assert app._stop.is_set()
 

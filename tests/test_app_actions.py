@@ -482,3 +482,12 @@ async def test_read_only_cockpit_only_reports_an_interrupted_release(demo: DemoF
         await pilot.pause()
         assert any("half-done change c0ffee" in p.message for p in app.fleet.problems)
     assert log_text(demo) == before
+
+
+def test_a_confirmation_says_its_keys_once() -> None:
+    """ "Release them all? (y/n) (y/n)" was shown: the keys are said once, however the question
+    is written."""
+    assert ConfirmScreen("t", [], question="Release them all? (y/n)").prompt == (
+        "Release them all? (y/n)"
+    )
+    assert ConfirmScreen("t", [], question="Stop this agent?").prompt == "Stop this agent? (y/n)"

@@ -25,6 +25,7 @@ from factory_tui.actions.cost_cli import (
     parse_since,
 )
 from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.prices import default_price_table, package_version
 from factory_tui.adapters.transcripts import (
     CostTracker,
     TranscriptReader,
@@ -46,7 +47,6 @@ from factory_tui.core.pricing import (
     PriceTableError,
     Usage,
     cost_usd,
-    default_price_table,
     parse_price_table,
 )
 
@@ -156,7 +156,9 @@ def tracker(f: Factory, **kwargs: object) -> tuple[CostTracker, FactoryReader]:
 
 def test_price_table_ships_current_models_with_the_cache_multipliers() -> None:
     table = default_price_table()
-    assert table.as_of == "2026-11-22"
+    assert table.source == (
+        f"genai-prices {package_version()} + factory_tui/data/prices.toml of 2026-11-22"
+    )
     sonnet = table.lookup("claude-sonnet-4-5")
     assert sonnet is not None
     assert (sonnet.input, sonnet.output) == (3.0, 15.0)
@@ -844,9 +846,12 @@ def test_retired_models_are_priced_by_their_exact_snapshot_id() -> None:
     }.items():
         price = table.lookup(model)
         assert price is not None and (price.input, price.output) == io, model
-    # Not a listed snapshot: never priced by resemblance.
-    assert table.lookup("claude-3-5-sonnet-20250101") is None
-    assert table.lookup("claude-3-5-sonnet") is None
+    # genai-prices lists Sonnet 3.5 as ``claude-3-5-sonnet`` (every snapshot had one price): a
+    # dated name of it is that model, as for any listed id. A name that only begins like it is
+    # not, though genai-prices' own prefix rule would price it.
+    assert table.lookup("claude-3-5-sonnet-20250101") == table.lookup("claude-3-5-sonnet")
+    assert table.lookup("claude-3-5-sonnet-foo") is None
+    assert table.lookup("claude-3-5-sonnet-v2-20241022") is None
 
 
 def test_transcripts_are_read_from_every_claude_config_dir(factory: Factory) -> None:
@@ -872,3 +877,201 @@ def test_transcripts_are_read_from_every_claude_config_dir(factory: Factory) -> 
     assert t.report("model").total.usd == pytest.approx(A1 + S1 + B1 + B2)
     assert t.reader.stats.folders_counted == 3
     t.close()
+
+
+# -- price sources: genai-prices, prices.toml, config -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "claude-3-5-sonnet-foo",
+        "claude-opus-4-6-foo",
+        "claude-sonnet-4-5-banana",
+        "claude-haiku-4-5-x-20251001",
+    ],
+)
+def test_a_name_genai_prices_matches_by_prefix_is_unpriced(model: str) -> None:
+    from genai_prices import Usage as PackageUsage
+    from genai_prices import calc_price
+
+    # The package's own matcher prices it (a prefix rule)...
+    priced = calc_price(PackageUsage(input_tokens=1000), model, provider_id="anthropic")
+    assert priced.total_price > 0
+    # ...ours does not: a resemblance is not a name.
+    assert default_price_table().lookup(model) is None
+    report = ledger_of(assistant_line("m1", "r1", model=model)).report("model")
+    assert report.unpriced_models == (model,) and report.total.usd == 0
+
+
+def test_a_model_unknown_to_genai_prices_and_prices_toml_stays_unpriced() -> None:
+    table = default_price_table()
+    for model in ("claude-sonnet-9", "claude-opus-4-9", "gpt-4o"):
+        assert table.lookup(model) is None, model
+
+
+def test_genai_prices_prices_models_prices_toml_does_not_list() -> None:
+    shipped = (Path(__file__).parent.parent / "factory_tui" / "data" / "prices.toml").read_text()
+    table = default_price_table()
+    for model, (io, fast) in {
+        # Published after the hand-kept table was written: it had them unpriced.
+        "claude-fable-5-2": ((8.0, 40.0), 2.0),
+        "claude-mythos-5-2-20261101": ((8.0, 40.0), 2.0),
+        "claude-haiku-4-5-20251001": ((1.0, 5.0), None),
+    }.items():
+        assert model.removesuffix("-20261101").removesuffix("-20251001") not in shipped
+        price = table.lookup(model)
+        assert price is not None and (price.input, price.output) == io, model
+        assert price.fast == fast, model
+    fable = table.lookup("claude-fable-5-2")
+    assert fable is not None and fable.cache_read == pytest.approx(0.2)  # 0.025x, not 0.1x
+    # Opus 5.5's fast mode ($8/$40, 2x): the hand-kept table had none (fast responses unpriced).
+    ledger = ledger_of(assistant_line("m1", "r1", model="claude-opus-5-5", speed="fast"))
+    assert ledger.report("model").total.usd == pytest.approx(2 * (1000 * 4 + 100 * 20) / 1e6)
+    # Haiku 5.5's 100k-token tier comes from the package too.
+    haiku = table.lookup("claude-haiku-5-5")
+    assert haiku is not None and haiku.long is not None
+    assert (haiku.long[0], haiku.long[1].input, haiku.long[1].output) == (100_000, 0.5, 2.5)
+
+
+def test_prices_toml_supplies_only_what_genai_prices_lacks() -> None:
+    from factory_tui.adapters.prices import package_prices
+    from factory_tui.core.pricing import parse_price_extras
+
+    shipped_text = (
+        Path(__file__).parent.parent / "factory_tui" / "data" / "prices.toml"
+    ).read_text()
+    package = package_prices(datetime.now(UTC))
+    shipped = parse_price_table(shipped_text, "prices.toml")
+    extras = parse_price_extras(shipped_text, "prices.toml")
+    # Models: the package lists none of them (else delete them from prices.toml).
+    assert sorted(shipped.models) == ["claude-mythos-5", "claude-mythos-5-1"]
+    assert not set(shipped.models) & set(package)
+    # Extras: the package lists the model and lacks exactly that part.
+    assert sorted(extras) == [
+        "claude-opus-4-6",
+        "claude-opus-4-7",
+        "claude-sonnet-4",
+        "claude-sonnet-4-0",
+    ]
+    for name, extra in extras.items():
+        assert name in package, name
+        if extra.fast is not None:
+            assert package[name].fast is None, f"{name}: genai-prices has fast now"
+        if extra.long is not None:
+            assert package[name].long is None, f"{name}: genai-prices has long now"
+    # And the table has them.
+    table = default_price_table()
+    mythos = table.lookup("claude-mythos-5-1")
+    assert mythos is not None and (mythos.input, mythos.output, mythos.cache_read) == (
+        10.0,
+        50.0,
+        0.25,
+    )
+    opus = table.lookup("claude-opus-4-7-20261001")
+    assert opus is not None and opus.fast == 6.0
+    sonnet = table.lookup("claude-sonnet-4-20250514")
+    assert sonnet is not None and sonnet.long is not None
+    assert (sonnet.long[0], sonnet.long[1].input, sonnet.long[1].output) == (200_000, 6.0, 22.5)
+
+
+def test_config_overrides_go_on_top_of_the_package_and_prices_toml(factory: Factory) -> None:
+    (factory.root / "factory.toml").write_text(
+        'memory = "mem"\n'
+        '[cost.prices."claude-fable-5-2"]\ninput = 1.0\noutput = 2.0\n'
+        '[cost.prices."claude-mythos-5-1"]\ninput = 3.0\noutput = 4.0\n'
+    )
+    config = load_config(factory.root, flags={}, env={}, user_config=factory.root / "none")
+    table = prices_from_config(config)
+    fable = table.lookup("claude-fable-5-2-20261101")
+    assert fable is not None and (fable.input, fable.output, fable.fast) == (1.0, 2.0, None)
+    mythos = table.lookup("claude-mythos-5-1")
+    assert mythos is not None and (mythos.input, mythos.cache_read) == (3.0, pytest.approx(0.3))
+    untouched = table.lookup("claude-opus-4-6")
+    assert untouched is not None and (untouched.input, untouched.fast) == (5.0, 6.0)
+
+
+def test_layering_keeps_the_package_price_and_fills_only_what_it_lacks() -> None:
+    from factory_tui.core.pricing import PriceExtras, layered
+
+    package = {
+        "a": ModelPrice.from_io(1.0, 2.0, fast=3.0),
+        "b": ModelPrice.from_io(1.0, 2.0),
+    }
+    long = (1000, ModelPrice.from_io(2.0, 4.0))
+    table = layered(
+        package,
+        {"a": ModelPrice.from_io(9.0, 9.0), "c": ModelPrice.from_io(5.0, 6.0)},
+        {
+            "a": PriceExtras(fast=6.0, long=long),
+            "b": PriceExtras(fast=2.0),
+            "z": PriceExtras(fast=2.0),
+        },
+        source="s",
+    )
+    assert table.models["a"] == ModelPrice.from_io(1.0, 2.0, fast=3.0, long=long)
+    assert table.models["b"].fast == 2.0
+    assert table.models["c"].input == 5.0
+    assert "z" not in table.models
+
+
+def test_a_wrong_extra_in_a_price_file_says_where_and_what() -> None:
+    from factory_tui.core.pricing import parse_price_extras
+
+    with pytest.raises(PriceTableError, match=r'p.toml \[extras."m"\]: unknown key input'):
+        parse_price_extras('[extras."m"]\ninput = 1\n', "p.toml")
+    with pytest.raises(PriceTableError, match=r"fast must be"):
+        parse_price_extras('[extras."m"]\nfast = "x"\n', "p.toml")
+
+
+@pytest.fixture
+def package_data() -> Iterator[list[object]]:
+    """genai-prices with only the Anthropic models a test puts in the list."""
+    from genai_prices import data_snapshot, types
+
+    models: list[object] = []
+    provider = types.Provider(id="anthropic", name="Anthropic", api_pattern="x", models=models)  # type: ignore[arg-type]
+    data_snapshot.set_custom_snapshot(
+        data_snapshot.DataSnapshot(providers=[provider], from_auto_update=False)
+    )
+    yield models
+    data_snapshot.set_custom_snapshot(None)
+
+
+def test_package_models_are_listed_under_exact_names_only(package_data: list[object]) -> None:
+    from decimal import Decimal as D
+
+    from genai_prices import types as t
+
+    from factory_tui.adapters.prices import package_prices
+
+    def price(i: str, o: str, **more: object) -> t.ModelPrice:
+        return t.ModelPrice(input_mtok=D(i), output_mtok=D(o), **more)  # type: ignore[arg-type]
+
+    package_data += [
+        t.ModelInfo(
+            id="claude-x-latest",
+            match=t.ClauseOr(
+                [
+                    t.ClauseStartsWith("claude-x"),
+                    t.ClauseEquals("claude-x-1"),
+                    t.ClauseRegex(r"^claude-x-\d{8}$"),
+                ]
+            ),
+            prices=price("1", "2"),
+        ),
+        # Claims claude-x-1 too, at another price: the name is nobody's.
+        t.ModelInfo(id="claude-y", match=t.ClauseEquals("claude-x-1"), prices=price("3", "4")),
+        # Tiers at two thresholds: not a price we can say; unpriced, not mispriced.
+        t.ModelInfo(
+            id="claude-z",
+            match=t.ClauseEquals("claude-z"),
+            prices=t.ModelPrice(
+                input_mtok=t.TieredPrices(D("1"), [t.Tier(1000, D("2"))]),
+                output_mtok=t.TieredPrices(D("1"), [t.Tier(2000, D("2"))]),
+            ),
+        ),
+    ]
+    found = package_prices(datetime(2026, 12, 1, tzinfo=UTC))
+    assert sorted(found) == ["claude-x", "claude-x-latest", "claude-y"]
+    assert found["claude-x"].input == 1.0 and found["claude-y"].input == 3.0

@@ -28,6 +28,7 @@ from factory_tui.actions.council_cli import (
     run_council,
 )
 from factory_tui.adapters.anthropic_client import ask_council
+from factory_tui.adapters.prices import default_price_table
 from factory_tui.config import Config, load_config
 from factory_tui.core.council import (
     DEFAULT_ROSTER,
@@ -41,7 +42,6 @@ from factory_tui.core.council import (
     decide,
     validate_answer,
 )
-from factory_tui.core.pricing import default_price_table
 
 NOW = datetime(2026, 2, 16, 15, 0, 0)
 NAMES = [p.name for p in DEFAULT_ROSTER]

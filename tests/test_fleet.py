@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from factory_tui.core.claims import ClaimFile, parse_claim
-from factory_tui.core.fleet import Fleet, ProcInfo, derive_fleet, same_host
+from factory_tui.core.fleet import Fleet, ProcInfo, Settings, derive_fleet, same_host
 from factory_tui.core.fold import LogFold
 from factory_tui.core.oplog import iter_lines
 
 NOW = datetime(2026, 2, 16, 18, 0)
 HOST = "macbook-pro"
+#: The claim tool's ``Z`` timestamps are read as UTC, whatever the machine's zone.
+UTC_SETTINGS = Settings(tz=UTC)
 
 
 def claim(obj: dict[str, Any], name: str = "C.json") -> ClaimFile:
@@ -35,7 +37,15 @@ def fleet(
     procs: dict[int, ProcInfo] | None = None,
     now: datetime = NOW,
 ) -> Fleet:
-    return derive_fleet(root="/r", now=now, hostname=HOST, claims=claims, fold=f, procs=procs or {})
+    return derive_fleet(
+        root="/r",
+        now=now,
+        hostname=HOST,
+        claims=claims,
+        fold=f,
+        procs=procs or {},
+        settings=UTC_SETTINGS,
+    )
 
 
 def standalone(**over: Any) -> ClaimFile:

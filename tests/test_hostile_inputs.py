@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from conftest import DEMO_HOST, DEMO_NOW, FixedProbe, config_for
+from conftest import DEMO_HOST, DEMO_NOW, FixedProbe, config_for, press_to_quit
 
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.config import ConfigError, load_config
@@ -486,10 +486,9 @@ def test_the_cockpit_can_always_quit(demo: DemoFactory) -> None:
             environ={},
             prs=PrsOptions(enabled=False),
         )
-        async with app.run_test(size=(120, 40)) as pilot:
+        async with app.run_test(size=(120, 40)):
             await app.wait_for_fleet()
-            await pilot.press("q")
-            await pilot.pause()
+            await press_to_quit(app)
         return app.is_running
 
     assert guarded(lambda: asyncio.run(session()), fifos) is False
@@ -510,7 +509,7 @@ def test_log_timestamps_at_the_limits_are_problems() -> None:
 
 
 def test_gh_answering_a_5000_digit_number_is_a_gh_error(tmp_path: Path) -> None:
-    from factory_tui.adapters.prs_gh import Gh, GhError
+    from factory_tui.adapters.gh import Gh, GhError
 
     fake = tmp_path / "gh"
     fake.write_text(f"#!/bin/sh\necho '[{{\"number\": {HUGE}}}]'\n")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from factory_tui.core.fold import LogFold
 from factory_tui.core.oplog import Event, format_event, iter_lines, parse_fields, parse_line
 from factory_tui.core.problems import Problem
-from factory_tui.core.timeparse import parse_ts, parse_utc_ts
+from factory_tui.core.timeparse import parse_ts, parse_utc_ts, utc_naive
 
 
 def test_protocol_line() -> None:
@@ -379,6 +380,18 @@ def test_metrics_times_are_utc(monkeypatch: pytest.MonkeyPatch) -> None:
         time.tzset()
         parse_ts.cache_clear()
         parse_utc_ts.cache_clear()
+
+
+def test_a_zone_passed_explicitly_decides_the_conversion() -> None:
+    """The zone is an argument, not the process's: the same text gives each zone its own time
+    (the cache keys on the zone), and metrics.log's UTC round-trips through ``utc_naive``."""
+    ny, kolkata = ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")
+    assert parse_ts("2026-02-12T14:05Z", ny) == datetime(2026, 2, 12, 9, 5)
+    assert parse_ts("2026-02-12T14:05Z", kolkata) == datetime(2026, 2, 12, 19, 35)
+    assert parse_ts("2026-07-12T14:05Z", ny) == datetime(2026, 7, 12, 10, 5)  # summer time
+    assert parse_ts("2026-02-12T14:05", ny) == datetime(2026, 2, 12, 14, 5)  # naive: as written
+    assert parse_utc_ts("2026-02-12T14:05", kolkata) == datetime(2026, 2, 12, 19, 35)
+    assert utc_naive(datetime(2026, 2, 12, 19, 35), kolkata) == datetime(2026, 2, 12, 14, 5)
 
 
 def test_audit_lines_are_not_an_agents_activity() -> None:

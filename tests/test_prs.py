@@ -30,6 +30,7 @@ from factory_tui.actions.prs import (
     pr_diff,
     record_look,
     request_changes,
+    review_note_for,
 )
 from factory_tui.actions.prs_cli import (
     add_prs_parsers,
@@ -39,7 +40,7 @@ from factory_tui.actions.prs_cli import (
     cmd_request_changes,
 )
 from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.prs_gh import GH_LIST_FIELDS, Gh, GhError
+from factory_tui.adapters.gh import GH_LIST_FIELDS, Gh, GhError
 from factory_tui.cli import CliError, load
 from factory_tui.config import Config, load_config
 from factory_tui.core.claims import ClaimUnit
@@ -913,6 +914,12 @@ def test_request_changes_on_a_local_pr_leaves_a_note(demo: DemoFactory) -> None:
     )
     note = worktree / ".claude" / "review-feat-CAB-1352-traceparent.md"
     assert "Add a test for the header." in note.read_text()
+    view = before.find(TRACE)
+    assert view is not None and review_note_for(config, view) == note  # what the cockpit shows
+    nowhere = replace(view, pr=replace(view.pr, worktree=None))
+    assert review_note_for(config, nowhere) == (
+        config.root / ".claude" / "reviews" / "review-feat-CAB-1352-traceparent.md"
+    )
     line = log_lines(demo)[-1]
     assert line.startswith(
         f"{NOW_S} | REVIEW | task=CAB-1352-traceparent branch={TRACE} action=request-changes "
@@ -995,3 +1002,25 @@ def test_mark_a_show_pr_reviewed(demo: DemoFactory, tmp_path: Path) -> None:
     assert not any(v.new_since_look for v in load_queue(config, now=now, source="local").merged)
     refused = mark_reviewed(config, TRACE, now=now, queue=again)
     assert refused.outcome is Outcome.REFUSED and "not merged" in refused.message
+
+
+# -- adapters: git ---------------------------------------------------------------------------------
+
+
+def test_a_worktree_rename_is_one_status_entry(tmp_path: Path) -> None:
+    """``git status -z`` puts a rename's source path after it as its own field, also for a
+    rename in the worktree column (an intent-to-add file): it is not an entry of its own (the
+    local PR queue's old parser took ``a.txt`` below for a second changed file)."""
+    from factory_tui.adapters.git import GitRepo
+
+    git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "a.txt").write_text("hello, a file long enough to be seen renamed\n")
+    (tmp_path / "c.txt").write_text("c\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "base")
+    (tmp_path / "a.txt").rename(tmp_path / "b.txt")
+    (tmp_path / "c.txt").write_text("changed\n")
+    git(tmp_path, "add", "-N", "b.txt")
+    repo = GitRepo(tmp_path)
+    assert repo.status(tmp_path, untracked="no") == (" R b.txt", " M c.txt")
+    assert repo.uncommitted(tmp_path) == ("b.txt", "c.txt")

@@ -697,9 +697,9 @@ def test_abandon_deletes_a_hostile_branch_literally(env: Env) -> None:
 
 def test_parse_worktree_list() -> None:
     text = (
-        "worktree /r\nHEAD abc\nbranch refs/heads/main\n\n"
-        "worktree /r/.worktrees/a b\nHEAD def\ndetached\nlocked reason\n\n"
-        "worktree /r/.worktrees/c\nHEAD 123\nbranch refs/heads/feat/x\nprunable gitdir gone\n"
+        "worktree /r\0HEAD abc\0branch refs/heads/main\0\0"
+        "worktree /r/.worktrees/a b\0HEAD def\0detached\0locked reason\0\0"
+        "worktree /r/.worktrees/c\0HEAD 123\0branch refs/heads/feat/x\0prunable gitdir gone\0\0"
     )
     main, detached, gone = parse_worktree_list(text)
     assert (main.path, main.branch, main.is_main) == (Path("/r"), "main", True)

@@ -19,8 +19,14 @@ from pathlib import Path
 import pytest
 
 from factory_tui.actions import base
-from factory_tui.actions.base import Outcome
-from factory_tui.actions.release import history_dir, plan_release, release_all_stale, release_claim
+from factory_tui.actions.base import ActionResult, Outcome
+from factory_tui.actions.release import (
+    history_dir,
+    plan_release,
+    release_all_stale,
+    release_all_summary,
+    release_claim,
+)
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.lock import LockBusy, atomic_write, claim_lock
 from factory_tui.cli import main
@@ -65,7 +71,7 @@ def test_release_a_stale_claim(demo: DemoFactory, capsys: pytest.CaptureFixture[
     raw["x-unknown"] = {"kept": True}
     path.write_text(json.dumps(raw, indent=2))
     old_owner = raw["owner"]
-    assert main(["release", "CAB-1302", str(demo.root), "--now", NOW_S]) == 0
+    assert main(["release", "CAB-1302", str(demo.root), "--now", NOW_S, "--yes"]) == 0
     assert "released CAB-1302" in capsys.readouterr().out
     after = json.loads(path.read_text())
     assert (after["owner"], after["claimed_at"], after["pid"]) == (None, None, None)
@@ -353,7 +359,7 @@ def test_a_file_named_like_the_lock_is_refused_quickly(demo: DemoFactory) -> Non
     before = (demo.claims_dir / "CAB-1302.json").read_bytes()
     code = (
         "import sys; from factory_tui.cli import main; "
-        f"sys.exit(main(['release', 'CAB-1302', {str(demo.root)!r}, '--now', {NOW_S!r}]))"
+        f"sys.exit(main(['release', 'CAB-1302', {str(demo.root)!r}, '--now', {NOW_S!r}, '-y']))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
@@ -579,3 +585,14 @@ def test_read_only_finishes_nothing(demo: DemoFactory, monkeypatch: pytest.Monke
     ro = dc_replace(config(demo), read_only=True)
     assert finish_interrupted(ro, reader.fold.open_changes, now=NOW) == []
     assert log_lines(demo) == lines
+
+
+def test_release_all_summary_says_what_was_kept_and_why() -> None:
+    done, kept = ActionResult(Outcome.DONE, "released"), ActionResult(Outcome.REFUSED, "busy")
+    assert release_all_summary([("A:1", done), ("B:2", done)]) == ActionResult(
+        Outcome.DONE, "released 2 of 2 stale claims"
+    )
+    assert release_all_summary([("A:1", done), ("B:2", kept)]) == ActionResult(
+        Outcome.REFUSED, "released 1 of 2 stale claims; not released: B:2: busy"
+    )
+    assert release_all_summary([]) == ActionResult(Outcome.REFUSED, "released 0 of 0 stale claims")

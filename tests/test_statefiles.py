@@ -272,30 +272,38 @@ def test_memory_preamble_pseudo_and_setext_headings() -> None:
     ]
 
 
-def test_done_markers() -> None:
+def test_done_markers_are_only_those_the_real_lint_counts() -> None:
+    """stop-state-lint.sh greps ``**DONE**``, ``— DONE`` and ``~~.*~~``, case-sensitive."""
     done = {
         "parser — DONE": "— DONE",
-        "parser – done": "— DONE",
-        "parser - DONE": "— DONE",
-        "parser -- DONE (PR #4)": "— DONE",
+        "parser — DONE (PR #4)": "— DONE",
         "parser **DONE**": "**DONE**",
-        "parser (DONE)": "(DONE)",
-        "parser (done 14:05)": "(DONE)",
-        "parser [DONE]": "(DONE)",
-        "DONE: parser": "DONE",
-        "parser DONE": "DONE",
-        "[x] parser": "[x]",
-        "✅ parser": "✅",
+        "**DONE** parser": "**DONE**",
         "~~parser~~": "~~strikethrough~~",
         "~~CAB-1 parser~~ merged": "~~strikethrough~~",
+        "use ~~sqlite~~ postgres for the event store": "~~strikethrough~~",
     }
     for text, marker in done.items():
         assert done_marker(text) == marker, text
     for text in (
         "parser",
         "Definition of done",
-        "emit the `DONE` event",
-        "use ~~sqlite~~ postgres for the event store",
+        "emit the `**DONE**` event",
+        "parser – done",
+        "parser — done",
+        "parser - DONE",
+        "parser -- DONE (PR #4)",
+        "parser (DONE)",
+        "parser (done 14:05)",
+        "parser [DONE]",
+        "parser __DONE__",
+        "DONE: parser",
+        "parser DONE",
+        "Spike DONE, ADR-056 DONE",
+        "[x] parser",
+        "✅ parser",
+        "parser ✅",
+        "~~~",
         "not done yet",
         "undone work",
         "[ ] parser",
@@ -373,29 +381,74 @@ def test_no_files_or_plan_only_gives_nothing() -> None:
     assert lint_state(plan, None) == []
 
 
-def test_done_outside_done_fires_outside_and_not_inside() -> None:
-    text = (
-        "- stray — DONE\n"
-        "## 🔴 IN PROGRESS\n"
-        "- CAB-1 parser **DONE**\n"
-        "- CAB-2 lexer\n"
-        "## Notes\n"
-        "- ~~old idea~~\n"
-        "## ✅ DONE\n"
-        "- CAB-3 — DONE\n"
-        "### Older\n"
-        "- ~~CAB-4~~\n"
-    )
-    findings = lint_state(None, parse_memory(text, "memory.md"))
+LINTED_MEMORY = """\
+- stray — DONE
+## 🔴 IN PROGRESS
+- CAB-1 parser **DONE**
+- CAB-2 lexer — DONE (PR #4)
+- CAB-3 docs (DONE)
+- [x] CAB-4 tests
+- ✅ CAB-5 release notes
+- ~~CAB-6 old idea~~
+- CAB-7 importer
+  - ✅ read json
+  - ✅ read csv
+- CAB-8 exporter
+  - ✅ write json
+  - [ ] write csv
+CAB-9 dry run — HUMAN ONLY
+- ✅ dry-run.sh: 23/23 PASS
+- [ ] video backup
+- CAB-10 lexer - DONE, tokens – done
+## 📋 NEXT
+- ~~CAB-11 old plan~~
+- CAB-12 search **DONE**
+- CAB-13 ranking
+  - ✅ score
+- CAB-14 ship (DONE)
+- ✅ CAB-15 notes
+## 🚫 BLOCKED
+- CAB-16 waiting — DONE
+## 📝 NOTES
+- ~~old idea~~
+## ✅ DONE
+- CAB-3 — DONE
+### Older
+- ~~CAB-4~~
+"""
+
+
+def test_done_outside_done_counts_what_the_real_lint_counts_where_it_looks() -> None:
+    """Only 🔴 IN PROGRESS (``**DONE**``, ``— DONE``, a parent whose sub-items are all ✅) and
+    📋 NEXT (those and ``~~strikethrough~~``), as stop-state-lint.sh: 3 + 3 on this file.
+    ``(DONE)``, ``[x]``, a bare ✅, a ✅ sub-item under an open parent are not done there."""
+    findings = lint_state(None, parse_memory(LINTED_MEMORY, "memory.md"))
     assert rules(findings) == [
-        ("done-outside-done", "memory.md", 1),
         ("done-outside-done", "memory.md", 3),
-        ("done-outside-done", "memory.md", 6),
+        ("done-outside-done", "memory.md", 4),
+        ("done-outside-done", "memory.md", 9),
+        ("done-outside-done", "memory.md", 20),
+        ("done-outside-done", "memory.md", 21),
+        ("done-outside-done", "memory.md", 22),
     ]
-    message = findings[1].message
+    message = findings[0].message
     assert '"CAB-1 parser **DONE**"' in message
     assert '"🔴 IN PROGRESS"' in message and "✅ DONE" in message and "Move it" in message
-    assert "before the first heading" in findings[0].message
+    assert '"CAB-7 importer" is marked done (all its sub-items ✅)' in findings[2].message
+    assert '"📋 NEXT"' in findings[3].message and "~~strikethrough~~" in findings[3].message
+
+
+def test_done_outside_done_implicit_block_needs_a_checked_and_no_open_sub_item() -> None:
+    def found(text: str) -> list[int]:
+        return [f.line for f in lint_state(None, parse_memory(text, "memory.md"))]
+
+    head = "## 🔴 IN PROGRESS\n- parent\n"
+    assert found(head + "  - ✅ a\n    - ✅ deeper\n") == [2]
+    assert found(head + "  - ✅ a\n    - [ ] deeper\n") == []  # any open sub-item keeps it open
+    assert found(head + "  - ✅ a\n  - plain note\n") == [2]  # as the real lint: no [ ] left
+    assert found(head + "  - plain note\n") == []  # no ✅ at all
+    assert found(head + "  - ✅ a\n## ✅ DONE\n- other\n  - ✅ b\n") == [2]
+    assert found("## 📝 NOTES\n- parent\n  - ✅ a\n") == []
 
 
 def test_plan_done_not_in_memory_fires_when_missing() -> None:
@@ -521,6 +574,174 @@ def test_memory_vs_plan_quiet_when_a_done_plan_item_also_matches() -> None:
     assert lint_state(plan, memory) == []
 
 
+# --- the plan's current cycle -------------------------------------------------------------------
+
+CYCLE_PLAN = """\
+# Sprint Plan
+
+> Last sync: 2026-02-27 (C3 COMPLETE)
+
+## Cycle 1 (Feb 16–22) — CLOSED
+
+### Done (2 issues)
+
+**Gateway** (21 pts):
+- [x] CAB-101: Federation (13 pts) — PR #629
+- [x] CAB-102: Hardening (8 pts)
+
+### In Progress
+
+- [~] CAB-22: Dry run + video (3 pts) — HUMAN ONLY
+  - ✅ dry-run.sh: 23/23 PASS
+  - [ ] Video backup (human-only)
+
+### Todo
+- [ ] CAB-30: Vault (8 pts)
+
+---
+
+## Cycle 3 (Mar 3+) — CURRENT
+
+**Theme**: gateway hardening
+
+### In Progress
+
+- [~] CAB-21: [MEGA] Gateway (13 pts) — 2 phases
+  - **Phase 1** (parallel) [owner: —] — PR #23
+    - [x] CAB-23 [gateway] Proxy (5 pts) — PR #23
+  - **Phase 2** (after Phase 1) [owner: —]
+    - [ ] CAB-24 [docs] Guide (3 pts)
+
+### Todo
+
+- [ ] CAB-31: Self-registration (13 pts)
+
+### Done
+
+- [x] CAB-20: Exporter (5 pts) — PR #20
+- [x] CAB-25: Health endpoints (5 pts) — PR #25
+
+## Cycle 2 (Feb 27) — CLOSED
+
+### Done (1 issue)
+- [x] CAB-201: Router tests (13 pts) — PR #1183
+
+---
+
+## Milestones
+
+- [x] Cycle 1 closed
+"""
+
+CYCLE_MEMORY = """\
+# Memory
+
+> Last update: 2026-03-16
+
+## ✅ DONE
+
+### Cycle 3 (Mar 3+)
+- 🔴 CAB-21: [MEGA] Gateway (13 pts) — Council 8/10
+  - Spike DONE. Decomposed: 2 subs (CAB-23, CAB-24)
+- ✅ CAB-20: Exporter (5 pts) — PR #20
+
+### Historical Cycles (Collapsed)
+- **C2** (Feb 27): 13/13 pts
+- **C1** (Feb 16-22): 21 pts, 2 issues
+
+## 🔴 IN PROGRESS
+
+CAB-22: Dry run + video (3 pts) — HUMAN ONLY
+- ✅ dry-run.sh: 23/23 PASS
+- [ ] Video backup (human-only)
+
+CAB-21: [MEGA] Gateway (13 pts) — Phase 1 done, docs pending
+- ✅ CAB-23 Proxy (5 pts) — PR #23
+- CAB-30 Vault (8 pts) — started early
+
+## 📋 NEXT
+
+**Human-only**: CAB-31 Self-registration (13)
+
+## 🚫 BLOCKED
+
+(none)
+
+## 📝 NOTES
+- Demo: March 17
+"""
+
+
+def test_plan_cycles_and_the_current_one() -> None:
+    plan = parse_plan(CYCLE_PLAN, "plan.md")
+    assert [(c.line, c.end, c.number, c.current) for c in plan.cycles] == [
+        (5, 23, 1, False),
+        (24, 44, 3, True),
+        (45, 51, 2, False),
+    ]
+    assert plan.cycles[1].title == "Cycle 3 (Mar 3+) — CURRENT"
+    assert plan.current_cycle() == plan.cycles[1]
+
+
+def test_without_a_current_marker_the_latest_cycle_is_current() -> None:
+    text = "## Sprint 9 — CLOSED\n- [x] a\n## Cycle 10 (Mar 2–8)\n- [ ] b\n## Cycle 2\n- [x] c\n"
+    plan = parse_plan(text, "plan.md")
+    current = plan.current_cycle()
+    assert current is not None and (current.number, current.line, current.end) == (10, 3, 4)
+    assert parse_plan(PLAN, "plan.md").current_cycle() is None
+    not_cycles = "## Cycles of work\n- [x] a\n## Notes on cycle 3\n## Bicycle 4\n"
+    assert parse_plan(not_cycles, "plan.md").cycles == ()
+
+
+def test_cross_file_findings_consider_only_the_current_cycle() -> None:
+    """Closed cycles, what comes after the current one and before the first cycle are history:
+    only the current cycle's drift is reported (here CAB-25, CAB-30 and CAB-31)."""
+    findings = lint_state(parse_plan(CYCLE_PLAN, "plan.md"), parse_memory(CYCLE_MEMORY, "m"))
+    assert rules(findings) == [("plan-done-not-in-memory", "plan.md", 43)]
+    assert '"CAB-25: Health endpoints (5 pts) — PR #25"' in findings[0].message
+
+
+def test_cross_file_findings_from_the_current_cycle_stay() -> None:
+    plan = CYCLE_PLAN.replace(
+        "- [ ] CAB-31: Self", "- [ ] CAB-30: Vault (8 pts)\n- [ ] CAB-31: Self"
+    )
+    findings = lint_state(parse_plan(plan, "plan.md"), parse_memory(CYCLE_MEMORY, "m"))
+    assert rules(findings) == [
+        ("memory-in-progress-plan-open", "plan.md", 38),
+        ("plan-done-not-in-memory", "plan.md", 44),
+    ]
+    assert "m:24 lists it under 🔴 IN PROGRESS" in findings[0].message
+
+
+def test_an_open_parents_sub_items_may_stay_with_it_in_progress() -> None:
+    """memory.md keeps a MEGA's ✅ and ``[ ]`` sub-items under its 🔴 IN PROGRESS parent
+    (workflow-essentials): plan.md's ``[x]`` / ``[ ]`` sub-items of its ``[~]`` item agree."""
+    plan = (
+        "## Cycle 3 (Mar 3+) — CURRENT\n"
+        "- [~] CAB-21: [MEGA] Gateway (13 pts)\n"
+        "  - **Phase 1** (parallel) [owner: —]\n"
+        "    - [x] CAB-23 [gateway] Proxy (5 pts) — PR #23\n"
+        "    - [ ] CAB-24 [docs] Guide (3 pts)\n"
+        "- [x] CAB-26 Loose end\n"
+    )
+    memory = (
+        "## 🔴 IN PROGRESS\n"
+        "CAB-21: [MEGA] Gateway (13 pts) — Phase 1 done, docs pending\n"
+        "- ✅ CAB-23 Proxy (5 pts) — PR #23\n"
+        "- [ ] CAB-24 Guide (3 pts) — needs a docs PR\n"
+        "- ✅ CAB-26 Loose end\n"
+        "## ✅ DONE\n"
+    )
+    findings = lint_state(parse_plan(plan, "plan.md"), parse_memory(memory, "memory.md"))
+    assert rules(findings) == [("plan-done-not-in-memory", "plan.md", 6)]
+    assert 'memory.md:5 lists it under "🔴 IN PROGRESS"' in findings[0].message
+
+
+def test_without_cycle_headings_the_whole_plan_is_checked() -> None:
+    plan = parse_plan("## Backlog\n- [x] CAB-1 parser\n## Chores\n- [x] CAB-2 lexer\n", "p")
+    assert [f.line for f in lint_state(plan, parse_memory("## ✅ DONE\n", "m"))] == [2, 4]
+
+
 def test_finding_json_quote_truncation_and_control_characters() -> None:
     long = "Refactor the " + "very " * 30 + "long item\x1b[31m"
     plan = parse_plan(f"- [x] {long}\n", "/repo/plan.md")
@@ -539,9 +760,9 @@ def test_finding_json_quote_truncation_and_control_characters() -> None:
 
 def test_findings_are_sorted_by_file_and_line() -> None:
     plan = parse_plan("- [x] b thing\n- [x] a thing\n", "plan.md")
-    memory = parse_memory("- z — DONE\n", "memory.md")
+    memory = parse_memory("## 🔴 IN PROGRESS\n- z — DONE\n", "memory.md")
     assert [(f.file, f.line) for f in lint_state(plan, memory)] == [
-        ("memory.md", 1),
+        ("memory.md", 2),
         ("plan.md", 1),
         ("plan.md", 2),
     ]

@@ -16,17 +16,18 @@ import pytest
 from conftest import FixedProbe
 
 import factory_tui.adapters.factory as factory_adapter
+import factory_tui.cli as cli_module
 import factory_tui.demo.simulate as simulate_module
 import factory_tui.ui.app as app_module
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.cli import main
 from factory_tui.config import Config, load_config
+from factory_tui.core.failon import fail_reasons
 from factory_tui.core.fleet import ProcInfo
 from factory_tui.demo import DemoFactory, generate_demo
 from factory_tui.report import render_status
 from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.prs_loader import PrsOptions
-from factory_tui.ui.snapshot import fail_reasons
 from factory_tui.ui.widgets.summary import SummaryBar
 
 NOW = datetime(2026, 2, 16, 15, 42)
@@ -311,6 +312,7 @@ def test_the_demo_cockpit_reads_the_config_status_reads(
     monkeypatch.setenv("FACTORY_TUI_USER_CONFIG", str(tmp_path / "no-user-config.toml"))
     monkeypatch.setattr(app_module, "FactoryApp", NoApp)
     monkeypatch.setattr(simulate_module, "Simulator", NoSimulator)
+    monkeypatch.setattr(cli_module, "require_terminal", lambda: None)  # pytest's are not
     root = tmp_path / "demo"
     argv = ["demo", "--dir", str(root), "--now", "2026-02-16T15:42", "--theme", "factory-mono"]
     assert main(argv) == 0

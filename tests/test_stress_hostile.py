@@ -167,7 +167,8 @@ class Tool:
             if owned:
                 target = self.rng.choice(owned)
                 code, _ = self.run(
-                    "release", ["release", target, str(self.root), "--force", "--now", self.later()]
+                    "release",
+                    ["release", target, str(self.root), "--force", "--yes", "--now", self.later()],
                 )
                 if code == 0:
                     with self.lock:

@@ -26,7 +26,7 @@ from test_council import FakeAPI, good
 from textual.pilot import Pilot
 from textual.widgets import Static, TabbedContent
 
-from factory_tui.actions.cost_cli import tracker_for
+from factory_tui.actions.cost_cli import budget_reasons, tracker_for
 from factory_tui.adapters.transcripts import CostTracker, TranscriptReader
 from factory_tui.cli import main
 from factory_tui.config import Config
@@ -35,7 +35,6 @@ from factory_tui.demo.transcripts import write_demo_transcripts
 from factory_tui.ui.app import FactoryApp, attention_items
 from factory_tui.ui.prs_loader import PrsOptions
 from factory_tui.ui.screens.council import CouncilScreen, council_lines
-from factory_tui.ui.snapshot import budget_reasons
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 from factory_tui.ui.widgets.claims import ClaimTree
 from factory_tui.ui.widgets.cost import BudgetBanner, CostPanel, spend_segment

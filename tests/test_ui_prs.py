@@ -25,7 +25,7 @@ from textual.widgets import TextArea
 
 import factory_tui.ui.screens.diff as diff_module
 from factory_tui.actions.prs import REVIEWS_FILE, PrsError
-from factory_tui.adapters.prs_gh import GhError
+from factory_tui.adapters.gh import GhCache, GhError, PolledGh
 from factory_tui.cli import main as cli_main
 from factory_tui.config import Config
 from factory_tui.core.modes import ChangedFile
@@ -35,8 +35,6 @@ from factory_tui.ui.app import FactoryApp, attention_items
 from factory_tui.ui.messages import PrsLoaded
 from factory_tui.ui.prs_loader import (
     MIN_POLL_SECONDS,
-    GhCache,
-    PolledGh,
     PrsOptions,
     poll_seconds,
 )

@@ -371,10 +371,10 @@ def assert_gone(pids_file: Path) -> None:
             assert proc.status() == psutil.STATUS_ZOMBIE, f"pid {proc.pid} is still running"
 
 
-@pytest.mark.parametrize("which", ["prs_gh", "gh"])
+@pytest.mark.parametrize("which", ["list_prs", "pr_status"])
 def test_a_hung_gh_leaves_no_process_behind(which: str, hanging_gh: Path, tmp_path: Path) -> None:
-    if which == "prs_gh":
-        from factory_tui.adapters.prs_gh import Gh, GhError
+    if which == "list_prs":
+        from factory_tui.adapters.gh import Gh, GhError
 
         with pytest.raises(GhError) as info:
             Gh(tmp_path, timeout=1.0).list_prs()

@@ -19,10 +19,11 @@ from datetime import datetime
 from typing import TextIO, cast
 
 from factory_tui.actions.parsers import add_cost_parser
+from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.transcripts import CostTracker
 from factory_tui.config import Config, parse_duration
-from factory_tui.core.cost import BudgetState, CostReport, CostView, Grouping
+from factory_tui.core.cost import BudgetState, CostReport, CostView, Grouping, naive_local
 from factory_tui.core.pricing import PriceTableError
 from factory_tui.core.safe import dumps_json, printable
 from factory_tui.core.timeparse import parse_ts
@@ -30,6 +31,7 @@ from factory_tui.core.timeparse import parse_ts
 __all__ = [
     "add_cost_parser",
     "budget_command",
+    "budget_reasons",
     "cmd_cost",
     "fire_budget_command",
     "parse_since",
@@ -201,3 +203,15 @@ def cmd_cost(args: argparse.Namespace, load: Callable[[argparse.Namespace], Conf
         for problem in tracker.problems:
             print(f"factory-tui: {printable(problem, multiline=False)}", file=sys.stderr)
     return 0
+
+
+def budget_reasons(config: Config, now: datetime) -> list[str]:
+    """``snapshot --fail-on budget`` (issue 6): each budget at 100 % at ``now``, read from Claude
+    Code's transcripts, as a sentence (empty: none). Raises
+    :class:`~factory_tui.core.pricing.PriceTableError` for a wrong ``[cost]`` table in config."""
+    tracker = tracker_for(config)
+    try:
+        view = tracker.view(naive_local(now, local_zone()))
+    finally:
+        tracker.close()
+    return [f"budget reached: {state.message}" for state in view.budgets if state.level == "alert"]

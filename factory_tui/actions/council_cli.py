@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,8 +27,8 @@ from typing import TextIO
 
 from factory_tui.actions.base import Outcome
 from factory_tui.actions.parsers import add_council_parser
+from factory_tui.adapters.gh import Gh, GhError
 from factory_tui.adapters.lock import append_line
-from factory_tui.adapters.run import run_tool
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
 from factory_tui.core.claims import ClaimFile, parse_claim
@@ -185,23 +183,16 @@ def proposal_for_file(path: Path, ticket: str | None = None) -> Proposal:
 
 def proposal_for_pr(config: Config, number: int, *, gh: str | None = None) -> Proposal:
     """The PR's diff from ``gh pr diff N`` run in the repo (argv, no shell)."""
-    exe = gh or shutil.which("gh")
-    if exe is None:
+    client = Gh(config.root, executable=gh, timeout=60)
+    if not client.available:
         raise ProposalError(
             f"--pr {number} needs the GitHub CLI (gh) on PATH to read the diff; install gh, or "
             f"save the diff and give --file (gh pr diff {number} > pr.diff)"
         )
     try:
-        done = run_tool([exe, "pr", "diff", str(number)], cwd=config.root, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise ProposalError(f"gh pr diff {number}: {error}") from None
-    if done.returncode != 0:
-        err = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
-        raise ProposalError(
-            f"gh pr diff {number} failed (exit {done.returncode}): "
-            f"{err[-1] if err else 'no message'}"
-        )
-    text = done.stdout.decode("utf-8", errors="replace")
+        text = client.diff(number)
+    except GhError as error:
+        raise ProposalError(str(error)) from None
     if not text.strip():
         raise ProposalError(f"gh pr diff {number}: the diff is empty")
     return Proposal(text, f"PR #{number}")

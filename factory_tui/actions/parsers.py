@@ -22,11 +22,9 @@ def add_cost_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--since",
         metavar="DATE",
-        help="from this day (YYYY-MM-DD), time, 'today' or duration back (7d); default: all",
+        help="from this day (YYYY-MM-DD), time, 'today' or duration back (7d) (default: all)",
     )
-    parser.add_argument(
-        "--by", choices=COST_GROUPINGS, default="agent", help="how to group (default: agent)"
-    )
+    parser.add_argument("--by", choices=COST_GROUPINGS, default="agent", help="how to group")
     parser.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
     _factory_options(parser)
 
@@ -75,7 +73,12 @@ def add_prs_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     approve.add_argument(
         "--override-ci", action="store_true", help="merge even if CI is red or running (logged)"
     )
-    approve.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    approve.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (needed without a terminal)",
+    )
     approve.add_argument("--read-only", action="store_true", help=argparse.SUPPRESS)
 
     changes = sub.add_parser(

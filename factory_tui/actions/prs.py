@@ -3,7 +3,7 @@
 Approve follows the protocol (FORMATS.md): every check first (the PR is open, not a draft, CI
 green unless overridden, no conflict, main's worktree clean), and only then: write a checkpoint,
 log ``CHECKPOINT``, squash merge (``gh pr merge N --squash --delete-branch``, or for a local PR a
-squash commit on main made by :class:`~factory_tui.adapters.prs_git.LocalGit`), verify, log
+squash commit on main made by :class:`~factory_tui.adapters.git.GitRepo`), verify, log
 ``STEP-DONE | step=merged task=T pr=N sha=S``, delete the checkpoint. A merge that fails leaves
 main as it was; it is logged as an ``ERROR`` and its checkpoint removed, so recovery never
 mistakes it for a merge in progress.
@@ -30,9 +30,10 @@ from typing import Any, Literal
 
 from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_only_refusal
 from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.gh import Gh, GhError
+from factory_tui.adapters.git import GitError, GitRepo, SquashPlan
 from factory_tui.adapters.lock import append_line, atomic_write
-from factory_tui.adapters.prs_gh import Gh, GhError
-from factory_tui.adapters.prs_git import GitError, LocalGit, SquashPlan, review_note_path
+from factory_tui.adapters.prs_git import local_pr_diff, merged_prs, open_prs, review_note_path
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.user_state import read_state, state_dir, write_state
 from factory_tui.config import Config, parse_duration
@@ -74,6 +75,7 @@ __all__ = [
     "prs_config",
     "record_look",
     "request_changes",
+    "review_note_for",
     "state_dir",
 ]
 
@@ -208,8 +210,8 @@ def _gh(config: Config, pcfg: PrsConfig, gh: Gh | None) -> Gh:
     return gh or Gh(config.root, timeout=pcfg.gh_timeout)
 
 
-def _git(config: Config, pcfg: PrsConfig, git: LocalGit | None) -> LocalGit:
-    return git or LocalGit(config.root, main=pcfg.main)
+def _git(config: Config, pcfg: PrsConfig, git: GitRepo | None) -> GitRepo:
+    return git or GitRepo(config.root, main=pcfg.main)
 
 
 def _fetch(
@@ -221,7 +223,7 @@ def _fetch(
     units: Sequence[ClaimUnit],
     choice: SourceChoice,
     gh: Gh | None,
-    git: LocalGit | None,
+    git: GitRepo | None,
 ) -> _Fetched:
     got = _Fetched()
     use_local = choice in ("local", "both")
@@ -240,8 +242,8 @@ def _fetch(
             trees = local.worktrees()
             names = [w.branch for w in trees if w.branch]
             branches = candidate_branches(sessions, units, names, main=pcfg.main)
-            got.prs.extend(local.open_prs(branches, worktrees=trees))
-            got.prs.extend(local.merged_prs(now - pcfg.horizon))
+            got.prs.extend(open_prs(local, branches, worktrees=trees))
+            got.prs.extend(merged_prs(local, now - pcfg.horizon))
             got.sources.append("local")
         except GitError as error:
             got.notices.append(f"local PRs: {error}")
@@ -267,7 +269,7 @@ def load_queue(
     fleet: Fleet | None = None,
     source: SourceChoice | None = None,
     gh: Gh | None = None,
-    git: LocalGit | None = None,
+    git: GitRepo | None = None,
     reviews_dir: Path | None = None,
 ) -> Queue:
     """Fetch the PRs (``gh``, local git, per ``[prs] source`` or ``source``) and build the queue.
@@ -319,7 +321,7 @@ def ask_waiting(config: Config, fleet: Fleet) -> int:
 
 
 def pr_diff(
-    config: Config, view: PrView, *, gh: Gh | None = None, git: LocalGit | None = None
+    config: Config, view: PrView, *, gh: Gh | None = None, git: GitRepo | None = None
 ) -> list[FileDiff]:
     """The PR's diff, one :class:`FileDiff` per file, for the viewer. Raises :class:`PrsError`."""
     pcfg = prs_config(config)
@@ -328,7 +330,7 @@ def pr_diff(
         if pr.source == "github" and pr.number is not None:
             text = _gh(config, pcfg, gh).diff(pr.number)
         else:
-            text = _git(config, pcfg, git).pr_diff(pr)
+            text = local_pr_diff(_git(config, pcfg, git), pr)
     except (GhError, GitError) as error:
         raise PrsError(f"the diff of {view.label} cannot be read: {error}") from None
     if len(text) > MAX_DIFF_CHARS:
@@ -458,6 +460,16 @@ def _task_for(view: PrView) -> str:
     return f"pr-{view.number}" if view.number is not None else "pr"
 
 
+def review_note_for(config: Config, view: PrView) -> Path:
+    """Where a request for changes on the local PR ``view`` is written: in the agent's worktree
+    (:func:`~factory_tui.adapters.prs_git.review_note_path`), or, no worktree known, in the
+    factory's ``.claude/reviews``."""
+    branch = view.branch or _task_for(view)
+    if view.pr.worktree:
+        return review_note_path(Path(view.pr.worktree), branch)
+    return config.root / ".claude" / "reviews" / f"review-{branch_slug(branch)}.md"
+
+
 def _checkpoint_path(config: Config, now: datetime, task: str) -> Path:
     stamp = format_ts(now, seconds=True).replace(":", "-")
     base = config.checkpoints_dir / f"{stamp}-{branch_slug(task)}.json"
@@ -488,7 +500,7 @@ def plan_approve(
     override_ci: bool = False,
     queue: Queue | None = None,
     gh: Gh | None = None,
-    git: LocalGit | None = None,
+    git: GitRepo | None = None,
     reader: FactoryReader | None = None,
     by: str | None = None,
 ) -> ApprovePlan | ActionResult:
@@ -641,7 +653,7 @@ def approve_pr(
     confirmed: ApprovePlan | None = None,
     queue: Queue | None = None,
     gh: Gh | None = None,
-    git: LocalGit | None = None,
+    git: GitRepo | None = None,
     reader: FactoryReader | None = None,
     by: str | None = None,
 ) -> ActionResult:
@@ -720,7 +732,7 @@ def approve_pr(
         elif plan.squash is not None:
             sha = _git(config, pcfg, git).squash_merge(plan.squash, plan.commit_message())
         else:  # pragma: no cover - plan_approve always sets one
-            raise GitError("failed", "nothing to merge with")
+            raise GitError("nothing to merge with")
     except (GhError, GitError) as error:
         lines.append(
             audit(
@@ -784,7 +796,7 @@ def request_changes(
     now: datetime,
     queue: Queue | None = None,
     gh: Gh | None = None,
-    git: LocalGit | None = None,
+    git: GitRepo | None = None,
     reader: FactoryReader | None = None,
     by: str | None = None,
 ) -> ActionResult:
@@ -817,13 +829,7 @@ def request_changes(
             return ActionResult(Outcome.ERROR, f"changes not requested on {view.label}: {error}")
         where = f"on GitHub ({view.pr.url or view.label})"
     else:
-        branch = view.branch or task
-        folder = Path(view.pr.worktree) if view.pr.worktree else None
-        note = (
-            review_note_path(folder, branch)
-            if folder is not None
-            else config.root / ".claude" / "reviews" / f"review-{branch_slug(branch)}.md"
-        )
+        note = review_note_for(config, view)
         try:
             _write_note(note, view, body, who, now)
         except OSError as error:

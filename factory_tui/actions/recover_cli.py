@@ -49,7 +49,9 @@ def add_recover_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="close the session without resuming: its checkpoint's PR is merged (asks gh)",
     )
-    parser.add_argument("--reason", metavar="TEXT", help="why (logged; required by --abandon)")
+    parser.add_argument(
+        "--reason", metavar="TEXT", help="why, logged; required by --abandon (default: none)"
+    )
     parser.add_argument(
         "--no-launch",
         action="store_true",
@@ -60,7 +62,9 @@ def add_recover_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="--abandon: also delete the branch (and its clean worktree); asks again",
     )
-    parser.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "-y", "--yes", action="store_true", help="do not ask for confirmation on a terminal"
+    )
     parser.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
     parser.add_argument("--read-only", action="store_true", help=argparse.SUPPRESS)
     return parser

@@ -23,12 +23,13 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_only_refusal
+from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.lock import (
     LockBusy,
@@ -58,6 +59,7 @@ __all__ = [
     "parse_target",
     "plan_release",
     "release_all_stale",
+    "release_all_summary",
     "release_claim",
 ]
 
@@ -165,7 +167,9 @@ def _conditions(
 ) -> tuple[list[Condition], bool | None]:
     reader.refresh_log()
     procs = reader.probe.probe([unit.pid] if unit.pid else [])
-    settings = Settings(stale_after=reader.config.stale_after, idle_after=reader.config.idle_after)
+    settings = Settings(
+        stale_after=reader.config.stale_after, idle_after=reader.config.idle_after, tz=local_zone()
+    )
     return stale_conditions(unit, reader.fold, now, reader.hostname, procs, settings)
 
 
@@ -346,7 +350,7 @@ def _release_locked(
     conditions, _alive = _conditions(reader, unit, now)
     failing = [c for c in conditions if not c.holds]
     # The owner's own RELEASE line, later than claimed_at, is evidence enough (issue #11).
-    released = logged_release(unit, reader.fold) if failing else None
+    released = logged_release(unit, reader.fold, local_zone()) if failing else None
     if failing and not force and released is None:
         return ActionResult(
             Outcome.REFUSED,
@@ -527,3 +531,15 @@ def release_all_stale(
                 (view.key, release_claim(config, view.key, now=now, reader=reader, by=by))
             )
     return results
+
+
+def release_all_summary(results: Sequence[tuple[str, ActionResult]]) -> ActionResult:
+    """What :func:`release_all_stale` did, as one result: how many were released and why each
+    other was not; done only when every stale claim was released (none found: refused)."""
+    done = [key for key, r in results if r.ok]
+    kept = [f"{key}: {r.message}" for key, r in results if not r.ok]
+    message = f"released {len(done)} of {len(results)} stale claims" + (
+        f"; not released: {'; '.join(kept)}" if kept else ""
+    )
+    outcome = Outcome.DONE if done and not kept else Outcome.REFUSED
+    return ActionResult(outcome if results else Outcome.REFUSED, message)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.tail import LogTail
@@ -450,7 +451,9 @@ class FactoryReader:
         :class:`FleetDeriver`. ``full`` forces a whole derive. ``procs``: process facts the
         caller already probed (of :meth:`local_pids`), used instead of probing again."""
         cfg = self.config
-        settings = settings or Settings(stale_after=cfg.stale_after, idle_after=cfg.idle_after)
+        settings = settings or Settings(
+            stale_after=cfg.stale_after, idle_after=cfg.idle_after, tz=local_zone()
+        )
         if procs is not None:
             self._procs = dict(procs)
         elif reprobe or self._procs is None:

@@ -1,21 +1,51 @@
-"""git, through GitPython, for recovery: where a branch is checked out, how far it is from main,
-what is uncommitted, the diffs for a review, and (when asked) deleting a branch.
+"""git, the one adapter: :class:`GitRepo` runs the ``git`` command through GitPython for
+recovery (where a branch is checked out or in use, how far it is from main, what is uncommitted,
+the diffs for a review, deleting a branch), the local PR queue (branch tips, numstats, diffs,
+the squash merge) and the demo (commits with given author dates).
 
 Every command is an argv list (never a shell); branch names are passed as full ref names
-(``refs/heads/<name>``) so a name can never be read as an option. Reading commands run with
-``GIT_OPTIONAL_LOCKS=0`` so a ``git status`` here never takes the index lock an agent working in
-the same worktree may need, and diffs run without external diff drivers or textconv filters.
+(``refs/heads/<name>``) so a name can never be read as an option. Every command runs with
+``GIT_OPTIONAL_LOCKS=0`` (a ``git status`` here never takes the index lock an agent working in
+the same worktree may need), and with hooks, fsmonitor, external diff and textconv drivers off
+(the repository's config is agent-writable), and a timeout.
+
+Times: git gives commit times as Unix seconds; :func:`commit_time` turns them into naive local
+datetimes (the factory's files are in naive local time), the one place that does. A time given
+to git (:meth:`GitRepo.commit`) is an instant: an aware datetime as it is, a naive one as local.
+
+The squash merge (:meth:`GitRepo.plan_squash`, :meth:`GitRepo.squash_merge`) never leaves
+anything half done: the merge is computed with ``git merge-tree --write-tree`` (no worktree
+touched; a conflict changes nothing at all), committed with ``git commit-tree``, and main moves
+only by a fast-forward in its own clean worktree (or a compare-and-swap ``update-ref`` when main
+is checked out nowhere). The branch is never touched.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["GIT_MISSING", "GitError", "GitMissing", "GitRepo", "Worktree"]
+from factory_tui.core.modes import ChangedFile
+
+__all__ = [
+    "GIT_MISSING",
+    "BranchTip",
+    "GitError",
+    "GitMissing",
+    "GitRepo",
+    "SquashPlan",
+    "Worktree",
+    "commit_time",
+    "dated",
+    "parse_numstat",
+    "parse_status",
+    "parse_worktree_list",
+]
 
 GIT_MISSING = (
     "git is not installed or not on PATH: install git (apt-get install git) or set "
@@ -26,8 +56,17 @@ GIT_MISSING = (
 MAX_DIFF_BYTES = 2 << 20
 
 
+GitErrorKind = Literal["missing", "timeout", "failed", "no-main", "no-branch", "old-git"]
+HEX = re.compile(r"[0-9a-f]{40,64}")
+
+
 class GitError(Exception):
-    """A git command failed; ``str()`` says which command, where, and git's own words."""
+    """A git command failed; ``str()`` says which command, where, git's own words, and what to
+    do."""
+
+    def __init__(self, message: str, kind: GitErrorKind = "failed") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class GitMissing(GitError):
@@ -35,7 +74,7 @@ class GitMissing(GitError):
     repository"); ``str()`` says what to install."""
 
     def __init__(self, detail: str = "") -> None:
-        super().__init__(GIT_MISSING + (f" ({detail})" if detail else ""))
+        super().__init__(GIT_MISSING + (f" ({detail})" if detail else ""), "missing")
 
 
 def gitpython() -> Any:
@@ -65,49 +104,176 @@ class Worktree:
 
 
 def parse_worktree_list(text: str) -> list[Worktree]:
-    """Parse ``git worktree list --porcelain`` (blocks separated by blank lines; the first block
-    is the main worktree)."""
+    """Parse ``git worktree list --porcelain -z``: ``key value`` fields ending with NUL, a block
+    ending with an empty field; the first block is the main worktree."""
     out: list[Worktree] = []
-    for index, block in enumerate(text.replace("\r\n", "\n").split("\n\n")):
-        fields: dict[str, str] = {}
-        for line in block.split("\n"):
-            if not line:
-                continue
-            key, _, value = line.partition(" ")
+    fields: dict[str, str] = {}
+    for item in [*text.split("\0"), ""]:
+        if item:
+            key, _, value = item.partition(" ")
             fields[key] = value
-        if "worktree" not in fields:
             continue
-        ref = fields.get("branch")
-        out.append(
-            Worktree(
-                path=Path(fields["worktree"]),
-                head=fields.get("HEAD") or None,
-                branch=ref.removeprefix("refs/heads/") if ref else None,
-                is_main=index == 0,
-                locked="locked" in fields,
-                prunable="prunable" in fields,
-                bare="bare" in fields,
+        if "worktree" in fields:
+            ref = fields.get("branch")
+            out.append(
+                Worktree(
+                    path=Path(fields["worktree"]),
+                    head=fields.get("HEAD") or None,
+                    branch=ref.removeprefix("refs/heads/") if ref else None,
+                    is_main=not out,
+                    locked="locked" in fields,
+                    prunable="prunable" in fields,
+                    bare="bare" in fields,
+                )
             )
-        )
+        fields.clear()
     return out
 
 
-class GitRepo:
-    """One repository (any of its worktrees may be ``root``)."""
+def parse_status(out: str) -> tuple[str, ...]:
+    """``git status --porcelain=v1 -z`` entries (``XY path``); a rename's or copy's source path,
+    which follows as its own NUL-ended field, is skipped (``R``/``C`` in either column: a
+    worktree rename of an intent-to-add file has it in the second)."""
+    entries: list[str] = []
+    items = out.split("\0")
+    index = 0
+    while index < len(items):
+        entry = items[index]
+        index += 1
+        if len(entry) < 4:
+            continue
+        entries.append(entry)
+        if "R" in entry[:2] or "C" in entry[:2]:
+            index += 1
+    return tuple(entries)
 
-    def __init__(self, root: Path, *, timeout_s: float = 30.0) -> None:
+
+def parse_numstat(out: str) -> tuple[ChangedFile, ...]:
+    """``git diff --numstat -z -M`` output: ``A\tD\tpath\0``, or for a rename
+    ``A\tD\t\0old\0new\0``; ``-`` counts for a binary file."""
+    items = out.split("\0")
+    files: list[ChangedFile] = []
+    index = 0
+    while index < len(items):
+        head = items[index]
+        index += 1
+        if not head.strip():
+            continue
+        added, _, rest = head.partition("\t")
+        deleted, _, path = rest.partition("\t")
+        old: str | None = None
+        if not path and index + 1 < len(items):
+            old, path = items[index], items[index + 1]
+            index += 2
+        binary = added == "-"
+        files.append(
+            ChangedFile(
+                path,
+                0 if binary or not added.isdigit() else int(added),
+                0 if binary or not deleted.isdigit() else int(deleted),
+                "R" if old is not None else "M",
+                old,
+                binary,
+            )
+        )
+    return tuple(files)
+
+
+def commit_time(seconds: float) -> datetime:
+    """Unix seconds (git's ``%ct`` and ``committerdate:unix``, a file's mtime) as a naive local
+    datetime: the factory's files are in naive local time, so these compare with them."""
+    return datetime.fromtimestamp(seconds)
+
+
+def dated(when: datetime) -> dict[str, str]:
+    """The environment that makes a commit's author and committer date ``when``: an aware
+    datetime is its instant, a naive one is local time (``+0000`` is written either way)."""
+    stamp = f"@{int(when.timestamp())} +0000"
+    return {"GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+
+
+@dataclass(frozen=True, slots=True)
+class BranchTip:
+    sha: str
+    author: str
+    subject: str
+    committed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SquashPlan:
+    """What a squash merge of ``branch`` into main would do, computed without touching a thing."""
+
+    branch: str
+    main: str
+    main_sha: str
+    head_sha: str
+    tree: str | None
+    """The merged tree; ``None`` when there are conflicts."""
+    conflicts: tuple[str, ...]
+    main_worktree: Path | None
+    dirty: tuple[str, ...]
+    """Uncommitted changes to tracked files in main's worktree (``git status`` lines)."""
+    author: tuple[str, str]
+    """The branch tip's author (name, email): the squash commit's author."""
+
+    @property
+    def clean(self) -> bool:
+        return self.tree is not None and not self.dirty
+
+
+#: The demo's git: nothing of the user's or the system's config (commit ids must not depend on it).
+ISOLATED_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+
+
+class GitRepo:
+    """One repository (any of its worktrees may be ``root``) and the name of its main branch.
+
+    ``env`` is added to every command's environment (the demo passes :data:`ISOLATED_ENV`).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        main: str = "main",
+        timeout_s: float = 30.0,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.root = Path(root)
+        self.main = main
         self.timeout_s = timeout_s
+        self.env = {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_PAGER": "cat",
+            "PAGER": "cat",
+            "GIT_EDITOR": "true",
+            **(env or {}),
+        }
 
     # -- running ---------------------------------------------------------------------------------
 
-    def run(self, *args: str, cwd: Path | None = None, read_only: bool = True) -> str:
-        """``git ARGS`` in ``cwd`` (default: the root); its stdout, or ``GitError``."""
+    def call(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        ok: Sequence[int] = (0,),
+        env: Mapping[str, str] | None = None,
+    ) -> tuple[int, bytes, str]:
+        """``git -C <cwd> <safety options> ARGS`` (``cwd`` default: the root); (status, stdout,
+        stderr), or :class:`GitError` when the status is not in ``ok``."""
         where = cwd or self.root
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_PAGER": "cat", "PAGER": "cat"}
-        if read_only:
-            env["GIT_OPTIONAL_LOCKS"] = "0"
-        argv = ["git", "-c", "core.fsmonitor=false", "-c", "color.ui=false", *args]
+        argv = [
+            "git",
+            "-C", str(where),
+            "-c", "core.hooksPath=" + os.devnull,
+            "-c", "core.fsmonitor=false",
+            "-c", "core.quotePath=false",
+            "-c", "color.ui=false",
+            "-c", "diff.external=",
+            *args,
+        ]  # fmt: skip
         git = gitpython()
         try:
             status, out, err = git.Git(str(where)).execute(
@@ -116,7 +282,7 @@ class GitRepo:
                 with_exceptions=False,
                 stdout_as_string=False,
                 kill_after_timeout=self.timeout_s,
-                env=env,
+                env={**self.env, **(env or {})},
                 strip_newline_in_stdout=False,
             )
         except git.GitCommandNotFound:
@@ -125,12 +291,25 @@ class GitRepo:
             raise GitError(f"git {' '.join(args[:2])} could not start in {where}: {error}") from (
                 error
             )
-        text = _decode(out)
-        if status != 0:
-            message = (_decode(err) or text).strip().splitlines()
-            first = message[-1] if message else f"exit status {status}"
+        err = _decode(err)
+        if err.startswith("Timeout:"):
+            raise GitError(
+                f"git {' '.join(args[:2])} in {where} took over {self.timeout_s:g} s and was "
+                "stopped",
+                "timeout",
+            )
+        if status not in ok:
+            if "not a git repository" in err:
+                raise GitError(f"{where} is not a git repository")
+            lines = [line.strip() for line in (err or _decode(out)).splitlines() if line.strip()]
+            said = [line for line in lines if line.startswith(("fatal:", "error:"))]
+            first = (said or lines or [f"exit status {status}"])[-1 if not said else 0]
             raise GitError(f"git {' '.join(args[:2])} failed in {where}: {first}")
-        return text
+        return status, bytes(out or b""), err
+
+    def run(self, *args: str, cwd: Path | None = None) -> str:
+        """``git ARGS`` in ``cwd`` (default: the root); its stdout, or :class:`GitError`."""
+        return _decode(self.call(*args, cwd=cwd)[1])
 
     def _ok(self, *args: str, cwd: Path | None = None) -> bool:
         """Did the command succeed? A missing git is no answer: :class:`GitMissing` is raised."""
@@ -148,7 +327,11 @@ class GitRepo:
         return self._ok("rev-parse", "--git-dir")
 
     def worktrees(self) -> list[Worktree]:
-        return parse_worktree_list(self.run("worktree", "list", "--porcelain"))
+        return parse_worktree_list(self.run("worktree", "list", "--porcelain", "-z"))
+
+    def main_worktree(self) -> Worktree | None:
+        """The worktree that has main checked out, if any."""
+        return self.worktree_for(self.main)
 
     def worktree_for(self, branch: str) -> Worktree | None:
         """The worktree that has ``branch`` checked out, if any."""
@@ -211,20 +394,63 @@ class GitRepo:
 
     def uncommitted(self, worktree: Path) -> tuple[str, ...]:
         """Paths with changes not committed in ``worktree`` (modified, staged, untracked)."""
-        out = self.run("status", "--porcelain=v1", "-z", "--untracked-files=all", cwd=worktree)
-        paths: list[str] = []
-        entries = out.split("\0")
-        index = 0
-        while index < len(entries):
-            entry = entries[index]
-            index += 1
-            if len(entry) < 4:
+        return tuple(entry[3:] for entry in self.status(worktree, untracked="all"))
+
+    def status(
+        self, worktree: Path, *, untracked: Literal["all", "normal", "no"]
+    ) -> tuple[str, ...]:
+        """Uncommitted changes in ``worktree``, one ``git status --porcelain`` entry each."""
+        out = self.run(
+            "status", "--porcelain=v1", "-z", "--untracked-files=" + untracked, cwd=worktree
+        )
+        return parse_status(out)
+
+    def branch_tips(self) -> dict[str, BranchTip]:
+        """Every local branch's tip."""
+        fmt = "%(refname)%00%(objectname)%00%(authorname)%00%(subject)%00%(committerdate:unix)"
+        out = self.run("for-each-ref", "--format=" + fmt, "refs/heads/")
+        tips: dict[str, BranchTip] = {}
+        for line in out.splitlines():
+            parts = line.split("\0")
+            if len(parts) != 5:
                 continue
-            code, path = entry[:2], entry[3:]
-            paths.append(path)
-            if "R" in code or "C" in code:
-                index += 1  # a rename's source path follows as its own entry
-        return tuple(paths)
+            ref, sha, name, subject, stamp = parts
+            when = commit_time(int(stamp)) if stamp.isdigit() else None
+            tips[ref.removeprefix("refs/heads/")] = BranchTip(sha, name, subject, when)
+        return tips
+
+    def rev(self, ref: str) -> str | None:
+        """The commit ``ref`` names; ``None`` when it names none."""
+        status, out, _ = self.call("rev-parse", "--verify", "--quiet", ref + "^{commit}", ok=(0, 1))
+        sha = out.decode("ascii", "replace").strip()
+        return sha if status == 0 and sha else None
+
+    def main_sha(self) -> str:
+        sha = self.rev(f"refs/heads/{self.main}")
+        if sha is None:
+            raise GitError(
+                f'{self.root} has no branch {self.main!r}: set [prs] main = "<branch>" in '
+                "factory.toml",
+                "no-main",
+            )
+        return sha
+
+    # -- diffs -----------------------------------------------------------------------------------
+
+    def numstat(self, base: str, tip: str, *, merge_base: bool = False) -> tuple[ChangedFile, ...]:
+        """Changed files from ``base`` to ``tip``; with ``merge_base``, from their merge base
+        (``base...tip``), as a PR shows them."""
+        spec = [f"{base}...{tip}"] if merge_base else [base, tip]
+        out = self.run(
+            "diff", "--numstat", "-z", "-M", "--no-ext-diff", "--no-textconv", *spec, "--"
+        )
+        return parse_numstat(out)
+
+    def diff(self, base: str, tip: str) -> str:
+        """The unified diff from ``base`` to ``tip`` (``base`` may be ``main...tip``'s form)."""
+        return self.run(
+            "diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M", base, tip, "--"
+        )
 
     def branch_diff(self, branch: str, base: str, *, max_bytes: int = MAX_DIFF_BYTES) -> str:
         """What the branch changed since it left ``base`` (``base...branch``), as a unified
@@ -256,11 +482,132 @@ class GitRepo:
 
     def remove_worktree(self, path: Path) -> None:
         """``git worktree remove`` without ``--force``: git itself refuses a dirty worktree."""
-        self.run("worktree", "remove", str(Path(path).resolve()), read_only=False)
+        self.run("worktree", "remove", str(Path(path).resolve()))
 
     def delete_branch(self, branch: str, expected_sha: str) -> None:
         """Delete ``refs/heads/<branch>`` only if it still points at ``expected_sha``."""
-        self.run("update-ref", "-d", f"refs/heads/{branch}", expected_sha, read_only=False)
+        self.run("update-ref", "-d", f"refs/heads/{branch}", expected_sha)
+
+    def commit(
+        self,
+        message: str,
+        *,
+        cwd: Path,
+        when: datetime,
+        author: tuple[str, str],
+        paths: Sequence[str] = (),
+    ) -> str:
+        """Commit ``paths`` (default: everything) in ``cwd`` (``git add -A``) as ``author``
+        (name, email) at ``when`` (author and committer date; see the module's note on times),
+        hooks and signing off; the new commit's id. For the demo, which makes its history with
+        given dates."""
+        name, email = author
+        who = ["-c", f"user.name={name}", "-c", f"user.email={email}"]
+        self.call(*who, "-c", "core.autocrlf=false", "add", "-A", "--", *paths, cwd=cwd)
+        self.call(
+            *who, "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false",
+            "commit", "-q", "--no-verify", "-m", message, cwd=cwd, env=dated(when),
+        )  # fmt: skip
+        return self.run("rev-parse", "HEAD", cwd=cwd).strip()
+
+    # -- the squash merge --------------------------------------------------------------------
+
+    def plan_squash(self, branch: str) -> SquashPlan:
+        """Compute the squash merge of ``branch`` into main; nothing is written but git objects
+        (the merged tree), which are harmless when unused."""
+        tip = self.rev(f"refs/heads/{branch}")
+        if tip is None:
+            raise GitError(f"there is no local branch {branch!r}", "no-branch")
+        main = self.main_sha()
+        tree_wt = self.main_worktree()
+        dirty = self.status(tree_wt.path, untracked="no") if tree_wt is not None else ()
+        status, out, err = self.call(
+            "merge-tree", "--write-tree", "-z", "--name-only", "--no-messages", main, tip, ok=(0, 1)
+        )
+        if status == 0 and not HEX.match(out.decode("ascii", "replace")):
+            raise GitError(f"git merge-tree answered no tree: {err.strip()[:80]}")
+        items = out.decode("utf-8", "replace").split("\0")
+        tree_id = items[0].strip() if items else ""
+        if not HEX.fullmatch(tree_id):
+            raise GitError(
+                "a local squash merge needs git 2.38 or newer (git merge-tree --write-tree); "
+                "upgrade git",
+                "old-git",
+            )
+        conflicts = tuple(dict.fromkeys(p for p in items[1:] if p))
+        email_line = self.run("log", "-1", "--format=%an%x00%ae", tip).strip()
+        name, _, email = email_line.partition("\0")
+        return SquashPlan(
+            branch=branch,
+            main=self.main,
+            main_sha=main,
+            head_sha=tip,
+            tree=tree_id if status == 0 else None,
+            conflicts=conflicts if status != 0 else (),
+            main_worktree=tree_wt.path if tree_wt is not None else None,
+            dirty=dirty,
+            author=(name or "unknown", email or "unknown@localhost"),
+        )
+
+    def squash_merge(self, plan: SquashPlan, message: str) -> str:
+        """Commit ``plan``'s tree on main and move main to it; returns the new main sha.
+
+        Re-checks that main, the branch and main's worktree are as planned. Raises
+        :class:`GitError` with main untouched when anything differs or fails.
+        """
+        if plan.tree is None:
+            raise GitError(f"{plan.branch} conflicts with {plan.main}; nothing merged")
+        if self.rev(f"refs/heads/{plan.branch}") != plan.head_sha:
+            raise GitError(f"{plan.branch} moved since it was checked; nothing merged: look again")
+        if self.main_sha() != plan.main_sha:
+            raise GitError(f"{plan.main} moved since it was checked; nothing merged: look again")
+        if plan.main_worktree is not None:
+            dirty = self.status(plan.main_worktree, untracked="no")
+            if dirty:
+                raise GitError(
+                    f"{plan.main_worktree} has uncommitted changes ({', '.join(dirty[:3])}); "
+                    "nothing merged"
+                )
+        env = {"GIT_AUTHOR_NAME": plan.author[0], "GIT_AUTHOR_EMAIL": plan.author[1]}
+        try:
+            _, out, _ = self.call(
+                "commit-tree", plan.tree, "-p", plan.main_sha, "-m", message, env=env
+            )
+        except GitError as error:
+            raise _identity_hint(error) from None
+        commit = out.decode("ascii", "replace").strip()
+        if not HEX.fullmatch(commit):
+            raise GitError(f"git commit-tree answered no commit: {commit[:80]!r}")
+        if plan.main_worktree is not None:
+            try:
+                self.run("merge", "--ff-only", "--no-stat", "-q", commit, cwd=plan.main_worktree)
+            except GitError as error:
+                raise GitError(
+                    f"main's worktree {plan.main_worktree} could not be fast-forwarded "
+                    f"({error}); {plan.main} is unchanged"
+                ) from None
+        else:
+            self.run(
+                "update-ref",
+                "-m",
+                f"factory-tui: squash merge {plan.branch}",
+                f"refs/heads/{plan.main}",
+                commit,
+                plan.main_sha,
+            )
+        if self.main_sha() != commit:
+            raise GitError(f"{plan.main} is not at the squash commit {commit[:7]} after the merge")
+        return commit
+
+
+def _identity_hint(error: GitError) -> GitError:
+    text = str(error)
+    if "identity" in text.lower() or "tell me who you are" in text.lower():
+        return GitError(
+            'git does not know who you are: run `git config --global user.name "Your Name"` '
+            "and `git config --global user.email you@example.com`; nothing merged"
+        )
+    return GitError(f"{text}; nothing merged", error.kind)
 
 
 def _git_dir(tree: Path) -> Path | None:

@@ -32,6 +32,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 
 from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.prices import default_price_table
 from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config, main_worktree
 from factory_tui.core.claims import ClaimUnit
@@ -49,7 +50,7 @@ from factory_tui.core.cost import (
 )
 from factory_tui.core.council import parse_history_line
 from factory_tui.core.fleet import ProcInfo
-from factory_tui.core.pricing import PriceTable, PriceTableError, Usage, default_price_table
+from factory_tui.core.pricing import PriceTable, PriceTableError, Usage
 
 __all__ = [
     "COST_KEYS",

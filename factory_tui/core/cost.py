@@ -39,6 +39,7 @@ from factory_tui.core.timeparse import parse_ts
 
 __all__ = [
     "GROUPINGS",
+    "PERIODS",
     "SKIP_REASONS",
     "WARN_FRACTION",
     "Attribution",
@@ -50,13 +51,16 @@ __all__ = [
     "CostReport",
     "CostView",
     "Grouping",
+    "Period",
     "SkipReason",
     "Span",
     "UsageRecord",
     "budget_states",
     "build_spans",
     "group_key",
+    "naive_local",
     "parse_transcript_line",
+    "period_since",
 ]
 
 Grouping = Literal["agent", "ticket", "model", "day"]
@@ -152,6 +156,25 @@ def _usage(raw: Mapping[str, object]) -> Usage:
         cache_write_1h_tokens=w1h,
         cache_read_tokens=_int(raw.get("cache_read_input_tokens")),
     )
+
+
+Period = Literal["today", "7 days", "all"]
+PERIODS: tuple[Period, ...] = get_args(Period)
+
+
+def naive_local(at: datetime, tz: tzinfo | None = None) -> datetime:
+    """The cost ledger's time: naive, local (an aware clock reading is converted to ``tz``)."""
+    return at.astimezone(tz).replace(tzinfo=None) if at.tzinfo is not None else at
+
+
+def period_since(period: Period, now: datetime) -> datetime | None:
+    """Where ``period`` starts for ``now`` (None: everything)."""
+    midnight = datetime.combine(now.date(), datetime.min.time())
+    if period == "today":
+        return midnight
+    if period == "7 days":
+        return midnight - timedelta(days=6)
+    return None
 
 
 def _when(raw: object, tz: tzinfo | None) -> datetime | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from itertools import islice
 from typing import Any, Literal
 
@@ -51,6 +51,11 @@ class Settings:
     stale_after: timedelta = timedelta(hours=2)
     idle_after: timedelta = timedelta(minutes=15)
     history: timedelta = timedelta(hours=24)
+    tz: tzinfo | None = None
+    """The zone a timestamp with an offset (``Z``, ``+02:00``) is converted to, to compare with
+    the protocol's naive local times: the adapters pass
+    :func:`~factory_tui.adapters.clock.local_zone`, a test a fixed zone (None: Python's "the
+    process's zone")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +352,7 @@ def _claim_view(
     procs: Mapping[int, ProcInfo],
     settings: Settings,
 ) -> ClaimView:
-    found = claim_conflicts(claim.file, unit, fold)
+    found = claim_conflicts(claim.file, unit, fold, settings.tz)
     if unit.completed_at:
         # An agent whose claim of it was lost may still be working on it: a recent lost claim
         # stays a conflict (an old one is history).
@@ -417,11 +422,13 @@ def _recent_claim(
     """``instance``'s open CLAIM of ``unit`` is younger than the stale age."""
     key = claim_key(unit.claim_id, None if unit.phase is None else str(unit.phase))
     claimed = fold.open_claims.get(key, {}).get(instance)
-    at = parse_ts(claimed.ts) if claimed is not None else None
+    at = parse_ts(claimed.ts, settings.tz) if claimed is not None else None
     return at is not None and now - at <= settings.stale_after
 
 
-def claim_conflicts(file: str, unit: ClaimUnit, fold: LogFold) -> list[tuple[str, str]]:
+def claim_conflicts(
+    file: str, unit: ClaimUnit, fold: LogFold, tz: tzinfo | None = None
+) -> list[tuple[str, str]]:
     """Where operations.log and the claim file disagree about a unit that is not done, as
     (instance it is about, sentence with both facts).
 
@@ -464,16 +471,16 @@ def claim_conflicts(file: str, unit: ClaimUnit, fold: LogFold) -> list[tuple[str
         last.event == "RELEASE"
         and owner
         and last.instance == owner
-        and _released_after_claim(last, unit)
+        and _released_after_claim(last, unit, tz)
     ):
         out.append((owner, released_in_log(last, unit, where)))
     return out
 
 
-def _released_after_claim(release: ClaimEventInfo, unit: ClaimUnit) -> bool:
+def _released_after_claim(release: ClaimEventInfo, unit: ClaimUnit, tz: tzinfo | None) -> bool:
     """The RELEASE line is at or after the unit's ``claimed_at`` (log times have minutes only)."""
-    released = parse_ts(release.ts)
-    claimed = parse_ts(unit.claimed_at) if unit.claimed_at else None
+    released = parse_ts(release.ts, tz)
+    claimed = parse_ts(unit.claimed_at, tz) if unit.claimed_at else None
     if released is None or claimed is None:
         return False
     return released >= claimed.replace(second=0, microsecond=0)
@@ -487,7 +494,9 @@ def released_in_log(release: ClaimEventInfo, unit: ClaimUnit, file: str) -> str:
     )
 
 
-def logged_release(unit: ClaimUnit, fold: LogFold) -> ClaimEventInfo | None:
+def logged_release(
+    unit: ClaimUnit, fold: LogFold, tz: tzinfo | None = None
+) -> ClaimEventInfo | None:
     """The owner's RELEASE line of ``unit`` when it is the unit's last claim event and later than
     its ``claimed_at``: the agent released it, only its file was not updated. ``release`` may
     then proceed on that evidence, without ``--force``."""
@@ -499,7 +508,7 @@ def logged_release(unit: ClaimUnit, fold: LogFold) -> ClaimEventInfo | None:
         last is not None
         and last.event == "RELEASE"
         and last.instance == unit.owner
-        and _released_after_claim(last, unit)
+        and _released_after_claim(last, unit, tz)
     ):
         return last
     return None
@@ -516,7 +525,7 @@ def stale_conditions(
     """The three stale rules of FORMATS.md for one owned unit, and whether its pid is alive."""
     limit = settings.stale_after
     owner = unit.owner or ""
-    claimed = parse_ts(unit.claimed_at) if unit.claimed_at else None
+    claimed = parse_ts(unit.claimed_at, settings.tz) if unit.claimed_at else None
     if claimed is None:
         age = Condition("age", False, "claimed_at unknown: the claim's age cannot be established")
     else:
@@ -529,7 +538,7 @@ def stale_conditions(
         )
     # Rule 2: any line the agent wrote (for its instance or task); never an audit line (by=).
     last_raw = fold.instance_last_event.get(owner)
-    last = parse_ts(last_raw) if last_raw else None
+    last = parse_ts(last_raw, settings.tz) if last_raw else None
     if last is None:
         log = Condition("log", True, f"no event by {owner} in the log")
     elif now - last > limit:

@@ -1,4 +1,9 @@
-"""Model prices: the table shipped as data, config overrides, and the cost of one usage record.
+"""Model prices: the table, layered from its sources, and the cost of one usage record.
+
+A table is built by an adapter (``factory_tui.adapters.prices``): the maintained genai-prices
+package's prices by exact model name, what ``factory_tui/data/prices.toml`` adds where the package
+lacks it (:func:`layered`), then ``[cost.prices."model"]`` config overrides
+(:meth:`PriceTable.with_overrides`). This module only parses and combines: it reads no file.
 
 Prices are US dollars per million tokens. A model's prompt-cache prices derive from its input
 price unless given (FORMATS.md: 5-minute cache write = 1.25x input, 1-hour = 2x, cache read =
@@ -17,8 +22,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 __all__ = [
@@ -26,12 +30,14 @@ __all__ = [
     "CACHE_WRITE_1H_FACTOR",
     "CACHE_WRITE_5M_FACTOR",
     "ModelPrice",
+    "PriceExtras",
     "PriceTable",
     "PriceTableError",
     "Usage",
     "cost_usd",
-    "default_price_table",
+    "layered",
     "model_name_candidates",
+    "parse_price_extras",
     "parse_price_table",
 ]
 
@@ -155,6 +161,15 @@ class ModelPrice:
             cache_read=self.cache_read * times,
             long=(long[0], long[1].scaled(times)) if long is not None else None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PriceExtras:
+    """The parts of a model's price a source may lack: its long-context tier, its fast-mode
+    multiple. ``factory_tui/data/prices.toml`` keeps these where genai-prices has none."""
+
+    long: tuple[int, ModelPrice] | None = None
+    fast: float | None = None
 
 
 def cost_usd(usage: Usage, price: ModelPrice) -> float:
@@ -339,12 +354,64 @@ def parse_price_table(text: str, source: str) -> PriceTable:
     )
 
 
-_DEFAULT: list[PriceTable] = []
+_EXTRA_KEYS = ("long", "fast")
 
 
-def default_price_table() -> PriceTable:
-    """The table shipped in ``factory_tui/data/prices.toml`` (read once)."""
-    if not _DEFAULT:
-        text = resources.files("factory_tui").joinpath("data", "prices.toml").read_text("utf-8")
-        _DEFAULT.append(parse_price_table(text, "factory_tui/data/prices.toml"))
-    return _DEFAULT[0]
+def parse_price_extras(text: str, source: str) -> dict[str, PriceExtras]:
+    """The ``[extras."name"]`` tables of a price file: only ``long`` and/or ``fast``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PriceTableError(f"{source}: not valid TOML: {error}") from None
+    raw_extras = data.get("extras", {})
+    if not isinstance(raw_extras, dict):
+        raise PriceTableError(
+            f'{source}: extras must be [extras."name"] tables, got {raw_extras!r}'
+        )
+    out: dict[str, PriceExtras] = {}
+    for name, raw in raw_extras.items():
+        where = f'{source} [extras."{name}"]'
+        if not isinstance(raw, Mapping) or not raw:
+            raise PriceTableError(f"{where}: expected a table with long and/or fast, got {raw!r}")
+        unknown = sorted(str(key) for key in raw if key not in _EXTRA_KEYS)
+        if unknown:
+            raise PriceTableError(
+                f"{where}: unknown key {', '.join(unknown)}; an extra adds only "
+                f'{" and ".join(_EXTRA_KEYS)} (prices go in [models."name"])'
+            )
+        out[str(name)] = PriceExtras(
+            long=_parse_long(raw["long"], where) if "long" in raw else None,
+            fast=_multiple(raw["fast"], where) if "fast" in raw else None,
+        )
+    return out
+
+
+def layered(
+    base: Mapping[str, ModelPrice],
+    models: Mapping[str, ModelPrice],
+    extras: Mapping[str, PriceExtras],
+    *,
+    source: str,
+    as_of: str | None = None,
+) -> PriceTable:
+    """``base``'s prices, with what a second source adds where ``base`` lacks it.
+
+    ``models``: models ``base`` does not list (one it lists keeps ``base``'s price). ``extras``:
+    a long-context tier or fast multiple for a model listed by name in either, used only where
+    that model has none (the maintained source wins; an extra for a model neither lists prices
+    nothing). Names are exact: no extra or model reaches another name.
+    """
+    merged = dict(base)
+    for name, price in models.items():
+        merged.setdefault(name, price)
+    for name, extra in extras.items():
+        found = merged.get(name)
+        if found is None:
+            continue
+        price = found
+        if price.long is None and extra.long is not None:
+            price = replace(price, long=extra.long)
+        if price.fast is None and extra.fast is not None:
+            price = replace(price, fast=extra.fast)
+        merged[name] = price
+    return PriceTable(MappingProxyType(merged), as_of=as_of, source=source)

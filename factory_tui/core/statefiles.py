@@ -6,10 +6,17 @@ item is simply not an item. Fenced code blocks and HTML comments are skipped, so
 
 The protocol's state lint (:func:`lint_state`):
 
-* no done item (``— DONE``, ``**DONE**``, ``(DONE)``, ``[x]``, ``✅``, ``~~strikethrough~~``)
-  outside memory.md's ``✅ DONE`` section;
-* ``[x]`` in plan.md ↔ under ``✅ DONE`` in memory.md;
+* no done item under memory.md's ``🔴 IN PROGRESS`` or ``📋 NEXT``, as the real
+  ``stop-state-lint.sh`` counts them: ``**DONE**``, ``— DONE``, or a parent whose sub-items
+  include a ✅ and no ``[ ]``; under NEXT also ``~~strikethrough~~``. ``(DONE)``, ``[x]``, a bare
+  ✅, and a ✅ sub-item under an open parent are not done there (workflow-essentials);
+* ``[x]`` in plan.md ↔ under ``✅ DONE`` in memory.md (or, for a sub-item of a ``[~]`` item,
+  ✅ under ``🔴 IN PROGRESS`` with its parent);
 * ``[~]`` in plan.md ↔ under ``🔴 IN PROGRESS`` in memory.md.
+
+The cross-file rules read only the plan's current cycle when it has cycle headings
+(``## Cycle 12 (Mar 3+) — CURRENT``; without a CURRENT one, the highest-numbered): closed cycles,
+archives and milestones are history that memory.md has collapsed.
 
 Items are matched across the two files by ticket id when both carry one (and, when either names a
 phase, the phase numbers agree), else by normalised text. Text matching is deliberately a little
@@ -34,6 +41,7 @@ __all__ = [
     "MemoryItem",
     "MemorySection",
     "Plan",
+    "PlanCycle",
     "PlanItem",
     "PlanPhase",
     "SectionKind",
@@ -100,12 +108,15 @@ _MODE = re.compile(r"\((?P<mode>[^()\n]*)\)")
 # --- done markers (memory.md) -------------------------------------------------------------------
 
 _CODE_SPAN = re.compile(r"`+[^`]*`+")
+# The markers stop-state-lint.sh greps for, literally and case-sensitive.
+_LINT_DASH_DONE = "— DONE"
+_LINT_BOLD_DONE = "**DONE**"
+_STRIKE_MARK = "~~"
+# Done markers in general: stripped from an item's text for matching across the two files.
 _DASH_DONE = re.compile(r"(?:^|\s)(?:—|–|--?)[ \t]*(?:\*\*|__)?DONE\b", re.IGNORECASE)
 _BOLD_DONE = re.compile(r"(?:\*\*|__)[ \t]*DONE[ \t]*(?:\*\*|__)", re.IGNORECASE)
 _PAREN_DONE = re.compile(r"[(\[][ \t]*DONE\b[^()\[\]\n]*[)\]]", re.IGNORECASE)
 _BARE_DONE = re.compile(r"^DONE\b|\bDONE[.!]?$")
-_STRIKE = re.compile(r"~~(?=\S)(.+?)~~")
-_CHECKED = re.compile(r"^\[[xX]\](?:\s|$)")
 
 # --- normalisation for matching -----------------------------------------------------------------
 
@@ -121,6 +132,7 @@ _SECTION_WORDS = frozenset(
     {"IN", "PROGRESS", "INPROGRESS", "WIP", "NEXT", "UP", "DONE", "COMPLETED", "COMPLETE"}
     | {"FINISHED", "BLOCKED", "BLOCKERS"}
 )
+_CYCLE = re.compile(r"(?:cycle|sprint)[ \t]*#?[ \t]*(\d{1,6})(?![\w])", re.IGNORECASE)
 _QUOTE_LIMIT = 60
 _KEY_WORDS = 64
 _KEY_CHARS = 4096
@@ -186,13 +198,43 @@ class PlanPhase:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanCycle:
+    """A cycle section of plan.md: ``## Cycle 12 (Mar 3+) — CURRENT`` (or ``Sprint 3``) up to the
+    next heading of the same or a higher level."""
+
+    file: str
+    line: int
+    end: int
+    """Its last line."""
+    number: int
+    title: str
+    current: bool
+    """The heading says CURRENT."""
+
+    def holds(self, line: int) -> bool:
+        return self.line < line <= self.end
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     file: str
     items: tuple[PlanItem, ...] = ()
     phases: tuple[PlanPhase, ...] = ()
+    cycles: tuple[PlanCycle, ...] = ()
 
     def by_state(self, state: ItemState) -> tuple[PlanItem, ...]:
         return tuple(item for item in self.items if item.state == state)
+
+    def current_cycle(self) -> PlanCycle | None:
+        """The cycle marked CURRENT, else the highest-numbered one (the later on a tie); None
+        when the plan has no cycle headings."""
+        marked = [cycle for cycle in self.cycles if cycle.current] or list(self.cycles)
+        if not marked:
+            return None
+        return max(reversed(marked), key=lambda cycle: cycle.number)
 
     def item_at(self, line: int) -> PlanItem | None:
         return next((item for item in self.items if item.line == line), None)
@@ -214,7 +256,8 @@ class MemoryItem:
     bullet: bool
     tickets: tuple[str, ...]
     done_marker: str | None
-    """How the item says it is done (``"— DONE"``, ``"**DONE**"``, ``"~~strikethrough~~"``…)."""
+    """How the item says it is done (``"— DONE"``, ``"**DONE**"``, ``"~~strikethrough~~"``), see
+    :func:`done_marker`; the lint counts a strikethrough only under 📋 NEXT."""
 
     def where(self) -> str:
         return f"{self.file}:{self.line}"
@@ -420,8 +463,11 @@ def parse_plan(text: str, file: str) -> Plan:
     nesting = _Nesting()
     tickets_at: dict[int, tuple[str, ...]] = {}
     item_lines: set[int] = set()
+    cycles = _CycleTracker(file)
     for number, line, level, content in _Scanner(text):
+        cycles.last = number
         if level is not None:
+            cycles.heading(level, content, number)
             heading, heading_tickets = content, find_tickets(content)
             nesting.reset()
             owner = _phase_marker(content)
@@ -502,7 +548,45 @@ def parse_plan(text: str, file: str) -> Plan:
             )
         )
         item_lines.add(number)
-    return Plan(file, tuple(items), tuple(phases))
+    return Plan(file, tuple(items), tuple(phases), cycles.finish())
+
+
+def _cycle_number(title: str) -> int | None:
+    """The number of a cycle heading (``Cycle 12 (Mar 3+) — CURRENT``, ``🔄 Sprint 3``): the word
+    cycle or sprint and a number must be the first words."""
+    start = next((i for i, ch in enumerate(title) if ch.isalnum()), len(title))
+    match = _CYCLE.match(title, start)
+    return int(match.group(1)) if match else None
+
+
+class _CycleTracker:
+    """Collects plan.md's cycle sections while its headings go by."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.cycles: list[PlanCycle] = []
+        self.open: tuple[int, int, int, str] | None = None  # (level, line, number, title)
+        self.last = 0
+
+    def heading(self, level: int, title: str, line: int) -> None:
+        if self.open is not None and level <= self.open[0]:
+            self._close(line - 1)
+        if self.open is None:
+            number = _cycle_number(title)
+            if number is not None:
+                self.open = (level, line, number, title)
+
+    def _close(self, end: int) -> None:
+        if self.open is None:
+            return
+        _, line, number, title = self.open
+        current = "CURRENT" in _NON_WORD.sub(" ", title.upper()).split()
+        self.cycles.append(PlanCycle(self.file, line, max(end, line), number, title, current))
+        self.open = None
+
+    def finish(self) -> tuple[PlanCycle, ...]:
+        self._close(self.last)
+        return tuple(self.cycles)
 
 
 # --- memory.md ----------------------------------------------------------------------------------
@@ -534,24 +618,17 @@ def _pseudo_heading(line: str) -> bool:
 
 
 def done_marker(text: str) -> str | None:
-    """How an item's text says it is done, or None. Code spans do not count."""
-    stripped = _CODE_SPAN.sub(" ", text).strip()
-    if not stripped:
-        return None
-    if _CHECKED.match(stripped):
-        return "[x]"
-    if _DASH_DONE.search(stripped):
+    """How an item's text says it is done, as the real state lint reads it, or None:
+    ``**DONE**``, ``— DONE`` (em dash) or ``~~strikethrough~~``, literally and case-sensitive.
+    ``(DONE)``, ``- DONE``, ``[x]`` and ``✅`` are not done markers there. Code spans do not
+    count (an item quoting the marker is not marked)."""
+    stripped = _CODE_SPAN.sub(" ", text) if "`" in text else text
+    if _LINT_DASH_DONE in stripped:
         return "— DONE"
-    if _BOLD_DONE.search(stripped):
+    if _LINT_BOLD_DONE in stripped:
         return "**DONE**"
-    if _PAREN_DONE.search(stripped):
-        return "(DONE)"
-    if _BARE_DONE.search(stripped):
-        return "DONE"
-    if stripped.startswith("✅") or stripped.endswith("✅"):
-        return "✅"
-    struck = sum(len(match.group(1)) for match in _STRIKE.finditer(stripped))
-    if struck and (stripped.startswith("~~") or 2 * struck >= len(stripped.replace(" ", ""))):
+    first = stripped.find(_STRIKE_MARK)
+    if first >= 0 and stripped.find(_STRIKE_MARK, first + 2) >= 0:
         return "~~strikethrough~~"
     return None
 
@@ -780,6 +857,7 @@ def lint_state(plan: Plan | None, memory: Memory | None) -> list[LintFinding]:
     if memory is not None:
         findings.extend(_done_outside_done(memory))
     if plan is not None and memory is not None:
+        plan = _current_part(plan)
         findings.extend(_plan_vs_memory(plan, memory, "done", "plan-done-not-in-memory"))
         findings.extend(
             _plan_vs_memory(plan, memory, "in_progress", "plan-in-progress-not-in-memory")
@@ -789,19 +867,71 @@ def lint_state(plan: Plan | None, memory: Memory | None) -> list[LintFinding]:
     return findings
 
 
+def _current_part(plan: Plan) -> Plan:
+    """plan.md as far as the cross-file rules read it: its current cycle's items and phases, or
+    all of it when it has no cycle headings."""
+    cycle = plan.current_cycle()
+    if cycle is None:
+        return plan
+    return Plan(
+        plan.file,
+        tuple(item for item in plan.items if cycle.holds(item.line)),
+        tuple(phase for phase in plan.phases if cycle.holds(phase.line)),
+        (cycle,),
+    )
+
+
+_LINTED_SECTIONS: tuple[SectionKind, ...] = ("in_progress", "next")
+
+
 def _done_outside_done(memory: Memory) -> Iterator[LintFinding]:
+    """Done items under 🔴 IN PROGRESS and 📋 NEXT, as stop-state-lint.sh finds them: a line with
+    ``**DONE**`` or ``— DONE`` (under NEXT also ``~~…~~``), and a top-level item whose sub-items
+    hold a ✅ and no ``[ ]`` (an open parent's ✅ sub-items are allowed)."""
     mem = _label(memory.file)
-    for item in memory.items:
-        if item.done_marker is None or item.kind == "done":
-            continue
+    for item, marker in _done_in_active_sections(memory):
         yield LintFinding(
             memory.file,
             item.line,
             "done-outside-done",
-            f"{_quote(item.text)} is marked done ({item.done_marker}) but sits under "
+            f"{_quote(item.text)} is marked done ({marker}) but sits under "
             f"{_section_label(item)} in {mem}, not ✅ DONE. Move it to the ✅ DONE section, "
             "or remove the done marker if it is not finished.",
         )
+
+
+def _done_in_active_sections(memory: Memory) -> Iterator[tuple[MemoryItem, str]]:
+    block: list[MemoryItem] = []  # a top-level item and the sub-items after it
+
+    def implicit() -> Iterator[tuple[MemoryItem, str]]:
+        if not block or _explicitly_done(block[0]):
+            return
+        subs = [item.text for item in block[1:]]
+        if any(t.startswith("✅") for t in subs) and not any(t.startswith("[ ]") for t in subs):
+            yield block[0], "all its sub-items ✅"
+
+    for item in memory.items:
+        if item.kind not in _LINTED_SECTIONS:
+            yield from implicit()
+            block = []
+            continue
+        if block and item.section != block[0].section:
+            yield from implicit()
+            block = []
+        if _explicitly_done(item):
+            yield item, item.done_marker or ""
+        if item.bullet and item.depth == 0:
+            yield from implicit()
+            block = [item]
+        elif item.bullet and block:
+            block.append(item)
+    yield from implicit()
+
+
+def _explicitly_done(item: MemoryItem) -> bool:
+    if item.done_marker == "~~strikethrough~~":
+        return item.kind == "next"
+    return item.done_marker is not None
 
 
 def _plan_vs_memory(
@@ -823,6 +953,8 @@ def _plan_vs_memory(
         for item in candidates
         if wanted_index.find(keys[item.line], loose=True, query_is_plan=True)
     }
+    if state == "done":
+        listed |= _done_under_open_parents(plan, memory, keys)
     by_line = {item.line: item for item in plan.items}
 
     def same_state_ancestors(item: PlanItem) -> Iterator[PlanItem]:
@@ -880,6 +1012,37 @@ def _plan_vs_memory(
         yield LintFinding(plan.file, item.line, rule, message)
 
 
+def _done_under_open_parents(plan: Plan, memory: Memory, keys: dict[int, _Key]) -> set[int]:
+    """Lines of plan.md's ``[x]`` items under a ``[~]`` one that memory.md lists as ✅ (or
+    ``[x]``) under 🔴 IN PROGRESS: a done sub-item of an open parent may stay there with it
+    (workflow-essentials), so it is listed where it belongs."""
+    checked = [item for item in memory.items_in("in_progress") if _checked(item.text)]
+    if not checked:
+        return set()
+    index = _Index([_memory_key(item) for item in checked])
+    state_at = {item.line: item.state for item in plan.items}
+    open_above: dict[int, bool] = {}  # parents come before their children
+    for item in plan.items:
+        parent = item.parent
+        open_above[item.line] = parent is not None and (
+            state_at.get(parent) == "in_progress" or open_above.get(parent, False)
+        )
+    return {
+        line
+        for line, key in keys.items()
+        if open_above.get(line) and index.find(key, loose=True, query_is_plan=True)
+    }
+
+
+def _not_started(text: str) -> bool:
+    box = _CHECKBOX.match(text)
+    return box is not None and ITEM_STATES[box.group("mark")] in ("pending", "blocked")
+
+
+def _checked(text: str) -> bool:
+    return text.startswith(("✅", "[x]", "[X]"))
+
+
 def _memory_vs_plan(plan: Plan, memory: Memory) -> Iterator[LintFinding]:
     """memory.md's DONE / IN PROGRESS entries whose plan.md item is still ``[ ]`` or ``[!]``.
 
@@ -900,6 +1063,8 @@ def _memory_vs_plan(plan: Plan, memory: Memory) -> Iterator[LintFinding]:
     )
     for kind, rule in rules:
         for entry in memory.items_in(kind):
+            if kind == "in_progress" and _not_started(entry.text):
+                continue  # an open parent's sub-item that says itself it is not started
             key = _memory_key(entry)
             if settled_index.find(key, loose=False, query_is_plan=False):
                 continue

@@ -2,8 +2,10 @@
 
 The protocol writes ``YYYY-MM-DDTHH:MM`` in local time. Seen as well: seconds, fractions, a ``Z``
 or ``+02:00`` suffix, a space instead of ``T``. Every timestamp becomes a naive datetime in local
-time (an aware one is converted to the local zone), so they compare with each other and with the
-``now`` the caller passes in.
+time, so they compare with each other and with the ``now`` the caller passes in. An aware one is
+converted to the zone ``tz`` the caller passes (the adapters pass
+:func:`factory_tui.adapters.clock.local_zone`; a test passes a fixed zone; ``None`` is Python's
+own "the process's zone"), so the result never depends on a zone nobody named.
 
 metrics.log is the exception: the hooks write its times with ``date -u``, UTC without a marker;
 :func:`parse_utc_ts` reads those.
@@ -15,7 +17,7 @@ are converted to local time or have a duration added.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 
 __all__ = ["MAX_YEAR", "MIN_YEAR", "format_ts", "parse_ts", "parse_utc_ts", "utc_naive"]
@@ -25,8 +27,9 @@ MAX_YEAR = 9000
 
 
 @lru_cache(maxsize=65536)
-def parse_ts(raw: str) -> datetime | None:
-    """Parse one timestamp; ``None`` when it is not one. Cached: log timestamps repeat a lot."""
+def parse_ts(raw: str, tz: tzinfo | None = None) -> datetime | None:
+    """Parse one timestamp; ``None`` when it is not one; one with a zone is converted to ``tz``.
+    Cached (the zone is part of the key): log timestamps repeat a lot."""
     text = raw.strip()
     if len(text) < 10:
         return None
@@ -37,7 +40,7 @@ def parse_ts(raw: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
         if value.tzinfo is not None:
-            value = value.astimezone().replace(tzinfo=None)
+            value = value.astimezone(tz).replace(tzinfo=None)
     except (ValueError, OverflowError):
         return None
     if not MIN_YEAR <= value.year <= MAX_YEAR:
@@ -46,15 +49,16 @@ def parse_ts(raw: str) -> datetime | None:
 
 
 @lru_cache(maxsize=4096)
-def parse_utc_ts(raw: str) -> datetime | None:
-    """Like :func:`parse_ts`, but a timestamp without a zone is UTC (metrics.log)."""
-    value = parse_ts(raw)
+def parse_utc_ts(raw: str, tz: tzinfo | None = None) -> datetime | None:
+    """Like :func:`parse_ts`, but a timestamp without a zone is UTC (metrics.log); the result is
+    naive in ``tz``."""
+    value = parse_ts(raw, tz)
     if value is None:
         return None
     text = raw.strip()
     if text.endswith(("Z", "z")) or "+" in text[10:] or "-" in text[10:]:
         return value  # it says its zone: already converted
-    return value.replace(tzinfo=UTC).astimezone().replace(tzinfo=None)
+    return value.replace(tzinfo=UTC).astimezone(tz).replace(tzinfo=None)
 
 
 def format_ts(value: datetime, *, seconds: bool = False) -> str:
@@ -62,6 +66,7 @@ def format_ts(value: datetime, *, seconds: bool = False) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S" if seconds else "%Y-%m-%dT%H:%M")
 
 
-def utc_naive(local: datetime) -> datetime:
-    """A naive local time as naive UTC: what metrics.log is written in (``date -u``)."""
-    return local.astimezone(UTC).replace(tzinfo=None)
+def utc_naive(local: datetime, tz: tzinfo | None = None) -> datetime:
+    """A naive time in ``tz`` as naive UTC: what metrics.log is written in (``date -u``)."""
+    aware = local.replace(tzinfo=tz) if tz is not None else local
+    return aware.astimezone(UTC).replace(tzinfo=None)

@@ -42,12 +42,13 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from factory_tui.adapters.git import ISOLATED_ENV, GitError, GitMissing, GitRepo
 from factory_tui.core.claims import dump_claim
 from factory_tui.core.oplog import format_event
 from factory_tui.core.timeparse import format_ts, utc_naive
@@ -517,50 +518,19 @@ def _ticket_files(ticket: _Ticket, revision: int) -> dict[str, str]:
 
 
 class _Git:
-    """git through argv (never a shell), isolated from the user's and the system's git config."""
+    """The demo's git: :class:`~factory_tui.adapters.git.GitRepo`, isolated from the user's and
+    the system's git config; a failure stops the demo with git's words."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-        env.update(
-            GIT_CONFIG_NOSYSTEM="1",
-            GIT_CONFIG_GLOBAL=os.devnull,
-            GIT_TERMINAL_PROMPT="0",
-            LC_ALL="C",
-        )
-        self.env = env
+        self.repo = GitRepo(root, env=ISOLATED_ENV)
 
-    def run(
-        self,
-        *args: str,
-        cwd: Path | None = None,
-        when: datetime | None = None,
-        who: tuple[str, str] = _GIT_USER,
-    ) -> str:
-        env = self.env
-        if when is not None:
-            # Naive demo times are written as UTC so commit ids do not depend on the time zone.
-            stamp = f"@{int((when - _EPOCH).total_seconds())} +0000"
-            env = {**env, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
-        argv = [
-            "git",
-            "-c", f"user.name={who[0]}",
-            "-c", f"user.email={who[1]}",
-            "-c", "commit.gpgsign=false",
-            "-c", "core.autocrlf=false",
-            *args,
-        ]  # fmt: skip
+    def run(self, *args: str, cwd: Path | None = None) -> str:
         try:
-            done = subprocess.run(
-                argv, cwd=cwd or self.root, env=env, capture_output=True, text=True, check=True
-            )
-        except FileNotFoundError as error:
+            return self.repo.run(*args, cwd=cwd)
+        except GitMissing as error:
             raise RuntimeError("the demo factory needs git on PATH") from error
-        except subprocess.CalledProcessError as error:
-            raise RuntimeError(
-                f"git {' '.join(args)} failed in {cwd or self.root}: {error.stderr.strip()}"
-            ) from error
-        return done.stdout
+        except GitError as error:
+            raise RuntimeError(str(error)) from error
 
     def commit(
         self,
@@ -570,10 +540,16 @@ class _Git:
         when: datetime,
         who: tuple[str, str],
     ) -> str:
+        """Commit ``files`` at ``when``. Naive demo times are written as UTC (not local, as
+        :meth:`GitRepo.commit` reads a naive time) so commit ids do not depend on the time
+        zone."""
         _write_files(cwd, files)
-        self.run("add", "-A", "--", *files, cwd=cwd)
-        self.run("commit", "-q", "--no-verify", "-m", message, cwd=cwd, when=when, who=who)
-        return self.run("rev-parse", "HEAD", cwd=cwd).strip()
+        try:
+            return self.repo.commit(
+                message, cwd=cwd, when=when.replace(tzinfo=UTC), author=who, paths=list(files)
+            )
+        except GitError as error:
+            raise RuntimeError(str(error)) from error
 
 
 def _write_files(root: Path, files: Mapping[str, str]) -> None:

@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import random
 import re
 import shutil
@@ -70,6 +69,7 @@ from typing import Any
 import psutil
 
 from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.git import ISOLATED_ENV, GitError, GitRepo, dated
 from factory_tui.adapters.lock import LockBusy, append_line, atomic_write, claim_lock
 from factory_tui.adapters.procs import local_hostname
 from factory_tui.config import Config, ConfigError, load_config
@@ -234,22 +234,13 @@ def _naive(value: datetime) -> datetime:
 
 
 class _Git:
-    """git through argv (never a shell), isolated from the user's and the system's config.
-
-    Failures are not fatal: the simulator's files do not depend on git, only its realism does.
-    """
+    """The simulator's git: :class:`~factory_tui.adapters.git.GitRepo`, isolated from the user's
+    and the system's config. Failures are not fatal (``None``, and ``last_error`` says why): the
+    simulator's files do not depend on git, only its realism does."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
         self.enabled = shutil.which("git") is not None and (root / ".git").exists()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-        env.update(
-            GIT_CONFIG_NOSYSTEM="1",
-            GIT_CONFIG_GLOBAL=os.devnull,
-            GIT_TERMINAL_PROMPT="0",
-            LC_ALL="C",
-        )
-        self.env = env
+        self.repo = GitRepo(root, env=ISOLATED_ENV)
         self.last_error = ""
 
     def run(
@@ -259,25 +250,29 @@ class _Git:
         when: datetime | None = None,
         who: tuple[str, str] = ("factory-tui demo", "demo@tinygate.example"),
     ) -> str | None:
+        """``git ARGS`` as ``who``, dated ``when`` (naive: local time) if given; its stdout."""
         if not self.enabled:
             return None
-        env = self.env
-        if when is not None:
-            stamp = f"@{int(when.timestamp())} +0000"
-            env = {**env, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
-        argv = ["git", "-c", f"user.name={who[0]}", "-c", f"user.email={who[1]}",
-                "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false", *args]  # fmt: skip
+        identity = ("-c", f"user.name={who[0]}", "-c", f"user.email={who[1]}",
+                    "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false")  # fmt: skip
         try:
-            done = subprocess.run(
-                argv, cwd=cwd or self.root, env=env, capture_output=True, text=True, timeout=30
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            self.last_error = f"git {args[0]}: {error}"
+            env = dated(when) if when is not None else None
+            _, out, _ = self.repo.call(*identity, *args, cwd=cwd, env=env)
+            return out.decode("utf-8", errors="replace")
+        except GitError as error:
+            self.last_error = str(error)[:200]
             return None
-        if done.returncode != 0:
-            self.last_error = f"git {args[0]}: {done.stderr.strip()[:200]}"
-            return None
-        return done.stdout
+
+    def commit(self, message: str, *, cwd: Path, when: datetime, who: tuple[str, str]) -> bool:
+        """Commit everything in ``cwd`` at ``when`` (naive: local time, like the log's)."""
+        if not self.enabled:
+            return False
+        try:
+            self.repo.commit(message, cwd=cwd, when=when, author=who)
+        except GitError as error:
+            self.last_error = str(error)[:200]
+            return False
+        return True
 
 
 class Simulator:
@@ -1060,12 +1055,9 @@ class Simulator:
             with target.open("a", encoding="utf-8", newline="\n") as handle:
                 handle.write(_edit_text(target, ticket, agent.claims))
         who = (f"Claude ({agent.instance})", f"{agent.instance}@agents.tinygate.example")
-        if git.run("add", "-A", cwd=tree) is None:
-            return fallback
         kind = ticket.branch.split("/", 1)[0]
         message = f"{kind}: {agent.commit_message}"
-        if git.run("commit", "-q", "--no-verify", "-m", message, cwd=tree, when=step.now,
-                   who=who) is None:  # fmt: skip
+        if not git.commit(message, cwd=tree, when=step.now, who=who):
             return fallback
         head = git.run("rev-parse", "--short=7", "HEAD", cwd=tree)
         return head.strip() if head else fallback

@@ -6,35 +6,32 @@ runs are folded into one more load, and loads caused by the factory changing (a 
 claim) are at most one per ``min_gap`` seconds, so a busy log does not turn into a busy git.
 
 ``gh`` is the slow and rate-limited source: its PR lists are fetched at most once per
-``poll_seconds`` (``[prs] poll_seconds``, at least 30) through :class:`GhCache`; in between,
+``poll_seconds`` (``[prs] poll_seconds``, at least 30) through
+:class:`~factory_tui.adapters.gh.GhCache`; in between,
 loads caused by the factory reuse its last answer (or its last error) and only relink it to the
 fresh sessions and claims. A ``fresh`` request (the slow timer, after an action) asks gh again.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from textual.timer import Timer
 
 from factory_tui.actions.prs import SourceChoice, load_queue, prs_config
-from factory_tui.adapters.prs_gh import Gh, GhError
+from factory_tui.adapters.gh import GhCache, PolledGh
 from factory_tui.config import Config
 from factory_tui.core.fleet import Fleet
-from factory_tui.core.prs import PullRequest
 from factory_tui.ui.messages import PrsLoaded
 
 __all__ = [
     "DEFAULT_POLL_SECONDS",
     "MIN_POLL_SECONDS",
-    "GhCache",
-    "PolledGh",
     "PrsOptions",
     "QueueLoader",
     "poll_seconds",
@@ -87,63 +84,6 @@ def poll_seconds(config: Config) -> tuple[float, str | None]:
             f"{MIN_POLL_SECONDS:g} s (GitHub's API is rate limited); using {MIN_POLL_SECONDS:g}"
         )
     return float(raw), None
-
-
-_Answer = tuple[float, "list[PullRequest] | GhError"]
-
-
-class GhCache:
-    """gh's PR lists (and errors), kept ``interval`` seconds. Thread-safe."""
-
-    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.interval = interval
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._answers: dict[tuple[str, int], _Answer] = {}
-        self.asked = 0
-        """How many times gh itself was asked (for tests and the curious)."""
-
-    def get(self, key: tuple[str, int]) -> list[PullRequest] | GhError | None:
-        with self._lock:
-            hit = self._answers.get(key)
-            if hit is None or self.clock() - hit[0] >= self.interval:
-                return None
-            return hit[1]
-
-    def put(self, key: tuple[str, int], answer: list[PullRequest] | GhError) -> None:
-        with self._lock:
-            self._answers[key] = (self.clock(), answer)
-            self.asked += 1
-
-    def expire(self) -> None:
-        with self._lock:
-            self._answers.clear()
-
-
-class PolledGh(Gh):
-    """A :class:`Gh` whose PR lists come from ``cache`` while they are fresh; every other call
-    (view, checks, diff, merge, review) goes to gh."""
-
-    def __init__(self, cwd: Path, cache: GhCache, *, timeout: float = 30.0) -> None:
-        super().__init__(cwd, timeout=timeout)
-        self.cache = cache
-
-    def list_prs(
-        self, state: Literal["open", "merged"] = "open", limit: int = 100
-    ) -> list[PullRequest]:
-        key = (state, limit)
-        hit = self.cache.get(key)
-        if isinstance(hit, GhError):
-            raise GhError(hit.kind, str(hit), hit.argv)
-        if hit is not None:
-            return list(hit)
-        try:
-            prs = super().list_prs(state, limit)
-        except GhError as error:
-            self.cache.put(key, error)
-            raise
-        self.cache.put(key, prs)
-        return list(prs)
 
 
 class QueueLoader:

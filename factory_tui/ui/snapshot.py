@@ -8,7 +8,7 @@ decide ``--fail-on stale,crashed,problems``.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,20 +20,14 @@ from textual.pilot import Pilot
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.config import Config
 from factory_tui.core.fleet import Fleet
-from factory_tui.report import lint_part
 
 __all__ = [
-    "FAIL_CONDITIONS",
     "SnapshotError",
-    "budget_reasons",
-    "fail_reasons",
     "parse_size",
     "render_snapshot",
     "screen_text",
 ]
 
-#: What ``--fail-on`` accepts (later features add ``ask`` and ``budget``).
-FAIL_CONDITIONS = ("stale", "crashed", "problems")
 FORMATS = (".svg", ".txt")
 LOAD_TIMEOUT = 120.0
 
@@ -51,55 +45,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if size[0] < 40 or size[1] < 10 or size[0] > 1000 or size[1] > 500:
         raise ValueError(f"size {text!r}: width 40-1000 and height 10-500 cells, please")
     return size
-
-
-def fail_reasons(fleet: Fleet, conditions: Iterable[str]) -> list[str]:
-    """Which of ``conditions`` hold for ``fleet``, each as a sentence (empty: none holds).
-
-    Raises ``ValueError`` for a condition it does not know.
-    """
-    c = fleet.counts
-    reasons: list[str] = []
-    for condition in conditions:
-        name = condition.strip().lower()
-        if not name:
-            continue
-        if name == "stale":
-            n = c.get("claims_stale", 0)
-            if n:
-                reasons.append(f"{n} stale claim{'s' if n != 1 else ''}")
-        elif name == "crashed":
-            n = c.get("sessions_crashed", 0)
-            if n:
-                reasons.append(f"{n} crashed session{'s' if n != 1 else ''}")
-        elif name == "problems":
-            n = c.get("problems", 0)
-            if n:
-                reasons.append(f"{n} problem{'s' if n != 1 else ''}{lint_part(c)}")
-        else:
-            raise ValueError(
-                f"--fail-on {condition!r}: expected a comma list of {', '.join(FAIL_CONDITIONS)}"
-            )
-    return reasons
-
-
-def budget_reasons(config: Config, now: datetime) -> list[str]:
-    """``--fail-on budget`` (issue 6): each budget at 100 % at ``now``, read from Claude Code's
-    transcripts, as a sentence (empty: none). Raises :class:`SnapshotError` for a wrong
-    ``[cost]`` table in config."""
-    from factory_tui.actions.cost_cli import tracker_for
-    from factory_tui.core.pricing import PriceTableError
-    from factory_tui.ui.widgets.cost import naive_local
-
-    try:
-        tracker = tracker_for(config)
-    except PriceTableError as error:
-        raise SnapshotError(str(error)) from None
-    try:
-        view = tracker.view(naive_local(now))
-    finally:
-        tracker.close()
-    return [f"budget reached: {state.message}" for state in view.budgets if state.level == "alert"]
 
 
 def screen_text(app: App[Any]) -> str:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from factory_tui.actions.base import ActionResult, actor
@@ -63,8 +62,7 @@ async def approve_flow(app: FactoryApp, view: PrView) -> None:
 
 def request_lines(config: Config, view: PrView) -> list[str]:
     """What requesting changes on ``view`` will do, for the text box's screen."""
-    from factory_tui.adapters.prs_git import review_note_path
-    from factory_tui.core.prs import branch_slug
+    from factory_tui.actions.prs import review_note_for
 
     pr, task = view.pr, view.link.task or view.branch or "?"
     lines = [
@@ -77,12 +75,7 @@ def request_lines(config: Config, view: PrView) -> list[str]:
             "(the text as one argument, no shell)"
         )
     else:
-        branch = view.branch or task
-        note = (
-            review_note_path(Path(pr.worktree), branch)
-            if pr.worktree
-            else config.root / ".claude" / "reviews" / f"review-{branch_slug(branch)}.md"
-        )
+        note = review_note_for(config, view)
         lines.append(f"adds your text to {note}, where the agent's worktree sees it")
     lines.append("logs a REVIEW line (action=request-changes) in operations.log")
     return lines

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from factory_tui.actions.base import ActionResult, Outcome
+from factory_tui.actions.base import ActionResult
 from factory_tui.actions.release import (
     ReleasePlan,
     plan_release,
     release_all_stale,
+    release_all_summary,
     release_claim,
 )
 from factory_tui.actions.unlock import unlock
@@ -67,14 +68,9 @@ async def release_all_stale_flow(app: FactoryApp, stale: list[tuple[str, str | N
         return
 
     def release_them() -> ActionResult:
-        results = release_all_stale(app.config, now=app.clock(), reader=action_reader(app))
-        done = [key for key, r in results if r.ok]
-        kept = [f"{key}: {r.message}" for key, r in results if not r.ok]
-        message = f"released {len(done)} of {len(results)} stale claims" + (
-            f"; not released: {'; '.join(kept)}" if kept else ""
+        return release_all_summary(
+            release_all_stale(app.config, now=app.clock(), reader=action_reader(app))
         )
-        outcome = Outcome.DONE if done and not kept else Outcome.REFUSED
-        return ActionResult(outcome if results else Outcome.REFUSED, message)
 
     report(app, "Release all stale", await act("Release all stale", release_them))
 

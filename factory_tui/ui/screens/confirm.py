@@ -73,6 +73,12 @@ class ConfirmScreen(ModalScreen[bool]):
         self.question = question
         self.typed = typed
 
+    @property
+    def prompt(self) -> str:
+        """The question with its keys, said once ("Release them all? (y/n)", never twice)."""
+        question = self.question.removesuffix("(y/n)").rstrip()
+        return f"{question} (y/n)"
+
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Text(printable(self.title_text)), classes="confirm-title")
@@ -85,7 +91,7 @@ class ConfirmScreen(ModalScreen[bool]):
                 )
                 yield Input(placeholder=printable(self.typed), id="confirm-typed")
             else:
-                yield Label(Text(f"{self.question} (y/n)"), classes="confirm-prompt")
+                yield Label(Text(self.prompt), classes="confirm-prompt")
             with Horizontal():
                 yield Button("Yes", variant="error", id="confirm-yes")
                 yield Button("No", variant="primary", id="confirm-no")

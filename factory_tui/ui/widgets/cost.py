@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import ClassVar, Literal, get_args
+from datetime import timedelta
+from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -27,11 +27,15 @@ from textual.widgets import Sparkline, Static
 
 from factory_tui.core.cost import (
     GROUPINGS,
+    PERIODS,
     Bucket,
     BudgetState,
     CostReport,
     CostView,
     Grouping,
+    Period,
+    naive_local,
+    period_since,
 )
 from factory_tui.core.fleet import InstanceView
 from factory_tui.ui.widgets.table import KeyedTable
@@ -52,25 +56,8 @@ __all__ = [
     "unpriced_advice",
 ]
 
-Period = Literal["today", "7 days", "all"]
-PERIODS: tuple[Period, ...] = get_args(Period)
 TOTAL_KEY = "\x00total"
 """The totals row's key (no group key can hold a NUL: keys are printable)."""
-
-
-def naive_local(at: datetime) -> datetime:
-    """The cost ledger's time: naive, local (an aware clock reading is converted)."""
-    return at.astimezone().replace(tzinfo=None) if at.tzinfo is not None else at
-
-
-def period_since(period: Period, now: datetime) -> datetime | None:
-    """Where ``period`` starts for ``now`` (None: everything)."""
-    midnight = datetime.combine(now.date(), datetime.min.time())
-    if period == "today":
-        return midnight
-    if period == "7 days":
-        return midnight - timedelta(days=6)
-    return None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,112 @@
+"""What needs the engineer (the cockpit's ``n`` key and its "Needs you" toasts), oldest first.
+
+Pure: the derived fleet, the PR queue and the unacknowledged budget alerts in, a sorted list of
+:class:`AttentionItem` out. Agent-written text in a title is made printable here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from factory_tui.core.safe import printable
+from factory_tui.core.timeparse import parse_ts
+
+if TYPE_CHECKING:
+    from factory_tui.core.cost import BudgetState
+    from factory_tui.core.fleet import Fleet
+    from factory_tui.core.prs import Queue
+
+__all__ = ["AttentionItem", "attention_items"]
+
+
+@dataclass(frozen=True, slots=True)
+class AttentionItem:
+    """Something that needs the engineer, where it is shown, and since when.
+
+    ``key`` is stable across updates (it decides "already announced"); ``view`` and ``target``
+    say where ``n`` jumps (a view name and the row or node key in it).
+    """
+
+    key: str
+    kind: str
+    since: datetime
+    view: str
+    target: str
+    title: str
+    instance: str | None = None
+
+
+def attention_items(
+    fleet: Fleet,
+    queue: Queue | None = None,
+    *,
+    budgets: Iterable[tuple[BudgetState, datetime]] = (),
+) -> list[AttentionItem]:
+    """Everything that needs the engineer now, oldest first: crashed sessions, stale claims,
+    (given the PR ``queue``) Ask PRs waiting, and (given ``budgets``: each unacknowledged
+    budget alert with when it was first seen) budgets reached."""
+    items: list[AttentionItem] = []
+    for session in fleet.sessions:
+        if session.status != "crashed":
+            continue
+        since = parse_ts(session.last_event_at) or parse_ts(session.started_at) or datetime.min
+        who = f" ({printable(session.instance)})" if session.instance else ""
+        items.append(
+            AttentionItem(
+                key=f"session:{session.key}",
+                kind="crashed session",
+                since=since,
+                view="sessions",
+                target=session.key,
+                title=f"session {printable(session.task)}{who} crashed",
+                instance=session.instance,
+            )
+        )
+    for claim in fleet.claims:
+        if claim.state != "stale":
+            continue
+        since = (parse_ts(claim.unit.claimed_at) if claim.unit.claimed_at else None) or (
+            datetime.min
+        )
+        owner = f" (owner {printable(claim.unit.owner)})" if claim.unit.owner else ""
+        items.append(
+            AttentionItem(
+                key=f"claim:{claim.key}",
+                kind="stale claim",
+                since=since,
+                view="claims",
+                target=claim.key,
+                title=f"claim {printable(claim.key)} is stale{owner}",
+                instance=claim.unit.owner,
+            )
+        )
+    if queue is not None:
+        items.extend(
+            AttentionItem(
+                key=pr.key,
+                kind=pr.kind,
+                since=pr.since,
+                view="prs",
+                target=pr.target,
+                title=pr.title,
+                instance=pr.instance,
+            )
+            for pr in queue.attention()
+        )
+    for state, seen in budgets:  # issue 6: a budget at 100 %, not acknowledged
+        items.append(
+            AttentionItem(
+                key=f"budget:{state.alert_id}",
+                kind="budget reached",
+                since=seen,
+                view="cost",
+                target=state.subject,
+                title=state.message,
+                instance=state.subject if state.scope == "agent" else None,
+            )
+        )
+    items.sort(key=lambda item: (item.since, item.key))
+    return items
