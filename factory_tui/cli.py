@@ -351,7 +351,7 @@ def cmd_release(
         plan = plan_release(config, args.target, now=now, force=args.force)
         if isinstance(plan, ActionResult):
             return print_result(plan, out=out)
-        if plan.stale or args.force:
+        if plan.releasable or args.force:
             for line in plan.describe():
                 print(printable(line, multiline=False), file=out)
             if not inp.isatty():

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from conftest import FixedProbe, config_for
 
 from factory_tui.actions.base import Outcome
@@ -65,3 +66,29 @@ def test_without_the_logged_release_it_is_refused(tmp_path: Path) -> None:
     reader = factory(tmp_path, CLAIM)
     result = release_claim(reader.config, "CAB-1321", now=NOW, reader=reader, by="dana")
     assert result.outcome is Outcome.REFUSED and "not stale" in result.message
+
+
+def test_the_confirmation_shows_the_logged_release_and_the_cli_asks_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A release on that evidence is a real release: the plan says why it may go ahead, and the
+    CLI asks (without a terminal it needs --yes) instead of releasing unasked."""
+    from factory_tui.actions.release import ReleasePlan, plan_release
+    from factory_tui.cli import main
+
+    reader = factory(tmp_path, CLAIM, RELEASE)
+    plan = plan_release(reader.config, "CAB-1321", now=NOW, reader=reader, by="dana")
+    assert isinstance(plan, ReleasePlan)
+    assert not plan.stale and plan.releasable
+    assert any(
+        line.startswith("✓ released in the log: t1-aaaa logged RELEASE") for line in plan.describe()
+    )
+    assert "reason=done" in plan.log_line
+    root = str(reader.config.root)
+    path = reader.config.claims_dir / "CAB-1321.json"
+    # pytest's stdin is not a terminal: refused, nothing written
+    assert main(["release", "CAB-1321", root, "--now", "2026-02-16T17:45"]) == 1
+    assert "pass --yes" in capsys.readouterr().err
+    assert json.loads(path.read_text())["owner"] == "t1-aaaa"
+    assert main(["release", "CAB-1321", root, "--yes", "--now", "2026-02-16T17:45"]) == 0
+    assert json.loads(path.read_text())["owner"] is None

@@ -50,7 +50,13 @@ from factory_tui.core.claims import (
     release_fields,
     update_unit,
 )
-from factory_tui.core.fleet import Condition, Settings, logged_release, stale_conditions
+from factory_tui.core.fleet import (
+    Condition,
+    Settings,
+    logged_release,
+    released_in_log,
+    stale_conditions,
+)
 
 __all__ = [
     "ReleasePlan",
@@ -86,6 +92,14 @@ class ReleasePlan:
     conditions: tuple[Condition, ...]
     stale: bool
     log_line: str
+    logged: str | None = None
+    """Not stale, but the owner logged its RELEASE after ``claimed_at`` (the real claim tool
+    releases only in its database): evidence enough to release without ``--force``."""
+
+    @property
+    def releasable(self) -> bool:
+        """Released without ``--force``: stale, or released by its owner in the log."""
+        return self.stale or self.logged is not None
 
     def describe(self) -> list[str]:
         lines = [
@@ -94,6 +108,8 @@ class ReleasePlan:
         ]
         for c in self.conditions:
             lines.append(f"{'✓' if c.holds else '✗'} {c.name}: {c.detail}")
+        if self.logged is not None:
+            lines.append(f"✓ released in the log: {self.logged}")
         lines.append(
             "writes: owner, claimed_at and pid set to null (the old file is kept in .history/)"
         )
@@ -197,12 +213,17 @@ def plan_release(
     reader = reader or FactoryReader(config)
     conditions, _alive = _conditions(reader, unit, now)
     stale = all(c.holds for c in conditions)
-    reason = "stale" if stale or not force else "forced"
+    released = None if stale else logged_release(unit, reader.fold, local_zone())
+    if stale or not force:
+        reason = "stale" if stale or released is None else (released.reason or "done")
+    else:
+        reason = "forced"
     line = (
         f"RELEASE | task={claim_id} phase={_phase_value(unit)} instance={unit.owner} "
         f"reason={reason} by={by or actor()}"
     )
-    return ReleasePlan(path, unit, tuple(conditions), stale, line)
+    logged = released_in_log(released, unit, path.name) if released is not None else None
+    return ReleasePlan(path, unit, tuple(conditions), stale, line, logged)
 
 
 def release_claim(

@@ -32,7 +32,7 @@ async def release_flow(app: FactoryApp, target: str) -> None:
     def plan() -> ReleasePlan | ActionResult:
         reader = action_reader(app)
         planned = plan_release(config, target, now=now, reader=reader)
-        if isinstance(planned, ReleasePlan) and not planned.stale:
+        if isinstance(planned, ReleasePlan) and not planned.releasable:
             planned = plan_release(config, target, now=now, reader=reader, force=True)
         return planned
 
@@ -40,8 +40,8 @@ async def release_flow(app: FactoryApp, target: str) -> None:
     if isinstance(planned, ActionResult):
         report(app, "Release", planned)
         return
-    force = not planned.stale
-    title = f"Release {target}" + ("" if planned.stale else " — NOT stale: forced release")
+    force = not planned.releasable
+    title = f"Release {target}" + ("" if planned.releasable else " — NOT stale: forced release")
     confirm = ConfirmScreen(
         title, planned.describe(), question="Release this claim?", typed=target if force else None
     )
