@@ -153,6 +153,7 @@ async def test_keys_typed_ahead_of_the_first_frame_are_handled_in_order(
     app = cockpit(TypedAheadApp, demo)
     async with app.run_test(size=(120, 40)) as pilot:
         await app.wait_for_fleet()  # a key waiting in the app's queue must not stop the start
+        await asyncio.wait_for(app.input_released.wait(), 10)
         await pilot.pause()
         assert app.current_view == "sessions"
         assert app.focused is app.query_one("#sessions-table")

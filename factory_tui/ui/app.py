@@ -320,6 +320,8 @@ class FactoryApp(App[None]):
         self._started = asyncio.Event()
         """Set once the views are all mounted and the workers started."""
         self._held_input: list[events.InputEvent] | None = []
+        self.input_released = asyncio.Event()
+        """Set once the input typed ahead of the first frame has been handled (tests wait on it)."""
         """Keys and clicks that came before that (None once they are handled)."""
         # The approval queue (issue 5): loaded on a thread after the first fleet.
         self.prs_options: PrsOptions
@@ -496,8 +498,13 @@ class FactoryApp(App[None]):
         """The input held until the views were mounted, handled in order. This runs from the
         app's queue, so that input queued before it is held too and comes first."""
         held, self._held_input = self._held_input or [], None
+        tabs = self.query_one(TabbedContent)
         for event in held:
             await super().on_event(event)
+            # A view key sets the tabs' active tab, and the tabs answer with a message that sets
+            # it again: let that settle before the next key, or "2" then "3" can end on "2".
+            await tabs.wait_for_refresh()
+        self.input_released.set()
 
     async def _shutdown(self) -> None:
         # From here on, a worker's message finds no widgets (see _on_message).
