@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 from factory_tui.cli.common import CliError, factory_options, load, parse_now, print_result
 from factory_tui.core.safe import printable
@@ -163,7 +163,9 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     return print_result(unlock(load(args), args.name, now=parse_now(args.now)), logged=True)
 
 
-def add_recover_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_recover_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Add the ``recover`` command to ``build_parser``'s subparsers."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "recover",
@@ -226,6 +228,8 @@ def cmd_recover(
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
+    """``recover TASK (--resume | --abandon | --close-merged)``: print what is known about the
+    crashed session and what the action will do, ask y/N on a terminal (unless ``--yes``), act."""
     from factory_tui.actions.base import ActionResult, Outcome, actor
     from factory_tui.actions.recover import (
         Action,
