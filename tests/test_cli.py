@@ -26,7 +26,9 @@ import psutil
 import pytest
 from conftest import DEMO_NOW, config_for, demo_reader
 
-from factory_tui.cli import QuitOnSignals, build_parser, cmd_release, main, parse_args
+from factory_tui.cli import build_parser, main, parse_args
+from factory_tui.cli.actions import cmd_release
+from factory_tui.cli.demo import QuitOnSignals
 from factory_tui.demo import DemoFactory, generate_demo
 from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.prs_loader import PrsOptions

@@ -17,13 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import FixedProbe
 
-from factory_tui.actions.cost_cli import (
-    add_cost_parser,
-    budget_command,
-    cmd_cost,
-    fire_budget_command,
-    parse_since,
-)
+from factory_tui.actions.cost import budget_command, fire_budget_command
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.prices import default_price_table, package_version
 from factory_tui.adapters.transcripts import (
@@ -33,6 +27,7 @@ from factory_tui.adapters.transcripts import (
     repo_paths,
     worktree_branches,
 )
+from factory_tui.cli.cost import add_cost_parser, cmd_cost, parse_since
 from factory_tui.config import Config, load_config
 from factory_tui.core.cost import (
     Attribution,
@@ -628,12 +623,11 @@ def test_the_councils_own_calls_count_in_the_days_spend(factory: Factory) -> Non
 
 
 def cli(argv: list[str]) -> int:
-    from factory_tui.cli import load
 
     parser = argparse.ArgumentParser(prog="factory-tui")
     sub = parser.add_subparsers(dest="command")
     add_cost_parser(sub)
-    return cmd_cost(parser.parse_args(argv), load)
+    return cmd_cost(parser.parse_args(argv))
 
 
 @pytest.fixture
@@ -708,7 +702,7 @@ def test_budget_command_from_config(factory: Factory) -> None:
 
 
 def test_cli_groupings_are_the_cores() -> None:
-    from factory_tui.actions.parsers import COST_GROUPINGS
+    from factory_tui.cli.cost import COST_GROUPINGS
     from factory_tui.core.cost import GROUPINGS
 
     assert COST_GROUPINGS == GROUPINGS

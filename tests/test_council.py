@@ -17,10 +17,8 @@ from typing import Any
 import pytest
 
 from factory_tui.actions.base import Outcome
-from factory_tui.actions.council_cli import (
+from factory_tui.actions.council import (
     ProposalError,
-    add_council_parser,
-    cmd_council,
     proposal_for_file,
     proposal_for_pr,
     proposal_for_ticket,
@@ -29,6 +27,7 @@ from factory_tui.actions.council_cli import (
 )
 from factory_tui.adapters.anthropic_client import ask_council
 from factory_tui.adapters.prices import default_price_table
+from factory_tui.cli.council import add_council_parser, cmd_council
 from factory_tui.config import Config, load_config
 from factory_tui.core.council import (
     DEFAULT_ROSTER,
@@ -524,12 +523,11 @@ def test_file_and_pr_proposals(
 
 
 def council_cli(argv: list[str]) -> int:
-    from factory_tui.cli import load
 
     parser = argparse.ArgumentParser(prog="factory-tui")
     sub = parser.add_subparsers(dest="command")
     add_council_parser(sub)
-    return cmd_council(parser.parse_args(argv), load)
+    return cmd_council(parser.parse_args(argv))
 
 
 def test_council_cli(

@@ -32,16 +32,16 @@ from factory_tui.actions.prs import (
     request_changes,
     review_note_for,
 )
-from factory_tui.actions.prs_cli import (
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.gh import GH_LIST_FIELDS, Gh, GhError
+from factory_tui.cli.common import CliError
+from factory_tui.cli.prs import (
     add_prs_parsers,
     cmd_approve,
     cmd_mark_reviewed,
     cmd_prs,
     cmd_request_changes,
 )
-from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.gh import GH_LIST_FIELDS, Gh, GhError
-from factory_tui.cli import CliError, load
 from factory_tui.config import Config, load_config
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.modes import ChangedFile
@@ -261,7 +261,7 @@ def run(*argv: str) -> int:
         "mark-reviewed": cmd_mark_reviewed,
     }
     try:
-        return handlers[args.command](args, load)
+        return handlers[args.command](args)
     except CliError as error:
         print(f"factory-tui: {error}", file=sys.stderr)
         return 2

@@ -34,13 +34,13 @@ from factory_tui.actions.recover import (
     resume,
     review_diffs,
 )
-from factory_tui.actions.recover_cli import add_recover_parser, cmd_recover
 from factory_tui.actions.release import history_dir, release_claim
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.gh import pr_status
 from factory_tui.adapters.git import GitRepo, parse_worktree_list
 from factory_tui.adapters.launch import Launched, LaunchRequest, launch_agent
-from factory_tui.cli import CliError, load
+from factory_tui.cli.actions import add_recover_parser, cmd_recover
+from factory_tui.cli.common import CliError
 from factory_tui.config import Config, load_config
 from factory_tui.core.fleet import ProcInfo, SessionView
 from factory_tui.demo import DemoFactory, generate_demo
@@ -739,7 +739,7 @@ def run_cli(argv: list[str], stdin: io.StringIO | None = None) -> tuple[int, str
     args = parser.parse_args(argv)
     out, err = io.StringIO(), io.StringIO()
     try:
-        code = cmd_recover(args, load, stdin=stdin or io.StringIO(""), stdout=out, stderr=err)
+        code = cmd_recover(args, stdin=stdin or io.StringIO(""), stdout=out, stderr=err)
     except CliError as error:
         return 2, out.getvalue(), str(error)
     return code, out.getvalue(), err.getvalue()

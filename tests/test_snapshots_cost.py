@@ -15,7 +15,7 @@ from test_snapshots import settle_tab_underline
 from textual.pilot import Pilot
 
 from factory_tui.actions.base import Outcome
-from factory_tui.actions.council_cli import CouncilOutcome
+from factory_tui.actions.council import CouncilOutcome
 from factory_tui.core.council import PersonaFailure, PersonaVerdict, Proposal, assemble
 from factory_tui.demo import DemoFactory
 from factory_tui.demo.transcripts import write_demo_transcripts

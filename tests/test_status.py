@@ -16,7 +16,7 @@ import pytest
 from conftest import FixedProbe
 
 import factory_tui.adapters.factory as factory_adapter
-import factory_tui.cli as cli_module
+import factory_tui.cli.demo as cli_demo
 import factory_tui.demo.simulate as simulate_module
 import factory_tui.ui.app as app_module
 from factory_tui.adapters.factory import FactoryReader
@@ -312,7 +312,7 @@ def test_the_demo_cockpit_reads_the_config_status_reads(
     monkeypatch.setenv("FACTORY_TUI_USER_CONFIG", str(tmp_path / "no-user-config.toml"))
     monkeypatch.setattr(app_module, "FactoryApp", NoApp)
     monkeypatch.setattr(simulate_module, "Simulator", NoSimulator)
-    monkeypatch.setattr(cli_module, "require_terminal", lambda: None)  # pytest's are not
+    monkeypatch.setattr(cli_demo, "require_terminal", lambda: None)  # pytest's are not
     root = tmp_path / "demo"
     argv = ["demo", "--dir", str(root), "--now", "2026-02-16T15:42", "--theme", "factory-mono"]
     assert main(argv) == 0

@@ -26,7 +26,7 @@ from test_council import FakeAPI, good
 from textual.pilot import Pilot
 from textual.widgets import Static, TabbedContent
 
-from factory_tui.actions.cost_cli import budget_reasons, tracker_for
+from factory_tui.actions.cost import budget_reasons, tracker_for
 from factory_tui.adapters.transcripts import CostTracker, TranscriptReader
 from factory_tui.cli import main
 from factory_tui.config import Config

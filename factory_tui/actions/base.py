@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import getpass
 import socket
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
-from typing import TextIO
 
 from factory_tui.adapters.lock import append_line
 from factory_tui.config import Config
 from factory_tui.core.oplog import format_event
-from factory_tui.core.safe import printable
 from factory_tui.core.timeparse import format_ts
 
-__all__ = ["ActionResult", "Outcome", "actor", "audit", "print_result"]
+__all__ = ["ActionResult", "Outcome", "actor", "audit", "read_only_refusal"]
 
 
 class Outcome(IntEnum):
@@ -38,26 +35,6 @@ class ActionResult:
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.DONE
-
-
-def print_result(
-    result: ActionResult,
-    *,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-    logged: bool = False,
-) -> int:
-    """The CLI's report of an action: its message and details (and with ``logged`` the lines it
-    logged), on stdout when done, stderr otherwise, made printable (they quote ids, titles,
-    branches and tools' words). Returns the exit code."""
-    stream = (out or sys.stdout) if result.ok else (err or sys.stderr)
-    print(f"factory-tui: {printable(result.message, multiline=False)}", file=stream)
-    for detail in result.details:
-        print(f"  {printable(detail, multiline=False)}", file=stream)
-    if logged:
-        for line in result.log_lines:
-            print(f"  logged: {printable(line, multiline=False)}", file=stream)
-    return int(result.outcome)
 
 
 def actor() -> str:

@@ -1850,7 +1850,7 @@ class FactoryApp(App[None]):
         once across restarts and cockpits on this factory too (the user state file says which
         alerts it ran for); what happened, to be notified."""
         from factory_tui.actions.budget_state import claim_fired
-        from factory_tui.actions.cost_cli import budget_command, fire_budget_command
+        from factory_tui.actions.cost import budget_command, fire_budget_command
         from factory_tui.core.pricing import PriceTableError
 
         for process in self.budget_processes:
@@ -2065,7 +2065,7 @@ class FactoryApp(App[None]):
         """What ``C`` would put before the Council, and how to make the proposal (on a thread):
         the selected claim or MEGA (claims view), the selected agent's ticket (agents view) or
         the selected PR (PRs view)."""
-        from factory_tui.actions.council_cli import proposal_for_pr, proposal_for_ticket
+        from factory_tui.actions.council import proposal_for_pr, proposal_for_ticket
         from factory_tui.core.statefiles import find_tickets
 
         try:
@@ -2103,7 +2103,7 @@ class FactoryApp(App[None]):
 
     def _council_local_pr(self, view: PrView) -> Proposal:
         """A PR known from git only: its diff as the proposal (on the Council's thread)."""
-        from factory_tui.actions.council_cli import ProposalError
+        from factory_tui.actions.council import ProposalError
         from factory_tui.actions.prs import pr_diff
         from factory_tui.core.council import Proposal
 

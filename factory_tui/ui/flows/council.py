@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from textual.content import Content
 
 from factory_tui.actions.base import Outcome
-from factory_tui.actions.council_cli import CouncilOutcome, ProposalError, run_council
+from factory_tui.actions.council import CouncilOutcome, ProposalError, run_council
 from factory_tui.actions.prs import PrsError
 from factory_tui.core.safe import printable
 from factory_tui.ui.screens.council import CouncilScreen

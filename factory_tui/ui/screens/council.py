@@ -17,7 +17,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from factory_tui.actions.council_cli import CouncilOutcome
+from factory_tui.actions.council import CouncilOutcome
 from factory_tui.core.council import CouncilResult
 from factory_tui.ui.widgets.text import lit
 

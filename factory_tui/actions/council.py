@@ -1,6 +1,7 @@
 """The Council as an action: make the proposal, check the guards, replay or ask, record.
 
-``run_council`` is what a key (``C``), the palette and ``factory-tui council`` all call. It may
+``run_council`` is what a key (``C``), the palette and ``factory-tui council``
+(:mod:`factory_tui.cli.council`) all call. It may
 take a minute (network), so the cockpit runs it in a thread worker; it never raises for a
 persona's failure, only returns a :class:`CouncilOutcome` saying what happened.
 
@@ -9,24 +10,20 @@ on the same text (sha256) is replayed for free unless ``force``; then the daily 
 key; then the personas are asked in parallel and one line is appended to council-history.jsonl
 (also when a persona failed: the calls were paid for).
 
-Exit codes of the command: 0 a verdict (paid or replayed), 1 refused (kill switch, daily cap, a
-model without a price) or no verdict (a persona failed), 2 an error (no API key, a bad ticket,
-file or PR, a config error).
+Its outcome is also the command's exit code: 0 a verdict (paid or replayed), 1 refused (kill
+switch, daily cap, a model without a price) or no verdict (a persona failed), 2 an error (no API
+key, a bad ticket, file or PR, a config error).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
 
 from factory_tui.actions.base import Outcome
-from factory_tui.actions.parsers import add_council_parser
 from factory_tui.adapters.gh import Gh, GhError
 from factory_tui.adapters.lock import append_line
 from factory_tui.adapters.safe_read import read_factory_file
@@ -49,19 +46,15 @@ from factory_tui.core.council import (
 )
 from factory_tui.core.pricing import PriceTable, PriceTableError
 from factory_tui.core.problems import Problem
-from factory_tui.core.safe import dumps_json, printable
 from factory_tui.core.statefiles import parse_plan
 
 __all__ = [
     "CouncilOutcome",
     "ProposalError",
-    "add_council_parser",
-    "cmd_council",
     "proposal_for_file",
     "proposal_for_pr",
     "proposal_for_ticket",
     "read_history",
-    "render_result",
     "run_council",
     "settings_from_config",
 ]
@@ -304,59 +297,3 @@ def run_council(
             line,
         )
     return CouncilOutcome(Outcome.DONE, f"verdict: {result.status_text}", result, line)
-
-
-def render_result(result: CouncilResult, out: TextIO) -> None:
-    """The verdict, each persona's score, reasons and required adjustments, as plain text (the
-    model's words and the proposal's names made printable)."""
-    score = f"{result.global_score:.2f}" if result.global_score is not None else "—"
-    out.write(f"{result.status_text}  (average {score}, {result.source})\n")
-    if result.replayed_from:
-        out.write(f"  replayed from {printable(str(result.replayed_from), multiline=False)}\n")
-    else:
-        out.write(
-            f"  {result.model}: {result.input_tokens} in, {result.output_tokens} out, "
-            f"${result.cost:.4f}, {result.duration_ms} ms\n"
-        )
-    for verdict in result.verdicts:
-        out.write(f"\n{verdict.persona}: {verdict.score}/10\n")
-        for reason in verdict.reasons:
-            out.write(f"  - {printable(reason)}\n")
-        for adjustment in verdict.adjustments:
-            out.write(f"  ! {printable(adjustment)}\n")
-    for failure in result.failures:
-        out.write(f"\n{failure.persona}: no score — {printable(failure.error)}\n")
-
-
-# --------------------------------------------------------------------------------------------
-# CLI
-
-
-def cmd_council(args: argparse.Namespace, load: Callable[[argparse.Namespace], Config]) -> int:
-    from factory_tui.cli import CliError, _now
-
-    config = load(args)
-    try:
-        if args.ticket:
-            proposal = proposal_for_ticket(config, args.ticket)
-        elif args.pr is not None:
-            proposal = proposal_for_pr(config, args.pr)
-        else:
-            proposal = proposal_for_file(Path(args.file))
-    except ProposalError as error:
-        raise CliError(str(error)) from error
-    outcome = run_council(config, proposal, now=_now(args.now), force=args.force)
-    if args.json:
-        payload: dict[str, object] = {
-            "outcome": outcome.outcome.name.lower(),
-            "message": outcome.message,
-            "replayed": outcome.replayed,
-            "result": outcome.result.to_json() if outcome.result is not None else None,
-        }
-        sys.stdout.write(dumps_json(payload) + "\n")
-    else:
-        stream = sys.stdout if outcome.outcome is Outcome.DONE else sys.stderr
-        print(f"factory-tui: {printable(outcome.message, multiline=False)}", file=stream)
-        if outcome.result is not None:
-            render_result(outcome.result, sys.stdout)
-    return int(outcome.outcome)

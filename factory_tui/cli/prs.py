@@ -1,36 +1,28 @@
 """The approval queue's commands: ``prs``, ``approve``, ``request-changes``, ``mark-reviewed``.
 
-``cli.py`` wires them in with :func:`add_prs_parsers` and dispatches to ``cmd_*(args, load)``,
-where ``load(args) -> Config`` is its own loader. Exit codes: 0 done, 1 refused, 2 error.
+Exit codes: 0 done, 1 refused, 2 error. The parsers are built without the PR machinery (every
+command pays for building the CLI); each command imports it when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from factory_tui.actions.base import ActionResult, Outcome, print_result, read_only_refusal
-from factory_tui.actions.parsers import SOURCES, add_prs_parsers
-from factory_tui.actions.prs import (
-    SourceChoice,
-    approve_pr,
-    ask_waiting,
-    load_queue,
-    mark_reviewed,
-    plan_approve,
-    request_changes,
-)
-from factory_tui.config import Config
-from factory_tui.core.prs import PrView, Queue
+from factory_tui.cli.common import CliError, factory_options, load, parse_now, print_result
 from factory_tui.core.safe import dumps_json, printable
 
+if TYPE_CHECKING:
+    from factory_tui.actions.base import ActionResult
+    from factory_tui.actions.prs import SourceChoice
+    from factory_tui.core.prs import PrView, Queue
+
 __all__ = [
+    "SOURCES",
     "add_prs_parsers",
-    "ask_waiting",
     "cmd_approve",
     "cmd_mark_reviewed",
     "cmd_prs",
@@ -38,12 +30,59 @@ __all__ = [
     "render_queue",
 ]
 
-Loader = Callable[[argparse.Namespace], Config]
+SOURCES = ("auto", "github", "local", "both")
+
+
+def add_prs_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``prs``, ``approve``, ``request-changes`` and ``mark-reviewed`` to ``sub``."""
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        factory_options(parser)
+        parser.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
+        parser.add_argument(
+            "--source",
+            choices=SOURCES,
+            help="where PRs come from (default: [prs] source, else auto: gh, else local git)",
+        )
+
+    prs = sub.add_parser(
+        "prs", help="the approval queue: Ask PRs waiting, Show PRs to review, Ship record"
+    )
+    common(prs)
+    prs.add_argument("--json", action="store_true", help="a JSON list of PRs on stdout")
+
+    approve = sub.add_parser(
+        "approve", help="approve a PR: checkpoint, squash merge, log (0 merged, 1 refused, 2 error)"
+    )
+    approve.add_argument("pr", metavar="PR", help="#N or N (a PR number), or a local branch")
+    common(approve)
+    approve.add_argument(
+        "--override-ci", action="store_true", help="merge even if CI is red or running (logged)"
+    )
+    approve.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (needed without a terminal)",
+    )
+    approve.add_argument("--read-only", action="store_true", help=argparse.SUPPRESS)
+
+    changes = sub.add_parser(
+        "request-changes", help="ask the agent for changes on a PR (GitHub review or a note)"
+    )
+    changes.add_argument("pr", metavar="PR", help="#N or N, or a local branch")
+    common(changes)
+    text = changes.add_mutually_exclusive_group(required=True)
+    text.add_argument("--body", metavar="TEXT", help="what to change")
+    text.add_argument("--body-file", metavar="FILE", help="read the text from FILE (- for stdin)")
+    changes.add_argument("--read-only", action="store_true", help=argparse.SUPPRESS)
+
+    reviewed = sub.add_parser("mark-reviewed", help="mark a merged Show PR reviewed (per user)")
+    reviewed.add_argument("pr", metavar="PR", help="#N or N, or sha:<short> for a local merge")
+    common(reviewed)
 
 
 def _now(args: argparse.Namespace) -> datetime:
-    from factory_tui.cli import _now as parse_now
-
     return parse_now(getattr(args, "now", None))
 
 
@@ -103,7 +142,9 @@ def render_queue(queue: Queue, out: TextIO) -> None:
         out.write("(no PR source answered)\n")
 
 
-def cmd_prs(args: argparse.Namespace, load: Loader) -> int:
+def cmd_prs(args: argparse.Namespace) -> int:
+    from factory_tui.actions.prs import load_queue
+
     config = load(args)
     queue = load_queue(config, now=_now(args), source=_source(args))
     for notice in queue.notices:
@@ -128,7 +169,10 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def cmd_approve(args: argparse.Namespace, load: Loader) -> int:
+def cmd_approve(args: argparse.Namespace) -> int:
+    from factory_tui.actions.base import ActionResult, Outcome, read_only_refusal
+    from factory_tui.actions.prs import approve_pr, load_queue, plan_approve
+
     config = load(args)
     refusal = read_only_refusal(config, "approving a PR")
     if refusal is not None:
@@ -152,8 +196,8 @@ def cmd_approve(args: argparse.Namespace, load: Loader) -> int:
     return _report(result)
 
 
-def cmd_request_changes(args: argparse.Namespace, load: Loader) -> int:
-    from factory_tui.cli import CliError
+def cmd_request_changes(args: argparse.Namespace) -> int:
+    from factory_tui.actions.prs import load_queue, request_changes
 
     config = load(args)
     body = args.body
@@ -173,7 +217,9 @@ def cmd_request_changes(args: argparse.Namespace, load: Loader) -> int:
     return _report(request_changes(config, args.pr, body, now=now, queue=queue))
 
 
-def cmd_mark_reviewed(args: argparse.Namespace, load: Loader) -> int:
+def cmd_mark_reviewed(args: argparse.Namespace) -> int:
+    from factory_tui.actions.prs import load_queue, mark_reviewed
+
     config = load(args)
     now = _now(args)
     queue = load_queue(config, now=now, source=_source(args))

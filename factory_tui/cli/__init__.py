@@ -1,0 +1,146 @@
+"""The command line: parse arguments, build the configuration, run one command.
+
+One module per command group, each with its parsers and its commands: :mod:`.status`
+(``status``, ``snapshot``, ``doctor``), :mod:`.actions` (``release``, ``kill``, ``unlock``,
+``recover``), :mod:`.prs`, :mod:`.cost`, :mod:`.council` and :mod:`.demo` (``demo``, ``ui``);
+what they share is in :mod:`.common`. The decisions are in :mod:`factory_tui.actions`, which
+never imports this package. Building the parser imports none of the commands' machinery: each
+command imports it when it runs (``status`` should not pay for the PR and cost machinery).
+
+Exit codes: 0 done, 1 refused or a ``--fail-on`` condition held, 2 error (a one-line message on
+stderr saying what, where and what to do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from factory_tui import __version__
+from factory_tui.cli import actions, cost, council, demo, prs, status
+from factory_tui.cli.common import CliError, HelpFormatter, exit_fast
+from factory_tui.core.safe import printable
+
+__all__ = ["main", "run"]
+
+COMMANDS = (
+    "status",
+    "doctor",
+    "demo",
+    "snapshot",
+    "ui",
+    "release",
+    "kill",
+    "unlock",
+    "recover",
+    "prs",
+    "approve",
+    "request-changes",
+    "mark-reviewed",
+    "cost",
+    "council",
+)
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "status": status.cmd_status,
+    "doctor": status.cmd_doctor,
+    "demo": demo.cmd_demo,
+    "release": actions.cmd_release,
+    "kill": actions.cmd_kill,
+    "unlock": actions.cmd_unlock,
+    "ui": demo.cmd_ui,
+    "snapshot": status.cmd_snapshot,
+    "recover": actions.cmd_recover,
+    "prs": prs.cmd_prs,
+    "approve": prs.cmd_approve,
+    "request-changes": prs.cmd_request_changes,
+    "mark-reviewed": prs.cmd_mark_reviewed,
+    "cost": cost.cmd_cost,
+    "council": council.cmd_council,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="factory-tui",
+        description="A cockpit for one engineer supervising AI coding agents that share files.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"factory-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    status.add_status_parser(sub)
+    status.add_doctor_parser(sub)
+    actions.add_release_parser(sub)
+    actions.add_kill_parser(sub)
+    actions.add_unlock_parser(sub)
+    demo.add_demo_parser(sub)
+    demo.add_ui_parser(sub)
+    status.add_snapshot_parser(sub)
+    actions.add_recover_parser(sub)
+    prs.add_prs_parsers(sub)
+    cost.add_cost_parser(sub)
+    council.add_council_parser(sub)
+    for command in sub.choices.values():
+        command.formatter_class = HelpFormatter
+    return parser
+
+
+def command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The sub-parser of ``command`` in :func:`build_parser`'s parser."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    raise KeyError(command)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line as a namespace with ``command`` set. ``factory-tui [ROOT] [options]`` is
+    the cockpit (``ui``). A command's positionals and options come in any order (``release ID
+    --reason TEXT ROOT``): argparse's subparsers would take no positional after an option, so
+    the command's own parser reads the rest, and a usage error prints that command's usage."""
+    args = list(argv)
+    if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
+        args.insert(0, "ui")
+    parser = build_parser()
+    if args[0] not in COMMANDS:
+        return parser.parse_args(args)  # -h or --version: prints and exits
+    namespace = command_parser(parser, args[0]).parse_intermixed_args(args[1:])
+    namespace.command = args[0]
+    return namespace
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    command = args.command
+    handler = HANDLERS.get(command)
+    try:
+        if handler is None:
+            raise CliError(f"{command}: not available yet")
+        return handler(args)
+    except CliError as error:
+        print(f"factory-tui: {printable(str(error), multiline=False)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def run() -> NoReturn:
+    """The console entry point: :func:`main`, then exit. After a command that built a big fold
+    (``status`` on a million-line log) the interpreter's object-by-object teardown costs a
+    third of a second; its output is flushed and the process ends at once instead."""
+    code = main()
+    if exit_fast:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BrokenPipeError:
+            pass
+        os._exit(code)
+    raise SystemExit(code)

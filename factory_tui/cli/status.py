@@ -1,0 +1,167 @@
+"""``status``, ``snapshot`` and ``doctor``: the fleet as a table or JSON, the cockpit rendered
+headless, and where every path came from."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from factory_tui.cli.common import (
+    THEME_HELP,
+    CliError,
+    exit_fast,
+    factory_options,
+    load,
+    parse_now,
+)
+from factory_tui.core.safe import dumps_json, json_safe, printable
+
+__all__ = [
+    "add_doctor_parser",
+    "add_snapshot_parser",
+    "add_status_parser",
+    "cmd_doctor",
+    "cmd_snapshot",
+    "cmd_status",
+    "write_json_records",
+]
+
+
+def add_status_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = sub.add_parser("status", help="the fleet as a table, or JSON with --json")
+    factory_options(status)
+    status.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    status.add_argument(
+        "--now", metavar="ISO", help="fix the clock, for CI and tests (default: now)"
+    )
+
+
+def add_doctor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    doctor = sub.add_parser(
+        "doctor", help="every resolved path, where it came from, and the tools on PATH"
+    )
+    factory_options(doctor)
+    doctor.add_argument("--json", action="store_true", help="one JSON object on stdout")
+
+
+def add_snapshot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    snapshot = sub.add_parser("snapshot", help="render the cockpit headless to .svg or .txt (CI)")
+    factory_options(snapshot)
+    snapshot.add_argument(
+        "--output", "-o", required=True, metavar="FILE", help="FILE.svg or FILE.txt"
+    )
+    snapshot.add_argument("--size", default="120x40", metavar="WxH", help="terminal size")
+    snapshot.add_argument(
+        "--view",
+        default="agents",
+        choices=("agents", "claims", "sessions", "log", "problems", "state", "prs", "cost"),
+        help="the view to render",
+    )
+    snapshot.add_argument("--theme", metavar="NAME", help=THEME_HELP)
+    snapshot.add_argument(
+        "--now", metavar="ISO", help="fix the clock: same files, same picture (default: now)"
+    )
+    snapshot.add_argument(
+        "--fail-on",
+        default="",
+        metavar="LIST",
+        help="comma list of stale,crashed,problems,ask,budget: exit 1 when any holds "
+        "(default: none)",
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.report import render_status
+
+    config = load(args)
+    now = parse_now(args.now)
+    reader = FactoryReader(config)
+    reader.refresh_all()
+    fleet = reader.fleet(now)
+    if args.json:
+        write_json_records(fleet.to_json(), sys.stdout)
+    else:
+        render_status(fleet, sys.stdout)
+    exit_fast.add("status")  # a million-line fold need not be freed object by object
+    return 0
+
+
+def write_json_records(payload: dict[str, object], out: TextIO) -> None:
+    """One JSON object, each item of its top-level lists on a line of its own: readable, grep- and
+    diff-friendly, and written by the C encoder (an indented dump is several times slower).
+    Agent text in it keeps its data, with what a terminal would act on escaped (:func:`json_safe`:
+    one regex search per list when there is nothing to escape)."""
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    out.write("{\n")
+    for n, (key, value) in enumerate(payload.items()):
+        out.write(f" {json_safe(dumps(key))}: ")
+        if isinstance(value, list) and value:
+            out.write(json_safe("[\n  " + ",\n  ".join(map(dumps, value)) + "\n ]"))
+        else:
+            out.write(json_safe(dumps(value)))
+        out.write(",\n" if n < len(payload) - 1 else "\n")
+    out.write("}\n")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from factory_tui.doctor import doctor_json, doctor_report, render_doctor
+
+    config = load(args)
+    lines = doctor_report(config)
+    if args.json:
+        sys.stdout.write(dumps_json(doctor_json(lines)) + "\n")
+    else:
+        sys.stdout.write(render_doctor(lines))
+        if not render_doctor(lines).endswith("\n"):
+            sys.stdout.write("\n")
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from factory_tui.core.failon import FAIL_CONDITIONS, fail_reasons
+    from factory_tui.ui.snapshot import SnapshotError, parse_size, render_snapshot
+
+    try:
+        size = parse_size(args.size)
+    except ValueError as error:
+        raise CliError(f"--size {error}") from error
+    conditions = [c.strip().lower() for c in args.fail_on.split(",") if c.strip()]
+    known = (*FAIL_CONDITIONS, "ask", "budget")
+    for condition in conditions:
+        if condition not in known:
+            raise CliError(f"--fail-on {condition!r}: expected a comma list of {', '.join(known)}")
+    config = load(args)
+    now = parse_now(args.now)
+    try:
+        fleet = render_snapshot(
+            config,
+            output=Path(args.output),
+            size=size,
+            view=args.view,
+            theme=args.theme,
+            now=now,
+        )
+    except SnapshotError as error:
+        raise CliError(str(error)) from error
+    reasons = fail_reasons(fleet, [c for c in conditions if c not in ("ask", "budget")])
+    if "ask" in conditions:
+        from factory_tui.actions.prs import ask_waiting
+
+        waiting = ask_waiting(config, fleet)
+        if waiting:
+            reasons.append(f"{waiting} Ask PR(s) waiting for the engineer")
+    if "budget" in conditions:  # issue 6: a budget at 100 % today
+        from factory_tui.actions.cost import budget_reasons
+        from factory_tui.core.pricing import PriceTableError
+
+        try:
+            reasons.extend(budget_reasons(config, now))
+        except PriceTableError as error:
+            raise CliError(str(error)) from error
+    for reason in reasons:
+        print(f"factory-tui snapshot: --fail-on holds: {printable(reason)}", file=sys.stderr)
+    return 1 if reasons else 0
