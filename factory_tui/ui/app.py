@@ -70,6 +70,7 @@ from factory_tui.ui.widgets.summary import (
 if TYPE_CHECKING:
     import subprocess
 
+    from rich.console import RenderableType
     from textual.notifications import SeverityLevel
     from textual.screen import Screen
     from textual.widgets import DataTable
@@ -501,10 +502,25 @@ class FactoryApp(App[None]):
         tabs = self.query_one(TabbedContent)
         for event in held:
             await super().on_event(event)
+            if self.closing or not self.is_running:
+                break  # a quit key: nothing after it matters, and nothing may hold up the exit
             # A view key sets the tabs' active tab, and the tabs answer with a message that sets
             # it again: let that settle before the next key, or "2" then "3" can end on "2".
-            await tabs.wait_for_refresh()
+            # Bounded: this runs on the app's own queue, which the exit needs too.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(tabs.wait_for_refresh(), 0.5)
         self.input_released.set()
+
+    def exit(
+        self,
+        result: None = None,
+        return_code: int = 0,
+        message: RenderableType | None = None,
+    ) -> None:
+        """Quitting (``q``, ctrl+c, a signal): from now on a worker's message is dropped (see
+        ``_on_message``): the views it would update may already be gone."""
+        self.closing = True
+        super().exit(result, return_code, message)
 
     async def _shutdown(self) -> None:
         # From here on, a worker's message finds no widgets (see _on_message).
