@@ -404,6 +404,14 @@ def test_build_queue_sorts_and_dedups() -> None:
     assert queue.find("feat/c") is queue.in_flight[0] and queue.find("nope") is None
 
 
+def test_a_pr_merged_between_the_open_and_merged_listings_is_listed_once_merged() -> None:
+    merged = _pr(number=1, state="merged", merged_at=NOW - timedelta(minutes=1))
+    for prs in ([_pr(number=1), merged], [merged, _pr(number=1)]):
+        queue = build_queue(prs, now=NOW)
+        assert [(v.key, v.pr.state) for v in queue.views] == [("#1", "merged")]
+        assert queue.ask == () and queue.in_flight == ()
+
+
 @dataclass(frozen=True)
 class Sess:
     """A session as linking reads it (the fold's SessionRec and the fleet's SessionView fit)."""
