@@ -15,9 +15,10 @@ from conftest import DEMO_HOST, DEMO_NOW, FixedProbe, config_for, demo_reader, p
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.core.failon import fail_reasons
 from factory_tui.core.fleet import Fleet
+from factory_tui.core.statefiles import LintFinding
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import VIEWS, FactoryApp, FactoryCommands, attention_items
-from factory_tui.ui.messages import FilesChanged
+from factory_tui.ui.messages import FilesChanged, StateSummary
 from factory_tui.ui.prs_loader import PrsOptions
 from factory_tui.ui.screens.detail import AgentDetailScreen
 from factory_tui.ui.screens.help import HelpScreen
@@ -33,6 +34,7 @@ from factory_tui.ui.widgets.claims import ClaimTree
 from factory_tui.ui.widgets.fields import FieldList
 from factory_tui.ui.widgets.filterbar import FilterBar
 from factory_tui.ui.widgets.sessions import SessionsView
+from factory_tui.ui.widgets.state import state_summary_text
 
 SIZE = (120, 40)
 
@@ -626,8 +628,20 @@ async def test_state_view_sums_up_plan_and_memory_with_the_lint(demo: DemoFactor
         await pilot.pause()
         text = screen_text(app)
         assert "plan.md" in text and "in progress" in text and "memory.md" in text
-        assert "1 state-lint finding" in text and "done-outside-done" in text
+        assert "1 state-lint finding in memory.md" in text and "done-outside-done" in text
+        assert "disagree" not in text  # the finding is inside memory.md alone
         assert "memory.md:9" in text  # paths under the factory's root are shown relative
+
+
+def test_the_state_summary_says_where_the_findings_are() -> None:
+    summary = StateSummary("/f/plan.md", True, (), "/f/memory.md", True, ())
+    in_memory = LintFinding("/f/memory.md", 9, "done-outside-done", "x")
+    in_plan = LintFinding("/f/plan.md", 3, "done-not-in-memory", "y")
+    assert "2 state-lint findings in memory.md" in str(
+        state_summary_text(summary, [in_memory, in_memory], "/f")
+    )
+    both = str(state_summary_text(summary, [in_memory, in_plan], "/f"))
+    assert "2 state-lint findings: plan.md and memory.md disagree" in both
 
 
 async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(
