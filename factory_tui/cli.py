@@ -208,8 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--fail-on",
         default="",
         metavar="LIST",
-        help="comma list of stale,crashed,problems,ask,budget: exit 1 when any holds "
-        "(default: none)",
+        help="comma list of stale,crashed,problems,ask,budget,missing (no claims folder or "
+        "operations.log): exit 1 when any holds (default: none)",
     )
 
     from factory_tui.actions.parsers import add_cost_parser, add_council_parser, add_prs_parsers
@@ -290,6 +290,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     config = load(args)
     now = _now(args.now)
+    _warn_missing(config, "status")
     reader = FactoryReader(config)
     reader.refresh_all()
     fleet = reader.fleet(now)
@@ -299,6 +300,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         render_status(fleet, sys.stdout)
     _exit_fast.add("status")  # a million-line fold need not be freed object by object
     return 0
+
+
+def _warn_missing(config: Config, command: str) -> list[str]:
+    """Say on stderr which of the claims folder and operations.log do not exist (an empty fleet
+    would look healthy); returns those sentences."""
+    from factory_tui.doctor import missing_inputs
+
+    missing = missing_inputs(config)
+    for sentence in missing:
+        print(f"factory-tui {command}: warning: {printable(sentence)}", file=sys.stderr)
+    return missing
 
 
 def write_json_records(payload: dict[str, object], out: TextIO) -> None:
@@ -631,12 +643,14 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise CliError(f"--size {error}") from error
     conditions = [c.strip().lower() for c in args.fail_on.split(",") if c.strip()]
-    known = (*FAIL_CONDITIONS, "ask", "budget")
+    known = (*FAIL_CONDITIONS, "ask", "budget", "missing")
     for condition in conditions:
         if condition not in known:
             raise CliError(f"--fail-on {condition!r}: expected a comma list of {', '.join(known)}")
     config = load(args)
     now = _now(args.now)
+    if "missing" not in conditions:  # with it, the same sentences are the failure's reasons
+        _warn_missing(config, "snapshot")
     try:
         fleet = render_snapshot(
             config,
@@ -648,7 +662,11 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         )
     except SnapshotError as error:
         raise CliError(str(error)) from error
-    reasons = fail_reasons(fleet, [c for c in conditions if c not in ("ask", "budget")])
+    reasons = fail_reasons(fleet, [c for c in conditions if c in FAIL_CONDITIONS])
+    if "missing" in conditions:
+        from factory_tui.doctor import missing_inputs
+
+        reasons.extend(missing_inputs(config))
     if "ask" in conditions:
         from factory_tui.actions.prs import ask_waiting
 
