@@ -920,14 +920,17 @@ def test_request_changes_on_a_local_pr_leaves_a_note(demo: DemoFactory) -> None:
         and (Path(line.split(" ", 1)[1]) / "src").exists()
         and git(Path(line.split(" ", 1)[1]), "branch", "--show-current") == TRACE
     )
-    note = worktree / ".claude" / "review-feat-CAB-1352-traceparent.md"
+    # Beside the claims folder, never in the agent's worktree (Recover would count it as the
+    # agent's uncommitted work)
+    note = config.claims_dir.parent / "reviews" / "review-feat-CAB-1352-traceparent.md"
     assert "Add a test for the header." in note.read_text()
+    assert not (worktree / ".claude" / "review-feat-CAB-1352-traceparent.md").exists()
+    status = git(worktree, "status", "--porcelain", "--untracked-files=all")
+    assert "review" not in status  # the agent's own uncommitted files only
     view = before.find(TRACE)
     assert view is not None and review_note_for(config, view) == note  # what the cockpit shows
     nowhere = replace(view, pr=replace(view.pr, worktree=None))
-    assert review_note_for(config, nowhere) == (
-        config.root / ".claude" / "reviews" / "review-feat-CAB-1352-traceparent.md"
-    )
+    assert review_note_for(config, nowhere) == note
     line = log_lines(demo)[-1]
     assert line.startswith(
         f"{NOW_S} | REVIEW | task=CAB-1352-traceparent branch={TRACE} action=request-changes "
@@ -967,7 +970,7 @@ def test_a_hostile_local_branch_name_stays_a_name(
     assert rows[EVIL]["task"] == "EVIL-1" and rows[EVIL]["mode"] == "show"
     assert "x; rm -rf ~" not in rows  # not a git branch at all: nothing to show, nothing run
     assert run("request-changes", EVIL, str(root), "--body", "no", "--source", "local") == 0
-    assert (tree / ".claude" / "review-x-touch-IFS-pwned.md").exists()
+    assert (demo.claims_dir.parent / "reviews" / "review-x-touch-IFS-pwned.md").exists()
     assert run("approve", EVIL, str(root), "--yes", "--source", "local", "--now", NOW_S) == 0
     assert git(root, "show", "main:tests/test_evil.py").startswith("def test_evil")
     assert f"branch={EVIL}" in log_lines(demo)[-1]
