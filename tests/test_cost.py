@@ -648,7 +648,8 @@ def utc_cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_cost_cli_json(factory: Factory, capsys: pytest.CaptureFixture[str], utc_cli: None) -> None:
-    code = cli(["cost", "--json", "--by", "ticket", "--now", "2026-02-16T16:00", str(factory.root)])
+    argv = ["cost", "--json", "--by", "ticket", "--now", "2026-02-16T16:00", "--since", "all"]
+    code = cli([*argv, str(factory.root)])
     data = json.loads(capsys.readouterr().out)
     assert code == 0
     assert data["total_usd"] == pytest.approx(A1 + S1 + B1 + B2)
@@ -660,6 +661,23 @@ def test_cost_cli_json(factory: Factory, capsys: pytest.CaptureFixture[str], utc
         ("daily", "warning"),
         ("agent", "warning"),
     ]
+
+
+def test_cost_cli_defaults_to_today_and_says_which_period(
+    factory: Factory, capsys: pytest.CaptureFixture[str], utc_cli: None
+) -> None:
+    """Like the cockpit: today's spend unless --since says otherwise, and the period named."""
+    now = ["--now", "2026-02-17T12:00", str(factory.root)]
+    assert cli(["cost", "--json", *now]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["since"] == "2026-02-17T00:00:00" and data["period"] == "today"
+    assert data["total_usd"] == pytest.approx(B2)  # A1, S1 and B1 were spent the day before
+    assert cli(["cost", *now]) == 0
+    assert "spend by agent, today (since 2026-02-17 00:00)" in capsys.readouterr().out
+    assert cli(["cost", "--json", "--since", "all", *now]) == 0
+    assert json.loads(capsys.readouterr().out)["total_usd"] == pytest.approx(A1 + S1 + B1 + B2)
+    assert cli(["cost", "--since", "all", *now]) == 0
+    assert "spend by agent, all time" in capsys.readouterr().out
 
 
 def test_cost_cli_since_and_text(

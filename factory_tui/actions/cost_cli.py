@@ -35,6 +35,7 @@ __all__ = [
     "cmd_cost",
     "fire_budget_command",
     "parse_since",
+    "period_label",
     "render_report",
     "tracker_for",
 ]
@@ -136,11 +137,21 @@ def _tokens(n: int) -> str:
     return str(n)
 
 
-def render_report(report: CostReport, view: CostView, out: TextIO) -> None:
+def period_label(period: str, since: datetime | None) -> str:
+    """Which spend a report shows: ``today (since 2026-02-16 00:00)``, ``all time``, or
+    ``since 2026-02-01 00:00``."""
+    if since is None:
+        return "all time"
+    start = f"since {since:%Y-%m-%d %H:%M}"
+    return f"today ({start})" if period == "today" else start
+
+
+def render_report(
+    report: CostReport, view: CostView, out: TextIO, *, period: str = "today"
+) -> None:
     """The report as an aligned table; keys (instance ids, tickets, transcript model names) are
     agent text, each made printable on one line."""
-    since = f" since {report.since:%Y-%m-%d %H:%M}" if report.since else ""
-    out.write(f"spend by {report.grouping}{since}\n")
+    out.write(f"spend by {report.grouping}, {period_label(period, report.since)}\n")
     rows = [(printable(key, multiline=False), bucket) for key, bucket in report.by.items()]
     width = max([len(report.grouping), 5, *(len(key) for key, _ in rows)])
     header = f"{report.grouping.upper():<{width}}  {'USD':>10}  {'IN':>7}  {'OUT':>7}  "
@@ -171,8 +182,11 @@ def cmd_cost(args: argparse.Namespace, load: Callable[[argparse.Namespace], Conf
 
     config = load(args)
     now = _now(args.now)
+    period = (args.since or "today").strip()
+    if period.lower() in ("today", "all"):
+        period = period.lower()
     try:
-        since = parse_since(args.since, now) if args.since else None
+        since = None if period == "all" else parse_since(period, now)
     except ValueError as error:
         raise CliError(str(error)) from error
     try:
@@ -186,6 +200,7 @@ def cmd_cost(args: argparse.Namespace, load: Callable[[argparse.Namespace], Conf
         tracker.close()
     if args.json:
         payload = report.to_json()
+        payload["period"] = period
         payload["today"] = view.to_json()
         payload["budgets"] = [state.to_json() for state in view.budgets]
         stats = tracker.reader.stats
@@ -199,7 +214,7 @@ def cmd_cost(args: argparse.Namespace, load: Callable[[argparse.Namespace], Conf
         payload["problems"] = list(tracker.problems)
         sys.stdout.write(dumps_json(payload) + "\n")
     else:
-        render_report(report, view, sys.stdout)
+        render_report(report, view, sys.stdout, period=period)
         for problem in tracker.problems:
             print(f"factory-tui: {printable(problem, multiline=False)}", file=sys.stderr)
     return 0

@@ -22,7 +22,8 @@ def add_cost_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--since",
         metavar="DATE",
-        help="from this day (YYYY-MM-DD), time, 'today' or duration back (7d) (default: all)",
+        help="from this day (YYYY-MM-DD), time, 'today', a duration back (7d), or 'all' "
+        "(default: today, like the cockpit)",
     )
     parser.add_argument("--by", choices=COST_GROUPINGS, default="agent", help="how to group")
     parser.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
