@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from factory_tui.config import Config, format_duration
+from factory_tui.config import Config, format_duration, missing_inputs, not_found_sentence
 from factory_tui.core.safe import printable
 
 __all__ = [
@@ -96,36 +96,6 @@ def _claude_dir_lines(config: Config) -> list[DoctorLine]:
                 )
             )
     return lines
-
-
-#: How to point the cockpit at another claims folder or log, per input.
-_POINT_ELSEWHERE = {
-    "claims": 'point elsewhere with --claims DIR or claims = "DIR" in factory.toml',
-    "log": 'point elsewhere with --memory DIR (or --log FILE) or memory = "DIR" in factory.toml',
-}
-_WHAT = {"claims": "claims folder", "log": "operations.log"}
-
-
-def not_found_sentence(kind: str, path: Path) -> str:
-    """``no claims folder at <path>; point elsewhere with …`` for ``kind`` "claims" or "log":
-    what was looked for, where, and how to change it."""
-    return (
-        f"no {_WHAT[kind]} at {path}; {_POINT_ELSEWHERE[kind]} "
-        "(`factory-tui doctor` lists every path it resolved)"
-    )
-
-
-def missing_inputs(config: Config) -> list[str]:
-    """The factory's two inputs that do not exist (the claims folder, operations.log), each as
-    :func:`not_found_sentence`: empty when both are there. A fresh ``git init``, or a mistyped
-    path, gives an empty fleet that looks healthy; ``status`` and ``snapshot`` warn of it and
-    ``snapshot --fail-on missing`` fails on it."""
-    found: list[str] = []
-    if not config.claims_dir.is_dir():
-        found.append(not_found_sentence("claims", config.claims_dir))
-    if not config.log_file.is_file():
-        found.append(not_found_sentence("log", config.log_file))
-    return found
 
 
 def _setting_value(value: object) -> str:

@@ -4,6 +4,7 @@ notifications, hostile text, a broken factory. Every wait is on the app's own si
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DEMO_HOST, DEMO_NOW, FixedProbe, config_for, demo_reader, press_to_quit
+from textual.widgets import Static
 
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.core.failon import fail_reasons
@@ -671,3 +673,40 @@ async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(
         await pilot.pause()
         assert len(rebuilt) == 1
         assert not app.check_action("release_all_stale", ())
+
+
+async def test_a_fresh_repo_says_where_each_view_looked_and_how_to_point_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """A fresh ``git init``: no claims folder, no operations.log. Each view names the paths it
+    resolved and the ways to change them; Problems does not call missing files clean."""
+    root = tmp_path / "fresh"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    config = config_for(root)
+    claims, log = (
+        f"no claims folder at {config.claims_dir}",
+        f"no operations.log at {config.log_file}",
+    )
+    expected = {
+        "agents": ("#agents-empty", (claims, log)),
+        "claims": ("#claims-empty", (claims,)),
+        "sessions": ("#sessions-empty", (log,)),
+        "problems": ("#problems-empty", (claims, log)),
+        "state": ("#state-summary", (claims, log)),
+    }
+    for view, (selector, sentences) in expected.items():
+        app = make_app(root, initial_view=view, prs=PrsOptions(enabled=False))
+        async with app.run_test(size=SIZE) as pilot:
+            await app.wait_for_fleet()
+            await pilot.pause()
+            text = str(app.query_one(selector, Static).render())
+            for sentence in sentences:
+                assert sentence in text, (view, text)
+            assert "factory-tui doctor" in text and "factory.toml" in text, (view, text)
+            assert "read cleanly" not in text
+    app = make_app(root, initial_view="log", prs=PrsOptions(enabled=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        assert "no operations.log at" in screen_text(app)

@@ -15,7 +15,7 @@ from factory_tui.core.statefiles import LintFinding
 from factory_tui.ui.messages import StateSummary
 from factory_tui.ui.widgets.problems import lint_rows
 from factory_tui.ui.widgets.table import KeyedTable
-from factory_tui.ui.widgets.text import lit, short_path
+from factory_tui.ui.widgets.text import lit, missing_lines, short_path
 
 __all__ = ["StateView", "state_summary_text"]
 
@@ -33,7 +33,10 @@ def _findings_line(summary: StateSummary, findings: Sequence[LintFinding]) -> st
 
 
 def state_summary_text(
-    summary: StateSummary | None, findings: Sequence[LintFinding], root: str = ""
+    summary: StateSummary | None,
+    findings: Sequence[LintFinding],
+    root: str = "",
+    missing: Sequence[str] = (),
 ) -> Content:
     muted = "$text-muted"
     if summary is None:
@@ -78,6 +81,8 @@ def state_summary_text(
         lines.append(
             Content.styled("✓ the state lint finds nothing: the two files agree", "$success")
         )
+    if missing:
+        lines.append(Content.styled(missing_lines(missing), muted))
     return Content("\n").join(lines)
 
 
@@ -114,7 +119,7 @@ class StateView(Vertical):
         self.table.sync(rows)
         self.table.display = bool(rows)
         self.query_one("#state-summary", Static).update(
-            state_summary_text(self.summary, fleet.lint, fleet.root)
+            state_summary_text(self.summary, fleet.lint, fleet.root, fleet.missing)
         )
 
     def restyle(self) -> None:
