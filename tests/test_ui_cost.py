@@ -265,10 +265,13 @@ async def test_the_header_and_the_cost_view_by_agent_ticket_model_day(spent: Dem
         # A budget applies per agent: only that table has the BUDGET column.
         assert "BUDGET" in column_labels(app)
         # Today by ticket, then 7 days by model and by day (the subagent ran days ago).
-        assert "CAB-1350-gateway-api" in await cycle("g", "ticket")
+        tickets = await cycle("g", "ticket")
+        assert "CAB-1350" in tickets  # the ticket id, not a session's task
+        assert "CAB-1290\x00phase 2" in tickets  # a phase under its ticket
+        assert tickets.index("CAB-1290\x00phase 2") == tickets.index("CAB-1290") + 1
         assert "BUDGET" not in column_labels(app) and "USD" in column_labels(app)
-        assert "CAB-1297-pydantic-v2-config" not in table_keys(app)
-        assert "CAB-1297-pydantic-v2-config" in await cycle("p", "ticket", "7 days")
+        assert "CAB-1297" not in table_keys(app)
+        assert "CAB-1297" in await cycle("p", "ticket", "7 days")
         assert await cycle("g", "model", "7 days") == [sonnet, haiku, nonesuch, "\x00total"]
         assert "BUDGET" not in column_labels(app)
         days = await cycle("g", "day", "7 days")

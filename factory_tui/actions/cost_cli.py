@@ -23,7 +23,14 @@ from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.transcripts import CostTracker
 from factory_tui.config import Config, parse_duration
-from factory_tui.core.cost import BudgetState, CostReport, CostView, Grouping, naive_local
+from factory_tui.core.cost import (
+    Bucket,
+    BudgetState,
+    CostReport,
+    CostView,
+    Grouping,
+    naive_local,
+)
 from factory_tui.core.pricing import PriceTableError
 from factory_tui.core.safe import dumps_json, printable
 from factory_tui.core.timeparse import parse_ts
@@ -152,7 +159,10 @@ def render_report(
     """The report as an aligned table; keys (instance ids, tickets, transcript model names) are
     agent text, each made printable on one line."""
     out.write(f"spend by {report.grouping}, {period_label(period, report.since)}\n")
-    rows = [(printable(key, multiline=False), bucket) for key, bucket in report.by.items()]
+    rows: list[tuple[str, Bucket]] = []
+    for key, bucket in report.by.items():
+        rows.append((printable(key, multiline=False), bucket))
+        rows += [(f"  phase {n}", b) for n, b in report.phases.get(key, {}).items()]
     width = max([len(report.grouping), 5, *(len(key) for key, _ in rows)])
     header = f"{report.grouping.upper():<{width}}  {'USD':>10}  {'IN':>7}  {'OUT':>7}  "
     out.write(header + f"{'CACHE W':>7}  {'CACHE R':>7}  {'RESP':>6}\n")

@@ -300,6 +300,11 @@ def report_rows(snapshot: CostSnapshot, needle: str = "") -> list[tuple[str, lis
         )
         label = styled_text((shown, style))
         rows.append((key, _row(label, bucket, total, budget, by_agent=by_agent)))
+        for phase, spent in report.phases.get(key, {}).items():
+            label = styled_text((f"  phase {phase}", "$text-muted"))
+            rows.append(
+                (f"{key}\x00phase {phase}", _row(label, spent, total, None, by_agent=False))
+            )
     if report.by:
         label = styled_text(("total", "bold"))
         rows.append((TOTAL_KEY, _row(label, report.total, total, None, by_agent=by_agent)))
