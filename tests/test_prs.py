@@ -1035,3 +1035,20 @@ def test_a_worktree_rename_is_one_status_entry(tmp_path: Path) -> None:
     repo = GitRepo(tmp_path)
     assert repo.status(tmp_path, untracked="no") == (" R b.txt", " M c.txt")
     assert repo.uncommitted(tmp_path) == ("b.txt", "c.txt")
+
+
+def test_a_fresh_repo_queue_says_where_it_looked_for_agent_branches(tmp_path: Path) -> None:
+    """No claims folder, no operations.log: the PR view's notices name them and how to point
+    elsewhere, instead of a bare "No PRs"."""
+    root = tmp_path / "fresh"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    config = load_config(
+        root, flags={}, env={"CLAUDE_CONFIG_DIR": str(tmp_path / "none")},
+        user_config=tmp_path / "none.toml",
+    )  # fmt: skip
+    queue = load_queue(config, now=NOW, source="local")
+    notices = "\n".join(queue.notices)
+    assert f"no claims folder at {config.claims_dir}" in notices
+    assert f"no operations.log at {config.log_file}" in notices
+    assert "factory-tui doctor" in notices

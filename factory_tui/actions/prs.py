@@ -37,7 +37,7 @@ from factory_tui.adapters.lock import append_line, atomic_write
 from factory_tui.adapters.prs_git import local_pr_diff, merged_prs, open_prs, review_note_path
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.user_state import read_state, state_dir, write_state
-from factory_tui.config import Config, parse_duration
+from factory_tui.config import Config, missing_inputs, parse_duration
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import Fleet
 from factory_tui.core.modes import ModeSettings, settings_from_config
@@ -313,9 +313,17 @@ def load_queue(
         review=load_review_state(config, folder=reviews_dir),
         state_texts=_state_texts(config),
         horizon=pcfg.horizon,
-        notices=[*pcfg.problems, *got.notices],
+        notices=[*pcfg.problems, *got.notices, *_where_branches_come_from(config)],
         sources=got.sources,
     )
+
+
+def _where_branches_come_from(config: Config) -> list[str]:
+    """The agents' branches are found through the claims and the log: when either does not
+    exist, say where it was looked for (an empty queue alone would not tell)."""
+    return [
+        f"agent branches are found in the claims and the log: {s}" for s in missing_inputs(config)
+    ]
 
 
 def ask_waiting(config: Config, fleet: Fleet) -> int:
