@@ -206,7 +206,9 @@ async def test_a_factory_without_transcripts_spends_nothing(demo: DemoFactory) -
         await ready(app)
         assert spend(app) == "SPEND $0.00 today"
         assert "spend  $0.00 today" in pane_text(app, role(demo, "working"))
-        assert "No Claude Code transcript of this repo" in static_text(app, "#cost-summary")
+        summary = static_text(app, "#cost-summary")
+        assert "No Claude Code transcript of this repo" in summary
+        assert "factory-tui doctor" in summary  # where to look further
 
 
 # -- the Cost view ------------------------------------------------------------------------------

@@ -481,7 +481,8 @@ class CostPanel(Vertical):
                 Content.styled(
                     f"No Claude Code transcript of this repo or its worktrees in "
                     f"{short_path(snapshot.projects_dir, self.root)} (CLAUDE_CONFIG_DIR or "
-                    "claude_config_dir in factory.toml say where Claude Code keeps them)",
+                    "claude_config_dir in factory.toml say where Claude Code keeps them; "
+                    "`factory-tui doctor` lists every path it resolved)",
                     "$text-muted",
                 )
             )
