@@ -49,6 +49,8 @@ __all__ = [
     "known_env_vars",
     "load_config",
     "main_worktree",
+    "missing_inputs",
+    "not_found_sentence",
     "parse_duration",
     "project_dir_candidates",
     "user_config_path",
@@ -985,3 +987,33 @@ def known_env_vars(keys: Iterable[str] = KNOWN_KEYS) -> list[str]:
         ENV_PREFIX + "CONFIG",
         ENV_PREFIX + "USER_CONFIG",
     ]
+
+
+#: How to point the cockpit at another claims folder or log, per input.
+_POINT_ELSEWHERE = {
+    "claims": 'point elsewhere with --claims DIR or claims = "DIR" in factory.toml',
+    "log": 'point elsewhere with --memory DIR (or --log FILE) or memory = "DIR" in factory.toml',
+}
+_WHAT = {"claims": "claims folder", "log": "operations.log"}
+
+
+def not_found_sentence(kind: str, path: Path) -> str:
+    """``no claims folder at <path>; point elsewhere with …`` for ``kind`` "claims" or "log":
+    what was looked for, where, and how to change it."""
+    return (
+        f"no {_WHAT[kind]} at {path}; {_POINT_ELSEWHERE[kind]} "
+        "(`factory-tui doctor` lists every path it resolved)"
+    )
+
+
+def missing_inputs(config: Config) -> list[str]:
+    """The factory's two inputs that do not exist (the claims folder, operations.log), each as
+    :func:`not_found_sentence`: empty when both are there. A fresh ``git init``, or a mistyped
+    path, gives an empty fleet that looks healthy; ``status`` and ``snapshot`` warn of it and
+    ``snapshot --fail-on missing`` fails on it."""
+    found: list[str] = []
+    if not config.claims_dir.is_dir():
+        found.append(not_found_sentence("claims", config.claims_dir))
+    if not config.log_file.is_file():
+        found.append(not_found_sentence("log", config.log_file))
+    return found

@@ -12,10 +12,18 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from factory_tui.config import Config, format_duration
+from factory_tui.config import Config, format_duration, missing_inputs, not_found_sentence
 from factory_tui.core.safe import printable
 
-__all__ = ["OPTIONAL_TOOLS", "DoctorLine", "doctor_json", "doctor_report", "render_doctor"]
+__all__ = [
+    "OPTIONAL_TOOLS",
+    "DoctorLine",
+    "doctor_json",
+    "doctor_report",
+    "missing_inputs",
+    "not_found_sentence",
+    "render_doctor",
+]
 
 OPTIONAL_TOOLS: tuple[str, ...] = ("git", "gh", "tmux", "claude")
 

@@ -4,6 +4,7 @@ notifications, hostile text, a broken factory. Every wait is on the app's own si
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -11,13 +12,15 @@ from pathlib import Path
 
 import pytest
 from conftest import DEMO_HOST, DEMO_NOW, FixedProbe, config_for, demo_reader, press_to_quit
+from textual.widgets import Static
 
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.core.failon import fail_reasons
 from factory_tui.core.fleet import Fleet
+from factory_tui.core.statefiles import LintFinding
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import VIEWS, FactoryApp, FactoryCommands, attention_items
-from factory_tui.ui.messages import FilesChanged
+from factory_tui.ui.messages import FilesChanged, StateSummary
 from factory_tui.ui.prs_loader import PrsOptions
 from factory_tui.ui.screens.detail import AgentDetailScreen
 from factory_tui.ui.screens.help import HelpScreen
@@ -33,6 +36,7 @@ from factory_tui.ui.widgets.claims import ClaimTree
 from factory_tui.ui.widgets.fields import FieldList
 from factory_tui.ui.widgets.filterbar import FilterBar
 from factory_tui.ui.widgets.sessions import SessionsView
+from factory_tui.ui.widgets.state import state_summary_text
 
 SIZE = (120, 40)
 
@@ -626,8 +630,20 @@ async def test_state_view_sums_up_plan_and_memory_with_the_lint(demo: DemoFactor
         await pilot.pause()
         text = screen_text(app)
         assert "plan.md" in text and "in progress" in text and "memory.md" in text
-        assert "1 state-lint finding" in text and "done-outside-done" in text
+        assert "1 state-lint finding in memory.md" in text and "done-outside-done" in text
+        assert "disagree" not in text  # the finding is inside memory.md alone
         assert "memory.md:9" in text  # paths under the factory's root are shown relative
+
+
+def test_the_state_summary_says_where_the_findings_are() -> None:
+    summary = StateSummary("/f/plan.md", True, (), "/f/memory.md", True, ())
+    in_memory = LintFinding("/f/memory.md", 9, "done-outside-done", "x")
+    in_plan = LintFinding("/f/plan.md", 3, "done-not-in-memory", "y")
+    assert "2 state-lint findings in memory.md" in str(
+        state_summary_text(summary, [in_memory, in_memory], "/f")
+    )
+    both = str(state_summary_text(summary, [in_memory, in_plan], "/f"))
+    assert "2 state-lint findings: plan.md and memory.md disagree" in both
 
 
 async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(
@@ -657,3 +673,40 @@ async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(
         await pilot.pause()
         assert len(rebuilt) == 1
         assert not app.check_action("release_all_stale", ())
+
+
+async def test_a_fresh_repo_says_where_each_view_looked_and_how_to_point_elsewhere(
+    tmp_path: Path,
+) -> None:
+    """A fresh ``git init``: no claims folder, no operations.log. Each view names the paths it
+    resolved and the ways to change them; Problems does not call missing files clean."""
+    root = tmp_path / "fresh"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    config = config_for(root)
+    claims, log = (
+        f"no claims folder at {config.claims_dir}",
+        f"no operations.log at {config.log_file}",
+    )
+    expected = {
+        "agents": ("#agents-empty", (claims, log)),
+        "claims": ("#claims-empty", (claims,)),
+        "sessions": ("#sessions-empty", (log,)),
+        "problems": ("#problems-empty", (claims, log)),
+        "state": ("#state-summary", (claims, log)),
+    }
+    for view, (selector, sentences) in expected.items():
+        app = make_app(root, initial_view=view, prs=PrsOptions(enabled=False))
+        async with app.run_test(size=SIZE) as pilot:
+            await app.wait_for_fleet()
+            await pilot.pause()
+            text = str(app.query_one(selector, Static).render())
+            for sentence in sentences:
+                assert sentence in text, (view, text)
+            assert "factory-tui doctor" in text and "factory.toml" in text, (view, text)
+            assert "read cleanly" not in text
+    app = make_app(root, initial_view="log", prs=PrsOptions(enabled=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        assert "no operations.log at" in screen_text(app)

@@ -40,6 +40,8 @@ def test_the_state_dir_is_the_environment_override(private_state_dir: Path) -> N
 
 def test_acknowledged_and_fired_per_factory_root(tmp_path: Path) -> None:
     here, there = tmp_path / "a" / "repo", tmp_path / "b" / "repo"
+    here.mkdir(parents=True)
+    there.mkdir(parents=True)
     remember_acknowledged(here, [DAILY], NOW, folder=tmp_path)
     assert claim_fired(here, [DAILY, AGENT], NOW, folder=tmp_path) == (DAILY, AGENT)
     assert claim_fired(there, [AGENT], NOW, folder=tmp_path) == (AGENT,)
@@ -56,6 +58,7 @@ def test_acknowledged_and_fired_per_factory_root(tmp_path: Path) -> None:
 
 def test_the_budget_command_is_claimed_once(tmp_path: Path) -> None:
     root = tmp_path / "repo"
+    root.mkdir()
     assert claim_fired(root, [DAILY], NOW, folder=tmp_path) == (DAILY,)
     assert claim_fired(root, [DAILY, AGENT], NOW, folder=tmp_path) == (AGENT,)
     assert claim_fired(root, [DAILY, AGENT], NOW, folder=tmp_path) == ()
@@ -63,6 +66,7 @@ def test_the_budget_command_is_claimed_once(tmp_path: Path) -> None:
 
 def test_two_writers_lose_nothing_and_claim_each_alert_once(tmp_path: Path) -> None:
     root = tmp_path / "repo"
+    root.mkdir()
     writers = 4
     start = threading.Barrier(writers)
     claimed: list[tuple[str, ...]] = []
@@ -85,6 +89,8 @@ def test_two_writers_lose_nothing_and_claim_each_alert_once(tmp_path: Path) -> N
 
 def test_old_entries_are_pruned_on_write(tmp_path: Path) -> None:
     here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir()
+    there.mkdir()
     feb12, feb14 = "daily:all agents:2026-02-12:alert", "daily:all agents:2026-02-14:alert"
     remember_acknowledged(here, [feb12], NOW - timedelta(days=4), folder=tmp_path)
     claim_fired(there, [feb12], NOW - timedelta(days=4), folder=tmp_path)
@@ -99,6 +105,7 @@ def test_old_entries_are_pruned_on_write(tmp_path: Path) -> None:
 
 def test_an_unreadable_file_is_kept_aside_and_started_afresh(tmp_path: Path) -> None:
     root = tmp_path / "repo"
+    root.mkdir()
     for garbage in (b"\x00\xff not json", b'["a list, not the state"]', b'{"repos": 3}'):
         state = tmp_path / BUDGET_FILE
         state.write_bytes(garbage)
@@ -135,3 +142,16 @@ def test_the_lock_is_best_effort(tmp_path: Path) -> None:
     with state_lock(path, retries=0) as held:
         assert held
     assert not lock.exists()
+
+
+def test_factories_whose_root_is_gone_are_pruned_on_write(tmp_path: Path) -> None:
+    here, gone = tmp_path / "here", tmp_path / "gone"
+    here.mkdir()
+    gone.mkdir()
+    remember_acknowledged(gone, [DAILY], NOW, folder=tmp_path)
+    record_look(config_for(gone), NOW, folder=tmp_path)
+    gone.rmdir()  # a demo's temp folder, deleted since
+    remember_acknowledged(here, [DAILY], NOW, folder=tmp_path)
+    record_look(config_for(here), NOW, folder=tmp_path)
+    for name in (BUDGET_FILE, REVIEWS_FILE):
+        assert list(read_state(tmp_path / name)["repos"]) == [str(here)]

@@ -381,10 +381,36 @@ def test_attribution_by_branch_and_time_prefers_the_claim_for_the_ticket() -> No
     assert by_agent["t2"].usd == pytest.approx(2.0)
     assert by_agent["(repo)"].usd == pytest.approx(1.0)
     by_ticket = ledger.report("ticket").by
-    assert set(by_ticket) == {"old", "CAB-9:2", "CAB-77"}
+    assert set(by_ticket) == {"old", "CAB-9", "CAB-77"}
     attributions = {r.key[0]: a for r, a, _usd in ledger.records()}
     assert attributions["late"] == Attribution("t2", "CAB-9:2", 2, "branch and time of claim")
     assert attributions["none"].how == "ticket id in the branch name"
+
+
+def test_cost_by_ticket_is_keyed_by_the_ticket_id_with_its_phases_under_it() -> None:
+    """One kind of key: a phase's claim (CAB-9:1) and a session's task (CAB-12-gateway-api)
+    both count under their ticket id; a phased ticket's phases are listed under it."""
+    at = datetime(2026, 2, 16, 9)
+    spans = [
+        span(kind="claim", instance="t2", task="CAB-9", claim="CAB-9:1", phase=1,
+             branch="feat/a", start=at, end=at + timedelta(hours=2)),
+        span(kind="claim", instance="t2", task="CAB-9", claim="CAB-9:2", phase=2,
+             branch="feat/a", start=at + timedelta(hours=5), end=None),
+        span(instance="t3", task="CAB-12-gateway-api", branch="feat/b", start=at, end=None),
+    ]  # fmt: skip
+    ledger = CostLedger(default_price_table(), spans)
+    ledger.add(rec("p1", out=200_000, at=at + timedelta(hours=1), branch="feat/a"))  # $1
+    ledger.add(rec("p2", out=400_000, at=at + timedelta(hours=6), branch="feat/a"))  # $2
+    ledger.add(rec("s", out=200_000, at=at + timedelta(hours=6), branch="feat/b"))  # $1
+    report = ledger.report("ticket")
+    assert list(report.by) == ["CAB-9", "CAB-12"]
+    assert report.by["CAB-9"].usd == pytest.approx(3.0)
+    phases = {phase: bucket.usd for phase, bucket in report.phases["CAB-9"].items()}
+    assert phases == {"1": pytest.approx(1.0), "2": pytest.approx(2.0)}
+    assert "CAB-12" not in report.phases
+    by = report.to_json()["by"]
+    assert isinstance(by, dict) and by["CAB-9"]["phases"]["2"]["usd"] == pytest.approx(2.0)
+    assert "phases" not in by["CAB-12"]
 
 
 def test_attribution_by_worktree_when_the_branch_says_nothing() -> None:
@@ -504,7 +530,8 @@ def test_spend_is_attributed_to_instance_claim_phase_and_day(factory: Factory) -
     assert by_agent["t1-aaaa"].usd == pytest.approx(B1 + B2)
     assert by_agent["(repo)"].usd == pytest.approx(A1 + S1)
     by_ticket = t.report("ticket").by
-    assert by_ticket["CAB-1290:1"].usd == pytest.approx(B1 + B2)
+    assert by_ticket["CAB-1290"].usd == pytest.approx(B1 + B2)
+    assert t.report("ticket").phases["CAB-1290"]["1"].usd == pytest.approx(B1 + B2)
     assert by_ticket["(no ticket)"].usd == pytest.approx(A1 + S1)
     by_day = t.report("day").by
     assert by_day["2026-02-16"].usd == pytest.approx(A1 + S1 + B1)
@@ -615,7 +642,9 @@ def test_the_councils_own_calls_count_in_the_days_spend(factory: Factory) -> Non
     view = t.view(datetime(2026, 2, 16, 16))
     assert view.agent_usd("(council)") == pytest.approx(0.008)
     assert view.today_usd == pytest.approx(A1 + S1 + B1 + 0.008)
-    assert t.report("ticket").by["CAB-1290"].usd == pytest.approx(0.008)
+    by_ticket = t.report("ticket")  # the Council's calls: on the ticket, in no phase
+    phase_1 = by_ticket.phases["CAB-1290"]["1"].usd
+    assert by_ticket.by["CAB-1290"].usd - phase_1 == pytest.approx(0.008)
     t.close()
 
 
@@ -642,18 +671,36 @@ def utc_cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_cost_cli_json(factory: Factory, capsys: pytest.CaptureFixture[str], utc_cli: None) -> None:
-    code = cli(["cost", "--json", "--by", "ticket", "--now", "2026-02-16T16:00", str(factory.root)])
+    argv = ["cost", "--json", "--by", "ticket", "--now", "2026-02-16T16:00", "--since", "all"]
+    code = cli([*argv, str(factory.root)])
     data = json.loads(capsys.readouterr().out)
     assert code == 0
     assert data["total_usd"] == pytest.approx(A1 + S1 + B1 + B2)
-    assert data["by"]["CAB-1290:1"]["usd"] == pytest.approx(B1 + B2)
-    assert data["by"]["CAB-1290:1"]["cache_read_tokens"] == 10000
+    assert data["by"]["CAB-1290"]["phases"]["1"]["usd"] == pytest.approx(B1 + B2)
+    assert data["by"]["CAB-1290"]["phases"]["1"]["cache_read_tokens"] == 10000
     assert data["unpriced_models"] == ["claude-mystery-9"]
     assert data["today"]["today_usd"] == pytest.approx(A1 + S1 + B1)
     assert [(b["scope"], b["level"]) for b in data["budgets"]] == [
         ("daily", "warning"),
         ("agent", "warning"),
     ]
+
+
+def test_cost_cli_defaults_to_today_and_says_which_period(
+    factory: Factory, capsys: pytest.CaptureFixture[str], utc_cli: None
+) -> None:
+    """Like the cockpit: today's spend unless --since says otherwise, and the period named."""
+    now = ["--now", "2026-02-17T12:00", str(factory.root)]
+    assert cli(["cost", "--json", *now]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["since"] == "2026-02-17T00:00:00" and data["period"] == "today"
+    assert data["total_usd"] == pytest.approx(B2)  # A1, S1 and B1 were spent the day before
+    assert cli(["cost", *now]) == 0
+    assert "spend by agent, today (since 2026-02-17 00:00)" in capsys.readouterr().out
+    assert cli(["cost", "--json", "--since", "all", *now]) == 0
+    assert json.loads(capsys.readouterr().out)["total_usd"] == pytest.approx(A1 + S1 + B1 + B2)
+    assert cli(["cost", "--since", "all", *now]) == 0
+    assert "spend by agent, all time" in capsys.readouterr().out
 
 
 def test_cost_cli_since_and_text(

@@ -404,6 +404,14 @@ def test_build_queue_sorts_and_dedups() -> None:
     assert queue.find("feat/c") is queue.in_flight[0] and queue.find("nope") is None
 
 
+def test_a_pr_merged_between_the_open_and_merged_listings_is_listed_once_merged() -> None:
+    merged = _pr(number=1, state="merged", merged_at=NOW - timedelta(minutes=1))
+    for prs in ([_pr(number=1), merged], [merged, _pr(number=1)]):
+        queue = build_queue(prs, now=NOW)
+        assert [(v.key, v.pr.state) for v in queue.views] == [("#1", "merged")]
+        assert queue.ask == () and queue.in_flight == ()
+
+
 @dataclass(frozen=True)
 class Sess:
     """A session as linking reads it (the fold's SessionRec and the fleet's SessionView fit)."""
@@ -912,14 +920,17 @@ def test_request_changes_on_a_local_pr_leaves_a_note(demo: DemoFactory) -> None:
         and (Path(line.split(" ", 1)[1]) / "src").exists()
         and git(Path(line.split(" ", 1)[1]), "branch", "--show-current") == TRACE
     )
-    note = worktree / ".claude" / "review-feat-CAB-1352-traceparent.md"
+    # Beside the claims folder, never in the agent's worktree (Recover would count it as the
+    # agent's uncommitted work)
+    note = config.claims_dir.parent / "reviews" / "review-feat-CAB-1352-traceparent.md"
     assert "Add a test for the header." in note.read_text()
+    assert not (worktree / ".claude" / "review-feat-CAB-1352-traceparent.md").exists()
+    status = git(worktree, "status", "--porcelain", "--untracked-files=all")
+    assert "review" not in status  # the agent's own uncommitted files only
     view = before.find(TRACE)
     assert view is not None and review_note_for(config, view) == note  # what the cockpit shows
     nowhere = replace(view, pr=replace(view.pr, worktree=None))
-    assert review_note_for(config, nowhere) == (
-        config.root / ".claude" / "reviews" / "review-feat-CAB-1352-traceparent.md"
-    )
+    assert review_note_for(config, nowhere) == note
     line = log_lines(demo)[-1]
     assert line.startswith(
         f"{NOW_S} | REVIEW | task=CAB-1352-traceparent branch={TRACE} action=request-changes "
@@ -959,7 +970,7 @@ def test_a_hostile_local_branch_name_stays_a_name(
     assert rows[EVIL]["task"] == "EVIL-1" and rows[EVIL]["mode"] == "show"
     assert "x; rm -rf ~" not in rows  # not a git branch at all: nothing to show, nothing run
     assert run("request-changes", EVIL, str(root), "--body", "no", "--source", "local") == 0
-    assert (tree / ".claude" / "review-x-touch-IFS-pwned.md").exists()
+    assert (demo.claims_dir.parent / "reviews" / "review-x-touch-IFS-pwned.md").exists()
     assert run("approve", EVIL, str(root), "--yes", "--source", "local", "--now", NOW_S) == 0
     assert git(root, "show", "main:tests/test_evil.py").startswith("def test_evil")
     assert f"branch={EVIL}" in log_lines(demo)[-1]
@@ -1024,3 +1035,20 @@ def test_a_worktree_rename_is_one_status_entry(tmp_path: Path) -> None:
     repo = GitRepo(tmp_path)
     assert repo.status(tmp_path, untracked="no") == (" R b.txt", " M c.txt")
     assert repo.uncommitted(tmp_path) == ("b.txt", "c.txt")
+
+
+def test_a_fresh_repo_queue_says_where_it_looked_for_agent_branches(tmp_path: Path) -> None:
+    """No claims folder, no operations.log: the PR view's notices name them and how to point
+    elsewhere, instead of a bare "No PRs"."""
+    root = tmp_path / "fresh"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True)
+    config = load_config(
+        root, flags={}, env={"CLAUDE_CONFIG_DIR": str(tmp_path / "none")},
+        user_config=tmp_path / "none.toml",
+    )  # fmt: skip
+    queue = load_queue(config, now=NOW, source="local")
+    notices = "\n".join(queue.notices)
+    assert f"no claims folder at {config.claims_dir}" in notices
+    assert f"no operations.log at {config.log_file}" in notices
+    assert "factory-tui doctor" in notices

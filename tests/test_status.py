@@ -321,3 +321,43 @@ def test_the_demo_cockpit_reads_the_config_status_reads(
     assert config.idle_after == status_config.idle_after == timedelta(minutes=2)
     assert config.stale_after == status_config.stale_after
     assert config.theme == "factory-mono"
+
+
+def _fresh_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh ``git init``: no claims folder, no operations.log (and no Claude Code folder)."""
+    root = tmp_path / "fresh"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "no-claude"))
+    monkeypatch.setenv("FACTORY_TUI_USER_CONFIG", "")
+    return root
+
+
+def test_status_warns_when_the_claims_folder_and_log_do_not_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _fresh_repo(tmp_path, monkeypatch)
+    assert main(["status", str(root), "--json"]) == 0
+    captured = capsys.readouterr()
+    json.loads(captured.out)  # stdout stays the JSON document
+    claims = root / ".claude" / "claims"
+    assert f"warning: no claims folder at {claims}" in captured.err
+    assert "no operations.log at " in captured.err
+    assert "--claims" in captured.err and "--memory" in captured.err
+    assert "factory-tui doctor" in captured.err
+    claims.mkdir(parents=True)
+    assert main(["status", str(root), "--claims", str(claims), "--json"]) == 0
+    assert "no claims folder" not in capsys.readouterr().err
+
+
+def test_snapshot_fail_on_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _fresh_repo(tmp_path, monkeypatch)
+    argv = ["snapshot", str(root), "-o", str(tmp_path / "s.svg"), "--now", "2026-02-16T15:42"]
+    assert main(argv) == 0  # a warning, not a failure, unless asked
+    assert "warning: no claims folder at" in capsys.readouterr().err
+    assert main([*argv, "--fail-on", "missing"]) == 1
+    err = capsys.readouterr().err
+    assert "--fail-on holds: no claims folder at" in err
+    assert "--fail-on holds: no operations.log at" in err

@@ -140,6 +140,10 @@ def static_text(app: FactoryApp, selector: str) -> str:
 # -- the header, the panes --------------------------------------------------------------------
 
 
+def column_labels(app: FactoryApp) -> list[str]:
+    return [column.label.plain for column in app.query_one(CostPanel).table.columns.values()]
+
+
 async def test_the_header_says_the_transcripts_are_being_read_and_the_cockpit_answers(
     spent: DemoFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -202,7 +206,9 @@ async def test_a_factory_without_transcripts_spends_nothing(demo: DemoFactory) -
         await ready(app)
         assert spend(app) == "SPEND $0.00 today"
         assert "spend  $0.00 today" in pane_text(app, role(demo, "working"))
-        assert "No Claude Code transcript of this repo" in static_text(app, "#cost-summary")
+        summary = static_text(app, "#cost-summary")
+        assert "No Claude Code transcript of this repo" in summary
+        assert "factory-tui doctor" in summary  # where to look further
 
 
 # -- the Cost view ------------------------------------------------------------------------------
@@ -258,12 +264,20 @@ async def test_the_header_and_the_cost_view_by_agent_ticket_model_day(spent: Dem
             "claude-haiku-4-5-20251001",
             "claude-nonesuch-9",
         )
+        # A budget applies per agent: only that table has the BUDGET column.
+        assert "BUDGET" in column_labels(app)
         # Today by ticket, then 7 days by model and by day (the subagent ran days ago).
-        assert "CAB-1350-gateway-api" in await cycle("g", "ticket")
-        assert "CAB-1297-pydantic-v2-config" not in table_keys(app)
-        assert "CAB-1297-pydantic-v2-config" in await cycle("p", "ticket", "7 days")
+        tickets = await cycle("g", "ticket")
+        assert "CAB-1350" in tickets  # the ticket id, not a session's task
+        assert "CAB-1290\x00phase 2" in tickets  # a phase under its ticket
+        assert tickets.index("CAB-1290\x00phase 2") == tickets.index("CAB-1290") + 1
+        assert "BUDGET" not in column_labels(app) and "USD" in column_labels(app)
+        assert "CAB-1297" not in table_keys(app)
+        assert "CAB-1297" in await cycle("p", "ticket", "7 days")
         assert await cycle("g", "model", "7 days") == [sonnet, haiku, nonesuch, "\x00total"]
+        assert "BUDGET" not in column_labels(app)
         days = await cycle("g", "day", "7 days")
+        assert "BUDGET" not in column_labels(app)
         assert days == ["2026-02-13", "2026-02-14", "2026-02-15", "2026-02-16", "\x00total"]
         await pilot.press("slash")
         await pilot.press(*"02-16", "enter")

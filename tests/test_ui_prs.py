@@ -422,7 +422,8 @@ async def test_request_changes_on_a_local_pr_leaves_a_note(
         await pilot.press("ctrl+s")
         queue = await app.wait_for_prs(lambda q: TRACE not in {v.key for v in q.ask})
         await pilot.pause()
-        note = next(factory.root.glob(".worktrees/*/.claude/review-feat-CAB-1352-traceparent.md"))
+        note = factory.claims_dir.parent / "reviews" / "review-feat-CAB-1352-traceparent.md"
+        assert not list(factory.root.glob(".worktrees/*/.claude/review-*.md"))
         assert "Add a test; $(rm -rf ~)" in note.read_text()
         assert "| REVIEW | task=CAB-1352-traceparent" in log_lines(factory)[-1]
         view = queue.find(TRACE)

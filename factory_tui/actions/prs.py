@@ -9,9 +9,10 @@ main as it was; it is logged as an ``ERROR`` and its checkpoint removed, so reco
 mistakes it for a merge in progress.
 
 Request changes goes to GitHub (``gh pr review N --request-changes --body TEXT``) or, for a
-local PR, into a note file in the agent's worktree (``.claude/review-<branch>.md``); both are
-logged as ``REVIEW`` lines. Marking a Show PR reviewed is the engineer's own bookkeeping, kept per
-user in ``platformdirs.user_state_path("factory-tui")`` (``FACTORY_TUI_STATE_DIR`` overrides it).
+local PR, into a note file beside the claims folder (``.claude/reviews/review-<branch>.md``,
+never in the agent's worktree); both are logged as ``REVIEW`` lines. Marking a Show PR
+reviewed is the engineer's own bookkeeping, kept per user in
+``platformdirs.user_state_path("factory-tui")`` (``FACTORY_TUI_STATE_DIR`` overrides it).
 
 Also here: loading the queue from the sources (:func:`load_queue`), a PR's diff for the viewer
 (:func:`pr_diff`) and :func:`ask_waiting` for ``snapshot --fail-on ask``.
@@ -36,7 +37,7 @@ from factory_tui.adapters.lock import append_line, atomic_write
 from factory_tui.adapters.prs_git import local_pr_diff, merged_prs, open_prs, review_note_path
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.user_state import read_state, state_dir, write_state
-from factory_tui.config import Config, parse_duration
+from factory_tui.config import Config, missing_inputs, parse_duration
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import Fleet
 from factory_tui.core.modes import ModeSettings, settings_from_config
@@ -242,7 +243,9 @@ def _fetch(
             trees = local.worktrees()
             names = [w.branch for w in trees if w.branch]
             branches = candidate_branches(sessions, units, names, main=pcfg.main)
-            got.prs.extend(open_prs(local, branches, worktrees=trees))
+            got.prs.extend(
+                open_prs(local, branches, worktrees=trees, reviews_dir=_reviews_dir(config))
+            )
             got.prs.extend(merged_prs(local, now - pcfg.horizon))
             got.sources.append("local")
         except GitError as error:
@@ -310,9 +313,17 @@ def load_queue(
         review=load_review_state(config, folder=reviews_dir),
         state_texts=_state_texts(config),
         horizon=pcfg.horizon,
-        notices=[*pcfg.problems, *got.notices],
+        notices=[*pcfg.problems, *got.notices, *_where_branches_come_from(config)],
         sources=got.sources,
     )
+
+
+def _where_branches_come_from(config: Config) -> list[str]:
+    """The agents' branches are found through the claims and the log: when either does not
+    exist, say where it was looked for (an empty queue alone would not tell)."""
+    return [
+        f"agent branches are found in the claims and the log: {s}" for s in missing_inputs(config)
+    ]
 
 
 def ask_waiting(config: Config, fleet: Fleet) -> int:
@@ -460,14 +471,17 @@ def _task_for(view: PrView) -> str:
     return f"pr-{view.number}" if view.number is not None else "pr"
 
 
+def _reviews_dir(config: Config) -> Path:
+    """The factory's review notes: ``reviews/`` beside the claims folder."""
+    return config.claims_dir.parent / "reviews"
+
+
 def review_note_for(config: Config, view: PrView) -> Path:
-    """Where a request for changes on the local PR ``view`` is written: in the agent's worktree
-    (:func:`~factory_tui.adapters.prs_git.review_note_path`), or, no worktree known, in the
-    factory's ``.claude/reviews``."""
-    branch = view.branch or _task_for(view)
-    if view.pr.worktree:
-        return review_note_path(Path(view.pr.worktree), branch)
-    return config.root / ".claude" / "reviews" / f"review-{branch_slug(branch)}.md"
+    """Where a request for changes on the local PR ``view`` is written: ``reviews/`` beside the
+    claims folder (``<root>/.claude/reviews/review-<branch>.md`` by default), outside the agent's
+    worktree, so that Recover does not count it as the agent's uncommitted work. The REVIEW
+    line in operations.log names it (``file=``)."""
+    return review_note_path(_reviews_dir(config), view.branch or _task_for(view))
 
 
 def _checkpoint_path(config: Config, now: datetime, task: str) -> Path:
@@ -800,7 +814,8 @@ def request_changes(
     reader: FactoryReader | None = None,
     by: str | None = None,
 ) -> ActionResult:
-    """Ask the agent for changes: a GitHub review, or a note in the agent's worktree."""
+    """Ask the agent for changes: a GitHub review, or a note in the factory's ``reviews/``
+    folder (:func:`review_note_for`)."""
     refusal = read_only_refusal(config, "requesting changes")
     if refusal is not None:
         return refusal

@@ -22,7 +22,7 @@ from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.tail import LogTail
-from factory_tui.config import Config
+from factory_tui.config import Config, missing_inputs
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint, parse_checkpoint_name
 from factory_tui.core.claims import ClaimFile, claim_set_problems, parse_claim
 from factory_tui.core.fleet import Fleet, FleetDeriver, ProcInfo, Settings, same_host
@@ -472,7 +472,8 @@ class FactoryReader:
             lint=self.lint,
             full=full,
         )
-        return replace(fleet, locks=locks) if locks else fleet
+        missing = tuple(missing_inputs(cfg))
+        return replace(fleet, locks=locks, missing=missing) if locks or missing else fleet
 
     def _sorted_claims(self) -> list[ClaimFile]:
         if self._claims_sorted is None or self._claims_sorted[0] != self.claims_generation:

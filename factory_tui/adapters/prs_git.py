@@ -60,9 +60,11 @@ def _remember(key: tuple[str, ...], value: object) -> None:
     _CACHE[key] = value
 
 
-def review_note_path(worktree: Path, branch: str) -> Path:
-    """Where a request for changes on a local PR is left for the agent: in its worktree."""
-    return worktree / ".claude" / f"review-{branch_slug(branch)}.md"
+def review_note_path(reviews_dir: Path, branch: str) -> Path:
+    """Where a request for changes on the local PR of ``branch`` is left for the agent:
+    ``<reviews_dir>/review-<branch slug>.md``, in the factory's own state (never in the agent's
+    worktree, where it would be the agent's uncommitted file)."""
+    return reviews_dir / f"review-{branch_slug(branch)}.md"
 
 
 def commit_numstats(git: GitRepo, shas: Sequence[str]) -> dict[str, tuple[ChangedFile, ...]]:
@@ -165,9 +167,14 @@ def history(git: GitRepo, limit: int = 500) -> tuple[MainCommit, ...]:
 
 
 def open_prs(
-    git: GitRepo, branches: Iterable[str], *, worktrees: Sequence[Worktree] | None = None
+    git: GitRepo,
+    branches: Iterable[str],
+    *,
+    worktrees: Sequence[Worktree] | None = None,
+    reviews_dir: Path | None = None,
 ) -> list[PullRequest]:
-    """Each of ``branches`` that exists locally and has changes main does not have."""
+    """Each of ``branches`` that exists locally and has changes main does not have; changes
+    are requested when its review note in ``reviews_dir`` is newer than its last commit."""
     main = git.main_sha()
     tips = git.branch_tips()
     trees = {w.branch: w for w in (worktrees or git.worktrees()) if w.branch}
@@ -187,8 +194,8 @@ def open_prs(
         tree = trees.get(branch)
         dirty = git.status(tree.path, untracked="normal") if tree is not None else ()
         asked = False
-        if tree is not None and branch_tip.committed_at is not None:
-            note = review_note_path(tree.path, branch)
+        if reviews_dir is not None and branch_tip.committed_at is not None:
+            note = review_note_path(reviews_dir, branch)
             try:
                 noted = commit_time(note.stat().st_mtime)
             except OSError:

@@ -6,7 +6,8 @@ They live in ``platformdirs.user_state_path("factory-tui")``; ``FACTORY_TUI_STAT
 overrides it (the tests point it at a temp folder). Each file is one JSON object,
 ``{"version": 1, "repos": {"<factory root>": {...}}}``, written whole through a temp file and
 ``os.replace``. A file that cannot be read as such is kept aside as ``<name>.unreadable`` (never
-lost) and the state starts afresh, without a traceback.
+lost) and the state starts afresh, without a traceback. Each write drops the entries of
+factories whose root folder no longer exists (a demo's temp folders would pile up otherwise).
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ import platformdirs
 
 from factory_tui.adapters.lock import LockBusy, atomic_write, claim_lock
 
-__all__ = ["STATE_DIR_ENV", "read_state", "state_dir", "state_lock", "write_state"]
+__all__ = [
+    "STATE_DIR_ENV",
+    "prune_gone_roots",
+    "read_state",
+    "state_dir",
+    "state_lock",
+    "write_state",
+]
 
 STATE_DIR_ENV = "FACTORY_TUI_STATE_DIR"
 
@@ -51,8 +59,20 @@ def read_state(path: Path) -> dict[str, Any]:
     return {"version": 1, "repos": {}}
 
 
+def prune_gone_roots(data: dict[str, Any]) -> None:
+    """Drop from ``data["repos"]`` the factories whose root folder no longer exists."""
+    repos = data.get("repos")
+    if not isinstance(repos, dict):
+        return
+    for root in list(repos):
+        if not Path(root).is_dir():
+            del repos[root]
+
+
 def write_state(path: Path, data: dict[str, Any]) -> None:
-    """Replace ``path`` with ``data`` at once (never a partial file); raises OSError."""
+    """Replace ``path`` with ``data`` at once (never a partial file), without the factories
+    whose root is gone; raises OSError."""
+    prune_gone_roots(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 

@@ -17,9 +17,16 @@ from factory_tui.core.safe import dumps_json, printable
 from factory_tui.core.timeparse import parse_ts
 
 if TYPE_CHECKING:
-    from factory_tui.core.cost import CostReport, CostView, Grouping
+    from factory_tui.core.cost import Bucket, CostReport, CostView, Grouping
 
-__all__ = ["COST_GROUPINGS", "add_cost_parser", "cmd_cost", "parse_since", "render_report"]
+__all__ = [
+    "COST_GROUPINGS",
+    "add_cost_parser",
+    "cmd_cost",
+    "parse_since",
+    "period_label",
+    "render_report",
+]
 
 # The groupings of ``factory-tui cost --by`` (core.cost.GROUPINGS; a test keeps them equal).
 COST_GROUPINGS = ("agent", "ticket", "model", "day")
@@ -33,7 +40,8 @@ def add_cost_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--since",
         metavar="DATE",
-        help="from this day (YYYY-MM-DD), time, 'today' or duration back (7d) (default: all)",
+        help="from this day (YYYY-MM-DD), time, 'today', a duration back (7d), or 'all' "
+        "(default: today, like the cockpit)",
     )
     parser.add_argument("--by", choices=COST_GROUPINGS, default="agent", help="how to group")
     parser.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)
@@ -73,12 +81,25 @@ def _tokens(n: int) -> str:
     return str(n)
 
 
-def render_report(report: CostReport, view: CostView, out: TextIO) -> None:
+def period_label(period: str, since: datetime | None) -> str:
+    """Which spend a report shows: ``today (since 2026-02-16 00:00)``, ``all time``, or
+    ``since 2026-02-01 00:00``."""
+    if since is None:
+        return "all time"
+    start = f"since {since:%Y-%m-%d %H:%M}"
+    return f"today ({start})" if period == "today" else start
+
+
+def render_report(
+    report: CostReport, view: CostView, out: TextIO, *, period: str = "today"
+) -> None:
     """The report as an aligned table; keys (instance ids, tickets, transcript model names) are
     agent text, each made printable on one line."""
-    since = f" since {report.since:%Y-%m-%d %H:%M}" if report.since else ""
-    out.write(f"spend by {report.grouping}{since}\n")
-    rows = [(printable(key, multiline=False), bucket) for key, bucket in report.by.items()]
+    out.write(f"spend by {report.grouping}, {period_label(period, report.since)}\n")
+    rows: list[tuple[str, Bucket]] = []
+    for key, bucket in report.by.items():
+        rows.append((printable(key, multiline=False), bucket))
+        rows += [(f"  phase {n}", b) for n, b in report.phases.get(key, {}).items()]
     width = max([len(report.grouping), 5, *(len(key) for key, _ in rows)])
     header = f"{report.grouping.upper():<{width}}  {'USD':>10}  {'IN':>7}  {'OUT':>7}  "
     out.write(header + f"{'CACHE W':>7}  {'CACHE R':>7}  {'RESP':>6}\n")
@@ -109,8 +130,11 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
     config = load(args)
     now = parse_now(args.now)
+    period = (args.since or "today").strip()
+    if period.lower() in ("today", "all"):
+        period = period.lower()
     try:
-        since = parse_since(args.since, now) if args.since else None
+        since = None if period == "all" else parse_since(period, now)
     except ValueError as error:
         raise CliError(str(error)) from error
     try:
@@ -124,6 +148,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
         tracker.close()
     if args.json:
         payload = report.to_json()
+        payload["period"] = period
         payload["today"] = view.to_json()
         payload["budgets"] = [state.to_json() for state in view.budgets]
         stats = tracker.reader.stats
@@ -137,7 +162,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
         payload["problems"] = list(tracker.problems)
         sys.stdout.write(dumps_json(payload) + "\n")
     else:
-        render_report(report, view, sys.stdout)
+        render_report(report, view, sys.stdout, period=period)
         for problem in tracker.problems:
             print(f"factory-tui: {printable(problem, multiline=False)}", file=sys.stderr)
     return 0

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from factory_tui.cli.common import (
     THEME_HELP,
@@ -18,6 +18,9 @@ from factory_tui.cli.common import (
     parse_now,
 )
 from factory_tui.core.safe import dumps_json, json_safe, printable
+
+if TYPE_CHECKING:
+    from factory_tui.config import Config
 
 __all__ = [
     "add_doctor_parser",
@@ -68,8 +71,8 @@ def add_snapshot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         "--fail-on",
         default="",
         metavar="LIST",
-        help="comma list of stale,crashed,problems,ask,budget: exit 1 when any holds "
-        "(default: none)",
+        help="comma list of stale,crashed,problems,ask,budget,missing (no claims folder or "
+        "operations.log): exit 1 when any holds (default: none)",
     )
 
 
@@ -79,6 +82,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     config = load(args)
     now = parse_now(args.now)
+    _warn_missing(config, "status")
     reader = FactoryReader(config)
     reader.refresh_all()
     fleet = reader.fleet(now)
@@ -88,6 +92,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         render_status(fleet, sys.stdout)
     exit_fast.add("status")  # a million-line fold need not be freed object by object
     return 0
+
+
+def _warn_missing(config: Config, command: str) -> list[str]:
+    """Say on stderr which of the claims folder and operations.log do not exist (an empty fleet
+    would look healthy); returns those sentences."""
+    from factory_tui.doctor import missing_inputs
+
+    missing = missing_inputs(config)
+    for sentence in missing:
+        print(f"factory-tui {command}: warning: {printable(sentence)}", file=sys.stderr)
+    return missing
 
 
 def write_json_records(payload: dict[str, object], out: TextIO) -> None:
@@ -130,12 +145,14 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise CliError(f"--size {error}") from error
     conditions = [c.strip().lower() for c in args.fail_on.split(",") if c.strip()]
-    known = (*FAIL_CONDITIONS, "ask", "budget")
+    known = (*FAIL_CONDITIONS, "ask", "budget", "missing")
     for condition in conditions:
         if condition not in known:
             raise CliError(f"--fail-on {condition!r}: expected a comma list of {', '.join(known)}")
     config = load(args)
     now = parse_now(args.now)
+    if "missing" not in conditions:  # with it, the same sentences are the failure's reasons
+        _warn_missing(config, "snapshot")
     try:
         fleet = render_snapshot(
             config,
@@ -147,7 +164,11 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         )
     except SnapshotError as error:
         raise CliError(str(error)) from error
-    reasons = fail_reasons(fleet, [c for c in conditions if c not in ("ask", "budget")])
+    reasons = fail_reasons(fleet, [c for c in conditions if c in FAIL_CONDITIONS])
+    if "missing" in conditions:
+        from factory_tui.doctor import missing_inputs
+
+        reasons.extend(missing_inputs(config))
     if "ask" in conditions:
         from factory_tui.actions.prs import ask_waiting
 

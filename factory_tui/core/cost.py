@@ -500,6 +500,26 @@ class _Acc:
         return Bucket(usd, self.inp, self.out, self.cw, self.cr, self.n, self.unpriced)
 
 
+def ticket_key(ticket: str | None) -> str:
+    """What spend is summed under by ticket: the ticket id (a session's task
+    ``CAB-1350-gateway-api`` counts as ``CAB-1350``), a phase's claim key (``CAB-1290:1``)
+    as it is (:meth:`CostLedger.report` lists it under its ticket), ``(no ticket)`` for none."""
+    if not ticket:
+        return NO_TICKET
+    if split_phase(ticket)[1] is not None:
+        return ticket
+    named = find_tickets(ticket)
+    return named[0] if named and ticket.startswith(named[0]) else ticket
+
+
+def split_phase(key: str) -> tuple[str, str | None]:
+    """``CAB-1290:1`` → ``("CAB-1290", "1")``; any other key is its own ticket, no phase."""
+    ticket, sep, phase = key.rpartition(":")
+    if sep and ticket and phase.isdigit():
+        return ticket, phase
+    return key, None
+
+
 def group_key(grouping: Grouping, attribution: Attribution, record: UsageRecord) -> str:
     """The key a record is summed under for ``grouping``.
 
@@ -512,7 +532,7 @@ def group_key(grouping: Grouping, attribution: Attribution, record: UsageRecord)
         name = _norm(record.cwd).rsplit("/", 1)[-1] if record.cwd else ""
         return f"({name or 'unknown'})"
     if grouping == "ticket":
-        return attribution.ticket or NO_TICKET
+        return ticket_key(attribution.ticket)
     if grouping == "model":
         return record.model_key
     return record.at.date().isoformat()
@@ -533,6 +553,14 @@ class CostReport:
     until: datetime | None = None
     skipped: Mapping[str, int] = field(default_factory=dict)
     price_table: str = ""
+    phases: Mapping[str, Mapping[str, Bucket]] = field(default_factory=dict)
+    """By ticket: a phased ticket's spend per phase (``"1"``, ``"2"``…), summed in ``by``."""
+
+    def _group_json(self, key: str, bucket: Bucket) -> dict[str, object]:
+        data: dict[str, object] = dict(bucket.to_json())
+        if key in self.phases:
+            data["phases"] = {n: b.to_json() for n, b in self.phases[key].items()}
+        return data
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -541,7 +569,7 @@ class CostReport:
             "grouping": self.grouping,
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
-            "by": {key: bucket.to_json() for key, bucket in self.by.items()},
+            "by": {key: self._group_json(key, bucket) for key, bucket in self.by.items()},
             "unpriced_models": list(self.unpriced_models),
             "skipped_lines": dict(self.skipped),
             "price_table": self.price_table,
@@ -852,9 +880,13 @@ class CostLedger:
             raise ValueError(f"grouping {grouping!r}: use one of {', '.join(GROUPINGS)}")
         total = _Acc()
         groups: dict[str, _Acc] = {}
+        phases: dict[str, dict[str, _Acc]] = {}
         unpriced: set[str] = set()
         for cell, acc in self._cells_in(since, until):
             agent, ticket, model, hour = cell
+            ticket, phase = split_phase(ticket)
+            if grouping == "ticket" and phase is not None:
+                phases.setdefault(ticket, {}).setdefault(phase, _Acc()).merge(acc)
             key = {
                 "agent": agent,
                 "ticket": ticket,
@@ -883,6 +915,15 @@ class CostLedger:
             until=until,
             skipped=MappingProxyType(dict(self.skipped)),
             price_table=label,
+            phases=MappingProxyType(
+                {
+                    key: MappingProxyType(
+                        {n: phases[key][n].freeze() for n in sorted(phases[key], key=int)}
+                    )
+                    for key, _acc in ordered
+                    if key in phases
+                }
+            ),
         )
 
     def spend_per_hour(self, now: datetime, hours: int = 24) -> tuple[datetime, tuple[float, ...]]:

@@ -244,6 +244,9 @@ class Fleet:
     extra: Mapping[str, Any] = field(default_factory=dict)
     locks: tuple[LockView, ...] = ()
     """The claim lock directories: fresh (a writer at work) or stale (its writer died)."""
+    missing: tuple[str, ...] = ()
+    """The factory's inputs that do not exist (the claims folder, operations.log), each as a
+    sentence saying where it looked and how to point elsewhere (the reader fills it in)."""
 
     def locks_of(self, key: str) -> tuple[LockView, ...]:
         """The locks on one claim unit (``CAB-1290:2``, ``CAB-1321``)."""

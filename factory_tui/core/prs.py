@@ -821,6 +821,21 @@ def view_pr(
     )
 
 
+_STATE_ORDER: dict[str, int] = {"open": 0, "closed": 1, "merged": 2}
+
+
+def _latest_github(prs: Iterable[PullRequest]) -> list[PullRequest]:
+    """``prs`` with each GitHub PR number once, in its latest state (merged or closed after
+    open), at the place it was first listed."""
+    kept: dict[tuple[str, int], PullRequest] = {}
+    for index, pr in enumerate(prs):
+        key = ("github", pr.number) if pr.source == "github" and pr.number else ("at", index)
+        before = kept.get(key)
+        if before is None or _STATE_ORDER[pr.state] > _STATE_ORDER[before.state]:
+            kept[key] = pr
+    return list(kept.values())
+
+
 def build_queue(
     prs: Iterable[PullRequest],
     *,
@@ -835,8 +850,9 @@ def build_queue(
     sources: Iterable[Source] = (),
 ) -> Queue:
     """Sort PRs into the queue. The same PR from two sources (GitHub and a local branch) is
-    kept once, GitHub's."""
-    prs_list = list(prs)
+    kept once, GitHub's; the same GitHub PR listed twice (it merged between the "open" and the
+    "merged" listing) is kept once, in its latest state."""
+    prs_list = _latest_github(prs)
     github_branches = {p.branch for p in prs_list if p.source == "github" and p.branch}
     views: list[PrView] = []
     merged_numbers = {

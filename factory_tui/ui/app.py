@@ -63,6 +63,7 @@ from factory_tui.ui.widgets.summary import (
     fleet_segments,
     waiting_segments,
 )
+from factory_tui.ui.widgets.text import missing_lines
 
 # The first frame needs only what is imported above (issue 3: start to first paint). The other
 # views' modules are imported right after it (``FactoryApp._after_first_frame``); the actions,
@@ -751,6 +752,7 @@ class FactoryApp(App[None]):
             self._sessions_view.show_fleet(fleet, loaded=self.loaded)
             self._problems_view.show_fleet(fleet, loaded=self.loaded)
             self._state_view.show_fleet(fleet, message.state)
+            self._log_view.show_missing(missing_lines(fleet.missing, "log"))
             if message.log_changed:
                 self._log_view.refresh_index()
                 self.log_ready = self.log_ready or self.loaded

@@ -29,6 +29,7 @@ from factory_tui.ui.widgets.text import (
     event_text,
     lit,
     matches,
+    missing_lines,
     since,
     step_row,
 )
@@ -329,6 +330,8 @@ class AgentGrid(VerticalScroll, can_focus=False):
             message = "Reading the factory…"
         elif fleet.instances:
             message = f"No agent matches the filter {self.filter_text!r}."
+        elif fleet.missing:
+            message = "No agents: nothing to read.\n" + missing_lines(fleet.missing)
         else:
             message = (
                 "No agents: no claim has an owner and operations.log names no instance. "

@@ -29,6 +29,7 @@ from factory_tui.ui.widgets.text import (
     badge,
     lit,
     matches,
+    missing_lines,
     short_path,
     styled_text,
 )
@@ -385,6 +386,8 @@ class ClaimsView(Vertical):
         empty = self.query_one("#claims-empty", Static)
         if not loaded:
             empty.update(Content("Reading the factory…"))
+        elif not fleet.claims and missing_lines(fleet.missing, "claims"):
+            empty.update(Content("No claim files: " + missing_lines(fleet.missing, "claims")))
         elif not fleet.claims:
             empty.update(
                 Content(

@@ -245,8 +245,15 @@ COLUMNS = (
     ("CACHE WRITE", "cw"),
     ("CACHE READ", "cr"),
     ("RESPONSES", "n"),
-    ("BUDGET", "budget"),
 )
+BUDGET_COLUMN = ("BUDGET", "budget")
+"""Only the table by agent has it: a budget applies per agent (and to the day)."""
+
+
+def columns_for(grouping: Grouping) -> tuple[tuple[str, str], ...]:
+    """The table's columns by ``grouping``: the key, the numbers, and BUDGET by agent."""
+    budget = (BUDGET_COLUMN,) if grouping == "agent" else ()
+    return ((grouping.upper(), "key"), *COLUMNS, *budget)
 
 
 def _num(text: str, style: str = "") -> Text:
@@ -255,12 +262,12 @@ def _num(text: str, style: str = "") -> Text:
     return cell
 
 
-def _row(label: Text, bucket: Bucket, total_usd: float, budget: BudgetState | None) -> list[Text]:
+def _row(
+    label: Text, bucket: Bucket, total_usd: float, budget: BudgetState | None, *, by_agent: bool
+) -> list[Text]:
     share = f"{bucket.usd / total_usd * 100:.0f} %" if total_usd > 0 else "—"
     usd = f"${bucket.usd:.2f}" + (" *" if bucket.unpriced_responses else "")
-    budget_cell = styled_text("")
-    if budget is not None:
-        budget_cell = styled_text(budget_words(budget))
+    budget_cells = [styled_text(budget_words(budget) if budget is not None else "")]
     return [
         label,
         _num(usd),
@@ -270,7 +277,7 @@ def _row(label: Text, bucket: Bucket, total_usd: float, budget: BudgetState | No
         _num(tokens(bucket.cache_write_tokens)),
         _num(tokens(bucket.cache_read_tokens)),
         _num(str(bucket.responses), "$text-muted"),
-        budget_cell,
+        *(budget_cells if by_agent else ()),
     ]
 
 
@@ -278,6 +285,7 @@ def report_rows(snapshot: CostSnapshot, needle: str = "") -> list[tuple[str, lis
     """The table's rows for the snapshot's report, largest spend first, then the total."""
     report, view = snapshot.report, snapshot.view
     budgets = {s.subject: s for s in view.budgets if s.scope == "agent"}
+    by_agent = snapshot.grouping == "agent"
     total = report.total.usd
     rows: list[tuple[str, list[Text]]] = []
     for key, bucket in report.by.items():
@@ -290,9 +298,16 @@ def report_rows(snapshot: CostSnapshot, needle: str = "") -> list[tuple[str, lis
             if snapshot.grouping == "agent" and snapshot.period == "today"
             else None
         )
-        rows.append((key, _row(styled_text((shown, style)), bucket, total, budget)))
+        label = styled_text((shown, style))
+        rows.append((key, _row(label, bucket, total, budget, by_agent=by_agent)))
+        for phase, spent in report.phases.get(key, {}).items():
+            label = styled_text((f"  phase {phase}", "$text-muted"))
+            rows.append(
+                (f"{key}\x00phase {phase}", _row(label, spent, total, None, by_agent=False))
+            )
     if report.by:
-        rows.append((TOTAL_KEY, _row(styled_text(("total", "bold")), report.total, total, None)))
+        label = styled_text(("total", "bold"))
+        rows.append((TOTAL_KEY, _row(label, report.total, total, None, by_agent=by_agent)))
     return rows
 
 
@@ -346,7 +361,7 @@ class CostPanel(Vertical):
         yield Static(self._grouping_line(), id="cost-grouping")
         yield Static(Content(""), id="cost-notes")
         for grouping in GROUPINGS:
-            table = KeyedTable(((grouping.upper(), "key"), *COLUMNS), id=f"cost-table-{grouping}")
+            table = KeyedTable(columns_for(grouping), id=f"cost-table-{grouping}")
             table.set_class(grouping == self.grouping, "-active")
             yield table
 
@@ -466,7 +481,8 @@ class CostPanel(Vertical):
                 Content.styled(
                     f"No Claude Code transcript of this repo or its worktrees in "
                     f"{short_path(snapshot.projects_dir, self.root)} (CLAUDE_CONFIG_DIR or "
-                    "claude_config_dir in factory.toml say where Claude Code keeps them)",
+                    "claude_config_dir in factory.toml say where Claude Code keeps them; "
+                    "`factory-tui doctor` lists every path it resolved)",
                     "$text-muted",
                 )
             )

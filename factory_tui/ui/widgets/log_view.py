@@ -257,6 +257,7 @@ class LogView(ScrollView, can_focus=True):
         self._cache: LRUCache[int, Strip] = LRUCache(2048)
         self._styles: dict[str, Style] | None = None
         self.border_title = "operations.log"
+        self._missing = ""
 
     # --- public API --------------------------------------------------------------------------
 
@@ -678,6 +679,8 @@ class LogView(ScrollView, can_focus=True):
         row = scroll_y + y
         width = self.size.width
         base = self.rich_style
+        if self.row_count == 0 and self._filter is None and self._missing:
+            return self._missing_line(y, width, base)
         if row >= self.row_count:
             return Strip.blank(width, base)
         logical = self.logical_line(row)
@@ -693,6 +696,22 @@ class LogView(ScrollView, can_focus=True):
             self._width = strip.cell_length
             self.call_later(self._grow_width)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def show_missing(self, missing: str) -> None:
+        """What to say while the log is empty because it does not exist (where it was looked
+        for, how to point elsewhere: :func:`~factory_tui.ui.widgets.text.missing_lines`)."""
+        if missing != self._missing:
+            self._missing = missing
+            self.refresh()
+
+    def _missing_line(self, y: int, width: int, base: Style) -> Strip:
+        """Row ``y`` of :meth:`show_missing`'s text, wrapped to the view's width."""
+        lines = Text(printable(self._missing)).wrap(self.app.console, max(width - 1, 20))
+        if y >= len(lines):
+            return Strip.blank(width, base)
+        line = lines[y]
+        line.stylize(base)
+        return Strip(line.render(self.app.console)).crop_extend(0, width, base)
 
     def _fill_cache(self, first_row: int, stop_row: int) -> None:
         """Read and draw the lines of rows [first_row, stop_row) that are not drawn yet."""

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Static
 from factory_tui.core.fleet import Fleet
 from factory_tui.ui.widgets.fields import FieldList
 from factory_tui.ui.widgets.table import KeyedTable
-from factory_tui.ui.widgets.text import lit, matches, short_path, styled_text
+from factory_tui.ui.widgets.text import lit, matches, missing_lines, short_path, styled_text
 
 __all__ = ["ProblemsView", "lint_rows", "problem_rows"]
 
@@ -111,6 +111,13 @@ class ProblemsView(Vertical):
         empty = self.query_one("#problems-empty", Static)
         if not loaded:
             empty.update(Content("Reading the factory…"))
+        elif not fleet.problems and not fleet.lint and fleet.missing:
+            empty.update(
+                Content(
+                    "No problems found, but not every file was there to read:\n"
+                    + missing_lines(fleet.missing)
+                )
+            )
         elif not fleet.problems and not fleet.lint:
             empty.update(
                 Content(

@@ -24,6 +24,7 @@ from factory_tui.ui.widgets.text import (
     clip,
     lit,
     matches,
+    missing_lines,
     short_ts,
     styled_text,
 )
@@ -247,6 +248,8 @@ class SessionsView(Vertical):
         empty = self.query_one("#sessions-empty", Static)
         if not loaded:
             empty.update(Content("Reading the factory…"))
+        elif not fleet.sessions and missing_lines(fleet.missing, "log"):
+            empty.update(Content("No sessions: " + missing_lines(fleet.missing, "log")))
         elif not fleet.sessions:
             empty.update(Content("No sessions in operations.log yet (no SESSION-START)."))
         else:

@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Static
 
 from factory_tui.core.fleet import Fleet
+from factory_tui.core.statefiles import LintFinding
 from factory_tui.ui.messages import StateSummary
 from factory_tui.ui.widgets.problems import lint_rows
 from factory_tui.ui.widgets.table import KeyedTable
-from factory_tui.ui.widgets.text import lit, short_path
+from factory_tui.ui.widgets.text import lit, missing_lines, short_path
 
 __all__ = ["StateView", "state_summary_text"]
 
 COLUMNS = (("rule", "kind"), ("where", "where"), ("what to fix", "what"))
 
 
-def state_summary_text(summary: StateSummary | None, findings: int, root: str = "") -> Content:
+def _findings_line(summary: StateSummary, findings: Sequence[LintFinding]) -> str:
+    """How many findings, and where: the cross-file rules flag plan.md's line (the two files
+    disagree); a finding in memory.md is about memory.md alone."""
+    count = f"{len(findings)} state-lint finding{'s' if len(findings) != 1 else ''}"
+    memory = Path(summary.memory_file).name
+    if all(finding.file == summary.memory_file for finding in findings):
+        return f"{count} in {memory}"
+    return f"{count}: {Path(summary.plan_file).name} and {memory} disagree"
+
+
+def state_summary_text(
+    summary: StateSummary | None,
+    findings: Sequence[LintFinding],
+    root: str = "",
+    missing: Sequence[str] = (),
+) -> Content:
     muted = "$text-muted"
     if summary is None:
         return Content("Reading plan.md and memory.md…")
@@ -57,17 +76,13 @@ def state_summary_text(summary: StateSummary | None, findings: int, root: str = 
             )
         )
     if findings:
-        lines.append(
-            Content.styled(
-                f"{findings} state-lint finding{'s' if findings != 1 else ''}: "
-                "plan.md and memory.md disagree",
-                "bold $warning",
-            )
-        )
+        lines.append(Content.styled(_findings_line(summary, findings), "bold $warning"))
     elif summary.plan_exists or summary.memory_exists:
         lines.append(
             Content.styled("✓ the state lint finds nothing: the two files agree", "$success")
         )
+    if missing:
+        lines.append(Content.styled(missing_lines(missing), muted))
     return Content("\n").join(lines)
 
 
@@ -104,7 +119,7 @@ class StateView(Vertical):
         self.table.sync(rows)
         self.table.display = bool(rows)
         self.query_one("#state-summary", Static).update(
-            state_summary_text(self.summary, len(fleet.lint), fleet.root)
+            state_summary_text(self.summary, fleet.lint, fleet.root, fleet.missing)
         )
 
     def restyle(self) -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "event_text",
     "lit",
     "matches",
+    "missing_lines",
     "rich_style",
     "short_path",
     "short_ts",
@@ -211,3 +212,11 @@ def matches(needle: str, *haystack: object) -> bool:
         return True
     lowered = needle.lower()
     return any(lowered in str(value).lower() for value in haystack if value is not None)
+
+
+def missing_lines(missing: Iterable[str], *kinds: str) -> str:
+    """The sentences of :attr:`Fleet.missing <factory_tui.core.fleet.Fleet.missing>` about
+    ``kinds`` ("claims", "log"; none: all of them), one a line, paths shown literally: what a
+    view looked for, where, and how to point it elsewhere. Empty when all were found."""
+    starts = tuple({"claims": "no claims folder", "log": "no operations.log"}[k] for k in kinds)
+    return "\n".join(s for s in missing if not starts or s.startswith(starts))
