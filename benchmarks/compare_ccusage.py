@@ -165,10 +165,13 @@ def _utc_env(claude: Path) -> dict[str, str]:
     return env
 
 
+OURS = [sys.executable, "-m", "factory_tui", "cost", "--json", "--by", "day", "--since", "all"]
+
+
 def ours(root: Path, claude: Path) -> dict[str, float]:
-    """``factory-tui cost --json --by day``: US dollars per day."""
+    """``factory-tui cost --json --by day --since all``: US dollars per day."""
     result = subprocess.run(
-        [sys.executable, "-m", "factory_tui", "cost", "--json", "--by", "day", str(root)],
+        [*OURS, str(root)],
         capture_output=True,
         text=True,
         env=_utc_env(claude),
