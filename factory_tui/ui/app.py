@@ -33,7 +33,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Footer, Input, TabbedContent, TabPane, Tree
+from textual.widgets import Input, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState
 
 from factory_tui.config import Config
@@ -56,11 +56,14 @@ from factory_tui.ui.themes import THEME_VARIABLE_DEFAULTS, load_themes, pick_the
 from factory_tui.ui.watch import RefreshPlan, WatchTargets, watch_files
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 from factory_tui.ui.widgets.filterbar import FilterBar
+from factory_tui.ui.widgets.footer import KeysFooter
 from factory_tui.ui.widgets.summary import (
     SummaryBar,
     ask_segment,
     changed_segment,
+    changed_short_segment,
     fleet_segments,
+    fleet_short_segments,
     waiting_segments,
 )
 
@@ -385,7 +388,7 @@ class FactoryApp(App[None]):
                 with TabPane(VIEW_TITLES[view], id=view):
                     if view == self.initial_view:
                         yield self._view_content(view)
-        yield Footer()
+        yield KeysFooter()
 
     def _view_content(self, view: str) -> Widget:
         """What the pane of ``view`` holds (its module imported when first asked for)."""
@@ -422,7 +425,7 @@ class FactoryApp(App[None]):
 
     def on_mount(self) -> None:
         summary = self.query_one(SummaryBar)
-        summary.set_segment("title", self._title_segment())
+        summary.set_segment("title", self._title_segment(), self._title_segment(short=True))
         summary.set_segments(waiting_segments())
         summary.set_segment("loading", Content.styled("reading the factory…", "$text-muted"))
         for warning in self._theme_warnings:
@@ -518,14 +521,14 @@ class FactoryApp(App[None]):
         if self.on_quit is not None:
             self.on_quit()
 
-    def _title_segment(self) -> Content:
-        parts: list[str | tuple[str, str]] = [
-            ("factory-tui", "bold $accent"),
-            " ",
-            printable(self.config.root.name or str(self.config.root)),
-        ]
+    def _title_segment(self, *, short: bool = False) -> Content:
+        """``factory-tui ROOT``; the short form is the root's name in the accent."""
+        name = printable(self.config.root.name or str(self.config.root))
+        parts: list[str | tuple[str, str]] = (
+            [(name, "bold $accent")] if short else [("factory-tui", "bold $accent"), " ", name]
+        )
         if self.config.read_only:
-            parts.append(("  read-only", "$text-muted"))
+            parts.append((" read-only" if short else "  read-only", "$text-muted"))
         return Content.assemble(*parts)
 
     # -- background: watcher and reader -------------------------------------------------------
@@ -719,8 +722,15 @@ class FactoryApp(App[None]):
             self.last_change = self.clock()
         with self.batch_update():
             summary = self.query_one(SummaryBar)
-            summary.set_segments(fleet_segments(fleet, loaded=self.loaded))
-            summary.set_segment("changed", changed_segment(self.last_change))
+            summary.set_segments(
+                fleet_segments(fleet, loaded=self.loaded),
+                fleet_short_segments(fleet, loaded=self.loaded),
+            )
+            summary.set_segment(
+                "changed",
+                changed_segment(self.last_change),
+                changed_short_segment(self.last_change),
+            )
             if message.initial:
                 summary.set_segment("loading", None)
             self.query_one(AgentGrid).show_fleet(fleet, loaded=self.loaded)
@@ -764,18 +774,32 @@ class FactoryApp(App[None]):
             "prs": self.queue.ask_waiting if self.queue is not None else 0,
             "cost": len(self.unacknowledged_budget_alerts()),
         }
-        for view in VIEWS:
-            parts: list[str | tuple[str, str]] = [VIEW_TITLES[view]]
-            if view in counts:
-                parts.append(f" {counts[view]}")
-            if alarms.get(view):
-                parts.append((f" !{alarms[view]}", "bold $warning"))
-            if self.filters[view]:
-                parts.append((" ⧩", "$accent"))
-            label = Content.assemble(*parts)
+        labels = {view: self._tab_label(view, counts, alarms, short=False) for view in VIEWS}
+        # Every tab named at once: past the width, the totals go (the alarms stay).
+        if sum(label.cell_length + 2 for label in labels.values()) > self.size.width:
+            labels = {view: self._tab_label(view, counts, alarms, short=True) for view in VIEWS}
+        for view, label in labels.items():
             tab = tabs.get_tab(view)
             if tab.label != label or tab.label.spans != label.spans:
                 tab.label = label
+
+    def _tab_label(
+        self, view: str, counts: dict[str, int], alarms: dict[str, int], *, short: bool
+    ) -> Content:
+        """``Claims 10 !5 ⧩``: the title, the total (not when ``short``), the number needing the
+        engineer, the filter mark."""
+        parts: list[str | tuple[str, str]] = [VIEW_TITLES[view]]
+        if view in counts and not short:
+            parts.append(f" {counts[view]}")
+        if alarms.get(view):
+            parts.append((f" !{alarms[view]}", "bold $warning"))
+        if self.filters[view]:
+            parts.append((" ⧩", "$accent"))
+        return Content.assemble(*parts)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.loaded:
+            self._update_tab_labels(self.fleet)
 
     def _announce(self, fleet: Fleet, *, first: bool) -> None:
         """Notify (and ring) once for each new thing needing the engineer; not for what was
@@ -1336,13 +1360,12 @@ class FactoryApp(App[None]):
             self._prs_view.show_queue(message.queue, error=message.error)
             # No source answered (or the load itself failed): the count would be a guess.
             failed = queue is None or (not queue.sources and bool(queue.notices))
+            waiting = queue.ask_waiting if queue is not None else None
+            show = len(queue.show) if queue is not None else 0
             self.query_one(SummaryBar).set_segment(
                 "ask",
-                ask_segment(
-                    queue.ask_waiting if queue is not None else None,
-                    len(queue.show) if queue is not None else 0,
-                    failed=failed,
-                ),
+                ask_segment(waiting, show, failed=failed),
+                ask_segment(waiting, show, failed=failed, short=True),
             )
             self._update_tab_labels(self.fleet)
         if message.error is not None:

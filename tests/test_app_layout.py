@@ -1,0 +1,80 @@
+"""The cockpit on a small terminal (issue 12, a new user's first ten minutes): the header, the
+tabs, the Cost view and the footer at 80x24 and 100 columns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import press_to_quit
+from test_ui_cost import budgets, cockpit, ready, spent  # noqa: F401  (spent: a fixture)
+from textual.pilot import Pilot
+from textual.widgets import TabbedContent
+from textual.widgets._footer import FooterKey
+
+from factory_tui.demo import DemoFactory
+from factory_tui.ui.app import VIEW_TITLES, VIEWS, FactoryApp
+from factory_tui.ui.snapshot import screen_text
+from factory_tui.ui.widgets.summary import SummaryBar
+from factory_tui.ui.widgets.table import KeyedTable
+
+SMALL = (80, 24)
+
+
+def footer_keys(app: FactoryApp) -> list[str]:
+    return [key.key_display for key in app.screen.query(FooterKey) if key.display]
+
+
+async def settled(app: FactoryApp, pilot: Pilot[Any]) -> None:
+    await ready(app)
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def test_at_80x24_the_header_takes_two_rows_and_every_tab_is_named(
+    spent: DemoFactory,  # noqa: F811
+) -> None:
+    app = cockpit(spent)
+    async with app.run_test(size=SMALL) as pilot:
+        await settled(app, pilot)
+        header = app.query_one(SummaryBar)
+        assert header.region.height <= 2
+        text = screen_text(app)
+        assert "AGENTS" in text and "CLAIMS" in text and "SPEND $19.67 / $30.00" in text
+        tabs = app.query_one(TabbedContent)
+        for view in VIEWS:
+            tab = tabs.get_tab(view)
+            assert str(tab.label).startswith(VIEW_TITLES[view])
+            assert tab.region.right <= SMALL[0], f"tab {view} runs off at {tab.region}"
+        await press_to_quit(app)
+
+
+async def test_at_80x24_the_cost_view_shows_its_table_below_the_summary(
+    spent: DemoFactory,  # noqa: F811
+) -> None:
+    app = cockpit(spent)
+    async with app.run_test(size=SMALL) as pilot:
+        await settled(app, pilot)
+        await pilot.press("8")
+        await pilot.pause()
+        table = app.query_one("#cost-view KeyedTable", KeyedTable)
+        assert table.row_count > 0
+        # The column heads and the first rows on screen, above the footer.
+        # The head, three rows and the horizontal scroll bar (the columns are wider than 80).
+        assert table.region.height >= 2 + min(table.row_count, 3), table.region
+        assert table.region.bottom <= SMALL[1] - 1
+        await press_to_quit(app)
+
+
+async def test_the_footer_keeps_help_and_quit_at_any_width(spent: DemoFactory) -> None:  # noqa: F811
+    for size in ((100, 30), SMALL, (60, 24)):
+        app = cockpit(spent)
+        async with app.run_test(size=size) as pilot:
+            await settled(app, pilot)
+            for view in ("agents", "cost"):
+                await pilot.press(str(VIEWS.index(view) + 1))
+                await pilot.pause()
+                keys = footer_keys(app)
+                assert "?" in keys and "q" in keys, (size, view, keys)
+                last = screen_text(app).splitlines()[-1]
+                assert "? Keys" in last and "q Quit" in last, (size, view, last)
+            await press_to_quit(app)
