@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import press_to_quit
+from conftest import asked, press_to_quit
+from test_app import demo_app, role
 from test_ui_cost import budgets, cockpit, ready, spent  # noqa: F401  (spent: a fixture)
 from textual.pilot import Pilot
 from textual.widgets import TabbedContent
@@ -13,11 +14,15 @@ from textual.widgets._footer import FooterKey
 
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import VIEW_TITLES, VIEWS, FactoryApp
+from factory_tui.ui.screens.confirm import ConfirmScreen
 from factory_tui.ui.snapshot import screen_text
+from factory_tui.ui.widgets.agents import AgentGrid
+from factory_tui.ui.widgets.filterbar import FilterBar
 from factory_tui.ui.widgets.summary import SummaryBar
 from factory_tui.ui.widgets.table import KeyedTable
 
 SMALL = (80, 24)
+SIZE_WIDE = (160, 40)
 
 
 def footer_keys(app: FactoryApp) -> list[str]:
@@ -78,3 +83,55 @@ async def test_the_footer_keeps_help_and_quit_at_any_width(spent: DemoFactory) -
                 last = screen_text(app).splitlines()[-1]
                 assert "? Keys" in last and "q Quit" in last, (size, view, last)
             await press_to_quit(app)
+
+
+# -- the footer shows exactly the keys that apply ---------------------------------------------------
+
+
+async def test_the_footer_offers_x_on_a_stale_agent_only(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        panes = {pane.view.id: pane for pane in app.query_one(AgentGrid).ordered_panes()}
+        panes[role(demo, "stale")].focus()
+        await pilot.pause()
+        assert "x" in footer_keys(app)
+        working = next(i for i, pane in panes.items() if pane.view.status == "working")
+        panes[working].focus()
+        await pilot.pause()
+        assert "x" not in footer_keys(app)
+        await press_to_quit(app)
+
+
+async def test_a_confirmation_shows_y_and_n_in_its_footer(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        await pilot.press("X")
+        screen = await asked(pilot, ConfirmScreen)
+        await pilot.pause()
+        keys = [key.key_display for key in screen.query(FooterKey) if key.display]
+        assert "y" in keys and "n" in keys, keys
+        await pilot.press("n")
+        await pilot.pause()
+        await press_to_quit(app)
+
+
+async def test_the_filter_line_says_clear_only_when_there_is_a_filter(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2", "slash")
+        await pilot.pause()
+        assert isinstance(app.focused, FilterBar)
+        described = {key.description for key in app.screen.query(FooterKey) if key.display}
+        assert "Clear filter" not in described and "Close" in described
+        await pilot.press("C", "A", "B")
+        await pilot.pause()
+        described = {key.description for key in app.screen.query(FooterKey) if key.display}
+        assert "Clear filter" in described and "Close" not in described
+        await pilot.press("escape")
+        await pilot.pause()
+        await press_to_quit(app)

@@ -1563,7 +1563,7 @@ class FactoryApp(App[None]):
                 ],
             ),
             ("Log view", list(LogView.BINDINGS)),
-            ("Filter line", [*FilterBar.BINDINGS, Binding("enter", "keep", "Keep the filter")]),
+            ("Filter line", [*FilterBar.BINDINGS[:1], Binding("enter", "keep", "Keep the filter")]),
             ("Agent detail", list(AgentDetailScreen.BINDINGS)),
             (
                 "PRs view",
