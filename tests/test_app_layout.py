@@ -135,3 +135,30 @@ async def test_the_filter_line_says_clear_only_when_there_is_a_filter(demo: Demo
         await pilot.press("escape")
         await pilot.pause()
         await press_to_quit(app)
+
+
+# -- what you type is visible -------------------------------------------------------------------
+
+
+async def test_the_log_filter_and_search_show_what_is_typed(demo: DemoFactory) -> None:
+    from textual.widgets import Input
+
+    from factory_tui.ui.widgets.log_view import LogQueryScreen
+
+    app = demo_app(demo)
+    async with app.run_test(size=SMALL) as pilot:
+        await app.wait_for_fleet(lambda _fleet: app.loaded)
+        await pilot.press("4")
+        await pilot.pause()
+        for key in ("slash", "s"):
+            await pilot.press(key)
+            screen = await asked(pilot, LogQueryScreen)
+            await pilot.press("C", "A", "B", "-", "7")
+            await pilot.pause()
+            field = screen.query_one(Input)
+            assert field.region.height >= 1 and field.content_region.height >= 1
+            assert field.value == "CAB-7"
+            assert "CAB-7" in screen_text(app), screen_text(app)
+            await pilot.press("escape")
+            await pilot.pause()
+        await press_to_quit(app)
