@@ -143,7 +143,7 @@ async def test_the_filter_line_says_clear_only_when_there_is_a_filter(demo: Demo
 async def test_the_log_filter_and_search_show_what_is_typed(demo: DemoFactory) -> None:
     from textual.widgets import Input
 
-    from factory_tui.ui.widgets.log_view import LogQueryScreen
+    from factory_tui.ui.widgets.log_view import LogQueryScreen, LogView
 
     app = demo_app(demo)
     async with app.run_test(size=SMALL) as pilot:
@@ -151,6 +151,8 @@ async def test_the_log_filter_and_search_show_what_is_typed(demo: DemoFactory) -
         await pilot.press("4")
         await pilot.pause()
         for key in ("slash", "s"):
+            app.query_one(LogView).focus()  # s is the log view's key
+            await pilot.pause()
             await pilot.press(key)
             screen = await asked(pilot, LogQueryScreen)
             await pilot.press("C", "A", "B", "-", "7")
@@ -161,4 +163,56 @@ async def test_the_log_filter_and_search_show_what_is_typed(demo: DemoFactory) -
             assert "CAB-7" in screen_text(app), screen_text(app)
             await pilot.press("escape")
             await pilot.pause()
+        await press_to_quit(app)
+
+
+# -- the help screen ------------------------------------------------------------------------------
+
+
+async def test_help_lists_each_key_once_as_people_write_it_and_scrolls(demo: DemoFactory) -> None:
+    from textual.containers import VerticalScroll
+
+    from factory_tui.ui.screens.help import HelpScreen, key_rows
+
+    rows = key_rows(FactoryApp.BINDINGS)
+    keys = [key for keys, _ in rows for key in keys.split()]
+    assert len(keys) == len(set(keys)), keys  # r: Recover and Refresh in one row
+    recover = next(description for keys, description in rows if keys == "r")
+    assert "Recover" in recover and "Refresh" in recover
+    assert {"/", "?"} <= set(keys) and "slash" not in keys and "question_mark" not in keys
+    app = demo_app(demo)
+    async with app.run_test(size=(80, 130)) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("question_mark")
+        await asked(pilot, HelpScreen)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "right_square_bracket" not in text and "Next file" in text
+        # Every description starts in one column, however long the keys before it.
+        starts = {
+            line.index(words)
+            for line in text.splitlines()
+            for words in ("Move between rows", "Next view", "Follow/pause", "Next file")
+            if words in line
+        }
+        assert len(starts) == 1, (starts, text)
+        await pilot.press("escape")
+        await pilot.pause()
+        await press_to_quit(app)
+    app = demo_app(demo)
+    async with app.run_test(size=SMALL) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("question_mark")
+        screen = await asked(pilot, HelpScreen)
+        await pilot.pause()
+        scroll = screen.query_one(VerticalScroll)
+        assert scroll.max_scroll_y > 0
+        await pilot.press("end")
+        await pilot.pause()
+        assert scroll.scroll_y == scroll.max_scroll_y
+        await pilot.press("home")
+        await pilot.pause()
+        assert scroll.scroll_y == 0
+        await pilot.press("escape")
+        await pilot.pause()
         await press_to_quit(app)
