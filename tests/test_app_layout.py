@@ -216,3 +216,37 @@ async def test_help_lists_each_key_once_as_people_write_it_and_scrolls(demo: Dem
         await pilot.press("escape")
         await pilot.pause()
         await press_to_quit(app)
+
+
+# -- y copies ---------------------------------------------------------------------------------------
+
+
+async def test_y_copies_the_selected_agent_and_claim(demo: DemoFactory) -> None:
+    from textual.widgets import Tree
+
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet(lambda _fleet: app.loaded)
+        await pilot.pause()
+        stale = role(demo, "stale")
+        next(p for p in app.query_one(AgentGrid).ordered_panes() if p.view.id == stale).focus()
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.clipboard == stale
+        assert ("", f"Copied {stale}") in app.notes
+        await pilot.press("2")
+        await pilot.pause()
+        tree = app.query_one("#claims-view Tree", Tree)
+        tree.focus()
+        node = tree.cursor_node
+        while node is None or node.data is None or node.data.claim is None:
+            tree.action_cursor_down()
+            await pilot.pause()
+            node = tree.cursor_node
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.clipboard == node.data.claim.key
+        await pilot.press("4", "y")  # the log: nothing to copy, and it says so
+        await pilot.pause()
+        assert ("", "Nothing selected to copy here.") in app.notes
+        await press_to_quit(app)

@@ -257,6 +257,7 @@ class FactoryApp(App[None]):
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("n", "next_attention", "Next needing you", id="attention.next"),
         Binding("t", "cycle_theme", "Theme", id="theme.cycle"),
+        Binding("y", "copy", "Copy id", show=False, id="copy"),
         Binding("x", "release", "Release claim", id="action.release"),
         Binding("X", "release_all_stale", "Release all stale", id="action.release_all"),
         Binding("u", "unlock", "Unlock", id="action.unlock"),
@@ -976,6 +977,7 @@ class FactoryApp(App[None]):
             "show_view",
             "filter",
             "details",
+            "copy",
         }
         if action in main_only and not self._on_main_screen():
             return False
@@ -1017,6 +1019,32 @@ class FactoryApp(App[None]):
             self.notify("Select an agent, a claimed claim or a session first.", markup=False)
             return
         self.open_detail(instance)
+
+    def _copy_target(self) -> str | None:
+        """What ``y`` copies: the selected agent's id, claim's key, session's key or PR's
+        branch (its label when it has none)."""
+        view = self.current_view
+        if view == "agents":
+            return self._selected_instance()
+        if view == "claims":
+            node = self._claim_tree.cursor_node
+            claim = node.data.claim if node is not None and node.data is not None else None
+            return claim.key if claim is not None else None
+        if view == "sessions":
+            return self._sessions_view.table.cursor_key()
+        if view == "prs":
+            found = self._prs_view.cursor()
+            return None if found is None else (found[1].pr.branch or found[1].label)
+        return None
+
+    def action_copy(self) -> None:
+        """Copy the selection's id to the clipboard (the terminal's, through OSC 52)."""
+        text = self._copy_target() if self.loaded else None
+        if not text:
+            self.notify("Nothing selected to copy here.", markup=False, timeout=3)
+            return
+        self.copy_to_clipboard(text)
+        self.notify(f"Copied {text}", markup=False, timeout=3)
 
     def _selected_instance(self) -> str | None:
         view = self.current_view
