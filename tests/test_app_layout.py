@@ -250,3 +250,26 @@ async def test_y_copies_the_selected_agent_and_claim(demo: DemoFactory) -> None:
         await pilot.pause()
         assert ("", "Nothing selected to copy here.") in app.notes
         await press_to_quit(app)
+
+
+# -- a key that does not apply says why ------------------------------------------------------------
+
+
+async def test_x_on_a_live_agent_and_a_without_alert_say_why(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet(lambda _fleet: app.loaded)
+        await pilot.pause()
+        panes = app.query_one(AgentGrid).ordered_panes()
+        working = next(p for p in panes if p.view.status == "working")
+        working.focus()
+        await pilot.pause()
+        assert "x" not in footer_keys(app)  # not offered ...
+        await pilot.press("x")  # ... and pressed anyway: it says why
+        await pilot.pause()
+        assert any(m.startswith(f"not stale: {working.view.id}") for _t, m in app.notes), app.notes
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("A")
+        await pilot.pause()
+        assert ("Nothing to do", "No budget alert to acknowledge.") in app.notes
+        await press_to_quit(app)

@@ -267,6 +267,10 @@ class FactoryApp(App[None]):
         Binding("A", "acknowledge_budget", "Acknowledge budget", id="budget.acknowledge"),
         # ``r`` refreshes where there is nothing to recover (a disabled binding falls through).
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
+        # Where x, X or A does not apply, the key says why instead of doing nothing.
+        Binding("x", "why_not('release')", "Release claim", show=False, id="why.release"),
+        Binding("X", "why_not('release_all_stale')", "Release all stale", show=False, id="why.X"),
+        Binding("A", "why_not('acknowledge_budget')", "Acknowledge budget", show=False, id="why.A"),
         Binding("question_mark", "help", "Keys", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit.ctrl_c"),
@@ -997,6 +1001,8 @@ class FactoryApp(App[None]):
             )
         if action == "acknowledge_budget":
             return bool(self.unacknowledged_budget_alerts())
+        if action == "why_not":
+            return self._on_main_screen()
         return not (action == "details" and self.current_view not in DETAIL_VIEWS)
 
     def action_show_view(self, view: str) -> None:
@@ -2055,6 +2061,29 @@ class FactoryApp(App[None]):
             self.bell()
         self._budget_banner.show_alerts(self.unacknowledged_budget_alerts())
         self.refresh_bindings()
+
+    def action_why_not(self, action: str) -> None:
+        """A key whose action does not apply now: say why, in a short notification."""
+        self.notify(self._why_not(action), title="Nothing to do", markup=False, timeout=4)
+
+    def _why_not(self, action: str) -> str:
+        if self.config.read_only and action != "acknowledge_budget":
+            return "read-only: the cockpit changes nothing (factory.toml's read_only)."
+        if not self.loaded:
+            return "The factory is still being read."
+        if action == "release_all_stale":
+            return "Nothing is stale: no claim to release."
+        if action == "acknowledge_budget":
+            return "No budget alert to acknowledge."
+        view = self.current_view
+        if view == "agents":
+            instance = self._selected_instance()
+            if instance is None:
+                return "Select an agent first."
+            return f"not stale: {instance} holds no stale claim (x releases a stale claim)."
+        if view == "claims":
+            return "Select a claimed or stale claim to release (x)."
+        return f"x releases a claim from the Agents or Claims view, not from {view}."
 
     def action_acknowledge_budget(self) -> None:
         """``A``: the budget alerts on screen are seen; the banner goes (a new alert, another

@@ -57,7 +57,7 @@ def key_rows(bindings: Sequence[BindingType]) -> list[tuple[str, str]]:
         group = (binding.action, _describe(binding))
         if key in owner and owner[key] != group:
             meanings = extra.setdefault(owner[key], [])
-            if group[1] not in meanings:
+            if group[1] not in meanings and group[1] != owner[key][1]:
                 meanings.append(group[1])
             continue
         owner[key] = group
