@@ -3,11 +3,14 @@ tabs, the Cost view and the footer at 80x24 and 100 columns."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from conftest import asked, press_to_quit
 from test_app import demo_app, role
 from test_ui_cost import budgets, cockpit, ready, spent  # noqa: F401  (spent: a fixture)
+from test_ui_prs import factory  # noqa: F401  (a fixture)
+from test_ui_prs import make_app as prs_app
 from textual.pilot import Pilot
 from textual.widgets import TabbedContent
 from textual.widgets._footer import FooterKey
@@ -272,4 +275,27 @@ async def test_x_on_a_live_agent_and_a_without_alert_say_why(demo: DemoFactory) 
         await pilot.press("A")
         await pilot.pause()
         assert ("Nothing to do", "No budget alert to acknowledge.") in app.notes
+        await press_to_quit(app)
+
+
+async def test_o_without_a_pager_says_how_to_set_one(
+    factory: DemoFactory,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from factory_tui.core.prs import FileDiff
+    from factory_tui.ui.screens.diff import DiffScreen
+
+    files = [FileDiff("a.py", None, "M", 1, 0, False, "diff --git a/a.py b/a.py\n+x\n")]
+    app = prs_app(factory, tmp_path, enabled=False)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet()
+        await app.push_screen(DiffScreen("t", lambda: files))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "o" not in [k.key_display for k in app.screen.query(FooterKey) if k.display]
+        await pilot.press("o")
+        await pilot.pause()
+        assert any("[prs] pager" in message for _title, message in app.notes), app.notes
+        await pilot.press("escape")
+        await pilot.pause()
         await press_to_quit(app)
