@@ -299,3 +299,26 @@ async def test_o_without_a_pager_says_how_to_set_one(
         await pilot.press("escape")
         await pilot.pause()
         await press_to_quit(app)
+
+
+async def test_v_on_a_pr_that_is_not_a_merged_show_pr_says_why(
+    factory: DemoFactory,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from test_ui_prs import row_keys, select
+
+    app = prs_app(factory, tmp_path)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet()
+        await app.wait_for_prs()
+        await pilot.press("7")
+        await pilot.pause()
+        first = row_keys(app)[0]  # the oldest Ask PR waiting
+        await select(app, first)
+        await pilot.pause()
+        assert "v" not in [k.key_display for k in app.screen.query(FooterKey) if k.display]
+        await pilot.press("v")
+        await pilot.pause()
+        notes = [m for title, m in app.notes if title == "Nothing to do"]
+        assert notes and "not a merged Show PR" in notes[0], app.notes
+        await press_to_quit(app)

@@ -1001,7 +1001,7 @@ class FactoryApp(App[None]):
             )
         if action == "acknowledge_budget":
             return bool(self.unacknowledged_budget_alerts())
-        if action == "why_not":
+        if action in ("why_not", "why_not_reviewed"):
             return self._on_main_screen()
         return not (action == "details" and self.current_view not in DETAIL_VIEWS)
 
@@ -2065,6 +2065,19 @@ class FactoryApp(App[None]):
     def action_why_not(self, action: str) -> None:
         """A key whose action does not apply now: say why, in a short notification."""
         self.notify(self._why_not(action), title="Nothing to do", markup=False, timeout=4)
+
+    def action_why_not_reviewed(self) -> None:
+        """``v`` where it does not apply: only a merged Show PR not reviewed yet is marked."""
+        found = self._prs_view.cursor() if self.current_view == "prs" else None
+        if self.config.read_only:
+            why = "read-only: the cockpit changes nothing (factory.toml's read_only)."
+        elif found is None:
+            why = "Select a PR first."
+        elif found[0] != "show":
+            why = f"{found[1].label} is not a merged Show PR: v marks those reviewed."
+        else:
+            why = f"{found[1].label} is already marked reviewed."
+        self.notify(why, title="Nothing to do", markup=False, timeout=4)
 
     def _why_not(self, action: str) -> str:
         if self.config.read_only and action != "acknowledge_budget":
