@@ -154,7 +154,9 @@ async def test_read_only_hides_and_refuses_every_action(demo: DemoFactory) -> No
         await select_claim(app, STALE)
         await pilot.pause()
         assert [lock.stale for lock in app.fleet.locks_of(STALE)] == [True]
-        assert "x" not in app.active_bindings and "u" not in app.active_bindings
+        # x is not Release here: it says why (read-only) instead (issue 12).
+        assert app.active_bindings["x"].binding.action == "why_not('release')"
+        assert "u" not in app.active_bindings
         assert app.check_action("release", ()) is False
         assert app.check_action("unlock", ()) is False
         await pilot.press("x")

@@ -33,7 +33,7 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Footer, Input, TabbedContent, TabPane, Tree
+from textual.widgets import Input, TabbedContent, TabPane, Tree
 from textual.worker import Worker, WorkerState
 
 from factory_tui.config import Config
@@ -56,11 +56,14 @@ from factory_tui.ui.themes import THEME_VARIABLE_DEFAULTS, load_themes, pick_the
 from factory_tui.ui.watch import RefreshPlan, WatchTargets, watch_files
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 from factory_tui.ui.widgets.filterbar import FilterBar
+from factory_tui.ui.widgets.footer import KeysFooter
 from factory_tui.ui.widgets.summary import (
     SummaryBar,
     ask_segment,
     changed_segment,
+    changed_short_segment,
     fleet_segments,
+    fleet_short_segments,
     waiting_segments,
 )
 from factory_tui.ui.widgets.text import missing_lines
@@ -256,6 +259,7 @@ class FactoryApp(App[None]):
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("n", "next_attention", "Next needing you", id="attention.next"),
         Binding("t", "cycle_theme", "Theme", id="theme.cycle"),
+        Binding("y", "copy", "Copy id", show=False, id="copy"),
         Binding("x", "release", "Release claim", id="action.release"),
         Binding("X", "release_all_stale", "Release all stale", id="action.release_all"),
         Binding("u", "unlock", "Unlock", id="action.unlock"),
@@ -265,6 +269,10 @@ class FactoryApp(App[None]):
         Binding("A", "acknowledge_budget", "Acknowledge budget", id="budget.acknowledge"),
         # ``r`` refreshes where there is nothing to recover (a disabled binding falls through).
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
+        # Where x, X or A does not apply, the key says why instead of doing nothing.
+        Binding("x", "why_not('release')", "Release claim", show=False, id="why.release"),
+        Binding("X", "why_not('release_all_stale')", "Release all stale", show=False, id="why.X"),
+        Binding("A", "why_not('acknowledge_budget')", "Acknowledge budget", show=False, id="why.A"),
         Binding("question_mark", "help", "Keys", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit.ctrl_c"),
@@ -389,7 +397,7 @@ class FactoryApp(App[None]):
                 with TabPane(VIEW_TITLES[view], id=view):
                     if view == self.initial_view:
                         yield self._view_content(view)
-        yield Footer()
+        yield KeysFooter()
 
     def _view_content(self, view: str) -> Widget:
         """What the pane of ``view`` holds (its module imported when first asked for)."""
@@ -426,7 +434,7 @@ class FactoryApp(App[None]):
 
     def on_mount(self) -> None:
         summary = self.query_one(SummaryBar)
-        summary.set_segment("title", self._title_segment())
+        summary.set_segment("title", self._title_segment(), self._title_segment(short=True))
         summary.set_segments(waiting_segments())
         summary.set_segment("loading", Content.styled("reading the factory…", "$text-muted"))
         for warning in self._theme_warnings:
@@ -542,14 +550,14 @@ class FactoryApp(App[None]):
         if self.on_quit is not None:
             self.on_quit()
 
-    def _title_segment(self) -> Content:
-        parts: list[str | tuple[str, str]] = [
-            ("factory-tui", "bold $accent"),
-            " ",
-            printable(self.config.root.name or str(self.config.root)),
-        ]
+    def _title_segment(self, *, short: bool = False) -> Content:
+        """``factory-tui ROOT``; the short form is the root's name in the accent."""
+        name = printable(self.config.root.name or str(self.config.root))
+        parts: list[str | tuple[str, str]] = (
+            [(name, "bold $accent")] if short else [("factory-tui", "bold $accent"), " ", name]
+        )
         if self.config.read_only:
-            parts.append(("  read-only", "$text-muted"))
+            parts.append((" read-only" if short else "  read-only", "$text-muted"))
         return Content.assemble(*parts)
 
     # -- background: watcher and reader -------------------------------------------------------
@@ -743,8 +751,15 @@ class FactoryApp(App[None]):
             self.last_change = self.clock()
         with self.batch_update():
             summary = self.query_one(SummaryBar)
-            summary.set_segments(fleet_segments(fleet, loaded=self.loaded))
-            summary.set_segment("changed", changed_segment(self.last_change))
+            summary.set_segments(
+                fleet_segments(fleet, loaded=self.loaded),
+                fleet_short_segments(fleet, loaded=self.loaded),
+            )
+            summary.set_segment(
+                "changed",
+                changed_segment(self.last_change),
+                changed_short_segment(self.last_change),
+            )
             if message.initial:
                 summary.set_segment("loading", None)
             self.query_one(AgentGrid).show_fleet(fleet, loaded=self.loaded)
@@ -789,18 +804,32 @@ class FactoryApp(App[None]):
             "prs": self.queue.ask_waiting if self.queue is not None else 0,
             "cost": len(self.unacknowledged_budget_alerts()),
         }
-        for view in VIEWS:
-            parts: list[str | tuple[str, str]] = [VIEW_TITLES[view]]
-            if view in counts:
-                parts.append(f" {counts[view]}")
-            if alarms.get(view):
-                parts.append((f" !{alarms[view]}", "bold $warning"))
-            if self.filters[view]:
-                parts.append((" ⧩", "$accent"))
-            label = Content.assemble(*parts)
+        labels = {view: self._tab_label(view, counts, alarms, short=False) for view in VIEWS}
+        # Every tab named at once: past the width, the totals go (the alarms stay).
+        if sum(label.cell_length + 2 for label in labels.values()) > self.size.width:
+            labels = {view: self._tab_label(view, counts, alarms, short=True) for view in VIEWS}
+        for view, label in labels.items():
             tab = tabs.get_tab(view)
             if tab.label != label or tab.label.spans != label.spans:
                 tab.label = label
+
+    def _tab_label(
+        self, view: str, counts: dict[str, int], alarms: dict[str, int], *, short: bool
+    ) -> Content:
+        """``Claims 10 !5 ⧩``: the title, the total (not when ``short``), the number needing the
+        engineer, the filter mark."""
+        parts: list[str | tuple[str, str]] = [VIEW_TITLES[view]]
+        if view in counts and not short:
+            parts.append(f" {counts[view]}")
+        if alarms.get(view):
+            parts.append((f" !{alarms[view]}", "bold $warning"))
+        if self.filters[view]:
+            parts.append((" ⧩", "$accent"))
+        return Content.assemble(*parts)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.loaded:
+            self._update_tab_labels(self.fleet)
 
     def _announce(self, fleet: Fleet, *, first: bool) -> None:
         """Notify (and ring) once for each new thing needing the engineer; not for what was
@@ -977,6 +1006,7 @@ class FactoryApp(App[None]):
             "show_view",
             "filter",
             "details",
+            "copy",
         }
         if action in main_only and not self._on_main_screen():
             return False
@@ -996,6 +1026,8 @@ class FactoryApp(App[None]):
             )
         if action == "acknowledge_budget":
             return bool(self.unacknowledged_budget_alerts())
+        if action in ("why_not", "why_not_reviewed"):
+            return self._on_main_screen()
         return not (action == "details" and self.current_view not in DETAIL_VIEWS)
 
     def action_show_view(self, view: str) -> None:
@@ -1018,6 +1050,32 @@ class FactoryApp(App[None]):
             self.notify("Select an agent, a claimed claim or a session first.", markup=False)
             return
         self.open_detail(instance)
+
+    def _copy_target(self) -> str | None:
+        """What ``y`` copies: the selected agent's id, claim's key, session's key or PR's
+        branch (its label when it has none)."""
+        view = self.current_view
+        if view == "agents":
+            return self._selected_instance()
+        if view == "claims":
+            node = self._claim_tree.cursor_node
+            claim = node.data.claim if node is not None and node.data is not None else None
+            return claim.key if claim is not None else None
+        if view == "sessions":
+            return self._sessions_view.table.cursor_key()
+        if view == "prs":
+            found = self._prs_view.cursor()
+            return None if found is None else (found[1].pr.branch or found[1].label)
+        return None
+
+    def action_copy(self) -> None:
+        """Copy the selection's id to the clipboard (the terminal's, through OSC 52)."""
+        text = self._copy_target() if self.loaded else None
+        if not text:
+            self.notify("Nothing selected to copy here.", markup=False, timeout=3)
+            return
+        self.copy_to_clipboard(text)
+        self.notify(f"Copied {text}", markup=False, timeout=3)
 
     def _selected_instance(self) -> str | None:
         view = self.current_view
@@ -1361,13 +1419,12 @@ class FactoryApp(App[None]):
             self._prs_view.show_queue(message.queue, error=message.error)
             # No source answered (or the load itself failed): the count would be a guess.
             failed = queue is None or (not queue.sources and bool(queue.notices))
+            waiting = queue.ask_waiting if queue is not None else None
+            show = len(queue.show) if queue is not None else 0
             self.query_one(SummaryBar).set_segment(
                 "ask",
-                ask_segment(
-                    queue.ask_waiting if queue is not None else None,
-                    len(queue.show) if queue is not None else 0,
-                    failed=failed,
-                ),
+                ask_segment(waiting, show, failed=failed),
+                ask_segment(waiting, show, failed=failed, short=True),
             )
             self._update_tab_labels(self.fleet)
         if message.error is not None:
@@ -1565,7 +1622,7 @@ class FactoryApp(App[None]):
                 ],
             ),
             ("Log view", list(LogView.BINDINGS)),
-            ("Filter line", [*FilterBar.BINDINGS, Binding("enter", "keep", "Keep the filter")]),
+            ("Filter line", [*FilterBar.BINDINGS[:1], Binding("enter", "keep", "Keep the filter")]),
             ("Agent detail", list(AgentDetailScreen.BINDINGS)),
             (
                 "PRs view",
@@ -2029,6 +2086,42 @@ class FactoryApp(App[None]):
             self.bell()
         self._budget_banner.show_alerts(self.unacknowledged_budget_alerts())
         self.refresh_bindings()
+
+    def action_why_not(self, action: str) -> None:
+        """A key whose action does not apply now: say why, in a short notification."""
+        self.notify(self._why_not(action), title="Nothing to do", markup=False, timeout=4)
+
+    def action_why_not_reviewed(self) -> None:
+        """``v`` where it does not apply: only a merged Show PR not reviewed yet is marked."""
+        found = self._prs_view.cursor() if self.current_view == "prs" else None
+        if self.config.read_only:
+            why = "read-only: the cockpit changes nothing (factory.toml's read_only)."
+        elif found is None:
+            why = "Select a PR first."
+        elif found[0] != "show":
+            why = f"{found[1].label} is not a merged Show PR: v marks those reviewed."
+        else:
+            why = f"{found[1].label} is already marked reviewed."
+        self.notify(why, title="Nothing to do", markup=False, timeout=4)
+
+    def _why_not(self, action: str) -> str:
+        if self.config.read_only and action != "acknowledge_budget":
+            return "read-only: the cockpit changes nothing (factory.toml's read_only)."
+        if not self.loaded:
+            return "The factory is still being read."
+        if action == "release_all_stale":
+            return "Nothing is stale: no claim to release."
+        if action == "acknowledge_budget":
+            return "No budget alert to acknowledge."
+        view = self.current_view
+        if view == "agents":
+            instance = self._selected_instance()
+            if instance is None:
+                return "Select an agent first."
+            return f"not stale: {instance} holds no stale claim (x releases a stale claim)."
+        if view == "claims":
+            return "Select a claimed or stale claim to release (x)."
+        return f"x releases a claim from the Agents or Claims view, not from {view}."
 
     def action_acknowledge_budget(self) -> None:
         """``A``: the budget alerts on screen are seen; the banner goes (a new alert, another

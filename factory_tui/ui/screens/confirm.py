@@ -21,6 +21,7 @@ from textual.widgets import Button, Input, Label, Static
 from factory_tui.actions.recover import ReviewDiffs
 from factory_tui.core.safe import printable
 from factory_tui.ui.screens.review import ReviewScreen
+from factory_tui.ui.widgets.footer import KeysFooter
 
 __all__ = ["ConfirmScreen", "ReasonScreen", "RecoveryChoice", "RecoveryScreen", "plain_lines"]
 
@@ -95,6 +96,8 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal():
                 yield Button("Yes", variant="error", id="confirm-yes")
                 yield Button("No", variant="primary", id="confirm-no")
+        if self.typed is None:  # typed: y and n go to the input (the label says what to do)
+            yield KeysFooter()
 
     def on_mount(self) -> None:
         if self.typed is not None:
@@ -240,6 +243,7 @@ class RecoveryScreen(ModalScreen[RecoveryChoice | None]):
                 if self.can_close:
                     yield Button("Close (c)", variant="warning", id="recovery-close")
                 yield Button("Cancel (n)", variant="primary", id="recovery-cancel")
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#recovery-cancel", Button).focus()

@@ -80,6 +80,8 @@ class DiffScreen(ModalScreen[None]):
         Binding("right_square_bracket", "next_file", "Next file", id="diff.next"),
         Binding("left_square_bracket", "previous_file", "Prev file", id="diff.previous"),
         Binding("o", "pager", "Pager", id="diff.pager"),
+        # No pager configured: o says how to set one.
+        Binding("o", "no_pager", "Pager", show=False, id="diff.no-pager"),
         Binding("escape", "close", "Back", id="diff.close"),
         Binding("q", "close", "Back", show=False, id="diff.quit"),
     ]
@@ -197,6 +199,8 @@ class DiffScreen(ModalScreen[None]):
             return self.files is not None and len(self.files) > 1
         if action == "pager":
             return self.pager is not None and self.files is not None
+        if action == "no_pager":
+            return self.pager is None
         return True
 
     def action_next_file(self) -> None:
@@ -209,6 +213,14 @@ class DiffScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_no_pager(self) -> None:
+        self.notify(
+            'No pager set: add [prs] pager = "delta" (or "less -R") to factory.toml.',
+            title="Pager",
+            markup=False,
+            timeout=6,
+        )
 
     def action_pager(self) -> None:
         """The whole diff through the configured pager, the cockpit suspended meanwhile."""

@@ -24,7 +24,9 @@ class FilterBar(Input):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "clear_and_close", "Clear filter", id="filter.clear")
+        Binding("escape", "clear_and_close", "Clear filter", id="filter.clear"),
+        # The same key with nothing typed: nothing to clear, the footer says what it does.
+        Binding("escape", "close_line", "Close", id="filter.close"),
     ]
 
     class Closed(Message):
@@ -48,6 +50,19 @@ class FilterBar(Input):
 
     def close(self) -> None:
         self.remove_class("-open")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_and_close":
+            return bool(self.value)
+        if action == "close_line":
+            return not self.value
+        return super().check_action(action, parameters)
+
+    def watch_value(self, _value: str) -> None:
+        self.refresh_bindings()
+
+    def action_close_line(self) -> None:
+        self.action_clear_and_close()
 
     def action_clear_and_close(self) -> None:
         self.value = ""

@@ -87,7 +87,10 @@ class LogQueryScreen(ModalScreen[str | None]):
         padding: 0 1;
     }
     LogQueryScreen Label { color: $text-muted; }
-    LogQueryScreen Input { border: none; height: 1; padding: 0; }
+    /* The id and :focus outweigh Input's own focused border (tall: two rows, which left
+       a one-row input no text row). */
+    LogQueryScreen #log-query-input,
+    LogQueryScreen #log-query-input:focus { border: none; height: 1; padding: 0; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -281,6 +281,8 @@ class PrsView(Vertical):
         Binding("a", "app.approve_pr", "Approve", id="prs.approve"),
         Binding("c", "app.request_changes", "Request changes", id="prs.request-changes"),
         Binding("v", "app.mark_reviewed", "Mark reviewed", id="prs.mark-reviewed"),
+        # Where v does not apply it says why (issue 12).
+        Binding("v", "app.why_not_reviewed", "Mark reviewed", show=False, id="prs.why-not-v"),
     ]
 
     DEFAULT_CSS = """

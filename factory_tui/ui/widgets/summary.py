@@ -1,7 +1,10 @@
-"""The header: the factory summed up in one to three lines, whatever the terminal's width.
+"""The header: the factory summed up in at most two lines, whatever the terminal's width.
 
 It shows named *segments* (title, agents, claims, sessions, problems, ...), packed left to right
-and wrapped between segments, never inside one. Later features add their own segment (``ask``,
+and wrapped between segments, never inside one. A segment may come with a short form (zero counts
+left out, shorter words): when the full forms need more than :data:`MAX_LINES` lines, every
+segment takes its short form, then the title and the time of the last change go, and what still
+does not fit is cut at the last line's end. Later features add their own segment (``ask``,
 ``spend``) with :meth:`SummaryBar.set_segment`; :func:`fleet_segments` builds the fleet's.
 """
 
@@ -17,7 +20,14 @@ from textual.widget import Widget
 if TYPE_CHECKING:  # the cockpit's first frame imports this module, not the fleet's
     from factory_tui.core.fleet import Fleet
 
-__all__ = ["SEGMENT_ORDER", "SummaryBar", "ask_segment", "fleet_segments", "waiting_segments"]
+__all__ = [
+    "SEGMENT_ORDER",
+    "SummaryBar",
+    "ask_segment",
+    "fleet_segments",
+    "fleet_short_segments",
+    "waiting_segments",
+]
 
 #: Where each segment goes; unknown keys go last, in the order they were set.
 SEGMENT_ORDER = (
@@ -32,11 +42,16 @@ SEGMENT_ORDER = (
     "loading",
 )
 SEPARATOR = "  │  "
+SHORT_SEPARATOR = " │ "
+MAX_LINES = 2
+"""The header's most lines: at 80x24 the views keep the rest."""
+SPARED = ("title", "changed")
+"""The segments left out when even the short forms need more than :data:`MAX_LINES` lines."""
 
 
 def _count(n: int, word: str, alarm: str | None = None) -> Content:
     """``3 working``; when ``alarm`` is given and n > 0 the piece is drawn in that style."""
-    text = f"{n} {word}"
+    text = f"{n} {word}" if word else str(n)
     if n and alarm:
         return Content.styled(text, alarm)
     if not n:
@@ -49,6 +64,12 @@ def _join(label: str, pieces: list[Content]) -> Content:
     for piece in pieces:
         parts.extend([" ", piece])
     return Content.assemble(*parts)
+
+
+def _short_join(label: str, counts: list[tuple[int, str, str | None]]) -> Content:
+    """``AGENTS 4 CRASHED 1 STALE``: the non-zero counts only (``AGENTS 0`` when all are)."""
+    pieces = [_count(n, word, alarm) for n, word, alarm in counts if n]
+    return _join(label, pieces or [Content.styled("0", "$text-muted")])
 
 
 def waiting_segments() -> dict[str, Content | None]:
@@ -102,6 +123,35 @@ def fleet_segments(fleet: Fleet, *, loaded: bool) -> dict[str, Content | None]:
     return {"agents": agents, "claims": claims, "sessions": sessions, "problems": problems}
 
 
+def fleet_short_segments(fleet: Fleet, *, loaded: bool) -> dict[str, Content | None]:
+    """The short forms of :func:`fleet_segments` (for a narrow header)."""
+    if not loaded:
+        return waiting_segments()
+    c = fleet.counts
+    crashed, stale = "bold reverse $agent-crashed", "bold reverse $agent-stale"
+    return {
+        "agents": _short_join(
+            "AGENTS",
+            [
+                (c.get("agents_working", 0), "working", None),
+                (c.get("agents_idle", 0), "idle", None),
+                (c.get("agents_crashed", 0), "CRASHED", crashed),
+                (c.get("agents_stale", 0), "STALE", stale),
+            ],
+        ),
+        "claims": _short_join(
+            "CLAIMS",
+            [
+                (c.get("claims_available", 0), "free", "bold $claim-available"),
+                (c.get("claims_claimed", 0), "claimed", None),
+                (c.get("claims_stale", 0), "STALE", "bold reverse $claim-stale"),
+            ],
+        ),
+        "sessions": _short_join("SESSIONS", [(c.get("sessions_crashed", 0), "CRASHED", crashed)]),
+        "problems": _short_join("PROBLEMS", [(c.get("problems", 0), "", "bold $warning")]),
+    }
+
+
 class SummaryBar(Widget):
     """Segments packed into as few lines as the width allows."""
 
@@ -117,47 +167,76 @@ class SummaryBar(Widget):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._segments: dict[str, Content] = {}
+        self._short: dict[str, Content] = {}
 
     @property
     def segments(self) -> dict[str, Content]:
         return dict(self._segments)
 
-    def set_segment(self, key: str, content: Content | None) -> None:
-        """Show ``content`` as segment ``key`` (``None`` removes it)."""
+    def set_segment(self, key: str, content: Content | None, short: Content | None = None) -> None:
+        """Show ``content`` as segment ``key`` (``None`` removes it); ``short`` is its form for a
+        narrow header (default: ``content`` itself)."""
         current = self._segments.get(key)
         if content is None:
+            self._short.pop(key, None)
             if current is None:
                 return
             del self._segments[key]
         else:
-            if current is not None and current == content:
+            short = content if short is None else short
+            if current is not None and current == content and self._short.get(key) == short:
                 return
             self._segments[key] = content
+            self._short[key] = short
         self.refresh(layout=True)
 
-    def set_segments(self, segments: dict[str, Content | None]) -> None:
+    def set_segments(
+        self,
+        segments: dict[str, Content | None],
+        short: dict[str, Content | None] | None = None,
+    ) -> None:
         for key, content in segments.items():
-            self.set_segment(key, content)
+            self.set_segment(key, content, (short or {}).get(key))
 
-    def _ordered(self) -> list[Content]:
-        known = [self._segments[k] for k in SEGMENT_ORDER if k in self._segments]
-        extra = [v for k, v in self._segments.items() if k not in SEGMENT_ORDER]
+    def _ordered(self, forms: dict[str, Content]) -> list[Content]:
+        known = [forms[k] for k in SEGMENT_ORDER if k in forms]
+        extra = [v for k, v in forms.items() if k not in SEGMENT_ORDER]
         return known + extra
 
-    def pack(self, width: int) -> list[Content]:
-        """Lines of segments, each line at most ``width`` cells where the segments allow."""
+    @staticmethod
+    def _pack(segments: list[Content], width: int, separator: str) -> list[Content]:
         lines: list[Content] = []
         line: Content | None = None
-        for segment in self._ordered():
+        for segment in segments:
             if line is None:
                 line = segment
-            elif line.cell_length + len(SEPARATOR) + segment.cell_length <= width:
-                line = Content.assemble(line, (SEPARATOR, "$text-muted"), segment)
+            elif line.cell_length + len(separator) + segment.cell_length <= width:
+                line = Content.assemble(line, (separator, "$text-muted"), segment)
             else:
                 lines.append(line)
                 line = segment
         if line is not None:
             lines.append(line)
+        return lines
+
+    def pack(self, width: int) -> list[Content]:
+        """At most :data:`MAX_LINES` lines of segments, each at most ``width`` cells: the full
+        forms if they fit, else the short forms, else those but the :data:`SPARED` ones, the
+        overflow joined to the last line and cut."""
+        lines = self._pack(self._ordered(self._segments), width, SEPARATOR)
+        if len(lines) > MAX_LINES:
+            lines = self._pack(self._ordered(self._short), width, SHORT_SEPARATOR)
+        if len(lines) > MAX_LINES:
+            needed = {k: v for k, v in self._short.items() if k not in SPARED}
+            lines = self._pack(self._ordered(needed), width, SHORT_SEPARATOR)
+        if len(lines) > MAX_LINES:
+            last = Content(SHORT_SEPARATOR).join(lines[MAX_LINES - 1 :])
+            lines = [*lines[: MAX_LINES - 1], last]
+        if width > 1:
+            lines = [
+                line if line.cell_length <= width else line.truncate(width, ellipsis=True)
+                for line in lines
+            ]
         return lines or [Content("")]
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
@@ -173,19 +252,28 @@ def changed_segment(at: datetime | None) -> Content | None:
     return Content.assemble(("changed ", "$text-muted"), f"{at:%H:%M:%S}")
 
 
+def changed_short_segment(at: datetime | None) -> Content | None:
+    return None if at is None else Content(f"{at:%H:%M}")
+
+
 # -- the approval queue's segment (issue 5) -------------------------------------------------------
 
 
 def ask_segment(
-    ask_waiting: int | None, show_to_review: int = 0, *, failed: bool = False
+    ask_waiting: int | None,
+    show_to_review: int = 0,
+    *,
+    failed: bool = False,
+    short: bool = False,
 ) -> Content:
     """``PRS 3 Ask waiting 1 Show to review``; ``…`` before the first load, ``?`` when no
-    source answered (the PRs view says why)."""
+    source answered (the PRs view says why). The short form: ``PRS 3 Ask 1 Show``."""
     if failed:
-        return _join("PRS", [Content.styled("? (see the PRs view)", "bold $warning")])
+        why = "?" if short else "? (see the PRs view)"
+        return _join("PRS", [Content.styled(why, "bold $warning")])
     if ask_waiting is None:
         return _join("PRS", [Content.styled("…", "$text-muted")])
-    pieces = [_count(ask_waiting, "Ask waiting", "bold reverse $warning")]
+    pieces = [_count(ask_waiting, "Ask" if short else "Ask waiting", "bold reverse $warning")]
     if show_to_review:
-        pieces.append(_count(show_to_review, "Show to review", "$accent"))
+        pieces.append(_count(show_to_review, "Show" if short else "Show to review", "$accent"))
     return _join("PRS", pieces)

@@ -1,0 +1,84 @@
+"""The footer: the keys that apply now, ``? Keys`` and ``q Quit`` always among them.
+
+Textual's footer lays every key out in a row and lets the row run off the right edge, where
+``?`` and ``q`` (the last ones) are the first to go. This one fits the row to the width: the keys
+the cockpit binds last give way first, the palette's key next, and the keys of
+:data:`PINNED` are always shown.
+"""
+
+from __future__ import annotations
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
+__all__ = ["PINNED", "KeysFooter"]
+
+#: The actions whose key the footer always shows (help, then quit).
+PINNED = ("help", "quit")
+PALETTE_WIDTH = 14
+"""``▏ ^p palette`` and its padding."""
+
+
+class KeysFooter(Footer):
+    """Textual's footer, fitted to its width (see the module's docstring)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._laid_out_width = 0
+
+    def key_width(self, binding: Binding) -> int:
+        """The cells a key takes in the row: `` k Description``."""
+        return len(self.app.get_key_display(binding)) + 2 + len(binding.description) + 1
+
+    def fitted(self) -> tuple[list[tuple[Binding, bool, str]], bool]:
+        """The keys to show (one per action, in the bindings' order, the pinned ones last) and
+        whether the palette's key fits too."""
+        by_action: dict[str, tuple[Binding, bool, str]] = {}
+        for _node, binding, enabled, tooltip in self.screen.active_bindings.values():
+            if binding.show and binding.action not in by_action:
+                by_action[binding.action] = (binding, enabled, tooltip)
+        pinned = [by_action.pop(action) for action in PINNED if action in by_action]
+        others = list(by_action.values())
+        width = self.size.width
+        if not width:  # not laid out yet: everything (the resize that follows fits it)
+            return [*others, *pinned], True
+        used = sum(self.key_width(binding) for binding, _, _ in [*others, *pinned])
+        while others and used > width:
+            used -= self.key_width(others.pop()[0])
+        palette = used + PALETTE_WIDTH <= width
+        return [*others, *pinned], palette
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        keys, palette = self.fitted()
+        for binding, enabled, tooltip in keys:
+            yield FooterKey(
+                binding.key,
+                self.app.get_key_display(binding),
+                binding.description,
+                binding.action,
+                disabled=not enabled,
+                tooltip=tooltip,
+            ).data_bind(compact=Footer.compact)
+        if palette and self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+            found = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+            if found is not None:
+                _node, binding, enabled, tooltip = found
+                yield FooterKey(
+                    binding.key,
+                    self.app.get_key_display(binding),
+                    binding.description,
+                    binding.action,
+                    classes="-command-palette",
+                    disabled=not enabled,
+                    tooltip=binding.tooltip or binding.description,
+                )
+
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width != self._laid_out_width and self._bindings_ready:
+            self._laid_out_width = event.size.width
+            self.call_after_refresh(self.recompose)

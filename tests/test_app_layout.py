@@ -1,0 +1,324 @@
+"""The cockpit on a small terminal (issue 12, a new user's first ten minutes): the header, the
+tabs, the Cost view and the footer at 80x24 and 100 columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from conftest import asked, press_to_quit
+from test_app import demo_app, role
+from test_ui_cost import budgets, cockpit, ready, spent  # noqa: F401  (spent: a fixture)
+from test_ui_prs import factory  # noqa: F401  (a fixture)
+from test_ui_prs import make_app as prs_app
+from textual.pilot import Pilot
+from textual.widgets import TabbedContent
+from textual.widgets._footer import FooterKey
+
+from factory_tui.demo import DemoFactory
+from factory_tui.ui.app import VIEW_TITLES, VIEWS, FactoryApp
+from factory_tui.ui.screens.confirm import ConfirmScreen
+from factory_tui.ui.snapshot import screen_text
+from factory_tui.ui.widgets.agents import AgentGrid
+from factory_tui.ui.widgets.filterbar import FilterBar
+from factory_tui.ui.widgets.summary import SummaryBar
+from factory_tui.ui.widgets.table import KeyedTable
+
+SMALL = (80, 24)
+SIZE_WIDE = (160, 40)
+
+
+def footer_keys(app: FactoryApp) -> list[str]:
+    return [key.key_display for key in app.screen.query(FooterKey) if key.display]
+
+
+async def settled(app: FactoryApp, pilot: Pilot[Any]) -> None:
+    await ready(app)
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def test_at_80x24_the_header_takes_two_rows_and_every_tab_is_named(
+    spent: DemoFactory,  # noqa: F811
+) -> None:
+    app = cockpit(spent)
+    async with app.run_test(size=SMALL) as pilot:
+        await settled(app, pilot)
+        header = app.query_one(SummaryBar)
+        assert header.region.height <= 2
+        text = screen_text(app)
+        assert "AGENTS" in text and "CLAIMS" in text and "SPEND $19.67 / $30.00" in text
+        tabs = app.query_one(TabbedContent)
+        for view in VIEWS:
+            tab = tabs.get_tab(view)
+            assert str(tab.label).startswith(VIEW_TITLES[view])
+            assert tab.region.right <= SMALL[0], f"tab {view} runs off at {tab.region}"
+        await press_to_quit(app)
+
+
+async def test_at_80x24_the_cost_view_shows_its_table_below_the_summary(
+    spent: DemoFactory,  # noqa: F811
+) -> None:
+    app = cockpit(spent)
+    async with app.run_test(size=SMALL) as pilot:
+        await settled(app, pilot)
+        await pilot.press("8")
+        await pilot.pause()
+        table = app.query_one("#cost-view KeyedTable", KeyedTable)
+        assert table.row_count > 0
+        # The column heads and the first rows on screen, above the footer.
+        # The head, three rows and the horizontal scroll bar (the columns are wider than 80).
+        assert table.region.height >= 2 + min(table.row_count, 3), table.region
+        assert table.region.bottom <= SMALL[1] - 1
+        await press_to_quit(app)
+
+
+async def test_the_footer_keeps_help_and_quit_at_any_width(spent: DemoFactory) -> None:  # noqa: F811
+    for size in ((100, 30), SMALL, (60, 24)):
+        app = cockpit(spent)
+        async with app.run_test(size=size) as pilot:
+            await settled(app, pilot)
+            for view in ("agents", "cost"):
+                await pilot.press(str(VIEWS.index(view) + 1))
+                await pilot.pause()
+                keys = footer_keys(app)
+                assert "?" in keys and "q" in keys, (size, view, keys)
+                last = screen_text(app).splitlines()[-1]
+                assert "? Keys" in last and "q Quit" in last, (size, view, last)
+            await press_to_quit(app)
+
+
+# -- the footer shows exactly the keys that apply ---------------------------------------------------
+
+
+async def test_the_footer_offers_x_on_a_stale_agent_only(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        panes = {pane.view.id: pane for pane in app.query_one(AgentGrid).ordered_panes()}
+        panes[role(demo, "stale")].focus()
+        await pilot.pause()
+        assert "x" in footer_keys(app)
+        working = next(i for i, pane in panes.items() if pane.view.status == "working")
+        panes[working].focus()
+        await pilot.pause()
+        assert "x" not in footer_keys(app)
+        await press_to_quit(app)
+
+
+async def test_a_confirmation_shows_y_and_n_in_its_footer(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        await pilot.press("X")
+        screen = await asked(pilot, ConfirmScreen)
+        await pilot.pause()
+        keys = [key.key_display for key in screen.query(FooterKey) if key.display]
+        assert "y" in keys and "n" in keys, keys
+        await pilot.press("n")
+        await pilot.pause()
+        await press_to_quit(app)
+
+
+async def test_the_filter_line_says_clear_only_when_there_is_a_filter(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2", "slash")
+        await pilot.pause()
+        assert isinstance(app.focused, FilterBar)
+        described = {key.description for key in app.screen.query(FooterKey) if key.display}
+        assert "Clear filter" not in described and "Close" in described
+        await pilot.press("C", "A", "B")
+        await pilot.pause()
+        described = {key.description for key in app.screen.query(FooterKey) if key.display}
+        assert "Clear filter" in described and "Close" not in described
+        await pilot.press("escape")
+        await pilot.pause()
+        await press_to_quit(app)
+
+
+# -- what you type is visible -------------------------------------------------------------------
+
+
+async def test_the_log_filter_and_search_show_what_is_typed(demo: DemoFactory) -> None:
+    from textual.widgets import Input
+
+    from factory_tui.ui.widgets.log_view import LogQueryScreen, LogView
+
+    app = demo_app(demo)
+    async with app.run_test(size=SMALL) as pilot:
+        await app.wait_for_fleet(lambda _fleet: app.loaded)
+        await pilot.press("4")
+        await pilot.pause()
+        for key in ("slash", "s"):
+            app.query_one(LogView).focus()  # s is the log view's key
+            await pilot.pause()
+            await pilot.press(key)
+            screen = await asked(pilot, LogQueryScreen)
+            await pilot.press("C", "A", "B", "-", "7")
+            await pilot.pause()
+            field = screen.query_one(Input)
+            assert field.region.height >= 1 and field.content_region.height >= 1
+            assert field.value == "CAB-7"
+            assert "CAB-7" in screen_text(app), screen_text(app)
+            await pilot.press("escape")
+            await pilot.pause()
+        await press_to_quit(app)
+
+
+# -- the help screen ------------------------------------------------------------------------------
+
+
+async def test_help_lists_each_key_once_as_people_write_it_and_scrolls(demo: DemoFactory) -> None:
+    from textual.containers import VerticalScroll
+
+    from factory_tui.ui.screens.help import HelpScreen, key_rows
+
+    rows = key_rows(FactoryApp.BINDINGS)
+    keys = [key for keys, _ in rows for key in keys.split()]
+    assert len(keys) == len(set(keys)), keys  # r: Recover and Refresh in one row
+    recover = next(description for keys, description in rows if keys == "r")
+    assert "Recover" in recover and "Refresh" in recover
+    assert {"/", "?"} <= set(keys) and "slash" not in keys and "question_mark" not in keys
+    app = demo_app(demo)
+    async with app.run_test(size=(80, 130)) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("question_mark")
+        await asked(pilot, HelpScreen)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "right_square_bracket" not in text and "Next file" in text
+        # Every description starts in one column, however long the keys before it.
+        starts = {
+            line.index(words)
+            for line in text.splitlines()
+            for words in ("Move between rows", "Next view", "Follow/pause", "Next file")
+            if words in line
+        }
+        assert len(starts) == 1, (starts, text)
+        await pilot.press("escape")
+        await pilot.pause()
+        await press_to_quit(app)
+    app = demo_app(demo)
+    async with app.run_test(size=SMALL) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("question_mark")
+        screen = await asked(pilot, HelpScreen)
+        await pilot.pause()
+        scroll = screen.query_one(VerticalScroll)
+        assert scroll.max_scroll_y > 0
+        await pilot.press("end")
+        await pilot.pause()
+        assert scroll.scroll_y == scroll.max_scroll_y
+        await pilot.press("home")
+        await pilot.pause()
+        assert scroll.scroll_y == 0
+        await pilot.press("escape")
+        await pilot.pause()
+        await press_to_quit(app)
+
+
+# -- y copies ---------------------------------------------------------------------------------------
+
+
+async def test_y_copies_the_selected_agent_and_claim(demo: DemoFactory) -> None:
+    from textual.widgets import Tree
+
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet(lambda _fleet: app.loaded)
+        await pilot.pause()
+        stale = role(demo, "stale")
+        next(p for p in app.query_one(AgentGrid).ordered_panes() if p.view.id == stale).focus()
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.clipboard == stale
+        assert ("", f"Copied {stale}") in app.notes
+        await pilot.press("2")
+        await pilot.pause()
+        tree = app.query_one("#claims-view Tree", Tree)
+        tree.focus()
+        node = tree.cursor_node
+        while node is None or node.data is None or node.data.claim is None:
+            tree.action_cursor_down()
+            await pilot.pause()
+            node = tree.cursor_node
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.clipboard == node.data.claim.key
+        await pilot.press("4", "y")  # the log: nothing to copy, and it says so
+        await pilot.pause()
+        assert ("", "Nothing selected to copy here.") in app.notes
+        await press_to_quit(app)
+
+
+# -- a key that does not apply says why ------------------------------------------------------------
+
+
+async def test_x_on_a_live_agent_and_a_without_alert_say_why(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet(lambda _fleet: app.loaded)
+        await pilot.pause()
+        panes = app.query_one(AgentGrid).ordered_panes()
+        working = next(p for p in panes if p.view.status == "working")
+        working.focus()
+        await pilot.pause()
+        assert "x" not in footer_keys(app)  # not offered ...
+        await pilot.press("x")  # ... and pressed anyway: it says why
+        await pilot.pause()
+        assert any(m.startswith(f"not stale: {working.view.id}") for _t, m in app.notes), app.notes
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("A")
+        await pilot.pause()
+        assert ("Nothing to do", "No budget alert to acknowledge.") in app.notes
+        await press_to_quit(app)
+
+
+async def test_o_without_a_pager_says_how_to_set_one(
+    factory: DemoFactory,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from factory_tui.core.prs import FileDiff
+    from factory_tui.ui.screens.diff import DiffScreen
+
+    files = [FileDiff("a.py", None, "M", 1, 0, False, "diff --git a/a.py b/a.py\n+x\n")]
+    app = prs_app(factory, tmp_path, enabled=False)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet()
+        await app.push_screen(DiffScreen("t", lambda: files))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "o" not in [k.key_display for k in app.screen.query(FooterKey) if k.display]
+        await pilot.press("o")
+        await pilot.pause()
+        assert any("[prs] pager" in message for _title, message in app.notes), app.notes
+        await pilot.press("escape")
+        await pilot.pause()
+        await press_to_quit(app)
+
+
+async def test_v_on_a_pr_that_is_not_a_merged_show_pr_says_why(
+    factory: DemoFactory,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from test_ui_prs import row_keys, select
+
+    app = prs_app(factory, tmp_path)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet()
+        await app.wait_for_prs()
+        await pilot.press("7")
+        await pilot.pause()
+        first = row_keys(app)[0]  # the oldest Ask PR waiting
+        await select(app, first)
+        await pilot.pause()
+        assert "v" not in [k.key_display for k in app.screen.query(FooterKey) if k.display]
+        await pilot.press("v")
+        await pilot.pause()
+        notes = [m for title, m in app.notes if title == "Nothing to do"]
+        assert notes and "not a merged Show PR" in notes[0], app.notes
+        await press_to_quit(app)
