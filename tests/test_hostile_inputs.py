@@ -195,10 +195,14 @@ def test_a_checkpoint_with_huge_integers_and_timestamps_is_a_problem() -> None:
     assert any(m.startswith("timestamp: not a timestamp") for m in messages)
 
 
-def test_a_gh_created_at_at_the_limit_is_no_traceback() -> None:
+def test_a_gh_created_at_at_the_limit_is_no_traceback_but_a_problem() -> None:
     for value in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", HUGE):
         pr = pr_from_gh({"number": 7, "title": "x", "createdAt": value, "mergedAt": value})
         assert pr.created_at is None and pr.merged_at is None
+        assert [p.split(" ")[3] for p in pr.problems] == ["createdAt", "mergedAt"]
+        assert all("is not a time" in p for p in pr.problems)
+    fine = pr_from_gh({"number": 8, "title": "x", "createdAt": "2026-02-16T14:00:00Z"})
+    assert fine.created_at is not None and fine.problems == ()
 
 
 # --- ids ----------------------------------------------------------------------------------------

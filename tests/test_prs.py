@@ -1052,3 +1052,18 @@ def test_a_fresh_repo_queue_says_where_it_looked_for_agent_branches(tmp_path: Pa
     assert f"no claims folder at {config.claims_dir}" in notices
     assert f"no operations.log at {config.log_file}" in notices
     assert "factory-tui doctor" in notices
+
+
+def test_a_gh_time_that_is_not_a_time_is_a_notice_of_the_queue(
+    demo: DemoFactory, fake_gh: FakeGh
+) -> None:
+    """gh answering a createdAt at the edge of datetime: the PR stays in the queue, its age
+    unknown, and the queue's notices say so (issue 16: a problem, not a traceback)."""
+    publish(
+        fake_gh,
+        gh_pr(391, "feat/CAB-1362-x", "feat: x", {"src/x.py": (3, 0)},
+              created="0001-01-01T00:00:00+14:00"),
+    )  # fmt: skip
+    queue = load_queue(config_of(demo), now=NOW)
+    assert "#391" in [v.key for v in queue.views]
+    assert any("PR #391: gh's createdAt" in notice for notice in queue.notices), queue.notices

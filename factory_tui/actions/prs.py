@@ -234,6 +234,7 @@ def _fetch(
             got.prs.extend(client.list_prs("open"))
             got.prs.extend(client.list_prs("merged", limit=50))
             got.sources.append("github")
+            got.notices.extend(problem for pr in got.prs for problem in pr.problems)
         except GhError as error:
             got.notices.append(str(error))
             use_local = use_local or choice == "auto"

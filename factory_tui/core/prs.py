@@ -131,6 +131,9 @@ class PullRequest:
     author: str | None = None
     changes_requested: bool = False
     """The engineer asked for changes and the agent has not pushed since: the agent's turn."""
+    problems: tuple[str, ...] = ()
+    """What gh said that could not be read (a ``createdAt`` that is not a time): the queue's
+    notices show it; the PR is kept with that field unknown."""
 
     @property
     def key(self) -> str:
@@ -233,6 +236,17 @@ def _when(value: object) -> datetime | None:
     return parse_ts(value) if isinstance(value, str) and value else None
 
 
+def _time_problems(number: int, obj: Mapping[str, Any]) -> tuple[str, ...]:
+    """gh's times that are not times (out of range, junk): said, not a traceback."""
+    out = []
+    for key in ("createdAt", "mergedAt"):
+        value = obj.get(key)
+        if value not in (None, "") and _when(value) is None:
+            shown = str(value)[:40]
+            out.append(f"PR #{number}: gh's {key} {shown!r} is not a time; its age is unknown")
+    return tuple(out)
+
+
 def pr_from_gh(obj: Mapping[str, Any]) -> PullRequest:
     """One object of ``gh pr list/view --json ...``. Raises ``ValueError`` naming the field when
     it has no usable ``number``."""
@@ -271,6 +285,7 @@ def pr_from_gh(obj: Mapping[str, Any]) -> PullRequest:
         draft=bool(obj.get("isDraft")),
         created_at=_when(obj.get("createdAt")),
         merged_at=_when(obj.get("mergedAt")),
+        problems=_time_problems(number, obj),
         labels=labels,
         files=files,
         additions=_int(obj.get("additions")),
