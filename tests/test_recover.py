@@ -745,9 +745,22 @@ def run_cli(argv: list[str], stdin: io.StringIO | None = None) -> tuple[int, str
     return code, out.getvalue(), err.getvalue()
 
 
+def test_cli_refuses_without_a_tty_unless_yes(env: Env) -> None:
+    """Like release, kill and approve: nobody at a terminal, nobody can confirm."""
+    root = str(env.demo.root)
+    before = env.snapshot()
+    code, _out, err = run_cli(
+        ["recover", CRASHED, root, "--abandon", "--now", NOW_S, "--reason", "r"]
+    )
+    assert code == 1 and "pass --yes" in err
+    assert env.snapshot() == before
+
+
 def test_cli_resume_no_launch_without_a_tty(env: Env) -> None:
     root = str(env.demo.root)
-    code, out, err = run_cli(["recover", CRASHED, root, "--resume", "--no-launch", "--now", NOW_S])
+    code, out, err = run_cli(
+        ["recover", CRASHED, root, "--resume", "--no-launch", "--yes", "--now", NOW_S]
+    )
     assert code == 0, err
     assert "2 ahead / 1 behind main" in out and "logs: RECOVERY | task=" in out
     assert "no agent was started" in out
@@ -781,7 +794,7 @@ def test_cli_exit_codes(env: Env) -> None:
     assert code == 1 and "ended" in err
     code, _out, err = run_cli(["recover", "NOPE", root, "--resume", "--now", NOW_S])
     assert code == 2 and "no session of task NOPE" in err
-    code, _out, err = run_cli(["recover", CRASHED, root, "--close-merged", "--now", NOW_S])
+    code, _out, err = run_cli(["recover", CRASHED, root, "--close-merged", "--yes", "--now", NOW_S])
     assert code == 1 and "no PR" in err
     code, _out, err = run_cli(
         ["recover", CRASHED, root, "--resume", "--read-only", "--yes", "--now", NOW_S]

@@ -279,7 +279,15 @@ def cmd_recover(
     why = info.why_not(action, launch=launch)
     if why is not None:
         return finish(ActionResult(Outcome.REFUSED, why))
-    interactive = not args.yes and inp.isatty()
+    if not args.yes and not inp.isatty():
+        return finish(
+            ActionResult(
+                Outcome.REFUSED,
+                "not a terminal, so nobody can confirm: pass --yes to "
+                f"{action.replace('_', ' ')} {info.task}",
+            )
+        )
+    interactive = not args.yes
     delete_branch = args.delete_branch
     if interactive:
         if not _ask(f"{action.replace('_', ' ').capitalize()} {info.task}?", inp, out):
