@@ -156,7 +156,11 @@ def test_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
 
 def test_factory_toml_keeps_memory_inside_the_repo(demo: DemoFactory, tmp_path: Path) -> None:
     toml = tomllib.loads((demo.root / "factory.toml").read_text())
+    command = toml.pop("agent_command")
     assert toml == {"memory": ".factory/memory", "idle_after": "2m"}
+    # Resume can be tried: it starts the stub agent, which takes the prompt as its last argument.
+    assert command[:3] == [sys.executable, "-m", "factory_tui.demo.agent_stub"]
+    assert agent_stub.main([*command[3:], "--max-seconds", "0", "the recovery prompt"]) == 0
     config = load_config(demo.root, env={}, user_config=tmp_path / "no-user-config.toml")
     assert config.memory_dir.resolve() == demo.memory_dir
     assert config.claims_dir.resolve() == demo.claims_dir

@@ -418,7 +418,7 @@ def test_agent_missing_from_path_changes_nothing(env: Env) -> None:
     cfg = dataclasses.replace(env.cfg, agent_command=("no-such-agent-here",))
     before = env.snapshot()
     result = resume(cfg, CRASHED, now=NOW, by=WHO)
-    assert result.outcome is Outcome.ERROR and "not on PATH" in result.message
+    assert result.outcome is Outcome.REFUSED and "not on PATH" in result.message  # said before
     assert env.snapshot() == before
 
 
@@ -1009,3 +1009,30 @@ def test_delete_branch_refused_while_its_worktree_bisects(env: Env, start: tuple
     assert env.git("rev-parse", f"refs/heads/{branch}").strip() == sha
     assert tree.is_dir() and (_git_dir(env, tree) / "BISECT_START").is_file()
     assert env.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        ((), "no agent command is configured: set agent_command in factory.toml"),
+        (("no-such-agent-here",), "the agent command no-such-agent-here is not on PATH"),
+    ],
+)
+def test_resume_is_offered_only_when_its_agent_can_start(
+    env: Env, command: tuple[str, ...], said: str
+) -> None:
+    """Before confirming, the recovery says which agent will run, or why none can and how to set
+    one; without launching, resume needs no agent."""
+    cfg = dataclasses.replace(env.cfg, agent_command=command)
+    info = recovery_info(cfg, CRASHED, now=NOW)
+    assert isinstance(info, RecoveryInfo)
+    why = info.why_not("resume")
+    assert why is not None and said in why and "--no-launch" in why
+    assert info.why_not("resume", launch=False) is None
+    before = env.snapshot()
+    result = resume(cfg, CRASHED, now=NOW, by=WHO)
+    assert result.outcome is Outcome.REFUSED and said in result.message
+    assert env.snapshot() == before
+    found = recovery_info(env.cfg, CRASHED, now=NOW)
+    assert isinstance(found, RecoveryInfo) and found.why_not("resume") is None
+    assert any("starts: fake-agent --model opus" in line for line in found.plan("resume", by=WHO))

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -148,6 +149,8 @@ class RecoveryInfo:
     """Other crashed sessions of the same task still open (each needs its own recovery)."""
     log_file: Path | None = None
     agent_command: tuple[str, ...] = ("claude",)
+    agent_found: bool = True
+    """The agent command's program is on PATH (or an executable path): Resume can start it."""
 
     @property
     def claim_key(self) -> str | None:
@@ -170,6 +173,16 @@ class RecoveryInfo:
                 extra = f" ({self.git_note})" if self.git_note else ""
                 return (
                     f"branch {self.branch} is gone{extra}: nothing to resume on — abandon instead"
+                )
+            if launch and not self.agent_command:
+                return (
+                    "no agent command is configured: set agent_command in factory.toml "
+                    '(e.g. agent_command = ["claude"]), or resume with --no-launch'
+                )
+            if launch and not self.agent_found:
+                return (
+                    f"the agent command {_p(self.agent_command[0])} is not on PATH: install it, "
+                    "or set agent_command in factory.toml, or resume with --no-launch"
                 )
             if launch and self.worktree is None:
                 return (
@@ -686,7 +699,13 @@ def _gather(
         more_open=sum(1 for s in others if s.status == "crashed"),
         log_file=config.log_file,
         agent_command=config.agent_command,
+        agent_found=_program_found(config.agent_command),
     )
+
+
+def _program_found(argv: tuple[str, ...]) -> bool:
+    """``argv[0]`` can be started: found on PATH, or an executable file it names."""
+    return bool(argv) and shutil.which(argv[0]) is not None
 
 
 @dataclass

@@ -5,7 +5,7 @@ process is that pid and nothing more: it sleeps in short waits and exits as soon
 factory's folder is gone, or after ``--max-seconds`` (6 hours by default), so a demo never leaves
 processes behind for long.
 
-    python -m factory_tui.demo.agent_stub --root PATH [--max-seconds N]
+    python -m factory_tui.demo.agent_stub --root PATH [--max-seconds N] [PROMPT]
 """
 
 from __future__ import annotations
@@ -49,6 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         default=DEFAULT_MAX_SECONDS,
         help=f"exit after this long whatever happens (default {DEFAULT_MAX_SECONDS:.0f})",
+    )
+    parser.add_argument(
+        "prompt",
+        nargs="?",
+        help="what a real agent would be told (Resume passes the recovery prompt); ignored",
     )
     args = parser.parse_args(argv)
     if args.max_seconds < 0:

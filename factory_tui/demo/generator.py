@@ -444,6 +444,18 @@ memory = ".factory/memory"
 idle_after = "2m"
 """
 
+
+def _agent_command_toml() -> str:
+    """Resume from the recovery screen starts this stub agent (in the resumed worktree, with the
+    recovery prompt as its last argument): it lives at most 10 minutes, so Resume can be tried
+    without a real Claude Code."""
+    argv = [sys.executable, "-m", _STUB_MODULE, "--root", ".", "--max-seconds", "600"]
+    return (
+        '# What Resume starts (a real factory: ["claude"], the default); the prompt comes last.\n'
+        f"agent_command = {json.dumps(argv)}\n"
+    )
+
+
 _BASE_FILES: dict[str, str] = {
     "README.md": _README,
     "pyproject.toml": _PYPROJECT,
@@ -1429,7 +1441,7 @@ def _generate(
 
     for claim_id, data in _claims(plan, story.phase1_done).items():
         (claims_dir / f"{claim_id}.json").write_bytes(dump_claim(data))
-    _write_files(root, {"factory.toml": _FACTORY_TOML})
+    _write_files(root, {"factory.toml": _FACTORY_TOML + _agent_command_toml()})
 
     return DemoFactory(
         root=root,
