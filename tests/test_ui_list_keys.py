@@ -4,11 +4,16 @@ when a refresh adds a row above it."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from conftest import press_to_quit
 from test_app import SIZE, demo_app
 from test_ui_cost import cockpit, ready, spent  # noqa: F401  (spent: a fixture)
+from test_ui_prs import SIZE as PRS_SIZE
+from test_ui_prs import factory, git, prs_view, select  # noqa: F401  (factory: a fixture)
+from test_ui_prs import make_app as prs_app
 from textual.pilot import Pilot
 
 from factory_tui.demo import DemoFactory
@@ -158,4 +163,38 @@ async def test_the_claim_cursor_stays_on_its_claim_when_one_is_added_above(
         assert tree.cursor_line > line  # a row came above it
         node = tree.cursor_node
         assert node is not None and node.data is not None and node.data.key == chosen
+        await press_to_quit(app)
+
+
+async def test_the_pr_table_moves_and_keeps_its_pr_after_an_action(
+    factory: DemoFactory,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """j/G/g in the PR queue; marking a Show PR reviewed re-derives the queue (the PR changes
+    state) and the cursor stays on it."""
+    root = factory.root
+    (root / "tests" / "test_retry.py").write_text("def test_retry() -> None:\n    pass\n")
+    git(root, "add", "tests/test_retry.py")
+    stamp = "2026-02-16T15:30:00+00:00"
+    env = {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+    git(root, "commit", "-qm", "test: retries (#399)", env=env)
+    app = prs_app(factory, tmp_path)
+    async with app.run_test(size=PRS_SIZE) as pilot:
+        await app.wait_for_fleet()
+        await app.wait_for_prs()
+        await pilot.pause()
+        table = prs_view(app).table
+        table.focus()
+        await pilot.pause()
+        await walk_table(pilot, table)
+        await select(app, "#399")
+        await pilot.pause()
+        row = table.cursor_row
+        assert row > 0
+        await pilot.press("v")
+        await app.wait_for_prs(lambda q: not q.show)
+        await pilot.pause()
+        view = prs_view(app).cursor_view()
+        assert view is not None and view.key == "#399"
+        assert table.cursor_row == row
         await press_to_quit(app)
