@@ -373,6 +373,29 @@ async def test_rotation_keeps_the_view_and_a_rewrite_refilters(log: tuple[Path, 
         ]
 
 
+async def test_k_and_g_pause_and_capital_g_follows_again(log: tuple[Path, Path]) -> None:
+    """The list keys of every view (issue 12) in the log: k/j a line, g the first, G the tail."""
+    app = LogApp(index_of(log))
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogView)
+        await pilot.pause()
+        bottom = view.scroll_y
+        await pilot.press("k")
+        await pilot.pause()
+        assert not view.follow
+        assert view.scroll_y == bottom - 1
+        await pilot.press("j")
+        await pilot.pause()
+        assert view.scroll_y == bottom
+        await pilot.press("g")
+        await pilot.pause()
+        assert screen_lines(view)[0] == ev(0)
+        await pilot.press("G")
+        await pilot.pause()
+        assert view.follow
+        assert screen_lines(view)[-1] == ev(79)
+
+
 def test_bindings_have_descriptions_and_leave_n_to_the_app() -> None:
     bindings = [b for b in LogView.BINDINGS if isinstance(b, Binding)]
     keys = {b.key: b for b in bindings}

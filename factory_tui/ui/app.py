@@ -1604,6 +1604,15 @@ class FactoryApp(App[None]):
             ("Everywhere", self.BINDINGS),
             ("Agents view", [*AgentGrid.BINDINGS, *AgentPane.BINDINGS]),
             (
+                "Every list and table",
+                [
+                    Binding("j,k", "move", "Down / up"),
+                    Binding("g,home", "first", "First (in the Cost view g groups by)"),
+                    Binding("G,end", "last", "Last"),
+                    Binding("pageup,pagedown", "page", "A page up / down"),
+                ],
+            ),
+            (
                 "Claims view",
                 [
                     Binding("up,down", "move", "Move between claims"),

@@ -23,6 +23,7 @@ from textual.widgets.tree import TreeNode
 from factory_tui.core.fleet import ClaimView, Fleet
 from factory_tui.core.locks import LockView
 from factory_tui.ui.widgets.fields import Field, FieldList
+from factory_tui.ui.widgets.listkeys import LIST_KEYS
 from factory_tui.ui.widgets.text import (
     CLAIM_BADGES,
     ago,
@@ -129,6 +130,7 @@ class ClaimTree(Tree[ClaimNode]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Details / fold", id="claims.select"),
+        *LIST_KEYS,
     ]
 
     DEFAULT_CSS = """
@@ -145,6 +147,12 @@ class ClaimTree(Tree[ClaimNode]):
         self.nodes_by_key: dict[str, TreeNode[ClaimNode]] = {}
         self.filter_text = ""
         self._labels: dict[str, tuple[ClaimView, tuple[str, tuple[bool, ...]], Text]] = {}
+
+    def action_first(self, key: str = "") -> None:
+        self.action_scroll_home()
+
+    def action_last(self) -> None:
+        self.action_scroll_end()
 
     def process_label(self, label: str | Text) -> Text:
         if isinstance(label, str):

@@ -361,7 +361,10 @@ class CostPanel(Vertical):
         yield Static(self._grouping_line(), id="cost-grouping")
         yield Static(Content(""), id="cost-notes")
         for grouping in GROUPINGS:
-            table = KeyedTable(columns_for(grouping), id=f"cost-table-{grouping}")
+            # g is "group by" here (G, Home and End still go to the last/first row).
+            table = KeyedTable(
+                columns_for(grouping), id=f"cost-table-{grouping}", leave_keys=("g",)
+            )
             table.set_class(grouping == self.grouping, "-active")
             yield table
 

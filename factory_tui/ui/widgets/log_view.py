@@ -173,6 +173,11 @@ class LogView(ScrollView, can_focus=True):
         Binding("left_square_bracket", "previous_match", "Prev match", id="log.prev-match"),
         Binding("escape", "clear", "Clear search/filter", id="log.clear"),
         Binding("end", "scroll_end", "Tail", show=False, id="log.tail"),
+        # The list keys of every view (issue 12): the log scrolls by lines, G is the tail.
+        Binding("j", "scroll_down", "Down", show=False, id="log.down"),
+        Binding("k", "scroll_up", "Up", show=False, id="log.up"),
+        Binding("g", "scroll_home", "First line", show=False, id="log.first"),
+        Binding("G", "scroll_end", "Tail", show=False, id="log.last"),
     ]
 
     class FilterProgress(Message):

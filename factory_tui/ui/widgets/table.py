@@ -3,11 +3,15 @@ the order restored with ``sort`` — never clear-and-refill, so cursor and scrol
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import ClassVar
 
 from rich.text import Text
+from textual.binding import BindingType
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
+
+from factory_tui.ui.widgets.listkeys import LIST_KEYS
 
 __all__ = ["KeyedTable", "KeyedText"]
 
@@ -39,16 +43,43 @@ def _same(a: object, b: object) -> bool:
 
 
 class KeyedTable(DataTable[Text]):
-    """``sync(rows)`` makes the table show exactly ``rows`` (``(key, cells)``, in order)."""
+    """``sync(rows)`` makes the table show exactly ``rows`` (``(key, cells)``, in order).
+
+    ``leave_keys``: list keys (of ``LIST_KEYS``) the table leaves to its container, which gives
+    them another meaning (the Cost view's ``g`` is "group by")."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [*LIST_KEYS]
 
     DEFAULT_CSS = """
     KeyedTable { height: 1fr; }
     """
 
-    def __init__(self, columns: Sequence[tuple[str, str]], *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        columns: Sequence[tuple[str, str]],
+        *,
+        id: str | None = None,
+        leave_keys: Collection[str] = (),
+    ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self._column_spec = list(columns)
         self._order: list[str] = []
+        self._leave_keys = frozenset(leave_keys)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A left key is not handled here, so it reaches the container's binding."""
+        if action == "first" and parameters and parameters[0] in self._leave_keys:
+            return False
+        return super().check_action(action, parameters)
+
+    def action_first(self, key: str = "") -> None:
+        """The first row (``key``: the key that asked, see ``leave_keys``)."""
+        if self.row_count:
+            self.move_cursor(row=0, scroll=True)
+
+    def action_last(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, scroll=True)
 
     def on_mount(self) -> None:
         for label, key in self._column_spec:
