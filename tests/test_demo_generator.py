@@ -17,7 +17,8 @@ import pytest
 from factory_tui.config import load_config
 from factory_tui.core.checkpoints import parse_checkpoint
 from factory_tui.core.claims import ClaimFile, parse_claim
-from factory_tui.core.fleet import Fleet, ProcInfo, derive_fleet
+from factory_tui.core.fleet import Fleet, ProcInfo
+from factory_tui.core.fleet_derive import derive_fleet
 from factory_tui.core.fold import LogFold
 from factory_tui.core.oplog import REQUIRED_FIELDS, Event, format_event, missing_fields, parse_line
 from factory_tui.core.statefiles import lint_state, parse_memory, parse_plan
