@@ -31,7 +31,8 @@ from factory_tui.core.fleet_derive import FleetDeriver
 from factory_tui.core.fold import LogFold
 from factory_tui.core.locks import LockEntry, LockView, lock_problems, lock_views
 from factory_tui.core.problems import Problem
-from factory_tui.core.statefiles import lint_state, parse_memory, parse_plan
+from factory_tui.core.statefiles_lint import lint_state
+from factory_tui.core.statefiles_parse import parse_memory, parse_plan
 
 __all__ = ["FactoryReader", "FileKey"]
 

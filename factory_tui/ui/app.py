@@ -156,7 +156,7 @@ def empty_fleet(root: str, now: datetime, hostname: str = "") -> Fleet:
 def state_summary(config: Config) -> StateSummary:
     """plan.md and memory.md in counts (two small files; read after the reader saw them change)."""
     from factory_tui.adapters.safe_read import read_factory_file
-    from factory_tui.core.statefiles import parse_memory, parse_plan
+    from factory_tui.core.statefiles_parse import parse_memory, parse_plan
 
     def read(path: Path) -> str | None:
         data = read_factory_file(path, config.max_file_bytes)  # a FIFO must not block
