@@ -83,7 +83,8 @@ if TYPE_CHECKING:
     from factory_tui.adapters.logindex import LogIndex
     from factory_tui.adapters.transcripts import CostTracker
     from factory_tui.core.claims import ClaimUnit
-    from factory_tui.core.cost import BudgetState, CostView, Grouping, Span
+    from factory_tui.core.cost_attribution import Span
+    from factory_tui.core.cost_report import BudgetState, CostView, Grouping
     from factory_tui.core.council import Proposal
     from factory_tui.core.fleet import Fleet, InstanceView, ProcInfo
     from factory_tui.core.prs import PrView, Queue
