@@ -87,7 +87,7 @@ if TYPE_CHECKING:
     from factory_tui.core.cost_report import BudgetState, CostView, Grouping
     from factory_tui.core.council import Proposal
     from factory_tui.core.fleet import Fleet, InstanceView, ProcInfo
-    from factory_tui.core.prs import PrView, Queue
+    from factory_tui.core.prs_queue import PrView, Queue
     from factory_tui.ui.prs_loader import PrsOptions, QueueLoader
     from factory_tui.ui.screens.help import KeySection
     from factory_tui.ui.widgets.claims import ClaimNode, ClaimsView, ClaimTree
