@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from factory_tui.adapters.transcripts import CostTracker
 from factory_tui.config import load_config
-from factory_tui.core.cost import Span
+from factory_tui.core.cost_attribution import Span
 
 START = datetime(2026, 11, 1, 8, 0)
 MODELS = ("claude-opus-4-5-20251101", "claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001")

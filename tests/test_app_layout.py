@@ -282,7 +282,7 @@ async def test_o_without_a_pager_says_how_to_set_one(
     factory: DemoFactory,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    from factory_tui.core.prs import FileDiff
+    from factory_tui.core.prs_patch import FileDiff
     from factory_tui.ui.screens.diff import DiffScreen
 
     files = [FileDiff("a.py", None, "M", 1, 0, False, "diff --git a/a.py b/a.py\n+x\n")]

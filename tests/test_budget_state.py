@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from conftest import config_for
 
 from factory_tui.actions.budget_state import (
@@ -155,3 +156,17 @@ def test_factories_whose_root_is_gone_are_pruned_on_write(tmp_path: Path) -> Non
     record_look(config_for(here), NOW, folder=tmp_path)
     for name in (BUDGET_FILE, REVIEWS_FILE):
         assert list(read_state(tmp_path / name)["repos"]) == [str(here)]
+
+
+def test_an_aware_now_is_recorded_in_the_local_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zone is the one the rest of the cockpit uses (adapters.clock.local_zone), not a
+    hidden ``astimezone()``."""
+    five_east = timezone(timedelta(hours=5))
+    monkeypatch.setattr("factory_tui.actions.budget_state.local_zone", lambda: five_east)
+    root = tmp_path / "repo"
+    root.mkdir()
+    remember_acknowledged(root, [DAILY], NOW.replace(tzinfo=UTC), folder=tmp_path)
+    data = json.loads((tmp_path / BUDGET_FILE).read_bytes())
+    assert data["repos"][str(root)]["acknowledged"] == {DAILY: "2026-02-16T20:42:30"}

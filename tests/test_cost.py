@@ -29,14 +29,10 @@ from factory_tui.adapters.transcripts import (
 )
 from factory_tui.cli.cost import add_cost_parser, cmd_cost, parse_since
 from factory_tui.config import Config, load_config
-from factory_tui.core.cost import (
-    Attribution,
-    CostLedger,
-    Span,
-    UsageRecord,
-    budget_states,
-    parse_transcript_line,
-)
+from factory_tui.core.cost import CostLedger
+from factory_tui.core.cost_attribution import Span
+from factory_tui.core.cost_records import Attribution, UsageRecord, parse_transcript_line
+from factory_tui.core.cost_report import budget_states, format_tokens
 from factory_tui.core.pricing import (
     ModelPrice,
     PriceTableError,
@@ -750,7 +746,7 @@ def test_budget_command_from_config(factory: Factory) -> None:
 
 def test_cli_groupings_are_the_cores() -> None:
     from factory_tui.cli.cost import COST_GROUPINGS
-    from factory_tui.core.cost import GROUPINGS
+    from factory_tui.core.cost_report import GROUPINGS
 
     assert COST_GROUPINGS == GROUPINGS
 
@@ -1116,3 +1112,21 @@ def test_package_models_are_listed_under_exact_names_only(package_data: list[obj
     found = package_prices(datetime(2026, 12, 1, tzinfo=UTC))
     assert sorted(found) == ["claude-x", "claude-x-latest", "claude-y"]
     assert found["claude-x"].input == 1.0 and found["claude-y"].input == 3.0
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (0, "0"),
+        (950, "950"),
+        (1_234, "1.2k"),
+        (12_345, "12k"),
+        (4_560_000, "4.56M"),
+        (12_000_000, "12.00M"),
+        (1_230_000_000, "1.23G"),
+    ],
+)
+def test_token_counts_read_the_same_in_the_cli_and_the_cockpit(count: int, text: str) -> None:
+    """One formatter for both faces (the CLI used to print ``1234`` and ``12M`` where the
+    cockpit showed ``1.2k`` and ``12.00M``)."""
+    assert format_tokens(count) == text

@@ -17,10 +17,12 @@ import pytest
 from factory_tui.config import load_config
 from factory_tui.core.checkpoints import parse_checkpoint
 from factory_tui.core.claims import ClaimFile, parse_claim
-from factory_tui.core.fleet import Fleet, ProcInfo, derive_fleet
+from factory_tui.core.fleet import Fleet, ProcInfo
+from factory_tui.core.fleet_derive import derive_fleet
 from factory_tui.core.fold import LogFold
 from factory_tui.core.oplog import REQUIRED_FIELDS, Event, format_event, missing_fields, parse_line
-from factory_tui.core.statefiles import lint_state, parse_memory, parse_plan
+from factory_tui.core.statefiles_lint import lint_state
+from factory_tui.core.statefiles_parse import parse_memory, parse_plan
 from factory_tui.core.timeparse import parse_ts
 from factory_tui.demo import DemoFactory, agent_stub, generate_demo, stop_demo_processes
 

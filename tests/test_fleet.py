@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from factory_tui.core.claims import ClaimFile, parse_claim
-from factory_tui.core.fleet import Fleet, ProcInfo, Settings, derive_fleet, same_host
+from factory_tui.core.fleet import Fleet, ProcInfo, Settings
+from factory_tui.core.fleet_claims import same_host
+from factory_tui.core.fleet_derive import derive_fleet
 from factory_tui.core.fold import LogFold
 from factory_tui.core.oplog import iter_lines
 

@@ -12,7 +12,8 @@ from conftest import demo_reader
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.lock import append_line
 from factory_tui.adapters.procs import TableProbe
-from factory_tui.core.fleet import Fleet, ProcInfo, Settings, derive_fleet
+from factory_tui.core.fleet import Fleet, ProcInfo, Settings
+from factory_tui.core.fleet_derive import derive_fleet
 from factory_tui.core.timeparse import format_ts
 from factory_tui.demo import DemoFactory
 

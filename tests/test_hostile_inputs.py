@@ -28,7 +28,8 @@ from factory_tui.config import ConfigError, load_config
 from factory_tui.core.checkpoints import parse_checkpoint
 from factory_tui.core.claims import claim_set_problems, parse_claim
 from factory_tui.core.prs import pr_from_gh
-from factory_tui.core.statefiles import lint_state, parse_memory, parse_plan
+from factory_tui.core.statefiles_lint import lint_state
+from factory_tui.core.statefiles_parse import parse_memory, parse_plan
 from factory_tui.core.timeparse import parse_ts
 from factory_tui.demo import DemoFactory
 

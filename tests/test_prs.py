@@ -45,16 +45,10 @@ from factory_tui.cli.prs import (
 from factory_tui.config import Config, load_config
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.modes import ChangedFile
-from factory_tui.core.prs import (
-    PullRequest,
-    ReviewState,
-    build_queue,
-    candidate_branches,
-    ci_from_checks,
-    ci_from_rollup,
-    pr_from_gh,
-    split_patch,
-)
+from factory_tui.core.prs import PullRequest, ci_from_checks, ci_from_rollup, pr_from_gh
+from factory_tui.core.prs_link import candidate_branches
+from factory_tui.core.prs_patch import split_patch
+from factory_tui.core.prs_queue import ReviewState, build_queue
 from factory_tui.core.timeparse import parse_ts
 from factory_tui.demo import DemoFactory, generate_demo
 

@@ -28,7 +28,7 @@ from factory_tui.core.claims import (
     release_fields,
     update_unit,
 )
-from factory_tui.core.cost import CostReport
+from factory_tui.core.cost_report import CostReport
 from factory_tui.core.fleet import Fleet, Settings
 from factory_tui.core.oplog import Event, format_event, missing_fields, parse_line
 from factory_tui.core.steps import step_index

@@ -11,12 +11,10 @@ from factory_tui.core.statefiles import (
     Plan,
     done_marker,
     find_tickets,
-    lint_state,
-    normalise_text,
-    parse_memory,
-    parse_plan,
     section_kind,
 )
+from factory_tui.core.statefiles_lint import lint_state, normalise_text
+from factory_tui.core.statefiles_parse import parse_memory, parse_plan
 
 PLAN = """\
 # Plan
@@ -838,7 +836,7 @@ def test_markdown_like_text_never_raises(plan_parts: list[str], memory_parts: li
 
 
 def test_the_match_index_finds_each_kind_of_match() -> None:
-    from factory_tui.core.statefiles import _Index, _Key
+    from factory_tui.core.statefiles_lint import _Index, _Key
 
     def key(text: str) -> _Key:
         return _Key.of(text, find_tickets(text))
@@ -863,7 +861,7 @@ WORDS = ["add", "the", "parser", "exporter", "phase", "1", "CAB-1", "CAB-2", "â€
 def test_the_match_index_finds_what_comparing_every_pair_finds(
     indexed: list[list[str]], data: st.DataObject
 ) -> None:
-    from factory_tui.core.statefiles import _Index, _Key, _matches
+    from factory_tui.core.statefiles_lint import _Index, _Key, _matches
 
     source = data.draw(st.sampled_from(indexed))
     start = data.draw(st.integers(0, len(source)))

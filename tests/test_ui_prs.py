@@ -29,7 +29,9 @@ from factory_tui.adapters.gh import GhCache, GhError, PolledGh
 from factory_tui.cli import main as cli_main
 from factory_tui.config import Config
 from factory_tui.core.modes import ChangedFile
-from factory_tui.core.prs import FileDiff, PullRequest, build_queue
+from factory_tui.core.prs import PullRequest
+from factory_tui.core.prs_patch import FileDiff
+from factory_tui.core.prs_queue import build_queue
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import FactoryApp, attention_items
 from factory_tui.ui.messages import PrsLoaded

@@ -22,7 +22,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.user_state import read_state, state_dir, state_lock, write_state
+from factory_tui.core.cost_records import naive_local
 from factory_tui.core.timeparse import format_ts, parse_ts
 
 __all__ = [
@@ -69,10 +71,6 @@ def load_budget_memory(root: Path, *, folder: Path | None = None) -> BudgetMemor
     return BudgetMemory(_ids(entry, "acknowledged"), _ids(entry, "fired"))
 
 
-def _naive(now: datetime) -> datetime:
-    return now.astimezone().replace(tzinfo=None) if now.tzinfo is not None else now
-
-
 def _prune(data: dict[str, Any], now: datetime) -> None:
     """Drop the entries recorded more than KEEP_DAYS before ``now``, and the repos left empty."""
     horizon = now - timedelta(days=KEEP_DAYS)
@@ -100,8 +98,9 @@ def _remember(
     root: Path, kind: Kind, alert_ids: Iterable[str], now: datetime, folder: Path | None
 ) -> tuple[str, ...]:
     """Under the lock: re-read, add those of ``alert_ids`` not there yet (returned), prune,
-    write. Raises OSError when the file cannot be written."""
-    now = _naive(now)
+    write. Raises OSError when the file cannot be written. An aware ``now`` is recorded as wall
+    time in the local zone (:func:`~factory_tui.adapters.clock.local_zone`), like the ledger's."""
+    now = naive_local(now, local_zone())
     path = budget_state_path(folder)
     with state_lock(path):
         data = read_state(path)

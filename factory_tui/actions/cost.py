@@ -19,7 +19,8 @@ from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.transcripts import CostTracker
 from factory_tui.config import Config
-from factory_tui.core.cost import BudgetState, naive_local
+from factory_tui.core.cost_records import naive_local
+from factory_tui.core.cost_report import BudgetState
 from factory_tui.core.pricing import PriceTableError
 
 __all__ = ["budget_command", "budget_reasons", "fire_budget_command", "tracker_for"]

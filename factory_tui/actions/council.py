@@ -46,7 +46,7 @@ from factory_tui.core.council import (
 )
 from factory_tui.core.pricing import PriceTable, PriceTableError
 from factory_tui.core.problems import Problem
-from factory_tui.core.statefiles import parse_plan
+from factory_tui.core.statefiles_parse import parse_plan
 
 __all__ = [
     "CouncilOutcome",

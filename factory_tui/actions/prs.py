@@ -42,20 +42,10 @@ from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import Fleet
 from factory_tui.core.modes import ModeSettings, settings_from_config
 from factory_tui.core.oplog import format_event
-from factory_tui.core.prs import (
-    CiState,
-    FileDiff,
-    PrView,
-    PullRequest,
-    Queue,
-    ReviewState,
-    SessionLike,
-    Source,
-    branch_slug,
-    build_queue,
-    candidate_branches,
-    split_patch,
-)
+from factory_tui.core.prs import CiState, PullRequest, SessionLike, Source
+from factory_tui.core.prs_link import branch_slug, candidate_branches
+from factory_tui.core.prs_patch import FileDiff, split_patch
+from factory_tui.core.prs_queue import PrView, Queue, ReviewState, build_queue
 from factory_tui.core.safe import printable
 from factory_tui.core.steps import STEP_ORDER
 from factory_tui.core.timeparse import format_ts, parse_ts, utc_naive

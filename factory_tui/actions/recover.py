@@ -49,14 +49,8 @@ from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint_name
 from factory_tui.core.claims import ClaimUnit
-from factory_tui.core.fleet import (
-    PID_START_GRACE,
-    ClaimView,
-    Fleet,
-    SessionView,
-    fmt_age,
-    same_host,
-)
+from factory_tui.core.fleet import PID_START_GRACE, ClaimView, Fleet, SessionView, fmt_age
+from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.oplog import Event, format_event, parse_line
 from factory_tui.core.safe import printable
 from factory_tui.core.steps import STEP_ORDER, step_index

@@ -50,13 +50,8 @@ from factory_tui.core.claims import (
     release_fields,
     update_unit,
 )
-from factory_tui.core.fleet import (
-    Condition,
-    Settings,
-    logged_release,
-    released_in_log,
-    stale_conditions,
-)
+from factory_tui.core.fleet import Condition, Settings
+from factory_tui.core.fleet_claims import logged_release, released_in_log, stale_conditions
 
 __all__ = [
     "ReleasePlan",

@@ -25,11 +25,14 @@ from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config, missing_inputs
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint, parse_checkpoint_name
 from factory_tui.core.claims import ClaimFile, claim_set_problems, parse_claim
-from factory_tui.core.fleet import Fleet, FleetDeriver, ProcInfo, Settings, same_host
+from factory_tui.core.fleet import Fleet, ProcInfo, Settings
+from factory_tui.core.fleet_claims import same_host
+from factory_tui.core.fleet_derive import FleetDeriver
 from factory_tui.core.fold import LogFold
 from factory_tui.core.locks import LockEntry, LockView, lock_problems, lock_views
 from factory_tui.core.problems import Problem
-from factory_tui.core.statefiles import lint_state, parse_memory, parse_plan
+from factory_tui.core.statefiles_lint import lint_state
+from factory_tui.core.statefiles_parse import parse_memory, parse_plan
 
 __all__ = ["FactoryReader", "FileKey"]
 

@@ -26,7 +26,8 @@ from factory_tui.adapters.git import (
     parse_numstat,
 )
 from factory_tui.core.modes import ChangedFile
-from factory_tui.core.prs import PullRequest, branch_slug
+from factory_tui.core.prs import PullRequest
+from factory_tui.core.prs_link import branch_slug
 
 __all__ = ["history", "local_pr_diff", "merged_prs", "open_prs", "review_note_path"]
 

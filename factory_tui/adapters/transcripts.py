@@ -36,18 +36,10 @@ from factory_tui.adapters.prices import default_price_table
 from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config, main_worktree
 from factory_tui.core.claims import ClaimUnit
-from factory_tui.core.cost import (
-    COUNCIL_AGENT,
-    Attribution,
-    CostLedger,
-    CostReport,
-    CostView,
-    Grouping,
-    Span,
-    UsageRecord,
-    build_spans,
-    parse_transcript_line,
-)
+from factory_tui.core.cost import CostLedger
+from factory_tui.core.cost_attribution import Span, build_spans
+from factory_tui.core.cost_records import Attribution, UsageRecord, parse_transcript_line
+from factory_tui.core.cost_report import COUNCIL_AGENT, CostReport, CostView, Grouping
 from factory_tui.core.council import parse_history_line
 from factory_tui.core.fleet import ProcInfo
 from factory_tui.core.pricing import PriceTable, PriceTableError, Usage

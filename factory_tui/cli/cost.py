@@ -17,7 +17,7 @@ from factory_tui.core.safe import dumps_json, printable
 from factory_tui.core.timeparse import parse_ts
 
 if TYPE_CHECKING:
-    from factory_tui.core.cost import Bucket, CostReport, CostView, Grouping
+    from factory_tui.core.cost_report import Bucket, CostReport, CostView, Grouping
 
 __all__ = [
     "COST_GROUPINGS",
@@ -71,16 +71,6 @@ def parse_since(text: str, now: datetime) -> datetime:
     )
 
 
-def _tokens(n: int) -> str:
-    if n >= 10_000_000:
-        return f"{n / 1_000_000:.0f}M"
-    if n >= 1_000_000:
-        return f"{n / 1_000_000:.1f}M"
-    if n >= 10_000:
-        return f"{n / 1000:.0f}k"
-    return str(n)
-
-
 def period_label(period: str, since: datetime | None) -> str:
     """Which spend a report shows: ``today (since 2026-02-16 00:00)``, ``all time``, or
     ``since 2026-02-01 00:00``."""
@@ -95,6 +85,8 @@ def render_report(
 ) -> None:
     """The report as an aligned table; keys (instance ids, tickets, transcript model names) are
     agent text, each made printable on one line."""
+    from factory_tui.core.cost_report import format_tokens
+
     out.write(f"spend by {report.grouping}, {period_label(period, report.since)}\n")
     rows: list[tuple[str, Bucket]] = []
     for key, bucket in report.by.items():
@@ -106,9 +98,9 @@ def render_report(
     for key, b in [*rows, ("total", report.total)]:
         flag = " *" if b.unpriced_responses else ""
         out.write(
-            f"{key:<{width}}  {b.usd:>10.2f}  {_tokens(b.input_tokens):>7}  "
-            f"{_tokens(b.output_tokens):>7}  {_tokens(b.cache_write_tokens):>7}  "
-            f"{_tokens(b.cache_read_tokens):>7}  {b.responses:>6}{flag}\n"
+            f"{key:<{width}}  {b.usd:>10.2f}  {format_tokens(b.input_tokens):>7}  "
+            f"{format_tokens(b.output_tokens):>7}  {format_tokens(b.cache_write_tokens):>7}  "
+            f"{format_tokens(b.cache_read_tokens):>7}  {b.responses:>6}{flag}\n"
         )
     if report.unpriced_models:
         names = printable(", ".join(report.unpriced_models), multiline=False)

@@ -18,7 +18,7 @@ from factory_tui.core.safe import dumps_json, printable
 if TYPE_CHECKING:
     from factory_tui.actions.base import ActionResult
     from factory_tui.actions.prs import SourceChoice
-    from factory_tui.core.prs import PrView, Queue
+    from factory_tui.core.prs_queue import PrView, Queue
 
 __all__ = [
     "SOURCES",

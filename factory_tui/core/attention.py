@@ -15,9 +15,9 @@ from factory_tui.core.safe import printable
 from factory_tui.core.timeparse import parse_ts
 
 if TYPE_CHECKING:
-    from factory_tui.core.cost import BudgetState
+    from factory_tui.core.cost_report import BudgetState
     from factory_tui.core.fleet import Fleet
-    from factory_tui.core.prs import Queue
+    from factory_tui.core.prs_queue import Queue
 
 __all__ = ["AttentionItem", "attention_items"]
 

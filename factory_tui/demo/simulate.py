@@ -81,7 +81,8 @@ from factory_tui.core.claims import (
     release_fields,
     update_unit,
 )
-from factory_tui.core.fleet import PID_START_GRACE, same_host
+from factory_tui.core.fleet import PID_START_GRACE
+from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.oplog import format_event
 from factory_tui.core.steps import step_index
 from factory_tui.core.timeparse import format_ts, parse_ts, utc_naive

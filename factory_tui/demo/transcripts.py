@@ -32,7 +32,7 @@ from typing import Any
 from factory_tui.adapters.lock import append_line
 from factory_tui.config import encode_project_path, load_config
 from factory_tui.core.claims import parse_claim
-from factory_tui.core.fleet import same_host
+from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.fold import LogFold
 from factory_tui.core.oplog import Event, parse_line
 from factory_tui.core.timeparse import parse_ts

@@ -83,10 +83,11 @@ if TYPE_CHECKING:
     from factory_tui.adapters.logindex import LogIndex
     from factory_tui.adapters.transcripts import CostTracker
     from factory_tui.core.claims import ClaimUnit
-    from factory_tui.core.cost import BudgetState, CostView, Grouping, Span
+    from factory_tui.core.cost_attribution import Span
+    from factory_tui.core.cost_report import BudgetState, CostView, Grouping
     from factory_tui.core.council import Proposal
     from factory_tui.core.fleet import Fleet, InstanceView, ProcInfo
-    from factory_tui.core.prs import PrView, Queue
+    from factory_tui.core.prs_queue import PrView, Queue
     from factory_tui.ui.prs_loader import PrsOptions, QueueLoader
     from factory_tui.ui.screens.help import KeySection
     from factory_tui.ui.widgets.claims import ClaimNode, ClaimsView, ClaimTree
@@ -156,7 +157,7 @@ def empty_fleet(root: str, now: datetime, hostname: str = "") -> Fleet:
 def state_summary(config: Config) -> StateSummary:
     """plan.md and memory.md in counts (two small files; read after the reader saw them change)."""
     from factory_tui.adapters.safe_read import read_factory_file
-    from factory_tui.core.statefiles import parse_memory, parse_plan
+    from factory_tui.core.statefiles_parse import parse_memory, parse_plan
 
     def read(path: Path) -> str | None:
         data = read_factory_file(path, config.max_file_bytes)  # a FIFO must not block

@@ -17,9 +17,9 @@ from textual.message import Message
 if TYPE_CHECKING:  # the cockpit's first frame imports this module, not what the messages carry
     from textual.notifications import SeverityLevel
 
-    from factory_tui.core.cost import Span
+    from factory_tui.core.cost_attribution import Span
     from factory_tui.core.fleet import Fleet
-    from factory_tui.core.prs import Queue
+    from factory_tui.core.prs_queue import Queue
     from factory_tui.ui.widgets.cost import CostSnapshot
 
 __all__ = [

@@ -14,7 +14,7 @@ from factory_tui.ui.screens.prs import RequestChangesScreen
 
 if TYPE_CHECKING:
     from factory_tui.config import Config
-    from factory_tui.core.prs import PrView
+    from factory_tui.core.prs_queue import PrView
     from factory_tui.ui.app import FactoryApp
 
 __all__ = ["approve_flow", "mark_reviewed_flow", "request_changes_flow", "request_lines"]

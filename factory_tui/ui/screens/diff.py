@@ -24,7 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from factory_tui.core.prs import FileDiff
+from factory_tui.core.prs_patch import FileDiff
 from factory_tui.core.safe import printable
 
 __all__ = ["MAX_LINES", "DiffLoaded", "DiffScreen", "file_label"]

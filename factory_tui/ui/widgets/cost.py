@@ -25,17 +25,15 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Sparkline, Static
 
-from factory_tui.core.cost import (
+from factory_tui.core.cost_records import PERIODS, Period, naive_local, period_since
+from factory_tui.core.cost_report import (
     GROUPINGS,
-    PERIODS,
     Bucket,
     BudgetState,
     CostReport,
     CostView,
     Grouping,
-    Period,
-    naive_local,
-    period_since,
+    format_tokens,
 )
 from factory_tui.core.fleet import InstanceView
 from factory_tui.ui.widgets.table import KeyedTable
@@ -52,7 +50,6 @@ __all__ = [
     "naive_local",
     "period_since",
     "spend_segment",
-    "tokens",
     "unpriced_advice",
 ]
 
@@ -77,19 +74,6 @@ class CostSnapshot:
 
 
 # -- words and numbers --------------------------------------------------------------------------
-
-
-def tokens(n: int) -> str:
-    """``950``, ``12.3k``, ``4.56M``: token counts as people read them."""
-    if n >= 1_000_000_000:
-        return f"{n / 1_000_000_000:.2f}G"
-    if n >= 1_000_000:
-        return f"{n / 1_000_000:.2f}M"
-    if n >= 10_000:
-        return f"{n / 1000:.0f}k"
-    if n >= 1000:
-        return f"{n / 1000:.1f}k"
-    return str(n)
 
 
 def _percent(state: BudgetState) -> str:
@@ -272,10 +256,10 @@ def _row(
         label,
         _num(usd),
         _num(share, "$text-muted"),
-        _num(tokens(bucket.input_tokens)),
-        _num(tokens(bucket.output_tokens)),
-        _num(tokens(bucket.cache_write_tokens)),
-        _num(tokens(bucket.cache_read_tokens)),
+        _num(format_tokens(bucket.input_tokens)),
+        _num(format_tokens(bucket.output_tokens)),
+        _num(format_tokens(bucket.cache_write_tokens)),
+        _num(format_tokens(bucket.cache_read_tokens)),
         _num(str(bucket.responses), "$text-muted"),
         *(budget_cells if by_agent else ()),
     ]
@@ -527,9 +511,10 @@ class CostPanel(Vertical):
             lines.append(
                 Content.assemble(
                     ("Tokens ", "bold"),
-                    f"input {tokens(total.input_tokens)} · output {tokens(total.output_tokens)}"
-                    f" · cache write {tokens(total.cache_write_tokens)}"
-                    f" · cache read {tokens(total.cache_read_tokens)}"
+                    f"input {format_tokens(total.input_tokens)}"
+                    f" · output {format_tokens(total.output_tokens)}"
+                    f" · cache write {format_tokens(total.cache_write_tokens)}"
+                    f" · cache read {format_tokens(total.cache_read_tokens)}"
                     f" · {total.responses} responses",
                 )
             )

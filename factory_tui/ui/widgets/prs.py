@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Static
 
 from factory_tui.core.fleet import fmt_age
 from factory_tui.core.modes import DodItem
-from factory_tui.core.prs import PrView, Queue
+from factory_tui.core.prs_queue import PrView, Queue
 from factory_tui.ui.widgets.fields import Field, FieldList
 from factory_tui.ui.widgets.table import KeyedTable
 from factory_tui.ui.widgets.text import clip, lit, matches, short_path, styled_text

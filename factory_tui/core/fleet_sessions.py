@@ -1,0 +1,206 @@
+"""Derive the session views: which sessions are shown and each one's status with its evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from factory_tui.core.checkpoints import Checkpoint
+from factory_tui.core.fleet import ClaimView, SessionStatus, SessionView, Settings, fmt_age
+from factory_tui.core.fleet_claims import (
+    instance_alive,
+    pid_detail,
+)
+from factory_tui.core.fold import LogFold, SessionRec
+from factory_tui.core.timeparse import parse_ts
+
+
+def derive_sessions(
+    fold: LogFold,
+    owned: dict[str, list[ClaimView]],
+    checkpoints: dict[str, Checkpoint],
+    now: datetime,
+    settings: Settings,
+) -> list[SessionView]:
+    """Views of the sessions worth showing: every open one, each task's latest, and those that
+    ended within the history window. Older ended sessions stay in the log, not on screen; picking
+    them costs O(shown), not O(log)."""
+    picked = {rec.seq: rec for rec in picked_sessions(fold, now, settings)}
+    latest_open_by_instance: dict[str, SessionRec] = {}
+    for seq in sorted(picked):
+        rec = picked[seq]
+        if rec.is_open and rec.instance:
+            latest_open_by_instance[rec.instance] = rec
+    return [
+        session_view(picked[seq], fold, owned, checkpoints, latest_open_by_instance, now, settings)
+        for seq in sorted(picked)
+    ]
+
+
+def picked_sessions(fold: LogFold, now: datetime, settings: Settings) -> list[SessionRec]:
+    """The sessions worth showing (see :func:`derive_sessions`), in no particular order."""
+    picked: list[SessionRec] = []
+    for opened in fold.open_by_task.values():
+        picked.extend(opened)
+    picked.extend(rec for rec in fold.latest_by_task.values() if not rec.is_open)
+    horizon = now - settings.history
+    for rec in reversed(fold.ended):
+        if not _ended_since(rec, horizon):
+            break
+        if fold.latest_by_task.get(rec.task) is not rec:
+            picked.append(rec)
+    return picked
+
+
+def _ended_since(rec: SessionRec, horizon: datetime) -> bool:
+    ended = parse_ts(rec.ended_at) if rec.ended_at else None
+    return ended is not None and ended >= horizon
+
+
+def is_shown(rec: SessionRec, fold: LogFold, horizon: datetime) -> bool:
+    """Whether :func:`picked_sessions` picks ``rec`` (one record at a time)."""
+    return rec.is_open or fold.latest_by_task.get(rec.task) is rec or _ended_since(rec, horizon)
+
+
+def rec_key(rec: SessionRec) -> str:
+    """The :attr:`SessionView.key` of the view of ``rec``."""
+    return f"{rec.task}@{rec.source}:{rec.start_line}"
+
+
+def latest_checkpoints(checkpoints: Iterable[Checkpoint]) -> dict[str, Checkpoint]:
+    latest: dict[str, Checkpoint] = {}
+    for cp in checkpoints:
+        known = latest.get(cp.task)
+        if known is None or (cp.at or datetime.min) >= (known.at or datetime.min):
+            latest[cp.task] = cp
+    return latest
+
+
+def session_view(
+    rec: SessionRec,
+    fold: LogFold,
+    owned: dict[str, list[ClaimView]],
+    checkpoints: dict[str, Checkpoint],
+    latest_open_by_instance: dict[str, SessionRec],
+    now: datetime,
+    settings: Settings,
+) -> SessionView:
+    start = parse_ts(rec.started_at)
+    status: SessionStatus
+    if not rec.is_open:
+        status = "ended"
+        end = parse_ts(rec.ended_at) if rec.ended_at else None
+        duration = end - start if end and start else None
+        why = f"SESSION-END status={rec.end_status or '?'} at {rec.ended_at}"
+        if rec.recovered_by:
+            why += f", recovered by {rec.recovered_by}"
+    else:
+        duration = now - start if start else None
+        opened_at = f"SESSION-START at {rec.source}:{rec.start_line} has no SESSION-END"
+        views = owned.get(rec.instance or "", [])
+        alive, evidence = instance_alive(views)
+        superseded = (
+            rec.instance is not None and latest_open_by_instance.get(rec.instance) is not rec
+        )
+        later = fold.open_by_task.get(rec.task, [])
+        superseded = superseded or (bool(later) and later[-1] is not rec)
+        if rec.instance is None:
+            status, why = (
+                "crashed",
+                f"{opened_at}, and it names no instance whose pid could be checked",
+            )
+        elif superseded and alive and not (bool(later) and later[-1] is not rec):
+            # Only its own instance moved on, and that instance's pid is alive: the agent left
+            # this session unended but it is not dead, so it is not a crashed session to recover.
+            assert evidence is not None
+            status, why = (
+                "running",
+                f"{opened_at}, but its instance moved on to a later session and is alive: "
+                f"{evidence.unit.key} pid {evidence.unit.pid} is alive",
+            )
+        elif superseded:
+            status, why = (
+                "crashed",
+                f"{opened_at}; a later session of the same task or instance started",
+            )
+        elif alive:
+            assert evidence is not None
+            status, why = (
+                "running",
+                f"in progress: {evidence.unit.key} pid {evidence.unit.pid} is alive",
+            )
+        elif alive is None and evidence is not None:
+            if evidence.state == "stale":
+                status = "crashed"
+                why = f"{opened_at}; on host {evidence.unit.hostname} and its claim is stale"
+            else:
+                status = "running"
+                why = (
+                    f"in progress on host {evidence.unit.hostname} "
+                    "(pid not checked; claim not stale)"
+                )
+        elif rec.recovered_from and not views:
+            # A resumed session: the claim stays with the crashed instance (FORMATS.md), so no
+            # pid speaks for the new agent; its log does, until it falls silent.
+            last = parse_ts(rec.last_event_at)
+            silent = now - last if last else None
+            if silent is not None and silent <= settings.stale_after:
+                status = "running"
+                why = (
+                    f"resumed from {rec.recovered_from}; no claim of its own (the claim stays "
+                    f"with the crashed instance); last event {fmt_age(silent)} ago"
+                )
+            else:
+                status = "crashed"
+                why = (
+                    f"{opened_at}; resumed from {rec.recovered_from} but silent for "
+                    f"{fmt_age(silent) if silent is not None else 'ever'}"
+                )
+        elif (logged := _logged_within(fold, rec.instance, now, settings.idle_after)) is not None:
+            # The pid in a claim is often not the agent's (the claim tool's own, a shell's $$):
+            # an instance that logged within the idle threshold is alive on that evidence.
+            why = f"in progress: {rec.instance} logged {fmt_age(logged[0])} ago ({logged[1]})"
+            if evidence is not None:
+                why += f", though {pid_detail(evidence)}"
+            status = "running"
+        else:
+            status = "crashed"
+            if evidence is not None:
+                why = f"{opened_at}; {pid_detail(evidence)}"
+            else:
+                why = f"{opened_at}; {rec.instance} owns no claim whose pid is alive"
+    return SessionView(
+        task=rec.task,
+        instance=rec.instance,
+        branch=rec.branch,
+        status=status,
+        end_status=rec.end_status,
+        started_at=rec.started_at,
+        ended_at=rec.ended_at,
+        last_step=rec.last_step,
+        last_step_state=rec.last_step_state,
+        last_step_at=rec.last_step_at,
+        last_event_at=rec.last_event_at,
+        pr=rec.pr,
+        checkpoint=checkpoints.get(rec.task)
+        if status != "ended" or rec.end_status == "crashed"
+        else None,
+        recovered_from=rec.recovered_from,
+        recovered_by=rec.recovered_by,
+        last_error=rec.last_error,
+        source=rec.source,
+        start_line=rec.start_line,
+        why=why,
+        duration=duration,
+    )
+
+
+def _logged_within(
+    fold: LogFold, instance: str, now: datetime, limit: timedelta
+) -> tuple[timedelta, str] | None:
+    """How long ago ``instance`` wrote its last line, and when, if within ``limit``."""
+    raw = fold.instance_last_event.get(instance)
+    last = parse_ts(raw) if raw else None
+    if raw is None or last is None or now - last > limit:
+        return None
+    return now - last, raw

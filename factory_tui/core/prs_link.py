@@ -1,0 +1,175 @@
+"""Link a pull request to the fleet: the session and the claim that made it (by branch and ticket
+id), and what the log says of it (local CI, merged).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from factory_tui.core.claims import ClaimUnit
+from factory_tui.core.prs import CiState, PullRequest, SessionLike
+from factory_tui.core.steps import step_index
+from factory_tui.core.timeparse import parse_ts
+
+__all__ = ["Link", "branch_slug", "candidate_branches", "link_pr", "ticket_ids"]
+
+_TICKET = re.compile(r"\b[A-Z][A-Z0-9]{1,9}-\d+\b")
+
+
+def branch_slug(branch: str) -> str:
+    """A branch name as a safe file name part: ``fix/x; rm`` → ``fix-x-rm``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", branch).strip("-.") or "branch"
+
+
+def ticket_ids(*texts: str | None) -> tuple[str, ...]:
+    """Ticket ids (``CAB-1302``) named in branch names, tasks or titles, in order, unique."""
+    found: list[str] = []
+    for text in texts:
+        for match in _TICKET.findall(text or ""):
+            if match not in found:
+                found.append(match)
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Where a PR sits in the factory."""
+
+    task: str | None = None
+    instance: str | None = None
+    claim: str | None = None
+    """The claim unit's key (``CAB-1290:2`` or ``CAB-1302``)."""
+    claim_id: str | None = None
+    phase: int | None = None
+    branch: str | None = None
+    number: int | None = None
+    """A PR number the log gave (``STEP-DONE step=pr-created pr=N``)."""
+    tickets: tuple[str, ...] = ()
+    session_started_at: str | None = None
+    session_last_step: str | None = None
+    session_last_step_state: str | None = None
+    session_last_step_at: str | None = None
+    session_last_error: str | None = None
+    evidence: str = ""
+    """How the link was made, in words."""
+
+
+def link_pr(pr: PullRequest, sessions: Sequence[SessionLike], units: Sequence[ClaimUnit]) -> Link:
+    """Link a PR to its session (``pr=N`` first, then ``branch=B``; the latest wins) and claim
+    (a unit with the same branch, else one naming a ticket the branch or task names)."""
+    number = str(pr.number) if pr.number is not None else None
+    session: SessionLike | None = None
+    how = ""
+    if number is not None:
+        for rec in sessions:
+            if rec.pr == number:
+                session, how = rec, f"the log's pr={number}"
+    if session is None and pr.branch:
+        for rec in sessions:
+            if rec.branch == pr.branch:
+                session, how = rec, f"the log's branch={pr.branch}"
+    branch = pr.branch or (session.branch if session is not None else None)
+    logged: int | None = None
+    if session is not None and session.pr and session.pr.isdigit():
+        logged = int(session.pr)
+    elif pr.source == "local" and branch:
+        for rec in sessions:
+            if rec.branch == branch and rec.pr and rec.pr.isdigit():
+                logged = int(rec.pr)
+    task = session.task if session is not None else None
+    tickets = ticket_ids(branch, task, pr.title)
+    unit: ClaimUnit | None = None
+    if branch:
+        unit = next((u for u in units if u.branch == branch), None)
+    if unit is None and tickets:
+        unit = next(
+            (u for u in units if u.claim_id in tickets or any(t in tickets for t in u.tickets)),
+            None,
+        )
+    if unit is not None:
+        tickets = tuple(dict.fromkeys((*unit.tickets, *tickets)))
+        how += (" and " if how else "") + f"claim {unit.key}"
+    instance = session.instance if session is not None else None
+    if instance is None and unit is not None:
+        instance = unit.owner
+    return Link(
+        task=task,
+        instance=instance,
+        claim=unit.key if unit is not None else None,
+        claim_id=unit.claim_id if unit is not None else None,
+        phase=unit.phase if unit is not None else None,
+        branch=branch,
+        number=logged,
+        tickets=tickets,
+        session_started_at=session.started_at if session is not None else None,
+        session_last_step=session.last_step if session is not None else None,
+        session_last_step_state=session.last_step_state if session is not None else None,
+        session_last_step_at=session.last_step_at if session is not None else None,
+        session_last_error=session.last_error if session is not None else None,
+        evidence=how,
+    )
+
+
+def candidate_branches(
+    sessions: Iterable[SessionLike],
+    units: Iterable[ClaimUnit],
+    worktree_branches: Iterable[str] = (),
+    *,
+    main: str = "main",
+) -> list[str]:
+    """Agent branches worth a look, first seen first: claims' ``branch``, ``SESSION-START
+    branch=``, and the branches checked out in worktrees. ``main`` itself is left out."""
+    seen: dict[str, None] = {}
+    for unit in units:
+        if unit.branch:
+            seen.setdefault(unit.branch, None)
+    for rec in sessions:
+        if rec.branch:
+            seen.setdefault(rec.branch, None)
+    for name in worktree_branches:
+        if name:
+            seen.setdefault(name, None)
+    seen.pop(main, None)
+    return list(seen)
+
+
+def _reached(link: Link, step: str) -> bool:
+    """The linked session logged ``STEP-DONE step=<step>`` or a later step of the usual order."""
+    last = link.session_last_step
+    index, wanted = (step_index(last) if last else None), step_index(step)
+    if index is None or wanted is None:
+        return False
+    return index > wanted or (index == wanted and link.session_last_step_state == "done")
+
+
+def local_ci(link: Link) -> tuple[CiState, str]:
+    """Local git has no CI run; the log tells what the agent saw. A step past ci outweighs an
+    earlier ci ERROR (the fold keeps a session's last ERROR however old): CI passed since."""
+    error = link.session_last_error or ""
+    step = link.session_last_step
+    if step == "ci" and link.session_last_step_state == "done":
+        return "green", "the log: STEP-DONE step=ci"
+    if _reached(link, "ci"):
+        return "green", f"the log: the agent is past the ci step ({step})"
+    if error.startswith("ci") or (
+        error and step == "ci" and link.session_last_step_state == "start"
+    ):
+        return "red", f"the log's last ERROR for {link.task}: {error}"
+    return "none", "no CI for a local branch (nor a ci step in the log)"
+
+
+def merged_by_the_log(pr: PullRequest, link: Link) -> PullRequest:
+    """An open local branch whose session logged ``STEP-DONE step=merged`` (or a later step) was
+    merged where local git cannot see it (on GitHub, with gh absent): the log is the evidence.
+    It is merged, at that step's time at the latest, under the PR number the log gave."""
+    if pr.source != "local" or pr.state != "open" or not _reached(link, "merged"):
+        return pr
+    at = link.session_last_step_at
+    return replace(
+        pr,
+        state="merged",
+        number=pr.number if pr.number is not None else link.number,
+        merged_at=parse_ts(at) if at else None,
+    )
