@@ -85,7 +85,7 @@ from factory_tui.core.fleet import PID_START_GRACE, same_host
 from factory_tui.core.oplog import format_event
 from factory_tui.core.steps import step_index
 from factory_tui.core.timeparse import format_ts, parse_ts, utc_naive
-from factory_tui.demo.generator import _start_stub, _stop
+from factory_tui.demo.stubs import start_stub, stop_stubs
 from factory_tui.demo.transcripts import LiveTranscript, StepWork
 
 __all__ = ["INTERVAL_S", "Simulator", "main"]
@@ -432,7 +432,7 @@ class Simulator:
             if self._closed:
                 return
             self._closed = True
-        _stop([a.pid for a in self._agents if a.process is not None], self.root)
+        stop_stubs([a.pid for a in self._agents if a.process is not None], self.root)
 
     def __enter__(self) -> Simulator:
         return self
@@ -526,7 +526,7 @@ class Simulator:
         if self._git.run("worktree", "add", "-q", "--detach", str(tree), self._base) is not None:
             worktree = tree
             self._link_claims(tree)
-        process = _start_stub(self.python, self.root, worktree or self.root)
+        process = start_stub(self.python, self.root, worktree or self.root)
         try:
             started: datetime | None = datetime.fromtimestamp(
                 psutil.Process(process.pid).create_time()
