@@ -1,7 +1,8 @@
 """Recover a crashed session (FORMATS.md: sessions and crashes): resume it, abandon it, or close
 it when its PR is already merged.
 
-``recovery_info`` gathers everything a confirmation (or the recovery screen) shows before acting:
+:func:`~factory_tui.actions.recovery_info.recovery_info` gathers everything a confirmation (or
+the recovery screen) shows before acting (:class:`~factory_tui.actions.recovery.RecoveryInfo`):
 the session, its branch and worktree from git, the latest checkpoint, the claim, the PR. Each
 action then takes a recovery lock for the task (``<memory>/.recover-<task>.lock``, so two people
 cannot recover the same session twice), re-derives the session under it, does what cannot be
