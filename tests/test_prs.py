@@ -17,21 +17,18 @@ from typing import Any
 
 import pytest
 
+from factory_tui.actions.approve import ApprovePlan, _checkpoint_data, approve_pr, plan_approve
 from factory_tui.actions.base import Outcome
 from factory_tui.actions.prs import (
     REVIEWS_FILE,
-    ApprovePlan,
-    _checkpoint_data,
-    approve_pr,
     ask_waiting,
     load_queue,
     mark_reviewed,
-    plan_approve,
     pr_diff,
     record_look,
-    request_changes,
     review_note_for,
 )
+from factory_tui.actions.request_changes import request_changes
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.gh import GH_LIST_FIELDS, Gh, GhError
 from factory_tui.cli.common import CliError

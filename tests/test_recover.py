@@ -24,16 +24,10 @@ from pathlib import Path
 import pytest
 
 from factory_tui.actions.base import ActionResult, Outcome
-from factory_tui.actions.recover import (
-    RecoveryInfo,
-    abandon,
-    close_merged,
-    new_instance_id,
-    recovery_brief,
-    recovery_info,
-    resume,
-    review_diffs,
-)
+from factory_tui.actions.recover import abandon, close_merged, resume
+from factory_tui.actions.recovery import RecoveryInfo
+from factory_tui.actions.recovery_brief import new_instance_id, recovery_brief
+from factory_tui.actions.recovery_info import recovery_info, review_diffs
 from factory_tui.actions.release import history_dir, release_claim
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.gh import pr_status

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import App
 
-from factory_tui.actions.recover import ReviewDiffs
+from factory_tui.actions.recovery_info import ReviewDiffs
 from factory_tui.ui.screens.review import ReviewScreen
 from factory_tui.ui.snapshot import screen_text
 

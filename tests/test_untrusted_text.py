@@ -393,7 +393,7 @@ def test_a_missing_git_is_said_plainly(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""\
         from pathlib import Path
-        from factory_tui.actions.recover import _git_facts
+        from factory_tui.actions.recovery_info import _git_facts
         from factory_tui.adapters.git import GitMissing, GitRepo
         repo = GitRepo(Path({str(tmp_path)!r}))
         try:

@@ -510,6 +510,19 @@ class GitRepo:
         )  # fmt: skip
         return self.run("rev-parse", "HEAD", cwd=cwd).strip()
 
+    def commit_tree(
+        self, tree: str, parent: str, message: str, *, when: datetime, author: tuple[str, str]
+    ) -> str:
+        """A commit of ``tree`` on ``parent`` as ``author`` (name, email; committer too) at
+        ``when`` (see the module's note on times), made with ``git commit-tree`` (no worktree or
+        ref touched, signing off); the new commit's id. For the demo's simulated merges."""
+        name, email = author
+        _, out, _ = self.call(
+            "-c", f"user.name={name}", "-c", f"user.email={email}", "-c", "commit.gpgsign=false",
+            "commit-tree", tree, "-p", parent, "-m", message, env=dated(when),
+        )  # fmt: skip
+        return out.decode("ascii", "replace").strip()
+
     # -- the squash merge --------------------------------------------------------------------
 
     def plan_squash(self, branch: str) -> SquashPlan:

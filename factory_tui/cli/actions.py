@@ -231,13 +231,9 @@ def cmd_recover(
     """``recover TASK (--resume | --abandon | --close-merged)``: print what is known about the
     crashed session and what the action will do, ask y/N on a terminal (unless ``--yes``), act."""
     from factory_tui.actions.base import ActionResult, Outcome, actor
-    from factory_tui.actions.recover import (
-        Action,
-        abandon,
-        close_merged,
-        recovery_info,
-        resume,
-    )
+    from factory_tui.actions.recover import abandon, close_merged, resume
+    from factory_tui.actions.recovery import Action
+    from factory_tui.actions.recovery_info import recovery_info
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.adapters.git import GitRepo
 

@@ -170,8 +170,9 @@ def _confirm(question: str) -> bool:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
+    from factory_tui.actions.approve import approve_pr, plan_approve
     from factory_tui.actions.base import ActionResult, Outcome, read_only_refusal
-    from factory_tui.actions.prs import approve_pr, load_queue, plan_approve
+    from factory_tui.actions.prs import load_queue
 
     config = load(args)
     refusal = read_only_refusal(config, "approving a PR")
@@ -197,7 +198,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_request_changes(args: argparse.Namespace) -> int:
-    from factory_tui.actions.prs import load_queue, request_changes
+    from factory_tui.actions.prs import load_queue
+    from factory_tui.actions.request_changes import request_changes
 
     config = load(args)
     body = args.body

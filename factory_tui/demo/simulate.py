@@ -51,8 +51,6 @@ import argparse
 import contextlib
 import json
 import random
-import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -60,16 +58,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import psutil
 
+from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.git import ISOLATED_ENV, GitError, GitRepo, dated
 from factory_tui.adapters.lock import LockBusy, append_line, atomic_write, claim_lock
 from factory_tui.adapters.procs import local_hostname
 from factory_tui.config import Config, ConfigError, load_config
@@ -81,12 +78,32 @@ from factory_tui.core.claims import (
     release_fields,
     update_unit,
 )
-from factory_tui.core.fleet import PID_START_GRACE
+from factory_tui.core.cost_records import naive_local
 from factory_tui.core.fleet_claims import same_host
-from factory_tui.core.oplog import format_event
-from factory_tui.core.steps import step_index
 from factory_tui.core.timeparse import format_ts, parse_ts, utc_naive
-from factory_tui.demo.generator import _start_stub, _stop
+from factory_tui.demo.agent_git import AgentGit
+from factory_tui.demo.playbook import (
+    BACKLOG,
+    CRASHER_PLAN,
+    FLOW,
+    SILENT_PLAN,
+    SPENDING,
+    Agent,
+    Backlog,
+    Op,
+    Step,
+    Ticket,
+    agent_identity,
+    commit_subject,
+    edit_text,
+    event_line,
+    is_available,
+    live_start,
+    resume_plan,
+    ticket_of,
+    unit_of,
+)
+from factory_tui.demo.stubs import start_stub, stop_stubs
 from factory_tui.demo.transcripts import LiveTranscript, StepWork
 
 __all__ = ["INTERVAL_S", "Simulator", "main"]
@@ -96,184 +113,6 @@ INTERVAL_S = (1.0, 3.0)
 #: Ticks at which the simulator starts its own agents.
 SPAWNS: dict[int, str] = {2: "crasher", 3: "silent", 5: "worker"}
 _MODEL = "claude-sonnet-4-5"
-#: The demo repository's main branch (the generator's), checked out in ROOT.
-_MAIN = "main"
-
-Op = tuple[str, str]
-"""One action of an agent: ``(kind, step)``; kinds: take, start, done, checkpoint, ci-failed,
-release, next, crash, silent."""
-
-#: A ticket from claim to release, one action a tick (FORMATS.md's usual step order).
-FLOW: tuple[Op, ...] = (
-    ("take", ""),
-    ("done", "branch"),
-    ("start", "code"),
-    ("done", "code"),
-    ("start", "quality-gate"),
-    ("done", "quality-gate"),
-    ("done", "commit"),
-    ("done", "push"),
-    ("done", "pr-created"),
-    ("start", "ci"),
-    ("done", "ci"),
-    ("checkpoint", "merged"),
-    ("done", "merged"),
-    ("done", "cd-verified"),
-    ("done", "cleanup"),
-    ("release", ""),
-)
-_CRASHER_PLAN = (
-    *FLOW[: FLOW.index(("checkpoint", "merged")) + 1],
-    ("start", "merged"),
-    ("crash", ""),
-)
-_SILENT_PLAN = (*FLOW[:3], ("silent", ""))
-#: The actions an agent logs, so spends model responses on (its transcript grows).
-_SPENDING = frozenset({"take", "start", "done", "checkpoint", "ci-failed", "release"})
-
-
-@dataclass(frozen=True)
-class _Backlog:
-    id: str
-    title: str
-    kind: str
-    slug: str
-    file: str
-    component: str
-
-
-BACKLOG: tuple[_Backlog, ...] = (
-    _Backlog("CAB-1380", "Retry budget per upstream", "feat", "retry-budget",
-             "src/tinygate/retry.py", "gateway"),
-    _Backlog("CAB-1381", "Trim trailing slashes in route keys", "fix", "route-trailing-slash",
-             "src/tinygate/routes.py", "routes"),
-    _Backlog("CAB-1383", "Health check reports upstream latency", "feat", "health-latency",
-             "src/tinygate/health.py", "gateway"),
-    _Backlog("CAB-1384", "Document the admin API auth flow", "docs", "admin-auth-docs",
-             "docs/admin-auth.md", "docs"),
-    _Backlog("CAB-1386", "Log the matched route on 404", "fix", "log-404-route",
-             "src/tinygate/gateway.py", "gateway"),
-    _Backlog("CAB-1387", "Per-route timeouts", "feat", "route-timeouts",
-             "src/tinygate/timeouts.py", "gateway"),
-    _Backlog("CAB-1389", "Flaky test_health_latency on CI", "fix", "health-latency-flake",
-             "tests/test_health.py", "tests"),
-    _Backlog("CAB-1390", "Bump httpx to 0.28.1", "chore", "bump-httpx-0281",
-             "requirements.txt", "deps"),
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class _Ticket:
-    """What an agent works on: a MEGA phase or a standalone ticket."""
-
-    claim_id: str
-    phase: int | None
-    task: str
-    branch: str
-    tickets: tuple[str, ...]
-    title: str
-    file: str
-    component: str
-
-    @property
-    def lock_name(self) -> str:
-        if self.phase is None:
-            return f"{self.claim_id}.lock"
-        return f"{self.claim_id}-phase-{self.phase}.lock"
-
-    @property
-    def key(self) -> str:
-        return self.claim_id if self.phase is None else f"{self.claim_id}:{self.phase}"
-
-    @property
-    def phase_field(self) -> str:
-        return "-" if self.phase is None else str(self.phase)
-
-
-@dataclass
-class _Agent:
-    instance: str
-    role: str
-    """``working`` (left running by the generator), ``crasher``, ``silent`` or ``worker``."""
-    pid: int
-    started: datetime | None
-    """The process's start time (``None`` when it could not be read)."""
-    process: subprocess.Popen[bytes] | None
-    """Our own stub, or ``None`` for a process someone else started."""
-    worktree: Path | None
-    plan: deque[Op]
-    next_tick: int
-    ticket: _Ticket | None = None
-    pr: int | None = None
-    sha: str | None = None
-    checkpoint: Path | None = None
-    claims: int = 0
-    ci_runs: int = 0
-    stopped: bool = False
-    commit_message: str = ""
-    transcript: LiveTranscript | None = None
-    """The transcript of the agent's current session (None: none is written)."""
-    last_acted: datetime | None = None
-    """When the agent last did something (its responses since then are spread over that time)."""
-
-
-@dataclass
-class _Step:
-    now: datetime
-    ts: str
-    said: list[str] = field(default_factory=list)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "work"
-
-
-def _naive(value: datetime) -> datetime:
-    if value.tzinfo is not None:
-        value = value.astimezone().replace(tzinfo=None)
-    return value
-
-
-class _Git:
-    """The simulator's git: :class:`~factory_tui.adapters.git.GitRepo`, isolated from the user's
-    and the system's config. Failures are not fatal (``None``, and ``last_error`` says why): the
-    simulator's files do not depend on git, only its realism does."""
-
-    def __init__(self, root: Path) -> None:
-        self.enabled = shutil.which("git") is not None and (root / ".git").exists()
-        self.repo = GitRepo(root, env=ISOLATED_ENV)
-        self.last_error = ""
-
-    def run(
-        self,
-        *args: str,
-        cwd: Path | None = None,
-        when: datetime | None = None,
-        who: tuple[str, str] = ("factory-tui demo", "demo@tinygate.example"),
-    ) -> str | None:
-        """``git ARGS`` as ``who``, dated ``when`` (naive: local time) if given; its stdout."""
-        if not self.enabled:
-            return None
-        identity = ("-c", f"user.name={who[0]}", "-c", f"user.email={who[1]}",
-                    "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false")  # fmt: skip
-        try:
-            env = dated(when) if when is not None else None
-            _, out, _ = self.repo.call(*identity, *args, cwd=cwd, env=env)
-            return out.decode("utf-8", errors="replace")
-        except GitError as error:
-            self.last_error = str(error)[:200]
-            return None
-
-    def commit(self, message: str, *, cwd: Path, when: datetime, who: tuple[str, str]) -> bool:
-        """Commit everything in ``cwd`` at ``when`` (naive: local time, like the log's)."""
-        if not self.enabled:
-            return False
-        try:
-            self.repo.commit(message, cwd=cwd, when=when, author=who)
-        except GitError as error:
-            self.last_error = str(error)[:200]
-            return False
-        return True
 
 
 class Simulator:
@@ -290,11 +129,14 @@ class Simulator:
         python: str = sys.executable,
         hostname: str | None = None,
         config: Config | None = None,
+        tz: tzinfo | None = None,
     ) -> None:
         """Raises ``ValueError`` when ROOT is not a demo factory (or ``speed`` is not positive).
 
         ``config`` (default: ``load_config(factory_root)``) says where the files are; ``sleep``
-        is what the lock protocol's retries wait with.
+        is what the lock protocol's retries wait with; ``tz`` the zone of the factory's naive
+        local times (default: this machine's, :func:`~factory_tui.adapters.clock.local_zone`),
+        which an aware ``clock`` reading is converted to.
         """
         if not speed > 0:
             raise ValueError(f"speed={speed}: must be more than 0 (1 is real time, 5 is 5x)")
@@ -331,8 +173,9 @@ class Simulator:
         self._sleep = sleep
         self._rng = random.Random(seed)
         self._intervals = random.Random(seed * 7919 + 1)
-        self._git = _Git(self.root)
-        self._agents: list[_Agent] = []
+        self.tz = tz if tz is not None else local_zone()
+        self._git = AgentGit(self.root, self.tz)
+        self._agents: list[Agent] = []
         self._tick = 0
         self._ready = False
         self._closed = False
@@ -340,7 +183,6 @@ class Simulator:
         self._initially_free: set[str] = set()
         self._taken: set[str] = set()
         self._pr = 400
-        self._base = "HEAD"
         self._mutex = threading.Lock()
         self.finished = False
         """Set once ROOT is gone: nothing more will happen."""
@@ -375,8 +217,8 @@ class Simulator:
         if self.finished or not self.root.exists():
             self.finished = True
             return [f"{self.root} is gone: nothing to simulate"]
-        now = _naive(self._clock())
-        step = _Step(now, format_ts(now))
+        now = naive_local(self._clock(), self.tz)
+        step = Step(now, format_ts(now))
         self._tick += 1
         try:
             if not self._ready:
@@ -433,7 +275,7 @@ class Simulator:
             if self._closed:
                 return
             self._closed = True
-        _stop([a.pid for a in self._agents if a.process is not None], self.root)
+        stop_stubs([a.pid for a in self._agents if a.process is not None], self.root)
 
     def __enter__(self) -> Simulator:
         return self
@@ -443,7 +285,7 @@ class Simulator:
 
     # -- setting up ------------------------------------------------------------------------------
 
-    def _setup(self, step: _Step) -> None:
+    def _setup(self, step: Step) -> None:
         """Read the factory once: which agents are working, what is free, the last PR number."""
         self._ready = True
         reader = FactoryReader(self.config, hostname=self.hostname)
@@ -453,15 +295,13 @@ class Simulator:
         self._instances.update(fold.instance_last_event, fold.instance_sessions)
         prs = [int(s.pr) for s in fold.sessions if s.pr and s.pr.isdigit()]
         self._pr = max(prs, default=400)
-        head = self._git.run("rev-parse", "HEAD")
-        if head:
-            self._base = head.strip()
+        self._git.start()
         claims = sorted(reader.claim_files(), key=lambda c: c.file)
         for claim in claims:
             for unit in claim.units:
                 if unit.owner:
                     self._instances.add(unit.owner)
-                if _available(claim, unit):
+                if is_available(claim, unit):
                     self._initially_free.add(unit.key)
         seen: set[str] = set()
         for claim in claims:
@@ -471,11 +311,11 @@ class Simulator:
                     continue
                 if not same_host(unit.hostname, self.hostname):
                     continue
-                started = _live_start(unit.pid, unit.claimed_at)
+                started = live_start(unit.pid, unit.claimed_at, self.tz)
                 if started is None:
                     continue
                 last_raw = fold.instance_last_event.get(owner)
-                last = parse_ts(last_raw) if last_raw else None
+                last = parse_ts(last_raw, self.tz) if last_raw else None
                 if last is None or step.now - last > self.config.idle_after:
                     continue  # an idle agent stays idle
                 session = next(
@@ -485,10 +325,10 @@ class Simulator:
                 if session is None:
                     continue
                 seen.add(owner)
-                ticket = _ticket_of(claim, unit, session.task, session.branch)
-                plan = _resume_plan(session.last_step, session.last_step_state)
+                ticket = ticket_of(claim, unit, session.task, session.branch)
+                plan = resume_plan(session.last_step, session.last_step_state)
                 worktree = self.root / ".worktrees" / owner
-                agent = _Agent(
+                agent = Agent(
                     instance=owner,
                     role="working",
                     pid=unit.pid,
@@ -502,7 +342,7 @@ class Simulator:
                     claims=1,
                     last_acted=last,
                 )
-                session_start = parse_ts(session.started_at)
+                session_start = parse_ts(session.started_at, self.tz)
                 if session_start is not None:
                     agent.transcript = self._transcript(agent, ticket, session_start)
                 self._add_ci_failure(agent)
@@ -520,27 +360,27 @@ class Simulator:
                 self._instances.add(instance)
                 return instance
 
-    def _spawn(self, role: str, step: _Step) -> None:
+    def _spawn(self, role: str, step: Step) -> None:
         instance = self._new_instance(step.now)
         tree = self.root / ".worktrees" / instance
         worktree: Path | None = None
-        if self._git.run("worktree", "add", "-q", "--detach", str(tree), self._base) is not None:
+        if self._git.add_worktree(tree):
             worktree = tree
             self._link_claims(tree)
-        process = _start_stub(self.python, self.root, worktree or self.root)
+        process = start_stub(self.python, self.root, worktree or self.root)
         try:
             started: datetime | None = datetime.fromtimestamp(
-                psutil.Process(process.pid).create_time()
-            )
+                psutil.Process(process.pid).create_time(), self.tz
+            ).replace(tzinfo=None)
         except psutil.Error:
             started = None
         if role == "crasher":
-            plan: list[Op] = list(_CRASHER_PLAN)
+            plan: list[Op] = list(CRASHER_PLAN)
         elif role == "silent":
-            plan = list(_SILENT_PLAN)
+            plan = list(SILENT_PLAN)
         else:
             plan = [*FLOW, ("next", "")]
-        agent = _Agent(
+        agent = Agent(
             instance=instance,
             role=role,
             pid=process.pid,
@@ -564,7 +404,7 @@ class Simulator:
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(Path("..", "..", "..", ".claude", "claims"))
 
-    def _add_ci_failure(self, agent: _Agent) -> None:
+    def _add_ci_failure(self, agent: Agent) -> None:
         """Now and then CI fails once and is re-run (decided up front, from the seed)."""
         if self._rng.random() >= 0.35:
             return
@@ -578,7 +418,7 @@ class Simulator:
 
     # -- acting ----------------------------------------------------------------------------------
 
-    def _delay(self, agent: _Agent, op: Op) -> int:
+    def _delay(self, agent: Agent, op: Op) -> int:
         if op == ("start", "ci") or op[0] == "ci-failed":
             return self._rng.randint(3, 5)
         if op[0] in ("release", "take") and agent.role != "crasher":
@@ -587,7 +427,7 @@ class Simulator:
             return self._rng.randint(1, 2)
         return self._rng.randint(1, 3)
 
-    def _alive(self, agent: _Agent) -> bool:
+    def _alive(self, agent: Agent) -> bool:
         if agent.process is not None:
             return agent.process.poll() is None
         try:
@@ -596,7 +436,7 @@ class Simulator:
         except psutil.Error:
             return False
 
-    def _act(self, agent: _Agent, step: _Step) -> None:
+    def _act(self, agent: Agent, step: Step) -> None:
         op = agent.plan[0]
         if not self._alive(agent):
             agent.stopped = True
@@ -631,13 +471,13 @@ class Simulator:
         if done:
             agent.plan.popleft()
             agent.next_tick = self._tick + self._delay(agent, op)
-            if kind in _SPENDING:
+            if kind in SPENDING:
                 self._converse(agent, step, kind, name)
             agent.last_acted = step.now
         else:
             agent.next_tick = self._tick + 1
 
-    def _transcript(self, agent: _Agent, ticket: _Ticket, start: datetime) -> LiveTranscript | None:
+    def _transcript(self, agent: Agent, ticket: Ticket, start: datetime) -> LiveTranscript | None:
         """The transcript of ``agent``'s session on ``ticket`` that started at ``start`` (its
         SESSION-START time), where ``write_demo_transcripts`` puts it; None when the factory's
         Claude folder is not the demo's own."""
@@ -655,7 +495,7 @@ class Simulator:
             seed=self.seed,
         )
 
-    def _converse(self, agent: _Agent, step: _Step, kind: str, name: str) -> None:
+    def _converse(self, agent: Agent, step: Step, kind: str, name: str) -> None:
         """The model responses behind the action just logged, appended to the transcript; the
         session's transcript ends with its release."""
         transcript = agent.transcript
@@ -673,19 +513,19 @@ class Simulator:
         )
         transcript.work(agent.last_acted, step.now, work)
 
-    def _task(self, agent: _Agent) -> str:
+    def _task(self, agent: Agent) -> str:
         return agent.ticket.task if agent.ticket is not None else "-"
 
-    def _log(self, at: _Step, name: str, /, **fields: object) -> None:
+    def _log(self, at: Step, name: str, /, **fields: object) -> None:
         """One operations.log line, in one O_APPEND write."""
-        append_line(self.config.log_file, _line(at, name, fields))
+        append_line(self.config.log_file, event_line(at, name, fields))
 
-    def _metric(self, at: _Step, name: str, /, **fields: object) -> None:
+    def _metric(self, at: Step, name: str, /, **fields: object) -> None:
         """metrics.log is written in UTC without a marker, as the hooks' ``date -u`` does."""
-        utc = _Step(utc_naive(at.now), format_ts(utc_naive(at.now)))
-        append_line(self.config.metrics_file, _line(utc, name, fields))
+        utc = Step(utc_naive(at.now, self.tz), format_ts(utc_naive(at.now, self.tz)))
+        append_line(self.config.metrics_file, event_line(utc, name, fields))
 
-    def _still_owner(self, agent: _Agent, step: _Step) -> bool:
+    def _still_owner(self, agent: Agent, step: Step) -> bool:
         """Does the claim file still name this agent? If someone released or took it (the
         engineer, say), the agent logs the loss, ends its session and looks for other work."""
         ticket = agent.ticket
@@ -719,13 +559,13 @@ class Simulator:
         claim, _problems = parse_claim(str(path), data)
         return claim
 
-    def _read_unit(self, ticket: _Ticket) -> ClaimUnit | None:
+    def _read_unit(self, ticket: Ticket) -> ClaimUnit | None:
         claim = self._read(self.claims_dir / f"{ticket.claim_id}.json")
         if claim is None:
             return None
         return next((u for u in claim.units if u.phase == ticket.phase), None)
 
-    def _candidates(self, agent: _Agent) -> list[tuple[ClaimFile, ClaimUnit]]:
+    def _candidates(self, agent: Agent) -> list[tuple[ClaimFile, ClaimUnit]]:
         """Free units worth taking: for the crasher any, for the others only those freed since
         the simulator started (the demo keeps its initially free claims visible as free)."""
         found: list[tuple[ClaimFile, ClaimUnit]] = []
@@ -736,29 +576,29 @@ class Simulator:
             if claim is None:
                 continue
             for unit in claim.units:
-                if not _available(claim, unit) or unit.key in self._taken:
+                if not is_available(claim, unit) or unit.key in self._taken:
                     continue
                 if agent.role == "crasher" or unit.key not in self._initially_free:
                     found.append((claim, unit))
         return found
 
-    def _claimed_at(self, agent: _Agent, step: _Step) -> str:
+    def _claimed_at(self, agent: Agent, step: Step) -> str:
         """Not before the agent's process started (minute precision, as the protocol writes)."""
         when = step.now
         if agent.started is not None and (agent.claims == 0 or agent.started > when):
             when = agent.started
         return format_ts(when)
 
-    def _take(self, agent: _Agent, step: _Step) -> bool:
+    def _take(self, agent: Agent, step: Step) -> bool:
         owner = {
             "owner": agent.instance,
             "pid": agent.pid,
             "claimed_at": self._claimed_at(agent, step),
             "hostname": self.hostname,
         }
-        ticket: _Ticket | None = None
+        ticket: Ticket | None = None
         for claim, unit in self._candidates(agent):
-            candidate = _ticket_of(claim, unit, None, None)
+            candidate = ticket_of(claim, unit, None, None)
             result = self._claim_existing(candidate, {**owner, "branch": candidate.branch})
             if result == "busy":
                 step.said.append(f"{agent.instance}: {candidate.lock_name} is held; retries")
@@ -777,7 +617,7 @@ class Simulator:
                 return False
             ticket = made
         agent.ticket = ticket
-        started = parse_ts(step.ts)
+        started = parse_ts(step.ts, self.tz)
         agent.transcript = self._transcript(agent, ticket, started or step.now)
         agent.claims += 1
         agent.pr = None
@@ -800,7 +640,7 @@ class Simulator:
         return True
 
     def _locked_write(
-        self, ticket: _Ticket, change: Callable[[ClaimFile | None], dict[str, Any] | str]
+        self, ticket: Ticket, change: Callable[[ClaimFile | None], dict[str, Any] | str]
     ) -> str:
         """The protocol: mkdir the lock, re-read, write atomically, remove the lock. ``change``
         gets the claim as read under the lock and returns the new JSON object, or a reason not
@@ -816,14 +656,14 @@ class Simulator:
             return "busy"
         return "ok"
 
-    def _claim_existing(self, ticket: _Ticket, owner: dict[str, Any]) -> str:
+    def _claim_existing(self, ticket: Ticket, owner: dict[str, Any]) -> str:
         """Take a free unit; returns ``"ok"``, ``"busy"`` or the instance that holds it."""
 
         def change(claim: ClaimFile | None) -> dict[str, Any] | str:
-            unit = _unit(claim, ticket.phase)
+            unit = unit_of(claim, ticket.phase)
             if claim is None or unit is None:
                 return "nobody (the claim file is gone)"
-            if not _available(claim, unit):
+            if not is_available(claim, unit):
                 return unit.owner or "nobody (no longer free)"
             return update_unit(claim.raw, ticket.phase, owner)
 
@@ -832,12 +672,12 @@ class Simulator:
             return result
         return "ok" if self._verify(ticket, owner["owner"], owner["pid"]) else "someone else"
 
-    def _verify(self, ticket: _Ticket, instance: str, pid: int) -> bool:
+    def _verify(self, ticket: Ticket, instance: str, pid: int) -> bool:
         """Step 3 of the protocol, after the lock is gone: re-read, check our owner and pid."""
         unit = self._read_unit(ticket)
         return unit is not None and unit.owner == instance and unit.pid == pid
 
-    def _claim_new(self, agent: _Agent, owner: dict[str, Any], step: _Step) -> _Ticket | None:
+    def _claim_new(self, agent: Agent, owner: dict[str, Any], step: Step) -> Ticket | None:
         """Create a standalone claim for the next backlog ticket no claim file names yet."""
         existing = {p.stem for p in self.claims_dir.glob("*.json")} | {
             key.split(":", 1)[0] for key in self._taken
@@ -847,10 +687,10 @@ class Simulator:
             n = 1
             while f"CAB-{1500 + n}" in existing:
                 n += 1
-            pick = _Backlog(f"CAB-{1500 + n}", f"Backlog item {n}", "chore", f"backlog-{n}",
+            pick = Backlog(f"CAB-{1500 + n}", f"Backlog item {n}", "chore", f"backlog-{n}",
                             f"docs/backlog/item_{n}.md", "docs")  # fmt: skip
         branch = f"{pick.kind}/{pick.id}-{pick.slug}"
-        ticket = _Ticket(pick.id, None, f"{pick.id}-{pick.slug}", branch, (pick.id,), pick.title,
+        ticket = Ticket(pick.id, None, f"{pick.id}-{pick.slug}", branch, (pick.id,), pick.title,
                          pick.file, pick.component)  # fmt: skip
         data: dict[str, Any] = {
             "ticket": pick.id,
@@ -873,13 +713,13 @@ class Simulator:
             return None
         return ticket
 
-    def _release(self, agent: _Agent, step: _Step) -> bool:
+    def _release(self, agent: Agent, step: Step) -> bool:
         ticket = agent.ticket
         assert ticket is not None
         done = {**release_fields(), "completed_at": step.ts}
 
         def change(claim: ClaimFile | None) -> dict[str, Any] | str:
-            unit = _unit(claim, ticket.phase)
+            unit = unit_of(claim, ticket.phase)
             if claim is None or unit is None or unit.owner != agent.instance:
                 return "lost"
             return update_unit(claim.raw, ticket.phase, done)
@@ -912,7 +752,7 @@ class Simulator:
 
     # -- steps, checkpoints, crashes ------------------------------------------------------------
 
-    def _step_line(self, agent: _Agent, step: _Step, kind: str, name: str) -> None:
+    def _step_line(self, agent: Agent, step: Step, kind: str, name: str) -> None:
         ticket = agent.ticket
         assert ticket is not None
         event = "STEP-START" if kind == "start" else "STEP-DONE"
@@ -953,7 +793,7 @@ class Simulator:
                 agent.checkpoint = None
         step.said.append(said)
 
-    def _ci_failed(self, agent: _Agent, step: _Step) -> None:
+    def _ci_failed(self, agent: Agent, step: Step) -> None:
         ticket = agent.ticket
         assert ticket is not None
         self._log(step, "ERROR", task=ticket.task, error="ci-failed", step="ci",
@@ -961,7 +801,7 @@ class Simulator:
         self._metric(step, "CI-FIX", task=ticket.task, pr=agent.pr, attempt=1, result="failed")
         step.said.append(f"{agent.instance}: CI failed on PR #{agent.pr}; re-runs it")
 
-    def _checkpoint(self, agent: _Agent, step: _Step) -> None:
+    def _checkpoint(self, agent: Agent, step: Step) -> None:
         """Written before the risky step (the merge), as the protocol asks."""
         ticket = agent.ticket
         assert ticket is not None
@@ -1003,7 +843,7 @@ class Simulator:
         self._log(step, "CHECKPOINT", task=ticket.task, file=name)
         step.said.append(f"{agent.instance} writes checkpoint {name} before the merge")
 
-    def _crash(self, agent: _Agent, step: _Step) -> None:
+    def _crash(self, agent: Agent, step: Step) -> None:
         """The process dies mid-step: no SESSION-END, the checkpoint stays, the claim stays."""
         if agent.process is not None:
             agent.process.kill()
@@ -1016,7 +856,7 @@ class Simulator:
             "no SESSION-END, its checkpoint and claim stay"
         )
 
-    def _spend(self, agent: _Agent, step: _Step) -> None:
+    def _spend(self, agent: Agent, step: Step) -> None:
         tokens_in = self._rng.randint(40, 400) * 1000
         tokens_out = self._rng.randint(40, 400) * 100
         cache_read = self._rng.randint(40, 400) * 5000
@@ -1027,26 +867,20 @@ class Simulator:
 
     # -- git --------------------------------------------------------------------------------------
 
-    def _switch_branch(self, agent: _Agent, ticket: _Ticket) -> None:
-        tree = agent.worktree
-        if tree is None:
-            return
-        git = self._git
-        if git.run("switch", "-q", "-c", ticket.branch, self._base, cwd=tree) is None:
-            git.run("switch", "-q", ticket.branch, cwd=tree)
+    def _switch_branch(self, agent: Agent, ticket: Ticket) -> None:
+        if agent.worktree is not None:
+            self._git.switch_branch(agent.worktree, ticket.branch)
 
-    def _commit(self, agent: _Agent, step: _Step) -> str:
+    def _commit(self, agent: Agent, step: Step) -> str:
         """A real commit in the agent's worktree when there is one; else a made-up sha."""
         ticket = agent.ticket
         assert ticket is not None
-        agent.commit_message = _subject(ticket)
+        agent.commit_message = commit_subject(ticket)
         fallback = f"{self._rng.getrandbits(28):07x}"
         tree = agent.worktree
         if tree is None:
             return fallback
-        git = self._git
-        on = git.run("symbolic-ref", "--short", "-q", "HEAD", cwd=tree)
-        if on is None or on.strip() != ticket.branch:
+        if self._git.branch_of(tree) != ticket.branch:
             # The ticket's branch is checked out in another worktree (a crashed agent's): the
             # switch failed, and this work must not land on the branch the worktree is on.
             return fallback
@@ -1054,16 +888,12 @@ class Simulator:
         with contextlib.suppress(OSError):
             target.parent.mkdir(parents=True, exist_ok=True)
             with target.open("a", encoding="utf-8", newline="\n") as handle:
-                handle.write(_edit_text(target, ticket, agent.claims))
-        who = (f"Claude ({agent.instance})", f"{agent.instance}@agents.tinygate.example")
+                handle.write(edit_text(target, ticket, agent.claims))
         kind = ticket.branch.split("/", 1)[0]
         message = f"{kind}: {agent.commit_message}"
-        if not git.commit(message, cwd=tree, when=step.now, who=who):
-            return fallback
-        head = git.run("rev-parse", "--short=7", "HEAD", cwd=tree)
-        return head.strip() if head else fallback
+        return self._git.commit(tree, message, step.now, agent_identity(agent)) or fallback
 
-    def _squash_merge(self, agent: _Agent, step: _Step) -> str | None:
+    def _squash_merge(self, agent: Agent, step: Step) -> str | None:
         """Merge the agent's PR as its ``gh pr merge --squash`` would: one commit on main with
         the branch's changes, subject ``<kind>: <subject> (#N)`` and the ``Factory-Branch`` /
         ``Factory-Head`` trailers factory-tui's own squash merges write, then main's worktree
@@ -1072,134 +902,19 @@ class Simulator:
         branch brings nothing, on a conflict, or when ROOT cannot fast-forward."""
         ticket = agent.ticket
         assert ticket is not None
-        git = self._git
         if agent.worktree is None or agent.pr is None:
             return None
-        tip = git.run("rev-parse", "-q", "--verify", f"refs/heads/{ticket.branch}^{{commit}}")
-        main = git.run("rev-parse", "-q", "--verify", f"refs/heads/{_MAIN}^{{commit}}")
-        if not tip or not main:
-            return None
-        tip, main = tip.strip(), main.strip()
-        merged = git.run("merge-tree", "--write-tree", main, tip)  # fails on a conflict
-        main_tree = git.run("rev-parse", f"{main}^{{tree}}")
-        if merged is None or main_tree is None:
-            return None
-        tree = merged.split("\n", 1)[0].strip()
-        if tree == main_tree.strip():
-            return None  # every change of the branch is on main already
         kind = ticket.branch.split("/", 1)[0]
-        message = (
-            f"{kind}: {agent.commit_message or _subject(ticket)} (#{agent.pr})\n\n"
-            f"Factory-Branch: {ticket.branch}\nFactory-Head: {tip}\nFactory-Task: {ticket.task}\n"
-        )
-        who = (f"Claude ({agent.instance})", f"{agent.instance}@agents.tinygate.example")
-        commit = git.run("commit-tree", tree, "-p", main, "-m", message, when=step.now, who=who)
-        if commit is None:
-            return None
-        commit = commit.strip()
-        if git.run("merge", "--ff-only", "-q", commit, cwd=self.root) is None:
-            return None
-        self._base = commit  # the next branches start from the merged main
-        return commit[:7]
+        subject = f"{kind}: {agent.commit_message or commit_subject(ticket)} (#{agent.pr})"
 
+        def message(tip: str) -> str:
+            return (
+                f"{subject}\n\nFactory-Branch: {ticket.branch}\nFactory-Head: {tip}\n"
+                f"Factory-Task: {ticket.task}\n"
+            )
 
-# -- pure helpers --------------------------------------------------------------------------------
-
-
-def _subject(ticket: _Ticket) -> str:
-    """``traceparent propagation (CAB-1352)``: a commit's subject for the ticket."""
-    return f"{ticket.task.split('-', 2)[-1].replace('-', ' ')} ({ticket.key})"
-
-
-def _line(at: _Step, name: str, fields: dict[str, object]) -> str:
-    return format_event(at.ts, name, [(k, str(v)) for k, v in fields.items()])
-
-
-def _unit(claim: ClaimFile | None, phase: int | None) -> ClaimUnit | None:
-    if claim is None:
-        return None
-    return next((u for u in claim.units if u.phase == phase), None)
-
-
-def _available(claim: ClaimFile, unit: ClaimUnit) -> bool:
-    """FORMATS.md: no owner, not completed, every dep completed."""
-    if unit.owner or unit.completed_at:
-        return False
-    done = {u.phase for u in claim.units if u.completed_at}
-    return all(dep in done for dep in unit.deps)
-
-
-def _live_start(pid: int, claimed_at: str | None) -> datetime | None:
-    """The process's start if ``pid`` runs and is the claimer (not a reused pid), else None."""
-    try:
-        proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        started = datetime.fromtimestamp(proc.create_time())
-    except psutil.Error:
-        return None
-    claimed = parse_ts(claimed_at) if claimed_at else None
-    if claimed is not None and started > claimed + PID_START_GRACE:
-        return None
-    return started
-
-
-def _ticket_of(claim: ClaimFile, unit: ClaimUnit, task: str | None, branch: str | None) -> _Ticket:
-    first = unit.tickets[0] if unit.tickets else unit.claim_id
-    name = unit.name or claim.title or first
-    kind = "feat"
-    branch = branch or unit.branch or f"{kind}/{first}-{_slug(name)}"
-    if task is None:
-        task = branch.split("/", 1)[1] if "/" in branch else f"{first}-{_slug(name)}"
-    component = claim.raw.get("component")
-    return _Ticket(
-        claim_id=unit.claim_id,
-        phase=unit.phase,
-        task=task,
-        branch=branch,
-        tickets=unit.tickets or (unit.claim_id,),
-        title=name,
-        file=f"src/tinygate/{_slug(task.split('-', 2)[-1]).replace('-', '_')}.py",
-        component=component if isinstance(component, str) else "gateway",
-    )
-
-
-def _resume_plan(last_step: str | None, state: str | None) -> list[Op]:
-    """What is left of :data:`FLOW` after the step a session is at (then the next ticket)."""
-    ops = list(FLOW)
-    at = 0
-    if last_step:
-        kind = "start" if state == "start" else "done"
-        if (kind, last_step) in ops:
-            at = ops.index((kind, last_step)) + 1
-        elif kind == "start" and ("done", last_step) in ops:
-            at = ops.index(("done", last_step))
-        else:
-            index = step_index(last_step)
-            if index is not None:
-                at = next(
-                    (
-                        i
-                        for i, (k, name) in enumerate(ops)
-                        if k in ("start", "done") and (step_index(name) or 0) > index
-                    ),
-                    len(ops) - 1,
-                )
-    at = max(at, 1)  # never "take": the agent holds its claim already
-    return [*ops[at:], ("next", "")]
-
-
-def _edit_text(target: Path, ticket: _Ticket, revision: int) -> str:
-    """What an agent adds to its ticket's file at a commit (the file's language, roughly)."""
-    n = revision
-    fresh = not target.exists() or target.stat().st_size == 0
-    if target.suffix == ".py":
-        head = f'"""{ticket.title} ({ticket.key})."""\n' if fresh else ""
-        ident = _slug(ticket.task).replace("-", "_")
-        return f"{head}\n\ndef {ident}_{n}() -> str:\n    return {ticket.key!r}\n"
-    if target.suffix == ".md":
-        return (f"# {ticket.title}\n\n" if fresh else "") + f"- {ticket.key}: revision {n}\n"
-    return f"# {ticket.key} revision {n}\n"
+        commit = self._git.squash_merge(ticket.branch, message, step.now, agent_identity(agent))
+        return commit[:7] if commit is not None else None
 
 
 # -- command line --------------------------------------------------------------------------------

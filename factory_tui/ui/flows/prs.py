@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from factory_tui.actions.approve import approve_pr, plan_approve
 from factory_tui.actions.base import ActionResult, actor
-from factory_tui.actions.prs import approve_pr, mark_reviewed, plan_approve, request_changes
+from factory_tui.actions.prs import mark_reviewed
+from factory_tui.actions.request_changes import request_changes
 from factory_tui.ui.flows.common import act, report
 from factory_tui.ui.screens.confirm import ConfirmScreen
 from factory_tui.ui.screens.prs import RequestChangesScreen

@@ -7,15 +7,9 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from factory_tui.actions.base import ActionResult, actor
-from factory_tui.actions.recover import (
-    RecoveryInfo,
-    ReviewDiffs,
-    abandon,
-    close_merged,
-    recovery_info,
-    resume,
-    review_diffs,
-)
+from factory_tui.actions.recover import abandon, close_merged, resume
+from factory_tui.actions.recovery import RecoveryInfo
+from factory_tui.actions.recovery_info import ReviewDiffs, recovery_info, review_diffs
 from factory_tui.ui.flows.common import act, action_reader, report
 from factory_tui.ui.screens.confirm import ConfirmScreen, ReasonScreen, RecoveryScreen
 

@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from factory_tui.actions.recover import ReviewDiffs
+from factory_tui.actions.recovery_info import ReviewDiffs
 from factory_tui.core.safe import printable
 from factory_tui.ui.screens.review import ReviewScreen
 from factory_tui.ui.widgets.footer import KeysFooter

@@ -16,7 +16,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from factory_tui.actions.recover import ReviewDiffs
+from factory_tui.actions.recovery_info import ReviewDiffs
 from factory_tui.core.safe import printable
 
 __all__ = ["ReviewScreen"]

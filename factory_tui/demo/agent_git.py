@@ -1,0 +1,104 @@
+"""The simulated agents' git work in the demo repository: a branch per ticket, a commit per
+``commit`` step, and a PR's squash merge onto main, through the one git adapter
+(:class:`~factory_tui.adapters.git.GitRepo`, isolated from the user's and the system's config).
+
+Nothing here is fatal: the simulator's files do not depend on git, only its realism does. A git
+that is missing or fails answers ``None`` (or ``False``) and :attr:`AgentGit.last_error` says
+why. The demo's times are naive in the zone given, which is how they are handed to git.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import TypeVar
+
+from factory_tui.adapters.git import ISOLATED_ENV, GitError, GitRepo
+
+__all__ = ["AgentGit"]
+
+T = TypeVar("T")
+
+
+class AgentGit:
+    """The demo repository at ``root`` as the simulated agents use it."""
+
+    def __init__(self, root: Path, tz: tzinfo) -> None:
+        self.root = root
+        self.tz = tz
+        self.enabled = shutil.which("git") is not None and (root / ".git").exists()
+        self.repo = GitRepo(root, env=ISOLATED_ENV)
+        self.last_error = ""
+        self.base = "HEAD"
+        """Where new branches start: main's tip as the simulator last saw or made it."""
+
+    def _try(self, command: Callable[[], T]) -> T | None:
+        if not self.enabled:
+            return None
+        try:
+            return command()
+        except GitError as error:
+            self.last_error = str(error)[:200]
+            return None
+
+    def start(self) -> None:
+        """Take main's current tip (ROOT's HEAD) as the base of new branches."""
+        head = self._try(lambda: self.repo.run("rev-parse", "HEAD"))
+        if head:
+            self.base = head.strip()
+
+    def add_worktree(self, tree: Path) -> bool:
+        """A detached worktree at ``tree`` on the base; did it work?"""
+        args = ("worktree", "add", "-q", "--detach", str(tree), self.base)
+        return self._try(lambda: self.repo.run(*args)) is not None
+
+    def switch_branch(self, tree: Path, branch: str) -> None:
+        """``tree`` on ``branch``: made from the base, or the existing one."""
+        made = self._try(lambda: self.repo.run("switch", "-q", "-c", branch, self.base, cwd=tree))
+        if made is not None:
+            return
+        self._try(lambda: self.repo.run("switch", "-q", branch, cwd=tree))
+
+    def branch_of(self, tree: Path) -> str | None:
+        """The branch checked out in ``tree`` (``None``: detached, or no git)."""
+        on = self._try(lambda: self.repo.run("symbolic-ref", "--short", "-q", "HEAD", cwd=tree))
+        return on.strip() if on is not None else None
+
+    def commit(self, tree: Path, message: str, when: datetime, who: tuple[str, str]) -> str | None:
+        """Commit everything in ``tree`` at ``when``; the new commit's short id."""
+        at = when.replace(tzinfo=self.tz)
+        if self._try(lambda: self.repo.commit(message, cwd=tree, when=at, author=who)) is None:
+            return None
+        head = self._try(lambda: self.repo.run("rev-parse", "--short=7", "HEAD", cwd=tree))
+        return head.strip() if head else None
+
+    def squash_merge(
+        self, branch: str, message: Callable[[str], str], when: datetime, who: tuple[str, str]
+    ) -> str | None:
+        """One commit on main with ``branch``'s changes (its message made from the branch's tip
+        by ``message``), then ROOT fast-forwarded to it and the base moved there; the commit's
+        id. ``None`` (nothing merged) when the branch brings nothing, on a conflict, or when ROOT
+        cannot fast-forward."""
+        repo = self.repo
+        tip = self._try(lambda: repo.rev(f"refs/heads/{branch}"))
+        main = self._try(lambda: repo.rev(f"refs/heads/{repo.main}"))
+        if not tip or not main:
+            return None
+        merged = self._try(lambda: repo.run("merge-tree", "--write-tree", main, tip))
+        main_tree = self._try(lambda: repo.run("rev-parse", f"{main}^{{tree}}"))
+        if merged is None or main_tree is None:
+            return None  # a conflict fails merge-tree
+        tree = merged.split("\n", 1)[0].strip()
+        if tree == main_tree.strip():
+            return None  # every change of the branch is on main already
+        at = when.replace(tzinfo=self.tz)
+        text = message(tip)
+        commit = self._try(lambda: repo.commit_tree(tree, main, text, when=at, author=who))
+        if commit is None:
+            return None
+        if self._try(lambda: repo.run("merge", "--ff-only", "-q", commit, cwd=self.root)) is None:
+            return None
+        self.base = commit  # the next branches start from the merged main
+        return commit
