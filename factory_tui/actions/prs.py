@@ -28,7 +28,7 @@ from factory_tui.adapters.user_state import read_state, state_dir, write_state
 from factory_tui.config import Config, missing_inputs, parse_duration
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import Fleet
-from factory_tui.core.modes import ModeSettings, settings_from_config
+from factory_tui.core.modes_paths import ModeSettings, settings_from_config
 from factory_tui.core.prs import PullRequest, SessionLike, Source
 from factory_tui.core.prs_link import candidate_branches
 from factory_tui.core.prs_patch import FileDiff, split_patch
