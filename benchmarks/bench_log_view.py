@@ -39,7 +39,8 @@ from textual.widgets import Static
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from factory_tui.adapters.logindex import FilterSpec, LogIndex
+from factory_tui.adapters.logfilter import FilterSpec
+from factory_tui.adapters.logindex import LogIndex
 from factory_tui.ui.themes import THEME_VARIABLE_DEFAULTS
 from factory_tui.ui.widgets.log_view import LogView
 

@@ -12,7 +12,8 @@ from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
-from factory_tui.adapters.logindex import FilterSpec, LogIndex
+from factory_tui.adapters.logfilter import FilterSpec
+from factory_tui.adapters.logindex import LogIndex
 from factory_tui.ui.themes import THEME_VARIABLE_DEFAULTS, load_themes
 from factory_tui.ui.widgets.log_view import LogQueryScreen, LogView
 

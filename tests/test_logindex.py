@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from factory_tui.adapters.logfilter import FilterSpec
 from factory_tui.adapters.logindex import (
     FilterCancelled,
-    FilterSpec,
     IndexProgress,
     LogIndex,
 )

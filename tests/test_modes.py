@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from factory_tui.core.modes import (
+from factory_tui.core.modes import classify, mode_from_labels, size_class
+from factory_tui.core.modes_dod import definition_of_done
+from factory_tui.core.modes_paths import (
     ChangedFile,
     ModeSettings,
-    classify,
     classify_file,
     component_of,
-    definition_of_done,
-    mode_from_labels,
     settings_from_config,
-    size_class,
 )
 
 

@@ -41,7 +41,7 @@ from factory_tui.cli.prs import (
 )
 from factory_tui.config import Config, load_config
 from factory_tui.core.claims import ClaimUnit
-from factory_tui.core.modes import ChangedFile
+from factory_tui.core.modes_paths import ChangedFile
 from factory_tui.core.prs import PullRequest, ci_from_checks, ci_from_rollup, pr_from_gh
 from factory_tui.core.prs_link import candidate_branches
 from factory_tui.core.prs_patch import split_patch

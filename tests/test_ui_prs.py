@@ -28,7 +28,7 @@ from factory_tui.actions.prs import REVIEWS_FILE, PrsError
 from factory_tui.adapters.gh import GhCache, GhError, PolledGh
 from factory_tui.cli import main as cli_main
 from factory_tui.config import Config
-from factory_tui.core.modes import ChangedFile
+from factory_tui.core.modes_paths import ChangedFile
 from factory_tui.core.prs import PullRequest
 from factory_tui.core.prs_patch import FileDiff
 from factory_tui.core.prs_queue import build_queue
@@ -267,7 +267,7 @@ async def test_hostile_titles_render_literally_and_failures_show(
 
 
 def test_dod_summary_reads_in_words() -> None:
-    from factory_tui.core.modes import DodItem
+    from factory_tui.core.modes_dod import DodItem
 
     assert dod_summary([DodItem("PR exists", True, ""), DodItem("CI green", True, "")]) == (
         "2/2 ✓",

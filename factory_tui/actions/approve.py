@@ -21,11 +21,10 @@ from typing import Any
 
 from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_only_refusal
 from factory_tui.actions.prs import (
-    find_pr,
     gh_client,
     git_repo,
-    load_queue,
     prs_config,
+    queued_pr,
     task_for,
 )
 from factory_tui.adapters.factory import FactoryReader
@@ -167,11 +166,9 @@ def plan_approve(
     """Check everything approving ``ref`` needs, fresh from the source, without changing a
     thing; an :class:`ActionResult` says why it cannot be approved."""
     pcfg = prs_config(config)
-    queue = queue or load_queue(config, now=now, reader=reader, gh=gh, git=git)
-    found = find_pr(queue, ref)
-    if isinstance(found, ActionResult):
-        return found
-    view = found
+    view = queued_pr(config, ref, now=now, queue=queue, reader=reader, gh=gh, git=git)
+    if isinstance(view, ActionResult):
+        return view
     who = by or actor()
     warnings: list[str] = []
     merge_argv: tuple[str, ...] | None = None

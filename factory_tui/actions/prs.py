@@ -28,7 +28,7 @@ from factory_tui.adapters.user_state import read_state, state_dir, write_state
 from factory_tui.config import Config, missing_inputs, parse_duration
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import Fleet
-from factory_tui.core.modes import ModeSettings, settings_from_config
+from factory_tui.core.modes_paths import ModeSettings, settings_from_config
 from factory_tui.core.prs import PullRequest, SessionLike, Source
 from factory_tui.core.prs_link import candidate_branches
 from factory_tui.core.prs_patch import FileDiff, split_patch
@@ -50,6 +50,7 @@ __all__ = [
     "mark_reviewed",
     "pr_diff",
     "prs_config",
+    "queued_pr",
     "record_look",
     "review_note_for",
     "review_notes_dir",
@@ -376,6 +377,23 @@ def find_pr(queue: Queue, ref: str) -> PrView | ActionResult:
     )
 
 
+def queued_pr(
+    config: Config,
+    ref: str,
+    *,
+    now: datetime,
+    queue: Queue | None = None,
+    reader: FactoryReader | None = None,
+    gh: Gh | None = None,
+    git: GitRepo | None = None,
+    reviews_dir: Path | None = None,
+) -> PrView | ActionResult:
+    """Load the queue (unless given), find the PR ``ref`` in it, or refuse (:func:`find_pr`)."""
+    if queue is None:
+        queue = load_queue(config, now=now, reader=reader, gh=gh, git=git, reviews_dir=reviews_dir)
+    return find_pr(queue, ref)
+
+
 # -- mark reviewed -------------------------------------------------------------------------------
 
 
@@ -396,8 +414,7 @@ def mark_reviewed(
     if isinstance(ref, PrView):
         view = ref
     else:
-        queue = queue or load_queue(config, now=now, reviews_dir=reviews_dir)
-        found = find_pr(queue, ref)
+        found = queued_pr(config, ref, now=now, queue=queue, reviews_dir=reviews_dir)
         if isinstance(found, ActionResult):
             return found
         view = found

@@ -10,10 +10,9 @@ from pathlib import Path
 
 from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_only_refusal
 from factory_tui.actions.prs import (
-    find_pr,
     gh_client,
-    load_queue,
     prs_config,
+    queued_pr,
     review_note_for,
     task_for,
 )
@@ -48,11 +47,9 @@ def request_changes(
     if not body.strip():
         return ActionResult(Outcome.REFUSED, "a request for changes needs a text (--body TEXT)")
     pcfg = prs_config(config)
-    queue = queue or load_queue(config, now=now, reader=reader, gh=gh, git=git)
-    found = find_pr(queue, ref)
-    if isinstance(found, ActionResult):
-        return found
-    view = found
+    view = queued_pr(config, ref, now=now, queue=queue, reader=reader, gh=gh, git=git)
+    if isinstance(view, ActionResult):
+        return view
     if view.pr.state != "open":
         return ActionResult(Outcome.REFUSED, f"{view.label} is {view.pr.state}: nothing to review")
     who = by or actor()

@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from factory_tui.core.modes import ChangedFile
+from factory_tui.core.modes_paths import ChangedFile
 
 __all__ = [
     "GIT_MISSING",

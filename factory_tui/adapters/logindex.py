@@ -23,53 +23,44 @@ another thread sees the index either before or after an update, never half-way. 
 to read from several threads; updates must come from one thread at a time (they serialise on a
 lock).
 
-:class:`FilterSpec` is the viewer's filter (instance / task / event / free text); an instance
-filter also matches the lines of tasks whose ``SESSION-START`` named that instance, from a small
-task map kept while indexing.
+The viewer's filter (:class:`FilterSpec`) is in ``logfilter``; one file's offsets, the scan of
+appended bytes and the CRC are in ``logindex_files``. An instance filter also matches the lines of
+tasks whose ``SESSION-START`` named that instance, from a small task map kept while indexing.
 """
 
 from __future__ import annotations
 
 import bisect
-import contextlib
 import errno
 import os
-import re
 import stat
 import threading
 import time
-import zlib
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from factory_tui.core.oplog import Event, parse_fields, parse_line
+from factory_tui.adapters.logfilter import FilterSpec, Predicate, same_instance
+from factory_tui.adapters.logindex_files import (
+    FileIndex,
+    apply_chunk,
+    close_fd,
+    crc_of,
+    scan_lines,
+)
 
 __all__ = [
     "FilterCancelled",
-    "FilterSpec",
     "IndexProgress",
     "LogIndex",
-    "Predicate",
 ]
 
-Predicate = Callable[[str], bool]
-"""Decides whether one line (decoded, without its line ending) is wanted."""
-
-_NEWLINE = re.compile(b"\n")
-# A SESSION-START line: timestamp (no "|"), the event between bars, then its key=value text.
-_SESSION_START = re.compile(rb"\|[ \t]*SESSION-START[ \t]*\|([^\n]*)")
-_TASK_INSTANCE = re.compile(rb"(?:^|\s)(task|instance)=(\S*)")
-_ANCHOR_BYTES = 64
 _BLOCK_LINES = 128
 _CACHE_BLOCKS = 64
 _SCAN_LINES = 8192
 _PROGRESS_SECONDS = 0.05
-_FILTER_KEYS = ("instance", "task", "event", "text")
 
 
 class FilterCancelled(Exception):
@@ -85,160 +76,6 @@ class IndexProgress(NamedTuple):
     bytes_total: int
 
 
-@dataclass(frozen=True, slots=True)
-class FilterSpec:
-    """Which lines to show. Every criterion given must hold (AND); None means any.
-
-    - ``text``: case-insensitive substring of the raw line (matches unparseable lines too);
-    - ``event``: the event name, case-insensitive; a trailing ``*`` makes it a prefix
-      (``STEP-*``);
-    - ``task``: the ``task`` field, case-insensitive;
-    - ``instance``: the ``instance`` field (``t48217`` also matches ``t48217-a3f2``), OR the line's
-      task is one whose ``SESSION-START`` named that instance (pass those tasks to
-      :meth:`matcher`; :meth:`LogIndex.predicate` does).
-
-    A line that does not parse as an event matches only a text-only spec.
-    """
-
-    instance: str | None = None
-    task: str | None = None
-    event: str | None = None
-    text: str | None = None
-
-    @classmethod
-    def parse(cls, query: str) -> FilterSpec | None:
-        """``instance:t1 task:CAB-1 event:ERROR free words`` (``key=value`` works too).
-
-        Words without a known key make up the free text. None when the query is blank.
-        """
-        values: dict[str, str] = {}
-        words: list[str] = []
-        for token in query.split():
-            key, value = _split_token(token)
-            if key is not None and value:
-                if key == "text":
-                    words.append(value)
-                else:
-                    values[key] = value
-            else:
-                words.append(token)
-        if words:
-            values["text"] = " ".join(words)
-        if not values:
-            return None
-        return cls(
-            instance=values.get("instance"),
-            task=values.get("task"),
-            event=values.get("event"),
-            text=values.get("text"),
-        )
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.instance or self.task or self.event or self.text)
-
-    def describe(self) -> str:
-        """The spec in the query syntax :meth:`parse` reads."""
-        parts = [
-            f"{key}:{value}"
-            for key in ("instance", "task", "event")
-            if (value := getattr(self, key))
-        ]
-        if self.text:
-            parts.append(self.text)
-        return " ".join(parts)
-
-    def matches(self, line: str, instance_tasks: AbstractSet[str] = frozenset()) -> bool:
-        """Whether ``line`` (without its line ending) passes. For many lines use
-        :meth:`matcher` once."""
-        return self.matcher(instance_tasks)(line)
-
-    def matcher(self, instance_tasks: AbstractSet[str] = frozenset()) -> Predicate:
-        """A fast predicate for this spec. ``instance_tasks``: the tasks whose SESSION-START
-        named :attr:`instance`.
-
-        Cheap substring checks reject most lines first; they are necessary conditions only, the
-        answer for the lines that pass them comes from :func:`~factory_tui.core.oplog.parse_line`.
-        """
-        text = self.text.upper() if self.text else None
-        event = self.event.strip().upper() if self.event else None
-        event_prefix = event is not None and event.endswith("*")
-        event_needle = event.rstrip("*") if event else None
-        task = self.task.upper() if self.task else None
-        instance = self.instance
-        tasks = frozenset(t.upper() for t in instance_tasks) if instance else frozenset()
-        if not (event_needle or task or instance):
-            if text is None:
-                return _always
-            return lambda line: text in line.upper()
-
-        def match(line: str) -> bool:
-            up = line.upper()
-            if text is not None and text not in up:
-                return False
-            if event_needle and event_needle not in up:
-                return False
-            if task is not None and task not in up:
-                return False
-            if instance is not None and instance not in line:
-                if not tasks:
-                    return False
-                # Plain k=v text (no quotes, no tabs): the task is one of the "task=" tokens.
-                plain = '"' not in line and "'" not in line and line.isprintable()
-                if plain and not any(v.upper() in tasks for v in _field_values(line, "task")):
-                    return False
-            parsed = parse_line(line, 0, "")
-            if not isinstance(parsed, Event):
-                return False
-            fields = parsed.fields
-            if event is not None:
-                if event_prefix:
-                    if not parsed.name.startswith(event[:-1]):
-                        return False
-                elif parsed.name != event:
-                    return False
-            if task is not None and fields.get("task", "").upper() != task:
-                return False
-            if instance is not None:
-                value = fields.get("instance")
-                if not (value is not None and same_instance(value, instance)) and (
-                    fields.get("task", "").upper() not in tasks
-                ):
-                    return False
-            return True
-
-        return match
-
-
-def same_instance(value: str, wanted: str) -> bool:
-    """``value`` is the instance ``wanted``, or ``wanted`` is its older ``t<N>`` form."""
-    return value == wanted or value.startswith(wanted + "-")
-
-
-def _always(line: str) -> bool:
-    return True
-
-
-def _split_token(token: str) -> tuple[str | None, str]:
-    for sep in (":", "="):
-        key, found, value = token.partition(sep)
-        if found and key.lower() in _FILTER_KEYS:
-            return key.lower(), value
-    return None, token
-
-
-def _field_values(line: str, key: str) -> Iterator[str]:
-    """Every value written as ``key=value`` in plain text (no quotes, spaces only)."""
-    probe = key + "="
-    at = line.find(probe)
-    while at >= 0:
-        if at == 0 or line[at - 1] in " |":
-            start = at + len(probe)
-            end = line.find(" ", start)
-            yield line[start:] if end < 0 else line[start:end]
-        at = line.find(probe, at + 1)
-
-
 def _as_cancel_check(cancel: Callable[[], bool] | threading.Event | None) -> Callable[[], bool]:
     if cancel is None:
         return lambda: False
@@ -247,102 +84,13 @@ def _as_cancel_check(cancel: Callable[[], bool] | threading.Event | None) -> Cal
     return cancel
 
 
-class _File:
-    """The index of one file: where each complete line starts, and what was read so far."""
-
-    __slots__ = ("anchor", "crc", "end", "epoch", "fd", "name", "offsets", "path")
-
-    def __init__(self, path: Path, epoch: int) -> None:
-        self.path = path
-        self.name = path.name
-        self.epoch = epoch
-        self.fd: int | None = None
-        self.offsets = array("Q")
-        self.end = 0
-        """Byte offset just past the last indexed line's newline."""
-        self.crc = 0
-        """CRC-32 of bytes [0, end)."""
-        self.anchor = b""
-        """The last bytes before ``end``: still there unless the file was rewritten."""
-
-    def copy(self) -> _File:
-        """The same file (same descriptor and epoch), to extend privately."""
-        twin = _File(self.path, self.epoch)
-        twin.fd = self.fd
-        twin.offsets = array("Q", self.offsets)
-        twin.end, twin.crc, twin.anchor = self.end, self.crc, self.anchor
-        return twin
-
-    def span(self, first: int, stop: int) -> tuple[int, int]:
-        """Byte range of lines [first, stop), newline of the last one included."""
-        start = self.offsets[first]
-        end = self.offsets[stop] if stop < len(self.offsets) else self.end
-        return start, end
-
-
-class _Chunk(NamedTuple):
-    offsets: array[int]
-    end: int
-    crc: int
-    anchor: bytes
-    sessions: list[tuple[str, str]]
-
-
 class _Plan(NamedTuple):
-    target: _File
+    target: FileIndex
     """The file object to index into: the live one (append), or a fresh one (reset/new)."""
     start: int
     size: int
     reset: bool
     """Lines indexed before are no longer valid."""
-
-
-def _scan(
-    fd: int, pos: int, limit: int, max_bytes: int, crc: int, anchor: bytes
-) -> Iterator[_Chunk]:
-    """Complete lines in bytes [pos, limit), about ``max_bytes`` per chunk (more for a longer
-    line). A last line without its newline is left for later."""
-    while pos < limit:
-        data = os.pread(fd, min(max_bytes, limit - pos), pos)
-        if not data:
-            return
-        last = data.rfind(b"\n")
-        while last < 0:
-            more_at = pos + len(data)
-            if more_at >= limit:
-                return
-            more = os.pread(fd, min(max_bytes, limit - more_at), more_at)
-            if not more:
-                return
-            data += more
-            last = data.rfind(b"\n")
-        body = data if last + 1 == len(data) else data[: last + 1]
-        offsets = array("Q", [pos])
-        offsets.extend(pos + m.end() for m in _NEWLINE.finditer(body, 0, last))
-        crc = zlib.crc32(body, crc)
-        anchor = (anchor + body[-_ANCHOR_BYTES:])[-_ANCHOR_BYTES:]
-        sessions = _sessions(body)
-        pos += last + 1
-        yield _Chunk(offsets, pos, crc, anchor, sessions)
-
-
-def _sessions(body: bytes) -> list[tuple[str, str]]:
-    """(task, instance) of the SESSION-START lines that name both, without repeats."""
-    plain: set[tuple[bytes, bytes]] = set()
-    found: list[tuple[str, str]] = []
-    for kv in _SESSION_START.findall(body):
-        if b'"' in kv or b"'" in kv:
-            fields = parse_fields(kv.decode("utf-8", "replace"))
-            task, instance = fields.get("task"), fields.get("instance")
-            if task and instance:
-                found.append((task, instance))
-            continue
-        pairs = dict(_TASK_INSTANCE.findall(kv))  # the last one wins, as in parse_fields
-        raw_task, raw_instance = pairs.get(b"task"), pairs.get(b"instance")
-        if raw_task and raw_instance:
-            plain.add((raw_task, raw_instance))
-    found.extend((t.decode("utf-8", "replace"), i.decode("utf-8", "replace")) for t, i in plain)
-    return found
 
 
 class LogIndex:
@@ -398,7 +146,7 @@ class LogIndex:
         with self._update_lock, self._lock:
             self._closed = True
             for f in (self._hist, self._cur):
-                _close_fd(f.fd)
+                close_fd(f.fd)
             self._hist = self._new_file(self._hist.path)
             self._cur = self._new_file(self._cur.path)
             self._blocks.clear()
@@ -450,7 +198,7 @@ class LogIndex:
             cur_plan = self._plan(cur)
         except OSError:
             if hist_plan.target.fd not in (hist.fd, cur.fd):
-                _close_fd(hist_plan.target.fd)
+                close_fd(hist_plan.target.fd)
             raise
         total = sum(p.size - p.start for p in (hist_plan, cur_plan))
         history_grows = hist_plan.size > hist_plan.start
@@ -467,10 +215,10 @@ class LogIndex:
             for plan, target in ((hist_plan, hist_new), (cur_plan, cur_new)):
                 if target.fd is None:
                     continue
-                for chunk in _scan(
+                for chunk in scan_lines(
                     target.fd, plan.start, plan.size, max_bytes, target.crc, target.anchor
                 ):
-                    _apply(target, chunk)
+                    apply_chunk(target, chunk)
                     sessions.extend(chunk.sessions)
                     done += chunk.end - chunk.offsets[0]
                     lines = len(hist_new.offsets) + len(cur_new.offsets)
@@ -479,7 +227,7 @@ class LogIndex:
             with self._lock:
                 for old, new in ((hist, hist_new), (cur, cur_new)):
                     if old.fd is not None and old.fd != new.fd:
-                        _close_fd(old.fd)
+                        close_fd(old.fd)
                 self._hist, self._cur = hist_new, cur_new
                 self._add_sessions(sessions)
                 if not keeps_order:
@@ -489,7 +237,7 @@ class LogIndex:
             if not published:
                 for target in (hist_new, cur_new):
                     if target.fd not in (hist.fd, cur.fd):
-                        _close_fd(target.fd)
+                        close_fd(target.fd)
 
     def _index_live(
         self, hist_plan: _Plan, cur_plan: _Plan, max_bytes: int, total: int
@@ -502,16 +250,16 @@ class LogIndex:
             target = plan.target
             if target.fd is None:
                 continue
-            for chunk in _scan(
+            for chunk in scan_lines(
                 target.fd, plan.start, plan.size, max_bytes, target.crc, target.anchor
             ):
                 with self._lock:
-                    _apply(target, chunk)
+                    apply_chunk(target, chunk)
                     self._add_sessions(chunk.sessions)
                 done += chunk.end - chunk.offsets[0]
                 yield IndexProgress(len(self), min(done, total), total)
 
-    def _plan(self, f: _File) -> _Plan:
+    def _plan(self, f: FileIndex) -> _Plan:
         """What to do with one file: append from where we were, or start again."""
         try:
             st: os.stat_result | None = os.stat(f.path)
@@ -535,7 +283,7 @@ class LogIndex:
         fresh, size = self._open(f.path)
         return _Plan(fresh, 0, size, reset=had_lines or f.fd is not None)
 
-    def _anchor_holds(self, f: _File) -> bool:
+    def _anchor_holds(self, f: FileIndex) -> bool:
         anchor = f.anchor
         if not anchor or f.fd is None:
             return True
@@ -543,12 +291,12 @@ class LogIndex:
 
     def _keeps_order(
         self,
-        hist: _File,
-        cur: _File,
+        hist: FileIndex,
+        cur: FileIndex,
         hist_plan: _Plan,
         cur_plan: _Plan,
-        hist_new: _File,
-        cur_new: _File,
+        hist_new: FileIndex,
+        cur_new: FileIndex,
     ) -> bool:
         """Whether every line of the old sequence keeps its logical number in the new one."""
         if hist_plan.reset and hist.end > 0:
@@ -573,16 +321,16 @@ class LogIndex:
             return False
         crc = 0
         if moved_bytes and hist_new.fd is not None:
-            crc = _crc_of(hist_new.fd, hist.end, hist_new.end, crc)
+            crc = crc_of(hist_new.fd, hist.end, hist_new.end, crc)
         if need and cur_new.fd is not None:
-            crc = _crc_of(cur_new.fd, 0, need, crc)
+            crc = crc_of(cur_new.fd, 0, need, crc)
         return crc == cur.crc
 
-    def _new_file(self, path: Path) -> _File:
+    def _new_file(self, path: Path) -> FileIndex:
         self._epochs += 1
-        return _File(path, self._epochs)
+        return FileIndex(path, self._epochs)
 
-    def _open(self, path: Path) -> tuple[_File, int]:
+    def _open(self, path: Path) -> tuple[FileIndex, int]:
         """A fresh index of the file now at ``path``, with its descriptor, and its size."""
         f = self._new_file(path)
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -636,7 +384,7 @@ class LogIndex:
                 out.extend(self._read(self._cur, max(start - h, 0), stop - h))
             return out
 
-    def _locate(self, i: int) -> tuple[_File, int]:
+    def _locate(self, i: int) -> tuple[FileIndex, int]:
         h = len(self._hist.offsets)
         n = h + len(self._cur.offsets)
         if i < 0:
@@ -645,7 +393,7 @@ class LogIndex:
             raise IndexError(f"log line {i} out of range (the index holds {n} lines)")
         return (self._hist, i) if i < h else (self._cur, i - h)
 
-    def _read(self, f: _File, first: int, stop: int) -> list[str]:
+    def _read(self, f: FileIndex, first: int, stop: int) -> list[str]:
         count = stop - first
         start, end = f.span(first, stop)
         try:
@@ -782,25 +530,3 @@ class LogIndex:
                     raise FilterCancelled(f"search stopped at line {logical}")
                 time.sleep(0)
         return None
-
-
-def _apply(f: _File, chunk: _Chunk) -> None:
-    f.offsets.extend(chunk.offsets)
-    f.end, f.crc, f.anchor = chunk.end, chunk.crc, chunk.anchor
-
-
-def _crc_of(fd: int, start: int, end: int, crc: int) -> int:
-    pos = start
-    while pos < end:
-        data = os.pread(fd, min(8 << 20, end - pos), pos)
-        if not data:
-            return -1  # shorter than indexed: cannot match
-        crc = zlib.crc32(data, crc)
-        pos += len(data)
-    return crc
-
-
-def _close_fd(fd: int | None) -> None:
-    if fd is not None:
-        with contextlib.suppress(OSError):
-            os.close(fd)

@@ -25,7 +25,7 @@ from factory_tui.adapters.git import (
     commit_time,
     parse_numstat,
 )
-from factory_tui.core.modes import ChangedFile
+from factory_tui.core.modes_paths import ChangedFile
 from factory_tui.core.prs import PullRequest
 from factory_tui.core.prs_link import branch_slug
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from factory_tui.core.problems import Problem
+from factory_tui.core.problems import Problem, parse_json
 from factory_tui.core.timeparse import parse_ts
 
 __all__ = ["Checkpoint", "parse_checkpoint", "parse_checkpoint_name"]
@@ -92,16 +92,9 @@ def _pr_number(value: object) -> int | None:
 def parse_checkpoint(file: str, data: bytes) -> tuple[Checkpoint | None, list[Problem]]:
     name = file.rsplit("/", 1)[-1]
     file_ts, slug = parse_checkpoint_name(name)
-    try:
-        raw = json.loads(data)
-    except UnicodeDecodeError as error:
-        return None, [Problem(file, f"not UTF-8 text (byte {error.start})")]
-    except json.JSONDecodeError as error:
-        return None, [Problem(file, f"not valid JSON: {error.msg}", error.lineno)]
-    except ValueError:  # json reads integers with int(), which refuses more than 4300 digits
-        return None, [Problem(file, "not valid JSON: an integer with more than 4300 digits")]
-    except RecursionError:
-        return None, [Problem(file, "not valid JSON: nested too deeply")]
+    raw, unreadable = parse_json(file, data)
+    if unreadable is not None:
+        return None, [unreadable]
     if not isinstance(raw, dict):
         return None, [Problem(file, "a checkpoint holds a JSON object")]
     problems: list[Problem] = []

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from factory_tui.core.problems import Problem
+from factory_tui.core.problems import Problem, parse_json
 from factory_tui.core.timeparse import parse_ts
 
 __all__ = [
@@ -89,16 +89,9 @@ def parse_claim(file: str, data: bytes) -> tuple[ClaimFile | None, list[Problem]
     stem = file.rsplit("/", 1)[-1].removesuffix(".json")
     if not data.strip():
         return None, [Problem(file, "empty file: a claim file holds one JSON object")]
-    try:
-        raw = json.loads(data)
-    except UnicodeDecodeError as error:
-        return None, [Problem(file, f"not UTF-8 text (byte {error.start})")]
-    except json.JSONDecodeError as error:
-        return None, [Problem(file, f"not valid JSON: {error.msg}", error.lineno)]
-    except ValueError:  # json reads integers with int(), which refuses more than 4300 digits
-        return None, [Problem(file, "not valid JSON: an integer with more than 4300 digits")]
-    except RecursionError:
-        return None, [Problem(file, "not valid JSON: nested too deeply")]
+    raw, unreadable = parse_json(file, data)
+    if unreadable is not None:
+        return None, [unreadable]
     if not isinstance(raw, dict):
         found = type(raw).__name__.replace("dict", "object").replace("list", "array")
         return None, [Problem(file, f"a claim file holds a JSON object, found {found}")]

@@ -19,9 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from factory_tui.core.modes import (
-    ChangedFile,
-)
+from factory_tui.core.modes_paths import ChangedFile
 from factory_tui.core.timeparse import parse_ts
 
 __all__ = [

@@ -11,15 +11,9 @@ from typing import Any
 
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import fmt_age
-from factory_tui.core.modes import (
-    DodItem,
-    ModeSettings,
-    ModeVerdict,
-    SizeClass,
-    classify,
-    definition_of_done,
-    size_class,
-)
+from factory_tui.core.modes import ModeVerdict, SizeClass, classify, size_class
+from factory_tui.core.modes_dod import DodItem, definition_of_done
+from factory_tui.core.modes_paths import ModeSettings
 from factory_tui.core.prs import CiState, PullRequest, QueueName, SessionLike, Source
 from factory_tui.core.prs_link import (
     Link,

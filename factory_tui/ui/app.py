@@ -1167,7 +1167,7 @@ class FactoryApp(App[None]):
         elif view == "cost":
             self._cost_panel.set_filter(text)
         elif view == "log":
-            from factory_tui.adapters.logindex import FilterSpec
+            from factory_tui.adapters.logfilter import FilterSpec
 
             self._log_view.set_filter(FilterSpec.parse(text) if text.strip() else None)
         self._update_tab_labels(self.fleet)

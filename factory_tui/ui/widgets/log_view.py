@@ -43,7 +43,8 @@ from textual.strip import Strip
 from textual.widgets import Input, Label
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from factory_tui.adapters.logindex import FilterCancelled, FilterSpec, LogIndex
+from factory_tui.adapters.logfilter import FilterSpec
+from factory_tui.adapters.logindex import FilterCancelled, LogIndex
 from factory_tui.core.safe import printable
 
 __all__ = ["LogQueryScreen", "LogView"]

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from factory_tui.core.fleet import fmt_age
-from factory_tui.core.modes import DodItem
+from factory_tui.core.modes_dod import DodItem
 from factory_tui.core.prs_queue import PrView, Queue
 from factory_tui.ui.widgets.fields import Field, FieldList
 from factory_tui.ui.widgets.table import KeyedTable
