@@ -43,7 +43,7 @@ from hypothesis import strategies as st
 
 from factory_tui.config import load_config
 from factory_tui.ui.app import VIEWS, FactoryApp
-from factory_tui.ui.prs_loader import PrsOptions
+from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.snapshot import screen_text
 
 pytestmark = pytest.mark.adversarial

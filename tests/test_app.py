@@ -20,8 +20,8 @@ from factory_tui.core.fleet import Fleet
 from factory_tui.core.statefiles import LintFinding
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import VIEWS, FactoryApp, FactoryCommands, attention_items
+from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.messages import FilesChanged, StateSummary
-from factory_tui.ui.prs_loader import PrsOptions
 from factory_tui.ui.screens.detail import AgentDetailScreen
 from factory_tui.ui.screens.help import HelpScreen
 from factory_tui.ui.snapshot import (
@@ -112,15 +112,15 @@ async def test_tab_and_shift_tab_walk_the_views(demo: DemoFactory) -> None:
     app = demo_app(demo)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_fleet()
-        seen = [app.current_view]
+        seen = [app.cockpit.current_view]
         for _ in VIEWS:
             await pilot.press("tab")
-            seen.append(app.current_view)
+            seen.append(app.cockpit.current_view)
         assert seen == [*VIEWS, VIEWS[0]]
         await pilot.press("shift+tab")
-        assert app.current_view == VIEWS[-1]
+        assert app.cockpit.current_view == VIEWS[-1]
         await pilot.press("3")
-        assert app.current_view == "sessions"
+        assert app.cockpit.current_view == "sessions"
         await pilot.pause()
         assert "CAB-1353-span-exporter" in screen_text(app)
 
@@ -158,16 +158,16 @@ async def test_n_visits_what_needs_the_engineer_oldest_first(demo: DemoFactory) 
         assert [i.kind for i in items] == ["stale claim", "crashed session"]
         await pilot.press("n")
         await pilot.pause()
-        assert app.current_view == "claims"
+        assert app.cockpit.current_view == "claims"
         node = app.query_one(ClaimTree).cursor_node
         assert node is not None and node.data is not None and node.data.key == "CAB-1302"
         await pilot.press("n")
         await pilot.pause()
-        assert app.current_view == "sessions"
+        assert app.cockpit.current_view == "sessions"
         assert app.query_one(SessionsView).table.cursor_key() == items[1].target
         await pilot.press("n")
         await pilot.pause()
-        assert app.current_view == "claims"
+        assert app.cockpit.current_view == "claims"
 
 
 async def test_question_mark_lists_every_key(demo: DemoFactory) -> None:
@@ -198,7 +198,7 @@ async def test_slash_filters_the_current_view(demo: DemoFactory) -> None:
         grid = app.query_one(AgentGrid)
         assert [p.view.id for p in grid.ordered_panes()] == [idle]
         await pilot.press("enter")
-        assert app.filters["agents"] == idle[:6]
+        assert app.cockpit.filters["agents"] == idle[:6]
         await pilot.pause()
         assert "⧩" in screen_text(app)  # the tab says a filter is on
         await pilot.press("2", "slash", *"CAB-1302", "enter")
@@ -222,10 +222,10 @@ async def test_t_cycles_the_themes_and_the_palette_offers_them(demo: DemoFactory
         assert app.theme == "factory-light"
         await pilot.press("t", "t")
         assert app.theme == "factory-dark"
-        names = [name for name, _cb, _help in app.palette_commands()]
+        names = [name for name, _cb, _help in app.cockpit.palette_commands()]
         for expected in ("Theme: factory-mono", "Next needing you", "View: Claims", "Refresh"):
             assert expected in names
-        dict((n, cb) for n, cb, _h in app.palette_commands())["Theme: factory-mono"]()
+        dict((n, cb) for n, cb, _h in app.cockpit.palette_commands())["Theme: factory-mono"]()
         assert app.theme == "factory-mono"
         await pilot.pause()
         assert "✗ CRASHED" in screen_text(app)  # the status still reads in words
@@ -244,7 +244,7 @@ def test_no_color_picks_the_monochrome_theme(demo: DemoFactory) -> None:
     assert mono.theme == "factory-mono"
     polite = make_app(demo.root, theme="no-such-theme")
     assert polite.theme == "factory-dark"
-    assert any("no-such-theme" in w for w in polite._theme_warnings)
+    assert any("no-such-theme" in w for _title, w in polite.warnings)
 
 
 async def test_live_claim_file_and_log_line_reach_the_screen(demo: DemoFactory) -> None:
@@ -292,18 +292,18 @@ async def test_a_newly_crashed_session_is_announced_once(demo: DemoFactory) -> N
                 "2026-02-16T15:40 | SESSION-START | task=CAB-7777-ghost "
                 "branch=feat/CAB-7777-ghost instance=t99999-dead\n"
             )
-        before = app.fleet_updates
+        before = app.fleet_updates.count
         app.post_message(FilesChanged(frozenset({log})))
-        await app.wait_for_fleet(lambda _f: app.fleet_updates > before)
+        await app.wait_for_fleet(lambda _f: app.fleet_updates.count > before)
         await pilot.pause()
         needs = [n for n in app.notes if n[0].startswith("Needs you")]
         assert len(needs) == 1 and "CAB-7777-ghost" in needs[0][1]
         assert app.bells == 1
         with log.open("a") as out:
             out.write("2026-02-16T15:41 | STEP-DONE | step=code task=CAB-7777-ghost\n")
-        before = app.fleet_updates
+        before = app.fleet_updates.count
         app.post_message(FilesChanged(frozenset({log})))
-        await app.wait_for_fleet(lambda _f: app.fleet_updates > before)
+        await app.wait_for_fleet(lambda _f: app.fleet_updates.count > before)
         await pilot.pause()
         assert len([n for n in app.notes if n[0].startswith("Needs you")]) == 1
         assert app.bells == 1
@@ -319,9 +319,9 @@ async def test_notifications_and_bell_follow_the_config(demo: DemoFactory) -> No
         log = demo.memory_dir / "operations.log"
         with log.open("a") as out:
             out.write("2026-02-16T15:40 | SESSION-START | task=T-1 branch=b instance=t1-dead\n")
-        before = app.fleet_updates
+        before = app.fleet_updates.count
         app.post_message(FilesChanged(frozenset({log})))
-        await app.wait_for_fleet(lambda _f: app.fleet_updates > before)
+        await app.wait_for_fleet(lambda _f: app.fleet_updates.count > before)
         await pilot.pause()
         assert not [n for n in app.notes if n[0].startswith("Needs you")]
         assert app.bells == 0
@@ -476,9 +476,9 @@ async def test_claim_tree_updates_by_key_and_keeps_the_cursor(demo: DemoFactory)
         (demo.claims_dir / "CAB-0001.json").write_text(
             json.dumps({"ticket": "CAB-0001", "title": "sorts first", "owner": None})
         )
-        before = app.fleet_updates
+        before = app.fleet_updates.count
         app.post_message(FilesChanged(frozenset({demo.claims_dir / "CAB-0001.json"})))
-        await app.wait_for_fleet(lambda _f: app.fleet_updates > before)
+        await app.wait_for_fleet(lambda _f: app.fleet_updates.count > before)
         await pilot.pause()
         assert tree.nodes_by_key["CAB-1321"] is node_before
         assert tree.cursor_node is node_before
@@ -585,7 +585,7 @@ async def test_the_palette_lists_the_cockpit_actions(demo: DemoFactory) -> None:
         hits = [hit async for hit in provider.search("next needing")]
         assert hits and hits[0].text == "Next needing you"
         found = [hit async for hit in provider.discover()]
-        assert {"View: Agents", "View: State", "Cycle theme", "Refresh", "Quit"} <= {
+        assert {"View: Agents", "View: State", "Theme", "Refresh", "Quit"} <= {
             hit.text for hit in found
         }
         await pilot.press("ctrl+p")
@@ -602,7 +602,7 @@ async def test_q_quits_stops_the_watcher_and_calls_on_quit(demo: DemoFactory) ->
         assert watchers and watchers[0].is_running
         await press_to_quit(app)
     assert called == [True]
-    assert app._stop.is_set()
+    assert app.watch_stop.is_set()
 
 
 class FailingReader(FactoryReader):
@@ -658,7 +658,7 @@ async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(
         await app.wait_for_fleet(lambda _f: app.loaded and app.log_ready)
         await pilot.pause()
         app.screen.bindings_updated_signal.subscribe(app, rebuilt.append)
-        assert app.check_action("release_all_stale", ())
+        assert app.cockpit.check_action("release_all_stale", ())
         task = next(i.task for i in app.fleet.instances if i.id == working)
         with (demo.memory_dir / "operations.log").open("a") as log:
             log.write(f"2026-02-16T15:42 | STEP-DONE | step=quality-gate task={task}\n")
@@ -672,7 +672,7 @@ async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(
         await app.wait_for_fleet(lambda f: not any(c.state == "stale" for c in f.claims))
         await pilot.pause()
         assert len(rebuilt) == 1
-        assert not app.check_action("release_all_stale", ())
+        assert not app.cockpit.check_action("release_all_stale", ())
 
 
 async def test_a_fresh_repo_says_where_each_view_looked_and_how_to_point_elsewhere(

@@ -56,7 +56,7 @@ def make_lock(demo: DemoFactory, name: str, age_s: float) -> Path:
 
 async def select_claim(app: FactoryApp, key: str) -> None:
     await app.wait_for_fleet()
-    app.action_show_view("claims")
+    app.cockpit.action_show_view("claims")
     tree = app.query_one(ClaimTree)
     assert tree.select_key(key)
     tree.focus()
@@ -157,15 +157,15 @@ async def test_read_only_hides_and_refuses_every_action(demo: DemoFactory) -> No
         # x is not Release here: it says why (read-only) instead (issue 12).
         assert app.active_bindings["x"].binding.action == "why_not('release')"
         assert "u" not in app.active_bindings
-        assert app.check_action("release", ()) is False
-        assert app.check_action("unlock", ()) is False
+        assert app.cockpit.check_action("release", ()) is False
+        assert app.cockpit.check_action("unlock", ()) is False
         await pilot.press("x")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
-        app.action_release()  # as the command palette would: refused, with the reason
+        app.cockpit.action_release()  # as the command palette would: refused, with the reason
         assert any("Read-only" in message for _title, message in app.notes)
-        names = [name for name, _cb, _help in app.palette_commands()]
+        names = [name for name, _cb, _help in app.cockpit.palette_commands()]
         assert "Release claim" not in names and "Stop agent" not in names
         assert "Unlock claim" not in names
     assert (demo.claims_dir / f"{STALE}.json").read_bytes() == before
@@ -234,7 +234,7 @@ async def test_u_does_nothing_on_a_claim_without_a_stale_lock(demo: DemoFactory)
         ticket, phase = claimed.key.split(":")
         # Fresh at the app's clock, years old on the real one: breaking it would succeed.
         lock = make_lock(demo, f"{ticket}-phase-{phase}.lock", 5)
-        app.action_refresh()
+        app.read_everything()
         await app.wait_for_fleet(lambda f: bool(f.locks_of(claimed.key)))
         assert [lock.stale for lock in app.fleet.locks_of(claimed.key)] == [False]
         log_before = log_text(demo)
@@ -242,12 +242,12 @@ async def test_u_does_nothing_on_a_claim_without_a_stale_lock(demo: DemoFactory)
             await select_claim(app, key)
             await pilot.pause()
             assert "u" not in app.active_bindings
-            assert app.check_action("unlock", ()) is False
+            assert app.cockpit.check_action("unlock", ()) is False
             await pilot.press("u")
             await pilot.pause()
             await app.workers.wait_for_complete()
             assert not isinstance(app.screen, ConfirmScreen)
-        app.action_unlock()
+        app.cockpit.action_unlock()
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
         assert any("Select a claim with a stale lock" in m for _t, m in app.notes), app.notes
@@ -261,7 +261,7 @@ async def test_r_on_the_crashed_session_abandons_with_a_reason(demo: DemoFactory
         fleet: Fleet = await app.wait_for_fleet()
         session = next(s for s in fleet.sessions if s.status == "crashed")
         assert session.task == CRASHED_TASK
-        app.action_show_view("sessions")
+        app.cockpit.action_show_view("sessions")
         view = app.query_one(SessionsView)
         assert view.select_key(session.key)
         view.table.focus()
@@ -319,7 +319,7 @@ async def test_release_all_stale_lists_them_and_releases_each(demo: DemoFactory)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_fleet()
         await pilot.pause()
-        assert app.check_action("release_all_stale", ()) is True
+        assert app.cockpit.check_action("release_all_stale", ()) is True
         await pilot.press("X")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
@@ -366,7 +366,7 @@ def recovery_app(demo: DemoFactory) -> RecordingApp:
 async def open_recovery(app: FactoryApp, pilot: Pilot[None]) -> None:
     fleet: Fleet = await app.wait_for_fleet()
     session = next(s for s in fleet.sessions if s.status == "crashed")
-    app.action_show_view("sessions")
+    app.cockpit.action_show_view("sessions")
     view = app.query_one(SessionsView)
     assert view.select_key(session.key)
     view.table.focus()

@@ -31,7 +31,7 @@ from factory_tui.cli.actions import cmd_release
 from factory_tui.cli.demo import QuitOnSignals
 from factory_tui.demo import DemoFactory, generate_demo
 from factory_tui.ui.app import FactoryApp
-from factory_tui.ui.prs_loader import PrsOptions
+from factory_tui.ui.feeds.prs import PrsOptions
 
 NOW = datetime(2026, 2, 16, 15, 42)
 NOW_S = "2026-02-16T15:42"

@@ -14,19 +14,8 @@ from textual import events
 from textual.widgets import TabPane
 
 from factory_tui.demo import DemoFactory
-from factory_tui.ui.app import _WORKER_HANDLERS, VIEWS, FactoryApp
-from factory_tui.ui.messages import (
-    CostFailed,
-    CostProgress,
-    CostSpans,
-    CostUpdated,
-    FilesChanged,
-    FleetUpdated,
-    LoadProgress,
-    PrsLoaded,
-    ReaderFailed,
-)
-from factory_tui.ui.prs_loader import PrsOptions
+from factory_tui.ui.app import VIEWS, FactoryApp
+from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.widgets.agents import AgentGrid
 from factory_tui.ui.widgets.claims import ClaimTree
@@ -35,8 +24,11 @@ from factory_tui.ui.widgets.claims import ClaimTree
 #: queue, the cost, git, gh, the Anthropic client, the process table, the fleet's derivation.
 NOT_FOR_THE_FIRST_FRAME = (
     "factory_tui.actions",
-    "factory_tui.ui.screens",
-    "factory_tui.ui.prs_loader",
+    *(
+        f"factory_tui.ui.screens.{name}"
+        for name in ("confirm", "council", "detail", "diff", "help", "prs", "review")
+    ),
+    "factory_tui.ui.feeds.prs",
     "factory_tui.ui.widgets.cost",
     "factory_tui.ui.widgets.prs",
     "factory_tui.adapters.factory",
@@ -74,23 +66,6 @@ def test_the_cockpit_module_imports_only_what_the_first_frame_needs() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
-
-
-def test_the_worker_messages_are_told_apart_by_their_handlers() -> None:
-    """Messages a worker posts while the app closes are dropped by handler name (their classes
-    are not imported with the app): the names must be the messages' own."""
-    messages = (
-        FilesChanged,
-        FleetUpdated,
-        LoadProgress,
-        ReaderFailed,
-        PrsLoaded,
-        CostSpans,
-        CostUpdated,
-        CostProgress,
-        CostFailed,
-    )
-    assert {message.handler_name for message in messages} == _WORKER_HANDLERS
 
 
 def cockpit(app_class: type[FactoryApp], demo: DemoFactory) -> Any:
@@ -141,11 +116,11 @@ async def test_the_first_frame_has_the_initial_view_only_and_a_key_waits_for_the
         # "2" before the rest is mounted: held (the claims view is not there to show yet).
         app.simulate_key("2")
         await asyncio.wait_for(app.key_arrived.wait(), 5)
-        assert app.current_view == "agents"
+        assert app.cockpit.current_view == "agents"
         app.go.set()
         await app.wait_for_fleet()
         await pilot.pause()
-        assert app.current_view == "claims"
+        assert app.cockpit.current_view == "claims"
         assert app.focused is app.query_one(ClaimTree)
         assert all(app.query_one(f"#{v}", TabPane).children for v in VIEWS)
         assert app.query("#budget-banner") and app.query("#filter-bar")
@@ -165,5 +140,5 @@ async def test_keys_typed_ahead_of_the_first_frame_are_handled_in_order(
         await app.wait_for_fleet()  # a key waiting in the app's queue must not stop the start
         await asyncio.wait_for(app.input_released.wait(), 10)
         await pilot.pause()
-        assert app.current_view == "sessions"
+        assert app.cockpit.current_view == "sessions"
         assert app.focused is app.query_one("#sessions-table")

@@ -476,7 +476,7 @@ def test_status_json_on_a_hostile_factory(tmp_path: Path) -> None:
 
 def test_the_cockpit_can_always_quit(demo: DemoFactory) -> None:
     from factory_tui.ui.app import FactoryApp
-    from factory_tui.ui.prs_loader import PrsOptions
+    from factory_tui.ui.feeds.prs import PrsOptions
 
     fifos = _hostile(demo.root, demo.memory_dir)
     config = config_for(demo.root)

@@ -18,7 +18,7 @@ from textual.widgets._tabs import Underline
 from factory_tui.demo import DemoFactory
 from factory_tui.demo.transcripts import write_demo_transcripts
 from factory_tui.ui.app import FactoryApp
-from factory_tui.ui.prs_loader import PrsOptions
+from factory_tui.ui.feeds.prs import PrsOptions
 
 SnapCompare = Any
 

@@ -20,7 +20,7 @@ from factory_tui.core.council import PersonaFailure, PersonaVerdict, Proposal, a
 from factory_tui.demo import DemoFactory
 from factory_tui.demo.transcripts import write_demo_transcripts
 from factory_tui.ui.app import FactoryApp
-from factory_tui.ui.prs_loader import PrsOptions
+from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.screens.council import CouncilScreen
 
 SnapCompare = Any

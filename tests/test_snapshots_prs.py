@@ -19,7 +19,7 @@ from textual.pilot import Pilot
 
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import FactoryApp
-from factory_tui.ui.prs_loader import PrsOptions
+from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.screens.diff import DiffScreen
 from factory_tui.ui.widgets.prs import PrsView
 

@@ -27,7 +27,7 @@ from factory_tui.core.fleet import ProcInfo
 from factory_tui.demo import DemoFactory, generate_demo
 from factory_tui.report import render_status
 from factory_tui.ui.app import FactoryApp
-from factory_tui.ui.prs_loader import PrsOptions
+from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.widgets.summary import SummaryBar
 
 NOW = datetime(2026, 2, 16, 15, 42)

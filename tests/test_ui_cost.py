@@ -33,7 +33,7 @@ from factory_tui.config import Config
 from factory_tui.demo import DemoFactory, generate_demo
 from factory_tui.demo.transcripts import write_demo_transcripts
 from factory_tui.ui.app import FactoryApp, attention_items
-from factory_tui.ui.prs_loader import PrsOptions
+from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.screens.council import CouncilScreen, council_lines
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 from factory_tui.ui.widgets.claims import ClaimTree
@@ -106,10 +106,9 @@ async def ready(app: FactoryApp) -> None:
 
 async def refreshed(app: FactoryApp, pilot: Pilot[Any]) -> None:
     """One more pass of the cost worker (what its slow timer does), handled."""
-    before = app.cost_updates
-    app._cost_last = None  # post even if nothing moved, so there is a signal to wait on
-    app.request_cost_read()
-    await app.wait_for_cost(lambda _s: app.cost_updates > before)
+    before = app.cost_updates.count
+    app.cost_feed.request(post=True)  # post even if nothing moved: a signal to wait on
+    await app.wait_for_cost(lambda _s: app.cost_updates.count > before)
     await pilot.pause()
 
 
@@ -161,7 +160,7 @@ async def test_the_header_says_the_transcripts_are_being_read_and_the_cockpit_an
         assert spend(app) == "SPEND reading transcripts…"
         assert "Reading Claude Code's transcripts" in str(app.query_one("#cost-summary").render())
         await pilot.press("2")  # the cockpit is not waiting for the transcripts
-        assert app.current_view == "claims"
+        assert app.cockpit.current_view == "claims"
         release.set()
         await app.wait_for_cost()
         assert spend(app).startswith(f"SPEND ${TODAY_USD}")
@@ -240,7 +239,7 @@ async def test_the_header_and_the_cost_view_by_agent_ticket_model_day(spent: Dem
         # The header: today's spend (``+``: an unpriced model is left out) and the budget.
         assert spend(app) == f"SPEND ${TODAY_USD}+ / $30.00 today"
         await pilot.press("8")
-        assert app.current_view == "cost"
+        assert app.cockpit.current_view == "cost"
         keys = table_keys(app)
         assert keys[0] == role(spent, "ended") and keys[-1] == "\x00total"
         assert set(keys[:-1]) == {i for i, r in spent.instances.items() if r != "remote"} | {
@@ -347,29 +346,29 @@ async def test_budgets_warn_once_alert_until_acknowledged_and_run_the_command_on
         assert [i.kind for i in items].count("budget reached") == 2
         for _ in items:
             await pilot.press("n")
-            if app.current_view == "cost":
+            if app.cockpit.current_view == "cost":
                 break
-        assert app.current_view == "cost"
+        assert app.cockpit.current_view == "cost"
         # Another read: nothing raised again, the command not run again.
         await refreshed(app, pilot)
         assert banner.has_class("-shown")
-        assert len(app.budget_processes) == 2
-        for process in app.budget_processes:
+        assert len(app.cost_feed.budget_processes) == 2
+        for process in app.cost_feed.budget_processes:
             assert process.wait(timeout=20) == 0
         assert sorted(out.read_text().splitlines()) == sorted(
             ["daily all agents", f"agent {ended}"]
         )
         assert [n[0] for n in app.notes].count("Budget command") == 2
         # `A` acknowledges: the banner goes and does not come back for these alerts.
-        assert app.check_action("acknowledge_budget", ()) is True
+        assert app.cockpit.check_action("acknowledge_budget", ()) is True
         await pilot.press("A")
         assert not banner.has_class("-shown") and not banner.display
-        assert app.check_action("acknowledge_budget", ()) is False
+        assert app.cockpit.check_action("acknowledge_budget", ()) is False
         await refreshed(app, pilot)
         assert not banner.has_class("-shown")
         assert [n[0] for n in app.notes].count("Budget reached") == 2
         assert [n[0] for n in app.notes].count("Budget warning") == 1
-        assert app.bells == 1 and len(app.budget_processes) == 2
+        assert app.bells == 1 and len(app.cost_feed.budget_processes) == 2
         assert not [
             i
             for i in attention_items(
@@ -379,8 +378,8 @@ async def test_budgets_warn_once_alert_until_acknowledged_and_run_the_command_on
         ]
         # The header's warning style, for a day past 80 % of its budget (the same spend).
         await app.workers.wait_for_complete()
-        assert app.cost is not None and app.cost_tracker is not None
-        view = app.cost_tracker.ledger.view(DEMO_NOW, daily_budget_usd=24)
+        assert app.cost is not None and app.cost_feed.tracker is not None
+        view = app.cost_feed.tracker.ledger.view(DEMO_NOW, daily_budget_usd=24)
         segment = spend_segment(replace(app.cost, view=view), reading=False)
         assert segment.plain == f"SPEND ${TODAY_USD} / $24.00 today ! 82 %"
         styles = " ".join(str(span.style) for span in segment.spans)
@@ -443,15 +442,15 @@ async def run_cockpit(demo: DemoFactory, out: Path, *, acknowledge: bool = False
         await pilot.pause()
         banner = app.query_one(BudgetBanner)
         shown = banner.has_class("-shown")
-        assert shown == app.check_action("acknowledge_budget", ())
+        assert shown == app.cockpit.check_action("acknowledge_budget", ())
         after = None
         if acknowledge:
             await pilot.press("A")
             after = banner.has_class("-shown")
         await app.workers.wait_for_complete()
-        for process in app.budget_processes:
+        for process in app.cost_feed.budget_processes:
             assert process.wait(timeout=20) == 0
-    return Run(shown, after, list(app.notes), app.bells, len(app.budget_processes))
+    return Run(shown, after, list(app.notes), app.bells, len(app.cost_feed.budget_processes))
 
 
 def fired_lines(out: Path) -> list[str]:
@@ -567,7 +566,7 @@ async def test_council_on_a_claim_shows_the_verdict_then_replays_it(
         await pilot.press("2")
         app.query_one(ClaimTree).select_key("CAB-1290:2")
         await pilot.pause()
-        assert app.check_action("council", ()) is True
+        assert app.cockpit.check_action("council", ()) is True
         await pilot.press("C")
         assert ("", "Council running on ticket CAB-1352…") in app.notes
         screen = await council_screen(app, pilot)
@@ -629,16 +628,16 @@ async def test_council_kill_switch_or_no_key_says_so_and_its_targets(
         prs = app.query_one(PrsView)
         on_github = SimpleNamespace(pr=SimpleNamespace(source="github", number=12), label="PR #12")
         monkeypatch.setattr(prs, "cursor_view", lambda: on_github)
-        target = app._council_target()
+        target = app.cockpit._council_target()
         assert target is not None and target[0] == "PR #12"
         assert isinstance(target[1], partial) and target[1].args == (app.config, 12)
         local = SimpleNamespace(pr=SimpleNamespace(source="local", number=None), label="fix/x")
         monkeypatch.setattr(prs, "cursor_view", lambda: local)
-        target = app._council_target()
+        target = app.cockpit._council_target()
         assert target is not None and target[0] == "fix/x"
         # Read-only: the Council writes council-history.jsonl, so `C` is off.
         app.config = replace(app.config, read_only=True)
-        assert app.check_action("council", ()) is False
+        assert app.cockpit.check_action("council", ()) is False
         await pilot.press("C")
         assert app.council_running is None
 

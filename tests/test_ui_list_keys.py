@@ -108,9 +108,9 @@ async def test_in_the_cost_view_g_still_groups_and_g_goes_last(
 
 
 async def refreshed(app: FactoryApp, pilot: Pilot[Any], *paths: Any) -> None:
-    before = app.fleet_updates
+    before = app.fleet_updates.count
     app.post_message(FilesChanged(frozenset(paths)))
-    await app.wait_for_fleet(lambda _f: app.fleet_updates > before)
+    await app.wait_for_fleet(lambda _f: app.fleet_updates.count > before)
     await pilot.pause()
 
 

@@ -34,12 +34,12 @@ from factory_tui.core.prs_patch import FileDiff
 from factory_tui.core.prs_queue import build_queue
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import FactoryApp, attention_items
-from factory_tui.ui.messages import PrsLoaded
-from factory_tui.ui.prs_loader import (
+from factory_tui.ui.feeds.prs import (
     MIN_POLL_SECONDS,
     PrsOptions,
     poll_seconds,
 )
+from factory_tui.ui.messages import PrsLoaded
 from factory_tui.ui.screens.confirm import ConfirmScreen
 from factory_tui.ui.screens.diff import DiffScreen, file_label
 from factory_tui.ui.screens.prs import RequestChangesScreen
@@ -225,11 +225,11 @@ async def test_the_queue_in_order_with_header_count_and_notice(
         await app.wait_for_prs(lambda _q: app.prs_loader.loads > loads)
         await pilot.pause()
         assert prs_view(app).cursor_view().key == SPANS  # type: ignore[union-attr]
-        app.apply_filter("prs", "helm")
+        app.cockpit.apply_filter("prs", "helm")
         assert row_keys(app) == [HELM]
         await pilot.pause()
         assert "⧩" in screen_text(app)
-        app.apply_filter("prs", "")
+        app.cockpit.apply_filter("prs", "")
         assert len(row_keys(app)) == 11
 
 
@@ -295,7 +295,7 @@ async def test_n_reaches_the_oldest_ask_pr(factory: DemoFactory, tmp_path: Path)
         for _ in range(first + 1):
             await pilot.press("n")
         await pilot.pause()
-        assert app.current_view == "prs"
+        assert app.cockpit.current_view == "prs"
         assert prs_view(app).cursor_view().key == TRACE  # type: ignore[union-attr]
         assert app.focused is prs_view(app).table
         assert any(TRACE in message for title, message in app.notes if title == "Needs you")
@@ -325,7 +325,7 @@ async def test_a_new_ask_pr_is_announced_once(factory: DemoFactory, tmp_path: Pa
                 "branch=feat/CAB-1999-billing instance=t99999-new\n"
             )
         # A change of the factory (the log grew) reloads the queue.
-        app.action_refresh()
+        app.read_everything()
         await app.wait_for_prs(lambda q: q.ask_waiting == 4)
         await pilot.pause()
         news = [m for t, m in app.notes if t == "Needs you: Ask PR"]
@@ -355,9 +355,9 @@ async def test_approve_a_local_pr_after_saying_what_will_run(
         await select(app, HELM)
         await pilot.pause()
         assert {"approve_pr", "request_changes"} <= {
-            a.removeprefix("app.") for a in footer_actions(app)
+            a.removeprefix("screen.") for a in footer_actions(app)
         }
-        assert "app.mark_reviewed" not in footer_actions(app)
+        assert "screen.mark_reviewed" not in footer_actions(app)
         await pilot.press("a")
         await asked(pilot, ConfirmScreen)
         await pilot.pause()
@@ -448,8 +448,8 @@ async def test_mark_a_show_pr_reviewed(factory: DemoFactory, tmp_path: Path) -> 
         assert "PRS 3 Ask waiting 1 Show to review" in screen_text(app)
         await select(app, "#399")
         await pilot.pause()
-        assert "app.mark_reviewed" in footer_actions(app)
-        assert "app.approve_pr" not in footer_actions(app)
+        assert "screen.mark_reviewed" in footer_actions(app)
+        assert "screen.approve_pr" not in footer_actions(app)
         assert "◐ SHOW" in screen_text(app)
         await pilot.press("v")
         await app.wait_for_prs(lambda q: not q.show)
@@ -457,7 +457,7 @@ async def test_mark_a_show_pr_reviewed(factory: DemoFactory, tmp_path: Path) -> 
         assert "✓ REVIEWED" in screen_text(app)
         state = (tmp_path / "state" / REVIEWS_FILE).read_text()
         assert "local:#399" in state
-        assert "app.mark_reviewed" not in footer_actions(app)
+        assert "screen.mark_reviewed" not in footer_actions(app)
 
 
 async def test_read_only_hides_the_actions(factory: DemoFactory, tmp_path: Path) -> None:
@@ -470,12 +470,12 @@ async def test_read_only_hides_the_actions(factory: DemoFactory, tmp_path: Path)
         await app.wait_for_prs()
         await select(app, HELM)
         await pilot.pause()
-        assert not {"app.approve_pr", "app.request_changes"} & footer_actions(app)
+        assert not {"screen.approve_pr", "screen.request_changes"} & footer_actions(app)
         await pilot.press("a")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmScreen)
-        names = [name for name, _cb, _help in app.palette_commands()]
-        assert "Approve PR" not in names and "Reload PRs" in names
+        names = [name for name, _cb, _help in app.cockpit.palette_commands()]
+        assert "PRs: Approve" not in names and "Reload PRs" in names
 
 
 async def test_looking_at_the_view_is_recorded(factory: DemoFactory, tmp_path: Path) -> None:
@@ -533,7 +533,7 @@ async def test_github_queue_polls_gh_and_acts_through_it(
         await app.wait_for_prs(lambda _q: app.prs_loader.loads > loads)
         assert len([c for c in fake_gh.calls() if c[:2] == ["pr", "list"]]) == 2
         # ... the slow timer does.
-        app._prs_poll()
+        app.poll_prs()
         await app.wait_for_prs(lambda _q: app.prs_loader.loads > loads + 1)
         assert len([c for c in fake_gh.calls() if c[:2] == ["pr", "list"]]) == 4
 
@@ -635,7 +635,7 @@ async def test_enter_opens_the_diff_and_brackets_walk_the_files(
         assert "pager" not in {b.action for (_n, b, e, _t) in screen.active_bindings.values() if e}
         await pilot.press("escape")
         await pilot.pause()
-        assert not isinstance(app.screen, DiffScreen) and app.current_view == "prs"
+        assert not isinstance(app.screen, DiffScreen) and app.cockpit.current_view == "prs"
 
 
 async def test_diff_errors_and_the_pager(
@@ -693,13 +693,13 @@ async def test_help_palette_and_disabled_loading(factory: DemoFactory, tmp_path:
         assert app.queue is None and app.prs_loader.loads == 0
         assert "The PR queue is not loaded in this cockpit." in screen_text(app)
         assert "ask" not in app.query_one(SummaryBar).segments
-        sections = dict(app.key_sections())
+        sections = dict(app.cockpit.key_sections())
         keys = {b.key for b in sections["PRs view"] if isinstance(b, Binding)}
         assert {"a", "c", "v", "enter"} <= keys
         diff_keys = {b.key for b in sections["PR diff"] if isinstance(b, Binding)}
         assert {"right_square_bracket", "left_square_bracket", "o"} <= diff_keys
-        names = [name for name, _cb, _help in app.palette_commands()]
-        for name in ("View: PRs", "Approve PR", "Request changes on PR", "Mark PR reviewed"):
+        names = [name for name, _cb, _help in app.cockpit.palette_commands()]
+        for name in ("View: PRs", "PRs: Approve", "PRs: Request changes", "PRs: Mark reviewed"):
             assert name in names
 
 

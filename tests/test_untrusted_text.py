@@ -21,10 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psutil
 import pytest
+from textual.app import App
 
 from factory_tui.cli import main
 from factory_tui.core.safe import json_safe, printable
@@ -423,12 +424,24 @@ async def test_cockpit_toasts_are_printable(hostile: Hostile) -> None:
     from factory_tui.actions.base import ActionResult, Outcome
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.ui.app import FactoryApp
+    from factory_tui.ui.feeds.prs import PrsOptions
     from factory_tui.ui.flows.common import report
-    from factory_tui.ui.prs_loader import PrsOptions
+
+    class Shown(App[None]):
+        """Between FactoryApp and Textual's App: what reaches Textual's toasts."""
+
+        toasts: ClassVar[list[tuple[str, str]]] = []
+
+        def notify(self, message: str, *, title: str = "", **kwargs: Any) -> None:
+            self.toasts.append((title, message))
+            super().notify(message, title=title, **kwargs)
+
+    class ShownApp(FactoryApp, Shown):
+        pass
 
     config = config_for(hostile.root)
     reader = FactoryReader(config, hostname=socket.gethostname(), probe=FixedProbe())
-    app = FactoryApp(
+    app = ShownApp(
         config,
         reader=reader,
         clock=lambda: NOW,
@@ -440,8 +453,8 @@ async def test_cockpit_toasts_are_printable(hostile: Hostile) -> None:
         # How the cockpit reports an action: its message quotes the owner, an agent's text.
         report(app, "release", ActionResult(Outcome.REFUSED, f"owned by {INSTANCE}"))
         await pilot.pause()
-        toasts = list(app._notifications)
+        toasts = list(Shown.toasts)
         assert toasts, "no toast"
-        for toast in toasts:
-            assert_clean(toast.message, toast.title)
-        assert any("owned by t9-\\x1b[2J" in toast.message for toast in toasts)
+        for title, message in toasts:
+            assert_clean(message, title)
+        assert any("owned by t9-\\x1b[2J" in message for _title, message in toasts)

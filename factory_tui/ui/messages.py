@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # the cockpit's first frame imports this module, not what the
     from factory_tui.ui.widgets.cost import CostSnapshot
 
 __all__ = [
-    "WORKER_MESSAGES",
     "CostFailed",
     "CostProgress",
     "CostSpans",
@@ -85,6 +84,8 @@ class PrsLoaded(Message):
 
     queue: Queue | None
     error: str | None = None
+    asked: int = 0
+    """The number of the newest request this load answers (the loader's bookkeeping)."""
 
 
 @dataclass
@@ -120,20 +121,6 @@ class CostFailed(Message):
     """The cost worker could not work (a wrong ``[cost]`` table, a bug): shown, not raised."""
 
     error: str
-
-
-#: Every message a background worker posts.
-WORKER_MESSAGES: tuple[type[Message], ...] = (
-    FilesChanged,
-    FleetUpdated,
-    LoadProgress,
-    ReaderFailed,
-    PrsLoaded,
-    CostSpans,
-    CostUpdated,
-    CostProgress,
-    CostFailed,
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,7 @@ def render_snapshot(
     name, an unknown view, or a cockpit that did not finish loading.
     """
     from factory_tui.ui.app import VIEWS, FactoryApp
-    from factory_tui.ui.prs_loader import PrsOptions
+    from factory_tui.ui.feeds.prs import PrsOptions
 
     output = Path(output)
     if output.suffix.lower() not in FORMATS:
@@ -113,7 +113,7 @@ def render_snapshot(
         # A headless snapshot is nobody looking at the PR queue: no look recorded.
         prs=PrsOptions(record_looks=False),
     )
-    app.budget_command_enabled = False  # nor does it run [cost] on_budget
+    app.cost_feed.budget_command_enabled = False  # nor does it run [cost] on_budget
     outcome: dict[str, object] = {}
 
     async def shoot(pilot: Pilot[Any]) -> None:

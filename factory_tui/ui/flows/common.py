@@ -49,4 +49,4 @@ def report(app: FactoryApp, name: str, result: ActionResult) -> None:
     title = name if result.ok else f"{name}: {result.outcome.name.lower()}"
     app.notify(result.message, title=title, severity=severity, markup=False, timeout=10)
     if result.ok:
-        app.action_refresh()
+        app.read_everything()

@@ -72,4 +72,4 @@ async def _sitting(
     finally:
         app.council_running = None
         summary.set_segment("council", None)
-        app.request_cost_read()  # a paid sitting counts in today's spend
+        app.cost_feed.request()  # a paid sitting counts in today's spend

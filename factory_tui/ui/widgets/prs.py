@@ -278,11 +278,11 @@ class PrsView(Vertical):
     the footer only where they apply: the app's ``check_action`` decides)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "app.approve_pr", "Approve", id="prs.approve"),
-        Binding("c", "app.request_changes", "Request changes", id="prs.request-changes"),
-        Binding("v", "app.mark_reviewed", "Mark reviewed", id="prs.mark-reviewed"),
+        Binding("a", "screen.approve_pr", "Approve", id="prs.approve"),
+        Binding("c", "screen.request_changes", "Request changes", id="prs.request-changes"),
+        Binding("v", "screen.mark_reviewed", "Mark reviewed", id="prs.mark-reviewed"),
         # Where v does not apply it says why (issue 12).
-        Binding("v", "app.why_not_reviewed", "Mark reviewed", show=False, id="prs.why-not-v"),
+        Binding("v", "screen.why_not_reviewed", "Mark reviewed", show=False, id="prs.why-not-v"),
     ]
 
     DEFAULT_CSS = """

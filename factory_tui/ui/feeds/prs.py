@@ -1,9 +1,10 @@
-"""Loading the approval queue for the cockpit: one thread worker at a time, gh asked rarely.
+"""The PR feed: the approval queue loaded on one thread, gh asked rarely (issue 5).
 
-:class:`QueueLoader` runs :func:`~factory_tui.actions.prs.load_queue` in a thread worker (group
-``prs``) and posts :class:`PrsLoaded`; the app's handler shows it. Requests made while a load
-runs are folded into one more load, and loads caused by the factory changing (a log line, a
-claim) are at most one per ``min_gap`` seconds, so a busy log does not turn into a busy git.
+:class:`QueueLoader` runs :func:`~factory_tui.actions.prs.load_queue` on a
+:class:`~factory_tui.ui.feeds.base.Drain` (group ``prs``) and posts :class:`PrsLoaded`; the
+app's handler shows it. Requests made while a load runs fold into one more load, and loads
+caused by the factory changing (a log line, a claim) start at most one per ``min_gap`` seconds,
+so a busy log does not turn into a busy git.
 
 ``gh`` is the slow and rate-limited source: its PR lists are fetched at most once per
 ``poll_seconds`` (``[prs] poll_seconds``, at least 30) through
@@ -27,6 +28,8 @@ from factory_tui.actions.prs import SourceChoice, load_queue, prs_config
 from factory_tui.adapters.gh import GhCache, PolledGh
 from factory_tui.config import Config
 from factory_tui.core.fleet import Fleet
+from factory_tui.core.prs_queue import Queue
+from factory_tui.ui.feeds.base import Drain
 from factory_tui.ui.messages import PrsLoaded
 
 __all__ = [
@@ -86,11 +89,23 @@ def poll_seconds(config: Config) -> tuple[float, str | None]:
     return float(raw), None
 
 
+@dataclass(frozen=True)
+class _Load:
+    fleet: Fleet
+    fresh: bool
+    asked: int
+    """The number of the newest request folded into this load."""
+
+
+def _merge(old: _Load, new: _Load) -> _Load:
+    return _Load(new.fleet, old.fresh or new.fresh, max(old.asked, new.asked))
+
+
 class QueueLoader:
-    """Loads the queue in a thread worker and posts :class:`PrsLoaded` to ``app``.
+    """Loads the queue on one thread worker and posts :class:`PrsLoaded` to ``app``.
 
     Every method is called on the app's event loop; only :meth:`_load` runs on the worker
-    thread, and it touches nothing but its arguments and the (thread-safe) gh cache.
+    thread, and it touches nothing but its argument and the (thread-safe) gh cache.
     """
 
     def __init__(
@@ -111,95 +126,109 @@ class QueueLoader:
         self.poll_interval = interval
         self.cache = GhCache(interval)
         self.loads = 0
-        self._running = False
-        self._pending = False
-        self._pending_fresh = False
-        self._pending_urgent = False
+        """Loads the app has shown (:meth:`loaded`)."""
+        self.drain: Drain[_Load] = Drain(
+            app,
+            name="load PR queue",
+            group="prs",
+            work=self._load,
+            failed=self._failed,
+            merge=_merge,
+        )
+        self._asked = 0
+        """Requests handed to the drain (each numbered)."""
+        self._shown = 0
+        """The newest request whose queue the app has shown."""
         self._last_start = -1e9
         self._timer: Timer | None = None
-        self._fleet: Fleet | None = None
+        self._waiting: _Load | None = None
+        """A load held back by the minimum gap (the timer starts it)."""
 
     @property
     def running(self) -> bool:
-        return self._running
+        """A load was asked for whose queue the app has not shown yet (it runs, waits for the
+        running one, or is posted)."""
+        return self._shown < self._asked
 
     @property
     def pending(self) -> bool:
         """A load is asked for and not started yet (waiting for the running one or the gap)."""
-        return self._pending
+        return self._waiting is not None or self.drain.pending
 
     def request(self, fleet: Fleet, *, fresh: bool = False, urgent: bool = False) -> None:
         """Load the queue for ``fleet`` (its sessions and claims link the PRs). ``urgent`` skips
         the minimum gap; ``fresh`` also asks gh again."""
         if not self.options.enabled:
             return
-        self._fleet = fleet
-        self._pending = True
-        self._pending_fresh |= fresh
-        self._pending_urgent |= urgent or fresh
-        self._start()
-
-    def _start(self) -> None:
-        if self._running or not self._pending or self._fleet is None:
-            return
+        load = _Load(fleet, fresh, 0)
+        if self._waiting is not None:
+            load = _merge(self._waiting, load)
         wait = self.options.min_gap - (time.monotonic() - self._last_start)
-        if wait > 0 and not self._pending_urgent:
+        if wait > 0 and not (urgent or fresh):
+            self._waiting = load
             if self._timer is None:
                 self._timer = self.app.set_timer(wait, self._timer_fired, name="prs gap")
             return
+        self._start(load)
+
+    def _start(self, load: _Load) -> None:
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        fleet, fresh = self._fleet, self._pending_fresh
-        self._pending = self._pending_fresh = self._pending_urgent = False
-        self._running = True
+        self._waiting = None
         self._last_start = time.monotonic()
-        self.app.run_worker(
-            lambda: self._load(fleet, fresh),
-            name="load PR queue",
-            group="prs",
-            thread=True,
-            exit_on_error=False,
-        )
+        self._asked += 1
+        self.drain.request(replace(load, asked=self._asked))
 
     def _timer_fired(self) -> None:
         self._timer = None
-        self._start()
+        if self._waiting is not None:
+            self._start(self._waiting)
 
-    def _load(self, fleet: Fleet, fresh: bool) -> None:
-        """On the worker thread."""
+    def _failed(self, error: BaseException) -> None:
+        """Not reached: :meth:`_load` reports its own failures (with the request's number)."""
+        self.app.post_message(PrsLoaded(None, error=f"{type(error).__name__}: {error}"))
+
+    def _load(self, load: _Load) -> None:
+        """On the worker thread: the queue, or what failed (a bug, not a missing gh: said, and
+        the cockpit stays alive)."""
         try:
-            if fresh:
-                self.cache.expire()
-            timeout = prs_config(self.config).gh_timeout
-            queue = load_queue(
-                self.config,
-                now=self.clock(),
-                fleet=fleet,
-                source=self.options.source,
-                gh=PolledGh(self.config.root, self.cache, timeout=timeout),
-                reviews_dir=self.options.reviews_dir,
-            )
-            if self.problem:
-                queue = replace(queue, notices=(*queue.notices, self.problem))
-            message = PrsLoaded(queue)
-        except Exception as error:  # a bug, not a missing gh: say so, keep the cockpit alive
-            message = PrsLoaded(None, error=f"{type(error).__name__}: {error}")
+            message = PrsLoaded(self._queue(load), asked=load.asked)
+        except Exception as error:
+            message = PrsLoaded(None, error=f"{type(error).__name__}: {error}", asked=load.asked)
         self.app.post_message(message)
 
-    def loaded(self) -> None:
-        """Called by the app's handler of :class:`PrsLoaded`: the next queued load may start."""
-        self._running = False
-        self.loads += 1
-        self._start()
+    def _queue(self, load: _Load) -> Queue:
+        if load.fresh:
+            self.cache.expire()
+        timeout = prs_config(self.config).gh_timeout
+        queue = load_queue(
+            self.config,
+            now=self.clock(),
+            fleet=load.fleet,
+            source=self.options.source,
+            gh=PolledGh(self.config.root, self.cache, timeout=timeout),
+            reviews_dir=self.options.reviews_dir,
+        )
+        if self.problem:
+            queue = replace(queue, notices=(*queue.notices, self.problem))
+        return queue
 
-    def failed(self) -> None:
-        """The worker died without posting (an error the worker machinery caught)."""
-        self._running = False
-        self._start()
+    def loaded(self, message: PrsLoaded) -> None:
+        """Called by the app's handler of :class:`PrsLoaded`: that queue is shown."""
+        self.loads += 1
+        self._shown = max(self._shown, message.asked)
+
+    def worker_died(self) -> None:
+        """The worker ended without posting (an error the worker machinery caught): nothing
+        asked so far will be shown; the next request starts a new worker."""
+        self.drain.worker_died()
+        self._shown = self._asked
 
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        self._pending = False
+        self._waiting = None
+        self._shown = self._asked
+        self.drain.close()

@@ -1,0 +1,152 @@
+"""What every background feed of the cockpit shares: one way to queue work and drain it on one
+thread, and one way to wait for what a feed published.
+
+:class:`Drain` is "queue what changed, one worker drains it": requests made while the worker
+runs fold (``merge``) into one pending want, and the worker takes the newest pending want each
+time round, until nothing is pending. So a burst of file events becomes one or two reads, never
+a pile of threads. The fleet, cost and PR feeds are each a :class:`Drain` with their own work.
+
+:class:`Updates` is how the app (and the tests) wait for a feed: the app's message handler
+calls :meth:`Updates.changed` after it set the data a feed brought; :meth:`Updates.wait_until`
+waits, bounded, until a condition on that data holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from textual.app import App
+
+__all__ = ["Drain", "Updates"]
+
+W = TypeVar("W")
+
+
+class Drain(Generic[W]):
+    """One thread worker (Textual group ``group``) that works each want until none is pending.
+
+    - ``work(want)`` runs on the worker thread; an exception from it goes to ``failed(error)``
+      (on that thread) and the drain goes on with the next want.
+    - ``merge(pending, new)`` folds a new want into the pending one (default: the newest wins).
+    - ``on_close`` runs once, after :meth:`close`, by whichever side is last: the caller when
+      no worker runs, else the worker as it stops (it may own files the work opened).
+
+    :meth:`request` is called on the app's event loop (it may start a worker); everything else
+    is thread-safe.
+    """
+
+    def __init__(
+        self,
+        app: App[Any],
+        *,
+        name: str,
+        group: str,
+        work: Callable[[W], None],
+        failed: Callable[[BaseException], None],
+        merge: Callable[[W, W], W] | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.name = name
+        self.group = group
+        self._work = work
+        self._failed = failed
+        self._merge = merge or (lambda _old, new: new)
+        self._on_close = on_close
+        self._lock = threading.Lock()
+        self._pending: W | None = None
+        self._running = False
+        self._closed = False
+
+    @property
+    def running(self) -> bool:
+        """A worker is draining (or about to)."""
+        with self._lock:
+            return self._running
+
+    @property
+    def pending(self) -> bool:
+        """A want waits for the worker to take it."""
+        with self._lock:
+            return self._pending is not None
+
+    def request(self, want: W) -> None:
+        """Queue ``want`` (folded into what is pending); start the worker unless it runs."""
+        with self._lock:
+            if self._closed:
+                return
+            self._pending = want if self._pending is None else self._merge(self._pending, want)
+            if self._running:
+                return
+            self._running = True
+        self.app.run_worker(
+            self._drain,
+            name=self.name,
+            group=self.group,
+            thread=True,
+            exit_on_error=False,
+        )
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                want, self._pending = self._pending, None
+                if want is None or self._closed:
+                    self._running = False
+                    closing = self._closed
+                    break
+            try:
+                self._work(want)
+            except Exception as error:  # a bug, not a bad file: the cockpit keeps running
+                self._failed(error)
+        if closing and self._on_close is not None:
+            self._on_close()
+
+    def worker_died(self) -> None:
+        """The worker ended without finishing its loop (an error the worker machinery caught):
+        the next request starts a new one."""
+        with self._lock:
+            self._running = False
+
+    def close(self) -> None:
+        """No more work: what is pending is dropped; ``on_close`` runs once, now or when the
+        running worker stops."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._pending = None
+            if self._running:
+                return
+        if self._on_close is not None:
+            self._on_close()
+
+
+class Updates:
+    """A feed's "something new was shown" signal, on the event loop."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._event: asyncio.Event | None = None
+
+    def changed(self) -> None:
+        """The app's handler took in what the feed brought."""
+        self.count += 1
+        if self._event is not None:
+            self._event.set()
+
+    async def wait_until(self, ready: Callable[[], bool], *, timeout: float) -> None:
+        """Wait, at most ``timeout`` seconds, until ``ready()`` holds (checked after each
+        update); ``TimeoutError`` otherwise."""
+
+        async def wait() -> None:
+            if self._event is None:
+                self._event = asyncio.Event()
+            while not ready():
+                self._event.clear()
+                await self._event.wait()
+
+        await asyncio.wait_for(wait(), timeout)

@@ -1,0 +1,263 @@
+"""The fleet feed: the factory's files read on one thread, the fleet derived, posted to the app.
+
+The watcher (:mod:`factory_tui.ui.watch`) says which paths changed; the app's handler turns them
+into a :class:`~factory_tui.ui.watch.RefreshPlan` and asks this feed for it. The feed's one
+worker calls only the matching ``FactoryReader.refresh_*``, derives a new
+:class:`~factory_tui.core.fleet.Fleet` and posts :class:`FleetUpdated`. A slow tick re-probes
+the pids (and ages move on): a fleet is posted then only if what is shown could differ.
+
+The process facts are probed once per read and passed into ``reader.fleet(now, procs=…)``:
+nothing swaps the reader's probe under another thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual.app import App
+
+from factory_tui.config import Config
+from factory_tui.ui.feeds.base import Drain
+from factory_tui.ui.messages import FleetUpdated, LoadProgress, ReaderFailed, StateSummary
+from factory_tui.ui.watch import RefreshPlan
+
+if TYPE_CHECKING:
+    from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.adapters.logindex import LogIndex
+    from factory_tui.core.fleet import Fleet, ProcInfo
+
+__all__ = ["FleetFeed", "FleetWant", "empty_fleet", "state_summary"]
+
+
+def empty_fleet(root: str, now: datetime, hostname: str = "") -> Fleet:
+    """The fleet before anything is read."""
+    from factory_tui.core.fleet import Fleet
+
+    return Fleet(
+        root=root,
+        generated_at=now,
+        hostname=hostname,
+        instances=(),
+        sessions=(),
+        claims=(),
+        problems=(),
+    )
+
+
+def state_summary(config: Config) -> StateSummary:
+    """plan.md and memory.md in counts (two small files; read after the reader saw them change)."""
+    from factory_tui.adapters.safe_read import read_factory_file
+    from factory_tui.core.statefiles_parse import parse_memory, parse_plan
+
+    def read(path: Path) -> str | None:
+        data = read_factory_file(path, config.max_file_bytes)  # a FIFO must not block
+        return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else None
+
+    plan_text = read(config.plan_file)
+    memory_text = read(config.memory_file)
+    plan_counts: tuple[tuple[str, int], ...] = ()
+    sections: tuple[tuple[str, int], ...] = ()
+    if plan_text is not None:
+        plan = parse_plan(plan_text, str(config.plan_file))
+        counts: dict[str, int] = {}
+        for item in plan.items:
+            counts[item.state] = counts.get(item.state, 0) + 1
+        plan_counts = tuple(
+            (state, counts[state])
+            for state in ("in_progress", "pending", "blocked", "done")
+            if state in counts
+        )
+    if memory_text is not None:
+        memory = parse_memory(memory_text, str(config.memory_file))
+        sections = tuple((s.name, len(s.items)) for s in memory.sections if s.kind is not None)
+    return StateSummary(
+        plan_file=str(config.plan_file),
+        plan_exists=plan_text is not None,
+        plan_counts=plan_counts,
+        memory_file=str(config.memory_file),
+        memory_exists=memory_text is not None,
+        memory_sections=sections,
+    )
+
+
+@dataclass
+class FleetWant:
+    """What the fleet worker is asked to do: the first complete load, re-read what changed, or a
+    re-probe of the pids (``tick``)."""
+
+    plan: RefreshPlan = field(default_factory=RefreshPlan)
+    initial: bool = False
+    tick: bool = False
+
+    def merge(self, other: FleetWant) -> FleetWant:
+        self.plan.merge(other.plan)
+        self.initial |= other.initial
+        self.tick |= other.tick
+        return self
+
+
+class FleetFeed:
+    """Reads the factory on one thread and posts :class:`FleetUpdated` to ``app``.
+
+    ``after_read(reader)`` runs on the worker after every read (the cost feed works out its
+    spans there); ``finish_interrupted(reader)`` once after the first load (the changes an
+    interrupted factory-tui left half done)."""
+
+    def __init__(
+        self,
+        app: App[Any],
+        config: Config,
+        reader: FactoryReader,
+        log_index: LogIndex,
+        *,
+        clock: Callable[[], datetime],
+        after_read: Callable[[FactoryReader], None],
+        finish_interrupted: Callable[[FactoryReader], None],
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.reader = reader
+        self.log_index = log_index
+        self.clock = clock
+        self.after_read = after_read
+        self.finish_interrupted = finish_interrupted
+        self.drain: Drain[FleetWant] = Drain(
+            app,
+            name="read factory",
+            group="reader",
+            work=self._work,
+            failed=self._failed,
+            merge=FleetWant.merge,
+        )
+        self._last_shown: object = None
+        self._last_probe: object = None
+
+    def request(
+        self, *, plan: RefreshPlan | None = None, initial: bool = False, tick: bool = False
+    ) -> None:
+        """On the event loop: read what ``plan`` names (the first load: ``initial``; re-probe
+        the pids: ``tick``)."""
+        self.drain.request(FleetWant(plan or RefreshPlan(), initial=initial, tick=tick))
+
+    def close(self) -> None:
+        self.drain.close()
+
+    def _failed(self, error: BaseException) -> None:
+        self.app.post_message(ReaderFailed(f"{type(error).__name__}: {error}"))
+
+    def _work(self, want: FleetWant) -> None:
+        if want.initial:
+            self._load_everything()
+        if want.plan or want.tick:
+            self._refresh(want.plan, want.tick)
+        self.after_read(self.reader)  # new spans for the spend's attribution
+
+    def _progress(self, source: str, done: int, total: int) -> None:
+        self.app.post_message(LoadProgress(source, done, total))  # a burst coalesces
+
+    def _load_everything(self) -> None:
+        from factory_tui.adapters.memory import release_free_memory
+
+        reader = self.reader
+        reader.on_progress = self._progress
+        try:
+            reader.refresh_all()
+        finally:
+            reader.on_progress = None
+        self.finish_interrupted(reader)
+        fleet = reader.fleet(self.clock())
+        self._last_shown = shown_facts(fleet)
+        self.app.post_message(
+            FleetUpdated(fleet, changed=True, initial=True, state=state_summary(self.config))
+        )
+        self.after_read(reader)  # the spend's attribution, before the log index
+        for step in self.log_index.update_in_chunks():
+            self._progress("log index", step.bytes_done, step.bytes_total)
+        release_free_memory()  # the read's buffers are gone: their pages go back to the system
+        self.app.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
+
+    def _refresh(self, plan: RefreshPlan, tick: bool) -> None:
+        reader = self.reader
+        changed = False
+        for path in sorted(plan.claim_paths):
+            changed |= reader.refresh_claim(path)
+        if plan.rescan_claims:
+            changed |= reader.refresh_claims()
+        elif plan.locks:
+            changed |= reader.refresh_locks()
+        log_changed = False
+        if plan.log:
+            log_changed = reader.refresh_log()
+            generation = self.log_index.generation
+            log_changed |= self.log_index.update() > 0 or self.log_index.generation != generation
+        if plan.checkpoints:
+            changed |= reader.refresh_checkpoints()
+        state: StateSummary | None = None
+        if plan.state and reader.refresh_state_files():
+            changed = True
+            state = state_summary(self.config)
+        # Only lines appended to the log: the fleet is re-derived where they touch, with the
+        # process facts of the last probe (the tick re-probes).
+        log_only = log_changed and not changed and not tick
+        changed |= log_changed
+        if not (changed or tick):
+            return
+        now = self.clock()
+        if not changed:
+            # Only the clock and the process table can have moved: probe once, and derive a
+            # fleet only if what is shown could differ (a big factory derives in ~0.1 s).
+            procs = reader.probe.probe(reader.local_pids())
+            minute = now.replace(second=0, microsecond=0)
+            facts = (minute, proc_facts(procs))
+            if facts == self._last_probe:
+                return
+            self._last_probe = facts
+            fleet = reader.fleet(now, procs=procs)
+        else:
+            fleet = reader.fleet(now, reprobe=not log_only)
+        shown = shown_facts(fleet)
+        if changed or shown != self._last_shown:
+            self._last_shown = shown
+            self.app.post_message(
+                FleetUpdated(fleet, changed=changed, log_changed=log_changed, state=state)
+            )
+
+
+def proc_facts(procs: dict[int, ProcInfo]) -> object:
+    """The process table as the panes show it (cpu to 0.1 %, memory to the MiB)."""
+    return tuple(
+        sorted(
+            (
+                pid,
+                info.started_at,
+                None if info.cpu_percent is None else round(info.cpu_percent, 1),
+                None if info.rss_bytes is None else info.rss_bytes >> 20,
+            )
+            for pid, info in procs.items()
+        )
+    )
+
+
+def shown_facts(fleet: Fleet) -> object:
+    """What a re-derived fleet can show differently when no file changed: the minute (ages are
+    shown to the minute), verdicts, and each process's facts as displayed. The slow tick posts
+    a new fleet only when these differ, so an idle cockpit does next to nothing."""
+    return (
+        fleet.generated_at.replace(second=0, microsecond=0),
+        tuple(
+            (
+                i.id,
+                i.status,
+                i.alive,
+                None if i.cpu_percent is None else round(i.cpu_percent, 1),
+                None if i.rss_bytes is None else i.rss_bytes >> 20,
+            )
+            for i in fleet.instances
+        ),
+        tuple((c.key, c.state) for c in fleet.claims),
+        tuple((s.key, s.status) for s in fleet.sessions),
+    )
