@@ -25,6 +25,13 @@ FAKE_GH = TESTS / "fake_gh" / "gh"
 FAKE_BIN = TESTS / "fake_bin"
 """The fake gh (one fixture file, ``FAKE_GH_FIXTURE``), tmux and agent of the recovery tests."""
 
+# The demo factory's agent branches.
+HELM = "chore/CAB-1340-helm-limits"
+TRACE = "feat/CAB-1352-traceparent"
+SPANS = "feat/CAB-1353-span-exporter"
+WEBHOOK = "fix/CAB-1302-webhook-retry-flake"
+TOS = "fix/CAB-1321-tos-link"
+
 
 # -- gh --------------------------------------------------------------------------------------------
 
@@ -128,6 +135,20 @@ def gh_pr(
         "author": {"login": "agent"},
         "reviewDecision": "",
     }
+
+
+def open_github_prs(jwks_additions: int = 120) -> list[dict[str, Any]]:
+    """Three open PRs on GitHub: #373 green on a demo branch, #372 red on another, #380 on a
+    branch of no session (``jwks_additions`` lines added to its biggest file)."""
+    return [
+        gh_pr(373, HELM, "chore: helm limits (CAB-1340)", {"deploy/helm/values.yaml": (5, 1)},
+              created="2026-02-16T15:07:00Z"),
+        gh_pr(372, WEBHOOK, "fix: flaky webhook test", {"tests/test_webhooks.py": (6, 2)},
+              conclusion="FAILURE", created="2026-02-16T11:02:00Z"),
+        gh_pr(380, "feat/CAB-1361-jwks-cache", "feat: cache JWKS keys",
+              {"src/tinygate/keys_cache.py": (jwks_additions, 4), "tests/test_keys.py": (40, 0)},
+              created="2026-02-16T13:00:00Z"),
+    ]  # fmt: skip
 
 
 def use_fake_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -15,7 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeGh, copy_factory, gh_pr
+from fakes import (
+    HELM,
+    SPANS,
+    TOS,
+    TRACE,
+    WEBHOOK,
+    FakeGh,
+    copy_factory,
+    gh_pr,
+    open_github_prs,
+)
 
 from factory_tui.actions.base import Outcome
 from factory_tui.actions.prs import (
@@ -60,11 +70,6 @@ from factory_tui.demo import DemoFactory
 
 NOW = datetime(2026, 2, 16, 15, 42)
 NOW_S = "2026-02-16T15:42"
-HELM = "chore/CAB-1340-helm-limits"
-TRACE = "feat/CAB-1352-traceparent"
-SPANS = "feat/CAB-1353-span-exporter"
-WEBHOOK = "fix/CAB-1302-webhook-retry-flake"
-TOS = "fix/CAB-1321-tos-link"
 EVIL = "x;touch${IFS}pwned"
 
 
@@ -107,13 +112,7 @@ def config_of(demo: DemoFactory, **flags: str) -> Config:
 
 def github_factory(fake: FakeGh) -> None:
     fake.publish(
-        gh_pr(373, HELM, "chore: helm limits (CAB-1340)", {"deploy/helm/values.yaml": (5, 1)},
-              created="2026-02-16T15:07:00Z"),
-        gh_pr(372, WEBHOOK, "fix: flaky webhook test", {"tests/test_webhooks.py": (6, 2)},
-              conclusion="FAILURE", created="2026-02-16T11:02:00Z"),
-        gh_pr(380, "feat/CAB-1361-jwks-cache", "feat: cache JWKS keys",
-              {"src/tinygate/keys_cache.py": (120, 4), "tests/test_keys.py": (40, 0)},
-              created="2026-02-16T13:00:00Z"),
+        *open_github_prs(),
         gh_pr(381, "chore/CAB-1400-db", "chore: index", {"migrations/0007.sql": (3, 0)},
               labels=("mode:ship",), created="2026-02-16T12:00:00Z"),
         gh_pr(370, "feat/CAB-1350-gateway-api", "feat: API + gateway routes",

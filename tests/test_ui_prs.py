@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import DEMO_NOW, asked, config_for, demo_reader
-from fakes import FakeGh, gh_pr
+from fakes import HELM, SPANS, TOS, TRACE, WEBHOOK, FakeGh, open_github_prs
 from fakes import relink_worktrees as relink_worktrees  # test_snapshots_prs imports it here
 from textual.binding import Binding
 from textual.widgets import TextArea
@@ -48,11 +48,6 @@ from factory_tui.ui.widgets.summary import SummaryBar
 
 SIZE = (140, 44)
 NOW_S = "2026-02-16T15:42"
-HELM = "chore/CAB-1340-helm-limits"
-TRACE = "feat/CAB-1352-traceparent"
-SPANS = "feat/CAB-1353-span-exporter"
-WEBHOOK = "fix/CAB-1302-webhook-retry-flake"
-TOS = "fix/CAB-1321-tos-link"
 
 
 # -- fixtures ----------------------------------------------------------------------------------
@@ -466,15 +461,7 @@ async def test_looking_at_the_view_is_recorded(factory: DemoFactory, tmp_path: P
 
 
 def github_prs(fake: FakeGh) -> None:
-    fake.publish(
-        gh_pr(373, HELM, "chore: helm limits (CAB-1340)", {"deploy/helm/values.yaml": (5, 1)},
-              created="2026-02-16T15:07:00Z"),
-        gh_pr(372, WEBHOOK, "fix: flaky webhook test", {"tests/test_webhooks.py": (6, 2)},
-              conclusion="FAILURE", created="2026-02-16T11:02:00Z"),
-        gh_pr(380, "feat/CAB-1361-jwks-cache", "feat: cache JWKS keys",
-              {"src/tinygate/keys_cache.py": (320, 4), "tests/test_keys.py": (40, 0)},
-              created="2026-02-16T13:00:00Z"),
-    )  # fmt: skip
+    fake.publish(*open_github_prs(jwks_additions=320))
 
 
 async def test_github_queue_polls_gh_and_acts_through_it(
