@@ -36,12 +36,15 @@ TOS = "fix/CAB-1321-tos-link"
 # -- gh --------------------------------------------------------------------------------------------
 
 
+def path_without_gh(path: str) -> str:
+    """``path`` (a PATH value) without the folders that hold a ``gh``: a real gh would reach
+    GitHub."""
+    return os.pathsep.join(p for p in path.split(os.pathsep) if not (Path(p) / "gh").exists())
+
+
 def hide_real_gh(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Take every folder holding a ``gh`` off PATH: a real gh would reach GitHub."""
-    path = [
-        p for p in os.environ.get("PATH", "").split(os.pathsep) if not (Path(p) / "gh").exists()
-    ]
-    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    """No gh on PATH."""
+    monkeypatch.setenv("PATH", path_without_gh(os.environ.get("PATH", "")))
 
 
 @dataclass
