@@ -1,10 +1,12 @@
-"""Shared fixtures: the deterministic demo factory, a fixed process table, a config loader that
-reads no user files."""
+"""Shared fixtures: the deterministic demo factory (and one on this machine's hostname), a fixed
+process table, a config loader that reads no user files, the gh on PATH (none, or a fake), the
+fakes of ``tests/fake_bin``, a git without user config. The helpers behind them are in
+``fakes.py``."""
 
 from __future__ import annotations
 
 import json
-import shutil
+import socket
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+from fakes import FakeGh, copy_factory, hide_real_gh, install_fake_gh, isolate_git, use_fake_bin
 
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.procs import TableProbe
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 
 DEMO_NOW = datetime(2026, 2, 16, 15, 42, 30)
 DEMO_HOST = "demo-host"
+GIT_DEMO_NOW = datetime(2026, 2, 16, 15, 42)
 
 
 class FixedProbe(TableProbe):
@@ -102,19 +106,53 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> DemoFactory:
 
 @pytest.fixture
 def demo(tmp_path: Path, demo_template: DemoFactory) -> DemoFactory:
-    """A private copy of the demo factory (same files, its own folder named ``tinygate``)."""
-    root = tmp_path / "tinygate"
-    shutil.copytree(demo_template.root, root, symlinks=True)
-    rel_memory = demo_template.memory_dir.relative_to(demo_template.root)
-    rel_claims = demo_template.claims_dir.relative_to(demo_template.root)
-    return replace(
-        demo_template,
-        root=root,
-        memory_dir=root / rel_memory,
-        claims_dir=root / rel_claims,
-        instances=dict(demo_template.instances),
-        pids=dict(demo_template.pids),
+    """A private copy of the demo factory (same files, its own folder named ``tinygate``, its
+    worktrees pointing at it)."""
+    return copy_factory(demo_template, tmp_path / "tinygate")
+
+
+@pytest.fixture(scope="session")
+def git_demo_template(tmp_path_factory: pytest.TempPathFactory) -> DemoFactory:
+    """The demo factory at 15:42 on this machine's hostname (so its agents' pids, which are not
+    running, are crashed sessions here), generated once per test session (do not modify: copy
+    it with :func:`fakes.copy_factory`, or ask for ``git_demo``)."""
+    return generate_demo(
+        tmp_path_factory.mktemp("git-demo-template") / "factory",
+        now=GIT_DEMO_NOW,
+        hostname=socket.gethostname(),
+        start_processes=False,
     )
+
+
+@pytest.fixture
+def git_demo(tmp_path: Path, git_demo_template: DemoFactory) -> DemoFactory:
+    """A private copy of ``git_demo_template`` in ``tmp_path / "factory"``."""
+    return copy_factory(git_demo_template, tmp_path / "factory")
+
+
+@pytest.fixture
+def no_real_gh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No gh on PATH: a real one would reach GitHub."""
+    hide_real_gh(monkeypatch)
+
+
+@pytest.fixture
+def fake_gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_real_gh: None) -> FakeGh:
+    """``tests/fake_gh/gh`` first on PATH (and no other gh on it)."""
+    return install_fake_gh(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def fake_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tests/fake_bin`` (gh, tmux, agent) first on PATH, each recording into ``tmp_path``
+    (returned)."""
+    return use_fake_bin(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def git_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """git reads no system or user config, and commits as Dana."""
+    isolate_git(monkeypatch)
 
 
 @pytest.fixture

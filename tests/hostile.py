@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fakes import path_without_gh
 from hypothesis import strategies as st
 
 from factory_tui.config import encode_project_path
@@ -592,9 +593,8 @@ def cli_env(tmp: Path) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("FACTORY_TUI_", "CLAUDE_", "ANTHROPIC_"))
     }
-    path = [p for p in env.get("PATH", "").split(os.pathsep) if not (Path(p) / "gh").exists()]
     env.update(
-        PATH=os.pathsep.join(path),
+        PATH=path_without_gh(env.get("PATH", "")),
         FACTORY_TUI_USER_CONFIG="",
         FACTORY_TUI_STATE_DIR=str(tmp / "user-state"),
         FACTORY_COUNCIL_DISABLE="1",

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import press_to_quit
+from fakes import hide_real_gh
 from hostile import (
     NOW,
     Spec,
@@ -62,8 +63,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FACTORY_TUI_USER_CONFIG", "")
     monkeypatch.setenv("FACTORY_COUNCIL_DISABLE", "1")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
-    path = [p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "gh").exists()]
-    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    hide_real_gh(monkeypatch)
 
 
 async def visit(root: Path) -> list[str]:

@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import psutil
-import pytest
 from conftest import DEMO_NOW, asked, config_for, demo_reader
 from test_app import SIZE, RecordingApp, demo_app, role
 from textual.pilot import Pilot
@@ -334,20 +333,6 @@ async def test_release_all_stale_lists_them_and_releases_each(demo: DemoFactory)
 
 # -- resume and close from the recovery screen -----------------------------------------------------
 
-FAKE_BIN = Path(__file__).parent / "fake_bin"
-
-
-@pytest.fixture
-def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The fake gh and agent first on PATH; not inside tmux (the agent is launched detached)."""
-    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    monkeypatch.delenv("TMUX", raising=False)
-    monkeypatch.setenv("FAKE_GH_RECORD", str(tmp_path / "gh.jsonl"))
-    monkeypatch.setenv("FAKE_GH_FIXTURE", str(tmp_path / "gh.json"))
-    monkeypatch.setenv("FAKE_AGENT_RECORD", str(tmp_path / "agent.json"))
-    (tmp_path / "gh.json").write_text("{}")
-    return tmp_path
-
 
 def recovery_app(demo: DemoFactory) -> RecordingApp:
     config = replace(config_for(demo.root), agent_command=("fake-agent", "--model", "opus"))
@@ -378,7 +363,7 @@ async def open_recovery(app: FactoryApp, pilot: Pilot[None]) -> None:
 
 
 async def test_resume_from_the_recovery_screen_launches_the_agent(
-    demo: DemoFactory, fakes: Path
+    demo: DemoFactory, fake_bin: Path
 ) -> None:
     app = recovery_app(demo)
     async with app.run_test(size=SIZE) as pilot:
@@ -404,7 +389,7 @@ async def test_resume_from_the_recovery_screen_launches_the_agent(
     log = log_text(demo)
     assert f"RECOVERY | task={CRASHED_TASK} action=resume" in log
     assert f"SESSION-END | task={CRASHED_TASK} status=crashed recovered_by=t" in log
-    record = json.loads((fakes / "agent.json").read_text())
+    record = json.loads((fake_bin / "agent.json").read_text())
     assert record["argv"][:2] == ["--model", "opus"]
     assert record["env"]["FACTORY_TASK"] == CRASHED_TASK
     message = next(text for title, text in app.notes if title == "Resume")
@@ -412,13 +397,13 @@ async def test_resume_from_the_recovery_screen_launches_the_agent(
 
 
 async def test_close_from_the_recovery_screen_when_the_pr_is_merged(
-    demo: DemoFactory, fakes: Path
+    demo: DemoFactory, fake_bin: Path
 ) -> None:
     (checkpoint,) = (demo.memory_dir / "checkpoints").glob(f"*{CRASHED_TASK}.json")
     raw = json.loads(checkpoint.read_text())
     raw["pr_number"] = 377
     checkpoint.write_text(json.dumps(raw))
-    (fakes / "gh.json").write_text(
+    (fake_bin / "gh.json").write_text(
         json.dumps({"377": {"state": "MERGED", "mergedAt": "2026-02-16T15:00:00Z", "url": "u"}})
     )
     app = recovery_app(demo)
@@ -435,7 +420,7 @@ async def test_close_from_the_recovery_screen_when_the_pr_is_merged(
     last = log_text(demo).splitlines()[-1]
     assert last.startswith(f"{DEMO_NOW:%Y-%m-%dT%H:%M} | SESSION-END | task={CRASHED_TASK} ")
     assert "status=crashed" in last and "pr=377" in last
-    assert not (fakes / "agent.json").exists()  # no agent launched
+    assert not (fake_bin / "agent.json").exists()  # no agent launched
 
 
 async def test_on_start_the_cockpit_finishes_an_interrupted_release(demo: DemoFactory) -> None:

@@ -5,7 +5,14 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from factory_tui.core.claims import dump_claim, parse_claim, release_fields, update_unit
+from factory_tui.core.claims import (
+    ClaimFile,
+    dump_claim,
+    parse_claim,
+    release_fields,
+    update_unit,
+)
+from factory_tui.core.problems import Problem
 
 MEGA = {
     "mega": "CAB-1290",
@@ -138,7 +145,19 @@ def test_unknown_fields_survive_a_rewrite() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_claim_reader_never_raises_on_bytes(data: bytes) -> None:
-    parse_claim("fuzz.json", data)
+    assert_claim_or_problem(parse_claim("fuzz.json", data))
+
+
+def assert_claim_or_problem(parsed: tuple[ClaimFile | None, list[Problem]]) -> None:
+    """What the reader returns is a claim of that file, or at least one problem with it (never
+    nothing at all), and each problem names the file and says something."""
+    claim, problems = parsed
+    assert claim is not None or problems, "neither a claim nor a problem"
+    if claim is not None:
+        assert isinstance(claim, ClaimFile) and claim.file == "fuzz.json"
+    for problem in problems:
+        assert isinstance(problem, Problem)
+        assert problem.file == "fuzz.json" and problem.message.strip()
 
 
 json_values = st.recursive(
@@ -172,5 +191,6 @@ json_values = st.recursive(
     )
 )
 def test_claim_reader_never_raises_on_odd_json(obj: dict[str, object]) -> None:
-    parse_claim("fuzz.json", json.dumps(obj).encode())
-    parse_claim("fuzz.json", json.dumps({"mega": "M", "phases": [obj, obj]}).encode())
+    assert_claim_or_problem(parse_claim("fuzz.json", json.dumps(obj).encode()))
+    mega = json.dumps({"mega": "M", "phases": [obj, obj]}).encode()
+    assert_claim_or_problem(parse_claim("fuzz.json", mega))

@@ -11,7 +11,6 @@ import io
 import os
 import select
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from conftest import DEMO_NOW, config_for, demo_reader
 from factory_tui.cli import build_parser, main, parse_args
 from factory_tui.cli.actions import cmd_release
 from factory_tui.cli.demo import QuitOnSignals
-from factory_tui.demo import DemoFactory, generate_demo
+from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.feeds.prs import PrsOptions
 
@@ -43,15 +42,9 @@ NO_TERMINAL = "the cockpit needs a terminal"
 
 
 @pytest.fixture
-def factory(tmp_path: Path) -> DemoFactory:
-    return generate_demo(
-        tmp_path / "factory",
-        seed=7,
-        agents=6,
-        now=NOW,
-        hostname=socket.gethostname(),
-        start_processes=False,
-    )
+def factory(git_demo: DemoFactory) -> DemoFactory:
+    """The demo factory (on this machine's hostname, at NOW), copied into ``tmp_path``."""
+    return git_demo
 
 
 # -- arguments in any order --------------------------------------------------------------------

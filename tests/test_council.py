@@ -4,6 +4,8 @@ it by base_url; validation, verdicts, retries, replay, guards, history, proposal
 from __future__ import annotations
 
 import argparse
+import asyncio
+import email.utils
 import json
 import threading
 import time
@@ -25,7 +27,7 @@ from factory_tui.actions.council import (
     read_history,
     run_council,
 )
-from factory_tui.adapters.anthropic_client import ask_council
+from factory_tui.adapters.anthropic_client import Timing, ask_council
 from factory_tui.adapters.prices import default_price_table
 from factory_tui.cli.council import add_council_parser, cmd_council
 from factory_tui.config import Config, load_config
@@ -45,6 +47,37 @@ from factory_tui.core.council import (
 NOW = datetime(2026, 2, 16, 15, 0, 0)
 NAMES = [p.name for p in DEFAULT_ROSTER]
 FAST = CouncilSettings(timeout_s=5.0, retry_base_s=0.01, max_retries=2)
+RETRYING = CouncilSettings(timeout_s=5.0, max_retries=2)  # the default backoff: 0.5 s, 1 s, ...
+WALL = 1_771_254_000.0  # epoch seconds, 2026-02-16T15:00Z: the fake wall clock at start
+
+
+@dataclass
+class FakeTiming:
+    """The Council's waits and clocks, fake: a sleep returns at once and moves the clocks by what
+    it was asked for (and remembers it), so a retry is checked by its wait, never waited for."""
+
+    waits: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.elapsed += seconds
+        await asyncio.sleep(0)  # still yield to the other personas, as a real sleep does
+
+    def monotonic(self) -> float:
+        return 500.0 + self.elapsed
+
+    def wall(self) -> float:
+        return WALL + self.elapsed
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(sleep=self.sleep, monotonic=self.monotonic, wall=self.wall)
+
+
+@pytest.fixture
+def clock() -> FakeTiming:
+    return FakeTiming()
 
 
 # -- the loopback Messages API ---------------------------------------------------------------
@@ -52,13 +85,16 @@ FAST = CouncilSettings(timeout_s=5.0, retry_base_s=0.01, max_retries=2)
 
 @dataclass
 class Reply:
-    """One scripted answer: a tool input (or a raw body), a status, headers, a delay."""
+    """One scripted answer: a tool input (or a raw body), a status, headers; ``hang`` holds it
+    until the server closes (the client times out first); ``together`` holds it at the server's
+    ``together`` barrier, until the other requests held there have arrived too."""
 
     tool_input: object = None
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
-    delay: float = 0.0
+    hang: bool = False
+    together: bool = False
     no_tool: bool = False
 
 
@@ -81,6 +117,9 @@ class FakeAPI:
         self.requests: list[tuple[str, float, dict[str, Any]]] = []
         self.release = threading.Event()
         self.lock = threading.Lock()
+        self.together: threading.Barrier | None = None
+        self.apart = False
+        """A ``together`` reply whose peers never came: the requests were not in parallel."""
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -97,8 +136,10 @@ class FakeAPI:
                     api.requests.append((persona, time.monotonic(), request))
                     queue = api.script.get(persona, [])
                     reply = queue.pop(0) if queue else good(9)
-                if reply.delay:
-                    api.release.wait(reply.delay)
+                if reply.hang:
+                    api.release.wait(30)
+                if reply.together:
+                    api.meet()
                 if reply.body is not None:
                     body = reply.body
                 else:
@@ -148,6 +189,15 @@ class FakeAPI:
     def env(self, **extra: str) -> dict[str, str]:
         return {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": self.url, **extra}
 
+    def meet(self) -> None:
+        """Wait (bounded) at the ``together`` barrier; its other parties never coming means
+        the requests were made one after the other."""
+        assert self.together is not None, "a together reply needs api.together = Barrier(n)"
+        try:
+            self.together.wait(timeout=10)
+        except threading.BrokenBarrierError:
+            self.apart = True
+
     def calls(self, persona: str) -> list[float]:
         return [t for name, t, _r in self.requests if name == persona]
 
@@ -167,8 +217,11 @@ def api() -> Iterator[FakeAPI]:
 PROPOSAL = Proposal("Add a traceparent header to every gateway request.", "file p.md", "CAB-1350")
 
 
-def ask(api: FakeAPI, settings: CouncilSettings = FAST) -> dict[str, Any]:
-    call = ask_council(PROPOSAL, settings, default_price_table(), env=api.env())
+def ask(
+    api: FakeAPI, settings: CouncilSettings = FAST, clock: FakeTiming | None = None
+) -> dict[str, Any]:
+    timing = (clock or FakeTiming()).timing
+    call = ask_council(PROPOSAL, settings, default_price_table(), env=api.env(), timing=timing)
     return {c.persona: c for c in call.calls} | {"_call": call}
 
 
@@ -284,9 +337,10 @@ def test_roster_prompts_and_model_from_config() -> None:
 
 def test_personas_answer_in_parallel_through_a_forced_tool(api: FakeAPI) -> None:
     api.script = {
-        "Chucky": [Reply(delay=0.5, tool_input={"score": 8})],
-        "OSS Killer": [Reply(delay=0.5, tool_input={"score": 8})],
+        "Chucky": [Reply(together=True, tool_input={"score": 8})],
+        "OSS Killer": [Reply(together=True, tool_input={"score": 8})],
     }
+    api.together = threading.Barrier(2)
     result = ask(api)
     assert {n: result[n].outcome.score for n in NAMES} == {
         n: s for n, s in zip(NAMES, [8, 8, 9, 9], strict=True)
@@ -298,9 +352,8 @@ def test_personas_answer_in_parallel_through_a_forced_tool(api: FakeAPI) -> None
     assert request["tool_choice"] == {"type": "tool", "name": TOOL_NAME}
     assert request["tools"][0]["input_schema"]["properties"]["score"]["type"] == "integer"
     assert request["model"] == "claude-haiku-4-5"
-    # In parallel: the second slow persona was asked before the first one answered.
-    chucky, oss = api.calls("Chucky")[0], api.calls("OSS Killer")[0]
-    assert abs(chucky - oss) < 0.4
+    # In parallel: each of the two held answers waited for the other's request, and both came.
+    assert not api.apart
 
 
 def test_a_malformed_answer_is_that_personas_error_only(api: FakeAPI) -> None:
@@ -320,13 +373,29 @@ def test_a_malformed_answer_is_that_personas_error_only(api: FakeAPI) -> None:
     assert result["_call"].usage.input_tokens == 4000  # but it was paid for
 
 
-def test_429_honours_retry_after_then_succeeds(api: FakeAPI) -> None:
+def test_429_honours_retry_after_then_succeeds(api: FakeAPI, clock: FakeTiming) -> None:
     api.script = {"Chucky": [error(429, **{"retry-after": "0.3"}), good(7)]}
-    result = ask(api)
+    result = ask(api, RETRYING, clock)
     assert result["Chucky"].outcome.score == 7
     assert result["Chucky"].attempts == 2
-    first, second = api.calls("Chucky")
-    assert second - first >= 0.3
+    assert len(api.calls("Chucky")) == 2
+    assert clock.waits == [0.3]  # the API's wait, not the backoff's 0.5 s
+    assert result["_call"].duration_ms == 300  # the sitting is timed by the same clock
+
+
+@pytest.mark.parametrize(
+    ("headers", "wait"),
+    [
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),  # the milliseconds win
+        ({"retry-after": email.utils.formatdate(WALL + 2, usegmt=True)}, 2.0),  # by the wall clock
+    ],
+)
+def test_429_retry_after_in_milliseconds_or_as_a_date(
+    api: FakeAPI, clock: FakeTiming, headers: dict[str, str], wait: float
+) -> None:
+    api.script = {"Chucky": [error(429, **headers), good(7)]}
+    result = ask(api, RETRYING, clock)
+    assert result["Chucky"].outcome.score == 7 and clock.waits == [wait]
 
 
 def test_a_retry_after_beyond_reason_is_reported_not_waited_for(api: FakeAPI) -> None:
@@ -339,37 +408,49 @@ def test_a_retry_after_beyond_reason_is_reported_not_waited_for(api: FakeAPI) ->
     assert isinstance(result["OSS Killer"].outcome, PersonaVerdict)
 
 
-def test_500_then_success(api: FakeAPI) -> None:
+def test_500_then_success(api: FakeAPI, clock: FakeTiming) -> None:
     api.script = {"Archi 50x50": [error(500), error(529), good(6)]}
-    result = ask(api)
+    result = ask(api, RETRYING, clock)
     assert result["Archi 50x50"].outcome.score == 6
     assert result["Archi 50x50"].attempts == 3
+    assert clock.waits == [0.5, 1.0]  # retry_base_s x 2^n
 
 
-def test_500_until_giving_up(api: FakeAPI) -> None:
+def test_500_until_giving_up(api: FakeAPI, clock: FakeTiming) -> None:
     api.script = {"Archi 50x50": [error(500)] * 5}
-    result = ask(api)
+    result = ask(api, RETRYING, clock)
     failure = result["Archi 50x50"].outcome
     assert isinstance(failure, PersonaFailure)
     assert "HTTP 500" in failure.error and "gave up after 3 attempts" in failure.error
     assert len(api.calls("Archi 50x50")) == 3
+    assert clock.waits == [0.5, 1.0]  # no wait after the last attempt
 
 
-def test_a_client_error_is_not_retried(api: FakeAPI) -> None:
+def test_the_backoff_is_capped_at_8_s(api: FakeAPI, clock: FakeTiming) -> None:
+    api.script = {"Chucky": [error(503)] * 7}
+    settings = CouncilSettings(timeout_s=5.0, max_retries=6, retry_base_s=1.0)
+    failure = ask(api, settings, clock)["Chucky"].outcome
+    assert isinstance(failure, PersonaFailure) and "gave up after 7 attempts" in failure.error
+    assert clock.waits == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+
+
+def test_a_client_error_is_not_retried(api: FakeAPI, clock: FakeTiming) -> None:
     api.script = {"Chucky": [error(404)]}
-    failure = ask(api)["Chucky"].outcome
+    failure = ask(api, RETRYING, clock)["Chucky"].outcome
     assert isinstance(failure, PersonaFailure) and "HTTP 404" in failure.error
-    assert len(api.calls("Chucky")) == 1
+    assert len(api.calls("Chucky")) == 1 and clock.waits == []
 
 
 def test_a_timeout_is_reported(api: FakeAPI) -> None:
-    api.script = {"Better Call Saul": [Reply({"score": 9}, delay=10)]}
-    settings = CouncilSettings(timeout_s=0.3, max_retries=0, retry_base_s=0.01)
+    """The timeout is the SDK's own (httpx's clock, not ours), so this one waits for real: a
+    short one, and the persona alone, so that a slow machine cannot time out an answer."""
+    api.script = {"Better Call Saul": [Reply({"score": 9}, hang=True)]}
+    saul = next(p for p in DEFAULT_ROSTER if p.name == "Better Call Saul")
+    settings = CouncilSettings(timeout_s=0.05, max_retries=0, roster=(saul,))
     result = ask(api, settings)
     failure = result["Better Call Saul"].outcome
     assert isinstance(failure, PersonaFailure)
-    assert "timed out after 0.3 s" in failure.error and "1 attempt" in failure.error
-    assert isinstance(result["Chucky"].outcome, PersonaVerdict)
+    assert "timed out after 0.05 s" in failure.error and "1 attempt" in failure.error
 
 
 def test_an_unreachable_api_is_reported() -> None:

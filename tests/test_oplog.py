@@ -99,15 +99,36 @@ def test_format_event_round_trips_and_quotes() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_parser_never_raises_on_bytes(data: bytes) -> None:
-    for item in iter_lines(data.split(b"\n"), "fuzz"):
+    lines = data.split(b"\n")
+    items = list(iter_lines(lines, "fuzz"))
+    # Every line that is not blank text is an event or a problem, with its own line number.
+    expected = [n for n, raw in enumerate(lines, start=1) if not _blank(raw)]
+    assert [item.line for item in items] == expected
+    for item in items:
         assert isinstance(item, Event | Problem)
+        if isinstance(item, Problem):
+            assert item.file == "fuzz" and item.message.strip()
+
+
+def _blank(raw: bytes) -> bool:
+    try:
+        return not raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return False
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
 def test_parser_never_raises_on_text(text: str) -> None:
-    parse_line(text, 1, "fuzz")
-    parse_line("2026-02-12T14:00 | X | " + text, 1, "fuzz")
+    bare = parse_line(text, 7, "fuzz")
+    if not text.rstrip("\r\n").strip():
+        assert bare is None  # a blank line is nothing, not a problem
+    else:
+        assert isinstance(bare, Event | Problem) and bare.line == 7
+    framed = parse_line("2026-02-12T14:00 | X | " + text, 7, "fuzz")
+    assert isinstance(framed, Event | Problem) and framed.line == 7
+    if isinstance(framed, Problem):
+        assert framed.file == "fuzz" and framed.message.strip()
 
 
 def _fold_summary(fold: LogFold) -> object:

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -16,6 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import (
+    HELM,
+    SPANS,
+    TOS,
+    TRACE,
+    WEBHOOK,
+    FakeGh,
+    copy_factory,
+    gh_pr,
+    open_github_prs,
+)
 
 from factory_tui.actions.approve import ApprovePlan, _checkpoint_data, approve_pr, plan_approve
 from factory_tui.actions.base import Outcome
@@ -47,32 +57,14 @@ from factory_tui.core.prs_link import candidate_branches
 from factory_tui.core.prs_patch import split_patch
 from factory_tui.core.prs_queue import ReviewState, build_queue
 from factory_tui.core.timeparse import parse_ts
-from factory_tui.demo import DemoFactory, generate_demo
+from factory_tui.demo import DemoFactory
 
 NOW = datetime(2026, 2, 16, 15, 42)
 NOW_S = "2026-02-16T15:42"
-FAKE_GH = Path(__file__).parent / "fake_gh" / "gh"
-HELM = "chore/CAB-1340-helm-limits"
-TRACE = "feat/CAB-1352-traceparent"
-SPANS = "feat/CAB-1353-span-exporter"
-WEBHOOK = "fix/CAB-1302-webhook-retry-flake"
-TOS = "fix/CAB-1321-tos-link"
 EVIL = "x;touch${IFS}pwned"
 
 
 # -- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> DemoFactory:
-    return generate_demo(
-        tmp_path_factory.mktemp("template") / "factory",
-        seed=7,
-        agents=6,
-        now=NOW,
-        hostname=socket.gethostname(),
-        start_processes=False,
-    )
 
 
 @pytest.fixture
@@ -84,7 +76,9 @@ def full_git() -> None:
 def demo(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    demo_template: DemoFactory,
+    git_demo_template: DemoFactory,
+    git_env: None,
+    no_real_gh: None,
     request: pytest.FixtureRequest,
 ) -> DemoFactory:
     """A fresh copy of the demo factory per test: the real git repo with its worktrees, or for
@@ -96,140 +90,20 @@ def demo(
     work.mkdir()
     monkeypatch.chdir(work)
     monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
-    monkeypatch.setenv("GIT_COMMITTER_NAME", "Dana Engineer")
-    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "dana@example.com")
     monkeypatch.setenv("FACTORY_TUI_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("FACTORY_TUI_USER_CONFIG", str(tmp_path / "no-user-config.toml"))
-    path = [
-        p for p in os.environ.get("PATH", "").split(os.pathsep) if not (Path(p) / "gh").exists()
-    ]
-    monkeypatch.setenv("PATH", os.pathsep.join(path))
-    root = tmp_path / "factory"
     names = request.fixturenames
-    if "fake_gh" in names and "full_git" not in names:
-        shutil.copytree(
-            demo_template.root, root, ignore=shutil.ignore_patterns(".git", ".worktrees")
-        )
-    else:
-        shutil.copytree(demo_template.root, root, symlinks=True)
-        trees = [str(p) for p in sorted((root / ".worktrees").iterdir())]
-        git(root, "worktree", "repair", *trees)
-    return replace(
-        demo_template,
-        root=root,
-        memory_dir=root / ".factory" / "memory",
-        claims_dir=root / ".claude" / "claims",
-    )
+    github_only = "fake_gh" in names and "full_git" not in names
+    return copy_factory(git_demo_template, tmp_path / "factory", with_git=not github_only)
 
 
 def config_of(demo: DemoFactory, **flags: str) -> Config:
     return load_config(demo.root, flags=flags, env={}, user_config=demo.root / "none.toml")
 
 
-@dataclass
-class FakeGh:
-    folder: Path
-    log: Path
-
-    def calls(self) -> list[list[str]]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line)["argv"] for line in self.log.read_text().splitlines()]
-
-    def write(self, name: str, data: Any) -> None:
-        (self.folder / name).write_text(json.dumps(data) if not isinstance(data, str) else data)
-
-    def read(self, number: int) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads((self.folder / f"pr-{number}.json").read_text())
-        return data
-
-    def fail(self, *rules: dict[str, Any]) -> None:
-        self.write("fail.json", list(rules))
-
-
-@pytest.fixture
-def fake_gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo: DemoFactory) -> FakeGh:
-    """A fake ``gh`` first on PATH (after ``demo``, which sets PATH without any real gh)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = FAKE_GH.read_text().splitlines()
-    script[0] = f"#!{sys.executable} -SE"  # no site: a fast start
-    target = bin_dir / "gh"
-    target.write_text("\n".join(script) + "\n")
-    target.chmod(0o755)
-    folder = tmp_path / "gh-fixtures"
-    folder.mkdir()
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_GH_DIR", str(folder))
-    monkeypatch.setenv("FAKE_GH_LOG", str(tmp_path / "gh-calls.jsonl"))
-    return FakeGh(folder, tmp_path / "gh-calls.jsonl")
-
-
-def gh_pr(
-    number: int,
-    branch: str,
-    title: str,
-    files: dict[str, tuple[int, int]],
-    *,
-    labels: tuple[str, ...] = (),
-    created: str = "2026-02-16T14:00:00Z",
-    state: str = "OPEN",
-    merged: str | None = None,
-    conclusion: str = "SUCCESS",
-    draft: bool = False,
-    mergeable: str = "MERGEABLE",
-) -> dict[str, Any]:
-    return {
-        "number": number,
-        "title": title,
-        "headRefName": branch,
-        "labels": [{"name": label} for label in labels],
-        "createdAt": created,
-        "mergedAt": merged,
-        "state": state,
-        "isDraft": draft,
-        "additions": sum(a for a, _ in files.values()),
-        "deletions": sum(d for _, d in files.values()),
-        "files": [{"path": p, "additions": a, "deletions": d} for p, (a, d) in files.items()],
-        "statusCheckRollup": [
-            {
-                "__typename": "CheckRun",
-                "name": "test",
-                "status": "COMPLETED",
-                "conclusion": conclusion,
-            }
-        ],
-        "url": f"https://github.com/acme/tinygate/pull/{number}",
-        "headRefOid": hashlib.sha1(f"head {number}".encode()).hexdigest(),
-        "baseRefName": "main",
-        "mergeable": mergeable,
-        "mergeCommit": None,
-        "author": {"login": "agent"},
-        "reviewDecision": "",
-    }
-
-
-def publish(fake: FakeGh, *prs: dict[str, Any]) -> None:
-    opened = [p for p in prs if p["state"] == "OPEN"]
-    merged = [p for p in prs if p["state"] == "MERGED"]
-    fake.write("pr-list-open.json", opened)
-    fake.write("pr-list-merged.json", merged)
-    for pr in prs:
-        fake.write(f"pr-{pr['number']}.json", pr)
-
-
 def github_factory(fake: FakeGh) -> None:
-    publish(
-        fake,
-        gh_pr(373, HELM, "chore: helm limits (CAB-1340)", {"deploy/helm/values.yaml": (5, 1)},
-              created="2026-02-16T15:07:00Z"),
-        gh_pr(372, WEBHOOK, "fix: flaky webhook test", {"tests/test_webhooks.py": (6, 2)},
-              conclusion="FAILURE", created="2026-02-16T11:02:00Z"),
-        gh_pr(380, "feat/CAB-1361-jwks-cache", "feat: cache JWKS keys",
-              {"src/tinygate/keys_cache.py": (120, 4), "tests/test_keys.py": (40, 0)},
-              created="2026-02-16T13:00:00Z"),
+    fake.publish(
+        *open_github_prs(),
         gh_pr(381, "chore/CAB-1400-db", "chore: index", {"migrations/0007.sql": (3, 0)},
               labels=("mode:ship",), created="2026-02-16T12:00:00Z"),
         gh_pr(370, "feat/CAB-1350-gateway-api", "feat: API + gateway routes",
@@ -721,9 +595,7 @@ def test_request_changes_on_github_passes_the_text_as_one_argument(
 def test_a_hostile_github_branch_name_stays_a_name(
     demo: DemoFactory, fake_gh: FakeGh, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    publish(
-        fake_gh, gh_pr(390, "x; rm -rf ~", "feat: [link=x]evil\x1b[2J", {"src/evil.py": (3, 0)})
-    )
+    fake_gh.publish(gh_pr(390, "x; rm -rf ~", "feat: [link=x]evil\x1b[2J", {"src/evil.py": (3, 0)}))
     assert run("prs", str(demo.root), "--json", "--now", NOW_S) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert row["branch"] == "x; rm -rf ~" and row["title"] == "feat: [link=x]evil\x1b[2J"
@@ -1050,8 +922,7 @@ def test_a_gh_time_that_is_not_a_time_is_a_notice_of_the_queue(
 ) -> None:
     """gh answering a createdAt at the edge of datetime: the PR stays in the queue, its age
     unknown, and the queue's notices say so (issue 16: a problem, not a traceback)."""
-    publish(
-        fake_gh,
+    fake_gh.publish(
         gh_pr(391, "feat/CAB-1362-x", "feat: x", {"src/x.py": (3, 0)},
               created="0001-01-01T00:00:00+14:00"),
     )  # fmt: skip

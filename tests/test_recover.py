@@ -11,10 +11,7 @@ import argparse
 import dataclasses
 import io
 import json
-import os
 import re
-import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,47 +34,18 @@ from factory_tui.cli.actions import add_recover_parser, cmd_recover
 from factory_tui.cli.common import CliError
 from factory_tui.config import Config, load_config
 from factory_tui.core.fleet import ProcInfo, SessionView
-from factory_tui.demo import DemoFactory, generate_demo
+from factory_tui.demo import DemoFactory
 
 NOW = datetime(2026, 2, 16, 15, 42)
 NOW_S = "2026-02-16T15:42"
 CRASHED = "CAB-1353-span-exporter"  # crashed: dirty worktree, checkpoint, owns CAB-1290:3
 CLEAN = "CAB-1321-tos-link"  # idle agent, dead pid here: crashed, clean worktree, owns CAB-1321
 RUNNING = "CAB-1352-traceparent"  # the working agent (alive with AliveProbe)
-FAKE_BIN = Path(__file__).parent / "fake_bin"
 AGENT = ("fake-agent", "--model", "opus")
 WHO = "dana@laptop"
 
 
 # -- fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> DemoFactory:
-    return generate_demo(
-        tmp_path_factory.mktemp("template") / "factory",
-        seed=7,
-        agents=6,
-        now=NOW,
-        hostname=socket.gethostname(),
-        start_processes=False,
-    )
-
-
-def _copy_factory(template: DemoFactory, target: Path) -> DemoFactory:
-    """A copy of the demo factory whose worktrees point at the copy (and never at the template:
-    ``git worktree repair`` would rewrite the template's links too)."""
-    shutil.copytree(template.root, target, symlinks=True)
-    for admin in (target / ".git" / "worktrees").iterdir():
-        tree = target / ".worktrees" / admin.name
-        (tree / ".git").write_text(f"gitdir: {admin}\n")
-        (admin / "gitdir").write_text(f"{tree / '.git'}\n")
-    return dataclasses.replace(
-        template,
-        root=target,
-        memory_dir=target / template.memory_dir.relative_to(template.root),
-        claims_dir=target / template.claims_dir.relative_to(template.root),
-    )
 
 
 @dataclass
@@ -134,24 +102,9 @@ class Env:
 
 
 @pytest.fixture
-def fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The fake gh, tmux and agent first on PATH, each recording into ``tmp_path``."""
-    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    monkeypatch.delenv("TMUX", raising=False)
-    monkeypatch.setenv("FAKE_GH_RECORD", str(tmp_path / "gh.jsonl"))
-    monkeypatch.setenv("FAKE_GH_FIXTURE", str(tmp_path / "gh.json"))
-    monkeypatch.setenv("FAKE_TMUX_RECORD", str(tmp_path / "tmux.jsonl"))
-    monkeypatch.setenv("FAKE_AGENT_RECORD", str(tmp_path / "agent.json"))
-    monkeypatch.delenv("FAKE_GH_FAIL", raising=False)
-    monkeypatch.delenv("FAKE_TMUX_FAIL", raising=False)
-    (tmp_path / "gh.json").write_text("{}")
-    return tmp_path
-
-
-@pytest.fixture
-def env(template: DemoFactory, fakes: Path) -> Env:
-    tmp_path = fakes
-    demo = _copy_factory(template, tmp_path / "factory")
+def env(git_demo: DemoFactory, fake_bin: Path) -> Env:
+    """The demo factory copied into ``tmp_path`` (also where the fakes record)."""
+    demo, tmp_path = git_demo, fake_bin
     cfg = load_config(demo.root, flags={}, env={}, user_config=demo.root / "none.toml")
     cfg = dataclasses.replace(cfg, agent_command=AGENT)
     return Env(demo, cfg, tmp_path)
@@ -273,15 +226,15 @@ def test_pr_merged_shown_through_gh(env: Env) -> None:
 
 
 def test_gh_absent_or_failing_is_unknown_with_the_reason(
-    fakes: Path, monkeypatch: pytest.MonkeyPatch
+    fake_bin: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    absent = pr_status(5, cwd=fakes, gh="gh-that-is-not-installed")
+    absent = pr_status(5, cwd=fake_bin, gh="gh-that-is-not-installed")
     assert absent.merged is None and "not on PATH" in absent.note
     monkeypatch.setenv("FAKE_GH_FAIL", "1")
-    failing = pr_status(5, cwd=fakes)
+    failing = pr_status(5, cwd=fake_bin)
     assert failing.merged is None and "HTTP 401: Bad credentials" in failing.note
     monkeypatch.delenv("FAKE_GH_FAIL")
-    missing = pr_status(5, cwd=fakes)
+    missing = pr_status(5, cwd=fake_bin)
     assert missing.merged is None and "Could not resolve" in missing.note
 
 
@@ -710,11 +663,11 @@ def test_git_outside_a_repository(tmp_path: Path) -> None:
     assert not repo.is_repo() and repo.branch_sha("main") is None
 
 
-def test_launch_wraps_a_one_word_command_so_tmux_uses_no_shell(fakes: Path) -> None:
-    request = LaunchRequest(("fake-agent",), fakes, {}, "x", fakes / "out.log")
+def test_launch_wraps_a_one_word_command_so_tmux_uses_no_shell(fake_bin: Path) -> None:
+    request = LaunchRequest(("fake-agent",), fake_bin, {}, "x", fake_bin / "out.log")
     launched = launch_agent(request, tmux=True)
     assert launched.window == "factory:7"
-    (line,) = (fakes / "tmux.jsonl").read_text().splitlines()
+    (line,) = (fake_bin / "tmux.jsonl").read_text().splitlines()
     argv = json.loads(line)["argv"]
     assert isinstance(argv, list) and argv[argv.index("--") + 1 :] == ["env", "--", "fake-agent"]
 

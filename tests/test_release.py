@@ -6,7 +6,6 @@ import errno
 import json
 import multiprocessing
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -32,22 +31,16 @@ from factory_tui.adapters.lock import LockBusy, atomic_write, claim_lock
 from factory_tui.cli import main
 from factory_tui.config import Config, load_config
 from factory_tui.core.claims import parse_claim
-from factory_tui.demo import DemoFactory, generate_demo
+from factory_tui.demo import DemoFactory
 
 NOW = datetime(2026, 2, 16, 15, 42)
 NOW_S = "2026-02-16T15:42"
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> DemoFactory:
-    return generate_demo(
-        tmp_path / "factory",
-        seed=7,
-        agents=6,
-        now=NOW,
-        hostname=socket.gethostname(),
-        start_processes=False,
-    )
+def demo(git_demo: DemoFactory) -> DemoFactory:
+    """The demo factory (on this machine's hostname, at NOW), copied into ``tmp_path``."""
+    return git_demo
 
 
 def config(demo: DemoFactory, **flags: str) -> Config:

@@ -818,8 +818,36 @@ FRAGMENTS = [
 def test_arbitrary_text_never_raises(plan_text: str, memory_text: str) -> None:
     plan = parse_plan(plan_text, "plan.md")
     memory = parse_memory(memory_text, "memory.md")
+    assert_read(plan, plan_text, memory, memory_text)
+
+
+LINT_RULES = {"done-outside-done", "plan-done-not-in-memory", "plan-in-progress-not-in-memory"}
+
+
+def assert_read(plan: Plan, plan_text: str, memory: Memory, memory_text: str) -> None:
+    """The readers are lenient (they report no problems): what they return is the file's
+    reading, each thing at a real line of its own file with its text, and the lint's findings
+    are each a known rule at a real line, with a message."""
+    plan_lines = plan_text.removeprefix("\ufeff").split("\n")
+    memory_lines = memory_text.removeprefix("\ufeff").split("\n")
+    assert isinstance(plan, Plan) and plan.file == "plan.md"
+    assert isinstance(memory, Memory) and memory.file == "memory.md"
+    for item in plan.items:
+        assert item.file == "plan.md" and 1 <= item.line <= len(plan_lines)
+    for phase in plan.phases:
+        assert phase.file == "plan.md" and 1 <= phase.line <= len(plan_lines)
+    for cycle in plan.cycles:
+        assert 1 <= cycle.line <= cycle.end <= len(plan_lines)
+    lines = [item.line for item in memory.items]
+    assert lines == sorted(set(lines))  # one item per line, in file order
+    for memory_item in memory.items:
+        assert memory_item.file == "memory.md" and 1 <= memory_item.line <= len(memory_lines)
+        assert memory_item.text.strip()  # an item is a non-blank line
     for finding in lint_state(plan, memory):
-        assert finding.to_json()["file"] in ("plan.md", "memory.md")
+        assert isinstance(finding, LintFinding) and finding.rule in LINT_RULES
+        assert finding.message.strip()
+        limit = len(plan_lines) if finding.file == "plan.md" else len(memory_lines)
+        assert finding.file in ("plan.md", "memory.md") and 1 <= finding.line <= limit
 
 
 @settings(max_examples=300, deadline=None)
@@ -829,8 +857,9 @@ def test_markdown_like_text_never_raises(plan_parts: list[str], memory_parts: li
     plan = parse_plan(plan_text, "plan.md")
     memory = parse_memory(memory_text, "memory.md")
     # The same text read as the other file, too: headings in plan.md, boxes in memory.md.
-    lint_state(plan, memory)
-    lint_state(parse_plan(memory_text, "plan.md"), parse_memory(plan_text, "memory.md"))
+    assert_read(plan, plan_text, memory, memory_text)
+    swapped = parse_plan(memory_text, "plan.md"), parse_memory(plan_text, "memory.md")
+    assert_read(swapped[0], memory_text, swapped[1], plan_text)
     for item in plan.items:
         assert item.line >= 1 and "\r" not in item.text and "\n" not in item.text
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,8 @@ from typing import Any
 
 import pytest
 from conftest import DEMO_NOW, asked, config_for, demo_reader
-from test_prs import FAKE_GH, FakeGh, gh_pr, publish
+from fakes import HELM, SPANS, TOS, TRACE, WEBHOOK, FakeGh, open_github_prs
+from fakes import relink_worktrees as relink_worktrees  # test_snapshots_prs imports it here
 from textual.binding import Binding
 from textual.widgets import TextArea
 
@@ -50,11 +50,6 @@ from factory_tui.ui.widgets.summary import SummaryBar
 
 SIZE = (140, 44)
 NOW_S = "2026-02-16T15:42"
-HELM = "chore/CAB-1340-helm-limits"
-TRACE = "feat/CAB-1352-traceparent"
-SPANS = "feat/CAB-1353-span-exporter"
-WEBHOOK = "fix/CAB-1302-webhook-retry-flake"
-TOS = "fix/CAB-1321-tos-link"
 
 
 # -- fixtures ----------------------------------------------------------------------------------
@@ -68,52 +63,18 @@ def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout.strip()
 
 
-def relink_worktrees(template: Path, copy: Path) -> None:
-    """Point the copy's linked worktrees at the copy (``git worktree repair`` would follow the
-    copied links and rewrite the template's instead)."""
-    admin = copy / ".git" / "worktrees"
-    files = [*admin.glob("*/gitdir"), *(p / ".git" for p in (copy / ".worktrees").iterdir())]
-    for path in files:
-        path.write_text(path.read_text().replace(str(template), str(copy)))
-
-
 @pytest.fixture
 def factory(
     demo: DemoFactory,
-    demo_template: DemoFactory,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    git_env: None,
+    no_real_gh: None,
 ) -> DemoFactory:
-    """The demo factory's copy with its worktrees pointing at the copy, and an environment of
-    its own: no gh on PATH, no user git config, the review state in tmp."""
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
-    monkeypatch.setenv("GIT_COMMITTER_NAME", "Dana Engineer")
-    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "dana@example.com")
+    """The demo factory's copy (its worktrees pointing at the copy) in an environment of its
+    own: no gh on PATH, no user git config, the review state in ``tmp_path / "state"``."""
     monkeypatch.setenv("FACTORY_TUI_STATE_DIR", str(tmp_path / "state"))
-    path = [
-        p for p in os.environ.get("PATH", "").split(os.pathsep) if not (Path(p) / "gh").exists()
-    ]
-    monkeypatch.setenv("PATH", os.pathsep.join(path))
-    relink_worktrees(demo_template.root, demo.root)
     return demo
-
-
-@pytest.fixture
-def fake_gh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, factory: DemoFactory) -> FakeGh:
-    """tests/fake_gh/gh first on PATH (after ``factory``, which took every real gh off it)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = FAKE_GH.read_text().splitlines()
-    script[0] = f"#!{sys.executable} -SE"
-    (bin_dir / "gh").write_text("\n".join(script) + "\n")
-    (bin_dir / "gh").chmod(0o755)
-    folder = tmp_path / "gh-fixtures"
-    folder.mkdir()
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_GH_DIR", str(folder))
-    monkeypatch.setenv("FAKE_GH_LOG", str(tmp_path / "gh-calls.jsonl"))
-    return FakeGh(folder, tmp_path / "gh-calls.jsonl")
 
 
 class RecordingApp(FactoryApp):
@@ -502,16 +463,7 @@ async def test_looking_at_the_view_is_recorded(factory: DemoFactory, tmp_path: P
 
 
 def github_prs(fake: FakeGh) -> None:
-    publish(
-        fake,
-        gh_pr(373, HELM, "chore: helm limits (CAB-1340)", {"deploy/helm/values.yaml": (5, 1)},
-              created="2026-02-16T15:07:00Z"),
-        gh_pr(372, WEBHOOK, "fix: flaky webhook test", {"tests/test_webhooks.py": (6, 2)},
-              conclusion="FAILURE", created="2026-02-16T11:02:00Z"),
-        gh_pr(380, "feat/CAB-1361-jwks-cache", "feat: cache JWKS keys",
-              {"src/tinygate/keys_cache.py": (320, 4), "tests/test_keys.py": (40, 0)},
-              created="2026-02-16T13:00:00Z"),
-    )  # fmt: skip
+    fake.publish(*open_github_prs(jwks_additions=320))
 
 
 async def test_github_queue_polls_gh_and_acts_through_it(

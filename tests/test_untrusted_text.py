@@ -12,28 +12,27 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import psutil
 import pytest
+from fakes import FakeGh, gh_pr
 from textual.app import App
 
 from factory_tui.cli import main
 from factory_tui.core.safe import json_safe, printable
-from factory_tui.demo import DemoFactory, generate_demo
+from factory_tui.demo import DemoFactory
 
 NOW = datetime(2026, 2, 16, 15, 42)
 NOW_S = "2026-02-16T15:42"
-FAKE_GH = Path(__file__).parent / "fake_gh" / "gh"
 CRASHED = "CAB-1353-span-exporter"  # the demo's crashed session, with a checkpoint
 
 # Clear screen, OSC 52 (write the clipboard), OSC 0 (set the title), C1 CSI, RIGHT-TO-LEFT
@@ -58,57 +57,27 @@ def assert_clean(*texts: str) -> None:
 # -- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> DemoFactory:
-    return generate_demo(
-        tmp_path_factory.mktemp("template") / "factory",
-        seed=7,
-        agents=6,
-        now=NOW,
-        hostname=socket.gethostname(),
-        start_processes=False,
-    )
-
-
-def git(cwd: Path, *args: str) -> str:
-    argv = ["git", "-c", "user.name=Dana", "-c", "user.email=dana@example.com", *args]
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=True).stdout
-
-
 @dataclass
 class Hostile:
     demo: DemoFactory
-    gh_dir: Path
+    gh: FakeGh
 
     @property
     def root(self) -> Path:
         return self.demo.root
 
-    def gh_fail(self, *rules: dict[str, Any]) -> None:
-        (self.gh_dir / "fail.json").write_text(json.dumps(list(rules)))
-
-    def publish(self, *prs: dict[str, Any]) -> None:
-        for state in ("OPEN", "MERGED"):
-            items = [p for p in prs if p["state"] == state]
-            (self.gh_dir / f"pr-list-{state.lower()}.json").write_text(json.dumps(items))
-        for pr in prs:
-            (self.gh_dir / f"pr-{pr['number']}.json").write_text(json.dumps(pr))
-
 
 @pytest.fixture
 def hostile(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: DemoFactory
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    git_demo: DemoFactory,
+    git_env: None,
+    fake_gh: FakeGh,
 ) -> Iterator[Hostile]:
     """The demo factory with a hostile session, claim and transcript, and the fake gh."""
-    root = tmp_path / "factory"
-    shutil.copytree(template.root, root, symlinks=True)
-    git(root, "worktree", "repair", *[str(p) for p in sorted((root / ".worktrees").iterdir())])
-    demo = replace(
-        template,
-        root=root,
-        memory_dir=root / ".factory" / "memory",
-        claims_dir=root / ".claude" / "claims",
-    )
+    demo = git_demo
+    root = demo.root
     host = socket.gethostname()
     with (demo.memory_dir / "operations.log").open("a", encoding="utf-8") as log:
         log.write(
@@ -144,59 +113,17 @@ def hostile(
     with (root / "factory.toml").open("a") as toml:
         toml.write(f'claude_config_dir = "{claude}"\n')
 
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = FAKE_GH.read_text().splitlines()
-    script[0] = f"#!{sys.executable} -SE"
-    (bin_dir / "gh").write_text("\n".join(script) + "\n")
-    (bin_dir / "gh").chmod(0o755)
-    gh_dir = tmp_path / "gh-fixtures"
-    gh_dir.mkdir()
-    path = [
-        p for p in os.environ.get("PATH", "").split(os.pathsep) if not (Path(p) / "gh").exists()
-    ]
-    monkeypatch.setenv("PATH", os.pathsep.join([str(bin_dir), *path]))
-    monkeypatch.setenv("FAKE_GH_DIR", str(gh_dir))
-    monkeypatch.setenv("FAKE_GH_LOG", str(tmp_path / "gh-calls.jsonl"))
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
     monkeypatch.setenv("FACTORY_TUI_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("FACTORY_TUI_USER_CONFIG", str(tmp_path / "no-user-config.toml"))
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
-    yield Hostile(demo, gh_dir)
+    yield Hostile(demo, fake_gh)
 
 
 def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def gh_pr(number: int, title: str, branch: str, state: str = "OPEN") -> dict[str, Any]:
-    return {
-        "number": number,
-        "title": title,
-        "headRefName": branch,
-        "labels": [],
-        "createdAt": "2026-02-16T14:00:00Z",
-        "mergedAt": None,
-        "state": state,
-        "isDraft": False,
-        "additions": 3,
-        "deletions": 1,
-        "files": [{"path": "src/a.py", "additions": 3, "deletions": 1}],
-        "statusCheckRollup": [
-            {"__typename": "CheckRun", "name": "t", "status": "COMPLETED", "conclusion": "SUCCESS"}
-        ],
-        "url": f"https://github.com/acme/x/pull/{number}",
-        "headRefOid": "a" * 40,
-        "baseRefName": "main",
-        "mergeable": "MERGEABLE",
-        "mergeCommit": None,
-        "author": {"login": "agent"},
-        "reviewDecision": "",
-    }
 
 
 # -- the one function ----------------------------------------------------------------------------
@@ -257,7 +184,7 @@ def test_cost_text_and_json(hostile: Hostile, capsys: pytest.CaptureFixture[str]
 def test_prs_with_hostile_titles_and_gh_stderr(
     hostile: Hostile, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    hostile.publish(gh_pr(401, f"feat: {EVIL}", BRANCH))
+    hostile.gh.publish(gh_pr(401, BRANCH, f"feat: {EVIL}", {"src/a.py": (3, 1)}))
     code, out, err = cli(capsys, "prs", str(hostile.root), "--now", NOW_S)
     assert code == 0
     assert_clean(out, err)
@@ -267,7 +194,7 @@ def test_prs_with_hostile_titles_and_gh_stderr(
     assert_clean(out, err)
     assert f"feat: {EVIL}" in {row["title"] for row in json.loads(out)}
 
-    hostile.gh_fail({"argv": ["pr", "list"], "exit": 1, "stderr": f"boom {EVIL}"})
+    hostile.gh.fail({"argv": ["pr", "list"], "exit": 1, "stderr": f"boom {EVIL}"})
     code, out, err = cli(capsys, "prs", str(hostile.root), "--now", NOW_S)
     assert code == 0
     assert_clean(out, err)
@@ -277,8 +204,8 @@ def test_prs_with_hostile_titles_and_gh_stderr(
 def test_approve_with_gh_failing_in_hostile_words(
     hostile: Hostile, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    hostile.publish(gh_pr(401, f"fix: {EVIL}", BRANCH))
-    hostile.gh_fail({"argv": ["pr", "merge"], "exit": 1, "stderr": f"merge refused {EVIL}"})
+    hostile.gh.publish(gh_pr(401, BRANCH, f"fix: {EVIL}", {"src/a.py": (3, 1)}))
+    hostile.gh.fail({"argv": ["pr", "merge"], "exit": 1, "stderr": f"merge refused {EVIL}"})
     code, out, err = cli(capsys, "approve", "401", str(hostile.root), "--yes", "--now", NOW_S)
     assert code != 0
     assert_clean(out, err)
@@ -292,7 +219,7 @@ def test_recover_close_merged_with_gh_failing_in_hostile_words(
     raw = json.loads(path.read_text())
     raw["pr_number"] = 77
     path.write_text(json.dumps(raw))
-    hostile.gh_fail({"argv": ["pr", "view"], "exit": 1, "stderr": f"gh says {EVIL}"})
+    hostile.gh.fail({"argv": ["pr", "view"], "exit": 1, "stderr": f"gh says {EVIL}"})
     code, out, err = cli(
         capsys, "recover", CRASHED, str(hostile.root), "--close-merged", "--yes", "--now", NOW_S
     )

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from factory_tui.actions.base import Outcome
 from factory_tui.adapters.gh import Gh, GhError
@@ -47,6 +48,9 @@ from factory_tui.core.council import (
 from factory_tui.core.pricing import PriceTable, PriceTableError
 from factory_tui.core.problems import Problem
 from factory_tui.core.statefiles_parse import parse_plan
+
+if TYPE_CHECKING:
+    from factory_tui.adapters.anthropic_client import Timing
 
 __all__ = [
     "CouncilOutcome",
@@ -227,9 +231,13 @@ def run_council(
     env: Mapping[str, str] | None = None,
     prices: PriceTable | None = None,
     settings: CouncilSettings | None = None,
+    timing: Timing | None = None,
 ) -> CouncilOutcome:
-    """Replay or convene the Council on ``proposal``; see the module docstring for the order."""
-    from factory_tui.adapters.anthropic_client import NoApiKey, ask_council
+    """Replay or convene the Council on ``proposal``; see the module docstring for the order.
+
+    ``timing`` (the waits between retries, the clocks) is the real one unless a test gives
+    fakes."""
+    from factory_tui.adapters.anthropic_client import REAL_TIMING, NoApiKey, ask_council
     from factory_tui.adapters.transcripts import prices_from_config
 
     environ = os.environ if env is None else env
@@ -263,7 +271,7 @@ def run_council(
             "factory.toml, or pick a listed model in [council] model",
         )
     try:
-        call = ask_council(proposal, settings, prices, env=environ)
+        call = ask_council(proposal, settings, prices, env=environ, timing=timing or REAL_TIMING)
     except NoApiKey as error:
         return CouncilOutcome(Outcome.ERROR, str(error))
     result = assemble(

@@ -15,6 +15,9 @@ model that answered badly once tends to again).
 
 ``ANTHROPIC_BASE_URL`` (from the given environment) is passed on as the SDK's ``base_url``;
 ``ANTHROPIC_API_KEY`` (or ``ANTHROPIC_AUTH_TOKEN``, a bearer token) is required.
+
+The waits between attempts and the clocks (the sitting's duration, an HTTP-date retry-after) come
+from a :class:`Timing`, the real ones by default; a test passes fakes so that no retry waits.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import asyncio
 import email.utils
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -48,6 +51,7 @@ __all__ = [
     "CouncilCall",
     "NoApiKey",
     "PersonaCall",
+    "Timing",
     "api_credentials",
     "ask_council",
     "ask_council_async",
@@ -55,6 +59,21 @@ __all__ = [
 
 MAX_BACKOFF_S = 8.0
 _RETRY_STATUS = {408, 409, 429}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How the Council's calls wait and tell the time."""
+
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    """Waits between two attempts of a persona."""
+    monotonic: Callable[[], float] = time.monotonic
+    """Measures the sitting's duration."""
+    wall: Callable[[], float] = time.time
+    """Epoch seconds, to turn a retry-after HTTP date into seconds to wait."""
+
+
+REAL_TIMING = Timing()
 
 
 class NoApiKey(Exception):
@@ -96,9 +115,11 @@ def api_credentials(env: Mapping[str, str]) -> tuple[str | None, str | None]:
     )
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+def _retry_after(
+    headers: Mapping[str, str] | None, wall: Callable[[], float] = time.time
+) -> float | None:
     """Seconds the API asks us to wait, from ``retry-after-ms`` or ``retry-after`` (seconds or
-    an HTTP date); None when it does not say."""
+    an HTTP date, measured from ``wall()``); None when it does not say."""
     if headers is None:
         return None
     raw_ms = headers.get("retry-after-ms")
@@ -117,7 +138,7 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
     parsed = email.utils.parsedate_tz(raw)
     if parsed is None:
         return None
-    return max(0.0, float(email.utils.mktime_tz(parsed)) - time.time())
+    return max(0.0, float(email.utils.mktime_tz(parsed)) - wall())
 
 
 def _usage(response: anthropic.types.Message) -> Usage:
@@ -165,6 +186,7 @@ async def _ask(
     persona: Persona,
     proposal: Proposal,
     settings: CouncilSettings,
+    timing: Timing,
 ) -> PersonaCall:
     attempts = 0
     usage = Usage()
@@ -194,7 +216,7 @@ async def _ask(
                 return PersonaCall(
                     persona.name, PersonaFailure(persona.name, reason), usage, attempts, None
                 )
-            wait = _retry_after(error.response.headers)
+            wait = _retry_after(error.response.headers, timing.wall)
             if wait is not None and wait > settings.max_retry_wait_s:
                 failure = PersonaFailure(
                     persona.name,
@@ -213,7 +235,7 @@ async def _ask(
             return PersonaCall(persona.name, failure, usage, attempts, None)
         if wait is None:
             wait = min(settings.retry_base_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
-        await asyncio.sleep(wait)
+        await timing.sleep(wait)
 
 
 async def ask_council_async(
@@ -222,6 +244,7 @@ async def ask_council_async(
     prices: PriceTable,
     *,
     env: Mapping[str, str] | None = None,
+    timing: Timing = REAL_TIMING,
 ) -> CouncilCall:
     """Ask every persona of the roster, in parallel; never raises for a persona's failure.
 
@@ -229,7 +252,7 @@ async def ask_council_async(
     environ = os.environ if env is None else env
     api_key, auth_token = api_credentials(environ)
     base_url = environ.get("ANTHROPIC_BASE_URL", "").strip() or None
-    started = time.monotonic()
+    started = timing.monotonic()
     async with anthropic.AsyncAnthropic(
         api_key=api_key,
         auth_token=auth_token,
@@ -238,9 +261,9 @@ async def ask_council_async(
         timeout=settings.timeout_s,
     ) as client:
         calls: Sequence[PersonaCall] = await asyncio.gather(
-            *(_ask(client, persona, proposal, settings) for persona in settings.roster)
+            *(_ask(client, persona, proposal, settings, timing) for persona in settings.roster)
         )
-    duration_ms = int((time.monotonic() - started) * 1000)
+    duration_ms = int((timing.monotonic() - started) * 1000)
     usage = Usage()
     for call in calls:
         usage = usage + call.usage
@@ -260,7 +283,8 @@ def ask_council(
     prices: PriceTable,
     *,
     env: Mapping[str, str] | None = None,
+    timing: Timing = REAL_TIMING,
 ) -> CouncilCall:
     """:func:`ask_council_async` from synchronous code (the CLI, a thread worker): it runs its
     own event loop, so do not call it from a running one."""
-    return asyncio.run(ask_council_async(proposal, settings, prices, env=env))
+    return asyncio.run(ask_council_async(proposal, settings, prices, env=env, timing=timing))
