@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 from factory_tui.core.prs import PullRequest, Queue, build_queue
 from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.widgets.prs import COLUMNS, FITS, PrsView, PrTable
-from factory_tui.ui.widgets.table import Fit, fit_widths
+from factory_tui.ui.widgets.table import FLOOR, Fit, fit_widths
 
 NOW = datetime(2026, 2, 16, 15, 42, 30)
 
@@ -78,8 +78,13 @@ async def test_pr_columns_follow_the_terminal_width() -> None:
 
 def test_fit_widths_share_the_room_and_keep_the_least() -> None:
     fits = [Fit(5), Fit(4, 2, 10), Fit(4, 1)]
-    assert fit_widths(fits, 10) == [5, 4, 4]  # too narrow: the least, the table scrolls
+    assert fit_widths(fits, 13) == [5, 4, 4]
     assert fit_widths(fits, 16) == [5, 6, 5]  # 3 cells more: two to grow 2, one to grow 1
     assert fit_widths(fits, 40) == [5, 10, 25]  # the middle stops at its most
     assert fit_widths([Fit(3)], 50) == [3]
+    # Too narrow: the growing columns give way, the widest first, down to FLOOR cells.
+    wide = [Fit(9), Fit(10, 1), Fit(8, 1)]
+    assert fit_widths(wide, 24) == [9, 8, 7]
+    assert fit_widths(wide, 5) == [9, FLOOR, FLOOR]  # then the table scrolls sideways
+    assert fit_widths([Fit(9), Fit(10, 1, floor=10), Fit(8, 1)], 5) == [9, 10, FLOOR]
     assert len(FITS) == len(COLUMNS)  # one fit per column

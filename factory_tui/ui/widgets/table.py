@@ -20,24 +20,31 @@ from textual.widgets.data_table import RowKey
 
 from factory_tui.ui.widgets.listkeys import LIST_KEYS
 
-__all__ = ["Fit", "KeyedTable", "KeyedText", "fit_widths"]
+__all__ = ["FLOOR", "Fit", "KeyedTable", "KeyedText", "fit_widths"]
+
+
+#: A growing column is never cut narrower than this (five characters and the ellipsis).
+FLOOR = 6
 
 
 @dataclass(frozen=True, slots=True)
 class Fit:
     """A column's width: ``least`` cells, and a ``grow`` share of the room the table has beyond
-    every column's least, up to ``most`` cells (0: no limit)."""
+    every column's least, up to ``most`` cells (0: no limit); where the room is short, a growing
+    column gives way down to ``floor`` cells (an id column keeps its ``least``)."""
 
     least: int
     grow: int = 0
     most: int = 0
+    floor: int = FLOOR
 
 
 def fit_widths(fits: Sequence[Fit], room: int) -> list[int]:
-    """Each column's width (padding excluded) for ``room`` cells: at least its ``least`` (the
-    table scrolls sideways when they do not fit), the rest shared by ``grow``, one cell at a
-    time to the column furthest below its share (the same ``room`` always gives the same
-    widths)."""
+    """Each column's width (padding excluded) for ``room`` cells. Every column gets its
+    ``least``; more room is shared by ``grow``, one cell at a time to the column furthest below
+    its share; less room is taken from the growing columns, the widest first, down to their
+    ``floor`` (then the table scrolls sideways). The same ``room`` always gives the same
+    widths."""
     widths = [fit.least for fit in fits]
     extra = room - sum(widths)
     while extra > 0:
@@ -51,6 +58,13 @@ def fit_widths(fits: Sequence[Fit], room: int) -> list[int]:
         n = min(open_, key=lambda n: ((widths[n] - fits[n].least) / fits[n].grow, n))
         widths[n] += 1
         extra -= 1
+    while extra < 0:
+        shrinkable = [n for n, fit in enumerate(fits) if fit.grow > 0 and widths[n] > fit.floor]
+        if not shrinkable:
+            break
+        n = max(shrinkable, key=lambda n: (widths[n], n))
+        widths[n] -= 1
+        extra += 1
     return widths
 
 
