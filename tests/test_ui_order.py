@@ -10,6 +10,7 @@ from conftest import press_to_quit
 from test_app import SIZE, demo_app
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from factory_tui.core.fleet import Fleet, InstanceStatus, InstanceView
 from factory_tui.demo import DemoFactory
@@ -155,15 +156,22 @@ async def test_o_switches_between_needs_me_first_and_by_id_both_ways() -> None:
         grid.show_fleet(fleet(a_10="crashed", a_2="idle", a_9="working"))
         await pilot.pause()
         assert order(grid) == ["a-2", "a-9", "a-10"]
+        assert not grid.query("#agents-order")
         await pilot.press("o")
         assert grid.order == "id"
         assert order(grid) == ["a-2", "a-9", "a-10"]  # a-2 before a-10: numbers as numbers
         assert "o Order: by id" in footer_text(app)
         assert "needs me first" not in footer_text(app)
+        # Not the default order: a line above the panes says so (the footer may have no room).
+        line = grid.query_one("#agents-order", Static)
+        assert "ordered by id" in str(line.render())
+        assert grid.children[0] is line
         assert focused_id(pilot) == "a-9"
         await pilot.press("o")
         assert grid.order == "attention"
         assert order(grid) == ["a-10", "a-9", "a-2"]  # sorted afresh: crashed, working, idle
+        await pilot.pause()
+        assert not grid.query("#agents-order")
         assert "o Order: needs me first" in footer_text(app)
         assert focused_id(pilot) == "a-9"
         # By id, a new agent takes its place by id.
@@ -211,4 +219,17 @@ async def test_the_cockpit_switches_the_order_with_o_and_lists_it_in_the_help(
         assert order(grid) == ranked
         rows = dict(key_rows(app.key_sections()[1][1]))
         assert "needs me first" in rows["o"] and "by id" in rows["o"]
+        await press_to_quit(app)
+
+
+async def test_the_order_key_gives_way_first_in_a_narrow_footer(demo: DemoFactory) -> None:
+    """At 80 columns the footer has no room for every key: the order key goes before the
+    cockpit's actions (n stays)."""
+    app = demo_app(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        assert isinstance(app.focused, AgentPane)
+        shown = footer_text(app)
+        assert "n Next needing you" in shown and "Order" not in shown
         await press_to_quit(app)

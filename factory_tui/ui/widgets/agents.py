@@ -265,6 +265,12 @@ class AgentGrid(VerticalScroll, can_focus=False):
         grid-gutter: 0 1;
         height: 1fr;
     }
+    AgentGrid > #agents-order {
+        column-span: 9;
+        height: 1;
+        color: $text-muted;
+        text-align: right;
+    }
     AgentGrid > #agents-empty {
         column-span: 9;
         color: $text-muted;
@@ -409,8 +415,19 @@ class AgentGrid(VerticalScroll, can_focus=False):
         focused = self.screen.focused
         if isinstance(focused, AgentPane) and focused in self.ordered_panes():
             self.call_after_refresh(focused.scroll_visible, animate=False)
+        self._show_order()
         self.refresh_bindings()
         self.notify(f"Agents: {ORDER_NAMES[self.order]}", markup=False, timeout=2)
+
+    def _show_order(self) -> None:
+        """A line above the panes says the order when it is not the default (the footer, where
+        the ``o`` key says it too, is often too narrow to show it)."""
+        line = self.query("#agents-order")
+        if self.order == "attention":
+            line.remove()
+        elif not line:
+            text = Content.styled("ordered by id · o: needs me first", "$text-muted")
+            self.mount(Static(text, id="agents-order"), before=0 if self.children else None)
 
     def _show_empty(self, loaded: bool, fleet: Fleet, any_shown: bool) -> None:
         empty = self.query("#agents-empty")
