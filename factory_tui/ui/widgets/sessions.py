@@ -46,11 +46,11 @@ WHY_WIDTH = 200
 #: the rest, the why the most; cut with an ellipsis, whole in the detail below.
 FITS = (
     Fit(9),
-    Fit(10, 2, 40, floor=10),
-    Fit(8, 1, 24),
+    Fit(10, 3, 40, floor=10),
+    Fit(8, 1, 16),
     Fit(11),
     Fit(8, 1, 12),
-    Fit(8, 1, 28),
+    Fit(8, 2, 28),
     Fit(8, 1, 28),
     Fit(12, 6, WHY_WIDTH),
 )
