@@ -59,7 +59,7 @@ WHERE_WIDTH = 40
 #: of each fixed column fits (``✓ REVIEWED``, ``… running``, ``1234 ✂ MUST SPLIT``).
 FITS = (
     Fit(10),
-    Fit(6, 1, KEY_WIDTH, floor=6),
+    Fit(8, 3, KEY_WIDTH, floor=8),
     Fit(20, 4, TITLE_WIDTH),
     Fit(9),
     Fit(16),
