@@ -2,15 +2,17 @@
 
 Each pane is drawn from one :class:`InstanceView` and the fleet's ``now``; the grid updates panes
 by instance id (a pane is re-drawn only when its view changed, added or removed as instances come
-and go, moved when the order changes), so focus and scroll position survive every update.
+and go, moved only when the engineer changes the order), so focus and scroll position survive
+every update.
 """
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from textual import events
 from textual.binding import Binding, BindingType
@@ -38,12 +40,31 @@ if TYPE_CHECKING:  # the cockpit's first frame imports this module, not the flee
     from factory_tui.core.fleet import Fleet, InstanceView
     from factory_tui.core.oplog import Event
 
-__all__ = ["AgentGrid", "AgentPane", "pane_lines", "process_line"]
+__all__ = [
+    "ORDER_NAMES",
+    "AgentGrid",
+    "AgentPane",
+    "Order",
+    "id_order",
+    "pane_lines",
+    "process_line",
+]
 
 #: A pane is at least this wide; the grid has as many columns as fit.
 MIN_PANE_WIDTH = 58
 RECENT_EVENTS = 3
 WHY_LINES = 3
+
+Order = Literal["attention", "id"]
+"""How the grid orders its panes: the fleet's order ("needs me first": crashed, stale, working,
+idle, ended) as it was when last sorted, or by instance id."""
+ORDER_NAMES: dict[Order, str] = {"attention": "needs me first", "id": "by id"}
+
+
+def id_order(instance_id: str) -> tuple[tuple[int, int | str], ...]:
+    """A sort key that puts ``agent-2`` before ``agent-10`` (numbers compare as numbers)."""
+    parts = re.split(r"(\d+)", instance_id)
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts if part)
 
 
 def _mib(rss: int | None) -> str:
@@ -222,7 +243,19 @@ class AgentPane(Widget, can_focus=True):
 
 
 class AgentGrid(VerticalScroll, can_focus=False):
-    """The agent panes, updated by instance id; arrow keys move between panes."""
+    """The agent panes, updated by instance id; arrow keys move between panes, ``o`` switches
+    the order between "needs me first" and "by id".
+
+    Panes keep their place. "Needs me first" is the fleet's own order (crashed, stale, working,
+    idle, ended; decided in the core), but it is applied only when it is asked for: every pane's
+    rank is fixed when the pane first appears (after the ones already shown) and when the
+    engineer presses ``o`` back to "needs me first"; an agent whose status changes keeps its
+    rank. A grid re-sorted on every refresh moves the pane under the cursor whenever any agent
+    changes status, so a key pressed a moment after a refresh would act on another agent (an
+    agent needing attention is found with ``n`` and shown by its badge, not by moving). While the
+    factory is still being read the order follows the fleet: nothing has been shown for long.
+    "By id" never moves a pane: ids do not change.
+    """
 
     DEFAULT_CSS = """
     AgentGrid {
@@ -231,6 +264,12 @@ class AgentGrid(VerticalScroll, can_focus=False):
         grid-rows: auto;
         grid-gutter: 0 1;
         height: 1fr;
+    }
+    AgentGrid > #agents-order {
+        column-span: 9;
+        height: 1;
+        color: $text-muted;
+        text-align: right;
     }
     AgentGrid > #agents-empty {
         column-span: 9;
@@ -244,6 +283,10 @@ class AgentGrid(VerticalScroll, can_focus=False):
         Binding("down,j", "move(1, 0)", "Down", show=False, id="agents.down"),
         Binding("left,h", "move(0, -1)", "Left", show=False, id="agents.left"),
         Binding("right,l", "move(0, 1)", "Right", show=False, id="agents.right"),
+        # One key, two bindings: the footer shows the one that applies, so it names the order
+        # the grid is in now; o switches to the other.
+        Binding("o", "order('id')", "Order: needs me first", id="agents.order-id"),
+        Binding("o", "order('attention')", "Order: by id", id="agents.order-attention"),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -254,6 +297,11 @@ class AgentGrid(VerticalScroll, can_focus=False):
         self._loaded = False
         self._columns = 1
         self._spend_of: Callable[[InstanceView], Content] | None = None
+        self.order: Order = "attention"
+        self._rank: dict[str, int] = {}
+        """Each instance's place in "needs me first", fixed when it first appeared or when that
+        order was last asked for (see the class docstring)."""
+        self._ranked = False
 
     def compose_empty(self) -> Static:
         return Static(Content("Reading the factory…"), id="agents-empty")
@@ -293,8 +341,11 @@ class AgentGrid(VerticalScroll, can_focus=False):
             self.show_fleet(self._fleet, loaded=self._loaded)
 
     def show_fleet(self, fleet: Fleet, *, loaded: bool = True) -> None:
-        """Bring the panes in line with ``fleet``: update, add, remove and order by id."""
+        """Bring the panes in line with ``fleet``: update, add, remove; new panes take their
+        place in the grid's order, the others keep theirs."""
         self._fleet, self._loaded = fleet, loaded
+        self._update_ranks(fleet, resort=not (loaded and self._ranked))
+        self._ranked = self._ranked or loaded
         views = self.shown_views(fleet)
         now = fleet.generated_at
         wanted = {view.id for view in views}
@@ -315,11 +366,68 @@ class AgentGrid(VerticalScroll, can_focus=False):
                     pane.show_spend(self._spend_of(view))
         if new:
             self.mount_all(new)
-        order = [self.panes[view.id] for view in views]
+        self._arrange(views)
+        self._show_empty(loaded, fleet, bool(views))
+
+    def _update_ranks(self, fleet: Fleet, *, resort: bool) -> None:
+        """``resort``: every rank from the fleet's order now; otherwise only new instances get
+        one (after every ranked one, in the fleet's order) and gone ones lose theirs."""
+        if resort:
+            self._rank = {view.id: n for n, view in enumerate(fleet.instances)}
+            return
+        present = {view.id for view in fleet.instances}
+        rank = {key: n for key, n in self._rank.items() if key in present}
+        after = max(rank.values(), default=-1) + 1
+        for view in fleet.instances:
+            if view.id not in rank:
+                rank[view.id] = after
+                after += 1
+        self._rank = rank
+
+    def ordered_views(self, views: list[InstanceView]) -> list[InstanceView]:
+        """``views`` in the grid's order."""
+        if self.order == "id":
+            return sorted(views, key=lambda view: id_order(view.id))
+        return sorted(views, key=lambda view: self._rank.get(view.id, len(self._rank)))
+
+    def _arrange(self, views: list[InstanceView]) -> None:
+        order = [self.panes[view.id] for view in self.ordered_views(views)]
         if self.ordered_panes() != order:
             for pane in order:
                 self.move_child(pane, after=self.children[-1])
-        self._show_empty(loaded, fleet, bool(views))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Of the two ``o`` bindings, the one that switches away from the current order."""
+        if action == "order":
+            return bool(parameters) and parameters[0] != self.order
+        return super().check_action(action, parameters)
+
+    def action_order(self, order: str) -> None:
+        """Order the panes by ``order``; "needs me first" is sorted afresh from the statuses
+        now. The focused pane stays focused and in view, wherever it moves."""
+        if order not in ORDER_NAMES:
+            return
+        self.order = "id" if order == "id" else "attention"
+        if self._fleet is not None:
+            if self.order == "attention":
+                self._update_ranks(self._fleet, resort=True)
+            self._arrange(self.shown_views(self._fleet))
+        focused = self.screen.focused
+        if isinstance(focused, AgentPane) and focused in self.ordered_panes():
+            self.call_after_refresh(focused.scroll_visible, animate=False)
+        self._show_order()
+        self.refresh_bindings()
+        self.notify(f"Agents: {ORDER_NAMES[self.order]}", markup=False, timeout=2)
+
+    def _show_order(self) -> None:
+        """A line above the panes says the order when it is not the default (the footer, where
+        the ``o`` key says it too, is often too narrow to show it)."""
+        line = self.query("#agents-order")
+        if self.order == "attention":
+            line.remove()
+        elif not line:
+            text = Content.styled("ordered by id · o: needs me first", "$text-muted")
+            self.mount(Static(text, id="agents-order"), before=0 if self.children else None)
 
     def _show_empty(self, loaded: bool, fleet: Fleet, any_shown: bool) -> None:
         empty = self.query("#agents-empty")

@@ -14,10 +14,13 @@ from textual.binding import Binding
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-__all__ = ["PINNED", "KeysFooter"]
+__all__ = ["GIVE_WAY_FIRST", "PINNED", "KeysFooter"]
 
 #: The actions whose key the footer always shows (help, then quit).
 PINNED = ("help", "quit")
+#: Binding ids whose keys give way before every other one (a view's display options, such as
+#: the Agents grid's order, matter less than the actions on what is selected).
+GIVE_WAY_FIRST = frozenset({"agents.order-id", "agents.order-attention"})
 PALETTE_WIDTH = 14
 """``▏ ^p palette`` and its padding."""
 
@@ -41,7 +44,7 @@ class KeysFooter(Footer):
             if binding.show and binding.action not in by_action:
                 by_action[binding.action] = (binding, enabled, tooltip)
         pinned = [by_action.pop(action) for action in PINNED if action in by_action]
-        others = list(by_action.values())
+        others = sorted(by_action.values(), key=lambda found: found[0].id in GIVE_WAY_FIRST)
         width = self.size.width
         if not width:  # not laid out yet: everything (the resize that follows fits it)
             return [*others, *pinned], True

@@ -14,13 +14,16 @@ from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from factory_tui.core.fleet import Fleet
-from factory_tui.ui.widgets.fields import FieldList
-from factory_tui.ui.widgets.table import KeyedTable
+from factory_tui.ui.widgets.fields import Field, FieldList
+from factory_tui.ui.widgets.table import Fit, KeyedTable
 from factory_tui.ui.widgets.text import lit, matches, missing_lines, short_path, styled_text
 
-__all__ = ["ProblemsView", "lint_rows", "problem_rows"]
+__all__ = ["FITS", "ProblemsView", "finding_detail", "lint_rows", "problem_rows"]
 
 COLUMNS = (("kind", "kind"), ("where", "where"), ("what is wrong", "what"))
+#: The kind, where and what of a problem or a finding (the State view's table too): cut with an
+#: ellipsis, whole in the detail below.
+FITS = (Fit(12, 2, 32), Fit(12, 1, 40), Fit(20, 6))
 
 
 def _unique(rows: list[tuple[str, list[Text]]]) -> list[tuple[str, list[Text]]]:
@@ -72,6 +75,12 @@ def lint_rows(fleet: Fleet, needle: str = "") -> list[tuple[str, list[Text]]]:
     return _unique(rows)
 
 
+def finding_detail(cells: Sequence[Text]) -> list[Field]:
+    """A problem's or a finding's row, whole (the table cuts it): kind, where, what."""
+    kind, where, what = (cell.plain for cell in cells[:3])
+    return [("", Content.styled(kind, "bold")), ("where", Content(where)), ("what", Content(what))]
+
+
 class ProblemsView(Vertical):
     DEFAULT_CSS = """
     ProblemsView { height: 1fr; }
@@ -92,7 +101,7 @@ class ProblemsView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(Content("Reading the factory…"), id="problems-empty")
-        yield KeyedTable(COLUMNS, id="problems-table")
+        yield KeyedTable(COLUMNS, id="problems-table", fits=FITS)
         yield FieldList(id="problem-detail")
 
     @property
@@ -138,10 +147,7 @@ class ProblemsView(Vertical):
         cells = self._rows.get(key) if key else None
         if cells is None:
             return
-        kind, where, what = (cell.plain for cell in cells[:3])
-        self.query_one("#problem-detail", FieldList).show(
-            [("", Content.styled(kind, "bold")), ("where", Content(where)), ("what", Content(what))]
-        )
+        self.query_one("#problem-detail", FieldList).show(finding_detail(cells))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()

@@ -23,7 +23,7 @@ from factory_tui.core.fleet import fmt_age
 from factory_tui.core.modes_dod import DodItem
 from factory_tui.core.prs_queue import PrView, Queue
 from factory_tui.ui.widgets.fields import Field, FieldList
-from factory_tui.ui.widgets.table import KeyedTable
+from factory_tui.ui.widgets.table import Fit, KeyedTable
 from factory_tui.ui.widgets.text import clip, lit, matches, short_path, styled_text
 
 __all__ = [
@@ -50,9 +50,24 @@ COLUMNS = (
     ("DoD", "dod"),
     ("task · instance", "task"),
 )
-TITLE_WIDTH = 32
+TITLE_WIDTH = 72
 KEY_WIDTH = 26
-REASON_WIDTH = 44
+REASON_WIDTH = 60
+WHERE_WIDTH = 40
+#: The columns' widths (see :class:`Fit`): the short ones fixed, the long ones sharing the rest of
+#: the width; a refresh never changes them, only the terminal's width does. The widest cell
+#: of each fixed column fits (``✓ REVIEWED``, ``… running``, ``1234 ✂ MUST SPLIT``).
+FITS = (
+    Fit(10),
+    Fit(8, 3, KEY_WIDTH, floor=8),
+    Fit(20, 4, TITLE_WIDTH),
+    Fit(9),
+    Fit(16),
+    Fit(12),
+    Fit(10, 2, REASON_WIDTH),
+    Fit(8, 1, 24),
+    Fit(10, 2, WHERE_WIDTH),
+)
 _DOD_SHORT = {
     "PR exists": "PR",
     "CI green": "CI",
@@ -148,7 +163,7 @@ def _row(section: Section, view: PrView, new: bool) -> list[Text]:
         styled_text(age, *([(" ● new", "bold $accent")] if new else [])),
         styled_text(clip(lit(view.mode.reason), REASON_WIDTH)),
         styled_text(dod_summary(view.dod)),
-        styled_text(_where(view)),
+        styled_text(clip(_where(view), WHERE_WIDTH)),
     ]
 
 
@@ -266,11 +281,15 @@ def ask_count_text(queue: Queue | None) -> str:
 
 
 class PrTable(KeyedTable):
-    """The PRs; enter opens the highlighted one's diff."""
+    """The PRs; enter opens the highlighted one's diff. Column widths follow the table's width
+    only (``FITS``): a refresh never moves a column."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Diff", id="prs.diff"),
     ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(COLUMNS, id=id, fits=FITS)
 
 
 class PrsView(Vertical):
@@ -320,7 +339,7 @@ class PrsView(Vertical):
         yield Static(Content(""), id="prs-summary")
         yield Static(Content(""), id="prs-notices")
         yield Static(Content("Loading the PR queue…"), id="prs-empty")
-        yield PrTable(COLUMNS, id="prs-table")
+        yield PrTable(id="prs-table")
         yield FieldList(id="pr-detail")
 
     def on_mount(self) -> None:

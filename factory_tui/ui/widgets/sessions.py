@@ -17,7 +17,7 @@ from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.fleet import Fleet, SessionView, fmt_age
 from factory_tui.core.timeparse import parse_ts
 from factory_tui.ui.widgets.fields import Field, FieldList
-from factory_tui.ui.widgets.table import KeyedTable
+from factory_tui.ui.widgets.table import Fit, KeyedTable
 from factory_tui.ui.widgets.text import (
     SESSION_BADGES,
     badge,
@@ -41,7 +41,19 @@ COLUMNS = (
     ("checkpoint", "checkpoint"),
     ("why", "why"),
 )
-WHY_WIDTH = 90
+WHY_WIDTH = 200
+#: The columns' widths (see :class:`Fit`): the badge, times and counts fixed, the texts sharing
+#: the rest, the why the most; cut with an ellipsis, whole in the detail below.
+FITS = (
+    Fit(9),
+    Fit(10, 3, 40, floor=10),
+    Fit(8, 1, 16),
+    Fit(11),
+    Fit(8, 1, 12),
+    Fit(8, 2, 28),
+    Fit(8, 1, 28),
+    Fit(12, 6, WHY_WIDTH),
+)
 #: Ended sessions shown at most (the newest); crashed and running ones are always shown.
 MAX_ENDED = 200
 
@@ -166,11 +178,15 @@ def session_detail(view: SessionView, now: datetime) -> list[Field]:
 
 
 class SessionTable(KeyedTable):
-    """The sessions; enter opens the detail of the session's agent."""
+    """The sessions; enter opens the detail of the session's agent. Widths follow the table's
+    width only; a long why is cut with an ellipsis and read whole in the detail below."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Agent details", id="sessions.select"),
     ]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(COLUMNS, id=id, fits=FITS)
 
 
 class SessionsView(Vertical):
@@ -207,7 +223,7 @@ class SessionsView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(Content("Reading the factory…"), id="sessions-empty")
-        yield SessionTable(COLUMNS, id="sessions-table")
+        yield SessionTable(id="sessions-table")
         yield Static(Content(""), id="sessions-more")
         yield FieldList(id="session-detail")
 

@@ -1,19 +1,22 @@
-"""State files: what plan.md and memory.md hold, and the protocol's state-lint findings."""
+"""State files: what plan.md and memory.md hold, and the protocol's state-lint findings (cut with
+an ellipsis in the table; the highlighted one whole below it)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from factory_tui.core.fleet import Fleet
 from factory_tui.core.statefiles import LintFinding
 from factory_tui.ui.messages import StateSummary
-from factory_tui.ui.widgets.problems import lint_rows
+from factory_tui.ui.widgets.fields import FieldList
+from factory_tui.ui.widgets.problems import FITS, finding_detail, lint_rows
 from factory_tui.ui.widgets.table import KeyedTable
 from factory_tui.ui.widgets.text import lit, missing_lines, short_path
 
@@ -90,6 +93,11 @@ class StateView(Vertical):
     DEFAULT_CSS = """
     StateView { height: 1fr; }
     StateView > #state-summary { height: auto; padding: 0 1 1 1; }
+    StateView > #state-detail {
+        height: auto;
+        max-height: 40%;
+        border-top: solid $panel-lighten-2;
+    }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -97,10 +105,12 @@ class StateView(Vertical):
         self._fleet: Fleet | None = None
         self.summary: StateSummary | None = None
         self.filter_text = ""
+        self._rows: dict[str, Sequence[Text]] = {}
 
     def compose(self) -> ComposeResult:
         yield Static(Content("Reading plan.md and memory.md…"), id="state-summary")
-        yield KeyedTable(COLUMNS, id="state-table")
+        yield KeyedTable(COLUMNS, id="state-table", fits=FITS)
+        yield FieldList(id="state-detail")
 
     @property
     def table(self) -> KeyedTable:
@@ -118,9 +128,23 @@ class StateView(Vertical):
         rows = lint_rows(fleet, self.filter_text)
         self.table.sync(rows)
         self.table.display = bool(rows)
+        self._rows = {key: cells for key, cells in rows}
+        self.query_one("#state-detail", FieldList).display = bool(rows)
+        self._show_detail()
         self.query_one("#state-summary", Static).update(
             state_summary_text(self.summary, fleet.lint, fleet.root, fleet.missing)
         )
+
+    def _show_detail(self) -> None:
+        """The highlighted finding whole: the table cuts it to its columns."""
+        key = self.table.cursor_key()
+        cells = self._rows.get(key) if key else None
+        if cells is not None:
+            self.query_one("#state-detail", FieldList).show(finding_detail(cells))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_detail()
 
     def restyle(self) -> None:
         if self._fleet is not None:

@@ -1,19 +1,71 @@
 """A DataTable updated by row key: changed cells are updated, new rows added, gone rows removed,
-the order restored with ``sort`` — never clear-and-refill, so cursor and scroll survive."""
+the order restored with ``sort`` — never clear-and-refill, so cursor and scroll survive.
+
+Given :class:`Fit` s, its columns have widths of their own, derived from the table's width alone:
+a refresh never changes them (Textual's auto widths follow the longest cell, so a longer title
+made every column to its right jump); a cell too long for its column is cut with an ellipsis.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.binding import BindingType
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
 from factory_tui.ui.widgets.listkeys import LIST_KEYS
 
-__all__ = ["KeyedTable", "KeyedText"]
+__all__ = ["FLOOR", "Fit", "KeyedTable", "KeyedText", "fit_widths"]
+
+
+#: A growing column is never cut narrower than this (five characters and the ellipsis).
+FLOOR = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """A column's width: ``least`` cells, and a ``grow`` share of the room the table has beyond
+    every column's least, up to ``most`` cells (0: no limit); where the room is short, a growing
+    column gives way down to ``floor`` cells (an id column keeps its ``least``)."""
+
+    least: int
+    grow: int = 0
+    most: int = 0
+    floor: int = FLOOR
+
+
+def fit_widths(fits: Sequence[Fit], room: int) -> list[int]:
+    """Each column's width (padding excluded) for ``room`` cells. Every column gets its
+    ``least``; more room is shared by ``grow``, one cell at a time to the column furthest below
+    its share; less room is taken from the growing columns, the widest first, down to their
+    ``floor`` (then the table scrolls sideways). The same ``room`` always gives the same
+    widths."""
+    widths = [fit.least for fit in fits]
+    extra = room - sum(widths)
+    while extra > 0:
+        open_ = [
+            n
+            for n, fit in enumerate(fits)
+            if fit.grow > 0 and (not fit.most or widths[n] < fit.most)
+        ]
+        if not open_:
+            break
+        n = min(open_, key=lambda n: ((widths[n] - fits[n].least) / fits[n].grow, n))
+        widths[n] += 1
+        extra -= 1
+    while extra < 0:
+        shrinkable = [n for n, fit in enumerate(fits) if fit.grow > 0 and widths[n] > fit.floor]
+        if not shrinkable:
+            break
+        n = max(shrinkable, key=lambda n: (widths[n], n))
+        widths[n] -= 1
+        extra += 1
+    return widths
 
 
 class KeyedText(Text):
@@ -46,7 +98,9 @@ class KeyedTable(DataTable[Text]):
     """``sync(rows)`` makes the table show exactly ``rows`` (``(key, cells)``, in order).
 
     ``leave_keys``: list keys (of ``LIST_KEYS``) the table leaves to its container, which gives
-    them another meaning (the Cost view's ``g`` is "group by")."""
+    them another meaning (the Cost view's ``g`` is "group by"). ``fits``: one :class:`Fit` per
+    column, for widths that only the table's own width changes (without: Textual's auto widths,
+    which follow the longest cell)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [*LIST_KEYS]
 
@@ -60,11 +114,16 @@ class KeyedTable(DataTable[Text]):
         *,
         id: str | None = None,
         leave_keys: Collection[str] = (),
+        fits: Sequence[Fit] | None = None,
     ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self._column_spec = list(columns)
         self._order: list[str] = []
         self._leave_keys = frozenset(leave_keys)
+        if fits is not None and len(fits) != len(self._column_spec):
+            raise ValueError(f"{len(fits)} fits for {len(self._column_spec)} columns")
+        self._fits = list(fits) if fits is not None else None
+        self._widths: list[int] = []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A left key is not handled here, so it reaches the container's binding."""
@@ -82,8 +141,41 @@ class KeyedTable(DataTable[Text]):
             self.move_cursor(row=self.row_count - 1, scroll=True)
 
     def on_mount(self) -> None:
-        for label, key in self._column_spec:
-            self.add_column(Text(label), key=key)
+        fits: list[Fit | None] = [*self._fits] if self._fits else [None] * len(self._column_spec)
+        for (label, key), fit in zip(self._column_spec, fits, strict=True):
+            header = Text(label, no_wrap=True, overflow="ellipsis", end="")
+            self.add_column(header, key=key, width=fit.least if fit else None)
+        self._fit_columns()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_columns()
+
+    @property
+    def column_widths(self) -> list[int]:
+        """The columns' rendered widths, padding included, left to right."""
+        return [column.get_render_width(self) for column in self.ordered_columns]
+
+    def _fit_columns(self) -> None:
+        """Widths from the table's width (a vertical scrollbar's room always kept, so rows
+        that come or go never change them); nothing when they are already those."""
+        if self._fits is None or not self.columns or not self.size.width:
+            return
+        scrollbar = self.styles.scrollbar_size_vertical
+        outer = self.size.width + self.scrollbar_size_vertical
+        room = outer - scrollbar - 2 * self.cell_padding * len(self._fits)
+        widths = fit_widths(self._fits, room)
+        if widths == self._widths:
+            return
+        self._widths = widths
+        for column, width in zip(self.ordered_columns, widths, strict=True):
+            column.width, column.auto_width = width, False
+        # DataTable has no public way to re-width a column: its render caches are keyed by
+        # _update_count, and the virtual size is recomputed when dimensions are required.
+        self._update_count += 1
+        self._require_update_dimensions = True
+        self._clear_caches()
+        self.check_idle()
+        self.refresh()
 
     @property
     def row_keys(self) -> list[str]:

@@ -1,0 +1,90 @@
+"""Issue 12: the PR table's column widths do not change between refreshes (only the terminal's
+width changes them), and a cell too long for its column is cut with an ellipsis."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from textual.app import App, ComposeResult
+
+from factory_tui.core.prs import PullRequest, Queue, build_queue
+from factory_tui.ui.snapshot import screen_text
+from factory_tui.ui.widgets.prs import COLUMNS, FITS, PrsView, PrTable
+from factory_tui.ui.widgets.table import FLOOR, Fit, fit_widths
+
+NOW = datetime(2026, 2, 16, 15, 42, 30)
+
+
+def queue(title: str, branch: str) -> Queue:
+    """Two open local PRs whose title and branch are as long as asked."""
+    prs = [
+        PullRequest(
+            source="local",
+            number=None,
+            branch=f"feat/{branch}-{n}",
+            title=f"{title} {n}",
+            state="open",
+            created_at=NOW - timedelta(hours=n + 1),
+            additions=10 * n,
+        )
+        for n in (1, 2)
+    ]
+    return build_queue(prs, now=NOW)
+
+
+class PrsApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield PrsView(root="/factory", id="prs-view")
+
+
+async def test_pr_columns_keep_their_widths_whatever_the_titles_and_branches() -> None:
+    app = PrsApp()
+    async with app.run_test(size=(160, 30)) as pilot:
+        view = app.query_one(PrsView)
+        view.show_queue(queue("fix: a", "x"))
+        await pilot.pause()
+        table = app.query_one(PrTable)
+        widths = table.column_widths
+        assert sum(widths) <= 160
+        long_title = "feat: retry the webhook delivery with a bounded exponential backoff " * 2
+        for title, branch in ((long_title, "CAB-1302-" + "w" * 60), ("a", "b"), ("", "c" * 9)):
+            view.show_queue(queue(title, branch))
+            await pilot.pause()
+            assert table.column_widths == widths, (title, branch)
+        view.show_queue(queue(long_title, "y"))
+        await pilot.pause()
+        rows = [
+            line for line in screen_text(app).splitlines() if "— none" in line and "ASK" in line
+        ]
+        assert len(rows) == 2, rows  # the table's rows (the detail below has the full title)
+        for row in rows:
+            assert "feat: retry the webhook" in row and "backoff" not in row
+            assert "… " in row  # cut with an ellipsis
+
+
+async def test_pr_columns_follow_the_terminal_width() -> None:
+    app = PrsApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.query_one(PrsView).show_queue(queue("fix: a", "x"))
+        await pilot.pause()
+        table = app.query_one(PrTable)
+        narrow = table.column_widths
+        await pilot.resize_terminal(180, 30)
+        await pilot.pause()
+        wide = table.column_widths
+        assert sum(wide) > sum(narrow)
+        assert all(w >= n for w, n in zip(wide, narrow, strict=True))
+
+
+def test_fit_widths_share_the_room_and_keep_the_least() -> None:
+    fits = [Fit(5), Fit(4, 2, 10), Fit(4, 1)]
+    assert fit_widths(fits, 13) == [5, 4, 4]
+    assert fit_widths(fits, 16) == [5, 6, 5]  # 3 cells more: two to grow 2, one to grow 1
+    assert fit_widths(fits, 40) == [5, 10, 25]  # the middle stops at its most
+    assert fit_widths([Fit(3)], 50) == [3]
+    # Too narrow: the growing columns give way, the widest first, down to FLOOR cells.
+    wide = [Fit(9), Fit(10, 1), Fit(8, 1)]
+    assert fit_widths(wide, 24) == [9, 8, 7]
+    assert fit_widths(wide, 5) == [9, FLOOR, FLOOR]  # then the table scrolls sideways
+    assert fit_widths([Fit(9), Fit(10, 1, floor=10), Fit(8, 1)], 5) == [9, 10, FLOOR]
+    assert len(FITS) == len(COLUMNS)  # one fit per column
