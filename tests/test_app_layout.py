@@ -16,7 +16,8 @@ from textual.widgets import TabbedContent
 from textual.widgets._footer import FooterKey
 
 from factory_tui.demo import DemoFactory
-from factory_tui.ui.app import VIEW_TITLES, VIEWS, FactoryApp
+from factory_tui.ui.app import FactoryApp
+from factory_tui.ui.screens.cockpit import VIEW_TITLES, VIEWS
 from factory_tui.ui.screens.confirm import ConfirmScreen
 from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.widgets.agents import AgentGrid

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 from textual.app import App, ComposeResult
 
-from factory_tui.core.prs import PullRequest, Queue, build_queue
+from factory_tui.core.prs import PullRequest
+from factory_tui.core.prs_queue import Queue, build_queue
 from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.widgets.prs import COLUMNS, FITS, PrsView, PrTable
 from factory_tui.ui.widgets.table import FLOOR, Fit, fit_widths
