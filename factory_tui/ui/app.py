@@ -264,6 +264,8 @@ class FactoryApp(App[None]):
         try:
             self.prs_options = self._given_prs or PrsOptions()
             await self.cockpit.mount_the_rest()
+            if not self.live:
+                return  # quit while the views were being mounted: nothing to start
             self.reader = self._given_reader or FactoryReader(self.config)
             self.fleet = empty_fleet(str(self.config.root), self.clock(), self.reader.hostname)
             self.fleet_feed = FleetFeed(
@@ -314,6 +316,9 @@ class FactoryApp(App[None]):
         """The input held until the views were mounted, handled in order. This runs from the
         app's queue, so that input queued before it is held too and comes first."""
         held, self._held_input = self._held_input or [], None
+        if not self.live:
+            self.input_released.set()
+            return
         tabs = self.cockpit.query_one(TabbedContent)
         for event in held:
             await super().on_event(event)

@@ -336,15 +336,16 @@ class PrsView(Vertical):
         self._sticky_new: set[str] = set()
 
     def compose(self) -> ComposeResult:
-        yield Static(Content(""), id="prs-summary")
-        yield Static(Content(""), id="prs-notices")
+        # Hidden from the start (not in on_mount: a quit while the view is being mounted can
+        # take its children away before on_mount runs).
+        summary = Static(Content(""), id="prs-summary")
+        notices = Static(Content(""), id="prs-notices")
+        summary.display = notices.display = False
+        yield summary
+        yield notices
         yield Static(Content("Loading the PR queue…"), id="prs-empty")
         yield PrTable(id="prs-table")
         yield FieldList(id="pr-detail")
-
-    def on_mount(self) -> None:
-        self.query_one("#prs-notices", Static).display = False
-        self.query_one("#prs-summary", Static).display = False
 
     @property
     def table(self) -> PrTable:
