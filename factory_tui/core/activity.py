@@ -308,6 +308,11 @@ class ActivityFold:
             self.problems += 1
             self._snapshot = None
 
+    def skip_line(self) -> None:
+        """A line the reader would not parse (too long): counted in ``problems``."""
+        self.problems += 1
+        self._snapshot = None
+
     def feed(self, record: Mapping[str, Any]) -> None:
         self.records += 1
         self._snapshot = None
