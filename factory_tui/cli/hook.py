@@ -71,6 +71,7 @@ def add_hooks_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     hooks.add_argument("--yes", action="store_true", help="write without asking")
     hooks.add_argument(
         "--command",
+        dest="hook_command",
         metavar="CMD",
         help="the hook command to register (default: this factory-tui's full path, then hook)",
     )
@@ -236,7 +237,7 @@ def cmd_hooks(args: argparse.Namespace) -> int:
     old_text, settings = _settings_text(path)
     try:
         if args.action == "install":
-            new = merge_hooks(settings, args.command or hook_command(), str(path))
+            new = merge_hooks(settings, args.hook_command or hook_command(), str(path))
         else:
             new = remove_hooks(settings, str(path))
     except SettingsError as error:
