@@ -17,6 +17,7 @@ from conftest import DEMO_NOW, config_for, demo_reader
 from factory_tui.adapters.agent_transcripts import AgentTranscripts, newest_transcript
 from factory_tui.config import encode_project_path
 from factory_tui.core.attention import attention_items
+from factory_tui.core.fleet import Fleet
 from factory_tui.core.fold import LogFold
 from factory_tui.demo import DemoFactory
 
@@ -329,3 +330,59 @@ def test_agent_command(demo: DemoFactory) -> None:
     }
     missing = run_cli(demo, "agent", "t0-none", "--now", NOW_ARG)
     assert missing.returncode == 2 and "no agent 't0-none'" in missing.stderr
+
+
+# -- the screen -------------------------------------------------------------------------------
+
+
+def _fleet_with_transcript(demo: DemoFactory) -> tuple[str, Fleet]:
+    agent = working(demo)
+    path = put_transcript(demo, agent)
+    with path.open("a") as handle:
+        handle.write(
+            json.dumps(
+                {
+                    "type": "assistant",
+                    "timestamp": "2026-02-16T10:33:00Z",
+                    "message": {
+                        "id": "msg_10",
+                        "model": "claude-opus-4-1-20250805",
+                        "content": [
+                            {
+                                "type": "text",
+                                "text": "Tests [bold]pass[/bold]\x1b[31m.\nShould I open the PR?",
+                            }
+                        ],
+                        "usage": {"input_tokens": 10, "cache_read_input_tokens": 125_100},
+                    },
+                }
+            )
+            + "\n"
+        )
+    reader = demo_reader(demo)
+    reader.refresh_all()
+    return agent, reader.fleet(DEMO_NOW)
+
+
+def test_the_agent_pane_shows_the_activity_and_context_fill(demo: DemoFactory) -> None:
+    from factory_tui.ui.widgets.agents import pane_lines
+
+    agent, fleet = _fleet_with_transcript(demo)
+    view = next(i for i in fleet.instances if i.id == agent)
+    plain = [line.plain for line in pane_lines(view, DEMO_NOW, 100)]
+    assert "doing  Bash: pytest -x tests/api … (5h10m ago)" in plain
+    assert "ctx 63% of 200k ⚠, 1 compaction  todo 1✓ 1▶ 1·" in plain
+
+
+def test_the_detail_screen_shows_todos_last_words_whole_and_literal(demo: DemoFactory) -> None:
+    from factory_tui.ui.screens.detail import detail_fields
+
+    agent, fleet = _fleet_with_transcript(demo)
+    rows = [(label, content.plain) for label, content in detail_fields(fleet, agent)]
+    assert ("said", "Tests [bold]pass[/bold]\\x1b[31m.") in rows
+    assert ("", "Should I open the PR?") in rows
+    assert ("todo", "1 done, 1 in progress, 1 pending") in rows
+    assert ("", "✓ Write the quota model") in rows and ("", "▶ Add the API endpoint") in rows
+    assert ("model", "claude-opus-4-1-20250805") in rows
+    assert ("context", "ctx 63% of 200k ⚠, 1 compaction (125,110 of 200,000 tokens)") in rows
+    assert ("compactions", "1") in rows
