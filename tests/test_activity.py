@@ -240,3 +240,19 @@ def test_the_transcript_alone_tells_an_ended_turn() -> None:
     verdict = waiting_verdict(None, act, NOW, IDLE)
     assert verdict is not None and verdict.kind == "turn_end"
     assert verdict.evidence.startswith("transcript: turn ended at 2026-02-16T10:33:30")
+
+
+def test_a_hook_line_of_minute_precision_is_answered_only_by_a_later_minute() -> None:
+    signal = AgentSignal("AGENT-WAITING", "2026-02-16T10:32", "permission_prompt")
+    act = _fold().activity()  # its last line, 10:32:30, may be before the prompt
+    assert act.last_record_at == datetime(2026, 2, 16, 10, 32, 30)
+    assert waiting_verdict(signal, act, NOW, IDLE) is not None
+    fold = _fold()
+    fold.feed_line(
+        _line(
+            type="user",
+            timestamp="2026-02-16T10:33:05Z",
+            message={"role": "user", "content": [{"type": "tool_result", "tool_use_id": "x"}]},
+        )
+    )
+    assert waiting_verdict(signal, fold.activity(), NOW, IDLE) is None

@@ -14,8 +14,9 @@ Claude Code runs ``factory-tui hook`` with the event as JSON on stdin. Every eve
 - ``Stop``: the turn ended → ``AGENT-TURN-END``.
 - ``UserPromptSubmit``: the engineer answered → ``AGENT-RESUMED kind=prompt``.
 
-The line's time has seconds (a wait is compared with the transcript's lines, which have them).
-It carries no ``by=``: it is the agent's own line (its hook), as the real STOA hooks' lines are.
+The line's time is the protocol's (minute precision: strict when writing); a wait ends when the
+transcript has a line from the next minute on, or the agent logs anything else. It carries no
+``by=``: it is the agent's own line (its hook), as the real STOA hooks' lines are.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class HookLine:
     fields: tuple[tuple[str, str], ...]
 
     def text(self, now: datetime) -> str:
-        return format_event(format_ts(now, seconds=True), self.event, self.fields)
+        return format_event(format_ts(now), self.event, self.fields)
 
 
 def _text(payload: Mapping[str, object], key: str) -> str:

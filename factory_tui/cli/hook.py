@@ -57,6 +57,7 @@ def add_hook_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "else the owner of the claim whose branch is checked out in the event's cwd)",
     )
     hook.add_argument("--log", metavar="FILE", help="operations.log (default: the factory's)")
+    hook.add_argument("--now", metavar="ISO", help=argparse.SUPPRESS)  # the demo's clock
 
 
 def add_hooks_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -178,7 +179,7 @@ def _hook(args: argparse.Namespace) -> None:
             f"{config.log_file.parent} (the memory folder) does not exist: is {config.root} "
             "the factory? (as the real hooks do, nothing is created)"
         )
-    text = write_hook_line(config, line, datetime.now().replace(microsecond=0))
+    text = write_hook_line(config, line, parse_now(args.now))
     if instance is None:
         print(
             f"factory-tui hook: logged without an instance ({printable(how, multiline=False)}): "

@@ -506,9 +506,11 @@ class Waiting:
         }
 
 
-#: A hook line's time is cut to the second; a transcript line within the same second may
-#: precede it.
-_SAME_SECOND = timedelta(seconds=1)
+def _precision(ts: str) -> timedelta:
+    """How much later than ``ts`` the event may have happened: its time is cut to the minute
+    (the protocol's ``YYYY-MM-DDTHH:MM``) or to the second; a transcript line within that span
+    may precede it."""
+    return timedelta(seconds=1) if len(ts.strip()) > 16 else timedelta(minutes=1)
 
 
 def waiting_verdict(
@@ -529,7 +531,7 @@ def waiting_verdict(
     last = activity.last_record_at if activity is not None else None
     if signal is not None and signal.event in ("AGENT-WAITING", "AGENT-TURN-END"):
         since = parse_ts(signal.ts)
-        if since is not None and (last is None or last < since + _SAME_SECOND):
+        if since is not None and (last is None or last < since + _precision(signal.ts)):
             detail = f" ({printable(signal.detail, multiline=False)})" if signal.detail else ""
             where = f" at {signal.where}" if signal.where else ""
             if signal.event == "AGENT-WAITING":
