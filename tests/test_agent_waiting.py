@@ -386,3 +386,68 @@ def test_the_detail_screen_shows_todos_last_words_whole_and_literal(demo: DemoFa
     assert ("model", "claude-opus-4-1-20250805") in rows
     assert ("context", "ctx 63% of 200k ⚠, 1 compaction (125,110 of 200,000 tokens)") in rows
     assert ("compactions", "1") in rows
+
+
+def test_a_long_transcript_is_read_a_budget_at_a_time_and_growth_is_noticed(
+    demo: DemoFactory,
+) -> None:
+    agent = working(demo)
+    path = put_transcript(demo, agent)
+    reader = demo_reader(demo)
+    reader.refresh_all()
+    fleet = reader.fleet(DEMO_NOW)
+    size = path.stat().st_size
+    agents = AgentTranscripts(
+        (claude_dir(demo),), demo.root, chunk_bytes=1024, budget_bytes=size // 3
+    )
+    assert not agents.changed()  # nothing followed yet
+    first = agents.refresh(fleet.instances)[agent]
+    assert first.records < 15 and agents.changed()  # more to read
+    for _ in range(5):
+        if not agents.changed():
+            break
+        last = agents.refresh(fleet.instances)[agent]
+    assert not agents.changed()
+    assert last.records == 15 and last.tool is not None
+    assert last.tool.summary == "Bash: pytest -x tests/api"
+    with path.open("a") as handle:
+        handle.write('{"type": "user", "message": {"role": "user", "content": "go on"}}\n')
+    assert agents.changed()
+    assert agents.refresh(fleet.instances)[agent].records == 16
+    assert not agents.changed()
+
+
+def test_the_cockpit_feed_sees_a_grown_transcript_on_its_tick(demo: DemoFactory) -> None:
+    from factory_tui.ui.feeds.fleet import shown_facts
+
+    agent = working(demo)
+    path = put_transcript(demo, agent)
+    reader = demo_reader(demo)
+    reader.refresh_all()
+    before = reader.fleet(DEMO_NOW)
+    assert not reader.transcripts_changed()
+    with path.open("a") as handle:
+        handle.write(
+            json.dumps(
+                {
+                    "type": "assistant",
+                    "timestamp": "2026-02-16T10:41:00Z",
+                    "message": {
+                        "id": "m11",
+                        "model": "claude-opus-4-1-20250805",
+                        "content": [
+                            {
+                                "type": "tool_use",
+                                "id": "t11",
+                                "name": "Glob",
+                                "input": {"pattern": "**/*.py"},
+                            }
+                        ],
+                    },
+                }
+            )
+            + "\n"
+        )
+    assert reader.transcripts_changed()
+    after = reader.fleet(DEMO_NOW)
+    assert shown_facts(after) != shown_facts(before)  # so the tick posts the new fleet

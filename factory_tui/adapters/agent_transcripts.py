@@ -67,6 +67,16 @@ class _Followed:
     path: Path
     tail: LogTail
     fold: ActivityFold
+    stamp: tuple[int, int, int] | None = None
+    """(inode, size, mtime) when last read to its end; None while there is more to read."""
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 class AgentTranscripts:
@@ -82,12 +92,16 @@ class AgentTranscripts:
         tz: tzinfo | None = None,
         chunk_bytes: int = 1 << 20,
         max_line_bytes: int = MAX_LINE_BYTES,
+        budget_bytes: int = 32 << 20,
     ) -> None:
+        """``budget_bytes``: at most about this much of one transcript is read per refresh (a
+        long session's first read is spread over several, so no refresh stalls on it)."""
         self.claude_dirs = tuple(claude_dirs)
         self.root = root
         self.tz = tz
         self.chunk_bytes = chunk_bytes
         self.max_line_bytes = max_line_bytes
+        self.budget_bytes = budget_bytes
         self._followed: dict[str, _Followed] = {}
         self.problems: list[str] = []
 
@@ -95,6 +109,12 @@ class AgentTranscripts:
         for followed in self._followed.values():
             followed.tail.close()
         self._followed.clear()
+
+    def changed(self) -> bool:
+        """Whether a followed transcript grew (or changed) since it was read, or one is still
+        being caught up on: one ``stat`` per agent. A new session's file is found by the next
+        :meth:`refresh`."""
+        return any(f.stamp is None or _stamp(f.path) != f.stamp for f in self._followed.values())
 
     def folder_of(
         self,
@@ -162,6 +182,9 @@ class AgentTranscripts:
             self._followed[instance] = followed
         fold = followed.fold
         limit = self.max_line_bytes
+        stamp = _stamp(path)
+        start = followed.tail.offset
+        followed.stamp = None
         while (chunk := followed.tail.poll()) is not None:
             if chunk.reset is not None:  # truncated, replaced or re-created: start over
                 fold = followed.fold = ActivityFold(str(path), tz=self.tz)
@@ -170,6 +193,10 @@ class AgentTranscripts:
                     fold.skip_line()
                     continue
                 fold.feed_line(line)
+            if followed.tail.offset - start >= self.budget_bytes:
+                break  # the rest on the next refresh
+        else:
+            followed.stamp = stamp
         if followed.tail.last_error:
             self.problems.append(followed.tail.last_error)
         return fold.activity()

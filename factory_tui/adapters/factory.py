@@ -450,6 +450,10 @@ class FactoryReader:
                     pids.add(unit.pid)
         return pids
 
+    def transcripts_changed(self) -> bool:
+        """Whether an agent's transcript grew since the last :meth:`fleet` (a ``stat`` each)."""
+        return self.agents is not None and self.agents.changed()
+
     def fleet(
         self,
         now: datetime,
