@@ -451,3 +451,30 @@ def test_the_cockpit_feed_sees_a_grown_transcript_on_its_tick(demo: DemoFactory)
     assert reader.transcripts_changed()
     after = reader.fleet(DEMO_NOW)
     assert shown_facts(after) != shown_facts(before)  # so the tick posts the new fleet
+
+
+def test_transcript_text_is_escaped_in_status_json(demo: DemoFactory) -> None:
+    agent = working(demo)
+    path = put_transcript(demo, agent)
+    hostile = "done \u202e[red]x[/red]\x1b]0;title\x07 \u2028next"
+    with path.open("a") as handle:
+        handle.write(
+            json.dumps(
+                {
+                    "type": "assistant",
+                    "timestamp": "2026-02-16T10:41:00Z",
+                    "message": {
+                        "id": "m12",
+                        "model": "claude-opus-4-1-20250805",
+                        "content": [{"type": "text", "text": hostile}],
+                    },
+                }
+            )
+            + "\n"
+        )
+    done = run_cli(demo, "status", "--json", "--now", NOW_ARG)
+    assert done.returncode == 0, done.stderr
+    for raw in ("\u202e", "\x1b", "\x07", "\u2028"):
+        assert raw not in done.stdout
+    view = next(i for i in json.loads(done.stdout)["instances"] if i["id"] == agent)
+    assert view["activity"]["text"] == hostile  # the data is kept, only escaped
