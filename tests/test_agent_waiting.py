@@ -478,3 +478,10 @@ def test_transcript_text_is_escaped_in_status_json(demo: DemoFactory) -> None:
         assert raw not in done.stdout
     view = next(i for i in json.loads(done.stdout)["instances"] if i["id"] == agent)
     assert view["activity"]["text"] == hostile  # the data is kept, only escaped
+
+
+def test_a_waiting_line_without_its_kind_is_a_problem() -> None:
+    fold = LogFold()
+    fold.feed_lines([b"2026-02-16T10:05 | AGENT-WAITING | instance=t1-aaaa"], "operations.log")
+    assert [p.message for p in fold.problems] == ["AGENT-WAITING without kind"]
+    assert fold.agent_signals["t1-aaaa"].kind is None  # still a wait, of an unknown kind
