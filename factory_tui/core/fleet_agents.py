@@ -37,7 +37,7 @@ def _agent(
     return replace(
         view,
         status="waiting",
-        why=f"waiting for you: {waiting.evidence}",
+        why=waiting.evidence,
         activity=activity,
         waiting=waiting,
     )
