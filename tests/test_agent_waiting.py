@@ -47,7 +47,7 @@ def put_transcript(demo: DemoFactory, instance: str, *, mtime: datetime = DEMO_N
 
 
 def run_cli(
-    demo: DemoFactory, *args: str, stdin: str | None = None
+    demo: DemoFactory, *args: str, stdin: str | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
@@ -62,7 +62,7 @@ def run_cli(
         text=True,
         input=stdin,
         env=env,
-        cwd=demo.root,
+        cwd=cwd or demo.root,
     )
 
 
@@ -485,3 +485,12 @@ def test_a_waiting_line_without_its_kind_is_a_problem() -> None:
     fold.feed_lines([b"2026-02-16T10:05 | AGENT-WAITING | instance=t1-aaaa"], "operations.log")
     assert [p.message for p in fold.problems] == ["AGENT-WAITING without kind"]
     assert fold.agent_signals["t1-aaaa"].kind is None  # still a wait, of an unknown kind
+
+
+def test_a_hook_run_in_an_agents_worktree_logs_to_the_factorys_log(demo: DemoFactory) -> None:
+    agent = working(demo)
+    tree = demo.root / ".worktrees" / agent
+    event = json.dumps({"session_id": "s", "hook_event_name": "Stop"})  # no cwd in the event
+    done = run_cli(demo, "hook", stdin=event, cwd=tree)
+    assert done.returncode == 0 and done.stderr == ""  # named from the claim of its branch
+    assert log_lines(demo)[-1].endswith(f"AGENT-TURN-END | instance={agent} session=s")

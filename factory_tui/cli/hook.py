@@ -164,10 +164,11 @@ def _hook(args: argparse.Namespace) -> None:
         raise ValueError(f"cannot read the hook event on stdin: {error}") from error
     cwd_raw = payload.get("cwd")
     cwd = Path(cwd_raw) if isinstance(cwd_raw, str) and cwd_raw else None
-    if not args.root and cwd is not None and cwd.is_dir():
+    if not args.root:
         from factory_tui.config import find_root, main_worktree
 
-        top = find_root(cwd)  # an agent's worktree: the factory is its main worktree
+        here = cwd if cwd is not None and cwd.is_dir() else Path.cwd()
+        top = find_root(here)  # an agent's worktree: the factory is its main worktree
         args.root = str(main_worktree(top) or top)
     config = load(args)
     instance, how = resolve_instance(config, args.instance, os.environ, cwd or Path.cwd())
