@@ -827,3 +827,29 @@ def test_a_pr_the_log_calls_merged_is_merged_on_main_and_leaves_the_queue(played
         assert view is not None and view.pr.state == "merged" and view.pr.merge_sha
         assert view.ci == "green", view.ci_detail
         assert keys.count(f"#{number}") == 1
+
+
+def test_the_worker_asks_permission_through_the_hook_and_waits_for_you(world: World) -> None:
+    from factory_tui.demo.playbook import ASK_WAIT_TICKS
+
+    for _ in range(120):
+        said = world.step()
+        if any("asks permission" in line for line in said):
+            break
+    else:
+        pytest.fail("the worker never asked: " + "\n".join(world.said[-10:]))
+    worker = next(i for i, r in world.sim.agents.items() if r == "worker")
+    asked = [e for e in world.new_events() if e.name == "AGENT-WAITING"]
+    assert [e.fields["instance"] for e in asked] == [worker]
+    assert asked[0].fields["kind"] == "permission_request"
+    assert asked[0].fields["detail"].startswith("Bash: gh pr merge ")
+    view = next(i for i in world.fleet().instances if i.id == worker)
+    assert view.status == "waiting" and view.waiting is not None
+    assert view.activity is not None and view.activity.tool is not None
+    assert (
+        view.activity.tool.summary.startswith("Bash: gh pr merge ") and not view.activity.tool.done
+    )
+    assert view.activity.todos  # the worker keeps a todo list
+    world.step(ASK_WAIT_TICKS + 1)  # the demo answers for the engineer
+    view = next(i for i in world.fleet().instances if i.id == worker)
+    assert view.status == "working", view.why

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from factory_tui.adapters.agent_transcripts import AgentTranscripts
 from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.safe_read import read_factory_file
@@ -26,6 +27,7 @@ from factory_tui.config import Config, missing_inputs
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint, parse_checkpoint_name
 from factory_tui.core.claims import ClaimFile, claim_set_problems, parse_claim
 from factory_tui.core.fleet import Fleet, ProcInfo, Settings
+from factory_tui.core.fleet_agents import with_agents
 from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.fleet_derive import FleetDeriver
 from factory_tui.core.fold import LogFold
@@ -92,7 +94,10 @@ class FactoryReader:
         hostname: str | None = None,
         probe: ProcessProbe | None = None,
         on_progress: Callable[[str, int, int], None] | None = None,
+        transcripts: bool = True,
     ) -> None:
+        """``transcripts``: read each agent's Claude Code transcript for its activity (see
+        :class:`~factory_tui.adapters.agent_transcripts.AgentTranscripts`)."""
         self.config = config
         self.hostname = hostname or local_hostname()
         self.probe = probe or ProcessProbe()
@@ -115,6 +120,11 @@ class FactoryReader:
         self.deriver = FleetDeriver()
         self._procs: dict[int, ProcInfo] | None = None
         self._claims_sorted: tuple[int, list[ClaimFile]] | None = None
+        self.agents: AgentTranscripts | None = (
+            AgentTranscripts(config.claude_dirs, config.root, tz=local_zone())
+            if transcripts
+            else None
+        )
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -440,6 +450,10 @@ class FactoryReader:
                     pids.add(unit.pid)
         return pids
 
+    def transcripts_changed(self) -> bool:
+        """Whether an agent's transcript grew since the last :meth:`fleet` (a ``stat`` each)."""
+        return self.agents is not None and self.agents.changed()
+
     def fleet(
         self,
         now: datetime,
@@ -475,6 +489,10 @@ class FactoryReader:
             lint=self.lint,
             full=full,
         )
+        activities = (
+            self.agents.refresh(fleet.instances, self._procs) if self.agents is not None else {}
+        )
+        fleet = with_agents(fleet, activities, self.fold.agent_signals, now, settings.idle_after)
         missing = tuple(missing_inputs(cfg))
         return replace(fleet, locks=locks, missing=missing) if locks or missing else fleet
 

@@ -2,7 +2,8 @@
 
 One module per command group, each with its parsers and its commands: :mod:`.status`
 (``status``, ``snapshot``, ``doctor``), :mod:`.actions` (``release``, ``kill``, ``unlock``,
-``recover``), :mod:`.prs`, :mod:`.cost`, :mod:`.council` and :mod:`.demo` (``demo``, ``ui``);
+``recover``), :mod:`.prs`, :mod:`.cost`, :mod:`.council`, :mod:`.demo` (``demo``, ``ui``) and
+:mod:`.hook` (``hook``, ``hooks``, ``agent``);
 what they share is in :mod:`.common`. The decisions are in :mod:`factory_tui.actions`, which
 never imports this package. Building the parser imports none of the commands' machinery: each
 command imports it when it runs (``status`` should not pay for the PR and cost machinery).
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from factory_tui import __version__
-from factory_tui.cli import actions, cost, council, demo, prs, status
+from factory_tui.cli import actions, cost, council, demo, hook, prs, status
 from factory_tui.cli.common import CliError, HelpFormatter, exit_fast
 from factory_tui.core.safe import printable
 
@@ -42,6 +43,9 @@ COMMANDS = (
     "mark-reviewed",
     "cost",
     "council",
+    "hook",
+    "hooks",
+    "agent",
 )
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -60,6 +64,9 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "mark-reviewed": prs.cmd_mark_reviewed,
     "cost": cost.cmd_cost,
     "council": council.cmd_council,
+    "hook": hook.cmd_hook,
+    "hooks": hook.cmd_hooks,
+    "agent": hook.cmd_agent,
 }
 
 
@@ -83,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     prs.add_prs_parsers(sub)
     cost.add_cost_parser(sub)
     council.add_council_parser(sub)
+    hook.add_hook_parser(sub)
+    hook.add_hooks_parser(sub)
+    hook.add_agent_parser(sub)
     for command in sub.choices.values():
         command.formatter_class = HelpFormatter
     return parser

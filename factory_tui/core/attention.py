@@ -1,4 +1,5 @@
-"""What needs the engineer (the cockpit's ``n`` key and its "Needs you" toasts), oldest first.
+"""What needs the engineer (the cockpit's ``n`` key and its "Needs you" toasts): agents waiting
+for an answer first, then the rest oldest first.
 
 Pure: the derived fleet, the PR queue and the unacknowledged budget alerts in, a sorted list of
 :class:`AttentionItem` out. Agent-written text in a title is made printable here.
@@ -45,10 +46,27 @@ def attention_items(
     *,
     budgets: Iterable[tuple[BudgetState, datetime]] = (),
 ) -> list[AttentionItem]:
-    """Everything that needs the engineer now, oldest first: crashed sessions, stale claims,
-    (given the PR ``queue``) Ask PRs waiting, and (given ``budgets``: each unacknowledged
-    budget alert with when it was first seen) budgets reached."""
+    """Everything that needs the engineer now: agents waiting for an answer (oldest first),
+    then, oldest first, crashed sessions, stale claims, (given the PR ``queue``) Ask PRs
+    waiting, and (given ``budgets``: each unacknowledged budget alert with when it was first
+    seen) budgets reached."""
     items: list[AttentionItem] = []
+    for agent in fleet.instances:
+        if agent.status != "waiting" or agent.waiting is None:
+            continue
+        wait = agent.waiting
+        items.append(
+            AttentionItem(
+                # The wait's start is part of the key: the next wait is announced again.
+                key=f"waiting:{agent.id}@{wait.since.isoformat(timespec='seconds')}",
+                kind="waiting for you",
+                since=wait.since,
+                view="agents",
+                target=agent.id,
+                title=f"agent {printable(agent.id)} waits for you: {printable(wait.kind)}",
+                instance=agent.id,
+            )
+        )
     for session in fleet.sessions:
         if session.status != "crashed":
             continue
@@ -108,5 +126,5 @@ def attention_items(
                 instance=state.subject if state.scope == "agent" else None,
             )
         )
-    items.sort(key=lambda item: (item.since, item.key))
+    items.sort(key=lambda item: (item.kind != "waiting for you", item.since, item.key))
     return items

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.claims import ClaimUnit
@@ -19,6 +19,9 @@ from factory_tui.core.locks import LockView
 from factory_tui.core.oplog import Event
 from factory_tui.core.problems import Problem
 from factory_tui.core.timeparse import format_ts
+
+if TYPE_CHECKING:
+    from factory_tui.core.activity import AgentActivity, Waiting
 
 __all__ = [
     "ClaimState",
@@ -39,7 +42,9 @@ ClaimState = Literal["available", "blocked", "claimed", "stale", "done"]
 SessionStatus = Literal["running", "crashed", "ended"]
 
 
-InstanceStatus = Literal["working", "idle", "stale", "crashed", "ended"]
+InstanceStatus = Literal["waiting", "working", "idle", "stale", "crashed", "ended"]
+"""``waiting``: alive and waiting for the engineer (an unanswered prompt, or a finished turn
+with no user message for the idle threshold); :attr:`InstanceView.waiting` says why."""
 
 
 #: A pid may look "started after claimed_at" by up to this much because claimed_at has minute
@@ -207,6 +212,10 @@ class InstanceView:
     conflicts: tuple[str, ...]
     recent: tuple[Event, ...]
     session: SessionView | None
+    activity: AgentActivity | None = None
+    """What its Claude Code transcript says it is doing (None: no transcript found)."""
+    waiting: Waiting | None = None
+    """Set with status ``waiting``: what it waits for, since when, the evidence."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -227,6 +236,8 @@ class InstanceView:
             "claims": list(self.claims),
             "why": self.why,
             "conflicts": list(self.conflicts),
+            "waiting": self.waiting.to_json() if self.waiting is not None else None,
+            "activity": self.activity.to_json() if self.activity is not None else None,
         }
 
 

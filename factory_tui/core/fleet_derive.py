@@ -107,7 +107,7 @@ def _counts(
     counts.update(problem_counts(problems, lint))
     counts["log_events"] = fold.events
     base = (
-        {f"agents_{s}": 0 for s in ("working", "idle", "stale", "crashed", "ended")}
+        {f"agents_{s}": 0 for s in ("waiting", "working", "idle", "stale", "crashed", "ended")}
         | {f"claims_{s}": 0 for s in ("available", "blocked", "claimed", "stale", "done")}
         | {f"sessions_{s}": 0 for s in ("running", "crashed", "ended")}
     )

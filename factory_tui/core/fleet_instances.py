@@ -59,7 +59,7 @@ def derive_instances(
     return out
 
 
-_STATUS_ORDER = {"crashed": 0, "stale": 1, "working": 2, "idle": 3, "ended": 4}
+_STATUS_ORDER = {"waiting": 0, "crashed": 1, "stale": 2, "working": 3, "idle": 4, "ended": 5}
 
 
 def instance_order(view: InstanceView) -> tuple[int, str]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from factory_tui.core.activity import HOOK_EVENTS, AgentSignal
 from factory_tui.core.oplog import (
     REQUIRED_FIELDS,
     REST_OF_LINE,
@@ -177,6 +178,9 @@ class LogFold:
         self.open_changes: dict[str, Event] = {}
         """factory-tui's ``*-INTENT`` lines not yet followed by a line with the same ``change=``
         (a half-done change: the writer died or could not log the outcome)."""
+        self.agent_signals: dict[str, AgentSignal] = {}
+        """instance -> its last hook line about its turn (``AGENT-WAITING``, ``AGENT-TURN-END``,
+        ``AGENT-RESUMED``, written by ``factory-tui hook``), until the agent logs anything else."""
         self.recent: deque[RawLine] = deque(maxlen=RECENT_GLOBAL)
         self.counts: Counter[str] = Counter()
         self.problems: list[Problem] = []
@@ -257,6 +261,7 @@ class LogFold:
         recent_all = self.recent.append
         last_event = self.instance_last_event
         instance_recent = self.instance_recent
+        signals = self.agent_signals
         line = first_line - 1
         done_steps = start_steps = checkpoints = starts = ends = 0
         last_ts = self.last_ts
@@ -312,6 +317,8 @@ class LogFold:
                             session.branch = _pick(tail, "branch")
                     if instance := session.instance:
                         last_event[instance] = ts
+                        if signals:
+                            signals.pop(instance, None)
                         recent = instance_recent.get(instance)
                         if recent is None:
                             recent = instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
@@ -339,6 +346,8 @@ class LogFold:
                     session.checkpoint_file = m[2]
                     if instance := session.instance:
                         last_event[instance] = ts
+                        if signals:
+                            signals.pop(instance, None)
                         recent = instance_recent.get(instance)
                         if recent is None:
                             recent = instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
@@ -522,6 +531,10 @@ class LogFold:
                 self._recent(instance, entry)
             else:
                 self._touch(instance, ts, entry)
+                if name in HOOK_EVENTS:
+                    self.agent_signals[instance] = AgentSignal(
+                        name, ts, get("kind") or None, get("detail") or None, f"{source}:{line}"
+                    )
 
     def _claim_event(self, key: tuple[str, str], info: ClaimEventInfo) -> None:
         """Record a CLAIM or RELEASE of ``key``: its last one, and each instance's open CLAIM."""
@@ -536,8 +549,11 @@ class LogFold:
         self.claim_events[key] = info
 
     def _touch(self, instance: str, ts: str, entry: RawLine) -> None:
-        """An event attributed to ``instance``: its last activity and recent lines."""
+        """An event attributed to ``instance``: its last activity and recent lines (whatever it
+        logged ends a wait its hook reported; a hook line sets the next one)."""
         self.instance_last_event[instance] = ts
+        if self.agent_signals:
+            self.agent_signals.pop(instance, None)
         self._recent(instance, entry)
 
     def _recent(self, instance: str, entry: RawLine) -> None:

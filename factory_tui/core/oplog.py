@@ -43,6 +43,10 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "LINEAR-CLOSE": ("ticket", "pr"),
     "MCP-CALL": (),
     "CONFLICT": ("task", "phase", "winner"),
+    # Written by `factory-tui hook` (Claude Code's hooks): an agent waits, ended its turn, resumed.
+    "AGENT-WAITING": ("kind",),
+    "AGENT-TURN-END": (),
+    "AGENT-RESUMED": (),
     # metrics.log (same grammar, UTC times).
     # The hook writes date, tokens_total, cost_usd, sessions, messages, models; some writers
     # (the demo) write a per-agent shape: both carry cost_usd.

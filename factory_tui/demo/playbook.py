@@ -25,11 +25,14 @@ from factory_tui.core.timeparse import parse_ts
 from factory_tui.demo.transcripts import LiveTranscript
 
 __all__ = [
+    "ASK",
+    "ASK_WAIT_TICKS",
     "BACKLOG",
     "CRASHER_PLAN",
     "FLOW",
     "SILENT_PLAN",
     "SPENDING",
+    "WORKER_FIRST_PLAN",
     "Agent",
     "Backlog",
     "Op",
@@ -49,7 +52,7 @@ __all__ = [
 
 Op = tuple[str, str]
 """One action of an agent: ``(kind, step)``; kinds: take, start, done, checkpoint, ci-failed,
-release, next, crash, silent."""
+release, next, crash, silent, ask."""
 
 #: A ticket from claim to release, one action a tick (FORMATS.md's usual step order).
 FLOW: tuple[Op, ...] = (
@@ -76,6 +79,16 @@ CRASHER_PLAN = (
     ("crash", ""),
 )
 SILENT_PLAN = (*FLOW[:3], ("silent", ""))
+#: Before its first merge the worker asks the engineer's permission (a Claude Code permission
+#: prompt, through ``factory-tui hook``) and waits; the demo answers for the engineer after
+#: ``ASK_WAIT_TICKS`` ticks (its next transcript and log lines end the wait).
+ASK: Op = ("ask", "merged")
+WORKER_FIRST_PLAN = (
+    *FLOW[: FLOW.index(("checkpoint", "merged"))],
+    ASK,
+    *FLOW[FLOW.index(("checkpoint", "merged")) :],
+)
+ASK_WAIT_TICKS = 10
 #: The actions an agent logs, so spends model responses on (its transcript grows).
 SPENDING = frozenset({"take", "start", "done", "checkpoint", "ci-failed", "release"})
 

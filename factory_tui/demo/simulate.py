@@ -83,11 +83,13 @@ from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.timeparse import format_ts, parse_ts, utc_naive
 from factory_tui.demo.agent_git import AgentGit
 from factory_tui.demo.playbook import (
+    ASK_WAIT_TICKS,
     BACKLOG,
     CRASHER_PLAN,
     FLOW,
     SILENT_PLAN,
     SPENDING,
+    WORKER_FIRST_PLAN,
     Agent,
     Backlog,
     Op,
@@ -379,7 +381,7 @@ class Simulator:
         elif role == "silent":
             plan = list(SILENT_PLAN)
         else:
-            plan = [*FLOW, ("next", "")]
+            plan = [*WORKER_FIRST_PLAN, ("next", "")]
         agent = Agent(
             instance=instance,
             role=role,
@@ -419,6 +421,8 @@ class Simulator:
     # -- acting ----------------------------------------------------------------------------------
 
     def _delay(self, agent: Agent, op: Op) -> int:
+        if op[0] == "ask":
+            return ASK_WAIT_TICKS
         if op == ("start", "ci") or op[0] == "ci-failed":
             return self._rng.randint(3, 5)
         if op[0] in ("release", "take") and agent.role != "crasher":
@@ -460,6 +464,8 @@ class Simulator:
             agent.plan.extend([*FLOW, ("next", "")])
             self._add_ci_failure(agent)
             step.said.append(f"{agent.instance} looks for its next ticket")
+        elif kind == "ask":
+            self._ask(agent, step)
         elif kind == "crash":
             self._crash(agent, step)
         elif kind == "silent":
@@ -512,6 +518,39 @@ class Simulator:
             target=str(agent.checkpoint) if kind == "checkpoint" and agent.checkpoint else None,
         )
         transcript.work(agent.last_acted, step.now, work)
+
+    def _ask(self, agent: Agent, step: Step) -> None:
+        """The agent asks permission for a merge and waits: its transcript gets the tool call
+        (no result), and Claude Code's PermissionRequest hook runs the real ``factory-tui hook``,
+        which logs ``AGENT-WAITING``. Its next action (after ``ASK_WAIT_TICKS``) ends the wait."""
+        command = f"gh pr merge {agent.pr or ''} --squash --delete-branch".replace("  ", " ")
+        tool_input = {"command": command, "description": "Squash-merge the PR"}
+        if agent.transcript is not None:
+            agent.transcript.ask(step.now, "Bash", tool_input)
+        cwd = self.root / ".worktrees" / agent.instance
+        event = {
+            "session_id": agent.transcript.session_id if agent.transcript else "",
+            "transcript_path": str(agent.transcript.path) if agent.transcript else "",
+            "cwd": str(cwd if cwd.is_dir() else self.root),
+            "permission_mode": "default",
+            "hook_event_name": "PermissionRequest",
+            "tool_name": "Bash",
+            "tool_input": tool_input,
+        }
+        argv = [self.python, "-m", "factory_tui", "hook", str(self.root)]
+        argv += ["--instance", agent.instance, "--log", str(self.config.log_file)]
+        argv += ["--now", step.now.isoformat(timespec="seconds")]
+        try:
+            subprocess.run(  # argv, never a shell
+                argv, input=json.dumps(event), text=True, capture_output=True, timeout=60
+            )
+        except (OSError, subprocess.SubprocessError) as error:
+            step.said.append(f"{agent.instance}: the hook did not run: {error}")
+            return
+        step.said.append(
+            f"{agent.instance} asks permission to run `{command}` and waits for you "
+            f"(the demo answers in {ASK_WAIT_TICKS} ticks)"
+        )
 
     def _task(self, agent: Agent) -> str:
         return agent.ticket.task if agent.ticket is not None else "-"

@@ -177,9 +177,10 @@ class _Writer:
         tool: tuple[str, dict[str, Any]] | None = None,
         early_text: str = "Looking at the failing test first.",
         early_output: int = 9,
-    ) -> None:
+    ) -> str:
         """One model response (a tool call); ``streamed``: preceded by an early line with the same
-        ids and a partial output count, as Claude Code writes a streamed response."""
+        ids and a partial output count, as Claude Code writes a streamed response. Returns the
+        tool call's id (its result names it)."""
         name, tool_input = tool or ("Edit", {"file_path": f"{self.cwd}/src/tinygate/routes.py"})
         message_id = "msg_01" + _hex(self.session_id, key, "msg")
         request_id = "req_011C" + _hex(self.session_id, key, "req")
@@ -194,6 +195,7 @@ class _Writer:
             "output_tokens": usage["output"],
             "service_tier": "standard",
         }
+        tool_id = "toolu_01" + _hex(self.session_id, key, "tool")
         parts: list[tuple[dict[str, Any], dict[str, Any]]] = []
         if streamed:
             # Claude Code writes a response's blocks as they stream: the early line carries the
@@ -203,12 +205,7 @@ class _Writer:
         parts.append(
             (
                 tokens,
-                {
-                    "type": "tool_use",
-                    "id": "toolu_01" + _hex(self.session_id, key, "tool"),
-                    "name": name,
-                    "input": tool_input,
-                },
+                {"type": "tool_use", "id": tool_id, "name": name, "input": tool_input},
             )
         )
         for counted, block in parts:
@@ -225,6 +222,18 @@ class _Writer:
             }
             line["requestId"] = request_id
             self.lines.append(json.dumps(line, separators=(",", ":")))
+        return tool_id
+
+    def result(self, at: datetime, key: str, tool_id: str, text: str = "ok") -> None:
+        """The tool's result, as Claude Code writes it: a user line with a ``tool_result``."""
+        line = self._base("user", at, key)
+        line["message"] = {
+            "role": "user",
+            "content": [
+                {"tool_use_id": tool_id, "type": "tool_result", "content": text, "is_error": False}
+            ],
+        }
+        self.lines.append(json.dumps(line, separators=(",", ":")))
 
 
 def demo_session_id(instance: str, task: str, start: datetime) -> str:
@@ -255,9 +264,10 @@ def _session_lines(
             "cache_read": 0 if n == 0 else 14_000 + n * 110_000 // count + rng.randint(0, 6_000),
             "output": rng.randint(90, 1_600),
         }
-        writer.response(at, f"{tag}r{n}", model, usage, streamed=n % 5 == 2)
+        tool = ("TodoWrite", {"todos": _todos(0)}) if n == 0 and not sidechain else None
+        tool_id = writer.response(at, f"{tag}r{n}", model, usage, streamed=n % 5 == 2, tool=tool)
         if n + 1 < count:
-            writer.user(at + timedelta(seconds=3), f"{tag}t{n}", "tool result: ok")
+            writer.result(at + timedelta(seconds=3), f"{tag}t{n}", tool_id)
     return writer.lines
 
 
@@ -339,6 +349,7 @@ def _calls(
         return [
             ("Read", {"file_path": f"{cwd}/plan.md"}),
             ("Read", {"file_path": f"{cwd}/memory.md"}),
+            ("TodoWrite", {"todos": _todos(0)}),
         ]
     if work.kind == "release":
         return [
@@ -362,7 +373,11 @@ def _calls(
         return [starts.get(work.step, _bash("git status --short", "Where things are"))]
     if work.step == "code":
         edits = [("Edit", {"file_path": path}) for _ in range(rng.randint(2, 3))]
-        return [("Grep", {"pattern": "def ", "path": path}), *edits]
+        return [
+            ("Grep", {"pattern": "def ", "path": path}),
+            *edits,
+            ("TodoWrite", {"todos": _todos(1)}),
+        ]
     done: dict[str, list[tuple[str, dict[str, Any]]]] = {
         "branch": [_bash(f"git switch -c {branch}", "Create the ticket's branch")],
         "quality-gate": [_bash("pytest -q", "Run the tests")],
@@ -374,7 +389,34 @@ def _calls(
         "cd-verified": [_bash("gh run list --branch main --limit 1", "Check the deploy")],
         "cleanup": [_bash("git switch main && git pull --ff-only", "Back to main")],
     }
-    return done.get(work.step, [_bash("git status --short", "Where things are")])
+    calls = done.get(work.step, [_bash("git status --short", "Where things are")])
+    if work.step in TODO_STEPS:
+        calls = [*calls, ("TodoWrite", {"todos": _todos(TODO_STEPS.index(work.step) + 1)})]
+    return calls
+
+
+#: The agent's todo list for a ticket (its TodoWrite calls): the protocol's steps it works
+#: through, as a Claude Code agent writes them.
+TODO_STEPS = ("code", "quality-gate", "commit", "push", "pr-created", "ci", "merged")
+_TODO_WORDS = {
+    "code": ("Write the change", "Writing the change"),
+    "quality-gate": ("Run lint and tests", "Running lint and tests"),
+    "commit": ("Commit", "Committing"),
+    "push": ("Push the branch", "Pushing the branch"),
+    "pr-created": ("Open the PR", "Opening the PR"),
+    "ci": ("Get CI green", "Getting CI green"),
+    "merged": ("Merge the PR", "Merging the PR"),
+}
+
+
+def _todos(done: int) -> list[dict[str, str]]:
+    """The todo list with its first ``done`` items completed and the next one in progress."""
+    out = []
+    for n, step in enumerate(TODO_STEPS):
+        content, active = _TODO_WORDS[step]
+        status = "completed" if n < done else "in_progress" if n == done else "pending"
+        out.append({"content": content, "status": status, "activeForm": active})
+    return out
 
 
 def _output_tokens(tool: str, rng: random.Random) -> int:
@@ -467,6 +509,29 @@ class LiveTranscript:
                 self._pending = _count(usage, "output_tokens") + 400
                 break
 
+    def ask(self, at: datetime, tool: str, tool_input: dict[str, Any]) -> list[str]:
+        """A tool call that needs the engineer's permission: the response, and no result (Claude
+        Code shows its permission prompt and waits). Returns the lines written."""
+        if not self._opened:
+            self._open()
+        rng = self._rng
+        usage = {
+            "input": rng.randint(1, 12),
+            "cache_write": max(self._pending, 200),
+            "cache_read": self._context,
+            "output": _output_tokens(tool, rng),
+        }
+        self._context += usage["cache_write"] + usage["input"]
+        self._pending = usage["output"] + _result_tokens(tool, rng)
+        key = f"live|{at.isoformat()}|ask"
+        self._writer.response(at, key, MODEL, usage, streamed=False, tool=(tool, tool_input))
+        self._last = at
+        written = list(self._writer.lines)
+        self._writer.lines.clear()
+        for line in written:
+            append_line(self.path, line)
+        return written
+
     def work(self, since: datetime | None, until: datetime, what: StepWork) -> list[str]:
         """Append the responses behind ``what``, done between ``since`` (None: just started) and
         ``until`` (naive local times); returns the lines written."""
@@ -504,7 +569,7 @@ class LiveTranscript:
             self._context += usage["cache_write"] + usage["input"]
             self._pending = usage["output"] + _result_tokens(tool, rng)
             streamed = rng.random() < 0.3
-            writer.response(
+            tool_id = writer.response(
                 at,
                 key,
                 MODEL,
@@ -514,7 +579,7 @@ class LiveTranscript:
                 early_text=f"Next: {what.step or what.kind}.",
                 early_output=rng.randint(1, 12),
             )
-            writer.user(low + span * (2 * n + 2) / slots, f"{key}|result", "tool result: ok")
+            writer.result(low + span * (2 * n + 2) / slots, f"{key}|result", tool_id)
             self._last = low + span * (2 * n + 2) / slots
         written = list(writer.lines)
         writer.lines.clear()

@@ -219,6 +219,9 @@ class FleetFeed:
         # process facts of the last probe (the tick re-probes).
         log_only = log_changed and not changed and not tick
         changed |= log_changed
+        if tick and not changed and reader.transcripts_changed():
+            # An agent's transcript grew: its activity (and maybe its wait) moved (issue 13).
+            changed = True
         if not (changed or tick):
             return
         now = self.clock()
@@ -270,6 +273,8 @@ def shown_facts(fleet: Fleet) -> object:
                 i.alive,
                 None if i.cpu_percent is None else round(i.cpu_percent, 1),
                 None if i.rss_bytes is None else i.rss_bytes >> 20,
+                i.waiting,
+                i.activity,
             )
             for i in fleet.instances
         ),

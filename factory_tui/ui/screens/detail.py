@@ -3,6 +3,7 @@ sessions, checkpoint and recent log lines. Live: the app hands it every new flee
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -12,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from factory_tui.core.fleet import Fleet, InstanceView
+from factory_tui.core.safe import printable
 from factory_tui.ui.widgets.agents import process_line
 from factory_tui.ui.widgets.claims import claim_detail
 from factory_tui.ui.widgets.fields import Field, FieldList, heading
@@ -30,9 +32,63 @@ from factory_tui.ui.widgets.text import (
     step_row,
 )
 
-__all__ = ["AgentDetailScreen", "detail_fields"]
+__all__ = ["AgentDetailScreen", "activity_fields", "detail_fields"]
 
 BLANK: Field = ("", Content(""))
+
+
+def activity_fields(view: InstanceView, now: datetime) -> list[Field]:
+    """What the agent's Claude Code transcript says (issue 13): its wait and the evidence, its
+    current tool call, its last words (whole), todo list, model, context fill and compactions.
+    All agent-written text literal. Nothing when no transcript was found and it does not wait."""
+    muted = "$text-muted"
+    if view.activity is None and view.waiting is None:
+        return []
+    fields: list[Field] = [BLANK, heading("In Claude Code")]
+    if view.waiting is not None:
+        wait = view.waiting
+        fields.append(
+            (
+                "waiting",
+                Content.assemble(
+                    (f"{lit(wait.kind)} since {wait.since:%Y-%m-%d %H:%M:%S}", "bold $warning"),
+                    (f" — {lit(wait.evidence)}", muted),
+                ),
+            )
+        )
+    act = view.activity
+    if act is None:
+        fields.append(("", Content.styled("no transcript found for this agent", muted)))
+        return fields
+    doing = act.activity_line(now)
+    fields.append(("doing", Content(doing) if doing else Content.styled("—", muted)))
+    text = printable(act.text).splitlines() if act.text else []
+    fields.append(("said", Content(text[0]) if text else Content.styled("—", muted)))
+    fields.extend(("", Content(line)) for line in text[1:])
+    if act.todos:
+        done, in_progress, pending = act.todo_counts()
+        fields.append(
+            ("todo", Content(f"{done} done, {in_progress} in progress, {pending} pending"))
+        )
+        fields.extend(("", Content(f"{t.mark} {lit(t.content)}")) for t in act.todos)
+    fields.append(("model", Content(lit(act.model) or "—")))
+    fill = act.fill_text()
+    tokens = (
+        f" ({act.context_tokens:,} of {act.context_window:,} tokens)"
+        if act.context_tokens is not None
+        else ""
+    )
+    fields.append(
+        (
+            "context",
+            Content.assemble(
+                (fill or "—", "bold $warning" if act.fill_flagged else ""), (tokens, muted)
+            ),
+        )
+    )
+    fields.append(("compactions", Content(str(act.compactions))))
+    fields.append(("transcript", Content.styled(lit(act.transcript), muted)))
+    return fields
 
 
 def detail_fields(fleet: Fleet, instance_id: str) -> list[Field]:
@@ -77,10 +133,10 @@ def detail_fields(fleet: Fleet, instance_id: str) -> list[Field]:
                     (f" ({lit(view.last_event_at)})" if view.last_event_at else "", muted),
                 ),
             ),
-            BLANK,
-            heading(f"Claims ({len(view.claims)})"),
         ]
     )
+    fields.extend(activity_fields(view, now))
+    fields.extend([BLANK, heading(f"Claims ({len(view.claims)})")])
     owned = [c for key in view.claims for c in fleet.claims if c.key == key]
     for claim in owned:
         fields.extend(claim_detail(claim, ago(now, claim.unit.claimed_at), fleet.root))

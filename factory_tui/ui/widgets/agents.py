@@ -37,6 +37,7 @@ from factory_tui.ui.widgets.text import (
 )
 
 if TYPE_CHECKING:  # the cockpit's first frame imports this module, not the fleet's
+    from factory_tui.core.activity import AgentActivity
     from factory_tui.core.fleet import Fleet, InstanceView
     from factory_tui.core.oplog import Event
 
@@ -45,6 +46,7 @@ __all__ = [
     "AgentGrid",
     "AgentPane",
     "Order",
+    "activity_lines",
     "id_order",
     "pane_lines",
     "process_line",
@@ -112,6 +114,26 @@ def _skipped(event: Event, view: InstanceView) -> tuple[str, ...]:
     return ("instance",)
 
 
+def activity_lines(activity: AgentActivity, now: datetime) -> list[Content]:
+    """What the agent's transcript says (issue 13): its current tool call and age (else its last
+    words), then its context fill (flagged from 60 %) and todo list counts. Literal text."""
+    lines: list[Content] = []
+    doing = activity.activity_line(now)
+    if doing:
+        lines.append(Content.assemble(("doing  ", "$text-muted"), doing))
+    fill = activity.fill_text()
+    parts: list[str | tuple[str, str]] = []
+    if fill:
+        parts.append((fill, "bold $warning") if activity.fill_flagged else fill)
+    if activity.todos:
+        done, in_progress, pending = activity.todo_counts()
+        todo = f"todo {done}✓ {in_progress}▶ {pending}·"
+        parts.append(f"  {todo}" if parts else todo)
+    if parts:
+        lines.append(Content.assemble(*parts))
+    return lines
+
+
 def pane_lines(
     view: InstanceView, now: datetime, width: int, spend: Content | None = None
 ) -> list[Content]:
@@ -120,7 +142,7 @@ def pane_lines(
     width = max(20, width)
     word, _style = AGENT_BADGES.get(view.status, (view.status.upper(), ""))
     lines: list[Content] = []
-    room = WHY_LINES + 1 if view.status in ("crashed", "stale") else WHY_LINES - 1
+    room = WHY_LINES + 1 if view.status in ("crashed", "stale", "waiting") else WHY_LINES - 1
     why_lines = _wrap(" " * (len(word) + 2), lit(view.why), width, room)
     lines.append(
         Content.assemble(badge(AGENT_BADGES, view.status), "  ", why_lines[0].plain.lstrip())
@@ -131,6 +153,8 @@ def pane_lines(
     lines.append(process_line(view))
     if spend is not None:
         lines.append(spend)
+    if view.activity is not None:
+        lines.extend(activity_lines(view.activity, now))
     lines.append(
         Content.assemble(
             ("task   ", "$text-muted"),

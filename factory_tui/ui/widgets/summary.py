@@ -88,9 +88,12 @@ def fleet_segments(fleet: Fleet, *, loaded: bool) -> dict[str, Content | None]:
     if not loaded:
         return waiting_segments()
     c = fleet.counts
+    # Agents waiting for the engineer lead the header, and only when there are some.
+    waiting = c.get("agents_waiting", 0)
     agents = _join(
         "AGENTS",
         [
+            *([_count(waiting, "WAITING FOR YOU", "bold reverse $warning")] if waiting else []),
             _count(c.get("agents_working", 0), "working"),
             _count(c.get("agents_idle", 0), "idle"),
             _count(c.get("agents_crashed", 0), "CRASHED", "bold reverse $agent-crashed"),
@@ -133,6 +136,7 @@ def fleet_short_segments(fleet: Fleet, *, loaded: bool) -> dict[str, Content | N
         "agents": _short_join(
             "AGENTS",
             [
+                (c.get("agents_waiting", 0), "WAITING", "bold reverse $warning"),
                 (c.get("agents_working", 0), "working", None),
                 (c.get("agents_idle", 0), "idle", None),
                 (c.get("agents_crashed", 0), "CRASHED", crashed),

@@ -49,6 +49,7 @@ Badge = tuple[str, str]
 """The words a status reads as, and the style (theme variables) it is drawn in."""
 
 AGENT_BADGES: dict[str, Badge] = {
+    "waiting": ("? WAITING FOR YOU", "bold reverse $warning"),
     "crashed": ("✗ CRASHED", "bold reverse $agent-crashed"),
     "stale": ("! STALE", "bold reverse $agent-stale"),
     "working": ("● WORKING", "bold $agent-working"),
