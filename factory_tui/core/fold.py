@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from factory_tui.core.launches import LaunchRec
 from factory_tui.core.oplog import (
     REQUIRED_FIELDS,
     REST_OF_LINE,
@@ -177,6 +178,8 @@ class LogFold:
         self.open_changes: dict[str, Event] = {}
         """factory-tui's ``*-INTENT`` lines not yet followed by a line with the same ``change=``
         (a half-done change: the writer died or could not log the outcome)."""
+        self.launches: dict[str, LaunchRec] = {}
+        """Claim key -> its latest LAUNCH line (factory-tui started an agent on it)."""
         self.recent: deque[RawLine] = deque(maxlen=RECENT_GLOBAL)
         self.counts: Counter[str] = Counter()
         self.problems: list[Problem] = []
@@ -511,6 +514,10 @@ class LogFold:
                 claim_key(task, get("phase")),
                 ClaimEventInfo(name, instance, ts, get("reason") or None, source, line),
             )
+        if name == "LAUNCH" and task:
+            launched = LaunchRec.from_event(Event(ts, name, fields, line, source))
+            if launched is not None:
+                self.launches[launched.key] = launched
         change = get("change")
         if change:
             if name.endswith("-INTENT"):

@@ -1,0 +1,192 @@
+"""Answering an agent in its tmux pane (issue 13): ``plan_send`` / ``send`` against a real tmux
+server of the test's own (tests/tmuxserver.py) whose pane runs a stub agent that records what it
+reads. The pane found by the agent's pid and by its worktree, the text arriving literally, the
+audit line, and each refusal sending nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import FixedProbe
+from tmuxserver import TmuxServer, reads, wait_for
+
+from factory_tui.actions.base import ActionResult, Outcome
+from factory_tui.actions.send import SendPlan, plan_send, send
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.tmux import Tmux
+from factory_tui.config import Config, load_config
+from factory_tui.core.fleet import ProcInfo
+
+NOW = datetime(2026, 2, 16, 15, 42)
+HOST = "here"
+WHO = "dana@laptop"
+BY_PID = "t1-aaaa"
+BY_TREE = "t2-bbbb"
+
+
+@dataclass
+class Factory:
+    root: Path
+    cfg: Config
+    server: TmuxServer
+    pane: str
+    pid: int
+    record: Path
+    tree_pane: str
+    tree_record: Path
+
+    def reader(self) -> FactoryReader:
+        probe = FixedProbe({self.pid: ProcInfo(pid=self.pid, started_at=datetime(2026, 2, 16))})
+        return FactoryReader(self.cfg, hostname=HOST, probe=probe)
+
+    def lines(self) -> list[str]:
+        return self.cfg.log_file.read_text().splitlines()
+
+    def plan(self, instance: str, text: str) -> SendPlan | ActionResult:
+        return plan_send(
+            self.cfg, instance, text, now=NOW, reader=self.reader(), tmux=self.server.tmux
+        )
+
+    def send(self, plan: SendPlan) -> ActionResult:
+        return send(self.cfg, plan, now=NOW, reader=self.reader(), tmux=self.server.tmux, by=WHO)
+
+
+@pytest.fixture
+def factory(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Factory]:
+    """Two agents in panes of a private tmux server: t1 found by its claim's pid, t2 (no pid)
+    by its branch's worktree."""
+    server = TmuxServer(tmp_path_factory.mktemp("tmux"))
+    for key in ("GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_GLOBAL"):
+        monkeypatch.setenv(key, "1" if key.endswith("NOSYSTEM") else "/dev/null")
+    root = tmp_path / "repo"
+    root.mkdir()
+    git = ["git", "-c", "user.name=Dana", "-c", "user.email=d@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "start"], cwd=root, check=True)
+    tree = tmp_path / "repo-x"
+    subprocess.run([*git, "worktree", "add", "-q", "-b", "feat/x", str(tree)], cwd=root, check=True)
+    try:
+        pane, pid = server.new_pane(tmp_path, tmp_path / "t1.jsonl")
+        tree_pane, _ = server.new_pane(tree, tmp_path / "t2.jsonl")
+        claims = root / ".claude" / "claims"
+        claims.mkdir(parents=True)
+        claim = {"ticket": "CAB-1", "title": "one", "owner": BY_PID, "pid": pid,
+                 "hostname": HOST, "claimed_at": "2026-02-16T15:00", "branch": "feat/one",
+                 "completed_at": None}  # fmt: skip
+        (claims / "CAB-1.json").write_text(json.dumps(claim))
+        memory = tmp_path / "memory"
+        memory.mkdir()
+        (memory / "operations.log").write_text(
+            f"2026-02-16T15:40 | SESSION-START | task=CAB-1 branch=feat/one instance={BY_PID}\n"
+            f"2026-02-16T15:41 | SESSION-START | task=CAB-2 branch=feat/x instance={BY_TREE}\n"
+        )
+        cfg = load_config(
+            root,
+            flags={"memory": str(memory)},
+            env={"CLAUDE_CONFIG_DIR": str(tmp_path / "no-claude")},
+            user_config=tmp_path / "none.toml",
+        )
+        yield Factory(
+            root, cfg, server, pane, pid, tmp_path / "t1.jsonl", tree_pane, tmp_path / "t2.jsonl"
+        )
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("text", ["; rm -rf ~", 'yes, "go" $(id) `id` #{pane_id}', "2"])
+def test_send_to_the_pane_of_the_agents_pid(factory: Factory, text: str) -> None:
+    plan = factory.plan(BY_PID, text)
+    assert isinstance(plan, SendPlan), plan
+    assert plan.pane.id == factory.pane and plan.how == f"pid {factory.pid} is its process"
+    assert f"types, literally, then Enter: {text}" in plan.describe()
+    result = factory.send(plan)
+    assert result.ok, result.message
+    assert wait_for("the stub to read the reply", lambda: reads(factory.record)) == [text]
+    assert reads(factory.tree_record) == []
+    (line,) = result.log_lines
+    assert line == factory.lines()[-1]
+    assert line == (
+        f"2026-02-16T15:42 | REPLY | instance={BY_PID} pane={factory.pane} target=ft:0.0 "
+        f"chars={len(text)} by={WHO}"
+    )
+
+
+def test_send_to_the_pane_in_the_agents_worktree(factory: Factory) -> None:
+    plan = factory.plan(BY_TREE, "1")
+    assert isinstance(plan, SendPlan), plan
+    assert plan.pane.id == factory.tree_pane
+    assert plan.how.startswith("its current path is the worktree")
+    assert factory.send(plan).ok
+    assert wait_for("the stub to read", lambda: reads(factory.tree_record)) == ["1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("two\nlines", "line break"),
+        ("", "nothing to send"),
+        ("\x1b]52;c;aGVsbG8=\x07", "control characters"),
+    ],
+)
+def test_text_that_is_not_one_plain_line_is_refused(
+    factory: Factory, text: str, words: str
+) -> None:
+    before = factory.lines()
+    result = factory.plan(BY_PID, text)
+    assert isinstance(result, ActionResult) and result.outcome is Outcome.REFUSED
+    assert words in result.message and "nothing was sent" in result.message
+    assert factory.lines() == before
+
+
+def test_read_only_refuses(factory: Factory) -> None:
+    factory.cfg = dataclasses.replace(factory.cfg, read_only=True)
+    result = factory.plan(BY_PID, "yes")
+    assert isinstance(result, ActionResult) and result.outcome is Outcome.REFUSED
+    assert "read-only" in result.message
+
+
+def test_without_tmux_says_so(factory: Factory) -> None:
+    result = plan_send(
+        factory.cfg, BY_PID, "yes", now=NOW, reader=factory.reader(),
+        tmux=Tmux(env={"PATH": "/nonexistent"}),
+    )  # fmt: skip
+    assert isinstance(result, ActionResult) and result.outcome is Outcome.REFUSED
+    assert "tmux is not installed" in result.message
+
+
+def test_no_pane_found_says_why(factory: Factory) -> None:
+    with factory.cfg.log_file.open("a") as out:
+        out.write(
+            "2026-02-16T15:41 | SESSION-START | task=CAB-3 branch=feat/gone instance=t3-cccc\n"
+        )
+    result = factory.plan("t3-cccc", "yes")
+    assert isinstance(result, ActionResult) and result.outcome is Outcome.REFUSED
+    assert result.message == (
+        "nothing was sent: no pane found for t3-cccc: the agent has no pid, and its worktree "
+        "is not known"
+    )
+    unknown = factory.plan("t9-zzzz", "yes")
+    assert isinstance(unknown, ActionResult) and unknown.outcome is Outcome.ERROR
+
+
+def test_a_pane_gone_since_the_confirmation_gets_nothing(factory: Factory) -> None:
+    plan = factory.plan(BY_TREE, "yes")
+    assert isinstance(plan, SendPlan)
+    factory.server._tmux("kill-pane", "-t", factory.tree_pane)
+    wait_for(
+        "the pane to go",
+        lambda: all(p.id != factory.tree_pane for p in factory.server.tmux.panes()),
+    )
+    before = factory.lines()
+    result = factory.send(plan)
+    assert result.outcome is Outcome.REFUSED and "changed since you confirmed" in result.message
+    assert factory.lines() == before
