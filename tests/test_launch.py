@@ -6,6 +6,7 @@ the fleet's "launched, not yet claimed" and its problem when the agent is late."
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import subprocess
 from collections.abc import Callable
@@ -15,11 +16,13 @@ from pathlib import Path
 
 import pytest
 from fakes import FAKE_BIN
+from tmuxserver import wait_for
 
 from factory_tui.actions.base import ActionResult, Outcome
 from factory_tui.actions.launch import LaunchPlan, launch, plan_launch
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.launch import Launched, LaunchError, LaunchRequest, launch_agent
+from factory_tui.cli import main
 from factory_tui.config import Config, ConfigError, load_config
 
 NOW = datetime(2026, 2, 16, 15, 42)
@@ -378,3 +381,80 @@ def test_a_slug_is_one_plain_path_component(claim_id: str) -> None:
         assert made and "/" not in made and ".." not in made
         assert not made.startswith((".", "-")) and len(made) <= 70
         assert made == made.lower() and made.isprintable()
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    """Typed answers on a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def cli_repo(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The repo's settings as the CLI reads them (factory.toml, no user files); the factory
+    options to pass."""
+    command = [str(FAKE_BIN / "fake-agent"), "--model", "opus"]
+    (repo.root / "factory.toml").write_text(f"agent_command = {json.dumps(command)}\n")
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(repo.tmp / "no-claude"))
+    monkeypatch.setenv("FACTORY_TUI_USER_CONFIG", str(repo.tmp / "none.toml"))
+    return ["--memory", str(repo.cfg.memory_dir), "--now", "2026-02-16T15:42", str(repo.root)]
+
+
+def agent_started(repo: Repo) -> dict[str, object]:
+    path = repo.tmp / "agent.json"
+    wait_for("the fake agent to start", lambda: path.exists() and path.read_text().endswith("}"))
+    return repo.agent()
+
+
+def test_cli_launch_with_yes_in_any_order(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = cli_repo(repo, monkeypatch)
+    root = where.pop()
+    assert main(["launch", "--yes", *where, "CAB-1290:2", root]) == 0
+    out = capsys.readouterr().out
+    assert "new branch feat/cab-1290-phase-2 from main" in out
+    assert "factory-tui: launched t" in out and "logged: 2026-02-16T15:42 | LAUNCH" in out
+    assert "phase 2 (E2E Tests) of CAB-1290" in str(agent_started(repo)["argv"])
+    assert (repo.root.parent / "tinygate-cab-1290-phase-2" / ".claude" / "claims").is_symlink()
+
+
+def test_cli_launch_needs_yes_without_a_terminal(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = cli_repo(repo, monkeypatch)
+    before = repo.state()
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    assert main(["launch", "CAB-1321", *where]) == 1  # ROOT last, options between
+    assert "pass --yes to launch CAB-1321" in capsys.readouterr().err
+    assert repo.state() == before
+
+
+def test_cli_launch_asks_on_a_terminal(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
+    from factory_tui.cli import parse_args
+    from factory_tui.cli.supervise import cmd_launch
+
+    where = cli_repo(repo, monkeypatch)
+    before = repo.state()
+    out = io.StringIO()
+    args = parse_args(["launch", "CAB-1321", *where])
+    assert cmd_launch(args, stdin=Terminal("n\n"), stdout=out) == 1
+    assert "Launch an agent on CAB-1321? [y/N]" in out.getvalue()
+    assert repo.state() == before
+    assert cmd_launch(args, stdin=Terminal("y\n"), stdout=out) == 0
+    assert agent_started(repo)["cwd"]
+
+
+def test_cli_launch_refusal_and_usage(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = cli_repo(repo, monkeypatch)
+    assert main(["launch", "CAB-1400", "--yes", *where]) == 1
+    assert "CAB-1400 is not available" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["launch", "--yes"])
+    assert usage.value.code == 2
+    assert "usage: factory-tui launch" in capsys.readouterr().err

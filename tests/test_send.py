@@ -6,7 +6,9 @@ audit line, and each refusal sending nothing."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +23,7 @@ from factory_tui.actions.base import ActionResult, Outcome
 from factory_tui.actions.send import SendPlan, plan_send, send
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.tmux import Tmux
+from factory_tui.cli import main
 from factory_tui.config import Config, load_config
 from factory_tui.core.fleet import ProcInfo
 
@@ -190,3 +193,51 @@ def test_a_pane_gone_since_the_confirmation_gets_nothing(factory: Factory) -> No
     result = factory.send(plan)
     assert result.outcome is Outcome.REFUSED and "changed since you confirmed" in result.message
     assert factory.lines() == before
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def cli_env(factory: Factory, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The CLI's tmux is the test's server ($TMUX names its socket); no user files."""
+    server = factory.server
+    socket = server.folder / f"tmux-{os.getuid()}" / server.name
+    monkeypatch.setenv("TMUX", f"{socket},1,0")
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(factory.root.parent / "no-claude"))
+    monkeypatch.setenv("FACTORY_TUI_USER_CONFIG", str(factory.root.parent / "none.toml"))
+    return ["--memory", str(factory.cfg.memory_dir), "--now", "2026-02-16T15:42"]
+
+
+def test_cli_send_with_yes(
+    factory: Factory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = cli_env(factory, monkeypatch)
+    code = main(["send", "--yes", BY_TREE, "; rm -rf ~", *options, str(factory.root)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"pane ft:1.0 ({factory.tree_pane})" in out
+    assert "types, literally, then Enter: ; rm -rf ~" in out
+    assert wait_for("the stub to read", lambda: reads(factory.tree_record)) == ["; rm -rf ~"]
+    assert f"logged: 2026-02-16T15:42 | REPLY | instance={BY_TREE}" in out
+
+
+def test_cli_send_needs_yes_without_a_terminal(
+    factory: Factory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = cli_env(factory, monkeypatch)
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    before = factory.lines()
+    assert main(["send", BY_TREE, "yes", *options, str(factory.root)]) == 1
+    assert f"pass --yes to send to {BY_TREE}" in capsys.readouterr().err
+    assert factory.lines() == before
+    factory.server.tmux.send_text(factory.tree_pane, "marker")
+    assert wait_for("the stub to read", lambda: reads(factory.tree_record)) == ["marker"]
+
+
+def test_cli_send_without_a_pane_says_why(
+    factory: Factory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = cli_env(factory, monkeypatch)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["send", "--yes", BY_TREE, "yes", *options, str(factory.root)]) == 1
+    assert "tmux is not installed" in capsys.readouterr().err

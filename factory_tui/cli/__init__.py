@@ -6,6 +6,7 @@ One module per command group, each with its parsers and its commands: :mod:`.sta
 what they share is in :mod:`.common`. The decisions are in :mod:`factory_tui.actions`, which
 never imports this package. Building the parser imports none of the commands' machinery: each
 command imports it when it runs (``status`` should not pay for the PR and cost machinery).
+:mod:`.supervise` holds ``send`` and ``launch``.
 
 Exit codes: 0 done, 1 refused or a ``--fail-on`` condition held, 2 error (a one-line message on
 stderr saying what, where and what to do).
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from factory_tui import __version__
-from factory_tui.cli import actions, cost, council, demo, prs, status
+from factory_tui.cli import actions, cost, council, demo, prs, status, supervise
 from factory_tui.cli.common import CliError, HelpFormatter, exit_fast
 from factory_tui.core.safe import printable
 
@@ -42,6 +43,8 @@ COMMANDS = (
     "mark-reviewed",
     "cost",
     "council",
+    "send",
+    "launch",
 )
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -60,6 +63,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "mark-reviewed": prs.cmd_mark_reviewed,
     "cost": cost.cmd_cost,
     "council": council.cmd_council,
+    "send": supervise.cmd_send,
+    "launch": supervise.cmd_launch,
 }
 
 
@@ -83,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     prs.add_prs_parsers(sub)
     cost.add_cost_parser(sub)
     council.add_council_parser(sub)
+    supervise.add_send_parser(sub)
+    supervise.add_launch_parser(sub)
     for command in sub.choices.values():
         command.formatter_class = HelpFormatter
     return parser
