@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fakes import FAKE_BIN
@@ -375,7 +376,7 @@ def test_bad_launch_settings_are_config_errors(
     "claim_id", ["../../etc", "..", "-rf", ".hidden", "CAB 1/2", "\x1b]0;x\x07", "", "é" * 100]
 )
 def test_a_slug_is_one_plain_path_component(claim_id: str) -> None:
-    from factory_tui.core.launches import launch_slug, slug
+    from factory_tui.core.launch_templates import launch_slug, slug
 
     for made in (slug(claim_id), launch_slug(claim_id, 2)):
         assert made and "/" not in made and ".." not in made
@@ -458,3 +459,71 @@ def test_cli_launch_refusal_and_usage(
         main(["launch", "--yes"])
     assert usage.value.code == 2
     assert "usage: factory-tui launch" in capsys.readouterr().err
+
+
+# -- the Claims view: L on an available phase or ticket ------------------------------------------
+
+
+def cockpit(repo: Repo) -> Any:
+    from factory_tui.ui.app import FactoryApp
+    from factory_tui.ui.feeds.prs import PrsOptions
+
+    app = FactoryApp(
+        repo.cfg,
+        clock=lambda: NOW,
+        reader=repo.reader(),
+        watch=False,
+        initial_view="claims",
+        refresh_interval=3600,
+        theme_dir=repo.tmp / "no-user-themes",
+        environ={},
+        prs=PrsOptions(source="local", record_looks=False, min_gap=0),
+    )
+    app.animation_level = "none"
+    return app
+
+
+async def on_claim(pilot: Any, key: str) -> Any:
+    from factory_tui.ui.widgets.claims import ClaimTree
+
+    app = pilot.app
+    await app.wait_for_fleet(lambda _fleet: app.loaded)
+    await pilot.pause()
+    tree = app.query_one(ClaimTree)
+    tree.focus()
+    assert tree.select_key(key)
+    await pilot.pause()
+    return tree
+
+
+async def test_L_launches_on_the_highlighted_available_claim(repo: Repo) -> None:
+    from tmuxserver import until
+
+    from factory_tui.ui.screens.confirm import ConfirmScreen
+
+    app = cockpit(repo)
+    async with app.run_test(size=(140, 40)) as pilot:
+        tree = await on_claim(pilot, "CAB-1321")
+        assert app.screen.active_bindings["L"].enabled
+        await pilot.press("L")
+        await until(pilot, "the confirmation", lambda: isinstance(app.screen, ConfirmScreen))
+        lines = str(app.screen.query_one("#confirm-lines").render())
+        assert "new branch feat/cab-1321 from main" in lines
+        await pilot.press("y")
+        await until(pilot, "the LAUNCH line", lambda: "| LAUNCH |" in repo.lines()[-1])
+        await until(pilot, "the fake agent", lambda: (repo.tmp / "agent.json").exists())
+        await app.wait_for_fleet(lambda fleet: fleet.launch_of("CAB-1321") is not None)
+        await pilot.pause()
+        label = tree.nodes_by_key["CAB-1321"].label.plain
+        assert "launched t" in label and "not yet claimed" in label
+
+
+async def test_L_is_not_offered_on_a_claimed_unit(repo: Repo) -> None:
+    app = cockpit(repo)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await on_claim(pilot, "CAB-1400")
+        assert "L" not in app.screen.active_bindings
+        before = repo.state()
+        await pilot.press("L")
+        await pilot.pause()
+        assert repo.state() == before

@@ -14,10 +14,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FixedProbe
-from tmuxserver import TmuxServer, reads, wait_for
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+from tmuxserver import TmuxServer, reads, until, wait_for
 
 from factory_tui.actions.base import ActionResult, Outcome
 from factory_tui.actions.send import SendPlan, plan_send, send
@@ -26,6 +29,11 @@ from factory_tui.adapters.tmux import Tmux
 from factory_tui.cli import main
 from factory_tui.config import Config, load_config
 from factory_tui.core.fleet import ProcInfo
+from factory_tui.ui.app import FactoryApp
+from factory_tui.ui.screens.confirm import ConfirmScreen
+from factory_tui.ui.screens.detail import AgentDetailScreen
+from factory_tui.ui.screens.reply import ReplyScreen
+from factory_tui.ui.widgets.terminal import TerminalView
 
 NOW = datetime(2026, 2, 16, 15, 42)
 HOST = "here"
@@ -241,3 +249,117 @@ def test_cli_send_without_a_pane_says_why(
     monkeypatch.setenv("PATH", "/nonexistent")
     assert main(["send", "--yes", BY_TREE, "yes", *options, str(factory.root)]) == 1
     assert "tmux is not installed" in capsys.readouterr().err
+
+
+# -- the detail screen: the terminal, the reply box, the digits, the client switch -------------
+
+
+def cockpit(factory: Factory) -> FactoryApp:
+    from factory_tui.ui.feeds.prs import PrsOptions
+
+    app = FactoryApp(
+        factory.cfg,
+        clock=lambda: NOW,
+        reader=factory.reader(),
+        watch=False,
+        refresh_interval=3600,
+        theme_dir=factory.root.parent / "no-user-themes",
+        environ={},
+        prs=PrsOptions(source="local", record_looks=False, min_gap=0),
+    )
+    app.animation_level = "none"
+    return app
+
+
+async def detail(pilot: Pilot[Any], instance: str, tmux: Tmux) -> AgentDetailScreen:
+    app = pilot.app
+    assert isinstance(app, FactoryApp)
+    await app.wait_for_fleet(lambda _fleet: app.loaded)
+    screen = AgentDetailScreen(app.fleet, instance, tmux=tmux)
+    await app.push_screen(screen)
+    await pilot.pause()
+    return screen
+
+
+def shown_capture(screen: AgentDetailScreen) -> str:
+    return str(screen.query_one("#terminal-screen", Static).render())
+
+
+async def test_the_terminal_shows_the_pane_live_and_only_while_shown(factory: Factory) -> None:
+    app = cockpit(factory)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await detail(pilot, BY_PID, factory.server.tmux)
+        assert screen._timer is None  # nothing captured while the details are shown
+        await pilot.press("t")
+        view = screen.query_one(TerminalView)
+        await until(pilot, "the capture", lambda: view.last and "2) no" in shown_capture(screen))
+        assert f"pane ft:0.0 ({factory.pane})" in str(
+            screen.query_one("#terminal-status", Static).render()
+        )
+        # Live: what the pane prints next appears.
+        factory.server.tmux.send_text(factory.pane, "hello")
+        await until(pilot, "the echo", lambda: "hello" in shown_capture(screen))
+        await pilot.press("t")
+        assert not screen.terminal_shown and screen._timer is None
+
+
+async def test_the_terminal_says_why_there_is_none(factory: Factory) -> None:
+    app = cockpit(factory)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await detail(pilot, BY_PID, Tmux(env={"PATH": "/nonexistent"}))
+        await pilot.press("t")
+        view = screen.query_one(TerminalView)
+        await until(pilot, "the look", lambda: view.last)
+        status = str(screen.query_one("#terminal-status", Static).render())
+        assert "No terminal: no pane found: tmux is not installed" in status
+        await pilot.press("a")  # not inside tmux: says so
+        await pilot.pause()
+        assert any("not running inside tmux" in n.message for n in app._notifications)
+
+
+async def test_reply_box_confirms_pane_and_text_then_sends(factory: Factory) -> None:
+    app = cockpit(factory)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await detail(pilot, BY_PID, factory.server.tmux)
+        await pilot.press("i")
+        reply = await until(pilot, "the reply box", lambda: isinstance(app.screen, ReplyScreen))
+        assert reply
+        lines = str(app.screen.query_one("#reply-lines", Static).render())
+        assert f"pane ft:0.0 ({factory.pane})" in lines
+        app.screen.query_one(Input).value = "; rm -rf ~"
+        await pilot.press("enter")
+        await until(pilot, "the confirmation", lambda: isinstance(app.screen, ConfirmScreen))
+        confirm = str(app.screen.query_one("#confirm-lines", Static).render())
+        assert f"pane ft:0.0 ({factory.pane})" in confirm
+        assert "types, literally, then Enter: ; rm -rf ~" in confirm
+        await pilot.press("y")
+        got = await until(pilot, "the stub to read", lambda: reads(factory.record))
+        assert got == ["; rm -rf ~"]
+        await until(pilot, "the audit line", lambda: "| REPLY |" in factory.lines()[-1])
+
+
+async def test_a_digit_answers_after_a_confirmation(factory: Factory) -> None:
+    app = cockpit(factory)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await detail(pilot, BY_TREE, factory.server.tmux)
+        await pilot.press("2")
+        await until(pilot, "the confirmation", lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")  # declined: nothing sent
+        await pilot.press("2")
+        await until(pilot, "the confirmation", lambda: isinstance(app.screen, ConfirmScreen))
+        assert "then Enter: 2" in str(app.screen.query_one("#confirm-lines", Static).render())
+        await pilot.press("y")
+        assert await until(pilot, "the stub", lambda: reads(factory.tree_record)) == ["2"]
+        await app.workers.wait_for_complete()
+        assert reads(factory.record) == []
+
+
+async def test_read_only_cockpit_does_not_answer(factory: Factory) -> None:
+    factory.cfg = dataclasses.replace(factory.cfg, read_only=True)
+    app = cockpit(factory)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await detail(pilot, BY_TREE, factory.server.tmux)
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.screen is screen
+        assert any("Read-only mode" in n.message for n in app._notifications)

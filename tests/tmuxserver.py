@@ -14,9 +14,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
+from textual.pilot import Pilot
 
 from factory_tui.adapters.tmux import Tmux
 
@@ -115,3 +116,17 @@ def record_lines(record: Path) -> list[dict[str, object]]:
 def reads(record: Path) -> list[object]:
     """What the stub read, line by line."""
     return [line["read"] for line in record_lines(record) if "read" in line]
+
+
+async def until(
+    pilot: Pilot[Any], what: str, probe: Callable[[], T | None], timeout_s: float = 10.0
+) -> T:
+    """:func:`wait_for` inside a Pilot test: the app keeps running while we poll."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:g}s waiting for {what}")
+        await pilot.pause(0.02)

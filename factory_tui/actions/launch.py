@@ -47,7 +47,7 @@ from factory_tui.adapters.launch import (
 from factory_tui.adapters.lock import LockBusy, LockUnsafe, claim_lock
 from factory_tui.config import Config
 from factory_tui.core.fleet import ClaimView, Fleet
-from factory_tui.core.launches import launch_slug, render, slug
+from factory_tui.core.launch_templates import launch_slug, render, slug
 from factory_tui.core.safe import printable
 
 __all__ = ["LaunchPlan", "launch", "plan_launch"]

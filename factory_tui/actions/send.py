@@ -20,7 +20,16 @@ from factory_tui.adapters.tmux import Pane, PaneMatch, Tmux, TmuxError, check_re
 from factory_tui.config import Config
 from factory_tui.core.fleet import InstanceView
 
-__all__ = ["AgentPane", "SendPlan", "find_agent_pane", "plan_send", "send"]
+__all__ = [
+    "AgentPane",
+    "Look",
+    "SendPlan",
+    "find_agent_pane",
+    "look_into",
+    "pane_of",
+    "plan_send",
+    "send",
+]
 
 
 @dataclass(frozen=True)
@@ -89,10 +98,36 @@ def find_agent_pane(
     view: InstanceView | None = next((i for i in fleet.instances if i.id == instance_id), None)
     if view is None:
         return ActionResult(Outcome.ERROR, f"no agent {instance_id} in this factory")
-    tmux = tmux or Tmux()
+    return pane_of(config, view, tmux or Tmux())
+
+
+def pane_of(config: Config, view: InstanceView, tmux: Tmux) -> AgentPane:
+    """The pane of the agent ``view`` as the fleet shows it (its claim's pid when local, its
+    branch's worktree)."""
     pid = view.pid if view.local else None  # a pid on another host is not in our panes
     worktree = _worktree(config, view.branch)
     return AgentPane(view.id, pid, worktree, tmux.find_pane(pid, worktree))
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look into an agent's pane: what it shows (raw, escapes and all: filter it with
+    :func:`~factory_tui.adapters.tmux.capture_text`), or why there is nothing to show."""
+
+    found: AgentPane
+    raw: str | None
+    why: str | None = None
+
+
+def look_into(config: Config, view: InstanceView, tmux: Tmux) -> Look:
+    """Find the agent's pane and capture it (for the detail screen's terminal)."""
+    found = pane_of(config, view, tmux)
+    if found.pane is None:
+        return Look(found, None, f"no pane found: {found.match.how}")
+    try:
+        return Look(found, tmux.capture(found.pane.id))
+    except TmuxError as error:
+        return Look(found, None, str(error))
 
 
 def plan_send(

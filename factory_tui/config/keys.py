@@ -12,7 +12,7 @@ from types import MappingProxyType
 
 from factory_tui.config.durations import parse_duration
 from factory_tui.config.locations import expand_path
-from factory_tui.core.launches import (
+from factory_tui.core.launch_templates import (
     DEFAULT_LAUNCH_BRANCH,
     DEFAULT_LAUNCH_PROMPT,
     DEFAULT_LAUNCH_WORKTREE,

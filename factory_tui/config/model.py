@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 
-from factory_tui.core.launches import (
+from factory_tui.core.launch_templates import (
     DEFAULT_LAUNCH_BRANCH,
     DEFAULT_LAUNCH_PROMPT,
     DEFAULT_LAUNCH_WORKTREE,
