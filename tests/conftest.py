@@ -174,6 +174,29 @@ def private_state_dir(
     return state
 
 
+#: Markers of the tests that take seconds each (many processes, hypothesis over subprocesses).
+SLOW_FIRST = ("stress", "adversarial")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a parallel run (pytest-xdist), the long tests go first: each worker then ends on short
+    ones, and none is left running a 20 s test while the others are idle. The order is the same
+    in every worker (xdist checks that); a run in one process keeps the files' order."""
+    if not hasattr(config, "workerinput"):
+        return
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in SLOW_FIRST))
+
+
+DESELECTED = pytest.StashKey[list[pytest.Item]]()
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Remember what ``-k`` / ``-m`` left out, so a check over the collected tests can tell "not
+    selected" from "does not exist"."""
+    if items:
+        items[0].config.stash.setdefault(DESELECTED, []).extend(items)
+
+
 ScreenT = TypeVar("ScreenT", bound="Screen[Any]")
 
 

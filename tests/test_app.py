@@ -19,8 +19,9 @@ from factory_tui.core.failon import fail_reasons
 from factory_tui.core.fleet import Fleet
 from factory_tui.core.statefiles import LintFinding
 from factory_tui.demo import DemoFactory
-from factory_tui.ui.app import VIEWS, FactoryApp, FactoryCommands, attention_items
+from factory_tui.ui.app import VIEWS, FactoryApp, attention_items
 from factory_tui.ui.feeds.prs import PrsOptions
+from factory_tui.ui.keys import FactoryCommands
 from factory_tui.ui.messages import FilesChanged, StateSummary
 from factory_tui.ui.screens.detail import AgentDetailScreen
 from factory_tui.ui.screens.help import HelpScreen
@@ -172,7 +173,7 @@ async def test_n_visits_what_needs_the_engineer_oldest_first(demo: DemoFactory) 
 
 async def test_question_mark_lists_every_key(demo: DemoFactory) -> None:
     app = demo_app(demo)
-    async with app.run_test(size=(100, 60)) as pilot:
+    async with app.run_test(size=(100, 100)) as pilot:
         await app.wait_for_fleet()
         await pilot.press("question_mark")
         await pilot.pause()

@@ -152,6 +152,7 @@ _CONTENDER = textwrap.dedent(
 )
 
 
+@pytest.mark.stress
 def test_the_lock_is_exclusive_while_stale_locks_are_broken(tmp_path: Path) -> None:
     """Six contenders take the lock again and again while four others die holding it (their
     locks turn stale after 0.3 s and are broken by whoever sees it first, often several at

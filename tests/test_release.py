@@ -173,6 +173,7 @@ def _agent_loop(claims_dir: str, me: str, rounds: int) -> int:
     return won
 
 
+@pytest.mark.stress
 def test_stress_agents_and_releases(demo: DemoFactory) -> None:
     cfg = config(demo)
     ctx = multiprocessing.get_context("spawn")
@@ -226,6 +227,7 @@ def _phase_agent(claims_dir: str, me: str, rounds: int) -> int:
     return won
 
 
+@pytest.mark.stress
 def test_stress_another_phase_of_the_same_file(demo: DemoFactory) -> None:
     """Agents write phase 4 of the MEGA while factory-tui abandons the crashed session (its claim
     is phase 3 of the same file) and releases phase 5 again and again: factory-tui rewrites the

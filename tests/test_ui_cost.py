@@ -15,7 +15,6 @@ import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -35,10 +34,10 @@ from factory_tui.demo.transcripts import write_demo_transcripts
 from factory_tui.ui.app import FactoryApp, attention_items
 from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.screens.council import CouncilScreen, council_lines
+from factory_tui.ui.targets import Selection, council_target
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 from factory_tui.ui.widgets.claims import ClaimTree
 from factory_tui.ui.widgets.cost import BudgetBanner, CostPanel, spend_segment
-from factory_tui.ui.widgets.prs import PrsView
 from factory_tui.ui.widgets.summary import SummaryBar
 
 SIZE = (120, 40)
@@ -624,17 +623,16 @@ async def test_council_kill_switch_or_no_key_says_so_and_its_targets(
             environ.clear()  # next: no kill switch, but no API key either
         assert not history(app.config)
         # A PR in the PRs view: its diff (gh pr diff N, or git for a PR known locally only).
-        await pilot.press("7")
-        prs = app.query_one(PrsView)
         on_github = SimpleNamespace(pr=SimpleNamespace(source="github", number=12), label="PR #12")
-        monkeypatch.setattr(prs, "cursor_view", lambda: on_github)
-        target = app.cockpit._council_target()
-        assert target is not None and target[0] == "PR #12"
-        assert isinstance(target[1], partial) and target[1].args == (app.config, 12)
         local = SimpleNamespace(pr=SimpleNamespace(source="local", number=None), label="fix/x")
-        monkeypatch.setattr(prs, "cursor_view", lambda: local)
-        target = app.cockpit._council_target()
-        assert target is not None and target[0] == "fix/x"
+        for pr, expected in (
+            (on_github, ("github", "PR #12", 12)),
+            (local, ("local", "fix/x", None)),
+        ):
+            selection = Selection("prs", pr=("open", pr))  # type: ignore[arg-type]
+            target = council_target(selection, app.fleet, lambda _text: ())
+            assert target is not None
+            assert (target.kind, target.label, target.number) == expected
         # Read-only: the Council writes council-history.jsonl, so `C` is off.
         app.config = replace(app.config, read_only=True)
         assert app.cockpit.check_action("council", ()) is False

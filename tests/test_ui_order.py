@@ -217,7 +217,7 @@ async def test_the_cockpit_switches_the_order_with_o_and_lists_it_in_the_help(
         assert order(grid) == sorted(ranked, key=id_order)
         await pilot.press("o")
         assert order(grid) == ranked
-        rows = dict(key_rows(app.key_sections()[1][1]))
+        rows = dict(key_rows(app.cockpit.key_sections()[1][1]))
         assert "needs me first" in rows["o"] and "by id" in rows["o"]
         await press_to_quit(app)
 

@@ -24,18 +24,19 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cached_property, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import Provider
 from textual.widgets import TabbedContent
 from textual.worker import Worker, WorkerState
 
 from factory_tui.config import Config
 from factory_tui.core.attention import AttentionItem, attention_items
 from factory_tui.core.safe import printable
+from factory_tui.ui import keys
 from factory_tui.ui.feeds.base import Updates
 from factory_tui.ui.feeds.cost import COST_REFRESH_SECONDS, CostFeed
 from factory_tui.ui.messages import (
@@ -66,31 +67,10 @@ if TYPE_CHECKING:
     from factory_tui.ui.feeds.prs import PrsOptions, QueueLoader
     from factory_tui.ui.widgets.cost import CostPanel, CostSnapshot
 
-__all__ = ["VIEWS", "AttentionItem", "FactoryApp", "attention_items", "keymap_from_config"]
+__all__ = ["VIEWS", "AttentionItem", "FactoryApp", "attention_items"]
 
 #: Seconds between re-probes of the pids (and re-derived ages) when nothing changes.
 DEFAULT_REFRESH_SECONDS = 5.0
-
-
-class FactoryCommands(Provider):
-    """Every cockpit action in the command palette (ctrl+p)."""
-
-    def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
-        app = self.app
-        if not isinstance(app, FactoryApp):
-            return []
-        return app.cockpit.palette_commands()
-
-    async def discover(self) -> Hits:
-        for name, callback, help_text in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, callback, help_text in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, text=name, help=help_text)
 
 
 class FactoryApp(App[None]):
@@ -115,7 +95,7 @@ class FactoryApp(App[None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "factory-tui"
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = App.COMMANDS | {
-        FactoryCommands
+        keys.FactoryCommands
     }
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -206,7 +186,7 @@ class FactoryApp(App[None]):
         if warning:
             theme_warnings.append(warning)
         self.theme = name
-        self.keymap, keymap_warnings = keymap_from_config(config)
+        self.keymap, keymap_warnings = keys.keymap_from_config(config)
         self.warnings = [
             *(("Theme", text) for text in theme_warnings),
             *(("Keys", text) for text in keymap_warnings),
@@ -293,7 +273,6 @@ class FactoryApp(App[None]):
                 self.log_index,
                 clock=self.clock,
                 after_read=self.cost_feed.spans_after_read,
-                finish_interrupted=self._finish_interrupted,
             )
             self.prs_loader = QueueLoader(
                 self, self.config, clock=self.clock, options=self.prs_options
@@ -387,23 +366,6 @@ class FactoryApp(App[None]):
     def read_everything(self) -> None:
         """Re-read every file now (nothing should need it; the watcher sees changes)."""
         self.fleet_feed.request(plan=self.targets.classify(self.targets.everything()), tick=True)
-
-    def _finish_interrupted(self, reader: FactoryReader) -> None:
-        """On start, on the fleet feed's thread: close the changes an interrupted factory-tui
-        left half done (an intent logged, no outcome), by what the claim files show; say so."""
-        if self.config.read_only or not reader.fold.open_changes:
-            return
-        from factory_tui.actions.interrupted import finish_interrupted
-
-        done = finish_interrupted(self.config, reader.fold.open_changes, now=self.clock())
-        reader.refresh_log()
-        for item in done:
-            self.call_from_thread(
-                self.notify,
-                item.message,
-                title=f"Interrupted change {item.change}",
-                severity="information" if item.outcome != "left" else "warning",
-            )
 
     def on_load_progress(self, message: LoadProgress) -> None:
         if not self.live or (self.loaded and message.source != "log index"):
@@ -609,60 +571,6 @@ class FactoryApp(App[None]):
         applied)."""
         keys = self.keymap.get(binding.id or "", binding.key)
         return ", ".join(self.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))
-
-
-def keymap_from_config(config: Config) -> tuple[dict[str, str], list[str]]:
-    """factory.toml's ``[keys]``: binding id → key(s) (``"x"``, ``"x,ctrl+r"``), and a warning
-    for each entry that is not one."""
-    table = config.extra.get("keys")
-    if table is None:
-        return {}, []
-    where = config.sources.get("extra.keys", "config")
-    if not isinstance(table, Mapping):
-        return {}, [f'{where}: [keys] must be a table of binding id = "key"; ignored']
-    known = _binding_ids()
-    keymap: dict[str, str] = {}
-    warnings: list[str] = []
-    for name, keys in table.items():
-        if name not in known:
-            warnings.append(
-                f"{where}: [keys] {name!r} is not a binding id; ignored (the help, ?, lists them)"
-            )
-        elif not isinstance(keys, str) or not keys.strip():
-            warnings.append(
-                f'{where}: [keys] {name} = {keys!r}: a key such as "z", please; ignored'
-            )
-        else:
-            keymap[str(name)] = keys
-    return keymap, warnings
-
-
-def _binding_ids() -> set[str]:
-    """Every binding id the cockpit has (its own, its views', its screens')."""
-    from factory_tui.ui.screens.council import CouncilScreen
-    from factory_tui.ui.screens.detail import AgentDetailScreen
-    from factory_tui.ui.screens.diff import DiffScreen
-    from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
-    from factory_tui.ui.widgets.cost import CostPanel
-    from factory_tui.ui.widgets.listkeys import LIST_KEYS
-    from factory_tui.ui.widgets.log_view import LogView
-    from factory_tui.ui.widgets.prs import PrsView, PrTable
-
-    groups: list[list[BindingType]] = [
-        FactoryApp.BINDINGS,
-        CockpitScreen.BINDINGS,
-        AgentGrid.BINDINGS,
-        AgentPane.BINDINGS,
-        list(LIST_KEYS),
-        LogView.BINDINGS,
-        PrsView.BINDINGS,
-        PrTable.BINDINGS,
-        CostPanel.BINDINGS,
-        AgentDetailScreen.BINDINGS,
-        DiffScreen.BINDINGS,
-        CouncilScreen.BINDINGS,
-    ]
-    return {b.id for group in groups for b in group if isinstance(b, Binding) and b.id}
 
 
 def _config_refresh(config: Config) -> float:

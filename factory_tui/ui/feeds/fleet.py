@@ -104,8 +104,8 @@ class FleetFeed:
     """Reads the factory on one thread and posts :class:`FleetUpdated` to ``app``.
 
     ``after_read(reader)`` runs on the worker after every read (the cost feed works out its
-    spans there); ``finish_interrupted(reader)`` once after the first load (the changes an
-    interrupted factory-tui left half done)."""
+    spans there). After the first load it finishes the changes an interrupted factory-tui left
+    half done (:meth:`finish_interrupted`)."""
 
     def __init__(
         self,
@@ -116,7 +116,6 @@ class FleetFeed:
         *,
         clock: Callable[[], datetime],
         after_read: Callable[[FactoryReader], None],
-        finish_interrupted: Callable[[FactoryReader], None],
     ) -> None:
         self.app = app
         self.config = config
@@ -124,7 +123,6 @@ class FleetFeed:
         self.log_index = log_index
         self.clock = clock
         self.after_read = after_read
-        self.finish_interrupted = finish_interrupted
         self.drain: Drain[FleetWant] = Drain(
             app,
             name="read factory",
@@ -145,6 +143,23 @@ class FleetFeed:
 
     def close(self) -> None:
         self.drain.close()
+
+    def finish_interrupted(self, reader: FactoryReader) -> None:
+        """On start, on the worker: close the changes an interrupted factory-tui left half done
+        (an intent logged, no outcome), by what the claim files show; say so."""
+        if self.config.read_only or not reader.fold.open_changes:
+            return
+        from factory_tui.actions.interrupted import finish_interrupted
+
+        done = finish_interrupted(self.config, reader.fold.open_changes, now=self.clock())
+        reader.refresh_log()
+        for item in done:
+            self.app.call_from_thread(
+                self.app.notify,
+                item.message,
+                title=f"Interrupted change {item.change}",
+                severity="information" if item.outcome != "left" else "warning",
+            )
 
     def _failed(self, error: BaseException) -> None:
         self.app.post_message(ReaderFailed(f"{type(error).__name__}: {error}"))

@@ -23,7 +23,7 @@ __all__ = ["FITS", "ProblemsView", "finding_detail", "lint_rows", "problem_rows"
 COLUMNS = (("kind", "kind"), ("where", "where"), ("what is wrong", "what"))
 #: The kind, where and what of a problem or a finding (the State view's table too): cut with an
 #: ellipsis, whole in the detail below.
-FITS = (Fit(12, 2, 32), Fit(12, 1, 40), Fit(20, 6))
+FITS = (Fit(14, 2, 28), Fit(14, 2, 40), Fit(20, 6))
 
 
 def _unique(rows: list[tuple[str, list[Text]]]) -> list[tuple[str, list[Text]]]:

@@ -1,0 +1,681 @@
+"""The cockpit's views: what each shows, which has the focus, what is selected.
+
+:class:`CockpitViews` is the main screen's layout — the header, the views as tabs, the filter
+line and the footer — and the part of it that shows what the app hands it
+(:meth:`~CockpitViews.show_fleet`, :meth:`~CockpitViews.show_queue`,
+:meth:`~CockpitViews.show_cost`), updating every view by key; it keeps the focus on the current
+view, the filters, the tab labels, the announcements, and says what is selected
+(:meth:`~CockpitViews.selection`). The keys are
+:class:`~factory_tui.ui.screens.cockpit.CockpitScreen`'s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.content import Content
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Input, TabbedContent, TabPane, Tree
+
+from factory_tui.config import Config
+from factory_tui.core.attention import attention_items
+from factory_tui.core.safe import printable
+from factory_tui.ui.targets import Selection
+from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
+from factory_tui.ui.widgets.filterbar import FilterBar
+from factory_tui.ui.widgets.footer import KeysFooter
+from factory_tui.ui.widgets.summary import (
+    SummaryBar,
+    ask_segment,
+    changed_segment,
+    changed_short_segment,
+    fleet_segments,
+    fleet_short_segments,
+    waiting_segments,
+)
+from factory_tui.ui.widgets.text import missing_lines
+
+# The first frame needs only what is imported above (issue 3: start to first paint): the other
+# views' modules are imported by :meth:`CockpitScreen.mount_the_rest`, right after it.
+if TYPE_CHECKING:
+    from textual.widgets import DataTable
+
+    from factory_tui.core.cost_report import CostView
+    from factory_tui.core.fleet import Fleet
+    from factory_tui.core.prs_queue import PrView
+    from factory_tui.ui.app import FactoryApp
+    from factory_tui.ui.messages import FleetUpdated, PrsLoaded
+    from factory_tui.ui.widgets.claims import ClaimNode, ClaimsView, ClaimTree
+    from factory_tui.ui.widgets.cost import BudgetBanner, CostPanel, CostSnapshot
+    from factory_tui.ui.widgets.log_view import LogView
+    from factory_tui.ui.widgets.problems import ProblemsView
+    from factory_tui.ui.widgets.prs import PrsView
+    from factory_tui.ui.widgets.sessions import SessionsView
+    from factory_tui.ui.widgets.state import StateView
+
+__all__ = ["DETAIL_VIEWS", "VIEWS", "VIEW_TITLES", "CockpitViews"]
+
+VIEWS: tuple[str, ...] = (
+    "agents",
+    "claims",
+    "sessions",
+    "log",
+    "problems",
+    "state",
+    "prs",
+    "cost",
+)
+DETAIL_VIEWS = ("agents", "claims", "sessions")
+VIEW_TITLES = {
+    "agents": "Agents",
+    "claims": "Claims",
+    "sessions": "Sessions",
+    "log": "Log",
+    "problems": "Problems",
+    "state": "State",
+    "prs": "PRs",
+    "cost": "Cost",
+}
+
+
+#: Each view's widget (it filters and restyles itself).
+_VIEW_IDS = {
+    "agents": "#agent-grid",
+    "claims": "#claims-view",
+    "sessions": "#sessions-view",
+    "log": "#log-view",
+    "problems": "#problems-view",
+    "state": "#state-view",
+    "prs": "#prs-view",
+    "cost": "#cost-view",
+}
+
+
+class _Filtered(Protocol):
+    def set_filter(self, text: str) -> None: ...
+
+
+class _Styled(Protocol):
+    def restyle(self) -> None: ...
+
+
+class CockpitViews(Screen[None]):
+    """The cockpit's views: the header, the tabs, the filter line and the footer; what each
+    view shows, which has the focus, what is selected. The keys and actions are
+    :class:`~factory_tui.ui.screens.cockpit.CockpitScreen`'s."""
+
+    def __init__(self, *, initial_view: str = "agents") -> None:
+        super().__init__(id="cockpit")
+        if initial_view not in VIEWS:
+            raise ValueError(f"view {initial_view!r}: expected one of {', '.join(VIEWS)}")
+        self.initial_view = initial_view
+        self.filters: dict[str, str] = dict.fromkeys(VIEWS, "")
+        self.announced: set[str] = set()
+        self._attention_cursor: str | None = None
+        self._binding_keys: tuple[tuple[str, str, bool], ...] = ()
+        self.mounted_all = False
+        """Every view is mounted (:meth:`mount_the_rest`)."""
+
+    @property
+    def config(self) -> Config:
+        return self.factory.config
+
+    @property
+    def factory(self) -> FactoryApp:
+        """The app, which owns the data shown here."""
+        return cast("FactoryApp", self.app)
+
+    # -- layout ---------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        # The first frame: the header, the tabs, the initial view, the footer. The other views'
+        # panes stay empty until _after_first_frame fills them; it also mounts the budget banner
+        # and the filter line (both hidden until needed).
+        yield SummaryBar(id="summary")
+        with TabbedContent(initial=self.initial_view, id="views"):
+            for view in VIEWS:
+                with TabPane(VIEW_TITLES[view], id=view):
+                    if view == self.initial_view:
+                        yield self._view_content(view)
+        yield KeysFooter()
+
+    def _view_content(self, view: str) -> Widget:
+        """What the pane of ``view`` holds (its module imported when first asked for)."""
+        root = str(self.config.root)
+        if view == "agents":
+            return AgentGrid(id="agent-grid")
+        if view == "claims":
+            from factory_tui.ui.widgets.claims import ClaimsView
+
+            return ClaimsView(id="claims-view")
+        if view == "sessions":
+            from factory_tui.ui.widgets.sessions import SessionsView
+
+            return SessionsView(id="sessions-view")
+        if view == "log":
+            from factory_tui.ui.widgets.log_view import LogView
+
+            return LogView(self.factory.log_index, follow=True, id="log-view")
+        if view == "problems":
+            from factory_tui.ui.widgets.problems import ProblemsView
+
+            return ProblemsView(id="problems-view")
+        if view == "state":
+            from factory_tui.ui.widgets.state import StateView
+
+            return StateView(id="state-view")
+        if view == "prs":
+            from factory_tui.ui.widgets.prs import PrsView
+
+            return PrsView(root=root, id="prs-view")
+        from factory_tui.ui.widgets.cost import CostPanel
+
+        return CostPanel(root=root, id="cost-view")
+
+    def _title_segment(self, *, short: bool = False) -> Content:
+        """``factory-tui ROOT``; the short form is the root's name in the accent."""
+        name = printable(self.config.root.name or str(self.config.root))
+        parts: list[str | tuple[str, str]] = (
+            [(name, "bold $accent")] if short else [("factory-tui", "bold $accent"), " ", name]
+        )
+        if self.config.read_only:
+            parts.append((" read-only" if short else "  read-only", "$text-muted"))
+        return Content.assemble(*parts)
+
+    def on_mount(self) -> None:
+        summary = self.query_one(SummaryBar)
+        summary.set_segment("title", self._title_segment(), self._title_segment(short=True))
+        summary.set_segments(waiting_segments())
+        summary.set_segment("loading", Content.styled("reading the factory…", "$text-muted"))
+        self.bindings_updated_signal.subscribe(self, self._bindings_refreshed)
+
+    async def mount_the_rest(self) -> None:
+        """Right after the first frame: the other views, the budget banner and the filter line
+        (both hidden until needed)."""
+        from factory_tui.ui.widgets.cost import BudgetBanner
+
+        mounts = [
+            self.query_one(f"#{view}", TabPane).mount(self._view_content(view))
+            for view in VIEWS
+            if view != self.initial_view
+        ]
+        mounts.append(self.mount(BudgetBanner(id="budget-banner"), after="#summary"))
+        mounts.append(self.mount(FilterBar(id="filter-bar"), after="#views"))
+        for mounted in mounts:
+            await mounted
+        self.mounted_all = True
+        self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
+        if self.factory.prs_options.enabled:
+            self.query_one(SummaryBar).set_segment("ask", ask_segment(None))
+        else:
+            self._prs_view.disable("The PR queue is not loaded in this cockpit.")
+        if self.current_view == "prs":
+            self._prs_looked()  # the cockpit opened on the queue: the engineer looks at it
+
+    # -- what the app's feeds bring ---------------------------------------------------------------
+
+    def show_progress(self, source: str, done: int, total: int) -> None:
+        """How far the first read (or the log's indexing) is, in the header."""
+        summary = self.query_one(SummaryBar)
+        percent = 100 if not total else min(100, done * 100 // total)
+        if source == "log index" and percent >= 100:
+            summary.set_segment("loading", None)
+            return
+        what = "indexing the log" if source == "log index" else f"reading {source}"
+        summary.set_segment(
+            "loading", Content.styled(f"{printable(what)} {percent}%…", "$text-muted")
+        )
+
+    def show_fleet(self, message: FleetUpdated) -> None:
+        """A new fleet (the app already holds it): every view, the tabs, the keys that apply,
+        and a notification for what newly needs the engineer."""
+        fleet, loaded = message.fleet, self.factory.loaded
+        with self.app.batch_update():
+            summary = self.query_one(SummaryBar)
+            summary.set_segments(
+                fleet_segments(fleet, loaded=loaded), fleet_short_segments(fleet, loaded=loaded)
+            )
+            summary.set_segment(
+                "changed",
+                changed_segment(self.factory.last_change),
+                changed_short_segment(self.factory.last_change),
+            )
+            if message.initial:
+                summary.set_segment("loading", None)
+            self.query_one(AgentGrid).show_fleet(fleet, loaded=loaded)
+            self._claims_view.show_fleet(fleet, loaded=loaded)
+            self._sessions_view.show_fleet(fleet, loaded=loaded)
+            self._problems_view.show_fleet(fleet, loaded=loaded)
+            self._state_view.show_fleet(fleet, message.state)
+            self._log_view.show_missing(missing_lines(fleet.missing, "log"))
+            if message.log_changed:
+                self._log_view.refresh_index()
+            self._update_tab_labels(fleet)
+        # Which action keys apply depends on the fleet (a stale claim to release, ...).
+        self._refresh_bindings_if_changed()
+        if message.initial and self.focused is None:
+            self.call_after_refresh(self.focus_if_nothing_is)
+        self._announce(fleet, first=message.initial)
+
+    def show_queue(self, message: PrsLoaded, *, first: bool) -> None:
+        """A new PR queue (the app already holds it): the PRs view, the header's Ask count."""
+        queue = self.factory.queue
+        with self.app.batch_update():
+            self._prs_view.show_queue(message.queue, error=message.error)
+            # No source answered (or the load itself failed): the count would be a guess.
+            failed = queue is None or (not queue.sources and bool(queue.notices))
+            waiting = queue.ask_waiting if queue is not None else None
+            show = len(queue.show) if queue is not None else 0
+            self.query_one(SummaryBar).set_segment(
+                "ask",
+                ask_segment(waiting, show, failed=failed),
+                ask_segment(waiting, show, failed=failed, short=True),
+            )
+            self._update_tab_labels(self.factory.fleet)
+        if first and self.current_view == "prs":
+            self._prs_looked()
+            if self.focused is None:
+                self.call_after_refresh(self.focus_if_nothing_is)
+        # Ask PRs already waiting when the cockpit opened are not news; later ones are.
+        self._announce(self.factory.fleet, first=first)
+        self.refresh_bindings()
+
+    def show_spend_reading(self, percent: int | None = None) -> None:
+        from factory_tui.ui.widgets.cost import spend_segment
+
+        self.query_one(SummaryBar).set_segment(
+            "spend", spend_segment(None, reading=True, percent=percent)
+        )
+
+    def show_cost(self, snapshot: CostSnapshot, *, first: bool) -> None:
+        """A new spend snapshot (the app already holds it): the header, the panes' spend, the
+        Cost view, the budget alerts."""
+        from factory_tui.ui.widgets.cost import agent_spend_line, spend_segment
+
+        with self.app.batch_update():
+            self.query_one(SummaryBar).set_segment("spend", spend_segment(snapshot, reading=False))
+            self._cost_panel.show_snapshot(snapshot)
+            self.query_one(AgentGrid).show_spend(
+                partial(agent_spend_line, snapshot) if snapshot.attributed else None
+            )
+            if snapshot.attributed:
+                self._budget_alerts(snapshot.view)
+            self._update_tab_labels(self.factory.fleet)
+        if first:
+            self.refresh_bindings()
+
+    def show_cost_failed(self, error: str) -> None:
+        from factory_tui.ui.widgets.cost import spend_segment
+
+        self.query_one(SummaryBar).set_segment(
+            "spend", spend_segment(self.factory.cost, reading=False, error=error)
+        )
+        self._cost_panel.show_error(error)
+
+    def _budget_alerts(self, view: CostView) -> None:
+        """A notification for each new warning (80 %) and alert (100 %), once; the bell once for
+        new alerts; the banner shows the alerts not acknowledged."""
+        ring = False
+        for state in view.alerts:
+            if state.alert_id in self.factory.budget_seen:
+                continue
+            self.factory.budget_seen[state.alert_id] = self.factory.clock()
+            if state.alert_id in self.factory.budget_acknowledged:
+                continue  # acknowledged before a restart: announced then
+            if state.level == "alert":
+                ring = True
+            if self.config.notify:
+                self.notify(
+                    state.message,
+                    title="Budget reached" if state.level == "alert" else "Budget warning",
+                    severity="error" if state.level == "alert" else "warning",
+                    markup=False,
+                    timeout=15 if state.level == "alert" else 10,
+                )
+        if ring and self.config.bell:
+            self.app.bell()
+        self._budget_banner.show_alerts(self.factory.unacknowledged_budget_alerts())
+        self.refresh_bindings()
+
+    def _update_tab_labels(self, fleet: Fleet) -> None:
+        tabs = self.query_one(TabbedContent)
+        counts = {
+            "agents": len(fleet.instances),
+            "claims": len(fleet.claims),
+            "sessions": len(fleet.sessions),
+            "problems": fleet.counts.get("problems", 0),
+            "state": len(fleet.lint),
+            **({"prs": len(self.factory.queue.views)} if self.factory.queue is not None else {}),
+        }
+        alarms = {
+            "agents": fleet.counts.get("agents_crashed", 0) + fleet.counts.get("agents_stale", 0),
+            "claims": fleet.counts.get("claims_stale", 0),
+            "sessions": fleet.counts.get("sessions_crashed", 0),
+            "problems": counts["problems"],
+            "state": counts["state"],
+            "prs": self.factory.queue.ask_waiting if self.factory.queue is not None else 0,
+            "cost": len(self.factory.unacknowledged_budget_alerts()),
+        }
+        labels = {view: self._tab_label(view, counts, alarms, short=False) for view in VIEWS}
+        # Every tab named at once: past the width, the totals go (the alarms stay).
+        if sum(label.cell_length + 2 for label in labels.values()) > self.size.width:
+            labels = {view: self._tab_label(view, counts, alarms, short=True) for view in VIEWS}
+        for view, label in labels.items():
+            tab = tabs.get_tab(view)
+            if tab.label != label or tab.label.spans != label.spans:
+                tab.label = label
+
+    def _tab_label(
+        self, view: str, counts: dict[str, int], alarms: dict[str, int], *, short: bool
+    ) -> Content:
+        """``Claims 10 !5 ⧩``: the title, the total (not when ``short``), the number needing the
+        engineer, the filter mark."""
+        parts: list[str | tuple[str, str]] = [VIEW_TITLES[view]]
+        if view in counts and not short:
+            parts.append(f" {counts[view]}")
+        if alarms.get(view):
+            parts.append((f" !{alarms[view]}", "bold $warning"))
+        if self.filters[view]:
+            parts.append((" ⧩", "$accent"))
+        return Content.assemble(*parts)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.factory.loaded:
+            self._update_tab_labels(self.factory.fleet)
+
+    def _announce(self, fleet: Fleet, *, first: bool) -> None:
+        """Notify (and ring) once for each new thing needing the engineer; not for what was
+        already there when the cockpit opened."""
+        items = attention_items(fleet, self.factory.queue)
+        new = [item for item in items if item.key not in self.announced]
+        self.announced.update(item.key for item in items)
+        if first or not new:
+            return
+        if self.config.notify:
+            for item in new:
+                self.notify(
+                    item.title,
+                    title=f"Needs you: {item.kind}",
+                    severity="warning",
+                    markup=False,
+                    timeout=10,
+                )
+        if self.config.bell:
+            self.app.bell()
+
+    def _on_theme_changed(self, _theme: object) -> None:
+        for view in ("claims", "sessions", "problems", "state", "prs", "cost"):
+            cast("_Styled", self.query_one(_VIEW_IDS[view])).restyle()
+
+    # -- views, focus, keys ---------------------------------------------------------------------
+
+    @property
+    def current_view(self) -> str:
+        return self.query_one(TabbedContent).active or self.initial_view
+
+    # The views' widgets, looked up by id: their modules are imported with the views (see
+    # ``_view_content``), not with this one.
+
+    @property
+    def _claims_view(self) -> ClaimsView:
+        return cast("ClaimsView", self.query_one("#claims-view"))
+
+    @property
+    def _claim_tree(self) -> ClaimTree:
+        return cast("ClaimTree", self.query_one("#claim-tree"))
+
+    @property
+    def _sessions_view(self) -> SessionsView:
+        return cast("SessionsView", self.query_one("#sessions-view"))
+
+    @property
+    def _log_view(self) -> LogView:
+        return cast("LogView", self.query_one("#log-view"))
+
+    @property
+    def _problems_view(self) -> ProblemsView:
+        return cast("ProblemsView", self.query_one("#problems-view"))
+
+    @property
+    def _state_view(self) -> StateView:
+        return cast("StateView", self.query_one("#state-view"))
+
+    @property
+    def _prs_view(self) -> PrsView:
+        return cast("PrsView", self.query_one("#prs-view"))
+
+    @property
+    def _cost_panel(self) -> CostPanel:
+        return cast("CostPanel", self.query_one("#cost-view"))
+
+    @property
+    def _budget_banner(self) -> BudgetBanner:
+        return cast("BudgetBanner", self.query_one("#budget-banner"))
+
+    def _view_widget(self, view: str) -> Widget:
+        widgets: dict[str, str] = {
+            "agents": "#agent-grid",
+            "claims": "#claim-tree",
+            "sessions": "#sessions-table",
+            "log": "#log-view",
+            "problems": "#problems-table",
+            "state": "#state-table",
+            "prs": "#prs-table",
+            "cost": "#cost-view KeyedTable.-active",
+        }
+        return self.query_one(widgets[view])
+
+    def _focus_view(self) -> None:
+        """Give the current view's main widget the focus, at once.
+
+        At once matters: when the old view hides, Textual moves a focus left inside it to a
+        *sibling* of the focused widget (another agent pane), and the tabs follow that focus
+        back to the old view.
+        """
+        if not self.is_active:
+            return
+        view = self.current_view
+        target: Widget | None
+        if view == "agents":
+            focused = self.focused
+            grid = self.query_one(AgentGrid)
+            if isinstance(focused, AgentPane) and focused.parent is grid:
+                return
+            panes = grid.ordered_panes()
+            target = panes[0] if panes else None
+        else:
+            target = self._view_widget(view)
+        if target is None or not target.focusable:
+            self.set_focus(None)
+        else:
+            self.set_focus(target, scroll_visible=False)
+
+    def focus_if_nothing_is(self) -> None:
+        """The first focus (after mount, after the first load) unless the engineer already put
+        it somewhere (a key pressed meanwhile wins)."""
+        if self.focused is None:
+            self._focus_view()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # Before mount_the_rest is done: the initial view, activated as it mounts (no filter
+        # line yet; mount_the_rest records a first look at the PRs).
+        started = self.mounted_all
+        if started:
+            self.query_one(FilterBar).close()
+        self._focus_view()
+        self.refresh_bindings()
+        if started and self.current_view == "prs":
+            self._prs_looked()
+
+    @staticmethod
+    def _keys_that_apply(screen: Screen[Any]) -> tuple[tuple[str, str, bool], ...]:
+        active = screen.active_bindings
+        return tuple((key, b.binding.action, b.enabled) for key, b in active.items())
+
+    def _refresh_bindings_if_changed(self) -> None:
+        """Refresh the footer only when the keys that apply changed: it rebuilds every key widget
+        when told to, which under a steady stream of log lines cost more than the views."""
+        keys = self._keys_that_apply(self)
+        if keys != self._binding_keys:
+            self._binding_keys = keys
+            self.refresh_bindings()
+
+    def _bindings_refreshed(self, screen: Screen[Any]) -> None:
+        """The main screen's footer was refreshed, whoever asked (a focus change, a handler): it
+        shows the keys that apply now."""
+        self._binding_keys = self._keys_that_apply(screen)
+
+    def action_show_view(self, view: str) -> None:
+        if view in VIEWS and view != self.current_view:
+            self.query_one(TabbedContent).active = view
+            self._focus_view()
+
+    def action_next_view(self) -> None:
+        index = VIEWS.index(self.current_view)
+        self.action_show_view(VIEWS[(index + 1) % len(VIEWS)])
+
+    def action_previous_view(self) -> None:
+        index = VIEWS.index(self.current_view)
+        self.action_show_view(VIEWS[(index - 1) % len(VIEWS)])
+
+    def selection(self) -> Selection:
+        """What is selected in the current view (see :mod:`factory_tui.ui.targets`)."""
+        view = self.current_view
+        if view == "agents":
+            focused = self.focused
+            if isinstance(focused, AgentPane):
+                return Selection(view, instance=focused.view.id)
+            panes = self.query_one(AgentGrid).ordered_panes()
+            return Selection(view, instance=panes[0].view.id if panes else None)
+        if view == "claims":
+            node = self._claim_tree.cursor_node
+            data = node.data if node is not None else None
+            if data is None:
+                return Selection(view)
+            return Selection(view, claim=data.claim, group=data.key if data.group else None)
+        if view == "sessions":
+            key = self._sessions_view.table.cursor_key()
+            session = next((s for s in self.factory.fleet.sessions if s.key == key), None)
+            return Selection(view, session=session)
+        if view == "prs":
+            return Selection(view, pr=self._prs_view.cursor())
+        return Selection(view)
+
+    def open_detail(self, instance_id: str) -> None:
+        from factory_tui.ui.screens.detail import AgentDetailScreen
+
+        if any(
+            isinstance(s, AgentDetailScreen) and s.instance_id == instance_id
+            for s in self.app.screen_stack
+        ):
+            return
+        while len(self.app.screen_stack) > 1 and isinstance(self.app.screen, AgentDetailScreen):
+            self.app.pop_screen()
+        self.app.push_screen(AgentDetailScreen(self.factory.fleet, instance_id))
+
+    def on_agent_pane_selected(self, message: AgentPane.Selected) -> None:
+        self.open_detail(message.instance_id)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # By name, not ``@on(DataTable.RowSelected, ...)``: this module does not import DataTable
+        # (the first frame has none).
+        if event.control.id != "sessions-table":
+            return
+        session = next(
+            (s for s in self.factory.fleet.sessions if s.key == event.row_key.value), None
+        )
+        if session is not None and session.instance:
+            self.open_detail(session.instance)
+
+    @on(Tree.NodeSelected, "#claim-tree")
+    def _claim_selected(self, event: Tree.NodeSelected[ClaimNode]) -> None:
+        data = event.node.data
+        if data is not None and data.claim is not None and data.claim.unit.owner:
+            self.open_detail(data.claim.unit.owner)
+
+    # filter
+
+    def action_filter(self) -> None:
+        view = self.current_view
+        if view == "log":
+            log_view = self._log_view
+            log_view.focus()
+            log_view.action_filter()
+            return
+        self.query_one(FilterBar).open(VIEW_TITLES[view].lower(), self.filters[view])
+
+    @on(Input.Changed, "#filter-bar")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.apply_filter(self.current_view, event.value)
+
+    def on_filter_bar_closed(self, message: FilterBar.Closed) -> None:
+        self.apply_filter(self.current_view, message.text)
+        self._focus_view()
+
+    def on_log_view_filter_applied(self, message: LogView.FilterApplied) -> None:
+        self.filters["log"] = message.spec.describe() if message.spec is not None else ""
+        self._update_tab_labels(self.factory.fleet)
+
+    def apply_filter(self, view: str, text: str) -> None:
+        """Show only what matches ``text`` in ``view`` (the log takes its own filter syntax)."""
+        self.filters[view] = text
+        if view == "log":
+            from factory_tui.adapters.logfilter import FilterSpec
+
+            self._log_view.set_filter(FilterSpec.parse(text) if text.strip() else None)
+        else:
+            cast("_Filtered", self.query_one(_VIEW_IDS[view])).set_filter(text)
+        self._update_tab_labels(self.factory.fleet)
+
+    # attention
+
+    def _prs_looked(self) -> None:
+        """The engineer looks at the queue: Show PRs merged before now are no longer new (they
+        stay marked while this look lasts)."""
+        from factory_tui.actions.prs import record_look
+
+        self._prs_view.looked()
+        if not self.factory.prs_options.enabled or not self.factory.prs_options.record_looks:
+            return
+        now, folder = self.factory.clock(), self.factory.prs_options.reviews_dir
+
+        def record() -> None:
+            # The engineer's own bookkeeping: a read-only home is no reason to shout.
+            with contextlib.suppress(OSError):
+                record_look(self.config, now, folder=folder)
+
+        self._in_thread("record PR look", record)
+
+    def _in_thread(self, name: str, work: Callable[[], None]) -> None:
+        self.app.run_worker(work, name=name, group="actions", thread=True, exit_on_error=False)
+
+    def on_prs_view_selected(self, message: PrsView.Selected) -> None:
+        self.open_diff(message.view)
+
+    def open_diff(self, view: PrView) -> None:
+        """The PR's diff in the viewer (fetched on a thread; ``o`` opens the pager if one is
+        configured with ``[prs] pager``)."""
+        from factory_tui.actions.prs import diff_pager, pr_diff
+        from factory_tui.ui.screens.diff import DiffScreen
+
+        title = f"{view.label}  {view.pr.title}"
+        self.app.push_screen(
+            DiffScreen(title, partial(pr_diff, self.config, view), pager=diff_pager(self.config))
+        )
+
+    @on(Tree.NodeHighlighted, "#claim-tree")
+    def _selection_moved(self) -> None:
+        """The footer shows only the actions that apply to what is selected."""
+        self.refresh_bindings()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.control.id == "sessions-table":
+            self._selection_moved()
+
+    # refresh, help, the command palette
