@@ -290,7 +290,7 @@ async def test_the_terminal_shows_the_pane_live_and_only_while_shown(factory: Fa
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await detail(pilot, BY_PID, factory.server.tmux)
         assert screen._timer is None  # nothing captured while the details are shown
-        await pilot.press("t")
+        await pilot.press("T")
         view = screen.query_one(TerminalView)
         await until(pilot, "the capture", lambda: view.last and "2) no" in shown_capture(screen))
         assert f"pane ft:0.0 ({factory.pane})" in str(
@@ -299,7 +299,7 @@ async def test_the_terminal_shows_the_pane_live_and_only_while_shown(factory: Fa
         # Live: what the pane prints next appears.
         factory.server.tmux.send_text(factory.pane, "hello")
         await until(pilot, "the echo", lambda: "hello" in shown_capture(screen))
-        await pilot.press("t")
+        await pilot.press("T")
         assert not screen.terminal_shown and screen._timer is None
 
 
@@ -307,7 +307,7 @@ async def test_the_terminal_says_why_there_is_none(factory: Factory) -> None:
     app = cockpit(factory)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await detail(pilot, BY_PID, Tmux(env={"PATH": "/nonexistent"}))
-        await pilot.press("t")
+        await pilot.press("T")
         view = screen.query_one(TerminalView)
         await until(pilot, "the look", lambda: view.last)
         status = str(screen.query_one("#terminal-status", Static).render())

@@ -1,7 +1,7 @@
 """Everything known about one agent instance: verdict and evidence, process, work, claims,
 sessions, checkpoint and recent log lines. Live: the app hands it every new fleet.
 
-``t`` switches to the agent's terminal: a live capture of its tmux pane, taken on a thread every
+``T`` switches to the agent's terminal: a live capture of its tmux pane, taken on a thread every
 ``TERMINAL_REFRESH_S`` while the terminal is shown (and only then). ``i`` replies to the agent
 and a digit answers a numbered prompt (each confirmed, pane and text, first); ``a`` switches the
 engineer's tmux client to the pane.
@@ -150,7 +150,7 @@ class AgentDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="detail.back"),
         Binding("backspace", "app.pop_screen", "Back", show=False, id="detail.back2"),
-        Binding("t", "terminal", "Terminal", id="detail.terminal"),
+        Binding("T", "terminal", "Terminal", id="detail.terminal"),
         Binding("i", "reply", "Reply", id="detail.reply"),
         Binding("a", "attach", "Go to pane", id="detail.attach"),
         *(
@@ -171,7 +171,7 @@ class AgentDetailScreen(Screen[None]):
             Content.assemble(
                 ("Agent ", "bold"),
                 (lit(self.instance_id), "bold"),
-                ("  escape: back · t: terminal", "$text-muted"),
+                ("  escape: back · T: terminal", "$text-muted"),
             ),
             id="detail-title",
         )

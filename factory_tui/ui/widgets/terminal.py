@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TerminalLooked", "TerminalView", "look_lines"]
 
-HINT = "i: reply · 1-9: answer a numbered prompt · a: go to the pane · t: back to the details"
+HINT = "i: reply · 1-9: answer a numbered prompt · a: go to the pane · T: back to the details"
 
 
 @dataclass
