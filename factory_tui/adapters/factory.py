@@ -469,7 +469,10 @@ class FactoryReader:
         caller already probed (of :meth:`local_pids`), used instead of probing again."""
         cfg = self.config
         settings = settings or Settings(
-            stale_after=cfg.stale_after, idle_after=cfg.idle_after, tz=local_zone()
+            stale_after=cfg.stale_after,
+            idle_after=cfg.idle_after,
+            tz=local_zone(),
+            launch_within=cfg.launch_claim_within,
         )
         if procs is not None:
             self._procs = dict(procs)

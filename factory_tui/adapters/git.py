@@ -480,6 +480,13 @@ class GitRepo:
 
     # -- changing (only when the engineer asked) -------------------------------------------------
 
+    def add_worktree(self, path: Path, branch: str, base: str) -> None:
+        """A new branch ``branch`` from ``base``, checked out in the new folder ``path``
+        (``git worktree add -b``): git refuses an existing branch or a non-empty folder."""
+        if base.startswith("-") or branch.startswith("-"):
+            raise GitError(f"refusing a branch or base that reads as an option: {branch} {base}")
+        self.run("worktree", "add", "--quiet", "-b", branch, str(Path(path).absolute()), base)
+
     def remove_worktree(self, path: Path) -> None:
         """``git worktree remove`` without ``--force``: git itself refuses a dirty worktree."""
         self.run("worktree", "remove", str(Path(path).resolve()))

@@ -7,6 +7,7 @@ One module per command group, each with its parsers and its commands: :mod:`.sta
 what they share is in :mod:`.common`. The decisions are in :mod:`factory_tui.actions`, which
 never imports this package. Building the parser imports none of the commands' machinery: each
 command imports it when it runs (``status`` should not pay for the PR and cost machinery).
+:mod:`.supervise` holds ``send`` and ``launch``.
 
 Exit codes: 0 done, 1 refused or a ``--fail-on`` condition held, 2 error (a one-line message on
 stderr saying what, where and what to do).
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from factory_tui import __version__
-from factory_tui.cli import actions, cost, council, demo, hook, prs, status
+from factory_tui.cli import actions, cost, council, demo, hook, prs, status, supervise
 from factory_tui.cli.common import CliError, HelpFormatter, exit_fast
 from factory_tui.core.safe import printable
 
@@ -46,6 +47,8 @@ COMMANDS = (
     "hook",
     "hooks",
     "agent",
+    "send",
+    "launch",
 )
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -67,6 +70,8 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "hook": hook.cmd_hook,
     "hooks": hook.cmd_hooks,
     "agent": hook.cmd_agent,
+    "send": supervise.cmd_send,
+    "launch": supervise.cmd_launch,
 }
 
 
@@ -93,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_hook_parser(sub)
     hook.add_hooks_parser(sub)
     hook.add_agent_parser(sub)
+    supervise.add_send_parser(sub)
+    supervise.add_launch_parser(sub)
     for command in sub.choices.values():
         command.formatter_class = HelpFormatter
     return parser

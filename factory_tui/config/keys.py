@@ -12,6 +12,14 @@ from types import MappingProxyType
 
 from factory_tui.config.durations import parse_duration
 from factory_tui.config.locations import expand_path
+from factory_tui.core.launch_templates import (
+    DEFAULT_LAUNCH_BRANCH,
+    DEFAULT_LAUNCH_PROMPT,
+    DEFAULT_LAUNCH_WORKTREE,
+    PATH_FIELDS,
+    PROMPT_FIELDS,
+    template_problem,
+)
 
 
 class BadValue(Exception):
@@ -140,6 +148,20 @@ def _to_command(value: object, _text: bool, _base: Path, _env: Mapping[str, str]
     return tuple(parts)
 
 
+def _template(allowed: tuple[str, ...]) -> _Converter:
+    """A text template whose placeholders are among ``allowed``."""
+
+    def convert(value: object, _text: bool, _base: Path, _env: Mapping[str, str]) -> object:
+        if not isinstance(value, str) or not value.strip():
+            raise BadValue("a non-empty text template")
+        problem = template_problem(value, allowed)
+        if problem is not None:
+            raise BadValue(f"a template: {problem}")
+        return value.strip()
+
+    return convert
+
+
 @dataclass(frozen=True)
 class KeySpec:
     field: str
@@ -169,6 +191,10 @@ KNOWN_KEYS: Mapping[str, KeySpec] = MappingProxyType(
         "bell": KeySpec("bell", _to_bool),
         "agent_command": KeySpec("agent_command", _to_command),
         "max_file_bytes": KeySpec("max_file_bytes", _to_size),
+        "launch_prompt": KeySpec("launch_prompt", _template(PROMPT_FIELDS)),
+        "launch_worktree": KeySpec("launch_worktree", _template(PATH_FIELDS)),
+        "launch_branch": KeySpec("launch_branch", _template(PATH_FIELDS)),
+        "launch_claim_within": KeySpec("launch_claim_within", _to_duration),
     }
 )
 """Config keys (as written in factory.toml, flags and ``FACTORY_TUI_<KEY>``) → Config field."""
@@ -187,4 +213,8 @@ DEFAULTS: dict[str, object] = {
     "bell": True,
     "agent_command": ("claude",),
     "max_file_bytes": 64 << 20,
+    "launch_prompt": DEFAULT_LAUNCH_PROMPT,
+    "launch_worktree": DEFAULT_LAUNCH_WORKTREE,
+    "launch_branch": DEFAULT_LAUNCH_BRANCH,
+    "launch_claim_within": timedelta(minutes=10),
 }

@@ -206,6 +206,10 @@ def load_config(
         config_files=MappingProxyType(config_files),
         claude_config_dirs=claude_dirs,
         claude_config_patterns=claude_patterns,
+        launch_prompt=str(values["launch_prompt"]),
+        launch_worktree=str(values["launch_worktree"]),
+        launch_branch=str(values["launch_branch"]),
+        launch_claim_within=_as_timedelta(values["launch_claim_within"]),
     )
 
 

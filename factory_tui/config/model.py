@@ -9,6 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 
+from factory_tui.core.launch_templates import (
+    DEFAULT_LAUNCH_BRANCH,
+    DEFAULT_LAUNCH_PROMPT,
+    DEFAULT_LAUNCH_WORKTREE,
+)
+
 ENV_PREFIX = "FACTORY_TUI_"
 
 
@@ -73,6 +79,14 @@ class Config:
     is the first (where the memory folder is looked for). Empty: just ``claude_config_dir``."""
     claude_config_patterns: tuple[str, ...] = ()
     """The ``claude_config_dir`` setting as given (absolute, globs unexpanded), for ``doctor``."""
+    launch_prompt: str = DEFAULT_LAUNCH_PROMPT
+    """What a launched agent is told (placeholders: ``core.launches.PROMPT_FIELDS``)."""
+    launch_worktree: str = DEFAULT_LAUNCH_WORKTREE
+    """A launched agent's worktree, beside the main worktree (placeholders: ``PATH_FIELDS``)."""
+    launch_branch: str = DEFAULT_LAUNCH_BRANCH
+    """A launched agent's new branch (placeholders: ``PATH_FIELDS``)."""
+    launch_claim_within: timedelta = timedelta(minutes=10)
+    """A launched agent that has not claimed its work after this long is a problem."""
 
     @property
     def claude_dirs(self) -> tuple[Path, ...]:

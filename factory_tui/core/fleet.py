@@ -22,6 +22,7 @@ from factory_tui.core.timeparse import format_ts
 
 if TYPE_CHECKING:
     from factory_tui.core.activity import AgentActivity, Waiting
+    from factory_tui.core.launches import LaunchView
 
 __all__ = [
     "ClaimState",
@@ -62,6 +63,8 @@ class Settings:
     the protocol's naive local times: the adapters pass
     :func:`~factory_tui.adapters.clock.local_zone`, a test a fixed zone (None: Python's "the
     process's zone")."""
+    launch_within: timedelta = timedelta(minutes=10)
+    """A launched agent that has not claimed its work after this long is a problem."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +262,12 @@ class Fleet:
     missing: tuple[str, ...] = ()
     """The factory's inputs that do not exist (the claims folder, operations.log), each as a
     sentence saying where it looked and how to point elsewhere (the reader fills it in)."""
+    launches: tuple[LaunchView, ...] = ()
+    """Agents launched on free work that have not claimed it yet (late ones are problems)."""
+
+    def launch_of(self, key: str) -> LaunchView | None:
+        """The pending launch on one claim unit, if any."""
+        return next((view for view in self.launches if view.key == key), None)
 
     def locks_of(self, key: str) -> tuple[LockView, ...]:
         """The locks on one claim unit (``CAB-1290:2``, ``CAB-1321``)."""
@@ -276,6 +285,7 @@ class Fleet:
             "problems": [p.to_json() for p in self.problems],
             "lint": [finding.to_json() for finding in self.lint],
             "locks": [lock.to_json() for lock in self.locks],
+            "launches": [view.to_json() for view in self.launches],
         }
 
 

@@ -44,7 +44,8 @@ from factory_tui.core.fleet_sessions import (
     rec_key,
     session_view,
 )
-from factory_tui.core.fold import LogFold, SessionRec
+from factory_tui.core.fold import LogFold, SessionRec, claim_key
+from factory_tui.core.launches import LaunchView, launch_problems, pending_launches
 from factory_tui.core.oplog import Event, parse_line
 from factory_tui.core.problems import Problem
 
@@ -74,6 +75,8 @@ def derive_fleet(
 
     sessions = derive_sessions(fold, owned, latest_checkpoint, now, settings)
     instances = derive_instances(fold, owned, claim_views, sessions, procs, now, settings)
+    launches = derive_launches(fold, claim_views, now, settings)
+    problems = (*problems, *launch_problems(launches))
     counts = _counts(instances, claim_views, sessions, problems, lint, fold)
     return Fleet(
         root=root,
@@ -86,6 +89,30 @@ def derive_fleet(
         lint=tuple(lint),
         checkpoints=tuple(latest_checkpoint.values()),
         counts=counts,
+        launches=launches,
+    )
+
+
+def derive_launches(
+    fold: LogFold, claims: Sequence[ClaimView], now: datetime, settings: Settings
+) -> tuple[LaunchView, ...]:
+    """The launched agents that have not claimed their work yet (see
+    :func:`~factory_tui.core.launches.pending_launches`)."""
+    if not fold.launches:
+        return ()
+    claimed: dict[str, str] = {}
+    for key in fold.launches:
+        task, _sep, phase = key.rpartition(":") if ":" in key else (key, "", "")
+        info = fold.claim_events.get(claim_key(task, phase or None))
+        if info is not None and info.event == "CLAIM":
+            claimed[key] = info.ts
+    return pending_launches(
+        fold.launches.values(),
+        claims,
+        now=now,
+        within=settings.launch_within,
+        history=settings.history,
+        claimed_since=claimed,
     )
 
 
@@ -213,11 +240,14 @@ class FleetDeriver:
             self._checkpoint_by_task = latest_checkpoints(checkpoints)
         else:
             fleet = self._update(previous, appended, now, fold, procs, settings)
+            launches = derive_launches(fold, fleet.claims, now, settings)
+            problems = (*problems, *launch_problems(launches))
             fleet = replace(
                 fleet,
                 problems=tuple(problems),
                 lint=tuple(lint),
                 counts={**fleet.counts, **problem_counts(problems, lint)},
+                launches=launches,
             )
             self.partial_derives += 1
         self.previous = fleet

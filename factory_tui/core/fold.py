@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from factory_tui.core.activity import HOOK_EVENTS, AgentSignal
+from factory_tui.core.launches import LaunchRec
 from factory_tui.core.oplog import (
     REQUIRED_FIELDS,
     REST_OF_LINE,
@@ -181,6 +182,8 @@ class LogFold:
         self.agent_signals: dict[str, AgentSignal] = {}
         """instance -> its last hook line about its turn (``AGENT-WAITING``, ``AGENT-TURN-END``,
         ``AGENT-RESUMED``, written by ``factory-tui hook``), until the agent logs anything else."""
+        self.launches: dict[str, LaunchRec] = {}
+        """Claim key -> its latest LAUNCH line (factory-tui started an agent on it)."""
         self.recent: deque[RawLine] = deque(maxlen=RECENT_GLOBAL)
         self.counts: Counter[str] = Counter()
         self.problems: list[Problem] = []
@@ -520,6 +523,10 @@ class LogFold:
                 claim_key(task, get("phase")),
                 ClaimEventInfo(name, instance, ts, get("reason") or None, source, line),
             )
+        if name == "LAUNCH" and task:
+            launched = LaunchRec.from_event(Event(ts, name, fields, line, source))
+            if launched is not None:
+                self.launches[launched.key] = launched
         change = get("change")
         if change:
             if name.endswith("-INTENT"):

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: What the palette leaves out in read-only mode: the actions that change the factory.
-_CHANGES = frozenset((*ACTIONS, *PR_ACTIONS, "council"))
+_CHANGES = frozenset((*ACTIONS, *PR_ACTIONS, "council", "launch"))
 
 
 def key_sections(app: FactoryApp) -> list[KeySection]:
@@ -41,6 +41,7 @@ def key_sections(app: FactoryApp) -> list[KeySection]:
     from factory_tui.ui.screens.council import CouncilScreen
     from factory_tui.ui.screens.detail import AgentDetailScreen
     from factory_tui.ui.screens.diff import DiffScreen
+    from factory_tui.ui.widgets.claims import ClaimsView
     from factory_tui.ui.widgets.cost import CostPanel
     from factory_tui.ui.widgets.listkeys import LIST_KEYS
     from factory_tui.ui.widgets.log_view import LogView
@@ -65,6 +66,7 @@ def key_sections(app: FactoryApp) -> list[KeySection]:
                     "select",
                     "Expand / collapse; enter on a claim: owner's details",
                 ),
+                *ClaimsView.BINDINGS,
             ],
         ),
         (
@@ -114,6 +116,9 @@ def palette_commands(screen: CockpitScreen) -> list[tuple[str, Callable[[], Any]
         ("", screen.app, screen.factory.BINDINGS),
     ]
     if screen.mounted_all:
+        from factory_tui.ui.widgets.claims import ClaimsView
+
+        sources.append(("Claims: ", screen.query_one(ClaimsView), ClaimsView.BINDINGS))
         sources.append(("PRs: ", screen.query_one(PrsView), PrsView.BINDINGS))
         sources.append(("Cost: ", screen.query_one(CostPanel), CostPanel.BINDINGS))
     commands: dict[str, tuple[str, Callable[[], Any], str]] = {}
@@ -178,6 +183,7 @@ def binding_ids() -> set[str]:
     from factory_tui.ui.screens.detail import AgentDetailScreen
     from factory_tui.ui.screens.diff import DiffScreen
     from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
+    from factory_tui.ui.widgets.claims import ClaimsView
     from factory_tui.ui.widgets.cost import CostPanel
     from factory_tui.ui.widgets.listkeys import LIST_KEYS
     from factory_tui.ui.widgets.log_view import LogView
@@ -197,6 +203,7 @@ def binding_ids() -> set[str]:
         DiffScreen.BINDINGS,
         CouncilScreen.BINDINGS,
         FilterBar.BINDINGS,
+        ClaimsView.BINDINGS,
     ]
     return {b.id for group in groups for b in group if isinstance(b, Binding) and b.id}
 

@@ -1,17 +1,27 @@
 """Everything known about one agent instance: verdict and evidence, process, work, claims,
-sessions, checkpoint and recent log lines. Live: the app hands it every new fleet."""
+sessions, checkpoint and recent log lines. Live: the app hands it every new fleet.
+
+``T`` switches to the agent's terminal: a live capture of its tmux pane, taken on a thread every
+``TERMINAL_REFRESH_S`` while the terminal is shown (and only then). ``i`` replies to the agent
+and a digit answers a numbered prompt (each confirmed, pane and text, first); ``a`` switches the
+engineer's tmux client to the pane.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.timer import Timer
+from textual.widgets import ContentSwitcher, Footer, Static
 
+from factory_tui.adapters.tmux import Tmux, TmuxError
+from factory_tui.config import Config
 from factory_tui.core.fleet import Fleet, InstanceView
 from factory_tui.core.safe import printable
 from factory_tui.ui.widgets.agents import process_line
@@ -22,6 +32,7 @@ from factory_tui.ui.widgets.sessions import (
     order_sessions,
     session_detail,
 )
+from factory_tui.ui.widgets.terminal import TerminalLooked, TerminalView
 from factory_tui.ui.widgets.text import (
     AGENT_BADGES,
     ago,
@@ -32,7 +43,15 @@ from factory_tui.ui.widgets.text import (
     step_row,
 )
 
-__all__ = ["AgentDetailScreen", "activity_fields", "detail_fields"]
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from factory_tui.ui.app import FactoryApp
+
+__all__ = ["TERMINAL_REFRESH_S", "AgentDetailScreen", "activity_fields", "detail_fields"]
+
+#: How often the shown terminal is captured again.
+TERMINAL_REFRESH_S = 1.0
 
 BLANK: Field = ("", Content(""))
 
@@ -176,7 +195,10 @@ class AgentDetailScreen(Screen[None]):
         background: $panel;
         padding: 0 1;
     }
-    AgentDetailScreen > #detail-body {
+    AgentDetailScreen > #detail-switcher {
+        height: 1fr;
+    }
+    AgentDetailScreen #detail-body {
         height: 1fr;
     }
     """
@@ -184,23 +206,34 @@ class AgentDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="detail.back"),
         Binding("backspace", "app.pop_screen", "Back", show=False, id="detail.back2"),
+        Binding("T", "terminal", "Terminal", id="detail.terminal"),
+        Binding("i", "reply", "Reply", id="detail.reply"),
+        Binding("a", "attach", "Go to pane", id="detail.attach"),
+        *(
+            Binding(str(n), f"answer('{n}')", f"Answer {n}", show=False, id=f"detail.answer{n}")
+            for n in range(1, 10)
+        ),
     ]
 
-    def __init__(self, fleet: Fleet, instance_id: str) -> None:
+    def __init__(self, fleet: Fleet, instance_id: str, *, tmux: Tmux | None = None) -> None:
         super().__init__()
         self.instance_id = instance_id
         self.fleet = fleet
+        self.tmux = tmux or Tmux()
+        self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(
             Content.assemble(
                 ("Agent ", "bold"),
                 (lit(self.instance_id), "bold"),
-                ("  escape: back", "$text-muted"),
+                ("  escape: back · T: terminal", "$text-muted"),
             ),
             id="detail-title",
         )
-        yield FieldList(id="detail-body")
+        with ContentSwitcher(initial="detail-body", id="detail-switcher"):
+            yield FieldList(id="detail-body")
+            yield TerminalView(id="detail-terminal")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -211,3 +244,123 @@ class AgentDetailScreen(Screen[None]):
         """Update the rows in place (the scroll position stays)."""
         self.fleet = fleet
         self.query_one(FieldList).show(detail_fields(fleet, self.instance_id))
+
+    # -- the terminal --------------------------------------------------------------------------
+
+    @property
+    def terminal_shown(self) -> bool:
+        return self.query_one(ContentSwitcher).current == "detail-terminal"
+
+    def action_terminal(self) -> None:
+        """Switch between the details and the live terminal; the capture runs only while the
+        terminal is shown."""
+        switcher = self.query_one(ContentSwitcher)
+        if self.terminal_shown:
+            switcher.current = "detail-body"
+            self._stop_looking()
+            self.query_one(FieldList).focus()
+            return
+        switcher.current = "detail-terminal"
+        self.look()
+        self._timer = self.set_interval(TERMINAL_REFRESH_S, self._tick)
+
+    def _stop_looking(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+
+    def _tick(self) -> None:
+        if self.terminal_shown and self.is_current:
+            self.look()
+
+    def on_screen_suspend(self) -> None:
+        self._stop_looking()
+
+    def on_screen_resume(self) -> None:
+        if self.terminal_shown and self._timer is None:
+            self.look()
+            self._timer = self.set_interval(TERMINAL_REFRESH_S, self._tick)
+
+    def look(self) -> None:
+        """Find the pane and capture it, on a thread; the result comes back as a message."""
+        view = next((i for i in self.fleet.instances if i.id == self.instance_id), None)
+        if view is not None:
+            self._look(self.app_config, view)
+
+    @work(thread=True, group="terminal", exclusive=True, exit_on_error=False)
+    def _look(self, config: Config, view: InstanceView) -> None:
+        from factory_tui.actions.send import look_into
+
+        self.post_message(TerminalLooked(look_into(config, view, self.tmux)))
+
+    def on_terminal_looked(self, message: TerminalLooked) -> None:
+        self.query_one(TerminalView).show_look(message.look)
+
+    @property
+    def app_config(self) -> Config:
+        return cast("FactoryApp", self.app).config
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def _flow(self, name: str, flow: Coroutine[Any, Any, None]) -> None:
+        self.app.run_worker(flow, name=name, group="flows", exit_on_error=False)
+
+    def _read_only(self) -> bool:
+        if self.app_config.read_only:
+            self.notify(
+                "Read-only mode: answering an agent is disabled (--read-only).",
+                severity="warning",
+                markup=False,
+            )
+            return True
+        return False
+
+    def action_reply(self) -> None:
+        """``i``: type a line for the agent; it is sent after a confirmation."""
+        from factory_tui.ui.flows.reply import reply_flow
+
+        if not self._read_only():
+            app = cast("FactoryApp", self.app)
+            self._flow("reply", reply_flow(app, self.instance_id, self.tmux))
+
+    def action_answer(self, digit: str) -> None:
+        """A digit answers a numbered prompt the same way (confirmed first)."""
+        from factory_tui.ui.flows.reply import reply_flow
+
+        if not self._read_only():
+            app = cast("FactoryApp", self.app)
+            self._flow("answer", reply_flow(app, self.instance_id, self.tmux, answer=digit))
+
+    def action_attach(self) -> None:
+        """``a``: show the agent's pane in the engineer's tmux client."""
+        view = next((i for i in self.fleet.instances if i.id == self.instance_id), None)
+        if view is None:
+            self.notify(f"{self.instance_id} is no longer in the fleet.", markup=False)
+            return
+        if not self.tmux.inside():
+            self.notify(
+                "The cockpit is not running inside tmux ($TMUX is not set): there is no client "
+                "to switch. Answer with i here, or attach to the agents' tmux yourself.",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self._go_to_pane(self.app_config, view)
+
+    @work(thread=True, group="attach", exclusive=True, exit_on_error=False)
+    def _go_to_pane(self, config: Config, view: InstanceView) -> None:
+        from factory_tui.actions.send import pane_of
+
+        found = pane_of(config, view, self.tmux)
+        if found.pane is None:
+            self._say(f"No pane to go to: {found.match.how}", "warning")
+            return
+        try:
+            self.tmux.switch_client(found.pane.id)
+        except TmuxError as error:
+            self._say(str(error), "error")
+            return
+        self._say(f"Switched to {found.pane.target} ({found.pane.id}).", "information")
+
+    def _say(self, text: str, severity: Any) -> None:
+        self.app.call_from_thread(self.notify, text, severity=severity, markup=False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -22,6 +22,10 @@ from textual.widgets.tree import TreeNode
 
 from factory_tui.core.fleet import ClaimView, Fleet
 from factory_tui.core.locks import LockView
+
+if TYPE_CHECKING:
+    from factory_tui.core.launches import LaunchView
+    from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.widgets.fields import Field, FieldList
 from factory_tui.ui.widgets.listkeys import LIST_KEYS
 from factory_tui.ui.widgets.text import (
@@ -71,7 +75,22 @@ def _lock_part(locks: Sequence[LockView]) -> list[str | tuple[str, str]]:
     return []
 
 
-def claim_label(view: ClaimView, now_ago: str, locks: Sequence[LockView] = ()) -> Text:
+def _launch_part(launch: LaunchView | None) -> list[str | tuple[str, str]]:
+    """An agent launched on the claim that has not claimed it yet (late: a warning)."""
+    if launch is None:
+        return []
+    who = lit(launch.launch.instance or "an agent")
+    if launch.state == "late":
+        return [(f"  ⚠ launched {who}, not claimed in time", "bold $warning")]
+    return [(f"  ▶ launched {who}, not yet claimed", "$accent")]
+
+
+def claim_label(
+    view: ClaimView,
+    now_ago: str,
+    locks: Sequence[LockView] = (),
+    launch: LaunchView | None = None,
+) -> Text:
     """One line for a claim: badge, id or phase, name, and the fact that matters for its state."""
     unit = view.unit
     word, style = CLAIM_BADGES.get(view.state, (view.state.upper(), "bold"))
@@ -82,8 +101,10 @@ def claim_label(view: ClaimView, now_ago: str, locks: Sequence[LockView] = ()) -
     deps = ""
     if unit.deps:
         deps = " · deps " + ",".join(str(d) for d in unit.deps)
-    if view.state == "available":
-        tail: list[str | tuple[str, str]] = [("  ← claimable now", "bold $claim-available"), deps]
+    if view.state == "available" and launch is not None:
+        tail: list[str | tuple[str, str]] = [*_launch_part(launch), deps]
+    elif view.state == "available":
+        tail = [("  ← claimable now", "bold $claim-available"), deps]
     elif view.state == "blocked":
         waits = ", ".join(f"phase {d}" for d in view.unmet_deps)
         tail = [(f"  waits for {waits}", "$claim-blocked")]
@@ -146,7 +167,7 @@ class ClaimTree(Tree[ClaimNode]):
         self.guide_depth = 3
         self.nodes_by_key: dict[str, TreeNode[ClaimNode]] = {}
         self.filter_text = ""
-        self._labels: dict[str, tuple[ClaimView, tuple[str, tuple[bool, ...]], Text]] = {}
+        self._labels: dict[str, tuple[ClaimView, object, Text]] = {}
 
     def action_first(self, key: str = "") -> None:
         self.action_scroll_home()
@@ -188,7 +209,7 @@ class ClaimTree(Tree[ClaimNode]):
                 (
                     f"mega:{claim_id}",
                     _group_label(claim_id, titles[claim_id], units),
-                    [(v.key, self._label(v, now, fleet.locks_of(v.key)), v) for v in units],
+                    [(v.key, self._label(v, now, fleet), v) for v in units],
                 )
             )
         if standalone:
@@ -196,7 +217,7 @@ class ClaimTree(Tree[ClaimNode]):
                 (
                     STANDALONE,
                     _standalone_label(standalone),
-                    [(v.key, self._label(v, now, fleet.locks_of(v.key)), v) for v in standalone],
+                    [(v.key, self._label(v, now, fleet), v) for v in standalone],
                 )
             )
         return out
@@ -236,16 +257,23 @@ class ClaimTree(Tree[ClaimNode]):
             if again is not None and self.last_line >= 0 and again.line >= 0:
                 self.cursor_line = again.line
 
-    def _label(self, view: ClaimView, now: datetime, locks: tuple[LockView, ...] = ()) -> Text:
-        """The claim's label, built again only when the claim, its shown age or its locks
-        changed (a thousand claims re-derived every few seconds must cost next to nothing)."""
+    def _label(self, view: ClaimView, now: datetime, fleet: Fleet) -> Text:
+        """The claim's label, built again only when the claim, its shown age, its locks or its
+        launch changed (a thousand claims re-derived every few seconds must cost next to
+        nothing)."""
+        locks = fleet.locks_of(view.key)
+        launch = fleet.launch_of(view.key) if fleet.launches else None
         age = ago(now, view.unit.claimed_at)
-        lock_note = tuple(lock.stale for lock in locks)
+        note = (
+            age,
+            tuple(lock.stale for lock in locks),
+            (launch.launch.instance, launch.state) if launch is not None else None,
+        )
         cached = self._labels.get(view.key)
-        if cached is not None and cached[0] == view and cached[1] == (age, lock_note):
+        if cached is not None and cached[0] == view and cached[1] == note:
             return cached[2]
-        label = claim_label(view, age, locks)
-        self._labels[view.key] = (view, (age, lock_note), label)
+        label = claim_label(view, age, locks, launch)
+        self._labels[view.key] = (view, note, label)
         return label
 
     def restyle(self) -> None:
@@ -276,7 +304,11 @@ class ClaimTree(Tree[ClaimNode]):
 
 
 def claim_detail(
-    view: ClaimView, now_ago: str, root: str = "", locks: Sequence[LockView] = ()
+    view: ClaimView,
+    now_ago: str,
+    root: str = "",
+    locks: Sequence[LockView] = (),
+    launch: LaunchView | None = None,
 ) -> list[Field]:
     """Everything the claim file and the verdict say about one claim."""
     unit = view.unit
@@ -305,6 +337,9 @@ def claim_detail(
         ("file", short_path(view.file, root)),
     ]
     fields.extend((label, Content(value)) for label, value in facts)
+    if launch is not None:
+        style = "bold $warning" if launch.state == "late" else "$accent"
+        fields.append(("launch", Content.styled(lit(launch.why), style)))
     for lock in locks:
         text = lock.describe()
         if lock.stale:
@@ -361,7 +396,12 @@ class ClaimDetail(FieldList):
 
 
 class ClaimsView(Vertical):
-    """The claim tree and the evidence of the highlighted claim."""
+    """The claim tree and the evidence of the highlighted claim; ``L`` launches an agent on the
+    highlighted available phase or ticket."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("L", "launch", "Launch agent", id="claims.launch"),
+    ]
 
     DEFAULT_CSS = """
     ClaimsView { height: 1fr; }
@@ -426,12 +466,46 @@ class ClaimsView(Vertical):
                 ago(fleet.generated_at, view.unit.claimed_at),
                 fleet.root,
                 fleet.locks_of(view.key),
+                fleet.launch_of(view.key),
             )
         )
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[ClaimNode]) -> None:
         event.stop()
         self._show_detail()
+        self.refresh_bindings()
+
+    # -- launching an agent on free work (issue 13) --------------------------------------------
+
+    def _highlighted(self) -> ClaimView | None:
+        node = self.claim_tree.cursor_node
+        return node.data.claim if node is not None and node.data is not None else None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "launch":
+            view = self._highlighted()
+            return view is not None and view.state == "available"
+        return True
+
+    def action_launch(self) -> None:
+        """``L`` on an available phase or ticket: what will be created and started, a
+        confirmation, then the launch (:mod:`factory_tui.ui.flows.launch`)."""
+        from factory_tui.ui.flows.launch import launch_flow
+
+        app = cast("FactoryApp", self.app)
+        view = self._highlighted()
+        if view is None or view.state != "available":
+            self.notify("Highlight an available phase or ticket to launch an agent on it.")
+            return
+        if app.config.read_only:
+            self.notify(
+                "Read-only mode: launching an agent is disabled (--read-only).",
+                severity="warning",
+                markup=False,
+            )
+            return
+        flow = launch_flow(app, view.key)
+        app.run_worker(flow, name="launch", group="flows", exit_on_error=False)
 
     def restyle(self) -> None:
         """Re-draw labels after a theme change (their colours are resolved when built)."""
