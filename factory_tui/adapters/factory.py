@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from factory_tui.adapters.clock import local_zone
+from factory_tui.adapters.hegemon_store import StoreReader
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.tail import LogTail
@@ -28,6 +29,7 @@ from factory_tui.core.claims import ClaimFile, claim_set_problems, parse_claim
 from factory_tui.core.fleet import Fleet, ProcInfo, Settings
 from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.fleet_derive import FleetDeriver
+from factory_tui.core.fleet_store import merge_store, store_pids
 from factory_tui.core.fold import LogFold
 from factory_tui.core.locks import LockEntry, LockView, lock_problems, lock_views
 from factory_tui.core.problems import Problem
@@ -115,6 +117,9 @@ class FactoryReader:
         self.deriver = FleetDeriver()
         self._procs: dict[int, ProcInfo] | None = None
         self._claims_sorted: tuple[int, list[ClaimFile]] | None = None
+        hegemon = config.hegemon
+        self.store: StoreReader | None = StoreReader(hegemon.db) if hegemon else None
+        """The real factory's local store (read-only), merged into every fleet."""
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -123,6 +128,7 @@ class FactoryReader:
         self.refresh_log()
         self.refresh_checkpoints()
         self.refresh_state_files()
+        self.refresh_store()
 
     def refresh_claims(self) -> bool:
         """Rescan the claims folder; re-read only files whose stat changed. True if anything did."""
@@ -251,6 +257,13 @@ class FactoryReader:
     ) -> bool:
         self.claims[path] = (key, claim, problems)
         self.claims_generation += 1
+        self.generation += 1
+        return True
+
+    def refresh_store(self) -> bool:
+        """Read the local store again if the database or its WAL changed."""
+        if self.store is None or not self.store.refresh():
+            return False
         self.generation += 1
         return True
 
@@ -384,6 +397,8 @@ class FactoryReader:
         out.extend(self.metrics.problems)
         out.extend(self.checkpoint_problems)
         out.extend(self.state_problems)
+        if self.store is not None and self.store.error:
+            out.append(Problem(str(self.store.path), self.store.error))
         return out
 
     def _half_done_changes(self) -> list[Problem]:
@@ -438,6 +453,8 @@ class FactoryReader:
             for unit in claim.units:
                 if unit.owner and unit.pid and same_host(unit.hostname, self.hostname):
                     pids.add(unit.pid)
+        if self.store is not None:
+            pids |= store_pids(self.store.snapshot, self.hostname)
         return pids
 
     def fleet(
@@ -475,6 +492,15 @@ class FactoryReader:
             lint=self.lint,
             full=full,
         )
+        if self.store is not None and self.store.snapshot is not None:
+            fleet = merge_store(
+                fleet,
+                self.store.snapshot,
+                fold=self.fold,
+                now=now,
+                procs=self._procs,
+                settings=settings,
+            )
         missing = tuple(missing_inputs(cfg))
         return replace(fleet, locks=locks, missing=missing) if locks or missing else fleet
 

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from factory_tui.config.hegemon import HegemonSettings
 
 ENV_PREFIX = "FACTORY_TUI_"
 
@@ -73,6 +77,9 @@ class Config:
     is the first (where the memory folder is looked for). Empty: just ``claude_config_dir``."""
     claude_config_patterns: tuple[str, ...] = ()
     """The ``claude_config_dir`` setting as given (absolute, globs unexpanded), for ``doctor``."""
+    hegemon: HegemonSettings | None = None
+    """The real factory's store and the other hosts (``[hegemon]``, ``[hosts."NAME"]``); None
+    only in a ``Config`` not made by ``load_config`` (no store, no hosts)."""
 
     @property
     def claude_dirs(self) -> tuple[Path, ...]:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.claims import ClaimUnit
+from factory_tui.core.hegemon import StoreSnapshot
 from factory_tui.core.locks import LockView
 from factory_tui.core.oplog import Event
 from factory_tui.core.problems import Problem
@@ -100,6 +101,9 @@ class ClaimView:
     #: the instance each one is about (its agent shows it too).
     conflicts: tuple[str, ...] = ()
     conflicts_about: tuple[str, ...] = ()
+    origins: tuple[str, ...] = ("file",)
+    """Where the claim is known, first what it was derived from: ``file``, ``local store``,
+    ``remote``."""
 
     @property
     def key(self) -> str:
@@ -129,6 +133,8 @@ class ClaimView:
             "why": self.why,
             "conditions": [c.to_json() for c in self.conditions],
             "conflicts": list(self.conflicts),
+            "source": self.origins[0],
+            "sources": list(self.origins),
         }
 
 
@@ -154,6 +160,8 @@ class SessionView:
     start_line: int
     why: str
     duration: timedelta | None
+    origins: tuple[str, ...] = ("file",)
+    """Where the session is known (``file``: operations.log; ``local store``; ``remote``)."""
 
     @property
     def key(self) -> str:
@@ -182,6 +190,8 @@ class SessionView:
             "last_error": self.last_error,
             "log": f"{self.source}:{self.start_line}",
             "why": self.why,
+            "source": self.origins[0],
+            "sources": list(self.origins),
         }
 
 
@@ -207,6 +217,8 @@ class InstanceView:
     conflicts: tuple[str, ...]
     recent: tuple[Event, ...]
     session: SessionView | None
+    origins: tuple[str, ...] = ("file",)
+    """Where the agent is known (``file``: claims and log; ``local store``; ``remote``)."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -227,6 +239,8 @@ class InstanceView:
             "claims": list(self.claims),
             "why": self.why,
             "conflicts": list(self.conflicts),
+            "source": self.origins[0],
+            "sources": list(self.origins),
         }
 
 
@@ -248,13 +262,15 @@ class Fleet:
     missing: tuple[str, ...] = ()
     """The factory's inputs that do not exist (the claims folder, operations.log), each as a
     sentence saying where it looked and how to point elsewhere (the reader fills it in)."""
+    store: StoreSnapshot | None = None
+    """The real factory's local store as last read, or None when there is none."""
 
     def locks_of(self, key: str) -> tuple[LockView, ...]:
         """The locks on one claim unit (``CAB-1290:2``, ``CAB-1321``)."""
         return tuple(lock for lock in self.locks if lock.key == key)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "root": self.root,
             "generated_at": format_ts(self.generated_at, seconds=True),
             "hostname": self.hostname,
@@ -266,6 +282,9 @@ class Fleet:
             "lint": [finding.to_json() for finding in self.lint],
             "locks": [lock.to_json() for lock in self.locks],
         }
+        if self.store is not None:
+            out["store"] = self.store.to_json()
+        return out
 
 
 def problem_counts(problems: Sequence[Problem], lint: Sequence[Any]) -> dict[str, int]:

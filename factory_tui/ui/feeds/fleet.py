@@ -196,6 +196,8 @@ class FleetFeed:
             log_changed |= self.log_index.update() > 0 or self.log_index.generation != generation
         if plan.checkpoints:
             changed |= reader.refresh_checkpoints()
+        if plan.store or tick:  # a stat of the database and its WAL when nothing says so
+            changed |= reader.refresh_store()
         state: StateSummary | None = None
         if plan.state and reader.refresh_state_files():
             changed = True
