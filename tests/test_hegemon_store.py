@@ -334,3 +334,23 @@ def test_config_store_path_from_env_and_errors_name_the_file(tmp_path: Path) -> 
     (root / "factory.toml").write_text("[hegemon]\ndb = 3\n")
     with pytest.raises(ConfigError, match=r"factory.toml.*\[hegemon\] db"):
         load_config(root, flags={}, env=env, user_config=tmp_path / "none.toml")
+
+
+async def test_a_commit_to_the_store_reaches_the_screen(factory: tuple[Path, Path]) -> None:
+    """The real watcher sees the WAL change; the fleet feed re-reads the store; the agent only
+    the store knows shows up on the Agents view, its agent-written text literal."""
+    from test_app import SIZE, make_app
+
+    from factory_tui.ui.feeds.prs import PrsOptions
+    from factory_tui.ui.snapshot import screen_text
+
+    root, db = factory
+    app = make_app(root, watch=True, clock=lambda: NOW, prs=PrsOptions(enabled=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet(lambda _f: app.loaded)
+        assert not app.fleet.instances
+        sf.session(db, "t9-beef", "CAB-9", host="worker-1", updated_at="2026-02-16T17:41:00Z")
+        sf.milestone(db, "CAB-9", "pr-created", "t9-beef", "2026-02-16T17:41:00Z")
+        await app.wait_for_fleet(lambda f: any(i.id == "t9-beef" for i in f.instances))
+        await pilot.pause()
+        assert "t9-beef" in screen_text(app)
