@@ -202,7 +202,15 @@ def _conditions(
     settings = Settings(
         stale_after=reader.config.stale_after, idle_after=reader.config.idle_after, tz=local_zone()
     )
-    return stale_conditions(unit, reader.fold, now, reader.hostname, procs, settings)
+    # Another host's pid is asked there, now (a cached answer may be seconds old).
+    remote = (
+        {h: reader.remote.probe_host(h, [unit.pid])}
+        if reader.remote is not None
+        and unit.pid
+        and (h := reader.remote.host_of(unit.hostname)) is not None
+        else None
+    )
+    return stale_conditions(unit, reader.fold, now, reader.hostname, procs, settings, remote=remote)
 
 
 def _phase_value(unit: ClaimUnit) -> str:

@@ -21,12 +21,13 @@ from pathlib import Path
 from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.hegemon_store import StoreReader
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
+from factory_tui.adapters.remote_procs import RemoteProbe
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config, missing_inputs
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint, parse_checkpoint_name
 from factory_tui.core.claims import ClaimFile, claim_set_problems, parse_claim
-from factory_tui.core.fleet import Fleet, ProcInfo, Settings
+from factory_tui.core.fleet import Fleet, HostProcs, ProcInfo, Settings
 from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.fleet_derive import FleetDeriver
 from factory_tui.core.fleet_store import merge_store, store_pids
@@ -120,6 +121,10 @@ class FactoryReader:
         hegemon = config.hegemon
         self.store: StoreReader | None = StoreReader(hegemon.db) if hegemon else None
         """The real factory's local store (read-only), merged into every fleet."""
+        hosts = hegemon.hosts if hegemon else {}
+        self.remote: RemoteProbe | None = RemoteProbe(hosts) if hosts else None
+        """The other hosts reached over SSH (``[hosts."NAME"]``), whose claims' pids are checked."""
+        self._remote: dict[str, HostProcs] | None = None
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -457,6 +462,25 @@ class FactoryReader:
             pids |= store_pids(self.store.snapshot, self.hostname)
         return pids
 
+    def remote_pids(self) -> dict[str, set[int]]:
+        """The pids of owned claims on other hosts (files and store), by the claim's host."""
+        wanted: dict[str, set[int]] = {}
+        units = [u for claim in self.claim_files() for u in claim.units]
+        snapshot = self.store.snapshot if self.store is not None else None
+        found = [(u.owner, u.pid, u.hostname) for u in units]
+        if snapshot is not None:
+            found += [(c.owner, c.pid, c.host) for c in snapshot.claims]
+        for owner, pid, host in found:
+            if owner and pid and host and not same_host(host, self.hostname):
+                wanted.setdefault(host, set()).add(pid)
+        return wanted
+
+    def probe_remote(self) -> dict[str, HostProcs]:
+        """The configured hosts' facts about their claims' pids (cached a few seconds)."""
+        if self.remote is None:
+            return {}
+        return self.remote.probe(self.remote_pids())
+
     def fleet(
         self,
         now: datetime,
@@ -478,6 +502,8 @@ class FactoryReader:
             self._procs = dict(procs)
         elif reprobe or self._procs is None:
             self._procs = self.probe.probe(self.local_pids())
+        if procs is not None or reprobe or self._remote is None:
+            self._remote = self.probe_remote()
         locks = self.lock_views(now)
         fleet = self.deriver.derive(
             root=str(cfg.root),
@@ -491,6 +517,7 @@ class FactoryReader:
             problems=self.problems() + lock_problems(locks, str(cfg.claims_dir)),
             lint=self.lint,
             full=full,
+            remote=self._remote,
         )
         if self.store is not None and self.store.snapshot is not None:
             fleet = merge_store(
@@ -500,6 +527,7 @@ class FactoryReader:
                 now=now,
                 procs=self._procs,
                 settings=settings,
+                remote=self._remote,
             )
         missing = tuple(missing_inputs(cfg))
         return replace(fleet, locks=locks, missing=missing) if locks or missing else fleet

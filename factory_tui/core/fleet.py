@@ -26,6 +26,7 @@ __all__ = [
     "ClaimView",
     "Condition",
     "Fleet",
+    "HostProcs",
     "InstanceView",
     "ProcInfo",
     "SessionView",
@@ -70,6 +71,17 @@ class ProcInfo:
     rss_bytes: int | None = None
     cmdline: tuple[str, ...] = ()
     cwd: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HostProcs:
+    """What another host's process table said about the pids asked of it (one batched ``ps``
+    over its configured SSH argv), or why it could not be asked (``error``: unreachable, timed
+    out); then its pids stay "not checked", never "dead"."""
+
+    host: str
+    procs: Mapping[int, ProcInfo] = field(default_factory=dict)
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from factory_tui.core.claims import ClaimFile, ClaimUnit
 from factory_tui.core.fleet import (
     ClaimView,
     Fleet,
+    HostProcs,
     InstanceStatus,
     InstanceView,
     ProcInfo,
@@ -173,6 +174,7 @@ def _merge_claims(
     now: datetime,
     procs: Mapping[int, ProcInfo],
     settings: Settings,
+    remote: Mapping[str, HostProcs] | None,
 ) -> list[ClaimView]:
     views = list(fleet.claims)
     place = {view.key: n for n, view in enumerate(views)}
@@ -186,7 +188,9 @@ def _merge_claims(
     for claim in _store_claim_files(only_store, store):
         done = {u.phase for u in claim.units if u.completed_at}
         for unit in claim.units:
-            view = derive_claim_view(claim, unit, done, fold, now, fleet.hostname, procs, settings)
+            view = derive_claim_view(
+                claim, unit, done, fold, now, fleet.hostname, procs, settings, remote=remote
+            )
             views.append(replace(view, origins=(STORE,)))
     views.sort(key=lambda v: (v.unit.claim_id, -1 if v.unit.phase is None else v.unit.phase))
     return views
@@ -304,7 +308,7 @@ def _store_instance(
     row = next((s for s in store.sessions if s.instance_id == instance), None)
     host = (row.host if row else None) or (evidence.unit.hostname if evidence else None)
     pid = evidence.unit.pid if evidence is not None else None
-    info = procs.get(pid) if pid is not None and alive else None
+    info = procs.get(pid) if pid is not None and alive and evidence and evidence.local else None
     step = session.last_step if session else None
     return InstanceView(
         id=instance,
@@ -408,9 +412,10 @@ def merge_store(
     now: datetime,
     procs: Mapping[int, ProcInfo],
     settings: Settings,
+    remote: Mapping[str, HostProcs] | None = None,
 ) -> Fleet:
     """``fleet`` (derived from the files) with what ``store`` knows merged in, by evidence."""
-    claims = _merge_claims(fleet, store, fold, now, procs, settings)
+    claims = _merge_claims(fleet, store, fold, now, procs, settings, remote)
     sessions = _merge_sessions(fleet, store, now, settings)
     instances = _merge_instances(fleet, store, claims, sessions, procs, now, settings)
     return replace(
