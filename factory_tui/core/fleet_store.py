@@ -72,7 +72,7 @@ def store_release(
 
 def released_in_store(row: StoreClaim, unit: ClaimUnit, file: str, store: StoreSnapshot) -> str:
     return (
-        f"the local store ({store.path}) released {unit.key} at {row.completed_at} "
+        f"{store.label} ({store.path}) released {unit.key} at {row.completed_at} "
         f"(owner null), after its claimed_at {unit.claimed_at}, yet {file} still names "
         f"{unit.owner}"
     )
@@ -87,7 +87,7 @@ def _claim_conflicts(
     out: list[tuple[str, str]] = []
     if unit.owner and row.owner and unit.owner != row.owner:
         sentence = (
-            f"the local store names {row.owner} as the owner of {unit.key} (claimed_at "
+            f"{store.label} names {row.owner} as the owner of {unit.key} (claimed_at "
             f"{row.claimed_at}), {file} names {unit.owner} (claimed_at {unit.claimed_at})"
         )
         out += [(unit.owner, sentence), (row.owner, sentence)]
@@ -99,7 +99,7 @@ def _claim_conflicts(
             out.append(
                 (
                     unit.owner,
-                    f"the local store shows {unit.key} with no owner{when}, yet {file} names "
+                    f"{store.label} shows {unit.key} with no owner{when}, yet {file} names "
                     f"{unit.owner} (claimed_at {unit.claimed_at})",
                 )
             )
@@ -107,15 +107,15 @@ def _claim_conflicts(
         out.append(
             (
                 row.owner,
-                f"the local store names {row.owner} as the owner of {unit.key} (claimed_at "
+                f"{store.label} names {row.owner} as the owner of {unit.key} (claimed_at "
                 f"{row.claimed_at}), yet {file} shows it free",
             )
         )
     return out
 
 
-def _with_conflicts(view: ClaimView, found: list[tuple[str, str]]) -> ClaimView:
-    view = replace(view, origins=_add(view.origins, STORE))
+def _with_conflicts(view: ClaimView, found: list[tuple[str, str]], origin: str) -> ClaimView:
+    view = replace(view, origins=_add(view.origins, origin))
     if not found:
         return view
     details = tuple(detail for _about, detail in found)
@@ -184,14 +184,15 @@ def _merge_claims(
         if n is None:
             only_store.append(row)
             continue
-        views[n] = _with_conflicts(views[n], _claim_conflicts(views[n], row, store, settings))
+        found = _claim_conflicts(views[n], row, store, settings)
+        views[n] = _with_conflicts(views[n], found, store.origin)
     for claim in _store_claim_files(only_store, store):
         done = {u.phase for u in claim.units if u.completed_at}
         for unit in claim.units:
             view = derive_claim_view(
                 claim, unit, done, fold, now, fleet.hostname, procs, settings, remote=remote
             )
-            views.append(replace(view, origins=(STORE,)))
+            views.append(replace(view, origins=(store.origin,)))
     views.sort(key=lambda v: (v.unit.claim_id, -1 if v.unit.phase is None else v.unit.phase))
     return views
 
@@ -223,9 +224,9 @@ def _session_view(
         last_error=None,
         source=store.path.rsplit("/", 1)[-1],
         start_line=n,
-        why=f"open in the local store{where}: step {last_step or '?'}, updated {updated}",
+        why=f"open in {store.label}{where}: step {last_step or '?'}, updated {updated}",
         duration=now - started if started is not None else None,
-        origins=(STORE,),
+        origins=(store.origin,),
     )
 
 
@@ -241,7 +242,7 @@ def _merge_sessions(
         ]
         if same:
             for i in same:
-                sessions[i] = replace(sessions[i], origins=_add(sessions[i].origins, STORE))
+                sessions[i] = replace(sessions[i], origins=_add(sessions[i].origins, store.origin))
         else:
             sessions.append(_session_view(n, row, store, now, settings))
     return sessions
@@ -280,16 +281,16 @@ def _store_instance(
     last, last_raw = _last_sign(instance, store, settings)
     silent = now - last if last is not None else None
     quiet = (
-        f"last update in the local store {fmt_age(silent)} ago"
+        f"last update in {store.label} {fmt_age(silent)} ago"
         if silent is not None
-        else "no update time in the local store"
+        else f"no update time in {store.label}"
     )
     stale = [c for c in owned if c.state == "stale"]
     status: InstanceStatus
     if stale and not alive:
         status, why = "stale", f"claim {stale[0].key} is {stale[0].why}"
     elif silent is not None and silent <= settings.idle_after:
-        status, why = "working", f"{quiet}: alive on the store's evidence"
+        status, why = "working", f"{quiet}: alive on {store.label}'s evidence"
     elif alive or (alive is None and evidence is not None):
         pid_word = (
             f"pid {evidence.unit.pid} alive"
@@ -331,7 +332,7 @@ def _store_instance(
         conflicts=tuple(conflicts),
         recent=(),
         session=session,
-        origins=(STORE,),
+        origins=(store.origin,),
     )
 
 
@@ -349,7 +350,7 @@ def _merge_instances(
     added: dict[str, list[str]] = {}
     before = {view.key: len(view.conflicts) for view in fleet.claims}
     for view in claims:
-        start = 0 if view.origins[0] == STORE else before.get(view.key, 0)
+        start = before.get(view.key, 0)
         for about, detail in zip(view.conflicts_about[start:], view.conflicts[start:], strict=True):
             added.setdefault(about, []).append(detail)
     known_to_store = {s.instance_id for s in store.sessions}
@@ -359,7 +360,11 @@ def _merge_instances(
         if agent.id in known_to_store or agent.id in added:
             agent = replace(
                 agent,
-                origins=_add(agent.origins, STORE) if agent.id in known_to_store else agent.origins,
+                origins=(
+                    _add(agent.origins, store.origin)
+                    if agent.id in known_to_store
+                    else agent.origins
+                ),
                 conflicts=(*agent.conflicts, *added.pop(agent.id, ())),
             )
         instances.append(agent)

@@ -195,6 +195,14 @@ class StoreSnapshot:
     """When it was read (local time, seconds): shown when a later read could not be made."""
     note: str | None = None
     """Why what is shown is older than the store (a read failed), or None."""
+    origin: str = "local store"
+    """``local store`` (the SQLite database) or ``remote`` (the shared PocketBase server): what
+    the fleet's ``origins`` call it."""
+
+    @property
+    def label(self) -> str:
+        """How sentences name it: ``the local store``, ``the shared server``."""
+        return "the local store" if self.origin == "local store" else "the shared server"
 
     def latest_step(self, instance: str, ticket: str | None) -> StoreMilestone | None:
         """The latest milestone of ``instance`` (on ``ticket`` when given)."""
@@ -213,6 +221,7 @@ class StoreSnapshot:
     def to_json(self) -> dict[str, object]:
         return {
             "path": self.path,
+            "origin": self.origin,
             "schema": self.schema,
             "counts": dict(self.counts),
             "read_at": self.read_at,
