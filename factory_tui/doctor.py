@@ -6,6 +6,7 @@ can print a table or JSON and choose its exit code.
 from __future__ import annotations
 
 import glob
+import os
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
@@ -13,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from factory_tui.adapters.hegemon_remote import RemoteError, load_credentials
 from factory_tui.adapters.hegemon_store import StoreUnreadable, read_store
 from factory_tui.config import Config, format_duration, missing_inputs, not_found_sentence
 from factory_tui.core.safe import printable
@@ -219,6 +221,24 @@ def store_lines(config: Config) -> list[DoctorLine]:
             hegemon.remote_source or "[hegemon] remote_url or HEGEMON_REMOTE_URL",
         )
     )
+    if remote:
+        creds = load_credentials(hegemon, os.environ)
+        where = (
+            f"file {hegemon.credentials_file}"
+            if hegemon.credentials_file is not None
+            else "env HEGEMON_REMOTE_EMAIL / HEGEMON_REMOTE_PASSWORD"
+        )
+        found = not isinstance(creds, RemoteError)
+        lines.append(
+            DoctorLine(
+                "store",
+                "remote credentials",
+                "found (not shown)" if found else "missing",
+                found,
+                where,
+                "" if found else str(creds),
+            )
+        )
     for name, argv in hegemon.hosts.items():
         lines.append(DoctorLine("store", f"host {name}", " ".join(argv), None, "[hosts] in config"))
     return lines

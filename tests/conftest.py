@@ -178,7 +178,8 @@ def private_state_dir(
     # Nor the real factory's store (~/.hegemon/state.db) or server: a test that wants one
     # says so.
     monkeypatch.setenv("HEGEMON_STATE_DB", str(state / "no-hegemon" / "state.db"))
-    monkeypatch.delenv("HEGEMON_REMOTE_URL", raising=False)
+    for name in ("HEGEMON_REMOTE_URL", "HEGEMON_REMOTE_EMAIL", "HEGEMON_REMOTE_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
     return state
 
 

@@ -314,6 +314,7 @@ def test_doctor_shows_the_store_its_schema_counts_and_the_remote(
     assert lines["store schema"].value == "user_version 0"
     assert "sessions 1" in lines["store rows"].value
     assert lines["remote"].value == "https://state.example:8090"
+    assert lines["remote credentials"].value == "missing"
     assert lines["host worker-1"].value == "ssh -o BatchMode=yes worker-1"
     assert "s3cret" not in render_doctor(doctor_report(config_for(root)))
 

@@ -186,10 +186,14 @@ def _released_elsewhere(
     released = logged_release(unit, reader.fold, local_zone())
     if released is not None:
         return released.reason or "done", released_in_log(released, unit, file), "the log"
-    store = reader.store.snapshot if reader.store is not None else None
-    row = store_release(unit, store, Settings(tz=local_zone()))
-    if row is not None and store is not None:
-        return "done", released_in_store(row, unit, file, store), "the local store"
+    reader.refresh_server()
+    for store in (
+        reader.store.snapshot if reader.store is not None else None,
+        reader.server.snapshot if reader.server is not None else None,
+    ):
+        row = store_release(unit, store, Settings(tz=local_zone()))
+        if row is not None and store is not None:
+            return "done", released_in_store(row, unit, file, store), store.label
     return None
 
 

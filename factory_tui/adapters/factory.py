@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from factory_tui.adapters.clock import local_zone
+from factory_tui.adapters.hegemon_remote import RemoteReader, remote_reader
 from factory_tui.adapters.hegemon_store import StoreReader
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.remote_procs import RemoteProbe
@@ -125,6 +126,10 @@ class FactoryReader:
         self.remote: RemoteProbe | None = RemoteProbe(hosts) if hosts else None
         """The other hosts reached over SSH (``[hosts."NAME"]``), whose claims' pids are checked."""
         self._remote: dict[str, HostProcs] | None = None
+        self.server: RemoteReader | None = remote_reader(hegemon, os.environ)
+        """The shared server (``[hegemon] remote_url``), merged after the local store."""
+        self.server_live = False
+        """Set while a thread keeps :attr:`server` live (then no one-shot read is made)."""
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -134,6 +139,7 @@ class FactoryReader:
         self.refresh_checkpoints()
         self.refresh_state_files()
         self.refresh_store()
+        self.refresh_server()
 
     def refresh_claims(self) -> bool:
         """Rescan the claims folder; re-read only files whose stat changed. True if anything did."""
@@ -272,6 +278,13 @@ class FactoryReader:
         self.generation += 1
         return True
 
+    def refresh_server(self) -> bool:
+        """Read the shared server once (unless a thread keeps it live)."""
+        if self.server is None or self.server_live or not self.server.refresh():
+            return False
+        self.generation += 1
+        return True
+
     def refresh_log(self) -> bool:
         """Feed what was appended to operations.log (and metrics.log) since the last call."""
         changed = False
@@ -404,6 +417,8 @@ class FactoryReader:
         out.extend(self.state_problems)
         if self.store is not None and self.store.error:
             out.append(Problem(str(self.store.path), self.store.error))
+        if self.server is not None and self.server.error:
+            out.append(Problem(self.server.shown, self.server.error))
         return out
 
     def _half_done_changes(self) -> list[Problem]:
@@ -466,10 +481,13 @@ class FactoryReader:
         """The pids of owned claims on other hosts (files and store), by the claim's host."""
         wanted: dict[str, set[int]] = {}
         units = [u for claim in self.claim_files() for u in claim.units]
-        snapshot = self.store.snapshot if self.store is not None else None
         found = [(u.owner, u.pid, u.hostname) for u in units]
-        if snapshot is not None:
-            found += [(c.owner, c.pid, c.host) for c in snapshot.claims]
+        for snapshot in (
+            self.store.snapshot if self.store is not None else None,
+            self.server.snapshot if self.server is not None else None,
+        ):
+            if snapshot is not None:
+                found += [(c.owner, c.pid, c.host) for c in snapshot.claims]
         for owner, pid, host in found:
             if owner and pid and host and not same_host(host, self.hostname):
                 wanted.setdefault(host, set()).add(pid)
@@ -523,6 +541,17 @@ class FactoryReader:
             fleet = merge_store(
                 fleet,
                 self.store.snapshot,
+                fold=self.fold,
+                now=now,
+                procs=self._procs,
+                settings=settings,
+                remote=self._remote,
+            )
+        server = self.server.snapshot if self.server is not None else None
+        if server is not None:
+            fleet = merge_store(
+                fleet,
+                server,
                 fold=self.fold,
                 now=now,
                 procs=self._procs,

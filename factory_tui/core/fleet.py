@@ -276,6 +276,9 @@ class Fleet:
     sentence saying where it looked and how to point elsewhere (the reader fills it in)."""
     store: StoreSnapshot | None = None
     """The real factory's local store as last read, or None when there is none."""
+    remote: StoreSnapshot | None = None
+    """The shared server's sessions and claims as last known, or None when none is configured
+    (its ``note`` says since when it is unreachable)."""
 
     def locks_of(self, key: str) -> tuple[LockView, ...]:
         """The locks on one claim unit (``CAB-1290:2``, ``CAB-1321``)."""
@@ -296,6 +299,8 @@ class Fleet:
         }
         if self.store is not None:
             out["store"] = self.store.to_json()
+        if self.remote is not None:
+            out["remote"] = self.remote.to_json()
         return out
 
 

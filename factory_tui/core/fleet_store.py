@@ -423,14 +423,16 @@ def merge_store(
     claims = _merge_claims(fleet, store, fold, now, procs, settings, remote)
     sessions = _merge_sessions(fleet, store, now, settings)
     instances = _merge_instances(fleet, store, claims, sessions, procs, now, settings)
-    return replace(
+    merged = replace(
         fleet,
         claims=tuple(claims),
         sessions=tuple(sessions),
         instances=tuple(instances),
         counts=_recount(fleet.counts, instances, claims, sessions),
-        store=store,
     )
+    if store.origin == STORE:
+        return replace(merged, store=store)
+    return replace(merged, remote=store)
 
 
 def store_pids(store: StoreSnapshot | None, hostname: str) -> set[int]:

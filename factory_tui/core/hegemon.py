@@ -195,6 +195,8 @@ class StoreSnapshot:
     """When it was read (local time, seconds): shown when a later read could not be made."""
     note: str | None = None
     """Why what is shown is older than the store (a read failed), or None."""
+    unreachable_since: str | None = None
+    """Since when the shared server cannot be reached (what is shown is its last known)."""
     origin: str = "local store"
     """``local store`` (the SQLite database) or ``remote`` (the shared PocketBase server): what
     the fleet's ``origins`` call it."""
@@ -226,6 +228,7 @@ class StoreSnapshot:
             "counts": dict(self.counts),
             "read_at": self.read_at,
             "note": self.note,
+            "unreachable_since": self.unreachable_since,
             "queue": [
                 {
                     "id": j.id,

@@ -45,6 +45,8 @@ class RefreshPlan:
     state: bool = False
     store: bool = False
     """The real factory's local store (its database or WAL) changed."""
+    remote: bool = False
+    """The shared server's snapshot changed (its thread says so, not the watcher)."""
 
     def merge(self, other: RefreshPlan) -> None:
         self.claim_paths |= other.claim_paths
@@ -54,6 +56,7 @@ class RefreshPlan:
         self.checkpoints |= other.checkpoints
         self.state |= other.state
         self.store |= other.store
+        self.remote |= other.remote
 
     def __bool__(self) -> bool:
         return bool(
@@ -64,6 +67,7 @@ class RefreshPlan:
             or self.checkpoints
             or self.state
             or self.store
+            or self.remote
         )
 
 

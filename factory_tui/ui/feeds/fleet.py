@@ -12,6 +12,7 @@ nothing swaps the reader's probe under another thread.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -135,6 +136,7 @@ class FleetFeed:
         )
         self._last_shown: object = None
         self._last_probe: object = None
+        self._server_stop = threading.Event()
 
     def request(
         self, *, plan: RefreshPlan | None = None, initial: bool = False, tick: bool = False
@@ -145,6 +147,30 @@ class FleetFeed:
 
     def close(self) -> None:
         self.drain.close()
+        self._server_stop.set()
+        if self.reader.server is not None:
+            self.reader.server.stop()
+
+    def _start_server(self) -> None:
+        """Keep the shared server live on a thread of its own (its realtime stream waits for
+        events); each change asks this feed for a re-derive."""
+        server = self.reader.server
+        if server is None or self.reader.server_live:
+            return
+        self.reader.server_live = True
+
+        def changed() -> None:
+            try:
+                self.app.call_from_thread(self.request, plan=RefreshPlan(remote=True))
+            except RuntimeError:  # the app is gone
+                self._server_stop.set()
+
+        threading.Thread(
+            target=server.run,
+            args=(self._server_stop, changed),
+            name="hegemon server",
+            daemon=True,
+        ).start()
 
     def _failed(self, error: BaseException) -> None:
         self.app.post_message(ReaderFailed(f"{type(error).__name__}: {error}"))
@@ -164,6 +190,7 @@ class FleetFeed:
 
         reader = self.reader
         reader.on_progress = self._progress
+        self._start_server()  # before the files: a server that does not answer waits on its own
         try:
             reader.refresh_all()
         finally:
@@ -202,9 +229,10 @@ class FleetFeed:
         if plan.state and reader.refresh_state_files():
             changed = True
             state = state_summary(self.config)
-        # Only lines appended to the log: the fleet is re-derived where they touch, with the
-        # process facts of the last probe (the tick re-probes).
-        log_only = log_changed and not changed and not tick
+        # Only lines appended to the log (or the server's news): the fleet is re-derived where
+        # they touch, with the process facts of the last probe (the tick re-probes).
+        log_only = (log_changed or plan.remote) and not changed and not tick
+        changed |= plan.remote
         changed |= log_changed
         if not (changed or tick):
             return
