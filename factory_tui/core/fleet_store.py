@@ -234,11 +234,15 @@ def _merge_sessions(
     fleet: Fleet, store: StoreSnapshot, now: datetime, settings: Settings
 ) -> list[SessionView]:
     sessions = list(fleet.sessions)
+    by_instance: dict[str, list[int]] = {}
+    for i, s in enumerate(sessions):
+        if s.instance:
+            by_instance.setdefault(s.instance, []).append(i)
     for n, row in enumerate(store.sessions, start=1):
         same = [
             i
-            for i, s in enumerate(sessions)
-            if s.instance == row.instance_id and (row.ticket is None or s.task == row.ticket)
+            for i in by_instance.get(row.instance_id, ())
+            if row.ticket is None or sessions[i].task == row.ticket
         ]
         if same:
             for i in same:
@@ -254,10 +258,8 @@ def _last_sign(
     """The latest time the store heard of ``instance`` (its session's ``updated_at`` or its
     latest milestone), and that time as written."""
     best: tuple[datetime | None, str | None] = (None, None)
-    texts = [s.updated_at for s in store.sessions if s.instance_id == instance]
-    texts += [m.created_at for m in store.milestones if m.instance_id == instance]
-    for text in texts:
-        at = parse_ts(text, settings.tz) if text else None
+    for text in store.update_times(instance):
+        at = parse_ts(text, settings.tz)
         if at is not None and (best[0] is None or at > best[0]):
             best = (at, text)
     return best
@@ -266,8 +268,8 @@ def _last_sign(
 def _store_instance(
     instance: str,
     store: StoreSnapshot,
-    claims: list[ClaimView],
-    sessions: list[SessionView],
+    owned: list[ClaimView],
+    mine: list[SessionView],
     conflicts: list[str],
     hostname: str,
     procs: Mapping[int, ProcInfo],
@@ -275,8 +277,8 @@ def _store_instance(
     settings: Settings,
 ) -> InstanceView:
     """An agent only the store knows: alive on the store's evidence (an update within the idle
-    threshold), its claims' pids checked like any claim's."""
-    owned = [c for c in claims if c.unit.owner == instance and c.state in ("claimed", "stale")]
+    threshold), its claims' pids checked like any claim's. ``owned``: the claims it holds;
+    ``mine``: its sessions."""
     alive, evidence = instance_alive(owned)
     last, last_raw = _last_sign(instance, store, settings)
     silent = now - last if last is not None else None
@@ -304,9 +306,8 @@ def _store_instance(
     else:
         status = "idle"
         why = f"{quiet} (idle after {fmt_age(settings.idle_after)})"
-    mine = [s for s in sessions if s.instance == instance]
     session = mine[-1] if mine else None
-    row = next((s for s in store.sessions if s.instance_id == instance), None)
+    row = store.session_of(instance)
     host = (row.host if row else None) or (evidence.unit.hostname if evidence else None)
     pid = evidence.unit.pid if evidence is not None else None
     info = procs.get(pid) if pid is not None and alive and evidence and evidence.local else None
@@ -369,13 +370,21 @@ def _merge_instances(
             )
         instances.append(agent)
     shown = {agent.id for agent in instances}
+    owned: dict[str, list[ClaimView]] = {}
+    for view in claims:
+        if view.unit.owner and view.state in ("claimed", "stale"):
+            owned.setdefault(view.unit.owner, []).append(view)
+    mine: dict[str, list[SessionView]] = {}
+    for session in sessions:
+        if session.instance:
+            mine.setdefault(session.instance, []).append(session)
     for instance in sorted((known_to_store | set(added)) - shown):
         instances.append(
             _store_instance(
                 instance,
                 store,
-                claims,
-                sessions,
+                owned.get(instance, []),
+                mine.get(instance, []),
                 added.get(instance, []),
                 fleet.hostname,
                 procs,

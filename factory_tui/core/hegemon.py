@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from factory_tui.core.claims import MAX_PHASE, MAX_PID
@@ -206,19 +207,49 @@ class StoreSnapshot:
         """How sentences name it: ``the local store``, ``the shared server``."""
         return "the local store" if self.origin == "local store" else "the shared server"
 
+    # Indexes, made once per snapshot (a merge looks up every session's and agent's rows).
+
+    @cached_property
+    def _steps(self) -> dict[tuple[str, str | None], StoreMilestone]:
+        out: dict[tuple[str, str | None], StoreMilestone] = {}
+        for m in sorted(self.milestones, key=lambda m: m.id):
+            if m.instance_id is not None:
+                out[(m.instance_id, m.ticket)] = m
+                out[(m.instance_id, None)] = m
+        return out
+
+    @cached_property
+    def _titles(self) -> dict[str, str]:
+        return {t.id: t.title or "" for t in self.tickets}
+
+    @cached_property
+    def _signs(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for s in self.sessions:
+            if s.updated_at:
+                out.setdefault(s.instance_id, []).append(s.updated_at)
+        for m in self.milestones:
+            if m.instance_id and m.created_at:
+                out.setdefault(m.instance_id, []).append(m.created_at)
+        return out
+
+    @cached_property
+    def _sessions_by_instance(self) -> dict[str, StoreSession]:
+        return {s.instance_id: s for s in reversed(self.sessions)}
+
     def latest_step(self, instance: str, ticket: str | None) -> StoreMilestone | None:
         """The latest milestone of ``instance`` (on ``ticket`` when given)."""
-        found = None
-        for m in self.milestones:
-            if m.instance_id == instance and (ticket is None or m.ticket == ticket):
-                found = m if found is None or m.id > found.id else found
-        return found
+        return self._steps.get((instance, ticket))
 
     def ticket_title(self, ticket: str | None) -> str:
-        for t in self.tickets:
-            if t.id == ticket:
-                return t.title or ""
-        return ""
+        return self._titles.get(ticket or "", "")
+
+    def update_times(self, instance: str) -> list[str]:
+        """When the store heard of ``instance``: its session's ``updated_at``, its milestones."""
+        return self._signs.get(instance, [])
+
+    def session_of(self, instance: str) -> StoreSession | None:
+        return self._sessions_by_instance.get(instance)
 
     def to_json(self) -> dict[str, object]:
         return {
