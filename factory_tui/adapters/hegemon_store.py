@@ -6,6 +6,10 @@ must never slow them down nor change a byte: it opens the file with ``mode=ro`` 
 writer waits on), and closes at once. A read that finds the database busy is retried a few
 times, then the last snapshot stays on screen with a note saying since when; the user never
 sees SQLite's "database is locked".
+
+As any reader of a WAL database, SQLite creates the empty ``-wal`` and ``-shm`` files beside it
+when they are absent (the shared index readers and writers coordinate through); the database
+file itself is never written, and nothing is ever checkpointed by this connection.
 """
 
 from __future__ import annotations
