@@ -225,3 +225,27 @@ def test_stop_on_a_remote_agent_keeps_the_refusals(
     assert "cannot check pid 7 on host down" in down.message
     assert not any("kill" in c["argv"] for c in _calls(ssh_log))  # type: ignore[operator]
     assert agent.poll() is None
+
+
+async def test_the_slow_tick_sees_a_remote_pid_die(
+    tmp_path: Path, ssh_log: Path, agent: subprocess.Popen[bytes]
+) -> None:
+    """No file changes: the tick re-asks the host, and a dead remote pid reaches the screen
+    (its process facts are part of what the tick compares, like the local table's)."""
+    from test_app import SIZE, make_app
+
+    from factory_tui.ui.feeds.prs import PrsOptions
+
+    root = _factory(tmp_path, {"worker-1": ""}, {"CAB-1": (agent.pid, "worker-1")})
+    reader = FactoryReader(config_for(root), hostname=HOST, probe=FixedProbe())
+    now = datetime.now().replace(microsecond=0)
+    app = make_app(root, reader=reader, clock=lambda: now, prs=PrsOptions(enabled=False))
+    async with app.run_test(size=SIZE):
+        await app.wait_for_fleet(lambda f: any(i.alive for i in f.instances))
+        app.fleet_feed.request(tick=True)  # the tick's first look: what it compares with next
+        await app.workers.wait_for_complete()
+        agent.kill()
+        assert reader.remote is not None
+        reader.remote.cache_s = 0
+        app.fleet_feed.request(tick=True)
+        await app.wait_for_fleet(lambda f: any(i.alive is False for i in f.instances))

@@ -29,7 +29,7 @@ from factory_tui.ui.watch import RefreshPlan
 if TYPE_CHECKING:
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.adapters.logindex import LogIndex
-    from factory_tui.core.fleet import Fleet, ProcInfo
+    from factory_tui.core.fleet import Fleet, HostProcs, ProcInfo
 
 __all__ = ["FleetFeed", "FleetWant", "empty_fleet", "state_summary"]
 
@@ -242,7 +242,9 @@ class FleetFeed:
             # fleet only if what is shown could differ (a big factory derives in ~0.1 s).
             procs = reader.probe.probe(reader.local_pids())
             minute = now.replace(second=0, microsecond=0)
-            facts = (minute, proc_facts(procs))
+            # Other hosts' pids too (their answers are cached a few seconds).
+            remote = reader.probe_remote()
+            facts = (minute, proc_facts(procs), remote_facts(remote))
             if facts == self._last_probe:
                 return
             self._last_probe = facts
@@ -268,6 +270,17 @@ def proc_facts(procs: dict[int, ProcInfo]) -> object:
                 None if info.rss_bytes is None else info.rss_bytes >> 20,
             )
             for pid, info in procs.items()
+        )
+    )
+
+
+def remote_facts(remote: dict[str, HostProcs]) -> object:
+    """Other hosts' answers as the verdicts use them: which pids run since when, or why the
+    host could not be asked."""
+    return tuple(
+        sorted(
+            (host, facts.error, tuple(sorted((p, i.started_at) for p, i in facts.procs.items())))
+            for host, facts in remote.items()
         )
     )
 
