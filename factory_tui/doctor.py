@@ -6,12 +6,16 @@ can print a table or JSON and choose its exit code.
 from __future__ import annotations
 
 import glob
+import os
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from factory_tui.adapters.hegemon_remote import RemoteError, load_credentials
+from factory_tui.adapters.hegemon_store import StoreUnreadable, read_store
 from factory_tui.config import Config, format_duration, missing_inputs, not_found_sentence
 from factory_tui.core.safe import printable
 
@@ -33,6 +37,7 @@ _KIND_TITLES = {
     "config-file": "Config files",
     "tool": "Tools",
     "extra": "Other config keys",
+    "store": "The real factory's store (HEGEMON)",
 }
 
 
@@ -170,10 +175,72 @@ def doctor_report(
         value = found if found else "not on PATH"
         note = _GIT_NEEDED if tool == "git" and not found else ""
         lines.append(DoctorLine("tool", tool, value, found is not None, "PATH", note))
+    lines.extend(store_lines(config))
     for key, extra_value in config.extra.items():
+        if key in ("hegemon", "hosts"):
+            continue  # shown above, without what a URL may hide (a password)
         lines.append(
             DoctorLine("extra", key, _short(repr(extra_value)), None, src.get(f"extra.{key}", ""))
         )
+    return lines
+
+
+def _url_shown(url: str) -> str:
+    """Scheme, host and port of a URL: never a user or password written into it."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}" if parts.scheme else "(not a URL)"
+
+
+def store_lines(config: Config) -> list[DoctorLine]:
+    """The local store (path, schema, row counts), whether a server is configured, and the
+    hosts reached over SSH."""
+    hegemon = config.hegemon
+    if hegemon is None:
+        return []
+    db = hegemon.db
+    lines = [_path_line("store", db, hegemon.db_source, want_dir=False)]
+    lines[0] = replace(lines[0], kind="store")
+    if db.is_file():
+        try:
+            snapshot = read_store(db)
+        except StoreUnreadable as error:
+            lines.append(DoctorLine("store", "store schema", "unreadable", False, "", str(error)))
+        else:
+            lines.append(DoctorLine("store", "store schema", snapshot.schema, None, str(db)))
+            counts = ", ".join(f"{table} {n}" for table, n in snapshot.counts.items())
+            lines.append(DoctorLine("store", "store rows", counts or "(no tables)", None, str(db)))
+    remote = hegemon.remote_url
+    lines.append(
+        DoctorLine(
+            "store",
+            "remote",
+            _url_shown(remote) if remote else "not configured",
+            None,
+            hegemon.remote_source or "[hegemon] remote_url or HEGEMON_REMOTE_URL",
+        )
+    )
+    if remote:
+        creds = load_credentials(hegemon, os.environ)
+        where = (
+            f"file {hegemon.credentials_file}"
+            if hegemon.credentials_file is not None
+            else "env HEGEMON_REMOTE_EMAIL / HEGEMON_REMOTE_PASSWORD"
+        )
+        found = not isinstance(creds, RemoteError)
+        lines.append(
+            DoctorLine(
+                "store",
+                "remote credentials",
+                "found (not shown)" if found else "missing",
+                found,
+                where,
+                "" if found else str(creds),
+            )
+        )
+    for name, argv in hegemon.hosts.items():
+        lines.append(DoctorLine("store", f"host {name}", " ".join(argv), None, "[hosts] in config"))
     return lines
 
 

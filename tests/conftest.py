@@ -45,7 +45,11 @@ def config_for(root: Path) -> Config:
     return load_config(
         root,
         flags={},
-        env={"CLAUDE_CONFIG_DIR": str(root.parent / "no-claude-config")},
+        env={
+            "CLAUDE_CONFIG_DIR": str(root.parent / "no-claude-config"),
+            # Never the real ~/.hegemon/state.db: a test that wants a store writes one there.
+            "HEGEMON_STATE_DB": str(root.parent / "no-hegemon" / "state.db"),
+        },
         user_config=root.parent / "no-user-config.toml",
     )
 
@@ -171,6 +175,11 @@ def private_state_dir(
     acknowledged alerts) goes to a temp folder, never to the real user state folder."""
     state = tmp_path_factory.mktemp("user-state")
     monkeypatch.setenv("FACTORY_TUI_STATE_DIR", str(state))
+    # Nor the real factory's store (~/.hegemon/state.db) or server: a test that wants one
+    # says so.
+    monkeypatch.setenv("HEGEMON_STATE_DB", str(state / "no-hegemon" / "state.db"))
+    for name in ("HEGEMON_REMOTE_URL", "HEGEMON_REMOTE_EMAIL", "HEGEMON_REMOTE_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
     return state
 
 

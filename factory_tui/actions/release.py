@@ -52,6 +52,7 @@ from factory_tui.core.claims import (
 )
 from factory_tui.core.fleet import Condition, Settings
 from factory_tui.core.fleet_claims import logged_release, released_in_log, stale_conditions
+from factory_tui.core.fleet_store import released_in_store, store_release
 
 __all__ = [
     "ReleasePlan",
@@ -88,8 +89,11 @@ class ReleasePlan:
     stale: bool
     log_line: str
     logged: str | None = None
-    """Not stale, but the owner logged its RELEASE after ``claimed_at`` (the real claim tool
-    releases only in its database): evidence enough to release without ``--force``."""
+    """Not stale, but the owner logged its RELEASE after ``claimed_at``, or the real factory's
+    store shows it released after then (its claim tool releases only in its database):
+    evidence enough to release without ``--force``."""
+    logged_in: str = "the log"
+    """Where ``logged`` was seen: ``the log`` or ``the local store``."""
 
     @property
     def releasable(self) -> bool:
@@ -104,7 +108,7 @@ class ReleasePlan:
         for c in self.conditions:
             lines.append(f"{'✓' if c.holds else '✗'} {c.name}: {c.detail}")
         if self.logged is not None:
-            lines.append(f"✓ released in the log: {self.logged}")
+            lines.append(f"✓ released in {self.logged_in}: {self.logged}")
         lines.append(
             "writes: owner, claimed_at and pid set to null (the old file is kept in .history/)"
         )
@@ -173,15 +177,44 @@ def _find(
     return f"no claim {claim_id} in {config.claims_dir}"
 
 
+def _released_elsewhere(
+    reader: FactoryReader, unit: ClaimUnit, file: str
+) -> tuple[str, str, str] | None:
+    """(the release's reason, the sentence with both facts, where) when the owner's RELEASE line
+    or the real factory's store shows ``unit`` released after the ``claimed_at`` its file still
+    shows."""
+    released = logged_release(unit, reader.fold, local_zone())
+    if released is not None:
+        return released.reason or "done", released_in_log(released, unit, file), "the log"
+    reader.refresh_server()
+    for store in (
+        reader.store.snapshot if reader.store is not None else None,
+        reader.server.snapshot if reader.server is not None else None,
+    ):
+        row = store_release(unit, store, Settings(tz=local_zone()))
+        if row is not None and store is not None:
+            return "done", released_in_store(row, unit, file, store), store.label
+    return None
+
+
 def _conditions(
     reader: FactoryReader, unit: ClaimUnit, now: datetime
 ) -> tuple[list[Condition], bool | None]:
     reader.refresh_log()
+    reader.refresh_store()
     procs = reader.probe.probe([unit.pid] if unit.pid else [])
     settings = Settings(
         stale_after=reader.config.stale_after, idle_after=reader.config.idle_after, tz=local_zone()
     )
-    return stale_conditions(unit, reader.fold, now, reader.hostname, procs, settings)
+    # Another host's pid is asked there, now (a cached answer may be seconds old).
+    remote = (
+        {h: reader.remote.probe_host(h, [unit.pid])}
+        if reader.remote is not None
+        and unit.pid
+        and (h := reader.remote.host_of(unit.hostname)) is not None
+        else None
+    )
+    return stale_conditions(unit, reader.fold, now, reader.hostname, procs, settings, remote=remote)
 
 
 def _phase_value(unit: ClaimUnit) -> str:
@@ -208,17 +241,18 @@ def plan_release(
     reader = reader or FactoryReader(config)
     conditions, _alive = _conditions(reader, unit, now)
     stale = all(c.holds for c in conditions)
-    released = None if stale else logged_release(unit, reader.fold, local_zone())
+    released = None if stale else _released_elsewhere(reader, unit, path.name)
     if stale or not force:
-        reason = "stale" if stale or released is None else (released.reason or "done")
+        reason = "stale" if stale or released is None else released[0]
     else:
         reason = "forced"
     line = (
         f"RELEASE | task={claim_id} phase={_phase_value(unit)} instance={unit.owner} "
         f"reason={reason} by={by or actor()}"
     )
-    logged = released_in_log(released, unit, path.name) if released is not None else None
-    return ReleasePlan(path, unit, tuple(conditions), stale, line, logged)
+    if released is None:
+        return ReleasePlan(path, unit, tuple(conditions), stale, line)
+    return ReleasePlan(path, unit, tuple(conditions), stale, line, released[1], released[2])
 
 
 def release_claim(
@@ -365,8 +399,9 @@ def _release_locked(
             return ActionResult(Outcome.REFUSED, f"{unit.key} not released: {why_not}")
     conditions, _alive = _conditions(reader, unit, now)
     failing = [c for c in conditions if not c.holds]
-    # The owner's own RELEASE line, later than claimed_at, is evidence enough (issue #11).
-    released = logged_release(unit, reader.fold, local_zone()) if failing else None
+    # The owner's own RELEASE line, or the store's release, later than claimed_at, is evidence
+    # enough (issues #11, #15).
+    released = _released_elsewhere(reader, unit, path.name) if failing else None
     if failing and not force and released is None:
         return ActionResult(
             Outcome.REFUSED,
@@ -380,9 +415,7 @@ def _release_locked(
         return ActionResult(
             Outcome.ERROR, f"{claim_id} phase {phase} vanished; nothing was changed"
         )
-    why = extra.reason_word or (
-        "stale" if not failing else (released.reason or "done") if released else "forced"
-    )
+    why = extra.reason_word or ("stale" if not failing else released[0] if released else "forced")
     if extra.before_write is not None:
         extra.before_write()
     change = secrets.token_hex(6)

@@ -4,14 +4,21 @@ A signal goes only to a process that is provably the agent's (``core.agentproc``
 host, not pid 1, not factory-tui or its ancestors, started before the claim and not before the
 agent's first session, working in the agent's worktree when that can be seen. The rules are
 checked again right before each signal (a pid may be reused during the grace period).
+
+An agent on another configured host (``[hosts."NAME"] ssh``) is stopped through that host's argv
+(``ssh NAME kill -TERM PID``), after the same rules checked on that host's ``ps``: the same pid,
+started before the claim and not before the agent's first session. Its working folder cannot be
+seen from here, so that rule is not applied there; the confirmation says so.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import psutil
@@ -20,8 +27,9 @@ from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_o
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.git import GitError, GitRepo
 from factory_tui.adapters.procs import ProcessProbe
+from factory_tui.adapters.remote_procs import RemoteProbe
 from factory_tui.config import Config
-from factory_tui.core.agentproc import AgentClaim, why_not_the_agent
+from factory_tui.core.agentproc import AgentClaim, exact_host, why_not_the_agent
 from factory_tui.core.fleet import Fleet, InstanceView, ProcInfo
 from factory_tui.core.timeparse import parse_ts
 
@@ -37,9 +45,25 @@ class StopPlan:
     proc: ProcInfo
     agent: AgentClaim
     hostname: str
+    remote: str | None = None
+    """The configured host the agent runs on (signalled through its SSH argv), or None: here."""
+    argv: tuple[str, ...] = ()
+    """That host's argv (``ssh NAME``)."""
 
     def describe(self) -> list[str]:
         cmd = " ".join(self.proc.cmdline) or "(command line not readable)"
+        if self.remote is not None:
+            via = " ".join(self.argv)
+            return [
+                f"agent {self.instance.id}, task {self.instance.task or '—'}",
+                f"on host {self.remote}, pid {self.pid}: {cmd}",
+                f"started {self.proc.started_at:%Y-%m-%dT%H:%M:%S} (its ps, seen from here)"
+                if self.proc.started_at
+                else "start time not known",
+                "its working folder cannot be seen from here: not checked",
+                f"sends kill -TERM through `{via}`, then kill -KILL if it is still running "
+                "after the grace period",
+            ]
         return [
             f"agent {self.instance.id}, task {self.instance.task or '—'}",
             f"pid {self.pid}: {cmd}",
@@ -108,6 +132,10 @@ def plan_stop(
             Outcome.REFUSED,
             f"{instance_id} is not running here (no claim of its records a pid): nothing to stop",
         )
+    remote = reader.remote
+    host = remote.host_of(agent.hostname) if remote is not None else None
+    if remote is not None and host is not None and not exact_host(agent.hostname, reader.hostname):
+        return _plan_remote(remote, host, view, agent, now)
     proc = reader.probe.probe([agent.pid]).get(agent.pid)
     why = why_not_the_agent(
         agent, proc, now=now, hostname=reader.hostname, own_pid=os.getpid(), ancestors=ancestors()
@@ -115,6 +143,121 @@ def plan_stop(
     if why is not None or proc is None:
         return ActionResult(Outcome.REFUSED, f"{instance_id} was not stopped: {why}")
     return StopPlan(view, agent.pid, proc, agent, reader.hostname)
+
+
+def _plan_remote(
+    remote: RemoteProbe, host: str, view: InstanceView, agent: AgentClaim, now: datetime
+) -> StopPlan | ActionResult:
+    """The plan for an agent on another host, from that host's ``ps`` asked now."""
+    agent = replace(agent, worktree=None)  # its worktree is on that host
+    assert agent.pid is not None and agent.hostname is not None
+    why = _why_not_remote(remote, host, agent, now)
+    if isinstance(why, str):
+        return ActionResult(Outcome.REFUSED, f"{agent.instance} was not stopped: {why}")
+    return StopPlan(
+        view, agent.pid, why, agent, agent.hostname, remote=host, argv=tuple(remote.hosts[host])
+    )
+
+
+def _why_not_remote(
+    remote: RemoteProbe, host: str, agent: AgentClaim, now: datetime
+) -> ProcInfo | str:
+    """The remote process when every rule holds, else why not (an unreachable host: refused,
+    never assumed dead)."""
+    assert agent.pid is not None and agent.hostname is not None
+    facts = remote.probe_host(host, [agent.pid])
+    if facts.error is not None:
+        return f"cannot check pid {agent.pid} on host {host}: {facts.error}"
+    proc = facts.procs.get(agent.pid)
+    why = why_not_the_agent(agent, proc, now=now, hostname=agent.hostname, own_pid=0, ancestors=())
+    if why is not None or proc is None:
+        return why or f"pid {agent.pid} is not running on host {host}"
+    return proc
+
+
+#: A remote start time is the local clock minus ``ps``'s elapsed seconds: it moves by a
+#: second or two between two asks.
+REMOTE_START_SLACK_S = 5.0
+
+
+def _stop_remote(
+    config: Config,
+    plan: StopPlan,
+    remote: RemoteProbe,
+    *,
+    now: datetime,
+    grace_s: float,
+    by: str | None,
+) -> ActionResult:
+    """kill -TERM, then kill -KILL after the grace period, through the host's argv; the rules
+    are asked again on that host right before each signal."""
+    assert plan.remote is not None
+    host, pid = plan.remote, plan.pid
+    sent: list[str] = []
+    held = ""
+    for sig in ("TERM", "KILL"):
+        checked = _why_not_remote(remote, host, plan.agent, now)
+        if isinstance(checked, ProcInfo) and not _same_start(checked, plan.proc):
+            checked = f"pid {pid} on host {host} was replaced by another process"
+        if isinstance(checked, str):
+            if not sent:
+                return ActionResult(Outcome.REFUSED, f"{checked}: not stopped")
+            held = f"; SIGKILL not sent: {checked}"
+            break
+        try:
+            done = remote.run(remote.argv(host, ["kill", f"-{sig}", str(pid)]), timeout=10.0)
+        except (subprocess.TimeoutExpired, OSError) as error:
+            failed = f"could not send SIG{sig} to pid {pid} on host {host}: {error}"
+            return ActionResult(Outcome.ERROR, failed + (f" (sent {sent})" if sent else ""))
+        if done.returncode != 0:
+            err = done.stderr[:300].decode("utf-8", errors="replace").strip()
+            return ActionResult(
+                Outcome.ERROR,
+                f"kill -{sig} {pid} on host {host} failed: {err or done.returncode}",
+            )
+        sent.append(f"SIG{sig}")
+        if _gone_remote(remote, host, pid, grace_s if sig == "TERM" else 5.0):
+            break
+    how = "+".join(sent)
+    fields = [
+        ("task", plan.instance.task or "-"),
+        ("instance", plan.instance.id),
+        ("pid", str(pid)),
+        ("host", host),
+        ("signal", how),
+        ("by", by or actor()),
+    ]
+    line = audit(config, now, "AGENT-STOP", fields)
+    if held:
+        return ActionResult(
+            Outcome.ERROR,
+            f"sent {how} to {plan.instance.id} (pid {pid} on host {host}){held}",
+            log_lines=(line,),
+        )
+    return ActionResult(
+        Outcome.DONE,
+        f"stopped {plan.instance.id} (pid {pid} on host {host}, {how})",
+        log_lines=(line,),
+    )
+
+
+def _same_start(now: ProcInfo, planned: ProcInfo) -> bool:
+    if now.started_at is None or planned.started_at is None:
+        return False
+    return abs((now.started_at - planned.started_at).total_seconds()) <= REMOTE_START_SLACK_S
+
+
+def _gone_remote(remote: RemoteProbe, host: str, pid: int, timeout: float) -> bool:
+    """Ask the host until ``pid`` is gone or ``timeout`` passed (an unreachable host: not
+    known to be gone)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        facts = remote.probe_host(host, [pid])
+        if facts.error is None and pid not in facts.procs:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
 def _still_the_agent(plan: StopPlan, now: datetime) -> psutil.Process | str:
@@ -160,9 +303,12 @@ def stop_agent(
     refusal = read_only_refusal(config, "stopping an agent")
     if refusal is not None:
         return refusal
+    reader = reader or FactoryReader(config)
     plan = plan_stop(config, instance_id, now=now, reader=reader)
     if isinstance(plan, ActionResult):
         return plan
+    if plan.remote is not None and reader.remote is not None:
+        return _stop_remote(config, plan, reader.remote, now=now, grace_s=grace_s, by=by)
     sender = send or _send
     waiter = wait or _wait
     sent: list[str] = []

@@ -20,16 +20,20 @@ from pathlib import Path
 
 from factory_tui.adapters.agent_transcripts import AgentTranscripts
 from factory_tui.adapters.clock import local_zone
+from factory_tui.adapters.hegemon_remote import RemoteReader, remote_reader
+from factory_tui.adapters.hegemon_store import StoreReader
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
+from factory_tui.adapters.remote_procs import RemoteProbe
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config, missing_inputs
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint, parse_checkpoint_name
 from factory_tui.core.claims import ClaimFile, claim_set_problems, parse_claim
-from factory_tui.core.fleet import Fleet, ProcInfo, Settings
+from factory_tui.core.fleet import Fleet, HostProcs, ProcInfo, Settings
 from factory_tui.core.fleet_agents import with_agents
 from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.fleet_derive import FleetDeriver
+from factory_tui.core.fleet_store import merge_store, store_pids
 from factory_tui.core.fold import LogFold
 from factory_tui.core.locks import LockEntry, LockView, lock_problems, lock_views
 from factory_tui.core.problems import Problem
@@ -125,6 +129,17 @@ class FactoryReader:
             if transcripts
             else None
         )
+        hegemon = config.hegemon
+        self.store: StoreReader | None = StoreReader(hegemon.db) if hegemon else None
+        """The real factory's local store (read-only), merged into every fleet."""
+        hosts = hegemon.hosts if hegemon else {}
+        self.remote: RemoteProbe | None = RemoteProbe(hosts) if hosts else None
+        """The other hosts reached over SSH (``[hosts."NAME"]``), whose claims' pids are checked."""
+        self._remote: dict[str, HostProcs] | None = None
+        self.server: RemoteReader | None = remote_reader(hegemon, os.environ)
+        """The shared server (``[hegemon] remote_url``), merged after the local store."""
+        self.server_live = False
+        """Set while a thread keeps :attr:`server` live (then no one-shot read is made)."""
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -133,6 +148,8 @@ class FactoryReader:
         self.refresh_log()
         self.refresh_checkpoints()
         self.refresh_state_files()
+        self.refresh_store()
+        self.refresh_server()
 
     def refresh_claims(self) -> bool:
         """Rescan the claims folder; re-read only files whose stat changed. True if anything did."""
@@ -261,6 +278,20 @@ class FactoryReader:
     ) -> bool:
         self.claims[path] = (key, claim, problems)
         self.claims_generation += 1
+        self.generation += 1
+        return True
+
+    def refresh_store(self) -> bool:
+        """Read the local store again if the database or its WAL changed."""
+        if self.store is None or not self.store.refresh():
+            return False
+        self.generation += 1
+        return True
+
+    def refresh_server(self) -> bool:
+        """Read the shared server once (unless a thread keeps it live)."""
+        if self.server is None or self.server_live or not self.server.refresh():
+            return False
         self.generation += 1
         return True
 
@@ -394,6 +425,10 @@ class FactoryReader:
         out.extend(self.metrics.problems)
         out.extend(self.checkpoint_problems)
         out.extend(self.state_problems)
+        if self.store is not None and self.store.error:
+            out.append(Problem(str(self.store.path), self.store.error))
+        if self.server is not None and self.server.error:
+            out.append(Problem(self.server.shown, self.server.error))
         return out
 
     def _half_done_changes(self) -> list[Problem]:
@@ -448,11 +483,35 @@ class FactoryReader:
             for unit in claim.units:
                 if unit.owner and unit.pid and same_host(unit.hostname, self.hostname):
                     pids.add(unit.pid)
+        if self.store is not None:
+            pids |= store_pids(self.store.snapshot, self.hostname)
         return pids
 
     def transcripts_changed(self) -> bool:
         """Whether an agent's transcript grew since the last :meth:`fleet` (a ``stat`` each)."""
         return self.agents is not None and self.agents.changed()
+
+    def remote_pids(self) -> dict[str, set[int]]:
+        """The pids of owned claims on other hosts (files and store), by the claim's host."""
+        wanted: dict[str, set[int]] = {}
+        units = [u for claim in self.claim_files() for u in claim.units]
+        found = [(u.owner, u.pid, u.hostname) for u in units]
+        for snapshot in (
+            self.store.snapshot if self.store is not None else None,
+            self.server.snapshot if self.server is not None else None,
+        ):
+            if snapshot is not None:
+                found += [(c.owner, c.pid, c.host) for c in snapshot.claims]
+        for owner, pid, host in found:
+            if owner and pid and host and not same_host(host, self.hostname):
+                wanted.setdefault(host, set()).add(pid)
+        return wanted
+
+    def probe_remote(self) -> dict[str, HostProcs]:
+        """The configured hosts' facts about their claims' pids (cached a few seconds)."""
+        if self.remote is None:
+            return {}
+        return self.remote.probe(self.remote_pids())
 
     def fleet(
         self,
@@ -478,6 +537,8 @@ class FactoryReader:
             self._procs = dict(procs)
         elif reprobe or self._procs is None:
             self._procs = self.probe.probe(self.local_pids())
+        if procs is not None or reprobe or self._remote is None:
+            self._remote = self.probe_remote()
         locks = self.lock_views(now)
         fleet = self.deriver.derive(
             root=str(cfg.root),
@@ -491,7 +552,29 @@ class FactoryReader:
             problems=self.problems() + lock_problems(locks, str(cfg.claims_dir)),
             lint=self.lint,
             full=full,
+            remote=self._remote,
         )
+        if self.store is not None and self.store.snapshot is not None:
+            fleet = merge_store(
+                fleet,
+                self.store.snapshot,
+                fold=self.fold,
+                now=now,
+                procs=self._procs,
+                settings=settings,
+                remote=self._remote,
+            )
+        server = self.server.snapshot if self.server is not None else None
+        if server is not None:
+            fleet = merge_store(
+                fleet,
+                server,
+                fold=self.fold,
+                now=now,
+                procs=self._procs,
+                settings=settings,
+                remote=self._remote,
+            )
         activities = (
             self.agents.refresh(fleet.instances, self._procs) if self.agents is not None else {}
         )

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 
+from factory_tui.config.hegemon import hegemon_settings
 from factory_tui.config.keys import DEFAULTS, KNOWN_KEYS
 from factory_tui.config.layers import (
     Layer,
@@ -178,6 +179,8 @@ def load_config(
         for key in layer.extra:
             extra_sources[f"extra.{key}"] = layer.extra_source
     sources.update(sorted(extra_sources.items()))
+    hegemon = hegemon_settings(extra, sources, root=resolved_root, env=environ)
+    sources["hegemon"] = hegemon.db_source
 
     return Config(
         root=resolved_root,
@@ -210,6 +213,7 @@ def load_config(
         launch_worktree=str(values["launch_worktree"]),
         launch_branch=str(values["launch_branch"]),
         launch_claim_within=_as_timedelta(values["launch_claim_within"]),
+        hegemon=hegemon,
     )
 
 

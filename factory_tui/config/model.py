@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from factory_tui.config.hegemon import HegemonSettings
 
 from factory_tui.core.launch_templates import (
     DEFAULT_LAUNCH_BRANCH,
@@ -87,6 +91,9 @@ class Config:
     """A launched agent's new branch (placeholders: ``PATH_FIELDS``)."""
     launch_claim_within: timedelta = timedelta(minutes=10)
     """A launched agent that has not claimed its work after this long is a problem."""
+    hegemon: HegemonSettings | None = None
+    """The real factory's store and the other hosts (``[hegemon]``, ``[hosts."NAME"]``); None
+    only in a ``Config`` not made by ``load_config`` (no store, no hosts)."""
 
     @property
     def claude_dirs(self) -> tuple[Path, ...]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.claims import ClaimUnit
+from factory_tui.core.hegemon import StoreSnapshot
 from factory_tui.core.locks import LockView
 from factory_tui.core.oplog import Event
 from factory_tui.core.problems import Problem
@@ -29,6 +30,7 @@ __all__ = [
     "ClaimView",
     "Condition",
     "Fleet",
+    "HostProcs",
     "InstanceView",
     "ProcInfo",
     "SessionView",
@@ -80,6 +82,17 @@ class ProcInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class HostProcs:
+    """What another host's process table said about the pids asked of it (one batched ``ps``
+    over its configured SSH argv), or why it could not be asked (``error``: unreachable, timed
+    out); then its pids stay "not checked", never "dead"."""
+
+    host: str
+    procs: Mapping[int, ProcInfo] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Condition:
     """One of the three stale rules, whether it holds, and the values that decided it."""
 
@@ -108,6 +121,9 @@ class ClaimView:
     #: the instance each one is about (its agent shows it too).
     conflicts: tuple[str, ...] = ()
     conflicts_about: tuple[str, ...] = ()
+    origins: tuple[str, ...] = ("file",)
+    """Where the claim is known, first what it was derived from: ``file``, ``local store``,
+    ``remote``."""
 
     @property
     def key(self) -> str:
@@ -137,6 +153,8 @@ class ClaimView:
             "why": self.why,
             "conditions": [c.to_json() for c in self.conditions],
             "conflicts": list(self.conflicts),
+            "source": self.origins[0],
+            "sources": list(self.origins),
         }
 
 
@@ -162,6 +180,8 @@ class SessionView:
     start_line: int
     why: str
     duration: timedelta | None
+    origins: tuple[str, ...] = ("file",)
+    """Where the session is known (``file``: operations.log; ``local store``; ``remote``)."""
 
     @property
     def key(self) -> str:
@@ -190,6 +210,8 @@ class SessionView:
             "last_error": self.last_error,
             "log": f"{self.source}:{self.start_line}",
             "why": self.why,
+            "source": self.origins[0],
+            "sources": list(self.origins),
         }
 
 
@@ -219,6 +241,8 @@ class InstanceView:
     """What its Claude Code transcript says it is doing (None: no transcript found)."""
     waiting: Waiting | None = None
     """Set with status ``waiting``: what it waits for, since when, the evidence."""
+    origins: tuple[str, ...] = ("file",)
+    """Where the agent is known (``file``: claims and log; ``local store``; ``remote``)."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -241,6 +265,8 @@ class InstanceView:
             "conflicts": list(self.conflicts),
             "waiting": self.waiting.to_json() if self.waiting is not None else None,
             "activity": self.activity.to_json() if self.activity is not None else None,
+            "source": self.origins[0],
+            "sources": list(self.origins),
         }
 
 
@@ -269,12 +295,18 @@ class Fleet:
         """The pending launch on one claim unit, if any."""
         return next((view for view in self.launches if view.key == key), None)
 
+    store: StoreSnapshot | None = None
+    """The real factory's local store as last read, or None when there is none."""
+    remote: StoreSnapshot | None = None
+    """The shared server's sessions and claims as last known, or None when none is configured
+    (its ``note`` says since when it is unreachable)."""
+
     def locks_of(self, key: str) -> tuple[LockView, ...]:
         """The locks on one claim unit (``CAB-1290:2``, ``CAB-1321``)."""
         return tuple(lock for lock in self.locks if lock.key == key)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "root": self.root,
             "generated_at": format_ts(self.generated_at, seconds=True),
             "hostname": self.hostname,
@@ -287,6 +319,11 @@ class Fleet:
             "locks": [lock.to_json() for lock in self.locks],
             "launches": [view.to_json() for view in self.launches],
         }
+        if self.store is not None:
+            out["store"] = self.store.to_json()
+        if self.remote is not None:
+            out["remote"] = self.remote.to_json()
+        return out
 
 
 def problem_counts(problems: Sequence[Problem], lint: Sequence[Any]) -> dict[str, int]:

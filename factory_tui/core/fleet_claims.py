@@ -17,6 +17,7 @@ from factory_tui.core.fleet import (
     ClaimState,
     ClaimView,
     Condition,
+    HostProcs,
     ProcInfo,
     Settings,
     fmt_age,
@@ -24,7 +25,7 @@ from factory_tui.core.fleet import (
 from factory_tui.core.fold import ClaimEventInfo, LogFold, claim_key
 from factory_tui.core.timeparse import format_ts, parse_ts
 
-__all__ = ["same_host"]
+__all__ = ["remote_facts", "same_host"]
 
 
 def _short_host(name: str) -> str:
@@ -36,6 +37,20 @@ def same_host(claim_host: str | None, hostname: str) -> bool:
     if not claim_host:
         return True
     return _short_host(claim_host) == _short_host(hostname)
+
+
+def remote_facts(
+    remote: Mapping[str, HostProcs] | None, claim_host: str | None
+) -> HostProcs | None:
+    """The probed facts of the configured host a claim's ``hostname`` names (the same short name
+    matches: ``worker-1.lan`` is ``worker-1``), or None when that host is not configured."""
+    if not remote or not claim_host:
+        return None
+    found = remote.get(claim_host)
+    if found is not None:
+        return found
+    short = _short_host(claim_host)
+    return next((facts for name, facts in remote.items() if _short_host(name) == short), None)
 
 
 def _pid_alive(
@@ -66,12 +81,17 @@ def derive_claims(
     hostname: str,
     procs: Mapping[int, ProcInfo],
     settings: Settings,
+    remote: Mapping[str, HostProcs] | None = None,
 ) -> list[ClaimView]:
     views: list[ClaimView] = []
     for claim in claims:
         done = {u.phase for u in claim.units if u.completed_at}
         for unit in claim.units:
-            views.append(derive_claim_view(claim, unit, done, fold, now, hostname, procs, settings))
+            views.append(
+                derive_claim_view(
+                    claim, unit, done, fold, now, hostname, procs, settings, remote=remote
+                )
+            )
     views.sort(key=lambda v: (v.unit.claim_id, -1 if v.unit.phase is None else v.unit.phase))
     return views
 
@@ -85,6 +105,8 @@ def derive_claim_view(
     hostname: str,
     procs: Mapping[int, ProcInfo],
     settings: Settings,
+    *,
+    remote: Mapping[str, HostProcs] | None = None,
 ) -> ClaimView:
     found = claim_conflicts(claim.file, unit, fold, settings.tz)
     if unit.completed_at:
@@ -107,7 +129,7 @@ def derive_claim_view(
     if unit.completed_at:
         view = ClaimView(**base, state="done", why=f"completed {unit.completed_at}")
     else:
-        view = _claim_view_of(unit, done, fold, now, hostname, procs, settings, base)
+        view = _claim_view_of(unit, done, fold, now, hostname, procs, settings, base, remote)
     if found:
         view = replace(view, why=view.why + "; conflict: " + "; ".join(view.conflicts))
     return view
@@ -122,9 +144,12 @@ def _claim_view_of(
     procs: Mapping[int, ProcInfo],
     settings: Settings,
     base: dict[str, Any],
+    remote: Mapping[str, HostProcs] | None = None,
 ) -> ClaimView:
     if unit.owner:
-        conditions, alive = stale_conditions(unit, fold, now, hostname, procs, settings)
+        conditions, alive = stale_conditions(
+            unit, fold, now, hostname, procs, settings, remote=remote
+        )
         if all(c.holds for c in conditions):
             why = "stale: " + "; ".join(c.detail for c in conditions)
             state: ClaimState = "stale"
@@ -255,8 +280,14 @@ def stale_conditions(
     hostname: str,
     procs: Mapping[int, ProcInfo],
     settings: Settings,
+    *,
+    remote: Mapping[str, HostProcs] | None = None,
 ) -> tuple[list[Condition], bool | None]:
-    """The three stale rules of FORMATS.md for one owned unit, and whether its pid is alive."""
+    """The three stale rules of FORMATS.md for one owned unit, and whether its pid is alive.
+
+    On another host the pid is checked in ``remote``'s facts of that host (its batched ``ps``)
+    exactly like a local one; a host not configured, or not reachable, leaves it "not checked"
+    with the reason (never "dead"), and rules 1 and 2 alone decide."""
     limit = settings.stale_after
     owner = unit.owner or ""
     claimed = parse_ts(unit.claimed_at, settings.tz) if unit.claimed_at else None
@@ -285,9 +316,13 @@ def stale_conditions(
     if same_host(unit.hostname, hostname):
         alive, detail = _pid_alive(unit.pid, claimed, procs)
         pid = Condition("pid", not alive, detail)
+    elif (facts := remote_facts(remote, unit.hostname)) is not None and facts.error is None:
+        alive, detail = _pid_alive(unit.pid, claimed, facts.procs)
+        pid = Condition("pid", not alive, f"on host {unit.hostname}: {detail}")
     else:
         alive = None
-        pid = Condition("pid", True, f"on host {unit.hostname}: pid not checked")
+        why = f" ({facts.error})" if facts is not None else ""
+        pid = Condition("pid", True, f"on host {unit.hostname}: pid not checked{why}")
     return [age, log, pid], alive
 
 

@@ -19,6 +19,7 @@ from factory_tui.core.claims import ClaimFile
 from factory_tui.core.fleet import (
     ClaimView,
     Fleet,
+    HostProcs,
     InstanceView,
     ProcInfo,
     SessionView,
@@ -64,10 +65,12 @@ def derive_fleet(
     settings: Settings | None = None,
     problems: Sequence[Problem] = (),
     lint: Sequence[Any] = (),
+    remote: Mapping[str, HostProcs] | None = None,
 ) -> Fleet:
+    """``remote``: the other hosts' process facts (their claims' pids are checked there)."""
     settings = settings or Settings()
     claim_views = derive_claims(
-        claims, fold, now=now, hostname=hostname, procs=procs, settings=settings
+        claims, fold, now=now, hostname=hostname, procs=procs, settings=settings, remote=remote
     )
     latest_checkpoint = latest_checkpoints(checkpoints)
 
@@ -151,6 +154,7 @@ class _Inputs:
     checkpoints: tuple[int, ...]
     procs: Mapping[int, ProcInfo]
     settings: Settings
+    remote: Mapping[str, HostProcs]
 
 
 class FleetDeriver:
@@ -202,6 +206,7 @@ class FleetDeriver:
         problems: Sequence[Problem] = (),
         lint: Sequence[Any] = (),
         full: bool = False,
+        remote: Mapping[str, HostProcs] | None = None,
     ) -> Fleet:
         settings = settings or Settings()
         inputs = _Inputs(
@@ -211,6 +216,7 @@ class FleetDeriver:
             checkpoints=tuple(map(id, checkpoints)),
             procs=dict(procs),
             settings=settings,
+            remote=dict(remote or {}),
         )
         appended = fold.events - self._events
         previous = self.previous
@@ -233,6 +239,7 @@ class FleetDeriver:
                 settings=settings,
                 problems=problems,
                 lint=lint,
+                remote=remote,
             )
             self._full_at = now
             self._index(fleet, picked_sessions(fold, now, settings))
@@ -349,7 +356,15 @@ class FleetDeriver:
                 continue
             done = {u.phase for u in claim.units if u.completed_at}
             new_claim = derive_claim_view(
-                claim, claim_view.unit, done, fold, now, previous.hostname, procs, settings
+                claim,
+                claim_view.unit,
+                done,
+                fold,
+                now,
+                previous.hostname,
+                procs,
+                settings,
+                remote=self._inputs.remote if self._inputs is not None else None,
             )
             _recount(counts, "claims", claim_view.state, new_claim.state)
             claim_views[index] = new_claim

@@ -147,7 +147,8 @@ def instance_view(
             f"while {claims[0].key} is still owned"
         )
     pid = evidence.unit.pid if evidence is not None else None
-    info = procs.get(pid) if pid is not None and alive else None
+    # The local process table speaks only for a local pid (another host's may be the same).
+    info = procs.get(pid) if pid is not None and alive and evidence and evidence.local else None
     task = session.task if session else None
     branch = (session.branch if session else None) or (claims[0].unit.branch if claims else None)
     step = session.last_step if session else None

@@ -43,6 +43,10 @@ class RefreshPlan:
     log: bool = False
     checkpoints: bool = False
     state: bool = False
+    store: bool = False
+    """The real factory's local store (its database or WAL) changed."""
+    remote: bool = False
+    """The shared server's snapshot changed (its thread says so, not the watcher)."""
 
     def merge(self, other: RefreshPlan) -> None:
         self.claim_paths |= other.claim_paths
@@ -51,6 +55,8 @@ class RefreshPlan:
         self.log |= other.log
         self.checkpoints |= other.checkpoints
         self.state |= other.state
+        self.store |= other.store
+        self.remote |= other.remote
 
     def __bool__(self) -> bool:
         return bool(
@@ -60,6 +66,8 @@ class RefreshPlan:
             or self.log
             or self.checkpoints
             or self.state
+            or self.store
+            or self.remote
         )
 
 
@@ -80,17 +88,24 @@ class WatchTargets:
     log_files: frozenset[Path]
     state_files: frozenset[Path]
     folders: tuple[Path, ...]
+    store_files: frozenset[Path] = frozenset()
+    """The local store's database and its ``-wal`` (a commit in WAL mode writes only that)."""
 
     @classmethod
     def from_config(cls, config: Config) -> WatchTargets:
         logs = (config.log_file, config.log_history_file, config.metrics_file)
         states = (config.plan_file, config.memory_file)
+        store: tuple[Path, ...] = ()
+        if config.hegemon is not None:
+            db = config.hegemon.db
+            store = (db, db.with_name(db.name + "-wal"))
         folders: list[Path] = []
         for folder in (
             config.claims_dir,
             config.checkpoints_dir,
             *(p.parent for p in logs),
             *(p.parent for p in states),
+            *(p.parent for p in store[:1]),
         ):
             folder = Path(os.path.abspath(folder))
             if folder not in folders:
@@ -101,12 +116,19 @@ class WatchTargets:
             log_files=frozenset(f for p in logs for f in _forms(p)),
             state_files=frozenset(f for p in states for f in _forms(p)),
             folders=tuple(folders),
+            store_files=frozenset(f for p in store for f in _forms(p)),
         )
 
     def everything(self) -> frozenset[Path]:
         """Paths that, posted, make the reader look at every file again (after a re-arm)."""
         return frozenset(
-            {*self.claims_dirs, *self.checkpoints_dirs, *self.log_files, *self.state_files}
+            {
+                *self.claims_dirs,
+                *self.checkpoints_dirs,
+                *self.log_files,
+                *self.state_files,
+                *self.store_files,
+            }
         )
 
     def accepts(self, path: Path) -> bool:
@@ -119,6 +141,8 @@ class WatchTargets:
             path = Path(os.path.abspath(path))
             if path in self.log_files:
                 plan.log = True
+            elif path in self.store_files:
+                plan.store = True
             elif path in self.state_files:
                 plan.state = True
             elif path in self.claims_dirs:

@@ -12,6 +12,7 @@ nothing swaps the reader's probe under another thread.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,7 @@ from factory_tui.ui.watch import RefreshPlan
 if TYPE_CHECKING:
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.adapters.logindex import LogIndex
-    from factory_tui.core.fleet import Fleet, ProcInfo
+    from factory_tui.core.fleet import Fleet, HostProcs, ProcInfo
 
 __all__ = ["FleetFeed", "FleetWant", "empty_fleet", "state_summary"]
 
@@ -133,6 +134,7 @@ class FleetFeed:
         )
         self._last_shown: object = None
         self._last_probe: object = None
+        self._server_stop = threading.Event()
 
     def request(
         self, *, plan: RefreshPlan | None = None, initial: bool = False, tick: bool = False
@@ -143,6 +145,30 @@ class FleetFeed:
 
     def close(self) -> None:
         self.drain.close()
+        self._server_stop.set()
+        if self.reader.server is not None:
+            self.reader.server.stop()
+
+    def _start_server(self) -> None:
+        """Keep the shared server live on a thread of its own (its realtime stream waits for
+        events); each change asks this feed for a re-derive."""
+        server = self.reader.server
+        if server is None or self.reader.server_live:
+            return
+        self.reader.server_live = True
+
+        def changed() -> None:
+            try:
+                self.app.call_from_thread(self.request, plan=RefreshPlan(remote=True))
+            except RuntimeError:  # the app is gone
+                self._server_stop.set()
+
+        threading.Thread(
+            target=server.run,
+            args=(self._server_stop, changed),
+            name="hegemon server",
+            daemon=True,
+        ).start()
 
     def finish_interrupted(self, reader: FactoryReader) -> None:
         """On start, on the worker: close the changes an interrupted factory-tui left half done
@@ -179,6 +205,7 @@ class FleetFeed:
 
         reader = self.reader
         reader.on_progress = self._progress
+        self._start_server()  # before the files: a server that does not answer waits on its own
         try:
             reader.refresh_all()
         finally:
@@ -211,13 +238,16 @@ class FleetFeed:
             log_changed |= self.log_index.update() > 0 or self.log_index.generation != generation
         if plan.checkpoints:
             changed |= reader.refresh_checkpoints()
+        if plan.store or tick:  # a stat of the database and its WAL when nothing says so
+            changed |= reader.refresh_store()
         state: StateSummary | None = None
         if plan.state and reader.refresh_state_files():
             changed = True
             state = state_summary(self.config)
-        # Only lines appended to the log: the fleet is re-derived where they touch, with the
-        # process facts of the last probe (the tick re-probes).
-        log_only = log_changed and not changed and not tick
+        # Only lines appended to the log (or the server's news): the fleet is re-derived where
+        # they touch, with the process facts of the last probe (the tick re-probes).
+        log_only = (log_changed or plan.remote) and not changed and not tick
+        changed |= plan.remote
         changed |= log_changed
         if tick and not changed and reader.transcripts_changed():
             # An agent's transcript grew: its activity (and maybe its wait) moved (issue 13).
@@ -230,7 +260,9 @@ class FleetFeed:
             # fleet only if what is shown could differ (a big factory derives in ~0.1 s).
             procs = reader.probe.probe(reader.local_pids())
             minute = now.replace(second=0, microsecond=0)
-            facts = (minute, proc_facts(procs))
+            # Other hosts' pids too (their answers are cached a few seconds).
+            remote = reader.probe_remote()
+            facts = (minute, proc_facts(procs), remote_facts(remote))
             if facts == self._last_probe:
                 return
             self._last_probe = facts
@@ -256,6 +288,17 @@ def proc_facts(procs: dict[int, ProcInfo]) -> object:
                 None if info.rss_bytes is None else info.rss_bytes >> 20,
             )
             for pid, info in procs.items()
+        )
+    )
+
+
+def remote_facts(remote: dict[str, HostProcs]) -> object:
+    """Other hosts' answers as the verdicts use them: which pids run since when, or why the
+    host could not be asked."""
+    return tuple(
+        sorted(
+            (host, facts.error, tuple(sorted((p, i.started_at) for p, i in facts.procs.items())))
+            for host, facts in remote.items()
         )
     )
 

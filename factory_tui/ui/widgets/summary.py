@@ -36,6 +36,7 @@ SEGMENT_ORDER = (
     "claims",
     "sessions",
     "problems",
+    "remote",
     "ask",
     "spend",
     "changed",
@@ -123,7 +124,24 @@ def fleet_segments(fleet: Fleet, *, loaded: bool) -> dict[str, Content | None]:
     if c.get("lint", 0):
         pieces.append(Content.styled(f" ({c['lint']} lint)", "$text-muted"))
     problems = _join("PROBLEMS", pieces)
-    return {"agents": agents, "claims": claims, "sessions": sessions, "problems": problems}
+    return {
+        "agents": agents,
+        "claims": claims,
+        "sessions": sessions,
+        "problems": problems,
+        "remote": remote_segment(fleet),
+    }
+
+
+def remote_segment(fleet: Fleet) -> Content | None:
+    """``REMOTE unreachable since …, last known``: only while the shared server cannot be
+    reached (what the views show of it is then its last known state)."""
+    remote = fleet.remote
+    if remote is None or remote.unreachable_since is None:
+        return None
+    return Content.styled(
+        f"REMOTE unreachable since {remote.unreachable_since}, last known", "bold $warning"
+    )
 
 
 def fleet_short_segments(fleet: Fleet, *, loaded: bool) -> dict[str, Content | None]:
@@ -153,6 +171,7 @@ def fleet_short_segments(fleet: Fleet, *, loaded: bool) -> dict[str, Content | N
         ),
         "sessions": _short_join("SESSIONS", [(c.get("sessions_crashed", 0), "CRASHED", crashed)]),
         "problems": _short_join("PROBLEMS", [(c.get("problems", 0), "", "bold $warning")]),
+        "remote": remote_segment(fleet),
     }
 
 

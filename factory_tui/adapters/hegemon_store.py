@@ -1,0 +1,206 @@
+"""The real factory's local store (``~/.hegemon/state.db``), read strictly read-only.
+
+Agents write that database all the time (WAL mode, a busy timeout of their own). The cockpit
+must never slow them down nor change a byte: it opens the file with ``mode=ro`` and
+``query_only``, reads every table in one short deferred transaction (a WAL reader takes no lock a
+writer waits on), and closes at once. A read that finds the database busy is retried a few
+times, then the last snapshot stays on screen with a note saying since when; the user never
+sees SQLite's "database is locked".
+
+As any reader of a WAL database, SQLite creates the empty ``-wal`` and ``-shm`` files beside it
+when they are absent (the shared index readers and writers coordinate through); the database
+file itself is never written, and nothing is ever checkpointed by this connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from factory_tui.core.hegemon import STORE_TABLES, StoreSnapshot, snapshot_from_rows
+
+__all__ = ["BUSY_TIMEOUT_S", "StoreReader", "StoreUnreadable", "read_store", "wal_path"]
+
+#: How long one statement waits for a writer before SQLite gives up (WAL readers rarely wait).
+BUSY_TIMEOUT_S = 0.25
+#: Reads tried before a busy store is reported (the last snapshot stays shown meanwhile).
+BUSY_TRIES = 4
+#: The most rows read from one table: a store is small; a huge one must not stall the cockpit.
+ROW_LIMIT = 20_000
+
+_QUERIES = {
+    "sessions": "SELECT * FROM sessions ORDER BY updated_at, instance_id LIMIT ?",
+    # The latest milestone of each (ticket, instance): what the agent's step is now.
+    "milestones": (
+        "SELECT * FROM milestones WHERE id IN "
+        "(SELECT MAX(id) FROM milestones GROUP BY ticket, instance_id) ORDER BY id LIMIT ?"
+    ),
+    "claims": "SELECT * FROM claims ORDER BY id LIMIT ?",
+    "tickets": "SELECT * FROM tickets ORDER BY id LIMIT ?",
+    "council_cache": "SELECT * FROM council_cache ORDER BY ticket_id LIMIT ?",
+    "queue_jobs": (
+        "SELECT * FROM queue_jobs WHERE status IN ('pending', 'dispatched', 'running') "
+        "ORDER BY priority, id LIMIT ?"
+    ),
+}
+
+
+class StoreUnreadable(Exception):
+    """The store exists but could not be read: ``str()`` says what, where and what to do."""
+
+    def __init__(self, message: str, *, busy: bool = False) -> None:
+        super().__init__(message)
+        self.busy = busy
+
+
+def wal_path(path: Path) -> Path:
+    return path.with_name(path.name + "-wal")
+
+
+def _uri(path: Path) -> str:
+    return "file:" + urllib.parse.quote(str(path.absolute())) + "?mode=ro"
+
+
+@contextlib.contextmanager
+def _connection(path: Path, busy_timeout_s: float) -> Iterator[sqlite3.Connection]:
+    conn = sqlite3.connect(
+        _uri(path), uri=True, timeout=busy_timeout_s, isolation_level=None, check_same_thread=True
+    )
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA query_only = ON")
+        yield conn
+    finally:
+        conn.close()
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
+def read_store(
+    path: Path, *, read_at: str = "", busy_timeout_s: float = BUSY_TIMEOUT_S
+) -> StoreSnapshot:
+    """One read of every table, in one read transaction (a consistent snapshot).
+
+    Raises :class:`StoreUnreadable` (``busy`` set when a writer held it too long)."""
+    try:
+        with _connection(path, busy_timeout_s) as conn:
+            conn.execute("BEGIN")  # deferred: a read transaction, no lock a WAL writer waits on
+            try:
+                version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                present = {
+                    str(row[0])
+                    for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                }
+                counts: dict[str, int] = {}
+                tables: dict[str, list[dict[str, object]]] = {}
+                for table in STORE_TABLES:
+                    if table not in present:
+                        continue
+                    counts[table] = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+                    rows = conn.execute(_QUERIES[table], (ROW_LIMIT,)).fetchall()
+                    tables[table] = [dict(row) for row in rows]
+            finally:
+                conn.execute("COMMIT")
+    except sqlite3.Error as error:
+        busy = _is_busy(error)
+        what = "busy (a writer held it past the busy timeout)" if busy else f"unreadable ({error})"
+        raise StoreUnreadable(
+            f"the local store {path} is {what}; "
+            + (
+                "it is read again on its next change"
+                if busy
+                else "check it with sqlite3, or set [hegemon] db in factory.toml"
+            ),
+            busy=busy,
+        ) from None
+    missing = [t for t in STORE_TABLES if t not in present]
+    schema = f"user_version {version}" + (f" (no {', '.join(missing)})" if missing else "")
+    return snapshot_from_rows(
+        str(path), schema=schema, counts=counts, tables=tables, read_at=read_at
+    )
+
+
+def _stamp(path: Path) -> tuple[tuple[int, int, int] | None, ...]:
+    """The stat of the database and its WAL: a commit changes one of them."""
+    out: list[tuple[int, int, int] | None] = []
+    for p in (path, wal_path(path)):
+        try:
+            st = p.stat()
+        except OSError:
+            out.append(None)
+        else:
+            out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+    return tuple(out)
+
+
+class StoreReader:
+    """The store as last read: :meth:`refresh` reads it again when the database or its WAL
+    changed. ``snapshot`` is None when there is no store (no file at ``path``)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] = datetime.now,
+        busy_timeout_s: float = BUSY_TIMEOUT_S,
+        tries: int = BUSY_TRIES,
+        pause: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.path = path
+        self.clock = clock
+        self.busy_timeout_s = busy_timeout_s
+        self.tries = tries
+        self.pause = pause
+        self.snapshot: StoreSnapshot | None = None
+        self.error: str | None = None
+        """Why the last read failed (the snapshot, if any, is older), or None."""
+        self._stamp: tuple[tuple[int, int, int] | None, ...] | None = None
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Read the store again if it changed (or ``force``). True if what is known changed."""
+        stamp = _stamp(self.path)
+        if not force and stamp == self._stamp:
+            return False
+        if stamp[0] is None or not self.path.is_file():
+            changed = self.snapshot is not None or self.error is not None
+            self.snapshot, self.error, self._stamp = None, None, stamp
+            return changed
+        read_at = self.clock().strftime("%Y-%m-%dT%H:%M:%S")
+        for attempt in range(max(1, self.tries)):
+            try:
+                snapshot = read_store(
+                    self.path, read_at=read_at, busy_timeout_s=self.busy_timeout_s
+                )
+            except StoreUnreadable as error:
+                if error.busy and attempt + 1 < self.tries:
+                    self.pause(0.02 * (attempt + 1))
+                    continue
+                return self._failed(str(error), busy=error.busy)
+            self.snapshot, self.error, self._stamp = snapshot, None, stamp
+            return True
+        return False  # pragma: no cover - the loop always returns
+
+    def _failed(self, message: str, *, busy: bool) -> bool:
+        """Keep the last snapshot, marked as such; the stamp is not taken, so the next change
+        (or the next tick) reads again."""
+        self._stamp = None
+        if busy and self.snapshot is not None:
+            note = f"the store was busy; showing what was read at {self.snapshot.read_at}"
+            if self.snapshot.note == note:
+                return False
+            self.snapshot = replace(self.snapshot, note=note)
+            return True
+        if busy:
+            message = f"the local store {self.path} was busy; it is read again on its next change"
+        changed = self.error != message
+        self.error = message
+        return changed
