@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from factory_tui.adapters.clock import local_zone
+from factory_tui.adapters.foldcache import FileIdentity, FoldCache, file_identity, path_identity
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.tail import LogTail
@@ -92,6 +93,7 @@ class FactoryReader:
         hostname: str | None = None,
         probe: ProcessProbe | None = None,
         on_progress: Callable[[str, int, int], None] | None = None,
+        fold_cache: FoldCache | None = None,
     ) -> None:
         self.config = config
         self.hostname = hostname or local_hostname()
@@ -115,6 +117,15 @@ class FactoryReader:
         self.deriver = FleetDeriver()
         self._procs: dict[int, ProcInfo] | None = None
         self._claims_sorted: tuple[int, list[ClaimFile]] | None = None
+        self.fold_cache = fold_cache
+        """Where the fold is saved for a warm start (None: always read cold, never saved)."""
+        self.warm_started = False
+        """The fold came from :attr:`fold_cache`: only the log after its offset was read."""
+        # The fold is still that of the rotated log read whole and the log's first bytes (no
+        # reset, no read error since): only then may it be saved.
+        self._cacheable = fold_cache is not None
+        self._history_identity: FileIdentity | None = None
+        self._saved_offset: int | None = None
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -259,15 +270,107 @@ class FactoryReader:
         changed = False
         if not self._history_read:
             self._history_read = True
-            history = Path(str(self.config.log_file) + ".1")
-            changed |= self._drain(
-                LogTail(history, chunk_bytes=LOG_CHUNK_BYTES), self.fold, history.name, close=True
-            )
+            if self._warm_start():
+                changed = True
+            else:
+                changed |= self._read_history()
         changed |= self._drain(self._log_tail, self.fold, self.config.log_file.name)
         changed |= self._drain(self._metrics_tail, self.metrics, self.config.metrics_file.name)
         if changed:
             self.generation += 1
+            self._save_when_due()
         return changed
+
+    @property
+    def _history_file(self) -> Path:
+        return Path(str(self.config.log_file) + ".1")
+
+    def _read_history(self) -> bool:
+        """Fold the rotated log whole (noting what it was, for the warm-start cache)."""
+        history = self._history_file
+        before = self._history_now()
+        changed = self._drain(
+            LogTail(history, chunk_bytes=LOG_CHUNK_BYTES), self.fold, history.name, close=True
+        )
+        if self._cacheable and self._history_now() != before:
+            self._cacheable = False  # rotated while we read it: this fold is of no one file
+        self._history_identity = before
+        return changed
+
+    def _history_now(self) -> FileIdentity | None:
+        if not self._cacheable:
+            return None
+        try:
+            return path_identity(self._history_file)
+        except OSError:
+            self._cacheable = False
+            return None
+
+    def _warm_start(self) -> bool:
+        """Take the fold from the cache when its key matches the files: the log is then read
+        from the cache's offset on. False (and nothing changed): read cold."""
+        cache = self.fold_cache
+        if cache is None:
+            return False
+        warm = cache.load(self.config.log_file, self._history_file)
+        if warm is None:
+            return False
+        try:
+            self._log_tail.resume(
+                warm.log.size,
+                warm.line_count,
+                check=lambda fd: file_identity(fd, warm.log.size) == warm.log,
+            )
+        except OSError as error:
+            cache.last_miss = f"cannot resume the log: {error}"
+            return False
+        self.fold = warm.fold
+        self._history_identity = warm.history
+        self._saved_offset = warm.log.size
+        self.warm_started = True
+        return True
+
+    def _save_when_due(self) -> None:
+        """Save the fold after a cold read of a big log, and again once a warm one has folded
+        :attr:`FoldCache.resave_bytes` more."""
+        cache = self.fold_cache
+        if cache is None or not self._cacheable:
+            return
+        offset = self._log_tail.offset
+        if self._saved_offset is None:
+            history = self._history_identity.size if self._history_identity else 0
+            if offset + history < cache.min_log_bytes:
+                return
+        elif offset - self._saved_offset < cache.resave_bytes:
+            return
+        self.save_fold_cache()
+
+    def save_fold_cache(self) -> bool:
+        """Save the fold for the next start's warm read (at exit, say). False when there is no
+        cache, nothing to save, the fold no longer follows the files' prefixes (a rotation or a
+        read error since the start), or the file could not be written."""
+        cache = self.fold_cache
+        fd = self._log_tail.fileno
+        if cache is None or not self._cacheable or fd is None or not self._history_read:
+            return False
+        offset = self._log_tail.offset
+        if offset == self._saved_offset:
+            return True
+        try:
+            log = file_identity(fd, offset)
+        except OSError:
+            return False
+        saved = cache.save(
+            self.config.log_file,
+            self._history_file,
+            fold=self.fold,
+            log=log,
+            line_count=self._log_tail.line_count,
+            history=self._history_identity,
+        )
+        if saved:
+            self._saved_offset = offset
+        return saved
 
     def _drain(self, tail: LogTail, fold: LogFold, source: str, *, close: bool = False) -> bool:
         with _gc_paused():
@@ -281,10 +384,14 @@ class FactoryReader:
             total = 0
         while (chunk := tail.poll()) is not None:
             changed = True
+            if chunk.reset is not None and fold is self.fold:
+                self._cacheable = False  # rotated or rewritten: the fold is of no one file now
             fold.feed_block(chunk.data, source, chunk.first_line)
             if self.on_progress is not None:
                 self.on_progress(source, tail.offset, total)
         if tail.last_error:
+            if fold is self.fold:
+                self._cacheable = False  # a problem of this moment, not of the file's bytes
             fold.add_problem(Problem(source, tail.last_error))
         if close:
             tail.close()

@@ -1,0 +1,342 @@
+"""The warm-start cache of the folded operations.log: a second run reads only what is new.
+
+Per factory, one file in the user cache folder (``platformdirs.user_cache_path("factory-tui")``;
+``FACTORY_TUI_CACHE_DIR`` moves it, ``FACTORY_TUI_FOLD_CACHE=0`` turns it off) holds the fold as
+of a byte offset of operations.log, with the key that says whether it still stands:
+
+- the tool's version and the cache format's;
+- the log file read (its resolved path), its device and inode, the offset and the line count
+  there, and a hash of the block before the offset and of the file's first block;
+- the same of the rotated ``operations.log.1`` as it was read whole (or that there was none).
+
+On start the key is checked against the files: anything that differs (a rotation, a truncation,
+a replaced or rewritten file, another version of the tool, an unreadable or corrupt cache file)
+and the cache is ignored: the log is read cold, never folded on top of a state it does not
+extend. The file is one JSON header line (the key and the body's SHA-256), then the body (the
+fold's :meth:`~factory_tui.core.fold.LogFold.to_state` as JSON). It is untrusted input: parsed as
+JSON and checked field by field, never unpickled or executed. It is written through a temp file
+and a rename: a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import stat
+import sys
+from array import array
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import platformdirs
+
+from factory_tui import __version__
+from factory_tui.core.fold import LogFold
+
+__all__ = [
+    "CACHE_DIR_ENV",
+    "CACHE_SWITCH_ENV",
+    "FORMAT_VERSION",
+    "FileIdentity",
+    "FoldCache",
+    "WarmStart",
+    "file_identity",
+]
+
+CACHE_DIR_ENV = "FACTORY_TUI_CACHE_DIR"
+CACHE_SWITCH_ENV = "FACTORY_TUI_FOLD_CACHE"
+FORMAT_VERSION = 1
+BLOCK_BYTES = 64 << 10
+# Below this the log is read cold faster than a cache file would be checked and parsed.
+MIN_LOG_BYTES = 1 << 20
+# A warm reader saves again once this much more has been folded since the cache it loaded.
+RESAVE_BYTES = 8 << 20
+# The fold's int32 arrays, stored as binary after its JSON (see LogFold.to_state).
+_ARRAYS = ("columns", "ended")
+
+
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    """What says that the first ``size`` bytes of a file are still the ones folded."""
+
+    device: int
+    inode: int
+    size: int
+    head: str
+    """SHA-256 of the first block (at most ``BLOCK_BYTES``) of those bytes."""
+    tail: str
+    """SHA-256 of the last block before ``size``."""
+
+    @classmethod
+    def from_json(cls, data: object) -> FileIdentity:
+        if not isinstance(data, dict) or set(data) != {"device", "inode", "size", "head", "tail"}:
+            raise ValueError("not a file identity")
+        for name in ("device", "inode", "size"):
+            if type(data[name]) is not int:
+                raise ValueError(f"a file identity's {name} is not an integer")
+        for name in ("head", "tail"):
+            if type(data[name]) is not str:
+                raise ValueError(f"a file identity's {name} is not text")
+        return cls(**data)
+
+
+def file_identity(fd: int, size: int) -> FileIdentity:
+    """The identity of the first ``size`` bytes of the open file ``fd``. Raises ``OSError`` when
+    it is not a regular file that long."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size < size:
+        raise OSError(f"not a regular file of at least {size} bytes")
+    head = os.pread(fd, min(size, BLOCK_BYTES), 0)
+    tail_start = max(0, size - BLOCK_BYTES)
+    tail = os.pread(fd, size - tail_start, tail_start)
+    return FileIdentity(
+        st.st_dev,
+        st.st_ino,
+        size,
+        hashlib.sha256(head).hexdigest(),
+        hashlib.sha256(tail).hexdigest(),
+    )
+
+
+def path_identity(path: Path) -> FileIdentity | None:
+    """The identity of the whole file at ``path``, None when there is none. Raises ``OSError``
+    when it cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    try:
+        return file_identity(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class WarmStart:
+    """A saved fold whose key the files still match: go on reading the log at ``offset``."""
+
+    fold: LogFold
+    log: FileIdentity
+    """The log's first ``log.size`` bytes, whose fold this is."""
+    line_count: int
+    history: FileIdentity | None
+    """The rotated log, read whole before them (None: there was none)."""
+
+
+class FoldCache:
+    """The warm-start cache files in ``folder``. Never raises: a cache that cannot be read or
+    written is a cold read, not an error."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        min_log_bytes: int = MIN_LOG_BYTES,
+        resave_bytes: int = RESAVE_BYTES,
+        version: str = __version__,
+    ) -> None:
+        self.folder = folder
+        self.min_log_bytes = min_log_bytes
+        self.resave_bytes = resave_bytes
+        self.version = version
+        self.last_miss: str | None = None
+        """Why the last :meth:`load` found no usable cache (for benchmarks and debugging)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FoldCache | None:
+        """The user's cache (``FACTORY_TUI_CACHE_DIR`` or the platform's cache folder), or None
+        when ``FACTORY_TUI_FOLD_CACHE`` turns it off (0, off, no, false)."""
+        environ = os.environ if env is None else env
+        if environ.get(CACHE_SWITCH_ENV, "").strip().lower() in {"0", "off", "no", "false"}:
+            return None
+        override = environ.get(CACHE_DIR_ENV, "").strip()
+        folder = Path(override).expanduser() if override else _default_folder()
+        return cls(folder)
+
+    def path_for(self, log_file: Path) -> Path:
+        """The cache file of the factory whose operations.log is ``log_file``."""
+        digest = hashlib.sha256(os.fsencode(_resolved(log_file))).hexdigest()[:24]
+        return self.folder / f"fold-{digest}.json"
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def load(self, log_file: Path, history_file: Path) -> WarmStart | None:
+        """The saved fold of ``log_file`` when its key matches the files now, else None (and
+        :attr:`last_miss` says why)."""
+        try:
+            warm, why = self._load(log_file, history_file)
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+            warm, why = None, f"unreadable: {type(error).__name__}: {error}"
+        self.last_miss = why
+        return warm
+
+    def _load(self, log_file: Path, history_file: Path) -> tuple[WarmStart | None, str | None]:
+        try:
+            with open(self.path_for(log_file), "rb") as f:
+                header = json.loads(f.readline())
+                if not isinstance(header, dict):
+                    return None, "no header"
+                why = self._stale(header, log_file, history_file)
+                if why is not None:
+                    return None, why
+                state, why = _read_body(f, header)
+        except FileNotFoundError:
+            return None, "no cache file"
+        if state is None:
+            return None, why
+        fold = LogFold.from_state(state)
+        del state
+        line_count = header["line_count"]
+        if type(line_count) is not int or line_count < 0:
+            return None, "bad line count"
+        log = FileIdentity.from_json(header["log"])
+        return WarmStart(fold, log, line_count, _history_identity(header)), None
+
+    def _stale(self, header: dict[str, Any], log_file: Path, history_file: Path) -> str | None:
+        """Why the cache described by ``header`` does not stand for the files now, or None."""
+        if header.get("format") != FORMAT_VERSION:
+            return "another cache format"
+        if header.get("tool") != self.version:
+            return "another version of factory-tui"
+        if header.get("path") != _resolved(log_file):
+            return "another log file"
+        if header.get("sources") != [history_file.name, log_file.name]:
+            return "other source names"
+        if path_identity(history_file) != _history_identity(header):
+            return f"{history_file.name} changed (a rotation?)"
+        log = FileIdentity.from_json(header.get("log"))
+        fd = os.open(log_file, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != (log.device, log.inode):
+                return f"{log_file.name} was replaced"
+            if st.st_size < log.size:
+                return f"{log_file.name} was truncated"
+            if file_identity(fd, log.size) != log:
+                return f"{log_file.name} was rewritten"
+        finally:
+            os.close(fd)
+        return None
+
+    # -- saving ---------------------------------------------------------------------------------
+
+    def save(
+        self,
+        log_file: Path,
+        history_file: Path,
+        *,
+        fold: LogFold,
+        log: FileIdentity,
+        line_count: int,
+        history: FileIdentity | None,
+    ) -> bool:
+        """Replace the cache of ``log_file`` with ``fold`` as of ``log`` (the first ``log.size``
+        bytes, ``line_count`` lines) after ``history`` read whole. False when it could not be
+        written (a read-only or full disk: the next start is cold, nothing else)."""
+        state = fold.to_state()
+        arrays = {name: state.pop(name) for name in _ARRAYS}
+        body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
+        del state
+        digest = hashlib.sha256(body)
+        for values in arrays.values():
+            if sys.byteorder != "little":
+                values.byteswap()
+            digest.update(values)
+        header = {
+            "format": FORMAT_VERSION,
+            "tool": self.version,
+            "path": _resolved(log_file),
+            "sources": [history_file.name, log_file.name],
+            "log": asdict(log),
+            "line_count": line_count,
+            "history": None if history is None else asdict(history),
+            "body_bytes": len(body),
+            "arrays": {name: len(values) for name, values in arrays.items()},
+            "body_sha256": digest.hexdigest(),
+        }
+        parts = [json.dumps(header, ensure_ascii=False).encode() + b"\n", body, *arrays.values()]
+        try:
+            _write_atomically(self.path_for(log_file), parts)
+        except OSError:
+            return False
+        return True
+
+    def forget(self, log_file: Path) -> None:
+        """Remove the cache file of ``log_file`` (best effort)."""
+        with contextlib.suppress(OSError):
+            self.path_for(log_file).unlink()
+
+
+def _write_atomically(path: Path, parts: list[Any]) -> None:
+    """Write ``parts`` (bytes-like) to a private temp file beside ``path``, then rename it over
+    ``path``: never a partial cache file, and no copy of a big body joined in memory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for part in parts:
+                f.write(part)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The saved state after the header: its JSON part, then its int32 arrays as they were
+    written (little-endian). None and why when the sizes or the checksum do not match."""
+    size = header.get("body_bytes")
+    counts = header.get("arrays")
+    if type(size) is not int or not isinstance(counts, dict) or list(counts) != list(_ARRAYS):
+        return None, "no body sizes"
+    body = f.read(size)
+    if len(body) != size:
+        return None, "the file ends early"
+    digest = hashlib.sha256(body)
+    arrays: dict[str, array[int]] = {}
+    for name, count in counts.items():
+        if type(count) is not int or count < 0:
+            return None, "bad array size"
+        values = array("i")
+        try:
+            values.fromfile(f, count)
+        except EOFError:
+            return None, "the file ends early"
+        digest.update(values)
+        if sys.byteorder != "little":
+            values.byteswap()
+        arrays[name] = values
+    if f.read(1):
+        return None, "the file is longer than its header says"
+    if digest.hexdigest() != header.get("body_sha256"):
+        return None, "the body does not match its checksum"
+    state = json.loads(body)
+    if not isinstance(state, dict):
+        return None, "the body is not an object"
+    state.update(arrays)
+    return state, ""
+
+
+def _history_identity(header: dict[str, Any]) -> FileIdentity | None:
+    history = header.get("history")
+    return None if history is None else FileIdentity.from_json(history)
+
+
+def _resolved(path: Path) -> str:
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):
+        return str(path.absolute())
+
+
+def _default_folder() -> Path:
+    return platformdirs.user_cache_path("factory-tui")
