@@ -312,7 +312,8 @@ class FactoryReader:
         cache = self.fold_cache
         if cache is None:
             return False
-        warm = cache.load(self.config.log_file, self._history_file)
+        with _gc_paused():
+            warm = cache.load(self.config.log_file, self._history_file)
         if warm is None:
             return False
         try:
@@ -360,14 +361,15 @@ class FactoryReader:
             log = file_identity(fd, offset)
         except OSError:
             return False
-        saved = cache.save(
-            self.config.log_file,
-            self._history_file,
-            fold=self.fold,
-            log=log,
-            line_count=self._log_tail.line_count,
-            history=self._history_identity,
-        )
+        with _gc_paused():
+            saved = cache.save(
+                self.config.log_file,
+                self._history_file,
+                fold=self.fold,
+                log=log,
+                line_count=self._log_tail.line_count,
+                history=self._history_identity,
+            )
         if saved:
             self._saved_offset = offset
         return saved

@@ -56,8 +56,9 @@ BLOCK_BYTES = 64 << 10
 MIN_LOG_BYTES = 1 << 20
 # A warm reader saves again once this much more has been folded since the cache it loaded.
 RESAVE_BYTES = 8 << 20
-# The fold's int32 arrays, stored as binary after its JSON (see LogFold.to_state).
+# The fold's uint32 arrays, stored as binary after its JSON (see LogFold.to_state).
 _ARRAYS = ("columns", "ended")
+assert array("I").itemsize == 4, "uint32 arrays need a 4-byte unsigned int"
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +239,10 @@ class FoldCache:
         """Replace the cache of ``log_file`` with ``fold`` as of ``log`` (the first ``log.size``
         bytes, ``line_count`` lines) after ``history`` read whole. False when it could not be
         written (a read-only or full disk: the next start is cold, nothing else)."""
-        state = fold.to_state()
+        try:
+            state = fold.to_state()
+        except OverflowError:
+            return False  # a line number past 2**32: not worth a cache
         arrays = {name: state.pop(name) for name in _ARRAYS}
         body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
         del state
@@ -292,7 +296,7 @@ def _write_atomically(path: Path, parts: list[Any]) -> None:
 
 
 def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    """The saved state after the header: its JSON part, then its int32 arrays as they were
+    """The saved state after the header: its JSON part, then its uint32 arrays as they were
     written (little-endian). None and why when the sizes or the checksum do not match."""
     size = header.get("body_bytes")
     counts = header.get("arrays")
@@ -306,7 +310,7 @@ def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | No
     for name, count in counts.items():
         if type(count) is not int or count < 0:
             return None, "bad array size"
-        values = array("i")
+        values = array("I")
         try:
             values.fromfile(f, count)
         except EOFError:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 from factory_tui.core.oplog import (
     REQUIRED_FIELDS,
@@ -146,7 +146,6 @@ _SESSION_TEXT = (
 )
 _SESSION_TEXT_REQUIRED = frozenset({"task", "started_at", "source", "last_event_at"})
 _SESSION_NUMBERS = ("start_line", "end_line", "extra_starts")
-_NO_LINE = -(2**31)  # end_line None in the int32 array
 _RESTORE_BATCH = 8192
 
 
@@ -193,7 +192,7 @@ def _restore_session(
     session.checkpoint_file = checkpoint_file
     session.last_error = last_error
     session.start_line = start_line
-    session.end_line = None if end_line == _NO_LINE else end_line
+    session.end_line = end_line - 1 if end_line else None  # stored + 1: 0 is None
     session.extra_starts = extra_starts
     return session
 
@@ -287,11 +286,12 @@ class LogFold:
     def to_state(self) -> dict[str, Any]:
         """Everything the fold knows, as JSON-able data for :meth:`from_state` (not the caches
         of shared strings, which only save memory). The sessions, the bulk of a big log, are
-        int32 arrays (``columns``, then ``ended``: the sessions in the order they ended) of
-        indexes into one table of their strings: a caller stores those as binary."""
+        uint32 arrays (``columns``: indexes into one table of their strings, then their line
+        numbers; ``ended``: the sessions in the order they ended): a caller stores those as
+        binary. Raises ``OverflowError`` for a line number that is not a uint32."""
         sessions = self.sessions
         index: dict[str | None, int] = {None: 0}
-        flat = array("i")
+        flat = array("I")
         for name in _SESSION_TEXT:  # one column at a time: a small peak
             column = list(map(attrgetter(name), sessions))
             for text in dict.fromkeys(column):
@@ -299,14 +299,14 @@ class LogFold:
             flat.extend(map(index.__getitem__, column))
         del column
         flat.extend(map(attrgetter("start_line"), sessions))
-        flat.extend(_NO_LINE if s.end_line is None else s.end_line for s in sessions)
+        flat.extend(0 if s.end_line is None else s.end_line + 1 for s in sessions)
         flat.extend(map(attrgetter("extra_starts"), sessions))
         return {
             "utc": self.utc,
             "strings": list(index),
             "sessions": len(sessions),
             "columns": flat,
-            "ended": array("i", map(attrgetter("seq"), self.ended)),
+            "ended": array("I", map(attrgetter("seq"), self.ended)),
             "open_by_task": {t: [s.seq for s in opened] for t, opened in self.open_by_task.items()},
             "latest_by_task": {t: s.seq for t, s in self.latest_by_task.items()},
             "instance_last_start": self.instance_last_start,
@@ -341,7 +341,7 @@ class LogFold:
     def _from_state(cls, state: dict[str, Any]) -> LogFold:
         fold = cls(utc=_bool(state["utc"]))
         strings = _list(state["strings"])
-        if strings[:1] != [None] or any(type(text) is not str for text in strings[1:]):
+        if strings[:1] != [None] or not set(map(type, strings[1:])) <= {str}:
             raise ValueError("the string table is not None then texts")
         count = _int(state["sessions"])
         flat = _ints(state["columns"])
@@ -349,13 +349,10 @@ class LogFold:
         if count < 0 or len(flat) != count * width:
             raise ValueError("the session columns do not match the session count")
         for n, name in enumerate(_SESSION_TEXT):
-            column = flat[n * count : (n + 1) * count]
-            if column and (min(column) < 0 or max(column) >= len(strings)):
-                raise ValueError(f"a session {name} is not in the string table")
-            if name in _SESSION_TEXT_REQUIRED and 0 in column:
+            if name in _SESSION_TEXT_REQUIRED and 0 in flat[n * count : (n + 1) * count]:
                 raise ValueError(f"a session without {name}")
         sessions = fold.sessions = []
-        get = strings.__getitem__
+        get = strings.__getitem__  # an index past the table: IndexError (uint32: none below 0)
         for first in range(0, count, _RESTORE_BATCH):  # small temporaries: a flat peak RSS
             last = min(first + _RESTORE_BATCH, count)
             columns: list[Iterable[Any]] = [
@@ -821,17 +818,20 @@ class LogFold:
 
 
 def _ints(value: object) -> array[int]:
-    if type(value) is not array or value.typecode != "i":
-        raise ValueError(f"expected an int32 array, found {type(value).__name__}")
+    if type(value) is not array or value.typecode != "I":
+        raise ValueError(f"expected a uint32 array, found {type(value).__name__}")
     return value
 
 
 def _seqs(values: Iterable[object], count: int) -> list[int]:
     """Session positions, each checked to be one of the ``count`` sessions."""
     out = list(values)
-    if any(type(seq) is not int or not 0 <= seq < count for seq in out):
+    if not set(map(type, out)) <= {int}:
+        raise ValueError("a session reference that is not an integer")
+    seqs = cast(list[int], out)
+    if seqs and not (min(seqs) >= 0 and max(seqs) < count):
         raise ValueError("a session reference out of range")
-    return out  # type: ignore[return-value]
+    return seqs
 
 
 def _claim_row(info: ClaimEventInfo) -> list[object]:
