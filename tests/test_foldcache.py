@@ -417,3 +417,18 @@ def test_status_json_reads_warm_the_second_time(
     second = status()
     assert resumed and second == status("--no-cache") != first
     assert len(resumed) == 1
+
+
+def test_a_save_removes_the_caches_of_logs_gone(tmp_path: Path, cache: FoldCache) -> None:
+    gone, kept = make_factory(tmp_path / "gone"), make_factory(tmp_path / "kept")
+    for config in (gone, kept):
+        config.log_file.write_bytes(b"2026-02-12T14:00 | SESSION-START | task=a branch=b\n")
+        reader(config, cache)
+    stray = cache.folder / "fold-not-a-cache.json"
+    stray.write_bytes(b"\xff garbage")
+    gone.log_file.unlink()
+    with kept.log_file.open("ab") as f:
+        f.write(b"2026-02-12T14:01 | STEP-DONE | step=s task=a\n")
+    assert reader(kept, cache).save_fold_cache()
+    assert not cache.path_for(gone.log_file).exists()
+    assert cache.path_for(kept.log_file).exists() and stray.exists()

@@ -268,7 +268,25 @@ class FoldCache:
             _write_atomically(self.path_for(log_file), parts)
         except OSError:
             return False
+        self.prune()
         return True
+
+    def prune(self) -> None:
+        """Remove the cache files of logs that no longer exist (a demo's temp factory), one file
+        at a time (best effort: a file that cannot be read or removed is left)."""
+        try:
+            found = list(self.folder.glob("fold-*.json"))
+        except OSError:
+            return
+        for path in found:
+            try:
+                with open(path, "rb") as f:
+                    header = json.loads(f.readline())
+                log = header.get("path") if isinstance(header, dict) else None
+                if isinstance(log, str) and os.path.isabs(log) and not os.path.lexists(log):
+                    path.unlink()
+            except (OSError, ValueError, RecursionError):
+                continue
 
     def forget(self, log_file: Path) -> None:
         """Remove the cache file of ``log_file`` (best effort)."""
