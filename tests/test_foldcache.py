@@ -97,21 +97,25 @@ def _write(path: Path, lines: list[bytes]) -> None:
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     history=st.none() | st.lists(_LINE, max_size=15),
     log=st.lists(_LINE, max_size=30),
     cut=st.floats(0, 1),
+    rotate=st.none() | st.integers(1, 30),
 )
 def test_warm_equals_cold_at_any_cut(
     tmp_path_factory: pytest.TempPathFactory,
     history: list[bytes] | None,
     log: list[bytes],
     cut: float,
+    rotate: int | None,
 ) -> None:
     """Fold a prefix of the log (cut anywhere, even inside a line) and save it; append the rest;
-    a warm start then equals a cold read, field by field and fleet for fleet."""
+    maybe rotate as the hooks do (the oldest lines appended to operations.log.1, the log
+    replaced by the rest); a warm start then equals a cold read, field by field and fleet for
+    fleet. It is warm unless a first rotation created operations.log.1."""
     root = tmp_path_factory.mktemp("f") / "factory"
     config = make_factory(root)
     cache = FoldCache(root.parent / "cache", min_log_bytes=0)
@@ -124,8 +128,14 @@ def test_warm_equals_cold_at_any_cut(
     assert first.save_fold_cache()
     with config.log_file.open("ab") as f:
         f.write(data[at:])
+    if rotate is not None:
+        with config.log_history_file.open("ab") as f:
+            f.write(b"".join(line + b"\n" for line in log[:rotate]))
+        rest = config.log_file.with_name("operations.log.tmp")
+        rest.write_bytes(b"".join(line + b"\n" for line in log[rotate:]))
+        os.replace(rest, config.log_file)
     warm = reader(config, cache)
-    assert warm.warm_started, cache.last_miss
+    assert warm.warm_started == (history is not None or rotate is None), cache.last_miss
     assert_same(warm, reader(config, None))
 
 
@@ -168,6 +178,20 @@ def _cold(config: Config, cache: FoldCache, why: str) -> None:
     assert_same(found, reader(config, None))
 
 
+def _log_cache_missed(config: Config, cache: FoldCache, why: str) -> None:
+    """The log's cache is ignored (saying why); the rotated log's, still good, is used: the
+    result equals a cold read."""
+    log_cache = cache._load(config.log_file, config.log_history_file, history_only=False)
+    assert log_cache[0] is None and log_cache[1] is not None and why in log_cache[1]
+    found = reader(config, cache)
+    assert found.warm_started and cache.last_miss is None
+    assert_same(found, reader(config, None))
+
+
+def only_the_log_cache(cache: FoldCache, config: Config) -> None:
+    cache.path_for(config.log_file, history_only=True).unlink()
+
+
 def test_a_rotation_reads_cold(saved: Config, cache: FoldCache) -> None:
     old = saved.log_file.read_bytes().splitlines()
     _write(saved.log_history_file, old[:-5])
@@ -187,14 +211,14 @@ def test_a_first_rotation_reads_cold(tmp_path: Path, cache: FoldCache) -> None:
 
 def test_a_truncation_reads_cold(saved: Config, cache: FoldCache) -> None:
     saved.log_file.write_bytes(b"2026-02-12T16:00 | SESSION-START | task=z branch=y\n")
-    _cold(saved, cache, "operations.log was truncated")
+    _log_cache_missed(saved, cache, "operations.log was truncated")
 
 
 def test_a_replaced_log_reads_cold(saved: Config, cache: FoldCache) -> None:
     copy = saved.log_file.with_name("copy")
     copy.write_bytes(saved.log_file.read_bytes())
     os.replace(copy, saved.log_file)
-    _cold(saved, cache, "operations.log was replaced")
+    _log_cache_missed(saved, cache, "operations.log was replaced")
 
 
 @pytest.mark.parametrize("where", ["head", "tail"])
@@ -204,7 +228,7 @@ def test_a_log_rewritten_in_place_reads_cold(saved: Config, cache: FoldCache, wh
     data[at : at + 6] = b"step=X" if where == "head" else b"phase2"
     with saved.log_file.open("r+b") as f:  # same inode, same size
         f.write(data)
-    _cold(saved, cache, "operations.log was rewritten")
+    _log_cache_missed(saved, cache, "operations.log was rewritten")
 
 
 def test_another_version_reads_cold(saved: Config, cache: FoldCache) -> None:
@@ -213,10 +237,11 @@ def test_another_version_reads_cold(saved: Config, cache: FoldCache) -> None:
 
 
 def _edit_header(cache: FoldCache, config: Config, **changes: object) -> None:
-    path = cache.path_for(config.log_file)
-    header, _, rest = path.read_bytes().partition(b"\n")
-    fields = json.loads(header) | changes
-    path.write_bytes(json.dumps(fields).encode() + b"\n" + rest)
+    for history_only in (False, True):
+        path = cache.path_for(config.log_file, history_only=history_only)
+        header, _, rest = path.read_bytes().partition(b"\n")
+        fields = json.loads(header) | changes
+        path.write_bytes(json.dumps(fields).encode() + b"\n" + rest)
 
 
 def test_another_format_reads_cold(saved: Config, cache: FoldCache) -> None:
@@ -237,6 +262,7 @@ def test_another_format_reads_cold(saved: Config, cache: FoldCache) -> None:
     ],
 )
 def test_a_corrupt_cache_file_reads_cold(saved: Config, cache: FoldCache, damage: Any) -> None:
+    only_the_log_cache(cache, saved)
     path = cache.path_for(saved.log_file)
     path.write_bytes(damage(path.read_bytes()))
     found = reader(saved, cache)
@@ -272,6 +298,7 @@ def test_a_well_formed_but_wrong_cache_reads_cold(
         return state
 
     fold.to_state = doctored  # type: ignore[method-assign]
+    only_the_log_cache(cache, saved)
     log = saved.log_file
     from factory_tui.adapters.foldcache import file_identity
 
@@ -294,6 +321,7 @@ def test_a_well_formed_but_wrong_cache_reads_cold(
 
 
 def test_an_unreadable_cache_path_reads_cold(saved: Config, cache: FoldCache) -> None:
+    only_the_log_cache(cache, saved)
     path = cache.path_for(saved.log_file)
     path.unlink()
     path.mkdir()

@@ -19,7 +19,13 @@ from datetime import datetime
 from pathlib import Path
 
 from factory_tui.adapters.clock import local_zone
-from factory_tui.adapters.foldcache import FileIdentity, FoldCache, file_identity, path_identity
+from factory_tui.adapters.foldcache import (
+    FileIdentity,
+    FoldCache,
+    WarmStart,
+    file_identity,
+    path_identity,
+)
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.tail import LogTail
@@ -126,6 +132,7 @@ class FactoryReader:
         self._cacheable = fold_cache is not None
         self._history_identity: FileIdentity | None = None
         self._saved_offset: int | None = None
+        self._history_saved: int | None = None
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -286,16 +293,43 @@ class FactoryReader:
         return Path(str(self.config.log_file) + ".1")
 
     def _read_history(self) -> bool:
-        """Fold the rotated log whole (noting what it was, for the warm-start cache)."""
-        history = self._history_file
+        """Fold the rotated log whole."""
+        return self._fold_history(LogTail(self._history_file, chunk_bytes=LOG_CHUNK_BYTES))
+
+    def _fold_history(self, tail: LogTail) -> bool:
+        """Fold what ``tail`` has left of the rotated log, noting what the file was and saving
+        the fold of it alone when due (a rotation appends to it: that fold survives one)."""
         before = self._history_now()
-        changed = self._drain(
-            LogTail(history, chunk_bytes=LOG_CHUNK_BYTES), self.fold, history.name, close=True
-        )
+        changed = self._drain(tail, self.fold, self._history_file.name)
         if self._cacheable and self._history_now() != before:
             self._cacheable = False  # rotated while we read it: this fold is of no one file
         self._history_identity = before
+        self._save_history_when_due(tail)
+        tail.close()
         return changed
+
+    def _save_history_when_due(self, tail: LogTail) -> None:
+        cache, fd, offset = self.fold_cache, tail.fileno, tail.offset
+        if cache is None or not self._cacheable or fd is None or offset < cache.min_log_bytes:
+            return
+        if self._history_saved is not None and offset - self._history_saved < cache.resave_bytes:
+            return
+        try:
+            history = file_identity(fd, offset)
+        except OSError:
+            return
+        with _gc_paused():
+            saved = cache.save(
+                self.config.log_file,
+                self._history_file,
+                fold=self.fold,
+                log=None,
+                line_count=0,
+                history=history,
+                history_lines=tail.line_count,
+            )
+        if saved:
+            self._history_saved = offset
 
     def _history_now(self) -> FileIdentity | None:
         if not self._cacheable:
@@ -316,19 +350,44 @@ class FactoryReader:
             warm = cache.load(self.config.log_file, self._history_file)
         if warm is None:
             return False
+        log = warm.log
+        if log is None:
+            return self._warm_from_history(cache, warm)
+
+        def same(fd: int, log: FileIdentity = log) -> bool:
+            return file_identity(fd, log.size) == log
+
         try:
-            self._log_tail.resume(
-                warm.log.size,
-                warm.line_count,
-                check=lambda fd: file_identity(fd, warm.log.size) == warm.log,
-            )
+            self._log_tail.resume(log.size, warm.line_count, check=same)
         except OSError as error:
             cache.last_miss = f"cannot resume the log: {error}"
             return False
         self.fold = warm.fold
         self._history_identity = warm.history
-        self._saved_offset = warm.log.size
+        self._saved_offset = log.size
         self.warm_started = True
+        return True
+
+    def _warm_from_history(self, cache: FoldCache, warm: WarmStart) -> bool:
+        """Go on from the fold of the rotated log's first bytes: read the rest of it, then the
+        log from its start."""
+        saved = warm.history
+        if saved is None:
+            return False
+        tail = LogTail(self._history_file, chunk_bytes=LOG_CHUNK_BYTES)
+
+        def same(fd: int, saved: FileIdentity = saved) -> bool:
+            return file_identity(fd, saved.size) == saved
+
+        try:
+            tail.resume(saved.size, warm.history_lines, check=same)
+        except OSError as error:
+            cache.last_miss = f"cannot resume the rotated log: {error}"
+            return False
+        self.fold = warm.fold
+        self._history_saved = saved.size
+        self.warm_started = True
+        self._fold_history(tail)
         return True
 
     def _save_when_due(self) -> None:

@@ -1,21 +1,28 @@
 """The warm-start cache of the folded operations.log: a second run reads only what is new.
 
-Per factory, one file in the user cache folder (``platformdirs.user_cache_path("factory-tui")``;
-``FACTORY_TUI_CACHE_DIR`` moves it, ``FACTORY_TUI_FOLD_CACHE=0`` turns it off) holds the fold as
-of a byte offset of operations.log, with the key that says whether it still stands:
+Per factory, in the user cache folder (``platformdirs.user_cache_path("factory-tui")``;
+``FACTORY_TUI_CACHE_DIR`` moves it, ``FACTORY_TUI_FOLD_CACHE=0`` turns it off), two files, each
+a fold with the key that says whether it still stands:
 
-- the tool's version and the cache format's;
-- the log file read (its resolved path), its device and inode, the offset and the line count
-  there, and a hash of the block before the offset and of the file's first block;
-- the same of the rotated ``operations.log.1`` as it was read whole (or that there was none).
+- ``fold-<hash>.json``: the fold of the rotated ``operations.log.1`` read whole and of the log's
+  first bytes. Good while ``operations.log.1`` is exactly the file read and the log still starts
+  with those bytes: a big log that is not rotated (the scale factory) is then read from there.
+- ``fold-<hash>.history.json``: the fold of ``operations.log.1``'s first bytes alone. The hooks
+  rotate by appending the log's oldest lines to ``operations.log.1`` and replacing the log with
+  the newest 500: this one survives that; the rest of ``operations.log.1`` and the (short) log are
+  then read.
 
-On start the key is checked against the files: anything that differs (a rotation, a truncation,
-a replaced or rewritten file, another version of the tool, an unreadable or corrupt cache file)
-and the cache is ignored: the log is read cold, never folded on top of a state it does not
-extend. The file is one JSON header line (the key and the body's SHA-256), then the body (the
-fold's :meth:`~factory_tui.core.fold.LogFold.to_state` as JSON). It is untrusted input: parsed as
-JSON and checked field by field, never unpickled or executed. It is written through a temp file
-and a rename: a reader never sees half of one.
+A file's key: the tool's version and the cache format's; the log file (its resolved path and the
+names of both files, which the fold's lines carry); for each file prefix, its device, inode,
+size, and a hash of its first block and of the block before the offset. On start the log's
+cache is tried, then the rotated log's; anything that differs (a truncation, a replaced or
+rewritten file, another version, an unreadable or corrupt cache file) and that cache is ignored:
+the log is never folded on top of a state it does not extend. A file is one JSON header line
+(the key, the body's sizes and SHA-256), then the body: the fold's
+:meth:`~factory_tui.core.fold.LogFold.to_state` as JSON, then its uint32 arrays (the sessions,
+the bulk of it) as little-endian binary. It is untrusted input: parsed as JSON and checked field
+by field, never unpickled or executed. It is written through a temp file and a rename: a reader
+never sees half of one.
 """
 
 from __future__ import annotations
@@ -122,11 +129,14 @@ class WarmStart:
     """A saved fold whose key the files still match: go on reading the log at ``offset``."""
 
     fold: LogFold
-    log: FileIdentity
-    """The log's first ``log.size`` bytes, whose fold this is."""
+    log: FileIdentity | None
+    """The log's first ``log.size`` bytes (``line_count`` lines), whose fold this is after the
+    rotated log read whole; None: the fold of the rotated log's first ``history.size`` bytes
+    alone (``history_lines`` lines), read on from there, then the log from its start."""
     line_count: int
     history: FileIdentity | None
-    """The rotated log, read whole before them (None: there was none)."""
+    """The rotated log as read (None: there was none)."""
+    history_lines: int = 0
 
 
 class FoldCache:
@@ -159,30 +169,41 @@ class FoldCache:
         folder = Path(override).expanduser() if override else _default_folder()
         return cls(folder)
 
-    def path_for(self, log_file: Path) -> Path:
-        """The cache file of the factory whose operations.log is ``log_file``."""
+    def path_for(self, log_file: Path, *, history_only: bool = False) -> Path:
+        """The cache file of the factory whose operations.log is ``log_file``: the fold as of
+        an offset of the log, or (``history_only``) as of an offset of the rotated log."""
         digest = hashlib.sha256(os.fsencode(_resolved(log_file))).hexdigest()[:24]
-        return self.folder / f"fold-{digest}.json"
+        return self.folder / f"fold-{digest}{'.history' if history_only else ''}.json"
 
     # -- loading --------------------------------------------------------------------------------
 
     def load(self, log_file: Path, history_file: Path) -> WarmStart | None:
         """The saved fold of ``log_file`` when its key matches the files now, else None (and
-        :attr:`last_miss` says why)."""
-        try:
-            warm, why = self._load(log_file, history_file)
-        except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
-            warm, why = None, f"unreadable: {type(error).__name__}: {error}"
-        self.last_miss = why
-        return warm
+        :attr:`last_miss` says why). The fold as of an offset of the log first; else (the
+        rotation appended to the rotated log and rewrote the log) as of an offset of the
+        rotated log."""
+        misses = []
+        for history_only in (False, True):
+            try:
+                warm, why = self._load(log_file, history_file, history_only)
+            except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+                warm, why = None, f"unreadable: {type(error).__name__}: {error}"
+            if warm is not None:
+                self.last_miss = None
+                return warm
+            misses.append(f"{'history' if history_only else 'log'} cache: {why}")
+        self.last_miss = "; ".join(misses)
+        return None
 
-    def _load(self, log_file: Path, history_file: Path) -> tuple[WarmStart | None, str | None]:
+    def _load(
+        self, log_file: Path, history_file: Path, history_only: bool
+    ) -> tuple[WarmStart | None, str | None]:
         try:
-            with open(self.path_for(log_file), "rb") as f:
+            with open(self.path_for(log_file, history_only=history_only), "rb") as f:
                 header = json.loads(f.readline())
                 if not isinstance(header, dict):
                     return None, "no header"
-                why = self._stale(header, log_file, history_file)
+                why = self._stale(header, log_file, history_file, history_only)
                 if why is not None:
                     return None, why
                 state, why = _read_body(f, header)
@@ -192,13 +213,17 @@ class FoldCache:
             return None, why
         fold = LogFold.from_state(state)
         del state
-        line_count = header["line_count"]
-        if type(line_count) is not int or line_count < 0:
-            return None, "bad line count"
-        log = FileIdentity.from_json(header["log"])
-        return WarmStart(fold, log, line_count, _history_identity(header)), None
+        line_count, history_lines = header["line_count"], header["history_lines"]
+        for count in (line_count, history_lines):
+            if type(count) is not int or count < 0:
+                return None, "bad line count"
+        log = None if history_only else FileIdentity.from_json(header["log"])
+        history = _history_identity(header)
+        return WarmStart(fold, log, line_count, history, history_lines), None
 
-    def _stale(self, header: dict[str, Any], log_file: Path, history_file: Path) -> str | None:
+    def _stale(
+        self, header: dict[str, Any], log_file: Path, history_file: Path, history_only: bool
+    ) -> str | None:
         """Why the cache described by ``header`` does not stand for the files now, or None."""
         if header.get("format") != FORMAT_VERSION:
             return "another cache format"
@@ -208,21 +233,14 @@ class FoldCache:
             return "another log file"
         if header.get("sources") != [history_file.name, log_file.name]:
             return "other source names"
-        if path_identity(history_file) != _history_identity(header):
+        history = _history_identity(header)
+        if history_only:
+            if history is None or header.get("log") is not None:
+                return "not a rotated log's fold"
+            return _prefix_stale(history_file, history)
+        if path_identity(history_file) != history:
             return f"{history_file.name} changed (a rotation?)"
-        log = FileIdentity.from_json(header.get("log"))
-        fd = os.open(log_file, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != (log.device, log.inode):
-                return f"{log_file.name} was replaced"
-            if st.st_size < log.size:
-                return f"{log_file.name} was truncated"
-            if file_identity(fd, log.size) != log:
-                return f"{log_file.name} was rewritten"
-        finally:
-            os.close(fd)
-        return None
+        return _prefix_stale(log_file, FileIdentity.from_json(header.get("log")))
 
     # -- saving ---------------------------------------------------------------------------------
 
@@ -232,13 +250,16 @@ class FoldCache:
         history_file: Path,
         *,
         fold: LogFold,
-        log: FileIdentity,
+        log: FileIdentity | None,
         line_count: int,
         history: FileIdentity | None,
+        history_lines: int = 0,
     ) -> bool:
         """Replace the cache of ``log_file`` with ``fold`` as of ``log`` (the first ``log.size``
-        bytes, ``line_count`` lines) after ``history`` read whole. False when it could not be
-        written (a read-only or full disk: the next start is cold, nothing else)."""
+        bytes, ``line_count`` lines) after ``history`` read whole; or, ``log`` None, the cache
+        of the fold of ``history`` alone (its first ``history.size`` bytes, ``history_lines``
+        lines). False when it could not be written (a read-only or full disk: the next start
+        is cold, nothing else)."""
         try:
             state = fold.to_state()
         except OverflowError:
@@ -256,8 +277,9 @@ class FoldCache:
             "tool": self.version,
             "path": _resolved(log_file),
             "sources": [history_file.name, log_file.name],
-            "log": asdict(log),
+            "log": None if log is None else asdict(log),
             "line_count": line_count,
+            "history_lines": history_lines,
             "history": None if history is None else asdict(history),
             "body_bytes": len(body),
             "arrays": {name: len(values) for name, values in arrays.items()},
@@ -265,7 +287,7 @@ class FoldCache:
         }
         parts = [json.dumps(header, ensure_ascii=False).encode() + b"\n", body, *arrays.values()]
         try:
-            _write_atomically(self.path_for(log_file), parts)
+            _write_atomically(self.path_for(log_file, history_only=log is None), parts)
         except OSError:
             return False
         self.prune()
@@ -346,6 +368,23 @@ def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | No
         return None, "the body is not an object"
     state.update(arrays)
     return state, ""
+
+
+def _prefix_stale(path: Path, saved: FileIdentity) -> str | None:
+    """Why the first ``saved.size`` bytes of the file at ``path`` are not those ``saved`` names
+    (another file, a shorter one, other bytes), or None."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (saved.device, saved.inode):
+            return f"{path.name} was replaced"
+        if st.st_size < saved.size:
+            return f"{path.name} was truncated"
+        if file_identity(fd, saved.size) != saved:
+            return f"{path.name} was rewritten"
+    finally:
+        os.close(fd)
+    return None
 
 
 def _history_identity(header: dict[str, Any]) -> FileIdentity | None:
