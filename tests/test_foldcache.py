@@ -460,3 +460,24 @@ def test_a_save_removes_the_caches_of_logs_gone(tmp_path: Path, cache: FoldCache
     assert reader(kept, cache).save_fold_cache()
     assert not cache.path_for(gone.log_file).exists()
     assert cache.path_for(kept.log_file).exists() and stray.exists()
+
+
+def test_a_short_log_after_a_big_rotated_one_saves_only_the_rotated_ones_fold(
+    tmp_path: Path,
+) -> None:
+    """The hooks keep the log short by rotating it: its fold is not saved (the next rotation
+    would make it stale), the rotated log's is, and the next start after a rotation uses it."""
+    config = make_factory(tmp_path / "factory")
+    line = b"2026-02-12T14:00 | STEP-DONE | step=code task=a detail=" + b"x" * 60
+    _write(config.log_history_file, [line] * 30)
+    _write(config.log_file, [b"2026-02-12T14:00 | SESSION-START | task=a branch=b"])
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=1000)
+    reader(config, cache)
+    assert cache.path_for(config.log_file, history_only=True).exists()
+    assert not cache.path_for(config.log_file).exists()
+    with config.log_history_file.open("ab") as f:  # a rotation: the log's lines move on
+        f.write(config.log_file.read_bytes())
+    _write(config.log_file, [b"2026-02-12T14:05 | SESSION-END | task=a status=success"])
+    warm = reader(config, cache)
+    assert warm.warm_started
+    assert_same(warm, reader(config, None))

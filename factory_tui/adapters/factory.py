@@ -391,15 +391,16 @@ class FactoryReader:
         return True
 
     def _save_when_due(self) -> None:
-        """Save the fold after a cold read of a big log, and again once a warm one has folded
-        :attr:`FoldCache.resave_bytes` more."""
+        """Save the fold once the log itself (not the rotated one, saved on its own) is big
+        enough to be worth it, and again once :attr:`FoldCache.resave_bytes` more of it was
+        folded. A factory whose hooks rotate keeps its log short: nothing to save here, and the
+        next rotation would make it stale anyway."""
         cache = self.fold_cache
         if cache is None or not self._cacheable:
             return
         offset = self._log_tail.offset
         if self._saved_offset is None:
-            history = self._history_identity.size if self._history_identity else 0
-            if offset + history < cache.min_log_bytes:
+            if offset < cache.min_log_bytes:
                 return
         elif offset - self._saved_offset < cache.resave_bytes:
             return
