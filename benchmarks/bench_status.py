@@ -95,8 +95,8 @@ def main() -> None:
     # PYTHONDONTWRITEBYTECODE would otherwise recompile every module in every timed run.
     subprocess.run([sys.executable, "-m", "compileall", "-q", "factory_tui"], check=True, cwd=REPO)
 
-    cache = tempfile.mkdtemp(prefix="factory-cache-")
-    env = {**os.environ, "FACTORY_TUI_CACHE_DIR": cache}
+    cache = tempfile.TemporaryDirectory(prefix="factory-cache-")  # the fold cache, removed at exit
+    env = {**os.environ, "FACTORY_TUI_CACHE_DIR": cache.name}
     cold = [run_status(root, now, "--no-cache", env=env) for _ in range(args.runs)]
     summary = json.loads(cold[-1][2])["summary"]
     report_status("cold", cold, f"{summary['log_events']} log events")
