@@ -206,6 +206,18 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
         items[0].config.stash.setdefault(DESELECTED, []).extend(items)
 
 
+@pytest.fixture(autouse=True)
+def private_cache_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The warm-start cache of the folded log goes to a temp folder, never to the real user
+    cache folder."""
+    cache = tmp_path_factory.mktemp("user-cache")
+    monkeypatch.setenv("FACTORY_TUI_CACHE_DIR", str(cache))
+    monkeypatch.delenv("FACTORY_TUI_FOLD_CACHE", raising=False)
+    return cache
+
+
 ScreenT = TypeVar("ScreenT", bound="Screen[Any]")
 
 

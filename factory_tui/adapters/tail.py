@@ -47,6 +47,7 @@ import errno
 import os
 import stat
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
@@ -198,6 +199,57 @@ class LogTail:
             return None
         self.last_error = None
         return chunk
+
+    def resume(
+        self, offset: int, line_count: int, *, check: Callable[[int], bool] | None = None
+    ) -> None:
+        """Start after the first ``offset`` bytes (``line_count`` complete lines) of the file at
+        the path, as if they had been read: a warm start whose caller already holds what they
+        say. The last lines before ``offset`` are read back, to recognise them after a rotation
+        as a full read would. Raises ``OSError`` when the file is not a regular file of at least
+        ``offset`` bytes ending a line there, when ``check`` (called with the open descriptor:
+        is this the file the caller's state is of?) says no, or when this tail has already been
+        polled."""
+        if self._seen or self._closed:
+            raise OSError(errno.EINVAL, "resume() only before the first poll")
+        fd = os.open(self._path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size < offset or offset < 0:
+                raise OSError(errno.EINVAL, f"{self._path} is not {offset} bytes long")
+            lines = self._lines_before(fd, offset)
+            if check is not None and not check(fd):
+                raise OSError(errno.ESTALE, f"{self._path} is not the file expected")
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._seen = True
+        self._offset = self._pos = offset
+        self._line_count = line_count
+        self._anchor = os.pread(fd, min(offset, _ANCHOR_BYTES), offset - min(offset, _ANCHOR_BYTES))
+        self._history.extend(lines)
+
+    def _lines_before(self, fd: int, offset: int) -> list[bytes]:
+        """The last ``overlap_lines`` complete lines that end at ``offset`` (a line's end)."""
+        want = self._overlap_lines
+        if offset == 0 or want == 0:
+            return []
+        if os.pread(fd, 1, offset - 1) != b"\n":
+            raise OSError(errno.EINVAL, f"{self._path} has no line end at byte {offset}")
+        back = 64 * want
+        while True:
+            start = max(0, offset - back)
+            lines = os.pread(fd, offset - 1 - start, start).split(b"\n")
+            if start == 0 or len(lines) > want:
+                return lines[-want:] if start == 0 else lines[1:][-want:]
+            back *= 4
+
+    @property
+    def fileno(self) -> int | None:
+        """The descriptor of the file being read (None before the first read or after a close):
+        for checking what was read, never for reading (use :meth:`poll`)."""
+        return self._fd
 
     def close(self) -> None:
         """Release the file descriptor; later polls return None."""

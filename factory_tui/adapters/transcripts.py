@@ -37,7 +37,7 @@ from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config, main_worktree
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost import CostLedger
-from factory_tui.core.cost_attribution import Span, build_spans
+from factory_tui.core.cost_attribution import Span, SpanBuilder, build_spans
 from factory_tui.core.cost_records import Attribution, UsageRecord, parse_transcript_line
 from factory_tui.core.cost_report import COUNCIL_AGENT, CostReport, CostView, Grouping
 from factory_tui.core.council import parse_history_line
@@ -382,11 +382,15 @@ def spans_from_reader(
     reader: FactoryReader,
     worktrees: Mapping[Path, str | None],
     procs: Mapping[int, ProcInfo] | None = None,
+    *,
+    builder: SpanBuilder | None = None,
 ) -> tuple[Span, ...]:
     """Spans from a refreshed FactoryReader: every session of the log and every owned claim
-    unit; ``procs`` (the live local agents) tell their worktrees by their working directory."""
+    unit; ``procs`` (the live local agents) tell their worktrees by their working directory.
+    ``builder``: the one used for this reader's last spans, to re-make only what changed."""
     units = [unit for claim in reader.claim_files() for unit in claim.units]
-    return build_spans(
+    build = build_spans if builder is None else builder.build
+    return build(
         reader.fold.sessions,
         units,
         worktrees={str(path): branch for path, branch in worktrees.items()},

@@ -40,6 +40,12 @@ def add_status_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     status.add_argument(
         "--now", metavar="ISO", help="fix the clock, for CI and tests (default: now)"
     )
+    status.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="read the whole operations.log, neither using nor saving the warm-start cache "
+        "(also FACTORY_TUI_FOLD_CACHE=0; FACTORY_TUI_CACHE_DIR moves it)",
+    )
 
 
 def add_doctor_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -78,12 +84,13 @@ def add_snapshot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def cmd_status(args: argparse.Namespace) -> int:
     from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.adapters.foldcache import FoldCache
     from factory_tui.report import render_status
 
     config = load(args)
     now = parse_now(args.now)
     _warn_missing(config, "status")
-    reader = FactoryReader(config)
+    reader = FactoryReader(config, fold_cache=None if args.no_cache else FoldCache.from_env())
     reader.refresh_all()
     fleet = reader.fleet(now)
     if args.json:

@@ -8,7 +8,7 @@ A response goes to the span whose time contains it and whose branch (``gitBranch
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -21,7 +21,7 @@ from factory_tui.core.fold import SessionRec
 from factory_tui.core.statefiles import find_tickets
 from factory_tui.core.timeparse import parse_ts
 
-__all__ = ["Attributor", "Span", "build_spans"]
+__all__ = ["Attributor", "Span", "SpanBuilder", "build_spans"]
 
 #: A Claude Code session starts a little before the agent logs SESSION-START, and its last
 #: responses may land just after SESSION-END; a response this close to a span still belongs to it.
@@ -84,15 +84,74 @@ def build_spans(
     ``worktrees`` maps each worktree's path to its checked-out branch (None: detached);
     ``instance_cwds`` a live agent's process working directory by instance id. A span's worktree
     is its instance's process cwd (as the worktree containing it) when known, else the one
-    worktree that has its branch checked out.
+    worktree that has its branch checked out. :class:`SpanBuilder` keeps them up to date.
     """
-    trees = {norm_path(path): branch for path, branch in (worktrees or {}).items()}
+    worktree = _worktree_finder(worktrees or {}, instance_cwds or {})
+    spans = [_session_span(rec, worktree) for rec in sessions]
+    return (*spans, *_claim_spans(units, worktree))
+
+
+class SpanBuilder:
+    """:func:`build_spans` over a growing log, re-making only what may have changed.
+
+    A session's span reads its instance, task, branch, start and end; once it has ended, the
+    fold never changes it again. So a build re-makes the spans of the sessions open at the last
+    one (when their fields changed) and makes those of new sessions; everything is made afresh
+    when the worktrees or the agents' working directories change, or the sessions are another
+    fold's. Claim spans (a few thousand at most) are made every time.
+    """
+
+    def __init__(self) -> None:
+        self._of: Sequence[SessionRec] | None = None
+        self._where: tuple[object, ...] | None = None
+        self._spans: list[Span] = []
+        self._open: dict[int, tuple[object, ...]] = {}
+        """Index → the fields its span was made from, for the sessions open then."""
+
+    def build(
+        self,
+        sessions: Sequence[SessionRec],
+        units: Iterable[ClaimUnit],
+        *,
+        worktrees: Mapping[str, str | None] | None = None,
+        instance_cwds: Mapping[str, str] | None = None,
+    ) -> tuple[Span, ...]:
+        trees, cwds = dict(worktrees or {}), dict(instance_cwds or {})
+        where = (tuple(sorted(trees.items())), tuple(sorted(cwds.items())))
+        if sessions is not self._of or where != self._where or len(sessions) < len(self._spans):
+            self._of, self._where, self._spans, self._open = sessions, where, [], {}
+        worktree = _worktree_finder(trees, cwds)
+        spans, was_open = self._spans, self._open
+        still_open: dict[int, tuple[object, ...]] = {}
+        for n, fields in was_open.items():
+            rec = sessions[n]
+            now = _span_fields(rec)
+            if now != fields:
+                spans[n] = _session_span(rec, worktree)
+            if rec.ended_at is None:
+                still_open[n] = now
+        for n in range(len(spans), len(sessions)):
+            rec = sessions[n]
+            spans.append(_session_span(rec, worktree))
+            if rec.ended_at is None:
+                still_open[n] = _span_fields(rec)
+        self._open = still_open
+        return (*spans, *_claim_spans(units, worktree))
+
+
+def _span_fields(rec: SessionRec) -> tuple[object, ...]:
+    return rec.instance, rec.task, rec.branch, rec.started_at, rec.ended_at
+
+
+def _worktree_finder(
+    worktrees: Mapping[str, str | None], cwds: Mapping[str, str]
+) -> Callable[[str | None, str | None], str | None]:
+    trees = {norm_path(path): branch for path, branch in worktrees.items()}
     folders = sorted(trees)
     by_branch: dict[str, list[str]] = {}
     for folder, branch in trees.items():
         if branch:
             by_branch.setdefault(branch, []).append(folder)
-    cwds = instance_cwds or {}
 
     def worktree(instance: str | None, branch: str | None) -> str | None:
         if instance and instance in cwds:
@@ -101,38 +160,43 @@ def build_spans(
         candidates = by_branch.get(branch or "", [])
         return candidates[0] if len(candidates) == 1 else None
 
-    spans: list[Span] = []
-    for rec in sessions:
-        spans.append(
-            Span(
-                kind="session",
-                instance=rec.instance,
-                task=rec.task,
-                claim=None,
-                phase=None,
-                branch=rec.branch,
-                worktree=worktree(rec.instance, rec.branch),
-                start=parse_ts(rec.started_at),
-                end=parse_ts(rec.ended_at) if rec.ended_at else None,
-            )
+    return worktree
+
+
+def _session_span(
+    rec: SessionRec, worktree: Callable[[str | None, str | None], str | None]
+) -> Span:
+    return Span(
+        kind="session",
+        instance=rec.instance,
+        task=rec.task,
+        claim=None,
+        phase=None,
+        branch=rec.branch,
+        worktree=worktree(rec.instance, rec.branch),
+        start=parse_ts(rec.started_at),
+        end=parse_ts(rec.ended_at) if rec.ended_at else None,
+    )
+
+
+def _claim_spans(
+    units: Iterable[ClaimUnit], worktree: Callable[[str | None, str | None], str | None]
+) -> list[Span]:
+    return [
+        Span(
+            kind="claim",
+            instance=unit.owner,
+            task=unit.claim_id,
+            claim=unit.key,
+            phase=unit.phase,
+            branch=unit.branch,
+            worktree=worktree(unit.owner, unit.branch),
+            start=parse_ts(unit.claimed_at) if unit.claimed_at else None,
+            end=parse_ts(unit.completed_at) if unit.completed_at else None,
         )
-    for unit in units:
-        if not unit.owner:
-            continue
-        spans.append(
-            Span(
-                kind="claim",
-                instance=unit.owner,
-                task=unit.claim_id,
-                claim=unit.key,
-                phase=unit.phase,
-                branch=unit.branch,
-                worktree=worktree(unit.owner, unit.branch),
-                start=parse_ts(unit.claimed_at) if unit.claimed_at else None,
-                end=parse_ts(unit.completed_at) if unit.completed_at else None,
-            )
-        )
-    return tuple(spans)
+        for unit in units
+        if unit.owner
+    ]
 
 
 class Attributor:

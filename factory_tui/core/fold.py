@@ -8,10 +8,13 @@ bounded memory. Events are fed in log order (``operations.log.1`` first).
 from __future__ import annotations
 
 import re
+from array import array
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
+from typing import Any, cast
 
 from factory_tui.core.activity import HOOK_EVENTS, AgentSignal
 from factory_tui.core.launches import LaunchRec
@@ -123,6 +126,82 @@ class SessionRec:
         return self.ended_at is None
 
 
+# A session's fields as :meth:`LogFold.to_state` stores them: the text ones as indexes into one
+# table of strings (None included), then the numbers; ``seq`` is the session's position.
+_SESSION_TEXT = (
+    "task",
+    "instance",
+    "branch",
+    "started_at",
+    "source",
+    "recovered_from",
+    "ended_at",
+    "end_status",
+    "recovered_by",
+    "pr",
+    "last_step",
+    "last_step_state",
+    "last_step_at",
+    "last_event_at",
+    "checkpoint_file",
+    "last_error",
+)
+_SESSION_TEXT_REQUIRED = frozenset({"task", "started_at", "source", "last_event_at"})
+_SESSION_NUMBERS = ("start_line", "end_line", "extra_starts")
+_RESTORE_BATCH = 8192
+
+
+def _restore_session(
+    seq: int,
+    task: Any,
+    instance: Any,
+    branch: Any,
+    started_at: Any,
+    source: Any,
+    recovered_from: Any,
+    ended_at: Any,
+    end_status: Any,
+    recovered_by: Any,
+    pr: Any,
+    last_step: Any,
+    last_step_state: Any,
+    last_step_at: Any,
+    last_event_at: Any,
+    checkpoint_file: Any,
+    last_error: Any,
+    start_line: int,
+    end_line: int,
+    extra_starts: int,
+) -> SessionRec:
+    """A :class:`SessionRec` from the values of :data:`_SESSION_TEXT` then
+    :data:`_SESSION_NUMBERS`, in order (already checked): one call per session of a big log."""
+    session = _new_session(SessionRec)
+    session.seq = seq
+    session.task = task
+    session.instance = instance
+    session.branch = branch
+    session.started_at = started_at
+    session.source = source
+    session.recovered_from = recovered_from
+    session.ended_at = ended_at
+    session.end_status = end_status
+    session.recovered_by = recovered_by
+    session.pr = pr
+    session.last_step = last_step
+    session.last_step_state = last_step_state
+    session.last_step_at = last_step_at
+    session.last_event_at = last_event_at
+    session.checkpoint_file = checkpoint_file
+    session.last_error = last_error
+    session.start_line = start_line
+    session.end_line = end_line - 1 if end_line else None  # stored + 1: 0 is None
+    session.extra_starts = extra_starts
+    return session
+
+
+_new_session = object.__new__
+
+
 @dataclass
 class ClaimEventInfo:
     """A CLAIM or RELEASE line of one (task, phase): who, when, where."""
@@ -208,6 +287,126 @@ class LogFold:
             if isinstance(parsed, Event):
                 out.append(parsed)
         return out
+
+    # -- saving and restoring (the warm-start cache) ------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything the fold knows, as JSON-able data for :meth:`from_state` (not the caches
+        of shared strings, which only save memory). The sessions, the bulk of a big log, are
+        uint32 arrays (``columns``: indexes into one table of their strings, then their line
+        numbers; ``ended``: the sessions in the order they ended): a caller stores those as
+        binary. Raises ``OverflowError`` for a line number that is not a uint32."""
+        sessions = self.sessions
+        index: dict[str | None, int] = {None: 0}
+        flat = array("I")
+        for name in _SESSION_TEXT:  # one column at a time: a small peak
+            column = list(map(attrgetter(name), sessions))
+            for text in dict.fromkeys(column):
+                index.setdefault(text, len(index))
+            flat.extend(map(index.__getitem__, column))
+        del column
+        flat.extend(map(attrgetter("start_line"), sessions))
+        flat.extend(0 if s.end_line is None else s.end_line + 1 for s in sessions)
+        flat.extend(map(attrgetter("extra_starts"), sessions))
+        return {
+            "utc": self.utc,
+            "strings": list(index),
+            "sessions": len(sessions),
+            "columns": flat,
+            "ended": array("I", map(attrgetter("seq"), self.ended)),
+            "open_by_task": {t: [s.seq for s in opened] for t, opened in self.open_by_task.items()},
+            "latest_by_task": {t: s.seq for t, s in self.latest_by_task.items()},
+            "instance_last_start": self.instance_last_start,
+            "instance_last_event": self.instance_last_event,
+            "instance_recent": {i: list(lines) for i, lines in self.instance_recent.items()},
+            "claim_events": [[*key, *_claim_row(info)] for key, info in self.claim_events.items()],
+            "open_claims": [
+                [*key, *_claim_row(info)]
+                for key, held in self.open_claims.items()
+                for info in held.values()
+            ],
+            "open_changes": [[change, *event] for change, event in self.open_changes.items()],
+            "recent": list(self.recent),
+            "counts": dict(self.counts),
+            "problems": [[p.file, p.message, p.line] for p in self.problems],
+            "problem_count": self.problem_count,
+            "events": self.events,
+            "last_ts": self.last_ts,
+        }
+
+    @classmethod
+    def from_state(cls, state: object) -> LogFold:
+        """The fold :meth:`to_state` saved. ``state`` is untrusted (a file in the user's cache
+        folder): anything that is not exactly such data raises ``ValueError``, and nothing in it
+        is ever executed."""
+        try:
+            return cls._from_state(_dict(state))
+        except (KeyError, IndexError, TypeError, OverflowError) as error:
+            raise ValueError(f"not a saved fold: {type(error).__name__}: {error}") from None
+
+    @classmethod
+    def _from_state(cls, state: dict[str, Any]) -> LogFold:
+        fold = cls(utc=_bool(state["utc"]))
+        strings = _list(state["strings"])
+        if strings[:1] != [None] or not set(map(type, strings[1:])) <= {str}:
+            raise ValueError("the string table is not None then texts")
+        count = _int(state["sessions"])
+        flat = _ints(state["columns"])
+        width = len(_SESSION_TEXT) + len(_SESSION_NUMBERS)
+        if count < 0 or len(flat) != count * width:
+            raise ValueError("the session columns do not match the session count")
+        for n, name in enumerate(_SESSION_TEXT):
+            if name in _SESSION_TEXT_REQUIRED and 0 in flat[n * count : (n + 1) * count]:
+                raise ValueError(f"a session without {name}")
+        sessions = fold.sessions = []
+        get = strings.__getitem__  # an index past the table: IndexError (uint32: none below 0)
+        for first in range(0, count, _RESTORE_BATCH):  # small temporaries: a flat peak RSS
+            last = min(first + _RESTORE_BATCH, count)
+            columns: list[Iterable[Any]] = [
+                map(get, flat[n * count + first : n * count + last])
+                for n in range(len(_SESSION_TEXT))
+            ]
+            columns.extend(
+                flat[n * count + first : n * count + last] for n in range(len(_SESSION_TEXT), width)
+            )
+            sessions.extend(map(_restore_session, range(first, last), *columns))
+        fold.ended = list(map(sessions.__getitem__, _seqs(_ints(state["ended"]), count)))
+        for task, seqs in _dict(state["open_by_task"]).items():
+            fold.open_by_task[task] = [sessions[seq] for seq in _seqs(_list(seqs), count)]
+        for task, seq in _dict(state["latest_by_task"]).items():
+            fold.latest_by_task[task] = sessions[_seqs([seq], count)[0]]
+        for session in sessions:
+            if session.instance:
+                fold.instance_sessions.setdefault(session.instance, []).append(session)
+        fold.instance_last_start = _str_dict(state["instance_last_start"])
+        fold.instance_last_event = _str_dict(state["instance_last_event"])
+        for instance, lines in _dict(state["instance_recent"]).items():
+            fold.instance_recent[instance] = deque(
+                map(_raw_line, _list(lines)), maxlen=RECENT_PER_INSTANCE
+            )
+        for row in _list(state["claim_events"]):
+            key, info = _claim_entry(row)
+            fold.claim_events[key] = info
+        for row in _list(state["open_claims"]):
+            key, info = _claim_entry(row)
+            fold.open_claims.setdefault(key, {})[info.instance] = info
+        for row in _list(state["open_changes"]):
+            change, ts, name, fields, line, source, utc = _list(row)
+            fold.open_changes[_str(change)] = Event(
+                _str(ts), _str(name), _str_dict(fields), _int(line), _str(source), _bool(utc)
+            )
+        fold.recent.extend(map(_raw_line, _list(state["recent"])))
+        counts = _dict(state["counts"])
+        fold.counts.update({name: _int(n) for name, n in counts.items()})
+        for row in _list(state["problems"]):
+            file, message, line = _list(row)
+            fold.problems.append(
+                Problem(_str(file), _str(message), None if line is None else _int(line))
+            )
+        fold.problem_count = _int(state["problem_count"])
+        fold.events = _int(state["events"])
+        fold.last_ts = None if state["last_ts"] is None else _str(state["last_ts"])
+        return fold
 
     # -- feeding -------------------------------------------------------------------------------
 
@@ -636,3 +835,82 @@ class LogFold:
         if pr:
             session.pr = pr
         return session
+
+
+# -- checking a saved fold (untrusted data) -----------------------------------------------------
+
+
+def _ints(value: object) -> array[int]:
+    if type(value) is not array or value.typecode != "I":
+        raise ValueError(f"expected a uint32 array, found {type(value).__name__}")
+    return value
+
+
+def _seqs(values: Iterable[object], count: int) -> list[int]:
+    """Session positions, each checked to be one of the ``count`` sessions."""
+    out = list(values)
+    if not set(map(type, out)) <= {int}:
+        raise ValueError("a session reference that is not an integer")
+    seqs = cast(list[int], out)
+    if seqs and not (min(seqs) >= 0 and max(seqs) < count):
+        raise ValueError("a session reference out of range")
+    return seqs
+
+
+def _claim_row(info: ClaimEventInfo) -> list[object]:
+    return [info.event, info.instance, info.ts, info.reason, info.source, info.line]
+
+
+def _claim_entry(row: object) -> tuple[tuple[str, str], ClaimEventInfo]:
+    task, phase, event, instance, ts, reason, source, line = _list(row)
+    info = ClaimEventInfo(
+        _str(event),
+        _str(instance),
+        _str(ts),
+        None if reason is None else _str(reason),
+        _str(source),
+        _int(line),
+    )
+    return (_str(task), _str(phase)), info
+
+
+def _raw_line(row: object) -> RawLine:
+    text, line, source = _list(row)
+    return _str(text), _int(line), _str(source)
+
+
+def _str(value: object) -> str:
+    if type(value) is not str:
+        raise ValueError(f"expected text, found {type(value).__name__}")
+    return value
+
+
+def _int(value: object) -> int:
+    if type(value) is not int:
+        raise ValueError(f"expected an integer, found {type(value).__name__}")
+    return value
+
+
+def _bool(value: object) -> bool:
+    if type(value) is not bool:
+        raise ValueError(f"expected true or false, found {type(value).__name__}")
+    return value
+
+
+def _list(value: object) -> list[Any]:
+    if type(value) is not list:
+        raise ValueError(f"expected a list, found {type(value).__name__}")
+    return value
+
+
+def _dict(value: object) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise ValueError(f"expected an object, found {type(value).__name__}")
+    return value
+
+
+def _str_dict(value: object) -> dict[str, str]:
+    out = _dict(value)
+    if any(type(v) is not str for v in out.values()):
+        raise ValueError("expected an object of texts")
+    return dict(out)

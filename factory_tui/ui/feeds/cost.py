@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.adapters.transcripts import CostTracker
-    from factory_tui.core.cost_attribution import Span
+    from factory_tui.core.cost_attribution import Span, SpanBuilder
     from factory_tui.core.cost_records import Period
     from factory_tui.core.cost_report import CostView, Grouping
 
@@ -98,6 +98,7 @@ class CostFeed:
         self._last: object = None
         # The spans, on the fleet feed's thread.
         self._generation: int | None = None
+        self._span_builder: SpanBuilder | None = None  # closed sessions' spans are made once
         self._spans_at = 0.0
         self.budget_fired: set[str] = set()
         """Alerts the ``[cost] on_budget`` command ran for (the worker's thread only)."""
@@ -133,6 +134,7 @@ class CostFeed:
         the spend is attributed with; at most every :data:`SPANS_EVERY` seconds (a later read
         catches up)."""
         from factory_tui.adapters.transcripts import spans_from_reader, worktree_branches
+        from factory_tui.core.cost_attribution import SpanBuilder
 
         if reader.generation == self._generation:
             return
@@ -141,7 +143,11 @@ class CostFeed:
             return
         self._generation = reader.generation
         self._spans_at = moment
-        spans = spans_from_reader(reader, worktree_branches(self.config.root))
+        if self._span_builder is None:
+            self._span_builder = SpanBuilder()
+        spans = spans_from_reader(
+            reader, worktree_branches(self.config.root), builder=self._span_builder
+        )
         self.app.post_message(CostSpans(spans))
 
     # -- on the worker's thread

@@ -1,0 +1,55 @@
+"""Where the cockpit's memory goes once fully loaded on a factory (tracemalloc).
+
+    python benchmarks/cockpit_memory.py DIR [--top 25] [--by lineno|filename]
+
+Starts tracemalloc, runs the cockpit (headless, no watcher) on DIR until the fleet and the log
+index are loaded, then prints the process RSS, the traced total and the largest allocation
+sites. tracemalloc slows the load several times and adds its own memory: read the shares, not
+the load time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tracemalloc
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from conftest import config_for
+
+from factory_tui.ui.app import FactoryApp
+
+
+async def measure(folder: Path, top: int, key: str) -> None:
+    tracemalloc.start(1)
+    app = FactoryApp(config_for(folder), watch=False, environ={})
+    async with app.run_test(size=(160, 48)):
+        await app.wait_for_fleet(lambda f: app.loaded and app.log_ready, timeout=900)
+        snapshot = tracemalloc.take_snapshot()
+        rss = psutil.Process().memory_info().rss / 2**20
+    traced = sum(stat.size for stat in snapshot.statistics("filename")) / 2**20
+    print(f"RSS {rss:.0f} MB (tracemalloc's own overhead included); traced {traced:.0f} MB")
+    root = str(Path(__file__).resolve().parent.parent)
+    for stat in snapshot.statistics(key)[:top]:
+        frame = stat.traceback[0]
+        where = frame.filename.replace(root + "/", "")
+        where = f"{where}:{frame.lineno}" if key == "lineno" else where
+        print(f"{stat.size / 2**20:8.1f} MB {stat.count:>9,} blocks  {where}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dir", type=Path)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--by", choices=("lineno", "filename"), default="lineno")
+    args = parser.parse_args()
+    asyncio.run(measure(args.dir, args.top, args.by))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,282 @@
+"""Issue 17's figures in one table: each measured figure, its target, its baseline measured in the
+same run where there is one, and pass or fail.
+
+    python benchmarks/run_all.py [--quick] [--dir DIR] [--no-growth]
+
+Runs the benchmark scripts beside this one as subprocesses (each in a fresh interpreter, as a
+user would) and reads the figures they print:
+
+- ``bench_status.py`` on the scale factory (1M + 200k log lines, 1,000 claims, 10k checkpoints):
+  ``status --json`` cold and warm (10 new lines after the cache) with their RSS, an appended line
+  and a changed claim re-derived; and on a 10x factory for growth (skip with --no-growth);
+- ``bench_cockpit.py``: write → shown beside the watchfiles floor, idle and loaded CPU, and the
+  cockpit fully loaded on the scale factory (time, RSS);
+- ``first_paint.py``: first paint of the cockpit beside a bare Textual app.
+
+``--quick`` uses a factory a tenth the size (and the 10x one is then the scale factory's size)
+and fewer runs: a few minutes. Its absolute figures are not the issue's targets' (those are
+for the full-size factory); its ratios are. Progress goes to stderr, the table to stdout.
+Not measured here: the log's tail against toolong (it needs toolong in its own venv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from scale_factory import generate
+
+
+@dataclass(frozen=True)
+class Size:
+    lines: int
+    claims: int
+    checkpoints: int
+    agents: int = 100
+
+    def label(self) -> str:
+        return f"{(self.lines * 6 // 5) / 1e6:g}M lines, {self.claims:,} claims"
+
+
+FULL = Size(1_000_000, 1000, 10_000)
+QUICK = Size(100_000, 100, 1000)
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    measured: str
+    target: str
+    baseline: str
+    verdict: str
+
+
+def _num(pattern: str, text: str) -> float | None:
+    found = re.search(pattern, text)
+    return float(found[1]) if found else None
+
+
+def run(name: str, *args: str, timeout: float = 3600) -> str:
+    """The stdout of ``benchmarks/<name> args`` (its stderr goes to ours); "" when it failed."""
+    argv = [sys.executable, str(HERE / name), *args]
+    print(f"$ {' '.join(argv[1:])}", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    try:
+        done = subprocess.run(argv, stdout=subprocess.PIPE, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        print(f"  {name}: timed out after {timeout:.0f} s", file=sys.stderr)
+        return ""
+    print(done.stdout, file=sys.stderr, end="")
+    print(f"  ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    if done.returncode != 0:
+        print(f"  {name}: exit {done.returncode}", file=sys.stderr)
+    return done.stdout
+
+
+def factory(base: Path, size: Size) -> Path:
+    root = base / f"factory-{size.lines}"
+    if not (root / "factory.toml").exists():
+        print(f"generating {size.label()} in {root} …", file=sys.stderr, flush=True)
+        generate(
+            root,
+            agents=size.agents,
+            claims=size.claims,
+            lines=size.lines,
+            history=size.lines // 5,
+            checkpoints=size.checkpoints,
+        )
+    return root
+
+
+def check(value: float | None, limit: float, fmt: Callable[[float], str]) -> tuple[str, str]:
+    """The measured text and the verdict of ``value <= limit``."""
+    if value is None:
+        return "not measured", "n/a"
+    return fmt(value), "pass" if value <= limit else "FAIL"
+
+
+def seconds(v: float) -> str:
+    return f"{v:.2f} s"
+
+
+def ms(v: float) -> str:
+    return f"{v:.1f} ms"
+
+
+def mb(v: float) -> str:
+    return f"{v:.0f} MB"
+
+
+def times(v: float) -> str:
+    return f"{v:.2f}x"
+
+
+def pct(v: float) -> str:
+    return f"{v:.2f} %"
+
+
+def status_figures(out: str) -> dict[str, float | None]:
+    return {
+        "cold": _num(r"status --json cold: median ([\d.]+) s", out),
+        "cold_rss": _num(r"status --json cold: .*?peak RSS (\d+) MB", out),
+        "warm": _num(r"status --json warm: median ([\d.]+) s", out),
+        "warm_rss": _num(r"status --json warm: .*?peak RSS (\d+) MB", out),
+        "line": _num(r"read \+ folded \+ fleet re-derived: median ([\d.]+) ms", out),
+        "claim": _num(r"changed claim file, re-read \+ fleet re-derived: median ([\d.]+) ms", out),
+        "full": _num(r"a full derive of the same fleet: median ([\d.]+) ms", out),
+    }
+
+
+def status_rows(one: dict[str, float | None], label: str) -> list[Row]:
+    rows = []
+    cold, warm = one["cold"], one["warm"]
+    m, v = check(cold, 1.5, seconds)
+    rows.append(Row(f"status --json cold ({label})", m, "≤ 1.5 s", "", v))
+    ratio = warm / cold if warm is not None and cold else None
+    m, v = check(ratio, 0.3, times)
+    base = f"cold {cold:.2f} s" if cold is not None else ""
+    rows.append(Row("status --json warm (10 new lines) / cold", m, "≤ 0.3x", base, v))
+    m, v = check(warm, 0.4, seconds)
+    rows.append(Row("status --json warm", m, "≤ 0.4 s (ideal)", "", v))
+    for key, what in (("cold_rss", "cold"), ("warm_rss", "warm")):
+        m, v = check(one[key], 150, mb)
+        rows.append(Row(f"status --json peak RSS, {what}", m, "≤ 150 MB", "", v))
+    m, v = check(one["line"], 5, ms)
+    rows.append(Row("an appended log line, re-derived", m, "≤ 5 ms", "", v))
+    full = one["full"]
+    m, v = check(one["claim"], 5, ms)
+    base = f"full derive {full:.1f} ms" if full is not None else ""
+    rows.append(Row("a changed claim file, re-derived", m, "≤ 5 ms", base, v))
+    return rows
+
+
+def growth_rows(one: dict[str, float | None], ten: dict[str, float | None]) -> list[Row]:
+    rows = []
+    for key, limit, what in (
+        ("cold", 10.5, "status cold, 10x / 1x"),
+        ("warm", 1.5, "status warm, 10x / 1x"),
+        ("cold_rss", 1.3, "status RSS (cold), 10x / 1x"),
+        ("warm_rss", 1.3, "status RSS (warm), 10x / 1x"),
+    ):
+        a, b = one[key], ten[key]
+        ratio = b / a if a and b is not None else None
+        unit = " MB" if "rss" in key else " s"
+        base = f"1x {a:g}{unit}, 10x {b:g}{unit}" if a is not None and b is not None else ""
+        m, v = check(ratio, limit, times)
+        rows.append(Row(what, m, f"≤ {limit}x", base, v))
+    return rows
+
+
+def cockpit_rows(out: str) -> list[Row]:
+    rows = []
+    floor = _num(r"raw floor \(watchfiles write → event\) median ([\d.]+) ms", out)
+    floor95 = _num(r"raw floor \(watchfiles write → event\) median [\d.]+ ms p95 ([\d.]+) ms", out)
+    for what, median_re, p95_re in (
+        ("log line", r"log line median ([\d.]+) ms", r"log line median [\d.]+ ms p95 ([\d.]+)"),
+        (
+            "claim file",
+            r"claim file median ([\d.]+) ms",
+            r"claim file median [\d.]+ ms p95 ([\d.]+)",
+        ),
+    ):
+        median, p95 = _num(median_re, out), _num(p95_re, out)
+        ratio = median / floor if median is not None and floor else None
+        m, v = check(ratio, 2.5, times)
+        base = f"floor {floor:.1f} ms" if floor is not None else ""
+        shown = f"{m} ({median:.1f} ms)" if median is not None else m
+        rows.append(Row(f"write → shown median, {what}", shown, "≤ 2.5x floor", base, v))
+        ratio95 = p95 / floor95 if p95 is not None and floor95 else None
+        m, v = check(ratio95, 3, times)
+        base = f"floor p95 {floor95:.1f} ms" if floor95 is not None else ""
+        shown = f"{m} ({p95:.1f} ms)" if p95 is not None else m
+        rows.append(Row(f"write → shown p95, {what}", shown, "≤ 3x floor p95", base, v))
+    m, v = check(_num(r"idle: ([\d.]+) %", out), 0.5, pct)
+    rows.append(Row("cockpit idle CPU", m, "≤ 0.5 % of a core", "", v))
+    m, v = check(_num(r"under load .*?: ([\d.]+) % of a core", out), 10, pct)
+    rows.append(Row("cockpit under 1,000 lines/s", m, "≤ 10 % of a core", "", v))
+    m, v = check(_num(r"fully loaded \(fleet and log index\) ([\d.]+) s", out), 2, seconds)
+    rows.append(Row("cockpit fully loaded, scale factory", m, "≤ 2 s", "", v))
+    m, v = check(_num(r"fully loaded .*?, RSS (\d+) MB", out), 150, mb)
+    rows.append(Row("cockpit RSS fully loaded, scale factory", m, "≤ 150 MB", "", v))
+    return rows
+
+
+def paint_rows(out: str) -> list[Row]:
+    rows = []
+    bare = _num(r"first paint, bare Textual app: median (\d+) ms", out)
+    for name in ("cockpit, demo factory (10 agents)", "cockpit, scale factory"):
+        found = re.search(re.escape(f"first paint, {name}: median ") + r"(\d+) ms.*?([\d.]+)x", out)
+        ratio = float(found[2]) if found else None
+        m, v = check(ratio, 1.2, times)
+        base = f"bare app {bare:.0f} ms" if bare is not None else ""
+        shown = f"{m} ({found[1]} ms)" if found else m
+        rows.append(Row(f"first paint, {name}", shown, "≤ 1.2x bare app", base, v))
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    head = Row("figure", "measured", "target", "baseline (same run)", "verdict")
+    widths = [max(len(getattr(r, f)) for r in [head, *rows]) for f in Row.__dataclass_fields__]
+    lines = []
+    for n, row in enumerate([head, *rows]):
+        cells = [
+            getattr(row, f).ljust(w) for f, w in zip(Row.__dataclass_fields__, widths, strict=True)
+        ]
+        lines.append(" | ".join(cells).rstrip())
+        if n == 0:
+            lines.append("-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller factories, fewer runs")
+    parser.add_argument("--dir", type=Path, help="generate (or reuse) the factories here")
+    parser.add_argument("--no-growth", action="store_true", help="skip the 10x factory")
+    args = parser.parse_args()
+    base = args.dir or Path(tempfile.mkdtemp(prefix="factory-bench-"))
+    size = QUICK if args.quick else FULL
+    ten = Size(size.lines * 10, size.claims * 10, size.checkpoints)
+    runs = "3" if args.quick else "5"
+    started = time.perf_counter()
+
+    one_root = factory(base, size)
+    out = run("bench_status.py", "--dir", str(one_root), "--runs", runs, "--appends", "20")
+    one = status_figures(out)
+    rows = status_rows(one, size.label())
+    if not args.no_growth:
+        ten_root = factory(base, ten)
+        out = run("bench_status.py", "--dir", str(ten_root), "--runs", "3", "--appends", "5")
+        rows += growth_rows(one, status_figures(out))
+    cockpit = ["--writes", "20", "--idle", "10", "--load", "5"] if args.quick else []
+    rows += cockpit_rows(run("bench_cockpit.py", *cockpit, "--scale", str(one_root)))
+    rows += paint_rows(run("first_paint.py", "--runs", runs, "--scale", str(one_root)))
+    toolong = shutil.which("tl")
+    rows.append(
+        Row(
+            "launch → log's last line shown vs toolong",
+            "not measured",
+            "≤ toolong's time",
+            "toolong found at " + toolong if toolong else "toolong not installed",
+            "n/a",
+        )
+    )
+    mode = "quick: a tenth-size factory, ratios are the point" if args.quick else "full size"
+    print(f"issue 17 benchmarks ({mode}; scale factory {size.label()}; "
+          f"{time.perf_counter() - started:.0f} s; {time.strftime('%Y-%m-%d %H:%M')})")  # fmt: skip
+    print(render(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,403 @@
+"""The warm-start cache of the folded operations.log: a second run reads only what is new.
+
+Per factory, in the user cache folder (``platformdirs.user_cache_path("factory-tui")``;
+``FACTORY_TUI_CACHE_DIR`` moves it, ``FACTORY_TUI_FOLD_CACHE=0`` turns it off), two files, each
+a fold with the key that says whether it still stands:
+
+- ``fold-<hash>.json``: the fold of the rotated ``operations.log.1`` read whole and of the log's
+  first bytes. Good while ``operations.log.1`` is exactly the file read and the log still starts
+  with those bytes: a big log that is not rotated (the scale factory) is then read from there.
+- ``fold-<hash>.history.json``: the fold of ``operations.log.1``'s first bytes alone. The hooks
+  rotate by appending the log's oldest lines to ``operations.log.1`` and replacing the log with
+  the newest 500: this one survives that; the rest of ``operations.log.1`` and the (short) log are
+  then read.
+
+A file's key: the tool's version and the cache format's; the log file (its resolved path and the
+names of both files, which the fold's lines carry); for each file prefix, its device, inode,
+size, and a hash of its first block and of the block before the offset. On start the log's
+cache is tried, then the rotated log's; anything that differs (a truncation, a replaced or
+rewritten file, another version, an unreadable or corrupt cache file) and that cache is ignored:
+the log is never folded on top of a state it does not extend. A file is one JSON header line
+(the key, the body's sizes and SHA-256), then the body: the fold's
+:meth:`~factory_tui.core.fold.LogFold.to_state` as JSON, then its uint32 arrays (the sessions,
+the bulk of it) as little-endian binary. It is untrusted input: parsed as JSON and checked field
+by field, never unpickled or executed. It is written through a temp file and a rename: a reader
+never sees half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import stat
+import sys
+from array import array
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import platformdirs
+
+from factory_tui import __version__
+from factory_tui.core.fold import LogFold
+
+__all__ = [
+    "CACHE_DIR_ENV",
+    "CACHE_SWITCH_ENV",
+    "FORMAT_VERSION",
+    "FileIdentity",
+    "FoldCache",
+    "WarmStart",
+    "file_identity",
+]
+
+CACHE_DIR_ENV = "FACTORY_TUI_CACHE_DIR"
+CACHE_SWITCH_ENV = "FACTORY_TUI_FOLD_CACHE"
+FORMAT_VERSION = 1
+BLOCK_BYTES = 64 << 10
+# Below this the log is read cold faster than a cache file would be checked and parsed.
+MIN_LOG_BYTES = 1 << 20
+# A warm reader saves again once this much more has been folded since the cache it loaded.
+RESAVE_BYTES = 8 << 20
+# The fold's uint32 arrays, stored as binary after its JSON (see LogFold.to_state).
+_ARRAYS = ("columns", "ended")
+assert array("I").itemsize == 4, "uint32 arrays need a 4-byte unsigned int"
+
+
+@dataclass(frozen=True, slots=True)
+class FileIdentity:
+    """What says that the first ``size`` bytes of a file are still the ones folded."""
+
+    device: int
+    inode: int
+    size: int
+    head: str
+    """SHA-256 of the first block (at most ``BLOCK_BYTES``) of those bytes."""
+    tail: str
+    """SHA-256 of the last block before ``size``."""
+
+    @classmethod
+    def from_json(cls, data: object) -> FileIdentity:
+        if not isinstance(data, dict) or set(data) != {"device", "inode", "size", "head", "tail"}:
+            raise ValueError("not a file identity")
+        for name in ("device", "inode", "size"):
+            if type(data[name]) is not int:
+                raise ValueError(f"a file identity's {name} is not an integer")
+        for name in ("head", "tail"):
+            if type(data[name]) is not str:
+                raise ValueError(f"a file identity's {name} is not text")
+        return cls(**data)
+
+
+def file_identity(fd: int, size: int) -> FileIdentity:
+    """The identity of the first ``size`` bytes of the open file ``fd``. Raises ``OSError`` when
+    it is not a regular file that long."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size < size:
+        raise OSError(f"not a regular file of at least {size} bytes")
+    head = os.pread(fd, min(size, BLOCK_BYTES), 0)
+    tail_start = max(0, size - BLOCK_BYTES)
+    tail = os.pread(fd, size - tail_start, tail_start)
+    return FileIdentity(
+        st.st_dev,
+        st.st_ino,
+        size,
+        hashlib.sha256(head).hexdigest(),
+        hashlib.sha256(tail).hexdigest(),
+    )
+
+
+def path_identity(path: Path) -> FileIdentity | None:
+    """The identity of the whole file at ``path``, None when there is none. Raises ``OSError``
+    when it cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    try:
+        return file_identity(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class WarmStart:
+    """A saved fold whose key the files still match: go on reading the log at ``offset``."""
+
+    fold: LogFold
+    log: FileIdentity | None
+    """The log's first ``log.size`` bytes (``line_count`` lines), whose fold this is after the
+    rotated log read whole; None: the fold of the rotated log's first ``history.size`` bytes
+    alone (``history_lines`` lines), read on from there, then the log from its start."""
+    line_count: int
+    history: FileIdentity | None
+    """The rotated log as read (None: there was none)."""
+    history_lines: int = 0
+
+
+class FoldCache:
+    """The warm-start cache files in ``folder``. Never raises: a cache that cannot be read or
+    written is a cold read, not an error."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        min_log_bytes: int = MIN_LOG_BYTES,
+        resave_bytes: int = RESAVE_BYTES,
+        version: str = __version__,
+    ) -> None:
+        self.folder = folder
+        self.min_log_bytes = min_log_bytes
+        self.resave_bytes = resave_bytes
+        self.version = version
+        self.last_miss: str | None = None
+        """Why the last :meth:`load` found no usable cache (for benchmarks and debugging)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FoldCache | None:
+        """The user's cache (``FACTORY_TUI_CACHE_DIR`` or the platform's cache folder), or None
+        when ``FACTORY_TUI_FOLD_CACHE`` turns it off (0, off, no, false)."""
+        environ = os.environ if env is None else env
+        if environ.get(CACHE_SWITCH_ENV, "").strip().lower() in {"0", "off", "no", "false"}:
+            return None
+        override = environ.get(CACHE_DIR_ENV, "").strip()
+        folder = Path(override).expanduser() if override else _default_folder()
+        return cls(folder)
+
+    def path_for(self, log_file: Path, *, history_only: bool = False) -> Path:
+        """The cache file of the factory whose operations.log is ``log_file``: the fold as of
+        an offset of the log, or (``history_only``) as of an offset of the rotated log."""
+        digest = hashlib.sha256(os.fsencode(_resolved(log_file))).hexdigest()[:24]
+        return self.folder / f"fold-{digest}{'.history' if history_only else ''}.json"
+
+    # -- loading --------------------------------------------------------------------------------
+
+    def load(self, log_file: Path, history_file: Path) -> WarmStart | None:
+        """The saved fold of ``log_file`` when its key matches the files now, else None (and
+        :attr:`last_miss` says why). The fold as of an offset of the log first; else (the
+        rotation appended to the rotated log and rewrote the log) as of an offset of the
+        rotated log."""
+        misses = []
+        for history_only in (False, True):
+            try:
+                warm, why = self._load(log_file, history_file, history_only)
+            except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+                warm, why = None, f"unreadable: {type(error).__name__}: {error}"
+            if warm is not None:
+                self.last_miss = None
+                return warm
+            misses.append(f"{'history' if history_only else 'log'} cache: {why}")
+        self.last_miss = "; ".join(misses)
+        return None
+
+    def _load(
+        self, log_file: Path, history_file: Path, history_only: bool
+    ) -> tuple[WarmStart | None, str | None]:
+        try:
+            with open(self.path_for(log_file, history_only=history_only), "rb") as f:
+                header = json.loads(f.readline())
+                if not isinstance(header, dict):
+                    return None, "no header"
+                why = self._stale(header, log_file, history_file, history_only)
+                if why is not None:
+                    return None, why
+                state, why = _read_body(f, header)
+        except FileNotFoundError:
+            return None, "no cache file"
+        if state is None:
+            return None, why
+        fold = LogFold.from_state(state)
+        del state
+        line_count, history_lines = header["line_count"], header["history_lines"]
+        for count in (line_count, history_lines):
+            if type(count) is not int or count < 0:
+                return None, "bad line count"
+        log = None if history_only else FileIdentity.from_json(header["log"])
+        history = _history_identity(header)
+        return WarmStart(fold, log, line_count, history, history_lines), None
+
+    def _stale(
+        self, header: dict[str, Any], log_file: Path, history_file: Path, history_only: bool
+    ) -> str | None:
+        """Why the cache described by ``header`` does not stand for the files now, or None."""
+        if header.get("format") != FORMAT_VERSION:
+            return "another cache format"
+        if header.get("tool") != self.version:
+            return "another version of factory-tui"
+        if header.get("path") != _resolved(log_file):
+            return "another log file"
+        if header.get("sources") != [history_file.name, log_file.name]:
+            return "other source names"
+        history = _history_identity(header)
+        if history_only:
+            if history is None or header.get("log") is not None:
+                return "not a rotated log's fold"
+            return _prefix_stale(history_file, history)
+        if path_identity(history_file) != history:
+            return f"{history_file.name} changed (a rotation?)"
+        return _prefix_stale(log_file, FileIdentity.from_json(header.get("log")))
+
+    # -- saving ---------------------------------------------------------------------------------
+
+    def save(
+        self,
+        log_file: Path,
+        history_file: Path,
+        *,
+        fold: LogFold,
+        log: FileIdentity | None,
+        line_count: int,
+        history: FileIdentity | None,
+        history_lines: int = 0,
+    ) -> bool:
+        """Replace the cache of ``log_file`` with ``fold`` as of ``log`` (the first ``log.size``
+        bytes, ``line_count`` lines) after ``history`` read whole; or, ``log`` None, the cache
+        of the fold of ``history`` alone (its first ``history.size`` bytes, ``history_lines``
+        lines). False when it could not be written (a read-only or full disk: the next start
+        is cold, nothing else)."""
+        try:
+            state = fold.to_state()
+        except OverflowError:
+            return False  # a line number past 2**32: not worth a cache
+        arrays = {name: state.pop(name) for name in _ARRAYS}
+        body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
+        del state
+        digest = hashlib.sha256(body)
+        for values in arrays.values():
+            if sys.byteorder != "little":
+                values.byteswap()
+            digest.update(values)
+        header = {
+            "format": FORMAT_VERSION,
+            "tool": self.version,
+            "path": _resolved(log_file),
+            "sources": [history_file.name, log_file.name],
+            "log": None if log is None else asdict(log),
+            "line_count": line_count,
+            "history_lines": history_lines,
+            "history": None if history is None else asdict(history),
+            "body_bytes": len(body),
+            "arrays": {name: len(values) for name, values in arrays.items()},
+            "body_sha256": digest.hexdigest(),
+        }
+        parts = [json.dumps(header, ensure_ascii=False).encode() + b"\n", body, *arrays.values()]
+        try:
+            _write_atomically(self.path_for(log_file, history_only=log is None), parts)
+        except OSError:
+            return False
+        self.prune()
+        return True
+
+    def prune(self) -> None:
+        """Remove the cache files of logs that no longer exist (a demo's temp factory), one file
+        at a time (best effort: a file that cannot be read or removed is left)."""
+        try:
+            found = list(self.folder.glob("fold-*.json"))
+        except OSError:
+            return
+        for path in found:
+            try:
+                with open(path, "rb") as f:
+                    header = json.loads(f.readline())
+                log = header.get("path") if isinstance(header, dict) else None
+                if isinstance(log, str) and os.path.isabs(log) and not os.path.lexists(log):
+                    path.unlink()
+            except (OSError, ValueError, RecursionError):
+                continue
+
+    def forget(self, log_file: Path) -> None:
+        """Remove the cache file of ``log_file`` (best effort)."""
+        with contextlib.suppress(OSError):
+            self.path_for(log_file).unlink()
+
+
+def _write_atomically(path: Path, parts: list[Any]) -> None:
+    """Write ``parts`` (bytes-like) to a private temp file beside ``path``, then rename it over
+    ``path``: never a partial cache file, and no copy of a big body joined in memory."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for part in parts:
+                f.write(part)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """The saved state after the header: its JSON part, then its uint32 arrays as they were
+    written (little-endian). None and why when the sizes or the checksum do not match."""
+    size = header.get("body_bytes")
+    counts = header.get("arrays")
+    if type(size) is not int or not isinstance(counts, dict) or list(counts) != list(_ARRAYS):
+        return None, "no body sizes"
+    body = f.read(size)
+    if len(body) != size:
+        return None, "the file ends early"
+    digest = hashlib.sha256(body)
+    arrays: dict[str, array[int]] = {}
+    for name, count in counts.items():
+        if type(count) is not int or count < 0:
+            return None, "bad array size"
+        values = array("I")
+        try:
+            values.fromfile(f, count)
+        except EOFError:
+            return None, "the file ends early"
+        digest.update(values)
+        if sys.byteorder != "little":
+            values.byteswap()
+        arrays[name] = values
+    if f.read(1):
+        return None, "the file is longer than its header says"
+    if digest.hexdigest() != header.get("body_sha256"):
+        return None, "the body does not match its checksum"
+    state = json.loads(body)
+    if not isinstance(state, dict):
+        return None, "the body is not an object"
+    state.update(arrays)
+    return state, ""
+
+
+def _prefix_stale(path: Path, saved: FileIdentity) -> str | None:
+    """Why the first ``saved.size`` bytes of the file at ``path`` are not those ``saved`` names
+    (another file, a shorter one, other bytes), or None."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (saved.device, saved.inode):
+            return f"{path.name} was replaced"
+        if st.st_size < saved.size:
+            return f"{path.name} was truncated"
+        if file_identity(fd, saved.size) != saved:
+            return f"{path.name} was rewritten"
+    finally:
+        os.close(fd)
+    return None
+
+
+def _history_identity(header: dict[str, Any]) -> FileIdentity | None:
+    history = header.get("history")
+    return None if history is None else FileIdentity.from_json(history)
+
+
+def _resolved(path: Path) -> str:
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):
+        return str(path.absolute())
+
+
+def _default_folder() -> Path:
+    return platformdirs.user_cache_path("factory-tui")

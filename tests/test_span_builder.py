@@ -1,0 +1,79 @@
+"""SpanBuilder: the cost attribution's spans kept up to date over a growing log equal the spans
+built from scratch, at every step; a closed session's span is made once."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from factory_tui.core.claims import ClaimUnit
+from factory_tui.core.cost_attribution import SpanBuilder, build_spans
+from factory_tui.core.fold import LogFold
+
+_LINE = st.builds(
+    lambda minute, name, task, extra: (
+        f"2026-02-12T14:{minute:02d} | {name} | task={task} {extra}".encode()
+    ),
+    st.integers(0, 59),
+    st.sampled_from(["SESSION-START", "SESSION-END", "STEP-DONE"]),
+    st.sampled_from(["a", "b", "c"]),
+    st.sampled_from(
+        ["branch=x instance=i1", "branch=y instance=i2", "status=success", "status=crashed",
+         "step=s branch=z", "step=t", "instance=i3"]
+    ),
+)  # fmt: skip
+_TREES = st.sampled_from([{}, {"/w/x": "x"}, {"/w/x": "x", "/w/y": "y"}, {"/w/z": None}])
+_CWDS = st.sampled_from([{}, {"i1": "/w/x/sub"}, {"i2": "/elsewhere"}])
+UNITS = [
+    ClaimUnit(
+        claim_id="a",
+        phase=None,
+        name="a",
+        tickets=("a",),
+        owner="i1",
+        pid=None,
+        claimed_at="2026-02-12T14:00",
+        hostname=None,
+        branch="x",
+        mode=None,
+        deps=(),
+        completed_at=None,
+    )
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.lists(_LINE, max_size=8), _TREES, _CWDS), max_size=8))
+def test_incremental_spans_equal_spans_built_afresh(
+    steps: list[tuple[list[bytes], dict[str, str | None], dict[str, str]]],
+) -> None:
+    fold, builder = LogFold(), SpanBuilder()
+    line = 1
+    for lines, trees, cwds in steps:
+        fold.feed_lines(lines, "operations.log", line)
+        line += len(lines)
+        kept = builder.build(fold.sessions, UNITS, worktrees=trees, instance_cwds=cwds)
+        fresh = build_spans(fold.sessions, UNITS, worktrees=trees, instance_cwds=cwds)
+        assert kept == fresh
+
+
+def test_a_closed_sessions_span_is_made_once_and_another_fold_starts_afresh() -> None:
+    fold, builder = LogFold(), SpanBuilder()
+    fold.feed_lines(
+        [
+            b"2026-02-12T14:00 | SESSION-START | task=a branch=x instance=i1",
+            b"2026-02-12T14:01 | SESSION-END | task=a status=success",
+            b"2026-02-12T14:02 | SESSION-START | task=b branch=y instance=i2",
+        ],
+        "operations.log",
+    )
+    first = builder.build(fold.sessions, [])
+    fold.feed_lines([b"2026-02-12T14:03 | STEP-DONE | step=s task=b branch=z"], "f", 4)
+    second = builder.build(fold.sessions, [])
+    assert second[0] is first[0]  # closed: kept
+    assert second[1] == first[1]  # open, its span fields unchanged (branch was set)
+    fold.feed_lines([b"2026-02-12T14:09 | SESSION-END | task=b status=success"], "f", 5)
+    third = builder.build(fold.sessions, [])
+    assert third[1].end is not None and third[1] != second[1]
+    other = LogFold()
+    assert builder.build(other.sessions, []) == ()
