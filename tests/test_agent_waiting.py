@@ -494,3 +494,30 @@ def test_a_hook_run_in_an_agents_worktree_logs_to_the_factorys_log(demo: DemoFac
     done = run_cli(demo, "hook", stdin=event, cwd=tree)
     assert done.returncode == 0 and done.stderr == ""  # named from the claim of its branch
     assert log_lines(demo)[-1].endswith(f"AGENT-TURN-END | instance={agent} session=s")
+
+
+async def test_n_puts_the_cursor_on_the_waiting_agent(demo: DemoFactory) -> None:
+    """Issue 13: `n` visits a waiting agent first, and the Agents view's focus lands on it."""
+    from test_app import demo_app
+
+    from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
+
+    agent = working(demo)
+    put_transcript(demo, agent, mtime=DEMO_NOW - timedelta(minutes=5))
+    with (demo.memory_dir / "operations.log").open("a") as log:
+        log.write(
+            f"{DEMO_NOW:%Y-%m-%dT%H:%M} | AGENT-WAITING | instance={agent} kind=permission_prompt\n"
+        )
+    app = demo_app(demo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        panes = app.query_one(AgentGrid).ordered_panes()
+        panes[-1].focus()  # another agent under the cursor, in the Agents view
+        await pilot.pause()
+        assert app.focused is panes[-1] and panes[-1].view.id != agent
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.pause()
+        assert app.cockpit.current_view == "agents"
+        assert isinstance(app.focused, AgentPane) and app.focused.view.id == agent

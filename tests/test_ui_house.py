@@ -237,3 +237,15 @@ async def test_a_feed_message_after_quitting_is_dropped(demo: DemoFactory) -> No
         count = app.fleet_updates.count
         app.on_fleet_updated(FleetUpdated(fleet, changed=True))
         assert app.fleet_updates.count == count
+
+
+def test_k_applies_to_an_agent_on_a_host_reached_over_ssh(demo: DemoFactory) -> None:
+    """Issue 15: an agent on another host is stoppable only when that host has an ssh argv."""
+    reader = demo_reader(demo)
+    reader.refresh_all()
+    fleet = reader.fleet(demo.now)
+    remote = next(i for i in fleet.instances if not i.local and i.pid is not None)
+    on_it = Selection("agents", instance=remote.id)
+    assert action_target("stop_agent", on_it, fleet) is None
+    assert action_target("stop_agent", on_it, fleet, ssh_hosts={remote.host or ""}) == remote.id
+    assert action_target("stop_agent", on_it, fleet, ssh_hosts={"elsewhere"}) is None

@@ -258,6 +258,7 @@ class FactoryApp(App[None]):
         after the views are mounted, so that each message finds what it updates)."""
         from factory_tui.actions.budget_state import load_budget_memory
         from factory_tui.adapters.factory import FactoryReader
+        from factory_tui.adapters.foldcache import FoldCache
         from factory_tui.ui.feeds.fleet import FleetFeed, empty_fleet
         from factory_tui.ui.feeds.prs import PrsOptions, QueueLoader
 
@@ -266,7 +267,9 @@ class FactoryApp(App[None]):
             await self.cockpit.mount_the_rest()
             if not self.live:
                 return  # quit while the views were being mounted: nothing to start
-            self.reader = self._given_reader or FactoryReader(self.config)
+            self.reader = self._given_reader or FactoryReader(
+                self.config, fold_cache=FoldCache.from_env(self.environ)
+            )
             self.fleet = empty_fleet(str(self.config.root), self.clock(), self.reader.hostname)
             self.fleet_feed = FleetFeed(
                 self,

@@ -8,7 +8,7 @@ A key that does not apply gets ``None`` here; :func:`why_not` says why in words.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -72,15 +72,18 @@ def instance_view(fleet: Fleet, instance_id: str | None) -> InstanceView | None:
     return next((i for i in fleet.instances if i.id == instance_id), None)
 
 
-def action_target(action: str, selection: Selection, fleet: Fleet) -> str | None:
+def action_target(
+    action: str, selection: Selection, fleet: Fleet, *, ssh_hosts: Collection[str] = ()
+) -> str | None:
     """What ``action`` (one of :data:`ACTIONS`) would act on now — a claim key, a task, an
-    instance id, a lock's name — or ``None`` when nothing fitting is selected."""
+    instance id, a lock's name — or ``None`` when nothing fitting is selected. ``ssh_hosts``:
+    the hosts whose agents can be stopped over SSH (``[hosts."NAME"] ssh``)."""
     if action == "release":
         return _release(selection, fleet)
     if action == "recover":
         return _recover(selection, fleet)
     if action == "stop_agent":
-        return _stop(selection, fleet)
+        return _stop(selection, fleet, ssh_hosts)
     if action == "release_all_stale":
         stale = [c.key for c in fleet.claims if c.state == "stale"]
         return ",".join(stale) if stale else None
@@ -126,13 +129,16 @@ def _recover(selection: Selection, fleet: Fleet) -> str | None:
     return None
 
 
-def _stop(selection: Selection, fleet: Fleet) -> str | None:
-    """The selected agent (agents view) when it runs here under a known pid; whether that pid
-    is still its process is for ``plan_stop`` to say (it refuses, saying why)."""
+def _stop(selection: Selection, fleet: Fleet, ssh_hosts: Collection[str]) -> str | None:
+    """The selected agent (agents view) when it runs here, or on a host reached over SSH, under
+    a known pid; whether that pid is still its process is for ``plan_stop`` to say (it refuses,
+    saying why)."""
     if selection.view != "agents":
         return None
     instance = instance_view(fleet, selection.instance)
-    if instance is None or not instance.local or instance.pid is None:
+    if instance is None or instance.pid is None:
+        return None
+    if not instance.local and (instance.host or "") not in ssh_hosts:
         return None
     return instance.id
 

@@ -21,6 +21,7 @@ from textual.widgets import Input
 from factory_tui.core.attention import AttentionItem, attention_items
 from factory_tui.ui import keys, targets
 from factory_tui.ui.screens.cockpit_views import DETAIL_VIEWS, VIEW_TITLES, VIEWS, CockpitViews
+from factory_tui.ui.widgets.agents import AgentGrid
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
@@ -121,7 +122,8 @@ class CockpitScreen(CockpitViews):
         )
         if not items:
             self.notify(
-                "Nothing needs you: no crashed session, no stale claim, no Ask PR waiting.",
+                "Nothing needs you: no agent waiting, no crashed session, no stale claim, "
+                "no Ask PR.",
                 markup=False,
             )
             return
@@ -145,7 +147,9 @@ class CockpitScreen(CockpitViews):
         )
 
     def _select_target(self, item: AttentionItem) -> None:
-        if item.view == "sessions":
+        if item.view == "agents":
+            self.query_one(AgentGrid).focus_instance(item.target)
+        elif item.view == "sessions":
             view = self._sessions_view
             view.select_key(item.target)
             view.table.focus()
@@ -168,7 +172,11 @@ class CockpitScreen(CockpitViews):
         """What ``action`` would act on now, or ``None`` (read-only, nothing fitting)."""
         if self.config.read_only:
             return None
-        return targets.action_target(action, self.selection(), self.factory.fleet)
+        hegemon = self.config.hegemon
+        hosts = hegemon.hosts if hegemon is not None else {}
+        return targets.action_target(
+            action, self.selection(), self.factory.fleet, ssh_hosts=hosts.keys()
+        )
 
     def _pr_target(self, action: str) -> PrView | None:
         if self.config.read_only:
