@@ -16,7 +16,7 @@ from factory_tui.core.timeparse import parse_ts
 
 if TYPE_CHECKING:
     from factory_tui.core.cost_report import BudgetState
-    from factory_tui.core.fleet import Fleet
+    from factory_tui.core.fleet import ClaimView, Fleet, SessionView
     from factory_tui.core.prs_queue import Queue
 
 __all__ = ["AttentionItem", "attention_items"]
@@ -48,65 +48,52 @@ def attention_items(
     """Everything that needs the engineer now, oldest first: crashed sessions, stale claims,
     (given the PR ``queue``) Ask PRs waiting, and (given ``budgets``: each unacknowledged
     budget alert with when it was first seen) budgets reached."""
-    items: list[AttentionItem] = []
-    for session in fleet.sessions:
-        if session.status != "crashed":
-            continue
-        since = parse_ts(session.last_event_at) or parse_ts(session.started_at) or datetime.min
-        who = f" ({printable(session.instance)})" if session.instance else ""
-        items.append(
-            AttentionItem(
-                key=f"session:{session.key}",
-                kind="crashed session",
-                since=since,
-                view="sessions",
-                target=session.key,
-                title=f"session {printable(session.task)}{who} crashed",
-                instance=session.instance,
-            )
-        )
-    for claim in fleet.claims:
-        if claim.state != "stale":
-            continue
-        since = (parse_ts(claim.unit.claimed_at) if claim.unit.claimed_at else None) or (
-            datetime.min
-        )
-        owner = f" (owner {printable(claim.unit.owner)})" if claim.unit.owner else ""
-        items.append(
-            AttentionItem(
-                key=f"claim:{claim.key}",
-                kind="stale claim",
-                since=since,
-                view="claims",
-                target=claim.key,
-                title=f"claim {printable(claim.key)} is stale{owner}",
-                instance=claim.unit.owner,
-            )
-        )
-    if queue is not None:
-        items.extend(
-            AttentionItem(
-                key=pr.key,
-                kind=pr.kind,
-                since=pr.since,
-                view="prs",
-                target=pr.target,
-                title=pr.title,
-                instance=pr.instance,
-            )
-            for pr in queue.attention()
-        )
-    for state, seen in budgets:  # issue 6: a budget at 100 %, not acknowledged
-        items.append(
-            AttentionItem(
-                key=f"budget:{state.alert_id}",
-                kind="budget reached",
-                since=seen,
-                view="cost",
-                target=state.subject,
-                title=state.message,
-                instance=state.subject if state.scope == "agent" else None,
-            )
-        )
+    items = [
+        *(_crashed(session) for session in fleet.sessions if session.status == "crashed"),
+        *(_stale(claim) for claim in fleet.claims if claim.state == "stale"),
+        *(queue.attention() if queue is not None else ()),
+        *(_budget_reached(state, seen) for state, seen in budgets),
+    ]
     items.sort(key=lambda item: (item.since, item.key))
     return items
+
+
+def _crashed(session: SessionView) -> AttentionItem:
+    since = parse_ts(session.last_event_at) or parse_ts(session.started_at) or datetime.min
+    who = f" ({printable(session.instance)})" if session.instance else ""
+    return AttentionItem(
+        key=f"session:{session.key}",
+        kind="crashed session",
+        since=since,
+        view="sessions",
+        target=session.key,
+        title=f"session {printable(session.task)}{who} crashed",
+        instance=session.instance,
+    )
+
+
+def _stale(claim: ClaimView) -> AttentionItem:
+    since = (parse_ts(claim.unit.claimed_at) if claim.unit.claimed_at else None) or datetime.min
+    owner = f" (owner {printable(claim.unit.owner)})" if claim.unit.owner else ""
+    return AttentionItem(
+        key=f"claim:{claim.key}",
+        kind="stale claim",
+        since=since,
+        view="claims",
+        target=claim.key,
+        title=f"claim {printable(claim.key)} is stale{owner}",
+        instance=claim.unit.owner,
+    )
+
+
+def _budget_reached(state: BudgetState, seen: datetime) -> AttentionItem:
+    """Issue 6: a budget at 100 %, not acknowledged (first seen at ``seen``)."""
+    return AttentionItem(
+        key=f"budget:{state.alert_id}",
+        kind="budget reached",
+        since=seen,
+        view="cost",
+        target=state.subject,
+        title=state.message,
+        instance=state.subject if state.scope == "agent" else None,
+    )
