@@ -26,7 +26,7 @@ NOT_FOR_THE_FIRST_FRAME = (
     "factory_tui.actions",
     *(
         f"factory_tui.ui.screens.{name}"
-        for name in ("confirm", "council", "detail", "diff", "help", "prs", "review")
+        for name in ("confirm", "council", "detail", "diff", "help", "log_query", "prs", "review")
     ),
     "factory_tui.ui.feeds.prs",
     "factory_tui.ui.widgets.cost",
@@ -50,6 +50,8 @@ NOT_FOR_THE_FIRST_FRAME = (
     "factory_tui.core.cost_attribution",
     "factory_tui.core.cost_report",
     "factory_tui.core.council",
+    "factory_tui.core.council_settings",
+    "factory_tui.core.council_history",
     "git",
     "anthropic",
     "psutil",

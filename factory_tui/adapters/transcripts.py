@@ -40,7 +40,7 @@ from factory_tui.core.cost import CostLedger
 from factory_tui.core.cost_attribution import Span, build_spans
 from factory_tui.core.cost_records import Attribution, UsageRecord, parse_transcript_line
 from factory_tui.core.cost_report import COUNCIL_AGENT, CostReport, CostView, Grouping
-from factory_tui.core.council import parse_history_line
+from factory_tui.core.council_history import parse_history_line
 from factory_tui.core.fleet import ProcInfo
 from factory_tui.core.pricing import PriceTable, PriceTableError, Usage
 
