@@ -33,6 +33,7 @@ NOT_FOR_THE_FIRST_FRAME = (
     "factory_tui.ui.widgets.prs",
     "factory_tui.adapters.factory",
     "factory_tui.adapters.git",
+    "factory_tui.adapters.git_formats",
     "factory_tui.adapters.gh",
     "factory_tui.adapters.transcripts",
     "factory_tui.adapters.anthropic_client",
