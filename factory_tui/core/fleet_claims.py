@@ -21,7 +21,8 @@ from factory_tui.core.fleet import (
     Settings,
     fmt_age,
 )
-from factory_tui.core.fold import ClaimEventInfo, LogFold, claim_key
+from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_records import ClaimEventInfo, claim_key
 from factory_tui.core.timeparse import format_ts, parse_ts
 
 __all__ = ["same_host"]
