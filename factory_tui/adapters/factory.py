@@ -7,18 +7,17 @@ only), the latest checkpoint of each task and the state files. ``fleet()`` deriv
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import re
 import stat
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from factory_tui.adapters.clock import local_zone
+from factory_tui.adapters.memory import gc_paused
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.adapters.tail import LogTail
@@ -69,19 +68,6 @@ def _file_key(path: Path) -> FileKey | None:
 # chunk never outnumber the fold's long-lived records, which keeps the heap dense (8 MB chunks left
 # a million-line read 25 MB bigger) and the progress fine-grained.
 LOG_CHUNK_BYTES = 1 << 20
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Reading a big log creates many long-lived objects; the cyclic collector would rescan
-    them again and again (about 1.6x the time) while finding nothing to free."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class FactoryReader:
@@ -270,7 +256,7 @@ class FactoryReader:
         return changed
 
     def _drain(self, tail: LogTail, fold: LogFold, source: str, *, close: bool = False) -> bool:
-        with _gc_paused():
+        with gc_paused():
             return self._drain_now(tail, fold, source, close=close)
 
     def _drain_now(self, tail: LogTail, fold: LogFold, source: str, *, close: bool) -> bool:
