@@ -83,9 +83,8 @@ from factory_tui.demo.playbook import (
     Op,
     Step,
     Ticket,
-    agent_identity,
+    checkpoint_data,
     commit_subject,
-    edit_text,
     event_line,
     is_available,
     live_start,
@@ -656,7 +655,7 @@ class Simulator:
         elif name in ("ci", "merged") and agent.pr is not None:
             extra["pr"] = agent.pr
         if kind == "done" and name == "merged":
-            merged = self._squash_merge(agent, step)
+            merged = self._git.merge_pr(agent, step.now)
             if merged is not None:
                 extra["sha"] = merged
         if kind == "start" and name == "ci":
@@ -690,35 +689,7 @@ class Simulator:
         """Written before the risky step (the merge), as the protocol asks."""
         ticket = agent.ticket
         assert ticket is not None
-        done_at = FLOW.index(("checkpoint", "merged"))
-        completed = [name for kind, name in FLOW[1:done_at] if kind == "done"]
-        data: dict[str, Any] = {
-            "task": ticket.task,
-            "timestamp": format_ts(step.now, seconds=True),
-            "branch": ticket.branch,
-            "git_sha": agent.sha,
-            "pr_number": agent.pr,
-            "steps_completed": completed,
-            "steps_remaining": ["merged", "cd-verified", "cleanup"],
-            "context": {
-                "component": ticket.component,
-                "files_modified": [ticket.file],
-                "notes": "CI green, ready to merge",
-            },
-            "progress": {
-                "files_completed": [ticket.file],
-                "files_remaining": [],
-                "last_commit_message": agent.commit_message,
-                "decisions_made": [],
-                "blockers": [],
-            },
-        }
-        if ticket.phase is not None:
-            data["claimed_phase"] = {
-                "mega_id": ticket.claim_id,
-                "phase_id": ticket.phase,
-                "claim_file": f".claude/claims/{ticket.claim_id}.json",
-            }
+        data = checkpoint_data(agent, ticket, step)
         folder = self.config.checkpoints_dir
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{step.ts.replace(':', '-')}-{ticket.task}.json"
@@ -762,44 +733,7 @@ class Simulator:
         assert ticket is not None
         agent.commit_message = commit_subject(ticket)
         fallback = f"{self._rng.getrandbits(28):07x}"
-        tree = agent.worktree
-        if tree is None:
-            return fallback
-        if self._git.branch_of(tree) != ticket.branch:
-            # The ticket's branch is checked out in another worktree (a crashed agent's): the
-            # switch failed, and this work must not land on the branch the worktree is on.
-            return fallback
-        target = tree / ticket.file
-        with contextlib.suppress(OSError):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("a", encoding="utf-8", newline="\n") as handle:
-                handle.write(edit_text(target, ticket, agent.claims))
-        kind = ticket.branch.split("/", 1)[0]
-        message = f"{kind}: {agent.commit_message}"
-        return self._git.commit(tree, message, step.now, agent_identity(agent)) or fallback
-
-    def _squash_merge(self, agent: Agent, step: Step) -> str | None:
-        """Merge the agent's PR as its ``gh pr merge --squash`` would: one commit on main with
-        the branch's changes, subject ``<kind>: <subject> (#N)`` and the ``Factory-Branch`` /
-        ``Factory-Head`` trailers factory-tui's own squash merges write, then main's worktree
-        (ROOT) fast-forwarded. The local PR queue then shows the PR merged, once. Returns the
-        commit's short id; ``None`` (nothing merged, the log goes on) without git, when the
-        branch brings nothing, on a conflict, or when ROOT cannot fast-forward."""
-        ticket = agent.ticket
-        assert ticket is not None
-        if agent.worktree is None or agent.pr is None:
-            return None
-        kind = ticket.branch.split("/", 1)[0]
-        subject = f"{kind}: {agent.commit_message or commit_subject(ticket)} (#{agent.pr})"
-
-        def message(tip: str) -> str:
-            return (
-                f"{subject}\n\nFactory-Branch: {ticket.branch}\nFactory-Head: {tip}\n"
-                f"Factory-Task: {ticket.task}\n"
-            )
-
-        commit = self._git.squash_merge(ticket.branch, message, step.now, agent_identity(agent))
-        return commit[:7] if commit is not None else None
+        return self._git.commit_work(agent, ticket, step.now) or fallback
 
 
 # -- command line --------------------------------------------------------------------------------
