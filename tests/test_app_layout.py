@@ -156,7 +156,8 @@ async def test_the_filter_line_says_clear_only_when_there_is_a_filter(demo: Demo
 async def test_the_log_filter_and_search_show_what_is_typed(demo: DemoFactory) -> None:
     from textual.widgets import Input
 
-    from factory_tui.ui.widgets.log_view import LogQueryScreen, LogView
+    from factory_tui.ui.screens.log_query import LogQueryScreen
+    from factory_tui.ui.widgets.log_view import LogView
 
     app = demo_app(demo)
     async with app.run_test(size=SMALL) as pilot:

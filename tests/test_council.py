@@ -32,16 +32,18 @@ from factory_tui.adapters.prices import default_price_table
 from factory_tui.cli.council import add_council_parser, cmd_council
 from factory_tui.config import Config, load_config
 from factory_tui.core.council import (
-    DEFAULT_ROSTER,
     TOOL_NAME,
-    CouncilConfigError,
-    CouncilSettings,
     PersonaFailure,
     PersonaVerdict,
     Proposal,
-    council_settings,
     decide,
     validate_answer,
+)
+from factory_tui.core.council_settings import (
+    DEFAULT_ROSTER,
+    CouncilConfigError,
+    CouncilSettings,
+    council_settings,
 )
 
 NOW = datetime(2026, 2, 16, 15, 0, 0)

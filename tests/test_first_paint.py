@@ -26,13 +26,14 @@ NOT_FOR_THE_FIRST_FRAME = (
     "factory_tui.actions",
     *(
         f"factory_tui.ui.screens.{name}"
-        for name in ("confirm", "council", "detail", "diff", "help", "prs", "review")
+        for name in ("confirm", "council", "detail", "diff", "help", "log_query", "prs", "review")
     ),
     "factory_tui.ui.feeds.prs",
     "factory_tui.ui.widgets.cost",
     "factory_tui.ui.widgets.prs",
     "factory_tui.adapters.factory",
     "factory_tui.adapters.git",
+    "factory_tui.adapters.git_formats",
     "factory_tui.adapters.gh",
     "factory_tui.adapters.transcripts",
     "factory_tui.adapters.anthropic_client",
@@ -50,6 +51,8 @@ NOT_FOR_THE_FIRST_FRAME = (
     "factory_tui.core.cost_attribution",
     "factory_tui.core.cost_report",
     "factory_tui.core.council",
+    "factory_tui.core.council_settings",
+    "factory_tui.core.council_history",
     "git",
     "anthropic",
     "psutil",

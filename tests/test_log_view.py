@@ -14,8 +14,9 @@ from textual.worker import WorkerCancelled
 
 from factory_tui.adapters.logfilter import FilterSpec
 from factory_tui.adapters.logindex import LogIndex
+from factory_tui.ui.screens.log_query import LogQueryScreen
 from factory_tui.ui.themes import THEME_VARIABLE_DEFAULTS, load_themes
-from factory_tui.ui.widgets.log_view import LogQueryScreen, LogView
+from factory_tui.ui.widgets.log_view import LogView
 
 SIZE = (100, 16)
 

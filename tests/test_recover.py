@@ -28,7 +28,8 @@ from factory_tui.actions.recovery_info import recovery_info, review_diffs
 from factory_tui.actions.release import history_dir, release_claim
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.gh import pr_status
-from factory_tui.adapters.git import GitRepo, parse_worktree_list
+from factory_tui.adapters.git import GitRepo
+from factory_tui.adapters.git_formats import parse_worktree_list
 from factory_tui.adapters.launch import Launched, LaunchRequest, launch_agent
 from factory_tui.cli.actions import add_recover_parser, cmd_recover
 from factory_tui.cli.common import CliError

@@ -33,7 +33,13 @@ from factory_tui.core.fleet import Fleet, Settings
 from factory_tui.core.oplog import Event, format_event, missing_fields, parse_line
 from factory_tui.core.steps import step_index
 from factory_tui.core.timeparse import parse_ts
-from factory_tui.demo import DemoFactory, generate_demo, simulate, stop_demo_processes
+from factory_tui.demo import (
+    DemoFactory,
+    generate_demo,
+    simulate,
+    simulate_claims,
+    stop_demo_processes,
+)
 from factory_tui.demo.simulate import Simulator
 from factory_tui.demo.transcripts import LiveTranscript, StepWork
 
@@ -198,7 +204,7 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
         transcripts = w.transcripts()
         cost_before = w.cost(tracker)
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(simulate, "atomic_write", spy)
+            patch.setattr(simulate_claims, "atomic_write", spy)
             thread.start()
             try:
                 w.step(TICKS)

@@ -30,14 +30,9 @@ from factory_tui.adapters.lock import append_line
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
 from factory_tui.core.claims import ClaimFile, parse_claim
-from factory_tui.core.council import (
-    CouncilConfigError,
-    CouncilResult,
-    CouncilSettings,
+from factory_tui.core.council import CouncilResult, Proposal, assemble
+from factory_tui.core.council_history import (
     HistoryEntry,
-    Proposal,
-    assemble,
-    council_settings,
     find_replay,
     guard,
     kill_switch,
@@ -45,6 +40,7 @@ from factory_tui.core.council import (
     replay,
     spent_on,
 )
+from factory_tui.core.council_settings import CouncilConfigError, CouncilSettings, council_settings
 from factory_tui.core.pricing import PriceTable, PriceTableError
 from factory_tui.core.problems import Problem
 from factory_tui.core.statefiles_parse import parse_plan

@@ -35,8 +35,6 @@ from anthropic.types import ToolParam
 
 from factory_tui.core.council import (
     TOOL_NAME,
-    CouncilSettings,
-    Persona,
     PersonaFailure,
     PersonaVerdict,
     Proposal,
@@ -45,6 +43,7 @@ from factory_tui.core.council import (
     validate_answer,
     verdict_tool,
 )
+from factory_tui.core.council_settings import CouncilSettings, Persona
 from factory_tui.core.pricing import PriceTable, Usage, cost_usd
 
 __all__ = [

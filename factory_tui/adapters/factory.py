@@ -7,13 +7,11 @@ only), the latest checkpoint of each task and the state files. ``fleet()`` deriv
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import re
 import stat
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +27,7 @@ from factory_tui.adapters.foldcache import (
 )
 from factory_tui.adapters.hegemon_remote import RemoteReader, remote_reader
 from factory_tui.adapters.hegemon_store import StoreReader
+from factory_tui.adapters.memory import gc_paused
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.remote_procs import RemoteProbe
 from factory_tui.adapters.safe_read import read_factory_file
@@ -82,19 +81,6 @@ def _file_key(path: Path) -> FileKey | None:
 # chunk never outnumber the fold's long-lived records, which keeps the heap dense (8 MB chunks left
 # a million-line read 25 MB bigger) and the progress fine-grained.
 LOG_CHUNK_BYTES = 1 << 20
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Reading a big log creates many long-lived objects; the cyclic collector would rescan
-    them again and again (about 1.6x the time) while finding nothing to free."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class FactoryReader:
@@ -359,7 +345,7 @@ class FactoryReader:
             history = file_identity(fd, offset)
         except OSError:
             return
-        with _gc_paused():
+        with gc_paused():
             saved = cache.save(
                 self.config.log_file,
                 self._history_file,
@@ -387,7 +373,7 @@ class FactoryReader:
         cache = self.fold_cache
         if cache is None:
             return False
-        with _gc_paused():
+        with gc_paused():
             warm = cache.load(self.config.log_file, self._history_file)
         if warm is None:
             return False
@@ -462,7 +448,7 @@ class FactoryReader:
             log = file_identity(fd, offset)
         except OSError:
             return False
-        with _gc_paused():
+        with gc_paused():
             saved = cache.save(
                 self.config.log_file,
                 self._history_file,
@@ -476,7 +462,7 @@ class FactoryReader:
         return saved
 
     def _drain(self, tail: LogTail, fold: LogFold, source: str, *, close: bool = False) -> bool:
-        with _gc_paused():
+        with gc_paused():
             return self._drain_now(tail, fold, source, close=close)
 
     def _drain_now(self, tail: LogTail, fold: LogFold, source: str, *, close: bool) -> bool:

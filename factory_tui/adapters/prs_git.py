@@ -17,14 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from factory_tui.adapters.git import (
-    HEX,
-    GitError,
-    GitRepo,
-    Worktree,
-    commit_time,
-    parse_numstat,
-)
+from factory_tui.adapters.git import HEX, GitError, GitRepo
+from factory_tui.adapters.git_formats import Worktree, commit_time, parse_numstat
 from factory_tui.core.modes_paths import ChangedFile
 from factory_tui.core.prs import PullRequest
 from factory_tui.core.prs_link import branch_slug

@@ -21,17 +21,16 @@ extra folders to count.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 
 from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.memory import gc_paused
 from factory_tui.adapters.prices import default_price_table
 from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config, main_worktree
@@ -40,7 +39,7 @@ from factory_tui.core.cost import CostLedger
 from factory_tui.core.cost_attribution import Span, SpanBuilder, build_spans
 from factory_tui.core.cost_records import Attribution, UsageRecord, parse_transcript_line
 from factory_tui.core.cost_report import COUNCIL_AGENT, CostReport, CostView, Grouping
-from factory_tui.core.council import parse_history_line
+from factory_tui.core.council_history import parse_history_line
 from factory_tui.core.fleet import ProcInfo
 from factory_tui.core.pricing import PriceTable, PriceTableError, Usage
 
@@ -62,18 +61,6 @@ COST_KEYS = ("on_budget", "prices", "projects")
 _CWD = re.compile(rb'"cwd"\s*:\s*("(?:[^"\\]|\\.)*")')
 _PEEK_BYTES = 256 << 10
 _PEEK_FILES = 4
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Records are long-lived; the cyclic collector would rescan them while finding nothing."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,7 +223,7 @@ class TranscriptReader:
         changed its sums. IO problems go to ``stats.problems`` (the latest refresh's only).
         ``progress(files done, files)`` is called after each file (a first read can be long)."""
         self.stats.problems = []
-        with _gc_paused():
+        with gc_paused():
             files = self._discover()
             changed = 0
             for done, path in enumerate(files, 1):

@@ -17,7 +17,7 @@ from factory_tui.core.timeparse import parse_ts
 
 if TYPE_CHECKING:
     from factory_tui.core.cost_report import BudgetState
-    from factory_tui.core.fleet import Fleet
+    from factory_tui.core.fleet import ClaimView, Fleet, InstanceView, SessionView
     from factory_tui.core.prs_queue import Queue
 
 __all__ = ["AttentionItem", "attention_items"]
@@ -50,81 +50,72 @@ def attention_items(
     then, oldest first, crashed sessions, stale claims, (given the PR ``queue``) Ask PRs
     waiting, and (given ``budgets``: each unacknowledged budget alert with when it was first
     seen) budgets reached."""
-    items: list[AttentionItem] = []
-    for agent in fleet.instances:
-        if agent.status != "waiting" or agent.waiting is None:
-            continue
-        wait = agent.waiting
-        items.append(
-            AttentionItem(
-                # The wait's start is part of the key: the next wait is announced again.
-                key=f"waiting:{agent.id}@{wait.since.isoformat(timespec='seconds')}",
-                kind="waiting for you",
-                since=wait.since,
-                view="agents",
-                target=agent.id,
-                title=f"agent {printable(agent.id)} waits for you: {printable(wait.kind)}",
-                instance=agent.id,
-            )
-        )
-    for session in fleet.sessions:
-        if session.status != "crashed":
-            continue
-        since = parse_ts(session.last_event_at) or parse_ts(session.started_at) or datetime.min
-        who = f" ({printable(session.instance)})" if session.instance else ""
-        items.append(
-            AttentionItem(
-                key=f"session:{session.key}",
-                kind="crashed session",
-                since=since,
-                view="sessions",
-                target=session.key,
-                title=f"session {printable(session.task)}{who} crashed",
-                instance=session.instance,
-            )
-        )
-    for claim in fleet.claims:
-        if claim.state != "stale":
-            continue
-        since = (parse_ts(claim.unit.claimed_at) if claim.unit.claimed_at else None) or (
-            datetime.min
-        )
-        owner = f" (owner {printable(claim.unit.owner)})" if claim.unit.owner else ""
-        items.append(
-            AttentionItem(
-                key=f"claim:{claim.key}",
-                kind="stale claim",
-                since=since,
-                view="claims",
-                target=claim.key,
-                title=f"claim {printable(claim.key)} is stale{owner}",
-                instance=claim.unit.owner,
-            )
-        )
-    if queue is not None:
-        items.extend(
-            AttentionItem(
-                key=pr.key,
-                kind=pr.kind,
-                since=pr.since,
-                view="prs",
-                target=pr.target,
-                title=pr.title,
-                instance=pr.instance,
-            )
-            for pr in queue.attention()
-        )
-    for state, seen in budgets:  # issue 6: a budget at 100 %, not acknowledged
-        items.append(
-            AttentionItem(
-                key=f"budget:{state.alert_id}",
-                kind="budget reached",
-                since=seen,
-                view="cost",
-                target=state.subject,
-                title=state.message,
-                instance=state.subject if state.scope == "agent" else None,
-            )
-        )
-    items.sort(key=lambda item: (item.kind != "waiting for you", item.since, item.key))
+    items = [
+        *(_waiting(agent) for agent in fleet.instances if agent.status == "waiting"),
+        *(_crashed(session) for session in fleet.sessions if session.status == "crashed"),
+        *(_stale(claim) for claim in fleet.claims if claim.state == "stale"),
+        *(queue.attention() if queue is not None else ()),
+        *(_budget_reached(state, seen) for state, seen in budgets),
+    ]
+    items.sort(key=lambda item: (item.kind != WAITING, item.since, item.key))
     return items
+
+
+WAITING = "waiting for you"
+
+
+def _waiting(agent: InstanceView) -> AttentionItem:
+    wait = agent.waiting
+    since = wait.since if wait is not None else datetime.min
+    kind = wait.kind if wait is not None else "an answer"
+    return AttentionItem(
+        # The wait's start is part of the key: the next wait is announced again.
+        key=f"waiting:{agent.id}@{since.isoformat(timespec='seconds')}",
+        kind=WAITING,
+        since=since,
+        view="agents",
+        target=agent.id,
+        title=f"agent {printable(agent.id)} waits for you: {printable(kind)}",
+        instance=agent.id,
+    )
+
+
+def _crashed(session: SessionView) -> AttentionItem:
+    since = parse_ts(session.last_event_at) or parse_ts(session.started_at) or datetime.min
+    who = f" ({printable(session.instance)})" if session.instance else ""
+    return AttentionItem(
+        key=f"session:{session.key}",
+        kind="crashed session",
+        since=since,
+        view="sessions",
+        target=session.key,
+        title=f"session {printable(session.task)}{who} crashed",
+        instance=session.instance,
+    )
+
+
+def _stale(claim: ClaimView) -> AttentionItem:
+    since = (parse_ts(claim.unit.claimed_at) if claim.unit.claimed_at else None) or datetime.min
+    owner = f" (owner {printable(claim.unit.owner)})" if claim.unit.owner else ""
+    return AttentionItem(
+        key=f"claim:{claim.key}",
+        kind="stale claim",
+        since=since,
+        view="claims",
+        target=claim.key,
+        title=f"claim {printable(claim.key)} is stale{owner}",
+        instance=claim.unit.owner,
+    )
+
+
+def _budget_reached(state: BudgetState, seen: datetime) -> AttentionItem:
+    """Issue 6: a budget at 100 %, not acknowledged (first seen at ``seen``)."""
+    return AttentionItem(
+        key=f"budget:{state.alert_id}",
+        kind="budget reached",
+        since=seen,
+        view="cost",
+        target=state.subject,
+        title=state.message,
+        instance=state.subject if state.scope == "agent" else None,
+    )

@@ -17,7 +17,7 @@ from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost_records import (
     Attribution,
 )
-from factory_tui.core.fold import SessionRec
+from factory_tui.core.fold_records import SessionRec
 from factory_tui.core.statefiles import find_tickets
 from factory_tui.core.timeparse import parse_ts
 

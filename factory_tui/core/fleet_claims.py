@@ -22,7 +22,8 @@ from factory_tui.core.fleet import (
     Settings,
     fmt_age,
 )
-from factory_tui.core.fold import ClaimEventInfo, LogFold, claim_key
+from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_records import ClaimEventInfo, claim_key
 from factory_tui.core.timeparse import format_ts, parse_ts
 
 __all__ = ["remote_facts", "same_host"]
@@ -128,46 +129,48 @@ def derive_claim_view(
     }
     if unit.completed_at:
         view = ClaimView(**base, state="done", why=f"completed {unit.completed_at}")
+    elif unit.owner:
+        conditions, alive = stale_conditions(
+            unit, fold, now, hostname, procs, settings, remote=remote
+        )
+        view = _owned_view(unit, done, base, conditions, alive)
     else:
-        view = _claim_view_of(unit, done, fold, now, hostname, procs, settings, base, remote)
+        view = _free_view(unit, done, base)
     if found:
         view = replace(view, why=view.why + "; conflict: " + "; ".join(view.conflicts))
     return view
 
 
-def _claim_view_of(
+def _owned_view(
     unit: ClaimUnit,
     done: set[int | None],
-    fold: LogFold,
-    now: datetime,
-    hostname: str,
-    procs: Mapping[int, ProcInfo],
-    settings: Settings,
     base: dict[str, Any],
-    remote: Mapping[str, HostProcs] | None = None,
+    conditions: list[Condition],
+    alive: bool | None,
 ) -> ClaimView:
-    if unit.owner:
-        conditions, alive = stale_conditions(
-            unit, fold, now, hostname, procs, settings, remote=remote
-        )
-        if all(c.holds for c in conditions):
-            why = "stale: " + "; ".join(c.detail for c in conditions)
-            state: ClaimState = "stale"
-        else:
-            failing = [c.detail for c in conditions if not c.holds]
-            why = f"claimed by {unit.owner}; not stale: " + "; ".join(failing)
-            state = "claimed"
-        unmet = tuple(d for d in unit.deps if d not in done)
-        if unmet:
-            why += f" (claimed although phase {', '.join(map(str, unmet))} is not done)"
-        return ClaimView(
-            **base,
-            state=state,
-            why=why,
-            conditions=tuple(conditions),
-            unmet_deps=unmet,
-            pid_alive=alive,
-        )
+    """An owned unit not done: stale when all its ``conditions`` hold, else claimed."""
+    if all(c.holds for c in conditions):
+        why = "stale: " + "; ".join(c.detail for c in conditions)
+        state: ClaimState = "stale"
+    else:
+        failing = [c.detail for c in conditions if not c.holds]
+        why = f"claimed by {unit.owner}; not stale: " + "; ".join(failing)
+        state = "claimed"
+    unmet = tuple(d for d in unit.deps if d not in done)
+    if unmet:
+        why += f" (claimed although phase {', '.join(map(str, unmet))} is not done)"
+    return ClaimView(
+        **base,
+        state=state,
+        why=why,
+        conditions=tuple(conditions),
+        unmet_deps=unmet,
+        pid_alive=alive,
+    )
+
+
+def _free_view(unit: ClaimUnit, done: set[int | None], base: dict[str, Any]) -> ClaimView:
+    """A unit with no owner: blocked by the phases it waits for, else available."""
     unmet = tuple(d for d in unit.deps if d not in done)
     if unmet:
         names = ", ".join(f"phase {d}" for d in unmet)

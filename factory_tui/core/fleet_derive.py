@@ -45,7 +45,8 @@ from factory_tui.core.fleet_sessions import (
     rec_key,
     session_view,
 )
-from factory_tui.core.fold import LogFold, SessionRec, claim_key
+from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_records import SessionRec, claim_key
 from factory_tui.core.launches import LaunchView, launch_problems, pending_launches
 from factory_tui.core.oplog import Event, parse_line
 from factory_tui.core.problems import Problem

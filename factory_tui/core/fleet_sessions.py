@@ -11,7 +11,8 @@ from factory_tui.core.fleet_claims import (
     instance_alive,
     pid_detail,
 )
-from factory_tui.core.fold import LogFold, SessionRec
+from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_records import SessionRec
 from factory_tui.core.timeparse import parse_ts
 
 

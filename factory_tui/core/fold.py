@@ -11,12 +11,12 @@ import re
 from array import array
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
 from typing import Any, cast
 
 from factory_tui.core.activity import HOOK_EVENTS, AgentSignal
+from factory_tui.core.fold_records import ClaimEventInfo, SessionRec, claim_key, is_audit
 from factory_tui.core.launches import LaunchRec
 from factory_tui.core.oplog import (
     REQUIRED_FIELDS,
@@ -60,70 +60,6 @@ MAX_PROBLEMS = 500
 RECENT_PER_INSTANCE = 12
 RECENT_GLOBAL = 400
 _EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
-
-
-class SessionRec:
-    """A session as the log tells it, SESSION-START to SESSION-END (mutable while folding)."""
-
-    __slots__ = (
-        "branch",
-        "checkpoint_file",
-        "end_line",
-        "end_status",
-        "ended_at",
-        "extra_starts",
-        "instance",
-        "last_error",
-        "last_event_at",
-        "last_step",
-        "last_step_at",
-        "last_step_state",
-        "pr",
-        "recovered_by",
-        "recovered_from",
-        "seq",
-        "source",
-        "start_line",
-        "started_at",
-        "task",
-    )
-
-    def __init__(
-        self,
-        ts: str,
-        task: str,
-        branch: str | None,
-        instance: str | None,
-        recovered_from: str | None,
-        pr: str | None,
-        line: int,
-        source: str,
-        seq: int,
-    ) -> None:
-        self.seq = seq
-        self.task: str = task
-        self.instance: str | None = instance
-        self.branch: str | None = branch
-        self.started_at: str = ts
-        self.start_line: int = line
-        self.source: str = source
-        self.recovered_from: str | None = recovered_from
-        self.ended_at: str | None = None
-        self.end_line: int | None = None
-        self.end_status: str | None = None
-        self.recovered_by: str | None = None
-        self.pr: str | None = pr
-        self.last_step: str | None = None
-        self.last_step_state: str | None = None
-        self.last_step_at: str | None = None
-        self.last_event_at: str = ts
-        self.checkpoint_file: str | None = None
-        self.last_error: str | None = None
-        self.extra_starts: int = 0
-
-    @property
-    def is_open(self) -> bool:
-        return self.ended_at is None
 
 
 # A session's fields as :meth:`LogFold.to_state` stores them: the text ones as indexes into one
@@ -200,35 +136,6 @@ def _restore_session(
 
 
 _new_session = object.__new__
-
-
-@dataclass
-class ClaimEventInfo:
-    """A CLAIM or RELEASE line of one (task, phase): who, when, where."""
-
-    event: str
-    instance: str
-    ts: str
-    reason: str | None
-    source: str = ""
-    line: int = 0
-
-    @property
-    def where(self) -> str:
-        return f"{self.source}:{self.line}"
-
-
-def claim_key(task: str, phase: str | None) -> tuple[str, str]:
-    """The key of a claim in :attr:`LogFold.claim_events`: a standalone ticket's phase is ``""``
-    (agents write none; factory-tui's own RELEASE writes ``-``)."""
-    phase = (phase or "").strip()
-    return task, "" if phase == "-" else phase
-
-
-def is_audit(fields: dict[str, str]) -> bool:
-    """A line factory-tui wrote (every audit line carries ``by=``): a fact about the files, never
-    an agent's activity."""
-    return "by" in fields
 
 
 class LogFold:

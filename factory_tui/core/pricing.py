@@ -24,6 +24,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 __all__ = [
     "CACHE_READ_FACTOR",
@@ -332,12 +333,16 @@ def _parse_model(raw: object, where: str, *, allow_long: bool = True) -> ModelPr
     )
 
 
-def parse_price_table(text: str, source: str) -> PriceTable:
-    """A price table from TOML text: ``as_of``, ``source`` and ``[models."name"]`` tables."""
+def _load_toml(text: str, source: str) -> dict[str, Any]:
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise PriceTableError(f"{source}: not valid TOML: {error}") from None
+
+
+def parse_price_table(text: str, source: str) -> PriceTable:
+    """A price table from TOML text: ``as_of``, ``source`` and ``[models."name"]`` tables."""
+    data = _load_toml(text, source)
     models_raw = data.get("models")
     if not isinstance(models_raw, dict) or not models_raw:
         raise PriceTableError(f'{source}: no [models."name"] tables')
@@ -359,10 +364,7 @@ _EXTRA_KEYS = ("long", "fast")
 
 def parse_price_extras(text: str, source: str) -> dict[str, PriceExtras]:
     """The ``[extras."name"]`` tables of a price file: only ``long`` and/or ``fast``."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise PriceTableError(f"{source}: not valid TOML: {error}") from None
+    data = _load_toml(text, source)
     raw_extras = data.get("extras", {})
     if not isinstance(raw_extras, dict):
         raise PriceTableError(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from factory_tui.core.attention import AttentionItem
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import fmt_age
 from factory_tui.core.modes import ModeVerdict, SizeClass, classify, size_class
@@ -24,7 +25,7 @@ from factory_tui.core.prs_link import (
 from factory_tui.core.safe import printable
 from factory_tui.core.timeparse import format_ts
 
-__all__ = ["PrAttention", "PrView", "Queue", "ReviewState", "build_queue", "parse_ref", "view_pr"]
+__all__ = ["PrView", "Queue", "ReviewState", "build_queue", "parse_ref", "view_pr"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,19 +124,6 @@ class PrView:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class PrAttention:
-    """An Ask PR waiting, for the cockpit's ``n`` and its header count."""
-
-    key: str
-    kind: str
-    since: datetime
-    target: str
-    """The PR's :attr:`PrView.key`."""
-    title: str
-    instance: str | None = None
-
-
 @dataclass(frozen=True)
 class Queue:
     generated_at: datetime
@@ -179,7 +167,8 @@ class Queue:
                 return view
         return None
 
-    def attention(self) -> list[PrAttention]:
+    def attention(self) -> list[AttentionItem]:
+        """The Ask PRs waiting, for the cockpit's ``n`` and its header count."""
         items = []
         for view in self.ask:
             pr = view.pr
@@ -187,10 +176,11 @@ class Queue:
             waited = f" for {fmt_age(view.age)}" if view.age is not None else ""
             ci = "" if view.ci in ("green", "none") else f", CI {view.ci}"
             items.append(
-                PrAttention(
+                AttentionItem(
                     key=f"pr:{view.review_key}",
                     kind="Ask PR",
                     since=since,
+                    view="prs",
                     target=view.key,
                     title=(
                         f"Ask PR {view.label} waiting{waited}: {printable(pr.title)} "

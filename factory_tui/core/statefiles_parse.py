@@ -72,6 +72,35 @@ def _phase_marker(text: str) -> tuple[int | None, str | None, str | None] | None
     return phase, mode or None, owner
 
 
+def _marked_phase(
+    file: str,
+    line: int,
+    text: str,
+    *,
+    depth: int,
+    heading: str | None,
+    mega_id: str | None,
+    state: ItemState | None = None,
+) -> PlanPhase | None:
+    """The phase owner marker on line ``line`` (a heading or an item), if it carries one."""
+    marker = _phase_marker(text)
+    if marker is None:
+        return None
+    phase, mode, owner = marker
+    return PlanPhase(
+        file=file,
+        line=line,
+        phase=phase,
+        mode=mode,
+        owner=owner,
+        text=text,
+        depth=depth,
+        heading=heading,
+        mega_id=mega_id,
+        state=state,
+    )
+
+
 def parse_plan(text: str, file: str) -> Plan:
     """Read plan.md's checkbox items and MEGA phase owner markers. Never raises."""
     items: list[PlanItem] = []
@@ -88,21 +117,16 @@ def parse_plan(text: str, file: str) -> Plan:
             cycles.heading(level, content, number)
             heading, heading_tickets = content, find_tickets(content)
             nesting.reset()
-            owner = _phase_marker(content)
-            if owner is not None:
-                phases.append(
-                    PlanPhase(
-                        file=file,
-                        line=number,
-                        phase=owner[0],
-                        mode=owner[1],
-                        owner=owner[2],
-                        text=content,
-                        depth=0,
-                        heading=heading,
-                        mega_id=heading_tickets[0] if heading_tickets else None,
-                    )
-                )
+            marked = _marked_phase(
+                file,
+                number,
+                content,
+                depth=0,
+                heading=heading,
+                mega_id=heading_tickets[0] if heading_tickets else None,
+            )
+            if marked is not None:
+                phases.append(marked)
             continue
         if not content:
             continue
@@ -127,24 +151,19 @@ def parse_plan(text: str, file: str) -> Plan:
         if not tickets:
             above = next((tickets_at[n] for n in ancestors if tickets_at.get(n)), heading_tickets)
             mega_id = above[0] if above else None
-        owner = _phase_marker(body)
+        marked = _marked_phase(
+            file,
+            number,
+            body,
+            depth=depth,
+            heading=heading,
+            mega_id=tickets[0] if tickets else mega_id,
+            state=state,
+        )
         phase_number: int | None = None
-        if owner is not None:
-            phase_number = owner[0]
-            phases.append(
-                PlanPhase(
-                    file=file,
-                    line=number,
-                    phase=owner[0],
-                    mode=owner[1],
-                    owner=owner[2],
-                    text=body,
-                    depth=depth,
-                    heading=heading,
-                    mega_id=tickets[0] if tickets else mega_id,
-                    state=state,
-                )
-            )
+        if marked is not None:
+            phase_number = marked.phase
+            phases.append(marked)
         elif state is not None:
             phase_match = PHASE.match(body.lstrip("*_ "))
             phase_number = int(phase_match.group(1)) if phase_match else None

@@ -1,6 +1,7 @@
 """The simulated agents' git work in the demo repository: a branch per ticket, a commit per
-``commit`` step, and a PR's squash merge onto main, through the one git adapter
-(:class:`~factory_tui.adapters.git.GitRepo`, isolated from the user's and the system's config).
+``commit`` step (the agent's edit of its ticket's file), and a PR's squash merge onto main,
+through the one git adapter (:class:`~factory_tui.adapters.git.GitRepo`, isolated from the
+user's and the system's config).
 
 Nothing here is fatal: the simulator's files do not depend on git, only its realism does. A git
 that is missing or fails answers ``None`` (or ``False``) and :attr:`AgentGit.last_error` says
@@ -9,6 +10,7 @@ why. The demo's times are naive in the zone given, which is how they are handed 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable
 from datetime import datetime, tzinfo
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from factory_tui.adapters.git import ISOLATED_ENV, GitError, GitRepo
+from factory_tui.demo.playbook import Agent, Ticket, agent_identity, commit_subject, edit_text
 
 __all__ = ["AgentGit"]
 
@@ -102,3 +105,48 @@ class AgentGit:
             return None
         self.base = commit  # the next branches start from the merged main
         return commit
+
+    # -- an agent's work -------------------------------------------------------------------------
+
+    def commit_work(self, agent: Agent, ticket: Ticket, when: datetime) -> str | None:
+        """A real commit of ``agent``'s edit of ``ticket``'s file in its worktree: the short id;
+        ``None`` without a worktree, when the worktree is not on the ticket's branch, or when git
+        fails (the simulator then makes one up)."""
+        tree = agent.worktree
+        if tree is None:
+            return None
+        if self.branch_of(tree) != ticket.branch:
+            # The ticket's branch is checked out in another worktree (a crashed agent's): the
+            # switch failed, and this work must not land on the branch the worktree is on.
+            return None
+        target = tree / ticket.file
+        with contextlib.suppress(OSError):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("a", encoding="utf-8", newline="\n") as handle:
+                handle.write(edit_text(target, ticket, agent.claims))
+        kind = ticket.branch.split("/", 1)[0]
+        message = f"{kind}: {agent.commit_message}"
+        return self.commit(tree, message, when, agent_identity(agent))
+
+    def merge_pr(self, agent: Agent, when: datetime) -> str | None:
+        """Merge the agent's PR as its ``gh pr merge --squash`` would: one commit on main with
+        the branch's changes, subject ``<kind>: <subject> (#N)`` and the ``Factory-Branch`` /
+        ``Factory-Head`` trailers factory-tui's own squash merges write, then main's worktree
+        (ROOT) fast-forwarded. The local PR queue then shows the PR merged, once. Returns the
+        commit's short id; ``None`` (nothing merged, the log goes on) without git, when the
+        branch brings nothing, on a conflict, or when ROOT cannot fast-forward."""
+        ticket = agent.ticket
+        assert ticket is not None
+        if agent.worktree is None or agent.pr is None:
+            return None
+        kind = ticket.branch.split("/", 1)[0]
+        subject = f"{kind}: {agent.commit_message or commit_subject(ticket)} (#{agent.pr})"
+
+        def message(tip: str) -> str:
+            return (
+                f"{subject}\n\nFactory-Branch: {ticket.branch}\nFactory-Head: {tip}\n"
+                f"Factory-Task: {ticket.task}\n"
+            )
+
+        commit = self.squash_merge(ticket.branch, message, when, agent_identity(agent))
+        return commit[:7] if commit is not None else None

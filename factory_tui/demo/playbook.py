@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -21,7 +22,7 @@ from factory_tui.core.claims import (
 from factory_tui.core.fleet import PID_START_GRACE
 from factory_tui.core.oplog import format_event
 from factory_tui.core.steps import step_index
-from factory_tui.core.timeparse import parse_ts
+from factory_tui.core.timeparse import format_ts, parse_ts
 from factory_tui.demo.transcripts import LiveTranscript
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "Step",
     "Ticket",
     "agent_identity",
+    "checkpoint_data",
     "commit_subject",
     "edit_text",
     "event_line",
@@ -288,3 +290,38 @@ def edit_text(target: Path, ticket: Ticket, revision: int) -> str:
     if target.suffix == ".md":
         return (f"# {ticket.title}\n\n" if fresh else "") + f"- {ticket.key}: revision {n}\n"
     return f"# {ticket.key} revision {n}\n"
+
+
+def checkpoint_data(agent: Agent, ticket: Ticket, step: Step) -> dict[str, Any]:
+    """The checkpoint ``agent`` writes before the merge of ``ticket`` (FORMATS.md's shape): the
+    steps done and left, the PR, and the MEGA phase it holds."""
+    done_at = FLOW.index(("checkpoint", "merged"))
+    completed = [name for kind, name in FLOW[1:done_at] if kind == "done"]
+    data: dict[str, Any] = {
+        "task": ticket.task,
+        "timestamp": format_ts(step.now, seconds=True),
+        "branch": ticket.branch,
+        "git_sha": agent.sha,
+        "pr_number": agent.pr,
+        "steps_completed": completed,
+        "steps_remaining": ["merged", "cd-verified", "cleanup"],
+        "context": {
+            "component": ticket.component,
+            "files_modified": [ticket.file],
+            "notes": "CI green, ready to merge",
+        },
+        "progress": {
+            "files_completed": [ticket.file],
+            "files_remaining": [],
+            "last_commit_message": agent.commit_message,
+            "decisions_made": [],
+            "blockers": [],
+        },
+    }
+    if ticket.phase is not None:
+        data["claimed_phase"] = {
+            "mega_id": ticket.claim_id,
+            "phase_id": ticket.phase,
+            "claim_file": f".claude/claims/{ticket.claim_id}.json",
+        }
+    return data

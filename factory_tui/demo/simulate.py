@@ -67,44 +67,33 @@ import psutil
 
 from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.lock import LockBusy, append_line, atomic_write, claim_lock
+from factory_tui.adapters.lock import append_line, atomic_write
 from factory_tui.adapters.procs import local_hostname
 from factory_tui.config import Config, ConfigError, load_config
-from factory_tui.core.claims import (
-    ClaimFile,
-    ClaimUnit,
-    dump_claim,
-    parse_claim,
-    release_fields,
-    update_unit,
-)
 from factory_tui.core.cost_records import naive_local
 from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.timeparse import format_ts, parse_ts, utc_naive
 from factory_tui.demo.agent_git import AgentGit
 from factory_tui.demo.playbook import (
     ASK_WAIT_TICKS,
-    BACKLOG,
     CRASHER_PLAN,
     FLOW,
     SILENT_PLAN,
     SPENDING,
     WORKER_FIRST_PLAN,
     Agent,
-    Backlog,
     Op,
     Step,
     Ticket,
-    agent_identity,
+    checkpoint_data,
     commit_subject,
-    edit_text,
     event_line,
     is_available,
     live_start,
     resume_plan,
     ticket_of,
-    unit_of,
 )
+from factory_tui.demo.simulate_claims import ClaimDesk
 from factory_tui.demo.stubs import start_stub, stop_stubs
 from factory_tui.demo.transcripts import LiveTranscript, StepWork
 
@@ -172,18 +161,16 @@ class Simulator:
         self.hostname = hostname or local_hostname()
         self.python = python
         self._clock = clock
-        self._sleep = sleep
         self._rng = random.Random(seed)
         self._intervals = random.Random(seed * 7919 + 1)
         self.tz = tz if tz is not None else local_zone()
         self._git = AgentGit(self.root, self.tz)
+        self._claims = ClaimDesk(config.claims_dir, sleep=sleep)
         self._agents: list[Agent] = []
         self._tick = 0
         self._ready = False
         self._closed = False
         self._instances: set[str] = set()
-        self._initially_free: set[str] = set()
-        self._taken: set[str] = set()
         self._pr = 400
         self._mutex = threading.Lock()
         self.finished = False
@@ -304,7 +291,7 @@ class Simulator:
                 if unit.owner:
                     self._instances.add(unit.owner)
                 if is_available(claim, unit):
-                    self._initially_free.add(unit.key)
+                    self._claims.initially_free.add(unit.key)
         seen: set[str] = set()
         for claim in claims:
             for unit in claim.units:
@@ -349,7 +336,7 @@ class Simulator:
                     agent.transcript = self._transcript(agent, ticket, session_start)
                 self._add_ci_failure(agent)
                 self._agents.append(agent)
-                self._taken.add(ticket.key)
+                self._claims.taken.add(ticket.key)
                 step.said.append(
                     f"{owner} carries on with {ticket.task} from {session.last_step or 'its start'}"
                 )
@@ -570,7 +557,7 @@ class Simulator:
         ticket = agent.ticket
         if ticket is None:
             return True
-        unit = self._read_unit(ticket)
+        unit = self._claims.read_unit(ticket)
         if unit is not None and unit.owner == agent.instance:
             return True
         holder = unit.owner if unit is not None else None
@@ -578,7 +565,7 @@ class Simulator:
         self._log(step, "ERROR", task=ticket.task, error="claim-lost", detail=detail)
         self._log(step, "SESSION-END", task=ticket.task, status="paused")
         step.said.append(f"{agent.instance} lost {ticket.key} ({detail}); it ends its session")
-        self._taken.discard(ticket.key)
+        self._claims.taken.discard(ticket.key)
         agent.ticket = None
         agent.transcript = None
         agent.pr = None
@@ -589,37 +576,6 @@ class Simulator:
         return False
 
     # -- claims, under the lock protocol --------------------------------------------------------
-
-    def _read(self, path: Path) -> ClaimFile | None:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            return None
-        claim, _problems = parse_claim(str(path), data)
-        return claim
-
-    def _read_unit(self, ticket: Ticket) -> ClaimUnit | None:
-        claim = self._read(self.claims_dir / f"{ticket.claim_id}.json")
-        if claim is None:
-            return None
-        return next((u for u in claim.units if u.phase == ticket.phase), None)
-
-    def _candidates(self, agent: Agent) -> list[tuple[ClaimFile, ClaimUnit]]:
-        """Free units worth taking: for the crasher any, for the others only those freed since
-        the simulator started (the demo keeps its initially free claims visible as free)."""
-        found: list[tuple[ClaimFile, ClaimUnit]] = []
-        for path in sorted(self.claims_dir.glob("*.json")):
-            if path.name.startswith("."):
-                continue
-            claim = self._read(path)
-            if claim is None:
-                continue
-            for unit in claim.units:
-                if not is_available(claim, unit) or unit.key in self._taken:
-                    continue
-                if agent.role == "crasher" or unit.key not in self._initially_free:
-                    found.append((claim, unit))
-        return found
 
     def _claimed_at(self, agent: Agent, step: Step) -> str:
         """Not before the agent's process started (minute precision, as the protocol writes)."""
@@ -636,9 +592,9 @@ class Simulator:
             "hostname": self.hostname,
         }
         ticket: Ticket | None = None
-        for claim, unit in self._candidates(agent):
+        for claim, unit in self._claims.candidates(agent.role):
             candidate = ticket_of(claim, unit, None, None)
-            result = self._claim_existing(candidate, {**owner, "branch": candidate.branch})
+            result = self._claims.claim_existing(candidate, {**owner, "branch": candidate.branch})
             if result == "busy":
                 step.said.append(f"{agent.instance}: {candidate.lock_name} is held; retries")
                 return False
@@ -662,8 +618,8 @@ class Simulator:
         agent.pr = None
         agent.sha = None
         agent.ci_runs = 0
-        self._taken.add(ticket.key)
-        self._initially_free.discard(ticket.key)  # freed again later, it is fair game
+        self._claims.taken.add(ticket.key)
+        self._claims.initially_free.discard(ticket.key)  # freed again later, it is fair game
         self._switch_branch(agent, ticket)
         self._log(step, "SESSION-START", task=ticket.task, branch=ticket.branch,
                   instance=agent.instance)  # fmt: skip
@@ -678,97 +634,25 @@ class Simulator:
         )
         return True
 
-    def _locked_write(
-        self, ticket: Ticket, change: Callable[[ClaimFile | None], dict[str, Any] | str]
-    ) -> str:
-        """The protocol: mkdir the lock, re-read, write atomically, remove the lock. ``change``
-        gets the claim as read under the lock and returns the new JSON object, or a reason not
-        to write. Returns ``"ok"``, ``"busy"`` or that reason."""
-        path = self.claims_dir / f"{ticket.claim_id}.json"
-        try:
-            with claim_lock(self.claims_dir, ticket.lock_name, sleep=self._sleep):
-                decided = change(self._read(path))
-                if isinstance(decided, str):
-                    return decided
-                atomic_write(path, dump_claim(decided))
-        except LockBusy:
-            return "busy"
-        return "ok"
-
-    def _claim_existing(self, ticket: Ticket, owner: dict[str, Any]) -> str:
-        """Take a free unit; returns ``"ok"``, ``"busy"`` or the instance that holds it."""
-
-        def change(claim: ClaimFile | None) -> dict[str, Any] | str:
-            unit = unit_of(claim, ticket.phase)
-            if claim is None or unit is None:
-                return "nobody (the claim file is gone)"
-            if not is_available(claim, unit):
-                return unit.owner or "nobody (no longer free)"
-            return update_unit(claim.raw, ticket.phase, owner)
-
-        result = self._locked_write(ticket, change)
-        if result != "ok":
-            return result
-        return "ok" if self._verify(ticket, owner["owner"], owner["pid"]) else "someone else"
-
-    def _verify(self, ticket: Ticket, instance: str, pid: int) -> bool:
-        """Step 3 of the protocol, after the lock is gone: re-read, check our owner and pid."""
-        unit = self._read_unit(ticket)
-        return unit is not None and unit.owner == instance and unit.pid == pid
-
     def _claim_new(self, agent: Agent, owner: dict[str, Any], step: Step) -> Ticket | None:
         """Create a standalone claim for the next backlog ticket no claim file names yet."""
-        existing = {p.stem for p in self.claims_dir.glob("*.json")} | {
-            key.split(":", 1)[0] for key in self._taken
-        }
-        pick = next((b for b in BACKLOG if b.id not in existing), None)
-        if pick is None:
-            n = 1
-            while f"CAB-{1500 + n}" in existing:
-                n += 1
-            pick = Backlog(f"CAB-{1500 + n}", f"Backlog item {n}", "chore", f"backlog-{n}",
-                            f"docs/backlog/item_{n}.md", "docs")  # fmt: skip
-        branch = f"{pick.kind}/{pick.id}-{pick.slug}"
-        ticket = Ticket(pick.id, None, f"{pick.id}-{pick.slug}", branch, (pick.id,), pick.title,
-                         pick.file, pick.component)  # fmt: skip
-        data: dict[str, Any] = {
-            "ticket": pick.id,
-            "title": pick.title,
-            **owner,
-            "branch": branch,
-            "completed_at": None,
-        }
-
-        def change(claim: ClaimFile | None) -> dict[str, Any] | str:
-            return "exists" if claim is not None else data
-
-        result = self._locked_write(ticket, change)
+        ticket, result = self._claims.claim_new(owner)
         if result == "busy":
             step.said.append(f"{agent.instance}: {ticket.lock_name} is held; retries")
             return None
-        if result != "ok" or not self._verify(ticket, agent.instance, agent.pid):
-            step.said.append(f"{agent.instance}: {pick.id} appeared meanwhile; retries")
-            self._taken.add(ticket.key)  # skip it next time
+        if result != "ok":
+            step.said.append(f"{agent.instance}: {ticket.claim_id} appeared meanwhile; retries")
             return None
         return ticket
 
     def _release(self, agent: Agent, step: Step) -> bool:
         ticket = agent.ticket
         assert ticket is not None
-        done = {**release_fields(), "completed_at": step.ts}
-
-        def change(claim: ClaimFile | None) -> dict[str, Any] | str:
-            unit = unit_of(claim, ticket.phase)
-            if claim is None or unit is None or unit.owner != agent.instance:
-                return "lost"
-            return update_unit(claim.raw, ticket.phase, done)
-
-        result = self._locked_write(ticket, change)
+        result = self._claims.complete(ticket, agent.instance, step.ts)
         if result == "busy":
             step.said.append(f"{agent.instance}: {ticket.lock_name} is held; retries")
             return False
-        unit = self._read_unit(ticket)
-        if result != "ok" or unit is None or unit.completed_at != step.ts or unit.owner:
+        if result != "ok":
             step.said.append(f"{agent.instance}: completing {ticket.key} did not stick")
             return True
         self._log(step, "RELEASE", task=ticket.claim_id, phase=ticket.phase_field,
@@ -785,7 +669,7 @@ class Simulator:
             f"{agent.instance} completes {ticket.key} and releases it (reason=done); "
             f"session {ticket.task} ends"
         )
-        self._taken.discard(ticket.key)
+        self._claims.taken.discard(ticket.key)
         agent.ticket = None
         return True
 
@@ -810,7 +694,7 @@ class Simulator:
         elif name in ("ci", "merged") and agent.pr is not None:
             extra["pr"] = agent.pr
         if kind == "done" and name == "merged":
-            merged = self._squash_merge(agent, step)
+            merged = self._git.merge_pr(agent, step.now)
             if merged is not None:
                 extra["sha"] = merged
         if kind == "start" and name == "ci":
@@ -844,35 +728,7 @@ class Simulator:
         """Written before the risky step (the merge), as the protocol asks."""
         ticket = agent.ticket
         assert ticket is not None
-        done_at = FLOW.index(("checkpoint", "merged"))
-        completed = [name for kind, name in FLOW[1:done_at] if kind == "done"]
-        data: dict[str, Any] = {
-            "task": ticket.task,
-            "timestamp": format_ts(step.now, seconds=True),
-            "branch": ticket.branch,
-            "git_sha": agent.sha,
-            "pr_number": agent.pr,
-            "steps_completed": completed,
-            "steps_remaining": ["merged", "cd-verified", "cleanup"],
-            "context": {
-                "component": ticket.component,
-                "files_modified": [ticket.file],
-                "notes": "CI green, ready to merge",
-            },
-            "progress": {
-                "files_completed": [ticket.file],
-                "files_remaining": [],
-                "last_commit_message": agent.commit_message,
-                "decisions_made": [],
-                "blockers": [],
-            },
-        }
-        if ticket.phase is not None:
-            data["claimed_phase"] = {
-                "mega_id": ticket.claim_id,
-                "phase_id": ticket.phase,
-                "claim_file": f".claude/claims/{ticket.claim_id}.json",
-            }
+        data = checkpoint_data(agent, ticket, step)
         folder = self.config.checkpoints_dir
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{step.ts.replace(':', '-')}-{ticket.task}.json"
@@ -916,44 +772,7 @@ class Simulator:
         assert ticket is not None
         agent.commit_message = commit_subject(ticket)
         fallback = f"{self._rng.getrandbits(28):07x}"
-        tree = agent.worktree
-        if tree is None:
-            return fallback
-        if self._git.branch_of(tree) != ticket.branch:
-            # The ticket's branch is checked out in another worktree (a crashed agent's): the
-            # switch failed, and this work must not land on the branch the worktree is on.
-            return fallback
-        target = tree / ticket.file
-        with contextlib.suppress(OSError):
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("a", encoding="utf-8", newline="\n") as handle:
-                handle.write(edit_text(target, ticket, agent.claims))
-        kind = ticket.branch.split("/", 1)[0]
-        message = f"{kind}: {agent.commit_message}"
-        return self._git.commit(tree, message, step.now, agent_identity(agent)) or fallback
-
-    def _squash_merge(self, agent: Agent, step: Step) -> str | None:
-        """Merge the agent's PR as its ``gh pr merge --squash`` would: one commit on main with
-        the branch's changes, subject ``<kind>: <subject> (#N)`` and the ``Factory-Branch`` /
-        ``Factory-Head`` trailers factory-tui's own squash merges write, then main's worktree
-        (ROOT) fast-forwarded. The local PR queue then shows the PR merged, once. Returns the
-        commit's short id; ``None`` (nothing merged, the log goes on) without git, when the
-        branch brings nothing, on a conflict, or when ROOT cannot fast-forward."""
-        ticket = agent.ticket
-        assert ticket is not None
-        if agent.worktree is None or agent.pr is None:
-            return None
-        kind = ticket.branch.split("/", 1)[0]
-        subject = f"{kind}: {agent.commit_message or commit_subject(ticket)} (#{agent.pr})"
-
-        def message(tip: str) -> str:
-            return (
-                f"{subject}\n\nFactory-Branch: {ticket.branch}\nFactory-Head: {tip}\n"
-                f"Factory-Task: {ticket.task}\n"
-            )
-
-        commit = self._git.squash_merge(ticket.branch, message, step.now, agent_identity(agent))
-        return commit[:7] if commit is not None else None
+        return self._git.commit_work(agent, ticket, step.now) or fallback
 
 
 # -- command line --------------------------------------------------------------------------------

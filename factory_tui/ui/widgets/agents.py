@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
+from factory_tui.ui.widgets.fleet_view import READING, empty_text
 from factory_tui.ui.widgets.text import (
     AGENT_BADGES,
     ago,
@@ -328,7 +329,7 @@ class AgentGrid(VerticalScroll, can_focus=False):
         self._ranked = False
 
     def compose_empty(self) -> Static:
-        return Static(Content("Reading the factory…"), id="agents-empty")
+        return Static(Content(READING), id="agents-empty")
 
     def on_mount(self) -> None:
         self.mount(self.compose_empty())
@@ -458,22 +459,20 @@ class AgentGrid(VerticalScroll, can_focus=False):
         if any_shown:
             empty.remove()
             return
-        if not loaded:
-            message = "Reading the factory…"
-        elif fleet.instances:
-            message = f"No agent matches the filter {self.filter_text!r}."
-        elif fleet.missing:
-            message = "No agents: nothing to read.\n" + missing_lines(fleet.missing)
-        else:
-            message = (
-                "No agents: no claim has an owner and operations.log names no instance. "
-                "Agents appear here as soon as they claim work or log a SESSION-START."
-            )
+        message = empty_text(
+            loaded=loaded,
+            found=bool(fleet.instances),
+            noun="agent",
+            filter_text=self.filter_text,
+            missing=missing_lines(fleet.missing),
+            missing_intro="No agents: nothing to read.\n",
+            nothing="No agents: no claim has an owner and operations.log names no instance. "
+            "Agents appear here as soon as they claim work or log a SESSION-START.",
+        )
         if empty:
-            widget = empty.first(Static)
-            widget.update(Content(message))
+            empty.first(Static).update(message)
         else:
-            self.mount(Static(Content(message), id="agents-empty"))
+            self.mount(Static(message, id="agents-empty"))
 
     def show_spend(self, spend_of: Callable[[InstanceView], Content] | None) -> None:
         """Each pane's spend line from ``spend_of(its instance)`` (issue 6; None: no line)."""

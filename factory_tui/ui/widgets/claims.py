@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from factory_tui.core.launches import LaunchView
     from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.widgets.fields import Field, FieldList
+from factory_tui.ui.widgets.fleet_view import READING, FleetView, empty_text
 from factory_tui.ui.widgets.listkeys import LIST_KEYS
 from factory_tui.ui.widgets.text import (
     CLAIM_BADGES,
@@ -395,7 +395,7 @@ class ClaimDetail(FieldList):
         self.show([("", Content.styled("Highlight a claim to see its evidence.", "$text-muted"))])
 
 
-class ClaimsView(Vertical):
+class ClaimsView(FleetView):
     """The claim tree and the evidence of the highlighted claim; ``L`` launches an agent on the
     highlighted available phase or ticket."""
 
@@ -408,13 +408,8 @@ class ClaimsView(Vertical):
     ClaimsView > #claims-empty { color: $text-muted; padding: 1 2; height: auto; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._fleet: Fleet | None = None
-        self._loaded = False
-
     def compose(self) -> ComposeResult:
-        yield Static(Content("Reading the factory…"), id="claims-empty")
+        yield Static(Content(READING), id="claims-empty")
         yield ClaimTree(id="claim-tree")
         yield ClaimDetail(id="claim-detail")
 
@@ -424,27 +419,25 @@ class ClaimsView(Vertical):
 
     def set_filter(self, text: str) -> None:
         self.claim_tree.filter_text = text
-        if self._fleet is not None:
-            self.show_fleet(self._fleet, loaded=self._loaded)
+        super().set_filter(text)
 
     def show_fleet(self, fleet: Fleet, *, loaded: bool = True) -> None:
         self._fleet, self._loaded = fleet, loaded
         tree = self.claim_tree
         tree.show_fleet(fleet)
         empty = self.query_one("#claims-empty", Static)
-        if not loaded:
-            empty.update(Content("Reading the factory…"))
-        elif not fleet.claims and missing_lines(fleet.missing, "claims"):
-            empty.update(Content("No claim files: " + missing_lines(fleet.missing, "claims")))
-        elif not fleet.claims:
-            empty.update(
-                Content(
-                    "No claim files. Agents write them to the claims folder "
-                    "(.claude/claims/*.json by default)."
-                )
+        empty.update(
+            empty_text(
+                loaded=loaded,
+                found=bool(fleet.claims),
+                noun="claim",
+                filter_text=tree.filter_text,
+                missing=missing_lines(fleet.missing, "claims"),
+                missing_intro="No claim files: ",
+                nothing="No claim files. Agents write them to the claims folder "
+                "(.claude/claims/*.json by default).",
             )
-        elif not tree.nodes_by_key:
-            empty.update(Content(f"No claim matches the filter {tree.filter_text!r}."))
+        )
         empty.display = not tree.nodes_by_key
         if tree.cursor_line < 0 and tree.nodes_by_key:
             tree.cursor_line = 0
@@ -510,5 +503,4 @@ class ClaimsView(Vertical):
     def restyle(self) -> None:
         """Re-draw labels after a theme change (their colours are resolved when built)."""
         self.claim_tree.restyle()
-        if self._fleet is not None:
-            self.show_fleet(self._fleet, loaded=self._loaded)
+        super().restyle()

@@ -29,96 +29,28 @@ from typing import ClassVar
 from rich.style import Style
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.containers import Vertical
 from textual.content import Content
 from textual.events import MouseScrollUp, Resize
 from textual.geometry import Size
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Input, Label
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from factory_tui.adapters.logfilter import FilterSpec
 from factory_tui.adapters.logindex import FilterCancelled, LogIndex
 from factory_tui.core.safe import printable
+from factory_tui.ui.screens.log_query import LogQueryScreen
+from factory_tui.ui.widgets.log_lines import line_styles, line_text
 
-__all__ = ["LogQueryScreen", "LogView"]
+__all__ = ["LogView"]
 
 _SYNC_FILTER_LINES = 20_000
 """New lines filtered right away on the UI thread; more go to a worker."""
-_FIELD_KEY = re.compile(r"(?:(?<=\s)|^)([^\s=|]+)=")
-_CRASHED = re.compile(r"(?:(?<=\s)|^)status=crashed\b")
-_BACKGROUND_CLASSES = frozenset(("log-view--error-line", "log-view--current", "log-view--match"))
 _FILTER_GROUP = "log-view-filter"
 _SEARCH_GROUP = "log-view-search"
-
-
-def _event_kind(name: str, rest: str) -> str:
-    """The component class of an event name."""
-    if name == "ERROR" or (name == "SESSION-END" and "status=crashed" in rest):
-        return "log-view--error"
-    if name.startswith(("CLAIM", "RELEASE", "PHASE-")):
-        return "log-view--claim"
-    if name.startswith("STEP-"):
-        return "log-view--step"
-    if name.startswith("SESSION-") or name in ("RECOVERY", "CHECKPOINT"):
-        return "log-view--session"
-    return "log-view--event"
-
-
-class LogQueryScreen(ModalScreen[str | None]):
-    """A one-line prompt at the bottom of the screen: the filter or search query. Dismisses
-    with the text (enter) or None (escape)."""
-
-    DEFAULT_CSS = """
-    LogQueryScreen {
-        align: center bottom;
-        background: $background 20%;
-    }
-    LogQueryScreen > Vertical {
-        height: auto;
-        width: 100%;
-        background: $surface;
-        border: tall $accent;
-        padding: 0 1;
-    }
-    LogQueryScreen Label { color: $text-muted; }
-    /* The id and :focus outweigh Input's own focused border (tall: two rows, which left
-       a one-row input no text row). */
-    LogQueryScreen #log-query-input,
-    LogQueryScreen #log-query-input:focus { border: none; height: 1; padding: 0; }
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="log-query.cancel")
-    ]
-
-    def __init__(self, title: str, hint: str, value: str = "") -> None:
-        super().__init__()
-        self._title = title
-        self._hint = hint
-        self._value = value
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(Content(f"{self._title} — {self._hint}"))
-            yield Input(value=self._value, placeholder=self._hint, id="log-query-input")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class LogView(ScrollView, can_focus=True):
@@ -744,55 +676,15 @@ class LogView(ScrollView, can_focus=True):
 
     def _line_text(self, raw: str, logical: int) -> Text:
         """One log line as styled text: every character of the line, literally."""
-        styles = self._line_styles()
-        safe = printable(raw).expandtabs(4)
-        parts = safe.split("|", 2)
-        kind = None
-        if len(parts) >= 2:
-            rest = parts[2] if len(parts) == 3 else ""
-            kind = _event_kind(parts[1].strip().upper(), rest)
-        if logical == self._match:
-            line_style = styles["log-view--current"]
-        elif kind == "log-view--error":
-            line_style = styles["log-view--error-line"]
-        else:
-            line_style = self.rich_style
-        text = Text(no_wrap=True, end="", style=line_style)
-        if kind is None:
-            text.append(safe)
-        else:
-            sep = styles["log-view--separator"]
-            text.append(parts[0], styles["log-view--timestamp"])
-            text.append("|", sep)
-            text.append(parts[1], styles[kind])
-            if len(parts) == 3:
-                text.append("|", sep)
-                offset = len(text)
-                text.append(parts[2])
-                for m in _FIELD_KEY.finditer(parts[2]):
-                    text.stylize(styles["log-view--key"], offset + m.start(), offset + m.end())
-                if kind == "log-view--error":
-                    for m in _CRASHED.finditer(parts[2]):
-                        text.stylize(styles[kind], offset + m.start(), offset + m.end())
-        if self._search_re is not None:
-            for m in self._search_re.finditer(safe):
-                text.stylize(styles["log-view--match"], m.start(), m.end())
-        return text
-
-    def _line_styles(self) -> dict[str, Style]:
-        """Rich styles of the component classes, resolved against the widget (so ``$text-muted``
-        and alpha colours blend). Span styles lose their background: a tinted line keeps its
-        tint under them."""
         if self._styles is None:
-            styles: dict[str, Style] = {}
-            for name in self.COMPONENT_CLASSES:
-                full = self.get_component_rich_style(name)
-                if name in _BACKGROUND_CLASSES:
-                    styles[name] = full
-                else:
-                    styles[name] = full.without_color + Style(color=full.color)
-            self._styles = styles
-        return self._styles
+            self._styles = line_styles(self.COMPONENT_CLASSES, self.get_component_rich_style)
+        return line_text(
+            raw,
+            self._styles,
+            plain=self.rich_style,
+            current=logical == self._match,
+            search=self._search_re,
+        )
 
     # --- helpers -----------------------------------------------------------------------------
 

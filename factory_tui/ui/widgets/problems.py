@@ -9,16 +9,16 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from factory_tui.core.fleet import Fleet
 from factory_tui.ui.widgets.fields import Field, FieldList
+from factory_tui.ui.widgets.fleet_view import READING, FleetTableView, empty_text
 from factory_tui.ui.widgets.table import Fit, KeyedTable
 from factory_tui.ui.widgets.text import lit, matches, missing_lines, short_path, styled_text
 
-__all__ = ["FITS", "ProblemsView", "finding_detail", "lint_rows", "problem_rows"]
+__all__ = ["FITS", "FindingsView", "ProblemsView", "finding_detail", "lint_rows", "problem_rows"]
 
 COLUMNS = (("kind", "kind"), ("where", "where"), ("what is wrong", "what"))
 #: The kind, where and what of a problem or a finding (the State view's table too): cut with an
@@ -81,7 +81,32 @@ def finding_detail(cells: Sequence[Text]) -> list[Field]:
     return [("", Content.styled(kind, "bold")), ("where", Content(where)), ("what", Content(what))]
 
 
-class ProblemsView(Vertical):
+class FindingsView(FleetTableView):
+    """A table of problems or lint findings (:func:`problem_rows`, :func:`lint_rows`) and the
+    highlighted one whole below it, in the :class:`FieldList` with id ``detail_id``."""
+
+    detail_id = ""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._rows: dict[str, Sequence[Text]] = {}
+
+    def show_rows(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
+        """Show ``rows`` (the table and the detail only where there is one)."""
+        self.table.sync(rows)
+        self.table.display = bool(rows)
+        self._rows = {key: cells for key, cells in rows}
+        self.query_one(f"#{self.detail_id}", FieldList).display = bool(rows)
+        self.show_detail()
+
+    def show_detail(self) -> None:
+        key = self.table.cursor_key()
+        cells = self._rows.get(key) if key else None
+        if cells is not None:
+            self.query_one(f"#{self.detail_id}", FieldList).show(finding_detail(cells))
+
+
+class ProblemsView(FindingsView):
     DEFAULT_CSS = """
     ProblemsView { height: 1fr; }
     ProblemsView > #problems-empty { color: $text-muted; padding: 1 2; height: auto; }
@@ -92,67 +117,28 @@ class ProblemsView(Vertical):
     }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._fleet: Fleet | None = None
-        self._loaded = False
-        self.filter_text = ""
-        self._rows: dict[str, Sequence[Text]] = {}
+    detail_id = "problem-detail"
 
     def compose(self) -> ComposeResult:
-        yield Static(Content("Reading the factory…"), id="problems-empty")
+        yield Static(Content(READING), id="problems-empty")
         yield KeyedTable(COLUMNS, id="problems-table", fits=FITS)
         yield FieldList(id="problem-detail")
-
-    @property
-    def table(self) -> KeyedTable:
-        return self.query_one(KeyedTable)
-
-    def set_filter(self, text: str) -> None:
-        self.filter_text = text
-        if self._fleet is not None:
-            self.show_fleet(self._fleet, loaded=self._loaded)
 
     def show_fleet(self, fleet: Fleet, *, loaded: bool = True) -> None:
         self._fleet, self._loaded = fleet, loaded
         rows: Sequence[tuple[str, Sequence[Text]]] = problem_rows(fleet, self.filter_text)
-        self.table.sync(rows)
         empty = self.query_one("#problems-empty", Static)
-        if not loaded:
-            empty.update(Content("Reading the factory…"))
-        elif not fleet.problems and not fleet.lint and fleet.missing:
-            empty.update(
-                Content(
-                    "No problems found, but not every file was there to read:\n"
-                    + missing_lines(fleet.missing)
-                )
+        empty.update(
+            empty_text(
+                loaded=loaded,
+                found=bool(fleet.problems or fleet.lint),
+                noun="problem",
+                filter_text=self.filter_text,
+                missing=missing_lines(fleet.missing),
+                missing_intro="No problems found, but not every file was there to read:\n",
+                nothing="No problems: every claim file, log line, checkpoint and state file "
+                "read cleanly.",
             )
-        elif not fleet.problems and not fleet.lint:
-            empty.update(
-                Content(
-                    "No problems: every claim file, log line, checkpoint and state file "
-                    "read cleanly."
-                )
-            )
-        else:
-            empty.update(Content(f"No problem matches the filter {self.filter_text!r}."))
+        )
         empty.display = not rows
-        self.table.display = bool(rows)
-        self._rows = {key: cells for key, cells in rows}
-        self.query_one("#problem-detail", FieldList).display = bool(rows)
-        self._show_detail()
-
-    def _show_detail(self) -> None:
-        key = self.table.cursor_key()
-        cells = self._rows.get(key) if key else None
-        if cells is None:
-            return
-        self.query_one("#problem-detail", FieldList).show(finding_detail(cells))
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        event.stop()
-        self._show_detail()
-
-    def restyle(self) -> None:
-        if self._fleet is not None:
-            self.show_fleet(self._fleet, loaded=self._loaded)
+        self.show_rows(rows)

@@ -9,14 +9,14 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.fleet import Fleet, SessionView, fmt_age
 from factory_tui.core.timeparse import parse_ts
 from factory_tui.ui.widgets.fields import Field, FieldList
+from factory_tui.ui.widgets.fleet_view import READING, FleetTableView, empty_text
 from factory_tui.ui.widgets.table import Fit, KeyedTable
 from factory_tui.ui.widgets.text import (
     SESSION_BADGES,
@@ -189,7 +189,7 @@ class SessionTable(KeyedTable):
         super().__init__(COLUMNS, id=id, fits=FITS)
 
 
-class SessionsView(Vertical):
+class SessionsView(FleetTableView):
     DEFAULT_CSS = """
     SessionsView { height: 1fr; }
     SessionsView > #session-detail {
@@ -204,9 +204,6 @@ class SessionsView(Vertical):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._fleet: Fleet | None = None
-        self._loaded = False
-        self.filter_text = ""
         self._by_key: dict[str, SessionView] = {}
         self._rows: dict[str, tuple[SessionView, str, list[Text]]] = {}
         self.hidden_ended = 0
@@ -222,19 +219,10 @@ class SessionsView(Vertical):
         return cells
 
     def compose(self) -> ComposeResult:
-        yield Static(Content("Reading the factory…"), id="sessions-empty")
+        yield Static(Content(READING), id="sessions-empty")
         yield SessionTable(id="sessions-table")
         yield Static(Content(""), id="sessions-more")
         yield FieldList(id="session-detail")
-
-    @property
-    def table(self) -> KeyedTable:
-        return self.query_one(KeyedTable)
-
-    def set_filter(self, text: str) -> None:
-        self.filter_text = text
-        if self._fleet is not None:
-            self.show_fleet(self._fleet, loaded=self._loaded)
 
     def show_fleet(self, fleet: Fleet, *, loaded: bool = True) -> None:
         self._fleet, self._loaded = fleet, loaded
@@ -262,18 +250,21 @@ class SessionsView(Vertical):
                 )
             )
         empty = self.query_one("#sessions-empty", Static)
-        if not loaded:
-            empty.update(Content("Reading the factory…"))
-        elif not fleet.sessions and missing_lines(fleet.missing, "log"):
-            empty.update(Content("No sessions: " + missing_lines(fleet.missing, "log")))
-        elif not fleet.sessions:
-            empty.update(Content("No sessions in operations.log yet (no SESSION-START)."))
-        else:
-            empty.update(Content(f"No session matches the filter {self.filter_text!r}."))
+        empty.update(
+            empty_text(
+                loaded=loaded,
+                found=bool(fleet.sessions),
+                noun="session",
+                filter_text=self.filter_text,
+                missing=missing_lines(fleet.missing, "log"),
+                missing_intro="No sessions: ",
+                nothing="No sessions in operations.log yet (no SESSION-START).",
+            )
+        )
         empty.display = not shown
-        self._show_detail()
+        self.show_detail()
 
-    def _show_detail(self) -> None:
+    def show_detail(self) -> None:
         key = self.table.cursor_key()
         view = self._by_key.get(key) if key else None
         if view is None or self._fleet is None:
@@ -282,14 +273,9 @@ class SessionsView(Vertical):
             session_detail(view, self._fleet.generated_at)
         )
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        event.stop()
-        self._show_detail()
-
     def select_key(self, key: str) -> bool:
         return self.table.select_key(key)
 
     def restyle(self) -> None:
         self._rows.clear()
-        if self._fleet is not None:
-            self.show_fleet(self._fleet, loaded=self._loaded)
+        super().restyle()
