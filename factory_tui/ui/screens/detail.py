@@ -106,7 +106,10 @@ def activity_fields(view: InstanceView, now: datetime) -> list[Field]:
         )
     )
     fields.append(("compactions", Content(str(act.compactions))))
-    fields.append(("transcript", Content.styled(lit(act.transcript), muted)))
+    # The file's name (the session id): its folder encodes the worktree's whole path, which
+    # does not fit here; `factory-tui agent ID --json` has the full path.
+    name = act.transcript.rsplit("/", 1)[-1]
+    fields.append(("transcript", Content.styled(lit(name), muted)))
     return fields
 
 

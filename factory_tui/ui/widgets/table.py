@@ -161,7 +161,12 @@ class KeyedTable(DataTable[Text]):
         if self._fits is None or not self.columns or not self.size.width:
             return
         scrollbar = self.styles.scrollbar_size_vertical
-        outer = self.size.width + self.scrollbar_size_vertical
+        # The table's whole width, scrollbar included. Not ``size.width`` plus the scrollbar:
+        # right after a vertical scrollbar appears, ``size`` can still be the width without it
+        # (the same table then came out one way or the other, depending on timing).
+        outer = self.region.width - self.styles.gutter.width or (
+            self.size.width + self.scrollbar_size_vertical
+        )
         room = outer - scrollbar - 2 * self.cell_padding * len(self._fits)
         widths = fit_widths(self._fits, room)
         if widths == self._widths:
