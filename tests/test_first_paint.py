@@ -93,9 +93,9 @@ class HeldApp(FactoryApp):
         self.go = asyncio.Event()
         self.key_arrived = asyncio.Event()
 
-    async def _after_first_frame(self) -> None:
+    async def after_first_frame(self) -> None:
         await self.go.wait()
-        await super()._after_first_frame()
+        await super().after_first_frame()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):

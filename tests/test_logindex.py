@@ -69,10 +69,10 @@ def test_offsets_and_on_demand_reads(files: tuple[Path, Path]) -> None:
         assert index.source(2) == ("operations.log", 3)
         with pytest.raises(IndexError, match="out of range"):
             index.line(5)
-        offsets = list(index._cur.offsets)
+        offsets, itemsize = index.offsets
         data = cur.read_bytes()
         assert offsets == [0, *[i + 1 for i, b in enumerate(data) if b == 10][:-1]]
-        assert index._cur.offsets.itemsize == 8
+        assert itemsize == 8
 
 
 def test_history_comes_first_then_current(files: tuple[Path, Path]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import FixedProbe
+from test_app import RecordingApp
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 from tmuxserver import TmuxServer, reads, until, wait_for
@@ -254,10 +255,10 @@ def test_cli_send_without_a_pane_says_why(
 # -- the detail screen: the terminal, the reply box, the digits, the client switch -------------
 
 
-def cockpit(factory: Factory) -> FactoryApp:
+def cockpit(factory: Factory) -> RecordingApp:
     from factory_tui.ui.feeds.prs import PrsOptions
 
-    app = FactoryApp(
+    app = RecordingApp(
         factory.cfg,
         clock=lambda: NOW,
         reader=factory.reader(),
@@ -289,7 +290,7 @@ async def test_the_terminal_shows_the_pane_live_and_only_while_shown(factory: Fa
     app = cockpit(factory)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await detail(pilot, BY_PID, factory.server.tmux)
-        assert screen._timer is None  # nothing captured while the details are shown
+        assert not screen.capturing  # nothing captured while the details are shown
         await pilot.press("T")
         view = screen.query_one(TerminalView)
         await until(pilot, "the capture", lambda: view.last and "2) no" in shown_capture(screen))
@@ -300,7 +301,7 @@ async def test_the_terminal_shows_the_pane_live_and_only_while_shown(factory: Fa
         factory.server.tmux.send_text(factory.pane, "hello")
         await until(pilot, "the echo", lambda: "hello" in shown_capture(screen))
         await pilot.press("T")
-        assert not screen.terminal_shown and screen._timer is None
+        assert not screen.terminal_shown and not screen.capturing
 
 
 async def test_the_terminal_says_why_there_is_none(factory: Factory) -> None:
@@ -314,7 +315,7 @@ async def test_the_terminal_says_why_there_is_none(factory: Factory) -> None:
         assert "No terminal: no pane found: tmux is not installed" in status
         await pilot.press("a")  # not inside tmux: says so
         await pilot.pause()
-        assert any("not running inside tmux" in n.message for n in app._notifications)
+        assert any("not running inside tmux" in message for _title, message in app.notes)
 
 
 async def test_reply_box_confirms_pane_and_text_then_sends(factory: Factory) -> None:
@@ -362,7 +363,7 @@ async def test_read_only_cockpit_does_not_answer(factory: Factory) -> None:
         await pilot.press("2")
         await pilot.pause()
         assert app.screen is screen
-        assert any("Read-only mode" in n.message for n in app._notifications)
+        assert any("Read-only mode" in message for _title, message in app.notes)
 
 
 async def test_a_switches_the_engineers_client_to_the_agents_pane(factory: Factory) -> None:
@@ -391,7 +392,7 @@ async def test_a_switches_the_engineers_client_to_the_agents_pane(factory: Facto
             await until(
                 pilot,
                 "the notice",
-                lambda: any("Switched to" in n.message for n in app._notifications),
+                lambda: any("Switched to" in message for _title, message in app.notes),
             )
     finally:
         client.kill()

@@ -13,7 +13,6 @@ import pytest
 from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader
 from textual.pilot import Pilot
 from textual.widgets import Tabs
-from textual.widgets._tabs import Underline
 
 from factory_tui.demo import DemoFactory
 from factory_tui.demo.transcripts import write_demo_transcripts
@@ -62,16 +61,24 @@ async def loaded(pilot: Pilot[Any]) -> None:
 async def settle_tab_underline(pilot: Pilot[Any]) -> None:
     """The tab labels gain their counts after the first load; Textual moves the underline
     after a refresh, which may come before or after the relabelled tab's new width is laid
-    out. Wait (bounded) until the underline spans the active tab, nudging it if needed."""
+    out. Wait (bounded) until the underline spans the active tab; if it does not, a resize of
+    the terminal (public API) makes Textual lay the tabs and their underline out again."""
     tabs = pilot.app.query_one(Tabs)
-    underline = tabs.query_one(Underline)
-    for _ in range(20):
+    underline = tabs.query_one("Underline")
+    size = pilot.app.size
+    for attempt in range(20):
         active = tabs.active_tab
         assert active is not None
         start, end = active.virtual_region.shrink(active.styles.gutter).column_span
-        if (underline.highlight_start, underline.highlight_end) == (start, end):
+        span = (
+            getattr(underline, "highlight_start", None),
+            getattr(underline, "highlight_end", None),
+        )
+        if span == (start, end):
             return
-        tabs._highlight_active(animate=False)
+        if attempt == 10:
+            await pilot.resize_terminal(size.width + 1, size.height)
+            await pilot.resize_terminal(size.width, size.height)
         await pilot.pause()
 
 

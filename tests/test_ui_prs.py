@@ -122,7 +122,7 @@ def prs_view(app: FactoryApp) -> PrsView:
 
 def row_keys(app: FactoryApp) -> list[str]:
     view = prs_view(app)
-    return [view._by_key[key][1].key for key in view.table.row_keys]
+    return [pr.key for pr in view.shown_views()]
 
 
 def log_lines(demo: DemoFactory) -> list[str]:

@@ -122,6 +122,13 @@ class LogIndex:
     def paths(self) -> tuple[Path, Path]:
         return self._hist.path, self._cur.path
 
+    @property
+    def offsets(self) -> tuple[list[int], int]:
+        """operations.log's line offsets (a copy) and the bytes each takes in the index (the
+        index holds 8 bytes a line, whatever the log's size)."""
+        with self._lock:
+            return list(self._cur.offsets), self._cur.offsets.itemsize
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._hist.offsets) + len(self._cur.offsets)

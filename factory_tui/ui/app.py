@@ -9,7 +9,7 @@ owns the views, their keys and the actions.
 
 The first paint comes before anything is read, and with as little as it needs (issue 3): the
 header, the tabs, the initial view (empty) and the footer. Right after it,
-``FactoryApp._after_first_frame`` mounts the other views and starts the feeds; a key pressed
+``FactoryApp.after_first_frame`` mounts the other views and starts the feeds; a key pressed
 before that waits for it. The actions, screens, PR queue and cost machinery are imported when
 first used.
 """
@@ -247,13 +247,13 @@ class FactoryApp(App[None]):
         # it but the input (see on_event).
         self.call_after_refresh(
             self.run_worker,
-            self._after_first_frame,
+            self.after_first_frame,
             name="after first frame",
             group="start",
             exit_on_error=False,
         )
 
-    async def _after_first_frame(self) -> None:
+    async def after_first_frame(self) -> None:
         """Right after the first frame: mount the other views, then start the feeds (each
         after the views are mounted, so that each message finds what it updates)."""
         from factory_tui.actions.budget_state import load_budget_memory
@@ -308,7 +308,7 @@ class FactoryApp(App[None]):
         self.cockpit.focus_if_nothing_is()
 
     async def on_event(self, event: events.Event) -> None:
-        # A key or a click that comes before _after_first_frame is done (typed ahead of the first
+        # A key or a click that comes before after_first_frame is done (typed ahead of the first
         # frame) is held, and handled once it is done: whatever it does then finds every view.
         if isinstance(event, events.InputEvent) and self._held_input is not None:
             self._held_input.append(event)

@@ -135,7 +135,7 @@ class CockpitViews(Screen[None]):
 
     def compose(self) -> ComposeResult:
         # The first frame: the header, the tabs, the initial view, the footer. The other views'
-        # panes stay empty until _after_first_frame fills them; it also mounts the budget banner
+        # panes stay empty until after_first_frame fills them; it also mounts the budget banner
         # and the filter line (both hidden until needed).
         yield SummaryBar(id="summary")
         with TabbedContent(initial=self.initial_view, id="views"):

@@ -218,6 +218,11 @@ class AgentDetailScreen(Screen[None]):
         ),
     ]
 
+    @property
+    def capturing(self) -> bool:
+        """The agent's pane is being captured (only while its terminal is shown)."""
+        return self._timer is not None
+
     def __init__(self, fleet: Fleet, instance_id: str, *, tmux: Tmux | None = None) -> None:
         super().__init__()
         self.instance_id = instance_id

@@ -436,6 +436,11 @@ class LogView(ScrollView, can_focus=True):
 
     # --- events ------------------------------------------------------------------------------
 
+    @property
+    def cached_lines(self) -> int:
+        """How many drawn lines are kept (only what was on screen is read and drawn)."""
+        return len(self._cache)
+
     def on_mount(self) -> None:
         self._known = len(self.index)
         self._generation = self.index.generation

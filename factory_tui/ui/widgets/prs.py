@@ -466,6 +466,10 @@ class PrsView(Vertical):
 
     # -- selection ------------------------------------------------------------------------------
 
+    def shown_views(self) -> list[PrView]:
+        """The PRs shown, in the table's order."""
+        return [self._by_key[key][1] for key in self.table.row_keys if key in self._by_key]
+
     def cursor(self) -> tuple[Section, PrView] | None:
         key = self.table.cursor_key()
         return self._by_key.get(key) if key else None
