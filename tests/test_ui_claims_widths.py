@@ -61,3 +61,22 @@ async def test_at_80_columns_claim_labels_are_cut_with_an_ellipsis(demo: DemoFac
         await pilot.pause()
         row = next(line for line in tree_lines(app, tree) if "CAB-0001" in line)
         assert TITLE in row and "…" not in row
+
+
+async def test_with_its_vertical_scrollbar_the_tree_does_not_scroll_sideways(
+    demo: DemoFactory,
+) -> None:
+    (demo.claims_dir / "CAB-0001.json").write_text(
+        json.dumps({"ticket": "CAB-0001", "title": TITLE, "owner": None})
+    )
+    app = demo_app(demo)
+    async with app.run_test(size=(100, 18)) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.resize_terminal(80, 18)  # cut again while the scrollbar shows
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        assert tree.show_vertical_scrollbar
+        assert tree.virtual_size.width <= tree.scrollable_content_region.width
+        assert not tree.show_horizontal_scrollbar

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 
 from factory_tui.core.prs import PullRequest
 from factory_tui.core.prs_queue import Queue, build_queue
 from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.widgets.prs import COLUMNS, FITS, PrsView, PrTable
-from factory_tui.ui.widgets.table import FLOOR, Fit, fit_widths
+from factory_tui.ui.widgets.table import FLOOR, Fit, KeyedTable, fit_widths
 
 NOW = datetime(2026, 2, 16, 15, 42, 30)
 
@@ -127,3 +128,26 @@ async def test_at_80_columns_the_pr_table_fits_and_keeps_the_most_useful_columns
         await pilot.pause()
         assert header_labels(table) == [label for label, _key in COLUMNS]
         assert table.cursor_key() == second
+
+
+class ManyRowsApp(App[None]):
+    """A fitted table with more rows than it has lines: its vertical scrollbar shows."""
+
+    def compose(self) -> ComposeResult:
+        yield KeyedTable([("id", "id"), ("text", "text")], id="many", fits=[Fit(8), Fit(10, 1)])
+
+
+async def test_a_table_with_a_vertical_scrollbar_does_not_scroll_sideways() -> None:
+    app = ManyRowsApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync([(f"r{n}", [Text(f"row {n}"), Text("long text " * 10)]) for n in range(40)])
+        await pilot.pause()
+        # Widths fitted again while the vertical scrollbar shows (a view shown after its data
+        # came, a terminal resized).
+        await pilot.resize_terminal(70, 10)
+        await pilot.pause()
+        assert table.show_vertical_scrollbar
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        assert not table.show_horizontal_scrollbar
+        assert sum(table.column_widths) == table.scrollable_content_region.width

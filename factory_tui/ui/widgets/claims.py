@@ -206,8 +206,8 @@ class ClaimTree(Tree[ClaimNode]):
             depth, parent = depth + 1, parent.parent
         # A vertical scrollbar's room always kept, as in the tables: claims that come or go
         # never change where labels are cut.
-        width = self.size.width + self.scrollbar_size_vertical
-        room = width - self.styles.scrollbar_size_vertical - depth * self.guide_depth
+        # (A scroll view's size includes its scrollbars.)
+        room = self.size.width - self.styles.scrollbar_size_vertical - depth * self.guide_depth
         if not self.size.width or room <= 0:
             return text
         label = node.label

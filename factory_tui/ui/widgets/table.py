@@ -177,7 +177,7 @@ class KeyedTable(DataTable[Text]):
         if self._fits is None or not self.columns or not self.size.width:
             return
         scrollbar = self.styles.scrollbar_size_vertical
-        outer = self.size.width + self.scrollbar_size_vertical
+        outer = self.size.width  # (a scroll view's size includes its scrollbars)
         layout = self.fits_for(outer)
         if len(layout) != len(self._column_spec):
             raise ValueError(f"{len(layout)} fits for {len(self._column_spec)} columns")
