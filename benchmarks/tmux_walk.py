@@ -65,10 +65,11 @@ def too_wide(screen: str, width: int) -> list[str]:
 
 
 def _text_end(line: str) -> int:
-    """Where the line's text ends: before trailing blanks and a right border (and the blanks
-    before it)."""
+    """Where the line's text ends: before trailing blanks and one right border (a pane's, a
+    panel's) and the blanks before it. (One: a dialog drawn over the screen has borders of its
+    own, and the text left of it is covered, not cut.)"""
     end = len(line.rstrip())
-    while end and line[end - 1] in BORDERS:
+    if end and line[end - 1] in BORDERS:
         end = len(line[: end - 1].rstrip())
     return end
 
@@ -80,23 +81,36 @@ def _continues(next_line: str, rest: str) -> bool:
     return bool(start) and start in body
 
 
+def _folded(text: str, next_line: str) -> bool:
+    """The last word of ``text`` goes on at the start of ``next_line``, in the same column (a
+    word too long for its box, folded: a notification's, a detail's)."""
+    start = max(text.rfind(" "), *(text.rfind(b) for b in BORDERS + "▌")) + 1
+    if start >= len(next_line) or next_line[start].isspace():
+        return False
+    return start == 0 or next_line[start - 1] in " ▌" + BORDERS
+
+
 def cut_without_ellipsis(screen: str, values: Iterable[str]) -> list[tuple[str, str]]:
     """``(line, value)`` where ``value`` is cut by the end of the line's text (its edge or a
-    border) part-way, with no ellipsis and not wrapped onto the next line."""
+    border) part-way, mid-word, with no ellipsis, not wrapped onto the next line, and the line
+    not ending with another of the values whole (``log:1`` is not ``log:18`` cut)."""
     lines = screen.splitlines()
+    known = {v for v in values if len(v) >= MIN_VALUE}
     found: list[tuple[str, str]] = []
-    for value in {v for v in values if len(v) >= MIN_VALUE}:
-        for n, line in enumerate(lines):
-            end = _text_end(line)
-            text = line[:end]
+    for n, line in enumerate(lines):
+        text = line[: _text_end(line)]
+        if any(text.endswith(value) for value in known):
+            continue
+        following = lines[n + 1] if n + 1 < len(lines) else ""
+        for value in known:
             for k in range(len(value) - 1, MIN_PREFIX - 1, -1):
                 if not text.endswith(value[:k]):
                     continue
                 # Only a cut mid-word counts: a text ending where one of the value's words ends
                 # may be another text sharing its first words (an id, then other words).
                 mid_word = value[k - 1] != " " and value[k] != " "
-                following = lines[n + 1] if n + 1 < len(lines) else ""
-                if mid_word and not _continues(following, value[k:]):
+                wrapped = _continues(following, value[k:]) or _folded(text, following)
+                if mid_word and not wrapped:
                     found.append((line, value))
                 break
     return found
@@ -217,10 +231,14 @@ class Step:
     checked: bool = True
     """A key the walk checks is not silent (cleanup keys, escape after a no-op, are not)."""
     literal: bool = False
+    noop: str = ""
+    """Why this key may rightly change nothing here (listed, not a finding)."""
 
 
-def press(*keys: str, name: str = "", checked: bool = True, literal: bool = False) -> Step:
-    return Step(tuple(keys), name or "-".join(keys), checked, literal)
+def press(
+    *keys: str, name: str = "", checked: bool = True, literal: bool = False, noop: str = ""
+) -> Step:
+    return Step(tuple(keys), name or "-".join(keys), checked, literal, noop)
 
 
 CANCEL = press("Escape", name="escape", checked=False)
@@ -233,6 +251,10 @@ LIST = (
     press("g"),
     press("End", name="end"),
     press("Home", name="home"),
+)
+#: The demo's Problems and State have one finding each: nowhere to move.
+ONE_ROW = tuple(
+    Step(step.keys, step.name, step.checked, step.literal, "a one-row list") for step in LIST
 )
 COMMON = (
     press("/", name="slash"),
@@ -277,8 +299,8 @@ VIEWS: dict[str, tuple[str, tuple[Step, ...]]] = {
             *COMMON,
         ),
     ),
-    "problems": ("5", (*LIST, press("Enter", name="enter"), *COMMON)),
-    "state": ("6", (*LIST, press("Enter", name="enter"), *COMMON)),
+    "problems": ("5", (*ONE_ROW, press("Enter", name="enter"), *COMMON)),
+    "state": ("6", (*ONE_ROW, press("Enter", name="enter"), *COMMON)),
     "prs": (
         "7",
         (*LIST, press("Enter", name="diff"), press("]"), press("o"), CANCEL, *COMMON, *ACTIONS),
@@ -338,7 +360,10 @@ class Walk:
         self.log.append(f"{where}: {len(changed)} lines changed")
         self.log.extend(f"    | {line.rstrip()}" for line in changed[:4])
         if step.checked and after == before:
-            self.findings.add(where, f"{step.name!r} in {view}: nothing changed (silent)")
+            if step.noop:
+                self.log.append(f"{where}: {step.name!r} changed nothing ({step.noop})")
+            else:
+                self.findings.add(where, f"{step.name!r} in {view}: nothing changed (silent)")
         return after
 
 
@@ -381,9 +406,10 @@ def walk_size(
         tmux.keys("Enter")
         first = settle(tmux, blank, change_within=20, quiet=1.5)
         walk.save(tmux, "first-screen", first)
-        for view in views:
+        for n, view in enumerate(views):
             digit, steps = VIEWS[view]
-            walk.step(tmux, view, press(digit, name="view"))
+            shown = n == 0 and view == "agents"
+            walk.step(tmux, view, press(digit, name="view", noop="shown first" if shown else ""))
             for step in steps:
                 walk.step(tmux, view, step)
             # Leave nothing open for the next view (a help screen, a filter, a dialog).

@@ -61,3 +61,11 @@ def test_known_values_are_the_long_one_line_strings() -> None:
 def test_changed_lines_are_those_that_differ_at_their_row() -> None:
     assert walk.changed_lines("a\nb\nc\n", "a\nB\nc\n") == ["B"]
     assert walk.changed_lines("a\nb\n", "a\nb\n") == []
+
+
+def test_text_covered_by_a_dialog_or_ending_with_another_value_is_not_a_cut() -> None:
+    covered = f"checkpoint  {TITLE[:14]}│                    │\n"
+    assert walk.cut_without_ellipsis(covered, [TITLE]) == []
+    other = " log         operations.log.1:1\n"
+    values = ["operations.log.1:18", "operations.log.1:1"]
+    assert walk.cut_without_ellipsis(other, values) == []
