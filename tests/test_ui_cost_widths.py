@@ -104,6 +104,11 @@ async def test_at_160_columns_every_cost_column_is_shown(spent: DemoFactory) -> 
             "RESPONSES",
             "BUDGET",
         ]
+        # Numbers' headers are right-aligned over them.
+        header, first = table_lines(pilot, table)[:2]
+        usd = first.split()[1]
+        assert header.index("USD") + 3 == first.index(usd) + len(usd), (header, first)
+        assert header.index("SHARE") + 5 == first.index(" %") + 2
         table = await by(pilot, "model")
         await fits(pilot, table)
         assert LONG_MODEL in table.row_keys

@@ -288,7 +288,8 @@ class CostTable(KeyedTable):
         columns = columns_for(grouping)
         # g is "group by" here (G, Home and End still go to the last/first row).
         fits = [_fit(key) for _label, key in columns]
-        super().__init__(columns, id=id, leave_keys=("g",), fits=fits)
+        numbers = [key for _label, key in columns if key not in {"key", "budget"}]
+        super().__init__(columns, id=id, leave_keys=("g",), fits=fits, right=numbers)
         self.columns_spec = columns
 
     def fits_for(self, width: int) -> list[Fit | None]:

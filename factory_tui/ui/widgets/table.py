@@ -14,6 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.console import JustifyMethod
 from rich.text import Text
 from textual import events
 from textual.binding import BindingType
@@ -102,7 +103,8 @@ class KeyedTable(DataTable[Text]):
     ``leave_keys``: list keys (of ``LIST_KEYS``) the table leaves to its container, which gives
     them another meaning (the Cost view's ``g`` is "group by"). ``fits``: one :class:`Fit` per
     column, for widths that only the table's own width changes (without: Textual's auto widths,
-    which follow the longest cell); a subclass's :meth:`fits_for` may leave some out where the
+    which follow the longest cell); ``right``: keys of columns whose header is right-aligned,
+    over right-aligned numbers; a subclass's :meth:`fits_for` may leave some out where the
     table is narrow."""
 
     BINDINGS: ClassVar[list[BindingType]] = [*LIST_KEYS]
@@ -118,6 +120,7 @@ class KeyedTable(DataTable[Text]):
         id: str | None = None,
         leave_keys: Collection[str] = (),
         fits: Sequence[Fit] | None = None,
+        right: Collection[str] = (),
     ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self._column_spec = list(columns)
@@ -127,6 +130,7 @@ class KeyedTable(DataTable[Text]):
             raise ValueError(f"{len(fits)} fits for {len(self._column_spec)} columns")
         self._fits = list(fits) if fits is not None else None
         self._widths: list[int] = []
+        self._right = frozenset(right)
         self._shown = tuple(range(len(self._column_spec)))
         """The indexes (in ``columns``) of the columns the table has, left to right."""
         self._rows: list[tuple[str, Sequence[Text]]] = []
@@ -160,7 +164,8 @@ class KeyedTable(DataTable[Text]):
         for index in self._shown:
             label, key = self._column_spec[index]
             fit = fits[index]
-            header = Text(label, no_wrap=True, overflow="ellipsis", end="")
+            justify: JustifyMethod = "right" if key in self._right else "left"
+            header = Text(label, no_wrap=True, overflow="ellipsis", end="", justify=justify)
             self.add_column(header, key=key, width=fit.least if fit else None)
 
     def on_resize(self, event: events.Resize) -> None:
