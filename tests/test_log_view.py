@@ -407,3 +407,25 @@ def test_bindings_have_descriptions_and_leave_n_to_the_app() -> None:
     assert not {"n", "N", "shift+n"} & set(keys)
     assert all(b.description and b.id for b in bindings)
     assert "#" not in LogView.DEFAULT_CSS  # theme variables only
+
+
+async def test_a_line_longer_than_the_view_ends_with_an_ellipsis(tmp_path: Path) -> None:
+    """Issue 12: a long line is never cut silently by the view's edge; scrolled sideways, an
+    ellipsis on the left says there is more before."""
+    cur = tmp_path / "operations.log"
+    long = ev(1, rest=" detail=" + "abcdefghij" * 12)
+    cur.write_text(ev(0) + "\n" + long + "\n")
+    index = LogIndex(tmp_path / "operations.log.1", cur)
+    index.update()
+    app = LogApp(index)
+    async with app.run_test(size=(60, 8)) as pilot:
+        view = app.query_one(LogView)
+        await pilot.pause()
+        seen = view.scrollable_content_region.width
+        short, cut = (view.render_line(y).text[:seen] for y in range(2))
+        assert short.rstrip() == ev(0) and "…" not in short
+        assert cut == long[: seen - 1] + "…"
+        view.scroll_to(x=view.max_scroll_x, animate=False, immediate=True)
+        await pilot.pause()
+        end = view.render_line(1).text[:seen].rstrip()
+        assert end.startswith("…") and long.endswith(end[1:]) and not end.endswith("…")

@@ -146,3 +146,23 @@ async def test_a_long_state_finding_is_cut_with_an_ellipsis_and_read_whole_below
         await pilot.press("j")
         text = detail.text.replace("\n", " ")
         assert "CAB-1321 " + FINDING in text and "memory.md:40" in text
+
+
+async def test_at_80_columns_the_sessions_why_keeps_room_and_the_rest_is_below() -> None:
+    """Below 100 columns the last step and the checkpoint give way (the detail has both), so
+    the why is read, not a few letters of it."""
+    app = SessionsApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(SessionsView)
+        view.show_fleet(fleet((session("CAB-1302", WHY, 10),)))
+        await pilot.pause()
+        table = view.table
+        labels = [column.label.plain for column in table.ordered_columns]
+        assert labels == ["status", "task", "instance", "started", "duration", "why"]
+        row = table_lines(app, table, "CAB-1302")[0]
+        assert "no log line for" in row and row.rstrip().endswith("…")
+        detail = app.query_one("#session-detail", FieldList).text
+        assert "push" in detail  # the last step, left out of the table, is below
+        await pilot.resize_terminal(120, 24)
+        await pilot.pause()
+        assert "last step" in [column.label.plain for column in table.ordered_columns]

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 
 from factory_tui.core.prs import PullRequest
 from factory_tui.core.prs_queue import Queue, build_queue
 from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.widgets.prs import COLUMNS, FITS, PrsView, PrTable
-from factory_tui.ui.widgets.table import FLOOR, Fit, fit_widths
+from factory_tui.ui.widgets.table import FLOOR, Fit, KeyedTable, fit_widths
 
 NOW = datetime(2026, 2, 16, 15, 42, 30)
 
@@ -64,8 +65,9 @@ async def test_pr_columns_keep_their_widths_whatever_the_titles_and_branches() -
 
 
 async def test_pr_columns_follow_the_terminal_width() -> None:
+    """(From 130 columns, where the table has every column.)"""
     app = PrsApp()
-    async with app.run_test(size=(120, 30)) as pilot:
+    async with app.run_test(size=(140, 30)) as pilot:
         app.query_one(PrsView).show_queue(queue("fix: a", "x"))
         await pilot.pause()
         table = app.query_one(PrTable)
@@ -89,3 +91,63 @@ def test_fit_widths_share_the_room_and_keep_the_least() -> None:
     assert fit_widths(wide, 5) == [9, FLOOR, FLOOR]  # then the table scrolls sideways
     assert fit_widths([Fit(9), Fit(10, 1, floor=10), Fit(8, 1)], 5) == [9, 10, FLOOR]
     assert len(FITS) == len(COLUMNS)  # one fit per column
+
+
+def header_labels(table: PrTable) -> list[str]:
+    return [str(column.label) for column in table.ordered_columns]
+
+
+async def test_at_80_columns_the_pr_table_fits_and_keeps_the_most_useful_columns() -> None:
+    app = PrsApp()
+    long_title = "feat: retry the webhook delivery with a bounded exponential backoff"
+    async with app.run_test(size=(160, 30)) as pilot:
+        view = app.query_one(PrsView)
+        view.show_queue(queue(long_title, "CAB-1302-webhook-retry-flake"))
+        await pilot.pause()
+        table = app.query_one(PrTable)
+        assert header_labels(table) == [label for label, _key in COLUMNS]
+        assert table.column_widths == [w + 2 for w in fit_widths(FITS, 160 - 2 - 2 * len(FITS))]
+        table.focus()
+        await pilot.press("j")
+        second = table.cursor_key()
+        for width, gone in ((80, {"mode: why", "DoD", "task · instance"}), (100, {"mode: why"})):
+            await pilot.resize_terminal(width, 30)
+            await pilot.pause()
+            labels = header_labels(table)
+            assert not gone & set(labels), (width, labels)
+            assert {"queue", "PR", "title", "CI", "size", "age"} <= set(labels)
+            assert sum(table.column_widths) <= width
+            assert table.virtual_size.width <= table.size.width  # no sideways scrolling
+            assert table.cursor_key() == second  # the same PR under the cursor
+            lines = screen_text(app).splitlines()[table.region.y : table.region.bottom]
+            rows = [line for line in lines if "? ASK" in line]
+            assert len(rows) == 2
+            for row in rows:
+                assert "feat: retry" in row and "…" in row, row
+        await pilot.resize_terminal(160, 30)
+        await pilot.pause()
+        assert header_labels(table) == [label for label, _key in COLUMNS]
+        assert table.cursor_key() == second
+
+
+class ManyRowsApp(App[None]):
+    """A fitted table with more rows than it has lines: its vertical scrollbar shows."""
+
+    def compose(self) -> ComposeResult:
+        yield KeyedTable([("id", "id"), ("text", "text")], id="many", fits=[Fit(8), Fit(10, 1)])
+
+
+async def test_a_table_with_a_vertical_scrollbar_does_not_scroll_sideways() -> None:
+    app = ManyRowsApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync([(f"r{n}", [Text(f"row {n}"), Text("long text " * 10)]) for n in range(40)])
+        await pilot.pause()
+        # Widths fitted again while the vertical scrollbar shows (a view shown after its data
+        # came, a terminal resized).
+        await pilot.resize_terminal(70, 10)
+        await pilot.pause()
+        assert table.show_vertical_scrollbar
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+        assert not table.show_horizontal_scrollbar
+        assert sum(table.column_widths) == table.scrollable_content_region.width

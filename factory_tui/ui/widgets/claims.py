@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 from factory_tui.ui.widgets.fields import Field, FieldList
 from factory_tui.ui.widgets.fleet_view import READING, FleetView, empty_text
 from factory_tui.ui.widgets.listkeys import LIST_KEYS
+from factory_tui.ui.widgets.table import FLOOR
 from factory_tui.ui.widgets.text import (
     CLAIM_BADGES,
     ago,
@@ -52,6 +54,9 @@ class ClaimNode:
     key: str
     group: bool
     claim: ClaimView | None = None
+    cut: tuple[int, int] | None = None
+    """Where the label's title is (start, end): it gives way first when the tree is narrower
+    than the label, so the facts after it (owner, pid, what it waits for) stay in view."""
 
 
 def _owner_part(view: ClaimView) -> list[str | tuple[str, str]]:
@@ -75,6 +80,41 @@ def _lock_part(locks: Sequence[LockView]) -> list[str | tuple[str, str]]:
     return []
 
 
+def _claim_name(view: ClaimView) -> str:
+    unit = view.unit
+    if unit.phase is None:
+        return f"{lit(unit.claim_id)} {lit(view.title)}"
+    return f"phase {unit.phase} {lit(unit.name)}"
+
+
+def claim_cut(view: ClaimView) -> tuple[int, int]:
+    """Where :func:`claim_label` puts the claim's name (after the badge)."""
+    return BADGE_WIDTH, BADGE_WIDTH + len(_claim_name(view))
+
+
+def group_cut(claim_id: str, title: str) -> tuple[int, int]:
+    """Where :func:`_group_label` puts the MEGA's title (after its id)."""
+    start = len(lit(claim_id)) + 1
+    return start, start + len(lit(title))
+
+
+def fit_label(label: Text, width: int, cut: tuple[int, int] | None = None) -> Text:
+    """``label`` in ``width`` cells: as it is when it fits; else the part at ``cut`` (a title)
+    is cut with an ellipsis first, down to a few characters, then the end."""
+    if width <= 0 or label.cell_len <= width:
+        return label
+    if cut is not None:
+        start, end = cut
+        head, middle, tail = label[:start], label[start:end], label[end:]
+        room = width - head.cell_len - tail.cell_len
+        middle.truncate(max(room, min(FLOOR, middle.cell_len)), overflow="ellipsis")
+        label = Text.assemble(head, middle, tail, no_wrap=True, end="")
+    if label.cell_len > width:
+        label = label.copy()
+        label.truncate(width, overflow="ellipsis")
+    return label
+
+
 def _launch_part(launch: LaunchView | None) -> list[str | tuple[str, str]]:
     """An agent launched on the claim that has not claimed it yet (late: a warning)."""
     if launch is None:
@@ -94,10 +134,7 @@ def claim_label(
     """One line for a claim: badge, id or phase, name, and the fact that matters for its state."""
     unit = view.unit
     word, style = CLAIM_BADGES.get(view.state, (view.state.upper(), "bold"))
-    if unit.phase is None:
-        name = f"{lit(unit.claim_id)} {lit(view.title)}"
-    else:
-        name = f"phase {unit.phase} {lit(unit.name)}"
+    name = _claim_name(view)
     deps = ""
     if unit.deps:
         deps = " · deps " + ",".join(str(d) for d in unit.deps)
@@ -146,6 +183,10 @@ def _standalone_label(units: Sequence[ClaimView]) -> Text:
     return styled_text(*parts)
 
 
+Group = tuple[ClaimNode, Text, list[tuple[str, Text, ClaimView]]]
+"""A group's node data, its label, and its claims (key, label, claim)."""
+
+
 class ClaimTree(Tree[ClaimNode]):
     """The claims as a tree; labels are literal text (a title never parses as markup)."""
 
@@ -175,12 +216,35 @@ class ClaimTree(Tree[ClaimNode]):
     def action_last(self) -> None:
         self.action_scroll_end()
 
+    def render_label(self, node: TreeNode[ClaimNode], base_style: Style, style: Style) -> Text:
+        """The label, cut with an ellipsis to the tree's width (its title first): a long title
+        never runs off the edge; the detail below has it whole."""
+        text = super().render_label(node, base_style, style)
+        data = node.data
+        depth = 0
+        parent = node.parent
+        while parent is not None and parent is not self.root:
+            depth, parent = depth + 1, parent.parent
+        # A vertical scrollbar's room always kept, as in the tables: claims that come or go
+        # never change where labels are cut.
+        # (A scroll view's size includes its scrollbars.)
+        room = self.size.width - self.styles.scrollbar_size_vertical - depth * self.guide_depth
+        if not self.size.width or room <= 0:
+            return text
+        label = node.label
+        # The fold icon before a group's label.
+        icon = len(text) - (len(label) if isinstance(label, Text) else len(Text(label)))
+        cut = data.cut if data is not None else None
+        if cut is not None:
+            cut = (cut[0] + icon, cut[1] + icon)
+        return fit_label(text, room, cut)
+
     def process_label(self, label: str | Text) -> Text:
         if isinstance(label, str):
             label = Text(label)
         return label.split()[0] if "\n" in label.plain else label
 
-    def _desired(self, fleet: Fleet) -> list[tuple[str, Text, list[tuple[str, Text, ClaimView]]]]:
+    def _desired(self, fleet: Fleet) -> list[Group]:
         now = fleet.generated_at
         groups: dict[str, list[ClaimView]] = {}
         titles: dict[str, str] = {}
@@ -203,11 +267,11 @@ class ClaimTree(Tree[ClaimNode]):
                 titles[unit.claim_id] = view.title
             else:
                 standalone.append(view)
-        out: list[tuple[str, Text, list[tuple[str, Text, ClaimView]]]] = []
+        out: list[Group] = []
         for claim_id, units in groups.items():
             out.append(
                 (
-                    f"mega:{claim_id}",
+                    ClaimNode(f"mega:{claim_id}", True, cut=group_cut(claim_id, titles[claim_id])),
                     _group_label(claim_id, titles[claim_id], units),
                     [(v.key, self._label(v, now, fleet), v) for v in units],
                 )
@@ -215,7 +279,7 @@ class ClaimTree(Tree[ClaimNode]):
         if standalone:
             out.append(
                 (
-                    STANDALONE,
+                    ClaimNode(STANDALONE, True),
                     _standalone_label(standalone),
                     [(v.key, self._label(v, now, fleet), v) for v in standalone],
                 )
@@ -227,22 +291,22 @@ class ClaimTree(Tree[ClaimNode]):
         keep_cursor = self.cursor_node
         desired = self._desired(fleet)
         wanted: set[str] = set()
-        for group_key, _label, units in desired:
-            wanted.add(group_key)
+        for group_data, _label, units in desired:
+            wanted.add(group_data.key)
             wanted.update(key for key, _l, _v in units)
         for key in [k for k in self.nodes_by_key if k not in wanted]:
             gone = self.nodes_by_key.pop(key)
             if gone.id in self._tree_nodes:
                 gone.remove()
-        for index, (group_key, label, units) in enumerate(desired):
-            group = self.nodes_by_key.get(group_key)
+        for index, (group_data, label, units) in enumerate(desired):
+            group = self.nodes_by_key.get(group_data.key)
             if group is None:
-                group = self.root.add(label, ClaimNode(group_key, True), before=index, expand=True)
-                self.nodes_by_key[group_key] = group
+                group = self.root.add(label, group_data, before=index, expand=True)
+                self.nodes_by_key[group_data.key] = group
             else:
-                self._relabel(group, label, ClaimNode(group_key, True))
+                self._relabel(group, label, group_data)
             for position, (key, unit_label, view) in enumerate(units):
-                data = ClaimNode(key, False, view)
+                data = ClaimNode(key, False, view, claim_cut(view))
                 node = self.nodes_by_key.get(key)
                 if node is not None and node.parent is not group:
                     node.remove()

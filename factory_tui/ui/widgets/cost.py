@@ -36,7 +36,7 @@ from factory_tui.core.cost_report import (
     format_tokens,
 )
 from factory_tui.core.fleet import InstanceView
-from factory_tui.ui.widgets.table import KeyedTable
+from factory_tui.ui.widgets.table import Fit, KeyedTable
 from factory_tui.ui.widgets.text import lit, matches, short_path, styled_text
 
 __all__ = [
@@ -232,12 +232,68 @@ COLUMNS = (
 )
 BUDGET_COLUMN = ("BUDGET", "budget")
 """Only the table by agent has it: a budget applies per agent (and to the day)."""
+KEY_WIDTH = 40
+#: The columns' widths (see :class:`Fit`): the group key shares the room, the numbers fit their
+#: header and widest value (``$1234.56 *``, ``4.56M``, ``✗ 104 % REACHED``).
+KEY_FIT = Fit(16, 1, KEY_WIDTH, floor=12)
+FITS = {
+    "usd": Fit(9),
+    "share": Fit(5),
+    "in": Fit(5),
+    "out": Fit(6),
+    "cw": Fit(11),
+    "cr": Fit(10),
+    "n": Fit(9),
+    "budget": Fit(15, 1, 15, floor=7),
+}
+#: Where the table is too narrow for every column, these give way, in this order (the detail
+#: line above the table has every number of the highlighted row).
+GIVE_WAY = (("in", "n"), ("cw", "cr"))
 
 
 def columns_for(grouping: Grouping) -> tuple[tuple[str, str], ...]:
     """The table's columns by ``grouping``: the key, the numbers, and BUDGET by agent."""
     budget = (BUDGET_COLUMN,) if grouping == "agent" else ()
     return ((grouping.upper(), "key"), *COLUMNS, *budget)
+
+
+def _fit(key: str) -> Fit:
+    return KEY_FIT if key == "key" else FITS[key]
+
+
+def column_fits(columns: Sequence[tuple[str, str]], width: int) -> list[Fit | None]:
+    """The fits for a cost table ``width`` cells wide (its scrollbar's two included): every
+    column where they fit (a growing column down to its floor), else without the ``GIVE_WAY``
+    groups, one after the other, until they do."""
+    gone: set[str] = set()
+    fits: list[Fit | None] = []
+    for step in ((), *GIVE_WAY):
+        gone.update(step)
+        fits = [None if key in gone else _fit(key) for _label, key in columns]
+        least = sum(
+            (min(fit.least, fit.floor) if fit.grow else fit.least) + 2
+            for fit in fits
+            if fit is not None
+        )
+        if least + 2 <= width:
+            break
+    return fits
+
+
+class CostTable(KeyedTable):
+    """A cost table: numbers right-aligned in columns of their own width, the group key (cut
+    with an ellipsis) sharing the rest; narrow, the token columns give way (``GIVE_WAY``)."""
+
+    def __init__(self, grouping: Grouping, *, id: str | None = None) -> None:
+        columns = columns_for(grouping)
+        # g is "group by" here (G, Home and End still go to the last/first row).
+        fits = [_fit(key) for _label, key in columns]
+        numbers = [key for _label, key in columns if key not in {"key", "budget"}]
+        super().__init__(columns, id=id, leave_keys=("g",), fits=fits, right=numbers)
+        self.columns_spec = columns
+
+    def fits_for(self, width: int) -> list[Fit | None]:
+        return column_fits(self.columns_spec, width)
 
 
 def _num(text: str, style: str = "") -> Text:
@@ -295,6 +351,57 @@ def report_rows(snapshot: CostSnapshot, needle: str = "") -> list[tuple[str, lis
     return rows
 
 
+def row_bucket(report: CostReport, key: str) -> Bucket | None:
+    """The spend behind the table's row ``key`` (a group, a ticket's phase, the total)."""
+    if key == TOTAL_KEY:
+        return report.total
+    group, _nul, phase = key.partition("\x00phase ")
+    if phase:
+        return report.phases.get(group, {}).get(phase)
+    return report.by.get(key)
+
+
+def row_detail(snapshot: CostSnapshot, key: str | None) -> Content:
+    """The highlighted row in full, one line above the table: its key uncut, its dollars and
+    share, every token count and its budget, whatever columns the table's width left out."""
+    report = snapshot.report
+    bucket = row_bucket(report, key) if key is not None else None
+    if key is None or bucket is None:
+        key, bucket = TOTAL_KEY, report.total
+    if key == TOTAL_KEY:
+        head: list[str | tuple[str, str]] = [("total", "bold")]
+    else:
+        group, _nul, phase = key.partition("\x00phase ")
+        head = [(snapshot.grouping.upper() + " ", "$text-muted"), (lit(group), "bold")]
+        if phase:
+            head.append((f" phase {lit(phase)}", "bold"))
+    total = report.total.usd
+    share = f" · {bucket.usd / total * 100:.0f} %" if total > 0 else ""
+    unpriced = f" ({bucket.unpriced_responses} unpriced)" if bucket.unpriced_responses else ""
+    parts: list[str | tuple[str, str]] = [
+        *head,
+        f"  ${bucket.usd:.2f}{unpriced}{share}  ",
+        ("Tokens ", "bold"),
+        f"input {format_tokens(bucket.input_tokens)}"
+        f" · output {format_tokens(bucket.output_tokens)}"
+        f" · cache write {format_tokens(bucket.cache_write_tokens)}"
+        f" · cache read {format_tokens(bucket.cache_read_tokens)}"
+        f" · {bucket.responses} responses",
+    ]
+    budget = next(
+        (
+            s
+            for s in snapshot.view.budgets
+            if s.scope == "agent" and s.subject == key and snapshot.period == "today"
+        ),
+        None,
+    )
+    if snapshot.grouping == "agent" and budget is not None:
+        words, style = budget_words(budget)
+        parts.extend([" · budget ", (words, style)])
+    return Content.assemble(*parts)
+
+
 class CostPanel(Vertical):
     """The Cost view: today against the budgets, spend per hour over the last 24 h, and spend
     grouped by agent, ticket, model or day (``g``) over today, 7 days or everything (``p``)."""
@@ -345,10 +452,7 @@ class CostPanel(Vertical):
         yield Static(self._grouping_line(), id="cost-grouping")
         yield Static(Content(""), id="cost-notes")
         for grouping in GROUPINGS:
-            # g is "group by" here (G, Home and End still go to the last/first row).
-            table = KeyedTable(
-                columns_for(grouping), id=f"cost-table-{grouping}", leave_keys=("g",)
-            )
+            table = CostTable(grouping, id=f"cost-table-{grouping}")
             table.set_class(grouping == self.grouping, "-active")
             yield table
 
@@ -408,7 +512,6 @@ class CostPanel(Vertical):
         for period in PERIODS:
             parts.append((f"[{period}]", "bold $accent") if period == self.period else period)
             parts.append(" ")
-        parts.append(("   g: group by · p: period", "$text-muted"))
         return Content.assemble(*parts)
 
     def _draw(self) -> None:
@@ -501,23 +604,23 @@ class CostPanel(Vertical):
         if self.snapshot is not None:
             self._draw_spark(self.snapshot.view)
 
+    def on_data_table_row_highlighted(self, event: CostTable.RowHighlighted) -> None:
+        """The detail line follows the cursor."""
+        event.stop()
+        snapshot = self.snapshot
+        if snapshot is not None and (snapshot.grouping, snapshot.period) == (
+            self.grouping,
+            self.period,
+        ):
+            self.query_one("#cost-notes", Static).update(self._notes(snapshot, True))
+
     def _notes(self, snapshot: CostSnapshot, current: bool) -> Content:
         report = snapshot.report
         lines: list[Content] = []
         if not current:
             lines.append(Content.styled("computing…", "$text-muted"))
         else:
-            total = report.total
-            lines.append(
-                Content.assemble(
-                    ("Tokens ", "bold"),
-                    f"input {format_tokens(total.input_tokens)}"
-                    f" · output {format_tokens(total.output_tokens)}"
-                    f" · cache write {format_tokens(total.cache_write_tokens)}"
-                    f" · cache read {format_tokens(total.cache_read_tokens)}"
-                    f" · {total.responses} responses",
-                )
-            )
+            lines.append(row_detail(snapshot, self.table.cursor_key()))
         unpriced = sorted({*report.unpriced_models, *snapshot.view.unpriced_models})
         for model in unpriced:
             lines.append(

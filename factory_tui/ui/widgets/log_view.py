@@ -26,6 +26,7 @@ import re
 from array import array
 from typing import ClassVar
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import on, work
@@ -641,7 +642,23 @@ class LogView(ScrollView, can_focus=True):
         if strip.cell_length > self._width:
             self._width = strip.cell_length
             self.call_later(self._grow_width)
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+        return self._marked(strip, scroll_x, width, base)
+
+    def _marked(self, strip: Strip, scroll_x: int, width: int, base: Style) -> Strip:
+        """The visible part of a line, with an ellipsis where it goes on beyond the view's
+        edge (on the right, and on the left once scrolled sideways): a long line is never cut
+        silently; → and ← scroll to the rest."""
+        visible = strip.crop_extend(scroll_x, scroll_x + width, base)
+        seen = self.scrollable_content_region.width or width
+        more_right = strip.cell_length > scroll_x + seen
+        more_left = scroll_x > 0 and strip.cell_length > 0
+        if seen < 2 or not (more_right or more_left):
+            return visible
+        mark = Strip([Segment("…", base + Style(dim=True))], 1)
+        middle = visible.crop(1 if more_left else 0, seen - 1 if more_right else seen)
+        parts = [mark] if more_left else []
+        parts += [middle, *([mark] if more_right else []), visible.crop(seen, width)]
+        return Strip.join(parts)
 
     def show_missing(self, missing: str) -> None:
         """What to say while the log is empty because it does not exist (where it was looked

@@ -68,6 +68,23 @@ FITS = (
     Fit(8, 1, 24),
     Fit(10, 2, WHERE_WIDTH),
 )
+#: Below this width the table leaves out "task · instance" and "mode: why", below
+#: ``NO_DOD_BELOW`` the DoD too (the detail under the table has all three); the columns left
+#: take narrower fits (``NARROW_FITS``), so that 80 columns hold the queue, the PR, its title, CI,
+#: size and age without scrolling sideways.
+ALL_COLUMNS_FROM = 130
+NO_DOD_BELOW = 100
+NARROW_FITS = (
+    Fit(10),
+    Fit(12, 3, KEY_WIDTH, floor=10),
+    Fit(16, 4, TITLE_WIDTH, floor=10),
+    Fit(9),
+    Fit(11),
+    Fit(8),
+    None,
+    Fit(8, 1, 24),
+    None,
+)
 _DOD_SHORT = {
     "PR exists": "PR",
     "CI green": "CI",
@@ -290,6 +307,18 @@ class PrTable(KeyedTable):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(COLUMNS, id=id, fits=FITS)
+
+    def fits_for(self, width: int) -> Sequence[Fit | None]:
+        """Every column from ``ALL_COLUMNS_FROM`` cells; narrower, the most useful to decide
+        on a PR (see ``NARROW_FITS``)."""
+        if width >= ALL_COLUMNS_FROM:
+            return FITS
+        if width >= NO_DOD_BELOW:
+            return NARROW_FITS
+        return tuple(
+            None if label == "DoD" else fit
+            for (label, _k), fit in zip(COLUMNS, NARROW_FITS, strict=True)
+        )
 
 
 class PrsView(Vertical):

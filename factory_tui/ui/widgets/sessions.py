@@ -3,6 +3,7 @@ story (and, for a crashed one, its checkpoint: steps done and remaining, blocker
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import ClassVar
 
@@ -54,6 +55,10 @@ FITS = (
     Fit(8, 1, 28),
     Fit(12, 6, WHY_WIDTH),
 )
+#: Below this width the table leaves out the last step and the checkpoint (the detail below has
+#: both), so that at 80 columns the why keeps room to be read.
+NARROW_BELOW = 100
+NARROW_GONE = frozenset({"step", "checkpoint"})
 #: Ended sessions shown at most (the newest); crashed and running ones are always shown.
 MAX_ENDED = 200
 
@@ -187,6 +192,15 @@ class SessionTable(KeyedTable):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(COLUMNS, id=id, fits=FITS)
+
+    def fits_for(self, width: int) -> Sequence[Fit | None]:
+        """Every column from ``NARROW_BELOW`` cells; narrower, without ``NARROW_GONE``."""
+        if width >= NARROW_BELOW:
+            return FITS
+        return [
+            None if key in NARROW_GONE else fit
+            for (_label, key), fit in zip(COLUMNS, FITS, strict=True)
+        ]
 
 
 class SessionsView(FleetTableView):

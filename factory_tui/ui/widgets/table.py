@@ -4,6 +4,8 @@ the order restored with ``sort`` — never clear-and-refill, so cursor and scrol
 Given :class:`Fit` s, its columns have widths of their own, derived from the table's width alone:
 a refresh never changes them (Textual's auto widths follow the longest cell, so a longer title
 made every column to its right jump); a cell too long for its column is cut with an ellipsis.
+Where the table is narrow, a subclass may leave columns out (:meth:`KeyedTable.fits_for`): the
+rows keep every cell, the table shows those of the columns it has.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from rich.console import JustifyMethod
 from rich.text import Text
 from textual import events
 from textual.binding import BindingType
@@ -100,7 +103,9 @@ class KeyedTable(DataTable[Text]):
     ``leave_keys``: list keys (of ``LIST_KEYS``) the table leaves to its container, which gives
     them another meaning (the Cost view's ``g`` is "group by"). ``fits``: one :class:`Fit` per
     column, for widths that only the table's own width changes (without: Textual's auto widths,
-    which follow the longest cell)."""
+    which follow the longest cell); ``right``: keys of columns whose header is right-aligned,
+    over right-aligned numbers; a subclass's :meth:`fits_for` may leave some out where the
+    table is narrow."""
 
     BINDINGS: ClassVar[list[BindingType]] = [*LIST_KEYS]
 
@@ -115,6 +120,7 @@ class KeyedTable(DataTable[Text]):
         id: str | None = None,
         leave_keys: Collection[str] = (),
         fits: Sequence[Fit] | None = None,
+        right: Collection[str] = (),
     ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=False)
         self._column_spec = list(columns)
@@ -124,6 +130,10 @@ class KeyedTable(DataTable[Text]):
             raise ValueError(f"{len(fits)} fits for {len(self._column_spec)} columns")
         self._fits = list(fits) if fits is not None else None
         self._widths: list[int] = []
+        self._right = frozenset(right)
+        self._shown = tuple(range(len(self._column_spec)))
+        """The indexes (in ``columns``) of the columns the table has, left to right."""
+        self._rows: list[tuple[str, Sequence[Text]]] = []
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A left key is not handled here, so it reaches the container's binding."""
@@ -140,12 +150,23 @@ class KeyedTable(DataTable[Text]):
         if self.row_count:
             self.move_cursor(row=self.row_count - 1, scroll=True)
 
+    def fits_for(self, width: int) -> Sequence[Fit | None]:
+        """One fit per column (``None``: the column is left out) for a table ``width`` cells
+        wide, its vertical scrollbar included. The fits given, whatever the width."""
+        return self._fits or ()
+
     def on_mount(self) -> None:
-        fits: list[Fit | None] = [*self._fits] if self._fits else [None] * len(self._column_spec)
-        for (label, key), fit in zip(self._column_spec, fits, strict=True):
-            header = Text(label, no_wrap=True, overflow="ellipsis", end="")
-            self.add_column(header, key=key, width=fit.least if fit else None)
+        self._add_columns()
         self._fit_columns()
+
+    def _add_columns(self) -> None:
+        fits: list[Fit | None] = [*self._fits] if self._fits else [None] * len(self._column_spec)
+        for index in self._shown:
+            label, key = self._column_spec[index]
+            fit = fits[index]
+            justify: JustifyMethod = "right" if key in self._right else "left"
+            header = Text(label, no_wrap=True, overflow="ellipsis", end="", justify=justify)
+            self.add_column(header, key=key, width=fit.least if fit else None)
 
     def on_resize(self, event: events.Resize) -> None:
         self._fit_columns()
@@ -161,14 +182,16 @@ class KeyedTable(DataTable[Text]):
         if self._fits is None or not self.columns or not self.size.width:
             return
         scrollbar = self.styles.scrollbar_size_vertical
-        # The table's whole width, scrollbar included. Not ``size.width`` plus the scrollbar:
-        # right after a vertical scrollbar appears, ``size`` can still be the width without it
-        # (the same table then came out one way or the other, depending on timing).
-        outer = self.region.width - self.styles.gutter.width or (
-            self.size.width + self.scrollbar_size_vertical
-        )
-        room = outer - scrollbar - 2 * self.cell_padding * len(self._fits)
-        widths = fit_widths(self._fits, room)
+        outer = self.size.width  # (a scroll view's size includes its scrollbars)
+        layout = self.fits_for(outer)
+        if len(layout) != len(self._column_spec):
+            raise ValueError(f"{len(layout)} fits for {len(self._column_spec)} columns")
+        shown = tuple(n for n, fit in enumerate(layout) if fit is not None)
+        if shown != self._shown:
+            self._show_columns(shown)
+        fits = [fit for fit in layout if fit is not None]
+        room = outer - scrollbar - 2 * self.cell_padding * len(fits)
+        widths = fit_widths(fits, room)
         if widths == self._widths:
             return
         self._widths = widths
@@ -181,6 +204,15 @@ class KeyedTable(DataTable[Text]):
         self._clear_caches()
         self.check_idle()
         self.refresh()
+
+    def _show_columns(self, shown: tuple[int, ...]) -> None:
+        """Have the columns ``shown`` only: the table is built again from the last rows, the
+        cursor on the same row."""
+        keep = self.cursor_key()
+        self.clear(columns=True)
+        self._shown, self._order, self._widths = shown, [], []
+        self._add_columns()
+        self._sync(self._rows, keep)
 
     @property
     def row_keys(self) -> list[str]:
@@ -197,14 +229,19 @@ class KeyedTable(DataTable[Text]):
         return row_key.value
 
     def sync(self, rows: Sequence[tuple[str, Sequence[Text]]]) -> None:
-        keep = self.cursor_key()
+        """Show exactly ``rows`` (each with one cell per column, shown or not), in order."""
+        self._rows = list(rows)
+        self._sync(self._rows, self.cursor_key())
+
+    def _sync(self, given: Sequence[tuple[str, Sequence[Text]]], keep: str | None) -> None:
+        rows = [(key, [cells[n] for n in self._shown if n < len(cells)]) for key, cells in given]
         wanted = [key for key, _cells in rows]
         wanted_set = set(wanted)
         existing = {row_key.value for row_key in self.rows}
         for gone in existing - wanted_set:
             if gone is not None:
                 self.remove_row(gone)
-        columns = [key for _label, key in self._column_spec]
+        columns = [self._column_spec[n][1] for n in self._shown]
         for order, (key, cells) in enumerate(rows):
             if key in existing:
                 for index, (column, value) in enumerate(zip(columns, cells, strict=False)):

@@ -1,0 +1,82 @@
+"""Issue 12: the Claims tree fits its width. A long title gives way first (cut with an
+ellipsis), so the claim's state facts after it stay in view; what still does not fit is cut with
+an ellipsis at the end, never by the screen's edge; the detail below has the title whole, and
+agent-written text stays literal."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from test_app import demo_app
+
+from factory_tui.demo import DemoFactory
+from factory_tui.ui.snapshot import screen_text
+from factory_tui.ui.widgets.claims import ClaimDetail, ClaimTree, fit_label
+from factory_tui.ui.widgets.text import styled_text
+
+TITLE = "Retry the [bold]webhook[/bold] delivery with a bounded exponential backoff and jitter"
+
+
+def tree_lines(app: Any, tree: ClaimTree) -> list[str]:
+    return screen_text(app).splitlines()[tree.region.y : tree.region.bottom]
+
+
+def test_fit_label_cuts_the_title_first_then_the_end() -> None:
+    label = styled_text(("★ AVAILABLE ", "bold"), "CAB-1 a long title here", "  ← claimable now")
+    cut = (12, 12 + len("CAB-1 a long title here"))
+    assert fit_label(label, 100, cut) is label  # fits: untouched
+    assert fit_label(label, 40, cut).plain == "★ AVAILABLE CAB-1 a lo…  ← claimable now"
+    assert fit_label(label, 40, cut).cell_len == 40
+    narrow = fit_label(label, 24, cut)  # the title at its floor, then the end cut
+    assert narrow.cell_len == 24 and narrow.plain.startswith("★ AVAILABLE CAB-1…")
+    assert narrow.plain.endswith("…")
+    assert fit_label(label, 30).plain == "★ AVAILABLE CAB-1 a long titl…"  # no cut: the end
+
+
+async def test_at_80_columns_claim_labels_are_cut_with_an_ellipsis(demo: DemoFactory) -> None:
+    (demo.claims_dir / "CAB-0001.json").write_text(
+        json.dumps({"ticket": "CAB-0001", "title": TITLE, "owner": None})
+    )
+    app = demo_app(demo)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        assert tree.virtual_size.width <= tree.size.width  # no sideways scrolling
+        lines = tree_lines(app, tree)
+        row = next(line for line in lines if "CAB-0001" in line)
+        assert "Retry the [bold]webh" in row and "jitter" not in row  # literal, cut
+        assert "…  ← claimable now" in row  # the title gave way, the state's fact stays
+        for line in lines:
+            # A line that reaches the edge of the tree was cut, with an ellipsis.
+            if len(line.rstrip()) >= tree.region.right - 2:
+                assert "…" in line, line
+        assert tree.select_key("CAB-0001")
+        await pilot.pause()
+        assert TITLE in app.query_one(ClaimDetail).text.replace("\n", " ")  # whole below
+        # Wider, the labels are whole again.
+        await pilot.resize_terminal(200, 30)
+        await pilot.pause()
+        row = next(line for line in tree_lines(app, tree) if "CAB-0001" in line)
+        assert TITLE in row and "…" not in row
+
+
+async def test_with_its_vertical_scrollbar_the_tree_does_not_scroll_sideways(
+    demo: DemoFactory,
+) -> None:
+    (demo.claims_dir / "CAB-0001.json").write_text(
+        json.dumps({"ticket": "CAB-0001", "title": TITLE, "owner": None})
+    )
+    app = demo_app(demo)
+    async with app.run_test(size=(100, 18)) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.resize_terminal(80, 18)  # cut again while the scrollbar shows
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        assert tree.show_vertical_scrollbar
+        assert tree.virtual_size.width <= tree.scrollable_content_region.width
+        assert not tree.show_horizontal_scrollbar
