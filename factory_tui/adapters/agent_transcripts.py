@@ -116,6 +116,10 @@ class AgentTranscripts:
         :meth:`refresh`."""
         return any(f.stamp is None or _stamp(f.path) != f.stamp for f in self._followed.values())
 
+    def followed(self) -> tuple[Path, ...]:
+        """The transcripts read now, one per agent (the cockpit's watcher watches them)."""
+        return tuple(sorted(f.path for f in self._followed.values()))
+
     def folder_of(
         self,
         view: InstanceView,
