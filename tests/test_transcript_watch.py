@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from conftest import config_for
-from test_agent_waiting import put_transcript, working
+from test_agent_waiting import claude_dir, put_transcript, working
 from test_app import demo_app
 
 from factory_tui.core.fleet import Fleet
@@ -110,6 +110,33 @@ async def test_a_transcript_line_reaches_the_pane_through_the_watcher(demo: Demo
         followed = app.targets.transcripts
         assert path.resolve() in followed.files
         assert await asyncio.to_thread(followed.armed.wait, 10)
+        with path.open("a") as handle:
+            handle.write(GLOB_LINE + "\n")
+        await app.wait_for_fleet(lambda f: tool_of(f, agent) == "Glob: **/*.py")
+        await pilot.pause()
+        assert "Glob: **/*.py" in screen_text(app)
+
+
+async def test_a_transcript_that_appears_after_the_start_is_followed_at_once(
+    demo: DemoFactory,
+) -> None:
+    """An agent none was found for: the watcher looks where its first transcript will be (the
+    Claude config's projects folder, its project folder not there yet)."""
+    agent = working(demo)
+    (claude_dir(demo) / "projects").mkdir(parents=True)
+    app = demo_app(demo, watch=True, refresh_interval=3600)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.wait_for_fleet(lambda _f: app.loaded)
+        assert tool_of(app.fleet, agent) is None
+        followed = app.targets.transcripts
+        assert claude_dir(demo) / "projects" in followed.folders  # its project's not there yet
+        assert await asyncio.to_thread(followed.armed.wait, 10)
+        put_transcript(demo, agent)  # its project folder, then its transcript
+        await app.wait_for_fleet(lambda f: tool_of(f, agent) == "Bash: pytest -x tests/api")
+        assert await asyncio.to_thread(followed.armed.wait, 10)  # its folder watched now
+        view = next(i for i in app.fleet.instances if i.id == agent)
+        assert view.activity is not None
+        path = Path(view.activity.transcript)
         with path.open("a") as handle:
             handle.write(GLOB_LINE + "\n")
         await app.wait_for_fleet(lambda f: tool_of(f, agent) == "Glob: **/*.py")

@@ -88,29 +88,44 @@ def _forms(path: Path) -> set[Path]:
 
 
 class FollowedFiles:
-    """The files the reader follows beyond the configured ones: each agent's transcript.
+    """The files the reader follows beyond the configured ones: each agent's transcript, and
+    where one is expected for an agent none was found for yet.
 
     Set by the fleet feed's worker after each read (:meth:`update`), read by the watcher's
-    thread and the app's handler; a lock keeps the two sets consistent. ``moved`` is set when
-    the folders to watch changed: the watcher then re-arms (it is part of its stop condition).
+    thread and the app's handler; a lock keeps the sets consistent. ``moved`` is set when the
+    folders to watch changed: the watcher then re-arms (it is part of its stop condition).
     ``armed`` is set once the watcher arms with the current folders (tests wait on it)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._files: frozenset[Path] = frozenset()
+        self._looking: frozenset[Path] = frozenset()
         self._folders: frozenset[Path] = frozenset()
+        self._dirs: frozenset[Path] = frozenset()
         self.moved = threading.Event()
         self.armed = threading.Event()
 
-    def update(self, paths: Iterable[Path]) -> bool:
-        """Follow exactly ``paths``; True if the folders to watch changed."""
-        paths = list(paths)
+    def update(self, paths: Iterable[Path], looking: Iterable[Path] = ()) -> bool:
+        """Follow exactly ``paths``, and look in ``looking`` (project folders where an agent's
+        first transcript will be: watched if they exist, else their parent, for them to
+        appear); True if the folders to watch changed."""
+        paths = [Path(os.path.abspath(p)) for p in paths]
+        wanted = frozenset(Path(os.path.abspath(p)) for p in looking)
         files = frozenset(f for p in paths for f in _forms(p))
-        folders = frozenset(Path(os.path.abspath(p)).parent for p in paths)
+        folders = {p.parent for p in paths}
+        dirs = set(folders)
+        for folder in wanted:
+            if os.path.isdir(folder):
+                folders.add(folder)
+                dirs.add(folder)
+            elif os.path.isdir(folder.parent):
+                dirs.add(folder.parent)
         with self._lock:
             self._files = files
-            moved = folders != self._folders
-            self._folders = folders
+            self._looking = wanted
+            self._folders = frozenset(folders)
+            moved = dirs != self._dirs
+            self._dirs = frozenset(dirs)
         if moved:
             self.armed.clear()
             self.moved.set()
@@ -118,21 +133,28 @@ class FollowedFiles:
 
     @property
     def files(self) -> frozenset[Path]:
+        """The followed transcripts, and the folders looked in (posted after a re-arm)."""
         with self._lock:
-            return self._files
+            return self._files | self._looking
 
     @property
     def folders(self) -> frozenset[Path]:
+        """The folders to watch."""
         with self._lock:
-            return self._folders
+            return self._dirs
 
     def classify(self, path: Path) -> bool:
-        """Whether ``path`` (absolute) is a followed transcript or a new one beside one."""
+        """Whether ``path`` (absolute) is a followed transcript, a new one beside one or where
+        one is looked for, or a folder looked in that appeared."""
         with self._lock:
-            return path in self._files or (
-                path.suffix == ".jsonl"
-                and not path.name.startswith(".")
-                and path.parent in self._folders
+            return (
+                path in self._files
+                or path in self._looking
+                or (
+                    path.suffix == ".jsonl"
+                    and not path.name.startswith(".")
+                    and path.parent in self._folders
+                )
             )
 
 

@@ -295,8 +295,9 @@ class FleetFeed:
 
     def _follow_transcripts(self) -> None:
         """Tell the watcher which transcripts the reader follows now (after a derive)."""
-        if self.targets is not None and self.reader.agents is not None:
-            self.targets.transcripts.update(self.reader.agents.followed())
+        agents = self.reader.agents
+        if self.targets is not None and agents is not None:
+            self.targets.transcripts.update(agents.followed(), agents.looking)
 
 
 def proc_facts(procs: dict[int, ProcInfo]) -> object:
