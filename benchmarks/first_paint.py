@@ -6,7 +6,9 @@ Each run execs a fresh interpreter on a pty of 160x48 and times from the exec un
 is on the terminal: the bytes of a marker only the first frame writes (the bare app's text, the
 cockpit's header title). Compared, in the same run, with a bare Textual app (a Static and a Footer),
 the issue's baseline; with --scale DIR, the cockpit on a scale factory too (1M log lines: the
-first paint must not wait for the read).
+first paint must not wait for the read); with --old-transcripts MB, the cockpit on a second demo
+whose Claude config folder holds MB of old transcripts besides its agents' (issue 13: finding each
+agent's live transcript must not slow the first paint; see old_transcripts.py).
 
 The factory_tui package is compiled first (``compileall``), as pip does at install: a machine
 that sets PYTHONDONTWRITEBYTECODE would otherwise compile every module again in every timed run.
@@ -81,10 +83,33 @@ def stop_demo_agents(demo: Path) -> None:
                 process.kill()
 
 
+def make_demo(folder: Path, env: dict[str, str]) -> None:
+    """The demo factory of 10 agents at ``folder``, its agents left running."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "factory_tui",
+            "demo",
+            "--dir",
+            str(folder),
+            "--no-ui",
+            "--agents",
+            "10",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--scale", type=Path, help="a factory from scale_factory.py")
+    parser.add_argument(
+        "--old-transcripts", type=int, default=0, metavar="MB", help="see the docstring"
+    )
     args = parser.parse_args()
     # As installed: the bytecode is there (see the module's docstring).
     subprocess.run([sys.executable, "-m", "compileall", "-q", "factory_tui"], check=True, cwd=REPO)
@@ -96,28 +121,32 @@ def main() -> None:
     bare_script = work / "bare.py"
     bare_script.write_text(BARE)
     demo = work / "demo"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "factory_tui",
-            "demo",
-            "--dir",
-            str(demo),
-            "--no-ui",
-            "--agents",
-            "10",
-        ],
-        check=True,
-        capture_output=True,
-        env=env,
-    )
+    make_demo(demo, env)
+    demos = [demo]
     cockpit = [sys.executable, "-m", "factory_tui", str(demo)]
     title = b"factory-tui"
     cases: list[tuple[str, list[str], bytes]] = [
         ("bare Textual app", [sys.executable, str(bare_script)], b"bare-app-painted"),
         ("cockpit, demo factory (10 agents)", cockpit, title),
     ]
+    if args.old_transcripts:
+        from old_transcripts import write_old_transcripts
+
+        crowded = work / "demo-old-transcripts"
+        make_demo(crowded, env)
+        demos.append(crowded)
+        trees = sorted(p for p in (crowded / ".worktrees").iterdir() if p.is_dir())
+        files, size = write_old_transcripts(
+            crowded / ".factory" / "claude", trees, args.old_transcripts
+        )
+        print(f"({files} old transcripts, {size / 2**20:.0f} MB, in the second demo)")
+        cases.append(
+            (
+                f"cockpit, demo factory + {size / 2**20:.0f} MB of old transcripts",
+                [sys.executable, "-m", "factory_tui", str(crowded)],
+                title,
+            )
+        )
     if args.scale:
         cases.append(
             (
@@ -132,7 +161,8 @@ def main() -> None:
             for name, argv, marker in cases:
                 results[name].append(time_to_marker(argv, marker, env))
     finally:
-        stop_demo_agents(demo)
+        for folder in demos:
+            stop_demo_agents(folder)
     bare = statistics.median(results["bare Textual app"])
     for name, values in results.items():
         median = statistics.median(values)

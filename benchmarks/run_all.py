@@ -11,7 +11,9 @@ user would) and reads the figures they print:
   and a changed claim re-derived; and on a 10x factory for growth (skip with --no-growth);
 - ``bench_cockpit.py``: write → shown beside the watchfiles floor, idle and loaded CPU, and the
   cockpit fully loaded on the scale factory (time, RSS);
-- ``first_paint.py``: first paint of the cockpit beside a bare Textual app.
+- ``first_paint.py``: first paint of the cockpit beside a bare Textual app, and beside the same
+  demo with 200 MB of old transcripts under its Claude config folder (issue 13);
+- ``bench_transcripts.py``: a transcript line → shown beside a log line → shown (issue 13).
 
 ``--quick`` uses a factory a tenth the size (and the 10x one is then the scale factory's size)
 and fewer runs: a few minutes. Its absolute figures are not the issue's targets' (those are
@@ -225,6 +227,30 @@ def paint_rows(out: str) -> list[Row]:
     return rows
 
 
+def old_transcripts_row(out: str) -> list[Row]:
+    """The demo with many old transcripts beside the demo without (issue 13)."""
+    demo = _num(r"first paint, cockpit, demo factory \(10 agents\): median (\d+) ms", out)
+    crowded = re.search(r"first paint, cockpit, demo factory \+ (\d+) MB .*?: median (\d+) ms", out)
+    ratio = float(crowded[2]) / demo if crowded and demo else None
+    m, v = check(ratio, 1.2, times)
+    shown = f"{m} ({crowded[2]} ms)" if crowded else m
+    base = f"demo {demo:.0f} ms" if demo is not None else ""
+    what = (
+        f"first paint, demo + {crowded[1]} MB of old transcripts" if crowded else "old transcripts"
+    )
+    return [Row(what, shown, "≤ 1.2x the demo", base, v)]
+
+
+def transcript_rows(out: str) -> list[Row]:
+    ratio = _num(r"ratio transcript/log ([\d.]+)x", out)
+    median = _num(r"transcript line \(its activity\) median ([\d.]+) ms", out)
+    log = _num(r"log line \(the agent's step\) median ([\d.]+) ms", out)
+    m, v = check(ratio, 1.5, times)
+    shown = f"{m} ({median:.1f} ms)" if median is not None else m
+    base = f"log line {log:.1f} ms" if log is not None else ""
+    return [Row("write → shown median, transcript line", shown, "≤ 1.5x log line", base, v)]
+
+
 def render(rows: list[Row]) -> str:
     head = Row("figure", "measured", "target", "baseline (same run)", "verdict")
     widths = [max(len(getattr(r, f)) for r in [head, *rows]) for f in Row.__dataclass_fields__]
@@ -261,7 +287,11 @@ def main() -> None:
         rows += growth_rows(one, status_figures(out))
     cockpit = ["--writes", "20", "--idle", "10", "--load", "5"] if args.quick else []
     rows += cockpit_rows(run("bench_cockpit.py", *cockpit, "--scale", str(one_root)))
-    rows += paint_rows(run("first_paint.py", "--runs", runs, "--scale", str(one_root)))
+    rows += transcript_rows(run("bench_transcripts.py", *cockpit[:2]))
+    paint = run(
+        "first_paint.py", "--runs", runs, "--scale", str(one_root), "--old-transcripts", "200"
+    )
+    rows += paint_rows(paint) + old_transcripts_row(paint)
     toolong = shutil.which("tl")
     rows.append(
         Row(

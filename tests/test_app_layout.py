@@ -59,7 +59,7 @@ async def test_at_80x24_the_header_takes_two_rows_and_every_tab_is_named(
         header = app.query_one(SummaryBar)
         assert header.region.height <= 2
         text = screen_text(app)
-        assert "AGENTS" in text and "CLAIMS" in text and "SPEND $19.67 / $30.00" in text
+        assert "AGENTS" in text and "CLAIMS" in text and "SPEND $18.12 / $30.00" in text
         tabs = app.query_one(TabbedContent)
         for view in VIEWS:
             tab = tabs.get_tab(view)

@@ -42,7 +42,7 @@ from factory_tui.ui.widgets.summary import SummaryBar
 
 SIZE = (120, 40)
 #: What the demo's agents spent on DEMO_NOW's day, from their transcripts.
-TODAY_USD = "19.67"
+TODAY_USD = "18.12"
 
 
 class RecordingApp(FactoryApp):
@@ -322,12 +322,12 @@ async def test_budgets_warn_once_alert_until_acknowledged_and_run_the_command_on
         )
         assert "reverse $error" in styles
         # The panes: each agent's spend against the per-agent budget.
-        assert "spend  $4.47 today · ! 89 % of $5.00 budget" in pane_text(app, working)
+        assert "spend  $4.54 today · ! 91 % of $5.00 budget" in pane_text(app, working)
         assert "spend  $6.95 today · ✗ OVER BUDGET: 139 % of $5.00" in pane_text(app, ended)
         assert "— runs on another host" in pane_text(app, role(spent, "remote"))
         # Notified once each (the warning at 80 %, the alerts at 100 %), the bell once.
         assert [n for n in app.notes if n[0] == "Budget warning"] == [
-            ("Budget warning", f"{working} today: $4.47 of $5.00 (89 %) — past 80 % of the budget")
+            ("Budget warning", f"{working} today: $4.54 of $5.00 (91 %) — past 80 % of the budget")
         ]
         assert [n[0] for n in app.notes].count("Budget reached") == 2
         assert app.bells == 1
@@ -335,7 +335,7 @@ async def test_budgets_warn_once_alert_until_acknowledged_and_run_the_command_on
         banner = app.query_one(BudgetBanner)
         assert banner.has_class("-shown") and banner.display
         shown = str(banner.render())
-        assert "✗ BUDGET REACHED  today: $19.67 of $15.00 (131 %)" in shown
+        assert "✗ BUDGET REACHED  today: $18.12 of $15.00 (121 %)" in shown
         assert f"✗ BUDGET REACHED  {ended} today: $6.95 of $5.00 (139 %)" in shown
         assert app.query_one("#views", TabbedContent).get_tab("cost").label.plain.endswith("!2")
         items = attention_items(
@@ -378,9 +378,9 @@ async def test_budgets_warn_once_alert_until_acknowledged_and_run_the_command_on
         # The header's warning style, for a day past 80 % of its budget (the same spend).
         await app.workers.wait_for_complete()
         assert app.cost is not None and app.cost_feed.tracker is not None
-        view = app.cost_feed.tracker.ledger.view(DEMO_NOW, daily_budget_usd=24)
+        view = app.cost_feed.tracker.ledger.view(DEMO_NOW, daily_budget_usd=22)
         segment = spend_segment(replace(app.cost, view=view), reading=False)
-        assert segment.plain == f"SPEND ${TODAY_USD} / $24.00 today ! 82 %"
+        assert segment.plain == f"SPEND ${TODAY_USD} / $22.00 today ! 82 %"
         styles = " ".join(str(span.style) for span in segment.spans)
         assert "$warning" in styles and "$error" not in styles
 
@@ -390,12 +390,12 @@ def test_snapshot_fail_on_budget(spent: DemoFactory, tmp_path: Path) -> None:
     assert budget_reasons(config_for(spent.root), now) == []
     budgets(spent, daily=15, agent=None)
     assert budget_reasons(config_for(spent.root), now) == [
-        "budget reached: today: $19.67 of $15.00 (131 %) — budget reached"
+        "budget reached: today: $18.12 of $15.00 (121 %) — budget reached"
     ]
     out = tmp_path / "shot.txt"
     argv = ["snapshot", str(spent.root), "-o", str(out), "--now", "2026-02-16T15:42:30"]
     assert main([*argv, "--view", "cost", "--fail-on", "budget"]) == 1
-    assert "SPEND $19.67 / $15.00 today" in out.read_text()
+    assert "SPEND $18.12 / $15.00 today" in out.read_text()
     assert "✗ BUDGET REACHED" in out.read_text()
     assert main([*argv, "--fail-on", "nonsense"]) == 2
 

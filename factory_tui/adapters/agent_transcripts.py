@@ -104,6 +104,9 @@ class AgentTranscripts:
         self.budget_bytes = budget_bytes
         self._followed: dict[str, _Followed] = {}
         self.problems: list[str] = []
+        self.looking: frozenset[Path] = frozenset()
+        """Where a live agent's transcript would be, for the agents none was found for yet
+        (Claude Code project folders, existing or not): the cockpit watches them too."""
 
     def close(self) -> None:
         for followed in self._followed.values():
@@ -115,6 +118,10 @@ class AgentTranscripts:
         being caught up on: one ``stat`` per agent. A new session's file is found by the next
         :meth:`refresh`."""
         return any(f.stamp is None or _stamp(f.path) != f.stamp for f in self._followed.values())
+
+    def followed(self) -> tuple[Path, ...]:
+        """The transcripts read now, one per agent (the cockpit's watcher watches them)."""
+        return tuple(sorted(f.path for f in self._followed.values()))
 
     def folder_of(
         self,
@@ -132,12 +139,16 @@ class AgentTranscripts:
                     return path
         return None
 
-    def transcript_of(self, folder: Path, since: datetime | None) -> Path | None:
-        candidates: list[Path] = []
+    def candidates(self, folder: Path) -> list[Path]:
+        """The Claude Code project folders an agent working in ``folder`` writes to."""
+        out: list[Path] = []
         for claude in self.claude_dirs:
             for form in dict.fromkeys((folder, Path(os.path.realpath(folder)))):
-                candidates.extend(project_dir_candidates(claude, form))
-        return newest_transcript(candidates, since)
+                out.extend(project_dir_candidates(claude, form))
+        return out
+
+    def transcript_of(self, folder: Path, since: datetime | None) -> Path | None:
+        return newest_transcript(self.candidates(folder), since)
 
     def refresh(
         self,
@@ -148,6 +159,7 @@ class AgentTranscripts:
         self.problems = []
         procs = procs or {}
         live = [view for view in instances if view.status != "ended"]
+        self.looking = frozenset()
         if not live:
             self.close()
             return {}
@@ -155,16 +167,20 @@ class AgentTranscripts:
 
         worktrees = worktree_branches(self.root)
         out: dict[str, AgentActivity] = {}
+        looking: set[Path] = set()
         for view in live:
             folder = self.folder_of(view, procs, worktrees)
             if folder is None:
                 continue
             started = view.session.started_at if view.session is not None else None
             since = parse_ts(started) if started else None
-            path = self.transcript_of(folder, since)
+            candidates = self.candidates(folder)
+            path = newest_transcript(candidates, since)
             if path is None:
+                looking.update(candidates)
                 continue
             out[view.id] = self._read(view.id, path)
+        self.looking = frozenset(looking)
         for gone in set(self._followed) - set(out):
             self._followed.pop(gone).tail.close()
         return out

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from factory_tui.adapters.lock import append_line
-from factory_tui.config import encode_project_path, load_config
+from factory_tui.config import Config, encode_project_path, load_config
 from factory_tui.core.claims import parse_claim
 from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.fold import LogFold
@@ -91,19 +91,29 @@ def _events(path: Path) -> list[Event]:
     return out
 
 
-def demo_sessions(root: Path, hostname: str) -> list[DemoSession]:
-    """The sessions of the demo's log whose agent runs on ``hostname`` (an agent whose claims
-    all name another host runs there), oldest first."""
-    config = load_config(root, flags={}, env={}, user_config=root / ".no-user-config.toml")
-    fold = LogFold()
-    fold.feed_all(_events(config.log_history_file))
-    fold.feed_all(_events(config.log_file))
+def _config(root: Path) -> Config:
+    return load_config(root, flags={}, env={}, user_config=root / ".no-user-config.toml")
+
+
+def _claim_hosts(root: Path) -> dict[str, set[str | None]]:
+    """The hosts each agent's claims name, by agent (an agent with no claim is not there)."""
     hosts: dict[str, set[str | None]] = {}
-    for path in sorted(config.claims_dir.glob("*.json")):
+    for path in sorted(_config(root).claims_dir.glob("*.json")):
         claim, _problems = parse_claim(str(path), path.read_bytes())
         for unit in claim.units if claim is not None else ():
             if unit.owner:
                 hosts.setdefault(unit.owner, set()).add(unit.hostname)
+    return hosts
+
+
+def demo_sessions(root: Path, hostname: str) -> list[DemoSession]:
+    """The sessions of the demo's log whose agent runs on ``hostname`` (an agent whose claims
+    all name another host runs there), oldest first."""
+    config = _config(root)
+    fold = LogFold()
+    fold.feed_all(_events(config.log_history_file))
+    fold.feed_all(_events(config.log_file))
+    hosts = _claim_hosts(root)
     out: list[DemoSession] = []
     for rec in fold.sessions:
         if rec.instance is None:
@@ -242,9 +252,40 @@ def demo_session_id(instance: str, task: str, start: datetime) -> str:
     return _uuid(instance, task, start.isoformat())
 
 
+#: How much a closed session's context grows over it (tokens); it ends near 62 % of 200k.
+_GROWTH = 110_000
+#: The most recently active agent's current session: it ends near 70 %, past the ⚠ mark (60 %).
+_GROWTH_FULL = 126_000
+#: The other agents' current sessions: they end between about 28 % and 45 %, below the mark.
+_GROWTH_LOW = (36_000, 70_000)
+
+
+def _growths(sessions: list[DemoSession], claimers: set[str]) -> dict[DemoSession, int]:
+    """How much the context grows over the current (last) session of each agent in
+    ``claimers`` (those holding a claim: their panes show the fill): the most recently active
+    one's nears 70 % (so the demo shows what the ⚠ mark means), the others' stay well below
+    the mark. Every other session keeps ``_GROWTH`` (and so its spend)."""
+    current: dict[str, DemoSession] = {}
+    for session in sessions:  # oldest first: the last one of each agent stays
+        if session.instance in claimers:
+            current[session.instance] = session
+    ranked = sorted(current.values(), key=lambda s: (s.end, s.start, s.instance), reverse=True)
+    out: dict[DemoSession, int] = {}
+    for n, session in enumerate(ranked):
+        rng = random.Random(f"growth|{session.instance}|{session.start.isoformat()}")
+        out[session] = _GROWTH_FULL if n == 0 else rng.randint(*_GROWTH_LOW)
+    return out
+
+
 def _session_lines(
-    session: DemoSession, cwd: Path, session_id: str, *, sidechain: bool = False
+    session: DemoSession,
+    cwd: Path,
+    session_id: str,
+    *,
+    sidechain: bool = False,
+    growth: int = _GROWTH,
 ) -> list[str]:
+    """The transcript of ``session``: its context grows by about ``growth`` tokens over it."""
     rng = random.Random(f"{session.instance}|{session.task}|{session.start.isoformat()}")
     writer = _Writer(session, cwd, session_id, sidechain)
     span = (session.end - session.start).total_seconds()
@@ -261,7 +302,7 @@ def _session_lines(
         usage = {
             "input": rng.randint(3, 40),
             "cache_write": 14_000 if n == 0 else rng.randint(600, 4_000),
-            "cache_read": 0 if n == 0 else 14_000 + n * 110_000 // count + rng.randint(0, 6_000),
+            "cache_read": 0 if n == 0 else 14_000 + n * growth // count + rng.randint(0, 6_000),
             "output": rng.randint(90, 1_600),
         }
         tool = ("TodoWrite", {"todos": _todos(0)}) if n == 0 and not sidechain else None
@@ -279,13 +320,15 @@ def write_demo_transcripts(root: Path, *, hostname: str) -> Path:
     projects = claude / "projects"
     projects.mkdir(parents=True, exist_ok=True)
     subagent_done = False
-    for session in demo_sessions(root, hostname):
+    sessions = demo_sessions(root, hostname)
+    growths = _growths(sessions, set(_claim_hosts(root)))
+    for session in sessions:
         tree = root / ".worktrees" / session.instance
         cwd = tree if tree.is_dir() else root
         session_id = demo_session_id(session.instance, session.task, session.start)
         folder = projects / encode_project_path(cwd)
         folder.mkdir(exist_ok=True)
-        lines = _session_lines(session, cwd, session_id)
+        lines = _session_lines(session, cwd, session_id, growth=growths.get(session, _GROWTH))
         (folder / f"{session_id}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         if not subagent_done and session.end - session.start >= timedelta(minutes=20):
             # One session delegated a search to a subagent: its own file, under the session.

@@ -2,9 +2,13 @@
 
 The watcher only says *which paths* changed; :meth:`WatchTargets.classify` turns paths into a
 :class:`RefreshPlan` saying which reader refresh each one needs (the one claim file, the log,
-the checkpoints, the state files). Nothing here reads a file's content and nothing polls: the
-thread sleeps in watchfiles (inotify, FSEvents, ...) until something changes, waking every
-``rearm_ms`` only to notice a folder that appeared or was replaced.
+the checkpoints, the state files, the agents' transcripts). Nothing here reads a file's content
+and nothing polls: the thread sleeps in watchfiles (inotify, FSEvents, ...) until something
+changes, waking every ``rearm_ms`` only to notice a folder that appeared or was replaced.
+
+The agents' transcripts are not known from the config: the fleet feed says which files the
+reader follows (:class:`FollowedFiles`) after each read, and the watcher re-arms at once when
+their folders change (an agent started or ended).
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class RefreshPlan:
     """The real factory's local store (its database or WAL) changed."""
     remote: bool = False
     """The shared server's snapshot changed (its thread says so, not the watcher)."""
+    transcripts: bool = False
+    """An agent's transcript grew, or a new one appeared beside it (a new session)."""
 
     def merge(self, other: RefreshPlan) -> None:
         self.claim_paths |= other.claim_paths
@@ -57,6 +63,7 @@ class RefreshPlan:
         self.state |= other.state
         self.store |= other.store
         self.remote |= other.remote
+        self.transcripts |= other.transcripts
 
     def __bool__(self) -> bool:
         return bool(
@@ -68,6 +75,7 @@ class RefreshPlan:
             or self.state
             or self.store
             or self.remote
+            or self.transcripts
         )
 
 
@@ -77,6 +85,77 @@ def _forms(path: Path) -> set[Path]:
     with contextlib.suppress(OSError):
         out.add(path.resolve())
     return out
+
+
+class FollowedFiles:
+    """The files the reader follows beyond the configured ones: each agent's transcript, and
+    where one is expected for an agent none was found for yet.
+
+    Set by the fleet feed's worker after each read (:meth:`update`), read by the watcher's
+    thread and the app's handler; a lock keeps the sets consistent. ``moved`` is set when the
+    folders to watch changed: the watcher then re-arms (it is part of its stop condition).
+    ``armed`` is set once the watcher arms with the current folders (tests wait on it)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._files: frozenset[Path] = frozenset()
+        self._looking: frozenset[Path] = frozenset()
+        self._folders: frozenset[Path] = frozenset()
+        self._dirs: frozenset[Path] = frozenset()
+        self.moved = threading.Event()
+        self.armed = threading.Event()
+
+    def update(self, paths: Iterable[Path], looking: Iterable[Path] = ()) -> bool:
+        """Follow exactly ``paths``, and look in ``looking`` (project folders where an agent's
+        first transcript will be: watched if they exist, else their parent, for them to
+        appear); True if the folders to watch changed."""
+        paths = [Path(os.path.abspath(p)) for p in paths]
+        wanted = frozenset(Path(os.path.abspath(p)) for p in looking)
+        files = frozenset(f for p in paths for f in _forms(p))
+        folders = {p.parent for p in paths}
+        dirs = set(folders)
+        for folder in wanted:
+            if os.path.isdir(folder):
+                folders.add(folder)
+                dirs.add(folder)
+            elif os.path.isdir(folder.parent):
+                dirs.add(folder.parent)
+        with self._lock:
+            self._files = files
+            self._looking = wanted
+            self._folders = frozenset(folders)
+            moved = dirs != self._dirs
+            self._dirs = frozenset(dirs)
+        if moved:
+            self.armed.clear()
+            self.moved.set()
+        return moved
+
+    @property
+    def files(self) -> frozenset[Path]:
+        """The followed transcripts, and the folders looked in (posted after a re-arm)."""
+        with self._lock:
+            return self._files | self._looking
+
+    @property
+    def folders(self) -> frozenset[Path]:
+        """The folders to watch."""
+        with self._lock:
+            return self._dirs
+
+    def classify(self, path: Path) -> bool:
+        """Whether ``path`` (absolute) is a followed transcript, a new one beside one or where
+        one is looked for, or a folder looked in that appeared."""
+        with self._lock:
+            return (
+                path in self._files
+                or path in self._looking
+                or (
+                    path.suffix == ".jsonl"
+                    and not path.name.startswith(".")
+                    and path.parent in self._folders
+                )
+            )
 
 
 @dataclass(frozen=True)
@@ -90,6 +169,8 @@ class WatchTargets:
     folders: tuple[Path, ...]
     store_files: frozenset[Path] = frozenset()
     """The local store's database and its ``-wal`` (a commit in WAL mode writes only that)."""
+    transcripts: FollowedFiles = field(default_factory=FollowedFiles, compare=False)
+    """The agents' transcripts the reader follows (they change as agents start and end)."""
 
     @classmethod
     def from_config(cls, config: Config) -> WatchTargets:
@@ -128,8 +209,14 @@ class WatchTargets:
                 *self.log_files,
                 *self.state_files,
                 *self.store_files,
+                *self.transcripts.files,
             }
         )
+
+    def watched_folders(self) -> tuple[Path, ...]:
+        """The configured folders, then the followed transcripts' folders."""
+        extra = sorted(self.transcripts.folders - set(self.folders))
+        return (*self.folders, *extra)
 
     def accepts(self, path: Path) -> bool:
         """Whether a change to ``path`` matters to the cockpit."""
@@ -156,6 +243,8 @@ class WatchTargets:
                     plan.locks = True
             elif path.parent in self.checkpoints_dirs and path.suffix == ".json":
                 plan.checkpoints = True
+            elif self.transcripts.classify(path):
+                plan.transcripts = True
         return plan
 
 
@@ -165,6 +254,17 @@ def _identity(folder: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino) if os.path.isdir(folder) else None
+
+
+class _Either:
+    """Set when either event is: watchfiles stops on it (it only calls ``is_set``)."""
+
+    def __init__(self, first: threading.Event, second: threading.Event) -> None:
+        self.first = first
+        self.second = second
+
+    def is_set(self) -> bool:
+        return self.first.is_set() or self.second.is_set()
 
 
 def watch_files(
@@ -180,42 +280,51 @@ def watch_files(
 
     Only existing folders are watched (not recursively). Every ``rearm_ms`` the watcher checks
     whether a missing folder appeared or a watched one was replaced; if so it re-arms and posts
-    every target, so the reader looks at what it missed.
+    every target, so the reader looks at what it missed. When the followed transcripts' folders
+    change (``targets.transcripts.moved``) it re-arms at once, and posts the transcripts once
+    armed (a line written while it re-armed is not lost).
     """
     import watchfiles
 
     def relevant(_change: object, raw: str) -> bool:
         return targets.accepts(Path(raw))
 
+    followed = targets.transcripts
+    wake = _Either(stop, followed.moved)
+    # What the first quiet tick after arming posts: every target the first time (and after a
+    # folder was replaced), the transcripts after a re-arm for their folders.
+    catch_up = targets.everything()
     while not stop.is_set():
-        armed = {folder: _identity(folder) for folder in targets.folders}
+        if followed.moved.is_set():
+            followed.moved.clear()
+            catch_up |= followed.files
+        armed = {folder: _identity(folder) for folder in targets.watched_folders()}
         existing = [folder for folder, ident in armed.items() if ident is not None]
         if not existing:
             if stop.wait(rearm_ms / 1000):
                 return
             continue
-        caught_up = False
         try:
+            followed.armed.set()  # the watch starts below; a change before it is caught up on
             for changes in watchfiles.watch(
                 *existing,
                 watch_filter=relevant,
                 debounce=debounce_ms,
                 step=step_ms,
-                stop_event=stop,
+                stop_event=wake,
                 rust_timeout=rearm_ms,
                 yield_on_timeout=True,
                 raise_interrupt=False,
                 recursive=False,
             ):
-                if changes:
-                    post(frozenset(Path(raw) for _change, raw in changes))
-                elif not caught_up:
-                    # The first quiet tick: the watch is armed now. A change made between the
-                    # reader's first look and this moment would otherwise wait for the next one.
-                    post(targets.everything())
-                caught_up = True
+                if changes or catch_up:
+                    # The first yield after arming (a change or a quiet tick): the watch is armed
+                    # now. A change made between the reader's look and this moment is caught up.
+                    post(frozenset(Path(raw) for _change, raw in changes) | catch_up)
+                catch_up = frozenset()
                 if any(_identity(f) != ident for f, ident in armed.items()):
-                    post(targets.everything())
+                    catch_up = targets.everything()
+                    post(catch_up)
                     break
         except (OSError, RuntimeError) as error:
             # A folder vanished while arming, or the OS refused a watch: retry after a pause.

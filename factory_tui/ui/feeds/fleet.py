@@ -6,6 +6,11 @@ worker calls only the matching ``FactoryReader.refresh_*``, derives a new
 :class:`~factory_tui.core.fleet.Fleet` and posts :class:`FleetUpdated`. A slow tick re-probes
 the pids (and ages move on): a fleet is posted then only if what is shown could differ.
 
+After each read the feed tells the watcher which transcripts the reader follows
+(:class:`~factory_tui.ui.watch.FollowedFiles`): a line an agent's Claude Code appends comes back
+as ``RefreshPlan(transcripts=True)``, and only the transcripts are read again before the
+re-derive (the log's fold, the claims and the process facts stand).
+
 The process facts are probed once per read and passed into ``reader.fleet(now, procs=…)``:
 nothing swaps the reader's probe under another thread.
 """
@@ -24,7 +29,7 @@ from textual.app import App
 from factory_tui.config import Config
 from factory_tui.ui.feeds.base import Drain
 from factory_tui.ui.messages import FleetUpdated, LoadProgress, ReaderFailed, StateSummary
-from factory_tui.ui.watch import RefreshPlan
+from factory_tui.ui.watch import RefreshPlan, WatchTargets
 
 if TYPE_CHECKING:
     from factory_tui.adapters.factory import FactoryReader
@@ -117,8 +122,15 @@ class FleetFeed:
         *,
         clock: Callable[[], datetime],
         after_read: Callable[[FactoryReader], None],
+        targets: WatchTargets | None = None,
     ) -> None:
+        """``targets``: the watcher's, told which transcripts the reader follows (by default
+        the app's ``targets`` if it has them)."""
         self.app = app
+        if targets is None:
+            found = getattr(app, "targets", None)
+            targets = found if isinstance(found, WatchTargets) else None
+        self.targets = targets
         self.config = config
         self.reader = reader
         self.log_index = log_index
@@ -212,6 +224,7 @@ class FleetFeed:
             reader.on_progress = None
         self.finish_interrupted(reader)
         fleet = reader.fleet(self.clock())
+        self._follow_transcripts()
         self._last_shown = shown_facts(fleet)
         self.app.post_message(
             FleetUpdated(fleet, changed=True, initial=True, state=state_summary(self.config))
@@ -249,9 +262,12 @@ class FleetFeed:
         log_only = (log_changed or plan.remote) and not changed and not tick
         changed |= plan.remote
         changed |= log_changed
-        if tick and not changed and reader.transcripts_changed():
-            # An agent's transcript grew: its activity (and maybe its wait) moved (issue 13).
+        if not changed and (plan.transcripts or (tick and reader.transcripts_changed())):
+            # An agent's transcript grew, or a new one (a new session) appeared beside it: its
+            # activity (and maybe its wait) moved (issue 13). The derive reads the transcripts
+            # again; off the tick, the last process facts still stand.
             changed = True
+            log_only = not tick
         if not (changed or tick):
             return
         now = self.clock()
@@ -269,12 +285,19 @@ class FleetFeed:
             fleet = reader.fleet(now, procs=procs)
         else:
             fleet = reader.fleet(now, reprobe=not log_only)
+        self._follow_transcripts()
         shown = shown_facts(fleet)
         if changed or shown != self._last_shown:
             self._last_shown = shown
             self.app.post_message(
                 FleetUpdated(fleet, changed=changed, log_changed=log_changed, state=state)
             )
+
+    def _follow_transcripts(self) -> None:
+        """Tell the watcher which transcripts the reader follows now (after a derive)."""
+        agents = self.reader.agents
+        if self.targets is not None and agents is not None:
+            self.targets.transcripts.update(agents.followed(), agents.looking)
 
 
 def proc_facts(procs: dict[int, ProcInfo]) -> object:

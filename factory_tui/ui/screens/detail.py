@@ -209,7 +209,13 @@ class AgentDetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="detail.back"),
         Binding("backspace", "app.pop_screen", "Back", show=False, id="detail.back2"),
-        Binding("T", "terminal", "Terminal", id="detail.terminal"),
+        Binding(
+            "T",
+            "terminal",
+            "Live terminal",
+            id="detail.terminal",
+            tooltip="the agent's tmux pane, captured every second while shown; T again: details",
+        ),
         Binding("i", "reply", "Reply", id="detail.reply"),
         Binding("a", "attach", "Go to pane", id="detail.attach"),
         *(
@@ -235,7 +241,7 @@ class AgentDetailScreen(Screen[None]):
             Content.assemble(
                 ("Agent ", "bold"),
                 (lit(self.instance_id), "bold"),
-                ("  escape: back · T: terminal", "$text-muted"),
+                ("  escape: back · T: live terminal", "$text-muted"),
             ),
             id="detail-title",
         )
