@@ -738,7 +738,9 @@ class FactoryReader:
         )
         fleet = with_agents(fleet, activities, self.fold.agent_signals, now, settings.idle_after)
         missing = tuple(missing_inputs(cfg))
-        return replace(fleet, locks=locks, missing=missing) if locks or missing else fleet
+        if locks or missing or self._remote:
+            return replace(fleet, locks=locks, missing=missing, host_procs=self._remote or {})
+        return fleet
 
     def _sorted_claims(self) -> list[ClaimFile]:
         if self._claims_sorted is None or self._claims_sorted[0] != self.claims_generation:
