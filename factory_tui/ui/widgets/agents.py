@@ -452,21 +452,20 @@ class AgentGrid(VerticalScroll, can_focus=False):
     def _groups(self, views: list[InstanceView]) -> list[tuple[HostGroup | None, list[AgentPane]]]:
         """The panes of ``views`` in the grid's order, by host (each with its whole group, for
         the header); one group without a header while the whole fleet runs on one host."""
-        from factory_tui.core.fleet_hosts import host_groups, host_key
+        from factory_tui.core.fleet_hosts import host_groups
 
         ordered = self.ordered_views(views)
         fleet = self._fleet
-        if fleet is None or len({host_key(view) for view in fleet.instances}) < 2:
+        whole = (
+            [] if fleet is None else host_groups(fleet.instances, fleet.hostname, fleet.host_procs)
+        )
+        if sum(1 for group in whole if group.instances) < 2:
             return [(None, [self.panes[view.id] for view in ordered])]
-        whole = {
-            group.key: group
-            for group in host_groups(fleet.instances, fleet.hostname, fleet.host_procs)
-        }
-        return [
-            (whole[group.key], [self.panes[key] for key in group.instances])
-            for group in host_groups(ordered, fleet.hostname, fleet.host_procs)
-            if group.instances
-        ]
+        group_of = {key: n for n, group in enumerate(whole) for key in group.instances}
+        panes: list[list[AgentPane]] = [[] for _ in whole]
+        for view in ordered:
+            panes[group_of[view.id]].append(self.panes[view.id])
+        return [(group, shown) for group, shown in zip(whole, panes, strict=True) if shown]
 
     def _arrange(self, views: list[InstanceView]) -> None:
         wanted: list[Widget] = []
@@ -506,7 +505,8 @@ class AgentGrid(VerticalScroll, can_focus=False):
         if gap is None:
             gap = self._gaps[key] = Static(classes="host-gap")
             self.mount(gap)
-        gap.styles.column_span = span
+        if gap.styles.column_span != span:  # a style set is a new layout, even unchanged
+            gap.styles.column_span = span
         return gap
 
     def _header(self, group: HostGroup, shown: int) -> Static:
