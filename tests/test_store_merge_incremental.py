@@ -11,6 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from factory_tui.adapters.hegemon_remote import RemoteError, RemoteReader
 from factory_tui.core.claims import ClaimFile, parse_claim
 from factory_tui.core.fleet import Fleet, HostProcs, ProcInfo, Settings
 from factory_tui.core.fleet_derive import derive_fleet
@@ -203,3 +204,60 @@ def test_a_new_context_or_a_later_now_merges_afresh() -> None:
         fleet, store, now=later, **gone
     )
     assert merger.full_merges == 3
+
+
+# -- the reader: a server event re-parses its own record only ---------------------------------------
+
+
+def _pb_record(table: str, record_id: int, row: dict[str, Any]) -> dict[str, Any]:
+    """A PocketBase record as the server sends it (its own id; a claim's id as ``claim_id``)."""
+    if table == "claims":
+        row = _claim_row(row)
+        row = {**{k: v for k, v in row.items() if k != "id"}, "claim_id": row["id"]}
+    return {**row, "id": f"pb{record_id:013d}"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(updates, min_size=1, max_size=25))
+def test_the_readers_snapshot_is_the_whole_parse_after_any_events(
+    steps: list[tuple[str, int, dict[str, Any] | None]],
+) -> None:
+    reader = RemoteReader("http://pb.test", RemoteError("no credentials in this test"))
+    records: dict[str, dict[int, dict[str, Any]]] = {"sessions": {}, "claims": {}}
+    for table, record_id, row in steps:
+        if row is None:
+            if records[table].pop(record_id, None) is None:
+                continue
+            event = {"action": "delete", "record": {"id": f"pb{record_id:013d}"}}
+        else:
+            records[table][record_id] = row
+            event = {"action": "update", "record": _pb_record(table, record_id, row)}
+        assert reader.records.apply(table, event)
+        reader._publish()
+        got = reader.snapshot
+        assert got is not None
+        expected = _snapshot(records)
+        counts = {name: len(records[name]) for name in ("sessions", "claims")}
+        assert got == replace(expected, path=got.path, read_at=got.read_at, counts=counts)
+
+
+def test_an_event_re_parses_only_the_record_it_carries() -> None:
+    reader = RemoteReader("http://pb.test", RemoteError("no credentials in this test"))
+    records = _records(20)
+    for n, row in records["sessions"].items():
+        reader.records.apply(
+            "sessions", {"action": "create", "record": _pb_record("sessions", n, row)}
+        )
+    reader._publish()
+    before = reader.snapshot
+    assert before is not None
+    changed = {**records["sessions"][3], "step": "pr-created"}
+    reader.records.apply(
+        "sessions", {"action": "update", "record": _pb_record("sessions", 3, changed)}
+    )
+    reader._publish()
+    after = reader.snapshot
+    assert after is not None
+    same = [a is b for a, b in zip(before.sessions, after.sessions, strict=True)]
+    assert same == [n != 3 for n in range(20)]
+    assert after.sessions[3].step == "pr-created"
