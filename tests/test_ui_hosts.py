@@ -98,6 +98,20 @@ async def test_two_hosts_are_two_groups_under_a_line_each_this_host_first() -> N
         assert order(grid) == ["a-1", "a-2", "b-1", "t5170-babc", "t5171-babc"]
 
 
+async def test_a_filter_shows_the_hosts_it_keeps_with_how_many_of_their_agents() -> None:
+    app = GridApp()
+    async with app.run_test(size=(60, 60)) as pilot:
+        grid = app.query_one(AgentGrid)
+        grid.show_fleet(TWO_HOSTS)
+        grid.set_filter("t5170")
+        await pilot.pause()
+        assert order(grid) == ["t5170-babc"]
+        assert grid.host_lines() == ["ci-runner-02.lan · 1 of 2 agents · pids checked over SSH"]
+        grid.set_filter("")
+        await pilot.pause()
+        assert len(grid.host_lines()) == 3
+
+
 async def test_one_host_shows_no_host_line() -> None:
     app = GridApp()
     async with app.run_test(size=(60, 40)) as pilot:
