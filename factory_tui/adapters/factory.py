@@ -39,7 +39,7 @@ from factory_tui.core.fleet import Fleet, HostProcs, ProcInfo, Settings
 from factory_tui.core.fleet_agents import with_agents
 from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.fleet_derive import FleetDeriver
-from factory_tui.core.fleet_store import merge_store, store_pids
+from factory_tui.core.fleet_store import StoreMerger, store_pids
 from factory_tui.core.fold import LogFold
 from factory_tui.core.locks import LockEntry, LockView, lock_problems, lock_views
 from factory_tui.core.problems import Problem
@@ -116,6 +116,9 @@ class FactoryReader:
         self.generation = 0
         self.claims_generation = 0
         self.deriver = FleetDeriver()
+        # One per source: a server update re-merges only the rows it changed.
+        self._store_merger = StoreMerger()
+        self._server_merger = StoreMerger()
         self._procs: dict[int, ProcInfo] | None = None
         self._claims_sorted: tuple[int, list[ClaimFile]] | None = None
         self.agents: AgentTranscripts | None = (
@@ -710,7 +713,7 @@ class FactoryReader:
             remote=self._remote,
         )
         if self.store is not None and self.store.snapshot is not None:
-            fleet = merge_store(
+            fleet = self._store_merger.merge(
                 fleet,
                 self.store.snapshot,
                 fold=self.fold,
@@ -721,7 +724,7 @@ class FactoryReader:
             )
         server = self.server.snapshot if self.server is not None else None
         if server is not None:
-            fleet = merge_store(
+            fleet = self._server_merger.merge(
                 fleet,
                 server,
                 fold=self.fold,
@@ -735,7 +738,9 @@ class FactoryReader:
         )
         fleet = with_agents(fleet, activities, self.fold.agent_signals, now, settings.idle_after)
         missing = tuple(missing_inputs(cfg))
-        return replace(fleet, locks=locks, missing=missing) if locks or missing else fleet
+        if locks or missing or self._remote:
+            return replace(fleet, locks=locks, missing=missing, host_procs=self._remote or {})
+        return fleet
 
     def _sorted_claims(self) -> list[ClaimFile]:
         if self._claims_sorted is None or self._claims_sorted[0] != self.claims_generation:

@@ -31,7 +31,13 @@ from datetime import datetime
 from typing import Any
 
 from factory_tui.config.hegemon import HegemonSettings
-from factory_tui.core.hegemon import StoreSnapshot, snapshot_from_rows
+from factory_tui.core.hegemon import (
+    StoreClaim,
+    StoreSession,
+    StoreSnapshot,
+    claim_from_row,
+    session_from_row,
+)
 
 __all__ = [
     "Credentials",
@@ -350,6 +356,8 @@ class RemoteReader:
         self.setup_error = credentials if isinstance(credentials, RemoteError) else None
         self.clock = clock
         self.records = _Records()
+        self._parsed: dict[tuple[str, str], tuple[object, StoreSession | StoreClaim | None]] = {}
+        """Each record's value by (collection, record id), with the record it was parsed from."""
         self.snapshot: StoreSnapshot | None = None
         self.error: str | None = str(self.setup_error) if self.setup_error else None
         self.unreachable_since: str | None = None
@@ -361,15 +369,41 @@ class RemoteReader:
         return self.clock().strftime("%Y-%m-%dT%H:%M:%S")
 
     def _publish(self) -> None:
-        rows = {
-            "sessions": [_session_row(r) for r in self.records.sessions.values()],
-            "claims": [_claim_row(r) for r in self.records.claims.values()],
-        }
-        counts = {"sessions": len(rows["sessions"]), "claims": len(rows["claims"])}
-        snapshot = snapshot_from_rows(
-            self.shown, schema="PocketBase", counts=counts, tables=rows, read_at=self._now()
+        records = self.records
+        parsed: dict[tuple[str, str], tuple[object, StoreSession | StoreClaim | None]] = {}
+        sessions = self._values("sessions", records.sessions, parsed)
+        claims = self._values("claims", records.claims, parsed)
+        self._parsed = parsed
+        self.snapshot = StoreSnapshot(
+            path=self.shown,
+            schema="PocketBase",
+            counts={"sessions": len(records.sessions), "claims": len(records.claims)},
+            sessions=tuple(v for v in sessions if isinstance(v, StoreSession)),
+            claims=tuple(v for v in claims if isinstance(v, StoreClaim)),
+            read_at=self._now(),
+            origin="remote",
         )
-        self.snapshot = replace(snapshot, origin="remote")
+
+    def _values(
+        self,
+        topic: str,
+        table: Mapping[str, Mapping[str, Any]],
+        parsed: dict[tuple[str, str], tuple[object, StoreSession | StoreClaim | None]],
+    ) -> list[StoreSession | StoreClaim | None]:
+        """Each record of ``table`` as a value, parsed again only when its record changed (an
+        event replaces the record: the one kept with its value is then another object)."""
+        out: list[StoreSession | StoreClaim | None] = []
+        for record_id, record in table.items():
+            kept = self._parsed.get((topic, record_id))
+            if kept is not None and kept[0] is record:
+                value = kept[1]
+            elif topic == "sessions":
+                value = session_from_row(_session_row(record))
+            else:
+                value = claim_from_row(_claim_row(record))
+            parsed[(topic, record_id)] = (record, value)
+            out.append(value)
+        return out
 
     def _failed(self, error: RemoteError) -> None:
         self.live = False

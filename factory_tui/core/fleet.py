@@ -300,6 +300,9 @@ class Fleet:
     remote: StoreSnapshot | None = None
     """The shared server's sessions and claims as last known, or None when none is configured
     (its ``note`` says since when it is unreachable)."""
+    host_procs: Mapping[str, HostProcs] = field(default_factory=dict)
+    """What the other configured hosts' process tables said (by configured host name): how
+    their agents' pids were checked, or why they could not be."""
 
     def locks_of(self, key: str) -> tuple[LockView, ...]:
         """The locks on one claim unit (``CAB-1290:2``, ``CAB-1321``)."""

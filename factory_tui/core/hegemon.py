@@ -26,6 +26,8 @@ __all__ = [
     "StoreSession",
     "StoreSnapshot",
     "StoreTicket",
+    "claim_from_row",
+    "session_from_row",
     "snapshot_from_rows",
 ]
 
@@ -396,6 +398,16 @@ def _job(row: Row) -> QueueJob | None:
         dispatched_at=_text(row, "dispatched_at"),
         created_at=_text(row, "created_at"),
     )
+
+
+def session_from_row(row: Row) -> StoreSession | None:
+    """One ``sessions`` row as a value (None: not one, e.g. no instance id)."""
+    return _session(row)
+
+
+def claim_from_row(row: Row) -> StoreClaim | None:
+    """One ``claims`` row as a value (None: not one)."""
+    return _claim(row)
 
 
 def _all(rows: Sequence[Row], make: Any) -> tuple[Any, ...]:

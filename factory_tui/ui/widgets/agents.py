@@ -40,6 +40,7 @@ from factory_tui.ui.widgets.text import (
 if TYPE_CHECKING:  # the cockpit's first frame imports this module, not the fleet's
     from factory_tui.core.activity import AgentActivity
     from factory_tui.core.fleet import Fleet, InstanceView
+    from factory_tui.core.fleet_hosts import HostGroup
     from factory_tui.core.oplog import Event
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "AgentPane",
     "Order",
     "activity_lines",
+    "host_header",
     "id_order",
     "pane_lines",
     "process_line",
@@ -193,6 +195,19 @@ def pane_lines(
     return [line.truncate(width, ellipsis=True) for line in lines]
 
 
+def host_header(group: HostGroup, shown: int) -> Content:
+    """The line above one host's panes: its name (literal), how many agents, how its pids are
+    checked."""
+    total = len(group.instances)
+    count = f"{shown} of {total}" if shown != total else str(total)
+    return Content.assemble(
+        (lit(group.name) or "?", "bold"),
+        (" (this host)" if group.local else "", "$text-muted"),
+        f" · {count} agent{'' if total == 1 else 's'}",
+        (f" · {lit(group.checked)}", "$text-muted"),
+    )
+
+
 class AgentPane(Widget, can_focus=True):
     """One agent instance. Enter (or a double click) opens its detail screen."""
 
@@ -280,6 +295,10 @@ class AgentGrid(VerticalScroll, can_focus=False):
     agent needing attention is found with ``n`` and shown by its badge, not by moving). While the
     factory is still being read the order follows the fleet: nothing has been shown for long.
     "By id" never moves a pane: ids do not change.
+
+    When the fleet's agents run on more than one host, the panes are grouped by host under a
+    line naming it, its agent count and how its pids are checked (this host first, the others
+    by name); the order applies within each group. With one host there is no such line.
     """
 
     DEFAULT_CSS = """
@@ -295,6 +314,15 @@ class AgentGrid(VerticalScroll, can_focus=False):
         height: 1;
         color: $text-muted;
         text-align: right;
+    }
+    AgentGrid > .host-header {
+        column-span: 9;
+        height: 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    AgentGrid > .host-gap {
+        height: 0;
     }
     AgentGrid > #agents-empty {
         column-span: 9;
@@ -327,6 +355,10 @@ class AgentGrid(VerticalScroll, can_focus=False):
         """Each instance's place in "needs me first", fixed when it first appeared or when that
         order was last asked for (see the class docstring)."""
         self._ranked = False
+        self._headers: dict[str, Static] = {}
+        self._gaps: dict[str, Static] = {}
+        """Each host group's line, by :func:`~factory_tui.core.fleet_hosts.host_key` (none
+        while the fleet runs on one host)."""
 
     def compose_empty(self) -> Static:
         return Static(Content(READING), id="agents-empty")
@@ -339,6 +371,8 @@ class AgentGrid(VerticalScroll, can_focus=False):
         if columns != self._columns:
             self._columns = columns
             self.styles.grid_size_columns = columns
+            if self._headers and self._fleet is not None:
+                self._arrange(self.shown_views(self._fleet))
 
     @property
     def columns(self) -> int:
@@ -415,11 +449,106 @@ class AgentGrid(VerticalScroll, can_focus=False):
             return sorted(views, key=lambda view: id_order(view.id))
         return sorted(views, key=lambda view: self._rank.get(view.id, len(self._rank)))
 
+    def _groups(self, views: list[InstanceView]) -> list[tuple[HostGroup | None, list[AgentPane]]]:
+        """The panes of ``views`` in the grid's order, by host (each with its whole group, for
+        the header); one group without a header while the whole fleet runs on one host."""
+        from factory_tui.core.fleet_hosts import host_groups
+
+        ordered = self.ordered_views(views)
+        fleet = self._fleet
+        whole = (
+            [] if fleet is None else host_groups(fleet.instances, fleet.hostname, fleet.host_procs)
+        )
+        if sum(1 for group in whole if group.instances) < 2:
+            return [(None, [self.panes[view.id] for view in ordered])]
+        group_of = {key: n for n, group in enumerate(whole) for key in group.instances}
+        panes: list[list[AgentPane]] = [[] for _ in whole]
+        for view in ordered:
+            panes[group_of[view.id]].append(self.panes[view.id])
+        return [(group, shown) for group, shown in zip(whole, panes, strict=True) if shown]
+
     def _arrange(self, views: list[InstanceView]) -> None:
-        order = [self.panes[view.id] for view in self.ordered_views(views)]
-        if self.ordered_panes() != order:
-            for pane in order:
-                self.move_child(pane, after=self.children[-1])
+        wanted: list[Widget] = []
+        before = 0  # panes in the previous group
+        for group, panes in self._groups(views):
+            if group is not None:
+                # The grid puts a wide cell in the first free one, even at the end of a short
+                # row: an empty cell fills the row first, so that the host's line starts one.
+                gap = self._gap(group.key, -before % self._columns if wanted else 0)
+                if gap is not None:
+                    wanted.append(gap)
+                wanted.append(self._header(group, len(panes)))
+            wanted.extend(panes)
+            before = len(panes)
+        for lines in (self._headers, self._gaps):
+            for key in [key for key, line in lines.items() if line not in wanted]:
+                lines.pop(key).remove()
+        if self._laid_out() != wanted:
+            for widget in wanted:
+                self.move_child(widget, after=self.children[-1])
+
+    def _laid_out(self) -> list[Widget]:
+        """The panes and host lines (with the gaps before them), in the order shown."""
+        return [
+            child
+            for child in self.children
+            if isinstance(child, AgentPane)
+            or child.has_class("host-header")
+            or child.has_class("host-gap")
+        ]
+
+    def _gap(self, key: str, span: int) -> Static | None:
+        """The empty cell that ends the row before a host's line (None: the row is full)."""
+        gap = self._gaps.get(key)
+        if span == 0:
+            return None
+        if gap is None:
+            gap = self._gaps[key] = Static(classes="host-gap")
+            self.mount(gap)
+        if gap.styles.column_span != span:  # a style set is a new layout, even unchanged
+            gap.styles.column_span = span
+        return gap
+
+    def _header(self, group: HostGroup, shown: int) -> Static:
+        """The host's line, made or brought up to date."""
+        text = host_header(group, shown)
+        header = self._headers.get(group.key)
+        if header is None:
+            header = Static(text, classes="host-header")  # no DOM id: host names are agent-written
+            self._headers[group.key] = header
+            self.mount(header)
+        else:
+            old = header.visual
+            if not (
+                isinstance(old, Content) and (old.plain, old.spans) == (text.plain, text.spans)
+            ):
+                header.update(text)
+        return header
+
+    def host_lines(self) -> list[str]:
+        """The host lines as shown, in order (none while the fleet runs on one host)."""
+        return [
+            child.visual.plain
+            for child in self._laid_out()
+            if child.has_class("host-header")
+            and isinstance(child, Static)
+            and isinstance(child.visual, Content)
+        ]
+
+    def rows(self) -> list[list[AgentPane]]:
+        """The panes as laid out in the grid: a row per line of panes, a host line starting a
+        new row."""
+        rows: list[list[AgentPane]] = [[]]
+        for child in self._laid_out():
+            if child.has_class("host-gap"):
+                continue
+            if not isinstance(child, AgentPane):
+                rows.append([])
+            elif len(rows[-1]) < self._columns:
+                rows[-1].append(child)
+            else:
+                rows.append([child])
+        return [row for row in rows if row]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Of the two ``o`` bindings, the one that switches away from the current order."""
@@ -492,15 +621,22 @@ class AgentGrid(VerticalScroll, can_focus=False):
         return True
 
     def action_move(self, rows: int, columns: int) -> None:
+        """Left and right walk the panes in order (across rows and hosts); up and down go to
+        the pane above or below (the last of a shorter row), across a host line too."""
         panes = self.ordered_panes()
         if not panes:
             return
         focused = self.screen.focused
         index = panes.index(focused) if isinstance(focused, AgentPane) and focused in panes else -1
         if index < 0:
-            target = 0
+            target = panes[0]
+        elif rows:
+            grid = self.rows()
+            row = next(n for n, line in enumerate(grid) if panes[index] in line)
+            column = grid[row].index(panes[index])
+            line = grid[max(0, min(len(grid) - 1, row + rows))]
+            target = line[min(column, len(line) - 1)]
         else:
-            target = index + rows * self._columns + columns
-            target = max(0, min(len(panes) - 1, target))
-        panes[target].focus()
-        panes[target].scroll_visible(animate=False)
+            target = panes[max(0, min(len(panes) - 1, index + columns))]
+        target.focus()
+        target.scroll_visible(animate=False)
