@@ -278,6 +278,7 @@ class FactoryApp(App[None]):
                 self.log_index,
                 clock=self.clock,
                 after_read=self.cost_feed.spans_after_read,
+                targets=self.targets,
             )
             self.prs_loader = QueueLoader(
                 self, self.config, clock=self.clock, options=self.prs_options

@@ -124,12 +124,9 @@ class FleetFeed:
         after_read: Callable[[FactoryReader], None],
         targets: WatchTargets | None = None,
     ) -> None:
-        """``targets``: the watcher's, told which transcripts the reader follows (by default
-        the app's ``targets`` if it has them)."""
+        """``targets``: the watcher's, told which transcripts the reader follows (None: no
+        watcher to tell)."""
         self.app = app
-        if targets is None:
-            found = getattr(app, "targets", None)
-            targets = found if isinstance(found, WatchTargets) else None
         self.targets = targets
         self.config = config
         self.reader = reader
