@@ -333,3 +333,33 @@ async def test_v_on_a_pr_that_is_not_a_merged_show_pr_says_why(
         notes = [m for title, m in app.notes if title == "Nothing to do"]
         assert notes and "not a merged Show PR" in notes[0], app.notes
         await press_to_quit(app)
+
+
+async def test_every_screen_with_a_footer_keeps_help_and_quit_at_100_columns(
+    demo: DemoFactory,
+) -> None:
+    """Issue 12: `? Keys` and `q Quit` whatever the width, on the agent detail screen too
+    (it has more keys than fit: T, i, a, the Back key...)."""
+    from factory_tui.ui.screens.detail import AgentDetailScreen
+
+    app = demo_app(demo)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        await pilot.press("enter")
+        await asked(pilot, AgentDetailScreen)
+        assert await footer_settles(pilot, lambda _keys: {"?", "q"} <= visible_keys(app))
+
+
+def visible_keys(app: FactoryApp) -> set[str]:
+    """The footer keys wholly on screen: a plain footer lets its last keys run off the edge or
+    under the palette's key, docked on the right."""
+    keys = [key for key in app.screen.query(FooterKey) if key.display and key.region.width]
+    palette = [key.region for key in keys if key.has_class("-command-palette")]
+    return {
+        key.key_display
+        for key in keys
+        if key.region.right <= app.size.width
+        and not any(key.region.overlaps(region) for region in palette)
+        and not key.has_class("-command-palette")
+    }

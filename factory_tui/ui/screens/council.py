@@ -15,10 +15,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from factory_tui.actions.council import CouncilOutcome
 from factory_tui.core.council import CouncilResult
+from factory_tui.ui.widgets.footer import KeysFooter
 from factory_tui.ui.widgets.text import lit
 
 __all__ = ["CouncilScreen", "council_lines"]
@@ -131,7 +132,7 @@ class CouncilScreen(ModalScreen[bool]):
             yield Static(
                 Content("\n").join(council_lines(self.outcome, self.what)), id="council-lines"
             )
-        yield Footer()
+        yield KeysFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "force":

@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import ContentSwitcher, Static
 
 from factory_tui.adapters.tmux import Tmux, TmuxError
 from factory_tui.config import Config
@@ -27,6 +27,7 @@ from factory_tui.core.safe import printable
 from factory_tui.ui.widgets.agents import process_line
 from factory_tui.ui.widgets.claims import claim_detail
 from factory_tui.ui.widgets.fields import Field, FieldList, heading
+from factory_tui.ui.widgets.footer import KeysFooter
 from factory_tui.ui.widgets.sessions import (
     checkpoint_lines,
     order_sessions,
@@ -248,7 +249,7 @@ class AgentDetailScreen(Screen[None]):
         with ContentSwitcher(initial="detail-body", id="detail-switcher"):
             yield FieldList(id="detail-body")
             yield TerminalView(id="detail-terminal")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.show_fleet(self.fleet)

@@ -21,11 +21,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from factory_tui.core.prs_patch import FileDiff
 from factory_tui.core.safe import printable
+from factory_tui.ui.widgets.footer import KeysFooter
 
 __all__ = ["MAX_LINES", "DiffLoaded", "DiffScreen", "file_label"]
 
@@ -109,7 +110,7 @@ class DiffScreen(ModalScreen[None]):
                 yield OptionList(id="diff-files")
                 with VerticalScroll(id="diff-body"):
                     yield Static(Text(""), id="diff-text")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#diff-main").loading = True
