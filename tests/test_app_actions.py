@@ -54,11 +54,19 @@ def make_lock(demo: DemoFactory, name: str, age_s: float) -> Path:
 
 
 async def select_claim(app: FactoryApp, key: str) -> None:
+    """The claim under the cursor in the Claims view, as the cockpit sees it (a relabel or a
+    fleet update may land between; select again after each refresh until it holds)."""
     await app.wait_for_fleet()
     app.cockpit.action_show_view("claims")
     tree = app.query_one(ClaimTree)
-    assert tree.select_key(key)
-    tree.focus()
+    for _ in range(20):
+        assert tree.select_key(key)
+        tree.focus()
+        await tree.wait_for_refresh()
+        claim = app.cockpit.selection().claim
+        if claim is not None and claim.key == key:
+            return
+    raise AssertionError(f"the Claims view does not hold {key} under its cursor")
 
 
 def test_lines_are_literal_text() -> None:

@@ -232,6 +232,15 @@ def why_not(action: str, selection: Selection, *, read_only: bool, loaded: bool)
         return "Nothing is stale: no claim to release."
     if action == "acknowledge_budget":
         return "No budget alert to acknowledge."
+    if action == "stop_agent":
+        if selection.view != "agents":
+            return f"K stops the selected agent in the Agents view, not from {selection.view}."
+        return "K stops an agent running here (or on a host with an ssh argv) under a known pid."
+    if action == "council":
+        return (
+            "C puts a claim, an agent's ticket or a PR before the Council: select one in the "
+            "Claims, Agents or PRs view."
+        )
     if selection.view == "agents":
         if selection.instance is None:
             return "Select an agent first."

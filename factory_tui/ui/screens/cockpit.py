@@ -74,6 +74,10 @@ class CockpitScreen(CockpitViews):
         Binding("x", "why_not('release')", "Release claim", show=False, id="why.release"),
         Binding("X", "why_not('release_all_stale')", "Release all stale", show=False, id="why.X"),
         Binding("A", "why_not('acknowledge_budget')", "Acknowledge budget", show=False, id="why.A"),
+        Binding("K", "why_not('stop_agent')", "Stop agent", show=False, id="why.K"),
+        Binding("C", "why_not('council')", "Council", show=False, id="why.C"),
+        # escape clears the current view's filter (the log view's own escape comes first).
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="filter.clear-view"),
     ]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -91,6 +95,8 @@ class CockpitScreen(CockpitViews):
             return not self.config.read_only and self._council_target() is not None
         if action == "acknowledge_budget":
             return bool(self.factory.unacknowledged_budget_alerts())
+        if action == "clear_filter":
+            return bool(self.filters.get(self.current_view))
         return not (action == "details" and self.current_view not in DETAIL_VIEWS)
 
     def action_details(self) -> None:
@@ -314,6 +320,7 @@ class CockpitScreen(CockpitViews):
     def action_refresh(self) -> None:
         """Re-read every file now (nothing should need it; the watcher sees changes)."""
         self.factory.read_everything()
+        self.notify("Re-reading every file.", markup=False, timeout=2)
 
     def key_sections(self) -> list[KeySection]:
         """Every key, by where it works (the help screen, ``?``)."""
@@ -329,6 +336,11 @@ class CockpitScreen(CockpitViews):
             action, self.selection(), read_only=self.config.read_only, loaded=self.factory.loaded
         )
         self.notify(why, title="Nothing to do", markup=False, timeout=4)
+
+    def action_clear_filter(self) -> None:
+        """escape: the current view shows everything again."""
+        self.apply_filter(self.current_view, "")
+        self.notify("Filter cleared.", markup=False, timeout=2)
 
     def action_why_not_reviewed(self) -> None:
         """``v`` where it does not apply: say why."""

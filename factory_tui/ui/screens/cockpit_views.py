@@ -585,6 +585,9 @@ class CockpitViews(Screen[None]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         # By name, not ``@on(DataTable.RowSelected, ...)``: this module does not import DataTable
         # (the first frame has none).
+        if event.control.id in ("problems-table", "state-table"):
+            self.notify("The whole finding is shown below the table.", markup=False, timeout=3)
+            return
         if event.control.id != "sessions-table":
             return
         session = next(

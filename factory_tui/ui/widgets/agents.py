@@ -336,6 +336,8 @@ class AgentGrid(VerticalScroll, can_focus=False):
         Binding("down,j", "move(1, 0)", "Down", show=False, id="agents.down"),
         Binding("left,h", "move(0, -1)", "Left", show=False, id="agents.left"),
         Binding("right,l", "move(0, 1)", "Right", show=False, id="agents.right"),
+        Binding("g,home", "edge(0)", "First agent", show=False, id="agents.first"),
+        Binding("G,end", "edge(-1)", "Last agent", show=False, id="agents.last"),
         # One key, two bindings: the footer shows the one that applies, so it names the order
         # the grid is in now; o switches to the other.
         Binding("o", "order('id')", "Order: needs me first", id="agents.order-id"),
@@ -619,6 +621,13 @@ class AgentGrid(VerticalScroll, can_focus=False):
         pane.focus()
         pane.scroll_visible(animate=False)
         return True
+
+    def action_edge(self, which: int) -> None:
+        """``g``/Home: the first pane; ``G``/End: the last (in the order shown)."""
+        panes = self.ordered_panes()
+        if panes:
+            panes[which].focus()
+            panes[which].scroll_visible(animate=False)
 
     def action_move(self, rows: int, columns: int) -> None:
         """Left and right walk the panes in order (across rows and hosts); up and down go to
