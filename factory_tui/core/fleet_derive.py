@@ -68,8 +68,10 @@ def derive_fleet(
     problems: Sequence[Problem] = (),
     lint: Sequence[Any] = (),
     remote: Mapping[str, HostProcs] | None = None,
+    picked: Sequence[SessionRec] | None = None,
 ) -> Fleet:
-    """``remote``: the other hosts' process facts (their claims' pids are checked there)."""
+    """``remote``: the other hosts' process facts (their claims' pids are checked there).
+    ``picked``: the sessions to show (:func:`picked_sessions`), when the caller has them."""
     settings = settings or Settings()
     claim_views = derive_claims(
         claims, fold, now=now, hostname=hostname, procs=procs, settings=settings, remote=remote
@@ -78,7 +80,7 @@ def derive_fleet(
 
     owned = owned_claims(claim_views)
 
-    sessions = derive_sessions(fold, owned, latest_checkpoint, now, settings)
+    sessions = derive_sessions(fold, owned, latest_checkpoint, now, settings, picked)
     instances = derive_instances(fold, owned, claim_views, sessions, procs, now, settings)
     launches = derive_launches(fold, claim_views, now, settings)
     problems = (*problems, *launch_problems(launches))
@@ -237,6 +239,7 @@ class FleetDeriver:
         ):
             changed = self._changed_claims(claims, previous)
         if previous is None or changed is None:
+            picked = picked_sessions(fold, now, settings)
             fleet = derive_fleet(
                 root=root,
                 now=now,
@@ -249,9 +252,10 @@ class FleetDeriver:
                 problems=problems,
                 lint=lint,
                 remote=remote,
+                picked=picked,
             )
             self._full_at = now
-            self._index(fleet, picked_sessions(fold, now, settings))
+            self._index(fleet, picked)
             self._by_file = {claim.file: claim for claim in claims}
             self._checkpoint_by_task = latest_checkpoints(checkpoints)
         else:
