@@ -525,3 +525,32 @@ def test_a_short_log_after_a_big_rotated_one_saves_only_the_rotated_ones_fold(
     warm = reader(config, cache)
     assert warm.warm_started
     assert_same(warm, reader(config, None))
+
+
+def test_saved_sessions_are_made_once_and_stay_the_same_objects() -> None:
+    """A restored fold's sessions are made on first access, one at a time or (a long slice, a
+    whole read) in batches; a session made once is the same object ever after, and each one
+    equals the cold fold's."""
+    lines = [
+        line
+        for n in range(9000)
+        for line in (
+            f"2026-02-01T10:00 | SESSION-START | task=t{n % 10} branch=b instance=i{n % 3}",
+            f"2026-02-01T10:01 | SESSION-END | task=t{n % 10} status=success pr={n}",
+        )
+    ]
+    cold = LogFold()
+    cold.feed_lines([line.encode() for line in lines], "operations.log")
+    state = cold.to_state()
+    arrays = {name: state.pop(name) for name in ("columns", "ended")}  # saved as binary
+    warm = LogFold.from_state(json.loads(json.dumps(state)) | arrays)
+    sessions = warm.sessions
+    assert sessions.saved == 9000 - 10  # each task's latest is made
+    third = sessions[3]
+    assert sessions[3] is third and sessions[-1] is warm.latest_by_task["t9"]
+    assert sessions.saved == 9000 - 11
+    assert warm.to_state() == cold.to_state()  # saved again without making them
+    assert sessions.saved == 9000 - 11
+    rest = sessions[100:]  # long: all made at once
+    assert sessions.saved == 0 and sessions[3] is third and rest[0] is sessions[100]
+    assert fold_fields(warm) == fold_fields(cold)

@@ -127,7 +127,10 @@ class SessionTable(Sequence[SessionRec]):
 
     def __getitem__(self, index: int | slice) -> SessionRec | list[SessionRec]:
         if isinstance(index, slice):
-            return [self[n] for n in range(*index.indices(len(self._recs)))]
+            wanted = range(*index.indices(len(self._recs)))
+            if self._count and len(wanted) > _RESTORE_BATCH:
+                self._restore_all()  # many: made in batches, faster than one by one
+            return [self[n] for n in wanted]
         rec = self._recs[index]
         if rec is None:
             return self._restore(index % len(self._recs))
