@@ -466,7 +466,13 @@ def test_status_json_reads_warm_the_second_time(
         f"component=c{n}".encode()
         for n in range(24_000)
     ]
-    _write(config.log_file, [b"2026-02-12T00:00 | SESSION-START | task=t1 branch=b", *lines])
+    old = [  # sessions older than the history window: restored only when read
+        f"2026-02-01T10:{n % 60:02d} | SESSION-{'START' if n % 2 == 0 else 'END'} | task=o{n // 6} "
+        + ("branch=b instance=i1" if n % 2 == 0 else "status=success")
+        for n in range(600)
+    ]
+    first_session = b"2026-02-12T00:00 | SESSION-START | task=t1 branch=b"
+    _write(config.log_file, [*(line.encode() for line in old), first_session, *lines])
     assert config.log_file.stat().st_size > (1 << 20)
     resumed: list[int] = []
     resume = LogTail.resume
@@ -480,7 +486,7 @@ def test_status_json_reads_warm_the_second_time(
     def status(*extra: str) -> Any:
         argv = ["status", str(config.root), "--json", "--now", "2026-02-12T16:00", *extra]
         assert main(argv) == 0
-        return json.loads(capsys.readouterr().out)
+        return capsys.readouterr().out  # compared byte for byte
 
     first = status()
     assert list(private_cache_dir.glob("fold-*.json")) and resumed == []
