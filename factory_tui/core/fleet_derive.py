@@ -315,12 +315,14 @@ class FleetDeriver:
         if len(claims) != len(known):
             return None
         changed: dict[int, tuple[ClaimFile, ClaimUnit]] = {}
+        files: list[ClaimFile] = []
         for claim in claims:
             old = known.get(claim.file)
             if old is claim:
                 continue
             if old is None:
                 return None
+            files.append(claim)
             places = self._claims_by_file.get(claim.file, [])
             units = {(unit.claim_id, unit.phase): unit for unit in claim.units}
             if len(units) != len(claim.units) or len(places) != len(units):
@@ -331,7 +333,7 @@ class FleetDeriver:
                 if unit is None:
                     return None
                 changed[n] = (claim, unit)
-        for claim, _unit in changed.values():
+        for claim in files:
             known[claim.file] = claim
         return changed
 
