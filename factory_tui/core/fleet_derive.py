@@ -31,7 +31,9 @@ from factory_tui.core.fleet_claims import (
     conflicts_by_instance,
     derive_claim_view,
     derive_claims,
+    instance_alive,
     owned_claims,
+    pid_detail,
 )
 from factory_tui.core.fleet_instances import (
     derive_instances,
@@ -443,14 +445,17 @@ class FleetDeriver:
         for owner in owners:
             places = self._claims_by_owner.get(owner, [])
             owns = [claim_views[n] for n in places if claim_views[n].state in ("claimed", "stale")]
+            was = owned.get(owner, [])
             if owns:
                 owned[owner] = owns
             else:
                 owned.pop(owner, None)
-            # Its sessions' status reads the claims it owns (all its open sessions among them).
-            for key in self._by_instance.get(owner, ()):
-                rec = self._recs[key]
-                recs[rec.seq] = rec
+            # Its sessions' status reads what the claims it owns say of it: when that changed,
+            # re-derive them (all its open sessions among them).
+            if _session_facts(owns) != _session_facts(was):
+                for key in self._by_instance.get(owner, ()):
+                    rec = self._recs[key]
+                    recs[rec.seq] = rec
         instances.update(owners)
         conflicts = conflicts_by_instance(self._conflicts_at[n] for n in sorted(self._conflicts_at))
         latest_open: dict[str, SessionRec] = {}
@@ -541,6 +546,17 @@ class FleetDeriver:
             checkpoints=previous.checkpoints,
             counts=counts,
         )
+
+
+def _session_facts(owns: Sequence[ClaimView]) -> tuple[object, ...]:
+    """What :func:`~factory_tui.core.fleet_sessions.session_view` reads of the claims an
+    instance owns: whether there are any, whether a pid is alive, and the evidence's unit, state
+    and pid check."""
+    alive, evidence = instance_alive(list(owns))
+    if evidence is None:
+        return bool(owns), alive
+    unit, detail = evidence.unit, pid_detail(evidence)
+    return bool(owns), alive, unit.key, unit.pid, unit.hostname, evidence.state, detail
 
 
 def _recount(counts: dict[str, int], kind: str, old: str | None, new: str | None) -> None:
