@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import random
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import demo_reader
@@ -174,12 +178,80 @@ def test_other_changes_derive_in_full(reader: FactoryReader, demo: DemoFactory) 
     reader.probe.table.clear()  # type: ignore[attr-defined]
     reader.fleet(now + reader.deriver.full_every, reprobe=True)
     assert reader.deriver.partial_derives == partial + 1  # the unchanged probe was partial
-    # a changed claim file
+    # a new claim file (its units' places in the sorted claims are new)
     claim = sorted(demo.claims_dir.glob("*.json"))[0]
-    claim.write_bytes(claim.read_bytes() + b"\n")
+    raw = json.loads(claim.read_bytes())
+    raw.update(ticket="CAB-9999", mega="CAB-9999")
+    rewrite(demo.claims_dir / "CAB-9999.json", raw)
     assert reader.refresh_claims()
-    reader.fleet(now + reader.deriver.full_every, reprobe=False)
+    later = now + reader.deriver.full_every
+    assert_same(reader.fleet(later, reprobe=False), fleet_now(reader, later))
     assert reader.deriver.partial_derives == partial + 1
+    # a claim file whose units are no longer the same (a phase more)
+    raw.setdefault("phases", []).append({"id": 99, "name": "more", "owner": None, "deps": []})
+    rewrite(demo.claims_dir / "CAB-9999.json", raw)
+    assert reader.refresh_claims()
+    assert_same(reader.fleet(later, reprobe=False), fleet_now(reader, later))
+    assert reader.deriver.partial_derives == partial + 1
+
+
+def rewrite(path: Path, raw: dict[str, Any]) -> None:
+    """Replace a claim file as the claim tool does: a temp file renamed over it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(raw, indent=2))
+    os.replace(tmp, path)
+
+
+def _edit(unit: dict[str, Any], rng: random.Random, owners: list[str], pids: list[int]) -> None:
+    """One change an agent or the claim tool makes to a unit (or a hand edit)."""
+    now = "2026-02-12T15:40"
+    match rng.choice(["claim", "release", "complete", "pid", "host", "age", "reopen"]):
+        case "claim":
+            unit.update(owner=rng.choice(owners), pid=rng.choice(pids), claimed_at=now)
+        case "release":
+            unit.update(owner=None, pid=None, claimed_at=None)
+        case "complete":
+            unit["completed_at"] = now
+        case "pid":
+            unit["pid"] = rng.choice(pids)
+        case "host":
+            unit["hostname"] = rng.choice(["h", "ci-runner-02.lan", None])
+        case "age":
+            unit["claimed_at"] = rng.choice(["2026-02-11T09:00", "2026-02-12T15:30", None])
+        case "reopen":
+            unit["completed_at"] = None
+
+
+def test_random_claim_edits_match_a_full_derive(reader: FactoryReader, demo: DemoFactory) -> None:
+    """Issue 17: a changed claim file re-derives only what depends on it (its units' views, the
+    instances that own or owned them or that their conflicts name, those instances' sessions),
+    and the result is the fleet a full derive gives, field by field."""
+    rng = random.Random(17)
+    now = demo.now
+    reader.fleet(now)
+    files = sorted(demo.claims_dir.glob("*.json"))
+    agents = sorted(demo.instances)
+    owners = [*agents, "t-only-in-a-file", "t-new-claimer"]  # neither ever logs
+    pids = [*sorted(demo.pids.values()), 4_000_000]
+    before = reader.deriver.partial_derives
+    for n in range(80):
+        path = rng.choice(files)
+        raw = json.loads(path.read_bytes())
+        for _ in range(rng.randint(1, 3)):
+            _edit(rng.choice(raw.get("phases", [raw])), rng, owners, pids)
+        if rng.random() < 0.2:
+            raw["title"] = f"Retitled {n}"
+        rewrite(path, raw)
+        assert reader.refresh_claim(path)
+        if rng.random() < 0.3:  # a log line in the same cycle
+            ts = format_ts(now - timedelta(minutes=rng.randint(0, 90)))
+            appended(
+                reader,
+                demo,
+                f"{ts} | STEP-DONE | step=code task=R-{n % 3} instance={rng.choice(agents)}",
+            )
+        assert_same(reader.fleet(now, reprobe=False), fleet_now(reader, now))
+    assert reader.deriver.partial_derives == before + 80
 
 
 class CountingProbe(TableProbe):

@@ -23,6 +23,7 @@ from factory_tui.adapters.tail import LogTail
 from factory_tui.cli import main
 from factory_tui.config import Config
 from factory_tui.core.fold import LogFold, SessionRec
+from factory_tui.core.fold_sessions import SessionRefs, SessionTable
 
 NOW = datetime(2026, 2, 12, 16, 0)
 
@@ -38,7 +39,10 @@ _NAMES = st.sampled_from(
 )  # fmt: skip
 _LINE = st.one_of(
     st.builds(
-        lambda n, name, tokens: f"2026-02-12T14:{n:02d} | {name} | {' '.join(tokens)}".encode(),
+        lambda day, n, name, tokens: (
+            f"2026-02-{day:02d}T14:{n:02d} | {name} | {' '.join(tokens)}".encode()
+        ),
+        st.sampled_from([1, 12, 12]),  # days before NOW's history window, and within it
         st.integers(0, 59),
         _NAMES,
         st.lists(_TOKENS, max_size=5),
@@ -56,7 +60,7 @@ def _plain(value: Any) -> Any:
         return ("deque", value.maxlen, [_plain(item) for item in value])
     if isinstance(value, dict):
         return ("dict", [(key, _plain(item)) for key, item in value.items()])
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | SessionTable | SessionRefs):
         return [_plain(item) for item in value]
     return value
 
@@ -80,11 +84,18 @@ def reader(config: Config, cache: FoldCache | None) -> FactoryReader:
 
 
 def assert_same(warm: FactoryReader, cold: FactoryReader) -> None:
-    assert fold_fields(warm.fold) == fold_fields(cold.fold)
-    assert all(warm.fold.sessions[s.seq] is s for s in warm.fold.ended)
+    """The same fold and fleet. A warm fold makes its saved sessions on demand: it is saved
+    again, and derived, before it is looked at whole (which makes them all)."""
+    assert warm.fold.to_state() == cold.fold.to_state()
     warm_fleet, cold_fleet = warm.fleet(NOW, procs={}), cold.fleet(NOW, procs={})
     assert warm_fleet == cold_fleet
     assert warm_fleet.to_json() == cold_fleet.to_json()
+    assert warm.fold.to_state() == cold.fold.to_state()
+    assert fold_fields(warm.fold) == fold_fields(cold.fold)
+    sessions = warm.fold.sessions
+    assert all(sessions[s.seq] is s for s in warm.fold.ended)
+    assert all(sessions[s.seq] is s for refs in warm.fold.instance_sessions.values() for s in refs)
+    assert all(sessions[s.seq] is s for s in warm.fold.latest_by_task.values())
 
 
 @pytest.fixture
@@ -168,6 +179,39 @@ def test_a_warm_start_reads_only_what_follows(saved: Config, cache: FoldCache) -
     assert warm.fold.sessions[-1].last_error == "oh no"
     assert warm.fold.sessions[-1].start_line == 42  # line numbers go on from the cache's
     assert_same(warm, reader(saved, None))
+
+
+def test_a_warm_start_makes_only_the_sessions_it_shows(tmp_path: Path, cache: FoldCache) -> None:
+    """Issue 17: a warm start of a long history does not rebuild the old ended sessions nothing
+    shows (the fleet shows the open ones, each task's latest, those ended within a day): they
+    stay saved columns until something reads them all, and the answers are a cold read's."""
+    config = make_factory(tmp_path / "factory")
+    old = [
+        line
+        for n in range(300)
+        for line in (
+            f"2026-02-01T10:{n % 60:02d} | SESSION-START | task=t{n % 20} branch=b instance=i{n % 3}",
+            f"2026-02-01T11:{n % 60:02d} | STEP-DONE | step=code task=t{n % 20}",
+            f"2026-02-01T12:{n % 60:02d} | SESSION-END | task=t{n % 20} status=success pr={n}",
+        )
+    ]
+    recent = [
+        "2026-02-12T14:00 | SESSION-START | task=t1 branch=b instance=i1",
+        "2026-02-12T14:01 | SESSION-END | task=t1 status=success",
+        "2026-02-12T14:02 | SESSION-START | task=t2 branch=b instance=i2",
+    ]
+    _write(config.log_file, [line.encode() for line in old + recent])
+    assert reader(config, cache).save_fold_cache()
+    with config.log_file.open("ab") as f:
+        f.write(b"2026-02-12T15:00 | STEP-DONE | step=test task=t2\n")
+    warm, cold = reader(config, cache), reader(config, None)
+    assert warm.warm_started
+    shown = warm.fleet(NOW, procs={}).sessions
+    assert len(shown) == 20  # each task's latest (t1's ended today, t2's is open)
+    sessions = warm.fold.sessions
+    assert len(sessions) == 302 and sessions.saved == 302 - 20
+    assert_same(warm, cold)
+    assert sessions.saved == 0  # read whole (as the cost view does): all made, the same
 
 
 def _cold(config: Config, cache: FoldCache, why: str) -> None:
@@ -422,7 +466,13 @@ def test_status_json_reads_warm_the_second_time(
         f"component=c{n}".encode()
         for n in range(24_000)
     ]
-    _write(config.log_file, [b"2026-02-12T00:00 | SESSION-START | task=t1 branch=b", *lines])
+    old = [  # sessions older than the history window: restored only when read
+        f"2026-02-01T10:{n % 60:02d} | SESSION-{'START' if n % 2 == 0 else 'END'} | task=o{n // 6} "
+        + ("branch=b instance=i1" if n % 2 == 0 else "status=success")
+        for n in range(600)
+    ]
+    first_session = b"2026-02-12T00:00 | SESSION-START | task=t1 branch=b"
+    _write(config.log_file, [*(line.encode() for line in old), first_session, *lines])
     assert config.log_file.stat().st_size > (1 << 20)
     resumed: list[int] = []
     resume = LogTail.resume
@@ -436,7 +486,7 @@ def test_status_json_reads_warm_the_second_time(
     def status(*extra: str) -> Any:
         argv = ["status", str(config.root), "--json", "--now", "2026-02-12T16:00", *extra]
         assert main(argv) == 0
-        return json.loads(capsys.readouterr().out)
+        return capsys.readouterr().out  # compared byte for byte
 
     first = status()
     assert list(private_cache_dir.glob("fold-*.json")) and resumed == []
@@ -481,3 +531,32 @@ def test_a_short_log_after_a_big_rotated_one_saves_only_the_rotated_ones_fold(
     warm = reader(config, cache)
     assert warm.warm_started
     assert_same(warm, reader(config, None))
+
+
+def test_saved_sessions_are_made_once_and_stay_the_same_objects() -> None:
+    """A restored fold's sessions are made on first access, one at a time or (a long slice, a
+    whole read) in batches; a session made once is the same object ever after, and each one
+    equals the cold fold's."""
+    lines = [
+        line
+        for n in range(9000)
+        for line in (
+            f"2026-02-01T10:00 | SESSION-START | task=t{n % 10} branch=b instance=i{n % 3}",
+            f"2026-02-01T10:01 | SESSION-END | task=t{n % 10} status=success pr={n}",
+        )
+    ]
+    cold = LogFold()
+    cold.feed_lines([line.encode() for line in lines], "operations.log")
+    state = cold.to_state()
+    arrays = {name: state.pop(name) for name in ("columns", "ended")}  # saved as binary
+    warm = LogFold.from_state(json.loads(json.dumps(state)) | arrays)
+    sessions = warm.sessions
+    assert sessions.saved == 9000 - 10  # each task's latest is made
+    third = sessions[3]
+    assert sessions[3] is third and sessions[-1] is warm.latest_by_task["t9"]
+    assert sessions.saved == 9000 - 11
+    assert warm.to_state() == cold.to_state()  # saved again without making them
+    assert sessions.saved == 9000 - 11
+    rest = sessions[100:]  # long: all made at once
+    assert sessions.saved == 0 and sessions[3] is third and rest[0] is sessions[100]
+    assert fold_fields(warm) == fold_fields(cold)

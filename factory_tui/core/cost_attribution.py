@@ -130,8 +130,7 @@ class SpanBuilder:
                 spans[n] = _session_span(rec, worktree)
             if rec.ended_at is None:
                 still_open[n] = now
-        for n in range(len(spans), len(sessions)):
-            rec = sessions[n]
+        for n, rec in enumerate(sessions[len(spans) :], start=len(spans)):
             spans.append(_session_span(rec, worktree))
             if rec.ended_at is None:
                 still_open[n] = _span_fields(rec)

@@ -3,11 +3,12 @@ this machine's host name and a table of process facts. It never reads the clock 
 table itself.
 
 :func:`derive_fleet` derives it whole; :class:`FleetDeriver` re-derives only what lines appended
-to the log touched.
+to the log, or changed claim files, touched.
 """
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from itertools import islice
 from typing import Any
 
 from factory_tui.core.checkpoints import Checkpoint
-from factory_tui.core.claims import ClaimFile
+from factory_tui.core.claims import ClaimFile, ClaimUnit
 from factory_tui.core.fleet import (
     ClaimView,
     Fleet,
@@ -30,7 +31,9 @@ from factory_tui.core.fleet_claims import (
     conflicts_by_instance,
     derive_claim_view,
     derive_claims,
+    instance_alive,
     owned_claims,
+    pid_detail,
 )
 from factory_tui.core.fleet_instances import (
     derive_instances,
@@ -67,8 +70,10 @@ def derive_fleet(
     problems: Sequence[Problem] = (),
     lint: Sequence[Any] = (),
     remote: Mapping[str, HostProcs] | None = None,
+    picked: Sequence[SessionRec] | None = None,
 ) -> Fleet:
-    """``remote``: the other hosts' process facts (their claims' pids are checked there)."""
+    """``remote``: the other hosts' process facts (their claims' pids are checked there).
+    ``picked``: the sessions to show (:func:`picked_sessions`), when the caller has them."""
     settings = settings or Settings()
     claim_views = derive_claims(
         claims, fold, now=now, hostname=hostname, procs=procs, settings=settings, remote=remote
@@ -77,7 +82,7 @@ def derive_fleet(
 
     owned = owned_claims(claim_views)
 
-    sessions = derive_sessions(fold, owned, latest_checkpoint, now, settings)
+    sessions = derive_sessions(fold, owned, latest_checkpoint, now, settings, picked)
     instances = derive_instances(fold, owned, claim_views, sessions, procs, now, settings)
     launches = derive_launches(fold, claim_views, now, settings)
     problems = (*problems, *launch_problems(launches))
@@ -147,11 +152,11 @@ def _counts(
 
 @dataclass(frozen=True, slots=True)
 class _Inputs:
-    """What a fleet is derived from besides the log: the same inputs allow a partial re-derive."""
+    """What a fleet is derived from besides the log and the claim files: the same inputs allow a
+    partial re-derive."""
 
     root: str
     hostname: str
-    claims: tuple[int, ...]
     checkpoints: tuple[int, ...]
     procs: Mapping[int, ProcInfo]
     settings: Settings
@@ -159,15 +164,19 @@ class _Inputs:
 
 
 class FleetDeriver:
-    """Derive fleets; when only lines were appended to the log since the last one, re-derive just
-    what those lines touched and keep every other view.
+    """Derive fleets; when only lines were appended to the log, or claim files changed in place,
+    since the last one, re-derive just what those touched and keep every other view.
 
     A full derive is O(shown sessions + claims): tens of milliseconds on a big factory. After a
     few appended lines the work is O(what they touch): the sessions of the tasks they name, the
     instances of those sessions with their other open sessions (a new SESSION-START supersedes
-    them), and the claims those instances own. For the same ``now`` the result equals a full
-    derive. With a later ``now`` the views left alone keep the ages they had; a full derive runs
-    at least every ``full_every`` and whenever claims, checkpoints, processes or settings change.
+    them), and the claims those instances own. After a changed claim file it is O(that file):
+    its units' views, the instances that owned or own them or that their conflicts are about,
+    and those instances' shown sessions (their status reads the claims they own). For the same
+    ``now`` the result equals a full derive. With a later ``now`` the views left alone keep the
+    ages they had; a full derive runs at least every ``full_every`` and whenever a claim file
+    appears, goes or changes its units (their places in the sorted claims move), or checkpoints,
+    processes or settings change.
     """
 
     def __init__(self, full_every: timedelta = timedelta(seconds=15)) -> None:
@@ -188,6 +197,7 @@ class FleetDeriver:
         self._recs: dict[str, SessionRec] = {}
         self._claims_by_owner: dict[str, list[int]] = {}
         self._claims_by_id: dict[str, list[int]] = {}
+        self._claims_by_file: dict[str, list[int]] = {}
         # Places in Fleet.claims of the views that have conflicts.
         self._conflicts_at: dict[int, ClaimView] = {}
         self._owned: dict[str, list[ClaimView]] = {}
@@ -213,7 +223,6 @@ class FleetDeriver:
         inputs = _Inputs(
             root=root,
             hostname=hostname,
-            claims=tuple(map(id, claims)),
             checkpoints=tuple(map(id, checkpoints)),
             procs=dict(procs),
             settings=settings,
@@ -221,7 +230,8 @@ class FleetDeriver:
         )
         appended = fold.events - self._events
         previous = self.previous
-        if (
+        changed: dict[int, tuple[ClaimFile, ClaimUnit]] | None = None
+        if not (
             full
             or previous is None
             or inputs != self._inputs
@@ -229,6 +239,9 @@ class FleetDeriver:
             or not 0 <= appended <= len(fold.recent)
             or len(fold.sessions) < self._sessions
         ):
+            changed = self._changed_claims(claims, previous)
+        if previous is None or changed is None:
+            picked = picked_sessions(fold, now, settings)
             fleet = derive_fleet(
                 root=root,
                 now=now,
@@ -241,13 +254,14 @@ class FleetDeriver:
                 problems=problems,
                 lint=lint,
                 remote=remote,
+                picked=picked,
             )
             self._full_at = now
-            self._index(fleet, picked_sessions(fold, now, settings))
+            self._index(fleet, picked)
             self._by_file = {claim.file: claim for claim in claims}
             self._checkpoint_by_task = latest_checkpoints(checkpoints)
         else:
-            fleet = self._update(previous, appended, now, fold, procs, settings)
+            fleet = self._update(previous, appended, changed, now, fold, procs, settings)
             launches = derive_launches(fold, fleet.claims, now, settings)
             problems = (*problems, *launch_problems(launches))
             fleet = replace(
@@ -274,11 +288,13 @@ class FleetDeriver:
             self._recs[key] = rec
         self._claims_by_owner = {}
         self._claims_by_id = {}
+        self._claims_by_file = {}
         self._conflicts_at = {}
         for n, claim_view in enumerate(fleet.claims):
             if claim_view.unit.owner:
                 self._claims_by_owner.setdefault(claim_view.unit.owner, []).append(n)
             self._claims_by_id.setdefault(claim_view.unit.claim_id, []).append(n)
+            self._claims_by_file.setdefault(claim_view.file, []).append(n)
             if claim_view.conflicts:
                 self._conflicts_at[n] = claim_view
         self._owned = owned_claims(fleet.claims)
@@ -289,6 +305,51 @@ class FleetDeriver:
             self._place[key] = n
             if view.instance:
                 self._by_instance.setdefault(view.instance, set()).add(key)
+
+    def _changed_claims(
+        self, claims: Sequence[ClaimFile], previous: Fleet
+    ) -> dict[int, tuple[ClaimFile, ClaimUnit]] | None:
+        """The claim files that changed since the last derive (a new :class:`ClaimFile` for the
+        same file): each new unit with its file, by the place of its view in ``Fleet.claims``.
+        None when a file appeared or went, or a changed file's units are not the same keys
+        (claim id and phase) as before: their views' places move, a full derive sorts them."""
+        known = self._by_file
+        if len(claims) != len(known):
+            return None
+        changed: dict[int, tuple[ClaimFile, ClaimUnit]] = {}
+        files: list[ClaimFile] = []
+        for claim in claims:
+            old = known.get(claim.file)
+            if old is claim:
+                continue
+            if old is None:
+                return None
+            files.append(claim)
+            places = self._claims_by_file.get(claim.file, [])
+            units = {(unit.claim_id, unit.phase): unit for unit in claim.units}
+            if len(units) != len(claim.units) or len(places) != len(units):
+                return None
+            for n in places:
+                was = previous.claims[n].unit
+                unit = units.pop((was.claim_id, was.phase), None)
+                if unit is None:
+                    return None
+                changed[n] = (claim, unit)
+        for claim in files:
+            known[claim.file] = claim
+        return changed
+
+    def _move_owner(self, place: int, old: str | None, new: str | None) -> None:
+        """The claim view at ``place`` now names ``new`` as owner (it named ``old``)."""
+        if old == new:
+            return
+        if old:
+            places = self._claims_by_owner[old]
+            places.remove(place)
+            if not places:
+                del self._claims_by_owner[old]
+        if new:
+            insort(self._claims_by_owner.setdefault(new, []), place)
 
     def _touched(
         self, fold: LogFold, appended: int
@@ -332,6 +393,7 @@ class FleetDeriver:
         self,
         previous: Fleet,
         appended: int,
+        changed: Mapping[int, tuple[ClaimFile, ClaimUnit]],
         now: datetime,
         fold: LogFold,
         procs: Mapping[int, ProcInfo],
@@ -341,10 +403,10 @@ class FleetDeriver:
         counts = dict(previous.counts)
         counts["log_events"] = fold.events
         # The log speaks to a claim through its owner's last event, and through the CLAIM and
-        # RELEASE lines of its id (conflicts).
+        # RELEASE lines of its id (conflicts); a changed claim file through its units.
         claim_views = list(previous.claims)
         owned = self._owned
-        redo: set[int] = set()
+        redo: set[int] = set(changed)
         for owner in instances:
             redo.update(self._claims_by_owner.get(owner, ()))
         for claim_id in claim_ids:
@@ -352,13 +414,16 @@ class FleetDeriver:
         owners: set[str] = set()
         for index in sorted(redo):
             claim_view = claim_views[index]
-            claim = self._by_file.get(claim_view.file)
+            claim, unit = changed.get(index) or (
+                self._by_file.get(claim_view.file),
+                claim_view.unit,
+            )
             if claim is None:
                 continue
             done = {u.phase for u in claim.units if u.completed_at}
             new_claim = derive_claim_view(
                 claim,
-                claim_view.unit,
+                unit,
                 done,
                 fold,
                 now,
@@ -369,8 +434,8 @@ class FleetDeriver:
             )
             _recount(counts, "claims", claim_view.state, new_claim.state)
             claim_views[index] = new_claim
-            if claim_view.unit.owner:
-                owners.add(claim_view.unit.owner)
+            self._move_owner(index, claim_view.unit.owner, unit.owner)
+            owners.update(owner for owner in (claim_view.unit.owner, unit.owner) if owner)
             # The instances a conflict is about show it too.
             instances.update(claim_view.conflicts_about, new_claim.conflicts_about)
             if new_claim.conflicts:
@@ -378,12 +443,19 @@ class FleetDeriver:
             else:
                 self._conflicts_at.pop(index, None)
         for owner in owners:
-            places = self._claims_by_owner[owner]
+            places = self._claims_by_owner.get(owner, [])
             owns = [claim_views[n] for n in places if claim_views[n].state in ("claimed", "stale")]
+            was = owned.get(owner, [])
             if owns:
                 owned[owner] = owns
             else:
                 owned.pop(owner, None)
+            # Its sessions' status reads what the claims it owns say of it: when that changed,
+            # re-derive them (all its open sessions among them).
+            if _session_facts(owns) != _session_facts(was):
+                for key in self._by_instance.get(owner, ()):
+                    rec = self._recs[key]
+                    recs[rec.seq] = rec
         instances.update(owners)
         conflicts = conflicts_by_instance(self._conflicts_at[n] for n in sorted(self._conflicts_at))
         latest_open: dict[str, SessionRec] = {}
@@ -427,13 +499,12 @@ class FleetDeriver:
             self._place = {view.key: n for n, view in enumerate(sessions)}
             for keys in self._by_instance.values():
                 keys.intersection_update(self._place)
-        # Instances: re-derive the involved ones against the new claims and sessions.
-        known = {view.id for view in previous.instances}
+        # Instances: re-derive the involved ones against the new claims and sessions; drop those
+        # nothing speaks of any more (a full derive would not list them).
         wanted = {
             i
             for i in instances
-            if i in known
-            or i in owned
+            if i in owned
             or i in fold.instance_sessions
             or i in fold.instance_last_event
             or i in conflicts
@@ -453,6 +524,9 @@ class FleetDeriver:
             )
         instance_views: list[InstanceView] = []
         for old in previous.instances:
+            if old.id in instances and old.id not in wanted:
+                _recount(counts, "agents", old.status, None)
+                continue
             new = fresh.pop(old.id, old)
             _recount(counts, "agents", old.status, new.status)
             instance_views.append(new)
@@ -472,6 +546,17 @@ class FleetDeriver:
             checkpoints=previous.checkpoints,
             counts=counts,
         )
+
+
+def _session_facts(owns: Sequence[ClaimView]) -> tuple[object, ...]:
+    """What :func:`~factory_tui.core.fleet_sessions.session_view` reads of the claims an
+    instance owns: whether there are any, whether a pid is alive, and the evidence's unit, state
+    and pid check."""
+    alive, evidence = instance_alive(list(owns))
+    if evidence is None:
+        return bool(owns), alive
+    unit, detail = evidence.unit, pid_detail(evidence)
+    return bool(owns), alive, unit.key, unit.pid, unit.hostname, evidence.state, detail
 
 
 def _recount(counts: dict[str, int], kind: str, old: str | None, new: str | None) -> None:

@@ -22,11 +22,14 @@ def derive_sessions(
     checkpoints: dict[str, Checkpoint],
     now: datetime,
     settings: Settings,
+    picked_recs: Iterable[SessionRec] | None = None,
 ) -> list[SessionView]:
     """Views of the sessions worth showing: every open one, each task's latest, and those that
     ended within the history window. Older ended sessions stay in the log, not on screen; picking
-    them costs O(shown), not O(log)."""
-    picked = {rec.seq: rec for rec in picked_sessions(fold, now, settings)}
+    them costs O(shown), not O(log). ``picked_recs``: :func:`picked_sessions` already called."""
+    if picked_recs is None:
+        picked_recs = picked_sessions(fold, now, settings)
+    picked = {rec.seq: rec for rec in picked_recs}
     latest_open_by_instance: dict[str, SessionRec] = {}
     for seq in sorted(picked):
         rec = picked[seq]

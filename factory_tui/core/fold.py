@@ -12,11 +12,16 @@ from array import array
 from collections import Counter, deque
 from collections.abc import Iterable
 from datetime import datetime
-from operator import attrgetter
 from typing import Any, cast
 
 from factory_tui.core.activity import HOOK_EVENTS, AgentSignal
 from factory_tui.core.fold_records import ClaimEventInfo, SessionRec, claim_key, is_audit
+from factory_tui.core.fold_sessions import (
+    SESSION_TEXT,
+    WIDTH,
+    SessionRefs,
+    SessionTable,
+)
 from factory_tui.core.launches import LaunchRec
 from factory_tui.core.oplog import (
     REQUIRED_FIELDS,
@@ -62,80 +67,7 @@ RECENT_GLOBAL = 400
 _EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
 
 
-# A session's fields as :meth:`LogFold.to_state` stores them: the text ones as indexes into one
-# table of strings (None included), then the numbers; ``seq`` is the session's position.
-_SESSION_TEXT = (
-    "task",
-    "instance",
-    "branch",
-    "started_at",
-    "source",
-    "recovered_from",
-    "ended_at",
-    "end_status",
-    "recovered_by",
-    "pr",
-    "last_step",
-    "last_step_state",
-    "last_step_at",
-    "last_event_at",
-    "checkpoint_file",
-    "last_error",
-)
 _SESSION_TEXT_REQUIRED = frozenset({"task", "started_at", "source", "last_event_at"})
-_SESSION_NUMBERS = ("start_line", "end_line", "extra_starts")
-_RESTORE_BATCH = 8192
-
-
-def _restore_session(
-    seq: int,
-    task: Any,
-    instance: Any,
-    branch: Any,
-    started_at: Any,
-    source: Any,
-    recovered_from: Any,
-    ended_at: Any,
-    end_status: Any,
-    recovered_by: Any,
-    pr: Any,
-    last_step: Any,
-    last_step_state: Any,
-    last_step_at: Any,
-    last_event_at: Any,
-    checkpoint_file: Any,
-    last_error: Any,
-    start_line: int,
-    end_line: int,
-    extra_starts: int,
-) -> SessionRec:
-    """A :class:`SessionRec` from the values of :data:`_SESSION_TEXT` then
-    :data:`_SESSION_NUMBERS`, in order (already checked): one call per session of a big log."""
-    session = _new_session(SessionRec)
-    session.seq = seq
-    session.task = task
-    session.instance = instance
-    session.branch = branch
-    session.started_at = started_at
-    session.source = source
-    session.recovered_from = recovered_from
-    session.ended_at = ended_at
-    session.end_status = end_status
-    session.recovered_by = recovered_by
-    session.pr = pr
-    session.last_step = last_step
-    session.last_step_state = last_step_state
-    session.last_step_at = last_step_at
-    session.last_event_at = last_event_at
-    session.checkpoint_file = checkpoint_file
-    session.last_error = last_error
-    session.start_line = start_line
-    session.end_line = end_line - 1 if end_line else None  # stored + 1: 0 is None
-    session.extra_starts = extra_starts
-    return session
-
-
-_new_session = object.__new__
 
 
 class LogFold:
@@ -149,14 +81,15 @@ class LogFold:
 
     def __init__(self, *, utc: bool = False) -> None:
         self.utc = utc
-        self.sessions: list[SessionRec] = []
-        self.ended: list[SessionRec] = []
+        self.sessions = SessionTable()
+        self.ended = SessionRefs(self.sessions)
+        """The sessions that ended, in the order they did."""
         self.open_by_task: dict[str, list[SessionRec]] = {}
         self.latest_by_task: dict[str, SessionRec] = {}
         self.instance_last_start: dict[str, str] = {}
         self.instance_last_event: dict[str, str] = {}
         self.instance_recent: dict[str, deque[RawLine]] = {}
-        self.instance_sessions: dict[str, list[SessionRec]] = {}
+        self.instance_sessions: dict[str, SessionRefs] = {}
         # (task, phase) -> its last CLAIM or RELEASE.
         self.claim_events: dict[tuple[str, str], ClaimEventInfo] = {}
         self.open_claims: dict[tuple[str, str], dict[str, ClaimEventInfo]] = {}
@@ -206,21 +139,21 @@ class LogFold:
         sessions = self.sessions
         index: dict[str | None, int] = {None: 0}
         flat = array("I")
-        for name in _SESSION_TEXT:  # one column at a time: a small peak
-            column = list(map(attrgetter(name), sessions))
+        for name in SESSION_TEXT:  # one column at a time: a small peak
+            column = sessions.column(name)
             for text in dict.fromkeys(column):
                 index.setdefault(text, len(index))
             flat.extend(map(index.__getitem__, column))
         del column
-        flat.extend(map(attrgetter("start_line"), sessions))
-        flat.extend(0 if s.end_line is None else s.end_line + 1 for s in sessions)
-        flat.extend(map(attrgetter("extra_starts"), sessions))
+        flat.extend(sessions.column("start_line"))
+        flat.extend(0 if end is None else end + 1 for end in sessions.column("end_line"))
+        flat.extend(sessions.column("extra_starts"))
         return {
             "utc": self.utc,
             "strings": list(index),
             "sessions": len(sessions),
             "columns": flat,
-            "ended": array("I", map(attrgetter("seq"), self.ended)),
+            "ended": array("I", self.ended.seqs),
             "open_by_task": {t: [s.seq for s in opened] for t, opened in self.open_by_task.items()},
             "latest_by_task": {t: s.seq for t, s in self.latest_by_task.items()},
             "instance_last_start": self.instance_last_start,
@@ -259,32 +192,25 @@ class LogFold:
             raise ValueError("the string table is not None then texts")
         count = _int(state["sessions"])
         flat = _ints(state["columns"])
-        width = len(_SESSION_TEXT) + len(_SESSION_NUMBERS)
-        if count < 0 or len(flat) != count * width:
+        if count < 0 or len(flat) != count * WIDTH:
             raise ValueError("the session columns do not match the session count")
-        for n, name in enumerate(_SESSION_TEXT):
+        texts = len(SESSION_TEXT) * count
+        if count and max(flat[:texts]) >= len(strings):
+            raise IndexError("a session's text past the string table")
+        for n, name in enumerate(SESSION_TEXT):
             if name in _SESSION_TEXT_REQUIRED and 0 in flat[n * count : (n + 1) * count]:
                 raise ValueError(f"a session without {name}")
-        sessions = fold.sessions = []
-        get = strings.__getitem__  # an index past the table: IndexError (uint32: none below 0)
-        for first in range(0, count, _RESTORE_BATCH):  # small temporaries: a flat peak RSS
-            last = min(first + _RESTORE_BATCH, count)
-            columns: list[Iterable[Any]] = [
-                map(get, flat[n * count + first : n * count + last])
-                for n in range(len(_SESSION_TEXT))
-            ]
-            columns.extend(
-                flat[n * count + first : n * count + last] for n in range(len(_SESSION_TEXT), width)
-            )
-            sessions.extend(map(_restore_session, range(first, last), *columns))
-        fold.ended = list(map(sessions.__getitem__, _seqs(_ints(state["ended"]), count)))
+        # The sessions stay saved columns, each made on first access (see SessionTable).
+        sessions = fold.sessions = SessionTable(strings, flat, count)
+        ended = _ints(state["ended"])
+        if ended and max(ended) >= count:
+            raise ValueError("a session reference out of range")
+        fold.ended = SessionRefs(sessions, ended)
         for task, seqs in _dict(state["open_by_task"]).items():
             fold.open_by_task[task] = [sessions[seq] for seq in _seqs(_list(seqs), count)]
         for task, seq in _dict(state["latest_by_task"]).items():
             fold.latest_by_task[task] = sessions[_seqs([seq], count)[0]]
-        for session in sessions:
-            if session.instance:
-                fold.instance_sessions.setdefault(session.instance, []).append(session)
+        fold.instance_sessions = _by_instance(sessions, strings, flat[count : 2 * count])
         fold.instance_last_start = _str_dict(state["instance_last_start"])
         fold.instance_last_event = _str_dict(state["instance_last_event"])
         for instance, lines in _dict(state["instance_recent"]).items():
@@ -705,7 +631,10 @@ class LogFold:
         if session.instance:
             if not audit:
                 self.instance_last_start[session.instance] = ts
-            self.instance_sessions.setdefault(session.instance, []).append(session)
+            refs = self.instance_sessions.get(session.instance)
+            if refs is None:
+                refs = self.instance_sessions[session.instance] = SessionRefs(self.sessions)
+            refs.append(session)
         return session
 
     def _end(
@@ -742,6 +671,22 @@ class LogFold:
         if pr:
             session.pr = pr
         return session
+
+
+def _by_instance(
+    sessions: SessionTable, strings: list[str | None], instances: array[int]
+) -> dict[str, SessionRefs]:
+    """The saved sessions by instance, in the order the instances first appear; each one's
+    found in the column of their instances' string indexes when first read."""
+    out: dict[str, SessionRefs] = {}
+    for index in dict.fromkeys(instances):
+        name = strings[index]
+        if name is None:
+            continue
+        if name in out:
+            raise ValueError("the string table repeats an instance")
+        out[name] = SessionRefs(sessions, matching=(instances, index))
+    return out
 
 
 # -- checking a saved fold (untrusted data) -----------------------------------------------------
