@@ -437,6 +437,8 @@ class FactoryApp(App[None]):
         load) has been shown. For tests and snapshots."""
         check = predicate or (lambda _fleet: self.loaded)
         await asyncio.wait_for(self._started.wait(), timeout)  # the fleet exists from then on
+        # Keys pressed from here on are handled, not held for later (typed-ahead input first).
+        await asyncio.wait_for(self.input_released.wait(), timeout)
         await self.fleet_updates.wait_until(lambda: check(self.fleet), timeout=timeout)
         return self.fleet
 
