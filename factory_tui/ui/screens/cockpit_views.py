@@ -496,6 +496,17 @@ class CockpitViews(Screen[None]):
         else:
             self.set_focus(target, scroll_visible=False)
 
+    def _focus_unless_in_view(self) -> None:
+        """The current view's widget takes the focus unless the focus is already inside the
+        current view (an agent pane, the filter line)."""
+        focused = self.focused
+        pane = self.query_one(f"#{self.current_view}", TabPane)
+        if focused is not None and (focused is pane or pane in focused.ancestors):
+            return
+        if isinstance(focused, Input):  # the filter line: the engineer is typing
+            return
+        self._focus_view()
+
     def focus_if_nothing_is(self) -> None:
         """The first focus (after mount, after the first load) unless the engineer already put
         it somewhere (a key pressed meanwhile wins)."""
@@ -509,6 +520,9 @@ class CockpitViews(Screen[None]):
         if started:
             self.query_one(FilterBar).close()
         self._focus_view()
+        # And once the new view is laid out: on a busy machine the old view's hiding can move
+        # the focus after the call above (j/k then did nothing until a click).
+        self.call_after_refresh(self._focus_unless_in_view)
         self.refresh_bindings()
         if started and self.current_view == "prs":
             self._prs_looked()
