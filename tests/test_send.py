@@ -399,3 +399,16 @@ async def test_a_switches_the_engineers_client_to_the_agents_pane(factory: Facto
         client.wait()
         os.close(master)
         os.close(slave)
+
+
+async def test_enter_on_the_detail_screen_shows_the_live_terminal(factory: Factory) -> None:
+    """Issue 13: enter on the agent's detail screen shows its terminal (T does too)."""
+    app = cockpit(factory)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await detail(pilot, BY_PID, factory.server.tmux)
+        await pilot.press("enter")
+        view = screen.query_one(TerminalView)
+        await until(pilot, "the capture", lambda: view.last and "2) no" in shown_capture(screen))
+        assert screen.terminal_shown and screen.capturing
+        await pilot.press("enter")
+        assert not screen.terminal_shown and not screen.capturing

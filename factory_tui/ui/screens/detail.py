@@ -217,6 +217,8 @@ class AgentDetailScreen(Screen[None]):
             id="detail.terminal",
             tooltip="the agent's tmux pane, captured every second while shown; T again: details",
         ),
+        # As the issue has it: enter shows the live terminal too (and goes back).
+        Binding("enter", "terminal", "Live terminal", show=False, id="detail.terminal-enter"),
         Binding("i", "reply", "Reply", id="detail.reply"),
         Binding("a", "attach", "Go to pane", id="detail.attach"),
         *(
