@@ -580,8 +580,10 @@ async def test_enter_opens_the_diff_and_brackets_walk_the_files(
         assert screen.current_path == "src/tinygate/gateway.py"
         await pilot.pause()
         assert "diff --git a/src/tinygate/gateway.py" in screen_text(app)
-        await pilot.press("right_square_bracket")  # the last file: stays
+        await pilot.press("right_square_bracket")  # the last file: stays, and says so
         assert screen.current_path == "src/tinygate/gateway.py"
+        await pilot.pause()
+        assert ("", "No other file: this is the last of 2 file(s).") in app.notes
         await pilot.press("left_square_bracket")
         assert screen.current_path == "src/tinygate/api.py"
         assert "pager" not in {b.action for (_n, b, e, _t) in screen.active_bindings.values() if e}

@@ -207,10 +207,20 @@ class DiffScreen(ModalScreen[None]):
     def action_next_file(self) -> None:
         if self.files and self.index + 1 < len(self.files):
             self.show_file(self.index + 1)
+        else:
+            self._no_other_file("last")
 
     def action_previous_file(self) -> None:
         if self.files and self.index > 0:
             self.show_file(self.index - 1)
+        else:
+            self._no_other_file("first")
+
+    def _no_other_file(self, end: str) -> None:
+        """] past the last file or [ before the first: said, not silent."""
+        count = len(self.files or ())
+        what = "no file yet" if not count else f"this is the {end} of {count} file(s)"
+        self.notify(f"No other file: {what}.", markup=False, timeout=2)
 
     def action_close(self) -> None:
         self.dismiss(None)
