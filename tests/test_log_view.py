@@ -14,6 +14,7 @@ from textual.worker import WorkerCancelled
 
 from factory_tui.adapters.logfilter import FilterSpec
 from factory_tui.adapters.logindex import LogIndex
+from factory_tui.demo import DemoFactory
 from factory_tui.ui.screens.log_query import LogQueryScreen
 from factory_tui.ui.themes import THEME_VARIABLE_DEFAULTS, load_themes
 from factory_tui.ui.widgets.log_view import LogView
@@ -429,3 +430,22 @@ async def test_a_line_longer_than_the_view_ends_with_an_ellipsis(tmp_path: Path)
         await pilot.pause()
         end = view.render_line(1).text[:seen].rstrip()
         assert end.startswith("…") and long.endswith(end[1:]) and not end.endswith("…")
+
+
+async def test_the_filter_prompt_says_its_hint_once(demo: DemoFactory) -> None:
+    """Issue 12 (the walk): the log's filter box showed its hint twice, on its label and as
+    the input's placeholder."""
+    from test_app import demo_app
+
+    from factory_tui.ui.snapshot import screen_text
+
+    app = demo_app(demo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("4", "slash")
+        await pilot.pause()
+        assert isinstance(app.screen, LogQueryScreen)
+        text = screen_text(app)
+        line = next(line for line in text.splitlines() if " — " in line)
+        hint = line.split(" — ", 1)[1].strip(" │")
+        assert hint and text.count(hint[:12]) == 1, (hint, text)

@@ -51,7 +51,7 @@ class LogQueryScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(Content(f"{self._title} — {self._hint}"))
-            yield Input(value=self._value, placeholder=self._hint, id="log-query-input")
+            yield Input(value=self._value, id="log-query-input")  # the hint is on the label
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
