@@ -363,3 +363,19 @@ def visible_keys(app: FactoryApp) -> set[str]:
         and not any(key.region.overlaps(region) for region in palette)
         and not key.has_class("-command-palette")
     }
+
+
+async def test_at_80_columns_every_tab_stays_named_with_filters_kept(demo: DemoFactory) -> None:
+    """Issue 12 (the walk): with filter marks on several tabs the tab row scrolled sideways at
+    80 columns ("ents !2"); the alarms' numbers give way, every title stays whole."""
+    app = demo_app(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.wait_for_fleet()
+        for view in ("agents", "claims", "sessions", "problems", "state"):
+            app.cockpit.apply_filter(view, "t")
+        await pilot.pause()
+        await pilot.pause()
+        row = next(line for line in screen_text(app).splitlines() if "Sessions" in line)
+        for view in VIEWS:
+            assert VIEW_TITLES[view] in row, (VIEW_TITLES[view], row)
+        assert len(row.rstrip()) <= 80

@@ -362,27 +362,29 @@ class CockpitViews(Screen[None]):
             "prs": self.factory.queue.ask_waiting if self.factory.queue is not None else 0,
             "cost": len(self.factory.unacknowledged_budget_alerts()),
         }
-        labels = {view: self._tab_label(view, counts, alarms, short=False) for view in VIEWS}
-        # Every tab named at once: past the width, the totals go (the alarms stay).
-        if sum(label.cell_length + 2 for label in labels.values()) > self.size.width:
-            labels = {view: self._tab_label(view, counts, alarms, short=True) for view in VIEWS}
+        # Every tab named at once: past the width, the totals go, then the alarms' numbers
+        # (the marks stay: "!" needs you, "⧩" filtered).
+        for level in (0, 1, 2):
+            labels = {view: self._tab_label(view, counts, alarms, level=level) for view in VIEWS}
+            if sum(label.cell_length + 2 for label in labels.values()) <= self.size.width:
+                break
         for view, label in labels.items():
             tab = tabs.get_tab(view)
             if tab.label != label or tab.label.spans != label.spans:
                 tab.label = label
 
     def _tab_label(
-        self, view: str, counts: dict[str, int], alarms: dict[str, int], *, short: bool
+        self, view: str, counts: dict[str, int], alarms: dict[str, int], *, level: int
     ) -> Content:
-        """``Claims 10 !5 ⧩``: the title, the total (not when ``short``), the number needing the
-        engineer, the filter mark."""
+        """``Claims 10 !5 ⧩``: the title, the total (level 0 only), the number needing the
+        engineer (a bare ``!`` at level 2), the filter mark."""
         parts: list[str | tuple[str, str]] = [VIEW_TITLES[view]]
-        if view in counts and not short:
+        if view in counts and level == 0:
             parts.append(f" {counts[view]}")
         if alarms.get(view):
-            parts.append((f" !{alarms[view]}", "bold $warning"))
+            parts.append((f" !{alarms[view]}" if level < 2 else "!", "bold $warning"))
         if self.filters[view]:
-            parts.append((" ⧩", "$accent"))
+            parts.append((" ⧩" if level < 2 else "⧩", "$accent"))
         return Content.assemble(*parts)
 
     def on_resize(self, event: events.Resize) -> None:
