@@ -120,3 +120,19 @@ async def test_at_160_columns_every_cost_column_is_shown(spent: DemoFactory) -> 
         table.focus()
         await pilot.press("j")
         assert f"MODEL {table.row_keys[1]}" in static_text(app, "#cost-notes")
+
+
+async def test_at_80x24_the_notes_leave_the_table_room(spent: DemoFactory) -> None:
+    """Issue 12 (the walk): with an unpriced model the Cost view's notes pushed its table down
+    to one row at 80x24; the table keeps at least four rows (header and three)."""
+    from test_ui_cost import add_unpriced_response
+
+    add_unpriced_response(spent)
+    app = cockpit(spent)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app)
+        await pilot.press("8")
+        await pilot.pause()
+        table = app.query_one(CostPanel).query_one("KeyedTable.-active", KeyedTable)
+        assert table.region.height >= 4, table.region
+        assert table.region.bottom <= 23, table.region  # above the footer, not under it
