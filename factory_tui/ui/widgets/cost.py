@@ -415,7 +415,7 @@ class CostPanel(Vertical):
     CostPanel > #cost-grouping { height: 1; padding: 0 1; margin-top: 1; }
     CostPanel > KeyedTable { height: 1fr; min-height: 4; display: none; }
     CostPanel > KeyedTable.-active { display: block; }
-    CostPanel > #cost-notes { height: auto; max-height: 4; padding: 0 1; margin-bottom: 1; }
+    CostPanel > #cost-notes { height: auto; max-height: 20%; padding: 0 1; margin-bottom: 1; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
