@@ -113,9 +113,12 @@ async def test_tab_and_shift_tab_walk_the_views(demo: DemoFactory) -> None:
     app = demo_app(demo)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_fleet()
+        await app.workers.wait_for_complete()  # the start, the first reads: settled
+        await pilot.pause()
         seen = [app.cockpit.current_view]
         for _ in VIEWS:
             await pilot.press("tab")
+            await pilot.pause()
             seen.append(app.cockpit.current_view)
         assert seen == [*VIEWS, VIEWS[0]]
         await pilot.press("shift+tab")
