@@ -495,7 +495,7 @@ def test_an_unexpected_error_stops_run_quietly(
 
     world.step(3)
     assert world.sim.pids
-    monkeypatch.setattr(world.sim, "_act", broken)
+    monkeypatch.setattr(world.sim, "step", broken)
     world.sim.run(threading.Event(), max_seconds=5)
     assert world.sim.error == "the simulator stopped: RuntimeError: boom"
     assert _stub_pids(world.factory.root) == []

@@ -219,7 +219,7 @@ def test_switch_client_moves_the_engineers_client(server: TmuxServer, tmp_path: 
     try:
 
         def shown() -> str:
-            return server._tmux("list-clients", "-F", "#{pane_id}").strip()
+            return server.run("list-clients", "-F", "#{pane_id}").strip()
 
         assert wait_for("the client to attach", shown) == first
         socket = server.folder / f"tmux-{os.getuid()}" / server.name

@@ -12,7 +12,7 @@ import shutil
 import sys
 import threading
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -170,16 +170,22 @@ async def test_the_header_says_how_far_the_first_read_of_the_transcripts_is(
 ) -> None:
     """A big transcripts folder takes seconds the first time: the header counts the files."""
     release = threading.Event()
-    real_read = TranscriptReader._read
-    reads: list[Path] = []
+    real_refresh = TranscriptReader.refresh
+    reads: list[int] = []
 
-    def read_then_wait(self: TranscriptReader, path: Path, ledger: Any) -> int:
-        if len(reads) == 1:
-            release.wait(10)  # hold the read after its first file
-        reads.append(path)
-        return real_read(self, path, ledger)
+    def refresh_held(
+        self: TranscriptReader, ledger: Any, progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        def held(done: int, total: int) -> None:
+            reads.append(done)
+            if progress is not None:
+                progress(done, total)
+            if done == 1:
+                release.wait(10)  # hold the read after its first file
 
-    monkeypatch.setattr(TranscriptReader, "_read", read_then_wait)
+        return real_refresh(self, ledger, None if progress is None else held)
+
+    monkeypatch.setattr(TranscriptReader, "refresh", refresh_held)
     app = cockpit(spent)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_fleet(lambda _fleet: app.loaded)

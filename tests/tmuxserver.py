@@ -69,7 +69,7 @@ class TmuxServer:
         self.stub.write_text(STUB)
         self.started = False
 
-    def _tmux(self, *args: str) -> str:
+    def run(self, *args: str) -> str:
         done = subprocess.run(
             [self.exe, "-L", self.name, "-f", os.devnull, *args],
             env=self.env,
@@ -85,18 +85,18 @@ class TmuxServer:
         argv = [sys.executable, str(self.stub), str(record), *([banner] if banner else [])]
         fmt = "#{pane_id} #{pane_pid}"
         if not self.started:
-            out = self._tmux(
+            out = self.run(
                 "new-session", "-d", "-P", "-F", fmt, "-s", "ft", "-x", "100", "-y", "30",
                 "-c", str(cwd), "--", *argv,
             )  # fmt: skip
             self.started = True
         else:
-            out = self._tmux("new-window", "-d", "-P", "-F", fmt, "-c", str(cwd), "--", *argv)
+            out = self.run("new-window", "-d", "-P", "-F", fmt, "-c", str(cwd), "--", *argv)
         pane_id, pid = out.split()
         wait_for(f"the stub in {pane_id} to start", lambda: record_lines(record))
         wait_for(
             f"the prompt in {pane_id}",
-            lambda: "2) no" in self._tmux("capture-pane", "-p", "-t", pane_id),
+            lambda: "2) no" in self.run("capture-pane", "-p", "-t", pane_id),
         )
         return pane_id, int(pid)
 
