@@ -62,11 +62,12 @@ if TYPE_CHECKING:
     from factory_tui.ui.app import FactoryApp
     from factory_tui.ui.messages import FleetUpdated, PrsLoaded
     from factory_tui.ui.widgets.claims import ClaimNode, ClaimsView, ClaimTree
-    from factory_tui.ui.widgets.cost import BudgetBanner, CostPanel, CostSnapshot
+    from factory_tui.ui.widgets.cost import CostPanel
     from factory_tui.ui.widgets.log_view import LogView
     from factory_tui.ui.widgets.problems import ProblemsView
     from factory_tui.ui.widgets.prs import PrsView
     from factory_tui.ui.widgets.sessions import SessionsView
+    from factory_tui.ui.widgets.spend import BudgetBanner, CostSnapshot
     from factory_tui.ui.widgets.state import StateView
 
 __all__ = ["DETAIL_VIEWS", "VIEWS", "VIEW_TITLES", "CockpitViews"]
@@ -136,7 +137,7 @@ class CockpitViews(Screen[None]):
     async def mount_the_rest(self) -> None:
         """Right after the first frame: the other views, the budget banner and the filter line
         (both hidden until needed)."""
-        from factory_tui.ui.widgets.cost import BudgetBanner
+        from factory_tui.ui.widgets.spend import BudgetBanner
 
         mounts = [
             self.query_one(f"#{view}", TabPane).mount(self._view_content(view))
@@ -201,7 +202,7 @@ class CockpitViews(Screen[None]):
         self.refresh_bindings()
 
     def show_spend_reading(self, percent: int | None = None) -> None:
-        from factory_tui.ui.widgets.cost import spend_segment
+        from factory_tui.ui.widgets.spend import spend_segment
 
         self.query_one(SummaryBar).set_segment(
             "spend", spend_segment(None, reading=True, percent=percent)
@@ -210,7 +211,7 @@ class CockpitViews(Screen[None]):
     def show_cost(self, snapshot: CostSnapshot, *, first: bool) -> None:
         """A new spend snapshot (the app already holds it): the header, the panes' spend, the
         Cost view, the budget alerts."""
-        from factory_tui.ui.widgets.cost import agent_spend_line, spend_segment
+        from factory_tui.ui.widgets.spend import agent_spend_line, spend_segment
 
         with self.app.batch_update():
             self.query_one(SummaryBar).set_segment("spend", spend_segment(snapshot, reading=False))
@@ -225,7 +226,7 @@ class CockpitViews(Screen[None]):
             self.refresh_bindings()
 
     def show_cost_failed(self, error: str) -> None:
-        from factory_tui.ui.widgets.cost import spend_segment
+        from factory_tui.ui.widgets.spend import spend_segment
 
         self.query_one(SummaryBar).set_segment(
             "spend", spend_segment(self.factory.cost, reading=False, error=error)
