@@ -37,7 +37,8 @@ from factory_tui.ui.screens.council import CouncilScreen, council_lines
 from factory_tui.ui.targets import Selection, council_target
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 from factory_tui.ui.widgets.claims import ClaimTree
-from factory_tui.ui.widgets.cost import BudgetBanner, CostPanel, spend_segment
+from factory_tui.ui.widgets.cost import CostPanel
+from factory_tui.ui.widgets.spend import BudgetBanner, spend_segment
 from factory_tui.ui.widgets.summary import SummaryBar
 
 SIZE = (120, 40)
