@@ -24,7 +24,7 @@ The cast, one tick at a time (a tick every 1-3 s at speed 1):
 * tick 5, **a worker** that takes backlog tickets one after the other, through every step.
 
 The agents spend as they work: each action an agent logs appends the model responses behind it
-to that agent's Claude Code transcript (:class:`~factory_tui.demo.transcripts.LiveTranscript`,
+to that agent's Claude Code transcript (:class:`~factory_tui.demo.live_transcript.LiveTranscript`,
 the session's file that ``factory-tui demo`` wrote, continued, or a new one per new session),
 whole lines in single ``O_APPEND`` writes, so the cockpit's spend moves. A crashed or silent
 agent writes nothing more; a session's file stops growing at its release. Only when the factory's

@@ -22,6 +22,7 @@ from factory_tui.adapters.lock import append_line, atomic_write
 from factory_tui.config import Config
 from factory_tui.core.timeparse import format_ts, parse_ts, utc_naive
 from factory_tui.demo.agent_git import AgentGit
+from factory_tui.demo.live_transcript import LiveTranscript, StepWork
 from factory_tui.demo.playbook import (
     ASK_WAIT_TICKS,
     Agent,
@@ -33,7 +34,6 @@ from factory_tui.demo.playbook import (
     ticket_of,
 )
 from factory_tui.demo.simulate_claims import ClaimDesk
-from factory_tui.demo.transcripts import LiveTranscript, StepWork
 
 __all__ = ["AgentActions"]
 
