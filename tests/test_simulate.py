@@ -40,8 +40,8 @@ from factory_tui.demo import (
     simulate_claims,
     stop_demo_processes,
 )
+from factory_tui.demo.live_transcript import LiveTranscript, StepWork
 from factory_tui.demo.simulate import Simulator
-from factory_tui.demo.transcripts import LiveTranscript, StepWork
 
 HOST = "sim-host.local"
 STRICT_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}\Z")
