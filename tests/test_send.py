@@ -325,7 +325,7 @@ async def test_reply_box_confirms_pane_and_text_then_sends(factory: Factory) -> 
         await pilot.press("i")
         reply = await until(pilot, "the reply box", lambda: isinstance(app.screen, ReplyScreen))
         assert reply
-        lines = str(app.screen.query_one("#reply-lines", Static).render())
+        lines = str(app.screen.query_one("#confirm-lines", Static).render())
         assert f"pane ft:0.0 ({factory.pane})" in lines
         app.screen.query_one(Input).value = "; rm -rf ~"
         await pilot.press("enter")
