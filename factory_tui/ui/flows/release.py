@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from factory_tui.actions.base import ActionResult
@@ -14,7 +13,7 @@ from factory_tui.actions.release import (
     release_claim,
 )
 from factory_tui.actions.unlock import unlock
-from factory_tui.ui.flows.common import act, action_reader, report
+from factory_tui.ui.flows.common import act, action_reader, plan_or_report, report
 from factory_tui.ui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -36,9 +35,8 @@ async def release_flow(app: FactoryApp, target: str) -> None:
             planned = plan_release(config, target, now=now, reader=reader, force=True)
         return planned
 
-    planned = await asyncio.to_thread(plan)
-    if isinstance(planned, ActionResult):
-        report(app, "Release", planned)
+    planned = await plan_or_report(app, "Release", plan)
+    if planned is None:
         return
     force = not planned.releasable
     title = f"Release {target}" + ("" if planned.releasable else " — NOT stale: forced release")
