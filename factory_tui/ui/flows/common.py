@@ -38,9 +38,9 @@ async def plan_or_report(
     return planned
 
 
-async def act(name: str, work: Callable[[], ActionResult]) -> ActionResult:
-    """Do ``work`` on a thread; an exception becomes an error result saying what failed (the
-    cockpit stays alive)."""
+async def act(app: FactoryApp, name: str, work: Callable[[], ActionResult]) -> None:
+    """Do ``work`` on a thread, then :func:`report` its result under ``name``; an exception
+    becomes an error result saying what failed (the cockpit stays alive)."""
 
     def guarded() -> ActionResult:
         try:
@@ -48,7 +48,7 @@ async def act(name: str, work: Callable[[], ActionResult]) -> ActionResult:
         except Exception as error:
             return ActionResult(Outcome.ERROR, f"{name} failed: {type(error).__name__}: {error}")
 
-    return await asyncio.to_thread(guarded)
+    report(app, name, await asyncio.to_thread(guarded))
 
 
 def report(app: FactoryApp, name: str, result: ActionResult) -> None:

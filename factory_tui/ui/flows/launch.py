@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from factory_tui.actions.launch import launch, plan_launch
-from factory_tui.ui.flows.common import act, action_reader, plan_or_report, report
+from factory_tui.ui.flows.common import act, action_reader, plan_or_report
 from factory_tui.ui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -29,8 +29,8 @@ async def launch_flow(app: FactoryApp, target: str) -> None:
     )
     if not await app.push_screen_wait(confirm):
         return
-    result = await act(
+    await act(
+        app,
         "Launch",
         lambda: launch(config, planned, now=app.clock(), reader=action_reader(app)),
     )
-    report(app, "Launch", result)

@@ -9,7 +9,7 @@ from factory_tui.actions.approve import approve_pr, plan_approve
 from factory_tui.actions.base import ActionResult, actor
 from factory_tui.actions.prs import mark_reviewed
 from factory_tui.actions.request_changes import request_changes
-from factory_tui.ui.flows.common import act, plan_or_report, report
+from factory_tui.ui.flows.common import act, plan_or_report
 from factory_tui.ui.screens.confirm import ConfirmScreen
 from factory_tui.ui.screens.prs import RequestChangesScreen
 
@@ -59,7 +59,7 @@ async def approve_flow(app: FactoryApp, view: PrView) -> None:
         app.call_from_thread(app.reload_prs)
         return result
 
-    report(app, "Approve", await act("Approve", approve))
+    await act(app, "Approve", approve)
 
 
 def request_lines(config: Config, view: PrView) -> list[str]:
@@ -97,7 +97,7 @@ async def request_changes_flow(app: FactoryApp, view: PrView) -> None:
         app.call_from_thread(app.reload_prs)
         return result
 
-    report(app, "Request changes", await act("Request changes", ask))
+    await act(app, "Request changes", ask)
 
 
 async def mark_reviewed_flow(app: FactoryApp, view: PrView) -> None:
@@ -109,4 +109,4 @@ async def mark_reviewed_flow(app: FactoryApp, view: PrView) -> None:
         app.call_from_thread(app.reload_prs, fresh=False)
         return result
 
-    report(app, "Mark reviewed", await act("Mark reviewed", remember))
+    await act(app, "Mark reviewed", remember)

@@ -53,8 +53,8 @@ async def reply_flow(app: FactoryApp, instance: str, tmux: Tmux, answer: str | N
     )
     if not await app.push_screen_wait(confirm):
         return
-    result = await act(
+    await act(
+        app,
         "Reply",
         lambda: send(config, planned, now=app.clock(), reader=action_reader(app), tmux=tmux),
     )
-    report(app, "Reply", result)

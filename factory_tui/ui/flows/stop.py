@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from factory_tui.actions.stop import plan_stop, stop_agent
-from factory_tui.ui.flows.common import act, action_reader, plan_or_report, report
+from factory_tui.ui.flows.common import act, action_reader, plan_or_report
 from factory_tui.ui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -25,8 +25,8 @@ async def stop_flow(app: FactoryApp, target: str) -> None:
     confirm = ConfirmScreen(f"Stop {target}", planned.describe(), question="Stop this agent?")
     if not await app.push_screen_wait(confirm):
         return
-    result = await act(
+    await act(
+        app,
         "Stop agent",
         lambda: stop_agent(config, target, now=app.clock(), reader=action_reader(app)),
     )
-    report(app, "Stop agent", result)
