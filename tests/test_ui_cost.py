@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import DEMO_HOST, DEMO_NOW, asked, config_for, demo_reader
+from test_app import RecordingApp
 from test_council import FakeAPI, good
 from textual.pilot import Pilot
 from textual.widgets import Static, TabbedContent
@@ -44,22 +45,6 @@ from factory_tui.ui.widgets.summary import SummaryBar
 SIZE = (120, 40)
 #: What the demo's agents spent on DEMO_NOW's day, from their transcripts.
 TODAY_USD = "18.12"
-
-
-class RecordingApp(FactoryApp):
-    """The app, remembering the notifications it showed and the bells it rang."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.notes: list[tuple[str, str]] = []
-        self.bells = 0
-
-    def notify(self, message: str, *, title: str = "", **kwargs: Any) -> None:
-        self.notes.append((title, message))
-        super().notify(message, title=title, **kwargs)
-
-    def bell(self) -> None:
-        self.bells += 1
 
 
 def budgets(

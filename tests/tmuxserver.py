@@ -5,14 +5,16 @@ record, a pane's text), never a sleep that hopes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import secrets
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -99,6 +101,31 @@ class TmuxServer:
             lambda: "2) no" in self.run("capture-pane", "-p", "-t", pane_id),
         )
         return pane_id, int(pid)
+
+    def client_pane(self) -> str:
+        """The pane the attached client shows (``""`` while none is attached)."""
+        return self.run("list-clients", "-F", "#{pane_id}").strip()
+
+    @contextlib.contextmanager
+    def attached_client(self) -> Iterator[Tmux]:
+        """The engineer's client attached to ``ft:0`` on a pseudo-terminal while the block runs
+        (killed after it); yields the adapter as seen from inside tmux (``$TMUX`` names this
+        server)."""
+        master, slave = pty.openpty()
+        client = subprocess.Popen(
+            [self.exe, "-L", self.name, "attach", "-t", "ft:0"],
+            stdin=slave, stdout=slave, stderr=slave, env={**self.env, "TERM": "xterm"},
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for("the client to attach", self.client_pane)
+            socket = self.folder / f"tmux-{os.getuid()}" / self.name
+            yield Tmux(socket_name=self.name, env={**self.env, "TMUX": f"{socket},1,0"})
+        finally:
+            client.kill()
+            client.wait()
+            os.close(master)
+            os.close(slave)
 
     def close(self) -> None:
         if self.started:
