@@ -193,7 +193,7 @@ def test_no_pane_found_says_why(factory: Factory) -> None:
 def test_a_pane_gone_since_the_confirmation_gets_nothing(factory: Factory) -> None:
     plan = factory.plan(BY_TREE, "yes")
     assert isinstance(plan, SendPlan)
-    factory.server._tmux("kill-pane", "-t", factory.tree_pane)
+    factory.server.run("kill-pane", "-t", factory.tree_pane)
     wait_for(
         "the pane to go",
         lambda: all(p.id != factory.tree_pane for p in factory.server.tmux.panes()),
