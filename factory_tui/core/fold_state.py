@@ -1,0 +1,230 @@
+"""Saving and restoring a :class:`~factory_tui.core.fold.LogFold` (the warm-start cache's
+body): the fold as JSON-able data with its sessions as uint32 columns, and the same data read
+back, checked field by field (it is untrusted: a file in the user's cache folder).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, cast
+
+from factory_tui.core.fold_records import RECENT_PER_INSTANCE, ClaimEventInfo, RawLine
+from factory_tui.core.fold_sessions import SESSION_TEXT, WIDTH, SessionRefs, SessionTable
+from factory_tui.core.oplog import Event
+from factory_tui.core.problems import Problem
+
+if TYPE_CHECKING:
+    from factory_tui.core.fold import LogFold
+
+__all__ = ["from_state", "to_state"]
+
+_SESSION_TEXT_REQUIRED = frozenset({"task", "started_at", "source", "last_event_at"})
+
+
+def to_state(fold: LogFold) -> dict[str, Any]:
+    """Everything the fold knows, as JSON-able data for :meth:`from_state` (not the caches
+    of shared strings, which only save memory). The sessions, the bulk of a big log, are
+    uint32 arrays (``columns``: indexes into one table of their strings, then their line
+    numbers; ``ended``: the sessions in the order they ended): a caller stores those as
+    binary. Raises ``OverflowError`` for a line number that is not a uint32."""
+    sessions = fold.sessions
+    index: dict[str | None, int] = {None: 0}
+    flat = array("I")
+    for name in SESSION_TEXT:  # one column at a time: a small peak
+        column = sessions.column(name)
+        for text in dict.fromkeys(column):
+            index.setdefault(text, len(index))
+        flat.extend(map(index.__getitem__, column))
+    del column
+    flat.extend(sessions.column("start_line"))
+    flat.extend(0 if end is None else end + 1 for end in sessions.column("end_line"))
+    flat.extend(sessions.column("extra_starts"))
+    return {
+        "utc": fold.utc,
+        "strings": list(index),
+        "sessions": len(sessions),
+        "columns": flat,
+        "ended": array("I", fold.ended.seqs),
+        "open_by_task": {t: [s.seq for s in opened] for t, opened in fold.open_by_task.items()},
+        "latest_by_task": {t: s.seq for t, s in fold.latest_by_task.items()},
+        "instance_last_start": fold.instance_last_start,
+        "instance_last_event": fold.instance_last_event,
+        "instance_recent": {i: list(lines) for i, lines in fold.instance_recent.items()},
+        "claim_events": [[*key, *_claim_row(info)] for key, info in fold.claim_events.items()],
+        "open_claims": [
+            [*key, *_claim_row(info)]
+            for key, held in fold.open_claims.items()
+            for info in held.values()
+        ],
+        "open_changes": [[change, *event] for change, event in fold.open_changes.items()],
+        "recent": list(fold.recent),
+        "counts": dict(fold.counts),
+        "problems": [[p.file, p.message, p.line] for p in fold.problems],
+        "problem_count": fold.problem_count,
+        "events": fold.events,
+        "last_ts": fold.last_ts,
+    }
+
+
+def from_state(cls: type[LogFold], state: object) -> LogFold:
+    """The fold :meth:`to_state` saved. ``state`` is untrusted (a file in the user's cache
+    folder): anything that is not exactly such data raises ``ValueError``, and nothing in it
+    is ever executed."""
+    try:
+        return _from_state(cls, _dict(state))
+    except (KeyError, IndexError, TypeError, OverflowError) as error:
+        raise ValueError(f"not a saved fold: {type(error).__name__}: {error}") from None
+
+
+def _from_state(cls: type[LogFold], state: dict[str, Any]) -> LogFold:
+    fold = cls(utc=_bool(state["utc"]))
+    strings = _list(state["strings"])
+    if strings[:1] != [None] or not set(map(type, strings[1:])) <= {str}:
+        raise ValueError("the string table is not None then texts")
+    count = _int(state["sessions"])
+    flat = _ints(state["columns"])
+    if count < 0 or len(flat) != count * WIDTH:
+        raise ValueError("the session columns do not match the session count")
+    texts = len(SESSION_TEXT) * count
+    if count and max(flat[:texts]) >= len(strings):
+        raise IndexError("a session's text past the string table")
+    for n, name in enumerate(SESSION_TEXT):
+        if name in _SESSION_TEXT_REQUIRED and 0 in flat[n * count : (n + 1) * count]:
+            raise ValueError(f"a session without {name}")
+    # The sessions stay saved columns, each made on first access (see SessionTable).
+    sessions = fold.sessions = SessionTable(strings, flat, count)
+    ended = _ints(state["ended"])
+    if ended and max(ended) >= count:
+        raise ValueError("a session reference out of range")
+    fold.ended = SessionRefs(sessions, ended)
+    for task, seqs in _dict(state["open_by_task"]).items():
+        fold.open_by_task[task] = [sessions[seq] for seq in _seqs(_list(seqs), count)]
+    for task, seq in _dict(state["latest_by_task"]).items():
+        fold.latest_by_task[task] = sessions[_seqs([seq], count)[0]]
+    fold.instance_sessions = _by_instance(sessions, strings, flat[count : 2 * count])
+    fold.instance_last_start = _str_dict(state["instance_last_start"])
+    fold.instance_last_event = _str_dict(state["instance_last_event"])
+    for instance, lines in _dict(state["instance_recent"]).items():
+        fold.instance_recent[instance] = deque(
+            map(_raw_line, _list(lines)), maxlen=RECENT_PER_INSTANCE
+        )
+    for row in _list(state["claim_events"]):
+        key, info = _claim_entry(row)
+        fold.claim_events[key] = info
+    for row in _list(state["open_claims"]):
+        key, info = _claim_entry(row)
+        fold.open_claims.setdefault(key, {})[info.instance] = info
+    for row in _list(state["open_changes"]):
+        change, ts, name, fields, line, source, utc = _list(row)
+        fold.open_changes[_str(change)] = Event(
+            _str(ts), _str(name), _str_dict(fields), _int(line), _str(source), _bool(utc)
+        )
+    fold.recent.extend(map(_raw_line, _list(state["recent"])))
+    counts = _dict(state["counts"])
+    fold.counts.update({name: _int(n) for name, n in counts.items()})
+    for row in _list(state["problems"]):
+        file, message, line = _list(row)
+        fold.problems.append(
+            Problem(_str(file), _str(message), None if line is None else _int(line))
+        )
+    fold.problem_count = _int(state["problem_count"])
+    fold.events = _int(state["events"])
+    fold.last_ts = None if state["last_ts"] is None else _str(state["last_ts"])
+    return fold
+
+
+def _by_instance(
+    sessions: SessionTable, strings: list[str | None], instances: array[int]
+) -> dict[str, SessionRefs]:
+    """The saved sessions by instance, in the order the instances first appear; each one's
+    found in the column of their instances' string indexes when first read."""
+    out: dict[str, SessionRefs] = {}
+    for index in dict.fromkeys(instances):
+        name = strings[index]
+        if name is None:
+            continue
+        if name in out:
+            raise ValueError("the string table repeats an instance")
+        out[name] = SessionRefs(sessions, matching=(instances, index))
+    return out
+
+
+# -- checking a saved fold (untrusted data) -----------------------------------------------------
+
+
+def _ints(value: object) -> array[int]:
+    if type(value) is not array or value.typecode != "I":
+        raise ValueError(f"expected a uint32 array, found {type(value).__name__}")
+    return value
+
+
+def _seqs(values: Iterable[object], count: int) -> list[int]:
+    """Session positions, each checked to be one of the ``count`` sessions."""
+    out = list(values)
+    if not set(map(type, out)) <= {int}:
+        raise ValueError("a session reference that is not an integer")
+    seqs = cast(list[int], out)
+    if seqs and not (min(seqs) >= 0 and max(seqs) < count):
+        raise ValueError("a session reference out of range")
+    return seqs
+
+
+def _claim_row(info: ClaimEventInfo) -> list[object]:
+    return [info.event, info.instance, info.ts, info.reason, info.source, info.line]
+
+
+def _claim_entry(row: object) -> tuple[tuple[str, str], ClaimEventInfo]:
+    task, phase, event, instance, ts, reason, source, line = _list(row)
+    info = ClaimEventInfo(
+        _str(event),
+        _str(instance),
+        _str(ts),
+        None if reason is None else _str(reason),
+        _str(source),
+        _int(line),
+    )
+    return (_str(task), _str(phase)), info
+
+
+def _raw_line(row: object) -> RawLine:
+    text, line, source = _list(row)
+    return _str(text), _int(line), _str(source)
+
+
+def _str(value: object) -> str:
+    if type(value) is not str:
+        raise ValueError(f"expected text, found {type(value).__name__}")
+    return value
+
+
+def _int(value: object) -> int:
+    if type(value) is not int:
+        raise ValueError(f"expected an integer, found {type(value).__name__}")
+    return value
+
+
+def _bool(value: object) -> bool:
+    if type(value) is not bool:
+        raise ValueError(f"expected true or false, found {type(value).__name__}")
+    return value
+
+
+def _list(value: object) -> list[Any]:
+    if type(value) is not list:
+        raise ValueError(f"expected a list, found {type(value).__name__}")
+    return value
+
+
+def _dict(value: object) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise ValueError(f"expected an object, found {type(value).__name__}")
+    return value
+
+
+def _str_dict(value: object) -> dict[str, str]:
+    out = _dict(value)
+    if any(type(v) is not str for v in out.values()):
+        raise ValueError("expected an object of texts")
+    return dict(out)
