@@ -5,10 +5,11 @@ traceback."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import deque
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from factory_tui.adapters.tail import LogTail
 from factory_tui.cli import main
 from factory_tui.config import Config
 from factory_tui.core.fold import LogFold, SessionRec
-from factory_tui.core.fold_sessions import SessionRefs, SessionTable
+from factory_tui.core.fold_sessions import SavedSessionsError, SessionRefs, SessionTable
 
 NOW = datetime(2026, 2, 12, 16, 0)
 
@@ -84,11 +85,14 @@ def reader(config: Config, cache: FoldCache | None) -> FactoryReader:
 
 
 def assert_same(warm: FactoryReader, cold: FactoryReader) -> None:
-    """The same fold and fleet. A warm fold makes its saved sessions on demand: it is saved
-    again, and derived, before it is looked at whole (which makes them all)."""
-    assert warm.fold.to_state() == cold.fold.to_state()
+    """The same fold and fleet. A warm fold makes its saved sessions on demand: it is
+    derived (without reading its archive of old sessions: only the live ones are shown), and
+    saved again, before it is looked at whole (which makes them all)."""
     warm_fleet, cold_fleet = warm.fleet(NOW, procs={}), cold.fleet(NOW, procs={})
+    if warm.fold.sessions.saved:
+        assert not warm.fold.sessions.archive_read
     assert warm_fleet == cold_fleet
+    assert warm.fold.to_state() == cold.fold.to_state()
     assert warm_fleet.to_json() == cold_fleet.to_json()
     assert warm.fold.to_state() == cold.fold.to_state()
     assert fold_fields(warm.fold) == fold_fields(cold.fold)
@@ -293,12 +297,18 @@ def test_another_format_reads_cold(saved: Config, cache: FoldCache) -> None:
     _cold(saved, cache, "another cache format")
 
 
+def _flip_in_body(data: bytes) -> bytes:
+    """Three bytes of the body (the part read at load) changed."""
+    at = data.index(b"\n") + 5
+    return data[:at] + bytes(b ^ 0xFF for b in data[at : at + 3]) + data[at + 3 :]
+
+
 @pytest.mark.parametrize(
     "damage",
     [
         pytest.param(lambda data: data[: len(data) // 2], id="cut short"),
         pytest.param(lambda data: data + b"x", id="longer"),
-        pytest.param(lambda data: data[:-3] + b"\x00\x01\x02", id="flipped bytes"),
+        pytest.param(_flip_in_body, id="flipped bytes"),
         pytest.param(lambda data: b"", id="empty"),
         pytest.param(lambda data: b"\xff\xfe garbage\n" + data, id="garbage header"),
         pytest.param(lambda data: b"[" * 100_000 + b"\n", id="deep nesting"),
@@ -317,8 +327,8 @@ def test_a_corrupt_cache_file_reads_cold(saved: Config, cache: FoldCache, damage
 @pytest.mark.parametrize(
     "change",
     [
-        pytest.param(lambda s: s.update(strings=[None, 3]), id="a string that is a number"),
-        pytest.param(lambda s: s.update(strings=[None]), id="an index past the table"),
+        pytest.param(lambda s: s.update(live=[[0] * 20]), id="a live session without a task"),
+        pytest.param(lambda s: s.update(live=s["live"][:1] * 2), id="a live session twice"),
         pytest.param(lambda s: s.update(sessions=s["sessions"] + 1), id="a wrong count"),
         pytest.param(lambda s: s.update(latest_by_task={"a": 999}), id="a dangling session"),
         pytest.param(lambda s: s.update(recent=[["x", "1", "f"]]), id="a line number as text"),
@@ -362,6 +372,62 @@ def test_a_well_formed_but_wrong_cache_reads_cold(
     found = reader(saved, cache)
     assert not found.warm_started and cache.last_miss and "unreadable" in cache.last_miss
     assert_same(found, reader(saved, None))
+
+
+def _flip_archive(data: bytes) -> bytes:
+    """The last three bytes (the archive's) changed: its checksum fails."""
+    return data[:-3] + bytes(b ^ 0xFF for b in data[-3:])
+
+
+def _archive_index_past_the_table(data: bytes) -> bytes:
+    """The first session's task index (the archive's first column) past the string table,
+    with the archive's checksum made to match."""
+    first, rest = data.split(b"\n", 1)
+    header = json.loads(first)
+    described = header["archive"]
+    size = described["strings_bytes"] + 4 * described["columns"]
+    at = len(rest) - size + described["strings_bytes"]
+    rest = rest[:at] + (2**31).to_bytes(4, "little") + rest[at + 4 :]
+    described["sha256"] = hashlib.sha256(rest[-size:]).hexdigest()
+    return json.dumps(header).encode() + b"\n" + rest
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(_flip_archive, id="its checksum fails"),
+        pytest.param(_archive_index_past_the_table, id="an index past the table"),
+    ],
+)
+def test_a_damaged_archive_is_an_error_when_read_and_the_next_start_is_cold(
+    tmp_path: Path, cache: FoldCache, damage: Any
+) -> None:
+    """The archive of every session (the end of the file) is read only when the fold first
+    needs a session it does not hold live (an old ended one): damaged, that read raises an
+    error that says so and what to do (never a wrong answer), and the cache file is removed:
+    the next start is cold and right."""
+    config = make_factory(tmp_path / "factory")
+    old = [
+        line
+        for n in range(1, 29)  # a session a day: the last two days' are live
+        for line in (
+            f"2026-01-{n:02d}T10:00 | SESSION-START | task=t branch=b instance=i1",
+            f"2026-01-{n:02d}T11:00 | SESSION-END | task=t status=success pr={n}",
+        )
+    ]
+    _write(config.log_file, [line.encode() for line in old])
+    assert reader(config, cache).save_fold_cache()
+    path = cache.path_for(config.log_file)
+    path.write_bytes(damage(path.read_bytes()))
+    found = reader(config, cache)
+    assert found.warm_started  # the body is sound: what the fleet shows is there
+    assert found.fleet(NOW, procs={}) == reader(config, None).fleet(NOW, procs={})
+    with pytest.raises(SavedSessionsError, match=r"saved sessions .*--no-cache"):
+        list(found.fold.sessions)
+    assert not path.exists()
+    again = reader(config, cache)
+    assert not again.warm_started
+    assert_same(again, reader(config, None))
 
 
 def test_an_unreadable_cache_path_reads_cold(saved: Config, cache: FoldCache) -> None:
@@ -536,27 +602,32 @@ def test_a_short_log_after_a_big_rotated_one_saves_only_the_rotated_ones_fold(
 def test_saved_sessions_are_made_once_and_stay_the_same_objects() -> None:
     """A restored fold's sessions are made on first access, one at a time or (a long slice, a
     whole read) in batches; a session made once is the same object ever after, and each one
-    equals the cold fold's."""
+    equals the cold fold's. Made at once: the live ones (each task's latest, the open ones,
+    those that ended in the last two days and one more)."""
+    start = datetime(2026, 1, 1)
     lines = [
         line
-        for n in range(9000)
+        for n in range(9000)  # a session every 10 minutes: 62 days
+        for at in [f"{start + timedelta(minutes=10 * n):%Y-%m-%dT%H:%M}"]
         for line in (
-            f"2026-02-01T10:00 | SESSION-START | task=t{n % 10} branch=b instance=i{n % 3}",
-            f"2026-02-01T10:01 | SESSION-END | task=t{n % 10} status=success pr={n}",
+            f"{at} | SESSION-START | task=t{n % 10} branch=b instance=i{n % 3}",
+            f"{at} | SESSION-END | task=t{n % 10} status=success pr={n}",
         )
     ]
     cold = LogFold()
     cold.feed_lines([line.encode() for line in lines], "operations.log")
     state = cold.to_state()
+    live = 2 * 24 * 6 + 2  # 48 hours of them, the one 48 hours before the last, one more
+    assert [row[0] for row in state["live"]] == list(range(9000 - live, 9000))
     arrays = {name: state.pop(name) for name in ("columns", "ended")}  # saved as binary
     warm = LogFold.from_state(json.loads(json.dumps(state)) | arrays)
     sessions = warm.sessions
-    assert sessions.saved == 9000 - 10  # each task's latest is made
+    assert sessions.saved == 9000 - live
     third = sessions[3]
     assert sessions[3] is third and sessions[-1] is warm.latest_by_task["t9"]
-    assert sessions.saved == 9000 - 11
+    assert sessions.saved == 9000 - live - 1
     assert warm.to_state() == cold.to_state()  # saved again without making them
-    assert sessions.saved == 9000 - 11
+    assert sessions.saved == 9000 - live - 1
     rest = sessions[100:]  # long: all made at once
     assert sessions.saved == 0 and sessions[3] is third and rest[0] is sessions[100]
     assert fold_fields(warm) == fold_fields(cold)

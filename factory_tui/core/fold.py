@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from factory_tui.core.fold_records import (
     claim_key,
     is_audit,
 )
-from factory_tui.core.fold_sessions import SessionRefs, SessionTable
+from factory_tui.core.fold_sessions import SavedColumns, SessionRefs, SessionTable
 from factory_tui.core.launches import LaunchRec
 from factory_tui.core.oplog import (
     REQUIRED_FIELDS,
@@ -132,10 +132,11 @@ class LogFold:
         return fold_state.to_state(self)
 
     @classmethod
-    def from_state(cls, state: object) -> LogFold:
-        """The fold :meth:`to_state` saved; ``ValueError`` for anything else (see
+    def from_state(cls, state: object, saved: Callable[[], SavedColumns] | None = None) -> LogFold:
+        """The fold :meth:`to_state` saved; ``ValueError`` for anything else; ``saved``: its
+        archive of sessions, read when first needed (see
         :func:`factory_tui.core.fold_state.from_state`)."""
-        return fold_state.from_state(cls, state)
+        return fold_state.from_state(cls, state, saved)
 
     # -- feeding -------------------------------------------------------------------------------
 

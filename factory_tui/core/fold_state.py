@@ -1,34 +1,55 @@
 """Saving and restoring a :class:`~factory_tui.core.fold.LogFold` (the warm-start cache's
 body): the fold as JSON-able data with its sessions as uint32 columns, and the same data read
 back, checked field by field (it is untrusted: a file in the user's cache folder).
+
+The sessions are saved twice: the *live* ones (open, each task's latest, those that ended in
+the last :data:`LIVE_SPAN` before the last end: what the fleet shows) as rows, and every one in
+the *archive* (``strings`` and ``columns``), which a restored fold reads only when something
+asks for another session (see :mod:`factory_tui.core.fold_sessions`).
 """
 
 from __future__ import annotations
 
 from array import array
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from factory_tui.core.fold_records import RECENT_PER_INSTANCE, ClaimEventInfo, RawLine
-from factory_tui.core.fold_sessions import SESSION_TEXT, WIDTH, SessionRefs, SessionTable
+from factory_tui.core.fold_records import RECENT_PER_INSTANCE, ClaimEventInfo, RawLine, SessionRec
+from factory_tui.core.fold_sessions import (
+    SESSION_NUMBERS,
+    SESSION_TEXT,
+    SavedColumns,
+    SessionRefs,
+    SessionTable,
+    check_saved,
+    restore_session,
+)
 from factory_tui.core.oplog import Event
 from factory_tui.core.problems import Problem
+from factory_tui.core.timeparse import parse_ts
 
 if TYPE_CHECKING:
     from factory_tui.core.fold import LogFold
 
-__all__ = ["from_state", "to_state"]
+__all__ = ["LIVE_SPAN", "from_state", "to_state"]
 
-_SESSION_TEXT_REQUIRED = frozenset({"task", "started_at", "source", "last_event_at"})
+LIVE_SPAN = timedelta(hours=48)
+"""The ended sessions saved live: those that ended this long before the last one did (and one
+more), twice the fleet's default history window. A longer window, or a ``now`` long after the
+log's end, reads the archive: slower, the same answer."""
+_REQUIRED = ("task", "started_at", "source", "last_event_at")
 
 
 def to_state(fold: LogFold) -> dict[str, Any]:
-    """Everything the fold knows, as JSON-able data for :meth:`from_state` (not the caches
+    """Everything the fold knows, as JSON-able data for :func:`from_state` (not the caches
     of shared strings, which only save memory). The sessions, the bulk of a big log, are
-    uint32 arrays (``columns``: indexes into one table of their strings, then their line
-    numbers; ``ended``: the sessions in the order they ended): a caller stores those as
-    binary. Raises ``OverflowError`` for a line number that is not a uint32."""
+    uint32 arrays (``columns``: indexes into ``strings``, one table of their texts, then their
+    line numbers; ``ended``: the sessions in the order they ended): a caller stores those as
+    binary, ``strings`` and ``columns`` apart (the archive, see :func:`from_state`); ``live``:
+    the sessions the fleet shows, as rows. Raises ``OverflowError`` for a line number that is
+    not a uint32."""
     sessions = fold.sessions
     index: dict[str | None, int] = {None: 0}
     flat = array("I")
@@ -46,6 +67,8 @@ def to_state(fold: LogFold) -> dict[str, Any]:
         "strings": list(index),
         "sessions": len(sessions),
         "columns": flat,
+        "live": [_session_row(sessions[seq]) for seq in _live_seqs(fold)],
+        "instances": list(fold.instance_sessions),
         "ended": array("I", fold.ended.seqs),
         "open_by_task": {t: [s.seq for s in opened] for t, opened in fold.open_by_task.items()},
         "latest_by_task": {t: s.seq for t, s in fold.latest_by_task.items()},
@@ -68,42 +91,51 @@ def to_state(fold: LogFold) -> dict[str, Any]:
     }
 
 
-def from_state(cls: type[LogFold], state: object) -> LogFold:
-    """The fold :meth:`to_state` saved. ``state`` is untrusted (a file in the user's cache
+def from_state(
+    cls: type[LogFold], state: object, saved: Callable[[], SavedColumns] | None = None
+) -> LogFold:
+    """The fold :func:`to_state` saved. ``state`` is untrusted (a file in the user's cache
     folder): anything that is not exactly such data raises ``ValueError``, and nothing in it
-    is ever executed."""
+    is ever executed. ``saved``: the archive (``strings`` and ``columns``) is not in ``state``
+    but read by this when first needed (and checked then: a damaged one raises
+    :class:`~factory_tui.core.fold_sessions.SavedSessionsError` where it is read)."""
     try:
-        return _from_state(cls, _dict(state))
+        return _from_state(cls, _dict(state), saved)
     except (KeyError, IndexError, TypeError, OverflowError) as error:
         raise ValueError(f"not a saved fold: {type(error).__name__}: {error}") from None
 
 
-def _from_state(cls: type[LogFold], state: dict[str, Any]) -> LogFold:
+def _from_state(
+    cls: type[LogFold], state: dict[str, Any], saved: Callable[[], SavedColumns] | None
+) -> LogFold:
     fold = cls(utc=_bool(state["utc"]))
-    strings = _list(state["strings"])
-    if strings[:1] != [None] or not set(map(type, strings[1:])) <= {str}:
-        raise ValueError("the string table is not None then texts")
     count = _int(state["sessions"])
-    flat = _ints(state["columns"])
-    if count < 0 or len(flat) != count * WIDTH:
-        raise ValueError("the session columns do not match the session count")
-    texts = len(SESSION_TEXT) * count
-    if count and max(flat[:texts]) >= len(strings):
-        raise IndexError("a session's text past the string table")
-    for n, name in enumerate(SESSION_TEXT):
-        if name in _SESSION_TEXT_REQUIRED and 0 in flat[n * count : (n + 1) * count]:
-            raise ValueError(f"a session without {name}")
-    # The sessions stay saved columns, each made on first access (see SessionTable).
-    sessions = fold.sessions = SessionTable(strings, flat, count)
+    if count < 0:
+        raise ValueError("a negative session count")
+    if saved is None:
+        archive = (_list(state["strings"]), _ints(state["columns"]))
+        check_saved(*archive, count)
+        saved = lambda: archive  # noqa: E731 - already read and checked
+    live = {}
+    for row in _list(state["live"]):
+        rec = _session(row, count)
+        if rec.seq in live:
+            raise ValueError("a live session saved twice")
+        live[rec.seq] = rec
+    # The other sessions stay in the archive, each made on first access (see SessionTable).
+    sessions = fold.sessions = SessionTable(count, live, saved)
     ended = _ints(state["ended"])
     if ended and max(ended) >= count:
         raise ValueError("a session reference out of range")
     fold.ended = SessionRefs(sessions, ended)
     for task, seqs in _dict(state["open_by_task"]).items():
-        fold.open_by_task[task] = [sessions[seq] for seq in _seqs(_list(seqs), count)]
+        fold.open_by_task[task] = [live[seq] for seq in _seqs(_list(seqs), count)]
     for task, seq in _dict(state["latest_by_task"]).items():
-        fold.latest_by_task[task] = sessions[_seqs([seq], count)[0]]
-    fold.instance_sessions = _by_instance(sessions, strings, flat[count : 2 * count])
+        fold.latest_by_task[task] = live[_seqs([seq], count)[0]]
+    for instance in _list(state["instances"]):
+        if _str(instance) in fold.instance_sessions:
+            raise ValueError("an instance saved twice")
+        fold.instance_sessions[instance] = SessionRefs(sessions, instance=instance)
     fold.instance_last_start = _str_dict(state["instance_last_start"])
     fold.instance_last_event = _str_dict(state["instance_last_event"])
     for instance, lines in _dict(state["instance_recent"]).items():
@@ -135,20 +167,52 @@ def _from_state(cls: type[LogFold], state: dict[str, Any]) -> LogFold:
     return fold
 
 
-def _by_instance(
-    sessions: SessionTable, strings: list[str | None], instances: array[int]
-) -> dict[str, SessionRefs]:
-    """The saved sessions by instance, in the order the instances first appear; each one's
-    found in the column of their instances' string indexes when first read."""
-    out: dict[str, SessionRefs] = {}
-    for index in dict.fromkeys(instances):
-        name = strings[index]
-        if name is None:
+def _live_seqs(fold: LogFold) -> list[int]:
+    """The sessions saved live (see :data:`LIVE_SPAN`), in ``seq`` order."""
+    seqs = {rec.seq for opened in fold.open_by_task.values() for rec in opened}
+    seqs.update(rec.seq for rec in fold.latest_by_task.values())
+    cut: datetime | None = None
+    for rec in reversed(fold.ended):
+        seqs.add(rec.seq)
+        ended = parse_ts(rec.ended_at) if rec.ended_at else None
+        if ended is None:
             continue
-        if name in out:
-            raise ValueError("the string table repeats an instance")
-        out[name] = SessionRefs(sessions, matching=(instances, index))
-    return out
+        if cut is None:
+            cut = ended - LIVE_SPAN
+        elif ended < cut:
+            break  # this one is the walk's last look (see fleet_sessions.picked_sessions)
+    return sorted(seqs)
+
+
+def _session_row(rec: SessionRec) -> list[object]:
+    end_line = 0 if rec.end_line is None else rec.end_line + 1
+    return [
+        rec.seq,
+        *(getattr(rec, name) for name in SESSION_TEXT),
+        rec.start_line,
+        end_line,
+        rec.extra_starts,
+    ]
+
+
+def _session(row: object, count: int) -> SessionRec:
+    """A live session from its row (checked: a seq among the ``count`` sessions, texts or None,
+    the required texts there, numbers that are uint32)."""
+    seq, *values = _list(row)
+    if len(values) != len(SESSION_TEXT) + len(SESSION_NUMBERS):
+        raise ValueError("a session row of the wrong length")
+    texts, numbers = values[: len(SESSION_TEXT)], values[len(SESSION_TEXT) :]
+    for text in texts:
+        if text is not None:
+            _str(text)
+    if any(texts[SESSION_TEXT.index(name)] is None for name in _REQUIRED):
+        raise ValueError("a session without a required text")
+    for number in (seq, *numbers):
+        if not 0 <= _int(number) < 2**32:
+            raise ValueError("a session number out of range")
+    if seq >= count:
+        raise ValueError("a session reference out of range")
+    return restore_session(seq, *texts, *numbers)
 
 
 # -- checking a saved fold (untrusted data) -----------------------------------------------------
