@@ -563,6 +563,41 @@ def test_status_json_reads_warm_the_second_time(
     assert len(resumed) == 1
 
 
+def test_status_with_a_damaged_archive_says_so_then_reads_cold(
+    tmp_path: Path, private_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``status`` whose window reaches sessions only the archive holds (a ``--now`` long before
+    the log's end), on a cache file whose archive was damaged: a message that says what and
+    what to do, exit 2, no traceback; the next run reads cold and prints what a cold read
+    prints."""
+    config = make_factory(tmp_path / "factory")
+    old = [
+        f"2026-02-01T10:{n % 60:02d} | SESSION-{'START' if n % 2 == 0 else 'END'} | task=o{n // 6} "
+        + ("branch=b instance=i1" if n % 2 == 0 else "status=success")
+        for n in range(600)
+    ]
+    lines = [
+        f"2026-02-12T{n // 600 % 24:02d}:{n % 60:02d} | STEP-DONE | step=s task=t{n % 50} "
+        f"component=c{n}"
+        for n in range(24_000)
+    ]
+    ending = ["2026-02-12T00:00 | SESSION-START | task=t1 branch=b"]
+    ending.append("2026-02-12T15:00 | SESSION-END | task=t1 status=success")
+    _write(config.log_file, [line.encode() for line in [*old, *lines, *ending]])
+    now = ["--json", "--now", "2026-02-02T10:00"]
+    assert main(["status", str(config.root), *now]) == 0
+    capsys.readouterr()
+    (path,) = private_cache_dir.glob("fold-*.json")
+    path.write_bytes(_flip_archive(path.read_bytes()))
+    assert main(["status", str(config.root), *now]) == 2
+    err = capsys.readouterr().err
+    assert "saved sessions" in err and "--no-cache" in err and "Traceback" not in err
+    assert main(["status", str(config.root), *now]) == 0
+    cold = capsys.readouterr().out
+    assert main(["status", str(config.root), *now, "--no-cache"]) == 0
+    assert capsys.readouterr().out == cold
+
+
 def test_a_save_removes_the_caches_of_logs_gone(tmp_path: Path, cache: FoldCache) -> None:
     gone, kept = make_factory(tmp_path / "gone"), make_factory(tmp_path / "kept")
     for config in (gone, kept):
