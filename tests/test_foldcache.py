@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from array import array
 from collections import deque
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,12 @@ from factory_tui.adapters.tail import LogTail
 from factory_tui.cli import main
 from factory_tui.config import Config
 from factory_tui.core.fold import LogFold, SessionRec
-from factory_tui.core.fold_sessions import SavedSessionsError, SessionRefs, SessionTable
+from factory_tui.core.fold_sessions import (
+    SavedSessionsError,
+    SavedStrings,
+    SessionRefs,
+    SessionTable,
+)
 
 NOW = datetime(2026, 2, 12, 16, 0)
 
@@ -385,22 +391,22 @@ def _archive_index_past_the_table(data: bytes) -> bytes:
     first, rest = data.split(b"\n", 1)
     header = json.loads(first)
     described = header["archive"]
-    size = described["strings_bytes"] + 4 * described["columns"]
-    at = len(rest) - size + described["strings_bytes"]
+    size = described["strings_bytes"] + 4 * (described["strings"] + described["columns"])
+    at = len(rest) - 4 * described["columns"]  # the first column: the first session's task
     rest = rest[:at] + (2**31).to_bytes(4, "little") + rest[at + 4 :]
     described["sha256"] = hashlib.sha256(rest[-size:]).hexdigest()
     return json.dumps(header).encode() + b"\n" + rest
 
 
 @pytest.mark.parametrize(
-    "damage",
+    ("damage", "why"),
     [
-        pytest.param(_flip_archive, id="its checksum fails"),
-        pytest.param(_archive_index_past_the_table, id="an index past the table"),
+        pytest.param(_flip_archive, "checksum", id="its checksum fails"),
+        pytest.param(_archive_index_past_the_table, "past the string table", id="bad index"),
     ],
 )
 def test_a_damaged_archive_is_an_error_when_read_and_the_next_start_is_cold(
-    tmp_path: Path, cache: FoldCache, damage: Any
+    tmp_path: Path, cache: FoldCache, damage: Any, why: str
 ) -> None:
     """The archive of every session (the end of the file) is read only when the fold first
     needs a session it does not hold live (an old ended one): damaged, that read raises an
@@ -422,8 +428,9 @@ def test_a_damaged_archive_is_an_error_when_read_and_the_next_start_is_cold(
     found = reader(config, cache)
     assert found.warm_started  # the body is sound: what the fleet shows is there
     assert found.fleet(NOW, procs={}) == reader(config, None).fleet(NOW, procs={})
-    with pytest.raises(SavedSessionsError, match=r"saved sessions .*--no-cache"):
+    with pytest.raises(SavedSessionsError, match=r"saved sessions .*--no-cache") as raised:
         list(found.fold.sessions)
+    assert why in str(raised.value)
     assert not path.exists()
     again = reader(config, cache)
     assert not again.warm_started
@@ -666,3 +673,15 @@ def test_saved_sessions_are_made_once_and_stay_the_same_objects() -> None:
     rest = sessions[100:]  # long: all made at once
     assert sessions.saved == 0 and sessions[3] is third and rest[0] is sessions[100]
     assert fold_fields(warm) == fold_fields(cold)
+
+
+def test_a_saved_string_table_is_its_texts_joined_and_their_ends() -> None:
+    """The archive's string table: None, then each text cut from one string; bounds out of
+    order (a damaged file) are refused."""
+    table = SavedStrings("aébcd", array("I", [1, 2, 5]))
+    assert list(table) == [None, "a", "é", "bcd"] and table[-1] == "bcd" and len(table) == 4
+    with pytest.raises(IndexError):
+        table[4]
+    for ends in ([2, 1, 5], [1, 2, 6], []):
+        with pytest.raises(ValueError, match="bounds"):
+            SavedStrings("aébcd", array("I", ends))

@@ -43,13 +43,13 @@ from array import array
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import platformdirs
 
 from factory_tui import __version__
 from factory_tui.core.fold import LogFold
-from factory_tui.core.fold_sessions import WIDTH, check_saved
+from factory_tui.core.fold_sessions import WIDTH, SavedStrings, check_saved
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -276,18 +276,19 @@ class FoldCache:
         except OverflowError:
             return False  # a line number past 2**32: not worth a cache
         arrays = {name: state.pop(name) for name in _ARRAYS}
-        strings = json.dumps(state.pop("strings"), ensure_ascii=False, separators=(",", ":"))
+        texts, ends = _joined(state.pop("strings"))
         columns = state.pop("columns")
         body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
         del state
         digest = hashlib.sha256(body)
-        for values in (*arrays.values(), columns):
+        for values in (*arrays.values(), ends, columns):
             if sys.byteorder != "little":
                 values.byteswap()
         for values in arrays.values():
             digest.update(values)
-        archive = [strings.encode(), columns]
+        archive = [texts.encode(), ends, columns]
         archive_digest = hashlib.sha256(archive[0])
+        archive_digest.update(ends)
         archive_digest.update(columns)
         header = {
             "format": FORMAT_VERSION,
@@ -303,6 +304,7 @@ class FoldCache:
             "body_sha256": digest.hexdigest(),
             "archive": {
                 "strings_bytes": len(archive[0]),
+                "strings": len(ends),
                 "columns": len(columns),
                 "sha256": archive_digest.hexdigest(),
             },
@@ -410,14 +412,20 @@ class _Archive:
         "_sessions",
         "_size",
         "_strings",
+        "_texts",
     )
 
     def __init__(
-        self, fd: int, path: Path, offset: int, strings: int, sessions: int, digest: str
+        self,
+        fd: int,
+        path: Path,
+        offset: int,
+        sizes: tuple[int, int, int],
+        digest: str,
     ) -> None:
         self._fd, self._path, self._offset, self._digest = fd, path, offset, digest
-        self._sessions = sessions
-        self._strings, self._size = strings, strings + 4 * sessions * WIDTH
+        self._texts, self._strings, self._sessions = sizes
+        self._size = self._texts + 4 * self._strings + 4 * self._sessions * WIDTH
         weakref.finalize(self, _close, fd)
 
     @classmethod
@@ -430,44 +438,43 @@ class _Archive:
         described = header.get("archive")
         if not isinstance(described, dict) or set(described) != {
             "strings_bytes",
+            "strings",
             "columns",
             "sha256",
         }:
             return None, "no archive sizes"
-        strings, columns, digest = (
-            described["strings_bytes"],
-            described["columns"],
-            described["sha256"],
-        )
-        if type(strings) is not int or type(columns) is not int or type(digest) is not str:
+        texts, strings, columns = (described[k] for k in ("strings_bytes", "strings", "columns"))
+        digest = described["sha256"]
+        if not all(type(n) is int and n >= 0 for n in (texts, strings, columns)):
             return None, "bad archive sizes"
+        if type(digest) is not str:
+            return None, "bad archive checksum"
         if type(sessions) is not int or columns != sessions * WIDTH:
             raise ValueError("the archive's size does not match the session count")
         offset = f.tell()
-        if (
-            strings < 0
-            or columns < 0
-            or os.fstat(f.fileno()).st_size != offset + strings + 4 * columns
-        ):
+        if os.fstat(f.fileno()).st_size != offset + texts + 4 * strings + 4 * columns:
             return None, "the file's size is not what its header says"
-        return cls(os.dup(f.fileno()), path, offset, strings, sessions, digest), ""
+        return cls(os.dup(f.fileno()), path, offset, (texts, strings, sessions), digest), ""
 
-    def __call__(self) -> tuple[list[str | None], array[int]]:
+    def __call__(self) -> tuple[SavedStrings, array[int]]:
         """The string table and the columns, checked. Raises ``ValueError`` (and removes the
         cache file, so that the next start reads cold) when they are not what was saved."""
         try:
             data = os.pread(self._fd, self._size, self._offset)
             if len(data) != self._size or hashlib.sha256(data).hexdigest() != self._digest:
                 raise ValueError("they do not match their checksum")
-            strings = json.loads(data[: self._strings])
-            columns = array("I")
-            columns.frombytes(data[self._strings :])
+            text = data[: self._texts].decode("utf-8")
+            at = self._texts + 4 * self._strings
+            ends, columns = array("I"), array("I")
+            ends.frombytes(data[self._texts : at])
+            columns.frombytes(data[at:])
             if sys.byteorder != "little":
+                ends.byteswap()
                 columns.byteswap()
-            if type(strings) is not list:
-                raise ValueError("their strings are not a list")
+            del data
+            strings = SavedStrings(text, ends)
             check_saved(strings, columns, self._sessions)
-        except (OSError, ValueError, RecursionError) as error:
+        except (OSError, ValueError) as error:
             self._forget()
             raise ValueError(f"{self._path}: {error}") from None
         return strings, columns
@@ -478,6 +485,17 @@ class _Archive:
             st, now = os.fstat(self._fd), os.stat(self._path)
             if (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
                 self._path.unlink()
+
+
+def _joined(strings: list[str | None]) -> tuple[str, array[int]]:
+    """A string table (None, then texts) as its texts joined and where each one ends."""
+    ends = array("I")
+    end = 0
+    for text in strings[1:]:
+        assert text is not None
+        end += len(text)
+        ends.append(end)
+    return "".join(cast(list[str], strings[1:])), ends
 
 
 def _close(fd: int) -> None:

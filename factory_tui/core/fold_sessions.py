@@ -13,8 +13,10 @@ they are all live.
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import pairwise
 from operator import attrgetter
 from typing import Any, overload
 
@@ -25,6 +27,7 @@ __all__ = [
     "SESSION_TEXT",
     "SavedColumns",
     "SavedSessionsError",
+    "SavedStrings",
     "SessionRefs",
     "SessionTable",
     "check_saved",
@@ -66,11 +69,49 @@ class SavedSessionsError(ValueError):
     cache file was changed or made by someone else): the fold cannot answer."""
 
 
+class SavedStrings(Sequence[str | None]):
+    """A string table (None, then texts) kept as its texts joined in one string and where each
+    ends (a uint32 array, checked here): a few bytes a text instead of a Python string each. A
+    text is cut out when read (shared with its equals while they live, by ``sys.intern``)."""
+
+    __slots__ = ("_ends", "_text")
+
+    def __init__(self, text: str, ends: array[int]) -> None:
+        if ends and (ends[-1] != len(text) or any(a > b for a, b in pairwise(ends))):
+            raise ValueError("the string table's bounds are not in order")
+        if not ends and text:
+            raise ValueError("the string table's bounds are not in order")
+        self._text, self._ends = text, ends
+
+    def __len__(self) -> int:
+        return len(self._ends) + 1
+
+    @overload
+    def __getitem__(self, index: int) -> str | None: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str | None]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str | None] | None:
+        if isinstance(index, slice):
+            return [self[n] for n in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index <= len(self._ends):
+            raise IndexError("string index out of range")
+        if index == 0:
+            return None
+        ends = self._ends
+        return sys.intern(self._text[ends[index - 2] if index > 1 else 0 : ends[index - 1]])
+
+
 def check_saved(strings: Sequence[object], flat: array[int], count: int) -> None:
     """Raise ``ValueError`` unless ``strings`` and ``flat`` are the archive of ``count``
     sessions: a string table of None then texts, and columns of that many sessions whose text
     indexes are in the table and whose required texts are there."""
-    if strings[:1] != [None] or not set(map(type, strings[1:])) <= {str}:
+    if isinstance(strings, SavedStrings):
+        pass  # None then texts by construction
+    elif list(strings[:1]) != [None] or not set(map(type, strings[1:])) <= {str}:
         raise ValueError("the string table is not None then texts")
     if count < 0 or len(flat) != count * WIDTH:
         raise ValueError("the session columns do not match the session count")
