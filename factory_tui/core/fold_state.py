@@ -40,6 +40,7 @@ LIVE_SPAN = timedelta(hours=48)
 more), twice the fleet's default history window. A longer window, or a ``now`` long after the
 log's end, reads the archive: slower, the same answer."""
 _REQUIRED = ("task", "started_at", "source", "last_event_at")
+_REQUIRED_AT = tuple(map(SESSION_TEXT.index, _REQUIRED))
 
 
 def to_state(fold: LogFold) -> dict[str, Any]:
@@ -205,7 +206,7 @@ def _session(row: object, count: int) -> SessionRec:
     for text in texts:
         if text is not None:
             _str(text)
-    if any(texts[SESSION_TEXT.index(name)] is None for name in _REQUIRED):
+    if any(texts[n] is None for n in _REQUIRED_AT):
         raise ValueError("a session without a required text")
     for number in (seq, *numbers):
         if not 0 <= _int(number) < 2**32:
