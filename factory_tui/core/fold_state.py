@@ -10,6 +10,7 @@ asks for another session (see :mod:`factory_tui.core.fold_sessions`).
 
 from __future__ import annotations
 
+import sys
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -213,7 +214,10 @@ def _session(row: object, count: int) -> SessionRec:
             raise ValueError("a session number out of range")
     if seq >= count:
         raise ValueError("a session reference out of range")
-    return restore_session(seq, *texts, *numbers)
+    # One copy of each text: a session's times repeat across its fields, and its names across
+    # sessions (JSON makes a string per value).
+    shared: list[Any] = [None if text is None else sys.intern(text) for text in texts]
+    return restore_session(seq, *shared, *numbers)
 
 
 # -- checking a saved fold (untrusted data) -----------------------------------------------------
