@@ -8,7 +8,9 @@ user would) and reads the figures they print:
 
 - ``bench_status.py`` on the scale factory (1M + 200k log lines, 1,000 claims, 10k checkpoints):
   ``status --json`` cold and warm (10 new lines after the cache) with their RSS, an appended line
-  and a changed claim re-derived; and on a 10x factory for growth (skip with --no-growth);
+  and a changed claim re-derived; and on a 10x factory for growth (skip with --no-growth): 10x
+  the lines and claims over a 10x longer history (300 days at the scale factory's pace: a
+  longer history, not a busier day);
 - ``bench_cockpit.py``: write → shown beside the watchfiles floor, idle and loaded CPU, and the
   cockpit fully loaded on the scale factory (time, RSS);
 - ``first_paint.py``: first paint of the cockpit beside a bare Textual app, and beside the same
@@ -46,6 +48,9 @@ class Size:
     claims: int
     checkpoints: int
     agents: int = 100
+    days: int = 30
+    """How long the log's history spans: the 10x factory's is 10x longer at the same pace (the
+    same sessions a day, so the same sessions in the fleet's 24-hour window)."""
 
     def label(self) -> str:
         return f"{(self.lines * 6 // 5) / 1e6:g}M lines, {self.claims:,} claims"
@@ -87,7 +92,11 @@ def run(name: str, *args: str, timeout: float = 3600) -> str:
 
 
 def factory(base: Path, size: Size) -> Path:
-    root = base / f"factory-{size.lines}"
+    root = (
+        base / f"factory-{size.lines}"
+        if size.days == 30
+        else base / f"factory-{size.lines}-{size.days}d"
+    )
     if not (root / "factory.toml").exists():
         print(f"generating {size.label()} in {root} …", file=sys.stderr, flush=True)
         generate(
@@ -97,6 +106,7 @@ def factory(base: Path, size: Size) -> Path:
             lines=size.lines,
             history=size.lines // 5,
             checkpoints=size.checkpoints,
+            days=size.days,
         )
     return root
 
@@ -273,7 +283,7 @@ def main() -> None:
     args = parser.parse_args()
     base = args.dir or Path(tempfile.mkdtemp(prefix="factory-bench-"))
     size = QUICK if args.quick else FULL
-    ten = Size(size.lines * 10, size.claims * 10, size.checkpoints)
+    ten = Size(size.lines * 10, size.claims * 10, size.checkpoints, days=size.days * 10)
     runs = "3" if args.quick else "5"
     started = time.perf_counter()
 

@@ -30,7 +30,11 @@ def generate(
     checkpoints: int = 10_000,
     seed: int = 1,
     now: datetime = NOW,
+    days: int = 30,
 ) -> None:
+    """Write the factory. ``days``: how long the log's history spans (its lines spread evenly
+    over it): a factory whose history is 10x longer at the same pace is 10x the lines and
+    10x the days, with as many sessions in the last 24 hours as the 1x one."""
     rng = random.Random(seed)
     memory = root / ".factory" / "memory"
     claims_dir = root / ".claude" / "claims"
@@ -84,9 +88,9 @@ def generate(
         (claims_dir / name).write_text(json.dumps(obj, indent=2))
 
     # The log: sessions of ~10 lines each, round-robin over agents, time-ordered.
-    start = now - timedelta(days=30)
+    start = now - timedelta(days=days)
     total = lines + history
-    step_s = (30 * 86400) / total
+    step_s = (days * 86400) / total
     out: list[str] = []
     i = 0
     session = 0
@@ -135,6 +139,7 @@ def main() -> None:
     parser.add_argument("--claims", type=int, default=1000)
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--checkpoints", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=30, help="how long the history spans")
     args = parser.parse_args()
     started = time.perf_counter()
     generate(
@@ -143,6 +148,7 @@ def main() -> None:
         claims=args.claims,
         lines=args.lines,
         checkpoints=args.checkpoints,
+        days=args.days,
     )
     print(f"scale factory written to {args.dir} in {time.perf_counter() - started:.1f}s")
 

@@ -3,6 +3,8 @@ built from scratch, at every step; a closed session's span is made once."""
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -77,3 +79,33 @@ def test_a_closed_sessions_span_is_made_once_and_another_fold_starts_afresh() ->
     assert third[1].end is not None and third[1] != second[1]
     other = LogFold()
     assert builder.build(other.sessions, []) == ()
+
+
+def test_a_restored_folds_archived_sessions_give_their_spans_without_being_made() -> None:
+    """A fold restored from the warm-start cache keeps its old sessions archived: the builder
+    makes their spans from the saved columns (the same spans as the cold fold's, open ones
+    followed after) and makes no record of them."""
+    lines = [
+        line
+        for n in range(1, 1500)
+        for at in [f"2026-{1 + n // 600:02d}-{1 + n % 28:02d}T{n % 24:02d}:00"]
+        for line in (
+            f"{at} | SESSION-START | task=t{n % 40} branch=b{n % 7} instance=i{n % 5}".encode(),
+            *([f"{at} | SESSION-END | task=t{n % 40} status=success".encode()] * (n % 9 > 0)),
+        )
+    ]
+    cold = LogFold()
+    cold.feed_lines(lines, "operations.log")
+    state = cold.to_state()
+    arrays = {name: state.pop(name) for name in ("columns", "ended")}  # saved as binary
+    warm = LogFold.from_state(json.loads(json.dumps(state)) | arrays)
+    trees = {"/w/b1": "b1"}
+    builder = SpanBuilder()
+    kept = builder.build(warm.sessions, UNITS, worktrees=trees)
+    assert kept == build_spans(cold.sessions, UNITS, worktrees=trees)
+    assert warm.sessions.saved > 1000  # not made
+    more = [b"2026-03-12T10:00 | SESSION-END | task=t1 status=success"]
+    for fold in (warm, cold):
+        fold.feed_lines(more, "operations.log", len(lines) + 1)
+    kept = builder.build(warm.sessions, UNITS, worktrees=trees)
+    assert kept == build_spans(cold.sessions, UNITS, worktrees=trees)

@@ -18,11 +18,15 @@ size, and a hash of its first block and of the block before the offset. On start
 cache is tried, then the rotated log's; anything that differs (a truncation, a replaced or
 rewritten file, another version, an unreadable or corrupt cache file) and that cache is ignored:
 the log is never folded on top of a state it does not extend. A file is one JSON header line
-(the key, the body's sizes and SHA-256), then the body: the fold's
-:meth:`~factory_tui.core.fold.LogFold.to_state` as JSON, then its uint32 arrays (the sessions,
-the bulk of it) as little-endian binary. It is untrusted input: parsed as JSON and checked field
-by field, never unpickled or executed. It is written through a temp file and a rename: a reader
-never sees half of one.
+(the key, the parts' sizes and SHA-256s), then the body: the fold's
+:meth:`~factory_tui.core.fold.LogFold.to_state` as JSON but its archive of sessions, then the
+order the sessions ended as a little-endian uint32 array; then the archive (the bulk of a long
+history): its string table as JSON, then its columns as uint32. The body is read and checked on
+load; the archive only when the fold first needs a session it does not hold live (the cost view,
+a save), from the file as opened then (a save replaces the file, never rewrites it). So a warm
+start costs what the fleet shows, not the length of the history. The file is untrusted input:
+parsed as JSON and checked field by field, never unpickled or executed. It is written through a
+temp file and a rename: a reader never sees half of one.
 """
 
 from __future__ import annotations
@@ -34,16 +38,18 @@ import os
 import secrets
 import stat
 import sys
+import weakref
 from array import array
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import platformdirs
 
 from factory_tui import __version__
 from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_sessions import WIDTH, SavedStrings, check_saved
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -57,14 +63,15 @@ __all__ = [
 
 CACHE_DIR_ENV = "FACTORY_TUI_CACHE_DIR"
 CACHE_SWITCH_ENV = "FACTORY_TUI_FOLD_CACHE"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 BLOCK_BYTES = 64 << 10
 # Below this the log is read cold faster than a cache file would be checked and parsed.
 MIN_LOG_BYTES = 1 << 20
 # A warm reader saves again once this much more has been folded since the cache it loaded.
 RESAVE_BYTES = 8 << 20
-# The fold's uint32 arrays, stored as binary after its JSON (see LogFold.to_state).
-_ARRAYS = ("columns", "ended")
+# The fold's uint32 array stored as binary after its JSON (see LogFold.to_state); the archive
+# (the string table and the columns of every session) follows.
+_ARRAYS = ("ended",)
 assert array("I").itemsize == 4, "uint32 arrays need a 4-byte unsigned int"
 
 
@@ -203,8 +210,9 @@ class FoldCache:
     def _load(
         self, log_file: Path, history_file: Path, history_only: bool
     ) -> tuple[WarmStart | None, str | None]:
+        path = self.path_for(log_file, history_only=history_only)
         try:
-            with open(self.path_for(log_file, history_only=history_only), "rb") as f:
+            with open(path, "rb") as f:
                 header = json.loads(f.readline())
                 if not isinstance(header, dict):
                     return None, "no header"
@@ -212,11 +220,14 @@ class FoldCache:
                 if why is not None:
                     return None, why
                 state, why = _read_body(f, header)
+                if state is None:
+                    return None, why
+                archive, why = _Archive.after(f, header, path, state.get("sessions"))
+                if archive is None:
+                    return None, why
         except FileNotFoundError:
             return None, "no cache file"
-        if state is None:
-            return None, why
-        fold = LogFold.from_state(state)
+        fold = LogFold.from_state(state, archive)
         del state
         line_count, history_lines = header["line_count"], header["history_lines"]
         for count in (line_count, history_lines):
@@ -270,13 +281,20 @@ class FoldCache:
         except OverflowError:
             return False  # a line number past 2**32: not worth a cache
         arrays = {name: state.pop(name) for name in _ARRAYS}
+        texts, ends = _joined(state.pop("strings"))
+        columns = state.pop("columns")
         body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
         del state
         digest = hashlib.sha256(body)
-        for values in arrays.values():
+        for values in (*arrays.values(), ends, columns):
             if sys.byteorder != "little":
                 values.byteswap()
+        for values in arrays.values():
             digest.update(values)
+        archive = [texts.encode(), ends, columns]
+        archive_digest = hashlib.sha256(archive[0])
+        archive_digest.update(ends)
+        archive_digest.update(columns)
         header = {
             "format": FORMAT_VERSION,
             "tool": self.version,
@@ -289,8 +307,19 @@ class FoldCache:
             "body_bytes": len(body),
             "arrays": {name: len(values) for name, values in arrays.items()},
             "body_sha256": digest.hexdigest(),
+            "archive": {
+                "strings_bytes": len(archive[0]),
+                "strings": len(ends),
+                "columns": len(columns),
+                "sha256": archive_digest.hexdigest(),
+            },
         }
-        parts = [json.dumps(header, ensure_ascii=False).encode() + b"\n", body, *arrays.values()]
+        parts = [
+            json.dumps(header, ensure_ascii=False).encode() + b"\n",
+            body,
+            *arrays.values(),
+            *archive,
+        ]
         try:
             _write_atomically(self.path_for(log_file, history_only=log is None), parts)
         except OSError:
@@ -364,8 +393,6 @@ def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | No
         if sys.byteorder != "little":
             values.byteswap()
         arrays[name] = values
-    if f.read(1):
-        return None, "the file is longer than its header says"
     if digest.hexdigest() != header.get("body_sha256"):
         return None, "the body does not match its checksum"
     state = json.loads(body)
@@ -373,6 +400,112 @@ def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | No
         return None, "the body is not an object"
     state.update(arrays)
     return state, ""
+
+
+class _Archive:
+    """The archive of a cache file's fold (its string table and session columns), read from the
+    file as opened at load (a save replaces the file, never rewrites it) when the fold first
+    needs it, and checked then against its SHA-256. Whoever holds the fold holds the file open
+    until then."""
+
+    __slots__ = (
+        "__weakref__",
+        "_digest",
+        "_fd",
+        "_offset",
+        "_path",
+        "_sessions",
+        "_size",
+        "_strings",
+        "_texts",
+    )
+
+    def __init__(
+        self,
+        fd: int,
+        path: Path,
+        offset: int,
+        sizes: tuple[int, int, int],
+        digest: str,
+    ) -> None:
+        self._fd, self._path, self._offset, self._digest = fd, path, offset, digest
+        self._texts, self._strings, self._sessions = sizes
+        self._size = self._texts + 4 * self._strings + 4 * self._sessions * WIDTH
+        weakref.finalize(self, _close, fd)
+
+    @classmethod
+    def after(
+        cls, f: BinaryIO, header: dict[str, Any], path: Path, sessions: object
+    ) -> tuple[_Archive | None, str]:
+        """The archive that follows the body just read from ``f``, when the header describes
+        one of that many ``sessions`` that ends the file exactly (its contents are checked
+        when read)."""
+        described = header.get("archive")
+        if not isinstance(described, dict) or set(described) != {
+            "strings_bytes",
+            "strings",
+            "columns",
+            "sha256",
+        }:
+            return None, "no archive sizes"
+        texts, strings, columns = (described[k] for k in ("strings_bytes", "strings", "columns"))
+        digest = described["sha256"]
+        if not all(type(n) is int and n >= 0 for n in (texts, strings, columns)):
+            return None, "bad archive sizes"
+        if type(digest) is not str:
+            return None, "bad archive checksum"
+        if type(sessions) is not int or columns != sessions * WIDTH:
+            raise ValueError("the archive's size does not match the session count")
+        offset = f.tell()
+        if os.fstat(f.fileno()).st_size != offset + texts + 4 * strings + 4 * columns:
+            return None, "the file's size is not what its header says"
+        return cls(os.dup(f.fileno()), path, offset, (texts, strings, sessions), digest), ""
+
+    def __call__(self) -> tuple[SavedStrings, array[int]]:
+        """The string table and the columns, checked. Raises ``ValueError`` (and removes the
+        cache file, so that the next start reads cold) when they are not what was saved."""
+        try:
+            data = os.pread(self._fd, self._size, self._offset)
+            if len(data) != self._size or hashlib.sha256(data).hexdigest() != self._digest:
+                raise ValueError("they do not match their checksum")
+            text = data[: self._texts].decode("utf-8")
+            at = self._texts + 4 * self._strings
+            ends, columns = array("I"), array("I")
+            ends.frombytes(data[self._texts : at])
+            columns.frombytes(data[at:])
+            if sys.byteorder != "little":
+                ends.byteswap()
+                columns.byteswap()
+            del data
+            strings = SavedStrings(text, ends)
+            check_saved(strings, columns, self._sessions)
+        except (OSError, ValueError) as error:
+            self._forget()
+            raise ValueError(f"{self._path}: {error}") from None
+        return strings, columns
+
+    def _forget(self) -> None:
+        """Remove the cache file when it is still the one read (best effort)."""
+        with contextlib.suppress(OSError):
+            st, now = os.fstat(self._fd), os.stat(self._path)
+            if (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+                self._path.unlink()
+
+
+def _joined(strings: list[str | None]) -> tuple[str, array[int]]:
+    """A string table (None, then texts) as its texts joined and where each one ends."""
+    ends = array("I")
+    end = 0
+    for text in strings[1:]:
+        assert text is not None
+        end += len(text)
+        ends.append(end)
+    return "".join(cast(list[str], strings[1:])), ends
+
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
 
 
 def _prefix_stale(path: Path, saved: FileIdentity) -> str | None:

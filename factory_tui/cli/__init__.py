@@ -24,6 +24,7 @@ from typing import NoReturn
 from factory_tui import __version__
 from factory_tui.cli import actions, cost, council, demo, hook, prs, status, supervise
 from factory_tui.cli.common import CliError, HelpFormatter, exit_fast
+from factory_tui.core.fold_sessions import SavedSessionsError
 from factory_tui.core.safe import printable
 
 __all__ = ["main", "run"]
@@ -138,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if handler is None:
             raise CliError(f"{command}: not available yet")
         return handler(args)
-    except CliError as error:
+    except (CliError, SavedSessionsError) as error:
         print(f"factory-tui: {printable(str(error), multiline=False)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost_records import (
     Attribution,
 )
 from factory_tui.core.fold_records import SessionRec
+from factory_tui.core.fold_sessions import SessionTable
 from factory_tui.core.statefiles import find_tickets
 from factory_tui.core.timeparse import parse_ts
 
@@ -130,15 +131,29 @@ class SpanBuilder:
                 spans[n] = _session_span(rec, worktree)
             if rec.ended_at is None:
                 still_open[n] = now
-        for n, rec in enumerate(sessions[len(spans) :], start=len(spans)):
-            spans.append(_session_span(rec, worktree))
-            if rec.ended_at is None:
-                still_open[n] = _span_fields(rec)
+        first = len(spans)
+        if isinstance(sessions, SessionTable) and sessions.saved and len(sessions) - first > 1000:
+            # A restored fold: its archived sessions' spans are made from their saved columns,
+            # without making a record of each (a long history, mostly never shown).
+            columns = [sessions.column(name)[first:] for name in _SPAN_FIELDS]
+            for n, fields in enumerate(zip(*columns, strict=True), start=first):
+                spans.append(_span_of(fields, worktree))
+                if fields[-1] is None:
+                    still_open[n] = fields
+        else:
+            for n, rec in enumerate(sessions[first:], start=first):
+                spans.append(_session_span(rec, worktree))
+                if rec.ended_at is None:
+                    still_open[n] = _span_fields(rec)
         self._open = still_open
         return (*spans, *_claim_spans(units, worktree))
 
 
+_SPAN_FIELDS = ("instance", "task", "branch", "started_at", "ended_at")
+
+
 def _span_fields(rec: SessionRec) -> tuple[object, ...]:
+    """What a session's span is made from, in :data:`_SPAN_FIELDS` order."""
     return rec.instance, rec.task, rec.branch, rec.started_at, rec.ended_at
 
 
@@ -165,16 +180,24 @@ def _worktree_finder(
 def _session_span(
     rec: SessionRec, worktree: Callable[[str | None, str | None], str | None]
 ) -> Span:
+    return _span_of(_span_fields(rec), worktree)
+
+
+def _span_of(
+    fields: tuple[Any, ...], worktree: Callable[[str | None, str | None], str | None]
+) -> Span:
+    """The span of a session whose :data:`_SPAN_FIELDS` are ``fields``."""
+    instance, task, branch, started_at, ended_at = fields
     return Span(
         kind="session",
-        instance=rec.instance,
-        task=rec.task,
+        instance=instance,
+        task=task,
         claim=None,
         phase=None,
-        branch=rec.branch,
-        worktree=worktree(rec.instance, rec.branch),
-        start=parse_ts(rec.started_at),
-        end=parse_ts(rec.ended_at) if rec.ended_at else None,
+        branch=branch,
+        worktree=worktree(instance, branch),
+        start=parse_ts(started_at),
+        end=parse_ts(ended_at) if ended_at else None,
     )
 
 

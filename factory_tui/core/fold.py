@@ -8,20 +8,22 @@ bounded memory. Events are fed in log order (``operations.log.1`` first).
 from __future__ import annotations
 
 import re
-from array import array
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
+from factory_tui.core import fold_state
 from factory_tui.core.activity import HOOK_EVENTS, AgentSignal
-from factory_tui.core.fold_records import ClaimEventInfo, SessionRec, claim_key, is_audit
-from factory_tui.core.fold_sessions import (
-    SESSION_TEXT,
-    WIDTH,
-    SessionRefs,
-    SessionTable,
+from factory_tui.core.fold_records import (
+    RECENT_PER_INSTANCE,
+    ClaimEventInfo,
+    RawLine,
+    SessionRec,
+    claim_key,
+    is_audit,
 )
+from factory_tui.core.fold_sessions import SavedColumns, SessionRefs, SessionTable
 from factory_tui.core.launches import LaunchRec
 from factory_tui.core.oplog import (
     REQUIRED_FIELDS,
@@ -32,8 +34,6 @@ from factory_tui.core.oplog import (
 )
 from factory_tui.core.problems import Problem
 from factory_tui.core.timeparse import MAX_YEAR, MIN_YEAR, parse_ts
-
-RawLine = tuple[str, int, str]
 
 # The canonical shapes of the common lines (values without spaces, quotes or "="):
 # "step=S task=T ...", "task=T file=F ...", and the whole of a SESSION-START / SESSION-END.
@@ -62,12 +62,8 @@ def _pick(kv: str, key: str) -> str | None:
 
 
 MAX_PROBLEMS = 500
-RECENT_PER_INSTANCE = 12
 RECENT_GLOBAL = 400
 _EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
-
-
-_SESSION_TEXT_REQUIRED = frozenset({"task", "started_at", "source", "last_event_at"})
 
 
 class LogFold:
@@ -131,115 +127,16 @@ class LogFold:
     # -- saving and restoring (the warm-start cache) ------------------------------------------
 
     def to_state(self) -> dict[str, Any]:
-        """Everything the fold knows, as JSON-able data for :meth:`from_state` (not the caches
-        of shared strings, which only save memory). The sessions, the bulk of a big log, are
-        uint32 arrays (``columns``: indexes into one table of their strings, then their line
-        numbers; ``ended``: the sessions in the order they ended): a caller stores those as
-        binary. Raises ``OverflowError`` for a line number that is not a uint32."""
-        sessions = self.sessions
-        index: dict[str | None, int] = {None: 0}
-        flat = array("I")
-        for name in SESSION_TEXT:  # one column at a time: a small peak
-            column = sessions.column(name)
-            for text in dict.fromkeys(column):
-                index.setdefault(text, len(index))
-            flat.extend(map(index.__getitem__, column))
-        del column
-        flat.extend(sessions.column("start_line"))
-        flat.extend(0 if end is None else end + 1 for end in sessions.column("end_line"))
-        flat.extend(sessions.column("extra_starts"))
-        return {
-            "utc": self.utc,
-            "strings": list(index),
-            "sessions": len(sessions),
-            "columns": flat,
-            "ended": array("I", self.ended.seqs),
-            "open_by_task": {t: [s.seq for s in opened] for t, opened in self.open_by_task.items()},
-            "latest_by_task": {t: s.seq for t, s in self.latest_by_task.items()},
-            "instance_last_start": self.instance_last_start,
-            "instance_last_event": self.instance_last_event,
-            "instance_recent": {i: list(lines) for i, lines in self.instance_recent.items()},
-            "claim_events": [[*key, *_claim_row(info)] for key, info in self.claim_events.items()],
-            "open_claims": [
-                [*key, *_claim_row(info)]
-                for key, held in self.open_claims.items()
-                for info in held.values()
-            ],
-            "open_changes": [[change, *event] for change, event in self.open_changes.items()],
-            "recent": list(self.recent),
-            "counts": dict(self.counts),
-            "problems": [[p.file, p.message, p.line] for p in self.problems],
-            "problem_count": self.problem_count,
-            "events": self.events,
-            "last_ts": self.last_ts,
-        }
+        """Everything the fold knows, as JSON-able data for :meth:`from_state` (see
+        :func:`factory_tui.core.fold_state.to_state`)."""
+        return fold_state.to_state(self)
 
     @classmethod
-    def from_state(cls, state: object) -> LogFold:
-        """The fold :meth:`to_state` saved. ``state`` is untrusted (a file in the user's cache
-        folder): anything that is not exactly such data raises ``ValueError``, and nothing in it
-        is ever executed."""
-        try:
-            return cls._from_state(_dict(state))
-        except (KeyError, IndexError, TypeError, OverflowError) as error:
-            raise ValueError(f"not a saved fold: {type(error).__name__}: {error}") from None
-
-    @classmethod
-    def _from_state(cls, state: dict[str, Any]) -> LogFold:
-        fold = cls(utc=_bool(state["utc"]))
-        strings = _list(state["strings"])
-        if strings[:1] != [None] or not set(map(type, strings[1:])) <= {str}:
-            raise ValueError("the string table is not None then texts")
-        count = _int(state["sessions"])
-        flat = _ints(state["columns"])
-        if count < 0 or len(flat) != count * WIDTH:
-            raise ValueError("the session columns do not match the session count")
-        texts = len(SESSION_TEXT) * count
-        if count and max(flat[:texts]) >= len(strings):
-            raise IndexError("a session's text past the string table")
-        for n, name in enumerate(SESSION_TEXT):
-            if name in _SESSION_TEXT_REQUIRED and 0 in flat[n * count : (n + 1) * count]:
-                raise ValueError(f"a session without {name}")
-        # The sessions stay saved columns, each made on first access (see SessionTable).
-        sessions = fold.sessions = SessionTable(strings, flat, count)
-        ended = _ints(state["ended"])
-        if ended and max(ended) >= count:
-            raise ValueError("a session reference out of range")
-        fold.ended = SessionRefs(sessions, ended)
-        for task, seqs in _dict(state["open_by_task"]).items():
-            fold.open_by_task[task] = [sessions[seq] for seq in _seqs(_list(seqs), count)]
-        for task, seq in _dict(state["latest_by_task"]).items():
-            fold.latest_by_task[task] = sessions[_seqs([seq], count)[0]]
-        fold.instance_sessions = _by_instance(sessions, strings, flat[count : 2 * count])
-        fold.instance_last_start = _str_dict(state["instance_last_start"])
-        fold.instance_last_event = _str_dict(state["instance_last_event"])
-        for instance, lines in _dict(state["instance_recent"]).items():
-            fold.instance_recent[instance] = deque(
-                map(_raw_line, _list(lines)), maxlen=RECENT_PER_INSTANCE
-            )
-        for row in _list(state["claim_events"]):
-            key, info = _claim_entry(row)
-            fold.claim_events[key] = info
-        for row in _list(state["open_claims"]):
-            key, info = _claim_entry(row)
-            fold.open_claims.setdefault(key, {})[info.instance] = info
-        for row in _list(state["open_changes"]):
-            change, ts, name, fields, line, source, utc = _list(row)
-            fold.open_changes[_str(change)] = Event(
-                _str(ts), _str(name), _str_dict(fields), _int(line), _str(source), _bool(utc)
-            )
-        fold.recent.extend(map(_raw_line, _list(state["recent"])))
-        counts = _dict(state["counts"])
-        fold.counts.update({name: _int(n) for name, n in counts.items()})
-        for row in _list(state["problems"]):
-            file, message, line = _list(row)
-            fold.problems.append(
-                Problem(_str(file), _str(message), None if line is None else _int(line))
-            )
-        fold.problem_count = _int(state["problem_count"])
-        fold.events = _int(state["events"])
-        fold.last_ts = None if state["last_ts"] is None else _str(state["last_ts"])
-        return fold
+    def from_state(cls, state: object, saved: Callable[[], SavedColumns] | None = None) -> LogFold:
+        """The fold :meth:`to_state` saved; ``ValueError`` for anything else; ``saved``: its
+        archive of sessions, read when first needed (see
+        :func:`factory_tui.core.fold_state.from_state`)."""
+        return fold_state.from_state(cls, state, saved)
 
     # -- feeding -------------------------------------------------------------------------------
 
@@ -305,6 +202,7 @@ class LogFold:
         start_kv = _START_KV.match
         end_kv = _END_KV.match
         plain_tail = _PLAIN_TAIL.match
+        session: SessionRec | None
         for text in texts:
             line += 1
             if text.__class__ is not str:
@@ -317,6 +215,7 @@ class LogFold:
             fields: dict[str, str] | None = None
             if sep2 and (ts := good_ts.get(ts) or self._check_ts(ts)):
                 quoted = '"' in kv or "'" in kv
+                session = None
                 if (
                     (name == "STEP-DONE" or name == "STEP-START")
                     and (m := step_kv(kv)) is not None
@@ -340,7 +239,6 @@ class LogFold:
                     if not opened:
                         continue
                     session = opened[-1]
-                    session.last_event_at = ts
                     step = m[1]
                     session.last_step = self._names.get(step) or self._name(step)
                     session.last_step_state = "done" if name == "STEP-DONE" else "start"
@@ -350,19 +248,9 @@ class LogFold:
                             session.pr = pr
                         if not session.branch and "branch=" in tail:
                             session.branch = _pick(tail, "branch")
-                    if instance := session.instance:
-                        last_event[instance] = ts
-                        if signals:
-                            signals.pop(instance, None)
-                        recent = instance_recent.get(instance)
-                        if recent is None:
-                            recent = instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
-                        recent.append(entry)
-                    continue
-                if quoted:
-                    pass  # the general parser reads quoted values
                 elif (
-                    name == "CHECKPOINT"
+                    not quoted
+                    and name == "CHECKPOINT"
                     and (m := checkpoint_kv(kv)) is not None
                     and "instance=" not in kv
                     and "file=" not in (tail := kv[m.end() :])
@@ -377,8 +265,9 @@ class LogFold:
                     if not opened:
                         continue
                     session = opened[-1]
-                    session.last_event_at = ts
                     session.checkpoint_file = m[2]
+                if session is not None:  # a step or checkpoint of an open session: its activity
+                    session.last_event_at = ts
                     if instance := session.instance:
                         last_event[instance] = ts
                         if signals:
@@ -388,12 +277,15 @@ class LogFold:
                             recent = instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
                         recent.append(entry)
                     continue
+                if quoted:
+                    pass  # the general parser reads quoted values
                 elif name == "SESSION-START" and (m := start_kv(kv)) is not None:
                     starts += 1
                     last_ts = ts
                     entry = (text, line, source)
                     recent_all(entry)
-                    session = self._start(ts, m[1], m[2], m[3], m[4], None, line, source)
+                    opening = SessionRec(ts, m[1], m[2], m[3], m[4], None, line, source)
+                    session = self._start(opening)
                     if instance := session.instance:
                         self._touch(instance, ts, entry)
                     continue
@@ -504,7 +396,7 @@ class LogFold:
         session: SessionRec | None = None
         if name == "SESSION-START":
             if task:
-                session = self._start(
+                opening = SessionRec(
                     ts,
                     task,
                     get("branch") or None,
@@ -513,8 +405,8 @@ class LogFold:
                     get("pr") or None,
                     line,
                     source,
-                    audit=audit,
                 )
+                session = self._start(opening, audit=audit)
                 instance = session.instance
         elif name == "SESSION-END":
             if task:
@@ -602,26 +494,16 @@ class LogFold:
             recent = self.instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
         recent.append(entry)
 
-    def _start(
-        self,
-        ts: str,
-        task: str,
-        branch: str | None,
-        instance: str | None,
-        recovered_from: str | None,
-        pr: str | None,
-        line: int,
-        source: str,
-        *,
-        audit: bool = False,
-    ) -> SessionRec:
+    def _start(self, session: SessionRec, *, audit: bool = False) -> SessionRec:
+        """File a session a SESSION-START opened: its position (``seq``), its names as the
+        shared copies, and the tables that find it."""
         name = self._name
-        task = name(task)
-        branch = branch and name(branch)
-        instance = instance and name(instance)
-        session = SessionRec(
-            ts, task, branch, instance, recovered_from, pr, line, source, len(self.sessions)
-        )
+        session.task = task = name(session.task)
+        if session.branch:
+            session.branch = name(session.branch)
+        if session.instance:
+            session.instance = name(session.instance)
+        session.seq = len(self.sessions)
         self.sessions.append(session)
         opened = self.open_by_task.setdefault(task, [])
         if opened:
@@ -630,7 +512,7 @@ class LogFold:
         self.latest_by_task[task] = session
         if session.instance:
             if not audit:
-                self.instance_last_start[session.instance] = ts
+                self.instance_last_start[session.instance] = session.started_at
             refs = self.instance_sessions.get(session.instance)
             if refs is None:
                 refs = self.instance_sessions[session.instance] = SessionRefs(self.sessions)
@@ -671,98 +553,3 @@ class LogFold:
         if pr:
             session.pr = pr
         return session
-
-
-def _by_instance(
-    sessions: SessionTable, strings: list[str | None], instances: array[int]
-) -> dict[str, SessionRefs]:
-    """The saved sessions by instance, in the order the instances first appear; each one's
-    found in the column of their instances' string indexes when first read."""
-    out: dict[str, SessionRefs] = {}
-    for index in dict.fromkeys(instances):
-        name = strings[index]
-        if name is None:
-            continue
-        if name in out:
-            raise ValueError("the string table repeats an instance")
-        out[name] = SessionRefs(sessions, matching=(instances, index))
-    return out
-
-
-# -- checking a saved fold (untrusted data) -----------------------------------------------------
-
-
-def _ints(value: object) -> array[int]:
-    if type(value) is not array or value.typecode != "I":
-        raise ValueError(f"expected a uint32 array, found {type(value).__name__}")
-    return value
-
-
-def _seqs(values: Iterable[object], count: int) -> list[int]:
-    """Session positions, each checked to be one of the ``count`` sessions."""
-    out = list(values)
-    if not set(map(type, out)) <= {int}:
-        raise ValueError("a session reference that is not an integer")
-    seqs = cast(list[int], out)
-    if seqs and not (min(seqs) >= 0 and max(seqs) < count):
-        raise ValueError("a session reference out of range")
-    return seqs
-
-
-def _claim_row(info: ClaimEventInfo) -> list[object]:
-    return [info.event, info.instance, info.ts, info.reason, info.source, info.line]
-
-
-def _claim_entry(row: object) -> tuple[tuple[str, str], ClaimEventInfo]:
-    task, phase, event, instance, ts, reason, source, line = _list(row)
-    info = ClaimEventInfo(
-        _str(event),
-        _str(instance),
-        _str(ts),
-        None if reason is None else _str(reason),
-        _str(source),
-        _int(line),
-    )
-    return (_str(task), _str(phase)), info
-
-
-def _raw_line(row: object) -> RawLine:
-    text, line, source = _list(row)
-    return _str(text), _int(line), _str(source)
-
-
-def _str(value: object) -> str:
-    if type(value) is not str:
-        raise ValueError(f"expected text, found {type(value).__name__}")
-    return value
-
-
-def _int(value: object) -> int:
-    if type(value) is not int:
-        raise ValueError(f"expected an integer, found {type(value).__name__}")
-    return value
-
-
-def _bool(value: object) -> bool:
-    if type(value) is not bool:
-        raise ValueError(f"expected true or false, found {type(value).__name__}")
-    return value
-
-
-def _list(value: object) -> list[Any]:
-    if type(value) is not list:
-        raise ValueError(f"expected a list, found {type(value).__name__}")
-    return value
-
-
-def _dict(value: object) -> dict[str, Any]:
-    if type(value) is not dict:
-        raise ValueError(f"expected an object, found {type(value).__name__}")
-    return value
-
-
-def _str_dict(value: object) -> dict[str, str]:
-    out = _dict(value)
-    if any(type(v) is not str for v in out.values()):
-        raise ValueError("expected an object of texts")
-    return dict(out)

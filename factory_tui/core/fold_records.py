@@ -6,7 +6,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ClaimEventInfo", "SessionRec", "claim_key", "is_audit"]
+__all__ = [
+    "RECENT_PER_INSTANCE",
+    "ClaimEventInfo",
+    "RawLine",
+    "SessionRec",
+    "claim_key",
+    "is_audit",
+]
+
+RawLine = tuple[str, int, str]
+"""A line of the log as the fold keeps it for the recent lines: its text, number and file."""
+RECENT_PER_INSTANCE = 12
+"""How many of its last lines the fold keeps per instance."""
 
 
 class SessionRec:
@@ -45,7 +57,7 @@ class SessionRec:
         pr: str | None,
         line: int,
         source: str,
-        seq: int,
+        seq: int = 0,
     ) -> None:
         self.seq = seq
         self.task: str = task

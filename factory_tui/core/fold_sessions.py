@@ -1,24 +1,38 @@
 """The fold's sessions: every one by ``seq`` (:class:`SessionTable`), and lists of them by
 ``seq`` (:class:`SessionRefs`: those that ended, in that order; an instance's).
 
-A fold restored from the warm-start cache holds its sessions as the saved uint32 columns and
-makes a :class:`SessionRec` of one only when it is first asked for (then keeps it: the same
-object every time, as the fold's other tables hold it). A warm start of a long history then
-builds the few thousand records the fleet shows (open sessions, each task's latest, the recent
-ones), not the hundreds of thousands of ended ones nothing shows until the cost view reads them
-all. Only open sessions are ever changed by the fold, and they are all made when restored.
+A fold restored from the warm-start cache gets the sessions the fleet shows as records (the
+open ones, each task's latest, those that ended lately: the *live* ones) and every session as
+saved uint32 columns that are read only when something asks for another session (the cost
+view, a save): the *archive*. A warm start of a long history then costs what the fleet shows,
+not the hundreds of thousands of old sessions nothing shows; the archive is not even read from
+the cache file until then. A session made from the archive is kept (the same object every
+time, as the fold's other tables hold it). Only open sessions are ever changed by the fold, and
+they are all live.
 """
 
 from __future__ import annotations
 
+import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import pairwise
 from operator import attrgetter
 from typing import Any, overload
 
 from factory_tui.core.fold_records import SessionRec
 
-__all__ = ["SESSION_NUMBERS", "SESSION_TEXT", "SessionRefs", "SessionTable"]
+__all__ = [
+    "SESSION_NUMBERS",
+    "SESSION_TEXT",
+    "SavedColumns",
+    "SavedSessionsError",
+    "SavedStrings",
+    "SessionRefs",
+    "SessionTable",
+    "check_saved",
+    "restore_session",
+]
 
 # A session's fields as :meth:`LogFold.to_state` stores them: the text ones as indexes into one
 # table of strings (None included), then the numbers; ``seq`` is the session's position.
@@ -43,9 +57,73 @@ SESSION_TEXT = (
 SESSION_NUMBERS = ("start_line", "end_line", "extra_starts")
 WIDTH = len(SESSION_TEXT) + len(SESSION_NUMBERS)
 _RESTORE_BATCH = 8192
+_REQUIRED = frozenset({"task", "started_at", "source", "last_event_at"})
+
+SavedColumns = tuple[Sequence[str | None], "array[int]"]
+"""The archive: a table of strings (``None`` first), then every session's fields as
+:data:`SESSION_TEXT` indexes into it and :data:`SESSION_NUMBERS`, one column after another."""
 
 
-def _restore_session(
+class SavedSessionsError(ValueError):
+    """The archive of a restored fold, read when first needed, is not what was saved (the
+    cache file was changed or made by someone else): the fold cannot answer."""
+
+
+class SavedStrings(Sequence[str | None]):
+    """A string table (None, then texts) kept as its texts joined in one string and where each
+    ends (a uint32 array, checked here): a few bytes a text instead of a Python string each. A
+    text is cut out when read (shared with its equals while they live, by ``sys.intern``)."""
+
+    __slots__ = ("_ends", "_text")
+
+    def __init__(self, text: str, ends: array[int]) -> None:
+        if ends and (ends[-1] != len(text) or any(a > b for a, b in pairwise(ends))):
+            raise ValueError("the string table's bounds are not in order")
+        if not ends and text:
+            raise ValueError("the string table's bounds are not in order")
+        self._text, self._ends = text, ends
+
+    def __len__(self) -> int:
+        return len(self._ends) + 1
+
+    @overload
+    def __getitem__(self, index: int) -> str | None: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[str | None]: ...
+
+    def __getitem__(self, index: int | slice) -> str | list[str | None] | None:
+        if isinstance(index, slice):
+            return [self[n] for n in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index <= len(self._ends):
+            raise IndexError("string index out of range")
+        if index == 0:
+            return None
+        ends = self._ends
+        return sys.intern(self._text[ends[index - 2] if index > 1 else 0 : ends[index - 1]])
+
+
+def check_saved(strings: Sequence[object], flat: array[int], count: int) -> None:
+    """Raise ``ValueError`` unless ``strings`` and ``flat`` are the archive of ``count``
+    sessions: a string table of None then texts, and columns of that many sessions whose text
+    indexes are in the table and whose required texts are there."""
+    if isinstance(strings, SavedStrings):
+        pass  # None then texts by construction
+    elif list(strings[:1]) != [None] or not set(map(type, strings[1:])) <= {str}:
+        raise ValueError("the string table is not None then texts")
+    if count < 0 or len(flat) != count * WIDTH:
+        raise ValueError("the session columns do not match the session count")
+    texts = len(SESSION_TEXT) * count
+    if count and max(flat[:texts]) >= len(strings):
+        raise ValueError("a session's text past the string table")
+    for n, name in enumerate(SESSION_TEXT):
+        if name in _REQUIRED and 0 in flat[n * count : (n + 1) * count]:
+            raise ValueError(f"a session without {name}")
+
+
+def restore_session(
     seq: int,
     task: Any,
     instance: Any,
@@ -97,27 +175,27 @@ _new_session = object.__new__
 
 
 class SessionTable(Sequence[SessionRec]):
-    """Every session of a fold, by ``seq``: the saved ones (``count`` of them, as ``columns``
-    of indexes into ``strings`` then numbers, already checked) made on first access, then those
-    appended."""
+    """Every session of a fold, by ``seq``: ``count`` restored ones (those in ``live`` made
+    already, the others made from the archive ``saved`` returns on first need, as checked by
+    :func:`check_saved`: it raises ``ValueError`` when it cannot), then those appended."""
 
-    __slots__ = ("_columns", "_count", "_made", "_recs", "_strings")
+    __slots__ = ("_added", "_archive", "_count", "_live", "_saved")
 
     def __init__(
         self,
-        strings: Sequence[str | None] = (None,),
-        columns: array[int] | None = None,
         count: int = 0,
+        live: dict[int, SessionRec] | None = None,
+        saved: Callable[[], SavedColumns] | None = None,
     ) -> None:
-        self._strings = strings
-        self._columns = array("I") if columns is None else columns
         self._count = count
-        self._recs: list[SessionRec | None] = [None] * count
-        self._made: list[int] = []
-        """The saved sessions made so far, by seq (once all are: none is saved any more)."""
+        self._live: dict[int, SessionRec] = {} if live is None else live
+        """The restored sessions made so far, by seq."""
+        self._saved = saved
+        self._archive: SavedColumns | None = None
+        self._added: list[SessionRec] = []
 
     def __len__(self) -> int:
-        return len(self._recs)
+        return self._count + len(self._added)
 
     @overload
     def __getitem__(self, index: int) -> SessionRec: ...
@@ -127,68 +205,115 @@ class SessionTable(Sequence[SessionRec]):
 
     def __getitem__(self, index: int | slice) -> SessionRec | list[SessionRec]:
         if isinstance(index, slice):
-            wanted = range(*index.indices(len(self._recs)))
-            if self._count and len(wanted) > _RESTORE_BATCH:
+            wanted = range(*index.indices(len(self)))
+            if self.saved and len(wanted) > _RESTORE_BATCH:
                 self._restore_all()  # many: made in batches, faster than one by one
             return [self[n] for n in wanted]
-        rec = self._recs[index]
-        if rec is None:
-            return self._restore(index % len(self._recs))
-        return rec
+        count = self._count
+        if index < 0:
+            index += len(self)
+        if index >= count:
+            return self._added[index - count]
+        if index < 0:
+            raise IndexError("session index out of range")
+        rec = self._live.get(index)
+        return self._restore(index) if rec is None else rec
 
     def __iter__(self) -> Iterator[SessionRec]:
-        if self._count:
+        if self.saved:
             self._restore_all()
-        for rec in self._recs:
-            assert rec is not None
-            yield rec
+        live = self._live
+        yield from (live[seq] for seq in range(self._count))
+        yield from self._added
 
     def append(self, rec: SessionRec) -> None:
-        self._recs.append(rec)
+        self._added.append(rec)
 
     @property
     def saved(self) -> int:
-        """How many sessions are still only saved columns (not made yet)."""
-        return self._count and self._count - len(self._made)
+        """How many restored sessions are still only in the archive (not made yet)."""
+        return self._count - len(self._live)
+
+    @property
+    def archive_read(self) -> bool:
+        """Whether the archive was read (or there was none to read)."""
+        return self._saved is None or self._archive is not None
 
     def column(self, name: str) -> list[Any]:
-        """The values of one field of every session, in ``seq`` order (for saving: the saved
-        sessions are not made for it)."""
-        count, recs = self._count, self._recs
-        if not count:
-            return list(map(attrgetter(name), recs))
+        """The values of one field of every session, in ``seq`` order (for saving: the
+        archived sessions are not made for it)."""
         get = attrgetter(name)
+        count, live = self._count, self._live
         values: list[Any]
-        if name in SESSION_TEXT:
-            n = SESSION_TEXT.index(name)
-            saved = self._columns[n * count : (n + 1) * count]
-            values = list(map(self._strings.__getitem__, saved))
+        if len(live) == count:
+            values = [get(live[seq]) for seq in range(count)]
         else:
-            n = len(SESSION_TEXT) + SESSION_NUMBERS.index(name)
-            values = list(self._columns[n * count : (n + 1) * count])
-            if name == "end_line":
-                values = [v - 1 if v else None for v in values]
-        for seq in self._made:
-            values[seq] = get(recs[seq])
-        values.extend(map(get, recs[count:]))
+            strings, flat = self._read_archive()
+            if name in SESSION_TEXT:
+                n = SESSION_TEXT.index(name)
+                values = list(map(strings.__getitem__, flat[n * count : (n + 1) * count]))
+            else:
+                n = len(SESSION_TEXT) + SESSION_NUMBERS.index(name)
+                values = list(flat[n * count : (n + 1) * count])
+                if name == "end_line":
+                    values = [v - 1 if v else None for v in values]
+            for seq, rec in live.items():
+                values[seq] = get(rec)
+        values.extend(map(get, self._added))
         return values
 
+    def saved_seqs_of(self, instance: str) -> array[int]:
+        """The restored sessions of ``instance``, in ``seq`` order (read from the archive: an
+        instance's sessions never change)."""
+        found = array("I")
+        count = self._count
+        if not count:
+            return found
+        if len(self._live) == count:
+            found.extend(seq for seq in range(count) if self._live[seq].instance == instance)
+            return found
+        strings, flat = self._read_archive()
+        column = flat[count : 2 * count]  # SESSION_TEXT[1]: the instance
+        for value in {n for n, text in enumerate(strings) if text == instance}:
+            at = -1
+            try:
+                while True:
+                    at = column.index(value, at + 1)
+                    found.append(at)
+            except ValueError:
+                pass
+        return array("I", sorted(found))
+
+    def _read_archive(self) -> SavedColumns:
+        archive = self._archive
+        if archive is None:
+            if self._saved is None:
+                raise SavedSessionsError("a restored session without its archive")
+            try:
+                archive = self._saved()
+            except (OSError, ValueError) as error:
+                raise SavedSessionsError(
+                    f"the warm-start cache's saved sessions cannot be read: {error}; the cache "
+                    "is not used again (or run with --no-cache)"
+                ) from None
+            self._archive = archive
+        return archive
+
     def _restore(self, seq: int) -> SessionRec:
-        count, flat = self._count, self._columns
-        if seq >= count:
-            raise IndexError(seq)
-        get = self._strings.__getitem__
+        count = self._count
+        strings, flat = self._read_archive()
+        get = strings.__getitem__
         values: list[Any] = [get(flat[n * count + seq]) for n in range(len(SESSION_TEXT))]
         values.extend(flat[n * count + seq] for n in range(len(SESSION_TEXT), WIDTH))
-        rec = self._recs[seq] = _restore_session(seq, *values)
-        self._made.append(seq)
+        rec = self._live[seq] = restore_session(seq, *values)
         return rec
 
     def _restore_all(self) -> None:
-        """Make every saved session not made yet (in batches: small temporaries), then forget
-        the saved columns."""
-        count, flat, recs = self._count, self._columns, self._recs
-        get = self._strings.__getitem__
+        """Make every archived session not made yet (in batches: small temporaries), then
+        forget the archive."""
+        count, live = self._count, self._live
+        strings, flat = self._read_archive()
+        get = strings.__getitem__
         for first in range(0, count, _RESTORE_BATCH):
             last = min(first + _RESTORE_BATCH, count)
             columns: list[Iterable[Any]] = [
@@ -198,47 +323,38 @@ class SessionTable(Sequence[SessionRec]):
             columns.extend(
                 flat[n * count + first : n * count + last] for n in range(len(SESSION_TEXT), WIDTH)
             )
-            made = map(_restore_session, range(first, last), *columns)
-            recs[first:last] = [
-                old if old is not None else new
-                for old, new in zip(recs[first:last], made, strict=True)
-            ]
-        self._count, self._columns, self._strings, self._made = 0, array("I"), (None,), []
+            for rec in map(restore_session, range(first, last), *columns):
+                live.setdefault(rec.seq, rec)
+        self._archive, self._saved = None, None
 
 
 class SessionRefs(Sequence[SessionRec]):
     """Some sessions of ``table``, in the order they were added, kept as their ``seq``.
-    ``matching``: instead of ``seqs``, those whose value in this column (of a saved table) is
-    this one, found on first use (an instance's sessions: only the demo reads them)."""
+    ``instance``: instead of ``seqs``, the restored sessions of this instance, found in the
+    archive on first use (only the demo reads them), then those appended."""
 
-    __slots__ = ("_matching", "_seqs_found", "_table")
+    __slots__ = ("_added", "_instance", "_seqs_found", "_table")
 
     def __init__(
         self,
         table: SessionTable,
         seqs: array[int] | None = None,
         *,
-        matching: tuple[array[int], int] | None = None,
+        instance: str | None = None,
     ) -> None:
         self._table = table
-        self._seqs_found = array("I") if seqs is None and matching is None else seqs
-        self._matching = matching
+        self._seqs_found = array("I") if seqs is None and instance is None else seqs
+        self._instance = instance
+        self._added = array("I")
 
     @property
     def seqs(self) -> array[int]:
         found = self._seqs_found
         if found is None:
-            assert self._matching is not None
-            column, value = self._matching
-            found = self._seqs_found = array("I")
-            at = -1
-            try:
-                while True:
-                    at = column.index(value, at + 1)
-                    found.append(at)
-            except ValueError:
-                pass
-            self._matching = None
+            assert self._instance is not None
+            found = self._seqs_found = self._table.saved_seqs_of(self._instance)
+            found.extend(self._added)
+            self._instance, self._added = None, array("I")
         return found
 
     def __len__(self) -> int:
@@ -265,4 +381,7 @@ class SessionRefs(Sequence[SessionRec]):
         return (table[seq] for seq in reversed(self.seqs))
 
     def append(self, rec: SessionRec) -> None:
-        self.seqs.append(rec.seq)
+        if self._seqs_found is None:
+            self._added.append(rec.seq)  # the restored ones are found when first read
+        else:
+            self._seqs_found.append(rec.seq)

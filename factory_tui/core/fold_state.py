@@ -1,0 +1,299 @@
+"""Saving and restoring a :class:`~factory_tui.core.fold.LogFold` (the warm-start cache's
+body): the fold as JSON-able data with its sessions as uint32 columns, and the same data read
+back, checked field by field (it is untrusted: a file in the user's cache folder).
+
+The sessions are saved twice: the *live* ones (open, each task's latest, those that ended in
+the last :data:`LIVE_SPAN` before the last end: what the fleet shows) as rows, and every one in
+the *archive* (``strings`` and ``columns``), which a restored fold reads only when something
+asks for another session (see :mod:`factory_tui.core.fold_sessions`).
+"""
+
+from __future__ import annotations
+
+import sys
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from factory_tui.core.fold_records import RECENT_PER_INSTANCE, ClaimEventInfo, RawLine, SessionRec
+from factory_tui.core.fold_sessions import (
+    SESSION_NUMBERS,
+    SESSION_TEXT,
+    SavedColumns,
+    SessionRefs,
+    SessionTable,
+    check_saved,
+    restore_session,
+)
+from factory_tui.core.oplog import Event
+from factory_tui.core.problems import Problem
+from factory_tui.core.timeparse import parse_ts
+
+if TYPE_CHECKING:
+    from factory_tui.core.fold import LogFold
+
+__all__ = ["LIVE_SPAN", "from_state", "to_state"]
+
+LIVE_SPAN = timedelta(hours=48)
+"""The ended sessions saved live: those that ended this long before the last one did (and one
+more), twice the fleet's default history window. A longer window, or a ``now`` long after the
+log's end, reads the archive: slower, the same answer."""
+_REQUIRED = ("task", "started_at", "source", "last_event_at")
+_REQUIRED_AT = tuple(map(SESSION_TEXT.index, _REQUIRED))
+
+
+def to_state(fold: LogFold) -> dict[str, Any]:
+    """Everything the fold knows, as JSON-able data for :func:`from_state` (not the caches
+    of shared strings, which only save memory). The sessions, the bulk of a big log, are
+    uint32 arrays (``columns``: indexes into ``strings``, one table of their texts, then their
+    line numbers; ``ended``: the sessions in the order they ended): a caller stores those as
+    binary, ``strings`` and ``columns`` apart (the archive, see :func:`from_state`); ``live``:
+    the sessions the fleet shows, as rows. Raises ``OverflowError`` for a line number that is
+    not a uint32."""
+    sessions = fold.sessions
+    index: dict[str | None, int] = {None: 0}
+    flat = array("I")
+    for name in SESSION_TEXT:  # one column at a time: a small peak
+        column = sessions.column(name)
+        for text in dict.fromkeys(column):
+            index.setdefault(text, len(index))
+        flat.extend(map(index.__getitem__, column))
+    del column
+    flat.extend(sessions.column("start_line"))
+    flat.extend(0 if end is None else end + 1 for end in sessions.column("end_line"))
+    flat.extend(sessions.column("extra_starts"))
+    return {
+        "utc": fold.utc,
+        "strings": list(index),
+        "sessions": len(sessions),
+        "columns": flat,
+        "live": [_session_row(sessions[seq]) for seq in _live_seqs(fold)],
+        "instances": list(fold.instance_sessions),
+        "ended": array("I", fold.ended.seqs),
+        "open_by_task": {t: [s.seq for s in opened] for t, opened in fold.open_by_task.items()},
+        "latest_by_task": {t: s.seq for t, s in fold.latest_by_task.items()},
+        "instance_last_start": fold.instance_last_start,
+        "instance_last_event": fold.instance_last_event,
+        "instance_recent": {i: list(lines) for i, lines in fold.instance_recent.items()},
+        "claim_events": [[*key, *_claim_row(info)] for key, info in fold.claim_events.items()],
+        "open_claims": [
+            [*key, *_claim_row(info)]
+            for key, held in fold.open_claims.items()
+            for info in held.values()
+        ],
+        "open_changes": [[change, *event] for change, event in fold.open_changes.items()],
+        "recent": list(fold.recent),
+        "counts": dict(fold.counts),
+        "problems": [[p.file, p.message, p.line] for p in fold.problems],
+        "problem_count": fold.problem_count,
+        "events": fold.events,
+        "last_ts": fold.last_ts,
+    }
+
+
+def from_state(
+    cls: type[LogFold], state: object, saved: Callable[[], SavedColumns] | None = None
+) -> LogFold:
+    """The fold :func:`to_state` saved. ``state`` is untrusted (a file in the user's cache
+    folder): anything that is not exactly such data raises ``ValueError``, and nothing in it
+    is ever executed. ``saved``: the archive (``strings`` and ``columns``) is not in ``state``
+    but read by this when first needed (and checked then: a damaged one raises
+    :class:`~factory_tui.core.fold_sessions.SavedSessionsError` where it is read)."""
+    try:
+        return _from_state(cls, _dict(state), saved)
+    except (KeyError, IndexError, TypeError, OverflowError) as error:
+        raise ValueError(f"not a saved fold: {type(error).__name__}: {error}") from None
+
+
+def _from_state(
+    cls: type[LogFold], state: dict[str, Any], saved: Callable[[], SavedColumns] | None
+) -> LogFold:
+    fold = cls(utc=_bool(state["utc"]))
+    count = _int(state["sessions"])
+    if count < 0:
+        raise ValueError("a negative session count")
+    if saved is None:
+        archive = (_list(state["strings"]), _ints(state["columns"]))
+        check_saved(*archive, count)
+        saved = lambda: archive  # noqa: E731 - already read and checked
+    live = {}
+    for row in _list(state["live"]):
+        rec = _session(row, count)
+        if rec.seq in live:
+            raise ValueError("a live session saved twice")
+        live[rec.seq] = rec
+    # The other sessions stay in the archive, each made on first access (see SessionTable).
+    sessions = fold.sessions = SessionTable(count, live, saved)
+    ended = _ints(state["ended"])
+    if ended and max(ended) >= count:
+        raise ValueError("a session reference out of range")
+    fold.ended = SessionRefs(sessions, ended)
+    for task, seqs in _dict(state["open_by_task"]).items():
+        fold.open_by_task[task] = [live[seq] for seq in _seqs(_list(seqs), count)]
+    for task, seq in _dict(state["latest_by_task"]).items():
+        fold.latest_by_task[task] = live[_seqs([seq], count)[0]]
+    for instance in _list(state["instances"]):
+        if _str(instance) in fold.instance_sessions:
+            raise ValueError("an instance saved twice")
+        fold.instance_sessions[instance] = SessionRefs(sessions, instance=instance)
+    fold.instance_last_start = _str_dict(state["instance_last_start"])
+    fold.instance_last_event = _str_dict(state["instance_last_event"])
+    for instance, lines in _dict(state["instance_recent"]).items():
+        fold.instance_recent[instance] = deque(
+            map(_raw_line, _list(lines)), maxlen=RECENT_PER_INSTANCE
+        )
+    for row in _list(state["claim_events"]):
+        key, info = _claim_entry(row)
+        fold.claim_events[key] = info
+    for row in _list(state["open_claims"]):
+        key, info = _claim_entry(row)
+        fold.open_claims.setdefault(key, {})[info.instance] = info
+    for row in _list(state["open_changes"]):
+        change, ts, name, fields, line, source, utc = _list(row)
+        fold.open_changes[_str(change)] = Event(
+            _str(ts), _str(name), _str_dict(fields), _int(line), _str(source), _bool(utc)
+        )
+    fold.recent.extend(map(_raw_line, _list(state["recent"])))
+    counts = _dict(state["counts"])
+    fold.counts.update({name: _int(n) for name, n in counts.items()})
+    for row in _list(state["problems"]):
+        file, message, line = _list(row)
+        fold.problems.append(
+            Problem(_str(file), _str(message), None if line is None else _int(line))
+        )
+    fold.problem_count = _int(state["problem_count"])
+    fold.events = _int(state["events"])
+    fold.last_ts = None if state["last_ts"] is None else _str(state["last_ts"])
+    return fold
+
+
+def _live_seqs(fold: LogFold) -> list[int]:
+    """The sessions saved live (see :data:`LIVE_SPAN`), in ``seq`` order."""
+    seqs = {rec.seq for opened in fold.open_by_task.values() for rec in opened}
+    seqs.update(rec.seq for rec in fold.latest_by_task.values())
+    cut: datetime | None = None
+    for rec in reversed(fold.ended):
+        seqs.add(rec.seq)
+        ended = parse_ts(rec.ended_at) if rec.ended_at else None
+        if ended is None:
+            continue
+        if cut is None:
+            cut = ended - LIVE_SPAN
+        elif ended < cut:
+            break  # this one is the walk's last look (see fleet_sessions.picked_sessions)
+    return sorted(seqs)
+
+
+def _session_row(rec: SessionRec) -> list[object]:
+    end_line = 0 if rec.end_line is None else rec.end_line + 1
+    return [
+        rec.seq,
+        *(getattr(rec, name) for name in SESSION_TEXT),
+        rec.start_line,
+        end_line,
+        rec.extra_starts,
+    ]
+
+
+def _session(row: object, count: int) -> SessionRec:
+    """A live session from its row (checked: a seq among the ``count`` sessions, texts or None,
+    the required texts there, numbers that are uint32)."""
+    seq, *values = _list(row)
+    if len(values) != len(SESSION_TEXT) + len(SESSION_NUMBERS):
+        raise ValueError("a session row of the wrong length")
+    texts, numbers = values[: len(SESSION_TEXT)], values[len(SESSION_TEXT) :]
+    for text in texts:
+        if text is not None:
+            _str(text)
+    if any(texts[n] is None for n in _REQUIRED_AT):
+        raise ValueError("a session without a required text")
+    for number in (seq, *numbers):
+        if not 0 <= _int(number) < 2**32:
+            raise ValueError("a session number out of range")
+    if seq >= count:
+        raise ValueError("a session reference out of range")
+    # One copy of each text: a session's times repeat across its fields, and its names across
+    # sessions (JSON makes a string per value).
+    shared: list[Any] = [None if text is None else sys.intern(text) for text in texts]
+    return restore_session(seq, *shared, *numbers)
+
+
+# -- checking a saved fold (untrusted data) -----------------------------------------------------
+
+
+def _ints(value: object) -> array[int]:
+    if type(value) is not array or value.typecode != "I":
+        raise ValueError(f"expected a uint32 array, found {type(value).__name__}")
+    return value
+
+
+def _seqs(values: Iterable[object], count: int) -> list[int]:
+    """Session positions, each checked to be one of the ``count`` sessions."""
+    out = list(values)
+    if not set(map(type, out)) <= {int}:
+        raise ValueError("a session reference that is not an integer")
+    seqs = cast(list[int], out)
+    if seqs and not (min(seqs) >= 0 and max(seqs) < count):
+        raise ValueError("a session reference out of range")
+    return seqs
+
+
+def _claim_row(info: ClaimEventInfo) -> list[object]:
+    return [info.event, info.instance, info.ts, info.reason, info.source, info.line]
+
+
+def _claim_entry(row: object) -> tuple[tuple[str, str], ClaimEventInfo]:
+    task, phase, event, instance, ts, reason, source, line = _list(row)
+    info = ClaimEventInfo(
+        _str(event),
+        _str(instance),
+        _str(ts),
+        None if reason is None else _str(reason),
+        _str(source),
+        _int(line),
+    )
+    return (_str(task), _str(phase)), info
+
+
+def _raw_line(row: object) -> RawLine:
+    text, line, source = _list(row)
+    return _str(text), _int(line), _str(source)
+
+
+def _str(value: object) -> str:
+    if type(value) is not str:
+        raise ValueError(f"expected text, found {type(value).__name__}")
+    return value
+
+
+def _int(value: object) -> int:
+    if type(value) is not int:
+        raise ValueError(f"expected an integer, found {type(value).__name__}")
+    return value
+
+
+def _bool(value: object) -> bool:
+    if type(value) is not bool:
+        raise ValueError(f"expected true or false, found {type(value).__name__}")
+    return value
+
+
+def _list(value: object) -> list[Any]:
+    if type(value) is not list:
+        raise ValueError(f"expected a list, found {type(value).__name__}")
+    return value
+
+
+def _dict(value: object) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise ValueError(f"expected an object, found {type(value).__name__}")
+    return value
+
+
+def _str_dict(value: object) -> dict[str, str]:
+    out = _dict(value)
+    if any(type(v) is not str for v in out.values()):
+        raise ValueError("expected an object of texts")
+    return dict(out)

@@ -1,0 +1,170 @@
+"""The warm-start cache's archive of sessions: the sessions a warm start does not need (old ended
+ones) stay in the cache file until something asks for one, then are read, checked and made once;
+a damaged archive is an error that says so (never a wrong answer), and the next start is cold."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from array import array
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_foldcache import (
+    NOW,
+    _write,
+    assert_same,
+    fold_fields,
+    make_factory,
+    reader,
+)
+
+from factory_tui.adapters.foldcache import FoldCache
+from factory_tui.cli import main
+from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_sessions import SavedSessionsError, SavedStrings
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> FoldCache:
+    return FoldCache(tmp_path / "cache", min_log_bytes=0)
+
+
+def _flip_archive(data: bytes) -> bytes:
+    """The last three bytes (the archive's) changed: its checksum fails."""
+    return data[:-3] + bytes(b ^ 0xFF for b in data[-3:])
+
+
+def _archive_index_past_the_table(data: bytes) -> bytes:
+    """The first session's task index (the archive's first column) past the string table,
+    with the archive's checksum made to match."""
+    first, rest = data.split(b"\n", 1)
+    header = json.loads(first)
+    described = header["archive"]
+    size = described["strings_bytes"] + 4 * (described["strings"] + described["columns"])
+    at = len(rest) - 4 * described["columns"]  # the first column: the first session's task
+    rest = rest[:at] + (2**31).to_bytes(4, "little") + rest[at + 4 :]
+    described["sha256"] = hashlib.sha256(rest[-size:]).hexdigest()
+    return json.dumps(header).encode() + b"\n" + rest
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        pytest.param(_flip_archive, "checksum", id="its checksum fails"),
+        pytest.param(_archive_index_past_the_table, "past the string table", id="bad index"),
+    ],
+)
+def test_a_damaged_archive_is_an_error_when_read_and_the_next_start_is_cold(
+    tmp_path: Path, cache: FoldCache, damage: Any, why: str
+) -> None:
+    """The archive of every session (the end of the file) is read only when the fold first
+    needs a session it does not hold live (an old ended one): damaged, that read raises an
+    error that says so and what to do (never a wrong answer), and the cache file is removed:
+    the next start is cold and right."""
+    config = make_factory(tmp_path / "factory")
+    old = [
+        line
+        for n in range(1, 29)  # a session a day: the last two days' are live
+        for line in (
+            f"2026-01-{n:02d}T10:00 | SESSION-START | task=t branch=b instance=i1",
+            f"2026-01-{n:02d}T11:00 | SESSION-END | task=t status=success pr={n}",
+        )
+    ]
+    _write(config.log_file, [line.encode() for line in old])
+    assert reader(config, cache).save_fold_cache()
+    path = cache.path_for(config.log_file)
+    path.write_bytes(damage(path.read_bytes()))
+    found = reader(config, cache)
+    assert found.warm_started  # the body is sound: what the fleet shows is there
+    assert found.fleet(NOW, procs={}) == reader(config, None).fleet(NOW, procs={})
+    with pytest.raises(SavedSessionsError, match=r"saved sessions .*--no-cache") as raised:
+        list(found.fold.sessions)
+    assert why in str(raised.value)
+    assert not path.exists()
+    again = reader(config, cache)
+    assert not again.warm_started
+    assert_same(again, reader(config, None))
+
+
+def test_status_with_a_damaged_archive_says_so_then_reads_cold(
+    tmp_path: Path, private_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``status`` whose window reaches sessions only the archive holds (a ``--now`` long before
+    the log's end), on a cache file whose archive was damaged: a message that says what and
+    what to do, exit 2, no traceback; the next run reads cold and prints what a cold read
+    prints."""
+    config = make_factory(tmp_path / "factory")
+    old = [
+        f"2026-02-01T10:{n % 60:02d} | SESSION-{'START' if n % 2 == 0 else 'END'} | task=o{n // 6} "
+        + ("branch=b instance=i1" if n % 2 == 0 else "status=success")
+        for n in range(600)
+    ]
+    lines = [
+        f"2026-02-12T{n // 600 % 24:02d}:{n % 60:02d} | STEP-DONE | step=s task=t{n % 50} "
+        f"component=c{n}"
+        for n in range(24_000)
+    ]
+    ending = ["2026-02-12T00:00 | SESSION-START | task=t1 branch=b"]
+    ending.append("2026-02-12T15:00 | SESSION-END | task=t1 status=success")
+    _write(config.log_file, [line.encode() for line in [*old, *lines, *ending]])
+    now = ["--json", "--now", "2026-02-02T10:00"]
+    assert main(["status", str(config.root), *now]) == 0
+    capsys.readouterr()
+    (path,) = private_cache_dir.glob("fold-*.json")
+    path.write_bytes(_flip_archive(path.read_bytes()))
+    assert main(["status", str(config.root), *now]) == 2
+    err = capsys.readouterr().err
+    assert "saved sessions" in err and "--no-cache" in err and "Traceback" not in err
+    assert main(["status", str(config.root), *now]) == 0
+    cold = capsys.readouterr().out
+    assert main(["status", str(config.root), *now, "--no-cache"]) == 0
+    assert capsys.readouterr().out == cold
+
+
+def test_saved_sessions_are_made_once_and_stay_the_same_objects() -> None:
+    """A restored fold's sessions are made on first access, one at a time or (a long slice, a
+    whole read) in batches; a session made once is the same object ever after, and each one
+    equals the cold fold's. Made at once: the live ones (each task's latest, the open ones,
+    those that ended in the last two days and one more)."""
+    start = datetime(2026, 1, 1)
+    lines = [
+        line
+        for n in range(9000)  # a session every 10 minutes: 62 days
+        for at in [f"{start + timedelta(minutes=10 * n):%Y-%m-%dT%H:%M}"]
+        for line in (
+            f"{at} | SESSION-START | task=t{n % 10} branch=b instance=i{n % 3}",
+            f"{at} | SESSION-END | task=t{n % 10} status=success pr={n}",
+        )
+    ]
+    cold = LogFold()
+    cold.feed_lines([line.encode() for line in lines], "operations.log")
+    state = cold.to_state()
+    live = 2 * 24 * 6 + 2  # 48 hours of them, the one 48 hours before the last, one more
+    assert [row[0] for row in state["live"]] == list(range(9000 - live, 9000))
+    arrays = {name: state.pop(name) for name in ("columns", "ended")}  # saved as binary
+    warm = LogFold.from_state(json.loads(json.dumps(state)) | arrays)
+    sessions = warm.sessions
+    assert sessions.saved == 9000 - live
+    third = sessions[3]
+    assert sessions[3] is third and sessions[-1] is warm.latest_by_task["t9"]
+    assert sessions.saved == 9000 - live - 1
+    assert warm.to_state() == cold.to_state()  # saved again without making them
+    assert sessions.saved == 9000 - live - 1
+    rest = sessions[100:]  # long: all made at once
+    assert sessions.saved == 0 and sessions[3] is third and rest[0] is sessions[100]
+    assert fold_fields(warm) == fold_fields(cold)
+
+
+def test_a_saved_string_table_is_its_texts_joined_and_their_ends() -> None:
+    """The archive's string table: None, then each text cut from one string; bounds out of
+    order (a damaged file) are refused."""
+    table = SavedStrings("aébcd", array("I", [1, 2, 5]))
+    assert list(table) == [None, "a", "é", "bcd"] and table[-1] == "bcd" and len(table) == 4
+    with pytest.raises(IndexError):
+        table[4]
+    for ends in ([2, 1, 5], [1, 2, 6], []):
+        with pytest.raises(ValueError, match="bounds"):
+            SavedStrings("aébcd", array("I", ends))
