@@ -57,13 +57,13 @@ def _archive_index_past_the_table(data: bytes) -> bytes:
         pytest.param(_archive_index_past_the_table, "past the string table", id="bad index"),
     ],
 )
-def test_a_damaged_archive_is_an_error_when_read_and_the_next_start_is_cold(
+def test_a_damaged_archive_is_found_when_read_and_the_reader_reads_cold(
     tmp_path: Path, cache: FoldCache, damage: Any, why: str
 ) -> None:
     """The archive of every session (the end of the file) is read only when the fold first
-    needs a session it does not hold live (an old ended one): damaged, that read raises an
-    error that says so and what to do (never a wrong answer), and the cache file is removed:
-    the next start is cold and right."""
+    needs a session it does not hold live (an old ended one): damaged, the fold's read raises
+    an error that says so (never a wrong answer), the cache file is removed, and the reader
+    folds the log again cold and answers from that; the next start is cold and right too."""
     config = make_factory(tmp_path / "factory")
     old = [
         line
@@ -84,18 +84,28 @@ def test_a_damaged_archive_is_an_error_when_read_and_the_next_start_is_cold(
         list(found.fold.sessions)
     assert why in str(raised.value)
     assert not path.exists()
+    cold = reader(config, None)
+    # Through the reader (the spans, the PR queue, a save), the same read is a cold one.
+    sessions = found.with_fold(lambda fold: list(fold.sessions))
+    assert len(sessions) == 28
+    assert not found.warm_started and found.logs.cold_because is not None
+    assert why in found.logs.cold_because
+    assert fold_fields(found.fold) == fold_fields(cold.fold)
+    assert found.fleet(NOW, procs={}) == cold.fleet(NOW, procs={})
+    assert found.save_fold_cache() and path.exists()  # a sound cache again
+    assert_same(reader(config, cache), cold)
+    path.unlink()
     again = reader(config, cache)
     assert not again.warm_started
     assert_same(again, reader(config, None))
 
 
-def test_status_with_a_damaged_archive_says_so_then_reads_cold(
+def test_status_with_a_damaged_archive_reads_cold_and_answers_right(
     tmp_path: Path, private_cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``status`` whose window reaches sessions only the archive holds (a ``--now`` long before
-    the log's end), on a cache file whose archive was damaged: a message that says what and
-    what to do, exit 2, no traceback; the next run reads cold and prints what a cold read
-    prints."""
+    the log's end), on a cache file whose archive was damaged: the log is read cold and the
+    output is what a cold read prints, exit 0, no traceback; so is the next run's."""
     config = make_factory(tmp_path / "factory")
     old = [
         f"2026-02-01T10:{n % 60:02d} | SESSION-{'START' if n % 2 == 0 else 'END'} | task=o{n // 6} "
@@ -115,12 +125,12 @@ def test_status_with_a_damaged_archive_says_so_then_reads_cold(
     capsys.readouterr()
     (path,) = private_cache_dir.glob("fold-*.json")
     path.write_bytes(_flip_archive(path.read_bytes()))
-    assert main(["status", str(config.root), *now]) == 2
-    err = capsys.readouterr().err
-    assert "saved sessions" in err and "--no-cache" in err and "Traceback" not in err
-    assert main(["status", str(config.root), *now]) == 0
-    cold = capsys.readouterr().out
     assert main(["status", str(config.root), *now, "--no-cache"]) == 0
+    cold = capsys.readouterr().out
+    assert main(["status", str(config.root), *now]) == 0
+    shown = capsys.readouterr()
+    assert shown.out == cold and "Traceback" not in shown.err
+    assert main(["status", str(config.root), *now]) == 0
     assert capsys.readouterr().out == cold
 
 

@@ -271,7 +271,7 @@ def load_queue(
             reader = FactoryReader(config)
             reader.refresh_claims()
             reader.refresh_log()
-        sessions = reader.fold.sessions
+        sessions = reader.with_fold(lambda fold: list(fold.sessions))
         units = [unit for claim in reader.claim_files() for unit in claim.units]
     got = _fetch(
         config,

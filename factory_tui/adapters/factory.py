@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from factory_tui.adapters.agent_transcripts import AgentTranscripts
 from factory_tui.adapters.clock import local_zone
@@ -34,10 +35,13 @@ from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.fleet_derive import FleetDeriver
 from factory_tui.core.fleet_store import StoreMerger, store_pids
 from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_sessions import SavedSessionsError
 from factory_tui.core.locks import LockView, lock_problems, lock_views
 from factory_tui.core.problems import Problem
 
 __all__ = ["FactoryReader"]
+
+T = TypeVar("T")
 
 
 class FactoryReader:
@@ -169,12 +173,24 @@ class FactoryReader:
 
     def refresh_log(self) -> bool:
         """Feed what was appended to operations.log (and metrics.log) since the last call."""
-        return self._bump(self.logs.refresh())
+        return self._bump(self.with_fold(lambda _fold: self.logs.refresh()))
 
     def save_fold_cache(self) -> bool:
         """Save the fold for the next start's warm read (at exit, say); see
         :meth:`FactoryLogs.save_fold_cache`."""
-        return self.logs.save_fold_cache()
+        return self.with_fold(lambda _fold: self.logs.save_fold_cache())
+
+    def with_fold(self, work: Callable[[LogFold], T]) -> T:
+        """``work(fold)``, for anything that reads the fold's sessions: when a warm start's
+        archive of old sessions proves unreadable on the way, the log is read cold and
+        ``work`` runs again on that fold (see :meth:`FactoryLogs.read_cold`)."""
+        try:
+            return work(self.logs.fold)
+        except SavedSessionsError as error:
+            self.logs.read_cold(str(error))
+            self.deriver = FleetDeriver()
+            self._changes += 1
+            return work(self.logs.fold)
 
     def refresh_checkpoints(self) -> bool:
         """Keep the latest checkpoint of each task (see :func:`read_checkpoints`)."""
@@ -265,6 +281,21 @@ class FactoryReader:
         False: the last process facts still stand) re-derive just what they touched; see
         :class:`FleetDeriver`. ``full`` forces a whole derive. ``procs``: process facts the
         caller already probed (of :meth:`local_pids`), used instead of probing again."""
+        return self.with_fold(
+            lambda _fold: self._fleet(
+                now, settings=settings, reprobe=reprobe, full=full, procs=procs
+            )
+        )
+
+    def _fleet(
+        self,
+        now: datetime,
+        *,
+        settings: Settings | None,
+        reprobe: bool,
+        full: bool,
+        procs: Mapping[int, ProcInfo] | None,
+    ) -> Fleet:
         cfg = self.config
         settings = settings or Settings(
             stale_after=cfg.stale_after,

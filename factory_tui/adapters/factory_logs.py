@@ -55,6 +55,28 @@ class FactoryLogs:
         self._history_identity: FileIdentity | None = None
         self._saved_offset: int | None = None
         self._history_saved: int | None = None
+        self._warm_allowed = True
+        self.cold_because: str | None = None
+        """Why the warm start was dropped for a cold read after it began (None: it was not)."""
+
+    def read_cold(self, why: str) -> None:
+        """Drop the warm start, whose cache proved unreadable on the way (``why``: its archive
+        of old sessions, read when first needed), and fold the rotated log and the log again
+        from their first bytes: a damaged cache costs a cold read, never a wrong answer. The
+        cache file is removed; the next save writes a sound one."""
+        if self.fold_cache is not None:
+            self.fold_cache.forget(self.config.log_file)
+        self.cold_because = why
+        self._log_tail.close()
+        self._log_tail = LogTail(self.config.log_file, chunk_bytes=LOG_CHUNK_BYTES)
+        self.fold = LogFold()
+        self.warm_started = False
+        self._history_read = False
+        self._cacheable = self.fold_cache is not None
+        self._history_identity = None
+        self._saved_offset = self._history_saved = None
+        self._warm_allowed = False
+        self.refresh()
 
     def refresh(self) -> bool:
         """Feed what was appended to operations.log (and metrics.log) since the last call; the
@@ -62,7 +84,7 @@ class FactoryLogs:
         changed = False
         if not self._history_read:
             self._history_read = True
-            if self._warm_start():
+            if self._warm_allowed and self._warm_start():
                 changed = True
             else:
                 changed |= self._read_history()

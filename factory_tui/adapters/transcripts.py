@@ -377,11 +377,13 @@ def spans_from_reader(
     ``builder``: the one used for this reader's last spans, to re-make only what changed."""
     units = [unit for claim in reader.claim_files() for unit in claim.units]
     build = build_spans if builder is None else builder.build
-    return build(
-        reader.fold.sessions,
-        units,
-        worktrees={str(path): branch for path, branch in worktrees.items()},
-        instance_cwds=instance_cwds(units, procs or {}),
+    return reader.with_fold(
+        lambda fold: build(
+            fold.sessions,
+            units,
+            worktrees={str(path): branch for path, branch in worktrees.items()},
+            instance_cwds=instance_cwds(units, procs or {}),
+        )
     )
 
 
