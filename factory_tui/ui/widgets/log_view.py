@@ -26,7 +26,6 @@ import re
 from array import array
 from typing import ClassVar
 
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import on, work
@@ -35,7 +34,6 @@ from textual.cache import LRUCache
 from textual.content import Content
 from textual.events import MouseScrollUp, Resize
 from textual.geometry import Size
-from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -44,7 +42,15 @@ from factory_tui.adapters.logfilter import FilterSpec
 from factory_tui.adapters.logindex import FilterCancelled, LogIndex
 from factory_tui.core.safe import printable
 from factory_tui.ui.screens.log_query import LogQueryScreen
-from factory_tui.ui.widgets.log_lines import line_styles, line_text
+from factory_tui.ui.widgets.log_lines import line_styles, line_text, marked, wrapped_row
+from factory_tui.ui.widgets.log_view_messages import (
+    FilterApplied,
+    FilterProgress,
+    FilterResult,
+    FollowChanged,
+    SearchMoved,
+    SearchResult,
+)
 
 __all__ = ["LogView"]
 
@@ -114,61 +120,10 @@ class LogView(ScrollView, can_focus=True):
         Binding("G", "scroll_end", "Tail", show=False, id="log.last"),
     ]
 
-    class FilterProgress(Message):
-        """A filter is running: ``done`` of ``total`` lines examined."""
-
-        def __init__(self, log_view: LogView, done: int, total: int, serial: int) -> None:
-            super().__init__()
-            self.log_view = log_view
-            self.done = done
-            self.total = total
-            self.serial = serial
-
-    class FilterApplied(Message):
-        """The view now shows ``matches`` lines for ``spec`` (None: the filter was cleared and
-        every line shows)."""
-
-        def __init__(self, log_view: LogView, spec: FilterSpec | None, matches: int) -> None:
-            super().__init__()
-            self.log_view = log_view
-            self.spec = spec
-            self.matches = matches
-
-    class FollowChanged(Message):
-        """The view started (``follow`` True) or stopped following the tail."""
-
-        def __init__(self, log_view: LogView, follow: bool) -> None:
-            super().__init__()
-            self.log_view = log_view
-            self.follow = follow
-
-    class SearchMoved(Message):
-        """A search finished: ``line`` is the logical line now highlighted, None when nothing
-        matched."""
-
-        def __init__(self, log_view: LogView, line: int | None, wrapped: bool) -> None:
-            super().__init__()
-            self.log_view = log_view
-            self.line = line
-            self.wrapped = wrapped
-
-    class _FilterResult(Message):
-        def __init__(
-            self, serial: int, generation: int, start: int, stop: int, rows: array[int]
-        ) -> None:
-            super().__init__()
-            self.serial = serial
-            self.generation = generation
-            self.first = start
-            self.end = stop
-            self.rows = rows
-
-    class _SearchResult(Message):
-        def __init__(self, serial: int, line: int | None, wrapped: bool) -> None:
-            super().__init__()
-            self.serial = serial
-            self.line = line
-            self.wrapped = wrapped
+    FilterProgress = FilterProgress
+    FilterApplied = FilterApplied
+    FollowChanged = FollowChanged
+    SearchMoved = SearchMoved
 
     def __init__(
         self,
@@ -468,8 +423,8 @@ class LogView(ScrollView, can_focus=True):
             self._progress = (message.done, message.total)
             self._update_status()
 
-    @on(_FilterResult)
-    def _on_filter_result(self, message: _FilterResult) -> None:
+    @on(FilterResult)
+    def _on_filter_result(self, message: FilterResult) -> None:
         message.stop()
         if message.serial != self._filter_serial or self._filter is None:
             return
@@ -501,8 +456,8 @@ class LogView(ScrollView, can_focus=True):
         self.refresh()
         self.post_message(self.FilterApplied(self, self._filter, len(self._rows)))
 
-    @on(_SearchResult)
-    def _on_search_result(self, message: _SearchResult) -> None:
+    @on(SearchResult)
+    def _on_search_result(self, message: SearchResult) -> None:
         message.stop()
         if message.serial != self._search_serial or self._search is None:
             return
@@ -568,7 +523,7 @@ class LogView(ScrollView, can_focus=True):
             )
         except FilterCancelled:
             return
-        self.post_message(self._FilterResult(serial, generation, start, stop, rows))
+        self.post_message(FilterResult(serial, generation, start, stop, rows))
 
     def _step_match(self, direction: int) -> None:
         if self._search is None:
@@ -617,7 +572,7 @@ class LogView(ScrollView, can_focus=True):
                 )
         except FilterCancelled:
             return
-        self.post_message(self._SearchResult(serial, found, wrapped and found is not None))
+        self.post_message(SearchResult(serial, found, wrapped and found is not None))
 
     # --- rendering ---------------------------------------------------------------------------
 
@@ -627,7 +582,7 @@ class LogView(ScrollView, can_focus=True):
         width = self.size.width
         base = self.rich_style
         if self.row_count == 0 and self._filter is None and self._missing:
-            return self._missing_line(y, width, base)
+            return wrapped_row(self._missing, y, width, base, self.app.console)
         if row >= self.row_count:
             return Strip.blank(width, base)
         logical = self.logical_line(row)
@@ -642,23 +597,8 @@ class LogView(ScrollView, can_focus=True):
         if strip.cell_length > self._width:
             self._width = strip.cell_length
             self.call_later(self._grow_width)
-        return self._marked(strip, scroll_x, width, base)
-
-    def _marked(self, strip: Strip, scroll_x: int, width: int, base: Style) -> Strip:
-        """The visible part of a line, with an ellipsis where it goes on beyond the view's
-        edge (on the right, and on the left once scrolled sideways): a long line is never cut
-        silently; → and ← scroll to the rest."""
-        visible = strip.crop_extend(scroll_x, scroll_x + width, base)
         seen = self.scrollable_content_region.width or width
-        more_right = strip.cell_length > scroll_x + seen
-        more_left = scroll_x > 0 and strip.cell_length > 0
-        if seen < 2 or not (more_right or more_left):
-            return visible
-        mark = Strip([Segment("…", base + Style(dim=True))], 1)
-        middle = visible.crop(1 if more_left else 0, seen - 1 if more_right else seen)
-        parts = [mark] if more_left else []
-        parts += [middle, *([mark] if more_right else []), visible.crop(seen, width)]
-        return Strip.join(parts)
+        return marked(strip, scroll_x, width, seen, base)
 
     def show_missing(self, missing: str) -> None:
         """What to say while the log is empty because it does not exist (where it was looked
@@ -666,15 +606,6 @@ class LogView(ScrollView, can_focus=True):
         if missing != self._missing:
             self._missing = missing
             self.refresh()
-
-    def _missing_line(self, y: int, width: int, base: Style) -> Strip:
-        """Row ``y`` of :meth:`show_missing`'s text, wrapped to the view's width."""
-        lines = Text(printable(self._missing)).wrap(self.app.console, max(width - 1, 20))
-        if y >= len(lines):
-            return Strip.blank(width, base)
-        line = lines[y]
-        line.stylize(base)
-        return Strip(line.render(self.app.console)).crop_extend(0, width, base)
 
     def _fill_cache(self, first_row: int, stop_row: int) -> None:
         """Read and draw the lines of rows [first_row, stop_row) that are not drawn yet."""
