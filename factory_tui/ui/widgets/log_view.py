@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import re
 from array import array
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 from rich.style import Style
 from rich.text import Text
@@ -120,10 +120,10 @@ class LogView(ScrollView, can_focus=True):
         Binding("G", "scroll_end", "Tail", show=False, id="log.last"),
     ]
 
-    FilterProgress = FilterProgress
-    FilterApplied = FilterApplied
-    FollowChanged = FollowChanged
-    SearchMoved = SearchMoved
+    FilterProgress: TypeAlias = FilterProgress
+    FilterApplied: TypeAlias = FilterApplied
+    FollowChanged: TypeAlias = FollowChanged
+    SearchMoved: TypeAlias = SearchMoved
 
     def __init__(
         self,
