@@ -14,7 +14,7 @@ from textual.message import Message
 from factory_tui.adapters.logfilter import FilterSpec
 
 if TYPE_CHECKING:
-    from factory_tui.ui.widgets.log_view import LogView
+    from factory_tui.ui.widgets.log_view_base import LogViewBase
 
 __all__ = ["FilterApplied", "FilterProgress", "FilterResult", "FollowChanged", "SearchMoved"]
 
@@ -22,7 +22,7 @@ __all__ = ["FilterApplied", "FilterProgress", "FilterResult", "FollowChanged", "
 class FilterProgress(Message, namespace="log_view"):
     """A filter is running: ``done`` of ``total`` lines examined."""
 
-    def __init__(self, log_view: LogView, done: int, total: int, serial: int) -> None:
+    def __init__(self, log_view: LogViewBase, done: int, total: int, serial: int) -> None:
         super().__init__()
         self.log_view = log_view
         self.done = done
@@ -34,7 +34,7 @@ class FilterApplied(Message, namespace="log_view"):
     """The view now shows ``matches`` lines for ``spec`` (None: the filter was cleared and
     every line shows)."""
 
-    def __init__(self, log_view: LogView, spec: FilterSpec | None, matches: int) -> None:
+    def __init__(self, log_view: LogViewBase, spec: FilterSpec | None, matches: int) -> None:
         super().__init__()
         self.log_view = log_view
         self.spec = spec
@@ -44,7 +44,7 @@ class FilterApplied(Message, namespace="log_view"):
 class FollowChanged(Message, namespace="log_view"):
     """The view started (``follow`` True) or stopped following the tail."""
 
-    def __init__(self, log_view: LogView, follow: bool) -> None:
+    def __init__(self, log_view: LogViewBase, follow: bool) -> None:
         super().__init__()
         self.log_view = log_view
         self.follow = follow
@@ -54,7 +54,7 @@ class SearchMoved(Message, namespace="log_view"):
     """A search finished: ``line`` is the logical line now highlighted, None when nothing
     matched."""
 
-    def __init__(self, log_view: LogView, line: int | None, wrapped: bool) -> None:
+    def __init__(self, log_view: LogViewBase, line: int | None, wrapped: bool) -> None:
         super().__init__()
         self.log_view = log_view
         self.line = line
