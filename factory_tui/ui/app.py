@@ -9,9 +9,10 @@ owns the views, their keys and the actions.
 
 The first paint comes before anything is read, and with as little as it needs (issue 3): the
 header, the tabs, the initial view (empty) and the footer. Right after it,
-``FactoryApp.after_first_frame`` mounts the other views and starts the feeds; a key pressed
-before that waits for it. The actions, screens, PR queue and cost machinery are imported when
-first used.
+``FactoryApp.after_first_frame`` mounts the other views and makes the feeds; a key pressed
+before that waits for it, and the feeds start once what that key shows is drawn (the Log view
+shows the log's tail before the factory's read takes the interpreter: issue 17). The actions,
+screens, PR queue and cost machinery are imported when first used.
 """
 
 from __future__ import annotations
@@ -254,9 +255,10 @@ class FactoryApp(App[None]):
         )
 
     async def after_first_frame(self) -> None:
-        """Right after the first frame: mount the other views, then start the feeds (each
-        after the views are mounted, so that each message finds what it updates)."""
-        from factory_tui.actions.budget_state import load_budget_memory
+        """Right after the first frame: mount the other views and make the feeds, then handle
+        the input typed ahead; the feeds start after that input's frame (:meth:`_start_feeds`),
+        so that a view asked for at once (the Log view's tail) is drawn before the factory's
+        read takes the interpreter (issue 17)."""
         from factory_tui.adapters.factory import FactoryReader
         from factory_tui.adapters.foldcache import FoldCache
         from factory_tui.ui.feeds.fleet import FleetFeed, empty_fleet
@@ -283,30 +285,38 @@ class FactoryApp(App[None]):
             self.prs_loader = QueueLoader(
                 self, self.config, clock=self.clock, options=self.prs_options
             )
-            if self.watching:
-                self.run_worker(
-                    partial(watch_files, self.targets, self._post_files_changed, self.watch_stop),
-                    name="watch files",
-                    group="watch",
-                    thread=True,
-                    exit_on_error=False,
-                )
-            self.fleet_feed.request(initial=True)
-            self.set_interval(self.refresh_interval, self._on_tick, name="re-probe")
-            if self.prs_options.enabled:
-                self.set_interval(self.prs_loader.poll_interval, self.poll_prs, name="prs poll")
-            self.cockpit.show_spend_reading()
-            # A few hundred bytes, read before the cost feed starts (it then owns budget_fired).
-            memory = load_budget_memory(self.config.root, folder=self.cost_feed.budget_state_dir)
-            self.budget_acknowledged |= memory.acknowledged
-            self.cost_feed.budget_fired |= memory.fired
-            self.cost_feed.request()
-            self.set_interval(COST_REFRESH_SECONDS, self.cost_feed.request, name="cost refresh")
         finally:
             self._started.set()
             self.call_later(self._release_input)
         self.cockpit.refresh_bindings()
         self.cockpit.focus_if_nothing_is()
+
+    def _start_feeds(self) -> None:
+        """After the first frame that shows the input typed ahead: watch the files, read the
+        factory, load the PR queue and the spend."""
+        from factory_tui.actions.budget_state import load_budget_memory
+
+        if not self.live:
+            return
+        if self.watching:
+            self.run_worker(
+                partial(watch_files, self.targets, self._post_files_changed, self.watch_stop),
+                name="watch files",
+                group="watch",
+                thread=True,
+                exit_on_error=False,
+            )
+        self.fleet_feed.request(initial=True)
+        self.set_interval(self.refresh_interval, self._on_tick, name="re-probe")
+        if self.prs_options.enabled:
+            self.set_interval(self.prs_loader.poll_interval, self.poll_prs, name="prs poll")
+        self.cockpit.show_spend_reading()
+        # A few hundred bytes, read before the cost feed starts (it then owns budget_fired).
+        memory = load_budget_memory(self.config.root, folder=self.cost_feed.budget_state_dir)
+        self.budget_acknowledged |= memory.acknowledged
+        self.cost_feed.budget_fired |= memory.fired
+        self.cost_feed.request()
+        self.set_interval(COST_REFRESH_SECONDS, self.cost_feed.request, name="cost refresh")
 
     async def on_event(self, event: events.Event) -> None:
         # A key or a click that comes before after_first_frame is done (typed ahead of the first
@@ -324,15 +334,19 @@ class FactoryApp(App[None]):
             self.input_released.set()
             return
         tabs = self.cockpit.query_one(TabbedContent)
-        for event in held:
-            await super().on_event(event)
-            if self.closing or not self.is_running:
-                break  # a quit key: nothing after it matters, and nothing may hold up the exit
-            # A view key sets the tabs' active tab, and the tabs answer with a message that sets
-            # it again: let that settle before the next key, or "2" then "3" can end on "2".
-            # Bounded: this runs on the app's own queue, which the exit needs too.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(tabs.wait_for_refresh(), 0.5)
+        try:
+            for event in held:
+                await super().on_event(event)
+                if self.closing or not self.is_running:
+                    break  # a quit key: nothing after it matters, nor may hold up the exit
+                # A view key sets the tabs' active tab, and the tabs answer with a message that
+                # sets it again: let that settle before the next key, or "2" then "3" can end on
+                # "2". Bounded: this runs on the app's own queue, which the exit needs too.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(tabs.wait_for_refresh(), 0.5)
+        finally:
+            # The feeds start once what this input shows is drawn.
+            self.call_after_refresh(self._start_feeds)
         self.input_released.set()
 
     def exit(
