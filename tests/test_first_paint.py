@@ -57,6 +57,7 @@ NOT_FOR_THE_FIRST_FRAME = (
     "factory_tui.core.council",
     "factory_tui.core.council_settings",
     "factory_tui.core.council_history",
+    "textual.widgets._data_table",  # the tables' views come after the first frame
     "git",
     "anthropic",
     "psutil",
