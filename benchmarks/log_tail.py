@@ -1,6 +1,7 @@
 """Launch → the log's last line on screen: the cockpit's Log view against toolong (issue 17).
 
     python benchmarks/log_tail.py [--runs 5] [--lines 800000] [--size 160x48] [--keep DIR]
+        [--baseline SRC]
 
 Makes a factory whose operations.log holds ``--lines`` lines (~58 MB at 800k, the lines of
 scale_factory.py's generator) ending in a line only the tail has, installs toolong (``tl``) in a
@@ -11,7 +12,9 @@ venv), then times, interleaved, run after run:
 - ``factory-tui <factory>`` with the Log view's key (``4``) sent at once (typed ahead of the first
   frame: the cockpit holds it until its views are mounted);
 
-each in a tmux server of its own (``tmux -L``) with one session of a fixed size, from the
+and with ``--baseline DIR``, the cockpit of another source tree too (``PYTHONPATH=DIR``: e.g. a
+``git archive`` of main, to compare before and after in the same run); each in a tmux server of
+its own (``tmux -L``) with one session of a fixed size, from the
 ``new-session`` call until the first ``capture-pane -p`` that shows the last line (polled every
 ``--poll`` seconds). The cockpit's caches are fresh per run (a cold start: no fold cache). Prints
 each run, the medians side by side and their ratio (target: the cockpit ≤ toolong).
@@ -117,6 +120,14 @@ def time_to_tail(
         )
 
 
+def compile_package(tree: Path) -> None:
+    """The bytecode of ``tree``'s factory_tui, as pip writes it at install (a machine that sets
+    PYTHONDONTWRITEBYTECODE would compile every module again in every timed run)."""
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(tree / "factory_tui")], check=True
+    )
+
+
 def _quote(arg: str) -> str:
     import shlex
 
@@ -130,6 +141,7 @@ def main() -> None:
     parser.add_argument("--size", default="160x48")
     parser.add_argument("--poll", type=float, default=0.02)
     parser.add_argument("--keep", type=Path, help="make the factory here (kept, reused)")
+    parser.add_argument("--baseline", type=Path, help="a source tree to time beside this one")
     args = parser.parse_args()
     width, height = (int(n) for n in args.size.split("x"))
     if shutil.which("tmux") is None:
@@ -148,11 +160,28 @@ def main() -> None:
     env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
     env.pop("NO_COLOR", None)
     env.pop("TMUX", None)
+    compile_package(HERE.parent)
     factory_tui = Path(sys.executable).with_name("factory-tui")
     cockpit_argv = (
         [str(factory_tui)] if factory_tui.exists() else [sys.executable, "-m", "factory_tui"]
     )
-    results: dict[str, list[float]] = {"toolong": [], "cockpit": []}
+    cases: list[tuple[str, list[str], list[str], dict[str, str]]] = [
+        ("toolong (tl)", [str(tl), str(log)], [], {}),
+        ("cockpit, Log view", [*cockpit_argv, str(root)], ["4"], {}),
+    ]
+    if args.baseline:
+        baseline = str(args.baseline.resolve())
+        cases.insert(
+            1,
+            (
+                "cockpit (baseline), Log view",
+                [sys.executable, "-m", "factory_tui", str(root)],
+                ["4"],
+                {"PYTHONPATH": baseline},
+            ),
+        )
+        compile_package(Path(baseline))
+    results: dict[str, list[float]] = {name: [] for name, _, _, _ in cases}
     for run in range(args.runs):  # interleaved: a noisy moment hits both alike
         state = work / f"state-{run}"
         run_env = {
@@ -161,24 +190,23 @@ def main() -> None:
             "FACTORY_TUI_CACHE_DIR": str(state / "cache"),  # a cold start every run
             "CLAUDE_CONFIG_DIR": str(state / "claude"),
         }
-        tl_s = time_to_tail(
-            [str(tl), str(log)], [], run_env, width=width, height=height, poll=args.poll
-        )
-        cockpit_s = time_to_tail(
-            [*cockpit_argv, str(root)], ["4"], run_env, width=width, height=height, poll=args.poll
-        )
-        results["toolong"].append(tl_s)
-        results["cockpit"].append(cockpit_s)
-        print(f"run {run + 1}: toolong {tl_s * 1000:.0f} ms, cockpit {cockpit_s * 1000:.0f} ms")
-    tl_med = statistics.median(results["toolong"])
-    ck_med = statistics.median(results["cockpit"])
+        figures = []
+        for name, argv, keys, extra in cases:
+            seconds = time_to_tail(
+                argv, keys, {**run_env, **extra}, width=width, height=height, poll=args.poll
+            )
+            results[name].append(seconds)
+            figures.append(f"{name} {seconds * 1000:.0f} ms")
+        print(f"run {run + 1}: " + ", ".join(figures), flush=True)
+    tl_med = statistics.median(results["toolong (tl)"])
+    ck_med = statistics.median(results["cockpit, Log view"])
     print()
-    print(f"{'launch -> last line visible':<32}{'median':>10}{'min':>10}{'max':>10}")
-    rows = (("toolong (tl)", results["toolong"]), ("cockpit, Log view", results["cockpit"]))
-    for name, values in rows:
+    print(f"{'launch -> last line visible':<32}{'median':>10}{'min':>10}{'max':>10}{'/ tl':>8}")
+    for name, values in results.items():
+        median = statistics.median(values)
         print(
-            f"{name:<32}{statistics.median(values) * 1000:>8.0f}ms"
-            f"{min(values) * 1000:>8.0f}ms{max(values) * 1000:>8.0f}ms"
+            f"{name:<32}{median * 1000:>8.0f}ms"
+            f"{min(values) * 1000:>8.0f}ms{max(values) * 1000:>8.0f}ms{median / tl_med:>7.2f}x"
         )
     verdict = "pass" if ck_med <= tl_med else "FAIL"
     print(f"cockpit / toolong: {ck_med / tl_med:.2f}x (target <= 1.00x): {verdict}")

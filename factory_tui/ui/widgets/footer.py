@@ -8,6 +8,8 @@ the cockpit binds last give way first, the palette's key next, and the keys of
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,6 +25,20 @@ PINNED = ("help", "quit")
 GIVE_WAY_FIRST = frozenset({"agents.order-id", "agents.order-attention"})
 PALETTE_WIDTH = 14
 """``▏ ^p palette`` and its padding."""
+
+
+class _Key(FooterKey):
+    """A footer key whose compact style is set once, when it is made: Textual's key sets its
+    class in a watcher and the footer binds it to its own, two style updates per key at every
+    recompose (the footer recomposes whenever the keys that apply change; at start-up that
+    was a quarter of the time from the first frame to the views all mounted; issue 17). The
+    cockpit never changes the footer's compact style; a change would show at the next
+    recompose."""
+
+    def __init__(self, *args: Any, compact: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_reactive(FooterKey.compact, compact)
+        self.set_class(compact, "-compact", update=False)
 
 
 class KeysFooter(Footer):
@@ -59,19 +75,20 @@ class KeysFooter(Footer):
             return
         keys, palette = self.fitted()
         for binding, enabled, tooltip in keys:
-            yield FooterKey(
+            yield _Key(
                 binding.key,
                 self.app.get_key_display(binding),
                 binding.description,
                 binding.action,
                 disabled=not enabled,
                 tooltip=tooltip,
-            ).data_bind(compact=Footer.compact)
+                compact=self.compact,
+            )
         if palette and self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
             found = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
             if found is not None:
                 _node, binding, enabled, tooltip = found
-                yield FooterKey(
+                yield _Key(
                     binding.key,
                     self.app.get_key_display(binding),
                     binding.description,
@@ -79,6 +96,7 @@ class KeysFooter(Footer):
                     classes="-command-palette",
                     disabled=not enabled,
                     tooltip=binding.tooltip or binding.description,
+                    compact=True,  # as Textual's footer leaves it (not bound to its own)
                 )
 
     def on_resize(self, event: events.Resize) -> None:
