@@ -47,6 +47,29 @@ class KeysFooter(Footer):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._laid_out_width = 0
+        self._composed: object = None
+        """What the keys shown say (see :meth:`shown`), as of the last compose."""
+
+    def shown(self) -> object:
+        """Everything the row of keys shows: the same value, the same row."""
+        keys, palette = self.fitted()
+        found = self.screen.active_bindings.get(self.app.COMMAND_PALETTE_BINDING)
+        return (
+            tuple(
+                (b.key, self.app.get_key_display(b), b.description, b.action, enabled, tip)
+                for b, enabled, tip in keys
+            ),
+            palette and found is not None and (found[1].key, found[2], found[1].tooltip),
+            self.compact,
+        )
+
+    async def recompose(self) -> None:
+        """Compose again, unless the row would be the same: the keys that apply are announced
+        at every focus and tab change, and a recompose makes every key anew (issue 17)."""
+        ready = self._bindings_ready and self.is_attached and bool(self.children)
+        if ready and self.shown() == self._composed:
+            return
+        await super().recompose()
 
     def key_width(self, binding: Binding) -> int:
         """The cells a key takes in the row: `` k Description``."""
@@ -73,6 +96,7 @@ class KeysFooter(Footer):
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:
             return
+        self._composed = self.shown()
         keys, palette = self.fitted()
         for binding, enabled, tooltip in keys:
             yield _Key(
