@@ -92,15 +92,17 @@ def time_to_tail(
     width: int,
     height: int,
     poll: float,
+    cwd: Path,
     timeout: float = 60,
 ) -> float:
     """Seconds from starting ``argv`` in a fresh tmux session (``keys`` sent right after) to
-    the first capture that shows :data:`MARKER`."""
+    the first capture that shows :data:`MARKER`. ``cwd``: where it runs (not a source tree:
+    ``python -m factory_tui`` would import the package found there, whatever PYTHONPATH says)."""
     socket = f"log-tail-{os.getpid()}-{time.monotonic_ns()}"
     command = " ".join(_quote(a) for a in argv)
     t0 = time.perf_counter()
     size = ("-x", str(width), "-y", str(height))
-    tmux(socket, "new-session", "-d", *size, "-s", "b", command, env=env)
+    tmux(socket, "new-session", "-d", *size, "-c", str(cwd), "-s", "b", command, env=env)
     try:
         if keys:
             tmux(socket, "send-keys", "-t", "b", *keys, env=env)
@@ -193,7 +195,13 @@ def main() -> None:
         figures = []
         for name, argv, keys, extra in cases:
             seconds = time_to_tail(
-                argv, keys, {**run_env, **extra}, width=width, height=height, poll=args.poll
+                argv,
+                keys,
+                {**run_env, **extra},
+                width=width,
+                height=height,
+                poll=args.poll,
+                cwd=work,
             )
             results[name].append(seconds)
             figures.append(f"{name} {seconds * 1000:.0f} ms")
