@@ -75,3 +75,12 @@ def test_the_tail_is_the_end_of_what_the_index_reads(
             n = len(index)
             assert list(tail.lines) == index.lines(max(n - wanted, 0), n)
             assert tail.whole == (n <= wanted)
+
+
+def test_a_line_longer_than_the_bound_gives_no_fragment(tmp_path: Path) -> None:
+    long = b"x" * 400_000
+    hist, cur = files(tmp_path, b"", b"first\n" + long + b"\n" + long)  # ends mid-line
+    tail = read_tail(hist, cur, max_bytes=200_000)
+    assert tail.lines == () and not tail.whole
+    hist, cur = files(tmp_path, b"", b"first\n" + long + b"\nlast\n")
+    assert read_tail(hist, cur, max_bytes=200_000).lines == ("last",)

@@ -78,14 +78,15 @@ def _file_tail(path: Path, wanted: int, max_bytes: int) -> tuple[list[str], bool
 
 def _read_backwards(fd: int, size: int, wanted: int, max_bytes: int) -> tuple[list[str], bool]:
     """Blocks read from the end until they hold more than ``wanted`` lines, reach the start or
-    pass ``max_bytes``."""
+    pass ``max_bytes``; then only the complete lines among them (a line longer than the bound:
+    none of it, never a fragment)."""
     start = max(size - _BLOCK, 0)
     data = os.pread(fd, size - start, start)
-    data = data[: data.rfind(b"\n") + 1]  # complete lines only, as the index
     while start > 0 and data.count(b"\n") <= wanted and len(data) < max_bytes:
         step = min(_BLOCK, start)
         start -= step
         data = os.pread(fd, step, start) + data
+    data = data[: data.rfind(b"\n") + 1]  # a last line still being written waits, as the index
     if start > 0:  # the first line read may be the end of a longer one: dropped
         data = data[data.find(b"\n") + 1 :]
     text = data.decode("utf-8", "replace")
