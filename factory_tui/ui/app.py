@@ -296,8 +296,8 @@ class FactoryApp(App[None]):
         factory, load the PR queue and the spend."""
         from factory_tui.actions.budget_state import load_budget_memory
 
-        if not self.live:
-            return
+        if not self.live or not hasattr(self, "fleet_feed"):
+            return  # quitting, or the start failed before the feeds were made (it said why)
         if self.watching:
             self.run_worker(
                 partial(watch_files, self.targets, self._post_files_changed, self.watch_stop),
