@@ -19,6 +19,7 @@ from factory_tui.core.safe import printable
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import VIEWS, FactoryApp
 from factory_tui.ui.feeds.prs import PrsOptions
+from factory_tui.ui.messages import FilesChanged
 from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.widgets.agents import AgentGrid
 from factory_tui.ui.widgets.claims import ClaimTree
@@ -193,11 +194,18 @@ async def test_the_log_view_shows_the_logs_tail_before_the_factory_is_read(
             assert app.cockpit.current_view == "log" and not app.loaded
             assert view.previewing  # the fold is held: the tail came first
             assert printable(last)[:80] in screen_text(app)
+            # A line appended while the history is folded: the tail follows the file.
+            added = "2026-02-12T15:00 | STEP-DONE | step=code task=CAB-tail-first"
+            with config.log_file.open("a") as log:
+                log.write(added + "\n")
+            app.post_message(FilesChanged(frozenset({config.log_file})))
+            await pilot.pause()
+            assert view.previewing and added in screen_text(app)
             gate.set()
             await app.wait_for_fleet(lambda _f: app.loaded and app.log_ready)
             await pilot.pause()
             assert not view.previewing
-            assert view.index.line(view.logical_line(view.row_count - 1)) == last
-            assert printable(last)[:80] in screen_text(app)
+            assert view.index.line(view.logical_line(view.row_count - 1)) == added
+            assert added in screen_text(app)
     finally:
         gate.set()

@@ -126,3 +126,27 @@ async def test_an_indexed_or_empty_log_has_no_preview(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert not app.query_one(LogView).previewing
+
+
+async def test_a_following_tail_reads_the_log_again_a_paused_one_stays(tmp_path: Path) -> None:
+    hist, cur = big_log(tmp_path)
+    app = LogApp(LogIndex(hist, cur))
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogView)
+        await pilot.pause()
+        with cur.open("a") as f:
+            f.write(ev(LINES) + "\n")
+        view.refresh_preview()
+        await pilot.pause()
+        assert view.previewing and screen_lines(view)[-1] == ev(LINES)
+        await pilot.press("k")  # paused: what is read stays put
+        await pilot.pause()
+        before = screen_lines(view)
+        with cur.open("a") as f:
+            f.write(ev(LINES + 1) + "\n")
+        view.refresh_preview()
+        await pilot.pause()
+        assert screen_lines(view) == before
+        await pilot.press("G")  # the tail again: read again
+        await pilot.pause()
+        assert screen_lines(view)[-1] == ev(LINES + 1)

@@ -38,7 +38,7 @@ from factory_tui.config import Config
 from factory_tui.core.attention import AttentionItem, attention_items
 from factory_tui.core.safe import printable
 from factory_tui.ui import keys
-from factory_tui.ui.feeds.base import Updates
+from factory_tui.ui.feeds.base import Updates, refresh_seconds
 from factory_tui.ui.feeds.cost import COST_REFRESH_SECONDS, CostFeed
 from factory_tui.ui.messages import (
     CostFailed,
@@ -69,9 +69,6 @@ if TYPE_CHECKING:
     from factory_tui.ui.widgets.cost import CostPanel, CostSnapshot
 
 __all__ = ["VIEWS", "AttentionItem", "FactoryApp", "attention_items"]
-
-#: Seconds between re-probes of the pids (and re-derived ages) when nothing changes.
-DEFAULT_REFRESH_SECONDS = 5.0
 
 
 class FactoryApp(App[None]):
@@ -139,7 +136,7 @@ class FactoryApp(App[None]):
         )
         self.watching = watch
         self.on_quit = on_quit
-        self.refresh_interval = refresh_interval or _config_refresh(config)
+        self.refresh_interval = refresh_interval or refresh_seconds(config)
         self.targets = WatchTargets.from_config(config)
         self.watch_stop = threading.Event()
         """Set when the app closes: the watcher thread stops."""
@@ -255,10 +252,8 @@ class FactoryApp(App[None]):
         )
 
     async def after_first_frame(self) -> None:
-        """Right after the first frame: mount the other views and make the feeds, then handle
-        the input typed ahead; the feeds start after that input's frame (:meth:`_start_feeds`),
-        so that a view asked for at once (the Log view's tail) is drawn before the factory's
-        read takes the interpreter (issue 17)."""
+        """Right after the first frame: mount the other views, make the feeds, handle the input
+        typed ahead; the feeds start after its frame (:meth:`_start_feeds`, issue 17)."""
         from factory_tui.adapters.factory import FactoryReader
         from factory_tui.adapters.foldcache import FoldCache
         from factory_tui.ui.feeds.fleet import FleetFeed, empty_fleet
@@ -380,6 +375,11 @@ class FactoryApp(App[None]):
     def on_files_changed(self, message: FilesChanged) -> None:
         plan = self.targets.classify(message.paths)
         if plan and self.live:
+            if plan.log and not self.log_ready:  # still folding: the Log view's tail follows
+                from factory_tui.ui.widgets.log_view import LogView
+
+                for view in self.cockpit.query("#log-view").results(LogView):
+                    view.refresh_preview()
             self.fleet_feed.request(plan=plan)
 
     def _on_tick(self) -> None:
@@ -596,10 +596,3 @@ class FactoryApp(App[None]):
         applied)."""
         keys = self.keymap.get(binding.id or "", binding.key)
         return ", ".join(self.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))
-
-
-def _config_refresh(config: Config) -> float:
-    value = config.extra.get("refresh_seconds")
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return DEFAULT_REFRESH_SECONDS

@@ -133,6 +133,20 @@ class LogView(LogViewBase, can_focus=True):
         """Lines (matching the filter) that arrived since the view was paused."""
         return self._new_while_paused
 
+    def refresh_preview(self) -> None:
+        """The log changed before its index is in: a following view reads its last lines
+        again (bounded, as at mount); a paused one keeps what the engineer is reading."""
+        if self._preview is None or not self._follow:
+            return
+        tail = read_tail(*self.index.paths, max_lines=_PREVIEW_LINES)
+        if tail.lines == self._preview.tail.lines:
+            return
+        self._preview = TailPreview(tail)
+        self._update_virtual_size()
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self._update_status()
+        self.refresh()
+
     def refresh_index(self) -> None:
         """Show what the index gained since the last call. O(new lines); call it on the UI
         thread after ``index.update()``."""
@@ -236,6 +250,7 @@ class LogView(LogViewBase, can_focus=True):
 
     def action_toggle_follow(self) -> None:
         self.follow = not self._follow
+        self.refresh_preview()
 
     def action_filter(self) -> None:
         current = self._filter.describe() if self._filter is not None else ""
@@ -267,6 +282,7 @@ class LogView(LogViewBase, can_focus=True):
 
     def action_scroll_end(self) -> None:
         self.follow = True
+        self.refresh_preview()
         self.scroll_end(animate=False, x_axis=False)
 
     def action_scroll_home(self) -> None:
