@@ -7,18 +7,23 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 from typing import Any
 
-from conftest import DEMO_NOW, config_for, demo_reader
+from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_probe, demo_reader
 from textual import events
 from textual.widgets import TabPane
 
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.core.safe import printable
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import VIEWS, FactoryApp
 from factory_tui.ui.feeds.prs import PrsOptions
+from factory_tui.ui.messages import FilesChanged
 from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.widgets.agents import AgentGrid
 from factory_tui.ui.widgets.claims import ClaimTree
+from factory_tui.ui.widgets.log_view import LogView
 
 #: Modules the cockpit's first frame must not import: the actions and their screens, the PR
 #: queue, the cost, git, gh, the Anthropic client, the process table, the fleet's derivation.
@@ -55,6 +60,7 @@ NOT_FOR_THE_FIRST_FRAME = (
     "factory_tui.core.council",
     "factory_tui.core.council_settings",
     "factory_tui.core.council_history",
+    "textual.widgets._data_table",  # the tables' views come after the first frame
     "git",
     "anthropic",
     "psutil",
@@ -147,3 +153,61 @@ async def test_keys_typed_ahead_of_the_first_frame_are_handled_in_order(
         await pilot.pause()
         assert app.cockpit.current_view == "sessions"
         assert app.focused is app.query_one("#sessions-table")
+
+
+class GatedReader(FactoryReader):
+    """A reader whose first complete read waits for ``gate`` (a big factory's fold, held)."""
+
+    def __init__(self, *args: Any, gate: threading.Event, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = gate
+
+    def refresh_all(self) -> None:
+        self.gate.wait(10)
+        super().refresh_all()
+
+
+class LogKeyApp(FactoryApp):
+    def on_mount(self) -> None:  # the Log view's key, typed ahead of the first frame
+        self.simulate_key("4")
+
+
+async def test_the_log_view_shows_the_logs_tail_before_the_factory_is_read(
+    demo: DemoFactory,
+) -> None:
+    gate = threading.Event()
+    config = config_for(demo.root)
+    reader = GatedReader(config, hostname=DEMO_HOST, probe=demo_probe(demo), gate=gate)
+    last = config.log_file.read_text().splitlines()[-1]
+    app = LogKeyApp(
+        config,
+        clock=lambda: DEMO_NOW,
+        reader=reader,
+        watch=False,
+        theme_dir=demo.root.parent / "no-user-themes",
+        environ={},
+        prs=PrsOptions(enabled=False),
+    )
+    try:
+        async with app.run_test(size=(200, 40)) as pilot:
+            await asyncio.wait_for(app.input_released.wait(), 10)
+            await pilot.pause()
+            view = app.query_one(LogView)
+            assert app.cockpit.current_view == "log" and not app.loaded
+            assert view.previewing  # the fold is held: the tail came first
+            assert printable(last)[:80] in screen_text(app)
+            # A line appended while the history is folded: the tail follows the file.
+            added = "2026-02-12T15:00 | STEP-DONE | step=code task=CAB-tail-first"
+            with config.log_file.open("a") as log:
+                log.write(added + "\n")
+            app.post_message(FilesChanged(frozenset({config.log_file})))
+            await pilot.pause()
+            assert view.previewing and added in screen_text(app)
+            gate.set()
+            await app.wait_for_fleet(lambda _f: app.loaded and app.log_ready)
+            await pilot.pause()
+            assert not view.previewing
+            assert view.index.line(view.logical_line(view.row_count - 1)) == added
+            assert added in screen_text(app)
+    finally:
+        gate.set()

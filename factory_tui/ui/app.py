@@ -9,9 +9,10 @@ owns the views, their keys and the actions.
 
 The first paint comes before anything is read, and with as little as it needs (issue 3): the
 header, the tabs, the initial view (empty) and the footer. Right after it,
-``FactoryApp.after_first_frame`` mounts the other views and starts the feeds; a key pressed
-before that waits for it. The actions, screens, PR queue and cost machinery are imported when
-first used.
+``FactoryApp.after_first_frame`` mounts the other views and makes the feeds; a key pressed
+before that waits for it, and the feeds start once what that key shows is drawn (the Log view
+shows the log's tail before the factory's read takes the interpreter: issue 17). The actions,
+screens, PR queue and cost machinery are imported when first used.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from factory_tui.config import Config
 from factory_tui.core.attention import AttentionItem, attention_items
 from factory_tui.core.safe import printable
 from factory_tui.ui import keys
-from factory_tui.ui.feeds.base import Updates
+from factory_tui.ui.feeds.base import Updates, refresh_seconds
 from factory_tui.ui.feeds.cost import COST_REFRESH_SECONDS, CostFeed
 from factory_tui.ui.messages import (
     CostFailed,
@@ -69,9 +70,6 @@ if TYPE_CHECKING:
     from factory_tui.ui.widgets.spend import CostSnapshot
 
 __all__ = ["VIEWS", "AttentionItem", "FactoryApp", "attention_items"]
-
-#: Seconds between re-probes of the pids (and re-derived ages) when nothing changes.
-DEFAULT_REFRESH_SECONDS = 5.0
 
 
 class FactoryApp(App[None]):
@@ -139,7 +137,7 @@ class FactoryApp(App[None]):
         )
         self.watching = watch
         self.on_quit = on_quit
-        self.refresh_interval = refresh_interval or _config_refresh(config)
+        self.refresh_interval = refresh_interval or refresh_seconds(config)
         self.targets = WatchTargets.from_config(config)
         self.watch_stop = threading.Event()
         """Set when the app closes: the watcher thread stops."""
@@ -255,9 +253,8 @@ class FactoryApp(App[None]):
         )
 
     async def after_first_frame(self) -> None:
-        """Right after the first frame: mount the other views, then start the feeds (each
-        after the views are mounted, so that each message finds what it updates)."""
-        from factory_tui.actions.budget_state import load_budget_memory
+        """Right after the first frame: mount the other views, make the feeds, handle the input
+        typed ahead; the feeds start after its frame (:meth:`_start_feeds`, issue 17)."""
         from factory_tui.adapters.factory import FactoryReader
         from factory_tui.adapters.foldcache import FoldCache
         from factory_tui.ui.feeds.fleet import FleetFeed, empty_fleet
@@ -284,30 +281,38 @@ class FactoryApp(App[None]):
             self.prs_loader = QueueLoader(
                 self, self.config, clock=self.clock, options=self.prs_options
             )
-            if self.watching:
-                self.run_worker(
-                    partial(watch_files, self.targets, self._post_files_changed, self.watch_stop),
-                    name="watch files",
-                    group="watch",
-                    thread=True,
-                    exit_on_error=False,
-                )
-            self.fleet_feed.request(initial=True)
-            self.set_interval(self.refresh_interval, self._on_tick, name="re-probe")
-            if self.prs_options.enabled:
-                self.set_interval(self.prs_loader.poll_interval, self.poll_prs, name="prs poll")
-            self.cockpit.show_spend_reading()
-            # A few hundred bytes, read before the cost feed starts (it then owns budget_fired).
-            memory = load_budget_memory(self.config.root, folder=self.cost_feed.budget_state_dir)
-            self.budget_acknowledged |= memory.acknowledged
-            self.cost_feed.budget_fired |= memory.fired
-            self.cost_feed.request()
-            self.set_interval(COST_REFRESH_SECONDS, self.cost_feed.request, name="cost refresh")
         finally:
             self._started.set()
             self.call_later(self._release_input)
         self.cockpit.refresh_bindings()
         self.cockpit.focus_if_nothing_is()
+
+    def _start_feeds(self) -> None:
+        """After the first frame that shows the input typed ahead: watch the files, read the
+        factory, load the PR queue and the spend."""
+        from factory_tui.actions.budget_state import load_budget_memory
+
+        if not self.live or not hasattr(self, "fleet_feed"):
+            return  # quitting, or the start failed before the feeds were made (it said why)
+        if self.watching:
+            self.run_worker(
+                partial(watch_files, self.targets, self._post_files_changed, self.watch_stop),
+                name="watch files",
+                group="watch",
+                thread=True,
+                exit_on_error=False,
+            )
+        self.fleet_feed.request(initial=True)
+        self.set_interval(self.refresh_interval, self._on_tick, name="re-probe")
+        if self.prs_options.enabled:
+            self.set_interval(self.prs_loader.poll_interval, self.poll_prs, name="prs poll")
+        self.cockpit.show_spend_reading()
+        # A few hundred bytes, read before the cost feed starts (it then owns budget_fired).
+        memory = load_budget_memory(self.config.root, folder=self.cost_feed.budget_state_dir)
+        self.budget_acknowledged |= memory.acknowledged
+        self.cost_feed.budget_fired |= memory.fired
+        self.cost_feed.request()
+        self.set_interval(COST_REFRESH_SECONDS, self.cost_feed.request, name="cost refresh")
 
     async def on_event(self, event: events.Event) -> None:
         # A key or a click that comes before after_first_frame is done (typed ahead of the first
@@ -325,15 +330,19 @@ class FactoryApp(App[None]):
             self.input_released.set()
             return
         tabs = self.cockpit.query_one(TabbedContent)
-        for event in held:
-            await super().on_event(event)
-            if self.closing or not self.is_running:
-                break  # a quit key: nothing after it matters, and nothing may hold up the exit
-            # A view key sets the tabs' active tab, and the tabs answer with a message that sets
-            # it again: let that settle before the next key, or "2" then "3" can end on "2".
-            # Bounded: this runs on the app's own queue, which the exit needs too.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(tabs.wait_for_refresh(), 0.5)
+        try:
+            for event in held:
+                await super().on_event(event)
+                if self.closing or not self.is_running:
+                    break  # a quit key: nothing after it matters, nor may hold up the exit
+                # A view key sets the tabs' active tab, and the tabs answer with a message that
+                # sets it again: let that settle before the next key, or "2" then "3" can end on
+                # "2". Bounded: this runs on the app's own queue, which the exit needs too.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(tabs.wait_for_refresh(), 0.5)
+        finally:
+            # The feeds start once what this input shows is drawn.
+            self.call_after_refresh(self._start_feeds)
         self.input_released.set()
 
     def exit(
@@ -367,6 +376,11 @@ class FactoryApp(App[None]):
     def on_files_changed(self, message: FilesChanged) -> None:
         plan = self.targets.classify(message.paths)
         if plan and self.live:
+            if plan.log and not self.log_ready:  # still folding: the Log view's tail follows
+                from factory_tui.ui.widgets.log_view import LogView
+
+                for view in self.cockpit.query("#log-view").results(LogView):
+                    view.refresh_preview()
             self.fleet_feed.request(plan=plan)
 
     def _on_tick(self) -> None:
@@ -583,10 +597,3 @@ class FactoryApp(App[None]):
         applied)."""
         keys = self.keymap.get(binding.id or "", binding.key)
         return ", ".join(self.get_key_display(Binding(key.strip(), "")) for key in keys.split(","))
-
-
-def _config_refresh(config: Config) -> float:
-    value = config.extra.get("refresh_seconds")
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    return DEFAULT_REFRESH_SECONDS

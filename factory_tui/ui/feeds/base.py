@@ -16,11 +16,26 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from textual.app import App
 
-__all__ = ["Drain", "Updates"]
+if TYPE_CHECKING:
+    from factory_tui.config import Config
+
+__all__ = ["DEFAULT_REFRESH_SECONDS", "Drain", "Updates", "refresh_seconds"]
+
+#: Seconds between re-probes of the pids (and re-derived ages) when nothing changes.
+DEFAULT_REFRESH_SECONDS = 5.0
+
+
+def refresh_seconds(config: Config) -> float:
+    """``refresh_seconds`` from the config's extra keys, else :data:`DEFAULT_REFRESH_SECONDS`."""
+    value = config.extra.get("refresh_seconds")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return DEFAULT_REFRESH_SECONDS
+
 
 W = TypeVar("W")
 

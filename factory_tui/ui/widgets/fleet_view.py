@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from textual.containers import Vertical
 from textual.content import Content
-from textual.widgets import DataTable
-
-from factory_tui.ui.widgets.table import KeyedTable
 
 if TYPE_CHECKING:
+    from textual.widgets import DataTable
+
     from factory_tui.core.fleet import Fleet
+    from factory_tui.ui.widgets.table import KeyedTable
 
 __all__ = ["READING", "FleetTableView", "FleetView", "empty_text"]
 
@@ -79,6 +79,10 @@ class FleetTableView(FleetView):
 
     @property
     def table(self) -> KeyedTable:
+        # Imported here: the agent grid (the first frame's view) shares this module, not the
+        # table, and DataTable is a big import (issue 17: first paint).
+        from factory_tui.ui.widgets.table import KeyedTable
+
         return self.query_one(KeyedTable)
 
     def show_detail(self) -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+from rich.console import Console
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
 
 from factory_tui.core.safe import printable
 
-__all__ = ["event_kind", "line_styles", "line_text"]
+__all__ = ["event_kind", "line_styles", "line_text", "marked", "wrapped_row"]
 
 _FIELD_KEY = re.compile(r"(?:(?<=\s)|^)([^\s=|]+)=")
 _CRASHED = re.compile(r"(?:(?<=\s)|^)status=crashed\b")
@@ -94,3 +97,30 @@ def line_text(
         for m in search.finditer(safe):
             text.stylize(styles["log-view--match"], m.start(), m.end())
     return text
+
+
+def marked(strip: Strip, scroll_x: int, width: int, seen: int, base: Style) -> Strip:
+    """The visible part of a drawn line (``width`` cells from ``scroll_x``; ``seen`` of them
+    on screen), with an ellipsis where it goes on beyond the view's edge (on the right, and on
+    the left once scrolled sideways): a long line is never cut silently."""
+    visible = strip.crop_extend(scroll_x, scroll_x + width, base)
+    more_right = strip.cell_length > scroll_x + seen
+    more_left = scroll_x > 0 and strip.cell_length > 0
+    if seen < 2 or not (more_right or more_left):
+        return visible
+    mark = Strip([Segment("…", base + Style(dim=True))], 1)
+    middle = visible.crop(1 if more_left else 0, seen - 1 if more_right else seen)
+    parts = [mark] if more_left else []
+    parts += [middle, *([mark] if more_right else []), visible.crop(seen, width)]
+    return Strip.join(parts)
+
+
+def wrapped_row(text: str, y: int, width: int, base: Style, console: Console) -> Strip:
+    """Row ``y`` of ``text`` (agent-written: made printable) wrapped to ``width``, in ``base``
+    (blank past its end)."""
+    lines = Text(printable(text)).wrap(console, max(width - 1, 20))
+    if y >= len(lines):
+        return Strip.blank(width, base)
+    line = lines[y]
+    line.stylize(base)
+    return Strip(line.render(console)).crop_extend(0, width, base)

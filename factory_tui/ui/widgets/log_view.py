@@ -21,40 +21,32 @@ scrolling up pauses.
 
 from __future__ import annotations
 
-import bisect
 import re
-from array import array
 from typing import ClassVar
 
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import on, work
 from textual.binding import Binding, BindingType
-from textual.cache import LRUCache
-from textual.content import Content
 from textual.events import MouseScrollUp, Resize
-from textual.geometry import Size
-from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.worker import Worker, WorkerState, get_current_worker
 
 from factory_tui.adapters.logfilter import FilterSpec
-from factory_tui.adapters.logindex import FilterCancelled, LogIndex
+from factory_tui.adapters.logtail import read_tail
 from factory_tui.core.safe import printable
 from factory_tui.ui.screens.log_query import LogQueryScreen
-from factory_tui.ui.widgets.log_lines import line_styles, line_text
+from factory_tui.ui.widgets.log_lines import line_styles, line_text, marked, wrapped_row
+from factory_tui.ui.widgets.log_preview import NOTE, TailPreview
+from factory_tui.ui.widgets.log_view_base import FILTER_GROUP, SEARCH_GROUP, LogViewBase
 
 __all__ = ["LogView"]
 
 _SYNC_FILTER_LINES = 20_000
 """New lines filtered right away on the UI thread; more go to a worker."""
-_FILTER_GROUP = "log-view-filter"
-_SEARCH_GROUP = "log-view-search"
+_PREVIEW_LINES = 500
+"""The log's last lines shown before the index is in (a bounded read from the end)."""
 
 
-class LogView(ScrollView, can_focus=True):
+class LogView(LogViewBase, can_focus=True):
     """A view of a :class:`LogIndex`; see the module docstring."""
 
     ALLOW_SELECT = False
@@ -114,112 +106,7 @@ class LogView(ScrollView, can_focus=True):
         Binding("G", "scroll_end", "Tail", show=False, id="log.last"),
     ]
 
-    class FilterProgress(Message):
-        """A filter is running: ``done`` of ``total`` lines examined."""
-
-        def __init__(self, log_view: LogView, done: int, total: int, serial: int) -> None:
-            super().__init__()
-            self.log_view = log_view
-            self.done = done
-            self.total = total
-            self.serial = serial
-
-    class FilterApplied(Message):
-        """The view now shows ``matches`` lines for ``spec`` (None: the filter was cleared and
-        every line shows)."""
-
-        def __init__(self, log_view: LogView, spec: FilterSpec | None, matches: int) -> None:
-            super().__init__()
-            self.log_view = log_view
-            self.spec = spec
-            self.matches = matches
-
-    class FollowChanged(Message):
-        """The view started (``follow`` True) or stopped following the tail."""
-
-        def __init__(self, log_view: LogView, follow: bool) -> None:
-            super().__init__()
-            self.log_view = log_view
-            self.follow = follow
-
-    class SearchMoved(Message):
-        """A search finished: ``line`` is the logical line now highlighted, None when nothing
-        matched."""
-
-        def __init__(self, log_view: LogView, line: int | None, wrapped: bool) -> None:
-            super().__init__()
-            self.log_view = log_view
-            self.line = line
-            self.wrapped = wrapped
-
-    class _FilterResult(Message):
-        def __init__(
-            self, serial: int, generation: int, start: int, stop: int, rows: array[int]
-        ) -> None:
-            super().__init__()
-            self.serial = serial
-            self.generation = generation
-            self.first = start
-            self.end = stop
-            self.rows = rows
-
-    class _SearchResult(Message):
-        def __init__(self, serial: int, line: int | None, wrapped: bool) -> None:
-            super().__init__()
-            self.serial = serial
-            self.line = line
-            self.wrapped = wrapped
-
-    def __init__(
-        self,
-        index: LogIndex,
-        *,
-        follow: bool = True,
-        id: str | None = None,
-        name: str | None = None,
-        classes: str | None = None,
-    ) -> None:
-        super().__init__(name=name, id=id, classes=classes)
-        self.index = index
-        self._follow = follow
-        self._known = 0  # lines of the index this view shows (as of the last refresh_index)
-        self._generation = index.generation
-        self._rows: array[int] | None = None  # logical numbers of the filtered lines
-        self._filter: FilterSpec | None = None
-        self._filter_serial = 0
-        self._filter_running = False
-        self._progress = (0, 0)
-        self._search: FilterSpec | None = None
-        self._search_re: re.Pattern[str] | None = None
-        self._search_serial = 0
-        self._search_note = ""
-        self._match: int | None = None  # logical line of the current search match
-        self._new_while_paused = 0
-        self._width = 0
-        self._cache: LRUCache[int, Strip] = LRUCache(2048)
-        self._styles: dict[str, Style] | None = None
-        self.border_title = "operations.log"
-        self._missing = ""
-
     # --- public API --------------------------------------------------------------------------
-
-    @property
-    def follow(self) -> bool:
-        """Whether the view keeps the newest line in sight as lines arrive."""
-        return self._follow
-
-    @follow.setter
-    def follow(self, value: bool) -> None:
-        if value == self._follow:
-            return
-        self._follow = value
-        if not self.is_mounted:
-            return
-        if value:
-            self._new_while_paused = 0
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
-        self._update_status()
-        self.post_message(self.FollowChanged(self, value))
 
     @property
     def filter(self) -> FilterSpec | None:
@@ -232,9 +119,9 @@ class LogView(ScrollView, can_focus=True):
         return self._filter_running
 
     @property
-    def row_count(self) -> int:
-        """Lines the view shows (after the filter)."""
-        return len(self._rows) if self._rows is not None else self._known
+    def previewing(self) -> bool:
+        """The view shows the log's last lines, read before the index was in."""
+        return self._preview is not None
 
     @property
     def match_line(self) -> int | None:
@@ -246,38 +133,26 @@ class LogView(ScrollView, can_focus=True):
         """Lines (matching the filter) that arrived since the view was paused."""
         return self._new_while_paused
 
-    @property
-    def status_text(self) -> str:
-        """What the border subtitle says: counts, filter, search, follow state."""
-        parts: list[str] = []
-        if self._filter is not None:
-            query = printable(self._filter.describe())
-            if self._filter_running:
-                done, total = self._progress
-                percent = 100 * done // total if total else 0
-                parts.append(f"filtering {query}… {percent}%")
-            else:
-                parts.append(f"filter {query}: {self.row_count:,} of {self._known:,} lines")
-        else:
-            parts.append(f"{self._known:,} lines")
-        if self._search is not None:
-            parts.append(f"search {printable(self._search.describe())}: {self._search_note}")
-        if self._follow:
-            parts.append("following")
-        elif self._new_while_paused:
-            new = self._new_while_paused
-            parts.append(f"paused — {new:,} new line{'s' if new != 1 else ''}")
-        else:
-            parts.append("paused")
-        return " · ".join(parts)
-
-    def logical_line(self, row: int) -> int:
-        """The logical index line shown at ``row`` (0-based, after the filter)."""
-        return self._rows[row] if self._rows is not None else row
+    def refresh_preview(self) -> None:
+        """The log changed before its index is in: a following view reads its last lines
+        again (bounded, as at mount); a paused one keeps what the engineer is reading."""
+        if self._preview is None or not self._follow:
+            return
+        tail = read_tail(*self.index.paths, max_lines=_PREVIEW_LINES)
+        if tail.lines == self._preview.tail.lines:
+            return
+        self._preview = TailPreview(tail)
+        self._update_virtual_size()
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self._update_status()
+        self.refresh()
 
     def refresh_index(self) -> None:
         """Show what the index gained since the last call. O(new lines); call it on the UI
         thread after ``index.update()``."""
+        if self._preview is not None:
+            self._leave_preview(self._preview)
+            return
         n = len(self.index)
         generation = self.index.generation
         if generation != self._generation:
@@ -317,8 +192,13 @@ class LogView(ScrollView, can_focus=True):
             return
         self._filter = spec
         self._filter_serial += 1
+        if self._preview is not None:  # filtered once the index is in
+            self._update_virtual_size()
+            self._update_status()
+            self.refresh()
+            return
         if spec is None:
-            self.workers.cancel_group(self, _FILTER_GROUP)
+            self.workers.cancel_group(self, FILTER_GROUP)
             top = self._top_logical()
             self._filter_running = False
             self._rows = None
@@ -347,9 +227,10 @@ class LogView(ScrollView, can_focus=True):
         self._search_note = ""
         self._cache.clear()
         self.refresh()
-        if self._search is None:
+        if self._search is None or self._preview is not None:
             self._search_serial += 1
-            self.workers.cancel_group(self, _SEARCH_GROUP)
+            self.workers.cancel_group(self, SEARCH_GROUP)
+            self._search_note = "waits for the index" if self._search is not None else ""
             self._update_status()
             return
         if self._follow and direction > 0:
@@ -369,6 +250,7 @@ class LogView(ScrollView, can_focus=True):
 
     def action_toggle_follow(self) -> None:
         self.follow = not self._follow
+        self.refresh_preview()
 
     def action_filter(self) -> None:
         current = self._filter.describe() if self._filter is not None else ""
@@ -400,6 +282,7 @@ class LogView(ScrollView, can_focus=True):
 
     def action_scroll_end(self) -> None:
         self.follow = True
+        self.refresh_preview()
         self.scroll_end(animate=False, x_axis=False)
 
     def action_scroll_home(self) -> None:
@@ -445,6 +328,12 @@ class LogView(ScrollView, can_focus=True):
     def on_mount(self) -> None:
         self._known = len(self.index)
         self._generation = self.index.generation
+        if self._known == 0:
+            # Not indexed yet (the cockpit folds the history first): the last lines now, read
+            # backwards from the end, until refresh_index brings the index (issue 17).
+            tail = read_tail(*self.index.paths, max_lines=_PREVIEW_LINES)
+            if tail.lines:
+                self._preview = TailPreview(tail)
         self._update_virtual_size()
         if self._follow:
             self.scroll_end(animate=False, x_axis=False)
@@ -461,163 +350,10 @@ class LogView(ScrollView, can_focus=True):
         super().notify_style_update()
         self._styles = None
         self._cache.clear()
-
-    @on(FilterProgress)
-    def _on_filter_progress(self, message: FilterProgress) -> None:
-        if message.serial == self._filter_serial and self._filter_running:
-            self._progress = (message.done, message.total)
-            self._update_status()
-
-    @on(_FilterResult)
-    def _on_filter_result(self, message: _FilterResult) -> None:
-        message.stop()
-        if message.serial != self._filter_serial or self._filter is None:
-            return
-        if message.generation != self.index.generation:
-            self._start_filter(0, self._known, replace=True)
-            return
-        top = self._top_logical()
-        replaced = message.first == 0 or self._rows is None
-        if replaced:
-            self._rows = message.rows
-            self._cache.clear()
-        else:
-            assert self._rows is not None
-            self._rows.extend(message.rows)
-            if not self._follow:
-                self._new_while_paused += len(message.rows)
-        if message.end < self._known:  # lines arrived while it ran: filter those too
-            self._start_filter(message.end, self._known, replace=False, keep_serial=True)
-            if replaced:
-                self._update_virtual_size()
-            return
-        self._filter_running = False
-        self._update_virtual_size()
-        if self._follow:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
-        elif replaced:
-            self._restore_position(top)
-        self._update_status()
-        self.refresh()
-        self.post_message(self.FilterApplied(self, self._filter, len(self._rows)))
-
-    @on(_SearchResult)
-    def _on_search_result(self, message: _SearchResult) -> None:
-        message.stop()
-        if message.serial != self._search_serial or self._search is None:
-            return
-        previous, self._match = self._match, message.line
-        for line in (previous, message.line):
-            if line is not None:
-                self._cache.discard(line)
-        if message.line is None:
-            self._search_note = "no match"
-        else:
-            row = self._row_of(message.line)
-            self._search_note = f"line {message.line + 1:,}" + (
-                " (wrapped)" if message.wrapped else ""
-            )
-            if self._follow:
-                self.follow = False
-            height = self.scrollable_content_region.height
-            self.scroll_to(y=max(0, row - height // 2), animate=False)
-        self._update_status()
-        self.refresh()
-        self.post_message(self.SearchMoved(self, message.line, message.wrapped))
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if event.state != WorkerState.ERROR or worker.group not in (_FILTER_GROUP, _SEARCH_GROUP):
-            return
-        event.stop()
-        reason = f"{type(worker.error).__name__}: {worker.error}"
-        if worker.group == _FILTER_GROUP:
-            self._filter_running = False
-            self.notify(f"The log filter failed: {reason}", severity="error", markup=False)
-        else:
-            self._search_note = f"failed ({reason})"
-        self._update_status()
+        if self._preview is not None:
+            self._preview.strips.clear()
 
     # --- workers -----------------------------------------------------------------------------
-
-    def _start_filter(
-        self, start: int, stop: int, *, replace: bool, keep_serial: bool = False
-    ) -> None:
-        assert self._filter is not None
-        if not keep_serial:
-            self._filter_serial += 1
-        if replace:
-            start = 0
-        self._filter_running = True
-        self._progress = (0, stop - start)
-        self._update_status()
-        self._filter_worker(self._filter, self._filter_serial, self.index.generation, start, stop)
-
-    @work(thread=True, group=_FILTER_GROUP, exclusive=True, exit_on_error=False)
-    def _filter_worker(
-        self, spec: FilterSpec, serial: int, generation: int, start: int, stop: int
-    ) -> None:
-        worker = get_current_worker()
-
-        def progress(done: int, total: int) -> None:
-            self.post_message(self.FilterProgress(self, done, total, serial))
-
-        try:
-            rows = self.index.build_filtered(
-                spec, progress, start=start, stop=stop, cancel=lambda: worker.is_cancelled
-            )
-        except FilterCancelled:
-            return
-        self.post_message(self._FilterResult(serial, generation, start, stop, rows))
-
-    def _step_match(self, direction: int) -> None:
-        if self._search is None:
-            return
-        if self._match is not None:
-            self._find(self._match + direction, direction)
-        elif direction > 0:
-            self._find(self._top_logical(), 1)
-        else:
-            self._find(self._bottom_logical(), -1)
-
-    def _find(self, start: int, direction: int) -> None:
-        assert self._search is not None
-        self._search_serial += 1
-        self._search_note = "searching…"
-        self._update_status()
-        rows = self._rows
-        self._search_worker(self._search, self._search_serial, start, direction, rows, self._known)
-
-    @work(thread=True, group=_SEARCH_GROUP, exclusive=True, exit_on_error=False)
-    def _search_worker(
-        self,
-        spec: FilterSpec,
-        serial: int,
-        start: int,
-        direction: int,
-        rows: array[int] | None,
-        known: int,
-    ) -> None:
-        worker = get_current_worker()
-
-        def cancelled() -> bool:
-            return worker.is_cancelled
-
-        predicate = self.index.predicate(spec)
-        wrapped = False
-        try:
-            found = self.index.search(
-                predicate, start, direction, among=rows, stop=known, cancel=cancelled
-            )
-            if found is None:
-                wrapped = True
-                restart = 0 if direction > 0 else known - 1
-                found = self.index.search(
-                    predicate, restart, direction, among=rows, stop=known, cancel=cancelled
-                )
-        except FilterCancelled:
-            return
-        self.post_message(self._SearchResult(serial, found, wrapped and found is not None))
 
     # --- rendering ---------------------------------------------------------------------------
 
@@ -627,9 +363,11 @@ class LogView(ScrollView, can_focus=True):
         width = self.size.width
         base = self.rich_style
         if self.row_count == 0 and self._filter is None and self._missing:
-            return self._missing_line(y, width, base)
+            return wrapped_row(self._missing, y, width, base, self.app.console)
         if row >= self.row_count:
             return Strip.blank(width, base)
+        if self._preview is not None:
+            return self._sized(self._preview_strip(self._preview, row), scroll_x, width, base)
         logical = self.logical_line(row)
         if logical >= self._known:
             return Strip.blank(width, base)
@@ -639,26 +377,15 @@ class LogView(ScrollView, can_focus=True):
             strip = self._cache.get(logical)
             if strip is None:  # pragma: no cover - the fill covers every visible row
                 return Strip.blank(width, base)
+        return self._sized(strip, scroll_x, width, base)
+
+    def _sized(self, strip: Strip, scroll_x: int, width: int, base: Style) -> Strip:
+        """``strip`` as shown from ``scroll_x`` (and the virtual width grown to it)."""
         if strip.cell_length > self._width:
             self._width = strip.cell_length
             self.call_later(self._grow_width)
-        return self._marked(strip, scroll_x, width, base)
-
-    def _marked(self, strip: Strip, scroll_x: int, width: int, base: Style) -> Strip:
-        """The visible part of a line, with an ellipsis where it goes on beyond the view's
-        edge (on the right, and on the left once scrolled sideways): a long line is never cut
-        silently; → and ← scroll to the rest."""
-        visible = strip.crop_extend(scroll_x, scroll_x + width, base)
         seen = self.scrollable_content_region.width or width
-        more_right = strip.cell_length > scroll_x + seen
-        more_left = scroll_x > 0 and strip.cell_length > 0
-        if seen < 2 or not (more_right or more_left):
-            return visible
-        mark = Strip([Segment("…", base + Style(dim=True))], 1)
-        middle = visible.crop(1 if more_left else 0, seen - 1 if more_right else seen)
-        parts = [mark] if more_left else []
-        parts += [middle, *([mark] if more_right else []), visible.crop(seen, width)]
-        return Strip.join(parts)
+        return marked(strip, scroll_x, width, seen, base)
 
     def show_missing(self, missing: str) -> None:
         """What to say while the log is empty because it does not exist (where it was looked
@@ -666,15 +393,6 @@ class LogView(ScrollView, can_focus=True):
         if missing != self._missing:
             self._missing = missing
             self.refresh()
-
-    def _missing_line(self, y: int, width: int, base: Style) -> Strip:
-        """Row ``y`` of :meth:`show_missing`'s text, wrapped to the view's width."""
-        lines = Text(printable(self._missing)).wrap(self.app.console, max(width - 1, 20))
-        if y >= len(lines):
-            return Strip.blank(width, base)
-        line = lines[y]
-        line.stylize(base)
-        return Strip(line.render(self.app.console)).crop_extend(0, width, base)
 
     def _fill_cache(self, first_row: int, stop_row: int) -> None:
         """Read and draw the lines of rows [first_row, stop_row) that are not drawn yet."""
@@ -692,17 +410,56 @@ class LogView(ScrollView, can_focus=True):
             if logical not in self._cache and logical < self._known:
                 self._cache[logical] = self._draw(self.index.line(logical), logical)
 
+    def _preview_strip(self, preview: TailPreview, row: int) -> Strip:
+        strip = preview.strips.get(row)
+        if strip is None:
+            raw = preview.line_at(row)
+            if raw is None:
+                if self._styles is None:
+                    self._styles = line_styles(
+                        self.COMPONENT_CLASSES, self.get_component_rich_style
+                    )
+                text = Text(NOTE, style=self._styles["log-view--timestamp"], end="")
+                strip = Strip(text.render(self.app.console), text.cell_len)
+            else:
+                strip = self._draw(raw, -1)
+            preview.strips[row] = strip
+        return strip
+
+    def _leave_preview(self, preview: TailPreview) -> None:
+        """The index is in: its lines replace the tail's (the same lines, numbered now), at the
+        same place when the engineer scrolled; a filter and a search that waited run now."""
+        top = None if self._follow else preview.logical_of(round(self.scroll_y), len(self.index))
+        self._preview = None
+        self._generation = self.index.generation
+        self._known = len(self.index)
+        self._cache.clear()
+        if self._filter is not None:
+            self._start_filter(0, self._known, replace=True)
+        self._update_virtual_size()
+        if self._follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        elif top is not None:
+            self._restore_position(top)
+        if self._search is not None:
+            self.set_search(self._search)
+        self._update_status()
+        self.refresh()
+
+    def _line_styles(self) -> dict[str, Style]:
+        if self._styles is None:
+            self._styles = line_styles(self.COMPONENT_CLASSES, self.get_component_rich_style)
+        return self._styles
+
     def _draw(self, raw: str, logical: int) -> Strip:
         text = self._line_text(raw, logical)
         return Strip(text.render(self.app.console), text.cell_len)
 
     def _line_text(self, raw: str, logical: int) -> Text:
         """One log line as styled text: every character of the line, literally."""
-        if self._styles is None:
-            self._styles = line_styles(self.COMPONENT_CLASSES, self.get_component_rich_style)
         return line_text(
             raw,
-            self._styles,
+            self._line_styles(),
             plain=self.rich_style,
             current=logical == self._match,
             search=self._search_re,
@@ -719,9 +476,6 @@ class LogView(ScrollView, can_focus=True):
         self._update_status()
         self.refresh()
 
-    def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self._width, self.row_count)
-
     def _grow_width(self) -> None:
         """A wider line was drawn: widen the virtual size (a horizontal scrollbar may appear and
         take a row, so a following view scrolls to the end again)."""
@@ -729,30 +483,6 @@ class LogView(ScrollView, can_focus=True):
         if self._follow:
             self.scroll_end(animate=False, x_axis=False)
 
-    def _update_status(self) -> None:
-        self.border_subtitle = Content(self.status_text)
-
     def _pause_for_user(self) -> None:
         if self._follow:
             self.follow = False
-
-    def _top_logical(self) -> int:
-        row = min(round(self.scroll_y), max(self.row_count - 1, 0))
-        if self.row_count == 0:
-            return 0
-        return self.logical_line(row)
-
-    def _bottom_logical(self) -> int:
-        if self.row_count == 0:
-            return 0
-        row = min(round(self.scroll_y) + self.scrollable_content_region.height, self.row_count)
-        return self.logical_line(row - 1)
-
-    def _row_of(self, logical: int) -> int:
-        """The row showing ``logical``, or the row of the next line shown after it."""
-        if self._rows is None:
-            return logical
-        return min(bisect.bisect_left(self._rows, logical), max(len(self._rows) - 1, 0))
-
-    def _restore_position(self, top_logical: int) -> None:
-        self.scroll_to(y=self._row_of(top_logical), animate=False)
