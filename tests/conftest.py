@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import bytecode_cache  # noqa: F401  (first: caches what is compiled from here on)
 import pytest
 from fakes import FakeGh, copy_factory, hide_real_gh, install_fake_gh, isolate_git, use_fake_bin
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -435,10 +436,15 @@ async def test_looking_at_the_view_is_recorded(factory: DemoFactory, tmp_path: P
         await app.wait_for_prs()
         assert not (tmp_path / "state" / REVIEWS_FILE).exists()
         await pilot.press("7")
+        # The tabs announce the new view after the key is handled, and the look is recorded on
+        # a thread from there: wait (bounded) for the file, not only for the workers running
+        # now (on a busy machine there were none yet, and the file was not there).
+        reviews = tmp_path / "state" / REVIEWS_FILE
+        deadline = time.monotonic() + 10
+        while not reviews.exists() and time.monotonic() < deadline:
+            await pilot.pause()
         await app.workers.wait_for_complete()
-        assert (
-            '"last_look": "2026-02-16T15:42:30"' in (tmp_path / "state" / REVIEWS_FILE).read_text()
-        )
+        assert '"last_look": "2026-02-16T15:42:30"' in reviews.read_text()
         # What was new stays marked while this look lasts, even after a reload.
         loads = app.prs_loader.loads
         app.reload_prs()
