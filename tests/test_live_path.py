@@ -1,0 +1,75 @@
+"""The cockpit's live path (issue 17): a fleet update touches only what changed on screen, and
+the slow re-probe still sees a death in time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import DEMO_NOW, config_for, demo_reader
+from rich.text import Text
+from textual.content import Content
+from textual.widget import Widget
+
+from factory_tui.demo import DemoFactory
+from factory_tui.ui.app import FactoryApp
+from factory_tui.ui.feeds.prs import PrsOptions
+from factory_tui.ui.messages import FleetUpdated
+from factory_tui.ui.widgets.quiet import same_content
+
+SIZE = (120, 40)
+
+
+def test_same_content_sees_a_change_of_style_alone() -> None:
+    plain = Content("3 crashed")
+    assert same_content(plain, Content("3 crashed"))
+    # Textual's own == compares the text only: a colour change would be missed.
+    assert plain == Content.styled("3 crashed", "bold $error")
+    assert not same_content(plain, Content.styled("3 crashed", "bold $error"))
+    assert not same_content(plain, Content("4 crashed"))
+    assert same_content(Text("a", style="red"), Text("a", style="red"))
+    assert not same_content(Text("a", style="red"), Text("a", style="blue"))
+    assert same_content("a", "a")
+    assert not same_content("a", Content("a"))
+
+
+def cockpit(demo: DemoFactory, tmp_path: Path) -> FactoryApp:
+    app = FactoryApp(
+        config_for(demo.root),
+        clock=lambda: DEMO_NOW,
+        reader=demo_reader(demo),
+        watch=False,
+        theme_dir=tmp_path / "no-themes",
+        environ={},
+        prs=PrsOptions(enabled=False),
+    )
+    app.animation_level = "none"
+    return app
+
+
+async def test_showing_the_same_fleet_again_lays_nothing_out(
+    demo: DemoFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet that shows nothing new asks no widget for a layout: one layout request reflows
+    the whole screen (hidden views too), the largest cost between a file write and the
+    screen."""
+    app = cockpit(demo, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet(lambda _f: app.loaded and app.log_ready)
+        for view in ("2", "3", "5", "6", "1"):  # every view drawn once, a row highlighted
+            await pilot.press(view)
+            await pilot.pause()
+        laid_out: list[str] = []
+        refresh = Widget.refresh
+
+        def spy(self: Widget, *regions: object, layout: bool = False, **kw: bool) -> Widget:
+            if layout:
+                laid_out.append(type(self).__name__)
+            return refresh(self, *regions, layout=layout, **kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Widget, "refresh", spy)
+        again = app.reader.fleet(DEMO_NOW)  # derived afresh: equal, not the same objects
+        assert again is not app.fleet
+        app.fleet = again
+        app.cockpit.show_fleet(FleetUpdated(again, changed=False))
+        assert laid_out == []
