@@ -365,7 +365,7 @@ def _fleet_with_transcript(demo: DemoFactory) -> tuple[str, Fleet]:
 
 
 def test_the_agent_pane_shows_the_activity_and_context_fill(demo: DemoFactory) -> None:
-    from factory_tui.ui.widgets.agents import pane_lines
+    from factory_tui.ui.widgets.agent_lines import pane_lines
 
     agent, fleet = _fleet_with_transcript(demo)
     view = next(i for i in fleet.instances if i.id == agent)

@@ -32,7 +32,8 @@ from factory_tui.ui.snapshot import (
     screen_text,
 )
 from factory_tui.ui.watch import WatchTargets
-from factory_tui.ui.widgets.agents import AgentGrid, AgentPane, pane_lines
+from factory_tui.ui.widgets.agent_lines import pane_lines
+from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 from factory_tui.ui.widgets.claims import ClaimTree
 from factory_tui.ui.widgets.fields import FieldList
 from factory_tui.ui.widgets.filterbar import FilterBar

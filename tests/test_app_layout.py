@@ -14,7 +14,6 @@ from test_ui_prs import factory  # noqa: F401  (a fixture)
 from test_ui_prs import make_app as prs_app
 from textual.pilot import Pilot
 from textual.widgets import TabbedContent
-from textual.widgets._footer import FooterKey
 
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import FactoryApp
@@ -29,6 +28,9 @@ from factory_tui.ui.widgets.table import KeyedTable
 SMALL = (80, 24)
 SIZE_WIDE = (160, 40)
 
+FOOTER_KEY = "FooterKey"
+"""The footer's keys, by their CSS type name (the class is not public in Textual)."""
+
 
 async def footer_settles(pilot: Pilot[Any], check: Callable[[list[str]], bool]) -> bool:
     """Whether the footer comes to satisfy ``check``: it is recomposed after the focus moved,
@@ -41,7 +43,7 @@ async def footer_settles(pilot: Pilot[Any], check: Callable[[list[str]], bool]) 
 
 
 def footer_keys(app: FactoryApp) -> list[str]:
-    return [key.key_display for key in app.screen.query(FooterKey) if key.display]
+    return [key.key_display for key in app.screen.query(FOOTER_KEY) if key.display]
 
 
 async def settled(app: FactoryApp, pilot: Pilot[Any]) -> None:
@@ -125,7 +127,7 @@ async def test_a_confirmation_shows_y_and_n_in_its_footer(demo: DemoFactory) -> 
         await pilot.press("X")
         screen = await asked(pilot, ConfirmScreen)
         await pilot.pause()
-        keys = [key.key_display for key in screen.query(FooterKey) if key.display]
+        keys = [key.key_display for key in screen.query(FOOTER_KEY) if key.display]
         assert "y" in keys and "n" in keys, keys
         await pilot.press("n")
         await pilot.pause()
@@ -139,11 +141,11 @@ async def test_the_filter_line_says_clear_only_when_there_is_a_filter(demo: Demo
         await pilot.press("2", "slash")
         await pilot.pause()
         assert isinstance(app.focused, FilterBar)
-        described = {key.description for key in app.screen.query(FooterKey) if key.display}
+        described = {key.description for key in app.screen.query(FOOTER_KEY) if key.display}
         assert "Clear filter" not in described and "Close" in described
         await pilot.press("C", "A", "B")
         await pilot.pause()
-        described = {key.description for key in app.screen.query(FooterKey) if key.display}
+        described = {key.description for key in app.screen.query(FOOTER_KEY) if key.display}
         assert "Clear filter" in described and "Close" not in described
         await pilot.press("escape")
         await pilot.pause()
@@ -303,7 +305,7 @@ async def test_o_without_a_pager_says_how_to_set_one(
         await app.push_screen(DiffScreen("t", lambda: files))
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert "o" not in [k.key_display for k in app.screen.query(FooterKey) if k.display]
+        assert "o" not in [k.key_display for k in app.screen.query(FOOTER_KEY) if k.display]
         await pilot.press("o")
         await pilot.pause()
         assert any("[prs] pager" in message for _title, message in app.notes), app.notes
@@ -327,7 +329,7 @@ async def test_v_on_a_pr_that_is_not_a_merged_show_pr_says_why(
         first = row_keys(app)[0]  # the oldest Ask PR waiting
         await select(app, first)
         await pilot.pause()
-        assert "v" not in [k.key_display for k in app.screen.query(FooterKey) if k.display]
+        assert "v" not in [k.key_display for k in app.screen.query(FOOTER_KEY) if k.display]
         await pilot.press("v")
         await pilot.pause()
         notes = [m for title, m in app.notes if title == "Nothing to do"]
@@ -354,7 +356,7 @@ async def test_every_screen_with_a_footer_keeps_help_and_quit_at_100_columns(
 def visible_keys(app: FactoryApp) -> set[str]:
     """The footer keys wholly on screen: a plain footer lets its last keys run off the edge or
     under the palette's key, docked on the right."""
-    keys = [key for key in app.screen.query(FooterKey) if key.display and key.region.width]
+    keys = [key for key in app.screen.query(FOOTER_KEY) if key.display and key.region.width]
     palette = [key.region for key in keys if key.has_class("-command-palette")]
     return {
         key.key_display

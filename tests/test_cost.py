@@ -1130,3 +1130,27 @@ def test_token_counts_read_the_same_in_the_cli_and_the_cockpit(count: int, text:
     """One formatter for both faces (the CLI used to print ``1234`` and ``12M`` where the
     cockpit showed ``1.2k`` and ``12.00M``)."""
     assert format_tokens(count) == text
+
+
+def test_another_reader_gets_its_spans_even_at_the_same_generation(
+    factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader's generation counts its own reads: two readers of two histories can stand at
+    the same count. The spend is attributed again with the spans of the reader given."""
+    t, first = tracker(factory)
+    second = FactoryReader(factory.config, hostname="here", probe=FixedProbe())
+    second.refresh_all()
+    assert second.generation == first.generation
+    attributed: list[object] = []
+    real_set_spans = t.ledger.set_spans
+
+    def set_spans(spans: object) -> bool:
+        attributed.append(spans)
+        return real_set_spans(spans)
+
+    monkeypatch.setattr(t.ledger, "set_spans", set_spans)
+    t.refresh(first)
+    assert attributed == []  # the same reader, nothing new: nothing to attribute again
+    t.refresh(second)
+    assert len(attributed) == 1
+    t.close()

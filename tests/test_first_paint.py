@@ -30,6 +30,8 @@ NOT_FOR_THE_FIRST_FRAME = (
     ),
     "factory_tui.ui.feeds.prs",
     "factory_tui.ui.widgets.cost",
+    "factory_tui.ui.widgets.cost_table",
+    "factory_tui.ui.widgets.spend",
     "factory_tui.ui.widgets.prs",
     "factory_tui.adapters.factory",
     "factory_tui.adapters.git",

@@ -225,8 +225,10 @@ def _cold(config: Config, cache: FoldCache, why: str) -> None:
 def _log_cache_missed(config: Config, cache: FoldCache, why: str) -> None:
     """The log's cache is ignored (saying why); the rotated log's, still good, is used: the
     result equals a cold read."""
-    log_cache = cache._load(config.log_file, config.log_history_file, history_only=False)
-    assert log_cache[0] is None and log_cache[1] is not None and why in log_cache[1]
+    warm = cache.load(config.log_file, config.log_history_file)
+    assert warm is not None and warm.log is None  # the rotated log's cache, not the log's
+    assert len(cache.skipped) == 1 and cache.skipped[0].startswith("log cache: ")
+    assert why in cache.skipped[0]
     found = reader(config, cache)
     assert found.warm_started and cache.last_miss is None
     assert_same(found, reader(config, None))

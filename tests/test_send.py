@@ -193,7 +193,7 @@ def test_no_pane_found_says_why(factory: Factory) -> None:
 def test_a_pane_gone_since_the_confirmation_gets_nothing(factory: Factory) -> None:
     plan = factory.plan(BY_TREE, "yes")
     assert isinstance(plan, SendPlan)
-    factory.server._tmux("kill-pane", "-t", factory.tree_pane)
+    factory.server.run("kill-pane", "-t", factory.tree_pane)
     wait_for(
         "the pane to go",
         lambda: all(p.id != factory.tree_pane for p in factory.server.tmux.panes()),
@@ -325,7 +325,7 @@ async def test_reply_box_confirms_pane_and_text_then_sends(factory: Factory) -> 
         await pilot.press("i")
         reply = await until(pilot, "the reply box", lambda: isinstance(app.screen, ReplyScreen))
         assert reply
-        lines = str(app.screen.query_one("#reply-lines", Static).render())
+        lines = str(app.screen.query_one("#confirm-lines", Static).render())
         assert f"pane ft:0.0 ({factory.pane})" in lines
         app.screen.query_one(Input).value = "; rm -rf ~"
         await pilot.press("enter")
@@ -367,38 +367,21 @@ async def test_read_only_cockpit_does_not_answer(factory: Factory) -> None:
 
 
 async def test_a_switches_the_engineers_client_to_the_agents_pane(factory: Factory) -> None:
-    import pty
-
     server = factory.server
-    master, slave = pty.openpty()
-    client = subprocess.Popen(
-        [server.exe, "-L", server.name, "attach", "-t", "ft:0"],
-        stdin=slave, stdout=slave, stderr=slave, env={**server.env, "TERM": "xterm"},
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-
-        def shown() -> str:
-            return server._tmux("list-clients", "-F", "#{pane_id}").strip()
-
-        assert wait_for("the client to attach", shown) == factory.pane
-        socket = server.folder / f"tmux-{os.getuid()}" / server.name
-        inside = Tmux(socket_name=server.name, env={**server.env, "TMUX": f"{socket},1,0"})
+    with server.attached_client() as inside:
+        assert server.client_pane() == factory.pane
         app = cockpit(factory)
         async with app.run_test(size=(120, 40)) as pilot:
             await detail(pilot, BY_TREE, inside)
             await pilot.press("a")
-            await until(pilot, "the client to switch", lambda: shown() == factory.tree_pane)
+            await until(
+                pilot, "the client to switch", lambda: server.client_pane() == factory.tree_pane
+            )
             await until(
                 pilot,
                 "the notice",
                 lambda: any("Switched to" in message for _title, message in app.notes),
             )
-    finally:
-        client.kill()
-        client.wait()
-        os.close(master)
-        os.close(slave)
 
 
 async def test_enter_on_the_detail_screen_shows_the_live_terminal(factory: Factory) -> None:

@@ -40,8 +40,8 @@ from factory_tui.demo import (
     simulate_claims,
     stop_demo_processes,
 )
+from factory_tui.demo.live_transcript import LiveTranscript, StepWork
 from factory_tui.demo.simulate import Simulator
-from factory_tui.demo.transcripts import LiveTranscript, StepWork
 
 HOST = "sim-host.local"
 STRICT_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}\Z")
@@ -495,7 +495,7 @@ def test_an_unexpected_error_stops_run_quietly(
 
     world.step(3)
     assert world.sim.pids
-    monkeypatch.setattr(world.sim, "_act", broken)
+    monkeypatch.setattr(world.sim, "step", broken)
     world.sim.run(threading.Event(), max_seconds=5)
     assert world.sim.error == "the simulator stopped: RuntimeError: boom"
     assert _stub_pids(world.factory.root) == []

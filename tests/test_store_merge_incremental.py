@@ -232,8 +232,7 @@ def test_the_readers_snapshot_is_the_whole_parse_after_any_events(
         else:
             records[table][record_id] = row
             event = {"action": "update", "record": _pb_record(table, record_id, row)}
-        assert reader.records.apply(table, event)
-        reader._publish()
+        assert reader.apply(table, event)
         got = reader.snapshot
         assert got is not None
         expected = _snapshot(records)
@@ -245,17 +244,11 @@ def test_an_event_re_parses_only_the_record_it_carries() -> None:
     reader = RemoteReader("http://pb.test", RemoteError("no credentials in this test"))
     records = _records(20)
     for n, row in records["sessions"].items():
-        reader.records.apply(
-            "sessions", {"action": "create", "record": _pb_record("sessions", n, row)}
-        )
-    reader._publish()
+        reader.apply("sessions", {"action": "create", "record": _pb_record("sessions", n, row)})
     before = reader.snapshot
     assert before is not None
     changed = {**records["sessions"][3], "step": "pr-created"}
-    reader.records.apply(
-        "sessions", {"action": "update", "record": _pb_record("sessions", 3, changed)}
-    )
-    reader._publish()
+    reader.apply("sessions", {"action": "update", "record": _pb_record("sessions", 3, changed)})
     after = reader.snapshot
     assert after is not None
     same = [a is b for a, b in zip(before.sessions, after.sessions, strict=True)]

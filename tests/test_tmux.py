@@ -203,31 +203,9 @@ def test_switch_client_needs_tmux(server: TmuxServer) -> None:
 def test_switch_client_moves_the_engineers_client(server: TmuxServer, tmp_path: Path) -> None:
     """A real client attached on a pseudo-terminal (the engineer's), inside tmux ($TMUX names
     the server): switching shows the agent's pane in it."""
-    import os
-    import pty
-
-    from factory_tui.adapters.tmux import Tmux
-
     first, _ = server.new_pane(tmp_path, tmp_path / "a.jsonl")
     agent, _ = server.new_pane(tmp_path, tmp_path / "b.jsonl")
-    master, slave = pty.openpty()
-    client = subprocess.Popen(
-        [server.exe, "-L", server.name, "attach", "-t", "ft:0"],
-        stdin=slave, stdout=slave, stderr=slave, env={**server.env, "TERM": "xterm"},
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-
-        def shown() -> str:
-            return server._tmux("list-clients", "-F", "#{pane_id}").strip()
-
-        assert wait_for("the client to attach", shown) == first
-        socket = server.folder / f"tmux-{os.getuid()}" / server.name
-        inside = Tmux(socket_name=server.name, env={**server.env, "TMUX": f"{socket},1,0"})
+    with server.attached_client() as inside:
+        assert server.client_pane() == first
         inside.switch_client(agent)
-        assert wait_for("the client to show the agent", lambda: shown() == agent)
-    finally:
-        client.kill()
-        client.wait()
-        os.close(master)
-        os.close(slave)
+        assert wait_for("the client to show the agent", lambda: server.client_pane() == agent)

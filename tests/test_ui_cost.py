@@ -12,7 +12,7 @@ import shutil
 import sys
 import threading
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from conftest import DEMO_HOST, DEMO_NOW, asked, config_for, demo_reader
+from test_app import RecordingApp
 from test_council import FakeAPI, good
 from textual.pilot import Pilot
 from textual.widgets import Static, TabbedContent
@@ -37,28 +38,13 @@ from factory_tui.ui.screens.council import CouncilScreen, council_lines
 from factory_tui.ui.targets import Selection, council_target
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 from factory_tui.ui.widgets.claims import ClaimTree
-from factory_tui.ui.widgets.cost import BudgetBanner, CostPanel, spend_segment
+from factory_tui.ui.widgets.cost import CostPanel
+from factory_tui.ui.widgets.spend import BudgetBanner, spend_segment
 from factory_tui.ui.widgets.summary import SummaryBar
 
 SIZE = (120, 40)
 #: What the demo's agents spent on DEMO_NOW's day, from their transcripts.
 TODAY_USD = "18.12"
-
-
-class RecordingApp(FactoryApp):
-    """The app, remembering the notifications it showed and the bells it rang."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.notes: list[tuple[str, str]] = []
-        self.bells = 0
-
-    def notify(self, message: str, *, title: str = "", **kwargs: Any) -> None:
-        self.notes.append((title, message))
-        super().notify(message, title=title, **kwargs)
-
-    def bell(self) -> None:
-        self.bells += 1
 
 
 def budgets(
@@ -170,16 +156,22 @@ async def test_the_header_says_how_far_the_first_read_of_the_transcripts_is(
 ) -> None:
     """A big transcripts folder takes seconds the first time: the header counts the files."""
     release = threading.Event()
-    real_read = TranscriptReader._read
-    reads: list[Path] = []
+    real_refresh = TranscriptReader.refresh
+    reads: list[int] = []
 
-    def read_then_wait(self: TranscriptReader, path: Path, ledger: Any) -> int:
-        if len(reads) == 1:
-            release.wait(10)  # hold the read after its first file
-        reads.append(path)
-        return real_read(self, path, ledger)
+    def refresh_held(
+        self: TranscriptReader, ledger: Any, progress: Callable[[int, int], None] | None = None
+    ) -> int:
+        def held(done: int, total: int) -> None:
+            reads.append(done)
+            if progress is not None:
+                progress(done, total)
+            if done == 1:
+                release.wait(10)  # hold the read after its first file
 
-    monkeypatch.setattr(TranscriptReader, "_read", read_then_wait)
+        return real_refresh(self, ledger, None if progress is None else held)
+
+    monkeypatch.setattr(TranscriptReader, "refresh", refresh_held)
     app = cockpit(spent)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_fleet(lambda _fleet: app.loaded)

@@ -86,7 +86,7 @@ async def test_two_hosts_are_two_groups_under_a_line_each_this_host_first() -> N
             "ci-runner-02.lan · 2 agents · pids checked over SSH",
         ]
         # Each line sits right above its host's panes.
-        laid_out = grid._laid_out()
+        laid_out = list(grid.children)
         assert [laid_out.index(grid.panes[key]) for key in ("a-1", "b-1", "t5170-babc")] == [
             1,
             4,

@@ -4,7 +4,7 @@ when a refresh adds a row above it."""
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from conftest import press_to_quit
 from test_app import SIZE, demo_app
 from test_ui_cost import cockpit, ready, spent  # noqa: F401  (spent: a fixture)
 from test_ui_prs import SIZE as PRS_SIZE
-from test_ui_prs import factory, git, prs_view, select  # noqa: F401  (factory: a fixture)
+from test_ui_prs import factory, merge_show_pr, prs_view, select  # noqa: F401  (a fixture)
 from test_ui_prs import make_app as prs_app
 from textual.pilot import Pilot
 
@@ -24,22 +24,21 @@ from factory_tui.ui.widgets.cost import CostPanel
 from factory_tui.ui.widgets.table import KeyedTable
 
 
+async def walk(
+    pilot: Pilot[Any], at: Callable[[], int], last: int, keys: str = "j k G g end home"
+) -> None:
+    """Each key in ``keys`` from the first item: j one down, k one up, G/End the last, g/Home
+    the first; ``at`` reads the cursor."""
+    assert at() == 0
+    where = {"j": 1, "k": 0, "G": last, "g": 0, "end": last, "home": 0}
+    for key in keys.split():
+        await pilot.press(key)
+        assert at() == where[key], key
+
+
 async def walk_table(pilot: Pilot[Any], table: KeyedTable) -> None:
-    """j one down, k one up, G the last, g/Home the first, End the last."""
     assert table.has_focus and table.row_count >= 3, table.row_count
-    assert table.cursor_row == 0
-    await pilot.press("j")
-    assert table.cursor_row == 1
-    await pilot.press("k")
-    assert table.cursor_row == 0
-    await pilot.press("G")
-    assert table.cursor_row == table.row_count - 1
-    await pilot.press("g")
-    assert table.cursor_row == 0
-    await pilot.press("end")
-    assert table.cursor_row == table.row_count - 1
-    await pilot.press("home")
-    assert table.cursor_row == 0
+    await walk(pilot, lambda: table.cursor_row, table.row_count - 1)
 
 
 async def test_sessions_and_problems_tables_move_with_j_k_g_g(demo: DemoFactory) -> None:
@@ -63,19 +62,7 @@ async def test_claims_tree_moves_with_j_k_g_g(demo: DemoFactory) -> None:
         await pilot.pause()
         tree = app.query_one(ClaimTree)
         assert tree.has_focus and tree.last_line >= 2
-        assert tree.cursor_line == 0
-        await pilot.press("j")
-        assert tree.cursor_line == 1
-        await pilot.press("k")
-        assert tree.cursor_line == 0
-        await pilot.press("G")
-        assert tree.cursor_line == tree.last_line
-        await pilot.press("g")
-        assert tree.cursor_line == 0
-        await pilot.press("end")
-        assert tree.cursor_line == tree.last_line
-        await pilot.press("home")
-        assert tree.cursor_line == 0
+        await walk(pilot, lambda: tree.cursor_line, tree.last_line)
         await press_to_quit(app)
 
 
@@ -92,14 +79,7 @@ async def test_in_the_cost_view_g_still_groups_and_g_goes_last(
         table.focus()
         await pilot.pause()
         assert table.row_count >= 2
-        await pilot.press("j")
-        assert table.cursor_row == 1
-        await pilot.press("k")
-        assert table.cursor_row == 0
-        await pilot.press("G")
-        assert table.cursor_row == table.row_count - 1
-        await pilot.press("home")
-        assert table.cursor_row == 0
+        await walk(pilot, lambda: table.cursor_row, table.row_count - 1, "j k G home")
         grouping = panel.grouping
         await pilot.press("g")
         await pilot.pause()
@@ -172,12 +152,7 @@ async def test_the_pr_table_moves_and_keeps_its_pr_after_an_action(
 ) -> None:
     """j/G/g in the PR queue; marking a Show PR reviewed re-derives the queue (the PR changes
     state) and the cursor stays on it."""
-    root = factory.root
-    (root / "tests" / "test_retry.py").write_text("def test_retry() -> None:\n    pass\n")
-    git(root, "add", "tests/test_retry.py")
-    stamp = "2026-02-16T15:30:00+00:00"
-    env = {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
-    git(root, "commit", "-qm", "test: retries (#399)", env=env)
+    merge_show_pr(factory.root)
     app = prs_app(factory, tmp_path)
     async with app.run_test(size=PRS_SIZE) as pilot:
         await app.wait_for_fleet()

@@ -20,6 +20,7 @@ import pytest
 from conftest import DEMO_NOW, asked, config_for, demo_reader
 from fakes import HELM, SPANS, TOS, TRACE, WEBHOOK, FakeGh, open_github_prs
 from fakes import relink_worktrees as relink_worktrees  # test_snapshots_prs imports it here
+from test_app import RecordingApp
 from textual.binding import Binding
 from textual.widgets import TextArea
 
@@ -63,6 +64,15 @@ def git(cwd: Path, *args: str, env: dict[str, str] | None = None) -> str:
     return done.stdout.strip()
 
 
+def merge_show_pr(root: Path) -> None:
+    """A Show PR (tests only), #399, merged on main at 15:30 UTC."""
+    (root / "tests" / "test_retry.py").write_text("def test_retry() -> None:\n    pass\n")
+    git(root, "add", "tests/test_retry.py")
+    stamp = "2026-02-16T15:30:00+00:00"
+    env = {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
+    git(root, "commit", "-qm", "test: retries (#399)", env=env)
+
+
 @pytest.fixture
 def factory(
     demo: DemoFactory,
@@ -75,22 +85,6 @@ def factory(
     own: no gh on PATH, no user git config, the review state in ``tmp_path / "state"``."""
     monkeypatch.setenv("FACTORY_TUI_STATE_DIR", str(tmp_path / "state"))
     return demo
-
-
-class RecordingApp(FactoryApp):
-    """The app, remembering its notifications and bells."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.notes: list[tuple[str, str]] = []
-        self.bells = 0
-
-    def notify(self, message: str, *, title: str = "", **kwargs: Any) -> None:
-        self.notes.append((title, message))
-        super().notify(message, title=title, **kwargs)
-
-    def bell(self) -> None:
-        self.bells += 1
 
 
 def make_app(
@@ -395,12 +389,7 @@ async def test_request_changes_on_a_local_pr_leaves_a_note(
 
 
 async def test_mark_a_show_pr_reviewed(factory: DemoFactory, tmp_path: Path) -> None:
-    root = factory.root
-    (root / "tests" / "test_retry.py").write_text("def test_retry() -> None:\n    pass\n")
-    git(root, "add", "tests/test_retry.py")
-    stamp = "2026-02-16T15:30:00+00:00"
-    env = {**os.environ, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp}
-    git(root, "commit", "-qm", "test: retries (#399)", env=env)
+    merge_show_pr(factory.root)
     app = make_app(factory, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_fleet()

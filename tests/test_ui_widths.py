@@ -4,7 +4,9 @@ width changes them), and a cell too long for its column is cut with an ellipsis.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
+import pytest
 from rich.text import Text
 from textual.app import App, ComposeResult
 
@@ -151,3 +153,49 @@ async def test_a_table_with_a_vertical_scrollbar_does_not_scroll_sideways() -> N
         assert table.virtual_size.width <= table.scrollable_content_region.width
         assert not table.show_horizontal_scrollbar
         assert sum(table.column_widths) == table.scrollable_content_region.width
+
+
+class TwoTables(App[None]):
+    """A fitted table (widths from :class:`Fit`) and an unfitted one (Textual's auto widths)."""
+
+    def compose(self) -> ComposeResult:
+        spec = [("ID", "id"), ("AGE", "age")]
+        yield KeyedTable(spec, id="fitted", fits=[Fit(8), Fit(6, grow=1)])
+        yield KeyedTable(spec, id="auto")
+
+
+def ages(rows: int, unit: str) -> list[tuple[str, list[Text]]]:
+    return [(f"r{n}", [Text(f"r{n}"), Text(f"{n}{unit}")]) for n in range(rows)]
+
+
+async def test_a_changed_cell_of_a_fitted_column_is_not_measured_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """DataTable measures the whole column again each time one of its cells gets narrower: a
+    Sessions table of thousands of rows whose ages tick took seconds a refresh. A fitted
+    column's width is the table's own, so its cells are updated without measuring; an
+    unfitted column still follows its longest cell."""
+    measured: dict[str, list[bool]] = {"fitted": [], "auto": []}
+    real_update = KeyedTable.update_cell
+
+    def update_cell(self: KeyedTable, *args: Any, update_width: bool = False) -> None:
+        measured[str(self.id)].append(update_width)
+        real_update(self, *args, update_width=update_width)
+
+    monkeypatch.setattr(KeyedTable, "update_cell", update_cell)
+    app = TwoTables()
+    async with app.run_test(size=(80, 40)) as pilot:
+        for table in app.query(KeyedTable):
+            table.sync(ages(30, " minutes ago"))
+        await pilot.pause()
+        fitted = app.query_one("#fitted", KeyedTable)
+        widths = fitted.column_widths
+        for table in app.query(KeyedTable):
+            table.sync(ages(30, "m"))
+        await pilot.pause()
+        assert measured["fitted"] == [False] * 30  # each age changed, none measured
+        assert measured["auto"] == [True] * 30
+        assert fitted.column_widths == widths
+        assert fitted.get_cell("r7", "age").plain == "7m"
+        auto = app.query_one("#auto", KeyedTable)
+        assert auto.column_widths[1] < len("29 minutes ago") + 2  # the auto column shrank

@@ -321,14 +321,14 @@ def test_a_missing_git_is_said_plainly(tmp_path: Path) -> None:
     code = textwrap.dedent(
         f"""\
         from pathlib import Path
-        from factory_tui.actions.recovery_info import _git_facts
+        from factory_tui.actions.recovery_info import git_facts
         from factory_tui.adapters.git import GitMissing, GitRepo
         repo = GitRepo(Path({str(tmp_path)!r}))
         try:
             repo.is_repo()
         except GitMissing as error:
             print("missing:", error)
-        print("note:", _git_facts(repo, "feat/x").note)
+        print("note:", git_facts(repo, "feat/x").note)
         """
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_PYTHON")}

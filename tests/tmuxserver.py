@@ -5,14 +5,16 @@ record, a pane's text), never a sleep that hopes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import secrets
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -69,7 +71,7 @@ class TmuxServer:
         self.stub.write_text(STUB)
         self.started = False
 
-    def _tmux(self, *args: str) -> str:
+    def run(self, *args: str) -> str:
         done = subprocess.run(
             [self.exe, "-L", self.name, "-f", os.devnull, *args],
             env=self.env,
@@ -85,20 +87,45 @@ class TmuxServer:
         argv = [sys.executable, str(self.stub), str(record), *([banner] if banner else [])]
         fmt = "#{pane_id} #{pane_pid}"
         if not self.started:
-            out = self._tmux(
+            out = self.run(
                 "new-session", "-d", "-P", "-F", fmt, "-s", "ft", "-x", "100", "-y", "30",
                 "-c", str(cwd), "--", *argv,
             )  # fmt: skip
             self.started = True
         else:
-            out = self._tmux("new-window", "-d", "-P", "-F", fmt, "-c", str(cwd), "--", *argv)
+            out = self.run("new-window", "-d", "-P", "-F", fmt, "-c", str(cwd), "--", *argv)
         pane_id, pid = out.split()
         wait_for(f"the stub in {pane_id} to start", lambda: record_lines(record))
         wait_for(
             f"the prompt in {pane_id}",
-            lambda: "2) no" in self._tmux("capture-pane", "-p", "-t", pane_id),
+            lambda: "2) no" in self.run("capture-pane", "-p", "-t", pane_id),
         )
         return pane_id, int(pid)
+
+    def client_pane(self) -> str:
+        """The pane the attached client shows (``""`` while none is attached)."""
+        return self.run("list-clients", "-F", "#{pane_id}").strip()
+
+    @contextlib.contextmanager
+    def attached_client(self) -> Iterator[Tmux]:
+        """The engineer's client attached to ``ft:0`` on a pseudo-terminal while the block runs
+        (killed after it); yields the adapter as seen from inside tmux (``$TMUX`` names this
+        server)."""
+        master, slave = pty.openpty()
+        client = subprocess.Popen(
+            [self.exe, "-L", self.name, "attach", "-t", "ft:0"],
+            stdin=slave, stdout=slave, stderr=slave, env={**self.env, "TERM": "xterm"},
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            wait_for("the client to attach", self.client_pane)
+            socket = self.folder / f"tmux-{os.getuid()}" / self.name
+            yield Tmux(socket_name=self.name, env={**self.env, "TMUX": f"{socket},1,0"})
+        finally:
+            client.kill()
+            client.wait()
+            os.close(master)
+            os.close(slave)
 
     def close(self) -> None:
         if self.started:

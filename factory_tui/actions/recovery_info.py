@@ -37,11 +37,13 @@ from factory_tui.core.steps import STEP_ORDER, step_index
 from factory_tui.core.timeparse import format_ts, parse_ts
 
 __all__ = [
+    "GitFacts",
     "ReviewDiffs",
     "alive_evidence",
     "ask_gh",
     "claim_for",
     "claim_state_of",
+    "git_facts",
     "instance_units",
     "not_asked",
     "pick_session",
@@ -321,7 +323,7 @@ def _gather(
         or (cp.branch if cp is not None else None)
         or (claim.unit.branch if claim else None)
     )
-    facts = _git_facts(git, branch)
+    facts = git_facts(git, branch)
     pr = cp.pr_number if cp is not None and cp.pr_number is not None else None
     if pr is None and session.pr and session.pr.strip().lstrip("#").isdigit():
         pr = int(session.pr.strip().lstrip("#"))
@@ -371,7 +373,10 @@ def _program_found(argv: tuple[str, ...]) -> bool:
 
 
 @dataclass
-class _GitFacts:
+class GitFacts:
+    """What git says of a crashed session's branch: its head, base, worktree, how far it is
+    ahead of / behind the base, what is uncommitted; ``note`` says what could not be found."""
+
     sha: str | None = None
     base: str | None = None
     worktree: Path | None = None
@@ -382,8 +387,9 @@ class _GitFacts:
     note: str = ""
 
 
-def _git_facts(git: GitRepo, branch: str | None) -> _GitFacts:
-    facts = _GitFacts()
+def git_facts(git: GitRepo, branch: str | None) -> GitFacts:
+    """The facts of ``branch`` (none when there is no branch); git errors go to ``note``."""
+    facts = GitFacts()
     if not branch:
         return facts
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_only_refusal
 from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.git import GitError, GitRepo
+from factory_tui.adapters.git import branch_worktree
 from factory_tui.adapters.tmux import Pane, PaneMatch, Tmux, TmuxError, check_reply
 from factory_tui.config import Config
 from factory_tui.core.fleet import InstanceView
@@ -71,16 +71,6 @@ class SendPlan:
         ]
 
 
-def _worktree(config: Config, branch: str | None) -> Path | None:
-    if not branch:
-        return None
-    try:
-        tree = GitRepo(config.root).worktree_for(branch)
-    except GitError:
-        return None
-    return tree.path if tree is not None else None
-
-
 def find_agent_pane(
     config: Config,
     instance_id: str,
@@ -105,7 +95,7 @@ def pane_of(config: Config, view: InstanceView, tmux: Tmux) -> AgentPane:
     """The pane of the agent ``view`` as the fleet shows it (its claim's pid when local, its
     branch's worktree)."""
     pid = view.pid if view.local else None  # a pid on another host is not in our panes
-    worktree = _worktree(config, view.branch)
+    worktree = branch_worktree(config.root, view.branch)
     return AgentPane(view.id, pid, worktree, tmux.find_pane(pid, worktree))
 
 

@@ -25,7 +25,7 @@ import psutil
 
 from factory_tui.actions.base import ActionResult, Outcome, actor, audit, read_only_refusal
 from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.git import GitError, GitRepo
+from factory_tui.adapters.git import branch_worktree
 from factory_tui.adapters.procs import ProcessProbe
 from factory_tui.adapters.remote_procs import RemoteProbe
 from factory_tui.config import Config
@@ -97,24 +97,15 @@ def _agent_claim(config: Config, fleet: Fleet, view: InstanceView) -> AgentClaim
         for s in fleet.sessions
         if s.instance == view.id and (at := parse_ts(s.started_at)) is not None
     ]
+    tree = branch_worktree(config.root, view.branch or unit.branch)
     return AgentClaim(
         instance=view.id,
         pid=unit.pid,
         hostname=unit.hostname,
         claimed_at=unit.claimed_at,
         session_start=min(starts) if starts else None,
-        worktree=_worktree(config, view.branch or unit.branch),
+        worktree=str(tree.resolve()) if tree is not None else None,
     )
-
-
-def _worktree(config: Config, branch: str | None) -> str | None:
-    if not branch:
-        return None
-    try:
-        tree = GitRepo(config.root).worktree_for(branch)
-    except GitError:
-        return None
-    return str(tree.path.resolve()) if tree is not None else None
 
 
 def plan_stop(

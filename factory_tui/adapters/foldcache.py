@@ -157,6 +157,9 @@ class FoldCache:
         self.version = version
         self.last_miss: str | None = None
         """Why the last :meth:`load` found no usable cache (for benchmarks and debugging)."""
+        self.skipped: tuple[str, ...] = ()
+        """Each cache file the last :meth:`load` passed over, with why (the log's own cache
+        skipped for the rotated log's reads ``("log cache: …",)``)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FoldCache | None:
@@ -182,7 +185,7 @@ class FoldCache:
         :attr:`last_miss` says why). The fold as of an offset of the log first; else (the
         rotation appended to the rotated log and rewrote the log) as of an offset of the
         rotated log."""
-        misses = []
+        misses: list[str] = []
         for history_only in (False, True):
             try:
                 warm, why = self._load(log_file, history_file, history_only)
@@ -190,9 +193,11 @@ class FoldCache:
                 warm, why = None, f"unreadable: {type(error).__name__}: {error}"
             if warm is not None:
                 self.last_miss = None
+                self.skipped = tuple(misses)
                 return warm
             misses.append(f"{'history' if history_only else 'log'} cache: {why}")
         self.last_miss = "; ".join(misses)
+        self.skipped = tuple(misses)
         return None
 
     def _load(

@@ -46,6 +46,7 @@ __all__ = [
     "GitMissing",
     "GitRepo",
     "SquashPlan",
+    "branch_worktree",
 ]
 
 GIT_MISSING = (
@@ -508,6 +509,18 @@ class GitRepo:
         if self.main_sha() != commit:
             raise GitError(f"{plan.main} is not at the squash commit {commit[:7]} after the merge")
         return commit
+
+
+def branch_worktree(root: Path, branch: str | None) -> Path | None:
+    """The worktree that has ``branch`` checked out in the repo at ``root``; None when there
+    is no branch, no such worktree, or git cannot tell (the caller goes on without one)."""
+    if not branch:
+        return None
+    try:
+        tree = GitRepo(root).worktree_for(branch)
+    except GitError:
+        return None
+    return tree.path if tree is not None else None
 
 
 def _identity_hint(error: GitError) -> GitError:

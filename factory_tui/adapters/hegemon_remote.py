@@ -405,6 +405,14 @@ class RemoteReader:
             out.append(value)
         return out
 
+    def apply(self, topic: str, event: Any) -> bool:
+        """Apply one realtime event (``topic`` is its collection) and publish the snapshot it
+        makes. True when it changed what is known."""
+        if not self.records.apply(topic, event):
+            return False
+        self._publish()
+        return True
+
     def _failed(self, error: RemoteError) -> None:
         self.live = False
         self.error = str(error)
@@ -468,8 +476,7 @@ class RemoteReader:
                         self.live = True
                         failures = 0
                         on_change()
-                    elif self.records.apply(topic, event):
-                        self._publish()
+                    elif self.apply(topic, event):
                         on_change()
                 if stop.is_set():
                     return

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from factory_tui.adapters.tmux import Tmux, TmuxError, TmuxTimeout
+
 __all__ = ["LaunchError", "LaunchRequest", "Launched", "inside_tmux", "launch_agent"]
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -84,11 +86,10 @@ def launch_agent(
 
 
 def _in_tmux(request: LaunchRequest, timeout_s: float) -> Launched:
-    tmux = shutil.which("tmux")
-    if tmux is None:
+    server = Tmux(timeout_s=timeout_s)
+    if server.executable() is None:
         raise LaunchError("$TMUX is set but tmux is not on PATH; nothing was started")
-    argv = [
-        tmux,
+    args = [
         "new-window",
         "-d",
         "-P",
@@ -100,24 +101,16 @@ def _in_tmux(request: LaunchRequest, timeout_s: float) -> Launched:
         window_name(request.name),
     ]
     for key, value in request.env.items():
-        argv += ["-e", f"{key}={value}"]
+        args += ["-e", f"{key}={value}"]
     # Two or more words after "--" are executed as they are; one would go through a shell.
     command = list(request.argv) if len(request.argv) > 1 else ["env", "--", *request.argv]
-    argv += ["--", *command]
     try:
-        done = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout_s, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise LaunchError(f"tmux gave no answer in {timeout_s:g}s; check the window list") from None
-    except OSError as error:
-        raise LaunchError(f"tmux could not start: {error.strerror or error}") from error
-    if done.returncode != 0:
-        lines = done.stderr.decode("utf-8", errors="replace").strip().splitlines()
-        why = lines[-1] if lines else f"exit status {done.returncode}"
-        raise LaunchError(f"tmux new-window failed: {why}")
-    window = done.stdout.decode("utf-8", errors="replace").strip() or None
-    return Launched("tmux", tuple(request.argv), request.cwd, window=window)
+        out = server.run(*args, "--", *command)
+    except TmuxTimeout as error:
+        raise LaunchError(f"{error}; check the window list") from None
+    except TmuxError as error:
+        raise LaunchError(str(error)) from error
+    return Launched("tmux", tuple(request.argv), request.cwd, window=out.strip() or None)
 
 
 def _detached(request: LaunchRequest, exe: str) -> Launched:

@@ -29,6 +29,7 @@ __all__ = [
     "PaneMatch",
     "Tmux",
     "TmuxError",
+    "TmuxTimeout",
     "capture_text",
     "parse_panes",
     "pick_pane",
@@ -48,6 +49,10 @@ MAX_SEND_CHARS = 4000
 
 class TmuxError(Exception):
     """A tmux command failed or tmux is not there; ``str()`` says what and what to do."""
+
+
+class TmuxTimeout(TmuxError):
+    """tmux gave no answer in time (what it was asked may still have been done)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +238,7 @@ class Tmux:
                 env=env,
             )
         except subprocess.TimeoutExpired:
-            raise TmuxError(f"tmux {args[0]} gave no answer in {self.timeout_s:g}s") from None
+            raise TmuxTimeout(f"tmux {args[0]} gave no answer in {self.timeout_s:g}s") from None
         except OSError as error:
             raise TmuxError(f"tmux could not start: {error.strerror or error}") from error
         if done.returncode != 0:

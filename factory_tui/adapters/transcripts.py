@@ -447,7 +447,7 @@ class CostTracker:
             max_open=max_open,
         )
         self._council = LogTail(config.council_history, overlap_lines=0)
-        self._stamp: tuple[int, tuple[tuple[str, str], ...]] | None = None
+        self._stamp: tuple[FactoryReader, int, tuple[tuple[str, str], ...]] | None = None
         self.problems: list[str] = []
 
     def close(self) -> None:
@@ -468,6 +468,7 @@ class CostTracker:
         changed = False
         if factory is not None:
             stamp = (
+                factory,  # (another reader's generation counts another history)
                 factory.generation,
                 tuple(
                     sorted(

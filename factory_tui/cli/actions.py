@@ -10,7 +10,16 @@ import argparse
 import sys
 from typing import TextIO
 
-from factory_tui.cli.common import CliError, factory_options, load, parse_now, print_result
+from factory_tui.cli.common import (
+    CliError,
+    ask,
+    confirm,
+    factory_options,
+    load,
+    no_terminal,
+    parse_now,
+    print_result,
+)
 from factory_tui.core.safe import printable
 
 __all__ = [
@@ -84,7 +93,7 @@ def cmd_release(
     """Show the claim and the three conditions, ask on a terminal (``--yes`` skips it; without a
     terminal ``--yes`` is required), then release. A release that would be refused anyway (not
     stale, no ``--force``) is not asked about: the refusal says why."""
-    from factory_tui.actions.base import ActionResult, Outcome, read_only_refusal
+    from factory_tui.actions.base import ActionResult, read_only_refusal
     from factory_tui.actions.release import plan_release, release_claim
 
     inp, out = stdin or sys.stdin, stdout or sys.stdout
@@ -98,23 +107,17 @@ def cmd_release(
         if isinstance(plan, ActionResult):
             return print_result(plan, out=out)
         if plan.releasable or args.force:
-            for line in plan.describe():
-                print(printable(line, multiline=False), file=out)
-            if not inp.isatty():
-                return print_result(
-                    ActionResult(
-                        Outcome.REFUSED,
-                        "not a terminal, so nobody can confirm: "
-                        f"pass --yes to release {args.target}",
-                    ),
-                    out=out,
-                )
-            out.write(f"Release {printable(args.target, multiline=False)}? [y/N] ")
-            out.flush()
-            if inp.readline().strip().lower() not in ("y", "yes"):
-                return print_result(
-                    ActionResult(Outcome.REFUSED, "declined: nothing was changed"), out=out
-                )
+            declined = confirm(
+                plan.describe(),
+                f"Release {args.target}?",
+                f"release {args.target}",
+                yes=False,
+                inp=inp,
+                out=out,
+                declined="declined: nothing was changed",
+            )
+            if declined is not None:
+                return print_result(declined, out=out)
     result = release_claim(config, args.target, now=now, force=args.force, reason=args.reason)
     return print_result(result, out=out)
 
@@ -124,7 +127,7 @@ def cmd_kill(
 ) -> int:
     """Show what would be signalled, ask on a terminal (``--yes`` skips it; without a terminal
     ``--yes`` is required), then stop the agent."""
-    from factory_tui.actions.base import ActionResult, Outcome, read_only_refusal
+    from factory_tui.actions.base import ActionResult, read_only_refusal
     from factory_tui.actions.stop import plan_stop, stop_agent
 
     inp, out = stdin or sys.stdin, stdout or sys.stdout
@@ -141,19 +144,17 @@ def cmd_kill(
         plan = plan_stop(config, args.instance, now=now)
         if isinstance(plan, ActionResult):
             return finish(plan)
-        for line in plan.describe():
-            print(printable(line, multiline=False), file=out)
-        if not inp.isatty():
-            return finish(
-                ActionResult(
-                    Outcome.REFUSED,
-                    f"not a terminal, so nobody can confirm: pass --yes to stop {args.instance}",
-                )
-            )
-        out.write(f"Stop {printable(args.instance, multiline=False)} (pid {plan.pid})? [y/N] ")
-        out.flush()
-        if inp.readline().strip().lower() not in ("y", "yes"):
-            return finish(ActionResult(Outcome.REFUSED, "declined: nothing was signalled"))
+        declined = confirm(
+            plan.describe(),
+            f"Stop {args.instance} (pid {plan.pid})?",
+            f"stop {args.instance}",
+            yes=False,
+            inp=inp,
+            out=out,
+            declined="declined: nothing was signalled",
+        )
+        if declined is not None:
+            return finish(declined)
     return finish(stop_agent(config, args.instance, now=now, grace_s=args.grace))
 
 
@@ -214,13 +215,6 @@ def add_recover_parser(
     return parser
 
 
-def _ask(question: str, stdin: TextIO, stdout: TextIO) -> bool:
-    stdout.write(f"{printable(question, multiline=False)} [y/N] ")
-    stdout.flush()
-    answer = stdin.readline()
-    return answer.strip().lower() in ("y", "yes")
-
-
 def cmd_recover(
     args: argparse.Namespace,
     *,
@@ -276,22 +270,16 @@ def cmd_recover(
     if why is not None:
         return finish(ActionResult(Outcome.REFUSED, why))
     if not args.yes and not inp.isatty():
-        return finish(
-            ActionResult(
-                Outcome.REFUSED,
-                "not a terminal, so nobody can confirm: pass --yes to "
-                f"{action.replace('_', ' ')} {info.task}",
-            )
-        )
+        return finish(no_terminal(f"{action.replace('_', ' ')} {info.task}"))
     interactive = not args.yes
     delete_branch = args.delete_branch
     if interactive:
-        if not _ask(f"{action.replace('_', ' ').capitalize()} {info.task}?", inp, out):
+        if not ask(f"{action.replace('_', ' ').capitalize()} {info.task}?", inp, out):
             return finish(ActionResult(Outcome.REFUSED, "declined: nothing was changed"))
         if (
             delete_branch
             and info.branch_exists
-            and not _ask(
+            and not ask(
                 f"Delete branch {info.branch} for good (at {(info.branch_sha or '')[:12]})?",
                 inp,
                 out,

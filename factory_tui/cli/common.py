@@ -23,9 +23,12 @@ __all__ = [
     "THEME_HELP",
     "CliError",
     "HelpFormatter",
+    "ask",
+    "confirm",
     "exit_fast",
     "factory_options",
     "load",
+    "no_terminal",
     "parse_now",
     "print_result",
 ]
@@ -137,3 +140,44 @@ def print_result(
         for line in result.log_lines:
             print(f"  logged: {printable(line, multiline=False)}", file=stream)
     return int(result.outcome)
+
+
+def ask(question: str, inp: TextIO, out: TextIO) -> bool:
+    """``question [y/N]`` on ``out``; whether the answer read from ``inp`` is yes."""
+    out.write(f"{printable(question, multiline=False)} [y/N] ")
+    out.flush()
+    return inp.readline().strip().lower() in ("y", "yes")
+
+
+def no_terminal(what: str) -> ActionResult:
+    """The refusal when a command must ask but nobody can answer (``what``: ``stop X``)."""
+    from factory_tui.actions.base import ActionResult, Outcome
+
+    return ActionResult(
+        Outcome.REFUSED, f"not a terminal, so nobody can confirm: pass --yes to {what}"
+    )
+
+
+def confirm(
+    lines: list[str],
+    question: str,
+    what: str,
+    *,
+    yes: bool,
+    inp: TextIO,
+    out: TextIO,
+    declined: str = "declined: nothing was done",
+) -> ActionResult | None:
+    """Print the plan's ``lines``, then ask ``question`` (``--yes``: not asked). None when
+    confirmed; else the refusal to report (no terminal, or not yes: ``declined``)."""
+    from factory_tui.actions.base import ActionResult, Outcome
+
+    for line in lines:
+        print(printable(line, multiline=False), file=out)
+    if yes:
+        return None
+    if not inp.isatty():
+        return no_terminal(what)
+    if not ask(question, inp, out):
+        return ActionResult(Outcome.REFUSED, declined)
+    return None

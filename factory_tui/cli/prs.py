@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from factory_tui.cli.common import CliError, factory_options, load, parse_now, print_result
+from factory_tui.cli.common import CliError, ask, factory_options, load, parse_now, print_result
 from factory_tui.core.safe import dumps_json, printable
 
 if TYPE_CHECKING:
@@ -160,13 +160,7 @@ def cmd_prs(args: argparse.Namespace) -> int:
 
 
 def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        return False
-    try:
-        answer = input(question)
-    except EOFError:
-        return False
-    return answer.strip().lower() in ("y", "yes")
+    return sys.stdin.isatty() and ask(question, sys.stdin, sys.stdout)
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
@@ -185,7 +179,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
         return _report(plan)
     for line in plan.describe():
         print(printable(line))
-    if not args.yes and not _confirm("Merge? [y/N] "):
+    if not args.yes and not _confirm("Merge?"):
         return _report(
             ActionResult(
                 Outcome.REFUSED, "not confirmed: nothing was merged (--yes approves without asking)"

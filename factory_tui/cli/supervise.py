@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, TextIO, TypeVar
 
-from factory_tui.cli.common import factory_options, load, parse_now, print_result
-from factory_tui.core.safe import printable
+from factory_tui.cli.common import confirm, factory_options, load, parse_now, print_result
 
 if TYPE_CHECKING:
     from factory_tui.actions.base import ActionResult
+    from factory_tui.config import Config
 
 __all__ = ["add_launch_parser", "add_send_parser", "cmd_launch", "cmd_send"]
 
@@ -63,74 +65,68 @@ def add_launch_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _common(launch, "launch")
 
 
-def _confirm(
-    lines: list[str], question: str, what: str, *, yes: bool, inp: TextIO, out: TextIO
-) -> ActionResult | None:
-    """Print the plan; a refusal when nobody confirmed (no terminal, or not yes)."""
-    from factory_tui.actions.base import ActionResult, Outcome
-
-    for line in lines:
-        print(printable(line, multiline=False), file=out)
-    if yes:
-        return None
-    if not inp.isatty():
-        return ActionResult(
-            Outcome.REFUSED, f"not a terminal, so nobody can confirm: pass --yes to {what}"
-        )
-    out.write(f"{printable(question, multiline=False)} [y/N] ")
-    out.flush()
-    if inp.readline().strip().lower() not in ("y", "yes"):
-        return ActionResult(Outcome.REFUSED, "declined: nothing was done")
-    return None
-
-
 def cmd_send(
     args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO | None = None
 ) -> int:
     """``send INSTANCE TEXT``: the pane and the text, a question, then the text and Enter."""
-    from factory_tui.actions.base import ActionResult, actor
     from factory_tui.actions.send import plan_send, send
 
-    inp, out = stdin or sys.stdin, stdout or sys.stdout
-    config = load(args)
-    now = parse_now(args.now)
-    plan = plan_send(config, args.instance, args.text, now=now)
-    if isinstance(plan, ActionResult):
-        return print_result(plan, out=out)
-    declined = _confirm(
-        plan.describe(),
-        f"Send this to {args.instance} in {plan.pane.target}?",
+    return _plan_ask_act(
+        args,
+        lambda config, now: plan_send(config, args.instance, args.text, now=now),
+        lambda plan: f"Send this to {args.instance} in {plan.pane.target}?",
         f"send to {args.instance}",
-        yes=args.yes,
-        inp=inp,
-        out=out,
+        send,
+        stdin=stdin,
+        stdout=stdout,
     )
-    if declined is not None:
-        return print_result(declined, out=out)
-    return print_result(send(config, plan, now=now, by=actor()), out=out, logged=True)
 
 
 def cmd_launch(
     args: argparse.Namespace, *, stdin: TextIO | None = None, stdout: TextIO | None = None
 ) -> int:
     """``launch ID[:PHASE]``: what will be created and started, a question, then the launch."""
-    from factory_tui.actions.base import ActionResult, actor
     from factory_tui.actions.launch import launch, plan_launch
+
+    return _plan_ask_act(
+        args,
+        lambda config, now: plan_launch(config, args.target, now=now),
+        lambda plan: f"Launch an agent on {plan.key}?",
+        f"launch {args.target}",
+        launch,
+        stdin=stdin,
+        stdout=stdout,
+    )
+
+
+class _Plan(Protocol):
+    def describe(self) -> list[str]: ...
+
+
+P = TypeVar("P", bound=_Plan)
+
+
+def _plan_ask_act(
+    args: argparse.Namespace,
+    make_plan: Callable[[Config, datetime], P | ActionResult],
+    question: Callable[[P], str],
+    what: str,
+    act: Callable[..., ActionResult],
+    *,
+    stdin: TextIO | None,
+    stdout: TextIO | None,
+) -> int:
+    """Plan, print the plan and ask (``--yes`` skips it), then ``act(config, plan, now=, by=)``
+    and report it with the lines it logged."""
+    from factory_tui.actions.base import ActionResult, actor
 
     inp, out = stdin or sys.stdin, stdout or sys.stdout
     config = load(args)
     now = parse_now(args.now)
-    plan = plan_launch(config, args.target, now=now)
+    plan = make_plan(config, now)
     if isinstance(plan, ActionResult):
         return print_result(plan, out=out)
-    declined = _confirm(
-        plan.describe(),
-        f"Launch an agent on {plan.key}?",
-        f"launch {args.target}",
-        yes=args.yes,
-        inp=inp,
-        out=out,
-    )
+    declined = confirm(plan.describe(), question(plan), what, yes=args.yes, inp=inp, out=out)
     if declined is not None:
         return print_result(declined, out=out)
-    return print_result(launch(config, plan, now=now, by=actor()), out=out, logged=True)
+    return print_result(act(config, plan, now=now, by=actor()), out=out, logged=True)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Literal, get_args
 
 from factory_tui.core.pricing import Usage
+from factory_tui.core.timeparse import naive_local
 
 __all__ = [
     "PERIODS",
@@ -113,11 +114,6 @@ Period = Literal["today", "7 days", "all"]
 PERIODS: tuple[Period, ...] = get_args(Period)
 
 
-def naive_local(at: datetime, tz: tzinfo | None = None) -> datetime:
-    """The cost ledger's time: naive, local (an aware clock reading is converted to ``tz``)."""
-    return at.astimezone(tz).replace(tzinfo=None) if at.tzinfo is not None else at
-
-
 def period_since(period: Period, now: datetime) -> datetime | None:
     """Where ``period`` starts for ``now`` (None: everything)."""
     midnight = datetime.combine(now.date(), datetime.min.time())
@@ -135,12 +131,9 @@ def _when(raw: object, tz: tzinfo | None) -> datetime | None:
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
-        value = datetime.fromisoformat(text)
+        return naive_local(datetime.fromisoformat(text), tz)
     except ValueError:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(tz).replace(tzinfo=None)
-    return value
 
 
 def parse_transcript_line(

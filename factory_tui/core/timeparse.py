@@ -20,10 +20,24 @@ from __future__ import annotations
 from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 
-__all__ = ["MAX_YEAR", "MIN_YEAR", "format_ts", "parse_ts", "parse_utc_ts", "utc_naive"]
+__all__ = [
+    "MAX_YEAR",
+    "MIN_YEAR",
+    "format_ts",
+    "naive_local",
+    "parse_ts",
+    "parse_utc_ts",
+    "utc_naive",
+]
 
 MIN_YEAR = 1900
 MAX_YEAR = 9000
+
+
+def naive_local(at: datetime, tz: tzinfo | None = None) -> datetime:
+    """``at`` as the factory compares times: naive, local (an aware one is converted to
+    ``tz``; a naive one is taken as already local)."""
+    return at.astimezone(tz).replace(tzinfo=None) if at.tzinfo is not None else at
 
 
 @lru_cache(maxsize=65536)
@@ -38,9 +52,7 @@ def parse_ts(raw: str, tz: tzinfo | None = None) -> datetime | None:
     if len(text) > 10 and text[10] in " t":
         text = text[:10] + "T" + text[11:]
     try:
-        value = datetime.fromisoformat(text)
-        if value.tzinfo is not None:
-            value = value.astimezone(tz).replace(tzinfo=None)
+        value = naive_local(datetime.fromisoformat(text), tz)
     except (ValueError, OverflowError):
         return None
     if not MIN_YEAR <= value.year <= MAX_YEAR:

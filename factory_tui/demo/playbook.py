@@ -23,7 +23,7 @@ from factory_tui.core.fleet import PID_START_GRACE
 from factory_tui.core.oplog import format_event
 from factory_tui.core.steps import step_index
 from factory_tui.core.timeparse import format_ts, parse_ts
-from factory_tui.demo.transcripts import LiveTranscript
+from factory_tui.demo.live_transcript import LiveTranscript
 
 __all__ = [
     "ASK",

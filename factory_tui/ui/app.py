@@ -65,7 +65,8 @@ if TYPE_CHECKING:
     from factory_tui.core.prs_queue import Queue
     from factory_tui.ui.feeds.fleet import FleetFeed
     from factory_tui.ui.feeds.prs import PrsOptions, QueueLoader
-    from factory_tui.ui.widgets.cost import CostPanel, CostSnapshot
+    from factory_tui.ui.widgets.cost import CostPanel
+    from factory_tui.ui.widgets.spend import CostSnapshot
 
 __all__ = ["VIEWS", "AttentionItem", "FactoryApp", "attention_items"]
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # the cockpit's first frame imports this module, not what the
     from factory_tui.core.cost_attribution import Span
     from factory_tui.core.fleet import Fleet
     from factory_tui.core.prs_queue import Queue
-    from factory_tui.ui.widgets.cost import CostSnapshot
+    from factory_tui.ui.widgets.spend import CostSnapshot
 
 __all__ = [
     "CostFailed",

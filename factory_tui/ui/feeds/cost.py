@@ -3,7 +3,7 @@
 One worker owns the :class:`~factory_tui.adapters.transcripts.CostTracker`: it takes what is
 asked (a slow timer, new spans from the fleet feed's thread, another grouping or period, a paid
 Council sitting), reads what the transcripts gained and posts a frozen
-:class:`~factory_tui.ui.widgets.cost.CostSnapshot` (:class:`CostUpdated`), only when what is
+:class:`~factory_tui.ui.widgets.spend.CostSnapshot` (:class:`CostUpdated`), only when what is
 shown could differ. Transcript folders are not watched (they appear anywhere under the Claude
 config dir): the app's timer asks for a re-read every :data:`COST_REFRESH_SECONDS`, which costs
 a stat per transcript file. Budgets reached run ``[cost] on_budget`` from here, once per alert.
@@ -166,7 +166,7 @@ class CostFeed:
     def _work(self, want: CostWant) -> None:
         from factory_tui.adapters.transcripts import CostTracker
         from factory_tui.core.cost_records import naive_local, period_since
-        from factory_tui.ui.widgets.cost import CostSnapshot
+        from factory_tui.ui.widgets.spend import CostSnapshot
 
         with self._lock:
             grouping, period = self._choice

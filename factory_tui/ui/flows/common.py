@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from factory_tui.actions.base import ActionResult, Outcome
 
@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.ui.app import FactoryApp
 
-__all__ = ["act", "action_reader", "report"]
+__all__ = ["act", "action_reader", "plan_or_report", "report"]
+
+P = TypeVar("P")
 
 
 def action_reader(app: FactoryApp) -> FactoryReader:
@@ -25,9 +27,20 @@ def action_reader(app: FactoryApp) -> FactoryReader:
     return FactoryReader(app.config, hostname=app.reader.hostname, probe=app.reader.probe)
 
 
-async def act(name: str, work: Callable[[], ActionResult]) -> ActionResult:
-    """Do ``work`` on a thread; an exception becomes an error result saying what failed (the
-    cockpit stays alive)."""
+async def plan_or_report(
+    app: FactoryApp, name: str, plan: Callable[[], P | ActionResult]
+) -> P | None:
+    """Make the plan on a thread; a refusal (or an error) is reported and gives None."""
+    planned = await asyncio.to_thread(plan)
+    if isinstance(planned, ActionResult):
+        report(app, name, planned)
+        return None
+    return planned
+
+
+async def act(app: FactoryApp, name: str, work: Callable[[], ActionResult]) -> None:
+    """Do ``work`` on a thread, then :func:`report` its result under ``name``; an exception
+    becomes an error result saying what failed (the cockpit stays alive)."""
 
     def guarded() -> ActionResult:
         try:
@@ -35,7 +48,7 @@ async def act(name: str, work: Callable[[], ActionResult]) -> ActionResult:
         except Exception as error:
             return ActionResult(Outcome.ERROR, f"{name} failed: {type(error).__name__}: {error}")
 
-    return await asyncio.to_thread(guarded)
+    report(app, name, await asyncio.to_thread(guarded))
 
 
 def report(app: FactoryApp, name: str, result: ActionResult) -> None:

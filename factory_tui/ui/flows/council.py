@@ -12,9 +12,9 @@ from textual.content import Content
 from factory_tui.actions.base import Outcome
 from factory_tui.actions.council import CouncilOutcome, ProposalError, run_council
 from factory_tui.actions.prs import PrsError
+from factory_tui.core.cost_records import naive_local
 from factory_tui.core.safe import printable
 from factory_tui.ui.screens.council import CouncilScreen
-from factory_tui.ui.widgets.cost import naive_local
 from factory_tui.ui.widgets.summary import SummaryBar
 
 if TYPE_CHECKING:

@@ -3,12 +3,10 @@ created and started, a confirmation, the launch, the report."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
-from factory_tui.actions.base import ActionResult
 from factory_tui.actions.launch import launch, plan_launch
-from factory_tui.ui.flows.common import act, action_reader, report
+from factory_tui.ui.flows.common import act, action_reader, plan_or_report
 from factory_tui.ui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -19,19 +17,20 @@ __all__ = ["launch_flow"]
 
 async def launch_flow(app: FactoryApp, target: str) -> None:
     config = app.config
-    planned = await asyncio.to_thread(
-        lambda: plan_launch(config, target, now=app.clock(), reader=action_reader(app))
+    planned = await plan_or_report(
+        app,
+        "Launch",
+        lambda: plan_launch(config, target, now=app.clock(), reader=action_reader(app)),
     )
-    if isinstance(planned, ActionResult):
-        report(app, "Launch", planned)
+    if planned is None:
         return
     confirm = ConfirmScreen(
         f"Launch an agent on {planned.key}", planned.describe(), question="Launch it?"
     )
     if not await app.push_screen_wait(confirm):
         return
-    result = await act(
+    await act(
+        app,
         "Launch",
         lambda: launch(config, planned, now=app.clock(), reader=action_reader(app)),
     )
-    report(app, "Launch", result)

@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from factory_tui.actions.approve import approve_pr, plan_approve
 from factory_tui.actions.base import ActionResult, actor
 from factory_tui.actions.prs import mark_reviewed
 from factory_tui.actions.request_changes import request_changes
-from factory_tui.ui.flows.common import act, report
+from factory_tui.ui.flows.common import act, plan_or_report
 from factory_tui.ui.screens.confirm import ConfirmScreen
 from factory_tui.ui.screens.prs import RequestChangesScreen
 
@@ -26,11 +25,12 @@ async def approve_flow(app: FactoryApp, view: PrView) -> None:
     """Approve (squash merge per the protocol) after a confirmation saying exactly what will
     run; red or running CI needs ``override`` typed."""
     config, now, queue, by = app.config, app.clock(), app.queue, actor()
-    planned = await asyncio.to_thread(
-        lambda: plan_approve(config, view.key, now=now, override_ci=True, queue=queue, by=by)
+    planned = await plan_or_report(
+        app,
+        "Approve",
+        lambda: plan_approve(config, view.key, now=now, override_ci=True, queue=queue, by=by),
     )
-    if isinstance(planned, ActionResult):
-        report(app, "Approve", planned)
+    if planned is None:
         return
     override = planned.override_ci
     title = f"Approve {view.label}"
@@ -59,7 +59,7 @@ async def approve_flow(app: FactoryApp, view: PrView) -> None:
         app.call_from_thread(app.reload_prs)
         return result
 
-    report(app, "Approve", await act("Approve", approve))
+    await act(app, "Approve", approve)
 
 
 def request_lines(config: Config, view: PrView) -> list[str]:
@@ -97,7 +97,7 @@ async def request_changes_flow(app: FactoryApp, view: PrView) -> None:
         app.call_from_thread(app.reload_prs)
         return result
 
-    report(app, "Request changes", await act("Request changes", ask))
+    await act(app, "Request changes", ask)
 
 
 async def mark_reviewed_flow(app: FactoryApp, view: PrView) -> None:
@@ -109,4 +109,4 @@ async def mark_reviewed_flow(app: FactoryApp, view: PrView) -> None:
         app.call_from_thread(app.reload_prs, fresh=False)
         return result
 
-    report(app, "Mark reviewed", await act("Mark reviewed", remember))
+    await act(app, "Mark reviewed", remember)

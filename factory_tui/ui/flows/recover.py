@@ -58,13 +58,13 @@ async def recover_flow(app: FactoryApp, task: str) -> None:
         )
         if not reason:
             return
-        result = await act(
+        await act(
+            app,
             "Abandon",
             lambda: abandon(
                 config, task, now=app.clock(), reason=reason, reader=action_reader(app), by=by
             ),
         )
-        report(app, "Abandon", result)
         return
     verb = "Resume" if choice == "resume" else "Close"
     confirm = ConfirmScreen(
@@ -79,4 +79,4 @@ async def recover_flow(app: FactoryApp, task: str) -> None:
         return close_merged(config, task, now=app.clock(), reader=action_reader(app))
 
     name = "Resume" if choice == "resume" else "Close session"
-    report(app, name, await act(name, change))
+    await act(app, name, change)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from factory_tui.actions.base import ActionResult
@@ -14,7 +13,7 @@ from factory_tui.actions.release import (
     release_claim,
 )
 from factory_tui.actions.unlock import unlock
-from factory_tui.ui.flows.common import act, action_reader, report
+from factory_tui.ui.flows.common import act, action_reader, plan_or_report
 from factory_tui.ui.screens.confirm import ConfirmScreen
 
 if TYPE_CHECKING:
@@ -36,9 +35,8 @@ async def release_flow(app: FactoryApp, target: str) -> None:
             planned = plan_release(config, target, now=now, reader=reader, force=True)
         return planned
 
-    planned = await asyncio.to_thread(plan)
-    if isinstance(planned, ActionResult):
-        report(app, "Release", planned)
+    planned = await plan_or_report(app, "Release", plan)
+    if planned is None:
         return
     force = not planned.releasable
     title = f"Release {target}" + ("" if planned.releasable else " — NOT stale: forced release")
@@ -47,13 +45,13 @@ async def release_flow(app: FactoryApp, target: str) -> None:
     )
     if not await app.push_screen_wait(confirm):
         return
-    result = await act(
+    await act(
+        app,
         "Release",
         lambda: release_claim(
             config, target, now=app.clock(), reader=action_reader(app), force=force
         ),
     )
-    report(app, "Release", result)
 
 
 async def release_all_stale_flow(app: FactoryApp, stale: list[tuple[str, str | None, str]]) -> None:
@@ -72,7 +70,7 @@ async def release_all_stale_flow(app: FactoryApp, stale: list[tuple[str, str | N
             release_all_stale(app.config, now=app.clock(), reader=action_reader(app))
         )
 
-    report(app, "Release all stale", await act("Release all stale", release_them))
+    await act(app, "Release all stale", release_them)
 
 
 async def unlock_flow(app: FactoryApp, lock: LockView) -> None:
@@ -89,5 +87,4 @@ async def unlock_flow(app: FactoryApp, lock: LockView) -> None:
     confirm = ConfirmScreen(f"Unlock {lock.key}", lines, question="Break this lock? (y/n)")
     if not await app.push_screen_wait(confirm):
         return
-    result = await act("Unlock", lambda: unlock(config, lock.name, now=app.clock()))
-    report(app, "Unlock", result)
+    await act(app, "Unlock", lambda: unlock(config, lock.name, now=app.clock()))

@@ -3,12 +3,11 @@ pane, take the text, confirm pane and text, send, report."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from factory_tui.actions.base import ActionResult, Outcome
-from factory_tui.actions.send import SendPlan, find_agent_pane, plan_send, send
-from factory_tui.ui.flows.common import act, action_reader, report
+from factory_tui.actions.send import find_agent_pane, plan_send, send
+from factory_tui.ui.flows.common import act, action_reader, plan_or_report, report
 from factory_tui.ui.screens.confirm import ConfirmScreen
 from factory_tui.ui.screens.reply import ReplyScreen
 
@@ -24,13 +23,14 @@ async def reply_flow(app: FactoryApp, instance: str, tmux: Tmux, answer: str | N
     ``instance``'s pane after a confirmation showing the pane and the text."""
     config = app.config
     if answer is None:
-        found = await asyncio.to_thread(
+        found = await plan_or_report(
+            app,
+            "Reply",
             lambda: find_agent_pane(
                 config, instance, now=app.clock(), reader=action_reader(app), tmux=tmux
-            )
+            ),
         )
-        if isinstance(found, ActionResult):
-            report(app, "Reply", found)
+        if found is None:
             return
         if found.pane is None:
             report(app, "Reply", ActionResult(Outcome.REFUSED, found.describe()[0]))
@@ -39,21 +39,22 @@ async def reply_flow(app: FactoryApp, instance: str, tmux: Tmux, answer: str | N
         if not answer:
             return
     text = answer
-    planned = await asyncio.to_thread(
+    planned = await plan_or_report(
+        app,
+        "Reply",
         lambda: plan_send(
             config, instance, text, now=app.clock(), reader=action_reader(app), tmux=tmux
-        )
+        ),
     )
-    if not isinstance(planned, SendPlan):
-        report(app, "Reply", planned)
+    if planned is None:
         return
     confirm = ConfirmScreen(
         f"Send to {instance} in {planned.pane.target}", planned.describe(), question="Send it?"
     )
     if not await app.push_screen_wait(confirm):
         return
-    result = await act(
+    await act(
+        app,
         "Reply",
         lambda: send(config, planned, now=app.clock(), reader=action_reader(app), tmux=tmux),
     )
-    report(app, "Reply", result)

@@ -370,7 +370,7 @@ class CockpitScreen(CockpitViews):
         """Write the acknowledgement to the user state file, on a thread, so that a restart (or
         another cockpit started on this factory) does not raise these alerts again."""
         from factory_tui.actions.budget_state import remember_acknowledged
-        from factory_tui.ui.widgets.cost import naive_local
+        from factory_tui.core.cost_records import naive_local
 
         root, now = self.config.root, naive_local(self.factory.clock())
         folder = self.factory.cost_feed.budget_state_dir

@@ -7,6 +7,10 @@ line and the footer — and the part of it that shows what the app hands it
 view, the filters, the tab labels, the announcements, and says what is selected
 (:meth:`~CockpitViews.selection`). The keys are
 :class:`~factory_tui.ui.screens.cockpit.CockpitScreen`'s.
+
+The plain parts live beside it: the views' catalogue and tab labels in
+:mod:`~factory_tui.ui.screens.cockpit_tabs`, the header's segments in
+:mod:`~factory_tui.ui.widgets.summary`, what is announced in :mod:`~factory_tui.ui.news`.
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ from textual.widgets import Input, TabbedContent, TabPane, Tree
 
 from factory_tui.config import Config
 from factory_tui.core.attention import attention_items
-from factory_tui.core.safe import printable
+from factory_tui.ui.news import News, attention_news, budget_news
+from factory_tui.ui.screens.cockpit_tabs import (
+    DETAIL_VIEWS,
+    FOCUS_IDS,
+    VIEW_IDS,
+    VIEW_TITLES,
+    VIEWS,
+    tab_labels,
+    view_content,
+)
 from factory_tui.ui.targets import Selection
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 from factory_tui.ui.widgets.filterbar import FilterBar
@@ -33,10 +46,7 @@ from factory_tui.ui.widgets.footer import KeysFooter
 from factory_tui.ui.widgets.summary import (
     SummaryBar,
     ask_segment,
-    changed_segment,
-    changed_short_segment,
-    fleet_segments,
-    fleet_short_segments,
+    title_segment,
     waiting_segments,
 )
 from factory_tui.ui.widgets.text import missing_lines
@@ -52,49 +62,15 @@ if TYPE_CHECKING:
     from factory_tui.ui.app import FactoryApp
     from factory_tui.ui.messages import FleetUpdated, PrsLoaded
     from factory_tui.ui.widgets.claims import ClaimNode, ClaimsView, ClaimTree
-    from factory_tui.ui.widgets.cost import BudgetBanner, CostPanel, CostSnapshot
+    from factory_tui.ui.widgets.cost import CostPanel
     from factory_tui.ui.widgets.log_view import LogView
     from factory_tui.ui.widgets.problems import ProblemsView
     from factory_tui.ui.widgets.prs import PrsView
     from factory_tui.ui.widgets.sessions import SessionsView
+    from factory_tui.ui.widgets.spend import BudgetBanner, CostSnapshot
     from factory_tui.ui.widgets.state import StateView
 
 __all__ = ["DETAIL_VIEWS", "VIEWS", "VIEW_TITLES", "CockpitViews"]
-
-VIEWS: tuple[str, ...] = (
-    "agents",
-    "claims",
-    "sessions",
-    "log",
-    "problems",
-    "state",
-    "prs",
-    "cost",
-)
-DETAIL_VIEWS = ("agents", "claims", "sessions")
-VIEW_TITLES = {
-    "agents": "Agents",
-    "claims": "Claims",
-    "sessions": "Sessions",
-    "log": "Log",
-    "problems": "Problems",
-    "state": "State",
-    "prs": "PRs",
-    "cost": "Cost",
-}
-
-
-#: Each view's widget (it filters and restyles itself).
-_VIEW_IDS = {
-    "agents": "#agent-grid",
-    "claims": "#claims-view",
-    "sessions": "#sessions-view",
-    "log": "#log-view",
-    "problems": "#problems-view",
-    "state": "#state-view",
-    "prs": "#prs-view",
-    "cost": "#cost-view",
-}
 
 
 class _Filtered(Protocol):
@@ -146,51 +122,14 @@ class CockpitViews(Screen[None]):
         yield KeysFooter()
 
     def _view_content(self, view: str) -> Widget:
-        """What the pane of ``view`` holds (its module imported when first asked for)."""
-        root = str(self.config.root)
-        if view == "agents":
-            return AgentGrid(id="agent-grid")
-        if view == "claims":
-            from factory_tui.ui.widgets.claims import ClaimsView
-
-            return ClaimsView(id="claims-view")
-        if view == "sessions":
-            from factory_tui.ui.widgets.sessions import SessionsView
-
-            return SessionsView(id="sessions-view")
-        if view == "log":
-            from factory_tui.ui.widgets.log_view import LogView
-
-            return LogView(self.factory.log_index, follow=True, id="log-view")
-        if view == "problems":
-            from factory_tui.ui.widgets.problems import ProblemsView
-
-            return ProblemsView(id="problems-view")
-        if view == "state":
-            from factory_tui.ui.widgets.state import StateView
-
-            return StateView(id="state-view")
-        if view == "prs":
-            from factory_tui.ui.widgets.prs import PrsView
-
-            return PrsView(root=root, id="prs-view")
-        from factory_tui.ui.widgets.cost import CostPanel
-
-        return CostPanel(root=root, id="cost-view")
-
-    def _title_segment(self, *, short: bool = False) -> Content:
-        """``factory-tui ROOT``; the short form is the root's name in the accent."""
-        name = printable(self.config.root.name or str(self.config.root))
-        parts: list[str | tuple[str, str]] = (
-            [(name, "bold $accent")] if short else [("factory-tui", "bold $accent"), " ", name]
-        )
-        if self.config.read_only:
-            parts.append((" read-only" if short else "  read-only", "$text-muted"))
-        return Content.assemble(*parts)
+        return view_content(view, root=str(self.config.root), log_index=self.factory.log_index)
 
     def on_mount(self) -> None:
         summary = self.query_one(SummaryBar)
-        summary.set_segment("title", self._title_segment(), self._title_segment(short=True))
+        root, read_only = self.config.root, self.config.read_only
+        summary.set_segment(
+            "title", title_segment(root, read_only), title_segment(root, read_only, short=True)
+        )
         summary.set_segments(waiting_segments())
         summary.set_segment("loading", Content.styled("reading the factory…", "$text-muted"))
         self.bindings_updated_signal.subscribe(self, self._bindings_refreshed)
@@ -198,7 +137,7 @@ class CockpitViews(Screen[None]):
     async def mount_the_rest(self) -> None:
         """Right after the first frame: the other views, the budget banner and the filter line
         (both hidden until needed)."""
-        from factory_tui.ui.widgets.cost import BudgetBanner
+        from factory_tui.ui.widgets.spend import BudgetBanner
 
         mounts = [
             self.query_one(f"#{view}", TabPane).mount(self._view_content(view))
@@ -222,15 +161,7 @@ class CockpitViews(Screen[None]):
 
     def show_progress(self, source: str, done: int, total: int) -> None:
         """How far the first read (or the log's indexing) is, in the header."""
-        summary = self.query_one(SummaryBar)
-        percent = 100 if not total else min(100, done * 100 // total)
-        if source == "log index" and percent >= 100:
-            summary.set_segment("loading", None)
-            return
-        what = "indexing the log" if source == "log index" else f"reading {source}"
-        summary.set_segment(
-            "loading", Content.styled(f"{printable(what)} {percent}%…", "$text-muted")
-        )
+        self.query_one(SummaryBar).show_progress(source, done, total)
 
     def show_fleet(self, message: FleetUpdated) -> None:
         """A new fleet (the app already holds it): every view, the tabs, the keys that apply,
@@ -238,14 +169,7 @@ class CockpitViews(Screen[None]):
         fleet, loaded = message.fleet, self.factory.loaded
         with self.app.batch_update():
             summary = self.query_one(SummaryBar)
-            summary.set_segments(
-                fleet_segments(fleet, loaded=loaded), fleet_short_segments(fleet, loaded=loaded)
-            )
-            summary.set_segment(
-                "changed",
-                changed_segment(self.factory.last_change),
-                changed_short_segment(self.factory.last_change),
-            )
+            summary.show_fleet(fleet, loaded=loaded, last_change=self.factory.last_change)
             if message.initial:
                 summary.set_segment("loading", None)
             self.query_one(AgentGrid).show_fleet(fleet, loaded=loaded)
@@ -265,18 +189,9 @@ class CockpitViews(Screen[None]):
 
     def show_queue(self, message: PrsLoaded, *, first: bool) -> None:
         """A new PR queue (the app already holds it): the PRs view, the header's Ask count."""
-        queue = self.factory.queue
         with self.app.batch_update():
             self._prs_view.show_queue(message.queue, error=message.error)
-            # No source answered (or the load itself failed): the count would be a guess.
-            failed = queue is None or (not queue.sources and bool(queue.notices))
-            waiting = queue.ask_waiting if queue is not None else None
-            show = len(queue.show) if queue is not None else 0
-            self.query_one(SummaryBar).set_segment(
-                "ask",
-                ask_segment(waiting, show, failed=failed),
-                ask_segment(waiting, show, failed=failed, short=True),
-            )
+            self.query_one(SummaryBar).show_queue(self.factory.queue)
             self._update_tab_labels(self.factory.fleet)
         if first and self.current_view == "prs":
             self._prs_looked()
@@ -287,7 +202,7 @@ class CockpitViews(Screen[None]):
         self.refresh_bindings()
 
     def show_spend_reading(self, percent: int | None = None) -> None:
-        from factory_tui.ui.widgets.cost import spend_segment
+        from factory_tui.ui.widgets.spend import spend_segment
 
         self.query_one(SummaryBar).set_segment(
             "spend", spend_segment(None, reading=True, percent=percent)
@@ -296,7 +211,7 @@ class CockpitViews(Screen[None]):
     def show_cost(self, snapshot: CostSnapshot, *, first: bool) -> None:
         """A new spend snapshot (the app already holds it): the header, the panes' spend, the
         Cost view, the budget alerts."""
-        from factory_tui.ui.widgets.cost import agent_spend_line, spend_segment
+        from factory_tui.ui.widgets.spend import agent_spend_line, spend_segment
 
         with self.app.batch_update():
             self.query_one(SummaryBar).set_segment("spend", spend_segment(snapshot, reading=False))
@@ -311,7 +226,7 @@ class CockpitViews(Screen[None]):
             self.refresh_bindings()
 
     def show_cost_failed(self, error: str) -> None:
-        from factory_tui.ui.widgets.cost import spend_segment
+        from factory_tui.ui.widgets.spend import spend_segment
 
         self.query_one(SummaryBar).set_segment(
             "spend", spend_segment(self.factory.cost, reading=False, error=error)
@@ -321,71 +236,27 @@ class CockpitViews(Screen[None]):
     def _budget_alerts(self, view: CostView) -> None:
         """A notification for each new warning (80 %) and alert (100 %), once; the bell once for
         new alerts; the banner shows the alerts not acknowledged."""
-        ring = False
-        for state in view.alerts:
-            if state.alert_id in self.factory.budget_seen:
-                continue
-            self.factory.budget_seen[state.alert_id] = self.factory.clock()
-            if state.alert_id in self.factory.budget_acknowledged:
-                continue  # acknowledged before a restart: announced then
-            if state.level == "alert":
-                ring = True
-            if self.config.notify:
-                self.notify(
-                    state.message,
-                    title="Budget reached" if state.level == "alert" else "Budget warning",
-                    severity="error" if state.level == "alert" else "warning",
-                    markup=False,
-                    timeout=15 if state.level == "alert" else 10,
-                )
-        if ring and self.config.bell:
-            self.app.bell()
+        seen = self.factory.budget_seen
+        fresh = [state for state in view.alerts if state.alert_id not in seen]
+        for state in fresh:
+            seen[state.alert_id] = self.factory.clock()
+        self._tell(budget_news(fresh, self.factory.budget_acknowledged))
         self._budget_banner.show_alerts(self.factory.unacknowledged_budget_alerts())
         self.refresh_bindings()
 
     def _update_tab_labels(self, fleet: Fleet) -> None:
+        labels = tab_labels(
+            fleet,
+            self.factory.queue,
+            budget_alerts=len(self.factory.unacknowledged_budget_alerts()),
+            filters=self.filters,
+            width=self.size.width,
+        )
         tabs = self.query_one(TabbedContent)
-        counts = {
-            "agents": len(fleet.instances),
-            "claims": len(fleet.claims),
-            "sessions": len(fleet.sessions),
-            "problems": fleet.counts.get("problems", 0),
-            "state": len(fleet.lint),
-            **({"prs": len(self.factory.queue.views)} if self.factory.queue is not None else {}),
-        }
-        alarms = {
-            "agents": fleet.counts.get("agents_crashed", 0) + fleet.counts.get("agents_stale", 0),
-            "claims": fleet.counts.get("claims_stale", 0),
-            "sessions": fleet.counts.get("sessions_crashed", 0),
-            "problems": counts["problems"],
-            "state": counts["state"],
-            "prs": self.factory.queue.ask_waiting if self.factory.queue is not None else 0,
-            "cost": len(self.factory.unacknowledged_budget_alerts()),
-        }
-        # Every tab named at once: past the width, the totals go, then the alarms' numbers
-        # (the marks stay: "!" needs you, "⧩" filtered).
-        for level in (0, 1, 2):
-            labels = {view: self._tab_label(view, counts, alarms, level=level) for view in VIEWS}
-            if sum(label.cell_length + 2 for label in labels.values()) <= self.size.width:
-                break
         for view, label in labels.items():
             tab = tabs.get_tab(view)
             if tab.label != label or tab.label.spans != label.spans:
                 tab.label = label
-
-    def _tab_label(
-        self, view: str, counts: dict[str, int], alarms: dict[str, int], *, level: int
-    ) -> Content:
-        """``Claims 10 !5 ⧩``: the title, the total (level 0 only), the number needing the
-        engineer (a bare ``!`` at level 2), the filter mark."""
-        parts: list[str | tuple[str, str]] = [VIEW_TITLES[view]]
-        if view in counts and level == 0:
-            parts.append(f" {counts[view]}")
-        if alarms.get(view):
-            parts.append((f" !{alarms[view]}" if level < 2 else "!", "bold $warning"))
-        if self.filters[view]:
-            parts.append((" ⧩" if level < 2 else "⧩", "$accent"))
-        return Content.assemble(*parts)
 
     def on_resize(self, event: events.Resize) -> None:
         if self.factory.loaded:
@@ -395,25 +266,27 @@ class CockpitViews(Screen[None]):
         """Notify (and ring) once for each new thing needing the engineer; not for what was
         already there when the cockpit opened."""
         items = attention_items(fleet, self.factory.queue)
-        new = [item for item in items if item.key not in self.announced]
+        news = attention_news(items, self.announced, first=first)
         self.announced.update(item.key for item in items)
-        if first or not new:
-            return
+        self._tell(news)
+
+    def _tell(self, news: News) -> None:
+        """Show the news as notifications (if ``notify``) and ring (if ``bell``)."""
         if self.config.notify:
-            for item in new:
+            for notice in news.notices:
                 self.notify(
-                    item.title,
-                    title=f"Needs you: {item.kind}",
-                    severity="warning",
+                    notice.message,
+                    title=notice.title,
+                    severity=notice.severity,
                     markup=False,
-                    timeout=10,
+                    timeout=notice.timeout,
                 )
-        if self.config.bell:
+        if news.ring and self.config.bell:
             self.app.bell()
 
     def _on_theme_changed(self, _theme: object) -> None:
         for view in ("claims", "sessions", "problems", "state", "prs", "cost"):
-            cast("_Styled", self.query_one(_VIEW_IDS[view])).restyle()
+            cast("_Styled", self.query_one(VIEW_IDS[view])).restyle()
 
     # -- views, focus, keys ---------------------------------------------------------------------
 
@@ -461,17 +334,7 @@ class CockpitViews(Screen[None]):
         return cast("BudgetBanner", self.query_one("#budget-banner"))
 
     def _view_widget(self, view: str) -> Widget:
-        widgets: dict[str, str] = {
-            "agents": "#agent-grid",
-            "claims": "#claim-tree",
-            "sessions": "#sessions-table",
-            "log": "#log-view",
-            "problems": "#problems-table",
-            "state": "#state-table",
-            "prs": "#prs-table",
-            "cost": "#cost-view KeyedTable.-active",
-        }
-        return self.query_one(widgets[view])
+        return self.query_one(FOCUS_IDS[view])
 
     def _focus_view(self) -> None:
         """Give the current view's main widget the focus, at once.
@@ -649,7 +512,7 @@ class CockpitViews(Screen[None]):
 
             self._log_view.set_filter(FilterSpec.parse(text) if text.strip() else None)
         else:
-            cast("_Filtered", self.query_one(_VIEW_IDS[view])).set_filter(text)
+            cast("_Filtered", self.query_one(VIEW_IDS[view])).set_filter(text)
         self._update_tab_labels(self.factory.fleet)
 
     # attention

@@ -20,10 +20,11 @@ from textual.widgets import Button, Input, Label, Static
 
 from factory_tui.actions.recovery_info import ReviewDiffs
 from factory_tui.core.safe import printable
+from factory_tui.ui.screens.ask import AskScreen, plain_lines
 from factory_tui.ui.screens.review import ReviewScreen
 from factory_tui.ui.widgets.footer import KeysFooter
 
-__all__ = ["ConfirmScreen", "ReasonScreen", "RecoveryChoice", "RecoveryScreen", "plain_lines"]
+__all__ = ["ConfirmScreen", "ReasonScreen", "RecoveryChoice", "RecoveryScreen"]
 
 RecoveryChoice = Literal["resume", "abandon", "close_merged"]
 
@@ -44,11 +45,6 @@ _CSS = """
 {name} Horizontal {{ height: auto; padding-top: 1; }}
 {name} Button {{ margin-right: 2; }}
 """
-
-
-def plain_lines(lines: Sequence[str]) -> Text:
-    """The lines as literal text: printable, no markup, no styles taken from the content."""
-    return Text("\n".join(printable(line) for line in lines))
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -133,61 +129,23 @@ class ConfirmScreen(ModalScreen[bool]):
         self.action_cancel()
 
 
-class ReasonScreen(ModalScreen[str | None]):
+class ReasonScreen(AskScreen):
     """``lines`` and a reason to type (abandoning a session needs one: it is logged);
     dismisses the reason, or ``None`` when cancelled."""
 
-    DEFAULT_CSS = _CSS.format(name="ReasonScreen")
+    DEFAULT_CSS = """
+    ReasonScreen > Vertical { border: round $warning; }
+    ReasonScreen VerticalScroll { max-height: 24; }
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="reason.cancel"),
     ]
 
-    def __init__(self, title: str, lines: Sequence[str], *, prompt: str) -> None:
-        super().__init__()
-        self.title_text = title
-        self.lines = list(lines)
-        self.prompt = prompt
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Label(Text(printable(self.title_text)), classes="confirm-title")
-            with VerticalScroll():
-                yield Static(plain_lines(self.lines), id="confirm-lines")
-            yield Label(Text(self.prompt), classes="confirm-prompt")
-            yield Input(placeholder="reason", id="reason")
-            with Horizontal():
-                yield Button("Confirm", variant="error", id="reason-ok")
-                yield Button("Cancel", variant="primary", id="reason-cancel")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
-    def _submit(self) -> None:
-        reason = self.query_one(Input).value.strip()
-        if not reason:
-            self.notify(
-                "Give a reason: it is logged for the agents and the next person.",
-                severity="warning",
-                markup=False,
-            )
-            return
-        self.dismiss(reason)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Input.Submitted, "#reason")
-    def _submitted(self, _event: Input.Submitted) -> None:
-        self._submit()
-
-    @on(Button.Pressed, "#reason-ok")
-    def _ok(self) -> None:
-        self._submit()
-
-    @on(Button.Pressed, "#reason-cancel")
-    def _cancel(self) -> None:
-        self.action_cancel()
+    WHEN_BLANK = "Give a reason: it is logged for the agents and the next person."
+    PLACEHOLDER = "reason"
+    OK = ("Confirm", "error")
+    CANCEL = ("Cancel", "primary")
 
 
 class RecoveryScreen(ModalScreen[RecoveryChoice | None]):

@@ -24,7 +24,7 @@ from factory_tui.adapters.tmux import Tmux, TmuxError
 from factory_tui.config import Config
 from factory_tui.core.fleet import Fleet, InstanceView
 from factory_tui.core.safe import printable
-from factory_tui.ui.widgets.agents import process_line
+from factory_tui.ui.widgets.agent_lines import process_line
 from factory_tui.ui.widgets.claims import claim_detail
 from factory_tui.ui.widgets.fields import Field, FieldList, heading
 from factory_tui.ui.widgets.footer import KeysFooter

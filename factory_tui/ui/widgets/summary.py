@@ -11,14 +11,18 @@ does not fit is cut at the last line's end. Later features add their own segment
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.content import Content
 from textual.geometry import Size
 from textual.widget import Widget
 
+from factory_tui.core.safe import printable
+
 if TYPE_CHECKING:  # the cockpit's first frame imports this module, not the fleet's
     from factory_tui.core.fleet import Fleet
+    from factory_tui.core.prs_queue import Queue
 
 __all__ = [
     "SEGMENT_ORDER",
@@ -26,6 +30,9 @@ __all__ = [
     "ask_segment",
     "fleet_segments",
     "fleet_short_segments",
+    "progress_segment",
+    "queue_segment",
+    "title_segment",
     "waiting_segments",
 ]
 
@@ -221,6 +228,23 @@ class SummaryBar(Widget):
         for key, content in segments.items():
             self.set_segment(key, content, (short or {}).get(key))
 
+    def show_progress(self, source: str, done: int, total: int) -> None:
+        """How far the first read (or the log's indexing) is."""
+        self.set_segment("loading", progress_segment(source, done, total))
+
+    def show_fleet(self, fleet: Fleet, *, loaded: bool, last_change: datetime | None) -> None:
+        """The fleet's counts and the time of its last change."""
+        self.set_segments(
+            fleet_segments(fleet, loaded=loaded), fleet_short_segments(fleet, loaded=loaded)
+        )
+        self.set_segment(
+            "changed", changed_segment(last_change), changed_short_segment(last_change)
+        )
+
+    def show_queue(self, queue: Queue | None) -> None:
+        """The PR queue's Ask count (see :func:`queue_segment`)."""
+        self.set_segment("ask", queue_segment(queue), queue_segment(queue, short=True))
+
     def _ordered(self, forms: dict[str, Content]) -> list[Content]:
         known = [forms[k] for k in SEGMENT_ORDER if k in forms]
         extra = [v for k, v in forms.items() if k not in SEGMENT_ORDER]
@@ -269,6 +293,26 @@ class SummaryBar(Widget):
         return Content("\n").join(self.pack(self.content_size.width or self.size.width))
 
 
+def progress_segment(source: str, done: int, total: int) -> Content | None:
+    """``reading claims 40%…``; ``None`` once the log's indexing is done (the segment goes)."""
+    percent = 100 if not total else min(100, done * 100 // total)
+    if source == "log index" and percent >= 100:
+        return None
+    what = "indexing the log" if source == "log index" else f"reading {source}"
+    return Content.styled(f"{printable(what)} {percent}%…", "$text-muted")
+
+
+def title_segment(root: Path, read_only: bool, *, short: bool = False) -> Content:
+    """``factory-tui ROOT``; the short form is the root's name in the accent."""
+    name = printable(root.name or str(root))
+    parts: list[str | tuple[str, str]] = (
+        [(name, "bold $accent")] if short else [("factory-tui", "bold $accent"), " ", name]
+    )
+    if read_only:
+        parts.append((" read-only" if short else "  read-only", "$text-muted"))
+    return Content.assemble(*parts)
+
+
 def changed_segment(at: datetime | None) -> Content | None:
     if at is None:
         return None
@@ -300,3 +344,12 @@ def ask_segment(
     if show_to_review:
         pieces.append(_count(show_to_review, "Show" if short else "Show to review", "$accent"))
     return _join("PRS", pieces)
+
+
+def queue_segment(queue: Queue | None, *, short: bool = False) -> Content:
+    """The loaded queue's :func:`ask_segment`: ``?`` when no source answered (or the load itself
+    failed), for the count would be a guess."""
+    failed = queue is None or (not queue.sources and bool(queue.notices))
+    waiting = queue.ask_waiting if queue is not None else None
+    show = len(queue.show) if queue is not None else 0
+    return ask_segment(waiting, show, failed=failed, short=short)

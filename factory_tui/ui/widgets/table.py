@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import BindingType
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from factory_tui.ui.widgets.listkeys import LIST_KEYS
 
@@ -253,7 +253,11 @@ class KeyedTable(DataTable[Text]):
                         value = KeyedText(value, key, order)
                     elif _same(current, value):
                         continue
-                    self.update_cell(key, column, value, update_width=True)
+                    # A fitted column's width is ours: measuring it again is waste, and
+                    # DataTable measures the whole column when a cell gets narrower (a table
+                    # of thousands of rows whose ages tick took seconds per refresh).
+                    fitted = not self.columns[ColumnKey(column)].auto_width
+                    self.update_cell(key, column, value, update_width=not fitted)
             else:
                 self.add_row(KeyedText(cells[0], key, order), *cells[1:], key=key)
         current_order = [row.key.value for row in self.ordered_rows]

@@ -1,0 +1,248 @@
+"""The claims folder, read incrementally: the claim files, their lock directories, the temp files
+of interrupted writes, and what a half-done change's claim file shows now.
+
+``ClaimFolder`` is the claims side of :class:`~factory_tui.adapters.factory.FactoryReader`: it
+keeps each parsed claim file keyed by path and reads it again only when its stat changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from factory_tui.adapters.safe_read import read_factory_file
+from factory_tui.core.claims import ClaimFile, parse_claim
+from factory_tui.core.fold import LogFold
+from factory_tui.core.locks import LockEntry
+from factory_tui.core.problems import Problem
+
+__all__ = ["ClaimFolder", "FileKey", "file_key"]
+
+# atomic_write's temp file for a claim file: ".<name>.json.<random>.tmp".
+_CLAIM_TEMP = re.compile(r"\.(.+\.json)\.[^.]+\.tmp\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class FileKey:
+    """Enough of a stat to tell that a file changed."""
+
+    mtime_ns: int
+    size: int
+    inode: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileKey:
+        return cls(st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def file_key(path: Path) -> FileKey | None:
+    """The key of what ``path`` names (a dangling symlink: of the link itself); None when there
+    is nothing. Raises ``OSError`` for anything else."""
+    try:
+        return FileKey.of(path.stat())
+    except FileNotFoundError:
+        try:
+            return FileKey.of(path.lstat())
+        except FileNotFoundError:
+            return None
+
+
+class ClaimFolder:
+    """The claim files of ``folder`` (with each one's key and problems) and its claim locks."""
+
+    def __init__(self, folder: Path, *, max_file_bytes: int, lock_stale_after: timedelta) -> None:
+        self.folder = folder
+        self.max_file_bytes = max_file_bytes
+        self.lock_stale_after = lock_stale_after
+        self.claims: dict[Path, tuple[FileKey | None, ClaimFile | None, list[Problem]]] = {}
+        self.dir_problems: list[Problem] = []
+        self.lock_entries: list[LockEntry] = []
+        self.generation = 0
+        """Bumped whenever a claim file is read again, appears or goes."""
+        self._sorted: tuple[int, list[ClaimFile]] | None = None
+
+    def refresh(self) -> bool:
+        """Rescan the folder; re-read only files whose stat changed. True if anything did."""
+        folder = self.folder
+        changed = False
+        self.dir_problems = []
+        seen: set[Path] = set()
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            entries = []
+        except OSError as error:
+            self.dir_problems.append(
+                Problem(str(folder), f"cannot list the claims folder: {error.strerror}")
+            )
+            entries = []
+        locks: list[LockEntry] = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                self._check_leftover(entry)
+                continue
+            if entry.name.endswith(".lock"):
+                _note_lock(entry, locks)
+                continue
+            if not entry.name.endswith(".json"):
+                continue
+            path = Path(entry.path)
+            seen.add(path)
+            changed |= self.refresh_claim(path)
+        for gone in set(self.claims) - seen:
+            del self.claims[gone]
+            self.generation += 1
+            changed = True
+        if locks != self.lock_entries:
+            self.lock_entries = locks
+            changed = True
+        return changed
+
+    def refresh_locks(self) -> bool:
+        """Rescan only the claim lock directories (no claim file is looked at). True if the set
+        of locks or their times changed."""
+        locks: list[LockEntry] = []
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            entries = []
+        for entry in entries:
+            if entry.name.endswith(".lock") and not entry.name.startswith("."):
+                _note_lock(entry, locks)
+        if locks == self.lock_entries:
+            return False
+        self.lock_entries = locks
+        return True
+
+    def _check_leftover(self, entry: os.DirEntry[str]) -> None:
+        """A temp file of an interrupted claim write (older than a lock's stale age, so not a
+        write in progress) is a problem: factory-tui removes it the next time it holds that
+        claim's lock."""
+        found = _CLAIM_TEMP.match(entry.name)
+        if found is None:
+            return
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            return
+        if time.time() - st.st_mtime <= self.lock_stale_after.total_seconds():
+            return
+        self.dir_problems.append(
+            Problem(
+                entry.path,
+                f"a temp file left by an interrupted write of {found[1]} ({st.st_size} bytes): "
+                "the claim file itself is whole; factory-tui removes it the next time it "
+                "changes that claim",
+            )
+        )
+
+    def refresh_claim(self, path: Path) -> bool:
+        """Re-read one claim file if its stat changed (or it vanished). True if anything changed."""
+        try:
+            key = file_key(path)
+        except OSError as error:
+            return self._set(
+                path, None, None, [Problem(str(path), f"cannot stat: {error.strerror}")]
+            )
+        if key is None:
+            return self._forget(path)
+        known = self.claims.get(path)
+        if known is not None and known[0] == key:
+            return False
+        data = read_factory_file(path, self.max_file_bytes)
+        if data is None:
+            return self._forget(path)
+        if isinstance(data, Problem):
+            return self._set(path, key, None, [data])
+        claim, problems = parse_claim(str(path), data)
+        return self._set(path, key, claim, problems)
+
+    def _forget(self, path: Path) -> bool:
+        """The file is gone: forget it. True if it was known."""
+        if path not in self.claims:
+            return False
+        del self.claims[path]
+        self.generation += 1
+        return True
+
+    def _set(
+        self, path: Path, key: FileKey | None, claim: ClaimFile | None, problems: list[Problem]
+    ) -> bool:
+        self.claims[path] = (key, claim, problems)
+        self.generation += 1
+        return True
+
+    def files(self) -> list[ClaimFile]:
+        """The claim files that parsed, in scan order."""
+        return [claim for _key, claim, _found in self.claims.values() if claim is not None]
+
+    def sorted_files(self) -> list[ClaimFile]:
+        """:meth:`files` by file name (kept until a claim file changes)."""
+        if self._sorted is None or self._sorted[0] != self.generation:
+            self._sorted = (self.generation, sorted(self.files(), key=lambda c: c.file))
+        return self._sorted[1]
+
+    def problems(self) -> list[Problem]:
+        """The folder's problems, then each claim file's."""
+        out: list[Problem] = list(self.dir_problems)
+        for _key, _claim, found in self.claims.values():
+            out.extend(found)
+        return out
+
+    def half_done_changes(self, fold: LogFold) -> list[Problem]:
+        """factory-tui logs an intent before it writes a claim and the outcome after: an intent
+        with no outcome is a change that may have happened without its audit line. Say what
+        the claim file shows now, and what to do."""
+        out = []
+        for change, intent in fold.open_changes.items():
+            claim_id = intent.get("claim") or "?"
+            phase = intent.get("phase") or "-"
+            owner = intent.get("owner") or "?"
+            key = claim_id if phase == "-" else f"{claim_id}:{phase}"
+            shows = self._claim_shows(intent.get("file") or "", phase, owner)
+            out.append(
+                Problem(
+                    intent.source,
+                    f"half-done change {change}: {intent.name} for {key} (owner {owner}) has no "
+                    f"outcome line; {shows}",
+                    intent.line,
+                )
+            )
+        return out
+
+    def _claim_shows(self, name: str, phase: str, owner: str) -> str:
+        if not name or Path(name).name != name or not name.endswith(".json"):
+            return "the claim file it names is not a plain file name: check by hand"
+        entry = self.claims.get(self.folder / name)
+        claim = entry[1] if entry is not None else None
+        if claim is None:
+            return f"{name} is gone or unreadable now: check by hand"
+        unit = next(
+            (u for u in claim.units if (str(u.phase) if u.phase is not None else "-") == phase),
+            None,
+        )
+        if unit is None:
+            return f"{name} has no such unit now: check by hand"
+        if unit.owner == owner:
+            return f"{name} still shows it owned by {owner}: the change did not happen"
+        if unit.owner is None:
+            return (
+                f"{name} shows it released, with no RELEASE line: the change happened but was not "
+                "logged — add the RELEASE line, or put back the previous file from .history/"
+            )
+        return f"{name} shows it owned by {unit.owner} now: the claim moved on"
+
+
+def _note_lock(entry: os.DirEntry[str], locks: list[LockEntry]) -> None:
+    """A claim lock directory, with its mtime (its age says fresh or stale)."""
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        locks.append(LockEntry(entry.name, datetime.fromtimestamp(st.st_mtime)))

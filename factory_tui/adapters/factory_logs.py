@@ -1,0 +1,245 @@
+"""The factory's logs, folded as they grow: operations.log (after its rotated history) and
+metrics.log.
+
+``FactoryLogs`` is the log side of :class:`~factory_tui.adapters.factory.FactoryReader`: it feeds
+each appended chunk to the fold, reads the rotated ``operations.log.1`` once first, and keeps the
+fold's warm-start cache (:mod:`factory_tui.adapters.foldcache`): it starts from the cache when its
+key matches the files, and saves the fold again when enough more was folded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from factory_tui.adapters.foldcache import (
+    FileIdentity,
+    FoldCache,
+    WarmStart,
+    file_identity,
+    path_identity,
+)
+from factory_tui.adapters.memory import gc_paused
+from factory_tui.adapters.tail import LogTail
+from factory_tui.config import Config
+from factory_tui.core.fold import LogFold
+from factory_tui.core.problems import Problem
+
+__all__ = ["LOG_CHUNK_BYTES", "FactoryLogs"]
+
+# The log is read a megabyte at a time: as fast as bigger reads, and the short-lived lines of a
+# chunk never outnumber the fold's long-lived records, which keeps the heap dense (8 MB chunks left
+# a million-line read 25 MB bigger) and the progress fine-grained.
+LOG_CHUNK_BYTES = 1 << 20
+
+
+class FactoryLogs:
+    """operations.log folded into :attr:`fold`, metrics.log into :attr:`metrics`."""
+
+    def __init__(self, config: Config, fold_cache: FoldCache | None) -> None:
+        self.config = config
+        self.fold = LogFold()
+        self.metrics = LogFold(utc=True)  # metrics.log times are UTC (date -u)
+        self.on_progress: Callable[[str, int, int], None] | None = None
+        """Told ``(source, offset, total)`` after each chunk read."""
+        self.fold_cache = fold_cache
+        """Where the fold is saved for a warm start (None: always read cold, never saved)."""
+        self.warm_started = False
+        """The fold came from :attr:`fold_cache`: only the log after its offset was read."""
+        self._log_tail = LogTail(config.log_file, chunk_bytes=LOG_CHUNK_BYTES)
+        self._metrics_tail = LogTail(config.metrics_file)
+        self._history_read = False
+        # The fold is still that of the rotated log read whole and the log's first bytes (no
+        # reset, no read error since): only then may it be saved.
+        self._cacheable = fold_cache is not None
+        self._history_identity: FileIdentity | None = None
+        self._saved_offset: int | None = None
+        self._history_saved: int | None = None
+
+    def refresh(self) -> bool:
+        """Feed what was appended to operations.log (and metrics.log) since the last call; the
+        first call reads the rotated log first (or starts warm). True if anything was read."""
+        changed = False
+        if not self._history_read:
+            self._history_read = True
+            if self._warm_start():
+                changed = True
+            else:
+                changed |= self._read_history()
+        changed |= self._drain(self._log_tail, self.fold, self.config.log_file.name)
+        changed |= self._drain(self._metrics_tail, self.metrics, self.config.metrics_file.name)
+        if changed:
+            self._save_when_due()
+        return changed
+
+    @property
+    def _history_file(self) -> Path:
+        return self.config.log_history_file
+
+    def _read_history(self) -> bool:
+        """Fold the rotated log whole."""
+        return self._fold_history(LogTail(self._history_file, chunk_bytes=LOG_CHUNK_BYTES))
+
+    def _fold_history(self, tail: LogTail) -> bool:
+        """Fold what ``tail`` has left of the rotated log, noting what the file was and saving
+        the fold of it alone when due (a rotation appends to it: that fold survives one)."""
+        before = self._history_now()
+        changed = self._drain(tail, self.fold, self._history_file.name)
+        if self._cacheable and self._history_now() != before:
+            self._cacheable = False  # rotated while we read it: this fold is of no one file
+        self._history_identity = before
+        self._save_history_when_due(tail)
+        tail.close()
+        return changed
+
+    def _save_history_when_due(self, tail: LogTail) -> None:
+        cache, fd, offset = self.fold_cache, tail.fileno, tail.offset
+        if cache is None or not self._cacheable or fd is None or offset < cache.min_log_bytes:
+            return
+        if self._history_saved is not None and offset - self._history_saved < cache.resave_bytes:
+            return
+        try:
+            history = file_identity(fd, offset)
+        except OSError:
+            return
+        if self._save(cache, None, 0, history, history_lines=tail.line_count):
+            self._history_saved = offset
+
+    def _history_now(self) -> FileIdentity | None:
+        if not self._cacheable:
+            return None
+        try:
+            return path_identity(self._history_file)
+        except OSError:
+            self._cacheable = False
+            return None
+
+    def _warm_start(self) -> bool:
+        """Take the fold from the cache when its key matches the files: the log is then read
+        from the cache's offset on. False (and nothing changed): read cold."""
+        cache = self.fold_cache
+        if cache is None:
+            return False
+        with gc_paused():
+            warm = cache.load(self.config.log_file, self._history_file)
+        if warm is None:
+            return False
+        log = warm.log
+        if log is None:
+            return self._warm_from_history(cache, warm)
+
+        def same(fd: int, log: FileIdentity = log) -> bool:
+            return file_identity(fd, log.size) == log
+
+        try:
+            self._log_tail.resume(log.size, warm.line_count, check=same)
+        except OSError as error:
+            cache.last_miss = f"cannot resume the log: {error}"
+            return False
+        self.fold = warm.fold
+        self._history_identity = warm.history
+        self._saved_offset = log.size
+        self.warm_started = True
+        return True
+
+    def _warm_from_history(self, cache: FoldCache, warm: WarmStart) -> bool:
+        """Go on from the fold of the rotated log's first bytes: read the rest of it, then the
+        log from its start."""
+        saved = warm.history
+        if saved is None:
+            return False
+        tail = LogTail(self._history_file, chunk_bytes=LOG_CHUNK_BYTES)
+
+        def same(fd: int, saved: FileIdentity = saved) -> bool:
+            return file_identity(fd, saved.size) == saved
+
+        try:
+            tail.resume(saved.size, warm.history_lines, check=same)
+        except OSError as error:
+            cache.last_miss = f"cannot resume the rotated log: {error}"
+            return False
+        self.fold = warm.fold
+        self._history_saved = saved.size
+        self.warm_started = True
+        self._fold_history(tail)
+        return True
+
+    def _save_when_due(self) -> None:
+        """Save the fold once the log itself (not the rotated one, saved on its own) is big
+        enough to be worth it, and again once :attr:`FoldCache.resave_bytes` more of it was
+        folded. A factory whose hooks rotate keeps its log short: nothing to save here, and the
+        next rotation would make it stale anyway."""
+        cache = self.fold_cache
+        if cache is None or not self._cacheable:
+            return
+        offset = self._log_tail.offset
+        if self._saved_offset is None:
+            if offset < cache.min_log_bytes:
+                return
+        elif offset - self._saved_offset < cache.resave_bytes:
+            return
+        self.save_fold_cache()
+
+    def save_fold_cache(self) -> bool:
+        """Save the fold for the next start's warm read (at exit, say). False when there is no
+        cache, nothing to save, the fold no longer follows the files' prefixes (a rotation or a
+        read error since the start), or the file could not be written."""
+        cache = self.fold_cache
+        fd = self._log_tail.fileno
+        if cache is None or not self._cacheable or fd is None or not self._history_read:
+            return False
+        offset = self._log_tail.offset
+        if offset == self._saved_offset:
+            return True
+        try:
+            log = file_identity(fd, offset)
+        except OSError:
+            return False
+        saved = self._save(cache, log, self._log_tail.line_count, self._history_identity)
+        if saved:
+            self._saved_offset = offset
+        return saved
+
+    def _save(
+        self,
+        cache: FoldCache,
+        log: FileIdentity | None,
+        line_count: int,
+        history: FileIdentity | None,
+        *,
+        history_lines: int = 0,
+    ) -> bool:
+        """:meth:`FoldCache.save` of the fold as of those prefixes (the collector paused)."""
+        with gc_paused():
+            return cache.save(
+                self.config.log_file,
+                self._history_file,
+                fold=self.fold,
+                log=log,
+                line_count=line_count,
+                history=history,
+                history_lines=history_lines,
+            )
+
+    def _drain(self, tail: LogTail, fold: LogFold, source: str) -> bool:
+        with gc_paused():
+            return self._drain_now(tail, fold, source)
+
+    def _drain_now(self, tail: LogTail, fold: LogFold, source: str) -> bool:
+        changed = False
+        try:
+            total = tail.path.stat().st_size
+        except OSError:
+            total = 0
+        while (chunk := tail.poll()) is not None:
+            changed = True
+            if chunk.reset is not None and fold is self.fold:
+                self._cacheable = False  # rotated or rewritten: the fold is of no one file now
+            fold.feed_block(chunk.data, source, chunk.first_line)
+            if self.on_progress is not None:
+                self.on_progress(source, tail.offset, total)
+        if tail.last_error:
+            if fold is self.fold:
+                self._cacheable = False  # a problem of this moment, not of the file's bytes
+            fold.add_problem(Problem(source, tail.last_error))
+        return changed
