@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import DEMO_NOW, config_for, demo_reader
 from rich.text import Text
+from textual.app import App, ComposeResult
 from textual.content import Content
 from textual.widget import Widget
 
@@ -16,6 +17,7 @@ from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.messages import FleetUpdated
 from factory_tui.ui.widgets.quiet import same_content
+from factory_tui.ui.widgets.summary import SummaryBar
 
 SIZE = (120, 40)
 
@@ -73,3 +75,40 @@ async def test_showing_the_same_fleet_again_lays_nothing_out(
         app.fleet = again
         app.cockpit.show_fleet(FleetUpdated(again, changed=False))
         assert laid_out == []
+
+
+class HeaderApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield SummaryBar()
+
+
+async def test_the_header_lays_out_only_when_its_height_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A count that changes repaints the header; only a change of its height (a segment that
+    wraps to a second line) lays the screen out again."""
+    app = HeaderApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        bar = app.query_one(SummaryBar)
+        bar.set_segment("agents", Content("AGENTS 3 working"))
+        await pilot.pause()
+        assert bar.size.height == 1
+        asked: list[bool] = []
+        refresh = Widget.refresh
+
+        def spy(self: Widget, *regions: object, layout: bool = False, **kw: bool) -> Widget:
+            if self is bar:
+                asked.append(layout)
+            return refresh(self, *regions, layout=layout, **kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Widget, "refresh", spy)
+        bar.set_segment("agents", Content("AGENTS 4 working"))
+        bar.set_segment("agents", Content("AGENTS 4 working"))  # the same: nothing to do
+        bar.set_segment("agents", Content.styled("AGENTS 4 working", "bold"))  # style alone
+        assert asked == [False, False]
+        await pilot.pause()
+        assert "AGENTS 4 working" in str(bar.render())
+        bar.set_segment("claims", Content("CLAIMS " + "x" * 50))  # wraps: two lines now
+        assert asked[-1] is True
+        await pilot.pause()
+        assert bar.size.height == 2

@@ -199,7 +199,7 @@ class CockpitViews(Screen[None]):
                 self.call_after_refresh(self.focus_if_nothing_is)
         # Ask PRs already waiting when the cockpit opened are not news; later ones are.
         self._announce(self.factory.fleet, first=first)
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()  # a rebuilt footer costs more than the queue
 
     def show_spend_reading(self, percent: int | None = None) -> None:
         from factory_tui.ui.widgets.spend import spend_segment
@@ -242,7 +242,7 @@ class CockpitViews(Screen[None]):
             seen[state.alert_id] = self.factory.clock()
         self._tell(budget_news(fresh, self.factory.budget_acknowledged))
         self._budget_banner.show_alerts(self.factory.unacknowledged_budget_alerts())
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()
 
     def _update_tab_labels(self, fleet: Fleet) -> None:
         labels = tab_labels(
