@@ -3,6 +3,7 @@ the slow re-probe still sees a death in time."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,14 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.content import Content
 from textual.widget import Widget
+from textual.widgets import TabbedContent
 
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.messages import FleetUpdated
+from factory_tui.ui.widgets.claims import ClaimTree
+from factory_tui.ui.widgets.fields import FieldList
 from factory_tui.ui.widgets.quiet import same_content
 from factory_tui.ui.widgets.summary import SummaryBar
 
@@ -112,3 +116,45 @@ async def test_the_header_lays_out_only_when_its_height_changes(
         assert asked[-1] is True
         await pilot.pause()
         assert bar.size.height == 2
+
+
+async def test_a_hidden_view_is_drawn_with_the_newest_fleet_when_shown(
+    demo: DemoFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim that comes while the Agents view is on screen costs the hidden claim tree no
+    layout; the Claims view shows it as soon as it is shown, by key or by its tab, and a visit
+    can select it at once."""
+    app = cockpit(demo, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet(lambda _f: app.loaded and app.log_ready)
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        laid_out: list[str] = []
+        refresh = Widget.refresh
+
+        def spy(self: Widget, *regions: object, layout: bool = False, **kw: bool) -> Widget:
+            if layout and self is tree:
+                laid_out.append(type(self).__name__)
+            return refresh(self, *regions, layout=layout, **kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Widget, "refresh", spy)
+        for key in ("LIVE-1", "LIVE-2"):
+            path = demo.claims_dir / f"{key}.json"
+            path.write_text(json.dumps({"ticket": key, "title": f"live {key}", "owner": None}))
+            app.fleet_feed.request(plan=app.targets.classify([path]))
+            await app.wait_for_fleet(lambda f, key=key: any(c.key == key for c in f.claims))
+        await pilot.pause()
+        assert laid_out == []
+        app.cockpit.action_show_view("claims")
+        assert tree.select_key("LIVE-2")  # drawn before a visit selects in it
+        await pilot.pause()
+        assert "live LIVE-2" in app.cockpit.query_one("#claims-view").query_one(FieldList).text
+        app.cockpit.action_show_view("agents")
+        await pilot.pause()
+        path = demo.claims_dir / "LIVE-3.json"
+        path.write_text(json.dumps({"ticket": "LIVE-3", "title": "live 3", "owner": None}))
+        app.fleet_feed.request(plan=app.targets.classify([path]))
+        await app.wait_for_fleet(lambda f: any(c.key == "LIVE-3" for c in f.claims))
+        app.query_one(TabbedContent).active = "claims"  # as a click on the tab does
+        await pilot.pause()
+        assert "LIVE-3" in tree.nodes_by_key
