@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from factory_tui.core.fleet import Fleet
     from factory_tui.core.prs_queue import PrView
     from factory_tui.ui.app import FactoryApp
-    from factory_tui.ui.messages import FleetUpdated, PrsLoaded
+    from factory_tui.ui.messages import FleetUpdated, PrsLoaded, StateSummary
     from factory_tui.ui.widgets.claims import ClaimNode, ClaimsView, ClaimTree
     from factory_tui.ui.widgets.cost import CostPanel
     from factory_tui.ui.widgets.log_view import LogView
@@ -71,6 +71,10 @@ if TYPE_CHECKING:
     from factory_tui.ui.widgets.state import StateView
 
 __all__ = ["DETAIL_VIEWS", "VIEWS", "VIEW_TITLES", "CockpitViews"]
+
+
+#: The views drawn from the fleet alone (each drawn when shown, see CockpitViews.show_fleet).
+FLEET_VIEWS = ("claims", "sessions", "problems", "state")
 
 
 class _Filtered(Protocol):
@@ -97,6 +101,10 @@ class CockpitViews(Screen[None]):
         self._binding_keys: tuple[tuple[str, str, bool], ...] = ()
         self.mounted_all = False
         """Every view is mounted (:meth:`mount_the_rest`)."""
+        self._behind: set[str] = set()
+        """Fleet views that were hidden when a fleet came: drawn when next shown."""
+        self._state_summary: StateSummary | None = None
+        """The newest plan/memory summary a fleet brought (the State view's, when drawn)."""
 
     @property
     def config(self) -> Config:
@@ -173,10 +181,16 @@ class CockpitViews(Screen[None]):
             if message.initial:
                 summary.set_segment("loading", None)
             self.query_one(AgentGrid).show_fleet(fleet, loaded=loaded)
-            self._claims_view.show_fleet(fleet, loaded=loaded)
-            self._sessions_view.show_fleet(fleet, loaded=loaded)
-            self._problems_view.show_fleet(fleet, loaded=loaded)
-            self._state_view.show_fleet(fleet, message.state)
+            if message.state is not None:
+                self._state_summary = message.state
+            # Only the view on screen is drawn now: a hidden one's new rows asked for a layout,
+            # which reflows and repaints the whole screen between a write and its showing.
+            current = self.current_view
+            for view in FLEET_VIEWS:
+                if view == current:
+                    self._draw_fleet_view(view)
+                else:
+                    self._behind.add(view)
             self._log_view.show_missing(missing_lines(fleet.missing, "log"))
             if message.log_changed:
                 self._log_view.refresh_index()
@@ -199,7 +213,7 @@ class CockpitViews(Screen[None]):
                 self.call_after_refresh(self.focus_if_nothing_is)
         # Ask PRs already waiting when the cockpit opened are not news; later ones are.
         self._announce(self.factory.fleet, first=first)
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()  # a rebuilt footer costs more than the queue
 
     def show_spend_reading(self, percent: int | None = None) -> None:
         from factory_tui.ui.widgets.spend import spend_segment
@@ -242,7 +256,7 @@ class CockpitViews(Screen[None]):
             seen[state.alert_id] = self.factory.clock()
         self._tell(budget_news(fresh, self.factory.budget_acknowledged))
         self._budget_banner.show_alerts(self.factory.unacknowledged_budget_alerts())
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()
 
     def _update_tab_labels(self, fleet: Fleet) -> None:
         labels = tab_labels(
@@ -382,6 +396,7 @@ class CockpitViews(Screen[None]):
         # Before mount_the_rest is done: the initial view, activated as it mounts (no filter
         # line yet; mount_the_rest records a first look at the PRs).
         started = self.mounted_all
+        self._catch_up(self.current_view)  # shown another way than action_show_view (a click)
         if started:
             self.query_one(FilterBar).close()
         self._focus_view()
@@ -410,8 +425,27 @@ class CockpitViews(Screen[None]):
         shows the keys that apply now."""
         self._binding_keys = self._keys_that_apply(screen)
 
+    def _draw_fleet_view(self, view: str) -> None:
+        """Draw fleet view ``view`` with the app's fleet."""
+        fleet, loaded = self.factory.fleet, self.factory.loaded
+        self._behind.discard(view)
+        if view == "claims":
+            self._claims_view.show_fleet(fleet, loaded=loaded)
+        elif view == "sessions":
+            self._sessions_view.show_fleet(fleet, loaded=loaded)
+        elif view == "problems":
+            self._problems_view.show_fleet(fleet, loaded=loaded)
+        elif view == "state":
+            self._state_view.show_fleet(fleet, self._state_summary)
+
+    def _catch_up(self, view: str) -> None:
+        """Before ``view`` shows: draw the fleets that came while it was hidden."""
+        if view in self._behind and self.mounted_all:
+            self._draw_fleet_view(view)
+
     def action_show_view(self, view: str) -> None:
         if view in VIEWS and view != self.current_view:
+            self._catch_up(view)  # drawn before it shows, and before a caller selects in it
             self.query_one(TabbedContent).active = view
             self._focus_view()
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 from factory_tui.ui.widgets.fields import Field, FieldList
 from factory_tui.ui.widgets.fleet_view import READING, FleetView, empty_text
 from factory_tui.ui.widgets.listkeys import LIST_KEYS
+from factory_tui.ui.widgets.quiet import update_if_changed
 from factory_tui.ui.widgets.table import FLOOR
 from factory_tui.ui.widgets.text import (
     CLAIM_BADGES,
@@ -318,8 +319,8 @@ class ClaimTree(Tree[ClaimNode]):
                     self._relabel(node, unit_label, data)
         if keep_cursor is not None and keep_cursor.data is not None:
             again = self.nodes_by_key.get(keep_cursor.data.key)
-            if again is not None and self.last_line >= 0 and again.line >= 0:
-                self.cursor_line = again.line
+            if again is not None and self.last_line >= 0 and 0 <= again.line != self.cursor_line:
+                self.cursor_line = again.line  # always_update: setting it unchanged re-lays out
 
     def _label(self, view: ClaimView, now: datetime, fleet: Fleet) -> Text:
         """The claim's label, built again only when the claim, its shown age, its locks or its
@@ -490,7 +491,8 @@ class ClaimsView(FleetView):
         tree = self.claim_tree
         tree.show_fleet(fleet)
         empty = self.query_one("#claims-empty", Static)
-        empty.update(
+        update_if_changed(
+            empty,
             empty_text(
                 loaded=loaded,
                 found=bool(fleet.claims),
@@ -500,7 +502,7 @@ class ClaimsView(FleetView):
                 missing_intro="No claim files: ",
                 nothing="No claim files. Agents write them to the claims folder "
                 "(.claude/claims/*.json by default).",
-            )
+            ),
         )
         empty.display = not tree.nodes_by_key
         if tree.cursor_line < 0 and tree.nodes_by_key:

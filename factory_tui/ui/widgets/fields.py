@@ -10,6 +10,8 @@ from textual.content import Content
 from textual.widget import Widget
 from textual.widgets import Static
 
+from factory_tui.ui.widgets.quiet import same_content
+
 __all__ = ["Field", "FieldList", "FieldRow", "heading"]
 
 Field = tuple[str, Content]
@@ -58,7 +60,7 @@ class FieldRow(Widget):
             self.set_class(not label, "-wide")
             if self._label_static is not None:
                 self._label_static.update(Content(label))
-        if value is not self._value:
+        if not same_content(self._value, value):
             self._value = value
             if self._value_static is not None:
                 self._value_static.update(value)

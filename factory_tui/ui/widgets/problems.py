@@ -15,6 +15,7 @@ from textual.widgets import Static
 from factory_tui.core.fleet import Fleet
 from factory_tui.ui.widgets.fields import Field, FieldList
 from factory_tui.ui.widgets.fleet_view import READING, FleetTableView, empty_text
+from factory_tui.ui.widgets.quiet import update_if_changed
 from factory_tui.ui.widgets.table import Fit, KeyedTable
 from factory_tui.ui.widgets.text import lit, matches, missing_lines, short_path, styled_text
 
@@ -128,7 +129,8 @@ class ProblemsView(FindingsView):
         self._fleet, self._loaded = fleet, loaded
         rows: Sequence[tuple[str, Sequence[Text]]] = problem_rows(fleet, self.filter_text)
         empty = self.query_one("#problems-empty", Static)
-        empty.update(
+        update_if_changed(
+            empty,
             empty_text(
                 loaded=loaded,
                 found=bool(fleet.problems or fleet.lint),
@@ -138,7 +140,7 @@ class ProblemsView(FindingsView):
                 missing_intro="No problems found, but not every file was there to read:\n",
                 nothing="No problems: every claim file, log line, checkpoint and state file "
                 "read cleanly.",
-            )
+            ),
         )
         empty.display = not rows
         self.show_rows(rows)

@@ -18,6 +18,7 @@ from factory_tui.core.fleet import Fleet, SessionView, fmt_age
 from factory_tui.core.timeparse import parse_ts
 from factory_tui.ui.widgets.fields import Field, FieldList
 from factory_tui.ui.widgets.fleet_view import READING, FleetTableView, empty_text
+from factory_tui.ui.widgets.quiet import update_if_changed
 from factory_tui.ui.widgets.table import Fit, KeyedTable
 from factory_tui.ui.widgets.text import (
     SESSION_BADGES,
@@ -256,15 +257,17 @@ class SessionsView(FleetTableView):
         more = self.query_one("#sessions-more", Static)
         more.display = bool(self.hidden_ended)
         if self.hidden_ended:
-            more.update(
+            update_if_changed(
+                more,
                 Content.styled(
                     f"… and {self.hidden_ended} older ended sessions, not shown here "
                     "(factory-tui status --json lists them)",
                     "$text-muted",
-                )
+                ),
             )
         empty = self.query_one("#sessions-empty", Static)
-        empty.update(
+        update_if_changed(
+            empty,
             empty_text(
                 loaded=loaded,
                 found=bool(fleet.sessions),
@@ -273,7 +276,7 @@ class SessionsView(FleetTableView):
                 missing=missing_lines(fleet.missing, "log"),
                 missing_intro="No sessions: ",
                 nothing="No sessions in operations.log yet (no SESSION-START).",
-            )
+            ),
         )
         empty.display = not shown
         self.show_detail()

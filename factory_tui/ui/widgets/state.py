@@ -15,6 +15,7 @@ from factory_tui.core.statefiles import LintFinding
 from factory_tui.ui.messages import StateSummary
 from factory_tui.ui.widgets.fields import FieldList
 from factory_tui.ui.widgets.problems import FITS, FindingsView, lint_rows
+from factory_tui.ui.widgets.quiet import update_if_changed
 from factory_tui.ui.widgets.table import KeyedTable
 from factory_tui.ui.widgets.text import lit, missing_lines, short_path
 
@@ -108,6 +109,7 @@ class StateView(FindingsView):
         if summary is not None:
             self.summary = summary
         self.show_rows(lint_rows(fleet, self.filter_text))
-        self.query_one("#state-summary", Static).update(
-            state_summary_text(self.summary, fleet.lint, fleet.root, fleet.missing)
+        update_if_changed(
+            self.query_one("#state-summary", Static),
+            state_summary_text(self.summary, fleet.lint, fleet.root, fleet.missing),
         )

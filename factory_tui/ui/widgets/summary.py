@@ -19,6 +19,7 @@ from textual.geometry import Size
 from textual.widget import Widget
 
 from factory_tui.core.safe import printable
+from factory_tui.ui.widgets.quiet import same_content
 
 if TYPE_CHECKING:  # the cockpit's first frame imports this module, not the fleet's
     from factory_tui.core.fleet import Fleet
@@ -206,27 +207,42 @@ class SummaryBar(Widget):
     def set_segment(self, key: str, content: Content | None, short: Content | None = None) -> None:
         """Show ``content`` as segment ``key`` (``None`` removes it); ``short`` is its form for a
         narrow header (default: ``content`` itself)."""
-        current = self._segments.get(key)
-        if content is None:
-            self._short.pop(key, None)
-            if current is None:
-                return
-            del self._segments[key]
-        else:
-            short = content if short is None else short
-            if current is not None and current == content and self._short.get(key) == short:
-                return
-            self._segments[key] = content
-            self._short[key] = short
-        self.refresh(layout=True)
+        if self._store(key, content, short):
+            self._changed()
 
     def set_segments(
         self,
         segments: dict[str, Content | None],
         short: dict[str, Content | None] | None = None,
     ) -> None:
+        changed = False
         for key, content in segments.items():
-            self.set_segment(key, content, (short or {}).get(key))
+            changed |= self._store(key, content, (short or {}).get(key))
+        if changed:
+            self._changed()
+
+    def _store(self, key: str, content: Content | None, short: Content | None) -> bool:
+        """Keep segment ``key``; True if what it shows changed (its styles too)."""
+        current = self._segments.get(key)
+        if content is None:
+            self._short.pop(key, None)
+            if current is None:
+                return False
+            del self._segments[key]
+            return True
+        short = content if short is None else short
+        if same_content(current, content) and same_content(self._short.get(key), short):
+            return False
+        self._segments[key] = content
+        self._short[key] = short
+        return True
+
+    def _changed(self) -> None:
+        """Repaint; lay the screen out again only if the header's height changes (a layout
+        reflows every view, and a count changes far more often than the header's lines)."""
+        width = self.content_size.width
+        same_height = bool(width) and len(self.pack(width)) == self.content_size.height
+        self.refresh(layout=not same_height)
 
     def show_progress(self, source: str, done: int, total: int) -> None:
         """How far the first read (or the log's indexing) is."""
