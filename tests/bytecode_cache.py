@@ -12,6 +12,7 @@ imported from then on, and the Python processes started from then on, use the ca
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -23,11 +24,25 @@ def cache_bytecode() -> None:
     user chose a folder)."""
     if not sys.dont_write_bytecode or sys.pycache_prefix:
         return
-    prefix = str(Path(tempfile.gettempdir()) / f"factory-tui-tests-pycache-{os.getuid()}")
+    folder = Path(tempfile.gettempdir()) / f"factory-tui-tests-pycache-{os.getuid()}"
+    if not _private(folder):
+        return  # compiled code from a folder someone else could write to would run as ours
+    prefix = str(folder)
     sys.pycache_prefix = prefix
     sys.dont_write_bytecode = False
     os.environ["PYTHONPYCACHEPREFIX"] = prefix
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
+def _private(folder: Path) -> bool:
+    """``folder`` exists (made here if not), is a real folder of this user's and nobody else
+    can write to it."""
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(folder)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 cache_bytecode()
