@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from textual.content import Content
+from textual.widgets import TabPane
 
 from factory_tui.ui.widgets.agents import AgentGrid
 
@@ -29,6 +30,7 @@ __all__ = [
     "VIEWS",
     "VIEW_IDS",
     "VIEW_TITLES",
+    "ViewPane",
     "tab_alarms",
     "tab_counts",
     "tab_label",
@@ -176,3 +178,15 @@ def tab_labels(
         if sum(label.cell_length + 2 for label in labels.values()) <= width:
             break
     return labels
+
+
+class ViewPane(TabPane):
+    """A view's pane. Focus inside a pane tells the tabs to show it, by a message that comes
+    after the focus moved; when the focus has left the pane by then (a view key handled in
+    between: the first focus after the start, then "2"), the message is stale and would undo
+    the key (the Claims view shown, then the Agents view back): it is dropped here."""
+
+    def on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        focused = self.screen.focused
+        if focused is None or (focused is not self and self not in focused.ancestors):
+            event.stop()

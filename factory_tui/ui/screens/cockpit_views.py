@@ -36,6 +36,7 @@ from factory_tui.ui.screens.cockpit_tabs import (
     VIEW_IDS,
     VIEW_TITLES,
     VIEWS,
+    ViewPane,
     tab_labels,
     view_content,
 )
@@ -124,7 +125,7 @@ class CockpitViews(Screen[None]):
         yield SummaryBar(id="summary")
         with TabbedContent(initial=self.initial_view, id="views"):
             for view in VIEWS:
-                with TabPane(VIEW_TITLES[view], id=view):
+                with ViewPane(VIEW_TITLES[view], id=view):
                     if view == self.initial_view:
                         yield self._view_content(view)
         yield KeysFooter()
