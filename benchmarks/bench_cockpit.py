@@ -192,8 +192,14 @@ async def scale_only(folder: Path) -> None:
     async with app.run_test(size=(160, 48)):
         await app.wait_for_fleet(lambda f: app.loaded and app.log_ready, timeout=300)
         loaded = time.perf_counter() - t0
+        # The RSS once the spend is attributed too (its spans follow the log index).
+        await app.wait_for_cost(timeout=300)
+        spent = time.perf_counter() - t0
         rss = proc.memory_info().rss / 2**20
-    print(f"scale factory: fully loaded (fleet and log index) {loaded:.1f} s, RSS {rss:.0f} MB")
+    print(
+        f"scale factory: fully loaded (fleet and log index) {loaded:.1f} s, RSS {rss:.0f} MB "
+        f"(with the spend attributed, at {spent:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

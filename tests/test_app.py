@@ -147,6 +147,30 @@ async def test_a_view_key_right_after_the_first_load_is_not_undone(
         assert isinstance(app.focused, ClaimTree)
 
 
+async def test_the_log_index_does_not_wait_for_the_spends_attribution(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the first read, the log is indexed before the spans the spend is attributed with
+    are made (on the scale factory those took a second, which the Log view waited for)."""
+    from factory_tui.ui.feeds.cost import CostFeed
+
+    held = threading.Event()
+    real = CostFeed.spans_after_read
+
+    def spans_held(self: CostFeed, reader: object) -> None:
+        held.wait(10)
+        real(self, reader)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CostFeed, "spans_after_read", spans_held)
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE):
+        try:
+            await app.wait_for_fleet(lambda _f: app.loaded and app.log_ready, timeout=5)
+        finally:
+            held.set()
+        await app.wait_for_cost()
+
+
 async def test_enter_opens_the_agent_detail_and_escape_returns(demo: DemoFactory) -> None:
     app = demo_app(demo)
     crashed = role(demo, "crashed")

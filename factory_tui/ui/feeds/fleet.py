@@ -226,11 +226,14 @@ class FleetFeed:
         self.app.post_message(
             FleetUpdated(fleet, changed=True, initial=True, state=state_summary(self.config))
         )
-        self.after_read(reader)  # the spend's attribution, before the log index
         for step in self.log_index.update_in_chunks():
             self._progress("log index", step.bytes_done, step.bytes_total)
-        release_free_memory()  # the read's buffers are gone: their pages go back to the system
         self.app.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
+        # The spend's attribution after the log: the Log view is looked at first, the spend is
+        # still being read on its own thread (on the scale factory the spans of every session
+        # in the history took a second, which the log then waited for).
+        self.after_read(reader)
+        release_free_memory()  # the read's buffers are gone: their pages go back to the system
 
     def _refresh(self, plan: RefreshPlan, tick: bool) -> None:
         reader = self.reader
