@@ -35,6 +35,8 @@ from factory_tui.adapters.inotify import (
     InotifyUnavailable,
     parse_events,
 )
+from factory_tui.adapters.wake import WakeEvent, drain
+from factory_tui.ui import watch
 from factory_tui.ui.watch import WatchTargets, watch_files
 
 WAIT_S = 10
@@ -275,3 +277,48 @@ def test_inotify_only_raises_its_failure(tmp_path: Path) -> None:
             backend="inotify",
             open_inotify=lambda: Inotify(libc=FakeLibc(watch_errno=errno.ENOSPC)),
         )
+
+
+def test_a_wake_event_makes_its_pipes_readable() -> None:
+    event = WakeEvent()
+    with event.waking() as fd:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        assert not poller.poll(0)
+        threading.Thread(target=event.set).start()
+        assert poller.poll(WAIT_S * 1000), "set() did not wake the poll"
+        drain(fd)
+        assert not poller.poll(0)
+    with event.waking() as fd:  # set already: readable at once
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        assert poller.poll(0)
+
+
+def test_the_watcher_wakes_on_stop_and_moved_not_on_a_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no timeout to fall back on, only the events' pipes can wake the blocked watcher."""
+    monkeypatch.setattr(watch, "POLL_MS", 3_600_000)
+    targets = factory(tmp_path)
+    transcript = tmp_path / "claude" / "projects" / "-w-a" / "s1.jsonl"
+    transcript.parent.mkdir(parents=True)
+    stop = WakeEvent()
+    posts: queue.Queue[frozenset[Path]] = queue.Queue()
+    thread = threading.Thread(
+        target=watch_files,
+        args=(targets, posts.put, stop),
+        kwargs={"backend": "inotify", "rearm_ms": 3_600_000},
+        daemon=True,
+    )
+    thread.start()
+    try:
+        next_post(posts, lambda paths: paths == targets.everything())
+        targets.transcripts.update([transcript])  # sets moved: re-arm on its folder
+        next_post(posts, lambda paths: transcript in paths)  # the catch-up once re-armed
+        transcript.write_text("{}\n")
+        next_post(posts, lambda paths: paths == {transcript})
+    finally:
+        stop.set()
+        thread.join(WAIT_S)
+    assert not thread.is_alive(), "stop did not wake the watcher"

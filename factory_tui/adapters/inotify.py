@@ -49,8 +49,8 @@ IN_Q_OVERFLOW = 0x0000_4000
 IN_IGNORED = 0x0000_8000
 IN_ONLYDIR = 0x0100_0000
 IN_ISDIR = 0x4000_0000
-IN_NONBLOCK = os.O_NONBLOCK
-IN_CLOEXEC = os.O_CLOEXEC
+IN_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # the module imports anywhere; only Linux uses them
+IN_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 #: The changes that matter to a reader of the files in a folder, and to the folder itself.
 WATCH_MASK = (

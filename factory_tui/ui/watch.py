@@ -4,8 +4,9 @@ The watcher only says *which paths* changed; :meth:`WatchTargets.classify` turns
 :class:`RefreshPlan` saying which reader refresh each one needs (the one claim file, the log,
 the checkpoints, the state files, the agents' transcripts). Nothing here reads a file's content
 and nothing polls: on Linux the thread blocks on an inotify descriptor (:mod:`.adapters.inotify`)
-until something changes, waking every ``POLL_MS`` only to look at its stop and ``moved`` events
-and every ``rearm_ms`` to notice a folder that appeared or was replaced. Elsewhere (or when
+until something changes or its stop or ``moved`` event is set (:class:`WakeEvent`: a plain
+event is looked at every ``POLL_MS``), waking every ``rearm_ms`` to notice a folder that
+appeared or was replaced. Elsewhere (or when
 inotify is refused, e.g. the watch limit) it sleeps in watchfiles (FSEvents, ...), whose Rust
 side wakes every ``STEP_MS``.
 
@@ -36,9 +37,10 @@ from factory_tui.adapters.inotify import (
     Inotify,
     InotifyUnavailable,
 )
+from factory_tui.adapters.wake import WakeEvent, drain
 from factory_tui.config import Config
 
-__all__ = ["RefreshPlan", "WatchTargets", "watch_files"]
+__all__ = ["RefreshPlan", "WakeEvent", "WatchTargets", "watch_files"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,8 @@ REARM_MS = 5_000
 #: The inotify watcher, after an event, keeps reading while the next comes within this (up to
 #: ``DEBOUNCE_MS``), then posts the burst once: one write is a modify and a close.
 INOTIFY_STEP_MS = 3
-#: The longest the inotify watcher blocks before it looks at its stop and ``moved`` events.
+#: The longest the inotify watcher blocks before it looks at a stop or ``moved`` event that is
+#: not a :class:`WakeEvent` (those wake it at once).
 POLL_MS = 250
 #: An event on a folder itself, a folder in it, or dropped events: look at the watched folders.
 _FOLDER_EVENTS = IN_ISDIR | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW
@@ -126,7 +129,7 @@ class FollowedFiles:
         self._looking: frozenset[Path] = frozenset()
         self._folders: frozenset[Path] = frozenset()
         self._dirs: frozenset[Path] = frozenset()
-        self.moved = threading.Event()
+        self.moved = WakeEvent()
         self.armed = threading.Event()
 
     def update(self, paths: Iterable[Path], looking: Iterable[Path] = ()) -> bool:
@@ -408,8 +411,32 @@ def _follow(
     """Post each burst of relevant changes until ``stop`` or ``moved`` is set (False), or a
     watched folder was replaced or a missing one appeared (True: re-arm)."""
     followed = targets.transcripts
+    with contextlib.ExitStack() as wakes:
+        wake_fds = {
+            wakes.enter_context(event.waking())
+            for event in (stop, followed.moved)
+            if isinstance(event, WakeEvent)
+        }
+        return _follow_until(notify, targets, post, stop, armed, debounce_ms, rearm_ms, wake_fds)
+
+
+def _follow_until(
+    notify: Inotify,
+    targets: WatchTargets,
+    post: Callable[[frozenset[Path]], None],
+    stop: threading.Event,
+    armed: dict[Path, tuple[int, int] | None],
+    debounce_ms: int,
+    rearm_ms: int,
+    wake_fds: set[int],
+) -> bool:
+    """:func:`_follow`, also woken by a byte on one of ``wake_fds``."""
+    followed = targets.transcripts
+    changes = select.poll()
+    changes.register(notify.fileno(), select.POLLIN)
     poller = select.poll()
-    poller.register(notify.fileno(), select.POLLIN)
+    for fd in (notify.fileno(), *wake_fds):
+        poller.register(fd, select.POLLIN)
     check_at = 0.0  # at once: a folder may have gone while arming
     while not stop.is_set() and not followed.moved.is_set():
         now = time.monotonic()
@@ -417,9 +444,12 @@ def _follow(
             if _replaced(armed):
                 return True
             check_at = now + rearm_ms / 1000
-        if not poller.poll(min(POLL_MS, max(0.0, (check_at - now) * 1000))):
+        ready = {fd for fd, _ in poller.poll(min(POLL_MS, max(0.0, (check_at - now) * 1000)))}
+        for fd in ready & wake_fds:
+            drain(fd)  # the loop's test says which event it was
+        if notify.fileno() not in ready:
             continue
-        paths, folders_changed, overflow = _burst(notify, poller, debounce_ms)
+        paths, folders_changed, overflow = _burst(notify, changes, debounce_ms)
         batch = frozenset(path for path in paths if targets.accepts(path))
         if overflow:
             batch |= targets.everything()  # events were dropped: the reader re-reads it all
