@@ -8,6 +8,7 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
 from conftest import config_for
 from test_agent_waiting import claude_dir, put_transcript, working
 from test_app import demo_app
@@ -63,8 +64,9 @@ def test_watch_targets_classify_a_followed_transcript(demo: DemoFactory, tmp_pat
     assert path.parent in targets.watched_folders()
 
 
+@pytest.mark.parametrize("backend", ["inotify", "watchfiles"])
 def test_the_watcher_rearms_on_new_transcript_folders_and_sees_their_lines(
-    tmp_path: Path,
+    tmp_path: Path, backend: str
 ) -> None:
     """The watcher starts before any transcript is known; once told, it watches its folder."""
     (tmp_path / ".claude" / "claims").mkdir(parents=True)
@@ -82,7 +84,8 @@ def test_the_watcher_rearms_on_new_transcript_folders_and_sees_their_lines(
     thread = threading.Thread(
         target=watch_files,
         args=(targets, post, stop),
-        kwargs={"rearm_ms": 60_000},  # only the move can make it look at the new folder
+        # Only the move can make it look at the new folder.
+        kwargs={"rearm_ms": 60_000, "backend": backend},
         daemon=True,
     )
     thread.start()

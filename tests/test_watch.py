@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from conftest import config_for
 
 from factory_tui.ui.watch import WatchTargets, watch_files
 
 
-def test_first_quiet_tick_posts_every_target(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["inotify", "watchfiles"])
+def test_first_quiet_tick_posts_every_target(tmp_path: Path, backend: str) -> None:
     (tmp_path / ".claude" / "claims").mkdir(parents=True)
     (tmp_path / "factory.toml").write_text('memory = "mem"\n')
     (tmp_path / "mem").mkdir()
@@ -24,7 +26,10 @@ def test_first_quiet_tick_posts_every_target(tmp_path: Path) -> None:
         got.set()
 
     thread = threading.Thread(
-        target=watch_files, args=(targets, post, stop), kwargs={"rearm_ms": 100}, daemon=True
+        target=watch_files,
+        args=(targets, post, stop),
+        kwargs={"rearm_ms": 100, "backend": backend},
+        daemon=True,
     )
     thread.start()
     assert got.wait(10), "the watcher never caught up after arming"

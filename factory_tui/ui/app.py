@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cached_property, partial
@@ -53,7 +52,7 @@ from factory_tui.ui.messages import (
 )
 from factory_tui.ui.screens.cockpit import VIEWS, CockpitScreen
 from factory_tui.ui.themes import THEME_VARIABLE_DEFAULTS, load_themes, pick_theme
-from factory_tui.ui.watch import WatchTargets, watch_files
+from factory_tui.ui.watch import WakeEvent, WatchTargets, watch_files
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -139,7 +138,7 @@ class FactoryApp(App[None]):
         self.on_quit = on_quit
         self.refresh_interval = refresh_interval or refresh_seconds(config)
         self.targets = WatchTargets.from_config(config)
-        self.watch_stop = threading.Event()
+        self.watch_stop = WakeEvent()
         """Set when the app closes: the watcher thread stops."""
         self._given_reader = reader
         self._given_prs = prs

@@ -3,8 +3,12 @@
 The watcher only says *which paths* changed; :meth:`WatchTargets.classify` turns paths into a
 :class:`RefreshPlan` saying which reader refresh each one needs (the one claim file, the log,
 the checkpoints, the state files, the agents' transcripts). Nothing here reads a file's content
-and nothing polls: the thread sleeps in watchfiles (inotify, FSEvents, ...) until something
-changes, waking every ``rearm_ms`` only to notice a folder that appeared or was replaced.
+and nothing polls: on Linux the thread blocks on an inotify descriptor (:mod:`.adapters.inotify`)
+until something changes or its stop or ``moved`` event is set (:class:`WakeEvent`: a plain
+event is looked at every ``POLL_MS``), waking every ``rearm_ms`` to notice a folder that
+appeared or was replaced. Elsewhere (or when
+inotify is refused, e.g. the watch limit) it sleeps in watchfiles (FSEvents, ...), whose Rust
+side wakes every ``STEP_MS``.
 
 The agents' transcripts are not known from the config: the fleet feed says which files the
 reader follows (:class:`FollowedFiles`) after each read, and the watcher re-arms at once when
@@ -16,14 +20,27 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
+from factory_tui.adapters.inotify import (
+    IN_DELETE_SELF,
+    IN_IGNORED,
+    IN_ISDIR,
+    IN_MOVE_SELF,
+    IN_Q_OVERFLOW,
+    Inotify,
+    InotifyUnavailable,
+)
+from factory_tui.adapters.wake import WakeEvent, drain
 from factory_tui.config import Config
 
-__all__ = ["RefreshPlan", "WatchTargets", "watch_files"]
+__all__ = ["RefreshPlan", "WakeEvent", "WatchTargets", "watch_files"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +51,16 @@ STEP_MS = 10
 DEBOUNCE_MS = 100
 #: How often the watcher wakes with nothing to report, to notice folders that appeared.
 REARM_MS = 5_000
+#: The inotify watcher, after an event, keeps reading while the next comes within this (up to
+#: ``DEBOUNCE_MS``), then posts the burst once: one write is a modify and a close.
+INOTIFY_STEP_MS = 3
+#: The longest the inotify watcher blocks before it looks at a stop or ``moved`` event that is
+#: not a :class:`WakeEvent` (those wake it at once).
+POLL_MS = 250
+#: An event on a folder itself, a folder in it, or dropped events: look at the watched folders.
+_FOLDER_EVENTS = IN_ISDIR | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW
+
+Backend = Literal["auto", "inotify", "watchfiles"]
 
 
 @dataclass
@@ -102,7 +129,7 @@ class FollowedFiles:
         self._looking: frozenset[Path] = frozenset()
         self._folders: frozenset[Path] = frozenset()
         self._dirs: frozenset[Path] = frozenset()
-        self.moved = threading.Event()
+        self.moved = WakeEvent()
         self.armed = threading.Event()
 
     def update(self, paths: Iterable[Path], looking: Iterable[Path] = ()) -> bool:
@@ -275,6 +302,8 @@ def watch_files(
     step_ms: int = STEP_MS,
     debounce_ms: int = DEBOUNCE_MS,
     rearm_ms: int = REARM_MS,
+    backend: Backend = "auto",
+    open_inotify: Callable[[], Inotify] = Inotify,
 ) -> None:
     """Watch until ``stop`` is set, calling ``post(paths)`` for each batch of relevant changes.
 
@@ -283,7 +312,182 @@ def watch_files(
     every target, so the reader looks at what it missed. When the followed transcripts' folders
     change (``targets.transcripts.moved``) it re-arms at once, and posts the transcripts once
     armed (a line written while it re-armed is not lost).
+
+    ``backend``: "auto" watches with inotify, and falls back to watchfiles (logged) when
+    inotify is not there or refuses a watch (``open_inotify`` makes the descriptor: tests
+    inject a failure); "inotify" or "watchfiles" use only that one (``step_ms`` is
+    watchfiles' step).
     """
+    if backend != "watchfiles":
+        try:
+            _watch_inotify(targets, post, stop, open_inotify, debounce_ms, rearm_ms)
+            return
+        except _InotifyRefused as refused:
+            if backend == "inotify":
+                raise refused.error from refused
+            level = (
+                logging.INFO if isinstance(refused.error, InotifyUnavailable) else logging.WARNING
+            )
+            log.log(level, "inotify is not usable (%s): watching with watchfiles", refused.error)
+    _watch_watchfiles(targets, post, stop, step_ms, debounce_ms, rearm_ms)
+
+
+class _InotifyRefused(Exception):
+    """inotify could not be used (no inotify, no descriptor, a watch refused): fall back."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _replaced(armed: dict[Path, tuple[int, int] | None]) -> bool:
+    """Whether a watched folder was replaced or removed, or a missing one appeared."""
+    return any(_identity(folder) != ident for folder, ident in armed.items())
+
+
+def _arm(open_inotify: Callable[[], Inotify], folders: list[Path]) -> Inotify:
+    """A new descriptor watching ``folders``; one that vanished meanwhile is left out (the
+    identity check after arming sees it). :class:`_InotifyRefused` if inotify says no."""
+    try:
+        notify = open_inotify()
+    except OSError as error:
+        raise _InotifyRefused(error) from error
+    try:
+        for folder in folders:
+            try:
+                notify.add_watch(folder)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+    except OSError as error:
+        notify.close()
+        raise _InotifyRefused(error) from error
+    return notify
+
+
+def _watch_inotify(
+    targets: WatchTargets,
+    post: Callable[[frozenset[Path]], None],
+    stop: threading.Event,
+    open_inotify: Callable[[], Inotify],
+    debounce_ms: int,
+    rearm_ms: int,
+) -> None:
+    """:func:`watch_files` on an inotify descriptor, re-made at each re-arm (rare: a folder
+    replaced or appeared, agents started or ended), so no stale watch is left behind."""
+    followed = targets.transcripts
+    # What is posted once armed: every target the first time (and after a folder was
+    # replaced), the transcripts after a re-arm for their folders.
+    catch_up = targets.everything()
+    while not stop.is_set():
+        if followed.moved.is_set():
+            followed.moved.clear()
+            catch_up |= followed.files
+        armed = {folder: _identity(folder) for folder in targets.watched_folders()}
+        existing = [folder for folder, ident in armed.items() if ident is not None]
+        if not existing:
+            if stop.wait(rearm_ms / 1000):
+                return
+            continue
+        with _arm(open_inotify, existing) as notify:
+            followed.armed.set()
+            if catch_up:
+                # Armed now: a change made between the reader's look and this moment is caught up.
+                post(catch_up)
+            catch_up = frozenset()
+            if _follow(notify, targets, post, stop, armed, debounce_ms, rearm_ms):
+                catch_up = targets.everything()
+                post(catch_up)
+
+
+def _follow(
+    notify: Inotify,
+    targets: WatchTargets,
+    post: Callable[[frozenset[Path]], None],
+    stop: threading.Event,
+    armed: dict[Path, tuple[int, int] | None],
+    debounce_ms: int,
+    rearm_ms: int,
+) -> bool:
+    """Post each burst of relevant changes until ``stop`` or ``moved`` is set (False), or a
+    watched folder was replaced or a missing one appeared (True: re-arm)."""
+    followed = targets.transcripts
+    with contextlib.ExitStack() as wakes:
+        wake_fds = {
+            wakes.enter_context(event.waking())
+            for event in (stop, followed.moved)
+            if isinstance(event, WakeEvent)
+        }
+        return _follow_until(notify, targets, post, stop, armed, debounce_ms, rearm_ms, wake_fds)
+
+
+def _follow_until(
+    notify: Inotify,
+    targets: WatchTargets,
+    post: Callable[[frozenset[Path]], None],
+    stop: threading.Event,
+    armed: dict[Path, tuple[int, int] | None],
+    debounce_ms: int,
+    rearm_ms: int,
+    wake_fds: set[int],
+) -> bool:
+    """:func:`_follow`, also woken by a byte on one of ``wake_fds``."""
+    followed = targets.transcripts
+    changes = select.poll()
+    changes.register(notify.fileno(), select.POLLIN)
+    poller = select.poll()
+    for fd in (notify.fileno(), *wake_fds):
+        poller.register(fd, select.POLLIN)
+    check_at = 0.0  # at once: a folder may have gone while arming
+    while not stop.is_set() and not followed.moved.is_set():
+        now = time.monotonic()
+        if now >= check_at:
+            if _replaced(armed):
+                return True
+            check_at = now + rearm_ms / 1000
+        ready = {fd for fd, _ in poller.poll(min(POLL_MS, max(0.0, (check_at - now) * 1000)))}
+        for fd in ready & wake_fds:
+            drain(fd)  # the loop's test says which event it was
+        if notify.fileno() not in ready:
+            continue
+        paths, folders_changed, overflow = _burst(notify, changes, debounce_ms)
+        batch = frozenset(path for path in paths if targets.accepts(path))
+        if overflow:
+            batch |= targets.everything()  # events were dropped: the reader re-reads it all
+        if batch:
+            post(batch)
+        if folders_changed:
+            check_at = 0.0
+    return False
+
+
+def _burst(notify: Inotify, poller: select.poll, debounce_ms: int) -> tuple[set[Path], bool, bool]:
+    """The paths changed in one burst: events read while the next comes within
+    ``INOTIFY_STEP_MS``, for at most ``debounce_ms``; whether a folder event (a folder came,
+    went or was moved) or a queue overflow was among them; whether events were dropped."""
+    paths: set[Path] = set()
+    folders_changed = overflow = False
+    end = time.monotonic() + debounce_ms / 1000
+    while True:
+        for event in notify.read():
+            if event.mask & _FOLDER_EVENTS:
+                folders_changed = True
+            if event.mask & IN_Q_OVERFLOW:
+                overflow = True
+            paths.update(notify.paths(event))
+        left = (end - time.monotonic()) * 1000
+        if left <= 0 or not poller.poll(min(INOTIFY_STEP_MS, left)):
+            return paths, folders_changed, overflow
+
+
+def _watch_watchfiles(
+    targets: WatchTargets,
+    post: Callable[[frozenset[Path]], None],
+    stop: threading.Event,
+    step_ms: int,
+    debounce_ms: int,
+    rearm_ms: int,
+) -> None:
+    """:func:`watch_files` with watchfiles (where there is no inotify)."""
     import watchfiles
 
     def relevant(_change: object, raw: str) -> bool:

@@ -1,0 +1,324 @@
+"""Issue 17: the watcher blocks on an inotify descriptor (no 10 ms wake-ups when idle) and falls
+back to watchfiles where inotify is not usable. The adapter on real folders, the parser on
+synthetic records, the watcher's re-arm, overflow and fallback."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import queue
+import select
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from conftest import config_for
+
+from factory_tui.adapters.inotify import (
+    IN_CLOSE_WRITE,
+    IN_CREATE,
+    IN_DELETE,
+    IN_DELETE_SELF,
+    IN_IGNORED,
+    IN_MODIFY,
+    IN_MOVED_TO,
+    IN_Q_OVERFLOW,
+    Inotify,
+    InotifyEvent,
+    InotifyUnavailable,
+    parse_events,
+)
+from factory_tui.adapters.wake import WakeEvent, drain
+from factory_tui.ui import watch
+from factory_tui.ui.watch import WatchTargets, watch_files
+
+WAIT_S = 10
+
+
+def wait_for(notify: Inotify, wanted: Callable[[list[InotifyEvent]], bool]) -> list[InotifyEvent]:
+    """The events read until ``wanted`` holds for them (bounded: blocks in poll, no sleep)."""
+    poller = select.poll()
+    poller.register(notify.fileno(), select.POLLIN)
+    events: list[InotifyEvent] = []
+    deadline = time.monotonic() + WAIT_S
+    while not wanted(events):
+        left = deadline - time.monotonic()
+        assert left > 0, f"never came; got {events}"
+        if poller.poll(left * 1000):
+            events.extend(notify.read())
+    return events
+
+
+def has(name: str, mask: int) -> Callable[[list[InotifyEvent]], bool]:
+    return lambda events: any(e.name == name and e.mask & mask for e in events)
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> Iterator[tuple[Inotify, Path]]:
+    folder = tmp_path / "claims"
+    folder.mkdir()
+    with Inotify() as notify:
+        notify.add_watch(folder)
+        yield notify, folder
+
+
+def test_a_write_is_a_modify_then_a_close(watched: tuple[Inotify, Path]) -> None:
+    notify, folder = watched
+    (folder / "a.json").write_text("{}")
+    events = wait_for(notify, has("a.json", IN_CLOSE_WRITE))
+    assert any(e.mask & IN_MODIFY for e in events)
+    assert {p for e in events for p in notify.paths(e)} == {folder / "a.json"}
+
+
+def test_a_create_a_rename_in_and_a_delete(watched: tuple[Inotify, Path], tmp_path: Path) -> None:
+    notify, folder = watched
+    (folder / "new.json").touch()
+    wait_for(notify, has("new.json", IN_CREATE))
+    outside = tmp_path / "elsewhere.json"
+    outside.write_text("{}")
+    os.replace(outside, folder / "moved.json")
+    wait_for(notify, has("moved.json", IN_MOVED_TO))
+    (folder / "new.json").unlink()
+    wait_for(notify, has("new.json", IN_DELETE))
+
+
+def test_a_removed_folder_drops_its_watch(watched: tuple[Inotify, Path]) -> None:
+    notify, folder = watched
+    folder.rmdir()
+    events = wait_for(notify, lambda evs: any(e.mask & IN_IGNORED for e in evs))
+    assert any(e.mask & IN_DELETE_SELF for e in events)
+    assert {p for e in events for p in notify.paths(e)} == {folder}  # the folder, no name
+    assert notify.paths(InotifyEvent(events[0].wd, IN_MODIFY, 0, "x")) == []  # watch gone
+
+
+def test_the_parser_reads_padded_names_and_an_overflow() -> None:
+    name = "é.json".encode()
+    padded = name + b"\0" * (16 - len(name))
+    data = (
+        struct.pack("iIII", 3, IN_MODIFY, 0, len(padded))
+        + padded
+        + struct.pack("iIII", -1, IN_Q_OVERFLOW, 0, 0)
+        + struct.pack("iIII", 4, IN_CREATE, 0, 16)  # truncated: its name is missing
+    )
+    assert parse_events(data) == [
+        InotifyEvent(3, IN_MODIFY, 0, "é.json"),
+        InotifyEvent(-1, IN_Q_OVERFLOW, 0, ""),
+    ]
+
+
+class FakeLibc:
+    """A libc whose inotify calls fail with ``init_errno`` / ``watch_errno`` (0: succeed, on a
+    descriptor that never has events)."""
+
+    def __init__(self, init_errno: int = 0, watch_errno: int = 0) -> None:
+        self.init_errno = init_errno
+        self.watch_errno = watch_errno
+
+    def inotify_init1(self, _flags: int) -> int:
+        if self.init_errno:
+            ctypes.set_errno(self.init_errno)
+            return -1
+        return os.open(os.devnull, os.O_RDONLY)
+
+    def inotify_add_watch(self, _fd: int, _path: bytes, _mask: int) -> int:
+        if self.watch_errno:
+            ctypes.set_errno(self.watch_errno)
+            return -1
+        return 1
+
+
+def test_no_inotify_outside_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    with pytest.raises(InotifyUnavailable, match="darwin"):
+        Inotify()
+
+
+def test_init_and_watch_failures_say_why(tmp_path: Path) -> None:
+    with pytest.raises(OSError, match="inotify_init1") as init:
+        Inotify(libc=FakeLibc(init_errno=errno.EMFILE))
+    assert init.value.errno == errno.EMFILE
+    with (
+        Inotify(libc=FakeLibc(watch_errno=errno.ENOSPC)) as notify,
+        pytest.raises(OSError, match="inotify_add_watch") as watch,
+    ):
+        notify.add_watch(tmp_path)
+    assert watch.value.errno == errno.ENOSPC and watch.value.filename == str(tmp_path)
+
+
+# The watcher
+
+
+@contextmanager
+def watching(targets: WatchTargets, **kwargs: object) -> Iterator[queue.Queue[frozenset[Path]]]:
+    """``watch_files`` on a thread; its posts in a queue; stopped and joined on exit."""
+    posts: queue.Queue[frozenset[Path]] = queue.Queue()
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watch_files, args=(targets, posts.put, stop), kwargs=kwargs, daemon=True
+    )
+    thread.start()
+    try:
+        yield posts
+    finally:
+        stop.set()
+        thread.join(WAIT_S)
+    assert not thread.is_alive(), "the watcher did not stop"
+
+
+def next_post(
+    posts: queue.Queue[frozenset[Path]], wanted: Callable[[frozenset[Path]], bool]
+) -> frozenset[Path]:
+    """The first post for which ``wanted`` holds (bounded wait on the queue)."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, "never posted"
+        paths = posts.get(timeout=left)
+        if wanted(paths):
+            return paths
+
+
+def factory(tmp_path: Path) -> WatchTargets:
+    (tmp_path / ".claude" / "claims").mkdir(parents=True)
+    return WatchTargets.from_config(config_for(tmp_path))
+
+
+@pytest.mark.parametrize(("backend", "rearm_ms"), [("inotify", 60_000), ("watchfiles", 100)])
+def test_a_replaced_claims_folder_is_rearmed_and_caught_up(
+    tmp_path: Path, backend: str, rearm_ms: int
+) -> None:
+    """inotify sees the folder move at once (no re-arm tick for a minute); watchfiles at its
+    next tick."""
+    targets = factory(tmp_path)
+    claims = tmp_path / ".claude" / "claims"
+    everything = targets.everything()
+    with watching(targets, backend=backend, rearm_ms=rearm_ms) as posts:
+        next_post(posts, lambda paths: paths == everything)  # armed
+        fresh = tmp_path / ".claude" / "claims.new"
+        fresh.mkdir()
+        (fresh / "old.json").write_text("{}")
+        claims.rename(tmp_path / ".claude" / "claims.old")
+        fresh.rename(claims)
+        next_post(posts, lambda paths: paths == everything)  # replaced: re-read it all ...
+        next_post(posts, lambda paths: paths == everything)  # ... and again once re-armed
+        (claims / "b.json").write_text("{}")
+        next_post(posts, lambda paths: claims / "b.json" in paths)  # the new one is watched
+
+
+def test_a_write_a_rename_and_a_delete_are_posted(tmp_path: Path) -> None:
+    targets = factory(tmp_path)
+    claims = tmp_path / ".claude" / "claims"
+    with watching(targets, backend="inotify", rearm_ms=60_000) as posts:
+        next_post(posts, lambda paths: paths == targets.everything())
+        (claims / "a.json").write_text("{}")
+        assert next_post(posts, bool) == {claims / "a.json"}
+        (claims / ".a.json.tmp").write_text("{}")  # not a claim: filtered out ...
+        os.replace(claims / ".a.json.tmp", claims / "c.json")  # ... its rename in is one
+        assert next_post(posts, bool) == {claims / "c.json"}
+        (claims / "a.json").unlink()
+        assert next_post(posts, bool) == {claims / "a.json"}
+
+
+class Overflowing(Inotify):
+    """A real descriptor whose first read also says the kernel's queue overflowed."""
+
+    overflowed = False
+
+    def read(self) -> list[InotifyEvent]:
+        events = super().read()
+        if events and not self.overflowed:
+            self.overflowed = True
+            events.append(InotifyEvent(-1, IN_Q_OVERFLOW, 0, ""))
+        return events
+
+
+def test_an_overflow_posts_every_target(tmp_path: Path) -> None:
+    targets = factory(tmp_path)
+    claims = tmp_path / ".claude" / "claims"
+    with watching(targets, backend="inotify", open_inotify=Overflowing) as posts:
+        next_post(posts, lambda paths: paths == targets.everything())
+        (claims / "a.json").write_text("{}")
+        assert next_post(posts, bool) == targets.everything() | {claims / "a.json"}
+
+
+@pytest.mark.parametrize(
+    "libc", [FakeLibc(init_errno=errno.EMFILE), FakeLibc(watch_errno=errno.ENOSPC)]
+)
+def test_when_inotify_refuses_it_falls_back_to_watchfiles(
+    tmp_path: Path, libc: FakeLibc, caplog: pytest.LogCaptureFixture
+) -> None:
+    targets = factory(tmp_path)
+    claims = tmp_path / ".claude" / "claims"
+    with (
+        caplog.at_level(logging.WARNING, "factory_tui.ui.watch"),
+        watching(targets, rearm_ms=100, open_inotify=lambda: Inotify(libc=libc)) as posts,
+    ):
+        next_post(posts, lambda paths: paths == targets.everything())  # watchfiles' first tick
+        (claims / "a.json").write_text("{}")
+        next_post(posts, lambda paths: claims / "a.json" in paths)
+    assert "watching with watchfiles" in caplog.text
+    assert os.strerror(libc.init_errno or libc.watch_errno) in caplog.text
+
+
+def test_inotify_only_raises_its_failure(tmp_path: Path) -> None:
+    targets = factory(tmp_path)
+    with pytest.raises(OSError, match="inotify_add_watch"):
+        watch_files(
+            targets,
+            lambda _paths: None,
+            threading.Event(),
+            backend="inotify",
+            open_inotify=lambda: Inotify(libc=FakeLibc(watch_errno=errno.ENOSPC)),
+        )
+
+
+def test_a_wake_event_makes_its_pipes_readable() -> None:
+    event = WakeEvent()
+    with event.waking() as fd:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        assert not poller.poll(0)
+        threading.Thread(target=event.set).start()
+        assert poller.poll(WAIT_S * 1000), "set() did not wake the poll"
+        drain(fd)
+        assert not poller.poll(0)
+    with event.waking() as fd:  # set already: readable at once
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        assert poller.poll(0)
+
+
+def test_the_watcher_wakes_on_stop_and_moved_not_on_a_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no timeout to fall back on, only the events' pipes can wake the blocked watcher."""
+    monkeypatch.setattr(watch, "POLL_MS", 3_600_000)
+    targets = factory(tmp_path)
+    transcript = tmp_path / "claude" / "projects" / "-w-a" / "s1.jsonl"
+    transcript.parent.mkdir(parents=True)
+    stop = WakeEvent()
+    posts: queue.Queue[frozenset[Path]] = queue.Queue()
+    thread = threading.Thread(
+        target=watch_files,
+        args=(targets, posts.put, stop),
+        kwargs={"backend": "inotify", "rearm_ms": 3_600_000},
+        daemon=True,
+    )
+    thread.start()
+    try:
+        next_post(posts, lambda paths: paths == targets.everything())
+        targets.transcripts.update([transcript])  # sets moved: re-arm on its folder
+        next_post(posts, lambda paths: transcript in paths)  # the catch-up once re-armed
+        transcript.write_text("{}\n")
+        next_post(posts, lambda paths: paths == {transcript})
+    finally:
+        stop.set()
+        thread.join(WAIT_S)
+    assert not thread.is_alive(), "stop did not wake the watcher"
