@@ -24,7 +24,7 @@ import json
 import os
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -204,78 +204,78 @@ def _problems(data: object) -> list[Problem]:
 
 # -- values: each dataclass as the list of its fields (tuples as arrays) ----------------------
 
-_NONE = type(None)
-_S, _S_, _I_, _D, _D_ = (str,), (str, _NONE), (int, _NONE), (dict,), (dict, _NONE)
-# Each field: its name, the types its saved value may have, and (a tuple field) its items' type.
-_Spec = tuple[tuple[str, tuple[type, ...], type | None], ...]
-_UNIT: _Spec = (
-    ("claim_id", _S, None),
-    ("phase", _I_, None),
-    ("name", _S, None),
-    ("tickets", (list,), str),
-    ("owner", _S_, None),
-    ("pid", _I_, None),
-    ("claimed_at", _S_, None),
-    ("hostname", _S_, None),
-    ("branch", _S_, None),
-    ("mode", _S_, None),
-    ("deps", (list,), int),
-    ("completed_at", _S_, None),
-)
-_CLAIM: _Spec = (
-    ("file", _S, None),
-    ("kind", _S, None),
-    ("claim_id", _S, None),
-    ("title", _S, None),
-    ("created", _S_, None),
-    ("units", (list,), list),
-    ("raw", _D, None),
-)
-_CHECKPOINT: _Spec = (
-    ("file", _S, None),
-    ("name", _S, None),
-    ("slug", _S, None),
-    ("task", _S, None),
-    ("timestamp", _S_, None),
-    ("branch", _S_, None),
-    ("git_sha", _S_, None),
-    ("pr_number", _I_, None),
-    ("steps_completed", (list,), str),
-    ("steps_remaining", (list,), str),
-    ("context", _D_, None),
-    ("progress", _D_, None),
-    ("claimed_phase", _D_, None),
-    ("raw", _D, None),
-)
-assert [name for name, _t, _i in _UNIT] == [f.name for f in fields(ClaimUnit)]
-assert [name for name, _t, _i in _CLAIM] == [f.name for f in fields(ClaimFile)]
-assert [name for name, _t, _i in _CHECKPOINT] == [
-    f.name for f in fields(Checkpoint) if f.name != "file_ts"
-]
+
+def _opt(kind: type) -> Callable[[object], bool]:
+    return lambda v: v is None or type(v) is kind
 
 
-def _values(data: object, spec: _Spec) -> dict[str, Any]:
+def _tuple_of(kind: type) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, list) and all(type(x) is kind for x in v)
+
+
+_STR = _opt(str)
+_UNIT: dict[str, Callable[[object], bool]] = {
+    "claim_id": lambda v: type(v) is str,
+    "phase": _opt(int),
+    "name": lambda v: type(v) is str,
+    "tickets": _tuple_of(str),
+    "owner": _STR,
+    "pid": _opt(int),
+    "claimed_at": _STR,
+    "hostname": _STR,
+    "branch": _STR,
+    "mode": _STR,
+    "deps": _tuple_of(int),
+    "completed_at": _STR,
+}
+_CLAIM: dict[str, Callable[[object], bool]] = {
+    "file": lambda v: type(v) is str,
+    "kind": lambda v: v in ("mega", "standalone"),
+    "claim_id": lambda v: type(v) is str,
+    "title": lambda v: type(v) is str,
+    "created": _STR,
+    "units": lambda v: isinstance(v, list),
+    "raw": lambda v: isinstance(v, dict),
+}
+_CHECKPOINT: dict[str, Callable[[object], bool]] = {
+    "file": lambda v: type(v) is str,
+    "name": lambda v: type(v) is str,
+    "slug": lambda v: type(v) is str,
+    "task": lambda v: type(v) is str,
+    "timestamp": _STR,
+    "branch": _STR,
+    "git_sha": _STR,
+    "pr_number": _opt(int),
+    "steps_completed": _tuple_of(str),
+    "steps_remaining": _tuple_of(str),
+    "context": lambda v: v is None or isinstance(v, dict),
+    "progress": lambda v: v is None or isinstance(v, dict),
+    "claimed_phase": lambda v: v is None or isinstance(v, dict),
+    "raw": lambda v: isinstance(v, dict),
+}
+assert list(_UNIT) == [f.name for f in fields(ClaimUnit)]
+assert list(_CLAIM) == [f.name for f in fields(ClaimFile)]
+assert list(_CHECKPOINT) == [f.name for f in fields(Checkpoint) if f.name != "file_ts"]
+
+
+def _values(data: object, checks: dict[str, Callable[[object], bool]]) -> dict[str, Any]:
     """``data`` (a list of field values) as keyword arguments, each checked; arrays as tuples
     (raises ``ValueError`` when one does not fit)."""
-    if type(data) is not list or len(data) != len(spec):
+    if not isinstance(data, list) or len(data) != len(checks):
         raise ValueError("a saved value has the wrong number of fields")
     out: dict[str, Any] = {}
-    for (name, types, item), value in zip(spec, data, strict=True):
-        if type(value) not in types:
+    for (name, check), value in zip(checks.items(), data, strict=True):
+        if not check(value):
             raise ValueError(f"a saved {name} has the wrong type")
-        if item is not None:
-            if any(type(x) is not item for x in value):
-                raise ValueError(f"a saved {name} has an item of the wrong type")
-            value = tuple(value)
-        out[name] = value
+        out[name] = tuple(value) if isinstance(value, list) and name != "units" else value
     return out
 
 
 def encode_claim(claim: ClaimFile | None) -> Any:
     if claim is None:
         return None
-    units = [[getattr(unit, name) for name, _t, _i in _UNIT] for unit in claim.units]
-    return [units if name == "units" else getattr(claim, name) for name, _t, _i in _CLAIM]
+    units = [[getattr(unit, name) for name in _UNIT] for unit in claim.units]
+    return [units if name == "units" else getattr(claim, name) for name in _CLAIM]
 
 
 def decode_claim(data: object) -> ClaimFile | None:
@@ -283,8 +283,6 @@ def decode_claim(data: object) -> ClaimFile | None:
     if data is None:
         return None
     values = _values(data, _CLAIM)
-    if values["kind"] not in ("mega", "standalone"):
-        raise ValueError("a saved kind is not one")
     values["units"] = tuple(ClaimUnit(**_values(unit, _UNIT)) for unit in values["units"])
     return ClaimFile(**values)
 
@@ -293,7 +291,7 @@ def encode_checkpoint(checkpoint: Checkpoint | None) -> Any:
     """A checkpoint but the time in its file name (that is parsed from the name again)."""
     if checkpoint is None:
         return None
-    return [getattr(checkpoint, name) for name, _t, _i in _CHECKPOINT]
+    return [getattr(checkpoint, name) for name in _CHECKPOINT]
 
 
 def decode_checkpoint(data: object, file_ts: datetime | None) -> Checkpoint | None:
