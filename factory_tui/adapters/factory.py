@@ -20,11 +20,10 @@ from factory_tui.adapters.agent_transcripts import AgentTranscripts
 from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.factory_claims import ClaimFolder
 from factory_tui.adapters.factory_logs import FactoryLogs
-from factory_tui.adapters.factory_state import StateFiles, read_checkpoints_warm
+from factory_tui.adapters.factory_state import StateFiles, read_checkpoints
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.adapters.hegemon_remote import RemoteReader, remote_reader
 from factory_tui.adapters.hegemon_store import StoreReader
-from factory_tui.adapters.parsecache import ParsedCache, Saved, StatKey
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.remote_procs import RemoteProbe
 from factory_tui.config import Config, missing_inputs
@@ -71,20 +70,6 @@ class FactoryReader:
         self.logs.on_progress = on_progress
         self.checkpoints: dict[str, Checkpoint] = {}
         self.checkpoint_problems: list[Problem] = []
-        self._checkpoints_saved: dict[str, Saved] = {}
-        self.parsed_cache: ParsedCache | None = (
-            ParsedCache(
-                fold_cache.folder,
-                config.claims_dir,
-                config.checkpoints_dir,
-                config.max_file_bytes,
-                version=fold_cache.version,
-            )
-            if fold_cache is not None
-            else None
-        )
-        """The parsed claim files and checkpoints of the last start (with the fold cache)."""
-        self._parsed_loaded: dict[str, StatKey] | None = None
         self.state_files = StateFiles(config)
         self._changes = 0
         self.deriver = FleetDeriver()
@@ -152,38 +137,12 @@ class FactoryReader:
     # -- reading ---------------------------------------------------------------------------------
 
     def refresh_all(self) -> None:
-        first = self._parsed_loaded is None
-        if first:
-            self._load_parsed()
         self.refresh_claims()
         self.refresh_log()
         self.refresh_checkpoints()
         self.refresh_state_files()
         self.refresh_store()
         self.refresh_server()
-        if first:
-            self.save_parsed_cache()
-
-    def _load_parsed(self) -> None:
-        """Hand the parsed files of the last start to the first reads."""
-        claims, checkpoints = self.parsed_cache.load() if self.parsed_cache else ({}, {})
-        self.claim_folder.warm = claims
-        self._checkpoints_saved = checkpoints
-        self._parsed_loaded = {path: saved.key for path, saved in (claims | checkpoints).items()}
-
-    def save_parsed_cache(self) -> bool:
-        """Save the parsed claim files and checkpoints for the next start, unless they are the
-        ones it loaded. False when nothing was written."""
-        if self.parsed_cache is None:
-            return False
-        claims = self.claim_folder.cache_entries()
-        keys = {path: saved.key for path, saved in (claims | self._checkpoints_saved).items()}
-        if keys == self._parsed_loaded:
-            return False
-        saved = self.parsed_cache.save(claims, self._checkpoints_saved)
-        if saved:
-            self._parsed_loaded = keys
-        return saved
 
     def refresh_claims(self) -> bool:
         """Rescan the claims folder; re-read only files whose stat changed. True if anything did."""
@@ -234,11 +193,8 @@ class FactoryReader:
             return work(self.logs.fold)
 
     def refresh_checkpoints(self) -> bool:
-        """Keep the latest checkpoint of each task (see :func:`read_checkpoints_warm`: the files
-        unchanged since the last read are not parsed again)."""
-        checkpoints, problems, self._checkpoints_saved = read_checkpoints_warm(
-            self.config, self._checkpoints_saved
-        )
+        """Keep the latest checkpoint of each task (see :func:`read_checkpoints`)."""
+        checkpoints, problems = read_checkpoints(self.config)
         changed = checkpoints != self.checkpoints or problems != self.checkpoint_problems
         self.checkpoints, self.checkpoint_problems = checkpoints, problems
         return self._bump(changed)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from factory_tui.adapters.parsecache import Saved, StatKey, decode_claim, encode_claim, stat_key
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.core.claims import ClaimFile, parse_claim
 from factory_tui.core.fold import LogFold
@@ -66,11 +65,6 @@ class ClaimFolder:
         self.generation = 0
         """Bumped whenever a claim file is read again, appears or goes."""
         self._sorted: tuple[int, list[ClaimFile]] | None = None
-        self.warm: dict[str, Saved] = {}
-        """Claim files parsed by an earlier run (see :mod:`~factory_tui.adapters.parsecache`),
-        taken by the next :meth:`refresh` for each file whose stat key is still the saved one."""
-        self._stat_keys: dict[Path, StatKey] = {}
-        """The cache key of each claim file read whole (taken before it was read)."""
 
     def refresh(self) -> bool:
         """Rescan the folder; re-read only files whose stat changed. True if anything did."""
@@ -99,15 +93,9 @@ class ClaimFolder:
                 continue
             path = Path(entry.path)
             seen.add(path)
-            key = _entry_key(entry)
-            if self.warm and self._take_warm(path, key):
-                changed = True
-                continue
-            changed |= self.refresh_claim(path, key)
-        self.warm = {}
+            changed |= self.refresh_claim(path)
         for gone in set(self.claims) - seen:
             del self.claims[gone]
-            self._stat_keys.pop(gone, None)
             self.generation += 1
             changed = True
         if locks != self.lock_entries:
@@ -153,33 +141,8 @@ class ClaimFolder:
             )
         )
 
-    def _take_warm(self, path: Path, key: StatKey | None) -> bool:
-        """Take the claim file at ``path`` from :attr:`warm` when it is not known yet and its
-        key is the saved one. True if it was taken."""
-        saved = self.warm.get(str(path))
-        if saved is None or key is None or saved.key != key or path in self.claims:
-            return False
-        try:
-            claim = decode_claim(saved.value)
-        except (ValueError, TypeError):
-            return False
-        self._set(path, FileKey(key[3], key[2], key[1]), claim, list(saved.problems))
-        self._stat_keys[path] = key
-        return True
-
-    def cache_entries(self) -> dict[str, Saved]:
-        """Each claim file read whole, with its key and what the parser gave, to be saved for
-        the next start."""
-        out: dict[str, Saved] = {}
-        for path, key in self._stat_keys.items():
-            _file_key, claim, problems = self.claims[path]
-            out[str(path)] = Saved(key, encode_claim(claim), problems)
-        return out
-
-    def refresh_claim(self, path: Path, cache_key: StatKey | None = None) -> bool:
-        """Re-read one claim file if its stat changed (or it vanished). True if anything changed.
-        ``cache_key``: its stat key taken before (kept for :meth:`cache_entries` when the file
-        is read whole)."""
+    def refresh_claim(self, path: Path) -> bool:
+        """Re-read one claim file if its stat changed (or it vanished). True if anything changed."""
         try:
             key = file_key(path)
         except OSError as error:
@@ -197,14 +160,10 @@ class ClaimFolder:
         if isinstance(data, Problem):
             return self._set(path, key, None, [data])
         claim, problems = parse_claim(str(path), data)
-        self._set(path, key, claim, problems)
-        if cache_key is not None:
-            self._stat_keys[path] = cache_key
-        return True
+        return self._set(path, key, claim, problems)
 
     def _forget(self, path: Path) -> bool:
         """The file is gone: forget it. True if it was known."""
-        self._stat_keys.pop(path, None)
         if path not in self.claims:
             return False
         del self.claims[path]
@@ -215,7 +174,6 @@ class ClaimFolder:
         self, path: Path, key: FileKey | None, claim: ClaimFile | None, problems: list[Problem]
     ) -> bool:
         self.claims[path] = (key, claim, problems)
-        self._stat_keys.pop(path, None)
         self.generation += 1
         return True
 
@@ -278,14 +236,6 @@ class ClaimFolder:
                 "logged — add the RELEASE line, or put back the previous file from .history/"
             )
         return f"{name} shows it owned by {unit.owner} now: the claim moved on"
-
-
-def _entry_key(entry: os.DirEntry[str]) -> StatKey | None:
-    """The cache key of a listed file (None: not a regular file, or not to be cached)."""
-    try:
-        return stat_key(entry.stat(follow_symlinks=False))
-    except OSError:
-        return None
 
 
 def _note_lock(entry: os.DirEntry[str], locks: list[LockEntry]) -> None:

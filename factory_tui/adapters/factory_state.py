@@ -4,12 +4,10 @@ together), as :class:`~factory_tui.adapters.factory.FactoryReader` reads them.""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
 from factory_tui.adapters.factory_claims import FileKey, file_key
-from factory_tui.adapters.parsecache import Saved, decode_checkpoint, encode_checkpoint, stat_key
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint, parse_checkpoint_name
@@ -17,25 +15,15 @@ from factory_tui.core.problems import Problem
 from factory_tui.core.statefiles_lint import lint_state
 from factory_tui.core.statefiles_parse import parse_memory, parse_plan
 
-__all__ = ["StateFiles", "read_checkpoints", "read_checkpoints_warm"]
+__all__ = ["StateFiles", "read_checkpoints"]
 
 
 def read_checkpoints(config: Config) -> tuple[dict[str, Checkpoint], list[Problem]]:
     """The latest checkpoint of each task, and the problems met: names are listed, only the
     newest file per task slug is read (a folder of ten thousand stays cheap)."""
-    checkpoints, problems, _saved = read_checkpoints_warm(config, {})
-    return checkpoints, problems
-
-
-def read_checkpoints_warm(
-    config: Config, warm: Mapping[str, Saved]
-) -> tuple[dict[str, Checkpoint], list[Problem], dict[str, Saved]]:
-    """:func:`read_checkpoints`, taking from ``warm`` (saved by an earlier run, see
-    :mod:`~factory_tui.adapters.parsecache`) each newest file whose stat key is the saved one;
-    also returns what to save for the next run (each newest file read whole)."""
     folder = config.checkpoints_dir
     problems: list[Problem] = []
-    latest: dict[str, tuple[datetime, os.DirEntry[str], datetime | None]] = {}
+    latest: dict[str, tuple[datetime, Path]] = {}
     try:
         names = [e for e in os.scandir(folder) if e.name.endswith(".json")]
     except FileNotFoundError:
@@ -44,8 +32,7 @@ def read_checkpoints_warm(
         problems.append(Problem(str(folder), f"cannot list checkpoints: {error.strerror}"))
         names = []
     for entry in names:
-        file_ts, slug = parse_checkpoint_name(entry.name)
-        when = file_ts
+        when, slug = parse_checkpoint_name(entry.name)
         if when is None:
             problems.append(
                 Problem(entry.path, "checkpoint file name is not <ISO-timestamp>-<task-slug>.json")
@@ -53,55 +40,22 @@ def read_checkpoints_warm(
             when = datetime.min
         known = latest.get(slug)
         if known is None or (when, entry.name) > (known[0], known[1].name):
-            latest[slug] = (when, entry, file_ts)
+            latest[slug] = (when, Path(entry.path))
     checkpoints: dict[str, Checkpoint] = {}
-    saved: dict[str, Saved] = {}
-    for _slug, (_when, entry, file_ts) in latest.items():
-        found = _read_checkpoint(entry, file_ts, config.max_file_bytes, warm, saved)
-        if found is None:
+    for _slug, (_when, path) in latest.items():
+        data = read_factory_file(path, config.max_file_bytes)
+        if data is None:
             continue
-        if isinstance(found, Problem):
-            problems.append(found)
+        if isinstance(data, Problem):
+            problems.append(data)
             continue
-        cp, found_problems = found
-        problems.extend(found_problems)
+        cp, found = parse_checkpoint(str(path), data)
+        problems.extend(found)
         if cp is not None:
             known_cp = checkpoints.get(cp.task)
             if known_cp is None or (cp.at or datetime.min) >= (known_cp.at or datetime.min):
                 checkpoints[cp.task] = cp
-    return checkpoints, problems, saved
-
-
-def _read_checkpoint(
-    entry: os.DirEntry[str],
-    file_ts: datetime | None,
-    limit: int,
-    warm: Mapping[str, Saved],
-    saved: dict[str, Saved],
-) -> tuple[Checkpoint | None, list[Problem]] | Problem | None:
-    """One checkpoint file, parsed: from ``warm`` when its key is the saved one, else read (and
-    noted in ``saved`` when read whole)."""
-    try:
-        key = stat_key(entry.stat(follow_symlinks=False))
-    except OSError:
-        key = None
-    known = warm.get(entry.path) if key is not None else None
-    if known is not None and known.key == key:
-        try:
-            cp = decode_checkpoint(known.value, file_ts)
-        except (ValueError, TypeError):
-            pass
-        else:
-            saved[entry.path] = known
-            return cp, list(known.problems)
-    path = Path(entry.path)
-    data = read_factory_file(path, limit)
-    if data is None or isinstance(data, Problem):
-        return data
-    cp, problems = parse_checkpoint(str(path), data)
-    if key is not None:
-        saved[entry.path] = Saved(key, encode_checkpoint(cp), problems)
-    return cp, problems
+    return checkpoints, problems
 
 
 class StateFiles:
