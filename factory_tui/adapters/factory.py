@@ -20,7 +20,7 @@ from factory_tui.adapters.agent_transcripts import AgentTranscripts
 from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.factory_claims import ClaimFolder
 from factory_tui.adapters.factory_logs import FactoryLogs
-from factory_tui.adapters.factory_state import StateFiles, read_checkpoints
+from factory_tui.adapters.factory_state import CheckpointFolder, StateFiles
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.adapters.hegemon_remote import RemoteReader, remote_reader
 from factory_tui.adapters.hegemon_store import StoreReader
@@ -70,6 +70,7 @@ class FactoryReader:
         self.logs.on_progress = on_progress
         self.checkpoints: dict[str, Checkpoint] = {}
         self.checkpoint_problems: list[Problem] = []
+        self.checkpoint_folder = CheckpointFolder(config)
         self.state_files = StateFiles(config)
         self._changes = 0
         self.deriver = FleetDeriver()
@@ -193,8 +194,9 @@ class FactoryReader:
             return work(self.logs.fold)
 
     def refresh_checkpoints(self) -> bool:
-        """Keep the latest checkpoint of each task (see :func:`read_checkpoints`)."""
-        checkpoints, problems = read_checkpoints(self.config)
+        """Keep the latest checkpoint of each task (see :class:`CheckpointFolder`: only the newest
+        files changed since the last call are parsed again)."""
+        checkpoints, problems = self.checkpoint_folder.read()
         changed = checkpoints != self.checkpoints or problems != self.checkpoint_problems
         self.checkpoints, self.checkpoint_problems = checkpoints, problems
         return self._bump(changed)

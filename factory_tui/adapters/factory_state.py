@@ -4,6 +4,8 @@ together), as :class:`~factory_tui.adapters.factory.FactoryReader` reads them.""
 from __future__ import annotations
 
 import os
+import stat
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -15,47 +17,110 @@ from factory_tui.core.problems import Problem
 from factory_tui.core.statefiles_lint import lint_state
 from factory_tui.core.statefiles_parse import parse_memory, parse_plan
 
-__all__ = ["StateFiles", "read_checkpoints"]
+__all__ = ["CheckpointFolder", "StateFiles", "read_checkpoints"]
+
+
+# A file changed less than this before its stat is read again on the next refresh even if its
+# stat looks the same: a rewrite within the file system's timestamp tick can keep the stat.
+RACY_NS = 2_000_000_000
+
+_StatKey = tuple[int, int, int, int, int]
+_Parsed = tuple[Checkpoint | None, list[Problem]]
 
 
 def read_checkpoints(config: Config) -> tuple[dict[str, Checkpoint], list[Problem]]:
-    """The latest checkpoint of each task, and the problems met: names are listed, only the
-    newest file per task slug is read (a folder of ten thousand stays cheap)."""
-    folder = config.checkpoints_dir
-    problems: list[Problem] = []
-    latest: dict[str, tuple[datetime, Path]] = {}
+    """The latest checkpoint of each task, and the problems met (see :class:`CheckpointFolder`)."""
+    return CheckpointFolder(config).read()
+
+
+class CheckpointFolder:
+    """The checkpoints folder, read again incrementally: names are listed, only the newest file
+    per task slug is read (a folder of ten thousand stays cheap), and of those only the ones
+    whose stat (device, inode, size, mtime, ctime) changed since the last :meth:`read` are
+    parsed again."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._names: dict[str, tuple[datetime | None, str]] = {}
+        """Each file name's time and slug (a pure function of the name)."""
+        self._parsed: dict[str, tuple[_StatKey, _Parsed]] = {}
+        """Each newest file read whole, by path: its stat key then, and what it parsed to."""
+
+    def read(self) -> tuple[dict[str, Checkpoint], list[Problem]]:
+        """The latest checkpoint of each task, and the problems met."""
+        folder = self.config.checkpoints_dir
+        problems: list[Problem] = []
+        latest: dict[str, tuple[datetime, os.DirEntry[str]]] = {}
+        try:
+            names = [e for e in os.scandir(folder) if e.name.endswith(".json")]
+        except FileNotFoundError:
+            names = []
+        except OSError as error:
+            problems.append(Problem(str(folder), f"cannot list checkpoints: {error.strerror}"))
+            names = []
+        known_names, self._names = self._names, {}
+        for entry in names:
+            parts = known_names.get(entry.name) or parse_checkpoint_name(entry.name)
+            self._names[entry.name] = parts
+            when, slug = parts
+            if when is None:
+                problems.append(
+                    Problem(
+                        entry.path, "checkpoint file name is not <ISO-timestamp>-<task-slug>.json"
+                    )
+                )
+                when = datetime.min
+            known = latest.get(slug)
+            if known is None or (when, entry.name) > (known[0], known[1].name):
+                latest[slug] = (when, entry)
+        checkpoints: dict[str, Checkpoint] = {}
+        parsed, self._parsed = self._parsed, {}
+        for _slug, (_when, entry) in latest.items():
+            found = self._parse(entry, parsed)
+            if found is None:
+                continue
+            if isinstance(found, Problem):
+                problems.append(found)
+                continue
+            cp, found_problems = found
+            problems.extend(found_problems)
+            if cp is not None:
+                known_cp = checkpoints.get(cp.task)
+                if known_cp is None or (cp.at or datetime.min) >= (known_cp.at or datetime.min):
+                    checkpoints[cp.task] = cp
+        return checkpoints, problems
+
+    def _parse(
+        self, entry: os.DirEntry[str], parsed: dict[str, tuple[_StatKey, _Parsed]]
+    ) -> _Parsed | Problem | None:
+        """One newest file: as parsed last time when its stat key is the same, else read."""
+        key = _stat_key(entry)
+        known = parsed.get(entry.path) if key is not None else None
+        if key is not None and known is not None and known[0] == key:
+            self._parsed[entry.path] = known
+            return known[1]
+        path = Path(entry.path)
+        data = read_factory_file(path, self.config.max_file_bytes)
+        if data is None or isinstance(data, Problem):
+            return data
+        result = parse_checkpoint(str(path), data)
+        if key is not None:
+            self._parsed[entry.path] = (key, result)
+        return result
+
+
+def _stat_key(entry: os.DirEntry[str]) -> _StatKey | None:
+    """The stat key of a listed regular file (taken before it is read); None for anything else
+    (a symlink, a special file) or a file changed less than :data:`RACY_NS` ago: read those."""
     try:
-        names = [e for e in os.scandir(folder) if e.name.endswith(".json")]
-    except FileNotFoundError:
-        names = []
-    except OSError as error:
-        problems.append(Problem(str(folder), f"cannot list checkpoints: {error.strerror}"))
-        names = []
-    for entry in names:
-        when, slug = parse_checkpoint_name(entry.name)
-        if when is None:
-            problems.append(
-                Problem(entry.path, "checkpoint file name is not <ISO-timestamp>-<task-slug>.json")
-            )
-            when = datetime.min
-        known = latest.get(slug)
-        if known is None or (when, entry.name) > (known[0], known[1].name):
-            latest[slug] = (when, Path(entry.path))
-    checkpoints: dict[str, Checkpoint] = {}
-    for _slug, (_when, path) in latest.items():
-        data = read_factory_file(path, config.max_file_bytes)
-        if data is None:
-            continue
-        if isinstance(data, Problem):
-            problems.append(data)
-            continue
-        cp, found = parse_checkpoint(str(path), data)
-        problems.extend(found)
-        if cp is not None:
-            known_cp = checkpoints.get(cp.task)
-            if known_cp is None or (cp.at or datetime.min) >= (known_cp.at or datetime.min):
-                checkpoints[cp.task] = cp
-    return checkpoints, problems
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or max(st.st_mtime_ns, st.st_ctime_ns) > (
+        time.time_ns() - RACY_NS
+    ):
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class StateFiles:
