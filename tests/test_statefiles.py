@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from factory_tui.core.statefiles import (
@@ -821,7 +821,13 @@ def test_arbitrary_text_never_raises(plan_text: str, memory_text: str) -> None:
     assert_read(plan, plan_text, memory, memory_text)
 
 
-LINT_RULES = {"done-outside-done", "plan-done-not-in-memory", "plan-in-progress-not-in-memory"}
+LINT_RULES = {
+    "done-outside-done",
+    "plan-done-not-in-memory",
+    "plan-in-progress-not-in-memory",
+    "memory-done-plan-open",
+    "memory-in-progress-plan-open",
+}
 
 
 def assert_read(plan: Plan, plan_text: str, memory: Memory, memory_text: str) -> None:
@@ -852,6 +858,13 @@ def assert_read(plan: Plan, plan_text: str, memory: Memory, memory_text: str) ->
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(FRAGMENTS), max_size=60), st.lists(st.sampled_from(FRAGMENTS)))
+# Found by this test (kept so they run every time): a lone \r inside an item's line stayed in
+# its text; a memory.md rule's name the checks did not know.
+@example(plan_parts=["- ", "[ ] ", "- ", "\r", "- "], memory_parts=[])
+@example(
+    plan_parts=["- ", "[ ] ", "[owner:", "[owner:"],
+    memory_parts=["## 🔴 IN PROGRESS", "\n", "[owner:", "[owner:"],
+)
 def test_markdown_like_text_never_raises(plan_parts: list[str], memory_parts: list[str]) -> None:
     plan_text, memory_text = "".join(plan_parts), "".join(memory_parts)
     plan = parse_plan(plan_text, "plan.md")

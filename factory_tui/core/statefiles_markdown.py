@@ -20,11 +20,12 @@ _TABLE_RULE_CHARS = frozenset(" \t:|-")
 
 
 def _lines(text: str) -> Iterator[tuple[int, str]]:
-    """1-based line numbers as an editor counts them (``\\n`` only; CRLF's ``\\r`` dropped)."""
+    """1-based line numbers as an editor counts them (``\\n`` only; CRLF's ``\\r`` dropped, and a
+    lone ``\\r`` inside a line read as a space: no text, and a control character if shown)."""
     if text.startswith("\ufeff"):
         text = text[1:]
     for number, line in enumerate(text.split("\n"), start=1):
-        yield number, line.removesuffix("\r")
+        yield number, line.removesuffix("\r").replace("\r", " ")
 
 
 def indent_width(indent: str) -> int:
