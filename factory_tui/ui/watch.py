@@ -283,6 +283,20 @@ def _identity(folder: Path) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino) if os.path.isdir(folder) else None
 
 
+def _to_arm(
+    targets: WatchTargets, catch_up: frozenset[Path]
+) -> tuple[dict[Path, tuple[int, int] | None], list[Path], frozenset[Path]]:
+    """Before each arming: the folders and their identities now (to notice one replaced), the
+    ones that exist, and what to post once armed (the followed transcripts too when their
+    folders moved)."""
+    followed = targets.transcripts
+    if followed.moved.is_set():
+        followed.moved.clear()
+        catch_up |= followed.files
+    armed = {folder: _identity(folder) for folder in targets.watched_folders()}
+    return armed, [folder for folder, ident in armed.items() if ident is not None], catch_up
+
+
 class _Either:
     """Set when either event is: watchfiles stops on it (it only calls ``is_set``)."""
 
@@ -379,11 +393,7 @@ def _watch_inotify(
     # replaced), the transcripts after a re-arm for their folders.
     catch_up = targets.everything()
     while not stop.is_set():
-        if followed.moved.is_set():
-            followed.moved.clear()
-            catch_up |= followed.files
-        armed = {folder: _identity(folder) for folder in targets.watched_folders()}
-        existing = [folder for folder, ident in armed.items() if ident is not None]
+        armed, existing, catch_up = _to_arm(targets, catch_up)
         if not existing:
             if stop.wait(rearm_ms / 1000):
                 return
@@ -499,11 +509,7 @@ def _watch_watchfiles(
     # folder was replaced), the transcripts after a re-arm for their folders.
     catch_up = targets.everything()
     while not stop.is_set():
-        if followed.moved.is_set():
-            followed.moved.clear()
-            catch_up |= followed.files
-        armed = {folder: _identity(folder) for folder in targets.watched_folders()}
-        existing = [folder for folder, ident in armed.items() if ident is not None]
+        armed, existing, catch_up = _to_arm(targets, catch_up)
         if not existing:
             if stop.wait(rearm_ms / 1000):
                 return
