@@ -7,7 +7,8 @@ import json
 import subprocess
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,26 @@ async def test_the_log_index_does_not_wait_for_the_spends_attribution(
         finally:
             held.set()
         await app.wait_for_cost()
+
+
+async def test_a_fleet_that_comes_while_the_detail_screen_is_pushed_is_shown(
+    demo: DemoFactory,
+) -> None:
+    """A fleet update can reach a detail screen that is pushed but not mounted yet (its rows do
+    not exist): it used to end the cockpit with NoMatches; the newest fleet is shown once
+    mounted."""
+    app = demo_app(demo)
+    crashed = role(demo, "crashed")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        screen = AgentDetailScreen(app.fleet, crashed)
+        newer = replace(app.fleet, generated_at=app.fleet.generated_at + timedelta(minutes=1))
+        screen.show_fleet(newer)  # before it is mounted
+        assert screen.fleet is newer
+        await app.push_screen(screen)
+        await pilot.pause()
+        assert crashed in screen_text(app)
+        await pilot.press("escape")
 
 
 async def test_enter_opens_the_agent_detail_and_escape_returns(demo: DemoFactory) -> None:

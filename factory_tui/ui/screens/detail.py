@@ -254,13 +254,18 @@ class AgentDetailScreen(Screen[None]):
         yield KeysFooter()
 
     def on_mount(self) -> None:
-        self.show_fleet(self.fleet)
+        self._show_rows()
         self.query_one(FieldList).focus()
 
     def show_fleet(self, fleet: Fleet) -> None:
-        """Update the rows in place (the scroll position stays)."""
+        """Update the rows in place (the scroll position stays). A fleet that comes while the
+        screen is being pushed (not mounted yet) is kept: mounting shows the newest."""
         self.fleet = fleet
-        self.query_one(FieldList).show(detail_fields(fleet, self.instance_id))
+        if self.is_mounted:
+            self._show_rows()
+
+    def _show_rows(self) -> None:
+        self.query_one(FieldList).show(detail_fields(self.fleet, self.instance_id))
 
     # -- the terminal --------------------------------------------------------------------------
 
