@@ -1,18 +1,14 @@
 """The cockpit app: the data the views show, the feeds that bring it, the first frame.
 
 Data flows one way. Three feeds (:mod:`factory_tui.ui.feeds`) each read on one thread and post
-a message: the fleet (the factory's files, watched), the PR queue (gh and git, polled) and the
-spend (the transcripts, on a slow timer). The app's handlers are the only place that sets the
-data — :attr:`FactoryApp.fleet`, :attr:`~FactoryApp.queue`, :attr:`~FactoryApp.cost` — and
-then hand it to the main screen (:class:`~factory_tui.ui.screens.cockpit.CockpitScreen`), which
-owns the views, their keys and the actions.
-
-The first paint comes before anything is read, and with as little as it needs (issue 3): the
-header, the tabs, the initial view (empty) and the footer. Right after it,
-``FactoryApp.after_first_frame`` mounts the other views and makes the feeds; a key pressed
-before that waits for it, and the feeds start once what that key shows is drawn (the Log view
-shows the log's tail before the factory's read takes the interpreter: issue 17). The actions,
-screens, PR queue and cost machinery are imported when first used.
+a message: the fleet (the factory's files, watched), the PR queue (gh and git, polled), the
+spend (the transcripts, on a slow timer). Only the app's handlers set the data (``fleet``,
+``queue``, ``cost``) and hand it to the main screen (``CockpitScreen``: the views, their keys
+and the actions). The first paint comes before anything is read (issue 3): the header, the
+tabs, the initial view (empty), the footer. Right after it ``after_first_frame`` mounts the
+other views and makes the feeds; a key pressed before that waits for it, and the feeds start
+once what that key shows is drawn (the Log view's tail comes before the factory's read: issue
+17). The actions, screens, PR queue and cost machinery are imported when first used.
 """
 
 from __future__ import annotations
@@ -30,6 +26,7 @@ from textual import events
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import Provider
+from textual.driver import Driver
 from textual.widgets import TabbedContent
 from textual.worker import Worker, WorkerState
 
@@ -37,6 +34,7 @@ from factory_tui.config import Config
 from factory_tui.core.attention import AttentionItem, attention_items
 from factory_tui.core.safe import printable
 from factory_tui.ui import keys
+from factory_tui.ui.driver import cockpit_driver
 from factory_tui.ui.feeds.base import Updates, refresh_seconds
 from factory_tui.ui.feeds.cost import COST_REFRESH_SECONDS, CostFeed
 from factory_tui.ui.messages import (
@@ -218,6 +216,10 @@ class FactoryApp(App[None]):
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(THEME_VARIABLE_DEFAULTS)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's, whose output survives the terminal closing (ui/driver.py)."""
+        return cockpit_driver(super().get_driver_class())
 
     def notify(
         self,
