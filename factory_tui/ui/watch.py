@@ -419,7 +419,8 @@ def _follow(
     rearm_ms: int,
 ) -> bool:
     """Post each burst of relevant changes until ``stop`` or ``moved`` is set (False), or a
-    watched folder was replaced or a missing one appeared (True: re-arm)."""
+    watched folder was replaced or a missing one appeared (True: re-arm). Woken at once by
+    ``stop`` and ``moved`` when they are :class:`WakeEvent` s."""
     followed = targets.transcripts
     with contextlib.ExitStack() as wakes:
         wake_fds = {
@@ -427,47 +428,32 @@ def _follow(
             for event in (stop, followed.moved)
             if isinstance(event, WakeEvent)
         }
-        return _follow_until(notify, targets, post, stop, armed, debounce_ms, rearm_ms, wake_fds)
-
-
-def _follow_until(
-    notify: Inotify,
-    targets: WatchTargets,
-    post: Callable[[frozenset[Path]], None],
-    stop: threading.Event,
-    armed: dict[Path, tuple[int, int] | None],
-    debounce_ms: int,
-    rearm_ms: int,
-    wake_fds: set[int],
-) -> bool:
-    """:func:`_follow`, also woken by a byte on one of ``wake_fds``."""
-    followed = targets.transcripts
-    changes = select.poll()
-    changes.register(notify.fileno(), select.POLLIN)
-    poller = select.poll()
-    for fd in (notify.fileno(), *wake_fds):
-        poller.register(fd, select.POLLIN)
-    check_at = 0.0  # at once: a folder may have gone while arming
-    while not stop.is_set() and not followed.moved.is_set():
-        now = time.monotonic()
-        if now >= check_at:
-            if _replaced(armed):
-                return True
-            check_at = now + rearm_ms / 1000
-        ready = {fd for fd, _ in poller.poll(min(POLL_MS, max(0.0, (check_at - now) * 1000)))}
-        for fd in ready & wake_fds:
-            drain(fd)  # the loop's test says which event it was
-        if notify.fileno() not in ready:
-            continue
-        paths, folders_changed, overflow = _burst(notify, changes, debounce_ms)
-        batch = frozenset(path for path in paths if targets.accepts(path))
-        if overflow:
-            batch |= targets.everything()  # events were dropped: the reader re-reads it all
-        if batch:
-            post(batch)
-        if folders_changed:
-            check_at = 0.0
-    return False
+        changes = select.poll()
+        changes.register(notify.fileno(), select.POLLIN)
+        poller = select.poll()
+        for fd in (notify.fileno(), *wake_fds):
+            poller.register(fd, select.POLLIN)
+        check_at = 0.0  # at once: a folder may have gone while arming
+        while not stop.is_set() and not followed.moved.is_set():
+            now = time.monotonic()
+            if now >= check_at:
+                if _replaced(armed):
+                    return True
+                check_at = now + rearm_ms / 1000
+            ready = {fd for fd, _ in poller.poll(min(POLL_MS, max(0.0, (check_at - now) * 1000)))}
+            for fd in ready & wake_fds:
+                drain(fd)  # the loop's test says which event it was
+            if notify.fileno() not in ready:
+                continue
+            paths, folders_changed, overflow = _burst(notify, changes, debounce_ms)
+            batch = frozenset(path for path in paths if targets.accepts(path))
+            if overflow:
+                batch |= targets.everything()  # events were dropped: the reader re-reads it all
+            if batch:
+                post(batch)
+            if folders_changed:
+                check_at = 0.0
+        return False
 
 
 def _burst(notify: Inotify, poller: select.poll, debounce_ms: int) -> tuple[set[Path], bool, bool]:
