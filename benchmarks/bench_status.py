@@ -77,6 +77,12 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000, help="when generating")
     parser.add_argument("--claims", type=int, default=1000, help="when generating")
     parser.add_argument("--checkpoints", type=int, default=10_000, help="when generating")
+    parser.add_argument("--cold-runs", type=int, help="cold status runs (default: --runs)")
+    parser.add_argument(
+        "--status-only",
+        action="store_true",
+        help="only the status runs (skip the in-process appended line and changed claim)",
+    )
     args = parser.parse_args()
     root = args.dir or Path(tempfile.mkdtemp(prefix="factory-scale-")) / "factory"
     if not (root / "factory.toml").exists():
@@ -97,7 +103,8 @@ def main() -> None:
 
     cache = tempfile.TemporaryDirectory(prefix="factory-cache-")  # the fold cache, removed at exit
     env = {**os.environ, "FACTORY_TUI_CACHE_DIR": cache.name}
-    cold = [run_status(root, now, "--no-cache", env=env) for _ in range(args.runs)]
+    cold_runs = args.runs if args.cold_runs is None else args.cold_runs
+    cold = [run_status(root, now, "--no-cache", env=env) for _ in range(cold_runs)]
     summary = json.loads(cold[-1][2])["summary"]
     report_status("cold", cold, f"{summary['log_events']} log events")
     first = run_status(root, now, env=env)  # reads cold, saves the cache
@@ -113,6 +120,8 @@ def main() -> None:
     report_status("warm", warm, f"10 new log lines each; warm/cold {ratio:.2f}x")
     if json.loads(warm[-1][2])["summary"]["log_events"] != summary["log_events"] + 10 * args.runs:
         raise SystemExit("the warm status did not count the appended lines")
+    if args.status_only:
+        return
 
     config = load_config(root, flags={}, env={}, user_config=root / "no-user-config.toml")
     reader = FactoryReader(config)

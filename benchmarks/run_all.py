@@ -10,7 +10,8 @@ user would) and reads the figures they print:
   ``status --json`` cold and warm (10 new lines after the cache) with their RSS, an appended line
   and a changed claim re-derived; and on a 10x factory for growth (skip with --no-growth): 10x
   the lines and claims over a 10x longer history (300 days at the scale factory's pace: a
-  longer history, not a busier day);
+  longer history, not a busier day), and on the 10x history with the 1x claims (an information
+  row: what the history alone costs);
 - ``bench_cockpit.py``: write → shown beside the watchfiles floor, idle and loaded CPU, and the
   cockpit fully loaded on the scale factory (time, RSS);
 - ``first_paint.py``: first paint of the cockpit beside a bare Textual app, and beside the same
@@ -92,11 +93,12 @@ def run(name: str, *args: str, timeout: float = 3600) -> str:
 
 
 def factory(base: Path, size: Size) -> Path:
-    root = (
-        base / f"factory-{size.lines}"
-        if size.days == 30
-        else base / f"factory-{size.lines}-{size.days}d"
-    )
+    name = f"factory-{size.lines}"
+    if size.days != 30:
+        name += f"-{size.days}d"
+    if size.claims * 1000 != size.lines:  # not the scale factory's proportion
+        name += f"-{size.claims}c"
+    root = base / name
     if not (root / "factory.toml").exists():
         print(f"generating {size.label()} in {root} …", file=sys.stderr, flush=True)
         generate(
@@ -174,19 +176,49 @@ def status_rows(one: dict[str, float | None], label: str) -> list[Row]:
 
 
 def growth_rows(one: dict[str, float | None], ten: dict[str, float | None]) -> list[Row]:
+    return ratio_rows(
+        one,
+        ten,
+        (
+            ("cold", 10.5, "status cold, 10x / 1x"),
+            ("warm", 1.5, "status warm, 10x / 1x"),
+            ("cold_rss", 1.3, "status RSS (cold), 10x / 1x"),
+            ("warm_rss", 1.3, "status RSS (warm), 10x / 1x"),
+        ),
+    )
+
+
+def history_rows(one: dict[str, float | None], longer: dict[str, float | None]) -> list[Row]:
+    """The 10x history alone (the 1x factory's claims and checkpoints): not one of the issue's
+    rows, printed beside them to tell what grows with the history from what grows with the
+    claims."""
+    return ratio_rows(
+        one,
+        longer,
+        (
+            ("warm", 1.5, "status warm, 10x history only / 1x"),
+            ("warm_rss", 1.3, "status RSS (warm), 10x history only / 1x"),
+        ),
+        info=True,
+    )
+
+
+def ratio_rows(
+    one: dict[str, float | None],
+    ten: dict[str, float | None],
+    figures: tuple[tuple[str, float, str], ...],
+    *,
+    info: bool = False,
+) -> list[Row]:
+    """Rows of ``ten``'s figure over ``one``'s, each against its limit."""
     rows = []
-    for key, limit, what in (
-        ("cold", 10.5, "status cold, 10x / 1x"),
-        ("warm", 1.5, "status warm, 10x / 1x"),
-        ("cold_rss", 1.3, "status RSS (cold), 10x / 1x"),
-        ("warm_rss", 1.3, "status RSS (warm), 10x / 1x"),
-    ):
+    for key, limit, what in figures:
         a, b = one[key], ten[key]
         ratio = b / a if a and b is not None else None
         unit = " MB" if "rss" in key else " s"
         base = f"1x {a:g}{unit}, 10x {b:g}{unit}" if a is not None and b is not None else ""
         m, v = check(ratio, limit, times)
-        rows.append(Row(what, m, f"≤ {limit}x", base, v))
+        rows.append(Row(what, m, f"≤ {limit}x" + (" (info)" if info else ""), base, v))
     return rows
 
 
@@ -305,8 +337,16 @@ def main() -> None:
     rows = status_rows(one, size.label())
     if not args.no_growth:
         ten_root = factory(base, ten)
-        out = run("bench_status.py", "--dir", str(ten_root), "--runs", "3", "--appends", "5")
+        out = run("bench_status.py", "--dir", str(ten_root), "--runs", "3", "--status-only")
         rows += growth_rows(one, status_figures(out))
+        # The same 10x history with the 1x factory's claims: what the history alone costs.
+        longer = Size(ten.lines, size.claims, size.checkpoints, days=ten.days)
+        longer_root = factory(base, longer)
+        out = run(
+            "bench_status.py", "--dir", str(longer_root), "--runs", "3", "--cold-runs", "1",
+            "--status-only",
+        )  # fmt: skip
+        rows += history_rows(one, status_figures(out))
     cockpit = ["--writes", "20", "--idle", "10", "--load", "5"] if args.quick else []
     rows += cockpit_rows(run("bench_cockpit.py", *cockpit, "--scale", str(one_root)))
     rows += transcript_rows(run("bench_transcripts.py", *cockpit[:2]))
