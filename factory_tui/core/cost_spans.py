@@ -231,4 +231,5 @@ class SpanTable(Sequence[Span]):
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"SpanTable({list(self)!r})"
+        # Short: a message carrying 150,000 spans may be logged.
+        return f"<SpanTable of {len(self)} spans>"
