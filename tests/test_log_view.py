@@ -10,6 +10,7 @@ from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.pilot import Pilot
+from textual.widgets import ContentSwitcher, Static
 from textual.worker import WorkerCancelled
 
 from factory_tui.adapters.logfilter import FilterSpec
@@ -449,3 +450,40 @@ async def test_the_filter_prompt_says_its_hint_once(demo: DemoFactory) -> None:
         line = next(line for line in text.splitlines() if " — " in line)
         hint = line.split(" — ", 1)[1].strip(" │")
         assert hint and text.count(hint[:12]) == 1, (hint, text)
+
+
+class HiddenLogApp(LogApp):
+    """The log view behind another pane, as the cockpit's Log tab while another view shows."""
+
+    def compose(self) -> ComposeResult:
+        with ContentSwitcher(initial="other"):
+            yield Static("another view", id="other")
+            yield LogView(self.index, follow=self.follow, id="log")
+
+
+@pytest.mark.parametrize("follow", [True, False])
+async def test_lines_appended_while_hidden_are_shown_when_the_view_shows(
+    log: tuple[Path, Path], follow: bool
+) -> None:
+    """A hidden view does not resize for each append (a hidden widget's size is looked up in a
+    layout of the whole screen made again for it, issue 17); it shows them when it shows."""
+    app = HiddenLogApp(index_of(log), follow=follow)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(LogView)
+        await pilot.pause()
+        size = view.virtual_size
+        for n in range(3):
+            append(view, log[1], [ev(80 + 10 * n + i) for i in range(10)])
+            await pilot.pause()
+        assert view.virtual_size == size  # nothing done for the screen while hidden
+        assert view.new_while_paused == (0 if follow else 30)
+        app.query_one(ContentSwitcher).current = "log"
+        await pilot.pause()
+        await pilot.pause()
+        assert view.virtual_size.height == 110
+        assert "110 lines" in str(view.border_subtitle)
+        if follow:
+            assert view.scroll_y == view.max_scroll_y
+            assert screen_lines(view)[-1] == ev(109)
+        else:
+            assert "paused — 30 new lines" in str(view.border_subtitle)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from array import array
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from factory_tui.adapters.logindex import (
     IndexProgress,
     LogIndex,
 )
+from factory_tui.adapters.logindex_files import Chunk, FileIndex, apply_chunk, scan_lines
 
 
 def ev(n: int, event: str = "STEP-DONE", rest: str = "") -> str:
@@ -72,7 +74,36 @@ def test_offsets_and_on_demand_reads(files: tuple[Path, Path]) -> None:
         offsets, itemsize = index.offsets
         data = cur.read_bytes()
         assert offsets == [0, *[i + 1 for i, b in enumerate(data) if b == 10][:-1]]
-        assert itemsize == 8
+        assert itemsize == 4  # under 4 GiB: 4 bytes a line
+
+
+def test_a_files_offsets_widen_to_8_bytes_past_4_gib(tmp_path: Path) -> None:
+    """A file past 4 GiB (not written: its chunks are made as the scan makes them) keeps every
+    offset, the ones below 4 GiB and the ones past it."""
+    f = FileIndex(tmp_path / "operations.log", 0)
+    apply_chunk(f, Chunk(array("I", [0, 10, 2**32 - 20]), 2**32 - 8, 0, b"", []))
+    assert f.offsets.itemsize == 4
+    apply_chunk(f, Chunk(array("Q", [2**32 - 8, 2**32 + 5]), 2**32 + 9, 0, b"", []))
+    assert f.offsets.itemsize == 8
+    assert list(f.offsets) == [0, 10, 2**32 - 20, 2**32 - 8, 2**32 + 5]
+    assert f.span(3, 5) == (2**32 - 8, 2**32 + 9)
+
+
+def test_the_scan_of_lines_past_4_gib_gives_8_byte_offsets(tmp_path: Path) -> None:
+    path = tmp_path / "sparse.log"  # a sparse file: only its last bytes are written
+    with path.open("wb") as handle:
+        handle.seek(2**32 - 2)
+        handle.write(b"a\nbb\ncc\n")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        low = list(scan_lines(fd, 2**32 - 2, 2**32, 1 << 20, 0, b""))
+        high = list(scan_lines(fd, 2**32 - 2, 2**32 + 7, 1 << 20, 0, b""))
+    finally:
+        os.close(fd)
+    assert [(c.offsets.typecode, list(c.offsets)) for c in low] == [("I", [2**32 - 2])]
+    assert [(c.offsets.typecode, list(c.offsets)) for c in high] == [
+        ("Q", [2**32 - 2, 2**32, 2**32 + 3])
+    ]
 
 
 def test_history_comes_first_then_current(files: tuple[Path, Path]) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from factory_tui.core import cost_attribution
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost_attribution import SpanBuilder, build_spans
 from factory_tui.core.fold import LogFold
@@ -59,7 +61,9 @@ def test_incremental_spans_equal_spans_built_afresh(
         assert kept == fresh
 
 
-def test_a_closed_sessions_span_is_made_once_and_another_fold_starts_afresh() -> None:
+def test_a_closed_sessions_span_is_made_once_and_another_fold_starts_afresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     fold, builder = LogFold(), SpanBuilder()
     fold.feed_lines(
         [
@@ -71,8 +75,16 @@ def test_a_closed_sessions_span_is_made_once_and_another_fold_starts_afresh() ->
     )
     first = builder.build(fold.sessions, [])
     fold.feed_lines([b"2026-02-12T14:03 | STEP-DONE | step=s task=b branch=z"], "f", 4)
+    made: list[object] = []
+    for name in ("_session_span", "_append_session"):
+        real = getattr(cost_attribution, name)
+        monkeypatch.setattr(
+            cost_attribution, name, lambda *a, real=real: made.append(a[0]) or real(*a)
+        )
     second = builder.build(fold.sessions, [])
-    assert second[0] is first[0]  # closed: kept
+    assert made == []  # closed: kept (its row copied), open and unchanged: kept
+    monkeypatch.undo()
+    assert second[0] == first[0]
     assert second[1] == first[1]  # open, its span fields unchanged (branch was set)
     fold.feed_lines([b"2026-02-12T14:09 | SESSION-END | task=b status=success"], "f", 5)
     third = builder.build(fold.sessions, [])

@@ -1,9 +1,9 @@
 """A byte-offset index over ``operations.log.1`` + ``operations.log``, read on demand.
 
 The operations log can hold a million lines. A viewer must not keep them as strings (nor as
-widgets): :class:`LogIndex` keeps one 8-byte offset per line (``array('Q')``), an open descriptor
-per file, and reads the lines it is asked for with ``os.pread``. The two files form ONE logical
-sequence: the history file's lines first, then the current file's.
+widgets): :class:`LogIndex` keeps one 4-byte offset per line (``array('I')``; 8 past 4 GiB), an
+open descriptor per file, and reads the lines it is asked for with ``os.pread``. The two files
+form ONE logical sequence: the history file's lines first, then the current file's.
 
 Indexing is incremental: :meth:`LogIndex.update` indexes what was appended since the last call.
 Only complete lines (ending in ``\\n``) are indexed; a line still being written waits for its
@@ -124,8 +124,8 @@ class LogIndex:
 
     @property
     def offsets(self) -> tuple[list[int], int]:
-        """operations.log's line offsets (a copy) and the bytes each takes in the index (the
-        index holds 8 bytes a line, whatever the log's size)."""
+        """operations.log's line offsets (a copy) and the bytes each takes in the index (4 bytes
+        a line while the file is under 4 GiB, then 8)."""
         with self._lock:
             return list(self._cur.offsets), self._cur.offsets.itemsize
 

@@ -22,6 +22,14 @@ _NEWLINE = re.compile(b"\n")
 _SESSION_START = re.compile(rb"\|[ \t]*SESSION-START[ \t]*\|([^\n]*)")
 _TASK_INSTANCE = re.compile(rb"(?:^|\s)(task|instance)=(\S*)")
 _ANCHOR_BYTES = 64
+#: Offsets below this fit 4 bytes: a file's index holds ``array('I')`` until it grows past 4 GiB,
+#: then ``array('Q')`` (a million-line log: 4.8 MB instead of 9.6 MB).
+_NARROW_LIMIT = 1 << 32
+
+
+def _offsets_for(limit: int) -> str:
+    """The array type code for offsets below ``limit``."""
+    return "I" if limit <= _NARROW_LIMIT else "Q"
 
 
 class FileIndex:
@@ -34,7 +42,8 @@ class FileIndex:
         self.name = path.name
         self.epoch = epoch
         self.fd: int | None = None
-        self.offsets = array("Q")
+        self.offsets = array("I")
+        """Where each line starts: 4 bytes each while the file is under 4 GiB, then 8."""
         self.end = 0
         """Byte offset just past the last indexed line's newline."""
         self.crc = 0
@@ -46,7 +55,7 @@ class FileIndex:
         """The same file (same descriptor and epoch), to extend privately."""
         twin = FileIndex(self.path, self.epoch)
         twin.fd = self.fd
-        twin.offsets = array("Q", self.offsets)
+        twin.offsets = array(self.offsets.typecode, self.offsets)
         twin.end, twin.crc, twin.anchor = self.end, self.crc, self.anchor
         return twin
 
@@ -85,7 +94,7 @@ def scan_lines(
             data += more
             last = data.rfind(b"\n")
         body = data if last + 1 == len(data) else data[: last + 1]
-        offsets = array("Q", [pos])
+        offsets = array(_offsets_for(pos + last + 1), [pos])
         offsets.extend(pos + m.end() for m in _NEWLINE.finditer(body, 0, last))
         crc = zlib.crc32(body, crc)
         anchor = (anchor + body[-_ANCHOR_BYTES:])[-_ANCHOR_BYTES:]
@@ -114,7 +123,11 @@ def _sessions(body: bytes) -> list[tuple[str, str]]:
 
 
 def apply_chunk(f: FileIndex, chunk: Chunk) -> None:
-    f.offsets.extend(chunk.offsets)
+    if chunk.offsets.typecode != f.offsets.typecode:  # the file grew past 4 GiB: 8 bytes each
+        f.offsets = array("Q", f.offsets)
+        f.offsets.extend(array("Q", chunk.offsets))
+    else:
+        f.offsets.extend(chunk.offsets)
     f.end, f.crc, f.anchor = chunk.end, chunk.crc, chunk.anchor
 
 

@@ -371,7 +371,7 @@ def spans_from_reader(
     procs: Mapping[int, ProcInfo] | None = None,
     *,
     builder: SpanBuilder | None = None,
-) -> tuple[Span, ...]:
+) -> Sequence[Span]:
     """Spans from a refreshed FactoryReader: every session of the log and every owned claim
     unit; ``procs`` (the live local agents) tell their worktrees by their working directory.
     ``builder``: the one used for this reader's last spans, to re-make only what changed."""

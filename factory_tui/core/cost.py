@@ -51,6 +51,7 @@ from factory_tui.core.cost_report import (
     group_key,
     split_phase,
 )
+from factory_tui.core.cost_spans import SpanTable
 from factory_tui.core.pricing import PriceTable, Usage, cost_usd
 
 __all__ = ["CostLedger"]
@@ -169,10 +170,10 @@ class CostLedger:
 
     def set_spans(self, spans: Sequence[Span]) -> bool:
         """Use new spans from the fleet; every record is attributed again if they changed."""
-        spans = tuple(spans)
-        if spans == self._attributor.spans:
+        table = SpanTable.of(spans)
+        if table == self._attributor.spans:
             return False
-        self._attributor = Attributor(spans)
+        self._attributor = Attributor(table)
         self._reattribute()
         return True
 

@@ -8,26 +8,37 @@ A response goes to the span whose time contains it and whose branch (``gitBranch
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost_records import (
     Attribution,
+)
+from factory_tui.core.cost_spans import (
+    CLAIM,
+    GRACE_AFTER,
+    GRACE_BEFORE,
+    NO_TIME,
+    Span,
+    SpanTable,
+    to_us,
 )
 from factory_tui.core.fold_records import SessionRec
 from factory_tui.core.fold_sessions import SessionTable
 from factory_tui.core.statefiles import find_tickets
 from factory_tui.core.timeparse import parse_ts
 
-__all__ = ["Attributor", "Span", "SpanBuilder", "build_spans"]
+__all__ = ["GRACE_AFTER", "GRACE_BEFORE", "Attributor", "Span", "SpanBuilder", "build_spans"]
 
-#: A Claude Code session starts a little before the agent logs SESSION-START, and its last
-#: responses may land just after SESSION-END; a response this close to a span still belongs to it.
-GRACE_BEFORE = timedelta(minutes=30)
-GRACE_AFTER = timedelta(minutes=10)
+#: :func:`parse_ts` without its cache, for the sessions' times: each is parsed once per build,
+#: and the 150,000 sessions of a scale factory would hold ~6 MB of cache entries.
+_parse_once: Callable[[str], datetime | None] = parse_ts.__wrapped__
+
+_GRACE_BEFORE_US = GRACE_BEFORE // timedelta(microseconds=1)
+_GRACE_AFTER_US = GRACE_AFTER // timedelta(microseconds=1)
 
 
 def norm_path(path: str) -> str:
@@ -37,29 +48,6 @@ def norm_path(path: str) -> str:
 
 def _within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder if folder == "/" else folder + "/")
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A stretch of time an instance worked on something, from a session or a claim."""
-
-    kind: Literal["session", "claim"]
-    instance: str | None
-    task: str | None
-    """The session's task; for a claim, its claim id."""
-    claim: str | None
-    """The claim key (``CAB-1290:1``) for a claim span."""
-    phase: int | None
-    branch: str | None
-    worktree: str | None
-    start: datetime | None
-    end: datetime | None
-    """None: still open."""
-
-    def holds(self, at: datetime) -> bool:
-        if self.start is not None and at < self.start - GRACE_BEFORE:
-            return False
-        return self.end is None or at <= self.end + GRACE_AFTER
 
 
 def _worktree_of(path: str | None, worktrees: Sequence[str]) -> str | None:
@@ -100,12 +88,18 @@ class SpanBuilder:
     one (when their fields changed) and makes those of new sessions; everything is made afresh
     when the worktrees or the agents' working directories change, or the sessions are another
     fold's. Claim spans (a few thousand at most) are made every time.
+
+    A build gives a :class:`~factory_tui.core.cost_spans.SpanTable` (columns, not a Span object
+    each: a scale factory has 150,000 sessions); the next one copies its session rows, so a
+    table handed on never changes.
     """
 
     def __init__(self) -> None:
         self._of: Sequence[SessionRec] | None = None
         self._where: tuple[object, ...] | None = None
-        self._spans: list[Span] = []
+        self._last = SpanTable()
+        self._sessions = 0
+        """How many of ``_last``'s rows are sessions' (the claims' follow)."""
         self._open: dict[int, tuple[object, ...]] = {}
         """Index → the fields its span was made from, for the sessions open then."""
 
@@ -116,37 +110,43 @@ class SpanBuilder:
         *,
         worktrees: Mapping[str, str | None] | None = None,
         instance_cwds: Mapping[str, str] | None = None,
-    ) -> tuple[Span, ...]:
+    ) -> SpanTable:
         trees, cwds = dict(worktrees or {}), dict(instance_cwds or {})
         where = (tuple(sorted(trees.items())), tuple(sorted(cwds.items())))
-        if sessions is not self._of or where != self._where or len(sessions) < len(self._spans):
-            self._of, self._where, self._spans, self._open = sessions, where, [], {}
+        if sessions is not self._of or where != self._where or len(sessions) < self._sessions:
+            self._of, self._where, self._open = sessions, where, {}
+            self._last, self._sessions = SpanTable(), 0
         worktree = _worktree_finder(trees, cwds)
-        spans, was_open = self._spans, self._open
+        table, was_open = self._last.head(self._sessions), self._open
         still_open: dict[int, tuple[object, ...]] = {}
         for n, fields in was_open.items():
             rec = sessions[n]
             now = _span_fields(rec)
             if now != fields:
-                spans[n] = _session_span(rec, worktree)
+                table.set_row(n, _session_span(rec, worktree))
             if rec.ended_at is None:
                 still_open[n] = now
-        first = len(spans)
+        first = len(table)
         if isinstance(sessions, SessionTable) and sessions.saved and len(sessions) - first > 1000:
             # A restored fold: its archived sessions' spans are made from their saved columns,
             # without making a record of each (a long history, mostly never shown).
             columns = [sessions.column(name)[first:] for name in _SPAN_FIELDS]
             for n, fields in enumerate(zip(*columns, strict=True), start=first):
-                spans.append(_span_of(fields, worktree))
+                _append_session(table, fields, worktree)
                 if fields[-1] is None:
                     still_open[n] = fields
         else:
             for n, rec in enumerate(sessions[first:], start=first):
-                spans.append(_session_span(rec, worktree))
+                fields = _span_fields(rec)
+                _append_session(table, fields, worktree)
                 if rec.ended_at is None:
-                    still_open[n] = _span_fields(rec)
+                    still_open[n] = fields
         self._open = still_open
-        return (*spans, *_claim_spans(units, worktree))
+        self._sessions = len(table)
+        for span in _claim_spans(units, worktree):
+            table.append(span)
+        self._last = table
+        return table
 
 
 _SPAN_FIELDS = ("instance", "task", "branch", "started_at", "ended_at")
@@ -175,6 +175,24 @@ def _worktree_finder(
         return candidates[0] if len(candidates) == 1 else None
 
     return worktree
+
+
+def _append_session(
+    table: SpanTable,
+    fields: tuple[Any, ...],
+    worktree: Callable[[str | None, str | None], str | None],
+) -> None:
+    """Add the span of a session whose :data:`_SPAN_FIELDS` are ``fields`` to ``table``, as
+    :func:`_span_of` makes it."""
+    instance, task, branch, started_at, ended_at = fields
+    table.append_session(
+        instance,
+        task,
+        branch,
+        worktree(instance, branch),
+        _parse_once(started_at),
+        _parse_once(ended_at) if ended_at else None,
+    )
 
 
 def _session_span(
@@ -222,57 +240,75 @@ def _claim_spans(
 
 
 class Attributor:
-    """Decides whose spend a response is, from the spans. Cached per (cwd, branch)."""
+    """Decides whose spend a response is, from the spans. Cached per (cwd, branch).
+
+    Works on the spans' :class:`~factory_tui.core.cost_spans.SpanTable` by row (any sequence of
+    spans is made one): no Span object is made to attribute."""
 
     def __init__(self, spans: Sequence[Span]) -> None:
-        self.spans = tuple(spans)
-        self._by_branch: dict[str, list[Span]] = {}
-        self._by_tree: dict[str, list[Span]] = {}
-        self._claims_of: dict[str, list[Span]] = {}
-        for span in self.spans:
-            if span.kind == "claim" and span.instance:
-                self._claims_of.setdefault(span.instance, []).append(span)
-            if span.branch:
-                self._by_branch.setdefault(span.branch, []).append(span)
-            if span.worktree:
-                self._by_tree.setdefault(span.worktree, []).append(span)
+        table = self.spans = SpanTable.of(spans)
+        texts = table.strings.texts
+        self._texts = texts
+        self._by_branch: dict[str, array[int]] = {}
+        self._by_tree: dict[str, array[int]] = {}
+        self._claims_of: dict[str, list[int]] = {}
+        columns = zip(table.kind, table.instance, table.branch, table.worktree, strict=True)
+        for row, (kind, instance, branch, tree) in enumerate(columns):
+            if kind == CLAIM and texts[instance]:
+                self._claims_of.setdefault(texts[instance] or "", []).append(row)
+            if texts[branch]:
+                self._by_branch.setdefault(texts[branch] or "", array("I")).append(row)
+            if texts[tree]:
+                self._by_tree.setdefault(texts[tree] or "", array("I")).append(row)
         self._trees = sorted(self._by_tree)
-        self._candidates: dict[tuple[str | None, str | None], list[tuple[int, Span]]] = {}
+        self._candidates: dict[tuple[str | None, str | None], tuple[array[int], array[int]]] = {}
 
-    def _scored(self, cwd: str | None, branch: str | None) -> list[tuple[int, Span]]:
+    def _holds(self, row: int, at: int) -> bool:
+        """:meth:`Span.holds` of row ``row`` at ``at`` (:func:`to_us`)."""
+        start, end = self.spans.start[row], self.spans.end[row]
+        if start != NO_TIME and at < start - _GRACE_BEFORE_US:
+            return False
+        return end == NO_TIME or at <= end + _GRACE_AFTER_US
+
+    def _scored(self, cwd: str | None, branch: str | None) -> tuple[array[int], array[int]]:
+        """The rows matching the branch (2) and/or the worktree (1) and their scores, best
+        first: highest score, then latest start."""
         key = (cwd, branch)
         found = self._candidates.get(key)
         if found is not None:
             return found
         tree = _worktree_of(cwd, self._trees)
-        scores: dict[int, tuple[int, Span]] = {}
-        for span in self._by_branch.get(branch or "", ()):
-            scores[id(span)] = (2, span)
-        for span in self._by_tree.get(tree or "", ()):
-            score, _ = scores.get(id(span), (0, span))
-            scores[id(span)] = (score + 1, span)
-        found = sorted(
-            scores.values(),
-            key=lambda item: (item[0], item[1].start or datetime.min),
-            reverse=True,
-        )
+        scores: dict[int, int] = {}
+        for row in self._by_branch.get(branch or "", ()):
+            scores[row] = 2
+        for row in self._by_tree.get(tree or "", ()):
+            scores[row] = scores.get(row, 0) + 1
+        start = self.spans.start
+        ordered = sorted(scores.items(), key=lambda item: (item[1], start[item[0]]), reverse=True)
+        found = (array("b", [s for _r, s in ordered]), array("I", [r for r, _s in ordered]))
         self._candidates[key] = found
         return found
 
-    def _own_claim(self, agent_span: Span, at: datetime) -> Span | None:
+    def _own_claim(self, agent: int, at: int) -> int | None:
         """The agent's own claim holding ``at`` that can be the matched session's work: not one
         on another branch, and not one the agent took after ``at`` (the grace before a claim is
         for a claim written late, not for the end of the previous ticket's work)."""
+        texts, table = self._texts, self.spans
+        agent_branch = table.branch[agent]
         fits = [
-            span
-            for span in self._claims_of.get(agent_span.instance or "", ())
-            if span.holds(at)
-            and not (span.branch and agent_span.branch and span.branch != agent_span.branch)
+            row
+            for row in self._claims_of.get(texts[table.instance[agent]] or "", ())
+            if self._holds(row, at)
+            and not (
+                texts[table.branch[row]]
+                and texts[agent_branch]
+                and table.branch[row] != agent_branch
+            )
         ]
-        started = [span for span in fits if span.start is None or span.start <= at]
+        started = [row for row in fits if table.start[row] <= at]  # no start: started
         if started:
-            return max(started, key=lambda span: span.start or datetime.min)
-        if agent_span.kind == "session" and agent_span.task:
+            return max(started, key=table.start.__getitem__)
+        if table.kind[agent] != CLAIM and texts[table.task[agent]]:
             return None  # the session names its task: a later claim is the next ticket
         return fits[0] if fits else None
 
@@ -281,20 +317,35 @@ class Attributor:
         highest score, then latest start. The ticket comes from a matching claim span when one
         holds, else from the agent's own claim then, else from the session's task, else from a
         ticket id in the branch name."""
-        scored = [(score, span) for score, span in self._scored(cwd, branch) if span.holds(at)]
-        agent_span = next((span for _s, span in scored if span.instance), None)
-        claim_span = next((span for _s, span in scored if span.kind == "claim"), None)
-        if claim_span is None and agent_span is not None and agent_span.instance:
-            claim_span = self._own_claim(agent_span, at)
-        matched = "branch" if branch and agent_span and agent_span.branch == branch else "worktree"
-        if claim_span is not None:
-            agent = agent_span.instance if agent_span else claim_span.instance
+        texts, table, when = self._texts, self.spans, to_us(at)
+        agent: int | None = None
+        claim: int | None = None
+        for row in self._scored(cwd, branch)[1]:
+            if not self._holds(row, when):
+                continue
+            if agent is None and texts[table.instance[row]]:
+                agent = row
+            if claim is None and table.kind[row] == CLAIM:
+                claim = row
+            if agent is not None and claim is not None:
+                break
+        if claim is None and agent is not None:
+            claim = self._own_claim(agent, when)
+        matched = (
+            "branch"
+            if branch and agent is not None and texts[table.branch[agent]] == branch
+            else "worktree"
+        )
+        if claim is not None:
+            who = texts[table.instance[agent if agent is not None else claim]]
+            key, phase = table.claims.get(claim, (None, None))
+            return Attribution(who, key, phase, f"{matched} and time of claim")
+        if agent is not None:
             return Attribution(
-                agent, claim_span.claim, claim_span.phase, f"{matched} and time of claim"
-            )
-        if agent_span is not None:
-            return Attribution(
-                agent_span.instance, agent_span.task, None, f"{matched} and time of session"
+                texts[table.instance[agent]],
+                texts[table.task[agent]],
+                None,
+                f"{matched} and time of session",
             )
         named = find_tickets(branch or "")
         if named:

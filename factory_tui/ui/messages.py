@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:  # the cockpit's first frame imports this module, not what the messages carry
+    from collections.abc import Sequence
+
     from textual.notifications import SeverityLevel
 
     from factory_tui.core.cost_attribution import Span
@@ -102,7 +104,7 @@ class CostUpdated(Message):
 class CostSpans(Message):
     """The reader's thread worked out who worked on what, when (the attribution's spans)."""
 
-    spans: tuple[Span, ...]
+    spans: Sequence[Span]
 
 
 @dataclass

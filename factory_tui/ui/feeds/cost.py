@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,7 +49,7 @@ SPANS_EVERY = 2.0
 class CostWant:
     """A re-read, with the fleet's new spans when they came with it."""
 
-    spans: tuple[Span, ...] | None = None
+    spans: Sequence[Span] | None = None
     post: bool = False
     """Post the snapshot even if nothing shown moved."""
 
@@ -108,7 +108,7 @@ class CostFeed:
 
     # -- asked on the event loop
 
-    def request(self, *, spans: tuple[Span, ...] | None = None, post: bool = False) -> None:
+    def request(self, *, spans: Sequence[Span] | None = None, post: bool = False) -> None:
         """A re-read (with the fleet's new ``spans``, when they changed); ``post``: post the
         snapshot even if nothing shown moved (something waits for one)."""
         self.drain.request(CostWant(spans, post))

@@ -27,8 +27,10 @@ from typing import ClassVar
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
 from textual.events import MouseScrollUp, Resize
 from textual.strip import Strip
+from textual.widget import Widget
 
 from factory_tui.adapters.logfilter import FilterSpec
 from factory_tui.adapters.logtail import read_tail
@@ -468,13 +470,37 @@ class LogView(LogViewBase, can_focus=True):
     # --- helpers -----------------------------------------------------------------------------
 
     def _after_growth(self, new_rows: int) -> None:
+        if not self._follow:
+            self._new_while_paused += new_rows
+        if self._out_of_sight():
+            # Another view is on screen: the new size, the scroll to the tail and the status
+            # wait until this one shows. A hidden widget's new size is looked up in the whole
+            # screen's layout, made again for it at every append (a fifth of the cockpit's CPU
+            # under 1,000 lines/s, issue 17).
+            self._growth_unshown = True
+            return
+        self._show_growth()
+
+    def _show_growth(self) -> None:
+        self._growth_unshown = False
         self._update_virtual_size()
         if self._follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
-        else:
-            self._new_while_paused += new_rows
         self._update_status()
         self.refresh()
+
+    def _out_of_sight(self) -> bool:
+        """This view or a container of it is not displayed (another view's tab is active)."""
+        node: DOMNode | None = self
+        while isinstance(node, Widget):
+            if not node.display:
+                return True
+            node = node.parent
+        return False
+
+    def on_show(self) -> None:
+        if self._growth_unshown:
+            self._show_growth()
 
     def _grow_width(self) -> None:
         """A wider line was drawn: widen the virtual size (a horizontal scrollbar may appear and

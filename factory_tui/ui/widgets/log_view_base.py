@@ -74,6 +74,7 @@ class LogViewBase(ScrollView):
         self._search_note = ""
         self._match: int | None = None  # logical line of the current search match
         self._new_while_paused = 0
+        self._growth_unshown = False  # lines came while hidden: size and status not shown yet
         self._width = 0
         self._cache: LRUCache[int, Strip] = LRUCache(2048)
         self._styles: dict[str, Style] | None = None
