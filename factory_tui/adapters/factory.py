@@ -24,6 +24,7 @@ from factory_tui.adapters.factory_state import CheckpointFolder, StateFiles
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.adapters.hegemon_remote import RemoteReader, remote_reader
 from factory_tui.adapters.hegemon_store import StoreReader
+from factory_tui.adapters.jsonfiles import JsonFiles
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.remote_procs import RemoteProbe
 from factory_tui.config import Config, missing_inputs
@@ -54,6 +55,7 @@ class FactoryReader:
         on_progress: Callable[[str, int, int], None] | None = None,
         transcripts: bool = True,
         fold_cache: FoldCache | None = None,
+        json_files: JsonFiles | None = None,
     ) -> None:
         """``transcripts``: read each agent's Claude Code transcript for its activity (see
         :class:`~factory_tui.adapters.agent_transcripts.AgentTranscripts`)."""
@@ -64,13 +66,16 @@ class FactoryReader:
             config.claims_dir,
             max_file_bytes=config.max_file_bytes,
             lock_stale_after=config.lock_stale_after,
+            values=json_files,
         )
+        self.json_files = json_files
+        """The claim files' and checkpoints' JSON kept between runs (``status``), or None."""
         self.logs = FactoryLogs(config, fold_cache)
         """operations.log and metrics.log, folded; the fold's warm-start cache."""
         self.logs.on_progress = on_progress
         self.checkpoints: dict[str, Checkpoint] = {}
         self.checkpoint_problems: list[Problem] = []
-        self.checkpoint_folder = CheckpointFolder(config)
+        self.checkpoint_folder = CheckpointFolder(config, values=json_files)
         self.state_files = StateFiles(config)
         self._changes = 0
         self.deriver = FleetDeriver()

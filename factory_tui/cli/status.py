@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -85,16 +86,25 @@ def add_snapshot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 def cmd_status(args: argparse.Namespace) -> int:
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.adapters.foldcache import FoldCache
+    from factory_tui.adapters.jsonfiles import JsonFiles
     from factory_tui.report import render_status
 
     config = load(args)
     now = parse_now(args.now)
     _warn_missing(config, "status")
-    reader = FactoryReader(config, fold_cache=None if args.no_cache else FoldCache.from_env())
+    fold_cache = None if args.no_cache else FoldCache.from_env()
+    json_files = (
+        JsonFiles(fold_cache.files_path(config.claims_dir, config.checkpoints_dir))
+        if fold_cache is not None
+        else None
+    )
+    reader = FactoryReader(config, fold_cache=fold_cache, json_files=json_files)
     reader.refresh_all()
+    if json_files is not None:
+        json_files.save()
     fleet = reader.fleet(now)
     if args.json:
-        write_json_records(fleet.to_json(), sys.stdout)
+        write_json_records(fleet.json_items(), sys.stdout)
     else:
         render_status(fleet, sys.stdout)
     exit_fast.add("status")  # a million-line fold need not be freed object by object
@@ -112,21 +122,46 @@ def _warn_missing(config: Config, command: str) -> list[str]:
     return missing
 
 
-def write_json_records(payload: dict[str, object], out: TextIO) -> None:
+def write_json_records(
+    payload: Mapping[str, object] | Iterable[tuple[str, object]], out: TextIO
+) -> None:
     """One JSON object, each item of its top-level lists on a line of its own: readable, grep- and
     diff-friendly, and written by the C encoder (an indented dump is several times slower).
     Agent text in it keeps its data, with what a terminal would act on escaped (:func:`json_safe`:
-    one regex search per list when there is nothing to escape)."""
+    one regex search per record when there is nothing to escape).
+
+    A list may come as an iterator (:meth:`Fleet.json_items`): each record is encoded and written
+    as it is made, so neither the records' dicts nor the document are ever held whole."""
     dumps = json.JSONEncoder(ensure_ascii=False).encode
-    out.write("{\n")
-    for n, (key, value) in enumerate(payload.items()):
-        out.write(f" {json_safe(dumps(key))}: ")
-        if isinstance(value, list) and value:
-            out.write(json_safe("[\n  " + ",\n  ".join(map(dumps, value)) + "\n ]"))
+    items = list(payload.items() if isinstance(payload, Mapping) else payload)
+    write = out.write
+    write("{\n")
+    for n, (key, value) in enumerate(items):
+        write(f" {json_safe(dumps(key))}: ")
+        if isinstance(value, (list, Iterator)):
+            _write_list(iter(value), dumps, write)
         else:
-            out.write(json_safe(dumps(value)))
-        out.write(",\n" if n < len(payload) - 1 else "\n")
-    out.write("}\n")
+            write(json_safe(dumps(value)))
+        write(",\n" if n < len(items) - 1 else "\n")
+    write("}\n")
+
+
+def _write_list(
+    records: Iterator[object], dumps: Callable[[object], str], write: Callable[[str], object]
+) -> None:
+    """``[]``, or each record on a line of its own (the same text as the whole list joined)."""
+    first = next(records, _NONE)
+    if first is _NONE:
+        write("[]")
+        return
+    write("[\n  " + json_safe(dumps(first)))
+    for record in records:
+        write(",\n  " + json_safe(dumps(record)))
+    write("\n ]")
+
+
+_NONE = object()
+"""The end of a record iterator."""
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 from factory_tui.core.problems import Problem, parse_json
 from factory_tui.core.timeparse import parse_ts
 
-__all__ = ["Checkpoint", "parse_checkpoint", "parse_checkpoint_name"]
+__all__ = ["Checkpoint", "checkpoint_from_json", "parse_checkpoint", "parse_checkpoint_name"]
 
 # 2026-02-12T14-25-traceability-system.json (colons written as dashes), seconds optional.
 _NAME = re.compile(
@@ -90,11 +90,17 @@ def _pr_number(value: object) -> int | None:
 
 
 def parse_checkpoint(file: str, data: bytes) -> tuple[Checkpoint | None, list[Problem]]:
-    name = file.rsplit("/", 1)[-1]
-    file_ts, slug = parse_checkpoint_name(name)
     raw, unreadable = parse_json(file, data)
     if unreadable is not None:
         return None, [unreadable]
+    return checkpoint_from_json(file, raw)
+
+
+def checkpoint_from_json(file: str, raw: Any) -> tuple[Checkpoint | None, list[Problem]]:
+    """:func:`parse_checkpoint` from the file's JSON value (read now, or kept since it was
+    read)."""
+    name = file.rsplit("/", 1)[-1]
+    file_ts, slug = parse_checkpoint_name(name)
     if not isinstance(raw, dict):
         return None, [Problem(file, "a checkpoint holds a JSON object")]
     problems: list[Problem] = []
