@@ -3,10 +3,12 @@ warm ``status`` reads only the files that changed.
 
 One file per factory beside the fold cache (``files-<hash>.marshal``): a header line (the magic,
 the format and tool versions, the SHA-256 of the body) then the body, a :mod:`marshal` of
-``{path: (device, inode, size, mtime_ns, ctime_ns, value)}`` where ``value`` is the file's
-``json.loads`` (plain dicts, lists, str, int, float, bool, None). Marshal because it loads ten
+``{path: (device, inode, size, mtime_ns, ctime_ns, value)}`` where ``value`` is the marshal of
+the file's ``json.loads`` (plain dicts, lists, str, int, float, bool, None; its keys interned, so
+each name is one string in memory however many files have it). Marshal because it loads ten
 thousand small values several times faster than reading and parsing the files themselves (a JSON
-cache of them did not).
+cache of them did not). Each value stays marshalled until its file asks for it: nothing is held
+twice, and a value the reader drops after parsing (a checkpoint's) is freed.
 
 A value is used only when the file's stat now is the one it was read under; a file changed less
 than :data:`RACY_NS` before it was read is not kept (a rewrite within the file system's timestamp
@@ -24,6 +26,7 @@ import marshal
 import os
 import secrets
 import stat
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +36,7 @@ from factory_tui import __version__
 
 __all__ = ["MISS", "RACY_NS", "JsonFiles", "stat_key"]
 
-FORMAT = 1
+FORMAT = 2
 MAGIC = b"factory-tui json files"
 RACY_NS = 2_000_000_000
 """A file changed less than this before it was read is read again next time."""
@@ -76,8 +79,12 @@ class JsonFiles:
         key = stat_key(st)
         if entry is None or key is None or entry[:5] != key:
             return MISS
+        try:
+            value = marshal.loads(entry[5])
+        except (ValueError, EOFError, TypeError):
+            return MISS
         self._now[file] = entry
-        return entry[5]
+        return value
 
     def put(self, file: str, st: os.stat_result, value: Any, *, read_at_ns: int) -> None:
         """Keep ``value``, ``file``'s JSON as read under ``st`` (taken before the read, at
@@ -87,7 +94,10 @@ class JsonFiles:
         if key is None or max(st.st_mtime_ns, st.st_ctime_ns) > read_at_ns - RACY_NS:
             self._now.pop(file, None)
             return
-        self._now[file] = (*key, value)
+        try:
+            self._now[file] = (*key, marshal.dumps(_interned_keys(value)))
+        except ValueError:  # nested deeper than marshal goes
+            self._now.pop(file, None)
 
     def forget(self, file: str) -> None:
         """``file`` is gone or unreadable: keep nothing for it."""
@@ -103,7 +113,7 @@ class JsonFiles:
         from what was loaded. False when there was nothing to write or it could not be."""
         if self.path is None or not self.changed:
             return False
-        body = _marshal(self._now)
+        body = marshal.dumps(self._now)
         header = b"%s %d %s %s\n" % (
             MAGIC,
             FORMAT,
@@ -149,23 +159,20 @@ class JsonFiles:
                 or type(entry) is not tuple
                 or len(entry) != 6
                 or any(type(part) is not int for part in entry[:5])
+                or type(entry[5]) is not bytes
             ):
                 raise ValueError("an entry is not (device, inode, size, mtime, ctime, value)")
         return entries
 
 
-def _marshal(entries: dict[str, tuple[Any, ...]]) -> bytes:
-    """The entries marshalled; one whose value marshal refuses (nested too deeply) is left
-    out."""
-    try:
-        return marshal.dumps(entries)
-    except ValueError:
-        kept = {}
-        for file, entry in entries.items():
-            with contextlib.suppress(ValueError):
-                marshal.dumps(entry)
-                kept[file] = entry
-        return marshal.dumps(kept)
+def _interned_keys(value: Any) -> Any:
+    """``value`` with each object's keys interned (marshal then writes each name once, and
+    loading it shares one string for every file that has it)."""
+    if type(value) is dict:
+        return {sys.intern(k): _interned_keys(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_interned_keys(v) for v in value]
+    return value
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

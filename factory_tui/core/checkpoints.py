@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,7 +36,6 @@ class Checkpoint:
     context: dict[str, Any] | None = None
     progress: dict[str, Any] | None = None
     claimed_phase: dict[str, Any] | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def at(self) -> datetime | None:
@@ -162,6 +161,5 @@ def checkpoint_from_json(file: str, raw: Any) -> tuple[Checkpoint | None, list[P
         context=obj("context"),
         progress=obj("progress"),
         claimed_phase=obj("claimed_phase"),
-        raw=raw,
     )
     return checkpoint, problems
