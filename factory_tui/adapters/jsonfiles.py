@@ -127,6 +127,11 @@ class JsonFiles:
         self._saved = dict(self._now)
         return True
 
+    def release(self) -> None:
+        """Forget what was loaded and read (after :meth:`save`: a ``status`` run has read each
+        file by then, and need not hold their values while it derives and writes)."""
+        self._saved, self._now = {}, {}
+
     def _load(self) -> None:
         self._loaded = True
         if self.path is None:

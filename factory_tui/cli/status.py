@@ -87,7 +87,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.adapters.foldcache import FoldCache
     from factory_tui.adapters.jsonfiles import JsonFiles
-    from factory_tui.report import render_status
 
     config = load(args)
     now = parse_now(args.now)
@@ -102,10 +101,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     reader.refresh_all()
     if json_files is not None:
         json_files.save()
+        json_files.release()
     fleet = reader.fleet(now)
     if args.json:
         write_json_records(fleet.json_items(), sys.stdout)
     else:
+        from factory_tui.report import render_status  # rich: not needed for JSON
+
         render_status(fleet, sys.stdout)
     exit_fast.add("status")  # a million-line fold need not be freed object by object
     return 0
