@@ -105,9 +105,9 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     names: list[str] = []
     parse = factory_state.checkpoint_from_json
 
-    def counted(file: str, raw: Any) -> Any:
+    def counted(file: str, raw: Any, *parts: Any) -> Any:
         names.append(Path(file).name)
-        return parse(file, raw)
+        return parse(file, raw, *parts)
 
     monkeypatch.setattr(factory_state, "checkpoint_from_json", counted)
     return names

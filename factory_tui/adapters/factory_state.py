@@ -111,11 +111,11 @@ class CheckpointFolder:
 
     def _read(self, entry: os.DirEntry[str], st: os.stat_result | None) -> _Parsed | Problem | None:
         path = Path(entry.path)
-        file, values = str(path), self.values
+        file, values, parts = str(path), self.values, self._names.get(entry.name)
         if values is not None and st is not None:
             raw = values.get(file, st)
             if raw is not MISS:
-                return checkpoint_from_json(file, raw)
+                return checkpoint_from_json(file, raw, parts)
         read_at = values.clock() if values is not None else 0
         data = read_factory_file(path, self.config.max_file_bytes)
         if data is None or isinstance(data, Problem):
@@ -128,7 +128,9 @@ class CheckpointFolder:
                 values.put(file, st, raw, read_at_ns=read_at)
             else:
                 values.forget(file)
-        return (None, [unreadable]) if unreadable is not None else checkpoint_from_json(file, raw)
+        if unreadable is not None:
+            return None, [unreadable]
+        return checkpoint_from_json(file, raw, parts)
 
 
 def _lstat(entry: os.DirEntry[str]) -> os.stat_result | None:

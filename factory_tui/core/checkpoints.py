@@ -95,11 +95,13 @@ def parse_checkpoint(file: str, data: bytes) -> tuple[Checkpoint | None, list[Pr
     return checkpoint_from_json(file, raw)
 
 
-def checkpoint_from_json(file: str, raw: Any) -> tuple[Checkpoint | None, list[Problem]]:
+def checkpoint_from_json(
+    file: str, raw: Any, name_parts: tuple[datetime | None, str] | None = None
+) -> tuple[Checkpoint | None, list[Problem]]:
     """:func:`parse_checkpoint` from the file's JSON value (read now, or kept since it was
-    read)."""
+    read). ``name_parts``: :func:`parse_checkpoint_name` of the file's name, when known."""
     name = file.rsplit("/", 1)[-1]
-    file_ts, slug = parse_checkpoint_name(name)
+    file_ts, slug = name_parts or parse_checkpoint_name(name)
     if not isinstance(raw, dict):
         return None, [Problem(file, "a checkpoint holds a JSON object")]
     problems: list[Problem] = []
