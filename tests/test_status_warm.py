@@ -241,7 +241,7 @@ def test_a_damaged_cache_file_is_ignored(
     elif damage == "truncate":
         data = data[: len(data) // 2]
     elif damage == "header":
-        data = data.replace(b"factory-tui json files 2", b"factory-tui json files 9", 1)
+        data = data.replace(b"factory-tui json files 3", b"factory-tui json files 9", 1)
     else:
         data = os.urandom(len(data))
     kept.write_bytes(data)

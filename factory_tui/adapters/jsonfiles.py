@@ -4,11 +4,12 @@ warm ``status`` reads only the files that changed.
 One file per factory beside the fold cache (``files-<hash>.marshal``): a header line (the magic,
 the format and tool versions, the SHA-256 of the body) then the body, a :mod:`marshal` of
 ``{path: (device, inode, size, mtime_ns, ctime_ns, value)}`` where ``value`` is the marshal of
-the file's ``json.loads`` (plain dicts, lists, str, int, float, bool, None; its keys interned, so
-each name is one string in memory however many files have it). Marshal because it loads ten
-thousand small values several times faster than reading and parsing the files themselves (a JSON
-cache of them did not). Each value stays marshalled until its file asks for it: nothing is held
-twice, and a value the reader drops after parsing (a checkpoint's) is freed.
+the file's ``json.loads`` (plain dicts, lists, str, int, float, bool, None; its keys and short
+texts interned, so each name is one string in memory however many files have it). Marshal
+because it loads ten thousand small values several times faster than reading and parsing the
+files themselves (a JSON cache of them did not). Each value stays marshalled until its file asks
+for it: nothing is held twice, and a value the reader drops after parsing (a checkpoint's) is
+freed.
 
 A value is used only when the file's stat now is the one it was read under; a file changed less
 than :data:`RACY_NS` before it was read is not kept (a rewrite within the file system's timestamp
@@ -36,7 +37,7 @@ from factory_tui import __version__
 
 __all__ = ["MISS", "RACY_NS", "JsonFiles", "stat_key"]
 
-FORMAT = 2
+FORMAT = 3
 MAGIC = b"factory-tui json files"
 RACY_NS = 2_000_000_000
 """A file changed less than this before it was read is read again next time."""
@@ -95,8 +96,8 @@ class JsonFiles:
             self._now.pop(file, None)
             return
         try:
-            self._now[file] = (*key, marshal.dumps(_interned_keys(value)))
-        except ValueError:  # nested deeper than marshal goes
+            self._now[file] = (*key, marshal.dumps(_interned(value)))
+        except (ValueError, RecursionError):  # nested deeper than marshal or Python goes
             self._now.pop(file, None)
 
     def forget(self, file: str) -> None:
@@ -170,14 +171,21 @@ class JsonFiles:
         return entries
 
 
-def _interned_keys(value: Any) -> Any:
-    """``value`` with each object's keys interned (marshal then writes each name once, and
-    loading it shares one string for every file that has it)."""
-    if type(value) is dict:
-        return {sys.intern(k): _interned_keys(v) for k, v in value.items()}
-    if type(value) is list:
-        return [_interned_keys(v) for v in value]
+def _interned(value: Any) -> Any:
+    """``value`` with its keys and short texts interned: marshal writes each once, and loading
+    it shares one string for every file that has it (the names of a claim's fields, a host name,
+    a checkpoint's step names)."""
+    kind = type(value)
+    if kind is str:
+        return sys.intern(value) if len(value) <= _INTERNED_LENGTH else value
+    if kind is dict:
+        return {sys.intern(k): _interned(v) for k, v in value.items()}
+    if kind is list:
+        return [_interned(v) for v in value]
     return value
+
+
+_INTERNED_LENGTH = 40
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
