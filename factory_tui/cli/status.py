@@ -21,6 +21,8 @@ from factory_tui.cli.common import (
 from factory_tui.core.safe import dumps_json, json_safe, printable
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from factory_tui.config import Config
 
 __all__ = [
@@ -84,13 +86,24 @@ def add_snapshot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from factory_tui.adapters.factory import FactoryReader
-    from factory_tui.adapters.foldcache import FoldCache
-    from factory_tui.adapters.jsonfiles import JsonFiles
+    from factory_tui.adapters.memory import gc_paused
 
     config = load(args)
     now = parse_now(args.now)
     _warn_missing(config, "status")
+    # One read, one derive, one write, then exit: the cyclic collector would rescan the records
+    # made on the way again and again (they live until the end) and find nothing to free.
+    with gc_paused():
+        _status(args, config, now)
+    exit_fast.add("status")  # a million-line fold need not be freed object by object
+    return 0
+
+
+def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
+    from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.adapters.foldcache import FoldCache
+    from factory_tui.adapters.jsonfiles import JsonFiles
+
     fold_cache = None if args.no_cache else FoldCache.from_env()
     json_files = (
         JsonFiles(fold_cache.files_path(config.claims_dir, config.checkpoints_dir))
@@ -109,8 +122,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         from factory_tui.report import render_status  # rich: not needed for JSON
 
         render_status(fleet, sys.stdout)
-    exit_fast.add("status")  # a million-line fold need not be freed object by object
-    return 0
 
 
 def _warn_missing(config: Config, command: str) -> list[str]:
