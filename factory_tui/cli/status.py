@@ -127,7 +127,7 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
 def _warn_missing(config: Config, command: str) -> list[str]:
     """Say on stderr which of the claims folder and operations.log do not exist (an empty fleet
     would look healthy); returns those sentences."""
-    from factory_tui.doctor import missing_inputs
+    from factory_tui.config import missing_inputs  # not via doctor: it imports the HTTP client
 
     missing = missing_inputs(config)
     for sentence in missing:
@@ -235,7 +235,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from error
     reasons = fail_reasons(fleet, [c for c in conditions if c in FAIL_CONDITIONS])
     if "missing" in conditions:
-        from factory_tui.doctor import missing_inputs
+        from factory_tui.config import missing_inputs  # not via doctor: it imports the HTTP client
 
         reasons.extend(missing_inputs(config))
     if "ask" in conditions:
