@@ -90,7 +90,24 @@ def _status(config: Config, json_files: JsonFiles | None) -> str:
 
 @pytest.fixture
 def hostile(tmp_path: Path) -> Config:
-    build(tmp_path / "f", HOSTILE)
+    factory = build(tmp_path / "f", HOSTILE)
+    # Huge values that still parse: kept, and read back the same.
+    (factory.claims / "HUGE-1.json").write_text(
+        json.dumps(
+            {
+                "ticket": "HUGE-1",
+                "title": "\u202e" + "t" * 200_000,
+                "owner": "t1-x",
+                "pid": int("9" * 4000),
+                "hostname": "h",
+                "claimed_at": "2026-02-16T15:00",
+                "nested": [[[[{"x": -0.0, "y": 1e308, "z": "\ud800"}]]]],
+            }
+        )
+    )
+    (factory.checkpoints / "2026-02-16T15-01-huge.json").write_text(
+        json.dumps({"task": "huge", "steps_completed": ["s" * 100_000] * 3})
+    )
     return load_config(tmp_path / "f")
 
 
@@ -132,6 +149,7 @@ def test_kept_json_gives_what_reading_the_files_gives(
     assert plain == first == warm
     # The good claim files and checkpoint came from the kept JSON; the bad ones were read again.
     assert not [p for p in read if p.endswith(("CAB-1400.json", "traceability.json"))]
+    assert not [p for p in read if p.endswith(("HUGE-1.json", "huge.json"))]
     assert any("HOSTILE-binary" in p for p in read)
 
 
