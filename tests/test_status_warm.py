@@ -23,6 +23,7 @@ from factory_tui.adapters.jsonfiles import MISS, JsonFiles
 from factory_tui.cli import main
 from factory_tui.cli.status import write_json_records
 from factory_tui.config import Config, load_config
+from factory_tui.core.fleet_derive import FleetDeriver
 from factory_tui.core.safe import json_safe
 from factory_tui.core.timeparse import parse_ts
 
@@ -123,6 +124,19 @@ def test_streamed_json_is_the_whole_document_byte_for_byte(hostile: Config) -> N
     assert json.loads(out.getvalue()) == fleet.to_json()
     assert len(fleet.claims) >= 3 and len(fleet.problems) >= 10  # the hostile files were seen
     assert "\x1b" not in out.getvalue() and "\\u001b" in out.getvalue()
+
+
+def test_a_one_shot_derive_is_the_full_derive(hostile: Config) -> None:
+    now = parse_ts(NOW)
+    assert now is not None
+    fleets = []
+    for deriver in (FleetDeriver(), FleetDeriver(one_shot=True)):
+        reader = FactoryReader(hostile)
+        reader.deriver = deriver
+        reader.refresh_all()
+        fleets.append(reader.fleet(now).to_json())
+        assert reader.fleet(now).to_json() == fleets[-1]  # and again: still whole
+    assert fleets[0] == fleets[1]
 
 
 def test_empty_lists_stream_as_the_plain_path_writes_them() -> None:

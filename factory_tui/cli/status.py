@@ -103,6 +103,7 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.adapters.foldcache import FoldCache
     from factory_tui.adapters.jsonfiles import JsonFiles
+    from factory_tui.core.fleet_derive import FleetDeriver
 
     fold_cache = None if args.no_cache else FoldCache.from_env()
     json_files = (
@@ -111,6 +112,7 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
         else None
     )
     reader = FactoryReader(config, fold_cache=fold_cache, json_files=json_files)
+    reader.deriver = FleetDeriver(one_shot=True)
     reader.refresh_all()
     if json_files is not None:
         json_files.save()
