@@ -103,13 +103,13 @@ def test_a_second_read_equals_a_first_read_after_any_change(
 def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the checkpoint files parsed."""
     names: list[str] = []
-    parse = factory_state.parse_checkpoint
+    parse = factory_state.checkpoint_from_json
 
-    def counted(file: str, data: bytes) -> Any:
+    def counted(file: str, raw: Any, *parts: Any) -> Any:
         names.append(Path(file).name)
-        return parse(file, data)
+        return parse(file, raw, *parts)
 
-    monkeypatch.setattr(factory_state, "parse_checkpoint", counted)
+    monkeypatch.setattr(factory_state, "checkpoint_from_json", counted)
     return names
 
 

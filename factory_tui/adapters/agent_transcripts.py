@@ -4,7 +4,7 @@ Which file, for one agent (instance):
 
 1. its folder: the working directory of its live process when the process table knows it, else
    the worktree its branch is checked out in (git's own files, see
-   :func:`~factory_tui.adapters.transcripts.worktree_branches`);
+   :func:`~factory_tui.adapters.worktrees.worktree_branches`);
 2. Claude Code's project folder for that path under every configured ``claude_config_dir``
    (:func:`~factory_tui.config.locations.project_dir_candidates`, the cost reader's encoding);
 3. the newest ``*.jsonl`` there written since its session's SESSION-START (a minute of slack:
@@ -163,7 +163,7 @@ class AgentTranscripts:
         if not live:
             self.close()
             return {}
-        from factory_tui.adapters.transcripts import worktree_branches  # it imports factory.py
+        from factory_tui.adapters.worktrees import worktree_branches
 
         worktrees = worktree_branches(self.root)
         out: dict[str, AgentActivity] = {}

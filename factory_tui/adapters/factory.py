@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from factory_tui.adapters.agent_transcripts import AgentTranscripts
 from factory_tui.adapters.clock import local_zone
@@ -22,8 +22,8 @@ from factory_tui.adapters.factory_claims import ClaimFolder
 from factory_tui.adapters.factory_logs import FactoryLogs
 from factory_tui.adapters.factory_state import CheckpointFolder, StateFiles
 from factory_tui.adapters.foldcache import FoldCache
-from factory_tui.adapters.hegemon_remote import RemoteReader, remote_reader
 from factory_tui.adapters.hegemon_store import StoreReader
+from factory_tui.adapters.jsonfiles import JsonFiles
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.adapters.remote_procs import RemoteProbe
 from factory_tui.config import Config, missing_inputs
@@ -38,6 +38,10 @@ from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_sessions import SavedSessionsError
 from factory_tui.core.locks import LockView, lock_problems, lock_views
 from factory_tui.core.problems import Problem
+
+if TYPE_CHECKING:
+    from factory_tui.adapters.hegemon_remote import RemoteReader
+    from factory_tui.config.hegemon import HegemonSettings
 
 __all__ = ["FactoryReader"]
 
@@ -54,6 +58,7 @@ class FactoryReader:
         on_progress: Callable[[str, int, int], None] | None = None,
         transcripts: bool = True,
         fold_cache: FoldCache | None = None,
+        json_files: JsonFiles | None = None,
     ) -> None:
         """``transcripts``: read each agent's Claude Code transcript for its activity (see
         :class:`~factory_tui.adapters.agent_transcripts.AgentTranscripts`)."""
@@ -64,13 +69,16 @@ class FactoryReader:
             config.claims_dir,
             max_file_bytes=config.max_file_bytes,
             lock_stale_after=config.lock_stale_after,
+            values=json_files,
         )
+        self.json_files = json_files
+        """The claim files' and checkpoints' JSON kept between runs (``status``), or None."""
         self.logs = FactoryLogs(config, fold_cache)
         """operations.log and metrics.log, folded; the fold's warm-start cache."""
         self.logs.on_progress = on_progress
         self.checkpoints: dict[str, Checkpoint] = {}
         self.checkpoint_problems: list[Problem] = []
-        self.checkpoint_folder = CheckpointFolder(config)
+        self.checkpoint_folder = CheckpointFolder(config, values=json_files)
         self.state_files = StateFiles(config)
         self._changes = 0
         self.deriver = FleetDeriver()
@@ -90,7 +98,7 @@ class FactoryReader:
         self.remote: RemoteProbe | None = RemoteProbe(hosts) if hosts else None
         """The other hosts reached over SSH (``[hosts."NAME"]``), whose claims' pids are checked."""
         self._remote: dict[str, HostProcs] | None = None
-        self.server: RemoteReader | None = remote_reader(hegemon, os.environ)
+        self.server: RemoteReader | None = _server_reader(hegemon)
         """The shared server (``[hegemon] remote_url``), merged after the local store."""
         self.server_live = False
         """Set while a thread keeps :attr:`server` live (then no one-shot read is made)."""
@@ -355,3 +363,13 @@ class FactoryReader:
         if locks or missing or self._remote:
             return replace(fleet, locks=locks, missing=missing, host_procs=self._remote or {})
         return fleet
+
+
+def _server_reader(hegemon: HegemonSettings | None) -> RemoteReader | None:
+    """The shared server's reader when a URL is configured, else None (and its HTTP machinery
+    not imported: a factory without a server does not pay for it)."""
+    if hegemon is None or not hegemon.remote_url:
+        return None
+    from factory_tui.adapters.hegemon_remote import remote_reader
+
+    return remote_reader(hegemon, os.environ)

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from factory_tui.adapters.jsonfiles import MISS, JsonFiles
 from factory_tui.adapters.safe_read import read_factory_file
-from factory_tui.core.claims import ClaimFile, parse_claim
+from factory_tui.core.claims import ClaimFile, claim_from_json, claim_json
 from factory_tui.core.fold import LogFold
 from factory_tui.core.locks import LockEntry
 from factory_tui.core.problems import Problem
 
-__all__ = ["ClaimFolder", "FileKey", "file_key"]
+__all__ = ["ClaimFolder", "FileKey", "file_key", "file_stat"]
 
 # atomic_write's temp file for a claim file: ".<name>.json.<random>.tmp".
 _CLAIM_TEMP = re.compile(r"\.(.+\.json)\.[^.]+\.tmp\Z")
@@ -43,11 +44,18 @@ class FileKey:
 def file_key(path: Path) -> FileKey | None:
     """The key of what ``path`` names (a dangling symlink: of the link itself); None when there
     is nothing. Raises ``OSError`` for anything else."""
+    st = file_stat(path)
+    return None if st is None else FileKey.of(st)
+
+
+def file_stat(path: Path) -> os.stat_result | None:
+    """The stat of what ``path`` names (a dangling symlink: of the link itself); None when there
+    is nothing. Raises ``OSError`` for anything else."""
     try:
-        return FileKey.of(path.stat())
+        return os.stat(path)
     except FileNotFoundError:
         try:
-            return FileKey.of(path.lstat())
+            return os.lstat(path)
         except FileNotFoundError:
             return None
 
@@ -55,8 +63,17 @@ def file_key(path: Path) -> FileKey | None:
 class ClaimFolder:
     """The claim files of ``folder`` (with each one's key and problems) and its claim locks."""
 
-    def __init__(self, folder: Path, *, max_file_bytes: int, lock_stale_after: timedelta) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        max_file_bytes: int,
+        lock_stale_after: timedelta,
+        values: JsonFiles | None = None,
+    ) -> None:
         self.folder = folder
+        self.values = values
+        """The claim files' JSON kept from the last run, by stat (None: always read)."""
         self.max_file_bytes = max_file_bytes
         self.lock_stale_after = lock_stale_after
         self.claims: dict[Path, tuple[FileKey | None, ClaimFile | None, list[Problem]]] = {}
@@ -144,23 +161,43 @@ class ClaimFolder:
     def refresh_claim(self, path: Path) -> bool:
         """Re-read one claim file if its stat changed (or it vanished). True if anything changed."""
         try:
-            key = file_key(path)
+            st = file_stat(path)
         except OSError as error:
             return self._set(
                 path, None, None, [Problem(str(path), f"cannot stat: {error.strerror}")]
             )
-        if key is None:
+        if st is None:
             return self._forget(path)
+        key = FileKey.of(st)
         known = self.claims.get(path)
         if known is not None and known[0] == key:
             return False
+        found = self._read(path, st)
+        if found is None:
+            return self._forget(path)
+        return self._set(path, key, *found)
+
+    def _read(
+        self, path: Path, st: os.stat_result
+    ) -> tuple[ClaimFile | None, list[Problem]] | None:
+        """One claim file, parsed (None: it is gone). From its JSON kept in :attr:`values` when
+        its stat ``st`` is still the one it was read under."""
+        file, values = str(path), self.values
+        if values is not None:
+            raw = values.get(file, st)
+            if raw is not MISS:
+                return claim_from_json(file, raw)
+        read_at = values.clock() if values is not None else 0
         data = read_factory_file(path, self.max_file_bytes)
         if data is None:
-            return self._forget(path)
-        if isinstance(data, Problem):
-            return self._set(path, key, None, [data])
-        claim, problems = parse_claim(str(path), data)
-        return self._set(path, key, claim, problems)
+            return None
+        raw, unreadable = (None, data) if isinstance(data, Problem) else claim_json(file, data)
+        if values is not None:
+            if unreadable is None:
+                values.put(file, st, raw, read_at_ns=read_at)
+            else:
+                values.forget(file)
+        return (None, [unreadable]) if unreadable is not None else claim_from_json(file, raw)
 
     def _forget(self, path: Path) -> bool:
         """The file is gone: forget it. True if it was known."""

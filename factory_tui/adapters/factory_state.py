@@ -10,10 +10,11 @@ from datetime import datetime
 from pathlib import Path
 
 from factory_tui.adapters.factory_claims import FileKey, file_key
+from factory_tui.adapters.jsonfiles import MISS, JsonFiles
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
-from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint, parse_checkpoint_name
-from factory_tui.core.problems import Problem
+from factory_tui.core.checkpoints import Checkpoint, checkpoint_from_json, parse_checkpoint_name
+from factory_tui.core.problems import Problem, parse_json
 from factory_tui.core.statefiles_lint import lint_state
 from factory_tui.core.statefiles_parse import parse_memory, parse_plan
 
@@ -39,8 +40,10 @@ class CheckpointFolder:
     whose stat (device, inode, size, mtime, ctime) changed since the last :meth:`read` are
     parsed again."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, values: JsonFiles | None = None) -> None:
         self.config = config
+        self.values = values
+        """The checkpoints' JSON kept from the last run, by stat (None: always read)."""
         self._names: dict[str, tuple[datetime | None, str]] = {}
         """Each file name's time and slug (a pure function of the name)."""
         self._parsed: dict[str, tuple[_StatKey, _Parsed]] = {}
@@ -93,31 +96,58 @@ class CheckpointFolder:
     def _parse(
         self, entry: os.DirEntry[str], parsed: dict[str, tuple[_StatKey, _Parsed]]
     ) -> _Parsed | Problem | None:
-        """One newest file: as parsed last time when its stat key is the same, else read."""
-        key = _stat_key(entry)
+        """One newest file: as parsed last time when its stat key is the same, else from its
+        JSON kept in :attr:`values` under the same stat, else read."""
+        st = _lstat(entry)
+        key = _stat_key(st)
         known = parsed.get(entry.path) if key is not None else None
         if key is not None and known is not None and known[0] == key:
             self._parsed[entry.path] = known
             return known[1]
-        path = Path(entry.path)
-        data = read_factory_file(path, self.config.max_file_bytes)
-        if data is None or isinstance(data, Problem):
-            return data
-        result = parse_checkpoint(str(path), data)
-        if key is not None:
+        result = self._read(entry, st)
+        if key is not None and result is not None and not isinstance(result, Problem):
             self._parsed[entry.path] = (key, result)
         return result
 
+    def _read(self, entry: os.DirEntry[str], st: os.stat_result | None) -> _Parsed | Problem | None:
+        path = Path(entry.path)
+        file, values, parts = str(path), self.values, self._names.get(entry.name)
+        if values is not None and st is not None:
+            raw = values.get(file, st)
+            if raw is not MISS:
+                return checkpoint_from_json(file, raw, parts)
+        read_at = values.clock() if values is not None else 0
+        data = read_factory_file(path, self.config.max_file_bytes)
+        if data is None or isinstance(data, Problem):
+            if values is not None:
+                values.forget(file)
+            return data
+        raw, unreadable = parse_json(file, data)
+        if values is not None:
+            if unreadable is None and st is not None:
+                values.put(file, st, raw, read_at_ns=read_at)
+            else:
+                values.forget(file)
+        if unreadable is not None:
+            return None, [unreadable]
+        return checkpoint_from_json(file, raw, parts)
 
-def _stat_key(entry: os.DirEntry[str]) -> _StatKey | None:
-    """The stat key of a listed regular file (taken before it is read); None for anything else
-    (a symlink, a special file) or a file changed less than :data:`RACY_NS` ago: read those."""
+
+def _lstat(entry: os.DirEntry[str]) -> os.stat_result | None:
+    """A listed file's own stat (taken before it is read); None when it cannot be had."""
     try:
-        st = entry.stat(follow_symlinks=False)
+        return entry.stat(follow_symlinks=False)
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode) or max(st.st_mtime_ns, st.st_ctime_ns) > (
-        time.time_ns() - RACY_NS
+
+
+def _stat_key(st: os.stat_result | None) -> _StatKey | None:
+    """The stat key of a listed regular file; None for anything else (a symlink, a special
+    file) or a file changed less than :data:`RACY_NS` ago: read those."""
+    if (
+        st is None
+        or not stat.S_ISREG(st.st_mode)
+        or max(st.st_mtime_ns, st.st_ctime_ns) > (time.time_ns() - RACY_NS)
     ):
         return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

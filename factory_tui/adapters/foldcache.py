@@ -185,6 +185,12 @@ class FoldCache:
         digest = hashlib.sha256(os.fsencode(_resolved(log_file))).hexdigest()[:24]
         return self.folder / f"fold-{digest}{'.history' if history_only else ''}.json"
 
+    def files_path(self, claims_dir: Path, checkpoints_dir: Path) -> Path:
+        """The file of the claim files' and checkpoints' JSON kept between runs (see
+        :class:`~factory_tui.adapters.jsonfiles.JsonFiles`) for these two folders."""
+        both = os.fsencode(_resolved(claims_dir)) + b"\0" + os.fsencode(_resolved(checkpoints_dir))
+        return self.folder / f"files-{hashlib.sha256(both).hexdigest()[:24]}.marshal"
+
     # -- loading --------------------------------------------------------------------------------
 
     def load(self, log_file: Path, history_file: Path) -> WarmStart | None:

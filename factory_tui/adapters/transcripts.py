@@ -33,7 +33,8 @@ from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.memory import gc_paused
 from factory_tui.adapters.prices import default_price_table
 from factory_tui.adapters.tail import LogTail
-from factory_tui.config import Config, main_worktree
+from factory_tui.adapters.worktrees import worktree_branches
+from factory_tui.config import Config
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost import CostLedger
 from factory_tui.core.cost_attribution import Span, SpanBuilder, build_spans
@@ -65,47 +66,6 @@ _PEEK_FILES = 4
 
 # --------------------------------------------------------------------------------------------
 # Git layout
-
-
-def _head_branch(head_file: Path) -> str | None:
-    try:
-        text = head_file.read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return None
-    prefix = "ref: refs/heads/"
-    return text[len(prefix) :] if text.startswith(prefix) else None
-
-
-def worktree_branches(root: Path) -> dict[Path, str | None]:
-    """Every worktree of ROOT's repository (main first) → its checked-out branch (None:
-    detached or unknown), read from git's files."""
-    root = Path(root)
-    main = main_worktree(root) or root
-    out: dict[Path, str | None] = {}
-    common = main / ".git"
-    if common.is_dir():
-        out[main] = _head_branch(common / "HEAD")
-        try:
-            entries = sorted(os.scandir(common / "worktrees"), key=lambda e: e.name)
-        except OSError:
-            entries = []
-        for entry in entries:
-            folder = Path(entry.path)
-            try:
-                gitdir = (folder / "gitdir").read_text(encoding="utf-8").strip()
-            except OSError:
-                continue
-            if not gitdir:
-                continue
-            tree = Path(gitdir)
-            if not tree.is_absolute():
-                tree = folder / tree
-            out[tree.parent] = _head_branch(folder / "HEAD")
-    else:
-        out[main] = None
-    if root not in out:
-        out[root] = None
-    return out
 
 
 def repo_paths(root: Path, extra: Sequence[Path] = ()) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -20,6 +21,8 @@ from factory_tui.cli.common import (
 from factory_tui.core.safe import dumps_json, json_safe, printable
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from factory_tui.config import Config
 
 __all__ = [
@@ -83,28 +86,50 @@ def add_snapshot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from factory_tui.adapters.factory import FactoryReader
-    from factory_tui.adapters.foldcache import FoldCache
-    from factory_tui.report import render_status
+    from factory_tui.adapters.memory import gc_paused
 
     config = load(args)
     now = parse_now(args.now)
     _warn_missing(config, "status")
-    reader = FactoryReader(config, fold_cache=None if args.no_cache else FoldCache.from_env())
-    reader.refresh_all()
-    fleet = reader.fleet(now)
-    if args.json:
-        write_json_records(fleet.to_json(), sys.stdout)
-    else:
-        render_status(fleet, sys.stdout)
+    # One read, one derive, one write, then exit: the cyclic collector would rescan the records
+    # made on the way again and again (they live until the end) and find nothing to free.
+    with gc_paused():
+        _status(args, config, now)
     exit_fast.add("status")  # a million-line fold need not be freed object by object
     return 0
+
+
+def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
+    from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.adapters.foldcache import FoldCache
+    from factory_tui.adapters.jsonfiles import JsonFiles
+    from factory_tui.core.fleet_derive import FleetDeriver
+
+    fold_cache = None if args.no_cache else FoldCache.from_env()
+    json_files = (
+        JsonFiles(fold_cache.files_path(config.claims_dir, config.checkpoints_dir))
+        if fold_cache is not None
+        else None
+    )
+    reader = FactoryReader(config, fold_cache=fold_cache, json_files=json_files)
+    reader.deriver = FleetDeriver(one_shot=True)
+    reader.refresh_all()
+    if json_files is not None:
+        json_files.save()
+        json_files.release()
+    fleet = reader.fleet(now)
+    if args.json:
+        write_json_records(fleet.json_items(), sys.stdout)
+    else:
+        from factory_tui.report import render_status  # rich: not needed for JSON
+
+        render_status(fleet, sys.stdout)
 
 
 def _warn_missing(config: Config, command: str) -> list[str]:
     """Say on stderr which of the claims folder and operations.log do not exist (an empty fleet
     would look healthy); returns those sentences."""
-    from factory_tui.doctor import missing_inputs
+    from factory_tui.config import missing_inputs  # not via doctor: it imports the HTTP client
 
     missing = missing_inputs(config)
     for sentence in missing:
@@ -112,21 +137,60 @@ def _warn_missing(config: Config, command: str) -> list[str]:
     return missing
 
 
-def write_json_records(payload: dict[str, object], out: TextIO) -> None:
+def write_json_records(
+    payload: Mapping[str, object] | Iterable[tuple[str, object]], out: TextIO
+) -> None:
     """One JSON object, each item of its top-level lists on a line of its own: readable, grep- and
     diff-friendly, and written by the C encoder (an indented dump is several times slower).
     Agent text in it keeps its data, with what a terminal would act on escaped (:func:`json_safe`:
-    one regex search per list when there is nothing to escape)."""
-    dumps = json.JSONEncoder(ensure_ascii=False).encode
-    out.write("{\n")
-    for n, (key, value) in enumerate(payload.items()):
-        out.write(f" {json_safe(dumps(key))}: ")
-        if isinstance(value, list) and value:
-            out.write(json_safe("[\n  " + ",\n  ".join(map(dumps, value)) + "\n ]"))
+    one regex search per record when there is nothing to escape).
+
+    A list may come as an iterator (:meth:`Fleet.json_items`): each record is encoded and written
+    as it is made, so neither the records' dicts nor the document are ever held whole."""
+    dumps = _record_encoder()
+    items = list(payload.items() if isinstance(payload, Mapping) else payload)
+    write = out.write
+    write("{\n")
+    for n, (key, value) in enumerate(items):
+        write(f" {json_safe(dumps(key))}: ")
+        if isinstance(value, (list, Iterator)):
+            _write_list(iter(value), dumps, write)
         else:
-            out.write(json_safe(dumps(value)))
-        out.write(",\n" if n < len(payload) - 1 else "\n")
-    out.write("}\n")
+            write(json_safe(dumps(value)))
+        write(",\n" if n < len(items) - 1 else "\n")
+    write("}\n")
+
+
+def _write_list(
+    records: Iterator[object], dumps: Callable[[object], str], write: Callable[[str], object]
+) -> None:
+    """``[]``, or each record on a line of its own (the same text as the whole list joined)."""
+    first = next(records, _NONE)
+    if first is _NONE:
+        write("[]")
+        return
+    write("[\n  " + json_safe(dumps(first)))
+    for record in records:
+        write(",\n  " + json_safe(dumps(record)))
+    write("\n ]")
+
+
+def _record_encoder() -> Callable[[object], str]:
+    """``json.JSONEncoder(ensure_ascii=False).encode`` without its cost per call: the C encoder
+    made once, not once per record (no check for cycles: records are trees of plain values)."""
+    from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
+
+    plain = json.JSONEncoder(ensure_ascii=False)
+    if c_make_encoder is None:  # a Python without the C accelerator
+        return plain.encode
+    encode = c_make_encoder(
+        None, plain.default, encode_basestring, None, ": ", ", ", False, False, True
+    )
+    return lambda value: "".join(encode(value, 0))
+
+
+_NONE = object()
+"""The end of a record iterator."""
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -173,7 +237,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         raise CliError(str(error)) from error
     reasons = fail_reasons(fleet, [c for c in conditions if c in FAIL_CONDITIONS])
     if "missing" in conditions:
-        from factory_tui.doctor import missing_inputs
+        from factory_tui.config import missing_inputs  # not via doctor: it imports the HTTP client
 
         reasons.extend(missing_inputs(config))
     if "ask" in conditions:

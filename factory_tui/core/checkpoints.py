@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from factory_tui.core.problems import Problem, parse_json
 from factory_tui.core.timeparse import parse_ts
 
-__all__ = ["Checkpoint", "parse_checkpoint", "parse_checkpoint_name"]
+__all__ = ["Checkpoint", "checkpoint_from_json", "parse_checkpoint", "parse_checkpoint_name"]
 
 # 2026-02-12T14-25-traceability-system.json (colons written as dashes), seconds optional.
 _NAME = re.compile(
@@ -36,7 +36,6 @@ class Checkpoint:
     context: dict[str, Any] | None = None
     progress: dict[str, Any] | None = None
     claimed_phase: dict[str, Any] | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
 
     @property
     def at(self) -> datetime | None:
@@ -90,11 +89,19 @@ def _pr_number(value: object) -> int | None:
 
 
 def parse_checkpoint(file: str, data: bytes) -> tuple[Checkpoint | None, list[Problem]]:
-    name = file.rsplit("/", 1)[-1]
-    file_ts, slug = parse_checkpoint_name(name)
     raw, unreadable = parse_json(file, data)
     if unreadable is not None:
         return None, [unreadable]
+    return checkpoint_from_json(file, raw)
+
+
+def checkpoint_from_json(
+    file: str, raw: Any, name_parts: tuple[datetime | None, str] | None = None
+) -> tuple[Checkpoint | None, list[Problem]]:
+    """:func:`parse_checkpoint` from the file's JSON value (read now, or kept since it was
+    read). ``name_parts``: :func:`parse_checkpoint_name` of the file's name, when known."""
+    name = file.rsplit("/", 1)[-1]
+    file_ts, slug = name_parts or parse_checkpoint_name(name)
     if not isinstance(raw, dict):
         return None, [Problem(file, "a checkpoint holds a JSON object")]
     problems: list[Problem] = []
@@ -156,6 +163,5 @@ def parse_checkpoint(file: str, data: bytes) -> tuple[Checkpoint | None, list[Pr
         context=obj("context"),
         progress=obj("progress"),
         claimed_phase=obj("claimed_phase"),
-        raw=raw,
     )
     return checkpoint, problems

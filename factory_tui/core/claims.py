@@ -23,6 +23,8 @@ __all__ = [
     "MAX_PID",
     "ClaimFile",
     "ClaimUnit",
+    "claim_from_json",
+    "claim_json",
     "claim_set_problems",
     "dump_claim",
     "is_usable_id",
@@ -85,13 +87,23 @@ class ClaimFile:
 
 def parse_claim(file: str, data: bytes) -> tuple[ClaimFile | None, list[Problem]]:
     """Read one claim file's bytes. Returns the claim (or ``None``) and what was wrong with it."""
-    problems: list[Problem] = []
-    stem = file.rsplit("/", 1)[-1].removesuffix(".json")
-    if not data.strip():
-        return None, [Problem(file, "empty file: a claim file holds one JSON object")]
-    raw, unreadable = parse_json(file, data)
+    raw, unreadable = claim_json(file, data)
     if unreadable is not None:
         return None, [unreadable]
+    return claim_from_json(file, raw)
+
+
+def claim_json(file: str, data: bytes) -> tuple[Any, Problem | None]:
+    """A claim file's bytes as JSON, or the problem that says why they are not."""
+    if not data.strip():
+        return None, Problem(file, "empty file: a claim file holds one JSON object")
+    return parse_json(file, data)
+
+
+def claim_from_json(file: str, raw: Any) -> tuple[ClaimFile | None, list[Problem]]:
+    """:func:`parse_claim` from the file's JSON value (read now, or kept since it was read)."""
+    problems: list[Problem] = []
+    stem = file.rsplit("/", 1)[-1].removesuffix(".json")
     if not isinstance(raw, dict):
         found = type(raw).__name__.replace("dict", "object").replace("list", "array")
         return None, [Problem(file, f"a claim file holds a JSON object, found {found}")]

@@ -8,7 +8,7 @@ derivation lives in :mod:`~factory_tui.core.fleet_derive` (the whole fleet, and 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Literal
@@ -309,23 +309,32 @@ class Fleet:
         return tuple(lock for lock in self.locks if lock.key == key)
 
     def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "root": self.root,
-            "generated_at": format_ts(self.generated_at, seconds=True),
-            "hostname": self.hostname,
-            "summary": dict(self.counts),
-            "instances": [i.to_json() for i in self.instances],
-            "sessions": [s.to_json() for s in self.sessions],
-            "claims": [c.to_json() for c in self.claims],
-            "problems": [p.to_json() for p in self.problems],
-            "lint": [finding.to_json() for finding in self.lint],
-            "locks": [lock.to_json() for lock in self.locks],
-            "launches": [view.to_json() for view in self.launches],
+        return {
+            key: list(value) if isinstance(value, Iterator) else value
+            for key, value in self.json_items()
         }
+
+    def json_items(self) -> list[tuple[str, object]]:
+        """:meth:`to_json`'s keys in order, each record list as an iterator that makes each
+        record's dict only when asked: ``status --json`` writes records as they are made and
+        never holds the whole document."""
+        out: list[tuple[str, object]] = [
+            ("root", self.root),
+            ("generated_at", format_ts(self.generated_at, seconds=True)),
+            ("hostname", self.hostname),
+            ("summary", dict(self.counts)),
+            ("instances", (i.to_json() for i in self.instances)),
+            ("sessions", (s.to_json() for s in self.sessions)),
+            ("claims", (c.to_json() for c in self.claims)),
+            ("problems", (p.to_json() for p in self.problems)),
+            ("lint", (finding.to_json() for finding in self.lint)),
+            ("locks", (lock.to_json() for lock in self.locks)),
+            ("launches", (view.to_json() for view in self.launches)),
+        ]
         if self.store is not None:
-            out["store"] = self.store.to_json()
+            out.append(("store", self.store.to_json()))
         if self.remote is not None:
-            out["remote"] = self.remote.to_json()
+            out.append(("remote", self.remote.to_json()))
         return out
 
 

@@ -179,8 +179,13 @@ class FleetDeriver:
     processes or settings change.
     """
 
-    def __init__(self, full_every: timedelta = timedelta(seconds=15)) -> None:
+    def __init__(
+        self, full_every: timedelta = timedelta(seconds=15), *, one_shot: bool = False
+    ) -> None:
         self.full_every = full_every
+        self.one_shot = one_shot
+        """Derive in full, keeping nothing for a next derive (``status``: there is none; the
+        indexes of every shown session and claim would cost time and memory for nothing)."""
         self.partial_derives = 0
         self.previous: Fleet | None = None
         self._inputs: _Inputs | None = None
@@ -256,6 +261,8 @@ class FleetDeriver:
                 remote=remote,
                 picked=picked,
             )
+            if self.one_shot:
+                return fleet
             self._full_at = now
             self._index(fleet, picked)
             self._by_file = {claim.file: claim for claim in claims}

@@ -15,6 +15,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from factory_tui.core.fold_records import RECENT_PER_INSTANCE, ClaimEventInfo, RawLine, SessionRec
@@ -199,26 +200,39 @@ def _session_row(rec: SessionRec) -> list[object]:
 
 def _session(row: object, count: int) -> SessionRec:
     """A live session from its row (checked: a seq among the ``count`` sessions, texts or None,
-    the required texts there, numbers that are uint32)."""
-    seq, *values = _list(row)
-    if len(values) != len(SESSION_TEXT) + len(SESSION_NUMBERS):
+    the required texts there, numbers that are uint32). Each check is one pass over the row's
+    values in C: a warm start restores tens of thousands of these."""
+    if type(row) is not list:
+        raise ValueError(f"expected a list, found {type(row).__name__}")
+    if len(row) != _ROW_LENGTH:
         raise ValueError("a session row of the wrong length")
-    texts, numbers = values[: len(SESSION_TEXT)], values[len(SESSION_TEXT) :]
-    for text in texts:
-        if text is not None:
-            _str(text)
-    if any(texts[n] is None for n in _REQUIRED_AT):
+    texts = row[1:_NUMBERS_AT]
+    numbers = row[_NUMBERS_AT:]
+    numbers.append(row[0])
+    if not set(map(type, texts)) <= _TEXT_TYPES:
+        raise ValueError("expected text in a session row")
+    if None in _required(texts):
         raise ValueError("a session without a required text")
-    for number in (seq, *numbers):
-        if not 0 <= _int(number) < 2**32:
-            raise ValueError("a session number out of range")
-    if seq >= count:
+    if not set(map(type, numbers)) <= _INT_TYPE:
+        raise ValueError("expected an integer in a session row")
+    if min(numbers) < 0 or max(numbers) >= 2**32:
+        raise ValueError("a session number out of range")
+    if row[0] >= count:
         raise ValueError("a session reference out of range")
     # One copy of each text: a session's times repeat across its fields, and its names across
     # sessions (JSON makes a string per value).
-    shared: list[Any] = [None if text is None else sys.intern(text) for text in texts]
-    return restore_session(seq, *shared, *numbers)
+    shared: list[Any] = [None if text is None else _intern(text) for text in texts]
+    return restore_session(row[0], *shared, *row[_NUMBERS_AT:])
 
+
+_ROW_LENGTH = 1 + len(SESSION_TEXT) + len(SESSION_NUMBERS)
+_NUMBERS_AT = 1 + len(SESSION_TEXT)
+_TEXT_TYPES = frozenset({str, type(None)})
+_INT_TYPE = frozenset({int})
+_intern = sys.intern
+_required = itemgetter(*_REQUIRED_AT)
+"""The required texts of a row's texts (a tuple: there are several)."""
+assert len(_REQUIRED_AT) > 1
 
 # -- checking a saved fold (untrusted data) -----------------------------------------------------
 

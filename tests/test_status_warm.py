@@ -1,0 +1,283 @@
+"""The warm ``status --json`` path (issue 17): the JSON streamed record by record is the whole
+document the plain path wrote, and the claim files' and checkpoints' JSON kept between runs
+(:class:`~factory_tui.adapters.jsonfiles.JsonFiles`) gives the same answer as reading the files,
+never a stale one."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hostile import Spec, build, every_payload
+
+import factory_tui.adapters.factory_claims as factory_claims
+import factory_tui.adapters.factory_state as factory_state
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.jsonfiles import MISS, JsonFiles
+from factory_tui.cli import main
+from factory_tui.cli.status import write_json_records
+from factory_tui.config import Config, load_config
+from factory_tui.core.fleet_derive import FleetDeriver
+from factory_tui.core.safe import json_safe
+from factory_tui.core.timeparse import parse_ts
+
+NOW = "2026-02-16T15:42"
+LATER = 10 * 10**9
+"""How far ahead of the real clock the tests' :attr:`JsonFiles.clock` runs: files written by the
+test count as old enough to keep."""
+
+HOSTILE = Spec(
+    mutations=(
+        ("empty", "claim"),
+        ("binary", "claim"),
+        ("deep_json", "claim"),
+        ("huge", "claim"),
+        ("dir_like_file", "claim"),
+        ("dangling_symlink", "claim"),
+        ("devnull_symlink", "claim"),
+        ("fifo", "claim"),
+        ("big_int", "claim"),
+        ("ts_limits", "claim"),
+        ("id_mismatch", "claim"),
+        ("id_duplicate", "claim"),
+        ("empty", "checkpoint"),
+        ("binary", "checkpoint"),
+        ("deep_json", "checkpoint"),
+        ("huge", "checkpoint"),
+        ("dangling_symlink", "checkpoint"),
+        ("fifo", "checkpoint"),
+    ),
+    payloads=every_payload(),
+)
+
+
+def _whole_document(payload: dict[str, object]) -> str:
+    """The plain path: the document built whole, then written (``write_json_records`` before
+    it streamed)."""
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    out = ["{\n"]
+    for n, (key, value) in enumerate(payload.items()):
+        out.append(f" {json_safe(dumps(key))}: ")
+        if isinstance(value, list) and value:
+            out.append(json_safe("[\n  " + ",\n  ".join(map(dumps, value)) + "\n ]"))
+        else:
+            out.append(json_safe(dumps(value)))
+        out.append(",\n" if n < len(payload) - 1 else "\n")
+    out.append("}\n")
+    return "".join(out)
+
+
+def _later_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(JsonFiles, "clock", staticmethod(lambda: time.time_ns() + LATER))
+
+
+def _status(config: Config, json_files: JsonFiles | None) -> str:
+    reader = FactoryReader(config, json_files=json_files)
+    reader.refresh_all()
+    if json_files is not None:
+        json_files.save()
+    out = io.StringIO()
+    now = parse_ts(NOW)
+    assert now is not None
+    write_json_records(reader.fleet(now).json_items(), out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Config:
+    factory = build(tmp_path / "f", HOSTILE)
+    # Huge values that still parse: kept, and read back the same.
+    (factory.claims / "HUGE-1.json").write_text(
+        json.dumps(
+            {
+                "ticket": "HUGE-1",
+                "title": "\u202e" + "t" * 200_000,
+                "owner": "t1-x",
+                "pid": int("9" * 4000),
+                "hostname": "h",
+                "claimed_at": "2026-02-16T15:00",
+                "nested": [[[[{"x": -0.0, "y": 1e308, "z": "\ud800"}]]]],
+            }
+        )
+    )
+    (factory.checkpoints / "2026-02-16T15-01-huge.json").write_text(
+        json.dumps({"task": "huge", "steps_completed": ["s" * 100_000] * 3})
+    )
+    return load_config(tmp_path / "f")
+
+
+def test_streamed_json_is_the_whole_document_byte_for_byte(hostile: Config) -> None:
+    reader = FactoryReader(hostile)
+    reader.refresh_all()
+    now = parse_ts(NOW)
+    assert now is not None
+    fleet = reader.fleet(now)
+    out = io.StringIO()
+    write_json_records(fleet.json_items(), out)
+    assert out.getvalue() == _whole_document(fleet.to_json())
+    assert json.loads(out.getvalue()) == fleet.to_json()
+    assert len(fleet.claims) >= 3 and len(fleet.problems) >= 10  # the hostile files were seen
+    assert "\x1b" not in out.getvalue() and "\\u001b" in out.getvalue()
+
+
+def test_a_one_shot_derive_is_the_full_derive(hostile: Config) -> None:
+    now = parse_ts(NOW)
+    assert now is not None
+    fleets = []
+    for deriver in (FleetDeriver(), FleetDeriver(one_shot=True)):
+        reader = FactoryReader(hostile)
+        reader.deriver = deriver
+        reader.refresh_all()
+        fleets.append(reader.fleet(now).to_json())
+        assert reader.fleet(now).to_json() == fleets[-1]  # and again: still whole
+    assert fleets[0] == fleets[1]
+
+
+def test_empty_lists_stream_as_the_plain_path_writes_them() -> None:
+    payload: dict[str, object] = {"a": [], "b": [{"x": "\u202e"}], "c": {"n": 1}, "d": "\x9b"}
+    out = io.StringIO()
+    write_json_records(
+        [(k, iter(v) if isinstance(v, list) else v) for k, v in payload.items()], out
+    )
+    assert out.getvalue() == _whole_document(payload)
+
+
+def test_kept_json_gives_what_reading_the_files_gives(
+    hostile: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _later_clock(monkeypatch)
+    plain = _status(hostile, None)
+    kept = tmp_path / "cache" / "files.marshal"
+    first = _status(hostile, JsonFiles(kept))
+    assert kept.exists()
+    read: list[str] = []
+    monkeypatch.setattr(factory_claims, "read_factory_file", _recording(read, factory_claims))
+    monkeypatch.setattr(factory_state, "read_factory_file", _recording(read, factory_state))
+    warm = _status(hostile, JsonFiles(kept))
+    assert plain == first == warm
+    # The good claim files and checkpoint came from the kept JSON; the bad ones were read again.
+    assert not [p for p in read if p.endswith(("CAB-1400.json", "traceability.json"))]
+    assert not [p for p in read if p.endswith(("HUGE-1.json", "huge.json"))]
+    assert any("HOSTILE-binary" in p for p in read)
+
+
+def _recording(read: list[str], module: Any) -> Callable[[Path, int], object]:
+    real = module.read_factory_file
+
+    def recorded(path: Path, limit: int) -> object:
+        read.append(str(path))
+        return real(path, limit)
+
+    return recorded
+
+
+def test_status_cli_keeps_the_files_json_and_answers_the_same(
+    hostile: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _later_clock(monkeypatch)
+    monkeypatch.setenv("FACTORY_TUI_CACHE_DIR", str(tmp_path / "cache"))
+    argv = ["status", str(hostile.root), "--json", "--now", NOW]
+    outs = []
+    for extra in (["--no-cache"], [], []):
+        assert main([*argv, *extra]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1] == outs[2]
+    assert list((tmp_path / "cache").glob("files-*.marshal"))
+
+
+def _claim(config: Config, title: str) -> Path:
+    path = config.claims_dir / "CAB-7.json"
+    path.write_text(json.dumps({"ticket": "CAB-7", "title": title, "owner": None}))
+    return path
+
+
+def _titles(out: str) -> set[str]:
+    return {c["title"] for c in json.loads(out)["claims"] if c["id"] == "CAB-7"}
+
+
+def _restore_mtime(path: Path, st: os.stat_result) -> None:
+    """Put back the old mtime until the ctime shows the change (a change within one tick of
+    the file system's clock keeps the ctime: wait for the tick, on the file's own stat)."""
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    while os.stat(path).st_ctime_ns == st.st_ctime_ns:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_claim_rewritten_in_place_with_the_same_size_and_mtime_is_read_again(
+    hostile: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _later_clock(monkeypatch)
+    kept = tmp_path / "files.marshal"
+    path = _claim(hostile, "old title")
+    before = os.stat(path)
+    assert _titles(_status(hostile, JsonFiles(kept))) == {"old title"}
+    with path.open("r+b") as f:  # same inode, same size
+        f.write(path.read_bytes().replace(b"old title", b"new title"))
+    _restore_mtime(path, before)
+    after = os.stat(path)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    assert _titles(_status(hostile, JsonFiles(kept))) == {"new title"}
+
+
+def test_a_claim_replaced_by_another_inode_with_the_same_size_and_mtime_is_read_again(
+    hostile: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _later_clock(monkeypatch)
+    kept = tmp_path / "files.marshal"
+    path = _claim(hostile, "old title")
+    before = os.stat(path)
+    assert _titles(_status(hostile, JsonFiles(kept))) == {"old title"}
+    tmp = path.with_name(".CAB-7.json.tmp")
+    tmp.write_bytes(path.read_bytes().replace(b"old title", b"new title"))
+    os.utime(tmp, ns=(before.st_atime_ns, before.st_mtime_ns))
+    os.replace(tmp, path)
+    after = os.stat(path)
+    assert after.st_ino != before.st_ino
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert _titles(_status(hostile, JsonFiles(kept))) == {"new title"}
+
+
+def test_a_file_changed_just_before_it_was_read_is_not_kept(
+    hostile: Config, tmp_path: Path
+) -> None:
+    kept = tmp_path / "files.marshal"
+    path = _claim(hostile, "fresh")  # the real clock: written this instant
+    _status(hostile, JsonFiles(kept))
+    assert JsonFiles(kept).get(str(path), os.stat(path)) is MISS
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "header", "garbage"])
+def test_a_damaged_cache_file_is_ignored(
+    hostile: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    _later_clock(monkeypatch)
+    kept = tmp_path / "files.marshal"
+    plain = _status(hostile, None)
+    _status(hostile, JsonFiles(kept))
+    data = kept.read_bytes()
+    if damage == "flip":
+        data = data[:-20] + bytes([data[-20] ^ 0x40]) + data[-19:]
+    elif damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "header":
+        data = data.replace(b"factory-tui json files 3", b"factory-tui json files 9", 1)
+    else:
+        data = os.urandom(len(data))
+    kept.write_bytes(data)
+    files = JsonFiles(kept)
+    assert _status(hostile, files) == plain
+    assert files.skipped is not None
+    assert _status(hostile, JsonFiles(kept)) == plain  # saved again, whole
