@@ -41,23 +41,36 @@ def ms(values: list[float]) -> str:
     return f"median {statistics.median(values) * 1000:.2f} ms, max {max(values) * 1000:.2f} ms"
 
 
+#: Runs the command given as its arguments and prints its wall time and its own peak RSS. The
+#: RSS of a process this benchmark starts directly would not be its own: Linux carries the
+#: parent's peak into the child's ``ru_maxrss`` across the fork and exec (this process, with
+#: factory_tui and the generator imported, is ~80 MB), so a small launcher starts it instead.
+LAUNCHER = """
+import os, subprocess, sys, time
+t0 = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:])
+_pid, status, usage = os.wait4(child.pid, 0)
+wall = time.perf_counter() - t0
+print(f"{wall} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}", file=sys.stderr)
+"""
+
+
 def run_status(
     root: Path, now: str, *extra: str, env: dict[str, str] | None = None
 ) -> tuple[float, float, bytes]:
     """One ``status --json`` in a fresh process: its wall time (s), its own peak RSS (MB) and
-    its stdout. The RSS is that process's alone, from ``wait4``: ``RUSAGE_CHILDREN`` would be
-    the largest of every child this benchmark ever waited for (``compileall``, a generator)."""
+    its stdout (see :data:`LAUNCHER`)."""
     argv = [sys.executable, "-m", "factory_tui", "status", str(root), "--json", "--now", now]
+    launcher = [sys.executable, "-S", "-c", LAUNCHER]
     with tempfile.TemporaryFile() as out:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([*argv, *extra], stdout=out, stderr=subprocess.DEVNULL, env=env)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise SystemExit(f"status --json exited {proc.returncode} on {root}")
+        done = subprocess.run(
+            [*launcher, *argv, *extra], stdout=out, stderr=subprocess.PIPE, env=env, check=True
+        )
+        wall, rss_kb, code = done.stderr.decode().split()[-3:]
+        if int(code) != 0:
+            raise SystemExit(f"status --json exited {code} on {root}")
         out.seek(0)
-        return wall, usage.ru_maxrss / 1024, out.read()
+        return float(wall), int(rss_kb) / 1024, out.read()
 
 
 def report_status(kind: str, runs: list[tuple[float, float, bytes]], note: str) -> None:
