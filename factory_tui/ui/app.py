@@ -34,6 +34,7 @@ from factory_tui.config import Config
 from factory_tui.core.attention import AttentionItem, attention_items
 from factory_tui.core.safe import printable
 from factory_tui.ui import keys
+from factory_tui.ui.app_themes import ThemedApp
 from factory_tui.ui.driver import cockpit_driver
 from factory_tui.ui.feeds.base import Updates, refresh_seconds
 from factory_tui.ui.feeds.cost import COST_REFRESH_SECONDS, CostFeed
@@ -49,7 +50,7 @@ from factory_tui.ui.messages import (
     ReaderFailed,
 )
 from factory_tui.ui.screens.cockpit import VIEWS, CockpitScreen
-from factory_tui.ui.themes import THEME_VARIABLE_DEFAULTS, load_themes, pick_theme
+from factory_tui.ui.startup import release_collector
 from factory_tui.ui.watch import WakeEvent, WatchTargets, watch_files
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ if TYPE_CHECKING:
 __all__ = ["VIEWS", "AttentionItem", "FactoryApp", "attention_items"]
 
 
-class FactoryApp(App[None]):
+class FactoryApp(ThemedApp):
     """The cockpit.
 
     - ``clock``: the time (default: ``datetime.now`` to the second); tests and snapshots freeze it.
@@ -171,17 +172,9 @@ class FactoryApp(App[None]):
         self.prs_updates = Updates()
         self.cost_updates = Updates()
         # Themes and keys.
-        self.factory_themes, theme_warnings = load_themes(theme_dir)
-        for item in self.factory_themes.values():
-            self.register_theme(item)
-        name, warning = pick_theme(
-            theme or config.theme,
-            self.factory_themes,
-            os.environ if environ is None else environ,
+        theme_warnings = self.set_up_themes(
+            theme or config.theme, theme_dir, os.environ if environ is None else environ
         )
-        if warning:
-            theme_warnings.append(warning)
-        self.theme = name
         self.keymap, keymap_warnings = keys.keymap_from_config(config)
         self.warnings = [
             *(("Theme", text) for text in theme_warnings),
@@ -213,9 +206,6 @@ class FactoryApp(App[None]):
         from factory_tui.adapters.logindex import LogIndex
 
         return LogIndex(self.config.log_history_file, self.config.log_file)
-
-    def get_theme_variable_defaults(self) -> dict[str, str]:
-        return dict(THEME_VARIABLE_DEFAULTS)
 
     def get_driver_class(self) -> type[Driver]:
         """Textual's, whose output survives the terminal closing (ui/driver.py)."""
@@ -261,6 +251,7 @@ class FactoryApp(App[None]):
         from factory_tui.ui.feeds.fleet import FleetFeed, empty_fleet
         from factory_tui.ui.feeds.prs import PrsOptions, QueueLoader
 
+        release_collector()  # held off since the start (ui/startup.py)
         try:
             self.prs_options = self._given_prs or PrsOptions()
             await self.cockpit.mount_the_rest()
@@ -567,23 +558,10 @@ class FactoryApp(App[None]):
             if state.level == "alert" and state.alert_id not in self.budget_acknowledged
         )
 
-    # -- keys that work everywhere: themes, help, next needing you ----------------------------
+    # -- keys that work everywhere: help, next needing you (themes: ThemedApp) ---------------
 
     def action_next_attention(self) -> None:
         self.cockpit.action_next_attention()
-
-    def theme_names(self) -> list[str]:
-        return sorted(self.factory_themes) or [self.theme]
-
-    def action_cycle_theme(self) -> None:
-        names = self.theme_names()
-        index = names.index(self.theme) if self.theme in names else -1
-        self.theme = names[(index + 1) % len(names)]
-        self.notify(f"Theme {self.theme}", markup=False, timeout=2)
-
-    def action_set_theme(self, name: str) -> None:
-        if name in self.available_themes:
-            self.theme = name
 
     def action_help(self) -> None:
         from factory_tui.ui.screens.help import HelpScreen
