@@ -39,6 +39,11 @@ NOT_FOR_THE_FIRST_FRAME = (
         for name in ("confirm", "council", "detail", "diff", "help", "log_query", "prs", "review")
     ),
     "factory_tui.ui.feeds.prs",
+    "factory_tui.ui.feeds.cost",
+    "factory_tui.ui.messages",
+    "factory_tui.ui.watch",
+    "factory_tui.adapters.inotify",
+    "factory_tui.adapters.logindex",
     "factory_tui.ui.widgets.cost",
     "factory_tui.ui.widgets.cost_table",
     "factory_tui.ui.widgets.spend",
@@ -70,6 +75,7 @@ NOT_FOR_THE_FIRST_FRAME = (
     "anthropic",
     "psutil",
     "pygments",
+    "ctypes",
 )
 
 
@@ -129,6 +135,7 @@ async def test_the_first_frame_has_the_initial_view_only_and_a_key_waits_for_the
         assert [v for v in VIEWS if app.query_one(f"#{v}", TabPane).children] == ["agents"]
         assert not app.query("#budget-banner") and not app.query("#filter-bar")
         assert [w.group for w in app.workers] == ["start"]  # nothing is read yet
+        assert not {"log_index", "cost_feed"} & set(vars(app))  # made after the first frame
         # "2" before the rest is mounted: held (the claims view is not there to show yet).
         app.simulate_key("2")
         await asyncio.wait_for(app.key_arrived.wait(), 5)
