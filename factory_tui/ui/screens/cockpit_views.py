@@ -37,6 +37,7 @@ from factory_tui.ui.screens.cockpit_tabs import (
     VIEW_TITLES,
     VIEWS,
     ViewPane,
+    ViewTabs,
     tab_labels,
     view_content,
 )
@@ -120,14 +121,12 @@ class CockpitViews(Screen[None]):
 
     def compose(self) -> ComposeResult:
         # The first frame: the header, the tabs, the initial view, the footer. The other views'
-        # panes stay empty until after_first_frame fills them; it also mounts the budget banner
-        # and the filter line (both hidden until needed).
+        # panes come with after_first_frame, with the budget banner and the filter line (both
+        # hidden until needed).
         yield SummaryBar(id="summary")
-        with TabbedContent(initial=self.initial_view, id="views"):
-            for view in VIEWS:
-                with ViewPane(VIEW_TITLES[view], id=view):
-                    if view == self.initial_view:
-                        yield self._view_content(view)
+        with ViewTabs(initial=self.initial_view, id="views"):
+            view = self.initial_view
+            yield ViewPane(VIEW_TITLES[view], self._view_content(view), id=view)
         yield KeysFooter()
 
     def _view_content(self, view: str) -> Widget:
@@ -148,15 +147,16 @@ class CockpitViews(Screen[None]):
         (both hidden until needed)."""
         from factory_tui.ui.widgets.spend import BudgetBanner
 
-        mounts = [
-            self.query_one(f"#{view}", TabPane).mount(self._view_content(view))
+        panes = {
+            view: ViewPane(VIEW_TITLES[view], self._view_content(view), id=view)
             for view in VIEWS
             if view != self.initial_view
-        ]
-        mounts.append(self.mount(BudgetBanner(id="budget-banner"), after="#summary"))
-        mounts.append(self.mount(FilterBar(id="filter-bar"), after="#views"))
-        for mounted in mounts:
-            await mounted
+        }
+        mounted = self.query_one(ViewTabs).mount_panes(panes)
+        banner = self.mount(BudgetBanner(id="budget-banner"), after="#summary")
+        await self.mount(FilterBar(id="filter-bar"), after="#views")
+        await mounted
+        await banner
         self.mounted_all = True
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
         if self.factory.prs_options.enabled:
