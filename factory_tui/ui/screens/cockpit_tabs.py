@@ -3,10 +3,8 @@ pane holds, and the tab labels (totals, alarms, filter marks) fitted to the widt
 
 Plain values and functions, usable without a screen: :func:`tab_labels` builds every label from
 the fleet, the PR queue and the filters; :func:`view_content` makes a view's widget, importing its
-module only when first asked for (the first frame needs the initial view only, issue 3);
-:class:`ViewTabs` holds every view's tab from the first frame, and the other views' panes from
-right after it (issue 17). :class:`~factory_tui.ui.screens.cockpit_views.CockpitViews` shows
-them.
+module only when first asked for (the first frame needs the initial view only, issue 3).
+:class:`~factory_tui.ui.screens.cockpit_views.CockpitViews` shows them.
 """
 
 from __future__ import annotations
@@ -14,11 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from textual.app import ComposeResult
-from textual.await_complete import AwaitComplete
 from textual.content import Content
-from textual.widgets import ContentSwitcher, TabbedContent, TabPane
-from textual.widgets._tabbed_content import ContentTab, ContentTabs
+from textual.widgets import TabPane
 
 from factory_tui.ui.widgets.agents import AgentGrid
 
@@ -36,7 +31,6 @@ __all__ = [
     "VIEW_IDS",
     "VIEW_TITLES",
     "ViewPane",
-    "ViewTabs",
     "tab_alarms",
     "tab_counts",
     "tab_label",
@@ -198,32 +192,3 @@ class ViewPane(TabPane):
         focused = self.screen.focused
         if focused is None or (focused is not self and self not in focused.ancestors):
             event.stop()
-
-
-class ViewTabs(TabbedContent):
-    """The views as tabs: every view's tab from the first frame, but only the panes composed
-    inside (the initial view's); the other views' panes come with :meth:`mount_panes`, right
-    after the first frame. The seven hidden panes and their tabs were a fifth of the first
-    frame's own work (issue 17); a hidden pane shows nothing: the first frame is the same.
-    Until then no other view can be shown: the keys and clicks that would show one are held
-    until the panes are there (``FactoryApp.on_event``)."""
-
-    def compose(self) -> ComposeResult:
-        tabs = [ContentTab(VIEW_TITLES[view], view) for view in VIEWS]
-        yield ContentTabs(*tabs, active=self._initial or None, tabbed_content=self)
-        with ContentSwitcher(initial=self._initial or None):
-            yield from self._tab_content
-
-    def mount_panes(self, panes: Mapping[str, TabPane]) -> AwaitComplete:
-        """Mount the panes of ``panes``' views (hidden) in the views' order around the initial
-        one."""
-        switcher = self.get_child_by_type(ContentSwitcher)
-        initial = VIEWS.index(self._initial)
-        before = [pane for view, pane in panes.items() if VIEWS.index(view) < initial]
-        after = [pane for view, pane in panes.items() if VIEWS.index(view) > initial]
-        for pane in (*before, *after):
-            pane.display = False
-        mounts = [switcher.mount(*before, before=0)] if before else []
-        if after:
-            mounts.append(switcher.mount(*after))
-        return AwaitComplete(*mounts)

@@ -37,7 +37,6 @@ from factory_tui.ui.screens.cockpit_tabs import (
     VIEW_TITLES,
     VIEWS,
     ViewPane,
-    ViewTabs,
     tab_labels,
     view_content,
 )
@@ -121,12 +120,14 @@ class CockpitViews(Screen[None]):
 
     def compose(self) -> ComposeResult:
         # The first frame: the header, the tabs, the initial view, the footer. The other views'
-        # panes come with after_first_frame, with the budget banner and the filter line (both
-        # hidden until needed).
+        # panes stay empty until after_first_frame fills them; it also mounts the budget banner
+        # and the filter line (both hidden until needed).
         yield SummaryBar(id="summary")
-        with ViewTabs(initial=self.initial_view, id="views"):
-            view = self.initial_view
-            yield ViewPane(VIEW_TITLES[view], self._view_content(view), id=view)
+        with TabbedContent(initial=self.initial_view, id="views"):
+            for view in VIEWS:
+                with ViewPane(VIEW_TITLES[view], id=view):
+                    if view == self.initial_view:
+                        yield self._view_content(view)
         yield KeysFooter()
 
     def _view_content(self, view: str) -> Widget:
@@ -147,16 +148,15 @@ class CockpitViews(Screen[None]):
         (both hidden until needed)."""
         from factory_tui.ui.widgets.spend import BudgetBanner
 
-        panes = {
-            view: ViewPane(VIEW_TITLES[view], self._view_content(view), id=view)
+        mounts = [
+            self.query_one(f"#{view}", TabPane).mount(self._view_content(view))
             for view in VIEWS
             if view != self.initial_view
-        }
-        mounted = self.query_one(ViewTabs).mount_panes(panes)
-        banner = self.mount(BudgetBanner(id="budget-banner"), after="#summary")
-        await self.mount(FilterBar(id="filter-bar"), after="#views")
-        await mounted
-        await banner
+        ]
+        mounts.append(self.mount(BudgetBanner(id="budget-banner"), after="#summary"))
+        mounts.append(self.mount(FilterBar(id="filter-bar"), after="#views"))
+        for mounted in mounts:
+            await mounted
         self.mounted_all = True
         self.app.theme_changed_signal.subscribe(self, self._on_theme_changed)
         if self.factory.prs_options.enabled:
