@@ -8,7 +8,13 @@ cockpit's header title). Compared, in the same run, with a bare Textual app (a S
 the issue's baseline; with --scale DIR, the cockpit on a scale factory too (1M log lines: the
 first paint must not wait for the read); with --old-transcripts MB, the cockpit on a second demo
 whose Claude config folder holds MB of old transcripts besides its agents' (issue 13: finding each
-agent's live transcript must not slow the first paint; see old_transcripts.py).
+agent's live transcript must not slow the first paint; see old_transcripts.py); with --baseline
+DIR, each cockpit case again with the factory_tui package of another checkout (``git worktree add
+DIR main``: its code first on PYTHONPATH), interleaved with the others, to compare a change
+against its baseline in one run.
+
+Each case's line is followed by the CPU time its processes used until then, less noisy than the
+wall time on a machine whose cores other work competes for.
 
 The factory_tui package is compiled first (``compileall``), as pip does at install: a machine
 that sets PYTHONDONTWRITEBYTECODE would otherwise compile every module again in every timed run.
@@ -20,6 +26,7 @@ import argparse
 import contextlib
 import fcntl
 import os
+import resource
 import signal
 import statistics
 import struct
@@ -46,14 +53,21 @@ Bare().run()
 
 
 def time_to_marker(
-    argv: list[str], marker: bytes, env: dict[str, str], timeout: float = 60
-) -> float:
-    """Seconds from exec to ``marker`` appearing on the pty's output."""
+    argv: list[str],
+    marker: bytes,
+    env: dict[str, str],
+    timeout: float = 60,
+    cwd: Path | None = None,
+) -> tuple[float, float]:
+    """Seconds from exec to ``marker`` appearing on the pty's output, and the CPU seconds the
+    process used (until it is killed, right after: on a busy machine a little more than until
+    the marker; less noisy than the wall time where other work competes for the cores)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        argv, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
+        argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, start_new_session=True
     )
     os.close(slave)
     seen = b""
@@ -66,11 +80,14 @@ def time_to_marker(
             except OSError:
                 raise RuntimeError(f"{argv} ended before painting: {seen[-400:]!r}") from None
             seen = (seen + data)[-65536:]
-        return time.perf_counter() - t0
+        wall = time.perf_counter() - t0
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         os.close(master)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu
 
 
 def stop_demo_agents(demo: Path) -> None:
@@ -110,11 +127,20 @@ def main() -> None:
     parser.add_argument(
         "--old-transcripts", type=int, default=0, metavar="MB", help="see the docstring"
     )
+    parser.add_argument(
+        "--baseline", type=Path, metavar="DIR", help="another checkout to compare with"
+    )
     args = parser.parse_args()
     # As installed: the bytecode is there (see the module's docstring).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "factory_tui"], check=True, cwd=REPO)
+    for checkout in (REPO, args.baseline):
+        if checkout is not None:
+            subprocess.run(
+                [sys.executable, "-m", "compileall", "-q", "factory_tui"], check=True, cwd=checkout
+            )
     env = {**os.environ, "TERM": "xterm-256color", "COLORTERM": "truecolor"}
     env.pop("NO_COLOR", None)
+    # This checkout's code, whatever is installed (run from a folder of no package of its own).
+    env["PYTHONPATH"] = str(REPO)
     work = Path(tempfile.mkdtemp(prefix="first-paint-"))
     env["FACTORY_TUI_STATE_DIR"] = str(work / "state")
     env["CLAUDE_CONFIG_DIR"] = str(work / "claude")
@@ -155,21 +181,35 @@ def main() -> None:
                 title,
             )
         )
+    envs = {name: env for name, _, _ in cases}
+    if args.baseline:
+        baseline_env = {**env, "PYTHONPATH": str(args.baseline.resolve())}
+        for name, argv, marker in list(cases[1:]):
+            cases.append((f"{name} [baseline]", argv, marker))
+            envs[f"{name} [baseline]"] = baseline_env
     results: dict[str, list[float]] = {name: [] for name, _, _ in cases}
+    cpu: dict[str, list[float]] = {name: [] for name, _, _ in cases}
     try:
         for _ in range(args.runs):  # interleaved, so that a noisy moment hits every case alike
             for name, argv, marker in cases:
-                results[name].append(time_to_marker(argv, marker, env))
+                wall, used = time_to_marker(argv, marker, envs[name], cwd=work)
+                results[name].append(wall)
+                cpu[name].append(used)
     finally:
         for folder in demos:
             stop_demo_agents(folder)
     bare = statistics.median(results["bare Textual app"])
+    bare_cpu = statistics.median(cpu["bare Textual app"])
     for name, values in results.items():
         median = statistics.median(values)
         print(
             f"first paint, {name}: median {median * 1000:.0f} ms "
             f"(min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f}, {args.runs} runs); "
             f"{median / bare:.2f}x the bare app"
+        )
+        used = statistics.median(cpu[name])
+        print(
+            f"  (its CPU time: median {used * 1000:.0f} ms, {used / bare_cpu:.2f}x the bare app's)"
         )
 
 

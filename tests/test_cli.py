@@ -25,7 +25,7 @@ import psutil
 import pytest
 from conftest import DEMO_NOW, config_for, demo_reader
 
-from factory_tui.cli import build_parser, main, parse_args
+from factory_tui.cli import COMMANDS, build_parser, command_parser, main, parse_args
 from factory_tui.cli.actions import cmd_release
 from factory_tui.cli.demo import QuitOnSignals
 from factory_tui.demo import DemoFactory
@@ -145,6 +145,19 @@ def _command_parsers() -> dict[str, argparse.ArgumentParser]:
     parser = build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return dict(subparsers.choices)
+
+
+def test_a_command_parses_with_its_own_sub_parser_alone() -> None:
+    """``parse_args`` builds only the command's sub-parser (the cockpit's start): the same
+    parser as in the whole command line, its usage and help alike."""
+    whole = _command_parsers()
+    assert sorted(whole) == sorted(COMMANDS)
+    for name in COMMANDS:
+        alone = build_parser(name)
+        subparsers = next(a for a in alone._actions if isinstance(a, argparse._SubParsersAction))
+        assert name in subparsers.choices and len(subparsers.choices) <= 4  # prs adds 4
+        assert command_parser(alone, name).format_help() == whole[name].format_help()
+    assert parse_args(["/some/factory", "--read-only"]).command == "ui"
 
 
 def _in_a_required_group(parser: argparse.ArgumentParser, action: argparse.Action) -> bool:

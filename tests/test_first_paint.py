@@ -5,13 +5,17 @@ imported and mounted after it, and a key typed ahead of that waits for it."""
 from __future__ import annotations
 
 import asyncio
+import collections
+import gc
 import subprocess
 import sys
 import threading
 from typing import Any
 
+import textual.css.stylesheet
 from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_probe, demo_reader
 from textual import events
+from textual.color import Color
 from textual.widgets import TabPane
 
 from factory_tui.adapters.factory import FactoryReader
@@ -21,6 +25,7 @@ from factory_tui.ui.app import VIEWS, FactoryApp
 from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.messages import FilesChanged
 from factory_tui.ui.snapshot import screen_text
+from factory_tui.ui.startup import hold_collector, release_collector
 from factory_tui.ui.widgets.agents import AgentGrid
 from factory_tui.ui.widgets.claims import ClaimTree
 from factory_tui.ui.widgets.log_view import LogView
@@ -34,6 +39,11 @@ NOT_FOR_THE_FIRST_FRAME = (
         for name in ("confirm", "council", "detail", "diff", "help", "log_query", "prs", "review")
     ),
     "factory_tui.ui.feeds.prs",
+    "factory_tui.ui.feeds.cost",
+    "factory_tui.ui.messages",
+    "factory_tui.ui.watch",
+    "factory_tui.adapters.inotify",
+    "factory_tui.adapters.logindex",
     "factory_tui.ui.widgets.cost",
     "factory_tui.ui.widgets.cost_table",
     "factory_tui.ui.widgets.spend",
@@ -65,6 +75,7 @@ NOT_FOR_THE_FIRST_FRAME = (
     "anthropic",
     "psutil",
     "pygments",
+    "ctypes",
 )
 
 
@@ -124,6 +135,7 @@ async def test_the_first_frame_has_the_initial_view_only_and_a_key_waits_for_the
         assert [v for v in VIEWS if app.query_one(f"#{v}", TabPane).children] == ["agents"]
         assert not app.query("#budget-banner") and not app.query("#filter-bar")
         assert [w.group for w in app.workers] == ["start"]  # nothing is read yet
+        assert not {"log_index", "cost_feed"} & set(vars(app))  # made after the first frame
         # "2" before the rest is mounted: held (the claims view is not there to show yet).
         app.simulate_key("2")
         await asyncio.wait_for(app.key_arrived.wait(), 5)
@@ -211,3 +223,73 @@ async def test_the_log_view_shows_the_logs_tail_before_the_factory_is_read(
             assert added in screen_text(app)
     finally:
         gate.set()
+
+
+async def test_the_collector_is_held_from_the_start_to_the_first_frame(demo: DemoFactory) -> None:
+    """``ui`` holds the cyclic collector off before importing the cockpit (ui/startup.py); the
+    cockpit lets it go once its first frame is drawn, the start-up's objects frozen."""
+    app = cockpit(HeldApp, demo)
+    hold_collector()
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            assert "factory-tui" in screen_text(app)
+            assert not gc.isenabled()  # the first frame is drawn; the rest waits for "go"
+            app.go.set()
+            await app.wait_for_fleet()
+            assert gc.isenabled() and gc.get_freeze_count() > 0
+    finally:
+        release_collector()
+        gc.enable()
+        gc.unfreeze()
+
+
+def test_the_collector_is_let_go_only_by_whoever_held_it() -> None:
+    gc.disable()  # turned off by someone else (a test, a big read): the cockpit leaves it off
+    try:
+        hold_collector()
+        release_collector()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    release_collector()  # nothing held: nothing to do
+    assert gc.isenabled()
+
+
+async def test_the_css_is_parsed_once_before_the_first_frame_with_the_chosen_theme(
+    demo: DemoFactory, monkeypatch: Any
+) -> None:
+    """The theme set at start only sets the CSS variables: no source is parsed twice before
+    the first frame (Textual re-parsed the app's CSS for the theme, then again for the first
+    screen). The first frame has the chosen theme; a later change of theme restyles."""
+    parsed: collections.Counter[object] = collections.Counter()
+    parse = textual.css.stylesheet.parse
+
+    def counting_parse(scope: str, css: str, read_from: object, **kwargs: Any) -> Any:
+        parsed[read_from, kwargs.get("tie_breaker"), scope] += 1  # Textual's cache key
+        return parse(scope, css, read_from, **kwargs)
+
+    monkeypatch.setattr(textual.css.stylesheet, "parse", counting_parse)
+    app = HeldApp(
+        config_for(demo.root),
+        clock=lambda: DEMO_NOW,
+        reader=demo_reader(demo),
+        watch=False,
+        theme="factory-light",
+        theme_dir=demo.root.parent / "no-user-themes",
+        environ={},
+        prs=PrsOptions(enabled=False),
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert parsed and max(parsed.values()) == 1, parsed
+        light = app.factory_themes["factory-light"]
+        assert app.screen.styles.background == Color.parse(light.background or "")
+        assert app.has_class("-light-mode", "-theme-factory-light")
+        app.go.set()
+        await app.wait_for_fleet()
+        app.theme = "factory-dark"
+        await pilot.pause()
+        dark = app.factory_themes["factory-dark"]
+        assert app.screen.styles.background == Color.parse(dark.background or "")
+        assert app.has_class("-dark-mode") and not app.has_class("-light-mode")

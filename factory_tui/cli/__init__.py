@@ -76,7 +76,34 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Each command's sub-parser is added by one of these (in this order: ``--help`` lists them so).
+_SUB_PARSERS: tuple[
+    tuple[tuple[str, ...], Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], object]],
+    ...,
+] = (
+    (("status",), status.add_status_parser),
+    (("doctor",), status.add_doctor_parser),
+    (("release",), actions.add_release_parser),
+    (("kill",), actions.add_kill_parser),
+    (("unlock",), actions.add_unlock_parser),
+    (("demo",), demo.add_demo_parser),
+    (("ui",), demo.add_ui_parser),
+    (("snapshot",), status.add_snapshot_parser),
+    (("recover",), actions.add_recover_parser),
+    (("prs", "approve", "request-changes", "mark-reviewed"), prs.add_prs_parsers),
+    (("cost",), cost.add_cost_parser),
+    (("council",), council.add_council_parser),
+    (("hook",), hook.add_hook_parser),
+    (("hooks",), hook.add_hooks_parser),
+    (("agent",), hook.add_agent_parser),
+    (("send",), supervise.add_send_parser),
+    (("launch",), supervise.add_launch_parser),
+)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; with ``command``, holding only that command's sub-parser
+    (the cockpit's start makes one sub-parser, not twenty: 4 ms of its first frame)."""
     parser = argparse.ArgumentParser(
         prog="factory-tui",
         description="A cockpit for one engineer supervising AI coding agents that share files.",
@@ -84,25 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"factory-tui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    status.add_status_parser(sub)
-    status.add_doctor_parser(sub)
-    actions.add_release_parser(sub)
-    actions.add_kill_parser(sub)
-    actions.add_unlock_parser(sub)
-    demo.add_demo_parser(sub)
-    demo.add_ui_parser(sub)
-    status.add_snapshot_parser(sub)
-    actions.add_recover_parser(sub)
-    prs.add_prs_parsers(sub)
-    cost.add_cost_parser(sub)
-    council.add_council_parser(sub)
-    hook.add_hook_parser(sub)
-    hook.add_hooks_parser(sub)
-    hook.add_agent_parser(sub)
-    supervise.add_send_parser(sub)
-    supervise.add_launch_parser(sub)
-    for command in sub.choices.values():
-        command.formatter_class = HelpFormatter
+    for commands, add in _SUB_PARSERS:
+        if command is None or command in commands:
+            add(sub)
+    for each in sub.choices.values():
+        each.formatter_class = HelpFormatter
     return parser
 
 
@@ -123,7 +136,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args = list(argv)
     if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
         args.insert(0, "ui")
-    parser = build_parser()
+    parser = build_parser(args[0] if args[0] in COMMANDS else None)
     if args[0] not in COMMANDS:
         return parser.parse_args(args)  # -h or --version: prints and exits
     namespace = command_parser(parser, args[0]).parse_intermixed_args(args[1:])

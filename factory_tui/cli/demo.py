@@ -240,9 +240,12 @@ class QuitOnSignals:
 def cmd_ui(args: argparse.Namespace) -> int:
     import gc
 
-    from factory_tui.ui.app import FactoryApp
+    from factory_tui.ui.startup import hold_collector
 
     require_terminal()
+    hold_collector()  # until the first frame (the app lets it go): see ui/startup.py
+    from factory_tui.ui.app import FactoryApp
+
     quit_on_signals = QuitOnSignals()
     with quit_on_signals:
         app = FactoryApp(load(args))

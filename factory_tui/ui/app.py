@@ -30,27 +30,16 @@ from textual.driver import Driver
 from textual.widgets import TabbedContent
 from textual.worker import Worker, WorkerState
 
+from factory_tui.adapters.wake import WakeEvent
 from factory_tui.config import Config
 from factory_tui.core.attention import AttentionItem, attention_items
 from factory_tui.core.safe import printable
 from factory_tui.ui import keys
+from factory_tui.ui.app_themes import ThemedApp
 from factory_tui.ui.driver import cockpit_driver
 from factory_tui.ui.feeds.base import Updates, refresh_seconds
-from factory_tui.ui.feeds.cost import COST_REFRESH_SECONDS, CostFeed
-from factory_tui.ui.messages import (
-    CostFailed,
-    CostProgress,
-    CostSpans,
-    CostUpdated,
-    FilesChanged,
-    FleetUpdated,
-    LoadProgress,
-    PrsLoaded,
-    ReaderFailed,
-)
 from factory_tui.ui.screens.cockpit import VIEWS, CockpitScreen
-from factory_tui.ui.themes import THEME_VARIABLE_DEFAULTS, load_themes, pick_theme
-from factory_tui.ui.watch import WakeEvent, WatchTargets, watch_files
+from factory_tui.ui.startup import release_collector
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -61,15 +50,28 @@ if TYPE_CHECKING:
     from factory_tui.core.cost_report import BudgetState
     from factory_tui.core.fleet import Fleet
     from factory_tui.core.prs_queue import Queue
+    from factory_tui.ui.feeds.cost import CostFeed
     from factory_tui.ui.feeds.fleet import FleetFeed
     from factory_tui.ui.feeds.prs import PrsOptions, QueueLoader
+    from factory_tui.ui.messages import (
+        CostFailed,
+        CostProgress,
+        CostSpans,
+        CostUpdated,
+        FilesChanged,
+        FleetUpdated,
+        LoadProgress,
+        PrsLoaded,
+        ReaderFailed,
+    )
+    from factory_tui.ui.watch import WatchTargets
     from factory_tui.ui.widgets.cost import CostPanel
     from factory_tui.ui.widgets.spend import CostSnapshot
 
 __all__ = ["VIEWS", "AttentionItem", "FactoryApp", "attention_items"]
 
 
-class FactoryApp(App[None]):
+class FactoryApp(ThemedApp):
     """The cockpit.
 
     - ``clock``: the time (default: ``datetime.now`` to the second); tests and snapshots freeze it.
@@ -135,7 +137,9 @@ class FactoryApp(App[None]):
         self.watching = watch
         self.on_quit = on_quit
         self.refresh_interval = refresh_interval or refresh_seconds(config)
-        self.targets = WatchTargets.from_config(config)
+        self.targets: WatchTargets
+        """Made right after the first frame, as the watcher, the feeds and the messages they post
+        (the first frame imports none of them)."""
         self.watch_stop = WakeEvent()
         """Set when the app closes: the watcher thread stops."""
         self._given_reader = reader
@@ -166,22 +170,12 @@ class FactoryApp(App[None]):
         self.prs_options: PrsOptions
         self.prs_loader: QueueLoader
         """Made right after the first frame."""
-        self.cost_feed = CostFeed(self, config, clock=self.clock, environ=environ)
+        self._environ = os.environ if environ is None else environ
         self.fleet_updates = Updates()
         self.prs_updates = Updates()
         self.cost_updates = Updates()
         # Themes and keys.
-        self.factory_themes, theme_warnings = load_themes(theme_dir)
-        for item in self.factory_themes.values():
-            self.register_theme(item)
-        name, warning = pick_theme(
-            theme or config.theme,
-            self.factory_themes,
-            os.environ if environ is None else environ,
-        )
-        if warning:
-            theme_warnings.append(warning)
-        self.theme = name
+        theme_warnings = self.set_up_themes(theme or config.theme, theme_dir, self._environ)
         self.keymap, keymap_warnings = keys.keymap_from_config(config)
         self.warnings = [
             *(("Theme", text) for text in theme_warnings),
@@ -199,7 +193,14 @@ class FactoryApp(App[None]):
     @property
     def environ(self) -> Mapping[str, str]:
         """The environment the budget command and the Council run in."""
-        return self.cost_feed.environ
+        return self._environ
+
+    @cached_property
+    def cost_feed(self) -> CostFeed:
+        """The spend's feed, made when first needed (right after the first frame)."""
+        from factory_tui.ui.feeds.cost import CostFeed
+
+        return CostFeed(self, self.config, clock=self.clock, environ=self._environ)
 
     # -- the first frame, held input, quitting --------------------------------------------------
 
@@ -213,9 +214,6 @@ class FactoryApp(App[None]):
         from factory_tui.adapters.logindex import LogIndex
 
         return LogIndex(self.config.log_history_file, self.config.log_file)
-
-    def get_theme_variable_defaults(self) -> dict[str, str]:
-        return dict(THEME_VARIABLE_DEFAULTS)
 
     def get_driver_class(self) -> type[Driver]:
         """Textual's, whose output survives the terminal closing (ui/driver.py)."""
@@ -260,8 +258,11 @@ class FactoryApp(App[None]):
         from factory_tui.adapters.foldcache import FoldCache
         from factory_tui.ui.feeds.fleet import FleetFeed, empty_fleet
         from factory_tui.ui.feeds.prs import PrsOptions, QueueLoader
+        from factory_tui.ui.watch import WatchTargets
 
+        release_collector()  # held off since the start (ui/startup.py)
         try:
+            self.targets = WatchTargets.from_config(self.config)
             self.prs_options = self._given_prs or PrsOptions()
             await self.cockpit.mount_the_rest()
             if not self.live:
@@ -292,6 +293,8 @@ class FactoryApp(App[None]):
         """After the first frame that shows the input typed ahead: watch the files, read the
         factory, load the PR queue and the spend."""
         from factory_tui.actions.budget_state import load_budget_memory
+        from factory_tui.ui.feeds.cost import COST_REFRESH_SECONDS
+        from factory_tui.ui.watch import watch_files
 
         if not self.live or not hasattr(self, "fleet_feed"):
             return  # quitting, or the start failed before the feeds were made (it said why)
@@ -364,7 +367,8 @@ class FactoryApp(App[None]):
             self.fleet_feed.close()
             self.prs_loader.stop()
         self.log_index.close()
-        self.cost_feed.close()
+        if "cost_feed" in self.__dict__:  # made (see cost_feed)
+            self.cost_feed.close()
         if self.on_quit is not None:
             self.on_quit()
 
@@ -372,6 +376,8 @@ class FactoryApp(App[None]):
 
     def _post_files_changed(self, paths: frozenset[Path]) -> None:
         """Called on the watcher thread."""
+        from factory_tui.ui.messages import FilesChanged
+
         self.post_message(FilesChanged(paths))
 
     def on_files_changed(self, message: FilesChanged) -> None:
@@ -567,23 +573,10 @@ class FactoryApp(App[None]):
             if state.level == "alert" and state.alert_id not in self.budget_acknowledged
         )
 
-    # -- keys that work everywhere: themes, help, next needing you ----------------------------
+    # -- keys that work everywhere: help, next needing you (themes: ThemedApp) ---------------
 
     def action_next_attention(self) -> None:
         self.cockpit.action_next_attention()
-
-    def theme_names(self) -> list[str]:
-        return sorted(self.factory_themes) or [self.theme]
-
-    def action_cycle_theme(self) -> None:
-        names = self.theme_names()
-        index = names.index(self.theme) if self.theme in names else -1
-        self.theme = names[(index + 1) % len(names)]
-        self.notify(f"Theme {self.theme}", markup=False, timeout=2)
-
-    def action_set_theme(self, name: str) -> None:
-        if name in self.available_themes:
-            self.theme = name
 
     def action_help(self) -> None:
         from factory_tui.ui.screens.help import HelpScreen

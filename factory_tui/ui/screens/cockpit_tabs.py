@@ -20,9 +20,9 @@ from factory_tui.ui.widgets.agents import AgentGrid
 if TYPE_CHECKING:
     from textual.widget import Widget
 
-    from factory_tui.adapters.logindex import LogIndex
     from factory_tui.core.fleet import Fleet
     from factory_tui.core.prs_queue import Queue
+    from factory_tui.ui.app import FactoryApp
 
 __all__ = [
     "DETAIL_VIEWS",
@@ -85,8 +85,10 @@ FOCUS_IDS = {
 }
 
 
-def view_content(view: str, *, root: str, log_index: LogIndex) -> Widget:
-    """What the pane of ``view`` holds (its module imported when first asked for)."""
+def view_content(view: str, factory: FactoryApp) -> Widget:
+    """What the pane of ``view`` holds, in ``factory``'s cockpit (its module imported when first
+    asked for; the log's index made for the Log view only)."""
+    root = str(factory.config.root)
     if view == "agents":
         return AgentGrid(id="agent-grid")
     if view == "claims":
@@ -100,7 +102,7 @@ def view_content(view: str, *, root: str, log_index: LogIndex) -> Widget:
     if view == "log":
         from factory_tui.ui.widgets.log_view import LogView
 
-        return LogView(log_index, follow=True, id="log-view")
+        return LogView(factory.log_index, follow=True, id="log-view")
     if view == "problems":
         from factory_tui.ui.widgets.problems import ProblemsView
 

@@ -131,7 +131,7 @@ class CockpitViews(Screen[None]):
         yield KeysFooter()
 
     def _view_content(self, view: str) -> Widget:
-        return view_content(view, root=str(self.config.root), log_index=self.factory.log_index)
+        return view_content(view, self.factory)
 
     def on_mount(self) -> None:
         summary = self.query_one(SummaryBar)
