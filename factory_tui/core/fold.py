@@ -78,6 +78,7 @@ class LogFold:
     def __init__(self, *, utc: bool = False) -> None:
         self.utc = utc
         self.sessions = SessionTable()
+        """Every session; the old ended ones packed as the fold goes (see :meth:`_start`)."""
         self.ended = SessionRefs(self.sessions)
         """The sessions that ended, in the order they did."""
         self.open_by_task: dict[str, list[SessionRec]] = {}
@@ -503,8 +504,14 @@ class LogFold:
             session.branch = name(session.branch)
         if session.instance:
             session.instance = name(session.instance)
-        session.seq = len(self.sessions)
-        self.sessions.append(session)
+        sessions = self.sessions
+        session.seq = len(sessions)
+        sessions.append(session)
+        if sessions.unpacked >= 2 * sessions.chunk:
+            # The oldest sessions (a chunk's worth of history ago) are packed, but the open
+            # ones and each task's latest: a long log's memory is its live sessions.
+            latest = self.latest_by_task
+            sessions.pack(lambda rec: rec.ended_at is None or latest.get(rec.task) is rec)
         opened = self.open_by_task.setdefault(task, [])
         if opened:
             session.extra_starts = len(opened)

@@ -1,0 +1,130 @@
+"""Old ended sessions of a fold, packed: a long history's sessions in a few bytes each.
+
+A cold fold of a long log starts hundreds of thousands of sessions, and nearly all of them end
+long before the fleet's history window: nothing shows them, yet the cost view and the warm-start
+cache's save still read them. :class:`PackedChunks` keeps such sessions in ``seq`` order, a
+chunk of :data:`CHUNK` at a time, each field of a chunk as one zlib-compressed ``marshal`` blob
+(the times of neighbouring sessions, their tasks and instances compress well): about 20 bytes a
+session instead of the ~400 of a :class:`~factory_tui.core.fold_records.SessionRec` and its
+strings. A chunk's sessions that must stay records (open ones, each task's latest: the fold
+changes or compares them) are left out of it, marked by a ``None`` task, and kept by the table
+(:class:`~factory_tui.core.fold_sessions.SessionTable`).
+
+The blobs are made and read only here, from values the fold made: ``marshal`` never reads
+anything from outside the process.
+"""
+
+from __future__ import annotations
+
+import marshal
+import zlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from factory_tui.core.fold_records import SessionRec
+
+__all__ = ["CHUNK", "FIELDS", "PackedChunks", "make_session"]
+
+CHUNK = 4096
+"""Sessions per packed chunk: big enough to compress well, small enough to unpack in well under
+a millisecond a field."""
+FIELDS = (
+    "task",
+    "instance",
+    "branch",
+    "started_at",
+    "source",
+    "recovered_from",
+    "ended_at",
+    "end_status",
+    "recovered_by",
+    "pr",
+    "last_step",
+    "last_step_state",
+    "last_step_at",
+    "last_event_at",
+    "checkpoint_file",
+    "last_error",
+    "start_line",
+    "end_line",
+    "extra_starts",
+)
+"""Every field of a :class:`SessionRec` but ``seq`` (its place), in blob order."""
+_TASK = FIELDS.index("task")
+_new = object.__new__
+
+
+def make_session(seq: int, values: Sequence[Any]) -> SessionRec:
+    """A record from its :data:`FIELDS` values."""
+    rec: SessionRec = _new(SessionRec)
+    rec.seq = seq
+    for name, value in zip(FIELDS, values, strict=True):
+        setattr(rec, name, value)
+    return rec
+
+
+class PackedChunks:
+    """Sessions ``first`` onwards, :data:`CHUNK` (``size``) a chunk, each chunk a tuple of
+    compressed fields (see the module's docstring). The last chunk read is kept unpacked: a walk
+    back through the last sessions that ended unpacks each chunk once."""
+
+    __slots__ = ("_chunks", "_last", "first", "size")
+
+    def __init__(self, first: int, size: int = CHUNK) -> None:
+        self.first = first
+        self.size = size
+        self._chunks: list[tuple[bytes, ...]] = []
+        self._last: tuple[int, list[tuple[Any, ...]]] | None = None
+
+    def __len__(self) -> int:
+        """How many sessions the chunks cover (the kept records' places included)."""
+        return len(self._chunks) * self.size
+
+    @property
+    def packed_bytes(self) -> int:
+        return sum(map(len, (blob for chunk in self._chunks for blob in chunk)))
+
+    def pack(self, recs: Sequence[SessionRec], kept: Sequence[bool]) -> None:
+        """Add the next chunk: ``recs`` (``size`` of them, in ``seq`` order), without those
+        ``kept`` (their places hold a ``None`` task)."""
+        if len(recs) != self.size or recs[0].seq != self.first + len(self):
+            raise ValueError("a packed chunk is a whole chunk of the next sessions")
+        blobs = []
+        for name in FIELDS:
+            values = tuple(
+                None if keep else getattr(rec, name) for rec, keep in zip(recs, kept, strict=True)
+            )
+            blobs.append(zlib.compress(marshal.dumps(values), 1))
+        self._chunks.append(tuple(blobs))
+
+    def column(self, n: int, field: int) -> tuple[Any, ...]:
+        """Field number ``field`` of chunk ``n``'s sessions (a kept record's place: ``None``)."""
+        return marshal.loads(zlib.decompress(self._chunks[n][field]))  # type: ignore[no-any-return]
+
+    def columns(self, n: int) -> list[tuple[Any, ...]]:
+        """Every field of chunk ``n``, in :data:`FIELDS` order (the last one read is kept)."""
+        last = self._last
+        if last is not None and last[0] == n:
+            return last[1]
+        columns = [self.column(n, field) for field in range(len(FIELDS))]
+        self._last = (n, columns)
+        return columns
+
+    def session(self, seq: int) -> SessionRec | None:
+        """A new record of packed session ``seq``; ``None`` when its record was kept."""
+        n, at = divmod(seq - self.first, self.size)
+        columns = self.columns(n)
+        if columns[_TASK][at] is None:
+            return None
+        return make_session(seq, [column[at] for column in columns])
+
+    def sessions(self, n: int) -> Iterator[SessionRec | None]:
+        """New records of chunk ``n``'s sessions, in order (``None``: a kept record)."""
+        first = self.first + n * self.size
+        columns = self.columns(n)
+        for at, values in enumerate(zip(*columns, strict=True)):
+            yield None if values[_TASK] is None else make_session(first + at, values)
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self._chunks)
