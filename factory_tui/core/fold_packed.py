@@ -19,6 +19,7 @@ from __future__ import annotations
 import marshal
 import zlib
 from collections.abc import Iterator, Sequence
+from operator import attrgetter
 from typing import Any
 
 from factory_tui.core.fold_records import SessionRec
@@ -74,7 +75,7 @@ class PackedChunks:
         self.first = first
         self.size = size
         self._chunks: list[tuple[bytes, ...]] = []
-        self._last: tuple[int, list[tuple[Any, ...]]] | None = None
+        self._last: tuple[int, list[list[Any]]] | None = None
 
     def __len__(self) -> int:
         """How many sessions the chunks cover (the kept records' places included)."""
@@ -91,17 +92,19 @@ class PackedChunks:
             raise ValueError("a packed chunk is a whole chunk of the next sessions")
         blobs = []
         for name in FIELDS:
-            values = tuple(
-                None if keep else getattr(rec, name) for rec, keep in zip(recs, kept, strict=True)
-            )
+            values = list(map(attrgetter(name), recs))
+            if name == "task":  # the mark of a kept record (the other fields are not read)
+                for at in [at for at, keep in enumerate(kept) if keep]:
+                    values[at] = None
             blobs.append(zlib.compress(marshal.dumps(values), 1))
         self._chunks.append(tuple(blobs))
 
-    def column(self, n: int, field: int) -> tuple[Any, ...]:
-        """Field number ``field`` of chunk ``n``'s sessions (a kept record's place: ``None``)."""
+    def column(self, n: int, field: int) -> list[Any]:
+        """Field number ``field`` of chunk ``n``'s sessions (a kept record's place: ``None`` as
+        its task, anything as its other fields)."""
         return marshal.loads(zlib.decompress(self._chunks[n][field]))  # type: ignore[no-any-return]
 
-    def columns(self, n: int) -> list[tuple[Any, ...]]:
+    def columns(self, n: int) -> list[list[Any]]:
         """Every field of chunk ``n``, in :data:`FIELDS` order (the last one read is kept)."""
         last = self._last
         if last is not None and last[0] == n:
