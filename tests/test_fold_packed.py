@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import json
+import zlib
 from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from test_foldcache import _LINE, NOW, _plain, assert_same, fold_fields, make_factory, reader
 
 from factory_tui.adapters.foldcache import FoldCache
-from factory_tui.core import fold_sessions
+from factory_tui.core import fold_packed, fold_sessions
 from factory_tui.core.fleet import Settings
 from factory_tui.core.fleet_sessions import picked_sessions
 from factory_tui.core.fold import LogFold
@@ -166,3 +167,20 @@ def test_a_long_history_keeps_few_sessions_as_records(tmp_path: Path) -> None:
     assert records <= 3 * fold_sessions.CHUNK
     assert fold.sessions[123].pr == "123"
     assert [rec.seq for rec in fold.latest_by_task.values()] == list(range(29_990, 30_000))
+
+
+def test_a_walk_back_through_alternating_chunks_unpacks_each_once() -> None:
+    """Sessions end in another order than they started: the walk back through the last ones
+    that ended goes from one chunk to another and back; each chunk is unpacked once."""
+    packed = fold_packed.PackedChunks(0, 2)
+    recs = [SessionRec("2026-02-12T14:00", f"t{n}", None, "i1", None, None, n + 1, "s", n)
+            for n in range(6)]  # fmt: skip
+    for first in range(0, 6, 2):
+        packed.pack(recs[first : first + 2], [False, first == 2])
+    with mock.patch.object(fold_packed.zlib, "decompress", wraps=zlib.decompress) as unzip:
+        made = [packed.session(seq) for seq in (5, 1, 4, 0, 5, 1, 3, 2)]
+    assert unzip.call_count == 3 * len(fold_packed.FIELDS)
+    assert [None if rec is None else rec.task for rec in made] == [
+        "t5", "t1", "t4", "t0", "t5", "t1", None, "t2"  # t3 was left out: still open
+    ]  # fmt: skip
+    assert _plain(made[0]) == _plain(recs[5])

@@ -24,7 +24,7 @@ from typing import Any
 
 from factory_tui.core.fold_records import SessionRec
 
-__all__ = ["CHUNK", "FIELDS", "PackedChunks", "make_session"]
+__all__ = ["CHUNK", "FIELDS", "UNPACKED", "PackedChunks", "make_session"]
 
 CHUNK = 4096
 """Sessions per packed chunk: big enough to compress well, small enough to unpack in well under
@@ -51,6 +51,8 @@ FIELDS = (
     "extra_starts",
 )
 """Every field of a :class:`SessionRec` but ``seq`` (its place), in blob order."""
+UNPACKED = 8
+"""How many chunks are kept unpacked (the last read)."""
 _TASK = FIELDS.index("task")
 _new = object.__new__
 
@@ -66,16 +68,17 @@ def make_session(seq: int, values: Sequence[Any]) -> SessionRec:
 
 class PackedChunks:
     """Sessions ``first`` onwards, :data:`CHUNK` (``size``) a chunk, each chunk a tuple of
-    compressed fields (see the module's docstring). The last chunk read is kept unpacked: a walk
-    back through the last sessions that ended unpacks each chunk once."""
+    compressed fields (see the module's docstring). The last :data:`UNPACKED` chunks read are
+    kept unpacked: a walk back through the sessions that ended lately (in another order than
+    they started: the chunks they are in alternate) unpacks each chunk once."""
 
-    __slots__ = ("_chunks", "_last", "first", "size")
+    __slots__ = ("_chunks", "_unpacked", "first", "size")
 
     def __init__(self, first: int, size: int = CHUNK) -> None:
         self.first = first
         self.size = size
         self._chunks: list[tuple[bytes, ...]] = []
-        self._last: tuple[int, list[list[Any]]] | None = None
+        self._unpacked: dict[int, list[list[Any]]] = {}
 
     def __len__(self) -> int:
         """How many sessions the chunks cover (the kept records' places included)."""
@@ -105,12 +108,14 @@ class PackedChunks:
         return marshal.loads(zlib.decompress(self._chunks[n][field]))  # type: ignore[no-any-return]
 
     def columns(self, n: int) -> list[list[Any]]:
-        """Every field of chunk ``n``, in :data:`FIELDS` order (the last one read is kept)."""
-        last = self._last
-        if last is not None and last[0] == n:
-            return last[1]
-        columns = [self.column(n, field) for field in range(len(FIELDS))]
-        self._last = (n, columns)
+        """Every field of chunk ``n``, in :data:`FIELDS` order (kept unpacked a while)."""
+        unpacked = self._unpacked
+        columns = unpacked.pop(n, None)
+        if columns is None:
+            columns = [self.column(n, field) for field in range(len(FIELDS))]
+            if len(unpacked) >= UNPACKED:
+                del unpacked[next(iter(unpacked))]  # the least recently read
+        unpacked[n] = columns
         return columns
 
     def session(self, seq: int) -> SessionRec | None:
