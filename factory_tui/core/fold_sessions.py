@@ -9,6 +9,10 @@ not the hundreds of thousands of old sessions nothing shows; the archive is not 
 the cache file until then. A session made from the archive is kept (the same object every
 time, as the fold's other tables hold it). Only open sessions are ever changed by the fold, and
 they are all live.
+
+A fold that goes on (a cold read of a long log, or a warm start that reads more) packs its old
+ended sessions the same way, a chunk at a time (:mod:`factory_tui.core.fold_packed`): its
+memory is then its live sessions, not its history.
 """
 
 from __future__ import annotations
