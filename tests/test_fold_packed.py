@@ -184,3 +184,13 @@ def test_a_walk_back_through_alternating_chunks_unpacks_each_once() -> None:
         "t5", "t1", "t4", "t0", "t5", "t1", None, "t2"  # t3 was left out: still open
     ]  # fmt: skip
     assert _plain(made[0]) == _plain(recs[5])
+
+
+def test_line_numbers_past_uint32_are_packed_as_they_are() -> None:
+    packed = fold_packed.PackedChunks(0, 2)
+    recs = [SessionRec("2026-02-12T14:00", "t", None, None, None, None, 2**32 + n, "s", n)
+            for n in range(2)]  # fmt: skip
+    for rec in recs:
+        rec.ended_at, rec.end_line = "2026-02-12T15:00", 2**40
+    packed.pack(recs, [False, False])
+    assert [_plain(packed.session(seq)) for seq in (0, 1)] == [_plain(rec) for rec in recs]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import marshal
 import zlib
+from array import array
 from collections.abc import Iterator, Sequence
 from operator import attrgetter
 from typing import Any
@@ -51,6 +52,10 @@ FIELDS = (
     "extra_starts",
 )
 """Every field of a :class:`SessionRec` but ``seq`` (its place), in blob order."""
+_NUMBERS = frozenset({"start_line", "end_line", "extra_starts"})
+_UINT32, _TEXTS = b"I", b"M"
+"""The first byte of a blob: uint32 numbers (a C array: much cheaper than ``marshal`` for
+numbers), or any values."""
 UNPACKED = 8
 """How many chunks are kept unpacked (the last read)."""
 _TASK = FIELDS.index("task")
@@ -64,6 +69,15 @@ def make_session(seq: int, values: Sequence[Any]) -> SessionRec:
     for name, value in zip(FIELDS, values, strict=True):
         setattr(rec, name, value)
     return rec
+
+
+def _numbers(values: list[int]) -> bytes:
+    """The blob of a number column: uint32 when they all are (an ended session's line numbers
+    are, but in a log of more than 4 billion lines), else any values."""
+    try:
+        return _UINT32 + zlib.compress(array("I", values).tobytes(), 1)
+    except (OverflowError, TypeError):
+        return _TEXTS + zlib.compress(marshal.dumps(values), 1)
 
 
 class PackedChunks:
@@ -93,19 +107,29 @@ class PackedChunks:
         ``kept`` (their places hold a ``None`` task)."""
         if len(recs) != self.size or recs[0].seq != self.first + len(self):
             raise ValueError("a packed chunk is a whole chunk of the next sessions")
+        left_out = [at for at, keep in enumerate(kept) if keep]
         blobs = []
         for name in FIELDS:
             values = list(map(attrgetter(name), recs))
-            if name == "task":  # the mark of a kept record (the other fields are not read)
-                for at in [at for at, keep in enumerate(kept) if keep]:
+            if name == "task":  # the mark of a kept record (its other fields are not read)
+                for at in left_out:
                     values[at] = None
-            blobs.append(zlib.compress(marshal.dumps(values), 1))
+            elif name in _NUMBERS:
+                for at in left_out:
+                    values[at] = 0  # an open session's end_line is None
+                blobs.append(_numbers(values))
+                continue
+            blobs.append(_TEXTS + zlib.compress(marshal.dumps(values), 1))
         self._chunks.append(tuple(blobs))
 
     def column(self, n: int, field: int) -> list[Any]:
         """Field number ``field`` of chunk ``n``'s sessions (a kept record's place: ``None`` as
         its task, anything as its other fields)."""
-        return marshal.loads(zlib.decompress(self._chunks[n][field]))  # type: ignore[no-any-return]
+        blob = self._chunks[n][field]
+        data = zlib.decompress(blob[1:])
+        if blob[:1] == _UINT32:
+            return array("I", data).tolist()
+        return marshal.loads(data)  # type: ignore[no-any-return]
 
     def columns(self, n: int) -> list[list[Any]]:
         """Every field of chunk ``n``, in :data:`FIELDS` order (kept unpacked a while)."""
