@@ -22,6 +22,7 @@ from test_foldcache import _LINE, NOW, _plain, assert_same, fold_fields, make_fa
 
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.core import fold_packed, fold_sessions
+from factory_tui.core.cost_attribution import SpanBuilder
 from factory_tui.core.fleet import Settings
 from factory_tui.core.fleet_sessions import picked_sessions
 from factory_tui.core.fold import LogFold
@@ -194,3 +195,20 @@ def test_line_numbers_past_uint32_are_packed_as_they_are() -> None:
         rec.ended_at, rec.end_line = "2026-02-12T15:00", 2**40
     packed.pack(recs, [False, False])
     assert [_plain(packed.session(seq)) for seq in (0, 1)] == [_plain(rec) for rec in recs]
+
+
+def test_the_cost_spans_of_a_packed_fold_are_those_of_the_plain_one() -> None:
+    """The cost view's spans of every session (made from the packed columns, then kept up to
+    date as the log grows) are those of a fold that never packs."""
+    history = _long_history(12_000).split(b"\n")
+    folds = []
+    for size in (fold_sessions.CHUNK, 10**9):
+        with chunk(size):
+            fold = LogFold()
+            fold.feed_lines(history[:-600], "operations.log")
+            builder = SpanBuilder()
+            first = builder.build(fold.sessions, [], worktrees={"/w/T-1": "b/T-1"})
+            fold.feed_lines(history[-600:], "operations.log", len(history) - 599)
+            folds.append((first, builder.build(fold.sessions, [], worktrees={"/w/T-1": "b/T-1"})))
+    assert folds[0] == folds[1]
+    assert len(folds[0][1]) == 12_000
