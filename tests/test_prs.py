@@ -52,8 +52,14 @@ from factory_tui.cli.prs import (
 from factory_tui.config import Config, load_config
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.modes_paths import ChangedFile
-from factory_tui.core.prs import PullRequest, ci_from_checks, ci_from_rollup, pr_from_gh
-from factory_tui.core.prs_link import candidate_branches
+from factory_tui.core.prs import (
+    PullRequest,
+    SessionLike,
+    ci_from_checks,
+    ci_from_rollup,
+    pr_from_gh,
+)
+from factory_tui.core.prs_link import candidate_branches, link_inputs
 from factory_tui.core.prs_patch import split_patch
 from factory_tui.core.prs_queue import ReviewState, build_queue
 from factory_tui.core.timeparse import parse_ts
@@ -364,6 +370,29 @@ def test_candidate_branches_from_claims_sessions_worktrees() -> None:
     got = candidate_branches([Rec("t", "feat/b"), Rec("u", "fix/a"), Rec("v", None)], [unit],
                              ["main", "wt/c", "feat/b"])  # fmt: skip
     assert got == ["fix/a", "feat/b", "wt/c"]
+
+
+def test_link_inputs_change_with_everything_linking_reads() -> None:
+    """The cockpit reloads its queue on a factory change only if these differ: each field of
+    a session that linking reads changes them, and so does each field of a claim unit that
+    linking reads; a unit's other fields (its title, pid, times) do not, and link alike."""
+    read = {name for name, value in vars(SessionLike).items() if isinstance(value, property)}
+    assert read == set(Sess.__dataclass_fields__)
+    sess = Sess("CAB-1-a", "feat/a", pr="7", last_step="ci", last_step_state="done",
+                last_step_at=NOW_S, last_error="x")  # fmt: skip
+    unit = ClaimUnit("CAB-1", 2, "title", ("CAB-1",), "t1", 1, NOW_S, "h", "feat/a", None, (), None)
+    base = link_inputs([sess], [unit])
+    for name in sorted(read):
+        assert link_inputs([replace(sess, **{name: "other"})], [unit]) != base, name
+    for name, value in [("claim_id", "CAB-2"), ("phase", 3), ("branch", "feat/b"),
+                        ("owner", "t2"), ("tickets", ("CAB-9",))]:  # fmt: skip
+        assert link_inputs([sess], [replace(unit, **{name: value})]) != base, name
+    other = replace(unit, name="new title", pid=2, claimed_at=None, hostname="g", mode="ask",
+                    deps=(1,), completed_at=NOW_S)  # fmt: skip
+    assert link_inputs([sess], [other]) == base
+    prs = [_local("feat/a"), _pr(number=7, branch="feat/x")]
+    assert (build_queue(prs, now=NOW, sessions=[sess], units=[other])
+            == build_queue(prs, now=NOW, sessions=[sess], units=[unit]))  # fmt: skip
 
 
 # -- GitHub through the fake gh ------------------------------------------------------------------

@@ -296,6 +296,44 @@ async def test_a_new_ask_pr_is_announced_once(factory: DemoFactory, tmp_path: Pa
         assert app.bells == bells
 
 
+async def test_a_factory_change_reloads_the_queue_only_when_it_links_prs_otherwise(
+    factory: DemoFactory, tmp_path: Path
+) -> None:
+    """A log line that moves no session linking a PR runs no git (the queue stands); a branch
+    made in git shows at the slow timer's load; a session naming it links it at once."""
+    app = make_app(factory, tmp_path, view="agents")
+    async with app.run_test(size=SIZE):
+        await app.wait_for_fleet()
+        await app.wait_for_prs()
+        loader = app.prs_loader
+        loads, skipped = loader.loads, loader.skipped
+        new_agent_branch(factory.root, "feat/CAB-1999-billing", DEMO_NOW - timedelta(minutes=3))
+        events = app.fleet.counts["log_events"]
+        with (factory.memory_dir / "operations.log").open("a") as log:
+            log.write(f"{NOW_S} | STEP-DONE | step=code task=load n=1\n")
+        app.read_everything()
+        await app.wait_for_fleet(lambda f: f.counts["log_events"] > events)
+        assert loader.skipped == skipped + 1
+        assert not loader.running and not loader.pending and loader.loads == loads
+        assert app.queue is not None and app.queue.ask_waiting == 3
+        # The slow timer reads git again: the new branch is there, linked to nothing yet.
+        app.poll_prs()
+        queue = await app.wait_for_prs(lambda q: q.ask_waiting == 4)
+        view = next(v for v in queue.ask if v.pr.branch == "feat/CAB-1999-billing")
+        assert view.link.task is None
+        # A session on that branch links it: the queue is loaded again at once.
+        with (factory.memory_dir / "operations.log").open("a") as log:
+            log.write(
+                f"{NOW_S} | SESSION-START | task=CAB-1999-billing "
+                "branch=feat/CAB-1999-billing instance=t99999-new\n"
+            )
+        app.read_everything()
+        queue = await app.wait_for_prs(
+            lambda q: any(v.link.task == "CAB-1999-billing" for v in q.ask)
+        )
+        assert loader.skipped == skipped + 1
+
+
 # -- a, c, v on local PRs ------------------------------------------------------------------------
 
 

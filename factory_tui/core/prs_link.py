@@ -13,7 +13,7 @@ from factory_tui.core.prs import CiState, PullRequest, SessionLike
 from factory_tui.core.steps import step_index
 from factory_tui.core.timeparse import parse_ts
 
-__all__ = ["Link", "branch_slug", "candidate_branches", "link_pr", "ticket_ids"]
+__all__ = ["Link", "branch_slug", "candidate_branches", "link_inputs", "link_pr", "ticket_ids"]
 
 _TICKET = re.compile(r"\b[A-Z][A-Z0-9]{1,9}-\d+\b")
 
@@ -109,6 +109,32 @@ def link_pr(pr: PullRequest, sessions: Sequence[SessionLike], units: Sequence[Cl
         session_last_step_at=session.last_step_at if session is not None else None,
         session_last_error=session.last_error if session is not None else None,
         evidence=how,
+    )
+
+
+def link_inputs(
+    sessions: Iterable[SessionLike], units: Iterable[ClaimUnit]
+) -> tuple[tuple[object, ...], ...]:
+    """Everything :func:`link_pr` and :func:`candidate_branches` read of the sessions and the
+    claim units, in their order (the latest session wins): two fleets with equal answers link
+    every PR alike, so a queue loaded for one is the other's too (a claim's title, a session's
+    status or a log line on a task with no session change nothing here)."""
+    return (
+        tuple(
+            (
+                s.task,
+                s.instance,
+                s.branch,
+                s.pr,
+                s.started_at,
+                s.last_step,
+                s.last_step_state,
+                s.last_step_at,
+                s.last_error,
+            )
+            for s in sessions
+        ),
+        tuple((u.claim_id, u.phase, u.branch, u.owner, u.tickets) for u in units),
     )
 
 

@@ -419,10 +419,12 @@ class FactoryApp(ThemedApp):
         for screen in self.screen_stack:
             if isinstance(screen, AgentDetailScreen):
                 screen.show_fleet(message.fleet)
-        # The first fleet loads the PR queue; a changed factory (a log line, a claim) reloads it
-        # (coalesced, at most one load per ``min_gap``; gh's lists reused until the next poll).
+        # The first fleet loads the PR queue; a changed factory reloads it if its sessions or
+        # claims link the PRs otherwise, or its plan or memory changed (coalesced, at most one
+        # load per ``min_gap``; gh's lists and git's branches read again by the slow timer).
         if message.initial or message.changed:
-            self.prs_loader.request(self.fleet)
+            relink = not message.initial and message.state is None
+            self.prs_loader.request(self.fleet, if_relinked=relink)
         self.fleet_updates.changed()
 
     def on_reader_failed(self, message: ReaderFailed) -> None:

@@ -4,7 +4,10 @@
 :class:`~factory_tui.ui.feeds.base.Drain` (group ``prs``) and posts :class:`PrsLoaded`; the
 app's handler shows it. Requests made while a load runs fold into one more load, and loads
 caused by the factory changing (a log line, a claim) start at most one per ``min_gap`` seconds,
-so a busy log does not turn into a busy git.
+so a busy log does not turn into a busy git; and only when the change can show in the queue
+(its sessions or claims link the PRs otherwise, or the plan or memory changed): a log line
+that moves no linked session runs no git at all. A local branch's own change (a commit) shows
+at the slow timer's fresh load, as gh's do.
 
 ``gh`` is the slow and rate-limited source: its PR lists are fetched at most once per
 ``poll_seconds`` (``[prs] poll_seconds``, at least 30) through
@@ -28,6 +31,7 @@ from factory_tui.actions.prs import SourceChoice, load_queue, prs_config
 from factory_tui.adapters.gh import GhCache, PolledGh
 from factory_tui.config import Config
 from factory_tui.core.fleet import Fleet
+from factory_tui.core.prs_link import link_inputs
 from factory_tui.core.prs_queue import Queue
 from factory_tui.ui.feeds.base import Drain
 from factory_tui.ui.messages import PrsLoaded
@@ -95,10 +99,24 @@ class _Load:
     fresh: bool
     asked: int
     """The number of the newest request folded into this load."""
+    if_relinked: bool = False
+    """Only if the fleet links the PRs otherwise than for the last load (see
+    :meth:`QueueLoader.request`); false as soon as one request folded in says so."""
 
 
 def _merge(old: _Load, new: _Load) -> _Load:
-    return _Load(new.fleet, old.fresh or new.fresh, max(old.asked, new.asked))
+    return _Load(
+        new.fleet,
+        old.fresh or new.fresh,
+        max(old.asked, new.asked),
+        if_relinked=old.if_relinked and new.if_relinked,
+    )
+
+
+def _links(fleet: Fleet) -> tuple[object, ...]:
+    """What a load reads of ``fleet``: the sessions and claims that link the PRs, and the
+    inputs it says are missing."""
+    return (link_inputs(fleet.sessions, (view.unit for view in fleet.claims)), fleet.missing)
 
 
 class QueueLoader:
@@ -143,6 +161,10 @@ class QueueLoader:
         self._timer: Timer | None = None
         self._waiting: _Load | None = None
         """A load held back by the minimum gap (the timer starts it)."""
+        self._last_links: tuple[object, ...] | None = None
+        """What the last load started read of its fleet (:func:`_links`)."""
+        self.skipped = 0
+        """Requests dropped because nothing a load reads had changed (``if_relinked``)."""
 
     @property
     def running(self) -> bool:
@@ -155,12 +177,21 @@ class QueueLoader:
         """A load is asked for and not started yet (waiting for the running one or the gap)."""
         return self._waiting is not None or self.drain.pending
 
-    def request(self, fleet: Fleet, *, fresh: bool = False, urgent: bool = False) -> None:
+    def request(
+        self,
+        fleet: Fleet,
+        *,
+        fresh: bool = False,
+        urgent: bool = False,
+        if_relinked: bool = False,
+    ) -> None:
         """Load the queue for ``fleet`` (its sessions and claims link the PRs). ``urgent`` skips
-        the minimum gap; ``fresh`` also asks gh again."""
+        the minimum gap; ``fresh`` also asks gh again. ``if_relinked``: only if ``fleet`` links
+        the PRs otherwise than the last load's (the factory changed, not its plan or memory):
+        git's branches and gh's lists are read again by the slow timer's fresh load."""
         if not self.options.enabled:
             return
-        load = _Load(fleet, fresh, 0)
+        load = _Load(fleet, fresh, 0, if_relinked=if_relinked and not (fresh or urgent))
         if self._waiting is not None:
             load = _merge(self._waiting, load)
         wait = self.options.min_gap - (time.monotonic() - self._last_start)
@@ -176,6 +207,11 @@ class QueueLoader:
             self._timer.stop()
             self._timer = None
         self._waiting = None
+        links = _links(load.fleet)
+        if load.if_relinked and links == self._last_links:
+            self.skipped += 1  # the last load read the same: its queue stands
+            return
+        self._last_links = links
         self._last_start = time.monotonic()
         self._asked += 1
         self.drain.request(replace(load, asked=self._asked))
@@ -218,12 +254,15 @@ class QueueLoader:
         """Called by the app's handler of :class:`PrsLoaded`: that queue is shown."""
         self.loads += 1
         self._shown = max(self._shown, message.asked)
+        if message.error is not None:
+            self._last_links = None  # it failed: the next change loads again
 
     def worker_died(self) -> None:
         """The worker ended without posting (an error the worker machinery caught): nothing
         asked so far will be shown; the next request starts a new worker."""
         self.drain.worker_died()
         self._shown = self._asked
+        self._last_links = None  # its load may not have been shown: the next one runs
 
     def stop(self) -> None:
         if self._timer is not None:
