@@ -3,10 +3,12 @@ tabs, the Cost view and the footer at 80x24 and 100 columns."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import asked, press_to_quit
 from test_app import demo_app, role
 from test_ui_cost import budgets, cockpit, ready, spent  # noqa: F401  (spent: a fixture)
@@ -19,8 +21,10 @@ from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.screens.cockpit import VIEW_TITLES, VIEWS, CockpitScreen
 from factory_tui.ui.screens.confirm import ConfirmScreen
+from factory_tui.ui.screens.log_query import LogQueryScreen
 from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.widgets.agents import AgentGrid
+from factory_tui.ui.widgets.claims import ClaimTree
 from factory_tui.ui.widgets.filterbar import FilterBar
 from factory_tui.ui.widgets.summary import SummaryBar
 from factory_tui.ui.widgets.table import KeyedTable
@@ -265,6 +269,94 @@ async def test_y_copies_the_selected_agent_and_claim(demo: DemoFactory) -> None:
         await pilot.press("4", "y")  # the log: nothing to copy, and it says so
         await pilot.pause()
         assert ("", "Nothing selected to copy here.") in app.notes
+        await press_to_quit(app)
+
+
+async def test_a_fleet_update_works_the_keys_out_only_when_what_they_read_changed(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a busy log the keys are not asked again (every binding's check_action, forty-odd
+    calls) while the focus, the selection and what applies to it stay; when the fleet changes
+    what applies to the selected agent (its stale claim is gone), x leaves the footer."""
+    asked_keys: list[str] = []
+    check = CockpitScreen.check_action
+
+    def counted(screen: CockpitScreen, action: str, parameters: tuple[object, ...]) -> Any:
+        asked_keys.append(action)
+        return check(screen, action, parameters)
+
+    monkeypatch.setattr(CockpitScreen, "check_action", counted)
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        # Everything in: the log's index and the spend refresh the footer when they come.
+        await app.wait_for_fleet(lambda _f: app.loaded and app.log_ready)
+        await app.wait_for_cost()
+        panes = {pane.view.id: pane for pane in app.query_one(AgentGrid).ordered_panes()}
+        stale_agent = role(demo, "stale")
+        panes[stale_agent].focus()
+        assert await footer_settles(pilot, lambda keys: "x" in keys)
+        await pilot.pause()
+        working = next(i for i in app.fleet.instances if i.id == role(demo, "working"))
+        asked_keys.clear()
+        with (demo.memory_dir / "operations.log").open("a") as log:
+            log.write(f"2026-02-16T15:42 | STEP-DONE | step=quality-gate task={working.task}\n")
+        app.read_everything()
+        await app.wait_for_fleet(
+            lambda f: next(i for i in f.instances if i.id == working.id).step == "quality-gate"
+        )
+        await pilot.pause()
+        assert asked_keys == []
+        stale = next(c for c in app.fleet.claims if c.unit.owner == stale_agent)
+        Path(stale.file).unlink()
+        app.read_everything()
+        await app.wait_for_fleet(lambda f: all(c.unit.owner != stale_agent for c in f.claims))
+        assert await footer_settles(pilot, lambda keys: "x" not in keys)
+        assert app.focused is panes[stale_agent]
+        await press_to_quit(app)
+
+
+async def test_a_fleet_update_hides_l_when_the_highlighted_claim_is_taken(
+    demo: DemoFactory,
+) -> None:
+    """The Claims view's L (launch an agent) reads the highlighted claim: an available claim
+    that an agent takes loses it, the highlight staying put."""
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        tree = app.query_one("#claim-tree", ClaimTree)
+        tree.select_key("CAB-1297")  # a ticket nobody holds
+        tree.focus()
+        await pilot.pause()
+        assert tree.cursor_node is not None and tree.cursor_node.data is not None
+        claim = tree.cursor_node.data.claim
+        assert await footer_settles(pilot, lambda keys: "L" in keys)
+        data = json.loads(Path(claim.file).read_text())
+        data.update(owner="t99999-new", pid=1, claimed_at="2026-02-16T15:40",
+                    hostname="test-host")  # fmt: skip
+        Path(claim.file).write_text(json.dumps(data))
+        app.read_everything()
+        await app.wait_for_fleet(
+            lambda f: next(c for c in f.claims if c.key == claim.key).state != "available"
+        )
+        assert await footer_settles(pilot, lambda keys: "L" not in keys)
+        await press_to_quit(app)
+
+
+async def test_the_log_views_match_keys_show_once_a_search_is_entered(demo: DemoFactory) -> None:
+    """] and [ apply while the log view has a search, escape while it has a search or a filter:
+    the footer shows them as soon as one is entered, with nothing else happening."""
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE_WIDE) as pilot:
+        await app.wait_for_fleet(lambda _f: app.loaded and app.log_ready)
+        await pilot.press("4")
+        assert await footer_settles(pilot, lambda keys: "]" not in keys)
+        await pilot.press("s")
+        await asked(pilot, LogQueryScreen)
+        await pilot.press(*"STEP", "enter")
+        assert await footer_settles(pilot, lambda keys: "]" in keys and "esc" in keys)
+        await pilot.press("escape")  # the search is cleared: ] and [ apply no more
+        assert await footer_settles(pilot, lambda keys: "]" not in keys)
         await press_to_quit(app)
 
 

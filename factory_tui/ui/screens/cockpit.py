@@ -85,19 +85,44 @@ class CockpitScreen(CockpitViews):
         when something fitting is selected; nothing before the first load."""
         if action in ("next_view", "previous_view") and isinstance(self.focused, Input):
             return False
-        if action in _ACT_ON_WHAT_IS_READ and not self.factory.loaded:
-            return False  # nothing read yet (the first frame has no fleet): nothing to act on
-        if action in targets.ACTIONS:
-            return self._action_target(action) is not None
-        if action in targets.PR_ACTIONS:
-            return self._pr_target(action) is not None
-        if action == "council":  # issue 6: where there is something to put to the Council
-            return not self.config.read_only and self._council_target() is not None
+        if action in _ACT_ON_WHAT_IS_READ:
+            # Nothing read yet (the first frame has no fleet): nothing to act on.
+            return self.factory.loaded and self._applies(action, self.selection())
         if action == "acknowledge_budget":
             return bool(self.factory.unacknowledged_budget_alerts())
         if action == "clear_filter":
             return bool(self.filters.get(self.current_view))
         return not (action == "details" and self.current_view not in DETAIL_VIEWS)
+
+    def _applies(self, action: str, selection: targets.Selection) -> bool:
+        """Whether ``action`` (one of ``_ACT_ON_WHAT_IS_READ``) has something to act on."""
+        if action in targets.ACTIONS:
+            return self._action_target(action, selection) is not None
+        if action in targets.PR_ACTIONS:
+            return self._pr_target(action, selection) is not None
+        # The Council (issue 6): where there is something to put to it.
+        return not self.config.read_only and self._council_target(selection) is not None
+
+    def keys_depend_on(self) -> tuple[object, ...]:
+        """Everything the keys that apply read (:meth:`check_action`, and the focused widgets'
+        own: the Claims view's ``L`` reads the highlighted claim) that a fleet, a queue or a
+        spend can change; the focused widgets' other state refreshes the footer itself. While
+        this is the same, so are the keys: the footer does not work them out again."""
+        loaded = self.factory.loaded
+        selection = self.selection() if loaded else None
+        applies = (
+            tuple(self._applies(action, selection) for action in _ACT_ON_WHAT_IS_READ)
+            if selection is not None
+            else ()
+        )
+        return (
+            self.focused,
+            self.current_view,
+            selection,
+            applies,
+            bool(self.factory.unacknowledged_budget_alerts()),
+            bool(self.filters.get(self.current_view)),
+        )
 
     def action_details(self) -> None:
         """Open the detail screen of the agent behind what is selected in the current view."""
@@ -174,20 +199,24 @@ class CockpitScreen(CockpitViews):
 
     # actions: release, recover, stop (each planned and done on a thread, group "actions")
 
-    def _action_target(self, action: str) -> str | None:
-        """What ``action`` would act on now, or ``None`` (read-only, nothing fitting)."""
+    def _action_target(self, action: str, selection: targets.Selection | None = None) -> str | None:
+        """What ``action`` would act on now (in ``selection``, default what is selected), or
+        ``None`` (read-only, nothing fitting)."""
         if self.config.read_only:
             return None
         hegemon = self.config.hegemon
         hosts = hegemon.hosts if hegemon is not None else {}
         return targets.action_target(
-            action, self.selection(), self.factory.fleet, ssh_hosts=hosts.keys()
+            action,
+            selection if selection is not None else self.selection(),
+            self.factory.fleet,
+            ssh_hosts=hosts.keys(),
         )
 
-    def _pr_target(self, action: str) -> PrView | None:
+    def _pr_target(self, action: str, selection: targets.Selection | None = None) -> PrView | None:
         if self.config.read_only:
             return None
-        return targets.pr_target(action, self.selection())
+        return targets.pr_target(action, selection if selection is not None else self.selection())
 
     def _refuse_read_only(self) -> bool:
         if self.config.read_only:
@@ -393,13 +422,19 @@ class CockpitScreen(CockpitViews):
 
     # the Council
 
-    def _council_target(self) -> tuple[str, Callable[[], Proposal]] | None:
-        """What ``C`` would put before the Council, and how to make the proposal (on the
-        Council's thread)."""
+    def _council_target(
+        self, selection: targets.Selection | None = None
+    ) -> tuple[str, Callable[[], Proposal]] | None:
+        """What ``C`` would put before the Council (from ``selection``, default what is
+        selected), and how to make the proposal (on the Council's thread)."""
         from factory_tui.actions.council import proposal_for_pr, proposal_for_ticket
         from factory_tui.core.statefiles import find_tickets
 
-        target = targets.council_target(self.selection(), self.factory.fleet, find_tickets)
+        target = targets.council_target(
+            selection if selection is not None else self.selection(),
+            self.factory.fleet,
+            find_tickets,
+        )
         if target is None:
             return None
         if target.kind == "github" and target.number is not None:

@@ -30,6 +30,7 @@ from textual.widgets import Input, TabbedContent, TabPane, Tree
 from factory_tui.config import Config
 from factory_tui.core.attention import attention_items
 from factory_tui.ui.news import News, attention_news, budget_news
+from factory_tui.ui.screens.cockpit_footer import FooterKeys
 from factory_tui.ui.screens.cockpit_tabs import (
     DETAIL_VIEWS,
     FOCUS_IDS,
@@ -99,7 +100,7 @@ class CockpitViews(Screen[None]):
         self.filters: dict[str, str] = dict.fromkeys(VIEWS, "")
         self.announced: set[str] = set()
         self._attention_cursor: str | None = None
-        self._binding_keys: tuple[tuple[str, str, bool], ...] = ()
+        self.footer_keys = FooterKeys()
         self.mounted_all = False
         """Every view is mounted (:meth:`mount_the_rest`)."""
         self._behind: set[str] = set()
@@ -408,23 +409,16 @@ class CockpitViews(Screen[None]):
         if started and self.current_view == "prs":
             self._prs_looked()
 
-    @staticmethod
-    def _keys_that_apply(screen: Screen[Any]) -> tuple[tuple[str, str, bool], ...]:
-        active = screen.active_bindings
-        return tuple((key, b.binding.action, b.enabled) for key, b in active.items())
+    def keys_depend_on(self) -> object:
+        """What the keys that apply depend on (:class:`FooterKeys`; None: not known)."""
+        return None
 
     def _refresh_bindings_if_changed(self) -> None:
-        """Refresh the footer only when the keys that apply changed: it rebuilds every key widget
-        when told to, which under a steady stream of log lines cost more than the views."""
-        keys = self._keys_that_apply(self)
-        if keys != self._binding_keys:
-            self._binding_keys = keys
-            self.refresh_bindings()
+        """Refresh the footer only when the keys that apply changed (see :class:`FooterKeys`)."""
+        self.footer_keys.refresh_if_changed(self, self.keys_depend_on())
 
     def _bindings_refreshed(self, screen: Screen[Any]) -> None:
-        """The main screen's footer was refreshed, whoever asked (a focus change, a handler): it
-        shows the keys that apply now."""
-        self._binding_keys = self._keys_that_apply(screen)
+        self.footer_keys.refreshed(screen, self.keys_depend_on())
 
     def _draw_fleet_view(self, view: str) -> None:
         """Draw fleet view ``view`` with the app's fleet."""

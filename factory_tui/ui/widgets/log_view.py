@@ -194,6 +194,7 @@ class LogView(LogViewBase, can_focus=True):
             return
         self._filter = spec
         self._filter_serial += 1
+        self.refresh_bindings()  # escape clears it now (or no more)
         if self._preview is not None:  # filtered once the index is in
             self._update_virtual_size()
             self._update_status()
@@ -220,6 +221,7 @@ class LogView(LogViewBase, can_focus=True):
         """Search for ``spec`` and highlight the first match from the view's position (the
         latest one when following); None clears the search."""
         self._search = spec if spec is not None and not spec.is_empty else None
+        self.refresh_bindings()  # ] and [ apply now (or no more)
         self._search_re = (
             re.compile(re.escape(printable(self._search.text)), re.IGNORECASE)
             if self._search is not None and self._search.text
