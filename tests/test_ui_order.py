@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import pytest
 from conftest import press_to_quit
 from test_app import SIZE, demo_app
 from textual.app import App, ComposeResult
@@ -236,3 +238,41 @@ async def test_the_order_key_gives_way_first_in_a_narrow_footer(demo: DemoFactor
         shown = footer_text(app)
         assert "n Next needing you" in shown and "Order" not in shown
         await press_to_quit(app)
+
+
+async def test_a_pane_is_drawn_again_only_when_its_lines_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A new view of an agent that shows the same (what it is known from is not shown) draws
+    nothing; a new sentence of the same height repaints the pane alone; a taller pane lays the
+    screen out again."""
+    app = GridApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        grid = app.query_one(AgentGrid)
+        first = fleet(a_1="working")
+        grid.show_fleet(first)
+        await pilot.pause()
+        pane = grid.panes["a-1"]
+        drawn: list[bool] = []
+        refresh = pane.refresh
+
+        def counted(*regions: Any, layout: bool = False, **kwargs: Any) -> Any:
+            drawn.append(layout)
+            return refresh(*regions, layout=layout, **kwargs)
+
+        monkeypatch.setattr(pane, "refresh", counted)
+        view = first.instances[0]
+
+        def show(new: InstanceView) -> None:
+            grid.show_fleet(replace(first, instances=(new,)))
+
+        show(replace(view, origins=("file", "remote")))
+        assert drawn == [] and pane.view.origins == ("file", "remote")
+        show(replace(view, why="a-1 is busy"))
+        assert drawn == [False]
+        await pilot.pause()
+        assert "a-1 is busy" in pane.render().plain
+        show(replace(view, why="a-1 is busy", conflicts=("two pids",)))
+        assert drawn == [False, True]
+        await pilot.pause()
+        assert "conflicting evidence: two pids" in pane.render().plain

@@ -24,6 +24,7 @@ from textual.widgets import Static
 
 from factory_tui.ui.widgets.agent_lines import host_header, pane_lines
 from factory_tui.ui.widgets.fleet_view import READING, empty_text
+from factory_tui.ui.widgets.quiet import same_content
 from factory_tui.ui.widgets.text import AGENT_BADGES, lit, matches, missing_lines
 
 if TYPE_CHECKING:  # the cockpit's first frame imports this module, not the fleet's
@@ -74,6 +75,9 @@ class AgentPane(Widget, can_focus=True):
         self.view = view
         self.now = now
         self.spend: Content | None = None
+        self._drawn: tuple[int, list[Content]] | None = None
+        """The lines last worked out, and the width they were for (height and render share
+        them)."""
         self._apply_classes()
 
     def _apply_classes(self) -> None:
@@ -84,34 +88,49 @@ class AgentPane(Widget, can_focus=True):
         self.border_subtitle = Content.styled(f" {word} ", style)
 
     def show(self, view: InstanceView, now: datetime) -> None:
-        """Show a new view of the same instance; re-draws only if something visible changed
+        """Show a new view of the same instance; re-draws only if what the pane shows changed
         (ages are shown to the minute, so a new ``now`` within the same minute changes nothing
-        but second-precision ages, which wait for the next minute)."""
-        if view == self.view and now.replace(second=0) == self.now.replace(second=0):
+        but second-precision ages, which wait for the next minute), and lays the screen out
+        again only if its height did. A log line of the agent's changes its view (its recent
+        events, the time of its last one) but seldom its lines."""
+        same_minute = now.replace(second=0) == self.now.replace(second=0)
+        if same_minute and (view is self.view or view == self.view):
             return
-        self.view, self.now = view, now
-        self._apply_classes()
-        self.refresh(layout=True)
+        old, badge = self._lines(), (self.view.id, self.view.status)
+        self.view, self.now, self._drawn = view, now, None
+        if (view.id, view.status) != badge:
+            self._apply_classes()
+        self._redraw_if_changed(old)
+
+    def _lines(self) -> list[Content]:
+        width = self.content_size.width or MIN_PANE_WIDTH
+        if self._drawn is None or self._drawn[0] != width:
+            self._drawn = (width, pane_lines(self.view, self.now, width, self.spend))
+        return self._drawn[1]
+
+    def _redraw_if_changed(self, old: list[Content]) -> None:
+        new = self._lines()
+        if len(new) != len(old):
+            self.refresh(layout=True)
+        elif not all(same_content(a, b) for a, b in zip(old, new, strict=True)):
+            self.refresh()
 
     def show_spend(self, spend: Content | None) -> None:
         """The agent's spend line (issue 6); re-drawn only when it changed (text or style:
         ``Content ==`` compares the text only)."""
-        old = self.spend
-        if (spend is None and old is None) or (
-            spend is not None
-            and old is not None
-            and (spend.plain, spend.spans) == (old.plain, old.spans)
-        ):
+        if (spend is None and self.spend is None) or same_content(self.spend, spend):
             return
-        self.spend = spend
-        self.refresh(layout=True)
+        old = self._lines()
+        self.spend, self._drawn = spend, None
+        self._redraw_if_changed(old)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if self._drawn is not None and self._drawn[0] == width:
+            return len(self._drawn[1])
         return len(pane_lines(self.view, self.now, width, self.spend))
 
     def render(self) -> Content:
-        width = self.content_size.width or MIN_PANE_WIDTH
-        return Content("\n").join(pane_lines(self.view, self.now, width, self.spend))
+        return Content("\n").join(self._lines())
 
     def action_open(self) -> None:
         self.post_message(self.Selected(self.view.id))
@@ -261,8 +280,11 @@ class AgentGrid(VerticalScroll, can_focus=False):
                 self.panes[view.id] = pane
                 new.append(pane)
             else:
+                local = pane.view.local
                 pane.show(view, now)
-                if self._spend_of is not None:
+                # The spend line reads the instance's id and whether it runs here (a new
+                # snapshot redraws every pane's, see show_spend).
+                if self._spend_of is not None and view.local != local:
                     pane.show_spend(self._spend_of(view))
         if new:
             self.mount_all(new)
