@@ -24,7 +24,7 @@ from textual.widgets import Static
 
 from factory_tui.ui.widgets.agent_lines import host_header, pane_lines
 from factory_tui.ui.widgets.fleet_view import READING, empty_text
-from factory_tui.ui.widgets.quiet import same_content
+from factory_tui.ui.widgets.quiet import same_content, update_if_changed
 from factory_tui.ui.widgets.text import AGENT_BADGES, lit, matches, missing_lines
 
 if TYPE_CHECKING:  # the cockpit's first frame imports this module, not the fleet's
@@ -449,7 +449,8 @@ class AgentGrid(VerticalScroll, can_focus=False):
     def _show_empty(self, loaded: bool, fleet: Fleet, any_shown: bool) -> None:
         empty = self.query("#agents-empty")
         if any_shown:
-            empty.remove()
+            if empty:  # a removal of nothing still costs a message round
+                empty.remove()
             return
         message = empty_text(
             loaded=loaded,
@@ -462,7 +463,7 @@ class AgentGrid(VerticalScroll, can_focus=False):
             "Agents appear here as soon as they claim work or log a SESSION-START.",
         )
         if empty:
-            empty.first(Static).update(message)
+            update_if_changed(empty.first(Static), message)
         else:
             self.mount(Static(message, id="agents-empty"))
 
