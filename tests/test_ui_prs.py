@@ -334,6 +334,36 @@ async def test_a_factory_change_reloads_the_queue_only_when_it_links_prs_otherwi
         assert loader.skipped == skipped + 1
 
 
+async def test_a_session_linking_a_pr_just_after_a_skipped_change_loads_after_the_gap(
+    factory: DemoFactory, tmp_path: Path
+) -> None:
+    """A skipped change counts as a start for the minimum gap: a change that links a PR right
+    after it waits for the gap's timer, then loads."""
+    app = make_app(factory, tmp_path, view="agents", min_gap=0.3)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await app.wait_for_prs()
+        loader = app.prs_loader
+        skipped, events = loader.skipped, app.fleet.counts["log_events"]
+        log = factory.memory_dir / "operations.log"
+        with log.open("a") as handle:
+            handle.write(f"{NOW_S} | STEP-DONE | step=code task=load n=1\n")
+        app.read_everything()
+        await app.wait_for_fleet(lambda f: f.counts["log_events"] > events)
+        # Skipped now, or when the gap's timer fires (a skip posts nothing to wait on).
+        deadline = time.monotonic() + 10
+        while loader.skipped == skipped and time.monotonic() < deadline:
+            await pilot.pause()
+        assert loader.skipped == skipped + 1 and not loader.pending
+        with log.open("a") as handle:
+            handle.write(
+                f"{NOW_S} | SESSION-START | task=CAB-1321-tos-again "
+                "branch=fix/CAB-1321-tos-link instance=t99999-new\n"
+            )
+        app.read_everything()
+        await app.wait_for_prs(lambda q: any(v.link.task == "CAB-1321-tos-again" for v in q.views))
+
+
 # -- a, c, v on local PRs ------------------------------------------------------------------------
 
 

@@ -207,12 +207,14 @@ class QueueLoader:
             self._timer.stop()
             self._timer = None
         self._waiting = None
+        # A skip counts as a start for the minimum gap: under a busy log the fleet is compared
+        # at most once per gap too (a big factory's sessions take milliseconds).
+        self._last_start = time.monotonic()
         links = _links(load.fleet)
         if load.if_relinked and links == self._last_links:
             self.skipped += 1  # the last load read the same: its queue stands
             return
         self._last_links = links
-        self._last_start = time.monotonic()
         self._asked += 1
         self.drain.request(replace(load, asked=self._asked))
 
