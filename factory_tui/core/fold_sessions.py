@@ -25,7 +25,7 @@ from operator import attrgetter
 from typing import Any, overload
 
 from factory_tui.core.fold_packed import CHUNK, FIELDS, PackedChunks
-from factory_tui.core.fold_records import SessionRec
+from factory_tui.core.fold_records import SESSION_NUMBERS, SESSION_TEXT, SessionRec
 
 __all__ = [
     "SESSION_NUMBERS",
@@ -39,27 +39,6 @@ __all__ = [
     "restore_session",
 ]
 
-# A session's fields as :meth:`LogFold.to_state` stores them: the text ones as indexes into one
-# table of strings (None included), then the numbers; ``seq`` is the session's position.
-SESSION_TEXT = (
-    "task",
-    "instance",
-    "branch",
-    "started_at",
-    "source",
-    "recovered_from",
-    "ended_at",
-    "end_status",
-    "recovered_by",
-    "pr",
-    "last_step",
-    "last_step_state",
-    "last_step_at",
-    "last_event_at",
-    "checkpoint_file",
-    "last_error",
-)
-SESSION_NUMBERS = ("start_line", "end_line", "extra_starts")
 WIDTH = len(SESSION_TEXT) + len(SESSION_NUMBERS)
 _RESTORE_BATCH = 8192
 _REQUIRED = frozenset({"task", "started_at", "source", "last_event_at"})
