@@ -196,17 +196,21 @@ def test_status_cli_keeps_the_files_json_and_answers_the_same(
     assert list((tmp_path / "cache").glob("files-*.marshal"))
 
 
-def test_status_imports_no_ctypes_nor_thread_pool(hostile: Config, tmp_path: Path) -> None:
+def test_status_imports_no_ctypes_nor_thread_pool_nor_other_commands(
+    hostile: Config, tmp_path: Path
+) -> None:
     """A fresh interpreter's ``status --json`` imports neither ctypes (only the cockpit gives
     memory back with malloc_trim) nor concurrent.futures (only several hosts are probed at
-    once): a few milliseconds of a warm status each."""
+    once) nor the other commands' modules: a few milliseconds of a warm status each."""
     code = (
         "import contextlib, io, sys\n"
         "from factory_tui.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    main(['status', {str(hostile.root)!r}, '--json', '--now', {NOW!r}])\n"
+        "others = [f'factory_tui.cli.{m}' for m in\n"
+        "    ('actions', 'cost', 'council', 'demo', 'hook', 'prs', 'supervise')]\n"
         "print(','.join(sorted(n for n in sys.modules if n.split('.')[0] in\n"
-        "    ('ctypes', 'concurrent', 'logging'))))\n"
+        "    ('ctypes', 'concurrent', 'logging') or n in others)))\n"
     )
     env = dict(os.environ, FACTORY_TUI_CACHE_DIR=str(tmp_path / "cache"))
     out = subprocess.run(
