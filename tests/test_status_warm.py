@@ -202,7 +202,7 @@ def test_status_imports_no_ctypes_nor_thread_pool_nor_other_commands(
     """A fresh interpreter's ``status --json`` imports neither ctypes (only the cockpit gives
     memory back with malloc_trim) nor concurrent.futures (only several hosts are probed at
     once) nor the other commands' modules, nor sqlite and the store's model and merger when
-    there is no store: a few milliseconds of a warm status each."""
+    there is no store, nor the SSH probe without other hosts: a few ms of a warm status each."""
     code = (
         "import contextlib, io, sys\n"
         "from factory_tui.cli import main\n"
@@ -210,7 +210,8 @@ def test_status_imports_no_ctypes_nor_thread_pool_nor_other_commands(
         f"    main(['status', {str(hostile.root)!r}, '--json', '--now', {NOW!r}])\n"
         "others = [f'factory_tui.cli.{m}' for m in\n"
         "    ('actions', 'cost', 'council', 'demo', 'hook', 'prs', 'supervise')]\n"
-        "others += ['factory_tui.core.hegemon', 'factory_tui.core.fleet_store']\n"
+        "others += ['factory_tui.core.hegemon', 'factory_tui.core.fleet_store',\n"
+        "    'factory_tui.adapters.remote_procs']\n"
         "print(','.join(sorted(n for n in sys.modules if n.split('.')[0] in\n"
         "    ('ctypes', 'concurrent', 'logging', 'sqlite3') or n in others)))\n"
     )

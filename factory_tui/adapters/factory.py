@@ -10,7 +10,7 @@ store and server. ``fleet()`` derives the view.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,6 @@ from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.adapters.hegemon_store import StoreReader
 from factory_tui.adapters.jsonfiles import JsonFiles
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
-from factory_tui.adapters.remote_procs import RemoteProbe
 from factory_tui.config import Config, missing_inputs
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.claims import ClaimFile, claim_set_problems
@@ -40,6 +39,7 @@ from factory_tui.core.problems import Problem
 
 if TYPE_CHECKING:
     from factory_tui.adapters.hegemon_remote import RemoteReader
+    from factory_tui.adapters.remote_procs import RemoteProbe
     from factory_tui.config.hegemon import HegemonSettings
     from factory_tui.core.fleet_store import StoreMerger  # only with a store: not for status
 
@@ -96,7 +96,7 @@ class FactoryReader:
         self.store: StoreReader | None = StoreReader(hegemon.db) if hegemon else None
         """The real factory's local store (read-only), merged into every fleet."""
         hosts = hegemon.hosts if hegemon else {}
-        self.remote: RemoteProbe | None = RemoteProbe(hosts) if hosts else None
+        self.remote: RemoteProbe | None = _remote_probe(hosts)
         """The other hosts reached over SSH (``[hosts."NAME"]``), whose claims' pids are checked."""
         self._remote: dict[str, HostProcs] | None = None
         self.server: RemoteReader | None = _server_reader(hegemon)
@@ -370,6 +370,16 @@ class FactoryReader:
         if locks or missing or self._remote:
             return replace(fleet, locks=locks, missing=missing, host_procs=self._remote or {})
         return fleet
+
+
+def _remote_probe(hosts: Mapping[str, Sequence[str]]) -> RemoteProbe | None:
+    """The probe of the configured other hosts, None when there are none (and the SSH probe's
+    module not imported)."""
+    if not hosts:
+        return None
+    from factory_tui.adapters.remote_procs import RemoteProbe
+
+    return RemoteProbe(hosts)
 
 
 def _merger() -> StoreMerger:
