@@ -211,11 +211,16 @@ def _live(strings: list[Any], flat: array[int], count: int) -> dict[int, Session
     if rest:
         raise ValueError("the live sessions' columns are not whole")
     seqs, columns = flat[:rows], flat[rows:]
-    check_saved(strings, columns, rows)
+    if strings[:1] != [None] or not set(map(type, strings[1:])) <= {str}:
+        raise ValueError("the live sessions' string table is not None then texts")
+    for n in _REQUIRED_AT:
+        if 0 in columns[n * rows : (n + 1) * rows]:
+            raise ValueError(f"a live session without {SESSION_TEXT[n]}")
     if rows and (max(seqs) >= count or any(a >= b for a, b in pairwise(seqs))):
         raise ValueError("a live session out of range or saved twice")
     # One copy of each text, shared with the fold's other tables (and JSON made one string per
-    # value of the table: each text once already).
+    # value of the table: each text once already). A text index past the table raises
+    # IndexError as the sessions are made (from_state says ValueError): no pass to check first.
     table: list[Any] = [None, *map(_intern, strings[1:])]
     get = table.__getitem__
     fields: list[Iterable[Any]] = [
@@ -226,6 +231,9 @@ def _live(strings: list[Any], flat: array[int], count: int) -> dict[int, Session
 
 
 _intern = sys.intern
+_REQUIRED_AT = tuple(
+    SESSION_TEXT.index(name) for name in ("task", "started_at", "source", "last_event_at")
+)
 
 # -- checking a saved fold (untrusted data) -----------------------------------------------------
 
