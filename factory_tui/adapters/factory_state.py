@@ -177,12 +177,20 @@ def _kept_names(value: object) -> tuple[list[str], list[str]] | None:
     if type(value) is not list or len(value) != 2:
         return None
     for names in value:
-        if type(names) is not list or not all(
-            type(name) is str and name.endswith(".json") and "/" not in name and "\0" not in name
-            for name in names
-        ):
+        if type(names) is not list or not all(map(_plain_name, names)):
             return None
     return value[0], value[1]
+
+
+def _plain_name(name: object) -> bool:
+    """Whether ``name`` is a ``*.json`` name in a folder (no separator, no NUL)."""
+    return (
+        type(name) is str
+        and name.endswith(".json")
+        and "/" not in name
+        and os.sep not in name
+        and "\0" not in name
+    )
 
 
 def _lstat(path: str) -> os.stat_result | None:
