@@ -3,6 +3,7 @@ whose folder has the same names lists none of them, and answers as a fresh read 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -142,3 +143,21 @@ def test_kept_names_that_are_not_plain_names_are_ignored(
     values.save()
     assert _run(config, cache) == read_checkpoints(config)
     assert listed == [str(cps)] * 2
+
+
+@pytest.mark.parametrize("folder", [".", "cps", "./cps"])
+def test_a_relative_folder_names_its_files_as_paths_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folder: str
+) -> None:
+    """A checkpoint's file is named as ``Path`` names it (``./x.json`` is ``x.json``)."""
+    config = make_factory(tmp_path / "factory")
+    where = tmp_path / "factory" / "cps"
+    where.mkdir()
+    name = "2026-02-12T14-00-a.json"
+    _write(where / name, b'{"task": "a"}')
+    _write(where / "bad name.json", b'{"task": "b"}')
+    monkeypatch.chdir(where if folder == "." else where.parent)
+    relative = dataclasses.replace(config, checkpoints_dir=Path(folder))
+    checkpoints, problems = CheckpointFolder(relative).read()
+    assert checkpoints["a"].file == str(Path(folder) / name)
+    assert [p.file for p in problems] == [os.path.join(os.fspath(Path(folder)), "bad name.json")]

@@ -143,19 +143,22 @@ class CheckpointFolder:
         if key is not None and known is not None and known[0] == key:
             self._parsed[path] = known
             return known[1]
-        result = self._read(Path(path), name, st)
+        result = self._read(path, name, st)
         if key is not None and result is not None and not isinstance(result, Problem):
             self._parsed[path] = (key, result)
         return result
 
-    def _read(self, path: Path, name: str, st: os.stat_result | None) -> _Parsed | Problem | None:
-        file, values, parts = str(path), self.values, self._names.get(name)
+    def _read(self, path: str, name: str, st: os.stat_result | None) -> _Parsed | Problem | None:
+        # The file as a Path would name it (the folder's path is a Path's already: only a
+        # folder "." differs), without making one per file: a folder of 10,000 newest files.
+        file = str(Path(path)) if path.startswith("./") else path
+        values, parts = self.values, self._names.get(name)
         if values is not None and st is not None:
             raw = values.get(file, st)
             if raw is not MISS:
                 return checkpoint_from_json(file, raw, parts)
         read_at = values.clock() if values is not None else 0
-        data = read_factory_file(path, self.config.max_file_bytes)
+        data = read_factory_file(Path(path), self.config.max_file_bytes)
         if data is None or isinstance(data, Problem):
             if values is not None:
                 values.forget(file)
