@@ -566,3 +566,52 @@ def test_a_claim_lost_on_a_unit_someone_else_finished_is_shown_while_recent() ->
     assert conflict in next(i for i in f.instances if i.id == "t1-aaaa").conflicts
     later = fleet([finished], fold(*lines), now=NOW + timedelta(hours=3))
     assert next(v for v in later.claims if v.unit.phase == 1).conflicts == ()
+
+
+WAITS = "2026-02-16T17:10 | AGENT-WAITING | instance=t1-aaaa kind=permission_prompt detail=Bash"
+
+
+def test_an_agent_waiting_for_the_engineer_is_alive_whatever_its_claims_pid() -> None:
+    """Its hook said it waits (a permission prompt) and it has logged nothing since: it cannot
+    log while it waits, so its silence past the idle threshold is no sign of death, and the
+    claim tool's long-gone pid is only a conflict (FORMATS.md, "Sessions and crashes")."""
+    from factory_tui.core.fleet_agents import with_agents
+
+    lines = (RECENT_START, "2026-02-16T17:05 | STEP-DONE | step=code task=CAB-1", WAITS)
+    f0 = fold(*lines)
+    derived = fleet([standalone(claimed_at="2026-02-16T17:00")], f0)
+    (session,) = derived.sessions
+    assert session.status == "running"
+    assert "waits for the engineer" in session.why and "pid 100 is not running" in session.why
+    agents = with_agents(derived, {}, f0.agent_signals, NOW, UTC_SETTINGS.idle_after)
+    (agent,) = agents.instances
+    assert agent.status == "waiting" and "permission_prompt" in agent.why
+    assert any("pid 100 is not running" in c and "waits" in c for c in agent.conflicts)
+    assert agents.counts["agents_waiting"] == 1 and agents.counts["agents_crashed"] == 0
+    # a turn that ended (Stop) waits for the next prompt the same way
+    ended_turn = WAITS.replace("AGENT-WAITING", "AGENT-TURN-END").replace(
+        " kind=permission_prompt detail=Bash", ""
+    )
+    f1 = fold(*lines[:2], ended_turn)
+    turn = with_agents(
+        fleet([standalone(claimed_at="2026-02-16T17:00")], f1),
+        {},
+        f1.agent_signals,
+        NOW,
+        UTC_SETTINGS.idle_after,
+    )
+    assert turn.instances[0].status == "waiting" and turn.sessions[0].status == "running"
+
+
+def test_a_wait_answered_or_too_old_is_no_sign_of_life() -> None:
+    claims = [standalone(claimed_at="2026-02-16T17:00")]
+    # answered: the agent resumed, then fell silent past the idle threshold with its pid dead
+    resumed = "2026-02-16T17:12 | AGENT-RESUMED | instance=t1-aaaa kind=prompt"
+    answered = fleet(claims, fold(RECENT_START, WAITS, resumed))
+    assert answered.sessions[0].status == "crashed"
+    assert answered.instances[0].status == "crashed"
+    # a wait older than the stale threshold: the protocol lets another agent take the claim
+    later = NOW + UTC_SETTINGS.stale_after
+    old = fleet(claims, fold(RECENT_START, WAITS), now=later)
+    assert old.sessions[0].status == "crashed"
+    assert "waits for the engineer" not in old.sessions[0].why

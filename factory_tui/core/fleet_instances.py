@@ -19,6 +19,7 @@ from factory_tui.core.fleet_claims import (
     instance_alive,
     pid_detail,
 )
+from factory_tui.core.fleet_sessions import wait_detail, waiting_signal
 from factory_tui.core.fold import LogFold
 from factory_tui.core.steps import step_index
 from factory_tui.core.timeparse import parse_ts
@@ -123,6 +124,22 @@ def instance_view(
             conflicts.append(
                 f"{evidence.key}: {detail}, yet {instance} logged {fmt_age(silent)} ago "
                 f"({last_raw})"
+            )
+    elif (
+        session is not None
+        and session.status == "running"
+        and (wait := waiting_signal(fold, instance, now, settings.stale_after)) is not None
+    ):
+        # Silent because it waits for the engineer (see session_view): idle here, "waiting"
+        # once its hook line is laid over it (fleet_agents).
+        status = "idle"
+        why = f"waits for the engineer: {wait_detail(wait, now)}"
+        if evidence is not None:
+            detail = pid_detail(evidence)
+            why += f" ({detail})"
+            conflicts.append(
+                f"{evidence.key}: {detail}, yet {instance} waits for the engineer "
+                f"({wait_detail(wait, now)})"
             )
     elif claims and not (session is not None and session.status == "ended"):
         # A dead pid is never idle (idle means alive and silent): no sign of life at all.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from factory_tui.core.activity import AgentSignal
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.fleet import ClaimView, SessionStatus, SessionView, Settings, fmt_age
 from factory_tui.core.fleet_claims import (
@@ -14,6 +15,9 @@ from factory_tui.core.fleet_claims import (
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_records import SessionRec
 from factory_tui.core.timeparse import parse_ts
+
+#: The hook lines that say an agent waits for the engineer (AGENT-RESUMED says it stopped).
+WAITING_EVENTS = ("AGENT-WAITING", "AGENT-TURN-END")
 
 
 def derive_sessions(
@@ -167,6 +171,13 @@ def session_view(
             if evidence is not None:
                 why += f", though {pid_detail(evidence)}"
             status = "running"
+        elif (wait := waiting_signal(fold, rec.instance, now, settings.stale_after)) is not None:
+            # It cannot log while it waits for the engineer: its hook's word stands for its
+            # life until the claim would be stale (then the protocol lets another agent take it).
+            why = f"in progress: {rec.instance} waits for the engineer ({wait_detail(wait, now)})"
+            if evidence is not None:
+                why += f", though {pid_detail(evidence)}"
+            status = "running"
         else:
             status = "crashed"
             if evidence is not None:
@@ -197,6 +208,29 @@ def session_view(
         why=why,
         duration=duration,
     )
+
+
+def waiting_signal(
+    fold: LogFold, instance: str, now: datetime, limit: timedelta
+) -> AgentSignal | None:
+    """The hook line saying ``instance`` waits for the engineer (a prompt it shows, or its turn
+    ended), when nothing it logged came after it and it is not older than ``limit``."""
+    signal = fold.agent_signals.get(instance)
+    if signal is None or signal.event not in WAITING_EVENTS:
+        return None
+    since = parse_ts(signal.ts)
+    if since is None or now - since > limit:
+        return None
+    return signal
+
+
+def wait_detail(signal: AgentSignal, now: datetime) -> str:
+    """``AGENT-WAITING kind=permission_prompt at operations.log:9, 50m ago``."""
+    since = parse_ts(signal.ts)
+    kind = f" kind={signal.kind}" if signal.kind else ""
+    where = f" at {signal.where}" if signal.where else ""
+    age = f", {fmt_age(now - since)} ago" if since is not None else ""
+    return f"{signal.event}{kind}{where}{age}"
 
 
 def _logged_within(

@@ -8,6 +8,7 @@ bounded memory. Events are fed in log order (``operations.log.1`` first).
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -62,6 +63,11 @@ def _pick(kv: str, key: str) -> str | None:
 
 
 MAX_PROBLEMS = 500
+_SHARED_TIMES = 8192
+"""How many valid timestamps :meth:`LogFold._check_ts` remembers before it starts again. A log
+is in time order (a minute's lines are together): a time seen thousands of times ago hardly
+comes back (one that does is checked again, with the same answer). 100,000 of them were 10 MB
+of a 300-day history's fold."""
 RECENT_GLOBAL = 400
 _EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\Z")
 
@@ -78,6 +84,7 @@ class LogFold:
     def __init__(self, *, utc: bool = False) -> None:
         self.utc = utc
         self.sessions = SessionTable()
+        """Every session; the old ended ones packed as the fold goes (see :meth:`_start`)."""
         self.ended = SessionRefs(self.sessions)
         """The sessions that ended, in the order they did."""
         self.open_by_task: dict[str, list[SessionRec]] = {}
@@ -105,12 +112,12 @@ class LogFold:
         self.problem_count = 0
         self.events = 0
         self.last_ts: str | None = None
-        # Valid timestamps seen, each mapped to one shared copy: a million-line history keeps
-        # its sessions' times as a few tens of thousands of strings instead of millions.
+        # Valid timestamps seen lately, each mapped to one shared copy: a million-line history
+        # keeps its sessions' times as a few tens of thousands of strings instead of millions.
         self._good_ts: dict[str, str] = {}
-        # Names that repeat across sessions (tasks, instances, branches, steps, statuses), shared.
-        self._names: dict[str, str] = {}
         self._good_names: set[str] = set()
+        self._to_pack = 2 * self.sessions.chunk
+        """Sessions to start before :meth:`_pack` is due."""
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -202,6 +209,7 @@ class LogFold:
         start_kv = _START_KV.match
         end_kv = _END_KV.match
         plain_tail = _PLAIN_TAIL.match
+        intern = sys.intern
         session: SessionRec | None
         for text in texts:
             line += 1
@@ -240,7 +248,7 @@ class LogFold:
                         continue
                     session = opened[-1]
                     step = m[1]
-                    session.last_step = self._names.get(step) or self._name(step)
+                    session.last_step = intern(step)
                     session.last_step_state = "done" if name == "STEP-DONE" else "start"
                     session.last_step_at = ts
                     if not quoted:
@@ -359,17 +367,10 @@ class LogFold:
                 return ""
         elif ts != ts.strip() or parse_ts(ts) is None:
             return ""
-        if len(self._good_ts) > 100_000:
+        if len(self._good_ts) > _SHARED_TIMES:
             self._good_ts.clear()
         self._good_ts[ts] = ts
         return ts
-
-    def _name(self, value: str) -> str:
-        """The shared copy of a name that repeats across sessions."""
-        names = self._names
-        if len(names) > 200_000:
-            names.clear()
-        return names.setdefault(value, value)
 
     def _check_name(self, name: str) -> bool:
         if not _EVENT_NAME.match(name) or name != name.upper():
@@ -497,27 +498,40 @@ class LogFold:
     def _start(self, session: SessionRec, *, audit: bool = False) -> SessionRec:
         """File a session a SESSION-START opened: its position (``seq``), its names as the
         shared copies, and the tables that find it."""
-        name = self._name
-        session.task = task = name(session.task)
+        intern = sys.intern
+        session.task = task = intern(session.task)
         if session.branch:
-            session.branch = name(session.branch)
-        if session.instance:
-            session.instance = name(session.instance)
-        session.seq = len(self.sessions)
-        self.sessions.append(session)
-        opened = self.open_by_task.setdefault(task, [])
-        if opened:
+            session.branch = intern(session.branch)
+        sessions = self.sessions
+        session.seq = len(sessions)
+        sessions.append(session)
+        self._to_pack -= 1
+        if self._to_pack <= 0:
+            self._pack()
+        opened = self.open_by_task.get(task)
+        if opened is None:
+            self.open_by_task[task] = [session]
+        else:
             session.extra_starts = len(opened)
-        opened.append(session)
+            opened.append(session)
         self.latest_by_task[task] = session
-        if session.instance:
+        if instance := session.instance:
+            session.instance = instance = intern(instance)
             if not audit:
-                self.instance_last_start[session.instance] = session.started_at
-            refs = self.instance_sessions.get(session.instance)
+                self.instance_last_start[instance] = session.started_at
+            refs = self.instance_sessions.get(instance)
             if refs is None:
-                refs = self.instance_sessions[session.instance] = SessionRefs(self.sessions)
+                refs = self.instance_sessions[instance] = SessionRefs(sessions)
             refs.append(session)
         return session
+
+    def _pack(self) -> None:
+        """Pack the oldest sessions (a chunk's worth of history ago) but the open ones and each
+        task's latest: a long log's memory is then its live sessions (see
+        :class:`~factory_tui.core.fold_sessions.SessionTable`)."""
+        sessions, latest = self.sessions, self.latest_by_task
+        sessions.pack(lambda rec: rec.ended_at is None or latest.get(rec.task) is rec)
+        self._to_pack = 2 * sessions.chunk - sessions.unpacked
 
     def _end(
         self,
@@ -543,7 +557,7 @@ class LogFold:
         self.ended.append(session)
         session.ended_at = ts
         session.end_line = line
-        session.end_status = status and self._name(status)
+        session.end_status = status and sys.intern(status)
         session.recovered_by = recovered_by
         session.last_event_at = ts
         if status == "success":

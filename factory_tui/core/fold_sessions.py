@@ -9,6 +9,10 @@ not the hundreds of thousands of old sessions nothing shows; the archive is not 
 the cache file until then. A session made from the archive is kept (the same object every
 time, as the fold's other tables hold it). Only open sessions are ever changed by the fold, and
 they are all live.
+
+A fold that goes on (a cold read of a long log, or a warm start that reads more) packs its old
+ended sessions the same way, a chunk at a time (:mod:`factory_tui.core.fold_packed`): its
+memory is then its live sessions, not its history.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from itertools import pairwise
 from operator import attrgetter
 from typing import Any, overload
 
+from factory_tui.core.fold_packed import CHUNK, FIELDS, PackedChunks
 from factory_tui.core.fold_records import SessionRec
 
 __all__ = [
@@ -177,9 +182,17 @@ _new_session = object.__new__
 class SessionTable(Sequence[SessionRec]):
     """Every session of a fold, by ``seq``: ``count`` restored ones (those in ``live`` made
     already, the others made from the archive ``saved`` returns on first need, as checked by
-    :func:`check_saved`: it raises ``ValueError`` when it cannot), then those appended."""
+    :func:`check_saved`: it raises ``ValueError`` when it cannot), then those appended: the
+    first of them packed (:meth:`pack`, :mod:`factory_tui.core.fold_packed`) but those still
+    open then (``_held``: the fold changes them), then the rest as records (``_added``).
 
-    __slots__ = ("_added", "_archive", "_count", "_live", "_saved")
+    A packed session read by index is made once and kept (``_kept``: the same object every
+    time) until the next :meth:`pack`, which forgets those its ``keep`` refuses (ended, no
+    longer a task's latest: nothing holds them but readers done with them); slices and
+    :meth:`__iter__` make the packed ones they need for the walk only (a walk over every
+    session of a long history would otherwise keep them all)."""
+
+    __slots__ = ("_added", "_archive", "_count", "_held", "_kept", "_live", "_packed", "_saved")
 
     def __init__(
         self,
@@ -192,10 +205,15 @@ class SessionTable(Sequence[SessionRec]):
         """The restored sessions made so far, by seq."""
         self._saved = saved
         self._archive: SavedColumns | None = None
+        self._packed = PackedChunks(count, CHUNK)  # read here: a test makes it small
+        self._held: dict[int, SessionRec] = {}
+        """The sessions open when packed (not in the packed chunks), by seq."""
+        self._kept: dict[int, SessionRec] = {}
+        """Packed sessions made and kept (see the class's docstring), by seq."""
         self._added: list[SessionRec] = []
 
     def __len__(self) -> int:
-        return self._count + len(self._added)
+        return self._count + len(self._packed) + len(self._added)
 
     @overload
     def __getitem__(self, index: int) -> SessionRec: ...
@@ -206,33 +224,89 @@ class SessionTable(Sequence[SessionRec]):
     def __getitem__(self, index: int | slice) -> SessionRec | list[SessionRec]:
         if isinstance(index, slice):
             wanted = range(*index.indices(len(self)))
-            if self.saved and len(wanted) > _RESTORE_BATCH:
+            if self._count - len(self._live) and len(wanted) > _RESTORE_BATCH:
                 self._restore_all()  # many: made in batches, faster than one by one
-            return [self[n] for n in wanted]
+            return [self._peek(n) for n in wanted]
         count = self._count
         if index < 0:
             index += len(self)
         if index >= count:
-            return self._added[index - count]
+            return self._packed_or_added(index)
         if index < 0:
             raise IndexError("session index out of range")
         rec = self._live.get(index)
         return self._restore(index) if rec is None else rec
 
     def __iter__(self) -> Iterator[SessionRec]:
-        if self.saved:
+        if self._count - len(self._live):
             self._restore_all()
         live = self._live
         yield from (live[seq] for seq in range(self._count))
+        packed, held, kept = self._packed, self._held, self._kept
+        for n in range(packed.chunk_count):
+            for seq, rec in enumerate(packed.sessions(n), start=packed.first + n * packed.size):
+                yield held[seq] if rec is None else kept.get(seq, rec)
         yield from self._added
 
     def append(self, rec: SessionRec) -> None:
         self._added.append(rec)
 
     @property
+    def chunk(self) -> int:
+        """How many sessions :meth:`pack` packs at a time."""
+        return self._packed.size
+
+    @property
+    def unpacked(self) -> int:
+        """How many appended sessions are records, not packed yet."""
+        return len(self._added)
+
+    def pack(self, keep: Callable[[SessionRec], bool]) -> None:
+        """Pack the oldest chunk of the appended sessions: the ended ones (the fold never
+        changes them again); the open ones stay records (``_held``). ``keep``: the packed
+        sessions that stay records all the same (a task's latest: the fold's tables hold them),
+        asked again of those kept so far (the others are forgotten)."""
+        size = self._packed.size
+        recs = self._added[:size]
+        if len(recs) < size:
+            return
+        still_open = [rec.ended_at is None for rec in recs]
+        self._packed.pack(recs, still_open)
+        self._held.update((rec.seq, rec) for rec in recs if rec.ended_at is None)
+        kept = self._kept
+        for seq in [seq for seq, rec in kept.items() if not keep(rec)]:
+            del kept[seq]
+        kept.update((rec.seq, rec) for rec in recs if rec.ended_at is not None and keep(rec))
+        del self._added[:size]
+
+    def _peek(self, seq: int) -> SessionRec:
+        """Session ``seq`` (``0 <= seq < len(self)``); a packed one not held is made but not
+        kept (see the class's docstring)."""
+        packed = self._packed
+        if self._count <= seq < packed.first + len(packed):
+            rec = self._held.get(seq) or self._kept.get(seq) or packed.session(seq)
+            assert rec is not None  # a place without its session is a held record's
+            return rec
+        return self[seq]
+
+    def _packed_or_added(self, seq: int) -> SessionRec:
+        """Session ``seq`` (an appended one: past the restored ones)."""
+        packed = self._packed
+        at = seq - packed.first - len(packed)
+        if at >= 0:
+            return self._added[at]
+        rec = self._held.get(seq) or self._kept.get(seq)
+        if rec is None:
+            rec = packed.session(seq)
+            assert rec is not None  # a place without its session is a held record's
+            self._kept[seq] = rec
+        return rec
+
+    @property
     def saved(self) -> int:
-        """How many restored sessions are still only in the archive (not made yet)."""
-        return self._count - len(self._live)
+        """How many sessions are still only in the archive or packed (not made yet)."""
+        made = len(self._held) + len(self._kept)
+        return self._count - len(self._live) + len(self._packed) - made
 
     @property
     def archive_read(self) -> bool:
@@ -259,6 +333,14 @@ class SessionTable(Sequence[SessionRec]):
                     values = [v - 1 if v else None for v in values]
             for seq, rec in live.items():
                 values[seq] = get(rec)
+        packed = self._packed
+        if len(packed):
+            field = FIELDS.index(name)
+            first = len(values)
+            for n in range(packed.chunk_count):
+                values.extend(packed.column(n, field))
+            for seq, rec in self._held.items():
+                values[seq - packed.first + first] = get(rec)
         values.extend(map(get, self._added))
         return values
 

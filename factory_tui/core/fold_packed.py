@@ -1,0 +1,162 @@
+"""Old ended sessions of a fold, packed: a long history's sessions in a few bytes each.
+
+A cold fold of a long log starts hundreds of thousands of sessions, and nearly all of them end
+long before the fleet's history window: nothing shows them, yet the cost view and the warm-start
+cache's save still read them. :class:`PackedChunks` keeps such sessions in ``seq`` order, a
+chunk of :data:`CHUNK` at a time, each field of a chunk as one zlib-compressed ``marshal`` blob
+(the times of neighbouring sessions, their tasks and instances compress well): about 20 bytes a
+session instead of the ~400 of a :class:`~factory_tui.core.fold_records.SessionRec` and its
+strings. A chunk's sessions that must stay records (open ones, each task's latest: the fold
+changes or compares them) are left out of it, marked by a ``None`` task, and kept by the table
+(:class:`~factory_tui.core.fold_sessions.SessionTable`).
+
+The blobs are made and read only here, from values the fold made: ``marshal`` never reads
+anything from outside the process.
+"""
+
+from __future__ import annotations
+
+import marshal
+import zlib
+from array import array
+from collections.abc import Iterator, Sequence
+from operator import attrgetter
+from typing import Any
+
+from factory_tui.core.fold_records import SessionRec
+
+__all__ = ["CHUNK", "FIELDS", "UNPACKED", "PackedChunks", "make_session"]
+
+CHUNK = 4096
+"""Sessions per packed chunk: big enough to compress well, small enough to unpack in well under
+a millisecond a field."""
+FIELDS = (
+    "task",
+    "instance",
+    "branch",
+    "started_at",
+    "source",
+    "recovered_from",
+    "ended_at",
+    "end_status",
+    "recovered_by",
+    "pr",
+    "last_step",
+    "last_step_state",
+    "last_step_at",
+    "last_event_at",
+    "checkpoint_file",
+    "last_error",
+    "start_line",
+    "end_line",
+    "extra_starts",
+)
+"""Every field of a :class:`SessionRec` but ``seq`` (its place), in blob order."""
+_NUMBERS = frozenset({"start_line", "end_line", "extra_starts"})
+_UINT32, _TEXTS = b"I", b"M"
+"""The first byte of a blob: uint32 numbers (a C array: much cheaper than ``marshal`` for
+numbers), or any values."""
+UNPACKED = 8
+"""How many chunks are kept unpacked (the last read)."""
+_TASK = FIELDS.index("task")
+_new = object.__new__
+
+
+def make_session(seq: int, values: Sequence[Any]) -> SessionRec:
+    """A record from its :data:`FIELDS` values."""
+    rec: SessionRec = _new(SessionRec)
+    rec.seq = seq
+    for name, value in zip(FIELDS, values, strict=True):
+        setattr(rec, name, value)
+    return rec
+
+
+def _numbers(values: list[int]) -> bytes:
+    """The blob of a number column: uint32 when they all are (an ended session's line numbers
+    are, but in a log of more than 4 billion lines), else any values."""
+    try:
+        return _UINT32 + zlib.compress(array("I", values).tobytes(), 1)
+    except (OverflowError, TypeError):
+        return _TEXTS + zlib.compress(marshal.dumps(values), 1)
+
+
+class PackedChunks:
+    """Sessions ``first`` onwards, :data:`CHUNK` (``size``) a chunk, each chunk a tuple of
+    compressed fields (see the module's docstring). The last :data:`UNPACKED` chunks read are
+    kept unpacked: a walk back through the sessions that ended lately (in another order than
+    they started: the chunks they are in alternate) unpacks each chunk once."""
+
+    __slots__ = ("_chunks", "_unpacked", "first", "size")
+
+    def __init__(self, first: int, size: int = CHUNK) -> None:
+        self.first = first
+        self.size = size
+        self._chunks: list[tuple[bytes, ...]] = []
+        self._unpacked: dict[int, list[list[Any]]] = {}
+
+    def __len__(self) -> int:
+        """How many sessions the chunks cover (the kept records' places included)."""
+        return len(self._chunks) * self.size
+
+    @property
+    def packed_bytes(self) -> int:
+        return sum(map(len, (blob for chunk in self._chunks for blob in chunk)))
+
+    def pack(self, recs: Sequence[SessionRec], kept: Sequence[bool]) -> None:
+        """Add the next chunk: ``recs`` (``size`` of them, in ``seq`` order), without those
+        ``kept`` (their places hold a ``None`` task)."""
+        if len(recs) != self.size or recs[0].seq != self.first + len(self):
+            raise ValueError("a packed chunk is a whole chunk of the next sessions")
+        left_out = [at for at, keep in enumerate(kept) if keep]
+        blobs = []
+        for name in FIELDS:
+            values = list(map(attrgetter(name), recs))
+            if name == "task":  # the mark of a kept record (its other fields are not read)
+                for at in left_out:
+                    values[at] = None
+            elif name in _NUMBERS:
+                for at in left_out:
+                    values[at] = 0  # an open session's end_line is None
+                blobs.append(_numbers(values))
+                continue
+            blobs.append(_TEXTS + zlib.compress(marshal.dumps(values), 1))
+        self._chunks.append(tuple(blobs))
+
+    def column(self, n: int, field: int) -> list[Any]:
+        """Field number ``field`` of chunk ``n``'s sessions (a kept record's place: ``None`` as
+        its task, anything as its other fields)."""
+        blob = self._chunks[n][field]
+        data = zlib.decompress(blob[1:])
+        if blob[:1] == _UINT32:
+            return array("I", data).tolist()
+        return marshal.loads(data)  # type: ignore[no-any-return]
+
+    def columns(self, n: int) -> list[list[Any]]:
+        """Every field of chunk ``n``, in :data:`FIELDS` order (kept unpacked a while)."""
+        unpacked = self._unpacked
+        columns = unpacked.pop(n, None)
+        if columns is None:
+            columns = [self.column(n, field) for field in range(len(FIELDS))]
+            if len(unpacked) >= UNPACKED:
+                del unpacked[next(iter(unpacked))]  # the least recently read
+        unpacked[n] = columns
+        return columns
+
+    def session(self, seq: int) -> SessionRec | None:
+        """A new record of packed session ``seq``; ``None`` when its record was kept."""
+        n, at = divmod(seq - self.first, self.size)
+        columns = self.columns(n)
+        if columns[_TASK][at] is None:
+            return None
+        return make_session(seq, [column[at] for column in columns])
+
+    def sessions(self, n: int) -> Iterator[SessionRec | None]:
+        """New records of chunk ``n``'s sessions, in order (``None``: a kept record)."""
+        first = self.first + n * self.size
+        columns = self.columns(n)
+        for at, values in enumerate(zip(*columns, strict=True)):
+            yield None if values[_TASK] is None else make_session(first + at, values)
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self._chunks)
