@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -192,6 +194,36 @@ def test_status_cli_keeps_the_files_json_and_answers_the_same(
         outs.append(capsys.readouterr().out)
     assert outs[0] == outs[1] == outs[2]
     assert list((tmp_path / "cache").glob("files-*.marshal"))
+
+
+def test_status_imports_no_ctypes_nor_thread_pool_nor_other_commands(
+    hostile: Config, tmp_path: Path
+) -> None:
+    """A fresh interpreter's ``status --json`` imports neither ctypes (only the cockpit gives
+    memory back with malloc_trim) nor concurrent.futures (only several hosts are probed at
+    once) nor the other commands' modules, nor sqlite and the store's model and merger when
+    there is no store, nor the SSH probe without other hosts: a few ms of a warm status each."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from factory_tui.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main(['status', {str(hostile.root)!r}, '--json', '--now', {NOW!r}])\n"
+        "others = [f'factory_tui.cli.{m}' for m in\n"
+        "    ('actions', 'cost', 'council', 'demo', 'hook', 'prs', 'supervise')]\n"
+        "others += ['factory_tui.core.hegemon', 'factory_tui.core.fleet_store',\n"
+        "    'factory_tui.adapters.remote_procs']\n"
+        "print(','.join(sorted(n for n in sys.modules if n.split('.')[0] in\n"
+        "    ('ctypes', 'concurrent', 'logging', 'sqlite3') or n in others)))\n"
+    )
+    env = dict(
+        os.environ,
+        FACTORY_TUI_CACHE_DIR=str(tmp_path / "cache"),
+        HEGEMON_STATE_DB=str(tmp_path / "no-store.db"),
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == ""
 
 
 def _claim(config: Config, title: str) -> Path:
