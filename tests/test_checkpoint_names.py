@@ -34,7 +34,7 @@ def test_the_usual_form_reads_as_the_general_path_reads_it(
 ) -> None:
     ts = f"{year}-{month}-{day}{sep}{hour}{colon}{minute}"
     name = f"{ts}-{slug}.json"
-    general = checkpoints._name_ts(ts)  # every form, through parse_ts
+    general = checkpoints.name_time(ts)  # every form, through parse_ts
     assert parse_checkpoint_name(name) == (general, slug)
 
 
@@ -50,3 +50,25 @@ def test_the_usual_form_and_the_others() -> None:
         "x",
     )
     assert parse_checkpoint_name("notes.json") == (None, "notes")
+
+
+def test_seconds_written_with_a_dash_are_seconds_not_a_zone() -> None:
+    """``12-04-05``: the name's clock with its seconds (it read as 12:04 at UTC-5, five hours
+    off, which could make an older checkpoint a task's newest)."""
+    assert parse_checkpoint_name("2026-10-23T12-04-05-x.json") == (
+        datetime(2026, 10, 23, 12, 4, 5),
+        "x",
+    )
+    assert parse_checkpoint_name("2026-10-23T12-04-05Z-x.json") == (
+        datetime(2026, 10, 23, 12, 4, 5),
+        "x",
+    )
+    # a zone after the seconds is still a zone (as UTC, naive: parse_ts's rule)
+    assert parse_checkpoint_name("2026-10-23T12-04-05-0500-x.json") == (
+        datetime(2026, 10, 23, 17, 4, 5),
+        "x",
+    )
+    assert parse_checkpoint_name("2026-10-23T12:04:05+02:00-x.json") == (
+        datetime(2026, 10, 23, 10, 4, 5),
+        "x",
+    )

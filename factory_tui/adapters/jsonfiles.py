@@ -39,7 +39,9 @@ from factory_tui import __version__
 
 __all__ = ["MISS", "RACY_NS", "JsonFiles", "stat_key"]
 
-FORMAT = 3
+FORMAT = 4
+"""4: checkpoint names with seconds after a dash read as seconds (3 kept their newest file by a
+zone-shifted time)."""
 MAGIC = b"factory-tui json files"
 RACY_NS = 2_000_000_000
 """A file changed less than this before it was read is read again next time."""
