@@ -21,7 +21,7 @@ from hostile import Spec, build, every_payload
 import factory_tui.adapters.factory_claims as factory_claims
 import factory_tui.adapters.factory_state as factory_state
 from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.jsonfiles import MISS, JsonFiles
+from factory_tui.adapters.jsonfiles import FORMAT, MISS, JsonFiles
 from factory_tui.cli import main
 from factory_tui.cli.status import write_json_records
 from factory_tui.config import Config, load_config
@@ -305,7 +305,7 @@ def test_a_damaged_cache_file_is_ignored(
     elif damage == "truncate":
         data = data[: len(data) // 2]
     elif damage == "header":
-        data = data.replace(b"factory-tui json files 3", b"factory-tui json files 9", 1)
+        data = data.replace(b"json files %d " % FORMAT, b"json files %d " % (FORMAT + 1), 1)
     else:
         data = os.urandom(len(data))
     kept.write_bytes(data)
