@@ -70,6 +70,14 @@ NOT_FOR_THE_FIRST_FRAME = (
     "factory_tui.core.council",
     "factory_tui.core.council_settings",
     "factory_tui.core.council_history",
+    "factory_tui.core.attention",  # the news come with the first fleet (issue 17)
+    "factory_tui.ui.news",
+    "factory_tui.core.fold_sessions",  # the command line imports only its command's module
+    *(
+        f"factory_tui.cli.{name}"
+        for name in ("actions", "cost", "council", "hook", "prs", "status", "supervise")
+    ),
+    "json",
     "textual.widgets._data_table",  # the tables' views come after the first frame
     "git",
     "anthropic",

@@ -30,9 +30,10 @@ from factory_tui.actions.cost import budget_reasons, tracker_for
 from factory_tui.adapters.transcripts import CostTracker, TranscriptReader
 from factory_tui.cli import main
 from factory_tui.config import Config
+from factory_tui.core.attention import attention_items
 from factory_tui.demo import DemoFactory, generate_demo
 from factory_tui.demo.transcripts import write_demo_transcripts
-from factory_tui.ui.app import FactoryApp, attention_items
+from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.screens.council import CouncilScreen, council_lines
 from factory_tui.ui.targets import Selection, council_target

@@ -32,7 +32,6 @@ from textual.worker import Worker, WorkerState
 
 from factory_tui.adapters.wake import WakeEvent
 from factory_tui.config import Config
-from factory_tui.core.attention import AttentionItem, attention_items
 from factory_tui.core.safe import printable
 from factory_tui.ui import keys
 from factory_tui.ui.app_themes import ThemedApp
@@ -68,7 +67,7 @@ if TYPE_CHECKING:
     from factory_tui.ui.widgets.cost import CostPanel
     from factory_tui.ui.widgets.spend import CostSnapshot
 
-__all__ = ["VIEWS", "AttentionItem", "FactoryApp", "attention_items"]
+__all__ = ["VIEWS", "FactoryApp"]
 
 
 class FactoryApp(ThemedApp):

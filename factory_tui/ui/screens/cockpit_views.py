@@ -28,8 +28,6 @@ from textual.widget import Widget
 from textual.widgets import Input, TabbedContent, TabPane, Tree
 
 from factory_tui.config import Config
-from factory_tui.core.attention import attention_items
-from factory_tui.ui.news import News, attention_news, budget_news
 from factory_tui.ui.screens.cockpit_tabs import (
     DETAIL_VIEWS,
     FOCUS_IDS,
@@ -40,7 +38,6 @@ from factory_tui.ui.screens.cockpit_tabs import (
     tab_labels,
     view_content,
 )
-from factory_tui.ui.targets import Selection
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 from factory_tui.ui.widgets.filterbar import FilterBar
 from factory_tui.ui.widgets.footer import KeysFooter
@@ -53,7 +50,8 @@ from factory_tui.ui.widgets.summary import (
 from factory_tui.ui.widgets.text import missing_lines
 
 # The first frame needs only what is imported above (issue 3: start to first paint): the other
-# views' modules are imported by :meth:`CockpitScreen.mount_the_rest`, right after it.
+# views' modules are imported by :meth:`CockpitScreen.mount_the_rest`, right after it, and the
+# news's when the first fleet comes.
 if TYPE_CHECKING:
     from textual.widgets import DataTable
 
@@ -62,6 +60,7 @@ if TYPE_CHECKING:
     from factory_tui.core.prs_queue import PrView
     from factory_tui.ui.app import FactoryApp
     from factory_tui.ui.messages import FleetUpdated, PrsLoaded, StateSummary
+    from factory_tui.ui.news import News
     from factory_tui.ui.widgets.claims import ClaimNode, ClaimsView, ClaimTree
     from factory_tui.ui.widgets.cost import CostPanel
     from factory_tui.ui.widgets.log_view import LogView
@@ -251,6 +250,8 @@ class CockpitViews(Screen[None]):
     def _budget_alerts(self, view: CostView) -> None:
         """A notification for each new warning (80 %) and alert (100 %), once; the bell once for
         new alerts; the banner shows the alerts not acknowledged."""
+        from factory_tui.ui.news import budget_news
+
         seen = self.factory.budget_seen
         fresh = [state for state in view.alerts if state.alert_id not in seen]
         for state in fresh:
@@ -280,6 +281,9 @@ class CockpitViews(Screen[None]):
     def _announce(self, fleet: Fleet, *, first: bool) -> None:
         """Notify (and ring) once for each new thing needing the engineer; not for what was
         already there when the cockpit opened."""
+        from factory_tui.core.attention import attention_items
+        from factory_tui.ui.news import attention_news
+
         items = attention_items(fleet, self.factory.queue)
         news = attention_news(items, self.announced, first=first)
         self.announced.update(item.key for item in items)
@@ -457,29 +461,6 @@ class CockpitViews(Screen[None]):
     def action_previous_view(self) -> None:
         index = VIEWS.index(self.current_view)
         self.action_show_view(VIEWS[(index - 1) % len(VIEWS)])
-
-    def selection(self) -> Selection:
-        """What is selected in the current view (see :mod:`factory_tui.ui.targets`)."""
-        view = self.current_view
-        if view == "agents":
-            focused = self.focused
-            if isinstance(focused, AgentPane):
-                return Selection(view, instance=focused.view.id)
-            panes = self.query_one(AgentGrid).ordered_panes()
-            return Selection(view, instance=panes[0].view.id if panes else None)
-        if view == "claims":
-            node = self._claim_tree.cursor_node
-            data = node.data if node is not None else None
-            if data is None:
-                return Selection(view)
-            return Selection(view, claim=data.claim, group=data.key if data.group else None)
-        if view == "sessions":
-            key = self._sessions_view.table.cursor_key()
-            session = next((s for s in self.factory.fleet.sessions if s.key == key), None)
-            return Selection(view, session=session)
-        if view == "prs":
-            return Selection(view, pr=self._prs_view.cursor())
-        return Selection(view)
 
     def open_detail(self, instance_id: str) -> None:
         from factory_tui.ui.screens.detail import AgentDetailScreen
