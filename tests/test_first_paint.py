@@ -157,6 +157,31 @@ async def test_the_first_frame_has_the_initial_view_only_and_a_key_waits_for_the
         assert app.query("#budget-banner") and app.query("#filter-bar")
 
 
+class FocusLogApp(HeldApp):
+    """The held cockpit, noting every widget that takes the focus."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.focus_log: list[str] = []
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self.focus_log.append(type(event.widget).__name__)
+
+
+async def test_nothing_takes_the_focus_before_the_first_fleet(demo: DemoFactory) -> None:
+    """Textual's auto focus gave it to the tab bar at start, which lost it to the (empty) view
+    at once: two restyles of the tabs before the first frame (issue 17)."""
+    app = cockpit(FocusLogApp, demo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert "Agents" in screen_text(app)  # the first frame is there
+        assert app.focused is None and app.focus_log == []
+        app.go.set()
+        await app.wait_for_fleet()
+        await pilot.pause()
+        assert app.focus_log == ["AgentPane"]  # the first agent's pane, once the fleet is read
+
+
 class TypedAheadApp(FactoryApp):
     def on_mount(self) -> None:  # before the app's own on_mount, ahead of the first frame
         self.simulate_key("2")

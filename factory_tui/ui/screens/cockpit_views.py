@@ -90,6 +90,10 @@ class CockpitViews(Screen[None]):
     view shows, which has the focus, what is selected. The keys and actions are
     :class:`~factory_tui.ui.screens.cockpit.CockpitScreen`'s."""
 
+    AUTO_FOCUS = ""
+    """No focus given at start: the tab bar took it, restyled, and lost it to the view at once
+    (:meth:`_focus_view`; two restyles of the tabs before the first frame, issue 17)."""
+
     def __init__(self, *, initial_view: str = "agents") -> None:
         super().__init__(id="cockpit")
         if initial_view not in VIEWS:
