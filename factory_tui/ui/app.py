@@ -27,7 +27,6 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import Provider
 from textual.driver import Driver
-from textual.widgets import TabbedContent
 from textual.worker import Worker, WorkerState
 
 from factory_tui.adapters.wake import WakeEvent
@@ -332,7 +331,7 @@ class FactoryApp(ThemedApp):
         if not self.live:
             self.input_released.set()
             return
-        tabs = self.cockpit.query_one(TabbedContent)
+        tabs = self.cockpit.query_one("#view-tabs")
         try:
             for event in held:
                 await super().on_event(event)

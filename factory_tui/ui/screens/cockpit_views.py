@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Input, TabbedContent, TabPane, Tree
+from textual.widgets import ContentSwitcher, Input, TabPane, Tree
 
 from factory_tui.config import Config
 from factory_tui.ui.screens.cockpit_tabs import (
@@ -48,6 +48,7 @@ from factory_tui.ui.widgets.summary import (
     waiting_segments,
 )
 from factory_tui.ui.widgets.text import missing_lines
+from factory_tui.ui.widgets.view_tabs import ViewTabs
 
 # The first frame needs only what is imported above (issue 3: start to first paint): the other
 # views' modules are imported by :meth:`CockpitScreen.mount_the_rest`, right after it, and the
@@ -126,7 +127,8 @@ class CockpitViews(Screen[None]):
         # panes stay empty until after_first_frame fills them; it also mounts the budget banner
         # and the filter line (both hidden until needed).
         yield SummaryBar(id="summary")
-        with TabbedContent(initial=self.initial_view, id="views"):
+        yield ViewTabs(VIEW_TITLES, active=self.initial_view, id="view-tabs")
+        with ContentSwitcher(initial=self.initial_view, id="views"):
             for view in VIEWS:
                 with ViewPane(VIEW_TITLES[view], id=view):
                     if view == self.initial_view:
@@ -145,6 +147,7 @@ class CockpitViews(Screen[None]):
         summary.set_segments(waiting_segments())
         summary.set_segment("loading", Content.styled("reading the factory…", "$text-muted"))
         self.bindings_updated_signal.subscribe(self, self._bindings_refreshed)
+        self.post_message(ViewTabs.Activated(self.initial_view))
 
     async def mount_the_rest(self) -> None:
         """Right after the first frame: the other views, the budget banner and the filter line
@@ -272,11 +275,9 @@ class CockpitViews(Screen[None]):
             filters=self.filters,
             width=self.size.width,
         )
-        tabs = self.query_one(TabbedContent)
+        tabs = self.query_one(ViewTabs)
         for view, label in labels.items():
-            tab = tabs.get_tab(view)
-            if tab.label != label or tab.label.spans != label.spans:
-                tab.label = label
+            tabs.set_label(view, label)
 
     def on_resize(self, event: events.Resize) -> None:
         if self.factory.loaded:
@@ -315,7 +316,7 @@ class CockpitViews(Screen[None]):
 
     @property
     def current_view(self) -> str:
-        return self.query_one(TabbedContent).active or self.initial_view
+        return self.query_one("#views", ContentSwitcher).current or self.initial_view
 
     # The views' widgets, looked up by id: their modules are imported with the views (see
     # ``_view_content``), not with this one.
@@ -401,7 +402,17 @@ class CockpitViews(Screen[None]):
         if self.focused is None:
             self._focus_view()
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    def _activate(self, view: str) -> None:
+        """Show ``view`` and underline its title; :meth:`on_view_tabs_activated` follows."""
+        if view != self.current_view:
+            self.query_one(ViewTabs).active = view
+            self.query_one("#views", ContentSwitcher).current = view
+            self.post_message(ViewTabs.Activated(view))
+
+    def on_view_tabs_clicked(self, event: ViewTabs.Clicked) -> None:
+        self._activate(event.view)
+
+    def on_view_tabs_activated(self, event: ViewTabs.Activated) -> None:
         # Before mount_the_rest is done: the initial view, activated as it mounts (no filter
         # line yet; mount_the_rest records a first look at the PRs).
         started = self.mounted_all
@@ -455,7 +466,7 @@ class CockpitViews(Screen[None]):
     def action_show_view(self, view: str) -> None:
         if view in VIEWS and view != self.current_view:
             self._catch_up(view)  # drawn before it shows, and before a caller selects in it
-            self.query_one(TabbedContent).active = view
+            self._activate(view)
             self._focus_view()
 
     def action_next_view(self) -> None:
