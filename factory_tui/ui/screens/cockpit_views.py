@@ -25,7 +25,7 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Input, TabPane, Tree
+from textual.widgets import ContentSwitcher, Input, Tree
 
 from factory_tui.config import Config
 from factory_tui.ui.screens.cockpit_tabs import (
@@ -130,7 +130,7 @@ class CockpitViews(Screen[None]):
         yield ViewTabs(VIEW_TITLES, active=self.initial_view, id="view-tabs")
         with ContentSwitcher(initial=self.initial_view, id="views"):
             for view in VIEWS:
-                with ViewPane(VIEW_TITLES[view], id=view):
+                with ViewPane(id=view):
                     if view == self.initial_view:
                         yield self._view_content(view)
         yield KeysFooter()
@@ -155,7 +155,7 @@ class CockpitViews(Screen[None]):
         from factory_tui.ui.widgets.spend import BudgetBanner
 
         mounts = [
-            self.query_one(f"#{view}", TabPane).mount(self._view_content(view))
+            self.query_one(f"#{view}", ViewPane).mount(self._view_content(view))
             for view in VIEWS
             if view != self.initial_view
         ]
@@ -389,7 +389,7 @@ class CockpitViews(Screen[None]):
         """The current view's widget takes the focus unless the focus is already inside the
         current view (an agent pane, the filter line)."""
         focused = self.focused
-        pane = self.query_one(f"#{self.current_view}", TabPane)
+        pane = self.query_one(f"#{self.current_view}", ViewPane)
         if focused is not None and (focused is pane or pane in focused.ancestors):
             return
         if isinstance(focused, Input):  # the filter line: the engineer is typing
