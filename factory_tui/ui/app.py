@@ -337,9 +337,10 @@ class FactoryApp(ThemedApp):
                 await super().on_event(event)
                 if self.closing or not self.is_running:
                     break  # a quit key: nothing after it matters, nor may hold up the exit
-                # A view key sets the tabs' active tab, and the tabs answer with a message that
-                # sets it again: let that settle before the next key, or "2" then "3" can end on
-                # "2". Bounded: this runs on the app's own queue, which the exit needs too.
+                # A view key shows its view, and a message that moves the focus into it follows:
+                # let that settle (the tab bar redrawn) before the next key, so that "2" then
+                # "3" ends on "3" with its focus. Bounded: this runs on the app's own queue,
+                # which the exit needs too.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(tabs.wait_for_refresh(), 0.5)
         finally:
