@@ -22,12 +22,10 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from factory_tui import __version__
 from factory_tui.cli.common import CliError, HelpFormatter, exit_fast
-from factory_tui.core.fold_sessions import SavedSessionsError
 from factory_tui.core.safe import printable
 
 __all__ = ["main", "run"]
@@ -55,7 +53,8 @@ COMMANDS = (
     "launch",
 )
 
-#: Each command's handler: its module in this package (imported when the command runs) and name.
+#: Each command's module (in this package) and function: the module is imported when its command
+#: runs or its parser is built (the cockpit's start imports none of the other commands' modules).
 HANDLERS: dict[str, tuple[str, str]] = {
     "status": ("status", "cmd_status"),
     "doctor": ("status", "cmd_doctor"),
@@ -80,8 +79,7 @@ HANDLERS: dict[str, tuple[str, str]] = {
 }
 
 
-#: Each command's sub-parser is added by one of these (in this order: ``--help`` lists them so),
-#: named by its module in this package and its name there.
+#: Each command's sub-parser is added by one of these (in this order: ``--help`` lists them so).
 _SUB_PARSERS: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("status",), "status", "add_status_parser"),
     (("doctor",), "status", "add_doctor_parser"),
@@ -103,9 +101,18 @@ _SUB_PARSERS: tuple[tuple[tuple[str, ...], str, str], ...] = (
 )
 
 
-def _command_module(name: str) -> ModuleType:
-    """The module of this package that holds a command's parser and handler."""
-    return importlib.import_module(f"{__name__}.{name}")
+def _command_function(module: str, name: str) -> Callable[..., Any]:
+    """``name`` in this package's ``module``, imported now."""
+    function: Callable[..., Any] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return function
+
+
+def _saved_sessions_error(error: ValueError) -> bool:
+    """Whether ``error`` is the fold's :class:`~factory_tui.core.fold_sessions.SavedSessionsError`
+    (a bad saved fold: said in one line). Looked up without importing the fold: a command that
+    never imported it cannot have raised it."""
+    fold_sessions = sys.modules.get("factory_tui.core.fold_sessions")
+    return fold_sessions is not None and isinstance(error, fold_sessions.SavedSessionsError)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -118,9 +125,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"factory-tui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for commands, module, add in _SUB_PARSERS:
+    for commands, module, name in _SUB_PARSERS:
         if command is None or command in commands:
-            getattr(_command_module(module), add)(sub)
+            _command_function(module, name)(sub)
     for each in sub.choices.values():
         each.formatter_class = HelpFormatter
     return parser
@@ -154,13 +161,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     command = args.command
-    where = HANDLERS.get(command)
     try:
-        if where is None:
+        if command not in HANDLERS:
             raise CliError(f"{command}: not available yet")
-        handler: Callable[[argparse.Namespace], int] = getattr(_command_module(where[0]), where[1])
-        return handler(args)
-    except (CliError, SavedSessionsError) as error:
+        return int(_command_function(*HANDLERS[command])(args))
+    except (CliError, ValueError) as error:
+        if not isinstance(error, CliError) and not _saved_sessions_error(error):
+            raise
         print(f"factory-tui: {printable(str(error), multiline=False)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
