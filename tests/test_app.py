@@ -16,11 +16,12 @@ from conftest import DEMO_HOST, DEMO_NOW, FixedProbe, config_for, demo_reader, p
 from textual.widgets import Static
 
 from factory_tui.adapters.factory import FactoryReader
+from factory_tui.core.attention import attention_items
 from factory_tui.core.failon import fail_reasons
 from factory_tui.core.fleet import Fleet
 from factory_tui.core.statefiles import LintFinding
 from factory_tui.demo import DemoFactory
-from factory_tui.ui.app import VIEWS, FactoryApp, attention_items
+from factory_tui.ui.app import VIEWS, FactoryApp
 from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.keys import FactoryCommands
 from factory_tui.ui.messages import FilesChanged, StateSummary

@@ -15,7 +15,6 @@ from test_ui_cost import budgets, cockpit, ready, spent  # noqa: F401  (spent: a
 from test_ui_prs import factory  # noqa: F401  (a fixture)
 from test_ui_prs import make_app as prs_app
 from textual.pilot import Pilot
-from textual.widgets import TabbedContent
 
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import FactoryApp
@@ -28,6 +27,7 @@ from factory_tui.ui.widgets.claims import ClaimTree
 from factory_tui.ui.widgets.filterbar import FilterBar
 from factory_tui.ui.widgets.summary import SummaryBar
 from factory_tui.ui.widgets.table import KeyedTable
+from factory_tui.ui.widgets.view_tabs import ViewTabs
 
 SMALL = (80, 24)
 SIZE_WIDE = (160, 40)
@@ -66,11 +66,10 @@ async def test_at_80x24_the_header_takes_two_rows_and_every_tab_is_named(
         assert header.region.height <= 2
         text = screen_text(app)
         assert "AGENTS" in text and "CLAIMS" in text and "SPEND $18.12 / $30.00" in text
-        tabs = app.query_one(TabbedContent)
-        for view in VIEWS:
-            tab = tabs.get_tab(view)
-            assert str(tab.label).startswith(VIEW_TITLES[view])
-            assert tab.region.right <= SMALL[0], f"tab {view} runs off at {tab.region}"
+        tabs = app.query_one(ViewTabs)
+        for view, (_start, end) in tabs.spans().items():
+            assert str(tabs.label(view)).startswith(VIEW_TITLES[view])
+            assert end <= SMALL[0], f"tab {view} runs off at {end}"
         await press_to_quit(app)
 
 
@@ -473,3 +472,26 @@ async def test_at_80_columns_every_tab_stays_named_with_filters_kept(demo: DemoF
         for view in VIEWS:
             assert VIEW_TITLES[view] in row, (VIEW_TITLES[view], row)
         assert len(row.rstrip()) <= 80
+
+
+async def test_a_click_on_a_title_shows_its_view_and_moves_the_underline(
+    spent: DemoFactory,  # noqa: F811
+) -> None:
+    """The tab bar is one widget (issue 17): a click on a title, on its padding too, shows
+    that view; elsewhere on the bar nothing changes."""
+    app = cockpit(spent)
+    async with app.run_test(size=SMALL) as pilot:
+        await settled(app, pilot)
+        tabs = app.query_one(ViewTabs)
+        spans = tabs.spans()
+        await pilot.click(ViewTabs, offset=(spans["sessions"][0], 0))
+        await pilot.pause()
+        assert app.cockpit.current_view == tabs.active == "sessions"
+        assert app.focused is app.query_one("#sessions-table")
+        await pilot.click(ViewTabs, offset=(spans["claims"][1] - 1, 1))  # the underline
+        await pilot.pause()
+        assert app.cockpit.current_view == "claims"
+        await pilot.click(ViewTabs, offset=(SMALL[0] - 1, 0))  # past the last title
+        await pilot.pause()
+        assert app.cockpit.current_view == "claims"
+        await press_to_quit(app)

@@ -528,3 +528,28 @@ def test_keep_keeps_the_temp_folder_after_sigterm(run_demo: list[Cockpit], tmp_p
     _assert_cleaned_up(cockpit, tmp_path, stubs)
     assert [f for f in folders if f.is_dir()] == folders
     assert b"the demo factory is kept in" in cockpit.seen
+
+
+def test_a_bad_saved_fold_is_one_line_on_stderr_and_other_errors_are_not_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command line imports only the command's module, and recognises the fold's error
+    without importing the fold; any other ValueError is a bug, shown as one."""
+    import factory_tui.cli.status as status_module
+    from factory_tui.core.fold_sessions import SavedSessionsError
+
+    def saved_error(_args: argparse.Namespace) -> int:
+        raise SavedSessionsError("saved sessions: a restored session without its archive")
+
+    monkeypatch.setattr(status_module, "cmd_status", saved_error)
+    assert main(["status", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        "factory-tui: saved sessions: a restored session without its archive\n"
+    )
+
+    def bug(_args: argparse.Namespace) -> int:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(status_module, "cmd_status", bug)
+    with pytest.raises(ValueError, match="a bug"):
+        main(["status", str(tmp_path)])

@@ -16,7 +16,6 @@ import textual.css.stylesheet
 from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_probe, demo_reader
 from textual import events
 from textual.color import Color
-from textual.widgets import TabPane
 
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.core.safe import printable
@@ -24,6 +23,7 @@ from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import VIEWS, FactoryApp
 from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.messages import FilesChanged
+from factory_tui.ui.screens.cockpit_tabs import ViewPane
 from factory_tui.ui.snapshot import screen_text
 from factory_tui.ui.startup import hold_collector, release_collector
 from factory_tui.ui.widgets.agents import AgentGrid
@@ -70,7 +70,17 @@ NOT_FOR_THE_FIRST_FRAME = (
     "factory_tui.core.council",
     "factory_tui.core.council_settings",
     "factory_tui.core.council_history",
-    "textual.widgets._data_table",  # the tables' views come after the first frame
+    "factory_tui.core.attention",  # the news come with the first fleet (issue 17)
+    "factory_tui.ui.news",
+    "factory_tui.core.fold_sessions",  # the command line imports only its command's module
+    *(
+        f"factory_tui.cli.{name}"
+        for name in ("actions", "cost", "council", "hook", "prs", "status", "supervise")
+    ),
+    "json",
+    "textual.widgets._data_table",
+    "textual.widgets._tabbed_content",  # the tab bar is one widget of ours (issue 17)
+    "textual.widgets._tabs",  # the tables' views come after the first frame
     "git",
     "anthropic",
     "psutil",
@@ -132,7 +142,7 @@ async def test_the_first_frame_has_the_initial_view_only_and_a_key_waits_for_the
         assert "factory-tui" in text and "reading the factory" in text
         assert "Agents" in text and "Cost" in text  # every tab is there
         assert app.query_one(AgentGrid).is_mounted
-        assert [v for v in VIEWS if app.query_one(f"#{v}", TabPane).children] == ["agents"]
+        assert [v for v in VIEWS if app.query_one(f"#{v}", ViewPane).children] == ["agents"]
         assert not app.query("#budget-banner") and not app.query("#filter-bar")
         assert [w.group for w in app.workers] == ["start"]  # nothing is read yet
         assert not {"log_index", "cost_feed"} & set(vars(app))  # made after the first frame
@@ -145,8 +155,33 @@ async def test_the_first_frame_has_the_initial_view_only_and_a_key_waits_for_the
         await pilot.pause()
         assert app.cockpit.current_view == "claims"
         assert app.focused is app.query_one(ClaimTree)
-        assert all(app.query_one(f"#{v}", TabPane).children for v in VIEWS)
+        assert all(app.query_one(f"#{v}", ViewPane).children for v in VIEWS)
         assert app.query("#budget-banner") and app.query("#filter-bar")
+
+
+class FocusLogApp(HeldApp):
+    """The held cockpit, noting every widget that takes the focus."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.focus_log: list[str] = []
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self.focus_log.append(type(event.widget).__name__)
+
+
+async def test_nothing_takes_the_focus_before_the_first_fleet(demo: DemoFactory) -> None:
+    """Textual's auto focus gave it to the tab bar at start, which lost it to the (empty) view
+    at once: two restyles of the tabs before the first frame (issue 17)."""
+    app = cockpit(FocusLogApp, demo)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert "Agents" in screen_text(app)  # the first frame is there
+        assert app.focused is None and app.focus_log == []
+        app.go.set()
+        await app.wait_for_fleet()
+        await pilot.pause()
+        assert app.focus_log == ["AgentPane"]  # the first agent's pane, once the fleet is read
 
 
 class TypedAheadApp(FactoryApp):

@@ -212,3 +212,29 @@ def test_the_cost_spans_of_a_packed_fold_are_those_of_the_plain_one() -> None:
             folds.append((first, builder.build(fold.sessions, [], worktrees={"/w/T-1": "b/T-1"})))
     assert folds[0] == folds[1]
     assert len(folds[0][1]) == 12_000
+
+
+def test_packing_asks_about_the_kept_records_a_bounded_number_of_times(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each task's latest session stays a record; a pack used to ask again about every record
+    kept so far, so a history of many tasks (10,000 at the 10x scale) cost sessions x tasks / a
+    chunk's size: quadratic. Asked again only when the kept ones have doubled: linear."""
+    monkeypatch.setattr(fold_sessions, "CHUNK", 16)
+    table = fold_sessions.SessionTable()
+    asked = 0
+
+    def keep(rec: SessionRec) -> bool:
+        nonlocal asked
+        asked += 1
+        return True  # every task is new: each session is its task's latest
+
+    sessions = 16 * 200
+    for n in range(sessions):
+        rec = SessionRec("2026-02-12T14:00", f"T-{n}", None, "i1", None, None, n + 1, "s", n)
+        rec.ended_at = "2026-02-12T14:01"
+        table.append(rec)
+        if table.unpacked >= 2 * table.chunk:
+            table.pack(keep)
+    assert asked <= 4 * sessions
+    assert [table[n].task for n in (0, 17, sessions - 1)] == ["T-0", "T-17", f"T-{sessions - 1}"]

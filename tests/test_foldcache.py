@@ -24,6 +24,7 @@ from factory_tui.cli import main
 from factory_tui.config import Config
 from factory_tui.core.fold import LogFold, SessionRec
 from factory_tui.core.fold_sessions import (
+    WIDTH,
     SessionRefs,
     SessionTable,
 )
@@ -328,11 +329,27 @@ def test_a_corrupt_cache_file_reads_cold(saved: Config, cache: FoldCache, damage
     assert_same(found, reader(saved, None))
 
 
+def _live_field(state: dict[str, Any], column: int, value: int, *, at: int = 0) -> None:
+    """Set the live session ``at``'s value (-1: the last's) in ``column`` (0: its seq, then
+    the fields)."""
+    rows = len(state["live"]) // (1 + WIDTH)
+    assert rows > 1 and rows > at
+    state["live"][column * rows + at % rows] = value
+
+
 @pytest.mark.parametrize(
     "change",
     [
-        pytest.param(lambda s: s.update(live=[[0] * 20]), id="a live session without a task"),
-        pytest.param(lambda s: s.update(live=s["live"][:1] * 2), id="a live session twice"),
+        pytest.param(lambda s: _live_field(s, 1, 0), id="a live session without a task"),
+        pytest.param(lambda s: _live_field(s, 0, s["live"][0], at=1), id="a live session twice"),
+        pytest.param(
+            lambda s: _live_field(s, 0, s["sessions"], at=-1), id="a live session past the end"
+        ),
+        pytest.param(
+            lambda s: _live_field(s, 2, len(s["live_strings"])), id="a live text past its table"
+        ),
+        pytest.param(lambda s: s["live"].pop(), id="live columns cut short"),
+        pytest.param(lambda s: s["live_strings"].append(7), id="a live text that is a number"),
         pytest.param(lambda s: s.update(sessions=s["sessions"] + 1), id="a wrong count"),
         pytest.param(lambda s: s.update(latest_by_task={"a": 999}), id="a dangling session"),
         pytest.param(lambda s: s.update(recent=[["x", "1", "f"]]), id="a line number as text"),

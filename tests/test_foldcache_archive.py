@@ -24,7 +24,7 @@ from test_foldcache import (
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.cli import main
 from factory_tui.core.fold import LogFold
-from factory_tui.core.fold_sessions import SavedSessionsError, SavedStrings
+from factory_tui.core.fold_sessions import WIDTH, SavedSessionsError, SavedStrings
 
 
 @pytest.fixture
@@ -153,8 +153,9 @@ def test_saved_sessions_are_made_once_and_stay_the_same_objects() -> None:
     cold.feed_lines([line.encode() for line in lines], "operations.log")
     state = cold.to_state()
     live = 2 * 24 * 6 + 2  # 48 hours of them, the one 48 hours before the last, one more
-    assert [row[0] for row in state["live"]] == list(range(9000 - live, 9000))
-    arrays = {name: state.pop(name) for name in ("columns", "ended")}  # saved as binary
+    assert list(state["live"][:live]) == list(range(9000 - live, 9000))  # their seqs first
+    assert len(state["live"]) == live * (1 + WIDTH)
+    arrays = {name: state.pop(name) for name in ("columns", "ended", "live")}  # saved as binary
     warm = LogFold.from_state(json.loads(json.dumps(state)) | arrays)
     sessions = warm.sessions
     assert sessions.saved == 9000 - live

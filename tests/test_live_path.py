@@ -12,7 +12,6 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.content import Content
 from textual.widget import Widget
-from textual.widgets import TabbedContent
 
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import FactoryApp
@@ -22,6 +21,7 @@ from factory_tui.ui.widgets.claims import ClaimTree
 from factory_tui.ui.widgets.fields import FieldList
 from factory_tui.ui.widgets.quiet import same_content
 from factory_tui.ui.widgets.summary import SummaryBar
+from factory_tui.ui.widgets.view_tabs import ViewTabs
 
 SIZE = (120, 40)
 
@@ -155,6 +155,6 @@ async def test_a_hidden_view_is_drawn_with_the_newest_fleet_when_shown(
         path.write_text(json.dumps({"ticket": "LIVE-3", "title": "live 3", "owner": None}))
         app.fleet_feed.request(plan=app.targets.classify([path]))
         await app.wait_for_fleet(lambda f: any(c.key == "LIVE-3" for c in f.claims))
-        app.query_one(TabbedContent).active = "claims"  # as a click on the tab does
+        app.query_one(ViewTabs).post_message(ViewTabs.Clicked("claims"))  # as a click does
         await pilot.pause()
         assert "LIVE-3" in tree.nodes_by_key

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader
 from textual.pilot import Pilot
-from textual.widgets import Tabs
 
 from factory_tui.demo import DemoFactory
 from factory_tui.demo.transcripts import write_demo_transcripts
@@ -55,31 +54,6 @@ async def loaded(pilot: Pilot[Any]) -> None:
     await app.wait_for_prs()
     await app.wait_for_cost()
     await pilot.pause()
-    await settle_tab_underline(pilot)
-
-
-async def settle_tab_underline(pilot: Pilot[Any]) -> None:
-    """The tab labels gain their counts after the first load; Textual moves the underline
-    after a refresh, which may come before or after the relabelled tab's new width is laid
-    out. Wait (bounded) until the underline spans the active tab; if it does not, a resize of
-    the terminal (public API) makes Textual lay the tabs and their underline out again."""
-    tabs = pilot.app.query_one(Tabs)
-    underline = tabs.query_one("Underline")
-    size = pilot.app.size
-    for attempt in range(20):
-        active = tabs.active_tab
-        assert active is not None
-        start, end = active.virtual_region.shrink(active.styles.gutter).column_span
-        span = (
-            getattr(underline, "highlight_start", None),
-            getattr(underline, "highlight_end", None),
-        )
-        if span == (start, end):
-            return
-        if attempt == 10:
-            await pilot.resize_terminal(size.width + 1, size.height)
-            await pilot.resize_terminal(size.width, size.height)
-        await pilot.pause()
 
 
 VIEWS = ("agents", "claims", "sessions", "log", "problems")

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader
-from test_snapshots import settle_tab_underline
 from textual.pilot import Pilot
 
 from factory_tui.actions.base import Outcome
@@ -50,7 +49,6 @@ async def loaded(pilot: Pilot[Any]) -> None:
     await app.wait_for_cost()
     await pilot.pause()
     app.clear_notifications()
-    await settle_tab_underline(pilot)
     await pilot.pause()
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from conftest import DEMO_NOW, config_for, demo_reader
-from test_snapshots import settle_tab_underline
 from test_ui_prs import relink_worktrees
 from textual.pilot import Pilot
 
@@ -70,7 +69,6 @@ async def queue_loaded(pilot: Pilot[Any]) -> None:
     view.select_pr("chore/CAB-1340-helm-limits")
     view.table.focus()
     await pilot.pause()
-    await settle_tab_underline(pilot)
 
 
 def test_queue(local_prs: DemoFactory, tmp_path: Path, snap_compare: SnapCompare) -> None:

@@ -109,7 +109,7 @@ def test_a_restored_folds_archived_sessions_give_their_spans_without_being_made(
     cold = LogFold()
     cold.feed_lines(lines, "operations.log")
     state = cold.to_state()
-    arrays = {name: state.pop(name) for name in ("columns", "ended")}  # saved as binary
+    arrays = {name: state.pop(name) for name in ("columns", "ended", "live")}  # saved as binary
     warm = LogFold.from_state(json.loads(json.dumps(state)) | arrays)
     trees = {"/w/b1": "b1"}
     builder = SpanBuilder()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +21,7 @@ from hostile import Spec, build, every_payload
 import factory_tui.adapters.factory_claims as factory_claims
 import factory_tui.adapters.factory_state as factory_state
 from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.jsonfiles import MISS, JsonFiles
+from factory_tui.adapters.jsonfiles import FORMAT, MISS, JsonFiles
 from factory_tui.cli import main
 from factory_tui.cli.status import write_json_records
 from factory_tui.config import Config, load_config
@@ -194,6 +196,36 @@ def test_status_cli_keeps_the_files_json_and_answers_the_same(
     assert list((tmp_path / "cache").glob("files-*.marshal"))
 
 
+def test_status_imports_no_ctypes_nor_thread_pool_nor_other_commands(
+    hostile: Config, tmp_path: Path
+) -> None:
+    """A fresh interpreter's ``status --json`` imports neither ctypes (only the cockpit gives
+    memory back with malloc_trim) nor concurrent.futures (only several hosts are probed at
+    once) nor the other commands' modules, nor sqlite and the store's model and merger when
+    there is no store, nor the SSH probe without other hosts: a few ms of a warm status each."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from factory_tui.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    main(['status', {str(hostile.root)!r}, '--json', '--now', {NOW!r}])\n"
+        "others = [f'factory_tui.cli.{m}' for m in\n"
+        "    ('actions', 'cost', 'council', 'demo', 'hook', 'prs', 'supervise')]\n"
+        "others += ['factory_tui.core.hegemon', 'factory_tui.core.fleet_store',\n"
+        "    'factory_tui.adapters.remote_procs']\n"
+        "print(','.join(sorted(n for n in sys.modules if n.split('.')[0] in\n"
+        "    ('ctypes', 'concurrent', 'logging', 'sqlite3') or n in others)))\n"
+    )
+    env = dict(
+        os.environ,
+        FACTORY_TUI_CACHE_DIR=str(tmp_path / "cache"),
+        HEGEMON_STATE_DB=str(tmp_path / "no-store.db"),
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert out.stdout.strip() == ""
+
+
 def _claim(config: Config, title: str) -> Path:
     path = config.claims_dir / "CAB-7.json"
     path.write_text(json.dumps({"ticket": "CAB-7", "title": title, "owner": None}))
@@ -273,7 +305,7 @@ def test_a_damaged_cache_file_is_ignored(
     elif damage == "truncate":
         data = data[: len(data) // 2]
     elif damage == "header":
-        data = data.replace(b"factory-tui json files 3", b"factory-tui json files 9", 1)
+        data = data.replace(b"json files %d " % FORMAT, b"json files %d " % (FORMAT + 1), 1)
     else:
         data = os.urandom(len(data))
     kept.write_bytes(data)

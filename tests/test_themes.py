@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from textual.app import App, ComposeResult
 from textual.color import Color
-from textual.theme import BUILTIN_THEMES
+from textual.design import ColorSystem
+from textual.theme import BUILTIN_THEMES, Theme
 from textual.widgets import Static
 
 from factory_tui.ui import themes as theme_module
@@ -55,6 +56,24 @@ def test_the_shipped_themes_load_cleanly() -> None:
             assert getattr(theme, field), (name, field)
         for field in ("panel", "success", "warning", "error"):
             assert getattr(theme, field), (name, field)
+
+
+def test_only_the_users_themes_are_built_when_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped themes are checked here (see the next tests), not at every start."""
+    built: list[str] = []
+    to_color_system = Theme.to_color_system
+
+    def counting(theme: Theme) -> ColorSystem:
+        built.append(theme.name)
+        return to_color_system(theme)
+
+    monkeypatch.setattr(Theme, "to_color_system", counting)
+    (tmp_path / "mine.toml").write_text('name = "mine"\nprimary = "#5B9BD5"\n')
+    themes, warnings = load_themes(user_dir=tmp_path)
+    assert warnings == [] and set(SHIPPED) | {"mine"} <= set(themes)
+    assert built == ["mine"]
 
 
 def _grey(value: str) -> bool:

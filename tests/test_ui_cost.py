@@ -24,15 +24,16 @@ from conftest import DEMO_HOST, DEMO_NOW, asked, config_for, demo_reader
 from test_app import RecordingApp
 from test_council import FakeAPI, good
 from textual.pilot import Pilot
-from textual.widgets import Static, TabbedContent
+from textual.widgets import Static
 
 from factory_tui.actions.cost import budget_reasons, tracker_for
 from factory_tui.adapters.transcripts import CostTracker, TranscriptReader
 from factory_tui.cli import main
 from factory_tui.config import Config
+from factory_tui.core.attention import attention_items
 from factory_tui.demo import DemoFactory, generate_demo
 from factory_tui.demo.transcripts import write_demo_transcripts
-from factory_tui.ui.app import FactoryApp, attention_items
+from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.screens.council import CouncilScreen, council_lines
 from factory_tui.ui.targets import Selection, council_target
@@ -41,6 +42,7 @@ from factory_tui.ui.widgets.claims import ClaimTree
 from factory_tui.ui.widgets.cost import CostPanel
 from factory_tui.ui.widgets.spend import BudgetBanner, spend_segment
 from factory_tui.ui.widgets.summary import SummaryBar
+from factory_tui.ui.widgets.view_tabs import ViewTabs
 
 SIZE = (120, 40)
 #: What the demo's agents spent on DEMO_NOW's day, from their transcripts.
@@ -329,7 +331,7 @@ async def test_budgets_warn_once_alert_until_acknowledged_and_run_the_command_on
         shown = str(banner.render())
         assert "✗ BUDGET REACHED  today: $18.12 of $15.00 (121 %)" in shown
         assert f"✗ BUDGET REACHED  {ended} today: $6.95 of $5.00 (139 %)" in shown
-        assert app.query_one("#views", TabbedContent).get_tab("cost").label.plain.endswith("!2")
+        assert app.query_one(ViewTabs).label("cost").plain.endswith("!2")
         items = attention_items(
             app.fleet,
             budgets=[(s, app.budget_seen[s.alert_id]) for s in app.unacknowledged_budget_alerts()],

@@ -9,6 +9,7 @@ from test_app import demo_app
 
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
+from factory_tui.ui.widgets.view_tabs import ViewTabs
 
 SIZE = (120, 40)
 
@@ -38,7 +39,7 @@ async def test_escape_clears_a_kept_filter(demo: DemoFactory) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert app.cockpit.filters["claims"] == ""
-        assert "⧩" not in str(app.cockpit.query_one("TabbedContent").get_tab("claims").label)
+        assert "⧩" not in str(app.cockpit.query_one(ViewTabs).label("claims"))
 
 
 async def test_enter_in_problems_says_where_the_whole_finding_is(demo: DemoFactory) -> None:

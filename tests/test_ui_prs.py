@@ -30,12 +30,13 @@ from factory_tui.actions.prs import REVIEWS_FILE, PrsError
 from factory_tui.adapters.gh import GhCache, GhError, PolledGh
 from factory_tui.cli import main as cli_main
 from factory_tui.config import Config
+from factory_tui.core.attention import attention_items
 from factory_tui.core.modes_paths import ChangedFile
 from factory_tui.core.prs import PullRequest
 from factory_tui.core.prs_patch import FileDiff
 from factory_tui.core.prs_queue import build_queue
 from factory_tui.demo import DemoFactory
-from factory_tui.ui.app import FactoryApp, attention_items
+from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.feeds.prs import (
     MIN_POLL_SECONDS,
     PrsOptions,

@@ -10,7 +10,7 @@ store and server. ``fleet()`` derives the view.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +25,6 @@ from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.adapters.hegemon_store import StoreReader
 from factory_tui.adapters.jsonfiles import JsonFiles
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
-from factory_tui.adapters.remote_procs import RemoteProbe
 from factory_tui.config import Config, missing_inputs
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.claims import ClaimFile, claim_set_problems
@@ -33,7 +32,6 @@ from factory_tui.core.fleet import Fleet, HostProcs, ProcInfo, Settings
 from factory_tui.core.fleet_agents import with_agents
 from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.fleet_derive import FleetDeriver
-from factory_tui.core.fleet_store import StoreMerger, store_pids
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_sessions import SavedSessionsError
 from factory_tui.core.locks import LockView, lock_problems, lock_views
@@ -41,7 +39,9 @@ from factory_tui.core.problems import Problem
 
 if TYPE_CHECKING:
     from factory_tui.adapters.hegemon_remote import RemoteReader
+    from factory_tui.adapters.remote_procs import RemoteProbe
     from factory_tui.config.hegemon import HegemonSettings
+    from factory_tui.core.fleet_store import StoreMerger  # only with a store: not for status
 
 __all__ = ["FactoryReader"]
 
@@ -82,9 +82,10 @@ class FactoryReader:
         self.state_files = StateFiles(config)
         self._changes = 0
         self.deriver = FleetDeriver()
-        # One per source: a server update re-merges only the rows it changed.
-        self._store_merger = StoreMerger()
-        self._server_merger = StoreMerger()
+        # One per source: a server update re-merges only the rows it changed (made when first
+        # needed: most factories have no store).
+        self._store_merger: StoreMerger | None = None
+        self._server_merger: StoreMerger | None = None
         self._procs: dict[int, ProcInfo] | None = None
         self.agents: AgentTranscripts | None = (
             AgentTranscripts(config.claude_dirs, config.root, tz=local_zone())
@@ -95,7 +96,7 @@ class FactoryReader:
         self.store: StoreReader | None = StoreReader(hegemon.db) if hegemon else None
         """The real factory's local store (read-only), merged into every fleet."""
         hosts = hegemon.hosts if hegemon else {}
-        self.remote: RemoteProbe | None = RemoteProbe(hosts) if hosts else None
+        self.remote: RemoteProbe | None = _remote_probe(hosts)
         """The other hosts reached over SSH (``[hosts."NAME"]``), whose claims' pids are checked."""
         self._remote: dict[str, HostProcs] | None = None
         self.server: RemoteReader | None = _server_reader(hegemon)
@@ -248,7 +249,9 @@ class FactoryReader:
             for unit in claim.units:
                 if unit.owner and unit.pid and same_host(unit.hostname, self.hostname):
                     pids.add(unit.pid)
-        if self.store is not None:
+        if self.store is not None and self.store.snapshot is not None:
+            from factory_tui.core.fleet_store import store_pids
+
             pids |= store_pids(self.store.snapshot, self.hostname)
         return pids
 
@@ -335,6 +338,8 @@ class FactoryReader:
             remote=self._remote,
         )
         if self.store is not None and self.store.snapshot is not None:
+            if self._store_merger is None:
+                self._store_merger = _merger()
             fleet = self._store_merger.merge(
                 fleet,
                 self.store.snapshot,
@@ -346,6 +351,8 @@ class FactoryReader:
             )
         server = self.server.snapshot if self.server is not None else None
         if server is not None:
+            if self._server_merger is None:
+                self._server_merger = _merger()
             fleet = self._server_merger.merge(
                 fleet,
                 server,
@@ -363,6 +370,23 @@ class FactoryReader:
         if locks or missing or self._remote:
             return replace(fleet, locks=locks, missing=missing, host_procs=self._remote or {})
         return fleet
+
+
+def _remote_probe(hosts: Mapping[str, Sequence[str]]) -> RemoteProbe | None:
+    """The probe of the configured other hosts, None when there are none (and the SSH probe's
+    module not imported)."""
+    if not hosts:
+        return None
+    from factory_tui.adapters.remote_procs import RemoteProbe
+
+    return RemoteProbe(hosts)
+
+
+def _merger() -> StoreMerger:
+    """A merger of a store's rows into the fleet (imported only when there is a store)."""
+    from factory_tui.core.fleet_store import StoreMerger
+
+    return StoreMerger()
 
 
 def _server_reader(hegemon: HegemonSettings | None) -> RemoteReader | None:

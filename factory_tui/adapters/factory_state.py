@@ -38,7 +38,9 @@ class CheckpointFolder:
     """The checkpoints folder, read again incrementally: names are listed, only the newest file
     per task slug is read (a folder of ten thousand stays cheap), and of those only the ones
     whose stat (device, inode, size, mtime, ctime) changed since the last :meth:`read` are
-    parsed again."""
+    parsed again. With :attr:`values`, what was made of the names (the newest of each slug,
+    the names that are not a checkpoint's) is kept under the folder's own stat: a next run whose
+    folder has the same names lists none of them."""
 
     def __init__(self, config: Config, *, values: JsonFiles | None = None) -> None:
         self.config = config
@@ -52,34 +54,19 @@ class CheckpointFolder:
     def read(self) -> tuple[dict[str, Checkpoint], list[Problem]]:
         """The latest checkpoint of each task, and the problems met."""
         folder = self.config.checkpoints_dir
-        problems: list[Problem] = []
-        latest: dict[str, tuple[datetime, os.DirEntry[str]]] = {}
-        try:
-            names = [e for e in os.scandir(folder) if e.name.endswith(".json")]
-        except FileNotFoundError:
-            names = []
-        except OSError as error:
-            problems.append(Problem(str(folder), f"cannot list checkpoints: {error.strerror}"))
-            names = []
-        known_names, self._names = self._names, {}
-        for entry in names:
-            parts = known_names.get(entry.name) or parse_checkpoint_name(entry.name)
-            self._names[entry.name] = parts
-            when, slug = parts
-            if when is None:
-                problems.append(
-                    Problem(
-                        entry.path, "checkpoint file name is not <ISO-timestamp>-<task-slug>.json"
-                    )
+        where = os.fspath(folder)
+        latest, unnamed, problems = self._listed(folder)
+        for name in unnamed:
+            problems.append(
+                Problem(
+                    os.path.join(where, name),
+                    "checkpoint file name is not <ISO-timestamp>-<task-slug>.json",
                 )
-                when = datetime.min
-            known = latest.get(slug)
-            if known is None or (when, entry.name) > (known[0], known[1].name):
-                latest[slug] = (when, entry)
+            )
         checkpoints: dict[str, Checkpoint] = {}
         parsed, self._parsed = self._parsed, {}
-        for _slug, (_when, entry) in latest.items():
-            found = self._parse(entry, parsed)
+        for name in latest:
+            found = self._parse(os.path.join(where, name), name, parsed)
             if found is None:
                 continue
             if isinstance(found, Problem):
@@ -93,31 +80,85 @@ class CheckpointFolder:
                     checkpoints[cp.task] = cp
         return checkpoints, problems
 
+    def _listed(self, folder: Path) -> tuple[list[str], list[str], list[Problem]]:
+        """The newest file name of each task slug (in the order the slugs were first listed),
+        the names that are not ``<ISO-timestamp>-<task-slug>.json`` (in listing order), and the
+        problem of a folder that cannot be listed. Kept in :attr:`values` under the folder's
+        stat, taken before it is listed (a name added, removed or renamed changes it)."""
+        values = self.values
+        st: os.stat_result | None = None
+        read_at = 0
+        if values is not None:
+            read_at = values.clock()
+            try:
+                st = os.stat(folder)
+            except OSError:
+                st = None
+            if st is not None:
+                kept = _kept_names(values.get(str(folder), st, folder=True))
+                if kept is not None:
+                    latest, unnamed = kept
+                    known, self._names = self._names, {}
+                    for name in latest:
+                        self._names[name] = known.get(name) or parse_checkpoint_name(name)
+                    return latest, unnamed, []
+        latest, unnamed, problems = self._list(folder)
+        if values is not None and st is not None and not problems:
+            values.put(str(folder), st, [latest, unnamed], read_at_ns=read_at, folder=True)
+        return latest, unnamed, problems
+
+    def _list(self, folder: Path) -> tuple[list[str], list[str], list[Problem]]:
+        """:meth:`_listed` made from the folder's names."""
+        problems: list[Problem] = []
+        latest: dict[str, tuple[datetime, str]] = {}
+        unnamed: list[str] = []
+        try:
+            names = [e.name for e in os.scandir(folder) if e.name.endswith(".json")]
+        except FileNotFoundError:
+            names = []
+        except OSError as error:
+            problems.append(Problem(str(folder), f"cannot list checkpoints: {error.strerror}"))
+            names = []
+        known_names, self._names = self._names, {}
+        for name in names:
+            parts = known_names.get(name) or parse_checkpoint_name(name)
+            self._names[name] = parts
+            when, slug = parts
+            if when is None:
+                unnamed.append(name)
+                when = datetime.min
+            known = latest.get(slug)
+            if known is None or (when, name) > known:
+                latest[slug] = (when, name)
+        return [name for _when, name in latest.values()], unnamed, problems
+
     def _parse(
-        self, entry: os.DirEntry[str], parsed: dict[str, tuple[_StatKey, _Parsed]]
+        self, path: str, name: str, parsed: dict[str, tuple[_StatKey, _Parsed]]
     ) -> _Parsed | Problem | None:
         """One newest file: as parsed last time when its stat key is the same, else from its
         JSON kept in :attr:`values` under the same stat, else read."""
-        st = _lstat(entry)
+        st = _lstat(path)
         key = _stat_key(st)
-        known = parsed.get(entry.path) if key is not None else None
+        known = parsed.get(path) if key is not None else None
         if key is not None and known is not None and known[0] == key:
-            self._parsed[entry.path] = known
+            self._parsed[path] = known
             return known[1]
-        result = self._read(entry, st)
+        result = self._read(path, name, st)
         if key is not None and result is not None and not isinstance(result, Problem):
-            self._parsed[entry.path] = (key, result)
+            self._parsed[path] = (key, result)
         return result
 
-    def _read(self, entry: os.DirEntry[str], st: os.stat_result | None) -> _Parsed | Problem | None:
-        path = Path(entry.path)
-        file, values, parts = str(path), self.values, self._names.get(entry.name)
+    def _read(self, path: str, name: str, st: os.stat_result | None) -> _Parsed | Problem | None:
+        # The file as a Path would name it (the folder's path is a Path's already: only a
+        # folder "." differs), without making one per file: a folder of 10,000 newest files.
+        file = str(Path(path)) if path.startswith("./") else path
+        values, parts = self.values, self._names.get(name)
         if values is not None and st is not None:
             raw = values.get(file, st)
             if raw is not MISS:
                 return checkpoint_from_json(file, raw, parts)
         read_at = values.clock() if values is not None else 0
-        data = read_factory_file(path, self.config.max_file_bytes)
+        data = read_factory_file(Path(path), self.config.max_file_bytes)
         if data is None or isinstance(data, Problem):
             if values is not None:
                 values.forget(file)
@@ -133,10 +174,32 @@ class CheckpointFolder:
         return checkpoint_from_json(file, raw, parts)
 
 
-def _lstat(entry: os.DirEntry[str]) -> os.stat_result | None:
+def _kept_names(value: object) -> tuple[list[str], list[str]] | None:
+    """The kept ``[latest, unnamed]`` names of the checkpoints folder, checked (the cache file
+    is untrusted: each a plain name in the folder, ``*.json``); None when there are none."""
+    if type(value) is not list or len(value) != 2:
+        return None
+    for names in value:
+        if type(names) is not list or not all(map(_plain_name, names)):
+            return None
+    return value[0], value[1]
+
+
+def _plain_name(name: object) -> bool:
+    """Whether ``name`` is a ``*.json`` name in a folder (no separator, no NUL)."""
+    return (
+        type(name) is str
+        and name.endswith(".json")
+        and "/" not in name
+        and os.sep not in name
+        and "\0" not in name
+    )
+
+
+def _lstat(path: str) -> os.stat_result | None:
     """A listed file's own stat (taken before it is read); None when it cannot be had."""
     try:
-        return entry.stat(follow_symlinks=False)
+        return os.lstat(path)
     except OSError:
         return None
 

@@ -20,13 +20,14 @@ rewritten file, another version, an unreadable or corrupt cache file) and that c
 the log is never folded on top of a state it does not extend. A file is one JSON header line
 (the key, the parts' sizes and SHA-256s), then the body: the fold's
 :meth:`~factory_tui.core.fold.LogFold.to_state` as JSON but its archive of sessions, then the
-order the sessions ended as a little-endian uint32 array; then the archive (the bulk of a long
-history): its string table as JSON, then its columns as uint32. The body is read and checked on
-load; the archive only when the fold first needs a session it does not hold live (the cost view,
-a save), from the file as opened then (a save replaces the file, never rewrites it). So a warm
-start costs what the fleet shows, not the length of the history. The file is untrusted input:
-parsed as JSON and checked field by field, never unpickled or executed. It is written through a
-temp file and a rename: a reader never sees half of one.
+order the sessions ended and the live sessions' columns as little-endian uint32 arrays; then
+the archive (the bulk of a long history): its string table as JSON, then its columns as
+uint32. The body is read and checked on load; the archive only when the fold first needs a
+session it does not hold live (the cost view, a save), from the file as opened then (a save
+replaces the file, never rewrites it). So a warm start costs what the fleet shows, not the
+length of the history. The file is untrusted input: parsed as JSON and checked field by field,
+never unpickled or executed. It is written through a temp file and a rename: a reader never
+sees half of one.
 """
 
 from __future__ import annotations
@@ -63,15 +64,15 @@ __all__ = [
 
 CACHE_DIR_ENV = "FACTORY_TUI_CACHE_DIR"
 CACHE_SWITCH_ENV = "FACTORY_TUI_FOLD_CACHE"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 BLOCK_BYTES = 64 << 10
 # Below this the log is read cold faster than a cache file would be checked and parsed.
 MIN_LOG_BYTES = 1 << 20
 # A warm reader saves again once this much more has been folded since the cache it loaded.
 RESAVE_BYTES = 8 << 20
-# The fold's uint32 array stored as binary after its JSON (see LogFold.to_state); the archive
+# The fold's uint32 arrays stored as binary after its JSON (see LogFold.to_state); the archive
 # (the string table and the columns of every session) follows.
-_ARRAYS = ("ended",)
+_ARRAYS = ("ended", "live")
 assert array("I").itemsize == 4, "uint32 arrays need a 4-byte unsigned int"
 
 

@@ -15,15 +15,18 @@ file itself is never written, and nothing is ever checkpointed by this connectio
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from factory_tui.core.hegemon import STORE_TABLES, StoreSnapshot, snapshot_from_rows
+if TYPE_CHECKING:
+    import sqlite3
+
+    from factory_tui.core.hegemon import StoreSnapshot
 
 __all__ = ["BUSY_TIMEOUT_S", "StoreReader", "StoreUnreadable", "read_store", "wal_path"]
 
@@ -69,6 +72,8 @@ def _uri(path: Path) -> str:
 
 @contextlib.contextmanager
 def _connection(path: Path, busy_timeout_s: float) -> Iterator[sqlite3.Connection]:
+    import sqlite3
+
     conn = sqlite3.connect(
         _uri(path), uri=True, timeout=busy_timeout_s, isolation_level=None, check_same_thread=True
     )
@@ -91,6 +96,12 @@ def read_store(
     """One read of every table, in one read transaction (a consistent snapshot).
 
     Raises :class:`StoreUnreadable` (``busy`` set when a writer held it too long)."""
+    # Imported here: a factory whose store does not exist (most) never loads sqlite or the
+    # store's model (a few milliseconds of every status).
+    import sqlite3
+
+    from factory_tui.core.hegemon import STORE_TABLES, snapshot_from_rows
+
     try:
         with _connection(path, busy_timeout_s) as conn:
             conn.execute("BEGIN")  # deferred: a read transaction, no lock a WAL writer waits on

@@ -11,9 +11,11 @@ files themselves (a JSON cache of them did not). Each value stays marshalled unt
 for it: nothing is held twice, and a value the reader drops after parsing (a checkpoint's) is
 freed.
 
-A value is used only when the file's stat now is the one it was read under; a file changed less
-than :data:`RACY_NS` before it was read is not kept (a rewrite within the file system's timestamp
-tick could keep the same stat); the ctime changes with any write or ``utime``. The cache file is
+A folder's entry (the checkpoints folder's) holds what was made of its names, under the
+folder's own stat. A value is used only when the file's stat now is the one it was read under;
+a file changed less than :data:`RACY_NS` before it was read is not kept (a rewrite within the
+file system's timestamp tick could keep the same stat); the ctime changes with any write or
+``utime``. The cache file is
 checked against its hash before it is unmarshalled and its entries field by field after: a
 corrupt or foreign one is ignored (the files are read), never a wrong answer. Values still go
 through the same parser as bytes read from the file.
@@ -37,7 +39,9 @@ from factory_tui import __version__
 
 __all__ = ["MISS", "RACY_NS", "JsonFiles", "stat_key"]
 
-FORMAT = 3
+FORMAT = 4
+"""4: checkpoint names with seconds after a dash read as seconds (3 kept their newest file by a
+zone-shifted time)."""
 MAGIC = b"factory-tui json files"
 RACY_NS = 2_000_000_000
 """A file changed less than this before it was read is read again next time."""
@@ -48,10 +52,11 @@ MISS: Any = object()
 """What :meth:`JsonFiles.get` returns when it holds no value for a file's stat."""
 
 
-def stat_key(st: os.stat_result) -> StatKey | None:
+def stat_key(st: os.stat_result, *, folder: bool = False) -> StatKey | None:
     """The key of a regular file's stat (device, inode, size, mtime, ctime); None for anything
-    else (a FIFO, a device, a folder: never kept)."""
-    if not stat.S_ISREG(st.st_mode):
+    else (a FIFO, a device, a folder: never kept). ``folder``: of a folder's instead (whose
+    mtime and ctime change when a name in it is added, removed or renamed)."""
+    if not (stat.S_ISDIR if folder else stat.S_ISREG)(st.st_mode):
         return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
@@ -72,12 +77,13 @@ class JsonFiles:
         self.skipped: str | None = None
         """Why the cache file was not used (None: used, or there was none)."""
 
-    def get(self, file: str, st: os.stat_result) -> Any:
-        """The value saved for ``file`` when its stat is ``st`` still, else :data:`MISS`."""
+    def get(self, file: str, st: os.stat_result, *, folder: bool = False) -> Any:
+        """The value saved for ``file`` when its stat is ``st`` still, else :data:`MISS`.
+        ``folder``: ``file`` is a folder (a value made from its names, kept the same way)."""
         if not self._loaded:
             self._load()
         entry = self._saved.get(file)
-        key = stat_key(st)
+        key = stat_key(st, folder=folder)
         if entry is None or key is None or entry[:5] != key:
             return MISS
         try:
@@ -87,11 +93,13 @@ class JsonFiles:
         self._now[file] = entry
         return value
 
-    def put(self, file: str, st: os.stat_result, value: Any, *, read_at_ns: int) -> None:
+    def put(
+        self, file: str, st: os.stat_result, value: Any, *, read_at_ns: int, folder: bool = False
+    ) -> None:
         """Keep ``value``, ``file``'s JSON as read under ``st`` (taken before the read, at
         ``read_at_ns`` by :attr:`clock`), unless the file changed too recently to trust its
-        stat."""
-        key = stat_key(st)
+        stat. ``folder``: ``file`` is a folder and ``value`` made from its names as listed."""
+        key = stat_key(st, folder=folder)
         if key is None or max(st.st_mtime_ns, st.st_ctime_ns) > read_at_ns - RACY_NS:
             self._now.pop(file, None)
             return

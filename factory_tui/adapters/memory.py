@@ -9,12 +9,14 @@ records; glibc keeps the freed heap pages in the process (about 20 MB on the sca
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import gc
 import sys
 from collections.abc import Iterator
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import ctypes
 
 __all__ = ["gc_paused", "release_free_memory"]
 
@@ -37,6 +39,8 @@ def gc_paused() -> Iterator[None]:
 def _malloc_trim() -> ctypes._NamedFuncPointer | None:
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes.util  # here: status pauses the collector only, and ctypes costs ~5 ms
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         return libc.malloc_trim

@@ -6,7 +6,9 @@ One module per command group, each with its parsers and its commands: :mod:`.sta
 :mod:`.hook` (``hook``, ``hooks``, ``agent``);
 what they share is in :mod:`.common`. The decisions are in :mod:`factory_tui.actions`, which
 never imports this package. Building the parser imports none of the commands' machinery: each
-command imports it when it runs (``status`` should not pay for the PR and cost machinery).
+command imports it when it runs (``status`` should not pay for the PR and cost machinery); and
+only the module of the command given is imported (``status`` does not load the hook's, the
+cost's or the demo's).
 :mod:`.supervise` holds ``send`` and ``launch``.
 
 Exit codes: 0 done, 1 refused or a ``--fail-on`` condition held, 2 error (a one-line message on
@@ -16,15 +18,14 @@ stderr saying what, where and what to do).
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from factory_tui import __version__
-from factory_tui.cli import actions, cost, council, demo, hook, prs, status, supervise
 from factory_tui.cli.common import CliError, HelpFormatter, exit_fast
-from factory_tui.core.fold_sessions import SavedSessionsError
 from factory_tui.core.safe import printable
 
 __all__ = ["main", "run"]
@@ -52,53 +53,66 @@ COMMANDS = (
     "launch",
 )
 
-HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "status": status.cmd_status,
-    "doctor": status.cmd_doctor,
-    "demo": demo.cmd_demo,
-    "release": actions.cmd_release,
-    "kill": actions.cmd_kill,
-    "unlock": actions.cmd_unlock,
-    "ui": demo.cmd_ui,
-    "snapshot": status.cmd_snapshot,
-    "recover": actions.cmd_recover,
-    "prs": prs.cmd_prs,
-    "approve": prs.cmd_approve,
-    "request-changes": prs.cmd_request_changes,
-    "mark-reviewed": prs.cmd_mark_reviewed,
-    "cost": cost.cmd_cost,
-    "council": council.cmd_council,
-    "hook": hook.cmd_hook,
-    "hooks": hook.cmd_hooks,
-    "agent": hook.cmd_agent,
-    "send": supervise.cmd_send,
-    "launch": supervise.cmd_launch,
+#: Each command's module (in this package) and function: the module is imported when its command
+#: runs or its parser is built (the cockpit's start imports none of the other commands' modules).
+HANDLERS: dict[str, tuple[str, str]] = {
+    "status": ("status", "cmd_status"),
+    "doctor": ("status", "cmd_doctor"),
+    "demo": ("demo", "cmd_demo"),
+    "release": ("actions", "cmd_release"),
+    "kill": ("actions", "cmd_kill"),
+    "unlock": ("actions", "cmd_unlock"),
+    "ui": ("demo", "cmd_ui"),
+    "snapshot": ("status", "cmd_snapshot"),
+    "recover": ("actions", "cmd_recover"),
+    "prs": ("prs", "cmd_prs"),
+    "approve": ("prs", "cmd_approve"),
+    "request-changes": ("prs", "cmd_request_changes"),
+    "mark-reviewed": ("prs", "cmd_mark_reviewed"),
+    "cost": ("cost", "cmd_cost"),
+    "council": ("council", "cmd_council"),
+    "hook": ("hook", "cmd_hook"),
+    "hooks": ("hook", "cmd_hooks"),
+    "agent": ("hook", "cmd_agent"),
+    "send": ("supervise", "cmd_send"),
+    "launch": ("supervise", "cmd_launch"),
 }
 
 
 #: Each command's sub-parser is added by one of these (in this order: ``--help`` lists them so).
-_SUB_PARSERS: tuple[
-    tuple[tuple[str, ...], Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], object]],
-    ...,
-] = (
-    (("status",), status.add_status_parser),
-    (("doctor",), status.add_doctor_parser),
-    (("release",), actions.add_release_parser),
-    (("kill",), actions.add_kill_parser),
-    (("unlock",), actions.add_unlock_parser),
-    (("demo",), demo.add_demo_parser),
-    (("ui",), demo.add_ui_parser),
-    (("snapshot",), status.add_snapshot_parser),
-    (("recover",), actions.add_recover_parser),
-    (("prs", "approve", "request-changes", "mark-reviewed"), prs.add_prs_parsers),
-    (("cost",), cost.add_cost_parser),
-    (("council",), council.add_council_parser),
-    (("hook",), hook.add_hook_parser),
-    (("hooks",), hook.add_hooks_parser),
-    (("agent",), hook.add_agent_parser),
-    (("send",), supervise.add_send_parser),
-    (("launch",), supervise.add_launch_parser),
+_SUB_PARSERS: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("status",), "status", "add_status_parser"),
+    (("doctor",), "status", "add_doctor_parser"),
+    (("release",), "actions", "add_release_parser"),
+    (("kill",), "actions", "add_kill_parser"),
+    (("unlock",), "actions", "add_unlock_parser"),
+    (("demo",), "demo", "add_demo_parser"),
+    (("ui",), "demo", "add_ui_parser"),
+    (("snapshot",), "status", "add_snapshot_parser"),
+    (("recover",), "actions", "add_recover_parser"),
+    (("prs", "approve", "request-changes", "mark-reviewed"), "prs", "add_prs_parsers"),
+    (("cost",), "cost", "add_cost_parser"),
+    (("council",), "council", "add_council_parser"),
+    (("hook",), "hook", "add_hook_parser"),
+    (("hooks",), "hook", "add_hooks_parser"),
+    (("agent",), "hook", "add_agent_parser"),
+    (("send",), "supervise", "add_send_parser"),
+    (("launch",), "supervise", "add_launch_parser"),
 )
+
+
+def _command_function(module: str, name: str) -> Callable[..., Any]:
+    """``name`` in this package's ``module``, imported now."""
+    function: Callable[..., Any] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return function
+
+
+def _saved_sessions_error(error: ValueError) -> bool:
+    """Whether ``error`` is the fold's :class:`~factory_tui.core.fold_sessions.SavedSessionsError`
+    (a bad saved fold: said in one line). Looked up without importing the fold: a command that
+    never imported it cannot have raised it."""
+    fold_sessions = sys.modules.get("factory_tui.core.fold_sessions")
+    return fold_sessions is not None and isinstance(error, fold_sessions.SavedSessionsError)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -111,9 +125,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"factory-tui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for commands, add in _SUB_PARSERS:
+    for commands, module, name in _SUB_PARSERS:
         if command is None or command in commands:
-            add(sub)
+            _command_function(module, name)(sub)
     for each in sub.choices.values():
         each.formatter_class = HelpFormatter
     return parser
@@ -147,12 +161,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     command = args.command
-    handler = HANDLERS.get(command)
     try:
-        if handler is None:
+        if command not in HANDLERS:
             raise CliError(f"{command}: not available yet")
-        return handler(args)
-    except (CliError, SavedSessionsError) as error:
+        return int(_command_function(*HANDLERS[command])(args))
+    except (CliError, ValueError) as error:
+        if not isinstance(error, CliError) and not _saved_sessions_error(error):
+            raise
         print(f"factory-tui: {printable(str(error), multiline=False)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from factory_tui.core.problems import Problem, parse_json
-from factory_tui.core.timeparse import parse_ts
+from factory_tui.core.timeparse import MAX_YEAR, MIN_YEAR, parse_ts
 
 __all__ = ["Checkpoint", "checkpoint_from_json", "parse_checkpoint", "parse_checkpoint_name"]
 
@@ -58,16 +58,36 @@ def parse_checkpoint_name(name: str) -> tuple[datetime | None, str]:
     match = _NAME.match(name)
     if not match:
         return None, name.removesuffix(".json")
-    ts = match.group("ts")
-    date, _, clock = ts[:10], ts[10], ts[11:]
-    offset = ""
-    for marker in ("Z", "+", "-"):
-        cut = clock.find(marker, 5) if marker == "-" else clock.find(marker)
-        if cut > 0:
-            clock, offset = clock[:cut], clock[cut:]
-            break
-    clock = clock.replace("-", ":")
-    return parse_ts(f"{date}T{clock}{offset}"), match.group("slug")
+    ts, slug = match.group("ts", "slug")
+    if len(ts) == 16:  # the usual YYYY-MM-DDTHH-MM: no seconds, no zone (a folder of 10,000)
+        return _naive_ts(f"{ts[:10]}T{ts[11:13]}:{ts[14:]}"), slug
+    return name_time(ts), slug
+
+
+def name_time(ts: str) -> datetime | None:
+    """The time of a name's timestamp part (any of the forms its pattern allows: ``-`` or ``:``
+    between the clock's parts, seconds or not, a zone or not)."""
+    match = _NAME_TS.match(ts)
+    if match is None:
+        return None
+    date, hour, minute, second, zone = match.groups()
+    seconds = f":{second}" if second else ""
+    return parse_ts(f"{date}T{hour}:{minute}{seconds}{zone or ''}")
+
+
+_NAME_TS = re.compile(r"(.{10}).(\d{2})[-:](\d{2})(?:[-:](\d{2}))?(.*)$")
+"""A timestamp part :data:`_NAME` matched, cut into date, hour, minute, seconds and zone."""
+
+
+def _naive_ts(text: str) -> datetime | None:
+    """:func:`name_time` of a 16-character timestamp part made ``YYYY-MM-DDTHH:MM`` (digits, as
+    the name's pattern matched them): :func:`parse_ts` without its steps for the other forms
+    (there is no space, zone or ``Z`` to handle), a few microseconds a name less."""
+    try:
+        value = datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
+        return None
+    return value if MIN_YEAR <= value.year <= MAX_YEAR else None
 
 
 MAX_PR = 2**31 - 1

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.claims import ClaimUnit
-from factory_tui.core.hegemon import StoreSnapshot
 from factory_tui.core.locks import LockView
 from factory_tui.core.oplog import Event
 from factory_tui.core.problems import Problem
@@ -23,6 +22,7 @@ from factory_tui.core.timeparse import format_ts
 
 if TYPE_CHECKING:
     from factory_tui.core.activity import AgentActivity, Waiting
+    from factory_tui.core.hegemon import StoreSnapshot  # only with [hegemon]: not for status
     from factory_tui.core.launches import LaunchView
 
 __all__ = [

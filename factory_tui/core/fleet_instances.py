@@ -67,6 +67,14 @@ def instance_order(view: InstanceView) -> tuple[int, str]:
     return _STATUS_ORDER[view.status], view.id
 
 
+def _pid_conflict(evidence: ClaimView, alive_because: str, conflicts: list[str]) -> str:
+    """A dead or unchecked pid beside other evidence of life: the conflict is added to
+    ``conflicts``; the pid's detail is returned, to end the agent's why."""
+    detail = pid_detail(evidence)
+    conflicts.append(f"{evidence.key}: {detail}, yet {alive_because}")
+    return f" ({detail})"
+
+
 def instance_view(
     instance: str,
     fold: LogFold,
@@ -119,11 +127,8 @@ def instance_view(
         status = "working"
         why = f"{quiet}: alive on the log's evidence"
         if evidence is not None:
-            detail = pid_detail(evidence)
-            why += f" ({detail})"
-            conflicts.append(
-                f"{evidence.key}: {detail}, yet {instance} logged {fmt_age(silent)} ago "
-                f"({last_raw})"
+            why += _pid_conflict(
+                evidence, f"{instance} logged {fmt_age(silent)} ago ({last_raw})", conflicts
             )
     elif (
         session is not None
@@ -133,14 +138,10 @@ def instance_view(
         # Silent because it waits for the engineer (see session_view): idle here, "waiting"
         # once its hook line is laid over it (fleet_agents).
         status = "idle"
-        why = f"waits for the engineer: {wait_detail(wait, now)}"
+        waits = f"waits for the engineer ({wait_detail(wait, now)})"
+        why = waits
         if evidence is not None:
-            detail = pid_detail(evidence)
-            why += f" ({detail})"
-            conflicts.append(
-                f"{evidence.key}: {detail}, yet {instance} waits for the engineer "
-                f"({wait_detail(wait, now)})"
-            )
+            why += _pid_conflict(evidence, f"{instance} {waits}", conflicts)
     elif claims and not (session is not None and session.status == "ended"):
         # A dead pid is never idle (idle means alive and silent): no sign of life at all.
         status = "crashed"

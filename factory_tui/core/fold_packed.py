@@ -23,34 +23,14 @@ from collections.abc import Iterator, Sequence
 from operator import attrgetter
 from typing import Any
 
-from factory_tui.core.fold_records import SessionRec
+from factory_tui.core.fold_records import SESSION_NUMBERS, SESSION_TEXT, SessionRec
 
 __all__ = ["CHUNK", "FIELDS", "UNPACKED", "PackedChunks", "make_session"]
 
 CHUNK = 4096
 """Sessions per packed chunk: big enough to compress well, small enough to unpack in well under
 a millisecond a field."""
-FIELDS = (
-    "task",
-    "instance",
-    "branch",
-    "started_at",
-    "source",
-    "recovered_from",
-    "ended_at",
-    "end_status",
-    "recovered_by",
-    "pr",
-    "last_step",
-    "last_step_state",
-    "last_step_at",
-    "last_event_at",
-    "checkpoint_file",
-    "last_error",
-    "start_line",
-    "end_line",
-    "extra_starts",
-)
+FIELDS = (*SESSION_TEXT, *SESSION_NUMBERS)
 """Every field of a :class:`SessionRec` but ``seq`` (its place), in blob order."""
 _NUMBERS = frozenset({"start_line", "end_line", "extra_starts"})
 _UINT32, _TEXTS = b"I", b"M"

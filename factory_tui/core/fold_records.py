@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "RECENT_PER_INSTANCE",
+    "SESSION_NUMBERS",
+    "SESSION_TEXT",
     "ClaimEventInfo",
     "RawLine",
     "SessionRec",
@@ -19,6 +21,28 @@ RawLine = tuple[str, int, str]
 """A line of the log as the fold keeps it for the recent lines: its text, number and file."""
 RECENT_PER_INSTANCE = 12
 """How many of its last lines the fold keeps per instance."""
+
+# A session's fields as :meth:`LogFold.to_state` stores them: the text ones as indexes into one
+# table of strings (None included), then the numbers; ``seq`` is the session's position.
+SESSION_TEXT = (
+    "task",
+    "instance",
+    "branch",
+    "started_at",
+    "source",
+    "recovered_from",
+    "ended_at",
+    "end_status",
+    "recovered_by",
+    "pr",
+    "last_step",
+    "last_step_state",
+    "last_step_at",
+    "last_event_at",
+    "checkpoint_file",
+    "last_error",
+)
+SESSION_NUMBERS = ("start_line", "end_line", "extra_starts")
 
 
 class SessionRec:

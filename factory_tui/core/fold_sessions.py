@@ -25,7 +25,7 @@ from operator import attrgetter
 from typing import Any, overload
 
 from factory_tui.core.fold_packed import CHUNK, FIELDS, PackedChunks
-from factory_tui.core.fold_records import SessionRec
+from factory_tui.core.fold_records import SESSION_NUMBERS, SESSION_TEXT, SessionRec
 
 __all__ = [
     "SESSION_NUMBERS",
@@ -39,27 +39,6 @@ __all__ = [
     "restore_session",
 ]
 
-# A session's fields as :meth:`LogFold.to_state` stores them: the text ones as indexes into one
-# table of strings (None included), then the numbers; ``seq`` is the session's position.
-SESSION_TEXT = (
-    "task",
-    "instance",
-    "branch",
-    "started_at",
-    "source",
-    "recovered_from",
-    "ended_at",
-    "end_status",
-    "recovered_by",
-    "pr",
-    "last_step",
-    "last_step_state",
-    "last_step_at",
-    "last_event_at",
-    "checkpoint_file",
-    "last_error",
-)
-SESSION_NUMBERS = ("start_line", "end_line", "extra_starts")
 WIDTH = len(SESSION_TEXT) + len(SESSION_NUMBERS)
 _RESTORE_BATCH = 8192
 _REQUIRED = frozenset({"task", "started_at", "source", "last_event_at"})
@@ -187,12 +166,22 @@ class SessionTable(Sequence[SessionRec]):
     open then (``_held``: the fold changes them), then the rest as records (``_added``).
 
     A packed session read by index is made once and kept (``_kept``: the same object every
-    time) until the next :meth:`pack`, which forgets those its ``keep`` refuses (ended, no
-    longer a task's latest: nothing holds them but readers done with them); slices and
+    time) until a later :meth:`pack` forgets those its ``keep`` refuses (ended, no longer a
+    task's latest: nothing holds them but readers done with them); slices and
     :meth:`__iter__` make the packed ones they need for the walk only (a walk over every
     session of a long history would otherwise keep them all)."""
 
-    __slots__ = ("_added", "_archive", "_count", "_held", "_kept", "_live", "_packed", "_saved")
+    __slots__ = (
+        "_added",
+        "_archive",
+        "_count",
+        "_held",
+        "_kept",
+        "_live",
+        "_packed",
+        "_prune_at",
+        "_saved",
+    )
 
     def __init__(
         self,
@@ -209,6 +198,8 @@ class SessionTable(Sequence[SessionRec]):
         self._held: dict[int, SessionRec] = {}
         """The sessions open when packed (not in the packed chunks), by seq."""
         self._kept: dict[int, SessionRec] = {}
+        self._prune_at = 0
+        """How many kept records make the next :meth:`pack` ask ``keep`` about them again."""
         """Packed sessions made and kept (see the class's docstring), by seq."""
         self._added: list[SessionRec] = []
 
@@ -265,7 +256,7 @@ class SessionTable(Sequence[SessionRec]):
         """Pack the oldest chunk of the appended sessions: the ended ones (the fold never
         changes them again); the open ones stay records (``_held``). ``keep``: the packed
         sessions that stay records all the same (a task's latest: the fold's tables hold them),
-        asked again of those kept so far (the others are forgotten)."""
+        asked again of those kept so far once they have doubled (the others are forgotten)."""
         size = self._packed.size
         recs = self._added[:size]
         if len(recs) < size:
@@ -274,8 +265,12 @@ class SessionTable(Sequence[SessionRec]):
         self._packed.pack(recs, still_open)
         self._held.update((rec.seq, rec) for rec in recs if rec.ended_at is None)
         kept = self._kept
-        for seq in [seq for seq, rec in kept.items() if not keep(rec)]:
-            del kept[seq]
+        if len(kept) >= self._prune_at:
+            # Asked again once they have doubled, not at every pack: a history of many tasks
+            # (each one's latest kept) would cost sessions x tasks / a chunk's size.
+            for seq in [seq for seq, rec in kept.items() if not keep(rec)]:
+                del kept[seq]
+            self._prune_at = 2 * len(kept) + size
         kept.update((rec.seq, rec) for rec in recs if rec.ended_at is not None and keep(rec))
         del self._added[:size]
 

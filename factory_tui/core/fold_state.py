@@ -3,9 +3,12 @@ body): the fold as JSON-able data with its sessions as uint32 columns, and the s
 back, checked field by field (it is untrusted: a file in the user's cache folder).
 
 The sessions are saved twice: the *live* ones (open, each task's latest, those that ended in
-the last :data:`LIVE_SPAN` before the last end: what the fleet shows) as rows, and every one in
-the *archive* (``strings`` and ``columns``), which a restored fold reads only when something
-asks for another session (see :mod:`factory_tui.core.fold_sessions`).
+the last :data:`LIVE_SPAN` before the last end: what the fleet shows) as columns of their own
+(``live_strings`` and ``live``), and every one in the *archive* (``strings`` and ``columns``),
+which a restored fold reads only when something asks for another session (see
+:mod:`factory_tui.core.fold_sessions`). Both are uint32 columns of indexes into a table of
+their texts, checked a column at a time in C: a warm start restores tens of thousands of live
+sessions, and a JSON row each (parsed, then checked value by value) was most of its cost.
 """
 
 from __future__ import annotations
@@ -13,15 +16,16 @@ from __future__ import annotations
 import sys
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from operator import itemgetter
+from itertools import pairwise
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from factory_tui.core.fold_records import RECENT_PER_INSTANCE, ClaimEventInfo, RawLine, SessionRec
 from factory_tui.core.fold_sessions import (
-    SESSION_NUMBERS,
     SESSION_TEXT,
+    WIDTH,
     SavedColumns,
     SessionRefs,
     SessionTable,
@@ -41,8 +45,6 @@ LIVE_SPAN = timedelta(hours=48)
 """The ended sessions saved live: those that ended this long before the last one did (and one
 more), twice the fleet's default history window. A longer window, or a ``now`` long after the
 log's end, reads the archive: slower, the same answer."""
-_REQUIRED = ("task", "started_at", "source", "last_event_at")
-_REQUIRED_AT = tuple(map(SESSION_TEXT.index, _REQUIRED))
 
 
 def to_state(fold: LogFold) -> dict[str, Any]:
@@ -51,8 +53,9 @@ def to_state(fold: LogFold) -> dict[str, Any]:
     uint32 arrays (``columns``: indexes into ``strings``, one table of their texts, then their
     line numbers; ``ended``: the sessions in the order they ended): a caller stores those as
     binary, ``strings`` and ``columns`` apart (the archive, see :func:`from_state`); ``live``:
-    the sessions the fleet shows, as rows. Raises ``OverflowError`` for a line number that is
-    not a uint32."""
+    the sessions the fleet shows, the same way (their ``seq`` column first, then the archive's
+    columns; their texts in ``live_strings``). Raises ``OverflowError`` for a line number that
+    is not a uint32."""
     sessions = fold.sessions
     index: dict[str | None, int] = {None: 0}
     flat = array("I")
@@ -70,7 +73,7 @@ def to_state(fold: LogFold) -> dict[str, Any]:
         "strings": list(index),
         "sessions": len(sessions),
         "columns": flat,
-        "live": [_session_row(sessions[seq]) for seq in _live_seqs(fold)],
+        **_live_state([sessions[seq] for seq in _live_seqs(fold)]),
         "instances": list(fold.instance_sessions),
         "ended": array("I", fold.ended.seqs),
         "open_by_task": {t: [s.seq for s in opened] for t, opened in fold.open_by_task.items()},
@@ -119,12 +122,7 @@ def _from_state(
         archive = (_list(state["strings"]), _ints(state["columns"]))
         check_saved(*archive, count)
         saved = lambda: archive  # noqa: E731 - already read and checked
-    live = {}
-    for row in _list(state["live"]):
-        rec = _session(row, count)
-        if rec.seq in live:
-            raise ValueError("a live session saved twice")
-        live[rec.seq] = rec
+    live = _live(_list(state["live_strings"]), _ints(state["live"]), count)
     # The other sessions stay in the archive, each made on first access (see SessionTable).
     sessions = fold.sessions = SessionTable(count, live, saved)
     ended = _ints(state["ended"])
@@ -187,52 +185,55 @@ def _live_seqs(fold: LogFold) -> list[int]:
     return sorted(seqs)
 
 
-def _session_row(rec: SessionRec) -> list[object]:
-    end_line = 0 if rec.end_line is None else rec.end_line + 1
-    return [
-        rec.seq,
-        *(getattr(rec, name) for name in SESSION_TEXT),
-        rec.start_line,
-        end_line,
-        rec.extra_starts,
+def _live_state(recs: Sequence[SessionRec]) -> dict[str, Any]:
+    """The live sessions ``recs`` (in ``seq`` order) as :func:`_live` reads them: ``live``,
+    their ``seq`` then each field as the archive has it (a text as an index into
+    ``live_strings``, 0 for None; ``end_line`` + 1, 0 for None), a column at a time;
+    ``live_strings``, None then their texts."""
+    index: dict[str | None, int] = {None: 0}
+    flat = array("I", [rec.seq for rec in recs])
+    for name in SESSION_TEXT:
+        column = list(map(attrgetter(name), recs))
+        for text in column:
+            index.setdefault(text, len(index))
+        flat.extend(map(index.__getitem__, column))
+    flat.extend(rec.start_line for rec in recs)
+    flat.extend(0 if rec.end_line is None else rec.end_line + 1 for rec in recs)
+    flat.extend(rec.extra_starts for rec in recs)
+    return {"live_strings": list(index), "live": flat}
+
+
+def _live(strings: list[Any], flat: array[int], count: int) -> dict[int, SessionRec]:
+    """The live sessions :func:`_live_state` saved, by seq (checked: seqs among the ``count``
+    sessions, each once; texts in the table, the required ones there). Each check is one pass
+    over a column in C."""
+    rows, rest = divmod(len(flat), 1 + WIDTH)
+    if rest:
+        raise ValueError("the live sessions' columns are not whole")
+    seqs, columns = flat[:rows], flat[rows:]
+    if strings[:1] != [None] or not set(map(type, strings[1:])) <= {str}:
+        raise ValueError("the live sessions' string table is not None then texts")
+    for n in _REQUIRED_AT:
+        if 0 in columns[n * rows : (n + 1) * rows]:
+            raise ValueError(f"a live session without {SESSION_TEXT[n]}")
+    if rows and (max(seqs) >= count or any(a >= b for a, b in pairwise(seqs))):
+        raise ValueError("a live session out of range or saved twice")
+    # One copy of each text, shared with the fold's other tables (and JSON made one string per
+    # value of the table: each text once already). A text index past the table raises
+    # IndexError as the sessions are made (from_state says ValueError): no pass to check first.
+    table: list[Any] = [None, *map(_intern, strings[1:])]
+    get = table.__getitem__
+    fields: list[Iterable[Any]] = [
+        map(get, columns[n * rows : (n + 1) * rows]) for n in range(len(SESSION_TEXT))
     ]
+    fields.extend(columns[n * rows : (n + 1) * rows] for n in range(len(SESSION_TEXT), WIDTH))
+    return dict(zip(seqs, map(restore_session, seqs, *fields), strict=True))
 
 
-def _session(row: object, count: int) -> SessionRec:
-    """A live session from its row (checked: a seq among the ``count`` sessions, texts or None,
-    the required texts there, numbers that are uint32). Each check is one pass over the row's
-    values in C: a warm start restores tens of thousands of these."""
-    if type(row) is not list:
-        raise ValueError(f"expected a list, found {type(row).__name__}")
-    if len(row) != _ROW_LENGTH:
-        raise ValueError("a session row of the wrong length")
-    texts = row[1:_NUMBERS_AT]
-    numbers = row[_NUMBERS_AT:]
-    numbers.append(row[0])
-    if not set(map(type, texts)) <= _TEXT_TYPES:
-        raise ValueError("expected text in a session row")
-    if None in _required(texts):
-        raise ValueError("a session without a required text")
-    if not set(map(type, numbers)) <= _INT_TYPE:
-        raise ValueError("expected an integer in a session row")
-    if min(numbers) < 0 or max(numbers) >= 2**32:
-        raise ValueError("a session number out of range")
-    if row[0] >= count:
-        raise ValueError("a session reference out of range")
-    # One copy of each text: a session's times repeat across its fields, and its names across
-    # sessions (JSON makes a string per value).
-    shared: list[Any] = [None if text is None else _intern(text) for text in texts]
-    return restore_session(row[0], *shared, *row[_NUMBERS_AT:])
-
-
-_ROW_LENGTH = 1 + len(SESSION_TEXT) + len(SESSION_NUMBERS)
-_NUMBERS_AT = 1 + len(SESSION_TEXT)
-_TEXT_TYPES = frozenset({str, type(None)})
-_INT_TYPE = frozenset({int})
 _intern = sys.intern
-_required = itemgetter(*_REQUIRED_AT)
-"""The required texts of a row's texts (a tuple: there are several)."""
-assert len(_REQUIRED_AT) > 1
+_REQUIRED_AT = tuple(
+    SESSION_TEXT.index(name) for name in ("task", "started_at", "source", "last_event_at")
+)
 
 # -- checking a saved fold (untrusted data) -----------------------------------------------------
 

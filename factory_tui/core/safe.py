@@ -9,7 +9,6 @@ terminal as such.
 
 from __future__ import annotations
 
-import json
 import re
 
 __all__ = ["dumps_json", "json_safe", "printable"]
@@ -62,4 +61,6 @@ def json_safe(dumped: str) -> str:
 
 def dumps_json(value: object, *, indent: int | None = 1) -> str:
     """``value`` as JSON text for a terminal or a pipe: UTF-8 kept readable, controls escaped."""
+    import json  # here: the cockpit's first frame needs no JSON (issue 17)
+
     return json_safe(json.dumps(value, ensure_ascii=False, indent=indent))

@@ -27,12 +27,10 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import Provider
 from textual.driver import Driver
-from textual.widgets import TabbedContent
 from textual.worker import Worker, WorkerState
 
 from factory_tui.adapters.wake import WakeEvent
 from factory_tui.config import Config
-from factory_tui.core.attention import AttentionItem, attention_items
 from factory_tui.core.safe import printable
 from factory_tui.ui import keys
 from factory_tui.ui.app_themes import ThemedApp
@@ -68,7 +66,7 @@ if TYPE_CHECKING:
     from factory_tui.ui.widgets.cost import CostPanel
     from factory_tui.ui.widgets.spend import CostSnapshot
 
-__all__ = ["VIEWS", "AttentionItem", "FactoryApp", "attention_items"]
+__all__ = ["VIEWS", "FactoryApp"]
 
 
 class FactoryApp(ThemedApp):
@@ -333,15 +331,16 @@ class FactoryApp(ThemedApp):
         if not self.live:
             self.input_released.set()
             return
-        tabs = self.cockpit.query_one(TabbedContent)
+        tabs = self.cockpit.query_one("#view-tabs")
         try:
             for event in held:
                 await super().on_event(event)
                 if self.closing or not self.is_running:
                     break  # a quit key: nothing after it matters, nor may hold up the exit
-                # A view key sets the tabs' active tab, and the tabs answer with a message that
-                # sets it again: let that settle before the next key, or "2" then "3" can end on
-                # "2". Bounded: this runs on the app's own queue, which the exit needs too.
+                # A view key shows its view, and a message that moves the focus into it follows:
+                # let that settle (the tab bar redrawn) before the next key, so that "2" then
+                # "3" ends on "3" with its focus. Bounded: this runs on the app's own queue,
+                # which the exit needs too.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(tabs.wait_for_refresh(), 0.5)
         finally:

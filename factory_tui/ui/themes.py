@@ -101,7 +101,8 @@ def load_themes(user_dir: Path | None = None) -> tuple[dict[str, Theme], list[st
     A user theme with the name of a shipped one replaces it. Never raises for a bad file."""
     themes: dict[str, Theme] = {}
     warnings: list[str] = []
-    for folder in (builtin_theme_dir(), user_theme_dir() if user_dir is None else user_dir):
+    shipped = builtin_theme_dir()
+    for folder in (shipped, user_theme_dir() if user_dir is None else user_dir):
         if not folder.is_dir():
             continue
         try:
@@ -110,18 +111,20 @@ def load_themes(user_dir: Path | None = None) -> tuple[dict[str, Theme], list[st
             warnings.append(f"theme folder {folder}: cannot list it ({exc.strerror or exc})")
             continue
         for path in files:
-            theme, problems = load_theme_file(path)
+            theme, problems = load_theme_file(path, check_colours=folder != shipped)
             warnings.extend(problems)
             if theme is not None:
                 themes[theme.name] = theme
     return themes, warnings
 
 
-def load_theme_file(path: Path) -> tuple[Theme | None, list[str]]:
+def load_theme_file(path: Path, *, check_colours: bool = True) -> tuple[Theme | None, list[str]]:
     """One theme file as a Textual theme (None when it cannot be used) and what was wrong.
 
     Unknown keys and bad optional values are dropped with a warning; the theme is skipped when
-    the file is not TOML or ``primary`` is missing or not a colour.
+    the file is not TOML or ``primary`` is missing or not a colour, or (``check_colours``) when
+    Textual cannot build its colours. The shipped themes are not checked so at every start
+    (half of reading them, 1.5 ms of the first frame, issue 17): their tests build each one.
     """
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -175,6 +178,8 @@ def load_theme_file(path: Path) -> tuple[Theme | None, list[str]]:
     fields["variables"] = _variables(data.get("variables", {}), warn)
 
     theme = Theme(name=name, **fields)
+    if not check_colours:
+        return theme, warnings
     try:
         theme.to_color_system().generate()
     except Exception as exc:  # Textual's colour maths rejected a combination

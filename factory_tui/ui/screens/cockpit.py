@@ -18,14 +18,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.binding import Binding, BindingType
 from textual.widgets import Input
 
-from factory_tui.core.attention import AttentionItem, attention_items
 from factory_tui.ui import keys, targets
 from factory_tui.ui.screens.cockpit_views import DETAIL_VIEWS, VIEW_TITLES, VIEWS, CockpitViews
-from factory_tui.ui.widgets.agents import AgentGrid
+from factory_tui.ui.targets import Selection
+from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 
 if TYPE_CHECKING:
     from collections.abc import Coroutine
 
+    from factory_tui.core.attention import AttentionItem
     from factory_tui.core.council import Proposal
     from factory_tui.core.prs_queue import PrView
     from factory_tui.ui.screens.help import KeySection
@@ -124,6 +125,29 @@ class CockpitScreen(CockpitViews):
             bool(self.filters.get(self.current_view)),
         )
 
+    def selection(self) -> Selection:
+        """What is selected in the current view (see :mod:`factory_tui.ui.targets`)."""
+        view = self.current_view
+        if view == "agents":
+            focused = self.focused
+            if isinstance(focused, AgentPane):
+                return Selection(view, instance=focused.view.id)
+            panes = self.query_one(AgentGrid).ordered_panes()
+            return Selection(view, instance=panes[0].view.id if panes else None)
+        if view == "claims":
+            node = self._claim_tree.cursor_node
+            data = node.data if node is not None else None
+            if data is None:
+                return Selection(view)
+            return Selection(view, claim=data.claim, group=data.key if data.group else None)
+        if view == "sessions":
+            key = self._sessions_view.table.cursor_key()
+            session = next((s for s in self.factory.fleet.sessions if s.key == key), None)
+            return Selection(view, session=session)
+        if view == "prs":
+            return Selection(view, pr=self._prs_view.cursor())
+        return Selection(view)
+
     def action_details(self) -> None:
         """Open the detail screen of the agent behind what is selected in the current view."""
         instance = targets.selected_instance(self.selection())
@@ -143,6 +167,8 @@ class CockpitScreen(CockpitViews):
 
     def action_next_attention(self) -> None:
         """Jump to the next thing needing the engineer (oldest first, wrapping around)."""
+        from factory_tui.core.attention import attention_items
+
         items = attention_items(
             self.factory.fleet,
             self.factory.queue,

@@ -13,13 +13,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from textual.content import Content
-from textual.widgets import TabPane
+from textual.widget import Widget
 
 from factory_tui.ui.widgets.agents import AgentGrid
 
 if TYPE_CHECKING:
-    from textual.widget import Widget
-
     from factory_tui.core.fleet import Fleet
     from factory_tui.core.prs_queue import Queue
     from factory_tui.ui.app import FactoryApp
@@ -182,13 +180,6 @@ def tab_labels(
     return labels
 
 
-class ViewPane(TabPane):
-    """A view's pane. Focus inside a pane tells the tabs to show it, by a message that comes
-    after the focus moved; when the focus has left the pane by then (a view key handled in
-    between: the first focus after the start, then "2"), the message is stale and would undo
-    the key (the Claims view shown, then the Agents view back): it is dropped here."""
-
-    def on_tab_pane_focused(self, event: TabPane.Focused) -> None:
-        focused = self.screen.focused
-        if focused is None or (focused is not self and self not in focused.ancestors):
-            event.stop()
+class ViewPane(Widget):
+    """A view's pane (in the cockpit's ``ContentSwitcher``, by the view's id): what
+    :func:`view_content` makes for it, mounted in it."""

@@ -25,11 +25,9 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Input, TabbedContent, TabPane, Tree
+from textual.widgets import ContentSwitcher, Input, Tree
 
 from factory_tui.config import Config
-from factory_tui.core.attention import attention_items
-from factory_tui.ui.news import News, attention_news, budget_news
 from factory_tui.ui.screens.cockpit_footer import FooterKeys
 from factory_tui.ui.screens.cockpit_tabs import (
     DETAIL_VIEWS,
@@ -41,7 +39,6 @@ from factory_tui.ui.screens.cockpit_tabs import (
     tab_labels,
     view_content,
 )
-from factory_tui.ui.targets import Selection
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
 from factory_tui.ui.widgets.filterbar import FilterBar
 from factory_tui.ui.widgets.footer import KeysFooter
@@ -52,9 +49,11 @@ from factory_tui.ui.widgets.summary import (
     waiting_segments,
 )
 from factory_tui.ui.widgets.text import missing_lines
+from factory_tui.ui.widgets.view_tabs import ViewTabs
 
 # The first frame needs only what is imported above (issue 3: start to first paint): the other
-# views' modules are imported by :meth:`CockpitScreen.mount_the_rest`, right after it.
+# views' modules are imported by :meth:`CockpitScreen.mount_the_rest`, right after it, and the
+# news's when the first fleet comes.
 if TYPE_CHECKING:
     from textual.widgets import DataTable
 
@@ -63,6 +62,7 @@ if TYPE_CHECKING:
     from factory_tui.core.prs_queue import PrView
     from factory_tui.ui.app import FactoryApp
     from factory_tui.ui.messages import FleetUpdated, PrsLoaded, StateSummary
+    from factory_tui.ui.news import News
     from factory_tui.ui.widgets.claims import ClaimNode, ClaimsView, ClaimTree
     from factory_tui.ui.widgets.cost import CostPanel
     from factory_tui.ui.widgets.log_view import LogView
@@ -91,6 +91,10 @@ class CockpitViews(Screen[None]):
     """The cockpit's views: the header, the tabs, the filter line and the footer; what each
     view shows, which has the focus, what is selected. The keys and actions are
     :class:`~factory_tui.ui.screens.cockpit.CockpitScreen`'s."""
+
+    AUTO_FOCUS = ""
+    """No focus given at start: the tab bar took it, restyled, and lost it to the view at once
+    (:meth:`_focus_view`; two restyles of the tabs before the first frame, issue 17)."""
 
     def __init__(self, *, initial_view: str = "agents") -> None:
         super().__init__(id="cockpit")
@@ -124,9 +128,10 @@ class CockpitViews(Screen[None]):
         # panes stay empty until after_first_frame fills them; it also mounts the budget banner
         # and the filter line (both hidden until needed).
         yield SummaryBar(id="summary")
-        with TabbedContent(initial=self.initial_view, id="views"):
+        yield ViewTabs(VIEW_TITLES, active=self.initial_view, id="view-tabs")
+        with ContentSwitcher(initial=self.initial_view, id="views"):
             for view in VIEWS:
-                with ViewPane(VIEW_TITLES[view], id=view):
+                with ViewPane(id=view):
                     if view == self.initial_view:
                         yield self._view_content(view)
         yield KeysFooter()
@@ -143,6 +148,7 @@ class CockpitViews(Screen[None]):
         summary.set_segments(waiting_segments())
         summary.set_segment("loading", Content.styled("reading the factory…", "$text-muted"))
         self.bindings_updated_signal.subscribe(self, self._bindings_refreshed)
+        self.post_message(ViewTabs.Activated(self.initial_view))
 
     async def mount_the_rest(self) -> None:
         """Right after the first frame: the other views, the budget banner and the filter line
@@ -150,7 +156,7 @@ class CockpitViews(Screen[None]):
         from factory_tui.ui.widgets.spend import BudgetBanner
 
         mounts = [
-            self.query_one(f"#{view}", TabPane).mount(self._view_content(view))
+            self.query_one(f"#{view}", ViewPane).mount(self._view_content(view))
             for view in VIEWS
             if view != self.initial_view
         ]
@@ -252,6 +258,8 @@ class CockpitViews(Screen[None]):
     def _budget_alerts(self, view: CostView) -> None:
         """A notification for each new warning (80 %) and alert (100 %), once; the bell once for
         new alerts; the banner shows the alerts not acknowledged."""
+        from factory_tui.ui.news import budget_news
+
         seen = self.factory.budget_seen
         fresh = [state for state in view.alerts if state.alert_id not in seen]
         for state in fresh:
@@ -268,11 +276,9 @@ class CockpitViews(Screen[None]):
             filters=self.filters,
             width=self.size.width,
         )
-        tabs = self.query_one(TabbedContent)
+        tabs = self.query_one(ViewTabs)
         for view, label in labels.items():
-            tab = tabs.get_tab(view)
-            if tab.label != label or tab.label.spans != label.spans:
-                tab.label = label
+            tabs.set_label(view, label)
 
     def on_resize(self, event: events.Resize) -> None:
         if self.factory.loaded:
@@ -281,6 +287,9 @@ class CockpitViews(Screen[None]):
     def _announce(self, fleet: Fleet, *, first: bool) -> None:
         """Notify (and ring) once for each new thing needing the engineer; not for what was
         already there when the cockpit opened."""
+        from factory_tui.core.attention import attention_items
+        from factory_tui.ui.news import attention_news
+
         items = attention_items(fleet, self.factory.queue)
         news = attention_news(items, self.announced, first=first)
         self.announced.update(item.key for item in items)
@@ -308,7 +317,7 @@ class CockpitViews(Screen[None]):
 
     @property
     def current_view(self) -> str:
-        return self.query_one(TabbedContent).active or self.initial_view
+        return self.query_one("#views", ContentSwitcher).current or self.initial_view
 
     # The views' widgets, looked up by id: their modules are imported with the views (see
     # ``_view_content``), not with this one.
@@ -381,7 +390,7 @@ class CockpitViews(Screen[None]):
         """The current view's widget takes the focus unless the focus is already inside the
         current view (an agent pane, the filter line)."""
         focused = self.focused
-        pane = self.query_one(f"#{self.current_view}", TabPane)
+        pane = self.query_one(f"#{self.current_view}", ViewPane)
         if focused is not None and (focused is pane or pane in focused.ancestors):
             return
         if isinstance(focused, Input):  # the filter line: the engineer is typing
@@ -394,7 +403,17 @@ class CockpitViews(Screen[None]):
         if self.focused is None:
             self._focus_view()
 
-    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+    def _activate(self, view: str) -> None:
+        """Show ``view`` and underline its title; :meth:`on_view_tabs_activated` follows."""
+        if view != self.current_view:
+            self.query_one(ViewTabs).active = view
+            self.query_one("#views", ContentSwitcher).current = view
+            self.post_message(ViewTabs.Activated(view))
+
+    def on_view_tabs_clicked(self, event: ViewTabs.Clicked) -> None:
+        self._activate(event.view)
+
+    def on_view_tabs_activated(self, event: ViewTabs.Activated) -> None:
         # Before mount_the_rest is done: the initial view, activated as it mounts (no filter
         # line yet; mount_the_rest records a first look at the PRs).
         started = self.mounted_all
@@ -441,7 +460,7 @@ class CockpitViews(Screen[None]):
     def action_show_view(self, view: str) -> None:
         if view in VIEWS and view != self.current_view:
             self._catch_up(view)  # drawn before it shows, and before a caller selects in it
-            self.query_one(TabbedContent).active = view
+            self._activate(view)
             self._focus_view()
 
     def action_next_view(self) -> None:
@@ -451,29 +470,6 @@ class CockpitViews(Screen[None]):
     def action_previous_view(self) -> None:
         index = VIEWS.index(self.current_view)
         self.action_show_view(VIEWS[(index - 1) % len(VIEWS)])
-
-    def selection(self) -> Selection:
-        """What is selected in the current view (see :mod:`factory_tui.ui.targets`)."""
-        view = self.current_view
-        if view == "agents":
-            focused = self.focused
-            if isinstance(focused, AgentPane):
-                return Selection(view, instance=focused.view.id)
-            panes = self.query_one(AgentGrid).ordered_panes()
-            return Selection(view, instance=panes[0].view.id if panes else None)
-        if view == "claims":
-            node = self._claim_tree.cursor_node
-            data = node.data if node is not None else None
-            if data is None:
-                return Selection(view)
-            return Selection(view, claim=data.claim, group=data.key if data.group else None)
-        if view == "sessions":
-            key = self._sessions_view.table.cursor_key()
-            session = next((s for s in self.factory.fleet.sessions if s.key == key), None)
-            return Selection(view, session=session)
-        if view == "prs":
-            return Selection(view, pr=self._prs_view.cursor())
-        return Selection(view)
 
     def open_detail(self, instance_id: str) -> None:
         from factory_tui.ui.screens.detail import AgentDetailScreen
