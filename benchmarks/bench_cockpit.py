@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -169,14 +170,19 @@ async def main(args: argparse.Namespace) -> None:
         )
 
     if args.scale:
-        # A fresh process: the demo's cockpit above must not count in the scale factory's RSS.
-        out = subprocess.run(
-            [sys.executable, __file__, "--scale-only", str(args.scale)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        print(out.stdout.strip())
+        # Fresh processes: the demo's cockpit above must not count in the scale factory's RSS.
+        # The first with an empty cache folder (cold: the whole log folded), the second with the
+        # fold cache the first left (warm: what every start after the first is).
+        with tempfile.TemporaryDirectory(prefix="factory-cache-") as cache:
+            for kind in ("cold", "warm"):
+                out = subprocess.run(
+                    [sys.executable, __file__, "--scale-only", str(args.scale)],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "FACTORY_TUI_CACHE_DIR": cache},
+                )
+                print(f"{kind} cache, {out.stdout.strip()}")
 
 
 def write_load(log: Path, claims: Path) -> None:
@@ -205,7 +211,10 @@ async def scale_only(folder: Path) -> None:
     """The cockpit on the scale factory, alone in this process: load time and RSS."""
     proc = psutil.Process()
     t0 = time.perf_counter()
-    app = FactoryApp(config_for(folder), watch=False, environ={})
+    # The cache folder the caller chose (cold: empty; warm: what the cold start left).
+    cache = os.environ.get("FACTORY_TUI_CACHE_DIR")
+    environ = {"FACTORY_TUI_CACHE_DIR": cache} if cache else {}
+    app = FactoryApp(config_for(folder), watch=False, environ=environ)
     async with app.run_test(size=(160, 48)):
         await app.wait_for_fleet(lambda f: app.loaded and app.log_ready, timeout=300)
         loaded = time.perf_counter() - t0
