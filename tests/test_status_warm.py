@@ -236,6 +236,19 @@ def _titles(out: str) -> set[str]:
     return {c["title"] for c in json.loads(out)["claims"] if c["id"] == "CAB-7"}
 
 
+def _kept_old_title(
+    config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, Path, os.stat_result]:
+    """A claim titled "old title", read once and kept (under a clock past the racy window): the
+    kept file, the claim's path and its stat then."""
+    _later_clock(monkeypatch)
+    kept = tmp_path / "files.marshal"
+    path = _claim(config, "old title")
+    before = os.stat(path)
+    assert _titles(_status(config, JsonFiles(kept))) == {"old title"}
+    return kept, path, before
+
+
 def _restore_mtime(path: Path, st: os.stat_result) -> None:
     """Put back the old mtime until the ctime shows the change (a change within one tick of
     the file system's clock keeps the ctime: wait for the tick, on the file's own stat)."""
@@ -247,11 +260,7 @@ def _restore_mtime(path: Path, st: os.stat_result) -> None:
 def test_a_claim_rewritten_in_place_with_the_same_size_and_mtime_is_read_again(
     hostile: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _later_clock(monkeypatch)
-    kept = tmp_path / "files.marshal"
-    path = _claim(hostile, "old title")
-    before = os.stat(path)
-    assert _titles(_status(hostile, JsonFiles(kept))) == {"old title"}
+    kept, path, before = _kept_old_title(hostile, tmp_path, monkeypatch)
     with path.open("r+b") as f:  # same inode, same size
         f.write(path.read_bytes().replace(b"old title", b"new title"))
     _restore_mtime(path, before)
@@ -267,11 +276,7 @@ def test_a_claim_rewritten_in_place_with_the_same_size_and_mtime_is_read_again(
 def test_a_claim_replaced_by_another_inode_with_the_same_size_and_mtime_is_read_again(
     hostile: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _later_clock(monkeypatch)
-    kept = tmp_path / "files.marshal"
-    path = _claim(hostile, "old title")
-    before = os.stat(path)
-    assert _titles(_status(hostile, JsonFiles(kept))) == {"old title"}
+    kept, path, before = _kept_old_title(hostile, tmp_path, monkeypatch)
     tmp = path.with_name(".CAB-7.json.tmp")
     tmp.write_bytes(path.read_bytes().replace(b"old title", b"new title"))
     os.utime(tmp, ns=(before.st_atime_ns, before.st_mtime_ns))
