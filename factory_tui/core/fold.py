@@ -210,6 +210,7 @@ class LogFold:
         end_kv = _END_KV.match
         plain_tail = _PLAIN_TAIL.match
         intern = sys.intern
+        touch = self._touch
         session: SessionRec | None
         for text in texts:
             line += 1
@@ -295,7 +296,7 @@ class LogFold:
                     opening = SessionRec(ts, m[1], m[2], m[3], m[4], None, line, source)
                     session = self._start(opening)
                     if instance := session.instance:
-                        self._touch(instance, ts, entry)
+                        touch(instance, ts, entry)
                     continue
                 elif name == "SESSION-END" and (m := end_kv(kv)) is not None:
                     ends += 1
@@ -304,7 +305,7 @@ class LogFold:
                     recent_all(entry)
                     ended = self._end(ts, m[1], m[2], m[4], m[3], line, source)
                     if ended is not None and (instance := ended.instance):
-                        self._touch(instance, ts, entry)
+                        touch(instance, ts, entry)
                     continue
                 if quoted or name in REST_OF_LINE:
                     pass  # the general parser reads these
@@ -503,8 +504,7 @@ class LogFold:
         if session.branch:
             session.branch = intern(session.branch)
         sessions = self.sessions
-        session.seq = len(sessions)
-        sessions.append(session)
+        sessions.append(session)  # numbers it
         self._to_pack -= 1
         if self._to_pack <= 0:
             self._pack()

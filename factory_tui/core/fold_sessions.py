@@ -177,6 +177,7 @@ class SessionTable(Sequence[SessionRec]):
         "_count",
         "_held",
         "_kept",
+        "_len",
         "_live",
         "_packed",
         "_prune_at",
@@ -202,9 +203,12 @@ class SessionTable(Sequence[SessionRec]):
         """How many kept records make the next :meth:`pack` ask ``keep`` about them again."""
         """Packed sessions made and kept (see the class's docstring), by seq."""
         self._added: list[SessionRec] = []
+        self._len = count
+        """How many sessions there are (restored, packed and appended): kept, not summed, as
+        the fold asks at every SESSION-START."""
 
     def __len__(self) -> int:
-        return self._count + len(self._packed) + len(self._added)
+        return self._len
 
     @overload
     def __getitem__(self, index: int) -> SessionRec: ...
@@ -240,6 +244,9 @@ class SessionTable(Sequence[SessionRec]):
         yield from self._added
 
     def append(self, rec: SessionRec) -> None:
+        """Add the next session, numbering it (its ``seq``: its place)."""
+        rec.seq = self._len
+        self._len += 1
         self._added.append(rec)
 
     @property
