@@ -31,7 +31,7 @@ def tracker_for(config: Config, factory: FactoryReader | None = None) -> CostTra
 
     Raises PriceTableError for a wrong ``[cost]`` table."""
     if factory is None:
-        factory = FactoryReader(config)
+        factory = FactoryReader.warm(config)
         factory.refresh_all()
     procs = factory.probe.probe(factory.local_pids())
     tracker = CostTracker(config)

@@ -163,7 +163,7 @@ def plan_launch(
     refusal = read_only_refusal(config, "launching an agent") or _agent_refusal(config)
     if refusal is not None:
         return refusal
-    reader = reader or FactoryReader(config)
+    reader = reader or FactoryReader.warm(config)
     reader.refresh_all()
     fleet = reader.fleet(now, full=True)
     view = _unit(fleet, target)
@@ -260,7 +260,7 @@ def launch(
                 config,
                 plan,
                 now,
-                reader or FactoryReader(config),
+                reader or FactoryReader.warm(config),
                 git or GitRepo(config.root),
                 launcher,
                 by or actor(),

@@ -30,7 +30,7 @@ from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import Fleet
 from factory_tui.core.modes_paths import ModeSettings, settings_from_config
 from factory_tui.core.prs import PullRequest, SessionLike, Source
-from factory_tui.core.prs_link import candidate_branches
+from factory_tui.core.prs_link import candidate_branches, link_sessions
 from factory_tui.core.prs_patch import FileDiff, split_patch
 from factory_tui.core.prs_queue import PrView, Queue, ReviewState, build_queue
 from factory_tui.core.safe import printable
@@ -268,10 +268,10 @@ def load_queue(
         units = [view.unit for view in fleet.claims]
     else:
         if reader is None:
-            reader = FactoryReader(config)
+            reader = FactoryReader.warm(config)
             reader.refresh_claims()
             reader.refresh_log()
-        sessions = reader.with_fold(lambda fold: list(fold.sessions))
+        sessions = reader.with_fold(lambda fold: link_sessions(fold.sessions))
         units = [unit for claim in reader.claim_files() for unit in claim.units]
     got = _fetch(
         config,

@@ -118,7 +118,7 @@ def _prepare(
     refusal = read_only_refusal(config, what)
     if refusal is not None:
         return refusal
-    reader = reader or FactoryReader(config)
+    reader = reader or FactoryReader.warm(config)
     git = git or GitRepo(config.root)
     info = recovery_info(config, task, now=now, reader=reader, git=git, gh=gh)
     if isinstance(info, ActionResult):

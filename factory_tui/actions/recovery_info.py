@@ -292,7 +292,7 @@ def recovery_info(
 
     ``gh(number, cwd)`` answers whether a PR is merged (default: the ``gh`` CLI when on PATH).
     """
-    reader = reader or FactoryReader(config)
+    reader = reader or FactoryReader.warm(config)
     reader.refresh_all()
     fleet = reader.fleet(now, full=True)
     picked = pick_session(fleet, task, config.log_file)

@@ -238,7 +238,7 @@ def plan_release(
     path, _claim, unit = found
     if not unit.owner:
         return ActionResult(Outcome.REFUSED, f"{unit.key} has no owner: nothing to release")
-    reader = reader or FactoryReader(config)
+    reader = reader or FactoryReader.warm(config)
     conditions, _alive = _conditions(reader, unit, now)
     stale = all(c.holds for c in conditions)
     released = None if stale else _released_elsewhere(reader, unit, path.name)
@@ -293,7 +293,7 @@ def release_claim(
     names = lock_names(path, claim)
     if target_path != path:
         names += lock_names(target_path, claim)
-    reader = reader or FactoryReader(config)
+    reader = reader or FactoryReader.warm(config)
     reader.refresh_log()  # the bulk of the log is read before the lock is taken
     who = by or actor()
     finished = _finish_interrupted(config, reader, now, who, path.name)
@@ -570,7 +570,7 @@ def release_all_stale(
     config: Config, *, now: datetime, reader: FactoryReader | None = None, by: str | None = None
 ) -> list[tuple[str, ActionResult]]:
     """Every stale claim, each with its own lock, re-check and log line."""
-    reader = reader or FactoryReader(config)
+    reader = reader or FactoryReader.warm(config)
     reader.refresh_all()
     fleet = reader.fleet(now, full=True)
     results = []

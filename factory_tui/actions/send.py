@@ -82,7 +82,7 @@ def find_agent_pane(
     """The agent ``instance_id``'s pane from its claim's pid and its branch's worktree; an error
     result when there is no such agent. A pane that cannot be found is an :class:`AgentPane`
     whose ``match`` says why."""
-    reader = reader or FactoryReader(config)
+    reader = reader or FactoryReader.warm(config)
     reader.refresh_all()
     fleet = reader.fleet(now, full=True)
     view: InstanceView | None = next((i for i in fleet.instances if i.id == instance_id), None)

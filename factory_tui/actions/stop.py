@@ -111,7 +111,7 @@ def _agent_claim(config: Config, fleet: Fleet, view: InstanceView) -> AgentClaim
 def plan_stop(
     config: Config, instance_id: str, *, now: datetime, reader: FactoryReader | None = None
 ) -> StopPlan | ActionResult:
-    reader = reader or FactoryReader(config)
+    reader = reader or FactoryReader.warm(config)
     reader.refresh_all()
     fleet = reader.fleet(now, full=True)
     view = next((i for i in fleet.instances if i.id == instance_id), None)
@@ -294,7 +294,7 @@ def stop_agent(
     refusal = read_only_refusal(config, "stopping an agent")
     if refusal is not None:
         return refusal
-    reader = reader or FactoryReader(config)
+    reader = reader or FactoryReader.warm(config)
     plan = plan_stop(config, instance_id, now=now, reader=reader)
     if isinstance(plan, ActionResult):
         return plan

@@ -104,6 +104,22 @@ class FactoryReader:
         self.server_live = False
         """Set while a thread keeps :attr:`server` live (then no one-shot read is made)."""
 
+    @classmethod
+    def warm(
+        cls,
+        config: Config,
+        environ: Mapping[str, str] | None = None,
+        *,
+        hostname: str | None = None,
+        probe: ProcessProbe | None = None,
+    ) -> FactoryReader:
+        """A reader whose log starts from the user's warm-start cache of the fold (``environ``'s
+        ``FACTORY_TUI_CACHE_DIR``, ``FACTORY_TUI_FOLD_CACHE=0`` for none) and saves it again
+        when due: what every command and action reads the factory with, so that a million-line
+        log costs what was appended since, not its whole history, at each run (a cache that does
+        not match the files is read cold: never a wrong answer)."""
+        return cls(config, hostname=hostname, probe=probe, fold_cache=FoldCache.from_env(environ))
+
     @property
     def generation(self) -> int:
         """Grows whenever anything read changed: each claim file read again, appearing or going

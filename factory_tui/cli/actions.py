@@ -243,7 +243,7 @@ def cmd_recover(
     config = load(args)
     now = parse_now(args.now)
     action: Action = "resume" if args.resume else "abandon" if args.abandon else "close_merged"
-    reader = FactoryReader(config)
+    reader = FactoryReader.warm(config)
     git = GitRepo(config.root)
 
     def finish(result: ActionResult) -> int:

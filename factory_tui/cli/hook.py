@@ -310,7 +310,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
     config = load(args)
     now = parse_now(args.now)
-    reader = FactoryReader(config)
+    reader = FactoryReader.warm(config)
     reader.refresh_all()
     fleet = reader.fleet(now)
     view = next((i for i in fleet.instances if i.id == args.instance), None)

@@ -130,7 +130,9 @@ class SpanBuilder:
         if isinstance(sessions, SessionTable) and sessions.saved and len(sessions) - first > 1000:
             # A restored fold: its archived sessions' spans are made from their saved columns,
             # without making a record of each (a long history, mostly never shown).
-            columns = [sessions.column(name)[first:] for name in _SPAN_FIELDS]
+            strings = sessions.string_table()
+            columns = [sessions.column(name, strings)[first:] for name in _SPAN_FIELDS]
+            del strings
             for n, fields in enumerate(zip(*columns, strict=True), start=first):
                 _append_session(table, fields, worktree)
                 if fields[-1] is None:

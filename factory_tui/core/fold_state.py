@@ -59,12 +59,13 @@ def to_state(fold: LogFold) -> dict[str, Any]:
     sessions = fold.sessions
     index: dict[str | None, int] = {None: 0}
     flat = array("I")
+    table = sessions.string_table()
     for name in SESSION_TEXT:  # one column at a time: a small peak
-        column = sessions.column(name)
+        column = sessions.column(name, table)
         for text in dict.fromkeys(column):
             index.setdefault(text, len(index))
         flat.extend(map(index.__getitem__, column))
-    del column
+    del column, table
     flat.extend(sessions.column("start_line"))
     flat.extend(0 if end is None else end + 1 for end in sessions.column("end_line"))
     flat.extend(sessions.column("extra_starts"))

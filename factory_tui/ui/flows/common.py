@@ -21,10 +21,14 @@ P = TypeVar("P")
 
 def action_reader(app: FactoryApp) -> FactoryReader:
     """A reader of its own for an action's thread (the app's reader belongs to the reader
-    worker), with the same host name and process probe."""
+    worker), with the same host name and process probe; its log starts from the fold cache
+    the cockpit keeps (a big factory's action costs the lines appended since, not the
+    history)."""
     from factory_tui.adapters.factory import FactoryReader
 
-    return FactoryReader(app.config, hostname=app.reader.hostname, probe=app.reader.probe)
+    return FactoryReader.warm(
+        app.config, app.environ, hostname=app.reader.hostname, probe=app.reader.probe
+    )
 
 
 async def plan_or_report(

@@ -1,0 +1,150 @@
+"""Issue 17: every command and action reads the factory from the warm-start cache of the fold,
+not only ``status``: on a million-line log ``prs``, ``agent``, ``cost``, a release or a recovery
+cost what was appended since the last run, not the whole history (3.2 s a ``prs`` on the scale
+factory, every time). And what reads every session (linking PRs) reads them as columns, the
+same answers as the records give."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from test_fold_packed import _HISTORY, chunk
+from test_foldcache import _write, make_factory, reader
+
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.foldcache import CACHE_SWITCH_ENV, FoldCache
+from factory_tui.adapters.tail import LogTail
+from factory_tui.cli import main
+from factory_tui.config import Config
+from factory_tui.core.fold import LogFold
+from factory_tui.core.prs_link import LinkSession, link_sessions
+from factory_tui.ui.flows.common import action_reader
+
+
+def _big_factory(root: Path) -> Config:
+    """A factory whose log is big enough to be cached (over a MiB), one agent in it."""
+    config = make_factory(root)
+    lines = [
+        f"2026-02-12T{n // 600 % 24:02d}:{n % 60:02d} | STEP-DONE | step=s task=t{n % 50} "
+        f"component=c{n}".encode()
+        for n in range(24_000)
+    ]
+    start = b"2026-02-12T00:00 | SESSION-START | task=t1 branch=b/t1 instance=i1"
+    _write(config.log_file, [start, *lines])
+    assert config.log_file.stat().st_size > (1 << 20)
+    return config
+
+
+@pytest.fixture
+def resumed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The offsets logs were resumed at (a warm start resumes the log after the cache's)."""
+    offsets: list[int] = []
+    resume = LogTail.resume
+
+    def spy(tail: LogTail, offset: int, line_count: int, **kw: Any) -> None:
+        offsets.append(offset)
+        resume(tail, offset, line_count, **kw)
+
+    monkeypatch.setattr(LogTail, "resume", spy)
+    return offsets
+
+
+@pytest.fixture
+def saved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Config:
+    """The big factory after a ``status`` (which saved the fold), and a line appended since."""
+    config = _big_factory(tmp_path / "factory")
+    assert main(["status", str(config.root), "--json", "--now", "2026-02-12T16:00"]) == 0
+    capsys.readouterr()
+    with config.log_file.open("ab") as f:
+        f.write(b"2026-02-12T15:00 | STEP-DONE | step=t task=t1\n")
+    return config
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["agent", "i1", "ROOT", "--now", "2026-02-12T16:00"],
+        ["prs", "ROOT", "--source", "local"],
+        ["cost", "ROOT"],
+    ],
+    ids=["agent", "prs", "cost"],
+)
+def test_commands_read_the_log_from_the_warm_cache(
+    saved: Config, resumed: list[int], argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    main([str(saved.root) if arg == "ROOT" else arg for arg in argv])
+    capsys.readouterr()
+    assert resumed, f"{argv[0]} read the whole log"
+    assert resumed[0] == saved.log_file.stat().st_size - len(
+        b"2026-02-12T15:00 | STEP-DONE | step=t task=t1\n"
+    )
+
+
+def test_the_agent_command_answers_as_a_cold_read(
+    saved: Config, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["agent", "i1", str(saved.root), "--json", "--now", "2026-02-12T16:00"]
+    assert main(argv) == 0
+    warm = capsys.readouterr().out
+    monkeypatch.setenv(CACHE_SWITCH_ENV, "0")
+    assert main(argv) == 0
+    assert capsys.readouterr().out == warm
+    assert '"step_since": "2026-02-12T15:00"' in warm  # the appended line was read
+
+
+def test_an_action_in_the_cockpit_reads_from_the_warm_cache(
+    saved: Config, resumed: list[int], private_cache_dir: Path
+) -> None:
+    """The reader an action makes on its thread (the app's belongs to the reader worker)
+    starts from the cache the cockpit keeps, in the cache folder of the app's environment."""
+    app = SimpleNamespace(
+        config=saved,
+        environ={"FACTORY_TUI_CACHE_DIR": str(private_cache_dir)},
+        reader=FactoryReader(saved, hostname="h"),
+    )
+    found = action_reader(cast(Any, app))
+    found.refresh_log()
+    assert found.warm_started and resumed
+    assert found.hostname == "h" and found.probe is app.reader.probe
+    assert found.fold.sessions[0].last_step == "t"
+
+
+def test_the_cache_switch_turns_it_off_for_actions_too(saved: Config, resumed: list[int]) -> None:
+    found = FactoryReader.warm(saved, {CACHE_SWITCH_ENV: "off"})
+    found.refresh_log()
+    assert found.fold_cache is None and not found.warm_started and not resumed
+
+
+def _rows(fold: LogFold) -> list[LinkSession]:
+    return [
+        LinkSession(*(getattr(rec, name) for name in LinkSession._fields)) for rec in fold.sessions
+    ]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(log=_HISTORY)
+def test_linked_sessions_read_as_columns_are_the_records(
+    tmp_path_factory: pytest.TempPathFactory, log: list[bytes]
+) -> None:
+    """Packed as the fold goes, or restored from the cache's archive (and fed more after):
+    the rows read from the columns are the sessions' own fields, in order."""
+    root = tmp_path_factory.mktemp("f") / "factory"
+    config = make_factory(root)
+    cache = FoldCache(root.parent / "cache", min_log_bytes=0)
+    _write(config.log_file, log)
+    with chunk(2):
+        first = reader(config, cache)
+        assert link_sessions(first.fold.sessions) == _rows(first.fold)
+        assert first.save_fold_cache()
+        with config.log_file.open("ab") as f:
+            f.write(b"".join(line + b"\n" for line in log))
+        warm = reader(config, cache)
+        assert warm.warm_started
+        rows = link_sessions(warm.fold.sessions)  # before the records are made
+        assert rows == _rows(warm.fold) == _rows(reader(config, None).fold)
