@@ -33,8 +33,17 @@ def _big_factory(root: Path) -> Config:
         f"component=c{n}".encode()
         for n in range(24_000)
     ]
+    old = [  # ended long before the history window: only in the cache's archive once saved
+        f"2026-02-01T10:{n // 2 % 60:02d} | SESSION-{'END' if n % 2 else 'START'} | "
+        f"task=o{n // 2 % 20} {'status=success' if n % 2 else f'branch=b/o{n // 2 % 20} instance=i2'}".encode()
+        for n in range(2400)  # over the 1,000 archived sessions made columns, not records
+    ]
+    recent = [  # a session that ended today: the old ones are days before the last end
+        b"2026-02-12T00:00 | SESSION-START | task=t2 branch=b/t2 instance=i3",
+        b"2026-02-12T00:00 | SESSION-END | task=t2 status=success",
+    ]
     start = b"2026-02-12T00:00 | SESSION-START | task=t1 branch=b/t1 instance=i1"
-    _write(config.log_file, [start, *lines])
+    _write(config.log_file, [*old, *recent, start, *lines])
     assert config.log_file.stat().st_size > (1 << 20)
     return config
 
@@ -110,7 +119,7 @@ def test_an_action_in_the_cockpit_reads_from_the_warm_cache(
     found.refresh_log()
     assert found.warm_started and resumed
     assert found.hostname == "h" and found.probe is app.reader.probe
-    assert found.fold.sessions[0].last_step == "t"
+    assert found.fold.sessions[-1].last_step == "t"
 
 
 def test_the_cache_switch_turns_it_off_for_actions_too(saved: Config, resumed: list[int]) -> None:
@@ -148,3 +157,26 @@ def test_linked_sessions_read_as_columns_are_the_records(
         assert warm.warm_started
         rows = link_sessions(warm.fold.sessions)  # before the records are made
         assert rows == _rows(warm.fold) == _rows(reader(config, None).fold)
+
+
+def test_the_spend_attributes_a_warm_folds_history_without_making_its_sessions(
+    saved: Config,
+) -> None:
+    """``cost`` (and the budget check) attribute spend to every session of the history: a warm
+    fold's archived sessions are read as columns for it (they were all made records, one by
+    one: 5.5 s of a ``cost`` on the scale factory), and the spans are a cold read's."""
+    from factory_tui.adapters.transcripts import CostTracker
+    from factory_tui.core.cost_attribution import build_spans
+
+    warm = FactoryReader.warm(saved)
+    warm.refresh_all()
+    assert warm.warm_started and warm.fold.sessions.saved
+    tracker = CostTracker(saved)
+    tracker.refresh(warm, procs={})
+    assert warm.fold.sessions.saved  # still only in the archive
+    cold = FactoryReader(saved)
+    cold.refresh_all()
+    units = [unit for claim in cold.claim_files() for unit in claim.units]
+    spans = build_spans(cold.fold.sessions, units, worktrees={})
+    assert len(spans) == len(cold.fold.sessions) > 1
+    assert not tracker.ledger.set_spans(spans)  # the same spans: nothing to change

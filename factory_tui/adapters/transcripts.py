@@ -410,6 +410,9 @@ class CostTracker:
         )
         self._council = LogTail(config.council_history, overlap_lines=0)
         self._stamp: tuple[FactoryReader, int, tuple[tuple[str, str], ...]] | None = None
+        self._spans = SpanBuilder()
+        """Re-makes only the spans that may have changed; a warm fold's archived sessions
+        are read as columns, never made records one by one."""
         self.problems: list[str] = []
 
     def close(self) -> None:
@@ -442,7 +445,9 @@ class CostTracker:
             )
             if stamp != self._stamp:
                 self._stamp = stamp
-                spans = spans_from_reader(factory, worktree_branches(self.config.root), procs)
+                spans = spans_from_reader(
+                    factory, worktree_branches(self.config.root), procs, builder=self._spans
+                )
                 changed |= self.ledger.set_spans(spans)
         changed |= self.reader.refresh(self.ledger, progress) > 0
         changed |= self._read_council()
