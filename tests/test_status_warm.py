@@ -318,3 +318,30 @@ def test_a_damaged_cache_file_is_ignored(
     assert _status(hostile, files) == plain
     assert files.skipped is not None
     assert _status(hostile, JsonFiles(kept)) == plain  # saved again, whole
+
+
+def test_claim_files_are_named_as_a_path_names_them_even_in_the_folder_dot(
+    hostile: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claims folder keys its files by text, not by a Path made per file: the same names a
+    Path gives (a folder "." loses its "./"), and a claim refreshed by its Path is the one
+    the scan read."""
+    monkeypatch.chdir(hostile.claims_dir)
+    for folder in (Path("."), hostile.claims_dir, Path("..") / hostile.claims_dir.name):
+        claims = factory_claims.ClaimFolder(
+            folder, max_file_bytes=hostile.max_file_bytes, lock_stale_after=hostile.lock_stale_after
+        )
+        assert claims.refresh()
+        named = {
+            str(Path(e.path))
+            for e in os.scandir(folder)
+            if e.name.endswith(".json") and not e.name.startswith(".")
+        }
+        files = [c.file for c in claims.files()]
+        assert files and set(files) <= named
+        assert set(claims.claims) == named
+        generation = claims.generation
+        for name in ("CAB-1400.json", "CAB-1321.json"):
+            assert not claims.refresh_claim(folder / name)  # the entry the scan made
+        assert claims.generation == generation
+        assert not claims.refresh()
