@@ -345,3 +345,27 @@ def test_claim_files_are_named_as_a_path_names_them_even_in_the_folder_dot(
             assert not claims.refresh_claim(folder / name)  # the entry the scan made
         assert claims.generation == generation
         assert not claims.refresh()
+
+
+class _CountingOut(io.StringIO):
+    """A text stream that counts its writes (an unbuffered stdout makes each one a system
+    call)."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_many_records_are_written_in_chunks_as_the_plain_path_writes_them() -> None:
+    records = [
+        {"n": n, "why": "x" * (n % 97), "odd": "\u202e\x9b" if n % 1000 == 0 else ""}
+        for n in range(20_000)
+    ]
+    payload: dict[str, object] = {"a": records, "b": [], "c": [{"only": 1}]}
+    out = _CountingOut()
+    write_json_records([(k, iter(v)) for k, v in payload.items()], out)
+    assert out.getvalue() == _whole_document(payload)
+    assert json.loads(out.getvalue()) == payload
+    assert out.writes < 100  # not one per record

@@ -164,15 +164,29 @@ def write_json_records(
 def _write_list(
     records: Iterator[object], dumps: Callable[[object], str], write: Callable[[str], object]
 ) -> None:
-    """``[]``, or each record on a line of its own (the same text as the whole list joined)."""
+    """``[]``, or each record on a line of its own (the same text as the whole list joined).
+    Written about :data:`_CHUNK_CHARS` at a time: one write per record is one system call per
+    record when stdout is unbuffered (``python -u``, ``PYTHONUNBUFFERED``), tens of thousands
+    at 10x."""
     first = next(records, _NONE)
     if first is _NONE:
         write("[]")
         return
-    write("[\n  " + json_safe(dumps(first)))
+    parts = ["[\n  ", json_safe(dumps(first))]
+    size = 0
     for record in records:
-        write(",\n  " + json_safe(dumps(record)))
-    write("\n ]")
+        text = json_safe(dumps(record))
+        parts += (",\n  ", text)
+        size += len(text)
+        if size >= _CHUNK_CHARS:
+            write("".join(parts))
+            parts.clear()
+            size = 0
+    parts.append("\n ]")
+    write("".join(parts))
+
+
+_CHUNK_CHARS = 1 << 16
 
 
 def _record_encoder() -> Callable[[object], str]:
