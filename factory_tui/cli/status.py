@@ -117,6 +117,7 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
     if json_files is not None:
         json_files.save()
         json_files.release()
+    reader.checkpoint_folder.forget()  # read once: what a next read would reuse is freed
     fleet = reader.fleet(now)
     if args.json:
         write_json_records(fleet.json_items(), sys.stdout)
