@@ -369,3 +369,30 @@ def test_many_records_are_written_in_chunks_as_the_plain_path_writes_them() -> N
     assert out.getvalue() == _whole_document(payload)
     assert json.loads(out.getvalue()) == payload
     assert out.writes < 100  # not one per record
+
+
+def test_status_reads_every_part_refresh_all_reads(
+    hostile: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``status`` reads the parts one by one (to free the small files' kept JSON before the
+    log's fold is loaded): the same parts as :meth:`FactoryReader.refresh_all`, each once."""
+    called: list[str] = []
+    for name in vars(FactoryReader):
+        if name.startswith("refresh_") and name != "refresh_all":
+            real = getattr(FactoryReader, name)
+
+            def recorded(self: FactoryReader, *args: Any, _n: str = name, _r: Any = real) -> Any:
+                called.append(_n)
+                return _r(self, *args)
+
+            monkeypatch.setattr(FactoryReader, name, recorded)
+    FactoryReader(hostile).refresh_all()
+    every = list(called)
+    called.clear()
+    monkeypatch.setenv("FACTORY_TUI_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["status", str(hostile.root), "--json", "--now", NOW]) == 0
+    assert json.loads(capsys.readouterr().out)["claims"]
+    assert len(every) >= 6 and sorted(called) == sorted(every)

@@ -23,6 +23,8 @@ from factory_tui.core.safe import dumps_json, json_safe, printable
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.adapters.jsonfiles import JsonFiles
     from factory_tui.config import Config
 
 __all__ = [
@@ -113,11 +115,7 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
     )
     reader = FactoryReader(config, fold_cache=fold_cache, json_files=json_files)
     reader.deriver = FleetDeriver(one_shot=True)
-    reader.refresh_all()
-    if json_files is not None:
-        json_files.save()
-        json_files.release()
-    reader.checkpoint_folder.forget()  # read once: what a next read would reuse is freed
+    _read_once(reader, json_files)
     fleet = reader.fleet(now)
     if args.json:
         write_json_records(fleet.json_items(), sys.stdout)
@@ -125,6 +123,22 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
         from factory_tui.report import render_status  # rich: not needed for JSON
 
         render_status(fleet, sys.stdout)
+
+
+def _read_once(reader: FactoryReader, json_files: JsonFiles | None) -> None:
+    """:meth:`FactoryReader.refresh_all` for one read: the small files first, then what was
+    kept of them saved and freed (and what a next read of the checkpoints would reuse), then
+    the log's fold: the peak memory holds one of the two, not both (~8 MB less at 10x)."""
+    reader.refresh_claims()
+    reader.refresh_checkpoints()
+    if json_files is not None:
+        json_files.save()
+        json_files.release()
+    reader.checkpoint_folder.forget()
+    reader.refresh_log()
+    reader.refresh_state_files()
+    reader.refresh_store()
+    reader.refresh_server()
 
 
 def _warn_missing(config: Config, command: str) -> list[str]:
