@@ -5,14 +5,12 @@ never a stale one."""
 
 from __future__ import annotations
 
-import gc
 import io
 import json
 import os
 import subprocess
 import sys
 import time
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,6 @@ from factory_tui.adapters.jsonfiles import FORMAT, MISS, JsonFiles
 from factory_tui.cli import main
 from factory_tui.cli.status import write_json_records
 from factory_tui.config import Config, load_config
-from factory_tui.core.fleet import Fleet
 from factory_tui.core.fleet_derive import FleetDeriver
 from factory_tui.core.safe import json_safe
 from factory_tui.core.timeparse import parse_ts
@@ -399,31 +396,3 @@ def test_status_reads_every_part_refresh_all_reads(
     assert main(["status", str(hostile.root), "--json", "--now", NOW]) == 0
     assert json.loads(capsys.readouterr().out)["claims"]
     assert len(every) >= 6 and sorted(called) == sorted(every)
-
-
-def test_status_holds_what_it_made_for_the_fast_exit(
-    hostile: Config,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """The console entry point ends the process without a teardown: ``status`` does not free
-    its fold, claims and views object by object as it returns (a next one replaces them)."""
-    made: list[weakref.ref[Fleet]] = []
-    real = FactoryReader.fleet
-
-    def recorded(self: FactoryReader, *args: Any, **kwargs: Any) -> Fleet:
-        fleet = real(self, *args, **kwargs)
-        made.append(weakref.ref(fleet))
-        return fleet
-
-    monkeypatch.setattr(FactoryReader, "fleet", recorded)
-    monkeypatch.setenv("FACTORY_TUI_CACHE_DIR", str(tmp_path / "cache"))
-    argv = ["status", str(hostile.root), "--json", "--now", NOW]
-    assert main(argv) == 0
-    gc.collect()
-    assert made[0]() is not None
-    assert main(argv) == 0
-    gc.collect()
-    assert made[0]() is None and made[1]() is not None
-    assert capsys.readouterr().out.count('\n "claims": [') == 2  # two whole documents

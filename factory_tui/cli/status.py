@@ -123,14 +123,6 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
         from factory_tui.report import render_status  # rich: not needed for JSON
 
         render_status(fleet, sys.stdout)
-    _held[:] = [reader, fleet]
-
-
-_held: list[object] = []
-"""What the last ``status`` read and derived, held past its return: the console entry point
-ends the process without a teardown (``exit_fast``), and freeing the fold, the claims and the
-views object by object as ``_status`` returned took ~55 ms at 10x. The next ``status`` in the
-same process (a test) replaces it."""
 
 
 def _read_once(reader: FactoryReader, json_files: JsonFiles | None) -> None:
