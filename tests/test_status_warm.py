@@ -5,12 +5,14 @@ never a stale one."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,14 @@ from hostile import Spec, build, every_payload
 
 import factory_tui.adapters.factory_claims as factory_claims
 import factory_tui.adapters.factory_state as factory_state
+import factory_tui.cli.status as status_module
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.jsonfiles import FORMAT, MISS, JsonFiles
 from factory_tui.cli import main
+from factory_tui.cli.common import ProcessEnd
 from factory_tui.cli.status import write_json_records
 from factory_tui.config import Config, load_config
+from factory_tui.core.fleet import Fleet
 from factory_tui.core.fleet_derive import FleetDeriver
 from factory_tui.core.safe import json_safe
 from factory_tui.core.timeparse import parse_ts
@@ -396,3 +401,40 @@ def test_status_reads_every_part_refresh_all_reads(
     assert main(["status", str(hostile.root), "--json", "--now", NOW]) == 0
     assert json.loads(capsys.readouterr().out)["claims"]
     assert len(every) >= 6 and sorted(called) == sorted(every)
+
+
+@pytest.mark.parametrize("process_ends", [True, False])
+def test_status_leaves_what_it_made_to_the_exit_only_when_the_process_ends(
+    hostile: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    process_ends: bool,
+) -> None:
+    """Run from the console (the process ends right after, without a teardown), ``status``
+    neither frees its fold, claims and views object by object nor has the collector walk them
+    (frozen); called in a longer process (a test), it holds nothing."""
+    made: list[weakref.ref[Fleet]] = []
+    real = FactoryReader.fleet
+
+    def recorded(self: FactoryReader, *args: Any, **kwargs: Any) -> Fleet:
+        fleet = real(self, *args, **kwargs)
+        made.append(weakref.ref(fleet))
+        return fleet
+
+    monkeypatch.setattr(FactoryReader, "fleet", recorded)
+    monkeypatch.setattr(ProcessEnd, "after_command", process_ends)
+    monkeypatch.setenv("FACTORY_TUI_CACHE_DIR", str(tmp_path / "cache"))
+    try:
+        assert main(["status", str(hostile.root), "--json", "--now", NOW]) == 0
+        frozen = gc.get_freeze_count()
+        held = made[0]() is not None
+    finally:
+        gc.unfreeze()
+        status_module._held.clear()
+    assert capsys.readouterr().out.count('\n "claims": [') == 1
+    if process_ends:
+        assert frozen > 0 and held
+    else:
+        gc.collect()
+        assert frozen == 0 and made[0]() is None

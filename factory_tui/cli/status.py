@@ -4,6 +4,7 @@ headless, and where every path came from."""
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from factory_tui.cli.common import (
     THEME_HELP,
     CliError,
+    ProcessEnd,
     exit_fast,
     factory_options,
     load,
@@ -96,12 +98,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     # One read, one derive, one write, then exit: the cyclic collector would rescan the records
     # made on the way again and again (they live until the end) and find nothing to free.
     with gc_paused():
-        _status(args, config, now)
+        made = _status(args, config, now)
+        if ProcessEnd.after_command:
+            # The process ends without a teardown: freeing the fold, the claims and the views
+            # object by object as this returned took ~50 ms at 10x. Frozen, the collector that
+            # gc_paused() turns back on does not walk them all either (~80 ms).
+            _held.append(made)
+            gc.freeze()
     exit_fast.add("status")  # a million-line fold need not be freed object by object
     return 0
 
 
-def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
+_held: list[object] = []
+"""What ``status`` made, held to the exit when the process ends after it (see above)."""
+
+
+def _status(args: argparse.Namespace, config: Config, now: datetime) -> tuple[object, ...]:
+    """Read, derive and write; returns what it made (the reader and the fleet)."""
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.adapters.foldcache import FoldCache
     from factory_tui.adapters.jsonfiles import JsonFiles
@@ -123,6 +136,7 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
         from factory_tui.report import render_status  # rich: not needed for JSON
 
         render_status(fleet, sys.stdout)
+    return reader, fleet
 
 
 def _read_once(reader: FactoryReader, json_files: JsonFiles | None) -> None:
