@@ -152,3 +152,27 @@ def test_a_file_changed_a_moment_ago_is_read_again(
     folder.read()
     folder.read()
     assert sorted(parsed) == ["2026-02-12T14-00-a.json"] * 2 + ["2026-02-12T14-00-b.json"] * 2
+
+
+def test_a_read_after_forget_reads_whole_and_gives_the_same(
+    tmp_path: Path, parsed: list[str]
+) -> None:
+    """``status`` reads once, then forgets what a next read would reuse: a next read (there is
+    none in ``status``) still gives the same answer, every newest file parsed again."""
+    config = make_factory(tmp_path / "factory")
+    cps = config.checkpoints_dir
+    for name, data in [
+        ("2026-02-12T14-00-a.json", b'{"task": "a"}'),
+        ("2026-02-12T15-00-a.json", b'{"task": "a", "pr_number": "x"}'),
+        ("2026-02-12T14-00-b.json", b"{"),
+        ("not-a-time.json", b'{"task": "c"}'),
+    ]:
+        _write(cps / name, data)
+    folder = CheckpointFolder(config)
+    first = folder.read()
+    assert len(first[1]) >= 3  # the bad pr_number, the garbled file, the odd name
+    parsed.clear()
+    folder.forget()
+    again = folder.read()
+    assert sorted(parsed) == ["2026-02-12T15-00-a.json", "not-a-time.json"]
+    assert again == first == read_checkpoints(config)

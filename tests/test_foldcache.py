@@ -352,6 +352,13 @@ def _live_field(state: dict[str, Any], column: int, value: int, *, at: int = 0) 
         pytest.param(lambda s: s["live_strings"].append(7), id="a live text that is a number"),
         pytest.param(lambda s: s.update(sessions=s["sessions"] + 1), id="a wrong count"),
         pytest.param(lambda s: s.update(latest_by_task={"a": 999}), id="a dangling session"),
+        pytest.param(lambda s: s.update(latest_by_task={"a": "0"}), id="a latest seq as text"),
+        pytest.param(lambda s: s.update(open_by_task={"a": 0}), id="open seqs not a list"),
+        pytest.param(lambda s: s.update(open_by_task={"a": [True]}), id="an open seq as a bool"),
+        pytest.param(
+            lambda s: s.update(open_by_task={"a": [0], "b": [s["sessions"]]}),
+            id="an open session past the end",
+        ),
         pytest.param(lambda s: s.update(recent=[["x", "1", "f"]]), id="a line number as text"),
         pytest.param(lambda s: s.update(counts={"X": True}), id="a count that is a bool"),
         pytest.param(lambda s: s.pop("events"), id="a missing field"),

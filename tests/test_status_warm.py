@@ -5,12 +5,14 @@ never a stale one."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,11 +22,14 @@ from hostile import Spec, build, every_payload
 
 import factory_tui.adapters.factory_claims as factory_claims
 import factory_tui.adapters.factory_state as factory_state
+import factory_tui.cli.status as status_module
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.jsonfiles import FORMAT, MISS, JsonFiles
 from factory_tui.cli import main
+from factory_tui.cli.common import ProcessEnd
 from factory_tui.cli.status import write_json_records
 from factory_tui.config import Config, load_config
+from factory_tui.core.fleet import Fleet
 from factory_tui.core.fleet_derive import FleetDeriver
 from factory_tui.core.safe import json_safe
 from factory_tui.core.timeparse import parse_ts
@@ -318,3 +323,118 @@ def test_a_damaged_cache_file_is_ignored(
     assert _status(hostile, files) == plain
     assert files.skipped is not None
     assert _status(hostile, JsonFiles(kept)) == plain  # saved again, whole
+
+
+def test_claim_files_are_named_as_a_path_names_them_even_in_the_folder_dot(
+    hostile: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claims folder keys its files by text, not by a Path made per file: the same names a
+    Path gives (a folder "." loses its "./"), and a claim refreshed by its Path is the one
+    the scan read."""
+    monkeypatch.chdir(hostile.claims_dir)
+    for folder in (Path("."), hostile.claims_dir, Path("..") / hostile.claims_dir.name):
+        claims = factory_claims.ClaimFolder(
+            folder, max_file_bytes=hostile.max_file_bytes, lock_stale_after=hostile.lock_stale_after
+        )
+        assert claims.refresh()
+        named = {
+            str(Path(e.path))
+            for e in os.scandir(folder)
+            if e.name.endswith(".json") and not e.name.startswith(".")
+        }
+        files = [c.file for c in claims.files()]
+        assert files and set(files) <= named
+        assert set(claims.claims) == named
+        generation = claims.generation
+        for name in ("CAB-1400.json", "CAB-1321.json"):
+            assert not claims.refresh_claim(folder / name)  # the entry the scan made
+        assert claims.generation == generation
+        assert not claims.refresh()
+
+
+class _CountingOut(io.StringIO):
+    """A text stream that counts its writes (an unbuffered stdout makes each one a system
+    call)."""
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_many_records_are_written_in_chunks_as_the_plain_path_writes_them() -> None:
+    records = [
+        {"n": n, "why": "x" * (n % 97), "odd": "\u202e\x9b" if n % 1000 == 0 else ""}
+        for n in range(20_000)
+    ]
+    payload: dict[str, object] = {"a": records, "b": [], "c": [{"only": 1}]}
+    out = _CountingOut()
+    write_json_records([(k, iter(v)) for k, v in payload.items()], out)
+    assert out.getvalue() == _whole_document(payload)
+    assert json.loads(out.getvalue()) == payload
+    assert out.writes < 100  # not one per record
+
+
+def test_status_reads_every_part_refresh_all_reads(
+    hostile: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``status`` reads the parts one by one (to free the small files' kept JSON before the
+    log's fold is loaded): the same parts as :meth:`FactoryReader.refresh_all`, each once."""
+    called: list[str] = []
+    for name in vars(FactoryReader):
+        if name.startswith("refresh_") and name != "refresh_all":
+            real = getattr(FactoryReader, name)
+
+            def recorded(self: FactoryReader, *args: Any, _n: str = name, _r: Any = real) -> Any:
+                called.append(_n)
+                return _r(self, *args)
+
+            monkeypatch.setattr(FactoryReader, name, recorded)
+    FactoryReader(hostile).refresh_all()
+    every = list(called)
+    called.clear()
+    monkeypatch.setenv("FACTORY_TUI_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["status", str(hostile.root), "--json", "--now", NOW]) == 0
+    assert json.loads(capsys.readouterr().out)["claims"]
+    assert len(every) >= 6 and sorted(called) == sorted(every)
+
+
+@pytest.mark.parametrize("process_ends", [True, False])
+def test_status_leaves_what_it_made_to_the_exit_only_when_the_process_ends(
+    hostile: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    process_ends: bool,
+) -> None:
+    """Run from the console (the process ends right after, without a teardown), ``status``
+    neither frees its fold, claims and views object by object nor has the collector walk them
+    (frozen); called in a longer process (a test), it holds nothing."""
+    made: list[weakref.ref[Fleet]] = []
+    real = FactoryReader.fleet
+
+    def recorded(self: FactoryReader, *args: Any, **kwargs: Any) -> Fleet:
+        fleet = real(self, *args, **kwargs)
+        made.append(weakref.ref(fleet))
+        return fleet
+
+    monkeypatch.setattr(FactoryReader, "fleet", recorded)
+    monkeypatch.setattr(ProcessEnd, "after_command", process_ends)
+    monkeypatch.setenv("FACTORY_TUI_CACHE_DIR", str(tmp_path / "cache"))
+    try:
+        assert main(["status", str(hostile.root), "--json", "--now", NOW]) == 0
+        frozen = gc.get_freeze_count()
+        held = made[0]() is not None
+    finally:
+        gc.unfreeze()
+        status_module._held.clear()
+    assert capsys.readouterr().out.count('\n "claims": [') == 1
+    if process_ends:
+        assert frozen > 0 and held
+    else:
+        gc.collect()
+        assert frozen == 0 and made[0]() is None

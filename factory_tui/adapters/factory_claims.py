@@ -48,7 +48,7 @@ def file_key(path: Path) -> FileKey | None:
     return None if st is None else FileKey.of(st)
 
 
-def file_stat(path: Path) -> os.stat_result | None:
+def file_stat(path: Path | str) -> os.stat_result | None:
     """The stat of what ``path`` names (a dangling symlink: of the link itself); None when there
     is nothing. Raises ``OSError`` for anything else."""
     try:
@@ -76,7 +76,9 @@ class ClaimFolder:
         """The claim files' JSON kept from the last run, by stat (None: always read)."""
         self.max_file_bytes = max_file_bytes
         self.lock_stale_after = lock_stale_after
-        self.claims: dict[Path, tuple[FileKey | None, ClaimFile | None, list[Problem]]] = {}
+        self.claims: dict[str, tuple[FileKey | None, ClaimFile | None, list[Problem]]] = {}
+        """Each claim file by its path as ``str(Path)`` writes it (no Path made per file: a
+        folder of ten thousand)."""
         self.dir_problems: list[Problem] = []
         self.lock_entries: list[LockEntry] = []
         self.generation = 0
@@ -88,7 +90,7 @@ class ClaimFolder:
         folder = self.folder
         changed = False
         self.dir_problems = []
-        seen: set[Path] = set()
+        seen: set[str] = set()
         try:
             entries = list(os.scandir(folder))
         except FileNotFoundError:
@@ -99,6 +101,9 @@ class ClaimFolder:
             )
             entries = []
         locks: list[LockEntry] = []
+        # entry.path joins the folder's text and the name: str(Path(entry.path)) but for a
+        # folder "." (whose "./" a Path drops).
+        bare = os.fspath(folder) == "."
         for entry in entries:
             if entry.name.startswith("."):
                 self._check_leftover(entry)
@@ -108,9 +113,9 @@ class ClaimFolder:
                 continue
             if not entry.name.endswith(".json"):
                 continue
-            path = Path(entry.path)
-            seen.add(path)
-            changed |= self.refresh_claim(path)
+            file = entry.name if bare else entry.path
+            seen.add(file)
+            changed |= self._refresh_file(file)
         for gone in set(self.claims) - seen:
             del self.claims[gone]
             self.generation += 1
@@ -160,35 +165,35 @@ class ClaimFolder:
 
     def refresh_claim(self, path: Path) -> bool:
         """Re-read one claim file if its stat changed (or it vanished). True if anything changed."""
+        return self._refresh_file(str(path))
+
+    def _refresh_file(self, file: str) -> bool:
+        """:meth:`refresh_claim` of the file ``str(path)`` names."""
         try:
-            st = file_stat(path)
+            st = file_stat(file)
         except OSError as error:
-            return self._set(
-                path, None, None, [Problem(str(path), f"cannot stat: {error.strerror}")]
-            )
+            return self._set(file, None, None, [Problem(file, f"cannot stat: {error.strerror}")])
         if st is None:
-            return self._forget(path)
+            return self._forget(file)
         key = FileKey.of(st)
-        known = self.claims.get(path)
+        known = self.claims.get(file)
         if known is not None and known[0] == key:
             return False
-        found = self._read(path, st)
+        found = self._read(file, st)
         if found is None:
-            return self._forget(path)
-        return self._set(path, key, *found)
+            return self._forget(file)
+        return self._set(file, key, *found)
 
-    def _read(
-        self, path: Path, st: os.stat_result
-    ) -> tuple[ClaimFile | None, list[Problem]] | None:
+    def _read(self, file: str, st: os.stat_result) -> tuple[ClaimFile | None, list[Problem]] | None:
         """One claim file, parsed (None: it is gone). From its JSON kept in :attr:`values` when
         its stat ``st`` is still the one it was read under."""
-        file, values = str(path), self.values
+        values = self.values
         if values is not None:
             raw = values.get(file, st)
             if raw is not MISS:
                 return claim_from_json(file, raw)
         read_at = values.clock() if values is not None else 0
-        data = read_factory_file(path, self.max_file_bytes)
+        data = read_factory_file(Path(file), self.max_file_bytes)
         if data is None:
             return None
         raw, unreadable = (None, data) if isinstance(data, Problem) else claim_json(file, data)
@@ -199,18 +204,18 @@ class ClaimFolder:
                 values.forget(file)
         return (None, [unreadable]) if unreadable is not None else claim_from_json(file, raw)
 
-    def _forget(self, path: Path) -> bool:
+    def _forget(self, file: str) -> bool:
         """The file is gone: forget it. True if it was known."""
-        if path not in self.claims:
+        if file not in self.claims:
             return False
-        del self.claims[path]
+        del self.claims[file]
         self.generation += 1
         return True
 
     def _set(
-        self, path: Path, key: FileKey | None, claim: ClaimFile | None, problems: list[Problem]
+        self, file: str, key: FileKey | None, claim: ClaimFile | None, problems: list[Problem]
     ) -> bool:
-        self.claims[path] = (key, claim, problems)
+        self.claims[file] = (key, claim, problems)
         self.generation += 1
         return True
 
@@ -255,7 +260,7 @@ class ClaimFolder:
     def _claim_shows(self, name: str, phase: str, owner: str) -> str:
         if not name or Path(name).name != name or not name.endswith(".json"):
             return "the claim file it names is not a plain file name: check by hand"
-        entry = self.claims.get(self.folder / name)
+        entry = self.claims.get(str(self.folder / name))
         claim = entry[1] if entry is not None else None
         if claim is None:
             return f"{name} is gone or unreadable now: check by hand"

@@ -65,8 +65,12 @@ class CheckpointFolder:
             )
         checkpoints: dict[str, Checkpoint] = {}
         parsed, self._parsed = self._parsed, {}
+        # Each file's path as os.path.join makes it; the racy window from one clock read (taken
+        # before any file's stat: a file changed since then is racy all the same).
+        prefix = os.path.join(where, "")
+        racy_after = time.time_ns() - RACY_NS
         for name in latest:
-            found = self._parse(os.path.join(where, name), name, parsed)
+            found = self._parse(prefix + name, name, parsed, racy_after)
             if found is None:
                 continue
             if isinstance(found, Problem):
@@ -79,6 +83,12 @@ class CheckpointFolder:
                 if known_cp is None or (cp.at or datetime.min) >= (known_cp.at or datetime.min):
                     checkpoints[cp.task] = cp
         return checkpoints, problems
+
+    def forget(self) -> None:
+        """Drop what was kept to read the folder again incrementally (each name's parts, each
+        newest file's stat and parse): a one-shot ``status`` reads it once, and frees that
+        before it derives (ten thousand entries at 10x). The next :meth:`read` reads whole."""
+        self._names, self._parsed = {}, {}
 
     def _listed(self, folder: Path) -> tuple[list[str], list[str], list[Problem]]:
         """The newest file name of each task slug (in the order the slugs were first listed),
@@ -133,12 +143,17 @@ class CheckpointFolder:
         return [name for _when, name in latest.values()], unnamed, problems
 
     def _parse(
-        self, path: str, name: str, parsed: dict[str, tuple[_StatKey, _Parsed]]
+        self,
+        path: str,
+        name: str,
+        parsed: dict[str, tuple[_StatKey, _Parsed]],
+        racy_after: int,
     ) -> _Parsed | Problem | None:
         """One newest file: as parsed last time when its stat key is the same, else from its
-        JSON kept in :attr:`values` under the same stat, else read."""
+        JSON kept in :attr:`values` under the same stat, else read. ``racy_after``: a file
+        changed after this (ns) is parsed again next time (see :func:`_stat_key`)."""
         st = _lstat(path)
-        key = _stat_key(st)
+        key = _stat_key(st, racy_after)
         known = parsed.get(path) if key is not None else None
         if key is not None and known is not None and known[0] == key:
             self._parsed[path] = known
@@ -204,13 +219,14 @@ def _lstat(path: str) -> os.stat_result | None:
         return None
 
 
-def _stat_key(st: os.stat_result | None) -> _StatKey | None:
+def _stat_key(st: os.stat_result | None, racy_after: int) -> _StatKey | None:
     """The stat key of a listed regular file; None for anything else (a symlink, a special
-    file) or a file changed less than :data:`RACY_NS` ago: read those."""
+    file) or a file changed after ``racy_after`` (:data:`RACY_NS` before the read): read
+    those."""
     if (
         st is None
         or not stat.S_ISREG(st.st_mode)
-        or max(st.st_mtime_ns, st.st_ctime_ns) > (time.time_ns() - RACY_NS)
+        or max(st.st_mtime_ns, st.st_ctime_ns) > racy_after
     ):
         return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)

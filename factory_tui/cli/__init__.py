@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from factory_tui import __version__
-from factory_tui.cli.common import CliError, HelpFormatter, exit_fast
+from factory_tui.cli.common import CliError, HelpFormatter, ProcessEnd, exit_fast
 from factory_tui.core.safe import printable
 
 __all__ = ["main", "run"]
@@ -181,6 +181,7 @@ def run() -> NoReturn:
     """The console entry point: :func:`main`, then exit. After a command that built a big fold
     (``status`` on a million-line log) the interpreter's object-by-object teardown costs a
     third of a second; its output is flushed and the process ends at once instead."""
+    ProcessEnd.after_command = True
     code = main()
     if exit_fast:
         try:

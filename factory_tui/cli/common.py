@@ -23,6 +23,7 @@ __all__ = [
     "THEME_HELP",
     "CliError",
     "HelpFormatter",
+    "ProcessEnd",
     "ask",
     "confirm",
     "exit_fast",
@@ -35,6 +36,15 @@ __all__ = [
 
 # Commands after which the process may end without tearing down its objects one by one.
 exit_fast: set[str] = set()
+
+
+class ProcessEnd:
+    """Whether the process ends right after the command: the console entry point
+    (:func:`factory_tui.cli.run`) says so; a test calling :func:`~factory_tui.cli.main` does
+    not. A command may then leave what it made to the exit instead of freeing it."""
+
+    after_command = False
+
 
 THEME_HELP = (
     "factory-dark, factory-light, factory-mono or a user theme "

@@ -4,6 +4,7 @@ headless, and where every path came from."""
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 from factory_tui.cli.common import (
     THEME_HELP,
     CliError,
+    ProcessEnd,
     exit_fast,
     factory_options,
     load,
@@ -23,6 +25,8 @@ from factory_tui.core.safe import dumps_json, json_safe, printable
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.adapters.jsonfiles import JsonFiles
     from factory_tui.config import Config
 
 __all__ = [
@@ -94,12 +98,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     # One read, one derive, one write, then exit: the cyclic collector would rescan the records
     # made on the way again and again (they live until the end) and find nothing to free.
     with gc_paused():
-        _status(args, config, now)
+        made = _status(args, config, now)
+        if ProcessEnd.after_command:
+            # The process ends without a teardown: freeing the fold, the claims and the views
+            # object by object as this returned took ~50 ms at 10x. Frozen, the collector that
+            # gc_paused() turns back on does not walk them all either (~80 ms).
+            _held.append(made)
+            gc.freeze()
     exit_fast.add("status")  # a million-line fold need not be freed object by object
     return 0
 
 
-def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
+_held: list[object] = []
+"""What ``status`` made, held to the exit when the process ends after it (see above)."""
+
+
+def _status(args: argparse.Namespace, config: Config, now: datetime) -> tuple[object, ...]:
+    """Read, derive and write; returns what it made (the reader and the fleet)."""
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.adapters.foldcache import FoldCache
     from factory_tui.adapters.jsonfiles import JsonFiles
@@ -113,10 +128,7 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
     )
     reader = FactoryReader(config, fold_cache=fold_cache, json_files=json_files)
     reader.deriver = FleetDeriver(one_shot=True)
-    reader.refresh_all()
-    if json_files is not None:
-        json_files.save()
-        json_files.release()
+    _read_once(reader, json_files)
     fleet = reader.fleet(now)
     if args.json:
         write_json_records(fleet.json_items(), sys.stdout)
@@ -124,6 +136,23 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> None:
         from factory_tui.report import render_status  # rich: not needed for JSON
 
         render_status(fleet, sys.stdout)
+    return reader, fleet
+
+
+def _read_once(reader: FactoryReader, json_files: JsonFiles | None) -> None:
+    """:meth:`FactoryReader.refresh_all` for one read: the small files first, then what was
+    kept of them saved and freed (and what a next read of the checkpoints would reuse), then
+    the log's fold: the peak memory holds one of the two, not both (~8 MB less at 10x)."""
+    reader.refresh_claims()
+    reader.refresh_checkpoints()
+    if json_files is not None:
+        json_files.save()
+        json_files.release()
+    reader.checkpoint_folder.forget()
+    reader.refresh_log()
+    reader.refresh_state_files()
+    reader.refresh_store()
+    reader.refresh_server()
 
 
 def _warn_missing(config: Config, command: str) -> list[str]:
@@ -164,15 +193,29 @@ def write_json_records(
 def _write_list(
     records: Iterator[object], dumps: Callable[[object], str], write: Callable[[str], object]
 ) -> None:
-    """``[]``, or each record on a line of its own (the same text as the whole list joined)."""
+    """``[]``, or each record on a line of its own (the same text as the whole list joined).
+    Written about :data:`_CHUNK_CHARS` at a time: one write per record is one system call per
+    record when stdout is unbuffered (``python -u``, ``PYTHONUNBUFFERED``), tens of thousands
+    at 10x."""
     first = next(records, _NONE)
     if first is _NONE:
         write("[]")
         return
-    write("[\n  " + json_safe(dumps(first)))
+    parts = ["[\n  ", json_safe(dumps(first))]
+    size = 0
     for record in records:
-        write(",\n  " + json_safe(dumps(record)))
-    write("\n ]")
+        text = json_safe(dumps(record))
+        parts += (",\n  ", text)
+        size += len(text)
+        if size >= _CHUNK_CHARS:
+            write("".join(parts))
+            parts.clear()
+            size = 0
+    parts.append("\n ]")
+    write("".join(parts))
+
+
+_CHUNK_CHARS = 1 << 16
 
 
 def _record_encoder() -> Callable[[object], str]:

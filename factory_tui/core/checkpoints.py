@@ -125,32 +125,6 @@ def checkpoint_from_json(
     if not isinstance(raw, dict):
         return None, [Problem(file, "a checkpoint holds a JSON object")]
     problems: list[Problem] = []
-
-    def text(key: str) -> str | None:
-        value = raw.get(key)
-        if value is None or isinstance(value, str):
-            return value or None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        problems.append(Problem(file, f"{key}: expected a string, found {json.dumps(value)[:40]}"))
-        return None
-
-    def steps(key: str) -> tuple[str, ...]:
-        value = raw.get(key)
-        if value is None:
-            return ()
-        if isinstance(value, list) and all(isinstance(item, str) for item in value):
-            return tuple(value)
-        problems.append(Problem(file, f"{key}: expected an array of step names"))
-        return ()
-
-    def obj(key: str) -> dict[str, Any] | None:
-        value = raw.get(key)
-        if value is None or isinstance(value, dict):
-            return value
-        problems.append(Problem(file, f"{key}: expected an object"))
-        return None
-
     pr_raw = raw.get("pr_number")
     pr = _pr_number(pr_raw)
     if pr is None and pr_raw is not None:
@@ -161,27 +135,63 @@ def checkpoint_from_json(
                 f"found {json.dumps(pr_raw)[:40]}",
             )
         )
-    task = text("task")
+    task = _text(raw, "task", file, problems)
     if not task:
         problems.append(Problem(file, "task: missing; using the file name's slug"))
-    timestamp = text("timestamp")
+    timestamp = _text(raw, "timestamp", file, problems)
     if timestamp and parse_ts(timestamp) is None:
         problems.append(Problem(file, f"timestamp: not a timestamp: {timestamp[:40]!r}"))
         timestamp = None
+    # Positional, in the order of the fields (and of the problems they may add).
     checkpoint = Checkpoint(
-        file=file,
-        name=name,
-        file_ts=file_ts,
-        slug=slug,
-        task=task or slug,
-        timestamp=timestamp,
-        branch=text("branch"),
-        git_sha=text("git_sha"),
-        pr_number=pr,
-        steps_completed=steps("steps_completed"),
-        steps_remaining=steps("steps_remaining"),
-        context=obj("context"),
-        progress=obj("progress"),
-        claimed_phase=obj("claimed_phase"),
+        file,
+        name,
+        file_ts,
+        slug,
+        task or slug,
+        timestamp,
+        _text(raw, "branch", file, problems),
+        _text(raw, "git_sha", file, problems),
+        pr,
+        _steps(raw, "steps_completed", file, problems),
+        _steps(raw, "steps_remaining", file, problems),
+        _object(raw, "context", file, problems),
+        _object(raw, "progress", file, problems),
+        _object(raw, "claimed_phase", file, problems),
     )
     return checkpoint, problems
+
+
+def _text(raw: dict[str, Any], key: str, file: str, problems: list[Problem]) -> str | None:
+    """A text field (a number is taken as its text); None when absent, empty or not text."""
+    value = raw.get(key)
+    if value is None or isinstance(value, str):
+        return value or None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    problems.append(Problem(file, f"{key}: expected a string, found {json.dumps(value)[:40]}"))
+    return None
+
+
+def _steps(raw: dict[str, Any], key: str, file: str, problems: list[Problem]) -> tuple[str, ...]:
+    """A list of step names; () when absent or not one."""
+    value = raw.get(key)
+    if value is None:
+        return ()
+    if type(value) is list and set(map(type, value)) <= {str}:  # one pass in C
+        return tuple(value)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    problems.append(Problem(file, f"{key}: expected an array of step names"))
+    return ()
+
+
+def _object(
+    raw: dict[str, Any], key: str, file: str, problems: list[Problem]
+) -> dict[str, Any] | None:
+    """An object field; None when absent or not an object."""
+    value = raw.get(key)
+    if value is None or isinstance(value, dict):
+        return value
+    problems.append(Problem(file, f"{key}: expected an object"))
+    return None

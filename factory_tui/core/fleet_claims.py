@@ -7,9 +7,7 @@ process facts in. It never reads the clock or the process table itself.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from datetime import datetime, tzinfo
-from typing import Any
 
 from factory_tui.core.claims import ClaimFile, ClaimUnit
 from factory_tui.core.fleet import (
@@ -118,37 +116,43 @@ def derive_claim_view(
             for about, detail in found
             if detail.startswith("lost claim") and _recent_claim(fold, unit, about, now, settings)
         ]
-    base: dict[str, Any] = {
-        "unit": unit,
-        "file": claim.file,
-        "kind": claim.kind,
-        "title": claim.title,
-        "local": same_host(unit.hostname, hostname),
-        "conflicts": tuple(detail for _about, detail in found),
-        "conflicts_about": tuple(about for about, _detail in found),
-    }
+    conflicts = tuple(detail for _about, detail in found)
+    conditions: tuple[Condition, ...] = ()
+    unmet: tuple[int, ...] = ()
+    alive: bool | None = None
+    state: ClaimState
     if unit.completed_at:
-        view = ClaimView(**base, state="done", why=f"completed {unit.completed_at}")
+        state, why = "done", f"completed {unit.completed_at}"
     elif unit.owner:
-        conditions, alive = stale_conditions(
-            unit, fold, now, hostname, procs, settings, remote=remote
-        )
-        view = _owned_view(unit, done, base, conditions, alive)
+        held, alive = stale_conditions(unit, fold, now, hostname, procs, settings, remote=remote)
+        state, why, unmet = _owned_state(unit, done, held)
+        conditions = tuple(held)
     else:
-        view = _free_view(unit, done, base)
+        state, why, unmet = _free_state(unit, done)
     if found:
-        view = replace(view, why=view.why + "; conflict: " + "; ".join(view.conflicts))
-    return view
+        why += "; conflict: " + "; ".join(conflicts)
+    # Positional, in the order of the fields: one view per claim unit (13,000 at 10x).
+    return ClaimView(
+        unit,
+        claim.file,
+        claim.kind,
+        claim.title,
+        state,
+        why,
+        conditions,
+        unmet,
+        alive,
+        same_host(unit.hostname, hostname),
+        conflicts,
+        tuple(about for about, _detail in found),
+    )
 
 
-def _owned_view(
-    unit: ClaimUnit,
-    done: set[int | None],
-    base: dict[str, Any],
-    conditions: list[Condition],
-    alive: bool | None,
-) -> ClaimView:
-    """An owned unit not done: stale when all its ``conditions`` hold, else claimed."""
+def _owned_state(
+    unit: ClaimUnit, done: set[int | None], conditions: list[Condition]
+) -> tuple[ClaimState, str, tuple[int, ...]]:
+    """An owned unit not done: stale when all its ``conditions`` hold, else claimed; with why,
+    and the phases it depends on that are not done."""
     if all(c.holds for c in conditions):
         why = "stale: " + "; ".join(c.detail for c in conditions)
         state: ClaimState = "stale"
@@ -159,23 +163,16 @@ def _owned_view(
     unmet = tuple(d for d in unit.deps if d not in done)
     if unmet:
         why += f" (claimed although phase {', '.join(map(str, unmet))} is not done)"
-    return ClaimView(
-        **base,
-        state=state,
-        why=why,
-        conditions=tuple(conditions),
-        unmet_deps=unmet,
-        pid_alive=alive,
-    )
+    return state, why, unmet
 
 
-def _free_view(unit: ClaimUnit, done: set[int | None], base: dict[str, Any]) -> ClaimView:
+def _free_state(unit: ClaimUnit, done: set[int | None]) -> tuple[ClaimState, str, tuple[int, ...]]:
     """A unit with no owner: blocked by the phases it waits for, else available."""
     unmet = tuple(d for d in unit.deps if d not in done)
     if unmet:
         names = ", ".join(f"phase {d}" for d in unmet)
-        return ClaimView(**base, state="blocked", why=f"waits for {names}", unmet_deps=unmet)
-    return ClaimView(**base, state="available", why="free: no owner, every dep done")
+        return "blocked", f"waits for {names}", unmet
+    return "available", "free: no owner, every dep done", unmet
 
 
 def _recent_claim(

@@ -34,14 +34,14 @@ def derive_sessions(
     if picked_recs is None:
         picked_recs = picked_sessions(fold, now, settings)
     picked = {rec.seq: rec for rec in picked_recs}
+    in_order = [picked[seq] for seq in sorted(picked)]
     latest_open_by_instance: dict[str, SessionRec] = {}
-    for seq in sorted(picked):
-        rec = picked[seq]
+    for rec in in_order:
         if rec.is_open and rec.instance:
             latest_open_by_instance[rec.instance] = rec
     return [
-        session_view(picked[seq], fold, owned, checkpoints, latest_open_by_instance, now, settings)
-        for seq in sorted(picked)
+        session_view(rec, fold, owned, checkpoints, latest_open_by_instance, now, settings)
+        for rec in in_order
     ]
 
 
@@ -184,29 +184,28 @@ def session_view(
                 why = f"{opened_at}; {pid_detail(evidence)}"
             else:
                 why = f"{opened_at}; {rec.instance} owns no claim whose pid is alive"
+    # Positional, in the order of the fields: tens of thousands of sessions at 10x.
     return SessionView(
-        task=rec.task,
-        instance=rec.instance,
-        branch=rec.branch,
-        status=status,
-        end_status=rec.end_status,
-        started_at=rec.started_at,
-        ended_at=rec.ended_at,
-        last_step=rec.last_step,
-        last_step_state=rec.last_step_state,
-        last_step_at=rec.last_step_at,
-        last_event_at=rec.last_event_at,
-        pr=rec.pr,
-        checkpoint=checkpoints.get(rec.task)
-        if status != "ended" or rec.end_status == "crashed"
-        else None,
-        recovered_from=rec.recovered_from,
-        recovered_by=rec.recovered_by,
-        last_error=rec.last_error,
-        source=rec.source,
-        start_line=rec.start_line,
-        why=why,
-        duration=duration,
+        rec.task,
+        rec.instance,
+        rec.branch,
+        status,
+        rec.end_status,
+        rec.started_at,
+        rec.ended_at,
+        rec.last_step,
+        rec.last_step_state,
+        rec.last_step_at,
+        rec.last_event_at,
+        rec.pr,
+        checkpoints.get(rec.task) if status != "ended" or rec.end_status == "crashed" else None,
+        rec.recovered_from,
+        rec.recovered_by,
+        rec.last_error,
+        rec.source,
+        rec.start_line,
+        why,
+        duration,
     )
 
 
