@@ -215,11 +215,27 @@ class FleetFeed:
         reader = self.reader
         reader.on_progress = self._progress
         self._start_server()  # before the files: a server that does not answer waits on its own
+        # The fold's warm-start cache is saved once the fleet is shown and the log indexed (a
+        # cold read of a big log made it due): it is for the next start, not this one.
+        # (A read that fails still saves the fold if it was read whole; never a fold fed half.)
+        reader.logs.hold_saves()
         try:
-            reader.refresh_all()
+            try:
+                reader.refresh_all()
+            finally:
+                reader.on_progress = None
+            self.finish_interrupted(reader)
+            self._show_first(reader)
         finally:
-            reader.on_progress = None
-        self.finish_interrupted(reader)
+            reader.with_fold(lambda _fold: reader.logs.release_saves())
+        # The spend's attribution after the log: the Log view is looked at first, the spend is
+        # still being read on its own thread (on the scale factory the spans of every session
+        # in the history took a second, which the log then waited for).
+        self.after_read(reader)
+        release_free_memory()  # the read's buffers are gone: their pages go back to the system
+
+    def _show_first(self, reader: FactoryReader) -> None:
+        """Post the first fleet, then index the log and say the Log view can show it."""
         fleet = reader.fleet(self.clock())
         self._follow_transcripts()
         self._last_shown = shown_facts(fleet)
@@ -229,11 +245,6 @@ class FleetFeed:
         for step in self.log_index.update_in_chunks():
             self._progress("log index", step.bytes_done, step.bytes_total)
         self.app.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
-        # The spend's attribution after the log: the Log view is looked at first, the spend is
-        # still being read on its own thread (on the scale factory the spans of every session
-        # in the history took a second, which the log then waited for).
-        self.after_read(reader)
-        release_free_memory()  # the read's buffers are gone: their pages go back to the system
 
     def _refresh(self, plan: RefreshPlan, tick: bool) -> None:
         reader = self.reader
