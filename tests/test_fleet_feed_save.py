@@ -1,7 +1,7 @@
-"""The cockpit's first load saves the fold's warm-start cache after it posted the fleet and built
-the log index (issue 17: the save was on the way to "fully loaded"), and never loses it: a load
-cut short still saves, as does one that fails after the log was read; a fold fed half is never
-saved."""
+"""The cockpit's first load saves the fold's warm-start cache after it posted the fleet, built the
+log index and attributed the spend (issue 17: the save was on the way to "fully loaded"), and
+never loses it: a load cut short still saves, as does one that fails after the log was read; a
+fold fed half is never saved."""
 
 from __future__ import annotations
 
@@ -56,8 +56,11 @@ def _factory(tmp_path: Path) -> Config:
 
 
 def _feed(config: Config, reader: FactoryReader, index: LogIndex, app: RecordingApp) -> FleetFeed:
+    def after_read(_reader: FactoryReader) -> None:  # the spend's spans are worked out here
+        app.posted.append(("spans", app.cache_file.exists(), len(index)))
+
     return FleetFeed(
-        cast(Any, app), config, reader, index, clock=lambda: NOW, after_read=lambda _r: None
+        cast(Any, app), config, reader, index, clock=lambda: NOW, after_read=after_read
     )
 
 
@@ -69,7 +72,7 @@ def test_the_fold_is_saved_after_the_fleet_and_the_log_index_are_posted(tmp_path
     with LogIndex(config.log_history_file, config.log_file) as index:
         app = RecordingApp(cache_file, index)
         _feed(config, reader, index, app)._load_everything()
-    assert app.posted == [("initial", False, 0), ("log", False, 42)]
+    assert app.posted == [("initial", False, 0), ("log", False, 42), ("spans", False, 42)]
     assert cache_file.exists()
     warm = read_factory(config, cache)
     assert warm.warm_started, cache.last_miss
