@@ -1,5 +1,5 @@
-"""The cockpit's first load saves the fold's warm-start cache after it posted the fleet, built the
-log index and attributed the spend (issue 17: the save was on the way to "fully loaded"), and
+"""The cockpit's first load saves the fold's warm-start cache after it posted the fleet and built
+the log index (issue 17: the save was on the way to "fully loaded"), before the spend's spans, and
 never loses it: a load cut short still saves, as does one that fails after the log was read; a
 fold fed half is never saved."""
 
@@ -72,7 +72,7 @@ def test_the_fold_is_saved_after_the_fleet_and_the_log_index_are_posted(tmp_path
     with LogIndex(config.log_history_file, config.log_file) as index:
         app = RecordingApp(cache_file, index)
         _feed(config, reader, index, app)._load_everything()
-    assert app.posted == [("initial", False, 0), ("log", False, 42), ("spans", False, 42)]
+    assert app.posted == [("initial", False, 0), ("log", False, 42), ("spans", True, 42)]
     assert cache_file.exists()
     warm = read_factory(config, cache)
     assert warm.warm_started, cache.last_miss

@@ -217,10 +217,10 @@ class FleetFeed:
         reader = self.reader
         reader.on_progress = self._progress
         self._start_server()  # before the files: a server that does not answer waits on its own
-        # The fold's warm-start cache is saved once the fleet is shown, the log indexed and the
-        # spend attributed (a cold read of a big log made it due): it is for the next start,
-        # not this one (0.6 s on the scale factory). A read that fails still saves the fold if
-        # it was read whole; a fold fed half is never saved.
+        # The fold's warm-start cache is saved once the fleet is shown and the log indexed (a
+        # cold read of a big log made it due): it is for the next start, not this one (0.6 s
+        # on the scale factory). A read that fails still saves the fold if it was read whole;
+        # a fold fed half is never saved.
         reader.logs.hold_saves()
         # A big log's index is built by a child process while the fold runs (see
         # logindex_child); None: here, after the fleet is shown, as for a small one.
@@ -232,14 +232,15 @@ class FleetFeed:
                 reader.on_progress = None
             self.finish_interrupted(reader)
             self._show_first(reader, build)
-            # The spend's attribution after the log: the Log view is looked at first, the spend
-            # is still being read on its own thread (on the scale factory the spans of every
-            # session in the history took a second, which the log then waited for).
-            self.after_read(reader)
         finally:
             if build is not None:
                 build.stop()
             reader.with_fold(lambda _fold: reader.logs.release_saves())
+        # The spend's attribution after the log: the Log view is looked at first, the spend is
+        # still being read on its own thread (on the scale factory the spans of every session
+        # in the history took a second, which the log then waited for). After the save too:
+        # the save's passing memory is given back before the spend's.
+        self.after_read(reader)
         release_free_memory()  # the read's buffers are gone: their pages go back to the system
 
     def _show_first(self, reader: FactoryReader, build: IndexBuild | None) -> None:
