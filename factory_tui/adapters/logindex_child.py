@@ -11,9 +11,9 @@ usual. A child that fails, answers garbage or is not done in time costs nothing 
 the parent builds the index itself, as it did before.
 
 The child writes one JSON line (per file: device, inode, the end of the last complete line,
-the CRC and last bytes up to there, the offsets' type code and count; the task → instance
-pairs of its SESSION-START lines), then each file's offsets as raw bytes (the same machine: the
-native byte order).
+the CRC and last bytes up to there, the offsets' type code and count; the task names and the
+instances of its SESSION-START lines' pairs), then each file's offsets and each pair's task
+number as raw bytes (the same machine: the native byte order).
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ import stat
 import subprocess
 import sys
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from factory_tui.adapters.logindex_files import FileIndex, apply_chunk, scan_lines
 
@@ -57,11 +58,18 @@ class BuiltFile:
 
 @dataclass(frozen=True)
 class BuiltIndex:
-    """Both files (None: the file was missing) and the SESSION-START pairs."""
+    """Both files (None: the file was missing) and the SESSION-START pairs: ``instances[k]``
+    started ``tasks[task_of[k]]``."""
 
     history: BuiltFile | None
     current: BuiltFile | None
-    sessions: list[tuple[str, str]]
+    tasks: list[str]
+    instances: list[str]
+    task_of: array[int]
+
+    def sessions(self) -> Iterator[tuple[str, str]]:
+        """The (task, instance) pairs."""
+        return zip(map(self.tasks.__getitem__, self.task_of), self.instances, strict=True)
 
 
 class IndexBuild:
@@ -158,7 +166,7 @@ def take_file(target: FileIndex, built: BuiltFile) -> bool:
 # -- the child's side ---------------------------------------------------------------------------
 
 
-def _scan(path: Path, sessions: list[tuple[str, str]]) -> tuple[dict[str, Any] | None, bytes]:
+def _scan(path: Path, sessions: set[tuple[str, str]]) -> tuple[dict[str, Any] | None, bytes]:
     """One file indexed as :meth:`LogIndex.update` would: its header entry and offsets."""
     try:
         st = os.stat(path)
@@ -172,7 +180,7 @@ def _scan(path: Path, sessions: list[tuple[str, str]]) -> tuple[dict[str, Any] |
         f = FileIndex(path, 0)
         for chunk in scan_lines(fd, 0, st.st_size, _SCAN_BYTES, 0, b""):
             apply_chunk(f, chunk)
-            sessions.extend(chunk.sessions)
+            sessions.update(chunk.sessions)
     finally:
         os.close(fd)
     entry = {
@@ -194,16 +202,25 @@ def main(argv: list[str]) -> int:
             "usage: python -m factory_tui.adapters.logindex_child HISTORY CURRENT", file=sys.stderr
         )
         return 2
-    sessions: list[tuple[str, str]] = []
+    sessions: set[tuple[str, str]] = set()
     files, blobs = [], []
     for name in argv:
         entry, blob = _scan(Path(name), sessions)
         files.append(entry)
         blobs.append(blob)
-    header = json.dumps({"files": files, "sessions": sessions}).encode() + b"\n"
+    # Each pair once, its task as a number into the (few) task names: the parent makes no
+    # passing object per pair (a list of pairs as JSON cost it 30 MB of RSS on the scale
+    # factory).
+    task_ids: dict[str, int] = {}
+    instances: list[str] = []
+    task_of = array("I")
+    for task, instance in sessions:
+        task_of.append(task_ids.setdefault(task, len(task_ids)))
+        instances.append(instance)
+    header = {"files": files, "tasks": list(task_ids), "instances": instances}
     out = sys.stdout.buffer
-    out.write(header)
-    for blob in blobs:
+    out.write(json.dumps(header).encode() + b"\n")
+    for blob in (*blobs, task_of.tobytes()):
         out.write(blob)
     out.flush()
     return 0
@@ -214,40 +231,44 @@ def main(argv: list[str]) -> int:
 
 def parse(out: bytes) -> BuiltIndex | None:
     """The child's answer, checked field by field; None if anything is off."""
-    line, newline, rest = out.partition(b"\n")
+    end = out.find(b"\n")
     try:
-        header = json.loads(line) if newline else None
+        header = json.loads(out[:end]) if end >= 0 else None
     except (ValueError, RecursionError):
         return None
     if not isinstance(header, dict):
         return None
-    files, sessions = header.get("files"), header.get("sessions")
-    if not (isinstance(files, list) and len(files) == 2 and isinstance(sessions, list)):
+    files, tasks, instances = header.get("files"), header.get("tasks"), header.get("instances")
+    if not (isinstance(files, list) and len(files) == 2):
         return None
-    pairs: list[tuple[str, str]] = []
-    for pair in sessions:
-        if not (
-            isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, str) for v in pair)
-        ):
-            return None
-        pairs.append((pair[0], pair[1]))
+    if not (_strings(tasks) and _strings(instances)):
+        return None
+    view = memoryview(out)[end + 1 :]
     built: list[BuiltFile | None] = []
     at = 0
     for entry in files:
         if entry is None:
             built.append(None)
             continue
-        found = _built_file(entry, rest, at)
+        found = _built_file(entry, view, at)
         if found is None:
             return None
         built.append(found)
         at += len(found.offsets) * found.offsets.itemsize
-    if at != len(rest):
+    task_of = array("I")
+    if (len(view) - at) != len(instances) * task_of.itemsize:
         return None
-    return BuiltIndex(built[0], built[1], pairs)
+    task_of.frombytes(view[at:])
+    if task_of and max(task_of) >= len(tasks):
+        return None
+    return BuiltIndex(built[0], built[1], tasks, instances, task_of)
 
 
-def _built_file(entry: object, blob: bytes, at: int) -> BuiltFile | None:
+def _strings(values: object) -> TypeGuard[list[str]]:
+    return isinstance(values, list) and all(isinstance(v, str) for v in values)
+
+
+def _built_file(entry: object, view: memoryview, at: int) -> BuiltFile | None:
     if not isinstance(entry, dict):
         return None
     ints = [entry.get(k) for k in ("device", "inode", "end", "crc", "count")]
@@ -259,10 +280,10 @@ def _built_file(entry: object, blob: bytes, at: int) -> BuiltFile | None:
     device, inode, end, crc, count = (int(v) for v in ints if isinstance(v, int))
     offsets = array(typecode)
     size = count * offsets.itemsize
-    if at + size > len(blob):
+    if at + size > len(view):
         return None
     try:
-        offsets.frombytes(blob[at : at + size])
+        offsets.frombytes(view[at : at + size])
         anchor_bytes = bytes.fromhex(anchor)
     except ValueError:
         return None
