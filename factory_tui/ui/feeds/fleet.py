@@ -238,8 +238,8 @@ class FleetFeed:
             reader.with_fold(lambda _fold: reader.logs.release_saves())
         # The spend's attribution after the log: the Log view is looked at first, the spend is
         # still being read on its own thread (on the scale factory the spans of every session
-        # in the history took a second, which the log then waited for). After the save too:
-        # the save's passing memory is given back before the spend's.
+        # in the history took a second, which the log then waited for). After the save too
+        # (made after the spend's spans, its passing memory was in the RSS once they showed).
         self.after_read(reader)
         release_free_memory()  # the read's buffers are gone: their pages go back to the system
 
