@@ -223,8 +223,8 @@ async def scale_only(folder: Path) -> None:
         spent = time.perf_counter() - t0
         rss = proc.memory_info().rss / 2**20
     print(
-        f"scale factory: fully loaded (fleet and log index) {loaded:.1f} s, RSS {rss:.0f} MB "
-        f"(with the spend attributed, at {spent:.1f} s)"
+        f"scale factory: fully loaded (fleet and log index) {loaded:.2f} s, RSS {rss:.0f} MB "
+        f"(with the spend attributed, at {spent:.2f} s)"
     )
 
 
