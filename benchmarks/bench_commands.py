@@ -27,7 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run_all import FULL, QUICK, factory
+from run_all import FULL, QUICK, compile_package, factory
 
 NOW = "2026-11-22T12:00:00"
 
@@ -69,6 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     base = args.dir or Path(tempfile.mkdtemp(prefix="bench-commands-"))
     root = factory(base, QUICK if args.quick else FULL)
+    compile_package()
     with tempfile.TemporaryDirectory(prefix="factory-cache-") as cache:
         warm_env = {**os.environ, "FACTORY_TUI_CACHE_DIR": cache}
         cold_env = {**warm_env, "FACTORY_TUI_FOLD_CACHE": "0"}

@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import psutil
+from run_all import compile_package
 from scale_factory import NOW, generate
 
 from factory_tui.adapters.factory import FactoryReader
@@ -97,6 +98,7 @@ def main() -> None:
         help="only the status runs (skip the in-process appended line and changed claim)",
     )
     args = parser.parse_args()
+    compile_package()
     root = args.dir or Path(tempfile.mkdtemp(prefix="factory-scale-")) / "factory"
     if not (root / "factory.toml").exists():
         print(f"generating the scale factory in {root} …", flush=True)
