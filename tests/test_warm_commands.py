@@ -180,3 +180,46 @@ def test_the_spend_attributes_a_warm_folds_history_without_making_its_sessions(
     spans = build_spans(cold.fold.sessions, units, worktrees={})
     assert len(spans) == len(cold.fold.sessions) > 1
     assert not tracker.ledger.set_spans(spans)  # the same spans: nothing to change
+
+
+def test_the_claims_problems_are_kept_until_a_claim_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every derive lists the problems; those across the claim files (an id declared twice)
+    are not looked for again when only the log grew (1.5 ms of each re-derive of the scale
+    factory), and are the fresh answer once a claim file comes, changes or goes."""
+    import factory_tui.adapters.factory_claims as factory_claims
+
+    config = make_factory(tmp_path / "factory")
+    claims = config.claims_dir
+    (claims / "A.json").write_text('{"ticket": "A"}')
+    (claims / "B.json").write_text('{"ticket": "B"}')
+    looked = 0
+    real = factory_claims.claim_set_problems
+
+    def counted(files: Any) -> Any:
+        nonlocal looked
+        looked += 1
+        return real(files)
+
+    monkeypatch.setattr(factory_claims, "claim_set_problems", counted)
+    found = FactoryReader(config, hostname="h")
+    found.refresh_all()
+
+    def twice() -> list[str]:
+        return [p.message for p in found.problems() if "also the id" in p.message]
+
+    assert twice() == [] and looked == 1
+    with config.log_file.open("a") as f:
+        f.write("2026-02-12T15:00 | STEP-DONE | step=t task=A\n")
+    found.refresh_log()
+    assert twice() == [] and looked == 1  # only the log changed
+    (claims / "B.json").write_text('{"ticket": "A"}')
+    found.refresh_claims()
+    assert twice() == [
+        f"id A is also the id of {claims / 'A.json'}; one claim per id: merge or rename one"
+    ]
+    assert looked == 2
+    (claims / "B.json").unlink()
+    found.refresh_claims()
+    assert twice() == [] and looked == 3

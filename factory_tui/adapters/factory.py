@@ -27,7 +27,7 @@ from factory_tui.adapters.jsonfiles import JsonFiles
 from factory_tui.adapters.procs import ProcessProbe, local_hostname
 from factory_tui.config import Config, missing_inputs
 from factory_tui.core.checkpoints import Checkpoint
-from factory_tui.core.claims import ClaimFile, claim_set_problems
+from factory_tui.core.claims import ClaimFile
 from factory_tui.core.fleet import Fleet, HostProcs, ProcInfo, Settings
 from factory_tui.core.fleet_agents import with_agents
 from factory_tui.core.fleet_claims import same_host
@@ -238,8 +238,7 @@ class FactoryReader:
     # -- deriving --------------------------------------------------------------------------------
 
     def problems(self) -> list[Problem]:
-        out: list[Problem] = self.claim_folder.problems()
-        out.extend(claim_set_problems(self.claim_folder.sorted_files()))
+        out: list[Problem] = self.claim_folder.all_problems()
         out.extend(self.fold.problems)
         out.extend(self.claim_folder.half_done_changes(self.fold))
         if self.fold.problem_count > len(self.fold.problems):

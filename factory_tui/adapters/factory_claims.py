@@ -17,7 +17,7 @@ from pathlib import Path
 
 from factory_tui.adapters.jsonfiles import MISS, JsonFiles
 from factory_tui.adapters.safe_read import read_factory_file
-from factory_tui.core.claims import ClaimFile, claim_from_json, claim_json
+from factory_tui.core.claims import ClaimFile, claim_from_json, claim_json, claim_set_problems
 from factory_tui.core.fold import LogFold
 from factory_tui.core.locks import LockEntry
 from factory_tui.core.problems import Problem
@@ -84,6 +84,7 @@ class ClaimFolder:
         self.generation = 0
         """Bumped whenever a claim file is read again, appears or goes."""
         self._sorted: tuple[int, list[ClaimFile]] | None = None
+        self._all_problems: tuple[int, list[Problem], list[Problem]] | None = None
 
     def refresh(self) -> bool:
         """Rescan the folder; re-read only files whose stat changed. True if anything did."""
@@ -235,6 +236,17 @@ class ClaimFolder:
         for _key, _claim, found in self.claims.values():
             out.extend(found)
         return out
+
+    def all_problems(self) -> list[Problem]:
+        """:meth:`problems`, then those across the files (an id declared twice): kept until a
+        claim file changes or the folder is listed again (every derive asks, and an appended
+        log line changes neither: 1.5 ms of each re-derive with a thousand claim files)."""
+        kept = self._all_problems
+        if kept is None or kept[0] != self.generation or kept[1] is not self.dir_problems:
+            found = self.problems()
+            found.extend(claim_set_problems(self.sorted_files()))
+            kept = self._all_problems = (self.generation, self.dir_problems, found)
+        return list(kept[2])
 
     def half_done_changes(self, fold: LogFold) -> list[Problem]:
         """factory-tui logs an intent before it writes a claim and the outcome after: an intent
