@@ -179,13 +179,3 @@ def test_the_first_load_takes_the_childs_index_or_builds_it(
         feed._load_everything()
         assert app.posted == [("initial", False, 0), ("log", False, 9)]
         assert _index_state(index) == built_here(config.log_history_file, config.log_file)
-
-
-def test_a_child_not_done_in_time_is_killed_and_gives_nothing(
-    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(logindex_child, "CHILD_ARGS", ("-c", "import time; time.sleep(60)"))
-    build = IndexBuild.start(*files)
-    assert build is not None
-    assert build.result(timeout=0.2) is None
-    assert build.proc.returncode is not None  # killed and reaped

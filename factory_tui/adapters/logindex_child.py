@@ -24,7 +24,6 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -102,27 +101,15 @@ class IndexBuild:
         return cls(proc)
 
     def result(self, timeout: float = WAIT_SECONDS) -> BuiltIndex | None:
-        """What the child built, or None: it failed, answered garbage or took too long (it is
-        killed then, which ends the read)."""
-        stdout = self.proc.stdout
-        if stdout is None:
-            return None
-        timer = threading.Timer(timeout, self._kill)
-        timer.start()
+        """What the child built, or None: it failed, answered garbage or took too long."""
         try:
-            out = stdout.read()  # one buffer grown in place: no list of chunks joined after
-        except (OSError, ValueError):
-            return None
-        finally:
-            timer.cancel()
+            out, _ = self.proc.communicate(timeout=timeout)
+        except (subprocess.TimeoutExpired, OSError, ValueError):
             self.stop()
+            return None
         if self.proc.returncode != 0:
             return None
         return parse(out)
-
-    def _kill(self) -> None:
-        with contextlib.suppress(OSError):
-            self.proc.kill()
 
     def stop(self) -> None:
         """Stop the child if it still runs (the cockpit quit, or the index was built without
