@@ -144,9 +144,7 @@ def test_the_childs_answer_is_checked_field_by_field(files: tuple[Path, Path]) -
         header + b"\n",  # no offsets
         header.replace(b'"typecode": "I"', b'"typecode": "d"') + b"\n" + blob,
         header.replace(b'"count": 4', b'"count": -4') + b"\n" + blob,
-        header.replace(b'"instances": [', b'"instances": [1, ') + b"\n" + blob,
-        header.replace(b'"tasks": [', b'"tasks": null, "x": [') + b"\n" + blob,
-        header + b"\n" + blob[:-4] + b"\xff\xff\xff\x00",  # a task number past the names
+        header.replace(b'"sessions": [', b'"sessions": [1, ') + b"\n" + blob,
         b"[]\n" + blob,
         b"not json\n",
         b"",

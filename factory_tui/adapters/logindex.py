@@ -38,7 +38,7 @@ import threading
 import time
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -268,7 +268,7 @@ class LogIndex:
                 taken.append(f)
             with self._lock:
                 self._hist, self._cur = taken
-                self._add_sessions(built.sessions())
+                self._add_sessions(built.sessions)
             return True
 
     def _index_live(
@@ -369,7 +369,7 @@ class LogIndex:
         f.fd = fd
         return f, os.fstat(fd).st_size
 
-    def _add_sessions(self, sessions: Iterable[tuple[str, str]]) -> None:
+    def _add_sessions(self, sessions: list[tuple[str, str]]) -> None:
         names = self._names  # one copy of a task's name however many chunks and agents name it
         for task, instance in sessions:
             self._instance_tasks.setdefault(instance, set()).add(names.setdefault(task, task))

@@ -11,9 +11,9 @@ usual. A child that fails, answers garbage or is not done in time costs nothing 
 the parent builds the index itself, as it did before.
 
 The child writes one JSON line (per file: device, inode, the end of the last complete line,
-the CRC and last bytes up to there, the offsets' type code and count; the task names and the
-instances of its SESSION-START lines' pairs), then each file's offsets and each pair's task
-number as raw bytes (the same machine: the native byte order).
+the CRC and last bytes up to there, the offsets' type code and count; the task → instance
+pairs of its SESSION-START lines), then each file's offsets as raw bytes (the same machine: the
+native byte order).
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ import stat
 import subprocess
 import sys
 from array import array
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 from factory_tui.adapters.logindex_files import FileIndex, apply_chunk, scan_lines
 
@@ -58,18 +57,11 @@ class BuiltFile:
 
 @dataclass(frozen=True)
 class BuiltIndex:
-    """Both files (None: the file was missing) and the SESSION-START pairs: ``instances[k]``
-    started ``tasks[task_of[k]]``."""
+    """Both files (None: the file was missing) and the SESSION-START pairs."""
 
     history: BuiltFile | None
     current: BuiltFile | None
-    tasks: list[str]
-    instances: list[str]
-    task_of: array[int]
-
-    def sessions(self) -> Iterator[tuple[str, str]]:
-        """The (task, instance) pairs."""
-        return zip(map(self.tasks.__getitem__, self.task_of), self.instances, strict=True)
+    sessions: list[tuple[str, str]]
 
 
 class IndexBuild:
@@ -166,7 +158,7 @@ def take_file(target: FileIndex, built: BuiltFile) -> bool:
 # -- the child's side ---------------------------------------------------------------------------
 
 
-def _scan(path: Path, sessions: set[tuple[str, str]]) -> tuple[dict[str, Any] | None, bytes]:
+def _scan(path: Path, sessions: list[tuple[str, str]]) -> tuple[dict[str, Any] | None, bytes]:
     """One file indexed as :meth:`LogIndex.update` would: its header entry and offsets."""
     try:
         st = os.stat(path)
@@ -180,7 +172,7 @@ def _scan(path: Path, sessions: set[tuple[str, str]]) -> tuple[dict[str, Any] | 
         f = FileIndex(path, 0)
         for chunk in scan_lines(fd, 0, st.st_size, _SCAN_BYTES, 0, b""):
             apply_chunk(f, chunk)
-            sessions.update(chunk.sessions)
+            sessions.extend(chunk.sessions)
     finally:
         os.close(fd)
     entry = {
@@ -202,25 +194,16 @@ def main(argv: list[str]) -> int:
             "usage: python -m factory_tui.adapters.logindex_child HISTORY CURRENT", file=sys.stderr
         )
         return 2
-    sessions: set[tuple[str, str]] = set()
+    sessions: list[tuple[str, str]] = []
     files, blobs = [], []
     for name in argv:
         entry, blob = _scan(Path(name), sessions)
         files.append(entry)
         blobs.append(blob)
-    # Each pair once, its task as a number into the (few) task names: the parent makes no
-    # passing object per pair (a list of pairs as JSON cost it 30 MB of RSS on the scale
-    # factory).
-    task_ids: dict[str, int] = {}
-    instances: list[str] = []
-    task_of = array("I")
-    for task, instance in sessions:
-        task_of.append(task_ids.setdefault(task, len(task_ids)))
-        instances.append(instance)
-    header = {"files": files, "tasks": list(task_ids), "instances": instances}
+    header = json.dumps({"files": files, "sessions": sessions}).encode() + b"\n"
     out = sys.stdout.buffer
-    out.write(json.dumps(header).encode() + b"\n")
-    for blob in (*blobs, task_of.tobytes()):
+    out.write(header)
+    for blob in blobs:
         out.write(blob)
     out.flush()
     return 0
@@ -231,44 +214,40 @@ def main(argv: list[str]) -> int:
 
 def parse(out: bytes) -> BuiltIndex | None:
     """The child's answer, checked field by field; None if anything is off."""
-    end = out.find(b"\n")
+    line, newline, rest = out.partition(b"\n")
     try:
-        header = json.loads(out[:end]) if end >= 0 else None
+        header = json.loads(line) if newline else None
     except (ValueError, RecursionError):
         return None
     if not isinstance(header, dict):
         return None
-    files, tasks, instances = header.get("files"), header.get("tasks"), header.get("instances")
-    if not (isinstance(files, list) and len(files) == 2):
+    files, sessions = header.get("files"), header.get("sessions")
+    if not (isinstance(files, list) and len(files) == 2 and isinstance(sessions, list)):
         return None
-    if not (_strings(tasks) and _strings(instances)):
-        return None
-    view = memoryview(out)[end + 1 :]
+    pairs: list[tuple[str, str]] = []
+    for pair in sessions:
+        if not (
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, str) for v in pair)
+        ):
+            return None
+        pairs.append((pair[0], pair[1]))
     built: list[BuiltFile | None] = []
     at = 0
     for entry in files:
         if entry is None:
             built.append(None)
             continue
-        found = _built_file(entry, view, at)
+        found = _built_file(entry, rest, at)
         if found is None:
             return None
         built.append(found)
         at += len(found.offsets) * found.offsets.itemsize
-    task_of = array("I")
-    if (len(view) - at) != len(instances) * task_of.itemsize:
+    if at != len(rest):
         return None
-    task_of.frombytes(view[at:])
-    if task_of and max(task_of) >= len(tasks):
-        return None
-    return BuiltIndex(built[0], built[1], tasks, instances, task_of)
+    return BuiltIndex(built[0], built[1], pairs)
 
 
-def _strings(values: object) -> TypeGuard[list[str]]:
-    return isinstance(values, list) and all(isinstance(v, str) for v in values)
-
-
-def _built_file(entry: object, view: memoryview, at: int) -> BuiltFile | None:
+def _built_file(entry: object, blob: bytes, at: int) -> BuiltFile | None:
     if not isinstance(entry, dict):
         return None
     ints = [entry.get(k) for k in ("device", "inode", "end", "crc", "count")]
@@ -280,10 +259,10 @@ def _built_file(entry: object, view: memoryview, at: int) -> BuiltFile | None:
     device, inode, end, crc, count = (int(v) for v in ints if isinstance(v, int))
     offsets = array(typecode)
     size = count * offsets.itemsize
-    if at + size > len(view):
+    if at + size > len(blob):
         return None
     try:
-        offsets.frombytes(view[at : at + size])
+        offsets.frombytes(blob[at : at + size])
         anchor_bytes = bytes.fromhex(anchor)
     except ValueError:
         return None
