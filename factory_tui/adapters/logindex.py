@@ -40,7 +40,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from factory_tui.adapters.logfilter import FilterSpec, Predicate, same_instance
 from factory_tui.adapters.logindex_files import (
@@ -50,9 +50,6 @@ from factory_tui.adapters.logindex_files import (
     crc_of,
     scan_lines,
 )
-
-if TYPE_CHECKING:
-    from factory_tui.adapters.logindex_child import BuiltIndex
 
 __all__ = [
     "FilterCancelled",
@@ -248,28 +245,6 @@ class LogIndex:
                 for target in (hist_new, cur_new):
                     if target.fd not in (hist.fd, cur.fd):
                         close_fd(target.fd)
-
-    def adopt(self, built: BuiltIndex) -> bool:
-        """Take the index a child process built (:mod:`logindex_child`), if nothing is indexed
-        yet and each file is still the one it scanned; the next update indexes what was
-        appended since. False (nothing changed): build it here."""
-        from factory_tui.adapters.logindex_child import take_file
-
-        with self._update_lock:
-            if self._closed or self._hist.fd is not None or self._cur.fd is not None:
-                return False
-            taken: list[FileIndex] = []
-            for path, part in zip(self.paths, (built.history, built.current), strict=True):
-                f = self._new_file(path)
-                if part is not None and not take_file(f, part):
-                    for done in taken:
-                        close_fd(done.fd)
-                    return False
-                taken.append(f)
-            with self._lock:
-                self._hist, self._cur = taken
-                self._add_sessions(built.sessions)
-            return True
 
     def _index_live(
         self, hist_plan: _Plan, cur_plan: _Plan, max_bytes: int, total: int

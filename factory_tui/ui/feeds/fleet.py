@@ -34,7 +34,6 @@ from factory_tui.ui.watch import RefreshPlan, WatchTargets
 if TYPE_CHECKING:
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.adapters.logindex import LogIndex
-    from factory_tui.adapters.logindex_child import IndexBuild
     from factory_tui.core.fleet import Fleet, HostProcs, ProcInfo
 
 __all__ = ["FleetFeed", "FleetWant", "empty_fleet", "state_summary"]
@@ -211,7 +210,6 @@ class FleetFeed:
         self.app.post_message(LoadProgress(source, done, total))  # a burst coalesces
 
     def _load_everything(self) -> None:
-        from factory_tui.adapters.logindex_child import IndexBuild
         from factory_tui.adapters.memory import release_free_memory
 
         reader = self.reader
@@ -222,19 +220,14 @@ class FleetFeed:
         # on the scale factory). A read that fails still saves the fold if it was read whole;
         # a fold fed half is never saved.
         reader.logs.hold_saves()
-        # A big log's index is built by a child process while the fold runs (see
-        # logindex_child); None: here, after the fleet is shown, as for a small one.
-        build = IndexBuild.start(*self.log_index.paths)
         try:
             try:
                 reader.refresh_all()
             finally:
                 reader.on_progress = None
             self.finish_interrupted(reader)
-            self._show_first(reader, build)
+            self._show_first(reader)
         finally:
-            if build is not None:
-                build.stop()
             reader.with_fold(lambda _fold: reader.logs.release_saves())
         # The spend's attribution after the log: the Log view is looked at first, the spend is
         # still being read on its own thread (on the scale factory the spans of every session
@@ -243,20 +236,14 @@ class FleetFeed:
         self.after_read(reader)
         release_free_memory()  # the read's buffers are gone: their pages go back to the system
 
-    def _show_first(self, reader: FactoryReader, build: IndexBuild | None) -> None:
-        """Post the first fleet, then index the log (take what ``build`` built, if it can be
-        taken) and say the Log view can show it."""
+    def _show_first(self, reader: FactoryReader) -> None:
+        """Post the first fleet, then index the log and say the Log view can show it."""
         fleet = reader.fleet(self.clock())
         self._follow_transcripts()
         self._last_shown = shown_facts(fleet)
         self.app.post_message(
             FleetUpdated(fleet, changed=True, initial=True, state=state_summary(self.config))
         )
-        if build is not None:
-            self._progress("log index", 0, 1)
-            built = build.result()
-            if built is not None and self.log_index.adopt(built):
-                self._progress("log index", 1, 1)
         for step in self.log_index.update_in_chunks():
             self._progress("log index", step.bytes_done, step.bytes_total)
         self.app.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
