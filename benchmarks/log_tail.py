@@ -189,15 +189,18 @@ def main() -> None:
         run_env = {
             **env,
             "FACTORY_TUI_STATE_DIR": str(state / "state"),
-            "FACTORY_TUI_CACHE_DIR": str(state / "cache"),  # a cold start every run
             "CLAUDE_CONFIG_DIR": str(state / "claude"),
         }
         figures = []
-        for name, argv, keys, extra in cases:
+        # toolong first, then the cockpits, their order swapped every other run: the one run
+        # right after toolong was 20-25 % faster whatever code it ran (measured both ways).
+        order = [cases[0], *(cases[1:] if run % 2 == 0 else cases[:0:-1])]
+        for name, argv, keys, extra in order:
             seconds = time_to_tail(
                 argv,
                 keys,
-                {**run_env, **extra},
+                # A cold start every run, each cockpit its own cache folder.
+                {**run_env, **extra, "FACTORY_TUI_CACHE_DIR": str(state / f"cache-{name}")},
                 width=width,
                 height=height,
                 poll=args.poll,
