@@ -19,6 +19,7 @@ from fakes import FakeGh, copy_factory, hide_real_gh, install_fake_gh, isolate_g
 
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.procs import TableProbe
+from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config, load_config
 from factory_tui.core.claims import dump_claim
 from factory_tui.core.fleet import ProcInfo
@@ -205,6 +206,20 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
     selected" from "does not exist"."""
     if items:
         items[0].config.stash.setdefault(DESELECTED, []).extend(items)
+
+
+@pytest.fixture
+def resumed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The offsets logs were resumed at (a warm start resumes the log after the cache's)."""
+    offsets: list[int] = []
+    resume = LogTail.resume
+
+    def spy(tail: LogTail, offset: int, line_count: int, **kw: Any) -> None:
+        offsets.append(offset)
+        resume(tail, offset, line_count, **kw)
+
+    monkeypatch.setattr(LogTail, "resume", spy)
+    return offsets
 
 
 @pytest.fixture(autouse=True)

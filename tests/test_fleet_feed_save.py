@@ -64,6 +64,13 @@ def _feed(config: Config, reader: FactoryReader, index: LogIndex, app: Recording
     )
 
 
+def _starts_warm_as_cold(config: Config, cache: FoldCache) -> None:
+    """The fold saved in ``cache`` starts warm, and answers as a cold read does."""
+    warm = read_factory(config, cache)
+    assert warm.warm_started, cache.last_miss
+    assert_same(warm, read_factory(config, None))
+
+
 def test_the_fold_is_saved_after_the_fleet_and_the_log_index_are_posted(tmp_path: Path) -> None:
     config = _factory(tmp_path)
     cache = FoldCache(tmp_path / "cache", min_log_bytes=1000)
@@ -74,9 +81,7 @@ def test_the_fold_is_saved_after_the_fleet_and_the_log_index_are_posted(tmp_path
         _feed(config, reader, index, app)._load_everything()
     assert app.posted == [("initial", False, 0), ("log", False, 42), ("spans", True, 42)]
     assert cache_file.exists()
-    warm = read_factory(config, cache)
-    assert warm.warm_started, cache.last_miss
-    assert_same(warm, read_factory(config, None))
+    _starts_warm_as_cold(config, cache)
 
 
 def test_a_load_cut_short_still_saves_the_fold(tmp_path: Path) -> None:
@@ -89,9 +94,7 @@ def test_a_load_cut_short_still_saves_the_fold(tmp_path: Path) -> None:
     index.close()
     feed = _feed(config, reader, index, RecordingApp(cache.path_for(config.log_file), index))
     feed._load_everything()
-    warm = read_factory(config, cache)
-    assert warm.warm_started, cache.last_miss
-    assert_same(warm, read_factory(config, None))
+    _starts_warm_as_cold(config, cache)
 
 
 class FailingReader(FactoryReader):
@@ -116,9 +119,7 @@ def test_a_first_load_that_fails_after_the_log_still_saves_its_fold(tmp_path: Pa
         with pytest.raises(RuntimeError, match="checkpoints unreadable"):
             _feed(config, reader, index, app)._load_everything()
     assert app.posted == []
-    warm = read_factory(config, cache)
-    assert warm.warm_started, cache.last_miss
-    assert_same(warm, read_factory(config, None))
+    _starts_warm_as_cold(config, cache)
 
 
 def test_a_fold_a_failed_read_left_half_fed_is_never_saved(

@@ -494,7 +494,7 @@ def test_status_json_reads_warm_the_second_time(
     tmp_path: Path,
     private_cache_dir: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    resumed: list[int],
 ) -> None:
     """``status --json`` saves the fold of a big log, reads only what follows the next time,
     and prints what a cold read prints; ``--no-cache`` neither reads nor writes the cache."""
@@ -512,14 +512,6 @@ def test_status_json_reads_warm_the_second_time(
     first_session = b"2026-02-12T00:00 | SESSION-START | task=t1 branch=b"
     _write(config.log_file, [*(line.encode() for line in old), first_session, *lines])
     assert config.log_file.stat().st_size > (1 << 20)
-    resumed: list[int] = []
-    resume = LogTail.resume
-
-    def spy(tail: LogTail, offset: int, line_count: int, **kw: Any) -> None:
-        resumed.append(offset)
-        resume(tail, offset, line_count, **kw)
-
-    monkeypatch.setattr(LogTail, "resume", spy)
 
     def status(*extra: str) -> Any:
         argv = ["status", str(config.root), "--json", "--now", "2026-02-12T16:00", *extra]

@@ -17,7 +17,6 @@ from test_foldcache import _write, make_factory, reader
 
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.foldcache import CACHE_SWITCH_ENV, FoldCache
-from factory_tui.adapters.tail import LogTail
 from factory_tui.cli import main
 from factory_tui.config import Config
 from factory_tui.core.fold import LogFold
@@ -46,20 +45,6 @@ def _big_factory(root: Path) -> Config:
     _write(config.log_file, [*old, *recent, start, *lines])
     assert config.log_file.stat().st_size > (1 << 20)
     return config
-
-
-@pytest.fixture
-def resumed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The offsets logs were resumed at (a warm start resumes the log after the cache's)."""
-    offsets: list[int] = []
-    resume = LogTail.resume
-
-    def spy(tail: LogTail, offset: int, line_count: int, **kw: Any) -> None:
-        offsets.append(offset)
-        resume(tail, offset, line_count, **kw)
-
-    monkeypatch.setattr(LogTail, "resume", spy)
-    return offsets
 
 
 @pytest.fixture
