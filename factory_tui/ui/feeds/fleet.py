@@ -36,7 +36,11 @@ if TYPE_CHECKING:
     from factory_tui.adapters.logindex import LogIndex
     from factory_tui.core.fleet import Fleet, HostProcs, ProcInfo
 
-__all__ = ["FleetFeed", "FleetWant", "empty_fleet", "state_summary"]
+__all__ = ["INDEX_CHUNK_BYTES", "FleetFeed", "FleetWant", "empty_fleet", "state_summary"]
+
+INDEX_CHUNK_BYTES = 1 << 20
+"""The first load indexes the log this much at a time: its progress, and how soon a closing
+app stops it."""
 
 
 def empty_fleet(root: str, now: datetime, hostname: str = "") -> Fleet:
@@ -144,6 +148,8 @@ class FleetFeed:
         self._last_shown: object = None
         self._last_probe: object = None
         self._server_stop = threading.Event()
+        self._closing = threading.Event()
+        reader.logs.cancel = self._closing  # a long read stops when the app closes
 
     def request(
         self, *, plan: RefreshPlan | None = None, initial: bool = False, tick: bool = False
@@ -153,6 +159,9 @@ class FleetFeed:
         self.drain.request(FleetWant(plan or RefreshPlan(), initial=initial, tick=tick))
 
     def close(self) -> None:
+        """The app is closing: the read in progress stops after its chunk (the exit joins the
+        worker's thread), the log index's build after its chunk; nothing more is read."""
+        self._closing.set()
         self.drain.close()
         self._server_stop.set()
         if self.reader.server is not None:
@@ -200,10 +209,15 @@ class FleetFeed:
         self.app.post_message(ReaderFailed(f"{type(error).__name__}: {error}"))
 
     def _work(self, want: FleetWant) -> None:
-        if want.initial:
-            self._load_everything()
-        if want.plan or want.tick:
-            self._refresh(want.plan, want.tick)
+        from factory_tui.adapters.factory_logs import ReadCancelled
+
+        try:
+            if want.initial:
+                self._load_everything()
+            if want.plan or want.tick:
+                self._refresh(want.plan, want.tick)
+        except ReadCancelled:
+            return  # closing: nothing to show or to attribute
         self.after_read(self.reader)  # new spans for the spend's attribution
 
     def _progress(self, source: str, done: int, total: int) -> None:
@@ -244,8 +258,10 @@ class FleetFeed:
         self.app.post_message(
             FleetUpdated(fleet, changed=True, initial=True, state=state_summary(self.config))
         )
-        for step in self.log_index.update_in_chunks():
+        for step in self.log_index.update_in_chunks(INDEX_CHUNK_BYTES):
             self._progress("log index", step.bytes_done, step.bytes_total)
+            if self._closing.is_set():
+                return  # the rest is indexed by no one: the app is closing
         self.app.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
 
     def _refresh(self, plan: RefreshPlan, tick: bool) -> None:
