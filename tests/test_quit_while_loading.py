@@ -1,8 +1,11 @@
-"""Quitting while the cockpit's first load runs (issue 17: fast at any size). The worker that
-folds the log and indexes it stops after the chunk it is on: the exit waited for the whole read
-(the scale factory's cold fold, 4.9 s measured under tmux; a 10x history, ~45 s), as the event
-loop's thread pool is joined at exit and the index's close waited for its build. A fold cut
-short is never saved; a fold read whole still is, for the next start."""
+"""The cockpit's first load of a long history (issue 17: fast at any size).
+
+Quitting while it runs: the worker that folds the log and indexes it stops after the chunk it is
+on. The exit waited for the whole read (the scale factory's cold fold, 4.9 s measured under
+tmux), as the event loop's thread pool is joined at exit and the index's close waited for its
+build. A fold cut short is never saved; a fold read whole still is, for the next start.
+
+Its progress: the rotated log and the log told as one read."""
 
 from __future__ import annotations
 
@@ -167,3 +170,25 @@ async def test_quitting_the_cockpit_during_its_first_read_stops_the_read(
     # The worker may still be on its way out of the chunk it held: its end is what counts.
     assert await asyncio.to_thread(worked.wait, 30), "the read never ended"
     assert blocks.count(config.log_file.name) == 1
+
+
+def test_a_cold_reads_progress_is_of_the_rotated_log_and_the_log_as_one(tmp_path: Path) -> None:
+    """Not 0 to 100 % for operations.log.1, then 0 to 100 % again for operations.log: one
+    read of the log, its bytes counted across both files."""
+    config = _factory(tmp_path / "factory")
+    config.log_history_file.write_bytes(config.log_file.read_bytes())
+    sizes = config.log_history_file.stat().st_size, config.log_file.stat().st_size
+    told: list[tuple[str, int, int]] = []
+    reader = FactoryReader(config, hostname="h", on_progress=lambda *p: told.append(p))
+    reader.refresh_log()
+    assert {source for source, _, _ in told} == {config.log_file.name}
+    assert {total for _, _, total in told} == {sum(sizes)}
+    done = [d for _, d, _ in told]
+    assert done == sorted(done) and done[-1] == sum(sizes)
+    assert any(d < sizes[0] for d in done) and any(d > sizes[0] for d in done)
+    told.clear()
+    line = b"2026-02-12T15:00 | STEP-DONE | step=z task=a\n"
+    with config.log_file.open("ab") as f:
+        f.write(line)
+    reader.refresh_log()  # a later read is of the log alone
+    assert told == [(config.log_file.name, sizes[1] + len(line), sizes[1] + len(line))]

@@ -13,7 +13,12 @@ from factory_tui.core.cost_report import BudgetLevel, BudgetState
 from factory_tui.core.fleet import Fleet
 from factory_tui.ui.news import News, Notice, attention_news, budget_news
 from factory_tui.ui.screens.cockpit_tabs import VIEWS, tab_labels
-from factory_tui.ui.widgets.summary import progress_segment, queue_segment, title_segment
+from factory_tui.ui.widgets.summary import (
+    progress_segment,
+    queue_segment,
+    time_left,
+    title_segment,
+)
 
 NOW = datetime(2026, 2, 16, 15, 42, 30)
 
@@ -58,6 +63,19 @@ def test_progress_segment_says_what_is_read_and_goes_when_the_log_is_indexed() -
     assert str(progress_segment("log index", 5, 10)) == "indexing the log 50%…"
     assert progress_segment("log index", 10, 10) is None
     assert str(progress_segment("a\x1b[2Jb", 0, 1)) == "reading a\\x1b[2Jb 0%…"
+
+
+def test_progress_segment_tells_the_time_left_once_the_rate_is_known() -> None:
+    assert time_left(done=50, elapsed=1.0, remaining=50) is None  # too soon to tell
+    assert time_left(done=0, elapsed=9.0, remaining=50) is None
+    assert time_left(done=50, elapsed=9.0, remaining=0) is None
+    assert time_left(done=10, elapsed=4.0, remaining=100) == 40.0
+    log = "operations.log"
+    assert str(progress_segment(log, 12, 100, 40.2)) == f"reading {log} 12%, about 40 s left…"
+    assert str(progress_segment(log, 12, 100, 0.2)) == f"reading {log} 12%, about 1 s left…"
+    assert str(progress_segment(log, 1, 100, 610.0)) == f"reading {log} 1%, about 10 min left…"
+    assert str(progress_segment(log, 100, 100, 5.0)) == f"reading {log} 100%…"
+    assert progress_segment("log index", 10, 10, 5.0) is None
 
 
 def test_title_and_queue_segments() -> None:

@@ -66,6 +66,9 @@ class FactoryLogs:
         self._save_due = False
         self.cold_because: str | None = None
         """Why the warm start was dropped for a cold read after it began (None: it was not)."""
+        self._span: tuple[int, int] | None = None
+        """During the first, cold read: the rotated log's size and both files' (the progress
+        told is of the two as one read, not 0 to 100 % twice)."""
         self.cancel: threading.Event | None = None
         """Once set, a read stops after the chunk it is on (:class:`ReadCancelled`): the
         cockpit's exit does not wait for the rest of a long history (a chunk is ~30 ms)."""
@@ -114,12 +117,26 @@ class FactoryLogs:
             if self._warm_allowed and self._warm_start():
                 changed = True
             else:
+                self._span = self._cold_span()
                 changed |= self._read_history()
-        changed |= self._drain(self._log_tail, self.fold, self.config.log_file.name)
+        try:
+            changed |= self._drain(self._log_tail, self.fold, self.config.log_file.name)
+        finally:
+            self._span = None
         changed |= self._drain(self._metrics_tail, self.metrics, self.config.metrics_file.name)
         if changed:
             self._save_when_due()
         return changed
+
+    def _cold_span(self) -> tuple[int, int]:
+        """The rotated log's size and both files' (0 for a file that cannot be read now)."""
+        sizes = []
+        for path in (self._history_file, self.config.log_file):
+            try:
+                sizes.append(path.stat().st_size)
+            except OSError:
+                sizes.append(0)
+        return sizes[0], sizes[0] + sizes[1]
 
     @property
     def _history_file(self) -> Path:
@@ -283,6 +300,17 @@ class FactoryLogs:
                 self._cacheable = False  # fed half a chunk, maybe: the fold is of no prefix
             raise
 
+    def _progress(self, source: str, done: int, total: int, fold: LogFold) -> None:
+        """Tell :attr:`on_progress` how far the read is: a cold start's rotated log and log
+        as one read of the log."""
+        assert self.on_progress is not None
+        span = self._span
+        if span is not None and fold is self.fold:
+            if source != self._history_file.name:
+                done += span[0]
+            source, total = self.config.log_file.name, max(span[1], done)
+        self.on_progress(source, done, total)
+
     def _drain_now(self, tail: LogTail, fold: LogFold, source: str) -> bool:
         changed = False
         try:
@@ -295,7 +323,7 @@ class FactoryLogs:
                 self._cacheable = False  # rotated or rewritten: the fold is of no one file now
             fold.feed_block(chunk.data, source, chunk.first_line)
             if self.on_progress is not None:
-                self.on_progress(source, tail.offset, total)
+                self._progress(source, tail.offset, total, fold)
             if self.cancel is not None and self.cancel.is_set():
                 raise ReadCancelled(f"stopped reading {source} at byte {tail.offset} of {total}")
         if tail.last_error:

@@ -10,6 +10,7 @@ does not fit is cut at the last line's end. Later features add their own segment
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ __all__ = [
     "fleet_short_segments",
     "progress_segment",
     "queue_segment",
+    "time_left",
     "title_segment",
     "waiting_segments",
 ]
@@ -199,6 +201,8 @@ class SummaryBar(Widget):
         super().__init__(id=id)
         self._segments: dict[str, Content] = {}
         self._short: dict[str, Content] = {}
+        self._progress_from: dict[str, tuple[float, int]] = {}
+        """Each progress's first report: when, and how far it was then (for the time left)."""
 
     @property
     def segments(self) -> dict[str, Content]:
@@ -245,8 +249,12 @@ class SummaryBar(Widget):
         self.refresh(layout=not same_height)
 
     def show_progress(self, source: str, done: int, total: int) -> None:
-        """How far the first read (or the log's indexing) is."""
-        self.set_segment("loading", progress_segment(source, done, total))
+        """How far the first read (or the log's indexing) is, and the time left at the rate
+        so far."""
+        now = time.monotonic()
+        since, done_then = self._progress_from.setdefault(source, (now, done))
+        left = time_left(done - done_then, now - since, total - done)
+        self.set_segment("loading", progress_segment(source, done, total, left))
 
     def show_fleet(self, fleet: Fleet, *, loaded: bool, last_change: datetime | None) -> None:
         """The fleet's counts and the time of its last change."""
@@ -309,13 +317,32 @@ class SummaryBar(Widget):
         return Content("\n").join(self.pack(self.content_size.width or self.size.width))
 
 
-def progress_segment(source: str, done: int, total: int) -> Content | None:
-    """``reading claims 40%…``; ``None`` once the log's indexing is done (the segment goes)."""
+def progress_segment(
+    source: str, done: int, total: int, left: float | None = None
+) -> Content | None:
+    """``reading claims 40%…``, ``reading operations.log 12%, about 40 s left…`` (``left``:
+    seconds, see :func:`time_left`); ``None`` once the log's indexing is done (the segment
+    goes)."""
     percent = 100 if not total else min(100, done * 100 // total)
     if source == "log index" and percent >= 100:
         return None
     what = "indexing the log" if source == "log index" else f"reading {source}"
+    if left is not None and percent < 100:
+        when = f"{max(1, round(left))} s" if left < 90 else f"{round(left / 60)} min"
+        return Content.styled(f"{printable(what)} {percent}%, about {when} left…", "$text-muted")
     return Content.styled(f"{printable(what)} {percent}%…", "$text-muted")
+
+
+PROGRESS_SETTLES_S = 2.0
+"""How long a read goes before its time left is told (its rate is not known before)."""
+
+
+def time_left(done: int, elapsed: float, remaining: int) -> float | None:
+    """Seconds left for ``remaining`` more at the rate of ``done`` in ``elapsed`` seconds;
+    None until the rate is known (:data:`PROGRESS_SETTLES_S`) or when nothing is left."""
+    if elapsed < PROGRESS_SETTLES_S or done <= 0 or remaining <= 0:
+        return None
+    return remaining * elapsed / done
 
 
 def title_segment(root: Path, read_only: bool, *, short: bool = False) -> Content:
