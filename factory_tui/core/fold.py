@@ -12,7 +12,7 @@ import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from factory_tui.core import fold_state
 from factory_tui.core.activity import HOOK_EVENTS, AgentSignal
@@ -62,6 +62,11 @@ def _pick(kv: str, key: str) -> str | None:
     return (kv[start:] if end < 0 else kv[start:end]) or None
 
 
+Replay = (
+    tuple[Literal["claim"], tuple[str, str], ClaimEventInfo]
+    | tuple[Literal["change"], str, Event | None]
+)
+"""A claim event or a change, as :attr:`LogFold.replays` notes it."""
 MAX_PROBLEMS = 500
 _SHARED_TIMES = 8192
 """How many valid timestamps :meth:`LogFold._check_ts` remembers before it starts again. A log
@@ -118,6 +123,9 @@ class LogFold:
         self._good_names: set[str] = set()
         self._to_pack = 2 * self.sessions.chunk
         """Sessions to start before :meth:`_pack` is due."""
+        self.replays: list[Replay] | None = None
+        """A list: the claim events and changes are also noted here, in order, to be replayed
+        on the fold of the log before (:mod:`factory_tui.core.fold_split`)."""
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -455,10 +463,8 @@ class LogFold:
                 self.launches[launched.key] = launched
         change = get("change")
         if change:
-            if name.endswith("-INTENT"):
-                self.open_changes[change] = Event(ts, name, fields, line, source)
-            else:
-                self.open_changes.pop(change, None)
+            intent = Event(ts, name, fields, line, source) if name.endswith("-INTENT") else None
+            self._change(change, intent)
         if instance:
             if audit:
                 self._recent(instance, entry)
@@ -469,8 +475,26 @@ class LogFold:
                         name, ts, get("kind") or None, get("detail") or None, f"{source}:{line}"
                     )
 
+    def replay(self, op: Replay) -> None:
+        """What another fold noted in :attr:`replays`, done here."""
+        if op[0] == "claim":
+            self._claim_event(op[1], op[2])
+        else:
+            self._change(op[1], op[2])
+
+    def _change(self, change: str, intent: Event | None) -> None:
+        """A line with ``change=``: an intent opens the change, anything else closes it."""
+        if self.replays is not None:
+            self.replays.append(("change", change, intent))
+        if intent is not None:
+            self.open_changes[change] = intent
+        else:
+            self.open_changes.pop(change, None)
+
     def _claim_event(self, key: tuple[str, str], info: ClaimEventInfo) -> None:
         """Record a CLAIM or RELEASE of ``key``: its last one, and each instance's open CLAIM."""
+        if self.replays is not None:
+            self.replays.append(("claim", key, info))
         if info.event == "CLAIM":
             self.open_claims.setdefault(key, {})[info.instance] = info
         else:
@@ -505,9 +529,7 @@ class LogFold:
             session.branch = intern(session.branch)
         sessions = self.sessions
         sessions.append(session)  # numbers it
-        self._to_pack -= 1
-        if self._to_pack <= 0:
-            self._pack()
+        self.note_started()
         opened = self.open_by_task.get(task)
         if opened is None:
             self.open_by_task[task] = [session]
@@ -524,6 +546,12 @@ class LogFold:
                 refs = self.instance_sessions[instance] = SessionRefs(sessions)
             refs.append(session)
         return session
+
+    def note_started(self) -> None:
+        """A session was appended to :attr:`sessions`: pack the old ones when due."""
+        self._to_pack -= 1
+        if self._to_pack <= 0:
+            self._pack()
 
     def _pack(self) -> None:
         """Pack the oldest sessions (a chunk's worth of history ago) but the open ones and each

@@ -488,6 +488,13 @@ class SessionRefs(Sequence[SessionRec]):
         table = self._table
         return (table[seq] for seq in reversed(self.seqs))
 
+    def extend_seqs(self, seqs: Iterable[int]) -> None:
+        """Add sessions of the table by ``seq``, in order."""
+        if self._seqs_found is None:
+            self._added.extend(seqs)
+        else:
+            self._seqs_found.extend(seqs)
+
     def append(self, rec: SessionRec) -> None:
         if self._seqs_found is None:
             self._added.append(rec.seq)  # the restored ones are found when first read
