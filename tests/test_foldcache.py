@@ -35,11 +35,13 @@ _TOKENS = st.sampled_from(
     ["task=a", "task=b", "task=c", "step=s", "step=t", "branch=x", "instance=i1", "instance=i2",
      "pr=3", "file=f.json", "status=success", "status=crashed", "recovered_by=i2",
      "recovered_from=a", 'detail="a b"', "detail='q'", "bare", "by=dana", "phase=1", "phase=-",
-     "reason=done", "change=c1", "change=c2", "claim=a", "owner=i1", "error=boom", "cmd=x y"]
+     "reason=done", "change=c1", "change=c2", "claim=a", "owner=i1", "error=boom", "cmd=x y",
+     "kind=permission", "detail=d", "worktree=/w"]
 )  # fmt: skip
 _NAMES = st.sampled_from(
     ["SESSION-START", "SESSION-END", "STEP-DONE", "STEP-START", "CHECKPOINT", "ERROR", "CLAIM",
-     "RELEASE", "RELEASE-INTENT", "BASH-EXEC", "weird name"]
+     "RELEASE", "RELEASE-INTENT", "BASH-EXEC", "AGENT-WAITING", "AGENT-TURN-END",
+     "AGENT-RESUMED", "LAUNCH", "weird name"]
 )  # fmt: skip
 _LINE = st.one_of(
     st.builds(
@@ -364,6 +366,14 @@ def _live_field(state: dict[str, Any], column: int, value: int, *, at: int = 0) 
         pytest.param(lambda s: s.pop("events"), id="a missing field"),
         pytest.param(lambda s: s.update(problems=[[1, 2]]), id="a short row"),
         pytest.param(lambda s: s.update(open_changes=[7]), id="a row that is not a list"),
+        pytest.param(
+            lambda s: s.update(agent_signals=[["i", "X", "t", 1, None, "w"]]),
+            id="a signal's kind that is a number",
+        ),
+        pytest.param(
+            lambda s: s.update(launches=[["k", None, "t", None, None, "w", "f"]]),
+            id="a launch row cut short",
+        ),
     ],
 )
 def test_a_well_formed_but_wrong_cache_reads_cold(

@@ -64,7 +64,7 @@ __all__ = [
 
 CACHE_DIR_ENV = "FACTORY_TUI_CACHE_DIR"
 CACHE_SWITCH_ENV = "FACTORY_TUI_FOLD_CACHE"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 BLOCK_BYTES = 64 << 10
 # Below this the log is read cold faster than a cache file would be checked and parsed.
 MIN_LOG_BYTES = 1 << 20

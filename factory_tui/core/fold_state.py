@@ -22,6 +22,7 @@ from itertools import chain, pairwise
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
+from factory_tui.core.activity import AgentSignal
 from factory_tui.core.fold_records import RECENT_PER_INSTANCE, ClaimEventInfo, RawLine, SessionRec
 from factory_tui.core.fold_sessions import (
     SESSION_TEXT,
@@ -32,6 +33,7 @@ from factory_tui.core.fold_sessions import (
     check_saved,
     restore_session,
 )
+from factory_tui.core.launches import LaunchRec
 from factory_tui.core.oplog import Event
 from factory_tui.core.problems import Problem
 from factory_tui.core.timeparse import parse_ts
@@ -89,6 +91,13 @@ def to_state(fold: LogFold) -> dict[str, Any]:
             for info in held.values()
         ],
         "open_changes": [[change, *event] for change, event in fold.open_changes.items()],
+        "agent_signals": [
+            [i, s.event, s.ts, s.kind, s.detail, s.where] for i, s in fold.agent_signals.items()
+        ],
+        "launches": [
+            [r.key, r.instance, r.at, r.branch, r.worktree, r.where, r.source, r.line]
+            for r in fold.launches.values()
+        ],
         "recent": list(fold.recent),
         "counts": dict(fold.counts),
         "problems": [[p.file, p.message, p.line] for p in fold.problems],
@@ -160,6 +169,23 @@ def _from_state(
         change, ts, name, fields, line, source, utc = _list(row)
         fold.open_changes[_str(change)] = Event(
             _str(ts), _str(name), _str_dict(fields), _int(line), _str(source), _bool(utc)
+        )
+    for row in _list(state["agent_signals"]):
+        instance, event, ts, kind, detail, where = _list(row)
+        fold.agent_signals[_str(instance)] = AgentSignal(
+            _str(event), _str(ts), _text(kind), _text(detail), _str(where)
+        )
+    for row in _list(state["launches"]):
+        key, instance, at, branch, worktree, where, source, line = _list(row)
+        fold.launches[_str(key)] = LaunchRec(
+            _str(key),
+            _text(instance),
+            _str(at),
+            _text(branch),
+            _text(worktree),
+            _str(where),
+            _str(source),
+            _int(line),
         )
     fold.recent.extend(map(_raw_line, _list(state["recent"])))
     counts = _dict(state["counts"])
@@ -288,6 +314,10 @@ def _str(value: object) -> str:
     if type(value) is not str:
         raise ValueError(f"expected text, found {type(value).__name__}")
     return value
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else _str(value)
 
 
 def _int(value: object) -> int:
