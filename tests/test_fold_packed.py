@@ -26,7 +26,7 @@ from factory_tui.core.cost_attribution import SpanBuilder
 from factory_tui.core.fleet import Settings
 from factory_tui.core.fleet_sessions import picked_sessions
 from factory_tui.core.fold import LogFold
-from factory_tui.core.fold_packed import FIELDS
+from factory_tui.core.fold_packed import FIELDS, make_session
 from factory_tui.core.fold_records import SessionRec
 
 _SESSION_LINE = st.builds(
@@ -238,3 +238,12 @@ def test_packing_asks_about_the_kept_records_a_bounded_number_of_times(
             table.pack(keep)
     assert asked <= 4 * sessions
     assert [table[n].task for n in (0, 17, sessions - 1)] == ["T-0", "T-17", f"T-{sessions - 1}"]
+
+
+def test_a_made_session_has_each_value_in_its_own_field() -> None:
+    """make_session assigns the fields positionally, in FIELDS order: a field added to or
+    moved in FIELDS without it would swap values."""
+    rec = make_session(7, [f"v-{name}" for name in FIELDS])
+    assert rec.seq == 7
+    assert {name: getattr(rec, name) for name in FIELDS} == {name: f"v-{name}" for name in FIELDS}
+    assert set(FIELDS) | {"seq"} == set(SessionRec.__slots__)

@@ -9,9 +9,11 @@ key matches the files, and saves the fold again when enough more was folded.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from factory_tui.adapters.foldcache import (
     FileIdentity,
@@ -25,6 +27,9 @@ from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config
 from factory_tui.core.fold import LogFold
 from factory_tui.core.problems import Problem
+
+if TYPE_CHECKING:
+    from factory_tui.adapters.split_read import SplitRead
 
 __all__ = ["LOG_CHUNK_BYTES", "FactoryLogs", "ReadCancelled"]
 
@@ -69,6 +74,11 @@ class FactoryLogs:
         self._span: tuple[int, int] | None = None
         """During the first, cold read: the rotated log's size and both files' (the progress
         told is of the two as one read, not 0 to 100 % twice)."""
+        self.split = True
+        """A long log's cold read may use a child process for its tail (see
+        :meth:`_read_cold`; ``FACTORY_TUI_SPLIT_FOLD=0`` turns it off too)."""
+        self.split_merged = False
+        """The cold read took a child's fold of the log's tail."""
         self.cancel: threading.Event | None = None
         """Once set, a read stops after the chunk it is on (:class:`ReadCancelled`): the
         cockpit's exit does not wait for the rest of a long history (a chunk is ~30 ms)."""
@@ -118,7 +128,7 @@ class FactoryLogs:
                 changed = True
             else:
                 self._span = self._cold_span()
-                changed |= self._read_history()
+                changed |= self._read_cold()
         try:
             changed |= self._drain(self._log_tail, self.fold, self.config.log_file.name)
         finally:
@@ -127,6 +137,82 @@ class FactoryLogs:
         if changed:
             self._save_when_due()
         return changed
+
+    def _read_cold(self) -> bool:
+        """Fold the rotated log whole, and a long log's head while a child process folds its
+        tail (:mod:`factory_tui.adapters.split_read`); the log's tail then follows from where
+        the child stopped. A short log is read by the caller's drain, as is whatever follows."""
+        from factory_tui.adapters.split_read import SplitRead, split_allowed
+
+        split = None
+        if self.split and split_allowed(os.environ):
+            split = SplitRead.start(self._history_file, self.config.log_file)
+        if split is not None and self._span is not None:
+            # What this process reads is the whole read's progress: the child's part ends
+            # about when this one does.
+            self._span = (self._span[0], self._span[0] + split.split)
+        try:
+            changed = self._read_history()
+            if split is not None:
+                changed |= self._read_split(split)
+        finally:
+            if split is not None:
+                split.close()
+        return changed
+
+    def _read_split(self, split: SplitRead) -> bool:
+        from factory_tui.core.fold_split import merge_tail
+
+        source = self.config.log_file.name
+        line = self._fold_range(split.log_fd, 0, split.split, source, 1)
+        answer = split.answer(self.cancel)
+        self._check_cancel(source, split.split, split.end)
+        if answer is not None and merge_tail(self.fold, answer.fold, answer.seed):
+            line = answer.next_line
+            self.split_merged = True
+        else:
+            line = self._fold_range(split.log_fd, split.split, split.end, source, line)
+        try:
+            self._log_tail.resume(split.end, line - 1, check=split.same_log)
+        except OSError:
+            self._restart_cold()  # the log changed under the two reads: read it again, whole
+        return True
+
+    def _fold_range(self, fd: int, start: int, end: int, source: str, line: int) -> int:
+        """Fold the whole lines ``[start, end)`` of the log (``line``: the first one's number),
+        telling progress and stopping when cancelled; the number of the line after."""
+        from factory_tui.adapters.fold_child import whole_lines
+
+        fold = self.fold
+        try:
+            with gc_paused():
+                for block in whole_lines(fd, start, end, LOG_CHUNK_BYTES):
+                    data = block[:-1] if block.endswith(b"\n") else block
+                    fold.feed_block(data, source, line)
+                    line += data.count(b"\n") + 1
+                    start += len(block)
+                    if self.on_progress is not None:
+                        self._progress(source, start, end, fold)
+                    self._check_cancel(source, start, end)
+        except BaseException:
+            self._cacheable = False  # fed part of it, maybe: the fold is of no prefix
+            raise
+        return line
+
+    def _check_cancel(self, source: str, at: int, total: int) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise ReadCancelled(f"stopped reading {source} at byte {at} of {total}")
+
+    def _restart_cold(self) -> None:
+        """Start the cold read again from the files as they are now (one core)."""
+        self._log_tail.close()
+        self._log_tail = LogTail(self.config.log_file, chunk_bytes=LOG_CHUNK_BYTES)
+        self.fold = LogFold()
+        self._cacheable = self.fold_cache is not None
+        self._history_identity = None
+        self._history_saved = None
+        self.split_merged = False
+        self._read_history()
 
     def _cold_span(self) -> tuple[int, int]:
         """The rotated log's size and both files' (0 for a file that cannot be read now)."""
@@ -324,8 +410,7 @@ class FactoryLogs:
             fold.feed_block(chunk.data, source, chunk.first_line)
             if self.on_progress is not None:
                 self._progress(source, tail.offset, total, fold)
-            if self.cancel is not None and self.cancel.is_set():
-                raise ReadCancelled(f"stopped reading {source} at byte {tail.offset} of {total}")
+            self._check_cancel(source, tail.offset, total)
         if tail.last_error:
             if fold is self.fold:
                 self._cacheable = False  # a problem of this moment, not of the file's bytes

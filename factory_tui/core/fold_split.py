@@ -47,13 +47,18 @@ _AT_END = ("ended_at", "end_line", "end_status", "recovered_by")
 """Set together when the tail ends a session."""
 
 _V = rb"""([^\s="']+)"""
-_SESSION_LINE = re.compile(
-    rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d) \| SESSION-(START|END) \| ([^\n]*)$", re.MULTILINE
-)
-_START = re.compile(rb"task=" + _V + rb" branch=[^\s=\"']+(?: instance=" + _V + rb")?"
-                    rb"(?: recovered_from=[^\s=\"']+)?\r?\Z")  # fmt: skip
-_END = re.compile(rb"task=" + _V + rb" status=" + _V + rb"(?: pr=[^\s=\"']+)?"
-                  rb"(?: recovered_by=" + _V + rb")?\r?\Z")  # fmt: skip
+_W = rb"""[^\s="']+"""
+_TS = rb"(\d{4}-\d\d-\d\dT\d\d:\d\d)"
+# The whole of a SESSION-START and a SESSION-END as the hooks write them (what the fold reads
+# without its general parser); a session line of any other shape is read by that parser.
+_START_LINE = re.compile(
+    _TS + rb" \| SESSION-START \| task=" + _V + rb" branch=" + _W
+    + rb"(?: instance=" + _V + rb")?(?: recovered_from=" + _W + rb")?\r?"
+)  # fmt: skip
+_END_LINE = re.compile(
+    _TS + rb" \| SESSION-END \| task=" + _V + rb" status=" + _V
+    + rb"(?: pr=" + _W + rb")?(?: recovered_by=" + _V + rb")?\r?"
+)  # fmt: skip
 
 
 class SeedSession(NamedTuple):
@@ -73,37 +78,63 @@ class OpenSeed:
     def __init__(self) -> None:
         self.open: dict[str, list[SeedSession]] = {}
         self._valid_ts = LogFold()._check_ts
+        self._good_ts: dict[bytes, bool] = {}
 
     def feed_bytes(self, data: bytes, source: str, first_line: int = 1) -> int:
         """Read the session lines of ``data`` (whole lines, the first numbered
         ``first_line``); returns the number of the line after the last."""
         line, counted = first_line, 0
-        for m in _SESSION_LINE.finditer(data):
-            at = m.start()
-            line += data.count(b"\n", counted, at)
-            counted = at
-            self._line(m, source, line)
-        line += data.count(b"\n", counted)
+        find, count = data.find, data.count
+        starts, ends = _START_LINE.fullmatch, _END_LINE.fullmatch
+        good_ts = self._good_ts
+        at = find(b"SESSION-")  # a fast search: a regex would try every byte
+        while at >= 0:
+            start = data.rfind(b"\n", 0, at) + 1
+            end = find(b"\n", at)
+            if end < 0:
+                end = len(data)
+            line += count(b"\n", counted, start)
+            counted = start
+            is_start = data[at + 8 : at + 9] == b"S"
+            m = (starts if is_start else ends)(data, start, end)
+            if m is None or not (good_ts.get(m[1]) or self._check_ts(m[1])):
+                self._odd_line(data[start:end], source, line)
+            elif is_start:
+                self._start_match(m, source, line)
+            else:
+                self._end_match(m, source, line)
+            at = find(b"SESSION-", end)
+        line += count(b"\n", counted)
         if data and not data.endswith(b"\n"):
             line += 1
         return line
 
-    def _line(self, m: re.Match[bytes], source: str, line: int) -> None:
-        kv = m[3]
-        quoted = b'"' in kv or b"'" in kv
-        fast = None if quoted else (_START if m[2] == b"START" else _END).match(kv)
-        if fast is not None and self._valid_ts(m[1].decode("ascii")):
-            try:
-                groups = [None if g is None else g.decode("utf-8") for g in fast.groups()]
-            except UnicodeDecodeError:
-                return  # the fold reads no event from such a line either
-            if m[2] == b"START":
-                self.start(groups[0] or "", groups[1], source, line)
-            else:
-                self.end(groups[0] or "", groups[1], groups[2])
-            return
+    def _check_ts(self, ts: bytes) -> bool:
+        if self._valid_ts(ts.decode("ascii")):
+            self._good_ts[ts] = True
+            return True
+        return False
+
+    def _start_match(self, m: re.Match[bytes], source: str, line: int) -> None:
         try:
-            parsed = parse_line(m[0].decode("utf-8"), line, source)
+            task, instance = m[2].decode(), m[3].decode() if m[3] else None
+        except UnicodeDecodeError:
+            self._odd_line(m[0], source, line)
+            return
+        self.start(task, instance, source, line)
+
+    def _end_match(self, m: re.Match[bytes], source: str, line: int) -> None:
+        try:
+            task, status, by = m[2].decode(), m[3].decode(), m[4].decode() if m[4] else None
+        except UnicodeDecodeError:
+            self._odd_line(m[0], source, line)
+            return
+        self.end(task, status, by)
+
+    def _odd_line(self, raw: bytes, source: str, line: int) -> None:
+        """A session line of another shape, read by the general parser as the fold does."""
+        try:
+            parsed = parse_line(raw.decode("utf-8"), line, source)
         except UnicodeDecodeError:
             return
         if isinstance(parsed, Event):

@@ -1,0 +1,190 @@
+"""A long log's cold read on two cores: a child process folds the log's tail
+(:mod:`factory_tui.adapters.fold_child`) while this one folds its rotated history and head; the
+tail's fold is then merged in (:func:`factory_tui.core.fold_split.merge_tail`).
+
+The child reads descriptors opened here, before anything is read: whatever happens to the files'
+names meanwhile, both processes read the same bytes. Whatever goes wrong on the child's side (it
+cannot start, fails, answers what cannot be read, or its seed is refused) costs the parent the
+tail's fold, never a wrong one: the caller then folds the tail itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import stat
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from factory_tui.adapters.foldcache import FileIdentity, file_identity
+from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_split import SeedSession
+
+__all__ = ["HEAD_SHARE", "MIN_SPLIT_BYTES", "SplitAnswer", "SplitRead", "split_allowed"]
+
+MIN_SPLIT_BYTES = 32 << 20
+"""A log this big at least is read on two cores (a smaller one is read in well under a second;
+the child's start costs ~0.1 s)."""
+HEAD_SHARE = 0.58
+"""This process's share of the bytes (the rotated log and the log's head): the child also
+scans the head for its session lines, at about a quarter of a fold's cost a byte."""
+CHILD_MODULE = "factory_tui.adapters.fold_child"
+_WINDOW = 1 << 16
+
+
+def split_allowed(environ: dict[str, str] | os._Environ[str]) -> bool:
+    """Off when ``FACTORY_TUI_SPLIT_FOLD`` says so (0, off, no, false): one core is used."""
+    value = environ.get("FACTORY_TUI_SPLIT_FOLD", "").strip().lower()
+    return value not in ("0", "off", "no", "false")
+
+
+@dataclass
+class SplitAnswer:
+    """The child's answer: the seed it folded from, the tail's fold, the line after it."""
+
+    seed: dict[str, list[SeedSession]]
+    fold: LogFold
+    next_line: int
+
+
+class SplitRead:
+    """A child folding ``[split, end)`` of the log while the caller folds what comes before."""
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        fds: list[int],
+        log_fd: int,
+        split: int,
+        end: int,
+        identity: FileIdentity,
+    ) -> None:
+        self.proc = proc
+        self._fds = fds
+        self.log_fd = log_fd
+        self.split = split
+        self.end = end
+        self.identity = identity
+
+    @classmethod
+    def start(cls, history: Path, log: Path, *, min_bytes: int | None = None) -> SplitRead | None:
+        """A child started on the log's tail, or None when the log is too small to be worth
+        it (:data:`MIN_SPLIT_BYTES`) or cannot be read so (the caller reads it on one core)."""
+        if min_bytes is None:
+            min_bytes = MIN_SPLIT_BYTES
+        fds: list[int] = []
+        try:
+            log_fd = _open(log, fds)
+            end = _last_line_end(log_fd)
+            if end < min_bytes:
+                raise _NotWorthIt
+            history_fd = _open(history, fds) if history.exists() else None
+            head = _last_line_end(history_fd) if history_fd is not None else 0
+            split = _line_start_after(log_fd, int((head + end) * HEAD_SHARE) - head, end)
+            if split <= 0 or end - split < min_bytes // 4:
+                raise _NotWorthIt
+            seed = [[log_fd, split, log.name]]
+            if history_fd is not None:
+                seed.insert(0, [history_fd, head, history.name])
+            job = {"seed": seed, "tail": [log_fd, split, end, log.name]}
+            identity = file_identity(log_fd, end)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", CHILD_MODULE, json.dumps(job)],
+                pass_fds=tuple(fds),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except (OSError, ValueError, _NotWorthIt):
+            for fd in fds:
+                os.close(fd)
+            return None
+        return cls(proc, fds, log_fd, split, end, identity)
+
+    def answer(self, cancel: threading.Event | None) -> SplitAnswer | None:
+        """Wait for the child's answer (None: it failed or said something else); a set
+        ``cancel`` stops the wait (None)."""
+        out = self._communicate(cancel)
+        if out is None or self.proc.returncode != 0:
+            return None
+        try:
+            seed, fold, next_line = pickle.loads(out)  # our own child's, through our pipe
+        except Exception:  # anything unreadable is no answer
+            return None
+        if not (isinstance(fold, LogFold) and isinstance(seed, dict) and type(next_line) is int):
+            return None
+        return SplitAnswer(seed, fold, next_line)
+
+    def _communicate(self, cancel: threading.Event | None) -> bytes | None:
+        while True:
+            try:
+                out, _err = self.proc.communicate(timeout=0.25)
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set():
+                    return None
+                continue
+            return out
+
+    def same_log(self, fd: int) -> bool:
+        """Whether ``fd`` (the log at its path now) is the file the child read, its first
+        ``end`` bytes unchanged."""
+        try:
+            return file_identity(fd, self.end) == self.identity
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        """Stop the child if it still runs; close the descriptors (once)."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(OSError):
+                self.proc.kill()
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                self.proc.communicate(timeout=5)
+        fds, self._fds = self._fds, []
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class _NotWorthIt(Exception):
+    pass
+
+
+def _open(path: Path, fds: list[int]) -> int:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    fds.append(fd)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        raise _NotWorthIt
+    return fd
+
+
+def _last_line_end(fd: int) -> int:
+    """Where the file's last complete line ends (0: none)."""
+    size = os.fstat(fd).st_size
+    pos = size
+    while pos > 0:
+        start = max(0, pos - _WINDOW)
+        cut = os.pread(fd, pos - start, start).rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        pos = start
+    return 0
+
+
+def _line_start_after(fd: int, at: int, end: int) -> int:
+    """The first line start at or after ``at`` (before ``end``), or 0."""
+    if at <= 0:
+        return 0
+    pos = at - 1
+    while pos < end:
+        data = os.pread(fd, min(_WINDOW, end - pos), pos)
+        cut = data.find(b"\n")
+        if cut >= 0:
+            return pos + cut + 1 if pos + cut + 1 < end else 0
+        pos += len(data)
+    return 0

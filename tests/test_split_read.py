@@ -1,0 +1,194 @@
+"""A long log's cold read on two cores (adapters/split_read.py, adapters/fold_child.py): a real
+child process folds the log's tail while the reader folds the rotated log and the head. The
+reader then answers as a read on one core does, goes on from where the child stopped, and saves
+a cache that starts warm; a child that fails, a log changed under the two reads, a quit while
+they run and the switch that turns it off all leave a fold as right as a read on one core."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from test_fold_split import _fields
+from test_foldcache import assert_same, make_factory, reader
+
+from factory_tui.adapters import factory_logs, split_read
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.factory_logs import ReadCancelled
+from factory_tui.adapters.foldcache import FoldCache
+from factory_tui.config import Config
+
+NOW = datetime(2026, 2, 12, 16, 0)
+
+
+def _lines(first: int, count: int) -> list[bytes]:
+    """Sessions of 8 tasks by 4 instances, some left open (crashed), steps, checkpoints,
+    claims and a hook's waits: every part of the fold the merge joins."""
+    out: list[bytes] = []
+    for n in range(first, first + count):
+        task, instance = f"T-{n % 8}", f"i{n % 4}"
+        ts = f"2026-02-12T{10 + n % 5:02d}:{n % 60:02d}"
+        kind = n % 10
+        if kind == 0:
+            line = f"SESSION-START | task={task} branch=b-{task} instance={instance}"
+        elif kind == 7 and n % 3:
+            line = f"SESSION-END | task={task} status={'crashed' if n % 9 == 0 else 'success'}"
+        elif kind == 3:
+            line = f"CHECKPOINT | task={task} file=cp-{n}.json"
+        elif kind == 5:
+            line = f"{'CLAIM' if n % 4 else 'RELEASE'} | task={task} phase=1 instance={instance}"
+        elif kind == 6:
+            line = f"AGENT-WAITING | instance={instance} kind=permission"
+        else:
+            line = f"STEP-DONE | step=s{n % 6} task={task}"
+        out.append(f"{ts} | {line}".encode())
+    return out
+
+
+def _factory(root: Path, history: int = 300, log: int = 3000) -> Config:
+    config = make_factory(root)
+    config.log_history_file.write_bytes(b"".join(x + b"\n" for x in _lines(0, history)))
+    config.log_file.write_bytes(b"".join(x + b"\n" for x in _lines(history, log)))
+    return config
+
+
+@pytest.fixture(autouse=True)
+def small_logs_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(split_read, "MIN_SPLIT_BYTES", 8 << 10)
+    monkeypatch.setattr(factory_logs, "LOG_CHUNK_BYTES", 16 << 10)
+    monkeypatch.delenv("FACTORY_TUI_SPLIT_FOLD", raising=False)
+
+
+def _one_core(config: Config) -> FactoryReader:
+    found = FactoryReader(config, hostname="h")
+    found.logs.split = False
+    found.refresh_log()
+    return found
+
+
+def _assert_as_one_core(split: FactoryReader, config: Config) -> None:
+    cold = _one_core(config)
+    assert _fields(split.fold) == _fields(cold.fold)
+    assert split.fleet(NOW, procs={}).to_json() == cold.fleet(NOW, procs={}).to_json()
+
+
+def test_a_long_logs_cold_read_takes_the_childs_tail_and_goes_on(tmp_path: Path) -> None:
+    config = _factory(tmp_path / "factory")
+    split = FactoryReader(config, hostname="h")
+    split.refresh_log()
+    assert split.logs.split_merged
+    assert split.fold.open_by_task and split.fold.claim_events and split.fold.agent_signals
+    _assert_as_one_core(split, config)
+    with config.log_file.open("ab") as f:  # the log's tail follows from where the child stopped
+        f.write(b"".join(x + b"\n" for x in _lines(3300, 40)))
+    assert split.refresh_log()
+    _assert_as_one_core(split, config)
+
+
+def test_a_split_reads_fold_is_saved_and_starts_warm(tmp_path: Path) -> None:
+    config = _factory(tmp_path / "factory")
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    first = FactoryReader(config, hostname="h", fold_cache=cache)
+    first.refresh_log()
+    assert first.logs.split_merged and first.save_fold_cache()
+    warm = reader(config, cache)
+    assert warm.warm_started, cache.last_miss
+    assert_same(warm, reader(config, None))
+
+
+def test_a_child_that_fails_costs_the_tail_not_the_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _factory(tmp_path / "factory")
+    monkeypatch.setattr(split_read, "CHILD_MODULE", "factory_tui.no_such_module")
+    started: list[split_read.SplitRead] = []
+    start = split_read.SplitRead.start.__func__  # type: ignore[attr-defined]
+
+    def start_and_keep(cls: type[split_read.SplitRead], *args: object, **kw: object) -> object:
+        found = start(cls, *args, **kw)
+        started.append(found)
+        return found
+
+    monkeypatch.setattr(split_read.SplitRead, "start", classmethod(start_and_keep))
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert len(started) == 1 and started[0].proc.returncode not in (None, 0)
+    assert not found.logs.split_merged
+    _assert_as_one_core(found, config)
+
+
+def test_a_log_changed_under_the_two_reads_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log is rewritten (a rotation keeps its newest lines) while the child works: the
+    two reads are of the old file, so the reader starts again from the files as they are."""
+    config = _factory(tmp_path / "factory")
+    answer = split_read.SplitRead.answer
+
+    def answer_then_rotate(self: split_read.SplitRead, cancel: object) -> object:
+        found = answer(self, cancel)  # type: ignore[arg-type]
+        rest = config.log_file.with_name("operations.log.new")
+        rest.write_bytes(b"".join(x + b"\n" for x in _lines(5000, 2500)))
+        os.replace(rest, config.log_file)
+        return found
+
+    monkeypatch.setattr(split_read.SplitRead, "answer", answer_then_rotate)
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert not found.logs.split_merged
+    monkeypatch.setattr(split_read.SplitRead, "answer", answer)
+    _assert_as_one_core(found, config)
+
+
+def test_quitting_during_a_split_read_stops_the_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _factory(tmp_path / "factory", log=6000)
+    started: list[split_read.SplitRead] = []
+    close = split_read.SplitRead.close
+
+    def close_and_keep(self: split_read.SplitRead) -> None:
+        started.append(self)
+        close(self)
+
+    monkeypatch.setattr(split_read.SplitRead, "close", close_and_keep)
+    found = FactoryReader(config, hostname="h")
+    found.on_progress = lambda source, done, total: cancel.set()
+    cancel = found.logs.cancel = __import__("threading").Event()
+    with pytest.raises(ReadCancelled):
+        found.refresh_log()
+    assert started and started[0].proc.returncode is not None  # stopped and waited for
+    assert not found.logs.split_merged
+
+
+def test_the_switch_reads_on_one_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _factory(tmp_path / "factory")
+    monkeypatch.setenv("FACTORY_TUI_SPLIT_FOLD", "0")
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert not found.logs.split_merged
+    monkeypatch.delenv("FACTORY_TUI_SPLIT_FOLD")
+    _assert_as_one_core(found, config)
+
+
+def test_a_short_log_is_read_on_one_core(tmp_path: Path) -> None:
+    config = _factory(tmp_path / "factory", history=10, log=40)
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert not found.logs.split_merged
+    _assert_as_one_core(found, config)
+
+
+def test_a_split_reads_progress_is_of_this_process_and_ends_at_100(tmp_path: Path) -> None:
+    """The child's part ends about when this process's does: the progress told is of what
+    this process reads (the rotated log and the head), one source, rising to the whole."""
+    config = _factory(tmp_path / "factory")
+    told: list[tuple[str, int, int]] = []
+    found = FactoryReader(config, hostname="h", on_progress=lambda *p: told.append(p))
+    found.refresh_log()
+    assert found.logs.split_merged
+    assert {source for source, _, _ in told} == {config.log_file.name}
+    done = [d * 100 // t for _, d, t in told]
+    assert done == sorted(done) and done[-1] == 100 and len(set(done)) > 3
