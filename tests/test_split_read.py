@@ -59,6 +59,7 @@ def small_logs_split(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(split_read, "MIN_SPLIT_BYTES", 8 << 10)
     monkeypatch.setattr(factory_logs, "LOG_CHUNK_BYTES", 16 << 10)
     monkeypatch.delenv("FACTORY_TUI_SPLIT_FOLD", raising=False)
+    monkeypatch.setattr(split_read, "_cpus", lambda: 2)  # a CI machine of one CPU too
 
 
 def _one_core(config: Config) -> FactoryReader:
@@ -192,3 +193,15 @@ def test_a_split_reads_progress_is_of_this_process_and_ends_at_100(tmp_path: Pat
     assert {source for source, _, _ in told} == {config.log_file.name}
     done = [d * 100 // t for _, d, t in told]
     assert done == sorted(done) and done[-1] == 100 and len(set(done)) > 3
+
+
+def test_one_cpu_reads_on_one_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = _factory(tmp_path / "factory")
+    monkeypatch.setattr(split_read, "_cpus", lambda: 1)
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert not found.logs.split_merged
+    assert split_read.split_allowed({}) is False
+    monkeypatch.setattr(split_read, "_cpus", lambda: 2)
+    assert split_read.split_allowed({})
+    assert not split_read.split_allowed({"FACTORY_TUI_SPLIT_FOLD": "off"})

@@ -38,9 +38,18 @@ _WINDOW = 1 << 16
 
 
 def split_allowed(environ: dict[str, str] | os._Environ[str]) -> bool:
-    """Off when ``FACTORY_TUI_SPLIT_FOLD`` says so (0, off, no, false): one core is used."""
+    """Off when ``FACTORY_TUI_SPLIT_FOLD`` says so (0, off, no, false), or when this process
+    may run on one CPU only (the two parts would share it, and the seed and the merge cost
+    more than one read)."""
     value = environ.get("FACTORY_TUI_SPLIT_FOLD", "").strip().lower()
-    return value not in ("0", "off", "no", "false")
+    return value not in ("0", "off", "no", "false") and _cpus() >= 2
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 @dataclass
