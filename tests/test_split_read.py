@@ -7,6 +7,7 @@ they run and the switch that turns it off all leave a fold as right as a read on
 from __future__ import annotations
 
 import os
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -157,7 +158,7 @@ def test_quitting_during_a_split_read_stops_the_child(
     monkeypatch.setattr(split_read.SplitRead, "close", close_and_keep)
     found = FactoryReader(config, hostname="h")
     found.on_progress = lambda source, done, total: cancel.set()
-    cancel = found.logs.cancel = __import__("threading").Event()
+    cancel = found.logs.cancel = threading.Event()
     with pytest.raises(ReadCancelled):
         found.refresh_log()
     assert started and started[0].proc.returncode is not None  # stopped and waited for
@@ -205,3 +206,21 @@ def test_one_cpu_reads_on_one_core(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(split_read, "_cpus", lambda: 2)
     assert split_read.split_allowed({})
     assert not split_read.split_allowed({"FACTORY_TUI_SPLIT_FOLD": "off"})
+
+
+def test_a_fifo_for_a_log_is_not_waited_on(tmp_path: Path) -> None:
+    """Opening a FIFO to read waits for a writer: the split read's own opening must not (the
+    reader says what the log is, as it does on one core)."""
+    config = _factory(tmp_path / "factory")
+    config.log_file.unlink()
+    os.mkfifo(config.log_file)
+    started: list[object] = []
+    opening = threading.Thread(
+        target=lambda: started.append(
+            split_read.SplitRead.start(config.log_history_file, config.log_file)
+        ),
+        daemon=True,  # left blocked in open() if it waits: the test fails, it does not hang
+    )
+    opening.start()
+    opening.join(10)
+    assert started == [None]

@@ -165,7 +165,10 @@ class _NotWorthIt(Exception):
 
 
 def _open(path: Path, fds: list[int]) -> int:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    """A regular file opened to read (a FIFO is opened without waiting for a writer, then
+    refused)."""
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
     fds.append(fd)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         raise _NotWorthIt
