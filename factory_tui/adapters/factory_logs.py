@@ -161,6 +161,9 @@ class FactoryLogs:
         return changed
 
     def _read_split(self, split: SplitRead) -> bool:
+        """Fold the log's head here, take the child's fold of the tail (or fold the tail here
+        when there is no answer or its seed is refused), and follow the log from where the two
+        stopped, if it is still the file they read."""
         from factory_tui.core.fold_split import merge_tail
 
         source = self.config.log_file.name
