@@ -11,7 +11,7 @@ from test_foldcache import _LINE, fold_fields
 
 from factory_tui.core import fold_sessions
 from factory_tui.core.fold import LogFold
-from factory_tui.core.fold_split import OpenSeed, SeedSession, merge_tail, seeded_fold
+from factory_tui.core.fold_split import OpenSeed, SeedSessions, merge_tail, seeded_fold
 
 HISTORY, LOG = "operations.log.1", "operations.log"
 
@@ -156,13 +156,15 @@ def test_a_split_fold_of_any_lines_is_the_whole_fold_or_refused(
 def test_a_seed_that_is_not_the_heads_open_sessions_is_refused() -> None:
     history = [b"2026-02-12T14:00 | SESSION-START | task=a branch=x instance=i1"]
     log = [b"2026-02-12T14:01 | STEP-DONE | step=code task=a"]
-    for wrong in (
+    wrongs: list[SeedSessions] = [
         {},  # a session missed
-        {"a": [SeedSession(HISTORY, 1, "i2")]},  # another instance
-        {"a": [SeedSession(HISTORY, 2, "i1")]},  # another line
-        {"a": [SeedSession(HISTORY, 1, "i1")] * 2},  # one too many
-        {"b": [SeedSession(HISTORY, 1, "i1")]},  # another task
-    ):
+        {"a": ["i2"]},  # another instance
+        {"a": [None]},  # no instance
+        {"a": ["i1", "i1"]},  # one too many
+        {"b": ["i1"]},  # another task
+        {"a": ["i1"], "b": ["i2"]},  # one more task
+    ]
+    for wrong in wrongs:
         head = _fold(history, [])
         tail = seeded_fold(wrong)
         tail.feed_block(_block(log), LOG)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from factory_tui.adapters.foldcache import FileIdentity, file_identity
 from factory_tui.core.fold import LogFold
-from factory_tui.core.fold_split import SeedSession
+from factory_tui.core.fold_split import SeedSessions
 
 __all__ = ["HEAD_SHARE", "MIN_SPLIT_BYTES", "SplitAnswer", "SplitRead", "split_allowed"]
 
@@ -56,7 +56,7 @@ def _cpus() -> int:
 class SplitAnswer:
     """The child's answer: the seed it folded from, the tail's fold, the line after it."""
 
-    seed: dict[str, list[SeedSession]]
+    seed: SeedSessions
     fold: LogFold
     next_line: int
 

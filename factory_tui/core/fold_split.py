@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import re
 from itertools import islice
-from typing import NamedTuple
 
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_records import SessionRec
 from factory_tui.core.fold_sessions import SessionRefs
 from factory_tui.core.oplog import Event, parse_line
 
-__all__ = ["UNSET", "OpenSeed", "SeedSession", "merge_tail", "seeded_fold"]
+__all__ = ["UNSET", "OpenSeed", "SeedSessions", "merge_tail", "seeded_fold"]
 
 UNSET = "\n"
 """A placeholder's field the tail did not set: no field of a log line can hold a newline."""
@@ -48,46 +47,80 @@ _AT_END = ("ended_at", "end_line", "end_status", "recovered_by")
 
 _V = rb"""([^\s="']+)"""
 _W = rb"""[^\s="']+"""
-_TS = rb"(\d{4}-\d\d-\d\dT\d\d:\d\d)"
-# The whole of a SESSION-START and a SESSION-END as the hooks write them (what the fold reads
-# without its general parser); a session line of any other shape is read by that parser.
-_START_LINE = re.compile(
-    _TS + rb" \| SESSION-START \| task=" + _V + rb" branch=" + _W
-    + rb"(?: instance=" + _V + rb")?(?: recovered_from=" + _W + rb")?\r?"
+# A SESSION-START and a SESSION-END whole, as the hooks write them (what the fold reads without
+# its general parser), found by their literal middle (a fast search), their time behind it.
+_SESSION_LINES = re.compile(
+    rb" \| SESSION-(?<=\n(\d{4}-\d\d-\d\dT\d\d:\d\d) \| SESSION-)"
+    rb"(?:START \| task=" + _V + rb" branch=" + _W + rb"(?: instance=" + _V + rb")?"
+    rb"(?: recovered_from=" + _W + rb")?"
+    rb"|END \| task=" + _V + rb" status=" + _V + rb"(?: pr=" + _W + rb")?"
+    rb"(?: recovered_by=" + _V + rb")?)\r?(?=\n)"
 )  # fmt: skip
-_END_LINE = re.compile(
-    _TS + rb" \| SESSION-END \| task=" + _V + rb" status=" + _V
-    + rb"(?: pr=" + _W + rb")?(?: recovered_by=" + _V + rb")?\r?"
-)  # fmt: skip
-
-
-class SeedSession(NamedTuple):
-    """A session open where the tail begins: where it started, and its instance."""
-
-    source: str
-    line: int
-    instance: str | None
+_MARK = b" | SESSION-"
+SeedSessions = dict[str, list[str | None]]
+"""Each task's open sessions, in the order the fold keeps them, as their instances: all the
+tail's fold needs of them (which one a line is about depends on their places only)."""
 
 
 class OpenSeed:
     """The sessions open after some lines of the log, from their ``SESSION-START`` and
     ``SESSION-END`` lines alone, as :class:`~factory_tui.core.fold.LogFold` opens and closes
-    them. Lines of odd shapes are read by the general parser; a session line missed (a name in
-    other letters, say) makes a seed that :func:`merge_tail` refuses, never a wrong fold."""
+    them. A block whose session lines are all of the hooks' shape is read in one regex pass;
+    another is read line by line, the odd ones by the general parser. A session line missed (a
+    name in other letters, say) makes a seed that :func:`merge_tail` refuses, never a wrong
+    fold."""
 
     def __init__(self) -> None:
-        self.open: dict[str, list[SeedSession]] = {}
+        self.open: SeedSessions = {}
         self._valid_ts = LogFold()._check_ts
-        self._good_ts: dict[bytes, bool] = {}
+        self._good_ts: set[bytes] = set()
 
     def feed_bytes(self, data: bytes, source: str, first_line: int = 1) -> int:
         """Read the session lines of ``data`` (whole lines, the first numbered
         ``first_line``); returns the number of the line after the last."""
-        line, counted = first_line, 0
-        find, count = data.find, data.count
-        starts, ends = _START_LINE.fullmatch, _END_LINE.fullmatch
-        good_ts = self._good_ts
-        at = find(b"SESSION-")  # a fast search: a regex would try every byte
+        # The regex finds a line after a newline: the first line is read on its own.
+        first = data.find(b"\n") + 1 or len(data)
+        if _MARK in data[:first]:
+            self._line_by_line(data[:first], source, first_line)
+        found = _SESSION_LINES.findall(data, first)
+        if len(found) != data.count(_MARK, first) or not self._all_valid({f[0] for f in found}):
+            self._line_by_line(data[first:], source, first_line + 1)
+        else:
+            try:
+                self._apply(found)
+            except UnicodeDecodeError:
+                self._line_by_line(data[first:], source, first_line + 1)
+        line = first_line + data.count(b"\n")
+        return line + 1 if data and not data.endswith(b"\n") else line
+
+    def _all_valid(self, stamps: set[bytes]) -> bool:
+        good = self._good_ts
+        for ts in stamps - good:
+            if not self._valid_ts(ts.decode("ascii")):
+                return False
+            good.add(ts)
+        return True
+
+    def _apply(self, found: list[tuple[bytes, ...]]) -> None:
+        """The canonical session lines of a block, in order. Undecodable text raises before
+        anything changes: the block is then read line by line."""
+        decoded = [
+            (task.decode(), instance.decode() or None, None, None)
+            if task
+            else (None, end_task.decode(), status.decode(), by.decode() or None)
+            for _ts, task, instance, end_task, status, by in found
+        ]
+        start, end = self.start, self.end
+        for task, second, status, by in decoded:
+            if task is not None:
+                start(task, second)
+            else:
+                end(second or "", status, by)
+
+    def _line_by_line(self, data: bytes, source: str, line: int) -> None:
+        """Each line with ``SESSION-`` in it, by the general parser (as the fold reads it)."""
+        find, count, counted = data.find, data.count, 0
+        at = find(b"SESSION-")
         while at >= 0:
             start = data.rfind(b"\n", 0, at) + 1
             end = find(b"\n", at)
@@ -95,44 +128,10 @@ class OpenSeed:
                 end = len(data)
             line += count(b"\n", counted, start)
             counted = start
-            is_start = data[at + 8 : at + 9] == b"S"
-            m = (starts if is_start else ends)(data, start, end)
-            if m is None or not (good_ts.get(m[1]) or self._check_ts(m[1])):
-                self._odd_line(data[start:end], source, line)
-            elif is_start:
-                self._start_match(m, source, line)
-            else:
-                self._end_match(m, source, line)
+            self._odd_line(data[start:end], source, line)
             at = find(b"SESSION-", end)
-        line += count(b"\n", counted)
-        if data and not data.endswith(b"\n"):
-            line += 1
-        return line
-
-    def _check_ts(self, ts: bytes) -> bool:
-        if self._valid_ts(ts.decode("ascii")):
-            self._good_ts[ts] = True
-            return True
-        return False
-
-    def _start_match(self, m: re.Match[bytes], source: str, line: int) -> None:
-        try:
-            task, instance = m[2].decode(), m[3].decode() if m[3] else None
-        except UnicodeDecodeError:
-            self._odd_line(m[0], source, line)
-            return
-        self.start(task, instance, source, line)
-
-    def _end_match(self, m: re.Match[bytes], source: str, line: int) -> None:
-        try:
-            task, status, by = m[2].decode(), m[3].decode(), m[4].decode() if m[4] else None
-        except UnicodeDecodeError:
-            self._odd_line(m[0], source, line)
-            return
-        self.end(task, status, by)
 
     def _odd_line(self, raw: bytes, source: str, line: int) -> None:
-        """A session line of another shape, read by the general parser as the fold does."""
         try:
             parsed = parse_line(raw.decode("utf-8"), line, source)
         except UnicodeDecodeError:
@@ -140,13 +139,13 @@ class OpenSeed:
         if isinstance(parsed, Event):
             get = parsed.fields.get
             if parsed.name == "SESSION-START":
-                self.start(get("task") or "", get("instance") or None, source, line)
+                self.start(get("task") or "", get("instance") or None)
             elif parsed.name == "SESSION-END":
                 self.end(get("task") or "", get("status") or None, get("recovered_by") or None)
 
-    def start(self, task: str, instance: str | None, source: str, line: int) -> None:
+    def start(self, task: str, instance: str | None) -> None:
         if task:
-            self.open.setdefault(task, []).append(SeedSession(source, line, instance))
+            self.open.setdefault(task, []).append(instance)
 
     def end(self, task: str, status: str | None, recovered_by: str | None) -> None:
         opened = self.open.get(task) if task else None
@@ -157,15 +156,15 @@ class OpenSeed:
             del self.open[task]
 
 
-def seeded_fold(seed: dict[str, list[SeedSession]], *, utc: bool = False) -> LogFold:
+def seeded_fold(seed: SeedSessions, *, utc: bool = False) -> LogFold:
     """A fold for the log after the seed's point: the seed's sessions open in it as
     placeholders (the first sessions of its table, in the seed's order), recording the claim
     events and changes it sees for :func:`merge_tail` to replay."""
     fold = LogFold(utc=utc)
     fold.replays = []
-    for task, sessions in seed.items():
-        for opened in sessions:
-            rec = SessionRec(UNSET, task, None, opened.instance, UNSET, UNSET, 0, UNSET)
+    for task, instances in seed.items():
+        for instance in instances:
+            rec = SessionRec(UNSET, task, None, instance, UNSET, UNSET, 0, UNSET)
             for name in _FROM_TAIL:
                 setattr(rec, name, UNSET)
             fold.sessions.append(rec)
@@ -173,21 +172,22 @@ def seeded_fold(seed: dict[str, list[SeedSession]], *, utc: bool = False) -> Log
     return fold
 
 
-def _placeholders(seed: dict[str, list[SeedSession]], head: LogFold) -> list[SessionRec] | None:
-    """The head's open sessions in the seed's order, or None unless they are exactly the
-    seed's (same tasks in the same order, each one's sessions by file, line and instance)."""
+def _placeholders(seed: SeedSessions, head: LogFold) -> list[SessionRec] | None:
+    """The head's open sessions in the seed's order, or None unless they are the seed's:
+    the same tasks in the same order, each with the same instances in the same order (all that
+    the tail's fold read of its placeholders)."""
     if list(seed) != list(head.open_by_task):
         return None
     found: list[SessionRec] = []
-    for task, sessions in seed.items():
+    for task, instances in seed.items():
         opened = head.open_by_task[task]
-        if [(r.source, r.start_line, r.instance) for r in opened] != [tuple(s) for s in sessions]:
+        if [rec.instance for rec in opened] != instances:
             return None
         found.extend(opened)
     return found
 
 
-def merge_tail(head: LogFold, tail: LogFold, seed: dict[str, list[SeedSession]]) -> bool:
+def merge_tail(head: LogFold, tail: LogFold, seed: SeedSessions) -> bool:
     """Make ``head`` (the fold of the log up to the seed's point) the fold of the whole log,
     given ``tail`` (the :func:`seeded_fold` of ``seed``, fed the rest). False, with ``head``
     unchanged, when the seed is not what ``head`` left open."""
