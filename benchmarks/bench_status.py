@@ -4,7 +4,8 @@
 
 Prints:
 - ``status --json`` cold (``--no-cache``: the whole log folded) and warm (the fold cache of the
-  previous run, then 10 new log lines each run): wall time and peak RSS (a fresh process each
+  previous run, then 10 new log lines each run), and cold on one core (no split fold, the runs
+  interleaved): wall time and peak RSS (a fresh process each
   run, its peak RSS with its split fold's child; median of --runs), and warm / cold;
 - one appended operations.log line: fold update alone, and fold update + full fleet re-derive;
 - one changed claim file: re-read alone, and re-read + full fleet re-derive.
@@ -153,9 +154,16 @@ def main() -> None:
     cache = tempfile.TemporaryDirectory(prefix="factory-cache-")  # the fold cache, removed at exit
     env = {**os.environ, "FACTORY_TUI_CACHE_DIR": cache.name}
     cold_runs = args.runs if args.cold_runs is None else args.cold_runs
-    cold = [run_status(root, now, "--no-cache", env=env) for _ in range(cold_runs)]
+    one_core = {**env, "FACTORY_TUI_SPLIT_FOLD": "0"}
+    cold, single = [], []
+    for _ in range(cold_runs):  # interleaved: the two see the same machine
+        cold.append(run_status(root, now, "--no-cache", env=env))
+        single.append(run_status(root, now, "--no-cache", env=one_core))
     summary = json.loads(cold[-1][2])["summary"]
+    if single[-1][2] != cold[-1][2]:
+        raise SystemExit("status --json read on one core says something else than on two")
     report_status("cold", cold, f"{summary['log_events']} log events")
+    report_status("cold on one core", single, "FACTORY_TUI_SPLIT_FOLD=0")
     first = run_status(root, now, env=env)  # reads cold, saves the cache
     print(f"status --json first run (cold + saving the cache): {first[0]:.2f} s, {first[1]:.0f} MB")
     log = root / ".factory" / "memory" / "operations.log"
