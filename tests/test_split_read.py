@@ -10,6 +10,7 @@ import os
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from test_fold_split import _fields
@@ -19,7 +20,10 @@ from factory_tui.adapters import factory_logs, split_read
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.factory_logs import ReadCancelled
 from factory_tui.adapters.foldcache import FoldCache
+from factory_tui.adapters.logindex import LogIndex
 from factory_tui.config import Config
+from factory_tui.ui.feeds.fleet import FleetFeed
+from factory_tui.ui.messages import FleetUpdated, LoadProgress
 
 NOW = datetime(2026, 2, 12, 16, 0)
 
@@ -58,6 +62,7 @@ def _factory(root: Path, history: int = 300, log: int = 3000) -> Config:
 @pytest.fixture(autouse=True)
 def small_logs_split(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(split_read, "MIN_SPLIT_BYTES", 8 << 10)
+    monkeypatch.setattr(split_read, "START_BYTES", 1 << 10)  # to scale with these logs
     monkeypatch.setattr(factory_logs, "LOG_CHUNK_BYTES", 16 << 10)
     monkeypatch.delenv("FACTORY_TUI_SPLIT_FOLD", raising=False)
     monkeypatch.setattr(split_read, "_cpus", lambda: 2)  # a CI machine of one CPU too
@@ -224,3 +229,96 @@ def test_a_fifo_for_a_log_is_not_waited_on(tmp_path: Path) -> None:
     opening.start()
     opening.join(10)
     assert started == [None]
+
+
+class _Posts:
+    """What the fleet feed posts: each message, with how many lines the log index held."""
+
+    def __init__(self, index: LogIndex) -> None:
+        self.index = index
+        self.posted: list[tuple[str, int]] = []
+
+    def post_message(self, message: object) -> bool:
+        if isinstance(message, FleetUpdated):
+            self.posted.append(("initial" if message.initial else "fleet", len(self.index)))
+        elif isinstance(message, LoadProgress):
+            self.posted.append((message.source, len(self.index)))
+        return True
+
+
+def test_the_cockpit_indexes_the_log_while_the_child_folds_its_tail(tmp_path: Path) -> None:
+    """On the first load of a long log the index is built while the child works, before the
+    fleet is posted (it was built after: on the critical path of 'fully loaded')."""
+    config = _factory(tmp_path / "factory")
+    lines = sum(1 for _ in config.log_file.open("rb")) + sum(
+        1 for _ in config.log_history_file.open("rb")
+    )
+    reader = FactoryReader(config, hostname="h")
+    with LogIndex(config.log_history_file, config.log_file) as index:
+        app = _Posts(index)
+        feed = FleetFeed(
+            cast(Any, app), config, reader, index, clock=lambda: NOW, after_read=lambda _r: None
+        )
+        feed._load_everything()
+        assert reader.logs.split_merged and reader.logs.while_waiting is None
+        kinds = [kind for kind, _ in app.posted]
+        assert "log index" in kinds and kinds.index("log index") < kinds.index("initial")
+        assert ("initial", lines) in app.posted  # the whole log indexed when the fleet came
+        assert kinds[-1] == "fleet"  # and the Log view told
+    _assert_as_one_core(reader, config)
+
+
+def test_a_rotating_factorys_history_is_split_and_its_fold_saved(tmp_path: Path) -> None:
+    """The hooks rotate the log at 500 lines: the history is in operations.log.1. Its tail
+    is the child's; this process folds its head, then the short log, and saves the rotated
+    log's fold on its own, which starts warm after the next rotation."""
+    config = _factory(tmp_path / "factory", history=3000, log=40)
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    split = FactoryReader(config, hostname="h", fold_cache=cache)
+    split.refresh_log()
+    assert split.logs.split_merged
+    _assert_as_one_core(split, config)
+    history_saved = cache.path_for(config.log_file).with_suffix(".history.json")
+    assert history_saved.exists()
+    with config.log_history_file.open("ab") as f:  # a rotation: the log's lines move over
+        f.write(config.log_file.read_bytes())
+    config.log_file.write_bytes(b"".join(x + b"\n" for x in _lines(3040, 20)))
+    warm = reader(config, cache)
+    assert warm.warm_started, cache.last_miss
+    assert_same(warm, reader(config, None))
+
+
+def test_a_history_changed_under_the_two_reads_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _factory(tmp_path / "factory", history=3000, log=40)
+    answer = split_read.SplitRead.answer
+
+    def answer_then_rewrite(self: split_read.SplitRead, cancel: object) -> object:
+        found = answer(self, cancel)  # type: ignore[arg-type]
+        config.log_history_file.write_bytes(b"".join(x + b"\n" for x in _lines(7000, 2800)))
+        return found
+
+    monkeypatch.setattr(split_read.SplitRead, "answer", answer_then_rewrite)
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert not found.logs.split_merged
+    monkeypatch.setattr(split_read.SplitRead, "answer", answer)
+    _assert_as_one_core(found, config)
+
+
+def test_the_split_point_ends_both_parts_together() -> None:
+    """This process's bytes (before the point, and after the answer) against the child's
+    (its scan of all before the point, its start, and the rest)."""
+    mb = 1 << 20
+    for before, size, after in (
+        (15 * mb, 74 * mb, 0),
+        (0, 88 * mb, 0),
+        (15 * mb, 74 * mb, 14 * mb),
+    ):
+        x = split_read._split_point(before, size, after)
+        mine = before + x + after
+        childs = split_read.SEED_COST * (before + x) + (size - x) + split_read.START_BYTES
+        assert 0 < x < size and abs(mine - childs) < 4
+    whole = split_read._split_point(0, 88 * mb, 0)
+    assert split_read._split_point(0, 88 * mb, 10 * mb) < whole  # more work after: less before

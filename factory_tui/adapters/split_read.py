@@ -1,6 +1,12 @@
-"""A long log's cold read on two cores: a child process folds the log's tail
-(:mod:`factory_tui.adapters.fold_child`) while this one folds its rotated history and head; the
-tail's fold is then merged in (:func:`factory_tui.core.fold_split.merge_tail`).
+"""A long log's cold read on two cores: a child process folds the tail of one of its files
+(:mod:`factory_tui.adapters.fold_child`) while this one folds what comes before; the tail's fold
+is then merged in (:func:`factory_tui.core.fold_split.merge_tail`).
+
+Which file: the rotated ``operations.log.1`` when it is the bigger one (the hooks rotate the log
+at 500 lines: a real factory's history is there), the tail of it only (this process then folds
+the log after the merge, and saves the rotated log's fold on its own as a cold read does);
+else the log, this process folding the whole rotated log and the log's head. Where: so that
+both end together (:func:`_split_point`).
 
 The child reads descriptors opened here, before anything is read: whatever happens to the files'
 names meanwhile, both processes read the same bytes. Whatever goes wrong on the child's side (it
@@ -25,14 +31,15 @@ from factory_tui.adapters.foldcache import FileIdentity, file_identity
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_split import SeedSessions
 
-__all__ = ["HEAD_SHARE", "MIN_SPLIT_BYTES", "SplitAnswer", "SplitRead", "split_allowed"]
+__all__ = ["MIN_SPLIT_BYTES", "SplitAnswer", "SplitRead", "split_allowed"]
 
 MIN_SPLIT_BYTES = 32 << 20
 """A log this big at least is read on two cores (a smaller one is read in well under a second;
 the child's start costs ~0.1 s)."""
-HEAD_SHARE = 0.58
-"""This process's share of the bytes (the rotated log and the log's head): the child also
-scans the head for its session lines, at about a quarter of a fold's cost a byte."""
+SEED_COST = 0.19
+"""The child's scan of the head for its session lines, in bytes folded per byte scanned."""
+START_BYTES = 4 << 20
+"""The child's start (an interpreter) and its answer, in bytes folded in the same time."""
 CHILD_MODULE = "factory_tui.adapters.fold_child"
 _WINDOW = 1 << 16
 
@@ -62,46 +69,59 @@ class SplitAnswer:
 
 
 class SplitRead:
-    """A child folding ``[split, end)`` of the log while the caller folds what comes before."""
+    """A child folding ``[split, end)`` of one file (the rotated log: ``in_history``; else the
+    log) while the caller folds what comes before it."""
 
     def __init__(
         self,
         proc: subprocess.Popen[bytes],
         fds: list[int],
-        log_fd: int,
+        fd: int,
+        in_history: bool,
         split: int,
         end: int,
         identity: FileIdentity,
     ) -> None:
         self.proc = proc
         self._fds = fds
-        self.log_fd = log_fd
+        self.fd = fd
+        self.in_history = in_history
         self.split = split
         self.end = end
         self.identity = identity
 
     @classmethod
-    def start(cls, history: Path, log: Path, *, min_bytes: int | None = None) -> SplitRead | None:
-        """A child started on the log's tail, or None when the log is too small to be worth
-        it (:data:`MIN_SPLIT_BYTES`) or cannot be read so (the caller reads it on one core)."""
+    def start(
+        cls, history: Path, log: Path, *, min_bytes: int | None = None, work_bytes: int = 0
+    ) -> SplitRead | None:
+        """A child started on a file's tail, or None when the files are too small to be worth
+        it (:data:`MIN_SPLIT_BYTES`) or cannot be read so (the caller reads them on one core).
+        ``work_bytes``: the caller's other work while the child folds, in bytes folded in the
+        same time."""
         if min_bytes is None:
             min_bytes = MIN_SPLIT_BYTES
         fds: list[int] = []
         try:
             log_fd = _open(log, fds)
-            end = _last_line_end(log_fd)
-            if end < min_bytes:
-                raise _NotWorthIt
+            log_end = _last_line_end(log_fd)
             history_fd = _open(history, fds) if history.exists() else None
-            head = _last_line_end(history_fd) if history_fd is not None else 0
-            split = _line_start_after(log_fd, int((head + end) * HEAD_SHARE) - head, end)
+            history_end = _last_line_end(history_fd) if history_fd is not None else 0
+            if history_end + log_end < min_bytes:
+                raise _NotWorthIt
+            if history_fd is not None and history_end >= log_end:
+                in_history, fd, end, name = True, history_fd, history_end, history.name
+                at = _split_point(0, history_end, log_end + work_bytes)
+                seed_parts: list[list[object]] = []
+            else:
+                in_history, fd, end, name = False, log_fd, log_end, log.name
+                at = _split_point(history_end, log_end, work_bytes)
+                seed_parts = [] if history_fd is None else [[history_fd, history_end, history.name]]
+            split = _line_start_after(fd, at, end)
             if split <= 0 or end - split < min_bytes // 4:
                 raise _NotWorthIt
-            seed = [[log_fd, split, log.name]]
-            if history_fd is not None:
-                seed.insert(0, [history_fd, head, history.name])
-            job = {"seed": seed, "tail": [log_fd, split, end, log.name]}
-            identity = file_identity(log_fd, end)
+            seed_parts.append([fd, split, name])
+            job = {"seed": seed_parts, "tail": [fd, split, end, name]}
+            identity = file_identity(fd, end)
             proc = subprocess.Popen(
                 [sys.executable, "-m", CHILD_MODULE, json.dumps(job)],
                 pass_fds=tuple(fds),
@@ -113,7 +133,12 @@ class SplitRead:
             for fd in fds:
                 os.close(fd)
             return None
-        return cls(proc, fds, log_fd, split, end, identity)
+        return cls(proc, fds, fd, in_history, split, end, identity)
+
+    @property
+    def head_bytes(self) -> int:
+        """How many bytes the caller folds before it takes the child's answer."""
+        return self.split
 
     def answer(self, cancel: threading.Event | None) -> SplitAnswer | None:
         """Wait for the child's answer (None: it failed or said something else); a set
@@ -139,8 +164,8 @@ class SplitRead:
                 continue
             return out
 
-    def same_log(self, fd: int) -> bool:
-        """Whether ``fd`` (the log at its path now) is the file the child read, its first
+    def same_file(self, fd: int) -> bool:
+        """Whether ``fd`` (the file at its path now) is the one the child read, its first
         ``end`` bytes unchanged."""
         try:
             return file_identity(fd, self.end) == self.identity
@@ -173,6 +198,15 @@ def _open(path: Path, fds: list[int]) -> int:
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         raise _NotWorthIt
     return fd
+
+
+def _split_point(before: int, size: int, after: int) -> int:
+    """Where in a file of ``size`` bytes the caller's head ends, the caller also folding
+    ``before`` bytes before it and ``after`` (or the same time's work) after the child's
+    answer, the child scanning all before the point (at :data:`SEED_COST`) and folding the
+    rest: both then end together."""
+    # before + x + after == SEED_COST * (before + x) + (size - x) + START_BYTES
+    return int((size + START_BYTES - (1 - SEED_COST) * before - after) / (2 - SEED_COST))
 
 
 def _last_line_end(fd: int) -> int:

@@ -235,10 +235,13 @@ class FleetFeed:
         # a fold fed half is never saved.
         reader.logs.hold_saves()
         try:
+            # A long log's cold read has a child fold its tail: the log is indexed meanwhile.
+            reader.logs.while_waiting = self._index_log
             try:
                 reader.refresh_all()
             finally:
                 reader.on_progress = None
+                reader.logs.while_waiting = None
             self.finish_interrupted(reader)
             self._show_first(reader)
         finally:
@@ -258,11 +261,17 @@ class FleetFeed:
         self.app.post_message(
             FleetUpdated(fleet, changed=True, initial=True, state=state_summary(self.config))
         )
+        if self._index_log():
+            self.app.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
+
+    def _index_log(self) -> bool:
+        """Index what the log index lacks, telling progress; False if the app closed meanwhile
+        (the rest is indexed by no one)."""
         for step in self.log_index.update_in_chunks(INDEX_CHUNK_BYTES):
             self._progress("log index", step.bytes_done, step.bytes_total)
             if self._closing.is_set():
-                return  # the rest is indexed by no one: the app is closing
-        self.app.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
+                return False
+        return True
 
     def _refresh(self, plan: RefreshPlan, tick: bool) -> None:
         reader = self.reader
