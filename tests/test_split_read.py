@@ -322,3 +322,25 @@ def test_the_split_point_ends_both_parts_together() -> None:
         assert 0 < x < size and abs(mine - childs) < 4
     whole = split_read._split_point(0, 88 * mb, 0)
     assert split_read._split_point(0, 88 * mb, 10 * mb) < whole  # more work after: less before
+
+
+def test_a_log_truncated_under_the_two_reads_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut short in place (copy-truncate) once the child started: this process's read of the
+    head comes short, and everything is read again from the files as they are."""
+    config = _factory(tmp_path / "factory")
+    start = split_read.SplitRead.start.__func__  # type: ignore[attr-defined]
+
+    def start_then_truncate(cls: type[split_read.SplitRead], *args: Any, **kw: Any) -> object:
+        found = start(cls, *args, **kw)
+        with config.log_file.open("r+b") as f:
+            f.truncate(4000)
+        return found
+
+    monkeypatch.setattr(split_read.SplitRead, "start", classmethod(start_then_truncate))
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert not found.logs.split_merged
+    monkeypatch.setattr(split_read.SplitRead, "start", classmethod(start))
+    _assert_as_one_core(found, config)

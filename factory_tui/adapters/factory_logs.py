@@ -180,16 +180,20 @@ class FactoryLogs:
         again). The rotated log's rest is folded and its fold saved as a cold read does."""
         from factory_tui.core.fold_split import merge_tail
 
-        line = self._fold_range(split.fd, 0, split.split, source, 1)
-        if self.while_waiting is not None:
-            self.while_waiting()
-        answer = split.answer(self.cancel)
-        self._check_cancel(source, split.split, split.end)
-        if answer is not None and merge_tail(self.fold, answer.fold, answer.seed):
-            line = answer.next_line
-            self.split_merged = True
-        else:
-            line = self._fold_range(split.fd, split.split, split.end, source, line)
+        try:
+            line = self._fold_range(split.fd, 0, split.split, source, 1)
+            if self.while_waiting is not None:
+                self.while_waiting()
+            answer = split.answer(self.cancel)
+            self._check_cancel(source, split.split, split.end)
+            if answer is not None and merge_tail(self.fold, answer.fold, answer.seed):
+                line = answer.next_line
+                self.split_merged = True
+            else:
+                line = self._fold_range(split.fd, split.split, split.end, source, line)
+        except OSError:  # cut short under the read (truncated): read everything again
+            self._restart_cold()
+            return True
         if split.in_history:
             tail = LogTail(self._history_file, chunk_bytes=LOG_CHUNK_BYTES)
         else:
