@@ -344,3 +344,21 @@ def test_a_log_truncated_under_the_two_reads_is_read_again(
     assert not found.logs.split_merged
     monkeypatch.setattr(split_read.SplitRead, "start", classmethod(start))
     _assert_as_one_core(found, config)
+
+
+def test_a_child_killed_mid_fold_costs_the_tail_not_the_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _factory(tmp_path / "factory")
+    answer = split_read.SplitRead.answer
+
+    def kill_then_answer(self: split_read.SplitRead, cancel: object) -> object:
+        self.proc.kill()  # kill -9, as the OOM killer would
+        self.proc.wait()
+        return answer(self, cancel)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(split_read.SplitRead, "answer", kill_then_answer)
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert not found.logs.split_merged
+    _assert_as_one_core(found, config)
