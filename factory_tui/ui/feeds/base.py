@@ -6,6 +6,12 @@ runs fold (``merge``) into one pending want, and the worker takes the newest pen
 time round, until nothing is pending. So a burst of file events becomes one or two reads, never
 a pile of threads. The fleet, cost and PR feeds are each a :class:`Drain` with their own work.
 
+:class:`Ticker` is the periodic work (the fleet's re-probe, the spend's re-read): a thread of its
+own that works its want in place (:meth:`Drain.work_here`) rather than through the event loop. A
+tick that finds nothing changed then wakes that one thread, not the event loop, a worker thread
+and the event loop again (a Textual timer, a worker started, its state changes posted): on an
+idle cockpit each such wake-up costs far more than the work itself (issue 17).
+
 :class:`Updates` is how the app (and the tests) wait for a feed: the app's message handler
 calls :meth:`Updates.changed` after it set the data a feed brought; :meth:`Updates.wait_until`
 waits, bounded, until a condition on that data holds.
@@ -14,7 +20,9 @@ waits, bounded, until a condition on that data holds.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -23,7 +31,9 @@ from textual.app import App
 if TYPE_CHECKING:
     from factory_tui.config import Config
 
-__all__ = ["DEFAULT_REFRESH_SECONDS", "Drain", "Updates", "refresh_seconds"]
+__all__ = ["DEFAULT_REFRESH_SECONDS", "Drain", "Ticker", "Updates", "refresh_seconds"]
+
+log = logging.getLogger(__name__)
 
 #: Seconds between re-probes of the pids (and re-derived ages) when nothing changes.
 DEFAULT_REFRESH_SECONDS = 5.0
@@ -105,6 +115,23 @@ class Drain(Generic[W]):
             exit_on_error=False,
         )
 
+    def work_here(self, want: W) -> None:
+        """From a thread of the caller's (a :class:`Ticker`), never the event loop: work
+        ``want`` on this thread, and what is asked meanwhile, when no worker runs; else fold it
+        into what the running worker takes next. No Textual worker is started."""
+        with self._lock:
+            if self._closed:
+                return
+            self._pending = want if self._pending is None else self._merge(self._pending, want)
+            if self._running:
+                return
+            self._running = True
+        try:
+            self._drain()
+        except BaseException:
+            self.worker_died()  # not an error of the work (those go to ``failed``): let go
+            raise
+
     def _drain(self) -> None:
         while True:
             with self._lock:
@@ -138,6 +165,51 @@ class Drain(Generic[W]):
                 return
         if self._on_close is not None:
             self._on_close()
+
+
+class Ticker:
+    """Calls ``tick()`` every ``interval`` seconds on a daemon thread of its own, from
+    :meth:`start` until :meth:`stop` (a tick that runs then finishes; the next never starts).
+
+    Ticks keep to the schedule (a slow tick does not push the next ones back) and one that
+    overran is skipped, not made up for. An exception from ``tick`` is logged and the ticks go
+    on (the feeds' own errors are reported by their :class:`Drain`)."""
+
+    def __init__(self, interval: float, tick: Callable[[], None], *, name: str) -> None:
+        if interval <= 0:
+            raise ValueError(f"a ticker's interval must be positive, got {interval}")
+        self.interval = interval
+        self._tick = tick
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """No more ticks (a running one finishes; the thread then ends)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait (at most ``timeout`` seconds) for the thread to end after :meth:`stop`."""
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        """Its thread runs (started and not stopped yet)."""
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        due = time.monotonic() + self.interval
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
+            try:
+                self._tick()
+            except Exception:
+                log.exception("%s: a tick failed", self._thread.name)
+            now = time.monotonic()
+            due += self.interval
+            if due <= now:  # overran: the next tick on the schedule still ahead
+                due += ((now - due) // self.interval + 1) * self.interval
 
 
 class Updates:

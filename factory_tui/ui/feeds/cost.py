@@ -5,8 +5,9 @@ asked (a slow timer, new spans from the fleet feed's thread, another grouping or
 Council sitting), reads what the transcripts gained and posts a frozen
 :class:`~factory_tui.ui.widgets.spend.CostSnapshot` (:class:`CostUpdated`), only when what is
 shown could differ. Transcript folders are not watched (they appear anywhere under the Claude
-config dir): the app's timer asks for a re-read every :data:`COST_REFRESH_SECONDS`, which costs
-a stat per transcript file. Budgets reached run ``[cost] on_budget`` from here, once per alert.
+config dir): the app's ticker re-reads them every :data:`COST_REFRESH_SECONDS` on its own thread
+(:meth:`CostFeed.refresh_here`), which costs a stat per transcript file. Budgets reached run
+``[cost] on_budget`` from here, once per alert.
 """
 
 from __future__ import annotations
@@ -112,6 +113,11 @@ class CostFeed:
         """A re-read (with the fleet's new ``spans``, when they changed); ``post``: post the
         snapshot even if nothing shown moved (something waits for one)."""
         self.drain.request(CostWant(spans, post))
+
+    def refresh_here(self) -> None:
+        """On the refresh ticker's thread: re-read the transcripts there (no worker started;
+        the spend is posted only if what is shown could differ)."""
+        self.drain.work_here(CostWant())
 
     def choose(self, grouping: Grouping, period: Period) -> None:
         """The Cost view shows another grouping or period: re-read for it."""

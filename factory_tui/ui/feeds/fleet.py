@@ -152,6 +152,11 @@ class FleetFeed:
         the pids: ``tick``)."""
         self.drain.request(FleetWant(plan or RefreshPlan(), initial=initial, tick=tick))
 
+    def tick_here(self) -> None:
+        """On the re-probe ticker's thread: re-probe the pids there (no worker started; a
+        fleet is posted only if what is shown could differ)."""
+        self.drain.work_here(FleetWant(tick=True))
+
     def close(self) -> None:
         self.drain.close()
         self._server_stop.set()
