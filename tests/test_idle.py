@@ -19,7 +19,7 @@ from factory_tui.adapters.transcripts import CostTracker
 from factory_tui.core.fleet import ProcInfo
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.feeds import cost as cost_feed
-from factory_tui.ui.feeds.base import Drain, Ticker
+from factory_tui.ui.feeds.base import Drain, Ticker, _next_due
 from factory_tui.ui.feeds.prs import PrsOptions
 
 SIZE = (120, 40)
@@ -154,33 +154,51 @@ async def test_work_here_after_close_does_nothing() -> None:
     assert done == []
 
 
-def test_a_ticker_ticks_on_its_thread_until_stopped_and_outlives_a_failing_tick(
+def test_a_ticker_runs_its_ticks_on_one_thread_until_stopped_and_outlives_a_failing_tick(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    ticks = Count()
+    fast, slow = Count(), Count()
+    threads: set[int] = set()
 
-    def tick() -> None:
-        ticks.add()
-        if ticks.value == 1:
+    def tick_fast() -> None:
+        threads.add(threading.get_ident())
+        fast.add()
+        if fast.value == 1:
             raise RuntimeError("a bug in a tick")
 
-    ticker = Ticker(0.005, tick, name="test ticker")
+    def tick_slow() -> None:
+        threads.add(threading.get_ident())
+        slow.add()
+
+    ticker = Ticker(name="test ticker")
+    ticker.every(0.005, tick_fast)
+    ticker.every(0.01, tick_slow)
     ticker.start()
     try:
-        assert ticks.wait_for(3)
+        assert fast.wait_for(4) and slow.wait_for(2)
     finally:
         ticker.stop()
     ticker.join(WAIT_S)
     assert not ticker.alive
+    assert len(threads) == 1 and threading.get_ident() not in threads
     assert "test ticker: a tick failed" in caplog.text and "a bug in a tick" in caplog.text
     with pytest.raises(ValueError, match="positive"):
-        Ticker(0, tick, name="never")
+        Ticker(name="never").every(0, tick_fast)
+    with pytest.raises(RuntimeError, match="already started"):
+        ticker.every(1, tick_fast)
 
 
 def test_a_ticker_stopped_before_its_first_tick_never_ticks() -> None:
     ticks: list[int] = []
-    ticker = Ticker(3600, lambda: ticks.append(1), name="slow")
+    ticker = Ticker(name="slow")
+    ticker.every(3600, lambda: ticks.append(1))
     ticker.start()
     ticker.stop()
     ticker.join(WAIT_S)  # woken by stop, not by the hour going by
     assert not ticker.alive and ticks == []
+
+
+def test_a_tick_that_overran_skips_what_it_missed() -> None:
+    assert _next_due(10.0, 5.0, now=12.0) == 15.0
+    assert _next_due(10.0, 5.0, now=15.0) == 20.0  # due exactly now: already late, the next
+    assert _next_due(10.0, 5.0, now=31.0) == 35.0

@@ -140,8 +140,8 @@ class FactoryApp(ThemedApp):
         (the first frame imports none of them)."""
         self.watch_stop = WakeEvent()
         """Set when the app closes: the watcher thread stops."""
-        self._tickers: list[Ticker] = []
-        """The periodic re-probe and spend re-read, once the feeds started."""
+        self.ticker = Ticker(name="re-probe")
+        """The periodic re-probe of the pids and re-read of the spend (from the feeds' start)."""
         self._given_reader = reader
         self._given_prs = prs
         self._started = asyncio.Event()
@@ -307,13 +307,10 @@ class FactoryApp(ThemedApp):
                 exit_on_error=False,
             )
         self.fleet_feed.request(initial=True)
-        # The periodic work on threads of their own: an idle tick wakes no other thread.
-        self._tickers = [
-            Ticker(self.refresh_interval, self._on_tick, name="re-probe"),
-            Ticker(COST_REFRESH_SECONDS, self._on_cost_tick, name="cost refresh"),
-        ]
-        for ticker in self._tickers:
-            ticker.start()
+        # The periodic work on a thread of its own: an idle tick wakes no other thread.
+        self.ticker.every(self.refresh_interval, self._on_tick)
+        self.ticker.every(COST_REFRESH_SECONDS, self._on_cost_tick)
+        self.ticker.start()
         if self.prs_options.enabled:
             self.set_interval(self.prs_loader.poll_interval, self.poll_prs, name="prs poll")
         self.cockpit.show_spend_reading()
@@ -369,8 +366,7 @@ class FactoryApp(ThemedApp):
     def on_unmount(self) -> None:
         self.closing = True
         self.watch_stop.set()
-        for ticker in self._tickers:
-            ticker.stop()
+        self.ticker.stop()
         with contextlib.suppress(AttributeError):  # closed before the feeds started
             self.fleet_feed.close()
             self.prs_loader.stop()
@@ -399,12 +395,12 @@ class FactoryApp(ThemedApp):
             self.fleet_feed.request(plan=plan)
 
     def _on_tick(self) -> None:
-        """On the re-probe ticker's thread (once the first load is shown)."""
+        """On the ticker's thread (once the first load is shown)."""
         if self.loaded and self.live:
             self.fleet_feed.tick_here()
 
     def _on_cost_tick(self) -> None:
-        """On the cost ticker's thread."""
+        """On the ticker's thread."""
         if self.live:
             self.cost_feed.refresh_here()
 

@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import select
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -278,11 +279,13 @@ class WatchTargets:
 
 
 def _identity(folder: Path) -> tuple[int, int] | None:
+    """The folder's device and inode (one ``stat``: the re-arm check runs every ``rearm_ms``),
+    None if it is missing or not a folder."""
     try:
-        st = folder.stat()
+        st = os.stat(folder)
     except OSError:
         return None
-    return (st.st_dev, st.st_ino) if os.path.isdir(folder) else None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
 def _to_arm(

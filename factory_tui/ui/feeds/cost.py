@@ -115,7 +115,7 @@ class CostFeed:
         self.drain.request(CostWant(spans, post))
 
     def refresh_here(self) -> None:
-        """On the refresh ticker's thread: re-read the transcripts there (no worker started;
+        """On the app's ticker thread: re-read the transcripts there (no worker started;
         the spend is posted only if what is shown could differ)."""
         self.drain.work_here(CostWant())
 

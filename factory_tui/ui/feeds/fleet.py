@@ -153,7 +153,7 @@ class FleetFeed:
         self.drain.request(FleetWant(plan or RefreshPlan(), initial=initial, tick=tick))
 
     def tick_here(self) -> None:
-        """On the re-probe ticker's thread: re-probe the pids there (no worker started; a
+        """On the app's ticker thread: re-probe the pids there (no worker started; a
         fleet is posted only if what is shown could differ)."""
         self.drain.work_here(FleetWant(tick=True))
 
