@@ -34,7 +34,7 @@ from factory_tui.adapters.memory import gc_paused
 from factory_tui.adapters.prices import default_price_table
 from factory_tui.adapters.tail import LogTail
 from factory_tui.adapters.worktrees import worktree_branches
-from factory_tui.config import Config
+from factory_tui.config import Config, main_worktree
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost import CostLedger
 from factory_tui.core.cost_attribution import Span, SpanBuilder, build_spans
@@ -48,6 +48,7 @@ __all__ = [
     "COST_KEYS",
     "CostTracker",
     "ReadStats",
+    "RepoFolders",
     "TranscriptReader",
     "instance_cwds",
     "prices_from_config",
@@ -76,6 +77,52 @@ def repo_paths(root: Path, extra: Sequence[Path] = ()) -> list[str]:
         for form in (os.path.abspath(path), os.path.realpath(path)):
             found.setdefault(form.rstrip("/") or "/", None)
     return list(found)
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    """What changes when ``path`` is replaced or rewritten (None: missing)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class RepoFolders:
+    """:func:`repo_paths` for every refresh of a reader, worked out again only when git's
+    worktree layout may have changed: the repo's ``.git``, the main repository's ``worktrees``
+    folder (a worktree added or removed) and each worktree's ``gitdir`` file (one moved or
+    repaired), a ``stat`` each, where reading the layout costs two files and two ``realpath``
+    walks per worktree on every refresh (the cost re-read runs every 10 s, issue 17). A symlink
+    in a worktree's path re-pointed alone is seen at the next change of the layout."""
+
+    def __init__(self, root: Path, extra: Sequence[Path] = ()) -> None:
+        self.root = Path(root)
+        self.extra = tuple(extra)
+        self._stamp: tuple[object, ...] | None = None
+        self._paths: list[str] = []
+        self._worktrees = self.root / ".git" / "worktrees"
+        self._names: tuple[str, ...] = ()
+
+    def __call__(self) -> list[str]:
+        if self._layout() != self._stamp:
+            main = main_worktree(self.root) or self.root
+            self._worktrees = main / ".git" / "worktrees"
+            try:
+                self._names = tuple(sorted(os.listdir(self._worktrees)))
+            except OSError:
+                self._names = ()
+            # Before the read: a change made while it reads is seen at the next call.
+            self._stamp = self._layout()
+            self._paths = repo_paths(self.root, self.extra)
+        return list(self._paths)
+
+    def _layout(self) -> tuple[object, ...]:
+        return (
+            _stat_key(self.root / ".git"),
+            _stat_key(self._worktrees),
+            tuple(_stat_key(self._worktrees / name / "gitdir") for name in self._names),
+        )
 
 
 def _inside(cwd: str, folders: Sequence[str]) -> bool:
@@ -404,7 +451,7 @@ class CostTracker:
         extra = _extra_projects(config)
         self.reader = TranscriptReader(
             config.claude_dirs,
-            lambda: repo_paths(config.root, extra),
+            RepoFolders(config.root, extra),
             tz=tz,
             max_open=max_open,
         )
