@@ -7,15 +7,20 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import demo_reader
+from conftest import DEMO_NOW, demo_reader
+from test_agent_waiting import claude_dir, put_transcript, working
 from test_app import make_app
 from textual.app import App
 
+from factory_tui.adapters import worktrees as worktrees_module
+from factory_tui.adapters.agent_transcripts import AgentTranscripts
 from factory_tui.adapters.procs import TableProbe
 from factory_tui.adapters.transcripts import CostTracker
+from factory_tui.config.locations import CLAUDE_PROJECT_NAME_MAX, encode_project_path
 from factory_tui.core.fleet import ProcInfo
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.feeds import cost as cost_feed
@@ -202,3 +207,60 @@ def test_a_tick_that_overran_skips_what_it_missed() -> None:
     assert _next_due(10.0, 5.0, now=12.0) == 15.0
     assert _next_due(10.0, 5.0, now=15.0) == 20.0  # due exactly now: already late, the next
     assert _next_due(10.0, 5.0, now=31.0) == 35.0
+
+
+# -- what every derive of the fleet asks again: the worktrees, the agents' project folders ----
+
+
+def test_a_derive_reads_the_worktrees_again_only_when_gits_files_changed(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the fleet is derived ten times a second: each derive looked up every agent's
+    transcript from the worktrees (two git files read per worktree) and each agent's project
+    folders (a ``realpath`` walk); both are now remembered until git's files change."""
+    agent = working(demo)
+    path = put_transcript(demo, agent)
+    reads, lookups = Count(), Count()
+    real_branches = worktrees_module.worktree_branches
+    real_candidates = AgentTranscripts.candidates
+
+    def counting_branches(root: Path) -> dict[Path, str | None]:
+        reads.add()
+        return real_branches(root)
+
+    def counting_candidates(agents: AgentTranscripts, folder: Path) -> list[Path]:
+        lookups.add()
+        return real_candidates(agents, folder)
+
+    reader = demo_reader(demo)
+    reader.refresh_all()
+    instances = reader.fleet(DEMO_NOW).instances
+    monkeypatch.setattr(worktrees_module, "worktree_branches", counting_branches)
+    monkeypatch.setattr(AgentTranscripts, "candidates", counting_candidates)
+    agents = AgentTranscripts((claude_dir(demo),), demo.root)
+    assert agents.refresh(instances)[agent].transcript == str(path)
+    assert reads.value == 1 and lookups.value > 0
+    first_lookups = lookups.value
+    for _ in range(3):
+        assert agents.refresh(instances)[agent].transcript == str(path)
+    assert (reads.value, lookups.value) == (1, first_lookups)
+    # A worktree's HEAD rewritten (another branch checked out): read again, looked up again.
+    head = next((demo.root / ".git" / "worktrees").iterdir()) / "HEAD"
+    head.write_text(head.read_text())  # same branch, rewritten: its stat moved
+    assert agents.refresh(instances)[agent].transcript == str(path)
+    assert reads.value == 2 and lookups.value == 2 * first_lookups
+
+
+def test_a_long_paths_project_folders_are_looked_for_again_each_time(tmp_path: Path) -> None:
+    """Past 200 characters Claude Code's folder name ends in a hash that may not be ours: the
+    folders named like it are listed at each lookup, never remembered."""
+    claude = tmp_path / "claude"
+    long_folder = tmp_path / ("x" * 230)
+    agents = AgentTranscripts((claude,), tmp_path)
+    encoded = encode_project_path(long_folder)
+    assert [c.name for c in agents._candidates_of(long_folder)] == [encoded]  # only ours yet
+    theirs = claude / "projects" / (encoded[:CLAUDE_PROJECT_NAME_MAX] + "-theirhash")
+    theirs.mkdir(parents=True)
+    assert theirs in agents._candidates_of(long_folder)
+    short = tmp_path / "short"
+    assert agents._candidates_of(short) is agents._candidates_of(short)  # remembered

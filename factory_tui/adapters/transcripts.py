@@ -33,8 +33,8 @@ from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.memory import gc_paused
 from factory_tui.adapters.prices import default_price_table
 from factory_tui.adapters.tail import LogTail
-from factory_tui.adapters.worktrees import worktree_branches
-from factory_tui.config import Config, main_worktree
+from factory_tui.adapters.worktrees import Worktrees, worktree_branches
+from factory_tui.config import Config
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost import CostLedger
 from factory_tui.core.cost_attribution import Span, SpanBuilder, build_spans
@@ -72,57 +72,37 @@ _PEEK_FILES = 4
 def repo_paths(root: Path, extra: Sequence[Path] = ()) -> list[str]:
     """The folders whose transcripts count: the repo, each worktree, ``extra``; each as given and
     resolved (a symlinked checkout is seen under both names)."""
+    return _forms_of([*worktree_branches(root), *extra])
+
+
+def _forms_of(paths: Sequence[Path]) -> list[str]:
+    """Each path as given and resolved, once."""
     found: dict[str, None] = {}
-    for path in [*worktree_branches(root), *extra]:
+    for path in paths:
         for form in (os.path.abspath(path), os.path.realpath(path)):
             found.setdefault(form.rstrip("/") or "/", None)
     return list(found)
 
 
-def _stat_key(path: Path) -> tuple[int, int, int] | None:
-    """What changes when ``path`` is replaced or rewritten (None: missing)."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
 class RepoFolders:
     """:func:`repo_paths` for every refresh of a reader, worked out again only when git's
-    worktree layout may have changed: the repo's ``.git``, the main repository's ``worktrees``
-    folder (a worktree added or removed) and each worktree's ``gitdir`` file (one moved or
-    repaired), a ``stat`` each, where reading the layout costs two files and two ``realpath``
-    walks per worktree on every refresh (the cost re-read runs every 10 s, issue 17). A symlink
-    in a worktree's path re-pointed alone is seen at the next change of the layout."""
+    worktrees changed (:class:`~factory_tui.adapters.worktrees.Worktrees`: a ``stat`` per file
+    git keeps them in), not by reading two files and two ``realpath`` walks per worktree on
+    every re-read of the spend (every 10 s, issue 17). A symlink in a worktree's path
+    re-pointed alone is seen at the next change of the worktrees."""
 
     def __init__(self, root: Path, extra: Sequence[Path] = ()) -> None:
-        self.root = Path(root)
+        self.worktrees = Worktrees(root)
         self.extra = tuple(extra)
-        self._stamp: tuple[object, ...] | None = None
+        self._generation = -1
         self._paths: list[str] = []
-        self._worktrees = self.root / ".git" / "worktrees"
-        self._names: tuple[str, ...] = ()
 
     def __call__(self) -> list[str]:
-        if self._layout() != self._stamp:
-            main = main_worktree(self.root) or self.root
-            self._worktrees = main / ".git" / "worktrees"
-            try:
-                self._names = tuple(sorted(os.listdir(self._worktrees)))
-            except OSError:
-                self._names = ()
-            # Before the read: a change made while it reads is seen at the next call.
-            self._stamp = self._layout()
-            self._paths = repo_paths(self.root, self.extra)
+        trees = self.worktrees.branches()
+        if self.worktrees.generation != self._generation:
+            self._generation = self.worktrees.generation
+            self._paths = _forms_of([*trees, *self.extra])
         return list(self._paths)
-
-    def _layout(self) -> tuple[object, ...]:
-        return (
-            _stat_key(self.root / ".git"),
-            _stat_key(self._worktrees),
-            tuple(_stat_key(self._worktrees / name / "gitdir") for name in self._names),
-        )
 
 
 def _inside(cwd: str, folders: Sequence[str]) -> bool:
