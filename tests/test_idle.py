@@ -15,6 +15,7 @@ from conftest import DEMO_NOW, demo_reader
 from test_agent_waiting import claude_dir, put_transcript, working
 from test_app import make_app
 from textual.app import App
+from textual.widgets import Static
 
 from factory_tui.adapters import worktrees as worktrees_module
 from factory_tui.adapters.agent_transcripts import AgentTranscripts
@@ -26,6 +27,7 @@ from factory_tui.demo import DemoFactory
 from factory_tui.ui.feeds import cost as cost_feed
 from factory_tui.ui.feeds.base import Drain, Ticker, _next_due
 from factory_tui.ui.feeds.prs import PrsOptions
+from factory_tui.ui.widgets.agents import AgentGrid
 
 SIZE = (120, 40)
 WAIT_S = 10
@@ -264,3 +266,36 @@ def test_a_long_paths_project_folders_are_looked_for_again_each_time(tmp_path: P
     assert theirs in agents._candidates_of(long_folder)
     short = tmp_path / "short"
     assert agents._candidates_of(short) is agents._candidates_of(short)  # remembered
+
+
+# -- what every fleet shown does on the event loop (ten times a second under load) -----------
+
+
+async def test_showing_a_fleet_does_not_query_for_the_empty_line(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grid holds its "no agents" line instead of querying its children for it on every
+    fleet; the line still comes when a filter hides every agent and goes when one shows."""
+    app = make_app(demo.root, reader=demo_reader(demo), prs=PrsOptions(enabled=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        grid = app.query_one(AgentGrid)
+        queries: list[str] = []
+        real_query = grid.query
+
+        def counting_query(selector: Any = None) -> Any:
+            queries.append(str(selector))
+            return real_query(selector)
+
+        monkeypatch.setattr(grid, "query", counting_query)
+        for _ in range(3):
+            grid.show_fleet(app.fleet)
+        assert "#agents-empty" not in queries
+        for shown in (False, True, False, True):
+            grid.set_filter("" if shown else "no-such-agent")
+            await pilot.pause()
+            empty = real_query("#agents-empty")
+            assert len(empty) == (0 if shown else 1)
+            if not shown:
+                assert "no-such-agent" in str(empty.first(Static).render())
