@@ -149,6 +149,66 @@ async def test_work_here_folds_into_the_running_worker() -> None:
         assert passes == [[0], [1, 2]]
 
 
+async def test_a_request_during_a_pass_here_starts_a_worker_that_waits_for_it() -> None:
+    """A change asked for while a tick works starts a worker as usual (waiting for the app's
+    workers waits for it), which works it once the tick's pass is done, never beside it."""
+    entered, release = threading.Event(), threading.Event()
+    passes: list[int] = []
+    busy = threading.Lock()
+    overlapped: list[int] = []
+
+    def work(want: int) -> None:
+        if not busy.acquire(blocking=False):
+            overlapped.append(want)
+            return
+        try:
+            passes.append(want)
+            if want == 0:
+                entered.set()
+                release.wait(WAIT_S)
+        finally:
+            busy.release()
+
+    app: App[None] = App()
+    async with app.run_test():
+        drain: Drain[int] = Drain(app, name="t", group="t", work=work, failed=lambda _e: None)
+        tick = asyncio.ensure_future(asyncio.to_thread(drain.work_here, 0))
+        assert await asyncio.to_thread(entered.wait, WAIT_S)
+        drain.request(1)
+        assert drain.running and [w for w in app.workers if w.group == "t"]
+        release.set()
+        await tick
+        await app.workers.wait_for_complete()
+        assert passes == [0, 1] and overlapped == []
+
+
+async def test_closing_during_a_pass_here_closes_once_after_it() -> None:
+    entered, release = threading.Event(), threading.Event()
+    closed: list[bool] = []
+
+    def work(_want: int) -> None:
+        entered.set()
+        release.wait(WAIT_S)
+
+    app: App[None] = App()
+    async with app.run_test():
+        drain: Drain[int] = Drain(
+            app,
+            name="t",
+            group="t",
+            work=work,
+            failed=lambda _e: None,
+            on_close=lambda: closed.append(True),
+        )
+        tick = asyncio.ensure_future(asyncio.to_thread(drain.work_here, 0))
+        assert await asyncio.to_thread(entered.wait, WAIT_S)
+        drain.close()
+        assert closed == []  # the pass still works: its files stay open
+        release.set()
+        await tick
+    assert closed == [True]
+
+
 async def test_work_here_after_close_does_nothing() -> None:
     done: list[int] = []
     app: App[None] = App()

@@ -57,10 +57,12 @@ class Drain(Generic[W]):
       (on that thread) and the drain goes on with the next want.
     - ``merge(pending, new)`` folds a new want into the pending one (default: the newest wins).
     - ``on_close`` runs once, after :meth:`close`, by whichever side is last: the caller when
-      no worker runs, else the worker as it stops (it may own files the work opened).
+      nothing works, else the worker (or :meth:`work_here`'s pass) as it stops (it may own
+      files the work opened).
 
-    :meth:`request` is called on the app's event loop (it may start a worker); everything else
-    is thread-safe.
+    :meth:`request` is called on the app's event loop (it may start a worker); :meth:`work_here`
+    on a thread of the caller's; everything else is thread-safe. Work never runs on two threads
+    at once (``_turn``): a worker started while a :meth:`work_here` pass runs waits for it.
     """
 
     def __init__(
@@ -82,8 +84,12 @@ class Drain(Generic[W]):
         self._merge = merge or (lambda _old, new: new)
         self._on_close = on_close
         self._lock = threading.Lock()
+        self._turn = threading.Lock()
+        """Held while a want is worked: by the worker, or by a :meth:`work_here` pass."""
         self._pending: W | None = None
         self._running = False
+        self._here = 0
+        """:meth:`work_here` passes under way (or waiting for their turn)."""
         self._closed = False
 
     @property
@@ -117,35 +123,48 @@ class Drain(Generic[W]):
 
     def work_here(self, want: W) -> None:
         """From a thread of the caller's (a :class:`Ticker`), never the event loop: work
-        ``want`` on this thread, and what is asked meanwhile, when no worker runs; else fold it
-        into what the running worker takes next. No Textual worker is started."""
+        ``want`` on this thread when no worker runs, else fold it into what the running worker
+        takes next. No Textual worker is started for it; what is asked meanwhile starts one as
+        usual (it waits for this pass), so that waiting for the app's workers still waits for
+        every change asked for."""
         with self._lock:
             if self._closed:
                 return
-            self._pending = want if self._pending is None else self._merge(self._pending, want)
             if self._running:
+                self._pending = want if self._pending is None else self._merge(self._pending, want)
                 return
-            self._running = True
+            self._here += 1
         try:
-            self._drain()
-        except BaseException:
-            self.worker_died()  # not an error of the work (those go to ``failed``): let go
-            raise
+            with self._turn:
+                with self._lock:
+                    closed = self._closed
+                if not closed:
+                    self._work_one(want)
+        finally:
+            with self._lock:
+                self._here -= 1
+                last = self._closed and not self._running and not self._here
+            if last and self._on_close is not None:
+                self._on_close()
 
     def _drain(self) -> None:
-        while True:
-            with self._lock:
-                want, self._pending = self._pending, None
-                if want is None or self._closed:
-                    self._running = False
-                    closing = self._closed
-                    break
-            try:
-                self._work(want)
-            except Exception as error:  # a bug, not a bad file: the cockpit keeps running
-                self._failed(error)
-        if closing and self._on_close is not None:
+        with self._turn:
+            while True:
+                with self._lock:
+                    want, self._pending = self._pending, None
+                    if want is None or self._closed:
+                        self._running = False
+                        last = self._closed and not self._here
+                        break
+                self._work_one(want)
+        if last and self._on_close is not None:
             self._on_close()
+
+    def _work_one(self, want: W) -> None:
+        try:
+            self._work(want)
+        except Exception as error:  # a bug, not a bad file: the cockpit keeps running
+            self._failed(error)
 
     def worker_died(self) -> None:
         """The worker ended without finishing its loop (an error the worker machinery caught):
@@ -155,13 +174,13 @@ class Drain(Generic[W]):
 
     def close(self) -> None:
         """No more work: what is pending is dropped; ``on_close`` runs once, now or when the
-        running worker stops."""
+        running worker (or :meth:`work_here` pass) stops."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._pending = None
-            if self._running:
+            if self._running or self._here:
                 return
         if self._on_close is not None:
             self._on_close()
