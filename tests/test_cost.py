@@ -18,10 +18,12 @@ import pytest
 from conftest import FixedProbe
 
 from factory_tui.actions.cost import budget_command, fire_budget_command
+from factory_tui.adapters import worktrees as worktrees_module
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.prices import default_price_table, package_version
 from factory_tui.adapters.transcripts import (
     CostTracker,
+    RepoFolders,
     TranscriptReader,
     prices_from_config,
     repo_paths,
@@ -499,6 +501,40 @@ def test_worktrees_are_read_from_gits_files(factory: Factory) -> None:
     assert worktree_branches(factory.wt1) == trees
     paths = repo_paths(factory.wt1)
     assert str(factory.root) in paths and str(factory.wt1) in paths
+
+
+@pytest.mark.parametrize("from_linked", [False, True])
+def test_the_worktrees_are_read_again_only_when_gits_files_changed(
+    factory: Factory, monkeypatch: pytest.MonkeyPatch, from_linked: bool
+) -> None:
+    """Issue 17: every derive and every spend re-read asks for the worktrees; git's files are
+    stat'ed, read again only when one changed: a worktree added, moved, removed, or another
+    branch checked out is still seen at the next call."""
+    reads: list[Path] = []
+
+    def counting(root: Path) -> dict[Path, str | None]:
+        reads.append(root)
+        return worktree_branches(root)
+
+    monkeypatch.setattr(worktrees_module, "worktree_branches", counting)
+    folders = RepoFolders(factory.wt1 if from_linked else factory.root)
+    trees = folders.worktrees
+    first = folders()
+    assert {str(factory.root), str(factory.wt1)} <= set(first)
+    assert folders() == first and trees.branches()[factory.root] == "main"
+    assert len(reads) == 1
+    wt2, moved = factory.root.parent / "repo-wt2", factory.root.parent / "moved-wt2"
+    git("worktree", "add", "-q", "-b", "feat/two", str(wt2), cwd=factory.root)
+    assert str(wt2) in folders() and len(reads) == 2
+    assert str(wt2) in folders() and len(reads) == 2
+    git("checkout", "-q", "-b", "feat/three", cwd=wt2)  # its HEAD rewritten
+    assert trees.branches()[wt2] == "feat/three"
+    git("worktree", "move", str(wt2), str(moved), cwd=factory.root)  # its gitdir rewritten
+    paths = folders()
+    assert str(moved) in paths and str(wt2) not in paths
+    git("worktree", "remove", str(moved), cwd=factory.root)
+    assert str(moved) not in folders() and str(factory.wt1) in folders()
+    assert trees.branches() == worktree_branches(factory.root)
 
 
 def test_the_factorys_transcripts_counted_once_and_priced(factory: Factory) -> None:

@@ -333,3 +333,63 @@ def test_the_watcher_wakes_on_stop_and_moved_not_on_a_timeout(
         stop.set()
         thread.join(WAIT_S)
     assert not thread.is_alive(), "stop did not wake the watcher"
+
+
+class _RecordingPoll:
+    """``select.poll()`` that records each ``poll(timeout)`` of a poller watching more than one
+    descriptor (the watcher's wait: its inotify descriptor and the stop events' pipes)."""
+
+    def __init__(self, timeouts: queue.Queue[float | None]) -> None:
+        self._poll = select.poll()
+        self._fds = 0
+        self._timeouts = timeouts
+
+    def register(self, fd: int, mask: int) -> None:
+        self._fds += 1
+        self._poll.register(fd, mask)
+
+    def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
+        if self._fds > 1:
+            self._timeouts.put(timeout)
+        return self._poll.poll(timeout)
+
+
+@pytest.mark.parametrize("wakes", [True, False])
+def test_an_idle_watcher_blocks_until_the_rearm_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wakes: bool
+) -> None:
+    """When its stop events all wake it through their pipes, the idle watcher blocks until the
+    re-arm check (no wake-up every ``POLL_MS``: each costs CPU on an idle cockpit, issue 17);
+    with a plain ``threading.Event`` to stop on it still looks every ``POLL_MS``."""
+    timeouts: queue.Queue[float | None] = queue.Queue()
+
+    class Select:
+        POLLIN = select.POLLIN
+
+        @staticmethod
+        def poll() -> _RecordingPoll:
+            return _RecordingPoll(timeouts)
+
+    monkeypatch.setattr(watch, "select", Select)
+    targets = factory(tmp_path)
+    stop = WakeEvent() if wakes else threading.Event()
+    posts: queue.Queue[frozenset[Path]] = queue.Queue()
+    thread = threading.Thread(
+        target=watch_files,
+        args=(targets, posts.put, stop),
+        kwargs={"backend": "inotify", "rearm_ms": 60_000},
+        daemon=True,
+    )
+    thread.start()
+    try:
+        next_post(posts, lambda paths: paths == targets.everything())
+        timeout = timeouts.get(timeout=WAIT_S)  # the watcher is blocked, waiting with this
+    finally:
+        stop.set()
+        thread.join(WAIT_S)
+    assert not thread.is_alive(), "stop did not wake the watcher"
+    assert timeout is not None
+    if wakes:
+        assert 59_000 < timeout <= 60_000
+    else:
+        assert timeout <= watch.POLL_MS

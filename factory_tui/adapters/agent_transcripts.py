@@ -25,7 +25,8 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from factory_tui.adapters.tail import LogTail
-from factory_tui.config.locations import project_dir_candidates
+from factory_tui.adapters.worktrees import Worktrees
+from factory_tui.config.locations import CLAUDE_PROJECT_NAME_MAX, project_dir_candidates
 from factory_tui.core.activity import ActivityFold, AgentActivity
 from factory_tui.core.fleet import InstanceView, ProcInfo
 from factory_tui.core.timeparse import parse_ts
@@ -33,6 +34,7 @@ from factory_tui.core.timeparse import parse_ts
 __all__ = ["AgentTranscripts", "newest_transcript"]
 
 _SLACK = timedelta(minutes=1)
+_MAX_REMEMBERED = 256
 MAX_LINE_BYTES = 16 << 20
 
 
@@ -103,6 +105,11 @@ class AgentTranscripts:
         self.max_line_bytes = max_line_bytes
         self.budget_bytes = budget_bytes
         self._followed: dict[str, _Followed] = {}
+        self._worktrees: Worktrees | None = None
+        self._candidates: dict[Path, list[Path]] = {}
+        """Each agent folder's project folders (a ``realpath`` walk and an encoding): made
+        again when the worktrees changed (every derive asks, issue 17)."""
+        self._generation = -1
         self.problems: list[str] = []
         self.looking: frozenset[Path] = frozenset()
         """Where a live agent's transcript would be, for the agents none was found for yet
@@ -147,6 +154,31 @@ class AgentTranscripts:
                 out.extend(project_dir_candidates(claude, form))
         return out
 
+    def _candidates_of(self, folder: Path) -> list[Path]:
+        """:meth:`candidates`, remembered until the worktrees change (at most
+        ``_MAX_REMEMBERED`` folders: the processes' working folders come and go)."""
+        found = self._candidates.get(folder)
+        if found is None:
+            found = self.candidates(folder)
+            # A long path's candidates include the folders found by listing (their hash may
+            # not be ours): those are looked for again each time.
+            if all(len(c.name) <= CLAUDE_PROJECT_NAME_MAX for c in found):
+                if len(self._candidates) >= _MAX_REMEMBERED:
+                    self._candidates.clear()
+                self._candidates[folder] = found
+        return found
+
+    def _worktree_branches(self) -> dict[Path, str | None]:
+        """The worktrees (read again only when git's files changed); the remembered candidates
+        forgotten when they did (a worktree moved, a folder's symlink may have too)."""
+        if self._worktrees is None:
+            self._worktrees = Worktrees(self.root)
+        branches = self._worktrees.branches()
+        if self._worktrees.generation != self._generation:
+            self._generation = self._worktrees.generation
+            self._candidates.clear()
+        return branches
+
     def transcript_of(self, folder: Path, since: datetime | None) -> Path | None:
         return newest_transcript(self.candidates(folder), since)
 
@@ -163,9 +195,7 @@ class AgentTranscripts:
         if not live:
             self.close()
             return {}
-        from factory_tui.adapters.worktrees import worktree_branches
-
-        worktrees = worktree_branches(self.root)
+        worktrees = self._worktree_branches()
         out: dict[str, AgentActivity] = {}
         looking: set[Path] = set()
         for view in live:
@@ -174,7 +204,7 @@ class AgentTranscripts:
                 continue
             started = view.session.started_at if view.session is not None else None
             since = parse_ts(started) if started else None
-            candidates = self.candidates(folder)
+            candidates = self._candidates_of(folder)
             path = newest_transcript(candidates, since)
             if path is None:
                 looking.update(candidates)

@@ -33,7 +33,7 @@ from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.memory import gc_paused
 from factory_tui.adapters.prices import default_price_table
 from factory_tui.adapters.tail import LogTail
-from factory_tui.adapters.worktrees import worktree_branches
+from factory_tui.adapters.worktrees import Worktrees, worktree_branches
 from factory_tui.config import Config
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost import CostLedger
@@ -48,6 +48,7 @@ __all__ = [
     "COST_KEYS",
     "CostTracker",
     "ReadStats",
+    "RepoFolders",
     "TranscriptReader",
     "instance_cwds",
     "prices_from_config",
@@ -71,11 +72,37 @@ _PEEK_FILES = 4
 def repo_paths(root: Path, extra: Sequence[Path] = ()) -> list[str]:
     """The folders whose transcripts count: the repo, each worktree, ``extra``; each as given and
     resolved (a symlinked checkout is seen under both names)."""
+    return _forms_of([*worktree_branches(root), *extra])
+
+
+def _forms_of(paths: Sequence[Path]) -> list[str]:
+    """Each path as given and resolved, once."""
     found: dict[str, None] = {}
-    for path in [*worktree_branches(root), *extra]:
+    for path in paths:
         for form in (os.path.abspath(path), os.path.realpath(path)):
             found.setdefault(form.rstrip("/") or "/", None)
     return list(found)
+
+
+class RepoFolders:
+    """:func:`repo_paths` for every refresh of a reader, worked out again only when git's
+    worktrees changed (:class:`~factory_tui.adapters.worktrees.Worktrees`: a ``stat`` per file
+    git keeps them in), not by reading two files and two ``realpath`` walks per worktree on
+    every re-read of the spend (every 10 s, issue 17). A symlink in a worktree's path
+    re-pointed alone is seen at the next change of the worktrees."""
+
+    def __init__(self, root: Path, extra: Sequence[Path] = ()) -> None:
+        self.worktrees = Worktrees(root)
+        self.extra = tuple(extra)
+        self._generation = -1
+        self._paths: list[str] = []
+
+    def __call__(self) -> list[str]:
+        trees = self.worktrees.branches()
+        if self.worktrees.generation != self._generation:
+            self._generation = self.worktrees.generation
+            self._paths = _forms_of([*trees, *self.extra])
+        return list(self._paths)
 
 
 def _inside(cwd: str, folders: Sequence[str]) -> bool:
@@ -404,7 +431,7 @@ class CostTracker:
         extra = _extra_projects(config)
         self.reader = TranscriptReader(
             config.claude_dirs,
-            lambda: repo_paths(config.root, extra),
+            RepoFolders(config.root, extra),
             tz=tz,
             max_open=max_open,
         )

@@ -5,11 +5,12 @@ only this (an agent's activity, in every ``status``) does not import the cost ma
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from factory_tui.config import main_worktree
 
-__all__ = ["worktree_branches"]
+__all__ = ["Worktrees", "worktree_branches"]
 
 
 def _head_branch(head_file: Path) -> str | None:
@@ -51,3 +52,63 @@ def worktree_branches(root: Path) -> dict[Path, str | None]:
     if root not in out:
         out[root] = None
     return out
+
+
+def _key(path: Path, *, folder_by_identity: bool = False) -> tuple[int, int, int, int] | None:
+    """What changes when ``path`` is replaced or rewritten, or a folder's entries change (with
+    ``folder_by_identity`` only when it is replaced: a ``.git`` folder's mtime moves with every
+    file git writes in it); None if missing."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if folder_by_identity and stat.S_ISDIR(st.st_mode):
+        return (st.st_ino, st.st_mode, 0, 0)
+    return (st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns)
+
+
+class Worktrees:
+    """:func:`worktree_branches` of one repository for callers that ask again and again (every
+    derive of the fleet, every re-read of the spend): read again only when one of git's files
+    it comes from changed, which a ``stat`` each tells (ROOT's ``.git``, the main ``HEAD``, the
+    ``worktrees`` folder, each worktree's ``gitdir`` and ``HEAD``: git rewrites them whole, by
+    rename or in place), instead of reading two files per worktree each time (issue 17).
+
+    ``generation`` goes up each time the worktrees are read again (callers that derive
+    something from them know when to derive it again). Not thread-safe: one thread asks."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.generation = 0
+        self._branches: dict[Path, str | None] = {}
+        self._files: tuple[Path, ...] = ()
+        self._stamp: tuple[object, ...] | None = None
+
+    def branches(self) -> dict[Path, str | None]:
+        """Every worktree (main first) → its checked-out branch, as :func:`worktree_branches`."""
+        if self._stamp is None or self._stamp != self._keys():
+            self._files = self._sources()
+            # Before the read: a change made while it reads is seen at the next call.
+            self._stamp = self._keys()
+            self._branches = worktree_branches(self.root)
+            self.generation += 1
+        return dict(self._branches)
+
+    def _keys(self) -> tuple[object, ...]:
+        return (
+            _key(self.root / ".git", folder_by_identity=True),
+            *(_key(path) for path in self._files),
+        )
+
+    def _sources(self) -> tuple[Path, ...]:
+        """The files the worktrees are read from now (besides ROOT's ``.git``)."""
+        common = (main_worktree(self.root) or self.root) / ".git"
+        folder = common / "worktrees"
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            names = []
+        files = [common / "HEAD", folder]
+        for name in names:
+            files += [folder / name / "gitdir", folder / name / "HEAD"]
+        return tuple(files)

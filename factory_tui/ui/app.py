@@ -35,7 +35,7 @@ from factory_tui.core.safe import printable
 from factory_tui.ui import keys
 from factory_tui.ui.app_themes import ThemedApp
 from factory_tui.ui.driver import cockpit_driver
-from factory_tui.ui.feeds.base import Updates, refresh_seconds
+from factory_tui.ui.feeds.base import Ticker, Updates, refresh_seconds
 from factory_tui.ui.screens.cockpit import VIEWS, CockpitScreen
 from factory_tui.ui.startup import release_collector
 
@@ -140,6 +140,8 @@ class FactoryApp(ThemedApp):
         (the first frame imports none of them)."""
         self.watch_stop = WakeEvent()
         """Set when the app closes: the watcher thread stops."""
+        self.ticker = Ticker(name="re-probe")
+        """The periodic re-probe of the pids and re-read of the spend (from the feeds' start)."""
         self._given_reader = reader
         self._given_prs = prs
         self._started = asyncio.Event()
@@ -305,7 +307,10 @@ class FactoryApp(ThemedApp):
                 exit_on_error=False,
             )
         self.fleet_feed.request(initial=True)
-        self.set_interval(self.refresh_interval, self._on_tick, name="re-probe")
+        # The periodic work on a thread of its own: an idle tick wakes no other thread.
+        self.ticker.every(self.refresh_interval, self._on_tick)
+        self.ticker.every(COST_REFRESH_SECONDS, self._on_cost_tick)
+        self.ticker.start()
         if self.prs_options.enabled:
             self.set_interval(self.prs_loader.poll_interval, self.poll_prs, name="prs poll")
         self.cockpit.show_spend_reading()
@@ -314,7 +319,6 @@ class FactoryApp(ThemedApp):
         self.budget_acknowledged |= memory.acknowledged
         self.cost_feed.budget_fired |= memory.fired
         self.cost_feed.request()
-        self.set_interval(COST_REFRESH_SECONDS, self.cost_feed.request, name="cost refresh")
 
     async def on_event(self, event: events.Event) -> None:
         # A key or a click that comes before after_first_frame is done (typed ahead of the first
@@ -362,6 +366,7 @@ class FactoryApp(ThemedApp):
     def on_unmount(self) -> None:
         self.closing = True
         self.watch_stop.set()
+        self.ticker.stop()
         with contextlib.suppress(AttributeError):  # closed before the feeds started
             self.fleet_feed.close()
             self.prs_loader.stop()
@@ -390,8 +395,14 @@ class FactoryApp(ThemedApp):
             self.fleet_feed.request(plan=plan)
 
     def _on_tick(self) -> None:
-        if self.loaded:
-            self.fleet_feed.request(tick=True)
+        """On the ticker's thread (once the first load is shown)."""
+        if self.loaded and self.live:
+            self.fleet_feed.tick_here()
+
+    def _on_cost_tick(self) -> None:
+        """On the ticker's thread."""
+        if self.live:
+            self.cost_feed.refresh_here()
 
     def read_everything(self) -> None:
         """Re-read every file now (nothing should need it; the watcher sees changes)."""

@@ -5,8 +5,9 @@ The watcher only says *which paths* changed; :meth:`WatchTargets.classify` turns
 the checkpoints, the state files, the agents' transcripts). Nothing here reads a file's content
 and nothing polls: on Linux the thread blocks on an inotify descriptor (:mod:`.adapters.inotify`)
 until something changes or its stop or ``moved`` event is set (:class:`WakeEvent`: a plain
-event is looked at every ``POLL_MS``), waking every ``rearm_ms`` to notice a folder that
-appeared or was replaced. Elsewhere (or when
+event is looked at every ``POLL_MS``), waking only every ``rearm_ms`` (when its stop events
+are all :class:`WakeEvent` s, as the app's are) to notice a folder that appeared or was
+replaced. Elsewhere (or when
 inotify is refused, e.g. the watch limit) it sleeps in watchfiles (FSEvents, ...), whose Rust
 side wakes every ``STEP_MS``.
 
@@ -19,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import select
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -276,11 +279,13 @@ class WatchTargets:
 
 
 def _identity(folder: Path) -> tuple[int, int] | None:
+    """The folder's device and inode (one ``stat``: the re-arm check runs every ``rearm_ms``),
+    None if it is missing or not a folder."""
     try:
-        st = folder.stat()
+        st = os.stat(folder)
     except OSError:
         return None
-    return (st.st_dev, st.st_ino) if os.path.isdir(folder) else None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
 def _to_arm(
@@ -423,16 +428,18 @@ def _follow(
     ``stop`` and ``moved`` when they are :class:`WakeEvent` s."""
     followed = targets.transcripts
     with contextlib.ExitStack() as wakes:
+        events = (stop, followed.moved)
         wake_fds = {
-            wakes.enter_context(event.waking())
-            for event in (stop, followed.moved)
-            if isinstance(event, WakeEvent)
+            wakes.enter_context(event.waking()) for event in events if isinstance(event, WakeEvent)
         }
         changes = select.poll()
         changes.register(notify.fileno(), select.POLLIN)
         poller = select.poll()
         for fd in (notify.fileno(), *wake_fds):
             poller.register(fd, select.POLLIN)
+        # Every stop event wakes the poll through its pipe: block until the re-arm check (an
+        # idle cockpit's watcher wakes every ``rearm_ms``, not every ``POLL_MS``).
+        cap = None if all(isinstance(event, WakeEvent) for event in events) else POLL_MS
         check_at = 0.0  # at once: a folder may have gone while arming
         while not stop.is_set() and not followed.moved.is_set():
             now = time.monotonic()
@@ -440,7 +447,7 @@ def _follow(
                 if _replaced(armed):
                     return True
                 check_at = now + rearm_ms / 1000
-            ready = {fd for fd, _ in poller.poll(min(POLL_MS, max(0.0, (check_at - now) * 1000)))}
+            ready = {fd for fd, _ in poller.poll(_timeout_ms(check_at - now, cap))}
             for fd in ready & wake_fds:
                 drain(fd)  # the loop's test says which event it was
             if notify.fileno() not in ready:
@@ -454,6 +461,13 @@ def _follow(
             if folders_changed:
                 check_at = 0.0
         return False
+
+
+def _timeout_ms(left_s: float, cap_ms: int | None) -> int:
+    """The poll's timeout: until the next re-arm check (rounded up, so the check is not woken
+    for just before it is due), at most ``cap_ms`` when set."""
+    left_ms = max(0, math.ceil(left_s * 1000))
+    return left_ms if cap_ms is None else min(cap_ms, left_ms)
 
 
 def _burst(notify: Inotify, poller: select.poll, debounce_ms: int) -> tuple[set[Path], bool, bool]:

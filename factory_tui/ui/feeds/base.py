@@ -6,6 +6,12 @@ runs fold (``merge``) into one pending want, and the worker takes the newest pen
 time round, until nothing is pending. So a burst of file events becomes one or two reads, never
 a pile of threads. The fleet, cost and PR feeds are each a :class:`Drain` with their own work.
 
+:class:`Ticker` is the periodic work (the fleet's re-probe, the spend's re-read): a thread of its
+own that works its want in place (:meth:`Drain.work_here`) rather than through the event loop. A
+tick that finds nothing changed then wakes that one thread, not the event loop, a worker thread
+and the event loop again (a Textual timer, a worker started, its state changes posted): on an
+idle cockpit each such wake-up costs far more than the work itself (issue 17).
+
 :class:`Updates` is how the app (and the tests) wait for a feed: the app's message handler
 calls :meth:`Updates.changed` after it set the data a feed brought; :meth:`Updates.wait_until`
 waits, bounded, until a condition on that data holds.
@@ -14,7 +20,9 @@ waits, bounded, until a condition on that data holds.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -23,7 +31,9 @@ from textual.app import App
 if TYPE_CHECKING:
     from factory_tui.config import Config
 
-__all__ = ["DEFAULT_REFRESH_SECONDS", "Drain", "Updates", "refresh_seconds"]
+__all__ = ["DEFAULT_REFRESH_SECONDS", "Drain", "Ticker", "Updates", "refresh_seconds"]
+
+log = logging.getLogger(__name__)
 
 #: Seconds between re-probes of the pids (and re-derived ages) when nothing changes.
 DEFAULT_REFRESH_SECONDS = 5.0
@@ -47,10 +57,12 @@ class Drain(Generic[W]):
       (on that thread) and the drain goes on with the next want.
     - ``merge(pending, new)`` folds a new want into the pending one (default: the newest wins).
     - ``on_close`` runs once, after :meth:`close`, by whichever side is last: the caller when
-      no worker runs, else the worker as it stops (it may own files the work opened).
+      nothing works, else the worker (or :meth:`work_here`'s pass) as it stops (it may own
+      files the work opened).
 
-    :meth:`request` is called on the app's event loop (it may start a worker); everything else
-    is thread-safe.
+    :meth:`request` is called on the app's event loop (it may start a worker); :meth:`work_here`
+    on a thread of the caller's; everything else is thread-safe. Work never runs on two threads
+    at once (``_turn``): a worker started while a :meth:`work_here` pass runs waits for it.
     """
 
     def __init__(
@@ -72,8 +84,12 @@ class Drain(Generic[W]):
         self._merge = merge or (lambda _old, new: new)
         self._on_close = on_close
         self._lock = threading.Lock()
+        self._turn = threading.Lock()
+        """Held while a want is worked: by the worker, or by a :meth:`work_here` pass."""
         self._pending: W | None = None
         self._running = False
+        self._here = 0
+        """:meth:`work_here` passes under way (or waiting for their turn)."""
         self._closed = False
 
     @property
@@ -105,20 +121,50 @@ class Drain(Generic[W]):
             exit_on_error=False,
         )
 
-    def _drain(self) -> None:
-        while True:
+    def work_here(self, want: W) -> None:
+        """From a thread of the caller's (a :class:`Ticker`), never the event loop: work
+        ``want`` on this thread when no worker runs, else fold it into what the running worker
+        takes next. No Textual worker is started for it; what is asked meanwhile starts one as
+        usual (it waits for this pass), so that waiting for the app's workers still waits for
+        every change asked for."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._running:
+                self._pending = want if self._pending is None else self._merge(self._pending, want)
+                return
+            self._here += 1
+        try:
+            with self._turn:
+                with self._lock:
+                    closed = self._closed
+                if not closed:
+                    self._work_one(want)
+        finally:
             with self._lock:
-                want, self._pending = self._pending, None
-                if want is None or self._closed:
-                    self._running = False
-                    closing = self._closed
-                    break
-            try:
-                self._work(want)
-            except Exception as error:  # a bug, not a bad file: the cockpit keeps running
-                self._failed(error)
-        if closing and self._on_close is not None:
+                self._here -= 1
+                last = self._closed and not self._running and not self._here
+            if last and self._on_close is not None:
+                self._on_close()
+
+    def _drain(self) -> None:
+        with self._turn:
+            while True:
+                with self._lock:
+                    want, self._pending = self._pending, None
+                    if want is None or self._closed:
+                        self._running = False
+                        last = self._closed and not self._here
+                        break
+                self._work_one(want)
+        if last and self._on_close is not None:
             self._on_close()
+
+    def _work_one(self, want: W) -> None:
+        try:
+            self._work(want)
+        except Exception as error:  # a bug, not a bad file: the cockpit keeps running
+            self._failed(error)
 
     def worker_died(self) -> None:
         """The worker ended without finishing its loop (an error the worker machinery caught):
@@ -128,16 +174,81 @@ class Drain(Generic[W]):
 
     def close(self) -> None:
         """No more work: what is pending is dropped; ``on_close`` runs once, now or when the
-        running worker stops."""
+        running worker (or :meth:`work_here` pass) stops."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._pending = None
-            if self._running:
+            if self._running or self._here:
                 return
         if self._on_close is not None:
             self._on_close()
+
+
+class Ticker:
+    """Calls each of its ticks every its own interval, all on one daemon thread, from
+    :meth:`start` until :meth:`stop` (a tick that runs then finishes; the next never starts).
+
+    One thread for every periodic task: ticks due together run one after the other in one
+    wake-up (two threads woken at once fight for the GIL: dozens of futex hand-offs for a few
+    milliseconds of work). Ticks keep to their schedule (a slow tick does not push the next
+    ones back) and one that overran is skipped, not made up for. An exception from a tick is
+    logged and the ticks go on (the feeds' own errors are reported by their :class:`Drain`)."""
+
+    def __init__(self, *, name: str) -> None:
+        self._ticks: list[tuple[float, Callable[[], None]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def every(self, interval: float, tick: Callable[[], None]) -> None:
+        """Call ``tick()`` every ``interval`` seconds (the first one ``interval`` after
+        :meth:`start`). Before :meth:`start` only."""
+        if interval <= 0:
+            raise ValueError(f"a tick's interval must be positive, got {interval}")
+        if self._thread.ident is not None:
+            raise RuntimeError("a tick added to a ticker already started")
+        self._ticks.append((interval, tick))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """No more ticks (a running one finishes; the thread then ends)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait (at most ``timeout`` seconds) for the thread to end after :meth:`stop`."""
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        """Its thread runs (started and not stopped yet)."""
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        if not self._ticks:
+            return
+        start = time.monotonic()
+        due = [start + interval for interval, _tick in self._ticks]
+        while not self._stop.wait(max(0.0, min(due) - time.monotonic())):
+            for index, (interval, tick) in enumerate(self._ticks):
+                if due[index] > time.monotonic() or self._stop.is_set():
+                    continue
+                try:
+                    tick()
+                except Exception:
+                    log.exception("%s: a tick failed", self._thread.name)
+                due[index] = _next_due(due[index], interval, time.monotonic())
+
+
+def _next_due(due: float, interval: float, now: float) -> float:
+    """The next time on the schedule ``due + k * interval`` after ``now`` (ticks an overrun
+    missed are skipped)."""
+    due += interval
+    if due <= now:
+        due += ((now - due) // interval + 1) * interval
+    return due
 
 
 class Updates:

@@ -5,8 +5,9 @@ asked (a slow timer, new spans from the fleet feed's thread, another grouping or
 Council sitting), reads what the transcripts gained and posts a frozen
 :class:`~factory_tui.ui.widgets.spend.CostSnapshot` (:class:`CostUpdated`), only when what is
 shown could differ. Transcript folders are not watched (they appear anywhere under the Claude
-config dir): the app's timer asks for a re-read every :data:`COST_REFRESH_SECONDS`, which costs
-a stat per transcript file. Budgets reached run ``[cost] on_budget`` from here, once per alert.
+config dir): the app's ticker re-reads them every :data:`COST_REFRESH_SECONDS` on its own thread
+(:meth:`CostFeed.refresh_here`), which costs a stat per transcript file. Budgets reached run
+``[cost] on_budget`` from here, once per alert.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
     from factory_tui.adapters.factory import FactoryReader
     from factory_tui.adapters.transcripts import CostTracker
+    from factory_tui.adapters.worktrees import Worktrees
     from factory_tui.core.cost_attribution import Span, SpanBuilder
     from factory_tui.core.cost_records import Period
     from factory_tui.core.cost_report import CostView, Grouping
@@ -99,6 +101,7 @@ class CostFeed:
         # The spans, on the fleet feed's thread.
         self._generation: int | None = None
         self._span_builder: SpanBuilder | None = None  # closed sessions' spans are made once
+        self._worktrees: Worktrees | None = None  # read again only when git's files changed
         self._spans_at = 0.0
         self.budget_fired: set[str] = set()
         """Alerts the ``[cost] on_budget`` command ran for (the worker's thread only)."""
@@ -112,6 +115,11 @@ class CostFeed:
         """A re-read (with the fleet's new ``spans``, when they changed); ``post``: post the
         snapshot even if nothing shown moved (something waits for one)."""
         self.drain.request(CostWant(spans, post))
+
+    def refresh_here(self) -> None:
+        """On the app's ticker thread: re-read the transcripts there (no worker started;
+        the spend is posted only if what is shown could differ)."""
+        self.drain.work_here(CostWant())
 
     def choose(self, grouping: Grouping, period: Period) -> None:
         """The Cost view shows another grouping or period: re-read for it."""
@@ -133,7 +141,8 @@ class CostFeed:
         """After a read that changed the factory: the spans (who worked on what, where, when)
         the spend is attributed with; at most every :data:`SPANS_EVERY` seconds (a later read
         catches up)."""
-        from factory_tui.adapters.transcripts import spans_from_reader, worktree_branches
+        from factory_tui.adapters.transcripts import spans_from_reader
+        from factory_tui.adapters.worktrees import Worktrees
         from factory_tui.core.cost_attribution import SpanBuilder
 
         if reader.generation == self._generation:
@@ -145,9 +154,9 @@ class CostFeed:
         self._spans_at = moment
         if self._span_builder is None:
             self._span_builder = SpanBuilder()
-        spans = spans_from_reader(
-            reader, worktree_branches(self.config.root), builder=self._span_builder
-        )
+        if self._worktrees is None:
+            self._worktrees = Worktrees(self.config.root)
+        spans = spans_from_reader(reader, self._worktrees.branches(), builder=self._span_builder)
         self.app.post_message(CostSpans(spans))
 
     # -- on the worker's thread

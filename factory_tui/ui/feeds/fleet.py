@@ -158,6 +158,11 @@ class FleetFeed:
         the pids: ``tick``)."""
         self.drain.request(FleetWant(plan or RefreshPlan(), initial=initial, tick=tick))
 
+    def tick_here(self) -> None:
+        """On the app's ticker thread: re-probe the pids there (no worker started; a
+        fleet is posted only if what is shown could differ)."""
+        self.drain.work_here(FleetWant(tick=True))
+
     def close(self) -> None:
         """The app is closing: the read in progress stops after its chunk (the exit joins the
         worker's thread), the log index's build after its chunk; nothing more is read."""

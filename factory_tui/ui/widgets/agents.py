@@ -219,12 +219,16 @@ class AgentGrid(VerticalScroll, can_focus=False):
         self._gaps: dict[str, Static] = {}
         """Each host group's line, by :func:`~factory_tui.core.fleet_hosts.host_key` (none
         while the fleet runs on one host)."""
+        self._empty: Static | None = None
+        """The "no agents" line while it is shown: held, not queried for on every fleet (a
+        query walks the grid's children; under load that is ten times a second)."""
 
     def compose_empty(self) -> Static:
         return Static(Content(READING), id="agents-empty")
 
     def on_mount(self) -> None:
-        self.mount(self.compose_empty())
+        self._empty = self.compose_empty()
+        self.mount(self._empty)
 
     def on_resize(self, event: events.Resize) -> None:
         columns = max(1, event.size.width // MIN_PANE_WIDTH)
@@ -447,9 +451,10 @@ class AgentGrid(VerticalScroll, can_focus=False):
             self.mount(Static(text, id="agents-order"), before=0 if self.children else None)
 
     def _show_empty(self, loaded: bool, fleet: Fleet, any_shown: bool) -> None:
-        empty = self.query("#agents-empty")
+        empty = self._empty
         if any_shown:
-            if empty:  # a removal of nothing still costs a message round
+            if empty is not None:  # a removal of nothing still costs a message round
+                self._empty = None
                 empty.remove()
             return
         message = empty_text(
@@ -462,10 +467,11 @@ class AgentGrid(VerticalScroll, can_focus=False):
             nothing="No agents: no claim has an owner and operations.log names no instance. "
             "Agents appear here as soon as they claim work or log a SESSION-START.",
         )
-        if empty:
-            update_if_changed(empty.first(Static), message)
+        if empty is not None:
+            update_if_changed(empty, message)
         else:
-            self.mount(Static(message, id="agents-empty"))
+            self._empty = Static(message, id="agents-empty")
+            self.mount(self._empty)
 
     def show_spend(self, spend_of: Callable[[InstanceView], Content] | None) -> None:
         """Each pane's spend line from ``spend_of(its instance)`` (issue 6; None: no line)."""
