@@ -309,7 +309,7 @@ class FactoryApp(ThemedApp):
         self.fleet_feed.request(initial=True)
         # The periodic work on a thread of its own: an idle tick wakes no other thread.
         self.ticker.every(self.refresh_interval, self._on_tick)
-        self.ticker.every(COST_REFRESH_SECONDS, self._on_cost_tick)
+        self.ticker.every(COST_REFRESH_SECONDS, self.cost_feed.refresh_here)  # closed: a no-op
         self.ticker.start()
         if self.prs_options.enabled:
             self.set_interval(self.prs_loader.poll_interval, self.poll_prs, name="prs poll")
@@ -398,11 +398,6 @@ class FactoryApp(ThemedApp):
         """On the ticker's thread (once the first load is shown)."""
         if self.loaded and self.live:
             self.fleet_feed.tick_here()
-
-    def _on_cost_tick(self) -> None:
-        """On the ticker's thread."""
-        if self.live:
-            self.cost_feed.refresh_here()
 
     def read_everything(self) -> None:
         """Re-read every file now (nothing should need it; the watcher sees changes)."""
