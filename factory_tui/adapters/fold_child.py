@@ -78,7 +78,8 @@ def main(argv: list[str]) -> int:
     except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
         print(f"fold_child: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
-    sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
+    # Written as it is made: the answer is never held twice (~40 MB at 10x).
+    pickle.dump(answer, sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
     sys.stdout.buffer.flush()
     return 0
 
