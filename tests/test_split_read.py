@@ -6,7 +6,10 @@ they run and the switch that turns it off all leave a fold as right as a read on
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -362,3 +365,28 @@ def test_a_child_killed_mid_fold_costs_the_tail_not_the_answer(
     found.refresh_log()
     assert not found.logs.split_merged
     _assert_as_one_core(found, config)
+
+
+def _child(config: Config, parent: int) -> subprocess.CompletedProcess[bytes]:
+    with config.log_file.open("rb") as log:
+        fd = log.fileno()
+        end = config.log_file.stat().st_size
+        job = {"seed": [[fd, end // 2, "operations.log"]], "tail": [fd, 0, end, "x"]}
+        job["parent"] = parent
+        return subprocess.run(
+            [sys.executable, "-m", split_read.CHILD_MODULE, json.dumps(job)],
+            pass_fds=(fd,),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+
+
+def test_a_child_whose_parent_is_gone_stops(tmp_path: Path) -> None:
+    """Its parent killed (kill -9: nothing stops the child), it stops at its next megabyte
+    instead of folding a long tail for no one."""
+    config = _factory(tmp_path / "factory")
+    orphan = _child(config, parent=os.getpid() + 10**6)  # not its parent: as if re-parented
+    assert orphan.returncode == 1 and orphan.stdout == b""
+    assert b"is gone" in orphan.stderr
+    assert _child(config, parent=os.getpid()).returncode == 0

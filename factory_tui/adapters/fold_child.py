@@ -4,13 +4,15 @@
 
     python -m factory_tui.adapters.fold_child JOB
 
-``JOB`` is JSON: ``{"seed": [[fd, size, source], ...], "tail": [fd, start, end, source]}``:
+``JOB`` is JSON: ``{"seed": [[fd, size, source], ...], "tail": [fd, start, end, source],
+"parent": pid}``:
 descriptors the parent opened and passed (the files it reads, whatever happens to their names
 meanwhile); the seed parts are read from byte 0 (the head's files, whole lines), the tail from
 ``start`` (a line's start) to ``end`` (a line's end). The answer, on standard output, is the
 pickle of ``(seed, fold, next_line)``: the sessions open at ``start``, the fold of the tail from
 them, and the number of the line after the last read. Anything else exits non-zero, saying why on
-standard error: the parent then folds the tail itself.
+standard error: the parent then folds the tail itself. A child whose parent died (killed)
+stops at its next megabyte.
 """
 
 from __future__ import annotations
@@ -50,22 +52,30 @@ def whole_lines(fd: int, start: int, end: int, chunk: int = READ_BYTES) -> Itera
 
 
 def fold_tail(job: dict[str, Any]) -> tuple[object, object, int]:
-    """The seed from the job's seed parts (the last one: the log's head), then the tail's
-    fold from it."""
+    """The seed from the job's seed parts (the last one: the split file's head), then the
+    tail's fold from it. Stops (``OSError``) once its parent is gone: no one waits for it."""
+    parent = int(job.get("parent", os.getppid()))
     seed = OpenSeed()
     line = 1
     for fd, size, source in job["seed"]:
         line = 1
         for block in whole_lines(int(fd), 0, int(size)):
+            _check_parent(parent)
             line = seed.feed_bytes(block, str(source), line)
     fd, start, end, source = job["tail"]
     fd, start, end, source = int(fd), int(start), int(end), str(source)
     fold = seeded_fold(seed.open)
     for block in whole_lines(fd, start, end):
+        _check_parent(parent)
         data = block[:-1] if block.endswith(b"\n") else block
         fold.feed_block(data, source, line)
         line += data.count(b"\n") + 1
     return seed.open, fold, line
+
+
+def _check_parent(parent: int) -> None:
+    if os.getppid() != parent:
+        raise OSError(f"the parent process {parent} is gone")
 
 
 def main(argv: list[str]) -> int:

@@ -120,7 +120,7 @@ class SplitRead:
             if split <= 0 or end - split < min_bytes // 4:
                 raise _NotWorthIt
             seed_parts.append([fd, split, name])
-            job = {"seed": seed_parts, "tail": [fd, split, end, name]}
+            job = {"seed": seed_parts, "tail": [fd, split, end, name], "parent": os.getpid()}
             identity = file_identity(fd, end)
             proc = subprocess.Popen(
                 [sys.executable, "-m", CHILD_MODULE, json.dumps(job)],
