@@ -10,11 +10,13 @@ sessions open where the tail begins, found from the head's ``SESSION-START`` and
 :data:`UNSET`; what the tail sets of it is copied onto the real session at the merge.
 
 The merge (:func:`merge_tail`) first checks that the seed is exactly what the head's fold left
-open (each task's open sessions, in order, by file, line and instance); if not, it changes
-nothing and says so, and the caller folds the tail itself. Every other part of the fold is
-either the tail's when it has one (the last event of an instance), the head's followed by the
-tail's (sessions, recent lines, problems, counts), or replayed in order on the head's fold (the
-claim events and the open changes: the tail could not see what the head held). A hypothesis test
+open (each task's open sessions, in order, by instance: which session a line is about depends on
+their places, whose activity it is on their instances, and the tail's fold reads nothing else of
+them); if not, it changes nothing and says so, and the caller folds the tail itself. Every
+other part of the fold is either the tail's when it has one (the last event of an instance), the
+head's followed by the tail's (sessions, recent lines, problems, counts), or replayed in order on
+the head's fold (the claim events and the open changes: the tail could not see what the head
+held). A hypothesis test
 checks the result against the fold of the whole log, field by field, at every cut.
 """
 
