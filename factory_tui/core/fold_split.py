@@ -16,8 +16,8 @@ them); if not, it changes nothing and says so, and the caller folds the tail its
 other part of the fold is either the tail's when it has one (the last event of an instance), the
 head's followed by the tail's (sessions, recent lines, problems, counts), or replayed in order on
 the head's fold (the claim events and the open changes: the tail could not see what the head
-held). A hypothesis test
-checks the result against the fold of the whole log, field by field, at every cut.
+held). A hypothesis test checks the result against the fold of the whole log, field by field,
+at every cut.
 """
 
 from __future__ import annotations
