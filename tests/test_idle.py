@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from conftest import DEMO_NOW, demo_reader
@@ -30,6 +30,7 @@ from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.widgets.agents import AgentGrid
 
 SIZE = (120, 40)
+W = TypeVar("W")
 WAIT_S = 10
 
 
@@ -58,6 +59,11 @@ class CountingProbe(TableProbe):
     def probe(self, pids: Iterable[int]) -> dict[int, ProcInfo]:
         self.count.add()
         return super().probe(pids)
+
+
+def _drain(app: App[None], work: Callable[[W], None], **kw: Any) -> Drain[W]:
+    """A drain of group "t" whose failures are ignored (``kw``: merge, on_close)."""
+    return Drain(app, name="t", group="t", work=work, failed=lambda _e: None, **kw)
 
 
 async def test_an_idle_tick_starts_no_worker_and_posts_nothing(
@@ -104,13 +110,7 @@ async def test_work_here_works_on_the_callers_thread_when_no_worker_runs() -> No
     threads: list[int] = []
     app: App[None] = App()
     async with app.run_test():
-        drain: Drain[int] = Drain(
-            app,
-            name="t",
-            group="t",
-            work=lambda _w: threads.append(threading.get_ident()),
-            failed=lambda _e: None,
-        )
+        drain: Drain[int] = _drain(app, lambda _w: threads.append(threading.get_ident()))
         ticker_thread = await asyncio.to_thread(
             lambda: (drain.work_here(1), threading.get_ident())[1]
         )
@@ -131,14 +131,7 @@ async def test_work_here_folds_into_the_running_worker() -> None:
 
     app: App[None] = App()
     async with app.run_test():
-        drain: Drain[list[int]] = Drain(
-            app,
-            name="t",
-            group="t",
-            work=work,
-            failed=lambda _e: None,
-            merge=lambda old, new: [*old, *new],
-        )
+        drain: Drain[list[int]] = _drain(app, work, merge=lambda old, new: [*old, *new])
         drain.request([0])
         assert await asyncio.to_thread(entered.wait, WAIT_S)
         await asyncio.to_thread(drain.work_here, [1])
@@ -171,7 +164,7 @@ async def test_a_request_during_a_pass_here_starts_a_worker_that_waits_for_it() 
 
     app: App[None] = App()
     async with app.run_test():
-        drain: Drain[int] = Drain(app, name="t", group="t", work=work, failed=lambda _e: None)
+        drain: Drain[int] = _drain(app, work)
         tick = asyncio.ensure_future(asyncio.to_thread(drain.work_here, 0))
         assert await asyncio.to_thread(entered.wait, WAIT_S)
         drain.request(1)
@@ -192,14 +185,7 @@ async def test_closing_during_a_pass_here_closes_once_after_it() -> None:
 
     app: App[None] = App()
     async with app.run_test():
-        drain: Drain[int] = Drain(
-            app,
-            name="t",
-            group="t",
-            work=work,
-            failed=lambda _e: None,
-            on_close=lambda: closed.append(True),
-        )
+        drain: Drain[int] = _drain(app, work, on_close=lambda: closed.append(True))
         tick = asyncio.ensure_future(asyncio.to_thread(drain.work_here, 0))
         assert await asyncio.to_thread(entered.wait, WAIT_S)
         drain.close()
@@ -213,9 +199,7 @@ async def test_work_here_after_close_does_nothing() -> None:
     done: list[int] = []
     app: App[None] = App()
     async with app.run_test():
-        drain: Drain[int] = Drain(
-            app, name="t", group="t", work=done.append, failed=lambda _e: None
-        )
+        drain: Drain[int] = _drain(app, done.append)
         drain.close()
         drain.work_here(1)
     assert done == []

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -78,6 +79,39 @@ def _one_core(config: Config) -> FactoryReader:
     return found
 
 
+def _on_start(
+    monkeypatch: pytest.MonkeyPatch, then: Callable[[split_read.SplitRead], None]
+) -> None:
+    """``then(split)`` right after each split read starts its child (until undone)."""
+    start = split_read.SplitRead.start.__func__  # type: ignore[attr-defined]
+
+    def start_then(cls: type[split_read.SplitRead], *args: Any, **kw: Any) -> object:
+        found = start(cls, *args, **kw)
+        if found is not None:
+            then(found)
+        return found
+
+    monkeypatch.setattr(split_read.SplitRead, "start", classmethod(start_then))
+
+
+def _on_answer(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    before: Callable[[split_read.SplitRead], None] = lambda _s: None,
+    after: Callable[[split_read.SplitRead], None] = lambda _s: None,
+) -> None:
+    """``before(split)`` and ``after(split)`` around each wait for the child's answer."""
+    answer = split_read.SplitRead.answer
+
+    def around(self: split_read.SplitRead, cancel: threading.Event | None) -> object:
+        before(self)
+        found = answer(self, cancel)
+        after(self)
+        return found
+
+    monkeypatch.setattr(split_read.SplitRead, "answer", around)
+
+
 def _assert_as_one_core(split: FactoryReader, config: Config) -> None:
     cold = _one_core(config)
     assert _fields(split.fold) == _fields(cold.fold)
@@ -114,14 +148,7 @@ def test_a_child_that_fails_costs_the_tail_not_the_answer(
     config = _factory(tmp_path / "factory")
     monkeypatch.setattr(split_read, "CHILD_MODULE", "factory_tui.no_such_module")
     started: list[split_read.SplitRead] = []
-    start = split_read.SplitRead.start.__func__  # type: ignore[attr-defined]
-
-    def start_and_keep(cls: type[split_read.SplitRead], *args: object, **kw: object) -> object:
-        found = start(cls, *args, **kw)
-        started.append(found)
-        return found
-
-    monkeypatch.setattr(split_read.SplitRead, "start", classmethod(start_and_keep))
+    _on_start(monkeypatch, started.append)
     found = FactoryReader(config, hostname="h")
     found.refresh_log()
     assert len(started) == 1 and started[0].proc.returncode not in (None, 0)
@@ -135,20 +162,16 @@ def test_a_log_changed_under_the_two_reads_is_read_again(
     """The log is rewritten (a rotation keeps its newest lines) while the child works: the
     two reads are of the old file, so the reader starts again from the files as they are."""
     config = _factory(tmp_path / "factory")
-    answer = split_read.SplitRead.answer
 
-    def answer_then_rotate(self: split_read.SplitRead, cancel: object) -> object:
-        found = answer(self, cancel)  # type: ignore[arg-type]
+    def rotate(_split: split_read.SplitRead) -> None:
         rest = config.log_file.with_name("operations.log.new")
         rest.write_bytes(b"".join(x + b"\n" for x in _lines(5000, 2500)))
         os.replace(rest, config.log_file)
-        return found
 
-    monkeypatch.setattr(split_read.SplitRead, "answer", answer_then_rotate)
+    _on_answer(monkeypatch, after=rotate)
     found = FactoryReader(config, hostname="h")
     found.refresh_log()
     assert not found.logs.split_merged
-    monkeypatch.setattr(split_read.SplitRead, "answer", answer)
     _assert_as_one_core(found, config)
 
 
@@ -295,18 +318,14 @@ def test_a_history_changed_under_the_two_reads_is_read_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = _factory(tmp_path / "factory", history=3000, log=40)
-    answer = split_read.SplitRead.answer
 
-    def answer_then_rewrite(self: split_read.SplitRead, cancel: object) -> object:
-        found = answer(self, cancel)  # type: ignore[arg-type]
+    def rewrite(_split: split_read.SplitRead) -> None:
         config.log_history_file.write_bytes(b"".join(x + b"\n" for x in _lines(7000, 2800)))
-        return found
 
-    monkeypatch.setattr(split_read.SplitRead, "answer", answer_then_rewrite)
+    _on_answer(monkeypatch, after=rewrite)
     found = FactoryReader(config, hostname="h")
     found.refresh_log()
     assert not found.logs.split_merged
-    monkeypatch.setattr(split_read.SplitRead, "answer", answer)
     _assert_as_one_core(found, config)
 
 
@@ -333,19 +352,15 @@ def test_a_log_truncated_under_the_two_reads_is_read_again(
     """Cut short in place (copy-truncate) once the child started: this process's read of the
     head comes short, and everything is read again from the files as they are."""
     config = _factory(tmp_path / "factory")
-    start = split_read.SplitRead.start.__func__  # type: ignore[attr-defined]
 
-    def start_then_truncate(cls: type[split_read.SplitRead], *args: Any, **kw: Any) -> object:
-        found = start(cls, *args, **kw)
+    def truncate(_split: split_read.SplitRead) -> None:
         with config.log_file.open("r+b") as f:
             f.truncate(4000)
-        return found
 
-    monkeypatch.setattr(split_read.SplitRead, "start", classmethod(start_then_truncate))
+    _on_start(monkeypatch, truncate)
     found = FactoryReader(config, hostname="h")
     found.refresh_log()
     assert not found.logs.split_merged
-    monkeypatch.setattr(split_read.SplitRead, "start", classmethod(start))
     _assert_as_one_core(found, config)
 
 
@@ -353,14 +368,12 @@ def test_a_child_killed_mid_fold_costs_the_tail_not_the_answer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = _factory(tmp_path / "factory")
-    answer = split_read.SplitRead.answer
 
-    def kill_then_answer(self: split_read.SplitRead, cancel: object) -> object:
-        self.proc.kill()  # kill -9, as the OOM killer would
-        self.proc.wait()
-        return answer(self, cancel)  # type: ignore[arg-type]
+    def kill(split: split_read.SplitRead) -> None:
+        split.proc.kill()  # kill -9, as the OOM killer would
+        split.proc.wait()
 
-    monkeypatch.setattr(split_read.SplitRead, "answer", kill_then_answer)
+    _on_answer(monkeypatch, before=kill)
     found = FactoryReader(config, hostname="h")
     found.refresh_log()
     assert not found.logs.split_merged

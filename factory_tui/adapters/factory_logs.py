@@ -156,7 +156,7 @@ class FactoryLogs:
             # What this process reads is the whole read's progress: the child's part ends
             # about when this one does.
             before = 0 if split.in_history else self._span[0]
-            self._span = (self._span[0], before + split.head_bytes)
+            self._span = (self._span[0], before + split.split)
         try:
             if split is None:
                 return self._read_history()
@@ -221,9 +221,7 @@ class FactoryLogs:
                     fold.feed_block(data, source, line)
                     line += data.count(b"\n") + 1
                     start += len(block)
-                    if self.on_progress is not None:
-                        self._progress(source, start, end, fold)
-                    self._check_cancel(source, start, end)
+                    self._chunk_done(source, start, end, fold)
         except BaseException:
             self._cacheable = False  # fed part of it, maybe: the fold is of no prefix
             raise
@@ -416,9 +414,14 @@ class FactoryLogs:
                 self._cacheable = False  # fed half a chunk, maybe: the fold is of no prefix
             raise
 
+    def _chunk_done(self, source: str, done: int, total: int, fold: LogFold) -> None:
+        """A chunk of ``source`` was folded: tell :attr:`on_progress` how far the read is (a
+        cold start's rotated log and log as one read of the log), and stop if cancelled."""
+        if self.on_progress is not None:
+            self._progress(source, done, total, fold)
+        self._check_cancel(source, done, total)
+
     def _progress(self, source: str, done: int, total: int, fold: LogFold) -> None:
-        """Tell :attr:`on_progress` how far the read is: a cold start's rotated log and log
-        as one read of the log."""
         assert self.on_progress is not None
         span = self._span
         if span is not None and fold is self.fold:
@@ -438,9 +441,7 @@ class FactoryLogs:
             if chunk.reset is not None and fold is self.fold:
                 self._cacheable = False  # rotated or rewritten: the fold is of no one file now
             fold.feed_block(chunk.data, source, chunk.first_line)
-            if self.on_progress is not None:
-                self._progress(source, tail.offset, total, fold)
-            self._check_cancel(source, tail.offset, total)
+            self._chunk_done(source, tail.offset, total, fold)
         if tail.last_error:
             if fold is self.fold:
                 self._cacheable = False  # a problem of this moment, not of the file's bytes

@@ -135,11 +135,6 @@ class SplitRead:
             return None
         return cls(proc, fds, fd, in_history, split, end, identity)
 
-    @property
-    def head_bytes(self) -> int:
-        """How many bytes the caller folds before it takes the child's answer."""
-        return self.split
-
     def answer(self, cancel: threading.Event | None) -> SplitAnswer | None:
         """Wait for the child's answer (None: it failed or said something else); a set
         ``cancel`` stops the wait (None)."""

@@ -11,7 +11,6 @@ import re
 import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any, Literal
 
 from factory_tui.core import fold_state
@@ -34,7 +33,7 @@ from factory_tui.core.oplog import (
     parse_line,
 )
 from factory_tui.core.problems import Problem
-from factory_tui.core.timeparse import MAX_YEAR, MIN_YEAR, parse_ts
+from factory_tui.core.timeparse import valid_ts
 
 # The canonical shapes of the common lines (values without spaces, quotes or "="):
 # "step=S task=T ...", "task=T file=F ...", and the whole of a SESSION-START / SESSION-END.
@@ -368,13 +367,7 @@ class LogFold:
 
     def _check_ts(self, ts: str) -> str:
         """``ts`` when it is a valid timestamp (remembered as the shared copy), else ``""``."""
-        if len(ts) == 16 and ts[10] == "T":  # the protocol's own shape: checked directly
-            try:
-                if not MIN_YEAR <= datetime.fromisoformat(ts).year <= MAX_YEAR:
-                    return ""
-            except ValueError:
-                return ""
-        elif ts != ts.strip() or parse_ts(ts) is None:
+        if not valid_ts(ts):
             return ""
         if len(self._good_ts) > _SHARED_TIMES:
             self._good_ts.clear()

@@ -29,6 +29,7 @@ from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_records import SessionRec
 from factory_tui.core.fold_sessions import SessionRefs
 from factory_tui.core.oplog import Event, parse_line
+from factory_tui.core.timeparse import valid_ts
 
 __all__ = ["UNSET", "OpenSeed", "SeedSessions", "merge_tail", "seeded_fold"]
 
@@ -74,7 +75,6 @@ class OpenSeed:
 
     def __init__(self) -> None:
         self.open: SeedSessions = {}
-        self._valid_ts = LogFold()._check_ts
         self._good_ts: set[bytes] = set()
 
     def feed_bytes(self, data: bytes, source: str, first_line: int = 1) -> int:
@@ -98,7 +98,7 @@ class OpenSeed:
     def _all_valid(self, stamps: set[bytes]) -> bool:
         good = self._good_ts
         for ts in stamps - good:
-            if not self._valid_ts(ts.decode("ascii")):
+            if not valid_ts(ts.decode("ascii")):
                 return False
             good.add(ts)
         return True

@@ -28,6 +28,7 @@ __all__ = [
     "parse_ts",
     "parse_utc_ts",
     "utc_naive",
+    "valid_ts",
 ]
 
 MIN_YEAR = 1900
@@ -38,6 +39,17 @@ def naive_local(at: datetime, tz: tzinfo | None = None) -> datetime:
     """``at`` as the factory compares times: naive, local (an aware one is converted to
     ``tz``; a naive one is taken as already local)."""
     return at.astimezone(tz).replace(tzinfo=None) if at.tzinfo is not None else at
+
+
+def valid_ts(ts: str) -> bool:
+    """Whether an event line's time is one the log's fold reads (else the line is a problem):
+    :func:`parse_ts`'s answer, the protocol's own shape checked directly."""
+    if len(ts) == 16 and ts[10] == "T":
+        try:
+            return MIN_YEAR <= datetime.fromisoformat(ts).year <= MAX_YEAR
+        except ValueError:
+            return False
+    return ts == ts.strip() and parse_ts(ts) is not None
 
 
 @lru_cache(maxsize=65536)
