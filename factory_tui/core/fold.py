@@ -550,9 +550,13 @@ class LogFold:
         """Pack the oldest sessions (a chunk's worth of history ago) but the open ones and each
         task's latest: a long log's memory is then its live sessions (see
         :class:`~factory_tui.core.fold_sessions.SessionTable`)."""
-        sessions, latest = self.sessions, self.latest_by_task
-        sessions.pack(lambda rec: rec.ended_at is None or latest.get(rec.task) is rec)
+        sessions = self.sessions
+        sessions.pack(self.keeps)
         self._to_pack = 2 * sessions.chunk - sessions.unpacked
+
+    def keeps(self, rec: SessionRec) -> bool:
+        """Whether a packed session stays a record: open, or its task's latest."""
+        return rec.ended_at is None or self.latest_by_task.get(rec.task) is rec
 
     def _end(
         self,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import marshal
 import zlib
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from operator import attrgetter
 from typing import Any
@@ -81,32 +82,36 @@ def _numbers(values: list[int]) -> bytes:
 
 
 class PackedChunks:
-    """Sessions ``first`` onwards, :data:`CHUNK` (``size``) a chunk, each chunk a tuple of
+    """Sessions ``first`` onwards, a chunk at a time (:data:`CHUNK`, ``size``, as the fold packs
+    them; another fold's chunks, adopted, may follow a shorter one), each chunk a tuple of
     compressed fields (see the module's docstring). The last :data:`UNPACKED` chunks read are
     kept unpacked: a walk back through the sessions that ended lately (in another order than
     they started: the chunks they are in alternate) unpacks each chunk once."""
 
-    __slots__ = ("_chunks", "_unpacked", "first", "size")
+    __slots__ = ("_chunks", "_end", "_starts", "_unpacked", "first", "size")
 
     def __init__(self, first: int, size: int = CHUNK) -> None:
         self.first = first
         self.size = size
         self._chunks: list[tuple[bytes, ...]] = []
+        self._starts: list[int] = []
+        """The first ``seq`` of each chunk."""
+        self._end = first
         self._unpacked: dict[int, list[list[Any]]] = {}
 
     def __len__(self) -> int:
         """How many sessions the chunks cover (the kept records' places included)."""
-        return len(self._chunks) * self.size
+        return self._end - self.first
 
     @property
     def packed_bytes(self) -> int:
         return sum(map(len, (blob for chunk in self._chunks for blob in chunk)))
 
     def pack(self, recs: Sequence[SessionRec], kept: Sequence[bool]) -> None:
-        """Add the next chunk: ``recs`` (``size`` of them, in ``seq`` order), without those
-        ``kept`` (their places hold a ``None`` task)."""
-        if len(recs) != self.size or recs[0].seq != self.first + len(self):
-            raise ValueError("a packed chunk is a whole chunk of the next sessions")
+        """Add the next chunk: ``recs`` (the next sessions, in ``seq`` order; ``size`` of them
+        as the fold packs), without those ``kept`` (their places hold a ``None`` task)."""
+        if not recs or recs[0].seq != self._end:
+            raise ValueError("a packed chunk is a run of the next sessions")
         left_out = [at for at, keep in enumerate(kept) if keep]
         blobs = []
         for name in FIELDS:
@@ -121,6 +126,22 @@ class PackedChunks:
                 continue
             blobs.append(_TEXTS + zlib.compress(marshal.dumps(values), 1))
         self._chunks.append(tuple(blobs))
+        self._starts.append(self._end)
+        self._end += len(recs)
+
+    def adopt(self, other: PackedChunks, first: int) -> None:
+        """Add ``other``'s chunks as they are (their blobs hold no ``seq``), its sessions
+        numbered from ``first`` on: the next place here."""
+        if first != self._end:
+            raise ValueError("adopted chunks start at the next place")
+        shift = first - other.first
+        self._chunks.extend(other._chunks)
+        self._starts.extend(start + shift for start in other._starts)
+        self._end += len(other)
+
+    def start(self, n: int) -> int:
+        """The first ``seq`` of chunk ``n``."""
+        return self._starts[n]
 
     def column(self, n: int, field: int) -> list[Any]:
         """Field number ``field`` of chunk ``n``'s sessions (a kept record's place: ``None`` as
@@ -144,15 +165,16 @@ class PackedChunks:
 
     def session(self, seq: int) -> SessionRec | None:
         """A new record of packed session ``seq``; ``None`` when its record was kept."""
-        n, at = divmod(seq - self.first, self.size)
+        n = bisect_right(self._starts, seq) - 1
         columns = self.columns(n)
+        at = seq - self._starts[n]
         if columns[_TASK][at] is None:
             return None
         return make_session(seq, [column[at] for column in columns])
 
     def sessions(self, n: int) -> Iterator[SessionRec | None]:
         """New records of chunk ``n``'s sessions, in order (``None``: a kept record)."""
-        first = self.first + n * self.size
+        first = self._starts[n]
         columns = self.columns(n)
         for at, values in enumerate(zip(*columns, strict=True)):
             yield None if values[_TASK] is None else make_session(first + at, values)

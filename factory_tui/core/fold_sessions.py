@@ -247,7 +247,7 @@ class SessionTable(Sequence[SessionRec]):
         yield from (live[seq] for seq in range(self._count))
         packed, held, kept = self._packed, self._held, self._kept
         for n in range(packed.chunk_count):
-            for seq, rec in enumerate(packed.sessions(n), start=packed.first + n * packed.size):
+            for seq, rec in enumerate(packed.sessions(n), start=packed.start(n)):
                 yield held[seq] if rec is None else kept.get(seq, rec)
         yield from self._added
 
@@ -273,9 +273,12 @@ class SessionTable(Sequence[SessionRec]):
         sessions that stay records all the same (a task's latest: the fold's tables hold them),
         asked again of those kept so far once they have doubled (the others are forgotten)."""
         size = self._packed.size
+        if len(self._added) >= size:
+            self._pack(size, keep)
+
+    def _pack(self, size: int, keep: Callable[[SessionRec], bool]) -> None:
+        """Pack the first ``size`` appended sessions (see :meth:`pack`)."""
         recs = self._added[:size]
-        if len(recs) < size:
-            return
         still_open = [rec.ended_at is None for rec in recs]
         self._packed.pack(recs, still_open)
         self._held.update((rec.seq, rec) for rec in recs if rec.ended_at is None)
@@ -285,9 +288,29 @@ class SessionTable(Sequence[SessionRec]):
             # (each one's latest kept) would cost sessions x tasks / a chunk's size.
             for seq in [seq for seq, rec in kept.items() if not keep(rec)]:
                 del kept[seq]
-            self._prune_at = 2 * len(kept) + size
+            self._prune_at = 2 * len(kept) + self._packed.size
         kept.update((rec.seq, rec) for rec in recs if rec.ended_at is not None and keep(rec))
         del self._added[:size]
+
+    def adopt(self, other: SessionTable, keep: Callable[[SessionRec], bool]) -> list[SessionRec]:
+        """Take ``other``'s packed sessions after this table's, as they are (a split read's
+        tail: :func:`~factory_tui.core.fold_split.merge_tail`), numbered on from here; its
+        records (held, kept) renumbered with them. ``other``'s restored sessions (the tail's
+        placeholders) are not taken, nor its appended records: they are returned, in order,
+        for the caller to append. The appended ones here are packed first (``keep`` as in
+        :meth:`pack`), however many: the adopted chunks follow them."""
+        if other._count != len(other._live):
+            raise ValueError("only a table whose restored sessions are all records is adopted")
+        if self._added:
+            self._pack(len(self._added), keep)
+        shift = len(self) - other._count
+        self._packed.adopt(other._packed, other._packed.first + shift)
+        for mine, theirs in ((self._held, other._held), (self._kept, other._kept)):
+            for seq, rec in theirs.items():
+                rec.seq = seq + shift
+                mine[rec.seq] = rec
+        self._len += len(other._packed)
+        return list(other._added)
 
     def _peek(self, seq: int) -> SessionRec:
         """Session ``seq`` (``0 <= seq < len(self)``); a packed one not held is made but not

@@ -16,18 +16,21 @@ them); if not, it changes nothing and says so, and the caller folds the tail its
 other part of the fold is either the tail's when it has one (the last event of an instance), the
 head's followed by the tail's (sessions, recent lines, problems, counts), or replayed in order on
 the head's fold (the claim events and the open changes: the tail could not see what the head
-held). A hypothesis test checks the result against the fold of the whole log, field by field,
-at every cut.
+held). The tail's old sessions, packed as it went (:mod:`factory_tui.core.fold_packed`), are
+taken as they are, renumbered: a merge then costs what is open and recent, not the tail's
+history (unpacked and packed again, they were most of a 10x history's merge: 4.6 s of 4.7).
+A hypothesis test checks the result against the fold of the whole log, field by field, at
+every cut.
 """
 
 from __future__ import annotations
 
 import re
-from itertools import islice
+from collections.abc import Iterable
 
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_records import SessionRec
-from factory_tui.core.fold_sessions import SessionRefs
+from factory_tui.core.fold_sessions import SessionRefs, SessionTable
 from factory_tui.core.oplog import Event, parse_line
 from factory_tui.core.timeparse import valid_ts
 
@@ -164,13 +167,18 @@ def seeded_fold(seed: SeedSessions, *, utc: bool = False) -> LogFold:
     events and changes it sees for :func:`merge_tail` to replay."""
     fold = LogFold(utc=utc)
     fold.replays = []
+    placeholders: dict[int, SessionRec] = {}
     for task, instances in seed.items():
         for instance in instances:
-            rec = SessionRec(UNSET, task, None, instance, UNSET, UNSET, 0, UNSET)
+            rec = SessionRec(UNSET, task, None, instance, UNSET, UNSET, 0, UNSET, len(placeholders))
             for name in _FROM_TAIL:
                 setattr(rec, name, UNSET)
-            fold.sessions.append(rec)
+            placeholders[rec.seq] = rec
             fold.open_by_task.setdefault(task, []).append(rec)
+    # As restored sessions, before the tail's own: the chunks the tail packs hold its own
+    # sessions only, and the merge takes them as they are.
+    fold.sessions = SessionTable(len(placeholders), placeholders)
+    fold.ended = SessionRefs(fold.sessions)
     return fold
 
 
@@ -197,30 +205,31 @@ def merge_tail(head: LogFold, tail: LogFold, seed: SeedSessions) -> bool:
     if reals is None or tail.replays is None:
         return False
     held = len(reals)
-    # The placeholders first: the tail's own sessions are numbered on as they are appended.
-    placeholders = [tail.sessions[n] for n in range(held)]
-    for placeholder, real in zip(placeholders, reals, strict=True):
+    for placeholder, real in zip(tail.sessions[:held], reals, strict=True):
         _copy_placeholder(placeholder, real)
-    real_of = {id(p): real for p, real in zip(placeholders, reals, strict=True)}
+    real_of = {id(p): real for p, real in zip(tail.sessions[:held], reals, strict=True)}
     shift = len(head.sessions) - held
-
-    def seq_of(seq: int) -> int:
-        return reals[seq].seq if seq < held else seq + shift
-
-    for rec in islice(tail.sessions, held, None):  # packed ones made a chunk at a time
-        head.sessions.append(rec)
-        head.latest_by_task[rec.task] = rec
+    # The tail's latest first: a session packed from here on stays a record if it is one.
+    head.latest_by_task.update(tail.latest_by_task)  # the tail's own sessions only
+    sessions = head.sessions
+    for rec in sessions.adopt(tail.sessions, head.keeps):
+        sessions.append(rec)
         head.note_started()
     head.open_by_task = {
-        task: [real_of.get(id(rec), rec) for rec in sessions]
-        for task, sessions in tail.open_by_task.items()
+        task: [real_of.get(id(rec), rec) for rec in opened]
+        for task, opened in tail.open_by_task.items()
     }
-    head.ended.extend_seqs(map(seq_of, tail.ended.seqs))
+    real_seqs = [real.seq for real in reals]
+
+    def seqs_of(seqs: Iterable[int]) -> list[int]:
+        return [real_seqs[seq] if seq < held else seq + shift for seq in seqs]
+
+    head.ended.extend_seqs(seqs_of(tail.ended.seqs))
     for instance, refs in tail.instance_sessions.items():
         mine = head.instance_sessions.get(instance)
         if mine is None:
             mine = head.instance_sessions[instance] = SessionRefs(head.sessions)
-        mine.extend_seqs(map(seq_of, refs.seqs))
+        mine.extend_seqs(seqs_of(refs.seqs))
     _merge_instances(head, tail)
     head.recent.extend(tail.recent)
     head.counts.update(tail.counts)
