@@ -7,9 +7,11 @@ fake gh of tests/fake_gh placed first on PATH. Every wait is on the app's own si
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -731,3 +733,66 @@ def test_snapshot_fail_on_ask_counts_waiting_ask_prs(
     text = out.read_text()
     assert "PRS 3 Ask waiting" in text and "feat/CAB-1352-traceparent" in text
     assert not (tmp_path / "state" / REVIEWS_FILE).exists()  # a snapshot is nobody looking
+
+
+async def test_the_queue_and_the_spend_load_after_the_fleet_and_the_log_index(
+    factory: DemoFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the engineer looks at first comes first: the PR queue (gh, git, their imports) and
+    the spend (the transcripts, the price table) took ~0.3 s of the scale factory's 2 s load
+    as they ran beside it. They are asked for once the fleet and the log index are shown."""
+    from factory_tui.ui.feeds.cost import CostFeed
+    from factory_tui.ui.feeds.fleet import FleetFeed
+    from factory_tui.ui.feeds.prs import QueueLoader
+
+    indexing, go_on = threading.Event(), threading.Event()
+    index_log = FleetFeed._index_log
+
+    def held_index(feed: FleetFeed) -> bool:
+        indexing.set()
+        go_on.wait(10)
+        return index_log(feed)
+
+    asked: list[str] = []
+    prs_request, cost_request = QueueLoader.request, CostFeed.request
+
+    def ask_prs(loader: QueueLoader, *args: Any, **kwargs: Any) -> None:
+        asked.append("prs")
+        prs_request(loader, *args, **kwargs)
+
+    def ask_cost(feed: CostFeed, *args: Any, **kwargs: Any) -> None:
+        asked.append("cost")
+        cost_request(feed, *args, **kwargs)
+
+    monkeypatch.setattr(FleetFeed, "_index_log", held_index)
+    monkeypatch.setattr(QueueLoader, "request", ask_prs)
+    monkeypatch.setattr(CostFeed, "request", ask_cost)
+    app = make_app(factory, tmp_path)
+    async with app.run_test(size=SIZE):
+        await app.wait_for_fleet()  # the fleet is shown; the log is being indexed
+        assert await asyncio.to_thread(indexing.wait, 10)
+        assert asked == [] and not app.log_ready
+        go_on.set()
+        await app.wait_for_fleet(lambda _fleet: app.log_ready)
+        queue = await app.wait_for_prs()
+        assert asked[:2] == ["prs", "cost"]
+        assert [v.key for v in queue.ask] == [TRACE, SPANS, HELM]
+        assert await app.wait_for_cost() is not None
+
+
+async def test_the_queue_and_the_spend_load_when_the_first_read_fails(
+    factory: DemoFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A factory that cannot be read still gets its PR queue and its spend."""
+    from factory_tui.adapters.factory import FactoryReader
+
+    def broken(_reader: FactoryReader) -> None:
+        raise OSError("the claims folder went away")
+
+    monkeypatch.setattr(FactoryReader, "refresh_all", broken)
+    app = make_app(factory, tmp_path)
+    async with app.run_test(size=SIZE):
+        queue = await app.wait_for_prs()
+        assert [v.key for v in queue.ask] == [TRACE, SPANS, HELM]
+        assert not app.loaded
+        assert any("the claims folder went away" in text for _title, text in app.notes)

@@ -8,7 +8,8 @@ and the actions). The first paint comes before anything is read (issue 3): the h
 tabs, the initial view (empty), the footer. Right after it ``after_first_frame`` mounts the
 other views and makes the feeds; a key pressed before that waits for it, and the feeds start
 once what that key shows is drawn (the Log view's tail comes before the factory's read: issue
-17). The actions, screens, PR queue and cost machinery are imported when first used.
+17); the PR queue and the spend once the fleet and the log index are shown. The actions,
+screens, PR queue and cost machinery are imported when first used.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from factory_tui.config import Config
 from factory_tui.core.safe import printable
 from factory_tui.ui import keys
 from factory_tui.ui.app_themes import ThemedApp
+from factory_tui.ui.app_waits import Waits
 from factory_tui.ui.driver import cockpit_driver
 from factory_tui.ui.feeds.base import Ticker, Updates, refresh_seconds
 from factory_tui.ui.screens.cockpit import VIEWS, CockpitScreen
@@ -69,7 +71,7 @@ if TYPE_CHECKING:
 __all__ = ["VIEWS", "FactoryApp"]
 
 
-class FactoryApp(ThemedApp):
+class FactoryApp(ThemedApp, Waits):
     """The cockpit.
 
     - ``clock``: the time (default: ``datetime.now`` to the second); tests and snapshots freeze it.
@@ -156,6 +158,8 @@ class FactoryApp(ThemedApp):
         """Both made right after the first frame."""
         self.loaded = False
         self.log_ready = False
+        self.loading_the_rest = False
+        """The PR queue and the spend were asked for (after the first load)."""
         self.last_change: datetime | None = None
         self.queue: Queue | None = None
         self.prs_error: str | None = None
@@ -291,7 +295,7 @@ class FactoryApp(ThemedApp):
 
     def _start_feeds(self) -> None:
         """After the first frame that shows the input typed ahead: watch the files, read the
-        factory, load the PR queue and the spend."""
+        factory (the PR queue and the spend follow its first load)."""
         from factory_tui.actions.budget_state import load_budget_memory
         from factory_tui.ui.feeds.cost import COST_REFRESH_SECONDS
         from factory_tui.ui.watch import watch_files
@@ -318,7 +322,6 @@ class FactoryApp(ThemedApp):
         memory = load_budget_memory(self.config.root, folder=self.cost_feed.budget_state_dir)
         self.budget_acknowledged |= memory.acknowledged
         self.cost_feed.budget_fired |= memory.fired
-        self.cost_feed.request()
 
     async def on_event(self, event: events.Event) -> None:
         # A key or a click that comes before after_first_frame is done (typed ahead of the first
@@ -424,17 +427,28 @@ class FactoryApp(ThemedApp):
         for screen in self.screen_stack:
             if isinstance(screen, AgentDetailScreen):
                 screen.show_fleet(message.fleet)
-        # The first fleet loads the PR queue; a changed factory reloads it if its sessions or
-        # claims link the PRs otherwise, or its plan or memory changed (coalesced, at most one
-        # load per ``min_gap``; gh's lists and git's branches read again by the slow timer).
-        if message.initial or message.changed:
-            relink = not message.initial and message.state is None
-            self.prs_loader.request(self.fleet, if_relinked=relink)
+        # The PR queue and the spend load once the fleet and the log index are shown (looked at
+        # first: they took ~0.3 s of the scale factory's 2 s load). Then a changed factory
+        # reloads the queue if its sessions or claims link the PRs otherwise, or its plan or
+        # memory changed (coalesced, at most one load per ``min_gap``; gh's lists and git's
+        # branches read again by the slow timer).
+        if self.loading_the_rest and message.changed:
+            self.prs_loader.request(self.fleet, if_relinked=message.state is None)
+        elif self.log_ready:
+            self._load_the_rest()
         self.fleet_updates.changed()
+
+    def _load_the_rest(self) -> None:
+        """Once: the PR queue and the spend, after the first load (or when it failed)."""
+        if not self.loading_the_rest:
+            self.loading_the_rest = True
+            self.prs_loader.request(self.fleet)
+            self.cost_feed.request()
 
     def on_reader_failed(self, message: ReaderFailed) -> None:
         if self.live:
             self._show_error(message.error)
+            self._load_the_rest()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A worker that died (a bug the worker machinery caught): said, and its feed can start
@@ -444,6 +458,7 @@ class FactoryApp(ThemedApp):
         error = event.worker.error
         if event.worker.group == "reader":
             self.fleet_feed.drain.worker_died()
+            self._load_the_rest()  # if the first load died
         elif event.worker.group == "prs":
             self.prs_loader.worker_died()
         elif event.worker.group == "cost":
@@ -458,18 +473,6 @@ class FactoryApp(ThemedApp):
             markup=False,
             timeout=15,
         )
-
-    async def wait_for_fleet(
-        self, predicate: Callable[[Fleet], bool] | None = None, *, timeout: float = 10.0
-    ) -> Fleet:
-        """Wait (bounded) until a fleet satisfying ``predicate`` (default: the first complete
-        load) has been shown. For tests and snapshots."""
-        check = predicate or (lambda _fleet: self.loaded)
-        await asyncio.wait_for(self._started.wait(), timeout)  # the fleet exists from then on
-        # Keys pressed from here on are handled, not held for later (typed-ahead input first).
-        await asyncio.wait_for(self.input_released.wait(), timeout)
-        await self.fleet_updates.wait_until(lambda: check(self.fleet), timeout=timeout)
-        return self.fleet
 
     # -- the PR feed (issue 5) ------------------------------------------------------------------
 
@@ -494,28 +497,6 @@ class FactoryApp(ThemedApp):
             self._show_error(f"loading the PR queue: {message.error}")
         self.prs_loader.loaded(message)
         self.prs_updates.changed()
-
-    async def wait_for_prs(
-        self, predicate: Callable[[Queue], bool] | None = None, *, timeout: float = 10.0
-    ) -> Queue:
-        """Wait (bounded) until a loaded queue satisfies ``predicate`` (default: any queue) and
-        no load is running or waiting. For tests and snapshots."""
-        await asyncio.wait_for(self._started.wait(), timeout)  # the options are set from then on
-        if not self.prs_options.enabled:
-            raise RuntimeError("the PR queue is not loaded in this cockpit (PrsOptions.enabled)")
-        check = predicate or (lambda _queue: True)
-
-        def ready() -> bool:
-            return (
-                self.queue is not None
-                and not self.prs_loader.running
-                and not self.prs_loader.pending
-                and check(self.queue)
-            )
-
-        await self.prs_updates.wait_until(ready, timeout=timeout)
-        assert self.queue is not None
-        return self.queue
 
     # -- the cost feed (issue 6) ----------------------------------------------------------------
 
@@ -552,23 +533,6 @@ class FactoryApp(ThemedApp):
         if first:
             self.notify(message.error, title="Cost", severity="error", markup=False, timeout=15)
         self.cost_updates.changed()
-
-    async def wait_for_cost(
-        self,
-        predicate: Callable[[CostSnapshot | None], bool] | None = None,
-        *,
-        timeout: float = 10.0,
-    ) -> CostSnapshot | None:
-        """Wait (bounded) until the cost feed brought a snapshot satisfying ``predicate``
-        (default: the first one attributed with the fleet's spans, or a failure). For tests and
-        snapshots."""
-        check = predicate or (
-            lambda snapshot: (
-                (snapshot is not None and snapshot.attributed) or self.cost_error is not None
-            )
-        )
-        await self.cost_updates.wait_until(lambda: check(self.cost), timeout=timeout)
-        return self.cost
 
     def unacknowledged_budget_alerts(self) -> tuple[BudgetState, ...]:
         """Budgets at 100 % today the engineer has not acknowledged (``A``)."""
