@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 import threading
 from array import array
 from pathlib import Path
@@ -342,9 +344,32 @@ _OPS = st.lists(
         st.tuples(st.just("rotate"), st.integers(0, 6)),
         st.tuples(st.just("replace"), st.integers(0, 6)),
         st.tuples(st.just("truncate"), st.integers(0, 3)),
+        st.tuples(st.just("session"), st.integers(0, 2)),
+        st.tuples(st.just("ask"), st.integers(0, 2)),
     ),
     max_size=14,
 )
+
+
+def _session_pairs(paths: tuple[Path, ...]) -> set[tuple[str, str]]:
+    """(task, instance) of the complete SESSION-START lines in the files now."""
+    found = set()
+    for path in paths:
+        if path.exists():
+            data = path.read_bytes()
+            complete = data[: data.rfind(b"\n") + 1].decode()
+            found.update(re.findall(r"\| SESSION-START \| task=(\S+) instance=(\S+)", complete))
+    return found
+
+
+def _check_task_map(index: LogIndex, paths: tuple[Path, ...], ever: set[tuple[str, str]]) -> None:
+    """The task map holds the sessions of the lines indexed now, and none never written (a
+    line gone before the map was first asked for need not be in it)."""
+    now = _session_pairs(paths)
+    for instance in ("i0", "i1", "i2"):
+        tasks = index.tasks_of(instance)
+        assert {t for t, i in now if i == instance} <= tasks
+        assert tasks <= {t for t, i in ever if i == instance}
 
 
 @settings(
@@ -352,17 +377,25 @@ _OPS = st.lists(
 )
 @given(ops=_OPS)
 def test_index_always_matches_the_files(tmp_path: Path, ops: list[tuple[str, int]]) -> None:
-    folder = tmp_path / f"h{abs(hash(tuple(ops)))}"
-    folder.mkdir()
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))  # an example may be drawn twice
     hist, cur = folder / "operations.log.1", folder / "operations.log"
     model = _Model(hist, cur)
     counter = iter(range(10_000))
     cur.write_bytes(b"")
+    ever: set[tuple[str, str]] = set()
     with LogIndex(hist, cur) as index:
         for op, k in ops:
             before, generation = everything(index), index.generation
             if op == "append":
                 append(cur, "".join(ev(next(counter)) + "\n" for _ in range(k)))
+            elif op == "session":
+                n = next(counter)
+                append(
+                    cur, ev(n, "SESSION-START", f" instance=i{k}").replace("step=code ", "") + "\n"
+                )
+                ever.add((f"T{n}", f"i{k}"))
+            elif op == "ask":
+                _check_task_map(index, (hist, cur), ever)
             elif op == "partial":
                 append(cur, ev(next(counter))[:k])
             elif op in ("rotate", "replace"):
@@ -386,6 +419,38 @@ def test_index_always_matches_the_files(tmp_path: Path, ops: list[tuple[str, int
             assert after == model.lines()
             if index.generation == generation:
                 assert after[: len(before)] == before
+        _check_task_map(index, (hist, cur), ever)
+
+
+def test_the_task_map_waits_for_its_first_use(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index's build does not look for the sessions (a third of its cost on a million
+    lines, which the cockpit's first load waited for): the first instance filter maps them,
+    and the updates keep the map from then on."""
+    from factory_tui.adapters import logindex_files
+
+    hist, cur = files
+    write(hist, [ev(1, "SESSION-START", " instance=i1"), ev(2)])
+    write(cur, [ev(3), ev(4, "SESSION-START", " instance=i1")])
+    looked = 0
+    sessions = logindex_files._sessions
+
+    def counted(body: bytes) -> list[tuple[str, str]]:
+        nonlocal looked
+        looked += 1
+        return sessions(body)
+
+    monkeypatch.setattr(logindex_files, "_sessions", counted)
+    with make(files) as index:
+        assert looked == 0
+        assert index.tasks_of("i1") == {"T1", "T4"}
+        assert looked == 2  # each file once
+        append(cur, ev(5, "SESSION-START", " instance=i1") + "\n")
+        index.update()
+        assert looked == 3  # the appended chunk, as it is indexed
+        assert index.tasks_of("i1") == {"T1", "T4", "T5"}
+        assert looked == 3  # nothing left to map
 
 
 def test_readers_on_another_thread_see_whole_lines(files: tuple[Path, Path]) -> None:

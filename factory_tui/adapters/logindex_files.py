@@ -17,7 +17,15 @@ from typing import NamedTuple
 
 from factory_tui.core.oplog import parse_fields
 
-__all__ = ["Chunk", "FileIndex", "apply_chunk", "close_fd", "crc_of", "scan_lines"]
+__all__ = [
+    "Chunk",
+    "FileIndex",
+    "apply_chunk",
+    "close_fd",
+    "crc_of",
+    "scan_lines",
+    "session_pairs",
+]
 
 # A SESSION-START line: timestamp (no "|"), the event between bars, then its key=value text.
 _SESSION_START = re.compile(rb"\|[ \t]*SESSION-START[ \t]*\|([^\n]*)")
@@ -48,7 +56,7 @@ def _offsets_for(limit: int) -> str:
 class FileIndex:
     """The index of one file: where each complete line starts, and what was read so far."""
 
-    __slots__ = ("anchor", "crc", "end", "epoch", "fd", "name", "offsets", "path")
+    __slots__ = ("anchor", "crc", "end", "epoch", "fd", "mapped", "name", "offsets", "path")
 
     def __init__(self, path: Path, epoch: int) -> None:
         self.path = path
@@ -63,13 +71,15 @@ class FileIndex:
         """CRC-32 of bytes [0, end)."""
         self.anchor = b""
         """The last bytes before ``end``: still there unless the file was rewritten."""
+        self.mapped = 0
+        """Byte offset up to which the ``SESSION-START`` lines are in the index's task map."""
 
     def copy(self) -> FileIndex:
         """The same file (same descriptor and epoch), to extend privately."""
         twin = FileIndex(self.path, self.epoch)
         twin.fd = self.fd
         twin.offsets = array(self.offsets.typecode, self.offsets)
-        twin.end, twin.crc, twin.anchor = self.end, self.crc, self.anchor
+        twin.end, twin.crc, twin.anchor, twin.mapped = self.end, self.crc, self.anchor, self.mapped
         return twin
 
     def span(self, first: int, stop: int) -> tuple[int, int]:
@@ -84,14 +94,23 @@ class Chunk(NamedTuple):
     end: int
     crc: int
     anchor: bytes
-    sessions: list[tuple[str, str]]
+    sessions: list[tuple[str, str]] | None
+    """The (task, instance) pairs of its ``SESSION-START`` lines; None: not looked for."""
 
 
 def scan_lines(
-    fd: int, pos: int, limit: int, max_bytes: int, crc: int, anchor: bytes
+    fd: int,
+    pos: int,
+    limit: int,
+    max_bytes: int,
+    crc: int,
+    anchor: bytes,
+    *,
+    sessions: bool = True,
 ) -> Iterator[Chunk]:
     """Complete lines in bytes [pos, limit), about ``max_bytes`` per chunk (more for a longer
-    line). A last line without its newline is left for later."""
+    line), with their session pairs if ``sessions``. A last line without its newline is left
+    for later."""
     while pos < limit:
         data = os.pread(fd, min(max_bytes, limit - pos), pos)
         if not data:
@@ -110,9 +129,26 @@ def scan_lines(
         offsets = _line_starts(body, pos, _offsets_for(pos + last + 1))
         crc = zlib.crc32(body, crc)
         anchor = (anchor + body[-_ANCHOR_BYTES:])[-_ANCHOR_BYTES:]
-        sessions = _sessions(body)
+        pairs = _sessions(body) if sessions else None
         pos += last + 1
-        yield Chunk(offsets, pos, crc, anchor, sessions)
+        yield Chunk(offsets, pos, crc, anchor, pairs)
+
+
+def session_pairs(fd: int, start: int, end: int, max_bytes: int = 1 << 20) -> list[tuple[str, str]]:
+    """The (task, instance) pairs of the ``SESSION-START`` lines in ``[start, end)``, whole
+    lines (indexed ones), read ``max_bytes`` or so at a time."""
+    found: list[tuple[str, str]] = []
+    while start < end:
+        data = os.pread(fd, min(max_bytes, end - start), start)
+        if not data:
+            break  # shorter than indexed: the next update indexes it again
+        cut = data.rfind(b"\n") + 1 if start + len(data) < end else len(data)
+        if cut <= 0:  # a line longer than max_bytes: read on to its end
+            max_bytes *= 2
+            continue
+        found.extend(_sessions(data[:cut]))
+        start += cut
+    return found
 
 
 def _line_starts(body: bytes, pos: int, typecode: str) -> array[int]:
@@ -173,6 +209,8 @@ def apply_chunk(f: FileIndex, chunk: Chunk) -> None:
         f.offsets.extend(array("Q", chunk.offsets))
     else:
         f.offsets.extend(chunk.offsets)
+    if chunk.sessions is not None and f.mapped == f.end:
+        f.mapped = chunk.end
     f.end, f.crc, f.anchor = chunk.end, chunk.crc, chunk.anchor
 
 
