@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.style import Style
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
@@ -203,6 +204,9 @@ class ClaimTree(Tree[ClaimNode]):
     }
     """
 
+    _laid_out_width = 0
+    """The tree's width when last resized (0: not laid out yet)."""
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(Text("claims"), id=id)
         self.show_root = False
@@ -239,6 +243,26 @@ class ClaimTree(Tree[ClaimNode]):
         if cut is not None:
             cut = (cut[0] + icon, cut[1] + icon)
         return fit_label(text, room, cut)
+
+    def get_label_width(self, node: TreeNode[ClaimNode]) -> int:
+        """At most the room :meth:`render_label` cuts a label to, found without rendering it:
+        the tree sizes itself from every label's width (rendering 42,000 of them was 2.9 of the
+        3.1 s a 10x factory's Claims view took to show). Wider than the label at times: the
+        tree's scrollable width is then its own, which it is anyway."""
+        width = self._laid_out_width
+        label = node.label
+        whole = 2 + (label.cell_len if isinstance(label, Text) else len(label))  # and its icon
+        if not width:
+            return whole  # not laid out yet: nothing is cut, nor shown
+        depth = 0
+        parent = node.parent
+        while parent is not None and parent is not self.root:
+            depth, parent = depth + 1, parent.parent
+        room = width - self.styles.scrollbar_size_vertical - depth * self.guide_depth
+        return min(room, whole) if room > 0 else whole
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._laid_out_width = event.size.width
 
     def process_label(self, label: str | Text) -> Text:
         if isinstance(label, str):

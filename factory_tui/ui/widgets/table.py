@@ -10,7 +10,7 @@ rows keep every cell, the table shows those of the columns it has.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -213,6 +213,14 @@ class KeyedTable(DataTable[Text]):
         self._shown, self._order, self._widths = shown, [], []
         self._add_columns()
         self._sync(self._rows, keep)
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """With fits, every column's width is ours: DataTable measured each new cell for a
+        width it does not use (125,000 measures, 3 of the 4.6 s the Sessions view took to
+        show a 10x factory's 15,700 sessions); only the table's size is left to update. The
+        rows here have no label and a height of 1."""
+        fitted = self._fits is not None and not any(c.auto_width for c in self.columns.values())
+        super()._update_dimensions(() if fitted else new_rows)
 
     @property
     def row_keys(self) -> list[str]:
