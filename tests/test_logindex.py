@@ -599,3 +599,31 @@ def test_search_both_ways_within_a_subset(log_index: LogIndex) -> None:
     assert log_index.search(spec, 5, among=among) == 9
     assert log_index.search(spec, 8, -1, among=among) == 4
     assert log_index.search(spec, 10, -1, among=among, stop=9) == 4
+
+
+def test_the_task_map_of_a_file_cut_short_under_it_ends(files: tuple[Path, Path]) -> None:
+    """The map reads what was indexed; a file cut short since (no newline left in what is
+    read) ends the read instead of asking for ever more bytes. A line longer than a read is
+    read on to its end."""
+    from factory_tui.adapters.logindex_files import session_pairs
+
+    _hist, cur = files
+    long_line = ev(1, "SESSION-START", " instance=i1 note=" + "x" * 5000)
+    write(cur, [long_line, ev(2, "SESSION-START", " instance=i2")])
+    with make(files) as index:
+        fd = os.open(cur, os.O_RDONLY)
+        try:
+            end = cur.stat().st_size
+            assert set(session_pairs(fd, 0, end, max_bytes=64)) == {("T1", "i1"), ("T2", "i2")}
+            cur.write_bytes(b"2026-02-12T14:00 | SESSION-START | task=T9 instance=i9")
+            done: list[object] = []
+            reader = threading.Thread(
+                target=lambda: done.append(session_pairs(fd, 0, end, 64)), daemon=True
+            )
+            reader.start()
+            reader.join(10)
+            assert done == [[]]
+        finally:
+            os.close(fd)
+        index.update()
+        assert index.tasks_of("i9") == frozenset()  # no complete line names it

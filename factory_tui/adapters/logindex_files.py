@@ -139,10 +139,12 @@ def session_pairs(fd: int, start: int, end: int, max_bytes: int = 1 << 20) -> li
     lines (indexed ones), read ``max_bytes`` or so at a time."""
     found: list[tuple[str, str]] = []
     while start < end:
-        data = os.pread(fd, min(max_bytes, end - start), start)
-        if not data:
-            break  # shorter than indexed: the next update indexes it again
-        cut = data.rfind(b"\n") + 1 if start + len(data) < end else len(data)
+        want = min(max_bytes, end - start)
+        data = os.pread(fd, want, start)
+        if len(data) < want:  # shorter than indexed (cut under us): the next update sees it
+            found.extend(_sessions(data[: data.rfind(b"\n") + 1]))
+            break
+        cut = data.rfind(b"\n") + 1 if start + want < end else want
         if cut <= 0:  # a line longer than max_bytes: read on to its end
             max_bytes *= 2
             continue
