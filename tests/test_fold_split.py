@@ -173,6 +173,15 @@ def test_a_seed_that_is_not_the_heads_open_sessions_is_refused() -> None:
         tail.feed_block(_block(log), LOG)
         assert not merge_tail(head, tail, wrong)
         assert _fields(head) == _fields(_fold(history, []))
+    # The right seed, but a tail not folded from it (its placeholders are not its first
+    # sessions): refused, not merged wrong nor raised.
+    right: SeedSessions = {"a": ["i1"]}
+    head = _fold(history, [])
+    tail = seeded_fold(right)
+    tail.sessions = _fold(history, log).sessions
+    tail.feed_block(_block(log), LOG)
+    assert not merge_tail(head, tail, right)
+    assert _fields(head) == _fields(_fold(history, []))
 
 
 def test_the_tail_finishes_what_the_head_opened() -> None:

@@ -292,6 +292,12 @@ class SessionTable(Sequence[SessionRec]):
         kept.update((rec.seq, rec) for rec in recs if rec.ended_at is not None and keep(rec))
         del self._added[:size]
 
+    @property
+    def restored_records(self) -> int | None:
+        """How many restored sessions there are when they are all records (None: some are
+        only in the archive)."""
+        return self._count if self._count == len(self._live) else None
+
     def adopt(self, other: SessionTable, keep: Callable[[SessionRec], bool]) -> list[SessionRec]:
         """Take ``other``'s packed sessions after this table's, as they are (a split read's
         tail: :func:`~factory_tui.core.fold_split.merge_tail`), numbered on from here; its
@@ -299,7 +305,7 @@ class SessionTable(Sequence[SessionRec]):
         placeholders) are not taken, nor its appended records: they are returned, in order,
         for the caller to append. The appended ones here are packed first (``keep`` as in
         :meth:`pack`), however many: the adopted chunks follow them."""
-        if other._count != len(other._live):
+        if other.restored_records is None:
             raise ValueError("only a table whose restored sessions are all records is adopted")
         if self._added:
             self._pack(len(self._added), keep)

@@ -202,8 +202,8 @@ def merge_tail(head: LogFold, tail: LogFold, seed: SeedSessions) -> bool:
     given ``tail`` (the :func:`seeded_fold` of ``seed``, fed the rest). False, with ``head``
     unchanged, when the seed is not what ``head`` left open."""
     reals = _placeholders(seed, head)
-    if reals is None or tail.replays is None:
-        return False
+    if reals is None or tail.replays is None or tail.sessions.restored_records != len(reals):
+        return False  # (the last: a tail not made by seeded_fold from this seed)
     held = len(reals)
     for placeholder, real in zip(tail.sessions[:held], reals, strict=True):
         _copy_placeholder(placeholder, real)
