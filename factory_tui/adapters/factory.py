@@ -72,7 +72,8 @@ class FactoryReader:
             values=json_files,
         )
         self.json_files = json_files
-        """The claim files' and checkpoints' JSON kept between runs (``status``), or None."""
+        """The claim files' and checkpoints' JSON kept between runs (``status``; the cockpit's
+        first read, see :meth:`keep_files`), or None."""
         self.logs = FactoryLogs(config, fold_cache)
         """operations.log and metrics.log, folded; the fold's warm-start cache."""
         self.logs.on_progress = on_progress
@@ -161,6 +162,28 @@ class FactoryReader:
         return self.state_files.lint
 
     # -- reading ---------------------------------------------------------------------------------
+
+    @classmethod
+    def with_caches(cls, config: Config, fold_cache: FoldCache | None) -> FactoryReader:
+        """A reader that starts from ``fold_cache`` (None: no cache) and, with it, from the
+        claim files' and checkpoints' JSON kept beside it (see :meth:`keep_files`)."""
+        files = None
+        if fold_cache is not None:
+            files = JsonFiles(fold_cache.files_path(config.claims_dir, config.checkpoints_dir))
+        return cls(config, fold_cache=fold_cache, json_files=files)
+
+    def keep_files(self) -> bool:
+        """After the first read: save the claim files' and checkpoints' JSON for the next start
+        (at 10x, 13,000 claims and 100,000 checkpoints read in 2.2 s of the cockpit's warm
+        start), then read the files themselves from here on (their values are not held twice).
+        True if something was written."""
+        files = self.json_files
+        if files is None:
+            return False
+        saved = files.save()
+        files.release()
+        self.json_files = self.claim_folder.values = self.checkpoint_folder.values = None
+        return saved
 
     def refresh_all(self) -> None:
         self.refresh_claims()

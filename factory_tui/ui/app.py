@@ -271,8 +271,8 @@ class FactoryApp(ThemedApp, Waits):
             await self.cockpit.mount_the_rest()
             if not self.live:
                 return  # quit while the views were being mounted: nothing to start
-            self.reader = self._given_reader or FactoryReader(
-                self.config, fold_cache=FoldCache.from_env(self.environ)
+            self.reader = self._given_reader or FactoryReader.with_caches(
+                self.config, FoldCache.from_env(self.environ)
             )
             self.fleet = empty_fleet(str(self.config.root), self.clock(), self.reader.hostname)
             self.fleet_feed = FleetFeed(

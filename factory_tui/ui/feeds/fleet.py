@@ -251,6 +251,7 @@ class FleetFeed:
             self._show_first(reader)
         finally:
             reader.with_fold(lambda _fold: reader.logs.release_saves())
+            reader.keep_files()  # for the next start, now that this one's fleet is shown
         # The spend's attribution after the log: the Log view is looked at first, the spend is
         # still being read on its own thread (on the scale factory the spans of every session
         # in the history took a second, which the log then waited for). After the save too
