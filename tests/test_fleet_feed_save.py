@@ -59,9 +59,11 @@ def _feed(config: Config, reader: FactoryReader, index: LogIndex, app: Recording
     def after_read(_reader: FactoryReader) -> None:  # the spend's spans are worked out here
         app.posted.append(("spans", app.cache_file.exists(), len(index)))
 
-    return FleetFeed(
+    feed = FleetFeed(
         cast(Any, app), config, reader, index, clock=lambda: NOW, after_read=after_read
     )
+    feed.log_shown.set()  # this app shows a fleet as it is posted
+    return feed
 
 
 def _starts_warm_as_cold(config: Config, cache: FoldCache) -> None:

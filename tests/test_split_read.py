@@ -285,6 +285,7 @@ def test_the_cockpit_indexes_the_log_while_the_child_folds_its_tail(tmp_path: Pa
         feed = FleetFeed(
             cast(Any, app), config, reader, index, clock=lambda: NOW, after_read=lambda _r: None
         )
+        feed.log_shown.set()  # this app shows a fleet as it is posted
         feed._load_everything()
         assert reader.logs.split_merged and reader.logs.while_waiting is None
         kinds = [kind for kind, _ in app.posted]

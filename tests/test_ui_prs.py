@@ -796,3 +796,35 @@ async def test_the_queue_and_the_spend_load_when_the_first_read_fails(
         assert [v.key for v in queue.ask] == [TRACE, SPANS, HELM]
         assert not app.loaded
         assert any("the claims folder went away" in text for _title, text in app.notes)
+
+
+async def test_the_spends_spans_wait_for_the_app_to_show_the_first_load(
+    factory: DemoFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The spans of every session (for the spend's attribution) were made on the fleet feed's
+    thread as the app showed the first load: at 10x its 0.3 s handler took 0.3 to 2.9 s beside
+    them (the GIL). They wait until the app has shown it. (The handler below waits a second
+    for the spans to start: they must not.)"""
+    from factory_tui.ui.feeds.cost import CostFeed
+    from factory_tui.ui.screens.cockpit import CockpitScreen
+
+    spans_started = threading.Event()
+    during: list[bool] = []
+    spans, show_fleet = CostFeed.spans_after_read, CockpitScreen.show_fleet
+
+    def spans_after_read(feed: CostFeed, reader: Any) -> None:
+        spans_started.set()
+        spans(feed, reader)
+
+    def shown(screen: CockpitScreen, message: Any) -> None:
+        show_fleet(screen, message)
+        if message.log_changed:
+            during.append(spans_started.wait(1))
+
+    monkeypatch.setattr(CostFeed, "spans_after_read", spans_after_read)
+    monkeypatch.setattr(CockpitScreen, "show_fleet", shown)
+    app = make_app(factory, tmp_path)
+    async with app.run_test(size=SIZE):
+        await app.wait_for_fleet(lambda _fleet: app.log_ready)
+        assert await asyncio.to_thread(spans_started.wait, 10)
+    assert during[:1] == [False]

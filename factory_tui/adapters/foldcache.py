@@ -192,6 +192,12 @@ class FoldCache:
         both = os.fsencode(_resolved(claims_dir)) + b"\0" + os.fsencode(_resolved(checkpoints_dir))
         return self.folder / f"files-{hashlib.sha256(both).hexdigest()[:24]}.marshal"
 
+    def index_path(self, log_file: Path) -> Path:
+        """The file of the log index kept between starts for this log (see
+        :mod:`~factory_tui.adapters.logindex_cache`)."""
+        name = hashlib.sha256(os.fsencode(_resolved(log_file))).hexdigest()[:24]
+        return self.folder / f"index-{name}.bin"
+
     # -- loading --------------------------------------------------------------------------------
 
     def load(self, log_file: Path, history_file: Path) -> WarmStart | None:

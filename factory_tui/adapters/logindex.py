@@ -363,10 +363,29 @@ class LogIndex:
         f.fd = fd
         return f, os.fstat(fd).st_size
 
+    def files(self) -> tuple[FileIndex, FileIndex]:
+        """The rotated log's and the log's indexes now (copies): what a warm start keeps."""
+        with self._lock:
+            return self._hist.copy(), self._cur.copy()
+
+    def start_from(self, parts: Sequence[tuple[int, array[int], int, int, bytes] | None]) -> bool:
+        """Before the first update: each file's index from ``parts`` (a descriptor of the file
+        at its path, offsets, end, CRC, anchor: checked by :mod:`.logindex_cache`)."""
+        with self._update_lock, self._lock:
+            if self._closed or self._hist.fd is not None or self._cur.fd is not None:
+                return False
+            made = []
+            for f, part in zip((self._hist, self._cur), parts, strict=True):
+                if part is not None:
+                    f = self._new_file(f.path)
+                    f.fd, f.offsets, f.end, f.crc, f.anchor = part
+                made.append(f)
+            self._hist, self._cur = made
+            return True
+
     def _map_sessions(self) -> None:
-        """Put in the task map the ``SESSION-START`` lines indexed but not mapped yet: the first
-        call maps the whole log (~0.3 s for a million lines, a third of the index's build, which
-        the first load no longer waits for); the updates map as they go from then on."""
+        """Map the ``SESSION-START`` lines indexed but not mapped yet: the first call maps the
+        whole log (~0.3 s a million lines, a third of the build); the updates map from then on."""
         with self._map_lock:
             with self._lock:
                 self._map_as_indexed = True

@@ -424,6 +424,8 @@ class FactoryApp(ThemedApp, Waits):
         if message.log_changed:
             self.log_ready = self.log_ready or self.loaded
         self.cockpit.show_fleet(message)
+        if self.log_ready:
+            self.fleet_feed.log_shown.set()  # (the feed's spans for the spend wait for it)
         for screen in self.screen_stack:
             if isinstance(screen, AgentDetailScreen):
                 screen.show_fleet(message.fleet)
