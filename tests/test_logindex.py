@@ -351,6 +351,23 @@ _OPS = st.lists(
 )
 
 
+def rotate(hist: Path, cur: Path, k: int, *, replace: bool) -> None:
+    """The hooks' rotation: the first ``k`` complete lines of the log moved to the end of the
+    rotated log; the log rewritten in place, or (``replace``) replaced by a new file."""
+    data = cur.read_bytes()
+    complete = data[: data.rfind(b"\n") + 1].splitlines(keepends=True)
+    append(hist, b"".join(complete[:k]))
+    rest = b"".join(complete[k:]) + data[data.rfind(b"\n") + 1 :]
+    if replace:
+        tmp = cur.with_name("tmp")
+        tmp.write_bytes(rest)
+        os.replace(tmp, cur)
+    else:
+        with cur.open("r+b") as f:
+            f.truncate(0)
+            f.write(rest)
+
+
 def _session_pairs(paths: tuple[Path, ...]) -> set[tuple[str, str]]:
     """(task, instance) of the complete SESSION-START lines in the files now."""
     found = set()
@@ -399,19 +416,7 @@ def test_index_always_matches_the_files(tmp_path: Path, ops: list[tuple[str, int
             elif op == "partial":
                 append(cur, ev(next(counter))[:k])
             elif op in ("rotate", "replace"):
-                data = cur.read_bytes()
-                complete = data[: data.rfind(b"\n") + 1].splitlines(keepends=True)
-                moved, kept = complete[:k], complete[k:]
-                append(hist, b"".join(moved))
-                rest = b"".join(kept) + data[data.rfind(b"\n") + 1 :]
-                if op == "rotate":
-                    with cur.open("r+b") as f:
-                        f.truncate(0)
-                        f.write(rest)
-                else:
-                    tmp = folder / "tmp"
-                    tmp.write_bytes(rest)
-                    os.replace(tmp, cur)
+                rotate(hist, cur, k, replace=op == "replace")
             else:
                 write(cur, [ev(next(counter)) for _ in range(k)])
             index.update()

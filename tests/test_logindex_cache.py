@@ -14,7 +14,7 @@ import pytest
 from conftest import config_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_logindex import _OPS, _Model, append, ev, everything, write
+from test_logindex import _OPS, _Model, append, ev, everything, rotate, write
 
 from factory_tui.adapters import logindex
 from factory_tui.adapters.logindex import LogIndex
@@ -184,7 +184,7 @@ def test_a_start_from_the_kept_index_is_the_index_of_the_files(
             if n == save_at:
                 live.update()
                 save_index(live, cache)
-            _apply(op, k, hist, cur, counter, folder)
+            _apply(op, k, hist, cur, counter)
         live.update()
         if save_at >= len(ops):
             save_index(live, cache)
@@ -194,25 +194,14 @@ def test_a_start_from_the_kept_index_is_the_index_of_the_files(
         assert one_by_one(warm) == _Model(hist, cur).lines()
 
 
-def _apply(op: str, k: int, hist: Path, cur: Path, counter: object, folder: Path) -> None:
+def _apply(op: str, k: int, hist: Path, cur: Path, counter: object) -> None:
     numbers = iter(counter)  # type: ignore[call-overload]
     if op == "append":
         append(cur, "".join(ev(next(numbers)) + "\n" for _ in range(k)))
     elif op == "partial":
         append(cur, ev(next(numbers))[:k])
     elif op in ("rotate", "replace"):
-        data = cur.read_bytes()
-        complete = data[: data.rfind(b"\n") + 1].splitlines(keepends=True)
-        append(hist, b"".join(complete[:k]))
-        rest = b"".join(complete[k:]) + data[data.rfind(b"\n") + 1 :]
-        if op == "rotate":
-            with cur.open("r+b") as f:
-                f.truncate(0)
-                f.write(rest)
-        else:
-            tmp = folder / "tmp"
-            tmp.write_bytes(rest)
-            os.replace(tmp, cur)
+        rotate(hist, cur, k, replace=op == "replace")
     elif op == "truncate":
         write(cur, [ev(next(numbers)) for _ in range(k)])
     elif op == "session":

@@ -33,11 +33,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from factory_tui import __version__
 
-__all__ = ["MISS", "RACY_NS", "JsonFiles", "stat_key"]
+__all__ = ["MISS", "RACY_NS", "JsonFiles", "stat_key", "write_atomically"]
 
 FORMAT = 4
 """4: checkpoint names with seconds after a dash read as seconds (3 kept their newest file by a
@@ -197,13 +197,18 @@ _INTERNED_LENGTH = 40
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """``data`` to a private temp file beside ``path``, renamed over it: never half a file."""
+    write_atomically(path, lambda f: f.write(data))
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """What ``write`` writes, to a private temp file beside ``path`` renamed over it: never
+    half a file (raises ``OSError`` when it cannot be written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

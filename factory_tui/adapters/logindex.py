@@ -46,6 +46,7 @@ from typing import NamedTuple
 
 from factory_tui.adapters.logfilter import FilterSpec, Predicate, same_instance
 from factory_tui.adapters.logindex_files import (
+    Chunk,
     FileIndex,
     apply_chunk,
     close_fd,
@@ -229,15 +230,7 @@ class LogIndex:
             for plan, target in ((hist_plan, hist_new), (cur_plan, cur_new)):
                 if target.fd is None:
                     continue
-                for chunk in scan_lines(
-                    target.fd,
-                    plan.start,
-                    plan.size,
-                    max_bytes,
-                    target.crc,
-                    target.anchor,
-                    sessions=self._map_as_indexed,
-                ):
+                for chunk in self._scan(target, plan, max_bytes):
                     apply_chunk(target, chunk)
                     sessions.extend(chunk.sessions or ())
                     done += chunk.end - chunk.offsets[0]
@@ -270,20 +263,25 @@ class LogIndex:
             target = plan.target
             if target.fd is None:
                 continue
-            for chunk in scan_lines(
-                target.fd,
-                plan.start,
-                plan.size,
-                max_bytes,
-                target.crc,
-                target.anchor,
-                sessions=self._map_as_indexed,
-            ):
+            for chunk in self._scan(target, plan, max_bytes):
                 with self._lock:
                     apply_chunk(target, chunk)
                     self._add_sessions(chunk.sessions or ())
                 done += chunk.end - chunk.offsets[0]
                 yield IndexProgress(len(self), min(done, total), total)
+
+    def _scan(self, target: FileIndex, plan: _Plan, max_bytes: int) -> Iterator[Chunk]:
+        """The chunks of ``plan``'s bytes of ``target`` (their sessions once they are mapped)."""
+        assert target.fd is not None
+        return scan_lines(
+            target.fd,
+            plan.start,
+            plan.size,
+            max_bytes,
+            target.crc,
+            target.anchor,
+            sessions=self._map_as_indexed,
+        )
 
     def _plan(self, f: FileIndex) -> _Plan:
         """What to do with one file: append from where we were, or start again."""

@@ -14,20 +14,19 @@ start, never read wrong. Never raises: a cache that cannot be read or written is
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import secrets
 import stat
 import sys
 from array import array
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from factory_tui import __version__
 from factory_tui.adapters.foldcache import FileIdentity, file_identity
+from factory_tui.adapters.jsonfiles import write_atomically
 from factory_tui.adapters.logindex import LogIndex
 from factory_tui.adapters.logindex_files import FileIndex, close_fd
 
@@ -58,20 +57,14 @@ def save_index(index: LogIndex, path: Path, *, version: str = __version__) -> bo
     line = json.dumps(header, separators=(",", ":")).encode() + b"\n"
     if len(line) > _HEADER_LIMIT:
         return False
+
+    def write(out: BinaryIO) -> None:
+        out.write(line)
+        for f, _part_data in parts:
+            f.offsets.tofile(out)  # as they are in memory: no copy
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(line)
-                for f, _part_data in parts:
-                    f.offsets.tofile(out)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        write_atomically(path, write)
     except OSError:
         return False
     return True
