@@ -444,7 +444,7 @@ async def test_the_cockpit_keeps_the_files_json_for_its_next_start(
     hostile: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The cockpit's first read keeps the claim files' and checkpoints' JSON as ``status`` does
-    (at 10x its warm start read 13,000 claims and 100,000 checkpoints in 2.2 s): the next start
+    (at 10x its warm start read 10,000 claim files and 10,000 checkpoints in 2.2 s): the next start
     reads only the files it could not keep, and shows the same claims and sessions."""
     from factory_tui.ui.app import FactoryApp
     from factory_tui.ui.feeds.prs import PrsOptions

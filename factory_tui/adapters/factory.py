@@ -174,7 +174,7 @@ class FactoryReader:
 
     def keep_files(self) -> bool:
         """After the first read: save the claim files' and checkpoints' JSON for the next start
-        (at 10x, 13,000 claims and 100,000 checkpoints read in 2.2 s of the cockpit's warm
+        (at 10x, 10,000 claim files and 10,000 checkpoints read in 2.2 s of the cockpit's warm
         start), then read the files themselves from here on (their values are not held twice).
         True if something was written."""
         files = self.json_files
