@@ -118,6 +118,14 @@ def _assert_as_one_core(split: FactoryReader, config: Config) -> None:
     assert split.fleet(NOW, procs={}).to_json() == cold.fleet(NOW, procs={}).to_json()
 
 
+def _assert_read_whole_here(config: Config) -> None:
+    """A read of ``config``'s log whose split was not taken answers as one read on one core."""
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert not found.logs.split_merged
+    _assert_as_one_core(found, config)
+
+
 def test_a_long_logs_cold_read_takes_the_childs_tail_and_goes_on(tmp_path: Path) -> None:
     config = _factory(tmp_path / "factory")
     split = FactoryReader(config, hostname="h")
@@ -169,10 +177,7 @@ def test_a_log_changed_under_the_two_reads_is_read_again(
         os.replace(rest, config.log_file)
 
     _on_answer(monkeypatch, after=rotate)
-    found = FactoryReader(config, hostname="h")
-    found.refresh_log()
-    assert not found.logs.split_merged
-    _assert_as_one_core(found, config)
+    _assert_read_whole_here(config)
 
 
 def test_quitting_during_a_split_read_stops_the_child(
@@ -208,10 +213,7 @@ def test_the_switch_reads_on_one_core(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_a_short_log_is_read_on_one_core(tmp_path: Path) -> None:
     config = _factory(tmp_path / "factory", history=10, log=40)
-    found = FactoryReader(config, hostname="h")
-    found.refresh_log()
-    assert not found.logs.split_merged
-    _assert_as_one_core(found, config)
+    _assert_read_whole_here(config)
 
 
 def test_a_split_reads_progress_is_of_this_process_and_ends_at_100(tmp_path: Path) -> None:
@@ -324,10 +326,7 @@ def test_a_history_changed_under_the_two_reads_is_read_again(
         config.log_history_file.write_bytes(b"".join(x + b"\n" for x in _lines(7000, 2800)))
 
     _on_answer(monkeypatch, after=rewrite)
-    found = FactoryReader(config, hostname="h")
-    found.refresh_log()
-    assert not found.logs.split_merged
-    _assert_as_one_core(found, config)
+    _assert_read_whole_here(config)
 
 
 def test_the_split_point_ends_both_parts_together() -> None:
@@ -359,10 +358,7 @@ def test_a_log_truncated_under_the_two_reads_is_read_again(
             f.truncate(4000)
 
     _on_start(monkeypatch, truncate)
-    found = FactoryReader(config, hostname="h")
-    found.refresh_log()
-    assert not found.logs.split_merged
-    _assert_as_one_core(found, config)
+    _assert_read_whole_here(config)
 
 
 def test_a_child_killed_mid_fold_costs_the_tail_not_the_answer(
@@ -375,10 +371,7 @@ def test_a_child_killed_mid_fold_costs_the_tail_not_the_answer(
         split.proc.wait()
 
     _on_answer(monkeypatch, before=kill)
-    found = FactoryReader(config, hostname="h")
-    found.refresh_log()
-    assert not found.logs.split_merged
-    _assert_as_one_core(found, config)
+    _assert_read_whole_here(config)
 
 
 def _child(config: Config, parent: int) -> subprocess.CompletedProcess[bytes]:
