@@ -155,3 +155,38 @@ def test_a_fold_a_failed_read_left_half_fed_is_never_saved(
         f.write(b"2026-02-12T15:00 | STEP-DONE | step=z task=a detail=" + b"y" * 600 + b"\n")
     assert reader.refresh_log()
     assert not cache_file.exists()
+
+
+def test_the_log_index_is_kept_once_the_app_has_shown_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log index is written for the next start after the app has shown the log (written
+    beside the app's handling of the first fleets, it held the GIL the log's showing waited
+    for), and before the spend's spans."""
+    from factory_tui.adapters import logindex_cache
+
+    config = _factory(tmp_path)
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=1000)
+    reader = FactoryReader(config, hostname="h", fold_cache=cache)
+    save_index = logindex_cache.save_index
+    order: list[str] = []
+
+    def noting_save(*args: Any, **kw: Any) -> Any:
+        order.append("index kept")
+        return save_index(*args, **kw)
+
+    monkeypatch.setattr(logindex_cache, "save_index", noting_save)
+    with LogIndex(config.log_history_file, config.log_file) as index:
+        app = RecordingApp(cache.path_for(config.log_file), index)
+        feed = _feed(config, reader, index, app)
+        shown = feed.log_shown
+        wait = shown.wait
+
+        def noting_wait(timeout: float | None = None) -> bool:
+            order.append(f"waited after {app.posted[-1][0]}")
+            return wait(timeout)
+
+        monkeypatch.setattr(shown, "wait", noting_wait)
+        feed._load_everything()
+    assert order[:2] == ["waited after log", "index kept"]
+    assert cache.index_path(config.log_file).exists()

@@ -20,7 +20,7 @@ import pytest
 from test_fold_split import _fields
 from test_foldcache import assert_same, make_factory, reader
 
-from factory_tui.adapters import factory_logs, split_read
+from factory_tui.adapters import factory, factory_logs, split_read
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.factory_logs import ReadCancelled
 from factory_tui.adapters.foldcache import FoldCache
@@ -289,7 +289,7 @@ def test_the_cockpit_indexes_the_log_while_the_child_folds_its_tail(tmp_path: Pa
         )
         feed.log_shown.set()  # this app shows a fleet as it is posted
         feed._load_everything()
-        assert reader.logs.split_merged and reader.logs.while_waiting is None
+        assert reader.logs.split_merged and reader.logs.beside == []
         kinds = [kind for kind, _ in app.posted]
         assert "log index" in kinds and kinds.index("log index") < kinds.index("initial")
         assert ("initial", lines) in app.posted  # the whole log indexed when the fleet came
@@ -397,3 +397,96 @@ def test_a_child_whose_parent_is_gone_stops(tmp_path: Path) -> None:
     assert orphan.returncode == 1 and orphan.stdout == b""
     assert b"is gone" in orphan.stderr
     assert _child(config, parent=os.getpid()).returncode == 0
+
+
+def _with_small_files(config: Config) -> tuple[int, int]:
+    """Claim files and checkpoints in ``config``'s factory: how many of each."""
+    for n in range(3):
+        (config.claims_dir / f"T-{n}.json").write_text(
+            json.dumps({"ticket": f"T-{n}", "title": f"task {n}", "owner": f"i{n}"})
+        )
+    config.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(5):
+        (config.checkpoints_dir / f"2026-02-12T10-0{n}-T-{n}.json").write_text(
+            json.dumps({"task": f"T-{n}", "step": "code", "timestamp": f"2026-02-12T10:0{n}"})
+        )
+    return 3, 5
+
+
+def test_the_claims_and_checkpoints_are_read_while_the_child_folds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold read of a long log reads the claim files and checkpoints after its head, while
+    the child folds the tail (they were read first: 0.13 s on the critical path of the scale
+    factory's ``status``), and the split point counts their time."""
+    config = _factory(tmp_path / "factory")
+    claims, checkpoints = _with_small_files(config)
+    split = FactoryReader(config, hostname="h")
+    seen: list[tuple[str, int, int]] = []
+    start = split_read.SplitRead.start.__func__  # type: ignore[attr-defined]
+
+    def start_noting(cls: type[split_read.SplitRead], *args: Any, **kw: Any) -> object:
+        seen.append(("start", len(split.claim_folder.claims), kw.get("work_bytes", 0)))
+        return start(cls, *args, **kw)
+
+    monkeypatch.setattr(split_read.SplitRead, "start", classmethod(start_noting))
+    _on_answer(
+        monkeypatch, before=lambda _s: seen.append(("answer", len(split.claim_folder.claims), 0))
+    )
+    split.refresh_all()
+    cost = claims * factory.CLAIM_FILE_COST + checkpoints * factory.CHECKPOINT_FILE_COST
+    assert seen == [("start", 0, cost), ("answer", claims, 0)]
+    assert split.logs.split_merged and len(split.checkpoints) == checkpoints
+    one_core = FactoryReader(config, hostname="h")
+    one_core.logs.split = False
+    one_core.refresh_all()
+    assert split.fleet(NOW, procs={}).to_json() == one_core.fleet(NOW, procs={}).to_json()
+
+
+def test_a_read_likely_warm_reads_the_claims_and_checkpoints_first(tmp_path: Path) -> None:
+    """With a fold saved for the log, the small files are read (and what ``then`` frees
+    freed) before the fold is loaded: the peak memory holds one of the two."""
+    config = _factory(tmp_path / "factory")
+    _with_small_files(config)
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    reader(config, cache).logs.save_fold_cache()
+    order: list[str] = []
+
+    class Noting(FactoryReader):
+        def refresh_claims(self) -> bool:
+            order.append("claims")
+            return super().refresh_claims()
+
+        def refresh_log(self) -> bool:
+            order.append("log")
+            return super().refresh_log()
+
+    warm = Noting(config, hostname="h", fold_cache=cache)
+    warm.refresh_all(then=lambda: order.append("then"))
+    assert warm.warm_started and order == ["claims", "then", "log"]
+    cold = Noting(config, hostname="h")
+    order.clear()
+    cold.refresh_all(then=lambda: order.append("then"))
+    assert order == ["log", "claims", "then"]
+
+
+def test_an_error_beside_the_childs_fold_is_raised_once_the_read_is_whole(
+    tmp_path: Path,
+) -> None:
+    """Work beside the child's fold that fails does not cut the read short: the fold is whole
+    (raised where the work was, it held the head only, and the next read went on from the
+    log's start), then the error is raised."""
+    config = _factory(tmp_path / "factory")
+    split = FactoryReader(config, hostname="h")
+    ran: list[bool] = []
+
+    def fails() -> None:
+        ran.append(True)
+        raise RuntimeError("beside failed")
+
+    split.logs.beside.append(factory_logs.Beside(fails, lambda _n: 0))
+    with pytest.raises(RuntimeError, match="beside failed"):
+        split.refresh_log()
+    assert ran == [True] and split.logs.split_merged and split.logs.beside == []
+    split.refresh_log()  # nothing new, nothing raised again
+    _assert_as_one_core(split, config)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 from factory_tui.adapters.agent_transcripts import AgentTranscripts
 from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.factory_claims import ClaimFolder
-from factory_tui.adapters.factory_logs import FactoryLogs
+from factory_tui.adapters.factory_logs import Beside, FactoryLogs
 from factory_tui.adapters.factory_state import CheckpointFolder, StateFiles
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.adapters.hegemon_store import StoreReader
@@ -46,6 +46,12 @@ if TYPE_CHECKING:
 __all__ = ["FactoryReader"]
 
 T = TypeVar("T")
+
+CLAIM_FILE_COST = 2_800
+CHECKPOINT_FILE_COST = 260
+"""The cold read of a claim file and of an entry of the checkpoints folder (only each task's
+newest is parsed), in bytes of the log folded in the same time (the scale factory: 1,000 claim
+files in 70 ms, 10,000 checkpoints in 65 ms, a megabyte of log in 25 ms)."""
 
 
 class FactoryReader:
@@ -185,13 +191,36 @@ class FactoryReader:
         self.json_files = self.claim_folder.values = self.checkpoint_folder.values = None
         return saved
 
-    def refresh_all(self) -> None:
-        self.refresh_claims()
+    def refresh_all(self, *, then: Callable[[], object] | None = None) -> None:
+        """Read everything once: the claim files and checkpoints (then ``then``), the logs,
+        the state files and the stores. When the log is read cold, the claim files and
+        checkpoints are read while a long log's tail is folded by a child process (see
+        :attr:`FactoryLogs.beside`: 0.13 s of the scale factory's 1.7 s ``status``); before
+        the log when it is likely read warm (a cache was saved): what ``then`` frees is then
+        gone before the fold's memory is taken."""
+        left: list[Callable[[], object]] = [self.refresh_claims, self.refresh_checkpoints]
+        if then is not None:
+            left.append(then)
+
+        def small_files() -> None:
+            while left:
+                left.pop(0)()
+
+        if self.logs.warm_likely():
+            small_files()
+        else:
+            self.logs.beside.append(Beside(small_files, self._small_files_cost))
         self.refresh_log()
-        self.refresh_checkpoints()
+        small_files()  # unless done beside the child's fold
         self.refresh_state_files()
         self.refresh_store()
         self.refresh_server()
+
+    def _small_files_cost(self, _read_bytes: int) -> int:
+        """What reading the claim files and checkpoints costs (see :data:`CLAIM_FILE_COST`)."""
+        return CLAIM_FILE_COST * _entries(self.config.claims_dir) + CHECKPOINT_FILE_COST * (
+            _entries(self.config.checkpoints_dir)
+        )
 
     def refresh_claims(self) -> bool:
         """Rescan the claims folder; re-read only files whose stat changed. True if anything did."""
@@ -435,3 +464,12 @@ def _server_reader(hegemon: HegemonSettings | None) -> RemoteReader | None:
     from factory_tui.adapters.hegemon_remote import remote_reader
 
     return remote_reader(hegemon, os.environ)
+
+
+def _entries(folder: Path) -> int:
+    """How many entries ``folder`` has (0 when it cannot be listed)."""
+    try:
+        with os.scandir(folder) as entries:
+            return sum(1 for _ in entries)
+    except OSError:
+        return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,12 +32,23 @@ from factory_tui.core.problems import Problem
 if TYPE_CHECKING:
     from factory_tui.adapters.split_read import SplitRead
 
-__all__ = ["LOG_CHUNK_BYTES", "FactoryLogs", "ReadCancelled"]
+__all__ = ["LOG_CHUNK_BYTES", "Beside", "FactoryLogs", "ReadCancelled"]
 
 # The log is read a megabyte at a time: as fast as bigger reads, and the short-lived lines of a
 # chunk never outnumber the fold's long-lived records, which keeps the heap dense (8 MB chunks left
 # a million-line read 25 MB bigger) and the progress fine-grained.
 LOG_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(eq=False)
+class Beside:
+    """Work of the caller's for this process while a child folds the log's tail (see
+    :attr:`FactoryLogs.beside`): ``work``, and ``cost(read_bytes)``, its time in bytes folded in
+    the same time (``read_bytes``: the whole read's), by which this process's share of the read
+    is made smaller."""
+
+    work: Callable[[], object]
+    cost: Callable[[int], int]
 
 
 class ReadCancelled(Exception):
@@ -79,9 +91,13 @@ class FactoryLogs:
         :meth:`_read_cold`; ``FACTORY_TUI_SPLIT_FOLD=0`` turns it off too)."""
         self.split_merged = False
         """The cold read took a child's fold of the log's tail."""
-        self.while_waiting: Callable[[], object] | None = None
+        self.beside: list[Beside] = []
         """Work the caller has for this process while a child folds the log's tail (the
-        cockpit indexes the log then): this process's share of the read is smaller."""
+        cockpit indexes the log then; the claim files and checkpoints are read then): this
+        process's share of the read is smaller. Each runs then or not at all (the read is not
+        split): the caller does what did not run. An error it raises is raised once the read
+        is whole."""
+        self._beside_error: Exception | None = None
         self.cancel: threading.Event | None = None
         """Once set, a read stops after the chunk it is on (:class:`ReadCancelled`): the
         cockpit's exit does not wait for the rest of a long history (a chunk is ~30 ms)."""
@@ -121,17 +137,30 @@ class FactoryLogs:
         self._warm_allowed = False
         self.refresh()
 
+    def warm_likely(self) -> bool:
+        """Whether the first read will likely start warm: a fold of these files was saved
+        (whether its key still matches the files is known only as it is loaded)."""
+        cache = self.fold_cache
+        if cache is None or self._history_read:
+            return False
+        log = self.config.log_file
+        return any(cache.path_for(log, history_only=h).exists() for h in (False, True))
+
     def refresh(self) -> bool:
         """Feed what was appended to operations.log (and metrics.log) since the last call; the
-        first call reads the rotated log first (or starts warm). True if anything was read."""
+        first call reads the rotated log first (or starts warm), doing :attr:`beside` while a
+        child folds a long log's tail. True if anything was read."""
         changed = False
         if not self._history_read:
             self._history_read = True
-            if self._warm_allowed and self._warm_start():
-                changed = True
-            else:
-                self._span = self._cold_span()
-                changed |= self._read_cold()
+            try:
+                if self._warm_allowed and self._warm_start():
+                    changed = True
+                else:
+                    self._span = self._cold_span()
+                    changed |= self._read_cold()
+            finally:
+                self.beside = []  # what did not run is the caller's to do
         try:
             changed |= self._drain(self._log_tail, self.fold, self.config.log_file.name)
         finally:
@@ -139,6 +168,9 @@ class FactoryLogs:
         changed |= self._drain(self._metrics_tail, self.metrics, self.config.metrics_file.name)
         if changed:
             self._save_when_due()
+        error, self._beside_error = self._beside_error, None
+        if error is not None:
+            raise error
         return changed
 
     def _read_cold(self) -> bool:
@@ -150,7 +182,8 @@ class FactoryLogs:
 
         split = None
         if self.split and split_allowed(os.environ):
-            work = 0 if self.while_waiting is None else self._waiting_work_bytes()
+            span = self._span[1] if self._span is not None else 0
+            work = sum(job.cost(span) for job in self.beside)
             split = SplitRead.start(self._history_file, self.config.log_file, work_bytes=work)
         if split is not None and self._span is not None:
             # What this process reads is the whole read's progress: the child's part ends
@@ -168,12 +201,6 @@ class FactoryLogs:
             if split is not None:
                 split.close()
 
-    def _waiting_work_bytes(self) -> int:
-        """The caller's work while the child folds (the cockpit's log index: a twelfth of a
-        fold's time since it leaves the sessions' instances for later), in bytes folded in the
-        same time."""
-        return (self._span[1] if self._span is not None else 0) // 12
-
     def _read_split(self, split: SplitRead, source: str) -> bool:
         """Fold the head of the file split here, take the child's fold of its tail (or fold
         the tail here when there is no answer or its seed is refused), and follow the file
@@ -183,8 +210,7 @@ class FactoryLogs:
 
         try:
             line = self._fold_range(split.fd, 0, split.split, source, 1)
-            if self.while_waiting is not None:
-                self.while_waiting()
+            self._work_beside()
             answer = split.answer(self.cancel)
             self._check_cancel(source, split.split, split.end)
             if answer is not None and merge_tail(self.fold, answer.fold, answer.seed):
@@ -208,6 +234,18 @@ class FactoryLogs:
         if split.in_history:
             self._fold_history(tail)  # its rest, what it was, its fold saved when due
         return True
+
+    def _work_beside(self) -> None:
+        """Do the caller's work while the child folds (:attr:`beside`), each job once; the
+        first error is kept for :meth:`refresh` to raise once the read is whole (raised here,
+        it would leave the fold with the file's head only)."""
+        jobs, self.beside = self.beside, []
+        for job in jobs:
+            try:
+                job.work()
+            except Exception as error:
+                if self._beside_error is None:
+                    self._beside_error = error
 
     def _fold_range(self, fd: int, start: int, end: int, source: str, line: int) -> int:
         """Fold the whole lines ``[start, end)`` of the log (``line``: the first one's number),

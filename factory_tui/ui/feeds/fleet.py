@@ -111,7 +111,8 @@ class FleetWant:
 
 
 LOG_SHOWN_WAIT = 5.0
-"""Seconds the spend's spans wait at most for the app to show the first load."""
+"""Seconds the spend's spans and the log index's save wait at most for the app to show the
+first load."""
 
 
 class FleetFeed:
@@ -238,6 +239,7 @@ class FleetFeed:
         self.app.post_message(LoadProgress(source, done, total))  # a burst coalesces
 
     def _load_everything(self) -> None:
+        from factory_tui.adapters.factory_logs import Beside
         from factory_tui.adapters.memory import release_free_memory
 
         reader = self.reader
@@ -250,13 +252,13 @@ class FleetFeed:
         reader.logs.hold_saves()
         self._restore_index(reader)
         try:
-            # A long log's cold read has a child fold its tail: the log is indexed meanwhile.
-            reader.logs.while_waiting = self._index_log
+            # A long log's cold read has a child fold its tail: the log is indexed meanwhile
+            # (a twelfth of a fold's time, the sessions' instances left for later).
+            reader.logs.beside.append(Beside(self._index_log, lambda read_bytes: read_bytes // 12))
             try:
                 reader.refresh_all()
             finally:
                 reader.on_progress = None
-                reader.logs.while_waiting = None
             self.finish_interrupted(reader)
             self._show_first(reader)
         finally:
@@ -282,6 +284,9 @@ class FleetFeed:
         )
         if self._index_log():
             self.app.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
+            # Kept once the app has shown the log: written beside the app's handling of the
+            # two fleets, it held the GIL the log's showing waited for (~0.1 s of 2.6).
+            self.log_shown.wait(LOG_SHOWN_WAIT)
             self._keep_index(reader)
 
     def _restore_index(self, reader: FactoryReader) -> None:
