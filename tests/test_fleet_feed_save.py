@@ -57,6 +57,9 @@ def _factory(tmp_path: Path) -> Config:
 
 def _feed(config: Config, reader: FactoryReader, index: LogIndex, app: RecordingApp) -> FleetFeed:
     def after_read(_reader: FactoryReader) -> None:  # the spend's spans are worked out here
+        # The cockpit's saves are made by a forked child: one started before the spans is
+        # waited for here (one started after would not be: the file would not exist yet).
+        reader.logs.wait_saves()
         app.posted.append(("spans", app.cache_file.exists(), len(index)))
 
     feed = FleetFeed(
@@ -96,6 +99,7 @@ def test_a_load_cut_short_still_saves_the_fold(tmp_path: Path) -> None:
     index.close()
     feed = _feed(config, reader, index, RecordingApp(cache.path_for(config.log_file), index))
     feed._load_everything()
+    assert reader.logs.wait_saves()
     _starts_warm_as_cold(config, cache)
 
 
@@ -121,6 +125,7 @@ def test_a_first_load_that_fails_after_the_log_still_saves_its_fold(tmp_path: Pa
         with pytest.raises(RuntimeError, match="checkpoints unreadable"):
             _feed(config, reader, index, app)._load_everything()
     assert app.posted == []
+    assert reader.logs.wait_saves()
     _starts_warm_as_cold(config, cache)
 
 

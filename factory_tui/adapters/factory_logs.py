@@ -23,6 +23,7 @@ from factory_tui.adapters.foldcache import (
     file_identity,
     path_identity,
 )
+from factory_tui.adapters.forked import Forked
 from factory_tui.adapters.memory import gc_paused
 from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config
@@ -98,6 +99,10 @@ class FactoryLogs:
         split): the caller does what did not run. An error it raises is raised once the read
         is whole."""
         self._beside_error: Exception | None = None
+        self.save_in_child = False
+        """The fold's cache is saved by a forked child (:mod:`factory_tui.adapters.forked`)
+        while this process goes on (the cockpit); else here (``status``, which ends after)."""
+        self._saving: dict[str, Forked] = {}
         self.cancel: threading.Event | None = None
         """Once set, a read stops after the chunk it is on (:class:`ReadCancelled`): the
         cockpit's exit does not wait for the rest of a long history (a chunk is ~30 ms)."""
@@ -432,17 +437,40 @@ class FactoryLogs:
         *,
         history_lines: int = 0,
     ) -> bool:
-        """:meth:`FoldCache.save` of the fold as of those prefixes (the collector paused)."""
-        with gc_paused():
-            return cache.save(
-                self.config.log_file,
-                self._history_file,
-                fold=self.fold,
-                log=log,
-                line_count=line_count,
-                history=history,
-                history_lines=history_lines,
-            )
+        """:meth:`FoldCache.save` of the fold as of those prefixes (the collector paused); by
+        a forked child when :attr:`save_in_child` (True: it was started; the last save of the
+        same file is waited for first, so that an older fold never replaces a newer one)."""
+        fold = self.fold
+
+        def save() -> bool:
+            with gc_paused():
+                return cache.save(
+                    self.config.log_file,
+                    self._history_file,
+                    fold=fold,
+                    log=log,
+                    line_count=line_count,
+                    history=history,
+                    history_lines=history_lines,
+                )
+
+        if not self.save_in_child:
+            return save()
+        kind = "log" if log is not None else "history"
+        last = self._saving.pop(kind, None)
+        if last is not None:
+            last.wait()
+        child = Forked.start(save)
+        if child is None:
+            return save()
+        self._saving[kind] = child
+        return True
+
+    def wait_saves(self, timeout: float | None = None) -> bool:
+        """Wait for the saves forked children make (see :attr:`save_in_child`); True if all
+        were made (False: one failed or is still running)."""
+        saving, self._saving = self._saving, {}
+        return all([child.wait(timeout) for child in saving.values()])
 
     def _drain(self, tail: LogTail, fold: LogFold, source: str) -> bool:
         try:

@@ -250,6 +250,7 @@ class FleetFeed:
         # on the scale factory). A read that fails still saves the fold if it was read whole;
         # a fold fed half is never saved.
         reader.logs.hold_saves()
+        reader.logs.save_in_child = True  # the cockpit goes on meanwhile (see adapters/forked)
         self._restore_index(reader)
         try:
             # A long log's cold read has a child fold its tail: the log is indexed meanwhile

@@ -1,0 +1,94 @@
+"""Work done by a forked copy of this process: the fold's cache saved as the fold is at this
+moment, while this process goes on (the cockpit's saves: 0.1 s of the scale factory's cold
+start in its rotated log's fold, 0.4 s where the hooks rotate the log, and 0.6 s to seconds
+of the GIL right after the first load, taken from the engineer's first keys).
+
+The child is a copy of the whole process as it is when forked (the fold included, shared page
+by page until either side writes one): it runs the work on the thread that forked, with the
+collector off, and ends through ``os._exit`` whatever happens (no cleanup of the parent's: its
+terminal, its threads, its files are the parent's). An alarm ends a child that has not finished
+in :data:`CHILD_SECONDS` (the threads of the parent are gone in the child: a lock one of them
+held is never released). Only on Linux (elsewhere, or when the fork fails, the caller does the
+work itself); a thread of the parent reaps the child.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+import threading
+import warnings
+from collections.abc import Callable
+
+__all__ = ["CHILD_SECONDS", "Forked", "fork_allowed"]
+
+CHILD_SECONDS = 600
+"""A forked child that has not finished by then is ended (its work is then not done)."""
+
+
+def fork_allowed() -> bool:
+    """Whether work may be done by a forked child here (Linux only: elsewhere a fork of a
+    process with threads is not safe even for the little the child does)."""
+    return sys.platform == "linux" and hasattr(os, "fork")
+
+
+class Forked:
+    """A forked child doing ``work`` (its result: the child's exit status, 0 for True); None
+    from :meth:`start` when it could not be forked (the caller does the work itself)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.status: int | None = None
+        """The child's exit status once reaped (0: the work returned True)."""
+        self._reaper = threading.Thread(target=self._reap, name=f"reap {pid}", daemon=True)
+        self._reaper.start()
+
+    @classmethod
+    def start(cls, work: Callable[[], bool], *, seconds: int = CHILD_SECONDS) -> Forked | None:
+        if not fork_allowed():
+            return None
+        with warnings.catch_warnings():
+            # Python 3.12 warns of a fork with threads running: said on stderr, it would be
+            # drawn over the cockpit's screen. The child never touches what they hold.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            try:
+                pid = os.fork()
+            except OSError:
+                return None
+        if pid == 0:  # pragma: no cover - the child (its work is tested through its results)
+            _run_child(work, seconds)
+        return cls(pid)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait (at most ``timeout`` seconds) for the child to end; True if it did its work."""
+        self._reaper.join(timeout)
+        return self.status == 0
+
+    @property
+    def running(self) -> bool:
+        return self._reaper.is_alive()
+
+    def _reap(self) -> None:
+        try:
+            _pid, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            self.status = -1  # reaped by someone else: its result is unknown
+            return
+        self.status = os.waitstatus_to_exitcode(status)
+
+
+def _run_child(work: Callable[[], bool], seconds: int) -> None:  # pragma: no cover - the child
+    code = 1
+    try:
+        # The parent's handlers are not the child's: a Ctrl-C or a kill ends it at once.
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
+            signal.signal(number, signal.SIG_DFL)
+        signal.alarm(seconds)
+        gc.disable()
+        code = 0 if work() else 1
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
