@@ -147,10 +147,15 @@ def test_a_child_that_hangs_is_ended() -> None:
 def test_a_child_ends_on_sigterm_whatever_the_parent_does_with_it(tmp_path: Path) -> None:
     """The parent's handlers are not the child's (the cockpit's would run in a copy of it)."""
     ready, say_ready = os.pipe()
+    temp = tmp_path / ".fold-x.json.1234.tmp"
 
     def work() -> bool:
-        os.write(say_ready, b"r")  # its handlers are set by now
-        time.sleep(60)
+        temp.write_bytes(b"half a cache")
+        try:
+            os.write(say_ready, b"r")  # its handlers are set by now
+            time.sleep(60)
+        finally:
+            temp.unlink()  # its work's cleanup runs (a cache's temp file is removed)
         return True
 
     previous = signal.signal(signal.SIGTERM, lambda *_a: None)
@@ -164,7 +169,7 @@ def test_a_child_ends_on_sigterm_whatever_the_parent_does_with_it(tmp_path: Path
     os.close(ready)
     os.kill(child.pid, signal.SIGTERM)
     assert not child.wait(30)
-    assert child.status == -signal.SIGTERM
+    assert child.status == 1 and not temp.exists()
 
 
 def test_a_save_waits_for_the_last_child_saving_the_same_file(
@@ -215,3 +220,23 @@ def test_where_a_fork_is_not_allowed_the_save_is_made_here(
     cockpit.refresh_log()
     assert set(notes.read_text().split()) == {str(os.getpid())}  # the rotated log's, the log's
     assert cache.path_for(config.log_file).exists()
+
+
+def test_a_save_removes_the_temp_files_of_saves_killed_long_ago(tmp_path: Path) -> None:
+    """A save killed mid-write (a forked one, say, ended by the alarm or a hang-up) left its
+    temp file beside the cache (150 MB at 10x): the next save removes it once an hour old,
+    not a fresh one (another process's save in progress), nor anything else."""
+    config = _factory(tmp_path / "factory")
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    cache.folder.mkdir(parents=True)
+    old = cache.folder / ".fold-0123456789abcdef01234567.json.89abcdef.tmp"
+    fresh = cache.folder / ".fold-0123456789abcdef01234567.json.01234567.tmp"
+    other = cache.folder / ".notes.tmp"
+    for path in (old, fresh, other):
+        path.write_bytes(b"half a cache")
+    hours_ago = time.time() - 2 * 3600
+    for path in (old, other):
+        os.utime(path, (hours_ago, hours_ago))
+    read_factory(config, cache)  # a cold read that saves
+    assert cache.path_for(config.log_file).exists()
+    assert not old.exists() and fresh.exists() and other.exists()

@@ -39,6 +39,7 @@ import os
 import secrets
 import stat
 import sys
+import time
 import weakref
 from array import array
 from collections.abc import Mapping
@@ -70,6 +71,9 @@ BLOCK_BYTES = 64 << 10
 MIN_LOG_BYTES = 1 << 20
 # A warm reader saves again once this much more has been folded since the cache it loaded.
 RESAVE_BYTES = 8 << 20
+STALE_TEMP_SECONDS = 3600
+"""A save's temp file this old was left by a save that was killed (a save is written in well
+under a minute; a forked one is ended after ten)."""
 # The fold's uint32 arrays stored as binary after its JSON (see LogFold.to_state); the archive
 # (the string table and the columns of every session) follows.
 _ARRAYS = ("ended", "live")
@@ -341,12 +345,20 @@ class FoldCache:
         return True
 
     def prune(self) -> None:
-        """Remove the cache files of logs that no longer exist (a demo's temp factory), one file
-        at a time (best effort: a file that cannot be read or removed is left)."""
+        """Remove the cache files of logs that no longer exist (a demo's temp factory), and the
+        temp files of saves that were killed (:data:`STALE_TEMP_SECONDS` old: a save in
+        progress is not), one file at a time (best effort: a file that cannot be read or
+        removed is left)."""
         try:
             found = list(self.folder.glob("fold-*.json"))
+            temps = list(self.folder.glob(".fold-*.json.*.tmp"))
         except OSError:
             return
+        for temp in temps:
+            with contextlib.suppress(OSError):
+                st = temp.lstat()
+                if stat.S_ISREG(st.st_mode) and time.time() - st.st_mtime > STALE_TEMP_SECONDS:
+                    temp.unlink()
         for path in found:
             try:
                 with open(path, "rb") as f:

@@ -8,8 +8,9 @@ by page until either side writes one): it runs the work on the thread that forke
 collector off, and ends through ``os._exit`` whatever happens (no cleanup of the parent's: its
 terminal, its threads, its files are the parent's). An alarm ends a child that has not finished
 in :data:`CHILD_SECONDS` (the threads of the parent are gone in the child: a lock one of them
-held is never released). Only on Linux (elsewhere, or when the fork fails, the caller does the
-work itself); a thread of the parent reaps the child.
+held is never released); a SIGINT, SIGTERM or SIGHUP ends its work as an exception would (its
+cleanup runs). Only on Linux (elsewhere, or when the fork fails, the caller does the work
+itself); a thread of the parent reaps the child.
 """
 
 from __future__ import annotations
@@ -82,9 +83,12 @@ class Forked:
 def _run_child(work: Callable[[], bool], seconds: int) -> None:  # pragma: no cover - the child
     code = 1
     try:
-        # The parent's handlers are not the child's: a Ctrl-C or a kill ends it at once.
-        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
-            signal.signal(number, signal.SIG_DFL)
+        # The parent's handlers are not the child's: a Ctrl-C, a hang-up or a kill ends the
+        # work (its cleanup runs: a cache's temp file is removed), the alarm ends the process
+        # (a child stuck on a lock runs no Python).
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(number, _end_work)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
         signal.alarm(seconds)
         gc.disable()
         code = 0 if work() else 1
@@ -92,3 +96,7 @@ def _run_child(work: Callable[[], bool], seconds: int) -> None:  # pragma: no co
         code = 1
     finally:
         os._exit(code)
+
+
+def _end_work(number: int, _frame: object) -> None:  # pragma: no cover - in the child
+    raise SystemExit(128 + number)
