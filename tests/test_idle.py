@@ -106,6 +106,47 @@ async def test_an_idle_tick_starts_no_worker_and_posts_nothing(
         assert (app.fleet_updates.count, app.cost_updates.count) == (fleets, spends)
 
 
+async def test_an_idle_reread_of_the_spend_works_out_nothing_until_the_minute_turns(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-read that found nothing new in the same minute skips the spend's view and report
+    (their sums over every record were most of an idle re-read); the next minute makes
+    them again (the last 24 hours moved)."""
+    from datetime import timedelta
+
+    rereads, views = Count(), Count()
+    real_refresh, real_view = CostTracker.refresh, CostTracker.view
+
+    def counting_refresh(tracker: CostTracker, *args: Any, **kwargs: Any) -> bool:
+        rereads.add()
+        return real_refresh(tracker, *args, **kwargs)
+
+    def counting_view(tracker: CostTracker, *args: Any, **kwargs: Any) -> Any:
+        views.add()
+        return real_view(tracker, *args, **kwargs)
+
+    monkeypatch.setattr(CostTracker, "refresh", counting_refresh)
+    monkeypatch.setattr(CostTracker, "view", counting_view)
+    monkeypatch.setattr(cost_feed, "COST_REFRESH_SECONDS", 0.02)
+    now = [DEMO_NOW]
+    app = make_app(
+        demo.root,
+        reader=demo_reader(demo),
+        clock=lambda: now[0],
+        prs=PrsOptions(enabled=False),
+    )
+    async with app.run_test(size=SIZE):
+        await app.wait_for_fleet()
+        await app.wait_for_cost()
+        await app.workers.wait_for_complete()
+        assert await asyncio.to_thread(rereads.wait_for, rereads.value + 1)
+        seen = views.value
+        assert await asyncio.to_thread(rereads.wait_for, rereads.value + 3)
+        assert views.value == seen
+        now[0] = DEMO_NOW + timedelta(minutes=1)
+        assert await asyncio.to_thread(views.wait_for, seen + 1)
+
+
 async def test_work_here_works_on_the_callers_thread_when_no_worker_runs() -> None:
     threads: list[int] = []
     app: App[None] = App()

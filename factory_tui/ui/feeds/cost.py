@@ -98,6 +98,7 @@ class CostFeed:
         self._attributed = False
         self._first_done = False
         self._last: object = None
+        self._idle_key: object = None
         # The spans, on the fleet feed's thread.
         self._generation: int | None = None
         self._span_builder: SpanBuilder | None = None  # closed sessions' spans are made once
@@ -190,9 +191,24 @@ class CostFeed:
         changed |= tracker.refresh(progress=None if self._first_done else self._progress)
         self._first_done = True
         now = naive_local(self.clock())
+        # Nothing read, nothing asked, the same minute: the view, the report and the budgets
+        # are what they were (the ticker's re-read every 10 s was a third of the idle CPU).
+        stats = tracker.reader.stats
+        idle_key = (
+            now.replace(second=0, microsecond=0),
+            grouping,
+            period,
+            stats.files,
+            stats.folders_counted,
+            tuple(stats.problems),
+            tuple(tracker.problems),
+            self._attributed,
+        )
+        if not changed and not want.post and idle_key == self._idle_key:
+            return
+        self._idle_key = idle_key
         view = tracker.view(now)
         report = tracker.report(grouping, since=period_since(period, now))
-        stats = tracker.reader.stats
         snapshot = CostSnapshot(
             view=view,
             report=report,
