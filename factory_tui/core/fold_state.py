@@ -62,15 +62,18 @@ def to_state(fold: LogFold) -> dict[str, Any]:
     index: dict[str | None, int] = {None: 0}
     flat = array("I")
     table = sessions.string_table()
-    for name in SESSION_TEXT:  # one column at a time: a small peak
-        column = sessions.column(name, table)
-        for text in dict.fromkeys(column):
-            index.setdefault(text, len(index))
-        flat.extend(map(index.__getitem__, column))
-    del column, table
-    flat.extend(sessions.column("start_line"))
-    flat.extend(0 if end is None else end + 1 for end in sessions.column("end_line"))
-    flat.extend(sessions.column("extra_starts"))
+    for name in SESSION_TEXT:  # a chunk of a column at a time: a small peak
+        for part in sessions.column_parts(name, table):
+            for text in dict.fromkeys(part):
+                index.setdefault(text, len(index))
+            flat.extend(map(index.__getitem__, part))
+    del table
+    for part in sessions.column_parts("start_line"):
+        flat.extend(part)
+    for part in sessions.column_parts("end_line"):
+        flat.extend(0 if end is None else end + 1 for end in part)
+    for part in sessions.column_parts("extra_starts"):
+        flat.extend(part)
     return {
         "utc": fold.utc,
         "strings": list(index),
