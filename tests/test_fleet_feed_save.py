@@ -195,3 +195,43 @@ def test_the_log_index_is_kept_once_the_app_has_shown_the_log(
         feed._load_everything()
     assert order[:2] == ["waited after log", "index kept"]
     assert cache.index_path(config.log_file).exists()
+
+
+def test_the_first_reads_progress_is_posted_ten_times_a_second_and_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each progress post made the app draw its header again, on the GIL the read needs (~150
+    of them on the scale factory's cold start): a source's progress is posted at most every
+    PROGRESS_EVERY seconds, and always at its end."""
+    from factory_tui.ui.feeds import fleet as fleet_module
+    from factory_tui.ui.messages import LoadProgress
+
+    config = _factory(tmp_path)
+    reader = FactoryReader(config, hostname="h")
+    posted: list[tuple[str, int]] = []
+
+    class ProgressApp:
+        def post_message(self, message: object) -> bool:
+            if isinstance(message, LoadProgress):
+                posted.append((message.source, message.done))
+            return True
+
+    now = [0.0]
+    monkeypatch.setattr(fleet_module.time, "monotonic", lambda: now[0])
+    with LogIndex(config.log_history_file, config.log_file) as index:
+        feed = FleetFeed(
+            cast(Any, ProgressApp()), config, reader, index, clock=lambda: NOW, after_read=print
+        )
+        for done in range(1, 6):  # a burst: the first is posted
+            feed._progress("operations.log", done, 10)
+        feed._progress("log index", 1, 10)  # another source: its own pace
+        now[0] += fleet_module.PROGRESS_EVERY
+        feed._progress("operations.log", 6, 10)
+        feed._progress("operations.log", 7, 10)
+        feed._progress("operations.log", 10, 10)  # the end: always
+    assert posted == [
+        ("operations.log", 1),
+        ("log index", 1),
+        ("operations.log", 6),
+        ("operations.log", 10),
+    ]
