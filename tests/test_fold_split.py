@@ -4,6 +4,7 @@ any cut; or the merge refuses the seed and leaves the head as it was."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -80,8 +81,11 @@ def _fold(history: list[bytes], log: list[bytes]) -> LogFold:
     return fold
 
 
-def _split(history: list[bytes], log: list[bytes], cut: int) -> tuple[LogFold, bool]:
-    """The head's fold (history and log[:cut]) with the tail's merged in, and whether it was."""
+def _split(
+    history: list[bytes], log: list[bytes], cut: int, *, pack_rest: bool = False
+) -> tuple[LogFold, bool]:
+    """The head's fold (history and log[:cut]) with the tail's merged in, and whether it was
+    (``pack_rest``: the tail's old sessions all packed first, as the child sends them)."""
     head = _fold(history, log[:cut])
     seed = OpenSeed()
     seed.feed_bytes(b"".join(line + b"\n" for line in history), HISTORY)
@@ -90,6 +94,8 @@ def _split(history: list[bytes], log: list[bytes], cut: int) -> tuple[LogFold, b
     tail = seeded_fold(seed.open)
     if log[cut:]:
         tail.feed_block(_block(log[cut:]), LOG, first)
+    if pack_rest:
+        tail.pack_rest()
     return head, merge_tail(head, tail, seed.open)
 
 
@@ -127,12 +133,13 @@ _SETTINGS = settings(
     history=st.lists(_CANONICAL, max_size=20),
     log=st.lists(_CANONICAL, max_size=80),
     cut=st.floats(0, 1),
+    pack_rest=st.booleans(),
 )
 def test_a_split_fold_of_the_protocols_lines_is_the_whole_fold(
-    chunk: int, history: list[bytes], log: list[bytes], cut: float
+    chunk: int, history: list[bytes], log: list[bytes], cut: float, pack_rest: bool
 ) -> None:
     at = int(len(log) * cut)
-    fold, merged = _split(history, log, at)
+    fold, merged = _split(history, log, at, pack_rest=pack_rest)
     assert merged  # the seed of canonical lines is always the head's open sessions
     _assert_whole(fold, _fold(history, log))
 
@@ -142,14 +149,15 @@ def test_a_split_fold_of_the_protocols_lines_is_the_whole_fold(
     history=st.lists(_LINE | _CANONICAL, max_size=15),
     log=st.lists(_LINE | _CANONICAL, max_size=40),
     cut=st.floats(0, 1),
+    pack_rest=st.booleans(),
 )
 def test_a_split_fold_of_any_lines_is_the_whole_fold_or_refused(
-    chunk: int, history: list[bytes], log: list[bytes], cut: float
+    chunk: int, history: list[bytes], log: list[bytes], cut: float, pack_rest: bool
 ) -> None:
     """Junk, quotes, bad bytes and lines of odd shapes: merged, it is the whole fold;
     refused, the head is untouched (the caller folds the tail itself)."""
     at = int(len(log) * cut)
-    fold, merged = _split(history, log, at)
+    fold, merged = _split(history, log, at, pack_rest=pack_rest)
     if merged:
         _assert_whole(fold, _fold(history, log))
     else:
@@ -252,12 +260,15 @@ def test_the_merge_takes_the_tails_packed_sessions_as_they_are(
         made += 1
         return real_make(*args)
 
-    for cut in range(0, 401, 25):
+    for cut, pack_rest in itertools.product(range(0, 401, 25), (False, True)):
         head = _fold([], lines[:cut])
         seed = OpenSeed()
         first = seed.feed_bytes(b"".join(line + b"\n" for line in lines[:cut]), LOG)
         tail = seeded_fold(seed.open)
         tail.feed_block(_block(lines[cut:]), LOG, first)
+        if pack_rest:  # as the child sends it: its last chunk a short one
+            tail.pack_rest()
+            assert not tail.sessions.unpacked
         made = 0
         with monkeypatch.context() as patch:
             patch.setattr(fold_packed, "make_session", counted)

@@ -70,6 +70,7 @@ def fold_tail(job: dict[str, Any]) -> tuple[object, object, int]:
         data = block[:-1] if block.endswith(b"\n") else block
         fold.feed_block(data, source, line)
         line += data.count(b"\n") + 1
+    fold.pack_rest()
     return seed.open, fold, line
 
 

@@ -276,6 +276,12 @@ class SessionTable(Sequence[SessionRec]):
         if len(self._added) >= size:
             self._pack(size, keep)
 
+    def pack_rest(self, keep: Callable[[SessionRec], bool]) -> None:
+        """Pack the appended sessions that are left, however few, as one chunk (see
+        :meth:`pack`): a fold sent to another process is then mostly bytes."""
+        if self._added:
+            self._pack(len(self._added), keep)
+
     def _pack(self, size: int, keep: Callable[[SessionRec], bool]) -> None:
         """Pack the first ``size`` appended sessions (see :meth:`pack`)."""
         recs = self._added[:size]
