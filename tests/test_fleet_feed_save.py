@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from test_foldcache import assert_same, make_factory
-from test_foldcache import reader as read_factory
+from test_foldcache import make_factory, starts_warm_as_cold
 
 from factory_tui.adapters import factory_logs
 from factory_tui.adapters.factory import FactoryReader
@@ -69,13 +68,6 @@ def _feed(config: Config, reader: FactoryReader, index: LogIndex, app: Recording
     return feed
 
 
-def _starts_warm_as_cold(config: Config, cache: FoldCache) -> None:
-    """The fold saved in ``cache`` starts warm, and answers as a cold read does."""
-    warm = read_factory(config, cache)
-    assert warm.warm_started, cache.last_miss
-    assert_same(warm, read_factory(config, None))
-
-
 def test_the_fold_is_saved_after_the_fleet_and_the_log_index_are_posted(tmp_path: Path) -> None:
     config = _factory(tmp_path)
     cache = FoldCache(tmp_path / "cache", min_log_bytes=1000)
@@ -86,7 +78,7 @@ def test_the_fold_is_saved_after_the_fleet_and_the_log_index_are_posted(tmp_path
         _feed(config, reader, index, app)._load_everything()
     assert app.posted == [("initial", False, 0), ("log", False, 42), ("spans", True, 42)]
     assert cache_file.exists()
-    _starts_warm_as_cold(config, cache)
+    starts_warm_as_cold(config, cache)
 
 
 def test_a_load_cut_short_still_saves_the_fold(tmp_path: Path) -> None:
@@ -100,7 +92,7 @@ def test_a_load_cut_short_still_saves_the_fold(tmp_path: Path) -> None:
     feed = _feed(config, reader, index, RecordingApp(cache.path_for(config.log_file), index))
     feed._load_everything()
     assert reader.logs.wait_saves()
-    _starts_warm_as_cold(config, cache)
+    starts_warm_as_cold(config, cache)
 
 
 class FailingReader(FactoryReader):
@@ -126,7 +118,7 @@ def test_a_first_load_that_fails_after_the_log_still_saves_its_fold(tmp_path: Pa
             _feed(config, reader, index, app)._load_everything()
     assert app.posted == []
     assert reader.logs.wait_saves()
-    _starts_warm_as_cold(config, cache)
+    starts_warm_as_cold(config, cache)
 
 
 def test_a_fold_a_failed_read_left_half_fed_is_never_saved(

@@ -89,6 +89,15 @@ def reader(config: Config, cache: FoldCache | None) -> FactoryReader:
     return found
 
 
+def starts_warm_as_cold(config: Config, cache: FoldCache) -> FactoryReader:
+    """The fold saved in ``cache`` starts warm, and answers as a cold read does; the warm
+    reader."""
+    warm = reader(config, cache)
+    assert warm.warm_started, cache.last_miss
+    assert_same(warm, reader(config, None))
+    return warm
+
+
 def assert_same(warm: FactoryReader, cold: FactoryReader) -> None:
     """The same fold and fleet. A warm fold makes its saved sessions on demand: it is
     derived (without reading its archive of old sessions: only the live ones are shown), and

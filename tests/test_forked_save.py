@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_foldcache import assert_same, make_factory
+from test_foldcache import assert_same, make_factory, starts_warm_as_cold
 from test_foldcache import reader as read_factory
 
 from factory_tui.adapters import forked
@@ -65,21 +65,23 @@ def _saves_noted(monkeypatch: pytest.MonkeyPatch, notes: Path) -> None:
     monkeypatch.setattr(FoldCache, "save", noting)
 
 
+def _noted_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Config, FoldCache]:
+    """A factory, a cache that saves it, and each save's pid noted in ``tmp_path/savers``."""
+    _saves_noted(monkeypatch, tmp_path / "savers")
+    return _factory(tmp_path / "factory"), FoldCache(tmp_path / "cache", min_log_bytes=0)
+
+
 def test_the_cockpits_saves_are_made_by_a_forked_child(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = _factory(tmp_path / "factory")
-    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    config, cache = _noted_factory(tmp_path, monkeypatch)
     notes = tmp_path / "savers"
-    _saves_noted(monkeypatch, notes)
     cockpit = _cockpit_reader(config, cache)
     assert cockpit.refresh_log()
     assert cockpit.logs.wait_saves()
     savers = notes.read_text().split()
     assert savers and str(os.getpid()) not in savers
-    warm = read_factory(config, cache)
-    assert warm.warm_started, cache.last_miss
-    assert_same(warm, read_factory(config, None))
+    starts_warm_as_cold(config, cache)
 
 
 def test_the_cache_holds_the_fold_as_it_was_when_forked(
@@ -108,11 +110,8 @@ def test_the_cache_holds_the_fold_as_it_was_when_forked(
     os.write(hold, b"x")
     os.close(hold)
     assert cockpit.logs.wait_saves(30)
-    warm = FactoryReader(config, hostname="h", fold_cache=cache)
-    warm.refresh_log()
-    assert warm.warm_started, cache.last_miss
+    warm = starts_warm_as_cold(config, cache)
     assert warm.logs._saved_offset == saved_at
-    assert_same(warm, read_factory(config, None))
     assert_same(cockpit, read_factory(config, None))
 
 
@@ -211,10 +210,8 @@ def test_a_save_waits_for_the_last_child_saving_the_same_file(
 def test_where_a_fork_is_not_allowed_the_save_is_made_here(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = _factory(tmp_path / "factory")
-    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    config, cache = _noted_factory(tmp_path, monkeypatch)
     notes = tmp_path / "savers"
-    _saves_noted(monkeypatch, notes)
     monkeypatch.setattr(forked, "fork_allowed", lambda: False)
     cockpit = _cockpit_reader(config, cache)
     cockpit.refresh_log()

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import pytest
 from test_fold_split import _fields
-from test_foldcache import assert_same, make_factory, reader
+from test_foldcache import make_factory, reader, starts_warm_as_cold
 
 from factory_tui.adapters import factory, factory_logs, split_read
 from factory_tui.adapters.factory import FactoryReader
@@ -145,9 +145,7 @@ def test_a_split_reads_fold_is_saved_and_starts_warm(tmp_path: Path) -> None:
     first = FactoryReader(config, hostname="h", fold_cache=cache)
     first.refresh_log()
     assert first.logs.split_merged and first.save_fold_cache()
-    warm = reader(config, cache)
-    assert warm.warm_started, cache.last_miss
-    assert_same(warm, reader(config, None))
+    starts_warm_as_cold(config, cache)
 
 
 def test_a_child_that_fails_costs_the_tail_not_the_answer(
@@ -314,9 +312,7 @@ def test_a_rotating_factorys_history_is_split_and_its_fold_saved(tmp_path: Path)
     with config.log_history_file.open("ab") as f:  # a rotation: the log's lines move over
         f.write(config.log_file.read_bytes())
     config.log_file.write_bytes(b"".join(x + b"\n" for x in _lines(3040, 20)))
-    warm = reader(config, cache)
-    assert warm.warm_started, cache.last_miss
-    assert_same(warm, reader(config, None))
+    starts_warm_as_cold(config, cache)
 
 
 def test_a_history_changed_under_the_two_reads_is_read_again(
