@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,20 @@ def test_a_save_removes_the_temp_files_of_saves_killed_long_ago(tmp_path: Path) 
     read_factory(config, cache)  # a cold read that saves
     assert cache.path_for(config.log_file).exists()
     assert not old.exists() and fresh.exists() and other.exists()
+
+
+def test_a_child_forked_from_a_worker_thread_does_its_work(tmp_path: Path) -> None:
+    """The cockpit's saves fork from its reading thread, not the main one (the child's signal
+    handlers can be set all the same: the forking thread is the child's main thread)."""
+    done = tmp_path / "done"
+    found: list[Forked | None] = []
+
+    def fork_here() -> None:
+        found.append(Forked.start(lambda: done.write_text("yes") == 3))
+
+    thread = threading.Thread(target=fork_here)
+    thread.start()
+    thread.join(30)
+    child = found[0]
+    assert child is not None and child.wait(30)
+    assert done.read_text() == "yes"
