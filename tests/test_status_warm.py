@@ -472,6 +472,7 @@ async def test_the_cockpit_keeps_the_files_json_for_its_next_start(
             fleet = await app.wait_for_fleet(lambda _fleet, app=app: app.loaded and app.log_ready)
             items = dict(fleet.json_items())
             shown.append(json.dumps([list(items["claims"]), list(items["sessions"])]))  # type: ignore[call-overload]
+            await app.workers.wait_for_complete()  # the first load's end: after the log shown
             assert app.reader.json_files is None  # saved, then the files themselves
         if start == "first":
             assert list((tmp_path / "cache").glob("files-*.marshal"))
