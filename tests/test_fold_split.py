@@ -297,3 +297,26 @@ def test_a_session_line_with_its_bars_unspaced_is_in_the_seed() -> None:
         fold, merged = _split(history, log, at)
         assert merged, at
         _assert_whole(fold, _fold(history, log))
+
+
+@pytest.mark.parametrize(
+    "task, instance",
+    [(b"b\xff", b"i2"), (b"b\xc3", b"\xa9")],  # a bad byte; two fields that join into an "é"
+    ids=["bad byte", "split sequence"],
+)
+def test_a_block_with_an_undecodable_session_line_is_read_once_line_by_line(
+    task: bytes, instance: bytes
+) -> None:
+    """The block's canonical session lines are applied only once every field of them decodes
+    (each field on its own): else the block is read line by line, as the fold reads it (the
+    undecodable line a problem, not a session), and no line of it counts twice."""
+    lines = [
+        b"2026-02-12T13:00 | SESSION-START | task=a branch=x instance=i1",
+        b"2026-02-12T13:01 | SESSION-START | task=" + task + b" branch=y instance=" + instance,
+        b"2026-02-12T13:02 | STEP-DONE | step=s task=a",
+    ]
+    seed = OpenSeed()
+    seed.feed_bytes(b"2026-02-12T12:59 | STEP-DONE | step=s task=z\n" + _block(lines) + b"\n", LOG)
+    fold = _fold([], [b"2026-02-12T12:59 | STEP-DONE | step=s task=z", *lines])
+    assert seed.open == {"a": ["i1"]}
+    assert {t: [s.instance for s in opened] for t, opened in fold.open_by_task.items()} == seed.open

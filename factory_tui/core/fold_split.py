@@ -110,20 +110,28 @@ class OpenSeed:
         return True
 
     def _apply(self, found: list[tuple[bytes, ...]]) -> None:
-        """The canonical session lines of a block, in order. Undecodable text raises before
+        """The canonical session lines of a block, in order (:meth:`start` and :meth:`end`
+        inline: 118,000 of them in the scale factory's head). Undecodable text raises before
         anything changes: the block is then read line by line."""
-        decoded = [
-            (task.decode(), instance.decode() or None, None, None)
-            if task
-            else (None, end_task.decode(), status.decode(), by.decode() or None)
-            for _ts, task, instance, end_task, status, by in found
-        ]
-        start, end = self.start, self.end
-        for task, second, status, by in decoded:
-            if task is not None:
-                start(task, second)
-            else:
-                end(second or "", status, by)
+        # Each field checked once, in one C call (a newline is no part of a UTF-8 sequence).
+        b"\n".join(field for line in found for field in line[1:]).decode("utf-8")
+        opened_by = self.open
+        for _ts, task, instance, end_task, status, by in found:
+            if task:
+                name = task.decode()
+                opened = opened_by.get(name)
+                if opened is None:
+                    opened_by[name] = [instance.decode() or None]
+                else:
+                    opened.append(instance.decode() or None)
+                continue
+            name = end_task.decode()
+            opened = opened_by.get(name)
+            if not opened:
+                continue
+            opened.pop(0 if status == b"crashed" or by else -1)
+            if not opened:
+                del opened_by[name]
 
     def _line_by_line(self, data: bytes, source: str, line: int) -> None:
         """Each line with ``SESSION-`` in it, by the general parser (as the fold reads it)."""
