@@ -6,6 +6,7 @@ saves of one file never cross."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import threading
 import time
@@ -172,10 +173,12 @@ def test_a_child_ends_on_sigterm_whatever_the_parent_does_with_it(tmp_path: Path
     assert child.status == 1 and not temp.exists()
 
 
-def test_a_save_waits_for_the_last_child_saving_the_same_file(
+def test_no_save_starts_while_the_last_child_saving_the_same_file_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An older fold, saved by a slower child, must never replace a newer one."""
+    """An older fold, saved by a slower child, must never replace a newer one; nor may the
+    reading thread wait on a child (a stuck one would stop the cockpit's reads for its ten
+    minutes): the save due meanwhile is not started, the next one due is."""
     config = _factory(tmp_path / "factory", history=False)  # the log's saves only
     cache = FoldCache(tmp_path / "cache", min_log_bytes=0, resave_bytes=1)
     start = Forked.start.__func__  # type: ignore[attr-defined]
@@ -190,18 +193,28 @@ def test_a_save_waits_for_the_last_child_saving_the_same_file(
         return found
 
     monkeypatch.setattr(Forked, "start", classmethod(noting_start))
+    go, hold = os.pipe()
     save = FoldCache.save
 
-    def first_slow(self: FoldCache, *args: Any, **kw: Any) -> bool:
-        if not started:  # in the first child (forked before it was noted)
-            time.sleep(0.5)  # slower than the second's start: only the wait orders them
+    def first_held(self: FoldCache, *args: Any, **kw: Any) -> bool:
+        if len(started) == 0:  # in the first child (forked before it was noted)
+            os.close(hold)
+            select.select([go], [], [], 10)  # until the parent has read on (a bound: a parent
+            # that waited on this child would otherwise wait for ever, not fail)
         return save(self, *args, **kw)
 
-    monkeypatch.setattr(FoldCache, "save", first_slow)
+    monkeypatch.setattr(FoldCache, "save", first_held)
     cockpit = _cockpit_reader(config, cache)
     cockpit.refresh_log()
     _append(config, 400, 50)
-    cockpit.refresh_log()
+    assert cockpit.refresh_log()  # read on at once, its save due but not started
+    assert len(started) == 1 and started[0].running
+    os.close(go)
+    os.write(hold, b"x")
+    os.close(hold)
+    assert started[0].wait(30)
+    _append(config, 450, 10)
+    cockpit.refresh_log()  # the next save due: started
     assert cockpit.logs.wait_saves(30)
     assert len(started) == 2 and running_then == [False, False]
     warm = read_factory(config, cache)

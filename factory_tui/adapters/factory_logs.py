@@ -438,8 +438,9 @@ class FactoryLogs:
         history_lines: int = 0,
     ) -> bool:
         """:meth:`FoldCache.save` of the fold as of those prefixes (the collector paused); by
-        a forked child when :attr:`save_in_child` (True: it was started; the last save of the
-        same file is waited for first, so that an older fold never replaces a newer one)."""
+        a forked child when :attr:`save_in_child` (True: it was started). While the last child
+        saving the same file still runs, none is started (False: made when next due): an older
+        fold never replaces a newer one, and the reading thread never waits on a child."""
         fold = self.fold
 
         def save() -> bool:
@@ -457,9 +458,9 @@ class FactoryLogs:
         if not self.save_in_child:
             return save()
         kind = "log" if log is not None else "history"
-        last = self._saving.pop(kind, None)
-        if last is not None:
-            last.wait()
+        last = self._saving.get(kind)
+        if last is not None and last.running:
+            return False
         child = Forked.start(save)
         if child is None:
             return save()
