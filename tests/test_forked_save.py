@@ -199,8 +199,12 @@ def test_no_save_starts_while_the_last_child_saving_the_same_file_runs(
     def first_held(self: FoldCache, *args: Any, **kw: Any) -> bool:
         if len(started) == 0:  # in the first child (forked before it was noted)
             os.close(hold)
-            select.select([go], [], [], 10)  # until the parent has read on (a bound: a parent
-            # that waited on this child would otherwise wait for ever, not fail)
+            # Until the parent has read on (a bound: a parent that waited on this child would
+            # otherwise wait for ever, not fail). poll, not select: a long test process's
+            # descriptors go past select's 1,024.
+            waiting = select.poll()
+            waiting.register(go, select.POLLIN)
+            waiting.poll(10_000)
         return save(self, *args, **kw)
 
     monkeypatch.setattr(FoldCache, "save", first_held)
@@ -212,7 +216,7 @@ def test_no_save_starts_while_the_last_child_saving_the_same_file_runs(
     os.close(go)
     os.write(hold, b"x")
     os.close(hold)
-    assert started[0].wait(30)
+    assert started[0].wait(30), started[0].status
     _append(config, 450, 10)
     cockpit.refresh_log()  # the next save due: started
     assert cockpit.logs.wait_saves(30)
@@ -234,23 +238,27 @@ def test_where_a_fork_is_not_allowed_the_save_is_made_here(
 
 
 def test_a_save_removes_the_temp_files_of_saves_killed_long_ago(tmp_path: Path) -> None:
-    """A save killed mid-write (a forked one, say, ended by the alarm or a hang-up) left its
-    temp file beside the cache (150 MB at 10x): the next save removes it once an hour old,
-    not a fresh one (another process's save in progress), nor anything else."""
+    """A save killed mid-write (a forked one, say, ended by the alarm or a hang-up; a cockpit
+    killed while it kept its JSON or its log index) left its temp file beside the cache (150 MB
+    at 10x): the next save removes it once an hour old, not a fresh one (another process's save
+    in progress), nor anything else."""
     config = _factory(tmp_path / "factory")
     cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
     cache.folder.mkdir(parents=True)
     old = cache.folder / ".fold-0123456789abcdef01234567.json.89abcdef.tmp"
     fresh = cache.folder / ".fold-0123456789abcdef01234567.json.01234567.tmp"
     other = cache.folder / ".notes.tmp"
-    for path in (old, fresh, other):
+    old_index = cache.folder / ".index-0123456789abcdef01234567.bin.89abcdef.tmp"
+    old_files = cache.folder / ".files-0123456789abcdef01234567.marshal.89abcdef.tmp"
+    for path in (old, fresh, other, old_index, old_files):
         path.write_bytes(b"half a cache")
     hours_ago = time.time() - 2 * 3600
-    for path in (old, other):
+    for path in (old, other, old_index, old_files):
         os.utime(path, (hours_ago, hours_ago))
     read_factory(config, cache)  # a cold read that saves
     assert cache.path_for(config.log_file).exists()
     assert not old.exists() and fresh.exists() and other.exists()
+    assert not old_index.exists() and not old_files.exists()  # the other caches' too
 
 
 def test_a_child_forked_from_a_worker_thread_does_its_work(tmp_path: Path) -> None:

@@ -36,7 +36,6 @@ import contextlib
 import hashlib
 import json
 import os
-import secrets
 import stat
 import sys
 import time
@@ -50,6 +49,7 @@ from typing import Any, BinaryIO, cast
 import platformdirs
 
 from factory_tui import __version__
+from factory_tui.adapters.jsonfiles import write_atomically
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_sessions import WIDTH, SavedStrings, check_saved
 
@@ -338,7 +338,10 @@ class FoldCache:
             *archive,
         ]
         try:
-            _write_atomically(self.path_for(log_file, history_only=log is None), parts)
+            write_atomically(
+                self.path_for(log_file, history_only=log is None),
+                lambda out: _write_parts(out, parts),
+            )
         except OSError:
             return False
         self.prune()
@@ -346,12 +349,16 @@ class FoldCache:
 
     def prune(self) -> None:
         """Remove the cache files of logs that no longer exist (a demo's temp factory), and the
-        temp files of saves that were killed (:data:`STALE_TEMP_SECONDS` old: a save in
-        progress is not), one file at a time (best effort: a file that cannot be read or
-        removed is left)."""
+        temp files of saves that were killed (of the folds, the kept JSON and the log indexes;
+        :data:`STALE_TEMP_SECONDS` old: a save in progress is not), one file at a time (best
+        effort: a file that cannot be read or removed is left)."""
         try:
             found = list(self.folder.glob("fold-*.json"))
-            temps = list(self.folder.glob(".fold-*.json.*.tmp"))
+            temps = [
+                temp
+                for kind in ("fold", "files", "index")
+                for temp in self.folder.glob(f".{kind}-*.tmp")
+            ]
         except OSError:
             return
         for temp in temps:
@@ -375,23 +382,13 @@ class FoldCache:
             self.path_for(log_file).unlink()
 
 
-def _write_atomically(path: Path, parts: list[Any]) -> None:
-    """Write ``parts`` (bytes-like) to a private temp file beside ``path``, then rename it over
-    ``path``: never a partial cache file, and no copy of a big body joined in memory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for part in parts:
-                f.write(part)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+def _write_parts(out: BinaryIO, parts: list[Any]) -> None:
+    """``parts`` (bytes-like) written one after the other (no copy of a big body joined in
+    memory), then on the disk before the rename makes them the cache."""
+    for part in parts:
+        out.write(part)
+    out.flush()
+    os.fsync(out.fileno())
 
 
 def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:

@@ -377,7 +377,10 @@ class SessionTable(Sequence[SessionRec]):
         columns are read."""
         values: list[Any] = []
         for part in self.column_parts(name, table):
-            values.extend(part)
+            if values:
+                values.extend(part)
+            else:
+                values = part  # each part is a new list: the first one is not copied
         return values
 
     def column_parts(

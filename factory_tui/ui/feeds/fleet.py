@@ -158,9 +158,11 @@ class FleetFeed:
         self._server_stop = threading.Event()
         self._closing = threading.Event()
         self._index_restored_lines = 0
-        self._indexed_beside = False
-        self._progress_at: dict[str, float] = {}
         """The lines of the log index the last start kept (0: none was used)."""
+        self._indexed_beside = False
+        """The first read indexed the log while a child folded its tail."""
+        self._progress_at: dict[str, float] = {}
+        """When each source's progress was last posted (see :meth:`_progress`)."""
         self.log_shown = threading.Event()
         """Set by the app once it has shown the first fleet with the log indexed."""
         reader.logs.cancel = self._closing  # a long read stops when the app closes
@@ -295,13 +297,12 @@ class FleetFeed:
         fleet = reader.fleet(self.clock())
         self._follow_transcripts()
         self._last_shown = shown_facts(fleet)
+        indexed = self._indexed_beside and self._index_log()  # what was appended since
         state = state_summary(self.config)
-        if self._indexed_beside and self._index_log():  # what was appended since, if anything
-            self.app.post_message(
-                FleetUpdated(fleet, changed=True, initial=True, log_changed=True, state=state)
-            )
-        else:
-            self.app.post_message(FleetUpdated(fleet, changed=True, initial=True, state=state))
+        self.app.post_message(
+            FleetUpdated(fleet, changed=True, initial=True, log_changed=indexed, state=state)
+        )
+        if not indexed:
             if not self._index_log():
                 return
             self.app.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
