@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from factory_tui.adapters import factory, factory_logs, split_read
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.factory_logs import ReadCancelled
 from factory_tui.adapters.foldcache import FoldCache
+from factory_tui.adapters.forked import fork_allowed
 from factory_tui.adapters.logindex import LogIndex
 from factory_tui.config import Config
 from factory_tui.ui.feeds.fleet import FleetFeed
@@ -67,7 +70,9 @@ def _factory(root: Path, history: int = 300, log: int = 3000) -> Config:
 def small_logs_split(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(split_read, "MIN_SPLIT_BYTES", 8 << 10)
     monkeypatch.setattr(split_read, "START_BYTES", 1 << 10)  # to scale with these logs
+    monkeypatch.setattr(split_read, "FORK_START_BYTES", 1 << 8)
     monkeypatch.setattr(factory_logs, "LOG_CHUNK_BYTES", 16 << 10)
+    monkeypatch.setattr(factory_logs, "EARLY_LEAD_BYTES", 1 << 8)
     monkeypatch.delenv("FACTORY_TUI_SPLIT_FOLD", raising=False)
     monkeypatch.setattr(split_read, "_cpus", lambda: 2)  # a CI machine of one CPU too
 
@@ -103,9 +108,11 @@ def _on_answer(
     """``before(split)`` and ``after(split)`` around each wait for the child's answer."""
     answer = split_read.SplitRead.answer
 
-    def around(self: split_read.SplitRead, cancel: threading.Event | None) -> object:
+    def around(
+        self: split_read.SplitRead, cancel: threading.Event | None, patience: float | None = None
+    ) -> object:
         before(self)
-        found = answer(self, cancel)
+        found = answer(self, cancel, patience)
         after(self)
         return found
 
@@ -126,11 +133,30 @@ def _assert_read_whole_here(config: Config) -> None:
     _assert_as_one_core(found, config)
 
 
-def test_a_long_logs_cold_read_takes_the_childs_tail_and_goes_on(tmp_path: Path) -> None:
+@pytest.fixture(params=["fork", "spawn"])
+def child_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The child a fork of this process (where it can be: Linux), or a new interpreter."""
+    kind = cast(str, request.param)
+    if kind == "fork" and not fork_allowed():
+        pytest.skip("no fork here")
+    monkeypatch.setattr(split_read, "_forks", lambda: kind == "fork")
+    return kind
+
+
+def _kind(split: split_read.SplitRead) -> str:
+    return "fork" if isinstance(split.child, split_read.ForkedChild) else "spawn"
+
+
+def test_a_long_logs_cold_read_takes_the_childs_tail_and_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child_kind: str
+) -> None:
     config = _factory(tmp_path / "factory")
+    started: list[split_read.SplitRead] = []
+    _on_start(monkeypatch, started.append)
     split = FactoryReader(config, hostname="h")
     split.refresh_log()
     assert split.logs.split_merged
+    assert [_kind(s) for s in started] == [child_kind]
     assert split.fold.open_by_task and split.fold.claim_events and split.fold.agent_signals
     _assert_as_one_core(split, config)
     with config.log_file.open("ab") as f:  # the log's tail follows from where the child stopped
@@ -148,16 +174,21 @@ def test_a_split_reads_fold_is_saved_and_starts_warm(tmp_path: Path) -> None:
     starts_warm_as_cold(config, cache)
 
 
+def _fails(_job: object) -> object:
+    raise OSError("the disk is gone")
+
+
 def test_a_child_that_fails_costs_the_tail_not_the_answer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child_kind: str
 ) -> None:
     config = _factory(tmp_path / "factory")
     monkeypatch.setattr(split_read, "CHILD_MODULE", "factory_tui.no_such_module")
+    monkeypatch.setattr(split_read, "fold_tail", _fails)  # in a forked child
     started: list[split_read.SplitRead] = []
     _on_start(monkeypatch, started.append)
     found = FactoryReader(config, hostname="h")
     found.refresh_log()
-    assert len(started) == 1 and started[0].proc.returncode not in (None, 0)
+    assert len(started) == 1 and started[0].child.returncode not in (None, 0)
     assert not found.logs.split_merged
     _assert_as_one_core(found, config)
 
@@ -179,7 +210,7 @@ def test_a_log_changed_under_the_two_reads_is_read_again(
 
 
 def test_quitting_during_a_split_read_stops_the_child(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child_kind: str
 ) -> None:
     config = _factory(tmp_path / "factory", log=6000)
     started: list[split_read.SplitRead] = []
@@ -195,7 +226,7 @@ def test_quitting_during_a_split_read_stops_the_child(
     cancel = found.logs.cancel = threading.Event()
     with pytest.raises(ReadCancelled):
         found.refresh_log()
-    assert started and started[0].proc.returncode is not None  # stopped and waited for
+    assert started and started[0].child.returncode is not None  # stopped and waited for
     assert not found.logs.split_merged
 
 
@@ -331,17 +362,19 @@ def test_the_split_point_ends_both_parts_together() -> None:
     """This process's bytes (before the point, and after the answer) against the child's
     (its scan of all before the point, its start, and the rest)."""
     mb = 1 << 20
-    for before, size, after in (
-        (15 * mb, 74 * mb, 0),
-        (0, 88 * mb, 0),
-        (15 * mb, 74 * mb, 14 * mb),
+    for before, size, after, start in (
+        (15 * mb, 74 * mb, 0, 4 * mb),
+        (0, 88 * mb, 0, 4 * mb),
+        (15 * mb, 74 * mb, 14 * mb, 4 * mb),
+        (15 * mb, 74 * mb, 14 * mb, mb),
     ):
-        x = split_read._split_point(before, size, after)
+        x = split_read._split_point(before, size, after, start)
         mine = before + x + after
-        childs = split_read.SEED_COST * (before + x) + (size - x) + split_read.START_BYTES
+        childs = split_read.SEED_COST * (before + x) + (size - x) + start
         assert 0 < x < size and abs(mine - childs) < 4
-    whole = split_read._split_point(0, 88 * mb, 0)
-    assert split_read._split_point(0, 88 * mb, 10 * mb) < whole  # more work after: less before
+    whole = split_read._split_point(0, 88 * mb, 0, 4 * mb)
+    assert split_read._split_point(0, 88 * mb, 10 * mb, 4 * mb) < whole  # more work after
+    assert split_read._split_point(0, 88 * mb, 0, mb) < whole  # a child that starts sooner
 
 
 def test_a_log_truncated_under_the_two_reads_is_read_again(
@@ -360,16 +393,34 @@ def test_a_log_truncated_under_the_two_reads_is_read_again(
 
 
 def test_a_child_killed_mid_fold_costs_the_tail_not_the_answer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child_kind: str
 ) -> None:
     config = _factory(tmp_path / "factory")
 
     def kill(split: split_read.SplitRead) -> None:
-        split.proc.kill()  # kill -9, as the OOM killer would
-        split.proc.wait()
+        os.kill(split.child.pid, signal.SIGKILL)  # as the OOM killer would
 
     _on_answer(monkeypatch, before=kill)
     _assert_read_whole_here(config)
+
+
+def test_a_stuck_child_is_stopped_and_the_tail_folded_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forked child that does not answer (stuck on a lock a thread of this process held at
+    the fork, say) is killed once this process has waited :data:`split_read.PATIENCE` past its
+    own part, and the tail is folded here."""
+    config = _factory(tmp_path / "factory")
+    monkeypatch.setattr(split_read, "_forks", lambda: True)
+    monkeypatch.setattr(split_read, "PATIENCE", (0.0, 0.5))
+    monkeypatch.setattr(split_read, "fold_tail", lambda _job: time.sleep(30))  # in the child
+    started: list[split_read.SplitRead] = []
+    _on_start(monkeypatch, started.append)
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert not found.logs.split_merged
+    assert started[0].child.returncode == -signal.SIGKILL
+    _assert_as_one_core(found, config)
 
 
 def _child(config: Config, parent: int) -> subprocess.CompletedProcess[bytes]:

@@ -209,14 +209,14 @@ class FactoryReader:
         if self.logs.warm_likely():
             small_files()
         else:
-            self.logs.beside.append(Beside(small_files, self._small_files_cost))
+            self.logs.beside.append(Beside(small_files, self.small_files_cost))
         self.refresh_log()
         small_files()  # unless done beside the child's fold
         self.refresh_state_files()
         self.refresh_store()
         self.refresh_server()
 
-    def _small_files_cost(self, _read_bytes: int) -> int:
+    def small_files_cost(self, _read_bytes: int) -> int:
         """What reading the claim files and checkpoints costs (see :data:`CLAIM_FILE_COST`)."""
         return CLAIM_FILE_COST * _entries(self.config.claims_dir) + CHECKPOINT_FILE_COST * (
             _entries(self.config.checkpoints_dir)

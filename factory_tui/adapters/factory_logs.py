@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +34,15 @@ from factory_tui.core.problems import Problem
 if TYPE_CHECKING:
     from factory_tui.adapters.split_read import SplitRead
 
-__all__ = ["LOG_CHUNK_BYTES", "Beside", "FactoryLogs", "ReadCancelled"]
+__all__ = ["EARLY_LEAD_BYTES", "LOG_CHUNK_BYTES", "Beside", "FactoryLogs", "ReadCancelled"]
 
 # The log is read a megabyte at a time: as fast as bigger reads, and the short-lived lines of a
 # chunk never outnumber the fold's long-lived records, which keeps the heap dense (8 MB chunks left
 # a million-line read 25 MB bigger) and the progress fine-grained.
 LOG_CHUNK_BYTES = 1 << 20
+EARLY_LEAD_BYTES = 9 << 20
+"""How much later than a child :meth:`FactoryLogs.start_early` started this process starts
+folding (the cockpit's views mounted meanwhile, ~0.15 s), in bytes folded in the same time."""
 
 
 @dataclass(eq=False)
@@ -106,6 +110,8 @@ class FactoryLogs:
         self.cancel: threading.Event | None = None
         """Once set, a read stops after the chunk it is on (:class:`ReadCancelled`): the
         cockpit's exit does not wait for the rest of a long history (a chunk is ~30 ms)."""
+        self._early: SplitRead | None = None
+        self._early_lock = threading.Lock()
 
     def hold_saves(self) -> None:
         """Hold back the save of the log's fold that a read makes due, until
@@ -142,6 +148,41 @@ class FactoryLogs:
         self._warm_allowed = False
         self.refresh()
 
+    def start_early(self, work: Callable[[int], int]) -> bool:
+        """Start the first read's child now, when that read will likely be cold and split (a
+        long log, no saved fold): it folds while the caller gets ready (the cockpit mounts
+        its views, ~0.15 s of the scale factory's cold start); the first :meth:`refresh` takes
+        it. ``work(read_bytes)``: what the caller will do beside it (see :attr:`beside`), in
+        bytes folded. True if started; :meth:`close_early` stops one never taken."""
+        from factory_tui.adapters.split_read import SplitRead, split_allowed
+
+        if self._history_read or not self.split or self.warm_likely():
+            return False
+        if not split_allowed(os.environ):
+            return False
+        read_bytes = self._cold_span()[1]
+        split = SplitRead.start(
+            self._history_file,
+            self.config.log_file,
+            work_bytes=work(read_bytes) + EARLY_LEAD_BYTES,
+        )
+        with self._early_lock:
+            old, self._early = self._early, split
+        if old is not None:
+            old.close()
+        return split is not None
+
+    def close_early(self) -> None:
+        """Stop the child :meth:`start_early` started, unless a read took it."""
+        split = self._take_early()
+        if split is not None:
+            split.close()
+
+    def _take_early(self) -> SplitRead | None:
+        with self._early_lock:
+            split, self._early = self._early, None
+        return split
+
     def warm_likely(self) -> bool:
         """Whether the first read will likely start warm: a fold of these files was saved
         (whether its key still matches the files is known only as it is loaded)."""
@@ -166,6 +207,7 @@ class FactoryLogs:
                     changed |= self._read_cold()
             finally:
                 self.beside = []  # what did not run is the caller's to do
+                self.close_early()  # started warm after all
         try:
             changed |= self._drain(self._log_tail, self.fold, self.config.log_file.name)
         finally:
@@ -185,8 +227,8 @@ class FactoryLogs:
         read by the caller's drain."""
         from factory_tui.adapters.split_read import SplitRead, split_allowed
 
-        split = None
-        if self.split and split_allowed(os.environ):
+        split = self._take_early()
+        if split is None and self.split and split_allowed(os.environ):
             span = self._span[1] if self._span is not None else 0
             work = sum(job.cost(span) for job in self.beside)
             split = SplitRead.start(self._history_file, self.config.log_file, work_bytes=work)
@@ -211,14 +253,19 @@ class FactoryLogs:
         the tail here when there is no answer or its seed is refused), and follow the file
         from where the two stopped, if it is still the file they read (else read everything
         again). The rotated log's rest is folded and its fold saved as a cold read does."""
+        from factory_tui.adapters.split_read import patience
         from factory_tui.core.fold_split import merge_tail
 
         try:
+            began = time.monotonic()
             line = self._fold_range(split.fd, 0, split.split, source, 1)
             self._work_beside()
-            answer = split.answer(self.cancel)
-            self._check_cancel(source, split.split, split.end)
-            if answer is not None and merge_tail(self.fold, answer.fold, answer.seed):
+            with gc_paused():  # the answer's records, unpickled and merged: all long-lived
+                answer = split.answer(self.cancel, patience(time.monotonic() - began))
+                self._check_cancel(source, split.split, split.end)
+                merged = answer is not None and merge_tail(self.fold, answer.fold, answer.seed)
+            if merged:
+                assert answer is not None
                 line = answer.next_line
                 self.split_merged = True
             else:

@@ -12,6 +12,13 @@ The child reads descriptors opened here, before anything is read: whatever happe
 names meanwhile, both processes read the same bytes. Whatever goes wrong on the child's side (it
 cannot start, fails, answers what cannot be read, or its seed is refused) costs the parent the
 tail's fold, never a wrong one: the caller then folds the tail itself.
+
+The child is a fork of this process where it can be (:mod:`factory_tui.adapters.forked`: Linux;
+it starts folding at once, with nothing to import), else a new interpreter running
+:mod:`factory_tui.adapters.fold_child` (~0.05 s to start). Either way a child that has not
+answered long after this process folded its own part is stopped, and the tail folded here
+(:data:`PATIENCE`): a fork of a process with threads could, however unlikely, be stuck on a
+lock one of them held.
 """
 
 from __future__ import annotations
@@ -20,14 +27,20 @@ import contextlib
 import json
 import os
 import pickle
+import select
+import signal
 import stat
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+from factory_tui.adapters.fold_child import fold_tail
 from factory_tui.adapters.foldcache import FileIdentity, file_identity
+from factory_tui.adapters.forked import Forked, fork_allowed
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_split import SeedSessions
 
@@ -36,11 +49,17 @@ __all__ = ["MIN_SPLIT_BYTES", "SplitAnswer", "SplitRead", "split_allowed"]
 MIN_SPLIT_BYTES = 32 << 20
 """A log this big at least is read on two cores (a smaller one is read in well under a second;
 the child's start costs ~0.1 s)."""
-SEED_COST = 0.19
+SEED_COST = 0.21
 """The child's scan of the head for its session lines, in bytes folded per byte scanned."""
 START_BYTES = 4 << 20
-"""The child's start (an interpreter) and its answer, in bytes folded in the same time."""
+"""A new interpreter's start and its answer, in bytes folded in the same time."""
+FORK_START_BYTES = 3 << 20
+"""A forked child's start and its answer, in bytes folded in the same time."""
 CHILD_MODULE = "factory_tui.adapters.fold_child"
+PATIENCE = (2.0, 10.0)
+"""A child that has not answered ``a * t + b`` seconds after this process folded its own part
+in ``t`` (the two parts take about as long: :func:`_split_point`) is stopped."""
+_POLL_MS = 250
 _WINDOW = 1 << 16
 
 
@@ -74,7 +93,7 @@ class SplitRead:
 
     def __init__(
         self,
-        proc: subprocess.Popen[bytes],
+        child: Child,
         fds: list[int],
         fd: int,
         in_history: bool,
@@ -82,7 +101,7 @@ class SplitRead:
         end: int,
         identity: FileIdentity,
     ) -> None:
-        self.proc = proc
+        self.child = child
         self._fds = fds
         self.fd = fd
         self.in_history = in_history
@@ -100,6 +119,8 @@ class SplitRead:
         same time."""
         if min_bytes is None:
             min_bytes = MIN_SPLIT_BYTES
+        forks = _forks()
+        start_bytes = FORK_START_BYTES if forks else START_BYTES
         fds: list[int] = []
         try:
             log_fd = _open(log, fds)
@@ -110,11 +131,11 @@ class SplitRead:
                 raise _NotWorthIt
             if history_fd is not None and history_end >= log_end:
                 in_history, fd, end, name = True, history_fd, history_end, history.name
-                at = _split_point(0, history_end, log_end + work_bytes)
+                at = _split_point(0, history_end, log_end + work_bytes, start_bytes)
                 seed_parts: list[list[object]] = []
             else:
                 in_history, fd, end, name = False, log_fd, log_end, log.name
-                at = _split_point(history_end, log_end, work_bytes)
+                at = _split_point(history_end, log_end, work_bytes, start_bytes)
                 seed_parts = [] if history_fd is None else [[history_fd, history_end, history.name]]
             split = _line_start_after(fd, at, end)
             if split <= 0 or end - split < min_bytes // 4:
@@ -122,24 +143,24 @@ class SplitRead:
             seed_parts.append([fd, split, name])
             job = {"seed": seed_parts, "tail": [fd, split, end, name], "parent": os.getpid()}
             identity = file_identity(fd, end)
-            proc = subprocess.Popen(
-                [sys.executable, "-m", CHILD_MODULE, json.dumps(job)],
-                pass_fds=tuple(fds),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
+            child: Child | None = ForkedChild.start(job) if forks else None
+            if child is None:
+                child = SpawnedChild.start(job, fds)
         except (OSError, ValueError, _NotWorthIt):
             for fd in fds:
                 os.close(fd)
             return None
-        return cls(proc, fds, fd, in_history, split, end, identity)
+        return cls(child, fds, fd, in_history, split, end, identity)
 
-    def answer(self, cancel: threading.Event | None) -> SplitAnswer | None:
+    def answer(
+        self, cancel: threading.Event | None, patience: float | None = None
+    ) -> SplitAnswer | None:
         """Wait for the child's answer (None: it failed or said something else); a set
-        ``cancel`` stops the wait (None)."""
-        out = self._communicate(cancel)
-        if out is None or self.proc.returncode != 0:
+        ``cancel`` stops the wait (None), and so does ``patience`` seconds without an answer
+        (the child is then stopped: None)."""
+        deadline = None if patience is None else time.monotonic() + patience
+        out = self.child.communicate(cancel, deadline)
+        if out is None or self.child.returncode != 0:
             return None
         try:
             seed, fold, next_line = pickle.loads(out)  # our own child's, through our pipe
@@ -148,16 +169,6 @@ class SplitRead:
         if not (isinstance(fold, LogFold) and isinstance(seed, dict) and type(next_line) is int):
             return None
         return SplitAnswer(seed, fold, next_line)
-
-    def _communicate(self, cancel: threading.Event | None) -> bytes | None:
-        while True:
-            try:
-                out, _err = self.proc.communicate(timeout=0.25)
-            except subprocess.TimeoutExpired:
-                if cancel is not None and cancel.is_set():
-                    return None
-                continue
-            return out
 
     def same_file(self, fd: int) -> bool:
         """Whether ``fd`` (the file at its path now) is the one the child read, its first
@@ -169,15 +180,153 @@ class SplitRead:
 
     def close(self) -> None:
         """Stop the child if it still runs; close the descriptors (once)."""
+        self.child.stop()
+        fds, self._fds = self._fds, []
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def patience(folded_in: float) -> float:
+    """How long to wait for the child's answer once this process folded its part in
+    ``folded_in`` seconds (:data:`PATIENCE`)."""
+    factor, more = PATIENCE
+    return factor * folded_in + more
+
+
+def _forks() -> bool:
+    """Whether the child is a fork of this process (else a new interpreter)."""
+    return fork_allowed()
+
+
+class Child(Protocol):
+    """The child folding the tail, as :class:`SplitRead` waits for it and stops it."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None:
+        """Its exit status once it ended (0: it answered), else None."""
+
+    def communicate(self, cancel: threading.Event | None, deadline: float | None) -> bytes | None:
+        """Its whole answer once it ended; None when ``cancel`` was set or the ``deadline``
+        (:func:`time.monotonic`) passed first (it is then stopped)."""
+
+    def stop(self) -> None:
+        """Kill it if it still runs, and wait for it (once)."""
+
+
+class SpawnedChild:
+    """A new interpreter running :mod:`factory_tui.adapters.fold_child` on the job."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+
+    @classmethod
+    def start(cls, job: dict[str, object], fds: list[int]) -> SpawnedChild:
+        return cls(
+            subprocess.Popen(
+                [sys.executable, "-m", CHILD_MODULE, json.dumps(job)],
+                pass_fds=tuple(fds),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode
+
+    def communicate(self, cancel: threading.Event | None, deadline: float | None) -> bytes | None:
+        while True:
+            try:
+                out, _err = self.proc.communicate(timeout=_POLL_MS / 1000)
+            except subprocess.TimeoutExpired:
+                if _given_up(cancel, deadline):
+                    self.stop()
+                    return None
+                continue
+            return out
+
+    def stop(self) -> None:
         if self.proc.returncode is None:
             with contextlib.suppress(OSError):
                 self.proc.kill()
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 self.proc.communicate(timeout=5)
-        fds, self._fds = self._fds, []
-        for fd in fds:
+
+
+class ForkedChild:
+    """A fork of this process folding the tail (:func:`fold_tail`), its answer's pickle
+    written to a pipe this process reads."""
+
+    def __init__(self, forked: Forked, read_fd: int) -> None:
+        self.forked = forked
+        self.pid = forked.pid
+        self._read_fd = read_fd
+
+    @classmethod
+    def start(cls, job: dict[str, object]) -> ForkedChild | None:
+        """The child forked, or None when it cannot be (a new interpreter then)."""
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+
+        def work() -> bool:  # pragma: no cover - in the child
+            os.close(read_fd)
+            with open(write_fd, "wb") as out:  # written as made: never held twice
+                pickle.dump(fold_tail(job), out, protocol=pickle.HIGHEST_PROTOCOL)
+            return True
+
+        try:
+            forked = Forked.start(work)
+        finally:
+            os.close(write_fd)  # this process's copy: the child's end is its alone
+        if forked is None:
+            os.close(read_fd)
+            return None
+        return cls(forked, read_fd)
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.forked.running else self.forked.status
+
+    def communicate(self, cancel: threading.Event | None, deadline: float | None) -> bytes | None:
+        parts: list[bytes] = []
+        poller = select.poll()  # not select(): a descriptor past 1,024 is refused there
+        poller.register(self._read_fd, select.POLLIN)
+        while True:
+            if poller.poll(_POLL_MS):
+                data = os.read(self._read_fd, 1 << 20)
+                if not data:
+                    break  # the child's end closed: it wrote all it will
+                parts.append(data)
+            elif not self.forked.running:
+                # Ended, its pipe empty (a child forked meanwhile by another thread can hold
+                # a copy of its end: no end of file then).
+                break
+            elif _given_up(cancel, deadline):
+                self.stop()
+                return None
+        self.forked.wait()
+        return b"".join(parts)
+
+    def stop(self) -> None:
+        if self.forked.running:
+            with contextlib.suppress(OSError):
+                os.kill(self.forked.pid, signal.SIGKILL)
+            self.forked.wait(5)
+        fd, self._read_fd = self._read_fd, -1
+        if fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _given_up(cancel: threading.Event | None, deadline: float | None) -> bool:
+    return (cancel is not None and cancel.is_set()) or (
+        deadline is not None and time.monotonic() > deadline
+    )
 
 
 class _NotWorthIt(Exception):
@@ -195,13 +344,14 @@ def _open(path: Path, fds: list[int]) -> int:
     return fd
 
 
-def _split_point(before: int, size: int, after: int) -> int:
+def _split_point(before: int, size: int, after: int, start: int) -> int:
     """Where in a file of ``size`` bytes the caller's head ends, the caller also folding
     ``before`` bytes before it and ``after`` (or the same time's work) after the child's
-    answer, the child scanning all before the point (at :data:`SEED_COST`) and folding the
-    rest: both then end together."""
-    # before + x + after == SEED_COST * (before + x) + (size - x) + START_BYTES
-    return int((size + START_BYTES - (1 - SEED_COST) * before - after) / (2 - SEED_COST))
+    answer, the child starting (``start``: its start and answer in bytes folded in the same
+    time), scanning all before the point (at :data:`SEED_COST`) and folding the rest: both then
+    end together."""
+    # before + x + after == SEED_COST * (before + x) + (size - x) + start
+    return int((size + start - (1 - SEED_COST) * before - after) / (2 - SEED_COST))
 
 
 def _last_line_end(fd: int) -> int:

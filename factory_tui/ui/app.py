@@ -268,9 +268,6 @@ class FactoryApp(ThemedApp, Waits):
         try:
             self.targets = WatchTargets.from_config(self.config)
             self.prs_options = self._given_prs or PrsOptions()
-            await self.cockpit.mount_the_rest()
-            if not self.live:
-                return  # quit while the views were being mounted: nothing to start
             self.reader = self._given_reader or FactoryReader.with_caches(
                 self.config, FoldCache.from_env(self.environ)
             )
@@ -284,6 +281,11 @@ class FactoryApp(ThemedApp, Waits):
                 after_read=self.cost_feed.spans_after_read,
                 targets=self.targets,
             )
+            # A long log read cold: its tail's child folds while the views are mounted.
+            self.fleet_feed.start_early()
+            await self.cockpit.mount_the_rest()
+            if not self.live:
+                return  # quit while the views were being mounted: nothing to start
             self.prs_loader = QueueLoader(
                 self, self.config, clock=self.clock, options=self.prs_options
             )

@@ -184,6 +184,7 @@ class FleetFeed:
         worker's thread), the log index's build after its chunk; nothing more is read."""
         self._closing.set()
         self.log_shown.set()
+        self.reader.logs.close_early()  # started, never taken: the app quit first
         self.drain.close()
         self._server_stop.set()
         if self.reader.server is not None:
@@ -269,7 +270,7 @@ class FleetFeed:
         try:
             # A long log's cold read has a child fold its tail: the log is indexed meanwhile
             # (a twelfth of a fold's time, the sessions' instances left for later).
-            index = Beside(self._index_beside, lambda read_bytes: read_bytes // 12)
+            index = Beside(self._index_beside, self._index_cost)
             reader.logs.beside.append(index)
             try:
                 reader.refresh_all()
@@ -289,6 +290,20 @@ class FleetFeed:
         self.log_shown.wait(LOG_SHOWN_WAIT)
         self.after_read(reader)
         release_free_memory()  # the read's buffers are gone: their pages go back to the system
+
+    def start_early(self) -> bool:
+        """Start the first read's child now if that read will be cold and split (see
+        :meth:`FactoryLogs.start_early`): the app mounts its views meanwhile. True if
+        started."""
+        reader = self.reader
+        return reader.logs.start_early(
+            lambda read_bytes: reader.small_files_cost(read_bytes) + self._index_cost(read_bytes)
+        )
+
+    @staticmethod
+    def _index_cost(read_bytes: int) -> int:
+        """The log's index, made beside a child's fold: a twelfth of the fold's time."""
+        return read_bytes // 12
 
     def _show_first(self, reader: FactoryReader) -> None:
         """Post the first fleet, then index the log and say the Log view can show it; both at

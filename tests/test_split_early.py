@@ -1,0 +1,203 @@
+"""The cockpit's cold read of a long log starts its child before the read (adapters/factory_logs.py
+``start_early``): the tail is folded while the app mounts its views (~0.15 s of the scale
+factory's cold start), and the first read takes it. A read that starts warm after all, or an app
+that quits first, stops it; the answer is the same as a read on one core."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from test_fold_split import _fields
+from test_foldcache import reader
+from test_split_read import (  # noqa: F401 - small_logs_split: an autouse fixture
+    NOW,
+    _assert_as_one_core,
+    _factory,
+    _one_core,
+    small_logs_split,
+)
+
+from factory_tui.adapters import factory_logs, split_read
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.factory_logs import FactoryLogs
+from factory_tui.adapters.foldcache import FoldCache
+from factory_tui.adapters.logindex import LogIndex
+from factory_tui.config import Config
+from factory_tui.ui.feeds.fleet import FleetFeed
+from factory_tui.ui.feeds.prs import PrsOptions
+
+
+def _unread(config: Config, cache: FoldCache) -> FactoryReader:
+    return FactoryReader(config, hostname="h", fold_cache=cache)
+
+
+def _started(monkeypatch: pytest.MonkeyPatch) -> list[split_read.SplitRead]:
+    """Each split read started, as it starts."""
+    started: list[split_read.SplitRead] = []
+    start = split_read.SplitRead.start.__func__  # type: ignore[attr-defined]
+
+    def noting(cls: type[split_read.SplitRead], *args: Any, **kw: Any) -> object:
+        found = start(cls, *args, **kw)
+        if found is not None:
+            started.append(found)
+        return found
+
+    monkeypatch.setattr(split_read.SplitRead, "start", classmethod(noting))
+    return started
+
+
+def test_a_child_started_early_is_the_first_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _factory(tmp_path / "factory")
+    started = _started(monkeypatch)
+    found = FactoryReader(config, hostname="h")
+    assert found.logs.start_early(lambda read_bytes: read_bytes // 12)
+    assert len(started) == 1  # before the read
+    found.refresh_all()
+    assert len(started) == 1  # the read took it: no second child
+    assert found.logs.split_merged and started[0].child.returncode == 0
+    _assert_as_one_core(found, config)
+
+
+def test_the_early_split_counts_the_lead_and_the_work_beside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This process starts folding after the views are mounted: its share is smaller by that
+    lead and by the work it will do beside the child."""
+    config = _factory(tmp_path / "factory")
+    works: list[int] = []
+    start = split_read.SplitRead.start.__func__  # type: ignore[attr-defined]
+
+    def noting(cls: type[split_read.SplitRead], *args: Any, **kw: Any) -> object:
+        works.append(kw["work_bytes"])
+        return start(cls, *args, **kw)
+
+    monkeypatch.setattr(split_read.SplitRead, "start", classmethod(noting))
+    monkeypatch.setattr(factory_logs, "EARLY_LEAD_BYTES", 1000)
+    logs = FactoryReader(config, hostname="h").logs
+    read_bytes = config.log_file.stat().st_size + config.log_history_file.stat().st_size
+    assert logs.start_early(lambda n: n // 12)
+    assert works == [read_bytes // 12 + 1000]
+    logs.close_early()
+
+
+def test_a_likely_warm_read_starts_no_child_early(tmp_path: Path) -> None:
+    config = _factory(tmp_path / "factory")
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    cold = _unread(config, cache)
+    assert cold.logs.start_early(lambda _n: 0)  # no fold saved yet: a cold read
+    cold.logs.close_early()
+    first = reader(config, cache)
+    assert first.save_fold_cache()
+    assert not _unread(config, cache).logs.start_early(lambda _n: 0)
+
+
+def test_a_read_that_starts_warm_after_all_stops_the_early_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache was saved (by another cockpit, say) between the early start and the read."""
+    config = _factory(tmp_path / "factory")
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    started = _started(monkeypatch)
+    found = _unread(config, cache)
+    assert found.logs.start_early(lambda _n: 0)
+    other = _unread(config, cache)
+    other.logs.split = False
+    other.refresh_log()
+    assert other.save_fold_cache()
+    found.refresh_log()
+    assert found.logs.warm_started and not found.logs.split_merged
+    assert started[0].child.returncode is not None  # stopped, waited for
+    _assert_as_one_core(found, config)
+
+
+def test_a_feed_closed_before_its_read_stops_the_early_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app quit while its views were being mounted: the child it started is killed, not
+    left folding for no one (then blocked on its pipe until its alarm)."""
+    config = _factory(tmp_path / "factory")
+    started = _started(monkeypatch)
+    found = FactoryReader(config, hostname="h")
+    with LogIndex(config.log_history_file, config.log_file) as index:
+        feed = FleetFeed(
+            cast(Any, _NoApp()), config, found, index, clock=lambda: NOW, after_read=lambda _r: None
+        )
+        assert feed.start_early()
+        feed.close()
+    assert started[0].child.returncode not in (None, 0)
+    assert found.fold.events == 0
+
+
+def test_the_answer_is_unpickled_and_merged_with_the_collector_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its records all live on: the collector scanned them for nothing (0.05 s of the cockpit's
+    cold start, whose collector is on)."""
+    config = _factory(tmp_path / "factory")
+    from factory_tui.core import fold_split
+
+    merge = fold_split.merge_tail
+    seen: list[bool] = []
+
+    def noting(*args: Any) -> bool:
+        seen.append(gc.isenabled())
+        return merge(*args)
+
+    monkeypatch.setattr(fold_split, "merge_tail", noting)
+    assert gc.isenabled()
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert seen == [False] and found.logs.split_merged and gc.isenabled()
+
+
+class _NoApp:
+    def post_message(self, _message: object) -> bool:
+        return True
+
+
+async def test_the_cockpit_starts_the_child_before_its_views_are_mounted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from factory_tui.ui.app import FactoryApp
+    from factory_tui.ui.screens.cockpit_views import CockpitViews as Cockpit
+
+    config = _factory(tmp_path / "factory")
+    order: list[str] = []
+    early = FactoryLogs.start_early
+    mount = Cockpit.mount_the_rest
+    take = FactoryLogs._take_early
+
+    def start_early(self: FactoryLogs, work: Any) -> bool:
+        order.append("start early")
+        return early(self, work)
+
+    async def mount_the_rest(self: Cockpit) -> None:
+        order.append("mount")
+        await mount(self)
+
+    def take_early(self: FactoryLogs) -> split_read.SplitRead | None:
+        split = take(self)
+        order.append("taken" if split is not None else "none")
+        return split
+
+    monkeypatch.setattr(FactoryLogs, "start_early", start_early)
+    monkeypatch.setattr(Cockpit, "mount_the_rest", mount_the_rest)
+    monkeypatch.setattr(FactoryLogs, "_take_early", take_early)
+    app = FactoryApp(
+        config,
+        clock=lambda: NOW,
+        watch=False,
+        environ={"FACTORY_TUI_CACHE_DIR": str(tmp_path / "cache")},
+        prs=PrsOptions(enabled=False),
+    )
+    async with app.run_test():
+        await app.wait_for_fleet(lambda _fleet: app.loaded and app.log_ready)
+        assert order[:3] == ["start early", "mount", "taken"]
+        assert app.reader.logs.split_merged
+        await app.workers.wait_for_complete()
+    assert _fields(app.reader.fold) == _fields(_one_core(config).fold)
