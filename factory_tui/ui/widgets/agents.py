@@ -78,11 +78,14 @@ class AgentPane(Widget, can_focus=True):
         self._drawn: tuple[int, list[Content]] | None = None
         """The lines last worked out, and the width they were for (height and render share
         them)."""
-        self._apply_classes()
+        self._apply_classes(update=False)  # the styles are worked out once, as it is mounted
 
-    def _apply_classes(self) -> None:
-        for status in AGENT_BADGES:
-            self.set_class(self.view.status == status, f"-{status}")
+    def _apply_classes(self, *, update: bool = True) -> None:
+        # One style update for the lot (each one is the stylesheet applied again: ~0.5 ms, so
+        # 50 ms of the first fleet's frame of a hundred agents when each pane's was its own).
+        self.update_classes(
+            {f"-{status}": self.view.status == status for status in AGENT_BADGES}, update=update
+        )
         self.border_title = Content(lit(self.view.id))
         word, style = AGENT_BADGES.get(self.view.status, (self.view.status.upper(), "bold"))
         self.border_subtitle = Content.styled(f" {word} ", style)
