@@ -320,3 +320,21 @@ def test_a_block_with_an_undecodable_session_line_is_read_once_line_by_line(
     fold = _fold([], [b"2026-02-12T12:59 | STEP-DONE | step=s task=z", *lines])
     assert seed.open == {"a": ["i1"]}
     assert {t: [s.instance for s in opened] for t, opened in fold.open_by_task.items()} == seed.open
+
+
+@pytest.mark.parametrize("task", ["ascii-1", "tâche-é", "任务-7"])
+def test_a_blocks_names_come_out_as_the_fold_reads_them(task: str) -> None:
+    """An ASCII block's fields are not checked one by one (they decode); a block with other
+    characters' are: either way the seed's names are the fold's, decoded, and an instance not
+    named is None."""
+    lines = [
+        f"2026-02-12T13:00 | SESSION-START | task={task} branch=x instance=i-{task}".encode(),
+        b"2026-02-12T13:01 | SESSION-START | task=other branch=y",
+        f"2026-02-12T13:02 | SESSION-START | task={task} branch=x".encode(),
+        f"2026-02-12T13:03 | SESSION-END | task={task} status=success".encode(),
+    ]
+    seed = OpenSeed()
+    seed.feed_bytes(b"2026-02-12T12:59 | STEP-DONE | step=s task=z\n" + _block(lines) + b"\n", LOG)
+    fold = _fold([], [b"2026-02-12T12:59 | STEP-DONE | step=s task=z", *lines])
+    assert seed.open == {task: [f"i-{task}"], "other": [None]}
+    assert {t: [s.instance for s in opened] for t, opened in fold.open_by_task.items()} == seed.open

@@ -49,7 +49,7 @@ __all__ = ["MIN_SPLIT_BYTES", "SplitAnswer", "SplitRead", "split_allowed"]
 MIN_SPLIT_BYTES = 32 << 20
 """A log this big at least is read on two cores (a smaller one is read in well under a second;
 the child's start costs ~0.1 s)."""
-SEED_COST = 0.21
+SEED_COST = 0.16
 """The child's scan of the head for its session lines, in bytes folded per byte scanned."""
 START_BYTES = 4 << 20
 """A new interpreter's start and its answer, in bytes folded in the same time."""
