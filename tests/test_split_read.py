@@ -370,7 +370,9 @@ def test_the_split_point_ends_both_parts_together() -> None:
     ):
         x = split_read._split_point(before, size, after, start)
         mine = before + x + after
-        childs = split_read.SEED_COST * (before + x) + (size - x) + start
+        childs = (
+            split_read.SEED_COST * (before + x) + (1 + split_read.ANSWER_COST) * (size - x) + start
+        )
         assert 0 < x < size and abs(mine - childs) < 4
     whole = split_read._split_point(0, 88 * mb, 0, 4 * mb)
     assert split_read._split_point(0, 88 * mb, 10 * mb, 4 * mb) < whole  # more work after

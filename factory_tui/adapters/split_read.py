@@ -49,12 +49,16 @@ __all__ = ["MIN_SPLIT_BYTES", "SplitAnswer", "SplitRead", "split_allowed"]
 MIN_SPLIT_BYTES = 32 << 20
 """A log this big at least is read on two cores (a smaller one is read in well under a second;
 the child's start costs ~0.1 s)."""
-SEED_COST = 0.16
+SEED_COST = 0.18
 """The child's scan of the head for its session lines, in bytes folded per byte scanned."""
+ANSWER_COST = 0.024
+"""The child's answer (packed, pickled, sent and unpickled), in bytes folded per byte of the
+tail: 0.33 s of the 10x factory's 425 MB tail."""
 START_BYTES = 4 << 20
-"""A new interpreter's start and its answer, in bytes folded in the same time."""
+"""A new interpreter's start (and its imports), in bytes folded in the same time."""
 FORK_START_BYTES = 3 << 20
-"""A forked child's start and its answer, in bytes folded in the same time."""
+"""A forked child's start (and what it shares with this process: page faults, a cold
+cache), in bytes folded in the same time."""
 CHILD_MODULE = "factory_tui.adapters.fold_child"
 PATIENCE = (2.0, 10.0)
 """A child that has not answered ``a * t + b`` seconds after this process folded its own part
@@ -347,11 +351,12 @@ def _open(path: Path, fds: list[int]) -> int:
 def _split_point(before: int, size: int, after: int, start: int) -> int:
     """Where in a file of ``size`` bytes the caller's head ends, the caller also folding
     ``before`` bytes before it and ``after`` (or the same time's work) after the child's
-    answer, the child starting (``start``: its start and answer in bytes folded in the same
-    time), scanning all before the point (at :data:`SEED_COST`) and folding the rest: both then
-    end together."""
-    # before + x + after == SEED_COST * (before + x) + (size - x) + start
-    return int((size + start - (1 - SEED_COST) * before - after) / (2 - SEED_COST))
+    answer, the child starting (``start``: its start in bytes folded in the same time),
+    scanning all before the point (at :data:`SEED_COST`), folding the rest and answering (at
+    :data:`ANSWER_COST`): both then end together."""
+    # before + x + after == SEED_COST * (before + x) + (1 + ANSWER_COST) * (size - x) + start
+    tail = 1 + ANSWER_COST
+    return int((tail * size + start - (1 - SEED_COST) * before - after) / (1 + tail - SEED_COST))
 
 
 def _last_line_end(fd: int) -> int:
