@@ -402,7 +402,7 @@ def test_a_child_killed_mid_fold_costs_the_tail_not_the_answer(
     def kill(split: split_read.SplitRead) -> None:
         os.kill(split.child.pid, signal.SIGKILL)  # as the OOM killer would
 
-    _on_answer(monkeypatch, before=kill)
+    _on_start(monkeypatch, kill)  # (a forked child's answer is read as it comes: before it)
     _assert_read_whole_here(config)
 
 
@@ -422,6 +422,28 @@ def test_a_stuck_child_is_stopped_and_the_tail_folded_here(
     found.refresh_log()
     assert not found.logs.split_merged
     assert started[0].child.returncode == -signal.SIGKILL
+    _assert_as_one_core(found, config)
+
+
+def test_a_forked_childs_answer_is_read_as_it_comes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child pickles and sends its answer while this process still folds: it has ended
+    before this process folds its own part (it blocked on a full pipe until then: 0.4 s of
+    the 10x factory's cold read)."""
+    config = _factory(tmp_path / "factory")
+    monkeypatch.setattr(split_read, "_forks", lambda: True)
+    monkeypatch.setattr(split_read, "_PIPE_BYTES", 4096)  # an answer many times the pipe
+    ended: list[bool] = []
+
+    def wait_for_child(split: split_read.SplitRead) -> None:
+        assert isinstance(split.child, split_read.ForkedChild)
+        ended.append(split.child.forked.wait(timeout=20))
+
+    _on_start(monkeypatch, wait_for_child)
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert ended == [True] and found.logs.split_merged
     _assert_as_one_core(found, config)
 
 
