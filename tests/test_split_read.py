@@ -398,12 +398,24 @@ def test_a_child_killed_mid_fold_costs_the_tail_not_the_answer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child_kind: str
 ) -> None:
     config = _factory(tmp_path / "factory")
+    gate, never_written = os.pipe()
+    fold_tail = split_read.fold_tail
+
+    def gated(job: dict[str, Any]) -> object:  # a forked child: held until killed
+        os.read(gate, 1)
+        return fold_tail(job)
+
+    monkeypatch.setattr(split_read, "fold_tail", gated)
 
     def kill(split: split_read.SplitRead) -> None:
         os.kill(split.child.pid, signal.SIGKILL)  # as the OOM killer would
 
-    _on_start(monkeypatch, kill)  # (a forked child's answer is read as it comes: before it)
-    _assert_read_whole_here(config)
+    _on_start(monkeypatch, kill)
+    try:
+        _assert_read_whole_here(config)
+    finally:
+        os.close(gate)
+        os.close(never_written)
 
 
 def test_a_stuck_child_is_stopped_and_the_tail_folded_here(

@@ -41,7 +41,7 @@ from typing import Protocol
 
 from factory_tui.adapters.fold_child import fold_tail
 from factory_tui.adapters.foldcache import FileIdentity, file_identity
-from factory_tui.adapters.forked import Forked, fork_allowed
+from factory_tui.adapters.forked import CHILD_SECONDS, Forked, fork_allowed
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_split import SeedSessions
 
@@ -151,7 +151,8 @@ class SplitRead:
             seed_parts.append([fd, split, name])
             job = {"seed": seed_parts, "tail": [fd, split, end, name], "parent": os.getpid()}
             identity = file_identity(fd, end)
-            child: Child | None = ForkedChild.start(job) if forks else None
+            reads = end if in_history else history_end + end  # its seed's and its tail's
+            child: Child | None = ForkedChild.start(job, reads) if forks else None
             if child is None:
                 child = SpawnedChild.start(job, fds)
         except (OSError, ValueError, _NotWorthIt):
@@ -282,8 +283,11 @@ class ForkedChild:
         self._reader.start()
 
     @classmethod
-    def start(cls, job: dict[str, object]) -> ForkedChild | None:
-        """The child forked, or None when it cannot be (a new interpreter then)."""
+    def start(cls, job: dict[str, object], read_bytes: int) -> ForkedChild | None:
+        """The child forked, or None when it cannot be (a new interpreter then).
+        ``read_bytes``: what it reads (its alarm is a second a megabyte, at least
+        :data:`~factory_tui.adapters.forked.CHILD_SECONDS`: a fold 30 times slower than this
+        machine's still ends)."""
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
         with contextlib.suppress(OSError):  # fewer, bigger reads (64 KB by default)
             fcntl.fcntl(write_fd, _F_SETPIPE_SZ, _PIPE_BYTES)
@@ -295,7 +299,7 @@ class ForkedChild:
             return True
 
         try:
-            forked = Forked.start(work)
+            forked = Forked.start(work, seconds=max(CHILD_SECONDS, read_bytes >> 20))
         finally:
             os.close(write_fd)  # this process's copy: the child's end is its alone
         if forked is None:
