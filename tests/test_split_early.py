@@ -6,7 +6,6 @@ that quits first, stops it; the answer is the same as a read on one core."""
 from __future__ import annotations
 
 import gc
-import os
 import signal
 from pathlib import Path
 from typing import Any, cast
@@ -19,6 +18,7 @@ from test_split_read import (  # noqa: F401 - small_logs_split: an autouse fixtu
     _assert_as_one_core,
     _factory,
     _one_core,
+    held_forked_child,
     small_logs_split,
 )
 
@@ -121,34 +121,25 @@ def test_a_feed_closed_before_its_read_stops_the_early_child(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The app quit while its views were being mounted: the child it started is killed, not
-    left folding for no one (then blocked on its pipe until its alarm)."""
+    left folding for no one."""
     config = _factory(tmp_path / "factory")
     started = _started(monkeypatch)
-    gate, never_written = os.pipe()
-    fold_tail = split_read.fold_tail
-
-    def gated(job: dict[str, Any]) -> object:  # the forked child: held until killed
-        os.read(gate, 1)
-        return fold_tail(job)
-
-    monkeypatch.setattr(split_read, "fold_tail", gated)
     monkeypatch.setattr(split_read, "_forks", lambda: True)
     found = FactoryReader(config, hostname="h")
-    try:
-        with LogIndex(config.log_history_file, config.log_file) as index:
-            feed = FleetFeed(
-                cast(Any, _NoApp()),
-                config,
-                found,
-                index,
-                clock=lambda: NOW,
-                after_read=lambda _r: None,
-            )
-            assert feed.start_early()
-            feed.close()
-    finally:
-        os.close(gate)
-        os.close(never_written)
+    with (
+        held_forked_child(monkeypatch),
+        LogIndex(config.log_history_file, config.log_file) as index,
+    ):
+        feed = FleetFeed(
+            cast(Any, _NoApp()),
+            config,
+            found,
+            index,
+            clock=lambda: NOW,
+            after_read=lambda _r: None,
+        )
+        assert feed.start_early()
+        feed.close()
     assert started[0].child.returncode == -signal.SIGKILL
     assert found.fold.events == 0
 

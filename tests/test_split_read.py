@@ -6,6 +6,7 @@ they run and the switch that turns it off all leave a fold as right as a read on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -117,6 +118,25 @@ def _on_answer(
         return found
 
     monkeypatch.setattr(split_read.SplitRead, "answer", around)
+
+
+@contextlib.contextmanager
+def held_forked_child(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A forked child held before its fold on a pipe never written: it can only be killed (a
+    small tail is otherwise folded before a test's kill lands)."""
+    gate, never_written = os.pipe()
+    fold_tail = split_read.fold_tail
+
+    def held(job: dict[str, Any]) -> object:
+        os.read(gate, 1)
+        return fold_tail(job)
+
+    monkeypatch.setattr(split_read, "fold_tail", held)
+    try:
+        yield
+    finally:
+        os.close(gate)
+        os.close(never_written)
 
 
 def _assert_as_one_core(split: FactoryReader, config: Config) -> None:
@@ -398,24 +418,13 @@ def test_a_child_killed_mid_fold_costs_the_tail_not_the_answer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child_kind: str
 ) -> None:
     config = _factory(tmp_path / "factory")
-    gate, never_written = os.pipe()
-    fold_tail = split_read.fold_tail
-
-    def gated(job: dict[str, Any]) -> object:  # a forked child: held until killed
-        os.read(gate, 1)
-        return fold_tail(job)
-
-    monkeypatch.setattr(split_read, "fold_tail", gated)
 
     def kill(split: split_read.SplitRead) -> None:
         os.kill(split.child.pid, signal.SIGKILL)  # as the OOM killer would
 
     _on_start(monkeypatch, kill)
-    try:
+    with held_forked_child(monkeypatch):
         _assert_read_whole_here(config)
-    finally:
-        os.close(gate)
-        os.close(never_written)
 
 
 def test_a_stuck_child_is_stopped_and_the_tail_folded_here(
