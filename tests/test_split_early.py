@@ -98,6 +98,46 @@ def test_a_likely_warm_read_starts_no_child_early(tmp_path: Path) -> None:
     assert not _unread(config, cache).logs.start_early(lambda _n: 0)
 
 
+def test_a_cache_folder_that_cannot_be_looked_at_means_a_cold_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its files' existence cannot be told (not searchable: another user's, chmod 000 for
+    this one): the read is cold, as with no cache, instead of failing."""
+    config = _factory(tmp_path / "factory")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    exists = Path.exists
+
+    def refusing(path: Path) -> bool:
+        if path.is_relative_to(cache):
+            raise PermissionError(13, "Permission denied", str(path))
+        return exists(path)
+
+    monkeypatch.setattr(Path, "exists", refusing)
+    found = _unread(config, FoldCache(cache, min_log_bytes=0))
+    assert not found.logs.warm_likely()
+    found.refresh_all()
+    assert found.fold.events and not found.logs.warm_started
+
+
+def test_an_unreadable_cache_folder_starts_nothing_early(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An early start is only a head start: what it cannot read (a cache folder it may not
+    list, say) leaves the read to meet it, and the app's start goes on."""
+    config = _factory(tmp_path / "factory")
+    found = _unread(config, FoldCache(tmp_path / "cache", min_log_bytes=0))
+
+    def refused(*_args: object, **_kw: object) -> bool:
+        raise PermissionError(13, "Permission denied", str(tmp_path / "cache"))
+
+    with monkeypatch.context() as refusing:
+        refusing.setattr(FactoryLogs, "warm_likely", refused)
+        assert not found.logs.start_early(lambda _n: 0)
+    found.refresh_log()
+    assert found.logs.split_merged
+
+
 def test_a_read_that_starts_warm_after_all_stops_the_early_child(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

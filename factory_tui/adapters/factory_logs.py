@@ -153,19 +153,24 @@ class FactoryLogs:
         long log, no saved fold): it folds while the caller gets ready (the cockpit mounts
         its views, ~0.15 s of the scale factory's cold start); the first :meth:`refresh` takes
         it. ``work(read_bytes)``: what the caller will do beside it (see :attr:`beside`), in
-        bytes folded. True if started; :meth:`close_early` stops one never taken."""
+        bytes folded. True if started; :meth:`close_early` stops one never taken. Whatever
+        cannot be read now (an unreadable cache folder, say) starts nothing: the read meets it
+        and says so."""
         from factory_tui.adapters.split_read import SplitRead, split_allowed
 
-        if self._history_read or not self.split or self.warm_likely():
+        try:
+            if self._history_read or not self.split or self.warm_likely():
+                return False
+            if not split_allowed(os.environ):
+                return False
+            read_bytes = self._cold_span()[1]
+            split = SplitRead.start(
+                self._history_file,
+                self.config.log_file,
+                work_bytes=work(read_bytes) + EARLY_LEAD_BYTES,
+            )
+        except OSError:
             return False
-        if not split_allowed(os.environ):
-            return False
-        read_bytes = self._cold_span()[1]
-        split = SplitRead.start(
-            self._history_file,
-            self.config.log_file,
-            work_bytes=work(read_bytes) + EARLY_LEAD_BYTES,
-        )
         with self._early_lock:
             old, self._early = self._early, split
         if old is not None:
@@ -185,12 +190,16 @@ class FactoryLogs:
 
     def warm_likely(self) -> bool:
         """Whether the first read will likely start warm: a fold of these files was saved
-        (whether its key still matches the files is known only as it is loaded)."""
+        (whether its key still matches the files is known only as it is loaded). False when
+        the cache folder cannot be looked at (a cold read then, as with no cache)."""
         cache = self.fold_cache
         if cache is None or self._history_read:
             return False
         log = self.config.log_file
-        return any(cache.path_for(log, history_only=h).exists() for h in (False, True))
+        try:
+            return any(cache.path_for(log, history_only=h).exists() for h in (False, True))
+        except OSError:  # not searchable (chmod 000, another user's): Path.exists raises
+            return False
 
     def refresh(self) -> bool:
         """Feed what was appended to operations.log (and metrics.log) since the last call; the
