@@ -388,7 +388,7 @@ class FleetDeriver:
                 recs[rec.seq] = rec
         instances.update(rec.instance for rec in recs.values() if rec.instance)
         # An instance's open sessions supersede one another: all of them may change. (Every
-        # open session is shown.)
+        # open session shown is indexed here; the task's others were added above.)
         for instance in instances:
             for key in self._by_instance.get(instance, ()):
                 rec = self._recs[key]

@@ -28,9 +28,12 @@ def derive_sessions(
     settings: Settings,
     picked_recs: Iterable[SessionRec] | None = None,
 ) -> list[SessionView]:
-    """Views of the sessions worth showing: every open one, each task's latest, and those that
-    ended within the history window. Older ended sessions stay in the log, not on screen; picking
-    them costs O(shown), not O(log). ``picked_recs``: :func:`picked_sessions` already called."""
+    """Views of the sessions worth showing: each task's latest, the open ones active within the
+    history window or still their task's latest, and those that ended within the window. Older
+    sessions stay in the log, not on screen: an ended one, and an open one a later session of
+    its task superseded long ago (a crash the task moved on from: a long history holds tens of
+    thousands, and the real protocol only ever looks at the latest). ``picked_recs``:
+    :func:`picked_sessions` already called."""
     if picked_recs is None:
         picked_recs = picked_sessions(fold, now, settings)
     picked = {rec.seq: rec for rec in picked_recs}
@@ -48,10 +51,12 @@ def derive_sessions(
 def picked_sessions(fold: LogFold, now: datetime, settings: Settings) -> list[SessionRec]:
     """The sessions worth showing (see :func:`derive_sessions`), in no particular order."""
     picked: list[SessionRec] = []
-    for opened in fold.open_by_task.values():
-        picked.extend(opened)
-    picked.extend(rec for rec in fold.latest_by_task.values() if not rec.is_open)
     horizon = now - settings.history
+    latest_by_task = fold.latest_by_task
+    for task, opened in fold.open_by_task.items():
+        latest = latest_by_task.get(task)
+        picked.extend(rec for rec in opened if rec is latest or _active_since(rec, horizon))
+    picked.extend(rec for rec in latest_by_task.values() if not rec.is_open)
     for rec in reversed(fold.ended):
         if not _ended_since(rec, horizon):
             break
@@ -65,9 +70,19 @@ def _ended_since(rec: SessionRec, horizon: datetime) -> bool:
     return ended is not None and ended >= horizon
 
 
+def _active_since(rec: SessionRec, horizon: datetime) -> bool:
+    """Whether an open session started or logged at ``horizon`` or later (or cannot say when)."""
+    last = parse_ts(rec.last_event_at)
+    return last is None or last >= horizon
+
+
 def is_shown(rec: SessionRec, fold: LogFold, horizon: datetime) -> bool:
     """Whether :func:`picked_sessions` picks ``rec`` (one record at a time)."""
-    return rec.is_open or fold.latest_by_task.get(rec.task) is rec or _ended_since(rec, horizon)
+    if fold.latest_by_task.get(rec.task) is rec:
+        return True
+    if rec.is_open:
+        return _active_since(rec, horizon)
+    return _ended_since(rec, horizon)
 
 
 def rec_key(rec: SessionRec) -> str:

@@ -1,0 +1,121 @@
+"""A crash its task moved on from long ago is history, not a session to recover: an open session
+a later session of the same task superseded, silent since before the history window, is not
+listed (a long history holds tens of thousands of them: status --json grew with the history).
+A recent one, or one still its task's latest, is."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from factory_tui.core.fleet import Fleet, Settings
+from factory_tui.core.fleet_derive import FleetDeriver, derive_fleet
+from factory_tui.core.fold import LogFold
+
+NOW = datetime(2026, 2, 16, 18, 0)
+SETTINGS = Settings()
+
+
+def at(hours_ago: float) -> str:
+    return f"{NOW - timedelta(hours=hours_ago):%Y-%m-%dT%H:%M}"
+
+
+def start(hours_ago: float, task: str, instance: str) -> str:
+    return f"{at(hours_ago)} | SESSION-START | task={task} branch=fix/{task} instance={instance}"
+
+
+def folded(lines: list[str]) -> LogFold:
+    fold = LogFold()
+    fold.feed_lines([line.encode() for line in lines], "operations.log")
+    return fold
+
+
+def derive(fold: LogFold, deriver: FleetDeriver | None = None) -> Fleet:
+    how = deriver.derive if deriver is not None else derive_fleet
+    return how(root="/r", now=NOW, hostname="h", claims=[], fold=fold, procs={}, settings=SETTINGS)
+
+
+def listed(fleet: Fleet) -> list[tuple[str, str | None, str]]:
+    return [(s.task, s.instance, s.status) for s in fleet.sessions]
+
+
+HISTORY = [
+    # T1 crashed five days ago; a later session of T1 finished it: history.
+    start(120, "T1", "t1-old"),
+    start(100, "T1", "t1-new"),
+    f"{at(99)} | SESSION-END | task=T1 status=success",
+    # T2 crashed two hours ago and was started again: a recent crash, listed.
+    start(2, "T2", "t2-old"),
+    start(1, "T2", "t2-new"),
+    # T3 crashed five days ago and nothing of T3 started since: still to recover.
+    start(120, "T3", "t3-old"),
+    # T4 crashed five days ago; its instance moved on to T5, but T4's latest is still this one.
+    start(121, "T4", "t4-old"),
+    start(119, "T5", "t4-old"),
+    f"{at(118)} | SESSION-END | task=T5 status=success",
+    # T6 crashed five days ago, was superseded, but logged a step within the window.
+    start(120, "T6", "t6-old"),
+    f"{at(3)} | STEP-DONE | task=T6 step=code instance=t6-old",
+    start(110, "T6", "t6-new"),
+]
+
+
+def test_a_crash_its_task_moved_on_from_long_ago_is_not_listed() -> None:
+    fleet = derive(folded(HISTORY))
+    shown = listed(fleet)
+    assert ("T1", "t1-old", "crashed") not in shown
+    assert ("T1", "t1-new", "ended") in shown
+    assert ("T2", "t2-old", "crashed") in shown
+    assert ("T3", "t3-old", "crashed") in shown
+    assert ("T4", "t4-old", "crashed") in shown
+    assert ("T6", "t6-old", "crashed") in shown
+    assert fleet.counts["sessions_crashed"] == sum(s[2] == "crashed" for s in shown)
+
+
+def test_the_appended_start_that_supersedes_an_old_crash_drops_it_as_a_full_derive_does() -> None:
+    fold = folded(HISTORY)
+    deriver = FleetDeriver()
+    before = derive(fold, deriver)
+    assert ("T3", "t3-old", "crashed") in listed(before)
+    fold.feed_lines([start(0.5, "T3", "t3-new").encode()], "operations.log", len(HISTORY) + 1)
+    partial = derive(fold, deriver)
+    assert deriver.partial_derives == 1
+    assert partial == derive(fold)
+    assert ("T3", "t3-old", "crashed") not in listed(partial)
+    assert ("T3", "t3-new", "crashed") in listed(partial)
+
+
+def test_status_json_and_its_gate_count_only_the_crashes_listed(tmp_path: Path) -> None:
+    memory = tmp_path / ".factory" / "memory"
+    memory.mkdir(parents=True)
+    (tmp_path / "factory.toml").write_text('memory = ".factory/memory"\n')
+    superseded = [start(120, "T1", "t1-old"), start(100, "T1", "t1-new")]
+    superseded.append(f"{at(99)} | SESSION-END | task=T1 status=success")
+    (memory / "operations.log").write_text("\n".join(superseded) + "\n")
+    env = {**os.environ, "FACTORY_TUI_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run(command: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+        argv = [sys.executable, "-m", "factory_tui", command, str(tmp_path), *args]
+        argv += ["--now", f"{NOW:%Y-%m-%dT%H:%M}"]
+        return subprocess.run(argv, capture_output=True, env=env, check=False)
+
+    def gate() -> int:
+        return run(
+            "snapshot", "--output", str(tmp_path / "s.txt"), "--fail-on", "crashed"
+        ).returncode
+
+    done = run("status", "--json", "--no-cache")
+    status = json.loads(done.stdout)
+    assert [(s["task"], s["status"]) for s in status["sessions"]] == [("T1", "ended")]
+    assert status["summary"]["sessions_crashed"] == 0
+    assert gate() == 0
+    # The same crash a day ago is still news: listed, and the gate fails on it.
+    recent = [start(20, "T1", "t1-old"), start(10, "T1", "t1-new")]
+    (memory / "operations.log").write_text("\n".join(recent) + "\n")
+    status = json.loads(run("status", "--json", "--no-cache").stdout)
+    assert status["summary"]["sessions_crashed"] == 2
+    assert gate() == 1
