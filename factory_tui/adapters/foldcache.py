@@ -20,12 +20,14 @@ rewritten file, another version, an unreadable or corrupt cache file) and that c
 the log is never folded on top of a state it does not extend. A file is one JSON header line
 (the key, the parts' sizes and SHA-256s), then the body: the fold's
 :meth:`~factory_tui.core.fold.LogFold.to_state` as JSON but its archive of sessions, then the
-order the sessions ended and the live sessions' columns as little-endian uint32 arrays; then
-the archive (the bulk of a long history): its string table as JSON, then its columns as
-uint32. The body is read and checked on load; the archive only when the fold first needs a
-session it does not hold live (the cost view, a save), from the file as opened then (a save
-replaces the file, never rewrites it). So a warm start costs what the fleet shows, not the
-length of the history. The file is untrusted input: parsed as JSON and checked field by field,
+last sessions that ended (in that order) and the live sessions' columns as little-endian
+uint32 arrays; then the first sessions that ended (uint32); then the archive (the bulk of a
+long history): its string table as JSON, then its columns as uint32. The body is read and
+checked on load; the rest only when the fold first needs it (a session it does not hold live,
+a walk back past the last ended ones: the cost view, a save; see
+:mod:`~factory_tui.adapters.foldcache_parts`), from the file as opened then (a save replaces
+the file, never rewrites it). So a warm start costs what the fleet shows, not the length of
+the history. The file is untrusted input: parsed as JSON and checked field by field,
 never unpickled or executed. It is written through a temp file and a rename: a reader never
 sees half of one.
 """
@@ -39,7 +41,6 @@ import os
 import stat
 import sys
 import time
-import weakref
 from array import array
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -49,9 +50,9 @@ from typing import Any, BinaryIO, cast
 import platformdirs
 
 from factory_tui import __version__
+from factory_tui.adapters.foldcache_parts import Archive, EndedFirst
 from factory_tui.adapters.jsonfiles import write_atomically
 from factory_tui.core.fold import LogFold
-from factory_tui.core.fold_sessions import WIDTH, SavedStrings, check_saved
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -65,7 +66,7 @@ __all__ = [
 
 CACHE_DIR_ENV = "FACTORY_TUI_CACHE_DIR"
 CACHE_SWITCH_ENV = "FACTORY_TUI_FOLD_CACHE"
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 BLOCK_BYTES = 64 << 10
 # Below this the log is read cold faster than a cache file would be checked and parsed.
 MIN_LOG_BYTES = 1 << 20
@@ -77,6 +78,10 @@ under a minute; a forked one is ended after ten)."""
 # The fold's uint32 arrays stored as binary after its JSON (see LogFold.to_state); the archive
 # (the string table and the columns of every session) follows.
 _ARRAYS = ("ended", "live")
+ENDED_KEPT = 4096
+"""The body keeps the last sessions that ended, as many as a save's walk back to its live ones
+read and at least this many; the first ones (a long history's bulk) follow the body, read when
+first needed (see :class:`~factory_tui.core.fold_ended.EndedRefs`)."""
 assert array("I").itemsize == 4, "uint32 arrays need a 4-byte unsigned int"
 
 
@@ -239,12 +244,16 @@ class FoldCache:
                 state, why = _read_body(f, header)
                 if state is None:
                     return None, why
-                archive, why = _Archive.after(f, header, path, state.get("sessions"))
+                first, why = EndedFirst.after(f, header, path)
+                if first is None:
+                    return None, why
+                state["ended_before"] = first.count
+                archive, why = Archive.after(f, header, path, state.get("sessions"))
                 if archive is None:
                     return None, why
         except FileNotFoundError:
             return None, "no cache file"
-        fold = LogFold.from_state(state, archive)
+        fold = LogFold.from_state(state, archive, first if first.count else None)
         del state
         line_count, history_lines = header["line_count"], header["history_lines"]
         for count in (line_count, history_lines):
@@ -298,12 +307,16 @@ class FoldCache:
         except OverflowError:
             return False  # a line number past 2**32: not worth a cache
         arrays = {name: state.pop(name) for name in _ARRAYS}
+        ended = arrays["ended"]
+        cut = max(0, len(ended) - max(state.pop("ended_walked"), ENDED_KEPT))
+        first, arrays["ended"] = ended[:cut], ended[cut:]
+        del ended
         texts, ends = _joined(state.pop("strings"))
         columns = state.pop("columns")
         body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
         del state
         digest = hashlib.sha256(body)
-        for values in (*arrays.values(), ends, columns):
+        for values in (*arrays.values(), first, ends, columns):
             if sys.byteorder != "little":
                 values.byteswap()
         for values in arrays.values():
@@ -324,6 +337,7 @@ class FoldCache:
             "body_bytes": len(body),
             "arrays": {name: len(values) for name, values in arrays.items()},
             "body_sha256": digest.hexdigest(),
+            "ended_first": {"count": len(first), "sha256": hashlib.sha256(first).hexdigest()},
             "archive": {
                 "strings_bytes": len(archive[0]),
                 "strings": len(ends),
@@ -335,6 +349,7 @@ class FoldCache:
             json.dumps(header, ensure_ascii=False).encode() + b"\n",
             body,
             *arrays.values(),
+            first,
             *archive,
         ]
         try:
@@ -424,96 +439,6 @@ def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | No
     return state, ""
 
 
-class _Archive:
-    """The archive of a cache file's fold (its string table and session columns), read from the
-    file as opened at load (a save replaces the file, never rewrites it) when the fold first
-    needs it, and checked then against its SHA-256. Whoever holds the fold holds the file open
-    until then."""
-
-    __slots__ = (
-        "__weakref__",
-        "_digest",
-        "_fd",
-        "_offset",
-        "_path",
-        "_sessions",
-        "_size",
-        "_strings",
-        "_texts",
-    )
-
-    def __init__(
-        self,
-        fd: int,
-        path: Path,
-        offset: int,
-        sizes: tuple[int, int, int],
-        digest: str,
-    ) -> None:
-        self._fd, self._path, self._offset, self._digest = fd, path, offset, digest
-        self._texts, self._strings, self._sessions = sizes
-        self._size = self._texts + 4 * self._strings + 4 * self._sessions * WIDTH
-        weakref.finalize(self, _close, fd)
-
-    @classmethod
-    def after(
-        cls, f: BinaryIO, header: dict[str, Any], path: Path, sessions: object
-    ) -> tuple[_Archive | None, str]:
-        """The archive that follows the body just read from ``f``, when the header describes
-        one of that many ``sessions`` that ends the file exactly (its contents are checked
-        when read)."""
-        described = header.get("archive")
-        if not isinstance(described, dict) or set(described) != {
-            "strings_bytes",
-            "strings",
-            "columns",
-            "sha256",
-        }:
-            return None, "no archive sizes"
-        texts, strings, columns = (described[k] for k in ("strings_bytes", "strings", "columns"))
-        digest = described["sha256"]
-        if not all(type(n) is int and n >= 0 for n in (texts, strings, columns)):
-            return None, "bad archive sizes"
-        if type(digest) is not str:
-            return None, "bad archive checksum"
-        if type(sessions) is not int or columns != sessions * WIDTH:
-            raise ValueError("the archive's size does not match the session count")
-        offset = f.tell()
-        if os.fstat(f.fileno()).st_size != offset + texts + 4 * strings + 4 * columns:
-            return None, "the file's size is not what its header says"
-        return cls(os.dup(f.fileno()), path, offset, (texts, strings, sessions), digest), ""
-
-    def __call__(self) -> tuple[SavedStrings, array[int]]:
-        """The string table and the columns, checked. Raises ``ValueError`` (and removes the
-        cache file, so that the next start reads cold) when they are not what was saved."""
-        try:
-            data = os.pread(self._fd, self._size, self._offset)
-            if len(data) != self._size or hashlib.sha256(data).hexdigest() != self._digest:
-                raise ValueError("they do not match their checksum")
-            text = data[: self._texts].decode("utf-8")
-            at = self._texts + 4 * self._strings
-            ends, columns = array("I"), array("I")
-            ends.frombytes(data[self._texts : at])
-            columns.frombytes(data[at:])
-            if sys.byteorder != "little":
-                ends.byteswap()
-                columns.byteswap()
-            del data
-            strings = SavedStrings(text, ends)
-            check_saved(strings, columns, self._sessions)
-        except (OSError, ValueError) as error:
-            self._forget()
-            raise ValueError(f"{self._path}: {error}") from None
-        return strings, columns
-
-    def _forget(self) -> None:
-        """Remove the cache file when it is still the one read (best effort)."""
-        with contextlib.suppress(OSError):
-            st, now = os.fstat(self._fd), os.stat(self._path)
-            if (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
-                self._path.unlink()
-
-
 def _joined(strings: list[str | None]) -> tuple[str, array[int]]:
     """A string table (None, then texts) as its texts joined and where each one ends."""
     ends = array("I")
@@ -523,11 +448,6 @@ def _joined(strings: list[str | None]) -> tuple[str, array[int]]:
         end += len(text)
         ends.append(end)
     return "".join(cast(list[str], strings[1:])), ends
-
-
-def _close(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.close(fd)
 
 
 def _prefix_stale(path: Path, saved: FileIdentity) -> str | None:

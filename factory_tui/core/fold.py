@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sys
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from factory_tui.core import fold_state
@@ -23,7 +23,7 @@ from factory_tui.core.fold_records import (
     claim_key,
     is_audit,
 )
-from factory_tui.core.fold_sessions import SavedColumns, SessionRefs, SessionTable
+from factory_tui.core.fold_sessions import SavedArchive, SavedEnded, SessionRefs, SessionTable
 from factory_tui.core.launches import LaunchRec
 from factory_tui.core.oplog import (
     REQUIRED_FIELDS,
@@ -146,11 +146,13 @@ class LogFold:
         return fold_state.to_state(self)
 
     @classmethod
-    def from_state(cls, state: object, saved: Callable[[], SavedColumns] | None = None) -> LogFold:
+    def from_state(
+        cls, state: object, saved: SavedArchive = None, saved_ended: SavedEnded = None
+    ) -> LogFold:
         """The fold :meth:`to_state` saved; ``ValueError`` for anything else; ``saved``: its
-        archive of sessions, read when first needed (see
+        archive of sessions, ``saved_ended`` its first ended ones, read when first needed (see
         :func:`factory_tui.core.fold_state.from_state`)."""
-        return fold_state.from_state(cls, state, saved)
+        return fold_state.from_state(cls, state, saved, saved_ended)
 
     # -- feeding -------------------------------------------------------------------------------
 

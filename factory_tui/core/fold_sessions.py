@@ -22,7 +22,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import pairwise
 from operator import attrgetter
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from factory_tui.core.fold_packed import CHUNK, FIELDS, PackedChunks
 from factory_tui.core.fold_records import SESSION_NUMBERS, SESSION_TEXT, SessionRec
@@ -30,15 +30,19 @@ from factory_tui.core.fold_records import SESSION_NUMBERS, SESSION_TEXT, Session
 __all__ = [
     "SESSION_NUMBERS",
     "SESSION_TEXT",
+    "SavedArchive",
     "SavedColumns",
+    "SavedEnded",
     "SavedSessionsError",
     "SavedStrings",
     "SessionRefs",
     "SessionTable",
     "check_saved",
+    "read_saved",
     "restore_session",
 ]
 
+T = TypeVar("T")
 WIDTH = len(SESSION_TEXT) + len(SESSION_NUMBERS)
 _RESTORE_BATCH = 8192
 _REQUIRED = frozenset({"task", "started_at", "source", "last_event_at"})
@@ -47,10 +51,27 @@ SavedColumns = tuple[Sequence[str | None], "array[int]"]
 """The archive: a table of strings (``None`` first), then every session's fields as
 :data:`SESSION_TEXT` indexes into it and :data:`SESSION_NUMBERS`, one column after another."""
 
+SavedArchive = Callable[[], SavedColumns] | None
+SavedEnded = Callable[[], "array[int]"] | None
+"""Parts of a saved fold kept in the cache file, each read when first needed (None: none)."""
+
 
 class SavedSessionsError(ValueError):
     """The archive of a restored fold, read when first needed, is not what was saved (the
     cache file was changed or made by someone else): the fold cannot answer."""
+
+
+def read_saved(part: Callable[[], T], what: str) -> T:
+    """``part()``, a part of a restored fold read when first needed; its ``OSError`` or
+    ``ValueError`` (the cache file unreadable or not what was saved) as
+    :class:`SavedSessionsError` that says ``what`` could not be read and what to do."""
+    try:
+        return part()
+    except (OSError, ValueError) as error:
+        raise SavedSessionsError(
+            f"the warm-start cache's {what} cannot be read: {error}; the cache is not used "
+            "again (or run with --no-cache)"
+        ) from None
 
 
 class SavedStrings(Sequence[str | None]):
@@ -453,14 +474,7 @@ class SessionTable(Sequence[SessionRec]):
         if archive is None:
             if self._saved is None:
                 raise SavedSessionsError("a restored session without its archive")
-            try:
-                archive = self._saved()
-            except (OSError, ValueError) as error:
-                raise SavedSessionsError(
-                    f"the warm-start cache's saved sessions cannot be read: {error}; the cache "
-                    "is not used again (or run with --no-cache)"
-                ) from None
-            self._archive = archive
+            archive = self._archive = read_saved(self._saved, "saved sessions")
         return archive
 
     def _restore(self, seq: int) -> SessionRec:

@@ -23,6 +23,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from factory_tui.core.activity import AgentSignal
+from factory_tui.core.fold_ended import EndedRefs
 from factory_tui.core.fold_records import RECENT_PER_INSTANCE, ClaimEventInfo, RawLine, SessionRec
 from factory_tui.core.fold_sessions import (
     SESSION_TEXT,
@@ -59,6 +60,7 @@ def to_state(fold: LogFold) -> dict[str, Any]:
     columns; their texts in ``live_strings``). Raises ``OverflowError`` for a line number that
     is not a uint32."""
     sessions = fold.sessions
+    live, walked = _live_seqs(fold)
     index: dict[str | None, int] = {None: 0}
     flat = array("I")
     table = sessions.string_table()
@@ -79,9 +81,10 @@ def to_state(fold: LogFold) -> dict[str, Any]:
         "strings": list(index),
         "sessions": len(sessions),
         "columns": flat,
-        **_live_state([sessions[seq] for seq in _live_seqs(fold)]),
+        **_live_state([sessions[seq] for seq in live]),
         "instances": list(fold.instance_sessions),
         "ended": array("I", fold.ended.seqs),
+        "ended_walked": walked,
         "open_by_task": {t: [s.seq for s in opened] for t, opened in fold.open_by_task.items()},
         "latest_by_task": {t: s.seq for t, s in fold.latest_by_task.items()},
         "instance_last_start": fold.instance_last_start,
@@ -111,21 +114,30 @@ def to_state(fold: LogFold) -> dict[str, Any]:
 
 
 def from_state(
-    cls: type[LogFold], state: object, saved: Callable[[], SavedColumns] | None = None
+    cls: type[LogFold],
+    state: object,
+    saved: Callable[[], SavedColumns] | None = None,
+    saved_ended: Callable[[], array[int]] | None = None,
 ) -> LogFold:
     """The fold :func:`to_state` saved. ``state`` is untrusted (a file in the user's cache
     folder): anything that is not exactly such data raises ``ValueError``, and nothing in it
     is ever executed. ``saved``: the archive (``strings`` and ``columns``) is not in ``state``
     but read by this when first needed (and checked then: a damaged one raises
-    :class:`~factory_tui.core.fold_sessions.SavedSessionsError` where it is read)."""
+    :class:`~factory_tui.core.fold_sessions.SavedSessionsError` where it is read).
+    ``saved_ended``: the first ``ended_before`` sessions of ``ended`` when they are not in
+    ``state`` (the cache keeps the last ones in the body), read the same way (see
+    :class:`~factory_tui.core.fold_ended.EndedRefs`)."""
     try:
-        return _from_state(cls, _dict(state), saved)
+        return _from_state(cls, _dict(state), saved, saved_ended)
     except (KeyError, IndexError, TypeError, OverflowError) as error:
         raise ValueError(f"not a saved fold: {type(error).__name__}: {error}") from None
 
 
 def _from_state(
-    cls: type[LogFold], state: dict[str, Any], saved: Callable[[], SavedColumns] | None
+    cls: type[LogFold],
+    state: dict[str, Any],
+    saved: Callable[[], SavedColumns] | None,
+    saved_ended: Callable[[], array[int]] | None,
 ) -> LogFold:
     fold = cls(utc=_bool(state["utc"]))
     count = _int(state["sessions"])
@@ -141,7 +153,13 @@ def _from_state(
     ended = _ints(state["ended"])
     if ended and max(ended) >= count:
         raise ValueError("a session reference out of range")
-    fold.ended = SessionRefs(sessions, ended)
+    before = _int(state.get("ended_before", 0))
+    if before < 0 or (before and saved_ended is None):
+        raise ValueError("ended sessions saved elsewhere, and nowhere to read them")
+    if before and saved_ended is not None:
+        fold.ended = EndedRefs(sessions, ended, before, saved_ended)
+    else:
+        fold.ended = SessionRefs(sessions, ended)
     # Each table's references checked in one pass (ten thousand tasks, most with one session).
     open_by_task = _dict(state["open_by_task"])
     _seqs(chain.from_iterable(map(_list, open_by_task.values())), count)
@@ -204,12 +222,15 @@ def _from_state(
     return fold
 
 
-def _live_seqs(fold: LogFold) -> list[int]:
-    """The sessions saved live (see :data:`LIVE_SPAN`), in ``seq`` order."""
+def _live_seqs(fold: LogFold) -> tuple[list[int], int]:
+    """The sessions saved live (see :data:`LIVE_SPAN`), in ``seq`` order; how many of the last
+    ended ones the walk back to them read (a warm start reads no further)."""
     seqs = {rec.seq for opened in fold.open_by_task.values() for rec in opened}
     seqs.update(rec.seq for rec in fold.latest_by_task.values())
     cut: datetime | None = None
+    walked = 0
     for rec in reversed(fold.ended):
+        walked += 1
         seqs.add(rec.seq)
         ended = parse_ts(rec.ended_at) if rec.ended_at else None
         if ended is None:
@@ -218,7 +239,7 @@ def _live_seqs(fold: LogFold) -> list[int]:
             cut = ended - LIVE_SPAN
         elif ended < cut:
             break  # this one is the walk's last look (see fleet_sessions.picked_sessions)
-    return sorted(seqs)
+    return sorted(seqs), walked
 
 
 def _live_state(recs: Sequence[SessionRec]) -> dict[str, Any]:

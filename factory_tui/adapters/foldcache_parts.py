@@ -1,0 +1,155 @@
+"""The parts of a warm-start cache file read after its body, when the fold first needs them
+(see :mod:`factory_tui.adapters.foldcache`): the first sessions that ended, and the archive of
+every session. Each is read from the file as opened at load and checked against its SHA-256;
+damaged, it says so and the cache file is removed (the next start reads cold)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+import weakref
+from array import array
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from factory_tui.core.fold_sessions import WIDTH, SavedStrings, check_saved
+
+__all__ = ["Archive", "EndedFirst", "SavedPart"]
+
+
+class SavedPart:
+    """A part of a cache file read from the file as opened at load (a save replaces the file,
+    never rewrites it) when the fold first needs it, and checked then against its SHA-256.
+    Whoever holds the fold holds the file open until then."""
+
+    __slots__ = ("__weakref__", "_digest", "_fd", "_offset", "_path")
+
+    def __init__(self, fd: int, path: Path, offset: int, digest: str) -> None:
+        self._fd, self._path, self._offset, self._digest = fd, path, offset, digest
+        weakref.finalize(self, _close, fd)
+
+    def _read(self, size: int) -> bytes:
+        """Its ``size`` bytes, checked; else ``ValueError`` (and the cache file removed, so that
+        the next start reads cold)."""
+        try:
+            data = os.pread(self._fd, size, self._offset)
+            if len(data) != size or hashlib.sha256(data).hexdigest() != self._digest:
+                raise ValueError("they do not match their checksum")
+        except (OSError, ValueError) as error:
+            self._forget()
+            raise ValueError(f"{self._path}: {error}") from None
+        return data
+
+    def _forget(self) -> None:
+        """Remove the cache file when it is still the one read (best effort)."""
+        with contextlib.suppress(OSError):
+            st, now = os.fstat(self._fd), os.stat(self._path)
+            if (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+                self._path.unlink()
+
+
+class Archive(SavedPart):
+    """The archive of a cache file's fold: its string table and session columns."""
+
+    __slots__ = ("_sessions", "_size", "_strings", "_texts")
+
+    def __init__(
+        self,
+        fd: int,
+        path: Path,
+        offset: int,
+        sizes: tuple[int, int, int],
+        digest: str,
+    ) -> None:
+        super().__init__(fd, path, offset, digest)
+        self._texts, self._strings, self._sessions = sizes
+        self._size = self._texts + 4 * self._strings + 4 * self._sessions * WIDTH
+
+    @classmethod
+    def after(
+        cls, f: BinaryIO, header: dict[str, Any], path: Path, sessions: object
+    ) -> tuple[Archive | None, str]:
+        """The archive that follows the body just read from ``f``, when the header describes
+        one of that many ``sessions`` that ends the file exactly (its contents are checked
+        when read)."""
+        described = header.get("archive")
+        if not isinstance(described, dict) or set(described) != {
+            "strings_bytes",
+            "strings",
+            "columns",
+            "sha256",
+        }:
+            return None, "no archive sizes"
+        texts, strings, columns = (described[k] for k in ("strings_bytes", "strings", "columns"))
+        digest = described["sha256"]
+        if not all(type(n) is int and n >= 0 for n in (texts, strings, columns)):
+            return None, "bad archive sizes"
+        if type(digest) is not str:
+            return None, "bad archive checksum"
+        if type(sessions) is not int or columns != sessions * WIDTH:
+            raise ValueError("the archive's size does not match the session count")
+        offset = f.tell()
+        if os.fstat(f.fileno()).st_size != offset + texts + 4 * strings + 4 * columns:
+            return None, "the file's size is not what its header says"
+        return cls(os.dup(f.fileno()), path, offset, (texts, strings, sessions), digest), ""
+
+    def __call__(self) -> tuple[SavedStrings, array[int]]:
+        """The string table and the columns, checked. Raises ``ValueError`` (and removes the
+        cache file, so that the next start reads cold) when they are not what was saved."""
+        data = self._read(self._size)
+        try:
+            text = data[: self._texts].decode("utf-8")
+            at = self._texts + 4 * self._strings
+            ends, columns = array("I"), array("I")
+            ends.frombytes(data[self._texts : at])
+            columns.frombytes(data[at:])
+            if sys.byteorder != "little":
+                ends.byteswap()
+                columns.byteswap()
+            del data
+            strings = SavedStrings(text, ends)
+            check_saved(strings, columns, self._sessions)
+        except ValueError as error:
+            self._forget()
+            raise ValueError(f"{self._path}: {error}") from None
+        return strings, columns
+
+
+class EndedFirst(SavedPart):
+    """The first sessions that ended (see :data:`ENDED_KEPT`), after the body's arrays: read
+    from the file as opened at load when first needed, and checked against their SHA-256."""
+
+    __slots__ = ("count",)
+
+    def __init__(self, fd: int, path: Path, offset: int, count: int, digest: str) -> None:
+        super().__init__(fd, path, offset, digest)
+        self.count = count
+
+    @classmethod
+    def after(
+        cls, f: BinaryIO, header: dict[str, Any], path: Path
+    ) -> tuple[EndedFirst | None, str]:
+        described = header.get("ended_first")
+        if not isinstance(described, dict) or set(described) != {"count", "sha256"}:
+            return None, "no ended sessions' size"
+        count, digest = described["count"], described["sha256"]
+        if type(count) is not int or count < 0 or type(digest) is not str:
+            return None, "bad ended sessions' size"
+        offset = f.tell()
+        f.seek(4 * count, os.SEEK_CUR)
+        return cls(os.dup(f.fileno()), path, offset, count, digest), ""
+
+    def __call__(self) -> array[int]:
+        """The seqs, checked against their checksum (else ``ValueError``, the file removed)."""
+        values = array("I")
+        values.frombytes(self._read(4 * self.count))
+        if sys.byteorder != "little":
+            values.byteswap()
+        return values
+
+
+def _close(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
