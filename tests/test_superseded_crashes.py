@@ -5,6 +5,7 @@ A recent one, or one still its task's latest, is."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,9 +13,17 @@ import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+from test_recover import AGENT, CRASHED, NOW_S, WHO, Env, info_of, session_of
+from test_recover import NOW as RNOW
+
+from factory_tui.actions.recover import abandon, close_merged, resume
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.config import load_config
 from factory_tui.core.fleet import Fleet, Settings
 from factory_tui.core.fleet_derive import FleetDeriver, derive_fleet
 from factory_tui.core.fold import LogFold
+from factory_tui.demo import DemoFactory
 
 NOW = datetime(2026, 2, 16, 18, 0)
 SETTINGS = Settings()
@@ -119,3 +128,65 @@ def test_status_json_and_its_gate_count_only_the_crashes_listed(tmp_path: Path) 
     status = json.loads(run("status", "--json", "--no-cache").stdout)
     assert status["summary"]["sessions_crashed"] == 2
     assert gate() == 1
+
+
+# -- recovering a task with older sessions left open ---------------------------------------------
+#
+# A crashed SESSION-END of a task closes its oldest open session (FORMATS.md). The fleet no
+# longer lists the old ones a later session superseded: a recovery of the crash it does list
+# closes those first, each with its own line; one line alone would close the oldest, hidden
+# one, and leave the crash the engineer chose open.
+
+
+@pytest.fixture
+def superseded(git_demo: DemoFactory, fake_bin: Path) -> Env:
+    """The demo's crashed task with two sessions of it left open days before its crash (as
+    test_recover's ``env``: the demo in git, the fakes first on PATH)."""
+    cfg = load_config(git_demo.root, flags={}, env={}, user_config=git_demo.root / "none.toml")
+    env = Env(git_demo, dataclasses.replace(cfg, agent_command=AGENT), fake_bin)
+    lines = [
+        f"2026-02-1{day}T09:00 | SESSION-START | task={CRASHED} branch=feat/{CRASHED} "
+        f"instance=t1111{day}-dead"
+        for day in (1, 2)
+    ]
+    env.log.write_text("\n".join(lines) + "\n" + env.log.read_text())
+    return env
+
+
+def _open_sessions(env: Env) -> list[str | None]:
+    """The instances of the crashed task's sessions left open, oldest first."""
+    reader = FactoryReader(env.cfg)
+    reader.refresh_all()
+    return [rec.instance for rec in reader.fold.open_by_task.get(CRASHED, [])]
+
+
+def test_the_recovery_says_it_closes_the_older_sessions_left_open(superseded: Env) -> None:
+    info = info_of(superseded)
+    assert info.instance == superseded.instance("crashed") and info.superseded == 2
+    plan = info.plan("resume", by=WHO, launch=False)
+    assert f"SESSION-END | task={CRASHED} status=crashed recovered_by={WHO} (2x" in "\n".join(plan)
+    assert any("2 older session(s) of this task were left open" in line for line in info.describe())
+
+
+@pytest.mark.parametrize("how", ["resume", "abandon", "close-merged"])
+def test_a_recovery_closes_the_older_sessions_left_open_then_the_crash(
+    superseded: Env, how: str
+) -> None:
+    env = superseded
+    assert len(_open_sessions(env)) == 3
+    before = len(env.lines())
+    if how == "resume":
+        result = resume(env.cfg, CRASHED, now=RNOW, by=WHO, launch=False)
+    elif how == "abandon":
+        result = abandon(env.cfg, CRASHED, now=RNOW, reason="x", by=WHO)
+    else:
+        env.set_pr(377)
+        env.gh_fixture({"377": {"state": "MERGED", "mergedAt": "2026-02-16T15:00:00Z"}})
+        result = close_merged(env.cfg, CRASHED, now=RNOW, by=WHO)
+    assert result.ok, result.message
+    ends = [line for line in env.lines()[before:] if "| SESSION-END |" in line]
+    older = f"{NOW_S} | SESSION-END | task={CRASHED} status=crashed recovered_by={WHO}"
+    assert len(ends) == 3 and ends[:2] == [older, older]
+    assert list(result.log_lines[-3:]) == ends
+    assert _open_sessions(env) == []
+    assert session_of(env, CRASHED).status == "ended"

@@ -50,6 +50,7 @@ from factory_tui.actions.recovery_info import (
     not_asked,
     pick_session,
     recovery_info,
+    superseded_before,
     task_checkpoints,
 )
 from factory_tui.actions.release import release_claim
@@ -128,8 +129,10 @@ def _prepare(
 
 def _recheck(
     config: Config, reader: FactoryReader, info: RecoveryInfo, now: datetime
-) -> Fleet | ActionResult:
-    """Under the lock: the same session is still the crashed one to close."""
+) -> tuple[Fleet, int] | ActionResult:
+    """Under the lock: the same session is still the crashed one to close; the fleet, and how
+    many older sessions of the task left open are to be closed first (see
+    :func:`superseded_before`)."""
     reader.refresh_all()
     fleet = reader.fleet(now, full=True)
     picked = pick_session(fleet, info.task, config.log_file)
@@ -148,7 +151,17 @@ def _recheck(
     )
     if alive is not None:
         return ActionResult(Outcome.REFUSED, f"{info.task} is not crashed: {alive}")
-    return fleet
+    return fleet, reader.with_fold(lambda fold: superseded_before(fold, session))
+
+
+def _ends(
+    config: Config, now: datetime, task: str, older: int, who: str, last: list[tuple[str, str]]
+) -> list[str]:
+    """Log the ``SESSION-END`` of each of the ``older`` sessions of ``task`` left open before
+    the one recovered (closed by ``who``), then that one's (``last``): the lines written."""
+    lines = [audit(config, now, "SESSION-END", end_fields(task, who)) for _ in range(older)]
+    lines.append(audit(config, now, "SESSION-END", last))
+    return lines
 
 
 def resume(
@@ -189,9 +202,10 @@ def _resume_locked(
     who: str,
     start: Launcher,
 ) -> ActionResult:
-    fleet = _recheck(config, reader, info, now)
-    if isinstance(fleet, ActionResult):
-        return fleet
+    checked = _recheck(config, reader, info, now)
+    if isinstance(checked, ActionResult):
+        return checked
+    fleet, older = checked
     task, branch = info.task, info.branch or ""
     try:
         sha = git.branch_sha(branch)
@@ -252,7 +266,7 @@ def _resume_locked(
         recovered_by = who
     lines = (
         audit(config, now, "RECOVERY", resume_fields(task, info.resume_from, who)),
-        audit(config, now, "SESSION-END", end_fields(task, recovered_by)),
+        *_ends(config, now, task, older, who, end_fields(task, recovered_by)),
     )
     claim_note = _resume_claim_note(info)
     if launched is not None:
@@ -446,9 +460,10 @@ def _abandon_locked(
     who: str,
     deletion: _Deletion | None,
 ) -> ActionResult:
-    fleet = _recheck(config, reader, info, now)
-    if isinstance(fleet, ActionResult):
-        return fleet
+    checked = _recheck(config, reader, info, now)
+    if isinstance(checked, ActionResult):
+        return checked
+    fleet, older = checked
     task = info.task
     claim = claim_for(fleet, info.session)
     state = claim_state_of(claim, info.instance)
@@ -523,7 +538,7 @@ def _abandon_locked(
             fields.append(("by", who))
             lines.append(audit(config, now, "BRANCH-DELETED", fields))
             deleted_note = f"; deleted branch {deletion.branch} (was {deletion.sha[:12]})"
-    lines.append(audit(config, now, "SESSION-END", end_fields(task, who)))
+    lines.extend(_ends(config, now, task, older, who, end_fields(task, who)))
     archived = f"; archived {len(moved)} checkpoint(s)" if moved else ""
     message = f"abandoned {task}: {claim_note}{archived}{deleted_note}"
     if failure:
@@ -560,15 +575,15 @@ def close_merged(
     who = by or actor()
 
     def body() -> ActionResult:
-        fleet = _recheck(config, reader, info, now)
-        if isinstance(fleet, ActionResult):
-            return fleet
+        checked = _recheck(config, reader, info, now)
+        if isinstance(checked, ActionResult):
+            return checked
         fields = [*end_fields(task, who), ("pr", str(info.pr))]
-        line = audit(config, now, "SESSION-END", fields)
+        lines = _ends(config, now, task, checked[1], who, fields)
         return ActionResult(
             Outcome.DONE,
             f"closed {task}: PR #{info.pr} is already merged, nothing to resume",
-            log_lines=(line,),
+            log_lines=tuple(lines),
         )
 
     return _locked(config, task, body)

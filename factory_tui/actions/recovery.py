@@ -115,6 +115,10 @@ class RecoveryInfo:
     """Instances running a later session of the same task."""
     more_open: int = 0
     """Other crashed sessions of the same task still open (each needs its own recovery)."""
+    superseded: int = 0
+    """Older sessions of the task still open that the fleet no longer lists (later sessions
+    superseded them long ago): the log closes a task's oldest open session first, so the
+    recovery closes these first (see :func:`end_lines`)."""
     log_file: Path | None = None
     agent_command: tuple[str, ...] = ("claude",)
     agent_found: bool = True
@@ -215,6 +219,12 @@ class RecoveryInfo:
                 f"{self.more_open} more crashed session(s) of this task are open: "
                 "each needs its own recovery"
             )
+        if self.superseded:
+            lines.append(
+                f"{self.superseded} older session(s) of this task were left open and later "
+                "sessions superseded them: the recovery closes them first, a SESSION-END each "
+                "(the log closes a task's oldest open session first)"
+            )
         return lines
 
     def _branch_line(self) -> str:
@@ -306,6 +316,7 @@ class RecoveryInfo:
             else:
                 out.append("starts: nothing (--no-launch)")
                 ender = by
+            out.extend(self._superseded_plan(by))
             out.append("logs: " + log_line_text("SESSION-END", end_fields(t, ender)))
             if self.claim is not None and self.claim_state != OWNED:
                 out.append(
@@ -332,11 +343,20 @@ class RecoveryInfo:
                 ahead = f", {self.ahead} commit(s) not on {self.base}" if self.ahead else ""
                 sha = (self.branch_sha or "")[:12]
                 out.append(f"deletes: branch {txt(self.branch)} (at {sha}{ahead}){tree}")
+            out.extend(self._superseded_plan(by))
             out.append("logs: " + log_line_text("SESSION-END", end_fields(t, by)))
         else:
             fields = [*end_fields(t, by), ("pr", "?" if self.pr is None else str(self.pr))]
+            out.extend(self._superseded_plan(by))
             out.append("logs: " + log_line_text("SESSION-END", fields))
         return out
+
+    def _superseded_plan(self, by: str) -> list[str]:
+        """The lines that close the older sessions left open first (:attr:`superseded`)."""
+        if not self.superseded:
+            return []
+        line = log_line_text("SESSION-END", end_fields(self.task, by))
+        return [f"logs: {line} ({self.superseded}x: the older sessions left open, first)"]
 
 
 def strings_of(value: object) -> list[str]:

@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -32,6 +32,8 @@ from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint_name
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import PID_START_GRACE, ClaimView, Fleet, SessionView, fmt_age
 from factory_tui.core.fleet_claims import same_host
+from factory_tui.core.fleet_sessions import rec_key
+from factory_tui.core.fold import LogFold
 from factory_tui.core.oplog import Event, parse_line
 from factory_tui.core.steps import STEP_ORDER, step_index
 from factory_tui.core.timeparse import format_ts, parse_ts
@@ -49,6 +51,7 @@ __all__ = [
     "pick_session",
     "recovery_info",
     "review_diffs",
+    "superseded_before",
     "task_checkpoints",
     "task_log_tail",
 ]
@@ -58,6 +61,17 @@ __all__ = [
 
 def not_asked(number: int, _cwd: Path) -> PrStatus:
     return PrStatus(number, None, note="not asked")
+
+
+def superseded_before(fold: LogFold, session: SessionView) -> int:
+    """How many of the task's open sessions are older than ``session``: those a crashed
+    ``SESSION-END`` of the task closes first (FORMATS.md: it names the oldest one left open).
+    The fleet no longer lists them (later sessions of the task superseded them long ago), so
+    a recovery of ``session`` closes them first, each with its own line."""
+    for older, rec in enumerate(fold.open_by_task.get(session.task, ())):
+        if rec_key(rec) == session.key:
+            return older
+    return 0
 
 
 def ask_gh(number: int, cwd: Path) -> PrStatus:
@@ -304,7 +318,8 @@ def recovery_info(
     )
     if alive is not None:
         return ActionResult(Outcome.REFUSED, f"{task} is not crashed: {alive}")
-    return _gather(config, fleet, session, others, now, git or GitRepo(config.root), gh or ask_gh)
+    info = _gather(config, fleet, session, others, now, git or GitRepo(config.root), gh or ask_gh)
+    return replace(info, superseded=reader.with_fold(lambda f: superseded_before(f, session)))
 
 
 def _gather(
