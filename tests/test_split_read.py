@@ -244,9 +244,12 @@ def test_quitting_during_a_split_read_stops_the_child(
     found = FactoryReader(config, hostname="h")
     found.on_progress = lambda source, done, total: cancel.set()
     cancel = found.logs.cancel = threading.Event()
-    with pytest.raises(ReadCancelled):
+    held = held_forked_child(monkeypatch) if child_kind == "fork" else contextlib.nullcontext()
+    with held, pytest.raises(ReadCancelled):
         found.refresh_log()
     assert started and started[0].child.returncode is not None  # stopped and waited for
+    if child_kind == "fork":  # held until killed: it cannot have ended on its own
+        assert started[0].child.returncode == -signal.SIGKILL
     assert not found.logs.split_merged
 
 

@@ -237,7 +237,8 @@ class FactoryLogs:
         from factory_tui.adapters.split_read import SplitRead, split_allowed
 
         split = self._take_early()
-        if split is None and self.split and split_allowed(os.environ):
+        quitting = self.cancel is not None and self.cancel.is_set()  # no child to kill at once
+        if split is None and self.split and not quitting and split_allowed(os.environ):
             span = self._span[1] if self._span is not None else 0
             work = sum(job.cost(span) for job in self.beside)
             split = SplitRead.start(self._history_file, self.config.log_file, work_bytes=work)

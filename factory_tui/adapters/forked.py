@@ -83,9 +83,15 @@ class Forked:
 def _run_child(work: Callable[[], bool], seconds: int) -> None:  # pragma: no cover - the child
     code = 1
     try:
-        # The parent's handlers are not the child's: a Ctrl-C, a hang-up or a kill ends the
-        # work (its cleanup runs: a cache's temp file is removed), the alarm ends the process
-        # (a child stuck on a lock runs no Python).
+        # The parent's handlers are not the child's (the cockpit's SIGWINCH, SIGTSTP and
+        # SIGCONT would redraw or suspend its screen from here; its wakeup fd is the parent's
+        # loop's): back to the defaults. A Ctrl-C, a hang-up or a kill ends the work (its
+        # cleanup runs: a cache's temp file is removed), the alarm ends the process (a child
+        # stuck on a lock runs no Python).
+        signal.set_wakeup_fd(-1)
+        for number in signal.valid_signals():
+            if callable(signal.getsignal(number)):
+                signal.signal(number, signal.SIG_DFL)
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, _end_work)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)

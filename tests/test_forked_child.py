@@ -1,0 +1,98 @@
+"""A forked child (the split read's, a cache save's) is a copy of the cockpit: none of the
+parent's signal handling runs in it, its answer is not freed object by object before it ends,
+and a child whose answer can no longer be read is given up on at the deadline."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from factory_tui.adapters import split_read
+from factory_tui.adapters.forked import Forked
+from factory_tui.adapters.split_read import ForkedChild
+
+
+@pytest.fixture
+def cockpit_signals() -> Iterator[None]:
+    """The handlers and the wakeup fd Textual's app installs (SIGWINCH, SIGTSTP, SIGCONT)."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    numbers = (signal.SIGWINCH, signal.SIGTSTP, signal.SIGCONT)
+    before = {number: signal.signal(number, lambda *_a: None) for number in numbers}
+    wakeup = signal.set_wakeup_fd(ours.fileno())
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(wakeup)
+        for number, handler in before.items():
+            signal.signal(number, handler)
+        ours.close()
+        theirs.close()
+
+
+def test_the_parents_handlers_and_wakeup_fd_are_not_the_childs(cockpit_signals: None) -> None:
+    def work() -> bool:
+        handlers = [signal.getsignal(n) for n in (signal.SIGWINCH, signal.SIGTSTP, signal.SIGCONT)]
+        return signal.set_wakeup_fd(-1) == -1 and not any(map(callable, handlers))
+
+    child = Forked.start(work)
+    assert child is not None and child.wait(30), child.status
+
+
+class Answer:
+    """An answer that says (a file named by its process) when it is freed."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def __del__(self) -> None:
+        Path(self.folder, f"freed-{os.getpid()}").touch()
+
+
+def test_the_childs_answer_is_not_freed_before_it_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Freed object by object after it was pickled, a big answer held the pipe's end and the
+    child's exit that this process waits for (0.15 s at 10x)."""
+    monkeypatch.setattr(split_read, "fold_tail", lambda job: Answer(str(job["folder"])))
+    child = ForkedChild.start({"folder": str(tmp_path)}, read_bytes=0)
+    assert child is not None
+    answer = child.communicate(None, None)
+    assert answer is not None and child.returncode == 0
+    assert list(tmp_path.iterdir()) == []
+    assert not child._parts  # the answer is held once, by whoever took it
+
+
+def test_a_child_whose_answer_cannot_be_read_is_given_up_at_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reader thread failed (its pipe unreadable) while the child folds on: the wait for the
+    child ends at the deadline, the child killed, not when the child ends (its alarm: ten
+    minutes)."""
+    gate, never_written = os.pipe()
+
+    def held(job: dict[str, Any]) -> object:
+        os.read(gate, 1)
+        return None
+
+    monkeypatch.setattr(split_read, "fold_tail", held)
+    try:
+        child = ForkedChild.start({}, read_bytes=0)
+        assert child is not None
+        os.close(child._read_fd)  # the reader's next read fails
+        child._reader.join(30)
+        assert not child._reader.is_alive() and child.forked.running
+        began = time.monotonic()
+        assert child.communicate(None, time.monotonic() + 0.2) is None
+        assert time.monotonic() - began < 30
+        assert child.returncode == -signal.SIGKILL
+    finally:
+        os.close(gate)
+        os.close(never_written)
