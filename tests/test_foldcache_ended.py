@@ -6,6 +6,7 @@ it is an error that says so and the reader reads cold (never a wrong answer)."""
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from test_foldcache import test_warm_equals_cold_at_any_cut as warm_equals_cold_
 from factory_tui.adapters import foldcache
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.config import Config
+from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_ended import EndedRefs
 from factory_tui.core.fold_sessions import SavedSessionsError
 
@@ -197,3 +199,60 @@ def test_a_cache_of_the_old_format_reads_cold(tmp_path: Path, cache: FoldCache) 
     path.write_bytes(json.dumps({**json.loads(first), "format": 4}).encode() + b"\n" + rest)
     found = reader(config, cache)
     assert not found.warm_started and "another cache format" in (cache.last_miss or "")
+
+
+def test_slices_of_the_last_ones_are_a_lists_slices() -> None:
+    """Every slice of the refs, lazy or read, is the plain list's (a stop before the start is
+    empty), and none that stays among the last ones reads the first."""
+    fold = LogFold()
+    lines = [
+        f"2026-02-01T10:{n:02d} | SESSION-{what} | task=t{n} branch=b instance=i{n} status=success"
+        for n in range(12)
+        for what in ("START", "END")
+    ]
+    fold.feed_lines([line.encode() for line in lines], "operations.log")
+    seqs = list(fold.ended.seqs)
+    for start in (None, -20, -3, 0, 1, 2, 3, 5, 11, 12, 20):
+        for stop in (None, -20, -1, 0, 1, 2, 4, 11, 12, 20):
+            for step in (None, 1, 2, -1):
+                lazy = EndedRefs(
+                    fold.sessions, array("I", seqs[2:]), 2, lambda: array("I", seqs[:2])
+                )
+                expected = seqs[start:stop:step]
+                assert [s.seq for s in lazy[start:stop:step]] == expected, (start, stop, step)
+    lazy = EndedRefs(fold.sessions, array("I", seqs[2:]), 2, lambda: array("I", seqs[:2]))
+    assert [s.seq for s in lazy[5:1]] == [] and [s.seq for s in lazy[3:]] == seqs[3:]
+    assert not lazy.first_read
+
+
+def test_a_header_that_says_too_many_first_ended_sessions_reads_cold(
+    saved: Config, cache: FoldCache
+) -> None:
+    path = cache.path_for(saved.log_file)
+    first, rest = path.read_bytes().split(b"\n", 1)
+    header = json.loads(first)
+    header["ended_first"]["count"] = 10**12
+    path.write_bytes(json.dumps(header).encode() + b"\n" + rest)
+    found = reader(saved, cache)
+    assert not found.warm_started and "size" in (cache.last_miss or "")
+    assert found.fold.to_state() == reader(saved, None).fold.to_state()
+
+
+def test_a_fold_with_few_ended_sessions_keeps_them_all_in_the_body(tmp_path: Path) -> None:
+    """At the default (4,096 at least), a short history's ended sessions are all in the body:
+    nothing to read later."""
+    with mock.patch.object(foldcache, "ENDED_KEPT", 4096):
+        cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+        config = make_factory(tmp_path / "factory")
+        lines = [
+            f"2026-01-{1 + n // 60:02d}T10:{n % 60:02d} | SESSION-{what} | task=t branch=b "
+            f"instance=i status=success"
+            for n in range(300)
+            for what in ("START", "END")
+        ]
+        _write(config.log_file, [line.encode() for line in lines])
+        assert reader(config, cache).save_fold_cache()
+        header = json.loads(cache.path_for(config.log_file).read_bytes().split(b"\n", 1)[0])
+        assert header["ended_first"]["count"] == 0 and header["arrays"]["ended"] == 300
+        warm = reader(config, cache)
+        assert warm.warm_started and not isinstance(warm.fold.ended, EndedRefs)

@@ -14,10 +14,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_recover import AGENT, CRASHED, NOW_S, WHO, Env, info_of, session_of
 from test_recover import NOW as RNOW
 
+from factory_tui.actions.base import ActionResult, Outcome
 from factory_tui.actions.recover import abandon, close_merged, resume
+from factory_tui.actions.recovery_info import recovery_info
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.config import load_config
 from factory_tui.core.fleet import Fleet, Settings
@@ -190,3 +194,108 @@ def test_a_recovery_closes_the_older_sessions_left_open_then_the_crash(
     assert list(result.log_lines[-3:]) == ends
     assert _open_sessions(env) == []
     assert session_of(env, CRASHED).status == "ended"
+
+
+# -- the incremental derive against a full one, with sessions hidden and listed again -----------
+
+
+def test_a_hidden_session_still_says_its_agent_moved_on() -> None:
+    """I's session of T0 was superseded by its later session of T1, which a session of T1 by
+    J then hid: T0's stays crashed (its agent moved on), in a full derive and a partial one,
+    though I is alive by its log."""
+    lines = [
+        start(72, "T0", "I"),
+        start(48, "T1", "I"),
+        f"{at(0.2)} | AGENT-WAITING | instance=I kind=permission_prompt",
+    ]
+    fold = folded(lines)
+    deriver = FleetDeriver()
+    derive(fold, deriver)
+    fold.feed_lines([start(0.1, "T1", "J").encode()], "operations.log", len(lines) + 1)
+    partial = derive(fold, deriver)
+    assert deriver.partial_derives == 1 and partial == derive(fold)
+    assert ("T0", "I", "crashed") in listed(partial) and ("T1", "I", "crashed") not in listed(
+        partial
+    )
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        # A recovery's first line closes the hidden oldest session: ended now, listed again.
+        [f"{at(0.1)} | SESSION-END | task=T status=crashed recovered_by=dana"],
+        # The newer one ends; a step of the task then lands on the old one: listed again.
+        [f"{at(0.2)} | SESSION-END | task=T status=success", f"{at(0.1)} | STEP-DONE | task=T"],
+    ],
+    ids=["closed", "logging-again"],
+)
+def test_a_session_listed_again_takes_its_place_as_in_a_full_derive(tail: list[str]) -> None:
+    fold = folded([start(50, "T", "old"), start(1, "T", "new")])
+    deriver = FleetDeriver()
+    assert [s.instance for s in derive(fold, deriver).sessions] == ["new"]
+    fold.feed_lines([line.encode() for line in tail], "operations.log", 3)
+    again = derive(fold, deriver)
+    assert again == derive(fold)
+    assert [s.instance for s in again.sessions] == ["old", "new"]
+
+
+_LOG_LINE = st.one_of(
+    st.builds(
+        lambda h, t, i: f"{at(h)} | SESSION-START | task=t{t} branch=b instance=i{i}",
+        st.sampled_from([0.1, 2, 30, 60, 100]),
+        st.integers(0, 2),
+        st.integers(0, 2),
+    ),
+    st.builds(
+        lambda h, t, s: f"{at(h)} | SESSION-END | task=t{t} status={s}",
+        st.sampled_from([0.1, 2, 30, 60]),
+        st.integers(0, 2),
+        st.sampled_from(["success", "crashed"]),
+    ),
+    st.builds(
+        lambda h, t: f"{at(h)} | STEP-DONE | step=code task=t{t}",
+        st.sampled_from([0.1, 2, 30]),
+        st.integers(0, 2),
+    ),
+    st.builds(
+        lambda h, i: f"{at(h)} | AGENT-WAITING | instance=i{i} kind=permission_prompt",
+        st.sampled_from([0.05, 2]),
+        st.integers(0, 2),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_LOG_LINE, min_size=1, max_size=15), cut=st.integers(0, 15))
+def test_appended_lines_derive_as_a_full_derive_does(lines: list[str], cut: int) -> None:
+    """Random days of sessions over three tasks and three agents (some hidden, some listed
+    again), in time order, derived, then the rest appended: the same fleet, in the same order."""
+    lines.sort(key=lambda line: line.split(" | ")[0])
+    head, tail = lines[:cut], lines[cut:]
+    fold = folded(head)
+    deriver = FleetDeriver()
+    derive(fold, deriver)
+    fold.feed_lines([line.encode() for line in tail], "operations.log", len(head) + 1)
+    assert derive(fold, deriver) == derive(fold)
+
+
+def test_an_older_session_whose_agent_is_alive_refuses_the_recovery(superseded: Env) -> None:
+    """An older session left open whose agent still logs: the recovery's first line would close
+    its session (as when it was the one listed and recovered): refused, nothing written."""
+    env = superseded
+    live = "t11111-dead"  # the oldest session's instance, logging a minute ago
+    with env.log.open("a") as log:
+        log.write(f"2026-02-16T15:41 | STEP-DONE | step=code task=OTHER-1 instance={live}\n")
+    before = env.snapshot()
+    refused = recovery_info(env.cfg, CRASHED, now=RNOW)
+    assert isinstance(refused, ActionResult) and refused.outcome is Outcome.REFUSED
+    assert f"an older session of it left open (started 2026-02-11T09:00 by {live})" in (
+        refused.message
+    )
+    assert f"{live} is alive: logged STEP-DONE 1m ago" in refused.message
+    for result in (
+        resume(env.cfg, CRASHED, now=RNOW, by=WHO, launch=False),
+        abandon(env.cfg, CRASHED, now=RNOW, reason="x", by=WHO),
+    ):
+        assert result.outcome is Outcome.REFUSED and "an older session of it" in result.message
+    assert env.snapshot() == before

@@ -48,9 +48,10 @@ from factory_tui.actions.recovery_info import (
     claim_state_of,
     instance_units,
     not_asked,
+    older_alive,
+    older_open,
     pick_session,
     recovery_info,
-    superseded_before,
     task_checkpoints,
 )
 from factory_tui.actions.release import release_claim
@@ -132,7 +133,7 @@ def _recheck(
 ) -> tuple[Fleet, int] | ActionResult:
     """Under the lock: the same session is still the crashed one to close; the fleet, and how
     many older sessions of the task left open are to be closed first (see
-    :func:`superseded_before`)."""
+    :func:`~factory_tui.actions.recovery_info.older_open`; none of their agents alive)."""
     reader.refresh_all()
     fleet = reader.fleet(now, full=True)
     picked = pick_session(fleet, info.task, config.log_file)
@@ -151,7 +152,13 @@ def _recheck(
     )
     if alive is not None:
         return ActionResult(Outcome.REFUSED, f"{info.task} is not crashed: {alive}")
-    return fleet, reader.with_fold(lambda fold: superseded_before(fold, session))
+    older = reader.with_fold(lambda fold: older_open(fold, session))
+    refused = older_alive(config, reader, fleet, session, older, now)
+    return refused if refused is not None else (fleet, len(older))
+
+
+def _older_note(older: int) -> str:
+    return f"; closed first the {older} older session(s) of it left open" if older else ""
 
 
 def _ends(
@@ -268,7 +275,7 @@ def _resume_locked(
         audit(config, now, "RECOVERY", resume_fields(task, info.resume_from, who)),
         *_ends(config, now, task, older, who, end_fields(task, recovered_by)),
     )
-    claim_note = _resume_claim_note(info)
+    claim_note = _resume_claim_note(info) + _older_note(older)
     if launched is not None:
         message = (
             f"resumed {task} from step {info.resume_from} as {recovered_by}, "
@@ -540,7 +547,7 @@ def _abandon_locked(
             deleted_note = f"; deleted branch {deletion.branch} (was {deletion.sha[:12]})"
     lines.extend(_ends(config, now, task, older, who, end_fields(task, who)))
     archived = f"; archived {len(moved)} checkpoint(s)" if moved else ""
-    message = f"abandoned {task}: {claim_note}{archived}{deleted_note}"
+    message = f"abandoned {task}: {claim_note}{archived}{deleted_note}{_older_note(older)}"
     if failure:
         return ActionResult(
             Outcome.ERROR, f"{message}, but {failure}", tuple(details), tuple(lines)
@@ -582,7 +589,8 @@ def close_merged(
         lines = _ends(config, now, task, checked[1], who, fields)
         return ActionResult(
             Outcome.DONE,
-            f"closed {task}: PR #{info.pr} is already merged, nothing to resume",
+            f"closed {task}: PR #{info.pr} is already merged, nothing to resume"
+            + _older_note(checked[1]),
             log_lines=tuple(lines),
         )
 

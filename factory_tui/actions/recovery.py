@@ -117,8 +117,8 @@ class RecoveryInfo:
     """Other crashed sessions of the same task still open (each needs its own recovery)."""
     superseded: int = 0
     """Older sessions of the task still open that the fleet no longer lists (later sessions
-    superseded them long ago): the log closes a task's oldest open session first, so the
-    recovery closes these first (see :func:`end_lines`)."""
+    superseded them long ago): a crashed ``SESSION-END`` closes the task's oldest open session
+    first, so the recovery closes these first, a line each."""
     log_file: Path | None = None
     agent_command: tuple[str, ...] = ("claude",)
     agent_found: bool = True

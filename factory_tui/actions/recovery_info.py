@@ -34,6 +34,7 @@ from factory_tui.core.fleet import PID_START_GRACE, ClaimView, Fleet, SessionVie
 from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.fleet_sessions import rec_key
 from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_records import SessionRec
 from factory_tui.core.oplog import Event, parse_line
 from factory_tui.core.steps import STEP_ORDER, step_index
 from factory_tui.core.timeparse import format_ts, parse_ts
@@ -48,10 +49,11 @@ __all__ = [
     "git_facts",
     "instance_units",
     "not_asked",
+    "older_alive",
+    "older_open",
     "pick_session",
     "recovery_info",
     "review_diffs",
-    "superseded_before",
     "task_checkpoints",
     "task_log_tail",
 ]
@@ -63,15 +65,39 @@ def not_asked(number: int, _cwd: Path) -> PrStatus:
     return PrStatus(number, None, note="not asked")
 
 
-def superseded_before(fold: LogFold, session: SessionView) -> int:
-    """How many of the task's open sessions are older than ``session``: those a crashed
-    ``SESSION-END`` of the task closes first (FORMATS.md: it names the oldest one left open).
-    The fleet no longer lists them (later sessions of the task superseded them long ago), so
-    a recovery of ``session`` closes them first, each with its own line."""
-    for older, rec in enumerate(fold.open_by_task.get(session.task, ())):
+def older_open(fold: LogFold, session: SessionView) -> list[SessionRec]:
+    """The task's open sessions older than ``session``: those a crashed ``SESSION-END`` of the
+    task closes first (the log's reader closes the task's oldest open session: the fold's
+    rule, as the hooks write no session id). The fleet no longer lists them (later sessions
+    of the task superseded them long ago), so a recovery of ``session`` closes them first,
+    each with its own line."""
+    opened = fold.open_by_task.get(session.task, [])
+    for older, rec in enumerate(opened):
         if rec_key(rec) == session.key:
-            return older
-    return 0
+            return opened[:older]
+    return []
+
+
+def older_alive(
+    config: Config,
+    reader: FactoryReader,
+    fleet: Fleet,
+    session: SessionView,
+    older: list[SessionRec],
+    now: datetime,
+) -> ActionResult | None:
+    """The refusal when one of the ``older`` sessions' agents is alive: the recovery's first
+    ``SESSION-END`` would close its session (as when it was listed and the one recovered)."""
+    for rec in older:
+        units = instance_units(fleet, rec.instance)
+        if (alive := alive_evidence(config, reader, rec.instance, units, now)) is not None:
+            return ActionResult(
+                Outcome.REFUSED,
+                f"{session.task}: an older session of it left open (started {rec.started_at} "
+                f"by {rec.instance}) is closed first by a recovery, and {alive}: nothing was "
+                "changed",
+            )
+    return None
 
 
 def ask_gh(number: int, cwd: Path) -> PrStatus:
@@ -318,8 +344,12 @@ def recovery_info(
     )
     if alive is not None:
         return ActionResult(Outcome.REFUSED, f"{task} is not crashed: {alive}")
+    older = reader.with_fold(lambda fold: older_open(fold, session))
+    refused = older_alive(config, reader, fleet, session, older, now)
+    if refused is not None:
+        return refused
     info = _gather(config, fleet, session, others, now, git or GitRepo(config.root), gh or ask_gh)
-    return replace(info, superseded=reader.with_fold(lambda f: superseded_before(f, session)))
+    return replace(info, superseded=len(older))
 
 
 def _gather(

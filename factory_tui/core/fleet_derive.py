@@ -44,6 +44,7 @@ from factory_tui.core.fleet_sessions import (
     derive_sessions,
     is_shown,
     latest_checkpoints,
+    latest_open_of_instances,
     picked_sessions,
     rec_key,
     session_view,
@@ -245,7 +246,10 @@ class FleetDeriver:
             or len(fold.sessions) < self._sessions
         ):
             changed = self._changed_claims(claims, previous)
-        if previous is None or changed is None:
+        partial = None
+        if previous is not None and changed is not None:
+            partial = self._update(previous, appended, changed, now, fold, procs, settings)
+        if partial is None:
             picked = picked_sessions(fold, now, settings)
             fleet = derive_fleet(
                 root=root,
@@ -268,7 +272,7 @@ class FleetDeriver:
             self._by_file = {claim.file: claim for claim in claims}
             self._checkpoint_by_task = latest_checkpoints(checkpoints)
         else:
-            fleet = self._update(previous, appended, changed, now, fold, procs, settings)
+            fleet = partial
             launches = derive_launches(fold, fleet.claims, now, settings)
             problems = (*problems, *launch_problems(launches))
             fleet = replace(
@@ -405,8 +409,20 @@ class FleetDeriver:
         fold: LogFold,
         procs: Mapping[int, ProcInfo],
         settings: Settings,
-    ) -> Fleet:
+    ) -> Fleet | None:
+        """The fleet re-derived where the appended lines and the changed claims touched it;
+        None when only a full derive can say it (indexes then untouched)."""
         recs, instances, claim_ids = self._touched(fold, appended)
+        horizon = now - settings.history
+        if any(
+            rec.seq < self._sessions
+            and rec_key(rec) not in self._place
+            and is_shown(rec, fold, horizon)
+            for rec in recs.values()
+        ):
+            # An old session listed again (a hidden crash closed or logging again): its place is
+            # among the others, in the order they started: a full derive puts it there.
+            return None
         counts = dict(previous.counts)
         counts["log_events"] = fold.events
         # The log speaks to a claim through its owner's last event, and through the CLAIM and
@@ -465,14 +481,9 @@ class FleetDeriver:
                     recs[rec.seq] = rec
         instances.update(owners)
         conflicts = conflicts_by_instance(self._conflicts_at[n] for n in sorted(self._conflicts_at))
-        latest_open: dict[str, SessionRec] = {}
-        for seq in sorted(recs):
-            rec = recs[seq]
-            if rec.is_open and rec.instance:
-                latest_open[rec.instance] = rec
+        latest_open = latest_open_of_instances(fold)
         # Sessions: replace the touched views in place, drop those no longer shown, append new.
         checkpoint_by_task = self._checkpoint_by_task
-        horizon = now - settings.history
         sessions = list(previous.sessions)
         dropped = False
         for seq in sorted(recs):

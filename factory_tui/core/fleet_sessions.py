@@ -38,14 +38,24 @@ def derive_sessions(
         picked_recs = picked_sessions(fold, now, settings)
     picked = {rec.seq: rec for rec in picked_recs}
     in_order = [picked[seq] for seq in sorted(picked)]
-    latest_open_by_instance: dict[str, SessionRec] = {}
-    for rec in in_order:
-        if rec.is_open and rec.instance:
-            latest_open_by_instance[rec.instance] = rec
+    latest_open_by_instance = latest_open_of_instances(fold)
     return [
         session_view(rec, fold, owned, checkpoints, latest_open_by_instance, now, settings)
         for rec in in_order
     ]
+
+
+def latest_open_of_instances(fold: LogFold) -> dict[str, SessionRec]:
+    """Each instance's latest open session, listed or not: one a later session of its task
+    superseded long ago (not listed) still says its agent moved on from its earlier ones."""
+    latest: dict[str, SessionRec] = {}
+    for opened in fold.open_by_task.values():
+        for rec in opened:
+            if rec.instance and (
+                (known := latest.get(rec.instance)) is None or rec.seq > known.seq
+            ):
+                latest[rec.instance] = rec
+    return latest
 
 
 def picked_sessions(fold: LogFold, now: datetime, settings: Settings) -> list[SessionRec]:

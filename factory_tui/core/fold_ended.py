@@ -81,8 +81,8 @@ class EndedRefs(SessionRefs):
             table = self._table
             if isinstance(index, slice):
                 start, stop, step = index.indices(before + len(last))
-                if step == 1 and start >= before:
-                    return [table[seq] for seq in last[start - before : stop - before]]
+                if step == 1 and start >= before:  # (a stop before the start: empty)
+                    return [table[seq] for seq in last[start - before : max(start, stop) - before]]
             else:
                 at = index + before + len(last) if index < 0 else index
                 if at >= before:
