@@ -254,3 +254,26 @@ async def test_the_cockpit_starts_the_child_before_its_views_are_mounted(
         assert app.reader.logs.split_merged
         await app.workers.wait_for_complete()
     assert _fields(app.reader.fold) == _fields(_one_core(config).fold)
+
+
+def test_the_patience_counts_the_rotated_logs_fold_before_the_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The split in the log: this process folds the rotated log, then the log's head, while the
+    child folds the tail; the two parts are balanced on both, so the wait for the child counts
+    both (the rotated log's fold here takes "100 s" of a clock it moves)."""
+    config = _factory(tmp_path / "factory", history=300, log=6000)
+    clock = [1000.0]
+    monkeypatch.setattr(factory_logs.time, "monotonic", lambda: clock[0])
+    read_history = FactoryLogs._read_history
+
+    def slow_history(self: FactoryLogs) -> bool:
+        clock[0] += 100
+        return read_history(self)
+
+    monkeypatch.setattr(FactoryLogs, "_read_history", slow_history)
+    asked: list[float] = []
+    monkeypatch.setattr(split_read, "patience", lambda t: asked.append(t) or 60.0)
+    found = FactoryReader(config, hostname="h")
+    found.refresh_log()
+    assert found.logs.split_merged and asked == [100.0]

@@ -250,15 +250,16 @@ class FactoryLogs:
         try:
             if split is None:
                 return self._read_history()
+            began = time.monotonic()  # this process's part: the rotated log's too, if before
             if split.in_history:
-                return self._read_split(split, self._history_file.name)
+                return self._read_split(split, self._history_file.name, began)
             changed = self._read_history()
-            return self._read_split(split, self.config.log_file.name) or changed
+            return self._read_split(split, self.config.log_file.name, began) or changed
         finally:
             if split is not None:
                 split.close()
 
-    def _read_split(self, split: SplitRead, source: str) -> bool:
+    def _read_split(self, split: SplitRead, source: str, began: float) -> bool:
         """Fold the head of the file split here, take the child's fold of its tail (or fold
         the tail here when there is no answer or its seed is refused), and follow the file
         from where the two stopped, if it is still the file they read (else read everything
@@ -267,7 +268,6 @@ class FactoryLogs:
         from factory_tui.core.fold_split import merge_tail
 
         try:
-            began = time.monotonic()
             line = self._fold_range(split.fd, 0, split.split, source, 1)
             self._work_beside()
             with gc_paused():  # the answer's records, unpickled and merged: all long-lived

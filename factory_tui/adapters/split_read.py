@@ -64,7 +64,8 @@ cache), in bytes folded in the same time."""
 CHILD_MODULE = "factory_tui.adapters.fold_child"
 PATIENCE = (2.0, 10.0)
 """A child that has not answered ``a * t + b`` seconds after this process folded its own part
-in ``t`` (the two parts take about as long: :func:`_split_point`) is stopped."""
+in ``t`` (the rotated log before the split file's head too: the two parts take about as long,
+:func:`_split_point`) is stopped."""
 _POLL_MS = 250
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
 _PIPE_BYTES = 1 << 20
