@@ -7,7 +7,8 @@ Runs the benchmark scripts beside this one as subprocesses (each in a fresh inte
 user would) and reads the figures they print:
 
 - ``bench_status.py`` on the scale factory (1M + 200k log lines, 1,000 claims, 10k checkpoints):
-  ``status --json`` cold and warm (10 new lines after the cache) with their RSS, an appended line
+  ``status --json`` cold and warm (10 new lines after the cache) with their RSS (and the first
+  run's, cold and saving the cache: a user's first run), an appended line
   and a changed claim re-derived; and on a 10x factory for growth (skip with --no-growth): 10x
   the lines and claims over a 10x longer history (300 days at the scale factory's pace: a
   longer history, not a busier day), and on the 10x history with the 1x claims (an information
@@ -159,6 +160,7 @@ def status_figures(out: str) -> dict[str, float | None]:
         "cold_rss": _num(r"status --json cold: .*?peak RSS (\d+) MB", out),
         "warm": _num(r"status --json warm: median ([\d.]+) s", out),
         "warm_rss": _num(r"status --json warm: .*?peak RSS (\d+) MB", out),
+        "first_rss": _num(r"first run \(cold \+ saving the cache\): [\d.]+ s, (\d+) MB", out),
         "line": _num(r"read \+ folded \+ fleet re-derived: median ([\d.]+) ms", out),
         "claim": _num(r"changed claim file, re-read \+ fleet re-derived: median ([\d.]+) ms", out),
         "full": _num(r"a full derive of the same fleet: median ([\d.]+) ms", out),
@@ -178,7 +180,11 @@ def status_rows(one: dict[str, float | None], label: str) -> list[Row]:
     rows.append(Row("status --json warm (10 new lines) / cold", m, "≤ 0.3x", base, v))
     m, v = check(warm, 0.4, seconds)
     rows.append(Row("status --json warm", m, "≤ 0.4 s (ideal)", "", v))
-    for key, what in (("cold_rss", "cold"), ("warm_rss", "warm")):
+    for key, what in (
+        ("cold_rss", "cold"),
+        ("first_rss", "first (cold + save)"),
+        ("warm_rss", "warm"),
+    ):
         m, v = check(one[key], 150, mb)
         rows.append(Row(f"status --json peak RSS, {what}", m, "≤ 150 MB", "", v))
     m, v = check(one["line"], 5, ms)
@@ -200,6 +206,8 @@ def growth_rows(one: dict[str, float | None], ten: dict[str, float | None]) -> l
             ("cold_rss", 1.3, "status RSS (cold), 10x / 1x"),
             ("warm_rss", 1.3, "status RSS (warm), 10x / 1x"),
         ),
+    ) + ratio_rows(
+        one, ten, (("first_rss", 1.3, "status RSS (first: cold + save), 10x / 1x"),), info=True
     )
 
 
@@ -213,6 +221,7 @@ def history_rows(one: dict[str, float | None], longer: dict[str, float | None]) 
         (
             ("warm", 1.5, "status warm, 10x history only / 1x"),
             ("warm_rss", 1.3, "status RSS (warm), 10x history only / 1x"),
+            ("first_rss", 1.3, "status RSS (first), 10x history only / 1x"),
         ),
         info=True,
     )
