@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,3 +97,50 @@ def test_a_child_whose_answer_cannot_be_read_is_given_up_at_the_deadline(
     finally:
         os.close(gate)
         os.close(never_written)
+
+
+@pytest.fixture
+def forks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids forked (os.fork noted)."""
+    pids: list[int] = []
+    fork = os.fork
+
+    def noting() -> int:
+        pid = fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", noting)
+    return pids
+
+
+def _no_thread_named(monkeypatch: pytest.MonkeyPatch, prefix: str) -> None:
+    """Threads named ``prefix…`` cannot be started (a process at its thread limit)."""
+    start = threading.Thread.start
+
+    def refusing(self: threading.Thread) -> None:
+        if self.name.startswith(prefix):
+            raise RuntimeError("can't start new thread")
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", refusing)
+
+
+@pytest.mark.parametrize("prefix", ["reap ", "answer "])
+def test_a_child_with_no_thread_to_serve_it_is_ended_and_reaped(
+    monkeypatch: pytest.MonkeyPatch, forks: list[int], prefix: str
+) -> None:
+    """No thread to reap it or to read its answer: the child is killed and reaped (no zombie,
+    no child folding for no one) and the caller reads without it."""
+    gate, never_written = os.pipe()
+    monkeypatch.setattr(split_read, "fold_tail", lambda job: os.read(gate, 1))
+    _no_thread_named(monkeypatch, prefix)
+    try:
+        assert ForkedChild.start({}, read_bytes=0) is None
+    finally:
+        os.close(gate)
+        os.close(never_written)
+    (pid,) = forks
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped already

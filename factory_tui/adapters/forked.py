@@ -15,6 +15,7 @@ itself); a thread of the parent reaps the child.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -60,7 +61,11 @@ class Forked:
                 return None
         if pid == 0:  # pragma: no cover - the child (its work is tested through its results)
             _run_child(work, seconds)
-        return cls(pid)
+        try:
+            return cls(pid)
+        except RuntimeError:  # no thread to reap it (a process at its thread limit)
+            _end(pid)
+            return None
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait (at most ``timeout`` seconds) for the child to end; True if it did its work."""
@@ -102,6 +107,13 @@ def _run_child(work: Callable[[], bool], seconds: int) -> None:  # pragma: no co
         code = 1
     finally:
         os._exit(code)
+
+
+def _end(pid: int) -> None:
+    """Kill a child nothing will wait for, and reap it."""
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def _end_work(number: int, _frame: object) -> None:  # pragma: no cover - in the child

@@ -311,7 +311,14 @@ class ForkedChild:
         if forked is None:
             os.close(read_fd)
             return None
-        return cls(forked, read_fd)
+        try:
+            return cls(forked, read_fd)
+        except RuntimeError:  # no thread to read its answer: a new interpreter instead
+            with contextlib.suppress(OSError):
+                os.kill(forked.pid, signal.SIGKILL)
+            forked.wait(5)
+            os.close(read_fd)
+            return None
 
     @property
     def returncode(self) -> int | None:
