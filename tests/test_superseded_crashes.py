@@ -11,7 +11,9 @@ import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -27,6 +29,7 @@ from factory_tui.config import load_config
 from factory_tui.core.fleet import Fleet, Settings
 from factory_tui.core.fleet_derive import FleetDeriver, derive_fleet
 from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_records import SessionRec
 from factory_tui.demo import DemoFactory
 
 NOW = datetime(2026, 2, 16, 18, 0)
@@ -266,17 +269,49 @@ _LOG_LINE = st.one_of(
 
 
 @settings(max_examples=300, deadline=None)
-@given(lines=st.lists(_LOG_LINE, min_size=1, max_size=15), cut=st.integers(0, 15))
-def test_appended_lines_derive_as_a_full_derive_does(lines: list[str], cut: int) -> None:
+@given(
+    lines=st.lists(_LOG_LINE, min_size=1, max_size=18),
+    cuts=st.lists(st.integers(0, 18), min_size=1, max_size=3),
+)
+def test_appended_lines_derive_as_a_full_derive_does(lines: list[str], cuts: list[int]) -> None:
     """Random days of sessions over three tasks and three agents (some hidden, some listed
-    again), in time order, derived, then the rest appended: the same fleet, in the same order."""
+    again), in time order, derived, then the rest appended a few lines at a time, derived
+    after each: the same fleet as a full derive, in the same order."""
     lines.sort(key=lambda line: line.split(" | ")[0])
-    head, tail = lines[:cut], lines[cut:]
-    fold = folded(head)
+    bounds = [0, *sorted(min(cut, len(lines)) for cut in cuts), len(lines)]
+    fold = folded(lines[: bounds[1]])
     deriver = FleetDeriver()
     derive(fold, deriver)
-    fold.feed_lines([line.encode() for line in tail], "operations.log", len(head) + 1)
-    assert derive(fold, deriver) == derive(fold)
+    for start, end in pairwise(bounds[1:]):
+        fold.feed_lines([line.encode() for line in lines[start:end]], "operations.log", start + 1)
+        assert derive(fold, deriver) == derive(fold)
+
+
+def test_an_appended_line_reads_only_the_open_sessions_it_touched() -> None:
+    """The partial derive keeps each agent's open sessions up to date from the lines it reads:
+    it never walks every open session of the fold (a long history holds ~16,000)."""
+    fold = folded(HISTORY)
+    deriver = FleetDeriver()
+    derive(fold, deriver)
+    fold.open_by_task = _Unwalkable(fold.open_by_task)
+    fold.feed_lines([start(0.5, "T3", "t3-new").encode()], "operations.log", 20)
+    partial = derive(fold, deriver)
+    assert deriver.partial_derives == 1
+    fold.open_by_task = dict(fold.open_by_task)
+    assert partial == derive(fold)
+
+
+class _Unwalkable(dict[str, list[SessionRec]]):
+    """The fold's open sessions by task, which may be looked up by task but not walked."""
+
+    def values(self) -> Any:
+        raise AssertionError("every open session walked")
+
+    def items(self) -> Any:
+        raise AssertionError("every open session walked")
+
+    def __iter__(self) -> Any:
+        raise AssertionError("every open session walked")
 
 
 def test_an_older_session_whose_agent_is_alive_refuses_the_recovery(superseded: Env) -> None:
@@ -299,3 +334,20 @@ def test_an_older_session_whose_agent_is_alive_refuses_the_recovery(superseded: 
     ):
         assert result.outcome is Outcome.REFUSED and "an older session of it" in result.message
     assert env.snapshot() == before
+
+
+def test_an_older_sessions_agent_alive_in_a_later_session_of_its_own_is_no_refusal(
+    superseded: Env,
+) -> None:
+    """The oldest session's agent started another task since and works there: it left this
+    session behind (its status is crashed), so the recovery closes it."""
+    env = superseded
+    moved = "t11111-dead"
+    with env.log.open("a") as log:
+        log.write(f"2026-02-16T15:00 | SESSION-START | task=OTHER-1 branch=b instance={moved}\n")
+        log.write(f"2026-02-16T15:41 | STEP-DONE | step=code task=OTHER-1 instance={moved}\n")
+    info = info_of(env)
+    assert info.superseded == 2
+    result = resume(env.cfg, CRASHED, now=RNOW, by=WHO, launch=False)
+    assert result.ok, result.message
+    assert _open_sessions(env) == []

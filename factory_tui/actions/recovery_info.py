@@ -32,7 +32,7 @@ from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint_name
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import PID_START_GRACE, ClaimView, Fleet, SessionView, fmt_age
 from factory_tui.core.fleet_claims import same_host
-from factory_tui.core.fleet_sessions import rec_key
+from factory_tui.core.fleet_sessions import latest_open_of_instances, rec_key
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_records import SessionRec
 from factory_tui.core.oplog import Event, parse_line
@@ -86,9 +86,14 @@ def older_alive(
     older: list[SessionRec],
     now: datetime,
 ) -> ActionResult | None:
-    """The refusal when one of the ``older`` sessions' agents is alive: the recovery's first
-    ``SESSION-END`` would close its session (as when it was listed and the one recovered)."""
+    """The refusal when one of the ``older`` sessions' agents is alive and has not moved on to a
+    later session: the recovery's first ``SESSION-END`` would close the session it works in
+    (as when it was listed and the one recovered). An agent alive in a later session of its
+    own left this one behind: it is closed."""
+    latest = reader.with_fold(latest_open_of_instances)
     for rec in older:
+        if rec.instance is None or latest.get(rec.instance) is not rec:
+            continue
         units = instance_units(fleet, rec.instance)
         if (alive := alive_evidence(config, reader, rec.instance, units, now)) is not None:
             return ActionResult(

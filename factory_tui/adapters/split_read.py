@@ -280,6 +280,7 @@ class ForkedChild:
         self.pid = forked.pid
         self._read_fd = read_fd
         self._parts: list[bytes] = []
+        self._failed = False
         self._reader = threading.Thread(target=self._read, name=f"answer {self.pid}", daemon=True)
         self._reader.start()
 
@@ -345,19 +346,19 @@ class ForkedChild:
                             parts.append(data)
                     return
         except OSError:
-            parts.clear()  # unreadable: what was read is no whole answer
+            self._failed = True  # unreadable: what was read is no whole answer
+            parts.clear()
 
     def communicate(self, cancel: threading.Event | None, deadline: float | None) -> bytes | None:
-        # The pipe read to its end, then the child's exit: either given up on cancel or after
-        # the deadline (a reader that failed leaves a child that may run on).
-        while self._reader.is_alive() or self.forked.running:
-            if self._reader.is_alive():
-                self._reader.join(_POLL_MS / 1000)
-            else:
-                self.forked.wait(_POLL_MS / 1000)
-            if (self._reader.is_alive() or self.forked.running) and _given_up(cancel, deadline):
+        while self._reader.is_alive():
+            self._reader.join(_POLL_MS / 1000)
+            if self._reader.is_alive() and _given_up(cancel, deadline):
                 self.stop()
                 return None
+        if self._failed:  # no whole answer to wait for: the child may fold on for no one
+            self.stop()
+            return None
+        self.forked.wait()  # the pipe ended: its answer is whole, it is ending
         parts, self._parts = self._parts, []  # the answer held once: joined
         return b"".join(parts)
 

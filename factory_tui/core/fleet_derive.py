@@ -44,7 +44,7 @@ from factory_tui.core.fleet_sessions import (
     derive_sessions,
     is_shown,
     latest_checkpoints,
-    latest_open_of_instances,
+    open_by_instance,
     picked_sessions,
     rec_key,
     session_view,
@@ -208,6 +208,9 @@ class FleetDeriver:
         self._conflicts_at: dict[int, ClaimView] = {}
         self._owned: dict[str, list[ClaimView]] = {}
         self._checkpoint_by_task: dict[str, Checkpoint] = {}
+        # instance -> seq -> its open sessions, listed or not (latest_open_of_instances, kept
+        # up to date from the touched records: every session opened or closed is one).
+        self._open_by_instance: dict[str, dict[int, SessionRec]] = {}
 
     def derive(
         self,
@@ -269,6 +272,7 @@ class FleetDeriver:
                 return fleet
             self._full_at = now
             self._index(fleet, picked)
+            self._open_by_instance = open_by_instance(fold)
             self._by_file = {claim.file: claim for claim in claims}
             self._checkpoint_by_task = latest_checkpoints(checkpoints)
         else:
@@ -481,7 +485,19 @@ class FleetDeriver:
                     recs[rec.seq] = rec
         instances.update(owners)
         conflicts = conflicts_by_instance(self._conflicts_at[n] for n in sorted(self._conflicts_at))
-        latest_open = latest_open_of_instances(fold)
+        open_now = self._open_by_instance
+        for rec in recs.values():
+            if rec.instance:
+                opened = open_now.setdefault(rec.instance, {})
+                if rec.is_open:
+                    opened[rec.seq] = rec
+                else:
+                    opened.pop(rec.seq, None)
+        latest_open = {
+            instance: mine[max(mine)]
+            for instance in {rec.instance for rec in recs.values() if rec.instance}
+            if (mine := open_now.get(instance))
+        }
         # Sessions: replace the touched views in place, drop those no longer shown, append new.
         checkpoint_by_task = self._checkpoint_by_task
         sessions = list(previous.sessions)

@@ -45,17 +45,20 @@ def derive_sessions(
     ]
 
 
+def open_by_instance(fold: LogFold) -> dict[str, dict[int, SessionRec]]:
+    """Each instance's open sessions by ``seq``, listed or not."""
+    found: dict[str, dict[int, SessionRec]] = {}
+    for opened in fold.open_by_task.values():
+        for rec in opened:
+            if rec.instance:
+                found.setdefault(rec.instance, {})[rec.seq] = rec
+    return found
+
+
 def latest_open_of_instances(fold: LogFold) -> dict[str, SessionRec]:
     """Each instance's latest open session, listed or not: one a later session of its task
     superseded long ago (not listed) still says its agent moved on from its earlier ones."""
-    latest: dict[str, SessionRec] = {}
-    for opened in fold.open_by_task.values():
-        for rec in opened:
-            if rec.instance and (
-                (known := latest.get(rec.instance)) is None or rec.seq > known.seq
-            ):
-                latest[rec.instance] = rec
-    return latest
+    return {i: opened[max(opened)] for i, opened in open_by_instance(fold).items()}
 
 
 def picked_sessions(fold: LogFold, now: datetime, settings: Settings) -> list[SessionRec]:
