@@ -393,8 +393,8 @@ def test_a_well_formed_but_wrong_cache_reads_cold(
     fold = reader(saved, None).fold
     original = fold.to_state
 
-    def doctored() -> dict[str, Any]:
-        state = original()
+    def doctored(spill: Any = None) -> dict[str, Any]:
+        state = original(spill)
         change(state)
         return state
 

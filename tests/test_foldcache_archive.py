@@ -179,3 +179,31 @@ def test_a_saved_string_table_is_its_texts_joined_and_their_ends() -> None:
     for ends in ([2, 1, 5], [1, 2, 6], []):
         with pytest.raises(ValueError, match="bounds"):
             SavedStrings("aébcd", array("I", ends))
+
+
+def test_a_saves_columns_are_spilled_as_made_and_are_the_held_ones() -> None:
+    """A save takes the archive's columns a part at a time (written to a file as they come,
+    never all held: 114 MB of a 300-day log); they are the columns a held read makes."""
+    start = datetime(2026, 1, 1)
+    fold = LogFold()
+    fold.feed_lines(
+        [
+            line.encode()
+            for n in range(3000)
+            for at in [f"{start + timedelta(minutes=10 * n):%Y-%m-%dT%H:%M}"]
+            for line in (
+                f"{at} | SESSION-START | task=t{n % 10} branch=b instance=i{n % 3}",
+                f"{at} | SESSION-END | task=t{n % 10} status=success pr={n}",
+            )
+        ],
+        "operations.log",
+    )
+    parts: list[array[int]] = []
+    spilled = fold.to_state(parts.append)
+    held = fold.to_state()
+    assert max(map(len, parts)) <= 3000  # a column (or a chunk of one) at a time
+    assert spilled["columns"] == len(held["columns"]) == 3000 * WIDTH
+    assert array("I", [v for part in parts for v in part]) == held["columns"]
+    assert {k: v for k, v in spilled.items() if k != "columns"} == {
+        k: v for k, v in held.items() if k != "columns"
+    }

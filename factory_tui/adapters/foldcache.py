@@ -38,8 +38,10 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import stat
 import sys
+import tempfile
 import time
 from array import array
 from collections.abc import Mapping
@@ -72,6 +74,7 @@ BLOCK_BYTES = 64 << 10
 MIN_LOG_BYTES = 1 << 20
 # A warm reader saves again once this much more has been folded since the cache it loaded.
 RESAVE_BYTES = 8 << 20
+_COPY_BYTES = 1 << 20
 STALE_TEMP_SECONDS = 3600
 """A save's temp file this old was left by a save that was killed (a save is written in well
 under a minute; a forked one is ended after ten)."""
@@ -303,60 +306,28 @@ class FoldCache:
         lines). False when it could not be written (a read-only or full disk: the next start
         is cold, nothing else)."""
         try:
-            state = fold.to_state()
-        except OverflowError:
-            return False  # a line number past 2**32: not worth a cache
-        arrays = {name: state.pop(name) for name in _ARRAYS}
-        ended = arrays["ended"]
-        cut = max(0, len(ended) - max(state.pop("ended_walked"), ENDED_KEPT))
-        first, arrays["ended"] = ended[:cut], ended[cut:]
-        del ended
-        texts, ends = _joined(state.pop("strings"))
-        columns = state.pop("columns")
-        body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
-        del state
-        digest = hashlib.sha256(body)
-        for values in (*arrays.values(), first, ends, columns):
-            if sys.byteorder != "little":
-                values.byteswap()
-        for values in arrays.values():
-            digest.update(values)
-        archive = [texts.encode(), ends, columns]
-        archive_digest = hashlib.sha256(archive[0])
-        archive_digest.update(ends)
-        archive_digest.update(columns)
-        header = {
-            "format": FORMAT_VERSION,
-            "tool": self.version,
-            "path": _resolved(log_file),
-            "sources": [history_file.name, log_file.name],
-            "log": None if log is None else asdict(log),
-            "line_count": line_count,
-            "history_lines": history_lines,
-            "history": None if history is None else asdict(history),
-            "body_bytes": len(body),
-            "arrays": {name: len(values) for name, values in arrays.items()},
-            "body_sha256": digest.hexdigest(),
-            "ended_first": {"count": len(first), "sha256": hashlib.sha256(first).hexdigest()},
-            "archive": {
-                "strings_bytes": len(archive[0]),
-                "strings": len(ends),
-                "columns": len(columns),
-                "sha256": archive_digest.hexdigest(),
-            },
-        }
-        parts = [
-            json.dumps(header, ensure_ascii=False).encode() + b"\n",
-            body,
-            *arrays.values(),
-            first,
-            *archive,
-        ]
-        try:
-            write_atomically(
-                self.path_for(log_file, history_only=log is None),
-                lambda out: _write_parts(out, parts),
-            )
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.folder) as spool:
+                try:
+                    made = _Parts.of(fold, spool)
+                except OverflowError:
+                    return False  # a line number past 2**32: not worth a cache
+                header = {
+                    "format": FORMAT_VERSION,
+                    "tool": self.version,
+                    "path": _resolved(log_file),
+                    "sources": [history_file.name, log_file.name],
+                    "log": None if log is None else asdict(log),
+                    "line_count": line_count,
+                    "history_lines": history_lines,
+                    "history": None if history is None else asdict(history),
+                    **made.described(),
+                }
+                line = json.dumps(header, ensure_ascii=False).encode() + b"\n"
+                write_atomically(
+                    self.path_for(log_file, history_only=log is None),
+                    lambda out: _write_parts(out, [line, *made.parts()], spool),
+                )
         except OSError:
             return False
         self.prune()
@@ -397,11 +368,87 @@ class FoldCache:
             self.path_for(log_file).unlink()
 
 
-def _write_parts(out: BinaryIO, parts: list[Any]) -> None:
+@dataclass
+class _Parts:
+    """A fold as the parts of its cache file but the header (see the module's docstring): its
+    archive's columns in ``spool``, written as they were made (114 MB of a 300-day log, never
+    held), the rest in memory."""
+
+    body: bytes
+    arrays: dict[str, array[int]]
+    first: array[int]
+    texts: bytes
+    ends: array[int]
+    columns: int
+    body_sha256: str
+    archive_sha256: str
+
+    @classmethod
+    def of(cls, fold: LogFold, spool: BinaryIO) -> _Parts:
+        def spill(part: array[int]) -> None:
+            if sys.byteorder != "little":
+                part.byteswap()
+            part.tofile(spool)
+
+        state = fold.to_state(spill)
+        arrays = {name: state.pop(name) for name in _ARRAYS}
+        ended = arrays["ended"]
+        cut = max(0, len(ended) - max(state.pop("ended_walked"), ENDED_KEPT))
+        first, arrays["ended"] = ended[:cut], ended[cut:]
+        del ended
+        texts, ends = _joined(state.pop("strings"))
+        columns = state.pop("columns")
+        body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
+        del state
+        digest = hashlib.sha256(body)
+        for values in (*arrays.values(), first, ends):
+            if sys.byteorder != "little":
+                values.byteswap()
+        for values in arrays.values():
+            digest.update(values)
+        encoded = texts.encode()
+        archive = hashlib.sha256(encoded)
+        archive.update(ends)
+        spool.flush()
+        spool.seek(0)
+        while chunk := spool.read(_COPY_BYTES):
+            archive.update(chunk)
+        return cls(
+            body, arrays, first, encoded, ends, columns, digest.hexdigest(), archive.hexdigest()
+        )
+
+    def described(self) -> dict[str, Any]:
+        """The header's fields that describe the parts."""
+        return {
+            "body_bytes": len(self.body),
+            "arrays": {name: len(values) for name, values in self.arrays.items()},
+            "body_sha256": self.body_sha256,
+            "ended_first": {
+                "count": len(self.first),
+                "sha256": hashlib.sha256(self.first).hexdigest(),
+            },
+            "archive": {
+                "strings_bytes": len(self.texts),
+                "strings": len(self.ends),
+                "columns": self.columns,
+                "sha256": self.archive_sha256,
+            },
+        }
+
+    def parts(self) -> list[Any]:
+        """The parts after the header, but the columns (in the spool)."""
+        return [self.body, *self.arrays.values(), self.first, self.texts, self.ends]
+
+
+def _write_parts(out: BinaryIO, parts: list[Any], rest: BinaryIO | None = None) -> None:
     """``parts`` (bytes-like) written one after the other (no copy of a big body joined in
-    memory), then on the disk before the rename makes them the cache."""
+    memory), then what the file ``rest`` holds, then on the disk before the rename makes them
+    the cache."""
     for part in parts:
         out.write(part)
+    if rest is not None:
+        rest.seek(0)
+        shutil.copyfileobj(rest, out, _COPY_BYTES)
     out.flush()
     os.fsync(out.fileno())
 

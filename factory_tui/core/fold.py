@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 import sys
+from array import array
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from factory_tui.core import fold_state
@@ -140,10 +141,10 @@ class LogFold:
 
     # -- saving and restoring (the warm-start cache) ------------------------------------------
 
-    def to_state(self) -> dict[str, Any]:
+    def to_state(self, spill: Callable[[array[int]], None] | None = None) -> dict[str, Any]:
         """Everything the fold knows, as JSON-able data for :meth:`from_state` (see
         :func:`factory_tui.core.fold_state.to_state`)."""
-        return fold_state.to_state(self)
+        return fold_state.to_state(self, spill)
 
     @classmethod
     def from_state(
