@@ -48,8 +48,7 @@ from factory_tui.actions.recovery_info import (
     claim_state_of,
     instance_units,
     not_asked,
-    older_alive,
-    older_open,
+    older_to_close,
     pick_session,
     recovery_info,
     task_checkpoints,
@@ -133,7 +132,7 @@ def _recheck(
 ) -> tuple[Fleet, int] | ActionResult:
     """Under the lock: the same session is still the crashed one to close; the fleet, and how
     many older sessions of the task left open are to be closed first (see
-    :func:`~factory_tui.actions.recovery_info.older_open`; none of their agents alive)."""
+    :func:`~factory_tui.actions.recovery_info.older_to_close`)."""
     reader.refresh_all()
     fleet = reader.fleet(now, full=True)
     picked = pick_session(fleet, info.task, config.log_file)
@@ -152,9 +151,8 @@ def _recheck(
     )
     if alive is not None:
         return ActionResult(Outcome.REFUSED, f"{info.task} is not crashed: {alive}")
-    older = reader.with_fold(lambda fold: older_open(fold, session))
-    refused = older_alive(config, reader, fleet, session, older, now)
-    return refused if refused is not None else (fleet, len(older))
+    older = older_to_close(config, reader, fleet, session, now)
+    return older if isinstance(older, ActionResult) else (fleet, len(older))
 
 
 def _older_note(older: int) -> str:

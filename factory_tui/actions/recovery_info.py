@@ -49,8 +49,8 @@ __all__ = [
     "git_facts",
     "instance_units",
     "not_asked",
-    "older_alive",
     "older_open",
+    "older_to_close",
     "pick_session",
     "recovery_info",
     "review_diffs",
@@ -78,19 +78,17 @@ def older_open(fold: LogFold, session: SessionView) -> list[SessionRec]:
     return []
 
 
-def older_alive(
-    config: Config,
-    reader: FactoryReader,
-    fleet: Fleet,
-    session: SessionView,
-    older: list[SessionRec],
-    now: datetime,
-) -> ActionResult | None:
-    """The refusal when one of the ``older`` sessions' agents is alive and has not moved on to a
-    later session: the recovery's first ``SESSION-END`` would close the session it works in
-    (as when it was listed and the one recovered). An agent alive in a later session of its
-    own left this one behind: it is closed."""
-    latest = reader.with_fold(latest_open_of_instances)
+def older_to_close(
+    config: Config, reader: FactoryReader, fleet: Fleet, session: SessionView, now: datetime
+) -> list[SessionRec] | ActionResult:
+    """The task's open sessions older than ``session`` (:func:`older_open`), which a recovery
+    closes first; or the refusal when one of their agents is alive and has not moved on to a
+    later session (the recovery's first ``SESSION-END`` would close the session it works in,
+    as when it was listed and the one recovered). An agent alive in a later session of its own
+    left this one behind: it is closed."""
+    older, latest = reader.with_fold(
+        lambda fold: (older_open(fold, session), latest_open_of_instances(fold))
+    )
     for rec in older:
         if rec.instance is None or latest.get(rec.instance) is not rec:
             continue
@@ -102,7 +100,7 @@ def older_alive(
                 f"by {rec.instance}) is closed first by a recovery, and {alive}: nothing was "
                 "changed",
             )
-    return None
+    return older
 
 
 def ask_gh(number: int, cwd: Path) -> PrStatus:
@@ -349,10 +347,9 @@ def recovery_info(
     )
     if alive is not None:
         return ActionResult(Outcome.REFUSED, f"{task} is not crashed: {alive}")
-    older = reader.with_fold(lambda fold: older_open(fold, session))
-    refused = older_alive(config, reader, fleet, session, older, now)
-    if refused is not None:
-        return refused
+    older = older_to_close(config, reader, fleet, session, now)
+    if isinstance(older, ActionResult):
+        return older
     info = _gather(config, fleet, session, others, now, git or GitRepo(config.root), gh or ask_gh)
     return replace(info, superseded=len(older))
 

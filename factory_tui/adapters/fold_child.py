@@ -64,14 +64,15 @@ def fold_tail(job: dict[str, Any]) -> tuple[object, object, int]:
             line = seed.feed_bytes(block, str(source), line)
     fd, start, end, source = job["tail"]
     fd, start, end, source = int(fd), int(start), int(end), str(source)
-    fold = seeded_fold(seed.open)
+    opened = seed.open  # made anew at each look: once, and the answer's strings are shared
+    fold = seeded_fold(opened)
     for block in whole_lines(fd, start, end):
         _check_parent(parent)
         data = block[:-1] if block.endswith(b"\n") else block
         fold.feed_block(data, source, line)
         line += data.count(b"\n") + 1
     fold.pack_rest()
-    return seed.open, fold, line
+    return opened, fold, line
 
 
 def _check_parent(parent: int) -> None:

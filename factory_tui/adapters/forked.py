@@ -67,6 +67,13 @@ class Forked:
             _end(pid)
             return None
 
+    def kill(self) -> None:
+        """Kill the child if it still runs, and wait (a few seconds at most) for its reaping."""
+        if self.running:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+            self.wait(5)
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait (at most ``timeout`` seconds) for the child to end; True if it did its work."""
         self._reaper.join(timeout)

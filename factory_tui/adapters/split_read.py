@@ -29,7 +29,6 @@ import json
 import os
 import pickle
 import select
-import signal
 import stat
 import subprocess
 import sys
@@ -315,9 +314,7 @@ class ForkedChild:
         try:
             return cls(forked, read_fd)
         except RuntimeError:  # no thread to read its answer: a new interpreter instead
-            with contextlib.suppress(OSError):
-                os.kill(forked.pid, signal.SIGKILL)
-            forked.wait(5)
+            forked.kill()
             os.close(read_fd)
             return None
 
@@ -363,10 +360,7 @@ class ForkedChild:
         return b"".join(parts)
 
     def stop(self) -> None:
-        if self.forked.running:
-            with contextlib.suppress(OSError):
-                os.kill(self.forked.pid, signal.SIGKILL)
-            self.forked.wait(5)
+        self.forked.kill()
         self._reader.join(5)  # the pipe's end: the child is gone
         fd, self._read_fd = self._read_fd, -1
         if fd >= 0 and not self._reader.is_alive():

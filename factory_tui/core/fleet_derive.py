@@ -72,9 +72,11 @@ def derive_fleet(
     lint: Sequence[Any] = (),
     remote: Mapping[str, HostProcs] | None = None,
     picked: Sequence[SessionRec] | None = None,
+    opened: dict[str, dict[int, SessionRec]] | None = None,
 ) -> Fleet:
     """``remote``: the other hosts' process facts (their claims' pids are checked there).
-    ``picked``: the sessions to show (:func:`picked_sessions`), when the caller has them."""
+    ``picked``: the sessions to show (:func:`picked_sessions`), ``opened`` each instance's open
+    ones (:func:`open_by_instance`), when the caller has them."""
     settings = settings or Settings()
     claim_views = derive_claims(
         claims, fold, now=now, hostname=hostname, procs=procs, settings=settings, remote=remote
@@ -83,7 +85,7 @@ def derive_fleet(
 
     owned = owned_claims(claim_views)
 
-    sessions = derive_sessions(fold, owned, latest_checkpoint, now, settings, picked)
+    sessions = derive_sessions(fold, owned, latest_checkpoint, now, settings, picked, opened)
     instances = derive_instances(fold, owned, claim_views, sessions, procs, now, settings)
     launches = derive_launches(fold, claim_views, now, settings)
     problems = (*problems, *launch_problems(launches))
@@ -254,6 +256,7 @@ class FleetDeriver:
             partial = self._update(previous, appended, changed, now, fold, procs, settings)
         if partial is None:
             picked = picked_sessions(fold, now, settings)
+            opened = open_by_instance(fold)
             fleet = derive_fleet(
                 root=root,
                 now=now,
@@ -267,12 +270,13 @@ class FleetDeriver:
                 lint=lint,
                 remote=remote,
                 picked=picked,
+                opened=opened,
             )
             if self.one_shot:
                 return fleet
             self._full_at = now
             self._index(fleet, picked)
-            self._open_by_instance = open_by_instance(fold)
+            self._open_by_instance = opened
             self._by_file = {claim.file: claim for claim in claims}
             self._checkpoint_by_task = latest_checkpoints(checkpoints)
         else:

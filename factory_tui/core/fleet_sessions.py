@@ -27,18 +27,22 @@ def derive_sessions(
     now: datetime,
     settings: Settings,
     picked_recs: Iterable[SessionRec] | None = None,
+    opened: dict[str, dict[int, SessionRec]] | None = None,
 ) -> list[SessionView]:
     """Views of the sessions worth showing: each task's latest, the open ones active within the
     history window or still their task's latest, and those that ended within the window. Older
     sessions stay in the log, not on screen: an ended one, and an open one a later session of
     its task superseded long ago (a crash the task moved on from: a long history holds tens of
     thousands, and the real protocol only ever looks at the latest). ``picked_recs``:
-    :func:`picked_sessions` already called."""
+    :func:`picked_sessions` already called; ``opened``: :func:`open_by_instance` already
+    called."""
     if picked_recs is None:
         picked_recs = picked_sessions(fold, now, settings)
     picked = {rec.seq: rec for rec in picked_recs}
     in_order = [picked[seq] for seq in sorted(picked)]
-    latest_open_by_instance = latest_open_of_instances(fold)
+    if opened is None:
+        opened = open_by_instance(fold)
+    latest_open_by_instance = {i: mine[max(mine)] for i, mine in opened.items() if mine}
     return [
         session_view(rec, fold, owned, checkpoints, latest_open_by_instance, now, settings)
         for rec in in_order
