@@ -130,9 +130,10 @@ class SpanBuilder:
         if isinstance(sessions, SessionTable) and sessions.saved and len(sessions) - first > 1000:
             # A restored fold: its archived sessions' spans are made from their saved columns,
             # without making a record of each (a long history, mostly never shown).
-            strings = sessions.string_table()
-            columns = [sessions.column(name, strings)[first:] for name in _SPAN_FIELDS]
-            del strings
+            with sessions.archive_held():  # read once for the five columns, then let go
+                strings = sessions.string_table()
+                columns = [sessions.column(name, strings)[first:] for name in _SPAN_FIELDS]
+                del strings
             for n, fields in enumerate(zip(*columns, strict=True), start=first):
                 _append_session(table, fields, worktree)
                 if fields[-1] is None:

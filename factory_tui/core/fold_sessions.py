@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from itertools import pairwise
 from operator import attrgetter
 from typing import Any, TypeVar, overload
@@ -111,10 +112,13 @@ class SavedStrings(Sequence[str | None]):
 
     def as_list(self) -> list[str | None]:
         """Every entry, cut out in one pass: what a whole column's read indexes (a method call
-        per value cost a second for the columns of the scale factory's 150,000 sessions)."""
+        per value cost a second for the columns of the scale factory's 150,000 sessions).
+        Not interned (each text is in the table once already): interning them grew Python's
+        table of interned strings by 59 MB at 10x, for the process's life (a dict never
+        shrinks)."""
         text, ends = self._text, self._ends
         texts: list[str | None] = [None]
-        texts.extend(map(sys.intern, map(text.__getitem__, map(slice, [0, *ends[:-1]], ends))))
+        texts.extend(map(text.__getitem__, map(slice, [0, *ends[:-1]], ends)))
         return texts
 
 
@@ -376,8 +380,23 @@ class SessionTable(Sequence[SessionRec]):
 
     @property
     def archive_read(self) -> bool:
-        """Whether the archive was read (or there was none to read)."""
+        """Whether the archive is held, read (or there was none to read)."""
         return self._saved is None or self._archive is not None
+
+    @contextmanager
+    def archive_held(self) -> Iterator[None]:
+        """Within: the archive, once read, is held (a walk of several columns reads it once);
+        after: let go unless it was held before, to be read again from the cache file when
+        next needed. A walk of every session (the spend's spans, a save) then does not keep a
+        long history's archive for the process's life (190 MB at 10x: the cockpit's RSS on
+        that history was 401 MB warm, more than cold). A session made from it keeps it (see
+        :meth:`_restore`)."""
+        held = self._archive is not None
+        try:
+            yield
+        finally:
+            if not held and self._saved is not None:
+                self._archive = None
 
     def string_table(self) -> Sequence[str | None] | None:
         """The archive's strings as a list, cut out in one pass, for :meth:`column`'s
@@ -389,8 +408,9 @@ class SessionTable(Sequence[SessionRec]):
 
     def columns(self, names: Sequence[str]) -> list[list[Any]]:
         """:meth:`column` of each of ``names``, the archive's strings cut out once for all."""
-        table = self.string_table()
-        return [self.column(name, table) for name in names]
+        with self.archive_held():
+            table = self.string_table()
+            return [self.column(name, table) for name in names]
 
     def column(self, name: str, table: Sequence[str | None] | None = None) -> list[Any]:
         """The values of one field of every session, in ``seq`` order (for saving: the

@@ -60,6 +60,11 @@ def to_state(fold: LogFold, spill: Callable[[array[int]], None] | None = None) -
     columns; their texts in ``live_strings``). Raises ``OverflowError`` for a line number that
     is not a uint32. ``spill``: given each part of ``columns`` in turn, which is then their
     count, not held (a save writes them to a file as they come: 114 MB of a 300-day log)."""
+    with fold.sessions.archive_held():  # read once for every column, then let go
+        return _to_state(fold, spill)
+
+
+def _to_state(fold: LogFold, spill: Callable[[array[int]], None] | None) -> dict[str, Any]:
     sessions = fold.sessions
     live, walked = _live_seqs(fold)
     index: dict[str | None, int] = {None: 0}
