@@ -27,7 +27,8 @@ from factory_tui.cli import main
 from factory_tui.core.cost_attribution import SpanBuilder
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_sessions import WIDTH, SavedSessionsError, SavedStrings
-from factory_tui.core.prs_link import link_sessions
+from factory_tui.core.prs import PullRequest
+from factory_tui.core.prs_link import link_rows, log_branches
 
 
 @pytest.fixture
@@ -256,10 +257,21 @@ def _warm_with_counted_archive(tmp_path: Path, cache: FoldCache) -> tuple[Any, l
     return warm, reads
 
 
+def _pr(number: int | None, branch: str | None) -> PullRequest:
+    return PullRequest(source="github", number=number, branch=branch, title="t", state="open")
+
+
 @pytest.mark.parametrize(
     "walk",
     [
-        pytest.param(lambda fold: link_sessions(fold.sessions), id="the PR links"),
+        pytest.param(lambda fold: log_branches(fold.sessions), id="the PR branches"),
+        pytest.param(
+            lambda fold: [
+                (rec.seq, rec.task, rec.pr)
+                for rec in link_rows(fold.sessions, [_pr(7, None), _pr(None, "b5")])
+            ],
+            id="the PR links",
+        ),
         pytest.param(
             lambda fold: SpanBuilder().build(fold.sessions, [], worktrees={}),
             id="the spend's spans",
@@ -294,7 +306,7 @@ def test_an_archive_a_session_was_made_from_stays_after_a_walk(
     sessions = warm.fold.sessions
     first = sessions[0]
     assert sessions.archive_read and len(reads) == 1
-    link_sessions(sessions)
+    log_branches(sessions)
     assert sessions.archive_read and len(reads) == 1
     assert sessions[0] is first and sessions[1].task == "t1"
     assert len(reads) == 1

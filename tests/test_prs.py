@@ -355,20 +355,7 @@ def test_ci_that_passed_after_a_failure_is_green() -> None:
 
 def test_candidate_branches_from_claims_sessions_worktrees() -> None:
     unit = ClaimUnit("CAB-1", None, "", (), "t1", 1, None, None, "fix/a", None, (), None)
-
-    @dataclass
-    class Rec:
-        task: str
-        branch: str | None
-        instance: str | None = None
-        pr: str | None = None
-        started_at: str = NOW_S
-        last_step: str | None = None
-        last_step_state: str | None = None
-        last_error: str | None = None
-
-    got = candidate_branches([Rec("t", "feat/b"), Rec("u", "fix/a"), Rec("v", None)], [unit],
-                             ["main", "wt/c", "feat/b"])  # fmt: skip
+    got = candidate_branches(["feat/b", "fix/a", None], [unit], ["main", "wt/c", "feat/b"])
     assert got == ["fix/a", "feat/b", "wt/c"]
 
 

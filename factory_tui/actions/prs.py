@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,7 +30,7 @@ from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import Fleet
 from factory_tui.core.modes_paths import ModeSettings, settings_from_config
 from factory_tui.core.prs import PullRequest, SessionLike, Source
-from factory_tui.core.prs_link import candidate_branches, link_sessions
+from factory_tui.core.prs_link import candidate_branches, link_rows, log_branches
 from factory_tui.core.prs_patch import FileDiff, split_patch
 from factory_tui.core.prs_queue import PrView, Queue, ReviewState, build_queue
 from factory_tui.core.safe import printable
@@ -198,12 +198,14 @@ def _fetch(
     pcfg: PrsConfig,
     *,
     now: datetime,
-    sessions: Sequence[SessionLike],
+    session_branches: Callable[[], Iterable[str | None]],
     units: Sequence[ClaimUnit],
     choice: SourceChoice,
     gh: Gh | None,
     git: GitRepo | None,
 ) -> _Fetched:
+    """The PRs of the chosen sources; ``session_branches``: the sessions' branches, first seen
+    first (read only when local git is asked)."""
     got = _Fetched()
     use_local = choice in ("local", "both")
     if choice in ("auto", "github", "both"):
@@ -221,7 +223,7 @@ def _fetch(
             local = git_repo(config, pcfg, git)
             trees = local.worktrees()
             names = [w.branch for w in trees if w.branch]
-            branches = candidate_branches(sessions, units, names, main=pcfg.main)
+            branches = candidate_branches(session_branches(), units, names, main=pcfg.main)
             got.prs.extend(
                 open_prs(local, branches, worktrees=trees, reviews_dir=review_notes_dir(config))
             )
@@ -261,23 +263,38 @@ def load_queue(
     runs git and gh): call it from a worker thread.
     """
     pcfg = prs_config(config)
-    sessions: Sequence[SessionLike]
     units: list[ClaimUnit]
     if fleet is not None and reader is None:
-        sessions = fleet.sessions
+        shown = fleet.sessions
         units = [view.unit for view in fleet.claims]
+
+        def branches() -> list[str | None]:
+            return [view.branch for view in shown]
+
+        def linkable(prs: list[PullRequest]) -> Sequence[SessionLike]:
+            return shown
+
     else:
         if reader is None:
             reader = FactoryReader.warm(config)
             reader.refresh_claims()
             reader.refresh_log()
-        sessions = reader.with_fold(lambda fold: link_sessions(fold.sessions))
-        units = [unit for claim in reader.claim_files() for unit in claim.units]
+        log = reader
+        units = [unit for claim in log.claim_files() for unit in claim.units]
+
+        # Every session in the log, read as columns: only the branches, and the sessions
+        # the PRs found name (see link_rows).
+        def branches() -> list[str | None]:
+            return log.with_fold(lambda fold: log_branches(fold.sessions))
+
+        def linkable(prs: list[PullRequest]) -> Sequence[SessionLike]:
+            return log.with_fold(lambda fold: link_rows(fold.sessions, prs))
+
     got = _fetch(
         config,
         pcfg,
         now=now,
-        sessions=sessions,
+        session_branches=branches,
         units=units,
         choice=source or pcfg.source,
         gh=gh,
@@ -286,7 +303,7 @@ def load_queue(
     return build_queue(
         got.prs,
         now=now,
-        sessions=sessions,
+        sessions=linkable(got.prs),
         units=units,
         settings=pcfg.modes,
         review=load_review_state(config, folder=reviews_dir),
