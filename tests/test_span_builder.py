@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from factory_tui.core import cost_attribution
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost_attribution import SpanBuilder, build_spans
+from factory_tui.core.cost_spans import to_us
 from factory_tui.core.fold import LogFold
+from factory_tui.core.timeparse import parse_ts
 
 _LINE = st.builds(
     lambda minute, name, task, extra: (
@@ -93,14 +95,23 @@ def test_a_closed_sessions_span_is_made_once_and_another_fold_starts_afresh(
     assert builder.build(other.sessions, []) == ()
 
 
-def test_a_restored_folds_archived_sessions_give_their_spans_without_being_made() -> None:
+def _wild(n: int, at: str) -> str:
+    """Some of the times in shapes the wild writes (seconds, a space, a zone)."""
+    return [at, at + ":30", at.replace("T", " "), at + "Z", at + "+02:00"][n % 5 if n % 3 else 0]
+
+
+@pytest.mark.parametrize("trees", [{"/w/b1": "b1"}, {}], ids=["a worktree", "none"])
+def test_a_restored_folds_archived_sessions_give_their_spans_without_being_made(
+    trees: dict[str, str | None],
+) -> None:
     """A fold restored from the warm-start cache keeps its old sessions archived: the builder
-    makes their spans from the saved columns (the same spans as the cold fold's, open ones
-    followed after) and makes no record of them."""
+    makes their spans from the saved columns, a column at a time (the same spans as the cold
+    fold's, times in the wild's shapes too, open ones followed after) and makes no record of
+    them."""
     lines = [
         line
         for n in range(1, 1500)
-        for at in [f"2026-{1 + n // 600:02d}-{1 + n % 28:02d}T{n % 24:02d}:00"]
+        for at in [_wild(n, f"2026-{1 + n // 600:02d}-{1 + n % 28:02d}T{n % 24:02d}:00")]
         for line in (
             f"{at} | SESSION-START | task=t{n % 40} branch=b{n % 7} instance=i{n % 5}".encode(),
             *([f"{at} | SESSION-END | task=t{n % 40} status=success".encode()] * (n % 9 > 0)),
@@ -111,7 +122,6 @@ def test_a_restored_folds_archived_sessions_give_their_spans_without_being_made(
     state = cold.to_state()
     arrays = {name: state.pop(name) for name in ("columns", "ended", "live")}  # saved as binary
     warm = LogFold.from_state(json.loads(json.dumps(state)) | arrays)
-    trees = {"/w/b1": "b1"}
     builder = SpanBuilder()
     kept = builder.build(warm.sessions, UNITS, worktrees=trees)
     assert kept == build_spans(cold.sessions, UNITS, worktrees=trees)
@@ -121,3 +131,19 @@ def test_a_restored_folds_archived_sessions_give_their_spans_without_being_made(
         fold.feed_lines(more, "operations.log", len(lines) + 1)
     kept = builder.build(warm.sessions, UNITS, worktrees=trees)
     assert kept == build_spans(cold.sessions, UNITS, worktrees=trees)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.from_regex(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", fullmatch=True),
+        st.from_regex(r"[0-9 T:Zz+-]{16}", fullmatch=True),
+        st.sampled_from(["2026-02-12T14:00", "0001-01-01T00:00", "9999-12-31T23:59",
+                         "2026-02-12T14:0Z", "2026-02-12T14+02", "2026-02-12T1400Z",
+                         "2026-02-12t14:00", " 026-02-12T14:00", ""]),
+        st.text(max_size=20),
+    )
+)  # fmt: skip
+def test_a_time_read_in_the_protocols_shape_is_the_parsers(text: str) -> None:
+    """The spans' times read directly in the log's own shape are what the parser reads."""
+    assert cost_attribution._time_us(text) == to_us(parse_ts.__wrapped__(text))

@@ -11,9 +11,10 @@ is a ``Sequence[Span]`` (a span is made when read) and equal to any sequence of 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import repeat
 from typing import Literal, overload
 
 __all__ = [
@@ -79,16 +80,22 @@ class SpanStrings:
 
     def __init__(self) -> None:
         self.texts: list[str | None] = [None]
-        self._index: dict[str, int] = {}
+        self._index: dict[str | None, int] = {None: 0}
 
     def of(self, text: str | None) -> int:
-        if text is None:
-            return 0
         n = self._index.get(text)
         if n is None:
             n = self._index[text] = len(self.texts)
             self.texts.append(text)
         return n
+
+    def indexes(self, texts: Sequence[str | None]) -> Iterator[int]:
+        """:meth:`of` of each of ``texts``, made a distinct text at a time."""
+        index, of = self._index, self.of
+        for text in dict.fromkeys(texts):
+            if text not in index:
+                of(text)
+        return map(index.__getitem__, texts)
 
 
 _KINDS: tuple[Literal["session", "claim"], ...] = ("session", "claim")
@@ -167,6 +174,26 @@ class SpanTable(Sequence[Span]):
         self.worktree.append(of(worktree))
         self.start.append(to_us(start))
         self.end.append(to_us(end))
+
+    def extend_sessions(
+        self,
+        instance: Sequence[str | None],
+        task: Sequence[str | None],
+        branch: Sequence[str | None],
+        worktree: Sequence[str | None],
+        start: Iterable[int],
+        end: Iterable[int],
+    ) -> None:
+        """:meth:`append_session` of many sessions a column at a time (their times as
+        :func:`to_us` already): a long history's, without a call per session."""
+        indexes = self.strings.indexes
+        self.kind.extend(repeat(SESSION, len(instance)))
+        self.instance.extend(indexes(instance))
+        self.task.extend(indexes(task))
+        self.branch.extend(indexes(branch))
+        self.worktree.extend(indexes(worktree))
+        self.start.extend(start)
+        self.end.extend(end)
 
     def set_row(self, row: int, span: Span) -> None:
         of = self.strings.of
