@@ -97,25 +97,50 @@ class Archive(SavedPart):
 
     def __call__(self) -> tuple[SavedStrings, array[int]]:
         """The string table and the columns, checked. Raises ``ValueError`` (and removes the
-        cache file, so that the next start reads cold) when they are not what was saved."""
-        data = self._read(self._size)
+        cache file, so that the next start reads cold) when they are not what was saved.
+
+        Read straight into the arrays they become, a :data:`READ_CHUNK` at a time, and
+        hashed there: the file's bytes are never held beside them (at 10x, 190 MB read into
+        bytes then copied: the read peaked at 320 MB RSS, now 227)."""
         try:
-            at = self._texts + 4 * self._strings
-            ends, columns = array("I"), array("I")
-            with memoryview(data) as view:  # no copy of a part (114 MB of columns at 10x)
-                text = str(view[: self._texts], "utf-8")
-                ends.frombytes(view[self._texts : at])
-                columns.frombytes(view[at:])
+            raw = bytearray(self._texts)
+            ends = array("I", [0]) * self._strings
+            columns = array("I", [0]) * (self._sessions * WIDTH)
+            digest = hashlib.sha256()
+            at = self._offset
+            for part in (raw, ends, columns):
+                with memoryview(part) as view, view.cast("B") as into:
+                    _read_into(self._fd, into, at)
+                    digest.update(into)
+                    at += len(into)
+            if digest.hexdigest() != self._digest:
+                raise ValueError("they do not match their checksum")
+            text = raw.decode("utf-8")
+            del raw
             if sys.byteorder != "little":
                 ends.byteswap()
                 columns.byteswap()
-            del data
             strings = SavedStrings(text, ends)
             check_saved(strings, columns, self._sessions)
-        except ValueError as error:
+        except (OSError, ValueError) as error:
             self._forget()
             raise ValueError(f"{self._path}: {error}") from None
         return strings, columns
+
+
+READ_CHUNK = 16 << 20
+"""What :meth:`Archive.__call__` reads at a time (and holds beside the arrays)."""
+
+
+def _read_into(fd: int, into: memoryview, offset: int) -> None:
+    """Fill ``into`` with the file's bytes from ``offset``; ``ValueError`` if it ends first."""
+    done = 0
+    while done < len(into):
+        chunk = os.pread(fd, min(READ_CHUNK, len(into) - done), offset + done)
+        if not chunk:
+            raise ValueError("the file ends before its archive does")
+        into[done : done + len(chunk)] = chunk
+        done += len(chunk)
 
 
 class EndedFirst(SavedPart):
