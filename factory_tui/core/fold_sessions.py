@@ -390,8 +390,10 @@ class SessionTable(Sequence[SessionRec]):
         after: let go unless it was held before, to be read again from the cache file when
         next needed. A walk of every session (the spend's spans, a save) then does not keep a
         long history's archive for the process's life (190 MB at 10x: the cockpit's RSS on
-        that history was 401 MB warm, more than cold). A session made from it keeps it (see
-        :meth:`_restore`)."""
+        that history was 401 MB warm, more than cold). A session made from it outside such a
+        walk keeps it (see :meth:`_restore`); inside, it goes with the walk's. One thread reads
+        a table at a time (a reader's worker): another thread's read in the walk would be let
+        go too (read again when next needed, never a wrong answer)."""
         held = self._archive is not None
         try:
             yield
