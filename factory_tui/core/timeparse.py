@@ -25,6 +25,7 @@ __all__ = [
     "MIN_YEAR",
     "format_ts",
     "naive_local",
+    "parse_any_ts",
     "parse_ts",
     "parse_utc_ts",
     "utc_naive",
@@ -55,7 +56,21 @@ def valid_ts(ts: str) -> bool:
 @lru_cache(maxsize=65536)
 def parse_ts(raw: str, tz: tzinfo | None = None) -> datetime | None:
     """Parse one timestamp; ``None`` when it is not one; one with a zone is converted to ``tz``.
-    Cached (the zone is part of the key): log timestamps repeat a lot."""
+    Cached (the zone is part of the key): log timestamps repeat a lot. The protocol's own shape
+    (``YYYY-MM-DDTHH:MM``) is read directly (its uncached reading is the spend's: 865,000
+    distinct times in a 300-day history)."""
+    if len(raw) == 16 and raw[10] == "T":
+        try:
+            value: datetime | None = datetime.fromisoformat(raw)
+        except ValueError:
+            value = None
+        if value is not None and value.tzinfo is None:
+            return value if MIN_YEAR <= value.year <= MAX_YEAR else None
+    return parse_any_ts(raw, tz)
+
+
+def parse_any_ts(raw: str, tz: tzinfo | None = None) -> datetime | None:
+    """:func:`parse_ts` of any shape the wild writes (uncached)."""
     text = raw.strip()
     if len(text) < 10:
         return None
