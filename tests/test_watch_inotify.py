@@ -398,3 +398,16 @@ def test_an_idle_watcher_blocks_until_the_rearm_check(
         assert 59_000 < timeout <= 60_000
     else:
         assert timeout <= watch.POLL_MS
+
+
+@pytest.mark.parametrize("now", [16325.398, 16326.508, 0.1, 1e6 + 0.3])
+def test_the_wait_until_the_rearm_check_never_exceeds_it(now: float) -> None:
+    """The watcher waits ``(now + rearm) - now`` seconds: in floating point that difference can
+    come out a hair over ``rearm`` (60 s read as 60000.0000000018 ms at a monotonic clock of
+    16325.398 s), which rounded up made a 60 s re-arm wait 60001 ms (a CI run caught it)."""
+    check_at = now + 60_000 / 1000
+    assert watch._timeout_ms(check_at - now, None) <= 60_000
+    assert watch._timeout_ms(check_at - now, None) >= 59_999
+    assert watch._timeout_ms(0.0004, None) == 1  # still rounded up: not woken just before due
+    assert watch._timeout_ms(-1.0, None) == 0
+    assert watch._timeout_ms(check_at - now, watch.POLL_MS) == watch.POLL_MS

@@ -465,8 +465,9 @@ def _follow(
 
 def _timeout_ms(left_s: float, cap_ms: int | None) -> int:
     """The poll's timeout: until the next re-arm check (rounded up, so the check is not woken
-    for just before it is due), at most ``cap_ms`` when set."""
-    left_ms = max(0, math.ceil(left_s * 1000))
+    for just before it is due), at most ``cap_ms`` when set. Rounded to the microsecond first:
+    ``(now + rearm) - now`` in floating point can come out a hair over ``rearm``."""
+    left_ms = max(0, math.ceil(round(left_s * 1000, 3)))
     return left_ms if cap_ms is None else min(cap_ms, left_ms)
 
 
