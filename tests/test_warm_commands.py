@@ -169,13 +169,43 @@ def test_prs_link_to_the_sessions_read_as_columns_as_to_the_records(
         assert all(rec.pr in {str(p.number) for p in prs} or rec.branch for rec in linkable)
 
 
+def test_a_prs_link_reads_the_latest_of_each_kind_it_walks_for(tmp_path: Path) -> None:
+    """Each of :func:`link_pr`'s walks keeps the last session it meets: the rows found hold,
+    for each PR, the latest with its number, the latest on its branch, and the latest on its
+    branch with a numeric ``pr=`` (a local PR whose branch's last session logged none still
+    shows the number an earlier one did)."""
+    config = make_factory(tmp_path / "factory")
+    _write(
+        config.log_file,
+        [
+            b"2026-02-12T10:00 | SESSION-START | task=a branch=b/x instance=i1",
+            b"2026-02-12T10:01 | SESSION-END | task=a status=success pr=7",
+            b"2026-02-12T10:02 | SESSION-START | task=b branch=b/x instance=i2",
+            b"2026-02-12T10:03 | SESSION-END | task=b status=success pr=8",
+            b"2026-02-12T10:04 | SESSION-START | task=c branch=b/x instance=i3",
+            b"2026-02-12T10:05 | SESSION-END | task=c status=crashed",
+            b"2026-02-12T10:06 | SESSION-START | task=d branch=b/y instance=i1",
+            b"2026-02-12T10:07 | SESSION-END | task=d status=success pr=7",
+        ],
+    )
+    with chunk(2):
+        fold = reader(config, None).fold
+        prs = [_pr(None, "b/x", "local"), _pr(7, None, "github"), _pr(9, "b/x", "github")]
+        rows = link_rows(fold.sessions, prs)
+        links = [link_pr(pr, rows, []) for pr in prs]
+    assert links == _links(fold, prs)
+    assert [rec.task for rec in rows] == ["b", "c", "d"]
+    assert [(link.task, link.number) for link in links] == [("c", 8), ("d", 7), ("c", None)]
+
+
 def test_a_prs_queue_from_the_log_makes_only_the_sessions_its_prs_name(
     saved: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``prs`` (and ``approve`` and the other CLI actions) link the PRs found to every session
-    in the log, read as columns: the sessions handed to the queue are those a PR names (a
-    row of each of the 1.49 million sessions of a 300-day history took 484 MB and 4 s, and
-    each PR's link walked them all)."""
+    in the log, read as columns: the sessions handed to the queue are the few a PR's link reads
+    (each branch's latest, and its latest with a numeric ``pr=``), not all those it names (a
+    branch's hundreds of sessions in a 300-day history: 44,000 records, 1.2 s), nor a row of
+    each of its 1.49 million sessions (484 MB, 4 s)."""
     from factory_tui.actions import prs as prs_actions
 
     handed: list[Any] = []
@@ -195,8 +225,14 @@ def test_a_prs_queue_from_the_log_makes_only_the_sessions_its_prs_name(
     assert log.warm_started and log.fold.sessions.saved > 1000
     queue = prs_actions.load_queue(saved, now=NOW, reader=log)
     [sessions] = handed
-    assert sorted({s.branch for s in sessions}) == ["b/o3", "b/t1"]
-    assert len(sessions) == 61  # b/o3's 60 old sessions and b/t1's
+    cold = FactoryReader(saved)
+    cold.refresh_log()
+    every = list(cold.fold.sessions)
+    on = {b: [r.seq for r in every if r.branch == b] for b in ("b/o3", "b/t1")}
+    numbered = {b: [r.seq for r in every if r.branch == b and (r.pr or "").isdigit()] for b in on}
+    assert len(on["b/o3"]) == 60 and len(on["b/t1"]) == 1  # hundreds in a long history
+    expected = {max(seqs) for seqs in (*on.values(), *numbered.values()) if seqs}
+    assert [s.seq for s in sessions] == sorted(expected)
     assert sorted(view.link.task for view in queue.views) == ["o3", "t1"]
 
 
