@@ -276,3 +276,30 @@ async def test_a_pane_is_drawn_again_only_when_its_lines_change(
         assert drawn == [False, True]
         await pilot.pause()
         assert "conflicting evidence: two pids" in pane.render().plain
+
+
+async def test_a_panes_lines_are_worked_out_once_for_its_height_and_its_drawing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Laying the grid out asks each pane its height (twice a layout, in Textual) and draws
+    the panes on screen: a pane's lines are worked out once a width, not at each ask (the
+    scale factory's hundred panes cost 0.05 s of its first fleet's frame, on the GIL the
+    log's fold needed, and 0.3 s more once the spend came)."""
+    import factory_tui.ui.widgets.agents as agents
+
+    made: dict[str, list[int]] = {}
+    real = agents.pane_lines
+
+    def counted(view: InstanceView, now: datetime, width: int, *args: Any) -> Any:
+        made.setdefault(view.id, []).append(width)
+        return real(view, now, width, *args)
+
+    monkeypatch.setattr(agents, "pane_lines", counted)
+    app = GridApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        grid = app.query_one(AgentGrid)
+        grid.show_fleet(fleet(**{f"a_{n}": "working" for n in range(30)}))
+        await pilot.pause()
+        await pilot.pause()
+        assert len(made) == 30
+        assert all(len(widths) == len(set(widths)) for widths in made.values()), made

@@ -128,9 +128,11 @@ class AgentPane(Widget, can_focus=True):
         self._redraw_if_changed(old)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        if self._drawn is not None and self._drawn[0] == width:
-            return len(self._drawn[1])
-        return len(pane_lines(self.view, self.now, width, self.spend))
+        # Kept for the drawing and the next ask: a layout asks each pane twice, and a pane
+        # off screen is never drawn (a hundred panes' lines were worked out three times).
+        if self._drawn is None or self._drawn[0] != width:
+            self._drawn = (width, pane_lines(self.view, self.now, width, self.spend))
+        return len(self._drawn[1])
 
     def render(self) -> Content:
         return Content("\n").join(self._lines())
