@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from factory_tui.adapters.agent_transcripts import AgentTranscripts
 from factory_tui.adapters.clock import local_zone
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from factory_tui.config.hegemon import HegemonSettings
     from factory_tui.core.fleet_store import StoreMerger  # only with a store: not for status
 
-__all__ = ["FactoryReader"]
+__all__ = ["FactoryReader", "ReadProgress", "read_progress"]
 
 T = TypeVar("T")
 
@@ -52,6 +53,21 @@ CHECKPOINT_FILE_COST = 260
 """The cold read of a claim file and of an entry of the checkpoints folder (only each task's
 newest is parsed), in bytes of the log folded in the same time (the scale factory: 1,000 claim
 files in 70 ms, 10,000 checkpoints in 65 ms, a megabyte of log in 25 ms)."""
+
+
+class ReadProgress(Protocol):
+    """Told how far a long read is, and what comes after it in this process."""
+
+    def __call__(self, source: str, done: int, total: int) -> None: ...
+
+    def phase(self, words: str | None) -> None:
+        """What this process does now, not reading (``saving the warm-start cache``); None:
+        it is done."""
+
+
+read_progress: ContextVar[ReadProgress | None] = ContextVar("read_progress", default=None)
+"""Told the progress of every factory read made where it is set (and no ``on_progress`` was
+given): the CLI's progress line on a terminal (:mod:`factory_tui.cli.progress`)."""
 
 
 class FactoryReader:
@@ -83,6 +99,8 @@ class FactoryReader:
         self.logs = FactoryLogs(config, fold_cache)
         """operations.log and metrics.log, folded; the fold's warm-start cache."""
         self.logs.on_progress = on_progress
+        if on_progress is None and (progress := read_progress.get()) is not None:
+            self.logs.on_progress, self.logs.on_phase = progress, progress.phase
         self.checkpoints: dict[str, Checkpoint] = {}
         self.checkpoint_problems: list[Problem] = []
         self.checkpoint_folder = CheckpointFolder(config, values=json_files)

@@ -70,6 +70,9 @@ class FactoryLogs:
         self.metrics = LogFold(utc=True)  # metrics.log times are UTC (date -u)
         self.on_progress: Callable[[str, int, int], None] | None = None
         """Told ``(source, offset, total)`` after each chunk read."""
+        self.on_phase: Callable[[str | None], None] | None = None
+        """Told what this process does when it is no read and may be long (a save made here),
+        and None when it is done."""
         self.fold_cache = fold_cache
         """Where the fold is saved for a warm start (None: always read cold, never saved)."""
         self.warm_started = False
@@ -513,7 +516,13 @@ class FactoryLogs:
                 )
 
         if not self.save_in_child:
-            return save()
+            if self.on_phase is None:
+                return save()
+            self.on_phase("saving the warm-start cache")
+            try:
+                return save()
+            finally:
+                self.on_phase(None)
         kind = "log" if log is not None else "history"
         last = self._saving.get(kind)
         if last is not None and last.running:

@@ -53,6 +53,10 @@ COMMANDS = (
     "launch",
 )
 
+#: Commands that never draw the progress line of a long read (:mod:`factory_tui.cli.progress`):
+#: the cockpit shows it in its header; the agents' hooks must stay silent; doctor reads no log.
+QUIET_COMMANDS = frozenset({"ui", "demo", "hook", "hooks", "agent", "doctor"})
+
 #: Each command's module (in this package) and function: the module is imported when its command
 #: runs or its parser is built (the cockpit's start imports none of the other commands' modules).
 HANDLERS: dict[str, tuple[str, str]] = {
@@ -164,7 +168,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command not in HANDLERS:
             raise CliError(f"{command}: not available yet")
-        return int(_command_function(*HANDLERS[command])(args))
+        handler = _command_function(*HANDLERS[command])
+        if command in QUIET_COMMANDS:
+            return int(handler(args))
+        from factory_tui.cli.progress import progress_on_terminal
+
+        with progress_on_terminal(sys.stderr):
+            return int(handler(args))
     except (CliError, ValueError) as error:
         if not isinstance(error, CliError) and not _saved_sessions_error(error):
             raise

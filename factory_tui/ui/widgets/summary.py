@@ -19,6 +19,7 @@ from textual.content import Content
 from textual.geometry import Size
 from textual.widget import Widget
 
+from factory_tui.core.progress import progress_words, time_left
 from factory_tui.core.safe import printable
 from factory_tui.ui.widgets.quiet import same_content
 
@@ -320,29 +321,10 @@ class SummaryBar(Widget):
 def progress_segment(
     source: str, done: int, total: int, left: float | None = None
 ) -> Content | None:
-    """``reading claims 40%…``, ``reading operations.log 12%, about 40 s left…`` (``left``:
-    seconds, see :func:`time_left`); ``None`` once the log's indexing is done (the segment
-    goes)."""
-    percent = 100 if not total else min(100, done * 100 // total)
-    if source == "log index" and percent >= 100:
-        return None
-    what = "indexing the log" if source == "log index" else f"reading {source}"
-    if left is not None and percent < 100:
-        when = f"{max(1, round(left))} s" if left < 90 else f"{round(left / 60)} min"
-        return Content.styled(f"{printable(what)} {percent}%, about {when} left…", "$text-muted")
-    return Content.styled(f"{printable(what)} {percent}%…", "$text-muted")
-
-
-PROGRESS_SETTLES_S = 2.0
-"""How long a read goes before its time left is told (its rate is not known before)."""
-
-
-def time_left(done: int, elapsed: float, remaining: int) -> float | None:
-    """Seconds left for ``remaining`` more at the rate of ``done`` in ``elapsed`` seconds;
-    None until the rate is known (:data:`PROGRESS_SETTLES_S`) or when nothing is left."""
-    if elapsed < PROGRESS_SETTLES_S or done <= 0 or remaining <= 0:
-        return None
-    return remaining * elapsed / done
+    """:func:`~factory_tui.core.progress.progress_words`, muted; ``None`` once the log's
+    indexing is done (the segment goes)."""
+    words = progress_words(source, done, total, left)
+    return None if words is None else Content.styled(words, "$text-muted")
 
 
 def title_segment(root: Path, read_only: bool, *, short: bool = False) -> Content:
