@@ -1190,3 +1190,29 @@ def test_another_reader_gets_its_spans_even_at_the_same_generation(
     t.refresh(second)
     assert len(attributed) == 1
     t.close()
+
+
+def test_the_cost_cli_tells_how_far_its_read_of_the_transcripts_is_on_a_terminal(
+    factory: Factory,
+    capsys: pytest.CaptureFixture[str],
+    utc_cli: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A first read of many transcripts takes seconds: on a terminal, its progress is told as
+    a factory read's is, and erased before the report."""
+    import io
+
+    import factory_tui.cli.progress as progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(progress, "SHOW_AFTER_S", 0)
+    monkeypatch.setattr(progress, "EVERY_S", 0)
+    term = Terminal()
+    with progress.progress_on_terminal(term):
+        assert cli(["cost", "--json", "--now", "2026-02-16T16:00", str(factory.root)]) == 0
+    assert "factory-tui: reading transcripts " in term.getvalue()
+    assert term.getvalue().endswith("\r\x1b[K")
+    assert json.loads(capsys.readouterr().out)["total_usd"] > 0

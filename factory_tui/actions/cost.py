@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from factory_tui.adapters.clock import local_zone
-from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.factory import FactoryReader, read_progress
 from factory_tui.adapters.transcripts import CostTracker
 from factory_tui.config import Config
 from factory_tui.core.cost_records import naive_local
@@ -35,7 +35,12 @@ def tracker_for(config: Config, factory: FactoryReader | None = None) -> CostTra
         factory.refresh_all()
     procs = factory.probe.probe(factory.local_pids())
     tracker = CostTracker(config)
-    tracker.refresh(factory, procs=procs)
+    told = read_progress.get()  # a first read of many transcripts takes seconds
+    tracker.refresh(
+        factory,
+        procs=procs,
+        progress=None if told is None else lambda done, files: told("transcripts", done, files),
+    )
     return tracker
 
 
