@@ -6,6 +6,10 @@ same answers as the records give."""
 
 from __future__ import annotations
 
+import io
+import json
+import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -300,3 +304,53 @@ def test_the_claims_problems_are_kept_until_a_claim_file_changes(
     (claims / "B.json").unlink()
     found.refresh_claims()
     assert twice() == [] and looked == 3
+
+
+def test_status_answers_before_it_saves_the_warm_start_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A first read makes the cache's save due: the answer is written (and flushed) first; the
+    save is for the next run (4.7 s before the 300-day history's answer)."""
+    import factory_tui.cli.status as status
+
+    config = _big_factory(tmp_path / "factory")
+    done: list[str] = []
+    real_save, real_write = FoldCache.save, status.write_json_records
+
+    def save(self: FoldCache, *args: Any, **kwargs: Any) -> bool:
+        done.append("save")
+        return real_save(self, *args, **kwargs)
+
+    def write(*args: Any, **kwargs: Any) -> None:
+        real_write(*args, **kwargs)
+        done.append("answer")
+
+    monkeypatch.setattr(FoldCache, "save", save)
+    monkeypatch.setattr(status, "write_json_records", write)
+    assert main(["status", str(config.root), "--json", "--now", "2026-02-12T16:00"]) == 0
+    assert done == ["answer", "save"]
+    assert json.loads(capsys.readouterr().out)["summary"]["log_events"] > 24_000
+    warm = FactoryReader.warm(config)
+    warm.refresh_log()
+    assert warm.warm_started  # saved all the same
+
+
+def test_status_in_a_closed_pipe_still_saves_the_warm_start_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``status --json | head -1``: nobody reads the rest, the next run still starts warm."""
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self) -> int:
+            return 1
+
+    config = _big_factory(tmp_path / "factory")
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    monkeypatch.setattr(os, "dup2", lambda *args: None)  # main's answer to a closed pipe
+    assert main(["status", str(config.root), "--json", "--now", "2026-02-12T16:00"]) == 0
+    warm = FactoryReader.warm(config)
+    warm.refresh_log()
+    assert warm.warm_started
