@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any, cast
 
 import psutil
 import pytest
@@ -397,18 +398,24 @@ class Cockpit:
         while marker not in self.seen:
             left = deadline - time.monotonic()
             assert left > 0, f"no {marker!r} after {timeout} s: {self.seen[-400:]!r}"
-            ready, _, _ = select.select([self.master], [], [], left)
-            if ready and not self._read():
+            if self._ready(left) and not self._read():
                 raise AssertionError(f"ended before {marker!r}: {self.seen[-400:]!r}")
 
     def read_to_the_end(self, timeout: float = 30) -> int:
         """Everything until the process ends; its exit code."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.master], [], [], deadline - time.monotonic())
-            if ready and not self._read():
+            if self._ready(deadline - time.monotonic()) and not self._read():
                 break
         return self.process.wait(timeout=max(1.0, deadline - time.monotonic()))
+
+    def _ready(self, seconds: float) -> bool:
+        """Whether the terminal has something to read within ``seconds``: ``poll``, not
+        ``select`` (which refuses a descriptor past 1,024: the tests before may have left that
+        many files open until the collector runs, each reader's log)."""
+        poller = select.poll()
+        poller.register(self.master, select.POLLIN)
+        return bool(poller.poll(max(0, int(seconds * 1000))))
 
     def _read(self) -> bool:
         try:
@@ -417,6 +424,23 @@ class Cockpit:
             return False
         self.seen += data
         return bool(data)
+
+
+def test_the_terminal_is_read_past_a_thousand_open_files() -> None:
+    """A worker that ran many tests before may hold over 1,024 files open (each reader's log,
+    until the collector runs): the cockpit's terminal is still read (``select`` refused it:
+    these tests failed after the warm-start cache's in one worker)."""
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    master, slave = os.openpty()
+    try:
+        assert master > 1024
+        cockpit = Cockpit(cast(Any, None), master)
+        assert not cockpit._ready(0)
+        os.write(slave, b"x")
+        assert cockpit._ready(5) and cockpit._read() and cockpit.seen == b"x"
+    finally:
+        for fd in (*held, master, slave):
+            os.close(fd)
 
 
 @pytest.fixture
