@@ -134,9 +134,7 @@ class SpanBuilder:
             # A restored fold: its archived sessions' spans are made from their saved columns,
             # without making a record of each (a long history, mostly never shown).
             with sessions.archive_held():  # read once for the five columns, then let go
-                strings = sessions.string_table()
-                columns = [sessions.column(name, strings)[first:] for name in _SPAN_FIELDS]
-                del strings
+                columns = [sessions.column(name)[first:] for name in _SPAN_FIELDS]
             instance, task, branch, started, ended = columns
             in_trees = (
                 list(map(worktree, instance, branch)) if trees or cwds else [None] * len(task)

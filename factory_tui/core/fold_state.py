@@ -70,7 +70,6 @@ def _to_state(fold: LogFold, spill: Callable[[array[int]], None] | None) -> dict
     index: dict[str | None, int] = {None: 0}
     flat = array("I")
     count = 0
-    table = sessions.string_table()
 
     def add(values: Iterable[int]) -> None:
         nonlocal count
@@ -82,11 +81,10 @@ def _to_state(fold: LogFold, spill: Callable[[array[int]], None] | None) -> dict
         spill(part)
 
     for name in SESSION_TEXT:  # a chunk of a column at a time: a small peak
-        for part in sessions.column_parts(name, table):
+        for part in sessions.column_parts(name):
             for text in dict.fromkeys(part):
                 index.setdefault(text, len(index))
             add(map(index.__getitem__, part))
-    del table
     for part in sessions.column_parts("start_line"):
         add(part)
     for part in sessions.column_parts("end_line"):

@@ -51,8 +51,7 @@ def log_branches(sessions: SessionTable) -> list[str | None]:
     :func:`candidate_branches` reads of them, from the branch column (no session made)."""
     seen: dict[str | None, None] = {}
     with sessions.archive_held():
-        table = sessions.string_table()
-        for part in sessions.column_parts("branch", table):
+        for part in sessions.column_parts("branch"):
             seen.update(dict.fromkeys(part))
     return list(seen)
 
@@ -74,10 +73,9 @@ def link_rows(sessions: SessionTable, prs: Iterable[PullRequest]) -> list[Sessio
     numbered_on: dict[str, int] = {}
     """Each branch's latest session with a numeric ``pr=``."""
     with sessions.archive_held():
-        table = sessions.string_table()
         first = 0
         for pr_part, branch_part in zip(
-            sessions.column_parts("pr", table), sessions.column_parts("branch", table), strict=True
+            sessions.column_parts("pr"), sessions.column_parts("branch"), strict=True
         ):
             named = map(
                 or_, map(numbers.__contains__, pr_part), map(branches.__contains__, branch_part)
@@ -91,7 +89,6 @@ def link_rows(sessions: SessionTable, prs: Iterable[PullRequest]) -> list[Sessio
                     if pr and pr.isdigit():
                         numbered_on[branch] = first + at
             first += len(pr_part)
-        del table
         found = {*by_number.values(), *by_branch.values(), *numbered_on.values()}
         return [sessions[seq] for seq in sorted(found)]
 
