@@ -173,6 +173,19 @@ def no_pwned(*roots: Path) -> None:
 # -- what is shown before acting -----------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    "odd", [pytest.param("\u00b2", id="superscript"), pytest.param("9" * 5000, id="5000 digits")]
+)
+def test_a_crashed_sessions_odd_pr_is_no_pr(env: Env, odd: str) -> None:
+    """The log's ``pr=`` of the crashed session is agent-written: one that looks like a number
+    and is not (``int("²")`` raised) is no PR, said as such."""
+    with env.cfg.log_file.open("a") as log:
+        log.write(f"2026-02-16T14:52 | STEP-DONE | step=push task={CRASHED} pr={odd}\n")
+    assert session_of(env, CRASHED).pr == odd
+    info = info_of(env)
+    assert (info.pr, info.pr_merged, info.pr_note) == (None, None, "no PR yet")
+
+
 def test_info_shows_git_checkpoint_claim_and_pr(env: Env) -> None:
     info = info_of(env)
     crashed = env.instance("crashed")

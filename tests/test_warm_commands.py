@@ -202,6 +202,48 @@ def test_a_prs_link_reads_the_latest_of_each_kind_it_walks_for(tmp_path: Path) -
     assert [(link.task, link.number) for link in links] == [("c", 8), ("d", 7), ("c", None)]
 
 
+@pytest.mark.parametrize(
+    ("lines", "pr", "linked"),
+    [
+        pytest.param(  # "²".isdigit() is true, int("²") raises
+            ["task=a branch=b/x instance=i1 pr=8", "task=b branch=b/x instance=i2 pr=\u00b2"],
+            _pr(None, "b/x", "local"),
+            ("b", 8),
+            id="a superscript pr",
+        ),
+        pytest.param(  # int() of a 5,000-digit string raises
+            [
+                "task=a branch=b/x instance=i1 pr=8",
+                f"task=b branch=b/x instance=i2 pr={'9' * 5000}",
+            ],
+            _pr(None, "b/x", "local"),
+            ("b", 8),
+            id="a 5,000-digit pr",
+        ),
+        pytest.param(  # no branch: its session's, whose numbered session is read
+            ["task=a branch=b/y instance=i1 pr=8", "task=b branch=b/y instance=i2 pr=-5"],
+            _pr(-5, None, "local"),
+            ("b", 8),
+            id="a negative number",
+        ),
+    ],
+)
+def test_an_odd_pr_in_the_log_links_as_from_every_session(
+    tmp_path: Path, lines: list[str], pr: PullRequest, linked: tuple[str, int]
+) -> None:
+    """Agent-written ``pr=`` values that look like numbers and are not: the link is the one
+    made from every session, and no error (it raised ValueError on a ``pr=²``)."""
+    config = make_factory(tmp_path / "factory")
+    _write(
+        config.log_file,
+        [f"2026-02-12T10:0{n} | SESSION-START | {line}".encode() for n, line in enumerate(lines)],
+    )
+    fold = reader(config, None).fold
+    link = link_pr(pr, link_rows(fold.sessions, [pr]), [])
+    assert link == _links(fold, [pr])[0]
+    assert (link.task, link.number) == linked
+
+
 def test_a_prs_queue_from_the_log_makes_only_the_sessions_its_prs_name(
     saved: Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -36,6 +36,7 @@ from factory_tui.core.fleet_sessions import latest_open_of_instances, rec_key
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_records import SessionRec
 from factory_tui.core.oplog import Event, parse_line
+from factory_tui.core.safe import plain_int
 from factory_tui.core.steps import STEP_ORDER, step_index
 from factory_tui.core.timeparse import format_ts, parse_ts
 
@@ -372,8 +373,8 @@ def _gather(
     )
     facts = git_facts(git, branch)
     pr = cp.pr_number if cp is not None and cp.pr_number is not None else None
-    if pr is None and session.pr and session.pr.strip().lstrip("#").isdigit():
-        pr = int(session.pr.strip().lstrip("#"))
+    if pr is None and session.pr:
+        pr = plain_int(session.pr.strip().lstrip("#"))
     if pr is None:
         pr_merged, pr_note = None, "no PR yet"
     else:

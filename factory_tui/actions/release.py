@@ -53,6 +53,7 @@ from factory_tui.core.claims import (
 from factory_tui.core.fleet import Condition, Settings
 from factory_tui.core.fleet_claims import logged_release, released_in_log, stale_conditions
 from factory_tui.core.fleet_store import released_in_store, store_release
+from factory_tui.core.safe import plain_int
 
 __all__ = [
     "ReleasePlan",
@@ -74,8 +75,8 @@ def history_dir(config: Config) -> Path:
 def parse_target(target: str) -> tuple[str, int | None]:
     """``CAB-1290:2`` → (``CAB-1290``, 2); ``CAB-1321`` → (``CAB-1321``, None)."""
     claim_id, sep, phase = target.rpartition(":")
-    if sep and phase.strip().isdigit():
-        return claim_id, int(phase)
+    if sep and (number := plain_int(phase.strip())) is not None:
+        return claim_id, number
     return target, None
 
 

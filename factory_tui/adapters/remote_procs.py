@@ -24,6 +24,7 @@ from factory_tui.adapters.run import run_tool
 from factory_tui.core.claims import MAX_PID
 from factory_tui.core.fleet import HostProcs, ProcInfo
 from factory_tui.core.fleet_claims import remote_facts
+from factory_tui.core.safe import plain_int
 
 __all__ = ["RemoteProbe", "parse_etime", "parse_ps"]
 
@@ -54,9 +55,9 @@ def parse_ps(out: str, now: datetime, wanted: Iterable[int]) -> dict[int, ProcIn
     table: dict[int, ProcInfo] = {}
     for line in out.splitlines():
         parts = line.split(None, 2)
-        if len(parts) < 2 or not parts[0].isdigit():
+        pid = plain_int(parts[0]) if parts else None
+        if len(parts) < 2 or pid is None:
             continue
-        pid = int(parts[0])
         elapsed = parse_etime(parts[1])
         if pid not in asked or elapsed is None:
             continue

@@ -14,6 +14,7 @@ from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fold_records import SessionRec
 from factory_tui.core.fold_sessions import SessionTable
 from factory_tui.core.prs import CiState, PullRequest, SessionLike
+from factory_tui.core.safe import plain_int
 from factory_tui.core.steps import step_index
 from factory_tui.core.timeparse import parse_ts
 
@@ -59,38 +60,57 @@ def log_branches(sessions: SessionTable) -> list[str | None]:
 def link_rows(sessions: SessionTable, prs: Iterable[PullRequest]) -> list[SessionRec]:
     """The log's sessions that :func:`link_pr` reads for ``prs``, in order: for each PR, the
     latest session whose ``pr=`` is its number, the latest on its branch, and the latest on its
-    branch with a numeric ``pr=``. Each of its walks keeps the last session it meets, so it
-    reads no other (the same links as from every session). Found in the ``pr`` and ``branch``
-    columns; only those sessions are made: every session the PRs named, made, took 44,000
-    records and 1.2 s of ``factory-tui prs`` on a 300-day history (a branch's hundreds of
-    sessions), and a row of every session before that 484 MB and 4 s."""
+    branch with a numeric ``pr=`` (for a PR without a branch, on its session's). Each of its
+    walks keeps the last session it meets, so it reads no other (the same links as from every
+    session). Found in the ``pr`` and ``branch`` columns; only those sessions are made: every
+    session the PRs named, made, took 44,000 records and 1.2 s of ``factory-tui prs`` on a
+    300-day history (a branch's hundreds of sessions), and a row of every session before that
+    484 MB and 4 s."""
+    prs = list(prs)
     numbers = {str(pr.number) for pr in prs if pr.number is not None}
     branches = {pr.branch for pr in prs if pr.branch}
     if not (numbers or branches):
         return []
-    by_number: dict[str, int] = {}
+    with sessions.archive_held():
+        by_number, found = _latest(sessions, numbers, branches)
+        # A PR without a branch takes its session's, whose numbered sessions link_pr may read.
+        taken = {
+            by_number[str(pr.number)][1]
+            for pr in prs
+            if not pr.branch and str(pr.number) in by_number
+        }
+        if more := {branch for branch in taken if branch} - branches:
+            found |= _latest(sessions, set(), more)[1]
+        return [sessions[seq] for seq in sorted(found)]
+
+
+def _latest(
+    sessions: SessionTable, numbers: set[str], branches: set[str]
+) -> tuple[dict[str, tuple[int, str | None]], set[int]]:
+    """For :func:`link_rows`: the latest session with each of ``numbers`` as its ``pr=`` (its
+    ``seq`` and branch), and the ``seq`` of those, of the latest on each of ``branches`` and of
+    the latest there with a numeric ``pr=``."""
+    by_number: dict[str, tuple[int, str | None]] = {}
     by_branch: dict[str, int] = {}
     numbered_on: dict[str, int] = {}
-    """Each branch's latest session with a numeric ``pr=``."""
-    with sessions.archive_held():
-        first = 0
-        for pr_part, branch_part in zip(
-            sessions.column_parts("pr"), sessions.column_parts("branch"), strict=True
-        ):
-            named = map(
-                or_, map(numbers.__contains__, pr_part), map(branches.__contains__, branch_part)
-            )
-            for at in compress(count(), named):
-                pr, branch = pr_part[at], branch_part[at]
-                if pr in numbers:
-                    by_number[pr] = first + at
-                if branch in branches:
-                    by_branch[branch] = first + at
-                    if pr and pr.isdigit():
-                        numbered_on[branch] = first + at
-            first += len(pr_part)
-        found = {*by_number.values(), *by_branch.values(), *numbered_on.values()}
-        return [sessions[seq] for seq in sorted(found)]
+    first = 0
+    for pr_part, branch_part in zip(
+        sessions.column_parts("pr"), sessions.column_parts("branch"), strict=True
+    ):
+        named = map(
+            or_, map(numbers.__contains__, pr_part), map(branches.__contains__, branch_part)
+        )
+        for at in compress(count(), named):
+            pr, branch = pr_part[at], branch_part[at]
+            if pr in numbers:
+                by_number[pr] = (first + at, branch)
+            if branch in branches:
+                by_branch[branch] = first + at
+                if pr and plain_int(pr) is not None:
+                    numbered_on[branch] = first + at
+        first += len(pr_part)
+    seqs = {seq for seq, _branch in by_number.values()}
+    return by_number, seqs | set(by_branch.values()) | set(numbered_on.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +152,12 @@ def link_pr(pr: PullRequest, sessions: Sequence[SessionLike], units: Sequence[Cl
                 session, how = rec, f"the log's branch={pr.branch}"
     branch = pr.branch or (session.branch if session is not None else None)
     logged: int | None = None
-    if session is not None and session.pr and session.pr.isdigit():
-        logged = int(session.pr)
+    if session is not None and session.pr and plain_int(session.pr) is not None:
+        logged = plain_int(session.pr)
     elif pr.source == "local" and branch:
         for rec in sessions:
-            if rec.branch == branch and rec.pr and rec.pr.isdigit():
-                logged = int(rec.pr)
+            if rec.branch == branch and rec.pr and (numbered := plain_int(rec.pr)) is not None:
+                logged = numbered
     task = session.task if session is not None else None
     tickets = ticket_ids(branch, task, pr.title)
     unit: ClaimUnit | None = None

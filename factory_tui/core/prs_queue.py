@@ -22,7 +22,7 @@ from factory_tui.core.prs_link import (
     local_ci,
     merged_by_the_log,
 )
-from factory_tui.core.safe import printable
+from factory_tui.core.safe import plain_int, printable
 from factory_tui.core.timeparse import format_ts
 
 __all__ = ["PrView", "Queue", "ReviewState", "build_queue", "parse_ref", "view_pr"]
@@ -199,7 +199,7 @@ def parse_ref(ref: str) -> tuple[int | None, str]:
     """``#373`` / ``373`` → (373, ref); anything else → (None, ref)."""
     text = ref.strip()
     digits = text.removeprefix("#")
-    return (int(digits), text) if digits.isdigit() else (None, text)
+    return plain_int(digits), text
 
 
 def view_pr(

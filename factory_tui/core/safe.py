@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["dumps_json", "json_safe", "printable"]
+__all__ = ["dumps_json", "json_safe", "plain_int", "printable"]
 
 # C0 (tab and newline aside), DEL, C1, and the bidi controls: embeddings and overrides
 # (U+202A-U+202E), isolates (U+2066-U+2069), the LRM/RLM marks and the Arabic letter mark.
@@ -22,6 +22,15 @@ _CONTROL_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\u2028\u2029]")
 _SHORT = {"\n": "\\n", "\t": "\\t"}
 # What json.dumps leaves raw: DEL, C1, bidi controls, U+2028/U+2029 (it escapes C0 itself).
 _JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI}\u2028\u2029]")
+
+
+def plain_int(text: str, *, digits: int = 18) -> int | None:
+    """The number ``text`` spells in ASCII digits (``digits`` of them at most), else None.
+    Agent-written numbers are read through here: ``"²".isdigit()`` is true and ``int("²")``
+    raises, ``int("١٢")`` is 12, and ``int()`` of a 5,000-digit string raises too."""
+    if 0 < len(text) <= digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
 
 
 def _escape(match: re.Match[str]) -> str:

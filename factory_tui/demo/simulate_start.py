@@ -15,6 +15,7 @@ from factory_tui.config import Config
 from factory_tui.core.claims import ClaimFile
 from factory_tui.core.fleet_claims import same_host
 from factory_tui.core.fold import LogFold
+from factory_tui.core.safe import plain_int
 from factory_tui.core.timeparse import parse_ts
 from factory_tui.demo.playbook import (
     Agent,
@@ -59,7 +60,7 @@ def read_start(
     reader.refresh_log()
     fold = reader.fold
     instances = {*fold.instance_last_event, *fold.instance_sessions}
-    prs = [int(s.pr) for s in fold.sessions if s.pr and s.pr.isdigit()]
+    prs = [n for s in fold.sessions if s.pr and (n := plain_int(s.pr)) is not None]
     claims = sorted(reader.claim_files(), key=lambda c: c.file)
     free: set[str] = set()
     for claim in claims:
@@ -124,7 +125,7 @@ def _working(
                 plan=deque(plan),
                 next_tick=tick,
                 ticket=ticket,
-                pr=int(session.pr) if session.pr and session.pr.isdigit() else None,
+                pr=plain_int(session.pr) if session.pr else None,
                 claims=1,
                 last_acted=last,
             )

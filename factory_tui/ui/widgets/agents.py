@@ -22,6 +22,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
 
+from factory_tui.core.safe import plain_int
 from factory_tui.ui.widgets.agent_lines import host_header, pane_lines
 from factory_tui.ui.widgets.fleet_view import READING, empty_text
 from factory_tui.ui.widgets.quiet import same_content, update_if_changed
@@ -45,7 +46,12 @@ ORDER_NAMES: dict[Order, str] = {"attention": "needs me first", "id": "by id"}
 def id_order(instance_id: str) -> tuple[tuple[int, int | str], ...]:
     """A sort key that puts ``agent-2`` before ``agent-10`` (numbers compare as numbers)."""
     parts = re.split(r"(\d+)", instance_id)
-    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts if part)
+    numbers = [plain_int(part, digits=1000) for part in parts]
+    return tuple(
+        (1, part) if number is None else (0, number)
+        for part, number in zip(parts, numbers, strict=True)
+        if part
+    )
 
 
 class AgentPane(Widget, can_focus=True):
