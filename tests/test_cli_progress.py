@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.cells import cell_len
 from test_foldcache import _write, make_factory
 
 import factory_tui.cli.progress as progress
@@ -138,6 +139,102 @@ def test_a_save_made_by_the_reading_process_is_told_as_a_phase(factory: Path) ->
     said: list[str | None] = []
     reader = FactoryReader(config, fold_cache=FoldCache(factory.parent / "cache", min_log_bytes=0))
     reader.logs.on_phase = said.append
-    reader.refresh_log()
-    assert reader.save_fold_cache()
-    assert said == ["saving the warm-start cache", None]
+    reader.refresh_log()  # a log over the cache's threshold: saved as it is read
+    assert said == ["saving the warm-start cache", None, None]  # the save's end, the read's
+    assert reader.save_fold_cache()  # nothing new to save
+    assert said == ["saving the warm-start cache", None, None]
+
+
+class Both:
+    """Standard output and a terminal on standard error, writing into one record, in order."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str]] = []
+        both = self
+
+        class Out(io.StringIO):
+            def write(self, text: str) -> int:
+                both.writes.append(("out", text))
+                return len(text)
+
+        class Err(Terminal):
+            def write(self, text: str) -> int:
+                both.writes.append(("err", text))
+                return len(text)
+
+        self.out, self.err = Out(), Err()
+
+    def written_over_a_shown_line(self) -> list[str]:
+        """What standard output got while a progress line was on the terminal."""
+        shown, over = False, []
+        for stream, text in self.writes:
+            if stream == "err":
+                shown = not text.endswith(ERASE)
+            elif shown:
+                over.append(text)
+        return over
+
+
+@pytest.mark.parametrize("ending", [b"", b"2026-02-12T10:00 | STEP-DONE | step=s task=t"])
+def test_the_line_is_erased_before_the_answer_however_the_read_ended(
+    factory: Path, monkeypatch: pytest.MonkeyPatch, ending: bytes
+) -> None:
+    """A log whose last line is still being written ends its read short of 100%: the line is
+    erased when the read is over all the same, before the answer (it stayed, and the answer
+    was written after it on the same line)."""
+    with (factory / ".factory" / "memory" / "operations.log").open("ab") as log:
+        log.write(ending)
+    monkeypatch.setattr(factory_logs, "LOG_CHUNK_BYTES", 1024)
+    monkeypatch.setattr(progress, "SHOW_AFTER_S", 0)
+    monkeypatch.setattr(progress, "EVERY_S", 0)
+    both = Both()
+    monkeypatch.setattr(sys, "stdout", both.out)
+    monkeypatch.setattr(sys, "stderr", both.err)
+    assert main(["status", str(factory), "--json", "--no-cache"]) == 0
+    assert any("reading operations.log" in text for stream, text in both.writes if stream == "err")
+    assert both.writes[-1][0] == "out" and both.written_over_a_shown_line() == []
+
+
+def test_a_read_again_measures_its_own_rate() -> None:
+    """A second read of the same file (an action reads the factory again after its question)
+    tells its time left from its own rate, not the first read's."""
+    term, clock = Terminal(), Clock()
+    shown = TerminalProgress(term, clock=clock, show_after=0, every=0)
+    shown("operations.log", 0, 100)
+    clock.now += 10
+    shown("operations.log", 100, 100)  # 100 in 10 s
+    shown.phase(None)
+    shown("operations.log", 0, 100)
+    clock.now += 3
+    shown("operations.log", 50, 100)  # 50 in 3 s: 3 s left, not 5
+    assert term.getvalue().endswith("reading operations.log 50%, about 3 s left…")
+
+
+def test_the_line_is_one_line_within_the_terminals_width_in_cells() -> None:
+    term, clock = Terminal(), Clock()
+    shown = TerminalProgress(term, clock=clock, show_after=0)
+    shown("日志\n" * 30, 1, 4)  # wide characters take two cells each
+    line = term.getvalue().removeprefix(ERASE)
+    assert "\n" not in line and line.endswith("…")
+    assert 70 <= cell_len(line) <= 79
+
+
+def test_the_cockpits_commands_and_the_hooks_draw_no_progress_line(
+    factory: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cockpit (and its headless snapshot, whose reads run on its workers) tells its
+    progress in its own header; the agents' hooks must stay silent: no line is set up for
+    them. ``status`` has one."""
+    entered: list[object] = []
+    real = progress.progress_on_terminal
+
+    def spy(stream: object) -> object:
+        entered.append(stream)
+        return real(stream)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(progress, "progress_on_terminal", spy)
+    shot = tmp_path / "shot.txt"
+    assert main(["snapshot", str(factory), "-o", str(shot), "--now", "2026-02-12T16:00"]) == 0
+    assert shot.exists() and entered == []
+    assert main(["status", str(factory), "--json", "--no-cache"]) == 0
+    assert len(entered) == 1

@@ -396,3 +396,31 @@ def test_status_in_a_closed_pipe_still_saves_the_warm_start_cache(
     warm = FactoryReader.warm(config)
     warm.refresh_log()
     assert warm.warm_started
+
+
+@pytest.mark.parametrize(
+    ("failure", "saved"),
+    [(RuntimeError("a bug in the derive"), True), (KeyboardInterrupt(), False)],
+    ids=["an error after the read", "ctrl-c"],
+)
+def test_status_that_fails_after_its_read_still_saves_unless_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: BaseException, saved: bool
+) -> None:
+    """The read was whole: an error after it still leaves the cache for the next run (held
+    back for the answer, it was dropped: a bug in the derive cost every run a cold read);
+    Ctrl-C does not wait for a save (the engineer wants out; the next run reads cold)."""
+    config = _big_factory(tmp_path / "factory")
+
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(FactoryReader, "fleet", fails)
+    argv = ["status", str(config.root), "--json", "--now", "2026-02-12T16:00"]
+    if isinstance(failure, KeyboardInterrupt):
+        assert main(argv) == 130
+    else:
+        with pytest.raises(type(failure)):
+            main(argv)
+    warm = FactoryReader.warm(config)
+    warm.refresh_log()
+    assert warm.warm_started is saved

@@ -62,7 +62,7 @@ class ReadProgress(Protocol):
 
     def phase(self, words: str | None) -> None:
         """What this process does now, not reading (``saving the warm-start cache``); None:
-        it is done."""
+        that, or a read, is over."""
 
 
 read_progress: ContextVar[ReadProgress | None] = ContextVar("read_progress", default=None)

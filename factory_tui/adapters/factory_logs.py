@@ -72,7 +72,7 @@ class FactoryLogs:
         """Told ``(source, offset, total)`` after each chunk read."""
         self.on_phase: Callable[[str | None], None] | None = None
         """Told what this process does when it is no read and may be long (a save made here),
-        and None when it is done."""
+        and None when that, or a read, is over."""
         self.fold_cache = fold_cache
         """Where the fold is saved for a warm start (None: always read cold, never saved)."""
         self.warm_started = False
@@ -208,6 +208,14 @@ class FactoryLogs:
         """Feed what was appended to operations.log (and metrics.log) since the last call; the
         first call reads the rotated log first (or starts warm), doing :attr:`beside` while a
         child folds a long log's tail. True if anything was read."""
+        try:
+            return self._refresh()
+        finally:
+            if self.on_phase is not None:
+                # However the read ended (a last line unfinished, an error): its progress goes.
+                self.on_phase(None)
+
+    def _refresh(self) -> bool:
         changed = False
         if not self._history_read:
             self._history_read = True

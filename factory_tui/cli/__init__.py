@@ -54,8 +54,9 @@ COMMANDS = (
 )
 
 #: Commands that never draw the progress line of a long read (:mod:`factory_tui.cli.progress`):
-#: the cockpit shows it in its header; the agents' hooks must stay silent; doctor reads no log.
-QUIET_COMMANDS = frozenset({"ui", "demo", "hook", "hooks", "agent", "doctor"})
+#: the cockpit (and its headless snapshot) shows it in its header; the agents' hooks must stay
+#: silent; doctor reads no log.
+QUIET_COMMANDS = frozenset({"ui", "demo", "snapshot", "hook", "hooks", "agent", "doctor"})
 
 #: Each command's module (in this package) and function: the module is imported when its command
 #: runs or its parser is built (the cockpit's start imports none of the other commands' modules).

@@ -3,9 +3,9 @@ goes and erased when it is done (``factory-tui: reading operations.log 42%, abou
 
 A command that reads a big factory for the first time (a cold start of a 12-million-line log
 takes ~15 s) said nothing meanwhile. Like git's, the line is drawn only when standard error is a
-terminal (never in CI or a pipe), only once the read has taken :data:`SHOW_AFTER_S` (a warm
-start says nothing), at most every :data:`EVERY_S`; and it is erased before anything else is
-written (a read's end, a question, the command's end).
+terminal (never in CI or a pipe), only once the command has run :data:`SHOW_AFTER_S` (a warm
+start says nothing), at most every :data:`EVERY_S`; and it is erased when each read is over,
+however it ended (before the answer, a question or an error is written), and at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
+from rich.cells import cell_len, set_cell_size
+
 from factory_tui.adapters.factory import read_progress
 from factory_tui.core.progress import progress_words, time_left
 from factory_tui.core.safe import printable
@@ -23,7 +25,7 @@ from factory_tui.core.safe import printable
 __all__ = ["EVERY_S", "SHOW_AFTER_S", "TerminalProgress", "progress_on_terminal"]
 
 SHOW_AFTER_S = 1.0
-"""A read shorter than this shows nothing."""
+"""A command that has run less than this shows nothing."""
 EVERY_S = 0.2
 """The line is written at most this often."""
 _ERASE = "\r\x1b[K"
@@ -58,6 +60,7 @@ class TerminalProgress:
         now = self.clock()
         since, done_then = self._from.setdefault(source, (now, done))
         if done >= total:
+            self._from.pop(source, None)  # a next read of it measures its own rate
             self.erase()  # this read is done: whatever comes next starts on a clean line
             return
         if now - self._began < self.show_after:
@@ -78,9 +81,10 @@ class TerminalProgress:
         shown as the progress is, when the command has taken :attr:`show_after` already;
         None: it is done (the line erased)."""
         if words is None:
+            self._from.clear()
             self.erase()
         elif self.on and self.clock() - self._began >= self.show_after:
-            self._show(f"{printable(words)}…")
+            self._show(f"{printable(words, multiline=False)}…")
             self._written_at = None
 
     def erase(self) -> None:
@@ -97,8 +101,8 @@ class TerminalProgress:
         except (AttributeError, OSError, ValueError):
             width = 80
         line = f"factory-tui: {words}"
-        if len(line) >= width:
-            line = line[: max(0, width - 2)] + "…"
+        if cell_len(line) >= width:  # in cells: a wide character takes two
+            line = set_cell_size(line, max(0, width - 2)).rstrip() + "…"
         self._write(_ERASE + line)
         self._shown = True
 

@@ -4,6 +4,7 @@ headless, and where every path came from."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import sys
@@ -129,11 +130,13 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> tuple[ob
     reader = FactoryReader(config, fold_cache=fold_cache, json_files=json_files)
     reader.deriver = FleetDeriver(one_shot=True)
     # The answer first: the warm-start cache a first read makes due is for the next run (its
-    # save took 4.7 s before the 300-day history's answer).
+    # save took 4.7 s before the 300-day history's answer). Made however the answer went (a
+    # closed pipe, an error after the read: the next run still starts warm), but not when the
+    # engineer pressed Ctrl-C (they want out now; a read cut short is never saved anyway).
     reader.logs.hold_saves()
-    _read_once(reader, json_files)
-    fleet = reader.fleet(now)
     try:
+        _read_once(reader, json_files)
+        fleet = reader.fleet(now)
         if args.json:
             write_json_records(fleet.json_items(), sys.stdout)
         else:
@@ -141,14 +144,17 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> tuple[ob
 
             render_status(fleet, sys.stdout)
         sys.stdout.flush()
-    except BrokenPipeError:
-        _save_held(reader)  # nobody reads the rest (`| head`): the next run still starts warm
+    except KeyboardInterrupt:
         raise
-    _save_held(reader)
+    except BaseException:
+        with contextlib.suppress(Exception):  # what went wrong first is what is said
+            _release_held_save(reader)
+        raise
+    _release_held_save(reader)
     return reader, fleet
 
 
-def _save_held(reader: FactoryReader) -> None:
+def _release_held_save(reader: FactoryReader) -> None:
     """The warm-start cache's save the read made due, held back until the answer was out."""
     reader.with_fold(lambda _fold: reader.logs.release_saves())
 

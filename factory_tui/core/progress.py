@@ -26,7 +26,9 @@ def progress_words(source: str, done: int, total: int, left: float | None = None
     percent = 100 if not total else min(100, done * 100 // total)
     if source == "log index" and percent >= 100:
         return None
-    what = printable("indexing the log" if source == "log index" else f"reading {source}")
+    what = printable(
+        "indexing the log" if source == "log index" else f"reading {source}", multiline=False
+    )
     if left is not None and percent < 100:
         when = f"{max(1, round(left))} s" if left < 90 else f"{round(left / 60)} min"
         return f"{what} {percent}%, about {when} left…"
