@@ -777,3 +777,17 @@ def test_fifos_never_block_a_proposal_or_the_history(tmp_path: Path, factory: Co
     os.mkfifo(factory.plan_file)
     with pytest.raises(ProposalError):
         proposal_for_ticket(factory, "ZZZ-1")
+
+
+def test_a_history_line_with_huge_numbers_is_read_without_them(tmp_path: Path) -> None:
+    """The history is written by the real Council script: a number too big for a float
+    (``math.isfinite`` raised OverflowError on it) counts as no number, the line is kept."""
+    history = tmp_path / "council-history.jsonl"
+    huge = 10**400
+    history.write_text(
+        f'{{"timestamp": "2026-02-16T15:00", "ticket": "CAB-1", "cost": {huge}, '
+        f'"input_tokens": {huge}, "global_score": {huge}}}\n'
+    )
+    entries, problems = read_history(history)
+    assert problems == [] and [e.ticket for e in entries] == ["CAB-1"]
+    assert (entries[0].cost, entries[0].input_tokens, entries[0].global_score) == (0.0, 0, None)

@@ -52,3 +52,10 @@ def test_a_remote_ps_line_with_an_odd_pid_is_skipped() -> None:
     out = "\u00b2 00:05 evil\n" + "9" * 5000 + " 00:05 evil\n42 01:00 claude --resume\n"
     found = parse_ps(out, datetime(2026, 2, 16, 15, 42), [42, 2])
     assert list(found) == [42]
+
+
+def test_a_tmux_pane_with_an_odd_pid_has_none() -> None:
+    from factory_tui.adapters.tmux import parse_panes
+
+    panes = parse_panes("%1\t\u00b2\tw:0.0\t/x\n%2\t42\tw:0.1\t/y\n")
+    assert [(pane.id, pane.pid) for pane in panes] == [("%1", None), ("%2", 42)]

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from rich.text import Text
 
+from factory_tui.core.safe import plain_int
+
 __all__ = [
     "Pane",
     "PaneMatch",
@@ -84,7 +86,7 @@ def parse_panes(text: str) -> list[Pane]:
         if len(parts) != 4 or not parts[0].startswith("%"):
             continue
         pane_id, pid, target, path = parts
-        panes.append(Pane(pane_id, int(pid) if pid.isdigit() else None, target, path))
+        panes.append(Pane(pane_id, plain_int(pid), target, path))
     return panes
 
 

@@ -79,9 +79,13 @@ class HistoryEntry:
 
 
 def _num(value: object) -> float | None:
+    """A finite number as a float, else None (an int too big for a float too: JSON has them)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) else None
+    try:
+        return float(value) if math.isfinite(value) else None
+    except OverflowError:
+        return None
 
 
 def parse_history_line(line: bytes | str, where: str) -> HistoryEntry | str | None:
