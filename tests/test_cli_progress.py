@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import config_for
 from rich.cells import cell_len
 from test_foldcache import _write, make_factory
 
@@ -238,3 +239,15 @@ def test_the_cockpits_commands_and_the_hooks_draw_no_progress_line(
     assert shot.exists() and entered == []
     assert main(["status", str(factory), "--json", "--no-cache"]) == 0
     assert len(entered) == 1
+
+
+def test_a_readers_own_progress_replaces_the_terminals_phases_too(factory: Path) -> None:
+    """Made where the CLI's line is set up, a reader tells it; one given its own progress (the
+    cockpit's header) tells the line nothing more, its phases neither."""
+    term = Terminal()
+    with progress.progress_on_terminal(term):
+        reader = FactoryReader(config_for(factory))
+        assert reader.logs.on_phase is not None
+        told: list[object] = []
+        reader.on_progress = lambda *args: told.append(args)
+        assert reader.logs.on_phase is None

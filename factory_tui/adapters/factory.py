@@ -168,7 +168,10 @@ class FactoryReader:
 
     @on_progress.setter
     def on_progress(self, callback: Callable[[str, int, int], None] | None) -> None:
+        """Replaces :data:`read_progress`'s too (the cockpit tells its progress in its header):
+        its phases go with it."""
         self.logs.on_progress = callback
+        self.logs.on_phase = None
 
     @property
     def fold_cache(self) -> FoldCache | None:
