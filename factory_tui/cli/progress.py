@@ -79,7 +79,7 @@ class TerminalProgress:
     def phase(self, words: str | None) -> None:
         """What the command does now, once a read is done (``saving the warm-start cache``):
         shown as the progress is, when the command has taken :attr:`show_after` already;
-        None: it is done (the line erased)."""
+        None: that, or a read, is over (the line erased, the rates forgotten)."""
         if words is None:
             self._from.clear()
             self.erase()
