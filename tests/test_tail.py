@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -563,3 +564,38 @@ def test_delivered_lines_are_exactly_the_logical_stream(
             assert delivered == writer.complete_lines()
         finally:
             tailer.close()
+
+
+def _open_on(path: Path) -> int:
+    """How many of this process's descriptors are open on ``path``."""
+    found = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            found += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_a_tail_let_go_unclosed_closes_its_file(log: Path) -> None:
+    """A reader made for one action is dropped, never closed: its tails' files closed with
+    them (two descriptors stayed open for each of the cockpit's actions, for its life: a
+    thousand actions and it could open no more files)."""
+    import gc
+
+    log.write_text("a\n")
+    for resumed in (False, True):
+        tail = LogTail(log)
+        if resumed:
+            tail.resume(2, 1)
+        else:
+            assert tail.poll() is not None
+        assert _open_on(log) == 1
+        del tail
+        gc.collect()
+        assert _open_on(log) == 0
+    tail = LogTail(log)
+    tail.poll()
+    tail.close()  # closed first: nothing closed again (the number may be another file's)
+    assert _open_on(log) == 0
+    del tail
+    gc.collect()

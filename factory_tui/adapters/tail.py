@@ -46,6 +46,7 @@ import contextlib
 import errno
 import os
 import stat
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,6 +155,9 @@ class LogTail:
         self._overlap_lines = overlap_lines
         self._history: deque[bytes] = deque(maxlen=overlap_lines)
         self._fd: int | None = None
+        self._fd_closer: weakref.finalize[[int], LogTail] | None = None
+        """Closes :attr:`_fd` if this tail is let go unclosed (a reader made for one action is
+        dropped, never closed: its descriptors stayed open for the cockpit's life)."""
         self._seen = False  # a file has been opened at this path before
         self._closed = False
         self._switch_reason = "created"  # the reset to report when the next file is opened
@@ -223,7 +227,7 @@ class LogTail:
         except BaseException:
             os.close(fd)
             raise
-        self._fd = fd
+        self._set_fd(fd)
         self._seen = True
         self._offset = self._pos = offset
         self._line_count = line_count
@@ -278,7 +282,7 @@ class LogTail:
         if not stat.S_ISREG(st.st_mode):  # a FIFO would block open(), a directory fail read()
             raise OSError(errno.EINVAL, "not a regular file (a directory, pipe or device?)")
         fd = os.open(self._path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        self._fd = fd
+        self._set_fd(fd)
         if self._seen:
             self._begin_resync(self._switch_reason)
         self._seen = True
@@ -299,8 +303,15 @@ class LogTail:
         self._offset = self._line_count = self._pos = 0
         self._partial = self._anchor = b""
 
+    def _set_fd(self, fd: int) -> None:
+        self._fd = fd
+        self._fd_closer = weakref.finalize(self, _close_quietly, fd)
+
     def _drop_fd(self, reason: str) -> None:
         fd, self._fd = self._fd, None
+        if self._fd_closer is not None:
+            self._fd_closer.detach()
+            self._fd_closer = None
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -394,3 +405,8 @@ class LogTail:
         if reset is None:
             return None
         return TailChunk(b"", self._line_count + 1, reset)
+
+
+def _close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
