@@ -72,8 +72,13 @@ def _plain(value: Any) -> Any:
 
 
 def fold_fields(fold: LogFold) -> dict[str, Any]:
-    """Every field of the fold but its caches of shared strings."""
-    return {name: _plain(value) for name, value in vars(fold).items() if not name.startswith("_")}
+    """Every field of the fold but its caches of shared strings. The lines counted by kind
+    (``counts``) compare as a multiset: their order is the order the fast path counted them
+    in, a block at a time (a cold read of [SESSION-END, SESSION-START] counts START first, a
+    warm start cut between them END first), and nothing reads it."""
+    fields = {name: _plain(value) for name, value in vars(fold).items() if not name.startswith("_")}
+    fields["counts"] = sorted(fold.counts.items())
+    return fields
 
 
 def make_factory(root: Path) -> Config:
