@@ -152,6 +152,43 @@ _CONTENDER = textwrap.dedent(
 )
 
 
+def _taken_away(lock: Path, *, after: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once, right ``after`` our ``mkdir`` of ``lock`` (or our marker's write), we stall past
+    the stale age: a breaker moves our lock away and another writer takes the lock (what a
+    loaded machine did to the stress test below, in a CI run)."""
+    import factory_tui.adapters.lock as lock_module
+
+    done: list[bool] = []
+    real = getattr(os, after)
+
+    def then_lose_it(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)
+        if not done and lock.is_dir():
+            done.append(True)
+            os.rename(lock, lock.with_name(f".{lock.name}.broken.t"))
+            os.mkdir(lock)
+            (lock / MARKER).write_text("pid=1 host=elsewhere token=theirs\n")
+        return result
+
+    monkeypatch.setattr(lock_module.os, after, then_lose_it)
+
+
+@pytest.mark.parametrize("after", ["mkdir", "write"])
+def test_a_lock_taken_away_while_we_made_it_is_not_ours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: str
+) -> None:
+    """Our lock broken as stale and taken by another between our ``mkdir`` and our marker, or
+    as we wrote it: the lock is theirs. We wait, and neither hold it nor touch it (its
+    marker was written over ours and raised, or we removed their marker and directory: two
+    holders)."""
+    lock = tmp_path / "X.lock"
+    _taken_away(lock, after=after, monkeypatch=monkeypatch)
+    with pytest.raises(LockBusy), claim_lock(tmp_path, "X.lock", retries=0, sleep=lambda _: None):
+        pass
+    assert (lock / MARKER).read_text() == "pid=1 host=elsewhere token=theirs\n"
+    assert sorted(os.listdir(lock)) == [MARKER]
+
+
 @pytest.mark.stress
 def test_the_lock_is_exclusive_while_stale_locks_are_broken(tmp_path: Path) -> None:
     """Six contenders take the lock again and again while four others die holding it (their

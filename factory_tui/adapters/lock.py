@@ -83,26 +83,63 @@ def _marker_text(token: str) -> bytes:
 
 
 def _create(lock: Path, token: str) -> bool:
-    """``mkdir`` the lock and write our marker in it. False when it exists already."""
+    """``mkdir`` the lock and write our marker in it. False when it exists already, or when
+    what we made is not the lock by the time our marker is in it.
+
+    Between our ``mkdir`` and our marker, or while we write it, this process may stall past
+    the stale age (a loaded machine): a breaker moves our lock away and another writer takes
+    the path. So the marker is created in the directory we opened (never by its path again),
+    exclusively (a marker there already: theirs, not ours to touch), and the lock is ours only
+    if that directory is still the one at the path once the marker is written; else only our
+    own marker is taken back, in the directory it is in."""
     try:
         os.mkdir(lock)
     except FileExistsError:
         return False
     try:
-        fd = os.open(lock / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        folder = os.open(lock, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return False  # already broken and gone: look again
+    try:
         try:
-            os.write(fd, _marker_text(token))
-        finally:
-            os.close(fd)
-    except BaseException:
-        # No marker, no way to tell it is ours later: give it back now (it is empty or holds
-        # only our partial marker).
-        with contextlib.suppress(OSError):
-            os.unlink(lock / MARKER)
+            fd = os.open(
+                MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=folder
+            )
+        except FileExistsError:
+            return False  # the directory we opened is another writer's lock
+        try:
+            try:
+                os.write(fd, _marker_text(token))
+            finally:
+                os.close(fd)
+            if _same_inode(os.fstat(folder), lock):
+                return True
+        except BaseException:
+            _take_back(lock, folder)
+            raise
+        _take_back(lock, folder)
+        return False
+    finally:
+        os.close(folder)
+
+
+def _same_inode(st: os.stat_result, path: Path) -> bool:
+    try:
+        at = os.lstat(path)
+    except OSError:
+        return False
+    return (at.st_dev, at.st_ino) == (st.st_dev, st.st_ino)
+
+
+def _take_back(lock: Path, folder: int) -> None:
+    """Our marker removed from the directory ``folder`` (whose marker is ours: created
+    exclusively), and the directory too while it is still the one at the lock's path: no
+    marker, no way to tell it is ours later."""
+    with contextlib.suppress(OSError):
+        os.unlink(MARKER, dir_fd=folder)
+    if _same_inode(os.fstat(folder), lock):
         with contextlib.suppress(OSError):
             os.rmdir(lock)
-        raise
-    return True
 
 
 def _is_ours(lock: Path, token: str) -> bool:
