@@ -209,8 +209,7 @@ def _break_stale(lock: Path, seen: os.stat_result, stale_after_s: float, now: fl
             with contextlib.suppress(OSError):
                 os.rmdir(claim, dir_fd=fd)
             return False
-        moved = os.lstat(broken)
-        if (moved.st_dev, moved.st_ino) != (st.st_dev, st.st_ino):
+        if not _same_inode(st, broken):
             # Cannot happen while everyone follows the protocol (see 2.); put it back and let
             # the caller look again rather than hold a lock someone else holds.
             with contextlib.suppress(OSError):

@@ -46,10 +46,9 @@ ORDER_NAMES: dict[Order, str] = {"attention": "needs me first", "id": "by id"}
 def id_order(instance_id: str) -> tuple[tuple[int, int | str], ...]:
     """A sort key that puts ``agent-2`` before ``agent-10`` (numbers compare as numbers)."""
     parts = re.split(r"(\d+)", instance_id)
-    numbers = [plain_int(part, digits=1000) for part in parts]
     return tuple(
-        (1, part) if number is None else (0, number)
-        for part, number in zip(parts, numbers, strict=True)
+        (1, part) if (number := plain_int(part, digits=1000)) is None else (0, number)
+        for part in parts
         if part
     )
 
@@ -111,8 +110,10 @@ class AgentPane(Widget, can_focus=True):
             self._apply_classes()
         self._redraw_if_changed(old)
 
-    def _lines(self) -> list[Content]:
-        width = self.content_size.width or MIN_PANE_WIDTH
+    def _lines(self, width: int | None = None) -> list[Content]:
+        """The pane's lines at ``width`` (default: its own), worked out once a width."""
+        if width is None:
+            width = self.content_size.width or MIN_PANE_WIDTH
         if self._drawn is None or self._drawn[0] != width:
             self._drawn = (width, pane_lines(self.view, self.now, width, self.spend))
         return self._drawn[1]
@@ -136,9 +137,7 @@ class AgentPane(Widget, can_focus=True):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         # Kept for the drawing and the next ask: a layout asks each pane twice, and a pane
         # off screen is never drawn (a hundred panes' lines were worked out three times).
-        if self._drawn is None or self._drawn[0] != width:
-            self._drawn = (width, pane_lines(self.view, self.now, width, self.spend))
-        return len(self._drawn[1])
+        return len(self._lines(width))
 
     def render(self) -> Content:
         return Content("\n").join(self._lines())
