@@ -30,7 +30,8 @@ from factory_tui.cli import main
 from factory_tui.core import fold_sessions
 from factory_tui.core.cost_attribution import SpanBuilder
 from factory_tui.core.fold import LogFold
-from factory_tui.core.fold_sessions import WIDTH, SavedSessionsError, SavedStrings
+from factory_tui.core.fold_sessions import SESSION_TEXT, WIDTH, SavedSessionsError, SavedStrings
+from factory_tui.core.fold_state import _SavedTexts
 from factory_tui.core.prs import PullRequest
 from factory_tui.core.prs_link import link_rows, log_branches
 
@@ -225,10 +226,46 @@ def test_a_saves_columns_are_spilled_as_made_and_are_the_held_ones() -> None:
     held = fold.to_state()
     assert max(map(len, parts)) <= 3000  # a column (or a chunk of one) at a time
     assert spilled["columns"] == len(held["columns"]) == 3000 * WIDTH
-    assert array("I", [v for part in parts for v in part]) == held["columns"]
-    assert {k: v for k, v in spilled.items() if k != "columns"} == {
-        k: v for k, v in held.items() if k != "columns"
+    saved = SavedStrings(b"".join(spilled["texts"]).decode(), spilled["ends"]).as_list()
+    assert _decoded(saved, array("I", [v for part in parts for v in part])) == _decoded(
+        held["strings"], held["columns"]
+    )
+    archive = {"columns", "strings", "texts", "ends"}
+    assert {k: v for k, v in spilled.items() if k not in archive} == {
+        k: v for k, v in held.items() if k not in archive
     }
+    # Each PR number its own: not looked up in the save's table (which still holds each once).
+    assert len(saved) == len(held["strings"])
+
+
+def _decoded(strings: list[str | None], columns: array[int]) -> list[list[object]]:
+    """The archive's columns as the sessions' values: each text column through its table."""
+    rows = len(columns) // WIDTH
+    out: list[list[object]] = []
+    for n in range(WIDTH):
+        column = columns[n * rows : (n + 1) * rows]
+        out.append([strings[v] for v in column] if n < len(SESSION_TEXT) else list(column))
+    return out
+
+
+def test_a_saves_table_looks_up_only_the_texts_that_repeat() -> None:
+    """A part of a column of each session's own texts, nearly all distinct (a PR number per
+    session), gets an index per text, kept joined, never in the lookup (~180 MB of a 300-day
+    log's save); one whose texts repeat, or another column's, is looked up as before, each text
+    once."""
+    table = _SavedTexts()
+    assert list(table.codes("pr", ["17", None, "18", "19"])) == [1, 0, 2, 3]
+    assert table.index == {None: 0}
+    repeated = ["a", "a", "b", "a", None, "b", "a", "a"]
+    assert list(table.codes("pr", repeated)) == [4, 4, 5, 4, 0, 5, 4, 4]
+    assert table.index == {None: 0, "a": 4, "b": 5}
+    assert list(table.codes("started_at", ["c", "d", "b"])) == [6, 7, 5]
+    assert list(table.codes("ended_at", ["c", "d", "b"])) == [6, 7, 5]
+    assert table.index == {None: 0, "a": 4, "b": 5, "c": 6, "d": 7}
+    state = table.state()
+    assert SavedStrings(b"".join(state["texts"]).decode(), state["ends"]).as_list() == [
+        None, "17", "18", "19", "a", "b", "c", "d"
+    ]  # fmt: skip
 
 
 def _warm_with_counted_archive(tmp_path: Path, cache: FoldCache) -> tuple[Any, list[int]]:

@@ -47,7 +47,7 @@ from array import array
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO
 
 import platformdirs
 
@@ -377,7 +377,8 @@ class _Parts:
     body: bytes
     arrays: dict[str, array[int]]
     first: array[int]
-    texts: bytes
+    texts: list[bytes]
+    """The archive's texts, in pieces (see :func:`~factory_tui.core.fold_state.to_state`)."""
     ends: array[int]
     columns: int
     body_sha256: str
@@ -396,7 +397,7 @@ class _Parts:
         cut = max(0, len(ended) - max(state.pop("ended_walked"), ENDED_KEPT))
         first, arrays["ended"] = ended[:cut], ended[cut:]
         del ended
-        texts, ends = _joined(state.pop("strings"))
+        texts, ends = state.pop("texts"), state.pop("ends")
         columns = state.pop("columns")
         body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
         del state
@@ -406,15 +407,16 @@ class _Parts:
                 values.byteswap()
         for values in arrays.values():
             digest.update(values)
-        encoded = texts.encode()
-        archive = hashlib.sha256(encoded)
+        archive = hashlib.sha256()
+        for piece in texts:
+            archive.update(piece)
         archive.update(ends)
         spool.flush()
         spool.seek(0)
         while chunk := spool.read(_COPY_BYTES):
             archive.update(chunk)
         return cls(
-            body, arrays, first, encoded, ends, columns, digest.hexdigest(), archive.hexdigest()
+            body, arrays, first, texts, ends, columns, digest.hexdigest(), archive.hexdigest()
         )
 
     def described(self) -> dict[str, Any]:
@@ -428,7 +430,7 @@ class _Parts:
                 "sha256": hashlib.sha256(self.first).hexdigest(),
             },
             "archive": {
-                "strings_bytes": len(self.texts),
+                "strings_bytes": sum(map(len, self.texts)),
                 "strings": len(self.ends),
                 "columns": self.columns,
                 "sha256": self.archive_sha256,
@@ -437,7 +439,7 @@ class _Parts:
 
     def parts(self) -> list[Any]:
         """The parts after the header, but the columns (in the spool)."""
-        return [self.body, *self.arrays.values(), self.first, self.texts, self.ends]
+        return [self.body, *self.arrays.values(), self.first, *self.texts, self.ends]
 
 
 def _write_parts(out: BinaryIO, parts: list[Any], rest: BinaryIO | None = None) -> None:
@@ -484,17 +486,6 @@ def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | No
         return None, "the body is not an object"
     state.update(arrays)
     return state, ""
-
-
-def _joined(strings: list[str | None]) -> tuple[str, array[int]]:
-    """A string table (None, then texts) as its texts joined and where each one ends."""
-    ends = array("I")
-    end = 0
-    for text in strings[1:]:
-        assert text is not None
-        end += len(text)
-        ends.append(end)
-    return "".join(cast(list[str], strings[1:])), ends
 
 
 def _prefix_stale(path: Path, saved: FileIdentity) -> str | None:

@@ -18,7 +18,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from itertools import chain, pairwise
+from itertools import accumulate, chain, islice, pairwise
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
@@ -59,15 +59,86 @@ def to_state(fold: LogFold, spill: Callable[[array[int]], None] | None = None) -
     the sessions the fleet shows, the same way (their ``seq`` column first, then the archive's
     columns; their texts in ``live_strings``). Raises ``OverflowError`` for a line number that
     is not a uint32. ``spill``: given each part of ``columns`` in turn, which is then their
-    count, not held (a save writes them to a file as they come: 114 MB of a 300-day log)."""
+    count, not held (a save writes them to a file as they come: 114 MB of a 300-day log), and
+    the archive's table comes as ``texts`` instead of ``strings``: its texts (but ``None``) as
+    pieces of UTF-8 and ``ends``, where each text ends (in characters, as the joined texts are
+    read back). That table may then hold a text more than once (see :class:`_SavedTexts`):
+    it is only ever read by index."""
     with fold.sessions.archive_held():  # read once for every column, then let go
         return _to_state(fold, spill)
+
+
+class _Texts:
+    """The archive's table of texts as :func:`to_state` makes it: each text once, in the order
+    first met, ``None`` first (index 0)."""
+
+    def __init__(self) -> None:
+        self.index: dict[str | None, int] = {None: 0}
+
+    def codes(self, name: str, part: list[str | None]) -> Iterable[int]:
+        """The indexes of ``part``'s texts (of the column ``name``), those not in the table
+        added."""
+        index = self.index
+        for text in dict.fromkeys(part):
+            index.setdefault(text, len(index))
+        return map(index.__getitem__, part)
+
+    def state(self) -> dict[str, Any]:
+        return {"strings": list(self.index)}
+
+
+UNSHARED = frozenset({"pr", "checkpoint_file", "last_error"})
+"""The columns whose texts are each a session's own (a PR number, a crashed session's
+checkpoint): never another column's, seldom another session's."""
+UNIQUE_SHARE = 0.75
+"""A part of an :data:`UNSHARED` column with this share of distinct texts at least is not looked
+up in a save's table (:class:`_SavedTexts`)."""
+
+
+class _SavedTexts(_Texts):
+    """The table as a save makes it, the texts written as pieces as they come. A part of an
+    :data:`UNSHARED` column whose texts are nearly all distinct (:data:`UNIQUE_SHARE`) is not
+    looked up: its texts each get an index of their own, and only their joined text is kept
+    (the table may then hold a text twice). The 300-day log's 1.5 million PR numbers, looked up
+    and held as strings, were most of its save's peak (~180 MB). The times are looked up: each
+    is most sessions' start, last event and end at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 1  # the next index
+        self.pieces: list[bytes] = []
+        self.ends = array("I")
+        self.end = 0
+
+    def codes(self, name: str, part: list[str | None]) -> Iterable[int]:
+        texts = [text for text in part if text is not None]
+        distinct = dict.fromkeys(texts)
+        if name in UNSHARED and len(distinct) >= UNIQUE_SHARE * len(texts):
+            numbers = iter(range(self.count, self.count + len(texts)))
+            self._add(texts)
+            return [0 if text is None else next(numbers) for text in part]
+        index = self.index
+        new = [text for text in distinct if text not in index]
+        index.update(zip(new, range(self.count, self.count + len(new)), strict=True))
+        self._add(new)
+        return map(index.__getitem__, part)
+
+    def _add(self, texts: list[str]) -> None:
+        """The next indexes' texts (``OverflowError`` past 2**32 characters in all)."""
+        if texts:
+            self.count += len(texts)
+            self.ends.extend(islice(accumulate(map(len, texts), initial=self.end), 1, None))
+            self.end = self.ends[-1]
+            self.pieces.append("".join(texts).encode())
+
+    def state(self) -> dict[str, Any]:
+        return {"texts": self.pieces, "ends": self.ends}
 
 
 def _to_state(fold: LogFold, spill: Callable[[array[int]], None] | None) -> dict[str, Any]:
     sessions = fold.sessions
     live, walked = _live_seqs(fold)
-    index: dict[str | None, int] = {None: 0}
+    table = _Texts() if spill is None else _SavedTexts()
     flat = array("I")
     count = 0
 
@@ -82,9 +153,7 @@ def _to_state(fold: LogFold, spill: Callable[[array[int]], None] | None) -> dict
 
     for name in SESSION_TEXT:  # a chunk of a column at a time: a small peak
         for part in sessions.column_parts(name):
-            for text in dict.fromkeys(part):
-                index.setdefault(text, len(index))
-            add(map(index.__getitem__, part))
+            add(table.codes(name, part))
     for part in sessions.column_parts("start_line"):
         add(part)
     for part in sessions.column_parts("end_line"):
@@ -93,7 +162,7 @@ def _to_state(fold: LogFold, spill: Callable[[array[int]], None] | None) -> dict
         add(part)
     return {
         "utc": fold.utc,
-        "strings": list(index),
+        **table.state(),
         "sessions": len(sessions),
         "columns": flat if spill is None else count,
         **_live_state([sessions[seq] for seq in live]),
