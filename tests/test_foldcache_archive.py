@@ -25,7 +25,7 @@ from test_foldcache import (
     reader,
 )
 
-from factory_tui.adapters.foldcache import FoldCache
+from factory_tui.adapters.foldcache import FoldCache, sealed
 from factory_tui.cli import main
 from factory_tui.core import fold_sessions
 from factory_tui.core.cost_attribution import SpanBuilder
@@ -56,7 +56,7 @@ def _archive_index_past_the_table(data: bytes) -> bytes:
     at = len(rest) - 4 * described["columns"]  # the first column: the first session's task
     rest = rest[:at] + (2**31).to_bytes(4, "little") + rest[at + 4 :]
     described["sha256"] = hashlib.sha256(rest[-size:]).hexdigest()
-    return json.dumps(header).encode() + b"\n" + rest
+    return json.dumps(sealed(header)).encode() + b"\n" + rest
 
 
 @pytest.mark.parametrize(

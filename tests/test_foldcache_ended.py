@@ -19,7 +19,7 @@ from test_foldcache import NOW, _write, make_factory, reader
 from test_foldcache import test_warm_equals_cold_at_any_cut as warm_equals_cold_at_any_cut
 
 from factory_tui.adapters import foldcache
-from factory_tui.adapters.foldcache import FoldCache
+from factory_tui.adapters.foldcache import FoldCache, sealed
 from factory_tui.config import Config
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_ended import EndedRefs
@@ -232,7 +232,7 @@ def test_a_header_that_says_too_many_first_ended_sessions_reads_cold(
     first, rest = path.read_bytes().split(b"\n", 1)
     header = json.loads(first)
     header["ended_first"]["count"] = 10**12
-    path.write_bytes(json.dumps(header).encode() + b"\n" + rest)
+    path.write_bytes(json.dumps(sealed(header)).encode() + b"\n" + rest)  # past its checksum
     found = reader(saved, cache)
     assert not found.warm_started and "size" in (cache.last_miss or "")
     assert found.fold.to_state() == reader(saved, None).fold.to_state()

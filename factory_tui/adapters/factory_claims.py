@@ -189,7 +189,8 @@ class ClaimFolder:
         """One claim file, parsed (None: it is gone). From its JSON kept in :attr:`values` when
         its stat ``st`` is still the one it was read under."""
         values = self.values
-        if values is not None:
+        # Kept under a bigger limit, it is refused now as a read refuses it.
+        if values is not None and st.st_size <= self.max_file_bytes:
             raw = values.get(file, st)
             if raw is not MISS:
                 return claim_from_json(file, raw)

@@ -3,6 +3,7 @@ together), as :class:`~factory_tui.adapters.factory.FactoryReader` reads them.""
 
 from __future__ import annotations
 
+import calendar
 import os
 import stat
 import time
@@ -105,7 +106,7 @@ class CheckpointFolder:
             except OSError:
                 st = None
             if st is not None:
-                kept = _kept_names(values.get(str(folder), st, folder=True))
+                kept = _kept_names(values.get(str(folder), st, folder=True), local_zone())
                 if kept is not None:
                     latest, unnamed = kept
                     known, self._names = self._names, {}
@@ -114,7 +115,8 @@ class CheckpointFolder:
                     return latest, unnamed, []
         latest, unnamed, problems = self._list(folder)
         if values is not None and st is not None and not problems:
-            values.put(str(folder), st, [latest, unnamed], read_at_ns=read_at, folder=True)
+            kept_as = [local_zone(), latest, unnamed]
+            values.put(str(folder), st, kept_as, read_at_ns=read_at, folder=True)
         return latest, unnamed, problems
 
     def _list(self, folder: Path) -> tuple[list[str], list[str], list[Problem]]:
@@ -168,7 +170,8 @@ class CheckpointFolder:
         # folder "." differs), without making one per file: a folder of 10,000 newest files.
         file = str(Path(path)) if path.startswith("./") else path
         values, parts = self.values, self._names.get(name)
-        if values is not None and st is not None:
+        # Kept under a bigger limit, it is refused now as a read refuses it.
+        if values is not None and st is not None and st.st_size <= self.config.max_file_bytes:
             raw = values.get(file, st)
             if raw is not MISS:
                 return checkpoint_from_json(file, raw, parts)
@@ -189,15 +192,31 @@ class CheckpointFolder:
         return checkpoint_from_json(file, raw, parts)
 
 
-def _kept_names(value: object) -> tuple[list[str], list[str]] | None:
-    """The kept ``[latest, unnamed]`` names of the checkpoints folder, checked (the cache file
-    is untrusted: each a plain name in the folder, ``*.json``); None when there are none."""
-    if type(value) is not list or len(value) != 2:
+def _kept_names(value: object, zone: list[object]) -> tuple[list[str], list[str]] | None:
+    """The kept ``[zone, latest, unnamed]`` names of the checkpoints folder, checked (the cache
+    file is untrusted: each a plain name in the folder, ``*.json``); None when there are none,
+    or they were listed in another time zone than ``zone`` (:func:`local_zone`)."""
+    if type(value) is not list or len(value) != 3 or value[0] != zone:
         return None
-    for names in value:
+    for names in value[1:]:
         if type(names) is not list or not all(map(_plain_name, names)):
             return None
-    return value[0], value[1]
+    return value[1], value[2]
+
+
+def local_zone() -> list[object]:
+    """What the local time zone makes of the times in checkpoint names: a name with a zone is
+    read as local time, so which file of a task is the newest depends on it (a listing made
+    in Tokyo is not one made in UTC). Its names, and its UTC offset on the 1st and 15th of each
+    month of last year and this one."""
+    year = time.localtime().tm_year
+    offsets = [
+        time.localtime(calendar.timegm((y, month, day, 12, 0, 0))).tm_gmtoff
+        for y in (year - 1, year)
+        for month in range(1, 13)
+        for day in (1, 15)
+    ]
+    return [*time.tzname, *offsets]
 
 
 def _plain_name(name: object) -> bool:

@@ -54,6 +54,7 @@ import platformdirs
 from factory_tui import __version__
 from factory_tui.adapters.foldcache_parts import Archive, EndedFirst
 from factory_tui.adapters.jsonfiles import write_atomically
+from factory_tui.adapters.safe_read import open_regular
 from factory_tui.core.fold import LogFold
 
 __all__ = [
@@ -64,11 +65,14 @@ __all__ = [
     "FoldCache",
     "WarmStart",
     "file_identity",
+    "sealed",
 ]
 
 CACHE_DIR_ENV = "FACTORY_TUI_CACHE_DIR"
 CACHE_SWITCH_ENV = "FACTORY_TUI_FOLD_CACHE"
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
+"""6: the header sealed by its own SHA-256 (:func:`sealed`): a changed line count (which no
+other check covers) gave wrong line numbers."""
 BLOCK_BYTES = 64 << 10
 # Below this the log is read cold faster than a cache file would be checked and parsed.
 MIN_LOG_BYTES = 1 << 20
@@ -135,7 +139,7 @@ def path_identity(path: Path) -> FileIdentity | None:
     """The identity of the whole file at ``path``, None when there is none. Raises ``OSError``
     when it cannot be read."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = open_regular(path)
     except FileNotFoundError:
         return None
     try:
@@ -237,7 +241,7 @@ class FoldCache:
     ) -> tuple[WarmStart | None, str | None]:
         path = self.path_for(log_file, history_only=history_only)
         try:
-            with open(path, "rb") as f:
+            with os.fdopen(open_regular(path), "rb") as f:
                 header = json.loads(f.readline())
                 if not isinstance(header, dict):
                     return None, "no header"
@@ -272,6 +276,8 @@ class FoldCache:
         """Why the cache described by ``header`` does not stand for the files now, or None."""
         if header.get("format") != FORMAT_VERSION:
             return "another cache format"
+        if header.get(SEAL) != _seal_of(header):
+            return "the header does not match its checksum"
         if header.get("tool") != self.version:
             return "another version of factory-tui"
         if header.get("path") != _resolved(log_file):
@@ -323,7 +329,8 @@ class FoldCache:
                     "history": None if history is None else asdict(history),
                     **made.described(),
                 }
-                line = json.dumps(header, ensure_ascii=False).encode() + b"\n"
+                # ASCII: a path that is not UTF-8 (its bytes as surrogates) is escaped too.
+                line = json.dumps(sealed(header)).encode() + b"\n"
                 write_atomically(
                     self.path_for(log_file, history_only=log is None),
                     lambda out: _write_parts(out, [line, *made.parts()], spool),
@@ -354,7 +361,7 @@ class FoldCache:
                     temp.unlink()
         for path in found:
             try:
-                with open(path, "rb") as f:
+                with os.fdopen(open_regular(path), "rb") as f:
                     header = json.loads(f.readline())
                 log = header.get("path") if isinstance(header, dict) else None
                 if isinstance(log, str) and os.path.isabs(log) and not os.path.lexists(log):
@@ -399,7 +406,7 @@ class _Parts:
         del ended
         texts, ends = state.pop("texts"), state.pop("ends")
         columns = state.pop("columns")
-        body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode()
+        body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode(*_UTF8)
         del state
         digest = hashlib.sha256(body)
         for values in (*arrays.values(), first, ends):
@@ -442,6 +449,26 @@ class _Parts:
         return [self.body, *self.arrays.values(), self.first, *self.texts, self.ends]
 
 
+SEAL = "header_sha256"
+
+
+def sealed(header: dict[str, Any]) -> dict[str, Any]:
+    """``header`` with its seal: the SHA-256 of the rest of it. The body's and the archive's
+    checksums are in the header, but not every field of it is checked against something else
+    (the line counts the log is followed from), so the header is checked whole."""
+    return {**header, SEAL: _seal_of(header)}
+
+
+def _seal_of(header: dict[str, Any]) -> str:
+    rest = {key: value for key, value in header.items() if key != SEAL}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
+_UTF8 = ("utf-8", "surrogatepass")
+"""The body's encoding: a log's name that is not UTF-8 (its bytes as surrogates) is in every
+session's source, and comes back the same."""
+
+
 def _write_parts(out: BinaryIO, parts: list[Any], rest: BinaryIO | None = None) -> None:
     """``parts`` (bytes-like) written one after the other (no copy of a big body joined in
     memory), then what the file ``rest`` holds, then on the disk before the rename makes them
@@ -481,7 +508,7 @@ def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | No
         arrays[name] = values
     if digest.hexdigest() != header.get("body_sha256"):
         return None, "the body does not match its checksum"
-    state = json.loads(body)
+    state = json.loads(body.decode(*_UTF8))
     if not isinstance(state, dict):
         return None, "the body is not an object"
     state.update(arrays)
@@ -491,7 +518,7 @@ def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | No
 def _prefix_stale(path: Path, saved: FileIdentity) -> str | None:
     """Why the first ``saved.size`` bytes of the file at ``path`` are not those ``saved`` names
     (another file, a shorter one, other bytes), or None."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    fd = open_regular(path)
     try:
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != (saved.device, saved.inode):

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from factory_tui import __version__
+from factory_tui.adapters.safe_read import open_regular
 
 __all__ = ["MISS", "RACY_NS", "JsonFiles", "stat_key", "write_atomically"]
 
@@ -146,7 +147,8 @@ class JsonFiles:
         if self.path is None:
             return
         try:
-            data = self.path.read_bytes()
+            with os.fdopen(open_regular(self.path), "rb") as f:
+                data = f.read()
         except FileNotFoundError:
             return
         except OSError as error:

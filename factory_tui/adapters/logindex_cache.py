@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import sys
 from array import array
 from dataclasses import asdict
@@ -29,6 +28,7 @@ from factory_tui.adapters.foldcache import FileIdentity, file_identity
 from factory_tui.adapters.jsonfiles import write_atomically
 from factory_tui.adapters.logindex import LogIndex
 from factory_tui.adapters.logindex_files import FileIndex, close_fd
+from factory_tui.adapters.safe_read import open_regular
 
 __all__ = ["FORMAT", "restore_index", "save_index"]
 
@@ -87,10 +87,7 @@ def restore_index(index: LogIndex, path: Path, *, version: str = __version__) ->
     """Start ``index`` (not updated yet) from what ``path`` kept of the files that are still
     the ones it indexed. True if any file's part was used."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as saved:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return False  # (a FIFO is not waited on)
+        with os.fdopen(open_regular(path), "rb") as saved:  # (a FIFO is not waited on)
             parts = _read(saved, index, version)
     except (OSError, ValueError, KeyError, TypeError, EOFError):
         return False

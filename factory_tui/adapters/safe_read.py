@@ -16,7 +16,7 @@ from pathlib import Path
 
 from factory_tui.core.problems import Problem
 
-__all__ = ["LIMIT_SETTING", "read_factory_file"]
+__all__ = ["LIMIT_SETTING", "NotRegularFile", "open_regular", "read_factory_file"]
 
 LIMIT_SETTING = "max_file_bytes"
 _CHUNK = 1 << 20
@@ -26,6 +26,25 @@ _OPEN_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
     | getattr(os, "O_NOCTTY", 0)
 )
+
+
+class NotRegularFile(OSError):
+    """What :func:`open_regular` found is not a regular file."""
+
+
+def open_regular(path: Path | str) -> int:
+    """A descriptor of the regular file at ``path``, opened to read without waiting (a FIFO
+    put where a cache file or a log should be would block ``open()`` until a writer came).
+    Raises ``FileNotFoundError`` when nothing is there, :class:`NotRegularFile` for anything
+    but a regular file, ``OSError`` when it cannot be opened."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(f"{os.fspath(path)!r} is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def read_factory_file(path: Path, limit: int) -> bytes | Problem | None:

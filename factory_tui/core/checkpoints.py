@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from factory_tui.core.problems import Problem, parse_json
+from factory_tui.core.safe import shown_value
 from factory_tui.core.timeparse import MAX_YEAR, MIN_YEAR, parse_ts
 
 __all__ = ["Checkpoint", "checkpoint_from_json", "parse_checkpoint", "parse_checkpoint_name"]
@@ -131,8 +131,7 @@ def checkpoint_from_json(
         problems.append(
             Problem(
                 file,
-                f"pr_number: expected an integer from 1 to {MAX_PR}, "
-                f"found {json.dumps(pr_raw)[:40]}",
+                f"pr_number: expected an integer from 1 to {MAX_PR}, found {shown_value(pr_raw)}",
             )
         )
     task = _text(raw, "task", file, problems)
@@ -169,7 +168,7 @@ def _text(raw: dict[str, Any], key: str, file: str, problems: list[Problem]) -> 
         return value or None
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    problems.append(Problem(file, f"{key}: expected a string, found {json.dumps(value)[:40]}"))
+    problems.append(Problem(file, f"{key}: expected a string, found {shown_value(value)}"))
     return None
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from factory_tui.core.problems import Problem, parse_json
+from factory_tui.core.safe import shown_value
 from factory_tui.core.timeparse import parse_ts
 
 __all__ = [
@@ -195,9 +196,7 @@ class _Checker:
         self.problems = problems
 
     def bad(self, field: str, expected: str, value: object) -> None:
-        shown = json.dumps(value, ensure_ascii=False)
-        if len(shown) > 40:
-            shown = shown[:39] + "…"
+        shown = shown_value(value)
         self.problems.append(Problem(self.file, f"{field}: expected {expected}, found {shown}"))
 
     @staticmethod

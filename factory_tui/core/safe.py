@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["dumps_json", "json_safe", "plain_int", "printable"]
+__all__ = ["dumps_json", "json_safe", "plain_int", "printable", "shown_value"]
 
 # C0 (tab and newline aside), DEL, C1, and the bidi controls: embeddings and overrides
 # (U+202A-U+202E), isolates (U+2066-U+2069), the LRM/RLM marks and the Arabic letter mark.
@@ -66,6 +66,28 @@ def json_safe(dumped: str) -> str:
     if dumped.isascii() or not _JSON_RAW.search(dumped):  # isascii: O(1), the common case
         return dumped
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", dumped)
+
+
+def shown_value(value: object, limit: int = 40) -> str:
+    """A value read from a file, as JSON cut to ``limit`` characters (``…`` marks a cut), for a
+    problem's message. Total: a value JSON cannot hold (bytes, a set: what a crafted cache file
+    of kept values can hold), or one nested past the encoder's depth, is named by its type."""
+    import json
+
+    try:
+        if type(value) not in _JSON_TYPES:
+            raise TypeError  # named, not written as if it were the text of its name
+        text = json.dumps(value, ensure_ascii=False, default=_type_name)
+    except (TypeError, ValueError, RecursionError):  # a key JSON cannot hold, a cycle, depth
+        text = _type_name(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_JSON_TYPES = frozenset({dict, list, str, int, float, bool, type(None)})
+
+
+def _type_name(value: object) -> str:
+    return f"<{type(value).__name__}>"
 
 
 def dumps_json(value: object, *, indent: int | None = 1) -> str:

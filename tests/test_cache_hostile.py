@@ -1,0 +1,301 @@
+"""The warm-start caches in a hostile world (found by a review that attacked them): whatever is
+in the cache folder, and whatever changed since it was written, a run answers as a cold one does,
+never waits forever and never ends in a traceback."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import marshal
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_checkpoints_incremental import make_factory as checkpoints_factory
+from test_foldcache import _cold, _write, assert_same, make_factory, reader, starts_warm_as_cold
+
+from factory_tui import __version__
+from factory_tui.adapters import jsonfiles
+from factory_tui.adapters.factory_claims import ClaimFolder
+from factory_tui.adapters.factory_state import CheckpointFolder
+from factory_tui.adapters.foldcache import FoldCache
+from factory_tui.adapters.jsonfiles import JsonFiles
+from factory_tui.adapters.logindex import LogIndex
+from factory_tui.adapters.logindex_cache import restore_index
+from factory_tui.config import Config
+from factory_tui.core import timeparse
+
+LATER = 10 * 10**9
+"""How far ahead of the real clock :attr:`JsonFiles.clock` runs: the files just written are
+old enough to keep."""
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> FoldCache:
+    return FoldCache(tmp_path / "cache", min_log_bytes=0)
+
+
+def _factory(root: Path) -> Config:
+    """A factory whose log is folded and saved in the cache, then a line more."""
+    config = make_factory(root)
+    _write(
+        config.log_file,
+        [
+            b"2026-02-12T13:00 | SESSION-START | task=a branch=b instance=i1",
+            *(f"2026-02-12T13:{n:02d} | STEP-DONE | step=s{n} task=a".encode() for n in range(9)),
+        ],
+    )
+    return config
+
+
+def _saved(root: Path, cache: FoldCache) -> Config:
+    config = _factory(root)
+    assert reader(config, cache).save_fold_cache()
+    with config.log_file.open("ab") as f:
+        f.write(b"2026-02-12T14:00 | SESSION-END | task=a status=success pr=12\n")
+    return config
+
+
+# -- a FIFO where a cache file should be -------------------------------------------------------
+
+
+def _returns(work: Callable[[], object], fifo: Path) -> object:
+    """``work()``'s answer, which must come without waiting for a writer of ``fifo`` (if it
+    waits, a writer is opened to let it go, and the test fails rather than hangs)."""
+    answer: list[object] = []
+    thread = threading.Thread(target=lambda: answer.append(work()), daemon=True)
+    thread.start()
+    thread.join(20)
+    if thread.is_alive():
+        with open(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK), "wb"):
+            pass
+        thread.join(20)
+        pytest.fail(f"waited for a writer of the FIFO at {fifo.name}")
+    return answer[0]
+
+
+def test_a_fifo_for_the_folds_cache_file_is_no_cache(tmp_path: Path, cache: FoldCache) -> None:
+    config = _saved(tmp_path / "factory", cache)
+    for history_only in (False, True):
+        path = cache.path_for(config.log_file, history_only=history_only)
+        path.unlink(missing_ok=True)
+        os.mkfifo(path)
+    found = _returns(lambda: reader(config, cache), cache.path_for(config.log_file))
+    assert isinstance(found, type(reader(config, None)))
+    assert not found.warm_started and "not a regular file" in (cache.last_miss or "")
+    assert_same(found, reader(config, None))
+
+
+def test_a_fifo_among_other_factories_caches_does_not_stop_a_save(
+    tmp_path: Path, cache: FoldCache
+) -> None:
+    """A save looks at every fold cache file in the folder (to remove those of logs gone)."""
+    cache.folder.mkdir()
+    other = cache.folder / f"fold-{'0' * 24}.json"
+    os.mkfifo(other)
+    config = _factory(tmp_path / "factory")
+    assert _returns(lambda: reader(config, cache).save_fold_cache(), other) is True
+    starts_warm_as_cold(config, cache)
+
+
+def test_a_fifo_for_the_kept_files_is_no_cache(tmp_path: Path) -> None:
+    config = checkpoints_factory(tmp_path / "factory")
+    (config.checkpoints_dir / "2026-02-12T14-00-a.json").write_text('{"task": "a"}')
+    kept = tmp_path / "files.marshal"
+    os.mkfifo(kept)
+    values = JsonFiles(kept)
+    found = _returns(lambda: CheckpointFolder(config, values=values).read(), kept)
+    assert isinstance(found, tuple) and set(found[0]) == {"a"}
+    assert values.skipped is not None and "not a regular file" in values.skipped
+
+
+def test_a_fifo_for_the_log_index_is_no_index(tmp_path: Path) -> None:
+    config = _factory(tmp_path / "factory")
+    saved = tmp_path / "index.bin"
+    os.mkfifo(saved)
+    with LogIndex(config.log_history_file, config.log_file) as index:
+        assert _returns(lambda: restore_index(index, saved), saved) is False
+
+
+# -- a factory whose path is not UTF-8 ---------------------------------------------------------
+
+
+def test_a_factory_whose_path_is_not_utf8_starts_warm(tmp_path: Path, cache: FoldCache) -> None:
+    """Its path (and so the log's) holds a byte that is not UTF-8: a surrogate in Python, which
+    the cache's header and body keep as they are."""
+    root = Path(os.fsdecode(os.fsencode(tmp_path) + b"/f\xff"))
+    config = _saved(root, cache)
+    starts_warm_as_cold(config, cache)
+
+
+# -- the header is checked whole ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["line_count", "history_lines"])
+def test_a_header_with_a_changed_line_count_reads_cold(
+    tmp_path: Path, cache: FoldCache, field: str
+) -> None:
+    """No other check covers the line counts a warm start numbers the next lines from: one
+    digit changed gave every new line a wrong number."""
+    config = _saved(tmp_path / "factory", cache)
+    for history_only in (False, True):
+        path = cache.path_for(config.log_file, history_only=history_only)
+        if path.exists():
+            first, rest = path.read_bytes().split(b"\n", 1)
+            header = json.loads(first)
+            header[field] += 900
+            path.write_bytes(json.dumps(header).encode() + b"\n" + rest)
+    _cold(config, cache, "the header does not match its checksum")
+
+
+# -- the checkpoints folder's listing and the time zone --------------------------------------
+
+
+@pytest.fixture
+def zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Set the process's time zone (as ``TZ=`` does for a new one: the times parsed so far,
+    remembered by zone-free keys, are forgotten); put back after."""
+
+    def set_zone(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+        timeparse.parse_ts.cache_clear()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+    timeparse.parse_ts.cache_clear()
+
+
+def test_a_listing_kept_in_one_time_zone_is_not_used_in_another(
+    tmp_path: Path, zone: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint name with a zone is read as local time: which file of a task is the newest
+    depends on the zone. 10:00 (local) and 09:30Z: the first in UTC, the second in Tokyo."""
+    monkeypatch.setattr(JsonFiles, "clock", staticmethod(lambda: time.time_ns() + LATER))
+    config = checkpoints_factory(tmp_path / "factory")
+    cps = config.checkpoints_dir
+    (cps / "2026-11-20T10-00-z.json").write_text('{"task": "z", "last_step": "local"}')
+    (cps / "2026-11-20T09-30Z-z.json").write_text('{"task": "z", "last_step": "zoned"}')
+    kept = tmp_path / "files.marshal"
+
+    def newest() -> str:
+        values = JsonFiles(kept)
+        found = CheckpointFolder(config, values=values).read()[0]["z"]
+        values.save()
+        return found.file.rsplit("/", 1)[-1]
+
+    zone("UTC")
+    assert newest() == "2026-11-20T10-00-z.json"
+    zone("Asia/Tokyo")
+    assert newest() == "2026-11-20T09-30Z-z.json"
+    assert newest() == "2026-11-20T09-30Z-z.json"  # kept in Tokyo, used in Tokyo
+    zone("UTC")
+    assert newest() == "2026-11-20T10-00-z.json"
+
+
+# -- kept values and the size limit ---------------------------------------------------------------
+
+
+def test_kept_values_are_refused_past_a_lowered_size_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim file and a checkpoint kept under the default limit, then the limit lowered
+    (``max_file_bytes``): refused, as a read refuses them."""
+    monkeypatch.setattr(JsonFiles, "clock", staticmethod(lambda: time.time_ns() + LATER))
+    config = checkpoints_factory(tmp_path / "factory")
+    claims = tmp_path / "factory" / "claims"
+    claims.mkdir()
+    claim = claims / "CAB-1.json"
+    claim.write_text(json.dumps({"ticket": "CAB-1", "title": "t" * 200, "owner": "i1"}))
+    (config.checkpoints_dir / "2026-02-12T14-00-a.json").write_text(
+        json.dumps({"task": "a", "last_step": "s" * 200})
+    )
+    kept = tmp_path / "files.marshal"
+
+    def read(limit: int) -> tuple[list[str], list[str]]:
+        values = JsonFiles(kept)
+        folder = ClaimFolder(
+            claims, max_file_bytes=limit, lock_stale_after=config.lock_stale_after, values=values
+        )
+        folder.refresh()
+        small = dataclasses.replace(config, max_file_bytes=limit)
+        checkpoints, problems = CheckpointFolder(small, values=values).read()
+        values.save()
+        found = [c.claim_id for c in folder.files()] + list(checkpoints)
+        return found, [p.message for p in folder.problems() + problems]
+
+    assert read(config.max_file_bytes) == (["CAB-1", "a"], [])
+    found, problems = read(100)
+    assert found == []
+    assert len(problems) == 2 and all("max_file_bytes" in message for message in problems)
+
+
+# -- a crafted cache of kept values ---------------------------------------------------------------
+
+
+def _crafted(path: Path, change: Callable[[str, Any], Any]) -> None:
+    """Rewrite the kept values at ``path`` (``change(file, value)`` for each), its header and
+    hash made to match: what only a deliberately made file holds."""
+    entries = marshal.loads(path.read_bytes().partition(b"\n")[2])
+    for file, entry in entries.items():
+        entries[file] = (*entry[:5], marshal.dumps(change(file, marshal.loads(entry[5]))))
+    body = marshal.dumps(entries)
+    digest = hashlib.sha256(body).hexdigest()
+    header = f"{jsonfiles.MAGIC.decode()} {jsonfiles.FORMAT} {__version__} {digest}\n"
+    path.write_bytes(header.encode() + body)
+
+
+@pytest.mark.parametrize(
+    ("odd", "shown"),
+    [
+        (b"bytes", "<bytes>"),
+        (frozenset({"a"}), "<frozenset>"),
+        (1j, "<complex>"),
+        (("a", "b"), "<tuple>"),
+        ({("a",): 1}, "<dict>"),
+    ],
+    ids=["bytes", "set", "complex", "tuple", "tuple key"],
+)
+def test_kept_values_json_cannot_hold_are_problems_not_tracebacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, odd: object, shown: str
+) -> None:
+    """A value of a type ``json.loads`` never makes, in every field of a kept claim and
+    checkpoint: each read as a field of the wrong type is (a problem naming it)."""
+    monkeypatch.setattr(JsonFiles, "clock", staticmethod(lambda: time.time_ns() + LATER))
+    config = checkpoints_factory(tmp_path / "factory")
+    claims = tmp_path / "factory" / "claims"
+    claims.mkdir()
+    (claims / "CAB-1.json").write_text(
+        json.dumps({"ticket": "CAB-1", "title": "t", "owner": "i1", "pid": 5, "hostname": "h"})
+    )
+    (config.checkpoints_dir / "2026-02-12T14-00-a.json").write_text(
+        json.dumps({"task": "a", "pr_number": 3, "branch": "b", "last_step": "s"})
+    )
+    kept = tmp_path / "files.marshal"
+
+    def read() -> list[str]:
+        values = JsonFiles(kept)
+        folder = ClaimFolder(
+            claims,
+            max_file_bytes=config.max_file_bytes,
+            lock_stale_after=config.lock_stale_after,
+            values=values,
+        )
+        folder.refresh()
+        _checkpoints, problems = CheckpointFolder(config, values=values).read()
+        values.save()
+        return [p.message for p in folder.problems() + problems]
+
+    assert read() == []
+    _crafted(
+        kept, lambda file, value: {k: odd for k in value} if isinstance(value, dict) else value
+    )
+    problems = read()
+    wrong = [message for message in problems if ": expected " in message]
+    assert len(wrong) >= 8 and all(message.endswith(f"found {shown}") for message in wrong)
