@@ -145,6 +145,22 @@ def test_json_safe_keeps_the_data_and_escapes_what_a_terminal_acts_on() -> None:
     assert json.loads(dumped) == data
 
 
+def test_json_of_a_path_that_is_not_utf8_is_utf8(tmp_path: Path) -> None:
+    """A factory whose folder name holds a byte that is not UTF-8 (a lone surrogate once read):
+    ``status --json`` is still UTF-8 (the surrogate escaped), and reads back as the path."""
+    root = Path(os.fsdecode(os.fsencode(tmp_path) + b"/f\xff"))
+    (root / ".claude" / "claims").mkdir(parents=True)
+    (root / ".factory" / "memory").mkdir(parents=True)
+    (root / ".factory" / "memory" / "operations.log").write_text("")
+    (root / "factory.toml").write_text('memory = ".factory/memory"\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "factory_tui", "status", os.fsencode(root), "--json"],
+        capture_output=True,
+        check=True,
+    )
+    assert json.loads(done.stdout.decode("utf-8"))["root"] == str(root)
+
+
 # -- every output path ---------------------------------------------------------------------------
 
 

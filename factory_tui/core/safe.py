@@ -20,8 +20,10 @@ _CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
 # On one line a newline, a tab or a line/paragraph separator would break a row or a column.
 _CONTROL_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\u2028\u2029]")
 _SHORT = {"\n": "\\n", "\t": "\\t"}
-# What json.dumps leaves raw: DEL, C1, bidi controls, U+2028/U+2029 (it escapes C0 itself).
-_JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI}\u2028\u2029]")
+# What json.dumps leaves raw: DEL, C1, bidi controls, U+2028/U+2029 (it escapes C0 itself), and
+# lone surrogates: a path's byte that is not UTF-8 (which went out as that byte, and a strict
+# reader refused the whole document: no longer UTF-8).
+_JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI}\u2028\u2029\ud800-\udfff]")
 
 
 def plain_int(text: str, *, digits: int = 18) -> int | None:
