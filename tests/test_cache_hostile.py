@@ -133,6 +133,23 @@ def test_a_factory_whose_path_is_not_utf8_starts_warm(tmp_path: Path, cache: Fol
     starts_warm_as_cold(config, cache)
 
 
+def test_a_log_whose_name_is_not_utf8_starts_warm(tmp_path: Path, cache: FoldCache) -> None:
+    """The log's name (``--log``) is in every session's source: the archive's texts too."""
+    config = make_factory(tmp_path / "factory")
+    odd = config.log_file.with_name(os.fsdecode(b"operations\xff.log"))
+    config = dataclasses.replace(config, log_file=odd)
+    _write(
+        odd,
+        [
+            b"2026-02-12T13:00 | SESSION-START | task=a branch=b instance=i1",
+            b"2026-02-12T13:01 | SESSION-END | task=a status=success pr=1",
+            b"2026-02-12T13:02 | SESSION-START | task=a branch=b instance=i1",
+        ],
+    )
+    assert reader(config, cache).save_fold_cache()
+    starts_warm_as_cold(config, cache)
+
+
 # -- the header is checked whole ----------------------------------------------------------------
 
 

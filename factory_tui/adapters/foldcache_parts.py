@@ -115,7 +115,7 @@ class Archive(SavedPart):
                     at += len(into)
             if digest.hexdigest() != self._digest:
                 raise ValueError("they do not match their checksum")
-            text = raw.decode("utf-8")
+            text = raw.decode("utf-8", "surrogatepass")  # as written (fold_state._SavedTexts)
             del raw
             if sys.byteorder != "little":
                 ends.byteswap()

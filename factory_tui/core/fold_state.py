@@ -129,7 +129,9 @@ class _SavedTexts(_Texts):
             self.count += len(texts)
             self.ends.extend(islice(accumulate(map(len, texts), initial=self.end), 1, None))
             self.end = self.ends[-1]
-            self.pieces.append("".join(texts).encode())
+            # surrogatepass: a log's name that is not UTF-8 (its bytes as surrogates) is a
+            # session's source, and is read back the same (foldcache_parts.Archive).
+            self.pieces.append("".join(texts).encode("utf-8", "surrogatepass"))
 
     def state(self) -> dict[str, Any]:
         return {"texts": self.pieces, "ends": self.ends}
