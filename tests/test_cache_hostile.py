@@ -20,7 +20,7 @@ from test_checkpoints_incremental import make_factory as checkpoints_factory
 from test_foldcache import _cold, _write, assert_same, make_factory, reader, starts_warm_as_cold
 
 from factory_tui import __version__
-from factory_tui.adapters import jsonfiles
+from factory_tui.adapters import foldcache, jsonfiles
 from factory_tui.adapters.factory_claims import ClaimFolder
 from factory_tui.adapters.factory_state import CheckpointFolder
 from factory_tui.adapters.foldcache import FoldCache
@@ -150,6 +150,19 @@ def test_a_log_whose_name_is_not_utf8_starts_warm(tmp_path: Path, cache: FoldCac
     starts_warm_as_cold(config, cache)
 
 
+def test_a_cache_file_without_a_line_end_is_no_header(
+    tmp_path: Path, cache: FoldCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its header is read up to :data:`HEADER_BYTES` (a file of hundreds of megabytes without
+    a line end was read whole by the load and by every save's clean-up)."""
+    monkeypatch.setattr(foldcache, "HEADER_BYTES", 1000)
+    config = _saved(tmp_path / "factory", cache)
+    for history_only in (False, True):
+        cache.path_for(config.log_file, history_only=history_only).write_bytes(b"{" * 5000)
+    _cold(config, cache, "no header")
+    assert reader(config, cache).save_fold_cache()  # the clean-up too
+
+
 # -- the header is checked whole ----------------------------------------------------------------
 
 
@@ -189,31 +202,46 @@ def zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     timeparse.parse_ts.cache_clear()
 
 
-def test_a_listing_kept_in_one_time_zone_is_not_used_in_another(
-    tmp_path: Path, zone: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("day", "zoned", "first", "then", "newest"),
+    [
+        # 10:00 local, 09:30Z: the first in UTC, the second in Tokyo.
+        ("2026-11-20", "09-30Z", "UTC", "Asia/Tokyo", ("10-00", "09-30Z")),
+        # Moscow and Volgograd agree on every offset of late years (the key a review broke),
+        # not in 2019: 06:30Z was 09:30 in Moscow, 10:30 in Volgograd.
+        ("2019-06-20", "06-30Z", "Europe/Moscow", "Europe/Volgograd", ("10-00", "06-30Z")),
+    ],
+)
+def test_a_listing_with_a_zoned_name_is_not_kept(
+    tmp_path: Path,
+    zone: Callable[[str], None],
+    monkeypatch: pytest.MonkeyPatch,
+    day: str,
+    zoned: str,
+    first: str,
+    then: str,
+    newest: tuple[str, str],
 ) -> None:
     """A checkpoint name with a zone is read as local time: which file of a task is the newest
-    depends on the zone. 10:00 (local) and 09:30Z: the first in UTC, the second in Tokyo."""
+    depends on the zone, so the folder's listing is not kept (a listing kept in one zone was
+    used in another); each run in each zone answers as a fresh read there."""
     monkeypatch.setattr(JsonFiles, "clock", staticmethod(lambda: time.time_ns() + LATER))
     config = checkpoints_factory(tmp_path / "factory")
     cps = config.checkpoints_dir
-    (cps / "2026-11-20T10-00-z.json").write_text('{"task": "z", "last_step": "local"}')
-    (cps / "2026-11-20T09-30Z-z.json").write_text('{"task": "z", "last_step": "zoned"}')
+    (cps / f"{day}T10-00-z.json").write_text('{"task": "z", "last_step": "local"}')
+    (cps / f"{day}T{zoned}-z.json").write_text('{"task": "z", "last_step": "zoned"}')
     kept = tmp_path / "files.marshal"
 
-    def newest() -> str:
+    def newest_here() -> str:
         values = JsonFiles(kept)
         found = CheckpointFolder(config, values=values).read()[0]["z"]
         values.save()
-        return found.file.rsplit("/", 1)[-1]
+        return found.file.rsplit("/", 1)[-1].removeprefix(f"{day}T").removesuffix("-z.json")
 
-    zone("UTC")
-    assert newest() == "2026-11-20T10-00-z.json"
-    zone("Asia/Tokyo")
-    assert newest() == "2026-11-20T09-30Z-z.json"
-    assert newest() == "2026-11-20T09-30Z-z.json"  # kept in Tokyo, used in Tokyo
-    zone("UTC")
-    assert newest() == "2026-11-20T10-00-z.json"
+    for name, expected in zip((first, then, first), (*newest, newest[0]), strict=True):
+        zone(name)
+        assert newest_here() == expected, name
+    assert JsonFiles(kept).get(str(cps), os.stat(cps), folder=True) is jsonfiles.MISS
 
 
 # -- kept values and the size limit ---------------------------------------------------------------

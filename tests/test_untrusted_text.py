@@ -161,6 +161,33 @@ def test_json_of_a_path_that_is_not_utf8_is_utf8(tmp_path: Path) -> None:
     assert json.loads(done.stdout.decode("utf-8"))["root"] == str(root)
 
 
+def test_a_lone_surrogate_in_agent_text_is_shown_as_its_escape(tmp_path: Path) -> None:
+    """A claim title holding ``\\udcff`` (plain ASCII JSON: ``json.loads`` makes it a lone
+    surrogate, which no UTF-8 output can write): the text status on a strict UTF-8 stdout and a
+    snapshot show the escape, where both raised UnicodeEncodeError."""
+    assert printable("a\udcffb") == "a\\udcffb"
+    root = tmp_path / "f"
+    (root / ".claude" / "claims").mkdir(parents=True)
+    (root / ".factory" / "memory").mkdir(parents=True)
+    (root / ".factory" / "memory" / "operations.log").write_text("")
+    (root / "factory.toml").write_text('memory = ".factory/memory"\n')
+    (root / ".claude" / "claims" / "CAB-1.json").write_text(
+        '{"ticket": "CAB-1", "title": "fix \\udcff here", "owner": null}'
+    )
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "FACTORY_TUI_CACHE_DIR": str(tmp_path)}
+    snapshot = tmp_path / "claims.txt"
+    for argv in (
+        ["status", str(root), "--now", NOW_S],
+        ["snapshot", str(root), "-o", str(snapshot), "--view", "claims", "--now", NOW_S],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "factory_tui", *argv], capture_output=True, env=env
+        )
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        done.stdout.decode("utf-8")
+    assert "fix \\udcff here" in snapshot.read_text(encoding="utf-8")
+
+
 # -- every output path ---------------------------------------------------------------------------
 
 

@@ -24,8 +24,9 @@ from factory_tui.adapters.gh import Gh, GhError
 from factory_tui.adapters.git import GitError, GitRepo
 from factory_tui.adapters.prs_git import local_pr_diff, merged_prs, open_prs, review_note_path
 from factory_tui.adapters.safe_read import read_factory_file
-from factory_tui.adapters.user_state import read_state, state_dir, write_state
+from factory_tui.adapters.user_state import STATE_BYTES, read_state, state_dir, write_state
 from factory_tui.config import Config, missing_inputs, parse_duration
+from factory_tui.config.regular_files import read_regular
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import Fleet
 from factory_tui.core.modes_paths import ModeSettings, settings_from_config
@@ -153,7 +154,7 @@ def _repo_entry(data: dict[str, Any], root: Path) -> dict[str, Any]:
 def load_review_state(config: Config, *, folder: Path | None = None) -> ReviewState:
     path = _reviews_path(folder)
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(read_regular(path, STATE_BYTES))  # a FIFO there: never waited on
     except (OSError, ValueError):
         return ReviewState()
     entry = data.get("repos", {}).get(str(config.root)) if isinstance(data, dict) else None

@@ -3,7 +3,6 @@ together), as :class:`~factory_tui.adapters.factory.FactoryReader` reads them.""
 
 from __future__ import annotations
 
-import calendar
 import os
 import stat
 import time
@@ -14,7 +13,12 @@ from factory_tui.adapters.factory_claims import FileKey, file_key
 from factory_tui.adapters.jsonfiles import MISS, JsonFiles
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
-from factory_tui.core.checkpoints import Checkpoint, checkpoint_from_json, parse_checkpoint_name
+from factory_tui.core.checkpoints import (
+    Checkpoint,
+    checkpoint_from_json,
+    parse_checkpoint_name,
+    zoned_name,
+)
 from factory_tui.core.problems import Problem, parse_json
 from factory_tui.core.statefiles_lint import lint_state
 from factory_tui.core.statefiles_parse import parse_memory, parse_plan
@@ -106,21 +110,23 @@ class CheckpointFolder:
             except OSError:
                 st = None
             if st is not None:
-                kept = _kept_names(values.get(str(folder), st, folder=True), local_zone())
+                kept = _kept_names(values.get(str(folder), st, folder=True))
                 if kept is not None:
                     latest, unnamed = kept
                     known, self._names = self._names, {}
                     for name in latest:
                         self._names[name] = known.get(name) or parse_checkpoint_name(name)
                     return latest, unnamed, []
-        latest, unnamed, problems = self._list(folder)
-        if values is not None and st is not None and not problems:
-            kept_as = [local_zone(), latest, unnamed]
-            values.put(str(folder), st, kept_as, read_at_ns=read_at, folder=True)
+        latest, unnamed, problems, zoned = self._list(folder)
+        # A name with a zone is read as local time: which file is a task's newest then depends
+        # on the zone, and a listing made in one is not kept for another.
+        if values is not None and st is not None and not problems and not zoned:
+            values.put(str(folder), st, [latest, unnamed], read_at_ns=read_at, folder=True)
         return latest, unnamed, problems
 
-    def _list(self, folder: Path) -> tuple[list[str], list[str], list[Problem]]:
-        """:meth:`_listed` made from the folder's names."""
+    def _list(self, folder: Path) -> tuple[list[str], list[str], list[Problem], bool]:
+        """:meth:`_listed` made from the folder's names, and whether one gives its time with a
+        zone."""
         problems: list[Problem] = []
         latest: dict[str, tuple[datetime, str]] = {}
         unnamed: list[str] = []
@@ -142,7 +148,8 @@ class CheckpointFolder:
             known = latest.get(slug)
             if known is None or (when, name) > known:
                 latest[slug] = (when, name)
-        return [name for _when, name in latest.values()], unnamed, problems
+        zoned = any(map(zoned_name, names))
+        return [name for _when, name in latest.values()], unnamed, problems, zoned
 
     def _parse(
         self,
@@ -192,31 +199,15 @@ class CheckpointFolder:
         return checkpoint_from_json(file, raw, parts)
 
 
-def _kept_names(value: object, zone: list[object]) -> tuple[list[str], list[str]] | None:
-    """The kept ``[zone, latest, unnamed]`` names of the checkpoints folder, checked (the cache
-    file is untrusted: each a plain name in the folder, ``*.json``); None when there are none,
-    or they were listed in another time zone than ``zone`` (:func:`local_zone`)."""
-    if type(value) is not list or len(value) != 3 or value[0] != zone:
+def _kept_names(value: object) -> tuple[list[str], list[str]] | None:
+    """The kept ``[latest, unnamed]`` names of the checkpoints folder, checked (the cache file
+    is untrusted: each a plain name in the folder, ``*.json``); None when there are none."""
+    if type(value) is not list or len(value) != 2:
         return None
-    for names in value[1:]:
+    for names in value:
         if type(names) is not list or not all(map(_plain_name, names)):
             return None
-    return value[1], value[2]
-
-
-def local_zone() -> list[object]:
-    """What the local time zone makes of the times in checkpoint names: a name with a zone is
-    read as local time, so which file of a task is the newest depends on it (a listing made
-    in Tokyo is not one made in UTC). Its names, and its UTC offset on the 1st and 15th of each
-    month of last year and this one."""
-    year = time.localtime().tm_year
-    offsets = [
-        time.localtime(calendar.timegm((y, month, day, 12, 0, 0))).tm_gmtoff
-        for y in (year - 1, year)
-        for month in range(1, 13)
-        for day in (1, 15)
-    ]
-    return [*time.tzname, *offsets]
+    return value[0], value[1]
 
 
 def _plain_name(name: object) -> bool:

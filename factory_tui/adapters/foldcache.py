@@ -242,8 +242,8 @@ class FoldCache:
         path = self.path_for(log_file, history_only=history_only)
         try:
             with os.fdopen(open_regular(path), "rb") as f:
-                header = json.loads(f.readline())
-                if not isinstance(header, dict):
+                header = _header(f)
+                if header is None:
                     return None, "no header"
                 why = self._stale(header, log_file, history_file, history_only)
                 if why is not None:
@@ -362,8 +362,8 @@ class FoldCache:
         for path in found:
             try:
                 with os.fdopen(open_regular(path), "rb") as f:
-                    header = json.loads(f.readline())
-                log = header.get("path") if isinstance(header, dict) else None
+                    header = _header(f)
+                log = header.get("path") if header is not None else None
                 if isinstance(log, str) and os.path.isabs(log) and not os.path.lexists(log):
                     path.unlink()
             except (OSError, ValueError, RecursionError):
@@ -447,6 +447,20 @@ class _Parts:
     def parts(self) -> list[Any]:
         """The parts after the header, but the columns (in the spool)."""
         return [self.body, *self.arrays.values(), self.first, *self.texts, self.ends]
+
+
+HEADER_BYTES = 1 << 20
+"""A header line longer than this is no header (a file of hundreds of megabytes without a line
+end was read whole, by the load and by every save's clean-up)."""
+
+
+def _header(f: BinaryIO) -> dict[str, Any] | None:
+    """A cache file's header line, read from ``f``'s start (None: none, or not an object)."""
+    line = f.readline(HEADER_BYTES)
+    if not line.endswith(b"\n"):
+        return None
+    header = json.loads(line)
+    return header if isinstance(header, dict) else None
 
 
 SEAL = "header_sha256"

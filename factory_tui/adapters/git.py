@@ -38,6 +38,7 @@ from factory_tui.adapters.git_formats import (
     parse_status,
     parse_worktree_list,
 )
+from factory_tui.config.regular_files import read_regular
 from factory_tui.core.modes_paths import ChangedFile
 
 __all__ = [
@@ -547,9 +548,8 @@ def _git_dir(tree: Path) -> Path | None:
 
 def _read_text(path: Path, limit: int = 1 << 16) -> str:
     try:
-        with open(path, "rb") as handle:
-            return handle.read(limit).decode("utf-8", errors="replace")
-    except OSError:
+        return read_regular(path, limit, whole=False).decode("utf-8", errors="replace")
+    except OSError:  # a FIFO there too: never waited on
         return ""
 
 

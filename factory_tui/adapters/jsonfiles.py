@@ -40,9 +40,10 @@ from factory_tui.adapters.safe_read import open_regular
 
 __all__ = ["MISS", "RACY_NS", "JsonFiles", "stat_key", "write_atomically"]
 
-FORMAT = 4
-"""4: checkpoint names with seconds after a dash read as seconds (3 kept their newest file by a
-zone-shifted time)."""
+FORMAT = 5
+"""5: a checkpoints folder's listing is not kept when a newest name has a zone (its order
+depends on the local zone: a listing kept in one zone was used in another). 4: checkpoint names
+with seconds after a dash read as seconds (3 kept their newest file by a zone-shifted time)."""
 MAGIC = b"factory-tui json files"
 RACY_NS = 2_000_000_000
 """A file changed less than this before it was read is read again next time."""

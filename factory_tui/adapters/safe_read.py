@@ -14,37 +14,13 @@ import os
 import stat
 from pathlib import Path
 
+from factory_tui.config.regular_files import OPEN_FLAGS, NotRegularFile, open_regular, read_at_most
 from factory_tui.core.problems import Problem
 
+# NotRegularFile and open_regular here too: the adapters read what is at a path through here.
 __all__ = ["LIMIT_SETTING", "NotRegularFile", "open_regular", "read_factory_file"]
 
 LIMIT_SETTING = "max_file_bytes"
-_CHUNK = 1 << 20
-_OPEN_FLAGS = (
-    os.O_RDONLY
-    | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_NOCTTY", 0)
-)
-
-
-class NotRegularFile(OSError):
-    """What :func:`open_regular` found is not a regular file."""
-
-
-def open_regular(path: Path | str) -> int:
-    """A descriptor of the regular file at ``path``, opened to read without waiting (a FIFO
-    put where a cache file or a log should be would block ``open()`` until a writer came).
-    Raises ``FileNotFoundError`` when nothing is there, :class:`NotRegularFile` for anything
-    but a regular file, ``OSError`` when it cannot be opened."""
-    fd = os.open(path, _OPEN_FLAGS)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotRegularFile(f"{os.fspath(path)!r} is not a regular file")
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def read_factory_file(path: Path, limit: int) -> bytes | Problem | None:
@@ -64,7 +40,7 @@ def read_factory_file(path: Path, limit: int) -> bytes | Problem | None:
     if refused is not None:
         return refused
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = os.open(path, OPEN_FLAGS)
     except FileNotFoundError:
         return _dangling(path)
     except OSError as error:
@@ -73,7 +49,7 @@ def read_factory_file(path: Path, limit: int) -> bytes | Problem | None:
         refused = _refusal(label, os.fstat(fd), limit)
         if refused is not None:
             return refused
-        data = _read_at_most(fd, limit + 1)
+        data = read_at_most(fd, limit + 1)
     except OSError as error:
         return Problem(label, f"cannot read: {error.strerror}")
     finally:
@@ -81,18 +57,6 @@ def read_factory_file(path: Path, limit: int) -> bytes | Problem | None:
     if len(data) > limit:  # it grew after the fstat
         return Problem(label, _too_big(f"over {limit:,} bytes", limit))
     return data
-
-
-def _read_at_most(fd: int, count: int) -> bytes:
-    chunks: list[bytes] = []
-    left = count
-    while left > 0:
-        chunk = os.read(fd, min(left, _CHUNK))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
 
 
 def _kind(mode: int) -> str | None:

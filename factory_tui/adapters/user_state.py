@@ -22,6 +22,7 @@ from typing import Any
 import platformdirs
 
 from factory_tui.adapters.lock import LockBusy, atomic_write, claim_lock
+from factory_tui.config.regular_files import read_regular
 
 __all__ = [
     "STATE_DIR_ENV",
@@ -43,11 +44,15 @@ def state_dir(env: Mapping[str, str] | None = None) -> Path:
     return platformdirs.user_state_path("factory-tui")
 
 
+STATE_BYTES = 64 << 20
+"""A state file bigger than this is not one factory-tui wrote (moved aside, as unreadable)."""
+
+
 def read_state(path: Path) -> dict[str, Any]:
     """The state in ``path`` (a fresh one when there is none); an unreadable file, or one that
     is not such an object, is moved to ``<name>.unreadable`` first."""
     try:
-        data = json.loads(path.read_bytes())
+        data = json.loads(read_regular(path, STATE_BYTES))  # a FIFO there: never waited on
     except FileNotFoundError:
         return {"version": 1, "repos": {}}
     except (OSError, ValueError):

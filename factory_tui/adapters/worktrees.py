@@ -9,13 +9,19 @@ import stat
 from pathlib import Path
 
 from factory_tui.config import main_worktree
+from factory_tui.config.regular_files import GIT_FILE_BYTES, read_regular
 
 __all__ = ["Worktrees", "worktree_branches"]
 
 
+def _git_file(path: Path) -> str:
+    """One of git's small files, stripped (a FIFO there: never waited on)."""
+    return read_regular(path, GIT_FILE_BYTES, whole=False).decode(errors="replace").strip()
+
+
 def _head_branch(head_file: Path) -> str | None:
     try:
-        text = head_file.read_text(encoding="utf-8", errors="replace").strip()
+        text = _git_file(head_file)
     except OSError:
         return None
     prefix = "ref: refs/heads/"
@@ -38,7 +44,7 @@ def worktree_branches(root: Path) -> dict[Path, str | None]:
         for entry in entries:
             folder = Path(entry.path)
             try:
-                gitdir = (folder / "gitdir").read_text(encoding="utf-8").strip()
+                gitdir = _git_file(folder / "gitdir")
             except OSError:
                 continue
             if not gitdir:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from factory_tui.config.keys import FLAG_ONLY, KNOWN_KEYS, BadValue
 from factory_tui.config.model import ENV_PREFIX, ConfigError
+from factory_tui.config.regular_files import NotRegularFile, read_regular
 
 
 @dataclass
@@ -69,13 +70,20 @@ def env_layer(env: Mapping[str, str], cwd: Path) -> Layer:
     return layer
 
 
+CONFIG_BYTES = 16 << 20
+"""A settings file bigger than this is not one (said so, as an unreadable file is)."""
+
+
 def read_toml(path: Path, what: str) -> dict[str, object]:
     try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise ConfigError(
-            f"{path}: {what} is a directory, not a TOML file; give a file", file=path
-        ) from None
+        data = read_regular(path, CONFIG_BYTES)
+    except NotRegularFile:
+        found = (
+            "is a directory, not a TOML file; give a file"
+            if path.is_dir()
+            else "is not a regular file (a FIFO or a device?); give a TOML file"
+        )
+        raise ConfigError(f"{path}: {what} {found}", file=path) from None
     except OSError as exc:
         raise ConfigError(
             f"{path}: cannot read {what} ({exc.strerror or exc}); check its permissions", file=path

@@ -14,6 +14,7 @@ from pathlib import Path
 import platformdirs
 
 from factory_tui.config.model import ENV_PREFIX
+from factory_tui.config.regular_files import GIT_FILE_BYTES, read_regular
 
 CLAUDE_PROJECT_NAME_MAX = 200
 """Claude Code truncates an encoded project folder name past this many characters."""
@@ -48,7 +49,7 @@ def main_worktree(root: Path) -> Path | None:
     try:
         if not dotgit.is_file():
             return None
-        text = dotgit.read_text(encoding="utf-8", errors="replace")
+        text = read_regular(dotgit, GIT_FILE_BYTES, whole=False).decode(errors="replace")
     except OSError:
         return None
     first = text.splitlines()[0].strip() if text.strip() else ""
@@ -58,7 +59,8 @@ def main_worktree(root: Path) -> Path | None:
     if not gitdir.is_absolute():
         gitdir = root / gitdir
     try:
-        common_text = (gitdir / "commondir").read_text(encoding="utf-8", errors="replace").strip()
+        raw = read_regular(gitdir / "commondir", GIT_FILE_BYTES, whole=False)
+        common_text = raw.decode(errors="replace").strip()
     except OSError:
         return None
     if not common_text:

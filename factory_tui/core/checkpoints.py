@@ -11,7 +11,13 @@ from factory_tui.core.problems import Problem, parse_json
 from factory_tui.core.safe import shown_value
 from factory_tui.core.timeparse import MAX_YEAR, MIN_YEAR, parse_ts
 
-__all__ = ["Checkpoint", "checkpoint_from_json", "parse_checkpoint", "parse_checkpoint_name"]
+__all__ = [
+    "Checkpoint",
+    "checkpoint_from_json",
+    "parse_checkpoint",
+    "parse_checkpoint_name",
+    "zoned_name",
+]
 
 # 2026-02-12T14-25-traceability-system.json (colons written as dashes), seconds optional.
 _NAME = re.compile(
@@ -62,6 +68,16 @@ def parse_checkpoint_name(name: str) -> tuple[datetime | None, str]:
     if len(ts) == 16:  # the usual YYYY-MM-DDTHH-MM: no seconds, no zone (a folder of 10,000)
         return _naive_ts(f"{ts[:10]}T{ts[11:13]}:{ts[14:]}"), slug
     return name_time(ts), slug
+
+
+def zoned_name(name: str) -> bool:
+    """Whether a checkpoint's file name gives its time with a zone (``…T09-30Z-…``): read as
+    local time, its order among a task's files depends on the local zone."""
+    match = _NAME.match(name)
+    if match is None or len(ts := match.group("ts")) == 16:  # the usual: no seconds, no zone
+        return False
+    parts = _NAME_TS.match(ts)
+    return parts is not None and bool(parts.group(5))
 
 
 def name_time(ts: str) -> datetime | None:

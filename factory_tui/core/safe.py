@@ -14,16 +14,19 @@ import re
 __all__ = ["dumps_json", "json_safe", "plain_int", "printable", "shown_value"]
 
 # C0 (tab and newline aside), DEL, C1, and the bidi controls: embeddings and overrides
-# (U+202A-U+202E), isolates (U+2066-U+2069), the LRM/RLM marks and the Arabic letter mark.
+# (U+202A-U+202E), isolates (U+2066-U+2069), the LRM/RLM marks and the Arabic letter mark; and
+# lone surrogates (a ``\udcff`` escape in an agent's JSON, a path's byte that is not UTF-8), which
+# no UTF-8 output can write: a strict stdout or a snapshot file raised UnicodeEncodeError.
 _BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
+_SURROGATES = "\ud800-\udfff"
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}{_SURROGATES}]")
 # On one line a newline, a tab or a line/paragraph separator would break a row or a column.
-_CONTROL_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\u2028\u2029]")
+_CONTROL_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\u2028\u2029{_SURROGATES}]")
 _SHORT = {"\n": "\\n", "\t": "\\t"}
 # What json.dumps leaves raw: DEL, C1, bidi controls, U+2028/U+2029 (it escapes C0 itself), and
 # lone surrogates: a path's byte that is not UTF-8 (which went out as that byte, and a strict
 # reader refused the whole document: no longer UTF-8).
-_JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI}\u2028\u2029\ud800-\udfff]")
+_JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI}\u2028\u2029{_SURROGATES}]")
 
 
 def plain_int(text: str, *, digits: int = 18) -> int | None:
@@ -45,7 +48,7 @@ def _escape(match: re.Match[str]) -> str:
 
 def printable(text: str, *, multiline: bool = True) -> str:
     """``text`` with every control character shown as an escape: ``\\x1b`` (C0, DEL, C1) or
-    ``\\u202e`` (bidi controls).
+    ``\\u202e`` (bidi controls, lone surrogates).
 
     With ``multiline`` (the default) tabs and newlines stay, for a diff or a message body; without
     it they become ``\\t`` and ``\\n`` too, for a table cell or a one-line message that a newline

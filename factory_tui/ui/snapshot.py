@@ -128,7 +128,8 @@ def render_snapshot(
                 text = app.export_screenshot(title=f"factory-tui {config.root.name}")
             else:
                 text = screen_text(app)
-            output.write_text(text, encoding="utf-8")
+            # A factory's name that is not UTF-8 (its bytes as surrogates) written as escapes.
+            output.write_text(text, encoding="utf-8", errors="backslashreplace")
             outcome["fleet"] = app.fleet
         except TimeoutError:
             outcome["error"] = (
