@@ -92,3 +92,27 @@ def test_a_fifo_among_gits_files_is_no_branch(tmp_path: Path) -> None:
     (linked / ".git").write_text(f"gitdir: {gitdir}\n")
     os.mkfifo(gitdir / "commondir")
     assert _returns(lambda: main_worktree(linked), gitdir / "commondir") is None
+
+
+@pytest.mark.parametrize("kind", ["fifo", "not utf-8"])
+def test_a_review_note_that_cannot_be_read_is_said_and_left(tmp_path: Path, kind: str) -> None:
+    """A request for changes appends to the branch's note: a FIFO there, or a note that is not
+    UTF-8 text, is refused (the action says so; nothing is sent), and the note left as it is."""
+    from factory_tui.actions import request_changes
+
+    note = tmp_path / "reviews" / "review-b.md"
+    note.parent.mkdir()
+    if kind == "fifo":
+        os.mkfifo(note)
+    else:
+        note.write_bytes(b"# notes\n\xff\xfe kept\n")
+
+    def write() -> BaseException | None:
+        return _raised(
+            lambda: request_changes._write_note(note, None, "fix it", "dana", None)  # type: ignore[arg-type]
+        )
+
+    error = _returns(write, note)
+    assert isinstance(error, OSError)
+    if kind != "fifo":
+        assert note.read_bytes() == b"# notes\n\xff\xfe kept\n"

@@ -5,6 +5,7 @@ logged as ``REVIEW`` lines."""
 
 from __future__ import annotations
 
+import errno
 from datetime import datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from factory_tui.adapters.gh import Gh, GhError
 from factory_tui.adapters.git import GitRepo
 from factory_tui.adapters.lock import atomic_write
 from factory_tui.config import Config
+from factory_tui.config.regular_files import read_regular
 from factory_tui.core.prs_queue import PrView, Queue
 from factory_tui.core.timeparse import format_ts
 
@@ -84,13 +86,19 @@ def request_changes(
     )
 
 
+NOTE_BYTES = 16 << 20
+"""A review note bigger than this is not one factory-tui wrote: refused (said), never cut."""
+
+
 def _write_note(note: Path, view: PrView, body: str, who: str, now: datetime) -> None:
     """Append a section to the note (earlier requests stay), written atomically."""
     note.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        before = note.read_text(encoding="utf-8")
+    try:  # a FIFO there is refused (OSError, said), never waited on
+        before = read_regular(note, NOTE_BYTES).decode("utf-8")
     except FileNotFoundError:
         before = ""
+    except UnicodeDecodeError as error:  # said, and the note left as it is
+        raise OSError(errno.EILSEQ, f"not UTF-8 text (byte {error.start})") from None
     if not before:
         before = (
             f"# Changes requested on branch {view.branch}\n\n"
