@@ -30,6 +30,7 @@ from factory_tui.cli import main
 from factory_tui.core import fold_sessions
 from factory_tui.core.cost_attribution import SpanBuilder
 from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_packed import FIELDS
 from factory_tui.core.fold_sessions import SESSION_TEXT, WIDTH, SavedSessionsError, SavedStrings
 from factory_tui.core.fold_state import _SavedTexts
 from factory_tui.core.prs import PullRequest
@@ -425,3 +426,67 @@ def test_all_in_answers_as_a_check_of_each_value(
     with mock.patch.object(fold_sessions, "LANES_BYTES", lanes):
         found = fold_sessions.all_in(memoryview(array("I", values)), low, high)
     assert found == all(low <= value < high for value in values)
+
+
+def test_a_warm_folds_save_copies_its_restored_sessions_as_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm fold saved again (the cockpit's resave, ``status`` after a few megabytes more)
+    copies the restored sessions' columns and table as the archive holds them, with the values
+    of those the fold changed since put in: no text of the history is cut out (525 MB and 5 s of
+    a 300-day history's resave). Read back, every session is the cold read's."""
+    start = datetime(2026, 1, 1)
+
+    def at(n: int) -> str:
+        return f"{start + timedelta(minutes=10 * n):%Y-%m-%dT%H:%M}"
+
+    config = make_factory(tmp_path / "factory")
+    lines = []
+    for n in range(300):
+        lines.append(f"{at(n)} | SESSION-START | task=t{n % 7} branch=b{n % 3} instance=i{n % 4}")
+        if n % 5:  # every fifth left open: a crash, ended by a later one's recovery
+            lines.append(f"{at(n)} | SESSION-END | task=t{n % 7} status=success pr={n}")
+    _write(config.log_file, [line.encode() for line in lines])
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    assert reader(config, cache).save_fold_cache()
+    more = [
+        f"{at(400)} | SESSION-END | task=t3 status=crashed recovered_by=i9",  # an old one ends
+        f"{at(401)} | SESSION-START | task=new branch=b-é instance=i1",
+        f"{at(402)} | STEP-DONE | step=code task=t1 pr=77",  # an open restored one changes
+        f"{at(403)} | SESSION-END | task=new status=success pr=900",
+        # Three days on: the sessions changed above are no longer live (saved in the archive
+        # only), and read back from there.
+        f"{at(900)} | SESSION-START | task=later branch=c instance=i2",
+        f"{at(901)} | SESSION-END | task=later status=success pr=901",
+    ]
+    with config.log_file.open("ab") as f:
+        f.write("".join(line + "\n" for line in more).encode())
+    warm = reader(config, cache)
+    assert warm.warm_started and warm.fold.sessions.saved_table() is not None
+
+    def no_cut(self: SavedStrings) -> list[str | None]:
+        raise AssertionError("a warm fold's save cut out the archive's texts")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SavedStrings, "as_list", no_cut)
+        assert warm.save_fold_cache()
+    again = reader(config, cache)
+    assert again.warm_started, cache.last_miss
+    cold = reader(config, None)
+    assert len(again.fold.sessions) == len(cold.fold.sessions) == 302
+    for warm_rec, cold_rec in zip(again.fold.sessions, cold.fold.sessions, strict=True):
+        assert [getattr(warm_rec, f) for f in FIELDS] == [getattr(cold_rec, f) for f in FIELDS]
+    assert_same(again, cold)
+
+    # Saved again, no session changed: the same table (no live session's texts added again at
+    # each resave).
+    def strings() -> int:
+        header = json.loads(cache.path_for(config.log_file).read_bytes().split(b"\n", 1)[0])
+        return int(header["archive"]["strings"])
+
+    before, saved_file = strings(), cache.path_for(config.log_file).read_bytes()
+    with config.log_file.open("ab") as f:
+        f.write(f"{at(902)} | STEP-DONE | step=x task=nobody\n".encode())
+    assert reader(config, cache).save_fold_cache()
+    assert cache.path_for(config.log_file).read_bytes() != saved_file  # saved again
+    assert strings() == before

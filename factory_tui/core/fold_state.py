@@ -18,6 +18,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from itertools import accumulate, chain, islice, pairwise
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
@@ -26,9 +27,11 @@ from factory_tui.core.activity import AgentSignal
 from factory_tui.core.fold_ended import EndedRefs
 from factory_tui.core.fold_records import RECENT_PER_INSTANCE, ClaimEventInfo, RawLine, SessionRec
 from factory_tui.core.fold_sessions import (
+    SESSION_NUMBERS,
     SESSION_TEXT,
     WIDTH,
     SavedColumns,
+    SavedStrings,
     SessionRefs,
     SessionTable,
     check_saved,
@@ -66,6 +69,41 @@ def to_state(fold: LogFold, spill: Callable[[array[int]], None] | None = None) -
     it is only ever read by index."""
     with fold.sessions.archive_held():  # read once for every column, then let go
         return _to_state(fold, spill)
+
+
+def _restored(
+    sessions: SessionTable,
+    name: str,
+    codes: Callable[[list[Any]], Iterable[int]],
+    saved: SavedStrings | None = None,
+) -> array[int]:
+    """The restored sessions' ``name`` column as saved, the values of those made since put in
+    as ``codes`` gives them (a text through the table, a number as saved). With ``saved`` (a
+    text column, its table), only the texts that changed get a new index: each resave would
+    otherwise add every live session's texts to the table again (~1 MB a resave at 10x)."""
+    column, seqs = sessions.restored_codes(name)
+    get = attrgetter(name)
+    values = [get(sessions[seq]) for seq in seqs]
+    if saved is not None:
+        text = saved.text
+        changed = [(seq, v) for seq, v in zip(seqs, values, strict=True) if text(column[seq]) != v]
+        seqs, values = [seq for seq, _v in changed], [v for _seq, v in changed]
+    for seq, code in zip(seqs, codes(values), strict=True):
+        column[seq] = code
+    return column
+
+
+def _mapped(encode: Callable[[Any], int]) -> Callable[[list[Any]], Iterable[int]]:
+    return lambda part: map(encode, part)
+
+
+def _end_code(end: int | None) -> int:
+    """A session's ``end_line`` as saved: 0 for None, else the line + 1."""
+    return 0 if end is None else end + 1
+
+
+def _same(value: int) -> int:
+    return value
 
 
 class _Texts:
@@ -123,6 +161,16 @@ class _SavedTexts(_Texts):
         self._add(new)
         return map(index.__getitem__, part)
 
+    def start_from(self, saved: SavedStrings) -> None:
+        """Begin with a saved table's texts, at their indexes (before any other)."""
+        assert self.count == 1, "a table begins with a saved one or not at all"
+        text, ends = saved.parts()
+        if ends:
+            self.pieces.append(text.encode("utf-8", "surrogatepass"))
+            self.ends.extend(ends)
+            self.end = ends[-1]
+        self.count = len(saved)
+
     def _add(self, texts: list[str]) -> None:
         """The next indexes' texts (``OverflowError`` past 2**32 characters in all)."""
         if texts:
@@ -140,7 +188,17 @@ class _SavedTexts(_Texts):
 def _to_state(fold: LogFold, spill: Callable[[array[int]], None] | None) -> dict[str, Any]:
     sessions = fold.sessions
     live, walked = _live_seqs(fold)
-    table = _Texts() if spill is None else _SavedTexts()
+    table: _Texts
+    saved: SavedStrings | None = None
+    if spill is None:
+        table = _Texts()
+    else:
+        table = saving = _SavedTexts()
+        # A warm fold's restored sessions are copied as the archive holds them, its table
+        # first (see SessionTable.restored_codes); the others a chunk of a column at a time.
+        saved = sessions.saved_table()
+        if saved is not None:
+            saving.start_from(saved)
     flat = array("I")
     count = 0
 
@@ -153,15 +211,17 @@ def _to_state(fold: LogFold, spill: Callable[[array[int]], None] | None) -> dict
         count += len(part)
         spill(part)
 
-    for name in SESSION_TEXT:  # a chunk of a column at a time: a small peak
-        for part in sessions.column_parts(name):
+    for name in SESSION_TEXT:
+        if saved is not None:
+            add(_restored(sessions, name, partial(table.codes, name), saved))
+        for part in sessions.column_parts(name, restored=saved is None):
             add(table.codes(name, part))
-    for part in sessions.column_parts("start_line"):
-        add(part)
-    for part in sessions.column_parts("end_line"):
-        add(0 if end is None else end + 1 for end in part)
-    for part in sessions.column_parts("extra_starts"):
-        add(part)
+    for name in SESSION_NUMBERS:
+        encode = _mapped(_end_code if name == "end_line" else _same)
+        if saved is not None:
+            add(_restored(sessions, name, encode))
+        for part in sessions.column_parts(name, restored=saved is None):
+            add(encode(part))
     return {
         "utc": fold.utc,
         **table.state(),
