@@ -54,8 +54,9 @@ import platformdirs
 from factory_tui import __version__
 from factory_tui.adapters.foldcache_parts import Archive, EndedFirst
 from factory_tui.adapters.jsonfiles import write_atomically
-from factory_tui.adapters.safe_read import open_regular
+from factory_tui.config.regular_files import open_regular
 from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_state import SAVED_TEXT
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -406,7 +407,7 @@ class _Parts:
         del ended
         texts, ends = state.pop("texts"), state.pop("ends")
         columns = state.pop("columns")
-        body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode(*_UTF8)
+        body = json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode(*SAVED_TEXT)
         del state
         digest = hashlib.sha256(body)
         for values in (*arrays.values(), first, ends):
@@ -478,11 +479,6 @@ def _seal_of(header: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
 
 
-_UTF8 = ("utf-8", "surrogatepass")
-"""The body's encoding: a log's name that is not UTF-8 (its bytes as surrogates) is in every
-session's source, and comes back the same."""
-
-
 def _write_parts(out: BinaryIO, parts: list[Any], rest: BinaryIO | None = None) -> None:
     """``parts`` (bytes-like) written one after the other (no copy of a big body joined in
     memory), then what the file ``rest`` holds, then on the disk before the rename makes them
@@ -522,7 +518,7 @@ def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | No
         arrays[name] = values
     if digest.hexdigest() != header.get("body_sha256"):
         return None, "the body does not match its checksum"
-    state = json.loads(body.decode(*_UTF8))
+    state = json.loads(body.decode(*SAVED_TEXT))
     if not isinstance(state, dict):
         return None, "the body is not an object"
     state.update(arrays)

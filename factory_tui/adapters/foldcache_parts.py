@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from factory_tui.core.fold_sessions import WIDTH, SavedStrings, check_saved
+from factory_tui.core.fold_state import SAVED_TEXT
 
 __all__ = ["Archive", "EndedFirst", "SavedPart"]
 
@@ -115,7 +116,7 @@ class Archive(SavedPart):
                     at += len(into)
             if digest.hexdigest() != self._digest:
                 raise ValueError("they do not match their checksum")
-            text = raw.decode("utf-8", "surrogatepass")  # as written (fold_state._SavedTexts)
+            text = raw.decode(*SAVED_TEXT)
             del raw
             if sys.byteorder != "little":
                 ends.byteswap()

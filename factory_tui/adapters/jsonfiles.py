@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from factory_tui import __version__
-from factory_tui.adapters.safe_read import open_regular
+from factory_tui.config.regular_files import read_regular
 
 __all__ = ["MISS", "RACY_NS", "JsonFiles", "stat_key", "write_atomically"]
 
@@ -45,6 +45,8 @@ FORMAT = 5
 depends on the local zone: a listing kept in one zone was used in another). 4: checkpoint names
 with seconds after a dash read as seconds (3 kept their newest file by a zone-shifted time)."""
 MAGIC = b"factory-tui json files"
+FILE_BYTES = 1 << 30
+"""A cache file bigger than this is not one this wrote (ten thousand claims make ~5 MB)."""
 RACY_NS = 2_000_000_000
 """A file changed less than this before it was read is read again next time."""
 
@@ -148,8 +150,7 @@ class JsonFiles:
         if self.path is None:
             return
         try:
-            with os.fdopen(open_regular(self.path), "rb") as f:
-                data = f.read()
+            data = read_regular(self.path, FILE_BYTES)  # a FIFO there: never waited on
         except FileNotFoundError:
             return
         except OSError as error:

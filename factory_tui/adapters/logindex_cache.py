@@ -28,7 +28,7 @@ from factory_tui.adapters.foldcache import FileIdentity, file_identity
 from factory_tui.adapters.jsonfiles import write_atomically
 from factory_tui.adapters.logindex import LogIndex
 from factory_tui.adapters.logindex_files import FileIndex, close_fd
-from factory_tui.adapters.safe_read import open_regular
+from factory_tui.config.regular_files import open_regular
 
 __all__ = ["FORMAT", "restore_index", "save_index"]
 

@@ -14,11 +14,10 @@ import os
 import stat
 from pathlib import Path
 
-from factory_tui.config.regular_files import OPEN_FLAGS, NotRegularFile, open_regular, read_at_most
+from factory_tui.config.regular_files import OPEN_FLAGS, read_at_most
 from factory_tui.core.problems import Problem
 
-# NotRegularFile and open_regular here too: the adapters read what is at a path through here.
-__all__ = ["LIMIT_SETTING", "NotRegularFile", "open_regular", "read_factory_file"]
+__all__ = ["LIMIT_SETTING", "read_factory_file"]
 
 LIMIT_SETTING = "max_file_bytes"
 

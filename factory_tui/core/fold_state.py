@@ -45,8 +45,11 @@ from factory_tui.core.timeparse import parse_ts
 if TYPE_CHECKING:
     from factory_tui.core.fold import LogFold
 
-__all__ = ["LIVE_SPAN", "from_state", "to_state"]
+__all__ = ["LIVE_SPAN", "SAVED_TEXT", "from_state", "to_state"]
 
+SAVED_TEXT = ("utf-8", "surrogatepass")
+"""How a saved fold's texts are encoded (its body, its archive's table): a log's name that is
+not UTF-8 (its bytes as surrogates) is every session's source, and comes back the same."""
 LIVE_SPAN = timedelta(hours=48)
 """The ended sessions saved live: those that ended this long before the last one did (and one
 more), twice the fleet's default history window. A longer window, or a ``now`` long after the
@@ -166,7 +169,7 @@ class _SavedTexts(_Texts):
         assert self.count == 1, "a table begins with a saved one or not at all"
         text, ends = saved.parts()
         if ends:
-            self.pieces.append(text.encode("utf-8", "surrogatepass"))
+            self.pieces.append(text.encode(*SAVED_TEXT))
             self.ends.extend(ends)
             self.end = ends[-1]
         self.count = len(saved)
@@ -177,9 +180,7 @@ class _SavedTexts(_Texts):
             self.count += len(texts)
             self.ends.extend(islice(accumulate(map(len, texts), initial=self.end), 1, None))
             self.end = self.ends[-1]
-            # surrogatepass: a log's name that is not UTF-8 (its bytes as surrogates) is a
-            # session's source, and is read back the same (foldcache_parts.Archive).
-            self.pieces.append("".join(texts).encode("utf-8", "surrogatepass"))
+            self.pieces.append("".join(texts).encode(*SAVED_TEXT))
 
     def state(self) -> dict[str, Any]:
         return {"texts": self.pieces, "ends": self.ends}
