@@ -73,6 +73,7 @@ NOT_FOR_THE_FIRST_FRAME = (
     "factory_tui.core.attention",  # the news come with the first fleet (issue 17)
     "factory_tui.ui.news",
     "factory_tui.core.fold_sessions",  # the command line imports only its command's module
+    "factory_tui.core.fold_saved",
     *(
         f"factory_tui.cli.{name}"
         for name in ("actions", "cost", "council", "hook", "prs", "status", "supervise")

@@ -27,11 +27,12 @@ from test_foldcache import (
 
 from factory_tui.adapters.foldcache import FoldCache, sealed
 from factory_tui.cli import main
-from factory_tui.core import fold_sessions
+from factory_tui.core import fold_saved, fold_sessions
 from factory_tui.core.cost_attribution import SpanBuilder
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_packed import FIELDS
-from factory_tui.core.fold_sessions import SESSION_TEXT, WIDTH, SavedSessionsError, SavedStrings
+from factory_tui.core.fold_saved import WIDTH, SavedSessionsError, SavedStrings
+from factory_tui.core.fold_sessions import SESSION_TEXT
 from factory_tui.core.fold_state import _SavedTexts
 from factory_tui.core.prs import PullRequest
 from factory_tui.core.prs_link import link_rows, log_branches
@@ -392,7 +393,7 @@ def test_an_archive_is_read_into_its_arrays_not_beside_them(
     from factory_tui.adapters import foldcache_parts
 
     monkeypatch.setattr(foldcache_parts, "READ_CHUNK", 4096)
-    monkeypatch.setattr(fold_sessions, "LANES_BYTES", 1024)  # its check's own ~100 KB: small
+    monkeypatch.setattr(fold_saved, "LANES_BYTES", 1024)  # its check's own ~100 KB: small
     warm, reads = _warm_with_counted_archive(tmp_path, cache)
     part = warm.fold.sessions._saved
     tracemalloc.start()
@@ -423,8 +424,8 @@ def test_all_in_answers_as_a_check_of_each_value(
     """The archive's codes are checked as big integers of 32-bit lanes, a chunk at a time
     (0.6 s of each 10x archive read was ``max`` and ``in`` over them): the same answer as
     looking at each value, whatever the values, bounds and chunk's size."""
-    with mock.patch.object(fold_sessions, "LANES_BYTES", lanes):
-        found = fold_sessions.all_in(memoryview(array("I", values)), low, high)
+    with mock.patch.object(fold_saved, "LANES_BYTES", lanes):
+        found = fold_saved.all_in(memoryview(array("I", values)), low, high)
     assert found == all(low <= value < high for value in values)
 
 

@@ -14,7 +14,7 @@ from array import array
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from factory_tui.core.fold_sessions import WIDTH, SavedStrings, check_saved
+from factory_tui.core.fold_saved import WIDTH, SavedStrings, check_saved
 from factory_tui.core.fold_state import SAVED_TEXT
 
 __all__ = ["Archive", "EndedFirst", "SavedPart"]

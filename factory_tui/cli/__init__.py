@@ -113,11 +113,11 @@ def _command_function(module: str, name: str) -> Callable[..., Any]:
 
 
 def _saved_sessions_error(error: ValueError) -> bool:
-    """Whether ``error`` is the fold's :class:`~factory_tui.core.fold_sessions.SavedSessionsError`
+    """Whether ``error`` is the fold's :class:`~factory_tui.core.fold_saved.SavedSessionsError`
     (a bad saved fold: said in one line). Looked up without importing the fold: a command that
     never imported it cannot have raised it."""
-    fold_sessions = sys.modules.get("factory_tui.core.fold_sessions")
-    return fold_sessions is not None and isinstance(error, fold_sessions.SavedSessionsError)
+    fold_saved = sys.modules.get("factory_tui.core.fold_saved")
+    return fold_saved is not None and isinstance(error, fold_saved.SavedSessionsError)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

@@ -26,15 +26,13 @@ from typing import TYPE_CHECKING, Any, cast
 from factory_tui.core.activity import AgentSignal
 from factory_tui.core.fold_ended import EndedRefs
 from factory_tui.core.fold_records import RECENT_PER_INSTANCE, ClaimEventInfo, RawLine, SessionRec
+from factory_tui.core.fold_saved import WIDTH, SavedStrings, check_saved
 from factory_tui.core.fold_sessions import (
     SESSION_NUMBERS,
     SESSION_TEXT,
-    WIDTH,
     SavedColumns,
-    SavedStrings,
     SessionRefs,
     SessionTable,
-    check_saved,
     restore_session,
 )
 from factory_tui.core.launches import LaunchRec

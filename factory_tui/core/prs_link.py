@@ -5,7 +5,7 @@ id), and what the log says of it (local CI, merged).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import compress, count
 from operator import or_
@@ -52,7 +52,10 @@ def log_branches(sessions: SessionTable) -> list[str | None]:
     :func:`candidate_branches` reads of them, from the branch column (no session made)."""
     seen: dict[str | None, None] = {}
     with sessions.archive_held():
-        for part in sessions.column_parts("branch"):
+        coded = sessions.coded_column("branch")
+        if coded is not None:  # each code once, first seen first; then its text
+            seen.update(dict.fromkeys(map(coded.text, dict.fromkeys(coded.codes))))
+        for part in sessions.column_parts("branch", restored=coded is None):
             seen.update(dict.fromkeys(part))
     return list(seen)
 
@@ -93,24 +96,46 @@ def _latest(
     by_number: dict[str, tuple[int, str | None]] = {}
     by_branch: dict[str, int] = {}
     numbered_on: dict[str, int] = {}
+    for seq, pr, branch in _named(sessions, numbers, branches):
+        if pr in numbers:
+            by_number[pr] = (seq, branch)
+        if branch in branches:
+            by_branch[branch] = seq
+            if pr and plain_int(pr) is not None:
+                numbered_on[branch] = seq
+    seqs = {seq for seq, _branch in by_number.values()}
+    return by_number, seqs | set(by_branch.values()) | set(numbered_on.values())
+
+
+def _named(
+    sessions: SessionTable, numbers: set[str], branches: set[str]
+) -> Iterator[tuple[int, str | None, str | None]]:
+    """Each session whose ``pr=`` is one of ``numbers`` or whose branch is one of
+    ``branches``, in ``seq`` order: its ``seq``, ``pr`` and branch. A restored fold's
+    sessions are found by their codes (see :meth:`SessionTable.coded_column`), the others in
+    their columns a part at a time."""
     first = 0
+    prs, on = sessions.coded_column("pr"), sessions.coded_column("branch")
+    if prs is not None and on is not None:
+        pr_codes, branch_codes = prs.codes_of(numbers), on.codes_of(branches)
+        named = map(
+            or_, map(pr_codes.__contains__, prs.codes), map(branch_codes.__contains__, on.codes)
+        )
+        for seq in compress(count(), named):
+            yield seq, prs.text(prs.codes[seq]), on.text(on.codes[seq])
+        first = len(prs.codes)
+    restored = prs is None or on is None
     for pr_part, branch_part in zip(
-        sessions.column_parts("pr"), sessions.column_parts("branch"), strict=True
+        sessions.column_parts("pr", restored=restored),
+        sessions.column_parts("branch", restored=restored),
+        strict=True,
     ):
         named = map(
             or_, map(numbers.__contains__, pr_part), map(branches.__contains__, branch_part)
         )
         for at in compress(count(), named):
-            pr, branch = pr_part[at], branch_part[at]
-            if pr in numbers:
-                by_number[pr] = (first + at, branch)
-            if branch in branches:
-                by_branch[branch] = first + at
-                if pr and plain_int(pr) is not None:
-                    numbered_on[branch] = first + at
+            yield first + at, pr_part[at], branch_part[at]
         first += len(pr_part)
-    seqs = {seq for seq, _branch in by_number.values()}
-    return by_number, seqs | set(by_branch.values()) | set(numbered_on.values())
 
 
 @dataclass(frozen=True, slots=True)
