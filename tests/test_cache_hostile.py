@@ -65,17 +65,22 @@ def _saved(root: Path, cache: FoldCache) -> Config:
 
 
 def _returns(work: Callable[[], object], fifo: Path) -> object:
-    """``work()``'s answer, which must come without waiting for a writer of ``fifo`` (if it
-    waits, a writer is opened to let it go, and the test fails rather than hangs)."""
+    """``work()``'s answer, which must come without waiting for a writer (or a reader) of
+    ``fifo`` (if it waits, both ends are opened to let it go, and the test fails rather than
+    hangs)."""
     answer: list[object] = []
     thread = threading.Thread(target=lambda: answer.append(work()), daemon=True)
     thread.start()
     thread.join(20)
     if thread.is_alive():
-        with open(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK), "wb"):
-            pass
-        thread.join(20)
-        pytest.fail(f"waited for a writer of the FIFO at {fifo.name}")
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # lets a writer's open() go
+        try:
+            with open(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK), "wb"):  # and a reader's
+                pass
+            thread.join(20)
+        finally:
+            os.close(reader)
+        pytest.fail(f"waited for a writer or a reader of the FIFO at {fifo.name}")
     return answer[0]
 
 

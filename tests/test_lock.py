@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from test_cache_hostile import _returns
+from test_fifo_files import _raised
 
 from factory_tui.adapters.lock import (
     MARKER,
@@ -23,6 +25,7 @@ from factory_tui.adapters.lock import (
     keep_history,
     lock_path,
 )
+from factory_tui.config.regular_files import NotRegularFile
 
 
 def _age(path: Path, seconds: float) -> None:
@@ -230,7 +233,7 @@ def test_atomic_write_keeps_mode(tmp_path: Path) -> None:
     path.chmod(0o664)
     atomic_write(path, b'{"a": 1}')
     assert stat.S_IMODE(path.stat().st_mode) == 0o664
-    kept = keep_history(path, tmp_path / ".history")
+    kept = keep_history(path, tmp_path / ".history", limit=100)
     assert kept is not None and stat.S_IMODE(kept.stat().st_mode) == 0o664
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
@@ -244,3 +247,22 @@ def test_atomic_write_writes_through_a_symlink(tmp_path: Path) -> None:
     atomic_write(link, b"[1]")
     assert link.is_symlink() and real.read_text() == "[1]"
     assert stat.S_IMODE(real.stat().st_mode) == 0o640
+
+
+def test_keep_history_copies_only_a_regular_file_within_its_limit(tmp_path: Path) -> None:
+    """A claim file is copied before it is replaced: a FIFO there was waited on for a writer, a
+    link to /dev/zero read for ever."""
+    history = tmp_path / ".history"
+    fifo = tmp_path / "CAB-1.json"
+    os.mkfifo(fifo)
+    error = _returns(lambda: _raised(lambda: keep_history(fifo, history, limit=100)), fifo)
+    assert isinstance(error, NotRegularFile)
+    (tmp_path / "CAB-2.json").symlink_to("/dev/zero")
+    with pytest.raises(NotRegularFile):
+        keep_history(tmp_path / "CAB-2.json", history, limit=100)
+    big = tmp_path / "CAB-3.json"
+    big.write_bytes(b"x" * 101)
+    with pytest.raises(OSError, match="bigger than 100 bytes"):
+        keep_history(big, history, limit=100)
+    assert not history.exists()
+    assert keep_history(tmp_path / "CAB-4.json", history, limit=100) is None

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cache_hostile import _returns
 
 from factory_tui.actions import base
 from factory_tui.actions.base import ActionResult, Outcome
@@ -600,3 +601,100 @@ def test_release_all_summary_says_what_was_kept_and_why() -> None:
         Outcome.REFUSED, "released 1 of 2 stale claims; not released: B:2: busy"
     )
     assert release_all_summary([]) == ActionResult(Outcome.REFUSED, "released 0 of 0 stale claims")
+
+
+# --- a FIFO where a claim file, its history copy or the log is (none is ever waited on) ----------
+
+
+def test_a_claim_swapped_for_a_fifo_under_the_lock_is_not_released(demo: DemoFactory) -> None:
+    """The claim file is copied into the history folder before it is replaced: a FIFO put there
+    since it was read was waited on for a writer."""
+    path = demo.claims_dir / "CAB-1302.json"
+
+    def swap() -> None:
+        path.unlink()
+        os.mkfifo(path)
+
+    def release() -> ActionResult:
+        return release_claim(config(demo), "CAB-1302", now=NOW, by="me", before_write=swap)
+
+    result = _returns(release, path)
+    assert isinstance(result, ActionResult) and result.outcome is Outcome.ERROR
+    assert result.message == (
+        "cannot write CAB-1302.json (not a regular file): CAB-1302 was not released; "
+        "nothing was changed"
+    )
+    assert stat.S_ISFIFO(os.lstat(path).st_mode) and not history_dir(config(demo)).exists()
+    intent, undone = log_lines(demo)[-2:]
+    assert "| RELEASE-INTENT |" in intent and "| RELEASE-UNDONE |" in undone
+
+
+def test_a_claim_swapped_for_a_fifo_after_its_write_is_said(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The written claim is read again to check the release is there."""
+    import factory_tui.actions.release as release_module
+
+    path = demo.claims_dir / "CAB-1302.json"
+    before = path.read_bytes()
+    write = release_module.atomic_write
+
+    def write_then_swap(target: Path, data: bytes, **kwargs: Any) -> None:
+        write(target, data, **kwargs)
+        target.unlink()
+        os.mkfifo(target)
+
+    monkeypatch.setattr(release_module, "atomic_write", write_then_swap)
+    result = _returns(lambda: release_claim(config(demo), "CAB-1302", now=NOW, by="me"), path)
+    assert isinstance(result, ActionResult) and result.outcome is Outcome.ERROR
+    (kept,) = history_dir(config(demo)).iterdir()
+    assert result.message == (
+        "wrote CAB-1302.json but re-reading it does not show CAB-1302 released; the previous "
+        f"version is in {kept}"
+    )
+    assert kept.read_bytes() == before
+    assert "| RELEASE-UNDONE |" in log_lines(demo)[-1]
+    assert "re-read does not show it released" in log_lines(demo)[-1]
+
+
+def test_a_history_copy_swapped_for_a_fifo_is_said_when_putting_it_back(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The RELEASE line could not be logged, so the history copy is put back: it is a FIFO."""
+    import factory_tui.actions.release as release_module
+
+    path = demo.claims_dir / "CAB-1302.json"
+    keep = release_module.keep_history
+    kept = history_dir(config(demo)) / f"CAB-1302.{NOW:%Y-%m-%dT%H-%M-%S.%f}.json"
+
+    def keep_then_swap(*args: Any, **kwargs: Any) -> Path | None:
+        copy = keep(*args, **kwargs)
+        assert copy == kept
+        kept.unlink()
+        os.mkfifo(kept)
+        return copy
+
+    monkeypatch.setattr(release_module, "keep_history", keep_then_swap)
+    _failing_append(
+        monkeypatch, lambda line: "| RELEASE |" in line, OSError(errno.ENOSPC, "No space left")
+    )
+    result = _returns(lambda: release_claim(config(demo), "CAB-1302", now=NOW, by="me"), kept)
+    assert isinstance(result, ActionResult) and result.outcome is Outcome.ERROR
+    assert result.message.startswith("released CAB-1302 in CAB-1302.json but could not log it")
+    assert "nor put the previous file back ([Errno 22] not a regular file: " in result.message
+    assert owner_of(path) is None  # as the message says: shown released, with no RELEASE line
+
+
+def test_a_fifo_for_the_log_is_said_and_nothing_released(demo: DemoFactory) -> None:
+    """The intent line is appended first: to a FIFO, that waited for a reader."""
+    path = demo.claims_dir / "CAB-1302.json"
+    before = path.read_bytes()
+    log = demo.memory_dir / "operations.log"
+    log.unlink()
+    os.mkfifo(log)
+    result = _returns(lambda: release_claim(config(demo), "CAB-1302", now=NOW, by="me"), log)
+    assert isinstance(result, ActionResult) and result.outcome is Outcome.ERROR
+    assert result.message == (
+        f"cannot log to {log} (not a regular file): CAB-1302 was not released; nothing was changed"
+    )
+    assert path.read_bytes() == before and not history_dir(config(demo)).exists()

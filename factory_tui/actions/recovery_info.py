@@ -28,6 +28,7 @@ from factory_tui.adapters.gh import PrStatus, pr_status
 from factory_tui.adapters.git import GitError, GitRepo
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
+from factory_tui.config.regular_files import open_regular, read_at_most
 from factory_tui.core.checkpoints import Checkpoint, parse_checkpoint_name
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fleet import PID_START_GRACE, ClaimView, Fleet, SessionView, fmt_age
@@ -303,11 +304,14 @@ def task_log_tail(
 ) -> tuple[str, ...]:
     """The last ``limit`` lines of operations.log about ``task`` or ``instance``."""
     try:
-        with open(config.log_file, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
+        fd = open_regular(config.log_file)  # a FIFO or a device is never opened blocking
+        try:
+            size = os.lseek(fd, 0, os.SEEK_END)
             start = max(0, size - max_bytes)
-            handle.seek(start)
-            data = handle.read()
+            os.lseek(fd, start, os.SEEK_SET)
+            data = read_at_most(fd, max_bytes)
+        finally:
+            os.close(fd)
     except OSError:
         return ()
     lines = data.decode("utf-8", errors="replace").splitlines()

@@ -42,6 +42,7 @@ from factory_tui.adapters.lock import (
 )
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
+from factory_tui.config.regular_files import read_regular
 from factory_tui.core.claims import (
     ClaimFile,
     ClaimUnit,
@@ -443,7 +444,7 @@ def _release_locked(
             "released; nothing was changed",
         )
     try:
-        kept = keep_history(path, history_dir(config), now=now)
+        kept = keep_history(path, history_dir(config), limit=config.max_file_bytes, now=now)
         atomic_write(path, dump_claim(new_raw))
     except OSError as error:
         _log_undone(config, now, claim_id, base, change, who, f"write failed: {error}")
@@ -452,7 +453,10 @@ def _release_locked(
             f"cannot write {path.name} ({error.strerror or error}): {unit.key} was not released; "
             "nothing was changed",
         )
-    back, _ = parse_claim(str(path), path.read_bytes())
+    try:
+        back, _ = parse_claim(str(path), read_regular(path, config.max_file_bytes))
+    except OSError:  # gone, or something else there (a FIFO is never waited on)
+        back = None
     after = next((u for u in back.units if u.phase == phase), None) if back is not None else None
     if after is None or after.owner is not None:
         _log_undone(config, now, claim_id, base, change, who, "re-read does not show it released")
@@ -527,7 +531,7 @@ def _roll_back(
     try:
         if kept is None:
             raise FileNotFoundError("no history copy")
-        atomic_write(path, kept.read_bytes())
+        atomic_write(path, read_regular(kept, config.max_file_bytes))
     except OSError as undo:
         return ActionResult(
             Outcome.ERROR,

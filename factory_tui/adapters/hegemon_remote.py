@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from factory_tui.config.hegemon import HegemonSettings
+from factory_tui.config.regular_files import read_regular
 from factory_tui.core.hegemon import (
     StoreClaim,
     StoreSession,
@@ -54,6 +55,8 @@ STREAM_IDLE_S = 120.0
 #: The polling fallback's waits: doubled after each failure, up to the last.
 BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 PER_PAGE = 500
+CREDENTIALS_BYTES = 1 << 20
+"""A credentials file bigger than this is not one (said so, as an unreadable file is)."""
 COLLECTIONS = ("sessions", "claims")
 AUTH_PATHS = (
     "/api/collections/_superusers/auth-with-password",
@@ -86,8 +89,8 @@ def load_credentials(
     path = settings.credentials_file
     if path is not None:
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except OSError as error:
+            data = tomllib.loads(read_regular(path, CREDENTIALS_BYTES).decode("utf-8"))
+        except OSError as error:  # a FIFO there too: never waited on
             return RemoteError(
                 f"cannot read the server's credentials file {path} ({error.strerror}); "
                 "fix [hegemon] remote_credentials"

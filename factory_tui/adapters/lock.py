@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+from factory_tui.config.regular_files import OPEN_FLAGS, NotRegularFile, open_regular, read_at_most
+
 __all__ = [
     "MARKER",
     "LockBusy",
@@ -48,6 +50,15 @@ MARKER = "owner"
 """The file factory-tui writes inside a lock directory it created."""
 
 _BREAK_PREFIX = "break-"
+_APPEND_FLAGS = (
+    os.O_WRONLY
+    | os.O_APPEND
+    | os.O_CREAT
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOCTTY", 0)
+)
+"""Open a log to append, never waiting for a FIFO's reader nor taking a terminal."""
 
 
 class LockBusy(Exception):
@@ -144,10 +155,12 @@ def _take_back(lock: Path, folder: int) -> None:
 
 def _is_ours(lock: Path, token: str) -> bool:
     try:
-        fd = os.open(lock / MARKER, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(lock / MARKER, OPEN_FLAGS | os.O_NOFOLLOW)  # a FIFO is not waited on
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         return f"token={token}\n".encode() in os.read(fd, 4096)
     finally:
         os.close(fd)
@@ -361,14 +374,24 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
         raise
 
 
-def keep_history(path: Path, history_dir: Path, *, now: datetime | None = None) -> Path | None:
+def keep_history(
+    path: Path, history_dir: Path, *, limit: int, now: datetime | None = None
+) -> Path | None:
     """Copy ``path``'s current content into ``history_dir`` before it is replaced (never deleted
-    by us), with the file's mode. Returns the copy, or ``None`` when there was no file."""
+    by us), with the file's mode. Returns the copy, or ``None`` when there was no file. Anything
+    but a regular file there (a FIFO is never waited on), or one longer than ``limit`` bytes,
+    raises ``OSError``: nothing is copied."""
     try:
-        data = path.read_bytes()
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        fd = open_regular(path)
     except FileNotFoundError:
         return None
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)  # the file read's, not the path's by then
+        data = read_at_most(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"bigger than {limit:,} bytes", str(path))
     history_dir.mkdir(parents=True, exist_ok=True)
     stamp = (now or datetime.now()).strftime("%Y-%m-%dT%H-%M-%S.%f")
     target = history_dir / f"{path.stem}.{stamp}{path.suffix}"
@@ -382,11 +405,20 @@ def keep_history(path: Path, history_dir: Path, *, now: datetime | None = None) 
 
 def append_line(path: Path, line: str) -> None:
     """Append one line to an append-only log in a single ``write`` (O_APPEND), so concurrent
-    writers never interleave within a line. A short write (a full disk) raises ``OSError``."""
+    writers never interleave within a line. A short write (a full disk) raises ``OSError``, and
+    anything but a regular file at the path :class:`NotRegularFile` (a FIFO is never waited on
+    for a reader; a link to ``/dev/null`` would lose the line)."""
     data = (line.rstrip("\r\n") + "\n").encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        fd = os.open(path, _APPEND_FLAGS, 0o644)
+    except OSError as error:
+        if error.errno != errno.ENXIO:  # what a FIFO without a reader answers
+            raise
+        raise NotRegularFile(errno.EINVAL, "not a regular file", str(path)) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
         written = os.write(fd, data)
     finally:
         os.close(fd)

@@ -54,6 +54,7 @@ from factory_tui.adapters.logindex_files import (
     scan_lines,
     session_pairs,
 )
+from factory_tui.config.regular_files import open_regular
 
 __all__ = [
     "FilterCancelled",
@@ -355,9 +356,10 @@ class LogIndex:
         return FileIndex(path, self._epochs)
 
     def _open(self, path: Path) -> tuple[FileIndex, int]:
-        """A fresh index of the file now at ``path``, with its descriptor, and its size."""
+        """A fresh index of the file now at ``path``, with its descriptor, and its size (a FIFO
+        put there since it was looked at is refused, never waited on)."""
         f = self._new_file(path)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = open_regular(path)
         f.fd = fd
         return f, os.fstat(fd).st_size
 

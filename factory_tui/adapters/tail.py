@@ -53,6 +53,8 @@ from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 
+from factory_tui.config.regular_files import open_regular
+
 __all__ = ["LogTail", "TailChunk"]
 
 _ANCHOR_BYTES = 256
@@ -216,10 +218,10 @@ class LogTail:
         polled."""
         if self._seen or self._closed:
             raise OSError(errno.EINVAL, "resume() only before the first poll")
-        fd = os.open(self._path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = open_regular(self._path)  # a FIFO is never waited on
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size < offset or offset < 0:
+            if st.st_size < offset or offset < 0:
                 raise OSError(errno.EINVAL, f"{self._path} is not {offset} bytes long")
             lines = self._lines_before(fd, offset)
             if check is not None and not check(fd):
@@ -281,7 +283,7 @@ class LogTail:
             return None
         if not stat.S_ISREG(st.st_mode):  # a FIFO would block open(), a directory fail read()
             raise OSError(errno.EINVAL, "not a regular file (a directory, pipe or device?)")
-        fd = os.open(self._path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = open_regular(self._path)  # (a FIFO put there since the stat: not waited on either)
         self._set_fd(fd)
         if self._seen:
             self._begin_resync(self._switch_reason)

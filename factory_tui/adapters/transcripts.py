@@ -35,6 +35,7 @@ from factory_tui.adapters.prices import default_price_table
 from factory_tui.adapters.tail import LogTail
 from factory_tui.adapters.worktrees import Worktrees, worktree_branches
 from factory_tui.config import Config
+from factory_tui.config.regular_files import read_regular
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost import CostLedger
 from factory_tui.core.cost_attribution import Span, SpanBuilder, build_spans
@@ -147,9 +148,8 @@ def _peek_cwd(folder: Path) -> str | None:
         return None
     files.sort(key=lambda e: e.stat().st_mtime_ns, reverse=True)
     for entry in files[:_PEEK_FILES]:
-        try:
-            with open(entry.path, "rb") as handle:
-                head = handle.read(_PEEK_BYTES)
+        try:  # it may be another file since it was listed: a FIFO is never waited on
+            head = read_regular(entry.path, _PEEK_BYTES, whole=False)
         except OSError:
             continue
         match = _CWD.search(head)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from factory_tui.cli.common import CliError, factory_options, load, parse_now
+from factory_tui.config.regular_files import NotRegularFile, read_regular
 from factory_tui.core.safe import dumps_json, printable
 
 if TYPE_CHECKING:
@@ -208,12 +209,26 @@ def hook_command() -> str:
     return f"{shlex.quote(exe)} hook"
 
 
+SETTINGS_BYTES = 16 << 20
+"""A Claude Code settings file bigger than this is not one (refused, as an unreadable file is)."""
+
+
 def _settings_text(path: Path) -> tuple[str, dict[str, Any]]:
-    if not path.exists():
+    try:
+        data = read_regular(path, SETTINGS_BYTES)  # a FIFO is never waited on
+    except FileNotFoundError:
         return "", {}
-    if not path.is_file():
-        raise CliError(f"{path}: not a regular file; nothing changed")
-    text = path.read_text(encoding="utf-8")
+    except NotRegularFile:
+        raise CliError(f"{path}: not a regular file; nothing changed") from None
+    except OSError as error:
+        raise CliError(
+            f"{path}: cannot read it ({error.strerror or error}); nothing changed"
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise CliError(f"{path}:{line}: not UTF-8 text; fix it first, nothing changed") from None
     if not text.strip():
         return text, {}
     try:

@@ -152,7 +152,8 @@ def table_layer(
             layer.values[key] = _convert(key, raw, text=False, base=base, env=env)
         except BadValue as bad:
             try:
-                line = _key_line(path.read_text(encoding="utf-8"), key, header)
+                text = read_regular(path, CONFIG_BYTES).decode("utf-8")
+                line = _key_line(text, key, header)
             except (OSError, UnicodeDecodeError):
                 line = None
             location = f"{path}:{line}" if line is not None else str(path)

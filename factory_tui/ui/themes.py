@@ -23,6 +23,8 @@ import platformdirs
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
+from factory_tui.config.regular_files import read_regular
+
 __all__ = [
     "DEFAULT_THEME",
     "MONO_THEME",
@@ -75,6 +77,8 @@ _FLOAT_KEYS = ("luminosity_spread", "text_alpha")
 _KNOWN_KEYS = frozenset((*_COLOUR_KEYS, *_FLOAT_KEYS, "name", "dark", "variables"))
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _PERCENT = re.compile(r"\d+(\.\d+)?%\Z")
+THEME_BYTES = 1 << 20
+"""A theme file bigger than this is not one (skipped, as an unreadable file is)."""
 
 
 def builtin_theme_dir() -> Path:
@@ -127,8 +131,8 @@ def load_theme_file(path: Path, *, check_colours: bool = True) -> tuple[Theme | 
     (half of reading them, 1.5 ms of the first frame, issue 17): their tests build each one.
     """
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
+        data = tomllib.loads(read_regular(path, THEME_BYTES).decode("utf-8"))
+    except OSError as exc:  # a FIFO there too: never waited on
         return None, [f"theme {path}: cannot read it ({exc.strerror or exc}); skipped"]
     except UnicodeDecodeError as exc:
         return None, [f"theme {path}: not UTF-8 text (byte {exc.start}); skipped"]
