@@ -9,6 +9,7 @@ from factory_tui.core.claims import (
     ClaimFile,
     dump_claim,
     parse_claim,
+    parse_claim_with_json,
     release_fields,
     update_unit,
 )
@@ -131,15 +132,15 @@ def test_missing_dep_and_duplicate_phase() -> None:
 
 
 def test_unknown_fields_survive_a_rewrite() -> None:
-    claim, _ = _parse(MEGA)
+    claim, raw, _ = parse_claim_with_json("CAB-1290.json", json.dumps(MEGA).encode())
     assert claim is not None
-    new = update_unit(claim.raw, 1, release_fields())
+    new = update_unit(raw, 1, release_fields())
     back = json.loads(dump_claim(new))
     assert back["x-custom"] == {"keep": [1, 2]}
     assert back["phases"][0]["extra_phase_field"] == "kept"
     assert back["phases"][0]["owner"] is None and back["phases"][0]["pid"] is None
     assert back["phases"][0]["branch"] == "feat/CAB-1350-traceparent"
-    assert claim.raw["phases"][0]["owner"] == "t48217-a3f2"  # the original is untouched
+    assert raw["phases"][0]["owner"] == "t48217-a3f2"  # the original is untouched
 
 
 @settings(max_examples=300, deadline=None)

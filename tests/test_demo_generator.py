@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import subprocess
@@ -248,7 +249,9 @@ def test_claims_parse_and_hold_a_mega_with_every_phase_state(demo: DemoFactory) 
     assert {"done", "claimed", "blocked", "available"} <= set(mega_states)
     assert "stale" in states.values()
     # Unknown fields are part of the realism (and must survive the cockpit's rewrites).
-    assert "component" in mega.raw and "estimate_h" in mega.raw["phases"][3]
+    raw = json.loads(Path(mega.file).read_bytes())
+    assert "component" in raw and "estimate_h" in raw["phases"][3]
+    assert mega.component == raw["component"]
 
 
 # -- logs ----------------------------------------------------------------------------------------

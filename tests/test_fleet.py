@@ -323,7 +323,12 @@ def test_standalone_claim_lines_are_no_problem() -> None:
 
 def heg_claim(**over: Any) -> ClaimFile:
     """A standalone claim as the real claim tool (heg_state.py) writes it."""
-    base = {
+    return claim(heg_json(**over), "CAB-1.json")
+
+
+def heg_json(**over: Any) -> dict[str, Any]:
+    """:func:`heg_claim`'s JSON object."""
+    base: dict[str, Any] = {
         "ticket": "CAB-1",
         "title": "",
         "owner": "t1-aaaa",
@@ -334,13 +339,11 @@ def heg_claim(**over: Any) -> ClaimFile:
         "completed_at": None,
     }
     base.update(over)
-    return claim(base, "CAB-1.json")
+    return base
 
 
 def test_claim_tool_shapes() -> None:
-    parsed, problems = parse_claim(
-        "CAB-1.json", json.dumps({**heg_claim().raw, "title": ""}).encode()
-    )
+    parsed, problems = parse_claim("CAB-1.json", json.dumps({**heg_json(), "title": ""}).encode())
     assert parsed is not None and problems == []
     # a "done" release keeps claimed_at, pid and hostname: it is done, not claimed or stale
     done = heg_claim(claimed_at="2026-02-16T10:00:05Z", completed_at="2026-02-16T11:00:00Z")
@@ -446,6 +449,12 @@ def test_release_in_the_log_while_the_file_names_the_owner() -> None:
 
 
 def two_phase_mega(owner1: str | None, owner2: str | None) -> ClaimFile:
+    return claim(two_phase_mega_json(owner1, owner2), "M.json")
+
+
+def two_phase_mega_json(owner1: str | None, owner2: str | None) -> dict[str, Any]:
+    """:func:`two_phase_mega`'s JSON object."""
+
     def phase(n: int, owner: str | None) -> dict[str, Any]:
         return {
             "id": n,
@@ -458,9 +467,7 @@ def two_phase_mega(owner1: str | None, owner2: str | None) -> ClaimFile:
             "completed_at": None,
         }
 
-    return claim(
-        {"mega": "M", "title": "m", "phases": [phase(1, owner1), phase(2, owner2)]}, "M.json"
-    )
+    return {"mega": "M", "title": "m", "phases": [phase(1, owner1), phase(2, owner2)]}
 
 
 TWO_CLAIMS = (
@@ -549,8 +556,7 @@ def test_a_lost_claim_stays_lost_after_another_agent_claims_and_releases() -> No
 def test_a_claim_lost_on_a_unit_someone_else_finished_is_shown_while_recent() -> None:
     """t1's claim was dropped, t2 claimed and finished the phase: t1 may still be working on it.
     Shown while t1's CLAIM is younger than the stale age; older, it is history."""
-    done = two_phase_mega(None, None)
-    raw = {**done.raw}
+    raw = two_phase_mega_json(None, None)
     raw["phases"] = [{**raw["phases"][0], "completed_at": "2026-02-16T17:59"}, raw["phases"][1]]
     finished = claim(raw, "M.json")
     lines = (

@@ -456,9 +456,9 @@ def test_the_engineer_releasing_claims_is_seen_by_the_agents(world: World) -> No
         for unit in claim.units:
             if unit.owner in (worker, crasher) or unit.claim_id == "CAB-1302":
                 with claim_lock(world.config.claims_dir, unit.lock_name):
-                    new = update_unit(claim.raw, unit.phase, release_fields())
+                    raw = json.loads(Path(claim.file).read_bytes())  # re-read under the lock
+                    new = update_unit(raw, unit.phase, release_fields())
                     atomic_write(Path(claim.file), dump_claim(new))
-                    claim = parse_claim(claim.file, dump_claim(new))[0] or claim
                 if unit.owner in (worker, crasher):
                     lost[unit.owner] = unit.key
     assert set(lost) == {worker, crasher}

@@ -12,8 +12,10 @@ import os
 import subprocess
 import sys
 import time
+import tracemalloc
 import weakref
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -350,6 +352,81 @@ def test_claim_files_are_named_as_a_path_names_them_even_in_the_folder_dot(
             assert not claims.refresh_claim(folder / name)  # the entry the scan made
         assert claims.generation == generation
         assert not claims.refresh()
+
+
+def _claim_objects(n: int, notes: bool) -> list[tuple[str, dict[str, Any]]]:
+    """``n`` claim files' names and JSON objects, half MEGAs of four phases; ``notes``: each with
+    a text of its own in a field the reader does not read."""
+    out = []
+    for i in range(n):
+        claim_id = f"CAB-{i}"
+        obj: dict[str, Any]
+        if i % 2:
+            phases = [
+                {"id": p, "name": f"Phase {p}", "tickets": [f"{claim_id}-{p}"], "deps": [p - 1]}
+                for p in range(1, 5)
+            ]
+            phases[0]["deps"] = []
+            phases[0].update(owner=f"t{i}-aaaa", pid=100 + i, claimed_at="2026-02-16T15:00")
+            obj = {"mega": claim_id, "title": f"Mega {i}", "component": "gw", "phases": phases}
+        else:
+            obj = {"ticket": claim_id, "title": f"Ticket {i}", "owner": f"t{i}-bbbb", "pid": i + 1}
+        if notes:
+            obj["notes"] = f"{i:04d}" + "n" * 996
+        out.append((f"{claim_id}.json", obj))
+    return out
+
+
+def test_the_claims_read_hold_none_of_the_files_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The claims folder keeps each claim as parsed, not the file's JSON object (a warm
+    ``status`` of ten thousand claim files held 9 MB of them), whether the files were read or
+    their JSON came from :class:`JsonFiles`: a thousand claim files with a 1,000-character field
+    of their own each add nothing to what the folder holds after a refresh."""
+    _later_clock(monkeypatch)
+    n = 1000
+    read: list[str] = []
+    monkeypatch.setattr(factory_claims, "read_factory_file", _recording(read, factory_claims))
+    for notes in (False, True):
+        folder = tmp_path / ("noted" if notes else "bare")
+        folder.mkdir()
+        for name, obj in _claim_objects(n, notes):
+            (folder / name).write_text(json.dumps(obj, indent=2))
+    held: dict[tuple[str, str], int] = {}
+    # The folder without notes twice, the second time measured: what a first read makes once
+    # in a process (the interned strings' table grown) is not counted against either.
+    for run, name in enumerate(("bare", "noted", "bare")):
+        kept = tmp_path / f"files-{run}.marshal"
+        for how in ("read", "fresh", "kept"):
+            files = None if how == "read" else JsonFiles(kept)
+            claims = factory_claims.ClaimFolder(
+                tmp_path / name,
+                max_file_bytes=1 << 20,
+                lock_stale_after=timedelta(minutes=5),
+                values=files,
+            )
+            read.clear()
+            gc.collect()
+            tracemalloc.start()
+            try:
+                assert claims.refresh()
+                if files is not None:
+                    assert files.save() == (how == "fresh")
+                claims.values = files = None  # the cache's marshalled values are not the claims'
+                gc.collect()
+                held[how, name] = tracemalloc.get_traced_memory()[0]
+            finally:
+                tracemalloc.stop()
+            assert len(read) == (0 if how == "kept" else n)  # "kept": from the cache
+            parsed = claims.files()
+            assert len(parsed) == n and not claims.problems()
+            for claim in parsed:
+                for holder in (claim, *claim.units):
+                    assert not [o for o in gc.get_referents(holder) if isinstance(o, dict | list)]
+    for how in ("read", "fresh", "kept"):
+        # Were the objects held, the notes alone would be n * 1,049 bytes more.
+        assert held[how, "noted"] - held[how, "bare"] < n * 100, (how, held)
 
 
 class _CountingOut(io.StringIO):

@@ -48,6 +48,7 @@ from factory_tui.core.claims import (
     ClaimUnit,
     dump_claim,
     parse_claim,
+    parse_claim_with_json,
     release_fields,
     update_unit,
 )
@@ -371,7 +372,7 @@ def _release_locked(
         return ActionResult(
             Outcome.ERROR, f"{path.name} cannot be read ({why}); nothing was changed"
         )
-    claim, problems = parse_claim(str(path), data)
+    claim, raw, problems = parse_claim_with_json(str(path), data)
     if claim is None:
         why = problems[0].message if problems else "unreadable"
         return ActionResult(
@@ -412,7 +413,7 @@ def _release_locked(
             details=tuple(c.detail for c in conditions),
         )
     try:
-        new_raw = update_unit(claim.raw, phase, release_fields())
+        new_raw = update_unit(raw, phase, release_fields())
     except KeyError:
         return ActionResult(
             Outcome.ERROR, f"{claim_id} phase {phase} vanished; nothing was changed"

@@ -165,7 +165,8 @@ def _store_claim_file(
         title=store.ticket_title(claim_id),
         created=None,
         units=units,
-        raw={},
+        declared_id=claim_id,
+        component=None,
     )
 
 

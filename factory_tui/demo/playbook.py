@@ -241,7 +241,6 @@ def ticket_of(claim: ClaimFile, unit: ClaimUnit, task: str | None, branch: str |
     branch = branch or unit.branch or f"{kind}/{first}-{slug(name)}"
     if task is None:
         task = branch.split("/", 1)[1] if "/" in branch else f"{first}-{slug(name)}"
-    component = claim.raw.get("component")
     return Ticket(
         claim_id=unit.claim_id,
         phase=unit.phase,
@@ -250,7 +249,7 @@ def ticket_of(claim: ClaimFile, unit: ClaimUnit, task: str | None, branch: str |
         tickets=unit.tickets or (unit.claim_id,),
         title=name,
         file=f"src/tinygate/{slug(task.split('-', 2)[-1]).replace('-', '_')}.py",
-        component=component if isinstance(component, str) else "gateway",
+        component=claim.component if claim.component is not None else "gateway",
     )
 
 

@@ -17,7 +17,7 @@ from factory_tui.core.claims import (
     ClaimFile,
     ClaimUnit,
     dump_claim,
-    parse_claim,
+    parse_claim_with_json,
     release_fields,
     update_unit,
 )
@@ -39,12 +39,17 @@ class ClaimDesk:
         them visible as free) until one is taken and freed again."""
 
     def read(self, path: Path) -> ClaimFile | None:
+        return self.read_with_json(path)[0]
+
+    def read_with_json(self, path: Path) -> tuple[ClaimFile | None, dict[str, Any]]:
+        """The claim file at ``path`` and its JSON object as read (None and ``{}``: gone or
+        unreadable)."""
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            return None
-        claim, _problems = parse_claim(str(path), data)
-        return claim
+            return None, {}
+        claim, raw, _problems = parse_claim_with_json(str(path), data)
+        return claim, raw
 
     def read_unit(self, ticket: Ticket) -> ClaimUnit | None:
         claim = self.read(self.claims_dir / f"{ticket.claim_id}.json")
@@ -70,15 +75,17 @@ class ClaimDesk:
         return found
 
     def locked_write(
-        self, ticket: Ticket, change: Callable[[ClaimFile | None], dict[str, Any] | str]
+        self,
+        ticket: Ticket,
+        change: Callable[[ClaimFile | None, dict[str, Any]], dict[str, Any] | str],
     ) -> str:
         """The protocol: mkdir the lock, re-read, write atomically, remove the lock. ``change``
-        gets the claim as read under the lock and returns the new JSON object, or a reason not
-        to write. Returns ``"ok"``, ``"busy"`` or that reason."""
+        gets the claim and its JSON object as read under the lock and returns the new JSON
+        object, or a reason not to write. Returns ``"ok"``, ``"busy"`` or that reason."""
         path = self.claims_dir / f"{ticket.claim_id}.json"
         try:
             with claim_lock(self.claims_dir, ticket.lock_name, sleep=self._sleep):
-                decided = change(self.read(path))
+                decided = change(*self.read_with_json(path))
                 if isinstance(decided, str):
                     return decided
                 atomic_write(path, dump_claim(decided))
@@ -89,13 +96,13 @@ class ClaimDesk:
     def claim_existing(self, ticket: Ticket, owner: dict[str, Any]) -> str:
         """Take a free unit; returns ``"ok"``, ``"busy"`` or the instance that holds it."""
 
-        def change(claim: ClaimFile | None) -> dict[str, Any] | str:
+        def change(claim: ClaimFile | None, raw: dict[str, Any]) -> dict[str, Any] | str:
             unit = unit_of(claim, ticket.phase)
             if claim is None or unit is None:
                 return "nobody (the claim file is gone)"
             if not is_available(claim, unit):
                 return unit.owner or "nobody (no longer free)"
-            return update_unit(claim.raw, ticket.phase, owner)
+            return update_unit(raw, ticket.phase, owner)
 
         result = self.locked_write(ticket, change)
         if result != "ok":
@@ -132,7 +139,7 @@ class ClaimDesk:
             "completed_at": None,
         }
 
-        def change(claim: ClaimFile | None) -> dict[str, Any] | str:
+        def change(claim: ClaimFile | None, _raw: dict[str, Any]) -> dict[str, Any] | str:
             return "exists" if claim is not None else data
 
         result = self.locked_write(ticket, change)
@@ -147,11 +154,11 @@ class ClaimDesk:
         ``"lost"`` when it is no longer ``instance``'s or the write did not stick."""
         done = {**release_fields(), "completed_at": ts}
 
-        def change(claim: ClaimFile | None) -> dict[str, Any] | str:
+        def change(claim: ClaimFile | None, raw: dict[str, Any]) -> dict[str, Any] | str:
             unit = unit_of(claim, ticket.phase)
             if claim is None or unit is None or unit.owner != instance:
                 return "lost"
-            return update_unit(claim.raw, ticket.phase, done)
+            return update_unit(raw, ticket.phase, done)
 
         result = self.locked_write(ticket, change)
         if result == "busy":
