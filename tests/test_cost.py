@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FixedProbe
@@ -572,6 +573,61 @@ def test_spend_is_attributed_to_instance_claim_phase_and_day(factory: Factory) -
     assert view.today_usd == pytest.approx(A1 + S1 + B1)
     assert view.daily_budget_usd == 0.1
     assert view.agent_usd("t1-aaaa") == pytest.approx(B1)
+    t.close()
+
+
+def test_the_spans_are_made_once_a_response_wants_them(
+    factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No transcript yet (the agents run elsewhere), or only the Council's own calls (their
+    attribution fixed): the fleet's spans are not made (a 300-day history's took 5 s and
+    240 MB). Once a response to attribute is read, they are, and the spend is attributed as
+    when they were made first."""
+    from factory_tui.adapters import transcripts
+
+    made: list[int] = []
+    real = transcripts.spans_from_reader
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transcripts, "spans_from_reader", counted)
+    projects = factory.claude / "projects"
+    projects.rename(factory.claude / "later")
+    factory.config.council_history.write_text(
+        json.dumps(
+            {"timestamp": "2026-02-16T15:00:00", "ticket": "CAB-1290", "status": "go"}
+            | {"model": "claude-sonnet-4-5", "input_tokens": 1000, "output_tokens": 100}
+            | {"cost": 0.01, "sha256": "ab" * 32}
+        )
+        + "\n"
+    )
+    t, reader = tracker(factory)
+    assert made == [] and t.report("agent").total.usd == pytest.approx(0.01)
+    (factory.claude / "later").rename(projects)
+    t.refresh(reader)
+    assert made == [1]
+    fresh, _reader = tracker(factory)
+    for grouping in ("agent", "ticket", "day"):  # the same sums (added in another order)
+        late, first = t.report(grouping), fresh.report(grouping)
+        assert list(late.by) == list(first.by) and late.total.usd == pytest.approx(first.total.usd)
+        for key, bucket in late.by.items():
+            assert bucket.usd == pytest.approx(first.by[key].usd)
+            assert bucket.responses == first.by[key].responses
+    assert t.report("agent").by["t1-aaaa"].usd == pytest.approx(B1 + B2)
+    t.close()
+    fresh.close()
+
+
+def test_a_council_history_that_cannot_be_read_is_said(factory: Factory) -> None:
+    """Its problem was put among the tracker's, then replaced by the transcripts' own."""
+    factory.config.council_history.mkdir(parents=True)
+    t, _reader = tracker(factory)
+    assert t.problems[-1:] == [
+        f"cannot read {factory.config.council_history}: not a regular file (a directory, pipe "
+        "or device?); will retry on the next poll"
+    ]
     t.close()
 
 

@@ -285,16 +285,21 @@ def test_a_prs_queue_from_the_log_makes_only_the_sessions_its_prs_name(
 def test_the_spend_attributes_a_warm_folds_history_without_making_its_sessions(
     saved: Config,
 ) -> None:
-    """``cost`` (and the budget check) attribute spend to every session of the history: a warm
-    fold's archived sessions are read as columns for it (they were all made records, one by
-    one: 5.5 s of a ``cost`` on the scale factory), and the spans are a cold read's."""
+    """``cost`` (and the budget check) attribute spend to every session of the history (once a
+    response wants it): a warm fold's archived sessions are read as columns for it (they were
+    all made records, one by one: 5.5 s of a ``cost`` on the scale factory), and the spans are
+    a cold read's."""
     from factory_tui.adapters.transcripts import CostTracker
     from factory_tui.core.cost_attribution import build_spans
+    from factory_tui.core.cost_records import Usage, UsageRecord
 
     warm = FactoryReader.warm(saved)
     warm.refresh_all()
     assert warm.warm_started and warm.fold.sessions.saved
     tracker = CostTracker(saved)
+    tracker.ledger.add(  # a response to attribute: the spans are made for it
+        UsageRecord(("message", "m1"), "claude-sonnet-4-5", Usage(input_tokens=10), NOW)
+    )
     tracker.refresh(warm, procs={})
     assert warm.fold.sessions.saved  # still only in the archive
     cold = FactoryReader(saved)

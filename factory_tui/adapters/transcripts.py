@@ -456,9 +456,12 @@ class CostTracker:
         """Read what was appended; re-attribute when the fleet changed. ``factory`` is the
         cockpit's FactoryReader, already refreshed; ``procs`` its last process table (for the
         live agents' working directories); ``progress`` as in :meth:`TranscriptReader.refresh`.
-        True when any sum changed."""
-        changed = False
-        if factory is not None:
+        True when any sum changed. The fleet's spans are made once a record wants them
+        (:attr:`CostLedger.wants_spans`): the records read first are attributed again then."""
+        changed = self.reader.refresh(self.ledger, progress) > 0
+        self.problems = list(self.reader.stats.problems)
+        changed |= self._read_council()  # (its problem said after the transcripts')
+        if factory is not None and self.ledger.wants_spans:
             stamp = (
                 factory,  # (another reader's generation counts another history)
                 factory.generation,
@@ -476,9 +479,6 @@ class CostTracker:
                     factory, worktree_branches(self.config.root), procs, builder=self._spans
                 )
                 changed |= self.ledger.set_spans(spans)
-        changed |= self.reader.refresh(self.ledger, progress) > 0
-        changed |= self._read_council()
-        self.problems = list(self.reader.stats.problems)
         return changed
 
     def _read_council(self) -> bool:

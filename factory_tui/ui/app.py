@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         LoadProgress,
         PrsLoaded,
         ReaderFailed,
+        SpansWanted,
     )
     from factory_tui.ui.watch import WatchTargets
     from factory_tui.ui.widgets.cost import CostPanel
@@ -507,6 +508,12 @@ class FactoryApp(ThemedApp, Waits):
     def on_cost_spans(self, message: CostSpans) -> None:
         if self.live:
             self.cost_feed.request(spans=message.spans)
+
+    def on_spans_wanted(self, _message: SpansWanted) -> None:
+        """A record to attribute: the fleet feed makes the spans after a read (the first
+        load's, if it is still going)."""
+        if self.live and self.loaded:
+            self.fleet_feed.request(tick=True)
 
     def on_cost_panel_changed(self, message: CostPanel.Changed) -> None:
         """The Cost view shows another grouping or period: the cost feed reads for it."""

@@ -34,6 +34,7 @@ __all__ = [
     "LoadProgress",
     "PrsLoaded",
     "ReaderFailed",
+    "SpansWanted",
     "StateSummary",
 ]
 
@@ -105,6 +106,11 @@ class CostSpans(Message):
     """The reader's thread worked out who worked on what, when (the attribution's spans)."""
 
     spans: Sequence[Span]
+
+
+class SpansWanted(Message):
+    """The cost worker read its first record to attribute: the fleet feed makes the spans
+    (until then it does not: see :attr:`CostLedger.wants_spans`)."""
 
 
 @dataclass

@@ -25,7 +25,13 @@ from textual.app import App
 
 from factory_tui.config import Config
 from factory_tui.ui.feeds.base import Drain
-from factory_tui.ui.messages import CostFailed, CostProgress, CostSpans, CostUpdated
+from factory_tui.ui.messages import (
+    CostFailed,
+    CostProgress,
+    CostSpans,
+    CostUpdated,
+    SpansWanted,
+)
 
 if TYPE_CHECKING:
     import subprocess
@@ -104,6 +110,8 @@ class CostFeed:
         self._span_builder: SpanBuilder | None = None  # closed sessions' spans are made once
         self._worktrees: Worktrees | None = None  # read again only when git's files changed
         self._spans_at = 0.0
+        self.wants_spans = False
+        """Whether a record the worker read wants the spans (set once, by the worker)."""
         self.budget_fired: set[str] = set()
         """Alerts the ``[cost] on_budget`` command ran for (the worker's thread only)."""
         self.budget_state_dir: Path | None = None
@@ -146,8 +154,8 @@ class CostFeed:
         from factory_tui.adapters.worktrees import Worktrees
         from factory_tui.core.cost_attribution import SpanBuilder
 
-        if reader.generation == self._generation:
-            return
+        if not self.wants_spans or reader.generation == self._generation:
+            return  # (no record wants them yet: see CostLedger.wants_spans)
         moment = time.monotonic()
         if self._generation is not None and moment - self._spans_at < SPANS_EVERY:
             return
@@ -190,6 +198,11 @@ class CostFeed:
         # The first read of a big transcripts folder takes seconds: the header says how far.
         changed |= tracker.refresh(progress=None if self._first_done else self._progress)
         self._first_done = True
+        if tracker.ledger.wants_spans and not self.wants_spans:
+            self.wants_spans = True  # the first record to attribute: the fleet feed makes them
+            self.app.post_message(SpansWanted())
+        # Nothing to attribute is attributed: the panes say each agent's (none) spend.
+        attributed = self._attributed or not tracker.ledger.wants_spans
         now = naive_local(self.clock())
         # Nothing read, nothing asked, the same minute: the view, the report and the budgets
         # are what they were (the ticker's re-read every 10 s was a third of the idle CPU).
@@ -202,7 +215,7 @@ class CostFeed:
             stats.folders_counted,
             tuple(stats.problems),
             tuple(tracker.problems),
-            self._attributed,
+            attributed,
         )
         if not changed and not want.post and idle_key == self._idle_key:
             return
@@ -218,10 +231,10 @@ class CostFeed:
             files=stats.files,
             folders=stats.folders_counted,
             problems=tuple(tracker.problems),
-            attributed=self._attributed,
+            attributed=attributed,
         )
         # Budgets are judged once the spend is attributed (per-agent budgets need it).
-        notes = self._budget_command(view, now) if self._attributed else ()
+        notes = self._budget_command(view, now) if attributed else ()
         facts = (
             view.day,
             view.per_hour_start,
