@@ -10,6 +10,7 @@ import io
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -297,8 +298,10 @@ def test_the_spend_attributes_a_warm_folds_history_without_making_its_sessions(
     warm.refresh_all()
     assert warm.warm_started and warm.fold.sessions.saved
     tracker = CostTracker(saved)
-    tracker.ledger.add(  # a response to attribute: the spans are made for it
-        UsageRecord(("message", "m1"), "claude-sonnet-4-5", Usage(input_tokens=10), NOW)
+    tracker.ledger.add(  # a response to attribute, before every session: all their spans
+        UsageRecord(
+            ("message", "m1"), "claude-sonnet-4-5", Usage(input_tokens=10), datetime(2000, 1, 1)
+        )
     )
     tracker.refresh(warm, procs={})
     assert warm.fold.sessions.saved  # still only in the archive

@@ -38,7 +38,7 @@ from factory_tui.config import Config
 from factory_tui.config.regular_files import read_regular
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost import CostLedger
-from factory_tui.core.cost_attribution import Span, SpanBuilder, build_spans
+from factory_tui.core.cost_attribution import Span, SpanBuilder
 from factory_tui.core.cost_records import Attribution, UsageRecord, parse_transcript_line
 from factory_tui.core.cost_report import COUNCIL_AGENT, CostReport, CostView, Grouping
 from factory_tui.core.council_history import parse_history_line
@@ -358,18 +358,22 @@ def spans_from_reader(
     procs: Mapping[int, ProcInfo] | None = None,
     *,
     builder: SpanBuilder | None = None,
+    since: datetime | None = None,
 ) -> Sequence[Span]:
-    """Spans from a refreshed FactoryReader: every session of the log and every owned claim
-    unit; ``procs`` (the live local agents) tell their worktrees by their working directory.
-    ``builder``: the one used for this reader's last spans, to re-make only what changed."""
+    """Spans from a refreshed FactoryReader: every session of the log (with ``since``, those
+    that may hold a response from then on: see :meth:`SpanBuilder.build`) and every owned
+    claim unit; ``procs`` (the live local agents) tell their worktrees by their working
+    directory. ``builder``: the one used for this reader's last spans, to re-make only what
+    changed."""
     units = [unit for claim in reader.claim_files() for unit in claim.units]
-    build = build_spans if builder is None else builder.build
+    build = (builder or SpanBuilder()).build
     return reader.with_fold(
         lambda fold: build(
             fold.sessions,
             units,
             worktrees={str(path): branch for path, branch in worktrees.items()},
             instance_cwds=instance_cwds(units, procs or {}),
+            since=since,
         )
     )
 
@@ -436,7 +440,7 @@ class CostTracker:
             max_open=max_open,
         )
         self._council = LogTail(config.council_history, overlap_lines=0)
-        self._stamp: tuple[FactoryReader, int, tuple[tuple[str, str], ...]] | None = None
+        self._stamp: tuple[object, ...] | None = None
         self._spans = SpanBuilder()
         """Re-makes only the spans that may have changed; a warm fold's archived sessions
         are read as columns, never made records one by one."""
@@ -462,9 +466,11 @@ class CostTracker:
         self.problems = list(self.reader.stats.problems)
         changed |= self._read_council()  # (its problem said after the transcripts')
         if factory is not None and self.ledger.wants_spans:
+            since = self.ledger.earliest
             stamp = (
                 factory,  # (another reader's generation counts another history)
                 factory.generation,
+                since,
                 tuple(
                     sorted(
                         instance_cwds(
@@ -476,7 +482,11 @@ class CostTracker:
             if stamp != self._stamp:
                 self._stamp = stamp
                 spans = spans_from_reader(
-                    factory, worktree_branches(self.config.root), procs, builder=self._spans
+                    factory,
+                    worktree_branches(self.config.root),
+                    procs,
+                    builder=self._spans,
+                    since=since,
                 )
                 changed |= self.ledger.set_spans(spans)
         return changed

@@ -129,6 +129,9 @@ class CostLedger:
         """Whether a record counted is attributed by the spans (not the Council's own, whose
         attribution is fixed): until then the fleet's spans are not worth making (a 300-day
         history's took 5 s and 240 MB of a cockpit whose agents run elsewhere)."""
+        self.earliest: datetime | None = None
+        """The time of the earliest record attributed by the spans: no session that ended
+        before it (less the grace after one) can be a record's (see SpanBuilder.build)."""
 
     # -- feeding ------------------------------------------------------------------------------
 
@@ -159,6 +162,8 @@ class CostLedger:
         self._sum(entry)
         if record.fixed is None:
             self.wants_spans = True
+            if self.earliest is None or record.at < self.earliest:
+                self.earliest = record.at
         return True
 
     def add_all(self, items: Iterable[UsageRecord | SkipReason | None]) -> int:

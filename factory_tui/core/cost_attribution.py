@@ -8,13 +8,14 @@ A response goes to the span whose time contains it and whose branch (``gitBranch
 
 from __future__ import annotations
 
+import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import partial
-from itertools import compress, count
+from itertools import chain, compress, count, islice
 from operator import is_
-from typing import Any
+from typing import Any, cast
 
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost_records import (
@@ -27,9 +28,11 @@ from factory_tui.core.cost_spans import (
     NO_TIME,
     Span,
     SpanTable,
+    from_us,
     to_us,
 )
 from factory_tui.core.fold_records import SessionRec
+from factory_tui.core.fold_saved import CodedColumn
 from factory_tui.core.fold_sessions import SessionTable
 from factory_tui.core.statefiles import find_tickets
 from factory_tui.core.timeparse import parse_ts
@@ -100,11 +103,18 @@ class SpanBuilder:
     def __init__(self) -> None:
         self._of: Sequence[SessionRec] | None = None
         self._where: tuple[object, ...] | None = None
+        self._cut: int | None = None
+        """The window's start the rows were chosen by (:meth:`build`'s ``since``, less the
+        grace after a session; None: every session)."""
         self._last = SpanTable()
-        self._sessions = 0
+        self._rows = 0
         """How many of ``_last``'s rows are sessions' (the claims' follow)."""
+        self._seqs = array("I")
+        """Each session row's session (its ``seq``), in order."""
+        self._next = 0
+        """The first session not looked at yet."""
         self._open: dict[int, tuple[object, ...]] = {}
-        """Index → the fields its span was made from, for the sessions open then."""
+        """Row → the fields its span was made from, for the sessions open then."""
 
     def build(
         self,
@@ -113,52 +123,164 @@ class SpanBuilder:
         *,
         worktrees: Mapping[str, str | None] | None = None,
         instance_cwds: Mapping[str, str] | None = None,
+        since: datetime | None = None,
     ) -> SpanTable:
+        """The spans; with ``since``, only the sessions that may hold a response from then on
+        (open, or ended after ``since`` less the grace after a session): the spend read starts
+        there (a month of transcripts, a 300-day history's two million sessions). A response
+        before it needs the build again with its time (all made afresh)."""
         trees, cwds = dict(worktrees or {}), dict(instance_cwds or {})
         where = (tuple(sorted(trees.items())), tuple(sorted(cwds.items())))
-        if sessions is not self._of or where != self._where or len(sessions) < self._sessions:
-            self._of, self._where, self._open = sessions, where, {}
-            self._last, self._sessions = SpanTable(), 0
+        cut = None if since is None else to_us(since) - _GRACE_AFTER_US
+        if cut is not None and cut <= _GRACE_AFTER_US:
+            cut = None  # a time at the calendar's start: every session
+        if (
+            sessions is not self._of
+            or where != self._where
+            or len(sessions) < self._next
+            or not (self._cut is None or (cut is not None and cut >= self._cut))
+        ):
+            self._of, self._where, self._open, self._cut = sessions, where, {}, cut
+            self._last, self._rows, self._seqs, self._next = SpanTable(), 0, array("I"), 0
+        cut = self._cut  # (a later window keeps the rows of the earlier one's)
+        del self._seqs[self._rows :]  # (a build that failed may have added some)
         worktree = _worktree_finder(trees, cwds)
-        table, was_open = self._last.head(self._sessions), self._open
+        table, was_open = self._last.head(self._rows), self._open
         still_open: dict[int, tuple[object, ...]] = {}
-        for n, fields in was_open.items():
-            rec = sessions[n]
+        for row, fields in was_open.items():
+            rec = sessions[self._seqs[row]]
             now = _span_fields(rec)
             if now != fields:
-                table.set_row(n, _session_span(rec, worktree))
+                table.set_row(row, _session_span(rec, worktree))
             if rec.ended_at is None:
-                still_open[n] = now
-        first = len(table)
-        if isinstance(sessions, SessionTable) and sessions.saved and len(sessions) - first > 1000:
+                still_open[row] = now
+        first = self._next
+        if (
+            isinstance(sessions, SessionTable)
+            and sessions.saved
+            and len(sessions) - first > COLUMNS_FROM
+        ):
             # A restored fold: its archived sessions' spans are made from their saved columns,
             # without making a record of each (a long history, mostly never shown).
-            with sessions.archive_held():  # read once for the five columns, then let go
-                columns = [sessions.column(name)[first:] for name in _SPAN_FIELDS]
-            instance, task, branch, started, ended = columns
-            in_trees = (
-                list(map(worktree, instance, branch)) if trees or cwds else [None] * len(task)
-            )
-            table.extend_sessions(
-                instance, task, branch, in_trees, _times_us(started), _times_us(ended)
-            )
-            for n in compress(count(first), map(partial(is_, None), ended)):
-                still_open[n] = tuple(column[n - first] for column in columns)
+            with sessions.archive_held():  # read once for the columns, then let go
+                if cut is None:
+                    located = bool(trees or cwds)
+                    still_open.update(
+                        self._extend_columns(table, sessions, first, worktree, located)
+                    )
+                else:
+                    for seq, fields in _ending_after(sessions, first, cut):
+                        self._append(table, still_open, seq, fields, worktree)
         else:
-            for n, rec in enumerate(sessions[first:], start=first):
+            for seq, rec in enumerate(sessions[first:], start=first):
                 fields = _span_fields(rec)
-                _append_session(table, fields, worktree)
-                if rec.ended_at is None:
-                    still_open[n] = fields
+                if cut is None or _ends_after(fields, cut):
+                    self._append(table, still_open, seq, fields, worktree)
         self._open = still_open
-        self._sessions = len(table)
+        self._rows, self._next = len(table), len(sessions)
         for span in _claim_spans(units, worktree):
             table.append(span)
         self._last = table
         return table
 
+    def _append(
+        self,
+        table: SpanTable,
+        still_open: dict[int, tuple[object, ...]],
+        seq: int,
+        fields: tuple[object, ...],
+        worktree: Callable[[str | None, str | None], str | None],
+    ) -> None:
+        if fields[4] is None:
+            still_open[len(table)] = fields
+        _append_session(table, fields, worktree)
+        self._seqs.append(seq)
+
+    def _extend_columns(
+        self,
+        table: SpanTable,
+        sessions: SessionTable,
+        first: int,
+        worktree: Callable[[str | None, str | None], str | None],
+        located: bool,
+    ) -> dict[int, tuple[object, ...]]:
+        """Every session from ``first`` on, from its columns; returns the open ones' fields by
+        row."""
+        columns = [sessions.column(name)[first:] for name in _SPAN_FIELDS]
+        instance, task, branch, started, ended = columns
+        in_trees = list(map(worktree, instance, branch)) if located else [None] * len(task)
+        row = len(table)
+        table.extend_sessions(
+            instance, task, branch, in_trees, _times_us(started), _times_us(ended)
+        )
+        self._seqs.extend(range(first, first + len(task)))
+        return {
+            row + n: tuple(column[n] for column in columns)
+            for n in compress(count(), map(partial(is_, None), ended))
+        }
+
 
 _SPAN_FIELDS = ("instance", "task", "branch", "started_at", "ended_at")
+COLUMNS_FROM = 1000
+"""More new sessions than this in a restored fold: their spans are made from its columns."""
+_MINUTE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+"""A time as the hooks write it: its text sorts as its time does."""
+
+
+def _ends_after(fields: tuple[object, ...], cut: int) -> bool:
+    """Whether a session whose :data:`_SPAN_FIELDS` are ``fields`` may hold a time from
+    ``cut`` on (:func:`_late_end` of its end)."""
+    return _late_end(fields[4], cut)
+
+
+def _late_end(ended: object, cut: int) -> bool:
+    """Whether a session that ended at ``ended`` may hold a time from ``cut`` on: open, an end
+    that is no time (its span then holds every time after its start), or ended then or
+    later."""
+    if not isinstance(ended, str) or not ended:
+        return True
+    us = to_us(_parse_once(ended))
+    return us == NO_TIME or us >= cut
+
+
+def _ending_after(
+    sessions: SessionTable, first: int, cut: int
+) -> Iterator[tuple[int, tuple[object, ...]]]:
+    """The sessions from ``first`` on that :func:`_ends_after` ``cut``, in order, with their
+    fields. A restored fold's are found by the codes of its ``ended_at`` column, each end read
+    once (its texts are not cut out: a 300-day history's two million took 120 MB); only the
+    sessions found are read further. The sessions after them, from their columns."""
+    coded = [sessions.coded_column(name) for name in _SPAN_FIELDS]
+    restored = 0
+    if all(column is not None for column in coded):
+        columns = cast(list[CodedColumn], coded)
+        ended = columns[4]
+        restored = len(ended.codes)
+        late = _codes_ending_after(ended, cut)
+        for seq in compress(
+            range(first, restored), map(late.__contains__, islice(ended.codes, first, None))
+        ):
+            yield seq, tuple(column.text(column.codes[seq]) for column in columns)
+    rest = [
+        list(chain.from_iterable(sessions.column_parts(name, restored=not restored)))
+        for name in _SPAN_FIELDS
+    ]
+    start = max(first, restored)
+    for seq, fields in enumerate(zip(*rest, strict=True), start=restored if restored else 0):
+        if seq >= start and _ends_after(fields, cut):
+            yield seq, fields
+
+
+def _codes_ending_after(ended: CodedColumn, cut: int) -> set[int]:
+    """The codes of ``ended`` (an ``ended_at`` column) of a session that :func:`_ends_after`
+    ``cut``: each distinct one read once; a time as the hooks write it compared as text."""
+    from_text = (from_us(cut) or datetime.min).strftime("%Y-%m-%dT%H:%M")  # at or before cut
+    late: set[int] = set()
+    for code in dict.fromkeys(ended.codes):
+        text = ended.text(code)
+        if text >= from_text if text and _MINUTE.fullmatch(text) else _late_end(text, cut):
+            late.add(code)
+    return late
 
 
 def _span_fields(rec: SessionRec) -> tuple[object, ...]:

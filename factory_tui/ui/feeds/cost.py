@@ -112,6 +112,9 @@ class CostFeed:
         self._spans_at = 0.0
         self.wants_spans = False
         """Whether a record the worker read wants the spans (set once, by the worker)."""
+        self.spans_since: datetime | None = None
+        """The earliest such record's time (set by the worker): the spans start there."""
+        self._built_since: datetime | None = None
         self.budget_fired: set[str] = set()
         """Alerts the ``[cost] on_budget`` command ran for (the worker's thread only)."""
         self.budget_state_dir: Path | None = None
@@ -154,18 +157,23 @@ class CostFeed:
         from factory_tui.adapters.worktrees import Worktrees
         from factory_tui.core.cost_attribution import SpanBuilder
 
-        if not self.wants_spans or reader.generation == self._generation:
+        since = self.spans_since
+        if not self.wants_spans or (
+            reader.generation == self._generation and since == self._built_since
+        ):
             return  # (no record wants them yet: see CostLedger.wants_spans)
         moment = time.monotonic()
         if self._generation is not None and moment - self._spans_at < SPANS_EVERY:
             return
-        self._generation = reader.generation
+        self._generation, self._built_since = reader.generation, since
         self._spans_at = moment
         if self._span_builder is None:
             self._span_builder = SpanBuilder()
         if self._worktrees is None:
             self._worktrees = Worktrees(self.config.root)
-        spans = spans_from_reader(reader, self._worktrees.branches(), builder=self._span_builder)
+        spans = spans_from_reader(
+            reader, self._worktrees.branches(), builder=self._span_builder, since=since
+        )
         self.app.post_message(CostSpans(spans))
 
     # -- on the worker's thread
@@ -198,8 +206,12 @@ class CostFeed:
         # The first read of a big transcripts folder takes seconds: the header says how far.
         changed |= tracker.refresh(progress=None if self._first_done else self._progress)
         self._first_done = True
-        if tracker.ledger.wants_spans and not self.wants_spans:
-            self.wants_spans = True  # the first record to attribute: the fleet feed makes them
+        earliest = tracker.ledger.earliest
+        if tracker.ledger.wants_spans and (not self.wants_spans or earliest != self.spans_since):
+            # The first record to attribute, or one earlier than the spans start: the fleet
+            # feed makes them (from its time on).
+            self.spans_since = earliest
+            self.wants_spans = True
             self.app.post_message(SpansWanted())
         # Nothing to attribute is attributed: the panes say each agent's (none) spend.
         attributed = self._attributed or not tracker.ledger.wants_spans
