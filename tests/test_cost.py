@@ -631,6 +631,22 @@ def test_a_council_history_that_cannot_be_read_is_said(factory: Factory) -> None
     t.close()
 
 
+@pytest.mark.parametrize("stamp", ["0500-01-01T12:00:00Z", "0001-01-01T00:00:00Z"])
+def test_a_response_dated_outside_the_factorys_years_is_malformed(stamp: str) -> None:
+    """As every time in the factory: years 1900..9000 (year 1 in a zone west of UTC raised
+    OverflowError out of the transcripts' read)."""
+    line = json.dumps(
+        {
+            "type": "assistant",
+            "timestamp": stamp,
+            "message": {"id": "m", "model": "claude-sonnet-4-5", "usage": {"input_tokens": 1}},
+        }
+    )
+    west = timezone(timedelta(hours=-5))
+    assert parse_transcript_line(line, tz=west) == "malformed"
+    assert parse_transcript_line(line, tz=UTC) == "malformed"
+
+
 def test_an_append_reads_only_the_appended_bytes(factory: Factory) -> None:
     t, _reader = tracker(factory)
     before = t.reader.stats.bytes_read

@@ -123,3 +123,69 @@ def test_the_sessions_that_ended_before_the_window_get_no_span(tmp_path: Path) -
     assert len(builder.build(sessions, [], since=_FIRST)) == 10  # made afresh, every one
     assert len(builder.build(sessions, [], since=late)) == 10  # kept
     assert len(SpanBuilder().build(sessions, [], since=None)) == 10
+
+
+def test_a_window_from_before_the_year_1000_keeps_every_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window's start is compared with the hooks' times as text: its year four digits
+    (strftime's %Y is not padded on glibc: year 500 sorted after every 2025 end, and every
+    ended session of a restored fold was left out)."""
+    monkeypatch.setattr(cost_attribution, "COLUMNS_FROM", 0)  # a restored fold's columns
+    config = make_factory(tmp_path / "factory")
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    sessions = [(_TASKS[n % 3], _BRANCHES[0], f"i{n % 3}", 60, True) for n in range(20)]
+    _write(config.log_file, [line.encode() for line in _log(sessions)])
+    assert reader(config, cache).save_fold_cache()
+    warm = reader(config, cache)
+    assert warm.fold.sessions.saved  # (read from its columns)
+    spans = SpanBuilder().build(warm.fold.sessions, [], worktrees={}, since=datetime(500, 1, 1))
+    assert len(spans) == len(build_spans(warm.fold.sessions, [], worktrees={})) == 20
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sessions=st.lists(_SESSION, min_size=1, max_size=30),
+    cut=st.floats(0, 1),
+    grow=st.floats(0, 1),
+    queries=st.lists(_QUERY, min_size=1, max_size=8),
+    later=st.lists(_QUERY, max_size=4),
+    columns_from=st.sampled_from([0, 1000]),
+)
+def test_the_window_across_a_growing_log(
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    sessions: list[tuple[str, str, str, int, bool]],
+    cut: float,
+    grow: float,
+    queries: list[tuple[str | None, datetime]],
+    later: list[tuple[str | None, datetime]],
+    columns_from: int,
+) -> None:
+    """One builder over a log that grows between its builds (the cockpit's), warm and cold,
+    the window maybe moved back by the responses read since: each response is attributed as
+    with every session's spans (a hostile review's test)."""
+    monkeypatch.setattr(cost_attribution, "COLUMNS_FROM", columns_from)
+    root = tmp_path_factory.mktemp("f") / "factory"
+    config = make_factory(root)
+    cache = FoldCache(root.parent / "cache", min_log_bytes=0)
+    older = [(_TASKS[n % 3], _BRANCHES[n % 3], f"i{n % 3 + 1}", 60, True) for n in range(20)]
+    lines = [line.encode() for line in _log(older + sessions)]
+    saved_at = int(len(lines) * cut)
+    read_at = saved_at + int((len(lines) - saved_at) * grow)
+    _write(config.log_file, lines[:saved_at])
+    assert reader(config, cache).save_fold_cache()
+    for kept in (cache, None):
+        _write(config.log_file, lines[:read_at])
+        folded = reader(config, kept)
+        builder = SpanBuilder()
+        asked = list(queries)
+        builder.build(folded.fold.sessions, [], since=min(at for _b, at in asked))
+        _write(config.log_file, lines)
+        folded.refresh_log()
+        asked += later
+        spans = builder.build(folded.fold.sessions, [], since=min(at for _b, at in asked))
+        every = build_spans(folded.fold.sessions, [])
+        assert _attributed(spans, asked) == _attributed(every, asked)

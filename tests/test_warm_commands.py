@@ -291,7 +291,7 @@ def test_the_spend_attributes_a_warm_folds_history_without_making_its_sessions(
     all made records, one by one: 5.5 s of a ``cost`` on the scale factory), and the spans are
     a cold read's."""
     from factory_tui.adapters.transcripts import CostTracker
-    from factory_tui.core.cost_attribution import build_spans
+    from factory_tui.core.cost_attribution import SpanBuilder, build_spans
     from factory_tui.core.cost_records import Usage, UsageRecord
 
     warm = FactoryReader.warm(saved)
@@ -308,8 +308,8 @@ def test_the_spend_attributes_a_warm_folds_history_without_making_its_sessions(
     cold = FactoryReader(saved)
     cold.refresh_all()
     units = [unit for claim in cold.claim_files() for unit in claim.units]
-    spans = build_spans(cold.fold.sessions, units, worktrees={})
-    assert len(spans) == len(cold.fold.sessions) > 1
+    spans = SpanBuilder().build(cold.fold.sessions, units, worktrees={}, since=datetime(2000, 1, 1))
+    assert len(spans) == len(build_spans(cold.fold.sessions, units)) == len(cold.fold.sessions) > 1
     assert not tracker.ledger.set_spans(spans)  # the same spans: nothing to change
 
 

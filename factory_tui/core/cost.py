@@ -182,11 +182,19 @@ class CostLedger:
     def set_spans(self, spans: Sequence[Span]) -> bool:
         """Use new spans from the fleet; every record is attributed again if they changed."""
         table = SpanTable.of(spans)
-        if table == self._attributor.spans:
+        if table == self._attributor.spans and table.since == self._attributor.spans.since:
             return False
         self._attributor = Attributor(table)
         self._reattribute()
         return True
+
+    @property
+    def spans_cover(self) -> bool:
+        """Whether the spans in hand hold every session a record may be: made from every
+        session, or from a time no later than the earliest record's (a record read since from
+        before it was attributed without the sessions it may be, until new spans come)."""
+        since = self._attributor.spans.since
+        return since is None or self.earliest is None or since <= self.earliest
 
     def set_prices(self, prices: PriceTable) -> None:
         self._prices = prices

@@ -106,6 +106,8 @@ class SpanBuilder:
         self._cut: int | None = None
         """The window's start the rows were chosen by (:meth:`build`'s ``since``, less the
         grace after a session; None: every session)."""
+        self._since: datetime | None = None
+        """The ``since`` that window came from (None: every session)."""
         self._last = SpanTable()
         self._rows = 0
         """How many of ``_last``'s rows are sessions' (the claims' follow)."""
@@ -141,6 +143,7 @@ class SpanBuilder:
             or not (self._cut is None or (cut is not None and cut >= self._cut))
         ):
             self._of, self._where, self._open, self._cut = sessions, where, {}, cut
+            self._since = since if cut is not None else None
             self._last, self._rows, self._seqs, self._next = SpanTable(), 0, array("I"), 0
         cut = self._cut  # (a later window keeps the rows of the earlier one's)
         del self._seqs[self._rows :]  # (a build that failed may have added some)
@@ -180,6 +183,7 @@ class SpanBuilder:
         self._rows, self._next = len(table), len(sessions)
         for span in _claim_spans(units, worktree):
             table.append(span)
+        table.since = self._since
         self._last = table
         return table
 
@@ -274,7 +278,9 @@ def _ending_after(
 def _codes_ending_after(ended: CodedColumn, cut: int) -> set[int]:
     """The codes of ``ended`` (an ``ended_at`` column) of a session that :func:`_ends_after`
     ``cut``: each distinct one read once; a time as the hooks write it compared as text."""
-    from_text = (from_us(cut) or datetime.min).strftime("%Y-%m-%dT%H:%M")  # at or before cut
+    # At or before cut, as the hooks write a time (isoformat: its year always four digits,
+    # where strftime's %Y is not padded on glibc: year 500 sorted after every 2025 text).
+    from_text = (from_us(cut) or datetime.min).isoformat(timespec="minutes")
     late: set[int] = set()
     for code in dict.fromkeys(ended.codes):
         text = ended.text(code)

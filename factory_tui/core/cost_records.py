@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Literal, get_args
 
 from factory_tui.core.pricing import Usage
-from factory_tui.core.timeparse import naive_local
+from factory_tui.core.timeparse import MAX_YEAR, MIN_YEAR, naive_local
 
 __all__ = [
     "PERIODS",
@@ -125,14 +125,20 @@ def period_since(period: Period, now: datetime) -> datetime | None:
 
 
 def _when(raw: object, tz: tzinfo | None) -> datetime | None:
+    """A transcript line's time, naive in ``tz``; None when it is not one (a year outside
+    1900..9000, as everywhere in the factory: year 1 in a zone west of UTC raised
+    ``OverflowError`` out of the read)."""
     if not isinstance(raw, str) or len(raw) < 10:
         return None
     text = raw.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
-        return naive_local(datetime.fromisoformat(text), tz)
-    except ValueError:
+        at = datetime.fromisoformat(text)
+        if not MIN_YEAR <= at.year <= MAX_YEAR:
+            return None
+        return naive_local(at, tz)
+    except (ValueError, OverflowError):
         return None
 
 

@@ -112,6 +112,7 @@ class SpanTable(Sequence[Span]):
         "end",
         "instance",
         "kind",
+        "since",
         "start",
         "strings",
         "task",
@@ -126,6 +127,9 @@ class SpanTable(Sequence[Span]):
         self.start, self.end = array("q"), array("q")
         self.claims: dict[int, tuple[str | None, int | None]] = {}
         """Row → (claim, phase), for the rows where either is set."""
+        self.since: datetime | None = None
+        """The sessions' rows hold every session that may hold a time from then on, not the
+        older ones (see :meth:`SpanBuilder.build`); None: every session."""
 
     @classmethod
     def of(cls, spans: Iterable[Span]) -> SpanTable:

@@ -165,7 +165,6 @@ class CostFeed:
         moment = time.monotonic()
         if self._generation is not None and moment - self._spans_at < SPANS_EVERY:
             return
-        self._generation, self._built_since = reader.generation, since
         self._spans_at = moment
         if self._span_builder is None:
             self._span_builder = SpanBuilder()
@@ -174,6 +173,7 @@ class CostFeed:
         spans = spans_from_reader(
             reader, self._worktrees.branches(), builder=self._span_builder, since=since
         )
+        self._generation, self._built_since = reader.generation, since  # made: not again
         self.app.post_message(CostSpans(spans))
 
     # -- on the worker's thread
@@ -213,8 +213,11 @@ class CostFeed:
             self.spans_since = earliest
             self.wants_spans = True
             self.app.post_message(SpansWanted())
-        # Nothing to attribute is attributed: the panes say each agent's (none) spend.
-        attributed = self._attributed or not tracker.ledger.wants_spans
+        # Nothing to attribute is attributed: the panes say each agent's (none) spend. A
+        # record earlier than the spans start is not until they are made again from its time
+        # (nor are the budgets judged: an alert for another agent would run on_budget).
+        ledger = tracker.ledger
+        attributed = not ledger.wants_spans or (self._attributed and ledger.spans_cover)
         now = naive_local(self.clock())
         # Nothing read, nothing asked, the same minute: the view, the report and the budgets
         # are what they were (the ticker's re-read every 10 s was a third of the idle CPU).
