@@ -32,7 +32,7 @@ from factory_tui.core.cost_attribution import SpanBuilder
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_packed import FIELDS
 from factory_tui.core.fold_saved import WIDTH, SavedSessionsError, SavedStrings
-from factory_tui.core.fold_sessions import SESSION_TEXT
+from factory_tui.core.fold_sessions import SESSION_TEXT, WIDTH_OF
 from factory_tui.core.fold_state import _SavedTexts
 from factory_tui.core.prs import PullRequest
 from factory_tui.core.prs_link import link_rows, log_branches
@@ -491,3 +491,85 @@ def test_a_warm_folds_save_copies_its_restored_sessions_as_saved(
     assert reader(config, cache).save_fold_cache()
     assert cache.path_for(config.log_file).read_bytes() != saved_file  # saved again
     assert strings() == before
+
+
+def _saved_days(tmp_path: Path, cache: FoldCache) -> Any:
+    """A warm reader of 28 sessions a day apart (the last two days' live, the others only in
+    its archive)."""
+    config = make_factory(tmp_path / "factory")
+    old = [
+        line
+        for n in range(1, 29)
+        for line in (
+            f"2026-01-{n:02d}T10:00 | SESSION-START | task=t{n % 3} branch=b{n} instance=i1",
+            f"2026-01-{n:02d}T11:00 | SESSION-END | task=t{n % 3} status=success pr={n}",
+        )
+    ]
+    _write(config.log_file, [line.encode() for line in old])
+    assert reader(config, cache).save_fold_cache()
+    warm = reader(config, cache)
+    assert warm.warm_started and warm.fold.sessions.saved
+    return warm
+
+
+def test_some_columns_of_the_archive_are_the_whole_reads(tmp_path: Path, cache: FoldCache) -> None:
+    """The spend's spans read 5 of the archive's 19 columns: the archive is read and checked
+    whole, only those kept; they and the table are the whole read's."""
+    warm = _saved_days(tmp_path, cache)
+    archive = warm.fold.sessions._saved
+    wanted = [WIDTH_OF[name] for name in ("instance", "task", "branch", "started_at", "ended_at")]
+    strings, kept = archive.columns(wanted)
+    whole_strings, flat = archive()
+    count = len(flat) // WIDTH
+    assert strings.parts() == whole_strings.parts() and sorted(kept) == sorted(wanted)
+    for n in wanted:
+        assert kept[n] == flat[n * count : (n + 1) * count]
+    assert archive.columns([])[1] == {}
+
+
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        pytest.param(_flip_archive, "checksum", id="a column not kept: its checksum fails"),
+        pytest.param(_archive_index_past_the_table, "past the string table", id="bad index"),
+    ],
+)
+def test_a_damaged_archive_is_found_by_a_read_of_some_columns(
+    tmp_path: Path, cache: FoldCache, damage: Any, why: str
+) -> None:
+    """Damaged in a column the read does not keep (the last: checked all the same), or a kept
+    one (an index past the table): the read says so, the cache file is removed."""
+    warm = _saved_days(tmp_path, cache)
+    path = cache.path_for(warm.config.log_file)
+    path.write_bytes(damage(path.read_bytes()))
+    damaged = reader(warm.config, cache)
+    assert damaged.warm_started
+    with pytest.raises(SavedSessionsError, match=why):
+        damaged.fold.sessions.coded_columns(["task", "ended_at"])
+    assert not path.exists()
+
+
+def test_the_spans_read_only_their_columns_of_the_archive(
+    tmp_path: Path, cache: FoldCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window of the spend's spans on a restored fold: the archive's read keeps its five
+    columns, not the nineteen (never the whole read); the spans are a cold read's."""
+    from factory_tui.core import cost_attribution
+    from factory_tui.core.cost_attribution import SpanBuilder
+
+    warm = _saved_days(tmp_path, cache)
+    cold = reader(warm.config, None)
+    sessions = warm.fold.sessions
+    reads: list[str] = []
+    archive = sessions._saved
+    sessions._saved = mock.Mock(
+        side_effect=lambda: reads.append("whole") or archive(),
+        columns=lambda places: reads.append(f"{len(places)} columns") or archive.columns(places),
+    )
+    monkeypatch.setattr(cost_attribution, "COLUMNS_FROM", 0)
+    since = datetime(2026, 1, 20, 12, 0)
+    spans = SpanBuilder().build(sessions, [], since=since)
+    assert reads == ["5 columns"]
+    assert list(spans) == list(SpanBuilder().build(cold.fold.sessions, [], since=since))
+    # From the 21st's session on (the 20th's ended at 11:00, before the window and its grace).
+    assert [span.branch for span in spans] == [f"b{n}" for n in range(21, 29)]

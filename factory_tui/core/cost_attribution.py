@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from itertools import chain, compress, count, islice
 from operator import is_
-from typing import Any, cast
+from typing import Any
 
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.cost_records import (
@@ -254,10 +254,9 @@ def _ending_after(
     fields. A restored fold's are found by the codes of its ``ended_at`` column, each end read
     once (its texts are not cut out: a 300-day history's two million took 120 MB); only the
     sessions found are read further. The sessions after them, from their columns."""
-    coded = [sessions.coded_column(name) for name in _SPAN_FIELDS]
+    columns = sessions.coded_columns(_SPAN_FIELDS)
     restored = 0
-    if all(column is not None for column in coded):
-        columns = cast(list[CodedColumn], coded)
+    if columns is not None:
         ended = columns[4]
         restored = len(ended.codes)
         late = _codes_ending_after(ended, cut)
@@ -270,7 +269,7 @@ def _ending_after(
         for name in _SPAN_FIELDS
     ]
     start = max(first, restored)
-    for seq, fields in enumerate(zip(*rest, strict=True), start=restored if restored else 0):
+    for seq, fields in enumerate(zip(*rest, strict=True), start=restored):
         if seq >= start and _ends_after(fields, cut):
             yield seq, fields
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Callable, Container, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from itertools import compress, pairwise
 from typing import TypeVar, overload
 
@@ -21,6 +21,7 @@ __all__ = [
     "SavedSessionsError",
     "SavedStrings",
     "all_in",
+    "check_columns",
     "check_saved",
     "read_saved",
 ]
@@ -166,6 +167,20 @@ def check_saved(strings: Sequence[object], flat: array[int], count: int) -> None
         for n, name in enumerate(SESSION_TEXT):
             if name in _REQUIRED and not all_in(view[n * count : (n + 1) * count], 1, 1 << 32):
                 raise ValueError(f"a session without {name}")
+
+
+def check_columns(strings: Sequence[object], columns: Mapping[int, array[int]]) -> None:
+    """:func:`check_saved` of some of an archive's columns (by their place, each one whole):
+    raise ``ValueError`` unless each text column's indexes are in the table and its required
+    texts are there."""
+    for n, column in columns.items():
+        if n >= len(SESSION_TEXT):
+            continue  # a number column: any value is one
+        with memoryview(column) as view:
+            if not all_in(view, 0, len(strings)):
+                raise ValueError("a session's text past the string table")
+            if SESSION_TEXT[n] in _REQUIRED and not all_in(view, 1, 1 << 32):
+                raise ValueError(f"a session without {SESSION_TEXT[n]}")
 
 
 LANES_BYTES = 16384

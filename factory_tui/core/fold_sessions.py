@@ -381,11 +381,33 @@ class SessionTable(Sequence[SessionRec]):
         table = self.saved_table()
         if table is None:
             return None
-        codes, seqs = self.restored_codes(name)
+        return self._coded(name, self.restored_codes(name)[0], table)
+
+    def coded_columns(self, names: Sequence[str]) -> list[CodedColumn] | None:
+        """:meth:`coded_column` of each of ``names`` (text columns); None as it says. When the
+        archive is not held, only these columns of it are kept from its read (a cache file's
+        archive that can: its ``columns`` method; it is still read and checked whole)."""
+        partial = getattr(self._saved, "columns", None)
+        if self._archive is not None or partial is None or len(self._live) == self._count:
+            found = [self.coded_column(name) for name in names]
+            coded = [column for column in found if column is not None]
+            return coded if len(coded) == len(found) else None
+        if not self._count:
+            return None
+        places = [WIDTH_OF[name] for name in names]
+        strings, kept = read_saved(lambda: partial(places), "saved sessions")
+        return [
+            self._coded(name, kept[place], strings)
+            for name, place in zip(names, places, strict=True)
+        ]
+
+    def _coded(self, name: str, codes: array[int], table: SavedStrings) -> CodedColumn:
+        """The restored sessions' column ``name`` as saved (``codes``, a copy: changed here),
+        the values of those made since put in past the end of ``table``."""
         get, text, live = attrgetter(name), table.text, self._live
         extra: list[str | None] = []
         base = len(table)
-        for seq in seqs:
+        for seq in sorted(live):
             value = get(live[seq])
             if text(codes[seq]) != value:
                 codes[seq] = base + len(extra)
