@@ -11,7 +11,7 @@ import os
 import sys
 import weakref
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -103,40 +103,9 @@ class Archive(SavedPart):
         is read and hashed, the other columns a :data:`READ_CHUNK` at a time, not kept (what
         the spend's spans read of a 300-day history: 5 of its 19 columns, 6 MB each)."""
         count = self._sessions
-        try:
-            raw = bytearray(self._texts)
-            ends = array("I", [0]) * self._strings
-            kept = {n: array("I", [0]) * count for n in sorted(set(wanted)) if 0 <= n < WIDTH}
-            scratch = bytearray(min(READ_CHUNK, 4 * count))
-            digest = hashlib.sha256()
-            at = self._offset
-            for part in (raw, ends):
-                with memoryview(part) as view, view.cast("B") as into:
-                    _read_into(self._fd, into, at)
-                    digest.update(into)
-                    at += len(into)
-            for n in range(WIDTH):
-                column = kept.get(n)
-                if column is not None:
-                    with memoryview(column) as view, view.cast("B") as into:
-                        _read_into(self._fd, into, at)
-                        digest.update(into)
-                else:
-                    _hash_range(self._fd, scratch, at, 4 * count, digest)
-                at += 4 * count
-            if digest.hexdigest() != self._digest:
-                raise ValueError("they do not match their checksum")
-            text = raw.decode(*SAVED_TEXT)
-            del raw
-            if sys.byteorder != "little":
-                ends.byteswap()
-                for column in kept.values():
-                    column.byteswap()
-            strings = SavedStrings(text, ends)
-            check_columns(strings, kept)
-        except (OSError, ValueError) as error:
-            self._forget()
-            raise ValueError(f"{self._path}: {error}") from None
+        kept = {n: array("I", [0]) * count for n in sorted(set(wanted)) if 0 <= n < WIDTH}
+        parts = [kept.get(n, 4 * count) for n in range(WIDTH)]
+        strings = self._read_parts(parts, lambda table: check_columns(table, kept))
         return strings, kept
 
     def __call__(self) -> tuple[SavedStrings, array[int]]:
@@ -146,30 +115,48 @@ class Archive(SavedPart):
         Read straight into the arrays they become, a :data:`READ_CHUNK` at a time, and
         hashed there: the file's bytes are never held beside them (at 10x, 190 MB read into
         bytes then copied: the read peaked at 320 MB RSS, now 227)."""
+        columns = array("I", [0]) * (self._sessions * WIDTH)
+        strings = self._read_parts(
+            [columns], lambda table: check_saved(table, columns, self._sessions)
+        )
+        return strings, columns
+
+    def _read_parts(
+        self, parts: Sequence[array[int] | int], check: Callable[[SavedStrings], None]
+    ) -> SavedStrings:
+        """The string table, then ``parts`` in the file's order (an array filled, or a size in
+        bytes read and hashed, not kept), the whole checked against its hash, then by
+        ``check``; the table. Else ``ValueError``, and the cache file removed."""
         try:
             raw = bytearray(self._texts)
             ends = array("I", [0]) * self._strings
-            columns = array("I", [0]) * (self._sessions * WIDTH)
             digest = hashlib.sha256()
             at = self._offset
-            for part in (raw, ends, columns):
+            scratch = bytearray(READ_CHUNK if any(isinstance(p, int) for p in parts) else 0)
+            for part in (raw, ends, *parts):
+                if isinstance(part, int):
+                    _hash_range(self._fd, scratch, at, part, digest)
+                    at += part
+                    continue
                 with memoryview(part) as view, view.cast("B") as into:
                     _read_into(self._fd, into, at)
                     digest.update(into)
                     at += len(into)
+            del scratch
             if digest.hexdigest() != self._digest:
                 raise ValueError("they do not match their checksum")
             text = raw.decode(*SAVED_TEXT)
             del raw
             if sys.byteorder != "little":
-                ends.byteswap()
-                columns.byteswap()
+                for filled in (ends, *parts):
+                    if not isinstance(filled, int):
+                        filled.byteswap()
             strings = SavedStrings(text, ends)
-            check_saved(strings, columns, self._sessions)
+            check(strings)
         except (OSError, ValueError) as error:
             self._forget()
             raise ValueError(f"{self._path}: {error}") from None
-        return strings, columns
+        return strings
 
 
 READ_CHUNK = 16 << 20
