@@ -222,6 +222,22 @@ def resumed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return offsets
 
 
+@pytest.fixture
+def spans_made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Each time the spend's spans are made from a reader (``spans_from_reader``), a 1."""
+    from factory_tui.adapters import transcripts
+
+    made: list[int] = []
+    real = transcripts.spans_from_reader
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transcripts, "spans_from_reader", counted)
+    return made
+
+
 @pytest.fixture(autouse=True)
 def private_cache_dir(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

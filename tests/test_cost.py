@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import FixedProbe
@@ -577,22 +576,13 @@ def test_spend_is_attributed_to_instance_claim_phase_and_day(factory: Factory) -
 
 
 def test_the_spans_are_made_once_a_response_wants_them(
-    factory: Factory, monkeypatch: pytest.MonkeyPatch
+    factory: Factory, spans_made: list[int]
 ) -> None:
     """No transcript yet (the agents run elsewhere), or only the Council's own calls (their
     attribution fixed): the fleet's spans are not made (a 300-day history's took 5 s and
     240 MB). Once a response to attribute is read, they are, and the spend is attributed as
     when they were made first."""
-    from factory_tui.adapters import transcripts
-
-    made: list[int] = []
-    real = transcripts.spans_from_reader
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        made.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(transcripts, "spans_from_reader", counted)
+    made = spans_made
     projects = factory.claude / "projects"
     projects.rename(factory.claude / "later")
     factory.config.council_history.write_text(

@@ -61,13 +61,13 @@ def _archive_index_past_the_table(data: bytes) -> bytes:
     return json.dumps(sealed(header)).encode() + b"\n" + rest
 
 
-@pytest.mark.parametrize(
-    ("damage", "why"),
-    [
-        pytest.param(_flip_archive, "checksum", id="its checksum fails"),
-        pytest.param(_archive_index_past_the_table, "past the string table", id="bad index"),
-    ],
-)
+DAMAGES = [
+    pytest.param(_flip_archive, "checksum", id="its checksum fails (its last column)"),
+    pytest.param(_archive_index_past_the_table, "past the string table", id="bad index"),
+]
+
+
+@pytest.mark.parametrize(("damage", "why"), DAMAGES)
 def test_a_damaged_archive_is_found_when_read_and_the_reader_reads_cold(
     tmp_path: Path, cache: FoldCache, damage: Any, why: str
 ) -> None:
@@ -527,13 +527,7 @@ def test_some_columns_of_the_archive_are_the_whole_reads(tmp_path: Path, cache: 
     assert archive.columns([])[1] == {}
 
 
-@pytest.mark.parametrize(
-    ("damage", "why"),
-    [
-        pytest.param(_flip_archive, "checksum", id="a column not kept: its checksum fails"),
-        pytest.param(_archive_index_past_the_table, "past the string table", id="bad index"),
-    ],
-)
+@pytest.mark.parametrize(("damage", "why"), DAMAGES)
 def test_a_damaged_archive_is_found_by_a_read_of_some_columns(
     tmp_path: Path, cache: FoldCache, damage: Any, why: str
 ) -> None:

@@ -204,25 +204,16 @@ async def test_a_factory_without_transcripts_spends_nothing(demo: DemoFactory) -
 
 
 async def test_the_spans_are_made_once_a_response_wants_them(
-    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+    demo: DemoFactory, spans_made: list[int]
 ) -> None:
     """No transcript at the start (the agents run elsewhere): the fleet's spans are not made
     (a 300-day history's took 5 s and 240 MB of the cockpit), the spend is $0 and said so in
     each pane. Transcripts written since: once the cost worker has read them, the spans are
     made, and the spend is each agent's."""
-    from factory_tui.adapters import transcripts
-
     (demo.root / "factory.toml").write_text(
         'memory = ".factory/memory"\nclaude_config_dir = ".factory/claude"\n'
     )
-    made: list[int] = []
-    real = transcripts.spans_from_reader
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        made.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(transcripts, "spans_from_reader", counted)
+    made = spans_made
     app = cockpit(demo)
     working = role(demo, "working")
     async with app.run_test(size=SIZE) as pilot:
