@@ -327,6 +327,22 @@ def test_relative_paths_in_flags_and_env_are_relative_to_cwd(
     assert config.memory_dir == cwd / "m" / "n"
 
 
+def test_a_path_is_taken_as_written_spaces_and_all(load: Loader, tmp_path: Path) -> None:
+    """A folder whose name ends or starts with a space is that folder, not its trimmed
+    namesake: the trimmed one was read instead (another factory), or the given one refused."""
+    plain, spaced = tmp_path / "proj", tmp_path / "proj "
+    plain.mkdir()
+    spaced.mkdir()
+    write(spaced / "factory.toml", 'memory = " mem"\n')
+    config = load(spaced, flags={"claims": "c "}, env={"FACTORY_TUI_CHECKPOINTS": " cp"})
+    assert config.root == spaced.resolve()
+    assert config.memory_dir == spaced.resolve() / " mem"
+    assert config.claims_dir.name == "c " and config.checkpoints_dir.name == " cp"
+    alone = tmp_path / " lone"
+    alone.mkdir()
+    assert load(alone).root == alone.resolve()
+
+
 def test_tilde_is_expanded_with_home(load: Loader, root: Path, home: Path) -> None:
     write(root / "factory.toml", 'council_history = "~/council.jsonl"\n')
     config = load(root, flags={"checkpoints": "~/cp"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 from fakes import FAKE_BIN
+from test_cache_hostile import _returns
 from tmuxserver import wait_for
 
 from factory_tui.actions.base import ActionResult, Outcome
@@ -324,6 +326,45 @@ def test_an_agent_that_cannot_start_leaves_nothing(repo: Repo) -> None:
     assert result.outcome is Outcome.ERROR
     assert "no server running" in result.message and "taken back" in result.message
     assert repo.state() == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link", "folder link"])
+def test_an_output_file_that_is_not_a_plain_file_starts_nothing(
+    repo: Repo, tmp_path: Path, kind: str
+) -> None:
+    """The detached agent's output file (under the factory's memory folder, which agents write)
+    is opened without waiting and without following a link: a FIFO put at its name froze the
+    launch (nothing reads it), a link had the agent's output appended to the file it names (or
+    written into the folder it names)."""
+    plan = planned(repo, "CAB-1321")
+    folder = plan.log_file.parent
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("kept\n")
+    if kind == "folder link":
+        folder.symlink_to(tmp_path, target_is_directory=True)
+        before_there = sorted(tmp_path.iterdir())
+    else:
+        folder.mkdir()
+    if kind == "fifo":
+        os.mkfifo(plan.log_file)
+    elif kind == "link":
+        plan.log_file.symlink_to(victim)
+    before = repo.state()
+    waiting = Waiting()
+
+    def run() -> ActionResult:
+        return launch(repo.cfg, plan, now=NOW, reader=repo.reader(), launcher=waiting, by=WHO)
+
+    result = _returns(run, plan.log_file) if kind == "fifo" else run()
+    assert isinstance(result, ActionResult) and result.outcome is Outcome.ERROR, result
+    said = "not a regular file" if kind == "fifo" else "a symbolic link"
+    where = folder if kind == "folder link" else plan.log_file
+    assert f"{where}: {said}" in result.message and "taken back" in result.message
+    assert waiting.launched == [] and repo.state() == before
+    assert victim.read_text() == "kept\n"
+    if kind == "folder link":
+        assert sorted(tmp_path.iterdir()) == before_there
 
 
 def test_templates_from_the_config(repo: Repo) -> None:

@@ -8,14 +8,16 @@ the directory is doubled; the command and the ``-e`` variables are passed litera
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
+import stat
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from factory_tui.adapters.tmux import Tmux, TmuxError, TmuxTimeout
 
@@ -113,11 +115,63 @@ def _in_tmux(request: LaunchRequest, timeout_s: float) -> Launched:
     return Launched("tmux", tuple(request.argv), request.cwd, window=out.strip() or None)
 
 
-def _detached(request: LaunchRequest, exe: str) -> Launched:
-    request.log_file.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **request.env}
+_OUTPUT_FLAGS = (
+    os.O_WRONLY
+    | os.O_APPEND
+    | os.O_CREAT
+    | os.O_NOFOLLOW
+    | os.O_NONBLOCK
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOCTTY", 0)
+)
+"""The output file, opened without following a link or waiting for a FIFO's reader."""
+
+
+def _open_output(path: Path) -> BinaryIO:
+    """The detached agent's output file, to append to. It lies in the memory folder, which
+    agents write: no link is followed, of the file or of its folder (the agent's output would
+    go to a file it names, or into a folder it names), and anything but a regular file is
+    refused (a FIFO's open waits for a reader that never comes)."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
     try:
-        with open(request.log_file, "ab") as out:
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as error:
+        raise _refused(folder, error) from None
+    try:
+        fd = os.open(path.name, _OUTPUT_FLAGS, 0o644, dir_fd=dir_fd)
+    except OSError as error:
+        raise _refused(path, error) from None
+    finally:
+        os.close(dir_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise LaunchError(f"{path}: not a regular file; remove it, nothing was started")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "ab")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _refused(path: Path, error: OSError) -> LaunchError:
+    """Why the output file (or its folder) at ``path`` could not be opened."""
+    if error.errno in (errno.ELOOP, errno.ENOTDIR):  # a link where O_NOFOLLOW opened it
+        said = "a symbolic link" if path.is_symlink() else "not a folder"
+    elif error.errno == errno.ENXIO:  # a FIFO without a reader
+        said = "not a regular file"
+    else:
+        return LaunchError(
+            f"cannot open the agent's output file {path}: {error.strerror}; nothing was started"
+        )
+    return LaunchError(f"{path}: {said}; remove it, nothing was started")
+
+
+def _detached(request: LaunchRequest, exe: str) -> Launched:
+    env = {**os.environ, **request.env}
+    out = _open_output(request.log_file)
+    try:
+        with out:
             process = subprocess.Popen(
                 [exe, *request.argv[1:]],
                 cwd=request.cwd,

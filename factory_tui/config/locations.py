@@ -173,8 +173,9 @@ def user_config_path(env: Mapping[str, str] | None = None) -> Path | None:
 
 
 def expand_path(raw: str, base: Path, env: Mapping[str, str]) -> Path:
-    """``raw`` as an absolute path: ``~`` is ``env``'s HOME; a relative path is below ``base``."""
-    text = raw.strip()
+    """``raw`` as an absolute path: ``~`` is ``env``'s HOME; a relative path is below ``base``.
+    Taken as written: a name may start or end with a space (trimmed, it named another folder)."""
+    text = raw
     if text == "~" or text.startswith(("~/", "~" + os.sep)):
         home = env.get("HOME") or env.get("USERPROFILE")
         text = (home if home else str(Path.home())) + text[1:]
