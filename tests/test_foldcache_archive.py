@@ -296,6 +296,7 @@ def _warm_with_counted_archive(tmp_path: Path, cache: FoldCache) -> tuple[Any, l
         reads.append(1)
         return saved()
 
+    counted.archive = saved  # type: ignore[attr-defined]  # the real one, for a test to wrap
     sessions._saved = counted
     return warm, reads
 
@@ -527,19 +528,53 @@ def test_some_columns_of_the_archive_are_the_whole_reads(tmp_path: Path, cache: 
     assert archive.columns([])[1] == {}
 
 
+def test_some_rows_of_the_archive_are_the_whole_reads(tmp_path: Path, cache: FoldCache) -> None:
+    """The PR queue's sessions are made from their rows of the archive (read and checked
+    whole, only those kept): in the order asked, each the whole read's; one past the archive
+    is refused."""
+    warm = _saved_days(tmp_path, cache)
+    archive = warm.fold.sessions._saved
+    whole_strings, flat = archive()
+    count = len(flat) // WIDTH
+    seqs = [count - 1, 0, 3, 0]
+    strings, rows = archive.rows(seqs)
+    assert strings.parts() == whole_strings.parts() and len(rows) == WIDTH
+    for n, column in enumerate(rows):
+        assert list(column) == [flat[n * count + seq] for seq in seqs]
+    assert [list(column) for column in archive.rows([])[1]] == [[]] * WIDTH
+    with pytest.raises(ValueError, match="past the archive"):
+        archive.rows([count])
+    made = warm.fold.sessions.made([3, 0])
+    fresh = reader(warm.config, None).fold.sessions
+
+    def fields(rec: Any) -> tuple[object, ...]:
+        return (rec.seq, *(getattr(rec, name) for name in FIELDS))
+
+    assert [fields(rec) for rec in made] == [fields(fresh[3]), fields(fresh[0])]
+    assert not warm.fold.sessions.archive_read  # made from the rows: no archive held
+
+
+_PART_READS = [
+    pytest.param(lambda sessions: sessions.coded_columns(["task", "ended_at"]), id="columns"),
+    pytest.param(lambda sessions: sessions.made([2, 0]), id="rows"),
+]
+
+
 @pytest.mark.parametrize(("damage", "why"), DAMAGES)
-def test_a_damaged_archive_is_found_by_a_read_of_some_columns(
-    tmp_path: Path, cache: FoldCache, damage: Any, why: str
+@pytest.mark.parametrize("read", _PART_READS)
+def test_a_damaged_archive_is_found_by_a_read_of_some_of_it(
+    tmp_path: Path, cache: FoldCache, damage: Any, why: str, read: Any
 ) -> None:
-    """Damaged in a column the read does not keep (the last: checked all the same), or a kept
-    one (an index past the table): the read says so, the cache file is removed."""
+    """Damaged in a part the read does not keep (the last column: checked all the same), or
+    one it keeps (the first session's task past the table): a read of some columns, or of
+    some sessions' rows, says so; the cache file is removed."""
     warm = _saved_days(tmp_path, cache)
     path = cache.path_for(warm.config.log_file)
     path.write_bytes(damage(path.read_bytes()))
     damaged = reader(warm.config, cache)
     assert damaged.warm_started
     with pytest.raises(SavedSessionsError, match=why):
-        damaged.fold.sessions.coded_columns(["task", "ended_at"])
+        read(damaged.fold.sessions)
     assert not path.exists()
 
 

@@ -9,6 +9,7 @@ from array import array
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -123,6 +124,30 @@ def test_the_links_cut_out_no_text_of_the_archive(
     assert (_links(warm.fold, prs), log_branches(sessions)) == expected
     assert [rec[3] for rec in expected[0]] == ["5", "7", "1100"]  # found in the archive
     assert len(reads) == 2 and not sessions.archive_read  # one read a walk, let go
+
+
+def test_the_links_keep_two_columns_then_only_the_rows_found(
+    tmp_path: Path, cache: FoldCache
+) -> None:
+    """A restored fold's links keep the ``pr`` and ``branch`` columns of the archive's read,
+    then make their sessions from only their rows of another (each read and checked whole):
+    never every column of every session, which a 300-day history's ``prs`` held (150 MB).
+    The log's branches keep the one column. The answers are a cold read's."""
+    warm, _reads = _warm_with_counted_archive(tmp_path, cache)
+    cold = reader(warm.config, None)
+    sessions = warm.fold.sessions
+    archive = sessions._saved.archive  # the real one, under the counter
+    reads: list[str] = []
+    sessions._saved = mock.Mock(
+        side_effect=lambda: reads.append("whole") or archive(),
+        columns=lambda places: reads.append(f"{len(places)} columns") or archive.columns(places),
+        rows=lambda seqs: reads.append(f"rows {list(seqs)}") or archive.rows(seqs),
+    )
+    prs = [_pr(7, None), _pr(None, "b5"), _pr(1100, "b1100"), _pr(None, "nowhere")]
+    assert _links(warm.fold, prs) == _links(cold.fold, prs)
+    assert log_branches(sessions) == log_branches(cold.fold.sessions)
+    assert reads == ["2 columns", "rows [5, 7, 1100]", "1 columns"]
+    assert not sessions.archive_read
 
 
 def test_a_text_saved_twice_is_found_by_each_of_its_codes() -> None:

@@ -108,6 +108,23 @@ class Archive(SavedPart):
         strings = self._read_parts(parts, lambda table: check_columns(table, kept))
         return strings, kept
 
+    def rows(self, seqs: Sequence[int]) -> tuple[SavedStrings, list[array[int]]]:
+        """The string table and the values of the sessions ``seqs`` (in order, each in range),
+        a column after another (by place), checked as :meth:`columns` checks its own: the
+        whole archive is read and hashed a :data:`READ_CHUNK` at a time, only these rows kept
+        (what the PR queue makes of a 300-day history: the few sessions its PRs name, where
+        every column held was 150 MB)."""
+        count = self._sessions
+        wanted = array("I", sorted(set(seqs)))
+        if wanted and wanted[-1] >= count:
+            raise ValueError(f"session {wanted[-1]} is past the archive's {count}")
+        picked = [_Picked(count, wanted) for _n in range(WIDTH)]
+        strings = self._read_parts(
+            picked, lambda table: check_columns(table, {n: p.values for n, p in enumerate(picked)})
+        )
+        place = {seq: n for n, seq in enumerate(wanted)}
+        return strings, [array("I", (p.values[place[seq]] for seq in seqs)) for p in picked]
+
     def __call__(self) -> tuple[SavedStrings, array[int]]:
         """The string table and the columns, checked. Raises ``ValueError`` (and removes the
         cache file, so that the next start reads cold) when they are not what was saved.
@@ -122,21 +139,29 @@ class Archive(SavedPart):
         return strings, columns
 
     def _read_parts(
-        self, parts: Sequence[array[int] | int], check: Callable[[SavedStrings], None]
+        self,
+        parts: Sequence[array[int] | int | _Picked],
+        check: Callable[[SavedStrings], None],
     ) -> SavedStrings:
-        """The string table, then ``parts`` in the file's order (an array filled, or a size in
-        bytes read and hashed, not kept), the whole checked against its hash, then by
-        ``check``; the table. Else ``ValueError``, and the cache file removed."""
+        """The string table, then ``parts`` in the file's order (an array filled; a size in
+        bytes read and hashed, not kept; or a column of which some values are picked), the
+        whole checked against its hash, then by ``check``; the table. Else ``ValueError``, and
+        the cache file removed."""
         try:
             raw = bytearray(self._texts)
             ends = array("I", [0]) * self._strings
             digest = hashlib.sha256()
             at = self._offset
-            scratch = bytearray(READ_CHUNK if any(isinstance(p, int) for p in parts) else 0)
+            streamed = any(not isinstance(p, array) for p in parts)
+            scratch = bytearray(READ_CHUNK if streamed else 0)
             for part in (raw, ends, *parts):
                 if isinstance(part, int):
                     _hash_range(self._fd, scratch, at, part, digest)
                     at += part
+                    continue
+                if isinstance(part, _Picked):
+                    _hash_range(self._fd, scratch, at, 4 * part.count, digest, part.pick)
+                    at += 4 * part.count
                     continue
                 with memoryview(part) as view, view.cast("B") as into:
                     _read_into(self._fd, into, at)
@@ -149,7 +174,9 @@ class Archive(SavedPart):
             del raw
             if sys.byteorder != "little":
                 for filled in (ends, *parts):
-                    if not isinstance(filled, int):
+                    if isinstance(filled, _Picked):
+                        filled.values.byteswap()
+                    elif not isinstance(filled, int):
                         filled.byteswap()
             strings = SavedStrings(text, ends)
             check(strings)
@@ -163,15 +190,47 @@ READ_CHUNK = 16 << 20
 """What :meth:`Archive.__call__` reads at a time (and holds beside the arrays)."""
 
 
-def _hash_range(fd: int, scratch: bytearray, offset: int, size: int, digest: Any) -> None:
+class _Picked:
+    """A column of ``count`` values of which those at ``wanted`` (ascending) are kept, in
+    :attr:`values`, as its chunks are read (:meth:`pick`)."""
+
+    __slots__ = ("_next", "count", "values", "wanted")
+
+    def __init__(self, count: int, wanted: array[int]) -> None:
+        self.count, self.wanted = count, wanted
+        self.values = array("I", [0]) * len(wanted)
+        self._next = 0
+
+    def pick(self, done: int, chunk: memoryview) -> None:
+        """Keep the wanted values of the chunk read ``done`` bytes into the column."""
+        first, wanted, at = done // 4, self.wanted, self._next
+        with chunk.cast("I") as values:
+            end = first + len(values)
+            while at < len(wanted) and wanted[at] < end:
+                self.values[at] = values[wanted[at] - first]
+                at += 1
+        self._next = at
+
+
+def _hash_range(
+    fd: int,
+    scratch: bytearray,
+    offset: int,
+    size: int,
+    digest: Any,
+    seen: Callable[[int, memoryview], None] | None = None,
+) -> None:
     """Hash the file's ``size`` bytes from ``offset``, read into ``scratch`` a part at a time
-    (``ValueError`` if it ends first)."""
+    (``ValueError`` if it ends first); ``seen(done, part)`` is shown each part (``done``: the
+    bytes before it)."""
     with memoryview(scratch) as view:
         done = 0
         while done < size:
             part = view[: min(len(scratch), size - done)]
             _read_into(fd, part, offset + done)
             digest.update(part)
+            if seen is not None:
+                seen(done, part)
             done += len(part)
 
 

@@ -401,6 +401,23 @@ class SessionTable(Sequence[SessionRec]):
             for name, place in zip(names, places, strict=True)
         ]
 
+    def made(self, seqs: Sequence[int]) -> list[SessionRec]:
+        """The sessions ``seqs``, in that order. Restored ones not made yet are made from only
+        their rows of the archive when it is not held (a cache file's archive that can: its
+        ``rows`` method; it is still read and checked whole): a few sessions of a long
+        history without every column of every session in memory."""
+        count, live = self._count, self._live
+        wanted = sorted({seq for seq in seqs if 0 <= seq < count and seq not in live})
+        rows = getattr(self._saved, "rows", None)
+        if wanted and self._archive is None and rows is not None:
+            strings, values = read_saved(lambda: rows(wanted), "saved sessions")
+            get, texts = strings.__getitem__, len(SESSION_TEXT)
+            for n, seq in enumerate(wanted):
+                row = [get(values[c][n]) for c in range(texts)]
+                row.extend(values[c][n] for c in range(texts, WIDTH))
+                live[seq] = restore_session(seq, *row)
+        return [self[seq] for seq in seqs]
+
     def _coded(self, name: str, codes: array[int], table: SavedStrings) -> CodedColumn:
         """The restored sessions' column ``name`` as saved (``codes``, a copy: changed here),
         the values of those made since put in past the end of ``table``."""

@@ -12,6 +12,7 @@ from operator import or_
 
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fold_records import SessionRec
+from factory_tui.core.fold_saved import CodedColumn
 from factory_tui.core.fold_sessions import SessionTable
 from factory_tui.core.prs import CiState, PullRequest, SessionLike
 from factory_tui.core.safe import plain_int
@@ -52,9 +53,10 @@ def log_branches(sessions: SessionTable) -> list[str | None]:
     :func:`candidate_branches` reads of them, from the branch column (no session made)."""
     seen: dict[str | None, None] = {}
     with sessions.archive_held():
-        coded = sessions.coded_column("branch")
+        coded = sessions.coded_columns(["branch"])
         if coded is not None:  # each code once, first seen first; then its text
-            seen.update(dict.fromkeys(map(coded.text, dict.fromkeys(coded.codes))))
+            column = coded[0]
+            seen.update(dict.fromkeys(map(column.text, dict.fromkeys(column.codes))))
         for part in sessions.column_parts("branch", restored=coded is None):
             seen.update(dict.fromkeys(part))
     return list(seen)
@@ -75,7 +77,10 @@ def link_rows(sessions: SessionTable, prs: Iterable[PullRequest]) -> list[Sessio
     if not (numbers or branches):
         return []
     with sessions.archive_held():
-        by_number, found = _latest(sessions, numbers, branches)
+        # Only these two columns of a restored fold's archive are kept, then only the rows
+        # found: a 300-day history's every column was 150 MB of ``factory-tui prs``.
+        coded = sessions.coded_columns(["pr", "branch"])
+        by_number, found = _latest(sessions, coded, numbers, branches)
         # A PR without a branch takes its session's, whose numbered sessions link_pr may read.
         taken = {
             by_number[str(pr.number)][1]
@@ -83,12 +88,16 @@ def link_rows(sessions: SessionTable, prs: Iterable[PullRequest]) -> list[Sessio
             if not pr.branch and str(pr.number) in by_number
         }
         if more := {branch for branch in taken if branch} - branches:
-            found |= _latest(sessions, set(), more)[1]
-        return [sessions[seq] for seq in sorted(found)]
+            found |= _latest(sessions, coded, set(), more)[1]
+        del coded
+        return sessions.made(sorted(found))
 
 
 def _latest(
-    sessions: SessionTable, numbers: set[str], branches: set[str]
+    sessions: SessionTable,
+    coded: list[CodedColumn] | None,
+    numbers: set[str],
+    branches: set[str],
 ) -> tuple[dict[str, tuple[int, str | None]], set[int]]:
     """For :func:`link_rows`: the latest session with each of ``numbers`` as its ``pr=`` (its
     ``seq`` and branch), and the ``seq`` of those, of the latest on each of ``branches`` and of
@@ -96,7 +105,7 @@ def _latest(
     by_number: dict[str, tuple[int, str | None]] = {}
     by_branch: dict[str, int] = {}
     numbered_on: dict[str, int] = {}
-    for seq, pr, branch in _named(sessions, numbers, branches):
+    for seq, pr, branch in _named(sessions, coded, numbers, branches):
         if pr in numbers:
             by_number[pr] = (seq, branch)
         if branch in branches:
@@ -108,15 +117,19 @@ def _latest(
 
 
 def _named(
-    sessions: SessionTable, numbers: set[str], branches: set[str]
+    sessions: SessionTable,
+    coded: list[CodedColumn] | None,
+    numbers: set[str],
+    branches: set[str],
 ) -> Iterator[tuple[int, str | None, str | None]]:
     """Each session whose ``pr=`` is one of ``numbers`` or whose branch is one of
     ``branches``, in ``seq`` order: its ``seq``, ``pr`` and branch. A restored fold's
     sessions are found by their codes (see :meth:`SessionTable.coded_column`), the others in
-    their columns a part at a time."""
+    their columns a part at a time. ``coded``: its ``pr`` and ``branch`` columns so (see
+    :meth:`SessionTable.coded_columns`), or None."""
     first = 0
-    prs, on = sessions.coded_column("pr"), sessions.coded_column("branch")
-    if prs is not None and on is not None:
+    if coded is not None:
+        prs, on = coded
         pr_codes, branch_codes = prs.codes_of(numbers), on.codes_of(branches)
         named = map(
             or_, map(pr_codes.__contains__, prs.codes), map(branch_codes.__contains__, on.codes)
@@ -124,7 +137,7 @@ def _named(
         for seq in compress(count(), named):
             yield seq, prs.text(prs.codes[seq]), on.text(on.codes[seq])
         first = len(prs.codes)
-    restored = prs is None or on is None
+    restored = coded is None
     for pr_part, branch_part in zip(
         sessions.column_parts("pr", restored=restored),
         sessions.column_parts("branch", restored=restored),
