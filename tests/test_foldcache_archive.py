@@ -187,9 +187,10 @@ def test_a_saved_string_table_is_its_texts_joined_and_their_ends() -> None:
     assert list(table) == [None, "a", "é", "bcd"] and table[-1] == "bcd" and len(table) == 4
     with pytest.raises(IndexError):
         table[4]
-    for ends in ([2, 1, 5], [1, 2, 6], []):
+    for ends in ([2, 1, 5], [1, 2, 6], [], [1, 3, 2, 5]):
         with pytest.raises(ValueError, match="bounds"):
             SavedStrings("aébcd", array("I", ends))
+    assert list(SavedStrings("aébcd", array("I", [1, 1, 5]))) == [None, "a", "", "ébcd"]
 
 
 def test_a_whole_string_table_cut_out_is_not_interned() -> None:

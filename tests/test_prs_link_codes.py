@@ -19,7 +19,7 @@ from test_foldcache_archive import _pr, _warm_with_counted_archive
 
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.core import fold_saved
-from factory_tui.core.fold_saved import CodedColumn, SavedStrings
+from factory_tui.core.fold_saved import CodedColumn, SavedStrings, codes_of_each
 from factory_tui.core.prs_link import link_rows, log_branches
 
 _TASKS = ["t0", "t1", "t2"]
@@ -159,6 +159,28 @@ def test_a_text_saved_twice_is_found_by_each_of_its_codes() -> None:
     assert column.codes_of({"8", None}) == {3, 5, 0}
     assert [column.text(code) for code in column.codes] == ["7", "7", "x", "8", None]
     assert list(table.indexes_of({"7", "8"})) == [1, 3, 4]
+
+
+def test_columns_sharing_a_table_are_searched_in_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The PRs' numbers and branches are looked for in one pass of the table their columns
+    share (two passes of a 300-day history's two million texts before); each column's codes
+    are its own search's, its texts changed since included."""
+    table = SavedStrings("7b18b2", array("I", [1, 3, 4, 6]))  # None, "7", "b1", "8", "b2"
+    prs = CodedColumn(array("I", [1, 0, 3, 5]), table, ["b1"])  # a pr= that reads "b1"
+    on = CodedColumn(array("I", [2, 4, 2, 5]), table, ["7"])
+    passes: list[object] = []
+    searched = SavedStrings.indexes_of
+    monkeypatch.setattr(
+        SavedStrings, "indexes_of", lambda self, w: passes.append(w) or searched(self, w)
+    )
+    found = codes_of_each([prs, on], [{"7", "8"}, {"b1"}])
+    assert found == [{1, 3}, {2}] and passes == [{"7", "8", "b1"}]
+    passes.clear()
+    assert [prs.codes_of({"7", "8"}), on.codes_of({"b1"})] == found
+    assert prs.codes_of({"b1"}) == {2, 5} and on.codes_of({"7"}) == {1, 5}
+    assert len(passes) == 4
 
 
 @pytest.fixture

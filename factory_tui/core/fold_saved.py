@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import sys
 from array import array
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
-from itertools import compress, pairwise
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence, Set
+from itertools import compress, islice
+from operator import le
 from typing import TypeVar, overload
 
 from factory_tui.core.fold_records import SESSION_NUMBERS, SESSION_TEXT
@@ -23,6 +24,7 @@ __all__ = [
     "all_in",
     "check_columns",
     "check_saved",
+    "codes_of_each",
     "read_saved",
 ]
 
@@ -58,7 +60,9 @@ class SavedStrings(Sequence[str | None]):
     __slots__ = ("_ends", "_text")
 
     def __init__(self, text: str, ends: array[int]) -> None:
-        if ends and (ends[-1] != len(text) or any(a > b for a, b in pairwise(ends))):
+        # Each bound at most the next, compared in C (a generator's pairs took 0.15 s of each
+        # read of a 300-day history's two million).
+        if ends and (ends[-1] != len(text) or not all(map(le, ends, islice(ends, 1, None)))):
             raise ValueError("the string table's bounds are not in order")
         if not ends and text:
             raise ValueError("the string table's bounds are not in order")
@@ -138,12 +142,29 @@ class CodedColumn:
         base = len(self.table)
         return self.table.text(code) if code < base else self.extra[code - base]
 
-    def codes_of(self, wanted: Container[str | None]) -> set[int]:
+    def codes_of(self, wanted: Set[str | None]) -> set[int]:
         """Every code whose text is one of ``wanted``."""
-        found = set(self.table.indexes_of(wanted))
-        base = len(self.table)
-        found.update(base + n for n, text in enumerate(self.extra) if text in wanted)
-        return found
+        return codes_of_each([self], [wanted])[0]
+
+
+def codes_of_each(
+    columns: Sequence[CodedColumn], wanted: Sequence[Set[str | None]]
+) -> list[set[int]]:
+    """:meth:`CodedColumn.codes_of` of each column and its ``wanted`` texts: a table the
+    columns share searched once for them all (a 300-day history's two million texts, searched
+    for the PRs' numbers then their branches, took two passes of 0.2 s)."""
+    tables = {id(column.table): column.table for column in columns}
+    found: dict[int, list[tuple[int, str | None]]] = {}
+    for key, table in tables.items():
+        every = set().union(*(w for c, w in zip(columns, wanted, strict=True) if c.table is table))
+        found[key] = [(code, table.text(code)) for code in table.indexes_of(every)]
+    out = []
+    for column, texts in zip(columns, wanted, strict=True):
+        codes = {code for code, text in found[id(column.table)] if text in texts}
+        base = len(column.table)
+        codes.update(base + n for n, text in enumerate(column.extra) if text in texts)
+        out.append(codes)
+    return out
 
 
 SCAN_TEXTS = 1 << 16

@@ -12,7 +12,7 @@ from operator import or_
 
 from factory_tui.core.claims import ClaimUnit
 from factory_tui.core.fold_records import SessionRec
-from factory_tui.core.fold_saved import CodedColumn
+from factory_tui.core.fold_saved import CodedColumn, codes_of_each
 from factory_tui.core.fold_sessions import SessionTable
 from factory_tui.core.prs import CiState, PullRequest, SessionLike
 from factory_tui.core.safe import plain_int
@@ -130,7 +130,7 @@ def _named(
     first = 0
     if coded is not None:
         prs, on = coded
-        pr_codes, branch_codes = prs.codes_of(numbers), on.codes_of(branches)
+        pr_codes, branch_codes = codes_of_each(coded, [numbers, branches])
         named = map(
             or_, map(pr_codes.__contains__, prs.codes), map(branch_codes.__contains__, on.codes)
         )
