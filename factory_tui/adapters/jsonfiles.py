@@ -72,9 +72,16 @@ class JsonFiles:
     clock: Callable[[], int] = staticmethod(time.time_ns)
     """The clock (ns) a file's times are compared with, read before the file is."""
 
-    def __init__(self, path: Path | None, *, version: str = __version__) -> None:
+    def __init__(
+        self, path: Path | None, *, version: str = __version__, read_only: bool = False
+    ) -> None:
         self.path = path
         self.version = version
+        self.read_only = read_only
+        """Only :meth:`get`, each file's value given once (then let go: the reader keeps what
+        it made of it, by stat): nothing is kept of what is read, nothing saved (an action's
+        or a command's reader, beside the cockpit and ``status`` that keep the file up to
+        date)."""
         self._saved: dict[str, tuple[Any, ...]] = {}
         self._now: dict[str, tuple[Any, ...]] = {}
         self._loaded = False
@@ -94,7 +101,10 @@ class JsonFiles:
             value = marshal.loads(entry[5])
         except (ValueError, EOFError, TypeError):
             return MISS
-        self._now[file] = entry
+        if self.read_only:
+            del self._saved[file]  # given once: its reader keeps what it made of it by stat
+        else:
+            self._now[file] = entry
         return value
 
     def put(
@@ -103,6 +113,8 @@ class JsonFiles:
         """Keep ``value``, ``file``'s JSON as read under ``st`` (taken before the read, at
         ``read_at_ns`` by :attr:`clock`), unless the file changed too recently to trust its
         stat. ``folder``: ``file`` is a folder and ``value`` made from its names as listed."""
+        if self.read_only:
+            return
         key = stat_key(st, folder=folder)
         if key is None or max(st.st_mtime_ns, st.st_ctime_ns) > read_at_ns - RACY_NS:
             self._now.pop(file, None)
@@ -118,8 +130,9 @@ class JsonFiles:
 
     @property
     def changed(self) -> bool:
-        """Whether a save would write something other than what was loaded."""
-        return self._now != self._saved
+        """Whether a save would write something other than what was loaded (never, read
+        only)."""
+        return not self.read_only and self._now != self._saved
 
     def save(self) -> bool:
         """Write what this run read (the files it did not see are dropped) when it differs
