@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from factory_tui.adapters.foldcache import FoldCache
+from factory_tui.adapters.user_state import state_dir
 from factory_tui.config import (
     Config,
     ConfigError,
@@ -24,6 +26,7 @@ from factory_tui.config import (
     format_duration,
     load_config,
     main_worktree,
+    missing_inputs,
     parse_duration,
     project_dir_candidates,
     user_config_path,
@@ -341,6 +344,17 @@ def test_a_path_is_taken_as_written_spaces_and_all(load: Loader, tmp_path: Path)
     alone = tmp_path / " lone"
     alone.mkdir()
     assert load(alone).root == alone.resolve()
+    # The folders given by the environment alone too (blank: unset).
+    claude = load(plain, env={"CLAUDE_CONFIG_DIR": str(tmp_path / "claude ")})
+    assert claude.claude_config_dir == tmp_path / "claude "
+    assert FoldCache.from_env({"FACTORY_TUI_CACHE_DIR": f"{tmp_path}/c "}).folder.name == "c "
+    assert state_dir({"FACTORY_TUI_STATE_DIR": f"{tmp_path}/s "}).name == "s "
+    assert state_dir({"FACTORY_TUI_STATE_DIR": " "}) == state_dir({})
+    # A stray space, unseen in a message, is shown.
+    with pytest.raises(ConfigError, match=r"ROOT '.*/proj  ' \(a name in it starts or ends"):
+        load(tmp_path / "proj  ")
+    said = missing_inputs(load(plain, flags={"log": f"{tmp_path}/ops.log "}))[-1]
+    assert f"no operations.log at '{tmp_path}/ops.log ' (a name in it" in said
 
 
 def test_tilde_is_expanded_with_home(load: Loader, root: Path, home: Path) -> None:

@@ -25,6 +25,7 @@ from test_foldcache import (
     reader,
 )
 
+from factory_tui.adapters import foldcache_parts
 from factory_tui.adapters.foldcache import FoldCache, sealed
 from factory_tui.cli import main
 from factory_tui.core import fold_saved, fold_sessions
@@ -392,8 +393,6 @@ def test_an_archive_is_read_into_its_arrays_not_beside_them(
     10x (190 MB) a read of the archive peaked at 320 MB RSS, now 227."""
     import tracemalloc
 
-    from factory_tui.adapters import foldcache_parts
-
     monkeypatch.setattr(foldcache_parts, "READ_CHUNK", 4096)
     monkeypatch.setattr(fold_saved, "LANES_BYTES", 1024)  # its check's own ~100 KB: small
     warm, reads = _warm_with_counted_archive(tmp_path, cache)
@@ -529,6 +528,25 @@ def test_some_columns_of_the_archive_are_the_whole_reads(tmp_path: Path, cache: 
     assert archive.columns([])[1] == {}
 
 
+@pytest.mark.parametrize("chunk", [4, 6, 8, 12, 20, 4096])
+def test_rows_are_picked_whole_across_any_chunks(
+    tmp_path: Path, cache: FoldCache, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """The archive is read a chunk at a time, the rows picked out of each as it comes: at any
+    chunk size (one not a multiple of a value's 4 bytes raised ``TypeError``) the rows are the
+    whole read's, the first and last included."""
+    warm = _saved_days(tmp_path, cache)
+    archive = warm.fold.sessions._saved
+    _strings, flat = archive()
+    count = len(flat) // WIDTH
+    seqs = [0, 1, count // 2, count - 2, count - 1]
+    monkeypatch.setattr(foldcache_parts, "READ_CHUNK", chunk)
+    rows = archive.rows(seqs)[1]
+    assert [list(column) for column in rows] == [
+        [flat[n * count + seq] for seq in seqs] for n in range(WIDTH)
+    ]
+
+
 def test_some_rows_of_the_archive_are_the_whole_reads(tmp_path: Path, cache: FoldCache) -> None:
     """The PR queue's sessions are made from their rows of the archive (read and checked
     whole, only those kept): in the order asked, each the whole read's; one past the archive
@@ -543,8 +561,9 @@ def test_some_rows_of_the_archive_are_the_whole_reads(tmp_path: Path, cache: Fol
     for n, column in enumerate(rows):
         assert list(column) == [flat[n * count + seq] for seq in seqs]
     assert [list(column) for column in archive.rows([])[1]] == [[]] * WIDTH
-    with pytest.raises(ValueError, match="past the archive"):
-        archive.rows([count])
+    for outside in ([count], [-1, 0]):
+        with pytest.raises(ValueError, match="not all in the archive"):
+            archive.rows(outside)
     made = warm.fold.sessions.made([3, 0])
     fresh = reader(warm.config, None).fold.sessions
 

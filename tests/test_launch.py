@@ -328,28 +328,49 @@ def test_an_agent_that_cannot_start_leaves_nothing(repo: Repo) -> None:
     assert repo.state() == before
 
 
-@pytest.mark.parametrize("kind", ["fifo", "link", "folder link"])
+_NOT_PLAIN = {
+    # kind: what is put there (the output file, or its launches folder), and what is said
+    "fifo": ("file", "not a regular file"),
+    "link": ("file", "a symbolic link"),
+    "hard link": ("file", "a hard link to another file"),
+    "folder link": ("folder", "a symbolic link"),
+    "folder dangling link": ("folder", "a symbolic link"),
+    "folder a file": ("folder", "not a folder"),
+    "folder a fifo": ("folder", "not a folder"),
+}
+
+
+@pytest.mark.parametrize("kind", list(_NOT_PLAIN))
 def test_an_output_file_that_is_not_a_plain_file_starts_nothing(
     repo: Repo, tmp_path: Path, kind: str
 ) -> None:
     """The detached agent's output file (under the factory's memory folder, which agents write)
     is opened without waiting and without following a link: a FIFO put at its name froze the
     launch (nothing reads it), a link had the agent's output appended to the file it names (or
-    written into the folder it names)."""
+    written into the folder it names), a hard link to the file it shares. Each is refused with
+    what is there and what to do (a launches folder that is not one said a bare errno)."""
     plan = planned(repo, "CAB-1321")
     folder = plan.log_file.parent
     folder.parent.mkdir(parents=True, exist_ok=True)
     victim = tmp_path / "victim.txt"
     victim.write_text("kept\n")
+    before_there = sorted(tmp_path.iterdir())
     if kind == "folder link":
         folder.symlink_to(tmp_path, target_is_directory=True)
-        before_there = sorted(tmp_path.iterdir())
+    elif kind == "folder dangling link":
+        folder.symlink_to(tmp_path / "nowhere")
+    elif kind == "folder a file":
+        folder.write_text("x")
+    elif kind == "folder a fifo":
+        os.mkfifo(folder)
     else:
         folder.mkdir()
     if kind == "fifo":
         os.mkfifo(plan.log_file)
     elif kind == "link":
         plan.log_file.symlink_to(victim)
+    elif kind == "hard link":
+        os.link(victim, plan.log_file)
     before = repo.state()
     waiting = Waiting()
 
@@ -358,13 +379,12 @@ def test_an_output_file_that_is_not_a_plain_file_starts_nothing(
 
     result = _returns(run, plan.log_file) if kind == "fifo" else run()
     assert isinstance(result, ActionResult) and result.outcome is Outcome.ERROR, result
-    said = "not a regular file" if kind == "fifo" else "a symbolic link"
-    where = folder if kind == "folder link" else plan.log_file
-    assert f"{where}: {said}" in result.message and "taken back" in result.message
+    where, said = _NOT_PLAIN[kind]
+    named = folder if where == "folder" else plan.log_file
+    assert f"{named}: {said}; remove it" in result.message and "taken back" in result.message
     assert waiting.launched == [] and repo.state() == before
     assert victim.read_text() == "kept\n"
-    if kind == "folder link":
-        assert sorted(tmp_path.iterdir()) == before_there
+    assert sorted(tmp_path.iterdir()) == before_there
 
 
 def test_templates_from_the_config(repo: Repo) -> None:

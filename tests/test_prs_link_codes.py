@@ -17,10 +17,12 @@ from hypothesis import strategies as st
 from test_foldcache import _write, make_factory, reader
 from test_foldcache_archive import _pr, _warm_with_counted_archive
 
+from factory_tui.adapters import foldcache_parts
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.core import fold_saved
+from factory_tui.core.fold_packed import FIELDS
 from factory_tui.core.fold_saved import CodedColumn, SavedStrings, codes_of_each
-from factory_tui.core.prs_link import link_rows, log_branches
+from factory_tui.core.prs_link import link_pr, link_rows, log_branches
 
 _TASKS = ["t0", "t1", "t2"]
 _BRANCHES = ["b0", "b1", "b2", "b3"]
@@ -56,12 +58,17 @@ def _links(fold: Any, prs: list[Any]) -> list[tuple[object, ...]]:
     return [(rec.seq, rec.task, rec.branch, rec.pr) for rec in link_rows(fold.sessions, prs)]
 
 
+def _fields(rec: Any) -> tuple[object, ...]:
+    return (rec.seq, *(getattr(rec, name) for name in FIELDS))
+
+
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     lines=st.lists(_SESSION_LINE, min_size=1, max_size=40),
-    cut=st.floats(0, 1),
+    cut=st.floats(0.2, 1),
+    chunk=st.sampled_from([4, 8, 12, 16 << 20]),
     prs=st.lists(
         st.tuples(st.none() | st.sampled_from(_NUMBERS), st.none() | st.sampled_from(_BRANCHES)),
         max_size=3,
@@ -69,25 +76,28 @@ def _links(fold: Any, prs: list[Any]) -> list[tuple[object, ...]]:
 )
 def test_links_and_branches_by_code_are_a_cold_reads(
     tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
     lines: list[str],
     cut: float,
+    chunk: int,
     prs: list[tuple[str | None, str | None]],
 ) -> None:
     """Sessions of a few tasks, branches and PR numbers, days apart (the older ones only in
-    the archive once saved), then random ones, some still open at the cut, whose PR and branch
-    the lines after it may set: the links of any PRs, and the log's branches, are a cold
-    read's."""
+    the archive once saved, a branch's or a number's latest often one of them), then random
+    ones, some still open at the cut, whose PR and branch the lines after it may set: the
+    sessions found for any PRs (every field: made from their rows of the archive, read a few
+    bytes at a time or in one chunk), their links, and the log's branches are a cold read's."""
     root = tmp_path_factory.mktemp("f") / "factory"
     config = make_factory(root)
     cache = FoldCache(root.parent / "cache", min_log_bytes=0)
     older = [  # every task's, on every branch, with every number: in the archive once saved
         f"SESSION-{kind} | task={_TASKS[n % 3]} "
         + (
-            f"branch={_BRANCHES[n % 4]}"
+            f"branch={_BRANCHES[n // 3 % 4]}"
             if kind == "START"
-            else f"status=success pr={_NUMBERS[n % 4]}"
+            else f"status=success pr={_NUMBERS[n // 5 % 4]}"
         )
-        for n in range(12)
+        for n in range(24)
         for kind in ("START", "END")
     ]
     first = datetime(2025, 6, 1, 10, 0)  # three days apart: the older ones only in the archive
@@ -100,7 +110,12 @@ def test_links_and_branches_by_code_are_a_cold_reads(
     _write(config.log_file, [line.encode() for line in stamped])
     warm, cold = reader(config, cache), reader(config, None)
     asked = [_pr(int(n) if n and n.isdigit() else None, b) for n, b in prs]
-    assert _links(warm.fold, asked) == _links(cold.fold, asked)
+    with monkeypatch.context() as patched:
+        patched.setattr(foldcache_parts, "READ_CHUNK", chunk)
+        found = link_rows(warm.fold.sessions, asked)
+    expected = link_rows(cold.fold.sessions, asked)
+    assert list(map(_fields, found)) == list(map(_fields, expected))
+    assert [link_pr(pr, found, []) for pr in asked] == [link_pr(pr, expected, []) for pr in asked]
     assert log_branches(warm.fold.sessions) == log_branches(cold.fold.sessions)
 
 

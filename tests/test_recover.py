@@ -17,12 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
 from factory_tui.actions.base import ActionResult, Outcome
 from factory_tui.actions.recover import abandon, close_merged, resume
-from factory_tui.actions.recovery import RecoveryInfo
+from factory_tui.actions.recovery import RecoveryInfo, slug
 from factory_tui.actions.recovery_brief import new_instance_id, recovery_brief
 from factory_tui.actions.recovery_info import recovery_info, review_diffs
 from factory_tui.actions.release import history_dir, release_claim
@@ -274,6 +275,39 @@ def test_new_instance_id_follows_the_protocol() -> None:
 
 
 # -- resume --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["folder link", "folder a file", "brief link"])
+def test_a_recovery_folder_or_brief_that_is_not_plain_is_refused(
+    env: Env, tmp_path: Path, kind: str
+) -> None:
+    """The recovery folder and brief lie in the memory folder, which agents write: a link there
+    had the brief (text from the agent's own log) written where it pointed; a file there raised
+    a bare errno naming a brief that was never written. Each is refused with what is there and
+    what to do, nothing written, logged or removed."""
+    folder = env.demo.memory_dir / "recovery"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    assert not folder.exists()
+    named = folder
+    if kind == "folder link":
+        folder.symlink_to(elsewhere, target_is_directory=True)
+    elif kind == "folder a file":
+        folder.write_text("x")
+    else:
+        folder.mkdir()
+        named = folder / f"{NOW:%Y-%m-%dT%H-%M-%S}-{slug(CRASHED)}-t1-beef.md"
+        named.symlink_to(elsewhere / "victim.md")
+    lines_before = env.lines()
+    launcher = Waiting()
+    with mock.patch("factory_tui.actions.recover.new_instance_id", return_value="t1-beef"):
+        result = resume(env.cfg, CRASHED, now=NOW, by=WHO, launcher=launcher)
+    assert not result.ok and launcher.launched == []
+    said = "not a folder" if kind == "folder a file" else "a symbolic link"
+    assert f"{named}: {said}; remove it" in result.message, result.message
+    assert list(elsewhere.iterdir()) == [] and env.lines() == lines_before
+    assert kind != "brief link" or named.is_symlink()
 
 
 def test_resume_detached_logs_launches_and_closes(

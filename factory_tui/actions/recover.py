@@ -60,6 +60,7 @@ from factory_tui.adapters.launch import (
     Launched,
     LaunchError,
     LaunchRequest,
+    checked_folder,
     launch_agent,
 )
 from factory_tui.adapters.lock import LockBusy, LockUnsafe, atomic_write, claim_lock
@@ -254,12 +255,18 @@ def _resume_locked(
             name=f"recover-{task}",
             log_file=folder / f"{stem}.log",
         )
+        written = False
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            checked_folder(folder)  # a link there: the brief would be written where it points
+            if brief.is_symlink():
+                raise LaunchError(f"{brief}: a symbolic link; remove it, nothing was started")
             atomic_write(brief, text.encode("utf-8"))
+            written = True
             launched = start(request)
         except (LaunchError, OSError) as error:
-            brief.unlink(missing_ok=True)
+            if written:
+                with contextlib.suppress(OSError):
+                    brief.unlink()
             return ActionResult(
                 Outcome.ERROR, f"could not start the agent: {error}; nothing was changed"
             )

@@ -193,8 +193,8 @@ class FoldCache:
         environ = os.environ if env is None else env
         if environ.get(CACHE_SWITCH_ENV, "").strip().lower() in {"0", "off", "no", "false"}:
             return None
-        override = environ.get(CACHE_DIR_ENV, "").strip()
-        folder = Path(override).expanduser() if override else _default_folder()
+        override = environ.get(CACHE_DIR_ENV, "")  # as written, as every configured path
+        folder = Path(override).expanduser() if override.strip() else _default_folder()
         return cls(folder)
 
     def path_for(self, log_file: Path, *, history_only: bool = False) -> Path:

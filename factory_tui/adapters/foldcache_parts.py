@@ -115,9 +115,12 @@ class Archive(SavedPart):
         (what the PR queue makes of a 300-day history: the few sessions its PRs name, where
         every column held was 150 MB)."""
         count = self._sessions
-        wanted = array("I", sorted(set(seqs)))
-        if wanted and wanted[-1] >= count:
-            raise ValueError(f"session {wanted[-1]} is past the archive's {count}")
+        found = sorted(set(seqs))
+        if found and not 0 <= found[0] <= found[-1] < count:
+            raise ValueError(
+                f"sessions {found[0]}..{found[-1]} are not all in the archive's {count}"
+            )
+        wanted = array("I", found)
         picked = [_Picked(count, wanted) for _n in range(WIDTH)]
         strings = self._read_parts(
             picked, lambda table: check_columns(table, {n: p.values for n, p in enumerate(picked)})
@@ -153,7 +156,8 @@ class Archive(SavedPart):
             digest = hashlib.sha256()
             at = self._offset
             streamed = any(not isinstance(p, array) for p in parts)
-            scratch = bytearray(READ_CHUNK if streamed else 0)
+            # Whole values a part: a picked column's chunk is read as uint32s.
+            scratch = bytearray(max(4, READ_CHUNK // 4 * 4) if streamed else 0)
             for part in (raw, ends, *parts):
                 if isinstance(part, int):
                     _hash_range(self._fd, scratch, at, part, digest)

@@ -21,7 +21,14 @@ from typing import BinaryIO, Literal
 
 from factory_tui.adapters.tmux import Tmux, TmuxError, TmuxTimeout
 
-__all__ = ["LaunchError", "LaunchRequest", "Launched", "inside_tmux", "launch_agent"]
+__all__ = [
+    "LaunchError",
+    "LaunchRequest",
+    "Launched",
+    "checked_folder",
+    "inside_tmux",
+    "launch_agent",
+]
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -127,26 +134,48 @@ _OUTPUT_FLAGS = (
 """The output file, opened without following a link or waiting for a FIFO's reader."""
 
 
+def checked_folder(folder: Path) -> None:
+    """Make ``folder`` (under the memory folder, which agents write) if it is missing, and
+    check that it is a folder, not a link to one (what factory-tui writes there would go where
+    the link points); else :class:`LaunchError` that says what is there."""
+    os.close(_folder_fd(folder))
+
+
+def _folder_fd(folder: Path) -> int:
+    """A descriptor of ``folder``, made if missing, opened without following a link."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        pass  # something else is there: the open below says what
+    except OSError as error:
+        raise _refused(folder, error, "folder") from None
+    try:
+        return os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as error:
+        raise _refused(folder, error, "folder") from None
+
+
 def _open_output(path: Path) -> BinaryIO:
     """The detached agent's output file, to append to. It lies in the memory folder, which
     agents write: no link is followed, of the file or of its folder (the agent's output would
-    go to a file it names, or into a folder it names), and anything but a regular file is
-    refused (a FIFO's open waits for a reader that never comes)."""
-    folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    except OSError as error:
-        raise _refused(folder, error) from None
+    go to a file it names, or into a folder it names), and anything but a regular file of its
+    own is refused (a FIFO's open waits for a reader that never comes; a hard link shares its
+    data with another file)."""
+    dir_fd = _folder_fd(path.parent)
     try:
         fd = os.open(path.name, _OUTPUT_FLAGS, 0o644, dir_fd=dir_fd)
     except OSError as error:
-        raise _refused(path, error) from None
+        raise _refused(path, error, "output file") from None
     finally:
         os.close(dir_fd)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise LaunchError(f"{path}: not a regular file; remove it, nothing was started")
+        if st.st_nlink != 1:
+            raise LaunchError(
+                f"{path}: a hard link to another file; remove it, nothing was started"
+            )
         os.set_blocking(fd, True)
         return os.fdopen(fd, "ab")
     except BaseException:
@@ -154,15 +183,20 @@ def _open_output(path: Path) -> BinaryIO:
         raise
 
 
-def _refused(path: Path, error: OSError) -> LaunchError:
-    """Why the output file (or its folder) at ``path`` could not be opened."""
-    if error.errno in (errno.ELOOP, errno.ENOTDIR):  # a link where O_NOFOLLOW opened it
-        said = "a symbolic link" if path.is_symlink() else "not a folder"
+def _refused(path: Path, error: OSError, what: str) -> LaunchError:
+    """Why the agent's output file or its folder (``what``) at ``path`` could not be
+    opened."""
+    link = error.errno == errno.ELOOP  # a link, where O_NOFOLLOW opened it
+    if link or error.errno == errno.ENOTDIR:  # (of a folder: O_DIRECTORY met the link)
+        said = "a symbolic link" if link or path.is_symlink() else "not a folder"
+    elif error.errno == errno.EISDIR:
+        said = "a folder"
     elif error.errno == errno.ENXIO:  # a FIFO without a reader
         said = "not a regular file"
     else:
         return LaunchError(
-            f"cannot open the agent's output file {path}: {error.strerror}; nothing was started"
+            f"cannot open the agent's {what} {path}: {error.strerror}; check it and its "
+            "permissions, nothing was started"
         )
     return LaunchError(f"{path}: {said}; remove it, nothing was started")
 

@@ -38,8 +38,8 @@ STATE_DIR_ENV = "FACTORY_TUI_STATE_DIR"
 
 def state_dir(env: Mapping[str, str] | None = None) -> Path:
     environ = os.environ if env is None else env
-    override = environ.get(STATE_DIR_ENV, "").strip()
-    if override:
+    override = environ.get(STATE_DIR_ENV, "")
+    if override.strip():  # as written, as every configured path (blank: unset)
         return Path(override).expanduser()
     return platformdirs.user_state_path("factory-tui")
 

@@ -28,7 +28,7 @@ from factory_tui.config.locations import (
     main_worktree,
     user_config_path,
 )
-from factory_tui.config.model import ENV_PREFIX, Config, ConfigError
+from factory_tui.config.model import ENV_PREFIX, Config, ConfigError, shown_path
 
 
 def load_config(
@@ -67,9 +67,13 @@ def load_config(
         resolved_root = expand_path(str(root), cwd, environ).resolve()
         sources["root"] = "given ROOT"
     if not resolved_root.exists():
-        raise ConfigError(f"ROOT {resolved_root} does not exist; give an existing folder")
+        raise ConfigError(
+            f"ROOT {shown_path(resolved_root)} does not exist; give an existing folder"
+        )
     if not resolved_root.is_dir():
-        raise ConfigError(f"ROOT {resolved_root} is not a directory; give the repository's folder")
+        raise ConfigError(
+            f"ROOT {shown_path(resolved_root)} is not a directory; give the repository's folder"
+        )
 
     # Most specific first.
     layers: list[Layer] = [flags_layer(given_flags, cwd, environ), env_layer(environ, cwd)]
@@ -138,8 +142,8 @@ def load_config(
         settle(key, fixed(default_value, "default"))
 
     def claude_dir_default() -> tuple[object, str]:
-        raw = environ.get("CLAUDE_CONFIG_DIR", "").strip()
-        if raw:
+        raw = environ.get("CLAUDE_CONFIG_DIR", "")
+        if raw.strip():  # as written, as every configured path (blank: unset)
             return (str(expand_path(raw, cwd, environ)),), "env CLAUDE_CONFIG_DIR"
         return (str(expand_path("~/.claude", cwd, environ)),), "default"
 

@@ -114,11 +114,20 @@ _POINT_ELSEWHERE = {
 _WHAT = {"claims": "claims folder", "log": "operations.log"}
 
 
+def shown_path(path: Path | str) -> str:
+    """``path`` for a message: quoted, and said so, when a name in it starts or ends with
+    white space (a configured path is taken as written: a stray space is otherwise unseen)."""
+    text = str(path)
+    if all(part == part.strip() for part in Path(text).parts):
+        return text
+    return f"{text!r} (a name in it starts or ends with a space)"
+
+
 def not_found_sentence(kind: str, path: Path) -> str:
     """``no claims folder at <path>; point elsewhere with …`` for ``kind`` "claims" or "log":
     what was looked for, where, and how to change it."""
     return (
-        f"no {_WHAT[kind]} at {path}; {_POINT_ELSEWHERE[kind]} "
+        f"no {_WHAT[kind]} at {shown_path(path)}; {_POINT_ELSEWHERE[kind]} "
         "(`factory-tui doctor` lists every path it resolved)"
     )
 
