@@ -13,13 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from factory_tui.adapters import logindex_files
 from factory_tui.adapters.logfilter import FilterSpec
 from factory_tui.adapters.logindex import (
     FilterCancelled,
     IndexProgress,
     LogIndex,
 )
-from factory_tui.adapters.logindex_files import Chunk, FileIndex, apply_chunk, scan_lines
+from factory_tui.adapters.logindex_files import STRIDE, Chunk, FileIndex, apply_chunk, scan_lines
 
 
 def ev(n: int, event: str = "STEP-DONE", rest: str = "") -> str:
@@ -81,14 +82,57 @@ def test_offsets_and_on_demand_reads(files: tuple[Path, Path]) -> None:
 
 def test_a_files_offsets_widen_to_8_bytes_past_4_gib(tmp_path: Path) -> None:
     """A file past 4 GiB (not written: its chunks are made as the scan makes them) keeps every
-    offset, the ones below 4 GiB and the ones past it."""
+    run's first offset, the ones below 4 GiB and the ones past it, and counts every line."""
     f = FileIndex(tmp_path / "operations.log", 0)
-    apply_chunk(f, Chunk(array("I", [0, 10, 2**32 - 20]), 2**32 - 8, 0, b"", []))
-    assert f.offsets.itemsize == 4
+    below = array("I", [0, *range(10, 10 * STRIDE, 10)])  # a run of lines
+    apply_chunk(f, Chunk(below, 2**32 - 8, 0, b"", []))
+    assert (f.offsets.itemsize, list(f.offsets.marks), len(f.offsets)) == (4, [0], STRIDE)
     apply_chunk(f, Chunk(array("Q", [2**32 - 8, 2**32 + 5]), 2**32 + 9, 0, b"", []))
-    assert f.offsets.itemsize == 8
-    assert list(f.offsets) == [0, 10, 2**32 - 20, 2**32 - 8, 2**32 + 5]
-    assert f.span(3, 5) == (2**32 - 8, 2**32 + 9)
+    assert (f.offsets.itemsize, list(f.offsets.marks)) == (8, [0, 2**32 - 8])
+    assert len(f.offsets) == STRIDE + 2
+    assert f.span(STRIDE, STRIDE + 2) == (2**32 - 8, 2**32 + 9)  # run starts: nothing read
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 300), max_size=3 * STRIDE + 5),
+    chunk=st.sampled_from([1, 97, 1 << 20]),
+    scan=st.sampled_from([1, 7, 64, 1 << 16]),
+    cuts=st.lists(st.integers(0, 3 * STRIDE + 6), max_size=4),
+)
+def test_a_runs_lines_are_found_in_the_file(
+    lengths: list[int], chunk: int, scan: int, cuts: list[int]
+) -> None:
+    """One line's offset in STRIDE is kept (an index of 12 million lines was 48 MB); the
+    others are found in the file's bytes, read a few at a time or many: each line's start,
+    any span, and the line at any offset are what every line's offset gives."""
+    body = b"".join(b"x" * n + b"\n" for n in lengths)
+    every = [sum(lengths[:i]) + i for i in range(len(lengths))]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "operations.log"
+        path.write_bytes(body + b"half a line")
+        f = FileIndex(path, 0)
+        f.fd = os.open(path, os.O_RDONLY)
+        try:
+            for found in scan_lines(f.fd, 0, len(body) + 11, chunk, 0, b""):
+                apply_chunk(f, found)
+            with pytest.MonkeyPatch.context() as patched:
+                patched.setattr(logindex_files, "_SCAN_BYTES", scan)
+                assert (len(f.offsets), f.end) == (len(lengths), len(body))
+                assert len(f.offsets.marks) == -(-len(lengths) // STRIDE)
+                assert f.starts() == every
+                assert [f.start(i) for i in range(len(lengths) + 1)] == [*every, len(body)]
+                for first, stop in zip(sorted(cuts)[::2], sorted(cuts)[1::2], strict=False):
+                    first, stop = min(first, len(lengths)), min(stop, len(lengths))
+                    assert f.span(first, stop) == (
+                        [*every, len(body)][first],
+                        [*every, len(body)][stop],
+                    )
+                starts_at = {at: i for i, at in enumerate([*every, len(body)])}
+                for offset in range(len(body) + 3):
+                    assert f.line_at(offset) == starts_at.get(offset), offset
+        finally:
+            os.close(f.fd)
 
 
 def test_the_scan_of_lines_past_4_gib_gives_8_byte_offsets(tmp_path: Path) -> None:

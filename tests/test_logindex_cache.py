@@ -5,6 +5,7 @@ never a wrong one."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import tempfile
@@ -105,7 +106,9 @@ def test_a_replaced_or_rewritten_file_is_indexed_again(
             assert one_by_one(warm) == one_by_one(cold), change
 
 
-@pytest.mark.parametrize("damage", ["offsets", "header", "cut", "version", "empty", "count"])
+@pytest.mark.parametrize(
+    "damage", ["offsets", "header", "cut", "version", "empty", "count", "lines"]
+)
 def test_a_damaged_or_foreign_cache_is_not_used(
     files: tuple[Path, Path], tmp_path: Path, damage: str
 ) -> None:
@@ -123,6 +126,11 @@ def test_a_damaged_or_foreign_cache_is_not_used(
     elif damage == "count":  # a count of offsets far past the file's end: not allocated
         header, _, body = bytes(data).partition(b"\n")
         data = bytearray(re.sub(rb'"count":\d+', b'"count":4611686018427387903', header))
+        data += b"\n" + body
+    elif damage == "lines":  # one line more (the same offsets kept): its count is hashed too
+        header, _, body = bytes(data).partition(b"\n")
+        lines = int(re.findall(rb'"lines":(\d+)', header)[-1])
+        data = bytearray(header.replace(b'"lines":%d' % lines, b'"lines":%d' % (lines + 1)))
         data += b"\n" + body
     cache.write_bytes(bytes(data))
     with LogIndex(*files) as warm, LogIndex(*files) as cold:
@@ -236,6 +244,8 @@ async def test_the_cockpit_starts_its_log_index_from_the_last_start(
         async with app.run_test():
             await app.wait_for_fleet(lambda _fleet, app=app: app.loaded and app.log_ready)
             seen.append((sum(b - a for a, b in scanned), one_by_one(app.log_index)))
+            # Kept on the feed's thread once shown: a quit before that keeps none.
+            assert await asyncio.to_thread(app.fleet_feed.index_kept.wait, 60)
     log = demo.memory_dir / "operations.log"
     assert seen[0][0] >= log.stat().st_size - len(ev(900)) - 1  # all of it, the first time
     assert seen[1][0] == len(ev(900)) + 1  # the line appended since, the next

@@ -114,7 +114,7 @@ def test_the_hooks_lines_take_the_one_pass(lines: list[bytes]) -> None:
 def _index_state(index: LogIndex) -> object:
     hist, cur = index._hist, index._cur
     return (
-        [(list(f.offsets), f.offsets.typecode, f.end, f.crc, f.anchor) for f in (hist, cur)],
+        [(f.starts(), f.offsets.itemsize, f.end, f.crc, f.anchor) for f in (hist, cur)],
         index._instance_tasks,
         index.lines(0, len(index)),
         index.generation,

@@ -48,6 +48,7 @@ from factory_tui.adapters.logfilter import FilterSpec, Predicate, same_instance
 from factory_tui.adapters.logindex_files import (
     Chunk,
     FileIndex,
+    LineStarts,
     apply_chunk,
     close_fd,
     crc_of,
@@ -132,10 +133,11 @@ class LogIndex:
 
     @property
     def offsets(self) -> tuple[list[int], int]:
-        """operations.log's line offsets (a copy) and the bytes each takes in the index (4 bytes
-        a line while the file is under 4 GiB, then 8)."""
+        """operations.log's line offsets (read from the file: the index keeps one line's in
+        ``STRIDE``) and the bytes each kept one takes (4 while the file is under 4 GiB, then
+        8)."""
         with self._lock:
-            return list(self._cur.offsets), self._cur.offsets.itemsize
+            return self._cur.starts(), self._cur.offsets.itemsize
 
     def __len__(self) -> int:
         with self._lock:
@@ -339,8 +341,8 @@ class LogIndex:
         need = cur.end - moved_bytes
         if moved_bytes < 0 or need < 0 or need > cur_new.end:
             return False
-        kept = bisect.bisect_left(cur_new.offsets, need)
-        if need != cur_new.end and (kept == len(cur_new.offsets) or cur_new.offsets[kept] != need):
+        kept = cur_new.line_at(need)
+        if kept is None:
             return False
         if moved_lines + kept != old_current_lines:
             return False
@@ -368,7 +370,7 @@ class LogIndex:
         with self._lock:
             return self._hist.copy(), self._cur.copy()
 
-    def start_from(self, parts: Sequence[tuple[int, array[int], int, int, bytes] | None]) -> bool:
+    def start_from(self, parts: Sequence[tuple[int, LineStarts, int, int, bytes] | None]) -> bool:
         """Before the first update: each file's index from ``parts`` (a descriptor of the file
         at its path, offsets, end, CRC, anchor: checked by :mod:`.logindex_cache`)."""
         with self._update_lock, self._lock:
@@ -463,10 +465,10 @@ class LogIndex:
 
     def _read(self, f: FileIndex, first: int, stop: int) -> list[str]:
         count = stop - first
-        start, end = f.span(first, stop)
         try:
             if f.fd is None:
                 raise OSError(0, "file closed")
+            start, end = f.span(first, stop)  # (lines of a run read from the file)
             data = os.pread(f.fd, end - start, start)
         except OSError as exc:
             self.last_error = f"cannot read {f.path}: {exc.strerror or exc}"

@@ -4,8 +4,9 @@ index of the 10x factory's 900 MB of log took 3 s of a 4.6 s warm start, after t
 
 One file per log in the fold cache's folder (``index-<hash>.bin``): a header line (JSON: the
 magic, the format and tool versions, the byte order, and for each file its identity as the
-fold cache keys it, its end, CRC and anchor, the type and count of its offsets and their
-SHA-256), then the offsets as they are in memory. A file's part is used only when the file at
+fold cache keys it, its end, CRC and anchor, its count of lines, the type and count of the
+offsets it keeps (one line in ``STRIDE``) and their SHA-256 with the count of lines), then those
+offsets as they are in memory. A file's part is used only when the file at
 its path is the one indexed (device, inode, the hashes of its first and last blocks up to the
 indexed end: :func:`~factory_tui.adapters.foldcache.file_identity`) and its offsets are the
 ones written (their hash, their first and last); anything else is indexed again from its
@@ -20,6 +21,8 @@ import os
 import sys
 from array import array
 from dataclasses import asdict
+from itertools import islice
+from operator import lt
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,12 +30,13 @@ from factory_tui import __version__
 from factory_tui.adapters.foldcache import FileIdentity, file_identity
 from factory_tui.adapters.jsonfiles import write_atomically
 from factory_tui.adapters.logindex import LogIndex
-from factory_tui.adapters.logindex_files import FileIndex, close_fd
+from factory_tui.adapters.logindex_files import STRIDE, FileIndex, LineStarts, close_fd
 from factory_tui.config.regular_files import open_regular
 
 __all__ = ["FORMAT", "restore_index", "save_index"]
 
-FORMAT = 1
+FORMAT = 2
+"""2: one line's offset in ``STRIDE`` kept, and the count of lines (1: every line's)."""
 MAGIC = "factory-tui log index"
 _HEADER_LIMIT = 1 << 16
 
@@ -61,7 +65,7 @@ def save_index(index: LogIndex, path: Path, *, version: str = __version__) -> bo
     def write(out: BinaryIO) -> None:
         out.write(line)
         for f, _part_data in parts:
-            f.offsets.tofile(out)  # as they are in memory: no copy
+            f.offsets.marks.tofile(out)  # as they are in memory: no copy
 
     try:
         write_atomically(path, write)
@@ -77,10 +81,20 @@ def _part(f: FileIndex) -> dict[str, Any]:
         "end": f.end,
         "crc": f.crc,
         "anchor": f.anchor.hex(),
-        "typecode": f.offsets.typecode,
-        "count": len(f.offsets),
-        "sha256": hashlib.sha256(memoryview(f.offsets).cast("B")).hexdigest(),
+        "lines": f.offsets.count,
+        "stride": STRIDE,
+        "typecode": f.offsets.marks.typecode,
+        "count": len(f.offsets.marks),
+        "sha256": _digest(f.offsets),
     }
+
+
+def _digest(starts: LineStarts) -> str:
+    """The SHA-256 of the offsets kept and the count of lines (neither taken without the
+    other)."""
+    digest = hashlib.sha256(memoryview(starts.marks).cast("B"))
+    digest.update(b" %d lines" % starts.count)
+    return digest.hexdigest()
 
 
 def restore_index(index: LogIndex, path: Path, *, version: str = __version__) -> bool:
@@ -101,7 +115,7 @@ def restore_index(index: LogIndex, path: Path, *, version: str = __version__) ->
     return False
 
 
-_Part = tuple[int, "array[int]", int, int, bytes]
+_Part = tuple[int, LineStarts, int, int, bytes]
 
 
 def _read(saved: Any, index: LogIndex, version: str) -> list[_Part | None]:
@@ -134,18 +148,22 @@ def _restore_file(saved: Any, path: Path, entry: dict[str, Any]) -> _Part | None
     """One file's part, if the file at ``path`` is still the one indexed (its descriptor
     opened here), else None."""
     end, count, typecode = entry["end"], entry["count"], entry["typecode"]
-    if typecode not in ("I", "Q") or type(end) is not int or type(count) is not int:
+    lines = entry["lines"]
+    if typecode not in ("I", "Q") or not all(type(n) is int for n in (end, count, lines)):
         raise ValueError("not an index of lines")
     identity = FileIdentity.from_json(entry["identity"])
-    if identity.size != end or end <= 0 or count <= 0:
+    if identity.size != end or end <= 0 or count <= 0 or entry["stride"] != STRIDE:
         raise ValueError("not an index of lines")
-    offsets: array[int] = array(typecode)
-    if count * offsets.itemsize > os.fstat(saved.fileno()).st_size - saved.tell():
+    if count != -(-lines // STRIDE):
+        raise ValueError("the offsets kept are not the lines'")
+    marks: array[int] = array(typecode)
+    if count * marks.itemsize > os.fstat(saved.fileno()).st_size - saved.tell():
         raise ValueError("the offsets are not all there")  # (nor allocated for)
-    offsets.fromfile(saved, count)
-    if hashlib.sha256(memoryview(offsets).cast("B")).hexdigest() != entry["sha256"]:
+    marks.fromfile(saved, count)
+    offsets = LineStarts(marks, lines)
+    if _digest(offsets) != entry["sha256"]:
         raise ValueError("the offsets are not the ones written")
-    if offsets[0] != 0 or offsets[-1] >= end:
+    if marks[0] != 0 or marks[-1] >= end or not all(map(lt, marks, islice(marks, 1, None))):
         raise ValueError("the offsets are not within the file")
     anchor = bytes.fromhex(entry["anchor"])
     crc = entry["crc"]

@@ -164,6 +164,9 @@ class FleetFeed:
         self._progress_at: dict[str, float] = {}
         """When each source's progress was last posted (see :meth:`_progress`)."""
         self.log_shown = threading.Event()
+        self.index_kept = threading.Event()
+        """Set once the first load's log index was kept for the next start (or found not worth
+        keeping): a quit before it keeps none (the next start indexes the log whole)."""
         """Set by the app once it has shown the first fleet with the log indexed."""
         reader.logs.cancel = self._closing  # a long read stops when the app closes
 
@@ -324,7 +327,10 @@ class FleetFeed:
         # Kept once the app has shown the log: written beside the app's handling of the first
         # fleets, it held the GIL the log's showing waited for (~0.1 s of 2.6).
         self.log_shown.wait(LOG_SHOWN_WAIT)
-        self._keep_index(reader)
+        try:
+            self._keep_index(reader)
+        finally:
+            self.index_kept.set()
 
     def _index_beside(self) -> None:
         """The log indexed while a child folds its tail (see :attr:`FactoryLogs.beside`)."""
