@@ -135,6 +135,40 @@ def test_a_runs_lines_are_found_in_the_file(
             os.close(f.fd)
 
 
+def test_a_rotation_whose_log_is_cut_while_checked_is_published(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hooks' rotation (lines moved to operations.log.1, the rest left in operations.log),
+    the log cut by an agent while the index checks whether the order was kept (which reads
+    it): the new files are still indexed and published as a change of order, not thrown away
+    with an error (the next update read the log whole again)."""
+    hist, cur = files
+    write(cur, [ev(n) for n in range(100)])
+    index = make(files)
+    write(hist, [ev(n) for n in range(40)])
+    write(cur.with_name("new"), [*(ev(n) for n in range(40, 100)), "new 1", "new 2"])
+    os.replace(cur.with_name("new"), cur)
+    real = logindex_files.FileIndex.line_at
+
+    def cut_first(f: FileIndex, offset: int) -> int | None:
+        os.truncate(f.path, 0)
+        return real(f, offset)
+
+    monkeypatch.setattr(logindex_files.FileIndex, "line_at", cut_first)
+    index.update()
+    assert (index.last_error, len(index), index.generation) == (None, 102, 1)
+
+
+def test_the_offsets_of_a_file_cut_since_are_those_it_still_holds(
+    files: tuple[Path, Path],
+) -> None:
+    write(files[1], [f"line {n:04d}" for n in range(40)])
+    index = make(files)
+    assert index.offsets == ([10 * n for n in range(40)], 4)
+    os.truncate(files[1], 35)
+    assert index.offsets == ([0, 10, 20, 30], 4)
+
+
 def test_the_scan_of_lines_past_4_gib_gives_8_byte_offsets(tmp_path: Path) -> None:
     path = tmp_path / "sparse.log"  # a sparse file: only its last bytes are written
     with path.open("wb") as handle:

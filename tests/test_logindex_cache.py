@@ -6,9 +6,11 @@ never a wrong one."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import tempfile
+from array import array
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,8 @@ from test_logindex import _OPS, _Model, append, ev, everything, rotate, write
 
 from factory_tui.adapters import logindex
 from factory_tui.adapters.logindex import LogIndex
-from factory_tui.adapters.logindex_cache import restore_index, save_index
+from factory_tui.adapters.logindex_cache import _digest, restore_index, save_index
+from factory_tui.adapters.logindex_files import STRIDE, LineStarts
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.feeds.prs import PrsOptions
 
@@ -139,6 +142,62 @@ def test_a_damaged_or_foreign_cache_is_not_used(
         warm.update()
         cold.update()
         assert everything(warm) == everything(cold)
+
+
+def _crafted(cache: Path, name: str, marks: list[int], lines: int, **extra: object) -> None:
+    """The kept index of ``name`` made to say ``marks`` and ``lines``, its digest made to
+    match (what a damaged or foreign writer could do)."""
+    header, _, body = cache.read_bytes().partition(b"\n")
+    saved = json.loads(header)
+    entry = saved["files"][name]
+    kept = array(entry["typecode"], marks)
+    others = [n for n in saved["files"] if n != name]
+    rest = body[: sum(saved["files"][n]["count"] * kept.itemsize for n in others)]
+    entry.update(count=len(kept), lines=lines, sha256=_digest(LineStarts(kept, lines)), **extra)
+    cache.write_bytes(json.dumps(saved).encode() + b"\n" + rest + kept.tobytes())
+
+
+@pytest.mark.parametrize(
+    ("marks", "lines"),
+    [([0], STRIDE), ([0, 40], STRIDE + 1), ([0, 41], STRIDE + 1), ([0, 8], 2 * STRIDE)],
+    ids=["more lines than the file", "one line less", "a run mid-line", "a run too early"],
+)
+def test_a_kept_index_whose_lines_are_not_the_files_is_not_used(
+    files: tuple[Path, Path], tmp_path: Path, marks: list[int], lines: int
+) -> None:
+    """A kept index made to match its digest, but whose lines are not the file's (a count of
+    lines off, a run's start inside a line or on the wrong line): refused where the last
+    run's lines must end at the file's indexed end, or read as a cold index reads."""
+    write(files[1], [f"line {n:04d}" for n in range(STRIDE + 2)])  # 10 bytes a line
+    cache = tmp_path / "index.bin"
+    _saved(files, cache)
+    _crafted(cache, files[1].name, marks, lines)
+    with LogIndex(*files) as warm, LogIndex(*files) as cold:
+        assert not restore_index(warm, cache)
+        warm.update()
+        cold.update()
+        assert everything(warm) == everything(cold)
+
+
+def test_a_kept_index_refused_halfway_leaves_no_descriptor_open(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The rotated log's part opened, the log's refused (another stride), or a header nested
+    past Python's depth: nothing is used, nothing raised, no descriptor left open."""
+    write(files[0], [ev(n) for n in range(50)])
+    write(files[1], [ev(n) for n in range(50, 90)])
+    cache = tmp_path / "index.bin"
+    _saved(files, cache)
+    header, _, body = cache.read_bytes().partition(b"\n")
+    saved = json.loads(header)
+    saved["files"][files[1].name]["stride"] = 16
+    damaged = [json.dumps(saved).encode() + b"\n" + body, b"[" * 60_000 + b"\n"]
+    before = len(os.listdir("/proc/self/fd"))
+    for data in damaged:
+        cache.write_bytes(data)
+        with LogIndex(*files) as index:
+            assert not restore_index(index, cache)
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_no_cache_a_fifo_or_an_unwritable_folder_is_a_cold_index(

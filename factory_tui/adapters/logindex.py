@@ -1,8 +1,9 @@
 """A byte-offset index over ``operations.log.1`` + ``operations.log``, read on demand.
 
-The operations log can hold a million lines. A viewer must not keep them as strings (nor as
-widgets): :class:`LogIndex` keeps one 4-byte offset per line (``array('I')``; 8 past 4 GiB), an
-open descriptor per file, and reads the lines it is asked for with ``os.pread``. The two files
+The operations log can hold millions of lines. A viewer must not keep them as strings (nor as
+widgets): :class:`LogIndex` keeps, per file, where every 32nd line starts (4 bytes each; 8 past
+4 GiB) and how many lines there are, an open descriptor, and reads the lines it is asked for with
+``os.pread`` (a line inside a run of 32 found in the bytes from its run's start). The two files
 form ONE logical sequence: the history file's lines first, then the current file's.
 
 Indexing is incremental: :meth:`LogIndex.update` indexes what was appended since the last call.
@@ -341,7 +342,10 @@ class LogIndex:
         need = cur.end - moved_bytes
         if moved_bytes < 0 or need < 0 or need > cur_new.end:
             return False
-        kept = cur_new.line_at(need)
+        try:
+            kept = cur_new.line_at(need)  # (its run's lines read from the file)
+        except OSError:
+            return False  # cut since it was scanned: no order shown kept
         if kept is None:
             return False
         if moved_lines + kept != old_current_lines:

@@ -103,8 +103,8 @@ def restore_index(index: LogIndex, path: Path, *, version: str = __version__) ->
     try:
         with os.fdopen(open_regular(path), "rb") as saved:  # (a FIFO is not waited on)
             parts = _read(saved, index, version)
-    except (OSError, ValueError, KeyError, TypeError, EOFError):
-        return False
+    except (OSError, ValueError, KeyError, TypeError, EOFError, RecursionError):
+        return False  # (a header nested past Python's depth: RecursionError)
     if not any(parts):
         return False
     if index.start_from(parts):
@@ -132,15 +132,21 @@ def _read(saved: Any, index: LogIndex, version: str) -> list[_Part | None]:
     entries = header["files"]
     found: list[_Part | None] = []
     at = saved.tell()
-    for path in index.paths:
-        entry = entries.get(path.name)
-        part = None
-        if entry is not None:
-            saved.seek(at)
-            part = _restore_file(saved, path, entry)
-        found.append(part)
-        if entry is not None:
-            at += entry["count"] * array(entry["typecode"]).itemsize
+    try:
+        for path in index.paths:
+            entry = entries.get(path.name)
+            part = None
+            if entry is not None:
+                saved.seek(at)
+                part = _restore_file(saved, path, entry)
+            found.append(part)
+            if entry is not None:
+                at += entry["count"] * array(entry["typecode"]).itemsize
+    except BaseException:
+        for part in found:  # a file's part opened, the next one refused
+            if part is not None:
+                close_fd(part[0])
+        raise
     return found
 
 
@@ -174,7 +180,16 @@ def _restore_file(saved: Any, path: Path, entry: dict[str, Any]) -> _Part | None
         if file_identity(fd, end) != identity or not anchor.endswith(b"\n"):
             close_fd(fd)
             return None
+        # The last run's lines end where the index does (a count of lines that is not the
+        # file's is refused, however its header was made).
+        last = FileIndex(path, 0)
+        last.fd, last.end = fd, end
+        if last.start_after(marks[-1], lines - (count - 1) * STRIDE) != end:
+            raise ValueError("the lines kept are not the file's")
     except OSError:
         close_fd(fd)
         return None
+    except BaseException:
+        close_fd(fd)
+        raise
     return fd, offsets, end, crc, anchor

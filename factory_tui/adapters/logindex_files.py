@@ -137,21 +137,27 @@ class FileIndex:
             return self.end
         run, skip = divmod(line, STRIDE)
         at = starts.marks[run]
-        return self._after_lines(at, skip) if skip else at
+        return self.start_after(at, skip) if skip else at
 
     def starts(self) -> list[int]:
-        """Where every line starts (read from the file: a check, not a path of the viewer)."""
+        """Where every line starts, read from the file (a check, not a path of the viewer): as
+        far as the file still holds them, if it changed since it was indexed."""
         if self.fd is None:
             return []
         out: list[int] = []
         marks, count = self.offsets.marks, self.offsets.count
         for run, at in enumerate(marks):
             stop = marks[run + 1] if run + 1 < len(marks) else self.end
-            data = os.pread(self.fd, stop - at, at)
+            try:
+                data = os.pread(self.fd, stop - at, at)
+            except OSError:
+                return out
             pos = 0
             for _ in range(min(STRIDE, count - run * STRIDE)):
                 out.append(at + pos)
-                pos = data.index(b"\n", pos) + 1
+                pos = data.find(b"\n", pos) + 1
+                if not pos:
+                    return out
         return out
 
     def line_at(self, offset: int) -> int | None:
@@ -166,12 +172,12 @@ class FileIndex:
         at, line = starts.marks[run], run * STRIDE
         last = min(line + STRIDE, starts.count)
         while at < offset and line + 1 < last:
-            at, line = self._after_lines(at, 1), line + 1
+            at, line = self.start_after(at, 1), line + 1
         return line if at == offset else None
 
-    def _after_lines(self, at: int, lines: int) -> int:
+    def start_after(self, at: int, lines: int) -> int:
         """Where the line ``lines`` lines after the one at ``at`` starts (complete lines
-        before ``end``)."""
+        before ``end``); ``OSError`` when the file holds fewer."""
         if self.fd is None:
             raise OSError(errno.EBADF, "file closed", str(self.path))
         while True:

@@ -164,10 +164,10 @@ class FleetFeed:
         self._progress_at: dict[str, float] = {}
         """When each source's progress was last posted (see :meth:`_progress`)."""
         self.log_shown = threading.Event()
+        """Set by the app once it has shown the first fleet with the log indexed."""
         self.index_kept = threading.Event()
         """Set once the first load's log index was kept for the next start (or found not worth
         keeping): a quit before it keeps none (the next start indexes the log whole)."""
-        """Set by the app once it has shown the first fleet with the log indexed."""
         reader.logs.cancel = self._closing  # a long read stops when the app closes
 
     def request(
