@@ -135,6 +135,28 @@ def test_a_runs_lines_are_found_in_the_file(
             os.close(f.fd)
 
 
+def test_the_line_at_an_offset_reads_its_run_once(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding the line at an offset (a rotation's check) reads the bytes from its run's start
+    to it once: it read up to 64 KB a line of the run before (2 MB for a run of long lines)."""
+    write(files[1], [f"{n:05d}" + "x" * 10_000 for n in range(2 * STRIDE)])
+    index = make(files)
+    f = index._cur
+    read: list[int] = []
+    pread = os.pread
+    monkeypatch.setattr(
+        logindex_files.os, "pread", lambda fd, n, at: read.append(n) or pread(fd, n, at)
+    )
+    last = (STRIDE - 1) * 10_006
+    assert (f.line_at(last), f.line_at(last + 1), f.line_at(STRIDE * 10_006)) == (
+        STRIDE - 1,
+        None,
+        STRIDE,
+    )
+    assert sum(read) == 2 * last + 1
+
+
 def test_a_rotation_whose_log_is_cut_while_checked_is_published(
     files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

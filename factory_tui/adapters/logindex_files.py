@@ -170,10 +170,21 @@ class FileIndex:
         if run < 0 or offset > self.end:
             return None
         at, line = starts.marks[run], run * STRIDE
-        last = min(line + STRIDE, starts.count)
-        while at < offset and line + 1 < last:
-            at, line = self.start_after(at, 1), line + 1
-        return line if at == offset else None
+        if offset == at:
+            return line
+        if self.fd is None:
+            raise OSError(errno.EBADF, "file closed", str(self.path))
+        # Within the run (before the next one's start): a line starts at ``offset`` when the
+        # byte before it ends one, and it is the run's line after the newlines in between.
+        before = b""
+        while at < offset:
+            data = os.pread(self.fd, min(_SCAN_BYTES, offset - at), at)
+            if not data:
+                raise OSError(errno.EIO, "shorter than indexed", str(self.path))
+            line += data.count(b"\n")
+            at += len(data)
+            before = data[-1:]
+        return line if before == b"\n" else None
 
     def start_after(self, at: int, lines: int) -> int:
         """Where the line ``lines`` lines after the one at ``at`` starts (complete lines
