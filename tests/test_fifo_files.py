@@ -51,6 +51,25 @@ def test_read_regular_refuses_a_fifo_and_reads_a_file_up_to_its_limit(tmp_path: 
         read_regular(plain, 4)
 
 
+def test_a_file_over_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """Refused by its size, not read up to the limit first (a cache file of the limit's size
+    cost twice that in memory before it was refused: 2 GB at the JSON cache's 1 GB)."""
+    import tracemalloc
+
+    big = tmp_path / "big"
+    with big.open("wb") as f:
+        f.truncate(9 << 20)  # sparse: nothing written
+    tracemalloc.start()
+    try:
+        with pytest.raises(OSError, match="bigger than"):
+            read_regular(big, 8 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+    assert len(read_regular(big, 8 << 20, whole=False)) == 8 << 20  # its head, when asked
+
+
 def test_a_fifo_for_the_state_files_is_no_state(tmp_path: Path) -> None:
     """The budget's and the reviews' state files: a FIFO is set aside (``.unreadable``) or
     ignored, as an unreadable file is."""

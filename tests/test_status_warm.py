@@ -24,6 +24,7 @@ from hostile import Spec, build, every_payload
 
 import factory_tui.adapters.factory_claims as factory_claims
 import factory_tui.adapters.factory_state as factory_state
+import factory_tui.adapters.jsonfiles as jsonfiles
 import factory_tui.cli.status as status_module
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.jsonfiles import FORMAT, MISS, JsonFiles
@@ -221,6 +222,43 @@ def test_a_read_only_files_json_gives_each_value_once_and_saves_nothing(
     files.put(str(other), os.stat(other), {"x": 1}, read_at_ns=time.time_ns() + LATER)
     assert not files.changed and not files.save()
     assert JsonFiles(kept).get(str(path), before)["title"] == "old title"  # the file as it was
+
+
+@pytest.mark.parametrize("error", [MemoryError, RecursionError])
+@pytest.mark.parametrize("part", ["the cache file", "one file's value"])
+def test_a_kept_json_that_cannot_be_unmarshalled_is_read_from_the_files(
+    hostile: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type, part: str
+) -> None:
+    """A kept file made (its hash recomputed) to declare a length past what memory holds, or
+    values nested past Python's depth: the files are read, the same answer given, nothing
+    raised out of a command's read (a MemoryError escaped every command and action)."""
+    _later_clock(monkeypatch)
+    monkeypatch.setenv("FACTORY_TUI_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["status", str(hostile.root), "--json", "--now", NOW]) == 0
+    loads = jsonfiles.marshal.loads
+    calls: list[int] = []
+
+    def refused(data: bytes) -> object:
+        calls.append(1)
+        if part == "the cache file" or len(calls) > 1:
+            raise error("crafted")
+        return loads(data)
+
+    reader = FactoryReader.warm(hostile)
+    monkeypatch.setattr(jsonfiles.marshal, "loads", refused)
+    reader.refresh_all()
+    monkeypatch.setattr(jsonfiles.marshal, "loads", loads)
+    out = io.StringIO()
+    now = parse_ts(NOW)
+    assert now is not None
+    write_json_records(reader.fleet(now).json_items(), out)
+    assert out.getvalue() == _status(hostile, None)
+    files = reader.json_files
+    assert files is not None
+    if part == "the cache file":
+        assert files.skipped == f"ignored: {error.__name__}: crafted" and len(calls) == 1
+    else:
+        assert files.skipped is None and len(calls) > 1  # each value refused in turn
 
 
 def _recording(read: list[str], module: Any) -> Callable[[Path, int], object]:

@@ -52,6 +52,11 @@ RACY_NS = 2_000_000_000
 
 StatKey = tuple[int, int, int, int, int]
 
+_UNLOADABLE = (ValueError, EOFError, TypeError, MemoryError, RecursionError)
+"""What unmarshalling a damaged or crafted cache file raises (a length past what memory holds,
+values nested past Python's depth): the files are read instead. ``marshal`` takes a declared
+length at its word before it reads the items; the cache folder is the user's own."""
+
 MISS: Any = object()
 """What :meth:`JsonFiles.get` returns when it holds no value for a file's stat."""
 
@@ -99,7 +104,7 @@ class JsonFiles:
             return MISS
         try:
             value = marshal.loads(entry[5])
-        except (ValueError, EOFError, TypeError):
+        except _UNLOADABLE:
             return MISS
         if self.read_only:
             del self._saved[file]  # given once: its reader keeps what it made of it by stat
@@ -171,8 +176,8 @@ class JsonFiles:
             return
         try:
             self._saved = self._parse(data)
-        except (ValueError, EOFError, TypeError) as error:
-            self.skipped = f"ignored: {error}"
+        except _UNLOADABLE as error:
+            self.skipped = f"ignored: {type(error).__name__}: {error}"
 
     def _parse(self, data: bytes) -> dict[str, tuple[Any, ...]]:
         header, _, body = data.partition(b"\n")

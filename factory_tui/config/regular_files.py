@@ -47,6 +47,8 @@ def read_regular(path: Path | str, limit: int, *, whole: bool = True) -> bytes:
     ``whole``, a longer file raises ``OSError`` (EFBIG); else its first ``limit`` bytes."""
     fd = open_regular(path)
     try:
+        if whole and os.fstat(fd).st_size > limit:  # refused before a byte is read
+            raise OSError(errno.EFBIG, f"bigger than {limit:,} bytes", os.fspath(path))
         data = read_at_most(fd, limit + 1 if whole else limit)
     finally:
         os.close(fd)
