@@ -286,10 +286,7 @@ def _warm_with_counted_archive(tmp_path: Path, cache: FoldCache) -> tuple[Any, l
             f"{at:%Y-%m-%dT%H:%M} | SESSION-START | task=t{n % 3} branch=b{n} instance=i{n % 2}",
             f"{end:%Y-%m-%dT%H:%M} | SESSION-END | task=t{n % 3} status=success pr={n}",
         ]
-    _write(config.log_file, [line.encode() for line in lines])
-    assert reader(config, cache).save_fold_cache()
-    warm = reader(config, cache)
-    assert warm.warm_started and warm.fold.sessions.saved
+    warm = _warm_of(config, cache, lines)
     sessions = warm.fold.sessions
     reads: list[int] = []
     saved = sessions._saved
@@ -506,7 +503,13 @@ def _saved_days(tmp_path: Path, cache: FoldCache) -> Any:
             f"2026-01-{n:02d}T11:00 | SESSION-END | task=t{n % 3} status=success pr={n}",
         )
     ]
-    _write(config.log_file, [line.encode() for line in old])
+    return _warm_of(config, cache, old)
+
+
+def _warm_of(config: Any, cache: FoldCache, lines: list[str]) -> Any:
+    """A warm reader of a log of ``lines``, its fold saved once: some sessions only in its
+    archive."""
+    _write(config.log_file, [line.encode() for line in lines])
     assert reader(config, cache).save_fold_cache()
     warm = reader(config, cache)
     assert warm.warm_started and warm.fold.sessions.saved

@@ -411,11 +411,8 @@ class SessionTable(Sequence[SessionRec]):
         rows = getattr(self._saved, "rows", None)
         if wanted and self._archive is None and rows is not None:
             strings, values = read_saved(lambda: rows(wanted), "saved sessions")
-            get, texts = strings.__getitem__, len(SESSION_TEXT)
             for n, seq in enumerate(wanted):
-                row = [get(values[c][n]) for c in range(texts)]
-                row.extend(values[c][n] for c in range(texts, WIDTH))
-                live[seq] = restore_session(seq, *row)
+                live[seq] = _row_session(seq, strings, [column[n] for column in values])
         return [self[seq] for seq in seqs]
 
     def _coded(self, name: str, codes: array[int], table: SavedStrings) -> CodedColumn:
@@ -514,10 +511,7 @@ class SessionTable(Sequence[SessionRec]):
     def _restore(self, seq: int) -> SessionRec:
         count = self._count
         strings, flat = self._read_archive()
-        get = strings.__getitem__
-        values: list[Any] = [get(flat[n * count + seq]) for n in range(len(SESSION_TEXT))]
-        values.extend(flat[n * count + seq] for n in range(len(SESSION_TEXT), WIDTH))
-        rec = self._live[seq] = restore_session(seq, *values)
+        rec = self._live[seq] = _row_session(seq, strings, flat[seq::count])
         return rec
 
     def _restore_all(self) -> None:
@@ -538,6 +532,15 @@ class SessionTable(Sequence[SessionRec]):
             for rec in map(restore_session, range(first, last), *columns):
                 live.setdefault(rec.seq, rec)
         self._archive, self._saved = None, None
+
+
+def _row_session(seq: int, strings: Sequence[str | None], row: Sequence[int]) -> SessionRec:
+    """Session ``seq`` from its row of the archive (a value a column: the text columns' indexes
+    into ``strings``, then the numbers)."""
+    texts = len(SESSION_TEXT)
+    values: list[Any] = [strings[code] for code in row[:texts]]
+    values.extend(row[texts:])
+    return restore_session(seq, *values)
 
 
 class SessionRefs(Sequence[SessionRec]):
