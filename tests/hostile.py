@@ -29,6 +29,10 @@ from factory_tui.config import encode_project_path
 
 NOW = "2026-02-16T15:42"
 HOST = socket.gethostname()  # this machine: pids in claims are probed for real
+NO_PID = 1 << 22
+"""Past any Linux ``pid_max`` (its ceiling): a pid here is probed for real and found by no one.
+4242 was a live process on a busy CI machine, whose memory changed between two reads of one
+test."""
 
 #: The untrusted text payloads of the issue, verbatim.
 PAYLOADS: tuple[str, ...] = (
@@ -148,7 +152,7 @@ def base_factory(root: Path, spec: Spec | None = None) -> Factory:
                     "name": f"API {t('phase_name')}",
                     "tickets": ["CAB-1350"],
                     "owner": owner,
-                    "pid": 999_999,
+                    "pid": NO_PID + 999,
                     "claimed_at": "2026-02-16T14:05",
                     "hostname": f"{HOST}{t('hostname')}",
                     "branch": f"feat/CAB-1350{t('branch')}",
@@ -177,7 +181,7 @@ def base_factory(root: Path, spec: Spec | None = None) -> Factory:
             "ticket": "CAB-1321",
             "title": f"ToS {t('title')}",
             "owner": "t51234-beef",
-            "pid": 999_998,
+            "pid": NO_PID + 998,
             "hostname": "elsewhere.local",
             "claimed_at": "2026-02-16T09:10",
             "branch": f"fix/CAB-1321{t('branch')}",
@@ -285,7 +289,7 @@ def _standalone(ticket: object, **fields: object) -> dict[str, object]:
         "ticket": ticket,
         "title": "hostile",
         "owner": "t11111-0bad",
-        "pid": 4242,
+        "pid": NO_PID + 4242,
         "hostname": HOST,
         "claimed_at": "2026-02-16T12:00",
         "branch": "feat/x",
@@ -365,7 +369,7 @@ def mutate(f: Factory, kind: str, site: str, spec: Spec) -> None:
                     {
                         "id": 1,
                         "owner": "t1-aaaa",
-                        "pid": 4243,
+                        "pid": NO_PID + 4243,
                         "hostname": HOST,
                         "claimed_at": "0001-01-01T00:00+14:00",
                     },
