@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from factory_tui.adapters.jsonfiles import MISS, JsonFiles
+from factory_tui.adapters.jsonfiles import MISS, RACY_NS, JsonFiles
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.core.claims import ClaimFile, claim_from_json, claim_json, claim_set_problems
 from factory_tui.core.fold import LogFold
 from factory_tui.core.locks import LockEntry
 from factory_tui.core.problems import Problem
 
-__all__ = ["ClaimFolder", "FileKey", "file_key", "file_stat"]
+__all__ = ["ClaimFolder", "FileKey", "file_key", "file_stat", "racy_after"]
 
 # atomic_write's temp file for a claim file: ".<name>.json.<random>.tmp".
 _CLAIM_TEMP = re.compile(r"\.(.+\.json)\.[^.]+\.tmp\Z")
@@ -30,15 +30,33 @@ _CLAIM_TEMP = re.compile(r"\.(.+\.json)\.[^.]+\.tmp\Z")
 
 @dataclass(frozen=True, slots=True)
 class FileKey:
-    """Enough of a stat to tell that a file changed."""
+    """Enough of a stat to tell that a file changed: rewritten in place (its size or times,
+    ``ctime`` too: a copy that sets the old ``mtime`` back), or replaced (its inode).
+
+    A file rewritten twice within the file system's timestamp tick, at the same size, keeps its
+    key: a key is trusted only when the file had not changed for :data:`RACY_NS` before it was
+    read (:meth:`settled`)."""
 
     mtime_ns: int
+    ctime_ns: int
     size: int
     inode: int
+    device: int
 
     @classmethod
     def of(cls, st: os.stat_result) -> FileKey:
-        return cls(st.st_mtime_ns, st.st_size, st.st_ino)
+        return cls(st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
+
+    def settled(self, racy_after: int) -> bool:
+        """Whether the file last changed before ``racy_after`` (ns, from :func:`racy_after`):
+        then a change made since moves its times."""
+        return max(self.mtime_ns, self.ctime_ns) <= racy_after
+
+
+def racy_after() -> int:
+    """The time (ns) after which a file's change is too recent for its key to be trusted: read
+    once before the stats it judges (a file changed after that is racy all the same)."""
+    return time.time_ns() - RACY_NS
 
 
 def file_key(path: Path) -> FileKey | None:
@@ -105,6 +123,7 @@ class ClaimFolder:
         # entry.path joins the folder's text and the name: str(Path(entry.path)) but for a
         # folder "." (whose "./" a Path drops).
         bare = os.fspath(folder) == "."
+        racy = racy_after()
         for entry in entries:
             if entry.name.startswith("."):
                 self._check_leftover(entry)
@@ -116,7 +135,7 @@ class ClaimFolder:
                 continue
             file = entry.name if bare else entry.path
             seen.add(file)
-            changed |= self._refresh_file(file)
+            changed |= self._refresh_file(file, racy)
         for gone in set(self.claims) - seen:
             del self.claims[gone]
             self.generation += 1
@@ -166,10 +185,11 @@ class ClaimFolder:
 
     def refresh_claim(self, path: Path) -> bool:
         """Re-read one claim file if its stat changed (or it vanished). True if anything changed."""
-        return self._refresh_file(str(path))
+        return self._refresh_file(str(path), racy_after())
 
-    def _refresh_file(self, file: str) -> bool:
-        """:meth:`refresh_claim` of the file ``str(path)`` names."""
+    def _refresh_file(self, file: str, racy: int) -> bool:
+        """:meth:`refresh_claim` of the file ``str(path)`` names; ``racy``: a file changed
+        after this (ns) is read again next time, whatever its stat then (the key kept is None)."""
         try:
             st = file_stat(file)
         except OSError as error:
@@ -183,7 +203,7 @@ class ClaimFolder:
         found = self._read(file, st)
         if found is None:
             return self._forget(file)
-        return self._set(file, key, *found)
+        return self._set(file, key if key.settled(racy) else None, *found)
 
     def _read(self, file: str, st: os.stat_result) -> tuple[ClaimFile | None, list[Problem]] | None:
         """One claim file, parsed (None: it is gone). From its JSON kept in :attr:`values` when
@@ -217,7 +237,12 @@ class ClaimFolder:
     def _set(
         self, file: str, key: FileKey | None, claim: ClaimFile | None, problems: list[Problem]
     ) -> bool:
+        """Keep what the file holds now; True if it differs from what was known (a file read
+        again only because its last read was racy is no change when it reads the same)."""
+        known = self.claims.get(file)
         self.claims[file] = (key, claim, problems)
+        if known is not None and known[1] == claim and known[2] == problems:
+            return False
         self.generation += 1
         return True
 

@@ -9,7 +9,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from factory_tui.adapters.factory_claims import FileKey, file_key
+from factory_tui.adapters.factory_claims import FileKey, file_key, racy_after
 from factory_tui.adapters.jsonfiles import MISS, JsonFiles
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
@@ -250,10 +250,15 @@ class StateFiles:
         self.config = config
         self.lint: list[object] = []
         self.problems: list[Problem] = []
-        self._keys: dict[Path, FileKey | None] = {}
+        self._keys: dict[Path, FileKey | None] | None = None
+        """The files' keys when last read; None: read them next time (never read, or either had
+        changed too recently for its key to be trusted: see :meth:`FileKey.settled`)."""
+        self._was_read = False
 
     def refresh(self) -> bool:
-        """Read both files again if either changed. True if they were read."""
+        """Read both files again if either changed. True if what they say changed (or this is
+        the first read)."""
+        racy = racy_after()
         keys: dict[Path, FileKey | None] = {}
         for path in (self.config.plan_file, self.config.memory_file):
             try:
@@ -262,7 +267,10 @@ class StateFiles:
                 keys[path] = None
         if keys == self._keys:
             return False
-        self._keys = keys
+        first, self._was_read = not self._was_read, True
+        settled = all(key is None or key.settled(racy) for key in keys.values())
+        self._keys = keys if settled else None
+        before = (self.lint, self.problems)
         problems: list[Problem] = []
         texts: dict[Path, str | None] = {}
         for path in keys:
@@ -282,4 +290,4 @@ class StateFiles:
         )
         self.lint = list(lint_state(plan, memory)) if (plan or memory) else []
         self.problems = problems
-        return True
+        return first or (self.lint, self.problems) != before
