@@ -3,6 +3,7 @@ notifications, hostile text, a broken factory. Every wait is on the app's own si
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import threading
@@ -531,6 +532,35 @@ async def test_first_paint_comes_before_the_log_is_read(demo: DemoFactory) -> No
             assert "Reading the factory" not in screen_text(app)
     finally:
         gate.set()
+
+
+async def test_tabs_give_no_totals_before_the_first_fleet(demo: DemoFactory) -> None:
+    """While the factory is read, what redraws the tabs (the spend's first snapshot, a filter
+    typed) drew the empty fleet's totals: "Agents 0  Claims 0  Problems 0" until the log was
+    read (10 s on a long history), where the header said "AGENTS …"."""
+    gate = threading.Event()
+    reader = SlowReader(config_for(demo.root), hostname=DEMO_HOST, probe=FixedProbe(), gate=gate)
+    app = make_app(demo.root, reader=reader)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await asyncio.wait_for(app.input_released.wait(), 10)
+            await pilot.press("2", "slash", "c", "a", "b")
+            await pilot.pause()
+            assert not app.loaded
+            tabs = _tabs_line(app)
+            assert "Agents  Claims ⧩  Sessions  Log  Problems  State" in tabs, tabs
+            assert not any(ch.isdigit() for ch in tabs)
+            gate.set()
+            await app.wait_for_fleet()
+            await pilot.pause()
+            tabs = _tabs_line(app)
+            assert f"Agents {len(app.fleet.instances)}" in tabs
+    finally:
+        gate.set()
+
+
+def _tabs_line(app: FactoryApp) -> str:
+    return next(line for line in screen_text(app).splitlines() if line.startswith(" Agents"))
 
 
 async def test_claim_tree_updates_by_key_and_keeps_the_cursor(demo: DemoFactory) -> None:

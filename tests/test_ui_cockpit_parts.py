@@ -43,18 +43,28 @@ def plain(labels: Mapping[str, object]) -> str:
 def test_tab_labels_drop_totals_then_alarm_numbers_as_the_width_shrinks() -> None:
     shown = fleet(problems=3, claims_stale=0)
     filters = dict.fromkeys(VIEWS, "") | {"claims": "cab"}
-    wide = tab_labels(shown, None, budget_alerts=2, filters=filters, width=200)
+    wide = tab_labels(shown, None, budget_alerts=2, filters=filters, width=200, loaded=True)
     assert plain(wide) == (
         "Agents 0 | Claims 0 ⧩ | Sessions 0 | Log | Problems 3 !3 | State 0 | PRs | Cost !2"
     )
-    assert tab_labels(shown, None, budget_alerts=2, filters=filters, width=77) == wide
-    narrower = tab_labels(shown, None, budget_alerts=2, filters=filters, width=70)
+    assert tab_labels(shown, None, budget_alerts=2, filters=filters, width=77, loaded=True) == wide
+    narrower = tab_labels(shown, None, budget_alerts=2, filters=filters, width=70, loaded=True)
     assert (
         plain(narrower)
         == "Agents | Claims ⧩ | Sessions | Log | Problems !3 | State | PRs | Cost !2"
     )
-    narrow = tab_labels(shown, None, budget_alerts=2, filters=filters, width=20)
+    narrow = tab_labels(shown, None, budget_alerts=2, filters=filters, width=20, loaded=True)
     assert plain(narrow) == "Agents | Claims⧩ | Sessions | Log | Problems! | State | PRs | Cost!"
+
+
+def test_tab_labels_before_the_first_fleet_give_only_what_is_known() -> None:
+    """The empty fleet the cockpit holds while it reads is no total: titles alone; the spend's
+    budget alerts are known already, and stay."""
+    filters = dict.fromkeys(VIEWS, "")
+    labels = tab_labels(
+        fleet(problems=3), None, budget_alerts=1, filters=filters, width=200, loaded=False
+    )
+    assert plain(labels) == "Agents | Claims | Sessions | Log | Problems | State | PRs | Cost !1"
 
 
 def test_progress_segment_says_what_is_read_and_goes_when_the_log_is_indexed() -> None:

@@ -118,26 +118,41 @@ def view_content(view: str, factory: FactoryApp) -> Widget:
     return CostPanel(root=root, id="cost-view")
 
 
-def tab_counts(fleet: Fleet, queue: Queue | None) -> dict[str, int]:
-    """Each view's total, where it has one (the PRs' once the queue is loaded)."""
+def tab_counts(fleet: Fleet, queue: Queue | None, *, loaded: bool = True) -> dict[str, int]:
+    """Each view's total, where it has one: the fleet's once it is ``loaded`` (before, its
+    empty fleet would say "Agents 0" while the factory is being read), the PRs' once the queue
+    is loaded."""
+    prs = {"prs": len(queue.views)} if queue is not None else {}
+    if not loaded:
+        return prs
     return {
         "agents": len(fleet.instances),
         "claims": len(fleet.claims),
         "sessions": len(fleet.sessions),
         "problems": fleet.counts.get("problems", 0),
         "state": len(fleet.lint),
-        **({"prs": len(queue.views)} if queue is not None else {}),
+        **prs,
     }
 
 
-def tab_alarms(fleet: Fleet, queue: Queue | None, *, budget_alerts: int) -> dict[str, int]:
-    """How many things in each view need the engineer."""
+def tab_alarms(
+    fleet: Fleet, queue: Queue | None, *, budget_alerts: int, loaded: bool = True
+) -> dict[str, int]:
+    """How many things in each view need the engineer (the fleet's once it is ``loaded``)."""
+    fleet_alarms = (
+        {
+            "agents": fleet.counts.get("agents_crashed", 0)
+            + fleet.counts.get("agents_stale", 0),
+            "claims": fleet.counts.get("claims_stale", 0),
+            "sessions": fleet.counts.get("sessions_crashed", 0),
+            "problems": fleet.counts.get("problems", 0),
+            "state": len(fleet.lint),
+        }
+        if loaded
+        else {}
+    )
     return {
-        "agents": fleet.counts.get("agents_crashed", 0) + fleet.counts.get("agents_stale", 0),
-        "claims": fleet.counts.get("claims_stale", 0),
-        "sessions": fleet.counts.get("sessions_crashed", 0),
-        "problems": fleet.counts.get("problems", 0),
-        "state": len(fleet.lint),
+        **fleet_alarms,
         "prs": queue.ask_waiting if queue is not None else 0,
         "cost": budget_alerts,
     }
@@ -165,11 +180,13 @@ def tab_labels(
     budget_alerts: int,
     filters: Mapping[str, str],
     width: int,
+    loaded: bool,
 ) -> dict[str, Content]:
     """Every tab's label, all at once within ``width`` cells if they can be: past the width,
-    the totals go, then the alarms' numbers (the marks stay: "!" needs you, "⧩" filtered)."""
-    counts = tab_counts(fleet, queue)
-    alarms = tab_alarms(fleet, queue, budget_alerts=budget_alerts)
+    the totals go, then the alarms' numbers (the marks stay: "!" needs you, "⧩" filtered).
+    Before the fleet is ``loaded`` its views' labels are their titles alone."""
+    counts = tab_counts(fleet, queue, loaded=loaded)
+    alarms = tab_alarms(fleet, queue, budget_alerts=budget_alerts, loaded=loaded)
     for level in (0, 1, 2):
         labels = {
             view: tab_label(view, counts, alarms, bool(filters[view]), level=level)

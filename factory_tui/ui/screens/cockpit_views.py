@@ -275,6 +275,7 @@ class CockpitViews(Screen[None]):
             budget_alerts=len(self.factory.unacknowledged_budget_alerts()),
             filters=self.filters,
             width=self.size.width,
+            loaded=self.factory.loaded,
         )
         tabs = self.query_one(ViewTabs)
         for view, label in labels.items():
