@@ -141,8 +141,7 @@ def tab_alarms(
     """How many things in each view need the engineer (the fleet's once it is ``loaded``)."""
     fleet_alarms = (
         {
-            "agents": fleet.counts.get("agents_crashed", 0)
-            + fleet.counts.get("agents_stale", 0),
+            "agents": fleet.counts.get("agents_crashed", 0) + fleet.counts.get("agents_stale", 0),
             "claims": fleet.counts.get("claims_stale", 0),
             "sessions": fleet.counts.get("sessions_crashed", 0),
             "problems": fleet.counts.get("problems", 0),
