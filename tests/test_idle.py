@@ -323,6 +323,7 @@ def test_a_derive_reads_the_worktrees_again_only_when_gits_files_changed(
     reader.refresh_all()
     instances = reader.fleet(DEMO_NOW).instances
     monkeypatch.setattr(worktrees_module, "worktree_branches", counting_branches)
+    monkeypatch.setattr(worktrees_module, "RACY_NS", 0)  # the demo's git files are not racy
     monkeypatch.setattr(AgentTranscripts, "candidates", counting_candidates)
     agents = AgentTranscripts((claude_dir(demo),), demo.root)
     assert agents.refresh(instances)[agent].transcript == str(path)

@@ -223,6 +223,28 @@ def test_a_replaced_claims_folder_is_rearmed_and_caught_up(
             pytest.fail("no write in the new claims folder was ever posted by name")
 
 
+def test_a_claims_folder_removed_and_made_again_is_watched_again(tmp_path: Path) -> None:
+    """Removed and made again at once (a reset), the folder gets its freed inode back here: the
+    identity check saw nothing replaced, and the dropped watch (``IN_IGNORED``) was never made
+    again, so no claim write was seen (no re-arm tick for a minute)."""
+    targets = factory(tmp_path)
+    claims = tmp_path / ".claude" / "claims"
+    (claims / "a.json").write_text("{}")
+    everything = targets.everything()
+    before = os.stat(claims).st_ino
+    with watching(targets, backend="inotify", rearm_ms=60_000) as posts:
+        next_post(posts, lambda paths: paths == everything)  # armed
+        (claims / "a.json").unlink()
+        claims.rmdir()
+        claims.mkdir()
+        if os.stat(claims).st_ino != before:  # then the identity check re-arms (tested above)
+            pytest.skip("this file system did not give the folder its inode back")
+        next_post(posts, lambda paths: paths == everything)  # dropped: re-read it all ...
+        next_post(posts, lambda paths: paths == everything)  # ... and again once re-armed
+        (claims / "b.json").write_text("{}")
+        next_post(posts, lambda paths: claims / "b.json" in paths)
+
+
 def test_a_write_a_rename_and_a_delete_are_posted(tmp_path: Path) -> None:
     targets = factory(tmp_path)
     claims = tmp_path / ".claude" / "claims"

@@ -203,28 +203,40 @@ class ClaimFolder:
         found = self._read(file, st)
         if found is None:
             return self._forget(file)
-        return self._set(file, key if key.settled(racy) else None, *found)
+        claim, problems, read = found
+        # A file changed lately, or whose read failed (too many open files, EIO), is read
+        # again next time, whatever its stat says then.
+        return self._set(file, key if read and key.settled(racy) else None, claim, problems)
 
-    def _read(self, file: str, st: os.stat_result) -> tuple[ClaimFile | None, list[Problem]] | None:
-        """One claim file, parsed (None: it is gone). From its JSON kept in :attr:`values` when
-        its stat ``st`` is still the one it was read under."""
+    def _read(
+        self, file: str, st: os.stat_result
+    ) -> tuple[ClaimFile | None, list[Problem], bool] | None:
+        """One claim file, parsed, and whether it was read (False: its read failed); None: it
+        is gone. From its JSON kept in :attr:`values` when its stat ``st`` is still the one it
+        was read under."""
         values = self.values
         # Kept under a bigger limit, it is refused now as a read refuses it.
         if values is not None and st.st_size <= self.max_file_bytes:
             raw = values.get(file, st)
             if raw is not MISS:
-                return claim_from_json(file, raw)
+                return *claim_from_json(file, raw), True
         read_at = values.clock() if values is not None else 0
         data = read_factory_file(Path(file), self.max_file_bytes)
         if data is None:
             return None
-        raw, unreadable = (None, data) if isinstance(data, Problem) else claim_json(file, data)
+        if isinstance(data, Problem):
+            if values is not None:
+                values.forget(file)
+            return None, [data], False
+        raw, unreadable = claim_json(file, data)
         if values is not None:
             if unreadable is None:
                 values.put(file, st, raw, read_at_ns=read_at)
             else:
                 values.forget(file)
-        return (None, [unreadable]) if unreadable is not None else claim_from_json(file, raw)
+        if unreadable is not None:
+            return None, [unreadable], True
+        return *claim_from_json(file, raw), True
 
     def _forget(self, file: str) -> bool:
         """The file is gone: forget it. True if it was known."""

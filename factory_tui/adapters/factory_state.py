@@ -251,12 +251,15 @@ class StateFiles:
         self.lint: list[object] = []
         self.problems: list[Problem] = []
         self._keys: dict[Path, FileKey | None] | None = None
-        """The files' keys when last read; None: read them next time (never read, or either had
-        changed too recently for its key to be trusted: see :meth:`FileKey.settled`)."""
-        self._was_read = False
+        """The files' keys when last read; None: read them next time (never read, either had
+        changed too recently for its key to be trusted (see :meth:`FileKey.settled`), or could
+        not be read then)."""
+        self._read: tuple[dict[Path, str | None], list[Problem]] | None = None
+        """What the last read found (None: never read): a read that finds the same is no
+        change (the State view's counts are made from the files, not from the lint alone)."""
 
     def refresh(self) -> bool:
-        """Read both files again if either changed. True if what they say changed (or this is
+        """Read both files again if either changed. True if what they hold changed (or this is
         the first read)."""
         racy = racy_after()
         keys: dict[Path, FileKey | None] = {}
@@ -267,10 +270,6 @@ class StateFiles:
                 keys[path] = None
         if keys == self._keys:
             return False
-        first, self._was_read = not self._was_read, True
-        settled = all(key is None or key.settled(racy) for key in keys.values())
-        self._keys = keys if settled else None
-        before = (self.lint, self.problems)
         problems: list[Problem] = []
         texts: dict[Path, str | None] = {}
         for path in keys:
@@ -280,6 +279,12 @@ class StateFiles:
             texts[path] = (
                 data.decode("utf-8", errors="replace") if isinstance(data, bytes) else None
             )
+        settled = all(key is None or key.settled(racy) for key in keys.values())
+        # A file that could not be read (too many open files, EIO) is read again next time.
+        self._keys = keys if settled and not problems else None
+        if self._read == (texts, problems):
+            return False
+        self._read = (texts, problems)
         plan_text = texts[self.config.plan_file]
         memory_text = texts[self.config.memory_file]
         plan = parse_plan(plan_text, str(self.config.plan_file)) if plan_text is not None else None
@@ -290,4 +295,4 @@ class StateFiles:
         )
         self.lint = list(lint_state(plan, memory)) if (plan or memory) else []
         self.problems = problems
-        return first or (self.lint, self.problems) != before
+        return True

@@ -23,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from factory_tui.adapters.jsonfiles import RACY_NS
+
 if TYPE_CHECKING:
     import sqlite3
 
@@ -140,17 +142,27 @@ def read_store(
     )
 
 
-def _stamp(path: Path) -> tuple[tuple[int, int, int] | None, ...]:
-    """The stat of the database and its WAL: a commit changes one of them."""
-    out: list[tuple[int, int, int] | None] = []
+_Stamp = tuple[tuple[int, int, int, int] | None, ...]
+
+
+def _stamp(path: Path) -> _Stamp:
+    """The stat of the database and its WAL: a commit changes one of them (after a checkpoint,
+    it rewrites the WAL from its start, in place, at the same size: its times only)."""
+    out: list[tuple[int, int, int, int] | None] = []
     for p in (path, wal_path(path)):
         try:
             st = p.stat()
         except OSError:
             out.append(None)
         else:
-            out.append((st.st_mtime_ns, st.st_size, st.st_ino))
+            out.append((st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino))
     return tuple(out)
+
+
+def _settled(stamp: _Stamp, racy_after: int) -> bool:
+    """Whether neither file changed after ``racy_after`` (ns): else a commit made within the
+    same timestamp tick as the one read would keep the stamp."""
+    return all(key is None or max(key[0], key[1]) <= racy_after for key in stamp)
 
 
 class StoreReader:
@@ -174,10 +186,11 @@ class StoreReader:
         self.snapshot: StoreSnapshot | None = None
         self.error: str | None = None
         """Why the last read failed (the snapshot, if any, is older), or None."""
-        self._stamp: tuple[tuple[int, int, int] | None, ...] | None = None
+        self._stamp: _Stamp | None = None
 
     def refresh(self, *, force: bool = False) -> bool:
         """Read the store again if it changed (or ``force``). True if what is known changed."""
+        racy = time.time_ns() - RACY_NS  # before the stats it judges
         stamp = _stamp(self.path)
         if not force and stamp == self._stamp:
             return False
@@ -196,8 +209,11 @@ class StoreReader:
                     self.pause(0.02 * (attempt + 1))
                     continue
                 return self._failed(str(error), busy=error.busy)
-            self.snapshot, self.error, self._stamp = snapshot, None, stamp
-            return True
+            # Changed lately: read again next time (a read that finds the same is no change).
+            self._stamp = stamp if _settled(stamp, racy) else None
+            known, failed = self.snapshot, self.error is not None
+            self.snapshot, self.error = snapshot, None
+            return failed or known is None or replace(known, read_at=snapshot.read_at) != snapshot
         return False  # pragma: no cover - the loop always returns
 
     def _failed(self, message: str, *, busy: bool) -> bool:

@@ -322,6 +322,7 @@ class TranscriptReader:
                     changed += 1
         if tail.last_error:
             self.stats.problems.append(tail.last_error)
+            state.key = None  # polled again on the next refresh, as the error says
         self.stats.records = len(ledger)
         return changed
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
+from factory_tui.adapters.jsonfiles import RACY_NS
 from factory_tui.config import main_worktree
 from factory_tui.config.regular_files import GIT_FILE_BYTES, read_regular
 
@@ -60,17 +62,22 @@ def worktree_branches(root: Path) -> dict[Path, str | None]:
     return out
 
 
-def _key(path: Path, *, folder_by_identity: bool = False) -> tuple[int, int, int, int] | None:
-    """What changes when ``path`` is replaced or rewritten, or a folder's entries change (with
-    ``folder_by_identity`` only when it is replaced: a ``.git`` folder's mtime moves with every
-    file git writes in it); None if missing."""
+def _key(path: Path, *, folder_by_identity: bool = False) -> tuple[int, int, int, int, int] | None:
+    """What changes when ``path`` is replaced or rewritten (its times: ``ctime`` too), or a
+    folder's entries change (with ``folder_by_identity`` only when it is replaced: a ``.git``
+    folder's times move with every file git writes in it); None if missing."""
     try:
         st = os.stat(path)
     except OSError:
         return None
     if folder_by_identity and stat.S_ISDIR(st.st_mode):
-        return (st.st_ino, st.st_mode, 0, 0)
-    return (st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns)
+        return (st.st_ino, st.st_mode, 0, 0, 0)
+    return (st.st_ino, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _settled(key: object, racy_after: int) -> bool:
+    """Whether a :func:`_key` is of a file unchanged since ``racy_after`` (ns)."""
+    return not isinstance(key, tuple) or max(key[3], key[4]) <= racy_after
 
 
 class Worktrees:
@@ -89,15 +96,27 @@ class Worktrees:
         self._branches: dict[Path, str | None] = {}
         self._files: tuple[Path, ...] = ()
         self._stamp: tuple[object, ...] | None = None
+        """git's files' keys when last read; None: read them at the next call (never read, or
+        one changed too recently for its key to be trusted)."""
+        self._seen: tuple[object, ...] | None = None
+        """Their keys when last read, trusted or not."""
 
     def branches(self) -> dict[Path, str | None]:
         """Every worktree (main first) → its checked-out branch, as :func:`worktree_branches`."""
         if self._stamp is None or self._stamp != self._keys():
+            racy = time.time_ns() - RACY_NS  # before the stats it judges
             self._files = self._sources()
-            # Before the read: a change made while it reads is seen at the next call.
-            self._stamp = self._keys()
-            self._branches = worktree_branches(self.root)
-            self.generation += 1
+            # Before the read: a change made while it reads is seen at the next call. A file
+            # changed lately is read again at the next call: git rewrites HEAD by a rename
+            # that can give back the old inode, at the same size within a timestamp tick.
+            stamp = self._keys()
+            self._stamp = stamp if all(_settled(key, racy) for key in stamp) else None
+            branches = worktree_branches(self.root)
+            # A new generation when git's files changed (a folder's symlink may have too) or
+            # what they say did; not for a read again only because the last was racy.
+            if stamp != self._seen or branches != self._branches:
+                self._seen, self._branches = stamp, branches
+                self.generation += 1
         return dict(self._branches)
 
     def _keys(self) -> tuple[object, ...]:

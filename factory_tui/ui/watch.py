@@ -452,12 +452,17 @@ def _follow(
                 drain(fd)  # the loop's test says which event it was
             if notify.fileno() not in ready:
                 continue
-            paths, folders_changed, overflow = _burst(notify, changes, debounce_ms)
+            paths, folders_changed, overflow, dropped = _burst(notify, changes, debounce_ms)
             batch = frozenset(path for path in paths if targets.accepts(path))
             if overflow:
                 batch |= targets.everything()  # events were dropped: the reader re-reads it all
             if batch:
                 post(batch)
+            if dropped:
+                # The kernel dropped a folder's watch (it was removed): re-arm, even when a
+                # folder made again at that path got the freed inode back (the identity check
+                # then sees nothing replaced, and no event came from it again).
+                return True
             if folders_changed:
                 check_at = 0.0
         return False
@@ -471,12 +476,15 @@ def _timeout_ms(left_s: float, cap_ms: int | None) -> int:
     return left_ms if cap_ms is None else min(cap_ms, left_ms)
 
 
-def _burst(notify: Inotify, poller: select.poll, debounce_ms: int) -> tuple[set[Path], bool, bool]:
+def _burst(
+    notify: Inotify, poller: select.poll, debounce_ms: int
+) -> tuple[set[Path], bool, bool, bool]:
     """The paths changed in one burst: events read while the next comes within
     ``INOTIFY_STEP_MS``, for at most ``debounce_ms``; whether a folder event (a folder came,
-    went or was moved) or a queue overflow was among them; whether events were dropped."""
+    went or was moved) or a queue overflow was among them; whether events were dropped;
+    whether a watch was (``IN_IGNORED``: its folder removed; this never removes one)."""
     paths: set[Path] = set()
-    folders_changed = overflow = False
+    folders_changed = overflow = dropped = False
     end = time.monotonic() + debounce_ms / 1000
     while True:
         for event in notify.read():
@@ -484,10 +492,12 @@ def _burst(notify: Inotify, poller: select.poll, debounce_ms: int) -> tuple[set[
                 folders_changed = True
             if event.mask & IN_Q_OVERFLOW:
                 overflow = True
+            if event.mask & IN_IGNORED:
+                dropped = True
             paths.update(notify.paths(event))
         left = (end - time.monotonic()) * 1000
         if left <= 0 or not poller.poll(min(INOTIFY_STEP_MS, left)):
-            return paths, folders_changed, overflow
+            return paths, folders_changed, overflow, dropped
 
 
 def _watch_watchfiles(
