@@ -4,14 +4,18 @@ a dead pid), read-only hides and refuses them all. Every wait is on the app's ow
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psutil
+import pytest
 from conftest import DEMO_NOW, asked, config_for, demo_reader
 from test_app import SIZE, RecordingApp, demo_app, role
 from textual.pilot import Pilot
@@ -337,6 +341,41 @@ async def test_release_all_stale_lists_them_and_releases_each(demo: DemoFactory)
         assert json.loads((demo.claims_dir / f"{STALE}.json").read_text())["owner"] is None
         assert f"RELEASE | task={STALE} phase=- " in log_text(demo)
         assert any(title == "Release all stale" for title, _ in app.notes), app.notes
+
+
+async def test_release_all_stale_shows_how_far_it_is(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hundred stale claims take seconds to release one by one under their locks: the
+    header says how far it is, and the words go when it is done."""
+    from factory_tui.actions import release
+
+    entered, gate = threading.Event(), threading.Event()
+    real = release.release_claim
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        gate.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(release, "release_claim", held)
+    app = demo_app(demo)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await app.wait_for_fleet()
+            await pilot.press("X")
+            await pilot.pause()
+            await pilot.press("y")
+            assert await asyncio.to_thread(entered.wait, 10)
+            await pilot.pause()
+            assert "releasing 0 of 1…" in screen_text(app)
+            gate.set()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "releasing" not in screen_text(app)
+            assert json.loads((demo.claims_dir / f"{STALE}.json").read_text())["owner"] is None
+    finally:
+        gate.set()
 
 
 # -- resume and close from the recovery screen -----------------------------------------------------

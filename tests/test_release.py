@@ -150,6 +150,35 @@ def test_release_all_stale(demo: DemoFactory) -> None:
     assert all(r.ok for _, r in results)
 
 
+def test_a_release_reads_only_the_file_named_after_its_claim(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim's id is its file's name: the folder is not listed and sorted to find it
+    (releasing 200 stale claims of a thousand did it 200 times)."""
+
+    def no_listing(*_args: object, **_kwargs: object) -> object:
+        raise AssertionError("the claims folder was listed")
+
+    monkeypatch.setattr(Path, "glob", no_listing)
+    monkeypatch.setattr(os, "listdir", no_listing)
+    assert release_claim(config(demo), "CAB-1302", now=NOW).ok
+    assert owner_of(demo.claims_dir / "CAB-1302.json") is None
+
+
+def test_a_claim_is_only_its_own_names_file(demo: DemoFactory) -> None:
+    """A file of another name holding ``"ticket": "CAB-1302"`` is that other claim (read as
+    its name, with a problem); a target that is a path reads nothing outside the folder."""
+    folder = demo.claims_dir
+    (folder / "CAB-1302.json").rename(folder / "zz-moved.json")
+    missing = release_claim(config(demo), "CAB-1302", now=NOW)
+    assert missing.outcome is Outcome.ERROR
+    assert missing.message == f"no claim CAB-1302 in {folder}"
+    (demo.root / "outside.json").write_text(json.dumps({"ticket": "outside", "owner": "x"}))
+    for target in ("../../outside", "../outside:1", "a/b"):
+        refused = release_claim(config(demo), target, now=NOW)
+        assert refused.outcome is Outcome.ERROR and "a claim id is one file name" in refused.message
+
+
 # -- stress: agents running the lock protocol while the cockpit releases --
 
 

@@ -47,6 +47,7 @@ from factory_tui.core.claims import (
     ClaimFile,
     ClaimUnit,
     dump_claim,
+    is_usable_id,
     parse_claim,
     parse_claim_with_json,
     release_fields,
@@ -158,26 +159,34 @@ def _write_target(config: Config, path: Path) -> tuple[Path, str | None]:
 def _find(
     config: Config, claim_id: str, phase: int | None
 ) -> tuple[Path, ClaimFile, ClaimUnit] | str:
-    candidates = sorted(p for p in config.claims_dir.glob("*.json") if not p.name.startswith("."))
-    direct = config.claims_dir / f"{claim_id}.json"
-    if direct in candidates:
-        candidates.remove(direct)
-        candidates.insert(0, direct)
-    for path in candidates:
-        data = read_factory_file(path, config.max_file_bytes)
-        if not isinstance(data, bytes):
-            continue  # a FIFO, a device, too big: never opened blocking (a problem in status)
-        claim, _problems = parse_claim(str(path), data)
-        if claim is None or claim.claim_id != claim_id:
-            continue
-        units = [u for u in claim.units if u.phase == phase]
-        if not units:
-            if phase is None and claim.kind == "mega":
-                example = f"{claim_id}:{claim.units[0].phase}"
-                return f"{claim_id} is a MEGA claim: name a phase, e.g. {example}"
-            return f"{claim_id} has no phase {phase}"
-        return path, claim, units[0]
-    return f"no claim {claim_id} in {config.claims_dir}"
+    """The claim file holding ``claim_id`` and its unit ``phase``, or why there is none. A
+    claim is read from its own name's file only (FORMATS.md: a claim file is named after its
+    id, and its id is its name): the folder was listed and sorted to find it, 13 ms a release
+    of a thousand claims, 200 times over when every stale one is released."""
+    if not is_usable_id(claim_id):  # never a path out of the claims folder
+        return f"no claim {claim_id!r}: a claim id is one file name in {config.claims_dir}"
+    found = _unit_in(config, config.claims_dir / f"{claim_id}.json", claim_id, phase)
+    return found if found is not None else f"no claim {claim_id} in {config.claims_dir}"
+
+
+def _unit_in(
+    config: Config, path: Path, claim_id: str, phase: int | None
+) -> tuple[Path, ClaimFile, ClaimUnit] | str | None:
+    """``claim_id``'s unit ``phase`` in the claim file ``path`` (or why it has none); None when
+    the file does not hold that claim (or cannot be read)."""
+    data = read_factory_file(path, config.max_file_bytes)
+    if not isinstance(data, bytes):
+        return None  # a FIFO, a device, too big: never opened blocking (a problem in status)
+    claim, _problems = parse_claim(str(path), data)
+    if claim is None or claim.claim_id != claim_id:
+        return None
+    units = [u for u in claim.units if u.phase == phase]
+    if not units:
+        if phase is None and claim.kind == "mega":
+            example = f"{claim_id}:{claim.units[0].phase}"
+            return f"{claim_id} is a MEGA claim: name a phase, e.g. {example}"
+        return f"{claim_id} has no phase {phase}"
+    return path, claim, units[0]
 
 
 def _released_elsewhere(
@@ -573,18 +582,26 @@ def _clean_leftovers(config: Config, path: Path) -> tuple[str, ...]:
 
 
 def release_all_stale(
-    config: Config, *, now: datetime, reader: FactoryReader | None = None, by: str | None = None
+    config: Config,
+    *,
+    now: datetime,
+    reader: FactoryReader | None = None,
+    by: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[tuple[str, ActionResult]]:
-    """Every stale claim, each with its own lock, re-check and log line."""
+    """Every stale claim, each with its own lock, re-check and log line; ``progress(done,
+    total)`` is told before the first and after each."""
     reader = reader or FactoryReader.warm(config)
     reader.refresh_all()
     fleet = reader.fleet(now, full=True)
-    results = []
-    for view in fleet.claims:
-        if view.state == "stale":
-            results.append(
-                (view.key, release_claim(config, view.key, now=now, reader=reader, by=by))
-            )
+    stale = [view.key for view in fleet.claims if view.state == "stale"]
+    results: list[tuple[str, ActionResult]] = []
+    for key in stale:
+        if progress is not None:
+            progress(len(results), len(stale))
+        results.append((key, release_claim(config, key, now=now, reader=reader, by=by)))
+    if progress is not None and stale:
+        progress(len(stale), len(stale))
     return results
 
 

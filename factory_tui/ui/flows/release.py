@@ -65,10 +65,18 @@ async def release_all_stale_flow(app: FactoryApp, stale: list[tuple[str, str | N
     if not await app.push_screen_wait(confirm):
         return
 
+    def released(done: int, total: int) -> None:  # on the action's thread
+        app.call_from_thread(app.cockpit.show_action_progress, f"releasing {done} of {total}")
+
     def release_them() -> ActionResult:
-        return release_all_summary(
-            release_all_stale(app.config, now=app.clock(), reader=action_reader(app))
-        )
+        try:
+            return release_all_summary(
+                release_all_stale(
+                    app.config, now=app.clock(), reader=action_reader(app), progress=released
+                )
+            )
+        finally:
+            app.call_from_thread(app.cockpit.show_action_progress, None)
 
     await act(app, "Release all stale", release_them)
 

@@ -179,6 +179,12 @@ class CockpitViews(Screen[None]):
         """How far the first read (or the log's indexing) is, in the header."""
         self.query_one(SummaryBar).show_progress(source, done, total)
 
+    def show_action_progress(self, words: str | None) -> None:
+        """How far a long action is (``releasing 37 of 200``), in the header; None: done."""
+        from factory_tui.ui.widgets.summary import action_segment
+
+        self.query_one(SummaryBar).set_segment("action", action_segment(words))
+
     def show_fleet(self, message: FleetUpdated) -> None:
         """A new fleet (the app already holds it): every view, the tabs, the keys that apply,
         and a notification for what newly needs the engineer."""

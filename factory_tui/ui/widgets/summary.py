@@ -51,6 +51,7 @@ SEGMENT_ORDER = (
     "ask",
     "spend",
     "changed",
+    "action",
     "loading",
 )
 SEPARATOR = "  │  "
@@ -325,6 +326,12 @@ def progress_segment(
     indexing is done (the segment goes)."""
     words = progress_words(source, done, total, left)
     return None if words is None else Content.styled(words, "$text-muted")
+
+
+def action_segment(words: str | None) -> Content | None:
+    """A long action's progress (``releasing 37 of 200…``), in the warning colour: the
+    factory is being changed; None when there is none."""
+    return None if words is None else Content.styled(f"{words}…", "bold $warning")
 
 
 def title_segment(root: Path, read_only: bool, *, short: bool = False) -> Content:
