@@ -11,6 +11,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import queue
+import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -19,18 +22,19 @@ import pytest
 import store_fixture as sf
 from conftest import config_for
 
-from factory_tui.adapters import factory_claims, factory_state
+from factory_tui.adapters import factory_claims, factory_state, hegemon_store
 from factory_tui.adapters import worktrees as worktrees_module
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.factory_claims import ClaimFolder
 from factory_tui.adapters.factory_state import StateFiles
 from factory_tui.adapters.hegemon_store import StoreReader, wal_path
+from factory_tui.adapters.jsonfiles import RACY_NS
 from factory_tui.adapters.logindex import LogIndex
 from factory_tui.adapters.worktrees import Worktrees
 from factory_tui.core.problems import Problem
 from factory_tui.ui.feeds.fleet import FleetFeed
 from factory_tui.ui.messages import FleetUpdated
-from factory_tui.ui.watch import RefreshPlan
+from factory_tui.ui.watch import RefreshPlan, WatchTargets, watch_files
 
 
 class _Recorder:
@@ -89,7 +93,19 @@ def test_state_files_whose_read_failed_are_read_again(
     assert files.refresh() and files.problems == []
 
 
-def _store_with_a_session(tmp_path: Path) -> tuple[Path, Any, StoreReader]:
+class _Clock:
+    """The reader's clock, moved on by the test (ns)."""
+
+    def __init__(self) -> None:
+        self.now = time.time_ns()
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def _store_with_a_session(
+    tmp_path: Path, clock: _Clock | None = None
+) -> tuple[Path, Any, StoreReader]:
     db = sf.create_store(tmp_path / "state.db")
     writer = sf.connect(db)  # the agent's connection stays open: the WAL is kept
     writer.execute(
@@ -98,7 +114,7 @@ def _store_with_a_session(tmp_path: Path) -> tuple[Path, Any, StoreReader]:
     )
     writer.commit()
     writer.execute("PRAGMA wal_checkpoint(RESTART)")  # the next commit rewrites the WAL from 0
-    reader = StoreReader(db)
+    reader = StoreReader(db, now_ns=clock or time.time_ns)
     assert reader.refresh() and reader.snapshot is not None
     assert [s.step for s in reader.snapshot.sessions] == ["coding"]
     return db, writer, reader
@@ -118,9 +134,12 @@ def _same_tick_commit(db: Path, writer: Any, sql: str) -> None:
 
 
 def test_a_store_commit_that_keeps_the_wal_size_and_tick_is_read(tmp_path: Path) -> None:
-    db, writer, reader = _store_with_a_session(tmp_path)
+    """Read once its tick is surely past (RACY_NS after the commit), at the next refresh."""
+    clock = _Clock()
+    db, writer, reader = _store_with_a_session(tmp_path, clock)
     try:
         _same_tick_commit(db, writer, "UPDATE sessions SET step = 'testing'")
+        clock.now += 2 * RACY_NS  # past the last commit by more than RACY_NS
         assert reader.refresh(), "the commit was not read: the store's stamp did not change"
         assert reader.snapshot is not None
         assert [s.step for s in reader.snapshot.sessions] == ["testing"]
@@ -129,9 +148,11 @@ def test_a_store_commit_that_keeps_the_wal_size_and_tick_is_read(tmp_path: Path)
 
 
 def test_a_session_row_deleted_in_the_same_tick_is_seen_gone(tmp_path: Path) -> None:
-    db, writer, reader = _store_with_a_session(tmp_path)
+    clock = _Clock()
+    db, writer, reader = _store_with_a_session(tmp_path, clock)
     try:
         _same_tick_commit(db, writer, "DELETE FROM sessions WHERE instance_id = 't1'")
+        clock.now += 2 * RACY_NS  # past the last commit by more than RACY_NS
         assert reader.refresh()
         assert reader.snapshot is not None
         assert reader.snapshot.sessions == (), "the ended session was still shown at work"
@@ -140,13 +161,126 @@ def test_a_session_row_deleted_in_the_same_tick_is_seen_gone(tmp_path: Path) -> 
 
 
 def test_a_store_read_again_unchanged_is_no_change(tmp_path: Path) -> None:
-    """Within the racy window each refresh reads the store again: the same rows are no
-    change (the fleet is not derived again for them)."""
-    _db, writer, reader = _store_with_a_session(tmp_path)
+    """Read again once past the racy window: the same rows are no change (the fleet is not
+    derived again for them), and the store is not read again after that."""
+    clock = _Clock()
+    _db, writer, reader = _store_with_a_session(tmp_path, clock)
+    reads = _counting_reads()
     try:
-        assert not reader.refresh()
+        assert not reader.refresh() and reads == []  # within the window: not read again
+        clock.now += 2 * RACY_NS  # past the last commit by more than RACY_NS
+        assert not reader.refresh() and len(reads) == 1
+        clock.now += 2 * RACY_NS  # past the last commit by more than RACY_NS
+        assert not reader.refresh() and len(reads) == 1
     finally:
         writer.close()
+
+
+def _counting_reads() -> list[int]:
+    reads: list[int] = []
+    real = hegemon_store.read_store
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return real(*args, **kwargs)
+
+    _PATCH.setattr(hegemon_store, "read_store", counting)
+    return reads
+
+
+_PATCH = pytest.MonkeyPatch()
+
+
+@pytest.fixture(autouse=True)
+def _undo_patches() -> Any:
+    yield
+    _PATCH.undo()
+
+
+def _store_factory(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "factory"
+    (root / ".claude" / "claims").mkdir(parents=True)
+    memory = root / ".factory" / "memory"
+    memory.mkdir(parents=True)
+    (memory / "operations.log").write_text("")
+    (root / "factory.toml").write_text(
+        'memory = ".factory/memory"\nclaims = ".claude/claims"\n[hegemon]\ndb = "store/state.db"\n'
+    )
+    db = sf.create_store(root / "store" / "state.db")
+    sf.session(db, "t1-aaaa", "CAB-1321")
+    return root, db
+
+
+ROOT_ONLY = pytest.mark.skipif(
+    os.geteuid() != 0, reason="SQLite fchown()s the WAL it opens only as root"
+)
+
+
+@ROOT_ONLY
+def test_an_idle_store_and_the_watcher_do_not_feed_each_other(tmp_path: Path) -> None:
+    """As root each read moved the WAL's ctime (SQLite's fchown), which the watcher posts as
+    a change, whose refresh read again: 616 reads in 3 s of an idle store. The window below
+    is what is measured, not a wait for something."""
+    root, db = _store_factory(tmp_path)
+    targets = WatchTargets.from_config(config_for(root))
+    reader = StoreReader(db)
+    reads = _counting_reads()
+    posts: queue.Queue[frozenset[Path]] = queue.Queue()
+
+    def post(paths: frozenset[Path]) -> None:  # the app's handler, inline on the thread
+        posts.put(paths)
+        if targets.classify(paths).store:
+            reader.refresh()
+
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=watch_files,
+        args=(targets, post, stop),
+        kwargs={"backend": "inotify", "rearm_ms": 60_000},
+        daemon=True,
+    )
+    thread.start()
+    try:
+        posts.get(timeout=10)  # armed: everything posted, the store read
+        count, deadline = 0, time.monotonic() + 3
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                posts.get(timeout=left)
+            except queue.Empty:
+                break
+            count += 1
+    finally:
+        stop.set()
+        thread.join(10)
+    assert count <= 2 and len(reads) <= 3, f"idle store: {count} posts, {len(reads)} reads in 3 s"
+
+
+def test_a_claim_file_dated_in_the_future_is_not_read_on_every_refresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copied from a host whose clock is ahead (``cp -p``, ``rsync -t``): its ctime is now,
+    its mtime a day ahead; it was read again at every refresh until the clock passed it."""
+    folder = tmp_path / "claims"
+    folder.mkdir()
+    path = folder / "CAB-1.json"
+    path.write_text(json.dumps({"ticket": "CAB-1", "title": "t", "owner": None}))
+    day = 86_400 * 10**9
+    os.utime(path, ns=(time.time_ns() + day, time.time_ns() + day))
+    monkeypatch.setattr(factory_claims, "RACY_NS", 0)  # its ctime is settled at once
+    reads: list[str] = []
+    real = factory_claims.read_factory_file
+
+    def counting(name: Path, limit: int) -> Any:
+        reads.append(str(name))
+        return real(name, limit)
+
+    monkeypatch.setattr(factory_claims, "read_factory_file", counting)
+    claims = ClaimFolder(folder, max_file_bytes=1 << 20, lock_stale_after=timedelta(minutes=30))
+    assert claims.refresh()
+    for _ in range(3):
+        assert not claims.refresh()
+        assert not claims.refresh_claim(path)
+    assert len(reads) == 1, f"an unchanged claim file was read {len(reads)} times"
 
 
 def test_a_head_rewritten_in_its_timestamp_tick_at_the_same_size_is_read_again(

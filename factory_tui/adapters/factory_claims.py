@@ -49,8 +49,10 @@ class FileKey:
 
     def settled(self, racy_after: int) -> bool:
         """Whether the file last changed before ``racy_after`` (ns, from :func:`racy_after`):
-        then a change made since moves its times."""
-        return max(self.mtime_ns, self.ctime_ns) <= racy_after
+        then a change made since moves its times. By ``ctime``, which every change sets to
+        the clock (``mtime`` can be set ahead: a file copied from a host whose clock is ahead
+        was read again at every refresh until the clock passed it)."""
+        return self.ctime_ns <= racy_after
 
 
 def racy_after() -> int:

@@ -3,6 +3,7 @@ together), as :class:`~factory_tui.adapters.factory.FactoryReader` reads them.""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import time
@@ -199,6 +200,11 @@ class CheckpointFolder:
         return checkpoint_from_json(file, raw, parts)
 
 
+def _digest(text: str | None) -> bytes | None:
+    """What tells two readings of a file apart, without keeping it (up to the size limit)."""
+    return None if text is None else hashlib.blake2b(text.encode("utf-8", "surrogatepass")).digest()
+
+
 def _kept_names(value: object) -> tuple[list[str], list[str]] | None:
     """The kept ``[latest, unnamed]`` names of the checkpoints folder, checked (the cache file
     is untrusted: each a plain name in the folder, ``*.json``); None when there are none."""
@@ -233,11 +239,7 @@ def _stat_key(st: os.stat_result | None, racy_after: int) -> _StatKey | None:
     """The stat key of a listed regular file; None for anything else (a symlink, a special
     file) or a file changed after ``racy_after`` (:data:`RACY_NS` before the read): read
     those."""
-    if (
-        st is None
-        or not stat.S_ISREG(st.st_mode)
-        or max(st.st_mtime_ns, st.st_ctime_ns) > racy_after
-    ):
+    if st is None or not stat.S_ISREG(st.st_mode) or st.st_ctime_ns > racy_after:
         return None
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
@@ -254,9 +256,10 @@ class StateFiles:
         """The files' keys when last read; None: read them next time (never read, either had
         changed too recently for its key to be trusted (see :meth:`FileKey.settled`), or could
         not be read then)."""
-        self._read: tuple[dict[Path, str | None], list[Problem]] | None = None
-        """What the last read found (None: never read): a read that finds the same is no
-        change (the State view's counts are made from the files, not from the lint alone)."""
+        self._read: tuple[list[bytes | None], list[Problem]] | None = None
+        """What the last read found, each file's bytes as a digest (None: never read): a read
+        that finds the same is no change (the State view's counts are made from the files,
+        not from the lint alone)."""
 
     def refresh(self) -> bool:
         """Read both files again if either changed. True if what they hold changed (or this is
@@ -282,9 +285,10 @@ class StateFiles:
         settled = all(key is None or key.settled(racy) for key in keys.values())
         # A file that could not be read (too many open files, EIO) is read again next time.
         self._keys = keys if settled and not problems else None
-        if self._read == (texts, problems):
+        found = ([_digest(text) for text in texts.values()], problems)
+        if self._read == found:
             return False
-        self._read = (texts, problems)
+        self._read = found
         plan_text = texts[self.config.plan_file]
         memory_text = texts[self.config.memory_file]
         plan = parse_plan(plan_text, str(self.config.plan_file)) if plan_text is not None else None

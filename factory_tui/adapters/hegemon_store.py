@@ -142,27 +142,31 @@ def read_store(
     )
 
 
-_Stamp = tuple[tuple[int, int, int, int] | None, ...]
+_Stamp = tuple[tuple[int, int, int] | None, ...]
 
 
 def _stamp(path: Path) -> _Stamp:
-    """The stat of the database and its WAL: a commit changes one of them (after a checkpoint,
-    it rewrites the WAL from its start, in place, at the same size: its times only)."""
-    out: list[tuple[int, int, int, int] | None] = []
+    """The stat of the database and its WAL: a commit changes one of them (its mtime: after a
+    checkpoint SQLite rewrites the WAL from its start, in place, at the same size). Not
+    ``ctime``: as root SQLite ``fchown``s the WAL at each open, our own reads moved it (and the
+    watcher, told of an attribute change, asked for a read again: 150 reads a second)."""
+    out: list[tuple[int, int, int] | None] = []
     for p in (path, wal_path(path)):
         try:
             st = p.stat()
         except OSError:
             out.append(None)
         else:
-            out.append((st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino))
+            out.append((st.st_mtime_ns, st.st_size, st.st_ino))
     return tuple(out)
 
 
-def _settled(stamp: _Stamp, racy_after: int) -> bool:
-    """Whether neither file changed after ``racy_after`` (ns): else a commit made within the
-    same timestamp tick as the one read would keep the stamp."""
-    return all(key is None or max(key[0], key[1]) <= racy_after for key in stamp)
+def _recheck_at(stamp: _Stamp, now: int) -> int | None:
+    """When (ns) a read made at ``now`` under ``stamp`` must be made again though the stamp
+    is the same (a commit within the same timestamp tick as the last one keeps it), or None:
+    the last commit was long enough before."""
+    at = max((key[0] for key in stamp if key is not None), default=0) + RACY_NS
+    return at if at > now else None
 
 
 class StoreReader:
@@ -177,9 +181,12 @@ class StoreReader:
         busy_timeout_s: float = BUSY_TIMEOUT_S,
         tries: int = BUSY_TRIES,
         pause: Callable[[float], None] = time.sleep,
+        now_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.path = path
         self.clock = clock
+        self.now_ns = now_ns
+        """The clock the files' times are compared with (ns since the epoch)."""
         self.busy_timeout_s = busy_timeout_s
         self.tries = tries
         self.pause = pause
@@ -187,16 +194,22 @@ class StoreReader:
         self.error: str | None = None
         """Why the last read failed (the snapshot, if any, is older), or None."""
         self._stamp: _Stamp | None = None
+        self._recheck_at: int | None = None
+        """When (ns) the store is read again though its stamp is the same (the last read was
+        made within :data:`RACY_NS` of its last commit); None: only when the stamp changes.
+        A time, not every refresh meanwhile: each read, as root, tells the watcher of a
+        change (see :func:`_stamp`)."""
 
     def refresh(self, *, force: bool = False) -> bool:
         """Read the store again if it changed (or ``force``). True if what is known changed."""
-        racy = time.time_ns() - RACY_NS  # before the stats it judges
+        now = self.now_ns()  # before the stats it judges
         stamp = _stamp(self.path)
-        if not force and stamp == self._stamp:
+        recheck = self._recheck_at
+        if not force and stamp == self._stamp and (recheck is None or now < recheck):
             return False
         if stamp[0] is None or not self.path.is_file():
             changed = self.snapshot is not None or self.error is not None
-            self.snapshot, self.error, self._stamp = None, None, stamp
+            self.snapshot, self.error, self._stamp, self._recheck_at = None, None, stamp, None
             return changed
         read_at = self.clock().strftime("%Y-%m-%dT%H:%M:%S")
         for attempt in range(max(1, self.tries)):
@@ -209,8 +222,9 @@ class StoreReader:
                     self.pause(0.02 * (attempt + 1))
                     continue
                 return self._failed(str(error), busy=error.busy)
-            # Changed lately: read again next time (a read that finds the same is no change).
-            self._stamp = stamp if _settled(stamp, racy) else None
+            # Changed lately: read again once the tick is surely past (a read that finds the
+            # same is no change).
+            self._stamp, self._recheck_at = stamp, _recheck_at(stamp, now)
             known, failed = self.snapshot, self.error is not None
             self.snapshot, self.error = snapshot, None
             return failed or known is None or replace(known, read_at=snapshot.read_at) != snapshot

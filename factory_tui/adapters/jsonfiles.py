@@ -121,7 +121,7 @@ class JsonFiles:
         if self.read_only:
             return
         key = stat_key(st, folder=folder)
-        if key is None or max(st.st_mtime_ns, st.st_ctime_ns) > read_at_ns - RACY_NS:
+        if key is None or st.st_ctime_ns > read_at_ns - RACY_NS:
             self._now.pop(file, None)
             return
         try:

@@ -76,8 +76,9 @@ def _key(path: Path, *, folder_by_identity: bool = False) -> tuple[int, int, int
 
 
 def _settled(key: object, racy_after: int) -> bool:
-    """Whether a :func:`_key` is of a file unchanged since ``racy_after`` (ns)."""
-    return not isinstance(key, tuple) or max(key[3], key[4]) <= racy_after
+    """Whether a :func:`_key` is of a file unchanged since ``racy_after`` (ns), by its
+    ``ctime`` (every change sets it to the clock; ``mtime`` can be set ahead)."""
+    return not isinstance(key, tuple) or key[4] <= racy_after
 
 
 class Worktrees:
