@@ -376,3 +376,23 @@ def test_a_claim_whose_read_failed_once_is_read_again(
     monkeypatch.setattr(factory_claims, "read_factory_file", real)
     assert claims.refresh()
     assert [c.title for c in claims.files()] == ["one"], "the failed read was kept by its key"
+
+
+def test_a_store_that_cannot_be_read_is_tried_again_later_not_at_every_refresh(
+    tmp_path: Path,
+) -> None:
+    """As root each try moves the WAL's times (the watcher reports them): a store that fails
+    is tried again at its next change, or a second later, never at once."""
+    db = tmp_path / "state.db"
+    db.write_bytes(b"not a database, " * 64)
+    clock = _Clock()
+    reader = StoreReader(db, now_ns=clock)
+    reads = _counting_reads()
+    assert reader.refresh() and reader.error is not None
+    assert not reader.refresh() and len(reads) == 1  # at once: not tried again
+    clock.now += hegemon_store.RETRY_NS
+    reader.refresh()
+    assert len(reads) == 2
+    db.write_bytes(b"still not a database")  # a change: tried at once
+    reader.refresh()
+    assert len(reads) == 3 and reader.error is not None

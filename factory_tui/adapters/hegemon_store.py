@@ -36,6 +36,9 @@ __all__ = ["BUSY_TIMEOUT_S", "StoreReader", "StoreUnreadable", "read_store", "wa
 BUSY_TIMEOUT_S = 0.25
 #: Reads tried before a busy store is reported (the last snapshot stays shown meanwhile).
 BUSY_TRIES = 4
+#: A read that failed is tried again this long after (ns), at the next refresh, if the store
+#: did not change meanwhile.
+RETRY_NS = 1_000_000_000
 #: The most rows read from one table: a store is small; a huge one must not stall the cockpit.
 ROW_LIMIT = 20_000
 
@@ -221,7 +224,7 @@ class StoreReader:
                 if error.busy and attempt + 1 < self.tries:
                     self.pause(0.02 * (attempt + 1))
                     continue
-                return self._failed(str(error), busy=error.busy)
+                return self._failed(str(error), busy=error.busy, stamp=stamp, now=now)
             # Changed lately: read again once the tick is surely past (a read that finds the
             # same is no change).
             self._stamp, self._recheck_at = stamp, _recheck_at(stamp, now)
@@ -230,10 +233,11 @@ class StoreReader:
             return failed or known is None or replace(known, read_at=snapshot.read_at) != snapshot
         return False  # pragma: no cover - the loop always returns
 
-    def _failed(self, message: str, *, busy: bool) -> bool:
-        """Keep the last snapshot, marked as such; the stamp is not taken, so the next change
-        (or the next tick) reads again."""
-        self._stamp = None
+    def _failed(self, message: str, *, busy: bool, stamp: _Stamp, now: int) -> bool:
+        """Keep the last snapshot, marked as such; the store is read again at its next change,
+        or at the next refresh :data:`RETRY_NS` from now (not at once: as root each try moves
+        the WAL's times, which the watcher reports, see :func:`_stamp`)."""
+        self._stamp, self._recheck_at = stamp, now + RETRY_NS
         if busy and self.snapshot is not None:
             note = f"the store was busy; showing what was read at {self.snapshot.read_at}"
             if self.snapshot.note == note:
