@@ -378,6 +378,50 @@ async def test_release_all_stale_shows_how_far_it_is(
         gate.set()
 
 
+async def test_release_all_stale_is_not_run_twice_at_once(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``X`` again while the stale claims are being released (they are still listed stale):
+    told so, not a second run racing the first (whose end took the header's words away from
+    the one still running)."""
+    from factory_tui.actions import release
+
+    entered, gate = threading.Event(), threading.Event()
+    calls: list[int] = []
+    real = release.release_claim
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        entered.set()
+        gate.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(release, "release_claim", held)
+    app = demo_app(demo)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await app.wait_for_fleet()
+            await pilot.press("X")
+            await pilot.pause()
+            await pilot.press("y")
+            assert await asyncio.to_thread(entered.wait, 10)
+            await pilot.press("X")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await pilot.pause()
+            assert ("Release all stale", "The stale claims are being released already.") in (
+                app.notes
+            )
+            assert "releasing 0 of 1…" in screen_text(app)
+            gate.set()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert len(calls) == 1 and "releasing" not in screen_text(app)
+    finally:
+        gate.set()
+
+
 # -- resume and close from the recovery screen -----------------------------------------------------
 
 

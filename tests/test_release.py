@@ -179,6 +179,25 @@ def test_a_claim_is_only_its_own_names_file(demo: DemoFactory) -> None:
         assert refused.outcome is Outcome.ERROR and "a claim id is one file name" in refused.message
 
 
+def test_a_stale_claim_whose_file_name_holds_two_dots_is_released(demo: DemoFactory) -> None:
+    """``CAB..1302.json`` is the claim ``CAB..1302`` (its name is its id): the cockpit shows it
+    stale, and it is released, one by one or with the others (750e62e refused it as not a
+    usable id)."""
+    folder = demo.claims_dir
+    raw = json.loads((folder / "CAB-1302.json").read_text())
+    raw.pop("ticket", None)
+    (folder / "CAB-1302.json").unlink()
+    (folder / "CAB..1302.json").write_text(json.dumps(raw))
+    reader = FactoryReader.warm(config(demo))
+    reader.refresh_all()
+    assert [v.key for v in reader.fleet(NOW, full=True).claims if v.state == "stale"] == [
+        "CAB..1302"
+    ]
+    results = release_all_stale(config(demo), now=NOW, by="me")
+    assert [(key, r.ok) for key, r in results] == [("CAB..1302", True)], results
+    assert owner_of(folder / "CAB..1302.json") is None
+
+
 # -- stress: agents running the lock protocol while the cockpit releases --
 
 

@@ -396,3 +396,23 @@ def test_a_store_that_cannot_be_read_is_tried_again_later_not_at_every_refresh(
     db.write_bytes(b"still not a database")  # a change: tried at once
     reader.refresh()
     assert len(reads) == 3 and reader.error is not None
+
+
+def test_a_same_tick_wal_commit_is_read_though_the_database_file_is_dated_ahead(
+    tmp_path: Path,
+) -> None:
+    """state.db dated an hour ahead (the clock stepped back after a checkpoint): the WAL's
+    same-tick commit was not read again until the clock reached that hour."""
+    clock = _Clock()
+    db, writer, reader = _store_with_a_session(tmp_path, clock)
+    try:
+        st = os.stat(db)
+        os.utime(db, ns=(st.st_atime_ns, clock.now + 3600 * 10**9))
+        reader.refresh()  # its stamp moved: read (the same rows)
+        _same_tick_commit(db, writer, "UPDATE sessions SET step = 'testing'")
+        clock.now += 2 * RACY_NS  # past the WAL's last commit by more than RACY_NS
+        reader.refresh()
+        assert reader.snapshot is not None
+        assert [s.step for s in reader.snapshot.sessions] == ["testing"]
+    finally:
+        writer.close()

@@ -47,7 +47,6 @@ from factory_tui.core.claims import (
     ClaimFile,
     ClaimUnit,
     dump_claim,
-    is_usable_id,
     parse_claim,
     parse_claim_with_json,
     release_fields,
@@ -163,10 +162,23 @@ def _find(
     claim is read from its own name's file only (FORMATS.md: a claim file is named after its
     id, and its id is its name): the folder was listed and sorted to find it, 13 ms a release
     of a thousand claims, 200 times over when every stale one is released."""
-    if not is_usable_id(claim_id):  # never a path out of the claims folder
+    if not _one_name(claim_id):  # never a path out of the claims folder
         return f"no claim {claim_id!r}: a claim id is one file name in {config.claims_dir}"
     found = _unit_in(config, config.claims_dir / f"{claim_id}.json", claim_id, phase)
     return found if found is not None else f"no claim {claim_id} in {config.claims_dir}"
+
+
+def _one_name(claim_id: str) -> bool:
+    """Whether ``<claim_id>.json`` is a file the claims folder lists (as the reader does: no
+    separator or NUL, not hidden). Any other name a claim file has is its id, ``..`` inside
+    or not (``CAB..1302.json`` is the claim ``CAB..1302``, shown stale, released)."""
+    return (
+        bool(claim_id)
+        and not claim_id.startswith(".")
+        and "/" not in claim_id
+        and os.sep not in claim_id
+        and "\0" not in claim_id
+    )
 
 
 def _unit_in(

@@ -167,8 +167,13 @@ def _stamp(path: Path) -> _Stamp:
 def _recheck_at(stamp: _Stamp, now: int) -> int | None:
     """When (ns) a read made at ``now`` under ``stamp`` must be made again though the stamp
     is the same (a commit within the same timestamp tick as the last one keeps it), or None:
-    the last commit was long enough before."""
-    at = max((key[0] for key in stamp if key is not None), default=0) + RACY_NS
+    the last commit was long enough before. A file dated further ahead of ``now`` than
+    :data:`RACY_NS` (the clock stepped back, a copy from a host ahead) is left out: its next
+    commit, dated now, moves its stamp (counted, it held back the re-read of the other file's
+    same-tick commit until that date). One dated a little ahead was changed since the clock
+    was read, racily."""
+    times = [key[0] for key in stamp if key is not None and key[0] <= now + RACY_NS]
+    at = max(times, default=0) + RACY_NS
     return at if at > now else None
 
 

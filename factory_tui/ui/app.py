@@ -166,6 +166,8 @@ class FactoryApp(ThemedApp, Waits):
         self.prs_error: str | None = None
         self.cost: CostSnapshot | None = None
         self.cost_error: str | None = None
+        self.running_actions: set[str] = set()
+        """Actions that must not run twice at once, while one runs (``release all stale``)."""
         self.budget_seen: dict[str, datetime] = {}
         """alert_id → when the cockpit first saw that budget state (warning or alert)."""
         self.budget_acknowledged: set[str] = set()

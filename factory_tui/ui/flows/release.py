@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from typing import TYPE_CHECKING
 
 from factory_tui.actions.base import ActionResult
@@ -54,6 +56,10 @@ async def release_flow(app: FactoryApp, target: str) -> None:
     )
 
 
+PROGRESS_EVERY_S = 0.1
+"""How often a long action's progress is shown at most."""
+
+
 async def release_all_stale_flow(app: FactoryApp, stale: list[tuple[str, str | None, str]]) -> None:
     """Every stale claim (key, owner, why) listed, one confirmation, then each released under
     its own lock with its own re-check and log line."""
@@ -64,21 +70,42 @@ async def release_all_stale_flow(app: FactoryApp, stale: list[tuple[str, str | N
     )
     if not await app.push_screen_wait(confirm):
         return
+    if "release all stale" in app.running_actions:  # a second would race the first
+        app.notify(
+            "The stale claims are being released already.", title="Release all stale", markup=False
+        )
+        return
+    shown = [0.0]
 
-    def released(done: int, total: int) -> None:  # on the action's thread
-        app.call_from_thread(app.cockpit.show_action_progress, f"releasing {done} of {total}")
+    def show(words: str | None) -> None:
+        """The header's words, from the action's thread: at most ten times a second (the
+        thread waits for the app each time), and never a failure of the release (the app
+        may be quitting: the releases go on)."""
+        now = time.monotonic()
+        if words is not None and now - shown[0] < PROGRESS_EVERY_S:
+            return
+        shown[0] = now
+        with contextlib.suppress(Exception):
+            app.call_from_thread(app.cockpit.show_action_progress, words)
 
     def release_them() -> ActionResult:
         try:
             return release_all_summary(
                 release_all_stale(
-                    app.config, now=app.clock(), reader=action_reader(app), progress=released
+                    app.config,
+                    now=app.clock(),
+                    reader=action_reader(app),
+                    progress=lambda done, total: show(f"releasing {done} of {total}"),
                 )
             )
         finally:
-            app.call_from_thread(app.cockpit.show_action_progress, None)
+            show(None)
 
-    await act(app, "Release all stale", release_them)
+    app.running_actions.add("release all stale")
+    try:
+        await act(app, "Release all stale", release_them)
+    finally:
+        app.running_actions.discard("release all stale")
 
 
 async def unlock_flow(app: FactoryApp, lock: LockView) -> None:
