@@ -25,7 +25,7 @@ from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import VIEWS, FactoryApp
 from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.keys import FactoryCommands
-from factory_tui.ui.messages import FilesChanged, StateSummary
+from factory_tui.ui.messages import FilesChanged, FleetUpdated, StateSummary
 from factory_tui.ui.screens.detail import AgentDetailScreen
 from factory_tui.ui.screens.help import HelpScreen
 from factory_tui.ui.snapshot import (
@@ -561,6 +561,35 @@ async def test_tabs_give_no_totals_before_the_first_fleet(demo: DemoFactory) -> 
 
 def _tabs_line(app: FactoryApp) -> str:
     return next(line for line in screen_text(app).splitlines() if line.startswith(" Agents"))
+
+
+async def test_fleets_behind_a_newer_one_are_drawn_once_with_their_news(
+    demo: DemoFactory,
+) -> None:
+    """A burst of fleets (every stale claim released: the feed derives faster than a thousand
+    claims are drawn): only the newest is drawn, carrying what the others said (the log grew,
+    the factory changed), and the waiters are woken once."""
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.pause()
+        drawn: list[FleetUpdated] = []
+        show = app.cockpit.show_fleet
+
+        def counted(message: FleetUpdated) -> None:
+            drawn.append(message)
+            show(message)
+
+        app.cockpit.show_fleet = counted  # type: ignore[method-assign]
+        feed, fleet = app.fleet_feed, app.fleet
+        before = app.fleet_updates.count
+        feed._post(FleetUpdated(fleet, changed=True, log_changed=True))
+        feed._post(FleetUpdated(fleet, changed=False))
+        feed._post(FleetUpdated(fleet, changed=False))
+        await app.wait_for_fleet(lambda _f: app.fleet_updates.count > before)
+        await pilot.pause()
+        assert [(m.changed, m.log_changed, m.seq) for m in drawn] == [(True, True, feed.posted)]
+        assert app.fleet_updates.count == before + 1
 
 
 async def test_claim_tree_updates_by_key_and_keeps_the_cursor(demo: DemoFactory) -> None:

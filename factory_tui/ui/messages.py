@@ -60,6 +60,8 @@ class FleetUpdated(Message):
     log_changed: bool = False
     initial: bool = False
     state: StateSummary | None = None
+    seq: int | None = None
+    """Its number among the feed's fleets (None: not counted, drawn whatever follows)."""
 
 
 @dataclass

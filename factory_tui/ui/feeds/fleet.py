@@ -155,6 +155,9 @@ class FleetFeed:
         )
         self._last_shown: object = None
         self._last_probe: object = None
+        self.posted = 0
+        """The fleets posted so far (the app draws one only when no newer one is on its way:
+        see :meth:`FactoryApp.on_fleet_updated`)."""
         self._server_stop = threading.Event()
         self._closing = threading.Event()
         self._index_restored_lines = 0
@@ -317,13 +320,13 @@ class FleetFeed:
         self._last_shown = shown_facts(fleet)
         indexed = self._indexed_beside and self._index_log()  # what was appended since
         state = state_summary(self.config)
-        self.app.post_message(
+        self._post(
             FleetUpdated(fleet, changed=True, initial=True, log_changed=indexed, state=state)
         )
         if not indexed:
             if not self._index_log():
                 return
-            self.app.post_message(FleetUpdated(fleet, changed=False, log_changed=True))
+            self._post(FleetUpdated(fleet, changed=False, log_changed=True))
         # Kept once the app has shown the log: written beside the app's handling of the first
         # fleets, it held the GIL the log's showing waited for (~0.1 s of 2.6).
         self.log_shown.wait(LOG_SHOWN_WAIT)
@@ -422,9 +425,13 @@ class FleetFeed:
         shown = shown_facts(fleet)
         if changed or shown != self._last_shown:
             self._last_shown = shown
-            self.app.post_message(
-                FleetUpdated(fleet, changed=changed, log_changed=log_changed, state=state)
-            )
+            self._post(FleetUpdated(fleet, changed=changed, log_changed=log_changed, state=state))
+
+    def _post(self, message: FleetUpdated) -> None:
+        """Post a fleet, numbered (:attr:`posted`)."""
+        self.posted += 1
+        message.seq = self.posted
+        self.app.post_message(message)
 
     def _follow_transcripts(self) -> None:
         """Tell the watcher which transcripts the reader follows now (after a derive)."""
