@@ -343,47 +343,11 @@ async def test_release_all_stale_lists_them_and_releases_each(demo: DemoFactory)
         assert any(title == "Release all stale" for title, _ in app.notes), app.notes
 
 
-async def test_release_all_stale_shows_how_far_it_is(
-    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Two hundred stale claims take seconds to release one by one under their locks: the
-    header says how far it is, and the words go when it is done."""
-    from factory_tui.actions import release
-
-    entered, gate = threading.Event(), threading.Event()
-    real = release.release_claim
-
-    def held(*args: Any, **kwargs: Any) -> Any:
-        entered.set()
-        gate.wait(10)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(release, "release_claim", held)
-    app = demo_app(demo)
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await app.wait_for_fleet()
-            await pilot.press("X")
-            await pilot.pause()
-            await pilot.press("y")
-            assert await asyncio.to_thread(entered.wait, 10)
-            await pilot.pause()
-            assert "releasing 0 of 1…" in screen_text(app)
-            gate.set()
-            await app.workers.wait_for_complete()
-            await pilot.pause()
-            assert "releasing" not in screen_text(app)
-            assert json.loads((demo.claims_dir / f"{STALE}.json").read_text())["owner"] is None
-    finally:
-        gate.set()
-
-
-async def test_release_all_stale_is_not_run_twice_at_once(
-    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``X`` again while the stale claims are being released (they are still listed stale):
-    told so, not a second run racing the first (whose end took the header's words away from
-    the one still running)."""
+def _held_releases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[threading.Event, threading.Event, list[int]]:
+    """Each release of a claim waits for ``gate`` (``entered`` set when the first does; a 1 in
+    ``calls`` for each)."""
     from factory_tui.actions import release
 
     entered, gate = threading.Event(), threading.Event()
@@ -397,6 +361,17 @@ async def test_release_all_stale_is_not_run_twice_at_once(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(release, "release_claim", held)
+    return entered, gate, calls
+
+
+async def test_release_all_stale_shows_how_far_it_is_and_runs_once(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hundred stale claims take seconds to release one by one under their locks: the
+    header says how far it is, and the words go when it is done. ``X`` again meanwhile (the
+    claims are still listed stale) is told so, not a second run racing the first (whose end
+    took the header's words away from the one still running)."""
+    entered, gate, calls = _held_releases(monkeypatch)
     app = demo_app(demo)
     try:
         async with app.run_test(size=SIZE) as pilot:
@@ -405,6 +380,8 @@ async def test_release_all_stale_is_not_run_twice_at_once(
             await pilot.pause()
             await pilot.press("y")
             assert await asyncio.to_thread(entered.wait, 10)
+            await pilot.pause()
+            assert "releasing 0 of 1…" in screen_text(app)
             await pilot.press("X")
             await pilot.pause()
             assert isinstance(app.screen, ConfirmScreen)
@@ -418,6 +395,7 @@ async def test_release_all_stale_is_not_run_twice_at_once(
             await app.workers.wait_for_complete()
             await pilot.pause()
             assert len(calls) == 1 and "releasing" not in screen_text(app)
+            assert json.loads((demo.claims_dir / f"{STALE}.json").read_text())["owner"] is None
     finally:
         gate.set()
 

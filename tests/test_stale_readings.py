@@ -21,6 +21,7 @@ from typing import Any, cast
 import pytest
 import store_fixture as sf
 from conftest import config_for
+from test_hegemon_store import _root as store_root
 
 from factory_tui.adapters import factory_claims, factory_state, hegemon_store
 from factory_tui.adapters import worktrees as worktrees_module
@@ -160,23 +161,25 @@ def test_a_session_row_deleted_in_the_same_tick_is_seen_gone(tmp_path: Path) -> 
         writer.close()
 
 
-def test_a_store_read_again_unchanged_is_no_change(tmp_path: Path) -> None:
+def test_a_store_read_again_unchanged_is_no_change(tmp_path: Path, store_reads: list[int]) -> None:
     """Read again once past the racy window: the same rows are no change (the fleet is not
     derived again for them), and the store is not read again after that."""
     clock = _Clock()
     _db, writer, reader = _store_with_a_session(tmp_path, clock)
-    reads = _counting_reads()
+    read_once = len(store_reads)  # the read that made the session
     try:
-        assert not reader.refresh() and reads == []  # within the window: not read again
+        assert not reader.refresh() and len(store_reads) == read_once  # within the window
         clock.now += 2 * RACY_NS  # past the last commit by more than RACY_NS
-        assert not reader.refresh() and len(reads) == 1
-        clock.now += 2 * RACY_NS  # past the last commit by more than RACY_NS
-        assert not reader.refresh() and len(reads) == 1
+        assert not reader.refresh() and len(store_reads) == read_once + 1
+        clock.now += 2 * RACY_NS
+        assert not reader.refresh() and len(store_reads) == read_once + 1
     finally:
         writer.close()
 
 
-def _counting_reads() -> list[int]:
+@pytest.fixture
+def store_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A 1 for each read of a store's database (``read_store``)."""
     reads: list[int] = []
     real = hegemon_store.read_store
 
@@ -184,28 +187,12 @@ def _counting_reads() -> list[int]:
         reads.append(1)
         return real(*args, **kwargs)
 
-    _PATCH.setattr(hegemon_store, "read_store", counting)
+    monkeypatch.setattr(hegemon_store, "read_store", counting)
     return reads
 
 
-_PATCH = pytest.MonkeyPatch()
-
-
-@pytest.fixture(autouse=True)
-def _undo_patches() -> Any:
-    yield
-    _PATCH.undo()
-
-
 def _store_factory(tmp_path: Path) -> tuple[Path, Path]:
-    root = tmp_path / "factory"
-    (root / ".claude" / "claims").mkdir(parents=True)
-    memory = root / ".factory" / "memory"
-    memory.mkdir(parents=True)
-    (memory / "operations.log").write_text("")
-    (root / "factory.toml").write_text(
-        'memory = ".factory/memory"\nclaims = ".claude/claims"\n[hegemon]\ndb = "store/state.db"\n'
-    )
+    root = store_root(tmp_path)
     db = sf.create_store(root / "store" / "state.db")
     sf.session(db, "t1-aaaa", "CAB-1321")
     return root, db
@@ -217,14 +204,16 @@ ROOT_ONLY = pytest.mark.skipif(
 
 
 @ROOT_ONLY
-def test_an_idle_store_and_the_watcher_do_not_feed_each_other(tmp_path: Path) -> None:
+def test_an_idle_store_and_the_watcher_do_not_feed_each_other(
+    tmp_path: Path, store_reads: list[int]
+) -> None:
     """As root each read moved the WAL's ctime (SQLite's fchown), which the watcher posts as
     a change, whose refresh read again: 616 reads in 3 s of an idle store. The window below
     is what is measured, not a wait for something."""
     root, db = _store_factory(tmp_path)
     targets = WatchTargets.from_config(config_for(root))
     reader = StoreReader(db)
-    reads = _counting_reads()
+    reads = store_reads
     posts: queue.Queue[frozenset[Path]] = queue.Queue()
 
     def post(paths: frozenset[Path]) -> None:  # the app's handler, inline on the thread
@@ -379,7 +368,7 @@ def test_a_claim_whose_read_failed_once_is_read_again(
 
 
 def test_a_store_that_cannot_be_read_is_tried_again_later_not_at_every_refresh(
-    tmp_path: Path,
+    tmp_path: Path, store_reads: list[int]
 ) -> None:
     """As root each try moves the WAL's times (the watcher reports them): a store that fails
     is tried again at its next change, or a second later, never at once."""
@@ -387,7 +376,7 @@ def test_a_store_that_cannot_be_read_is_tried_again_later_not_at_every_refresh(
     db.write_bytes(b"not a database, " * 64)
     clock = _Clock()
     reader = StoreReader(db, now_ns=clock)
-    reads = _counting_reads()
+    reads = store_reads
     assert reader.refresh() and reader.error is not None
     assert not reader.refresh() and len(reads) == 1  # at once: not tried again
     clock.now += hegemon_store.RETRY_NS
