@@ -23,6 +23,7 @@ from textual.pilot import Pilot
 from factory_tui.core.fleet import Fleet
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.app import FactoryApp
+from factory_tui.ui.messages import FilesChanged
 from factory_tui.ui.screens.confirm import (
     ConfirmScreen,
     ReasonScreen,
@@ -391,11 +392,25 @@ async def test_release_all_stale_shows_how_far_it_is_and_runs_once(
                 app.notes
             )
             assert "releasing 0 of 1…" in screen_text(app)
+            # The fleet is not read beside the releases (a claim file changed meanwhile): once,
+            # after them.
+            shown = app.fleet_updates.count
+            (demo.claims_dir / "CAB-0001.json").write_text(
+                json.dumps({"ticket": "CAB-0001", "title": "new", "owner": None})
+            )
+            app.post_message(FilesChanged(frozenset({demo.claims_dir / "CAB-0001.json"})))
+            await pilot.pause()
+            drain = app.fleet_feed.drain
+            assert drain.pending and not drain.running  # asked, held
+            assert app.fleet_updates.count == shown
             gate.set()
             await app.workers.wait_for_complete()
+            await app.wait_for_fleet(lambda _f: app.fleet_updates.count > shown)
             await pilot.pause()
             assert len(calls) == 1 and "releasing" not in screen_text(app)
             assert json.loads((demo.claims_dir / f"{STALE}.json").read_text())["owner"] is None
+            states = {view.key: view.state for view in app.fleet.claims}
+            assert "CAB-0001" in states and states[STALE] != "stale"
     finally:
         gate.set()
 

@@ -68,6 +68,38 @@ async def test_requests_made_while_the_worker_runs_fold_into_one_more_pass() -> 
         assert not drain.running and not drain.pending
 
 
+async def test_a_held_drain_works_nothing_until_let_go_then_once() -> None:
+    """An action's batch of changes is read once, after it: what is asked while the drain is
+    held (by the app, or on the ticker's thread) waits, folded into one pass."""
+    passes: list[list[int]] = []
+    app: App[None] = App()
+    async with app.run_test():
+        drain: Drain[list[int]] = Drain(
+            app,
+            name="test",
+            group="test",
+            work=passes.append,
+            failed=lambda error: None,
+            merge=lambda old, new: [*old, *new],
+        )
+        drain.hold()
+        drain.hold()  # held twice: let go twice
+        drain.request([1])
+        await asyncio.to_thread(drain.work_here, [2])
+        drain.request([3])
+        await app.workers.wait_for_complete()
+        assert passes == [] and drain.pending and not drain.running
+        drain.let_go()
+        await app.workers.wait_for_complete()
+        assert passes == []
+        drain.let_go()
+        await app.workers.wait_for_complete()
+        assert passes == [[1, 2, 3]] and not drain.pending
+        drain.request([4])
+        await app.workers.wait_for_complete()
+        assert passes == [[1, 2, 3], [4]]
+
+
 async def test_a_failing_pass_is_reported_and_the_drain_goes_on() -> None:
     errors: list[str] = []
     done: list[int] = []

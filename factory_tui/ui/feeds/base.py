@@ -91,6 +91,8 @@ class Drain(Generic[W]):
         self._here = 0
         """:meth:`work_here` passes under way (or waiting for their turn)."""
         self._closed = False
+        self._held = 0
+        """:meth:`hold` s not let go yet: nothing new is worked meanwhile."""
 
     @property
     def running(self) -> bool:
@@ -105,14 +107,41 @@ class Drain(Generic[W]):
             return self._pending is not None
 
     def request(self, want: W) -> None:
-        """Queue ``want`` (folded into what is pending); start the worker unless it runs."""
+        """Queue ``want`` (folded into what is pending); start the worker unless it runs or the
+        drain is held."""
         with self._lock:
             if self._closed:
                 return
             self._pending = want if self._pending is None else self._merge(self._pending, want)
-            if self._running:
+            if self._running or self._held:
                 return
             self._running = True
+        self._start_worker()
+
+    def hold(self) -> None:
+        """Work nothing new until :meth:`let_go` (the want being worked finishes; what is asked
+        meanwhile waits, folded into one): an action's batch of changes (every stale claim
+        released, a claim file and a log line each) is read once, after it, instead of a read
+        and a redraw of the fleet per change beside it (the three took turns on the GIL)."""
+        with self._lock:
+            self._held += 1
+
+    def let_go(self) -> None:
+        """On the app's event loop: end a :meth:`hold`; what was asked meanwhile is worked."""
+        with self._lock:
+            self._held -= 1
+            start = (
+                not self._held
+                and not self._closed
+                and not self._running
+                and self._pending is not None
+            )
+            if start:
+                self._running = True
+        if start:
+            self._start_worker()
+
+    def _start_worker(self) -> None:
         self.app.run_worker(
             self._drain,
             name=self.name,
@@ -130,7 +159,7 @@ class Drain(Generic[W]):
         with self._lock:
             if self._closed:
                 return
-            if self._running:
+            if self._running or self._held:
                 self._pending = want if self._pending is None else self._merge(self._pending, want)
                 return
             self._here += 1
@@ -151,6 +180,10 @@ class Drain(Generic[W]):
         with self._turn:
             while True:
                 with self._lock:
+                    if self._held and not self._closed:  # what is pending waits for let_go
+                        self._running = False
+                        last = False
+                        break
                     want, self._pending = self._pending, None
                     if want is None or self._closed:
                         self._running = False

@@ -102,9 +102,12 @@ async def release_all_stale_flow(app: FactoryApp, stale: list[tuple[str, str | N
             show(None)
 
     app.running_actions.add("release all stale")
+    # The fleet is read once, after: not once per claim file and log line beside the releases.
+    app.fleet_feed.drain.hold()
     try:
         await act(app, "Release all stale", release_them)
     finally:
+        app.fleet_feed.drain.let_go()
         app.running_actions.discard("release all stale")
 
 
