@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -35,6 +36,18 @@ SIZE = (120, 40)
 # -- one coalescing worker ------------------------------------------------------------------------
 
 
+def _list_drain(app: App[None], work: Callable[[list[int]], None]) -> Drain[list[int]]:
+    """A drain whose wants are lists, folded by concatenation."""
+    return Drain(
+        app,
+        name="test",
+        group="test",
+        work=work,
+        failed=lambda error: None,
+        merge=lambda old, new: [*old, *new],
+    )
+
+
 async def test_requests_made_while_the_worker_runs_fold_into_one_more_pass() -> None:
     """The drain runs one worker: five requests made while it works become one more pass
     (merged), never five threads."""
@@ -49,14 +62,7 @@ async def test_requests_made_while_the_worker_runs_fold_into_one_more_pass() -> 
 
     app: App[None] = App()
     async with app.run_test():
-        drain: Drain[list[int]] = Drain(
-            app,
-            name="test",
-            group="test",
-            work=work,
-            failed=lambda error: None,
-            merge=lambda old, new: [*old, *new],
-        )
+        drain = _list_drain(app, work)
         drain.request([0])
         assert await asyncio.to_thread(entered.wait, 10)
         for n in range(1, 6):
@@ -74,14 +80,7 @@ async def test_a_held_drain_works_nothing_until_let_go_then_once() -> None:
     passes: list[list[int]] = []
     app: App[None] = App()
     async with app.run_test():
-        drain: Drain[list[int]] = Drain(
-            app,
-            name="test",
-            group="test",
-            work=passes.append,
-            failed=lambda error: None,
-            merge=lambda old, new: [*old, *new],
-        )
+        drain = _list_drain(app, passes.append)
         drain.hold()
         drain.hold()  # held twice: let go twice
         drain.request([1])
