@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from factory_tui.adapters.factory_claims import FileKey, file_key, racy_after
-from factory_tui.adapters.jsonfiles import MISS, JsonFiles
+from factory_tui.adapters.jsonfiles import MISS, RACY_NS, JsonFiles
 from factory_tui.adapters.safe_read import read_factory_file
 from factory_tui.config import Config
 from factory_tui.core.checkpoints import (
@@ -26,10 +26,6 @@ from factory_tui.core.statefiles_parse import parse_memory, parse_plan
 
 __all__ = ["CheckpointFolder", "StateFiles", "read_checkpoints"]
 
-
-# A file changed less than this before its stat is read again on the next refresh even if its
-# stat looks the same: a rewrite within the file system's timestamp tick can keep the stat.
-RACY_NS = 2_000_000_000
 
 _StatKey = tuple[int, int, int, int, int]
 _Parsed = tuple[Checkpoint | None, list[Problem]]
@@ -200,11 +196,6 @@ class CheckpointFolder:
         return checkpoint_from_json(file, raw, parts)
 
 
-def _digest(text: str | None) -> bytes | None:
-    """What tells two readings of a file apart, without keeping it (up to the size limit)."""
-    return None if text is None else hashlib.blake2b(text.encode("utf-8", "surrogatepass")).digest()
-
-
 def _kept_names(value: object) -> tuple[list[str], list[str]] | None:
     """The kept ``[latest, unnamed]`` names of the checkpoints folder, checked (the cache file
     is untrusted: each a plain name in the folder, ``*.json``); None when there are none."""
@@ -275,6 +266,7 @@ class StateFiles:
             return False
         problems: list[Problem] = []
         texts: dict[Path, str | None] = {}
+        digests: list[bytes | None] = []
         for path in keys:
             data = read_factory_file(path, self.config.max_file_bytes)
             if isinstance(data, Problem):
@@ -282,10 +274,11 @@ class StateFiles:
             texts[path] = (
                 data.decode("utf-8", errors="replace") if isinstance(data, bytes) else None
             )
+            digests.append(hashlib.blake2b(data).digest() if isinstance(data, bytes) else None)
         settled = all(key is None or key.settled(racy) for key in keys.values())
         # A file that could not be read (too many open files, EIO) is read again next time.
         self._keys = keys if settled and not problems else None
-        found = ([_digest(text) for text in texts.values()], problems)
+        found = (digests, problems)
         if self._read == found:
             return False
         self._read = found

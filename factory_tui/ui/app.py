@@ -452,12 +452,12 @@ class FactoryApp(ThemedApp, Waits):
 
     def _latest_fleet(self, message: FleetUpdated) -> FleetUpdated | None:
         """``message``, with the news of the fleets passed over before it; None when a newer
-        fleet was posted since (its news kept for that one). Under a burst of writes (every
-        stale claim released, 200 claim files and log lines) the feed derives faster than a
-        thousand claims are drawn: each was drawn, in turn, behind the last."""
+        fleet was posted since (its news kept for that one): under a burst of writes the feed
+        can derive faster than a long claims tree is drawn, and each fleet was drawn in turn,
+        behind the last."""
         from factory_tui.ui.messages import FleetUpdated
 
-        feed = self.__dict__.get("fleet_feed")
+        feed = getattr(self, "fleet_feed", None)
         held = self._held_fleet
         if held is not None:
             message = FleetUpdated(
@@ -469,7 +469,7 @@ class FactoryApp(ThemedApp, Waits):
                 seq=message.seq,
             )
         seq = message.seq
-        newer = seq is not None and feed is not None and getattr(feed, "posted", 0) > seq
+        newer = seq is not None and feed is not None and feed.posted > seq
         if newer and not message.initial:
             self._held_fleet = message
             return None
