@@ -146,9 +146,13 @@ def _fold_summary(fold: LogFold) -> object:
                 s.checkpoint_file,
                 s.recovered_by,
                 s.last_error,
+                s.last_step_state,
+                s.last_step_at,
+                s.last_event_at,
             )
             for s in fold.sessions
         ],
+        dict(fold.agent_signals),
         dict(fold.instance_last_event),
         dict(fold.instance_last_start),
         [(p.file, p.line, p.message) for p in fold.problems],
@@ -446,6 +450,42 @@ HOOK_LINES = [
     b"2026-02-12T14:04 | STEP-DONE | step=x task=a by=dana",
     b"2026-02-12T14:05 | CHECKPOINT | task=a file=f.json by=dana",
 ]
+
+
+RUN_LINES = [
+    b"2026-02-12T14:00 | SESSION-START | task=a branch=b instance=i1",
+    b"2026-02-12T14:00 | SESSION-START | task=c branch=b instance=i2",
+    b"2026-02-12T14:01 | STEP-DONE | step=code task=a",
+    b"2026-02-12T14:01 | STEP-START | step=test task=a pr=7",
+    b"2026-02-12T14:02 | CHECKPOINT | task=a file=a.json",
+    b"2026-02-12T14:02 | STEP-DONE | step=code task=c",
+    b"2026-02-12T14:03 | AGENT-WAITING | instance=i1 kind=permission",
+    b"2026-02-12T14:03 | AGENT-TURN-END | instance=i2",
+    b"2026-02-12T14:04 | SESSION-END | task=a status=success",
+    b"2026-02-12T14:04 | SESSION-START | task=a branch=b instance=i3",
+    b"2026-02-12T14:05 | STEP-DONE | step=x task=a by=dana",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(RUN_LINES), max_size=30))
+def test_fast_feed_agrees_on_runs_of_one_tasks_lines(lines: list[bytes]) -> None:
+    """A run of one task's steps and checkpoints looks its session up once: a wait signal,
+    a session closed or opened between them is seen all the same."""
+    fast, slow = LogFold(), LogFold()
+    fast.feed_lines(lines, "f")
+    slow.feed_all(iter_lines(lines, "f"))
+    assert _fold_summary(fast) == _fold_summary(slow)
+    block = LogFold()
+    block.feed_block(b"\n".join(lines), "f")
+    assert _fold_summary(block) == _fold_summary(slow)
+
+
+def test_a_step_after_a_wait_in_a_run_clears_the_wait() -> None:
+    fold = LogFold()
+    fold.feed_block(b"\n".join([RUN_LINES[0], RUN_LINES[2], RUN_LINES[6], RUN_LINES[3]]), "f")
+    assert fold.agent_signals == {}
+    assert fold.sessions[0].last_step == "test" and fold.sessions[0].pr == "7"
 
 
 @settings(max_examples=200, deadline=None)

@@ -180,28 +180,38 @@ class LogFold:
         except UnicodeDecodeError:
             self.feed_lines(data.split(b"\n"), source, first_line)
             return
-        texts: list[str | Problem] = text.split("\n")  # type: ignore[assignment]
-        self._feed_texts(texts, source, first_line, crlf="\r" in text)
+        texts = text.split("\n")
+        if "\r" in text:
+            texts = [t[:-1] if t[-1:] == "\r" else t for t in texts]
+        self._feed_texts(texts, source, first_line)
 
     def feed_lines(self, lines: Iterable[bytes], source: str, first_line: int = 1) -> None:
         """Fold raw lines (bytes without the newline); an undecodable one becomes a problem."""
-        texts: list[str | Problem] = []
+        texts: list[str] = []
+        start = first_line
         for number, raw in enumerate(lines, start=first_line):
             try:
-                texts.append(raw.decode("utf-8"))
+                text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                texts.append(Problem(source, f"not UTF-8 text (byte {error.start})", number))
-        self._feed_texts(texts, source, first_line, crlf=True)
+                self._feed_texts(texts, source, start)
+                texts = []
+                start = number + 1
+                self.add_problem(Problem(source, f"not UTF-8 text (byte {error.start})", number))
+                continue
+            texts.append(text[:-1] if text[-1:] == "\r" else text)
+        self._feed_texts(texts, source, start)
 
-    def _feed_texts(
-        self, texts: list[str | Problem], source: str, first_line: int, *, crlf: bool
-    ) -> None:
-        """The hot path of a big log, equivalent to ``feed_all(iter_lines(...))``.
+    def _feed_texts(self, texts: list[str], source: str, first_line: int) -> None:
+        """The hot path of a big log, equivalent to ``feed_all(iter_lines(...))`` (``texts``:
+        the lines, numbered from ``first_line``, each without its line end).
 
         Plain lines are split with C-level string methods; the commonest kind (``STEP-*`` with
         ``step=`` and ``task=`` first) is folded inline without a dict, the other well-formed
         lines with a dict but without the general parser; a line with quotes or an odd shape
         takes the general parser. Per-line bookkeeping (event counts) is summed per block.
+        A run of steps and checkpoints of one task (an agent's, one after another) looks its
+        session up once: only a line of another kind can open or close a session, or set a
+        hook's signal.
         """
         good_ts = self._good_ts
         good_names = self._good_names
@@ -211,7 +221,6 @@ class LogFold:
         last_event = self.instance_last_event
         instance_recent = self.instance_recent
         signals = self.agent_signals
-        line = first_line - 1
         done_steps = start_steps = checkpoints = starts = ends = 0
         last_ts = self.last_ts
         step_kv = _STEP_KV.match
@@ -219,22 +228,19 @@ class LogFold:
         start_kv = _START_KV.match
         end_kv = _END_KV.match
         plain_tail = _PLAIN_TAIL.match
-        intern = sys.intern
         touch = self._touch
+        intern = sys.intern
+        # The session of the last step or checkpoint folded inline, its task, its instance
+        # and that instance's recent lines (None: look the next one up).
+        run_task: str | None = None
+        run_session: SessionRec | None = None
+        run_instance: str | None = None
+        run_recent: deque[RawLine] | None = None
         session: SessionRec | None
-        for text in texts:
-            line += 1
-            if text.__class__ is not str:
-                self.add_problem(text)  # type: ignore[arg-type]
-                continue
-            if crlf and text[-1:] == "\r":
-                text = text[:-1]
+        for line, text in enumerate(texts, first_line):
             ts, sep, rest = text.partition(" | ")
             name, sep2, kv = rest.partition(" | ")
-            fields: dict[str, str] | None = None
             if sep2 and (ts := good_ts.get(ts) or self._check_ts(ts)):
-                quoted = '"' in kv or "'" in kv
-                session = None
                 if (
                     (name == "STEP-DONE" or name == "STEP-START")
                     and (m := step_kv(kv)) is not None
@@ -243,60 +249,87 @@ class LogFold:
                     and "task=" not in tail
                     and "by=" not in tail
                     and (
-                        not quoted
+                        ('"' not in tail and "'" not in tail)
                         or ("pr=" not in tail and "branch=" not in tail and plain_tail(tail))
                     )
                 ):
                     if name == "STEP-DONE":
                         done_steps += 1
+                        state = "done"
                     else:
                         start_steps += 1
+                        state = "start"
                     last_ts = ts
                     entry: RawLine = (text, line, source)
                     recent_all(entry)
-                    opened = open_by_task.get(m[2])
-                    if not opened:
-                        continue
-                    session = opened[-1]
-                    step = m[1]
-                    session.last_step = intern(step)
-                    session.last_step_state = "done" if name == "STEP-DONE" else "start"
-                    session.last_step_at = ts
-                    if not quoted:
+                    task = m[2]
+                    if task == run_task:
+                        session = run_session
+                    else:
+                        opened = open_by_task.get(task)
+                        if not opened:
+                            run_task = None
+                            continue
+                        session = opened[-1]
+                        run_task, run_session = task, session
+                        run_instance = session.instance
+                        run_recent = None
+                        if run_instance is not None and signals:
+                            signals.pop(run_instance, None)
+                    session.last_step = intern(m[1])  # type: ignore[union-attr]
+                    session.last_step_state = state  # type: ignore[union-attr]
+                    session.last_step_at = ts  # type: ignore[union-attr]
+                    if tail and '"' not in tail and "'" not in tail:
                         if "pr=" in tail and (pr := _pick(tail, "pr")):
-                            session.pr = pr
-                        if not session.branch and "branch=" in tail:
-                            session.branch = _pick(tail, "branch")
+                            session.pr = pr  # type: ignore[union-attr]
+                        if not session.branch and "branch=" in tail:  # type: ignore[union-attr]
+                            session.branch = _pick(tail, "branch")  # type: ignore[union-attr]
                 elif (
-                    not quoted
-                    and name == "CHECKPOINT"
+                    name == "CHECKPOINT"
                     and (m := checkpoint_kv(kv)) is not None
                     and "instance=" not in kv
                     and "file=" not in (tail := kv[m.end() :])
                     and "task=" not in tail
                     and "by=" not in tail
+                    and '"' not in tail
+                    and "'" not in tail
                 ):
                     checkpoints += 1
                     last_ts = ts
                     entry = (text, line, source)
                     recent_all(entry)
-                    opened = open_by_task.get(m[1])
-                    if not opened:
-                        continue
-                    session = opened[-1]
-                    session.checkpoint_file = m[2]
+                    task = m[1]
+                    if task == run_task:
+                        session = run_session
+                    else:
+                        opened = open_by_task.get(task)
+                        if not opened:
+                            run_task = None
+                            continue
+                        session = opened[-1]
+                        run_task, run_session = task, session
+                        run_instance = session.instance
+                        run_recent = None
+                        if run_instance is not None and signals:
+                            signals.pop(run_instance, None)
+                    session.checkpoint_file = m[2]  # type: ignore[union-attr]
+                else:
+                    session = None
                 if session is not None:  # a step or checkpoint of an open session: its activity
                     session.last_event_at = ts
-                    if instance := session.instance:
-                        last_event[instance] = ts
-                        if signals:
-                            signals.pop(instance, None)
-                        recent = instance_recent.get(instance)
-                        if recent is None:
-                            recent = instance_recent[instance] = deque(maxlen=RECENT_PER_INSTANCE)
-                        recent.append(entry)
+                    if run_instance is not None:
+                        last_event[run_instance] = ts
+                        if run_recent is None:
+                            run_recent = instance_recent.get(run_instance)
+                            if run_recent is None:
+                                run_recent = instance_recent[run_instance] = deque(
+                                    maxlen=RECENT_PER_INSTANCE
+                                )
+                        run_recent.append(entry)
                     continue
-                if quoted:
+                run_task = None  # any other line may open, close or signal
+                fields: dict[str, str] | None = None
+                if '"' in kv or "'" in kv:
                     pass  # the general parser reads quoted values
                 elif name == "SESSION-START" and (m := start_kv(kv)) is not None:
                     starts += 1
@@ -317,7 +350,7 @@ class LogFold:
                     if ended is not None and (instance := ended.instance):
                         touch(instance, ts, entry)
                     continue
-                if quoted or name in REST_OF_LINE:
+                elif name in REST_OF_LINE:
                     pass  # the general parser reads these
                 elif name in good_names or self._check_name(name):
                     try:
@@ -327,14 +360,18 @@ class LogFold:
                     else:
                         if "" in fields:
                             fields = None
-            elif (
-                not sep2
-                and sep
-                and "|" not in rest
-                and (ts := good_ts.get(ts) or self._check_ts(ts))
-                and (name in good_names or self._check_name(name))
-            ):
-                fields = {}  # "ts | NAME" with no fields at all
+            else:
+                run_task = None
+                if (
+                    not sep2
+                    and sep
+                    and "|" not in rest
+                    and (ts := good_ts.get(ts) or self._check_ts(ts))
+                    and (name in good_names or self._check_name(name))
+                ):
+                    fields = {}  # "ts | NAME" with no fields at all
+                else:
+                    fields = None
             if fields is None:
                 parsed = parse_line(text, line, source, utc=self.utc)
                 if parsed is None:
