@@ -18,6 +18,8 @@ user would) and reads the figures they print:
   (the fold cache the cold start left);
 - ``first_paint.py``: first paint of the cockpit beside a bare Textual app, and beside the same
   demo with 200 MB of old transcripts under its Claude config folder (issue 13);
+- ``bench_claims_view.py``: the Claims view of ten times the claims (10,000; a fifth of the
+  lines): a claim file edited → shown beside the watchfiles floor, and a new one (information);
 - ``bench_transcripts.py``: a transcript line → shown beside a log line → shown (issue 13);
 - ``log_tail.py``: launch → the log's last line on screen, the cockpit's Log view beside toolong
   (installed in a venv of its own under the user cache folder on first use).
@@ -284,6 +286,40 @@ def cockpit_rows(out: str) -> list[Row]:
     return rows
 
 
+def claims_view_rows(out: str) -> list[Row]:
+    """The Claims view of a factory of many claims (bench_claims_view.py): an edited claim
+    file against the write → shown targets, a new one for information."""
+    rows = []
+    floor = _num(r"raw floor \(watchfiles write → event\) median ([\d.]+) ms", out)
+    floor95 = _num(r"raw floor \(watchfiles write → event\) median [\d.]+ ms p95 ([\d.]+) ms", out)
+    units = _num(r"claims view \((\d+) claims\)", out)
+    many = f"{units:,.0f} claims" if units is not None else "many claims"
+    for what, kind, target, limit in (
+        ("an edited claim file", "median", "≤ 2.5x floor", 2.5),
+        ("an edited claim file", "p95", "≤ 3x floor p95", 3.0),
+        ("a new claim file", "median", "info", None),
+    ):
+        value = _num(rf"this tree: {what}, write → shown .*?{kind} ([\d.]+) ms", out)
+        base = floor95 if kind == "p95" else floor
+        ratio = value / base if value is not None and base else None
+        if limit is None:
+            m, v = (times(ratio) if ratio is not None else "—"), "info"
+        else:
+            m, v = check(ratio, limit, times)
+        shown = f"{m} ({value:.1f} ms)" if value is not None else m
+        label = f"claim {'edited' if 'edited' in what else 'file added'}"
+        rows.append(
+            Row(
+                f"write → shown {kind}, {label}, Claims view, {many}",
+                shown,
+                target,
+                f"floor{' p95' if kind == 'p95' else ''} {base:.1f} ms" if base else "",
+                v,
+            )
+        )
+    return rows
+
+
 def paint_rows(out: str) -> list[Row]:
     rows = []
     bare = _num(r"first paint, bare Textual app: median (\d+) ms", out)
@@ -381,6 +417,10 @@ def main() -> None:
     rows += cockpit_rows(
         run("bench_cockpit.py", *cockpit, "--scale", str(one_root), "--scale-runs", scale_runs)
     )
+    # The Claims view of ten times the claims (a fifth of the lines: the view is the point).
+    many = factory(base, Size(size.lines // 5, size.claims * 10, size.checkpoints // 10))
+    writes = ["--writes", "10"] if args.quick else []
+    rows += claims_view_rows(run("bench_claims_view.py", "--dir", str(many), *writes))
     rows += transcript_rows(run("bench_transcripts.py", *cockpit[:2]))
     paint = run(
         "first_paint.py", "--runs", runs, "--scale", str(one_root), "--old-transcripts", "200"

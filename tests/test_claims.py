@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -195,3 +198,64 @@ def test_claim_reader_never_raises_on_odd_json(obj: dict[str, object]) -> None:
     assert_claim_or_problem(parse_claim("fuzz.json", json.dumps(obj).encode()))
     mega = json.dumps({"mega": "M", "phases": [obj, obj]}).encode()
     assert_claim_or_problem(parse_claim("fuzz.json", mega))
+
+
+def test_the_claims_folder_finds_ids_declared_twice_again_only_when_an_id_can_have_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: a claim file written again under the same id (the claim tool's every write)
+    neither sorts the folder's names again nor looks for ids declared twice (ten thousand
+    files: ~4 ms of each change's re-derive); a file that comes, goes or declares another id
+    does, and the problems are what a fresh read of the folder finds."""
+    from datetime import timedelta
+
+    from factory_tui.adapters import factory_claims
+
+    def write(name: str, ticket: str, title: str) -> Path:
+        path = tmp_path / name
+        path.write_text(json.dumps({"ticket": ticket, "title": title, "owner": None}))
+        return path
+
+    for n in range(5):
+        write(f"CAB-{n}.json", f"CAB-{n}", "t")
+
+    looked: list[int] = []
+
+    def fresh() -> list[Problem]:
+        """What a new read of the folder finds (its own look not counted)."""
+        count = len(looked)
+        found = _folder(tmp_path, factory_claims, timedelta).all_problems()
+        del looked[count:]
+        return found
+
+    folder = _folder(tmp_path, factory_claims, timedelta)
+    real = factory_claims.claim_set_problems
+
+    def counting(claims: Any) -> list[Problem]:
+        looked.append(1)
+        return real(claims)
+
+    monkeypatch.setattr(factory_claims, "claim_set_problems", counting)
+    assert folder.all_problems() == [] and len(looked) == 1
+    path = write("CAB-1.json", "CAB-1", "retitled, a longer title")
+    assert folder.refresh_claim(path)
+    assert folder.all_problems() == [] and len(looked) == 1  # the same id: not looked for
+    assert [c.title for c in folder.sorted_files()][1] == "retitled, a longer title"
+    path = write("CAB-3.json", "CAB-2", "now CAB-2's id")  # declares another id
+    assert folder.refresh_claim(path)
+    found = folder.all_problems()
+    assert len(looked) == 2 and [p.message for p in found] == [p.message for p in fresh()]
+    assert any("id CAB-2 is also the id of" in p.message for p in found)
+    path.unlink()  # a file gone
+    assert folder.refresh()
+    assert folder.all_problems() == [] == fresh() and len(looked) == 3
+    write("CAB-0b.json", "CAB-0", "a second CAB-0")  # a file come
+    assert folder.refresh()
+    assert [c.file for c in folder.sorted_files()] == sorted(str(p) for p in tmp_path.iterdir())
+    assert [p.message for p in folder.all_problems()] == [p.message for p in fresh()] != []
+
+
+def _folder(root: Path, module: Any, timedelta: Any) -> Any:
+    folder = module.ClaimFolder(root, max_file_bytes=1 << 20, lock_stale_after=timedelta(minutes=5))
+    folder.refresh()
+    return folder

@@ -286,3 +286,27 @@ def test_given_process_facts_are_used_instead_of_a_probe(
     dead = reader.fleet(demo.now)  # a re-probe: the counting probe sees no process
     assert counting.calls == 1
     assert not any(i.alive for i in dead.instances if i.pid in probed)
+
+
+def test_a_full_derive_keeps_the_views_that_did_not_change(
+    reader: FactoryReader, demo: DemoFactory
+) -> None:
+    """A full derive (the clock past its period, a new process table) makes every claim view
+    anew; those equal to the last fleet's are that fleet's objects, so the claims tree redraws
+    only the new ones. The fleet is the one a derive from scratch gives all the same."""
+    now = demo.now
+    first = reader.fleet(now)
+    claim = demo.claims_dir / "CAB-1297.json"
+    raw = json.loads(claim.read_bytes())
+    raw["title"] = "retitled"
+    rewrite(claim, raw)
+    assert reader.refresh_claims()
+    later = now + reader.deriver.full_every
+    fleet = reader.fleet(later, reprobe=False)
+    assert_same(fleet, fleet_now(reader, later))
+    kept = {view.key for view, was in zip(fleet.claims, first.claims, strict=True) if view is was}
+    new = {view.key for view in fleet.claims} - kept
+    assert "CAB-1297" in new and len(kept) > len(new)
+    for view in fleet.claims:
+        if view.key in new:
+            assert view != next(w for w in first.claims if w.key == view.key)

@@ -55,7 +55,7 @@ from factory_tui.core.launches import LaunchView, launch_problems, pending_launc
 from factory_tui.core.oplog import Event, parse_line
 from factory_tui.core.problems import Problem
 
-__all__ = ["FleetDeriver", "derive_fleet"]
+__all__ = ["FleetDeriver", "derive_fleet", "kept_views"]
 
 
 def derive_fleet(
@@ -274,6 +274,8 @@ class FleetDeriver:
             )
             if self.one_shot:
                 return fleet
+            if previous is not None:
+                fleet = replace(fleet, claims=kept_views(fleet.claims, previous.claims))
             self._full_at = now
             self._index(fleet, picked)
             self._open_by_instance = opened
@@ -584,6 +586,19 @@ class FleetDeriver:
             checkpoints=previous.checkpoints,
             counts=counts,
         )
+
+
+def kept_views(
+    views: tuple[ClaimView, ...], before: tuple[ClaimView, ...]
+) -> tuple[ClaimView, ...]:
+    """``views`` with each one equal to the view of its key ``before`` replaced by that one:
+    what draws them (the claims tree) redraws only the views that are new objects. A full
+    derive makes every view anew (~12 ms to compare ten thousand; the tree relabelled all of
+    them, ~0.1 s)."""
+    known = {view.key: view for view in before}
+    return tuple(
+        was if (was := known.get(view.key)) is not None and was == view else view for view in views
+    )
 
 
 def _session_facts(owns: Sequence[ClaimView]) -> tuple[object, ...]:

@@ -1,0 +1,220 @@
+"""Issue 17: the claims tree redraws what changed. A fleet re-derived after one claim file
+changed keeps the views it did not touch; the tree then relabels that claim, its group and the
+held claims (their age moves with the clock), not every claim (ten thousand claims: ~0.15 s a
+change). Whatever it skips, the tree ends up as a redraw of the whole fleet draws it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_app import demo_app
+
+from factory_tui.demo import DemoFactory
+from factory_tui.ui.watch import RefreshPlan
+from factory_tui.ui.widgets.claims import ClaimTree
+
+SIZE = (160, 40)
+
+
+def drawn(tree: ClaimTree) -> list[tuple[str, str, object, object]]:
+    """Every node as the tree shows it: its key, its label's text and styles, its data."""
+    out = []
+    for key, node in sorted(tree.nodes_by_key.items()):
+        label = node.label
+        out.append((key, label.plain, tuple(label.spans), node.data))
+    return out
+
+
+def redrawn_whole(tree: ClaimTree, fleet: Any) -> list[tuple[str, str, object, object]]:
+    """The tree as a redraw of the whole fleet draws it, nothing kept from before."""
+    tree.restyle()
+    tree.show_fleet(fleet)
+    return drawn(tree)
+
+
+async def change(app: Any, path: Path, obj: dict[str, Any], shows: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2))
+    app.fleet_feed.request(plan=RefreshPlan(claim_paths={path}))
+    await app.wait_for_fleet(shows)
+    await app.workers.wait_for_complete()
+
+
+def _title(key: str, title: str) -> Any:
+    return lambda fleet: any(c.key == key and c.title == title for c in fleet.claims)
+
+
+async def test_an_edited_claim_relabels_itself_its_group_and_the_held_claims_only(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        units = len(app.fleet.claims)
+        held = sum(1 for c in app.fleet.claims if c.state not in ("available", "blocked", "done"))
+        assert 0 < held < units - 1
+        labelled: list[str] = []
+        real = ClaimTree._label
+
+        def counting(self: ClaimTree, view: Any, *args: Any) -> Any:
+            labelled.append(view.key)
+            return real(self, view, *args)
+
+        monkeypatch.setattr(ClaimTree, "_label", counting)
+        path = demo.claims_dir / "CAB-1297.json"
+        obj = json.loads(path.read_text())
+        obj["title"] = "Migrate the [b]loader[/b]"
+        await change(app, path, obj, _title("CAB-1297", obj["title"]))
+        await pilot.pause()
+        assert "CAB-1297" in labelled
+        assert len(labelled) <= held + 1  # the edited claim and the held ones
+        label = tree.nodes_by_key["CAB-1297"].label.plain
+        assert "Migrate the [b]loader[/b]" in label  # literal
+        monkeypatch.setattr(ClaimTree, "_label", real)
+        assert drawn(tree) == redrawn_whole(tree, app.fleet)
+
+
+async def test_after_any_edit_the_tree_is_what_a_whole_redraw_draws(demo: DemoFactory) -> None:
+    """Edits that change a state (a group's counts), a MEGA's title (its group's label), a
+    completion (a claim no longer aged), an owner; and what only a whole redraw shows (a claim
+    file added, a lock taken): after each the tree equals a redraw of the whole fleet."""
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        claims = demo.claims_dir
+        mega_path = claims / "CAB-1290.json"
+        mega = json.loads(mega_path.read_text())
+
+        async def check() -> None:
+            await pilot.pause()
+            shown = drawn(tree)
+            assert shown == redrawn_whole(tree, app.fleet)
+
+        # A phase claimed: the group's counts move (available → claimed).
+        mega["phases"][3]["owner"] = "t1-aaaa"
+        mega["phases"][3]["pid"] = 4242
+        mega["phases"][3]["claimed_at"] = "2026-02-16T15:00"
+        await change(
+            app,
+            mega_path,
+            mega,
+            lambda f: any(c.key == "CAB-1290:4" and c.unit.owner == "t1-aaaa" for c in f.claims),
+        )
+        await check()
+        # The MEGA's title: every phase's view, and the group's label.
+        mega["title"] = "Gateway, renamed"
+        await change(app, mega_path, mega, _title("CAB-1290:4", "Gateway, renamed"))
+        await check()
+        # A held phase completed: no longer aged.
+        mega["phases"][1]["completed_at"] = "2026-02-16T15:30"
+        await change(
+            app,
+            mega_path,
+            mega,
+            lambda f: any(c.key == "CAB-1290:2" and c.state == "done" for c in f.claims),
+        )
+        await check()
+        # A standalone ticket released.
+        path = claims / "CAB-1302.json"
+        obj = json.loads(path.read_text())
+        obj["owner"] = None
+        obj["pid"] = None
+        await change(
+            app,
+            path,
+            obj,
+            lambda f: any(c.key == "CAB-1302" and c.unit.owner is None for c in f.claims),
+        )
+        await check()
+        # A new claim file: the views move; drawn whole.
+        new = claims / "CAB-0001.json"
+        await change(
+            app,
+            new,
+            {"ticket": "CAB-0001", "title": "first", "owner": None},
+            _title("CAB-0001", "first"),
+        )
+        await check()
+        assert "CAB-0001" in tree.nodes_by_key
+        # A lock taken on a claim: its label says so.
+        (claims / "CAB-1288.lock").mkdir()
+        app.fleet_feed.request(plan=RefreshPlan(locks=True))
+        await app.wait_for_fleet(lambda f: bool(f.locks_of("CAB-1288")))
+        await app.workers.wait_for_complete()
+        await check()
+        assert "being written" in tree.nodes_by_key["CAB-1288"].label.plain
+
+
+async def test_a_filter_typed_then_cleared_draws_every_claim_again(demo: DemoFactory) -> None:
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        every = set(tree.nodes_by_key)
+        app.query_one("ClaimsView").set_filter("CAB-1302")  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert "CAB-1288" not in tree.nodes_by_key
+        path = demo.claims_dir / "CAB-1302.json"
+        obj = json.loads(path.read_text())
+        obj["title"] = "Flaky webhook retry test, again"
+        await change(app, path, obj, _title("CAB-1302", obj["title"]))
+        await pilot.pause()
+        assert "CAB-1288" not in tree.nodes_by_key  # the filter still holds
+        app.query_one("ClaimsView").set_filter("")  # type: ignore[attr-defined]
+        await pilot.pause()
+        assert set(tree.nodes_by_key) == every
+        assert drawn(tree) == redrawn_whole(tree, app.fleet)
+
+
+async def test_the_held_claims_ages_move_with_the_clock(demo: DemoFactory) -> None:
+    """A fleet derived an hour later where one claim changed (a re-derive that kept the other
+    views) relabels the held claims too: their ages say an hour more."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        fleet = app.fleet
+        before = tree.nodes_by_key["CAB-1302"].label.plain
+        views = [replace(c, title="later") if c.key == "CAB-1297" else c for c in fleet.claims]
+        later = replace(
+            fleet, generated_at=fleet.generated_at + timedelta(hours=1), claims=tuple(views)
+        )
+        tree.show_fleet(later)
+        after = tree.nodes_by_key["CAB-1302"].label.plain
+        assert "5h15m ago" in before and "6h15m ago" in after, (before, after)
+        assert "later" in tree.nodes_by_key["CAB-1297"].label.plain
+        assert drawn(tree) == redrawn_whole(tree, later)
+
+
+async def test_a_claim_file_removed_is_let_go(demo: DemoFactory) -> None:
+    """The labels kept of a claim and of a MEGA whose file is gone are let go with it."""
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        assert "CAB-1288" in tree._labels and "CAB-1290" in tree._groups
+        for name in ("CAB-1288.json", "CAB-1290.json"):
+            (demo.claims_dir / name).unlink()
+        app.fleet_feed.request(plan=RefreshPlan(rescan_claims=True))
+        await app.wait_for_fleet(lambda f: not any(c.unit.claim_id == "CAB-1290" for c in f.claims))
+        await pilot.pause()
+        assert "CAB-1288" not in tree.nodes_by_key and "CAB-1288" not in tree._labels
+        assert "mega:CAB-1290" not in tree.nodes_by_key and "CAB-1290" not in tree._groups
+        assert drawn(tree) == redrawn_whole(tree, app.fleet)
