@@ -37,7 +37,7 @@ from factory_tui.ui.snapshot import (
 from factory_tui.ui.watch import WatchTargets
 from factory_tui.ui.widgets.agent_lines import pane_lines
 from factory_tui.ui.widgets.agents import AgentGrid, AgentPane
-from factory_tui.ui.widgets.claims import ClaimTree
+from factory_tui.ui.widgets.claims import STANDALONE, ClaimTree
 from factory_tui.ui.widgets.fields import FieldList
 from factory_tui.ui.widgets.filterbar import FilterBar
 from factory_tui.ui.widgets.sessions import SessionsView
@@ -273,7 +273,7 @@ async def test_slash_filters_the_current_view(demo: DemoFactory) -> None:
         await pilot.press("2", "slash", *"CAB-1302", "enter")
         await pilot.pause()
         tree = app.query_one(ClaimTree)
-        assert set(tree.nodes_by_key) == {"standalone", "CAB-1302"}
+        assert set(tree.nodes_by_key) == {STANDALONE, "CAB-1302"}
         await pilot.press("slash", "escape")
         await pilot.pause()
         assert "CAB-1290:5" in tree.nodes_by_key

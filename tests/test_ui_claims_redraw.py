@@ -216,5 +216,80 @@ async def test_a_claim_file_removed_is_let_go(demo: DemoFactory) -> None:
         await app.wait_for_fleet(lambda f: not any(c.unit.claim_id == "CAB-1290" for c in f.claims))
         await pilot.pause()
         assert "CAB-1288" not in tree.nodes_by_key and "CAB-1288" not in tree._labels
-        assert "mega:CAB-1290" not in tree.nodes_by_key and "CAB-1290" not in tree._groups
+        assert "mega/CAB-1290" not in tree.nodes_by_key and "CAB-1290" not in tree._groups
         assert drawn(tree) == redrawn_whole(tree, app.fleet)
+
+
+async def test_a_ticket_whose_key_is_a_mega_phases_is_drawn_as_a_whole_redraw_draws_it(
+    demo: DemoFactory,
+) -> None:
+    """A ticket file named as a MEGA's phase (``CAB-1290:2.json``) gives two claims one key:
+    the tree never relabels by key alone then (the phase's label went onto the ticket's node
+    a minute later); it draws the fleet whole, as it did before."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        (demo.claims_dir / "CAB-1290:2.json").write_text(
+            json.dumps({"ticket": "CAB-1290:2", "title": "a ticket", "owner": None})
+        )
+        app.fleet_feed.request(plan=RefreshPlan(rescan_claims=True))
+        await app.wait_for_fleet(lambda f: sum(c.key == "CAB-1290:2" for c in f.claims) == 2)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        fleet = app.fleet
+        later = replace(fleet, generated_at=fleet.generated_at + timedelta(minutes=1))
+        tree.show_fleet(later)
+        assert drawn(tree) == redrawn_whole(tree, later)
+
+
+async def test_a_ticket_named_standalone_is_not_the_standalone_group(demo: DemoFactory) -> None:
+    """Group keys have a ``/``, which no claim key has: a ticket named ``standalone`` (or
+    ``mega:CAB-1290``) is drawn as a claim, not taken for its group (which raised)."""
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        for name in ("standalone", "mega:CAB-1290"):
+            (demo.claims_dir / f"{name}.json").write_text(
+                json.dumps({"ticket": name, "title": f"named {name}", "owner": None})
+            )
+        app.fleet_feed.request(plan=RefreshPlan(rescan_claims=True))
+        await app.wait_for_fleet(lambda f: any(c.key == "standalone" for c in f.claims))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "named standalone" in tree.nodes_by_key["standalone"].label.plain
+        assert "named mega:CAB-1290" in tree.nodes_by_key["mega:CAB-1290"].label.plain
+        assert "CAB-1290" in tree.nodes_by_key["mega/CAB-1290"].label.plain
+        assert drawn(tree) == redrawn_whole(tree, app.fleet)
+
+
+async def test_a_group_of_many_claims_details_a_hundred(demo: DemoFactory) -> None:
+    """The detail of a group of thousands of tickets lists the first hundred and says how many
+    more (each one a row, made again at each fleet: the cockpit stopped answering)."""
+    from factory_tui.ui.widgets.claims import GROUP_DETAIL_MAX, STANDALONE, ClaimDetail
+
+    for n in range(GROUP_DETAIL_MAX + 50):
+        (demo.claims_dir / f"MANY-{n:04}.json").write_text(
+            json.dumps({"ticket": f"MANY-{n:04}", "title": "many", "owner": None})
+        )
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        assert tree.select_key(STANDALONE)
+        await pilot.pause()
+        detail = app.query_one(ClaimDetail)
+        lines = detail.text.splitlines()
+        standalone = sum(1 for c in app.fleet.claims if c.kind == "standalone")
+        assert len(lines) == 1 + GROUP_DETAIL_MAX + 1, lines[-3:]
+        assert lines[-1].endswith(f"… and {standalone - GROUP_DETAIL_MAX} more: / filters the tree")

@@ -280,3 +280,18 @@ def test_k_applies_to_an_agent_on_a_host_reached_over_ssh(demo: DemoFactory) -> 
     assert action_target("stop_agent", on_it, fleet) is None
     assert action_target("stop_agent", on_it, fleet, ssh_hosts={remote.host or ""}) == remote.id
     assert action_target("stop_agent", on_it, fleet, ssh_hosts={"elsewhere"}) is None
+
+
+def test_the_council_is_called_on_the_mega_of_a_selected_group(demo: DemoFactory) -> None:
+    """A MEGA's group in the claims tree (key ``mega/ID``) is that MEGA's ticket; the
+    standalone tickets' group is none."""
+    from factory_tui.ui.targets import council_target
+    from factory_tui.ui.widgets.claims import STANDALONE, mega_group
+
+    reader = demo_reader(demo)
+    reader.refresh_all()
+    fleet: Fleet = reader.fleet(demo.now)
+    on_mega = Selection("claims", group=mega_group("CAB-1290"))
+    target = council_target(on_mega, fleet, lambda _task: [])
+    assert target is not None and target.ticket == "CAB-1290"
+    assert council_target(Selection("claims", group=STANDALONE), fleet, lambda _t: []) is None

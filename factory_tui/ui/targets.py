@@ -44,7 +44,7 @@ class Selection:
     """What is selected in the current view.
 
     - ``instance``: the agents view's focused pane (else its first pane).
-    - ``claim`` / ``group``: the claims view's node: a claim, or a group's key (``mega:ID``).
+    - ``claim`` / ``group``: the claims view's node: a claim, or a group's key (``mega/ID``).
     - ``session``: the sessions view's row.
     - ``pr``: the PRs view's row, with its section (``ask``, ``show``, …).
     """
@@ -200,8 +200,10 @@ def council_target(
     if selection.view == "claims":
         if selection.claim is not None:
             ticket = council_ticket(selection.claim.unit)
-        elif selection.group is not None and selection.group.startswith("mega:"):
-            ticket = selection.group.removeprefix("mega:")
+        elif selection.group is not None:
+            prefix = _mega_group_prefix()
+            if selection.group.startswith(prefix):
+                ticket = selection.group.removeprefix(prefix)
     elif selection.view == "agents":
         instance = instance_view(fleet, selection.instance)
         if instance is not None:
@@ -260,3 +262,10 @@ def why_not_reviewed(selection: Selection, *, read_only: bool) -> str:
     if found[0] != "show":
         return f"{found[1].label} is not a merged Show PR: v marks those reviewed."
     return f"{found[1].label} is already marked reviewed."
+
+
+def _mega_group_prefix() -> str:
+    """The claims tree's MEGA group key prefix (its widget module, imported when asked)."""
+    from factory_tui.ui.widgets.claims import MEGA_GROUP
+
+    return MEGA_GROUP

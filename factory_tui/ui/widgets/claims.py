@@ -43,9 +43,24 @@ from factory_tui.ui.widgets.text import (
     styled_text,
 )
 
-__all__ = ["ClaimDetail", "ClaimNode", "ClaimTree", "ClaimsView", "claim_detail", "claim_label"]
+__all__ = [
+    "ClaimDetail",
+    "ClaimNode",
+    "ClaimTree",
+    "ClaimsView",
+    "claim_detail",
+    "claim_label",
+    "mega_group",
+]
 
-STANDALONE = "standalone"
+STANDALONE = "/standalone"
+"""The standalone tickets' group key. A group's key has a ``/``, which no claim's key has (a
+claim id is a file's name): a ticket named ``standalone`` is not the group."""
+MEGA_GROUP = "mega/"
+"""A MEGA's group key: this, then the MEGA's id (see :func:`mega_group`)."""
+GROUP_DETAIL_MAX = 100
+"""A group's detail lists this many of its claims at most (ten thousand standalone tickets
+were as many rows, made again at each fleet: the cockpit stopped answering for seconds)."""
 BADGE_WIDTH = max(len(word) for word, _style in CLAIM_BADGES.values()) + 1
 _AGELESS = frozenset({"available", "blocked", "done"})
 """The states whose label says no age (:func:`claim_label`)."""
@@ -190,9 +205,14 @@ def _standalone_label(units: Sequence[ClaimView]) -> Text:
     return styled_text(*parts)
 
 
+def mega_group(claim_id: str) -> str:
+    """The tree group key of the MEGA ``claim_id``."""
+    return MEGA_GROUP + claim_id
+
+
 def _group_key(view: ClaimView) -> str:
     """The key of the tree group ``view`` is drawn in."""
-    return f"mega:{view.unit.claim_id}" if view.kind == "mega" else STANDALONE
+    return mega_group(view.unit.claim_id) if view.kind == "mega" else STANDALONE
 
 
 @dataclass(slots=True)
@@ -209,7 +229,12 @@ class _Drawn:
     """The places of the claims whose label shows an age (it moves with the clock)."""
 
     @classmethod
-    def of(cls, fleet: Fleet) -> _Drawn:
+    def of(cls, fleet: Fleet) -> _Drawn | None:
+        """What the tree draws of ``fleet``; None when two claims have one key (a ticket's
+        file named as a MEGA's phase, ``CAB-1290:2.json``): one node shows them, and only a
+        whole redraw says which."""
+        if len({view.key for view in fleet.claims}) != len(fleet.claims):
+            return None
         locks: dict[str, list[LockView]] = {}
         for lock in fleet.locks:
             locks.setdefault(lock.key, []).append(lock)
@@ -413,7 +438,7 @@ class ClaimTree(Tree[ClaimNode]):
             # What is kept of the claims and MEGAs that are gone is let go.
             for key in self._labels.keys() - wanted:
                 del self._labels[key]
-            for claim_id in [c for c in self._groups if f"mega:{c}" not in wanted]:
+            for claim_id in [c for c in self._groups if mega_group(c) not in wanted]:
                 del self._groups[claim_id]
 
     def _show_changes(self, fleet: Fleet) -> bool:
@@ -480,7 +505,7 @@ class ClaimTree(Tree[ClaimNode]):
         age = "" if view.state in _AGELESS else ago(now, view.unit.claimed_at)
         note = (
             age,
-            tuple(lock.stale for lock in on),
+            tuple(lock.stale for lock in on) if on else (),
             (launch.launch.instance, launch.state) if launch is not None else None,
         )
         cached = self._labels.get(key)
@@ -500,7 +525,7 @@ class ClaimTree(Tree[ClaimNode]):
         cached = self._groups.get(claim_id)
         if cached is not None and cached[0] == note:
             return cached[1], cached[2]
-        data = ClaimNode(f"mega:{claim_id}", True, cut=group_cut(claim_id, title))
+        data = ClaimNode(mega_group(claim_id), True, cut=group_cut(claim_id, title))
         label = _group_label(claim_id, title, units)
         self._groups[claim_id] = (note, data, label)
         return data, label
@@ -593,7 +618,7 @@ def group_detail(fleet: Fleet, key: str) -> list[Field]:
         units = [v for v in fleet.claims if v.kind == "standalone"]
         head = Content.assemble(("Standalone tickets", "bold"), (f"  {len(units)} claims", muted))
     else:
-        claim_id = key.removeprefix("mega:")
+        claim_id = key.removeprefix(MEGA_GROUP)
         units = [v for v in fleet.claims if v.kind == "mega" and v.unit.claim_id == claim_id]
         title = units[0].title if units else ""
         file = short_path(units[0].file, fleet.root) if units else ""
@@ -601,7 +626,7 @@ def group_detail(fleet: Fleet, key: str) -> list[Field]:
             (lit(claim_id), "bold"), " ", lit(title), (f"  {len(units)} phases · {file}", muted)
         )
     fields: list[Field] = [("", head)]
-    for view in units:
+    for view in units[:GROUP_DETAIL_MAX]:
         name = f"phase {view.unit.phase}" if view.unit.phase is not None else lit(view.key)
         fields.append(
             (
@@ -609,6 +634,9 @@ def group_detail(fleet: Fleet, key: str) -> list[Field]:
                 Content.assemble(badge(CLAIM_BADGES, view.state, width=BADGE_WIDTH), lit(view.why)),
             )
         )
+    if len(units) > GROUP_DETAIL_MAX:
+        more = len(units) - GROUP_DETAIL_MAX
+        fields.append(("", Content.styled(f"… and {more:,} more: / filters the tree", muted)))
     return fields
 
 
