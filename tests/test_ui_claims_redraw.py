@@ -35,6 +35,14 @@ def redrawn_whole(tree: ClaimTree, fleet: Any) -> list[tuple[str, str, object, o
     return drawn(tree)
 
 
+async def claims_tree(app: Any, pilot: Any) -> ClaimTree:
+    """The Claims view shown once the first fleet is in: its tree."""
+    await app.wait_for_fleet()
+    await pilot.press("2")
+    await pilot.pause()
+    return app.query_one(ClaimTree)
+
+
 async def change(app: Any, path: Path, obj: dict[str, Any], shows: Any) -> None:
     path.write_text(json.dumps(obj, indent=2))
     app.fleet_feed.request(plan=RefreshPlan(claim_paths={path}))
@@ -51,10 +59,7 @@ async def test_an_edited_claim_relabels_itself_its_group_and_the_held_claims_onl
 ) -> None:
     app = demo_app(demo)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_fleet()
-        await pilot.press("2")
-        await pilot.pause()
-        tree = app.query_one(ClaimTree)
+        tree = await claims_tree(app, pilot)
         units = len(app.fleet.claims)
         held = sum(1 for c in app.fleet.claims if c.state not in ("available", "blocked", "done"))
         assert 0 < held < units - 1
@@ -85,10 +90,7 @@ async def test_after_any_edit_the_tree_is_what_a_whole_redraw_draws(demo: DemoFa
     file added, a lock taken): after each the tree equals a redraw of the whole fleet."""
     app = demo_app(demo)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_fleet()
-        await pilot.press("2")
-        await pilot.pause()
-        tree = app.query_one(ClaimTree)
+        tree = await claims_tree(app, pilot)
         claims = demo.claims_dir
         mega_path = claims / "CAB-1290.json"
         mega = json.loads(mega_path.read_text())
@@ -156,10 +158,7 @@ async def test_after_any_edit_the_tree_is_what_a_whole_redraw_draws(demo: DemoFa
 async def test_a_filter_typed_then_cleared_draws_every_claim_again(demo: DemoFactory) -> None:
     app = demo_app(demo)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_fleet()
-        await pilot.press("2")
-        await pilot.pause()
-        tree = app.query_one(ClaimTree)
+        tree = await claims_tree(app, pilot)
         every = set(tree.nodes_by_key)
         app.query_one("ClaimsView").set_filter("CAB-1302")  # type: ignore[attr-defined]
         await pilot.pause()
@@ -184,10 +183,7 @@ async def test_the_held_claims_ages_move_with_the_clock(demo: DemoFactory) -> No
 
     app = demo_app(demo)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_fleet()
-        await pilot.press("2")
-        await pilot.pause()
-        tree = app.query_one(ClaimTree)
+        tree = await claims_tree(app, pilot)
         fleet = app.fleet
         before = tree.nodes_by_key["CAB-1302"].label.plain
         views = [replace(c, title="later") if c.key == "CAB-1297" else c for c in fleet.claims]
@@ -205,10 +201,7 @@ async def test_a_claim_file_removed_is_let_go(demo: DemoFactory) -> None:
     """The labels kept of a claim and of a MEGA whose file is gone are let go with it."""
     app = demo_app(demo)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_fleet()
-        await pilot.press("2")
-        await pilot.pause()
-        tree = app.query_one(ClaimTree)
+        tree = await claims_tree(app, pilot)
         assert "CAB-1288" in tree._labels and "CAB-1290" in tree._groups
         for name in ("CAB-1288.json", "CAB-1290.json"):
             (demo.claims_dir / name).unlink()
@@ -231,10 +224,7 @@ async def test_a_ticket_whose_key_is_a_mega_phases_is_drawn_as_a_whole_redraw_dr
 
     app = demo_app(demo)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_fleet()
-        await pilot.press("2")
-        await pilot.pause()
-        tree = app.query_one(ClaimTree)
+        tree = await claims_tree(app, pilot)
         (demo.claims_dir / "CAB-1290:2.json").write_text(
             json.dumps({"ticket": "CAB-1290:2", "title": "a ticket", "owner": None})
         )
@@ -253,10 +243,7 @@ async def test_a_ticket_named_standalone_is_not_the_standalone_group(demo: DemoF
     ``mega:CAB-1290``) is drawn as a claim, not taken for its group (which raised)."""
     app = demo_app(demo)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_fleet()
-        await pilot.press("2")
-        await pilot.pause()
-        tree = app.query_one(ClaimTree)
+        tree = await claims_tree(app, pilot)
         for name in ("standalone", "mega:CAB-1290"):
             (demo.claims_dir / f"{name}.json").write_text(
                 json.dumps({"ticket": name, "title": f"named {name}", "owner": None})
@@ -282,10 +269,7 @@ async def test_a_group_of_many_claims_details_a_hundred(demo: DemoFactory) -> No
         )
     app = demo_app(demo)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_fleet()
-        await pilot.press("2")
-        await pilot.pause()
-        tree = app.query_one(ClaimTree)
+        tree = await claims_tree(app, pilot)
         assert tree.select_key(STANDALONE)
         await pilot.pause()
         detail = app.query_one(ClaimDetail)

@@ -241,6 +241,9 @@ class LogFold:
             ts, sep, rest = text.partition(" | ")
             name, sep2, kv = rest.partition(" | ")
             if sep2 and (ts := good_ts.get(ts) or self._check_ts(ts)):
+                # A step or a checkpoint of the commonest shape: its task, and its step's
+                # state ("done", "start"; None: a checkpoint).
+                task: str | None = None
                 if (
                     (name == "STEP-DONE" or name == "STEP-START")
                     and (m := step_kv(kv)) is not None
@@ -259,31 +262,7 @@ class LogFold:
                     else:
                         start_steps += 1
                         state = "start"
-                    last_ts = ts
-                    entry: RawLine = (text, line, source)
-                    recent_all(entry)
-                    task = m[2]
-                    if task == run_task:
-                        session = run_session
-                    else:
-                        opened = open_by_task.get(task)
-                        if not opened:
-                            run_task = None
-                            continue
-                        session = opened[-1]
-                        run_task, run_session = task, session
-                        run_instance = session.instance
-                        run_recent = None
-                        if run_instance is not None and signals:
-                            signals.pop(run_instance, None)
-                    session.last_step = intern(m[1])  # type: ignore[union-attr]
-                    session.last_step_state = state  # type: ignore[union-attr]
-                    session.last_step_at = ts  # type: ignore[union-attr]
-                    if tail and '"' not in tail and "'" not in tail:
-                        if "pr=" in tail and (pr := _pick(tail, "pr")):
-                            session.pr = pr  # type: ignore[union-attr]
-                        if not session.branch and "branch=" in tail:  # type: ignore[union-attr]
-                            session.branch = _pick(tail, "branch")  # type: ignore[union-attr]
+                    task, value = m[2], m[1]
                 elif (
                     name == "CHECKPOINT"
                     and (m := checkpoint_kv(kv)) is not None
@@ -295,13 +274,14 @@ class LogFold:
                     and "'" not in tail
                 ):
                     checkpoints += 1
+                    state = None
+                    task, value = m[1], m[2]
+                if task is not None:
                     last_ts = ts
-                    entry = (text, line, source)
+                    entry: RawLine = (text, line, source)
                     recent_all(entry)
-                    task = m[1]
-                    if task == run_task:
-                        session = run_session
-                    else:
+                    session = run_session if task == run_task else None
+                    if session is None:
                         opened = open_by_task.get(task)
                         if not opened:
                             run_task = None
@@ -312,10 +292,18 @@ class LogFold:
                         run_recent = None
                         if run_instance is not None and signals:
                             signals.pop(run_instance, None)
-                    session.checkpoint_file = m[2]  # type: ignore[union-attr]
-                else:
-                    session = None
-                if session is not None:  # a step or checkpoint of an open session: its activity
+                    if state is None:
+                        session.checkpoint_file = value
+                    else:
+                        session.last_step = intern(value)
+                        session.last_step_state = state
+                        session.last_step_at = ts
+                        if tail and '"' not in tail and "'" not in tail:
+                            if "pr=" in tail and (pr := _pick(tail, "pr")):
+                                session.pr = pr
+                            if not session.branch and "branch=" in tail:
+                                session.branch = _pick(tail, "branch")
+                    # A step or checkpoint of an open session: its activity.
                     session.last_event_at = ts
                     if run_instance is not None:
                         last_event[run_instance] = ts
