@@ -18,10 +18,7 @@ cockpit runs with that tree's package too, interleaved, to compare in one run.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -31,15 +28,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_cockpit import pct, raw_floor
 from run_all import compile_package
-from scale_factory import generate
+from scale_factory import generate, run_on_a_warm_copy
 
 TIMED = r"""
-import asyncio, json, statistics, sys, time
+import asyncio, json, os, statistics, sys, time
 from pathlib import Path
 from factory_tui.config import load_config
 from factory_tui.ui.app import FactoryApp
 
-root, writes, cache = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+root, writes = Path(sys.argv[1]), int(sys.argv[2])
+cache = os.environ["FACTORY_TUI_CACHE_DIR"]
 
 async def shown(app):
     done = asyncio.get_running_loop().create_future()
@@ -88,27 +86,7 @@ def one_run(factory: Path, tree: Path, writes: int) -> tuple[int, list[float], l
     """(claim units, edited write → shown s, new-file write → shown s) on a fresh copy."""
     import json
 
-    with tempfile.TemporaryDirectory(prefix="claims-view-") as folder:
-        copy = Path(folder) / "factory"
-        shutil.copytree(factory, copy, symlinks=True)
-        cache = str(Path(folder) / "cache")
-        env = {**os.environ, "PYTHONPATH": str(tree), "FACTORY_TUI_CACHE_DIR": cache}
-        # The cache a cockpit started before would have: a status run first.
-        subprocess.run(
-            [sys.executable, "-m", "factory_tui", "status", "--json", str(copy)],
-            check=True,
-            capture_output=True,
-            env=env,
-            cwd=folder,
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", TIMED, str(copy), str(writes), cache],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=folder,
-        ).stdout.splitlines()[-3:]
+    out = run_on_a_warm_copy(factory, tree, TIMED, str(writes)).splitlines()[-3:]
     units, edited, added = int(out[0]), json.loads(out[1]), json.loads(out[2])
     return units, edited, added
 

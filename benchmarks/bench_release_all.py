@@ -13,13 +13,10 @@ run. Prints the median per release of each.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
+
+from scale_factory import run_on_a_warm_copy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,30 +41,7 @@ print(f"{spent:.4f} {len(results)} {done}")
 
 def one_run(scale: Path, tree: Path) -> tuple[float, int, int]:
     """(seconds, stale claims, released) for a fresh copy of ``scale`` with ``tree``'s package."""
-    with tempfile.TemporaryDirectory(prefix="release-all-") as folder:
-        factory = Path(folder) / "factory"
-        shutil.copytree(scale, factory, symlinks=True)
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(tree),
-            "FACTORY_TUI_CACHE_DIR": str(Path(folder) / "cache"),
-        }
-        # The cache the cockpit would have: a status run first (its own process).
-        subprocess.run(
-            [sys.executable, "-m", "factory_tui", "status", "--json", str(factory)],
-            check=True,
-            capture_output=True,
-            env=env,
-            cwd=folder,
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", TIMED, str(factory)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=folder,
-        ).stdout.split()
+    out = run_on_a_warm_copy(scale, tree, TIMED).split()
     return float(out[0]), int(out[1]), int(out[2])
 
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -130,6 +135,28 @@ def generate(
             "steps_remaining": ["merge"],
         }
         (cp_dir / f"{t:%Y-%m-%dT%H-%M}-{task}.json").write_text(json.dumps(cp))
+
+
+def run_on_a_warm_copy(factory: Path, tree: Path, script: str, *args: str) -> str:
+    """``python -c script COPY *args`` with ``tree``'s package first on the path, on a fresh
+    copy (COPY) of ``factory`` whose fold cache a ``status`` run made first, in a cache folder
+    of its own (``FACTORY_TUI_CACHE_DIR``): what a cockpit started before would have. Its
+    standard output; the copy is removed after."""
+    with tempfile.TemporaryDirectory(prefix="bench-copy-") as folder:
+        copy = Path(folder) / "factory"
+        shutil.copytree(factory, copy, symlinks=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(tree),
+            "FACTORY_TUI_CACHE_DIR": str(Path(folder) / "cache"),
+        }
+        status = [sys.executable, "-m", "factory_tui", "status", "--json", str(copy)]
+        subprocess.run(status, check=True, capture_output=True, env=env, cwd=folder)
+        timed = [sys.executable, "-c", script, str(copy), *args]
+        done = subprocess.run(
+            timed, check=True, capture_output=True, text=True, env=env, cwd=folder
+        )
+        return done.stdout
 
 
 def main() -> None:

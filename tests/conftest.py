@@ -222,6 +222,22 @@ def resumed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return offsets
 
 
+def record_calls(
+    monkeypatch: pytest.MonkeyPatch, owner: object, name: str
+) -> list[tuple[Any, ...]]:
+    """``owner.name`` replaced by a wrapper that notes each call's positional arguments (a
+    method's include its ``self``), then calls the real one; the list of them."""
+    calls: list[tuple[Any, ...]] = []
+    real = getattr(owner, name)
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, recording)
+    return calls
+
+
 @pytest.fixture
 def spans_made(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Each time the spend's spans are made from a reader (``spans_from_reader``), a 1."""

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import record_calls
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -219,7 +220,8 @@ def test_the_claims_folder_finds_ids_declared_twice_again_only_when_an_id_can_ha
     for n in range(5):
         write(f"CAB-{n}.json", f"CAB-{n}", "t")
 
-    looked: list[int] = []
+    folder = _folder(tmp_path, factory_claims, timedelta)
+    looked = record_calls(monkeypatch, factory_claims, "claim_set_problems")
 
     def fresh() -> list[Problem]:
         """What a new read of the folder finds (its own look not counted)."""
@@ -228,14 +230,6 @@ def test_the_claims_folder_finds_ids_declared_twice_again_only_when_an_id_can_ha
         del looked[count:]
         return found
 
-    folder = _folder(tmp_path, factory_claims, timedelta)
-    real = factory_claims.claim_set_problems
-
-    def counting(claims: Any) -> list[Problem]:
-        looked.append(1)
-        return real(claims)
-
-    monkeypatch.setattr(factory_claims, "claim_set_problems", counting)
     assert folder.all_problems() == [] and len(looked) == 1
     path = write("CAB-1.json", "CAB-1", "retitled, a longer title")
     assert folder.refresh_claim(path)

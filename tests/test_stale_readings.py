@@ -20,7 +20,7 @@ from typing import Any, cast
 
 import pytest
 import store_fixture as sf
-from conftest import config_for
+from conftest import config_for, record_calls
 from test_hegemon_store import _root as store_root
 
 from factory_tui.adapters import factory_claims, factory_state, hegemon_store
@@ -161,7 +161,9 @@ def test_a_session_row_deleted_in_the_same_tick_is_seen_gone(tmp_path: Path) -> 
         writer.close()
 
 
-def test_a_store_read_again_unchanged_is_no_change(tmp_path: Path, store_reads: list[int]) -> None:
+def test_a_store_read_again_unchanged_is_no_change(
+    tmp_path: Path, store_reads: list[tuple[Any, ...]]
+) -> None:
     """Read again once past the racy window: the same rows are no change (the fleet is not
     derived again for them), and the store is not read again after that."""
     clock = _Clock()
@@ -178,17 +180,9 @@ def test_a_store_read_again_unchanged_is_no_change(tmp_path: Path, store_reads: 
 
 
 @pytest.fixture
-def store_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """A 1 for each read of a store's database (``read_store``)."""
-    reads: list[int] = []
-    real = hegemon_store.read_store
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        reads.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(hegemon_store, "read_store", counting)
-    return reads
+def store_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Each read of a store's database (``read_store``): its arguments."""
+    return record_calls(monkeypatch, hegemon_store, "read_store")
 
 
 def _store_factory(tmp_path: Path) -> tuple[Path, Path]:
@@ -205,7 +199,7 @@ ROOT_ONLY = pytest.mark.skipif(
 
 @ROOT_ONLY
 def test_an_idle_store_and_the_watcher_do_not_feed_each_other(
-    tmp_path: Path, store_reads: list[int]
+    tmp_path: Path, store_reads: list[tuple[Any, ...]]
 ) -> None:
     """As root each read moved the WAL's ctime (SQLite's fchown), which the watcher posts as
     a change, whose refresh read again: 616 reads in 3 s of an idle store. The window below
@@ -256,14 +250,7 @@ def test_a_claim_file_dated_in_the_future_is_not_read_on_every_refresh(
     day = 86_400 * 10**9
     os.utime(path, ns=(time.time_ns() + day, time.time_ns() + day))
     monkeypatch.setattr(factory_claims, "RACY_NS", 0)  # its ctime is settled at once
-    reads: list[str] = []
-    real = factory_claims.read_factory_file
-
-    def counting(name: Path, limit: int) -> Any:
-        reads.append(str(name))
-        return real(name, limit)
-
-    monkeypatch.setattr(factory_claims, "read_factory_file", counting)
+    reads = record_calls(monkeypatch, factory_claims, "read_factory_file")
     claims = ClaimFolder(folder, max_file_bytes=1 << 20, lock_stale_after=timedelta(minutes=30))
     assert claims.refresh()
     for _ in range(3):
@@ -368,7 +355,7 @@ def test_a_claim_whose_read_failed_once_is_read_again(
 
 
 def test_a_store_that_cannot_be_read_is_tried_again_later_not_at_every_refresh(
-    tmp_path: Path, store_reads: list[int]
+    tmp_path: Path, store_reads: list[tuple[Any, ...]]
 ) -> None:
     """As root each try moves the WAL's times (the watcher reports them): a store that fails
     is tried again at its next change, or a second later, never at once."""

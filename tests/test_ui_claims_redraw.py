@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import record_calls
 from test_app import demo_app
 
 from factory_tui.demo import DemoFactory
@@ -63,24 +64,17 @@ async def test_an_edited_claim_relabels_itself_its_group_and_the_held_claims_onl
         units = len(app.fleet.claims)
         held = sum(1 for c in app.fleet.claims if c.state not in ("available", "blocked", "done"))
         assert 0 < held < units - 1
-        labelled: list[str] = []
-        real = ClaimTree._label
-
-        def counting(self: ClaimTree, view: Any, *args: Any) -> Any:
-            labelled.append(view.key)
-            return real(self, view, *args)
-
-        monkeypatch.setattr(ClaimTree, "_label", counting)
+        calls = record_calls(monkeypatch, ClaimTree, "_label")
         path = demo.claims_dir / "CAB-1297.json"
         obj = json.loads(path.read_text())
         obj["title"] = "Migrate the [b]loader[/b]"
         await change(app, path, obj, _title("CAB-1297", obj["title"]))
         await pilot.pause()
+        labelled = [view.key for _tree, view, *_rest in calls]
         assert "CAB-1297" in labelled
         assert len(labelled) <= held + 1  # the edited claim and the held ones
         label = tree.nodes_by_key["CAB-1297"].label.plain
         assert "Migrate the [b]loader[/b]" in label  # literal
-        monkeypatch.setattr(ClaimTree, "_label", real)
         assert drawn(tree) == redrawn_whole(tree, app.fleet)
 
 

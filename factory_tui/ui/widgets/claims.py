@@ -229,15 +229,12 @@ class _Drawn:
     """The places of the claims whose label shows an age (it moves with the clock)."""
 
     @classmethod
-    def of(cls, fleet: Fleet) -> _Drawn | None:
+    def of(cls, fleet: Fleet, locks: dict[str, list[LockView]]) -> _Drawn | None:
         """What the tree draws of ``fleet``; None when two claims have one key (a ticket's
         file named as a MEGA's phase, ``CAB-1290:2.json``): one node shows them, and only a
         whole redraw says which."""
         if len({view.key for view in fleet.claims}) != len(fleet.claims):
             return None
-        locks: dict[str, list[LockView]] = {}
-        for lock in fleet.locks:
-            locks.setdefault(lock.key, []).append(lock)
         members: dict[str, list[int]] = {}
         aged: set[int] = set()
         for n, view in enumerate(fleet.claims):
@@ -347,7 +344,7 @@ class ClaimTree(Tree[ClaimNode]):
             label = Text(label)
         return label.split()[0] if "\n" in label.plain else label
 
-    def _desired(self, fleet: Fleet) -> list[Group]:
+    def _desired(self, fleet: Fleet, locks: Mapping[str, Sequence[LockView]]) -> list[Group]:
         now = fleet.generated_at
         needle = self.filter_text
         groups: dict[str, list[ClaimView]] = {}
@@ -371,11 +368,6 @@ class ClaimTree(Tree[ClaimNode]):
                 titles[unit.claim_id] = view.title
             else:
                 standalone.append(view)
-        # Each claim's locks and launch found once a fleet, not by a scan of them all for each
-        # claim (10,000 claims: most of a redraw).
-        locks: dict[str, list[LockView]] = {}
-        for lock in fleet.locks:
-            locks.setdefault(lock.key, []).append(lock)
         launches = {launch.key: launch for launch in reversed(fleet.launches)}
         label = self._label
         self._drawn = None  # made again below, once the tree shows this fleet
@@ -402,7 +394,12 @@ class ClaimTree(Tree[ClaimNode]):
         if self._show_changes(fleet):
             return
         keep_cursor = self.cursor_node
-        desired = self._desired(fleet)
+        # Each claim's locks found once a fleet, not by a scan of them all for each claim
+        # (10,000 claims: most of a redraw).
+        locks: dict[str, list[LockView]] = {}
+        for lock in fleet.locks:
+            locks.setdefault(lock.key, []).append(lock)
+        desired = self._desired(fleet, locks)
         wanted: set[str] = set()
         for group_data, _label, units in desired:
             wanted.add(group_data.key)
@@ -434,7 +431,7 @@ class ClaimTree(Tree[ClaimNode]):
             if again is not None and self.last_line >= 0 and 0 <= again.line != self.cursor_line:
                 self.cursor_line = again.line  # always_update: setting it unchanged re-lays out
         if not self.filter_text:
-            self._drawn = _Drawn.of(fleet)
+            self._drawn = _Drawn.of(fleet, locks)
             # What is kept of the claims and MEGAs that are gone is let go.
             for key in self._labels.keys() - wanted:
                 del self._labels[key]
