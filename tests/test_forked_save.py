@@ -154,7 +154,11 @@ def test_a_child_ends_on_sigterm_whatever_the_parent_does_with_it(tmp_path: Path
         temp.write_bytes(b"half a cache")
         try:
             os.write(say_ready, b"r")  # its handlers are set by now
-            time.sleep(60)
+            # Work runs Python code, where a handler runs at the next check. One long sleep
+            # would lose a signal landing between the last check and the sleep's syscall (the
+            # child then slept its 60 s: seen once in CI).
+            for _ in range(1200):
+                time.sleep(0.05)
         finally:
             temp.unlink()  # its work's cleanup runs (a cache's temp file is removed)
         return True
