@@ -249,6 +249,27 @@ def test_the_claims_folder_finds_ids_declared_twice_again_only_when_an_id_can_ha
     assert [p.message for p in folder.all_problems()] == [p.message for p in fresh()] != []
 
 
+def test_the_claims_folder_looks_across_files_again_when_a_mega_gains_a_phase(
+    tmp_path: Path,
+) -> None:
+    """A MEGA written again under its id, with a phase more, can take a ticket's key: the
+    problem shows at once, as a fresh read of the folder finds it."""
+    from datetime import timedelta
+
+    from factory_tui.adapters import factory_claims
+
+    mega = tmp_path / "M.json"
+    mega.write_text(json.dumps({"mega": "M", "phases": [{"id": 1}]}))
+    (tmp_path / "M:2.json").write_text(json.dumps({"ticket": "M:2", "owner": None}))
+    folder = _folder(tmp_path, factory_claims, timedelta)
+    assert folder.all_problems() == []
+    mega.write_text(json.dumps({"mega": "M", "phases": [{"id": 1}, {"id": 2, "deps": [1]}]}))
+    assert folder.refresh_claim(mega)
+    found = [p.message for p in folder.all_problems()]
+    assert found == [p.message for p in _folder(tmp_path, factory_claims, timedelta).all_problems()]
+    assert found and "has the key of phase 2 of M" in found[0]
+
+
 def _folder(root: Path, module: Any, timedelta: Any) -> Any:
     folder = module.ClaimFolder(root, max_file_bytes=1 << 20, lock_stale_after=timedelta(minutes=5))
     folder.refresh()

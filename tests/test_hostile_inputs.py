@@ -522,3 +522,43 @@ def test_gh_answering_a_5000_digit_number_is_a_gh_error(tmp_path: Path) -> None:
     with pytest.raises(GhError) as raised:
         Gh(tmp_path, executable=str(fake)).json("pr", "list")
     assert raised.value.kind == "bad-output" and "thousands of digits" in str(raised.value)
+
+
+def test_a_ticket_with_a_phases_key_or_lock_is_a_problem_naming_both() -> None:
+    """A ticket file named like a MEGA's phase (``CAB-1290:2.json``: its key is the phase's,
+    and the tree draws one of the two; ``CAB-1290-phase-2.json``: its lock is the phase's, and
+    claiming one blocks the other) is a problem, not a claim missing from the cockpit without a
+    word."""
+    mega, _ = parse_claim(
+        "/f/CAB-1290.json", b'{"mega": "CAB-1290", "phases": [{"id": 1}, {"id": 2}]}'
+    )
+    keyed, _ = parse_claim("/f/CAB-1290:2.json", b'{"ticket": "CAB-1290:2"}')
+    locked, _ = parse_claim("/f/CAB-1290-phase-1.json", b'{"ticket": "CAB-1290-phase-1"}')
+    plain, _ = parse_claim("/f/CAB-7.json", b'{"ticket": "CAB-7"}')
+    claims = [c for c in (mega, keyed, locked, plain) if c is not None]
+    found = [(p.file, p.message) for p in claim_set_problems(claims)]
+    assert found == [  # on the later file by name, naming the earlier
+        (
+            "/f/CAB-1290.json",
+            "phase 1 of CAB-1290 takes the lock CAB-1290-phase-1.lock, as CAB-1290-phase-1 "
+            "does (/f/CAB-1290-phase-1.json): a claim of one blocks the other; rename one",
+        ),
+        (
+            "/f/CAB-1290:2.json",
+            "CAB-1290:2 has the key of phase 2 of CAB-1290 (/f/CAB-1290.json): the cockpit "
+            "shows one of them; rename one",
+        ),
+    ]
+    # An id declared twice is said once, as before.
+    one, _ = parse_claim("/f/A.json", b'{"ticket": "A"}')
+    two, _ = parse_claim("/g/A.json", b'{"ticket": "A"}')
+    twice = [p.message for p in claim_set_problems([c for c in (one, two) if c is not None])]
+    assert twice == ["id A is also the id of /f/A.json; one claim per id: merge or rename one"]
+    # One file name in two folders, declaring two ids: one key, one lock.
+    three, _ = parse_claim("/f/B.json", b'{"ticket": "X"}')
+    four, _ = parse_claim("/g/B.json", b'{"ticket": "B"}')
+    found = [p.message for p in claim_set_problems([c for c in (four, three) if c is not None])]
+    assert [m.split(":")[0] for m in found] == [
+        "B has the key of B (/f/B.json)",
+        "B takes the lock B.lock, as B does (/f/B.json)",
+    ]

@@ -106,7 +106,8 @@ class ClaimFolder:
         self._members = 0
         """Bumped whenever a claim file appears or goes."""
         self._ids = 0
-        """Bumped whenever a claim file appears or goes, or the id it declares changes."""
+        """Bumped whenever a claim file appears or goes, or the id it declares or its phases
+        change (see :func:`_declared`)."""
         self._names: tuple[int, list[str]] | None = None
         self._sorted: tuple[int, list[ClaimFile]] | None = None
         self._all_problems: tuple[int, list[Problem], list[Problem]] | None = None
@@ -269,7 +270,7 @@ class ClaimFolder:
         if known is None:
             self._members += 1
             self._ids += 1
-        elif _declared(known[1]) != _declared(claim):
+        elif _declared(known[1]) != _declared(claim):  # an id, a key or a lock can collide
             self._ids += 1
         elif known[1] == claim and known[2] == problems:
             return False
@@ -299,9 +300,10 @@ class ClaimFolder:
         return out
 
     def all_problems(self) -> list[Problem]:
-        """:meth:`problems`, then those across the files (an id declared twice): kept until a
-        claim file changes or the folder is listed again (every derive asks, and an appended
-        log line changes neither: 1.5 ms of each re-derive with a thousand claim files)."""
+        """:meth:`problems`, then those across the files (an id declared twice, a key or a lock
+        taken twice): kept until a claim file changes or the folder is listed again (every
+        derive asks, and an appended log line changes neither: 1.5 ms of each re-derive with a
+        thousand claim files)."""
         kept = self._all_problems
         if kept is None or kept[0] != self.generation or kept[1] is not self.dir_problems:
             found = self.problems()
@@ -357,9 +359,10 @@ class ClaimFolder:
         return f"{name} shows it owned by {unit.owner} now: the claim moved on"
 
 
-def _declared(claim: ClaimFile | None) -> str | None:
-    """The id ``claim`` declares (what :func:`claim_set_problems` compares); None: no claim."""
-    return None if claim is None else claim.declared_id
+def _declared(claim: ClaimFile | None) -> tuple[str, tuple[int | None, ...]] | None:
+    """What :func:`claim_set_problems` compares of ``claim``: the id it declares and its
+    phases (their keys and locks); None: no claim."""
+    return None if claim is None else (claim.declared_id, tuple(u.phase for u in claim.units))
 
 
 def _note_lock(entry: os.DirEntry[str], locks: list[LockEntry]) -> None:
