@@ -31,7 +31,7 @@ from run_all import compile_package
 from scale_factory import generate, run_on_a_warm_copy
 
 TIMED = r"""
-import asyncio, json, os, statistics, sys, time
+import asyncio, inspect, json, os, statistics, sys, time
 from pathlib import Path
 from factory_tui.config import load_config
 from factory_tui.ui.app import FactoryApp
@@ -46,7 +46,9 @@ async def shown(app):
 
 async def main():
     config = load_config(root, flags={}, env={}, user_config=root / "no-user-config.toml")
-    app = FactoryApp(config, watch=True, environ={"FACTORY_TUI_CACHE_DIR": cache})
+    # A process of its own, as ``ui``'s (a baseline tree before freeze_read: without it).
+    own = {"freeze_read": True} if "freeze_read" in inspect.signature(FactoryApp).parameters else {}
+    app = FactoryApp(config, watch=True, environ={"FACTORY_TUI_CACHE_DIR": cache}, **own)
     app.animation_level = "none"
     async with app.run_test(size=(160, 48)) as pilot:
         await app.wait_for_fleet(lambda f: app.loaded and app.log_ready, timeout=600)

@@ -237,7 +237,8 @@ async def scale_only(folder: Path) -> None:
     # The cache folder the caller chose (cold: empty; warm: what the cold start left).
     cache = os.environ.get("FACTORY_TUI_CACHE_DIR")
     environ = {"FACTORY_TUI_CACHE_DIR": cache} if cache else {}
-    app = FactoryApp(config_for(folder), watch=False, environ=environ)
+    # A process of its own, as ``ui``'s: the first read's objects are frozen (freeze_read).
+    app = FactoryApp(config_for(folder), watch=False, environ=environ, freeze_read=True)
     async with app.run_test(size=(160, 48)):
         await app.wait_for_fleet(lambda f: app.loaded and app.log_ready, timeout=300)
         loaded = time.perf_counter() - t0

@@ -121,7 +121,7 @@ def _run_demo(
                 )
             )
             threads[0].start()
-            app = FactoryApp(config, on_quit=stop_simulator)
+            app = FactoryApp(config, on_quit=stop_simulator, freeze_read=True)
             gc.freeze()  # as in cmd_ui
             quit_on_signals.run(app)
             code = quit_on_signals.exit_code
@@ -248,7 +248,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     quit_on_signals = QuitOnSignals()
     with quit_on_signals:
-        app = FactoryApp(load(args))
+        app = FactoryApp(load(args), freeze_read=True)  # the process is the cockpit's
         # What start-up made (modules, the app) lives as long as the process: the cyclic
         # collector never scans it again. Its first full pass fell just before the first frame.
         gc.freeze()

@@ -125,8 +125,12 @@ class FactoryApp(ThemedApp, Waits):
         theme_dir: Path | None = None,
         environ: Mapping[str, str] | None = None,
         prs: PrsOptions | None = None,
+        freeze_read: bool = False,
     ) -> None:
+        """``freeze_read``: the process is the cockpit's own (``ui``, ``demo``): what the first
+        read makes is frozen out of the cyclic collector (see :class:`FleetFeed`)."""
         super().__init__()
+        self.freeze_read = freeze_read
         self.cockpit = CockpitScreen(initial_view=initial_view)
         self.config = config
         self.closing = False
@@ -284,6 +288,7 @@ class FactoryApp(ThemedApp, Waits):
                 clock=self.clock,
                 after_read=self.cost_feed.spans_after_read,
                 targets=self.targets,
+                freeze_read=self.freeze_read,
             )
             # A long log read cold: its tail's child folds while the views are mounted.
             self.fleet_feed.start_early()
