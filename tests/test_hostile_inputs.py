@@ -545,8 +545,8 @@ def test_a_ticket_with_a_phases_key_or_lock_is_a_problem_naming_both() -> None:
         ),
         (
             "/f/CAB-1290:2.json",
-            "CAB-1290:2 has the key of phase 2 of CAB-1290 (/f/CAB-1290.json): the cockpit "
-            "shows one of them; rename one",
+            "CAB-1290:2 has the key of phase 2 of CAB-1290 (/f/CAB-1290.json): one name for "
+            "two claims (the Claims view shows one of them); rename one",
         ),
     ]
     # An id declared twice is said once, as before.

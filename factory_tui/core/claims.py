@@ -425,7 +425,7 @@ def claim_set_problems(claims: Iterable[ClaimFile]) -> list[Problem]:
                     Problem(
                         file,
                         f"{_unit_name(unit)} has the key of {_unit_name(other[0])} ({other[1]}): "
-                        "the cockpit shows one of them; rename one",
+                        "one name for two claims (the Claims view shows one of them); rename one",
                     )
                 )
             other = locks.setdefault(unit.lock_name, (unit, file))
