@@ -6,6 +6,7 @@ import json
 import os
 import random
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -166,7 +167,9 @@ def test_random_appends_match_a_full_derive(reader: FactoryReader, demo: DemoFac
     assert reader.deriver.partial_derives > before + 100
 
 
-def test_other_changes_derive_in_full(reader: FactoryReader, demo: DemoFactory) -> None:
+def test_other_changes_derive_in_full(
+    reader: FactoryReader, demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     now = demo.now
     reader.fleet(now)
     partial = reader.deriver.partial_derives
@@ -178,21 +181,99 @@ def test_other_changes_derive_in_full(reader: FactoryReader, demo: DemoFactory) 
     reader.probe.table.clear()  # type: ignore[attr-defined]
     reader.fleet(now + reader.deriver.full_every, reprobe=True)
     assert reader.deriver.partial_derives == partial + 1  # the unchanged probe was partial
-    # a new claim file (its units' places in the sorted claims are new)
-    claim = sorted(demo.claims_dir.glob("*.json"))[0]
-    raw = json.loads(claim.read_bytes())
-    raw.update(ticket="CAB-9999", mega="CAB-9999")
-    rewrite(demo.claims_dir / "CAB-9999.json", raw)
-    assert reader.refresh_claims()
     later = now + reader.deriver.full_every
-    assert_same(reader.fleet(later, reprobe=False), fleet_now(reader, later))
-    assert reader.deriver.partial_derives == partial + 1
-    # a claim file whose units are no longer the same (a phase more)
-    raw.setdefault("phases", []).append({"id": 99, "name": "more", "owner": None, "deps": []})
-    rewrite(demo.claims_dir / "CAB-9999.json", raw)
+    # a new claim file with the id of another (two folders' files: the views' order is the files')
+    files = reader.claim_folder.sorted_files()
+    twin = replace(files[0], file=files[0].file.replace("/claims/", "/claims-too/"))
+    with monkeypatch.context() as patched:
+        both = sorted([*files, twin], key=lambda c: c.file)
+        patched.setattr(reader.claim_folder, "sorted_files", lambda: both)
+        patched.setattr(reader, "claim_files", lambda: both)
+        assert_same(reader.fleet(later, reprobe=False), fleet_now(reader, later))
+        assert reader.deriver.partial_derives == partial + 1
+    # many claim files at once (a folder put back)
+    raw = json.loads(sorted(demo.claims_dir.glob("*.json"))[0].read_bytes())
+    for n in range(9):
+        raw.update(ticket=f"CAB-98{n}", mega=f"CAB-98{n}")
+        rewrite(demo.claims_dir / f"CAB-98{n}.json", raw)
     assert reader.refresh_claims()
     assert_same(reader.fleet(later, reprobe=False), fleet_now(reader, later))
     assert reader.deriver.partial_derives == partial + 1
+
+
+def test_claim_files_that_come_and_go_match_a_full_derive(
+    reader: FactoryReader, demo: DemoFactory
+) -> None:
+    """Issue 17: a claim file that comes or goes, or changes its units (a phase more), places
+    and indexes the views again and re-derives what its units touch (their owners, whom their
+    conflicts are about), not every claim (ten thousand: ~0.25 s a new ticket); the result is
+    the fleet a full derive gives, field by field, with log lines in the same cycles."""
+    rng = random.Random(1717)
+    now = demo.now
+    reader.fleet(now)
+    templates = [json.loads(path.read_bytes()) for path in sorted(demo.claims_dir.glob("*.json"))]
+    agents = sorted(demo.instances)
+    owners = [*agents, "t-only-in-a-file"]
+    pids = [*sorted(demo.pids.values()), 4_000_000]
+    before = reader.deriver.partial_derives
+    made: list[Path] = []
+    kinds: set[str] = set()
+    for n in range(60):
+        kind = rng.choice(["add", "add", "remove", "phases", "edit+add"])
+        if kind == "remove" and made:
+            path = made.pop(rng.randrange(len(made)))
+            path.unlink()
+        elif kind == "phases" and made:
+            path = rng.choice(made)
+            raw = json.loads(path.read_bytes())
+            if "phases" in raw:
+                raw["phases"].append(
+                    {"id": 90 + n, "name": "more", "deps": [raw["phases"][0]["id"]]}
+                )
+            else:
+                raw["title"] = f"retitled {n}"  # a ticket: an edit in place
+            rewrite(path, raw)
+        else:
+            kind = "add" if kind != "edit+add" else kind
+            raw = json.loads(json.dumps(rng.choice(templates)))
+            name = rng.choice([f"NEW-{n}", f"CAB-0{n}", f"ZZZ-{n}"])  # first, among, last
+            raw.update(ticket=name, mega=name)
+            for unit in raw.get("phases", [raw]):
+                if rng.random() < 0.5:
+                    _edit(unit, rng, owners, pids)
+            path = demo.claims_dir / f"{name}.json"
+            rewrite(path, raw)
+            made.append(path)
+            if kind == "edit+add":  # an old file changed in the same cycle
+                old = rng.choice(sorted(demo.claims_dir.glob("CAB-1*.json")))
+                was = json.loads(old.read_bytes())
+                _edit(rng.choice(was.get("phases", [was])), rng, owners, pids)
+                rewrite(old, was)
+        kinds.add(kind)
+        assert reader.refresh_claims()
+        if rng.random() < 0.5:  # a CLAIM in the same cycle: the file may not say it (a conflict)
+            ts = format_ts(now - timedelta(minutes=rng.randint(0, 90)))
+            task = rng.choice([*(path.stem for path in made[-3:]), "CAB-1290"])
+            appended(
+                reader,
+                demo,
+                f"{ts} | CLAIM | task={task} instance={rng.choice(agents)}",
+            )
+        assert_same(reader.fleet(now, reprobe=False), fleet_now(reader, now))
+    assert kinds == {"add", "remove", "phases", "edit+add"}
+    # A ticket an agent logged a CLAIM of, its file naming no owner (a lost claim: a conflict
+    # the agent's view shows), then the file gone: the agent's view no longer shows it.
+    path = demo.claims_dir / "LOST-1.json"
+    rewrite(path, {"ticket": "LOST-1", "title": "lost", "owner": None})
+    appended(reader, demo, f"{format_ts(now)} | CLAIM | task=LOST-1 instance={agents[0]}")
+    assert reader.refresh_claims()
+    shown = reader.fleet(now, reprobe=False)
+    assert any(agents[0] in view.conflicts_about for view in shown.claims)
+    assert any(view.conflicts for view in shown.instances if view.id == agents[0])
+    path.unlink()
+    assert reader.refresh_claims()
+    assert_same(reader.fleet(now, reprobe=False), fleet_now(reader, now))
+    assert reader.deriver.partial_derives == before + 62
 
 
 def rewrite(path: Path, raw: dict[str, Any]) -> None:

@@ -91,10 +91,12 @@ def test_a_claim_whose_mtime_is_set_back_is_read_again(
 
 def test_a_racy_claim_read_again_unchanged_is_no_change(tmp_path: Path) -> None:
     """Within the racy window each refresh reads the file again; what it says is the same, so
-    nothing is reported changed (the fleet is not derived again for it)."""
+    nothing is reported changed (the fleet is not derived again for it), and the claim read
+    first is kept (a derive knows what it derived from it stands)."""
     claims, path = _folder(tmp_path)
     assert claims.refresh()
     generation = claims.generation
+    first = claims.files()[0]
     reads: list[Path] = []
     real = factory_claims.read_factory_file
 
@@ -108,6 +110,7 @@ def test_a_racy_claim_read_again_unchanged_is_no_change(tmp_path: Path) -> None:
         assert not claims.refresh()
     assert reads == [path, path]  # read again: it had just been written
     assert claims.generation == generation and _titles(claims) == ["aaaa"]
+    assert claims.files()[0] is first
 
 
 def test_a_settled_claim_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -273,6 +273,9 @@ class ClaimFolder:
         elif _declared(known[1]) != _declared(claim):  # an id, a key or a lock can collide
             self._ids += 1
         elif known[1] == claim and known[2] == problems:
+            # The same object kept: what was derived from it is known to stand (a new claim
+            # file's cycle re-derived the claims of each file re-read so).
+            self.claims[file] = (key, known[1], known[2])
             return False
         self.generation += 1
         return True

@@ -91,8 +91,13 @@ def derive_claims(
                     claim, unit, done, fold, now, hostname, procs, settings, remote=remote
                 )
             )
-    views.sort(key=lambda v: (v.unit.claim_id, -1 if v.unit.phase is None else v.unit.phase))
+    views.sort(key=claim_order)
     return views
+
+
+def claim_order(view: ClaimView) -> tuple[str, int]:
+    """Where a claim's view is among the fleet's: by id, a MEGA's phases in their order."""
+    return view.unit.claim_id, -1 if view.unit.phase is None else view.unit.phase
 
 
 def derive_claim_view(
