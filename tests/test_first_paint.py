@@ -296,20 +296,31 @@ def test_the_collector_is_let_go_only_by_whoever_held_it() -> None:
 async def test_the_first_reads_objects_leave_the_collector_in_the_cockpits_own_process(
     demo: DemoFactory,
 ) -> None:
-    """Issue 17: in ``ui`` and ``demo`` (``freeze_read``) the fold, the files and the first
-    fleet are frozen once the fleet is made: the collector's full passes walked them all and
-    freed nothing (~250 ms a pass with 10,000 claims). A cockpit started by a test leaves the
-    collector alone."""
+    """Issue 17: in ``ui`` and ``demo`` (``freeze_read``) the first read runs with the collector
+    off, and the fold and the files are frozen after it: the collector's full passes walked them
+    all and freed nothing (~250 ms a pass with 10,000 claims). A cockpit started by a test
+    leaves the collector alone."""
     for freeze in (False, True):
         app = cockpit(FactoryApp, demo)
         app.freeze_read = freeze
+        reader = app._given_reader
+        assert reader is not None
+        collecting: list[bool] = []
+        read = reader.refresh_all
+
+        def noted(*args: Any, read: Any = read, collecting: list[bool] = collecting) -> None:
+            collecting.append(gc.isenabled())
+            read(*args)
+
+        reader.refresh_all = noted  # type: ignore[method-assign]
         try:
             async with app.run_test(size=(120, 40)):
                 await app.wait_for_fleet(lambda _f, app=app: app.loaded)
                 record = app.reader.fold.sessions[-1]
-                view = app.fleet.sessions[0]
+                claim = app.reader.claim_files()[0]
                 walked = {id(o) for o in gc.get_objects()}  # the frozen are not walked
-                assert (id(record) in walked, id(view) in walked) == (not freeze, not freeze)
+                assert (id(record) in walked, id(claim) in walked) == (not freeze, not freeze)
+                assert collecting == [not freeze] and gc.isenabled()
         finally:
             gc.unfreeze()
 

@@ -17,10 +17,11 @@ nothing swaps the reader's probe under another thread.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -282,15 +283,16 @@ class FleetFeed:
         reader.logs.save_in_child = True  # the cockpit goes on meanwhile (see adapters/forked)
         self._restore_index(reader)
         try:
-            # A long log's cold read has a child fold its tail: the log is indexed meanwhile
-            # (a twelfth of a fold's time, the sessions' instances left for later).
-            index = Beside(self._index_beside, self._index_cost)
-            reader.logs.beside.append(index)
-            try:
-                reader.refresh_all()
-            finally:
-                reader.on_progress = None
-            self.finish_interrupted(reader)
+            with self._collector_held():
+                # A long log's cold read has a child fold its tail: the log is indexed meanwhile
+                # (a twelfth of a fold's time, the sessions' instances left for later).
+                index = Beside(self._index_beside, self._index_cost)
+                reader.logs.beside.append(index)
+                try:
+                    reader.refresh_all()
+                finally:
+                    reader.on_progress = None
+                self.finish_interrupted(reader)
             self._show_first(reader)
         finally:
             reader.with_fold(lambda _fold: reader.logs.release_saves())
@@ -304,6 +306,25 @@ class FleetFeed:
         self.log_shown.wait(LOG_SHOWN_WAIT)
         self.after_read(reader)
         release_free_memory()  # the read's buffers are gone: their pages go back to the system
+
+    @contextlib.contextmanager
+    def _collector_held(self) -> Iterator[None]:
+        """In the cockpit's own process (:attr:`freeze_read`), the first read with the cyclic
+        collector off, and what it made frozen out of it after: the fold and the files live as
+        long as the cockpit, and each full pass walked them all to free nothing (the scale
+        factory's ~180,000 objects: ~80 ms a pass, one of them in the first derive; 495,000 and
+        ~250 ms with 10,000 claims, a pass every few new claim files). Frozen before the views
+        draw: a widget they make and drop later is still freed (a frozen cycle never is)."""
+        if not self.freeze_read:
+            yield
+            return
+        from factory_tui.adapters.memory import gc_paused
+
+        with gc_paused():
+            try:
+                yield
+            finally:
+                gc.freeze()
 
     def start_early(self) -> bool:
         """Start the first read's child now if that read will be cold and split (see
@@ -324,13 +345,6 @@ class FleetFeed:
         once when the log was indexed while the child folded (a second message waited for
         the first one's frame: ~0.09 s of the scale factory's cold start)."""
         fleet = reader.fleet(self.clock())
-        if self.freeze_read:
-            # The fold, the files and the fleet live as long as the cockpit: each full pass of
-            # the collector walked them all and freed nothing (the scale factory's 180,000
-            # objects, ~80 ms a pass; 495,000 and ~250 ms with 10,000 claims, a pass every few
-            # new claim files). Frozen before the views draw the fleet: a widget they make and
-            # later drop is still freed (a frozen cycle never is).
-            gc.freeze()
         self._follow_transcripts()
         self._shown_later(fleet)
         indexed = self._indexed_beside and self._index_log()  # what was appended since
