@@ -5,9 +5,11 @@ fakes of ``tests/fake_bin``, a git without user config. The helpers behind them 
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -264,6 +266,16 @@ def private_cache_dir(
     monkeypatch.setenv("FACTORY_TUI_CACHE_DIR", str(cache))
     monkeypatch.delenv("FACTORY_TUI_FOLD_CACHE", raising=False)
     return cache
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_frozen() -> Iterator[None]:
+    """What a test froze out of the cyclic collector (``demo`` and the cockpit run here freeze
+    what they made, as in their own process) is given back after it: a later test's count of
+    frozen objects is its own, and no frozen cycle outlives the test."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()
 
 
 ScreenT = TypeVar("ScreenT", bound="Screen[Any]")

@@ -19,10 +19,13 @@ def test_every_stored_snapshot_belongs_to_a_test(request: pytest.FixtureRequest)
     names: dict[str, set[str]] = {}
     for item in collected:
         names.setdefault(item.path.stem, set()).add(item.name)
+    # A file named with some of its tests (``file.py::test``) has the others neither collected
+    # nor deselected: its snapshots cannot be checked in this run.
+    partial = {Path(arg.split("::")[0]).stem for arg in request.config.args if "::" in arg}
     checked = 0
     for folder in sorted(p for p in SNAPSHOTS.iterdir() if p.is_dir()):
-        if folder.name not in names:
-            continue  # that test file is not part of this run
+        if folder.name not in names or folder.name in partial:
+            continue  # that test file is not (wholly) part of this run
         for svg in sorted(folder.glob("*.svg")):
             checked += 1
             assert svg.stem in names[folder.name], (

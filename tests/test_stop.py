@@ -282,7 +282,8 @@ def test_rechecked_before_sigkill(tmp_path: Path) -> None:
             "import os, signal, time\n"
             "signal.signal(signal.SIGTERM, lambda *a: (os.chdir('/'), print('moved', flush=True)))\n"
             "print('ready', flush=True)\n"
-            "while True: time.sleep(60)\n"
+            # Short sleeps: a handler runs at the next check (one long sleep can miss it).
+            "while True: time.sleep(0.05)\n"
         )
         proc = subprocess.Popen([sys.executable, "-c", script], cwd=tree, stdout=subprocess.PIPE)
         assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
