@@ -419,26 +419,27 @@ def claim_set_problems(claims: Iterable[ClaimFile]) -> list[Problem]:
             continue  # said: its keys are that id's too
         first[claim_id] = file
         for unit in claim.units if look else ():
-            other = keys.setdefault(unit.key, (unit, file))
-            if other[1] != file:
-                problems.append(
-                    Problem(
-                        file,
-                        f"{_unit_name(unit)} has the key of {_unit_name(other[0])} ({other[1]}): "
-                        "one name for two claims (the Claims view shows one of them); rename one",
+            for taken, name, says in (
+                (keys, unit.key, _KEY_TAKEN),
+                (locks, unit.lock_name, _LOCK_TAKEN),
+            ):
+                other, other_file = taken.setdefault(name, (unit, file))
+                if other_file != file:
+                    found = says.format(
+                        unit=_unit_name(unit), other=_unit_name(other), file=other_file, lock=name
                     )
-                )
-            other = locks.setdefault(unit.lock_name, (unit, file))
-            if other[1] != file:
-                problems.append(
-                    Problem(
-                        file,
-                        f"{_unit_name(unit)} takes the lock {unit.lock_name}, as "
-                        f"{_unit_name(other[0])} does ({other[1]}): a claim of one blocks the "
-                        "other; rename one",
-                    )
-                )
+                    problems.append(Problem(file, found))
     return problems
+
+
+_KEY_TAKEN = (
+    "{unit} has the key of {other} ({file}): one name for two claims (the Claims view shows one "
+    "of them); rename one"
+)
+_LOCK_TAKEN = (
+    "{unit} takes the lock {lock}, as {other} does ({file}): a claim of one blocks the other; "
+    "rename one"
+)
 
 
 def _unit_name(unit: ClaimUnit) -> str:
