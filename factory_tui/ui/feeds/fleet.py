@@ -311,10 +311,13 @@ class FleetFeed:
     def _collector_held(self) -> Iterator[None]:
         """In the cockpit's own process (:attr:`freeze_read`), the first read with the cyclic
         collector off, and what it made frozen out of it after: the fold and the files live as
-        long as the cockpit, and each full pass walked them all to free nothing (the scale
-        factory's ~180,000 objects: ~80 ms a pass, one of them in the first derive; 495,000 and
-        ~250 ms with 10,000 claims, a pass every few new claim files). Frozen before the views
-        draw: a widget they make and drop later is still freed (a frozen cycle never is)."""
+        long as the cockpit, and each full pass walked them all to free nothing (with 10,000
+        claims ~100 ms a pass, ~50 ms with them frozen; a pass every few new claim files).
+
+        A frozen cycle is never freed: one full pass first, for what the app's own thread
+        dropped while the collector was off (its strips and their caches, as it drew: a
+        thousand objects on the demo). What the views hold at the freeze and drop later stays
+        (the footer's keys, rebuilt once: bounded, once); what they make after it is freed."""
         if not self.freeze_read:
             yield
             return
@@ -324,6 +327,7 @@ class FleetFeed:
             try:
                 yield
             finally:
+                gc.collect()
                 gc.freeze()
 
     def start_early(self) -> bool:
