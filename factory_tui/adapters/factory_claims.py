@@ -107,7 +107,7 @@ class ClaimFolder:
         """Bumped whenever a claim file appears or goes."""
         self._ids = 0
         """Bumped whenever a claim file appears or goes, or the id it declares or its phases
-        change (see :func:`_declared`)."""
+        change (see :func:`_compared`)."""
         self._names: tuple[int, list[str]] | None = None
         self._sorted: tuple[int, list[ClaimFile]] | None = None
         self._all_problems: tuple[int, list[Problem], list[Problem]] | None = None
@@ -270,7 +270,7 @@ class ClaimFolder:
         if known is None:
             self._members += 1
             self._ids += 1
-        elif _declared(known[1]) != _declared(claim):  # an id, a key or a lock can collide
+        elif _compared(known[1]) != _compared(claim):  # an id, a key or a lock can collide
             self._ids += 1
         elif known[1] == claim and known[2] == problems:
             # The same object kept: what was derived from it is known to stand (a new claim
@@ -312,7 +312,7 @@ class ClaimFolder:
             found = self.problems()
             across = self._set_problems
             if across is None or across[0] != self._ids:
-                # Only a file that comes, goes or declares another id changes them.
+                # Only a file that comes, goes, or declares another id or other phases.
                 across = self._set_problems = (self._ids, claim_set_problems(self.sorted_files()))
             found.extend(across[1])
             kept = self._all_problems = (self.generation, self.dir_problems, found)
@@ -362,7 +362,7 @@ class ClaimFolder:
         return f"{name} shows it owned by {unit.owner} now: the claim moved on"
 
 
-def _declared(claim: ClaimFile | None) -> tuple[str, tuple[int | None, ...]] | None:
+def _compared(claim: ClaimFile | None) -> tuple[str, tuple[int | None, ...]] | None:
     """What :func:`claim_set_problems` compares of ``claim``: the id it declares and its
     phases (their keys and locks); None: no claim."""
     return None if claim is None else (claim.declared_id, tuple(u.phase for u in claim.units))

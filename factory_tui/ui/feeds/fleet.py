@@ -140,9 +140,9 @@ class FleetFeed:
         freeze_read: bool = False,
     ) -> None:
         """``targets``: the watcher's, told which transcripts the reader follows (None: no
-        watcher to tell). ``freeze_read``: the process is the cockpit's own; the first read's
-        objects are frozen out of the cyclic collector once its fleet is made (see
-        :meth:`_show_first`)."""
+        watcher to tell). ``freeze_read``: the process is the cockpit's own; the first read
+        runs with the cyclic collector off and what it made is frozen out of it (see
+        :meth:`_collector_held`)."""
         self.app = app
         self.freeze_read = freeze_read
         self.targets = targets
