@@ -783,6 +783,9 @@ async def test_the_footer_is_rebuilt_only_when_the_keys_that_apply_change(
     rebuilt: list[object] = []
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_fleet(lambda _f: app.loaded and app.log_ready)
+        # The spend too: its budget alert is a key that applies (under load it came after the
+        # subscription, and rebuilt the footer once).
+        await app.wait_for_cost()
         await pilot.pause()
         app.screen.bindings_updated_signal.subscribe(app, rebuilt.append)
         assert app.cockpit.check_action("release_all_stale", ())
