@@ -238,6 +238,7 @@ def test_a_session_listed_again_takes_its_place_as_in_a_full_derive(tail: list[s
     assert [s.instance for s in derive(fold, deriver).sessions] == ["new"]
     fold.feed_lines([line.encode() for line in tail], "operations.log", 3)
     again = derive(fold, deriver)
+    assert deriver.partial_derives == 1  # put in its place, not derived again in full
     assert again == derive(fold)
     assert [s.instance for s in again.sessions] == ["old", "new"]
 
