@@ -232,6 +232,11 @@ class SessionTable(Sequence[SessionRec]):
         if len(self._added) >= size:
             self._pack(size, keep)
 
+    def forget(self, seq: int) -> None:
+        """Session ``seq`` need not stay a record (ended, and no longer its task's latest): a
+        packed one kept is let go (made again from its chunk if read)."""
+        self._kept.pop(seq, None)
+
     def pack_rest(self, keep: Callable[[SessionRec], bool]) -> None:
         """Pack the appended sessions that are left, however few, as one chunk (see
         :meth:`pack`): a fold sent to another process is then mostly bytes."""
