@@ -221,7 +221,9 @@ def history_rows(one: dict[str, float | None], longer: dict[str, float | None]) 
         one,
         longer,
         (
+            ("cold", 10.5, "status cold, 10x history only / 1x"),
             ("warm", 1.5, "status warm, 10x history only / 1x"),
+            ("cold_rss", 1.3, "status RSS (cold), 10x history only / 1x"),
             ("warm_rss", 1.3, "status RSS (warm), 10x history only / 1x"),
             ("first_rss", 1.3, "status RSS (first), 10x history only / 1x"),
         ),
@@ -407,10 +409,7 @@ def main() -> None:
         # The same 10x history with the 1x factory's claims: what the history alone costs.
         longer = Size(ten.lines, size.claims, size.checkpoints, days=ten.days)
         longer_root = factory(base, longer)
-        out = run(
-            "bench_status.py", "--dir", str(longer_root), "--runs", "3", "--cold-runs", "1",
-            "--status-only",
-        )  # fmt: skip
+        out = run("bench_status.py", "--dir", str(longer_root), "--runs", "3", "--status-only")
         rows += history_rows(one, status_figures(out))
     cockpit = ["--writes", "20", "--idle", "10", "--load", "5"] if args.quick else []
     scale_runs = "1" if args.quick else "3"
