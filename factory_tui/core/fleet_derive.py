@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.claims import ClaimFile, ClaimUnit
@@ -453,17 +453,18 @@ class FleetDeriver:
     def _replace_sessions(
         self,
         sessions: list[SessionView | None],
-        first_changed: int,
+        first_dropped: int | None,
         moved: Sequence[tuple[int, SessionView]],
     ) -> list[SessionView]:
-        """``sessions`` without the dropped views (None) and with the ``moved`` ones (by seq)
-        put in their places in the order of :attr:`SessionRec.seq`; the places from
-        ``first_changed`` on made again (O(views after it): an old session listed again goes
-        early in the list, but re-sorting all ~5,000 views of the scale factory took ~10 ms)."""
-        if first_changed == len(sessions) and not moved:
-            return sessions  # type: ignore[return-value]  # nothing dropped: no None in it
+        """``sessions`` without the dropped views (None, the first at ``first_dropped``) and with
+        the ``moved`` ones (by seq) put in their places in the order of :attr:`SessionRec.seq`;
+        the places from the first that changed on made again (O(views after it): an old session
+        listed again goes early in the list, but re-sorting all ~5,000 views of the scale
+        factory took ~10 ms)."""
+        if first_dropped is None and not moved:
+            return cast("list[SessionView]", sessions)  # no None in it
         listed = [view for view in sessions if view is not None]
-        first = min(first_changed, len(listed))
+        first = len(listed) if first_dropped is None else first_dropped
         recs = self._recs
         for seq, view in moved:
             at = bisect_left(listed, seq, key=lambda other: recs[other.key].seq)
@@ -612,7 +613,7 @@ class FleetDeriver:
         # Sessions: replace the touched views in place, drop those no longer shown, append new.
         checkpoint_by_task = self._checkpoint_by_task
         sessions: list[SessionView | None] = list(previous.sessions)
-        first_changed = len(sessions)  # the first place whose view is no longer where it was
+        first_dropped: int | None = None  # the first place whose view is no longer shown
         moved: list[tuple[int, SessionView]] = []  # old sessions listed again, by seq
         for seq in sorted(recs):
             rec = recs[seq]
@@ -629,7 +630,8 @@ class FleetDeriver:
                     if listed_before.instance:
                         self._by_instance.get(listed_before.instance, set()).discard(key)
                     sessions[place] = None
-                    first_changed = min(first_changed, place)
+                    if first_dropped is None or place < first_dropped:
+                        first_dropped = place
                 continue
             view = session_view(rec, fold, owned, checkpoint_by_task, latest_open, now, settings)
             if place is not None and listed_before is not None:
@@ -648,7 +650,7 @@ class FleetDeriver:
             else:
                 self._place[key] = len(sessions)
                 sessions.append(view)
-        listed = self._replace_sessions(sessions, first_changed, moved)
+        listed = self._replace_sessions(sessions, first_dropped, moved)
         # Instances: re-derive the involved ones against the new claims and sessions; drop those
         # nothing speaks of any more (a full derive would not list them).
         wanted = {
