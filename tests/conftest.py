@@ -23,6 +23,7 @@ from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.procs import TableProbe
 from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config, load_config
+from factory_tui.core import fold_ended
 from factory_tui.core.claims import dump_claim
 from factory_tui.core.fleet import ProcInfo
 from factory_tui.demo import DemoFactory, generate_demo
@@ -310,3 +311,12 @@ async def press_to_quit(app: object, key: str = "q", timeout: float = 10.0) -> N
     while app.is_running and time.monotonic() < deadline:
         await asyncio.sleep(0.01)  # polls the app's own state; bounded
     assert not app.is_running, f"{key!r} did not quit within {timeout} s"
+
+
+@pytest.fixture
+def ends_in_time_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk back through the sessions that ended stops at the first that ended before the
+    window, as when no end is ever logged late (LATE_ENDS: 1): for the tests that pin which of
+    a short history's sessions are live by their times alone (the walk's tolerance of late ends
+    is tested in test_superseded_crashes.py and test_foldcache.py)."""
+    monkeypatch.setattr(fold_ended, "LATE_ENDS", 1)

@@ -19,6 +19,9 @@ from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.core import cost_attribution
 from factory_tui.core.cost_attribution import Attributor, SpanBuilder, build_spans
 
+# Which sessions are live is pinned by their times (see the fixture).
+pytestmark = pytest.mark.usefixtures("ends_in_time_order")
+
 _FIRST = datetime(2025, 6, 1, 9, 0)
 _TASKS = ["CAB-1", "CAB-2", "CAB-3"]
 _BRANCHES = ["feat/CAB-1-a", "feat/CAB-2-b", "fix/x"]

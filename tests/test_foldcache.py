@@ -23,6 +23,7 @@ from factory_tui.adapters.tail import LogTail
 from factory_tui.cli import main
 from factory_tui.config import Config
 from factory_tui.core.fold import LogFold, SessionRec
+from factory_tui.core.fold_ended import LATE_ENDS
 from factory_tui.core.fold_sessions import (
     WIDTH,
     SessionRefs,
@@ -206,12 +207,13 @@ def test_a_warm_start_reads_only_what_follows(saved: Config, cache: FoldCache) -
 
 def test_a_warm_start_makes_only_the_sessions_it_shows(tmp_path: Path, cache: FoldCache) -> None:
     """Issue 17: a warm start of a long history does not rebuild the old ended sessions nothing
-    shows (the fleet shows the open ones, each task's latest, those ended within a day): they
-    stay saved columns until something reads them all, and the answers are a cold read's."""
+    shows (the fleet shows the open ones, each task's latest, those ended within a day; its walk
+    back through the ends looks LATE_ENDS further): they stay saved columns until something
+    reads them all, and the answers are a cold read's."""
     config = make_factory(tmp_path / "factory")
     old = [
         line
-        for n in range(300)
+        for n in range(1000)
         for line in (
             f"2026-02-01T10:{n % 60:02d} | SESSION-START | task=t{n % 20} branch=b instance=i{n % 3}",
             f"2026-02-01T11:{n % 60:02d} | STEP-DONE | step=code task=t{n % 20}",
@@ -232,9 +234,47 @@ def test_a_warm_start_makes_only_the_sessions_it_shows(tmp_path: Path, cache: Fo
     shown = warm.fleet(NOW, procs={}).sessions
     assert len(shown) == 20  # each task's latest (t1's ended today, t2's is open)
     sessions = warm.fold.sessions
-    assert len(sessions) == 302 and sessions.saved == 302 - 20
+    assert len(sessions) == 1002 and sessions.saved >= 1002 - 20 - (LATE_ENDS + 1)
     assert_same(warm, cold)
     assert sessions.saved == 0  # read whole (as the cost view does): all made, the same
+
+
+def test_an_end_logged_late_with_an_older_time_keeps_the_warm_start_a_cold_ones(
+    tmp_path: Path, cache: FoldCache
+) -> None:
+    """x's end, dated eleven days ago, is logged between c's of today and a's: c's session is
+    listed (the walk back through the ends goes on past an old one, LATE_ENDS in a row), and
+    the warm start's live sessions hold it (its walk goes as far): listed from them, the
+    archive of the 300 old sessions left unread."""
+    config = make_factory(tmp_path / "factory")
+    old = [
+        line
+        for n in range(1000)
+        for line in (
+            f"2026-02-01T10:{n % 60:02d} | SESSION-START | task=t{n % 20} branch=b instance=i{n % 3}",
+            f"2026-02-01T12:{n % 60:02d} | SESSION-END | task=t{n % 20} status=success pr={n}",
+        )
+    ]
+    recent = [
+        "2026-02-01T09:00 | SESSION-START | task=x branch=b instance=i9",
+        *old,
+        "2026-02-12T13:00 | SESSION-START | task=c branch=b instance=i1",
+        "2026-02-12T13:30 | SESSION-END | task=c status=success",
+        "2026-02-01T13:00 | SESSION-END | task=x status=success",  # logged late
+        "2026-02-12T14:00 | SESSION-START | task=a branch=b instance=i2",
+        "2026-02-12T14:01 | SESSION-END | task=a status=success",
+        "2026-02-12T15:00 | SESSION-START | task=c branch=b instance=i1",
+    ]
+    _write(config.log_file, [line.encode() for line in recent])
+    assert reader(config, cache).save_fold_cache()
+    with config.log_file.open("ab") as f:
+        f.write(b"2026-02-12T15:10 | STEP-DONE | step=test task=c\n")
+    warm, cold = reader(config, cache), reader(config, None)
+    assert warm.warm_started
+    shown = [(s.task, s.started_at) for s in warm.fleet(NOW, procs={}).sessions]
+    assert ("c", "2026-02-12T13:00") in shown and ("c", "2026-02-12T15:00") in shown
+    assert warm.fold.sessions.saved > 700  # the old ones but LATE_ENDS stay in the archive
+    assert_same(warm, cold)
 
 
 def _cold(config: Config, cache: FoldCache, why: str) -> None:

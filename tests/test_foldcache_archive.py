@@ -38,6 +38,9 @@ from factory_tui.core.fold_state import _SavedTexts
 from factory_tui.core.prs import PullRequest
 from factory_tui.core.prs_link import link_rows, log_branches
 
+# Which sessions are live is pinned by their times (see the fixture).
+pytestmark = pytest.mark.usefixtures("ends_in_time_order")
+
 
 @pytest.fixture
 def cache(tmp_path: Path) -> FoldCache:

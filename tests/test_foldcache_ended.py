@@ -25,6 +25,9 @@ from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_ended import EndedRefs
 from factory_tui.core.fold_sessions import SavedSessionsError
 
+# Which sessions are live is pinned by their times (see the fixture).
+pytestmark = pytest.mark.usefixtures("ends_in_time_order")
+
 
 @pytest.fixture(autouse=True)
 def few_kept() -> Iterator[None]:

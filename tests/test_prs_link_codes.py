@@ -24,6 +24,9 @@ from factory_tui.core.fold_packed import FIELDS
 from factory_tui.core.fold_saved import CodedColumn, SavedStrings, codes_of_each
 from factory_tui.core.prs_link import link_pr, link_rows, log_branches
 
+# Which sessions are live is pinned by their times (see the fixture).
+pytestmark = pytest.mark.usefixtures("ends_in_time_order")
+
 _TASKS = ["t0", "t1", "t2"]
 _BRANCHES = ["b0", "b1", "b2", "b3"]
 _NUMBERS = ["7", "8", "9", "x"]

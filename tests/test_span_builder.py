@@ -15,6 +15,9 @@ from factory_tui.core.cost_attribution import SpanBuilder, build_spans
 from factory_tui.core.fold import LogFold
 from factory_tui.core.timeparse import parse_any_ts, parse_ts
 
+# Which sessions are live is pinned by their times (see the fixture).
+pytestmark = pytest.mark.usefixtures("ends_in_time_order")
+
 _LINE = st.builds(
     lambda minute, name, task, extra: (
         f"2026-02-12T14:{minute:02d} | {name} | task={task} {extra}".encode()

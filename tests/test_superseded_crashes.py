@@ -29,6 +29,7 @@ from factory_tui.config import load_config
 from factory_tui.core.fleet import Fleet, Settings
 from factory_tui.core.fleet_derive import FleetDeriver, derive_fleet
 from factory_tui.core.fold import LogFold
+from factory_tui.core.fold_ended import LATE_ENDS
 from factory_tui.core.fold_records import SessionRec
 from factory_tui.demo import DemoFactory
 
@@ -243,6 +244,39 @@ def test_a_session_listed_again_takes_its_place_as_in_a_full_derive(tail: list[s
     assert [s.instance for s in again.sessions] == ["old", "new"]
 
 
+def test_an_end_logged_late_with_an_older_time_hides_nothing_logged_before_it() -> None:
+    """B's end, dated two days ago, is logged after A's of half an hour ago (another machine's
+    clock, a time with a zone): A's session is still listed, by a full derive and a partial one
+    (the walk back through the ends stopped at B's and left A's out of the full one)."""
+    lines = [
+        start(1, "A", "i1"),
+        f"{at(0.5)} | SESSION-END | task=A status=success",
+        start(50, "B", "i2"),
+        f"{at(49)} | SESSION-END | task=B status=success",
+    ]
+    fold = folded(lines)
+    deriver = FleetDeriver()
+    derive(fold, deriver)
+    fold.feed_lines([start(0.2, "A", "i3").encode()], "operations.log", len(lines) + 1)
+    partial = derive(fold, deriver)
+    assert deriver.partial_derives == 1 and partial == derive(fold)
+    assert listed(partial) == [("A", "i1", "ended"), ("B", "i2", "ended"), ("A", "i3", "running")]
+
+
+def test_the_walk_back_through_the_ends_stops_after_late_ends_old_ones_in_a_row() -> None:
+    """Past LATE_ENDS sessions in a row that ended before the window, the walk stops: a long
+    history is not read back to its start at every derive."""
+    old = [
+        line
+        for n in range(LATE_ENDS)
+        for line in (start(60, f"O{n}", "o"), f"{at(59)} | SESSION-END | task=O{n} status=success")
+    ]
+    for gap, shown in ((old[:-2], True), (old, False)):
+        lines = [start(2, "A", "i1"), f"{at(1)} | SESSION-END | task=A status=success"]
+        lines += [*gap, start(0.5, "A", "i2")]
+        assert (("A", "i1", "ended") in listed(derive(folded(lines)))) is shown
+
+
 _LOG_LINE = st.one_of(
     st.builds(
         lambda h, t, i: f"{at(h)} | SESSION-START | task=t{t} branch=b instance=i{i}",
@@ -274,11 +308,16 @@ _LOG_LINE = st.one_of(
     lines=st.lists(_LOG_LINE, min_size=1, max_size=18),
     cuts=st.lists(st.integers(0, 18), min_size=1, max_size=3),
 )
-def test_appended_lines_derive_as_a_full_derive_does(lines: list[str], cuts: list[int]) -> None:
+@pytest.mark.parametrize("in_time_order", [True, False])
+def test_appended_lines_derive_as_a_full_derive_does(
+    lines: list[str], cuts: list[int], in_time_order: bool
+) -> None:
     """Random days of sessions over three tasks and three agents (some hidden, some listed
-    again), in time order, derived, then the rest appended a few lines at a time, derived
-    after each: the same fleet as a full derive, in the same order."""
-    lines.sort(key=lambda line: line.split(" | ")[0])
+    again), in time order or as they came (lines logged late with older times), derived, then
+    the rest appended a few lines at a time, derived after each: the same fleet as a full
+    derive, in the same order."""
+    if in_time_order:
+        lines.sort(key=lambda line: line.split(" | ")[0])
     bounds = [0, *sorted(min(cut, len(lines)) for cut in cuts), len(lines)]
     fold = folded(lines[: bounds[1]])
     deriver = FleetDeriver()

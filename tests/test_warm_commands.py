@@ -29,6 +29,9 @@ from factory_tui.core.prs import PullRequest
 from factory_tui.core.prs_link import Link, link_pr, link_rows, log_branches
 from factory_tui.ui.flows.common import action_reader
 
+# Which sessions are live is pinned by their times (see the fixture).
+pytestmark = pytest.mark.usefixtures("ends_in_time_order")
+
 
 def _big_factory(root: Path) -> Config:
     """A factory whose log is big enough to be cached (over a MiB), one agent in it."""

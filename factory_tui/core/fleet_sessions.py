@@ -13,6 +13,7 @@ from factory_tui.core.fleet_claims import (
     pid_detail,
 )
 from factory_tui.core.fold import LogFold
+from factory_tui.core import fold_ended
 from factory_tui.core.fold_records import SessionRec
 from factory_tui.core.timeparse import parse_ts
 
@@ -74,10 +75,16 @@ def picked_sessions(fold: LogFold, now: datetime, settings: Settings) -> list[Se
         latest = latest_by_task.get(task)
         picked.extend(rec for rec in opened if rec is latest or _active_since(rec, horizon))
     picked.extend(rec for rec in latest_by_task.values() if not rec.is_open)
+    late_ends = fold_ended.LATE_ENDS  # read here: a test sets it
+    older = 0  # how many in a row ended before the horizon
     for rec in reversed(fold.ended):
         if not _ended_since(rec, horizon):
-            break
-        if fold.latest_by_task.get(rec.task) is not rec:
+            older += 1
+            if older >= late_ends:
+                break
+            continue
+        older = 0
+        if latest_by_task.get(rec.task) is not rec:
             picked.append(rec)
     return picked
 

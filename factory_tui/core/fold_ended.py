@@ -21,7 +21,13 @@ from factory_tui.core.fold_sessions import (
     read_saved,
 )
 
-__all__ = ["EndedRefs"]
+__all__ = ["LATE_ENDS", "EndedRefs"]
+
+LATE_ENDS = 256
+"""A walk back through the sessions that ended (newest first, in the order the log has them) for
+those that ended after a time stops after this many in a row ended before it, not at the first:
+a SESSION-END logged late with an older time (another machine's clock, a time with a zone read
+against local ones) would otherwise hide every session logged before it that ended after it."""
 
 
 class EndedRefs(SessionRefs):

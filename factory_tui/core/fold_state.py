@@ -24,6 +24,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
 from factory_tui.core.activity import AgentSignal
+from factory_tui.core import fold_ended
 from factory_tui.core.fold_ended import EndedRefs
 from factory_tui.core.fold_records import RECENT_PER_INSTANCE, ClaimEventInfo, RawLine, SessionRec
 from factory_tui.core.fold_saved import WIDTH, SavedStrings, check_saved
@@ -372,18 +373,23 @@ def _live_seqs(fold: LogFold) -> tuple[list[int], int]:
     ended ones the walk back to them read (a warm start reads no further)."""
     seqs = {rec.seq for opened in fold.open_by_task.values() for rec in opened}
     seqs.update(rec.seq for rec in fold.latest_by_task.values())
-    cut: datetime | None = None
-    walked = 0
+    cut: datetime | None = None  # LIVE_SPAN before the latest end seen so far
+    late_ends = fold_ended.LATE_ENDS  # read here: a test sets it
+    walked = older = 0
     for rec in reversed(fold.ended):
         walked += 1
         seqs.add(rec.seq)
         ended = parse_ts(rec.ended_at) if rec.ended_at else None
         if ended is None:
             continue
-        if cut is None:
+        if cut is None or ended - LIVE_SPAN > cut:
             cut = ended - LIVE_SPAN
-        elif ended < cut:
-            break  # this one is the walk's last look (see fleet_sessions.picked_sessions)
+        if ended >= cut:
+            older = 0
+        else:
+            older += 1
+            if older >= late_ends:
+                break  # the walk's last look (as fleet_sessions.picked_sessions's)
     return sorted(seqs), walked
 
 
