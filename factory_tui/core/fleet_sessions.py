@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from factory_tui.core import fold_ended
 from factory_tui.core.activity import AgentSignal
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.fleet import ClaimView, SessionStatus, SessionView, Settings, fmt_age
@@ -13,7 +14,6 @@ from factory_tui.core.fleet_claims import (
     pid_detail,
 )
 from factory_tui.core.fold import LogFold
-from factory_tui.core import fold_ended
 from factory_tui.core.fold_records import SessionRec
 from factory_tui.core.timeparse import parse_ts
 

@@ -23,8 +23,8 @@ from itertools import accumulate, chain, islice, pairwise
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, cast
 
-from factory_tui.core.activity import AgentSignal
 from factory_tui.core import fold_ended
+from factory_tui.core.activity import AgentSignal
 from factory_tui.core.fold_ended import EndedRefs
 from factory_tui.core.fold_records import RECENT_PER_INSTANCE, ClaimEventInfo, RawLine, SessionRec
 from factory_tui.core.fold_saved import WIDTH, SavedStrings, check_saved
