@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, cast
 
+from factory_tui.core import fold_ended
 from factory_tui.core.checkpoints import Checkpoint
 from factory_tui.core.claims import ClaimFile, ClaimUnit
 from factory_tui.core.fleet import (
@@ -43,8 +44,10 @@ from factory_tui.core.fleet_instances import (
 )
 from factory_tui.core.fleet_sessions import (
     derive_sessions,
+    ended_since,
     is_shown,
     latest_checkpoints,
+    old_ends_on_top,
     open_by_instance,
     picked_sessions,
     rec_key,
@@ -229,6 +232,11 @@ class FleetDeriver:
         # instance -> seq -> its open sessions, listed or not (latest_open_of_instances, kept
         # up to date from the touched records: every session opened or closed is one).
         self._open_by_instance: dict[str, dict[int, SessionRec]] = {}
+        # The seqs of the ended sessions the last derive's walk back through the ends found
+        # (fleet_sessions.ended_walk): an ended session that is not its task's latest is shown
+        # only if found (LATE_ENDS old ends logged late in a row stop the walk).
+        self._walked: set[int] = set()
+        self._old_on_top = 0  # fleet_sessions.old_ends_on_top at the last derive
 
     def derive(
         self,
@@ -271,7 +279,8 @@ class FleetDeriver:
         if previous is not None and changed is not None:
             partial = self._update(previous, appended, changed, now, fold, procs, settings)
         if partial is None:
-            picked = picked_sessions(fold, now, settings)
+            walked: set[int] = set()
+            picked = picked_sessions(fold, now, settings, walked)
             opened = open_by_instance(fold)
             fleet = derive_fleet(
                 root=root,
@@ -293,6 +302,8 @@ class FleetDeriver:
             if previous is not None:
                 fleet = replace(fleet, claims=kept_views(fleet.claims, previous.claims))
             self._full_at = now
+            self._walked = walked
+            self._old_on_top = old_ends_on_top(fold, now - settings.history)
             self._index(fleet, picked)
             self._open_by_instance = opened
             self._by_file = {claim.file: claim for claim in claims}
@@ -534,10 +545,29 @@ class FleetDeriver:
         fold: LogFold,
         procs: Mapping[int, ProcInfo],
         settings: Settings,
-    ) -> Fleet:
-        """The fleet re-derived where the appended lines and the changed claims touched it."""
-        recs, instances, claim_ids = self._touched(fold, appended)
+    ) -> Fleet | None:
+        """The fleet re-derived where the appended lines and the changed claims touched it;
+        None when only a full derive can tell (an end appended that ended before the window:
+        it may stop the walk back through the ends short of sessions shown, untouched)."""
         horizon = now - settings.history
+        # The ends appended, each on top of the walk back through the ends (ended_walk): one
+        # after the window is found first, and the walk goes on as before; one before it
+        # makes the run of such ends on top one longer, and the walk stops sooner only when
+        # that run reaches LATE_ENDS (then what it still finds, only a full derive tells).
+        late_ends = fold_ended.LATE_ENDS
+        on_top = self._old_on_top
+        found: list[int] = []
+        for rec in fold.ended[self._ended :]:
+            if ended_since(rec, horizon):
+                found.append(rec.seq)
+                on_top = 0
+            elif on_top < late_ends:
+                on_top += 1
+                if on_top == late_ends:
+                    return None
+        self._walked.update(found)
+        self._old_on_top = on_top
+        recs, instances, claim_ids = self._touched(fold, appended)
         counts = dict(previous.counts)
         counts["log_events"] = fold.events
         remote = self._inputs.remote if self._inputs is not None else None
@@ -621,7 +651,7 @@ class FleetDeriver:
             shown = self._by_task.setdefault(rec.task, {})
             place = self._place.get(key)
             listed_before = sessions[place] if place is not None else None
-            if not is_shown(rec, fold, horizon):
+            if not is_shown(rec, fold, horizon, self._walked):
                 if place is not None and listed_before is not None:
                     _recount(counts, "sessions", listed_before.status, None)
                     del shown[key]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable, Iterator
 from datetime import datetime, timedelta
 
 from factory_tui.core import fold_ended
@@ -66,8 +66,12 @@ def latest_open_of_instances(fold: LogFold) -> dict[str, SessionRec]:
     return {i: opened[max(opened)] for i, opened in open_by_instance(fold).items()}
 
 
-def picked_sessions(fold: LogFold, now: datetime, settings: Settings) -> list[SessionRec]:
-    """The sessions worth showing (see :func:`derive_sessions`), in no particular order."""
+def picked_sessions(
+    fold: LogFold, now: datetime, settings: Settings, walked: set[int] | None = None
+) -> list[SessionRec]:
+    """The sessions worth showing (see :func:`derive_sessions`), in no particular order.
+    ``walked``: given, the ``seq`` of every session :func:`ended_walk` found is added to it
+    (each task's latest among them), for :func:`is_shown`."""
     picked: list[SessionRec] = []
     horizon = now - settings.history
     latest_by_task = fold.latest_by_task
@@ -75,21 +79,47 @@ def picked_sessions(fold: LogFold, now: datetime, settings: Settings) -> list[Se
         latest = latest_by_task.get(task)
         picked.extend(rec for rec in opened if rec is latest or _active_since(rec, horizon))
     picked.extend(rec for rec in latest_by_task.values() if not rec.is_open)
-    late_ends = fold_ended.LATE_ENDS  # read here: a test sets it
-    older = 0  # how many in a row ended before the horizon
-    for rec in reversed(fold.ended):
-        if not _ended_since(rec, horizon):
-            older += 1
-            if older >= late_ends:
-                break
-            continue
-        older = 0
+    for rec in ended_walk(fold, horizon):
+        if walked is not None:
+            walked.add(rec.seq)
         if latest_by_task.get(rec.task) is not rec:
             picked.append(rec)
     return picked
 
 
-def _ended_since(rec: SessionRec, horizon: datetime) -> bool:
+def ended_walk(fold: LogFold, horizon: datetime) -> Iterator[SessionRec]:
+    """The sessions that ended at ``horizon`` or later, as far as the walk back through the
+    ends goes (newest first, in log order): it stops after
+    :data:`~factory_tui.core.fold_ended.LATE_ENDS` in a row ended before ``horizon`` (or
+    cannot say when), so one that ended recently but was logged before that many late old
+    ones is not found."""
+    late_ends = fold_ended.LATE_ENDS  # read here: a test sets it
+    older = 0  # how many in a row ended before the horizon
+    for rec in reversed(fold.ended):
+        if not ended_since(rec, horizon):
+            older += 1
+            if older >= late_ends:
+                return
+            continue
+        older = 0
+        yield rec
+
+
+def old_ends_on_top(fold: LogFold, horizon: datetime) -> int:
+    """How many of the last sessions that ended (in log order) ended, in a row, before
+    ``horizon`` (or cannot say when): where :func:`ended_walk` starts, up to
+    :data:`~factory_tui.core.fold_ended.LATE_ENDS` (then it finds nothing further)."""
+    late_ends = fold_ended.LATE_ENDS
+    found = 0
+    for rec in reversed(fold.ended):
+        if found >= late_ends or ended_since(rec, horizon):
+            break
+        found += 1
+    return found
+
+
+def ended_since(rec: SessionRec, horizon: datetime) -> bool:
+    """Whether ``rec`` ended at ``horizon`` or later (False when it cannot say when)."""
     ended = parse_ts(rec.ended_at) if rec.ended_at else None
     return ended is not None and ended >= horizon
 
@@ -100,13 +130,17 @@ def _active_since(rec: SessionRec, horizon: datetime) -> bool:
     return last is None or last >= horizon
 
 
-def is_shown(rec: SessionRec, fold: LogFold, horizon: datetime) -> bool:
-    """Whether :func:`picked_sessions` picks ``rec`` (one record at a time)."""
+def is_shown(
+    rec: SessionRec, fold: LogFold, horizon: datetime, walked: Container[int] | None = None
+) -> bool:
+    """Whether :func:`picked_sessions` picks ``rec`` (one record at a time). ``walked``: the
+    sessions :func:`ended_walk` found (an ended one that is not its task's latest is shown
+    only if the walk found it); None: as if it found every one."""
     if fold.latest_by_task.get(rec.task) is rec:
         return True
     if rec.is_open:
         return _active_since(rec, horizon)
-    return _ended_since(rec, horizon)
+    return ended_since(rec, horizon) and (walked is None or rec.seq in walked)
 
 
 def rec_key(rec: SessionRec) -> str:
