@@ -438,8 +438,8 @@ def test_a_well_formed_but_wrong_cache_reads_cold(
     fold = reader(saved, None).fold
     original = fold.to_state
 
-    def doctored(spill: Any = None) -> dict[str, Any]:
-        state = original(spill)
+    def doctored(spill: Any = None, now: Any = None) -> dict[str, Any]:
+        state = original(spill, now)
         change(state)
         return state
 

@@ -272,3 +272,39 @@ def test_warm_equals_cold_and_partial_full_around_late_ends_blocks(
     # The partial derive: the first reader's fold fed the rest, derived again.
     first.refresh_log()
     assert first.fleet(FC_NOW, procs={}) == cold.fleet(FC_NOW, procs={}, full=True)
+
+
+def test_an_end_dated_after_the_save_leaves_the_live_sessions_whole(tmp_path: Path) -> None:
+    """As above, with the times around this machine's clock: one END dated a week after the
+    save (another machine's clock is ahead). The save's live span ends at its own clock, not
+    at that end: a warm start now derives the fleet without reading the archive."""
+    now = datetime.now().replace(second=0, microsecond=0)
+
+    def when(hours: float) -> str:
+        return f"{now - timedelta(hours=hours):%Y-%m-%dT%H:%M}"
+
+    config = make_factory(tmp_path / "factory")
+    lines = [
+        line
+        for n in range(2 * LATE)  # old sessions of five tasks: all but their latest archived
+        for line in (
+            f"{when(200)} | SESSION-START | task=old{n % 5} branch=b instance=io",
+            f"{when(199)} | SESSION-END | task=old{n % 5} status=success",
+        )
+    ]
+    for n in range(LATE + 50):
+        lines += [
+            f"{when(1.5)} | SESSION-START | task=s{n % 2} branch=b instance=i{n % 7}",
+            f"{when(1)} | SESSION-END | task=s{n % 2} status=success",
+        ]
+    lines += [
+        f"{when(3)} | SESSION-START | task=f branch=b instance=if",
+        f"{when(-7 * 24)} | SESSION-END | task=f status=crashed",  # a week ahead
+    ]
+    config.log_file.write_bytes("".join(line + "\n" for line in lines).encode())
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    assert reader(config, cache).save_fold_cache()
+    warm, cold = reader(config, cache), reader(config, None)
+    assert warm.warm_started and warm.fold.sessions.saved
+    assert warm.fleet(now, procs={}) == cold.fleet(now, procs={})
+    assert not warm.fold.sessions.archive_read

@@ -46,6 +46,7 @@ import time
 from array import array
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -399,7 +400,7 @@ class _Parts:
                 part.byteswap()
             part.tofile(spool)
 
-        state = fold.to_state(spill)
+        state = fold.to_state(spill, now=datetime.now())  # local, as the log's times
         arrays = {name: state.pop(name) for name in _ARRAYS}
         ended = arrays["ended"]
         cut = max(0, len(ended) - max(state.pop("ended_walked"), ENDED_KEPT))

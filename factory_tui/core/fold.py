@@ -12,6 +12,7 @@ import sys
 from array import array
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, Literal
 
 from factory_tui.core import fold_state
@@ -141,10 +142,12 @@ class LogFold:
 
     # -- saving and restoring (the warm-start cache) ------------------------------------------
 
-    def to_state(self, spill: Callable[[array[int]], None] | None = None) -> dict[str, Any]:
+    def to_state(
+        self, spill: Callable[[array[int]], None] | None = None, now: datetime | None = None
+    ) -> dict[str, Any]:
         """Everything the fold knows, as JSON-able data for :meth:`from_state` (see
         :func:`factory_tui.core.fold_state.to_state`)."""
-        return fold_state.to_state(self, spill)
+        return fold_state.to_state(self, spill, now)
 
     @classmethod
     def from_state(

@@ -55,7 +55,11 @@ more), twice the fleet's default history window. A longer window, or a ``now`` l
 log's end, reads the archive: slower, the same answer."""
 
 
-def to_state(fold: LogFold, spill: Callable[[array[int]], None] | None = None) -> dict[str, Any]:
+def to_state(
+    fold: LogFold,
+    spill: Callable[[array[int]], None] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
     """Everything the fold knows, as JSON-able data for :func:`from_state` (not the caches
     of shared strings, which only save memory). The sessions, the bulk of a big log, are
     uint32 arrays (``columns``: indexes into ``strings``, one table of their texts, then their
@@ -68,9 +72,11 @@ def to_state(fold: LogFold, spill: Callable[[array[int]], None] | None = None) -
     the archive's table comes as ``texts`` instead of ``strings``: its texts (but ``None``) as
     pieces of UTF-8 and ``ends``, where each text ends (in characters, as the joined texts are
     read back). That table may then hold a text more than once (see :class:`_SavedTexts`):
-    it is only ever read by index."""
+    it is only ever read by index. ``now``: the clock (local time) of the save; the live
+    sessions' span ends no later (an end dated ahead, from another machine's clock, would
+    leave out what the next starts show, which they would then read from the archive)."""
     with fold.sessions.archive_held():  # read once for every column, then let go
-        return _to_state(fold, spill)
+        return _to_state(fold, spill, now)
 
 
 def _restored(
@@ -185,9 +191,11 @@ class _SavedTexts(_Texts):
         return {"texts": self.pieces, "ends": self.ends}
 
 
-def _to_state(fold: LogFold, spill: Callable[[array[int]], None] | None) -> dict[str, Any]:
+def _to_state(
+    fold: LogFold, spill: Callable[[array[int]], None] | None, now: datetime | None
+) -> dict[str, Any]:
     sessions = fold.sessions
-    live, walked = _live_seqs(fold)
+    live, walked = _live_seqs(fold, now)
     table: _Texts
     saved: SavedStrings | None = None
     if spill is None:
@@ -368,9 +376,10 @@ def _from_state(
     return fold
 
 
-def _live_seqs(fold: LogFold) -> tuple[list[int], int]:
+def _live_seqs(fold: LogFold, now: datetime | None = None) -> tuple[list[int], int]:
     """The sessions saved live (see :data:`LIVE_SPAN`), in ``seq`` order; how many of the last
-    ended ones the walk back to them read (a warm start reads no further)."""
+    ended ones the walk back to them read (a warm start reads no further). The span ends at
+    the latest end seen, or ``now`` if that is sooner."""
     seqs = {rec.seq for opened in fold.open_by_task.values() for rec in opened}
     seqs.update(rec.seq for rec in fold.latest_by_task.values())
     cut: datetime | None = None  # LIVE_SPAN before the latest end seen so far
@@ -383,7 +392,7 @@ def _live_seqs(fold: LogFold) -> tuple[list[int], int]:
         if ended is None:
             continue
         if cut is None or ended - LIVE_SPAN > cut:
-            cut = ended - LIVE_SPAN
+            cut = ended - LIVE_SPAN if now is None else min(ended, now) - LIVE_SPAN
         if ended >= cut:
             older = 0
         else:
