@@ -67,28 +67,22 @@ class World:
     def claim_list(self) -> list[ClaimFile]:
         return [self.claims[f] for f in sorted(self.claims)]
 
+    def _inputs(self) -> dict[str, Any]:
+        return {
+            "root": "/r",
+            "now": NOW,
+            "hostname": "h",
+            "claims": self.claim_list(),
+            "fold": self.fold,
+            "procs": PROCS,
+            "settings": SETTINGS,
+        }
+
     def derive_partial(self, full: bool = False) -> Fleet:
-        return self.deriver.derive(
-            full=full,
-            root="/r",
-            now=NOW,
-            hostname="h",
-            claims=self.claim_list(),
-            fold=self.fold,
-            procs=PROCS,
-            settings=SETTINGS,
-        )
+        return self.deriver.derive(full=full, **self._inputs())
 
     def derive_full(self) -> Fleet:
-        return derive_fleet(
-            root="/r",
-            now=NOW,
-            hostname="h",
-            claims=self.claim_list(),
-            fold=self.fold,
-            procs=PROCS,
-            settings=SETTINGS,
-        )
+        return derive_fleet(**self._inputs())
 
     def flush(self) -> None:
         lines = self.cycle_lines

@@ -73,8 +73,9 @@ def test_partial_keeps_an_end_the_walk_stops_before_after_one_more_old_end() -> 
 _HOURS = [0.1, 2, 30, 60, 100]
 
 
-def _stamp(hours: float, shape: int) -> str:
-    when = NOW - timedelta(hours=hours)
+def _stamp(hours: float, shape: int, now: datetime = NOW) -> str:
+    """``hours`` before ``now`` in one of the shapes the wild writes (5: not a time)."""
+    when = now - timedelta(hours=hours)
     return [
         f"{when:%Y-%m-%dT%H:%M}",
         f"{when:%Y-%m-%dT%H:%M:%S}",
@@ -194,14 +195,7 @@ FC_NOW = datetime(2026, 2, 12, 16, 0)  # test_foldcache's NOW (assert_same deriv
 
 
 def _fc(hours: float, shape: int = 0) -> str:
-    when = FC_NOW - timedelta(hours=hours)
-    return [
-        f"{when:%Y-%m-%dT%H:%M}",
-        f"{when:%Y-%m-%dT%H:%M:%S}",
-        f"{when:%Y-%m-%d %H:%M}",
-        f"{when:%Y-%m-%dT%H:%M}Z",
-        f"{when:%Y-%m-%dT%H:%M}+02:00",
-    ][shape]
+    return _stamp(hours, shape, FC_NOW)
 
 
 def _pair(task: str, instance: str, ended: float, shape: int = 0) -> list[bytes]:
