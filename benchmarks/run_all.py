@@ -22,7 +22,9 @@ user would) and reads the figures they print:
   lines): a claim file edited → shown beside the watchfiles floor, and a new one (information);
 - ``bench_transcripts.py``: a transcript line → shown beside a log line → shown (issue 13);
 - ``log_tail.py``: launch → the log's last line on screen, the cockpit's Log view beside toolong
-  (installed in a venv of its own under the user cache folder on first use).
+  (installed in a venv of its own under the user cache folder on first use);
+- a reference workload (pure Python, no factory_tui) at the start and at the end of the run: how
+  fast the machine was (information: tables made hours apart differ by 10-15 % on one code).
 
 ``--quick`` uses a factory a tenth the size (and the 10x one is then the scale factory's size)
 and fewer runs: a few minutes. Its absolute figures are not the issue's targets' (those are
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,6 +97,50 @@ def run(name: str, *args: str, timeout: float = 3600) -> str:
     if done.returncode != 0:
         print(f"  {name}: exit {done.returncode}", file=sys.stderr)
     return done.stdout
+
+
+#: A fixed pure-Python workload (no factory_tui): 300,000 log-like lines split and counted, as
+#: a fold does, in a fresh interpreter. Its time, at the start and at the end of a run, tells how
+#: fast the machine was then: tables made hours apart on a shared machine differ by 10-15 % on
+#: the same code, which the absolute targets (cold status <= 1.5 s) feel.
+REFERENCE = """
+import time
+lines = [
+    f"2026-11-{d % 28 + 1:02d}T{d % 24:02d}:{d % 60:02d} | STEP-DONE | step=s{d % 9} task=T{d % 99}"
+    for d in range(300_000)
+]
+t0 = time.perf_counter()
+counts, last = {}, {}
+for text in lines:
+    ts, _, rest = text.partition(" | ")
+    name, _, kv = rest.partition(" | ")
+    fields = dict(token.split("=", 1) for token in kv.split())
+    counts[name] = counts.get(name, 0) + 1
+    last[fields["task"]] = ts
+print(time.perf_counter() - t0)
+"""
+
+
+def reference_ms(runs: int = 3) -> float:
+    """The median time of :data:`REFERENCE` (ms), each run in a fresh interpreter."""
+    times = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-c", REFERENCE], stdout=subprocess.PIPE, text=True, check=True
+        )
+        times.append(float(done.stdout) * 1000)
+    return statistics.median(times)
+
+
+def reference_row(start: float, end: float) -> Row:
+    """The machine's speed at the run's start and end (information: no target)."""
+    return Row(
+        "machine: reference workload (pure Python), start / end",
+        f"{start:.0f} / {end:.0f} ms",
+        "info",
+        "drift within the run " + f"{(end / start - 1) * 100:+.0f} %",
+        "info",
+    )
 
 
 def compile_package() -> None:
@@ -397,6 +444,7 @@ def main() -> None:
     runs = "3" if args.quick else "5"
     compile_package()
     started = time.perf_counter()
+    reference_at_start = reference_ms()
 
     one_root = factory(base, size)
     out = run("bench_status.py", "--dir", str(one_root), "--runs", runs, "--appends", "20")
@@ -426,6 +474,7 @@ def main() -> None:
     )
     rows += paint_rows(paint) + old_transcripts_row(paint)
     rows += log_tail_rows(run("log_tail.py", "--runs", runs, "--keep", str(base / "log-tail")))
+    rows.append(reference_row(reference_at_start, reference_ms()))
     mode = "quick: a tenth-size factory, ratios are the point" if args.quick else "full size"
     print(f"issue 17 benchmarks ({mode}; scale factory {size.label()}; "
           f"{time.perf_counter() - started:.0f} s; {time.strftime('%Y-%m-%d %H:%M')})")  # fmt: skip
