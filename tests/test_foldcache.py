@@ -205,21 +205,29 @@ def test_a_warm_start_reads_only_what_follows(saved: Config, cache: FoldCache) -
     assert_same(warm, reader(saved, None))
 
 
+def _old_sessions(count: int, *, steps: bool = False) -> list[str]:
+    """``count`` sessions of 20 tasks on three agents, all of them ended on 2026-02-01 (each with
+    a step when ``steps``)."""
+    lines = []
+    for n in range(count):
+        lines.append(
+            f"2026-02-01T10:{n % 60:02d} | SESSION-START | task=t{n % 20} branch=b instance=i{n % 3}"
+        )
+        if steps:
+            lines.append(f"2026-02-01T11:{n % 60:02d} | STEP-DONE | step=code task=t{n % 20}")
+        lines.append(
+            f"2026-02-01T12:{n % 60:02d} | SESSION-END | task=t{n % 20} status=success pr={n}"
+        )
+    return lines
+
+
 def test_a_warm_start_makes_only_the_sessions_it_shows(tmp_path: Path, cache: FoldCache) -> None:
     """Issue 17: a warm start of a long history does not rebuild the old ended sessions nothing
     shows (the fleet shows the open ones, each task's latest, those ended within a day; its walk
     back through the ends looks LATE_ENDS further): they stay saved columns until something
     reads them all, and the answers are a cold read's."""
     config = make_factory(tmp_path / "factory")
-    old = [
-        line
-        for n in range(1000)
-        for line in (
-            f"2026-02-01T10:{n % 60:02d} | SESSION-START | task=t{n % 20} branch=b instance=i{n % 3}",
-            f"2026-02-01T11:{n % 60:02d} | STEP-DONE | step=code task=t{n % 20}",
-            f"2026-02-01T12:{n % 60:02d} | SESSION-END | task=t{n % 20} status=success pr={n}",
-        )
-    ]
+    old = _old_sessions(1000, steps=True)
     recent = [
         "2026-02-12T14:00 | SESSION-START | task=t1 branch=b instance=i1",
         "2026-02-12T14:01 | SESSION-END | task=t1 status=success",
@@ -245,16 +253,9 @@ def test_an_end_logged_late_with_an_older_time_keeps_the_warm_start_a_cold_ones(
     """x's end, dated eleven days ago, is logged between c's of today and a's: c's session is
     listed (the walk back through the ends goes on past an old one, LATE_ENDS in a row), and
     the warm start's live sessions hold it (its walk goes as far): listed from them, the
-    archive of the 300 old sessions left unread."""
+    archive of the 1,000 old sessions left unread."""
     config = make_factory(tmp_path / "factory")
-    old = [
-        line
-        for n in range(1000)
-        for line in (
-            f"2026-02-01T10:{n % 60:02d} | SESSION-START | task=t{n % 20} branch=b instance=i{n % 3}",
-            f"2026-02-01T12:{n % 60:02d} | SESSION-END | task=t{n % 20} status=success pr={n}",
-        )
-    ]
+    old = _old_sessions(1000)
     recent = [
         "2026-02-01T09:00 | SESSION-START | task=x branch=b instance=i9",
         *old,
