@@ -6,7 +6,11 @@ that quits first, stops it; the answer is the same as a read on one core."""
 from __future__ import annotations
 
 import gc
+import json
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, cast
 
@@ -277,3 +281,62 @@ def test_the_patience_counts_the_rotated_logs_fold_before_the_head(
     found = FactoryReader(config, hostname="h")
     found.refresh_log()
     assert found.logs.split_merged and asked == [100.0]
+
+
+_STATUS_NOTING = """
+import json, sys
+from factory_tui.adapters import factory_logs, split_read
+split_read.MIN_SPLIT_BYTES = 8 << 10
+split_read.START_BYTES = 1 << 10
+split_read.FORK_START_BYTES = 1 << 8
+factory_logs.LOG_CHUNK_BYTES = 16 << 10
+split_read._cpus = lambda: 2
+from factory_tui.cli import status
+status.STATUS_LEAD_BYTES = 1 << 8
+seen = []
+start, answer = split_read.SplitRead.start.__func__, split_read.SplitRead.answer
+def noting(cls, *args, **kw):
+    found = start(cls, *args, **kw)
+    imported = "factory_tui.adapters.factory" in sys.modules
+    seen.append(["start", imported, kw["work_bytes"], found is not None])
+    return found
+def answering(self, *args, **kw):
+    found = answer(self, *args, **kw)
+    seen.append(["answer", found is not None])
+    return found
+split_read.SplitRead.start = classmethod(noting)
+split_read.SplitRead.answer = answering
+from factory_tui.cli import main
+code = main(sys.argv[1:])
+print(json.dumps(seen), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_status_starts_its_cold_reads_child_before_it_imports_the_reader(
+    tmp_path: Path,
+) -> None:
+    """``status`` forks the child of a long log's cold read before it imports the reader and
+    the derivation (~27 ms the child folds meanwhile); this process's share is smaller by that
+    lead and the claim files and checkpoints it reads beside; the answer is one core's."""
+    config = _factory(tmp_path / "factory")
+    (config.claims_dir / "T-1.json").write_text('{"ticket": "T-1", "owner": null}')
+    root = str(tmp_path / "factory")
+    argv = ["status", "--json", "--no-cache", "--now", "2026-02-12T16:00", root]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("FACTORY_TUI_SPLIT_FOLD", None)
+    split = subprocess.run(
+        [sys.executable, "-c", _STATUS_NOTING, *argv], env=env, capture_output=True, text=True
+    )
+    assert split.returncode == 0, split.stderr
+    seen = json.loads(split.stderr.strip().splitlines()[-1])
+    cost = factory_logs.small_files_cost(config) + (1 << 8)
+    assert seen == [["start", False, cost, True], ["answer", True]]
+    one_core = subprocess.run(
+        [sys.executable, "-m", "factory_tui", *argv],
+        env={**env, "FACTORY_TUI_SPLIT_FOLD": "0"},
+        capture_output=True,
+        text=True,
+    )
+    assert one_core.returncode == 0, one_core.stderr
+    assert split.stdout == one_core.stdout

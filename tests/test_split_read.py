@@ -23,7 +23,7 @@ import pytest
 from test_fold_split import _fields
 from test_foldcache import make_factory, reader, starts_warm_as_cold
 
-from factory_tui.adapters import factory, factory_logs, split_read
+from factory_tui.adapters import factory_logs, split_read
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.factory_logs import ReadCancelled
 from factory_tui.adapters.foldcache import FoldCache
@@ -531,7 +531,7 @@ def test_the_claims_and_checkpoints_are_read_while_the_child_folds(
         monkeypatch, before=lambda _s: seen.append(("answer", len(split.claim_folder.claims), 0))
     )
     split.refresh_all()
-    cost = claims * factory.CLAIM_FILE_COST + checkpoints * factory.CHECKPOINT_FILE_COST
+    cost = claims * factory_logs.CLAIM_FILE_COST + checkpoints * factory_logs.CHECKPOINT_FILE_COST
     assert seen == [("start", 0, cost), ("answer", claims, 0)]
     assert split.logs.split_merged and len(split.checkpoints) == checkpoints
     one_core = FactoryReader(config, hostname="h")

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from factory_tui.adapters.agent_transcripts import AgentTranscripts
 from factory_tui.adapters.clock import local_zone
 from factory_tui.adapters.factory_claims import ClaimFolder
-from factory_tui.adapters.factory_logs import Beside, FactoryLogs
+from factory_tui.adapters.factory_logs import (
+    Beside,
+    FactoryLogs,
+    ReadProgress,
+    read_progress,
+    small_files_cost,
+)
 from factory_tui.adapters.factory_state import CheckpointFolder, StateFiles
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.adapters.hegemon_store import StoreReader
@@ -48,27 +53,6 @@ __all__ = ["FactoryReader", "ReadProgress", "read_progress"]
 
 T = TypeVar("T")
 
-CLAIM_FILE_COST = 2_800
-CHECKPOINT_FILE_COST = 260
-"""The cold read of a claim file and of an entry of the checkpoints folder (only each task's
-newest is parsed), in bytes of the log folded in the same time (the scale factory: 1,000 claim
-files in 70 ms, 10,000 checkpoints in 65 ms, a megabyte of log in 25 ms)."""
-
-
-class ReadProgress(Protocol):
-    """Told how far a long read is, and what comes after it in this process."""
-
-    def __call__(self, source: str, done: int, total: int) -> None: ...
-
-    def phase(self, words: str | None) -> None:
-        """What this process does now, not reading (``saving the warm-start cache``); None:
-        that, or a read, is over."""
-
-
-read_progress: ContextVar[ReadProgress | None] = ContextVar("read_progress", default=None)
-"""Told the progress of every factory read made where it is set (and no ``on_progress`` was
-given): the CLI's progress line on a terminal (:mod:`factory_tui.cli.progress`)."""
-
 
 class FactoryReader:
     def __init__(
@@ -81,9 +65,12 @@ class FactoryReader:
         transcripts: bool = True,
         fold_cache: FoldCache | None = None,
         json_files: JsonFiles | None = None,
+        logs: FactoryLogs | None = None,
     ) -> None:
         """``transcripts``: read each agent's Claude Code transcript for its activity (see
-        :class:`~factory_tui.adapters.agent_transcripts.AgentTranscripts`)."""
+        :class:`~factory_tui.adapters.agent_transcripts.AgentTranscripts`). ``logs``: the logs'
+        reader made beforehand for ``config`` and ``fold_cache`` (``status`` starts its cold
+        read's child before it imports the rest of the reader)."""
         self.config = config
         self.hostname = hostname or local_hostname()
         self.probe = probe or ProcessProbe()
@@ -96,7 +83,7 @@ class FactoryReader:
         self.json_files = json_files
         """The claim files' and checkpoints' JSON kept between runs (``status``; the cockpit's
         first read, see :meth:`keep_files`), or None."""
-        self.logs = FactoryLogs(config, fold_cache)
+        self.logs = logs if logs is not None else FactoryLogs(config, fold_cache)
         """operations.log and metrics.log, folded; the fold's warm-start cache."""
         self.logs.on_progress = on_progress
         if on_progress is None and (progress := read_progress.get()) is not None:
@@ -246,10 +233,9 @@ class FactoryReader:
         self.refresh_server()
 
     def small_files_cost(self, _read_bytes: int) -> int:
-        """What reading the claim files and checkpoints costs (see :data:`CLAIM_FILE_COST`)."""
-        return CLAIM_FILE_COST * _entries(self.config.claims_dir) + CHECKPOINT_FILE_COST * (
-            _entries(self.config.checkpoints_dir)
-        )
+        """What reading the claim files and checkpoints costs (see
+        :func:`~factory_tui.adapters.factory_logs.small_files_cost`)."""
+        return small_files_cost(self.config)
 
     def refresh_claims(self) -> bool:
         """Rescan the claims folder; re-read only files whose stat changed. True if anything did."""
@@ -493,12 +479,3 @@ def _server_reader(hegemon: HegemonSettings | None) -> RemoteReader | None:
     from factory_tui.adapters.hegemon_remote import remote_reader
 
     return remote_reader(hegemon, os.environ)
-
-
-def _entries(folder: Path) -> int:
-    """How many entries ``folder`` has (0 when it cannot be listed)."""
-    try:
-        with os.scandir(folder) as entries:
-            return sum(1 for _ in entries)
-    except OSError:
-        return 0

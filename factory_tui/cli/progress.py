@@ -18,7 +18,7 @@ from typing import TextIO
 
 from rich.cells import cell_len, set_cell_size
 
-from factory_tui.adapters.factory import read_progress
+from factory_tui.adapters.factory_logs import read_progress
 from factory_tui.core.progress import progress_words, time_left
 from factory_tui.core.safe import printable
 
