@@ -26,11 +26,13 @@ from test_split_read import (  # noqa: F401 - small_logs_split: an autouse fixtu
     small_logs_split,
 )
 
+from factory_tui import cli
 from factory_tui.adapters import factory_logs, split_read
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.factory_logs import FactoryLogs
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.adapters.logindex import LogIndex
+from factory_tui.cli import status
 from factory_tui.config import Config
 from factory_tui.ui.feeds.fleet import FleetFeed
 from factory_tui.ui.feeds.prs import PrsOptions
@@ -340,3 +342,22 @@ def test_status_starts_its_cold_reads_child_before_it_imports_the_reader(
     )
     assert one_core.returncode == 0, one_core.stderr
     assert split.stdout == one_core.stdout
+
+
+def test_status_stops_its_early_child_when_it_fails_before_the_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong between the child's start and the read (here the reader cannot be
+    made), the child is killed, not left folding for no one."""
+    _factory(tmp_path / "factory")
+    started = _started(monkeypatch)
+    monkeypatch.setattr(split_read, "_forks", lambda: True)
+    monkeypatch.setattr(status, "STATUS_LEAD_BYTES", 1 << 8)
+
+    def refused(*_args: Any, **_kw: Any) -> None:
+        raise OSError("no reader")
+
+    monkeypatch.setattr(FactoryReader, "__init__", refused)
+    with held_forked_child(monkeypatch), pytest.raises(OSError, match="no reader"):
+        cli.main(["status", "--json", "--no-cache", str(tmp_path / "factory")])
+    assert len(started) == 1 and started[0].child.returncode == -signal.SIGKILL

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.adapters.factory_logs import FactoryLogs
     from factory_tui.adapters.jsonfiles import JsonFiles
     from factory_tui.config import Config
 
@@ -122,7 +123,6 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> tuple[ob
     """Read, derive and write; returns what it made (the reader and the fleet)."""
     from factory_tui.adapters.factory_logs import FactoryLogs, small_files_cost
     from factory_tui.adapters.foldcache import FoldCache
-    from factory_tui.adapters.jsonfiles import JsonFiles
 
     fold_cache = None if args.no_cache else FoldCache.from_env()
     # A cold read's child (a long log, no saved fold) starts folding now, while this process
@@ -130,11 +130,20 @@ def _status(args: argparse.Namespace, config: Config, now: datetime) -> tuple[ob
     logs = FactoryLogs(config, fold_cache)
     logs.start_early(lambda _read_bytes: small_files_cost(config), lead_bytes=STATUS_LEAD_BYTES)
     try:
-        from factory_tui.adapters.factory import FactoryReader
-        from factory_tui.core.fleet_derive import FleetDeriver
-    except BaseException:
-        logs.close_early()
-        raise
+        return _status_read(args, config, now, logs)
+    finally:
+        logs.close_early()  # none once the read took it; else not left folding for nothing
+
+
+def _status_read(
+    args: argparse.Namespace, config: Config, now: datetime, logs: FactoryLogs
+) -> tuple[object, ...]:
+    """:func:`_status` with the logs' reader made (and its child started, maybe)."""
+    from factory_tui.adapters.factory import FactoryReader
+    from factory_tui.adapters.jsonfiles import JsonFiles
+    from factory_tui.core.fleet_derive import FleetDeriver
+
+    fold_cache = logs.fold_cache
     json_files = (
         JsonFiles(fold_cache.files_path(config.claims_dir, config.checkpoints_dir))
         if fold_cache is not None
