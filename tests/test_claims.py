@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import pickle
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from factory_tui.core.claims import (
     ClaimFile,
+    ClaimUnit,
     dump_claim,
     parse_claim,
     parse_claim_with_json,
@@ -274,3 +277,14 @@ def _folder(root: Path, module: Any, timedelta: Any) -> Any:
     folder = module.ClaimFolder(root, max_file_bytes=1 << 20, lock_stale_after=timedelta(minutes=5))
     folder.refresh()
     return folder
+
+
+def test_a_units_key_is_made_with_it_and_follows_a_replace() -> None:
+    """The key is made once, at construction (the Claims view and the derive ask for it several
+    times a claim); a unit made again with another phase or id has its own."""
+    unit = ClaimUnit("CAB-1290", 2, "n", (), None, None, None, None, None, None, (), None)
+    assert unit.key == "CAB-1290:2"
+    assert replace(unit, phase=None).key == "CAB-1290"
+    assert replace(unit, claim_id="MEGA-9").key == "MEGA-9:2"
+    assert unit == replace(unit) and hash(unit) == hash(replace(unit))
+    assert pickle.loads(pickle.dumps(unit)).key == "CAB-1290:2"

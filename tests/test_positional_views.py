@@ -112,6 +112,7 @@ def test_a_claim_units_and_its_views_fields_each_hold_their_own_value(tmp_path: 
         "mode": "parallel",
         "deps": (1,),
         "completed_at": None,
+        "key": "MEGA-1:2",
     }
     assert views["MEGA-1:1"].unit.completed_at == "2026-02-11T09:00"
     assert views["MEGA-1:1"].unit.mode == "sequential"

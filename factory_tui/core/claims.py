@@ -12,7 +12,7 @@ import copy
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from factory_tui.core.problems import Problem, parse_json
@@ -62,10 +62,13 @@ class ClaimUnit:
     mode: str | None
     deps: tuple[int, ...]
     completed_at: str | None
+    key: str = field(init=False, compare=False, repr=False)
+    """``CAB-1321``, or ``CAB-1290:2`` for a MEGA's phase: made once (the views, the derive and
+    the Claims view ask for it several times a claim each time they go through ten thousand)."""
 
-    @property
-    def key(self) -> str:
-        return self.claim_id if self.phase is None else f"{self.claim_id}:{self.phase}"
+    def __post_init__(self) -> None:
+        key = self.claim_id if self.phase is None else f"{self.claim_id}:{self.phase}"
+        object.__setattr__(self, "key", key)
 
     @property
     def lock_name(self) -> str:
