@@ -188,11 +188,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def open_closed_standard_streams() -> None:
+    """A standard descriptor the command was started without (``status --json >&-``: cron, a
+    service unit) is opened on the null device: no file opened later takes its number (a
+    write meant for the terminal, or a child's output, would land in that file), and the
+    answer is dropped as on a closed pipe while the exit code still says what ``--fail-on``
+    found (Python had set the stream to None: the first write was a traceback)."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:  # the lowest free number: fd itself, unless one before it is closed
+                os.dup2(null, fd)
+                os.close(null)
+    # The process's own streams, open until it ends.
+    if sys.stdin is None:
+        sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)  # noqa: SIM115
+
+
 def run() -> NoReturn:
     """The console entry point: :func:`main`, then exit. After a command that built a big fold
     (``status`` on a million-line log) the interpreter's object-by-object teardown costs a
     third of a second; its output is flushed and the process ends at once instead."""
     ProcessEnd.after_command = True
+    open_closed_standard_streams()
     code = main()
     if exit_fast:
         try:
