@@ -135,6 +135,8 @@ class FactoryLogs:
         self._cacheable = fold_cache is not None
         self._history_identity: FileIdentity | None = None
         self._saved_offset: int | None = None
+        self._log_pin: tuple[int, int, FileIdentity] | None = None
+        """The log's offset, line count and key right after the read that folded it there."""
         self._history_saved: int | None = None
         self._warm_allowed = True
         self._saves_held = False
@@ -198,6 +200,7 @@ class FactoryLogs:
         self._cacheable = self.fold_cache is not None
         self._history_identity = None
         self._saved_offset = self._history_saved = None
+        self._log_pin = None
         self._warm_allowed = False
         self.refresh()
 
@@ -284,6 +287,7 @@ class FactoryLogs:
             changed |= self._drain(self._log_tail, self.fold, self.config.log_file.name)
         finally:
             self._span = None
+        self._pin_log()
         changed |= self._drain(self._metrics_tail, self.metrics, self.config.metrics_file.name)
         if changed:
             self._save_when_due()
@@ -403,6 +407,7 @@ class FactoryLogs:
         self._cacheable = self.fold_cache is not None
         self._history_identity = None
         self._history_saved = None
+        self._log_pin = None
         self.split_merged = False
         self._read_history()
 
@@ -528,10 +533,29 @@ class FactoryLogs:
             return False
         return self.save_fold_cache()
 
+    def _pin_log(self) -> None:
+        """Note the log's key (:func:`file_identity` of the bytes folded) right after a read
+        took the fold to a new offset: a save, held back (``status`` saves once its answer is
+        out; the cockpit, once its first load is shown) or made at exit, keys the fold by the
+        bytes it was made of. Taken at the save instead, a log rewritten in place meanwhile
+        (same file, at least as long) was saved under its new bytes, and every later run
+        started warm from the fold of the old ones: a wrong answer, for good."""
+        if self.fold_cache is None or not self._cacheable:
+            return
+        fd, offset = self._log_tail.fileno, self._log_tail.offset
+        pinned = self._log_pin
+        if fd is None or (pinned is not None and pinned[0] == offset):
+            return
+        try:
+            self._log_pin = (offset, self._log_tail.line_count, file_identity(fd, offset))
+        except OSError:
+            self._log_pin = None  # unreadable now: nothing is saved until the next read
+
     def save_fold_cache(self) -> bool:
-        """Save the fold for the next start's warm read (at exit, say). False when there is no
-        cache, nothing to save, the fold no longer follows the files' prefixes (a rotation or a
-        read error since the start), or the file could not be written."""
+        """Save the fold for the next start's warm read (at exit, say), under the log's key as
+        the last read left it (see :meth:`_pin_log`). False when there is no cache, nothing to
+        save, the fold no longer follows the files' prefixes (a rotation or a read error since
+        the start), or the file could not be written."""
         cache = self.fold_cache
         fd = self._log_tail.fileno
         if cache is None or not self._cacheable or fd is None or not self._history_read:
@@ -539,11 +563,11 @@ class FactoryLogs:
         offset = self._log_tail.offset
         if offset == self._saved_offset:
             return True
-        try:
-            log = file_identity(fd, offset)
-        except OSError:
-            return False
-        saved = self._save(cache, log, self._log_tail.line_count, self._history_identity)
+        pinned = self._log_pin
+        if pinned is None or pinned[0] != offset:
+            return False  # no key of these bytes as they were read
+        _offset, line_count, log = pinned
+        saved = self._save(cache, log, line_count, self._history_identity)
         if saved:
             self._saved_offset = offset
         return saved

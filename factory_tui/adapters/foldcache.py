@@ -92,6 +92,7 @@ ENDED_KEPT = 4096
 read and at least this many; the first ones (a long history's bulk) follow the body, read when
 first needed (see :class:`~factory_tui.core.fold_ended.EndedRefs`)."""
 assert array("I").itemsize == 4, "uint32 arrays need a 4-byte unsigned int"
+_UINT32_BYTES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +228,15 @@ class FoldCache:
         for history_only in (False, True):
             try:
                 warm, why = self._load(log_file, history_file, history_only)
-            except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:
+            except (
+                OSError,
+                ValueError,
+                KeyError,
+                TypeError,
+                RecursionError,
+                MemoryError,
+                OverflowError,
+            ) as error:
                 warm, why = None, f"unreadable: {type(error).__name__}: {error}"
             if warm is not None:
                 self.last_miss = None
@@ -500,14 +509,23 @@ def _read_body(f: BinaryIO, header: dict[str, Any]) -> tuple[dict[str, Any] | No
     counts = header.get("arrays")
     if type(size) is not int or not isinstance(counts, dict) or list(counts) != list(_ARRAYS):
         return None, "no body sizes"
+    # Sizes taken at their word only within what the file holds: a header naming 2**62 bytes
+    # (its seal made again) would have the read allocate that much first.
+    left = os.fstat(f.fileno()).st_size - f.tell()
+    if not 0 <= size <= left:
+        return None, "the file ends early"
     body = f.read(size)
     if len(body) != size:
         return None, "the file ends early"
+    left -= size
     digest = hashlib.sha256(body)
     arrays: dict[str, array[int]] = {}
     for name, count in counts.items():
         if type(count) is not int or count < 0:
             return None, "bad array size"
+        if count * _UINT32_BYTES > left:
+            return None, "the file ends early"
+        left -= count * _UINT32_BYTES
         values = array("I")
         try:
             values.fromfile(f, count)

@@ -1,0 +1,147 @@
+"""The fold cache under hostile hands (issue 17's promise: a cache that does not match the files
+costs a cold read, never a wrong answer, never a traceback). Each test is a defect a hostile
+review found, older than the review: a log rewritten in place between the read and the save
+(the save keyed the old fold by the new bytes: every later run started warm and wrong), and a
+sealed header naming absurd sizes (a MemoryError or OverflowError as a traceback)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_foldcache import assert_same, make_factory, reader
+
+from factory_tui.adapters.factory import FactoryReader
+from factory_tui.adapters.foldcache import SEAL, FoldCache, sealed
+from factory_tui.cli import main
+from factory_tui.cli import status as status_cli
+
+
+def _lines(tag: str, count: int) -> bytes:
+    line = "2026-02-12T14:{:02d} | SESSION-START | task={}{} branch=b instance=i{}\n"
+    return b"".join(line.format(n % 60, tag, n, n).encode() for n in range(count))
+
+
+def _big_log(tag: str) -> bytes:
+    """A log of more than a megabyte (cached by status) whose first line names ``tag``."""
+    first = f"2026-02-12T14:00 | SESSION-START | task=task-{tag} branch=b instance=i1\n"
+    filler = b"2026-02-12T14:01 | STEP-DONE | step=s task=task-x detail=" + b"x" * 90 + b"\n"
+    return first.encode() + filler * 11_000
+
+
+def test_a_log_rewritten_in_place_between_read_and_held_save_is_not_saved(
+    tmp_path: Path,
+) -> None:
+    """status holds its save until the answer is out (hold_saves ... release_saves). The log
+    rewritten in place meanwhile (same inode, at least as long: an editor writing in place, a
+    copytruncate that regrew) must not be saved as the key of the fold of the old bytes: the
+    save keys the fold by the bytes there at save time, and every later run starts warm from
+    a fold of bytes that are no longer there."""
+    config = make_factory(tmp_path / "factory")
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    config.log_file.write_bytes(_lines("old", 40))
+    first = FactoryReader(config, hostname="h", fold_cache=cache)
+    first.logs.hold_saves()  # as cli/status.py does
+    first.refresh_log()
+    # the answer is being derived and written: meanwhile the log is rewritten in place
+    size = config.log_file.stat().st_size
+    new = _lines("new", 40)
+    assert len(new) == size
+    with config.log_file.open("r+b") as f:
+        f.write(new)
+    assert first.with_fold(lambda _fold: first.logs.release_saves())  # as status does at its end
+    warm = reader(config, cache)
+    assert not warm.warm_started, "the fold of the old bytes was saved under the new ones"
+    assert_same(warm, reader(config, None))
+
+
+def test_a_log_rewritten_in_place_before_the_save_at_exit_is_not_saved(tmp_path: Path) -> None:
+    """The cockpit saves at exit what it folded since its last save: a log rewritten in place
+    after the last read (same size) is keyed by the bytes that read folded, not by the new
+    ones."""
+    config = make_factory(tmp_path / "factory")
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0, resave_bytes=1 << 30)
+    config.log_file.write_bytes(_lines("old", 40))
+    first = reader(config, cache)  # saved: the first save is due at once
+    with config.log_file.open("ab") as f:
+        f.write(_lines("more", 5))
+    first.refresh_log()  # read, not saved (under resave_bytes)
+    rewritten = config.log_file.read_bytes().replace(b"task=old", b"task=new")  # same size
+    with config.log_file.open("r+b") as f:
+        f.write(rewritten)
+    assert first.save_fold_cache()  # at exit
+    warm = reader(config, cache)
+    assert not warm.warm_started, "the fold of the old bytes was saved under the new ones"
+    assert_same(warm, reader(config, None))
+
+
+def test_status_a_log_rewritten_while_the_answer_is_written_reads_cold_next_time(
+    tmp_path: Path,
+    private_cache_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same through ``status --json`` (a log of more than a megabyte, so that it is
+    cached): the log rewritten in place while the answer is written (a writer racing the
+    run). The run after prints what the old bytes said, not what ``--no-cache`` prints."""
+    config = make_factory(tmp_path / "factory")
+    old = _big_log("old")
+    assert len(old) > 1 << 20
+    config.log_file.write_bytes(old)
+    real = status_cli.write_json_records
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        with config.log_file.open("r+b") as f:  # same inode, same size, other bytes
+            f.write(_big_log("new"))
+        return real(*args, **kwargs)
+
+    def status(*extra: str) -> str:
+        argv = ["status", str(config.root), "--json", "--now", "2026-02-12T16:00", *extra]
+        assert main(argv) == 0
+        return capsys.readouterr().out
+
+    monkeypatch.setattr(status_cli, "write_json_records", racing)
+    status()
+    monkeypatch.setattr(status_cli, "write_json_records", real)
+    assert list(private_cache_dir.glob("fold-*.json"))  # saved, keyed by the bytes it read
+    warm, cold = status(), status("--no-cache")
+    assert "task-new" in cold
+    same = warm == cold  # (not compared by pytest's diff: megabytes)
+    assert same, "a warm run shows the log's old bytes"
+
+
+def _reseal(path: Path, **changes: object) -> None:
+    """The cache file's header with ``changes``, sealed again (as anyone who can write the
+    cache folder can: the seal is a plain SHA-256 of the header)."""
+    header, _, rest = path.read_bytes().partition(b"\n")
+    fields = json.loads(header) | changes
+    fields.pop(SEAL)
+    path.write_bytes(json.dumps(sealed(fields)).encode() + b"\n" + rest)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"body_bytes": 2**62}, id="body_bytes 2**62: MemoryError"),
+        pytest.param({"body_bytes": 2**70}, id="body_bytes 2**70: OverflowError"),
+        pytest.param({"arrays": {"ended": 2**61, "live": 0}}, id="array count: MemoryError"),
+        pytest.param({"arrays": {"ended": 2**70, "live": 0}}, id="array count: OverflowError"),
+    ],
+)
+def test_a_sealed_header_claiming_huge_sizes_reads_cold(
+    tmp_path: Path, changes: dict[str, object]
+) -> None:
+    """A cache file whose header claims a body or arrays of absurd size (its seal made again,
+    as anyone who can write the cache folder can) reads cold: the sizes are taken at their
+    word only within what the file holds (``f.read(2**62)`` raised MemoryError,
+    ``array.fromfile`` of 2**70 OverflowError: a traceback)."""
+    config = make_factory(tmp_path / "factory")
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    config.log_file.write_bytes(_lines("a", 40))
+    assert reader(config, cache).save_fold_cache()
+    _reseal(cache.path_for(config.log_file), **changes)
+    found = reader(config, cache)  # raised here
+    assert not found.warm_started
+    assert_same(found, reader(config, None))
