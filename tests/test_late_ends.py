@@ -5,14 +5,13 @@ read."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_foldcache import fold_fields, make_factory, reader
-from test_superseded_crashes import NOW, at, derive, folded, listed, start
+from test_superseded_crashes import NOW, at, derive, derived_in_batches, folded, listed, start
 
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.core import fold_ended
@@ -116,13 +115,7 @@ def test_partial_equals_full_with_small_late_ends(
     short log crosses it: a partial derive after each batch equals a full one."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(fold_ended, "LATE_ENDS", late_ends)
-        bounds = [0, *sorted(min(cut, len(lines)) for cut in cuts), len(lines)]
-        fold = folded(lines[: bounds[1]])
-        deriver = FleetDeriver()
-        derive(fold, deriver)
-        for begin, end in pairwise(bounds[1:]):
-            fold.feed_lines([x.encode() for x in lines[begin:end]], "operations.log", begin + 1)
-            assert derive(fold, deriver) == derive(fold)
+        derived_in_batches(lines, cuts)
 
 
 _NOWS = [NOW, NOW + timedelta(days=5), NOW - timedelta(days=2)]

@@ -60,6 +60,30 @@ def listed(fleet: Fleet) -> list[tuple[str, str | None, str]]:
     return [(s.task, s.instance, s.status) for s in fleet.sessions]
 
 
+def derived_in_batches(lines: list[str], cuts: list[int]) -> None:
+    """The first ``lines`` up to the first cut derived, then the rest appended a batch at a time
+    (from cut to cut), derived after each: each partial derive equals a full one."""
+    bounds = [0, *sorted(min(cut, len(lines)) for cut in cuts), len(lines)]
+    fold = folded(lines[: bounds[1]])
+    deriver = FleetDeriver()
+    derive(fold, deriver)
+    for begin, end in pairwise(bounds[1:]):
+        fold.feed_lines([line.encode() for line in lines[begin:end]], "operations.log", begin + 1)
+        assert derive(fold, deriver) == derive(fold)
+
+
+def partial_after(lines: list[str], line: str) -> Fleet:
+    """``lines`` derived, then ``line`` appended and derived again: the partial derive it took,
+    asserted equal to a full one."""
+    fold = folded(lines)
+    deriver = FleetDeriver()
+    derive(fold, deriver)
+    fold.feed_lines([line.encode()], "operations.log", len(lines) + 1)
+    partial = derive(fold, deriver)
+    assert deriver.partial_derives == 1 and partial == derive(fold)
+    return partial
+
+
 HISTORY = [
     # T1 crashed five days ago; a later session of T1 finished it: history.
     start(120, "T1", "t1-old"),
@@ -212,12 +236,7 @@ def test_a_hidden_session_still_says_its_agent_moved_on() -> None:
         start(48, "T1", "I"),
         f"{at(0.2)} | AGENT-WAITING | instance=I kind=permission_prompt",
     ]
-    fold = folded(lines)
-    deriver = FleetDeriver()
-    derive(fold, deriver)
-    fold.feed_lines([start(0.1, "T1", "J").encode()], "operations.log", len(lines) + 1)
-    partial = derive(fold, deriver)
-    assert deriver.partial_derives == 1 and partial == derive(fold)
+    partial = partial_after(lines, start(0.1, "T1", "J"))
     assert ("T0", "I", "crashed") in listed(partial) and ("T1", "I", "crashed") not in listed(
         partial
     )
@@ -254,12 +273,7 @@ def test_an_end_logged_late_with_an_older_time_hides_nothing_logged_before_it() 
         start(50, "B", "i2"),
         f"{at(49)} | SESSION-END | task=B status=success",
     ]
-    fold = folded(lines)
-    deriver = FleetDeriver()
-    derive(fold, deriver)
-    fold.feed_lines([start(0.2, "A", "i3").encode()], "operations.log", len(lines) + 1)
-    partial = derive(fold, deriver)
-    assert deriver.partial_derives == 1 and partial == derive(fold)
+    partial = partial_after(lines, start(0.2, "A", "i3"))
     assert listed(partial) == [("A", "i1", "ended"), ("B", "i2", "ended"), ("A", "i3", "running")]
 
 
@@ -318,13 +332,7 @@ def test_appended_lines_derive_as_a_full_derive_does(
     derive, in the same order."""
     if in_time_order:
         lines.sort(key=lambda line: line.split(" | ")[0])
-    bounds = [0, *sorted(min(cut, len(lines)) for cut in cuts), len(lines)]
-    fold = folded(lines[: bounds[1]])
-    deriver = FleetDeriver()
-    derive(fold, deriver)
-    for start, end in pairwise(bounds[1:]):
-        fold.feed_lines([line.encode() for line in lines[start:end]], "operations.log", start + 1)
-        assert derive(fold, deriver) == derive(fold)
+    derived_in_batches(lines, cuts)
 
 
 def test_an_appended_line_reads_only_the_open_sessions_it_touched() -> None:
