@@ -4,6 +4,7 @@ synthetic records, the watcher's re-arm, overflow and fallback."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import logging
@@ -173,13 +174,16 @@ def watching(targets: WatchTargets, **kwargs: object) -> Iterator[queue.Queue[fr
 
 
 def next_post(
-    posts: queue.Queue[frozenset[Path]], wanted: Callable[[frozenset[Path]], bool]
+    posts: queue.Queue[frozenset[Path]],
+    wanted: Callable[[frozenset[Path]], bool],
+    wait_s: float = WAIT_S,
 ) -> frozenset[Path]:
-    """The first post for which ``wanted`` holds (bounded wait on the queue)."""
-    deadline = time.monotonic() + WAIT_S
+    """The first post for which ``wanted`` holds (bounded wait on the queue; queue.Empty)."""
+    deadline = time.monotonic() + wait_s
     while True:
         left = deadline - time.monotonic()
-        assert left > 0, "never posted"
+        if left <= 0:
+            raise queue.Empty("never posted")
         paths = posts.get(timeout=left)
         if wanted(paths):
             return paths
@@ -246,6 +250,21 @@ def test_a_claims_folder_removed_and_made_again_is_watched_again(tmp_path: Path)
         # while the folder is gone, arm without it, then find it back and re-arm: the write
         # made in between is caught up by that re-read; the suite saw this once).
         next_post(posts, lambda paths: claims / "b.json" in paths or paths == everything)
+
+
+def written_until_posted(
+    posts: queue.Queue[frozenset[Path]],
+    files: list[Path],
+    wanted: Callable[[frozenset[Path]], bool],
+) -> None:
+    """Each file written in turn until a post ``wanted`` holds for comes (a watch that starts
+    a little after the write misses that one)."""
+    for file in files:
+        file.write_text("{}")
+        with contextlib.suppress(queue.Empty):
+            next_post(posts, wanted, WAIT_S / len(files))
+            return
+    pytest.fail(f"none of {files} was ever posted")
 
 
 def test_a_write_a_rename_and_a_delete_are_posted(tmp_path: Path) -> None:
@@ -384,14 +403,9 @@ class _RecordingPoll:
         return self._poll.poll(timeout)
 
 
-@pytest.mark.parametrize("wakes", [True, False])
-def test_an_idle_watcher_blocks_until_the_rearm_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wakes: bool
-) -> None:
-    """When its stop events all wake it through their pipes, the idle watcher blocks until the
-    re-arm check (no wake-up every ``POLL_MS``: each costs CPU on an idle cockpit, issue 17);
-    with a plain ``threading.Event`` to stop on it still looks every ``POLL_MS``."""
-    timeouts: queue.Queue[float | None] = queue.Queue()
+def _recording_select(timeouts: queue.Queue[float | None]) -> object:
+    """A stand-in for the watcher's ``select`` module whose pollers are :class:`_RecordingPoll`
+    s: each wait of the watcher's is put in ``timeouts`` just before it blocks."""
 
     class Select:
         POLLIN = select.POLLIN
@@ -400,7 +414,50 @@ def test_an_idle_watcher_blocks_until_the_rearm_check(
         def poll() -> _RecordingPoll:
             return _RecordingPoll(timeouts)
 
-    monkeypatch.setattr(watch, "select", Select)
+    return Select
+
+
+@pytest.mark.parametrize("backend", ["inotify", "watchfiles"])
+def test_a_missing_folder_made_is_watched_at_once(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder missing when the watcher arms (a reset removed it, or it was looked at between
+    a remove and a make) is noticed when it is made, not at the next re-arm tick (a minute
+    here, 5 s in the cockpit): its parent is watched for it. A CI run lost this race: the
+    watcher armed while the claims folder was gone, and no claim write was seen after."""
+    blocked: queue.Queue[float | None] = queue.Queue()
+    monkeypatch.setattr(watch, "select", _recording_select(blocked))
+    targets = factory(tmp_path)
+    claims = tmp_path / ".claude" / "claims"
+    claims.rmdir()
+    everything = targets.everything()
+    with watching(targets, backend=backend, rearm_ms=60_000) as posts:
+        if backend == "watchfiles":  # its first post comes with a change (or a minute's tick)
+            plan = tmp_path / "plan.md"
+            assert targets.transcripts.armed.wait(WAIT_S) and plan in everything
+            written_until_posted(posts, [plan], lambda paths: everything <= paths)
+        else:
+            next_post(posts, lambda paths: paths == everything)  # armed, without the folder
+            blocked.get(timeout=WAIT_S)  # and waiting: it looked at the folders before
+        claims.mkdir()
+        next_post(posts, lambda paths: paths == everything)  # made: re-read it all ...
+        if backend == "inotify":
+            next_post(posts, lambda paths: paths == everything)  # ... and again once re-armed
+        # watched now: a claim written in it is posted by name (watchfiles may start its watch
+        # after a first write: that one is caught up by the re-arm's post of everything)
+        names = [claims / name for name in ("b.json", "c.json", "d.json")]
+        written_until_posted(posts, names, lambda paths: bool(paths & set(names)))
+
+
+@pytest.mark.parametrize("wakes", [True, False])
+def test_an_idle_watcher_blocks_until_the_rearm_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wakes: bool
+) -> None:
+    """When its stop events all wake it through their pipes, the idle watcher blocks until the
+    re-arm check (no wake-up every ``POLL_MS``: each costs CPU on an idle cockpit, issue 17);
+    with a plain ``threading.Event`` to stop on it still looks every ``POLL_MS``."""
+    timeouts: queue.Queue[float | None] = queue.Queue()
+    monkeypatch.setattr(watch, "select", _recording_select(timeouts))
     targets = factory(tmp_path)
     stop = WakeEvent() if wakes else threading.Event()
     posts: queue.Queue[frozenset[Path]] = queue.Queue()

@@ -23,9 +23,11 @@ from types import TracebackType
 from typing import Any
 
 __all__ = [
+    "IN_CREATE",
     "IN_DELETE_SELF",
     "IN_IGNORED",
     "IN_ISDIR",
+    "IN_MOVED_TO",
     "IN_MOVE_SELF",
     "IN_Q_OVERFLOW",
     "WATCH_MASK",

@@ -32,11 +32,14 @@ from pathlib import Path
 from typing import Literal
 
 from factory_tui.adapters.inotify import (
+    IN_CREATE,
     IN_DELETE_SELF,
     IN_IGNORED,
     IN_ISDIR,
     IN_MOVE_SELF,
+    IN_MOVED_TO,
     IN_Q_OVERFLOW,
+    WATCH_MASK,
     Inotify,
     InotifyUnavailable,
 )
@@ -60,6 +63,9 @@ INOTIFY_STEP_MS = 3
 #: The longest the inotify watcher blocks before it looks at a stop or ``moved`` event that is
 #: not a :class:`WakeEvent` (those wake it at once).
 POLL_MS = 250
+#: A missing folder's parent is watched for this: an entry made in it (or moved in), and the
+#: parent itself gone (its watch is then dropped, and the watcher re-arms).
+_PARENT_MASK = IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF
 #: An event on a folder itself, a folder in it, or dropped events: look at the watched folders.
 _FOLDER_EVENTS = IN_ISDIR | IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED | IN_Q_OVERFLOW
 
@@ -288,18 +294,39 @@ def _identity(folder: Path) -> tuple[int, int] | None:
     return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
 
 
-def _to_arm(
-    targets: WatchTargets, catch_up: frozenset[Path]
-) -> tuple[dict[Path, tuple[int, int] | None], list[Path], frozenset[Path]]:
-    """Before each arming: the folders and their identities now (to notice one replaced), the
-    ones that exist, and what to post once armed (the followed transcripts too when their
-    folders moved)."""
+@dataclass(frozen=True)
+class _Arming:
+    """What one arming watches, computed just before it."""
+
+    armed: dict[Path, tuple[int, int] | None]
+    """Every folder to watch, and every missing one's parent, with its identity now (to notice
+    one replaced, or appeared)."""
+    existing: list[Path]
+    """The folders that exist: watched for every change."""
+    parents: list[Path]
+    """The existing parents of the missing ones: watched only for entries made in them, so a
+    missing folder made is noticed at once, not at the next re-arm tick (a reset's remove and
+    make, looked at in between)."""
+    missing: frozenset[Path]
+    catch_up: frozenset[Path]
+    """What to post once armed."""
+
+
+def _to_arm(targets: WatchTargets, catch_up: frozenset[Path]) -> _Arming:
+    """Before each arming: the folders and their identities now, the ones that exist, the
+    parents of the missing ones, and what to post once armed (the followed transcripts too
+    when their folders moved)."""
     followed = targets.transcripts
     if followed.moved.is_set():
         followed.moved.clear()
         catch_up |= followed.files
     armed = {folder: _identity(folder) for folder in targets.watched_folders()}
-    return armed, [folder for folder, ident in armed.items() if ident is not None], catch_up
+    existing = [folder for folder, ident in armed.items() if ident is not None]
+    missing = frozenset(folder for folder, ident in armed.items() if ident is None)
+    for parent in sorted({folder.parent for folder in missing} - set(existing)):
+        armed[parent] = _identity(parent)
+    parents = [folder for folder in armed if folder not in existing and armed[folder]]
+    return _Arming(armed, existing, parents, missing, catch_up)
 
 
 class _Either:
@@ -364,17 +391,22 @@ def _replaced(armed: dict[Path, tuple[int, int] | None]) -> bool:
     return any(_identity(folder) != ident for folder, ident in armed.items())
 
 
-def _arm(open_inotify: Callable[[], Inotify], folders: list[Path]) -> Inotify:
-    """A new descriptor watching ``folders``; one that vanished meanwhile is left out (the
-    identity check after arming sees it). :class:`_InotifyRefused` if inotify says no."""
+def _arm(open_inotify: Callable[[], Inotify], arming: _Arming) -> Inotify:
+    """A new descriptor watching the arming's folders, and its missing folders' parents for
+    entries made in them; one that vanished meanwhile is left out (the identity check after
+    arming sees it). :class:`_InotifyRefused` if inotify says no."""
     try:
         notify = open_inotify()
     except OSError as error:
         raise _InotifyRefused(error) from error
+    # The parents first: a parent that is also a watched folder's inode (under another name)
+    # gets its full mask back from the watched folder's ``add_watch`` (the last mask wins).
+    watches = [(parent, _PARENT_MASK) for parent in arming.parents]
+    watches += [(folder, WATCH_MASK) for folder in arming.existing]
     try:
-        for folder in folders:
+        for folder, mask in watches:
             try:
-                notify.add_watch(folder)
+                notify.add_watch(folder, mask)
             except (FileNotFoundError, NotADirectoryError):
                 continue
     except OSError as error:
@@ -398,18 +430,18 @@ def _watch_inotify(
     # replaced), the transcripts after a re-arm for their folders.
     catch_up = targets.everything()
     while not stop.is_set():
-        armed, existing, catch_up = _to_arm(targets, catch_up)
-        if not existing:
+        arming = _to_arm(targets, catch_up)
+        if not arming.existing and not arming.parents:
             if stop.wait(rearm_ms / 1000):
                 return
             continue
-        with _arm(open_inotify, existing) as notify:
+        with _arm(open_inotify, arming) as notify:
             followed.armed.set()
-            if catch_up:
+            if arming.catch_up:
                 # Armed now: a change made between the reader's look and this moment is caught up.
-                post(catch_up)
+                post(arming.catch_up)
             catch_up = frozenset()
-            if _follow(notify, targets, post, stop, armed, debounce_ms, rearm_ms):
+            if _follow(notify, targets, post, stop, arming.armed, debounce_ms, rearm_ms):
                 catch_up = targets.everything()
                 post(catch_up)
 
@@ -511,8 +543,11 @@ def _watch_watchfiles(
     """:func:`watch_files` with watchfiles (where there is no inotify)."""
     import watchfiles
 
+    missing: frozenset[Path] = frozenset()
+
     def relevant(_change: object, raw: str) -> bool:
-        return targets.accepts(Path(raw))
+        path = Path(raw)
+        return path in missing or targets.accepts(path)
 
     followed = targets.transcripts
     wake = _Either(stop, followed.moved)
@@ -520,7 +555,9 @@ def _watch_watchfiles(
     # folder was replaced), the transcripts after a re-arm for their folders.
     catch_up = targets.everything()
     while not stop.is_set():
-        armed, existing, catch_up = _to_arm(targets, catch_up)
+        arming = _to_arm(targets, catch_up)
+        armed, catch_up, missing = arming.armed, arming.catch_up, arming.missing
+        existing = [*arming.existing, *arming.parents]  # a parent posts only the missing folder
         if not existing:
             if stop.wait(rearm_ms / 1000):
                 return
@@ -543,7 +580,7 @@ def _watch_watchfiles(
                     # now. A change made between the reader's look and this moment is caught up.
                     post(frozenset(Path(raw) for _change, raw in changes) | catch_up)
                 catch_up = frozenset()
-                if any(_identity(f) != ident for f, ident in armed.items()):
+                if _replaced(armed):
                     catch_up = targets.everything()
                     post(catch_up)
                     break
