@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import config_for
@@ -252,6 +253,94 @@ def test_a_claims_folder_removed_and_made_again_is_watched_again(tmp_path: Path)
         next_post(posts, lambda paths: claims / "b.json" in paths or paths == everything)
 
 
+class RefusingInotify(Inotify):
+    """A real descriptor that refuses to watch ``refused`` (EACCES: an unreadable folder)."""
+
+    refused: Path
+
+    def add_watch(self, folder: Path, mask: int = 0) -> int:
+        if folder == self.refused:
+            raise PermissionError(errno.EACCES, "Permission denied", str(folder))
+        return super().add_watch(folder, mask) if mask else super().add_watch(folder)
+
+
+@pytest.mark.parametrize("backend", ["inotify", "watchfiles"])
+def test_a_missing_folders_unreadable_parent_is_left_out(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parent of a missing folder cannot be watched (unreadable: the home folder above a
+    missing ``~/.hegemon`` under ``sudo -u``): the rest is watched as before. Its watch was
+    taken for inotify refusing: ``inotify`` raised, ``auto`` fell back to watchfiles, which
+    failed on the same folder again and again, and nothing was watched at all."""
+    targets = factory(tmp_path)
+    claims = tmp_path / ".claude" / "claims"
+    claims.rmdir()
+    plan = tmp_path / "plan.md"
+    monkeypatch.setattr(RefusingInotify, "refused", claims.parent, raising=False)
+    if backend == "watchfiles":
+        import watchfiles
+
+        real = watchfiles.watch
+
+        def refusing(*paths: Path, **kwargs: Any) -> Any:
+            if claims.parent in paths:  # as watchfiles fails on an unreadable folder
+                raise RuntimeError("Permission denied (os error 13)")
+            return real(*paths, **kwargs)
+
+        monkeypatch.setattr(watchfiles, "watch", refusing)
+    with watching(targets, backend=backend, rearm_ms=60_000, open_inotify=RefusingInotify) as posts:
+        assert targets.transcripts.armed.wait(WAIT_S)  # (watchfiles: its first arming)
+        states = {plan, tmp_path / "memory.md"}
+        written_until_posted(posts, [*states, plan], lambda paths: bool(paths & states))
+
+
+@pytest.mark.parametrize("backend", ["inotify", "watchfiles"])
+def test_a_missing_folders_parent_that_is_a_watched_folder_by_another_name(
+    tmp_path: Path, backend: str
+) -> None:
+    """The missing folder's parent is a watched folder under another name (a symlink in the
+    path). watchfiles keeps one name per folder, the last one added: every change in the
+    watched folder came under the parent's name, which the filter drops. Such a parent is
+    watched already: it is not watched again."""
+    (tmp_path / "link").symlink_to(tmp_path)
+    claims, log = tmp_path / "link" / "claims", tmp_path / "operations.log"
+    targets = WatchTargets(
+        claims_dirs=frozenset(watch._forms(claims)),
+        checkpoints_dirs=frozenset(),
+        log_files=frozenset(watch._forms(log)),
+        state_files=frozenset(),
+        folders=(tmp_path, claims),
+    )
+    with watching(targets, backend=backend, rearm_ms=60_000) as posts:
+        assert targets.transcripts.armed.wait(WAIT_S)
+        written_until_posted(posts, [log], lambda paths: log in paths)
+        (tmp_path / "claims").mkdir()  # made: seen through the watched folder itself
+        next_post(posts, lambda paths: targets.everything() <= paths)
+
+
+def test_watchfiles_rearms_when_a_watched_folder_is_removed_and_made_again(
+    tmp_path: Path,
+) -> None:
+    """The inotify test above for the watchfiles backend: the folder made again got its inode
+    back, so the identity check saw nothing replaced, and its dead watch never reported
+    again. A watched folder's own removal re-arms."""
+    targets = factory(tmp_path)
+    claims = tmp_path / ".claude" / "claims"
+    plan = tmp_path / "plan.md"
+    everything = targets.everything()
+    before = os.stat(claims).st_ino
+    with watching(targets, backend="watchfiles", rearm_ms=60_000) as posts:
+        assert targets.transcripts.armed.wait(WAIT_S)
+        written_until_posted(posts, [plan], lambda paths: everything <= paths)
+        claims.rmdir()
+        claims.mkdir()
+        if os.stat(claims).st_ino != before:
+            pytest.skip("this file system did not give the folder its inode back")
+        next_post(posts, lambda paths: paths == everything)  # removed: re-armed, all re-read
+        names = [claims / name for name in ("b.json", "c.json", "d.json")]
+        written_until_posted(posts, names, lambda paths: bool(paths & set(names)))
+
+
 def written_until_posted(
     posts: queue.Queue[frozenset[Path]],
     files: list[Path],
@@ -417,19 +506,23 @@ def _recording_select(timeouts: queue.Queue[float | None]) -> object:
     return Select
 
 
+@pytest.mark.parametrize("made", ["mkdir", "symlink"])
 @pytest.mark.parametrize("backend", ["inotify", "watchfiles"])
 def test_a_missing_folder_made_is_watched_at_once(
-    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, backend: str, made: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A folder missing when the watcher arms (a reset removed it, or it was looked at between
     a remove and a make) is noticed when it is made, not at the next re-arm tick (a minute
     here, 5 s in the cockpit): its parent is watched for it. A CI run lost this race: the
-    watcher armed while the claims folder was gone, and no claim write was seen after."""
+    watcher armed while the claims folder was gone, and no claim write was seen after. Made
+    as a symlink to a folder (a claims folder may be one), its creation is no folder event."""
     blocked: queue.Queue[float | None] = queue.Queue()
     monkeypatch.setattr(watch, "select", _recording_select(blocked))
     targets = factory(tmp_path)
     claims = tmp_path / ".claude" / "claims"
     claims.rmdir()
+    elsewhere = tmp_path / "elsewhere"  # made now: its making is a folder event in the root
+    elsewhere.mkdir()
     everything = targets.everything()
     with watching(targets, backend=backend, rearm_ms=60_000) as posts:
         if backend == "watchfiles":  # its first post comes with a change (or a minute's tick)
@@ -439,7 +532,10 @@ def test_a_missing_folder_made_is_watched_at_once(
         else:
             next_post(posts, lambda paths: paths == everything)  # armed, without the folder
             blocked.get(timeout=WAIT_S)  # and waiting: it looked at the folders before
-        claims.mkdir()
+        if made == "mkdir":
+            claims.mkdir()
+        else:
+            claims.symlink_to(elsewhere)
         next_post(posts, lambda paths: paths == everything)  # made: re-read it all ...
         if backend == "inotify":
             next_post(posts, lambda paths: paths == everything)  # ... and again once re-armed

@@ -39,7 +39,6 @@ from factory_tui.adapters.inotify import (
     IN_MOVE_SELF,
     IN_MOVED_TO,
     IN_Q_OVERFLOW,
-    WATCH_MASK,
     Inotify,
     InotifyUnavailable,
 )
@@ -323,9 +322,14 @@ def _to_arm(targets: WatchTargets, catch_up: frozenset[Path]) -> _Arming:
     armed = {folder: _identity(folder) for folder in targets.watched_folders()}
     existing = [folder for folder, ident in armed.items() if ident is not None]
     missing = frozenset(folder for folder, ident in armed.items() if ident is None)
+    watched = {armed[folder] for folder in existing}
+    parents = []
     for parent in sorted({folder.parent for folder in missing} - set(existing)):
-        armed[parent] = _identity(parent)
-    parents = [folder for folder in armed if folder not in existing and armed[folder]]
+        armed[parent] = ident = _identity(parent)
+        # Not a watched folder under another name (watchfiles keeps one name per folder: the
+        # watched one's changes would all come under the parent's, and be dropped).
+        if ident is not None and ident not in watched:
+            parents.append(parent)
     return _Arming(armed, existing, parents, missing, catch_up)
 
 
@@ -399,14 +403,17 @@ def _arm(open_inotify: Callable[[], Inotify], arming: _Arming) -> Inotify:
         notify = open_inotify()
     except OSError as error:
         raise _InotifyRefused(error) from error
-    # The parents first: a parent that is also a watched folder's inode (under another name)
-    # gets its full mask back from the watched folder's ``add_watch`` (the last mask wins).
-    watches = [(parent, _PARENT_MASK) for parent in arming.parents]
-    watches += [(folder, WATCH_MASK) for folder in arming.existing]
     try:
-        for folder, mask in watches:
+        for parent in arming.parents:
             try:
-                notify.add_watch(folder, mask)
+                notify.add_watch(parent, _PARENT_MASK)
+            except OSError as error:
+                # Unreadable, gone, or the watch limit: a parent is only there to notice the
+                # missing folder sooner; without it the re-arm tick does.
+                log.debug("not watching %s for a folder made in it: %s", parent, error)
+        for folder in arming.existing:
+            try:
+                notify.add_watch(folder)
             except (FileNotFoundError, NotADirectoryError):
                 continue
     except OSError as error:
@@ -441,7 +448,7 @@ def _watch_inotify(
                 # Armed now: a change made between the reader's look and this moment is caught up.
                 post(arming.catch_up)
             catch_up = frozenset()
-            if _follow(notify, targets, post, stop, arming.armed, debounce_ms, rearm_ms):
+            if _follow(notify, targets, post, stop, arming, debounce_ms, rearm_ms):
                 catch_up = targets.everything()
                 post(catch_up)
 
@@ -451,7 +458,7 @@ def _follow(
     targets: WatchTargets,
     post: Callable[[frozenset[Path]], None],
     stop: threading.Event,
-    armed: dict[Path, tuple[int, int] | None],
+    arming: _Arming,
     debounce_ms: int,
     rearm_ms: int,
 ) -> bool:
@@ -459,6 +466,7 @@ def _follow(
     watched folder was replaced or a missing one appeared (True: re-arm). Woken at once by
     ``stop`` and ``moved`` when they are :class:`WakeEvent` s."""
     followed = targets.transcripts
+    armed, missing = arming.armed, arming.missing
     with contextlib.ExitStack() as wakes:
         events = (stop, followed.moved)
         wake_fds = {
@@ -495,8 +503,8 @@ def _follow(
                 # folder made again at that path got the freed inode back (the identity check
                 # then sees nothing replaced, and no event came from it again).
                 return True
-            if folders_changed:
-                check_at = 0.0
+            if folders_changed or not missing.isdisjoint(paths):
+                check_at = 0.0  # (a missing folder made as a symlink to one: no IN_ISDIR)
         return False
 
 
@@ -554,10 +562,12 @@ def _watch_watchfiles(
     # What the first quiet tick after arming posts: every target the first time (and after a
     # folder was replaced), the transcripts after a re-arm for their folders.
     catch_up = targets.everything()
+    with_parents = True  # until watching a missing folder's parent fails (unreadable, say)
     while not stop.is_set():
         arming = _to_arm(targets, catch_up)
         armed, catch_up, missing = arming.armed, arming.catch_up, arming.missing
-        existing = [*arming.existing, *arming.parents]  # a parent posts only the missing folder
+        parents = arming.parents if with_parents else []
+        existing = [*arming.existing, *parents]  # a parent posts only the missing folder
         if not existing:
             if stop.wait(rearm_ms / 1000):
                 return
@@ -580,11 +590,21 @@ def _watch_watchfiles(
                     # now. A change made between the reader's look and this moment is caught up.
                     post(frozenset(Path(raw) for _change, raw in changes) | catch_up)
                 catch_up = frozenset()
-                if _replaced(armed):
+                # A watched folder removed: re-arm, even when one made again at its path got
+                # the freed inode back (the identity check then sees nothing replaced, and the
+                # dead watch never reports again).
+                if _replaced(armed) or any(
+                    change == watchfiles.Change.deleted and Path(raw) in armed
+                    for change, raw in changes
+                ):
                     catch_up = targets.everything()
                     post(catch_up)
                     break
         except (OSError, RuntimeError) as error:
+            if parents:  # maybe a parent's watch: watch without them (the tick notices)
+                log.info("watching %s failed: %s; again without %s", existing, error, parents)
+                with_parents = False
+                continue
             # A folder vanished while arming, or the OS refused a watch: retry after a pause.
             log.warning("watching %s failed: %s", existing, error)
             if stop.wait(rearm_ms / 1000):
