@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from test_foldcache import assert_same, make_factory, reader
 
+from factory_tui.adapters import factory_logs
 from factory_tui.adapters.factory import FactoryReader
-from factory_tui.adapters.foldcache import SEAL, FoldCache, sealed
+from factory_tui.adapters.foldcache import BLOCK_BYTES, SEAL, FoldCache, sealed
 from factory_tui.cli import main
 from factory_tui.cli import status as status_cli
 
@@ -72,6 +73,43 @@ def test_a_log_rewritten_in_place_before_the_save_at_exit_is_not_saved(tmp_path:
     with config.log_file.open("r+b") as f:
         f.write(rewritten)
     assert first.save_fold_cache()  # at exit
+    warm = reader(config, cache)
+    assert not warm.warm_started, "the fold of the old bytes was saved under the new ones"
+    assert_same(warm, reader(config, None))
+
+
+@pytest.mark.parametrize("where", ["head", "tail block"])
+def test_a_log_rewritten_in_place_during_the_read_is_keyed_by_the_bytes_folded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """A read of several chunks (a cold read on one core: a log too short to split, or a
+    cockpit's), and the log rewritten in place between two of them, in a part the read has
+    passed: its first block, or the last block before the offset but not its last bytes (the
+    tail's own check of a rewrite looks at those). The key was taken from the file after the
+    read: the new bytes, and every later run started warm from the fold of the old ones."""
+    monkeypatch.setattr(factory_logs, "LOG_CHUNK_BYTES", 8192)
+    config = make_factory(tmp_path / "factory")
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    old = _lines("old", 3000)
+    size = len(old)
+    assert size > 2 * BLOCK_BYTES  # the key's first and last blocks apart
+    config.log_file.write_bytes(old)
+    first = FactoryReader(config, hostname="h", fold_cache=cache)
+    rewritten: list[int] = []
+
+    def rewrite(_source: str, done: int, _total: int) -> None:
+        if rewritten or done < size - 3 * 8192:
+            return
+        at = 0 if where == "head" else done - 4096  # read already; not the last bytes read
+        with config.log_file.open("r+b") as f:
+            f.seek(at)
+            f.write(old[at : at + 512].replace(b"task=old", b"task=new"))
+        rewritten.append(at)
+
+    first.logs.on_progress = rewrite
+    first.refresh_log()
+    assert rewritten and first.fold.events == 3000
+    first.save_fold_cache()
     warm = reader(config, cache)
     assert not warm.warm_started, "the fold of the old bytes was saved under the new ones"
     assert_same(warm, reader(config, None))

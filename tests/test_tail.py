@@ -503,19 +503,27 @@ _ops = st.lists(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(ops=_ops, chunk_bytes=st.sampled_from([7, 50, 1 << 20]))
+@given(
+    ops=_ops,
+    chunk_bytes=st.sampled_from([7, 50, 1 << 20]),
+    ends_bytes=st.sampled_from([0, 1, 9, 64, 300]),
+)
 def test_delivered_lines_are_exactly_the_logical_stream(
-    ops: list[tuple[str, int]], chunk_bytes: int
+    ops: list[tuple[str, int]], chunk_bytes: int, ends_bytes: int
 ) -> None:
+    """... and the ends it keeps of what it read (the fold cache's key) are the file's."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "operations.log"
         writer = _Writer(path)
-        tailer = LogTail(path, chunk_bytes=chunk_bytes, overlap_lines=_OVERLAP)
+        tailer = LogTail(
+            path, chunk_bytes=chunk_bytes, overlap_lines=_OVERLAP, ends_bytes=ends_bytes
+        )
         delivered: list[bytes] = []
 
         def poll_once() -> None:
             chunk = tailer.poll()
             assert tailer.last_error is None
+            assert_ends_read(tailer, ends_bytes)
             if chunk is not None:
                 if chunk.lines:
                     starts = [
@@ -528,6 +536,7 @@ def test_delivered_lines_are_exactly_the_logical_stream(
         def drain_all() -> None:
             for chunk in drain(tailer):
                 delivered.extend(chunk.lines)
+                assert_ends_read(tailer, ends_bytes)
 
         try:
             for op, n in ops:
@@ -564,6 +573,34 @@ def test_delivered_lines_are_exactly_the_logical_stream(
             assert delivered == writer.complete_lines()
         finally:
             tailer.close()
+
+
+def assert_ends_read(tailer: LogTail, ends_bytes: int) -> None:
+    """Right after a poll (nothing rewritten since), the tail's kept ends are its file's."""
+    ends, fd, offset = tailer.read_ends(), tailer.fileno, tailer.offset
+    if not ends_bytes:
+        assert ends is None
+        return
+    n = min(offset, ends_bytes)
+    assert ends is not None
+    if fd is None:
+        assert ends == (0, b"", b"")
+        return
+    assert ends == (offset, os.pread(fd, n, 0), os.pread(fd, n, offset - n))
+
+
+def test_the_kept_ends_are_the_bytes_read_not_the_files_now(log: Path) -> None:
+    """Rewritten in place behind the tail (its first bytes), the ends kept are still the ones
+    it read: the fold cache keys a fold by what was folded."""
+    log.write_bytes(b"first line\nsecond line\n")
+    tailer = LogTail(log, ends_bytes=8)
+    assert tailer.poll() is not None
+    with log.open("r+b") as f:
+        f.write(b"FIRST")
+    assert tailer.read_ends() == (23, b"first li", b"nd line\n")
+    resumed = LogTail(log, ends_bytes=8)
+    resumed.resume(11, 1)
+    assert resumed.read_ends() == (11, b"FIRST li", b"ST line\n")  # read at the resume
 
 
 def _open_on(path: Path) -> int:

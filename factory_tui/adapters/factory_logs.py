@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from factory_tui.adapters.foldcache import (
+    BLOCK_BYTES,
     FileIdentity,
     FoldCache,
     WarmStart,
     file_identity,
     path_identity,
+    read_identity,
 )
 from factory_tui.adapters.forked import Forked
 from factory_tui.adapters.memory import gc_paused
@@ -127,7 +129,7 @@ class FactoryLogs:
         """Where the fold is saved for a warm start (None: always read cold, never saved)."""
         self.warm_started = False
         """The fold came from :attr:`fold_cache`: only the log after its offset was read."""
-        self._log_tail = LogTail(config.log_file, chunk_bytes=LOG_CHUNK_BYTES)
+        self._log_tail = _log_tail(config.log_file)
         self._metrics_tail = LogTail(config.metrics_file)
         self._history_read = False
         # The fold is still that of the rotated log read whole and the log's first bytes (no
@@ -193,7 +195,7 @@ class FactoryLogs:
             self.fold_cache.forget(self.config.log_file)
         self.cold_because = why
         self._log_tail.close()
-        self._log_tail = LogTail(self.config.log_file, chunk_bytes=LOG_CHUNK_BYTES)
+        self._log_tail = _log_tail(self.config.log_file)
         self.fold = LogFold()
         self.warm_started = False
         self._history_read = False
@@ -351,7 +353,7 @@ class FactoryLogs:
             self._restart_cold()
             return True
         if split.in_history:
-            tail = LogTail(self._history_file, chunk_bytes=LOG_CHUNK_BYTES)
+            tail = _log_tail(self._history_file)
         else:
             tail = self._log_tail
         try:
@@ -402,7 +404,7 @@ class FactoryLogs:
     def _restart_cold(self) -> None:
         """Start the cold read again from the files as they are now (one core)."""
         self._log_tail.close()
-        self._log_tail = LogTail(self.config.log_file, chunk_bytes=LOG_CHUNK_BYTES)
+        self._log_tail = _log_tail(self.config.log_file)
         self.fold = LogFold()
         self._cacheable = self.fold_cache is not None
         self._history_identity = None
@@ -427,7 +429,7 @@ class FactoryLogs:
 
     def _read_history(self) -> bool:
         """Fold the rotated log whole."""
-        return self._fold_history(LogTail(self._history_file, chunk_bytes=LOG_CHUNK_BYTES))
+        return self._fold_history(_log_tail(self._history_file))
 
     def _fold_history(self, tail: LogTail) -> bool:
         """Fold what ``tail`` has left of the rotated log, noting what the file was and saving
@@ -447,9 +449,12 @@ class FactoryLogs:
             return
         if self._history_saved is not None and offset - self._history_saved < cache.resave_bytes:
             return
+        ends = tail.read_ends()
         try:
-            history = file_identity(fd, offset)
-        except OSError:
+            history = read_identity(fd, ends) if ends is not None else None
+        except (OSError, ValueError):
+            return
+        if history is None:
             return
         if self._save(cache, None, 0, history, history_lines=tail.line_count):
             self._history_saved = offset
@@ -497,7 +502,7 @@ class FactoryLogs:
         saved = warm.history
         if saved is None:
             return False
-        tail = LogTail(self._history_file, chunk_bytes=LOG_CHUNK_BYTES)
+        tail = _log_tail(self._history_file)
 
         def same(fd: int, saved: FileIdentity = saved) -> bool:
             return file_identity(fd, saved.size) == saved
@@ -534,21 +539,25 @@ class FactoryLogs:
         return self.save_fold_cache()
 
     def _pin_log(self) -> None:
-        """Note the log's key (:func:`file_identity` of the bytes folded) right after a read
-        took the fold to a new offset: a save, held back (``status`` saves once its answer is
-        out; the cockpit, once its first load is shown) or made at exit, keys the fold by the
-        bytes it was made of. Taken at the save instead, a log rewritten in place meanwhile
-        (same file, at least as long) was saved under its new bytes, and every later run
-        started warm from the fold of the old ones: a wrong answer, for good."""
+        """Note the log's key (:func:`read_identity`: of the bytes folded, as they were read)
+        right after a read took the fold to a new offset: a save, held back (``status`` saves
+        once its answer is out; the cockpit, once its first load is shown) or made at exit,
+        keys the fold by the bytes it was made of. Taken from the file at the save, or even
+        right after the read, a log rewritten in place meanwhile (same file, at least as long)
+        was saved under its new bytes, and every later run started warm from the fold of the
+        old ones: a wrong answer, for good."""
         if self.fold_cache is None or not self._cacheable:
             return
         fd, offset = self._log_tail.fileno, self._log_tail.offset
         pinned = self._log_pin
         if fd is None or (pinned is not None and pinned[0] == offset):
             return
+        ends = self._log_tail.read_ends()
         try:
-            self._log_pin = (offset, self._log_tail.line_count, file_identity(fd, offset))
-        except OSError:
+            if ends is None or ends[0] != offset:
+                raise ValueError("the log's ends were not kept")
+            self._log_pin = (offset, self._log_tail.line_count, read_identity(fd, ends))
+        except (OSError, ValueError):
             self._log_pin = None  # unreadable now: nothing is saved until the next read
 
     def save_fold_cache(self) -> bool:
@@ -665,3 +674,9 @@ class FactoryLogs:
                 self._cacheable = False  # a problem of this moment, not of the file's bytes
             fold.add_problem(Problem(source, tail.last_error))
         return changed
+
+
+def _log_tail(path: Path) -> LogTail:
+    """A tail of the log or the rotated log that keeps the ends of what it read: the fold
+    cache's key of the bytes folded (:meth:`FactoryLogs._pin_log`)."""
+    return LogTail(path, chunk_bytes=LOG_CHUNK_BYTES, ends_bytes=BLOCK_BYTES)

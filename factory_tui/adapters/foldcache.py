@@ -138,6 +138,25 @@ def file_identity(fd: int, size: int) -> FileIdentity:
     )
 
 
+def read_identity(fd: int, ends: tuple[int, bytes, bytes]) -> FileIdentity:
+    """The identity of the first ``size`` bytes of the open file ``fd`` from ``ends``: that
+    size, and its first and last blocks as they were read (:meth:`LogTail.read_ends`), not as
+    they are now. Raises ``OSError`` when ``fd`` is not a regular file that long."""
+    size, head, tail = ends
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size < size:
+        raise OSError(f"not a regular file of at least {size} bytes")
+    if len(head) != min(size, BLOCK_BYTES) or len(tail) != len(head):
+        raise ValueError(f"the ends of {size} bytes are {BLOCK_BYTES}-byte blocks at most")
+    return FileIdentity(
+        st.st_dev,
+        st.st_ino,
+        size,
+        hashlib.sha256(head).hexdigest(),
+        hashlib.sha256(tail).hexdigest(),
+    )
+
+
 def path_identity(path: Path) -> FileIdentity | None:
     """The identity of the whole file at ``path``, None when there is none. Raises ``OSError``
     when it cannot be read."""

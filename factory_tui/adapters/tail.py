@@ -146,15 +146,27 @@ class LogTail:
     Not thread-safe: poll it from one thread (the file watcher's worker)."""
 
     def __init__(
-        self, path: Path, *, chunk_bytes: int = 8 << 20, overlap_lines: int = 4096
+        self,
+        path: Path,
+        *,
+        chunk_bytes: int = 8 << 20,
+        overlap_lines: int = 4096,
+        ends_bytes: int = 0,
     ) -> None:
         if chunk_bytes < 1:
             raise ValueError(f"chunk_bytes must be at least 1, got {chunk_bytes}")
         if overlap_lines < 0:
             raise ValueError(f"overlap_lines must not be negative, got {overlap_lines}")
+        if ends_bytes < 0:
+            raise ValueError(f"ends_bytes must not be negative, got {ends_bytes}")
         self._path = Path(path)
         self._chunk_bytes = chunk_bytes
         self._overlap_lines = overlap_lines
+        self._ends_bytes = ends_bytes
+        self._head = b""
+        """The current file's first ``ends_bytes`` as read (fewer while fewer were read)."""
+        self._last = b""
+        """The last ``ends_bytes`` before :attr:`offset`, as read."""
         self._history: deque[bytes] = deque(maxlen=overlap_lines)
         self._fd: int | None = None
         self._fd_closer: weakref.finalize[[int], LogTail] | None = None
@@ -206,6 +218,16 @@ class LogTail:
         self.last_error = None
         return chunk
 
+    def read_ends(self) -> tuple[int, bytes, bytes] | None:
+        """The offset, and the first and the last ``min(offset, ends_bytes)`` bytes before it
+        as this tail read them (a key of the bytes consumed: taken from the file after the
+        read, it would be of bytes rewritten in place meanwhile). None when they are not kept
+        (``ends_bytes`` 0)."""
+        offset, want = self._offset, min(self._offset, self._ends_bytes)
+        if not self._ends_bytes or len(self._head) < want or len(self._last) < want:
+            return None
+        return offset, self._head[:want], self._last[len(self._last) - want :]
+
     def resume(
         self, offset: int, line_count: int, *, check: Callable[[int], bool] | None = None
     ) -> None:
@@ -224,6 +246,9 @@ class LogTail:
             if st.st_size < offset or offset < 0:
                 raise OSError(errno.EINVAL, f"{self._path} is not {offset} bytes long")
             lines = self._lines_before(fd, offset)
+            ends = min(offset, self._ends_bytes)
+            head, last = os.pread(fd, ends, 0), os.pread(fd, ends, offset - ends)
+            # Read before the check: what it checks is what these were, or newer.
             if check is not None and not check(fd):
                 raise OSError(errno.ESTALE, f"{self._path} is not the file expected")
         except BaseException:
@@ -233,6 +258,7 @@ class LogTail:
         self._seen = True
         self._offset = self._pos = offset
         self._line_count = line_count
+        self._head, self._last = head, last
         self._anchor = os.pread(fd, min(offset, _ANCHOR_BYTES), offset - min(offset, _ANCHOR_BYTES))
         self._history.extend(lines)
 
@@ -303,7 +329,7 @@ class LogTail:
 
     def _reset_position(self) -> None:
         self._offset = self._line_count = self._pos = 0
-        self._partial = self._anchor = b""
+        self._partial = self._anchor = self._head = self._last = b""
 
     def _set_fd(self, fd: int) -> None:
         self._fd = fd
@@ -341,6 +367,8 @@ class LogTail:
         if not parts:
             return b"", 0, 0, False, True
         data = parts[0] if len(parts) == 1 else b"".join(parts)
+        if len(self._head) == self._pos < self._ends_bytes:
+            self._head += data[: self._ends_bytes - self._pos]
         start = self._pos - len(self._partial)  # where the first unfinished line begins
         self._pos = pos
         self._anchor = (self._anchor + data[-_ANCHOR_BYTES:])[-_ANCHOR_BYTES:]
@@ -380,6 +408,11 @@ class LogTail:
         first_line = self._line_count + 1
         self._line_count += count
         self._offset = start + len(block) + 1
+        if keep_ends := self._ends_bytes:  # the lines follow the last ones consumed
+            if len(block) >= keep_ends:
+                self._last = block[len(block) + 1 - keep_ends :] + b"\n"
+            else:
+                self._last = (self._last + block + b"\n")[-keep_ends:]
         keep = self._overlap_lines
         if keep:
             last = block.rsplit(b"\n", keep)
@@ -393,6 +426,8 @@ class LogTail:
         first_line = self._line_count + skipped + 1
         self._line_count += len(lines)
         self._offset = offsets[-1] + len(lines[-1]) + 1
+        if keep_ends := self._ends_bytes:  # the lines held since the reset: the file's start
+            self._last = (self._last + b"\n".join(lines) + b"\n")[-keep_ends:]
         if skipped:
             lines, offsets = lines[skipped:], offsets[skipped:]
         if not lines:
