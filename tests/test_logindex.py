@@ -20,7 +20,14 @@ from factory_tui.adapters.logindex import (
     IndexProgress,
     LogIndex,
 )
-from factory_tui.adapters.logindex_files import STRIDE, Chunk, FileIndex, apply_chunk, scan_lines
+from factory_tui.adapters.logindex_files import (
+    ENDS_BYTES,
+    STRIDE,
+    Chunk,
+    FileIndex,
+    apply_chunk,
+    scan_lines,
+)
 
 
 def ev(n: int, event: str = "STEP-DONE", rest: str = "") -> str:
@@ -85,9 +92,9 @@ def test_a_files_offsets_widen_to_8_bytes_past_4_gib(tmp_path: Path) -> None:
     run's first offset, the ones below 4 GiB and the ones past it, and counts every line."""
     f = FileIndex(tmp_path / "operations.log", 0)
     below = array("I", [0, *range(10, 10 * STRIDE, 10)])  # a run of lines
-    apply_chunk(f, Chunk(below, 2**32 - 8, 0, b"", []))
+    apply_chunk(f, Chunk(below, 2**32 - 8, 0, b"", (b"", b""), []))
     assert (f.offsets.itemsize, list(f.offsets.marks), len(f.offsets)) == (4, [0], STRIDE)
-    apply_chunk(f, Chunk(array("Q", [2**32 - 8, 2**32 + 5]), 2**32 + 9, 0, b"", []))
+    apply_chunk(f, Chunk(array("Q", [2**32 - 8, 2**32 + 5]), 2**32 + 9, 0, b"", (b"", b""), []))
     assert (f.offsets.itemsize, list(f.offsets.marks)) == (8, [0, 2**32 - 8])
     assert len(f.offsets) == STRIDE + 2
     assert f.span(STRIDE, STRIDE + 2) == (2**32 - 8, 2**32 + 9)  # run starts: nothing read
@@ -524,6 +531,10 @@ def test_index_always_matches_the_files(tmp_path: Path, ops: list[tuple[str, int
             assert after == model.lines()
             if index.generation == generation:
                 assert after[: len(before)] == before
+            for f in index.files():  # the ends kept of the bytes indexed (the cache's key)
+                n = min(f.end, ENDS_BYTES)
+                read = (os.pread(f.fd, n, 0), os.pread(f.fd, n, f.end - n)) if f.fd else (b"",) * 2
+                assert f.ends == read
         _check_task_map(index, (hist, cur), ever)
 
 

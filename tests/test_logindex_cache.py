@@ -109,6 +109,37 @@ def test_a_replaced_or_rewritten_file_is_indexed_again(
             assert one_by_one(warm) == one_by_one(cold), change
 
 
+def test_a_file_rewritten_in_place_while_indexed_is_kept_under_the_bytes_indexed(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The log rewritten in place while the index reads it (between two chunks), in a part
+    already indexed (same size, same last bytes: the index's own check passes): the index
+    kept was keyed by the file as it was at the save, the new bytes, and every later start
+    read the old offsets into the new lines."""
+    cache = tmp_path / "index.bin"
+    hist, cur = files
+    data = cur.read_bytes()
+    # Lines T302 to T345 one byte later: the offset kept of line 32 (one in STRIDE) moves.
+    shifted = data.replace(b"task=T301 ", b"task=T3010 ").replace(b"task=T345 ", b"task=T34 ")
+    assert len(shifted) == len(data) and shifted != data
+    rewritten = False
+    with LogIndex(*files) as index:
+        for step in index.update_in_chunks(1024):
+            # The current file's first lines indexed, not its last ones yet.
+            if not rewritten and step.bytes_done > hist.stat().st_size + 2048:
+                with cur.open("r+b") as f:
+                    f.write(shifted)
+                rewritten = True
+        assert rewritten
+        assert index.line(len(index) - 1) == data.decode().splitlines()[-1]
+        save_index(index, cache)
+    with LogIndex(*files) as warm, LogIndex(*files) as cold:
+        restore_index(warm, cache)
+        warm.update()
+        cold.update()
+        assert one_by_one(warm) == one_by_one(cold)
+
+
 @pytest.mark.parametrize(
     "damage", ["offsets", "header", "cut", "version", "empty", "count", "lines"]
 )
@@ -309,3 +340,12 @@ async def test_the_cockpit_starts_its_log_index_from_the_last_start(
     assert seen[0][0] >= log.stat().st_size - len(ev(900)) - 1  # all of it, the first time
     assert seen[1][0] == len(ev(900)) + 1  # the line appended since, the next
     assert seen[1][1] == [*seen[0][1], ev(900)]
+
+
+def test_the_index_keeps_the_ends_the_fold_cache_keys_a_file_by() -> None:
+    """The index's kept ends are the fold cache's blocks (else no index is ever kept: its key
+    would be refused as made of other blocks)."""
+    from factory_tui.adapters.foldcache import BLOCK_BYTES
+    from factory_tui.adapters.logindex_files import ENDS_BYTES
+
+    assert ENDS_BYTES == BLOCK_BYTES

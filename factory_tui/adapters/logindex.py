@@ -48,6 +48,7 @@ from typing import NamedTuple
 from factory_tui.adapters.logfilter import FilterSpec, Predicate, same_instance
 from factory_tui.adapters.logindex_files import (
     Chunk,
+    Ends,
     FileIndex,
     LineStarts,
     apply_chunk,
@@ -284,6 +285,7 @@ class LogIndex:
             max_bytes,
             target.crc,
             target.anchor,
+            target.ends,
             sessions=self._map_as_indexed,
         )
 
@@ -374,9 +376,11 @@ class LogIndex:
         with self._lock:
             return self._hist.copy(), self._cur.copy()
 
-    def start_from(self, parts: Sequence[tuple[int, LineStarts, int, int, bytes] | None]) -> bool:
+    def start_from(
+        self, parts: Sequence[tuple[int, LineStarts, int, int, bytes, Ends] | None]
+    ) -> bool:
         """Before the first update: each file's index from ``parts`` (a descriptor of the file
-        at its path, offsets, end, CRC, anchor: checked by :mod:`.logindex_cache`)."""
+        at its path, offsets, end, CRC, anchor, ends: checked by :mod:`.logindex_cache`)."""
         with self._update_lock, self._lock:
             if self._closed or self._hist.fd is not None or self._cur.fd is not None:
                 return False
@@ -384,7 +388,7 @@ class LogIndex:
             for f, part in zip((self._hist, self._cur), parts, strict=True):
                 if part is not None:
                     f = self._new_file(f.path)
-                    f.fd, f.offsets, f.end, f.crc, f.anchor = part
+                    f.fd, f.offsets, f.end, f.crc, f.anchor, f.ends = part
                 made.append(f)
             self._hist, self._cur = made
             return True

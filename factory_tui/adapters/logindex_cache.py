@@ -27,10 +27,17 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from factory_tui import __version__
-from factory_tui.adapters.foldcache import FileIdentity, file_identity
+from factory_tui.adapters.foldcache import FileIdentity, file_identity, read_identity
 from factory_tui.adapters.jsonfiles import write_atomically
 from factory_tui.adapters.logindex import LogIndex
-from factory_tui.adapters.logindex_files import STRIDE, FileIndex, LineStarts, close_fd
+from factory_tui.adapters.logindex_files import (
+    ENDS_BYTES,
+    STRIDE,
+    Ends,
+    FileIndex,
+    LineStarts,
+    close_fd,
+)
 from factory_tui.config.regular_files import open_regular
 
 __all__ = ["FORMAT", "restore_index", "save_index"]
@@ -49,7 +56,7 @@ def save_index(index: LogIndex, path: Path, *, version: str = __version__) -> bo
         return False  # two files of one name: their parts could not be told apart
     try:
         parts = [(f, _part(f)) for f in files]
-    except OSError:
+    except (OSError, ValueError):
         return False
     header = {
         "magic": MAGIC,
@@ -75,9 +82,16 @@ def save_index(index: LogIndex, path: Path, *, version: str = __version__) -> bo
 
 
 def _part(f: FileIndex) -> dict[str, Any]:
+    """A file's part of the header, keyed by the bytes indexed as they were read (taken from
+    the file at the save, a log rewritten in place while it was indexed was kept under its
+    new bytes, and every later start read the old offsets into the new lines)."""
     assert f.fd is not None
+    n = min(f.end, ENDS_BYTES)
+    head, last = f.ends
+    if len(head) < n or len(last) < n:
+        raise ValueError(f"{f.path}: the ends of the bytes indexed were not kept")
     return {
-        "identity": asdict(file_identity(f.fd, f.end)),
+        "identity": asdict(read_identity(f.fd, (f.end, head[:n], last[len(last) - n :]))),
         "end": f.end,
         "crc": f.crc,
         "anchor": f.anchor.hex(),
@@ -115,7 +129,7 @@ def restore_index(index: LogIndex, path: Path, *, version: str = __version__) ->
     return False
 
 
-_Part = tuple[int, LineStarts, int, int, bytes]
+_Part = tuple[int, LineStarts, int, int, bytes, Ends]
 
 
 def _read(saved: Any, index: LogIndex, version: str) -> list[_Part | None]:
@@ -177,6 +191,8 @@ def _restore_file(saved: Any, path: Path, entry: dict[str, Any]) -> _Part | None
         raise ValueError("not an index of lines")
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
+        n = min(end, ENDS_BYTES)
+        ends = os.pread(fd, n, 0), os.pread(fd, n, end - n)  # what the check below checks
         if file_identity(fd, end) != identity or not anchor.endswith(b"\n"):
             close_fd(fd)
             return None
@@ -192,4 +208,4 @@ def _restore_file(saved: Any, path: Path, entry: dict[str, Any]) -> _Part | None
     except BaseException:
         close_fd(fd)
         raise
-    return fd, offsets, end, crc, anchor
+    return fd, offsets, end, crc, anchor, ends

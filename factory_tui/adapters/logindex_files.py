@@ -20,8 +20,10 @@ from typing import NamedTuple
 from factory_tui.core.oplog import parse_fields
 
 __all__ = [
+    "ENDS_BYTES",
     "STRIDE",
     "Chunk",
+    "Ends",
     "FileIndex",
     "LineStarts",
     "apply_chunk",
@@ -98,7 +100,18 @@ class LineStarts:
 class FileIndex:
     """The index of one file: where its complete lines start, and what was read so far."""
 
-    __slots__ = ("anchor", "crc", "end", "epoch", "fd", "mapped", "name", "offsets", "path")
+    __slots__ = (
+        "anchor",
+        "crc",
+        "end",
+        "ends",
+        "epoch",
+        "fd",
+        "mapped",
+        "name",
+        "offsets",
+        "path",
+    )
 
     def __init__(self, path: Path, epoch: int) -> None:
         self.path = path
@@ -113,6 +126,9 @@ class FileIndex:
         """CRC-32 of bytes [0, end)."""
         self.anchor = b""
         """The last bytes before ``end``: still there unless the file was rewritten."""
+        self.ends: Ends = (b"", b"")
+        """The first and the last :data:`ENDS_BYTES` of bytes [0, end) as they were indexed:
+        the key of the index kept for the next start (the file's now may be rewritten)."""
         self.mapped = 0
         """Byte offset up to which the ``SESSION-START`` lines are in the index's task map."""
 
@@ -122,6 +138,7 @@ class FileIndex:
         twin.fd = self.fd
         twin.offsets = self.offsets.copy()
         twin.end, twin.crc, twin.anchor, twin.mapped = self.end, self.crc, self.anchor, self.mapped
+        twin.ends = self.ends
         return twin
 
     def span(self, first: int, stop: int) -> tuple[int, int]:
@@ -206,11 +223,19 @@ class FileIndex:
             at += data.rfind(b"\n") + 1 if b"\n" in data else len(data)
 
 
+Ends = tuple[bytes, bytes]
+"""A file's first and last :data:`ENDS_BYTES` (fewer in a shorter file) before an offset."""
+
+ENDS_BYTES = 64 << 10
+"""The fold cache's ``BLOCK_BYTES``: its key of a file hashes its first and last blocks."""
+
+
 class Chunk(NamedTuple):
     offsets: array[int]
     end: int
     crc: int
     anchor: bytes
+    ends: Ends
     sessions: list[tuple[str, str]] | None
     """The (task, instance) pairs of its ``SESSION-START`` lines; None: not looked for."""
 
@@ -222,12 +247,14 @@ def scan_lines(
     max_bytes: int,
     crc: int,
     anchor: bytes,
+    ends: Ends = (b"", b""),
     *,
     sessions: bool = True,
 ) -> Iterator[Chunk]:
     """Complete lines in bytes [pos, limit), about ``max_bytes`` per chunk (more for a longer
     line), with their session pairs if ``sessions``. A last line without its newline is left
-    for later."""
+    for later. ``crc``, ``anchor`` and ``ends``: of the bytes before ``pos``, carried on."""
+    head, tail = ends
     while pos < limit:
         data = os.pread(fd, min(max_bytes, limit - pos), pos)
         if not data:
@@ -246,9 +273,15 @@ def scan_lines(
         offsets = _line_starts(body, pos, _offsets_for(pos + last + 1))
         crc = zlib.crc32(body, crc)
         anchor = (anchor + body[-_ANCHOR_BYTES:])[-_ANCHOR_BYTES:]
+        if len(head) == pos < ENDS_BYTES:
+            head += body[: ENDS_BYTES - pos]
+        if len(body) >= ENDS_BYTES:
+            tail = body[-ENDS_BYTES:]
+        else:
+            tail = (tail + body)[-ENDS_BYTES:]
         pairs = _sessions(body) if sessions else None
         pos += last + 1
-        yield Chunk(offsets, pos, crc, anchor, pairs)
+        yield Chunk(offsets, pos, crc, anchor, (head, tail), pairs)
 
 
 def session_pairs(fd: int, start: int, end: int, max_bytes: int = 1 << 20) -> list[tuple[str, str]]:
@@ -326,7 +359,7 @@ def apply_chunk(f: FileIndex, chunk: Chunk) -> None:
     f.offsets.extend(chunk.offsets)
     if chunk.sessions is not None and f.mapped == f.end:
         f.mapped = chunk.end
-    f.end, f.crc, f.anchor = chunk.end, chunk.crc, chunk.anchor
+    f.end, f.crc, f.anchor, f.ends = chunk.end, chunk.crc, chunk.anchor, chunk.ends
 
 
 def crc_of(fd: int, start: int, end: int, crc: int) -> int:
