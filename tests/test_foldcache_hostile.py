@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from test_foldcache import assert_same, make_factory, reader
 
-from factory_tui.adapters import factory_logs
+from factory_tui.adapters import factory_logs, split_read
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.foldcache import BLOCK_BYTES, SEAL, FoldCache, sealed
+from factory_tui.adapters.tail import LogTail
 from factory_tui.cli import main
 from factory_tui.cli import status as status_cli
 
@@ -113,6 +114,55 @@ def test_a_log_rewritten_in_place_during_the_read_is_keyed_by_the_bytes_folded(
     warm = reader(config, cache)
     assert not warm.warm_started, "the fold of the old bytes was saved under the new ones"
     assert_same(warm, reader(config, None))
+
+
+def _sessions(tag: str, count: int) -> bytes:
+    line = "2026-02-12T14:{:02d} | SESSION-START | task={}{} branch=b instance=i{}\n"
+    return b"".join(line.format(n % 60, tag, n, n).encode() for n in range(count))
+
+
+@pytest.mark.parametrize("path", ["warm from the rotated log's fold", "split cold read"])
+def test_the_rotated_log_rewritten_right_after_its_resumed_check_is_not_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The rotated log's rest is folded after a resumed tail's check (a warm start from its
+    own fold; a split read whose child folded its tail). Rewritten in place right after that
+    check, the log's save took the rotated log's key from the file after it, the new bytes:
+    every later run started warm from the fold of the old ones (a hostile review's find)."""
+    config = make_factory(tmp_path / "factory")
+    history = config.log_history_file
+    if path == "split cold read":
+        monkeypatch.setattr(split_read, "MIN_SPLIT_BYTES", 8 << 10)
+        monkeypatch.setattr(split_read, "START_BYTES", 1 << 10)
+        monkeypatch.setattr(split_read, "FORK_START_BYTES", 1 << 8)
+        monkeypatch.setattr(split_read, "_cpus", lambda: 2)
+        monkeypatch.setattr(factory_logs, "LOG_CHUNK_BYTES", 16 << 10)
+        cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+        history.write_bytes(_sessions("old", 4000))
+        config.log_file.write_bytes(_sessions("log", 500))
+    else:
+        cache = FoldCache(tmp_path / "cache", min_log_bytes=20_000)
+        history.write_bytes(_sessions("old", 2000))
+        config.log_file.write_bytes(_sessions("log", 10))  # too short: the rotated log's fold
+        reader(config, cache).logs.wait_saves()  # alone is saved
+        with config.log_file.open("ab") as f:
+            f.write(_sessions("more", 400))  # worth saving now
+    real = LogTail.resume
+
+    def resume(self: LogTail, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        if self.path == history:  # right after its check
+            head = history.read_bytes()[:2000]
+            with history.open("r+b") as f:
+                f.write(head.replace(b"task=old", b"task=NEW"))
+
+    monkeypatch.setattr(LogTail, "resume", resume)
+    first = reader(config, cache)
+    monkeypatch.setattr(LogTail, "resume", real)
+    assert path != "split cold read" or first.logs.split_merged
+    first.logs.save_fold_cache()
+    first.logs.wait_saves()
+    assert_same(reader(config, cache), reader(config, None))
 
 
 def test_status_a_log_rewritten_while_the_answer_is_written_reads_cold_next_time(

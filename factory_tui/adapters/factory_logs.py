@@ -436,8 +436,11 @@ class FactoryLogs:
         the fold of it alone when due (a rotation appends to it: that fold survives one)."""
         before = self._history_now()
         changed = self._drain(tail, self.fold, self._history_file.name)
-        if self._cacheable and self._history_now() != before:
-            self._cacheable = False  # rotated while we read it: this fold is of no one file
+        if self._cacheable and (self._history_now() != before or not _read_as_is(tail)):
+            # Rotated while we read it, or rewritten in place since what was read of it (a
+            # resumed tail's bytes were read, and checked, before ``before``): this fold is of
+            # no one file.
+            self._cacheable = False
         self._history_identity = before
         self._save_history_when_due(tail)
         tail.close()
@@ -674,6 +677,18 @@ class FactoryLogs:
                 self._cacheable = False  # a problem of this moment, not of the file's bytes
             fold.add_problem(Problem(source, tail.last_error))
         return changed
+
+
+def _read_as_is(tail: LogTail) -> bool:
+    """Whether the file ``tail`` reads still has the ends it read (see
+    :meth:`LogTail.read_ends`) up to where it read."""
+    ends, fd = tail.read_ends(), tail.fileno
+    if ends is None or fd is None:
+        return ends is not None and ends[0] == 0
+    try:
+        return read_identity(fd, ends) == file_identity(fd, ends[0])
+    except (OSError, ValueError):
+        return False
 
 
 def _log_tail(path: Path) -> LogTail:
