@@ -322,6 +322,9 @@ def cockpit_rows(out: str) -> list[Row]:
         rows.append(Row(f"write → shown p95, {what}", shown, "≤ 3x floor p95", base, v))
     m, v = check(_num(r"idle: ([\d.]+) %", out), 0.5, pct)
     rows.append(Row("cockpit idle CPU", m, "≤ 0.5 % of a core", "", v))
+    wakeups = _num(r"idle wake-ups: ([\d.]+) a second", out)
+    shown = f"{wakeups:.1f} /s" if wakeups is not None else "missing"
+    rows.append(Row("cockpit idle wake-ups (all threads)", shown, "info", "", "info"))
     m, v = check(_num(r"under load .*?: ([\d.]+) % of a core", out), 10, pct)
     rows.append(Row("cockpit under 1,000 lines/s", m, "≤ 10 % of a core", "", v))
     for kind in ("warm", "cold"):
