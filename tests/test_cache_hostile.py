@@ -12,17 +12,19 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import config_for
 from test_checkpoints_incremental import make_factory as checkpoints_factory
 from test_foldcache import _cold, _write, assert_same, make_factory, reader, starts_warm_as_cold
 
 from factory_tui import __version__
 from factory_tui.adapters import foldcache, jsonfiles
 from factory_tui.adapters.factory_claims import ClaimFolder
-from factory_tui.adapters.factory_state import CheckpointFolder
+from factory_tui.adapters.factory_state import CheckpointFolder, StateFiles
 from factory_tui.adapters.foldcache import FoldCache
 from factory_tui.adapters.jsonfiles import JsonFiles
 from factory_tui.adapters.logindex import LogIndex
@@ -349,3 +351,136 @@ def test_kept_values_json_cannot_hold_are_problems_not_tracebacks(
     problems = read()
     wrong = [message for message in problems if ": expected " in message]
     assert len(wrong) >= 8 and all(message.endswith(f"found {shown}") for message in wrong)
+
+
+# -- a symlink re-pointed between a file's stat and its read (a hostile review's find) --------------
+
+
+def _repointing_open(
+    monkeypatch: pytest.MonkeyPatch, link: Path, elsewhere: Path
+) -> Callable[[], bool]:
+    """``os.open`` of ``link`` (a symlink) re-points it at ``elsewhere`` first, once: what a
+    worktree switched under a running read does between its stat and its read. Says whether
+    it happened."""
+    real = os.open
+    done: list[bool] = []
+
+    def repointing(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if not done and os.fspath(path) == os.fspath(link):
+            done.append(True)
+            os.unlink(link)
+            os.symlink(elsewhere, link)
+        return real(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", repointing)
+    return lambda: bool(done)
+
+
+def test_a_claim_symlink_repointed_before_its_read_is_not_kept_under_the_first_files_stat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim file that is a symlink (into a worktree), re-pointed from A to B between its
+    stat and its read, and back: B's JSON was kept under A's stat, in memory (the cockpit) and
+    in the kept values (the next ``status``), and shown for A for good (A's stat never moves)."""
+    monkeypatch.setattr(JsonFiles, "clock", staticmethod(lambda: time.time_ns() + LATER))
+    monkeypatch.setattr(
+        "factory_tui.adapters.factory_claims.racy_after", lambda: time.time_ns() + LATER
+    )
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    for target, title in ((a, "from A"), (b, "from B")):
+        target.write_text(json.dumps({"ticket": "CAB-7", "title": title, "owner": None}))
+    link = claims / "CAB-7.json"
+    link.symlink_to(a)
+    kept = tmp_path / "files.marshal"
+
+    def folder(values: JsonFiles | None) -> ClaimFolder:
+        return ClaimFolder(
+            claims, max_file_bytes=1 << 20, lock_stale_after=timedelta(minutes=5), values=values
+        )
+
+    def titles(found: ClaimFolder) -> list[str]:
+        return [claim.title for claim in found.files()]
+
+    values = JsonFiles(kept)
+    running = folder(values)
+    happened = _repointing_open(monkeypatch, link, b)
+    running.refresh()
+    values.save()
+    monkeypatch.undo()
+    assert happened() and titles(running) == ["from B"]  # read while it named B
+    link.unlink()
+    link.symlink_to(a)  # back
+    running.refresh()
+    assert titles(running) == ["from A"]  # the cockpit's kept key
+    again = folder(JsonFiles(kept))
+    again.refresh()
+    assert titles(again) == ["from A"]  # the next status's kept values
+
+
+def test_a_checkpoints_folder_symlink_repointed_before_its_listing_is_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoints folder a symlink, re-pointed from A to B between its stat and its
+    listing, and back: B's listing was kept under A's stat, and A's checkpoint was missing from
+    every later read (no problem said so)."""
+    monkeypatch.setattr(JsonFiles, "clock", staticmethod(lambda: time.time_ns() + LATER))
+    config = checkpoints_factory(tmp_path / "factory")
+    folder = config.checkpoints_dir
+    folder.rmdir()
+    a, b = tmp_path / "a", tmp_path / "b"
+    for target, task in ((a, "alpha"), (b, "beta")):
+        target.mkdir()
+        (target / f"2026-02-12T14-00-{task}.json").write_text(json.dumps({"task": task}))
+    folder.symlink_to(a)
+    kept = tmp_path / "files.marshal"
+    real = os.scandir
+    done: list[bool] = []
+
+    def repointing(path: Any = ".") -> Any:
+        if not done:  # after the folder's stat, before its listing
+            done.append(True)
+            folder.unlink()
+            folder.symlink_to(b)
+        return real(path)
+
+    values = JsonFiles(kept)
+    monkeypatch.setattr(os, "scandir", repointing)
+    CheckpointFolder(config, values=values).read()
+    values.save()
+    monkeypatch.setattr(os, "scandir", real)
+    assert done
+    folder.unlink()
+    folder.symlink_to(a)  # back
+    found, _problems = CheckpointFolder(config, values=JsonFiles(kept)).read()
+    assert list(found) == ["alpha"]
+
+
+def test_a_memory_md_symlink_repointed_before_its_read_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """memory.md a symlink, re-pointed from A to B between its stat and its read, and back:
+    the cockpit kept A's key for B's findings, and never read A again (its stat never moves)."""
+    monkeypatch.setattr(
+        "factory_tui.adapters.factory_state.racy_after", lambda: time.time_ns() + LATER
+    )
+    root = tmp_path / "factory"
+    root.mkdir()
+    config = config_for(root)
+    memory = config.memory_file
+    memory.parent.mkdir(parents=True, exist_ok=True)
+    a, b = tmp_path / "a.md", tmp_path / "b.md"
+    item = "# Memory\n\n## 🔴 IN PROGRESS\n- CAB-1 {}\n\n## ✅ DONE\n- CAB-0\n"
+    a.write_text(item.format("**DONE**"))  # a done item under IN PROGRESS: one finding
+    b.write_text(item.format("working"))
+    memory.symlink_to(a)
+    files = StateFiles(config)
+    happened = _repointing_open(monkeypatch, memory, b)
+    files.refresh()
+    monkeypatch.undo()
+    assert happened() and files.lint == []  # read while it named B
+    memory.unlink()
+    memory.symlink_to(a)  # back
+    files.refresh()
+    assert len(files.lint) == 1

@@ -53,7 +53,8 @@ def listed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     scandir = os.scandir
 
     def counted(path: Any) -> Any:
-        folders.append(os.fspath(path))
+        # (a folder opened is listed by its descriptor: its path is the one it was opened by)
+        folders.append(os.readlink(f"/proc/self/fd/{path}") if isinstance(path, int) else str(path))
         return scandir(path)
 
     monkeypatch.setattr(factory_state.os, "scandir", counted)

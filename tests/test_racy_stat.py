@@ -98,14 +98,14 @@ def test_a_racy_claim_read_again_unchanged_is_no_change(tmp_path: Path) -> None:
     generation = claims.generation
     first = claims.files()[0]
     reads: list[Path] = []
-    real = factory_claims.read_factory_file
+    real = factory_claims.read_factory_file_stat
 
     def counted(name: Path, limit: int) -> object:
         reads.append(name)
         return real(name, limit)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(factory_claims, "read_factory_file", counted)
+        patch.setattr(factory_claims, "read_factory_file_stat", counted)
         assert not claims.refresh_claim(path)
         assert not claims.refresh()
     assert reads == [path, path]  # read again: it had just been written
@@ -117,7 +117,7 @@ def test_a_settled_claim_is_not_read_again(tmp_path: Path, monkeypatch: pytest.M
     claims, path = _folder(tmp_path)
     monkeypatch.setattr(factory_claims, "RACY_NS", 0)
     assert claims.refresh()
-    monkeypatch.setattr(factory_claims, "read_factory_file", _no_read)
+    monkeypatch.setattr(factory_claims, "read_factory_file_stat", _no_read)
     assert not claims.refresh_claim(path) and not claims.refresh()
 
 
@@ -159,5 +159,5 @@ def test_settled_state_files_are_not_read_again(
     monkeypatch.setattr(factory_claims, "RACY_NS", 0)
     files, _memory_md = _state_files(tmp_path)
     assert files.refresh()
-    monkeypatch.setattr(factory_state, "read_factory_file", _no_read)
+    monkeypatch.setattr(factory_state, "read_factory_file_stat", _no_read)
     assert not files.refresh()

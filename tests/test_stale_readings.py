@@ -81,16 +81,16 @@ def test_state_files_whose_read_failed_are_read_again(
     config.plan_file.parent.mkdir(parents=True, exist_ok=True)
     config.plan_file.write_text("# Plan\n- [ ] CAB-1 One\n")
     files = StateFiles(config)
-    real = factory_state.read_factory_file
+    real = factory_state.read_factory_file_stat
 
-    def emfile(path: Path, limit: int) -> bytes | Problem | None:
+    def emfile(path: Path, limit: int) -> tuple[bytes | Problem | None, object]:
         if path == config.plan_file:
-            return Problem(str(path), "cannot read: Too many open files")
+            return Problem(str(path), "cannot read: Too many open files"), None
         return real(path, limit)
 
-    monkeypatch.setattr(factory_state, "read_factory_file", emfile)
+    monkeypatch.setattr(factory_state, "read_factory_file_stat", emfile)
     assert files.refresh() and files.problems
-    monkeypatch.setattr(factory_state, "read_factory_file", real)
+    monkeypatch.setattr(factory_state, "read_factory_file_stat", real)
     assert files.refresh() and files.problems == []
 
 
@@ -250,7 +250,7 @@ def test_a_claim_file_dated_in_the_future_is_not_read_on_every_refresh(
     day = 86_400 * 10**9
     os.utime(path, ns=(time.time_ns() + day, time.time_ns() + day))
     monkeypatch.setattr(factory_claims, "RACY_NS", 0)  # its ctime is settled at once
-    reads = record_calls(monkeypatch, factory_claims, "read_factory_file")
+    reads = record_calls(monkeypatch, factory_claims, "read_factory_file_stat")
     claims = ClaimFolder(folder, max_file_bytes=1 << 20, lock_stale_after=timedelta(minutes=30))
     assert claims.refresh()
     for _ in range(3):
@@ -340,16 +340,16 @@ def test_a_claim_whose_read_failed_once_is_read_again(
     path = folder / "CAB-1.json"
     path.write_text(json.dumps({"ticket": "CAB-1", "title": "one", "owner": None}))
     claims = ClaimFolder(folder, max_file_bytes=1 << 20, lock_stale_after=timedelta(minutes=30))
-    real = factory_claims.read_factory_file
+    real = factory_claims.read_factory_file_stat
 
-    def emfile(name: Path, limit: int) -> Problem:
-        return Problem(str(name), "cannot read: Too many open files")
+    def emfile(name: Path, limit: int) -> tuple[Problem, None]:
+        return Problem(str(name), "cannot read: Too many open files"), None
 
-    monkeypatch.setattr(factory_claims, "read_factory_file", emfile)
+    monkeypatch.setattr(factory_claims, "read_factory_file_stat", emfile)
     assert claims.refresh()
     assert claims.files() == [] and claims.problems()
     assert not claims.refresh()  # tried again, failed the same way: no change
-    monkeypatch.setattr(factory_claims, "read_factory_file", real)
+    monkeypatch.setattr(factory_claims, "read_factory_file_stat", real)
     assert claims.refresh()
     assert [c.title for c in claims.files()] == ["one"], "the failed read was kept by its key"
 

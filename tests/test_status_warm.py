@@ -167,8 +167,8 @@ def test_kept_json_gives_what_reading_the_files_gives(
     first = _status(hostile, JsonFiles(kept))
     assert kept.exists()
     read: list[str] = []
-    monkeypatch.setattr(factory_claims, "read_factory_file", _recording(read, factory_claims))
-    monkeypatch.setattr(factory_state, "read_factory_file", _recording(read, factory_state))
+    monkeypatch.setattr(factory_claims, "read_factory_file_stat", _recording(read, factory_claims))
+    monkeypatch.setattr(factory_state, "read_factory_file_stat", _recording(read, factory_state))
     warm = _status(hostile, JsonFiles(kept))
     assert plain == first == warm
     # The good claim files and checkpoint came from the kept JSON; the bad ones were read again.
@@ -192,8 +192,8 @@ def test_a_commands_reader_reads_the_kept_json_and_keeps_nothing(
     saved = kept.read_bytes()
     _claim(hostile, "changed since")
     read: list[str] = []
-    monkeypatch.setattr(factory_claims, "read_factory_file", _recording(read, factory_claims))
-    monkeypatch.setattr(factory_state, "read_factory_file", _recording(read, factory_state))
+    monkeypatch.setattr(factory_claims, "read_factory_file_stat", _recording(read, factory_claims))
+    monkeypatch.setattr(factory_state, "read_factory_file_stat", _recording(read, factory_state))
     reader = FactoryReader.warm(hostile)
     reader.refresh_all()
     assert reader.json_files is not None and reader.json_files.read_only
@@ -262,7 +262,7 @@ def test_a_kept_json_that_cannot_be_unmarshalled_is_read_from_the_files(
 
 
 def _recording(read: list[str], module: Any) -> Callable[[Path, int], object]:
-    real = module.read_factory_file
+    real = module.read_factory_file_stat
 
     def recorded(path: Path, limit: int) -> object:
         read.append(str(path))
@@ -472,7 +472,7 @@ def test_the_claims_read_hold_none_of_the_files_json(
     _later_clock(monkeypatch)
     n = 1000
     read: list[str] = []
-    monkeypatch.setattr(factory_claims, "read_factory_file", _recording(read, factory_claims))
+    monkeypatch.setattr(factory_claims, "read_factory_file_stat", _recording(read, factory_claims))
     for notes in (False, True):
         folder = tmp_path / ("noted" if notes else "bare")
         folder.mkdir()
@@ -630,9 +630,11 @@ async def test_the_cockpit_keeps_the_files_json_for_its_next_start(
     for start in ("first", "next"):
         if start == "next":
             monkeypatch.setattr(
-                factory_claims, "read_factory_file", _recording(read, factory_claims)
+                factory_claims, "read_factory_file_stat", _recording(read, factory_claims)
             )
-            monkeypatch.setattr(factory_state, "read_factory_file", _recording(read, factory_state))
+            monkeypatch.setattr(
+                factory_state, "read_factory_file_stat", _recording(read, factory_state)
+            )
         app = FactoryApp(
             hostile,
             clock=lambda: now,

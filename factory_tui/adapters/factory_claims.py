@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from factory_tui.adapters.jsonfiles import MISS, RACY_NS, JsonFiles
-from factory_tui.adapters.safe_read import read_factory_file
+from factory_tui.adapters.safe_read import read_factory_file_stat
 from factory_tui.core.claims import ClaimFile, claim_from_json, claim_json, claim_set_problems
 from factory_tui.core.fold import LogFold
 from factory_tui.core.locks import LockEntry
@@ -215,37 +215,40 @@ class ClaimFolder:
         claim, problems, read = found
         # A file changed lately, or whose read failed (too many open files, EIO), is read
         # again next time, whatever its stat says then.
-        return self._set(file, key if read and key.settled(racy) else None, claim, problems)
+        return self._set(
+            file, read if read is not None and read.settled(racy) else None, claim, problems
+        )
 
     def _read(
         self, file: str, st: os.stat_result
-    ) -> tuple[ClaimFile | None, list[Problem], bool] | None:
-        """One claim file, parsed, and whether it was read (False: its read failed); None: it
-        is gone. From its JSON kept in :attr:`values` when its stat ``st`` is still the one it
-        was read under."""
+    ) -> tuple[ClaimFile | None, list[Problem], FileKey | None] | None:
+        """One claim file, parsed, and the key of the file it was read from (None: its read
+        failed); None: it is gone. From its JSON kept in :attr:`values` when its stat ``st`` is
+        still the one it was read under. The key is of the file read (its descriptor's stat),
+        not ``st``: a symlink re-pointed between the two is kept under what it named then."""
         values = self.values
         # Kept under a bigger limit, it is refused now as a read refuses it.
         if values is not None and st.st_size <= self.max_file_bytes:
             raw = values.get(file, st)
             if raw is not MISS:
-                return *claim_from_json(file, raw), True
+                return *claim_from_json(file, raw), FileKey.of(st)
         read_at = values.clock() if values is not None else 0
-        data = read_factory_file(Path(file), self.max_file_bytes)
+        data, read_st = read_factory_file_stat(Path(file), self.max_file_bytes)
         if data is None:
             return None
-        if isinstance(data, Problem):
+        if isinstance(data, Problem) or read_st is None:
             if values is not None:
                 values.forget(file)
-            return None, [data], False
+            return None, [data] if isinstance(data, Problem) else [], None
         raw, unreadable = claim_json(file, data)
         if values is not None:
             if unreadable is None:
-                values.put(file, st, raw, read_at_ns=read_at)
+                values.put(file, read_st, raw, read_at_ns=read_at)
             else:
                 values.forget(file)
         if unreadable is not None:
-            return None, [unreadable], True
-        return *claim_from_json(file, raw), True
+            return None, [unreadable], FileKey.of(read_st)
+        return *claim_from_json(file, raw), FileKey.of(read_st)
 
     def _forget(self, file: str) -> bool:
         """The file is gone: forget it. True if it was known."""

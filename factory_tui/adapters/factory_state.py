@@ -12,7 +12,7 @@ from pathlib import Path
 
 from factory_tui.adapters.factory_claims import FileKey, file_key, racy_after
 from factory_tui.adapters.jsonfiles import MISS, RACY_NS, JsonFiles
-from factory_tui.adapters.safe_read import read_factory_file
+from factory_tui.adapters.safe_read import read_factory_file_stat
 from factory_tui.config import Config
 from factory_tui.core.checkpoints import (
     Checkpoint,
@@ -96,39 +96,46 @@ class CheckpointFolder:
         """The newest file name of each task slug (in the order the slugs were first listed),
         the names that are not ``<ISO-timestamp>-<task-slug>.json`` (in listing order), and the
         problem of a folder that cannot be listed. Kept in :attr:`values` under the folder's
-        stat, taken before it is listed (a name added, removed or renamed changes it)."""
+        stat, taken before it is listed (a name added, removed or renamed changes it), both of
+        the one folder opened (a symlink re-pointed between a stat of its path and a listing of
+        it kept one folder's names under the other's stat)."""
         values = self.values
-        st: os.stat_result | None = None
-        read_at = 0
-        if values is not None:
-            read_at = values.clock()
-            try:
-                st = os.stat(folder)
-            except OSError:
-                st = None
-            if st is not None:
-                kept = _kept_names(values.get(str(folder), st, folder=True))
-                if kept is not None:
-                    latest, unnamed = kept
-                    known, self._names = self._names, {}
-                    for name in latest:
-                        self._names[name] = known.get(name) or parse_checkpoint_name(name)
-                    return latest, unnamed, []
-        latest, unnamed, problems, zoned = self._list(folder)
+        if values is None:
+            return self._list(folder)[:3]
+        read_at = values.clock()
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return self._list(folder)[:3]  # (it says why)
+        try:
+            st = os.fstat(fd)
+            kept = _kept_names(values.get(str(folder), st, folder=True))
+            if kept is not None:
+                latest, unnamed = kept
+                known, self._names = self._names, {}
+                for name in latest:
+                    self._names[name] = known.get(name) or parse_checkpoint_name(name)
+                return latest, unnamed, []
+            latest, unnamed, problems, zoned = self._list(folder, fd)
+        finally:
+            os.close(fd)
         # A name with a zone is read as local time: which file is a task's newest then depends
         # on the zone, and a listing made in one is not kept for another.
-        if values is not None and st is not None and not problems and not zoned:
+        if not problems and not zoned:
             values.put(str(folder), st, [latest, unnamed], read_at_ns=read_at, folder=True)
         return latest, unnamed, problems
 
-    def _list(self, folder: Path) -> tuple[list[str], list[str], list[Problem], bool]:
-        """:meth:`_listed` made from the folder's names, and whether one gives its time with a
-        zone."""
+    def _list(
+        self, folder: Path, fd: int | None = None
+    ) -> tuple[list[str], list[str], list[Problem], bool]:
+        """:meth:`_listed` made from the folder's names (of ``fd`` when given: the folder
+        opened), and whether one gives its time with a zone."""
         problems: list[Problem] = []
         latest: dict[str, tuple[datetime, str]] = {}
         unnamed: list[str] = []
         try:
-            names = [e.name for e in os.scandir(folder) if e.name.endswith(".json")]
+            with os.scandir(folder if fd is None else fd) as listed:
+                names = [e.name for e in listed if e.name.endswith(".json")]
         except FileNotFoundError:
             names = []
         except OSError as error:
@@ -164,12 +171,23 @@ class CheckpointFolder:
         if key is not None and known is not None and known[0] == key:
             self._parsed[path] = known
             return known[1]
-        result = self._read(path, name, st)
-        if key is not None and result is not None and not isinstance(result, Problem):
+        result, read_st = self._read(path, name, st)
+        # Kept by the stat of the file read, when it is the one looked at (a symlink's is never
+        # kept: re-pointed, the key of its own stat would not move).
+        if (
+            key is not None
+            and result is not None
+            and not isinstance(result, Problem)
+            and _stat_key(read_st, racy_after) == key
+        ):
             self._parsed[path] = (key, result)
         return result
 
-    def _read(self, path: str, name: str, st: os.stat_result | None) -> _Parsed | Problem | None:
+    def _read(
+        self, path: str, name: str, st: os.stat_result | None
+    ) -> tuple[_Parsed | Problem | None, os.stat_result | None]:
+        """One file, parsed, and the stat of the file it was read from (``st`` when its JSON
+        kept in :attr:`values` under ``st`` was used; None when it was not read)."""
         # The file as a Path would name it (the folder's path is a Path's already: only a
         # folder "." differs), without making one per file: a folder of 10,000 newest files.
         file = str(Path(path)) if path.startswith("./") else path
@@ -178,22 +196,22 @@ class CheckpointFolder:
         if values is not None and st is not None and st.st_size <= self.config.max_file_bytes:
             raw = values.get(file, st)
             if raw is not MISS:
-                return checkpoint_from_json(file, raw, parts)
+                return checkpoint_from_json(file, raw, parts), st
         read_at = values.clock() if values is not None else 0
-        data = read_factory_file(Path(path), self.config.max_file_bytes)
+        data, read_st = read_factory_file_stat(Path(path), self.config.max_file_bytes)
         if data is None or isinstance(data, Problem):
             if values is not None:
                 values.forget(file)
-            return data
+            return data, None
         raw, unreadable = parse_json(file, data)
         if values is not None:
-            if unreadable is None and st is not None:
-                values.put(file, st, raw, read_at_ns=read_at)
+            if unreadable is None and read_st is not None:
+                values.put(file, read_st, raw, read_at_ns=read_at)
             else:
                 values.forget(file)
         if unreadable is not None:
-            return None, [unreadable]
-        return checkpoint_from_json(file, raw, parts)
+            return (None, [unreadable]), read_st
+        return checkpoint_from_json(file, raw, parts), read_st
 
 
 def _kept_names(value: object) -> tuple[list[str], list[str]] | None:
@@ -267,17 +285,20 @@ class StateFiles:
         problems: list[Problem] = []
         texts: dict[Path, str | None] = {}
         digests: list[bytes | None] = []
+        same = True  # each file read is the one whose key was taken (not a symlink re-pointed)
         for path in keys:
-            data = read_factory_file(path, self.config.max_file_bytes)
+            data, read_st = read_factory_file_stat(path, self.config.max_file_bytes)
             if isinstance(data, Problem):
                 problems.append(data)
+            if read_st is not None and FileKey.of(read_st) != keys[path]:
+                same = False
             texts[path] = (
                 data.decode("utf-8", errors="replace") if isinstance(data, bytes) else None
             )
             digests.append(hashlib.blake2b(data).digest() if isinstance(data, bytes) else None)
         settled = all(key is None or key.settled(racy) for key in keys.values())
         # A file that could not be read (too many open files, EIO) is read again next time.
-        self._keys = keys if settled and not problems else None
+        self._keys = keys if settled and same and not problems else None
         found = (digests, problems)
         if self._read == found:
             return False

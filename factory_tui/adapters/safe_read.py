@@ -17,7 +17,7 @@ from pathlib import Path
 from factory_tui.config.regular_files import OPEN_FLAGS, read_at_most
 from factory_tui.core.problems import Problem
 
-__all__ = ["LIMIT_SETTING", "read_factory_file"]
+__all__ = ["LIMIT_SETTING", "read_factory_file", "read_factory_file_stat"]
 
 LIMIT_SETTING = "max_file_bytes"
 
@@ -29,33 +29,44 @@ def read_factory_file(path: Path, limit: int) -> bytes | Problem | None:
     is not to be read: not a regular file (FIFO, socket, device, directory), a dangling symlink,
     bigger than ``limit``, or unreadable.
     """
+    return read_factory_file_stat(path, limit)[0]
+
+
+def read_factory_file_stat(
+    path: Path, limit: int
+) -> tuple[bytes | Problem | None, os.stat_result | None]:
+    """:func:`read_factory_file`, and the stat of the file the bytes were read from, taken from
+    its descriptor before the read (None when none were): what a value made of the bytes is to
+    be kept under. The path's own stat, taken before, may be of another file by the read (a
+    symlink re-pointed meanwhile)."""
     label = str(path)
     try:
         refused = _refusal(label, os.stat(path), limit)
     except FileNotFoundError:
-        return _dangling(path)
+        return _dangling(path), None
     except OSError as error:
-        return Problem(label, f"cannot stat: {error.strerror}")
+        return Problem(label, f"cannot stat: {error.strerror}"), None
     if refused is not None:
-        return refused
+        return refused, None
     try:
         fd = os.open(path, OPEN_FLAGS)
     except FileNotFoundError:
-        return _dangling(path)
+        return _dangling(path), None
     except OSError as error:
-        return Problem(label, f"cannot read: {error.strerror}")
+        return Problem(label, f"cannot read: {error.strerror}"), None
     try:
-        refused = _refusal(label, os.fstat(fd), limit)
+        st = os.fstat(fd)
+        refused = _refusal(label, st, limit)
         if refused is not None:
-            return refused
+            return refused, None
         data = read_at_most(fd, limit + 1)
     except OSError as error:
-        return Problem(label, f"cannot read: {error.strerror}")
+        return Problem(label, f"cannot read: {error.strerror}"), None
     finally:
         os.close(fd)
     if len(data) > limit:  # it grew after the fstat
-        return Problem(label, _too_big(f"over {limit:,} bytes", limit))
-    return data
+        return Problem(label, _too_big(f"over {limit:,} bytes", limit)), None
+    return data, st
 
 
 def _kind(mode: int) -> str | None:
