@@ -205,7 +205,9 @@ class CheckpointFolder:
             return data, None
         raw, unreadable = parse_json(file, data)
         if values is not None:
-            if unreadable is None and read_st is not None:
+            # Kept only for the file looked up by (its own stat: a symlink's value could
+            # never be found again, kept under its target's).
+            if unreadable is None and read_st is not None and _same_file(st, read_st):
                 values.put(file, read_st, raw, read_at_ns=read_at)
             else:
                 values.forget(file)
@@ -242,6 +244,16 @@ def _lstat(path: str) -> os.stat_result | None:
         return os.lstat(path)
     except OSError:
         return None
+
+
+def _same_file(looked: os.stat_result | None, read: os.stat_result) -> bool:
+    """Whether the file read (``read``: its descriptor's stat) is the regular file whose own
+    stat was ``looked`` (not a symlink's, not another file put there since)."""
+    return (
+        looked is not None
+        and stat.S_ISREG(looked.st_mode)
+        and (looked.st_dev, looked.st_ino) == (read.st_dev, read.st_ino)
+    )
 
 
 def _stat_key(st: os.stat_result | None, racy_after: int) -> _StatKey | None:
