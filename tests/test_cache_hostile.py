@@ -31,6 +31,7 @@ from factory_tui.adapters.logindex import LogIndex
 from factory_tui.adapters.logindex_cache import restore_index
 from factory_tui.config import Config
 from factory_tui.core import timeparse
+from factory_tui.ui.watch import WatchTargets
 
 LATER = 10 * 10**9
 """How far ahead of the real clock :attr:`JsonFiles.clock` runs: the files just written are
@@ -484,3 +485,185 @@ def test_a_memory_md_symlink_repointed_before_its_read_is_read_again(
     memory.symlink_to(a)  # back
     files.refresh()
     assert len(files.lint) == 1
+
+
+def test_a_symlinked_checkpoint_is_not_kept_where_it_cannot_be_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint that is a symlink is looked up by its own stat (never a regular file's):
+    its JSON kept under its target's stat could never be found again, only written to disk at
+    every save (found by a review of the symlink fix above)."""
+    monkeypatch.setattr(JsonFiles, "clock", staticmethod(lambda: time.time_ns() + LATER))
+    config = checkpoints_factory(tmp_path / "factory")
+    target = tmp_path / "elsewhere.json"
+    target.write_text(json.dumps({"task": "a"}))
+    link = config.checkpoints_dir / "2026-02-12T14-00-a.json"
+    link.symlink_to(target)
+    kept = tmp_path / "files.marshal"
+    values = JsonFiles(kept)
+    found, _problems = CheckpointFolder(config, values=values).read()
+    values.save()
+    assert list(found) == ["a"]
+    assert JsonFiles(kept).get(str(link), os.stat(link)) is jsonfiles.MISS
+
+
+def test_worktrees_of_a_symlinked_git_repointed_during_the_read_are_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ROOT/.git a symlink, re-pointed from repository A to B while the worktrees are read,
+    then back: B's branches were kept under A's stamp and shown for good (a review's find)."""
+    from factory_tui.adapters import worktrees
+
+    monkeypatch.setattr(worktrees, "RACY_NS", 0)  # the files are old enough to be trusted
+    for name, branch in (("gitA", "alpha"), ("gitB", "beta")):
+        (tmp_path / name / "refs" / "heads").mkdir(parents=True)
+        (tmp_path / name / "HEAD").write_text(f"ref: refs/heads/{branch}\n")
+    root = tmp_path / "repo"
+    root.mkdir()
+    link = root / ".git"
+    link.symlink_to(tmp_path / "gitA")
+    real = worktrees.worktree_branches
+    done: list[bool] = []
+
+    def repointing(at: Path) -> dict[Path, str | None]:
+        if not done:
+            done.append(True)
+            link.unlink()
+            link.symlink_to(tmp_path / "gitB")
+        return real(at)
+
+    monkeypatch.setattr(worktrees, "worktree_branches", repointing)
+    trees = worktrees.Worktrees(root)
+    assert list(trees.branches().values()) == ["beta"]  # read while it named B
+    link.unlink()
+    link.symlink_to(tmp_path / "gitA")  # back
+    assert list(trees.branches().values()) == ["alpha"]
+
+
+def _old_store(path: Path, sessions: list[tuple[str, str]]) -> Path:
+    """A store with ``sessions`` (instance, task), its files dated long ago (past the racy
+    window)."""
+    import store_fixture
+
+    db = store_fixture.create_store(path)
+    for instance, task in sessions:
+        store_fixture.session(db, instance, task)
+    old = time.time_ns() - LATER
+    for file in (db, db.with_name(db.name + "-wal")):
+        if file.exists():
+            os.utime(file, ns=(old, old))
+    return db
+
+
+def test_a_symlinked_store_repointed_during_its_read_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local store a symlink, re-pointed from A to B while it is read, then back: B's
+    snapshot was kept under A's stamp and shown for good (a review's find)."""
+    from factory_tui.adapters import hegemon_store
+
+    a = _old_store(tmp_path / "a.db", [("t1-aaaa", "CAB-1")])
+    b = _old_store(tmp_path / "b.db", [("t1-bbbb", "CAB-2"), ("t2-bbbb", "CAB-3")])
+    link = tmp_path / "state.db"
+    link.symlink_to(a)
+    real = hegemon_store.read_store
+    done: list[bool] = []
+
+    def repointing(path: Path, **kwargs: Any) -> Any:
+        if not done:
+            done.append(True)
+            link.unlink()
+            link.symlink_to(b)
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(hegemon_store, "read_store", repointing)
+    reader = hegemon_store.StoreReader(link)
+    reader.refresh()
+    assert reader.snapshot is not None and reader.snapshot.counts["sessions"] == 2
+    link.unlink()
+    link.symlink_to(a)  # back
+    reader.refresh()
+    assert reader.snapshot.counts["sessions"] == 1
+
+
+def test_a_symlinked_stores_commit_in_its_targets_wal_is_seen(tmp_path: Path) -> None:
+    """SQLite resolves a symlinked database and writes its WAL beside the target: the stamp
+    and the watcher looked beside the link, so a commit that stayed in the WAL (a writer that
+    keeps its connection open: no checkpoint) was never seen (a review's find)."""
+    import sqlite3
+
+    import store_fixture
+
+    from factory_tui.adapters import hegemon_store
+
+    (tmp_path / "real").mkdir()
+    db = _old_store(tmp_path / "real" / "state.db", [("t1-cccc", "CAB-9")])
+    link = tmp_path / "state.db"
+    link.symlink_to(db)
+    reader = hegemon_store.StoreReader(link)
+    reader.refresh()
+    assert reader.snapshot is not None and reader.snapshot.counts["sessions"] == 1
+    held = sqlite3.connect(db)  # held open, as the store's daemon does
+    try:
+        held.execute("select 1").fetchall()
+        store_fixture.session(db, "t2-cccc", "CAB-10")
+        assert reader.refresh() and reader.snapshot.counts["sessions"] == 2
+    finally:
+        held.close()
+    (tmp_path / "factory").mkdir()
+    base = config_for(tmp_path / "factory")
+    assert base.hegemon is not None
+    config = dataclasses.replace(base, hegemon=dataclasses.replace(base.hegemon, db=link))
+    targets = WatchTargets.from_config(config)
+    wal = db.with_name(db.name + "-wal")
+    assert targets.accepts(wal) and wal.parent in targets.folders
+
+
+def test_a_symlinked_transcript_repointed_before_its_tail_opens_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agent's transcript a symlink, re-pointed from A to B between its stat and its tail's
+    open, then back: the reader's key was A's stat while its tail held B, so A's spend was
+    never counted (a finished session's transcript never changes again; a review's find)."""
+    from factory_tui.adapters import tail as tail_module
+    from factory_tui.adapters.prices import default_price_table
+    from factory_tui.adapters.transcripts import TranscriptReader
+    from factory_tui.core.cost import CostLedger
+
+    work = tmp_path / "repo"
+    work.mkdir()
+    project = tmp_path / "claude" / "projects" / "-repo"
+    project.mkdir(parents=True)
+
+    def line(message: str, tokens: int) -> str:
+        usage = {"input_tokens": tokens}
+        record = {"type": "assistant", "cwd": str(work), "timestamp": "2026-02-16T14:20:00Z"}
+        record |= {"requestId": "r" + message}
+        record["message"] = {"id": message, "model": "claude-sonnet-4-5", "usage": usage}
+        return json.dumps(record) + "\n"
+
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text(line("mA1", 1000) + line("mA2", 1000))
+    b.write_text(line("mB1", 7))
+    link = project / "sess.jsonl"
+    link.symlink_to(a)
+    real = tail_module.open_regular
+    done: list[bool] = []
+
+    def repointing(path: Any, *args: Any, **kwargs: Any) -> int:
+        if not done and os.fspath(path) == os.fspath(link):
+            done.append(True)
+            link.unlink()
+            link.symlink_to(b)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(tail_module, "open_regular", repointing)
+    reader = TranscriptReader(tmp_path / "claude", lambda: [str(work)])
+    ledger = CostLedger(default_price_table())
+    reader.refresh(ledger)
+    monkeypatch.undo()
+    assert done and len(ledger) == 1  # B's, read while the link named it
+    link.unlink()
+    link.symlink_to(a)  # back
+    reader.refresh(ledger)
+    assert len(ledger) == 3  # A's two counted too (B's was spent as well)

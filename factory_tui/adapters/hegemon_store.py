@@ -15,6 +15,7 @@ file itself is never written, and nothing is ever checkpointed by this connectio
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -154,7 +155,9 @@ def _stamp(path: Path) -> _Stamp:
     ``ctime``: as root SQLite ``fchown``s the WAL at each open, our own reads moved it (and the
     watcher, told of an attribute change, asked for a read again: 150 reads a second)."""
     out: list[tuple[int, int, int] | None] = []
-    for p in (path, wal_path(path)):
+    # A symlinked database's WAL is beside its target (SQLite resolves the link), not beside
+    # the link: stamped there, a commit that stayed in the WAL was never seen.
+    for p in (path, wal_path(Path(os.path.realpath(path)))):
         try:
             st = p.stat()
         except OSError:
@@ -231,8 +234,12 @@ class StoreReader:
                     continue
                 return self._failed(str(error), busy=error.busy, stamp=stamp, now=now)
             # Changed lately: read again once the tick is surely past (a read that finds the
-            # same is no change).
-            self._stamp, self._recheck_at = stamp, _recheck_at(stamp, now)
+            # same is no change). Changed during the read (a symlinked store re-pointed, say):
+            # read again at the next refresh, never kept under a stamp of other files.
+            if _stamp(self.path) == stamp:
+                self._stamp, self._recheck_at = stamp, _recheck_at(stamp, now)
+            else:
+                self._stamp, self._recheck_at = None, None
             known, failed = self.snapshot, self.error is not None
             self.snapshot, self.error = snapshot, None
             return failed or known is None or replace(known, read_at=snapshot.read_at) != snapshot

@@ -323,6 +323,10 @@ class TranscriptReader:
         if tail.last_error:
             self.stats.problems.append(tail.last_error)
             state.key = None  # polled again on the next refresh, as the error says
+        elif not _reads(tail, st):
+            # The tail holds another file than the one keyed (a symlink re-pointed between
+            # the stat and the tail's open): polled again, never skipped under that key.
+            state.key = None
         self.stats.records = len(ledger)
         return changed
 
@@ -526,3 +530,15 @@ class CostTracker:
         self, grouping: Grouping, *, since: datetime | None = None, until: datetime | None = None
     ) -> CostReport:
         return self.ledger.report(grouping, since=since, until=until)
+
+
+def _reads(tail: LogTail, st: os.stat_result) -> bool:
+    """Whether ``tail`` reads the file whose stat is ``st`` (by its descriptor)."""
+    fd = tail.fileno
+    if fd is None:
+        return False
+    try:
+        held = os.fstat(fd)
+    except OSError:
+        return False
+    return (held.st_dev, held.st_ino) == (st.st_dev, st.st_ino)

@@ -111,8 +111,11 @@ class Worktrees:
             # changed lately is read again at the next call: git rewrites HEAD by a rename
             # that can give back the old inode, at the same size within a timestamp tick.
             stamp = self._keys()
-            self._stamp = stamp if all(_settled(key, racy) for key in stamp) else None
             branches = worktree_branches(self.root)
+            # Kept only if the files are the ones stamped still: a symlinked .git re-pointed
+            # during the read kept the other repository's branches under this one's stamp.
+            settled = all(_settled(key, racy) for key in stamp)
+            self._stamp = stamp if settled and self._keys() == stamp else None
             # A new generation when git's files changed (a folder's symlink may have too) or
             # what they say did; not for a read again only because the last was racy.
             if stamp != self._seen or branches != self._branches:

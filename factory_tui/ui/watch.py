@@ -215,6 +215,9 @@ class WatchTargets:
         if config.hegemon is not None:
             db = config.hegemon.db
             store = (db, db.with_name(db.name + "-wal"))
+            real = Path(os.path.realpath(db))
+            if real != Path(os.path.abspath(db)):  # a symlink: SQLite's WAL is beside its target
+                store = (*store, real.with_name(real.name + "-wal"))
         folders: list[Path] = []
         for folder in (
             config.claims_dir,
@@ -222,6 +225,7 @@ class WatchTargets:
             *(p.parent for p in logs),
             *(p.parent for p in states),
             *(p.parent for p in store[:1]),
+            *(p.parent for p in store[2:]),
         ):
             folder = Path(os.path.abspath(folder))
             if folder not in folders:
