@@ -589,3 +589,30 @@ def test_the_wait_until_the_rearm_check_never_exceeds_it(now: float) -> None:
     assert watch._timeout_ms(0.0004, None) == 1  # still rounded up: not woken just before due
     assert watch._timeout_ms(-1.0, None) == 0
     assert watch._timeout_ms(check_at - now, watch.POLL_MS) == watch.POLL_MS
+
+
+def test_watchfiles_sees_a_folder_made_while_its_watch_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watchfiles backend cannot tell when its watch has started: a folder made after the
+    look before arming (missing then) and before its parent's watch started made no event, and
+    nothing woke the watcher until its re-arm tick (a minute here). A CI run of the suite lost
+    that race. While a folder is missing it looks again every ``MISSING_CHECK_MS``."""
+    import watchfiles
+
+    targets = factory(tmp_path)
+    claims = tmp_path / ".claude" / "claims"
+    claims.rmdir()
+    everything = targets.everything()
+    real = watchfiles.watch
+
+    def made_first(*paths: Path, **kwargs: Any) -> Any:
+        if not claims.exists():
+            claims.mkdir()  # after the look, before the watch
+        return real(*paths, **kwargs)
+
+    monkeypatch.setattr(watchfiles, "watch", made_first)
+    with watching(targets, backend="watchfiles", rearm_ms=60_000) as posts:
+        next_post(posts, lambda paths: paths == everything)  # looked again: re-armed
+        names = [claims / name for name in ("b.json", "c.json", "d.json")]
+        written_until_posted(posts, names, lambda paths: bool(paths & set(names)))

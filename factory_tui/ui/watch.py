@@ -62,6 +62,10 @@ INOTIFY_STEP_MS = 3
 #: The longest the inotify watcher blocks before it looks at a stop or ``moved`` event that is
 #: not a :class:`WakeEvent` (those wake it at once).
 POLL_MS = 250
+#: While a folder is missing, the watchfiles backend looks at the folders at least this often
+#: (ms): it cannot tell when its watch has started, so a folder made between the look before
+#: arming and that moment is seen at this look (the inotify backend looks once armed).
+MISSING_CHECK_MS = 1_000
 #: A missing folder's parent is watched for this: an entry made in it (or moved in), and the
 #: parent itself gone (its watch is then dropped, and the watcher re-arms).
 _PARENT_MASK = IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF
@@ -584,7 +588,7 @@ def _watch_watchfiles(
                 debounce=debounce_ms,
                 step=step_ms,
                 stop_event=wake,
-                rust_timeout=rearm_ms,
+                rust_timeout=min(rearm_ms, MISSING_CHECK_MS) if missing else rearm_ms,
                 yield_on_timeout=True,
                 raise_interrupt=False,
                 recursive=False,
