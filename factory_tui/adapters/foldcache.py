@@ -123,19 +123,11 @@ class FileIdentity:
 def file_identity(fd: int, size: int) -> FileIdentity:
     """The identity of the first ``size`` bytes of the open file ``fd``. Raises ``OSError`` when
     it is not a regular file that long."""
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_size < size:
-        raise OSError(f"not a regular file of at least {size} bytes")
-    head = os.pread(fd, min(size, BLOCK_BYTES), 0)
-    tail_start = max(0, size - BLOCK_BYTES)
-    tail = os.pread(fd, size - tail_start, tail_start)
-    return FileIdentity(
-        st.st_dev,
-        st.st_ino,
-        size,
-        hashlib.sha256(head).hexdigest(),
-        hashlib.sha256(tail).hexdigest(),
-    )
+    n = min(size, BLOCK_BYTES)
+    head, tail = os.pread(fd, n, 0), os.pread(fd, n, size - n)
+    if len(head) != n or len(tail) != n:
+        raise OSError(f"not a regular file of at least {size} bytes")  # (cut while read)
+    return read_identity(fd, (size, head, tail))
 
 
 def read_identity(fd: int, ends: tuple[int, bytes, bytes]) -> FileIdentity:
