@@ -236,10 +236,11 @@ class ClaimFolder:
         data, read_st = read_factory_file_stat(Path(file), self.max_file_bytes)
         if data is None:
             return None
-        if isinstance(data, Problem) or read_st is None:
+        if isinstance(data, Problem):
             if values is not None:
                 values.forget(file)
-            return None, [data] if isinstance(data, Problem) else [], None
+            return None, [data], None
+        assert read_st is not None  # bytes come with the stat of the file they were read from
         raw, unreadable = claim_json(file, data)
         if values is not None:
             if unreadable is None:
