@@ -18,13 +18,18 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import pickle
+import select
 import signal
 import sys
 import threading
 import warnings
 from collections.abc import Callable
+from typing import TypeVar
 
-__all__ = ["CHILD_SECONDS", "Forked", "fork_allowed"]
+__all__ = ["CHILD_SECONDS", "Forked", "fork_allowed", "forked_value"]
+
+T = TypeVar("T")
 
 CHILD_SECONDS = 600
 """A forked child that has not finished by then is ended (its work is then not done)."""
@@ -90,6 +95,73 @@ class Forked:
             self.status = -1  # reaped by someone else: its result is unknown
             return
         self.status = os.waitstatus_to_exitcode(status)
+
+
+def forked_value(work: Callable[[], T], *, seconds: int = CHILD_SECONDS) -> T | None:
+    """``work()`` done by a forked child, its value pickled back through a pipe; None when it
+    could not be (not Linux, no fork, the child failed or was ended after ``seconds``): the
+    caller then does the work itself. For work whose imports and leftovers should not stay in
+    this process: genai-prices' price data (its module, pydantic and an HTTP client: ~20 MB of
+    the cockpit's RSS for good, and 0.3 s of the GIL in its first seconds) for a table of a few
+    dozen prices. Blocks until the child ends: call it from a worker thread in the cockpit."""
+    if not fork_allowed():
+        return None
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+
+    def child() -> bool:  # pragma: no cover - in the child
+        os.close(read_fd)
+        data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
+        with open(write_fd, "wb") as out:
+            out.write(data)
+        return True
+
+    try:
+        child_process = Forked.start(child, seconds=seconds)
+    finally:
+        os.close(write_fd)  # this process's copy: the child's end is its alone
+    try:
+        if child_process is None:
+            return None
+        data = _read_answer(read_fd, child_process)
+    finally:
+        os.close(read_fd)
+    if data is None or not child_process.wait() or not data:
+        return None
+    try:
+        value: T = pickle.loads(data)  # our own child's, through our pipe
+    except Exception:  # anything unreadable is no answer
+        return None
+    return value
+
+
+def _read_answer(fd: int, child: Forked) -> bytes | None:
+    """What ``child`` wrote to the pipe ``fd``, read to its end, or until the child has ended
+    and the pipe is empty (a child forked meanwhile by another thread can hold a copy of its
+    write end: no end of file then); None if the pipe could not be read."""
+    parts: list[bytes] = []
+    poller = select.poll()  # not select(): a descriptor past 1,024 is refused there
+    poller.register(fd, select.POLLIN)
+    try:
+        while True:
+            if poller.poll(_POLL_MS):
+                data = os.read(fd, _READ_BYTES)
+                if not data:
+                    break
+                parts.append(data)
+            elif not child.running:  # reaped: all it wrote is in the pipe
+                os.set_blocking(fd, False)
+                with contextlib.suppress(BlockingIOError):
+                    while data := os.read(fd, _READ_BYTES):
+                        parts.append(data)
+                break
+    except OSError:
+        child.kill()
+        return None
+    return b"".join(parts)
+
+
+_POLL_MS = 50
+_READ_BYTES = 1 << 16
 
 
 def _run_child(work: Callable[[], bool], seconds: int) -> None:  # pragma: no cover - the child

@@ -3,7 +3,9 @@
 
 Why an adapter: importing genai-prices loads its data module and, with it, pydantic and an HTTP
 client (the package can fetch newer prices; we never ask it to), and prices.toml is a file read.
-Core stays pure: it gets plain :class:`ModelPrice` values and layers them (``layered``).
+Core stays pure: it gets plain :class:`ModelPrice` values and layers them (``layered``). The
+default table is made by a forked child (:func:`price_table_forked`): what the package loads
+then never stays in this process.
 
 Exact names only. genai-prices finds a model by its ``match`` rules, and most of them are
 prefixes: it prices ``claude-3-5-sonnet-foo`` as Claude 3.5 Sonnet and ``claude-opus-4-6-x`` as
@@ -31,6 +33,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from importlib import metadata, resources
+from types import MappingProxyType
 from typing import Any
 
 from factory_tui.core.pricing import (
@@ -47,6 +50,7 @@ __all__ = [
     "package_prices",
     "package_version",
     "price_table_at",
+    "price_table_forked",
 ]
 
 PRICES_TOML = "factory_tui/data/prices.toml"
@@ -199,7 +203,34 @@ def price_table_at(at: datetime) -> PriceTable:
     )
 
 
+PRICES_SECONDS = 60
+"""A forked child making the table that has not answered by then is ended (the table is then
+made here)."""
+
+
 @cache
 def default_price_table() -> PriceTable:
-    """Today's prices (read once): the table config overrides are laid over."""
-    return price_table_at(datetime.now(UTC))
+    """Today's prices (read once): the table config overrides are laid over. Made by a forked
+    child where one can be (see :func:`price_table_forked`)."""
+    at = datetime.now(UTC)
+    return price_table_forked(at) or price_table_at(at)
+
+
+def price_table_forked(at: datetime) -> PriceTable | None:
+    """:func:`price_table_at` made by a forked child, so that this process never imports
+    genai-prices (its data module, pydantic and an HTTP client stayed in memory for good: the
+    cockpit on the scale factory was 106 MB fully loaded cold, 88 MB without them, for a table
+    of a few dozen prices); None when no child could make
+    it (not Linux, the fork failed, the child failed: the caller makes it here, and says why if
+    the table cannot be made at all)."""
+    from factory_tui.adapters.forked import forked_value
+
+    def parts() -> tuple[dict[str, ModelPrice], str | None, str, tuple[str, ...]]:
+        table = price_table_at(at)  # (its models are a read-only view: not pickled)
+        return dict(table.models), table.as_of, table.source, table.overridden
+
+    made = forked_value(parts, seconds=PRICES_SECONDS)
+    if made is None:
+        return None
+    models, as_of, source, overridden = made
+    return PriceTable(MappingProxyType(models), as_of=as_of, source=source, overridden=overridden)
