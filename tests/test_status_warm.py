@@ -439,6 +439,33 @@ def test_claim_files_are_named_as_a_path_names_them_even_in_the_folder_dot(
         assert not claims.refresh()
 
 
+def test_claim_file_problems_come_by_file_name_whatever_the_order_they_were_met_in(
+    tmp_path: Path,
+) -> None:
+    """A reader kept alive (the cockpit's) met the file added later last, and a fresh read
+    meets them in the folder's order (a file system's own): ``status --json`` listed the same
+    problems in another order from one file system to another, and the cockpit in another
+    than ``status`` (found by the warm/cold differential, tests/test_warm_differential.py)."""
+    folder = tmp_path / "claims"
+    folder.mkdir()
+    claims = factory_claims.ClaimFolder(
+        folder, max_file_bytes=1 << 20, lock_stale_after=timedelta(minutes=5)
+    )
+    (folder / "zz.json").write_text("[]")
+    claims.refresh()
+    (folder / "aa.json").write_text("{")
+    claims.refresh()
+    (folder / "mm.json").write_text('{"ticket": "mm", "pid": "x"}')
+    claims.refresh()
+    met = [Path(problem.file).name for problem in claims.problems()]
+    assert met == ["aa.json", "mm.json", "zz.json"]
+    fresh = factory_claims.ClaimFolder(
+        folder, max_file_bytes=1 << 20, lock_stale_after=timedelta(minutes=5)
+    )
+    fresh.refresh()
+    assert fresh.problems() == claims.problems()
+
+
 def _claim_objects(n: int, notes: bool) -> list[tuple[str, dict[str, Any]]]:
     """``n`` claim files' names and JSON objects, half MEGAs of four phases; ``notes``: each with
     a text of its own in a field the reader does not read."""

@@ -292,18 +292,25 @@ class ClaimFolder:
         """:meth:`files` by file name (kept until a claim file changes; the names are sorted
         again only when a file comes or goes: ten thousand, at each change, were ~3 ms)."""
         if self._sorted is None or self._sorted[0] != self.generation:
-            if self._names is None or self._names[0] != self._members:
-                self._names = (self._members, sorted(self.claims))
             claims = self.claims
-            made = [claim for file in self._names[1] if (claim := claims[file][1]) is not None]
+            made = [claim for file in self._sorted_names() if (claim := claims[file][1]) is not None]
             self._sorted = (self.generation, made)
         return self._sorted[1]
 
+    def _sorted_names(self) -> list[str]:
+        """The claim files' names, sorted (again only when a file came or went)."""
+        if self._names is None or self._names[0] != self._members:
+            self._names = (self._members, sorted(self.claims))
+        return self._names[1]
+
     def problems(self) -> list[Problem]:
-        """The folder's problems, then each claim file's."""
+        """The folder's problems, then each claim file's, by file name: the same order whatever
+        order the folder lists its files in (a file system's own) or this reader first met
+        them in (a reader kept alive, the cockpit's, listed a file added later last)."""
         out: list[Problem] = list(self.dir_problems)
-        for _key, _claim, found in self.claims.values():
-            out.extend(found)
+        claims = self.claims
+        for file in self._sorted_names():
+            out.extend(claims[file][2])
         return out
 
     def all_problems(self) -> list[Problem]:
