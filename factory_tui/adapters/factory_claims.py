@@ -293,7 +293,8 @@ class ClaimFolder:
         again only when a file comes or goes: ten thousand, at each change, were ~3 ms)."""
         if self._sorted is None or self._sorted[0] != self.generation:
             claims = self.claims
-            made = [claim for file in self._sorted_names() if (claim := claims[file][1]) is not None]
+            names = self._sorted_names()
+            made = [claim for file in names if (claim := claims[file][1]) is not None]
             self._sorted = (self.generation, made)
         return self._sorted[1]
 

@@ -24,10 +24,10 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-__all__ = ["CHILD_SECONDS", "Forked", "fork_allowed", "forked_value"]
+__all__ = ["CHILD_SECONDS", "Forked", "fork_allowed", "forked_value", "pipe_parts"]
 
 T = TypeVar("T")
 
@@ -135,33 +135,35 @@ def forked_value(work: Callable[[], T], *, seconds: int = CHILD_SECONDS) -> T | 
 
 
 def _read_answer(fd: int, child: Forked) -> bytes | None:
-    """What ``child`` wrote to the pipe ``fd``, read to its end, or until the child has ended
-    and the pipe is empty (a child forked meanwhile by another thread can hold a copy of its
-    write end: no end of file then); None if the pipe could not be read."""
-    parts: list[bytes] = []
-    poller = select.poll()  # not select(): a descriptor past 1,024 is refused there
-    poller.register(fd, select.POLLIN)
+    """What ``child`` wrote to the pipe ``fd`` (see :func:`pipe_parts`); None if the pipe could
+    not be read (the child is then ended)."""
     try:
-        while True:
-            if poller.poll(_POLL_MS):
-                data = os.read(fd, _READ_BYTES)
-                if not data:
-                    break
-                parts.append(data)
-            elif not child.running:  # reaped: all it wrote is in the pipe
-                os.set_blocking(fd, False)
-                with contextlib.suppress(BlockingIOError):
-                    while data := os.read(fd, _READ_BYTES):
-                        parts.append(data)
-                break
+        return b"".join(pipe_parts(fd, child, poll_ms=50, read_bytes=1 << 16))
     except OSError:
         child.kill()
         return None
-    return b"".join(parts)
 
 
-_POLL_MS = 50
-_READ_BYTES = 1 << 16
+def pipe_parts(fd: int, child: Forked, *, poll_ms: int, read_bytes: int) -> Iterator[bytes]:
+    """What ``child`` writes to the pipe ``fd``, as it comes, to the pipe's end (the child
+    closed it), or until the child has ended and the pipe is empty (a child forked meanwhile by
+    another thread can hold a copy of its write end: no end of file then). ``poll_ms``: how
+    often the child is looked at while the pipe is quiet; raises ``OSError`` if the pipe cannot
+    be read."""
+    poller = select.poll()  # not select(): a descriptor past 1,024 is refused there
+    poller.register(fd, select.POLLIN)
+    while True:
+        if poller.poll(poll_ms):
+            data = os.read(fd, read_bytes)
+            if not data:
+                return
+            yield data
+        elif not child.running:  # reaped: all it wrote is in the pipe
+            os.set_blocking(fd, False)
+            with contextlib.suppress(BlockingIOError):
+                while data := os.read(fd, read_bytes):
+                    yield data
+            return
 
 
 def _run_child(work: Callable[[], bool], seconds: int) -> None:  # pragma: no cover - the child

@@ -28,7 +28,6 @@ import fcntl
 import json
 import os
 import pickle
-import select
 import stat
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from typing import Protocol
 
 from factory_tui.adapters.fold_child import fold_tail
 from factory_tui.adapters.foldcache import FileIdentity, file_identity
-from factory_tui.adapters.forked import CHILD_SECONDS, Forked, fork_allowed
+from factory_tui.adapters.forked import CHILD_SECONDS, Forked, fork_allowed, pipe_parts
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_split import SeedSessions
 
@@ -326,22 +325,12 @@ class ForkedChild:
         """On the reader thread: the pipe read to its end (the child closed it), or until the
         child has ended and the pipe is empty (a child forked meanwhile by another thread can
         hold a copy of its end: no end of file then)."""
-        fd, parts = self._read_fd, self._parts
-        poller = select.poll()  # not select(): a descriptor past 1,024 is refused there
-        poller.register(fd, select.POLLIN)
+        parts = self._parts
         try:
-            while True:
-                if poller.poll(_POLL_MS):
-                    data = os.read(fd, _PIPE_BYTES)
-                    if not data:
-                        return
-                    parts.append(data)
-                elif not self.forked.running:  # reaped: all it wrote is in the pipe
-                    os.set_blocking(fd, False)
-                    with contextlib.suppress(BlockingIOError):
-                        while data := os.read(fd, _PIPE_BYTES):
-                            parts.append(data)
-                    return
+            for data in pipe_parts(
+                self._read_fd, self.forked, poll_ms=_POLL_MS, read_bytes=_PIPE_BYTES
+            ):
+                parts.append(data)
         except OSError:
             self._failed = True  # unreadable: what was read is no whole answer
             parts.clear()
