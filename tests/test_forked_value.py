@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import warnings
 from datetime import UTC, datetime
 
 import pytest
@@ -25,6 +26,25 @@ def test_the_childs_value_comes_back() -> None:
         "models": ["a", "b"],
         "n": 2**70,
     }
+
+
+def test_nothing_the_child_writes_reaches_this_processs_output(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """In the cockpit the child's standard output and error are the terminal under the screen
+    (and its print capture, Textual's, whose app does not run in the child): what the work
+    prints, writes at the descriptors or warns goes nowhere."""
+
+    def noisy() -> int:
+        print("printed")
+        print("to stderr", file=sys.stderr)
+        os.write(1, b"at fd 1\n")
+        os.write(2, b"at fd 2\n")
+        warnings.warn("a package's warning", UserWarning, stacklevel=1)
+        return 7
+
+    assert forked_value(noisy) == 7
+    assert capfd.readouterr() == ("", "")
 
 
 def test_a_child_that_fails_is_no_value() -> None:

@@ -110,6 +110,7 @@ def forked_value(work: Callable[[], T], *, seconds: int = CHILD_SECONDS) -> T | 
 
     def child() -> bool:  # pragma: no cover - in the child
         os.close(read_fd)
+        _silenced()
         data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
         with open(write_fd, "wb") as out:
             out.write(data)
@@ -132,6 +133,18 @@ def forked_value(work: Callable[[], T], *, seconds: int = CHILD_SECONDS) -> T | 
     except Exception:  # anything unreadable is no answer
         return None
     return value
+
+
+def _silenced() -> None:  # pragma: no cover - in the child
+    """Nothing the child's work writes reaches the parent's terminal (the cockpit's screen) or
+    its print capture (Textual's, whose app does not run in the child): standard output and
+    error go to /dev/null, at the descriptors too, and warnings are not shown."""
+    warnings.simplefilter("ignore")
+    null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+    for fd in (1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - open to the child's end
 
 
 def _read_answer(fd: int, child: Forked) -> bytes | None:
