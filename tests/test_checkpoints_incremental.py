@@ -176,3 +176,38 @@ def test_a_read_after_forget_reads_whole_and_gives_the_same(
     again = folder.read()
     assert sorted(parsed) == ["2026-02-12T15-00-a.json", "not-a-time.json"]
     assert again == first == read_checkpoints(config)
+
+
+def test_the_problems_come_in_the_same_order_whatever_order_the_folder_lists_its_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system lists a folder in an order of its own: what is made of the names (each
+    task's newest, the problems of the files that cannot be read) does not follow it, so
+    ``status --json`` says the same from one file system to another."""
+    config = make_factory(tmp_path / "f")
+    for name, body in (
+        ("2026-02-16T10-00-b.json", b"{"),
+        ("2026-02-16T10-01-a.json", b"[]"),
+        ("not-a-checkpoint-name.json", b"{}"),
+        ("2026-02-16T10-02-c.json", b'{"task": "c", "pr_number": "x"}'),
+        ("also odd.json", b"{}"),
+    ):
+        _write(config.checkpoints_dir / name, body)
+    listed = CheckpointFolder(config).read()
+    scandir = os.scandir
+
+    class Reversed:
+        def __init__(self, where: Any) -> None:
+            self.entries = list(reversed(list(scandir(where))))
+
+        def __enter__(self) -> list[os.DirEntry[str]]:
+            return self.entries
+
+        def __exit__(self, *_exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(factory_state.os, "scandir", Reversed)
+    backwards = CheckpointFolder(config).read()
+    assert [p.file for p in backwards[1]] == [p.file for p in listed[1]]
+    assert backwards == listed
+    assert len(listed[1]) >= 4

@@ -135,7 +135,9 @@ class CheckpointFolder:
         unnamed: list[str] = []
         try:
             with os.scandir(folder if fd is None else fd) as listed:
-                names = [e.name for e in listed if e.name.endswith(".json")]
+                # Sorted: what is made of them (each task's newest, the problems) comes in
+                # the same order whatever order a file system lists them in.
+                names = sorted(e.name for e in listed if e.name.endswith(".json"))
         except FileNotFoundError:
             names = []
         except OSError as error:
