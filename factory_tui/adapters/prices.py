@@ -203,9 +203,10 @@ def price_table_at(at: datetime) -> PriceTable:
     )
 
 
-PRICES_SECONDS = 60
-"""A forked child making the table that has not answered by then is ended (the table is then
-made here)."""
+PRICES_SECONDS = 20
+"""A forked child making the table that has not answered by then is ended, and the table made
+here. Its work takes ~0.3 s; one stuck (on a lock another thread of the cockpit held when it
+forked, however unlikely) would hold the spend back until then."""
 
 
 @cache
