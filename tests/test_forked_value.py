@@ -70,6 +70,17 @@ def test_where_no_child_can_be_forked_the_caller_is_told(monkeypatch: pytest.Mon
     assert made_here.lookup("claude-sonnet-4-5") is not None
 
 
+def test_out_of_descriptors_the_caller_is_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No pipe to be had (a process at its descriptor limit): no value, not an ``OSError`` the
+    cost feed would show instead of the spend."""
+
+    def no_pipe(_flags: int) -> tuple[int, int]:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(forked.os, "pipe2", no_pipe)
+    assert forked_value(lambda: 1) is None
+
+
 def test_the_answer_is_whole_when_another_fork_holds_the_pipe_open() -> None:
     """A child another thread forked meanwhile holds a copy of the pipe's write end: no end of
     file then; the answer is taken once the child that wrote it has ended."""

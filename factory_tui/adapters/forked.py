@@ -106,7 +106,10 @@ def forked_value(work: Callable[[], T], *, seconds: int = CHILD_SECONDS) -> T | 
     dozen prices. Blocks until the child ends: call it from a worker thread in the cockpit."""
     if not fork_allowed():
         return None
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    try:
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    except OSError:  # out of descriptors: the caller does the work, and says so if it fails
+        return None
 
     def child() -> bool:  # pragma: no cover - in the child
         os.close(read_fd)

@@ -221,9 +221,8 @@ def price_table_forked(at: datetime) -> PriceTable | None:
     """:func:`price_table_at` made by a forked child, so that this process never imports
     genai-prices (its data module, pydantic and an HTTP client stayed in memory for good: the
     cockpit on the scale factory was 106 MB fully loaded cold, 88 MB without them, for a table
-    of a few dozen prices); None when no child could make
-    it (not Linux, the fork failed, the child failed: the caller makes it here, and says why if
-    the table cannot be made at all)."""
+    of a few dozen prices); None when no child could make it (not Linux, the fork failed, the
+    child failed: the caller makes it here, and says why if the table cannot be made at all)."""
     from factory_tui.adapters.forked import forked_value
 
     def parts() -> tuple[dict[str, ModelPrice], str | None, str, tuple[str, ...]]:
