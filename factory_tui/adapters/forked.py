@@ -129,7 +129,7 @@ def forked_value(work: Callable[[], T], *, seconds: int = CHILD_SECONDS) -> T | 
         data = _read_answer(read_fd, child_process)
     finally:
         os.close(read_fd)
-    if data is None or not child_process.wait() or not data:
+    if not data or not child_process.wait():  # no answer, or a child that failed after it
         return None
     try:
         value: T = pickle.loads(data)  # our own child's, through our pipe
