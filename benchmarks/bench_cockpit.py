@@ -7,7 +7,9 @@ Prints:
 - write → shown latency (a log line appended, a claim file written) through the real watcher:
   median and p95, beside the raw floor (watchfiles with the same settings, write → event);
 - (start → first paint is measured on real processes by first_paint.py, not here);
-- idle CPU over --idle seconds with 10 agents' files and nothing changing;
+- idle CPU over --idle seconds with 10 agents' files and nothing changing, beside a bare
+  Textual app's idle CPU over as long (one ``Static``, the same headless driver): the floor any
+  Textual app pays here;
 - CPU under load: 1,000 log lines/s and 10 claim changes/s for --load seconds, written by
   another process (the figure is the cockpit's process alone);
 - with --scale DIR (a factory from scale_factory.py): the time to fully loaded and the RSS then,
@@ -191,6 +193,9 @@ async def main(args: argparse.Namespace) -> None:
             f"{writer_cpu:.1f} %)"
         )
 
+    bare = await bare_idle(args.idle)
+    print(f"bare Textual app idle: {bare:.2f} % of a core over {args.idle} s (one Static)")
+
     if args.scale:
         # Fresh processes: the demo's cockpit above must not count in the scale factory's RSS.
         # Each round: one with an empty cache folder (cold: the whole log folded), then one
@@ -217,6 +222,26 @@ async def main(args: argparse.Namespace) -> None:
                 f"{statistics.median(run[1] for run in runs):.0f} MB (with the spend "
                 f"attributed, at {statistics.median(run[2] for run in runs):.2f} s)"
             )
+
+
+async def bare_idle(seconds: float) -> float:
+    """A bare Textual app's CPU (% of a core) idling ``seconds`` under the same headless driver
+    as the cockpit above: the idle row's baseline (the same code idled at 0.2 to 2 % of a core on
+    this shared VM on different days; the floor moves with it)."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    class Bare(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("bare")
+
+    proc = psutil.Process()
+    app = Bare()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        c0, t0 = cpu_of(proc), time.monotonic()
+        await asyncio.sleep(seconds)
+        return (cpu_of(proc) - c0) / (time.monotonic() - t0) * 100
 
 
 def write_load(log: Path, claims: Path) -> None:
