@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader
 
 from factory_tui.demo import generate_demo
+from factory_tui.demo.generator import DemoFactory
 from factory_tui.ui.app import FactoryApp
 
 
@@ -109,27 +110,37 @@ async def shown(app: FactoryApp) -> float:
     return await future
 
 
+def idle_demo(
+    base: Path, *, transcripts: bool = False, refresh_interval: float | None = None
+) -> tuple[DemoFactory, FactoryApp]:
+    """The demo factory the latency, idle and load figures are measured on (10 agents' files,
+    no agent processes; their transcripts too with ``transcripts``), made in ``base``, and a
+    headless cockpit on it (watching its files; ``refresh_interval``: its re-probe's)."""
+    demo = generate_demo(
+        base / "factory",
+        now=DEMO_NOW,
+        hostname=DEMO_HOST,
+        start_processes=False,
+        agents=10,
+        transcripts=transcripts,
+    )
+    app = FactoryApp(
+        config_for(demo.root),
+        clock=lambda: DEMO_NOW,
+        reader=demo_reader(demo),
+        watch=True,
+        theme_dir=base / "no-themes",
+        environ={},
+        refresh_interval=refresh_interval,
+    )
+    app.animation_level = "none"
+    return demo, app
+
+
 async def main(args: argparse.Namespace) -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-cockpit-"))
-    demo = generate_demo(
-        base / "factory", now=DEMO_NOW, hostname=DEMO_HOST, start_processes=False, agents=10
-    )
-    cfg = config_for(demo.root)
-
-    def cockpit() -> FactoryApp:
-        app = FactoryApp(
-            cfg,
-            clock=lambda: DEMO_NOW,
-            reader=demo_reader(demo),
-            watch=True,
-            theme_dir=base / "no-themes",
-            environ={},
-        )
-        app.animation_level = "none"
-        return app
-
+    demo, app = idle_demo(base)
     floor = raw_floor(base, args.writes)
-    app = cockpit()
     proc = psutil.Process()
     async with app.run_test(size=(160, 48)) as pilot:
         await app.wait_for_fleet(lambda f: app.loaded and app.log_ready)

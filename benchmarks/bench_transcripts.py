@@ -32,12 +32,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_cockpit import pct, shown
-from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader
+from bench_cockpit import idle_demo, pct, shown
 
 from factory_tui.core.fleet import Fleet
-from factory_tui.demo import generate_demo
-from factory_tui.ui.app import FactoryApp
 
 
 def tool_line(pattern: str) -> str:
@@ -70,24 +67,8 @@ def step_of(fleet: Fleet, agent: str) -> str | None:
 
 async def main(args: argparse.Namespace) -> None:
     base = Path(tempfile.mkdtemp(prefix="bench-transcripts-"))
-    demo = generate_demo(
-        base / "factory",
-        now=DEMO_NOW,
-        hostname=DEMO_HOST,
-        start_processes=False,
-        agents=10,
-        transcripts=True,
-    )
-    app = FactoryApp(
-        config_for(demo.root),
-        clock=lambda: DEMO_NOW,
-        reader=demo_reader(demo),
-        watch=True,
-        theme_dir=base / "no-themes",
-        environ={},
-        refresh_interval=3600,  # only the watcher brings a change
-    )
-    app.animation_level = "none"
+    # Only the watcher brings a change (no re-probe meanwhile).
+    demo, app = idle_demo(base, transcripts=True, refresh_interval=3600)
     async with app.run_test(size=(160, 48)) as pilot:
         await app.wait_for_fleet(lambda f: app.loaded and app.log_ready)
         await pilot.pause()

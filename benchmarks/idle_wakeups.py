@@ -34,14 +34,11 @@ from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader
-from run_all import WAKE
+from bench_cockpit import idle_demo
+from run_all import wake_cost_us
 
-from factory_tui.demo import generate_demo
-from factory_tui.ui.app import FactoryApp
 from factory_tui.ui.feeds import base
 
 ThreadFigures = dict[int, tuple[str, int, float]]
@@ -89,19 +86,7 @@ def timed_ticks() -> dict[str, list[float]]:
 
 async def main(args: argparse.Namespace) -> None:
     spent = timed_ticks()
-    folder = Path(tempfile.mkdtemp(prefix="idle-wakeups-"))
-    demo = generate_demo(
-        folder / "factory", now=DEMO_NOW, hostname=DEMO_HOST, start_processes=False, agents=10
-    )
-    app = FactoryApp(
-        config_for(demo.root),
-        clock=lambda: DEMO_NOW,
-        reader=demo_reader(demo),
-        watch=True,
-        theme_dir=folder / "no-themes",
-        environ={},
-    )
-    app.animation_level = "none"
+    _demo, app = idle_demo(Path(tempfile.mkdtemp(prefix="idle-wakeups-")))
     pid = os.getpid()
     async with app.run_test(size=(160, 48)) as pilot:
         await app.wait_for_fleet(lambda f: app.loaded and app.log_ready)
@@ -139,18 +124,8 @@ async def main(args: argparse.Namespace) -> None:
                 f"tick {name}: {len(woken)} in the idle window, CPU median {shown}; back to "
                 f"back median {statistics.median(calls):.2f} ms ({len(calls)} calls)"
             )
-    woken, hot = await asyncio.to_thread(_wake_cost)
+    woken, hot = await asyncio.to_thread(wake_cost_us)
     print(f"one stat's CPU after 5 s asleep {woken:.0f} µs; back to back {hot:.0f} µs")
-
-
-def _wake_cost() -> tuple[float, float]:
-    import subprocess
-
-    done = subprocess.run(
-        [sys.executable, "-c", WAKE], stdout=subprocess.PIPE, text=True, check=True
-    )
-    woken, hot = done.stdout.split()
-    return float(woken), float(hot)
 
 
 if __name__ == "__main__":
