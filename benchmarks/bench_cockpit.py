@@ -237,8 +237,8 @@ async def main(args: argparse.Namespace) -> None:
 
 async def bare_idle(seconds: float) -> float:
     """A bare Textual app's CPU (% of a core) idling ``seconds`` under the same headless driver
-    as the cockpit above: the idle row's baseline (the same code idled at 0.2 to 2 % of a core on
-    this shared VM on different days; the floor moves with it)."""
+    as the cockpit above: the idle row's baseline (the cockpit's idle figure ranged from 0.4 to
+    2 % of a core on this shared VM in one day on the same code; this floor moves with it)."""
     from textual.app import App, ComposeResult
     from textual.widgets import Static
 

@@ -148,8 +148,8 @@ print(statistics.median(woken) * 1e6, statistics.median(hot) * 1e6)
 """
 """One ``stat``'s CPU time after 5 s asleep and back to back (µs): what a wake-up costs here
 before any work. An idle cockpit wakes a few times a second (the 5 s re-probe, the watcher,
-the event loop): on this VM a thread's first system calls after a sleep took milliseconds of
-CPU (1.3-2.9 ms for one ``stat``; 1-5 µs back to back), so the idle row moves with this figure."""
+the event loop): on this VM a thread's first system calls after a sleep took from 35 µs to 3 ms
+of CPU in one day (one ``stat``; 1-5 µs back to back), and the idle row moves with it."""
 
 
 def wake_cost_us() -> tuple[float, float]:

@@ -322,18 +322,14 @@ class ForkedChild:
         return None if self.forked.running else self.forked.status
 
     def _read(self) -> None:
-        """On the reader thread: the pipe read to its end (the child closed it), or until the
-        child has ended and the pipe is empty (a child forked meanwhile by another thread can
-        hold a copy of its end: no end of file then)."""
-        parts = self._parts
+        """On the reader thread: the child's answer, as :func:`pipe_parts` reads it."""
         try:
-            for data in pipe_parts(
-                self._read_fd, self.forked, poll_ms=_POLL_MS, read_bytes=_PIPE_BYTES
-            ):
-                parts.append(data)
+            self._parts.extend(
+                pipe_parts(self._read_fd, self.forked, poll_ms=_POLL_MS, read_bytes=_PIPE_BYTES)
+            )
         except OSError:
             self._failed = True  # unreadable: what was read is no whole answer
-            parts.clear()
+            self._parts.clear()
 
     def communicate(self, cancel: threading.Event | None, deadline: float | None) -> bytes | None:
         while self._reader.is_alive():
