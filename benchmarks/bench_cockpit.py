@@ -7,11 +7,14 @@ Prints:
 - write → shown latency (a log line appended, a claim file written) through the real watcher:
   median and p95, beside the raw floor (watchfiles with the same settings, write → event);
 - (start → first paint is measured on real processes by first_paint.py, not here);
-- idle CPU over --idle seconds with 10 agents' files and nothing changing, beside a bare
-  Textual app's idle CPU over as long (one ``Static``, the same headless driver): the floor any
-  Textual app pays here;
+- idle CPU over --idle seconds with 10 agents' files and nothing changing (their 10 processes
+  running, as the demo's fixed probe says: re-probed every 5 s), beside a bare Textual app's
+  idle CPU over as long (one ``Static``, the same headless driver): the floor any Textual app
+  pays here;
 - CPU under load: 1,000 log lines/s and 10 claim changes/s for --load seconds, written by
   another process (the figure is the cockpit's process alone);
+- idle CPU over --idle seconds once no agent's process runs (the probe says none): the ticks
+  then wait for the clock's next minute (a frozen clock here: every 60 s);
 - with --scale DIR (a factory from scale_factory.py): the time to fully loaded and the RSS then,
   cold and warm, each the median of --scale-runs fresh processes.
 
@@ -40,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from conftest import DEMO_HOST, DEMO_NOW, config_for, demo_reader
 
+from factory_tui.adapters.procs import TableProbe
 from factory_tui.demo import generate_demo
 from factory_tui.demo.generator import DemoFactory
 from factory_tui.ui.app import FactoryApp
@@ -114,8 +118,9 @@ def idle_demo(
     base: Path, *, transcripts: bool = False, refresh_interval: float | None = None
 ) -> tuple[DemoFactory, FactoryApp]:
     """The demo factory the latency, idle and load figures are measured on (10 agents' files,
-    no agent processes; their transcripts too with ``transcripts``), made in ``base``, and a
-    headless cockpit on it (watching its files; ``refresh_interval``: its re-probe's)."""
+    no real agent processes: the fixed probe says their 10 pids run; their transcripts too
+    with ``transcripts``), made in ``base``, and a headless cockpit on it (watching its files;
+    ``refresh_interval``: its re-probe's; its clock stopped at the demo's time)."""
     demo = generate_demo(
         base / "factory",
         now=DEMO_NOW,
@@ -202,6 +207,28 @@ async def main(args: argparse.Namespace) -> None:
             f"under load (1,000 log lines/s + 10 claim changes/s, {args.load} s): "
             f"{load:.1f} % of a core (the cockpit's process alone; the writer process "
             f"{writer_cpu:.1f} %)"
+        )
+
+        # The same cockpit once no agent's process runs (a finished fleet left open): its
+        # ticks wait for the clock's next minute (the idle figure above has 10 processes
+        # running, as the demo's probe says, re-probed every 5 s).
+        probe = app.fleet_feed.reader.probe
+        assert isinstance(probe, TableProbe)
+        probe.table.clear()
+        app.read_everything()
+        await app.wait_for_fleet(lambda f: not any(i.alive for i in f.instances))
+        await pilot.pause()
+        for _second in range(10):  # the load's last work done: at most one wake-up in a second
+            w0 = wakeups_of(proc)
+            await asyncio.sleep(1)
+            if wakeups_of(proc) - w0 <= 1:
+                break
+        c0, w0, t0 = cpu_of(proc), wakeups_of(proc), time.monotonic()
+        await asyncio.sleep(args.idle)
+        spent = time.monotonic() - t0
+        print(
+            f"idle, no agent process running: {(cpu_of(proc) - c0) / spent * 100:.2f} % of a "
+            f"core over {args.idle} s, {(wakeups_of(proc) - w0) / spent:.1f} wake-ups a second"
         )
 
     bare = await bare_idle(args.idle)

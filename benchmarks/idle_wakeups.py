@@ -4,7 +4,8 @@ wake from a sleep against the same ticks back to back (issue 17's idle row).
     python benchmarks/idle_wakeups.py [--idle 30] [--back-to-back 30]
 
 The cockpit runs headless on the demo factory of ``bench_cockpit.py`` (10 agents' files, no
-agent processes, nothing changing). Prints:
+real agent processes, though its fixed probe says their 10 pids run: re-probed every 5 s;
+nothing changing). Prints:
 - each thread's CPU (% of a core) and wake-ups a second (voluntary context switches) over
   ``--idle`` seconds;
 - each periodic tick (the fleet's re-probe, the spend's re-read): how many ran in that window

@@ -367,6 +367,8 @@ def cockpit_rows(out: str) -> list[Row]:
     wakeups = _num(r"idle wake-ups: ([\d.]+) a second", out)
     shown = f"{wakeups:.1f} /s" if wakeups is not None else "missing"
     rows.append(Row("cockpit idle wake-ups (all threads)", shown, "info", "", "info"))
+    m, _v = check(_num(r"idle, no agent process running: ([\d.]+) %", out), 0.5, pct)
+    rows.append(Row("cockpit idle CPU, no agent process running", m, "info", base, "info"))
     m, v = check(_num(r"under load .*?: ([\d.]+) % of a core", out), 10, pct)
     rows.append(Row("cockpit under 1,000 lines/s", m, "≤ 10 % of a core", "", v))
     for kind in ("warm", "cold"):

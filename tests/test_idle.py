@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from conftest import DEMO_NOW, demo_reader
+from conftest import DEMO_NOW, demo_probe, demo_reader
 from test_agent_waiting import claude_dir, put_transcript, working
 from test_app import make_app
 from textual.app import App
@@ -22,10 +22,11 @@ from factory_tui.adapters.agent_transcripts import AgentTranscripts
 from factory_tui.adapters.procs import TableProbe
 from factory_tui.adapters.transcripts import CostTracker
 from factory_tui.config.locations import CLAUDE_PROJECT_NAME_MAX, encode_project_path
-from factory_tui.core.fleet import ProcInfo
+from factory_tui.core.fleet import Fleet, ProcInfo
 from factory_tui.demo import DemoFactory
+from factory_tui.ui import watch
 from factory_tui.ui.feeds import cost as cost_feed
-from factory_tui.ui.feeds.base import Drain, Ticker, _next_due
+from factory_tui.ui.feeds.base import MINUTE_SLACK, Drain, Ticker, _next_due
 from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.widgets.agents import AgentGrid
 
@@ -288,6 +289,105 @@ def test_a_ticker_stopped_before_its_first_tick_never_ticks() -> None:
     ticker.stop()
     ticker.join(WAIT_S)  # woken by stop, not by the hour going by
     assert not ticker.alive and ticks == []
+
+
+def test_a_function_interval_is_asked_after_each_tick_and_again_when_rescheduled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A long wait is cut short by :meth:`Ticker.reschedule` when the interval now says less;
+    an interval that fails is logged and waited as the default (never a busy loop)."""
+    ticks, asked = Count(), Count()
+    fast = threading.Event()
+
+    def interval() -> float:
+        asked.add()
+        return 0.01 if fast.is_set() else 3600
+
+    def failing() -> float:
+        asked.add()
+        raise RuntimeError("a bug in an interval")
+
+    ticker = Ticker(name="test ticker")
+    ticker.every(interval, ticks.add)
+    ticker.every(failing, ticks.add)
+    ticker.start()
+    try:
+        assert asked.wait_for(2)  # both asked at the start: an hour, and the default
+        ticker.reschedule()
+        assert asked.wait_for(4)
+        assert ticks.value == 0  # nothing said less than an hour
+        fast.set()
+        ticker.reschedule()  # the hour's wait ends now
+        assert ticks.wait_for(3)  # and goes on at the new pace
+    finally:
+        ticker.stop()
+    ticker.join(WAIT_S)
+    assert not ticker.alive
+    assert (
+        "test ticker: an interval failed" in caplog.text and "a bug in an interval" in caplog.text
+    )
+
+
+async def test_the_ticks_come_once_a_minute_while_no_process_runs(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No claimed process runs (a finished fleet left open) and the files are watched: the
+    periodic ticks (and the watcher's check for replaced folders) wait for the clock's next
+    minute (ages are shown to the minute); a process running, unwatched files or a slow
+    interval asked for keep the interval."""
+    paces: list[Callable[[], float]] = []
+    real_watch = watch.watch_files
+
+    def recording_watch(*args: Any, pace: Callable[[], float], **kwargs: Any) -> None:
+        paces.append(pace)
+        real_watch(*args, pace=pace, **kwargs)
+
+    monkeypatch.setattr(watch, "watch_files", recording_watch)
+    reader = demo_reader(demo)
+    assert isinstance(reader.probe, TableProbe)
+    reader.probe.table.clear()
+    app = make_app(demo.root, reader=reader, watch=True, prs=PrsOptions(enabled=False))
+    async with app.run_test(size=SIZE):
+        await app.wait_for_fleet()
+        assert DEMO_NOW.second == 30
+        assert app.tick_interval(5) == pytest.approx(30 + MINUTE_SLACK)
+        assert [pace() for pace in paces] == [pytest.approx(30 + MINUTE_SLACK)]
+        assert app.tick_interval(90) == 90
+        app.watching = False
+        assert app.tick_interval(5) == 5
+        app.watching = True
+        reader.probe.table.update(demo_probe(demo).table)
+        app.read_everything()
+        await app.wait_for_fleet(lambda f: any(i.alive for i in f.instances))
+        assert app.tick_interval(5) == 5
+
+
+async def test_a_process_that_starts_while_the_ticks_wait_for_the_minute_is_probed_again_at_once(
+    demo: DemoFactory,
+) -> None:
+    """The cockpit waits for the next minute (30 s away) when an agent's process starts: the
+    fleet that shows it running reschedules the ticks, so its death (no file says it) shows
+    within the re-probe's interval, not at the minute."""
+    reader = demo_reader(demo)
+    assert isinstance(reader.probe, TableProbe)
+    table = dict(reader.probe.table)
+    reader.probe.table.clear()
+    agent = next(i for i, r in demo.instances.items() if r == "working")
+    app = make_app(
+        demo.root, reader=reader, watch=True, refresh_interval=0.05, prs=PrsOptions(enabled=False)
+    )
+
+    def alive(fleet: Fleet) -> bool | None:
+        return next(i for i in fleet.instances if i.id == agent).alive
+
+    async with app.run_test(size=SIZE):
+        await app.wait_for_fleet()
+        assert not alive(app.fleet) and app.tick_interval(0.05) > 20
+        reader.probe.table.update(table)  # it starts; its claim file names it (a re-read)
+        app.read_everything()
+        await app.wait_for_fleet(lambda f: alive(f) is True)
+        reader.probe.table.clear()  # it dies; no file changes
+        await app.wait_for_fleet(lambda f: alive(f) is False, timeout=WAIT_S)
 
 
 def test_a_tick_that_overran_skips_what_it_missed() -> None:

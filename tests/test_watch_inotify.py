@@ -545,22 +545,19 @@ def test_a_missing_folder_made_is_watched_at_once(
         written_until_posted(posts, names, lambda paths: bool(paths & set(names)))
 
 
-@pytest.mark.parametrize("wakes", [True, False])
-def test_an_idle_watcher_blocks_until_the_rearm_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wakes: bool
-) -> None:
-    """When its stop events all wake it through their pipes, the idle watcher blocks until the
-    re-arm check (no wake-up every ``POLL_MS``: each costs CPU on an idle cockpit, issue 17);
-    with a plain ``threading.Event`` to stop on it still looks every ``POLL_MS``."""
+def _idle_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: threading.Event, **kwargs: object
+) -> float:
+    """How long the inotify watcher on a fresh factory (``rearm_ms`` a minute, ``kwargs``
+    more) blocks once armed and idle (ms); then stopped by ``stop``, which must wake it."""
     timeouts: queue.Queue[float | None] = queue.Queue()
     monkeypatch.setattr(watch, "select", _recording_select(timeouts))
     targets = factory(tmp_path)
-    stop = WakeEvent() if wakes else threading.Event()
     posts: queue.Queue[frozenset[Path]] = queue.Queue()
     thread = threading.Thread(
         target=watch_files,
         args=(targets, posts.put, stop),
-        kwargs={"backend": "inotify", "rearm_ms": 60_000},
+        kwargs={"backend": "inotify", "rearm_ms": 60_000, **kwargs},
         daemon=True,
     )
     thread.start()
@@ -572,10 +569,45 @@ def test_an_idle_watcher_blocks_until_the_rearm_check(
         thread.join(WAIT_S)
     assert not thread.is_alive(), "stop did not wake the watcher"
     assert timeout is not None
+    return timeout
+
+
+@pytest.mark.parametrize("wakes", [True, False])
+def test_an_idle_watcher_blocks_until_the_rearm_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wakes: bool
+) -> None:
+    """When its stop events all wake it through their pipes, the idle watcher blocks until the
+    re-arm check (no wake-up every ``POLL_MS``: each costs CPU on an idle cockpit, issue 17);
+    with a plain ``threading.Event`` to stop on it still looks every ``POLL_MS``."""
+    timeout = _idle_wait(tmp_path, monkeypatch, WakeEvent() if wakes else threading.Event())
     if wakes:
         assert 59_000 < timeout <= 60_000
     else:
         assert timeout <= watch.POLL_MS
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_rearm_check_keeps_the_pace_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, fails: bool
+) -> None:
+    """Given a pace (the cockpit's: once a minute while no agent's process runs), the idle
+    watcher blocks until the check that pace says, asked at each check; a pace that fails is
+    logged and the watcher goes on at ``rearm_ms``."""
+    asked: list[int] = []
+
+    def pace() -> float:
+        asked.append(1)
+        if fails:
+            raise RuntimeError("a bug in the pace")
+        return 90.0
+
+    timeout = _idle_wait(tmp_path, monkeypatch, WakeEvent(), pace=pace)
+    assert asked
+    if fails:
+        assert 59_000 < timeout <= 60_000
+        assert "the watcher's pace failed" in caplog.text and "a bug in the pace" in caplog.text
+    else:
+        assert 89_000 < timeout <= 90_000
 
 
 @pytest.mark.parametrize("now", [16325.398, 16326.508, 0.1, 1e6 + 0.3])

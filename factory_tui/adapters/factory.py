@@ -337,6 +337,12 @@ class FactoryReader:
             pids |= store_pids(self.store.snapshot, self.hostname)
         return pids
 
+    @property
+    def probed_running(self) -> bool:
+        """The last probe found one of the claims' processes running, here or on a configured
+        host: something that can change (die, use CPU) with no file saying so."""
+        return bool(self._procs) or bool(self._remote)
+
     def transcripts_changed(self) -> bool:
         """Whether an agent's transcript grew since the last :meth:`fleet` (a ``stat`` each)."""
         return self.agents is not None and self.agents.changed()

@@ -56,6 +56,8 @@ STEP_MS = 10
 DEBOUNCE_MS = 100
 #: How often the watcher wakes with nothing to report, to notice folders that appeared.
 REARM_MS = 5_000
+#: The shortest wait between re-arm checks a ``pace`` gets (see :func:`watch_files`).
+MIN_PACE_S = 0.05
 #: The inotify watcher, after an event, keeps reading while the next comes within this (up to
 #: ``DEBOUNCE_MS``), then posts the burst once: one write is a modify and a close.
 INOTIFY_STEP_MS = 3
@@ -362,6 +364,7 @@ def watch_files(
     rearm_ms: int = REARM_MS,
     backend: Backend = "auto",
     open_inotify: Callable[[], Inotify] = Inotify,
+    pace: Callable[[], float] | None = None,
 ) -> None:
     """Watch until ``stop`` is set, calling ``post(paths)`` for each batch of relevant changes.
 
@@ -378,7 +381,7 @@ def watch_files(
     """
     if backend != "watchfiles":
         try:
-            _watch_inotify(targets, post, stop, open_inotify, debounce_ms, rearm_ms)
+            _watch_inotify(targets, post, stop, open_inotify, debounce_ms, rearm_ms, pace)
             return
         except _InotifyRefused as refused:
             if backend == "inotify":
@@ -437,6 +440,7 @@ def _watch_inotify(
     open_inotify: Callable[[], Inotify],
     debounce_ms: int,
     rearm_ms: int,
+    pace: Callable[[], float] | None,
 ) -> None:
     """:func:`watch_files` on an inotify descriptor, re-made at each re-arm (rare: a folder
     replaced or appeared, agents started or ended), so no stale watch is left behind."""
@@ -456,7 +460,7 @@ def _watch_inotify(
                 # Armed now: a change made between the reader's look and this moment is caught up.
                 post(arming.catch_up)
             catch_up = frozenset()
-            if _follow(notify, targets, post, stop, arming, debounce_ms, rearm_ms):
+            if _follow(notify, targets, post, stop, arming, debounce_ms, _pace(pace, rearm_ms)):
                 catch_up = targets.everything()
                 post(catch_up)
 
@@ -468,7 +472,7 @@ def _follow(
     stop: threading.Event,
     arming: _Arming,
     debounce_ms: int,
-    rearm_ms: int,
+    rearm_s: Callable[[], float],
 ) -> bool:
     """Post each burst of relevant changes until ``stop`` or ``moved`` is set (False), or a
     watched folder was replaced or a missing one appeared (True: re-arm). Woken at once by
@@ -486,7 +490,7 @@ def _follow(
         for fd in (notify.fileno(), *wake_fds):
             poller.register(fd, select.POLLIN)
         # Every stop event wakes the poll through its pipe: block until the re-arm check (an
-        # idle cockpit's watcher wakes every ``rearm_ms``, not every ``POLL_MS``).
+        # idle cockpit's watcher wakes every ``rearm_s()``, not every ``POLL_MS``).
         cap = None if all(isinstance(event, WakeEvent) for event in events) else POLL_MS
         check_at = 0.0  # at once: a folder may have gone while arming
         while not stop.is_set() and not followed.moved.is_set():
@@ -494,7 +498,7 @@ def _follow(
             if now >= check_at:
                 if _replaced(armed):
                     return True
-                check_at = now + rearm_ms / 1000
+                check_at = now + rearm_s()
             ready = {fd for fd, _ in poller.poll(_timeout_ms(check_at - now, cap))}
             for fd in ready & wake_fds:
                 drain(fd)  # the loop's test says which event it was
@@ -514,6 +518,22 @@ def _follow(
             if folders_changed or not missing.isdisjoint(paths):
                 check_at = 0.0  # (a missing folder made as a symlink to one: no IN_ISDIR)
         return False
+
+
+def _pace(pace: Callable[[], float] | None, rearm_ms: int) -> Callable[[], float]:
+    """Seconds to the next re-arm check: what ``pace`` says (at least ``MIN_PACE_S``), else
+    ``rearm_ms``; a ``pace`` that fails is logged once a check and ``rearm_ms`` used (the
+    watcher goes on)."""
+
+    def seconds() -> float:
+        if pace is not None:
+            try:
+                return max(MIN_PACE_S, float(pace()))
+            except Exception:
+                log.exception("the watcher's pace failed: checking every %d ms", rearm_ms)
+        return rearm_ms / 1000
+
+    return seconds
 
 
 def _timeout_ms(left_s: float, cap_ms: int | None) -> int:

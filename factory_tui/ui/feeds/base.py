@@ -31,12 +31,24 @@ from textual.app import App
 if TYPE_CHECKING:
     from factory_tui.config import Config
 
-__all__ = ["DEFAULT_REFRESH_SECONDS", "Drain", "Ticker", "Updates", "refresh_seconds"]
+__all__ = [
+    "DEFAULT_REFRESH_SECONDS",
+    "MINUTE_SLACK",
+    "MIN_DELAY",
+    "Drain",
+    "Interval",
+    "Ticker",
+    "Updates",
+    "refresh_seconds",
+]
 
 log = logging.getLogger(__name__)
 
 #: Seconds between re-probes of the pids (and re-derived ages) when nothing changes.
 DEFAULT_REFRESH_SECONDS = 5.0
+
+#: A tick at the clock's next minute comes this long after it (so that the minute has turned).
+MINUTE_SLACK = 0.2
 
 
 def refresh_seconds(config: Config) -> float:
@@ -219,6 +231,15 @@ class Drain(Generic[W]):
             self._on_close()
 
 
+#: A tick's interval: seconds, or a function that says how many from now, asked after each tick
+#: (and at the start, and on :meth:`Ticker.reschedule`).
+Interval = float | Callable[[], float]
+
+#: The shortest wait a function interval gets (one that says 0, or less, or fails, is not a
+#: busy loop).
+MIN_DELAY = 0.05
+
+
 class Ticker:
     """Calls each of its ticks every its own interval, all on one daemon thread, from
     :meth:`start` until :meth:`stop` (a tick that runs then finishes; the next never starts).
@@ -227,17 +248,25 @@ class Ticker:
     wake-up (two threads woken at once fight for the GIL: dozens of futex hand-offs for a few
     milliseconds of work). Ticks keep to their schedule (a slow tick does not push the next
     ones back) and one that overran is skipped, not made up for. An exception from a tick is
-    logged and the ticks go on (the feeds' own errors are reported by their :class:`Drain`)."""
+    logged and the ticks go on (the feeds' own errors are reported by their :class:`Drain`).
+
+    An interval given as a function is asked after each of its ticks how long to wait from
+    then: the cockpit ticks fast while something could change that no file says, and once a
+    minute when nothing can (see :meth:`FactoryApp.tick_interval`). :meth:`reschedule` asks
+    those functions again now, so that a long wait is cut short when they would say less."""
 
     def __init__(self, *, name: str) -> None:
-        self._ticks: list[tuple[float, Callable[[], None]]] = []
-        self._stop = threading.Event()
+        self._ticks: list[tuple[Interval, Callable[[], None]]] = []
+        self._changed = threading.Condition()
+        self._stopped = False
+        self._rescheduled = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def every(self, interval: float, tick: Callable[[], None]) -> None:
+    def every(self, interval: Interval, tick: Callable[[], None]) -> None:
         """Call ``tick()`` every ``interval`` seconds (the first one ``interval`` after
-        :meth:`start`). Before :meth:`start` only."""
-        if interval <= 0:
+        :meth:`start`); ``interval`` may be a function (see the class). Before :meth:`start`
+        only."""
+        if not callable(interval) and not interval > 0:
             raise ValueError(f"a tick's interval must be positive, got {interval}")
         if self._thread.ident is not None:
             raise RuntimeError("a tick added to a ticker already started")
@@ -248,7 +277,16 @@ class Ticker:
 
     def stop(self) -> None:
         """No more ticks (a running one finishes; the thread then ends)."""
-        self._stop.set()
+        with self._changed:
+            self._stopped = True
+            self._changed.notify_all()
+
+    def reschedule(self) -> None:
+        """Ask the function intervals again now (from any thread): a tick whose new interval
+        has already gone by since it last ran runs at once."""
+        with self._changed:
+            self._rescheduled = True
+            self._changed.notify_all()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait (at most ``timeout`` seconds) for the thread to end after :meth:`stop`."""
@@ -259,20 +297,45 @@ class Ticker:
         """Its thread runs (started and not stopped yet)."""
         return self._thread.is_alive()
 
+    def _seconds(self, interval: Interval) -> float:
+        if not callable(interval):
+            return interval
+        try:
+            return max(MIN_DELAY, float(interval()))
+        except Exception:
+            log.exception("%s: an interval failed", self._thread.name)
+            return DEFAULT_REFRESH_SECONDS
+
     def _run(self) -> None:
         if not self._ticks:
             return
         start = time.monotonic()
-        due = [start + interval for interval, _tick in self._ticks]
-        while not self._stop.wait(max(0.0, min(due) - time.monotonic())):
+        last = [start for _tick in self._ticks]
+        due = [start + self._seconds(interval) for interval, _tick in self._ticks]
+        while True:
+            with self._changed:
+                while not (self._stopped or self._rescheduled):
+                    timeout = min(due) - time.monotonic()
+                    if timeout <= 0:
+                        break
+                    self._changed.wait(timeout)
+                if self._stopped:
+                    return
+                rescheduled, self._rescheduled = self._rescheduled, False
             for index, (interval, tick) in enumerate(self._ticks):
-                if due[index] > time.monotonic() or self._stop.is_set():
+                if rescheduled and callable(interval):
+                    due[index] = min(due[index], last[index] + self._seconds(interval))
+                if due[index] > time.monotonic() or self._stopped:
                     continue
                 try:
                     tick()
                 except Exception:
                     log.exception("%s: a tick failed", self._thread.name)
-                due[index] = _next_due(due[index], interval, time.monotonic())
+                now = last[index] = time.monotonic()
+                if callable(interval):
+                    due[index] = now + self._seconds(interval)
+                else:
+                    due[index] = _next_due(due[index], interval, now)
 
 
 def _next_due(due: float, interval: float, now: float) -> float:
