@@ -13,9 +13,10 @@ user would) and reads the figures they print:
   the lines and claims over a 10x longer history (300 days at the scale factory's pace: a
   longer history, not a busier day), and on the 10x history with the 1x claims (an information
   row: what the history alone costs);
-- ``bench_cockpit.py``: write → shown beside the watchfiles floor, idle and loaded CPU, and the
-  cockpit fully loaded on the scale factory (time, RSS), cold (an empty cache folder) and warm
-  (the fold cache the cold start left);
+- ``bench_cockpit.py``: write → shown beside the watchfiles floor, idle CPU (10 agents' processes
+  running, as the demo's fixed probe says; and once none runs, an information row) and loaded
+  CPU, and the cockpit fully loaded on the scale factory (time, RSS), cold (an empty cache
+  folder) and warm (the fold cache the cold start left);
 - ``first_paint.py``: first paint of the cockpit beside a bare Textual app, and beside the same
   demo with 200 MB of old transcripts under its Claude config folder (issue 13);
 - ``bench_claims_view.py``: the Claims view of ten times the claims (10,000; a fifth of the
@@ -147,9 +148,10 @@ for _ in range(3):
 print(statistics.median(woken) * 1e6, statistics.median(hot) * 1e6)
 """
 """One ``stat``'s CPU time after 5 s asleep and back to back (µs): what a wake-up costs here
-before any work. An idle cockpit wakes a few times a second (the 5 s re-probe, the watcher,
-the event loop): on this VM a thread's first system calls after a sleep took from 35 µs to 3 ms
-of CPU in one day (one ``stat``; 1-5 µs back to back), and the idle row moves with it."""
+before any work. An idle cockpit wakes every few seconds while agents run (the 5 s re-probe, the
+watcher, the event loop; once a minute when none runs): on this VM a thread's first system calls
+after a sleep took from 35 µs to 3 ms of CPU in one day (one ``stat``; 1-5 µs back to back), and
+the idle row moves with it."""
 
 
 def wake_cost_us() -> tuple[float, float]:
