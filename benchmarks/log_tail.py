@@ -84,6 +84,16 @@ def tmux(socket: str, *args: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
+def kill_server(socket: str, env: dict[str, str]) -> None:
+    """End the tmux server ``socket`` and what runs in it (gone already: nothing said)."""
+    subprocess.run(
+        ["tmux", "-L", socket, "-f", os.devnull, "kill-server"],
+        capture_output=True,
+        env=env,
+        timeout=20,
+    )
+
+
 def time_to_tail(
     argv: list[str],
     keys: list[str],
@@ -114,12 +124,7 @@ def time_to_tail(
                 raise TimeoutError(f"{argv}: no last line after {timeout} s:\n{screen}")
             time.sleep(poll)
     finally:
-        subprocess.run(
-            ["tmux", "-L", socket, "-f", os.devnull, "kill-server"],
-            capture_output=True,
-            env=env,
-            timeout=20,
-        )
+        kill_server(socket, env)
 
 
 def compile_package(tree: Path) -> None:

@@ -22,6 +22,9 @@ user would) and reads the figures they print:
 - ``bench_claims_view.py``: the Claims view of ten times the claims (10,000; a fifth of the
   lines): a claim file edited → shown beside the watchfiles floor, and a new one (information);
 - ``bench_transcripts.py``: a transcript line → shown beside a log line → shown (issue 13);
+- ``idle_terminal.py``: the cockpit idle in a tmux pane (its agents' processes running, then none)
+  beside a bare Textual app there (information rows: the headless idle row leaves out the
+  terminal's input thread and output);
 - ``log_tail.py``: launch → the log's last line on screen, the cockpit's Log view beside toolong
   (installed in a venv of its own under the user cache folder on first use);
 - a reference workload (pure Python, no factory_tui) at the start and at the end of the run: how
@@ -481,6 +484,25 @@ def log_tail_rows(out: str) -> list[Row]:
     return [Row(figure, measured, "≤ 1x toolong", f"tl {tl:.0f} ms", verdict)]
 
 
+def terminal_rows(out: str) -> list[Row]:
+    """``idle_terminal.py``: the cockpit idle in a tmux pane, beside a bare Textual app there."""
+    bare = _num(r"terminal idle, bare Textual app: ([\d.]+) %", out)
+    base = f"bare app {bare:.2f} %" if bare is not None else "idle_terminal.py failed"
+    running = re.search(r"terminal idle, (\d+) agents' processes running: ([\d.]+) %", out)
+    figures = [
+        (
+            f"{running[1] if running else 'its'} agents' processes running",
+            float(running[2]) if running else None,
+        ),
+        ("no agent process running", _num(r"no agent process running: ([\d.]+) %", out)),
+    ]
+    return [
+        Row(f"cockpit idle CPU in a terminal (tmux), {what}", check(value, 0.5, pct)[0], "info",
+            base, "info")
+        for what, value in figures
+    ]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller factories, fewer runs")
@@ -524,6 +546,7 @@ def main() -> None:
     )
     rows += paint_rows(paint) + old_transcripts_row(paint)
     rows += log_tail_rows(run("log_tail.py", "--runs", runs, "--keep", str(base / "log-tail")))
+    rows += terminal_rows(run("idle_terminal.py", *cockpit[2:4]))
     rows.append(reference_row(reference_at_start, reference_ms()))
     rows.append(wake_row(wake_at_start, wake_cost_us()))
     mode = "quick: a tenth-size factory, ratios are the point" if args.quick else "full size"
