@@ -153,6 +153,36 @@ def test_a_terminal_that_ended_ends_the_loop_and_says_so(
     assert recorded.count == 1  # its one wait, which the hang-up woke: no other
 
 
+def test_a_read_that_would_block_is_not_the_terminals_end(
+    recorded: Recorded, pty: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ready, then nothing to read (EAGAIN: a terminal left non-blocking): the loop waits again,
+    and reads the key when it is there; only EOF or another error is the terminal's end."""
+    typed, fileno = pty
+    real_read, refused = os.read, []
+
+    def read_once_refused(fd: int, size: int) -> bytes:
+        if fd == fileno and not refused:
+            refused.append(fd)
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        return real_read(fd, size)
+
+    monkeypatch.setattr(driver.os, "read", read_once_refused)
+    stop, got, ended = WakeEvent(), queue.Queue[Any](), threading.Event()
+    thread = threading.Thread(
+        target=read_input,
+        args=(fileno, stop, XTermParser(), got.put, ended.set),
+        daemon=True,
+    )
+    thread.start()
+    os.write(typed, b"k")
+    assert next(keys_of(got)) == "k"
+    assert refused == [fileno] and not ended.is_set()
+    stop.set()
+    thread.join(WAIT_S)
+    assert not thread.is_alive()
+
+
 def test_the_wait_follows_the_parsers_pending_sequence() -> None:
     parser = XTermParser()
     assert input_timeout(parser) is None

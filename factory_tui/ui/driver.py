@@ -120,14 +120,17 @@ def read_input(
             while not stop.is_set():
                 ready = selector.select(input_timeout(parser))
                 if any(key.fd == fileno for key, _mask in ready):
+                    data: bytes | None
                     try:
                         data = os.read(fileno, 4096)
+                    except BlockingIOError:
+                        data = None  # ready, and then not (a non-blocking terminal): not its end
                     except OSError:
                         data = b""
                     if data:
                         for event in parser.feed(decode(data)):
                             process(event)
-                    else:
+                    elif data is not None:
                         ended()
                         return
                 for event in parser.tick():
