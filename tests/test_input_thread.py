@@ -81,9 +81,17 @@ def keys_of(got: queue.Queue[Any]) -> Iterator[str]:
             yield event.key
 
 
-def reading(fileno: int, stop: WakeEvent, got: queue.Queue[Any]) -> threading.Thread:
+def reading(
+    fileno: int,
+    stop: WakeEvent,
+    got: queue.Queue[Any],
+    ended: threading.Event | None = None,
+) -> threading.Thread:
+    """:func:`read_input` of ``fileno`` on a thread, started: its events into ``got``, the
+    terminal's end setting ``ended``."""
+    said_ended = ended.set if ended is not None else lambda: None
     thread = threading.Thread(
-        target=read_input, args=(fileno, stop, XTermParser(), got.put), daemon=True
+        target=read_input, args=(fileno, stop, XTermParser(), got.put, said_ended), daemon=True
     )
     thread.start()
     return thread
@@ -140,12 +148,7 @@ def test_a_terminal_that_ended_ends_the_loop_and_says_so(
     ever: the thread is not a daemon, and the process would never end."""
     typed, fileno = pty
     stop, got, ended = WakeEvent(), queue.Queue[Any](), threading.Event()
-    thread = threading.Thread(
-        target=read_input,
-        args=(fileno, stop, XTermParser(), got.put, ended.set),
-        daemon=True,
-    )
-    thread.start()
+    thread = reading(fileno, stop, got, ended)
     assert recorded.next_blocking() is None
     os.close(typed)
     thread.join(WAIT_S)
@@ -169,12 +172,7 @@ def test_a_read_that_would_block_is_not_the_terminals_end(
 
     monkeypatch.setattr(driver.os, "read", read_once_refused)
     stop, got, ended = WakeEvent(), queue.Queue[Any](), threading.Event()
-    thread = threading.Thread(
-        target=read_input,
-        args=(fileno, stop, XTermParser(), got.put, ended.set),
-        daemon=True,
-    )
-    thread.start()
+    thread = reading(fileno, stop, got, ended)
     os.write(typed, b"k")
     assert next(keys_of(got)) == "k"
     assert refused == [fileno] and not ended.is_set()
