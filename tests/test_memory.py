@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import sys
+import threading
+import time
 
 import psutil
 import pytest
 
-from factory_tui.adapters.memory import release_free_memory
+from factory_tui.adapters.memory import collect_and_freeze, release_free_memory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
@@ -23,3 +26,52 @@ def test_freed_heap_pages_go_back_to_the_system() -> None:
     after = process.memory_info().rss
     assert before - after > 40 << 20, (before >> 20, after >> 20)
     assert len(kept) == 313
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_no_cycle_another_thread_drops_between_the_pass_and_the_freeze_is_frozen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thread that keeps dropping cycles (the app's, as it draws) runs while the first read's
+    pass and freeze are made: what the freeze gets has nothing unreachable. With the two calls
+    made plainly, nearly every freeze here held some of that thread's cycles."""
+    unreachable: list[int] = []
+    real = gc.freeze
+
+    def freeze() -> None:
+        gc.set_debug(gc.DEBUG_SAVEALL)  # what is unreachable now is kept in gc.garbage
+        try:
+            unreachable.append(gc.collect())
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+        real()
+
+    monkeypatch.setattr(gc, "freeze", freeze)
+    stop = threading.Event()
+    dropping = threading.Event()
+
+    def drop_cycles() -> None:
+        while not stop.is_set():
+            for _ in range(50):
+                _Cycle()
+            dropping.set()
+            time.sleep(0)  # as a thread that draws and writes to its terminal
+
+    thread = threading.Thread(target=drop_cycles)
+    thread.start()
+    interval = sys.getswitchinterval()
+    try:
+        assert dropping.wait(10)
+        for _ in range(50):
+            collect_and_freeze()
+            gc.unfreeze()
+    finally:
+        stop.set()
+        thread.join()
+    assert unreachable == [0] * 50
+    assert sys.getswitchinterval() == interval

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import sys
+import time
 from collections.abc import Iterator
 from functools import cache
 from typing import TYPE_CHECKING
@@ -18,7 +19,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import ctypes
 
-__all__ = ["gc_paused", "release_free_memory"]
+__all__ = ["collect_and_freeze", "gc_paused", "release_free_memory"]
+
+#: How long another thread waits for the interpreter while :func:`collect_and_freeze` runs,
+#: before it asks for its turn: longer than a full pass over the cockpit's heap (~0.1 s with
+#: 10,000 claims). The pass gives the interpreter back once it is done.
+FREEZE_HOLD_S = 1.0
 
 
 @contextlib.contextmanager
@@ -33,6 +39,26 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def collect_and_freeze() -> None:
+    """A full pass of the cyclic collector, then what is left frozen out of its passes, with no
+    other thread run in between: a cycle another thread drops after the pass and before the
+    freeze would be frozen, never freed (the app's thread drops its strips as it draws).
+
+    Python hands the interpreter to a thread that has waited for it for the switch interval
+    (5 ms). That interval is raised for the two calls, and the interpreter given up once
+    first, so that every thread already waiting waits again under the long interval; it is
+    given up again after, so that none waits out the long one."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(FREEZE_HOLD_S)
+    try:
+        time.sleep(0)
+        gc.collect()
+        gc.freeze()
+    finally:
+        sys.setswitchinterval(interval)
+        time.sleep(0)
 
 
 @cache

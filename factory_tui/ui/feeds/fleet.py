@@ -18,7 +18,6 @@ nothing swaps the reader's probe under another thread.
 from __future__ import annotations
 
 import contextlib
-import gc
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -321,14 +320,13 @@ class FleetFeed:
         if not self.freeze_read:
             yield
             return
-        from factory_tui.adapters.memory import gc_paused
+        from factory_tui.adapters.memory import collect_and_freeze, gc_paused
 
         with gc_paused():
             try:
                 yield
             finally:
-                gc.collect()
-                gc.freeze()
+                collect_and_freeze()
 
     def start_early(self) -> bool:
         """Start the first read's child now if that read will be cold and split (see
