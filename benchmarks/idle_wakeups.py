@@ -10,7 +10,8 @@ nothing changing). Prints:
   ``--idle`` seconds;
 - each periodic tick (the fleet's re-probe, the spend's re-read): how many ran in that window
   and the median of their CPU time (``time.thread_time``), then the median of the same tick
-  called ``--back-to-back`` times in a row on a worker thread;
+  called ``--back-to-back`` times in a row on a worker thread; how many times the ticker woke
+  (ticks due together share a wake-up);
 - one ``stat``'s CPU after 5 s asleep and back to back (the machine's wake-up cost, as
   ``run_all.py``'s machine row).
 
@@ -95,9 +96,10 @@ async def main(args: argparse.Namespace) -> None:
         ticks = app.ticker._ticks  # what the app's ticker was given (timed above)
         for calls in spent.values():
             calls.clear()  # the first load's ticks are not idle ones
-        before, began = per_thread(pid), time.monotonic()
+        before, began, woke = per_thread(pid), time.monotonic(), app.ticker.wakeups
         await asyncio.sleep(args.idle)
         after, window = per_thread(pid), time.monotonic() - began
+        woke = app.ticker.wakeups - woke
         names = {t.native_id: t.name for t in threading.enumerate()}
         print(f"idle cockpit, {window:.0f} s, thread by thread:")
         for tid, (_n, switches, cpu) in sorted(after.items()):
@@ -125,6 +127,7 @@ async def main(args: argparse.Namespace) -> None:
                 f"tick {name}: {len(woken)} in the idle window, CPU median {shown}; back to "
                 f"back median {statistics.median(calls):.2f} ms ({len(calls)} calls)"
             )
+        print(f"the ticker woke {woke} times in the idle window (ticks due together run in one)")
     woken, hot = await asyncio.to_thread(wake_cost_us)
     print(f"one stat's CPU after 5 s asleep {woken:.0f} µs; back to back {hot:.0f} µs")
 

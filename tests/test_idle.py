@@ -5,6 +5,7 @@ Textual timer on the event loop, no worker started, no message posted."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -26,7 +27,15 @@ from factory_tui.core.fleet import Fleet, ProcInfo
 from factory_tui.demo import DemoFactory
 from factory_tui.ui import watch
 from factory_tui.ui.feeds import cost as cost_feed
-from factory_tui.ui.feeds.base import MINUTE_SLACK, Drain, Ticker, _next_due
+from factory_tui.ui.feeds.base import (
+    MINUTE_SLACK,
+    TICK_SLACK,
+    Drain,
+    Interval,
+    Ticker,
+    _next_due,
+    _Schedule,
+)
 from factory_tui.ui.feeds.prs import PrsOptions
 from factory_tui.ui.widgets.agents import AgentGrid
 
@@ -394,6 +403,50 @@ def test_a_tick_that_overran_skips_what_it_missed() -> None:
     assert _next_due(10.0, 5.0, now=12.0) == 15.0
     assert _next_due(10.0, 5.0, now=15.0) == 20.0  # due exactly now: already late, the next
     assert _next_due(10.0, 5.0, now=31.0) == 35.0
+
+
+def _wake_ups(
+    intervals: list[Interval], run_s: float, until: float
+) -> tuple[list[list[int]], list[float]]:
+    """A ticker's schedule simulated from 0 to ``until``, each tick taking ``run_s``: the
+    ticks run at each wake-up, and when each wake-up came."""
+    schedule = _Schedule(intervals, lambda i: i() if callable(i) else i, 0.0)
+    wakes: list[list[int]] = []
+    times: list[float] = []
+    now = schedule.next_at()
+    while now < until:
+        times.append(now)
+        wakes.append([])
+        for index in range(len(intervals)):
+            if schedule.is_due(index, now):
+                wakes[-1].append(index)
+                now += run_s
+                schedule.ran(index, now)
+        now = max(now, schedule.next_at())
+    return wakes, times
+
+
+def test_ticks_due_together_share_their_wake_ups_however_long_they_run() -> None:
+    """The re-probe (5 s) and the spend (10 s), each asked its wait after it ran: over a
+    minute, with each tick taking 30 ms (a tick's CPU after a sleep on a nested VM), twelve
+    wake-ups, the spend in every other one. Each waited from its own end, they drifted apart
+    by those 30 ms: eighteen wake-ups."""
+    wakes, _times = _wake_ups(
+        [lambda: 5.0, lambda: 10.0], run_s=0.03, until=61
+    )  # a minute, and 0.3 s of run times
+    assert len(wakes) == 12
+    assert [w for w in wakes if 1 in w] == [[0, 1]] * 6
+
+
+def test_a_tick_runs_early_by_at_most_a_tenth_of_its_wait_and_never_before_the_minute() -> None:
+    # Waited for the minute (0.2 s after it turns): never run before it turns.
+    schedule = _Schedule([lambda: 59.8 + MINUTE_SLACK], lambda i: i() if callable(i) else i, 0.2)
+    assert not schedule.is_due(0, 59.99)
+    assert schedule.is_due(0, 60.1) and TICK_SLACK < MINUTE_SLACK
+    # A short interval is not run back to back: a tenth of its wait early at most.
+    wakes, times = _wake_ups([0.005], run_s=0.0001, until=0.1)
+    assert len(wakes) == 19  # at 0.005, 0.010 … 0.095
+    assert all(b - a >= 0.0045 for a, b in itertools.pairwise(times))
 
 
 # -- what every derive of the fleet asks again: the worktrees, the agents' project folders ----

@@ -235,6 +235,11 @@ class Drain(Generic[W]):
 #: (and at the start, and on :meth:`Ticker.reschedule`).
 Interval = float | Callable[[], float]
 
+#: How early a tick may run, to run in the wake-up of another: at most a tenth of its wait, and
+#: less than ``MINUTE_SLACK`` (a tick asked to come just after the minute turns still comes
+#: after it).
+TICK_SLACK = 0.1
+
 #: The shortest wait a function interval gets (one that says 0, or less, or fails, is not a
 #: busy loop).
 MIN_DELAY = 0.05
@@ -261,6 +266,8 @@ class Ticker:
         self._stopped = False
         self._rescheduled = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.wakeups = 0
+        """How many times the thread woke and ran ticks (those due together run in one)."""
 
     def every(self, interval: Interval, tick: Callable[[], None]) -> None:
         """Call ``tick()`` every ``interval`` seconds (the first one ``interval`` after
@@ -309,33 +316,76 @@ class Ticker:
     def _run(self) -> None:
         if not self._ticks:
             return
-        start = time.monotonic()
-        last = [start for _tick in self._ticks]
-        due = [start + self._seconds(interval) for interval, _tick in self._ticks]
+        schedule = _Schedule(
+            [interval for interval, _tick in self._ticks], self._seconds, time.monotonic()
+        )
         while True:
             with self._changed:
                 while not (self._stopped or self._rescheduled):
-                    timeout = min(due) - time.monotonic()
+                    timeout = schedule.next_at() - time.monotonic()
                     if timeout <= 0:
                         break
                     self._changed.wait(timeout)
                 if self._stopped:
                     return
                 rescheduled, self._rescheduled = self._rescheduled, False
-            for index, (interval, tick) in enumerate(self._ticks):
-                if rescheduled and callable(interval):
-                    due[index] = min(due[index], last[index] + self._seconds(interval))
-                if due[index] > time.monotonic() or self._stopped:
+            if rescheduled:
+                schedule.ask_again()
+            ran = False
+            for index, (_interval, tick) in enumerate(self._ticks):
+                if self._stopped or not schedule.is_due(index, time.monotonic()):
                     continue
+                ran = True
                 try:
                     tick()
                 except Exception:
                     log.exception("%s: a tick failed", self._thread.name)
-                now = last[index] = time.monotonic()
-                if callable(interval):
-                    due[index] = now + self._seconds(interval)
-                else:
-                    due[index] = _next_due(due[index], interval, now)
+                schedule.ran(index, time.monotonic())
+            if ran:
+                self.wakeups += 1
+
+
+class _Schedule:
+    """When each of a :class:`Ticker`'s ticks is next due (the times are given: testable without
+    a clock).
+
+    A tick due soon runs in the wake-up of one due now (at most :data:`TICK_SLACK`, and a tenth
+    of its wait, early): a 5 s and a 10 s tick, each waited from its own end, would drift apart
+    by their run times, and a wake-up costs more than the ticks' work on some hosts (issue
+    17)."""
+
+    def __init__(
+        self, intervals: list[Interval], seconds: Callable[[Interval], float], start: float
+    ) -> None:
+        self.intervals = intervals
+        self._seconds = seconds
+        self.waits = [seconds(interval) for interval in intervals]
+        self.last = [start for _interval in intervals]
+        self.due = [start + wait for wait in self.waits]
+
+    def next_at(self) -> float:
+        return min(self.due)
+
+    def is_due(self, index: int, now: float) -> bool:
+        return self.due[index] <= now + min(TICK_SLACK, self.waits[index] / 10)
+
+    def ran(self, index: int, now: float) -> None:
+        """Tick ``index`` ended at ``now``."""
+        interval = self.intervals[index]
+        self.last[index] = now
+        if callable(interval):
+            self.waits[index] = self._seconds(interval)
+            self.due[index] = now + self.waits[index]
+        else:
+            self.due[index] = _next_due(self.due[index], interval, now)
+
+    def ask_again(self) -> None:
+        """The function intervals asked again (:meth:`Ticker.reschedule`): one whose new wait
+        has gone by since its tick last ran is due now."""
+        for index, interval in enumerate(self.intervals):
+            if callable(interval):
+                self.waits[index] = self._seconds(interval)
+                self.due[index] = min(self.due[index], self.last[index] + self.waits[index])
 
 
 def _next_due(due: float, interval: float, now: float) -> float:
