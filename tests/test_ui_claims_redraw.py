@@ -15,7 +15,7 @@ from test_app import demo_app
 
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.watch import RefreshPlan
-from factory_tui.ui.widgets.claims import ClaimTree
+from factory_tui.ui.widgets.claims import STANDALONE, ClaimTree, _group_key
 
 SIZE = (160, 40)
 
@@ -147,6 +147,83 @@ async def test_after_any_edit_the_tree_is_what_a_whole_redraw_draws(demo: DemoFa
         await app.workers.wait_for_complete()
         await check()
         assert "being written" in tree.nodes_by_key["CAB-1288"].label.plain
+
+
+def shape(tree: ClaimTree) -> list[tuple[str, list[str]]]:
+    """The tree's groups and their claims, in the order shown."""
+    return [
+        (
+            group.data.key if group.data else "",
+            [c.data.key if c.data else "" for c in group.children],
+        )
+        for group in tree.root.children
+    ]
+
+
+def whole_shape(fleet: Any) -> list[tuple[str, list[str]]]:
+    """The order a whole redraw of ``fleet`` shows: the MEGAs as their claims come, each with
+    its claims in order, then the standalone tickets."""
+    groups: dict[str, list[str]] = {}
+    for view in fleet.claims:
+        groups.setdefault(_group_key(view), []).append(view.key)
+    standalone = groups.pop(STANDALONE, [])
+    return [*groups.items(), *([(STANDALONE, standalone)] if standalone else [])]
+
+
+async def test_a_new_claim_file_is_inserted_in_its_group_not_drawn_whole(
+    demo: DemoFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new ticket's claim file, and a new phase in a MEGA's file: each view is inserted in
+    its place in its group (a whole redraw went through ten thousand claims: ~0.2 s), the
+    cursor stays on the claim it was on, and the tree is what a whole redraw draws, in the
+    same order. A file that opens a group (a new MEGA) is drawn whole."""
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        tree = await claims_tree(app, pilot)
+        assert shape(tree) == whole_shape(app.fleet)
+        assert tree.select_key("CAB-1302")
+        whole = record_calls(monkeypatch, ClaimTree, "_desired")
+        claims = demo.claims_dir
+        # A ticket whose id sorts before every other: above the cursor.
+        await change(
+            app,
+            claims / "CAB-0001.json",
+            {"ticket": "CAB-0001", "title": "first", "owner": None},
+            _title("CAB-0001", "first"),
+        )
+        await pilot.pause()
+        assert whole == []
+        assert shape(tree) == whole_shape(app.fleet)
+        assert tree.cursor_node is not None and tree.cursor_node.data is not None
+        assert tree.cursor_node.data.key == "CAB-1302"
+        assert "CAB-0001 first" in tree.nodes_by_key["CAB-0001"].label.plain
+        # A phase added to a MEGA's file, in the middle of its phases.
+        mega_path = claims / "CAB-1290.json"
+        mega = json.loads(mega_path.read_text())
+        ids = [phase["id"] for phase in mega["phases"]]
+        extra = max(ids) + 1
+        mega["phases"].append({"id": extra, "name": "Added phase", "owner": None, "deps": []})
+        await change(
+            app,
+            mega_path,
+            mega,
+            lambda f: any(c.key == f"CAB-1290:{extra}" for c in f.claims),
+        )
+        await pilot.pause()
+        assert whole == []
+        assert shape(tree) == whole_shape(app.fleet)
+        assert drawn(tree) == redrawn_whole(tree, app.fleet)
+        assert shape(tree) == whole_shape(app.fleet)
+        # A new MEGA: a group of its own, drawn whole.
+        await change(
+            app,
+            claims / "CAB-0002.json",
+            {"mega": "CAB-0002", "title": "new mega", "phases": [{"id": 1, "name": "one"}]},
+            lambda f: any(c.key == "CAB-0002:1" for c in f.claims),
+        )
+        await pilot.pause()
+        assert whole != []
+        assert drawn(tree) == redrawn_whole(tree, app.fleet)
 
 
 async def test_a_filter_typed_then_cleared_draws_every_claim_again(demo: DemoFactory) -> None:

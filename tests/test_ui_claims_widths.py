@@ -151,3 +151,29 @@ async def test_a_fitted_table_does_not_measure_its_cells(
         header = 1 if table.show_header else 0
         assert table.virtual_size.height == table.row_count + header  # scrolls to the last row
         assert table.virtual_size.width == sum(table.column_widths)
+
+
+async def test_a_labels_width_bound_follows_the_trees_room_after_a_resize(
+    demo: DemoFactory,
+) -> None:
+    """Each label's width bound (worked out from rooms kept at each resize) is the room its
+    depth leaves, or the label's width when less; after the tree is resized too."""
+    app = demo_app(demo)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.wait_for_fleet()
+        await pilot.press("2")
+        await pilot.pause()
+        tree = app.query_one(ClaimTree)
+        for size in ((100, 30), (70, 30), (160, 30)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            width = tree.size.width
+            assert width and tree._laid_out_width == width
+            for line in tree._tree_lines:
+                node = line.node
+                depth = 0 if node.parent is tree.root else 1
+                room = width - tree.styles.scrollbar_size_vertical - depth * tree.guide_depth
+                data = node.data
+                assert data is not None
+                cells = node.label.cell_len if data.width is None else data.width
+                assert tree.get_label_width(node) == min(room, 2 + cells), node.label

@@ -253,6 +253,11 @@ class _Drawn:
                 self.aged.add(n)
 
 
+def _megas(drawn: _Drawn) -> list[str]:
+    """The MEGAs' groups in the order the tree shows them."""
+    return [key for key in drawn.members if key != STANDALONE]
+
+
 Group = tuple[ClaimNode, Text, list[tuple[Text, ClaimNode]]]
 """A group's node data, its label, and its claims (each one's label and node data)."""
 
@@ -274,6 +279,8 @@ class ClaimTree(Tree[ClaimNode]):
 
     _laid_out_width = 0
     """The tree's width when last resized (0: not laid out yet)."""
+    _rooms = (0, 0)
+    """The room a group's label has then, and a claim's (see :meth:`get_label_width`)."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(Text("claims"), id=id)
@@ -329,6 +336,12 @@ class ClaimTree(Tree[ClaimNode]):
             whole = 2 + (label.cell_len if isinstance(label, Text) else len(label))
         if not width:
             return whole  # not laid out yet: nothing is cut, nor shown
+        if data is not None:
+            # A group is on the first level, a claim under its group; the rooms are worked
+            # out once a resize (a style and a reactive read a label, for every label each
+            # time a claim comes: a third of the tree's rebuild).
+            room = self._rooms[0 if data.group else 1]
+            return min(room, whole) if room > 0 else whole
         depth = 0
         parent = node.parent
         while parent is not None and parent is not self.root:
@@ -337,7 +350,9 @@ class ClaimTree(Tree[ClaimNode]):
         return min(room, whole) if room > 0 else whole
 
     def on_resize(self, event: events.Resize) -> None:
-        self._laid_out_width = event.size.width
+        width = self._laid_out_width = event.size.width
+        scrollbar = self.styles.scrollbar_size_vertical
+        self._rooms = (width - scrollbar, width - scrollbar - self.guide_depth)
 
     def process_label(self, label: str | Text) -> Text:
         if isinstance(label, str):
@@ -426,10 +441,7 @@ class ClaimTree(Tree[ClaimNode]):
                     self.nodes_by_key[key] = group.add_leaf(unit_label, data, before=position)
                 else:
                     self._relabel(node, unit_label, data)
-        if keep_cursor is not None and keep_cursor.data is not None:
-            again = self.nodes_by_key.get(keep_cursor.data.key)
-            if again is not None and self.last_line >= 0 and 0 <= again.line != self.cursor_line:
-                self.cursor_line = again.line  # always_update: setting it unchanged re-lays out
+        self._keep_cursor_on(keep_cursor)
         if not self.filter_text:
             self._drawn = _Drawn.of(fleet, locks)
             # What is kept of the claims and MEGAs that are gone is let go.
@@ -450,8 +462,11 @@ class ClaimTree(Tree[ClaimNode]):
             or self.filter_text
             or fleet.locks != drawn.locks
             or fleet.launches != drawn.launches
-            or len(fleet.claims) != len(drawn.claims)
         ):
+            return False
+        if len(fleet.claims) > len(drawn.claims):
+            return self._show_added(fleet, drawn)
+        if len(fleet.claims) != len(drawn.claims):
             return False
         new = fleet.claims
         pairs = enumerate(zip(drawn.claims, new, strict=True))
@@ -472,18 +487,82 @@ class ClaimTree(Tree[ClaimNode]):
                 return False  # not drawn (cannot be, unfiltered): draw all
             label, data = self._label(view, now, drawn.locks_by_key, launches)
             self._relabel(node, label, data)
+        if not self._relabel_groups(groups, new, drawn.members):
+            return False
+        drawn.moved_on(fleet, changed)
+        return True
+
+    def _show_added(self, fleet: Fleet, drawn: _Drawn) -> bool:
+        """:meth:`_show_changes` when claims only came (a new claim file: its views inserted
+        into their groups, the rest as when claims changed in place); False when only a full
+        redraw can show it: a claim went or moved, or a new one opens a group. A new claim
+        file in a tree of ten thousand redrew them all (~0.2 s)."""
+        old, new = drawn.claims, fleet.claims
+        added: list[int] = []
+        changed: list[int] = []
+        kept = 0
+        for n, view in enumerate(new):
+            if kept < len(old) and old[kept].key == view.key:
+                if old[kept] is not view:
+                    if _group_key(old[kept]) != _group_key(view):
+                        return False
+                    changed.append(n)
+                kept += 1
+            else:
+                added.append(n)
+        if kept != len(old) or any(new[n].key in self.nodes_by_key for n in added):
+            return False
+        again = _Drawn.of(fleet, drawn.locks_by_key)
+        groups = {_group_key(new[n]) for n in (*added, *changed)}
+        if (
+            again is None
+            or any(key not in self.nodes_by_key for key in groups)
+            or _megas(again) != _megas(drawn)  # their order (the standalone group comes last)
+        ):
+            return False
+        keep_cursor = self.cursor_node
+        now = fleet.generated_at
+        launches = {launch.key: launch for launch in reversed(fleet.launches)}
+        for n in added:  # in order: the claims before each one in its group are in the tree
+            view = new[n]
+            group = _group_key(view)
+            label, data = self._label(view, now, again.locks_by_key, launches)
+            place = again.members[group].index(n)
+            self.nodes_by_key[view.key] = self.nodes_by_key[group].add_leaf(
+                label, data, before=place
+            )
+        for n in sorted({*changed, *again.aged}.difference(added)):
+            view = new[n]
+            node = self.nodes_by_key[view.key]
+            self._relabel(node, *self._label(view, now, again.locks_by_key, launches))
+        self._relabel_groups(groups, new, again.members)
+        self._drawn = again
+        self._keep_cursor_on(keep_cursor)
+        return True
+
+    def _relabel_groups(
+        self, groups: set[str], claims: Sequence[ClaimView], members: dict[str, list[int]]
+    ) -> bool:
+        """Relabel these groups from their claims (False: one is not drawn)."""
         for key in groups:
             node = self.nodes_by_key.get(key)
             if node is None:
                 return False
-            units = [new[n] for n in drawn.members[key]]
+            units = [claims[n] for n in members[key]]
             if key == STANDALONE:
                 self._relabel(node, _standalone_label(units), ClaimNode(STANDALONE, True))
                 continue
             data, label = self._group(units[0].unit.claim_id, units[-1].title, units)
             self._relabel(node, label, data)
-        drawn.moved_on(fleet, changed)
         return True
+
+    def _keep_cursor_on(self, node: TreeNode[ClaimNode] | None) -> None:
+        """The cursor back on the claim it was on (nodes came or went above it)."""
+        if node is None or node.data is None:
+            return
+        again = self.nodes_by_key.get(node.data.key)
+        if again is not None and self.last_line >= 0 and 0 <= again.line != self.cursor_line:
+            self.cursor_line = again.line  # always_update: setting it unchanged re-lays out
 
     def _label(
         self,
