@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from conftest import record_calls
 from test_app import demo_app
+from textual.widgets import Tree
 
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.watch import RefreshPlan
@@ -224,6 +225,69 @@ async def test_a_new_claim_file_is_inserted_in_its_group_not_drawn_whole(
         await pilot.pause()
         assert whole != []
         assert drawn(tree) == redrawn_whole(tree, app.fleet)
+
+
+def built(tree: ClaimTree) -> tuple[object, ...]:
+    """The tree's lines (each one's nodes and whether it is its parent's last), each shown
+    node's line number, its size and cursor line."""
+    lines = tree._tree_lines
+    return (
+        [(tuple(map(id, line.path)), line.last) for line in lines],
+        [line.node._line for line in lines],
+        tree.virtual_size,
+        tree.cursor_line,
+    )
+
+
+def built_as_textual_builds(tree: ClaimTree) -> tuple[tuple[object, ...], tuple[object, ...]]:
+    """What the tree built, and what Textual's own ``Tree._build`` builds of the same nodes."""
+    tree._clear_line_cache()
+    ours = built(tree)
+    Tree._build(tree)
+    return ours, built(tree)
+
+
+async def test_the_trees_lines_are_textuals_and_kept_when_a_claim_comes(
+    demo: DemoFactory,
+) -> None:
+    """The tree builds the lines Textual's ``Tree._build`` builds (after a claim came, a group
+    folded and unfolded, a claim gone); a line whose node kept its place is the same object
+    after a claim came (ten thousand made anew each time: a full pass of the collector every
+    other new claim)."""
+    app = demo_app(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        tree = await claims_tree(app, pilot)
+        ours, textuals = built_as_textual_builds(tree)
+        assert ours == textuals
+        tree._clear_line_cache()
+        before = {line.node.data.key: line for line in tree._tree_lines if line.node.data}
+        await change(
+            app,
+            demo.claims_dir / "CAB-1303.json",
+            {"ticket": "CAB-1303", "title": "between", "owner": None},
+            _title("CAB-1303", "between"),
+        )
+        await pilot.pause()
+        after = {line.node.data.key: line for line in tree._tree_lines if line.node.data}
+        assert set(after) - set(before) == {"CAB-1303"}
+        moved = [key for key, line in before.items() if after[key] is not line]
+        assert len(moved) <= 1, moved  # the standalone ticket that was last, if it is no more
+        ours, textuals = built_as_textual_builds(tree)
+        assert ours == textuals
+        group = tree.nodes_by_key["mega/CAB-1290"]
+        group.collapse()
+        await pilot.pause()
+        assert built_as_textual_builds(tree)[0] == built_as_textual_builds(tree)[1]
+        group.expand()
+        await pilot.pause()
+        ours, textuals = built_as_textual_builds(tree)
+        assert ours == textuals
+        (demo.claims_dir / "CAB-1288.json").unlink()
+        app.fleet_feed.request(plan=RefreshPlan(rescan_claims=True))
+        await app.wait_for_fleet(lambda f: not any(c.key == "CAB-1288" for c in f.claims))
+        await pilot.pause()
+        ours, textuals = built_as_textual_builds(tree)
+        assert ours == textuals
 
 
 async def test_a_filter_typed_then_cleared_draws_every_claim_again(demo: DemoFactory) -> None:

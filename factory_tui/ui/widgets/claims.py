@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual._loop import loop_last
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.geometry import Size
 from textual.widgets import Static, Tree
+from textual.widgets._tree import _TreeLine
 from textual.widgets.tree import TreeNode
 
 from factory_tui.core.fleet import ClaimView, Fleet
@@ -283,6 +286,9 @@ class ClaimTree(Tree[ClaimNode]):
     """The room a group's label has then, and a claim's (see :meth:`get_label_width`)."""
 
     def __init__(self, *, id: str | None = None) -> None:
+        self._kept_lines: dict[int, _TreeLine[ClaimNode]] = {}
+        """The lines of the last build, by node id (see :meth:`_build`): before Textual's
+        ``__init__``, which builds them."""
         super().__init__(Text("claims"), id=id)
         self.show_root = False
         self.guide_depth = 3
@@ -348,6 +354,60 @@ class ClaimTree(Tree[ClaimNode]):
             depth, parent = depth + 1, parent.parent
         room = width - self.styles.scrollbar_size_vertical - depth * self.guide_depth
         return min(room, whole) if room > 0 else whole
+
+    def _build(self) -> None:
+        """Textual's :meth:`Tree._build` (the lines shown, each node's line number, the
+        tree's size), with the line of a node whose place (its path and whether it is its
+        group's last) did not change kept from the last build, not made again. A claim that
+        came made all 13,000 lines of a 10x factory's tree anew, with their paths: ~30,000
+        objects a change, and a full pass of the cyclic collector (~70 ms) every other one."""
+        lines: list[_TreeLine[ClaimNode]] = []
+        kept = self._kept_lines
+        made: dict[int, _TreeLine[ClaimNode]] = {}
+        add_line = lines.append
+
+        def add_node(
+            path: list[TreeNode[ClaimNode]], node: TreeNode[ClaimNode], last: bool
+        ) -> None:
+            line = kept.get(node._id)
+            if (
+                line is None
+                or line.last is not last
+                or line.path[-1] is not node
+                or line.path[:-1] != path  # the same nodes (a node equals only itself)
+            ):
+                line = _TreeLine([*path, node], last)
+            made[node._id] = line
+            node._line = len(lines)
+            add_line(line)
+            if node._expanded:
+                for child_last, child in loop_last(node._children):
+                    add_node(line.path, child, child_last)
+
+        if self.show_root:
+            add_node([], self.root, True)
+        else:
+            for node in self.root._children:
+                add_node([], node, True)
+        self._tree_lines_cached = lines
+        self._kept_lines = made
+
+        guide_depth = self.guide_depth
+        show_root = self.show_root
+        get_label_width = self.get_label_width
+        if lines:
+            width = max(
+                get_label_width(line.node) + line._get_guide_width(guide_depth, show_root)
+                for line in lines
+            )
+        else:
+            width = self.size.width
+        self.virtual_size = Size(width, len(lines))
+        if self.cursor_line != -1:
+            if self.cursor_node is not None:
+                self.cursor_line = self.cursor_node._line
+            if self.cursor_line >= len(lines):
+                self.cursor_line = -1
 
     def on_resize(self, event: events.Resize) -> None:
         width = self._laid_out_width = event.size.width
