@@ -9,16 +9,18 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from conftest import demo_reader
+from hypothesis import given
+from hypothesis import strategies as st
 
 from factory_tui.adapters.factory import FactoryReader
 from factory_tui.adapters.lock import append_line
 from factory_tui.adapters.procs import TableProbe
-from factory_tui.core.fleet import Fleet, ProcInfo, Settings
-from factory_tui.core.fleet_derive import derive_fleet
+from factory_tui.core.fleet import ClaimView, Fleet, ProcInfo, Settings
+from factory_tui.core.fleet_derive import _places_by, derive_fleet
 from factory_tui.core.timeparse import format_ts
 from factory_tui.demo import DemoFactory
 
@@ -391,3 +393,17 @@ def test_a_full_derive_keeps_the_views_that_did_not_change(
     for view in fleet.claims:
         if view.key in new:
             assert view != next(w for w in first.claims if w.key == view.key)
+
+
+@given(st.lists(st.sampled_from("abcd"), max_size=30))
+def test_the_places_by_id_and_file_are_every_view_of_each_key_in_order(keys: list[str]) -> None:
+    """The claims' places by id and by file (tuples made from runs of one key, for the
+    collector's sake) are what a list per key, appended to in order, holds; a key in two runs
+    (two files of one id) has both."""
+    expected: dict[str, list[int]] = {}
+    for n, key in enumerate(keys):
+        expected.setdefault(key, []).append(n)
+    views = cast(list[ClaimView], keys)
+    found = _places_by(views, lambda view: cast(str, view))
+    assert found == {key: tuple(places) for key, places in expected.items()}
+    assert all(type(places) is tuple for places in found.values())
