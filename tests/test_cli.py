@@ -553,6 +553,22 @@ def test_sighup_after_the_terminal_closed_cleans_up(
     assert (target / "factory.toml").is_file()
 
 
+def test_a_terminal_gone_without_a_sighup_quits_as_a_hangup(
+    run_demo: list[Cockpit], tmp_path: Path
+) -> None:
+    """The terminal closed and no SIGHUP came (or not yet): the cockpit reads its end, quits,
+    stops the agents, and exits as a SIGHUP would have it (129), not as ``q`` (0)."""
+    target = tmp_path / "demo"
+    cockpit = _start(run_demo, tmp_path, "--dir", str(target))
+    stubs = _stubs(target)
+    assert stubs
+    os.close(cockpit.master)
+    cockpit.master = os.open(os.devnull, os.O_RDONLY)  # closed by the fixture
+    assert cockpit.process.wait(timeout=30) == 128 + signal.SIGHUP
+    for stub in stubs:
+        assert not stub.is_running()
+
+
 def test_keep_keeps_the_temp_folder_after_sigterm(run_demo: list[Cockpit], tmp_path: Path) -> None:
     cockpit = _start(run_demo, tmp_path, "--keep")
     folders = list((tmp_path / "tmp").glob("factory-demo-*"))

@@ -227,4 +227,4 @@ async def test_the_cockpits_driver_reads_with_this_loop(
     thread.start()
     os.close(typed)
     await asyncio.to_thread(thread.join, WAIT_S)
-    assert not thread.is_alive() and quits == [(app.exit,)]
+    assert not thread.is_alive() and quits == [(app.exit, None, 128 + signal.SIGHUP)]

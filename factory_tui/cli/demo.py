@@ -220,8 +220,11 @@ class QuitOnSignals:
 
     @property
     def exit_code(self) -> int:
-        """0 after ``q``; 128 + the signal's number after a signal, as a shell reports it."""
-        return 128 + self.received[0] if self.received else 0
+        """0 after ``q``; 128 + the signal's number after a signal, as a shell reports it; the
+        app's own code otherwise (129 when its terminal went away before the SIGHUP came)."""
+        if self.received:
+            return 128 + self.received[0]
+        return (self._app.return_code or 0) if self._app is not None else 0
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.received.append(signum)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import selectors
+import signal
 import time
 from codecs import getincrementaldecoder
 from collections.abc import Callable
@@ -26,10 +27,19 @@ from typing import IO, Any, cast
 
 from factory_tui.adapters.wake import WakeEvent
 
-__all__ = ["INPUT_POLL_S", "TerminalOutput", "cockpit_driver", "input_timeout", "read_input"]
+__all__ = [
+    "HANGUP_EXIT",
+    "INPUT_POLL_S",
+    "TerminalOutput",
+    "cockpit_driver",
+    "input_timeout",
+    "read_input",
+]
 
 #: Textual's input loop wakes this often; ours only while the parser holds a partial sequence,
 #: when the parser does not say when it times out.
+HANGUP_EXIT = 128 + signal.SIGHUP
+"""The exit code of a cockpit whose terminal went away (as a shell reports a SIGHUP)."""
 INPUT_POLL_S = 0.1
 
 
@@ -78,8 +88,9 @@ def cockpit_driver(base: type[Any]) -> type[Any]:
 
         def run_input_thread(self) -> None:
             parser = XTermParser(self._debug)
-            # A terminal gone is a quit (Textual's loop raised, and the app panicked).
-            quit_app = partial(self._app.call_later, self._app.exit)
+            # A terminal gone is a quit (Textual's loop raised, and the app panicked), with the
+            # code of the SIGHUP that comes with it, or after the quit, or never.
+            quit_app = partial(self._app.call_later, self._app.exit, None, HANGUP_EXIT)
             read_input(self.fileno, self._stop_input, parser, self.process_message, quit_app)
 
     return CockpitDriver
