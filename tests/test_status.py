@@ -296,6 +296,8 @@ def test_the_demo_cockpit_reads_the_config_status_reads(
     seen: list[Config] = []
 
     class NoApp:
+        return_code = None  # as a Textual app's until it exits
+
         def __init__(self, config: Config, **_: object) -> None:
             seen.append(config)
 
