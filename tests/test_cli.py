@@ -534,39 +534,26 @@ def test_a_signal_or_ctrl_c_cleans_up_as_q_does(
     assert list((tmp_path / "tmp").glob("factory-demo-*")) == []
 
 
-def test_sighup_after_the_terminal_closed_cleans_up(
-    run_demo: list[Cockpit], tmp_path: Path
+@pytest.mark.parametrize("sighup", [True, False], ids=["then-sighup", "no-sighup"])
+def test_a_closed_terminal_cleans_up_and_exits_as_a_hangup(
+    run_demo: list[Cockpit], tmp_path: Path, sighup: bool
 ) -> None:
-    """The terminal window closed: nobody reads the output any more, then SIGHUP. With --dir
-    the folder stays; the agents are stopped all the same."""
+    """The terminal window closed: nobody reads the output any more, then SIGHUP, or none (or
+    not yet): the cockpit reads the terminal's end and quits. Either way it stops the agents
+    and exits as a SIGHUP would have it (129), not as ``q`` (0). With --dir the folder stays."""
     target = tmp_path / "demo"
     cockpit = _start(run_demo, tmp_path, "--dir", str(target))
     stubs = _stubs(target)
     assert stubs
     os.close(cockpit.master)
     cockpit.master = os.open(os.devnull, os.O_RDONLY)  # closed by the fixture
-    cockpit.process.send_signal(signal.SIGHUP)
+    if sighup:
+        cockpit.process.send_signal(signal.SIGHUP)
     assert cockpit.process.wait(timeout=30) == 128 + signal.SIGHUP
     for stub in stubs:
         assert not stub.is_running()
     assert _stubs(tmp_path) == []
     assert (target / "factory.toml").is_file()
-
-
-def test_a_terminal_gone_without_a_sighup_quits_as_a_hangup(
-    run_demo: list[Cockpit], tmp_path: Path
-) -> None:
-    """The terminal closed and no SIGHUP came (or not yet): the cockpit reads its end, quits,
-    stops the agents, and exits as a SIGHUP would have it (129), not as ``q`` (0)."""
-    target = tmp_path / "demo"
-    cockpit = _start(run_demo, tmp_path, "--dir", str(target))
-    stubs = _stubs(target)
-    assert stubs
-    os.close(cockpit.master)
-    cockpit.master = os.open(os.devnull, os.O_RDONLY)  # closed by the fixture
-    assert cockpit.process.wait(timeout=30) == 128 + signal.SIGHUP
-    for stub in stubs:
-        assert not stub.is_running()
 
 
 def test_keep_keeps_the_temp_folder_after_sigterm(run_demo: list[Cockpit], tmp_path: Path) -> None:

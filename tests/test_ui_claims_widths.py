@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from test_app import demo_app
+from test_ui_claims_redraw import claims_tree
 
 from factory_tui.demo import DemoFactory
 from factory_tui.ui.snapshot import screen_text
@@ -160,10 +161,7 @@ async def test_a_labels_width_bound_follows_the_trees_room_after_a_resize(
     depth leaves, or the label's width when less; after the tree is resized too."""
     app = demo_app(demo)
     async with app.run_test(size=(100, 30)) as pilot:
-        await app.wait_for_fleet()
-        await pilot.press("2")
-        await pilot.pause()
-        tree = app.query_one(ClaimTree)
+        tree = await claims_tree(app, pilot)
         for size in ((100, 30), (70, 30), (160, 30)):
             await pilot.resize_terminal(*size)
             await pilot.pause()
