@@ -33,45 +33,47 @@ class _Cycle:
         self.me = self
 
 
-def test_no_cycle_another_thread_drops_between_the_pass_and_the_freeze_is_frozen(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_no_cycle_another_thread_drops_between_the_pass_and_the_freeze_is_frozen() -> None:
     """A thread that keeps dropping cycles (the app's, as it draws) runs while the first read's
-    pass and freeze are made: what the freeze gets has nothing unreachable. With the two calls
-    made plainly, nearly every freeze here held some of that thread's cycles."""
+    pass and freeze are made: the freeze holds nothing unreachable. After each freeze that
+    thread is paused, what it dropped since is collected, and what was frozen is let out and
+    collected: what that pass finds unreachable was frozen as garbage. With the two calls made
+    plainly, nearly every freeze here held some of that thread's cycles."""
     unreachable: list[int] = []
-    real = gc.freeze
-
-    def freeze() -> None:
-        gc.set_debug(gc.DEBUG_SAVEALL)  # what is unreachable now is kept in gc.garbage
-        try:
-            unreachable.append(gc.collect())
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-        real()
-
-    monkeypatch.setattr(gc, "freeze", freeze)
-    stop = threading.Event()
-    dropping = threading.Event()
+    stop, pause, paused, resume = (threading.Event() for _ in range(4))
 
     def drop_cycles() -> None:
         while not stop.is_set():
             for _ in range(50):
                 _Cycle()
-            dropping.set()
+            if pause.is_set():
+                paused.set()
+                resume.wait()
             time.sleep(0)  # as a thread that draws and writes to its terminal
 
     thread = threading.Thread(target=drop_cycles)
     thread.start()
     interval = sys.getswitchinterval()
     try:
-        assert dropping.wait(10)
         for _ in range(50):
             collect_and_freeze()
+            resume.clear()
+            pause.set()
+            assert paused.wait(10)
+            pause.clear()
+            paused.clear()
+            gc.collect()  # what was dropped after the freeze: not frozen
             gc.unfreeze()
+            gc.set_debug(gc.DEBUG_SAVEALL)  # what is unreachable now is kept in gc.garbage
+            try:
+                unreachable.append(gc.collect())
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+            resume.set()
     finally:
         stop.set()
+        resume.set()
         thread.join()
     assert unreachable == [0] * 50
     assert sys.getswitchinterval() == interval

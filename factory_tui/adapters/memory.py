@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import operator
 import sys
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -46,16 +48,18 @@ def collect_and_freeze() -> None:
     other thread run in between: a cycle another thread drops after the pass and before the
     freeze would be frozen, never freed (the app's thread drops its strips as it draws).
 
-    Python hands the interpreter to a thread that has waited for it for the switch interval
-    (5 ms). That interval is raised for the two calls, and the interpreter given up once
-    first, so that every thread already waiting waits again under the long interval; it is
-    given up again after, so that none waits out the long one."""
+    Python hands the interpreter to another thread only between two bytecodes. The two calls
+    are made one after the other by ``map``, in C: no bytecode runs between the pass's end and
+    the freeze. (Within the pass, finalizers run Python code; the switch interval is raised
+    meanwhile, so that another thread rarely gets its turn there, and the interpreter given up
+    once before, so that a thread already waiting waits again under the long interval, and
+    once after, so that none waits it out.)"""
     interval = sys.getswitchinterval()
     sys.setswitchinterval(FREEZE_HOLD_S)
     try:
         time.sleep(0)
-        gc.collect()
-        gc.freeze()
+        calls: tuple[Callable[[], object], ...] = (gc.collect, gc.freeze)
+        deque(map(operator.call, calls), maxlen=0)
     finally:
         sys.setswitchinterval(interval)
         time.sleep(0)
