@@ -53,7 +53,10 @@ def collect_and_freeze() -> None:
     the freeze. (Within the pass, finalizers run Python code; the switch interval is raised
     meanwhile, so that another thread rarely gets its turn there, and the interpreter given up
     once before, so that a thread already waiting waits again under the long interval, and
-    once after, so that none waits it out.)"""
+    once after, so that none waits it out. A thread that has waited the whole second still
+    gets its turn in Python code the pass runs: the finalizers of its garbage and the
+    collector's callbacks, if any; what it drops then may be frozen. Rare, and bounded: this
+    runs once, after the first read.)"""
     interval = sys.getswitchinterval()
     sys.setswitchinterval(FREEZE_HOLD_S)
     try:
