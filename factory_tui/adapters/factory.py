@@ -239,7 +239,15 @@ class FactoryReader:
 
     def refresh_claims(self) -> bool:
         """Rescan the claims folder; re-read only files whose stat changed. True if anything did."""
-        return self._bump(self.claim_folder.refresh())
+        return self._bump(self.claim_folder.refresh(self._files_progress("claim files")))
+
+    def _files_progress(self, source: str) -> Callable[[int, int], None] | None:
+        """A folder's progress told as :attr:`on_progress` tells a log's (``source``: what the
+        words name), or None when nobody is told."""
+        told = self.logs.on_progress
+        if told is None:
+            return None
+        return lambda done, total: told(source, done, total)
 
     def refresh_locks(self) -> bool:
         """Rescan only the claim lock directories (cheaper than :meth:`refresh_claims`: no claim
@@ -288,7 +296,7 @@ class FactoryReader:
     def refresh_checkpoints(self) -> bool:
         """Keep the latest checkpoint of each task (see :class:`CheckpointFolder`: only the newest
         files changed since the last call are parsed again)."""
-        checkpoints, problems = self.checkpoint_folder.read()
+        checkpoints, problems = self.checkpoint_folder.read(self._files_progress("checkpoints"))
         changed = checkpoints != self.checkpoints or problems != self.checkpoint_problems
         self.checkpoints, self.checkpoint_problems = checkpoints, problems
         return self._bump(changed)

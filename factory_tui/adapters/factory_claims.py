@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,12 @@ from factory_tui.core.fold import LogFold
 from factory_tui.core.locks import LockEntry
 from factory_tui.core.problems import Problem
 
-__all__ = ["ClaimFolder", "FileKey", "file_key", "file_stat", "racy_after"]
+__all__ = ["PROGRESS_FILES", "ClaimFolder", "FileKey", "file_key", "file_stat", "racy_after"]
+
+PROGRESS_FILES = 1000
+"""How many files a folder's read goes between two words of its progress (and at its end)."""
+FilesProgress = Callable[[int, int], None]
+"""Told ``(files done, files in all)`` as a folder of many files is read."""
 
 # atomic_write's temp file for a claim file: ".<name>.json.<random>.tmp".
 _CLAIM_TEMP = re.compile(r"\.(.+\.json)\.[^.]+\.tmp\Z")
@@ -113,8 +119,11 @@ class ClaimFolder:
         self._all_problems: tuple[int, list[Problem], list[Problem]] | None = None
         self._set_problems: tuple[int, list[Problem]] | None = None
 
-    def refresh(self) -> bool:
-        """Rescan the folder; re-read only files whose stat changed. True if anything did."""
+    def refresh(self, progress: FilesProgress | None = None) -> bool:
+        """Rescan the folder; re-read only files whose stat changed. True if anything did.
+        ``progress``: told how far the rescan is, every :data:`PROGRESS_FILES` entries of the
+        folder and at its end (a cold read of ten thousand claim files: ~0.5 s, with nothing
+        else to say meanwhile)."""
         folder = self.folder
         changed = False
         self.dir_problems = []
@@ -133,7 +142,9 @@ class ClaimFolder:
         # folder "." (whose "./" a Path drops).
         bare = os.fspath(folder) == "."
         racy = racy_after()
-        for entry in entries:
+        for done, entry in enumerate(entries):
+            if progress is not None and done % PROGRESS_FILES == 0:
+                progress(done, len(entries))
             if entry.name.startswith("."):
                 self._check_leftover(entry)
                 continue
@@ -145,6 +156,8 @@ class ClaimFolder:
             file = entry.name if bare else entry.path
             seen.add(file)
             changed |= self._refresh_file(file, racy)
+        if progress is not None:
+            progress(len(entries), len(entries))
         for gone in set(self.claims) - seen:
             del self.claims[gone]
             self._gone()

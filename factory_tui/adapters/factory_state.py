@@ -10,7 +10,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from factory_tui.adapters.factory_claims import FileKey, file_key, racy_after
+from factory_tui.adapters.factory_claims import (
+    PROGRESS_FILES,
+    FileKey,
+    FilesProgress,
+    file_key,
+    racy_after,
+)
 from factory_tui.adapters.jsonfiles import MISS, RACY_NS, JsonFiles
 from factory_tui.adapters.safe_read import read_factory_file_stat
 from factory_tui.config import Config
@@ -53,8 +59,11 @@ class CheckpointFolder:
         self._parsed: dict[str, tuple[_StatKey, _Parsed]] = {}
         """Each newest file read whole, by path: its stat key then, and what it parsed to."""
 
-    def read(self) -> tuple[dict[str, Checkpoint], list[Problem]]:
-        """The latest checkpoint of each task, and the problems met."""
+    def read(
+        self, progress: FilesProgress | None = None
+    ) -> tuple[dict[str, Checkpoint], list[Problem]]:
+        """The latest checkpoint of each task, and the problems met. ``progress``: told how
+        far the read of the newest files is (see :meth:`ClaimFolder.refresh`)."""
         folder = self.config.checkpoints_dir
         where = os.fspath(folder)
         latest, unnamed, problems = self._listed(folder)
@@ -71,7 +80,9 @@ class CheckpointFolder:
         # before any file's stat: a file changed since then is racy all the same).
         prefix = os.path.join(where, "")
         racy_after = time.time_ns() - RACY_NS
-        for name in latest:
+        for done, name in enumerate(latest):
+            if progress is not None and done % PROGRESS_FILES == 0:
+                progress(done, len(latest))
             found = self._parse(prefix + name, name, parsed, racy_after)
             if found is None:
                 continue
@@ -84,6 +95,8 @@ class CheckpointFolder:
                 known_cp = checkpoints.get(cp.task)
                 if known_cp is None or (cp.at or datetime.min) >= (known_cp.at or datetime.min):
                     checkpoints[cp.task] = cp
+        if progress is not None:
+            progress(len(latest), len(latest))
         return checkpoints, problems
 
     def forget(self) -> None:
