@@ -19,6 +19,7 @@ import pytest
 from factory_tui.adapters import split_read
 from factory_tui.adapters.forked import Forked
 from factory_tui.adapters.split_read import ForkedChild
+from factory_tui.core.fold import LogFold
 
 
 @pytest.fixture
@@ -146,7 +147,7 @@ def test_a_child_with_no_thread_to_serve_it_is_ended_and_reaped(
         os.waitpid(pid, os.WNOHANG)  # reaped already
 
 
-def test_a_whole_answer_is_taken_whatever_the_deadline_once_the_pipe_ended(
+def test_a_whole_answer_is_taken_whatever_the_deadline_once_the_child_said_so(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The child closed its pipe (its answer whole) but has not ended yet when the deadline
@@ -170,5 +171,66 @@ def test_a_whole_answer_is_taken_whatever_the_deadline_once_the_pipe_ended(
     finally:
         os.close(gate)
         os.close(release)
-    assert answer is not None and pickle.loads(answer) == ("seed", "fold", 7)
+    assert answer is not None and pickle.load(answer) == ("seed", "fold", 7)
     assert child.returncode == 0
+
+
+def test_the_answer_is_read_from_a_file_never_held_here_as_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child writes its answer to a file this process unpickles from as it reads: read
+    from a pipe, the 10x factory's 26 MB answer was held here whole (then twice, joined) beside
+    the child's memory and the records made of it. The file is in the folder given (the user's
+    cache, on disk) and has no name there: nothing is left behind, however the child ends."""
+    import tracemalloc
+
+    from factory_tui.adapters.split_read import SplitRead
+
+    ballast = [os.urandom(4096) for _ in range(2048)]  # 8 MB, as a fold's packed chunks
+    gate, release = os.pipe()
+
+    def answer(_job: dict[str, Any]) -> object:
+        os.read(gate, 1)
+        return {"x": ballast}, LogFold(), 7
+
+    monkeypatch.setattr(split_read, "fold_tail", answer)
+    spool = tmp_path / "cache"
+    tracemalloc.start()
+    try:
+        child = ForkedChild.start({}, read_bytes=0, spool=spool)
+        assert child is not None
+        where = Path(f"/proc/self/fd/{child._answer.fileno()}").readlink()
+        assert where.parent == spool and list(spool.iterdir()) == []
+        os.write(release, b"x")
+        child._reader.join(30)  # the child said its answer is whole
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        taken = SplitRead(child, [], -1, False, 0, 0, None).answer(None)  # type: ignore[arg-type]
+        after, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        os.close(gate)
+        os.close(release)
+    assert taken is not None and taken.seed == {"x": ballast} and taken.next_line == 7
+    made = after - before  # the records (the ballast's copy)
+    assert made > 8_000_000
+    assert peak - after < made / 4, f"{peak - after} bytes more than what was made, at the peak"
+    assert child._answer.closed and list(spool.iterdir()) == []
+
+
+def test_an_answer_cut_short_is_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child wrote part of its answer and died (killed, out of disk): not a whole answer,
+    whatever the file holds; the caller folds the tail itself."""
+    from factory_tui.adapters.split_read import SplitRead
+
+    def half_written(_job: dict[str, Any]) -> object:
+        os.kill(os.getpid(), signal.SIGKILL)  # as if killed while it wrote
+        return None
+
+    monkeypatch.setattr(split_read, "fold_tail", half_written)
+    child = ForkedChild.start({}, read_bytes=0)
+    assert child is not None
+    child._answer.write(pickle.dumps(("seed", "fold", 7))[:-3])  # what it had written
+    child._answer.flush()
+    assert SplitRead(child, [], -1, False, 0, 0, None).answer(None) is None  # type: ignore[arg-type]
+    assert child.returncode == -signal.SIGKILL

@@ -452,12 +452,11 @@ def test_a_stuck_child_is_stopped_and_the_tail_folded_here(
 def test_a_forked_childs_answer_is_read_as_it_comes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The child pickles and sends its answer while this process still folds: it has ended
-    before this process folds its own part (it blocked on a full pipe until then: 0.4 s of
-    the 10x factory's cold read)."""
+    """The child pickles and writes its answer while this process still folds: it has ended
+    before this process folds its own part (on a full pipe nobody read until then, it waited:
+    0.4 s of the 10x factory's cold read)."""
     config = _factory(tmp_path / "factory")
     monkeypatch.setattr(split_read, "_forks", lambda: True)
-    monkeypatch.setattr(split_read, "_PIPE_BYTES", 4096)  # an answer many times the pipe
     ended: list[bool] = []
 
     def wait_for_child(split: split_read.SplitRead) -> None:

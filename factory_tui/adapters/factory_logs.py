@@ -228,6 +228,7 @@ class FactoryLogs:
                 self.config.log_file,
                 work_bytes=work(read_bytes)
                 + (EARLY_LEAD_BYTES if lead_bytes is None else lead_bytes),
+                spool=self._spool,
             )
         except OSError:
             return False
@@ -310,7 +311,9 @@ class FactoryLogs:
         if split is None and self.split and not quitting and split_allowed(os.environ):
             span = self._span[1] if self._span is not None else 0
             work = sum(job.cost(span) for job in self.beside)
-            split = SplitRead.start(self._history_file, self.config.log_file, work_bytes=work)
+            split = SplitRead.start(
+                self._history_file, self.config.log_file, work_bytes=work, spool=self._spool
+            )
         if split is not None and self._span is not None:
             # What this process reads is the whole read's progress: the child's part ends
             # about when this one does.
@@ -426,6 +429,12 @@ class FactoryLogs:
     @property
     def _history_file(self) -> Path:
         return self.config.log_history_file
+
+    @property
+    def _spool(self) -> Path | None:
+        """Where a split read's child writes its answer: the warm-start cache's folder (the
+        user's cache, on disk), if there is one."""
+        return None if self.fold_cache is None else self.fold_cache.folder
 
     def _read_history(self) -> bool:
         """Fold the rotated log whole."""

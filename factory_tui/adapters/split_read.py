@@ -24,18 +24,19 @@ lock one of them held.
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import io
 import json
 import os
 import pickle
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from factory_tui.adapters.fold_child import fold_tail
 from factory_tui.adapters.foldcache import FileIdentity, file_identity
@@ -52,8 +53,8 @@ SEED_COST = 0.18
 """The child's scan of the head for its session lines, in bytes folded per byte scanned."""
 ANSWER_COST = 0.01
 """The child's answer, in bytes folded per byte of the tail: its pickling (0.24 s of the 10x
-factory's 425 MB tail; read as it comes, it is not this process's wait) less this process's
-unpickling of it, after (0.1 s)."""
+factory's 425 MB tail; written to its file as this process still folds, it is not this
+process's wait) less this process's unpickling of it, after (0.1 s)."""
 START_BYTES = 4 << 20
 """A new interpreter's start (and its imports), in bytes folded in the same time."""
 FORK_START_BYTES = 3 << 20
@@ -65,8 +66,6 @@ PATIENCE = (2.0, 10.0)
 in ``t`` (the rotated log before the split file's head too: the two parts take about as long,
 :func:`_split_point`) is stopped."""
 _POLL_MS = 250
-_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Linux
-_PIPE_BYTES = 1 << 20
 _WINDOW = 1 << 16
 
 
@@ -118,12 +117,19 @@ class SplitRead:
 
     @classmethod
     def start(
-        cls, history: Path, log: Path, *, min_bytes: int | None = None, work_bytes: int = 0
+        cls,
+        history: Path,
+        log: Path,
+        *,
+        min_bytes: int | None = None,
+        work_bytes: int = 0,
+        spool: Path | None = None,
     ) -> SplitRead | None:
         """A child started on a file's tail, or None when the files are too small to be worth
         it (:data:`MIN_SPLIT_BYTES`) or cannot be read so (the caller reads them on one core).
         ``work_bytes``: the caller's other work while the child folds, in bytes folded in the
-        same time."""
+        same time; ``spool``: where a forked child's answer is written (see
+        :func:`answer_file`)."""
         if min_bytes is None:
             min_bytes = MIN_SPLIT_BYTES
         forks = _forks()
@@ -151,7 +157,7 @@ class SplitRead:
             job = {"seed": seed_parts, "tail": [fd, split, end, name], "parent": os.getpid()}
             identity = file_identity(fd, end)
             reads = end if in_history else history_end + end  # its seed's and its tail's
-            child: Child | None = ForkedChild.start(job, reads) if forks else None
+            child: Child | None = ForkedChild.start(job, reads, spool) if forks else None
             if child is None:
                 child = SpawnedChild.start(job, fds)
         except (OSError, ValueError, _NotWorthIt):
@@ -171,9 +177,11 @@ class SplitRead:
         if out is None or self.child.returncode != 0:
             return None
         try:
-            seed, fold, next_line = pickle.loads(out)  # our own child's, through our pipe
+            seed, fold, next_line = pickle.load(out)  # our own child's, from our file
         except Exception:  # anything unreadable is no answer
             return None
+        finally:
+            out.close()
         if not (isinstance(fold, LogFold) and isinstance(seed, dict) and type(next_line) is int):
             return None
         return SplitAnswer(seed, fold, next_line)
@@ -217,9 +225,12 @@ class Child(Protocol):
     def returncode(self) -> int | None:
         """Its exit status once it ended (0: it answered), else None."""
 
-    def communicate(self, cancel: threading.Event | None, deadline: float | None) -> bytes | None:
-        """Its whole answer once it ended; None when ``cancel`` was set or the ``deadline``
-        (:func:`time.monotonic`) passed first (it is then stopped)."""
+    def communicate(
+        self, cancel: threading.Event | None, deadline: float | None
+    ) -> BinaryIO | None:
+        """Its whole answer once it ended, as a file read from its start; None when
+        ``cancel`` was set or the ``deadline`` (:func:`time.monotonic`) passed first (it is
+        then stopped)."""
 
     def stop(self) -> None:
         """Kill it if it still runs, and wait for it (once)."""
@@ -248,7 +259,9 @@ class SpawnedChild:
     def returncode(self) -> int | None:
         return self.proc.returncode
 
-    def communicate(self, cancel: threading.Event | None, deadline: float | None) -> bytes | None:
+    def communicate(
+        self, cancel: threading.Event | None, deadline: float | None
+    ) -> BinaryIO | None:
         while True:
             try:
                 out, _err = self.proc.communicate(timeout=_POLL_MS / 1000)
@@ -257,7 +270,7 @@ class SpawnedChild:
                     self.stop()
                     return None
                 continue
-            return out
+            return io.BytesIO(out)
 
     def stop(self) -> None:
         if self.proc.returncode is None:
@@ -268,39 +281,48 @@ class SpawnedChild:
 
 
 class ForkedChild:
-    """A fork of this process folding the tail (:func:`fold_tail`), its answer's pickle
-    written to a pipe that a thread of this process reads as it comes: the child pickles its
-    answer while this process still folds (the 10x factory's took 0.4 s after its fold, this
-    process waiting, when nobody read the pipe until this process had folded its part)."""
+    """A fork of this process folding the tail (:func:`fold_tail`), its answer's pickle written
+    to an unlinked file (:func:`answer_file`) that this process reads once the child says it is
+    whole: through a pipe, its length. The child writes it while this process still folds, at
+    the file's pace (a pipe nobody read until this process had folded its part held the child's
+    end: 0.4 s at 10x), and this process never holds it as bytes: read from a pipe, the 10x
+    factory's 26 MB answer was held here beside the child's memory, then twice (its pieces,
+    their join) beside the records made of it."""
 
-    def __init__(self, forked: Forked, read_fd: int) -> None:
+    def __init__(self, forked: Forked, read_fd: int, answer: BinaryIO) -> None:
         self.forked = forked
         self.pid = forked.pid
         self._read_fd = read_fd
+        self._answer = answer
         self._parts: list[bytes] = []
         self._failed = False
         self._reader = threading.Thread(target=self._read, name=f"answer {self.pid}", daemon=True)
         self._reader.start()
 
     @classmethod
-    def start(cls, job: dict[str, object], read_bytes: int) -> ForkedChild | None:
+    def start(
+        cls, job: dict[str, object], read_bytes: int, spool: Path | None = None
+    ) -> ForkedChild | None:
         """The child forked, or None when it cannot be (a new interpreter then).
         ``read_bytes``: what it reads (its alarm is a second a megabyte, at least
         :data:`~factory_tui.adapters.forked.CHILD_SECONDS`: a fold 30 times slower than this
-        machine's still ends)."""
+        machine's still ends). ``spool``: the folder of its answer's file (see
+        :func:`answer_file`)."""
+        answer = answer_file(spool)
+        if answer is None:
+            return None
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        with contextlib.suppress(OSError):  # fewer, bigger reads (64 KB by default)
-            fcntl.fcntl(write_fd, _F_SETPIPE_SZ, _PIPE_BYTES)
         kept: list[object] = []
 
         def work() -> bool:  # pragma: no cover - in the child
             os.close(read_fd)
-            # Held past the pipe's end until the process ends: freed object by object when
-            # pickled, it held the end of the pipe and the child's exit (0.15 s at 10x) while
-            # this process waited for both.
+            # Held until the process ends: freed object by object when pickled, it held the
+            # child's exit (0.15 s at 10x) while this process waited for it.
             kept.append(fold_tail(job))
-            with open(write_fd, "wb") as out:  # written as made: never held twice
-                pickle.dump(kept[0], out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump(kept[0], answer, protocol=pickle.HIGHEST_PROTOCOL)  # never held twice
+            answer.flush()
+            with open(write_fd, "wb") as out:
+                out.write(answer.tell().to_bytes(8, "little"))
             return True
 
         try:
@@ -309,12 +331,14 @@ class ForkedChild:
             os.close(write_fd)  # this process's copy: the child's end is its alone
         if forked is None:
             os.close(read_fd)
+            answer.close()
             return None
         try:
-            return cls(forked, read_fd)
-        except RuntimeError:  # no thread to read its answer: a new interpreter instead
+            return cls(forked, read_fd, answer)
+        except RuntimeError:  # no thread to wait for its answer: a new interpreter instead
             forked.kill()
             os.close(read_fd)
+            answer.close()
             return None
 
     @property
@@ -322,16 +346,18 @@ class ForkedChild:
         return None if self.forked.running else self.forked.status
 
     def _read(self) -> None:
-        """On the reader thread: the child's answer, as :func:`pipe_parts` reads it."""
+        """On the reader thread: the child's word that its answer is whole (its length), as
+        :func:`pipe_parts` reads it."""
         try:
-            self._parts.extend(
-                pipe_parts(self._read_fd, self.forked, poll_ms=_POLL_MS, read_bytes=_PIPE_BYTES)
-            )
+            said = pipe_parts(self._read_fd, self.forked, poll_ms=_POLL_MS, read_bytes=64)
+            self._parts.extend(said)
         except OSError:
-            self._failed = True  # unreadable: what was read is no whole answer
+            self._failed = True  # unreadable: no word of a whole answer
             self._parts.clear()
 
-    def communicate(self, cancel: threading.Event | None, deadline: float | None) -> bytes | None:
+    def communicate(
+        self, cancel: threading.Event | None, deadline: float | None
+    ) -> BinaryIO | None:
         while self._reader.is_alive():
             self._reader.join(_POLL_MS / 1000)
             if self._reader.is_alive() and _given_up(cancel, deadline):
@@ -341,8 +367,15 @@ class ForkedChild:
             self.stop()
             return None
         self.forked.wait()  # the pipe ended: its answer is whole, it is ending
-        parts, self._parts = self._parts, []  # the answer held once: joined
-        return b"".join(parts)
+        said, self._parts = b"".join(self._parts), []
+        answer = self._answer
+        try:
+            if len(said) != 8 or int.from_bytes(said, "little") != answer.seek(0, os.SEEK_END):
+                return None  # it ended before its answer was whole
+            answer.seek(0)
+        except (OSError, ValueError):  # unreadable (or closed: stopped meanwhile)
+            return None
+        return answer
 
     def stop(self) -> None:
         self.forked.kill()
@@ -351,6 +384,20 @@ class ForkedChild:
         if fd >= 0 and not self._reader.is_alive():
             with contextlib.suppress(OSError):
                 os.close(fd)
+        if not self.forked.running:  # (else it may still write to it: the file stays open)
+            self._answer.close()
+
+
+def answer_file(spool: Path | None) -> BinaryIO | None:
+    """A new unlinked file for a child's answer (gone with its last descriptor, whatever
+    happens), in ``spool`` (the user's cache folder: a file system on disk, where its pages
+    are the system's to drop) or else the temp folder; None when neither can hold one."""
+    for folder in (spool, None):
+        with contextlib.suppress(OSError):
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+            return tempfile.TemporaryFile(dir=folder)
+    return None
 
 
 def _given_up(cancel: threading.Event | None, deadline: float | None) -> bool:
