@@ -64,7 +64,7 @@ def test_the_childs_answer_is_not_freed_before_it_ends(
 ) -> None:
     """Freed object by object after it was pickled, a big answer held the pipe's end and the
     child's exit that this process waits for (0.15 s at 10x)."""
-    monkeypatch.setattr(split_read, "fold_tail", lambda job: Answer(str(job["folder"])))
+    monkeypatch.setattr(split_read, "fold_tail", lambda job, _store: Answer(str(job["folder"])))
     child = ForkedChild.start({"folder": str(tmp_path)}, read_bytes=0)
     assert child is not None
     answer = child.communicate(None, None)
@@ -81,7 +81,7 @@ def test_a_child_whose_answer_cannot_be_read_is_given_up(
     minutes)."""
     gate, never_written = os.pipe()
 
-    def held(job: dict[str, Any]) -> object:
+    def held(job: dict[str, Any], _store: object) -> object:
         os.read(gate, 1)
         return None
 
@@ -135,7 +135,7 @@ def test_a_child_with_no_thread_to_serve_it_is_ended_and_reaped(
     """No thread to reap it or to read its answer: the child is killed and reaped (no zombie,
     no child folding for no one) and the caller reads without it."""
     gate, never_written = os.pipe()
-    monkeypatch.setattr(split_read, "fold_tail", lambda job: os.read(gate, 1))
+    monkeypatch.setattr(split_read, "fold_tail", lambda job, _store: os.read(gate, 1))
     _no_thread_named(monkeypatch, prefix)
     try:
         assert ForkedChild.start({}, read_bytes=0) is None
@@ -160,7 +160,7 @@ def test_a_whole_answer_is_taken_whatever_the_deadline_once_the_child_said_so(
         exit_now(code)
 
     monkeypatch.setattr(os, "_exit", held_exit)
-    monkeypatch.setattr(split_read, "fold_tail", lambda job: ("seed", "fold", 7))
+    monkeypatch.setattr(split_read, "fold_tail", lambda job, _store: ("seed", "fold", 7))
     try:
         child = ForkedChild.start({}, read_bytes=0)
         assert child is not None
@@ -189,7 +189,7 @@ def test_the_answer_is_read_from_a_file_never_held_here_as_bytes(
     ballast = [os.urandom(4096) for _ in range(2048)]  # 8 MB, as a fold's packed chunks
     gate, release = os.pipe()
 
-    def answer(_job: dict[str, Any]) -> object:
+    def answer(_job: dict[str, Any], _store: object) -> object:
         os.read(gate, 1)
         return {"x": ballast}, LogFold(), 7
 
@@ -199,7 +199,8 @@ def test_the_answer_is_read_from_a_file_never_held_here_as_bytes(
     try:
         child = ForkedChild.start({}, read_bytes=0, spool=spool)
         assert child is not None
-        where = Path(f"/proc/self/fd/{child._answer.fileno()}").readlink()
+        assert child._answer is not None and child._answer.file is not None
+        where = Path(f"/proc/self/fd/{child._answer.file.fileno()}").readlink()
         assert where.parent == spool and list(spool.iterdir()) == []
         os.write(release, b"x")
         child._reader.join(30)  # the child said its answer is whole
@@ -215,7 +216,7 @@ def test_the_answer_is_read_from_a_file_never_held_here_as_bytes(
     made = after - before  # the records (the ballast's copy)
     assert made > 8_000_000
     assert peak - after < made / 4, f"{peak - after} bytes more than what was made, at the peak"
-    assert child._answer.closed and list(spool.iterdir()) == []
+    assert list(spool.iterdir()) == []
 
 
 def test_an_answer_cut_short_is_no_answer(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,14 +224,15 @@ def test_an_answer_cut_short_is_no_answer(monkeypatch: pytest.MonkeyPatch) -> No
     whatever the file holds; the caller folds the tail itself."""
     from factory_tui.adapters.split_read import SplitRead
 
-    def half_written(_job: dict[str, Any]) -> object:
+    def half_written(_job: dict[str, Any], _store: object) -> object:
         os.kill(os.getpid(), signal.SIGKILL)  # as if killed while it wrote
         return None
 
     monkeypatch.setattr(split_read, "fold_tail", half_written)
     child = ForkedChild.start({}, read_bytes=0)
     assert child is not None
-    child._answer.write(pickle.dumps(("seed", "fold", 7))[:-3])  # what it had written
-    child._answer.flush()
+    assert child._answer is not None and child._answer.file is not None
+    child._answer.file.write(pickle.dumps(("seed", "fold", 7))[:-3])  # what it had written
+    child._answer.file.flush()
     assert SplitRead(child, [], -1, False, 0, 0, None).answer(None) is None  # type: ignore[arg-type]
     assert child.returncode == -signal.SIGKILL

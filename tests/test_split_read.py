@@ -127,9 +127,9 @@ def held_forked_child(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     gate, never_written = os.pipe()
     fold_tail = split_read.fold_tail
 
-    def held(job: dict[str, Any]) -> object:
+    def held(job: dict[str, Any], store: Any = None) -> object:
         os.read(gate, 1)
-        return fold_tail(job)
+        return fold_tail(job, store)
 
     monkeypatch.setattr(split_read, "fold_tail", held)
     try:
@@ -194,7 +194,7 @@ def test_a_split_reads_fold_is_saved_and_starts_warm(tmp_path: Path) -> None:
     starts_warm_as_cold(config, cache)
 
 
-def _fails(_job: object) -> object:
+def _fails(_job: object, _store: object = None) -> object:
     raise OSError("the disk is gone")
 
 
@@ -439,7 +439,8 @@ def test_a_stuck_child_is_stopped_and_the_tail_folded_here(
     config = _factory(tmp_path / "factory")
     monkeypatch.setattr(split_read, "_forks", lambda: True)
     monkeypatch.setattr(split_read, "PATIENCE", (0.0, 0.5))
-    monkeypatch.setattr(split_read, "fold_tail", lambda _job: time.sleep(30))  # in the child
+    # In the child:
+    monkeypatch.setattr(split_read, "fold_tail", lambda _job, _store: time.sleep(30))
     started: list[split_read.SplitRead] = []
     _on_start(monkeypatch, started.append)
     found = FactoryReader(config, hostname="h")

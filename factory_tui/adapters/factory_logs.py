@@ -29,6 +29,7 @@ from factory_tui.adapters.foldcache import (
 )
 from factory_tui.adapters.forked import Forked
 from factory_tui.adapters.memory import gc_paused
+from factory_tui.adapters.spill import SpillFile
 from factory_tui.adapters.tail import LogTail
 from factory_tui.config import Config
 from factory_tui.core.fold import LogFold
@@ -118,6 +119,11 @@ class FactoryLogs:
 
     def __init__(self, config: Config, fold_cache: FoldCache | None) -> None:
         self.config = config
+        self.fold_cache = fold_cache
+        """Where the fold is saved for a warm start (None: always read cold, never saved)."""
+        self.spill: SpillFile
+        """Where the fold's packed old sessions are kept (see :mod:`factory_tui.adapters.spill`):
+        a file of each fold's own, made when its first are packed."""
         self.fold = LogFold()
         self.metrics = LogFold(utc=True)  # metrics.log times are UTC (date -u)
         self.on_progress: Callable[[str, int, int], None] | None = None
@@ -125,8 +131,6 @@ class FactoryLogs:
         self.on_phase: Callable[[str | None], None] | None = None
         """Told what this process does when it is no read and may be long (a save made here),
         and None when that, or a read, is over."""
-        self.fold_cache = fold_cache
-        """Where the fold is saved for a warm start (None: always read cold, never saved)."""
         self.warm_started = False
         """The fold came from :attr:`fold_cache`: only the log after its offset was read."""
         self._log_tail = _log_tail(config.log_file)
@@ -425,6 +429,20 @@ class FactoryLogs:
             except OSError:
                 sizes.append(0)
         return sizes[0], sizes[0] + sizes[1]
+
+    @property
+    def fold(self) -> LogFold:
+        """operations.log (after its rotated history), folded: its packed old sessions kept in
+        :attr:`spill`."""
+        return self._fold
+
+    @fold.setter
+    def fold(self, fold: LogFold) -> None:
+        # A file of its own: one read again from the start (a rotation, a truncation) leaves
+        # the old one's sessions behind, and with the old fold the file goes.
+        self.spill = SpillFile(self._spool)
+        fold.sessions.store = self.spill
+        self._fold = fold
 
     @property
     def _history_file(self) -> Path:

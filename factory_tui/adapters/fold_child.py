@@ -24,6 +24,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from factory_tui.core.fold_packed import ChunkStore
 from factory_tui.core.fold_split import OpenSeed, seeded_fold
 
 __all__ = ["READ_BYTES", "main", "whole_lines"]
@@ -51,9 +52,10 @@ def whole_lines(fd: int, start: int, end: int, chunk: int = READ_BYTES) -> Itera
         yield partial  # the end given was not a line's end: the last line as it is
 
 
-def fold_tail(job: dict[str, Any]) -> tuple[object, object, int]:
+def fold_tail(job: dict[str, Any], store: ChunkStore | None = None) -> tuple[object, object, int]:
     """The seed from the job's seed parts (the last one: the split file's head), then the
-    tail's fold from it. Stops (``OSError``) once its parent is gone: no one waits for it."""
+    tail's fold from it (its packed sessions kept by ``store``, if given). Stops (``OSError``)
+    once its parent is gone: no one waits for it."""
     parent = int(job.get("parent", os.getppid()))
     seed = OpenSeed()
     line = 1
@@ -66,6 +68,7 @@ def fold_tail(job: dict[str, Any]) -> tuple[object, object, int]:
     fd, start, end, source = int(fd), int(start), int(end), str(source)
     opened = seed.open  # made anew at each look: once, and the answer's strings are shared
     fold = seeded_fold(opened)
+    fold.sessions.store = store
     for block in whole_lines(fd, start, end):
         _check_parent(parent)
         data = block[:-1] if block.endswith(b"\n") else block

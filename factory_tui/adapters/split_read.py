@@ -29,9 +29,9 @@ import json
 import os
 import pickle
 import stat
+import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -41,6 +41,7 @@ from typing import BinaryIO, Protocol
 from factory_tui.adapters.fold_child import fold_tail
 from factory_tui.adapters.foldcache import FileIdentity, file_identity
 from factory_tui.adapters.forked import CHILD_SECONDS, Forked, fork_allowed, pipe_parts
+from factory_tui.adapters.spill import SpillFile
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_split import SeedSessions
 
@@ -128,8 +129,8 @@ class SplitRead:
         """A child started on a file's tail, or None when the files are too small to be worth
         it (:data:`MIN_SPLIT_BYTES`) or cannot be read so (the caller reads them on one core).
         ``work_bytes``: the caller's other work while the child folds, in bytes folded in the
-        same time; ``spool``: where a forked child's answer is written (see
-        :func:`answer_file`)."""
+        same time; ``spool``: where a forked child's spill file is made (see
+        :class:`ForkedChild`)."""
         if min_bytes is None:
             min_bytes = MIN_SPLIT_BYTES
         forks = _forks()
@@ -180,8 +181,6 @@ class SplitRead:
             seed, fold, next_line = pickle.load(out)  # our own child's, from our file
         except Exception:  # anything unreadable is no answer
             return None
-        finally:
-            out.close()
         if not (isinstance(fold, LogFold) and isinstance(seed, dict) and type(next_line) is int):
             return None
         return SplitAnswer(seed, fold, next_line)
@@ -281,19 +280,21 @@ class SpawnedChild:
 
 
 class ForkedChild:
-    """A fork of this process folding the tail (:func:`fold_tail`), its answer's pickle written
-    to an unlinked file (:func:`answer_file`) that this process reads once the child says it is
-    whole: through a pipe, its length. The child writes it while this process still folds, at
-    the file's pace (a pipe nobody read until this process had folded its part held the child's
-    end: 0.4 s at 10x), and this process never holds it as bytes: read from a pipe, the 10x
-    factory's 26 MB answer was held here beside the child's memory, then twice (its pieces,
-    their join) beside the records made of it."""
+    """A fork of this process folding the tail (:func:`fold_tail`) into a spill file this
+    process made (:class:`~factory_tui.adapters.spill.SpillFile`): the sessions it packs are
+    written there as it goes, then its answer's pickle after them; through a pipe it says where
+    the answer is once it is whole. It writes while this process still folds, at the file's
+    pace (a pipe nobody read until this process had folded its part held the child's end: 0.4 s
+    at 10x), and this process never holds the answer as bytes (read from a pipe, the 10x
+    factory's 26 MB answer was held here beside the child's memory, then twice, joined). The
+    answer's packed sessions stay in the file, which this process keeps while its fold refers
+    to them."""
 
-    def __init__(self, forked: Forked, read_fd: int, answer: BinaryIO) -> None:
+    def __init__(self, forked: Forked, read_fd: int, answer: SpillFile) -> None:
         self.forked = forked
         self.pid = forked.pid
         self._read_fd = read_fd
-        self._answer = answer
+        self._answer: SpillFile | None = answer
         self._parts: list[bytes] = []
         self._failed = False
         self._reader = threading.Thread(target=self._read, name=f"answer {self.pid}", daemon=True)
@@ -306,9 +307,9 @@ class ForkedChild:
         """The child forked, or None when it cannot be (a new interpreter then).
         ``read_bytes``: what it reads (its alarm is a second a megabyte, at least
         :data:`~factory_tui.adapters.forked.CHILD_SECONDS`: a fold 30 times slower than this
-        machine's still ends). ``spool``: the folder of its answer's file (see
-        :func:`answer_file`)."""
-        answer = answer_file(spool)
+        machine's still ends). ``spool``: the folder of its spill file (see
+        :func:`~factory_tui.adapters.spill.unlinked_file`)."""
+        answer = SpillFile.made(spool)
         if answer is None:
             return None
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
@@ -318,11 +319,14 @@ class ForkedChild:
             os.close(read_fd)
             # Held until the process ends: freed object by object when pickled, it held the
             # child's exit (0.15 s at 10x) while this process waited for it.
-            kept.append(fold_tail(job))
-            pickle.dump(kept[0], answer, protocol=pickle.HIGHEST_PROTOCOL)  # never held twice
-            answer.flush()
+            kept.append(fold_tail(job, answer))
+            file, start = answer.file, answer.end
+            assert file is not None  # made by SpillFile.made
+            file.seek(start)
+            pickle.dump(kept[0], file, protocol=pickle.HIGHEST_PROTOCOL)  # never held twice
+            file.flush()
             with open(write_fd, "wb") as out:
-                out.write(answer.tell().to_bytes(8, "little"))
+                out.write(_WHERE.pack(start, file.tell() - start))
             return True
 
         try:
@@ -331,14 +335,12 @@ class ForkedChild:
             os.close(write_fd)  # this process's copy: the child's end is its alone
         if forked is None:
             os.close(read_fd)
-            answer.close()
             return None
         try:
             return cls(forked, read_fd, answer)
         except RuntimeError:  # no thread to wait for its answer: a new interpreter instead
             forked.kill()
             os.close(read_fd)
-            answer.close()
             return None
 
     @property
@@ -346,7 +348,7 @@ class ForkedChild:
         return None if self.forked.running else self.forked.status
 
     def _read(self) -> None:
-        """On the reader thread: the child's word that its answer is whole (its length), as
+        """On the reader thread: the child's word that its answer is whole (where it is), as
         :func:`pipe_parts` reads it."""
         try:
             said = pipe_parts(self._read_fd, self.forked, poll_ms=_POLL_MS, read_bytes=64)
@@ -368,14 +370,17 @@ class ForkedChild:
             return None
         self.forked.wait()  # the pipe ended: its answer is whole, it is ending
         said, self._parts = b"".join(self._parts), []
-        answer = self._answer
+        file = None if self._answer is None else self._answer.file
+        if file is None or len(said) != _WHERE.size:
+            return None  # it ended before its answer was whole
+        start, size = _WHERE.unpack(said)
         try:
-            if len(said) != 8 or int.from_bytes(said, "little") != answer.seek(0, os.SEEK_END):
-                return None  # it ended before its answer was whole
-            answer.seek(0)
-        except (OSError, ValueError):  # unreadable (or closed: stopped meanwhile)
+            if file.seek(0, os.SEEK_END) != start + size:
+                return None  # not what it said it wrote
+            file.seek(start)
+        except (OSError, ValueError):
             return None
-        return answer
+        return file
 
     def stop(self) -> None:
         self.forked.kill()
@@ -384,20 +389,14 @@ class ForkedChild:
         if fd >= 0 and not self._reader.is_alive():
             with contextlib.suppress(OSError):
                 os.close(fd)
-        if not self.forked.running:  # (else it may still write to it: the file stays open)
-            self._answer.close()
+        if not self.forked.running:
+            # Closed once nothing else holds it: the fold that took the answer may (its packed
+            # sessions are in it); else it goes now.
+            self._answer = None
 
 
-def answer_file(spool: Path | None) -> BinaryIO | None:
-    """A new unlinked file for a child's answer (gone with its last descriptor, whatever
-    happens), in ``spool`` (the user's cache folder: a file system on disk, where its pages
-    are the system's to drop) or else the temp folder; None when neither can hold one."""
-    for folder in (spool, None):
-        with contextlib.suppress(OSError):
-            if folder is not None:
-                folder.mkdir(parents=True, exist_ok=True)
-            return tempfile.TemporaryFile(dir=folder)
-    return None
+_WHERE = struct.Struct("<QQ")
+"""The child's word: where its answer starts in its file, and its size."""
 
 
 def _given_up(cancel: threading.Event | None, deadline: float | None) -> bool:

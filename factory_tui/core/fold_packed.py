@@ -11,7 +11,12 @@ changes or compares them) are left out of it, marked by a ``None`` task, and kep
 (:class:`~factory_tui.core.fold_sessions.SessionTable`).
 
 The blobs are made and read only here, from values the fold made: ``marshal`` never reads
-anything from outside the process.
+anything from outside the process. Given a :class:`ChunkStore` (a file of this process's own,
+see :mod:`factory_tui.adapters.spill`), a chunk's blobs are written there as it is packed and
+read back when asked: a long cold read's archive (~30 MB at 10x, in two processes) is then not
+held in memory. A chunk the store cannot take stays in memory; one it cannot give back raises
+:class:`~factory_tui.core.fold_saved.SavedSessionsError` (the fold cannot answer: it is read
+again).
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from operator import attrgetter
-from typing import Any
+from typing import Any, Protocol
 
 from factory_tui.core.fold_records import SESSION_NUMBERS, SESSION_TEXT, SessionRec
+from factory_tui.core.fold_saved import read_saved
 
-__all__ = ["CHUNK", "FIELDS", "UNPACKED", "PackedChunks", "make_session"]
+__all__ = ["CHUNK", "FIELDS", "UNPACKED", "ChunkStore", "PackedChunks", "make_session"]
 
 CHUNK = 4096
 """Sessions per packed chunk: big enough to compress well, small enough to unpack in well under
@@ -81,6 +87,36 @@ def _numbers(values: list[int]) -> bytes:
         return _TEXTS + zlib.compress(marshal.dumps(values), 1)
 
 
+class ChunkStore(Protocol):
+    """Where packed chunks are kept out of memory (a file)."""
+
+    def put(self, data: bytes) -> int | None:
+        """Keep ``data``; where it is, or None when it cannot be kept (then held in memory)."""
+
+    def get(self, at: int, size: int) -> bytes:
+        """The ``size`` bytes kept at ``at`` (``OSError`` when they cannot be read whole)."""
+
+
+class _Stored:
+    """A chunk whose blobs a store keeps, one after another from ``at``."""
+
+    __slots__ = ("at", "sizes", "store")
+
+    def __init__(self, store: ChunkStore, at: int, sizes: tuple[int, ...]) -> None:
+        self.store, self.at, self.sizes = store, at, sizes
+
+    def blob(self, field: int) -> bytes:
+        """Field ``field``'s blob, read from the store."""
+        at, size = self.at + sum(self.sizes[:field]), self.sizes[field]
+        return read_saved(lambda: _whole(self.store.get(at, size), size), "packed sessions on disk")
+
+
+def _whole(data: bytes, size: int) -> bytes:
+    if len(data) != size:
+        raise OSError(f"{len(data)} bytes read of {size}")
+    return data
+
+
 class PackedChunks:
     """Sessions ``first`` onwards, a chunk at a time (:data:`CHUNK`, ``size``, as the fold packs
     them; another fold's chunks, adopted, may follow a shorter one), each chunk a tuple of
@@ -88,12 +124,14 @@ class PackedChunks:
     kept unpacked: a walk back through the sessions that ended lately (in another order than
     they started: the chunks they are in alternate) unpacks each chunk once."""
 
-    __slots__ = ("_chunks", "_end", "_starts", "_unpacked", "first", "size")
+    __slots__ = ("_chunks", "_end", "_starts", "_unpacked", "first", "size", "store")
 
     def __init__(self, first: int, size: int = CHUNK) -> None:
         self.first = first
         self.size = size
-        self._chunks: list[tuple[bytes, ...]] = []
+        self.store: ChunkStore | None = None
+        """Where the chunks packed from now on are kept (None: in memory)."""
+        self._chunks: list[tuple[bytes, ...] | _Stored] = []
         self._starts: list[int] = []
         """The first ``seq`` of each chunk."""
         self._end = first
@@ -105,7 +143,16 @@ class PackedChunks:
 
     @property
     def packed_bytes(self) -> int:
-        return sum(map(len, (blob for chunk in self._chunks for blob in chunk)))
+        """The chunks' size, in memory or kept by a store."""
+        return sum(
+            sum(chunk.sizes) if isinstance(chunk, _Stored) else sum(map(len, chunk))
+            for chunk in self._chunks
+        )
+
+    @property
+    def held_bytes(self) -> int:
+        """The chunks' size in memory (not kept by a store)."""
+        return sum(sum(map(len, c)) for c in self._chunks if not isinstance(c, _Stored))
 
     def pack(self, recs: Sequence[SessionRec], kept: Sequence[bool]) -> None:
         """Add the next chunk: ``recs`` (the next sessions, in ``seq`` order; ``size`` of them
@@ -125,9 +172,17 @@ class PackedChunks:
                 blobs.append(_numbers(values))
                 continue
             blobs.append(_TEXTS + zlib.compress(marshal.dumps(values), 1))
-        self._chunks.append(tuple(blobs))
+        self._chunks.append(self._kept(tuple(blobs)))
         self._starts.append(self._end)
         self._end += len(recs)
+
+    def _kept(self, blobs: tuple[bytes, ...]) -> tuple[bytes, ...] | _Stored:
+        """``blobs`` as kept: by the store when it takes them, else as they are."""
+        store = self.store
+        if store is None:
+            return blobs
+        at = store.put(b"".join(blobs))
+        return blobs if at is None else _Stored(store, at, tuple(map(len, blobs)))
 
     def adopt(self, other: PackedChunks, first: int) -> None:
         """Add ``other``'s chunks as they are (their blobs hold no ``seq``), its sessions
@@ -146,7 +201,8 @@ class PackedChunks:
     def column(self, n: int, field: int) -> list[Any]:
         """Field number ``field`` of chunk ``n``'s sessions (a kept record's place: ``None`` as
         its task, anything as its other fields)."""
-        blob = self._chunks[n][field]
+        chunk = self._chunks[n]
+        blob = chunk.blob(field) if isinstance(chunk, _Stored) else chunk[field]
         data = zlib.decompress(blob[1:])
         if blob[:1] == _UINT32:
             return array("I", data).tolist()

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from operator import attrgetter
 from typing import Any, overload
 
-from factory_tui.core.fold_packed import CHUNK, FIELDS, PackedChunks
+from factory_tui.core.fold_packed import CHUNK, FIELDS, ChunkStore, PackedChunks
 from factory_tui.core.fold_records import SESSION_NUMBERS, SESSION_TEXT, SessionRec
 from factory_tui.core.fold_saved import (
     WIDTH,
@@ -173,6 +173,16 @@ class SessionTable(Sequence[SessionRec]):
 
     def __len__(self) -> int:
         return self._len
+
+    @property
+    def store(self) -> ChunkStore | None:
+        """Where the sessions packed from now on are kept (see
+        :class:`~factory_tui.core.fold_packed.ChunkStore`; None: in memory)."""
+        return self._packed.store
+
+    @store.setter
+    def store(self, store: ChunkStore | None) -> None:
+        self._packed.store = store
 
     @overload
     def __getitem__(self, index: int) -> SessionRec: ...
