@@ -11,7 +11,8 @@ changes or compares them) are left out of it, marked by a ``None`` task, and kep
 (:class:`~factory_tui.core.fold_sessions.SessionTable`).
 
 The blobs are made and read only here, from values the fold made: ``marshal`` never reads
-anything from outside the process. Given a :class:`ChunkStore` (a file of this process's own,
+anything from outside the process (a store's file is the process's own, with no name another
+could open it by). Given a :class:`ChunkStore` (a file of this process's own,
 see :mod:`factory_tui.adapters.spill`), a chunk's blobs are written there as it is packed and
 read back when asked: a long cold read's archive (~30 MB at 10x, in two processes) is then not
 held in memory. A chunk the store cannot take stays in memory; one it cannot give back raises
@@ -94,7 +95,8 @@ class ChunkStore(Protocol):
         """Keep ``data``; where it is, or None when it cannot be kept (then held in memory)."""
 
     def get(self, at: int, size: int) -> bytes:
-        """The ``size`` bytes kept at ``at`` (``OSError`` when they cannot be read whole)."""
+        """The ``size`` bytes kept at ``at``: fewer if the store was cut short (``OSError``
+        when it cannot be read)."""
 
 
 class _Stored:
