@@ -153,3 +153,11 @@ def test_a_file_cut_short_makes_the_read_start_again(tmp_path: Path) -> None:
     cold = _one_core(config)
     assert count == len(cold.fold.sessions)
     assert found.fleet(NOW, procs={}).to_json() == cold.fleet(NOW, procs={}).to_json()
+
+
+def test_where_files_cannot_be_written_at_an_offset_nothing_is_spilled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(spill_module, "_POSITIONED", False)  # as on Windows
+    spill = SpillFile()
+    assert spill.put(b"abc") is None and spill.file is None

@@ -27,6 +27,8 @@ from typing import BinaryIO
 
 __all__ = ["SpillFile", "spill_file", "unlinked_file"]
 
+_POSITIONED = hasattr(os, "pwrite") and hasattr(os, "pread")
+"""Whether files are written and read at given offsets here (not on Windows: nothing spilled)."""
 _OPEN: weakref.WeakValueDictionary[str, SpillFile] = weakref.WeakValueDictionary()
 """This process's spill files by token, while something holds them."""
 
@@ -69,7 +71,7 @@ class SpillFile:
 
     def put(self, data: bytes) -> int | None:
         """Keep ``data``; its offset, or None when it cannot be kept (then never again)."""
-        if self._refused:
+        if self._refused or not _POSITIONED:
             return None
         try:
             if self.file is None:
