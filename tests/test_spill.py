@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fold_packed import _HISTORY, assert_same_folds, chunk, fold_of
 from test_foldcache import starts_warm_as_cold
-from test_split_read import _assert_as_one_core, _factory, _one_core, small_logs_split
+from test_split_read import NOW, _assert_as_one_core, _factory, _one_core, small_logs_split
 
 from factory_tui.adapters import spill as spill_module
 from factory_tui.adapters import split_read
@@ -28,9 +28,7 @@ from factory_tui.core import fold_sessions
 from factory_tui.core.fold import LogFold
 from factory_tui.core.fold_packed import PackedChunks
 
-__all__ = ["small_logs_split"]  # the split read's small logs, used below
-
-NOW = _one_core.__globals__["NOW"]
+__all__ = ["small_logs_split"]  # the split read's small logs (autouse there), used below
 
 
 def _packed(fold: LogFold) -> PackedChunks:
