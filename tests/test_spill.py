@@ -159,3 +159,22 @@ def test_where_files_cannot_be_written_at_an_offset_nothing_is_spilled(
     monkeypatch.setattr(spill_module, "_POSITIONED", False)  # as on Windows
     spill = SpillFile()
     assert spill.put(b"abc") is None and spill.file is None
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_save_made_by_a_forked_child_reads_the_chunks_from_the_file(tmp_path: Path) -> None:
+    """The cockpit's save is made by a fork of it: it reads the packed sessions from the same
+    file (``pread``, at the offsets this process wrote), and the cache it writes starts warm as
+    a cold read answers."""
+    if not fork_allowed():
+        pytest.skip("no fork here")
+    config = _factory(tmp_path / "factory")
+    cache = FoldCache(tmp_path / "cache", min_log_bytes=0)
+    cockpit = FactoryReader(config, hostname="h", fold_cache=cache)
+    cockpit.logs.split = False
+    cockpit.logs.save_in_child = True
+    assert cockpit.refresh_log()
+    assert _packed(cockpit.fold).held_bytes == 0 and cockpit.logs.spill.end > 0
+    assert cockpit.logs._saving  # a forked child saves
+    assert cockpit.logs.wait_saves(30)
+    starts_warm_as_cold(config, cache)
