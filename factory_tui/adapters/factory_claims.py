@@ -11,10 +11,11 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from factory_tui.adapters.jsonfiles import MISS, RACY_NS, JsonFiles
 from factory_tui.adapters.safe_read import read_factory_file_stat
@@ -23,12 +24,36 @@ from factory_tui.core.fold import LogFold
 from factory_tui.core.locks import LockEntry
 from factory_tui.core.problems import Problem
 
-__all__ = ["PROGRESS_FILES", "ClaimFolder", "FileKey", "file_key", "file_stat", "racy_after"]
+__all__ = [
+    "PROGRESS_FILES",
+    "ClaimFolder",
+    "FileKey",
+    "file_key",
+    "file_stat",
+    "racy_after",
+    "told_as_read",
+]
 
 PROGRESS_FILES = 1000
 """How many files a folder's read goes between two words of its progress (and at its end)."""
 FilesProgress = Callable[[int, int], None]
 """Told ``(files done, files in all)`` as a folder of many files is read."""
+T = TypeVar("T")
+
+
+def told_as_read(items: Sequence[T], progress: FilesProgress | None) -> Iterator[T]:
+    """``items`` one by one, ``progress`` (if any) told how many were taken every
+    :data:`PROGRESS_FILES` of them and once they all were."""
+    if progress is None:
+        yield from items
+        return
+    total = len(items)
+    for done, item in enumerate(items):
+        if done % PROGRESS_FILES == 0:
+            progress(done, total)
+        yield item
+    progress(total, total)
+
 
 # atomic_write's temp file for a claim file: ".<name>.json.<random>.tmp".
 _CLAIM_TEMP = re.compile(r"\.(.+\.json)\.[^.]+\.tmp\Z")
@@ -142,9 +167,7 @@ class ClaimFolder:
         # folder "." (whose "./" a Path drops).
         bare = os.fspath(folder) == "."
         racy = racy_after()
-        for done, entry in enumerate(entries):
-            if progress is not None and done % PROGRESS_FILES == 0:
-                progress(done, len(entries))
+        for entry in told_as_read(entries, progress):
             if entry.name.startswith("."):
                 self._check_leftover(entry)
                 continue
@@ -156,8 +179,6 @@ class ClaimFolder:
             file = entry.name if bare else entry.path
             seen.add(file)
             changed |= self._refresh_file(file, racy)
-        if progress is not None:
-            progress(len(entries), len(entries))
         for gone in set(self.claims) - seen:
             del self.claims[gone]
             self._gone()

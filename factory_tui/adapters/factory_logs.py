@@ -450,8 +450,8 @@ class FactoryLogs:
 
     @property
     def _spool(self) -> Path | None:
-        """Where a split read's child writes its answer: the warm-start cache's folder (the
-        user's cache, on disk), if there is one."""
+        """Where the fold's spill files are made (its own, and a split read's child's): the
+        warm-start cache's folder (the user's cache, on disk), if there is one."""
         return None if self.fold_cache is None else self.fold_cache.folder
 
     def _read_history(self) -> bool:

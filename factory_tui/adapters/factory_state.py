@@ -11,11 +11,11 @@ from datetime import datetime
 from pathlib import Path
 
 from factory_tui.adapters.factory_claims import (
-    PROGRESS_FILES,
     FileKey,
     FilesProgress,
     file_key,
     racy_after,
+    told_as_read,
 )
 from factory_tui.adapters.jsonfiles import MISS, RACY_NS, JsonFiles
 from factory_tui.adapters.safe_read import read_factory_file_stat
@@ -80,9 +80,7 @@ class CheckpointFolder:
         # before any file's stat: a file changed since then is racy all the same).
         prefix = os.path.join(where, "")
         racy_after = time.time_ns() - RACY_NS
-        for done, name in enumerate(latest):
-            if progress is not None and done % PROGRESS_FILES == 0:
-                progress(done, len(latest))
+        for name in told_as_read(latest, progress):
             found = self._parse(prefix + name, name, parsed, racy_after)
             if found is None:
                 continue
@@ -95,8 +93,6 @@ class CheckpointFolder:
                 known_cp = checkpoints.get(cp.task)
                 if known_cp is None or (cp.at or datetime.min) >= (known_cp.at or datetime.min):
                     checkpoints[cp.task] = cp
-        if progress is not None:
-            progress(len(latest), len(latest))
         return checkpoints, problems
 
     def forget(self) -> None:
